@@ -1,0 +1,2 @@
+// kiln: the command-line entry point (placeholder until the subcommands land).
+int main() { return 0; }
