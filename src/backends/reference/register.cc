@@ -9,6 +9,7 @@ void register_tensor_kernels(KernelRegistry& r);
 void register_nn_kernels(KernelRegistry& r);
 void register_math_kernels(KernelRegistry& r);
 void register_control_kernels(KernelRegistry& r);
+void register_attention_kernels(KernelRegistry& r);
 
 const KernelRegistry& reference_kernels() {
   static const KernelRegistry* reg = [] {
@@ -19,6 +20,7 @@ const KernelRegistry& reference_kernels() {
     register_nn_kernels(*r);
     register_math_kernels(*r);
     register_control_kernels(*r);
+    register_attention_kernels(*r);
     return r;
   }();
   return *reg;

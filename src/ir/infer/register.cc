@@ -9,6 +9,7 @@ void register_tensor_infer(InferRegistry& r);
 void register_nn_infer(InferRegistry& r);
 void register_math_infer(InferRegistry& r);
 void register_control_infer(InferRegistry& r);
+void register_attention_infer(InferRegistry& r);
 
 const InferRegistry& infer_registry() {
   static const InferRegistry* reg = [] {
@@ -19,6 +20,7 @@ const InferRegistry& infer_registry() {
     register_nn_infer(*r);
     register_math_infer(*r);
     register_control_infer(*r);
+    register_attention_infer(*r);
     return r;
   }();
   return *reg;

@@ -9,6 +9,7 @@ void register_tensor_normalizers(NormalizeRegistry& r);
 void register_nn_normalizers(NormalizeRegistry& r);
 void register_math_normalizers(NormalizeRegistry& r);
 void register_control_normalizers(NormalizeRegistry& r);
+void register_attention_normalizers(NormalizeRegistry& r);
 
 void NormalizeContext::set_const_input(size_t index, Tensor t) {
   if (node.inputs.size() <= index) node.inputs.resize(index + 1);
@@ -24,6 +25,7 @@ const NormalizeRegistry& normalize_registry() {
     register_nn_normalizers(*r);
     register_math_normalizers(*r);
     register_control_normalizers(*r);
+    register_attention_normalizers(*r);
     return r;
   }();
   return *reg;
