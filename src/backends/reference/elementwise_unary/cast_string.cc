@@ -127,10 +127,9 @@ std::string format_scalar(const Tensor& t, int64_t i) {
 
 bool parse_scalar(const std::string& raw, DType target, CastScalar* out) {
   const std::string s = trimmed(raw);
-  if (target == DType::kBool) {
-    if (equals_ignore_case(s, "true")) return *out = CastScalar::of_unsigned(1), true;
-    if (equals_ignore_case(s, "false")) return *out = CastScalar::of_unsigned(0), true;
-  }
+  // "True"/"False" (how bool elements are formatted) read as 1/0 for every target.
+  if (equals_ignore_case(s, "true")) return *out = CastScalar::of_unsigned(1), true;
+  if (equals_ignore_case(s, "false")) return *out = CastScalar::of_unsigned(0), true;
   if (is_integer(target) || target == DType::kBool) {
     // Integers parse exactly; "100.5" falls back to the float path and truncates (ONNX: may yield 100).
     int64_t iv;
