@@ -159,6 +159,7 @@ Status einsum(KernelContext& ctx) {
   }
   Dims out_dims;
   for (int64_t l : out_labels) out_dims.push_back(sizes[l]);
+  KILN_RETURN_IF_ERROR(check_output_size(ctx, out_dims));
   // Strides of each operand and of the output along every label.
   const size_t nl = sizes.size();
   std::vector<std::vector<int64_t>> strides(terms.size(), std::vector<int64_t>(nl, 0));

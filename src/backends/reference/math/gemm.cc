@@ -29,6 +29,7 @@ Status gemm(KernelContext& ctx) {
     return ctx.error("inner dimensions differ: op(A) is " + std::to_string(m) + "x" + std::to_string(k) + ", op(B) is " +
                      std::to_string(kb) + "x" + std::to_string(n));
   const Dims out_dims = {m, n};
+  KILN_RETURN_IF_ERROR(check_output_size(ctx, out_dims));
   std::vector<int64_t> c_map;
   Tensor c;
   if (ctx.has_input(2)) {

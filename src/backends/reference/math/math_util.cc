@@ -112,6 +112,14 @@ std::string shape_str(const Dims& d) {
   return s + "]";
 }
 
+Status check_output_size(const KernelContext& ctx, const Dims& dims) {
+  const int64_t n = dims_numel(dims);
+  if (n < 0 || n > kMaxStagedElements)
+    return resource_exhausted(ctx.node().describe() + ": output shape " + shape_str(dims) + " is too large (limit " +
+                              std::to_string(kMaxStagedElements) + " elements)");
+  return ok_status();
+}
+
 Status read_scalar_int(const KernelContext& ctx, size_t input, const std::string& what, int64_t* out) {
   KILN_RETURN_IF_ERROR(ctx.require_tensor(input));
   const Tensor& t = ctx.input(input);

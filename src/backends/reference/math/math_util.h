@@ -29,6 +29,11 @@ bool is_plain_integer(DType t);
 // Shape text for messages: "[2,3]".
 std::string shape_str(const Dims& d);
 
+// Largest output (in elements) the math kernels stage in memory; bigger requests fail instead of exhausting memory.
+constexpr int64_t kMaxStagedElements = int64_t{1} << 30;
+// Error unless `dims` is a valid shape of at most kMaxStagedElements elements.
+Status check_output_size(const KernelContext& ctx, const Dims& dims);
+
 // Reads a scalar (or single-element) integer input as int64; error naming `what` otherwise.
 Status read_scalar_int(const KernelContext& ctx, size_t input, const std::string& what, int64_t* out);
 // Reads a scalar (or single-element) numeric input as double.

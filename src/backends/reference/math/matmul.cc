@@ -41,7 +41,7 @@ Status plan_matmul(const KernelContext& ctx, const Dims& a_in, const Dims& b_in,
   p->out_dims = bat;
   if (!a_vec) p->out_dims.push_back(p->m);
   if (!b_vec) p->out_dims.push_back(p->n);
-  return ok_status();
+  return math_ref::check_output_size(ctx, p->out_dims);
 }
 
 // Runs the product over staged operands; Acc is double for floats and uint64_t (wrapping) for integers.
@@ -160,11 +160,14 @@ Status read_scale(const KernelContext& ctx, size_t input, const std::string& nam
   return ok_status();
 }
 
-// Rounds half to even and stores a quantized value of dtype `t` (saturating).
+// Stores a requantized value of dtype `t`. Integer outputs wrap modulo 256 like the ONNX reference
+// implementation (numpy astype), which the backend tests (test_qlinearmatmul_*_int8_*) expect; float8 saturates.
 void store_quantized(Tensor& y, int64_t i, double v) {
+  const double r = std::nearbyint(v);
+  const int64_t wide = std::isfinite(r) && std::fabs(r) < 9.2e18 ? static_cast<int64_t>(r) : 0;
   switch (y.dtype()) {
-    case DType::kInt8: y.data<int8_t>()[i] = static_cast<int8_t>(std::clamp(std::nearbyint(v), -128.0, 127.0)); break;
-    case DType::kUInt8: y.data<uint8_t>()[i] = static_cast<uint8_t>(std::clamp(std::nearbyint(v), 0.0, 255.0)); break;
+    case DType::kInt8: y.data<int8_t>()[i] = static_cast<int8_t>(wide); break;
+    case DType::kUInt8: y.data<uint8_t>()[i] = static_cast<uint8_t>(wide); break;
     case DType::kFloat8E4M3FN: y.data<uint8_t>()[i] = float_to_fp8e4m3fn(static_cast<float>(v), true); break;
     case DType::kFloat8E4M3FNUZ: y.data<uint8_t>()[i] = float_to_fp8e4m3fnuz(static_cast<float>(v), true); break;
     case DType::kFloat8E5M2: y.data<uint8_t>()[i] = float_to_fp8e5m2(static_cast<float>(v), true); break;

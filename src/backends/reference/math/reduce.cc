@@ -58,6 +58,7 @@ Status plan_reduce(const KernelContext& ctx, const Tensor& x, ReducePlan* p) {
     if (reduced[d]) p->count *= x.dim(d);
     if (!reduced[d] || keepdims) p->out_dims.push_back(reduced[d] ? 1 : x.dim(d));
   }
+  KILN_RETURN_IF_ERROR(check_output_size(ctx, full_out));
   p->out_numel = dims_numel(full_out);
   auto os = strides_of(full_out);
   p->out_index.assign(static_cast<size_t>(x.numel()), 0);
