@@ -9,11 +9,31 @@ Status infer_reduce(InferContext& ctx) {
   const bool noop = ctx.attrs().get_int("noop_with_empty_axes", 0) != 0;
   std::vector<int64_t> axes;
   bool axes_known = true;
-  if (ctx.has_input(1)) axes_known = constant_ints(ctx, 1, &axes);
-  else axes = ctx.attrs().get_ints("axes");
+  if (ctx.has_input(1)) {
+    axes_known = constant_ints(ctx, 1, &axes);
+    // A runtime axes input of static length 0 is known to be empty.
+    const Shape& as = ctx.input_type(1).shape;
+    if (!axes_known && as.rank_known && as.rank() == 1 && as.dims[0].is_known() && as.dims[0].value == 0) {
+      axes.clear();
+      axes_known = true;
+    }
+  } else {
+    axes = ctx.attrs().get_ints("axes");
+  }
   if (!x.shape.rank_known || !axes_known) {
     Shape s = Shape::unknown_rank();
-    if (x.shape.rank_known && keepdims) s = Shape::of_dims(std::vector<Dim>(x.shape.rank(), Dim{}));
+    if (x.shape.rank_known && keepdims) {
+      // Each dim is either kept or reduced to 1: a known 1 stays 1.
+      s = Shape::of_dims(std::vector<Dim>(x.shape.rank(), Dim{}));
+      for (size_t d = 0; d < x.shape.rank(); ++d)
+        if (x.shape.dims[d].is_known() && x.shape.dims[d].value == 1) s.dims[d] = Dim::known(1);
+    } else if (x.shape.rank_known) {
+      // Without keepdims, a static axes count gives the output rank (axes may not repeat).
+      const Shape& as = ctx.input_type(1).shape;
+      if (as.rank_known && as.rank() == 1 && as.dims[0].is_known() && as.dims[0].value > 0 &&
+          as.dims[0].value <= static_cast<int64_t>(x.shape.rank()))
+        s = Shape::of_dims(std::vector<Dim>(x.shape.rank() - as.dims[0].value, Dim{}));
+    }
     ctx.set_output_type(0, TypeInfo::tensor(x.dtype, s));
     return ok_status();
   }

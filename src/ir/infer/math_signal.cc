@@ -28,14 +28,18 @@ Status infer_dft(InferContext& ctx) {
   Shape out = x.shape;
   out.dims[rank - 1] = Dim::known(2);
   int64_t axis = ctx.attrs().get_int("axis", -2);
+  const bool onesided = ctx.attrs().get_int("onesided", 0) != 0;
   if (ctx.has_input(2) && !const_scalar(ctx, 2, &axis)) {
+    if (!ctx.has_input(1) && !onesided) {  // the transformed axis keeps its length, whichever it is
+      ctx.set_output_type(0, TypeInfo::tensor(x.dtype, out));
+      return ok_status();
+    }
     for (int64_t d = 0; d < rank - 1; ++d) out.dims[d] = Dim{};  // which axis changes is unknown
     ctx.set_output_type(0, TypeInfo::tensor(x.dtype, out));
     return ok_status();
   }
   int64_t ax = axis < 0 ? axis + rank : axis;
   if (ax < 0 || ax > rank - 2) return ctx.error("axis " + std::to_string(axis) + " is out of range for input " + x.shape.to_string());
-  const bool onesided = ctx.attrs().get_int("onesided", 0) != 0;
   int64_t len = -1;
   if (ctx.has_input(1)) {
     if (!const_scalar(ctx, 1, &len)) len = -1;
