@@ -124,7 +124,8 @@ TEST(ElementwiseUnaryCast, FloatToStringNumpyStyle) {
   ASSERT_TRUE(r.status.ok());
   const std::string* s = r.out().strings();
   std::vector<std::string> got(s, s + 8);
-  EXPECT_EQ(got, (std::vector<std::string>{"0.47892547", "1e-07", "1000000.0", "nan", "inf", "-inf", "-0.0", "1.5e+16"}));
+  EXPECT_EQ(got, (std::vector<std::string>{"0.47892547", "1e-07", "1e+06", "nan", "inf", "-inf", "-0.0", "1.5e+16"}));
+  EXPECT_EQ(cast(f32({2}, {999999.94f, 1e6f}), DType::kString).out().strings()[1], "1e+06");
   EXPECT_EQ(cast(f64({2}, {0.1, 123.25}), DType::kString).out().strings()[0], "0.1");
   EXPECT_EQ(cast(f64({2}, {0.1, 123.25}), DType::kString).out().strings()[1], "123.25");
   Tensor h(DType::kFloat16, {1});

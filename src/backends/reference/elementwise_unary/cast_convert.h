@@ -35,8 +35,9 @@ CastScalar read_scalar(const Tensor& t, int64_t i);
 // Writes `v` converted to out's dtype into element i of `out` (numeric, non-string dtypes).
 void write_scalar(Tensor& out, int64_t i, const CastScalar& v, const CastOptions& opt);
 
-// Element i of a numeric tensor as ONNX/numpy text: shortest round-trip digits for floats ("0.47892547",
-// "1e-07", "inf", "nan"), decimal for integers, "True"/"False" for bool.
+// Element i of a numeric tensor as the ONNX reference (numpy) prints it: shortest round-trip digits for
+// float16/32/64 ("0.47892547", "1e-07", "1000.0", "inf", "nan"), "%g" for bfloat16/float8/float4 (as
+// ml_dtypes prints them), decimal for integers, "True"/"False" for bool.
 std::string format_scalar(const Tensor& t, int64_t i);
 // Parses a string element for a numeric target dtype; false if `s` is not a number.
 // Accepts decimal and scientific notation and case-insensitive "INF", "+INF", "-INF", "NaN".

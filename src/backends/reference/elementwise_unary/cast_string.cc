@@ -1,4 +1,5 @@
-// String <-> number conversion for Cast: numpy-style shortest float text and tolerant number parsing.
+// String <-> number conversion for Cast: numpy-style shortest float text (what the ONNX reference
+// produces) and tolerant number parsing.
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -12,7 +13,8 @@ namespace kiln {
 
 namespace {
 
-// Shortest scientific text ("4.7892547e-01") that reads back as exactly `value` in dtype `t`.
+// Shortest scientific text ("4.7892547e-01") that reads back as exactly `value` in dtype `t`
+// (float64, float32 or float16).
 std::string shortest_scientific(double value, DType t) {
   char buf[64];
   if (t == DType::kFloat64) {
@@ -34,12 +36,15 @@ std::string shortest_scientific(double value, DType t) {
   return buf;
 }
 
-// Lays out shortest digits like numpy's str() of a float scalar: positional for 1e-4 <= |x| < 1e16
-// ("0.001", "100.0"), otherwise scientific with a two-digit exponent minimum ("1e-07", "1.5e+16").
+// Lays out shortest digits like numpy's str() of a float scalar: positional for 1e-4 <= |x| < 10^k
+// ("0.001", "100.0"), otherwise scientific with a two-digit exponent minimum ("1e-07", "1.5e+16"), where
+// k is 16 for float64, 6 for float32 and 3 for float16 (numpy 2 thresholds).
 std::string numpy_float_text(double value, DType t) {
   if (std::isnan(value)) return "nan";
   if (std::isinf(value)) return value < 0 ? "-inf" : "inf";
   if (value == 0) return std::signbit(value) ? "-0.0" : "0.0";
+  const double positional_limit = t == DType::kFloat64 ? 1e16 : (t == DType::kFloat32 ? 1e6 : 1e3);
+  const bool positional = std::fabs(value) >= 1e-4 && std::fabs(value) < positional_limit;
   std::string sci = shortest_scientific(value, t);
   std::string sign;
   if (sci[0] == '-') {
@@ -54,7 +59,7 @@ std::string numpy_float_text(double value, DType t) {
     if (c != '.') digits += c;
   while (digits.size() > 1 && digits.back() == '0') digits.pop_back();
 
-  if (exp10 < -4 || exp10 >= 16) {
+  if (!positional) {
     std::string out = sign + digits.substr(0, 1);
     if (digits.size() > 1) out += "." + digits.substr(1);
     char exp_buf[16];
@@ -114,11 +119,23 @@ bool parse_double(const std::string& s, double* out) {
 
 }  // namespace
 
+// bfloat16, float8 and float4 print like their Python (ml_dtypes) scalars: "%g" ("0.478516", "-0", "1e+09").
+std::string printf_g_text(double value) {
+  if (std::isnan(value)) return "nan";
+  if (std::isinf(value)) return value < 0 ? "-inf" : "inf";
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%g", value);
+  return buf;
+}
+
 std::string format_scalar(const Tensor& t, int64_t i) {
   if (t.dtype() == DType::kBool) return t.data<uint8_t>()[i] ? "True" : "False";
   CastScalar v = read_scalar(t, i);
   switch (v.kind) {
-    case CastScalar::Kind::kFloat: return numpy_float_text(v.f, t.dtype());
+    case CastScalar::Kind::kFloat:
+      if (t.dtype() == DType::kFloat64 || t.dtype() == DType::kFloat32 || t.dtype() == DType::kFloat16)
+        return numpy_float_text(v.f, t.dtype());
+      return printf_g_text(v.f);
     case CastScalar::Kind::kSigned: return std::to_string(v.i);
     case CastScalar::Kind::kUnsigned: return std::to_string(v.u);
   }
