@@ -3,10 +3,8 @@
 // the ONNX Cast tables (saturate attribute) and the ONNX reference implementation's codes for NaN.
 #include "core/float_formats.h"
 
-#include <array>
 #include <cmath>
 #include <cstring>
-#include <algorithm>
 #include <limits>
 #include <string_view>
 
@@ -41,7 +39,7 @@ uint16_t float_to_half(float f) {
   uint32_t u = bits_of(f);
   uint16_t sign = (u >> 16) & 0x8000u;
   uint32_t a = u & 0x7fffffffu;
-  if (a > 0x7f800000u) return sign | 0x7e00u;  // NaN
+  if (a > 0x7f800000u) return sign | 0x7e00u;   // NaN
   if (a >= 0x477ff000u) return sign | 0x7c00u;  // overflow (>= 65520 rounds to inf)
   if (a < 0x38800000u) {                        // subnormal or zero in half
     float v = float_of(a);
@@ -119,11 +117,26 @@ Format make_format(int e, int m, int bias, Kind kind) {
   return f;
 }
 
-const Format& e4m3fn() { static Format f = make_format(4, 3, 7, Kind::kE4M3FN); return f; }
-const Format& e4m3fnuz() { static Format f = make_format(4, 3, 8, Kind::kFnuz); return f; }
-const Format& e5m2() { static Format f = make_format(5, 2, 15, Kind::kE5M2); return f; }
-const Format& e5m2fnuz() { static Format f = make_format(5, 2, 16, Kind::kFnuz); return f; }
-const Format& e2m1() { static Format f = make_format(2, 1, 1, Kind::kFp4); return f; }
+const Format& e4m3fn() {
+  static Format f = make_format(4, 3, 7, Kind::kE4M3FN);
+  return f;
+}
+const Format& e4m3fnuz() {
+  static Format f = make_format(4, 3, 8, Kind::kFnuz);
+  return f;
+}
+const Format& e5m2() {
+  static Format f = make_format(5, 2, 15, Kind::kE5M2);
+  return f;
+}
+const Format& e5m2fnuz() {
+  static Format f = make_format(5, 2, 16, Kind::kFnuz);
+  return f;
+}
+const Format& e2m1() {
+  static Format f = make_format(2, 1, 1, Kind::kFp4);
+  return f;
+}
 
 // True when finite x rounds (to nearest, ties to even) past the largest finite value. At the exact
 // midpoint the tie goes to the even code: past the max when the max code is odd (its mantissa is odd).
@@ -175,13 +188,9 @@ float fp4e2m1_to_float(uint8_t v) { return e2m1().values[v & 0xf]; }
 float fp8e8m0_to_float(uint8_t v) { return v == 0xff ? kNaN : std::ldexp(1.0f, static_cast<int>(v) - 127); }
 
 uint8_t float_to_fp8e4m3fn(float x, bool saturate) { return encode(e4m3fn(), x, saturate, 0x7f, 0xff, 0x7f, 0xff); }
-uint8_t float_to_fp8e4m3fnuz(float x, bool saturate) {
-  return encode(e4m3fnuz(), x, saturate, 0x80, 0x80, 0x80, 0x80);
-}
+uint8_t float_to_fp8e4m3fnuz(float x, bool saturate) { return encode(e4m3fnuz(), x, saturate, 0x80, 0x80, 0x80, 0x80); }
 uint8_t float_to_fp8e5m2(float x, bool saturate) { return encode(e5m2(), x, saturate, 0x7e, 0xfe, 0x7c, 0xfc); }
-uint8_t float_to_fp8e5m2fnuz(float x, bool saturate) {
-  return encode(e5m2fnuz(), x, saturate, 0x80, 0x80, 0x80, 0x80);
-}
+uint8_t float_to_fp8e5m2fnuz(float x, bool saturate) { return encode(e5m2fnuz(), x, saturate, 0x80, 0x80, 0x80, 0x80); }
 
 uint8_t float_to_fp4e2m1(float x, bool saturate) {
   (void)saturate;  // fp4 has no inf/NaN: out-of-range values always clamp to +-6
@@ -205,8 +214,10 @@ uint8_t float_to_fp8e8m0(float x, bool saturate, const char* round_mode) {
   float frac = std::frexp(ax, &exp);  // ax = frac * 2^exp, frac in [0.5, 1)
   int e = exp - 1;                    // floor(log2(ax))
   if (frac != 0.5f) {
-    if (mode == "up") e += 1;                               // away from zero
-    else if (mode == "nearest" && frac >= 0.75f) e += 1;    // linear midpoint 1.5 * 2^e, ties up
+    if (mode == "up")
+      e += 1;  // away from zero
+    else if (mode == "nearest" && frac >= 0.75f)
+      e += 1;  // linear midpoint 1.5 * 2^e, ties up
   }
   int code = e + 127;
   if (code < 0) {

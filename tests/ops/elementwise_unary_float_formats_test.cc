@@ -117,7 +117,7 @@ TEST(ElementwiseUnaryFloatFormats, Fp8E8M0) {
   EXPECT_EQ(float_to_fp8e8m0(3e38f, true, "up"), 254);
   EXPECT_EQ(float_to_fp8e8m0(3e38f, false, "up"), 255);
   EXPECT_EQ(float_to_fp8e8m0(kNaN, true, "up"), 255);
-  EXPECT_EQ(float_to_fp8e8m0(1e-45f, true, "up"), 0);      // below 2^-127 rounds up to the min
+  EXPECT_EQ(float_to_fp8e8m0(1e-45f, true, "up"), 0);       // below 2^-127 rounds up to the min
   EXPECT_EQ(float_to_fp8e8m0(1e-45f, false, "down"), 255);  // ... or is out of range
 }
 

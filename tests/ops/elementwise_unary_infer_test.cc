@@ -12,7 +12,8 @@ struct Inferred {
   std::vector<Tensor> values;
 };
 
-Inferred infer(OpKind op, std::vector<TypeInfo> in_types, const Attrs& attrs = {}, std::vector<const Tensor*> values = {}) {
+Inferred infer(OpKind op, std::vector<TypeInfo> in_types, const Attrs& attrs = {},
+               std::vector<const Tensor*> values = {}) {
   Node n;
   n.op = op;
   n.name = "n";

@@ -15,12 +15,18 @@ TEST(ElementwiseUnaryMath, TrigAndExpFloat32) {
   struct Case {
     OpKind op;
     double (*fn)(double);
-  } cases[] = {{OpKind::kSin, [](double v) { return std::sin(v); }},   {OpKind::kCos, [](double v) { return std::cos(v); }},
-               {OpKind::kTan, [](double v) { return std::tan(v); }},   {OpKind::kAsin, [](double v) { return std::asin(v); }},
-               {OpKind::kAcos, [](double v) { return std::acos(v); }}, {OpKind::kAtan, [](double v) { return std::atan(v); }},
-               {OpKind::kSinh, [](double v) { return std::sinh(v); }}, {OpKind::kCosh, [](double v) { return std::cosh(v); }},
-               {OpKind::kTanh, [](double v) { return std::tanh(v); }}, {OpKind::kAsinh, [](double v) { return std::asinh(v); }},
-               {OpKind::kAtanh, [](double v) { return std::atanh(v); }}, {OpKind::kExp, [](double v) { return std::exp(v); }},
+  } cases[] = {{OpKind::kSin, [](double v) { return std::sin(v); }},
+               {OpKind::kCos, [](double v) { return std::cos(v); }},
+               {OpKind::kTan, [](double v) { return std::tan(v); }},
+               {OpKind::kAsin, [](double v) { return std::asin(v); }},
+               {OpKind::kAcos, [](double v) { return std::acos(v); }},
+               {OpKind::kAtan, [](double v) { return std::atan(v); }},
+               {OpKind::kSinh, [](double v) { return std::sinh(v); }},
+               {OpKind::kCosh, [](double v) { return std::cosh(v); }},
+               {OpKind::kTanh, [](double v) { return std::tanh(v); }},
+               {OpKind::kAsinh, [](double v) { return std::asinh(v); }},
+               {OpKind::kAtanh, [](double v) { return std::atanh(v); }},
+               {OpKind::kExp, [](double v) { return std::exp(v); }},
                {OpKind::kErf, [](double v) { return std::erf(v); }}};
   for (const auto& c : cases) {
     OpRun r = run_op(c.op, {x});

@@ -42,7 +42,8 @@ Status infer_unary_bool(InferContext& ctx) {
 
 Status infer_not(InferContext& ctx) {
   DType t = ctx.input_type(0).dtype;
-  if (t != DType::kUndefined && t != DType::kBool) return ctx.error(std::string("input must be bool, got ") + dtype_name(t));
+  if (t != DType::kUndefined && t != DType::kBool)
+    return ctx.error(std::string("input must be bool, got ") + dtype_name(t));
   return infer_unary_bool(ctx);
 }
 
@@ -111,12 +112,17 @@ Status infer_cast_like(InferContext& ctx) {
 }  // namespace
 
 void register_elementwise_unary_infer(InferRegistry& r) {
-  for (OpKind op : {OpKind::kAcos, OpKind::kAcosh, OpKind::kAsin, OpKind::kAsinh, OpKind::kAtan, OpKind::kAtanh,
-                    OpKind::kCeil, OpKind::kCos, OpKind::kCosh, OpKind::kErf, OpKind::kExp, OpKind::kFloor,
-                    OpKind::kLog, OpKind::kReciprocal, OpKind::kRound, OpKind::kSin, OpKind::kSinh, OpKind::kSqrt,
-                    OpKind::kTan, OpKind::kTanh, OpKind::kLeakyRelu, OpKind::kElu, OpKind::kSelu, OpKind::kCelu,
-                    OpKind::kGelu, OpKind::kHardSigmoid, OpKind::kHardSwish, OpKind::kMish, OpKind::kSigmoid,
-                    OpKind::kSoftplus, OpKind::kSoftsign, OpKind::kSwish, OpKind::kThresholdedRelu})
+  for (OpKind op : {OpKind::kAcos,     OpKind::kAcosh,       OpKind::kAsin,
+                    OpKind::kAsinh,    OpKind::kAtan,        OpKind::kAtanh,
+                    OpKind::kCeil,     OpKind::kCos,         OpKind::kCosh,
+                    OpKind::kErf,      OpKind::kExp,         OpKind::kFloor,
+                    OpKind::kLog,      OpKind::kReciprocal,  OpKind::kRound,
+                    OpKind::kSin,      OpKind::kSinh,        OpKind::kSqrt,
+                    OpKind::kTan,      OpKind::kTanh,        OpKind::kLeakyRelu,
+                    OpKind::kElu,      OpKind::kSelu,        OpKind::kCelu,
+                    OpKind::kGelu,     OpKind::kHardSigmoid, OpKind::kHardSwish,
+                    OpKind::kMish,     OpKind::kSigmoid,     OpKind::kSoftplus,
+                    OpKind::kSoftsign, OpKind::kSwish,       OpKind::kThresholdedRelu})
     r.add(op, infer_unary_float);
   for (OpKind op : {OpKind::kAbs, OpKind::kNeg, OpKind::kSign, OpKind::kRelu, OpKind::kShrink})
     r.add(op, infer_unary_same);

@@ -14,12 +14,19 @@ bool dtype_code_from_onnx_name(std::string name, int64_t* code) {
   static const struct {
     const char* name;
     int64_t code;
-  } kNames[] = {{"FLOAT", 1},   {"UINT8", 2},      {"INT8", 3},        {"UINT16", 4},   {"INT16", 5},
-                {"INT32", 6},   {"INT64", 7},      {"STRING", 8},      {"BOOL", 9},     {"FLOAT16", 10},
-                {"DOUBLE", 11}, {"UINT32", 12},    {"UINT64", 13},     {"COMPLEX64", 14}, {"COMPLEX128", 15},
-                {"BFLOAT16", 16}, {"FLOAT8E4M3FN", 17}, {"FLOAT8E4M3FNUZ", 18}, {"FLOAT8E5M2", 19},
-                {"FLOAT8E5M2FNUZ", 20}, {"UINT4", 21}, {"INT4", 22}, {"FLOAT4E2M1", 23}, {"FLOAT8E8M0", 24},
-                {"UINT2", 25}, {"INT2", 26}};
+  } kNames[] = {{"FLOAT", 1},         {"UINT8", 2},
+                {"INT8", 3},          {"UINT16", 4},
+                {"INT16", 5},         {"INT32", 6},
+                {"INT64", 7},         {"STRING", 8},
+                {"BOOL", 9},          {"FLOAT16", 10},
+                {"DOUBLE", 11},       {"UINT32", 12},
+                {"UINT64", 13},       {"COMPLEX64", 14},
+                {"COMPLEX128", 15},   {"BFLOAT16", 16},
+                {"FLOAT8E4M3FN", 17}, {"FLOAT8E4M3FNUZ", 18},
+                {"FLOAT8E5M2", 19},   {"FLOAT8E5M2FNUZ", 20},
+                {"UINT4", 21},        {"INT4", 22},
+                {"FLOAT4E2M1", 23},   {"FLOAT8E8M0", 24},
+                {"UINT2", 25},        {"INT2", 26}};
   for (const auto& e : kNames) {
     if (name == e.name) {
       *code = e.code;
@@ -35,7 +42,8 @@ Status norm_cast(NormalizeContext& ctx) {
   if (it == all.end()) return ctx.error("attribute 'to' is required");
   if (const auto* s = std::get_if<std::string>(&it->second)) {
     int64_t code;
-    if (!dtype_code_from_onnx_name(*s, &code)) return ctx.error("attribute 'to' names an unknown data type '" + *s + "'");
+    if (!dtype_code_from_onnx_name(*s, &code))
+      return ctx.error("attribute 'to' names an unknown data type '" + *s + "'");
     ctx.node.attrs.set("to", code);
   }
   return ok_status();
@@ -67,8 +75,8 @@ void register_elementwise_unary_normalizers(NormalizeRegistry& r) {
     return norm_clip(ctx);
   });
   for (OpKind op : {OpKind::kAbs, OpKind::kCeil, OpKind::kElu, OpKind::kExp, OpKind::kFloor, OpKind::kHardSigmoid,
-                    OpKind::kLeakyRelu, OpKind::kLog, OpKind::kNeg, OpKind::kReciprocal, OpKind::kRelu,
-                    OpKind::kSelu, OpKind::kSigmoid, OpKind::kSqrt, OpKind::kTanh})
+                    OpKind::kLeakyRelu, OpKind::kLog, OpKind::kNeg, OpKind::kReciprocal, OpKind::kRelu, OpKind::kSelu,
+                    OpKind::kSigmoid, OpKind::kSqrt, OpKind::kTanh})
     r.add(op, norm_drop_consumed_inputs);
 }
 

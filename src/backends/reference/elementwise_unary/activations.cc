@@ -26,10 +26,13 @@ T stable_softplus(T v) {
 }  // namespace
 
 Status relu_kernel(KernelContext& ctx) {
-  return map_numeric_unary(ctx, [](auto v) {
-    using T = decltype(v);
-    return v < T(0) ? T(0) : v;  // NaN stays NaN, like numpy.maximum
-  }, /*with_unsigned=*/false);
+  return map_numeric_unary(
+      ctx,
+      [](auto v) {
+        using T = decltype(v);
+        return v < T(0) ? T(0) : v;  // NaN stays NaN, like numpy.maximum
+      },
+      /*with_unsigned=*/false);
 }
 
 Status leaky_relu_kernel(KernelContext& ctx) {

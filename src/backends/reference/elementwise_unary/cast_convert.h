@@ -23,8 +23,8 @@ struct CastScalar {
 };
 
 struct CastOptions {
-  bool saturate = true;            // float8 / e8m0 targets: clamp out-of-range values instead of inf/NaN
-  std::string round_mode = "up";   // e8m0 target: "up", "down" or "nearest"
+  bool saturate = true;           // float8 / e8m0 targets: clamp out-of-range values instead of inf/NaN
+  std::string round_mode = "up";  // e8m0 target: "up", "down" or "nearest"
 };
 
 // True for the dtypes Cast handles (every ONNX dtype but complex and undefined).

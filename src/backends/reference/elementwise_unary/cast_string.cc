@@ -136,8 +136,10 @@ std::string format_scalar(const Tensor& t, int64_t i) {
       if (t.dtype() == DType::kFloat64 || t.dtype() == DType::kFloat32 || t.dtype() == DType::kFloat16)
         return numpy_float_text(v.f, t.dtype());
       return printf_g_text(v.f);
-    case CastScalar::Kind::kSigned: return std::to_string(v.i);
-    case CastScalar::Kind::kUnsigned: return std::to_string(v.u);
+    case CastScalar::Kind::kSigned:
+      return std::to_string(v.i);
+    case CastScalar::Kind::kUnsigned:
+      return std::to_string(v.u);
   }
   return "";
 }

@@ -20,9 +20,12 @@ Status read_bound(const KernelContext& ctx, size_t index, const char* name, T* o
                      dims_to_string(b.dims()));
   if (b.dtype() == DType::kString || b.dtype() == DType::kComplex64 || b.dtype() == DType::kComplex128)
     return ctx.error(std::string("input '") + name + "' has non-numeric dtype " + dtype_name(b.dtype()));
-  if constexpr (std::is_floating_point_v<T>) *out = static_cast<T>(b.as_double(0));
-  else if constexpr (std::is_unsigned_v<T>) *out = static_cast<T>(b.dtype() == DType::kUInt64 ? b.data<uint64_t>()[0] : b.as_int64(0));
-  else *out = static_cast<T>(b.as_int64(0));
+  if constexpr (std::is_floating_point_v<T>)
+    *out = static_cast<T>(b.as_double(0));
+  else if constexpr (std::is_unsigned_v<T>)
+    *out = static_cast<T>(b.dtype() == DType::kUInt64 ? b.data<uint64_t>()[0] : b.as_int64(0));
+  else
+    *out = static_cast<T>(b.as_int64(0));
   *present = true;
   return ok_status();
 }
@@ -51,7 +54,8 @@ Status classify_float(KernelContext& ctx, P pred) {
   KILN_RETURN_IF_ERROR(ctx.require_tensor(0));
   const Tensor& x = ctx.input(0);
   if (!is_float(x.dtype()))
-    return ctx.unsupported(std::string("input dtype ") + dtype_name(x.dtype()) + " is not supported (expected a float type)");
+    return ctx.unsupported(std::string("input dtype ") + dtype_name(x.dtype()) +
+                           " is not supported (expected a float type)");
   Tensor out(DType::kBool, x.dims());
   for (int64_t i = 0; i < x.numel(); ++i) out.data<uint8_t>()[i] = pred(x.as_double(i)) ? 1 : 0;
   ctx.set_output(0, std::move(out));
@@ -63,8 +67,7 @@ Status classify_float(KernelContext& ctx, P pred) {
 Status not_kernel(KernelContext& ctx) {
   KILN_RETURN_IF_ERROR(ctx.require_tensor(0));
   const Tensor& x = ctx.input(0);
-  if (x.dtype() != DType::kBool)
-    return ctx.error(std::string("input must be bool, got ") + dtype_name(x.dtype()));
+  if (x.dtype() != DType::kBool) return ctx.error(std::string("input must be bool, got ") + dtype_name(x.dtype()));
   Tensor out(DType::kBool, x.dims());
   for (int64_t i = 0; i < x.numel(); ++i) out.data<uint8_t>()[i] = x.data<uint8_t>()[i] ? 0 : 1;
   ctx.set_output(0, std::move(out));
