@@ -1,0 +1,56 @@
+// Helpers shared by the nn reference kernels: float I/O in double precision and conv/pool window geometry.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "backends/reference/common.h"
+
+namespace kiln {
+namespace nn {
+
+// Reads every element of a numeric tensor as double.
+std::vector<double> read_doubles(const Tensor& t);
+// Builds a tensor of dtype `dt` from double values (rounding for narrow floats, truncating casts for ints).
+Result<Tensor> make_tensor(DType dt, const Dims& dims, const std::vector<double>& v);
+// Allocates a tensor, failing cleanly (no abort) for negative or huge dims.
+Result<Tensor> alloc(const KernelContext& ctx, DType dt, const Dims& dims);
+// True for the float dtypes an nn op accepts (float16/32/64, bfloat16).
+bool is_basic_float(DType t);
+// Validates that input i is present, a tensor, and of a basic float dtype.
+Status require_float(const KernelContext& ctx, size_t i, const char* name);
+
+// The sliding-window geometry of a conv/pool over N-D spatial dims.
+struct Window {
+  size_t nd = 0;
+  Dims in;         // input spatial sizes
+  Dims kernel;     // kernel sizes
+  Dims strides;
+  Dims dilations;
+  Dims pads;       // 2*nd: begins then ends
+  Dims out;        // output spatial sizes
+  int64_t eff_kernel(size_t i) const { return (kernel[i] - 1) * dilations[i] + 1; }
+};
+
+// Fills strides/dilations/pads from the node's attributes ("strides", "dilations", "pads", "auto_pad")
+// and computes output sizes. `ceil_mode` selects the pooling ceil rule. Errors on bad attribute lengths,
+// non-positive values or empty outputs.
+Status compute_window(const KernelContext& ctx, const Dims& in, const Dims& kernel, bool ceil_mode, Window* w);
+
+// Iterates all multi-indices of `dims` (row-major), calling f(index vector, linear position).
+template <typename F>
+void for_each_index(const Dims& dims, F&& f) {
+  const int64_t n = dims_numel(dims);
+  std::vector<int64_t> idx(dims.size(), 0);
+  for (int64_t k = 0; k < n; ++k) {
+    f(idx, k);
+    for (int64_t d = static_cast<int64_t>(dims.size()) - 1; d >= 0; --d) {
+      if (++idx[d] < dims[d]) break;
+      idx[d] = 0;
+    }
+  }
+}
+
+std::string dims_str(const Dims& d);
+
+}  // namespace nn
+}  // namespace kiln

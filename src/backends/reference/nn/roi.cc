@@ -1,0 +1,288 @@
+// Reference region kernels: RoiAlign, MaxRoiPool, MaxUnpool and NonMaxSuppression.
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "backends/reference/nn/nn_util.h"
+
+namespace kiln {
+namespace {
+
+Status check_rois(const KernelContext& ctx, const Tensor& x, const Tensor& rois, int64_t cols) {
+  if (x.rank() != 4) return ctx.error("input X must have rank 4 (N, C, H, W); got " + nn::dims_str(x.dims()));
+  if (rois.rank() != 2 || rois.dim(1) != cols)
+    return ctx.error("rois must have shape [num_rois, " + std::to_string(cols) + "]; got " + nn::dims_str(rois.dims()));
+  return ok_status();
+}
+
+Status roi_align_kernel(KernelContext& ctx) {
+  KILN_RETURN_IF_ERROR(nn::require_float(ctx, 0, "X"));
+  KILN_RETURN_IF_ERROR(nn::require_float(ctx, 1, "rois"));
+  KILN_RETURN_IF_ERROR(ctx.require_tensor(2));
+  const Tensor& x = ctx.input(0);
+  const Tensor& rois = ctx.input(1);
+  const Tensor& bi = ctx.input(2);
+  KILN_RETURN_IF_ERROR(check_rois(ctx, x, rois, 4));
+  if (!is_integer(bi.dtype()) || bi.rank() != 1 || bi.dim(0) != rois.dim(0))
+    return ctx.error("batch_indices must be an integer tensor of shape [" + std::to_string(rois.dim(0)) + "]; got " +
+                     nn::dims_str(bi.dims()));
+  const std::string mode = ctx.attrs().get_string("mode", "avg");
+  if (mode != "avg" && mode != "max") return ctx.error("mode '" + mode + "' must be 'avg' or 'max'");
+  const std::string ctm = ctx.attrs().get_string("coordinate_transformation_mode", "half_pixel");
+  if (ctm != "half_pixel" && ctm != "output_half_pixel")
+    return ctx.error("coordinate_transformation_mode '" + ctm + "' must be half_pixel or output_half_pixel");
+  const bool half_pixel = ctm == "half_pixel";
+  const int64_t oh = ctx.attrs().get_int("output_height", 1), ow = ctx.attrs().get_int("output_width", 1);
+  const int64_t sampling = ctx.attrs().get_int("sampling_ratio", 0);
+  const double scale = ctx.attrs().get_float("spatial_scale", 1.0f);
+  if (oh <= 0 || ow <= 0) return ctx.error("output_height and output_width must be positive");
+  if (sampling < 0) return ctx.error("sampling_ratio must be non-negative");
+  const int64_t n = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3), nr = rois.dim(0);
+  Dims od{nr, c, oh, ow};
+  KILN_RETURN_IF_ERROR(nn::alloc(ctx, x.dtype(), od).status());
+  const auto xv = nn::read_doubles(x), rv = nn::read_doubles(rois);
+  const auto batch = tensor_to_int64s(bi);
+  std::vector<double> y(static_cast<size_t>(nr * c * oh * ow), 0.0);
+  struct Tap { int64_t pos[4]; double wt[4]; };
+  for (int64_t r = 0; r < nr; ++r) {
+    if (batch[r] < 0 || batch[r] >= n)
+      return ctx.error("batch_indices[" + std::to_string(r) + "] = " + std::to_string(batch[r]) + " is out of range [0, " +
+                       std::to_string(n) + ")");
+    const double off = half_pixel ? 0.5 : 0.0;
+    const double x0 = rv[r * 4 + 0] * scale - off, y0 = rv[r * 4 + 1] * scale - off;
+    const double x1 = rv[r * 4 + 2] * scale - off, y1 = rv[r * 4 + 3] * scale - off;
+    double rw = x1 - x0, rh = y1 - y0;
+    if (!half_pixel) {
+      rw = std::max(rw, 1.0);
+      rh = std::max(rh, 1.0);
+    }
+    const double bh = rh / static_cast<double>(oh), bw = rw / static_cast<double>(ow);
+    const int64_t gh = sampling > 0 ? sampling : static_cast<int64_t>(std::ceil(rh / static_cast<double>(oh)));
+    const int64_t gw = sampling > 0 ? sampling : static_cast<int64_t>(std::ceil(rw / static_cast<double>(ow)));
+    if (gh > (int64_t{1} << 20) || gw > (int64_t{1} << 20)) return ctx.error("roi is too large to sample");
+    const double count = static_cast<double>(std::max<int64_t>(gh * gw, 1));
+    std::vector<Tap> taps;
+    for (int64_t ph = 0; ph < oh; ++ph) {
+      for (int64_t pw = 0; pw < ow; ++pw) {
+        for (int64_t iy = 0; iy < gh; ++iy) {
+          double yy = y0 + ph * bh + (iy + 0.5) * bh / static_cast<double>(gh);
+          for (int64_t ix = 0; ix < gw; ++ix) {
+            double xx = x0 + pw * bw + (ix + 0.5) * bw / static_cast<double>(gw);
+            Tap t{{0, 0, 0, 0}, {0, 0, 0, 0}};
+            if (!(yy < -1.0 || yy > h || xx < -1.0 || xx > w)) {
+              yy = std::max(yy, 0.0);
+              xx = std::max(xx, 0.0);
+              int64_t ylo = static_cast<int64_t>(yy), xlo = static_cast<int64_t>(xx), yhi, xhi;
+              if (ylo >= h - 1) { yhi = ylo = h - 1; yy = static_cast<double>(ylo); } else { yhi = ylo + 1; }
+              if (xlo >= w - 1) { xhi = xlo = w - 1; xx = static_cast<double>(xlo); } else { xhi = xlo + 1; }
+              double ly = yy - ylo, lx = xx - xlo, hy = 1.0 - ly, hx = 1.0 - lx;
+              t = Tap{{ylo * w + xlo, ylo * w + xhi, yhi * w + xlo, yhi * w + xhi}, {hy * hx, hy * lx, ly * hx, ly * lx}};
+            }
+            taps.push_back(t);
+          }
+        }
+      }
+    }
+    for (int64_t ci = 0; ci < c; ++ci) {
+      const double* img = xv.data() + (batch[r] * c + ci) * h * w;
+      size_t k = 0;
+      for (int64_t p = 0; p < oh * ow; ++p) {
+        double acc = 0.0;
+        bool first = true;
+        for (int64_t s = 0; s < gh * gw; ++s, ++k) {
+          const Tap& t = taps[k];
+          if (mode == "avg") {
+            for (int j = 0; j < 4; ++j) acc += t.wt[j] * img[t.pos[j]];
+          } else {
+            double v = t.wt[0] * img[t.pos[0]];
+            for (int j = 1; j < 4; ++j) v = std::max(v, t.wt[j] * img[t.pos[j]]);
+            acc = first ? v : std::max(acc, v);
+            first = false;
+          }
+        }
+        y[((r * c + ci) * oh * ow) + p] = mode == "avg" ? acc / count : acc;
+      }
+    }
+  }
+  KILN_ASSIGN_OR_RETURN(Tensor out, nn::make_tensor(x.dtype(), od, y));
+  ctx.set_output(0, std::move(out));
+  return ok_status();
+}
+
+// MaxRoiPool(X, rois [num_rois, 5] = (batch, x1, y1, x2, y2)), Caffe-style integer bins.
+Status max_roi_pool_kernel(KernelContext& ctx) {
+  KILN_RETURN_IF_ERROR(nn::require_float(ctx, 0, "X"));
+  KILN_RETURN_IF_ERROR(nn::require_float(ctx, 1, "rois"));
+  const Tensor& x = ctx.input(0);
+  const Tensor& rois = ctx.input(1);
+  KILN_RETURN_IF_ERROR(check_rois(ctx, x, rois, 5));
+  Dims pooled = ctx.attrs().get_ints("pooled_shape");
+  if (pooled.size() != 2 || pooled[0] <= 0 || pooled[1] <= 0)
+    return ctx.error("pooled_shape must be 2 positive values; got " + nn::dims_str(pooled));
+  const double scale = ctx.attrs().get_float("spatial_scale", 1.0f);
+  const int64_t n = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3), nr = rois.dim(0);
+  const int64_t ph_n = pooled[0], pw_n = pooled[1];
+  Dims od{nr, c, ph_n, pw_n};
+  KILN_RETURN_IF_ERROR(nn::alloc(ctx, x.dtype(), od).status());
+  const auto xv = nn::read_doubles(x), rv = nn::read_doubles(rois);
+  std::vector<double> y(static_cast<size_t>(nr * c * ph_n * pw_n), 0.0);
+  for (int64_t r = 0; r < nr; ++r) {
+    const double bd = rv[r * 5];
+    if (!(bd >= 0 && bd < static_cast<double>(n)))
+      return ctx.error("rois[" + std::to_string(r) + "] batch index " + std::to_string(bd) + " is out of range");
+    const int64_t b = static_cast<int64_t>(bd);
+    const int64_t xs = static_cast<int64_t>(std::round(rv[r * 5 + 1] * scale));
+    const int64_t ys = static_cast<int64_t>(std::round(rv[r * 5 + 2] * scale));
+    const int64_t xe = static_cast<int64_t>(std::round(rv[r * 5 + 3] * scale));
+    const int64_t ye = static_cast<int64_t>(std::round(rv[r * 5 + 4] * scale));
+    const double rh = static_cast<double>(std::max<int64_t>(ye - ys + 1, 1));
+    const double rw = static_cast<double>(std::max<int64_t>(xe - xs + 1, 1));
+    const double bh = rh / static_cast<double>(ph_n), bw = rw / static_cast<double>(pw_n);
+    for (int64_t ci = 0; ci < c; ++ci) {
+      const double* img = xv.data() + (b * c + ci) * h * w;
+      for (int64_t ph = 0; ph < ph_n; ++ph) {
+        for (int64_t pw = 0; pw < pw_n; ++pw) {
+          int64_t hs = std::clamp<int64_t>(static_cast<int64_t>(std::floor(ph * bh)) + ys, 0, h);
+          int64_t he = std::clamp<int64_t>(static_cast<int64_t>(std::ceil((ph + 1) * bh)) + ys, 0, h);
+          int64_t ws = std::clamp<int64_t>(static_cast<int64_t>(std::floor(pw * bw)) + xs, 0, w);
+          int64_t we = std::clamp<int64_t>(static_cast<int64_t>(std::ceil((pw + 1) * bw)) + xs, 0, w);
+          double best = 0.0;
+          bool any = false;
+          for (int64_t yy = hs; yy < he; ++yy)
+            for (int64_t xx = ws; xx < we; ++xx) {
+              double v = img[yy * w + xx];
+              if (!any || v > best) best = v;
+              any = true;
+            }
+          y[((r * c + ci) * ph_n + ph) * pw_n + pw] = best;
+        }
+      }
+    }
+  }
+  KILN_ASSIGN_OR_RETURN(Tensor out, nn::make_tensor(x.dtype(), od, y));
+  ctx.set_output(0, std::move(out));
+  return ok_status();
+}
+
+// MaxUnpool(X, I, output_shape?): scatters X into zeros at the flat positions I.
+Status max_unpool_kernel(KernelContext& ctx) {
+  KILN_RETURN_IF_ERROR(nn::require_float(ctx, 0, "X"));
+  KILN_RETURN_IF_ERROR(ctx.require_tensor(1));
+  const Tensor& x = ctx.input(0);
+  const Tensor& ind = ctx.input(1);
+  if (x.rank() < 3) return ctx.error("input X must have rank >= 3; got " + nn::dims_str(x.dims()));
+  if (ind.dims() != x.dims() || !is_integer(ind.dtype()))
+    return ctx.error("indices I must be an integer tensor of X's shape " + nn::dims_str(x.dims()) + "; got " +
+                     nn::dims_str(ind.dims()));
+  const size_t nd = x.rank() - 2;
+  Dims kernel = ctx.attrs().get_ints("kernel_shape");
+  if (kernel.size() != nd) return ctx.error("kernel_shape must have " + std::to_string(nd) + " values");
+  Dims strides = ctx.attrs().get_ints("strides", Dims(nd, 1));
+  if (strides.empty()) strides = Dims(nd, 1);
+  Dims pads = ctx.attrs().get_ints("pads", Dims(2 * nd, 0));
+  if (pads.empty()) pads = Dims(2 * nd, 0);
+  if (strides.size() != nd || pads.size() != 2 * nd) return ctx.error("strides/pads have the wrong number of values");
+  Dims od{x.dim(0), x.dim(1)};
+  for (size_t i = 0; i < nd; ++i) od.push_back((x.dim(i + 2) - 1) * strides[i] + kernel[i] - pads[i] - pads[nd + i]);
+  if (ctx.has_input(2)) {
+    KILN_RETURN_IF_ERROR(ctx.require_tensor(2));
+    Dims given = tensor_to_int64s(ctx.input(2));
+    if (given.size() != x.rank())
+      return ctx.error("output_shape must have " + std::to_string(x.rank()) + " values; got " + nn::dims_str(given));
+    od = given;
+  }
+  KILN_ASSIGN_OR_RETURN(Tensor probe, nn::alloc(ctx, x.dtype(), od));
+  (void)probe;
+  const int64_t total = dims_numel(od);
+  const auto xv = nn::read_doubles(x);
+  const auto iv = tensor_to_int64s(ind);
+  std::vector<double> y(static_cast<size_t>(total), 0.0);
+  for (size_t i = 0; i < iv.size(); ++i) {
+    if (iv[i] < 0 || iv[i] >= total)
+      return ctx.error("index I[" + std::to_string(i) + "] = " + std::to_string(iv[i]) + " is outside the output of " +
+                       std::to_string(total) + " elements");
+    y[iv[i]] = xv[i];
+  }
+  KILN_ASSIGN_OR_RETURN(Tensor out, nn::make_tensor(x.dtype(), od, y));
+  ctx.set_output(0, std::move(out));
+  return ok_status();
+}
+
+double iou(const double* a, const double* b, bool center) {
+  double ay0, ax0, ay1, ax1, by0, bx0, by1, bx1;
+  if (center) {
+    ax0 = a[0] - a[2] / 2; ax1 = a[0] + a[2] / 2; ay0 = a[1] - a[3] / 2; ay1 = a[1] + a[3] / 2;
+    bx0 = b[0] - b[2] / 2; bx1 = b[0] + b[2] / 2; by0 = b[1] - b[3] / 2; by1 = b[1] + b[3] / 2;
+  } else {
+    ay0 = std::min(a[0], a[2]); ay1 = std::max(a[0], a[2]); ax0 = std::min(a[1], a[3]); ax1 = std::max(a[1], a[3]);
+    by0 = std::min(b[0], b[2]); by1 = std::max(b[0], b[2]); bx0 = std::min(b[1], b[3]); bx1 = std::max(b[1], b[3]);
+  }
+  double iw = std::min(ax1, bx1) - std::max(ax0, bx0), ih = std::min(ay1, by1) - std::max(ay0, by0);
+  if (iw <= 0 || ih <= 0) return 0.0;
+  double inter = iw * ih;
+  double uni = (ax1 - ax0) * (ay1 - ay0) + (bx1 - bx0) * (by1 - by0) - inter;
+  return uni > 0 ? inter / uni : 0.0;
+}
+
+Status nms_kernel(KernelContext& ctx) {
+  KILN_RETURN_IF_ERROR(nn::require_float(ctx, 0, "boxes"));
+  KILN_RETURN_IF_ERROR(nn::require_float(ctx, 1, "scores"));
+  const Tensor& boxes = ctx.input(0);
+  const Tensor& scores = ctx.input(1);
+  if (boxes.rank() != 3 || boxes.dim(2) != 4)
+    return ctx.error("boxes must have shape [batch, spatial, 4]; got " + nn::dims_str(boxes.dims()));
+  if (scores.rank() != 3 || scores.dim(0) != boxes.dim(0) || scores.dim(2) != boxes.dim(1))
+    return ctx.error("scores must have shape [" + std::to_string(boxes.dim(0)) + ", classes, " +
+                     std::to_string(boxes.dim(1)) + "]; got " + nn::dims_str(scores.dims()));
+  int64_t max_out = 0;
+  double iou_thr = 0.0, score_thr = 0.0;
+  bool use_score = false;
+  if (ctx.has_input(2) && ctx.input(2).numel() > 0) max_out = ctx.input(2).as_int64(0);
+  if (ctx.has_input(3) && ctx.input(3).numel() > 0) iou_thr = ctx.input(3).as_double(0);
+  if (ctx.has_input(4) && ctx.input(4).numel() > 0) {
+    score_thr = ctx.input(4).as_double(0);
+    use_score = true;
+  }
+  if (iou_thr < 0 || iou_thr > 1) return ctx.error("iou_threshold must be in [0, 1]; got " + std::to_string(iou_thr));
+  const int64_t center = ctx.attrs().get_int("center_point_box", 0);
+  if (center != 0 && center != 1) return ctx.error("center_point_box must be 0 or 1");
+  const int64_t nb = boxes.dim(0), ns = boxes.dim(1), nc = scores.dim(1);
+  const auto bv = nn::read_doubles(boxes), sv = nn::read_doubles(scores);
+  std::vector<int64_t> sel;
+  for (int64_t b = 0; b < nb; ++b) {
+    for (int64_t c = 0; c < nc; ++c) {
+      const double* s = sv.data() + (b * nc + c) * ns;
+      std::vector<int64_t> order;
+      for (int64_t i = 0; i < ns; ++i)
+        if (!use_score || s[i] > score_thr) order.push_back(i);
+      std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t z) { return s[a] > s[z]; });
+      std::vector<int64_t> kept;
+      for (int64_t i : order) {
+        if (static_cast<int64_t>(kept.size()) >= max_out) break;
+        bool keep = true;
+        for (int64_t k : kept)
+          if (iou(bv.data() + (b * ns + i) * 4, bv.data() + (b * ns + k) * 4, center == 1) > iou_thr) {
+            keep = false;
+            break;
+          }
+        if (keep) kept.push_back(i);
+      }
+      for (int64_t k : kept) sel.insert(sel.end(), {b, c, k});
+    }
+  }
+  Tensor out(DType::kInt64, {static_cast<int64_t>(sel.size() / 3), 3});
+  std::copy(sel.begin(), sel.end(), out.data<int64_t>());
+  ctx.set_output(0, std::move(out));
+  return ok_status();
+}
+
+}  // namespace
+
+namespace nn {
+Status roi_align(KernelContext& ctx) { return roi_align_kernel(ctx); }
+Status max_roi_pool(KernelContext& ctx) { return max_roi_pool_kernel(ctx); }
+Status max_unpool(KernelContext& ctx) { return max_unpool_kernel(ctx); }
+Status non_max_suppression(KernelContext& ctx) { return nms_kernel(ctx); }
+}  // namespace nn
+
+}  // namespace kiln
