@@ -44,7 +44,8 @@ TEST(MathInfer, MatMulSymbolicBatch) {
   EXPECT_EQ(r.outputs[0].to_string(), "float32[batch,3,5]");
   auto v = infer(OpKind::kMatMul, {t(DType::kFloat32, {k(4)}), t(DType::kFloat32, {sym("b"), k(4), k(2)})});
   EXPECT_EQ(v.outputs[0].to_string(), "float32[b,2]");
-  EXPECT_FALSE(infer(OpKind::kMatMul, {t(DType::kFloat32, {k(3), k(4)}), t(DType::kFloat32, {k(5), k(2)})}).status.ok());
+  EXPECT_FALSE(
+      infer(OpKind::kMatMul, {t(DType::kFloat32, {k(3), k(4)}), t(DType::kFloat32, {k(5), k(2)})}).status.ok());
   auto mi = infer(OpKind::kMatMulInteger, {t(DType::kUInt8, {k(2), k(3)}), t(DType::kUInt8, {k(3), k(4)})});
   EXPECT_EQ(mi.outputs[0].to_string(), "int32[2,4]");
 }
@@ -56,7 +57,8 @@ TEST(MathInfer, GemmEinsumDet) {
   EXPECT_EQ(g.outputs[0].to_string(), "float32[m,6]");
   kiln::Attrs eq;
   eq.set("equation", std::string("...ij,jk"));
-  auto e = infer(OpKind::kEinsum, {t(DType::kFloat64, {sym("n"), k(2), k(3)}), t(DType::kFloat64, {k(3), k(7)})}, {}, eq);
+  auto e =
+      infer(OpKind::kEinsum, {t(DType::kFloat64, {sym("n"), k(2), k(3)}), t(DType::kFloat64, {k(3), k(7)})}, {}, eq);
   ASSERT_TRUE(e.status.ok()) << e.status.message();
   EXPECT_EQ(e.outputs[0].to_string(), "float64[n,2,7]");
   auto d = infer(OpKind::kDet, {t(DType::kFloat32, {sym("b"), k(3), k(3)})});
@@ -76,21 +78,23 @@ TEST(MathInfer, ReduceWithConstantAndRuntimeAxes) {
   auto bad = infer(OpKind::kReduceMean, {t(DType::kFloat32, {k(2)}), t(DType::kInt64, {k(1)})}, {nullptr, &axes});
   EXPECT_TRUE(bad.status.ok());
   Tensor out_of_range = Tensor::from_vector<int64_t>(DType::kInt64, {1}, {3});
-  EXPECT_FALSE(infer(OpKind::kReduceMean, {t(DType::kFloat32, {k(2)}), t(DType::kInt64, {k(1)})}, {nullptr, &out_of_range})
-                   .status.ok());
+  EXPECT_FALSE(
+      infer(OpKind::kReduceMean, {t(DType::kFloat32, {k(2)}), t(DType::kInt64, {k(1)})}, {nullptr, &out_of_range})
+          .status.ok());
 }
 
 TEST(MathInfer, LossesAndSignal) {
   kiln::Attrs none;
   none.set("reduction", std::string("none"));
-  auto l = infer(OpKind::kSoftmaxCrossEntropyLoss, {t(DType::kFloat32, {sym("n"), k(5), k(2)}), t(DType::kInt64, {sym("n"), k(2)})},
-                 {}, none, 13, 2);
+  auto l = infer(OpKind::kSoftmaxCrossEntropyLoss,
+                 {t(DType::kFloat32, {sym("n"), k(5), k(2)}), t(DType::kInt64, {sym("n"), k(2)})}, {}, none, 13, 2);
   EXPECT_EQ(l.outputs[0].to_string(), "float32[n,2]");
   EXPECT_EQ(l.outputs[1].to_string(), "float32[n,5,2]");
   Tensor len = Tensor::scalar<int64_t>(DType::kInt64, 8);
   kiln::Attrs one;
   one.set("onesided", int64_t{1});
-  auto d = infer(OpKind::kDFT, {t(DType::kFloat32, {sym("b"), k(6), k(1)}), t(DType::kInt64, {})}, {nullptr, &len}, one);
+  auto d =
+      infer(OpKind::kDFT, {t(DType::kFloat32, {sym("b"), k(6), k(1)}), t(DType::kInt64, {})}, {nullptr, &len}, one);
   EXPECT_EQ(d.outputs[0].to_string(), "float32[b,5,2]");
   Tensor size = Tensor::scalar<int64_t>(DType::kInt64, 10);
   kiln::Attrs dt;

@@ -10,8 +10,8 @@
 namespace {
 
 using kiln::Attrs;
-using kiln::DType;
 using kiln::Dims;
+using kiln::DType;
 using kiln::OpKind;
 using kiln::Tensor;
 
@@ -41,9 +41,15 @@ kiln::Result<std::vector<Tensor>> run_op(OpKind op, const std::vector<Tensor>& i
 }
 
 Tensor f32(Dims dims, std::vector<float> v) { return Tensor::from_vector<float>(DType::kFloat32, std::move(dims), v); }
-Tensor f64(Dims dims, std::vector<double> v) { return Tensor::from_vector<double>(DType::kFloat64, std::move(dims), v); }
-Tensor i64(Dims dims, std::vector<int64_t> v) { return Tensor::from_vector<int64_t>(DType::kInt64, std::move(dims), v); }
-Tensor i32(Dims dims, std::vector<int32_t> v) { return Tensor::from_vector<int32_t>(DType::kInt32, std::move(dims), v); }
+Tensor f64(Dims dims, std::vector<double> v) {
+  return Tensor::from_vector<double>(DType::kFloat64, std::move(dims), v);
+}
+Tensor i64(Dims dims, std::vector<int64_t> v) {
+  return Tensor::from_vector<int64_t>(DType::kInt64, std::move(dims), v);
+}
+Tensor i32(Dims dims, std::vector<int32_t> v) {
+  return Tensor::from_vector<int32_t>(DType::kInt32, std::move(dims), v);
+}
 Tensor scalar_i64(int64_t v) { return Tensor::scalar<int64_t>(DType::kInt64, v); }
 
 std::vector<double> values_of(const Tensor& t) {
@@ -55,8 +61,10 @@ std::vector<double> values_of(const Tensor& t) {
 void expect_near_all(const Tensor& t, const std::vector<double>& expect, double tol = 1e-5) {
   ASSERT_EQ(t.numel(), static_cast<int64_t>(expect.size()));
   for (size_t i = 0; i < expect.size(); ++i) {
-    if (std::isinf(expect[i])) EXPECT_EQ(t.as_double(i), expect[i]) << "element " << i;
-    else EXPECT_NEAR(t.as_double(i), expect[i], tol) << "element " << i;
+    if (std::isinf(expect[i]))
+      EXPECT_EQ(t.as_double(i), expect[i]) << "element " << i;
+    else
+      EXPECT_NEAR(t.as_double(i), expect[i], tol) << "element " << i;
   }
 }
 
@@ -98,11 +106,14 @@ TEST(MathReduce, NoopWithEmptyAxes) {
 TEST(MathReduce, EmptySetGivesIdentity) {
   Tensor x = f32({2, 0, 3}, {});
   Tensor ax = i64({1}, {1});
-  struct Case { OpKind op; double expect; };
-  for (Case c : {Case{OpKind::kReduceSum, 0}, Case{OpKind::kReduceProd, 1}, Case{OpKind::kReduceMax, -kInf},
-                 Case{OpKind::kReduceMin, kInf}, Case{OpKind::kReduceL1, 0}, Case{OpKind::kReduceL2, 0},
-                 Case{OpKind::kReduceLogSum, -kInf}, Case{OpKind::kReduceLogSumExp, -kInf},
-                 Case{OpKind::kReduceSumSquare, 0}}) {
+  struct Case {
+    OpKind op;
+    double expect;
+  };
+  for (Case c :
+       {Case{OpKind::kReduceSum, 0}, Case{OpKind::kReduceProd, 1}, Case{OpKind::kReduceMax, -kInf},
+        Case{OpKind::kReduceMin, kInf}, Case{OpKind::kReduceL1, 0}, Case{OpKind::kReduceL2, 0},
+        Case{OpKind::kReduceLogSum, -kInf}, Case{OpKind::kReduceLogSumExp, -kInf}, Case{OpKind::kReduceSumSquare, 0}}) {
     auto r = run_op(c.op, {x, ax}, keep(1));
     ASSERT_TRUE(r.ok()) << r.status().message();
     EXPECT_EQ(r->at(0).dims(), (Dims{2, 1, 3}));

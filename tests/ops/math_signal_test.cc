@@ -9,8 +9,8 @@
 namespace {
 
 using kiln::Attrs;
-using kiln::DType;
 using kiln::Dims;
+using kiln::DType;
 using kiln::OpKind;
 using kiln::Tensor;
 
@@ -40,9 +40,15 @@ kiln::Result<std::vector<Tensor>> run_op(OpKind op, const std::vector<Tensor>& i
 }
 
 Tensor f32(Dims dims, std::vector<float> v) { return Tensor::from_vector<float>(DType::kFloat32, std::move(dims), v); }
-Tensor f64(Dims dims, std::vector<double> v) { return Tensor::from_vector<double>(DType::kFloat64, std::move(dims), v); }
-Tensor i64(Dims dims, std::vector<int64_t> v) { return Tensor::from_vector<int64_t>(DType::kInt64, std::move(dims), v); }
-Tensor i32(Dims dims, std::vector<int32_t> v) { return Tensor::from_vector<int32_t>(DType::kInt32, std::move(dims), v); }
+Tensor f64(Dims dims, std::vector<double> v) {
+  return Tensor::from_vector<double>(DType::kFloat64, std::move(dims), v);
+}
+Tensor i64(Dims dims, std::vector<int64_t> v) {
+  return Tensor::from_vector<int64_t>(DType::kInt64, std::move(dims), v);
+}
+Tensor i32(Dims dims, std::vector<int32_t> v) {
+  return Tensor::from_vector<int32_t>(DType::kInt32, std::move(dims), v);
+}
 Tensor scalar_i64(int64_t v) { return Tensor::scalar<int64_t>(DType::kInt64, v); }
 
 std::vector<double> values_of(const Tensor& t) {
@@ -54,8 +60,10 @@ std::vector<double> values_of(const Tensor& t) {
 void expect_near_all(const Tensor& t, const std::vector<double>& expect, double tol = 1e-5) {
   ASSERT_EQ(t.numel(), static_cast<int64_t>(expect.size()));
   for (size_t i = 0; i < expect.size(); ++i) {
-    if (std::isinf(expect[i])) EXPECT_EQ(t.as_double(i), expect[i]) << "element " << i;
-    else EXPECT_NEAR(t.as_double(i), expect[i], tol) << "element " << i;
+    if (std::isinf(expect[i]))
+      EXPECT_EQ(t.as_double(i), expect[i]) << "element " << i;
+    else
+      EXPECT_NEAR(t.as_double(i), expect[i], tol) << "element " << i;
   }
 }
 
@@ -132,14 +140,15 @@ TEST(MathWindows, HannHammingBlackman) {
 }
 
 TEST(MathMel, ShapeAndTriangles) {
-  auto r = run_op(OpKind::kMelWeightMatrix,
-                  {i32({}, {4}), i32({}, {16}), i32({}, {8000}), f32({}, {0}), f32({}, {4000})});
+  auto r =
+      run_op(OpKind::kMelWeightMatrix, {i32({}, {4}), i32({}, {16}), i32({}, {8000}), f32({}, {0}), f32({}, {4000})});
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_EQ(r->at(0).dims(), (Dims{9, 4}));
   for (double v : values_of(r->at(0))) {
     EXPECT_GE(v, 0.0);
     EXPECT_LE(v, 1.0);
   }
-  EXPECT_FALSE(run_op(OpKind::kMelWeightMatrix,
-                      {i32({}, {0}), i32({}, {16}), i32({}, {8000}), f32({}, {0}), f32({}, {4000})}).ok());
+  EXPECT_FALSE(
+      run_op(OpKind::kMelWeightMatrix, {i32({}, {0}), i32({}, {16}), i32({}, {8000}), f32({}, {0}), f32({}, {4000})})
+          .ok());
 }

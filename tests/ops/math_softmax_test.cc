@@ -8,8 +8,8 @@
 namespace {
 
 using kiln::Attrs;
-using kiln::DType;
 using kiln::Dims;
+using kiln::DType;
 using kiln::OpKind;
 using kiln::Tensor;
 
@@ -39,9 +39,15 @@ kiln::Result<std::vector<Tensor>> run_op(OpKind op, const std::vector<Tensor>& i
 }
 
 Tensor f32(Dims dims, std::vector<float> v) { return Tensor::from_vector<float>(DType::kFloat32, std::move(dims), v); }
-Tensor f64(Dims dims, std::vector<double> v) { return Tensor::from_vector<double>(DType::kFloat64, std::move(dims), v); }
-Tensor i64(Dims dims, std::vector<int64_t> v) { return Tensor::from_vector<int64_t>(DType::kInt64, std::move(dims), v); }
-Tensor i32(Dims dims, std::vector<int32_t> v) { return Tensor::from_vector<int32_t>(DType::kInt32, std::move(dims), v); }
+Tensor f64(Dims dims, std::vector<double> v) {
+  return Tensor::from_vector<double>(DType::kFloat64, std::move(dims), v);
+}
+Tensor i64(Dims dims, std::vector<int64_t> v) {
+  return Tensor::from_vector<int64_t>(DType::kInt64, std::move(dims), v);
+}
+Tensor i32(Dims dims, std::vector<int32_t> v) {
+  return Tensor::from_vector<int32_t>(DType::kInt32, std::move(dims), v);
+}
 Tensor scalar_i64(int64_t v) { return Tensor::scalar<int64_t>(DType::kInt64, v); }
 
 std::vector<double> values_of(const Tensor& t) {
@@ -53,8 +59,10 @@ std::vector<double> values_of(const Tensor& t) {
 void expect_near_all(const Tensor& t, const std::vector<double>& expect, double tol = 1e-5) {
   ASSERT_EQ(t.numel(), static_cast<int64_t>(expect.size()));
   for (size_t i = 0; i < expect.size(); ++i) {
-    if (std::isinf(expect[i])) EXPECT_EQ(t.as_double(i), expect[i]) << "element " << i;
-    else EXPECT_NEAR(t.as_double(i), expect[i], tol) << "element " << i;
+    if (std::isinf(expect[i]))
+      EXPECT_EQ(t.as_double(i), expect[i]) << "element " << i;
+    else
+      EXPECT_NEAR(t.as_double(i), expect[i], tol) << "element " << i;
   }
 }
 

@@ -28,9 +28,9 @@ void register_math_infer(InferRegistry& r) {
   r.add(OpKind::kGemm, infer_gemm);
   r.add(OpKind::kEinsum, infer_einsum);
   r.add(OpKind::kDet, infer_det);
-  for (OpKind op : {OpKind::kReduceL1, OpKind::kReduceL2, OpKind::kReduceLogSum, OpKind::kReduceLogSumExp,
-                    OpKind::kReduceMax, OpKind::kReduceMean, OpKind::kReduceMin, OpKind::kReduceProd,
-                    OpKind::kReduceSum, OpKind::kReduceSumSquare})
+  for (OpKind op :
+       {OpKind::kReduceL1, OpKind::kReduceL2, OpKind::kReduceLogSum, OpKind::kReduceLogSumExp, OpKind::kReduceMax,
+        OpKind::kReduceMean, OpKind::kReduceMin, OpKind::kReduceProd, OpKind::kReduceSum, OpKind::kReduceSumSquare})
     r.add(op, infer_reduce);
   for (OpKind op : {OpKind::kSoftmax, OpKind::kLogSoftmax, OpKind::kHardmax}) r.add(op, infer_softmax);
   r.add(OpKind::kNegativeLogLikelihoodLoss, infer_nll_loss);

@@ -83,7 +83,8 @@ Status infer_gemm(InferContext& ctx) {
   const bool ta = ctx.attrs().get_int("transA", 0) != 0, tb = ctx.attrs().get_int("transB", 0) != 0;
   Dim m = a.shape.dims[ta ? 1 : 0], ka = a.shape.dims[ta ? 0 : 1];
   Dim kb = b.shape.dims[tb ? 1 : 0], n = b.shape.dims[tb ? 0 : 1];
-  if (dims_conflict(ka, kb)) return ctx.error("inner dimensions differ: A " + a.shape.to_string() + ", B " + b.shape.to_string());
+  if (dims_conflict(ka, kb))
+    return ctx.error("inner dimensions differ: A " + a.shape.to_string() + ", B " + b.shape.to_string());
   Shape out = Shape::of_dims({m, n});
   if (ctx.has_input(2)) {
     const Shape& c = ctx.input_type(2).shape;
@@ -98,7 +99,8 @@ Status infer_gemm(InferContext& ctx) {
 Status infer_einsum(InferContext& ctx) {
   const DType dt = ctx.input_type(0).dtype;
   std::string eq;
-  for (char c : ctx.attrs().get_string("equation")) if (c != ' ') eq += c;
+  for (char c : ctx.attrs().get_string("equation"))
+    if (c != ' ') eq += c;
   auto unknown = [&] {
     ctx.set_output_type(0, TypeInfo::tensor_unknown_shape(dt));
     return ok_status();
@@ -129,7 +131,8 @@ Status infer_einsum(InferContext& ctx) {
     if (!s.rank_known) return unknown();
     int64_t er = static_cast<int64_t>(s.rank()) - static_cast<int64_t>(letters.size());
     if (dots == std::string::npos ? er != 0 : er < 0)
-      return ctx.error("operand " + std::to_string(i) + " of shape " + s.to_string() + " does not match subscripts '" + t + "'");
+      return ctx.error("operand " + std::to_string(i) + " of shape " + s.to_string() + " does not match subscripts '" +
+                       t + "'");
     size_t axis = 0;
     for (size_t p = 0; p <= letters.size(); ++p) {
       if (dots != std::string::npos && p == dots) {
@@ -141,10 +144,13 @@ Status infer_einsum(InferContext& ctx) {
       if (p == letters.size()) break;
       const Dim& d = s.dims[axis++];
       auto it = letter_dim.find(letters[p]);
-      if (it == letter_dim.end()) letter_dim[letters[p]] = d;
+      if (it == letter_dim.end())
+        letter_dim[letters[p]] = d;
       else if (dims_conflict(it->second, d))
-        return ctx.error(std::string("label '") + letters[p] + "' has sizes " + it->second.to_string() + " and " + d.to_string());
-      else it->second = merge_dim(it->second, d);
+        return ctx.error(std::string("label '") + letters[p] + "' has sizes " + it->second.to_string() + " and " +
+                         d.to_string());
+      else
+        it->second = merge_dim(it->second, d);
     }
   }
   std::vector<Dim> out;
@@ -159,7 +165,8 @@ Status infer_einsum(InferContext& ctx) {
       }
       if (p == rhs.size()) break;
       auto it = letter_dim.find(rhs[p]);
-      if (it == letter_dim.end()) return ctx.error(std::string("output label '") + rhs[p] + "' does not appear in the inputs");
+      if (it == letter_dim.end())
+        return ctx.error(std::string("output label '") + rhs[p] + "' does not appear in the inputs");
       out.push_back(it->second);
     }
   } else {
@@ -179,7 +186,8 @@ Status infer_det(InferContext& ctx) {
   }
   if (x.shape.rank() < 2 || dims_conflict(x.shape.dims[x.shape.rank() - 1], x.shape.dims[x.shape.rank() - 2]))
     return ctx.error("input must have shape [*, M, M], got " + x.shape.to_string());
-  ctx.set_output_type(0, TypeInfo::tensor(x.dtype, Shape::of_dims(std::vector<Dim>(x.shape.dims.begin(), x.shape.dims.end() - 2))));
+  ctx.set_output_type(
+      0, TypeInfo::tensor(x.dtype, Shape::of_dims(std::vector<Dim>(x.shape.dims.begin(), x.shape.dims.end() - 2))));
   return ok_status();
 }
 

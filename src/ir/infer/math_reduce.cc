@@ -47,8 +47,10 @@ Status infer_reduce(InferContext& ctx) {
   }
   std::vector<Dim> out;
   for (int64_t d = 0; d < rank; ++d) {
-    if (!reduced[d]) out.push_back(x.shape.dims[d]);
-    else if (keepdims) out.push_back(Dim::known(1));
+    if (!reduced[d])
+      out.push_back(x.shape.dims[d]);
+    else if (keepdims)
+      out.push_back(Dim::known(1));
   }
   ctx.set_output_type(0, TypeInfo::tensor(x.dtype, Shape::of_dims(out)));
   return ok_status();

@@ -39,7 +39,8 @@ Status infer_dft(InferContext& ctx) {
     return ok_status();
   }
   int64_t ax = axis < 0 ? axis + rank : axis;
-  if (ax < 0 || ax > rank - 2) return ctx.error("axis " + std::to_string(axis) + " is out of range for input " + x.shape.to_string());
+  if (ax < 0 || ax > rank - 2)
+    return ctx.error("axis " + std::to_string(axis) + " is out of range for input " + x.shape.to_string());
   int64_t len = -1;
   if (ctx.has_input(1)) {
     if (!const_scalar(ctx, 1, &len)) len = -1;
@@ -48,8 +49,10 @@ Status infer_dft(InferContext& ctx) {
   } else if (!onesided) {
     len = -2;  // unchanged symbolic dim
   }
-  if (len >= 0) out.dims[ax] = Dim::known(onesided ? len / 2 + 1 : len);
-  else if (len == -1) out.dims[ax] = Dim{};
+  if (len >= 0)
+    out.dims[ax] = Dim::known(onesided ? len / 2 + 1 : len);
+  else if (len == -1)
+    out.dims[ax] = Dim{};
   ctx.set_output_type(0, TypeInfo::tensor(x.dtype, out));
   return ok_status();
 }
@@ -59,15 +62,18 @@ Status infer_stft(InferContext& ctx) {
   std::vector<Dim> out(4, Dim{});
   out[3] = Dim::known(2);
   if (x.shape.rank_known) {
-    if (x.shape.rank() != 3) return ctx.error("signal must have shape [batch, length, 1 or 2], got " + x.shape.to_string());
+    if (x.shape.rank() != 3)
+      return ctx.error("signal must have shape [batch, length, 1 or 2], got " + x.shape.to_string());
     out[0] = x.shape.dims[0];
     int64_t step = -1, frame_len = -1;
     const_scalar(ctx, 1, &step);
     if (ctx.has_input(2) && ctx.input_type(2).shape.rank_known && ctx.input_type(2).shape.rank() == 1 &&
         ctx.input_type(2).shape.dims[0].is_known())
       frame_len = ctx.input_type(2).shape.dims[0].value;
-    if (ctx.has_input(3)) const_scalar(ctx, 3, &frame_len);
-    else if (!ctx.has_input(2) && x.shape.dims[1].is_known()) frame_len = x.shape.dims[1].value;
+    if (ctx.has_input(3))
+      const_scalar(ctx, 3, &frame_len);
+    else if (!ctx.has_input(2) && x.shape.dims[1].is_known())
+      frame_len = x.shape.dims[1].value;
     const Dim& len = x.shape.dims[1];
     if (step > 0 && frame_len > 0 && len.is_known() && len.value >= frame_len)
       out[1] = Dim::known(1 + (len.value - frame_len) / step);

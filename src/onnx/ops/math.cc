@@ -9,7 +9,8 @@ namespace {
 
 Status norm_reduce_axes(NormalizeContext& ctx, int64_t first_input_opset) {
   if (ctx.opset >= first_input_opset) return ok_status();
-  if (ctx.node.has_input(1)) return ctx.error("axes is an attribute before opset " + std::to_string(first_input_opset) + ", not an input");
+  if (ctx.node.has_input(1))
+    return ctx.error("axes is an attribute before opset " + std::to_string(first_input_opset) + ", not an input");
   if (!ctx.node.attrs.has("axes")) return ok_status();
   std::vector<int64_t> axes = ctx.node.attrs.get_ints("axes");
   ctx.node.attrs.erase("axes");
@@ -37,9 +38,9 @@ Status norm_gemm(NormalizeContext& ctx) {
 
 void register_math_normalizers(NormalizeRegistry& r) {
   r.add(OpKind::kReduceSum, norm_reduce_sum);
-  for (OpKind op : {OpKind::kReduceL1, OpKind::kReduceL2, OpKind::kReduceLogSum, OpKind::kReduceLogSumExp,
-                    OpKind::kReduceMax, OpKind::kReduceMean, OpKind::kReduceMin, OpKind::kReduceProd,
-                    OpKind::kReduceSumSquare})
+  for (OpKind op :
+       {OpKind::kReduceL1, OpKind::kReduceL2, OpKind::kReduceLogSum, OpKind::kReduceLogSumExp, OpKind::kReduceMax,
+        OpKind::kReduceMean, OpKind::kReduceMin, OpKind::kReduceProd, OpKind::kReduceSumSquare})
     r.add(op, norm_reduce_other);
   r.add(OpKind::kDFT, norm_dft);
   r.add(OpKind::kGemm, norm_gemm);

@@ -9,7 +9,8 @@ namespace kiln::math_ref {
 Status det(KernelContext& ctx) {
   KILN_RETURN_IF_ERROR(ctx.require_tensor(0));
   const Tensor& x = ctx.input(0);
-  if (!is_float(x.dtype())) return ctx.unsupported(std::string("dtype ") + dtype_name(x.dtype()) + " is not supported (floats only)");
+  if (!is_float(x.dtype()))
+    return ctx.unsupported(std::string("dtype ") + dtype_name(x.dtype()) + " is not supported (floats only)");
   if (x.rank() < 2 || x.dim(x.rank() - 1) != x.dim(x.rank() - 2))
     return ctx.error("input must have shape [*, M, M], got " + shape_str(x.dims()));
   const int64_t m = x.dim(x.rank() - 1);

@@ -33,13 +33,16 @@ std::vector<cplx> transform(const std::vector<cplx>& x, int64_t len, int64_t out
 Status dft(KernelContext& ctx) {
   KILN_RETURN_IF_ERROR(ctx.require_tensor(0));
   const Tensor& x = ctx.input(0);
-  if (!is_float(x.dtype())) return ctx.unsupported(std::string("dtype ") + dtype_name(x.dtype()) + " is not supported (floats only)");
+  if (!is_float(x.dtype()))
+    return ctx.unsupported(std::string("dtype ") + dtype_name(x.dtype()) + " is not supported (floats only)");
   const int64_t rank = static_cast<int64_t>(x.rank());
   if (rank < 2 || (x.dim(rank - 1) != 1 && x.dim(rank - 1) != 2))
     return ctx.error("input must have shape [..., signal, 1 or 2], got " + shape_str(x.dims()));
   int64_t axis = -2;
-  if (ctx.has_input(2)) KILN_RETURN_IF_ERROR(read_scalar_int(ctx, 2, "axis", &axis));
-  else if (ctx.attrs().has("axis")) axis = ctx.attrs().get_int("axis");
+  if (ctx.has_input(2))
+    KILN_RETURN_IF_ERROR(read_scalar_int(ctx, 2, "axis", &axis));
+  else if (ctx.attrs().has("axis"))
+    axis = ctx.attrs().get_int("axis");
   int64_t ax = axis < 0 ? axis + rank : axis;
   if (ax < 0 || ax > rank - 2)
     return ctx.error("axis " + std::to_string(axis) + " is out of range for input of rank " + std::to_string(rank) +
@@ -85,7 +88,8 @@ Status dft(KernelContext& ctx) {
 Status stft(KernelContext& ctx) {
   KILN_RETURN_IF_ERROR(ctx.require_tensor(0));
   const Tensor& x = ctx.input(0);
-  if (!is_float(x.dtype())) return ctx.unsupported(std::string("dtype ") + dtype_name(x.dtype()) + " is not supported (floats only)");
+  if (!is_float(x.dtype()))
+    return ctx.unsupported(std::string("dtype ") + dtype_name(x.dtype()) + " is not supported (floats only)");
   if (x.rank() != 3 || (x.dim(2) != 1 && x.dim(2) != 2))
     return ctx.error("signal must have shape [batch, length, 1 or 2], got " + shape_str(x.dims()));
   int64_t step;
@@ -104,13 +108,15 @@ Status stft(KernelContext& ctx) {
     int64_t fl;
     KILN_RETURN_IF_ERROR(read_scalar_int(ctx, 3, "frame_length", &fl));
     if (frame_len >= 0 && fl != frame_len)
-      return ctx.error("frame_length " + std::to_string(fl) + " differs from the window length " + std::to_string(frame_len));
+      return ctx.error("frame_length " + std::to_string(fl) + " differs from the window length " +
+                       std::to_string(frame_len));
     frame_len = fl;
   }
   const int64_t batch = x.dim(0), sig_len = x.dim(1), comps = x.dim(2);
   if (frame_len < 0) frame_len = sig_len;
   if (frame_len <= 0 || frame_len > sig_len)
-    return ctx.error("frame length " + std::to_string(frame_len) + " must be in [1, signal length " + std::to_string(sig_len) + "]");
+    return ctx.error("frame length " + std::to_string(frame_len) + " must be in [1, signal length " +
+                     std::to_string(sig_len) + "]");
   if (window.empty()) window.assign(static_cast<size_t>(frame_len), 1.0);
   const bool onesided = ctx.attrs().get_int("onesided", 1) != 0;
   const int64_t frames = 1 + (sig_len - frame_len) / step;

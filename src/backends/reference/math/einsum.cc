@@ -63,7 +63,8 @@ std::vector<V> run_einsum(const std::vector<std::vector<V>>& ins, const std::vec
 
 Status einsum(KernelContext& ctx) {
   std::string eq;
-  for (char c : ctx.attrs().get_string("equation")) if (c != ' ') eq += c;
+  for (char c : ctx.attrs().get_string("equation"))
+    if (c != ' ') eq += c;
   if (eq.empty()) return ctx.error("attribute 'equation' is missing or empty");
   std::string lhs = eq, rhs;
   const bool explicit_out = eq.find("->") != std::string::npos;
@@ -88,12 +89,14 @@ Status einsum(KernelContext& ctx) {
   DType dt = DType::kUndefined;
   for (size_t i = 0; i < terms.size(); ++i) {
     KILN_RETURN_IF_ERROR(ctx.require_tensor(i));
-    if (i == 0) dt = ctx.input(0).dtype();
+    if (i == 0)
+      dt = ctx.input(0).dtype();
     else if (ctx.input(i).dtype() != dt)
       return ctx.error("all inputs must have the same dtype, input " + std::to_string(i) + " is " +
                        dtype_name(ctx.input(i).dtype()) + ", input 0 is " + dtype_name(dt));
   }
-  if (!is_float(dt) && !is_plain_integer(dt)) return ctx.unsupported(std::string("dtype ") + dtype_name(dt) + " is not supported");
+  if (!is_float(dt) && !is_plain_integer(dt))
+    return ctx.unsupported(std::string("dtype ") + dtype_name(dt) + " is not supported");
   // Ellipsis dims: broadcast over all operands, right-aligned.
   Dims ell;
   std::vector<int64_t> ell_rank(terms.size(), 0);
@@ -123,7 +126,8 @@ Status einsum(KernelContext& ctx) {
     const Tensor& x = ctx.input(i);
     for (size_t p = 0; p < terms[i].letters.size(); ++p) {
       char c = terms[i].letters[p];
-      int64_t axis = static_cast<int64_t>(p) + (terms[i].ellipsis_at >= 0 && static_cast<int>(p) >= terms[i].ellipsis_at ? ell_rank[i] : 0);
+      int64_t axis = static_cast<int64_t>(p) +
+                     (terms[i].ellipsis_at >= 0 && static_cast<int>(p) >= terms[i].ellipsis_at ? ell_rank[i] : 0);
       int64_t size = x.dim(axis);
       letter_count[c]++;
       auto it = letter_id.find(c);
@@ -147,7 +151,8 @@ Status einsum(KernelContext& ctx) {
       if (p == ot.letters.size()) break;
       char c = ot.letters[p];
       auto it = letter_id.find(c);
-      if (it == letter_id.end()) return ctx.error(std::string("output label '") + c + "' does not appear in the inputs");
+      if (it == letter_id.end())
+        return ctx.error(std::string("output label '") + c + "' does not appear in the inputs");
       for (int64_t l : out_labels)
         if (l == it->second) return ctx.error(std::string("output label '") + c + "' appears twice");
       out_labels.push_back(it->second);

@@ -20,14 +20,15 @@ Status gemm(KernelContext& ctx) {
     return ctx.error("A and B must be 2-D, got A " + shape_str(a.dims()) + " and B " + shape_str(b.dims()));
   const DType dt = a.dtype();
   const bool as_float = is_float(dt);
-  if (!as_float && !is_plain_integer(dt)) return ctx.unsupported(std::string("dtype ") + dtype_name(dt) + " is not supported");
+  if (!as_float && !is_plain_integer(dt))
+    return ctx.unsupported(std::string("dtype ") + dtype_name(dt) + " is not supported");
   const int64_t m = trans_a ? a.dim(1) : a.dim(0);
   const int64_t k = trans_a ? a.dim(0) : a.dim(1);
   const int64_t kb = trans_b ? b.dim(1) : b.dim(0);
   const int64_t n = trans_b ? b.dim(0) : b.dim(1);
   if (k != kb)
-    return ctx.error("inner dimensions differ: op(A) is " + std::to_string(m) + "x" + std::to_string(k) + ", op(B) is " +
-                     std::to_string(kb) + "x" + std::to_string(n));
+    return ctx.error("inner dimensions differ: op(A) is " + std::to_string(m) + "x" + std::to_string(k) +
+                     ", op(B) is " + std::to_string(kb) + "x" + std::to_string(n));
   const Dims out_dims = {m, n};
   KILN_RETURN_IF_ERROR(check_output_size(ctx, out_dims));
   std::vector<int64_t> c_map;
@@ -35,7 +36,8 @@ Status gemm(KernelContext& ctx) {
   if (ctx.has_input(2)) {
     KILN_RETURN_IF_ERROR(ctx.require_tensor(2));
     c = ctx.input(2);
-    if (c.dtype() != dt) return ctx.error(std::string("C must have dtype ") + dtype_name(dt) + ", got " + dtype_name(c.dtype()));
+    if (c.dtype() != dt)
+      return ctx.error(std::string("C must have dtype ") + dtype_name(dt) + ", got " + dtype_name(c.dtype()));
     Dims bd;
     if (c.rank() > 2 || !broadcast_dims(c.dims(), out_dims, &bd) || bd != out_dims)
       return ctx.error("C " + shape_str(c.dims()) + " cannot be broadcast to [M,N] = " + shape_str(out_dims));

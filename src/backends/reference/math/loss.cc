@@ -29,7 +29,8 @@ Status nll_from_log_probs(KernelContext& ctx, const Dims& in_dims, const std::ve
   if (ctx.has_input(weight_input)) {
     KILN_RETURN_IF_ERROR(ctx.require_tensor(weight_input));
     const Tensor& w = ctx.input(weight_input);
-    if (w.rank() != 1 || w.dim(0) != c) return ctx.error("weight must have shape [" + std::to_string(c) + "], got " + shape_str(w.dims()));
+    if (w.rank() != 1 || w.dim(0) != c)
+      return ctx.error("weight must have shape [" + std::to_string(c) + "], got " + shape_str(w.dims()));
     weight = read_doubles(w);
   }
   const bool has_ignore = ctx.attrs().has("ignore_index");
@@ -67,14 +68,16 @@ Status nll_from_log_probs(KernelContext& ctx, const Dims& in_dims, const std::ve
 Status negative_log_likelihood_loss(KernelContext& ctx) {
   KILN_RETURN_IF_ERROR(ctx.require_tensor(0));
   const Tensor& x = ctx.input(0);
-  if (!is_float(x.dtype())) return ctx.unsupported(std::string("dtype ") + dtype_name(x.dtype()) + " is not supported (floats only)");
+  if (!is_float(x.dtype()))
+    return ctx.unsupported(std::string("dtype ") + dtype_name(x.dtype()) + " is not supported (floats only)");
   return nll_from_log_probs(ctx, x.dims(), read_doubles(x), x.dtype(), 1, 2);
 }
 
 Status softmax_cross_entropy_loss(KernelContext& ctx) {
   KILN_RETURN_IF_ERROR(ctx.require_tensor(0));
   const Tensor& x = ctx.input(0);
-  if (!is_float(x.dtype())) return ctx.unsupported(std::string("dtype ") + dtype_name(x.dtype()) + " is not supported (floats only)");
+  if (!is_float(x.dtype()))
+    return ctx.unsupported(std::string("dtype ") + dtype_name(x.dtype()) + " is not supported (floats only)");
   if (x.rank() < 2) return ctx.error("scores must have shape [N, C, d1, ...], got " + shape_str(x.dims()));
   const int64_t n = x.dim(0), c = x.dim(1);
   int64_t d = 1;

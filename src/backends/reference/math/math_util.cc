@@ -29,9 +29,17 @@ std::vector<int64_t> read_int64s(const Tensor& t) {
 
 bool is_plain_integer(DType t) {
   switch (t) {
-    case DType::kInt8: case DType::kInt16: case DType::kInt32: case DType::kInt64:
-    case DType::kUInt8: case DType::kUInt16: case DType::kUInt32: case DType::kUInt64: return true;
-    default: return false;
+    case DType::kInt8:
+    case DType::kInt16:
+    case DType::kInt32:
+    case DType::kInt64:
+    case DType::kUInt8:
+    case DType::kUInt16:
+    case DType::kUInt32:
+    case DType::kUInt64:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -54,26 +62,62 @@ Tensor tensor_from_doubles(DType dtype, const Dims& dims, const std::vector<doub
   if (is_float(dtype)) {
     Tensor f(DType::kFloat32, dims);
     float* p = f.data<float>();
-    for (size_t i = 0; i < values.size() && i < static_cast<size_t>(f.numel()); ++i) p[i] = static_cast<float>(values[i]);
+    for (size_t i = 0; i < values.size() && i < static_cast<size_t>(f.numel()); ++i)
+      p[i] = static_cast<float>(values[i]);
     return from_float32(f, dtype);
   }
   Tensor out(dtype, dims);
   const int64_t n = std::min<int64_t>(out.numel(), static_cast<int64_t>(values.size()));
   switch (dtype) {
-    case DType::kBool: for (int64_t i = 0; i < n; ++i) out.data<uint8_t>()[i] = values[i] != 0; break;
-    case DType::kInt8: for (int64_t i = 0; i < n; ++i) out.data<int8_t>()[i] = saturating_cast<int8_t>(values[i]); break;
-    case DType::kInt16: for (int64_t i = 0; i < n; ++i) out.data<int16_t>()[i] = saturating_cast<int16_t>(values[i]); break;
-    case DType::kInt32: for (int64_t i = 0; i < n; ++i) out.data<int32_t>()[i] = saturating_cast<int32_t>(values[i]); break;
-    case DType::kInt64: for (int64_t i = 0; i < n; ++i) out.data<int64_t>()[i] = saturating_cast<int64_t>(values[i]); break;
-    case DType::kUInt8: for (int64_t i = 0; i < n; ++i) out.data<uint8_t>()[i] = saturating_cast<uint8_t>(values[i]); break;
-    case DType::kUInt16: for (int64_t i = 0; i < n; ++i) out.data<uint16_t>()[i] = saturating_cast<uint16_t>(values[i]); break;
-    case DType::kUInt32: for (int64_t i = 0; i < n; ++i) out.data<uint32_t>()[i] = saturating_cast<uint32_t>(values[i]); break;
-    case DType::kUInt64: for (int64_t i = 0; i < n; ++i) out.data<uint64_t>()[i] = saturating_cast<uint64_t>(values[i]); break;
-    case DType::kInt4: for (int64_t i = 0; i < n; ++i) out.data<int8_t>()[i] = static_cast<int8_t>(std::clamp(saturating_cast<int64_t>(values[i]), int64_t{-8}, int64_t{7})); break;
-    case DType::kUInt4: for (int64_t i = 0; i < n; ++i) out.data<uint8_t>()[i] = static_cast<uint8_t>(std::clamp(saturating_cast<int64_t>(values[i]), int64_t{0}, int64_t{15})); break;
-    case DType::kInt2: for (int64_t i = 0; i < n; ++i) out.data<int8_t>()[i] = static_cast<int8_t>(std::clamp(saturating_cast<int64_t>(values[i]), int64_t{-2}, int64_t{1})); break;
-    case DType::kUInt2: for (int64_t i = 0; i < n; ++i) out.data<uint8_t>()[i] = static_cast<uint8_t>(std::clamp(saturating_cast<int64_t>(values[i]), int64_t{0}, int64_t{3})); break;
-    default: break;
+    case DType::kBool:
+      for (int64_t i = 0; i < n; ++i) out.data<uint8_t>()[i] = values[i] != 0;
+      break;
+    case DType::kInt8:
+      for (int64_t i = 0; i < n; ++i) out.data<int8_t>()[i] = saturating_cast<int8_t>(values[i]);
+      break;
+    case DType::kInt16:
+      for (int64_t i = 0; i < n; ++i) out.data<int16_t>()[i] = saturating_cast<int16_t>(values[i]);
+      break;
+    case DType::kInt32:
+      for (int64_t i = 0; i < n; ++i) out.data<int32_t>()[i] = saturating_cast<int32_t>(values[i]);
+      break;
+    case DType::kInt64:
+      for (int64_t i = 0; i < n; ++i) out.data<int64_t>()[i] = saturating_cast<int64_t>(values[i]);
+      break;
+    case DType::kUInt8:
+      for (int64_t i = 0; i < n; ++i) out.data<uint8_t>()[i] = saturating_cast<uint8_t>(values[i]);
+      break;
+    case DType::kUInt16:
+      for (int64_t i = 0; i < n; ++i) out.data<uint16_t>()[i] = saturating_cast<uint16_t>(values[i]);
+      break;
+    case DType::kUInt32:
+      for (int64_t i = 0; i < n; ++i) out.data<uint32_t>()[i] = saturating_cast<uint32_t>(values[i]);
+      break;
+    case DType::kUInt64:
+      for (int64_t i = 0; i < n; ++i) out.data<uint64_t>()[i] = saturating_cast<uint64_t>(values[i]);
+      break;
+    case DType::kInt4:
+      for (int64_t i = 0; i < n; ++i)
+        out.data<int8_t>()[i] =
+            static_cast<int8_t>(std::clamp(saturating_cast<int64_t>(values[i]), int64_t{-8}, int64_t{7}));
+      break;
+    case DType::kUInt4:
+      for (int64_t i = 0; i < n; ++i)
+        out.data<uint8_t>()[i] =
+            static_cast<uint8_t>(std::clamp(saturating_cast<int64_t>(values[i]), int64_t{0}, int64_t{15}));
+      break;
+    case DType::kInt2:
+      for (int64_t i = 0; i < n; ++i)
+        out.data<int8_t>()[i] =
+            static_cast<int8_t>(std::clamp(saturating_cast<int64_t>(values[i]), int64_t{-2}, int64_t{1}));
+      break;
+    case DType::kUInt2:
+      for (int64_t i = 0; i < n; ++i)
+        out.data<uint8_t>()[i] =
+            static_cast<uint8_t>(std::clamp(saturating_cast<int64_t>(values[i]), int64_t{0}, int64_t{3}));
+      break;
+    default:
+      break;
   }
   return out;
 }
@@ -82,15 +126,33 @@ Tensor tensor_from_int64s(DType dtype, const Dims& dims, const std::vector<int64
   Tensor out(dtype, dims);
   const int64_t n = std::min<int64_t>(out.numel(), static_cast<int64_t>(values.size()));
   switch (dtype) {
-    case DType::kBool: for (int64_t i = 0; i < n; ++i) out.data<uint8_t>()[i] = values[i] != 0; break;
-    case DType::kInt8: for (int64_t i = 0; i < n; ++i) out.data<int8_t>()[i] = static_cast<int8_t>(values[i]); break;
-    case DType::kInt16: for (int64_t i = 0; i < n; ++i) out.data<int16_t>()[i] = static_cast<int16_t>(values[i]); break;
-    case DType::kInt32: for (int64_t i = 0; i < n; ++i) out.data<int32_t>()[i] = static_cast<int32_t>(values[i]); break;
-    case DType::kInt64: for (int64_t i = 0; i < n; ++i) out.data<int64_t>()[i] = values[i]; break;
-    case DType::kUInt8: for (int64_t i = 0; i < n; ++i) out.data<uint8_t>()[i] = static_cast<uint8_t>(values[i]); break;
-    case DType::kUInt16: for (int64_t i = 0; i < n; ++i) out.data<uint16_t>()[i] = static_cast<uint16_t>(values[i]); break;
-    case DType::kUInt32: for (int64_t i = 0; i < n; ++i) out.data<uint32_t>()[i] = static_cast<uint32_t>(values[i]); break;
-    case DType::kUInt64: for (int64_t i = 0; i < n; ++i) out.data<uint64_t>()[i] = static_cast<uint64_t>(values[i]); break;
+    case DType::kBool:
+      for (int64_t i = 0; i < n; ++i) out.data<uint8_t>()[i] = values[i] != 0;
+      break;
+    case DType::kInt8:
+      for (int64_t i = 0; i < n; ++i) out.data<int8_t>()[i] = static_cast<int8_t>(values[i]);
+      break;
+    case DType::kInt16:
+      for (int64_t i = 0; i < n; ++i) out.data<int16_t>()[i] = static_cast<int16_t>(values[i]);
+      break;
+    case DType::kInt32:
+      for (int64_t i = 0; i < n; ++i) out.data<int32_t>()[i] = static_cast<int32_t>(values[i]);
+      break;
+    case DType::kInt64:
+      for (int64_t i = 0; i < n; ++i) out.data<int64_t>()[i] = values[i];
+      break;
+    case DType::kUInt8:
+      for (int64_t i = 0; i < n; ++i) out.data<uint8_t>()[i] = static_cast<uint8_t>(values[i]);
+      break;
+    case DType::kUInt16:
+      for (int64_t i = 0; i < n; ++i) out.data<uint16_t>()[i] = static_cast<uint16_t>(values[i]);
+      break;
+    case DType::kUInt32:
+      for (int64_t i = 0; i < n; ++i) out.data<uint32_t>()[i] = static_cast<uint32_t>(values[i]);
+      break;
+    case DType::kUInt64:
+      for (int64_t i = 0; i < n; ++i) out.data<uint64_t>()[i] = static_cast<uint64_t>(values[i]);
+      break;
     default: {
       std::vector<double> d(values.begin(), values.end());
       return tensor_from_doubles(dtype, dims, d);

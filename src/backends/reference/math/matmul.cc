@@ -100,7 +100,8 @@ Status read_zero_point(const KernelContext& ctx, size_t input, DType expect, int
   const Tensor& t = ctx.input(input);
   const std::string name = is_a ? "a_zero_point" : "b_zero_point";
   if (t.dtype() != expect)
-    return ctx.error(name + " must have the dtype of its operand (" + dtype_name(expect) + "), got " + dtype_name(t.dtype()));
+    return ctx.error(name + " must have the dtype of its operand (" + dtype_name(expect) + "), got " +
+                     dtype_name(t.dtype()));
   zp->values = read_int64s(t);
   if (t.numel() == 1) return ok_status();
   // Per-row (A: [M] or [..., M, 1]) / per-column (B: [N] or [..., 1, N]) zero points.
@@ -166,13 +167,26 @@ void store_quantized(Tensor& y, int64_t i, double v) {
   const double r = std::nearbyint(v);
   const int64_t wide = std::isfinite(r) && std::fabs(r) < 9.2e18 ? static_cast<int64_t>(r) : 0;
   switch (y.dtype()) {
-    case DType::kInt8: y.data<int8_t>()[i] = static_cast<int8_t>(wide); break;
-    case DType::kUInt8: y.data<uint8_t>()[i] = static_cast<uint8_t>(wide); break;
-    case DType::kFloat8E4M3FN: y.data<uint8_t>()[i] = float_to_fp8e4m3fn(static_cast<float>(v), true); break;
-    case DType::kFloat8E4M3FNUZ: y.data<uint8_t>()[i] = float_to_fp8e4m3fnuz(static_cast<float>(v), true); break;
-    case DType::kFloat8E5M2: y.data<uint8_t>()[i] = float_to_fp8e5m2(static_cast<float>(v), true); break;
-    case DType::kFloat8E5M2FNUZ: y.data<uint8_t>()[i] = float_to_fp8e5m2fnuz(static_cast<float>(v), true); break;
-    default: break;
+    case DType::kInt8:
+      y.data<int8_t>()[i] = static_cast<int8_t>(wide);
+      break;
+    case DType::kUInt8:
+      y.data<uint8_t>()[i] = static_cast<uint8_t>(wide);
+      break;
+    case DType::kFloat8E4M3FN:
+      y.data<uint8_t>()[i] = float_to_fp8e4m3fn(static_cast<float>(v), true);
+      break;
+    case DType::kFloat8E4M3FNUZ:
+      y.data<uint8_t>()[i] = float_to_fp8e4m3fnuz(static_cast<float>(v), true);
+      break;
+    case DType::kFloat8E5M2:
+      y.data<uint8_t>()[i] = float_to_fp8e5m2(static_cast<float>(v), true);
+      break;
+    case DType::kFloat8E5M2FNUZ:
+      y.data<uint8_t>()[i] = float_to_fp8e5m2fnuz(static_cast<float>(v), true);
+      break;
+    default:
+      break;
   }
 }
 

@@ -29,7 +29,8 @@ Status plan_reduce(const KernelContext& ctx, const Tensor& x, ReducePlan* p) {
     KILN_RETURN_IF_ERROR(ctx.require_tensor(1));
     const Tensor& a = ctx.input(1);
     if (!is_integer(a.dtype()) || a.rank() > 1)
-      return ctx.error(std::string("axes must be a 1-D int64 tensor, got ") + dtype_name(a.dtype()) + " " + shape_str(a.dims()));
+      return ctx.error(std::string("axes must be a 1-D int64 tensor, got ") + dtype_name(a.dtype()) + " " +
+                       shape_str(a.dims()));
     axes = read_int64s(a);
     have_axes = true;
   } else if (ctx.attrs().has("axes")) {
@@ -98,29 +99,50 @@ std::vector<double> reduce_doubles(ReduceOp op, const std::vector<double>& x, co
     double& a = acc[p.out_index[e]];
     const double v = x[e];
     switch (op) {
-      case ReduceOp::kL1: a += std::fabs(v); break;
+      case ReduceOp::kL1:
+        a += std::fabs(v);
+        break;
       case ReduceOp::kL2:
-      case ReduceOp::kSumSquare: a += v * v; break;
+      case ReduceOp::kSumSquare:
+        a += v * v;
+        break;
       case ReduceOp::kLogSum:
       case ReduceOp::kMean:
-      case ReduceOp::kSum: a += v; break;
+      case ReduceOp::kSum:
+        a += v;
+        break;
       case ReduceOp::kLogSumExp: {
         double m = mx[p.out_index[e]];
         a += std::isinf(m) ? (v == m ? 1.0 : 0.0) : std::exp(v - m);
         break;
       }
-      case ReduceOp::kProd: a *= v; break;
-      case ReduceOp::kMax: if (std::isnan(v) || v > a) a = std::isnan(a) ? a : v; break;
-      case ReduceOp::kMin: if (std::isnan(v) || v < a) a = std::isnan(a) ? a : v; break;
+      case ReduceOp::kProd:
+        a *= v;
+        break;
+      case ReduceOp::kMax:
+        if (std::isnan(v) || v > a) a = std::isnan(a) ? a : v;
+        break;
+      case ReduceOp::kMin:
+        if (std::isnan(v) || v < a) a = std::isnan(a) ? a : v;
+        break;
     }
   }
   for (size_t o = 0; o < n; ++o) {
     switch (op) {
-      case ReduceOp::kL2: acc[o] = std::sqrt(acc[o]); break;
-      case ReduceOp::kLogSum: acc[o] = std::log(acc[o]); break;
-      case ReduceOp::kMean: acc[o] = acc[o] / static_cast<double>(p.count); break;
-      case ReduceOp::kLogSumExp: acc[o] = p.count == 0 ? -inf : (std::isinf(mx[o]) ? mx[o] : mx[o] + std::log(acc[o])); break;
-      default: break;
+      case ReduceOp::kL2:
+        acc[o] = std::sqrt(acc[o]);
+        break;
+      case ReduceOp::kLogSum:
+        acc[o] = std::log(acc[o]);
+        break;
+      case ReduceOp::kMean:
+        acc[o] = acc[o] / static_cast<double>(p.count);
+        break;
+      case ReduceOp::kLogSumExp:
+        acc[o] = p.count == 0 ? -inf : (std::isinf(mx[o]) ? mx[o] : mx[o] + std::log(acc[o]));
+        break;
+      default:
+        break;
     }
   }
   return acc;
@@ -129,15 +151,42 @@ std::vector<double> reduce_doubles(ReduceOp op, const std::vector<double>& x, co
 // Smallest and largest values of an integer/bool dtype as (wrapping) int64 bit patterns.
 void int_limits(DType t, int64_t* lo, int64_t* hi) {
   switch (t) {
-    case DType::kBool: *lo = 0; *hi = 1; return;
-    case DType::kInt8: *lo = INT8_MIN; *hi = INT8_MAX; return;
-    case DType::kInt16: *lo = INT16_MIN; *hi = INT16_MAX; return;
-    case DType::kInt32: *lo = INT32_MIN; *hi = INT32_MAX; return;
-    case DType::kUInt8: *lo = 0; *hi = UINT8_MAX; return;
-    case DType::kUInt16: *lo = 0; *hi = UINT16_MAX; return;
-    case DType::kUInt32: *lo = 0; *hi = UINT32_MAX; return;
-    case DType::kUInt64: *lo = 0; *hi = -1; return;
-    default: *lo = INT64_MIN; *hi = INT64_MAX; return;
+    case DType::kBool:
+      *lo = 0;
+      *hi = 1;
+      return;
+    case DType::kInt8:
+      *lo = INT8_MIN;
+      *hi = INT8_MAX;
+      return;
+    case DType::kInt16:
+      *lo = INT16_MIN;
+      *hi = INT16_MAX;
+      return;
+    case DType::kInt32:
+      *lo = INT32_MIN;
+      *hi = INT32_MAX;
+      return;
+    case DType::kUInt8:
+      *lo = 0;
+      *hi = UINT8_MAX;
+      return;
+    case DType::kUInt16:
+      *lo = 0;
+      *hi = UINT16_MAX;
+      return;
+    case DType::kUInt32:
+      *lo = 0;
+      *hi = UINT32_MAX;
+      return;
+    case DType::kUInt64:
+      *lo = 0;
+      *hi = -1;
+      return;
+    default:
+      *lo = INT64_MIN;
+      *hi = INT64_MAX;
+      return;
   }
 }
 
@@ -158,13 +207,26 @@ std::vector<int64_t> reduce_ints(ReduceOp op, DType dt, const std::vector<int64_
     int64_t& a = acc[p.out_index[e]];
     const uint64_t ua = static_cast<uint64_t>(a), uv = static_cast<uint64_t>(x[e]);
     switch (op) {
-      case ReduceOp::kSum: a = static_cast<int64_t>(ua + uv); break;
-      case ReduceOp::kSumSquare: a = static_cast<int64_t>(ua + uv * uv); break;
-      case ReduceOp::kL1: a = static_cast<int64_t>(ua + (x[e] < 0 && !unsigned64 ? 0 - uv : uv)); break;
-      case ReduceOp::kProd: a = static_cast<int64_t>(ua * uv); break;
-      case ReduceOp::kMax: if (less(a, x[e])) a = x[e]; break;
-      case ReduceOp::kMin: if (less(x[e], a)) a = x[e]; break;
-      default: break;
+      case ReduceOp::kSum:
+        a = static_cast<int64_t>(ua + uv);
+        break;
+      case ReduceOp::kSumSquare:
+        a = static_cast<int64_t>(ua + uv * uv);
+        break;
+      case ReduceOp::kL1:
+        a = static_cast<int64_t>(ua + (x[e] < 0 && !unsigned64 ? 0 - uv : uv));
+        break;
+      case ReduceOp::kProd:
+        a = static_cast<int64_t>(ua * uv);
+        break;
+      case ReduceOp::kMax:
+        if (less(a, x[e])) a = x[e];
+        break;
+      case ReduceOp::kMin:
+        if (less(x[e], a)) a = x[e];
+        break;
+      default:
+        break;
     }
   }
   return acc;

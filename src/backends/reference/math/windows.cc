@@ -37,8 +37,12 @@ Status window_kernel(KernelContext& ctx, WindowKind kind) {
     }
     const double t = 2.0 * kPi * static_cast<double>(n) / n_den;
     switch (kind) {
-      case WindowKind::kBlackman: w[n] = 0.42 - 0.5 * std::cos(t) + 0.08 * std::cos(2.0 * t); break;
-      case WindowKind::kHamming: w[n] = 25.0 / 46.0 - (21.0 / 46.0) * std::cos(t); break;
+      case WindowKind::kBlackman:
+        w[n] = 0.42 - 0.5 * std::cos(t) + 0.08 * std::cos(2.0 * t);
+        break;
+      case WindowKind::kHamming:
+        w[n] = 25.0 / 46.0 - (21.0 / 46.0) * std::cos(t);
+        break;
       case WindowKind::kHann: {
         const double s = std::sin(0.5 * t);
         w[n] = s * s;
@@ -81,7 +85,8 @@ Status mel_weight_matrix(KernelContext& ctx) {
   std::vector<int64_t> edge(static_cast<size_t>(num_mel_bins + 2));
   for (int64_t i = 0; i < num_mel_bins + 2; ++i) {
     const double hz = 700.0 * (std::pow(10.0, (static_cast<double>(i) * mel_step + low_mel) / 2595.0) - 1.0);
-    edge[i] = static_cast<int64_t>(std::floor(static_cast<double>(dft_length + 1) * hz / static_cast<double>(sample_rate)));
+    edge[i] =
+        static_cast<int64_t>(std::floor(static_cast<double>(dft_length + 1) * hz / static_cast<double>(sample_rate)));
   }
   std::vector<double> w(static_cast<size_t>(spec_bins * num_mel_bins), 0.0);
   auto put = [&](int64_t row, int64_t col, double v) {
