@@ -1,0 +1,192 @@
+// Shape inference for the nn family's sliding-window ops: Conv*, ConvTranspose, DeformConv, pools, MaxUnpool.
+#include "ir/infer/nn_infer.h"
+
+namespace kiln::nn_infer {
+namespace {
+
+Dims attr_or(const Attrs& a, const char* name, size_t n, int64_t def) {
+  Dims v = a.get_ints(name);
+  return v.empty() ? Dims(n, def) : v;
+}
+
+// Output spatial dims of a conv/pool window; unknown inputs give unknown outputs.
+Status window_dims(const InferContext& ctx, const Shape& x, const Dims& kernel, bool ceil_mode, std::vector<Dim>* out) {
+  const size_t nd = x.rank() - 2;
+  if (kernel.size() != nd)
+    return ctx.error("kernel has " + std::to_string(kernel.size()) + " spatial dims; input has " + std::to_string(nd));
+  const Attrs& a = ctx.attrs();
+  Dims strides = attr_or(a, "strides", nd, 1), dil = attr_or(a, "dilations", nd, 1), pads = attr_or(a, "pads", 2 * nd, 0);
+  if (strides.size() != nd || dil.size() != nd || pads.size() != 2 * nd)
+    return ctx.error("strides/dilations/pads lengths do not match " + std::to_string(nd) + " spatial dims");
+  for (size_t i = 0; i < nd; ++i)
+    if (strides[i] <= 0 || dil[i] <= 0 || kernel[i] <= 0) return ctx.error("strides, dilations and kernel must be positive");
+  const std::string auto_pad = a.get_string("auto_pad", "NOTSET");
+  out->clear();
+  for (size_t i = 0; i < nd; ++i) {
+    const Dim& d = x.dims[i + 2];
+    if (!d.is_known()) {
+      out->push_back(Dim{});
+      continue;
+    }
+    const int64_t in = d.value, eff = (kernel[i] - 1) * dil[i] + 1;
+    if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+      out->push_back(Dim::known((in + strides[i] - 1) / strides[i]));
+      continue;
+    }
+    const int64_t p = auto_pad == "VALID" ? 0 : pads[i] + pads[nd + i];
+    const int64_t span = in + p - eff;
+    if (span < 0) return ctx.error("kernel extent " + std::to_string(eff) + " exceeds padded input " + std::to_string(in + p));
+    int64_t o = span / strides[i] + 1;
+    if (ceil_mode) {
+      o = (span + strides[i] - 1) / strides[i] + 1;
+      if ((o - 1) * strides[i] >= in + (auto_pad == "VALID" ? 0 : pads[i])) --o;
+    }
+    out->push_back(Dim::known(o));
+  }
+  return ok_status();
+}
+
+Dims known_kernel(const Shape& w) {
+  Dims k;
+  for (size_t i = 2; i < w.rank(); ++i) k.push_back(w.dims[i].is_known() ? w.dims[i].value : -1);
+  return k;
+}
+
+// Conv-like: X at x_in, W at w_in; output channels W[0].
+Status conv_like(InferContext& ctx, size_t x_in, size_t w_in, DType dt) {
+  const Shape& x = ctx.input_type(x_in).shape;
+  const Shape& w = ctx.input_type(w_in).shape;
+  if (!x.rank_known) {
+    ctx.set_output_type(0, TypeInfo::tensor_unknown_shape(dt));
+    return ok_status();
+  }
+  if (x.rank() < 3) return ctx.error("input X must have rank >= 3; got " + x.to_string());
+  if (w.rank_known && w.rank() != x.rank()) return ctx.error("W rank must equal X rank; got " + w.to_string());
+  Dims kernel = ctx.attrs().get_ints("kernel_shape");
+  if (kernel.empty() && w.rank_known) kernel = known_kernel(w);
+  std::vector<Dim> dims{x.dims[0], w.rank_known ? w.dims[0] : Dim{}};
+  bool kernel_known = kernel.size() == x.rank() - 2;
+  for (int64_t k : kernel) kernel_known = kernel_known && k > 0;
+  if (kernel_known) {
+    std::vector<Dim> sp;
+    KILN_RETURN_IF_ERROR(window_dims(ctx, x, kernel, false, &sp));
+    dims.insert(dims.end(), sp.begin(), sp.end());
+  } else {
+    for (size_t i = 2; i < x.rank(); ++i) dims.push_back(Dim{});
+  }
+  ctx.set_output_type(0, TypeInfo::tensor(dt, Shape::of_dims(dims)));
+  return ok_status();
+}
+
+}  // namespace
+
+Status infer_conv(InferContext& ctx) { return conv_like(ctx, 0, 1, ctx.input_type(0).dtype); }
+Status infer_conv_integer(InferContext& ctx) { return conv_like(ctx, 0, 1, DType::kInt32); }
+Status infer_deform_conv(InferContext& ctx) { return conv_like(ctx, 0, 1, ctx.input_type(0).dtype); }
+Status infer_qlinear_conv(InferContext& ctx) {
+  DType dt = ctx.has_input(7) ? ctx.input_type(7).dtype : DType::kUndefined;
+  if (dt == DType::kUndefined) dt = ctx.input_type(0).dtype;
+  return conv_like(ctx, 0, 3, dt);
+}
+
+Status infer_conv_transpose(InferContext& ctx) {
+  const DType dt = ctx.input_type(0).dtype;
+  const Shape& x = ctx.input_type(0).shape;
+  const Shape& w = ctx.input_type(1).shape;
+  if (!x.rank_known) {
+    ctx.set_output_type(0, TypeInfo::tensor_unknown_shape(dt));
+    return ok_status();
+  }
+  if (x.rank() < 3) return ctx.error("input X must have rank >= 3; got " + x.to_string());
+  const size_t nd = x.rank() - 2;
+  const Attrs& a = ctx.attrs();
+  const int64_t group = a.get_int("group", 1);
+  Dim m{};
+  if (w.rank_known && w.rank() >= 2 && w.dims[1].is_known()) m = Dim::known(w.dims[1].value * group);
+  std::vector<Dim> dims{x.dims[0], m};
+  Dims kernel = a.get_ints("kernel_shape");
+  if (kernel.empty() && w.rank_known) kernel = known_kernel(w);
+  Dims out_shape = a.get_ints("output_shape");
+  if (out_shape.size() == nd + 2) out_shape.erase(out_shape.begin(), out_shape.begin() + 2);
+  Dims strides = attr_or(a, "strides", nd, 1), dil = attr_or(a, "dilations", nd, 1), pads = attr_or(a, "pads", 2 * nd, 0);
+  Dims opad = attr_or(a, "output_padding", nd, 0);
+  const std::string auto_pad = a.get_string("auto_pad", "NOTSET");
+  for (size_t i = 0; i < nd; ++i) {
+    if (out_shape.size() == nd) {
+      dims.push_back(Dim::known(out_shape[i]));
+      continue;
+    }
+    const Dim& d = x.dims[i + 2];
+    if (!d.is_known() || kernel.size() != nd || kernel[i] <= 0 || strides.size() != nd || dil.size() != nd ||
+        pads.size() != 2 * nd || opad.size() < nd) {
+      dims.push_back(Dim{});
+      continue;
+    }
+    if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+      dims.push_back(Dim::known(d.value * strides[i]));
+      continue;
+    }
+    const int64_t p = auto_pad == "VALID" ? 0 : pads[i] + pads[nd + i];
+    dims.push_back(Dim::known(strides[i] * (d.value - 1) + opad[i] + (kernel[i] - 1) * dil[i] + 1 - p));
+  }
+  ctx.set_output_type(0, TypeInfo::tensor(dt, Shape::of_dims(dims)));
+  return ok_status();
+}
+
+Status infer_pool(InferContext& ctx) {
+  const DType dt = ctx.input_type(0).dtype;
+  const Shape& x = ctx.input_type(0).shape;
+  Shape out = Shape::unknown_rank();
+  if (x.rank_known) {
+    if (x.rank() < 3) return ctx.error("input X must have rank >= 3; got " + x.to_string());
+    std::vector<Dim> dims{x.dims[0], x.dims[1]}, sp;
+    KILN_RETURN_IF_ERROR(window_dims(ctx, x, ctx.attrs().get_ints("kernel_shape"), ctx.attrs().get_int("ceil_mode", 0) != 0, &sp));
+    dims.insert(dims.end(), sp.begin(), sp.end());
+    out = Shape::of_dims(dims);
+  }
+  ctx.set_output_type(0, TypeInfo::tensor(dt, out));
+  if (ctx.num_outputs() > 1) ctx.set_output_type(1, TypeInfo::tensor(DType::kInt64, out));
+  return ok_status();
+}
+
+Status infer_global_pool(InferContext& ctx) {
+  const Shape& x = ctx.input_type(0).shape;
+  Shape out = Shape::unknown_rank();
+  if (x.rank_known) {
+    if (x.rank() < 2) return ctx.error("input X must have rank >= 2; got " + x.to_string());
+    std::vector<Dim> dims{x.dims[0], x.dims[1]};
+    for (size_t i = 2; i < x.rank(); ++i) dims.push_back(Dim::known(1));
+    out = Shape::of_dims(dims);
+  }
+  ctx.set_output_type(0, TypeInfo::tensor(ctx.input_type(0).dtype, out));
+  return ok_status();
+}
+
+Status infer_max_unpool(InferContext& ctx) {
+  const DType dt = ctx.input_type(0).dtype;
+  const Shape& x = ctx.input_type(0).shape;
+  std::vector<int64_t> given;
+  if (ctx.has_input(2) && constant_ints(ctx, 2, &given)) {
+    ctx.set_output_type(0, TypeInfo::tensor(dt, Shape::of(given)));
+    return ok_status();
+  }
+  if (ctx.has_input(2) || !x.rank_known) {
+    ctx.set_output_type(0, TypeInfo::tensor(dt, x.rank_known ? Shape::of_dims(std::vector<Dim>(x.rank())) : Shape::unknown_rank()));
+    return ok_status();
+  }
+  if (x.rank() < 3) return ctx.error("input X must have rank >= 3; got " + x.to_string());
+  const size_t nd = x.rank() - 2;
+  const Attrs& a = ctx.attrs();
+  Dims kernel = a.get_ints("kernel_shape"), strides = attr_or(a, "strides", nd, 1), pads = attr_or(a, "pads", 2 * nd, 0);
+  if (kernel.size() != nd || strides.size() != nd || pads.size() != 2 * nd)
+    return ctx.error("kernel_shape/strides/pads lengths do not match " + std::to_string(nd) + " spatial dims");
+  std::vector<Dim> dims{x.dims[0], x.dims[1]};
+  for (size_t i = 0; i < nd; ++i) {
+    const Dim& d = x.dims[i + 2];
+    dims.push_back(d.is_known() ? Dim::known((d.value - 1) * strides[i] + kernel[i] - pads[i] - pads[nd + i]) : Dim{});
+  }
+  ctx.set_output_type(0, TypeInfo::tensor(dt, Shape::of_dims(dims)));
+  return ok_status();
+}
+
+}  // namespace kiln::nn_infer
