@@ -24,7 +24,6 @@ struct ReducePlan {
 Status plan_reduce(const KernelContext& ctx, const Tensor& x, ReducePlan* p) {
   const int64_t rank = static_cast<int64_t>(x.rank());
   std::vector<int64_t> axes;
-  bool have_axes = false;
   if (ctx.has_input(1)) {
     KILN_RETURN_IF_ERROR(ctx.require_tensor(1));
     const Tensor& a = ctx.input(1);
@@ -32,12 +31,9 @@ Status plan_reduce(const KernelContext& ctx, const Tensor& x, ReducePlan* p) {
       return ctx.error(std::string("axes must be a 1-D int64 tensor, got ") + dtype_name(a.dtype()) + " " +
                        shape_str(a.dims()));
     axes = read_int64s(a);
-    have_axes = true;
   } else if (ctx.attrs().has("axes")) {
     axes = ctx.attrs().get_ints("axes");
-    have_axes = true;
   }
-  (void)have_axes;
   const bool noop = ctx.attrs().get_int("noop_with_empty_axes", 0) != 0;
   const bool keepdims = ctx.attrs().get_int("keepdims", 1) != 0;
   std::vector<bool> reduced(static_cast<size_t>(rank), false);
