@@ -7,6 +7,7 @@
 #include "backends/reference/attention/kernels.h"
 
 namespace kiln {
+using namespace attn;  // NOLINT: this family's helpers
 namespace {
 
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();

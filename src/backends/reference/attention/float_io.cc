@@ -4,6 +4,7 @@
 #include <cmath>
 
 namespace kiln {
+namespace attn {
 
 std::vector<double> read_doubles(const Tensor& t) {
   std::vector<double> v(static_cast<size_t>(t.numel()));
@@ -57,4 +58,5 @@ std::string dims_str(const Dims& d) {
   return s + "]";
 }
 
+}  // namespace attn
 }  // namespace kiln

@@ -6,6 +6,7 @@
 #include "backends/reference/common.h"
 
 namespace kiln {
+namespace attn {
 
 // True for the floating dtypes these kernels compute in double: float16/32/64 and bfloat16.
 inline bool is_compute_float(DType t) {
@@ -22,4 +23,5 @@ Result<Tensor> make_tensor_from_doubles(DType dtype, const Dims& dims, const std
 // Shape as "[2,3,4]" for messages.
 std::string dims_str(const Dims& d);
 
+}  // namespace attn
 }  // namespace kiln

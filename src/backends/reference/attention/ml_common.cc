@@ -6,6 +6,7 @@
 #include "backends/reference/attention/float_io.h"
 
 namespace kiln {
+namespace attn {
 namespace {
 
 // Approximate inverse error function (the formula ONNX-ML runtimes use for PROBIT).
@@ -84,4 +85,5 @@ Status read_ml_rows(const KernelContext& ctx, size_t i, MlRows* out) {
   return ok_status();
 }
 
+}  // namespace attn
 }  // namespace kiln

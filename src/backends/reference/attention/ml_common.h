@@ -6,6 +6,7 @@
 #include "backends/reference/kernel.h"
 
 namespace kiln {
+namespace attn {
 
 enum class MlPostTransform { kNone, kSoftmax, kLogistic, kSoftmaxZero, kProbit };
 
@@ -22,4 +23,5 @@ struct MlRows {
 // Reads input `i` (float, double, float16, int32, int64) as rows; errors on rank > 2 or other dtypes.
 Status read_ml_rows(const KernelContext& ctx, size_t i, MlRows* out);
 
+}  // namespace attn
 }  // namespace kiln

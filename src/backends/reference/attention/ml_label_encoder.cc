@@ -6,6 +6,7 @@
 #include "backends/reference/attention/kernels.h"
 
 namespace kiln {
+using namespace attn;  // NOLINT: this family's helpers
 namespace {
 
 enum class Kind { kNone, kString, kInt, kFloat };

@@ -8,6 +8,7 @@
 #include "backends/reference/attention/ml_common.h"
 
 namespace kiln {
+using namespace attn;  // NOLINT: this family's helpers
 namespace {
 
 Status check_numeric_input(const KernelContext& ctx, const Tensor& x) {

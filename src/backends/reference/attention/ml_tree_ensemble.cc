@@ -10,6 +10,7 @@
 #include "backends/reference/attention/ml_common.h"
 
 namespace kiln {
+using namespace attn;  // NOLINT: this family's helpers
 namespace {
 
 enum Mode : int { kLeq = 0, kLt = 1, kGte = 2, kGt = 3, kEq = 4, kNeq = 5, kMember = 6 };

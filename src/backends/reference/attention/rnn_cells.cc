@@ -3,6 +3,7 @@
 #include "backends/reference/attention/rnn_common.h"
 
 namespace kiln {
+using namespace attn;  // NOLINT: this family's helpers
 namespace {
 
 // Per-direction views of the weights.

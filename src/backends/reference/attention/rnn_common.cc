@@ -8,6 +8,7 @@
 #include "backends/reference/attention/float_io.h"
 
 namespace kiln {
+namespace attn {
 namespace {
 
 std::string lower(std::string s) {
@@ -232,4 +233,5 @@ Status write_rnn_outputs(KernelContext& ctx, const RnnProblem& pb, const std::ve
   return ok_status();
 }
 
+}  // namespace attn
 }  // namespace kiln

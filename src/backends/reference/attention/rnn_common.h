@@ -6,6 +6,7 @@
 #include "backends/reference/kernel.h"
 
 namespace kiln {
+namespace attn {
 
 // One activation function of a recurrent cell, with its alpha/beta (ONNX names, case-insensitive).
 struct RnnActivation {
@@ -57,4 +58,5 @@ inline double row_dot(const double* m, int64_t row, int64_t cols, const double* 
   return s;
 }
 
+}  // namespace attn
 }  // namespace kiln

@@ -3,6 +3,7 @@
 #include "backends/reference/attention/kernels.h"
 
 namespace kiln {
+using namespace attn;  // NOLINT: this family's helpers
 
 Status rotary_embedding_kernel(KernelContext& ctx) {
   for (size_t i = 0; i < 3; ++i) KILN_RETURN_IF_ERROR(ctx.require_tensor(i));

@@ -5,6 +5,7 @@
 #include "backends/reference/attention/kernels.h"
 
 namespace kiln {
+using namespace attn;  // NOLINT: this family's helpers
 namespace {
 
 // The scalar learning rate R and step count T, plus the number of optimized tensors given `groups` inputs
