@@ -59,7 +59,7 @@ Status lp_normalization_kernel(KernelContext& ctx) {
       const double norm = p == 1 ? s : std::sqrt(s);
       for (int64_t j = 0; j < len; ++j) {
         const int64_t i = (o * len + j) * inner + k;
-        y[i] = norm == 0.0 ? 0.0 : xv[i] / norm;
+        y[i] = xv[i] / norm;  // 0/0 gives NaN, as in the ONNX reference
       }
     }
   KILN_ASSIGN_OR_RETURN(Tensor out, nn::make_tensor(x.dtype(), x.dims(), y));

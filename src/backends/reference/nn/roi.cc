@@ -182,27 +182,39 @@ Status max_unpool_kernel(KernelContext& ctx) {
   Dims pads = ctx.attrs().get_ints("pads", Dims(2 * nd, 0));
   if (pads.empty()) pads = Dims(2 * nd, 0);
   if (strides.size() != nd || pads.size() != 2 * nd) return ctx.error("strides/pads have the wrong number of values");
-  Dims od{x.dim(0), x.dim(1)};
-  for (size_t i = 0; i < nd; ++i) od.push_back((x.dim(i + 2) - 1) * strides[i] + kernel[i] - pads[i] - pads[nd + i]);
+  // Indices address the inferred (default) output; an explicit output_shape places that block at its origin.
+  Dims inferred{x.dim(0), x.dim(1)};
+  for (size_t i = 0; i < nd; ++i) inferred.push_back((x.dim(i + 2) - 1) * strides[i] + kernel[i] - pads[i] - pads[nd + i]);
+  Dims od = inferred;
   if (ctx.has_input(2)) {
     KILN_RETURN_IF_ERROR(ctx.require_tensor(2));
     Dims given = tensor_to_int64s(ctx.input(2));
     if (given.size() != x.rank())
       return ctx.error("output_shape must have " + std::to_string(x.rank()) + " values; got " + nn::dims_str(given));
+    for (size_t i = 0; i < given.size(); ++i)
+      if (given[i] < inferred[i])
+        return ctx.error("output_shape " + nn::dims_str(given) + " is smaller than the unpooled shape " + nn::dims_str(inferred));
     od = given;
   }
-  KILN_ASSIGN_OR_RETURN(Tensor probe, nn::alloc(ctx, x.dtype(), od));
-  (void)probe;
-  const int64_t total = dims_numel(od);
+  KILN_RETURN_IF_ERROR(nn::alloc(ctx, x.dtype(), inferred).status());
+  KILN_RETURN_IF_ERROR(nn::alloc(ctx, x.dtype(), od).status());
+  const int64_t total = dims_numel(inferred);
   const auto xv = nn::read_doubles(x);
   const auto iv = tensor_to_int64s(ind);
-  std::vector<double> y(static_cast<size_t>(total), 0.0);
+  std::vector<double> yi(static_cast<size_t>(total), 0.0);
   for (size_t i = 0; i < iv.size(); ++i) {
     if (iv[i] < 0 || iv[i] >= total)
-      return ctx.error("index I[" + std::to_string(i) + "] = " + std::to_string(iv[i]) + " is outside the output of " +
+      return ctx.error("index I[" + std::to_string(i) + "] = " + std::to_string(iv[i]) + " is outside the unpooled output of " +
                        std::to_string(total) + " elements");
-    y[iv[i]] = xv[i];
+    yi[iv[i]] = xv[i];
   }
+  std::vector<double> y(static_cast<size_t>(dims_numel(od)), 0.0);
+  const auto ostrides = strides_of(od);
+  nn::for_each_index(inferred, [&](const std::vector<int64_t>& idx, int64_t pos) {
+    int64_t off = 0;
+    for (size_t i = 0; i < idx.size(); ++i) off += idx[i] * ostrides[i];
+    y[off] = yi[pos];
+  });
   KILN_ASSIGN_OR_RETURN(Tensor out, nn::make_tensor(x.dtype(), od, y));
   ctx.set_output(0, std::move(out));
   return ok_status();
