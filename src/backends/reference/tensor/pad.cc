@@ -77,6 +77,10 @@ Status pad_kernel(KernelContext& ctx) {
       return ctx.error(std::string("constant_value has dtype ") + dtype_name(fill.dtype()) + ", expected " +
                        dtype_name(x.dtype()));
   }
+  if (!fill.defined() && mode == "constant" && ctx.attrs().has("value")) {
+    // Pad-2's float 'value' attribute (kept by the import normalizer).
+    KILN_ASSIGN_OR_RETURN(fill, make_scalar(ctx, x.dtype(), ctx.attrs().get_float("value")));
+  }
   auto src_of = [&](int64_t d, int64_t i) -> int64_t {
     const int64_t n = x.dim(d);
     int64_t s = i - begin[d];
