@@ -6,6 +6,9 @@
 
 namespace kiln {
 
+using control::element_type;
+using control::join_types;
+
 Status infer_sequence_construct(InferContext& ctx);
 Status infer_sequence_empty(InferContext& ctx);
 Status infer_sequence_at(InferContext& ctx);
@@ -27,6 +30,8 @@ Status infer_random_like(InferContext& ctx);
 Status infer_bernoulli(InferContext& ctx);
 Status infer_multinomial(InferContext& ctx);
 Status infer_image_decoder(InferContext& ctx);
+
+namespace control {
 
 TypeInfo join_types(const TypeInfo& a, const TypeInfo& b) {
   if (!a.known()) return b;
@@ -52,6 +57,8 @@ TypeInfo element_type(const TypeInfo& t) {
   if ((t.kind == ValueKind::kSequence || t.kind == ValueKind::kOptional) && t.elem) return *t.elem;
   return TypeInfo{};
 }
+
+}  // namespace control
 
 namespace {
 

@@ -7,6 +7,9 @@
 
 namespace kiln {
 
+using control::element_type;
+using control::join_types;
+
 namespace {
 
 Status require_dtype(const InferContext& ctx, size_t i, DType want) {

@@ -6,6 +6,9 @@
 
 namespace kiln {
 
+using control::element_type;
+using control::join_types;
+
 namespace {
 
 Status require_sequence_type(const InferContext& ctx, size_t i, TypeInfo* elem) {

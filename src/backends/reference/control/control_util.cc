@@ -3,7 +3,7 @@
 
 #include <cstring>
 
-namespace kiln {
+namespace kiln::control {
 
 namespace {
 
@@ -140,4 +140,4 @@ std::string value_kind_name(const Value& v) {
   }
 }
 
-}  // namespace kiln
+}  // namespace kiln::control

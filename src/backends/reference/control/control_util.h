@@ -5,7 +5,7 @@
 
 #include "backends/reference/kernel.h"
 
-namespace kiln {
+namespace kiln::control {
 
 // Copies `n` elements from src[src_off..] to dst[dst_off..] (same dtype; strings copied as objects).
 void copy_elements(const Tensor& src, int64_t src_off, Tensor& dst, int64_t dst_off, int64_t n);
@@ -29,4 +29,4 @@ std::string describe_tensor(const Tensor& t);
 // "tensor", "sequence", "optional" for messages.
 std::string value_kind_name(const Value& v);
 
-}  // namespace kiln
+}  // namespace kiln::control

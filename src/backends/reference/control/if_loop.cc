@@ -24,8 +24,8 @@ Tensor empty_scan_output(const ValueInfo& body_out) {
 Status if_kernel(KernelContext& ctx) {
   KILN_RETURN_IF_ERROR(ctx.require_tensor(0));
   bool cond = false;
-  if (!scalar_bool(ctx.input(0), &cond))
-    return ctx.error("input 0 'cond' must hold exactly one element, got " + describe_tensor(ctx.input(0)));
+  if (!control::scalar_bool(ctx.input(0), &cond))
+    return ctx.error("input 0 'cond' must hold exactly one element, got " + control::describe_tensor(ctx.input(0)));
   GraphPtr branch = ctx.attrs().get_graph(cond ? "then_branch" : "else_branch");
   if (!branch) return ctx.error(std::string("attribute '") + (cond ? "then_branch" : "else_branch") + "' is missing");
   if (branch->outputs.size() != ctx.num_outputs())
@@ -56,14 +56,14 @@ Status loop_kernel(KernelContext& ctx) {
   int64_t max_trips = 0;
   if (has_max) {
     KILN_RETURN_IF_ERROR(ctx.require_tensor(0));
-    if (!scalar_int(ctx.input(0), &max_trips))
-      return ctx.error("input 0 'M' must be a one-element integer tensor, got " + describe_tensor(ctx.input(0)));
+    if (!control::scalar_int(ctx.input(0), &max_trips))
+      return ctx.error("input 0 'M' must be a one-element integer tensor, got " + control::describe_tensor(ctx.input(0)));
   }
   bool cond = true;
   if (ctx.has_input(1)) {
     KILN_RETURN_IF_ERROR(ctx.require_tensor(1));
-    if (!scalar_bool(ctx.input(1), &cond))
-      return ctx.error("input 1 'cond' must be a one-element bool tensor, got " + describe_tensor(ctx.input(1)));
+    if (!control::scalar_bool(ctx.input(1), &cond))
+      return ctx.error("input 1 'cond' must be a one-element bool tensor, got " + control::describe_tensor(ctx.input(1)));
   }
 
   std::vector<Value> carried;
@@ -80,13 +80,13 @@ Status loop_kernel(KernelContext& ctx) {
     auto r = ctx.run_subgraph(*body, args);
     if (!r.ok()) return r.status().with_context(ctx.node().describe() + " iteration " + std::to_string(iter));
     std::vector<Value>& outs = r.value();
-    if (!outs[0].is_tensor() || !scalar_bool(outs[0].tensor, &cond))
+    if (!outs[0].is_tensor() || !control::scalar_bool(outs[0].tensor, &cond))
       return ctx.error("body output 0 'cond' must be a one-element bool tensor (iteration " + std::to_string(iter) + ")");
     carried.assign(outs.begin() + 1, outs.begin() + 1 + num_carried);
     for (size_t s = 0; s < num_scan; ++s) {
       const Value& v = outs[1 + num_carried + s];
       if (!v.is_tensor())
-        return ctx.error("scan output " + std::to_string(s) + " of the body must be a tensor, got " + value_kind_name(v));
+        return ctx.error("scan output " + std::to_string(s) + " of the body must be a tensor, got " + control::value_kind_name(v));
       scans[s].push_back(v.tensor);
     }
   }
@@ -98,7 +98,7 @@ Status loop_kernel(KernelContext& ctx) {
       continue;
     }
     std::string err;
-    Tensor stacked = stack_leading(scans[s], &err);
+    Tensor stacked = control::stack_leading(scans[s], &err);
     if (!stacked.defined()) return ctx.error("scan output " + std::to_string(s) + " changes across iterations: " + err);
     ctx.set_output(num_carried + s, std::move(stacked));
   }

@@ -27,7 +27,7 @@ Status optional_kernel(KernelContext& ctx) {
   if (ctx.has_input(0)) {
     const Value& in = ctx.input_value(0);
     if (in.kind != ValueKind::kTensor && in.kind != ValueKind::kSequence)
-      return ctx.error("input 0 must be a tensor or a sequence, got " + value_kind_name(in));
+      return ctx.error("input 0 must be a tensor or a sequence, got " + control::value_kind_name(in));
     out.has_value = true;
     out.optional_of = in.kind;
     out.tensor = in.tensor;
@@ -55,7 +55,7 @@ Status optional_get_element_kernel(KernelContext& ctx) {
     ctx.set_output_value(0, in);
     return ok_status();
   }
-  if (in.kind != ValueKind::kOptional) return ctx.error("input 0 must be an optional, got " + value_kind_name(in));
+  if (in.kind != ValueKind::kOptional) return ctx.error("input 0 must be an optional, got " + control::value_kind_name(in));
   if (!in.has_value) return ctx.error("input 0 is an empty optional");
   if (in.optional_of == ValueKind::kSequence) {
     ctx.set_output_value(0, Value::of_sequence(in.sequence, in.elem_dtype));

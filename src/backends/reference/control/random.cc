@@ -56,7 +56,7 @@ Status check_float_input(const KernelContext& ctx, size_t i) {
   KILN_RETURN_IF_ERROR(ctx.require_tensor(i));
   if (!is_float(ctx.input(i).dtype()))
     return ctx.error("input " + std::to_string(i) + " must be a floating-point tensor, got " +
-                     describe_tensor(ctx.input(i)));
+                     control::describe_tensor(ctx.input(i)));
   return ok_status();
 }
 
@@ -124,7 +124,7 @@ Status bernoulli_kernel(KernelContext& ctx) {
 Status multinomial_kernel(KernelContext& ctx) {
   KILN_RETURN_IF_ERROR(check_float_input(ctx, 0));
   const Tensor& x = ctx.input(0);
-  if (x.rank() != 2) return ctx.error("input 0 must be 2-D [batch_size, class_size], got " + describe_tensor(x));
+  if (x.rank() != 2) return ctx.error("input 0 must be 2-D [batch_size, class_size], got " + control::describe_tensor(x));
   DType dt;
   KILN_RETURN_IF_ERROR(output_dtype(ctx, DType::kInt32, false, &dt));
   if (dt != DType::kInt32 && dt != DType::kInt64)

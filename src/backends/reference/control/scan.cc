@@ -29,7 +29,7 @@ Result<ScanRun> run_scan_body(const KernelContext& ctx, const Graph& body, std::
     std::vector<Value> args = std::move(states);
     for (size_t j = 0; j < scan_inputs.size(); ++j) {
       const int64_t idx = in_reverse[j] ? length - 1 - t : t;
-      args.push_back(Value::of(take_along_axis(scan_inputs[j], in_axes[j], idx)));
+      args.push_back(Value::of(control::take_along_axis(scan_inputs[j], in_axes[j], idx)));
     }
     auto r = ctx.run_subgraph(body, args);
     if (!r.ok()) return r.status().with_context(ctx.node().describe() + " iteration " + std::to_string(t));
@@ -38,7 +38,7 @@ Result<ScanRun> run_scan_body(const KernelContext& ctx, const Graph& body, std::
     for (size_t k = 0; k < k_out; ++k) {
       if (!outs[n + k].is_tensor())
         return ctx.error("body scan output " + std::to_string(k) + " must be a tensor, got " +
-                         value_kind_name(outs[n + k]));
+                         control::value_kind_name(outs[n + k]));
       run.scans[k].push_back(outs[n + k].tensor);
     }
   }
@@ -58,7 +58,7 @@ Result<Tensor> stack_scan_output(const KernelContext& ctx, const std::vector<Ten
     return Tensor(decl.type.dtype == DType::kUndefined ? DType::kFloat32 : decl.type.dtype, d);
   }
   std::string err;
-  Tensor t = stack_leading(items, &err);
+  Tensor t = control::stack_leading(items, &err);
   if (!t.defined()) return ctx.error("scan output " + std::to_string(k) + " changes across iterations: " + err);
   return t;
 }
@@ -85,7 +85,7 @@ Status scan8_kernel(KernelContext& ctx, const Graph& body, int64_t m) {
     const Tensor& t = ctx.input(1 + i);
     if (t.rank() < (i < n ? 1u : 2u))
       return ctx.error("input " + std::to_string(1 + i) + " needs a batch axis" + (i < n ? "" : " and a sequence axis") +
-                       ", got " + describe_tensor(t));
+                       ", got " + control::describe_tensor(t));
     (i < n ? states : scans).push_back(t);
   }
   if (m == 0) return ctx.error("Scan needs at least one scan input");
@@ -105,7 +105,7 @@ Status scan8_kernel(KernelContext& ctx, const Graph& body, int64_t m) {
     const Tensor& sl = ctx.input(0);
     if (!is_integer(sl.dtype()) || sl.numel() != batch)
       return ctx.error("input 0 'sequence_lens' must hold " + std::to_string(batch) + " integers, got " +
-                       describe_tensor(sl));
+                       control::describe_tensor(sl));
     for (int64_t b = 0; b < batch; ++b) {
       lens[b] = sl.as_int64(b);
       if (lens[b] < 0 || lens[b] > max_len)
@@ -118,10 +118,10 @@ Status scan8_kernel(KernelContext& ctx, const Graph& body, int64_t m) {
   std::vector<std::vector<Tensor>> state_items(n), scan_items(k_out);
   for (int64_t b = 0; b < batch; ++b) {
     std::vector<Value> st;
-    for (size_t i = 0; i < n; ++i) st.push_back(Value::of(take_along_axis(states[i], 0, b)));
+    for (size_t i = 0; i < n; ++i) st.push_back(Value::of(control::take_along_axis(states[i], 0, b)));
     std::vector<Tensor> sc;
     for (size_t j = 0; j < static_cast<size_t>(m); ++j)
-      sc.push_back(slice_along_axis(take_along_axis(scans[j], 0, b), 0, 0, lens[b]));
+      sc.push_back(control::slice_along_axis(control::take_along_axis(scans[j], 0, b), 0, 0, lens[b]));
     KILN_ASSIGN_OR_RETURN(ScanRun run, run_scan_body(ctx, body, std::move(st), sc, axes, in_rev, {}, lens[b]));
     for (size_t i = 0; i < n; ++i) {
       if (!run.states[i].is_tensor()) return ctx.error("body state output " + std::to_string(i) + " must be a tensor");
@@ -133,7 +133,7 @@ Status scan8_kernel(KernelContext& ctx, const Graph& body, int64_t m) {
         Dims pd = s.dims();
         pd[0] = max_len;
         Tensor padded(s.dtype(), pd);
-        copy_elements(s, 0, padded, 0, s.numel());
+        control::copy_elements(s, 0, padded, 0, s.numel());
         s = padded;
       }
       scan_items[k].push_back(s);
@@ -141,13 +141,13 @@ Status scan8_kernel(KernelContext& ctx, const Graph& body, int64_t m) {
   }
   for (size_t i = 0; i < n; ++i) {
     std::string err;
-    Tensor t = stack_leading(state_items[i], &err);
+    Tensor t = control::stack_leading(state_items[i], &err);
     if (!t.defined()) return ctx.error("state " + std::to_string(i) + " differs across the batch: " + err);
     ctx.set_output(i, t);
   }
   for (size_t k = 0; k < k_out && n + k < ctx.num_outputs(); ++k) {
     std::string err;
-    Tensor t = stack_leading(scan_items[k], &err);
+    Tensor t = control::stack_leading(scan_items[k], &err);
     if (!t.defined()) return ctx.error("scan output " + std::to_string(k) + " differs across the batch: " + err);
     ctx.set_output(n + k, t);
   }
@@ -189,7 +189,7 @@ Status scan_kernel(KernelContext& ctx) {
     int64_t axis = j < in_axes_attr.size() ? in_axes_attr[j] : 0;
     if (!normalize_axis_index(axis, static_cast<int64_t>(t.rank()), &axis))
       return ctx.error("scan_input_axes[" + std::to_string(j) + "] is out of range for input " +
-                       std::to_string(n + j) + " " + describe_tensor(t));
+                       std::to_string(n + j) + " " + control::describe_tensor(t));
     if (length >= 0 && t.dim(axis) != length)
       return ctx.error("scan input " + std::to_string(n + j) + " has length " + std::to_string(t.dim(axis)) +
                        " along its scan axis, expected " + std::to_string(length));
@@ -209,7 +209,7 @@ Status scan_kernel(KernelContext& ctx) {
     if (!normalize_axis_index(axis, static_cast<int64_t>(s.rank()), &axis))
       return ctx.error("scan_output_axes[" + std::to_string(k) + "] = " + std::to_string(axis) +
                        " is out of range for rank " + std::to_string(s.rank()));
-    ctx.set_output(n + k, move_leading_axis(s, axis));
+    ctx.set_output(n + k, control::move_leading_axis(s, axis));
   }
   return ok_status();
 }
@@ -233,7 +233,7 @@ Status sequence_map_kernel(KernelContext& ctx) {
       return ctx.error("input sequence " + std::to_string(i) + " has " + std::to_string(v.sequence.size()) +
                        " elements, expected " + std::to_string(len));
     if (v.kind != ValueKind::kSequence && v.kind != ValueKind::kTensor)
-      return ctx.error("input " + std::to_string(i) + " must be a tensor or a sequence, got " + value_kind_name(v));
+      return ctx.error("input " + std::to_string(i) + " must be a tensor or a sequence, got " + control::value_kind_name(v));
   }
   std::vector<std::vector<Tensor>> outs(ctx.num_outputs());
   for (size_t e = 0; e < len; ++e) {
@@ -246,7 +246,7 @@ Status sequence_map_kernel(KernelContext& ctx) {
     if (!r.ok()) return r.status().with_context(ctx.node().describe() + " element " + std::to_string(e));
     for (size_t k = 0; k < outs.size(); ++k) {
       if (!r.value()[k].is_tensor())
-        return ctx.error("body output " + std::to_string(k) + " must be a tensor, got " + value_kind_name(r.value()[k]));
+        return ctx.error("body output " + std::to_string(k) + " must be a tensor, got " + control::value_kind_name(r.value()[k]));
       outs[k].push_back(r.value()[k].tensor);
     }
   }

@@ -14,7 +14,7 @@ Status require_sequence(const KernelContext& ctx, size_t i) {
   if (!ctx.has_input(i)) return ctx.error("required input " + std::to_string(i) + " (a sequence) is missing");
   const Value& v = ctx.input_value(i);
   if (v.kind != ValueKind::kSequence)
-    return ctx.error("input " + std::to_string(i) + " must be a sequence, got " + value_kind_name(v));
+    return ctx.error("input " + std::to_string(i) + " must be a sequence, got " + control::value_kind_name(v));
   return ok_status();
 }
 
@@ -31,7 +31,7 @@ Status read_position(const KernelContext& ctx, size_t i, bool* present, int64_t*
   const Tensor& t = ctx.input(i);
   if ((t.dtype() != DType::kInt32 && t.dtype() != DType::kInt64) || t.numel() != 1)
     return ctx.error("input " + std::to_string(i) + " 'position' must be an int32/int64 scalar, got " +
-                     describe_tensor(t));
+                     control::describe_tensor(t));
   *pos = t.as_int64(0);
   return ok_status();
 }
@@ -143,7 +143,7 @@ Status split_to_sequence_kernel(KernelContext& ctx) {
   if (!ctx.has_input(1)) {
     const bool keepdims = ctx.attrs().get_int("keepdims", 1) != 0;
     for (int64_t i = 0; i < dim; ++i)
-      items.push_back(keepdims ? slice_along_axis(x, axis, i, 1) : take_along_axis(x, axis, i));
+      items.push_back(keepdims ? control::slice_along_axis(x, axis, i, 1) : control::take_along_axis(x, axis, i));
   } else {
     KILN_RETURN_IF_ERROR(ctx.require_tensor(1));
     const Tensor& split = ctx.input(1);
@@ -153,21 +153,21 @@ Status split_to_sequence_kernel(KernelContext& ctx) {
       const int64_t chunk = split.as_int64(0);
       if (chunk <= 0) return ctx.error("scalar 'split' must be positive, got " + std::to_string(chunk));
       for (int64_t start = 0; start < dim; start += chunk)
-        items.push_back(slice_along_axis(x, axis, start, std::min(chunk, dim - start)));
+        items.push_back(control::slice_along_axis(x, axis, start, std::min(chunk, dim - start)));
     } else if (split.rank() == 1) {
       int64_t start = 0;
       for (int64_t i = 0; i < split.numel(); ++i) {
         const int64_t len = split.as_int64(i);
         if (len < 0 || start + len > dim)
           return ctx.error("split sizes do not fit axis " + std::to_string(axis) + " of size " + std::to_string(dim));
-        items.push_back(slice_along_axis(x, axis, start, len));
+        items.push_back(control::slice_along_axis(x, axis, start, len));
         start += len;
       }
       if (start != dim)
         return ctx.error("split sizes sum to " + std::to_string(start) + " but axis " + std::to_string(axis) +
                          " has size " + std::to_string(dim));
     } else {
-      return ctx.error("input 1 'split' must be a scalar or 1-D, got " + describe_tensor(split));
+      return ctx.error("input 1 'split' must be a scalar or 1-D, got " + control::describe_tensor(split));
     }
   }
   ctx.set_output_value(0, Value::of_sequence(std::move(items), x.dtype()));
@@ -189,10 +189,10 @@ Status concat_from_sequence_kernel(KernelContext& ctx) {
   std::string err;
   Tensor out;
   if (new_axis) {
-    Tensor stacked = stack_leading(items, &err);
-    if (stacked.defined()) out = move_leading_axis(stacked, axis);
+    Tensor stacked = control::stack_leading(items, &err);
+    if (stacked.defined()) out = control::move_leading_axis(stacked, axis);
   } else {
-    out = concat_along_axis(items, axis, &err);
+    out = control::concat_along_axis(items, axis, &err);
   }
   if (!out.defined()) return ctx.error(err);
   ctx.set_output(0, std::move(out));

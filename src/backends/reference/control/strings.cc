@@ -14,7 +14,7 @@ namespace {
 Status require_strings(const KernelContext& ctx, size_t i) {
   KILN_RETURN_IF_ERROR(ctx.require_tensor(i));
   if (ctx.input(i).dtype() != DType::kString)
-    return ctx.error("input " + std::to_string(i) + " must be a string tensor, got " + describe_tensor(ctx.input(i)));
+    return ctx.error("input " + std::to_string(i) + " must be a string tensor, got " + control::describe_tensor(ctx.input(i)));
   return ok_status();
 }
 
@@ -132,7 +132,7 @@ Status string_concat_kernel(KernelContext& ctx) {
   const Tensor& b = ctx.input(1);
   Dims od;
   if (!broadcast_dims(a.dims(), b.dims(), &od))
-    return ctx.error("inputs " + describe_tensor(a) + " and " + describe_tensor(b) + " cannot be broadcast");
+    return ctx.error("inputs " + control::describe_tensor(a) + " and " + control::describe_tensor(b) + " cannot be broadcast");
   auto ma = broadcast_index_map(a.dims(), od);
   auto mb = broadcast_index_map(b.dims(), od);
   Tensor out(DType::kString, od);
@@ -145,7 +145,7 @@ Status string_normalizer_kernel(KernelContext& ctx) {
   KILN_RETURN_IF_ERROR(require_strings(ctx, 0));
   const Tensor& x = ctx.input(0);
   if (!(x.rank() == 1 || (x.rank() == 2 && x.dim(0) == 1)))
-    return ctx.error("input 0 must have shape [C] or [1, C], got " + describe_tensor(x));
+    return ctx.error("input 0 must have shape [C] or [1, C], got " + control::describe_tensor(x));
   const std::string action = ctx.attrs().get_string("case_change_action", "NONE");
   if (action != "NONE" && action != "LOWER" && action != "UPPER")
     return ctx.error("attribute 'case_change_action' must be NONE, LOWER or UPPER, got '" + action + "'");

@@ -14,7 +14,7 @@ Status tfidf_vectorizer_kernel(KernelContext& ctx) {
   const bool is_string = x.dtype() == DType::kString;
   if (!is_string && x.dtype() != DType::kInt32 && x.dtype() != DType::kInt64)
     return ctx.error(std::string("input 0 must be string, int32 or int64, got ") + dtype_name(x.dtype()));
-  if (x.rank() != 1 && x.rank() != 2) return ctx.error("input 0 must be 1-D [C] or 2-D [N, C], got " + describe_tensor(x));
+  if (x.rank() != 1 && x.rank() != 2) return ctx.error("input 0 must be 1-D [C] or 2-D [N, C], got " + control::describe_tensor(x));
   const Attrs& a = ctx.attrs();
   const int64_t min_n = a.get_int("min_gram_length", 0);
   const int64_t max_n = a.get_int("max_gram_length", 0);
