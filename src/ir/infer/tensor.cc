@@ -111,11 +111,20 @@ Status infer_reshape(InferContext& ctx) {
     // Elements not accounted for by copied dims must all be known to resolve -1 (or to check the size).
     bool rest_known = true;
     int64_t rest = 1;
+    const Dim* lone_unknown = nullptr;
+    int unknown_count = 0;
     for (size_t i = 0; i < in.shape.rank(); ++i) {
       if (copied[i]) continue;
-      if (in.shape.dims[i].is_known()) rest *= in.shape.dims[i].value;
-      else rest_known = false;
+      if (in.shape.dims[i].is_known()) {
+        rest *= in.shape.dims[i].value;
+      } else {
+        rest_known = false;
+        lone_unknown = &in.shape.dims[i];
+        ++unknown_count;
+      }
     }
+    // [batch, 3, 4] -> [-1, 12]: the -1 stands for the one unknown input dim when the known parts match.
+    if (!rest_known && infer_at >= 0 && unknown_count == 1 && rest == known_product) out[infer_at] = *lone_unknown;
     // Copied output dims whose value is known contribute to the product on the output side too.
     if (rest_known) {
       if (infer_at >= 0) {
