@@ -119,6 +119,16 @@ TEST(AttentionKernel, SoftcapAndSoftmaxOutputMode) {
   expect_values((*r)[3], {1, 1, 1, 2}, {1 - p1, p1});
 }
 
+TEST(AttentionKernel, SoftcapKeepsMaskedKeysOut) {
+  Attrs a;
+  a.set("softcap", 1.0f);
+  a.set("is_causal", int64_t{1});
+  auto r = run_op(OpKind::kAttention, {f32({1, 1, 2, 1}, {1, 1}), f32({1, 1, 2, 1}, {0, 1}), f32({1, 1, 2, 1}, {10, 20})},
+                  a);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  expect_values((*r)[0], {1, 1, 2, 1}, {10.0, 10.0 + 10.0 * sigmoid(std::tanh(1.0))});
+}
+
 TEST(AttentionKernel, Float16) {
   Tensor q(DType::kFloat16, {1, 1, 1, 1}), k(DType::kFloat16, {1, 1, 1, 1}), v(DType::kFloat16, {1, 1, 1, 1});
   q.data<uint16_t>()[0] = 0x3C00;  // 1.0

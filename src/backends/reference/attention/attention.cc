@@ -222,8 +222,10 @@ Status attention_kernel(KernelContext& ctx) {
           if (causal && j > i + past_len) bias += kNegInf;
           if (!nonpad.empty() && j >= nonpad[b]) bias += kNegInf;
           const double with_bias = dot + bias;
+          // Softcap applies to the biased scores (as in the ONNX reference), but a masked-out score (-inf)
+          // stays -inf rather than becoming -softcap, so masked keys keep zero weight.
           double capped = with_bias;
-          if (softcap > 0.0) capped = softcap * std::tanh(with_bias / softcap);
+          if (softcap > 0.0 && with_bias != kNegInf) capped = softcap * std::tanh(with_bias / softcap);
           scores[j] = capped;
           if (!qk_out.empty()) {
             const double rec = mode == 0 ? dot : mode == 1 ? with_bias : capped;

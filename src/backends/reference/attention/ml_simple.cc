@@ -2,6 +2,7 @@
 // LinearRegressor and LinearClassifier.
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "backends/reference/attention/float_io.h"
 #include "backends/reference/attention/kernels.h"
@@ -89,12 +90,16 @@ Status ml_normalizer_kernel(KernelContext& ctx) {
   std::vector<double> out = x.vals;
   for (int64_t r = 0; r < x.rows; ++r) {
     double* row = out.data() + r * x.cols;
-    double div = 0.0;
-    for (int64_t c = 0; c < x.cols; ++c) {
-      if (norm == "MAX") div = std::max(div, std::fabs(row[c]));
-      else if (norm == "L1") div += std::fabs(row[c]);
-      else div += row[c] * row[c];
+    if (norm == "MAX") {
+      // Y = X / max(X) (the spec's formula, also what onnxruntime does); a zero max leaves the row as is.
+      double mx = -std::numeric_limits<double>::infinity();
+      for (int64_t c = 0; c < x.cols; ++c) mx = std::max(mx, row[c]);
+      if (x.cols > 0 && mx != 0.0)
+        for (int64_t c = 0; c < x.cols; ++c) row[c] /= mx;
+      continue;
     }
+    double div = 0.0;
+    for (int64_t c = 0; c < x.cols; ++c) div += norm == "L1" ? std::fabs(row[c]) : row[c] * row[c];
     if (norm == "L2") div = std::sqrt(div);
     div = std::max(div, 1e-30);
     for (int64_t c = 0; c < x.cols; ++c) row[c] /= div;

@@ -1,6 +1,5 @@
 // Reference kernels for ai.onnx.ml tree ensembles: TreeEnsemble (opset 5), TreeEnsembleRegressor and
 // TreeEnsembleClassifier (opsets 1-3). Both attribute encodings are turned into one node/leaf table.
-#include <cfloat>
 #include <cmath>
 #include <map>
 #include <set>
@@ -231,8 +230,8 @@ Status aggregate(const KernelContext& ctx, const Ensemble& e, const MlRows& x, i
   for (int64_t r = 0; r < x.rows; ++r) {
     KILN_RETURN_IF_ERROR(find_leaves(ctx, e, x.vals.data() + r * x.cols, x.cols, &leaves));
     double* row = out->data() + r * n_out;
-    if (agg == 2) std::fill(row, row + n_out, FLT_MAX);
-    if (agg == 3) std::fill(row, row + n_out, -FLT_MAX);
+    // MIN/MAX start from the first contribution; a target no leaf contributes to stays 0.
+    std::vector<bool> hit(static_cast<size_t>(n_out), false);
     for (int64_t leaf : leaves) {
       for (const auto& [target, w] : e.leaves[leaf]) {
         if (target < 0 || target >= n_out)
@@ -240,8 +239,9 @@ Status aggregate(const KernelContext& ctx, const Ensemble& e, const MlRows& x, i
                            std::to_string(n_out) + ")");
         if (agg == 0) row[target] += w / n_trees;
         else if (agg == 1) row[target] += w;
-        else if (agg == 2) row[target] = std::min(row[target], w);
-        else row[target] = std::max(row[target], w);
+        else if (agg == 2) row[target] = hit[target] ? std::min(row[target], w) : w;
+        else row[target] = hit[target] ? std::max(row[target], w) : w;
+        hit[target] = true;
       }
     }
   }
