@@ -63,8 +63,8 @@ TEST(AttentionKernel, Basic4D) {
 TEST(AttentionKernel, CausalMasksFutureKeys) {
   Attrs a;
   a.set("is_causal", int64_t{1});
-  auto r = run_op(OpKind::kAttention, {f32({1, 1, 2, 1}, {1, 1}), f32({1, 1, 2, 1}, {0, 1}), f32({1, 1, 2, 1}, {10, 20})},
-                  a);
+  auto r = run_op(OpKind::kAttention,
+                  {f32({1, 1, 2, 1}, {1, 1}), f32({1, 1, 2, 1}, {0, 1}), f32({1, 1, 2, 1}, {10, 20})}, a);
   ASSERT_TRUE(r.ok()) << r.status().message();
   expect_values((*r)[0], {1, 1, 2, 1}, {10.0, kMix});
 }
@@ -88,7 +88,8 @@ TEST(AttentionKernel, ThreeDimensionalGroupedQuery) {
   a.set("q_num_heads", int64_t{2});
   a.set("kv_num_heads", int64_t{1});
   // Q [1, 1, 2 heads * 2], K/V [1, 1, 1 head * 2]: one key, so each head returns V.
-  auto r = run_op(OpKind::kAttention, {f32({1, 1, 4}, {1, 2, 3, 4}), f32({1, 1, 2}, {1, 1}), f32({1, 1, 2}, {5, 6})}, a);
+  auto r =
+      run_op(OpKind::kAttention, {f32({1, 1, 4}, {1, 2, 3, 4}), f32({1, 1, 2}, {1, 1}), f32({1, 1, 2}, {5, 6})}, a);
   ASSERT_TRUE(r.ok()) << r.status().message();
   expect_values((*r)[0], {1, 1, 4}, {5, 6, 5, 6});
 }
@@ -123,8 +124,8 @@ TEST(AttentionKernel, SoftcapKeepsMaskedKeysOut) {
   Attrs a;
   a.set("softcap", 1.0f);
   a.set("is_causal", int64_t{1});
-  auto r = run_op(OpKind::kAttention, {f32({1, 1, 2, 1}, {1, 1}), f32({1, 1, 2, 1}, {0, 1}), f32({1, 1, 2, 1}, {10, 20})},
-                  a);
+  auto r = run_op(OpKind::kAttention,
+                  {f32({1, 1, 2, 1}, {1, 1}), f32({1, 1, 2, 1}, {0, 1}), f32({1, 1, 2, 1}, {10, 20})}, a);
   ASSERT_TRUE(r.ok()) << r.status().message();
   expect_values((*r)[0], {1, 1, 2, 1}, {10.0, 10.0 + 10.0 * sigmoid(std::tanh(1.0))});
 }
@@ -144,7 +145,8 @@ TEST(AttentionKernel, BadInputs) {
   EXPECT_FALSE(run_op(OpKind::kAttention, {f32({1, 1}, {1}), f32({1, 1}, {1}), f32({1, 1}, {1})}).ok());
   EXPECT_FALSE(
       run_op(OpKind::kAttention, {f32({1, 1, 1, 2}, {1, 1}), f32({1, 1, 1, 1}, {1}), f32({1, 1, 1, 1}, {1})}).ok());
-  EXPECT_FALSE(run_op(OpKind::kAttention, {f32({1, 1, 2}, {1, 1}), f32({1, 1, 2}, {1, 1}), f32({1, 1, 2}, {1, 1})}).ok());
+  EXPECT_FALSE(
+      run_op(OpKind::kAttention, {f32({1, 1, 2}, {1, 1}), f32({1, 1, 2}, {1, 1}), f32({1, 1, 2}, {1, 1})}).ok());
   // A mask whose broadcast dims do not fit [B, H, Sq, total].
   EXPECT_FALSE(run_op(OpKind::kAttention, {f32({1, 1, 1, 1}, {1}), f32({1, 1, 2, 1}, {0, 1}),
                                            f32({1, 1, 2, 1}, {10, 20}), f32({3, 2}, {0, 0, 0, 0, 0, 0})})
@@ -167,9 +169,9 @@ TEST(RotaryEmbeddingKernel, InterleavedPositionIdsPartial3D) {
   a.set("rotary_embedding_dim", int64_t{2});
   a.set("num_heads", int64_t{1});
   // 3-D input [1, 1, 4], caches [2 positions, 1]; position 1 is the rotation, dims 2..3 stay.
-  auto r = run_op(OpKind::kRotaryEmbedding, {f32({1, 1, 4}, {1, 2, 3, 4}), f32({2, 1}, {1, float(c)}),
-                                             f32({2, 1}, {0, float(s)}), i64({1, 1}, {1})},
-                  a);
+  auto r = run_op(
+      OpKind::kRotaryEmbedding,
+      {f32({1, 1, 4}, {1, 2, 3, 4}), f32({2, 1}, {1, float(c)}), f32({2, 1}, {0, float(s)}), i64({1, 1}, {1})}, a);
   ASSERT_TRUE(r.ok()) << r.status().message();
   expect_values((*r)[0], {1, 1, 4}, {c * 1 - s * 2, s * 1 + c * 2, 3, 4});
 }

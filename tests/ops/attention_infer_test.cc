@@ -56,28 +56,27 @@ TEST(AttentionInfer, ThreeDimensionalAndErrors) {
   kiln::Attrs a;
   a.set("q_num_heads", int64_t{4});
   a.set("kv_num_heads", int64_t{2});
-  auto r = infer(OpKind::kAttention, {t(f, {sym("B"), sym("S"), k(32)}), t(f, {sym("B"), sym("T"), k(16)}),
-                                      t(f, {sym("B"), sym("T"), k(24)})},
-                 a, 2);
+  auto r = infer(
+      OpKind::kAttention,
+      {t(f, {sym("B"), sym("S"), k(32)}), t(f, {sym("B"), sym("T"), k(16)}), t(f, {sym("B"), sym("T"), k(24)})}, a, 2);
   ASSERT_TRUE(r.status.ok()) << r.status.message();
   EXPECT_EQ(r.outputs[0].to_string(), "float32[B,S,48]");
   EXPECT_EQ(r.outputs[1].to_string(), "float32[B,2,T,8]");
   // Hidden size not divisible by the number of heads.
-  EXPECT_FALSE(infer(OpKind::kAttention, {t(f, {k(1), k(1), k(30)}), t(f, {k(1), k(1), k(16)}),
-                                          t(f, {k(1), k(1), k(16)})},
-                     a)
-                   .status.ok());
+  EXPECT_FALSE(
+      infer(OpKind::kAttention, {t(f, {k(1), k(1), k(30)}), t(f, {k(1), k(1), k(16)}), t(f, {k(1), k(1), k(16)})}, a)
+          .status.ok());
   // Q/K head size mismatch.
-  EXPECT_FALSE(infer(OpKind::kAttention, {t(f, {k(1), k(1), k(1), k(4)}), t(f, {k(1), k(1), k(1), k(8)}),
-                                          t(f, {k(1), k(1), k(1), k(8)})})
+  EXPECT_FALSE(infer(OpKind::kAttention,
+                     {t(f, {k(1), k(1), k(1), k(4)}), t(f, {k(1), k(1), k(1), k(8)}), t(f, {k(1), k(1), k(1), k(8)})})
                    .status.ok());
 }
 
 TEST(AttentionInfer, RecurrentLayouts) {
   kiln::Attrs a;
   a.set("direction", std::string("bidirectional"));
-  auto r = infer(OpKind::kLSTM, {t(f, {sym("S"), sym("B"), k(3)}), t(f, {k(2), k(20), k(3)}), t(f, {k(2), k(20), k(5)})},
-                 a, 3);
+  auto r = infer(OpKind::kLSTM,
+                 {t(f, {sym("S"), sym("B"), k(3)}), t(f, {k(2), k(20), k(3)}), t(f, {k(2), k(20), k(5)})}, a, 3);
   ASSERT_TRUE(r.status.ok()) << r.status.message();
   EXPECT_EQ(r.outputs[0].to_string(), "float32[S,2,B,5]");
   EXPECT_EQ(r.outputs[2].to_string(), "float32[2,B,5]");

@@ -206,7 +206,8 @@ TEST(MlSimpleKernels, BinarizerAndArrayFeatureExtractor) {
 
 TEST(MlSimpleKernels, NormalizerAndScaler) {
   const std::vector<std::pair<std::string, std::vector<double>>> cases = {
-      {"L1", {0.25, 0.75, -0.5, 0.5}}, {"L2", {1 / std::sqrt(10.0), 3 / std::sqrt(10.0), -std::sqrt(0.5), std::sqrt(0.5)}},
+      {"L1", {0.25, 0.75, -0.5, 0.5}},
+      {"L2", {1 / std::sqrt(10.0), 3 / std::sqrt(10.0), -std::sqrt(0.5), std::sqrt(0.5)}},
       {"MAX", {1.0 / 3, 1, -1, 1}}};
   for (const auto& [norm, expect] : cases) {
     Attrs a;

@@ -53,8 +53,9 @@ double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
 TEST(RnnKernel, ForwardTwoSteps) {
   // hidden 1, input 1: h1 = tanh(0.5 * 1), h2 = tanh(0.5 * 1 + 1 * h1 + 0.25), bias Wb = 0.25 Rb = 0.
-  auto r = run_op(OpKind::kRNN, {f32({2, 1, 1}, {1, 1}), f32({1, 1, 1}, {0.5f}), f32({1, 1, 1}, {1}), f32({1, 2}, {0.25f, 0})},
-                  {}, 2);
+  auto r =
+      run_op(OpKind::kRNN,
+             {f32({2, 1, 1}, {1, 1}), f32({1, 1, 1}, {0.5f}), f32({1, 1, 1}, {1}), f32({1, 2}, {0.25f, 0})}, {}, 2);
   ASSERT_TRUE(r.ok()) << r.status().message();
   const double h1 = std::tanh(0.75), h2 = std::tanh(0.75 + h1);
   expect_values((*r)[0], {2, 1, 1, 1}, {h1, h2});
@@ -69,8 +70,8 @@ TEST(RnnKernel, ReverseAndSequenceLensAndAffine) {
   a.set("activation_beta", std::vector<float>{1.0f});
   // Batch of 2 with lengths [1, 2]; W = 1, R = 0: h_t = 2 * x_t + 1.
   Tensor lens = Tensor::from_vector<int32_t>(DType::kInt32, {2}, {1, 2});
-  auto r = run_op(OpKind::kRNN, {f32({2, 2, 1}, {1, 2, 3, 4}), f32({1, 1, 1}, {1}), f32({1, 1, 1}, {0}), Tensor(), lens},
-                  a, 2);
+  auto r = run_op(OpKind::kRNN,
+                  {f32({2, 2, 1}, {1, 2, 3, 4}), f32({1, 1, 1}, {1}), f32({1, 1, 1}, {0}), Tensor(), lens}, a, 2);
   ASSERT_TRUE(r.ok()) << r.status().message();
   // Y[t][0][b]: batch 0 only has t = 0; batch 1 runs t = 1 then t = 0, ending at t = 0.
   expect_values((*r)[0], {2, 1, 2, 1}, {3, 5, 0, 9});
@@ -107,8 +108,9 @@ TEST(GruKernel, LinearBeforeReset) {
 
 TEST(GruKernel, InitialState) {
   // Zero weights: H = 0.5 * 0 + 0.5 * h0.
-  auto r = run_op(OpKind::kGRU, {f32({1, 1, 1}, {1}), f32({1, 3, 1}, {0, 0, 0}), f32({1, 3, 1}, {0, 0, 0}), Tensor(),
-                                 Tensor(), f32({1, 1, 1}, {2})},
+  auto r = run_op(OpKind::kGRU,
+                  {f32({1, 1, 1}, {1}), f32({1, 3, 1}, {0, 0, 0}), f32({1, 3, 1}, {0, 0, 0}), Tensor(), Tensor(),
+                   f32({1, 1, 1}, {2})},
                   {}, 2);
   ASSERT_TRUE(r.ok()) << r.status().message();
   expect_values((*r)[0], {1, 1, 1, 1}, {1.0});
@@ -116,8 +118,9 @@ TEST(GruKernel, InitialState) {
 
 TEST(LstmKernel, PeepholesAndCellState) {
   // Zero weights, initial_c = 1, P = [1, 1, 1]: i = f = sigmoid(1), g = 0, C = f, o = sigmoid(C), H = o * tanh(C).
-  std::vector<Tensor> in = {f32({1, 1, 1}, {1}), f32({1, 4, 1}, {0, 0, 0, 0}), f32({1, 4, 1}, {0, 0, 0, 0}), Tensor(),
-                            Tensor(), Tensor(), f32({1, 1, 1}, {1}), f32({1, 3}, {1, 1, 1})};
+  std::vector<Tensor> in = {
+      f32({1, 1, 1}, {1}), f32({1, 4, 1}, {0, 0, 0, 0}), f32({1, 4, 1}, {0, 0, 0, 0}), Tensor(), Tensor(), Tensor(),
+      f32({1, 1, 1}, {1}), f32({1, 3}, {1, 1, 1})};
   auto r = run_op(OpKind::kLSTM, in, {}, 3);
   ASSERT_TRUE(r.ok()) << r.status().message();
   const double c = sigmoid(1.0), h = sigmoid(c) * std::tanh(c);
@@ -135,8 +138,8 @@ TEST(LstmKernel, ClipBoundsActivationInputs) {
   Attrs a;
   a.set("clip", 0.5f);
   // Gate pre-activations are W * x = 10, clipped to 0.5: i = f = o = sigmoid(0.5), g = tanh(0.5).
-  auto r = run_op(OpKind::kLSTM, {f32({1, 1, 1}, {1}), f32({1, 4, 1}, {10, 10, 10, 10}), f32({1, 4, 1}, {0, 0, 0, 0})}, a,
-                  3);
+  auto r = run_op(OpKind::kLSTM, {f32({1, 1, 1}, {1}), f32({1, 4, 1}, {10, 10, 10, 10}), f32({1, 4, 1}, {0, 0, 0, 0})},
+                  a, 3);
   ASSERT_TRUE(r.ok()) << r.status().message();
   const double c = sigmoid(0.5) * std::tanh(0.5);
   expect_values((*r)[2], {1, 1, 1}, {c});
@@ -158,7 +161,8 @@ TEST(RecurrentKernels, BadInputs) {
   b.set("activations", std::vector<std::string>{"Bogus"});
   EXPECT_FALSE(run_op(OpKind::kRNN, {f32({1, 1, 1}, {1}), f32({1, 1, 1}, {1}), f32({1, 1, 1}, {1})}, b).ok());
   // X of rank 2.
-  EXPECT_FALSE(run_op(OpKind::kLSTM, {f32({1, 1}, {1}), f32({1, 4, 1}, {0, 0, 0, 0}), f32({1, 4, 1}, {0, 0, 0, 0})}).ok());
+  EXPECT_FALSE(
+      run_op(OpKind::kLSTM, {f32({1, 1}, {1}), f32({1, 4, 1}, {0, 0, 0, 0}), f32({1, 4, 1}, {0, 0, 0, 0})}).ok());
 }
 
 }  // namespace

@@ -67,9 +67,10 @@ Status infer_attention(InferContext& ctx) {
   const TypeInfo& k = ctx.input_type(1);
   const TypeInfo& v = ctx.input_type(2);
   const DType qdt = q.dtype, kdt = k.known() ? k.dtype : q.dtype, vdt = v.known() ? v.dtype : q.dtype;
-  for (size_t i = 0; i < 4; ++i) ctx.set_output_type(i, TypeInfo::tensor_unknown_shape(i == 2 ? vdt : i == 1 ? kdt : qdt));
-  const bool known = q.is_tensor() && k.is_tensor() && v.is_tensor() && q.shape.rank_known && k.shape.rank_known &&
-                     v.shape.rank_known;
+  for (size_t i = 0; i < 4; ++i)
+    ctx.set_output_type(i, TypeInfo::tensor_unknown_shape(i == 2 ? vdt : i == 1 ? kdt : qdt));
+  const bool known =
+      q.is_tensor() && k.is_tensor() && v.is_tensor() && q.shape.rank_known && k.shape.rank_known && v.shape.rank_known;
   if (!known) return ok_status();
   const size_t r = q.shape.rank();
   if (r != 3 && r != 4) return ctx.error("Q must be 3-D or 4-D, got " + q.shape.to_string());
@@ -119,9 +120,12 @@ Status infer_recurrent(InferContext& ctx) {
   for (size_t i = 0; i < ctx.num_outputs(); ++i) ctx.set_output_type(i, TypeInfo::tensor_unknown_shape(dt));
   const std::string direction = ctx.attrs().get_string("direction", "forward");
   int64_t dirs;
-  if (direction == "forward" || direction == "reverse") dirs = 1;
-  else if (direction == "bidirectional") dirs = 2;
-  else return ctx.error("direction must be forward, reverse or bidirectional, got '" + direction + "'");
+  if (direction == "forward" || direction == "reverse")
+    dirs = 1;
+  else if (direction == "bidirectional")
+    dirs = 2;
+  else
+    return ctx.error("direction must be forward, reverse or bidirectional, got '" + direction + "'");
   const bool batch_first = ctx.attrs().get_int("layout", 0) == 1;
   if (x.is_tensor() && x.shape.rank_known && x.shape.rank() != 3)
     return ctx.error("X must be 3-D, got " + x.shape.to_string());
@@ -134,10 +138,10 @@ Status infer_recurrent(InferContext& ctx) {
   KILN_RETURN_IF_ERROR(check_same(ctx, Dim::known(dirs), dim_at(ctx.input_type(1), 0), "num_directions/W"));
   const Dim S = dim_at(x, batch_first ? 1 : 0), B = dim_at(x, batch_first ? 0 : 1), D = Dim::known(dirs);
   ctx.set_output_type(0, TypeInfo::tensor(dt, Shape::of_dims(batch_first ? std::vector<Dim>{B, S, D, H}
-                                                                           : std::vector<Dim>{S, D, B, H})));
+                                                                         : std::vector<Dim>{S, D, B, H})));
   for (size_t i = 1; i < ctx.num_outputs() && i < 3; ++i)
-    ctx.set_output_type(i, TypeInfo::tensor(dt, Shape::of_dims(batch_first ? std::vector<Dim>{B, D, H}
-                                                                             : std::vector<Dim>{D, B, H})));
+    ctx.set_output_type(
+        i, TypeInfo::tensor(dt, Shape::of_dims(batch_first ? std::vector<Dim>{B, D, H} : std::vector<Dim>{D, B, H})));
   return ok_status();
 }
 

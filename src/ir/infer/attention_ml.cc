@@ -103,7 +103,7 @@ Status infer_array_feature_extractor(InferContext& ctx) {
     n = Dim::known(count);
   }
   std::vector<Dim> dims = x.shape.rank() == 1 ? std::vector<Dim>{Dim::known(1)}
-                                               : std::vector<Dim>(x.shape.dims.begin(), x.shape.dims.end() - 1);
+                                              : std::vector<Dim>(x.shape.dims.begin(), x.shape.dims.end() - 1);
   dims.push_back(n);
   ctx.set_output_type(0, TypeInfo::tensor(x.dtype, Shape::of_dims(dims)));
   return ok_status();

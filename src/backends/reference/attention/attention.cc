@@ -154,8 +154,7 @@ Status attention_kernel(KernelContext& ctx) {
   KILN_RETURN_IF_ERROR(make_view(ctx, q, "Q", q_heads_attr, &qv));
   KILN_RETURN_IF_ERROR(make_view(ctx, k, "K", kv_heads_attr, &kv));
   KILN_RETURN_IF_ERROR(make_view(ctx, v, "V", kv_heads_attr, &vv));
-  if (kv.batch != qv.batch || vv.batch != qv.batch)
-    return ctx.error("Q, K and V must have the same batch size");
+  if (kv.batch != qv.batch || vv.batch != qv.batch) return ctx.error("Q, K and V must have the same batch size");
   if (kv.heads != vv.heads || kv.seq != vv.seq)
     return ctx.error("K and V must have the same number of heads and sequence length, got " + dims_str(k.dims()) +
                      " and " + dims_str(v.dims()));

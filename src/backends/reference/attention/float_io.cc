@@ -38,16 +38,35 @@ Result<Tensor> make_tensor_from_doubles(DType dtype, const Dims& dims, const std
     return from_float32(f, dtype);
   }
   switch (dtype) {
-    case DType::kInt8: for (int64_t i = 0; i < n; ++i) out.data<int8_t>()[i] = static_cast<int8_t>(values[i]); break;
-    case DType::kInt16: for (int64_t i = 0; i < n; ++i) out.data<int16_t>()[i] = static_cast<int16_t>(values[i]); break;
-    case DType::kInt32: for (int64_t i = 0; i < n; ++i) out.data<int32_t>()[i] = static_cast<int32_t>(values[i]); break;
-    case DType::kInt64: for (int64_t i = 0; i < n; ++i) out.data<int64_t>()[i] = static_cast<int64_t>(values[i]); break;
-    case DType::kUInt8: for (int64_t i = 0; i < n; ++i) out.data<uint8_t>()[i] = static_cast<uint8_t>(values[i]); break;
-    case DType::kUInt16: for (int64_t i = 0; i < n; ++i) out.data<uint16_t>()[i] = static_cast<uint16_t>(values[i]); break;
-    case DType::kUInt32: for (int64_t i = 0; i < n; ++i) out.data<uint32_t>()[i] = static_cast<uint32_t>(values[i]); break;
-    case DType::kUInt64: for (int64_t i = 0; i < n; ++i) out.data<uint64_t>()[i] = static_cast<uint64_t>(values[i]); break;
-    case DType::kBool: for (int64_t i = 0; i < n; ++i) out.data<uint8_t>()[i] = values[i] != 0.0 ? 1 : 0; break;
-    default: return unimplemented(std::string("cannot write dtype ") + dtype_name(dtype));
+    case DType::kInt8:
+      for (int64_t i = 0; i < n; ++i) out.data<int8_t>()[i] = static_cast<int8_t>(values[i]);
+      break;
+    case DType::kInt16:
+      for (int64_t i = 0; i < n; ++i) out.data<int16_t>()[i] = static_cast<int16_t>(values[i]);
+      break;
+    case DType::kInt32:
+      for (int64_t i = 0; i < n; ++i) out.data<int32_t>()[i] = static_cast<int32_t>(values[i]);
+      break;
+    case DType::kInt64:
+      for (int64_t i = 0; i < n; ++i) out.data<int64_t>()[i] = static_cast<int64_t>(values[i]);
+      break;
+    case DType::kUInt8:
+      for (int64_t i = 0; i < n; ++i) out.data<uint8_t>()[i] = static_cast<uint8_t>(values[i]);
+      break;
+    case DType::kUInt16:
+      for (int64_t i = 0; i < n; ++i) out.data<uint16_t>()[i] = static_cast<uint16_t>(values[i]);
+      break;
+    case DType::kUInt32:
+      for (int64_t i = 0; i < n; ++i) out.data<uint32_t>()[i] = static_cast<uint32_t>(values[i]);
+      break;
+    case DType::kUInt64:
+      for (int64_t i = 0; i < n; ++i) out.data<uint64_t>()[i] = static_cast<uint64_t>(values[i]);
+      break;
+    case DType::kBool:
+      for (int64_t i = 0; i < n; ++i) out.data<uint8_t>()[i] = values[i] != 0.0 ? 1 : 0;
+      break;
+    default:
+      return unimplemented(std::string("cannot write dtype ") + dtype_name(dtype));
   }
   return out;
 }

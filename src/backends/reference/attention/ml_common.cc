@@ -24,18 +24,25 @@ double erf_inv(double x) {
 }  // namespace
 
 bool parse_post_transform(const std::string& s, MlPostTransform* out) {
-  if (s == "NONE") *out = MlPostTransform::kNone;
-  else if (s == "SOFTMAX") *out = MlPostTransform::kSoftmax;
-  else if (s == "LOGISTIC") *out = MlPostTransform::kLogistic;
-  else if (s == "SOFTMAX_ZERO") *out = MlPostTransform::kSoftmaxZero;
-  else if (s == "PROBIT") *out = MlPostTransform::kProbit;
-  else return false;
+  if (s == "NONE")
+    *out = MlPostTransform::kNone;
+  else if (s == "SOFTMAX")
+    *out = MlPostTransform::kSoftmax;
+  else if (s == "LOGISTIC")
+    *out = MlPostTransform::kLogistic;
+  else if (s == "SOFTMAX_ZERO")
+    *out = MlPostTransform::kSoftmaxZero;
+  else if (s == "PROBIT")
+    *out = MlPostTransform::kProbit;
+  else
+    return false;
   return true;
 }
 
 void apply_post_transform(MlPostTransform pt, double* row, int64_t n) {
   switch (pt) {
-    case MlPostTransform::kNone: return;
+    case MlPostTransform::kNone:
+      return;
     case MlPostTransform::kSoftmax: {
       if (n == 0) return;
       double mx = row[0];
@@ -59,8 +66,10 @@ void apply_post_transform(MlPostTransform pt, double* row, int64_t n) {
       const double exp_neg_max = std::exp(-mx);
       double sum = 0.0;
       for (int64_t i = 0; i < n; ++i) {
-        if (row[i] > 1e-7 || row[i] < -1e-7) row[i] = std::exp(row[i] - mx);
-        else row[i] *= exp_neg_max;
+        if (row[i] > 1e-7 || row[i] < -1e-7)
+          row[i] = std::exp(row[i] - mx);
+        else
+          row[i] *= exp_neg_max;
         sum += row[i];
       }
       for (int64_t i = 0; i < n; ++i) row[i] = sum == 0 ? 0.5 : row[i] / sum;

@@ -33,9 +33,12 @@ Column column_from_tensor(const Tensor& t) {
   c.dtype = t.dtype();
   c.kind = kind_of(t.dtype());
   for (int64_t k = 0; k < t.numel(); ++k) {
-    if (c.kind == Kind::kString) c.s.push_back(t.strings()[k]);
-    else if (c.kind == Kind::kInt) c.i.push_back(t.as_int64(k));
-    else if (c.kind == Kind::kFloat) c.f.push_back(t.as_double(k));
+    if (c.kind == Kind::kString)
+      c.s.push_back(t.strings()[k]);
+    else if (c.kind == Kind::kInt)
+      c.i.push_back(t.as_int64(k));
+    else if (c.kind == Kind::kFloat)
+      c.f.push_back(t.as_double(k));
   }
   return c;
 }
@@ -73,10 +76,17 @@ Status read_default(const KernelContext& ctx, const Column& values, Column* def)
     return ok_status();
   }
   switch (values.kind) {
-    case Kind::kString: def->s = {a.get_string("default_string", "_Unused")}; break;
-    case Kind::kInt: def->i = {a.get_int("default_int64", -1)}; break;
-    case Kind::kFloat: def->f = {a.get_float("default_float", -0.f)}; break;
-    default: break;
+    case Kind::kString:
+      def->s = {a.get_string("default_string", "_Unused")};
+      break;
+    case Kind::kInt:
+      def->i = {a.get_int("default_int64", -1)};
+      break;
+    case Kind::kFloat:
+      def->f = {a.get_float("default_float", -0.f)};
+      break;
+    default:
+      break;
   }
   if (a.has("values_tensor") && !a.has("default_tensor")) {
     // The tensor form's defaults: "_Unused", -1 or -0.0 by kind.
@@ -158,24 +168,46 @@ Status ml_label_encoder_kernel(KernelContext& ctx) {
     const Column& src = k < 0 ? def : values;
     const size_t at = k < 0 ? 0 : static_cast<size_t>(k);
     switch (values.kind) {
-      case Kind::kString: y.strings()[e] = src.s[at]; break;
+      case Kind::kString:
+        y.strings()[e] = src.s[at];
+        break;
       case Kind::kInt: {
         const int64_t v = src.i[at];
         switch (values.dtype) {
-          case DType::kInt64: y.data<int64_t>()[e] = v; break;
-          case DType::kInt32: y.data<int32_t>()[e] = static_cast<int32_t>(v); break;
-          case DType::kInt16: y.data<int16_t>()[e] = static_cast<int16_t>(v); break;
-          case DType::kInt8: y.data<int8_t>()[e] = static_cast<int8_t>(v); break;
-          case DType::kUInt64: y.data<uint64_t>()[e] = static_cast<uint64_t>(v); break;
-          case DType::kUInt32: y.data<uint32_t>()[e] = static_cast<uint32_t>(v); break;
-          case DType::kUInt16: y.data<uint16_t>()[e] = static_cast<uint16_t>(v); break;
-          case DType::kUInt8: y.data<uint8_t>()[e] = static_cast<uint8_t>(v); break;
-          default: return ctx.unsupported(std::string("values dtype ") + dtype_name(values.dtype));
+          case DType::kInt64:
+            y.data<int64_t>()[e] = v;
+            break;
+          case DType::kInt32:
+            y.data<int32_t>()[e] = static_cast<int32_t>(v);
+            break;
+          case DType::kInt16:
+            y.data<int16_t>()[e] = static_cast<int16_t>(v);
+            break;
+          case DType::kInt8:
+            y.data<int8_t>()[e] = static_cast<int8_t>(v);
+            break;
+          case DType::kUInt64:
+            y.data<uint64_t>()[e] = static_cast<uint64_t>(v);
+            break;
+          case DType::kUInt32:
+            y.data<uint32_t>()[e] = static_cast<uint32_t>(v);
+            break;
+          case DType::kUInt16:
+            y.data<uint16_t>()[e] = static_cast<uint16_t>(v);
+            break;
+          case DType::kUInt8:
+            y.data<uint8_t>()[e] = static_cast<uint8_t>(v);
+            break;
+          default:
+            return ctx.unsupported(std::string("values dtype ") + dtype_name(values.dtype));
         }
         break;
       }
-      case Kind::kFloat: fvals.push_back(src.f[at]); break;
-      default: break;
+      case Kind::kFloat:
+        fvals.push_back(src.f[at]);
+        break;
+      default:
+        break;
     }
   }
   if (values.kind == Kind::kFloat) {

@@ -58,8 +58,8 @@ Status ml_array_feature_extractor_kernel(KernelContext& ctx) {
   const int64_t C = x.dim(x.rank() - 1);
   for (int64_t v : ind) {
     if (v < 0 || v >= C)
-      return ctx.error("index " + std::to_string(v) + " is out of range for the last dim of X (" +
-                       std::to_string(C) + ")");
+      return ctx.error("index " + std::to_string(v) + " is out of range for the last dim of X (" + std::to_string(C) +
+                       ")");
   }
   Dims out_dims = x.rank() == 1 ? Dims{1} : Dims(x.dims().begin(), x.dims().end() - 1);
   out_dims.push_back(static_cast<int64_t>(ind.size()));
@@ -85,8 +85,7 @@ Status ml_normalizer_kernel(KernelContext& ctx) {
   MlRows x;
   KILN_RETURN_IF_ERROR(read_ml_rows(ctx, 0, &x));
   const std::string norm = ctx.attrs().get_string("norm", "MAX");
-  if (norm != "MAX" && norm != "L1" && norm != "L2")
-    return ctx.error("norm must be MAX, L1 or L2, got '" + norm + "'");
+  if (norm != "MAX" && norm != "L1" && norm != "L2") return ctx.error("norm must be MAX, L1 or L2, got '" + norm + "'");
   std::vector<double> out = x.vals;
   for (int64_t r = 0; r < x.rows; ++r) {
     double* row = out.data() + r * x.cols;
@@ -176,8 +175,8 @@ Status ml_linear_classifier_kernel(KernelContext& ctx) {
   if (!parse_post_transform(a.get_string("post_transform", "NONE"), &pt))
     return ctx.error("unknown post_transform '" + a.get_string("post_transform") + "'");
   if (x.cols <= 0 || coef.empty() || static_cast<int64_t>(coef.size()) % x.cols != 0)
-    return ctx.error("coefficients size " + std::to_string(coef.size()) + " is not a multiple of C = " +
-                     std::to_string(x.cols));
+    return ctx.error("coefficients size " + std::to_string(coef.size()) +
+                     " is not a multiple of C = " + std::to_string(x.cols));
   const int64_t n_rows = static_cast<int64_t>(coef.size()) / x.cols;
   if (!icpt.empty() && static_cast<int64_t>(icpt.size()) != n_rows)
     return ctx.error("intercepts must have " + std::to_string(n_rows) + " values, got " + std::to_string(icpt.size()));
@@ -203,12 +202,16 @@ Status ml_linear_classifier_kernel(KernelContext& ctx) {
     if (K > 1) {
       int64_t best = 0;
       for (int64_t k = 1; k < K; ++k) best = row[k] > row[best] ? k : best;
-      if (string_labels) out_s.push_back(best < n_classes ? labels_s[best] : "");
-      else out_i.push_back(best < static_cast<int64_t>(labels_i.size()) ? labels_i[best] : best);
+      if (string_labels)
+        out_s.push_back(best < n_classes ? labels_s[best] : "");
+      else
+        out_i.push_back(best < static_cast<int64_t>(labels_i.size()) ? labels_i[best] : best);
     } else {
       const bool hit = row[0] >= (pt == MlPostTransform::kNone ? 0.0 : 0.5);
-      if (string_labels) out_s.push_back(hit ? labels_s[0] : "");
-      else out_i.push_back(hit ? (labels_i.empty() ? 1 : labels_i[0]) : 0);
+      if (string_labels)
+        out_s.push_back(hit ? labels_s[0] : "");
+      else
+        out_i.push_back(hit ? (labels_i.empty() ? 1 : labels_i[0]) : 0);
     }
   }
   set_labels(ctx, 0, string_labels, out_s, out_i);

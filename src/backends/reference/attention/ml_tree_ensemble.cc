@@ -20,7 +20,7 @@ struct TreeNode {
   double split = 0.0;
   bool missing_true = false;
   std::set<double> members;
-  int64_t next[2] = {0, 0};        // [false, true] child index
+  int64_t next[2] = {0, 0};  // [false, true] child index
   bool next_leaf[2] = {false, false};
 };
 
@@ -28,7 +28,7 @@ struct Ensemble {
   std::vector<TreeNode> nodes;
   std::vector<std::vector<std::pair<int64_t, double>>> leaves;  // (target or class, weight)
   std::vector<std::pair<int64_t, bool>> roots;                  // (index, is a leaf)
-  bool legacy_nan = false;  // opset 1-3: NaN follows missing_true without comparing
+  bool legacy_nan = false;                                      // opset 1-3: NaN follows missing_true without comparing
 };
 
 // Values of `name` (FLOATS) or of `name`_as_tensor (TENSOR), as doubles.
@@ -45,13 +45,20 @@ bool branch_true(const TreeNode& n, double x, bool legacy_nan) {
     if (legacy_nan) return false;
   }
   switch (n.mode) {
-    case kLeq: return x <= n.split;
-    case kLt: return x < n.split;
-    case kGte: return x >= n.split;
-    case kGt: return x > n.split;
-    case kEq: return x == n.split;
-    case kNeq: return x != n.split;
-    case kMember: return n.members.count(x) != 0;
+    case kLeq:
+      return x <= n.split;
+    case kLt:
+      return x < n.split;
+    case kGte:
+      return x >= n.split;
+    case kGt:
+      return x > n.split;
+    case kEq:
+      return x == n.split;
+    case kNeq:
+      return x != n.split;
+    case kMember:
+      return n.members.count(x) != 0;
   }
   return false;
 }
@@ -120,8 +127,9 @@ Status build_legacy(const KernelContext& ctx, const std::string& prefix, Ensembl
   for (size_t i = 0; i < n; ++i) {
     const bool leaf = modes[i] == "LEAF";
     const auto key = std::make_pair(tree_ids[i], node_ids[i]);
-    if (slot.count(key)) return ctx.error("duplicate node (tree " + std::to_string(key.first) + ", node " +
-                                          std::to_string(key.second) + ")");
+    if (slot.count(key))
+      return ctx.error("duplicate node (tree " + std::to_string(key.first) + ", node " + std::to_string(key.second) +
+                       ")");
     slot[key] = {leaf ? static_cast<int64_t>(e->leaves.size()) : static_cast<int64_t>(e->nodes.size()), leaf};
     if (!first_of_tree.count(tree_ids[i])) first_of_tree[tree_ids[i]] = static_cast<int64_t>(i);
     if (leaf) {
@@ -237,10 +245,14 @@ Status aggregate(const KernelContext& ctx, const Ensemble& e, const MlRows& x, i
         if (target < 0 || target >= n_out)
           return ctx.error("target/class id " + std::to_string(target) + " is out of range [0, " +
                            std::to_string(n_out) + ")");
-        if (agg == 0) row[target] += w / n_trees;
-        else if (agg == 1) row[target] += w;
-        else if (agg == 2) row[target] = hit[target] ? std::min(row[target], w) : w;
-        else row[target] = hit[target] ? std::max(row[target], w) : w;
+        if (agg == 0)
+          row[target] += w / n_trees;
+        else if (agg == 1)
+          row[target] += w;
+        else if (agg == 2)
+          row[target] = hit[target] ? std::min(row[target], w) : w;
+        else
+          row[target] = hit[target] ? std::max(row[target], w) : w;
         hit[target] = true;
       }
     }

@@ -49,8 +49,8 @@ void gru_step(const RnnProblem& pb, int64_t dir, const DirWeights& dw, const dou
   std::vector<double> z(H), r(H), rh(H), out(H);
   for (int64_t k = 0; k < H; ++k) {
     z[k] = pb.act(dir, 0, row_dot(dw.w, k, I, xt) + row_dot(dw.r, k, H, h.data()) + dw.wb[k] + dw.rb[k]);
-    r[k] = pb.act(dir, 0,
-                  row_dot(dw.w, H + k, I, xt) + row_dot(dw.r, H + k, H, h.data()) + dw.wb[H + k] + dw.rb[H + k]);
+    r[k] =
+        pb.act(dir, 0, row_dot(dw.w, H + k, I, xt) + row_dot(dw.r, H + k, H, h.data()) + dw.wb[H + k] + dw.rb[H + k]);
   }
   for (int64_t k = 0; k < H; ++k) rh[k] = r[k] * h[k];
   for (int64_t k = 0; k < H; ++k) {

@@ -106,17 +106,28 @@ std::vector<double> swap01(const std::vector<double>& v, int64_t n0, int64_t n1,
 
 double RnnActivation::apply(double x) const {
   switch (kind) {
-    case Kind::kRelu: return x > 0 ? x : 0.0;
-    case Kind::kTanh: return std::tanh(x);
-    case Kind::kSigmoid: return 1.0 / (1.0 + std::exp(-x));
-    case Kind::kAffine: return alpha * x + beta;
-    case Kind::kLeakyRelu: return x >= 0 ? x : alpha * x;
-    case Kind::kThresholdedRelu: return x > alpha ? x : 0.0;
-    case Kind::kScaledTanh: return alpha * std::tanh(beta * x);
-    case Kind::kHardSigmoid: return std::max(0.0, std::min(1.0, alpha * x + beta));
-    case Kind::kElu: return x >= 0 ? x : alpha * (std::exp(x) - 1.0);
-    case Kind::kSoftsign: return x / (1.0 + std::fabs(x));
-    case Kind::kSoftplus: return std::log1p(std::exp(x));
+    case Kind::kRelu:
+      return x > 0 ? x : 0.0;
+    case Kind::kTanh:
+      return std::tanh(x);
+    case Kind::kSigmoid:
+      return 1.0 / (1.0 + std::exp(-x));
+    case Kind::kAffine:
+      return alpha * x + beta;
+    case Kind::kLeakyRelu:
+      return x >= 0 ? x : alpha * x;
+    case Kind::kThresholdedRelu:
+      return x > alpha ? x : 0.0;
+    case Kind::kScaledTanh:
+      return alpha * std::tanh(beta * x);
+    case Kind::kHardSigmoid:
+      return std::max(0.0, std::min(1.0, alpha * x + beta));
+    case Kind::kElu:
+      return x >= 0 ? x : alpha * (std::exp(x) - 1.0);
+    case Kind::kSoftsign:
+      return x / (1.0 + std::fabs(x));
+    case Kind::kSoftplus:
+      return std::log1p(std::exp(x));
   }
   return x;
 }
@@ -176,8 +187,7 @@ Status load_rnn_problem(const KernelContext& ctx, int gates, const std::vector<s
     const Tensor& sl = ctx.input(4);
     if (!is_integer(sl.dtype())) return ctx.error("sequence_lens must be an integer tensor");
     if (sl.dims() != Dims{pb->batch})
-      return ctx.error("sequence_lens must have shape [" + std::to_string(pb->batch) + "], got " +
-                       dims_str(sl.dims()));
+      return ctx.error("sequence_lens must have shape [" + std::to_string(pb->batch) + "], got " + dims_str(sl.dims()));
     pb->lens = tensor_to_int64s(sl);
     for (int64_t v : pb->lens) {
       if (v < 0 || v > pb->seq)

@@ -10,8 +10,19 @@ namespace attn {
 
 // One activation function of a recurrent cell, with its alpha/beta (ONNX names, case-insensitive).
 struct RnnActivation {
-  enum class Kind { kRelu, kTanh, kSigmoid, kAffine, kLeakyRelu, kThresholdedRelu, kScaledTanh, kHardSigmoid, kElu,
-                    kSoftsign, kSoftplus };
+  enum class Kind {
+    kRelu,
+    kTanh,
+    kSigmoid,
+    kAffine,
+    kLeakyRelu,
+    kThresholdedRelu,
+    kScaledTanh,
+    kHardSigmoid,
+    kElu,
+    kSoftsign,
+    kSoftplus
+  };
   Kind kind = Kind::kTanh;
   double alpha = 0.0, beta = 0.0;
   double apply(double x) const;
@@ -22,10 +33,10 @@ struct RnnActivation {
 // r [dirs, gates*hidden, hidden], b [dirs, 2*gates*hidden], h0/c0 [dirs, batch, hidden], p [dirs, 3*hidden].
 struct RnnProblem {
   int64_t seq = 0, batch = 0, input = 0, hidden = 0, dirs = 1;
-  bool batch_first = false;  // layout == 1
+  bool batch_first = false;   // layout == 1
   bool reverse_only = false;  // direction == "reverse"
   std::vector<double> x, w, r, b, h0, c0, p;
-  std::vector<int64_t> lens;  // per batch entry
+  std::vector<int64_t> lens;        // per batch entry
   std::vector<RnnActivation> acts;  // acts_per_dir * dirs, direction-major
   bool has_clip = false;
   double clip = 0.0;

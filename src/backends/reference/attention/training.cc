@@ -121,7 +121,8 @@ Status train_momentum_kernel(KernelContext& ctx) {
   }
   const double alpha = a.get_float("alpha"), beta = a.get_float("beta"), norm = a.get_float("norm_coefficient");
   const std::string mode = a.get_string("mode");
-  if (mode != "standard" && mode != "nesterov") return ctx.error("mode must be standard or nesterov, got '" + mode + "'");
+  if (mode != "standard" && mode != "nesterov")
+    return ctx.error("mode must be standard or nesterov, got '" + mode + "'");
   // The gradient's coefficient is 1 on the first step (T == 0).
   const double beta_adj = t > 0 ? beta : 1.0;
   for (size_t i = 0; i < n; ++i) {
