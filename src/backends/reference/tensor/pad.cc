@@ -57,6 +57,9 @@ Status pad_kernel(KernelContext& ctx) {
     seen[a] = true;
     begin[a] = pads[i];
     end[a] = pads[na + i];
+    const int64_t limit = int64_t{1} << 40;
+    if (begin[a] < -limit || begin[a] > limit || end[a] < -limit || end[a] > limit)
+      return ctx.error("pads " + ints_to_string(pads) + " are out of any sensible range");
   }
   Dims out_dims(r);
   for (int64_t d = 0; d < r; ++d) {
@@ -138,6 +141,8 @@ Status tile_kernel(KernelContext& ctx) {
   Dims out_dims(r);
   for (int64_t d = 0; d < r; ++d) {
     if (repeats[d] < 0) return ctx.error("repeats " + ints_to_string(repeats) + " has a negative entry");
+    if (repeats[d] > 0 && x.dim(d) > (int64_t{1} << 40) / repeats[d])
+      return resource_exhausted(ctx.node().describe() + ": repeats " + ints_to_string(repeats) + " give a too large output");
     out_dims[d] = x.dim(d) * repeats[d];
   }
   KILN_RETURN_IF_ERROR(check_output_numel(ctx, out_dims));
