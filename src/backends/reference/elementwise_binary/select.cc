@@ -10,15 +10,14 @@ Status prelu_kernel(KernelContext& ctx) {
   KILN_RETURN_IF_ERROR(require_same_dtype(ctx, 0, 1));
   const Tensor& x = ctx.input(0);
   Tensor slope = ctx.input(1);
-  Dims out_dims;
-  bool fits = broadcast_dims(x.dims(), slope.dims(), &out_dims) && out_dims == x.dims();
-  if (!fits && ctx.opset() < 7 && slope.rank() == 1 && x.rank() >= 2 && slope.dim(0) == x.dim(1)) {
+  if (ctx.opset() < 7 && slope.rank() == 1 && x.rank() >= 2 && slope.dim(0) == x.dim(1) && slope.dim(0) != 1) {
     // PRelu-1/6: a 1-D slope holds one value per channel (axis 1).
     Dims d(x.rank() - 1, 1);
     d[0] = slope.dim(0);
     slope = slope.reshaped(d);
-    fits = true;
   }
+  Dims out_dims;
+  const bool fits = broadcast_dims(x.dims(), slope.dims(), &out_dims) && out_dims == x.dims();
   if (!fits)
     return ctx.error("slope shape [" + dims_to_string(slope.dims()) + "] cannot be broadcast to X shape [" +
                      dims_to_string(x.dims()) + "]");
