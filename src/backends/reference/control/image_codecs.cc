@@ -94,6 +94,12 @@ bool jpeg_decode_frame(const JpegApi& api, const uint8_t* data, size_t size, Dec
   api.create(&cinfo, JPEG_LIB_VERSION, sizeof(jpeg_decompress_struct));
   api.mem_src(&cinfo, data, static_cast<unsigned long>(size));
   api.read_header(&cinfo, TRUE);
+  if (static_cast<int64_t>(cinfo.image_width) * cinfo.image_height > (int64_t{1} << 28)) {
+    std::snprintf(err->message, sizeof(err->message), "image of %ux%u pixels is too large", cinfo.image_width,
+                  cinfo.image_height);
+    api.destroy(&cinfo);
+    return false;
+  }
   cinfo.out_color_space = cinfo.num_components == 1 ? JCS_GRAYSCALE : JCS_RGB;
   api.start(&cinfo);
   out->width = cinfo.output_width;

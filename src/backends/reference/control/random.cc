@@ -13,6 +13,8 @@ namespace kiln {
 
 namespace {
 
+constexpr int64_t kMaxElements = int64_t{1} << 28;  // generated values are staged as doubles
+
 std::mt19937_64 make_engine(const KernelContext& ctx) {
   if (ctx.attrs().has("seed")) {
     const float seed = ctx.attrs().get_float("seed");
@@ -77,7 +79,7 @@ Status random_fill(KernelContext& ctx, bool normal, bool like) {
     KILN_RETURN_IF_ERROR(output_dtype(ctx, DType::kFloat32, true, &dt));
   }
   const int64_t n = dims_numel(dims);
-  if (n < 0 || n > (int64_t{1} << 32)) return ctx.error("output shape " + dims_to_string(dims) + " is too large");
+  if (n < 0 || n > kMaxElements) return ctx.error("output shape " + dims_to_string(dims) + " is too large");
   auto eng = make_engine(ctx);
   std::vector<double> v(n);
   if (normal) {
@@ -133,6 +135,8 @@ Status multinomial_kernel(KernelContext& ctx) {
   if (samples < 0) return ctx.error("attribute 'sample_size' must be >= 0");
   const int64_t batch = x.dim(0), classes = x.dim(1);
   if (classes == 0 && samples > 0) return ctx.error("input 0 has no classes to sample from");
+  if (batch > 0 && samples > kMaxElements / batch)
+    return ctx.error("output of " + std::to_string(batch) + " x " + std::to_string(samples) + " samples is too large");
   auto eng = make_engine(ctx);
   std::uniform_real_distribution<double> dist(0.0, 1.0);
   std::vector<double> v(batch * samples);

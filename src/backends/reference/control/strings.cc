@@ -181,7 +181,9 @@ Status string_split_kernel(KernelContext& ctx) {
   }
   Dims yd = x.dims();
   yd.push_back(widest);
-  Tensor y(DType::kString, yd);
+  auto y_or = Tensor::allocate(DType::kString, yd, size_t{1} << 34);
+  if (!y_or.ok()) return ctx.error("split output " + dims_to_string(yd) + " is too large");
+  Tensor y = std::move(y_or).value();
   Tensor z(DType::kInt64, x.dims());
   for (int64_t i = 0; i < x.numel(); ++i) {
     for (size_t k = 0; k < parts[i].size(); ++k) y.strings()[i * widest + k] = parts[i][k];

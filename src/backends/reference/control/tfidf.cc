@@ -69,6 +69,8 @@ Status tfidf_vectorizer_kernel(KernelContext& ctx) {
 
   const int64_t rows = x.rank() == 2 ? x.dim(0) : 1;
   const int64_t cols = x.rank() == 2 ? x.dim(1) : x.dim(0);
+  if (width > (int64_t{1} << 28) || (rows > 0 && width > (int64_t{1} << 28) / rows))
+    return ctx.error("output of " + std::to_string(rows) + " x " + std::to_string(width) + " is too large");
   std::vector<int64_t> tokens(x.numel());
   for (int64_t i = 0; i < x.numel(); ++i) {
     if (is_string) {
