@@ -61,7 +61,8 @@ TEST(ElementwiseBinaryArith, PowMixedDtypes) {
   EWB_EXPECT(run_op(OpKind::kPow, {f32({3}, {2, 4, -2}), i64({3}, {3, -1, 2})}), DType::kFloat32, Dims({3}),
              {8, 0.25, 4});
   EWB_EXPECT(run_op(OpKind::kPow, {i32({3}, {1, 2, 3}), f32({3}, {4, 5, 6})}), DType::kInt32, Dims({3}), {1, 32, 729});
-  EWB_EXPECT(run_op(OpKind::kPow, {i64({4}, {3, -2, 2, -1}), i64({1}, {3})}), DType::kInt64, Dims({4}), {27, -8, 8, -1});
+  EWB_EXPECT(run_op(OpKind::kPow, {i64({4}, {3, -2, 2, -1}), i64({1}, {3})}), DType::kInt64, Dims({4}),
+             {27, -8, 8, -1});
   EWB_EXPECT(run_op(OpKind::kPow, {i64({3}, {2, 1, -1}), i64({1}, {-1})}), DType::kInt64, Dims({3}), {0, 1, -1});
   EWB_EXPECT_FAILS(run_op(OpKind::kPow, {f32({2}, {1, 2}), f32({3}, {1, 2, 3})}));
 }
@@ -69,11 +70,11 @@ TEST(ElementwiseBinaryArith, PowMixedDtypes) {
 TEST(ElementwiseBinaryArith, LegacyBroadcastAxis) {
   // Opset 6: B [3] aligned to axis 1 of A [2,3,2].
   Tensor a = f32({2, 3, 2}, {0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1});
-  auto r = run_op(OpKind::kAdd, {a, f32({3}, {10, 20, 30})},
-                  attrs({{"broadcast", int64_t{1}}, {"axis", int64_t{1}}}), 1, 6);
+  auto r =
+      run_op(OpKind::kAdd, {a, f32({3}, {10, 20, 30})}, attrs({{"broadcast", int64_t{1}}, {"axis", int64_t{1}}}), 1, 6);
   EWB_EXPECT(r, DType::kFloat32, Dims({2, 3, 2}), {10, 10, 20, 20, 30, 30, 11, 11, 21, 21, 31, 31});
-  EWB_EXPECT_FAILS(run_op(OpKind::kAdd, {a, f32({2}, {1, 2})}, attrs({{"broadcast", int64_t{1}}, {"axis", int64_t{1}}}),
-                          1, 6));
+  EWB_EXPECT_FAILS(
+      run_op(OpKind::kAdd, {a, f32({2}, {1, 2})}, attrs({{"broadcast", int64_t{1}}, {"axis", int64_t{1}}}), 1, 6));
 }
 
 TEST(ElementwiseBinaryArith, BadInputsFail) {

@@ -38,8 +38,8 @@ Graph graph_with(std::vector<std::pair<std::string, TypeInfo>> inputs) {
 TypeInfo f32(std::vector<Dim> dims) { return TypeInfo::tensor(DType::kFloat32, Shape::of_dims(std::move(dims))); }
 
 TEST(ElementwiseBinaryInfer, BroadcastKeepsSymbols) {
-  Graph g = graph_with({{"a", f32({Dim::named("batch"), Dim::known(1), Dim::known(4)})},
-                        {"b", f32({Dim::known(3), Dim::known(1)})}});
+  Graph g = graph_with(
+      {{"a", f32({Dim::named("batch"), Dim::known(1), Dim::known(4)})}, {"b", f32({Dim::known(3), Dim::known(1)})}});
   g.nodes.push_back(make_node(OpKind::kAdd, {"a", "b"}, {"y"}));
   g.nodes.push_back(make_node(OpKind::kLess, {"a", "b"}, {"c"}));
   g.nodes.push_back(make_node(OpKind::kWhere, {"c", "a", "b"}, {"w"}));

@@ -37,12 +37,14 @@ TEST(ElementwiseBinaryLogic, EqualStrings) {
 }
 
 TEST(ElementwiseBinaryLogic, BitShift) {
-  auto l = run_op(OpKind::kBitShift, {u8({3}, {16, 4, 1}), u8({3}, {1, 2, 9})}, attrs({{"direction", std::string("LEFT")}}));
+  auto l =
+      run_op(OpKind::kBitShift, {u8({3}, {16, 4, 1}), u8({3}, {1, 2, 9})}, attrs({{"direction", std::string("LEFT")}}));
   EWB_EXPECT(l, DType::kUInt8, Dims({3}), {32, 16, 0});
   auto r = run_op(OpKind::kBitShift, {u8({3}, {16, 4, 1}), u8({1}, {2})}, attrs({{"direction", std::string("RIGHT")}}));
   EWB_EXPECT(r, DType::kUInt8, Dims({3}), {4, 1, 0});
   EWB_EXPECT_FAILS(run_op(OpKind::kBitShift, {u8({1}, {1}), u8({1}, {1})}, attrs({{"direction", std::string("UP")}})));
-  EWB_EXPECT_FAILS(run_op(OpKind::kBitShift, {i32({1}, {1}), i32({1}, {1})}, attrs({{"direction", std::string("LEFT")}})));
+  EWB_EXPECT_FAILS(
+      run_op(OpKind::kBitShift, {i32({1}, {1}), i32({1}, {1})}, attrs({{"direction", std::string("LEFT")}})));
 }
 
 TEST(ElementwiseBinaryLogic, Bitwise) {
@@ -61,7 +63,8 @@ TEST(ElementwiseBinaryLogic, VariadicMaxMinSumMean) {
   Tensor c = f32({2, 1}, {0, 10});
   EWB_EXPECT(run_op(OpKind::kMax, {a, b, c}), DType::kFloat32, Dims({2, 3}), {3, 5, nan, 10, 10, nan});
   EWB_EXPECT(run_op(OpKind::kMin, {a, b}), DType::kFloat32, Dims({3}), {1, 3, nan});
-  EWB_EXPECT(run_op(OpKind::kSum, {f32({2}, {1, 2}), f32({2}, {3, 4}), f32({1}, {1})}), DType::kFloat32, Dims({2}), {5, 7});
+  EWB_EXPECT(run_op(OpKind::kSum, {f32({2}, {1, 2}), f32({2}, {3, 4}), f32({1}, {1})}), DType::kFloat32, Dims({2}),
+             {5, 7});
   EWB_EXPECT(run_op(OpKind::kMean, {f32({2}, {1, 2}), f32({2}, {3, 6})}), DType::kFloat32, Dims({2}), {2, 4});
   EWB_EXPECT(run_op(OpKind::kMax, {i64({2}, {1, -5})}), DType::kInt64, Dims({2}), {1, -5});
   EWB_EXPECT(run_op(OpKind::kMin, {u8({2}, {1, 200}), u8({2}, {3, 100})}), DType::kUInt8, Dims({2}), {1, 100});
@@ -72,7 +75,8 @@ TEST(ElementwiseBinaryLogic, VariadicMaxMinSumMean) {
 
 TEST(ElementwiseBinaryLogic, PRelu) {
   Tensor x = f32({2, 3}, {-1, 2, -3, 4, -5, 6});
-  EWB_EXPECT(run_op(OpKind::kPRelu, {x, f32({3}, {0.5, 1, 2})}), DType::kFloat32, Dims({2, 3}), {-0.5, 2, -6, 4, -5, 6});
+  EWB_EXPECT(run_op(OpKind::kPRelu, {x, f32({3}, {0.5, 1, 2})}), DType::kFloat32, Dims({2, 3}),
+             {-0.5, 2, -6, 4, -5, 6});
   EWB_EXPECT(run_op(OpKind::kPRelu, {x, f32({}, {0.1f})}), DType::kFloat32, Dims({2, 3}),
              {-0.1f, 2, -0.3f, 4, -0.5f, 6});
   // Opset 6: a 1-D slope is per channel (axis 1).

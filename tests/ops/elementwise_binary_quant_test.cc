@@ -18,9 +18,11 @@ TEST(ElementwiseBinaryQuant, QuantizePerTensorRoundsHalfToEven) {
 
 TEST(ElementwiseBinaryQuant, QuantizePerAxisNegativeAxis) {
   Tensor x = f32({2, 3}, {1, 2, 3, 4, 5, 6});
-  auto r = run_op(OpKind::kQuantizeLinear, {x, f32({3}, {1, 2, 4}), i8({3}, {0, 1, -1})}, attrs({{"axis", int64_t{-1}}}));
+  auto r =
+      run_op(OpKind::kQuantizeLinear, {x, f32({3}, {1, 2, 4}), i8({3}, {0, 1, -1})}, attrs({{"axis", int64_t{-1}}}));
   EWB_EXPECT(r, DType::kInt8, Dims({2, 3}), {1, 2, 0, 4, 3, 1});
-  EWB_EXPECT_FAILS(run_op(OpKind::kQuantizeLinear, {x, f32({2}, {1, 2}), i8({2}, {0, 0})}, attrs({{"axis", int64_t{1}}})));
+  EWB_EXPECT_FAILS(
+      run_op(OpKind::kQuantizeLinear, {x, f32({2}, {1, 2}), i8({2}, {0, 0})}, attrs({{"axis", int64_t{1}}})));
   EWB_EXPECT_FAILS(run_op(OpKind::kQuantizeLinear, {x, f32({3}, {1, 2, 3})}, attrs({{"axis", int64_t{2}}})));
 }
 

@@ -76,17 +76,17 @@ inline void expect_values(const Tensor& t, DType dt, const Dims& dims, const std
 }
 
 // Runs and expects success with output `index` of the given dtype, dims and values.
-#define EWB_EXPECT_OUT(result, index, dt, dims, ...)                      \
-  do {                                                                    \
-    auto _r = (result);                                                   \
-    ASSERT_TRUE(_r.ok()) << _r.status().message();                        \
-    kiln_ewb_test::expect_values((*_r)[index], dt, dims, __VA_ARGS__);    \
+#define EWB_EXPECT_OUT(result, index, dt, dims, ...)                   \
+  do {                                                                 \
+    auto _r = (result);                                                \
+    ASSERT_TRUE(_r.ok()) << _r.status().message();                     \
+    kiln_ewb_test::expect_values((*_r)[index], dt, dims, __VA_ARGS__); \
   } while (0)
 #define EWB_EXPECT(result, dt, dims, ...) EWB_EXPECT_OUT(result, 0, dt, dims, __VA_ARGS__)
-#define EWB_EXPECT_FAILS(result)  \
-  do {                            \
-    auto _r = (result);           \
-    EXPECT_FALSE(_r.ok());        \
+#define EWB_EXPECT_FAILS(result) \
+  do {                           \
+    auto _r = (result);          \
+    EXPECT_FALSE(_r.ok());       \
   } while (0)
 
 }  // namespace kiln_ewb_test

@@ -96,7 +96,8 @@ Status infer_prelu(InferContext& ctx) {
     bool grows = !st.ok() || b.rank() != x.rank();
     for (size_t i = 0; !grows && i < b.rank(); ++i)
       grows = b.dims[i].is_known() && x.dims[i].is_known() && b.dims[i].value != x.dims[i].value;
-    if (grows) return ctx.error("slope shape " + slope.to_string() + " cannot be broadcast to X shape " + x.to_string());
+    if (grows)
+      return ctx.error("slope shape " + slope.to_string() + " cannot be broadcast to X shape " + x.to_string());
   }
   ctx.set_output_type(0, TypeInfo::tensor(first_known_dtype(ctx, 0, 2), x));
   return ok_status();

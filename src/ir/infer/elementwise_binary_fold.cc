@@ -41,9 +41,16 @@ int64_t source_index(const Dims& in, const Dims& out, int64_t k) {
 // One element of a binary op on int64 values; false if it cannot be evaluated (division by zero).
 bool eval_binary(OpKind op, int64_t a, int64_t b, int64_t fmod, int64_t* r) {
   switch (op) {
-    case OpKind::kAdd: case OpKind::kSum: *r = static_cast<int64_t>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b)); return true;
-    case OpKind::kSub: *r = static_cast<int64_t>(static_cast<uint64_t>(a) - static_cast<uint64_t>(b)); return true;
-    case OpKind::kMul: *r = static_cast<int64_t>(static_cast<uint64_t>(a) * static_cast<uint64_t>(b)); return true;
+    case OpKind::kAdd:
+    case OpKind::kSum:
+      *r = static_cast<int64_t>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b));
+      return true;
+    case OpKind::kSub:
+      *r = static_cast<int64_t>(static_cast<uint64_t>(a) - static_cast<uint64_t>(b));
+      return true;
+    case OpKind::kMul:
+      *r = static_cast<int64_t>(static_cast<uint64_t>(a) * static_cast<uint64_t>(b));
+      return true;
     case OpKind::kDiv:
       if (b == 0 || b == -1) return false;
       *r = a / b;
@@ -53,17 +60,38 @@ bool eval_binary(OpKind op, int64_t a, int64_t b, int64_t fmod, int64_t* r) {
       *r = a % b;
       if (!fmod && *r != 0 && ((*r < 0) != (b < 0))) *r += b;
       return true;
-    case OpKind::kMax: *r = std::max(a, b); return true;
-    case OpKind::kMin: *r = std::min(a, b); return true;
-    case OpKind::kEqual: *r = a == b; return true;
-    case OpKind::kGreater: *r = a > b; return true;
-    case OpKind::kGreaterOrEqual: *r = a >= b; return true;
-    case OpKind::kLess: *r = a < b; return true;
-    case OpKind::kLessOrEqual: *r = a <= b; return true;
-    case OpKind::kAnd: *r = (a != 0) && (b != 0); return true;
-    case OpKind::kOr: *r = (a != 0) || (b != 0); return true;
-    case OpKind::kXor: *r = (a != 0) != (b != 0); return true;
-    default: return false;
+    case OpKind::kMax:
+      *r = std::max(a, b);
+      return true;
+    case OpKind::kMin:
+      *r = std::min(a, b);
+      return true;
+    case OpKind::kEqual:
+      *r = a == b;
+      return true;
+    case OpKind::kGreater:
+      *r = a > b;
+      return true;
+    case OpKind::kGreaterOrEqual:
+      *r = a >= b;
+      return true;
+    case OpKind::kLess:
+      *r = a < b;
+      return true;
+    case OpKind::kLessOrEqual:
+      *r = a <= b;
+      return true;
+    case OpKind::kAnd:
+      *r = (a != 0) && (b != 0);
+      return true;
+    case OpKind::kOr:
+      *r = (a != 0) || (b != 0);
+      return true;
+    case OpKind::kXor:
+      *r = (a != 0) != (b != 0);
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -74,10 +102,17 @@ bool is_comparison(OpKind op) {
 
 void store(Tensor& t, int64_t k, int64_t v) {
   switch (t.dtype()) {
-    case DType::kInt64: t.data<int64_t>()[k] = v; break;
-    case DType::kInt32: t.data<int32_t>()[k] = static_cast<int32_t>(v); break;
-    case DType::kBool: t.data<uint8_t>()[k] = v != 0; break;
-    default: break;
+    case DType::kInt64:
+      t.data<int64_t>()[k] = v;
+      break;
+    case DType::kInt32:
+      t.data<int32_t>()[k] = static_cast<int32_t>(v);
+      break;
+    case DType::kBool:
+      t.data<uint8_t>()[k] = v != 0;
+      break;
+    default:
+      break;
   }
 }
 

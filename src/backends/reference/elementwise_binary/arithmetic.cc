@@ -1,9 +1,8 @@
 // Reference kernels for Add, Sub, Mul, Div and Mod (numpy broadcasting; opset<7 broadcast/axis handled).
-#include "backends/reference/elementwise_binary/kernels.h"
-
 #include <cmath>
 
 #include "backends/reference/elementwise_binary/binary_common.h"
+#include "backends/reference/elementwise_binary/kernels.h"
 
 namespace kiln {
 
@@ -14,10 +13,14 @@ enum class Arith { kAdd, kSub, kMul, kDiv, kMod };
 template <typename T>
 T float_arith(Arith op, T a, T b, bool fmod) {
   switch (op) {
-    case Arith::kAdd: return a + b;
-    case Arith::kSub: return a - b;
-    case Arith::kMul: return a * b;
-    case Arith::kDiv: return a / b;
+    case Arith::kAdd:
+      return a + b;
+    case Arith::kSub:
+      return a - b;
+    case Arith::kMul:
+      return a * b;
+    case Arith::kDiv:
+      return a / b;
     case Arith::kMod: {
       T r = std::fmod(a, b);
       // fmod=0: the result takes the sign of the divisor (Python/numpy mod).
@@ -32,9 +35,12 @@ T float_arith(Arith op, T a, T b, bool fmod) {
 template <typename T>
 T int_arith(Arith op, T a, T b, bool fmod, bool* div_zero) {
   switch (op) {
-    case Arith::kAdd: return wrap_add(a, b);
-    case Arith::kSub: return wrap_sub(a, b);
-    case Arith::kMul: return wrap_mul(a, b);
+    case Arith::kAdd:
+      return wrap_add(a, b);
+    case Arith::kSub:
+      return wrap_sub(a, b);
+    case Arith::kMul:
+      return wrap_mul(a, b);
     case Arith::kDiv:
       if (b == 0) {
         *div_zero = true;
@@ -64,11 +70,16 @@ T int_arith(Arith op, T a, T b, bool fmod, bool* div_zero) {
 
 const char* arith_name(Arith op) {
   switch (op) {
-    case Arith::kAdd: return "Add";
-    case Arith::kSub: return "Sub";
-    case Arith::kMul: return "Mul";
-    case Arith::kDiv: return "Div";
-    case Arith::kMod: return "Mod";
+    case Arith::kAdd:
+      return "Add";
+    case Arith::kSub:
+      return "Sub";
+    case Arith::kMul:
+      return "Mul";
+    case Arith::kDiv:
+      return "Div";
+    case Arith::kMod:
+      return "Mod";
   }
   return "?";
 }

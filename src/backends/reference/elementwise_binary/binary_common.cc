@@ -5,7 +5,8 @@ namespace kiln {
 
 Result<Tensor> allocate_output(const KernelContext& ctx, DType dtype, const Dims& dims) {
   auto t = Tensor::allocate(dtype, dims);
-  if (!t.ok()) return ctx.error("cannot allocate output of shape " + dims_to_string(dims) + ": " + t.status().message());
+  if (!t.ok())
+    return ctx.error("cannot allocate output of shape " + dims_to_string(dims) + ": " + t.status().message());
   return t;
 }
 
@@ -32,8 +33,8 @@ Result<Tensor> legacy_broadcast_operand(const KernelContext& ctx, const Tensor& 
   int64_t axis = ctx.attrs().get_int("axis");
   if (axis < 0) axis += ra;
   if (axis < 0 || axis + rb > ra)
-    return ctx.error("legacy broadcast axis " + std::to_string(ctx.attrs().get_int("axis")) + " does not fit B of rank " +
-                     std::to_string(rb) + " into A of rank " + std::to_string(ra));
+    return ctx.error("legacy broadcast axis " + std::to_string(ctx.attrs().get_int("axis")) +
+                     " does not fit B of rank " + std::to_string(rb) + " into A of rank " + std::to_string(ra));
   for (int64_t i = 0; i < rb; ++i) {
     if (b.dim(i) != 1 && b.dim(i) != a.dim(axis + i))
       return ctx.error("legacy broadcast: B shape [" + dims_to_string(b.dims()) + "] does not match A shape [" +

@@ -32,9 +32,12 @@ Status run_bitwise(KernelContext& ctx, Bits op) {
     if constexpr (std::is_integral_v<T>) {
       broadcast_binary<T, T, T>(a, ops.b, out, [op](T x, T y) -> T {
         switch (op) {
-          case Bits::kAnd: return static_cast<T>(x & y);
-          case Bits::kOr: return static_cast<T>(x | y);
-          case Bits::kXor: return static_cast<T>(x ^ y);
+          case Bits::kAnd:
+            return static_cast<T>(x & y);
+          case Bits::kOr:
+            return static_cast<T>(x | y);
+          case Bits::kXor:
+            return static_cast<T>(x ^ y);
         }
         return T(0);
       });
@@ -55,7 +58,8 @@ Status bit_shift_kernel(KernelContext& ctx) {
   if (dir != "LEFT" && dir != "RIGHT")
     return ctx.error("attribute direction must be \"LEFT\" or \"RIGHT\", got \"" + dir + "\"");
   if (!is_unsigned_int(dt) || is_sub_byte(dt))
-    return ctx.unsupported(std::string("BitShift needs an unsigned integer dtype (uint8..uint64), got ") + dtype_name(dt));
+    return ctx.unsupported(std::string("BitShift needs an unsigned integer dtype (uint8..uint64), got ") +
+                           dtype_name(dt));
   const bool left = dir == "LEFT";
   KILN_ASSIGN_OR_RETURN(Tensor out, allocate_output(ctx, dt, ops.out_dims));
   Status st = dispatch_dtype(dt, DispatchSet{false, true, false}, [&]<typename T>() {
@@ -64,7 +68,8 @@ Status bit_shift_kernel(KernelContext& ctx) {
       broadcast_binary<T, T, T>(a, ops.b, out, [left](T x, T s) -> T {
         const uint64_t shift = static_cast<uint64_t>(s);
         if (shift >= kBits) return T(0);  // every bit shifted out (and no UB)
-        return left ? static_cast<T>(static_cast<uint64_t>(x) << shift) : static_cast<T>(static_cast<uint64_t>(x) >> shift);
+        return left ? static_cast<T>(static_cast<uint64_t>(x) << shift)
+                    : static_cast<T>(static_cast<uint64_t>(x) >> shift);
       });
     }
   });

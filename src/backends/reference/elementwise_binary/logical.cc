@@ -11,11 +11,16 @@ enum class Cmp { kEq, kGt, kGe, kLt, kLe };
 
 const char* cmp_name(Cmp c) {
   switch (c) {
-    case Cmp::kEq: return "Equal";
-    case Cmp::kGt: return "Greater";
-    case Cmp::kGe: return "GreaterOrEqual";
-    case Cmp::kLt: return "Less";
-    case Cmp::kLe: return "LessOrEqual";
+    case Cmp::kEq:
+      return "Equal";
+    case Cmp::kGt:
+      return "Greater";
+    case Cmp::kGe:
+      return "GreaterOrEqual";
+    case Cmp::kLt:
+      return "Less";
+    case Cmp::kLe:
+      return "LessOrEqual";
   }
   return "?";
 }
@@ -23,11 +28,16 @@ const char* cmp_name(Cmp c) {
 template <typename T>
 uint8_t compare(Cmp c, const T& a, const T& b) {
   switch (c) {
-    case Cmp::kEq: return a == b;
-    case Cmp::kGt: return a > b;
-    case Cmp::kGe: return a >= b;
-    case Cmp::kLt: return a < b;
-    case Cmp::kLe: return a <= b;
+    case Cmp::kEq:
+      return a == b;
+    case Cmp::kGt:
+      return a > b;
+    case Cmp::kGe:
+      return a >= b;
+    case Cmp::kLt:
+      return a < b;
+    case Cmp::kLe:
+      return a <= b;
   }
   return 0;
 }
@@ -43,9 +53,12 @@ Status run_logic(KernelContext& ctx, Logic op) {
   broadcast_binary<uint8_t, uint8_t, uint8_t>(a, b, out, [op](uint8_t x, uint8_t y) -> uint8_t {
     const bool p = x != 0, q = y != 0;
     switch (op) {
-      case Logic::kAnd: return p && q;
-      case Logic::kOr: return p || q;
-      case Logic::kXor: return p != q;
+      case Logic::kAnd:
+        return p && q;
+      case Logic::kOr:
+        return p || q;
+      case Logic::kXor:
+        return p != q;
     }
     return 0;
   });
@@ -75,7 +88,8 @@ Status run_compare(KernelContext& ctx, Cmp c) {
     Tensor af = to_float32(a), bf = to_float32(b);
     broadcast_binary<float, float, uint8_t>(af, bf, out, cmp);
   } else {
-    Status st = dispatch_dtype(dt, DispatchSet{}, [&]<typename T>() { broadcast_binary<T, T, uint8_t>(a, b, out, cmp); });
+    Status st =
+        dispatch_dtype(dt, DispatchSet{}, [&]<typename T>() { broadcast_binary<T, T, uint8_t>(a, b, out, cmp); });
     if (!st.ok()) return ctx.unsupported(std::string(cmp_name(c)) + ": " + st.message());
   }
   ctx.set_output(0, std::move(out));

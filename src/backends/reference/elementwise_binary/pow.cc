@@ -38,8 +38,8 @@ Status pow_kernel(KernelContext& ctx) {
   const DType base_t = a.dtype(), exp_t = b.dtype();
   auto numeric = [](DType t) { return t != DType::kBool && t != DType::kString && (is_float(t) || is_integer(t)); };
   if (!numeric(base_t) || !numeric(exp_t))
-    return ctx.unsupported(std::string("Pow does not support base dtype ") + dtype_name(base_t) + " with exponent dtype " +
-                           dtype_name(exp_t));
+    return ctx.unsupported(std::string("Pow does not support base dtype ") + dtype_name(base_t) +
+                           " with exponent dtype " + dtype_name(exp_t));
   Dims out_dims;
   KILN_RETURN_IF_ERROR(broadcast_all(ctx, {&a, &b}, &out_dims));
   const std::vector<int64_t> ma = broadcast_index_map(a.dims(), out_dims);

@@ -12,15 +12,40 @@ namespace {
 // Integer quantization targets and their ranges.
 bool int_quant_range(DType t, int64_t* lo, int64_t* hi) {
   switch (t) {
-    case DType::kUInt8: *lo = 0; *hi = 255; return true;
-    case DType::kInt8: *lo = -128; *hi = 127; return true;
-    case DType::kUInt16: *lo = 0; *hi = 65535; return true;
-    case DType::kInt16: *lo = -32768; *hi = 32767; return true;
-    case DType::kUInt4: *lo = 0; *hi = 15; return true;
-    case DType::kInt4: *lo = -8; *hi = 7; return true;
-    case DType::kUInt2: *lo = 0; *hi = 3; return true;
-    case DType::kInt2: *lo = -2; *hi = 1; return true;
-    default: return false;
+    case DType::kUInt8:
+      *lo = 0;
+      *hi = 255;
+      return true;
+    case DType::kInt8:
+      *lo = -128;
+      *hi = 127;
+      return true;
+    case DType::kUInt16:
+      *lo = 0;
+      *hi = 65535;
+      return true;
+    case DType::kInt16:
+      *lo = -32768;
+      *hi = 32767;
+      return true;
+    case DType::kUInt4:
+      *lo = 0;
+      *hi = 15;
+      return true;
+    case DType::kInt4:
+      *lo = -8;
+      *hi = 7;
+      return true;
+    case DType::kUInt2:
+      *lo = 0;
+      *hi = 3;
+      return true;
+    case DType::kInt2:
+      *lo = -2;
+      *hi = 1;
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -32,21 +57,39 @@ bool is_fp8_quant(DType t) {
 // Stores integer value v (already inside the type's range) as element i of t.
 void store_int(Tensor& t, int64_t i, int64_t v) {
   switch (t.dtype()) {
-    case DType::kUInt8: case DType::kUInt4: case DType::kUInt2: t.data<uint8_t>()[i] = static_cast<uint8_t>(v); break;
-    case DType::kInt8: case DType::kInt4: case DType::kInt2: t.data<int8_t>()[i] = static_cast<int8_t>(v); break;
-    case DType::kUInt16: t.data<uint16_t>()[i] = static_cast<uint16_t>(v); break;
-    case DType::kInt16: t.data<int16_t>()[i] = static_cast<int16_t>(v); break;
-    default: break;
+    case DType::kUInt8:
+    case DType::kUInt4:
+    case DType::kUInt2:
+      t.data<uint8_t>()[i] = static_cast<uint8_t>(v);
+      break;
+    case DType::kInt8:
+    case DType::kInt4:
+    case DType::kInt2:
+      t.data<int8_t>()[i] = static_cast<int8_t>(v);
+      break;
+    case DType::kUInt16:
+      t.data<uint16_t>()[i] = static_cast<uint16_t>(v);
+      break;
+    case DType::kInt16:
+      t.data<int16_t>()[i] = static_cast<int16_t>(v);
+      break;
+    default:
+      break;
   }
 }
 
 uint8_t float_to_fp8(DType t, float v, bool saturate) {
   switch (t) {
-    case DType::kFloat8E4M3FN: return float_to_fp8e4m3fn(v, saturate);
-    case DType::kFloat8E4M3FNUZ: return float_to_fp8e4m3fnuz(v, saturate);
-    case DType::kFloat8E5M2: return float_to_fp8e5m2(v, saturate);
-    case DType::kFloat8E5M2FNUZ: return float_to_fp8e5m2fnuz(v, saturate);
-    default: return 0;
+    case DType::kFloat8E4M3FN:
+      return float_to_fp8e4m3fn(v, saturate);
+    case DType::kFloat8E4M3FNUZ:
+      return float_to_fp8e4m3fnuz(v, saturate);
+    case DType::kFloat8E5M2:
+      return float_to_fp8e5m2(v, saturate);
+    case DType::kFloat8E5M2FNUZ:
+      return float_to_fp8e5m2fnuz(v, saturate);
+    default:
+      return 0;
   }
 }
 
@@ -77,7 +120,8 @@ Status quant_param_index(const KernelContext& ctx, const Dims& x_dims, const Ten
   const int64_t rank = static_cast<int64_t>(x_dims.size());
   int64_t axis = 0;
   if (!normalize_axis_index(axis_attr, rank, &axis))
-    return ctx.error("axis " + std::to_string(axis_attr) + " is out of range for input of rank " + std::to_string(rank));
+    return ctx.error("axis " + std::to_string(axis_attr) + " is out of range for input of rank " +
+                     std::to_string(rank));
   int64_t inner = 1;
   for (int64_t d = axis + 1; d < rank; ++d) inner *= x_dims[d];
   if (block_size == 0) {
@@ -90,7 +134,7 @@ Status quant_param_index(const KernelContext& ctx, const Dims& x_dims, const Ten
   // Blocked: scale has x's rank; equal dims except along axis, where it holds ceil(dim / block_size) blocks.
   bool ok = static_cast<int64_t>(scale.rank()) == rank;
   for (int64_t d = 0; ok && d < rank; ++d) {
-    const int64_t want = d == axis ? (x_dims[d] + block_size - 1) / block_size : x_dims[d];
+    const int64_t want = d == axis ? (x_dims[d] == 0 ? 0 : (x_dims[d] - 1) / block_size + 1) : x_dims[d];
     ok = scale.dim(d) == want;
   }
   if (!ok)
@@ -165,8 +209,8 @@ Status quantize_linear_kernel(KernelContext& ctx) {
   for (int64_t k = 0; k < x.numel(); ++k) {
     const double s = scale.as_double(idx[k]);
     double v = wide ? x.as_double(k) / s
-                    : static_cast<double>(round_to_precision(precision, static_cast<float>(x.as_double(k)) /
-                                                                            static_cast<float>(s)));
+                    : static_cast<double>(
+                          round_to_precision(precision, static_cast<float>(x.as_double(k)) / static_cast<float>(s)));
     const double zp = has_zp ? ctx.input(2).as_double(idx[k]) : 0.0;
     if (int_target) {
       store_int(out, k, round_clamp(v, zp, lo, hi));
@@ -192,7 +236,8 @@ Status dequantize_linear_kernel(KernelContext& ctx) {
   const bool fp8 = is_fp8_quant(xt);
   if (!int_quant_range(xt, &lo, &hi) && xt != DType::kInt32 && !fp8 && xt != DType::kFloat4E2M1)
     return ctx.unsupported(std::string("dequantization of ") + dtype_name(xt) + " is not supported");
-  if (!is_float(scale.dtype())) return ctx.error(std::string("x_scale must be a float tensor, got ") + dtype_name(scale.dtype()));
+  if (!is_float(scale.dtype()))
+    return ctx.error(std::string("x_scale must be a float tensor, got ") + dtype_name(scale.dtype()));
   DType out_t = scale.dtype();
   const int64_t output_dtype = ctx.attrs().get_int("output_dtype", 0);
   if (output_dtype != 0 && (!dtype_from_int(output_dtype, &out_t) || !is_float(out_t)))
@@ -205,7 +250,8 @@ Status dequantize_linear_kernel(KernelContext& ctx) {
     const Tensor& zp = ctx.input(2);
     KILN_RETURN_IF_ERROR(check_zero_point_shape(ctx, scale, zp));
     if (zp.dtype() != xt)
-      return ctx.error(std::string("zero point dtype ") + dtype_name(zp.dtype()) + " must match x dtype " + dtype_name(xt));
+      return ctx.error(std::string("zero point dtype ") + dtype_name(zp.dtype()) + " must match x dtype " +
+                       dtype_name(xt));
     if (fp8) {
       for (int64_t i = 0; i < zp.numel(); ++i)
         if (zp.as_double(i) != 0.0) return ctx.error("zero point must be 0 for float8 inputs");

@@ -12,10 +12,14 @@ enum class Fold { kMax, kMin, kSum, kMean };
 
 const char* fold_name(Fold f) {
   switch (f) {
-    case Fold::kMax: return "Max";
-    case Fold::kMin: return "Min";
-    case Fold::kSum: return "Sum";
-    case Fold::kMean: return "Mean";
+    case Fold::kMax:
+      return "Max";
+    case Fold::kMin:
+      return "Min";
+    case Fold::kSum:
+      return "Sum";
+    case Fold::kMean:
+      return "Mean";
   }
   return "?";
 }
