@@ -44,6 +44,7 @@ TEST(ElementwiseBinaryArith, ModSignRules) {
   EWB_EXPECT(run_op(OpKind::kMod, {f32({2}, {-4.5f, 7}), f32({2}, {2, -3})}, attrs({{"fmod", int64_t{1}}})),
              DType::kFloat32, Dims({2}), {-0.5, 1});
   EWB_EXPECT_FAILS(run_op(OpKind::kMod, {a, b}, attrs({{"fmod", int64_t{2}}})));
+  EWB_EXPECT_FAILS(run_op(OpKind::kMod, {f32({1}, {1}), f32({1}, {2})}));  // floats need fmod=1
   EWB_EXPECT_FAILS(run_op(OpKind::kMod, {i32({1}, {1}), i32({1}, {0})}));
 }
 

@@ -94,6 +94,8 @@ Status run_arith(KernelContext& ctx, Arith op) {
   const int64_t fmod_attr = ctx.attrs().get_int("fmod", 0);
   if (op == Arith::kMod && fmod_attr != 0 && fmod_attr != 1)
     return ctx.error("attribute fmod must be 0 or 1, got " + std::to_string(fmod_attr));
+  if (op == Arith::kMod && fmod_attr == 0 && is_float(dt))
+    return ctx.error(std::string("fmod must be 1 for floating-point inputs (") + dtype_name(dt) + ")");
   const bool fmod = fmod_attr == 1;
 
   if (is_narrow_float(dt)) {
