@@ -83,6 +83,10 @@ TEST(ElementwiseBinaryArith, BadInputsFail) {
   EWB_EXPECT_FAILS(run_op(OpKind::kSub, {f32({2}, {1, 2}), i64({2}, {1, 2})}));
   EWB_EXPECT_FAILS(run_op(OpKind::kMul, {f32({2}, {1, 2}), Tensor()}));
   EWB_EXPECT_FAILS(run_op(OpKind::kAdd, {boolean({1}, {1}), boolean({1}, {1})}));
+  // A broadcast far beyond the allocation limit is an error, not an abort.
+  auto huge = run_op(OpKind::kAdd, {Tensor(DType::kUInt8, {1 << 20, 1}), Tensor(DType::kUInt8, {1, 1 << 21})});
+  ASSERT_FALSE(huge.ok());
+  EXPECT_EQ(huge.status().code(), kiln::StatusCode::kResourceExhausted);
 }
 
 }  // namespace

@@ -6,7 +6,8 @@ namespace kiln {
 Result<Tensor> allocate_output(const KernelContext& ctx, DType dtype, const Dims& dims) {
   auto t = Tensor::allocate(dtype, dims);
   if (!t.ok())
-    return ctx.error("cannot allocate output of shape " + dims_to_string(dims) + ": " + t.status().message());
+    return Status(t.status().code(), ctx.node().describe() + ": cannot allocate output of shape [" +
+                                         dims_to_string(dims) + "]: " + t.status().message());
   return t;
 }
 
