@@ -1,0 +1,192 @@
+// Engine: build from ONNX, load/save engine files, describe.
+#include "kiln/engine.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+
+#include "backends/reference/kernel.h"
+#include "ir/graph.h"
+#include "ir/shape_inference.h"
+#include "onnx/importer.h"
+#include "runtime/format/engine_file.h"
+#include "runtime/profiles.h"
+
+#ifdef KILN_HAVE_CUDA
+#include "backends/cuda/device_info.h"
+#endif
+
+namespace kiln {
+
+std::string TensorDesc::to_string() const {
+  std::string s = name + ": ";
+  if (kind == ValueKind::kSequence) return s + "sequence<" + dtype_name(dtype) + ">";
+  if (kind == ValueKind::kOptional) return s + "optional<" + dtype_name(dtype) + ">";
+  s += dtype_name(dtype);
+  if (!rank_known) return s + "[*]";
+  s += "[";
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (i) s += ",";
+    s += dims[i] >= 0 ? std::to_string(dims[i]) : (dim_names[i].empty() ? "?" : dim_names[i]);
+  }
+  return s + "]";
+}
+
+namespace {
+
+TensorDesc desc_of(const ValueInfo& vi) {
+  TensorDesc d;
+  d.name = vi.name;
+  d.kind = vi.type.kind == ValueKind::kUnknown ? ValueKind::kTensor : vi.type.kind;
+  const TypeInfo* t = &vi.type;
+  if (t->kind != ValueKind::kTensor && t->elem) t = t->elem.get();
+  if (t->kind == ValueKind::kSequence && t->elem) t = t->elem.get();
+  d.dtype = t->dtype;
+  d.rank_known = t->shape.rank_known;
+  for (const Dim& dim : t->shape.dims) {
+    d.dims.push_back(dim.value);
+    d.dim_names.push_back(dim.symbol);
+  }
+  return d;
+}
+
+std::string host_description() {
+  std::string cpu = "cpu";
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      auto p = line.find(':');
+      if (p != std::string::npos) cpu = "cpu:" + line.substr(p + 2);
+      break;
+    }
+  }
+  return cpu;
+}
+
+}  // namespace
+
+Engine::Engine(std::shared_ptr<const Graph> graph, EngineInfo info, std::vector<OptimizationProfile> profiles)
+    : graph_(std::move(graph)), info_(std::move(info)), profiles_(std::move(profiles)) {
+  for (const auto& vi : graph_->inputs) inputs_.push_back(desc_of(vi));
+  for (const auto& vi : graph_->outputs) outputs_.push_back(desc_of(vi));
+}
+
+Result<std::shared_ptr<Engine>> Engine::build_from_onnx(const std::string& onnx_path, const BuildOptions& options) {
+  if (options.device == "cuda") {
+#ifdef KILN_HAVE_CUDA
+    auto devs = cuda_devices();
+    return unimplemented("--device cuda: the CUDA backend is not implemented yet (" + std::to_string(devs.size()) +
+                         " GPU(s) visible); build with --device cpu");
+#else
+    return unimplemented("--device cuda: this Kiln was built without CUDA; build with --device cpu");
+#endif
+  }
+  if (options.device != "cpu") return invalid_argument("unknown --device '" + options.device + "' (expected cpu or cuda)");
+  std::string precision = options.precision;
+  if (precision == "best") precision = "fp32";  // the CPU reference backend's best (and only) precision
+  if (precision == "fp16" || precision == "bf16" || precision == "int8")
+    return unimplemented("--precision " + precision + " is not supported on the CPU backend (supported: fp32, best)");
+  if (precision != "fp32")
+    return invalid_argument("unknown --precision '" + options.precision + "' (expected fp32|fp16|bf16|int8|best)");
+
+  KILN_ASSIGN_OR_RETURN(std::shared_ptr<Graph> graph, import_onnx_file(onnx_path));
+  for (const auto& pass : options.dump_ir_after)
+    if (pass == "import" || pass == "all") std::cerr << "=== IR after import ===\n" << print_graph(*graph);
+  KILN_ASSIGN_OR_RETURN(std::vector<OptimizationProfile> profiles, make_profiles(*graph, options));
+  for (const auto& kind_node : graph->nodes) {
+    if (!reference_kernels().find(kind_node.op))
+      return unimplemented(onnx_path + ": " + kind_node.describe() + ": op is not supported by the CPU backend");
+  }
+  EngineInfo info;
+  info.format_version = kEngineFormatVersion;
+  info.kiln_version = KILN_VERSION;
+  info.backend = "reference";
+  info.precision = precision;
+  info.device = host_description();
+  info.source = onnx_path;
+  return std::make_shared<Engine>(graph, std::move(info), std::move(profiles));
+}
+
+Result<std::string> Engine::serialize() const { return encode_engine(*graph_, info_, profiles_); }
+
+Status Engine::save(const std::string& path) const {
+  KILN_ASSIGN_OR_RETURN(std::string bytes, serialize());
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) return not_found("cannot write engine file '" + path + "'");
+    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (!f) return internal_error("failed writing '" + path + "'");
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) return internal_error("cannot rename '" + tmp + "' to '" + path + "'");
+  return ok_status();
+}
+
+namespace {
+struct Mapping {
+  void* addr = nullptr;
+  size_t size = 0;
+  ~Mapping() {
+    if (addr && addr != MAP_FAILED) munmap(addr, size);
+  }
+};
+}  // namespace
+
+Result<std::shared_ptr<Engine>> Engine::load(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) return not_found(path + ": cannot open engine file");
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return not_found(path + ": not a regular file");
+  }
+  auto m = std::make_shared<Mapping>();
+  m->size = static_cast<size_t>(st.st_size);
+  if (m->size == 0) {
+    ::close(fd);
+    return invalid_argument(path + ": empty file, not a Kiln engine");
+  }
+  m->addr = mmap(nullptr, m->size, PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (m->addr == MAP_FAILED) return internal_error(path + ": mmap failed");
+  KILN_ASSIGN_OR_RETURN(EngineContents c, decode_engine(static_cast<const char*>(m->addr), m->size, m, path));
+  return std::make_shared<Engine>(c.graph, std::move(c.info), std::move(c.profiles));
+}
+
+Result<std::shared_ptr<Engine>> Engine::from_bytes(const std::string& bytes, const std::string& origin) {
+  size_t n = bytes.size();
+  void* p = std::aligned_alloc(64, ((n + 63) / 64) * 64 + 64);
+  if (!p) return resource_exhausted(origin + ": out of memory");
+  std::shared_ptr<void> holder(p, [](void* q) { std::free(q); });
+  if (n) std::memcpy(p, bytes.data(), n);
+  KILN_ASSIGN_OR_RETURN(EngineContents c, decode_engine(static_cast<const char*>(p), n, holder, origin));
+  return std::make_shared<Engine>(c.graph, std::move(c.info), std::move(c.profiles));
+}
+
+Result<std::shared_ptr<Engine>> Engine::load_or_build(const std::string& path, const BuildOptions& options) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return not_found(path + ": no such file");
+  std::string head(8, '\0');
+  f.read(head.data(), 8);
+  head.resize(static_cast<size_t>(f.gcount()));
+  if (looks_like_engine(head)) return load(path);
+  return build_from_onnx(path, options);
+}
+
+size_t Engine::weight_bytes() const {
+  size_t n = 0;
+  for (const auto& [name, t] : graph_->initializers) n += t.nbytes();
+  return n;
+}
+
+std::unique_ptr<ExecutionContext> Engine::create_context() const { return std::make_unique<ExecutionContext>(*this); }
+
+}  // namespace kiln

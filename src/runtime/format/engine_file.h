@@ -1,0 +1,36 @@
+// The engine file: header, metadata, graph, and 64-byte-aligned weights (mmap-friendly).
+//
+// Layout (little-endian):
+//   [0,8)    magic "KILNENG\0"
+//   [8,12)   format version (u32)           [12,16) header size (u32, = 64)
+//   [16,24)  total file size (u64)          [24,32) FNV-1a 64 checksum of bytes [64, file size)
+//   [32,40)  weights offset (u64, 64-aligned)  [40,64) reserved (zero)
+//   [64, weights offset)   metadata (EngineInfo, profiles) + graph, encoded by graph_codec
+//   [weights offset, end)  raw tensor bytes, each tensor 64-byte aligned
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kiln/engine.h"
+
+namespace kiln {
+
+constexpr char kEngineMagic[8] = {'K', 'I', 'L', 'N', 'E', 'N', 'G', '\0'};
+constexpr uint32_t kEngineFormatVersion = 1;
+constexpr size_t kEngineHeaderSize = 64;
+
+struct EngineContents {
+  std::shared_ptr<Graph> graph;
+  EngineInfo info;
+  std::vector<OptimizationProfile> profiles;
+};
+
+bool looks_like_engine(const std::string& first_bytes);
+Result<std::string> encode_engine(const Graph& graph, const EngineInfo& info,
+                                  const std::vector<OptimizationProfile>& profiles);
+// `holder` keeps `data` alive; weight tensors point into it without copying.
+Result<EngineContents> decode_engine(const char* data, size_t size, std::shared_ptr<void> holder,
+                                     const std::string& origin);
+
+}  // namespace kiln

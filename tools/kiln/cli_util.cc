@@ -1,0 +1,139 @@
+// Shared CLI helpers.
+#include "tools/kiln/cli_util.h"
+
+#include <iostream>
+#include <random>
+
+#include "core/float_formats.h"
+
+namespace kiln::cli {
+
+Result<std::map<std::string, Dims>> parse_shapes(const std::string& text) {
+  std::map<std::string, Dims> out;
+  if (text.empty()) return out;
+  std::stringstream ss(text);
+  std::string entry;
+  while (std::getline(ss, entry, ',')) {
+    if (entry.empty()) continue;
+    auto colon = entry.rfind(':');
+    if (colon == std::string::npos || colon == 0)
+      return invalid_argument("bad shape '" + entry + "': expected NAME:DIMS like input:1x3x224x224");
+    std::string name = entry.substr(0, colon), dims_text = entry.substr(colon + 1);
+    Dims dims;
+    if (!dims_text.empty() && dims_text != "scalar") {
+      std::stringstream ds(dims_text);
+      std::string d;
+      while (std::getline(ds, d, 'x')) {
+        char* end = nullptr;
+        long long v = std::strtoll(d.c_str(), &end, 10);
+        if (d.empty() || *end != '\0' || v < 0)
+          return invalid_argument("bad dimension '" + d + "' in shape '" + entry + "' (expected non-negative integers joined by 'x')");
+        dims.push_back(v);
+      }
+    }
+    if (!out.emplace(name, dims).second) return invalid_argument("shape for input '" + name + "' given twice");
+  }
+  return out;
+}
+
+void BuildFlags::add_to(CLI::App* cmd, bool with_profiles) {
+  cmd->add_option("--device", device, "Target device: cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  cmd->add_option("--precision", precision, "fp32|fp16|bf16|int8|best")
+      ->check(CLI::IsMember({"fp32", "fp16", "bf16", "int8", "best"}));
+  cmd->add_option("--shapes", shapes, "Fixed input shapes, e.g. input:1x3x224x224,mask:1x128");
+  if (with_profiles) {
+    cmd->add_option("--min-shapes", min_shapes, "Profile minimum shapes (repeat the three flags for more profiles)");
+    cmd->add_option("--opt-shapes", opt_shapes, "Profile optimum shapes");
+    cmd->add_option("--max-shapes", max_shapes, "Profile maximum shapes");
+    cmd->add_option("--opt-level", opt_level, "Optimization level 0..5")->check(CLI::Range(0, 5));
+    cmd->add_option("--dump-ir", dump_ir, "Print the IR after a pass: after:import | after:all");
+  }
+}
+
+Result<BuildOptions> BuildFlags::to_options() const {
+  BuildOptions o;
+  o.device = device;
+  o.precision = precision;
+  o.opt_level = opt_level;
+  KILN_ASSIGN_OR_RETURN(o.shapes, parse_shapes(shapes));
+  if (min_shapes.size() != opt_shapes.size() || opt_shapes.size() != max_shapes.size())
+    return invalid_argument("--min-shapes, --opt-shapes and --max-shapes must be given the same number of times");
+  for (size_t p = 0; p < min_shapes.size(); ++p) {
+    KILN_ASSIGN_OR_RETURN(auto mins, parse_shapes(min_shapes[p]));
+    KILN_ASSIGN_OR_RETURN(auto opts, parse_shapes(opt_shapes[p]));
+    KILN_ASSIGN_OR_RETURN(auto maxs, parse_shapes(max_shapes[p]));
+    OptimizationProfile prof;
+    for (const auto& [name, d] : mins) {
+      if (!opts.count(name) || !maxs.count(name))
+        return invalid_argument("profile " + std::to_string(p) + ": input '" + name + "' needs min, opt and max shapes");
+      prof.inputs[name] = ShapeRange{d, opts[name], maxs[name]};
+    }
+    if (opts.size() != mins.size() || maxs.size() != mins.size())
+      return invalid_argument("profile " + std::to_string(p) + ": min/opt/max name different inputs");
+    o.profiles.push_back(std::move(prof));
+  }
+  for (const auto& d : dump_ir) {
+    if (d.rfind("after:", 0) != 0) return invalid_argument("--dump-ir expects after:<pass>, got '" + d + "'");
+    o.dump_ir_after.push_back(d.substr(6));
+  }
+  return o;
+}
+
+int fail(const std::string& cmd, const Status& st) {
+  std::cerr << "kiln " << cmd << ": error: " << st.message() << std::endl;
+  return 1;
+}
+
+Result<std::shared_ptr<Engine>> open_model(const std::string& path, const BuildOptions& options) {
+  return Engine::load_or_build(path, options);
+}
+
+namespace {
+
+void fill_random(Tensor& t, std::mt19937_64& rng) {
+  std::uniform_real_distribution<float> uf(-1.f, 1.f);
+  std::uniform_int_distribution<int> ui(0, 3);
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    switch (t.dtype()) {
+      case DType::kFloat32: t.data<float>()[i] = uf(rng); break;
+      case DType::kFloat64: t.data<double>()[i] = uf(rng); break;
+      case DType::kFloat16: t.data<uint16_t>()[i] = float_to_half(uf(rng)); break;
+      case DType::kBFloat16: t.data<uint16_t>()[i] = float_to_bf16(uf(rng)); break;
+      case DType::kInt64: t.data<int64_t>()[i] = ui(rng); break;
+      case DType::kInt32: t.data<int32_t>()[i] = ui(rng); break;
+      case DType::kBool: t.data<uint8_t>()[i] = ui(rng) & 1; break;
+      case DType::kString: t.strings()[i] = "a"; break;
+      default:
+        if (dtype_size(t.dtype()) == 1) t.data<uint8_t>()[i] = static_cast<uint8_t>(ui(rng));
+    }
+  }
+}
+
+}  // namespace
+
+Result<NamedValues> make_random_inputs(const Engine& engine, const std::map<std::string, Dims>& shapes, int64_t batch,
+                                       uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  NamedValues out;
+  for (const auto& d : engine.inputs()) {
+    if (d.kind != ValueKind::kTensor) return unimplemented("input '" + d.name + "' is not a tensor; pass it explicitly");
+    Dims dims;
+    auto it = shapes.find(d.name);
+    if (it != shapes.end()) {
+      dims = it->second;
+    } else if (!engine.profiles().empty() && engine.profiles()[0].inputs.count(d.name)) {
+      dims = engine.profiles()[0].inputs.at(d.name).opt;
+    } else {
+      if (!d.rank_known) return invalid_argument("input '" + d.name + "' has unknown rank: give its shape with --shapes");
+      for (size_t i = 0; i < d.dims.size(); ++i) dims.push_back(d.dims[i] >= 0 ? d.dims[i] : (i == 0 && batch > 0 ? batch : 1));
+    }
+    if (batch > 0 && it == shapes.end() && !dims.empty() && d.rank_known && !d.dims.empty() && d.dims[0] < 0) dims[0] = batch;
+    DType dt = d.dtype == DType::kUndefined ? DType::kFloat32 : d.dtype;
+    KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::allocate(dt, dims, size_t{8} << 30));
+    fill_random(t, rng);
+    out.emplace_back(d.name, Value::of(std::move(t)));
+  }
+  return out;
+}
+
+}  // namespace kiln::cli

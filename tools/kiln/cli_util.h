@@ -1,0 +1,39 @@
+// Helpers shared by the subcommands: shape flags, build flags, error printing.
+#pragma once
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "kiln/engine.h"
+
+namespace kiln::cli {
+
+// Parses "name:1x3x224x224,other:1x128". Each entry splits at its LAST ':' so names may contain ':' and '/'.
+// "name:" or "name:scalar" is a rank-0 shape.
+Result<std::map<std::string, Dims>> parse_shapes(const std::string& text);
+
+// Build flags common to build/run/bench/conformance.
+struct BuildFlags {
+  std::string device = "cpu";
+  std::string precision = "fp32";
+  std::string shapes;
+  std::vector<std::string> min_shapes, opt_shapes, max_shapes;
+  int opt_level = 3;
+  std::vector<std::string> dump_ir;
+  void add_to(CLI::App* cmd, bool with_profiles);
+  Result<BuildOptions> to_options() const;
+};
+
+// Prints "kiln <cmd>: error: <message>" to stderr and returns 1.
+int fail(const std::string& cmd, const Status& st);
+
+// Loads an engine file or compiles an ONNX model.
+Result<std::shared_ptr<Engine>> open_model(const std::string& path, const BuildOptions& options);
+
+// Random inputs for every engine input, using `shapes` for dims the model leaves symbolic, then the first
+// profile's opt shape, then `batch` for dim 0 and 1 elsewhere.
+Result<NamedValues> make_random_inputs(const Engine& engine, const std::map<std::string, Dims>& shapes, int64_t batch,
+                                       uint64_t seed);
+
+}  // namespace kiln::cli

@@ -1,0 +1,109 @@
+// kiln run MODEL --input NAME=FILE ... --output-dir DIR: one inference with inputs from .pb/.npy files.
+#include <filesystem>
+#include <iostream>
+
+#include "core/npy.h"
+#include "onnx/tensor_proto.h"
+#include "tools/kiln/cli_util.h"
+#include "tools/kiln/commands.h"
+
+namespace kiln::cli {
+
+namespace {
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Output names may contain '/' or ':' (PyTorch exports): make a safe file name.
+std::string file_name_for(const std::string& name) {
+  std::string s;
+  for (char c : name) s += (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.') ? c : '_';
+  if (s.empty() || s[0] == '.') s = "_" + s;
+  return s;
+}
+
+std::string preview(const Tensor& t) {
+  std::string s;
+  int64_t n = std::min<int64_t>(t.numel(), 6);
+  for (int64_t i = 0; i < n; ++i) {
+    if (i) s += ", ";
+    if (t.dtype() == DType::kString) s += "\"" + t.strings()[i] + "\"";
+    else if (is_float(t.dtype())) s += std::to_string(t.as_double(i));
+    else s += std::to_string(t.as_int64(i));
+  }
+  if (t.numel() > n) s += ", ...";
+  return "[" + s + "]";
+}
+
+}  // namespace
+
+std::function<int()> add_run_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("run", "Run one inference; inputs and outputs as TensorProto .pb or .npy files");
+  struct Args {
+    std::string model, output_dir, output_format = "pb";
+    std::vector<std::string> inputs;
+    bool allow_nonfinite = false;
+    BuildFlags flags;
+  };
+  auto args = std::make_shared<Args>();
+  cmd->add_option("model", args->model, "Engine file or ONNX model")->required();
+  cmd->add_option("--input,-i", args->inputs, "NAME=FILE.pb or NAME=FILE.npy (repeat per input)");
+  cmd->add_option("--output-dir", args->output_dir, "Folder to write outputs to (one file per output)");
+  cmd->add_option("--output-format", args->output_format, "pb or npy")->check(CLI::IsMember({"pb", "npy"}));
+  cmd->add_flag("--allow-nonfinite", args->allow_nonfinite, "Accept NaN/Inf in float inputs");
+  args->flags.add_to(cmd, false);
+  return [args]() {
+    auto opts = args->flags.to_options();
+    if (!opts.ok()) return fail("run", opts.status());
+    auto engine = open_model(args->model, *opts);
+    if (!engine.ok()) return fail("run", engine.status());
+    NamedValues inputs;
+    for (const auto& spec : args->inputs) {
+      auto eq = spec.rfind('=');
+      if (eq == std::string::npos || eq == 0)
+        return fail("run", invalid_argument("--input '" + spec + "': expected NAME=FILE"));
+      std::string name = spec.substr(0, eq), file = spec.substr(eq + 1);
+      ValueKind kind = ValueKind::kTensor;
+      for (const auto& d : (*engine)->inputs())
+        if (d.name == name) kind = d.kind;
+      if (ends_with(file, ".npy")) {
+        auto t = load_npy(file);
+        if (!t.ok()) return fail("run", t.status().with_context("input '" + name + "'"));
+        inputs.emplace_back(name, Value::of(std::move(t).value()));
+      } else {
+        auto v = load_value_pb(file, kind);
+        if (!v.ok()) return fail("run", v.status().with_context("input '" + name + "'"));
+        inputs.emplace_back(name, std::move(v).value());
+      }
+    }
+    auto ctx = (*engine)->create_context();
+    NamedValues outputs;
+    RunOptions ropts;
+    ropts.check_finite = !args->allow_nonfinite;
+    Status st = ctx->run(inputs, &outputs, ropts);
+    if (!st.ok()) return fail("run", st);
+    if (!args->output_dir.empty()) {
+      std::error_code ec;
+      std::filesystem::create_directories(args->output_dir, ec);
+      if (ec) return fail("run", not_found("cannot create output folder '" + args->output_dir + "'"));
+    }
+    for (const auto& [name, v] : outputs) {
+      if (v.kind == ValueKind::kTensor)
+        std::cout << name << ": " << dtype_name(v.tensor.dtype()) << "[" << dims_to_string(v.tensor.dims()) << "] "
+                  << preview(v.tensor) << "\n";
+      else
+        std::cout << name << ": " << (v.kind == ValueKind::kSequence ? "sequence of " + std::to_string(v.sequence.size())
+                                                                    : std::string(v.has_value ? "optional" : "optional (empty)"))
+                  << "\n";
+      if (args->output_dir.empty()) continue;
+      std::string base = (std::filesystem::path(args->output_dir) / file_name_for(name)).string();
+      Status ws = args->output_format == "npy" && v.kind == ValueKind::kTensor ? save_npy(base + ".npy", v.tensor)
+                                                                                : save_value_pb(base + ".pb", v, name);
+      if (!ws.ok()) return fail("run", ws);
+    }
+    return 0;
+  };
+}
+
+}  // namespace kiln::cli
