@@ -12,6 +12,9 @@ namespace kiln {
 
 using Dims = std::vector<int64_t>;
 
+// Largest single tensor a kernel may allocate from sizes computed out of user data (16 GiB).
+constexpr size_t kDefaultMaxTensorBytes = size_t{16} << 30;
+
 // Number of elements of `dims`; 1 for a scalar. Returns -1 if a dim is negative or the product overflows.
 int64_t dims_numel(const Dims& dims);
 std::string dims_to_string(const Dims& dims);  // "1x3x224x224", "scalar" for rank 0
@@ -27,7 +30,7 @@ class Tensor {
   // Wraps external memory that `owner` keeps alive (e.g. an mmapped engine file). Not for kString.
   static Tensor wrap(DType dtype, Dims dims, void* data, std::shared_ptr<void> owner);
   // Allocates with a size check: fails (instead of aborting) if dims are negative or the size is over `max_bytes`.
-  static Result<Tensor> allocate(DType dtype, Dims dims, size_t max_bytes = size_t{1} << 40);
+  static Result<Tensor> allocate(DType dtype, Dims dims, size_t max_bytes = kDefaultMaxTensorBytes);
   template <typename T>
   static Tensor scalar(DType dtype, T value) {
     Tensor t(dtype, {});
