@@ -6,7 +6,7 @@ APT_PACKAGES=(build-essential cmake ninja-build ccache pkg-config git
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev python3 python3-pip
   libjpeg62-turbo-dev libpng-dev libwebp-dev)
 # Pinned Python packages: the ONNX protos and node test suite come from the pinned onnx wheel.
-PIP_PACKAGES=(onnx==1.20.1 onnxruntime==1.31.1 "numpy<2.5")
+PIP_PACKAGES=(onnx==1.20.1 onnxruntime==1.31.1 "numpy<2.5" pytest)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
