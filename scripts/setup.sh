@@ -21,7 +21,7 @@ fi
 
 PY=${PYTHON:-python3}
 if ! $PY - <<'PYEOF' 2>/dev/null
-import onnx, onnxruntime, numpy
+import onnx, onnxruntime, numpy, pytest
 assert onnx.__version__ == "1.20.1" and onnxruntime.__version__ == "1.31.1"
 PYEOF
 then
