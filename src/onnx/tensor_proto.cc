@@ -1,6 +1,7 @@
 // TensorProto <-> Tensor, and .pb/.npy file I/O for values.
 #include "onnx/tensor_proto.h"
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -85,17 +86,43 @@ Result<Tensor> tensor_from_proto(const onnx::TensorProto& p, const std::string& 
   if (dt == DType::kComplex64 || dt == DType::kComplex128)
     return unimplemented("tensor '" + p.name() + "': complex tensors are not supported");
   Dims dims(p.dims().begin(), p.dims().end());
-  KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::allocate(dt, dims, kMaxTensorBytes));
-  const int64_t n = t.numel();
+  const int64_t n = dims_numel(dims);
+  if (n < 0) return invalid_argument("tensor '" + p.name() + "': invalid dims " + dims_to_string(dims));
+  if (static_cast<uint64_t>(n) > kMaxTensorBytes / std::max<size_t>(1, dtype_size(dt)))
+    return resource_exhausted("tensor '" + p.name() + "': " + dims_to_string(dims) + " of " + dtype_name(dt) +
+                              " exceeds the size limit");
   const std::string where = "tensor '" + p.name() + "' (" + dtype_name(dt) + " " + dims_to_string(dims) + ")";
   int bits = bits_per_element(dt);
-  size_t packed_bytes = bits ? static_cast<size_t>((n * bits + 7) / 8) : t.nbytes();
-
+  size_t packed_bytes = bits ? static_cast<size_t>((n * bits + 7) / 8) : static_cast<size_t>(n) * dtype_size(dt);
+  // Check the stored element count against the dims before allocating, so a tiny file cannot make the
+  // importer allocate (and zero) gigabytes for a tensor whose data is missing.
+  const bool external = p.data_location() == onnx::TensorProto::EXTERNAL;
+  if (!external && p.has_raw_data() && dt != DType::kString && p.raw_data().size() != packed_bytes)
+    return data_loss(where + ": raw data has " + std::to_string(p.raw_data().size()) + " bytes, expected " +
+                     std::to_string(packed_bytes));
+  if (!external && !p.has_raw_data()) {
+    int64_t stored = -1, need = n;
+    const char* field = "";
+    switch (dt) {
+      case DType::kFloat32: stored = p.float_data_size(), field = "float_data"; break;
+      case DType::kFloat64: stored = p.double_data_size(), field = "double_data"; break;
+      case DType::kInt64: stored = p.int64_data_size(), field = "int64_data"; break;
+      case DType::kUInt64: case DType::kUInt32: stored = p.uint64_data_size(), field = "uint64_data"; break;
+      case DType::kString: stored = p.string_data_size(), field = "string_data"; break;
+      default:
+        stored = p.int32_data_size();
+        field = bits ? "int32_data (packed)" : "int32_data";
+        if (bits) need = (n + 8 / bits - 1) / (8 / bits);
+    }
+    if (stored != need)
+      return data_loss(where + ": " + field + " has " + std::to_string(stored) + " values, expected " + std::to_string(need));
+  }
   const std::string* raw = nullptr;
-  std::string external;
-  if (p.data_location() == onnx::TensorProto::EXTERNAL) {
-    KILN_ASSIGN_OR_RETURN(external, read_external(p, base_dir, packed_bytes));
-    raw = &external;
+  std::string external_bytes;
+  if (external) {
+    if (dt == DType::kString) return invalid_argument(where + ": string tensors cannot use external data");
+    KILN_ASSIGN_OR_RETURN(external_bytes, read_external(p, base_dir, packed_bytes));
+    raw = &external_bytes;
   } else if (p.has_raw_data()) {
     raw = &p.raw_data();
   }
@@ -103,6 +130,9 @@ Result<Tensor> tensor_from_proto(const onnx::TensorProto& p, const std::string& 
     if (dt == DType::kString) return invalid_argument(where + ": string tensors cannot use raw_data");
     if (raw->size() != packed_bytes)
       return data_loss(where + ": raw data has " + std::to_string(raw->size()) + " bytes, expected " + std::to_string(packed_bytes));
+  }
+  KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::allocate(dt, dims, kMaxTensorBytes));
+  if (raw) {
     if (bits) unpack_sub_byte(dt, reinterpret_cast<const uint8_t*>(raw->data()), n, t.data<uint8_t>());
     else if (packed_bytes) std::memcpy(t.raw(), raw->data(), packed_bytes);
     return t;
