@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build.sh
 # ctest prints "N% tests passed, N tests failed out of N".
-ctest --test-dir build --output-on-failure -j2 --timeout 1500
+ctest --test-dir build --output-on-failure -j2 --timeout 2400
