@@ -4,70 +4,9 @@
 #include <cmath>
 
 #include "backends/reference/kernel.h"
+#include "tests/ops/math_test_util.h"
 #include "onnx/ops/normalize.h"
 
-namespace {
-
-using kiln::Attrs;
-using kiln::Dims;
-using kiln::DType;
-using kiln::OpKind;
-using kiln::Tensor;
-
-// Runs one reference kernel on `inputs` (an undefined Tensor = absent optional input).
-kiln::Result<std::vector<Tensor>> run_op(OpKind op, const std::vector<Tensor>& inputs, Attrs attrs = {}, int opset = 25,
-                                         size_t num_outputs = 1) {
-  kiln::Node node;
-  node.op = op;
-  node.name = "n";
-  node.attrs = std::move(attrs);
-  node.opset = opset;
-  std::vector<kiln::Value> values(inputs.size());
-  std::vector<const kiln::Value*> ptrs;
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    node.inputs.push_back(inputs[i].defined() ? "in" + std::to_string(i) : "");
-    values[i] = kiln::Value::of(inputs[i]);
-    ptrs.push_back(inputs[i].defined() ? &values[i] : nullptr);
-  }
-  for (size_t i = 0; i < num_outputs; ++i) node.outputs.push_back("out" + std::to_string(i));
-  kiln::KernelFn fn = kiln::reference_kernels().find(op);
-  if (!fn) return kiln::unimplemented("no kernel");
-  kiln::KernelContext ctx(node, ptrs, nullptr);
-  KILN_RETURN_IF_ERROR(fn(ctx));
-  std::vector<Tensor> outs;
-  for (auto& v : ctx.outputs()) outs.push_back(v.tensor);
-  return outs;
-}
-
-Tensor f32(Dims dims, std::vector<float> v) { return Tensor::from_vector<float>(DType::kFloat32, std::move(dims), v); }
-Tensor f64(Dims dims, std::vector<double> v) {
-  return Tensor::from_vector<double>(DType::kFloat64, std::move(dims), v);
-}
-Tensor i64(Dims dims, std::vector<int64_t> v) {
-  return Tensor::from_vector<int64_t>(DType::kInt64, std::move(dims), v);
-}
-Tensor i32(Dims dims, std::vector<int32_t> v) {
-  return Tensor::from_vector<int32_t>(DType::kInt32, std::move(dims), v);
-}
-Tensor scalar_i64(int64_t v) { return Tensor::scalar<int64_t>(DType::kInt64, v); }
-
-std::vector<double> values_of(const Tensor& t) {
-  std::vector<double> v;
-  for (int64_t i = 0; i < t.numel(); ++i) v.push_back(t.as_double(i));
-  return v;
-}
-
-void expect_near_all(const Tensor& t, const std::vector<double>& expect, double tol = 1e-5) {
-  ASSERT_EQ(t.numel(), static_cast<int64_t>(expect.size()));
-  for (size_t i = 0; i < expect.size(); ++i) {
-    if (std::isinf(expect[i]))
-      EXPECT_EQ(t.as_double(i), expect[i]) << "element " << i;
-    else
-      EXPECT_NEAR(t.as_double(i), expect[i], tol) << "element " << i;
-  }
-}
-
-}  // namespace
 
 TEST(MathDft, RealForwardOnesidedInverse) {
   // x = [1, 2, 3, 4] (real) along axis 1 of [1, 4, 1]: X = [10, -2+2i, -2, -2-2i].
