@@ -4,50 +4,9 @@
 #include <cmath>
 
 #include "backends/reference/kernel.h"
+#include "tests/ops/attention_test_util.h"
 
 namespace {
-
-using kiln::Attrs;
-using kiln::Dims;
-using kiln::DType;
-using kiln::OpKind;
-using kiln::Tensor;
-
-// Runs one reference kernel on `inputs` (an undefined Tensor = absent optional input).
-kiln::Result<std::vector<Tensor>> run_op(OpKind op, const std::vector<Tensor>& inputs, Attrs attrs = {},
-                                         size_t num_outputs = 1, int opset = 24) {
-  kiln::Node node;
-  node.op = op;
-  node.name = "n";
-  node.attrs = std::move(attrs);
-  node.opset = opset;
-  std::vector<kiln::Value> values(inputs.size());
-  std::vector<const kiln::Value*> ptrs;
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    node.inputs.push_back(inputs[i].defined() ? "in" + std::to_string(i) : "");
-    values[i] = kiln::Value::of(inputs[i]);
-    ptrs.push_back(inputs[i].defined() ? &values[i] : nullptr);
-  }
-  for (size_t i = 0; i < num_outputs; ++i) node.outputs.push_back("out" + std::to_string(i));
-  kiln::KernelFn fn = kiln::reference_kernels().find(op);
-  if (!fn) return kiln::unimplemented("no kernel");
-  kiln::KernelContext ctx(node, ptrs, nullptr);
-  KILN_RETURN_IF_ERROR(fn(ctx));
-  std::vector<Tensor> outs;
-  for (auto& v : ctx.outputs()) outs.push_back(v.tensor);
-  return outs;
-}
-
-Tensor f32(Dims dims, std::vector<float> v) { return Tensor::from_vector<float>(DType::kFloat32, std::move(dims), v); }
-Tensor i64(Dims dims, std::vector<int64_t> v) {
-  return Tensor::from_vector<int64_t>(DType::kInt64, std::move(dims), v);
-}
-
-void expect_values(const Tensor& t, const Dims& dims, const std::vector<double>& expect, double tol = 1e-5) {
-  ASSERT_EQ(t.dims(), dims);
-  ASSERT_EQ(t.numel(), static_cast<int64_t>(expect.size()));
-  for (int64_t i = 0; i < t.numel(); ++i) EXPECT_NEAR(t.as_double(i), expect[i], tol) << "element " << i;
-}
 
 double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
