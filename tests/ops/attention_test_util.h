@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "backends/reference/kernel.h"
+#include "tests/ops/kernel_test_util.h"
 
 namespace {
 
@@ -18,26 +19,7 @@ using kiln::Tensor;
 // Runs one reference kernel on `inputs` (an undefined Tensor = absent optional input).
 kiln::Result<std::vector<Tensor>> run_op(OpKind op, const std::vector<Tensor>& inputs, Attrs attrs = {},
                                          size_t num_outputs = 1, int opset = 24) {
-  kiln::Node node;
-  node.op = op;
-  node.name = "n";
-  node.attrs = std::move(attrs);
-  node.opset = opset;
-  std::vector<kiln::Value> values(inputs.size());
-  std::vector<const kiln::Value*> ptrs;
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    node.inputs.push_back(inputs[i].defined() ? "in" + std::to_string(i) : "");
-    values[i] = kiln::Value::of(inputs[i]);
-    ptrs.push_back(inputs[i].defined() ? &values[i] : nullptr);
-  }
-  for (size_t i = 0; i < num_outputs; ++i) node.outputs.push_back("out" + std::to_string(i));
-  kiln::KernelFn fn = kiln::reference_kernels().find(op);
-  if (!fn) return kiln::unimplemented("no kernel");
-  kiln::KernelContext ctx(node, ptrs, nullptr);
-  KILN_RETURN_IF_ERROR(fn(ctx));
-  std::vector<Tensor> outs;
-  for (auto& v : ctx.outputs()) outs.push_back(v.tensor);
-  return outs;
+  return kiln::run_reference_kernel(op, inputs, std::move(attrs), num_outputs, opset);
 }
 
 Tensor f32(Dims dims, std::vector<float> v) { return Tensor::from_vector<float>(DType::kFloat32, std::move(dims), v); }
