@@ -1,0 +1,28 @@
+// The graph optimizer's entry point: the pass list per optimization level, written out in one place.
+#pragma once
+#include <map>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+#include "kiln/status.h"
+
+namespace kiln {
+
+struct PassOptions {
+  int opt_level = 3;                        // 0: no passes; 1: cleanup; 2+: fusions; 3+: layout (GPU)
+  std::string device = "cpu";               // "cpu" | "cuda": some passes are device-specific (NHWC layout)
+  std::vector<std::string> dump_ir_after;   // pass names, or "all": print the IR after those passes
+  std::ostream* dump = nullptr;             // where dumps go (std::cerr when null)
+  bool verify_each_pass = false;            // run verify_graph after every pass (tests, debug builds)
+};
+
+// Optimizes `g` in place. Types in g.value_types must be inferred before and are kept valid after.
+// Errors name the pass that failed.
+Status optimize_graph(Graph& g, const PassOptions& options);
+
+// The names of the passes optimize_graph runs for these options, in order (for --dump-ir and docs).
+std::vector<std::string> pass_names(const PassOptions& options);
+
+}  // namespace kiln
