@@ -16,6 +16,9 @@ struct PassOptions {
   std::vector<std::string> dump_ir_after;   // pass names, or "all": print the IR after those passes
   std::ostream* dump = nullptr;             // where dumps go (std::cerr when null)
   bool verify_each_pass = false;            // run verify_graph after every pass (tests, debug builds)
+  // Stage names other than passes that callers dump themselves (the engine builder prints "import"):
+  // accepted in dump_ir_after without error and ignored here.
+  std::vector<std::string> external_dump_names = {"import"};
 };
 
 // Optimizes `g` in place. Types in g.value_types must be inferred before and are kept valid after.
@@ -24,5 +27,8 @@ Status optimize_graph(Graph& g, const PassOptions& options);
 
 // The names of the passes optimize_graph runs for these options, in order (for --dump-ir and docs).
 std::vector<std::string> pass_names(const PassOptions& options);
+
+// Every pass name any options can run (the valid names for dump_ir_after, with "all").
+std::vector<std::string> all_pass_names();
 
 }  // namespace kiln
