@@ -1,0 +1,147 @@
+// cuBLASLt descriptor setup, heuristic queries and the per-node plan cache.
+#include "backends/cuda/gemm/lt_plan.h"
+
+#include <initializer_list>
+
+#include "backends/cuda/cuda_check.h"
+
+namespace kiln::cuda {
+namespace {
+
+cudaDataType_t lt_data_type(ElemType t) {
+  switch (t) {
+    case ElemType::kF16:
+      return CUDA_R_16F;
+    case ElemType::kBF16:
+      return CUDA_R_16BF;
+    default:
+      return CUDA_R_32F;
+  }
+}
+
+size_t elem_bytes(ElemType t) { return t == ElemType::kF32 ? 4 : 2; }
+
+struct PlanCache {
+  std::map<std::string, std::unique_ptr<LtPlan>> plans;
+};
+
+Status make_layout(cublasLtMatrixLayout_t* l, ElemType t, int64_t rows, int64_t cols, int64_t ld, int64_t batch,
+                   int64_t stride) {
+  KILN_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(l, lt_data_type(t), rows, cols, ld));
+  if (batch > 1) {
+    int32_t count = static_cast<int32_t>(batch);
+    KILN_CUBLAS_RETURN_IF_ERROR(
+        cublasLtMatrixLayoutSetAttribute(*l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof(count)));
+    KILN_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutSetAttribute(*l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
+                                                                 &stride, sizeof(stride)));
+  }
+  return ok_status();
+}
+
+}  // namespace
+
+std::string LtProblem::key() const {
+  std::string s;
+  for (int64_t v : {int64_t(type), int64_t(tf32), int64_t(trans_a), int64_t(trans_b), m, n, k, lda, ldb, ldc, batch,
+                    stride_a, stride_b, stride_c, int64_t(epilogue), int64_t(align_a), int64_t(align_b),
+                    int64_t(align_c), int64_t(align_d)})
+    s += std::to_string(v) + ",";
+  return s;
+}
+
+int alignment_of(std::initializer_list<uint64_t> values) {
+  int a = 256;
+  for (uint64_t v : values)
+    while (a > 1 && v % static_cast<uint64_t>(a) != 0) a /= 2;
+  return a;
+}
+
+LtPlan::~LtPlan() {
+  if (la_) cublasLtMatrixLayoutDestroy(la_);
+  if (lb_) cublasLtMatrixLayoutDestroy(lb_);
+  if (lc_) cublasLtMatrixLayoutDestroy(lc_);
+  if (op_) cublasLtMatmulDescDestroy(op_);
+}
+
+Result<std::unique_ptr<LtPlan>> LtPlan::create(CudaKernelContext& ctx, const LtProblem& p) {
+  auto plan = std::make_unique<LtPlan>();
+  const cublasComputeType_t compute =
+      p.type == ElemType::kF32 && p.tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  KILN_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescCreate(&plan->op_, compute, CUDA_R_32F));
+  const cublasOperation_t ta = p.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, tb = p.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+  KILN_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(plan->op_, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
+  KILN_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(plan->op_, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
+  plan->epilogue_ = p.epilogue;
+  KILN_CUBLAS_RETURN_IF_ERROR(
+      cublasLtMatmulDescSetAttribute(plan->op_, CUBLASLT_MATMUL_DESC_EPILOGUE, &p.epilogue, sizeof(p.epilogue)));
+  if (p.epilogue != CUBLASLT_EPILOGUE_DEFAULT && p.epilogue != CUBLASLT_EPILOGUE_RELU &&
+      p.epilogue != CUBLASLT_EPILOGUE_GELU) {
+    // Bias has D's type; one bias vector shared by every batch matrix.
+    const cudaDataType_t bt = lt_data_type(p.type);
+    KILN_CUBLAS_RETURN_IF_ERROR(
+        cublasLtMatmulDescSetAttribute(plan->op_, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof(bt)));
+  }
+  const int64_t a_rows = p.trans_a ? p.k : p.m, a_cols = p.trans_a ? p.m : p.k;
+  const int64_t b_rows = p.trans_b ? p.n : p.k, b_cols = p.trans_b ? p.k : p.n;
+  KILN_RETURN_IF_ERROR(make_layout(&plan->la_, p.type, a_rows, a_cols, p.lda, p.batch, p.stride_a));
+  KILN_RETURN_IF_ERROR(make_layout(&plan->lb_, p.type, b_rows, b_cols, p.ldb, p.batch, p.stride_b));
+  KILN_RETURN_IF_ERROR(make_layout(&plan->lc_, p.type, p.m, p.n, p.ldc, p.batch, p.stride_c));
+
+  cublasLtMatmulPreference_t pref = nullptr;
+  KILN_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceCreate(&pref));
+  const uint64_t ws = kLtWorkspaceBytes;
+  const uint32_t aa = p.align_a, ab = p.align_b, ac = p.align_c, ad = p.align_d;
+  cublasStatus_t st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
+  if (st == CUBLAS_STATUS_SUCCESS)
+    st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &aa, sizeof(aa));
+  if (st == CUBLAS_STATUS_SUCCESS)
+    st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &ab, sizeof(ab));
+  if (st == CUBLAS_STATUS_SUCCESS)
+    st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &ac, sizeof(ac));
+  if (st == CUBLAS_STATUS_SUCCESS)
+    st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &ad, sizeof(ad));
+  std::vector<cublasLtMatmulHeuristicResult_t> results(kLtMaxAlgos);
+  int found = 0;
+  if (st == CUBLAS_STATUS_SUCCESS)
+    st = cublasLtMatmulAlgoGetHeuristic(ctx.cublaslt(), plan->op_, plan->la_, plan->lb_, plan->lc_, plan->lc_, pref,
+                                        kLtMaxAlgos, results.data(), &found);
+  cublasLtMatmulPreferenceDestroy(pref);
+  KILN_RETURN_IF_ERROR(cublas_status(st, "cublasLtMatmulAlgoGetHeuristic"));
+  for (int i = 0; i < found; ++i)
+    if (results[i].state == CUBLAS_STATUS_SUCCESS) plan->algos_.push_back(results[i]);
+  if (plan->algos_.empty())
+    return ctx.unsupported("cuBLASLt has no algorithm for this matmul (m=" + std::to_string(p.m) +
+                           " n=" + std::to_string(p.n) + " k=" + std::to_string(p.k) + ")");
+  return plan;
+}
+
+Status LtPlan::run(CudaKernelContext& ctx, int64_t tactic, float alpha, const void* a, const void* b, float beta,
+                   const void* c, void* d, const void* bias) const {
+  if (bias) {
+    KILN_CUBLAS_RETURN_IF_ERROR(
+        cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
+  }
+  const auto& r = tactic >= 0 && tactic < num_algos() ? algos_[tactic] : algos_[0];
+  void* ws = nullptr;
+  if (r.workspaceSize > 0) {
+    KILN_ASSIGN_OR_RETURN(ws, ctx.workspace(r.workspaceSize));
+  }
+  KILN_CUBLAS_RETURN_IF_ERROR(cublasLtMatmul(ctx.cublaslt(), op_, &alpha, a, la_, b, lb_, &beta, c ? c : d, lc_, d,
+                                             lc_, &r.algo, ws, r.workspaceSize, ctx.stream()));
+  return ok_status();
+}
+
+Result<const LtPlan*> lt_plan_for(CudaKernelContext& ctx, const LtProblem& p) {
+  std::shared_ptr<void>& state = ctx.node_state();
+  if (!state) state = std::make_shared<PlanCache>();
+  auto* cache = static_cast<PlanCache*>(state.get());
+  const std::string key = p.key();
+  auto it = cache->plans.find(key);
+  if (it != cache->plans.end()) return static_cast<const LtPlan*>(it->second.get());
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<LtPlan> plan, LtPlan::create(ctx, p));
+  const LtPlan* raw = plan.get();
+  cache->plans.emplace(key, std::move(plan));
+  return raw;
+}
+
+}  // namespace kiln::cuda

@@ -1,0 +1,63 @@
+// cuBLASLt matmul plans: descriptors and heuristic results for one column-major problem, cached per node.
+#pragma once
+#include <cublasLt.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backends/cuda/gemm/epilogue.h"
+#include "backends/cuda/kernel.h"
+
+namespace kiln::cuda {
+
+// Workspace each cuBLASLt call may use.
+constexpr size_t kLtWorkspaceBytes = size_t{32} << 20;
+// Heuristic results requested per shape (the tactics the tuner may time).
+constexpr int kLtMaxAlgos = 8;
+
+// D[m x n] = alpha * op(A)[m x k] op(B)[k x n] (+ beta * C) in cuBLAS column-major terms, `batch` times.
+// C, when used, has D's layout. Alignments are the largest power of two (<= 256) dividing each operand's
+// pointer and batch stride in bytes; they are part of the key because heuristics depend on them.
+struct LtProblem {
+  ElemType type = ElemType::kF32;
+  bool tf32 = false;
+  bool trans_a = false, trans_b = false;
+  int64_t m = 0, n = 0, k = 0;
+  int64_t lda = 0, ldb = 0, ldc = 0;
+  int64_t batch = 1;
+  int64_t stride_a = 0, stride_b = 0, stride_c = 0;  // elements between batch matrices (0: shared)
+  cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_DEFAULT;
+  int align_a = 256, align_b = 256, align_c = 256, align_d = 256;
+  std::string key() const;
+};
+
+// Owns the descriptors of one problem and its heuristic results (best first).
+class LtPlan {
+ public:
+  LtPlan() = default;
+  LtPlan(const LtPlan&) = delete;
+  LtPlan& operator=(const LtPlan&) = delete;
+  ~LtPlan();
+  static Result<std::unique_ptr<LtPlan>> create(CudaKernelContext& ctx, const LtProblem& p);
+  int num_algos() const { return static_cast<int>(algos_.size()); }
+  // D = alpha * op(A) op(B) + beta * C (+ bias through the epilogue). `c` may equal nullptr when beta == 0.
+  Status run(CudaKernelContext& ctx, int64_t tactic, float alpha, const void* a, const void* b, float beta,
+             const void* c, void* d, const void* bias) const;
+
+ private:
+  cublasLtMatmulDesc_t op_ = nullptr;
+  cublasLtMatrixLayout_t la_ = nullptr, lb_ = nullptr, lc_ = nullptr;
+  cublasLtEpilogue_t epilogue_ = CUBLASLT_EPILOGUE_DEFAULT;
+  std::vector<cublasLtMatmulHeuristicResult_t> algos_;
+};
+
+// The plans of one node in one context, keyed by LtProblem::key(). Lives in ctx.node_state().
+Result<const LtPlan*> lt_plan_for(CudaKernelContext& ctx, const LtProblem& p);
+
+// Largest power of two <= 256 dividing every value (pointer addresses and byte strides).
+int alignment_of(std::initializer_list<uint64_t> values);
+
+}  // namespace kiln::cuda

@@ -1,0 +1,383 @@
+// MatMul, Gemm and FusedMatMul on cuBLASLt: row-major products mapped onto column-major C^T = B^T A^T.
+#include <algorithm>
+
+#include "backends/cuda/cuda_check.h"
+#include "backends/cuda/gemm/epilogue_host.h"
+#include "backends/cuda/gemm/gemm_kernels.h"
+#include "backends/cuda/gemm/lt_plan.h"
+
+namespace kiln::cuda {
+namespace {
+
+// One row-major product family Y[b] = op(A[ia(b)]) op(B[ib(b)]) with A [M,K] ([K,M] when trans_a), B [K,N]
+// ([N,K] when trans_b), Y [M,N]. Either a strided batch (stride 0 shares an operand) or, for a general
+// batch broadcast, an explicit list of matrix indices run one call each.
+struct RowGemm {
+  int64_t m = 0, n = 0, k = 0;
+  bool trans_a = false, trans_b = false;
+  int64_t batch = 1;
+  int64_t stride_a = 0, stride_b = 0;  // elements; Y's batch stride is m*n
+  std::vector<int64_t> a_index, b_index;  // non-empty: run each output matrix separately
+};
+
+// The operands of a call, device pointers; c (Y's shape, scaled by beta) and bias may be null.
+struct GemmOperands {
+  const void* a = nullptr;
+  const void* b = nullptr;
+  const void* c = nullptr;
+  void* y = nullptr;
+  const void* bias = nullptr;
+  float alpha = 1.f, beta = 0.f;
+};
+
+LtProblem lt_problem(const RowGemm& g, ElemType t, bool tf32, cublasLtEpilogue_t ep, int64_t batch, int64_t sa,
+                     int64_t sb, const GemmOperands& o) {
+  LtProblem p;
+  p.type = t;
+  p.tf32 = tf32;
+  p.m = g.n;
+  p.n = g.m;
+  p.k = g.k;
+  p.trans_a = g.trans_b;
+  p.lda = g.trans_b ? g.k : g.n;
+  p.trans_b = g.trans_a;
+  p.ldb = g.trans_a ? g.m : g.k;
+  p.ldc = g.n;
+  p.batch = batch;
+  p.stride_a = sb;
+  p.stride_b = sa;
+  p.stride_c = g.m * g.n;
+  p.epilogue = ep;
+  const uint64_t es = elem_size(t);
+  p.align_a = alignment_of({reinterpret_cast<uint64_t>(o.b), static_cast<uint64_t>(sb) * es});
+  p.align_b = alignment_of({reinterpret_cast<uint64_t>(o.a), static_cast<uint64_t>(sa) * es});
+  p.align_d = alignment_of({reinterpret_cast<uint64_t>(o.y), static_cast<uint64_t>(p.stride_c) * es});
+  p.align_c = o.c ? alignment_of({reinterpret_cast<uint64_t>(o.c), static_cast<uint64_t>(p.stride_c) * es}) : p.align_d;
+  return p;
+}
+
+// The first problem a call runs (the one num_tactics reports on).
+LtProblem first_problem(const RowGemm& g, ElemType t, bool tf32, cublasLtEpilogue_t ep, const GemmOperands& o) {
+  if (g.a_index.empty()) return lt_problem(g, t, tf32, ep, g.batch, g.stride_a, g.stride_b, o);
+  const int64_t es = static_cast<int64_t>(elem_size(t));
+  GemmOperands first = o;
+  first.a = static_cast<const char*>(o.a) + g.a_index[0] * g.m * g.k * es;
+  first.b = static_cast<const char*>(o.b) + g.b_index[0] * g.k * g.n * es;
+  return lt_problem(g, t, tf32, ep, 1, 0, 0, first);
+}
+
+Status run_row_gemm(CudaKernelContext& ctx, const RowGemm& g, ElemType t, cublasLtEpilogue_t ep,
+                    const GemmOperands& o) {
+  const bool tf32 = ctx.allow_tf32();
+  if (g.a_index.empty()) {
+    KILN_ASSIGN_OR_RETURN(const LtPlan* plan, lt_plan_for(ctx, lt_problem(g, t, tf32, ep, g.batch, g.stride_a,
+                                                                          g.stride_b, o)));
+    return plan->run(ctx, ctx.tactic(), o.alpha, o.a, o.b, o.beta, o.c, o.y, o.bias);
+  }
+  const int64_t es = static_cast<int64_t>(elem_size(t));
+  for (size_t i = 0; i < g.a_index.size(); ++i) {
+    GemmOperands one = o;
+    one.a = static_cast<const char*>(o.a) + g.a_index[i] * g.m * g.k * es;
+    one.b = static_cast<const char*>(o.b) + g.b_index[i] * g.k * g.n * es;
+    const int64_t y_off = static_cast<int64_t>(i) * g.m * g.n * es;
+    one.y = static_cast<char*>(o.y) + y_off;
+    if (o.c) one.c = static_cast<const char*>(o.c) + y_off;
+    KILN_ASSIGN_OR_RETURN(const LtPlan* plan, lt_plan_for(ctx, lt_problem(g, t, tf32, ep, 1, 0, 0, one)));
+    KILN_RETURN_IF_ERROR(plan->run(ctx, ctx.tactic(), one.alpha, one.a, one.b, one.beta, one.c, one.y, one.bias));
+  }
+  return ok_status();
+}
+
+// Row-major index of each output batch matrix into an operand whose batch dims `src` broadcast to `out`.
+std::vector<int64_t> batch_index_map(const Dims& src, const Dims& out) {
+  const int64_t total = numel_of(out);
+  std::vector<int64_t> map(static_cast<size_t>(total));
+  const size_t off = out.size() - src.size();
+  for (int64_t i = 0; i < total; ++i) {
+    int64_t rem = i, idx = 0, stride = 1;
+    for (size_t d = out.size(); d-- > 0;) {
+      const int64_t coord = rem % out[d];
+      rem /= out[d];
+      if (d >= off) {
+        const int64_t sd = src[d - off];
+        if (sd != 1) idx += coord * stride;
+        stride *= sd;
+      }
+    }
+    map[i] = idx;
+  }
+  return map;
+}
+
+// Plans a numpy matmul (1-D promotion, batch broadcast) with optional transposes of the last two dims.
+Status plan_matmul(const CudaKernelContext& ctx, const Dims& a_in, const Dims& b_in, bool trans_a, bool trans_b,
+                   RowGemm* g, Dims* out_dims) {
+  if (a_in.empty() || b_in.empty())
+    return ctx.error("operands must have rank >= 1, got A " + dims_to_string(a_in) + " and B " + dims_to_string(b_in));
+  if ((trans_a && a_in.size() < 2) || (trans_b && b_in.size() < 2))
+    return ctx.unsupported("transA/transB on a 1-D operand");
+  Dims a = a_in, b = b_in;
+  const bool a_vec = a.size() == 1, b_vec = b.size() == 1;
+  if (a_vec) a.insert(a.begin(), 1);
+  if (b_vec) b.push_back(1);
+  const size_t ra = a.size(), rb = b.size();
+  g->trans_a = trans_a;
+  g->trans_b = trans_b;
+  g->m = trans_a ? a[ra - 1] : a[ra - 2];
+  g->k = trans_a ? a[ra - 2] : a[ra - 1];
+  const int64_t kb = trans_b ? b[rb - 1] : b[rb - 2];
+  g->n = trans_b ? b[rb - 2] : b[rb - 1];
+  if (kb != g->k)
+    return ctx.error("inner dimensions differ: A " + dims_to_string(a_in) + " gives K=" + std::to_string(g->k) +
+                     " but B " + dims_to_string(b_in) + " gives K=" + std::to_string(kb));
+  Dims a_bat(a.begin(), a.end() - 2), b_bat(b.begin(), b.end() - 2);
+  const size_t r = std::max(a_bat.size(), b_bat.size());
+  Dims bat(r, 1);
+  for (size_t i = 0; i < r; ++i) {
+    const int64_t da = i + a_bat.size() >= r ? a_bat[i + a_bat.size() - r] : 1;
+    const int64_t db = i + b_bat.size() >= r ? b_bat[i + b_bat.size() - r] : 1;
+    if (da != db && da != 1 && db != 1)
+      return ctx.error("batch dimensions of A " + dims_to_string(a_in) + " and B " + dims_to_string(b_in) +
+                       " cannot be broadcast");
+    bat[i] = da == 1 ? db : da;
+  }
+  *out_dims = bat;
+  if (!a_vec) out_dims->push_back(g->m);
+  if (!b_vec) out_dims->push_back(g->n);
+  const int64_t batches = numel_of(bat), na = numel_of(a_bat), nb = numel_of(b_bat);
+  g->a_index.clear();
+  g->b_index.clear();
+  g->batch = batches;
+  g->stride_a = g->m * g->k;
+  g->stride_b = g->k * g->n;
+  if (batches <= 1) {
+    g->batch = 1;
+  } else if (nb == 1 && !trans_a) {
+    g->m *= batches;  // B is shared: fold A's batch into M (A and Y are contiguous over it)
+    g->batch = 1;
+  } else if (na == 1) {
+    g->stride_a = 0;
+  } else if (nb == 1) {
+    g->stride_b = 0;
+  } else if (na != batches || nb != batches) {
+    g->a_index = batch_index_map(a_bat, bat);
+    g->b_index = batch_index_map(b_bat, bat);
+  }
+  return ok_status();
+}
+
+Result<ElemType> float_type(const CudaKernelContext& ctx, size_t i, const char* name) {
+  auto t = elem_type_of(ctx.input_dtype(i));
+  if (!t) return ctx.unsupported(std::string("input ") + name + " dtype " + dtype_name(ctx.input_dtype(i)) +
+                                 " (float32, float16, bfloat16 only)");
+  return *t;
+}
+
+bool types_are_float(const std::vector<const TypeInfo*>& types, std::initializer_list<size_t> which) {
+  for (size_t i : which)
+    if (i < types.size() && types[i] && types[i]->dtype != DType::kUndefined && !is_float_dtype(types[i]->dtype))
+      return false;
+  return true;
+}
+
+// Everything one of the three ops needs: the plan, the operands and the epilogues.
+struct GemmCall {
+  RowGemm g;
+  Dims out_dims;
+  ElemType type = ElemType::kF32;
+  cublasLtEpilogue_t lt_epilogue = CUBLASLT_EPILOGUE_DEFAULT;
+  GemmOperands ops;
+  bool allocate = true;   // false while counting tactics: Y stays unallocated (assumed 256-byte aligned)
+  fused::Activation act;  // FusedMatMul's activation (kNone for the others)
+  bool need_epilogue = false;  // the separate epilogue kernel runs after the matmul
+  EpilogueParams ep;
+};
+
+Status allocate_y(CudaKernelContext& ctx, GemmCall* call) {
+  if (!call->allocate) return ok_status();
+  KILN_ASSIGN_OR_RETURN(DeviceTensor y, ctx.allocate_output(0, ctx.input_dtype(0), call->out_dims));
+  call->ops.y = y.data;
+  return ok_status();
+}
+
+Status prepare_matmul(CudaKernelContext& ctx, GemmCall* call) {
+  KILN_ASSIGN_OR_RETURN(call->type, float_type(ctx, 0, "A"));
+  if (ctx.input_dtype(1) != ctx.input_dtype(0)) return ctx.error("A and B must have the same dtype");
+  KILN_RETURN_IF_ERROR(plan_matmul(ctx, ctx.input_dims(0), ctx.input_dims(1), false, false, &call->g, &call->out_dims));
+  KILN_ASSIGN_OR_RETURN(DeviceTensor a, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(DeviceTensor b, ctx.input(1));
+  call->ops.a = a.data;
+  call->ops.b = b.data;
+  KILN_RETURN_IF_ERROR(allocate_y(ctx, call));
+  return ok_status();
+}
+
+Status prepare_gemm(CudaKernelContext& ctx, GemmCall* call) {
+  KILN_ASSIGN_OR_RETURN(call->type, float_type(ctx, 0, "A"));
+  if (ctx.input_dtype(1) != ctx.input_dtype(0)) return ctx.error("A and B must have the same dtype");
+  const Dims& ad = ctx.input_dims(0);
+  const Dims& bd = ctx.input_dims(1);
+  if (ad.size() != 2 || bd.size() != 2)
+    return ctx.error("A and B must be 2-D, got A " + dims_to_string(ad) + " and B " + dims_to_string(bd));
+  const bool ta = ctx.attrs().get_int("transA", 0) != 0, tb = ctx.attrs().get_int("transB", 0) != 0;
+  KILN_RETURN_IF_ERROR(plan_matmul(ctx, ad, bd, ta, tb, &call->g, &call->out_dims));
+  call->ops.alpha = ctx.attrs().get_float("alpha", 1.f);
+  const float beta = ctx.attrs().get_float("beta", 1.f);
+  KILN_ASSIGN_OR_RETURN(DeviceTensor a, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(DeviceTensor b, ctx.input(1));
+  call->ops.a = a.data;
+  call->ops.b = b.data;
+  KILN_RETURN_IF_ERROR(allocate_y(ctx, call));
+  if (ctx.has_input(2) && beta != 0.f) {
+    if (ctx.input_dtype(2) != ctx.input_dtype(0)) return ctx.error("C must have A's dtype");
+    const Dims& cd = ctx.input_dims(2);
+    if (cd.size() > 2) return ctx.error("C " + dims_to_string(cd) + " cannot be broadcast to [M,N]");
+    KILN_ASSIGN_OR_RETURN(DeviceTensor c, ctx.input(2));
+    if (numel_of(cd) == numel_of(call->out_dims) && (cd == call->out_dims || cd.size() < 2)) {
+      call->ops.c = c.data;  // full shape: cuBLASLt adds beta * C
+      call->ops.beta = beta;
+    } else if (beta == 1.f && numel_of(cd) == call->g.n && (cd.size() < 2 || cd[0] == 1)) {
+      call->ops.bias = c.data;  // a row vector: the bias epilogue
+      call->lt_epilogue = CUBLASLT_EPILOGUE_BIAS;
+    } else {
+      KILN_RETURN_IF_ERROR(set_epilogue_residual(ctx, c.data, cd, call->out_dims, &call->ep));
+      call->ep.z_scale = beta;
+      call->need_epilogue = true;
+    }
+  }
+  return ok_status();
+}
+
+Status prepare_fused_matmul(CudaKernelContext& ctx, GemmCall* call) {
+  KILN_ASSIGN_OR_RETURN(call->type, float_type(ctx, 0, "A"));
+  if (ctx.input_dtype(1) != ctx.input_dtype(0)) return ctx.error("A and B must have the same dtype");
+  KILN_ASSIGN_OR_RETURN(call->act, fused::parse_activation(ctx.node()));
+  const fused::Activation& act = call->act;
+  const bool ta = ctx.attrs().get_int("transA", 0) != 0, tb = ctx.attrs().get_int("transB", 0) != 0;
+  KILN_RETURN_IF_ERROR(plan_matmul(ctx, ctx.input_dims(0), ctx.input_dims(1), ta, tb, &call->g, &call->out_dims));
+  call->ops.alpha = ctx.attrs().get_float("alpha", 1.f);
+  KILN_ASSIGN_OR_RETURN(DeviceTensor a, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(DeviceTensor b, ctx.input(1));
+  call->ops.a = a.data;
+  call->ops.b = b.data;
+  KILN_RETURN_IF_ERROR(allocate_y(ctx, call));
+  const bool has_bias = ctx.has_input(2), has_z = ctx.has_input(3);
+  if (has_bias) {
+    if (ctx.input_dtype(2) != ctx.input_dtype(0)) return ctx.error("bias must have A's dtype");
+    if (ctx.input_dims(2) != Dims{call->g.n})
+      return ctx.error("bias must have shape [" + std::to_string(call->g.n) + "], got " +
+                       dims_to_string(ctx.input_dims(2)));
+    KILN_ASSIGN_OR_RETURN(DeviceTensor bias, ctx.input(2));
+    call->ops.bias = bias.data;
+  }
+  bool z_full = false;
+  DeviceTensor z;
+  if (has_z) {
+    if (ctx.input_dtype(3) != ctx.input_dtype(0)) return ctx.error("Z must have A's dtype");
+    KILN_ASSIGN_OR_RETURN(z, ctx.input(3));
+    KILN_RETURN_IF_ERROR(set_epilogue_residual(ctx, z.data, ctx.input_dims(3), call->out_dims, &call->ep));
+    z_full = numel_of(ctx.input_dims(3)) == numel_of(call->out_dims);
+  }
+  // cuBLASLt applies its activation after adding C and bias; its GELU is the tanh form.
+  const bool lt_act = act.kind == fused::ActKind::kNone || act.kind == fused::ActKind::kRelu ||
+                      act.kind == fused::ActKind::kGeluTanh;
+  if (lt_act && (!has_z || z_full)) {
+    if (has_z) {
+      call->ops.c = z.data;
+      call->ops.beta = 1.f;
+    }
+    if (act.kind == fused::ActKind::kRelu)
+      call->lt_epilogue = has_bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU;
+    else if (act.kind == fused::ActKind::kGeluTanh)
+      call->lt_epilogue = has_bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
+    else
+      call->lt_epilogue = has_bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+    call->ep = EpilogueParams{};
+    return ok_status();
+  }
+  // Otherwise: bias in cuBLASLt, then Z and the activation in the epilogue kernel.
+  if (has_bias) call->lt_epilogue = CUBLASLT_EPILOGUE_BIAS;
+  if (!has_z) call->ep.z = nullptr;
+  call->ep.act = ep_act_of(act.kind);
+  call->ep.act_alpha = act.alpha;
+  call->ep.act_beta = act.beta;
+  call->need_epilogue = true;
+  return ok_status();
+}
+
+using PrepareFn = Status (*)(CudaKernelContext&, GemmCall*);
+
+Status run_call(CudaKernelContext& ctx, PrepareFn prepare) {
+  GemmCall call;
+  KILN_RETURN_IF_ERROR(prepare(ctx, &call));
+  const int64_t total = numel_of(call.out_dims);
+  if (total == 0) return ok_status();
+  if (call.g.k == 0) {
+    // Empty reduction: op(A) op(B) is zero, so Y = act(bias + beta * C or Z) through the epilogue kernel alone.
+    KILN_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(call.ops.y, 0, total * elem_size(call.type), ctx.stream()));
+    EpilogueParams ep = call.ep;
+    if (call.ops.c) {
+      ep.z = call.ops.c;
+      ep.z_full = true;
+      ep.z_scale = call.ops.beta;
+    }
+    if (call.ops.bias) {
+      ep.bias = call.ops.bias;
+      ep.bias_inner = 1;
+      ep.bias_channels = call.g.n;
+    }
+    ep.act = ep_act_of(call.act.kind);
+    ep.act_alpha = call.act.alpha;
+    ep.act_beta = call.act.beta;
+    ep.y = call.ops.y;
+    ep.type = call.type;
+    ep.n = total;
+    return run_epilogue(ctx, ep);
+  }
+  KILN_RETURN_IF_ERROR(run_row_gemm(ctx, call.g, call.type, call.lt_epilogue, call.ops));
+  if (call.need_epilogue) {
+    call.ep.y = call.ops.y;
+    call.ep.type = call.type;
+    call.ep.n = total;
+    KILN_RETURN_IF_ERROR(run_epilogue(ctx, call.ep));
+  }
+  return ok_status();
+}
+
+int tactics_of(CudaKernelContext& ctx, PrepareFn prepare) {
+  GemmCall call;
+  call.allocate = false;
+  if (!prepare(ctx, &call).ok() || numel_of(call.out_dims) == 0 || call.g.k == 0) return 1;
+  auto plan = lt_plan_for(ctx, first_problem(call.g, call.type, ctx.allow_tf32(), call.lt_epilogue, call.ops));
+  return plan.ok() ? std::max(1, (*plan)->num_algos()) : 1;
+}
+
+Status matmul_run(CudaKernelContext& ctx) { return run_call(ctx, prepare_matmul); }
+Status gemm_run(CudaKernelContext& ctx) { return run_call(ctx, prepare_gemm); }
+Status fused_matmul_run(CudaKernelContext& ctx) { return run_call(ctx, prepare_fused_matmul); }
+int matmul_tactics(CudaKernelContext& ctx) { return tactics_of(ctx, prepare_matmul); }
+int gemm_tactics(CudaKernelContext& ctx) { return tactics_of(ctx, prepare_gemm); }
+int fused_matmul_tactics(CudaKernelContext& ctx) { return tactics_of(ctx, prepare_fused_matmul); }
+
+bool matmul_supports(const Node& node, const std::vector<const TypeInfo*>& types) {
+  return types_are_float(types, {0, 1});
+}
+bool gemm_supports(const Node& node, const std::vector<const TypeInfo*>& types) {
+  return types_are_float(types, {0, 1, 2});
+}
+bool fused_matmul_supports(const Node& node, const std::vector<const TypeInfo*>& types) {
+  return types_are_float(types, {0, 1, 2, 3}) && fused::parse_activation(node).ok();
+}
+std::string lt_tactic_name(const Node& node, int64_t tactic) {
+  return "cublasLt heuristic #" + std::to_string(tactic);
+}
+
+}  // namespace
+
+CudaKernel matmul_kernel() { return {matmul_run, matmul_supports, matmul_tactics, lt_tactic_name}; }
+CudaKernel gemm_kernel() { return {gemm_run, gemm_supports, gemm_tactics, lt_tactic_name}; }
+CudaKernel fused_matmul_kernel() {
+  return {fused_matmul_run, fused_matmul_supports, fused_matmul_tactics, lt_tactic_name};
+}
+
+}  // namespace kiln::cuda
