@@ -2,6 +2,7 @@
 #include "passes/pass_util.h"
 
 #include <algorithm>
+#include <cstring>
 #include <queue>
 
 #include "ir/shape_inference.h"
@@ -252,6 +253,41 @@ std::optional<std::vector<int64_t>> static_shape(const Graph& g, const std::stri
   const TypeInfo* t = g.type_of(value);
   if (!t || !t->is_tensor() || !t->shape.fully_known()) return std::nullopt;
   return t->shape.concrete();
+}
+
+Result<Tensor> permute_tensor(const Tensor& t, const std::vector<int64_t>& perm) {
+  const size_t r = t.rank();
+  if (perm.size() != r) return invalid_argument("perm has " + std::to_string(perm.size()) + " axes; tensor has rank " + std::to_string(r));
+  std::vector<bool> seen(r, false);
+  for (int64_t a : perm) {
+    if (a < 0 || a >= static_cast<int64_t>(r) || seen[static_cast<size_t>(a)]) return invalid_argument("invalid perm");
+    seen[static_cast<size_t>(a)] = true;
+  }
+  const DType dt = t.dtype();
+  if (dt == DType::kInt4 || dt == DType::kUInt4 || dt == DType::kFloat4E2M1)
+    return unimplemented(std::string("permuting packed ") + dtype_name(dt) + " constants");
+  Dims od(r);
+  for (size_t d = 0; d < r; ++d) od[d] = t.dim(static_cast<size_t>(perm[d]));
+  KILN_ASSIGN_OR_RETURN(Tensor out, Tensor::allocate(dt, od));
+  // Source strides in output-dim order.
+  std::vector<int64_t> in_strides(r, 1), src(r);
+  for (size_t d = r; d-- > 1;) in_strides[d - 1] = in_strides[d] * t.dim(d);
+  for (size_t d = 0; d < r; ++d) src[d] = in_strides[static_cast<size_t>(perm[d])];
+  const size_t es = dtype_size(dt);
+  std::vector<int64_t> idx(r, 0);
+  for (int64_t k = 0; k < out.numel(); ++k) {
+    int64_t off = 0;
+    for (size_t d = 0; d < r; ++d) off += idx[d] * src[d];
+    if (dt == DType::kString) out.strings()[k] = t.strings()[off];
+    else
+      std::memcpy(static_cast<unsigned char*>(out.raw()) + static_cast<size_t>(k) * es,
+                  static_cast<const unsigned char*>(t.raw()) + static_cast<size_t>(off) * es, es);
+    for (size_t d = r; d-- > 0;) {
+      if (++idx[d] < od[d]) break;
+      idx[d] = 0;
+    }
+  }
+  return out;
 }
 
 Status reinfer_types(Graph& g, const std::set<std::string>& changed) {

@@ -73,6 +73,10 @@ std::optional<std::vector<int64_t>> int_constant(const Graph& g, const std::stri
 // Static dims of a tensor value when its shape is fully known, nullopt otherwise.
 std::optional<std::vector<int64_t>> static_shape(const Graph& g, const std::string& value);
 
+// out = transpose(t, perm): out dim d is t's dim perm[d] (a constant folded at build time). Errors for
+// packed sub-byte dtypes and a perm that does not match t's rank.
+Result<Tensor> permute_tensor(const Tensor& t, const std::vector<int64_t>& perm);
+
 // Re-runs shape inference over g after a rewrite. The types of values in `changed` are dropped first so that
 // inference does not merge them with stale facts; pass every value whose type the rewrite changed while
 // keeping its name. New values (fresh names) need not be listed.
