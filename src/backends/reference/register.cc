@@ -10,6 +10,7 @@ void register_nn_kernels(KernelRegistry& r);
 void register_math_kernels(KernelRegistry& r);
 void register_control_kernels(KernelRegistry& r);
 void register_attention_kernels(KernelRegistry& r);
+void register_fused_kernels(KernelRegistry& r);
 
 const KernelRegistry& reference_kernels() {
   static const KernelRegistry* reg = [] {
@@ -21,6 +22,7 @@ const KernelRegistry& reference_kernels() {
     register_math_kernels(*r);
     register_control_kernels(*r);
     register_attention_kernels(*r);
+    register_fused_kernels(*r);
     return r;
   }();
   return *reg;

@@ -10,6 +10,7 @@ void register_nn_infer(InferRegistry& r);
 void register_math_infer(InferRegistry& r);
 void register_control_infer(InferRegistry& r);
 void register_attention_infer(InferRegistry& r);
+void register_fused_infer(InferRegistry& r);
 
 const InferRegistry& infer_registry() {
   static const InferRegistry* reg = [] {
@@ -21,6 +22,7 @@ const InferRegistry& infer_registry() {
     register_math_infer(*r);
     register_control_infer(*r);
     register_attention_infer(*r);
+    register_fused_infer(*r);
     return r;
   }();
   return *reg;
