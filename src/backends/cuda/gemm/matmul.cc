@@ -233,7 +233,9 @@ Status prepare_gemm(CudaKernelContext& ctx, GemmCall* call) {
     const Dims& cd = ctx.input_dims(2);
     if (cd.size() > 2) return ctx.error("C " + dims_to_string(cd) + " cannot be broadcast to [M,N]");
     KILN_ASSIGN_OR_RETURN(DeviceTensor c, ctx.input(2));
-    if (numel_of(cd) == numel_of(call->out_dims) && (cd == call->out_dims || cd.size() < 2)) {
+    const bool full = cd == call->out_dims || (cd.empty() && numel_of(call->out_dims) == 1) ||
+                      (cd.size() == 1 && cd[0] == call->g.n && call->g.m == 1);
+    if (full) {
       call->ops.c = c.data;  // full shape: cuBLASLt adds beta * C
       call->ops.beta = beta;
     } else if (beta == 1.f && numel_of(cd) == call->g.n && (cd.size() < 2 || cd[0] == 1)) {

@@ -1,0 +1,187 @@
+// Conv and FusedConv on cuDNN (NCHW and channels-last), with explicit padding for asymmetric pads and the shared
+// bias / residual / activation epilogue where cuDNN's fused call does not apply.
+#include "backends/cuda/conv/conv_kernels.h"
+#include "backends/cuda/conv/conv_common.h"
+#include "backends/cuda/conv/cudnn_conv.h"
+#include "backends/cuda/conv/window.h"
+#include "backends/cuda/cuda_check.h"
+
+namespace kiln::cuda {
+namespace {
+
+struct ConvCall {
+  ElemType type = ElemType::kF32;
+  bool nhwc = false;
+  ConvProblem problem;
+  Dims y_dims;
+  int64_t m = 0, out_spatial = 0;
+  // Asymmetric pads: X is first copied into a zero-padded buffer of dims `padded_dims` (memory order).
+  bool pad_input = false;
+  Dims x_mem_dims, padded_dims, pad_offset;
+  fused::Activation act;
+  bool has_bias = false, has_z = false;
+};
+
+Status plan_conv(CudaKernelContext& ctx, bool fused_op, ConvCall* c) {
+  c->nhwc = fused_op && is_channels_last(ctx.node());
+  KILN_ASSIGN_OR_RETURN(c->type, conv_float_input(ctx, 0, "X"));
+  if (ctx.input_dtype(1) != ctx.input_dtype(0)) return ctx.error("W dtype must match X dtype");
+  if (fused_op) {
+    KILN_ASSIGN_OR_RETURN(c->act, fused::parse_activation(ctx.node()));
+  }
+  const Dims& xd = ctx.input_dims(0);
+  const Dims& wd = ctx.input_dims(1);
+  if (xd.size() < 3 || xd.size() > 5)
+    return ctx.unsupported("Conv input of rank " + std::to_string(xd.size()) + " (1-D to 3-D convolutions only)");
+  if (wd.size() != xd.size()) return ctx.error("W rank must equal X rank");
+  const int64_t group = ctx.attrs().get_int("group", 1);
+  if (group <= 0) return ctx.error("group must be positive");
+  const int64_t n = xd[0], ch = channels_of(xd, c->nhwc), m = wd[0], cg = c->nhwc ? wd.back() : wd[1];
+  if (cg * group != ch)
+    return ctx.error("input channels " + std::to_string(ch) + " != W channels (" + std::to_string(cg) + ") * group (" +
+                     std::to_string(group) + ")");
+  if (m % group != 0) return ctx.error("output channels " + std::to_string(m) + " not divisible by group");
+  const Dims kernel = spatial_of(wd, c->nhwc);
+  const Dims ks = ctx.attrs().get_ints("kernel_shape");
+  if (!ks.empty() && ks != kernel)
+    return ctx.error("kernel_shape " + dims_to_string(ks) + " does not match W's kernel " + dims_to_string(kernel));
+  ConvWindow win;
+  KILN_RETURN_IF_ERROR(compute_conv_window(ctx, spatial_of(xd, c->nhwc), kernel, false, &win));
+  c->m = m;
+  c->y_dims = make_activation_dims(n, m, win.out, c->nhwc);
+  c->out_spatial = numel_of(win.out);
+  if (ctx.has_input(2)) {
+    if (ctx.input_dtype(2) != ctx.input_dtype(0)) return ctx.error("bias B must have X's dtype");
+    if (ctx.input_dims(2) != Dims{m})
+      return ctx.error("bias B must have shape [" + std::to_string(m) + "]; got " + dims_to_string(ctx.input_dims(2)));
+    c->has_bias = true;
+  }
+  if (fused_op && ctx.has_input(3)) {
+    if (ctx.input_dtype(3) != ctx.input_dtype(0)) return ctx.error("Z must have X's dtype");
+    if (ctx.input_dims(3) != c->y_dims)
+      return ctx.error("Z must have the output's shape " + dims_to_string(c->y_dims) + "; got " +
+                       dims_to_string(ctx.input_dims(3)));
+    c->has_z = true;
+  }
+  // cuDNN wants >= 2 spatial dims: a 1-D conv is a 2-D one with H = 1.
+  Dims in = win.in, kk = win.kernel, st = win.strides, dil = win.dilations, out = win.out;
+  Dims pb(win.pads.begin(), win.pads.begin() + win.nd), pe(win.pads.begin() + win.nd, win.pads.end());
+  if (win.nd == 1) {
+    for (Dims* v : {&in, &kk, &st, &dil, &out}) v->insert(v->begin(), 1);
+    pb.insert(pb.begin(), 0);
+    pe.insert(pe.begin(), 0);
+  }
+  c->x_mem_dims = make_activation_dims(n, ch, in, c->nhwc);
+  c->pad_input = !win.symmetric_pads();
+  Dims conv_pads = pb;
+  if (c->pad_input) {
+    Dims padded = in;
+    for (size_t i = 0; i < in.size(); ++i) padded[i] += pb[i] + pe[i];
+    c->padded_dims = make_activation_dims(n, ch, padded, c->nhwc);
+    Dims neg_pb = pb;
+    for (int64_t& v : neg_pb) v = -v;
+    c->pad_offset = make_activation_dims(0, 0, neg_pb, c->nhwc);
+    in = padded;
+    conv_pads.assign(in.size(), 0);
+  }
+  ConvProblem& p = c->problem;
+  p.type = c->type;
+  p.channels_last = c->nhwc;
+  p.tf32 = ctx.allow_tf32();
+  p.groups = static_cast<int>(group);
+  Dims xl{n, ch}, wl{m, cg}, yl{n, m};
+  xl.insert(xl.end(), in.begin(), in.end());
+  wl.insert(wl.end(), kk.begin(), kk.end());
+  yl.insert(yl.end(), out.begin(), out.end());
+  KILN_ASSIGN_OR_RETURN(p.x_dims, to_cudnn_dims(ctx, xl));
+  KILN_ASSIGN_OR_RETURN(p.w_dims, to_cudnn_dims(ctx, wl));
+  KILN_ASSIGN_OR_RETURN(p.y_dims, to_cudnn_dims(ctx, yl));
+  KILN_ASSIGN_OR_RETURN(p.pads, to_cudnn_dims(ctx, conv_pads));
+  KILN_ASSIGN_OR_RETURN(p.strides, to_cudnn_dims(ctx, st));
+  KILN_ASSIGN_OR_RETURN(p.dilations, to_cudnn_dims(ctx, dil));
+  return ok_status();
+}
+
+Status run_conv(CudaKernelContext& ctx, bool fused_op) {
+  ConvCall c;
+  KILN_RETURN_IF_ERROR(plan_conv(ctx, fused_op, &c));
+  KILN_ASSIGN_OR_RETURN(DeviceTensor y, ctx.allocate_output(0, ctx.input_dtype(0), c.y_dims));
+  if (numel_of(c.y_dims) == 0) return ok_status();
+  KILN_ASSIGN_OR_RETURN(DeviceTensor x, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(DeviceTensor w, ctx.input(1));
+  const void* bias = nullptr;
+  const void* z = nullptr;
+  if (c.has_bias) {
+    KILN_ASSIGN_OR_RETURN(DeviceTensor b, ctx.input(2));
+    bias = b.data;
+  }
+  if (c.has_z) {
+    KILN_ASSIGN_OR_RETURN(DeviceTensor zt, ctx.input(3));
+    z = zt.data;
+  }
+  KILN_ASSIGN_OR_RETURN(const ConvPlan* plan, conv_plan_for(ctx, c.problem));
+  const ConvAlgo& algo = plan->algo(ctx.tactic());
+  const size_t pad_bytes = c.pad_input ? align256(numel_of(c.padded_dims) * elem_size(c.type)) : 0;
+  char* ws = nullptr;
+  if (pad_bytes + algo.workspace > 0) {
+    KILN_ASSIGN_OR_RETURN(void* raw, ctx.workspace(pad_bytes + algo.workspace));
+    ws = static_cast<char*>(raw);
+  }
+  const void* x_in = x.data;
+  if (c.pad_input) {
+    auto cp = window_copy_params(x.data, c.x_mem_dims, ws, c.padded_dims, c.pad_offset, c.type);
+    KILN_RETURN_IF_ERROR(cuda_status(launch_window_copy(cp, ctx.stream()), "window_copy (conv input padding)"));
+    x_in = ws;
+  }
+  void* conv_ws = algo.workspace > 0 ? ws + pad_bytes : nullptr;
+  const bool cudnn_act = c.act.kind == fused::ActKind::kNone || c.act.kind == fused::ActKind::kRelu;
+  if (cudnn_act && plan->try_fused(ctx, algo, x_in, w.data, z, bias, c.act.kind == fused::ActKind::kRelu, y.data,
+                                   conv_ws))
+    return ok_status();
+  KILN_RETURN_IF_ERROR(plan->forward(ctx, algo, x_in, w.data, y.data, conv_ws));
+  if (!bias && !z && c.act.kind == fused::ActKind::kNone) return ok_status();
+  EpilogueParams ep;
+  ep.y = y.data;
+  ep.type = c.type;
+  ep.n = numel_of(c.y_dims);
+  ep.bias = bias;
+  ep.bias_inner = c.nhwc ? 1 : c.out_spatial;
+  ep.bias_channels = c.m;
+  ep.z = z;
+  ep.z_full = true;
+  ep.act = ep_act_of(c.act.kind);
+  ep.act_alpha = c.act.alpha;
+  ep.act_beta = c.act.beta;
+  return run_epilogue(ctx, ep);
+}
+
+int conv_tactics_common(CudaKernelContext& ctx, bool fused_op) {
+  ConvCall c;
+  if (!plan_conv(ctx, fused_op, &c).ok() || numel_of(c.y_dims) == 0) return 1;
+  auto plan = conv_plan_for(ctx, c.problem);
+  return plan.ok() ? (*plan)->num_algos() : 1;
+}
+
+Status conv_run(CudaKernelContext& ctx) { return run_conv(ctx, false); }
+Status fused_conv_run(CudaKernelContext& ctx) { return run_conv(ctx, true); }
+int conv_tactics(CudaKernelContext& ctx) { return conv_tactics_common(ctx, false); }
+int fused_conv_tactics(CudaKernelContext& ctx) { return conv_tactics_common(ctx, true); }
+
+bool conv_supports(const Node& node, const std::vector<const TypeInfo*>& types) {
+  return known_types_are_float(types, {0, 1, 2});
+}
+bool fused_conv_supports(const Node& node, const std::vector<const TypeInfo*>& types) {
+  const std::string layout = node.attrs.get_string("layout", "NCHW");
+  return known_types_are_float(types, {0, 1, 2, 3}) && (layout == "NCHW" || layout == "NHWC") &&
+         fused::parse_activation(node).ok();
+}
+std::string conv_tactic_name(const Node& node, int64_t tactic) {
+  return "cuDNN algorithm list #" + std::to_string(tactic);
+}
+
+}  // namespace
+
+CudaKernel conv_kernel() { return {conv_run, conv_supports, conv_tactics, conv_tactic_name}; }
+CudaKernel fused_conv_kernel() { return {fused_conv_run, fused_conv_supports, fused_conv_tactics, conv_tactic_name}; }
+
+}  // namespace kiln::cuda
