@@ -1,0 +1,239 @@
+// The gRPC service: inference.GRPCInferenceService on grpc++'s callback API, delegating to InferenceServer.
+#include "server/grpc/grpc_frontend.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <climits>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "server/grpc/grpc_convert.h"
+#include "server/grpc/kserve_v2.grpc.pb.h"
+
+namespace kiln::server {
+namespace {
+
+namespace gc = grpc_convert;
+using grpc::CallbackServerContext;
+using grpc::ServerUnaryReactor;
+
+// One ModelInfer call. Its lifetime is grpc's: OnDone() (after Finish) deletes it. The infer callback may run
+// on any thread, even inside InferenceServer::infer(), so the cancel handle lives in shared state that both
+// the reactor and the callback can reach safely.
+class InferReactor : public ServerUnaryReactor {
+ public:
+  struct Shared {
+    std::mutex mu;
+    std::shared_ptr<InferHandle> handle;
+    bool cancelled = false;
+  };
+
+  InferReactor(InferenceServer& server, const inference::ModelInferRequest* request,
+               inference::ModelInferResponse* response)
+      : shared_(std::make_shared<Shared>()) {
+    InferRequest req;
+    // The request message belongs to this call and is not read again: moving its raw bytes out avoids a copy
+    // of every input tensor.
+    ServerStatus st = gc::request_from_proto(const_cast<inference::ModelInferRequest&>(*request), &req);
+    if (!st.ok()) {
+      Finish(gc::to_grpc_status(st));
+      return;
+    }
+    std::shared_ptr<Shared> shared = shared_;
+    std::shared_ptr<InferHandle> handle =
+        server.infer(std::move(req), [this, response](ServerStatus status, InferResponse result) {
+          if (!status.ok()) {
+            Finish(gc::to_grpc_status(status));
+            return;
+          }
+          gc::response_to_proto(std::move(result), response);
+          Finish(grpc::Status::OK);
+        });
+    // From here `this` may already be deleted (the callback can have finished the call): touch only `shared`.
+    std::lock_guard<std::mutex> lock(shared->mu);
+    shared->handle = std::move(handle);
+    if (shared->cancelled && shared->handle) shared->handle->cancel();
+  }
+
+  void OnCancel() override {
+    std::lock_guard<std::mutex> lock(shared_->mu);
+    shared_->cancelled = true;
+    if (shared_->handle) shared_->handle->cancel();
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  std::shared_ptr<Shared> shared_;
+};
+
+class Service final : public inference::GRPCInferenceService::CallbackService {
+ public:
+  explicit Service(InferenceServer& server) : server_(server) {}
+  ~Service() override { join_workers(); }
+
+  ServerUnaryReactor* ServerLive(CallbackServerContext* ctx, const inference::ServerLiveRequest*,
+                                 inference::ServerLiveResponse* resp) override {
+    resp->set_live(server_.live());
+    return done(ctx, grpc::Status::OK);
+  }
+  ServerUnaryReactor* ServerReady(CallbackServerContext* ctx, const inference::ServerReadyRequest*,
+                                  inference::ServerReadyResponse* resp) override {
+    resp->set_ready(server_.ready());
+    return done(ctx, grpc::Status::OK);
+  }
+  ServerUnaryReactor* ModelReady(CallbackServerContext* ctx, const inference::ModelReadyRequest* req,
+                                 inference::ModelReadyResponse* resp) override {
+    resp->set_ready(server_.model_ready(req->name(), req->version()));
+    return done(ctx, grpc::Status::OK);
+  }
+  ServerUnaryReactor* ServerMetadata(CallbackServerContext* ctx, const inference::ServerMetadataRequest*,
+                                     inference::ServerMetadataResponse* resp) override {
+    const auto md = server_.metadata();
+    resp->set_name(md.name);
+    resp->set_version(md.version);
+    for (const auto& e : md.extensions) resp->add_extensions(e);
+    return done(ctx, grpc::Status::OK);
+  }
+  ServerUnaryReactor* ModelMetadata(CallbackServerContext* ctx, const inference::ModelMetadataRequest* req,
+                                    inference::ModelMetadataResponse* resp) override {
+    auto md = server_.model_metadata(req->name(), req->version());
+    if (!md.ok()) return done(ctx, from_status(md.status()));
+    gc::metadata_to_proto(*md, resp);
+    return done(ctx, grpc::Status::OK);
+  }
+  ServerUnaryReactor* ModelConfig(CallbackServerContext* ctx, const inference::ModelConfigRequest* req,
+                                  inference::ModelConfigResponse* resp) override {
+    auto config = server_.model_config(req->name(), req->version());
+    if (!config.ok()) return done(ctx, from_status(config.status()));
+    if (!gc::config_to_proto(*config, resp->mutable_config()))
+      return done(ctx, grpc::Status(grpc::StatusCode::INTERNAL, "model configuration could not be encoded"));
+    return done(ctx, grpc::Status::OK);
+  }
+  ServerUnaryReactor* ModelStatistics(CallbackServerContext* ctx, const inference::ModelStatisticsRequest* req,
+                                      inference::ModelStatisticsResponse* resp) override {
+    auto stats = server_.statistics(req->name(), req->version());
+    if (!stats.ok()) return done(ctx, from_status(stats.status()));
+    for (const ModelStats& s : *stats) gc::stats_to_proto(s, resp->add_model_stats());
+    return done(ctx, grpc::Status::OK);
+  }
+  ServerUnaryReactor* RepositoryIndex(CallbackServerContext* ctx, const inference::RepositoryIndexRequest* req,
+                                      inference::RepositoryIndexResponse* resp) override {
+    for (const RepositoryEntry& e : server_.repository_index(req->ready())) {
+      auto* m = resp->add_models();
+      m->set_name(e.name);
+      m->set_version(e.version);
+      m->set_state(e.state);
+      m->set_reason(e.reason);
+    }
+    return done(ctx, grpc::Status::OK);
+  }
+  // Load and unload block (a load may compile an engine): they run on a worker thread so that grpc's
+  // callback threads stay free for other calls.
+  ServerUnaryReactor* RepositoryModelLoad(CallbackServerContext* ctx, const inference::RepositoryModelLoadRequest* req,
+                                          inference::RepositoryModelLoadResponse*) override {
+    return run_blocking(ctx, [this, name = req->model_name()] { return server_.load_model(name); });
+  }
+  ServerUnaryReactor* RepositoryModelUnload(CallbackServerContext* ctx,
+                                            const inference::RepositoryModelUnloadRequest* req,
+                                            inference::RepositoryModelUnloadResponse*) override {
+    return run_blocking(ctx, [this, name = req->model_name()] { return server_.unload_model(name); });
+  }
+  ServerUnaryReactor* ModelInfer(CallbackServerContext*, const inference::ModelInferRequest* req,
+                                 inference::ModelInferResponse* resp) override {
+    return new InferReactor(server_, req, resp);
+  }
+
+  void join_workers() {
+    std::vector<std::thread> workers;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      workers.swap(workers_);
+    }
+    for (auto& t : workers) t.join();
+  }
+
+ private:
+  static ServerUnaryReactor* done(CallbackServerContext* ctx, const grpc::Status& status) {
+    ServerUnaryReactor* r = ctx->DefaultReactor();
+    r->Finish(status);
+    return r;
+  }
+  static grpc::Status from_status(const Status& status) {
+    ServerCode code = ServerCode::kInternal;
+    switch (status.code()) {
+      case StatusCode::kNotFound: code = ServerCode::kNotFound; break;
+      case StatusCode::kInvalidArgument:
+      case StatusCode::kOutOfRange: code = ServerCode::kInvalidArgument; break;
+      case StatusCode::kFailedPrecondition: code = ServerCode::kUnavailable; break;
+      default: break;
+    }
+    return grpc::Status(gc::grpc_code(code), status.message());
+  }
+  template <typename Fn>
+  ServerUnaryReactor* run_blocking(CallbackServerContext* ctx, Fn fn) {
+    ServerUnaryReactor* r = ctx->DefaultReactor();
+    std::lock_guard<std::mutex> lock(mu_);
+    workers_.emplace_back([r, fn = std::move(fn)] { r->Finish(gc::to_grpc_status(fn())); });
+    return r;
+  }
+
+  InferenceServer& server_;
+  std::mutex mu_;
+  std::vector<std::thread> workers_;  // load/unload threads, joined at shutdown
+};
+
+class GrpcFrontendImpl final : public GrpcFrontend {
+ public:
+  GrpcFrontendImpl(std::unique_ptr<Service> service, std::unique_ptr<grpc::Server> server, int port)
+      : service_(std::move(service)), server_(std::move(server)), port_(port) {}
+  ~GrpcFrontendImpl() override { shutdown(); }
+
+  int port() const override { return port_; }
+  void shutdown() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!server_) return;
+    // In-flight calls get 5 s to finish (inference requests complete as the InferenceServer drains).
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    service_->join_workers();
+    server_->Wait();
+    server_.reset();
+  }
+
+ private:
+  std::mutex mu_;
+  std::unique_ptr<Service> service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<GrpcFrontend>> start_grpc_frontend(InferenceServer& server, const std::string& host, int port,
+                                                          size_t max_message_bytes) {
+  if (port < 0 || port > 65535) return invalid_argument("gRPC port " + std::to_string(port) + " is out of range");
+  const int max_bytes = static_cast<int>(std::min<size_t>(max_message_bytes ? max_message_bytes : INT_MAX, INT_MAX));
+  auto service = std::make_unique<Service>(server);
+  grpc::ServerBuilder builder;
+  int bound_port = 0;
+  const std::string address = (host.find(':') != std::string::npos && host.front() != '[' ? "[" + host + "]" : host) +
+                              ":" + std::to_string(port);
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &bound_port);
+  builder.SetMaxReceiveMessageSize(max_bytes);
+  builder.SetMaxSendMessageSize(max_bytes);
+  builder.RegisterService(service.get());
+  std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();
+  if (!grpc_server || bound_port == 0)
+    return failed_precondition("cannot start the gRPC server on " + address + " (address in use or not valid)");
+  return std::unique_ptr<GrpcFrontend>(
+      std::make_unique<GrpcFrontendImpl>(std::move(service), std::move(grpc_server), bound_port));
+}
+
+Result<std::unique_ptr<Frontend>> start_grpc_frontend(InferenceServer* server, const std::string& host, int port) {
+  auto started = start_grpc_frontend(*server, host, port, kDefaultGrpcMaxMessageBytes);
+  if (!started.ok()) return started.status();
+  return std::unique_ptr<Frontend>(std::move(started).value());
+}
+
+}  // namespace kiln::server
