@@ -114,8 +114,9 @@ Status plan_matmul(const CudaKernelContext& ctx, const Dims& a_in, const Dims& b
                    RowGemm* g, Dims* out_dims) {
   if (a_in.empty() || b_in.empty())
     return ctx.error("operands must have rank >= 1, got A " + dims_to_string(a_in) + " and B " + dims_to_string(b_in));
-  if ((trans_a && a_in.size() < 2) || (trans_b && b_in.size() < 2))
-    return ctx.unsupported("transA/transB on a 1-D operand");
+  // A transpose of a 1-D operand is a no-op (as in the reference FusedMatMul).
+  if (a_in.size() < 2) trans_a = false;
+  if (b_in.size() < 2) trans_b = false;
   Dims a = a_in, b = b_in;
   const bool a_vec = a.size() == 1, b_vec = b.size() == 1;
   if (a_vec) a.insert(a.begin(), 1);
