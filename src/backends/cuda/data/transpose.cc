@@ -1,0 +1,157 @@
+// CUDA Transpose, DepthToSpace and SpaceToDepth: permutations collapsed to their simplest form, then the
+// tiled batched-swap kernel (last-two-dims swap, NCHW <-> NHWC) or the generic strided copy.
+#include <algorithm>
+
+#include "backends/cuda/data/data_kernels.h"
+#include "backends/cuda/data/data_launch.h"
+#include "backends/cuda/elementwise/host_util.h"
+
+namespace kiln::cuda {
+
+namespace {
+
+// Drops size-1 dims and merges input dims that stay adjacent and in order in the output.
+void collapse_permutation(const Dims& in_dims, const std::vector<int64_t>& perm, Dims* dims_out,
+                          std::vector<int64_t>* perm_out) {
+  const int64_t r = static_cast<int64_t>(in_dims.size());
+  std::vector<int64_t> new_index(r, -1);
+  Dims kept;
+  for (int64_t i = 0; i < r; ++i)
+    if (in_dims[i] != 1) {
+      new_index[i] = static_cast<int64_t>(kept.size());
+      kept.push_back(in_dims[i]);
+    }
+  std::vector<int64_t> p;
+  for (int64_t a : perm)
+    if (new_index[a] >= 0) p.push_back(new_index[a]);
+  // Groups of consecutive input axes in output order.
+  std::vector<std::vector<int64_t>> groups;
+  for (size_t i = 0; i < p.size(); ++i) {
+    if (!groups.empty() && groups.back().back() + 1 == p[i]) {
+      groups.back().push_back(p[i]);
+    } else {
+      groups.push_back({p[i]});
+    }
+  }
+  // Input order of the groups = order of their first axes.
+  std::vector<size_t> order(groups.size());
+  for (size_t g = 0; g < groups.size(); ++g) order[g] = g;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return groups[a][0] < groups[b][0]; });
+  std::vector<int64_t> in_pos(groups.size());
+  dims_out->clear();
+  for (size_t k = 0; k < order.size(); ++k) {
+    in_pos[order[k]] = static_cast<int64_t>(k);
+    int64_t n = 1;
+    for (int64_t a : groups[order[k]]) n *= kept[a];
+    dims_out->push_back(n);
+  }
+  perm_out->clear();
+  for (size_t g = 0; g < groups.size(); ++g) perm_out->push_back(in_pos[g]);
+}
+
+}  // namespace
+
+Status permute(CudaKernelContext& ctx, const void* in, const Dims& in_dims, const std::vector<int64_t>& perm,
+               size_t es, void* out) {
+  const int64_t n = numel_of(in_dims);
+  if (n == 0) return ok_status();
+  Dims d;
+  std::vector<int64_t> p;
+  collapse_permutation(in_dims, perm, &d, &p);
+  if (p.size() <= 1)
+    return launch_status(ctx, cudaMemcpyAsync(out, in, n * es, cudaMemcpyDeviceToDevice, ctx.stream()), "copy");
+  if (p == std::vector<int64_t>{1, 0})
+    return launch_status(ctx, launch_transpose_tiled(es, in, out, 1, d[0], d[1], ctx.stream()), "transpose");
+  if (p == std::vector<int64_t>{0, 2, 1})
+    return launch_status(ctx, launch_transpose_tiled(es, in, out, d[0], d[1], d[2], ctx.stream()), "transpose");
+  if (p.size() > static_cast<size_t>(kMaxDims))
+    return ctx.unsupported("permutation needs more than " + std::to_string(kMaxDims) + " dims after collapsing");
+  std::vector<int64_t> strides(d.size());
+  int64_t s = 1;
+  for (size_t i = d.size(); i-- > 0;) {
+    strides[i] = s;
+    s *= d[i];
+  }
+  StridedDesc desc;
+  desc.rank = static_cast<int>(p.size());
+  for (size_t i = 0; i < p.size(); ++i) {
+    desc.dims[i] = d[p[i]];
+    desc.strides[i] = strides[p[i]];
+  }
+  return launch_status(ctx, launch_strided_copy(es, in, out, desc, n, ctx.stream()), "transpose");
+}
+
+Status run_transpose(CudaKernelContext& ctx) {
+  const Dims& x = ctx.input_dims(0);
+  const DType dt = ctx.input_dtype(0);
+  if (!movable_dtype(dt)) return ctx.unsupported(std::string("dtype ") + dtype_name(dt));
+  const int64_t r = static_cast<int64_t>(x.size());
+  std::vector<int64_t> perm = ctx.attrs().get_ints("perm");
+  if (!ctx.attrs().has("perm")) {
+    perm.resize(r);
+    for (int64_t i = 0; i < r; ++i) perm[i] = r - 1 - i;
+  }
+  if (static_cast<int64_t>(perm.size()) != r)
+    return ctx.error("perm " + ints_str(perm) + " has " + std::to_string(perm.size()) +
+                     " entries but the input has rank " + std::to_string(r));
+  std::vector<bool> seen(r, false);
+  for (auto& p : perm) {
+    if (p < -r || p >= r || seen[p < 0 ? p + r : p]) return ctx.error("perm " + ints_str(perm) + " is not a permutation");
+    p = p < 0 ? p + r : p;
+    seen[p] = true;
+  }
+  Dims out_dims(r);
+  for (int64_t i = 0; i < r; ++i) out_dims[i] = x[perm[i]];
+  KILN_ASSIGN_OR_RETURN(DeviceTensor in, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(DeviceTensor out, ctx.allocate_output(0, dt, out_dims));
+  return permute(ctx, in.data, x, perm, dtype_size(dt), out.data);
+}
+
+namespace {
+
+Status check_4d(const CudaKernelContext& ctx, int64_t* b) {
+  if (ctx.input_dims(0).size() != 4)
+    return ctx.error("input must be 4-D (N,C,H,W), got " + dims_to_string(ctx.input_dims(0)));
+  *b = ctx.attrs().get_int("blocksize", 0);
+  if (*b <= 0) return ctx.error("blocksize must be positive, got " + std::to_string(*b));
+  if (!movable_dtype(ctx.input_dtype(0))) return ctx.unsupported(std::string("dtype ") + dtype_name(ctx.input_dtype(0)));
+  return ok_status();
+}
+
+}  // namespace
+
+Status run_depth_to_space(CudaKernelContext& ctx) {
+  int64_t b;
+  KILN_RETURN_IF_ERROR(check_4d(ctx, &b));
+  const std::string mode = ctx.attrs().get_string("mode", "DCR");
+  if (mode != "DCR" && mode != "CRD") return ctx.error("mode must be DCR or CRD, got '" + mode + "'");
+  const Dims& x = ctx.input_dims(0);
+  const int64_t n = x[0], c = x[1], h = x[2], w = x[3];
+  if (c % (b * b) != 0)
+    return ctx.error("channels (" + std::to_string(c) + ") must be divisible by blocksize^2 (" +
+                     std::to_string(b * b) + ")");
+  const int64_t oc = c / (b * b);
+  // DCR: [n, b, b, oc, h, w] -> [n, oc, h, b, w, b]; CRD: [n, oc, b, b, h, w] -> [n, oc, h, b, w, b].
+  const Dims view = mode == "DCR" ? Dims{n, b, b, oc, h, w} : Dims{n, oc, b, b, h, w};
+  const std::vector<int64_t> perm =
+      mode == "DCR" ? std::vector<int64_t>{0, 3, 4, 1, 5, 2} : std::vector<int64_t>{0, 1, 4, 2, 5, 3};
+  KILN_ASSIGN_OR_RETURN(DeviceTensor in, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(DeviceTensor out, ctx.allocate_output(0, in.dtype, {n, oc, h * b, w * b}));
+  return permute(ctx, in.data, view, perm, dtype_size(in.dtype), out.data);
+}
+
+Status run_space_to_depth(CudaKernelContext& ctx) {
+  int64_t b;
+  KILN_RETURN_IF_ERROR(check_4d(ctx, &b));
+  const Dims& x = ctx.input_dims(0);
+  const int64_t n = x[0], c = x[1], h = x[2], w = x[3];
+  if (h % b != 0 || w % b != 0)
+    return ctx.error("spatial dims " + dims_to_string(x) + " must be divisible by blocksize " + std::to_string(b));
+  const int64_t oh = h / b, ow = w / b;
+  KILN_ASSIGN_OR_RETURN(DeviceTensor in, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(DeviceTensor out, ctx.allocate_output(0, in.dtype, {n, c * b * b, oh, ow}));
+  // [n, c, oh, b, ow, b] -> [n, b, b, c, oh, ow].
+  return permute(ctx, in.data, {n, c, oh, b, ow, b}, {0, 3, 5, 1, 2, 4}, dtype_size(in.dtype), out.data);
+}
+
+}  // namespace kiln::cuda
