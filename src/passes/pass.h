@@ -31,5 +31,13 @@ std::unique_ptr<Pass> make_eliminate_common_subexpressions_pass();
 std::unique_ptr<Pass> make_simplify_transpose_reshape_pass();
 std::unique_ptr<Pass> make_layout_nhwc_pass();
 // Fusion passes (P2): declare factories here, one line each, as their files land.
+std::unique_ptr<Pass> make_fuse_conv_bn_pass();
+std::unique_ptr<Pass> make_fuse_gelu_pass();
+std::unique_ptr<Pass> make_fuse_layer_norm_pass();
+std::unique_ptr<Pass> make_fuse_rms_norm_pass();
+std::unique_ptr<Pass> make_fuse_attention_pass();
+std::unique_ptr<Pass> make_fuse_conv_activation_pass();
+std::unique_ptr<Pass> make_fuse_matmul_bias_activation_pass();
+std::unique_ptr<Pass> make_fuse_elementwise_chains_pass();
 
 }  // namespace kiln

@@ -1,0 +1,142 @@
+// fuse_matmul_bias_activation: MatMul [+ constant [N] bias] [+ residual Z] [+ activation] and every Gemm become one
+// FusedMatMul (docs/fused-ops.md). Gemm's C becomes the bias (scaled by beta) when it is a constant [N] or scalar,
+// otherwise Z (a constant C is pre-scaled by beta; a runtime C needs beta == 1). A MatMul with nothing to absorb
+// stays a MatMul.
+#include "passes/fuse_util.h"
+#include "passes/pass.h"
+
+namespace kiln {
+namespace {
+
+using fuse::GraphIndex;
+
+// A constant adding one value per output column: numel N (or 1), every dim but the last 1, rank <= the output's.
+// Its values as [N] scaled by `scale`, in dtype `dt` (float32/float64), or nullopt.
+std::optional<Tensor> column_vector(const Tensor* t, int64_t n, int64_t out_rank, DType dt, double scale) {
+  if (!t || t->dtype() != dt || (dt != DType::kFloat32 && dt != DType::kFloat64) || n <= 0) return std::nullopt;
+  if (static_cast<int64_t>(t->rank()) > out_rank || (t->numel() != n && t->numel() != 1)) return std::nullopt;
+  for (size_t i = 0; i + 1 < t->rank(); ++i)
+    if (t->dim(i) != 1) return std::nullopt;
+  Tensor v(dt, {n});
+  for (int64_t i = 0; i < n; ++i) {
+    const double x = t->as_double(t->numel() == 1 ? 0 : i) * scale;
+    if (dt == DType::kFloat64) v.data<double>()[i] = x;
+    else v.data<float>()[i] = static_cast<float>(x);
+  }
+  return v;
+}
+
+// True when a value of shape `z` broadcasts to `y` without changing it (right-aligned dims equal or 1).
+bool broadcasts_into(const Shape& z, const Shape& y) {
+  if (!z.rank_known || !y.rank_known || z.rank() > y.rank()) return false;
+  const size_t off = y.rank() - z.rank();
+  for (size_t i = 0; i < z.rank(); ++i) {
+    const Dim& zd = z.dims[i];
+    if (zd.is_known() && zd.value == 1) continue;
+    if (!fuse::same_dim(zd, y.dims[i + off])) return false;
+  }
+  return true;
+}
+
+class FuseMatMulBiasActivation : public Pass {
+ public:
+  std::string name() const override { return "fuse_matmul_bias_activation"; }
+
+  Result<bool> run(Graph& g, const PassOptions&) override {
+    GraphIndex idx(g);
+    fuse::Rewriter rw(g);
+    for (size_t mi = 0; mi < g.nodes.size(); ++mi) {
+      const Node& mm = g.nodes[mi];
+      const bool gemm = mm.op == OpKind::kGemm;
+      if ((mm.op != OpKind::kMatMul && !gemm) || mm.inputs.size() < 2 || mm.outputs.size() != 1) continue;
+      if (!fuse::is_float_value(g, mm.inputs[0]) || !fuse::is_float_value(g, mm.outputs[0]) || rw.claimed({mi})) continue;
+      if (fuse::rank_of(g, mm.inputs[0]) < 2 || fuse::rank_of(g, mm.inputs[1]) < 2) continue;  // vector operands
+      const TypeInfo* yt = g.type_of(mm.outputs[0]);
+      const DType dt = yt->dtype;
+      const int64_t rank = fuse::rank_of(g, mm.outputs[0]);
+      const int64_t n = rank >= 2 && yt->shape.dims.back().is_known() ? yt->shape.dims.back().value : -1;
+      Attrs attrs;
+      std::string bias, z, y = mm.outputs[0];
+      std::vector<size_t> removed;
+      size_t last = mi;
+      if (gemm) {
+        attrs.set("transA", mm.attrs.get_int("transA", 0));
+        attrs.set("transB", mm.attrs.get_int("transB", 0));
+        attrs.set("alpha", mm.attrs.get_float("alpha", 1.f));
+        const double beta = mm.attrs.get_float("beta", 1.f);
+        if (mm.has_input(2) && beta != 0) {
+          const Tensor* c = constant_value(g, mm.inputs[2]);
+          if (auto v = column_vector(c, n, 2, dt, beta)) {
+            bias = g.add_constant(mm.name + "_bias", *v);
+          } else if (c && beta != 1 && (dt == DType::kFloat32 || dt == DType::kFloat64)) {
+            Tensor scaled(dt, c->dims());
+            for (int64_t i = 0; i < c->numel(); ++i) {
+              if (dt == DType::kFloat64) scaled.data<double>()[i] = c->as_double(i) * beta;
+              else scaled.data<float>()[i] = static_cast<float>(c->as_double(i) * beta);
+            }
+            z = g.add_constant(mm.name + "_c", scaled);
+          } else if (beta == 1) {
+            z = mm.inputs[2];
+          } else {
+            continue;  // runtime C with beta != 1: left as Gemm
+          }
+        }
+      } else {
+        // Constant bias Add.
+        auto ai = idx.sole_consumer(y);
+        if (ai && g.nodes[*ai].op == OpKind::kAdd) {
+          auto other = fuse::other_input(g.nodes[*ai], y);
+          auto v = other ? column_vector(constant_value(g, *other), n, rank, dt, 1.0) : std::nullopt;
+          if (v) {
+            bias = g.add_constant(mm.name + "_bias", *v);
+            removed.push_back(last);
+            last = *ai;
+            y = g.nodes[*ai].outputs[0];
+          }
+        }
+      }
+      // Residual Add of a value that broadcasts into Y.
+      auto ai = idx.sole_consumer(y);
+      if (z.empty() && ai && g.nodes[*ai].op == OpKind::kAdd) {
+        auto other = fuse::other_input(g.nodes[*ai], y);
+        const TypeInfo* ot = other && *other != y ? g.type_of(*other) : nullptr;
+        if (ot && ot->dtype == dt && broadcasts_into(ot->shape, yt->shape)) {
+          z = *other;
+          removed.push_back(last);
+          last = *ai;
+          y = g.nodes[*ai].outputs[0];
+        }
+      }
+      fused::Activation act;
+      if (auto am = fuse::match_activation(g, idx, y)) {
+        act = am->act;
+        removed.push_back(last);
+        removed.insert(removed.end(), am->nodes.begin(), am->nodes.end() - 1);
+        last = am->last;
+      }
+      if (!gemm && last == mi) continue;  // nothing to absorb: a plain MatMul stays
+      std::vector<size_t> all = removed;
+      all.push_back(last);
+      if (rw.claimed(all)) continue;
+      std::vector<std::string> inputs{mm.inputs[0], mm.inputs[1], bias};
+      if (!z.empty()) inputs.push_back(z);
+      while (!inputs.empty() && inputs.back().empty()) inputs.pop_back();
+      Node fused = fuse::fused_node(mm, OpKind::kFusedMatMul, inputs, {g.nodes[last].outputs[0]}, 1);
+      fused.attrs = attrs;
+      fused::set_activation(fused.attrs, act);
+      rw.replace(last, {std::move(fused)}, removed);
+    }
+    if (!rw.changed()) return false;
+    KILN_RETURN_IF_ERROR(rw.commit());
+    remove_unused_initializers(g);
+    return true;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Pass> make_fuse_matmul_bias_activation_pass() {
+  return std::make_unique<FuseMatMulBiasActivation>();
+}
+
+}  // namespace kiln
