@@ -1,0 +1,167 @@
+// Host side of ONNX Attention (opset 23): 3-D or 4-D Q/K/V, GQA, bool or additive mask broadcast to
+// [B, Hq, Sq, Skv], is_causal, scale. KV cache inputs/outputs, qk_matmul_output, softcap and nonpad_kv_seqlen
+// are not supported here (supports() false sends the node to the CPU).
+#include "backends/cuda/norm/attention.h"
+
+#include <cmath>
+
+#include "backends/cuda/cuda_check.h"
+#include "backends/cuda/norm/host_util.h"
+#include "backends/cuda/norm/kernels.h"
+
+namespace kiln::cuda::norm {
+namespace {
+
+struct HeadShape {
+  bool three_d = false;
+  int64_t batch = 0, heads = 0, seq = 0, head_dim = 0;
+  HeadStrides strides() const {
+    if (three_d) return HeadStrides{seq * heads * head_dim, head_dim, heads * head_dim};
+    return HeadStrides{heads * seq * head_dim, seq * head_dim, head_dim};
+  }
+};
+
+Status head_shape(const CudaKernelContext& ctx, const Dims& d, const char* name, int64_t num_heads, HeadShape* s) {
+  s->batch = d[0];
+  if (d.size() == 4) {
+    s->heads = d[1];
+    s->seq = d[2];
+    s->head_dim = d[3];
+    return ok_status();
+  }
+  s->three_d = true;
+  if (num_heads <= 0)
+    return ctx.error(std::string("3-D input ") + name + " needs a positive q_num_heads/kv_num_heads attribute");
+  if (d[2] % num_heads != 0)
+    return ctx.error(std::string("hidden size of ") + name + " (" + std::to_string(d[2]) +
+                     ") is not divisible by its number of heads (" + std::to_string(num_heads) + ")");
+  s->heads = num_heads;
+  s->seq = d[1];
+  s->head_dim = d[2] / num_heads;
+  return ok_status();
+}
+
+bool mask_dtype_ok(DType t) { return t == DType::kBool || is_float_dtype(t); }
+
+Status set_mask(CudaKernelContext& ctx, AttentionParams* p) {
+  const Dims& md = ctx.input_dims(3);
+  const DType mt = ctx.input_dtype(3);
+  if (!mask_dtype_ok(mt))
+    return ctx.unsupported(std::string("attn_mask dtype ") + dtype_name(mt) + " is not supported");
+  if (md.size() > 4) return ctx.error("attn_mask must have rank <= 4, got " + dims_str(md));
+  Dims d4(4 - md.size(), 1);
+  d4.insert(d4.end(), md.begin(), md.end());
+  const int64_t target[4] = {p->batch, p->q_heads, p->q_len, p->kv_len};
+  for (int k = 0; k < 4; ++k) {
+    const bool ok = k == 3 ? d4[k] <= target[3] : (d4[k] == 1 || d4[k] == target[k]);
+    if (!ok)
+      return ctx.error("attn_mask shape " + dims_str(md) + " does not broadcast to " +
+                       dims_str(Dims(target, target + 4)) +
+                       " (the last dim may be shorter than the total sequence length)");
+  }
+  KILN_ASSIGN_OR_RETURN(DeviceTensor m, ctx.input(3));
+  p->mask = m.data;
+  p->mask_kind = mt == DType::kBool      ? MaskKind::kBool
+                 : mt == DType::kFloat32 ? MaskKind::kFloat32
+                 : mt == DType::kFloat16 ? MaskKind::kFloat16
+                                         : MaskKind::kBFloat16;
+  p->mask_len = d4[3];
+  p->mask_sq = d4[2] == 1 ? 0 : d4[3];
+  p->mask_sh = d4[1] == 1 ? 0 : d4[2] * d4[3];
+  p->mask_sb = d4[0] == 1 ? 0 : d4[1] * d4[2] * d4[3];
+  return ok_status();
+}
+
+Status run_attention(CudaKernelContext& ctx) {
+  const DType dt = ctx.input_dtype(0);
+  if (!is_float_dtype(dt)) return ctx.unsupported(std::string("dtype ") + dtype_name(dt) + " is not supported");
+  if (ctx.input_dtype(1) != dt || ctx.input_dtype(2) != dt) return ctx.error("Q, K and V must share one dtype");
+  const Dims &qd = ctx.input_dims(0), &kd = ctx.input_dims(1), &vd = ctx.input_dims(2);
+  if (qd.size() != 3 && qd.size() != 4) return ctx.error("Q must be 3-D or 4-D, got " + dims_str(qd));
+  if (kd.size() != qd.size() || vd.size() != qd.size())
+    return ctx.error("Q, K and V must have the same rank, got " + dims_str(qd) + ", " + dims_str(kd) + ", " +
+                     dims_str(vd));
+  const Attrs& a = ctx.attrs();
+  HeadShape qs, ks, vs;
+  KILN_RETURN_IF_ERROR(head_shape(ctx, qd, "Q", a.get_int("q_num_heads", 0), &qs));
+  KILN_RETURN_IF_ERROR(head_shape(ctx, kd, "K", a.get_int("kv_num_heads", 0), &ks));
+  KILN_RETURN_IF_ERROR(head_shape(ctx, vd, "V", a.get_int("kv_num_heads", 0), &vs));
+  if (ks.batch != qs.batch || vs.batch != qs.batch) return ctx.error("Q, K and V must have the same batch size");
+  if (ks.heads != vs.heads || ks.seq != vs.seq)
+    return ctx.error("K and V must have the same number of heads and sequence length, got " + dims_str(kd) + " and " +
+                     dims_str(vd));
+  if (ks.head_dim != qs.head_dim)
+    return ctx.error("K head size (" + std::to_string(ks.head_dim) + ") must equal Q head size (" +
+                     std::to_string(qs.head_dim) + ")");
+  if (ks.heads <= 0 || qs.heads % ks.heads != 0)
+    return ctx.error("q_num_heads (" + std::to_string(qs.heads) + ") must be a multiple of kv_num_heads (" +
+                     std::to_string(ks.heads) + ")");
+  if (qs.head_dim > kSimpleMaxHeadDim || vs.head_dim > kSimpleMaxHeadDim)
+    return ctx.unsupported("head sizes above " + std::to_string(kSimpleMaxHeadDim) + " are not supported");
+  if (qs.batch > 65535 || qs.heads > 65535) return ctx.unsupported("batch or head count above 65535");
+
+  AttentionParams p;
+  p.dtype = dt;
+  p.batch = qs.batch;
+  p.q_heads = qs.heads;
+  p.kv_heads = ks.heads;
+  p.q_len = qs.seq;
+  p.kv_len = ks.seq;
+  p.head_dim = qs.head_dim;
+  p.v_head_dim = vs.head_dim;
+  p.qs = qs.strides();
+  p.ks = ks.strides();
+  p.vs = vs.strides();
+  p.causal = a.get_int("is_causal", 0) != 0;
+  p.scale =
+      a.has("scale") ? a.get_float("scale") : static_cast<float>(1.0 / std::sqrt(static_cast<double>(p.head_dim)));
+  if (ctx.has_input(3)) KILN_RETURN_IF_ERROR(set_mask(ctx, &p));
+
+  HeadShape ys = qs;
+  ys.head_dim = vs.head_dim;
+  p.ys = ys.strides();
+  const Dims y_dims =
+      qs.three_d ? Dims{p.batch, p.q_len, p.q_heads * p.v_head_dim} : Dims{p.batch, p.q_heads, p.q_len, p.v_head_dim};
+  KILN_ASSIGN_OR_RETURN(DeviceTensor q, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(DeviceTensor k, ctx.input(1));
+  KILN_ASSIGN_OR_RETURN(DeviceTensor v, ctx.input(2));
+  KILN_ASSIGN_OR_RETURN(DeviceTensor y, ctx.allocate_output(0, dt, y_dims));
+  p.q = q.data;
+  p.k = k.data;
+  p.v = v.data;
+  p.y = y.data;
+  if (y.numel() == 0) return ok_status();
+  if (p.kv_len == 0) {  // no keys: the reference's weighted sum is empty, Y = 0
+    KILN_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(y.data, 0, y.nbytes(), ctx.stream()));
+    return ok_status();
+  }
+  if (flash_attention_supported(dt, p.head_dim, p.v_head_dim)) {
+    KILN_CUDA_RETURN_IF_ERROR(launch_attention_flash(p, ctx.stream()));
+  } else {
+    KILN_CUDA_RETURN_IF_ERROR(launch_attention_simple(p, ctx.stream()));
+  }
+  return ok_status();
+}
+
+bool supports_attention(const Node& node, const std::vector<const TypeInfo*>& types) {
+  for (size_t i = 4; i <= 6; ++i)
+    if (node.has_input(i)) return false;  // past_key, past_value, nonpad_kv_seqlen
+  for (size_t o = 1; o <= 3; ++o)
+    if (node.has_output(o)) return false;  // present_key, present_value, qk_matmul_output
+  if (node.attrs.get_float("softcap", 0.f) != 0.f || node.attrs.get_int("qk_matmul_output_mode", 0) != 0) return false;
+  for (size_t i = 0; i < 3; ++i)
+    if (!input_is_float_or_unknown(types, i)) return false;
+  return input_dtype_ok(types, 3, &mask_dtype_ok);
+}
+
+std::string attention_tactic_name(const Node& /*node*/, int64_t /*tactic*/) {
+  return "fused attention (flash 64x64 wmma for fp16/bf16 head_dim 32/64/80/96/128, else row kernel)";
+}
+
+}  // namespace
+
+CudaKernel attention_kernel() {
+  return CudaKernel{&run_attention, &supports_attention, nullptr, &attention_tactic_name};
+}
+
+}  // namespace kiln::cuda::norm

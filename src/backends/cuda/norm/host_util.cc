@@ -1,0 +1,62 @@
+// Host helpers of the norm family (see host_util.h).
+#include "backends/cuda/norm/host_util.h"
+
+#include "backends/cuda/cuda_check.h"
+#include "backends/cuda/norm/launch.h"
+
+namespace kiln::cuda::norm {
+
+bool normalize_axis(int64_t axis, int64_t rank, int64_t* out) {
+  if (axis < -rank || axis >= rank) return false;
+  *out = axis < 0 ? axis + rank : axis;
+  return true;
+}
+
+bool input_dtype_ok(const std::vector<const TypeInfo*>& types, size_t i, bool (*ok)(DType)) {
+  if (i >= types.size() || types[i] == nullptr || types[i]->dtype == DType::kUndefined) return true;
+  return ok(types[i]->dtype);
+}
+
+bool input_is_float_or_unknown(const std::vector<const TypeInfo*>& types, size_t i) {
+  return input_dtype_ok(types, i, &is_float_dtype);
+}
+
+std::string dims_str(const Dims& d) {
+  std::string s = "[";
+  for (size_t i = 0; i < d.size(); ++i) s += (i ? "," : "") + std::to_string(d[i]);
+  return s + "]";
+}
+
+Result<const void*> broadcast_param(CudaKernelContext& ctx, size_t i, const char* name, const Dims& target) {
+  KILN_ASSIGN_OR_RETURN(DeviceTensor t, ctx.input(i));
+  Dims src = t.dims;
+  while (!src.empty() && src.front() == 1 && src.size() > target.size()) src.erase(src.begin());
+  if (src.size() > target.size())
+    return ctx.error(std::string(name) + " shape " + dims_str(t.dims) + " does not broadcast to " + dims_str(target));
+  Dims padded(target.size() - src.size(), 1);
+  padded.insert(padded.end(), src.begin(), src.end());
+  bool same = true;
+  for (size_t k = 0; k < target.size(); ++k) {
+    if (padded[k] != target[k] && padded[k] != 1)
+      return ctx.error(std::string(name) + " shape " + dims_str(t.dims) + " does not broadcast to " + dims_str(target));
+    same = same && padded[k] == target[k];
+  }
+  if (same) return static_cast<const void*>(t.data);
+  // Merge into at most kMaxBroadcastRank dims by dropping dims of size 1 in the target.
+  Dims s2, d2;
+  for (size_t k = 0; k < target.size(); ++k) {
+    if (target[k] == 1) continue;
+    s2.push_back(padded[k]);
+    d2.push_back(target[k]);
+  }
+  if (static_cast<int>(d2.size()) > kMaxBroadcastRank)
+    return ctx.unsupported(std::string(name) + ": broadcasting over more than 8 dims is not supported");
+  const int64_t n = numel_of(target);
+  const size_t es = dtype_size(t.dtype);
+  KILN_ASSIGN_OR_RETURN(void* dst, ctx.workspace(static_cast<size_t>(n) * es));
+  KILN_CUDA_RETURN_IF_ERROR(launch_broadcast_copy(t.data, dst, static_cast<int>(es), static_cast<int>(d2.size()),
+                                                  s2.data(), d2.data(), ctx.stream()));
+  return static_cast<const void*>(dst);
+}
+
+}  // namespace kiln::cuda::norm

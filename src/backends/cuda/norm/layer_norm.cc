@@ -1,0 +1,108 @@
+// Host side of LayerNormalization (Scale/B broadcast to X.shape[axis:], optional float32 Mean/InvStdDev),
+// RMSNormalization and GroupNormalization (scale/bias per channel, opset 21, or per group, opset 18).
+#include "backends/cuda/cuda_check.h"
+#include "backends/cuda/norm/host_util.h"
+#include "backends/cuda/norm/kernels.h"
+#include "backends/cuda/norm/launch.h"
+
+namespace kiln::cuda::norm {
+namespace {
+
+Status run_layer_norm(CudaKernelContext& ctx, bool rms) {
+  const DType dt = ctx.input_dtype(0);
+  if (!is_float_dtype(dt)) return ctx.unsupported(std::string("dtype ") + dtype_name(dt) + " is not supported");
+  if (!ctx.has_input(1)) return ctx.error("Scale input is required");
+  const DType pt = ctx.input_dtype(1);
+  if (!is_float_dtype(pt)) return ctx.unsupported(std::string("Scale dtype ") + dtype_name(pt) + " is not supported");
+  const bool has_bias = !rms && ctx.has_input(2);
+  if (has_bias && ctx.input_dtype(2) != pt) return ctx.error("B dtype must equal Scale dtype");
+  const Dims& dims = ctx.input_dims(0);
+  const int64_t rank = static_cast<int64_t>(dims.size());
+  int64_t axis;
+  const int64_t axis_attr = ctx.attrs().get_int("axis", -1);
+  if (!normalize_axis(axis_attr, rank, &axis))
+    return ctx.error("axis " + std::to_string(axis_attr) + " is out of range for rank " + std::to_string(rank));
+  const Dims inner_dims(dims.begin() + axis, dims.end());
+  const int64_t cols = numel_of(inner_dims), rows = cols ? numel_of(dims) / cols : 0;
+  const float eps = ctx.attrs().get_float("epsilon", 1e-5f);
+  KILN_ASSIGN_OR_RETURN(const void* scale, broadcast_param(ctx, 1, "Scale", inner_dims));
+  const void* bias = nullptr;
+  if (has_bias) {
+    KILN_ASSIGN_OR_RETURN(bias, broadcast_param(ctx, 2, "B", inner_dims));
+  }
+  KILN_ASSIGN_OR_RETURN(DeviceTensor x, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(DeviceTensor y, ctx.allocate_output(0, dt, dims));
+  float* stats[2] = {nullptr, nullptr};
+  if (!rms) {
+    Dims sd = dims;
+    for (int64_t i = axis; i < rank; ++i) sd[i] = 1;
+    for (size_t o = 1; o <= 2; ++o) {
+      if (o >= ctx.num_outputs() || !ctx.wants_output(o)) continue;
+      KILN_ASSIGN_OR_RETURN(DeviceTensor t, ctx.allocate_output(o, DType::kFloat32, sd));
+      stats[o - 1] = t.ptr<float>();
+    }
+  }
+  KILN_CUDA_RETURN_IF_ERROR(
+      launch_layer_norm(dt, pt, x.data, scale, bias, y.data, stats[0], stats[1], rows, cols, eps, rms, ctx.stream()));
+  return ok_status();
+}
+
+bool supports_layer_norm(const Node& node, const std::vector<const TypeInfo*>& types) {
+  if (!input_is_float_or_unknown(types, 0) || !input_is_float_or_unknown(types, 1) ||
+      !input_is_float_or_unknown(types, 2))
+    return false;
+  // Mean/InvStdDev are produced in float32 only.
+  const bool stats = node.has_output(1) || node.has_output(2);
+  return !stats || node.attrs.get_int("stash_type", 1) == 1;
+}
+
+bool supports_rms_norm(const Node& /*node*/, const std::vector<const TypeInfo*>& types) {
+  return input_is_float_or_unknown(types, 0) && input_is_float_or_unknown(types, 1);
+}
+
+Status run_group_norm(CudaKernelContext& ctx) {
+  const DType dt = ctx.input_dtype(0);
+  if (!is_float_dtype(dt)) return ctx.unsupported(std::string("dtype ") + dtype_name(dt) + " is not supported");
+  if (!ctx.has_input(1) || !ctx.has_input(2)) return ctx.error("scale and bias inputs are required");
+  const DType pt = ctx.input_dtype(1);
+  if (!is_float_dtype(pt) || ctx.input_dtype(2) != pt)
+    return ctx.unsupported("scale and bias must share a float dtype");
+  const Dims& dims = ctx.input_dims(0);
+  if (dims.size() < 2) return ctx.error("input X must have rank >= 2 (N, C, ...); got " + dims_str(dims));
+  const int64_t g = ctx.attrs().get_int("num_groups", 0), n = dims[0], c = dims[1];
+  if (g <= 0 || c % g != 0)
+    return ctx.error("num_groups " + std::to_string(g) + " must be positive and divide the channel count " +
+                     std::to_string(c));
+  const int64_t spatial = numel_of(Dims(dims.begin() + 2, dims.end()));
+  const int64_t pn = numel_of(ctx.input_dims(1));
+  const bool per_channel = ctx.node().opset >= 21 || pn == c;
+  const int64_t want = per_channel ? c : g;
+  if (pn != want || numel_of(ctx.input_dims(2)) != want)
+    return ctx.error("scale and bias must have " + std::to_string(want) + " elements, got " +
+                     dims_str(ctx.input_dims(1)) + " and " + dims_str(ctx.input_dims(2)));
+  KILN_ASSIGN_OR_RETURN(DeviceTensor x, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(DeviceTensor s, ctx.input(1));
+  KILN_ASSIGN_OR_RETURN(DeviceTensor b, ctx.input(2));
+  KILN_ASSIGN_OR_RETURN(DeviceTensor y, ctx.allocate_output(0, dt, dims));
+  const float eps = ctx.attrs().get_float("epsilon", 1e-5f);
+  KILN_CUDA_RETURN_IF_ERROR(
+      launch_group_norm(dt, pt, x.data, s.data, b.data, y.data, n, c, spatial, g, per_channel, eps, ctx.stream()));
+  return ok_status();
+}
+
+bool supports_group_norm(const Node& /*node*/, const std::vector<const TypeInfo*>& types) {
+  return input_is_float_or_unknown(types, 0) && input_is_float_or_unknown(types, 1) &&
+         input_is_float_or_unknown(types, 2);
+}
+
+}  // namespace
+
+CudaKernel layer_norm_kernel() {
+  return CudaKernel{[](CudaKernelContext& ctx) { return run_layer_norm(ctx, false); }, &supports_layer_norm};
+}
+CudaKernel rms_norm_kernel() {
+  return CudaKernel{[](CudaKernelContext& ctx) { return run_layer_norm(ctx, true); }, &supports_rms_norm};
+}
+CudaKernel group_norm_kernel() { return CudaKernel{&run_group_norm, &supports_group_norm}; }
+
+}  // namespace kiln::cuda::norm

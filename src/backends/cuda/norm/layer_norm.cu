@@ -1,0 +1,210 @@
+// Device code of LayerNormalization, RMSNormalization and GroupNormalization. Statistics in float32, two-pass
+// (mean, then centered sum of squares) for accuracy. A warp per row (cached in registers) up to 1024 columns,
+// a block per row beyond; a block per (n, group) for GroupNormalization.
+#include "backends/cuda/norm/device_util.cuh"
+#include "backends/cuda/norm/launch.h"
+
+namespace kiln::cuda::norm {
+namespace {
+
+template <class T, class P, int kPerLane>
+__global__ void layer_norm_warp(const T* __restrict__ x, const P* __restrict__ scale, const P* __restrict__ bias,
+                                T* __restrict__ y, float* __restrict__ mean_out, float* __restrict__ inv_out,
+                                int64_t rows, int cols, float eps, bool rms) {
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  if (row >= rows) return;
+  const int lane = threadIdx.x & 31;
+  const T* xr = x + row * cols;
+  T* yr = y + row * cols;
+  float v[kPerLane];
+  float s = 0.f;
+#pragma unroll
+  for (int i = 0; i < kPerLane; ++i) {
+    const int c = lane + i * 32;
+    v[i] = c < cols ? to_f32(xr[c]) : 0.f;
+    s += v[i];
+  }
+  const float mu = rms ? 0.f : warp_sum(s) / cols;
+  float s2 = 0.f;
+#pragma unroll
+  for (int i = 0; i < kPerLane; ++i) {
+    const int c = lane + i * 32;
+    if (c < cols) s2 += (v[i] - mu) * (v[i] - mu);
+  }
+  s2 = warp_sum(s2);
+  const float inv = 1.f / sqrtf(s2 / cols + eps);
+#pragma unroll
+  for (int i = 0; i < kPerLane; ++i) {
+    const int c = lane + i * 32;
+    if (c < cols) {
+      float r = (v[i] - mu) * inv * to_f32(scale[c]);
+      if (bias) r += to_f32(bias[c]);
+      yr[c] = from_f32<T>(r);
+    }
+  }
+  if (lane == 0) {
+    if (mean_out) mean_out[row] = mu;
+    if (inv_out) inv_out[row] = inv;
+  }
+}
+
+template <class T, class P>
+__global__ void layer_norm_block(const T* __restrict__ x, const P* __restrict__ scale, const P* __restrict__ bias,
+                                 T* __restrict__ y, float* __restrict__ mean_out, float* __restrict__ inv_out,
+                                 int64_t cols, float eps, bool rms) {
+  const int64_t row = blockIdx.x;
+  const T* xr = x + row * cols;
+  T* yr = y + row * cols;
+  float mu = 0.f;
+  if (!rms) {
+    float s = 0.f;
+    for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) s += to_f32(xr[c]);
+    mu = block_sum(s) / cols;
+  }
+  float s2 = 0.f;
+  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
+    const float d = to_f32(xr[c]) - mu;
+    s2 += d * d;
+  }
+  s2 = block_sum(s2);
+  const float inv = 1.f / sqrtf(s2 / cols + eps);
+  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
+    float r = (to_f32(xr[c]) - mu) * inv * to_f32(scale[c]);
+    if (bias) r += to_f32(bias[c]);
+    yr[c] = from_f32<T>(r);
+  }
+  if (threadIdx.x == 0) {
+    if (mean_out) mean_out[row] = mu;
+    if (inv_out) inv_out[row] = inv;
+  }
+}
+
+template <class T, class P>
+__global__ void group_norm_block(const T* __restrict__ x, const P* __restrict__ scale, const P* __restrict__ bias,
+                                 T* __restrict__ y, int64_t c, int64_t spatial, int64_t groups, bool per_channel,
+                                 float eps) {
+  const int64_t ng = blockIdx.x;  // n * groups + g
+  const int64_t g = ng % groups, cpg = c / groups, size = cpg * spatial;
+  const T* xg = x + ng * size;
+  T* yg = y + ng * size;
+  float s = 0.f;
+  for (int64_t k = threadIdx.x; k < size; k += blockDim.x) s += to_f32(xg[k]);
+  const float mu = size ? block_sum(s) / size : 0.f;
+  float s2 = 0.f;
+  for (int64_t k = threadIdx.x; k < size; k += blockDim.x) {
+    const float d = to_f32(xg[k]) - mu;
+    s2 += d * d;
+  }
+  s2 = block_sum(s2);
+  const float inv = 1.f / sqrtf((size ? s2 / size : 0.f) + eps);
+  for (int64_t k = threadIdx.x; k < size; k += blockDim.x) {
+    const int64_t p = per_channel ? g * cpg + k / spatial : g;
+    yg[k] = from_f32<T>((to_f32(xg[k]) - mu) * inv * to_f32(scale[p]) + to_f32(bias[p]));
+  }
+}
+
+template <class T, class P, int kPerLane>
+void launch_ln_warp(const T* x, const P* scale, const P* bias, T* y, float* mean, float* inv, int64_t rows, int cols,
+                    float eps, bool rms, cudaStream_t stream) {
+  constexpr int kRowsPerBlock = 4;
+  layer_norm_warp<T, P, kPerLane><<<ceil_div_u(rows, kRowsPerBlock), kRowsPerBlock * 32, 0, stream>>>(
+      x, scale, bias, y, mean, inv, rows, cols, eps, rms);
+}
+
+template <class T, class P>
+void launch_ln(const void* xv, const void* sv, const void* bv, void* yv, float* mean, float* inv, int64_t rows,
+               int64_t cols, float eps, bool rms, cudaStream_t stream) {
+  const T* x = static_cast<const T*>(xv);
+  const P* s = static_cast<const P*>(sv);
+  const P* b = static_cast<const P*>(bv);
+  T* y = static_cast<T*>(yv);
+  const int c = static_cast<int>(cols);
+  if (cols <= 32) return launch_ln_warp<T, P, 1>(x, s, b, y, mean, inv, rows, c, eps, rms, stream);
+  if (cols <= 64) return launch_ln_warp<T, P, 2>(x, s, b, y, mean, inv, rows, c, eps, rms, stream);
+  if (cols <= 128) return launch_ln_warp<T, P, 4>(x, s, b, y, mean, inv, rows, c, eps, rms, stream);
+  if (cols <= 256) return launch_ln_warp<T, P, 8>(x, s, b, y, mean, inv, rows, c, eps, rms, stream);
+  if (cols <= 512) return launch_ln_warp<T, P, 16>(x, s, b, y, mean, inv, rows, c, eps, rms, stream);
+  if (cols <= 1024) return launch_ln_warp<T, P, 32>(x, s, b, y, mean, inv, rows, c, eps, rms, stream);
+  layer_norm_block<T, P>
+      <<<static_cast<unsigned>(rows), cols >= 8192 ? 1024 : 512, 0, stream>>>(x, s, b, y, mean, inv, cols, eps, rms);
+}
+
+template <class T, class P>
+void launch_gn(const void* x, const void* s, const void* b, void* y, int64_t n, int64_t c, int64_t spatial,
+               int64_t groups, bool per_channel, float eps, cudaStream_t stream) {
+  const int64_t size = c / groups * spatial;
+  const int threads = size >= 8192 ? 1024 : size >= 1024 ? 512 : 128;
+  group_norm_block<T, P><<<static_cast<unsigned>(n * groups), threads, 0, stream>>>(
+      static_cast<const T*>(x), static_cast<const P*>(s), static_cast<const P*>(b), static_cast<T*>(y), c, spatial,
+      groups, per_channel, eps);
+}
+
+// Calls F<T, P>::go(args...) for the runtime (dtype, param_dtype) pair; false for unsupported dtypes.
+template <template <class, class> class F, class T, class... A>
+bool with_param(DType p, A... a) {
+  switch (p) {
+    case DType::kFloat32:
+      F<T, float>::go(a...);
+      return true;
+    case DType::kFloat16:
+      F<T, __half>::go(a...);
+      return true;
+    case DType::kBFloat16:
+      F<T, __nv_bfloat16>::go(a...);
+      return true;
+    default:
+      return false;
+  }
+}
+template <template <class, class> class F, class... A>
+bool with_types(DType t, DType p, A... a) {
+  switch (t) {
+    case DType::kFloat32:
+      return with_param<F, float>(p, a...);
+    case DType::kFloat16:
+      return with_param<F, __half>(p, a...);
+    case DType::kBFloat16:
+      return with_param<F, __nv_bfloat16>(p, a...);
+    default:
+      return false;
+  }
+}
+
+template <class T, class P>
+struct LayerNormLauncher {
+  template <class... A>
+  static void go(A... a) {
+    launch_ln<T, P>(a...);
+  }
+};
+template <class T, class P>
+struct GroupNormLauncher {
+  template <class... A>
+  static void go(A... a) {
+    launch_gn<T, P>(a...);
+  }
+};
+
+}  // namespace
+
+cudaError_t launch_layer_norm(DType dtype, DType param_dtype, const void* x, const void* scale, const void* bias,
+                              void* y, float* mean, float* inv_std, int64_t rows, int64_t cols, float epsilon, bool rms,
+                              cudaStream_t stream) {
+  if (rows == 0 || cols == 0) return cudaSuccess;
+  if (!with_types<LayerNormLauncher>(dtype, param_dtype, x, scale, bias, y, mean, inv_std, rows, cols, epsilon, rms,
+                                     stream))
+    return cudaErrorInvalidValue;
+  return cudaGetLastError();
+}
+
+cudaError_t launch_group_norm(DType dtype, DType param_dtype, const void* x, const void* scale, const void* bias,
+                              void* y, int64_t n, int64_t c, int64_t spatial, int64_t groups, bool per_channel,
+                              float epsilon, cudaStream_t stream) {
+  if (n == 0 || c == 0 || spatial == 0) return cudaSuccess;
+  if (!with_types<GroupNormLauncher>(dtype, param_dtype, x, scale, bias, y, n, c, spatial, groups, per_channel, epsilon,
+                                     stream))
+    return cudaErrorInvalidValue;
+  return cudaGetLastError();
+}
+
+}  // namespace kiln::cuda::norm

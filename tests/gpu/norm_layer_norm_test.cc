@@ -1,0 +1,94 @@
+// GPU tests of LayerNormalization, RMSNormalization and GroupNormalization against the reference backend.
+#include <gtest/gtest.h>
+
+#include "tests/gpu/gpu_test_util.h"
+
+namespace kiln::testing {
+namespace {
+
+Tolerance norm_tolerance(DType dt) {
+  Tolerance t = default_tolerance(dt);
+  if (dt == DType::kFloat32) t = Tolerance{1e-4, 1e-5};  // float32 statistics vs the reference's doubles
+  return t;
+}
+
+void check_layer_norm(DType dt, const Dims& dims, int64_t axis, bool bias, bool stats, uint64_t seed,
+                      const Dims& param_dims = {}) {
+  Attrs a;
+  a.set("axis", axis);
+  a.set("epsilon", 1e-5f);
+  Node n = make_test_node(OpKind::kLayerNormalization, bias ? 3 : 2, stats ? 3 : 1, a);
+  n.opset = 17;
+  const int64_t r = static_cast<int64_t>(dims.size());
+  const Dims inner = param_dims.empty() ? Dims(dims.begin() + (axis < 0 ? axis + r : axis), dims.end()) : param_dims;
+  std::vector<Tensor> in = {random_tensor(dt, dims, seed, -3.0, 3.0), random_tensor(dt, inner, seed + 1)};
+  if (bias) in.push_back(random_tensor(dt, inner, seed + 2));
+  SCOPED_TRACE(std::string(dtype_name(dt)) + " " + dims_to_string(dims) + " axis " + std::to_string(axis) +
+               (bias ? " bias" : "") + (stats ? " stats" : ""));
+  const Tolerance tol = norm_tolerance(dt);
+  expect_cuda_matches_reference(n, in, {1, 2}, &tol);
+}
+
+TEST(CudaNormLayerNorm, RowLengthsDtypesBias) {
+  KILN_REQUIRE_GPU();
+  for (DType dt : {DType::kFloat32, DType::kFloat16, DType::kBFloat16})
+    for (int64_t len : {1, 7, 33, 768, 4097})
+      for (bool bias : {false, true}) check_layer_norm(dt, {5, len}, -1, bias, false, 100 + len);
+}
+
+TEST(CudaNormLayerNorm, MultiAxisStatsAndBroadcastParams) {
+  KILN_REQUIRE_GPU();
+  check_layer_norm(DType::kFloat32, {2, 3, 4, 5}, 1, true, true, 201);
+  check_layer_norm(DType::kFloat32, {2, 3, 64}, -1, true, true, 202);
+  check_layer_norm(DType::kFloat16, {2, 3, 4, 5}, 2, true, true, 203);
+  check_layer_norm(DType::kFloat32, {2, 3, 4, 5}, 2, true, false, 204, {1, 5});  // broadcast Scale/B
+  check_layer_norm(DType::kFloat32, {2, 3, 4, 5}, 1, false, false, 205, {5});
+}
+
+void check_rms_norm(DType dt, const Dims& dims, int64_t axis, uint64_t seed) {
+  Attrs a;
+  a.set("axis", axis);
+  a.set("epsilon", 1e-6f);
+  Node n = make_test_node(OpKind::kRMSNormalization, 2, 1, a);
+  n.opset = 23;
+  const int64_t r = static_cast<int64_t>(dims.size());
+  const Dims inner(dims.begin() + (axis < 0 ? axis + r : axis), dims.end());
+  SCOPED_TRACE(std::string(dtype_name(dt)) + " " + dims_to_string(dims) + " axis " + std::to_string(axis));
+  const Tolerance tol = norm_tolerance(dt);
+  expect_cuda_matches_reference(n, {random_tensor(dt, dims, seed, -2.0, 2.0), random_tensor(dt, inner, seed + 1)}, {1},
+                                &tol);
+}
+
+TEST(CudaNormRmsNorm, RowLengthsAndAxes) {
+  KILN_REQUIRE_GPU();
+  for (DType dt : {DType::kFloat32, DType::kFloat16, DType::kBFloat16})
+    for (int64_t len : {1, 7, 33, 768, 4097}) check_rms_norm(dt, {3, len}, -1, 300 + len);
+  check_rms_norm(DType::kFloat32, {2, 3, 4, 5}, 1, 310);
+}
+
+void check_group_norm(DType dt, const Dims& dims, int64_t groups, bool per_channel, uint64_t seed) {
+  Attrs a;
+  a.set("num_groups", groups);
+  a.set("epsilon", 1e-5f);
+  Node n = make_test_node(OpKind::kGroupNormalization, 3, 1, a);
+  n.opset = per_channel ? 21 : 18;
+  const int64_t pn = per_channel ? dims[1] : groups;
+  SCOPED_TRACE(std::string(dtype_name(dt)) + " " + dims_to_string(dims) + " groups " + std::to_string(groups));
+  const Tolerance tol = norm_tolerance(dt);
+  expect_cuda_matches_reference(
+      n,
+      {random_tensor(dt, dims, seed, -2.0, 2.0), random_tensor(dt, {pn}, seed + 1), random_tensor(dt, {pn}, seed + 2)},
+      {1, 2}, &tol);
+}
+
+TEST(CudaNormGroupNorm, GroupsAndParams) {
+  KILN_REQUIRE_GPU();
+  check_group_norm(DType::kFloat32, {2, 6, 5, 7}, 3, true, 401);
+  check_group_norm(DType::kFloat32, {2, 6, 5, 7}, 2, false, 402);
+  check_group_norm(DType::kFloat16, {1, 32, 16, 16}, 8, true, 403);
+  check_group_norm(DType::kBFloat16, {2, 4, 33}, 4, true, 404);
+  check_group_norm(DType::kFloat32, {1, 64, 64, 64}, 32, true, 405);
+}
+
+}  // namespace
+}  // namespace kiln::testing
