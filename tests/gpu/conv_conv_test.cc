@@ -134,15 +134,16 @@ TEST(GpuConv, AutoPadNoBiasOneDThreeD) {
   const ConvCase one_d_asym{{2, 6, 31}, 10, {4}, {1}, {1, 2}};
   const ConvCase three_d{{1, 4, 6, 7, 8}, 8, {3, 3, 3}, {1, 2, 1}, {1, 1, 1, 1, 1, 1}};
   uint64_t seed = 1200;
-  for (const ConvCase* c : std::initializer_list<const ConvCase*>{&same_upper, &same_lower, &valid, &one_d, &one_d_asym, &three_d})
+  for (const ConvCase* c :
+       std::initializer_list<const ConvCase*>{&same_upper, &same_lower, &valid, &one_d, &one_d_asym, &three_d})
     check_conv(*c, DType::kFloat32, seed += 3);
 }
 
 TEST(GpuFusedConv, EachActivationBothLayouts) {
   KILN_REQUIRE_GPU();
   uint64_t seed = 1300;
-  for (const char* act : {"", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip", "Silu", "Gelu", "GeluTanh",
-                          "HardSigmoid", "HardSwish"})
+  for (const char* act :
+       {"", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip", "Silu", "Gelu", "GeluTanh", "HardSigmoid", "HardSwish"})
     for (bool nhwc : {false, true})
       for (bool z : {false, true}) check_fused_conv(k3x3s2, nhwc, act, z, DType::kFloat32, seed += 4);
 }
@@ -153,7 +154,8 @@ TEST(GpuFusedConv, ShapesBothLayouts) {
   no_bias.bias = false;
   const ConvCase one_d{{2, 6, 31}, 10, {5}, {2}, {2, 2}};
   uint64_t seed = 1500;
-  for (const ConvCase* c : std::initializer_list<const ConvCase*>{&k1x1, &k7x7s2, &depthwise, &grouped, &dilated, &asymmetric, &no_bias, &one_d})
+  for (const ConvCase* c : std::initializer_list<const ConvCase*>{&k1x1, &k7x7s2, &depthwise, &grouped, &dilated,
+                                                                  &asymmetric, &no_bias, &one_d})
     for (bool nhwc : {false, true}) {
       check_fused_conv(*c, nhwc, "Relu", true, DType::kFloat32, seed += 4);
       check_fused_conv(*c, nhwc, "", false, DType::kFloat32, seed += 4);

@@ -12,7 +12,7 @@ Tolerance tol_for(DType t) {
   return {1e-4, 1e-4};
 }
 
-const char* kActivations[] = {"",     "Relu", "LeakyRelu", "Sigmoid",  "Tanh",       "Clip",
+const char* kActivations[] = {"",     "Relu", "LeakyRelu", "Sigmoid",     "Tanh",     "Clip",
                               "Silu", "Gelu", "GeluTanh",  "HardSigmoid", "HardSwish"};
 
 struct FusedCase {
@@ -40,9 +40,8 @@ void check_fused(const FusedCase& c, uint64_t seed) {
   attrs.set("transA", int64_t{c.ta});
   attrs.set("transB", int64_t{c.tb});
   attrs.set("alpha", c.alpha);
-  SCOPED_TRACE("FusedMatMul A " + dims_to_string(c.a) + " B " + dims_to_string(c.b) + " act '" + c.act +
-               "' bias=" + std::to_string(c.bias) + " Z=" + (c.z ? dims_to_string(*c.z) : "none") + " " +
-               dtype_name(c.t));
+  SCOPED_TRACE("FusedMatMul A " + dims_to_string(c.a) + " B " + dims_to_string(c.b) + " act '" + c.act + "' bias=" +
+               std::to_string(c.bias) + " Z=" + (c.z ? dims_to_string(*c.z) : "none") + " " + dtype_name(c.t));
   const int64_t n = c.tb ? c.b[c.b.size() - 2] : c.b.back();
   std::vector<Tensor> in{random_tensor(c.t, c.a, seed), random_tensor(c.t, c.b, seed + 1)};
   in.push_back(c.bias ? random_tensor(c.t, {n}, seed + 2) : Tensor());
@@ -86,8 +85,8 @@ TEST(GpuFusedMatMul, TransposesAndAlpha) {
   uint64_t seed = 300;
   for (bool ta : {false, true})
     for (bool tb : {false, true}) {
-      FusedCase c{ta ? Dims{3, 16, 7} : Dims{3, 7, 16}, tb ? Dims{65, 16} : Dims{16, 65}, true, nullptr, "Relu", ta,
-                  tb, 0.5f};
+      FusedCase c{
+          ta ? Dims{3, 16, 7} : Dims{3, 7, 16}, tb ? Dims{65, 16} : Dims{16, 65}, true, nullptr, "Relu", ta, tb, 0.5f};
       check_fused(c, seed++);
       c.act = "Silu";
       check_fused(c, seed++);

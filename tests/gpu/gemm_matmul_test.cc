@@ -46,9 +46,9 @@ TEST(GpuMatMul, BatchedSameBatch) {
 
 TEST(GpuMatMul, BroadcastBatch) {
   KILN_REQUIRE_GPU();
-  check_matmul({4, 7, 9}, {9, 5}, DType::kFloat32, 31, true);   // B shared: folded into M
-  check_matmul({7, 9}, {4, 9, 5}, DType::kFloat32, 32);         // A shared: stride 0
-  check_matmul({1, 7, 9}, {3, 9, 5}, DType::kFloat32, 33);      // size-1 batch
+  check_matmul({4, 7, 9}, {9, 5}, DType::kFloat32, 31, true);  // B shared: folded into M
+  check_matmul({7, 9}, {4, 9, 5}, DType::kFloat32, 32);        // A shared: stride 0
+  check_matmul({1, 7, 9}, {3, 9, 5}, DType::kFloat32, 33);     // size-1 batch
   check_matmul({3, 7, 9}, {1, 9, 5}, DType::kFloat32, 34);
   check_matmul({2, 1, 7, 9}, {1, 3, 9, 5}, DType::kFloat32, 35);  // general broadcast
   check_matmul({2, 3, 7, 9}, {3, 9, 5}, DType::kFloat16, 36);
@@ -63,8 +63,8 @@ TEST(GpuMatMul, OneDOperands) {
   check_matmul({9}, {4, 9, 5}, DType::kFloat32, 45);
 }
 
-void check_gemm(int64_t m, int64_t k, int64_t n, bool ta, bool tb, const Dims* c_dims, float alpha, float beta,
-                DType t, uint64_t seed) {
+void check_gemm(int64_t m, int64_t k, int64_t n, bool ta, bool tb, const Dims* c_dims, float alpha, float beta, DType t,
+                uint64_t seed) {
   Attrs attrs;
   attrs.set("transA", int64_t{ta});
   attrs.set("transB", int64_t{tb});

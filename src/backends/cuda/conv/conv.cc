@@ -1,7 +1,7 @@
 // Conv and FusedConv on cuDNN (NCHW and channels-last), with explicit padding for asymmetric pads and the shared
 // bias / residual / activation epilogue where cuDNN's fused call does not apply.
-#include "backends/cuda/conv/conv_kernels.h"
 #include "backends/cuda/conv/conv_common.h"
+#include "backends/cuda/conv/conv_kernels.h"
 #include "backends/cuda/conv/cudnn_conv.h"
 #include "backends/cuda/conv/window.h"
 #include "backends/cuda/cuda_check.h"
@@ -135,8 +135,8 @@ Status run_conv(CudaKernelContext& ctx, bool fused_op) {
   }
   void* conv_ws = algo.workspace > 0 ? ws + pad_bytes : nullptr;
   const bool cudnn_act = c.act.kind == fused::ActKind::kNone || c.act.kind == fused::ActKind::kRelu;
-  if (cudnn_act && plan->try_fused(ctx, algo, x_in, w.data, z, bias, c.act.kind == fused::ActKind::kRelu, y.data,
-                                   conv_ws))
+  if (cudnn_act &&
+      plan->try_fused(ctx, algo, x_in, w.data, z, bias, c.act.kind == fused::ActKind::kRelu, y.data, conv_ws))
     return ok_status();
   KILN_RETURN_IF_ERROR(plan->forward(ctx, algo, x_in, w.data, y.data, conv_ws));
   if (!bias && !z && c.act.kind == fused::ActKind::kNone) return ok_status();

@@ -32,8 +32,8 @@ struct PoolParams {
   bool channels_last = false;
   bool count_include_pad = false;
   int64_t n = 0, c = 0;
-  int64_t in[3] = {1, 1, 1}, out[3] = {1, 1, 1}, kernel[3] = {1, 1, 1}, stride[3] = {1, 1, 1},
-          dilation[3] = {1, 1, 1}, pad_begin[3] = {0, 0, 0}, pad_end[3] = {0, 0, 0};
+  int64_t in[3] = {1, 1, 1}, out[3] = {1, 1, 1}, kernel[3] = {1, 1, 1}, stride[3] = {1, 1, 1}, dilation[3] = {1, 1, 1},
+          pad_begin[3] = {0, 0, 0}, pad_end[3] = {0, 0, 0};
 };
 cudaError_t launch_pool(const PoolParams& p, cudaStream_t stream);
 
@@ -42,8 +42,8 @@ cudaError_t launch_global_pool(const void* x, void* y, ElemType type, bool is_ma
                                int64_t c, int64_t spatial, cudaStream_t stream);
 
 // Per-channel affine y = x * scale[c] + shift[c] (float32 scale/shift), channel = (i / inner) % channels.
-cudaError_t launch_channel_affine(const void* x, void* y, ElemType type, int64_t total, int64_t inner,
-                                  int64_t channels, const float* scale, const float* shift, cudaStream_t stream);
+cudaError_t launch_channel_affine(const void* x, void* y, ElemType type, int64_t total, int64_t inner, int64_t channels,
+                                  const float* scale, const float* shift, cudaStream_t stream);
 
 // Inference batch-norm coefficients: scale_out = s / sqrt(var + eps), shift_out = b - mean * scale_out, for
 // parameters of any float element type each.
@@ -61,8 +61,8 @@ cudaError_t launch_bn_coefficients(const BnParamsIn& p, int64_t channels, float 
                                    float* shift_out, cudaStream_t stream);
 
 // InstanceNormalization over NCHW x: one (n, c) plane per block; scale/bias have x's type.
-cudaError_t launch_instance_norm(const void* x, void* y, ElemType type, const void* scale, const void* bias,
-                                 int64_t n, int64_t c, int64_t spatial, float epsilon, cudaStream_t stream);
+cudaError_t launch_instance_norm(const void* x, void* y, ElemType type, const void* scale, const void* bias, int64_t n,
+                                 int64_t c, int64_t spatial, float epsilon, cudaStream_t stream);
 
 // LRN across channels of NCHW x.
 cudaError_t launch_lrn(const void* x, void* y, ElemType type, int64_t n, int64_t c, int64_t spatial, int64_t size,

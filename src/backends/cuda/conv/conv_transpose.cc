@@ -79,7 +79,8 @@ Status plan_conv_transpose(CudaKernelContext& ctx, ConvTransposeCall* c) {
     }
     for (size_t i = 0; i < nd; ++i) {
       out[i] = full[i] + out_pad[i] - pads[i] - pads[nd + i];
-      if (out[i] <= 0) return ctx.error("computed output size on spatial axis " + std::to_string(i) + " is not positive");
+      if (out[i] <= 0)
+        return ctx.error("computed output size on spatial axis " + std::to_string(i) + " is not positive");
     }
   }
   if (ctx.has_input(2)) {
@@ -134,7 +135,8 @@ Status conv_transpose_run(CudaKernelContext& ctx) {
     ws = static_cast<char*>(raw);
   }
   void* full = c.direct ? y.data : ws;
-  KILN_RETURN_IF_ERROR(plan->backward_data(ctx, algo, w.data, x.data, full, algo.workspace ? ws + full_bytes : nullptr));
+  KILN_RETURN_IF_ERROR(
+      plan->backward_data(ctx, algo, w.data, x.data, full, algo.workspace ? ws + full_bytes : nullptr));
   if (!c.direct) {
     Dims y_mem = c.y_dims;
     if (c.full_mem_dims.size() != y_mem.size()) y_mem.insert(y_mem.begin() + 2, 1);  // 1-D as H = 1

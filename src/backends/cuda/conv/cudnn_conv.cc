@@ -97,16 +97,13 @@ Result<std::unique_ptr<ConvPlan>> ConvPlan::create(CudaKernelContext& ctx, const
   int returned = 0;
   if (!p.backward_data) {
     std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(CUDNN_CONVOLUTION_FWD_ALGO_COUNT * 2);
-    KILN_CUDNN_RETURN_IF_ERROR(cudnnGetConvolutionForwardAlgorithm_v7(ctx.cudnn(), plan->x_, plan->w_, plan->conv_,
-                                                                      plan->y_, static_cast<int>(perf.size()),
-                                                                      &returned, perf.data()));
+    KILN_CUDNN_RETURN_IF_ERROR(cudnnGetConvolutionForwardAlgorithm_v7(
+        ctx.cudnn(), plan->x_, plan->w_, plan->conv_, plan->y_, static_cast<int>(perf.size()), &returned, perf.data()));
     for (int i = 0; i < returned; ++i) add(perf[i].algo, perf[i].status, perf[i].memory, perf[i].mathType);
   } else {
     std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT * 2);
-    KILN_CUDNN_RETURN_IF_ERROR(cudnnGetConvolutionBackwardDataAlgorithm_v7(ctx.cudnn(), plan->w_, plan->y_,
-                                                                           plan->conv_, plan->x_,
-                                                                           static_cast<int>(perf.size()), &returned,
-                                                                           perf.data()));
+    KILN_CUDNN_RETURN_IF_ERROR(cudnnGetConvolutionBackwardDataAlgorithm_v7(
+        ctx.cudnn(), plan->w_, plan->y_, plan->conv_, plan->x_, static_cast<int>(perf.size()), &returned, perf.data()));
     for (int i = 0; i < returned; ++i) add(perf[i].algo, perf[i].status, perf[i].memory, perf[i].mathType);
   }
   if (plan->algos_.empty())
@@ -131,9 +128,9 @@ bool ConvPlan::try_fused(CudaKernelContext& ctx, const ConvAlgo& a, const void* 
   if (!relu && algo != CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM) return false;
   if (cudnnSetConvolutionMathType(conv_, a.math) != CUDNN_STATUS_SUCCESS) return false;
   const float one = 1.f, alpha2 = z ? 1.f : 0.f;
-  const cudnnStatus_t st = cudnnConvolutionBiasActivationForward(
-      ctx.cudnn(), &one, x_, x, w_, w, conv_, algo, ws, a.workspace, &alpha2, y_, z ? z : y, bias_, bias,
-      relu ? relu_ : identity_, y_, y);
+  const cudnnStatus_t st =
+      cudnnConvolutionBiasActivationForward(ctx.cudnn(), &one, x_, x, w_, w, conv_, algo, ws, a.workspace, &alpha2, y_,
+                                            z ? z : y, bias_, bias, relu ? relu_ : identity_, y_, y);
   if (st == CUDNN_STATUS_SUCCESS) return true;
   fused_rejected_ = true;  // do not ask again for this shape
   return false;

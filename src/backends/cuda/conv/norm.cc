@@ -71,10 +71,10 @@ Status lrn_run(CudaKernelContext& ctx) {
   KILN_ASSIGN_OR_RETURN(DeviceTensor y, ctx.allocate_output(0, ctx.input_dtype(0), xd));
   if (numel_of(xd) == 0) return ok_status();
   KILN_ASSIGN_OR_RETURN(DeviceTensor x, ctx.input(0));
-  return cuda_status(launch_lrn(x.data, y.data, type, n, c, sp, size, ctx.attrs().get_float("alpha", 1e-4f),
-                                ctx.attrs().get_float("beta", 0.75f), ctx.attrs().get_float("bias", 1.0f),
-                                ctx.stream()),
-                     "lrn_across_channels");
+  return cuda_status(
+      launch_lrn(x.data, y.data, type, n, c, sp, size, ctx.attrs().get_float("alpha", 1e-4f),
+                 ctx.attrs().get_float("beta", 0.75f), ctx.attrs().get_float("bias", 1.0f), ctx.stream()),
+      "lrn_across_channels");
 }
 
 bool batch_norm_supports(const Node& node, const std::vector<const TypeInfo*>& types) {

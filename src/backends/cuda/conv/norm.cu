@@ -72,8 +72,8 @@ __global__ void instance_norm_planes(const T* x, T* y, const T* scale, const T* 
 }
 
 template <class T>
-__global__ void lrn_across_channels(const T* x, T* y, int64_t n, int64_t c, int64_t spatial, int64_t size,
-                                    float alpha, float beta, float bias) {
+__global__ void lrn_across_channels(const T* x, T* y, int64_t n, int64_t c, int64_t spatial, int64_t size, float alpha,
+                                    float beta, float bias) {
   const int64_t total = n * c * spatial, lo = (size - 1) / 2, hi = size - 1 - lo;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -97,16 +97,16 @@ cudaError_t launch_bn_coefficients(const BnParamsIn& p, int64_t channels, float 
   return cudaGetLastError();
 }
 
-cudaError_t launch_channel_affine(const void* x, void* y, ElemType type, int64_t total, int64_t inner,
-                                  int64_t channels, const float* scale, const float* shift, cudaStream_t stream) {
+cudaError_t launch_channel_affine(const void* x, void* y, ElemType type, int64_t total, int64_t inner, int64_t channels,
+                                  const float* scale, const float* shift, cudaStream_t stream) {
   if (total == 0) return cudaSuccess;
   KILN_DISPATCH_ELEM(type, channel_affine<T><<<grid_for(total, kBlock), kBlock, 0, stream>>>(
                                static_cast<const T*>(x), static_cast<T*>(y), total, inner, channels, scale, shift));
   return cudaGetLastError();
 }
 
-cudaError_t launch_instance_norm(const void* x, void* y, ElemType type, const void* scale, const void* bias,
-                                 int64_t n, int64_t c, int64_t spatial, float epsilon, cudaStream_t stream) {
+cudaError_t launch_instance_norm(const void* x, void* y, ElemType type, const void* scale, const void* bias, int64_t n,
+                                 int64_t c, int64_t spatial, float epsilon, cudaStream_t stream) {
   if (n * c == 0) return cudaSuccess;
   if (n * c > 0x7fffffff) return cudaErrorInvalidConfiguration;
   KILN_DISPATCH_ELEM(type, instance_norm_planes<T><<<static_cast<unsigned>(n * c), kBlock, 0, stream>>>(

@@ -80,8 +80,10 @@ __global__ void pool_nd(PoolParams p, int64_t total) {
       }
     }
     float r;
-    if (p.is_max) r = any ? acc : 0.f;
-    else r = count > 0 ? acc / static_cast<float>(count) : 0.f;
+    if (p.is_max)
+      r = any ? acc : 0.f;
+    else
+      r = count > 0 ? acc / static_cast<float>(count) : 0.f;
     y[i] = from_f32<T>(r);
   }
 }
@@ -99,8 +101,9 @@ __global__ void global_pool_planes(const T* x, T* y, bool is_max, int64_t spatia
   buf[threadIdx.x] = acc;
   __syncthreads();
   for (int w = blockDim.x / 2; w > 0; w /= 2) {
-    if (threadIdx.x < w) buf[threadIdx.x] = is_max ? fmaxf(buf[threadIdx.x], buf[threadIdx.x + w])
-                                                   : buf[threadIdx.x] + buf[threadIdx.x + w];
+    if (threadIdx.x < w)
+      buf[threadIdx.x] =
+          is_max ? fmaxf(buf[threadIdx.x], buf[threadIdx.x + w]) : buf[threadIdx.x] + buf[threadIdx.x + w];
     __syncthreads();
   }
   if (threadIdx.x == 0) y[blockIdx.x] = from_f32<T>(is_max ? buf[0] : buf[0] / static_cast<float>(spatial));

@@ -67,20 +67,20 @@ __device__ __forceinline__ float apply_activation(EpAct act, float x, float a, f
 }
 
 // Calls f.template operator()<T>() with T the element type of `t` (a device-side dtype switch on the host).
-#define KILN_DISPATCH_ELEM(t, ...)                          \
-  switch (t) {                                              \
-    case ElemType::kF32: {                                  \
-      using T = float;                                      \
-      __VA_ARGS__;                                          \
-    } break;                                                \
-    case ElemType::kF16: {                                  \
-      using T = __half;                                     \
-      __VA_ARGS__;                                          \
-    } break;                                                \
-    case ElemType::kBF16: {                                 \
-      using T = __nv_bfloat16;                              \
-      __VA_ARGS__;                                          \
-    } break;                                                \
+#define KILN_DISPATCH_ELEM(t, ...) \
+  switch (t) {                     \
+    case ElemType::kF32: {         \
+      using T = float;             \
+      __VA_ARGS__;                 \
+    } break;                       \
+    case ElemType::kF16: {         \
+      using T = __half;            \
+      __VA_ARGS__;                 \
+    } break;                       \
+    case ElemType::kBF16: {        \
+      using T = __nv_bfloat16;     \
+      __VA_ARGS__;                 \
+    } break;                       \
   }
 
 // Grid size for a 1-D grid-stride loop over n elements.

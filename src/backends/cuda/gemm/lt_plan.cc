@@ -32,8 +32,8 @@ Status make_layout(cublasLtMatrixLayout_t* l, ElemType t, int64_t rows, int64_t 
     int32_t count = static_cast<int32_t>(batch);
     KILN_CUBLAS_RETURN_IF_ERROR(
         cublasLtMatrixLayoutSetAttribute(*l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof(count)));
-    KILN_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutSetAttribute(*l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
-                                                                 &stride, sizeof(stride)));
+    KILN_CUBLAS_RETURN_IF_ERROR(
+        cublasLtMatrixLayoutSetAttribute(*l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride, sizeof(stride)));
   }
   return ok_status();
 }
@@ -42,9 +42,9 @@ Status make_layout(cublasLtMatrixLayout_t* l, ElemType t, int64_t rows, int64_t 
 
 std::string LtProblem::key() const {
   std::string s;
-  for (int64_t v : {int64_t(type), int64_t(tf32), int64_t(trans_a), int64_t(trans_b), m, n, k, lda, ldb, ldc, batch,
-                    stride_a, stride_b, stride_c, int64_t(epilogue), int64_t(align_a), int64_t(align_b),
-                    int64_t(align_c), int64_t(align_d)})
+  for (int64_t v :
+       {int64_t(type), int64_t(tf32), int64_t(trans_a), int64_t(trans_b), m, n, k, lda, ldb, ldc, batch, stride_a,
+        stride_b, stride_c, int64_t(epilogue), int64_t(align_a), int64_t(align_b), int64_t(align_c), int64_t(align_d)})
     s += std::to_string(v) + ",";
   return s;
 }
@@ -91,7 +91,8 @@ Result<std::unique_ptr<LtPlan>> LtPlan::create(CudaKernelContext& ctx, const LtP
   KILN_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceCreate(&pref));
   const uint64_t ws = kLtWorkspaceBytes;
   const uint32_t aa = p.align_a, ab = p.align_b, ac = p.align_c, ad = p.align_d;
-  cublasStatus_t st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
+  cublasStatus_t st =
+      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
   if (st == CUBLAS_STATUS_SUCCESS)
     st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &aa, sizeof(aa));
   if (st == CUBLAS_STATUS_SUCCESS)
@@ -126,8 +127,8 @@ Status LtPlan::run(CudaKernelContext& ctx, int64_t tactic, float alpha, const vo
   if (r.workspaceSize > 0) {
     KILN_ASSIGN_OR_RETURN(ws, ctx.workspace(r.workspaceSize));
   }
-  KILN_CUBLAS_RETURN_IF_ERROR(cublasLtMatmul(ctx.cublaslt(), op_, &alpha, a, la_, b, lb_, &beta, c ? c : d, lc_, d,
-                                             lc_, &r.algo, ws, r.workspaceSize, ctx.stream()));
+  KILN_CUBLAS_RETURN_IF_ERROR(cublasLtMatmul(ctx.cublaslt(), op_, &alpha, a, la_, b, lb_, &beta, c ? c : d, lc_, d, lc_,
+                                             &r.algo, ws, r.workspaceSize, ctx.stream()));
   return ok_status();
 }
 

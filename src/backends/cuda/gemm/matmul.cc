@@ -16,7 +16,7 @@ struct RowGemm {
   int64_t m = 0, n = 0, k = 0;
   bool trans_a = false, trans_b = false;
   int64_t batch = 1;
-  int64_t stride_a = 0, stride_b = 0;  // elements; Y's batch stride is m*n
+  int64_t stride_a = 0, stride_b = 0;     // elements; Y's batch stride is m*n
   std::vector<int64_t> a_index, b_index;  // non-empty: run each output matrix separately
 };
 
@@ -70,8 +70,8 @@ Status run_row_gemm(CudaKernelContext& ctx, const RowGemm& g, ElemType t, cublas
                     const GemmOperands& o) {
   const bool tf32 = ctx.allow_tf32();
   if (g.a_index.empty()) {
-    KILN_ASSIGN_OR_RETURN(const LtPlan* plan, lt_plan_for(ctx, lt_problem(g, t, tf32, ep, g.batch, g.stride_a,
-                                                                          g.stride_b, o)));
+    KILN_ASSIGN_OR_RETURN(const LtPlan* plan,
+                          lt_plan_for(ctx, lt_problem(g, t, tf32, ep, g.batch, g.stride_a, g.stride_b, o)));
     return plan->run(ctx, ctx.tactic(), o.alpha, o.a, o.b, o.beta, o.c, o.y, o.bias);
   }
   const int64_t es = static_cast<int64_t>(elem_size(t));
@@ -169,8 +169,9 @@ Status plan_matmul(const CudaKernelContext& ctx, const Dims& a_in, const Dims& b
 
 Result<ElemType> float_type(const CudaKernelContext& ctx, size_t i, const char* name) {
   auto t = elem_type_of(ctx.input_dtype(i));
-  if (!t) return ctx.unsupported(std::string("input ") + name + " dtype " + dtype_name(ctx.input_dtype(i)) +
-                                 " (float32, float16, bfloat16 only)");
+  if (!t)
+    return ctx.unsupported(std::string("input ") + name + " dtype " + dtype_name(ctx.input_dtype(i)) +
+                           " (float32, float16, bfloat16 only)");
   return *t;
 }
 
@@ -188,8 +189,8 @@ struct GemmCall {
   ElemType type = ElemType::kF32;
   cublasLtEpilogue_t lt_epilogue = CUBLASLT_EPILOGUE_DEFAULT;
   GemmOperands ops;
-  bool allocate = true;   // false while counting tactics: Y stays unallocated (assumed 256-byte aligned)
-  fused::Activation act;  // FusedMatMul's activation (kNone for the others)
+  bool allocate = true;        // false while counting tactics: Y stays unallocated (assumed 256-byte aligned)
+  fused::Activation act;       // FusedMatMul's activation (kNone for the others)
   bool need_epilogue = false;  // the separate epilogue kernel runs after the matmul
   EpilogueParams ep;
 };
@@ -282,8 +283,8 @@ Status prepare_fused_matmul(CudaKernelContext& ctx, GemmCall* call) {
     z_full = numel_of(ctx.input_dims(3)) == numel_of(call->out_dims);
   }
   // cuBLASLt applies its activation after adding C and bias; its GELU is the tanh form.
-  const bool lt_act = act.kind == fused::ActKind::kNone || act.kind == fused::ActKind::kRelu ||
-                      act.kind == fused::ActKind::kGeluTanh;
+  const bool lt_act =
+      act.kind == fused::ActKind::kNone || act.kind == fused::ActKind::kRelu || act.kind == fused::ActKind::kGeluTanh;
   if (lt_act && (!has_z || z_full)) {
     if (has_z) {
       call->ops.c = z.data;
@@ -371,9 +372,7 @@ bool gemm_supports(const Node& node, const std::vector<const TypeInfo*>& types) 
 bool fused_matmul_supports(const Node& node, const std::vector<const TypeInfo*>& types) {
   return types_are_float(types, {0, 1, 2, 3}) && fused::parse_activation(node).ok();
 }
-std::string lt_tactic_name(const Node& node, int64_t tactic) {
-  return "cublasLt heuristic #" + std::to_string(tactic);
-}
+std::string lt_tactic_name(const Node& node, int64_t tactic) { return "cublasLt heuristic #" + std::to_string(tactic); }
 
 }  // namespace
 
