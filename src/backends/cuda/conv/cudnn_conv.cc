@@ -113,6 +113,7 @@ Result<std::unique_ptr<ConvPlan>> ConvPlan::create(CudaKernelContext& ctx, const
 
 Status ConvPlan::forward(CudaKernelContext& ctx, const ConvAlgo& a, const void* x, const void* w, void* y,
                          void* ws) const {
+  KILN_CUDNN_RETURN_IF_ERROR(cudnnSetStream(ctx.cudnn(), ctx.stream()));
   KILN_CUDNN_RETURN_IF_ERROR(cudnnSetConvolutionMathType(conv_, a.math));
   const float one = 1.f, zero = 0.f;
   KILN_CUDNN_RETURN_IF_ERROR(cudnnConvolutionForward(ctx.cudnn(), &one, x_, x, w_, w, conv_,
@@ -126,6 +127,7 @@ bool ConvPlan::try_fused(CudaKernelContext& ctx, const ConvAlgo& a, const void* 
   if (fused_rejected_ || !bias) return false;
   const auto algo = static_cast<cudnnConvolutionFwdAlgo_t>(a.algo);
   if (!relu && algo != CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM) return false;
+  if (cudnnSetStream(ctx.cudnn(), ctx.stream()) != CUDNN_STATUS_SUCCESS) return false;
   if (cudnnSetConvolutionMathType(conv_, a.math) != CUDNN_STATUS_SUCCESS) return false;
   const float one = 1.f, alpha2 = z ? 1.f : 0.f;
   const cudnnStatus_t st =
@@ -138,6 +140,7 @@ bool ConvPlan::try_fused(CudaKernelContext& ctx, const ConvAlgo& a, const void* 
 
 Status ConvPlan::backward_data(CudaKernelContext& ctx, const ConvAlgo& a, const void* w, const void* dy, void* dx,
                                void* ws) const {
+  KILN_CUDNN_RETURN_IF_ERROR(cudnnSetStream(ctx.cudnn(), ctx.stream()));
   KILN_CUDNN_RETURN_IF_ERROR(cudnnSetConvolutionMathType(conv_, a.math));
   const float one = 1.f, zero = 0.f;
   KILN_CUDNN_RETURN_IF_ERROR(cudnnConvolutionBackwardData(ctx.cudnn(), &one, w_, w, y_, dy, conv_,
