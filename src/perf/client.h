@@ -1,0 +1,76 @@
+// kiln perf's view of a server: model information, statistics, and per-connection inference workers.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kiln/dtype.h"
+#include "kiln/status.h"
+#include "kiln/tensor.h"
+#include "perf/perf_options.h"
+
+namespace kiln::perf {
+
+struct TensorInfo {
+  std::string name;
+  std::string datatype;  // KServe name: "FP32", "INT64", "BYTES", ...
+  Dims shape;            // as the server reports it: -1 for dynamic dims, includes the batch dim when batching
+};
+
+struct ModelInfo {
+  std::string name;
+  std::string version;  // as asked ("" = default)
+  int64_t max_batch_size = 0;
+  std::vector<TensorInfo> inputs, outputs;
+};
+
+// One input tensor of a prepared request: raw little-endian row-major bytes (BYTES: 4-byte length prefixes).
+struct InputTensor {
+  std::string name;
+  std::string datatype;
+  DType dtype = DType::kUndefined;
+  Dims shape;
+  std::string bytes;
+};
+using RequestInputs = std::vector<InputTensor>;
+
+// The server's cumulative statistics for the model (summed over the versions it reports).
+struct ServerStats {
+  uint64_t inference_count = 0, execution_count = 0;
+  uint64_t success_count = 0, success_ns = 0;
+  uint64_t queue_count = 0, queue_ns = 0;
+  uint64_t compute_input_count = 0, compute_input_ns = 0;
+  uint64_t compute_infer_count = 0, compute_infer_ns = 0;
+  uint64_t compute_output_count = 0, compute_output_ns = 0;
+  ServerStats minus(const ServerStats& earlier) const;
+};
+
+// Client-side time split of one request (nanoseconds); zero where the protocol client cannot tell.
+struct CallTiming {
+  int64_t send_ns = 0;  // writing the request
+  int64_t recv_ns = 0;  // reading the response after its first byte arrived
+};
+
+// One connection, used by one thread. infer() sends prepared request `index` (modulo the number prepared).
+class InferWorker {
+ public:
+  virtual ~InferWorker() = default;
+  virtual Status infer(size_t index, CallTiming* timing) = 0;
+};
+
+// A protocol client. model_info()/statistics() may be called from one control thread while workers run.
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual Result<ModelInfo> model_info(const std::string& model, const std::string& version) = 0;
+  virtual Result<ServerStats> statistics(const std::string& model, const std::string& version) = 0;
+  // Serializes every request once; workers only send these prebuilt bodies.
+  virtual Status prepare(const ModelInfo& model, const std::vector<RequestInputs>& requests) = 0;
+  virtual Result<std::unique_ptr<InferWorker>> make_worker() = 0;
+};
+
+Result<std::unique_ptr<Backend>> make_http_backend(const std::string& host, int port, const PerfOptions& options);
+Result<std::unique_ptr<Backend>> make_grpc_backend(const std::string& host, int port, const PerfOptions& options);
+
+}  // namespace kiln::perf

@@ -1,0 +1,164 @@
+// kiln perf over KServe v2 gRPC (our kserve_v2.proto stubs): one channel (one HTTP/2 connection) per worker.
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <climits>
+#include <memory>
+#include <mutex>
+
+#include "perf/client.h"
+#include "server/grpc/kserve_v2.grpc.pb.h"
+
+namespace kiln::perf {
+namespace {
+
+using Stub = inference::GRPCInferenceService::Stub;
+
+Status grpc_error(const grpc::Status& s, const std::string& what, const std::string& target) {
+  StatusCode code = StatusCode::kFailedPrecondition;
+  if (s.error_code() == grpc::StatusCode::NOT_FOUND) code = StatusCode::kNotFound;
+  if (s.error_code() == grpc::StatusCode::INVALID_ARGUMENT) code = StatusCode::kInvalidArgument;
+  std::string message = s.error_message();
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE) message = "cannot reach the server at " + target + ": " + message;
+  return Status(code, what + ": gRPC " + std::to_string(static_cast<int>(s.error_code())) + ": " + message);
+}
+
+std::shared_ptr<grpc::Channel> make_channel(const std::string& target, size_t max_bytes, bool own_connection) {
+  grpc::ChannelArguments args;
+  const int limit = static_cast<int>(std::min<size_t>(max_bytes, INT_MAX));
+  args.SetMaxReceiveMessageSize(limit);
+  args.SetMaxSendMessageSize(limit);
+  // Without a local subchannel pool, channels to the same target share one TCP connection.
+  if (own_connection) args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+}
+
+class GrpcWorker final : public InferWorker {
+ public:
+  GrpcWorker(std::shared_ptr<grpc::Channel> channel, std::string target,
+             std::shared_ptr<const std::vector<inference::ModelInferRequest>> requests)
+      : channel_(std::move(channel)),
+        stub_(inference::GRPCInferenceService::NewStub(channel_)),
+        target_(std::move(target)),
+        requests_(std::move(requests)) {}
+
+  Status infer(size_t index, CallTiming* timing) override {
+    grpc::ClientContext ctx;
+    response_.Clear();
+    grpc::Status s = stub_->ModelInfer(&ctx, (*requests_)[index % requests_->size()], &response_);
+    if (!s.ok()) return grpc_error(s, "infer", target_);
+    return ok_status();
+  }
+
+ private:
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<Stub> stub_;
+  std::string target_;
+  std::shared_ptr<const std::vector<inference::ModelInferRequest>> requests_;
+  inference::ModelInferResponse response_;
+};
+
+class GrpcBackend final : public Backend {
+ public:
+  GrpcBackend(std::string target, const PerfOptions& options)
+      : target_(std::move(target)),
+        options_(options),
+        control_(inference::GRPCInferenceService::NewStub(make_channel(target_, options.max_message_bytes, false))) {}
+
+  Result<ModelInfo> model_info(const std::string& model, const std::string& version) override {
+    inference::ModelMetadataRequest req;
+    req.set_name(model);
+    req.set_version(version);
+    inference::ModelMetadataResponse md;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    grpc::Status s = control_->ModelMetadata(&ctx, req, &md);
+    if (!s.ok()) return grpc_error(s, "model metadata", target_);
+    ModelInfo info;
+    info.name = model;
+    info.version = version;
+    for (const auto& t : md.inputs()) info.inputs.push_back({t.name(), t.datatype(), {t.shape().begin(), t.shape().end()}});
+    for (const auto& t : md.outputs())
+      info.outputs.push_back({t.name(), t.datatype(), {t.shape().begin(), t.shape().end()}});
+    inference::ModelConfigRequest creq;
+    creq.set_name(model);
+    creq.set_version(version);
+    inference::ModelConfigResponse config;
+    grpc::ClientContext cctx;
+    cctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    if (control_->ModelConfig(&cctx, creq, &config).ok()) info.max_batch_size = config.config().max_batch_size();
+    return info;
+  }
+
+  Result<ServerStats> statistics(const std::string& model, const std::string& version) override {
+    inference::ModelStatisticsRequest req;
+    req.set_name(model);
+    req.set_version(version);
+    inference::ModelStatisticsResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    grpc::Status s = control_->ModelStatistics(&ctx, req, &resp);
+    if (!s.ok()) return grpc_error(s, "model statistics", target_);
+    ServerStats out;
+    for (const auto& m : resp.model_stats()) {
+      const auto& is = m.inference_stats();
+      out.inference_count += m.inference_count();
+      out.execution_count += m.execution_count();
+      out.success_count += is.success().count();
+      out.success_ns += is.success().ns();
+      out.queue_count += is.queue().count();
+      out.queue_ns += is.queue().ns();
+      out.compute_input_count += is.compute_input().count();
+      out.compute_input_ns += is.compute_input().ns();
+      out.compute_infer_count += is.compute_infer().count();
+      out.compute_infer_ns += is.compute_infer().ns();
+      out.compute_output_count += is.compute_output().count();
+      out.compute_output_ns += is.compute_output().ns();
+    }
+    return out;
+  }
+
+  Status prepare(const ModelInfo& model, const std::vector<RequestInputs>& requests) override {
+    auto built = std::make_shared<std::vector<inference::ModelInferRequest>>();
+    for (const RequestInputs& inputs : requests) {
+      inference::ModelInferRequest req;
+      req.set_model_name(model.name);
+      req.set_model_version(model.version);
+      size_t total = 0;
+      for (const InputTensor& t : inputs) {
+        auto* in = req.add_inputs();
+        in->set_name(t.name);
+        in->set_datatype(t.datatype);
+        for (int64_t d : t.shape) in->add_shape(d);
+        *req.add_raw_input_contents() = t.bytes;
+        total += t.bytes.size();
+      }
+      if (total > options_.max_message_bytes)
+        return resource_exhausted("the request (" + std::to_string(total) + " bytes) is over the message limit");
+      built->push_back(std::move(req));
+    }
+    requests_ = std::move(built);
+    return ok_status();
+  }
+
+  Result<std::unique_ptr<InferWorker>> make_worker() override {
+    if (!requests_) return failed_precondition("prepare() was not called");
+    return std::unique_ptr<InferWorker>(std::make_unique<GrpcWorker>(
+        make_channel(target_, options_.max_message_bytes, true), target_, requests_));
+  }
+
+ private:
+  std::string target_;
+  PerfOptions options_;
+  std::unique_ptr<Stub> control_;
+  std::shared_ptr<const std::vector<inference::ModelInferRequest>> requests_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Backend>> make_grpc_backend(const std::string& host, int port, const PerfOptions& options) {
+  const std::string target = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  return std::unique_ptr<Backend>(std::make_unique<GrpcBackend>(target, options));
+}
+
+}  // namespace kiln::perf
