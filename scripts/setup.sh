@@ -4,9 +4,10 @@ set -euo pipefail
 APT_PACKAGES=(build-essential cmake ninja-build ccache pkg-config git
   protobuf-compiler libprotobuf-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev python3 python3-pip
-  libjpeg62-turbo-dev libpng-dev libwebp-dev)
+  libjpeg62-turbo-dev libpng-dev libwebp-dev
+  libgrpc++-dev protobuf-compiler-grpc)
 # Pinned Python packages: the ONNX protos and node test suite come from the pinned onnx wheel.
-PIP_PACKAGES=(onnx==1.20.1 onnxruntime==1.31.1 "numpy<2.5" pytest)
+PIP_PACKAGES=(onnx==1.20.1 onnxruntime==1.31.1 "numpy<2.5" pytest grpcio grpcio-tools requests)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -21,7 +22,7 @@ fi
 
 PY=${PYTHON:-python3}
 if ! $PY - <<'PYEOF' 2>/dev/null
-import onnx, onnxruntime, numpy, pytest
+import onnx, onnxruntime, numpy, pytest, grpc, grpc_tools, requests
 assert onnx.__version__ == "1.20.1" and onnxruntime.__version__ == "1.31.1"
 PYEOF
 then
