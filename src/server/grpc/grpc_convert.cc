@@ -174,6 +174,8 @@ ServerStatus request_from_proto(inference::ModelInferRequest& in, InferRequest* 
     if (numel < 0) return bad("input '" + t.name() + "': invalid shape [" + dims_to_string(dst.shape) + "]");
     params_from_proto(t.parameters(), &dst.parameters);
     if (raw) {
+      if (t.has_contents())
+        return bad("input '" + t.name() + "': has both typed contents and raw_input_contents; use one form");
       dst.data.swap(*in.mutable_raw_input_contents(i));
       continue;
     }
