@@ -1,0 +1,102 @@
+// Tests of fuse_matmul_bias_activation: MatMul + bias [+ residual] [+ activation], every Gemm C form (constant [N]
+// bias scaled by beta, runtime C as Z, constant [M,N] C pre-scaled) become FusedMatMul; a bare MatMul and a shared
+// product stay.
+#include "tests/passes/fuse_test_util.h"
+
+namespace {
+
+using namespace kiln_pass_test;  // NOLINT
+
+TEST(FuseMatMulBiasActivation, MatMulBiasRelu) {
+  GraphBuilder b;
+  b.input("a", {2, 3, 8}).floats("w", {8, 16}, 1).floats("bias", {16}, 2);
+  b.node(OpKind::kMatMul, {"a", "w"}, {"m"});
+  b.node(OpKind::kAdd, {"bias", "m"}, {"s"});
+  b.node(OpKind::kRelu, {"s"}, {"y"});
+  b.output("y");
+  auto pass = make_fuse_matmul_bias_activation_pass();
+  Graph g = run_and_compare(*pass, b.finish(), true);
+  ASSERT_EQ(g.nodes.size(), 1u) << print_graph(g);
+  EXPECT_EQ(g.nodes[0].op, OpKind::kFusedMatMul);
+  EXPECT_EQ(g.nodes[0].inputs.size(), 3u);
+  EXPECT_EQ(g.nodes[0].attrs.get_string("activation"), "Relu");
+}
+
+TEST(FuseMatMulBiasActivation, MatMulBiasResidualGeluTanh) {
+  GraphBuilder b(20);
+  b.input("a", {4, 8}).input("r", {4, 16}).floats("w", {8, 16}, 1).floats("bias", {1, 16}, 2);
+  b.node(OpKind::kMatMul, {"a", "w"}, {"m"});
+  b.node(OpKind::kAdd, {"m", "bias"}, {"s"});
+  b.node(OpKind::kAdd, {"r", "s"}, {"t"});
+  b.node(OpKind::kGelu, {"t"}, {"y"}).attrs.set("approximate", std::string("tanh"));
+  b.output("y");
+  auto pass = make_fuse_matmul_bias_activation_pass();
+  Graph g = run_and_compare(*pass, b.finish(), true);
+  ASSERT_EQ(g.nodes.size(), 1u) << print_graph(g);
+  EXPECT_EQ(g.nodes[0].inputs, (std::vector<std::string>{"a", "w", g.nodes[0].inputs[2], "r"}));
+  EXPECT_EQ(g.nodes[0].attrs.get_string("activation"), "GeluTanh");
+}
+
+TEST(FuseMatMulBiasActivation, GemmForms) {
+  auto pass = make_fuse_matmul_bias_activation_pass();
+  // Constant [N] C with beta 0.5, transB, alpha 2, then Sigmoid: one FusedMatMul with a bias.
+  {
+    GraphBuilder b;
+    b.input("a", {4, 8}).floats("w", {16, 8}, 1).floats("c", {16}, 2);
+    Node& gm = b.node(OpKind::kGemm, {"a", "w", "c"}, {"m"});
+    gm.attrs.set("transB", int64_t{1});
+    gm.attrs.set("alpha", 2.f);
+    gm.attrs.set("beta", 0.5f);
+    b.node(OpKind::kSigmoid, {"m"}, {"y"});
+    b.output("y");
+    Graph g = run_and_compare(*pass, b.finish(), true);
+    ASSERT_EQ(g.nodes.size(), 1u) << print_graph(g);
+    EXPECT_EQ(g.nodes[0].attrs.get_int("transB"), 1);
+    EXPECT_FLOAT_EQ(g.nodes[0].attrs.get_float("alpha"), 2.f);
+  }
+  // Runtime C (beta 1) becomes Z; a bare Gemm still becomes FusedMatMul.
+  {
+    GraphBuilder b;
+    b.input("a", {8, 4}).input("c", {4, 16}).floats("w", {8, 16}, 1);
+    b.node(OpKind::kGemm, {"a", "w", "c"}, {"y"}).attrs.set("transA", int64_t{1});
+    b.output("y");
+    Graph g = run_and_compare(*pass, b.finish(), true);
+    ASSERT_EQ(g.nodes.size(), 1u);
+    EXPECT_EQ(g.nodes[0].inputs, (std::vector<std::string>{"a", "w", "", "c"}));
+  }
+  // Constant [M, N] C with beta 0.25: a pre-scaled Z constant.
+  {
+    GraphBuilder b;
+    b.input("a", {4, 8}).floats("w", {8, 16}, 1).floats("c", {4, 16}, 2);
+    b.node(OpKind::kGemm, {"a", "w", "c"}, {"y"}).attrs.set("beta", 0.25f);
+    b.output("y");
+    Graph g = run_and_compare(*pass, b.finish(), true);
+    ASSERT_EQ(g.nodes.size(), 1u);
+    EXPECT_EQ(g.nodes[0].inputs.size(), 4u);
+  }
+  // Runtime C with beta != 1 cannot be expressed: the Gemm stays.
+  {
+    GraphBuilder b;
+    b.input("a", {4, 8}).input("c", {4, 16}).floats("w", {8, 16}, 1);
+    b.node(OpKind::kGemm, {"a", "w", "c"}, {"y"}).attrs.set("beta", 3.f);
+    b.output("y");
+    run_and_compare(*pass, b.finish(), false);
+  }
+}
+
+TEST(FuseMatMulBiasActivation, BareOrSharedMatMulStays) {
+  auto pass = make_fuse_matmul_bias_activation_pass();
+  GraphBuilder b;
+  b.input("a", {4, 8}).floats("w", {8, 16}, 1).floats("bias", {16}, 2);
+  b.node(OpKind::kMatMul, {"a", "w"}, {"m"});
+  b.node(OpKind::kAdd, {"m", "bias"}, {"y"});
+  b.output("y").output("m");
+  run_and_compare(*pass, b.finish(), false);
+  GraphBuilder c;
+  c.input("a", {4, 8}).floats("w", {8, 16}, 1);
+  c.node(OpKind::kMatMul, {"a", "w"}, {"y"});
+  c.output("y");
+  run_and_compare(*pass, c.finish(), false);
+}
+
+}  // namespace
