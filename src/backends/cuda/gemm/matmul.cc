@@ -10,14 +10,14 @@ namespace kiln::cuda {
 namespace {
 
 // One row-major product family Y[b] = op(A[ia(b)]) op(B[ib(b)]) with A [M,K] ([K,M] when trans_a), B [K,N]
-// ([N,K] when trans_b), Y [M,N]. Either a strided batch (stride 0 shares an operand) or, for a general
-// batch broadcast, an explicit list of matrix indices run one call each.
+// ([N,K] when trans_b), Y [M,N]. A strided batch (stride 0 shares an operand); for a general batch broadcast,
+// one strided-batch call per entry of a_index/b_index (the operands' first matrix of each call).
 struct RowGemm {
   int64_t m = 0, n = 0, k = 0;
   bool trans_a = false, trans_b = false;
   int64_t batch = 1;
   int64_t stride_a = 0, stride_b = 0;     // elements; Y's batch stride is m*n
-  std::vector<int64_t> a_index, b_index;  // non-empty: run each output matrix separately
+  std::vector<int64_t> a_index, b_index;  // non-empty: one call of `batch` matrices per entry
 };
 
 // The operands of a call, device pointers; c (Y's shape, scaled by beta) and bias may be null.
@@ -63,7 +63,7 @@ LtProblem first_problem(const RowGemm& g, ElemType t, bool tf32, cublasLtEpilogu
   GemmOperands first = o;
   first.a = static_cast<const char*>(o.a) + g.a_index[0] * g.m * g.k * es;
   first.b = static_cast<const char*>(o.b) + g.b_index[0] * g.k * g.n * es;
-  return lt_problem(g, t, tf32, ep, 1, 0, 0, first);
+  return lt_problem(g, t, tf32, ep, g.batch, g.stride_a, g.stride_b, first);
 }
 
 Status run_row_gemm(CudaKernelContext& ctx, const RowGemm& g, ElemType t, cublasLtEpilogue_t ep,
@@ -79,10 +79,11 @@ Status run_row_gemm(CudaKernelContext& ctx, const RowGemm& g, ElemType t, cublas
     GemmOperands one = o;
     one.a = static_cast<const char*>(o.a) + g.a_index[i] * g.m * g.k * es;
     one.b = static_cast<const char*>(o.b) + g.b_index[i] * g.k * g.n * es;
-    const int64_t y_off = static_cast<int64_t>(i) * g.m * g.n * es;
+    const int64_t y_off = static_cast<int64_t>(i) * g.batch * g.m * g.n * es;
     one.y = static_cast<char*>(o.y) + y_off;
     if (o.c) one.c = static_cast<const char*>(o.c) + y_off;
-    KILN_ASSIGN_OR_RETURN(const LtPlan* plan, lt_plan_for(ctx, lt_problem(g, t, tf32, ep, 1, 0, 0, one)));
+    KILN_ASSIGN_OR_RETURN(const LtPlan* plan,
+                          lt_plan_for(ctx, lt_problem(g, t, tf32, ep, g.batch, g.stride_a, g.stride_b, one)));
     KILN_RETURN_IF_ERROR(plan->run(ctx, ctx.tactic(), one.alpha, one.a, one.b, one.beta, one.c, one.y, one.bias));
   }
   return ok_status();
@@ -107,6 +108,45 @@ std::vector<int64_t> batch_index_map(const Dims& src, const Dims& out) {
     map[i] = idx;
   }
   return map;
+}
+
+// General batch broadcast ([2,1,..] x [1,3,..]): the longest suffix of batch dims over which each operand is
+// either whole or broadcast runs as one strided batch; the remaining prefix is looped over.
+void split_broadcast_batch(const Dims& a_bat, const Dims& b_bat, const Dims& bat, RowGemm* g) {
+  const size_t r = bat.size();
+  auto padded = [&](const Dims& d) {
+    Dims p(r - d.size(), 1);
+    p.insert(p.end(), d.begin(), d.end());
+    return p;
+  };
+  const Dims pa = padded(a_bat), pb = padded(b_bat);
+  auto whole = [&](const Dims& p, size_t from) {
+    for (size_t d = from; d < r; ++d)
+      if (p[d] != bat[d]) return false;
+    return true;
+  };
+  auto shared = [&](const Dims& p, size_t from) {
+    for (size_t d = from; d < r; ++d)
+      if (p[d] != 1) return false;
+    return true;
+  };
+  size_t s = r;
+  for (size_t cand = 0; cand < r; ++cand) {
+    if ((whole(pa, cand) || shared(pa, cand)) && (whole(pb, cand) || shared(pb, cand))) {
+      s = cand;
+      break;
+    }
+  }
+  const Dims outer(bat.begin(), bat.begin() + s), inner(bat.begin() + s, bat.end());
+  const bool a_whole = whole(pa, s), b_whole = whole(pb, s);
+  const int64_t inner_n = numel_of(inner);
+  g->batch = inner_n;
+  g->stride_a = a_whole ? g->m * g->k : 0;
+  g->stride_b = b_whole ? g->k * g->n : 0;
+  g->a_index = batch_index_map(Dims(pa.begin(), pa.begin() + s), outer);
+  g->b_index = batch_index_map(Dims(pb.begin(), pb.begin() + s), outer);
+  for (int64_t& i : g->a_index) i *= a_whole ? inner_n : 1;
+  for (int64_t& i : g->b_index) i *= b_whole ? inner_n : 1;
 }
 
 // Plans a numpy matmul (1-D promotion, batch broadcast) with optional transposes of the last two dims.
@@ -161,8 +201,7 @@ Status plan_matmul(const CudaKernelContext& ctx, const Dims& a_in, const Dims& b
   } else if (nb == 1) {
     g->stride_b = 0;
   } else if (na != batches || nb != batches) {
-    g->a_index = batch_index_map(a_bat, bat);
-    g->b_index = batch_index_map(b_bat, bat);
+    split_broadcast_batch(a_bat, b_bat, bat, g);
   }
   return ok_status();
 }
