@@ -10,6 +10,8 @@ namespace kiln::cuda {
 // Whether the data kernels can move this dtype (fixed size of 1, 2, 4 or 8 bytes).
 bool movable_dtype(DType t);
 bool supports_movable(const Node& node, const std::vector<const TypeInfo*>& types);  // input 0 movable
+// Input 0 is a tensor (or unknown) that can live on the device: not a string or sequence.
+bool supports_device_tensor(const Node& node, const std::vector<const TypeInfo*>& types);
 
 Status run_identity(CudaKernelContext& ctx);
 Status run_reshape(CudaKernelContext& ctx);
@@ -38,6 +40,8 @@ Status run_scatter_elements(CudaKernelContext& ctx);
 Status run_scatter_nd(CudaKernelContext& ctx);
 bool supports_scatter(const Node& node, const std::vector<const TypeInfo*>& types);
 
+Status run_resize(CudaKernelContext& ctx);
+bool supports_resize(const Node& node, const std::vector<const TypeInfo*>& types);
 Status run_pad(CudaKernelContext& ctx);
 bool supports_pad(const Node& node, const std::vector<const TypeInfo*>& types);
 Status run_constant_of_shape(CudaKernelContext& ctx);

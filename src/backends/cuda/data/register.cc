@@ -4,11 +4,11 @@
 namespace kiln::cuda {
 
 void register_data_kernels(CudaKernelRegistry& r) {
-  r.add(OpKind::kIdentity, {run_identity});
-  r.add(OpKind::kReshape, {run_reshape});
-  r.add(OpKind::kFlatten, {run_flatten});
-  r.add(OpKind::kSqueeze, {run_squeeze});
-  r.add(OpKind::kUnsqueeze, {run_unsqueeze});
+  r.add(OpKind::kIdentity, {run_identity, supports_device_tensor});
+  r.add(OpKind::kReshape, {run_reshape, supports_device_tensor});
+  r.add(OpKind::kFlatten, {run_flatten, supports_device_tensor});
+  r.add(OpKind::kSqueeze, {run_squeeze, supports_device_tensor});
+  r.add(OpKind::kUnsqueeze, {run_unsqueeze, supports_device_tensor});
   r.add(OpKind::kTranspose, {run_transpose, supports_movable});
   r.add(OpKind::kDepthToSpace, {run_depth_to_space, supports_movable});
   r.add(OpKind::kSpaceToDepth, {run_space_to_depth, supports_movable});
@@ -23,6 +23,7 @@ void register_data_kernels(CudaKernelRegistry& r) {
   r.add(OpKind::kScatterElements, {run_scatter_elements, supports_scatter});
   r.add(OpKind::kScatterND, {run_scatter_nd, supports_scatter});
   r.add(OpKind::kPad, {run_pad, supports_pad});
+  r.add(OpKind::kResize, {run_resize, supports_resize});
   r.add(OpKind::kConstantOfShape, {run_constant_of_shape, supports_constant_of_shape});
   r.add(OpKind::kRange, {run_range, supports_range});
   r.add(OpKind::kTrilu, {run_trilu, supports_movable});

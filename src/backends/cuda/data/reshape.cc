@@ -15,6 +15,12 @@ bool supports_movable(const Node& node, const std::vector<const TypeInfo*>& type
   return t == DType::kUndefined || movable_dtype(t);
 }
 
+bool supports_device_tensor(const Node& node, const std::vector<const TypeInfo*>& types) {
+  if (types.empty() || types[0] == nullptr) return true;
+  if (types[0]->known() && !types[0]->is_tensor()) return false;
+  return types[0]->dtype != DType::kString;
+}
+
 Status run_identity(CudaKernelContext& ctx) {
   if (!ctx.has_input(0)) return ctx.error("required input 0 is missing");
   return ctx.alias_output(0, 0, ctx.input_dims(0));

@@ -82,6 +82,7 @@ bool supports_binary(const Node& node, const std::vector<const TypeInfo*>& types
   if (a == DType::kUndefined) a = b;
   if (b == DType::kUndefined) b = a;
   if (a == DType::kUndefined) return true;
+  if (n > static_cast<size_t>(kMaxFoldInputs)) return false;
   for (size_t i = 2; i < n; ++i)
     if (!dtype_in(types, i, {a})) return false;
   return dtype_allowed(node, op, a, b);
@@ -128,17 +129,25 @@ Status run_binary(CudaKernelContext& ctx) {
     return launch_status(ctx, cudaMemcpyAsync(out.data, a.data, out.nbytes(), cudaMemcpyDeviceToDevice, ctx.stream()),
                          "copy");
   }
-  KILN_ASSIGN_OR_RETURN(DeviceTensor b, ctx.input(1));
-  KILN_RETURN_IF_ERROR(run_step(ctx, op, a, b, out));
-  // Variadic folds continue in place: out = op(out, x_i) (elementwise, so reading and writing out is safe).
-  for (size_t i = 2; i < n; ++i) {
-    KILN_ASSIGN_OR_RETURN(DeviceTensor x, ctx.input(i));
-    KILN_RETURN_IF_ERROR(run_step(ctx, op, out, x, out));
+  if (node.op == OpKind::kMean || n > 2) {
+    // One pass folding every input per element: float dtypes round once, like the reference.
+    if (n > static_cast<size_t>(kMaxFoldInputs))
+      return ctx.unsupported("more than " + std::to_string(kMaxFoldInputs) + " inputs on CUDA");
+    FoldInputs in;
+    in.count = static_cast<int>(n);
+    std::vector<Dims> padded(kMaxFoldInputs, Dims{});
+    for (size_t i = 0; i < n; ++i) {
+      KILN_ASSIGN_OR_RETURN(DeviceTensor x, ctx.input(i));
+      in.ptr[i] = x.data;
+      padded[i] = x.dims;
+    }
+    if (!make_broadcast<kMaxFoldInputs>(out_dims, padded, &in.desc))
+      return ctx.unsupported("broadcast needs more than " + std::to_string(kMaxDims) + " dims after collapsing");
+    return launch_status(
+        ctx, launch_fold(op, node.op == OpKind::kMean, dt, in, out.data, out.numel(), ctx.stream()), "variadic fold");
   }
-  if (node.op == OpKind::kMean)
-    return launch_status(ctx, launch_divide_scalar(dt, out.data, out.numel(), static_cast<float>(n), ctx.stream()),
-                         "Mean divide");
-  return ok_status();
+  KILN_ASSIGN_OR_RETURN(DeviceTensor b, ctx.input(1));
+  return run_step(ctx, op, a, b, out);
 }
 
 bool supports_where(const Node& node, const std::vector<const TypeInfo*>& types) {

@@ -335,9 +335,37 @@ cudaError_t dispatch(BinaryOp op, DType at, DType bt, const void* a, const void*
   return cudaErrorInvalidValue;
 }
 
-template <typename T>
-__global__ void divide_kernel(T* out, int64_t n, float divisor) {
-  KILN_GRID_LOOP(i, n) out[i] = from_f<T>(to_f(out[i]) / divisor);
+template <typename T, BinaryOp OP>
+__global__ void fold_kernel(const __grid_constant__ FoldInputs in, T* __restrict__ out, int64_t n, bool mean) {
+  using C = typename ComputeOf<T>::type;
+  KILN_GRID_LOOP(i, n) {
+    int64_t off[kMaxFoldInputs];
+    broadcast_offsets<kMaxFoldInputs>(in.desc, i, off);
+    C acc = load_as<C>(static_cast<const T*>(in.ptr[0])[off[0]]);
+    for (int k = 1; k < in.count; ++k) acc = binop<OP, C, C>(acc, load_as<C>(static_cast<const T*>(in.ptr[k])[off[k]]));
+    if constexpr (std::is_floating_point_v<C>) {
+      if (mean) acc = acc / static_cast<C>(in.count);
+    }
+    out[i] = store_as<T>(acc);
+  }
+}
+
+template <BinaryOp OP>
+cudaError_t launch_fold_op(bool mean, DType dt, const FoldInputs& in, void* out, int64_t n, cudaStream_t s) {
+  switch (dt) {
+#define KILN_FOLD_CASE(kind, T)                                                              \
+  case DType::kind:                                                                          \
+    fold_kernel<T, OP><<<grid_for(n), kThreads, 0, s>>>(in, static_cast<T*>(out), n, mean); \
+    return cudaGetLastError();
+    KILN_FOLD_CASE(kFloat32, float)
+    KILN_FOLD_CASE(kFloat16, __half)
+    KILN_FOLD_CASE(kBFloat16, __nv_bfloat16)
+    KILN_FOLD_CASE(kInt32, int32_t)
+    KILN_FOLD_CASE(kInt64, int64_t)
+#undef KILN_FOLD_CASE
+    default:
+      return cudaErrorInvalidValue;
+  }
 }
 
 template <typename E>
@@ -362,21 +390,18 @@ bool binary_supported(BinaryOp op, DType at, DType bt) {
   return dispatch(op, at, bt, nullptr, nullptr, nullptr, d, nullptr, true) == cudaSuccess;
 }
 
-cudaError_t launch_divide_scalar(DType dt, void* out, int64_t n, float divisor, cudaStream_t s) {
-  switch (dt) {
-    case DType::kFloat32:
-      divide_kernel<<<grid_for(n), kThreads, 0, s>>>(static_cast<float*>(out), n, divisor);
-      break;
-    case DType::kFloat16:
-      divide_kernel<<<grid_for(n), kThreads, 0, s>>>(static_cast<__half*>(out), n, divisor);
-      break;
-    case DType::kBFloat16:
-      divide_kernel<<<grid_for(n), kThreads, 0, s>>>(static_cast<__nv_bfloat16*>(out), n, divisor);
-      break;
+cudaError_t launch_fold(BinaryOp op, bool mean, DType dt, const FoldInputs& in, void* out, int64_t n,
+                        cudaStream_t s) {
+  switch (op) {
+    case BinaryOp::kAdd:
+      return launch_fold_op<BinaryOp::kAdd>(mean, dt, in, out, n, s);
+    case BinaryOp::kMax:
+      return launch_fold_op<BinaryOp::kMax>(false, dt, in, out, n, s);
+    case BinaryOp::kMin:
+      return launch_fold_op<BinaryOp::kMin>(false, dt, in, out, n, s);
     default:
       return cudaErrorInvalidValue;
   }
-  return cudaGetLastError();
 }
 
 cudaError_t launch_where(size_t es, const uint8_t* c, const void* x, const void* y, void* out,

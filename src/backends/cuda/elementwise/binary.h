@@ -30,8 +30,17 @@ cudaError_t launch_binary(BinaryOp op, DType a_dtype, DType b_dtype, const void*
 // Whether launch_binary has a kernel for the combination (host-side check, no device work).
 bool binary_supported(BinaryOp op, DType a_dtype, DType b_dtype);
 
-// out[i] = out[i] / divisor for float dtypes (Mean's final step).
-cudaError_t launch_divide_scalar(DType dtype, void* out, int64_t n, float divisor, cudaStream_t stream);
+// Variadic Sum / Mean / Max / Min over up to kMaxFoldInputs inputs of one dtype, folded per element in
+// float32 (float dtypes; rounded once at the end) or natively (int32/int64 Max/Min).
+constexpr int kMaxFoldInputs = 8;
+struct FoldInputs {
+  int count = 0;
+  const void* ptr[kMaxFoldInputs] = {};
+  BroadcastDesc<kMaxFoldInputs> desc;
+};
+// op: kAdd (Sum; Mean when `mean`), kMax or kMin.
+cudaError_t launch_fold(BinaryOp op, bool mean, DType dtype, const FoldInputs& in, void* out, int64_t n,
+                        cudaStream_t stream);
 
 // out[i] = cond[.] ? x[.] : y[.] over `d` (strides of cond, x, y) for elements of `elem_size` bytes.
 cudaError_t launch_where(size_t elem_size, const uint8_t* cond, const void* x, const void* y, void* out,
