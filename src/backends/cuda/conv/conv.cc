@@ -20,6 +20,7 @@ struct ConvCall {
   Dims x_mem_dims, padded_dims, pad_offset;
   fused::Activation act;
   bool has_bias = false, has_z = false;
+  DirectConvParams direct;  // geometry for the fallback when cuDNN has no algorithm (pointers set at run time)
 };
 
 Status plan_conv(CudaKernelContext& ctx, bool fused_op, ConvCall* c) {
@@ -63,6 +64,21 @@ Status plan_conv(CudaKernelContext& ctx, bool fused_op, ConvCall* c) {
                        dims_to_string(ctx.input_dims(3)));
     c->has_z = true;
   }
+  DirectConvParams& d = c->direct;
+  d.type = c->type;
+  d.channels_last = c->nhwc;
+  d.n = n;
+  d.c = ch;
+  d.m = m;
+  d.group = group;
+  for (size_t i = 0; i < win.nd; ++i) {
+    d.in[i] = win.in[i];
+    d.out[i] = win.out[i];
+    d.kernel[i] = win.kernel[i];
+    d.stride[i] = win.strides[i];
+    d.dilation[i] = win.dilations[i];
+    d.pad_begin[i] = win.pads[i];
+  }
   // cuDNN wants >= 2 spatial dims: a 1-D conv is a 2-D one with H = 1.
   Dims in = win.in, kk = win.kernel, st = win.strides, dil = win.dilations, out = win.out;
   Dims pb(win.pads.begin(), win.pads.begin() + win.nd), pe(win.pads.begin() + win.nd, win.pads.end());
@@ -102,6 +118,24 @@ Status plan_conv(CudaKernelContext& ctx, bool fused_op, ConvCall* c) {
   return ok_status();
 }
 
+// y = act(y + bias + Z) in place; nothing when there is no bias, no Z and no activation.
+Status conv_epilogue(CudaKernelContext& ctx, const ConvCall& c, void* y, const void* bias, const void* z) {
+  if (!bias && !z && c.act.kind == fused::ActKind::kNone) return ok_status();
+  EpilogueParams ep;
+  ep.y = y;
+  ep.type = c.type;
+  ep.n = numel_of(c.y_dims);
+  ep.bias = bias;
+  ep.bias_inner = c.nhwc ? 1 : c.out_spatial;
+  ep.bias_channels = c.m;
+  ep.z = z;
+  ep.z_full = true;
+  ep.act = ep_act_of(c.act.kind);
+  ep.act_alpha = c.act.alpha;
+  ep.act_beta = c.act.beta;
+  return run_epilogue(ctx, ep);
+}
+
 Status run_conv(CudaKernelContext& ctx, bool fused_op) {
   ConvCall c;
   KILN_RETURN_IF_ERROR(plan_conv(ctx, fused_op, &c));
@@ -119,7 +153,17 @@ Status run_conv(CudaKernelContext& ctx, bool fused_op) {
     KILN_ASSIGN_OR_RETURN(DeviceTensor zt, ctx.input(3));
     z = zt.data;
   }
-  KILN_ASSIGN_OR_RETURN(const ConvPlan* plan, conv_plan_for(ctx, c.problem));
+  auto plan_or = conv_plan_for(ctx, c.problem);
+  if (!plan_or.ok()) {
+    // No cuDNN algorithm (or descriptor) for this combination: the direct kernel, then the epilogue.
+    DirectConvParams d = c.direct;
+    d.x = x.data;
+    d.w = w.data;
+    d.y = y.data;
+    KILN_RETURN_IF_ERROR(cuda_status(launch_direct_conv(d, ctx.stream()), "direct_conv_nd launch"));
+    return conv_epilogue(ctx, c, y.data, bias, z);
+  }
+  const ConvPlan* plan = *plan_or;
   const ConvAlgo& algo = plan->algo(ctx.tactic());
   const size_t pad_bytes = c.pad_input ? align256(numel_of(c.padded_dims) * elem_size(c.type)) : 0;
   char* ws = nullptr;
@@ -139,20 +183,7 @@ Status run_conv(CudaKernelContext& ctx, bool fused_op) {
       plan->try_fused(ctx, algo, x_in, w.data, z, bias, c.act.kind == fused::ActKind::kRelu, y.data, conv_ws))
     return ok_status();
   KILN_RETURN_IF_ERROR(plan->forward(ctx, algo, x_in, w.data, y.data, conv_ws));
-  if (!bias && !z && c.act.kind == fused::ActKind::kNone) return ok_status();
-  EpilogueParams ep;
-  ep.y = y.data;
-  ep.type = c.type;
-  ep.n = numel_of(c.y_dims);
-  ep.bias = bias;
-  ep.bias_inner = c.nhwc ? 1 : c.out_spatial;
-  ep.bias_channels = c.m;
-  ep.z = z;
-  ep.z_full = true;
-  ep.act = ep_act_of(c.act.kind);
-  ep.act_alpha = c.act.alpha;
-  ep.act_beta = c.act.beta;
-  return run_epilogue(ctx, ep);
+  return conv_epilogue(ctx, c, y.data, bias, z);
 }
 
 int conv_tactics_common(CudaKernelContext& ctx, bool fused_op) {

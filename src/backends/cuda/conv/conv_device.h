@@ -37,6 +37,21 @@ struct PoolParams {
 };
 cudaError_t launch_pool(const PoolParams& p, cudaStream_t stream);
 
+// Direct convolution (one thread per output, float32 accumulation): the fallback when cuDNN has no algorithm.
+// Layouts as FusedConv: NCHW x/y with W [M, C/g, k...], or channels-last x/y with W [M, k..., C/g].
+// Up to 3 spatial dims (fewer use size-1 trailing entries); pads may be asymmetric (only begins matter).
+struct DirectConvParams {
+  const void* x = nullptr;
+  const void* w = nullptr;
+  void* y = nullptr;
+  ElemType type = ElemType::kF32;
+  bool channels_last = false;
+  int64_t n = 0, c = 0, m = 0, group = 1;
+  int64_t in[3] = {1, 1, 1}, out[3] = {1, 1, 1}, kernel[3] = {1, 1, 1}, stride[3] = {1, 1, 1}, dilation[3] = {1, 1, 1},
+          pad_begin[3] = {0, 0, 0};
+};
+cudaError_t launch_direct_conv(const DirectConvParams& p, cudaStream_t stream);
+
 // Global max/average pool: y[n, c] over `spatial` positions.
 cudaError_t launch_global_pool(const void* x, void* y, ElemType type, bool is_max, bool channels_last, int64_t n,
                                int64_t c, int64_t spatial, cudaStream_t stream);

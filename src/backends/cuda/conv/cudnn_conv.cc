@@ -155,8 +155,16 @@ Result<const ConvPlan*> conv_plan_for(CudaKernelContext& ctx, const ConvProblem&
   auto* cache = static_cast<ConvPlanCache*>(state.get());
   const std::string key = p.key();
   auto it = cache->plans.find(key);
-  if (it != cache->plans.end()) return static_cast<const ConvPlan*>(it->second.get());
-  KILN_ASSIGN_OR_RETURN(std::unique_ptr<ConvPlan> plan, ConvPlan::create(ctx, p));
+  if (it != cache->plans.end()) {
+    if (!it->second) return ctx.unsupported("no cuDNN convolution plan for this shape (cached failure)");
+    return static_cast<const ConvPlan*>(it->second.get());
+  }
+  auto created = ConvPlan::create(ctx, p);
+  if (!created.ok()) {
+    cache->plans.emplace(key, nullptr);  // remembered: callers fall back without asking cuDNN again
+    return created.status();
+  }
+  std::unique_ptr<ConvPlan> plan = std::move(created).value();
   const ConvPlan* raw = plan.get();
   cache->plans.emplace(key, std::move(plan));
   return raw;

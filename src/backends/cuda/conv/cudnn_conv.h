@@ -68,7 +68,8 @@ class ConvPlan {
   mutable bool fused_rejected_ = false;
 };
 
-// The plans of one node, keyed by ConvProblem::key(), in ctx.node_state().
+// The plans of one node, keyed by ConvProblem::key(), in ctx.node_state(). A failed creation is cached too:
+// later calls for that key fail at once (Conv/FusedConv then use the direct kernel).
 Result<const ConvPlan*> conv_plan_for(CudaKernelContext& ctx, const ConvProblem& p);
 
 cudnnDataType_t cudnn_data_type(ElemType t);
