@@ -1,5 +1,7 @@
 // Conv and FusedConv on cuDNN (NCHW and channels-last), with explicit padding for asymmetric pads and the shared
 // bias / residual / activation epilogue where cuDNN's fused call does not apply.
+#include <cstdlib>
+
 #include "backends/cuda/conv/conv_common.h"
 #include "backends/cuda/conv/conv_kernels.h"
 #include "backends/cuda/conv/cudnn_conv.h"
@@ -118,6 +120,12 @@ Status plan_conv(CudaKernelContext& ctx, bool fused_op, ConvCall* c) {
   return ok_status();
 }
 
+// Test hook: KILN_CUDA_CONV_DIRECT=1 skips cuDNN so that the GPU tests can check the direct fallback kernel.
+bool force_direct_conv() {
+  const char* v = std::getenv("KILN_CUDA_CONV_DIRECT");
+  return v && std::string(v) == "1";
+}
+
 // y = act(y + bias + Z) in place; nothing when there is no bias, no Z and no activation.
 Status conv_epilogue(CudaKernelContext& ctx, const ConvCall& c, void* y, const void* bias, const void* z) {
   if (!bias && !z && c.act.kind == fused::ActKind::kNone) return ok_status();
@@ -153,7 +161,8 @@ Status run_conv(CudaKernelContext& ctx, bool fused_op) {
     KILN_ASSIGN_OR_RETURN(DeviceTensor zt, ctx.input(3));
     z = zt.data;
   }
-  auto plan_or = conv_plan_for(ctx, c.problem);
+  auto plan_or = force_direct_conv() ? Result<const ConvPlan*>(ctx.unsupported("direct conv forced"))
+                                     : conv_plan_for(ctx, c.problem);
   if (!plan_or.ok()) {
     // No cuDNN algorithm (or descriptor) for this combination: the direct kernel, then the epilogue.
     DirectConvParams d = c.direct;
