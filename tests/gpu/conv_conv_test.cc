@@ -178,7 +178,10 @@ TEST(GpuFusedConv, HalfTypes) {
 // The direct kernel that runs when cuDNN has no plan, forced through its test hook.
 TEST(GpuFusedConv, DirectFallbackKernel) {
   KILN_REQUIRE_GPU();
-  setenv("KILN_CUDA_CONV_DIRECT", "1", 1);
+  struct EnvGuard {
+    EnvGuard() { setenv("KILN_CUDA_CONV_DIRECT", "1", 1); }
+    ~EnvGuard() { unsetenv("KILN_CUDA_CONV_DIRECT"); }
+  } guard;
   const ConvCase one_d{{2, 6, 31}, 10, {5}, {2}, {1, 2}};
   const ConvCase three_d{{1, 4, 6, 7, 8}, 8, {3, 3, 3}, {1, 2, 1}, {1, 1, 1, 1, 1, 1}};
   uint64_t seed = 1800;
@@ -187,7 +190,6 @@ TEST(GpuFusedConv, DirectFallbackKernel) {
     for (bool nhwc : {false, true}) check_fused_conv(*c, nhwc, "Relu", true, DType::kFloat32, seed += 4);
   check_fused_conv(k3x3s2, true, "Silu", false, DType::kFloat16, seed += 4);
   check_conv(three_d, DType::kFloat32, seed += 4);
-  unsetenv("KILN_CUDA_CONV_DIRECT");
 }
 
 void check_conv_transpose(const Dims& x, const Dims& w, const Attrs& a, bool bias, DType t, uint64_t seed) {
