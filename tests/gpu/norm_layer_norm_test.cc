@@ -32,7 +32,7 @@ void check_layer_norm(DType dt, const Dims& dims, int64_t axis, bool bias, bool 
 TEST(CudaNormLayerNorm, RowLengthsDtypesBias) {
   KILN_REQUIRE_GPU();
   for (DType dt : {DType::kFloat32, DType::kFloat16, DType::kBFloat16})
-    for (int64_t len : {1, 7, 33, 768, 4097})
+    for (int64_t len : {1, 7, 12, 33, 768, 1024, 2048, 4096, 4097, 8192, 8200})
       for (bool bias : {false, true}) check_layer_norm(dt, {5, len}, -1, bias, false, 100 + len);
 }
 
@@ -62,7 +62,7 @@ void check_rms_norm(DType dt, const Dims& dims, int64_t axis, uint64_t seed) {
 TEST(CudaNormRmsNorm, RowLengthsAndAxes) {
   KILN_REQUIRE_GPU();
   for (DType dt : {DType::kFloat32, DType::kFloat16, DType::kBFloat16})
-    for (int64_t len : {1, 7, 33, 768, 4097}) check_rms_norm(dt, {3, len}, -1, 300 + len);
+    for (int64_t len : {1, 7, 33, 768, 4096, 4097}) check_rms_norm(dt, {3, len}, -1, 300 + len);
   check_rms_norm(DType::kFloat32, {2, 3, 4, 5}, 1, 310);
 }
 

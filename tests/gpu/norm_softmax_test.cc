@@ -20,7 +20,8 @@ TEST(CudaNormSoftmax, RowLengthsAndDtypes) {
   KILN_REQUIRE_GPU();
   for (OpKind op : {OpKind::kSoftmax, OpKind::kLogSoftmax})
     for (DType dt : {DType::kFloat32, DType::kFloat16, DType::kBFloat16})
-      for (int64_t len : {1, 7, 33, 768, 1024, 1025, 4097}) check_softmax(op, dt, {3, len}, -1, 13, 1 + len);
+      for (int64_t len : {1, 7, 12, 33, 768, 1024, 1025, 4096, 4097, 8192, 8200})
+        check_softmax(op, dt, {3, len}, -1, 13, 1 + len);
 }
 
 TEST(CudaNormSoftmax, NonInnermostAxes) {

@@ -66,6 +66,32 @@ __device__ __forceinline__ float block_max(float v) {
   return warp_max(v);
 }
 
+// Four consecutive elements loaded or stored as one 8- or 16-byte access (the address must be aligned to it).
+template <class T>
+struct alignas(4 * sizeof(T)) Vec4 {
+  T v[4];
+};
+
+// Reductions over the kThreadsPerRow threads sharing a row: a warp (32) or the whole block (any other value).
+template <int kThreadsPerRow>
+__device__ __forceinline__ float row_sum(float v) {
+  if constexpr (kThreadsPerRow == 32) {
+    return warp_sum(v);
+  } else {
+    return block_sum(v);
+  }
+}
+template <int kThreadsPerRow>
+__device__ __forceinline__ float row_max(float v) {
+  if constexpr (kThreadsPerRow == 32) {
+    return warp_max(v);
+  } else {
+    return block_max(v);
+  }
+}
+
+inline bool aligned_to(const void* p, size_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
+
 inline unsigned ceil_div_u(int64_t a, int64_t b) { return static_cast<unsigned>((a + b - 1) / b); }
 
 }  // namespace kiln::cuda::norm

@@ -77,6 +77,82 @@ __global__ void softmax_columns(const T* __restrict__ x, T* __restrict__ y, int6
   }
 }
 
+// Vectorized variant for len % 4 == 0 and aligned rows: kThreadsPerRow threads (a warp, or a whole block) share a
+// row, each caching kChunks groups of 4 elements in registers; loads and stores are 4-wide.
+template <class T, int kThreadsPerRow, int kChunks>
+__global__ void softmax_vec4(const T* __restrict__ x, T* __restrict__ y, int64_t rows, int len, bool log) {
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * (blockDim.x / kThreadsPerRow) + threadIdx.x / kThreadsPerRow;
+  if (row >= rows) return;  // a whole row group leaves together (a block variant has one row per block)
+  const int t = threadIdx.x % kThreadsPerRow;
+  const int chunks = len / 4;
+  const Vec4<T>* xr = reinterpret_cast<const Vec4<T>*>(x + row * len);
+  Vec4<T>* yr = reinterpret_cast<Vec4<T>*>(y + row * len);
+  float v[kChunks][4];
+  float mx = kNegInf;
+#pragma unroll
+  for (int i = 0; i < kChunks; ++i) {
+    const int c = t + i * kThreadsPerRow;
+    if (c < chunks) {
+      const Vec4<T> q = xr[c];
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        v[i][e] = to_f32(q.v[e]);
+        mx = nan_max(mx, v[i][e]);
+      }
+    }
+  }
+  mx = row_max<kThreadsPerRow>(mx);
+  float s = 0.f;
+#pragma unroll
+  for (int i = 0; i < kChunks; ++i) {
+    if (t + i * kThreadsPerRow < chunks) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) s += expf(v[i][e] - mx);
+    }
+  }
+  s = row_sum<kThreadsPerRow>(s);
+  const float inv = 1.f / s, log_s = logf(s);
+#pragma unroll
+  for (int i = 0; i < kChunks; ++i) {
+    const int c = t + i * kThreadsPerRow;
+    if (c >= chunks) continue;
+    Vec4<T> o;
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const float z = v[i][e] - mx;
+      o.v[e] = from_f32<T>(log ? z - log_s : expf(z) * inv);
+    }
+    yr[c] = o;
+  }
+}
+
+template <class T, int kThreadsPerRow, int kChunks>
+void launch_vec4(const T* x, T* y, int64_t rows, int len, bool log, cudaStream_t stream) {
+  constexpr int kBlock = kThreadsPerRow == 32 ? 128 : kThreadsPerRow;
+  softmax_vec4<T, kThreadsPerRow, kChunks>
+      <<<ceil_div_u(rows, kBlock / kThreadsPerRow), kBlock, 0, stream>>>(x, y, rows, len, log);
+}
+
+// Picks a vectorized configuration for rows of up to 8192 elements; false when shape or alignment rule it out.
+template <class T>
+bool try_vec4(const T* x, T* y, int64_t rows, int64_t len, bool log, cudaStream_t stream) {
+  if (len % 4 != 0 || len > 8192 || !aligned_to(x, 4 * sizeof(T)) || !aligned_to(y, 4 * sizeof(T))) return false;
+  const int l = static_cast<int>(len), chunks = l / 4;
+  if (chunks <= 32)
+    launch_vec4<T, 32, 1>(x, y, rows, l, log, stream);
+  else if (chunks <= 64)
+    launch_vec4<T, 32, 2>(x, y, rows, l, log, stream);
+  else if (chunks <= 128)
+    launch_vec4<T, 32, 4>(x, y, rows, l, log, stream);
+  else if (chunks <= 256)
+    launch_vec4<T, 32, 8>(x, y, rows, l, log, stream);
+  else if (chunks <= 1024)
+    launch_vec4<T, 256, 4>(x, y, rows, l, log, stream);
+  else
+    launch_vec4<T, 256, 8>(x, y, rows, l, log, stream);
+  return true;
+}
+
 template <class T, int kPerLane>
 void launch_warp(const T* x, T* y, int64_t rows, int len, bool log, cudaStream_t stream) {
   constexpr int kRowsPerBlock = 4;
@@ -90,6 +166,7 @@ void launch_typed(const T* x, T* y, int64_t outer, int64_t len, int64_t inner, b
     softmax_columns<T><<<ceil_div_u(outer * inner, 256), 256, 0, stream>>>(x, y, outer, len, inner, log);
     return;
   }
+  if (try_vec4(x, y, outer, len, log, stream)) return;
   const int l = static_cast<int>(len);
   if (len <= 32) return launch_warp<T, 1>(x, y, outer, l, log, stream);
   if (len <= 64) return launch_warp<T, 2>(x, y, outer, l, log, stream);
