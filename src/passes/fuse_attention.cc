@@ -57,8 +57,10 @@ bool match_scores(const Graph& g, const GraphIndex& idx, const std::string& scor
   auto ti = idx.producer_index(qk.inputs[1]);
   if (!ti || g.nodes[*ti].op != OpKind::kTranspose || !idx.only_read_by(qk.inputs[1], mm)) return false;
   const std::vector<int64_t> perm = g.nodes[*ti].attrs.get_ints("perm");
-  if (perm == std::vector<int64_t>{0, 2, 3, 1}) m->k_needs_transpose = true;
-  else if (perm != std::vector<int64_t>{0, 1, 3, 2}) return false;
+  if (perm == std::vector<int64_t>{0, 2, 3, 1})
+    m->k_needs_transpose = true;
+  else if (perm != std::vector<int64_t>{0, 1, 3, 2})
+    return false;
   m->k_src = g.nodes[*ti].inputs[0];
   m->nodes.push_back(*ti);
   // Q, possibly scaled by a constant first.

@@ -26,8 +26,10 @@ std::optional<std::vector<double>> per_channel(const Tensor* t, int64_t rank, in
 Tensor vector_of(DType dt, const std::vector<double>& v) {
   Tensor t(dt, {static_cast<int64_t>(v.size())});
   for (size_t i = 0; i < v.size(); ++i) {
-    if (dt == DType::kFloat64) t.data<double>()[i] = v[i];
-    else t.data<float>()[i] = static_cast<float>(v[i]);
+    if (dt == DType::kFloat64)
+      t.data<double>()[i] = v[i];
+    else
+      t.data<float>()[i] = static_cast<float>(v[i]);
   }
   return t;
 }
@@ -54,7 +56,8 @@ class FuseConvActivation : public Pass {
 
       // Constant per-channel bias Add (folded into B when the conv has a constant one).
       auto ai = idx.sole_consumer(y);
-      if (ai && g.nodes[*ai].op == OpKind::kAdd && wshape && rank >= 3 && (dt == DType::kFloat32 || dt == DType::kFloat64)) {
+      if (ai && g.nodes[*ai].op == OpKind::kAdd && wshape && rank >= 3 &&
+          (dt == DType::kFloat32 || dt == DType::kFloat64)) {
         auto other = fuse::other_input(g.nodes[*ai], y);
         auto pc = other ? per_channel(constant_value(g, *other), rank, (*wshape)[0]) : std::nullopt;
         const Tensor* old_b = bias.empty() ? nullptr : constant_value(g, bias);

@@ -19,8 +19,10 @@ bool read_doubles(const Tensor* t, std::vector<double>* out) {
 Tensor tensor_like(DType dt, const Dims& dims, const std::vector<double>& v) {
   Tensor t(dt, dims);
   for (size_t i = 0; i < v.size(); ++i) {
-    if (dt == DType::kFloat32) t.data<float>()[i] = static_cast<float>(v[i]);
-    else t.data<double>()[i] = v[i];
+    if (dt == DType::kFloat32)
+      t.data<float>()[i] = static_cast<float>(v[i]);
+    else
+      t.data<double>()[i] = v[i];
   }
   return t;
 }
@@ -48,7 +50,8 @@ class FuseConvBn : public Pass {
       std::vector<double> wv, cb, scale, beta, mean, var;
       if (!read_doubles(w, &wv) || w->rank() < 3) continue;
       const int64_t m = w->dim(0);
-      if (!read_doubles(constant_value(g, bn.inputs[1]), &scale) || !read_doubles(constant_value(g, bn.inputs[2]), &beta) ||
+      if (!read_doubles(constant_value(g, bn.inputs[1]), &scale) ||
+          !read_doubles(constant_value(g, bn.inputs[2]), &beta) ||
           !read_doubles(constant_value(g, bn.inputs[3]), &mean) || !read_doubles(constant_value(g, bn.inputs[4]), &var))
         continue;
       if (scale.size() != static_cast<size_t>(m) || beta.size() != scale.size() || mean.size() != scale.size() ||

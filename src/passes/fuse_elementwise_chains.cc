@@ -24,25 +24,44 @@ constexpr size_t kMaxInputs = 8;
 std::optional<EwOp> ew_op_of(const Graph& g, const Node& n, std::vector<float>* params) {
   params->clear();
   switch (n.op) {
-    case OpKind::kAdd: return EwOp::kAdd;
-    case OpKind::kSub: return EwOp::kSub;
-    case OpKind::kMul: return EwOp::kMul;
-    case OpKind::kDiv: return EwOp::kDiv;
-    case OpKind::kPow: return EwOp::kPow;
-    case OpKind::kMax: return n.inputs.size() == 2 ? std::optional(EwOp::kMax) : std::nullopt;
-    case OpKind::kMin: return n.inputs.size() == 2 ? std::optional(EwOp::kMin) : std::nullopt;
-    case OpKind::kNeg: return EwOp::kNeg;
-    case OpKind::kAbs: return EwOp::kAbs;
-    case OpKind::kRelu: return EwOp::kRelu;
-    case OpKind::kSigmoid: return EwOp::kSigmoid;
-    case OpKind::kTanh: return EwOp::kTanh;
-    case OpKind::kExp: return EwOp::kExp;
-    case OpKind::kLog: return EwOp::kLog;
-    case OpKind::kSqrt: return EwOp::kSqrt;
-    case OpKind::kReciprocal: return EwOp::kReciprocal;
-    case OpKind::kErf: return EwOp::kErf;
-    case OpKind::kFloor: return EwOp::kFloor;
-    case OpKind::kCeil: return EwOp::kCeil;
+    case OpKind::kAdd:
+      return EwOp::kAdd;
+    case OpKind::kSub:
+      return EwOp::kSub;
+    case OpKind::kMul:
+      return EwOp::kMul;
+    case OpKind::kDiv:
+      return EwOp::kDiv;
+    case OpKind::kPow:
+      return EwOp::kPow;
+    case OpKind::kMax:
+      return n.inputs.size() == 2 ? std::optional(EwOp::kMax) : std::nullopt;
+    case OpKind::kMin:
+      return n.inputs.size() == 2 ? std::optional(EwOp::kMin) : std::nullopt;
+    case OpKind::kNeg:
+      return EwOp::kNeg;
+    case OpKind::kAbs:
+      return EwOp::kAbs;
+    case OpKind::kRelu:
+      return EwOp::kRelu;
+    case OpKind::kSigmoid:
+      return EwOp::kSigmoid;
+    case OpKind::kTanh:
+      return EwOp::kTanh;
+    case OpKind::kExp:
+      return EwOp::kExp;
+    case OpKind::kLog:
+      return EwOp::kLog;
+    case OpKind::kSqrt:
+      return EwOp::kSqrt;
+    case OpKind::kReciprocal:
+      return EwOp::kReciprocal;
+    case OpKind::kErf:
+      return EwOp::kErf;
+    case OpKind::kFloor:
+      return EwOp::kFloor;
+    case OpKind::kCeil:
+      return EwOp::kCeil;
     case OpKind::kGelu: {
       const std::string a = n.attrs.get_string("approximate", "none");
       if (a == "none") return EwOp::kGelu;
@@ -103,7 +122,8 @@ class FuseElementwiseChains : public Pass {
     for (size_t i = 0; i < n; ++i) {
       if (!ok[i]) continue;
       auto c = idx.sole_consumer(g.nodes[i].outputs[0]);
-      if (!c || !ok[*c] || (g.nodes[*c].op == OpKind::kClip && g.nodes[*c].inputs[0] != g.nodes[i].outputs[0])) continue;
+      if (!c || !ok[*c] || (g.nodes[*c].op == OpKind::kClip && g.nodes[*c].inputs[0] != g.nodes[i].outputs[0]))
+        continue;
       parent[i] = *c;
       children[*c].push_back(i);
     }

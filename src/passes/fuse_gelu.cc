@@ -1,7 +1,8 @@
 // fuse_gelu: the decomposed GELU forms exporters write become one ONNX Gelu node:
 //   erf:  x * 0.5 * (1 + erf(x / sqrt(2)))                      (Div by 1.4142 or Mul by 0.7071)  -> approximate "none"
 //   tanh: 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))  (Pow(x, 3) or x*x*x)             -> approximate "tanh"
-// The final 0.5 and x factors may come in any grouping: (x * p) * 0.5, (x * 0.5) * p, x * (p * 0.5) with p = 1 + erf/tanh.
+// The final 0.5 and x factors may come in any grouping: (x * p) * 0.5, (x * 0.5) * p, x * (p * 0.5) with p = 1 +
+// erf/tanh.
 #include <cmath>
 
 #include "passes/fuse_util.h"
@@ -29,7 +30,8 @@ std::optional<std::string> erf_argument(const Graph& g, const Node& n) {
 }
 
 // x^3 as Pow(x, 3), Mul(Mul(x, x), x) or Mul(x, Mul(x, x)); the inner nodes must only feed the cube.
-std::optional<std::string> cube_of(const Graph& g, const GraphIndex& idx, const std::string& v, std::vector<size_t>* nodes) {
+std::optional<std::string> cube_of(const Graph& g, const GraphIndex& idx, const std::string& v,
+                                   std::vector<size_t>* nodes) {
   auto pi = idx.producer_index(v);
   if (!pi) return std::nullopt;
   const Node& n = g.nodes[*pi];

@@ -20,8 +20,10 @@ std::optional<Tensor> column_vector(const Tensor* t, int64_t n, int64_t out_rank
   Tensor v(dt, {n});
   for (int64_t i = 0; i < n; ++i) {
     const double x = t->as_double(t->numel() == 1 ? 0 : i) * scale;
-    if (dt == DType::kFloat64) v.data<double>()[i] = x;
-    else v.data<float>()[i] = static_cast<float>(x);
+    if (dt == DType::kFloat64)
+      v.data<double>()[i] = x;
+    else
+      v.data<float>()[i] = static_cast<float>(x);
   }
   return v;
 }
@@ -49,7 +51,8 @@ class FuseMatMulBiasActivation : public Pass {
       const Node& mm = g.nodes[mi];
       const bool gemm = mm.op == OpKind::kGemm;
       if ((mm.op != OpKind::kMatMul && !gemm) || mm.inputs.size() < 2 || mm.outputs.size() != 1) continue;
-      if (!fuse::is_float_value(g, mm.inputs[0]) || !fuse::is_float_value(g, mm.outputs[0]) || rw.claimed({mi})) continue;
+      if (!fuse::is_float_value(g, mm.inputs[0]) || !fuse::is_float_value(g, mm.outputs[0]) || rw.claimed({mi}))
+        continue;
       if (fuse::rank_of(g, mm.inputs[0]) < 2 || fuse::rank_of(g, mm.inputs[1]) < 2) continue;  // vector operands
       const TypeInfo* yt = g.type_of(mm.outputs[0]);
       const DType dt = yt->dtype;
@@ -71,8 +74,10 @@ class FuseMatMulBiasActivation : public Pass {
           } else if (c && beta != 1 && (dt == DType::kFloat32 || dt == DType::kFloat64)) {
             Tensor scaled(dt, c->dims());
             for (int64_t i = 0; i < c->numel(); ++i) {
-              if (dt == DType::kFloat64) scaled.data<double>()[i] = c->as_double(i) * beta;
-              else scaled.data<float>()[i] = static_cast<float>(c->as_double(i) * beta);
+              if (dt == DType::kFloat64)
+                scaled.data<double>()[i] = c->as_double(i) * beta;
+              else
+                scaled.data<float>()[i] = static_cast<float>(c->as_double(i) * beta);
             }
             z = g.add_constant(mm.name + "_c", scaled);
           } else if (beta == 1) {
@@ -135,8 +140,6 @@ class FuseMatMulBiasActivation : public Pass {
 
 }  // namespace
 
-std::unique_ptr<Pass> make_fuse_matmul_bias_activation_pass() {
-  return std::make_unique<FuseMatMulBiasActivation>();
-}
+std::unique_ptr<Pass> make_fuse_matmul_bias_activation_pass() { return std::make_unique<FuseMatMulBiasActivation>(); }
 
 }  // namespace kiln

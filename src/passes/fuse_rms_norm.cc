@@ -74,7 +74,8 @@ class FuseRmsNorm : public Pass {
       if (!fuse::last_axis_params(g, m.x, m.gamma, "", &scale, &no_bias)) continue;
       const size_t last = m.nodes.back();
       m.nodes.pop_back();
-      Node rms = fuse::fused_node(g.nodes[last], OpKind::kRMSNormalization, {m.x, scale}, {g.nodes[last].outputs[0]}, 23);
+      Node rms =
+          fuse::fused_node(g.nodes[last], OpKind::kRMSNormalization, {m.x, scale}, {g.nodes[last].outputs[0]}, 23);
       rms.attrs.set("axis", int64_t{-1});
       rms.attrs.set("epsilon", static_cast<float>(m.eps));
       rw.replace(last, {std::move(rms)}, m.nodes);

@@ -218,7 +218,8 @@ bool last_axis_params(Graph& g, const std::string& x, const std::string& gamma, 
                       std::string* scale, std::string* bias) {
   const TypeInfo* t = g.type_of(x);
   int64_t d = -1;
-  if (t && t->shape.rank_known && t->shape.rank() > 0 && t->shape.dims.back().is_known()) d = t->shape.dims.back().value;
+  if (t && t->shape.rank_known && t->shape.rank() > 0 && t->shape.dims.back().is_known())
+    d = t->shape.dims.back().value;
   if (d <= 0 || !t) return false;
   const int64_t rank = static_cast<int64_t>(t->shape.rank());
   if (gamma.empty()) {
@@ -228,10 +229,14 @@ bool last_axis_params(Graph& g, const std::string& x, const std::string& gamma, 
       // Build the ones in x's dtype through the reference conversion (any float type).
       Tensor conv(t->dtype, {d});
       for (int64_t i = 0; i < d; ++i) {
-        if (t->dtype == DType::kFloat64) conv.data<double>()[i] = 1.0;
-        else if (t->dtype == DType::kFloat16) conv.data<uint16_t>()[i] = 0x3C00;
-        else if (t->dtype == DType::kBFloat16) conv.data<uint16_t>()[i] = 0x3F80;
-        else return false;
+        if (t->dtype == DType::kFloat64)
+          conv.data<double>()[i] = 1.0;
+        else if (t->dtype == DType::kFloat16)
+          conv.data<uint16_t>()[i] = 0x3C00;
+        else if (t->dtype == DType::kBFloat16)
+          conv.data<uint16_t>()[i] = 0x3F80;
+        else
+          return false;
       }
       ones = conv;
     }
@@ -313,10 +318,18 @@ std::optional<ActivationMatch> match_activation(const Graph& g, const GraphIndex
   const Node& n = g.nodes[*c];
   if (n.inputs.empty() || n.inputs[0] != y) return std::nullopt;
   switch (n.op) {
-    case OpKind::kRelu: m.act.kind = ActKind::kRelu; break;
-    case OpKind::kSigmoid: m.act.kind = ActKind::kSigmoid; break;
-    case OpKind::kTanh: m.act.kind = ActKind::kTanh; break;
-    case OpKind::kHardSwish: m.act.kind = ActKind::kHardSwish; break;
+    case OpKind::kRelu:
+      m.act.kind = ActKind::kRelu;
+      break;
+    case OpKind::kSigmoid:
+      m.act.kind = ActKind::kSigmoid;
+      break;
+    case OpKind::kTanh:
+      m.act.kind = ActKind::kTanh;
+      break;
+    case OpKind::kHardSwish:
+      m.act.kind = ActKind::kHardSwish;
+      break;
     case OpKind::kLeakyRelu:
       m.act.kind = ActKind::kLeakyRelu;
       m.act.alpha = n.attrs.get_float("alpha", 0.01f);

@@ -1,12 +1,129 @@
-// Placeholder pass list (filled in by the optimizer work): no passes yet.
+// The graph optimizer's entry point: the pass list per optimization level, written out in one place.
 #include "passes/pass_manager.h"
+
+#include <algorithm>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <set>
+
+#include "passes/pass.h"
 
 namespace kiln {
 
-Status optimize_graph(Graph& g, const PassOptions& options) { return ok_status(); }
+namespace {
 
-std::vector<std::string> pass_names(const PassOptions& options) { return {}; }
+using PassFactory = std::function<std::unique_ptr<Pass>()>;
 
-std::vector<std::string> all_pass_names() { return {}; }
+// The pass list for these options, in order. This is the one place that says what runs when:
+//   O0: nothing.  O1: cleanup.  O2: + fusions.  O3..O5: + NHWC layout and elementwise chains (cuda only).
+std::vector<PassFactory> pass_list(const PassOptions& o) {
+  std::vector<PassFactory> l;
+  if (o.opt_level <= 0) return l;
+  const bool fusions = o.opt_level >= 2;
+  const bool cuda_layout = o.opt_level >= 3 && o.device == "cuda";
+  l.push_back(make_fold_constants_pass);
+  l.push_back(make_remove_identity_pass);
+  l.push_back(make_eliminate_dead_code_pass);
+  l.push_back(make_eliminate_common_subexpressions_pass);
+  if (fusions) {
+    // Fusion passes (P2) go here, in this order: fuse_conv_bn, fuse_gelu, fuse_layer_norm, fuse_rms_norm,
+    // fuse_attention, fuse_conv_activation, fuse_matmul_bias_activation.
+    l.push_back(make_fuse_conv_bn_pass);
+    l.push_back(make_fuse_gelu_pass);
+    l.push_back(make_fuse_layer_norm_pass);
+    l.push_back(make_fuse_rms_norm_pass);
+    l.push_back(make_fuse_attention_pass);
+    l.push_back(make_fuse_conv_activation_pass);
+    l.push_back(make_fuse_matmul_bias_activation_pass);
+  }
+  l.push_back(make_simplify_transpose_reshape_pass);
+  if (cuda_layout) {
+    l.push_back(make_layout_nhwc_pass);
+    // fuse_elementwise_chains (P2, cuda only) goes here.
+    l.push_back(make_fuse_elementwise_chains_pass);
+  }
+  l.push_back(make_fold_constants_pass);
+  l.push_back(make_eliminate_dead_code_pass);
+  return l;
+}
+
+// Every node output must have an entry in value_types after a pass (the contract in pass.h).
+Status check_types_present(const Graph& g) {
+  for (const Node& n : g.nodes)
+    for (const auto& o : n.outputs)
+      if (!o.empty() && !g.type_of(o)) return internal_error(n.describe() + ": output '" + o + "' has no type");
+  return ok_status();
+}
+
+std::string join(const std::vector<std::string>& xs) {
+  std::string s;
+  for (const auto& x : xs) s += (s.empty() ? "" : ", ") + x;
+  return s;
+}
+
+}  // namespace
+
+std::vector<std::string> pass_names(const PassOptions& options) {
+  std::vector<std::string> names;
+  for (const auto& f : pass_list(options)) names.push_back(f()->name());
+  return names;
+}
+
+std::vector<std::string> all_pass_names() {
+  PassOptions widest;
+  widest.opt_level = 5;
+  widest.device = "cuda";
+  std::vector<std::string> names;
+  for (const auto& n : pass_names(widest))
+    if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
+  return names;
+}
+
+Status optimize_graph(Graph& g, const PassOptions& options) {
+  std::vector<std::unique_ptr<Pass>> passes;
+  for (const auto& f : pass_list(options)) passes.push_back(f());
+
+  // Validate the dump requests before doing any work, so a typo fails fast.
+  std::set<std::string> dump_after;
+  bool dump_all = false;
+  std::vector<std::string> valid = all_pass_names();
+  for (const auto& d : options.dump_ir_after) {
+    if (d == "all") {
+      dump_all = true;
+      continue;
+    }
+    if (std::find(options.external_dump_names.begin(), options.external_dump_names.end(), d) !=
+        options.external_dump_names.end())
+      continue;
+    if (std::find(valid.begin(), valid.end(), d) == valid.end())
+      return invalid_argument("--dump-ir after:" + d + ": unknown pass (valid: all, " +
+                              join(options.external_dump_names) + (options.external_dump_names.empty() ? "" : ", ") +
+                              join(valid) + ")");
+    bool runs = std::any_of(passes.begin(), passes.end(), [&](const auto& p) { return p->name() == d; });
+    if (!runs)
+      return invalid_argument("--dump-ir after:" + d + ": pass does not run at -O" + std::to_string(options.opt_level) +
+                              " on device '" + options.device + "' (passes run: " + join(pass_names(options)) + ")");
+    dump_after.insert(d);
+  }
+  std::ostream& out = options.dump ? *options.dump : std::cerr;
+
+  for (size_t i = 0; i < passes.size(); ++i) {
+    Pass& pass = *passes[i];
+    Result<bool> changed = pass.run(g, options);
+    if (!changed.ok()) return changed.status().with_context("pass '" + pass.name() + "'");
+    if (options.verify_each_pass) {
+      Status st = verify_graph(g);
+      if (st.ok()) st = check_types_present(g);
+      if (!st.ok()) return st.with_context("after pass '" + pass.name() + "' (verifier)");
+    }
+    if (dump_all || dump_after.count(pass.name())) {
+      out << "=== IR after " << pass.name() << " (pass " << (i + 1) << " of " << passes.size()
+          << (changed.value() ? ", changed" : ", unchanged") << ") ===\n"
+          << print_graph(g);
+    }
+  }
+  return ok_status();
+}
 
 }  // namespace kiln

@@ -11,14 +11,14 @@
 namespace kiln {
 
 struct PassOptions {
-  int opt_level = 3;                        // 0: no passes; 1: cleanup; 2+: fusions; 3+: layout (GPU)
-  std::string device = "cpu";               // "cpu" | "cuda": some passes are device-specific (NHWC layout)
-  std::vector<std::string> dump_ir_after;   // pass names, or "all": print the IR after those passes
-  std::ostream* dump = nullptr;             // where dumps go (std::cerr when null)
-  bool verify_each_pass = false;            // run verify_graph after every pass (tests, debug builds)
+  int opt_level = 3;                       // 0: no passes; 1: cleanup; 2+: fusions; 3+: layout (GPU)
+  std::string device = "cpu";              // "cpu" | "cuda": some passes are device-specific (NHWC layout)
+  std::vector<std::string> dump_ir_after;  // pass names, or "all": print the IR after those passes
+  std::ostream* dump = nullptr;            // where dumps go (std::cerr when null)
+  bool verify_each_pass = false;           // run verify_graph after every pass (tests, debug builds)
   // Stage names other than passes that callers dump themselves (the engine builder prints "import"):
   // accepted in dump_ir_after without error and ignored here.
-  std::vector<std::string> external_dump_names = {"import"};
+  std::vector<std::string> external_dump_names = {"import", "precision", "placement"};
 };
 
 // Optimizes `g` in place. Types in g.value_types must be inferred before and are kept valid after.

@@ -257,7 +257,8 @@ std::optional<std::vector<int64_t>> static_shape(const Graph& g, const std::stri
 
 Result<Tensor> permute_tensor(const Tensor& t, const std::vector<int64_t>& perm) {
   const size_t r = t.rank();
-  if (perm.size() != r) return invalid_argument("perm has " + std::to_string(perm.size()) + " axes; tensor has rank " + std::to_string(r));
+  if (perm.size() != r)
+    return invalid_argument("perm has " + std::to_string(perm.size()) + " axes; tensor has rank " + std::to_string(r));
   std::vector<bool> seen(r, false);
   for (int64_t a : perm) {
     if (a < 0 || a >= static_cast<int64_t>(r) || seen[static_cast<size_t>(a)]) return invalid_argument("invalid perm");
@@ -278,7 +279,8 @@ Result<Tensor> permute_tensor(const Tensor& t, const std::vector<int64_t>& perm)
   for (int64_t k = 0; k < out.numel(); ++k) {
     int64_t off = 0;
     for (size_t d = 0; d < r; ++d) off += idx[d] * src[d];
-    if (dt == DType::kString) out.strings()[k] = t.strings()[off];
+    if (dt == DType::kString)
+      out.strings()[k] = t.strings()[off];
     else
       std::memcpy(static_cast<unsigned char*>(out.raw()) + static_cast<size_t>(k) * es,
                   static_cast<const unsigned char*>(t.raw()) + static_cast<size_t>(off) * es, es);
@@ -306,7 +308,8 @@ Node make_node(Graph& g, OpKind op, const std::string& name_prefix, std::vector<
   } while (names.count(n.name));
   n.inputs = std::move(inputs);
   n.outputs = std::move(outputs);
-  if (like) n.opset = like->opset;
+  if (like)
+    n.opset = like->opset;
   else {
     auto it = g.opsets.find("");
     if (it == g.opsets.end()) it = g.opsets.find("ai.onnx");
@@ -365,8 +368,10 @@ Status topo_sort(Graph& g, const std::set<std::string>& outer_names) {
     std::set<size_t> deps;
     for (const auto& r : reads) {
       auto it = producer.find(r);
-      if (it != producer.end()) deps.insert(it->second);
-      else if (!defined.count(r) && g.nodes[i].inputs.end() != std::find(g.nodes[i].inputs.begin(), g.nodes[i].inputs.end(), r))
+      if (it != producer.end())
+        deps.insert(it->second);
+      else if (!defined.count(r) &&
+               g.nodes[i].inputs.end() != std::find(g.nodes[i].inputs.begin(), g.nodes[i].inputs.end(), r))
         return invalid_argument(g.nodes[i].describe() + ": input '" + r + "' is not defined");
     }
     deps.erase(i);

@@ -9,10 +9,10 @@ namespace {
 using namespace kiln_pass_test;  // NOLINT
 
 struct AttnOptions {
-  bool bshd_keys = true;   // K' is [B, S, H, D] and Kt = Transpose(K', [0,2,3,1])
-  bool div_scale = true;   // scores / sqrt(D), else scores * 0.3
+  bool bshd_keys = true;  // K' is [B, S, H, D] and Kt = Transpose(K', [0,2,3,1])
+  bool div_scale = true;  // scores / sqrt(D), else scores * 0.3
   bool mask = true;
-  bool scale_on_q = false; // Q * 0.5 before the MatMul (and no scores scale)
+  bool scale_on_q = false;  // Q * 0.5 before the MatMul (and no scores scale)
   int64_t softmax_axis = -1;
   bool scores_is_output = false;
 };
@@ -20,8 +20,10 @@ struct AttnOptions {
 Graph attention(const AttnOptions& o) {
   GraphBuilder b;
   b.input("q", {2, 3, 5, 8}).input("v", {2, 3, 6, 4});
-  if (o.bshd_keys) b.input("k", {2, 6, 3, 8});
-  else b.input("k", {2, 3, 6, 8});
+  if (o.bshd_keys)
+    b.input("k", {2, 6, 3, 8});
+  else
+    b.input("k", {2, 3, 6, 8});
   if (o.mask) b.input("mask", {2, 1, 1, 6});
   b.constant("c", scalar_f32(o.div_scale ? std::sqrt(8.f) : 0.3f)).constant("half", scalar_f32(0.5f));
   b.node(OpKind::kTranspose, {"k"}, {"kt"})

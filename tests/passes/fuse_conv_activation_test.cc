@@ -55,7 +55,8 @@ Graph conv_chain(const std::string& act, bool add_bias, bool residual, bool conv
 
 TEST(FuseConvActivation, BiasResidualAndEveryActivation) {
   auto pass = make_fuse_conv_activation_pass();
-  for (const char* act : {"Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip", "HardSigmoid", "HardSwish", "Silu", "Gelu", "GeluTanh"}) {
+  for (const char* act :
+       {"Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip", "HardSigmoid", "HardSwish", "Silu", "Gelu", "GeluTanh"}) {
     SCOPED_TRACE(act);
     Graph g = run_and_compare(*pass, conv_chain(act, true, true), true);
     ASSERT_EQ(g.nodes.size(), 1u) << print_graph(g);

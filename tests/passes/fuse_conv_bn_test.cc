@@ -9,8 +9,10 @@ using namespace kiln_pass_test;  // NOLINT
 Graph conv_bn(bool conv_bias, bool conv_out_is_output = false, bool runtime_scale = false) {
   GraphBuilder b;
   b.input("x", {2, 3, 6, 6}).floats("w", {4, 3, 3, 3}, 1).floats("cb", {4}, 2).floats("bias", {4}, 4);
-  if (runtime_scale) b.input("scale", {4});
-  else b.floats("scale", {4}, 3);
+  if (runtime_scale)
+    b.input("scale", {4});
+  else
+    b.floats("scale", {4}, 3);
   b.floats("mean", {4}, 5).constant("var", GraphBuilder::random_tensor({4}, 6, 0.2f, 2.f));
   std::vector<std::string> cin{"x", "w"};
   if (conv_bias) cin.push_back("cb");

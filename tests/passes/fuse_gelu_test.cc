@@ -30,8 +30,8 @@ Graph erf_gelu(Tail tail, bool use_div, bool erf_is_output = false, float sqrt2 
   GraphBuilder b;
   b.input("x", {2, 16}).constant("half", scalar_f32(0.5f)).constant("one", scalar_f32(1.f));
   b.constant("s", scalar_f32(use_div ? sqrt2 : 1.f / sqrt2));
-  b.node(use_div ? OpKind::kDiv : OpKind::kMul, use_div ? std::vector<std::string>{"x", "s"} : std::vector<std::string>{"s", "x"},
-         {"a"});
+  b.node(use_div ? OpKind::kDiv : OpKind::kMul,
+         use_div ? std::vector<std::string>{"x", "s"} : std::vector<std::string>{"s", "x"}, {"a"});
   b.node(OpKind::kErf, {"a"}, {"e"});
   b.node(OpKind::kAdd, {"one", "e"}, {"p"});
   add_tail(b, "p", tail);

@@ -19,8 +19,10 @@ Graph layer_norm(const LnOptions& o) {
   GraphBuilder b(o.opset);
   b.input("x", {2, 5, 12}).constant("two", scalar_f32(2.f)).constant("eps", scalar_f32(1e-5f));
   b.floats("beta", {12}, 3);
-  if (o.runtime_gamma) b.input("gamma", {12});
-  else b.constant("gamma", GraphBuilder::random_tensor({1, 1, 12}, 2, 0.5f, 1.5f));
+  if (o.runtime_gamma)
+    b.input("gamma", {12});
+  else
+    b.constant("gamma", GraphBuilder::random_tensor({1, 1, 12}, 2, 0.5f, 1.5f));
   auto reduce = [&](const std::string& in, const std::string& out) {
     if (o.opset >= 18) {
       b.ints("axes_" + out, {o.axis});
@@ -31,8 +33,10 @@ Graph layer_norm(const LnOptions& o) {
   };
   reduce("x", "m");
   b.node(OpKind::kSub, {"x", "m"}, {"d"});
-  if (o.mul_square) b.node(OpKind::kMul, {"d", "d"}, {"sq"});
-  else b.node(OpKind::kPow, {"d", "two"}, {"sq"});
+  if (o.mul_square)
+    b.node(OpKind::kMul, {"d", "d"}, {"sq"});
+  else
+    b.node(OpKind::kPow, {"d", "two"}, {"sq"});
   reduce("sq", "v");
   b.node(OpKind::kAdd, {"v", "eps"}, {"ve"});
   b.node(OpKind::kSqrt, {"ve"}, {"sd"});

@@ -133,9 +133,41 @@ Status infer_conv_transpose(InferContext& ctx) {
   return ok_status();
 }
 
+namespace {
+
+// The kiln-only pooling attribute layout="NHWC" (from the layout_nhwc pass): X and Y are channels-last.
+// Sets *nhwc; an unknown layout is an error.
+Status pool_layout(const InferContext& ctx, bool* nhwc) {
+  const std::string layout = ctx.attrs().get_string("layout", "NCHW");
+  if (layout != "NCHW" && layout != "NHWC") return ctx.error("layout must be NCHW or NHWC, got '" + layout + "'");
+  *nhwc = layout == "NHWC";
+  return ok_status();
+}
+
+// [N, spatial..., C] <-> [N, C, spatial...] for shapes of known rank >= 2.
+Shape channels_first(const Shape& s) {
+  if (!s.rank_known || s.rank() < 2) return s;
+  std::vector<Dim> d{s.dims[0], s.dims.back()};
+  d.insert(d.end(), s.dims.begin() + 1, s.dims.end() - 1);
+  return Shape::of_dims(d);
+}
+Shape channels_last(const Shape& s) {
+  if (!s.rank_known || s.rank() < 2) return s;
+  std::vector<Dim> d{s.dims[0]};
+  d.insert(d.end(), s.dims.begin() + 2, s.dims.end());
+  d.push_back(s.dims[1]);
+  return Shape::of_dims(d);
+}
+
+}  // namespace
+
 Status infer_pool(InferContext& ctx) {
   const DType dt = ctx.input_type(0).dtype;
-  const Shape& x = ctx.input_type(0).shape;
+  bool nhwc = false;
+  KILN_RETURN_IF_ERROR(pool_layout(ctx, &nhwc));
+  if (nhwc && ctx.num_outputs() > 1 && ctx.node().has_output(1))
+    return ctx.error("output Indices is not supported with layout NHWC");
+  const Shape x = nhwc ? channels_first(ctx.input_type(0).shape) : ctx.input_type(0).shape;
   Shape out = Shape::unknown_rank();
   if (x.rank_known) {
     if (x.rank() < 3) return ctx.error("input X must have rank >= 3; got " + x.to_string());
@@ -144,13 +176,15 @@ Status infer_pool(InferContext& ctx) {
     dims.insert(dims.end(), sp.begin(), sp.end());
     out = Shape::of_dims(dims);
   }
-  ctx.set_output_type(0, TypeInfo::tensor(dt, out));
+  ctx.set_output_type(0, TypeInfo::tensor(dt, nhwc ? channels_last(out) : out));
   if (ctx.num_outputs() > 1) ctx.set_output_type(1, TypeInfo::tensor(DType::kInt64, out));
   return ok_status();
 }
 
 Status infer_global_pool(InferContext& ctx) {
-  const Shape& x = ctx.input_type(0).shape;
+  bool nhwc = false;
+  KILN_RETURN_IF_ERROR(pool_layout(ctx, &nhwc));
+  const Shape x = nhwc ? channels_first(ctx.input_type(0).shape) : ctx.input_type(0).shape;
   Shape out = Shape::unknown_rank();
   if (x.rank_known) {
     if (x.rank() < 2) return ctx.error("input X must have rank >= 2; got " + x.to_string());
@@ -158,7 +192,7 @@ Status infer_global_pool(InferContext& ctx) {
     for (size_t i = 2; i < x.rank(); ++i) dims.push_back(Dim::known(1));
     out = Shape::of_dims(dims);
   }
-  ctx.set_output_type(0, TypeInfo::tensor(ctx.input_type(0).dtype, out));
+  ctx.set_output_type(0, TypeInfo::tensor(ctx.input_type(0).dtype, nhwc ? channels_last(out) : out));
   return ok_status();
 }
 

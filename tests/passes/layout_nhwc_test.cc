@@ -1,0 +1,135 @@
+// layout_nhwc: a ResNet-like block (plain ops, and FusedConv ops) runs channels-last between one entry transpose
+// and the classifier head; outputs equal the NCHW graph's.
+#include "pass_test_util.h"
+
+namespace kiln_pass_test {
+namespace {
+
+void set_conv_attrs(Node& n) {
+  n.attrs.set("kernel_shape", std::vector<int64_t>{3, 3});
+  n.attrs.set("pads", std::vector<int64_t>{1, 1, 1, 1});
+}
+
+// x[1,3,8,8] -Conv-Relu-MaxPool-> p -Conv-> c2 -Add(p)-Relu-GlobalAveragePool-Flatten-Gemm-> y[1,10]
+Graph resnet_block(bool fused) {
+  GraphBuilder b;
+  b.input("x", {1, 3, 8, 8}).floats("w1", {8, 3, 3, 3}, 11).floats("b1", {8}, 12).floats("w2", {8, 8, 3, 3}, 13);
+  b.floats("fc", {10, 8}, 14).floats("fcb", {10}, 15);
+  if (fused) {
+    Node& c1 = b.node(OpKind::kFusedConv, {"x", "w1", "b1"}, {"r1"}, 1);
+    set_conv_attrs(c1);
+    c1.attrs.set("activation", std::string("Relu"));
+  } else {
+    set_conv_attrs(b.node(OpKind::kConv, {"x", "w1", "b1"}, {"c1"}));
+    b.node(OpKind::kRelu, {"c1"}, {"r1"});
+  }
+  Node& mp = b.node(OpKind::kMaxPool, {"r1"}, {"p"});
+  mp.attrs.set("kernel_shape", std::vector<int64_t>{2, 2});
+  mp.attrs.set("strides", std::vector<int64_t>{2, 2});
+  if (fused) {
+    Node& c2 = b.node(OpKind::kFusedConv, {"p", "w2", "", "p"}, {"r2"}, 1);  // Z = residual
+    set_conv_attrs(c2);
+    c2.attrs.set("activation", std::string("Relu"));
+  } else {
+    set_conv_attrs(b.node(OpKind::kConv, {"p", "w2"}, {"c2"}));
+    b.node(OpKind::kAdd, {"c2", "p"}, {"a"});
+    b.node(OpKind::kRelu, {"a"}, {"r2"});
+  }
+  b.node(OpKind::kGlobalAveragePool, {"r2"}, {"gap"});
+  b.node(OpKind::kFlatten, {"gap"}, {"f"});
+  b.node(OpKind::kGemm, {"f", "fc", "fcb"}, {"y"}).attrs.set("transB", int64_t{1});
+  b.output("y");
+  return b.finish();
+}
+
+void check_block(bool fused) {
+  Graph g = resnet_block(fused);
+  Graph before = g;
+  auto pass = make_layout_nhwc_pass();
+  EXPECT_TRUE(run_pass_checked(*pass, g));
+  EXPECT_EQ(count_ops(g, OpKind::kConv), 0);
+  EXPECT_EQ(count_ops(g, OpKind::kFusedConv), 2);
+  for (const Node& n : g.nodes) {
+    if (n.op == OpKind::kFusedConv || n.op == OpKind::kMaxPool || n.op == OpKind::kGlobalAveragePool)
+      EXPECT_EQ(n.attrs.get_string("layout"), "NHWC") << n.describe();
+  }
+  // One transpose in; the way out ([1,1,1,8] -> [1,8]) only moves unit dims, so it is a Reshape.
+  EXPECT_EQ(count_ops(g, OpKind::kTranspose), 1) << print_graph(g);
+  EXPECT_EQ(count_ops(g, OpKind::kFlatten) + count_ops(g, OpKind::kReshape), 1) << print_graph(g);
+  // Weights were permuted at build time to [M, kH, kW, C/g].
+  for (const Node& n : g.nodes)
+    if (n.op == OpKind::kFusedConv)
+      EXPECT_EQ(g.initializers.at(n.inputs[1]).dim(3), n.inputs[0] == g.nodes[0].outputs[0] ? 3 : 8);
+  EXPECT_EQ(g.type_of("y")->to_string(), "float32[1,10]");
+  expect_same_outputs(before, g, 1e-4);
+}
+
+TEST(LayoutNhwc, ResNetBlockFromPlainOps) { check_block(false); }
+TEST(LayoutNhwc, ResNetBlockFromFusedConv) { check_block(true); }
+
+TEST(LayoutNhwc, RegionValueAsGraphOutputAndConcat) {
+  GraphBuilder b;
+  b.input("x", {2, 4, 5, 5}).floats("w", {6, 4, 1, 1}, 3).floats("scale", {6, 1, 1}, 4);
+  b.node(OpKind::kConv, {"x", "w"}, {"c"});
+  b.node(OpKind::kMul, {"c", "scale"}, {"m"});  // constant operand permuted with the region
+  b.node(OpKind::kConcat, {"c", "m"}, {"cat"}).attrs.set("axis", int64_t{1});
+  b.node(OpKind::kSigmoid, {"cat"}, {"y"});
+  b.node(OpKind::kReduceMean, {"c"}, {"other"});  // not layout-aware: reads c through an exit transpose
+  b.output("y").output("other").output("c");
+  Graph g = b.finish();
+  Graph before = g;
+  auto pass = make_layout_nhwc_pass();
+  EXPECT_TRUE(run_pass_checked(*pass, g));
+  EXPECT_EQ(count_ops(g, OpKind::kFusedConv), 1);
+  for (const Node& n : g.nodes)
+    if (n.op == OpKind::kConcat) EXPECT_EQ(n.attrs.get_int("axis"), 3);
+  EXPECT_EQ(g.outputs[0].name, "y");
+  EXPECT_EQ(g.outputs[2].name, "c");
+  EXPECT_EQ(g.type_of("c")->to_string(), "float32[2,6,5,5]");
+  EXPECT_EQ(g.type_of("y")->to_string(), "float32[2,12,5,5]");
+  // x in; c (shared by the ReduceMean and the graph output) and y out.
+  EXPECT_EQ(count_ops(g, OpKind::kTranspose), 3) << print_graph(g);
+  expect_same_outputs(before, g, 1e-5);
+}
+
+TEST(LayoutNhwc, NothingToConvert) {
+  GraphBuilder b;
+  b.input("x", {1, 2, 4, 4});
+  Node& mp = b.node(OpKind::kMaxPool, {"x"}, {"p"});  // a lone pool does not start a region
+  mp.attrs.set("kernel_shape", std::vector<int64_t>{2, 2});
+  b.node(OpKind::kRelu, {"p"}, {"y"});
+  b.output("y");
+  Graph g = b.finish();
+  auto pass = make_layout_nhwc_pass();
+  EXPECT_FALSE(run_pass_checked(*pass, g));
+  EXPECT_EQ(count_ops(g, OpKind::kTranspose), 0);
+}
+
+TEST(LayoutNhwc, PoolKernelsAndInferenceHonourLayout) {
+  // The reference pools with layout=NHWC equal Transpose -> NCHW pool -> Transpose.
+  for (OpKind op : {OpKind::kMaxPool, OpKind::kAveragePool, OpKind::kGlobalMaxPool, OpKind::kGlobalAveragePool}) {
+    GraphBuilder nchw, nhwc;
+    nchw.input("x", {2, 5, 6, 3});
+    nhwc.input("x", {2, 5, 6, 3});
+    nchw.node(OpKind::kTranspose, {"x"}, {"t"}).attrs.set("perm", std::vector<int64_t>{0, 3, 1, 2});
+    Node& a = nchw.node(op, {"t"}, {"p"});
+    Node& c = nhwc.node(op, {"x"}, {"y"});
+    if (op == OpKind::kMaxPool || op == OpKind::kAveragePool) {
+      for (Node* n : {&a, &c}) {
+        n->attrs.set("kernel_shape", std::vector<int64_t>{3, 2});
+        n->attrs.set("strides", std::vector<int64_t>{2, 1});
+        n->attrs.set("pads", std::vector<int64_t>{1, 0, 1, 1});
+      }
+    }
+    c.attrs.set("layout", std::string("NHWC"));
+    nchw.node(OpKind::kTranspose, {"p"}, {"y"}).attrs.set("perm", std::vector<int64_t>{0, 2, 3, 1});
+    nchw.output("y");
+    nhwc.output("y");
+    Graph g1 = nchw.finish(), g2 = nhwc.finish();
+    EXPECT_EQ(g1.type_of("y")->to_string(), g2.type_of("y")->to_string()) << op_name(op);
+    expect_same_outputs(g1, g2, 1e-6);
+  }
+}
+
+}  // namespace
+}  // namespace kiln_pass_test
