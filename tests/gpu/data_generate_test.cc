@@ -35,8 +35,8 @@ TEST(CudaDataGenerate, PadAllModes) {
       expect_cuda_matches_reference(node(OpKind::kPad, 2, a), {random_tensor(dt, {1031}, 2, -9, 9), ints({3, 5})});
     }
   Tensor fill = Tensor::scalar<float>(DType::kFloat32, 2.5f);
-  expect_cuda_matches_reference(node(OpKind::kPad, 3), {random_tensor(DType::kFloat32, {3, 4}, 3), ints({1, 2, 3, 4}), fill},
-                                {1, 2});
+  expect_cuda_matches_reference(node(OpKind::kPad, 3),
+                                {random_tensor(DType::kFloat32, {3, 4}, 3), ints({1, 2, 3, 4}), fill}, {1, 2});
 }
 
 TEST(CudaDataGenerate, ConstantOfShapeAndRange) {
@@ -52,13 +52,14 @@ TEST(CudaDataGenerate, ConstantOfShapeAndRange) {
   expect_cuda_matches_reference(node(OpKind::kRange, 3), {Tensor::scalar<float>(DType::kFloat32, -3.5f),
                                                           Tensor::scalar<float>(DType::kFloat32, 100.f),
                                                           Tensor::scalar<float>(DType::kFloat32, 0.25f)});
-  expect_cuda_matches_reference(node(OpKind::kRange, 3), {Tensor::scalar<int64_t>(DType::kInt64, 10),
-                                                          Tensor::scalar<int64_t>(DType::kInt64, -1000),
-                                                          Tensor::scalar<int64_t>(DType::kInt64, -7)},
-                                {0, 1, 2});
-  expect_cuda_matches_reference(node(OpKind::kRange, 3), {Tensor::scalar<int32_t>(DType::kInt32, 0),
-                                                          Tensor::scalar<int32_t>(DType::kInt32, 33),
-                                                          Tensor::scalar<int32_t>(DType::kInt32, 1)});
+  expect_cuda_matches_reference(
+      node(OpKind::kRange, 3),
+      {Tensor::scalar<int64_t>(DType::kInt64, 10), Tensor::scalar<int64_t>(DType::kInt64, -1000),
+       Tensor::scalar<int64_t>(DType::kInt64, -7)},
+      {0, 1, 2});
+  expect_cuda_matches_reference(node(OpKind::kRange, 3),
+                                {Tensor::scalar<int32_t>(DType::kInt32, 0), Tensor::scalar<int32_t>(DType::kInt32, 33),
+                                 Tensor::scalar<int32_t>(DType::kInt32, 1)});
 }
 
 TEST(CudaDataGenerate, TriluAndEyeLike) {

@@ -56,8 +56,8 @@ TEST(CudaDataIndex, GatherAxesIndexTypesNegativeIndices) {
         }
       }
   // Embedding-style lookup of many rows.
-  expect_cuda_matches_reference(node(OpKind::kGather, 2),
-                                {random_tensor(DType::kFloat16, {1000, 64}, 3), random_tensor(DType::kInt64, {4, 31}, 4, 0, 999)});
+  expect_cuda_matches_reference(node(OpKind::kGather, 2), {random_tensor(DType::kFloat16, {1000, 64}, 3),
+                                                           random_tensor(DType::kInt64, {4, 31}, 4, 0, 999)});
 }
 
 TEST(CudaDataIndex, GatherElementsAndGatherND) {
@@ -110,8 +110,9 @@ TEST(CudaDataIndex, ScatterElementsNoneAndAdd) {
         if (dt == DType::kFloat16) continue;  // atomic float16 adds round per step; the reference rounds once
         Attrs add = a;
         add.set("reduction", std::string("add"));
-        expect_cuda_matches_reference(node(OpKind::kScatterElements, 3, add),
-                                      {x, random_tensor(it, id, 5, -static_cast<double>(data[axis]), data[axis] - 1), upd});
+        expect_cuda_matches_reference(
+            node(OpKind::kScatterElements, 3, add),
+            {x, random_tensor(it, id, 5, -static_cast<double>(data[axis]), data[axis] - 1), upd});
       }
 }
 
@@ -128,7 +129,8 @@ TEST(CudaDataIndex, ScatterNDNoneAndAdd) {
         else
           rows.data<int32_t>()[i] = static_cast<int32_t>((i * 2 + 1) - (i == 1 ? 6 : 0));
       }
-      expect_cuda_matches_reference(node(OpKind::kScatterND, 3), {x, rows, random_tensor(dt, {3, 5, 4}, 3, -9, 9)}, {1});
+      expect_cuda_matches_reference(node(OpKind::kScatterND, 3), {x, rows, random_tensor(dt, {3, 5, 4}, 3, -9, 9)},
+                                    {1});
       if (dt == DType::kFloat16) continue;  // atomic float16 adds round per step; the reference rounds once
       Attrs add;
       add.set("reduction", std::string("add"));

@@ -23,12 +23,18 @@ void check_resize(Attrs a, const Tensor& x, const Tensor& roi, const Tensor& sca
   Node n = make_test_node(OpKind::kResize, 4, 1, std::move(a));
   n.opset = 19;
   std::vector<size_t> constants;
-  if (!roi.defined()) n.inputs[1] = "";
-  else constants.push_back(1);
-  if (!scales.defined()) n.inputs[2] = "";
-  else constants.push_back(2);
-  if (!sizes.defined()) n.inputs[3] = "";
-  else constants.push_back(3);
+  if (!roi.defined())
+    n.inputs[1] = "";
+  else
+    constants.push_back(1);
+  if (!scales.defined())
+    n.inputs[2] = "";
+  else
+    constants.push_back(2);
+  if (!sizes.defined())
+    n.inputs[3] = "";
+  else
+    constants.push_back(3);
   expect_cuda_matches_reference(n, {x, roi, scales, sizes}, constants);
 }
 
@@ -53,8 +59,8 @@ TEST(CudaDataResize, LinearAndCubic) {
   KILN_REQUIRE_GPU();
   for (const char* mode : {"linear", "cubic"})
     for (DType dt : {DType::kFloat32, DType::kFloat16})
-      for (const char* ctm : {"half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel",
-                              "half_pixel_symmetric"})
+      for (const char* ctm :
+           {"half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel", "half_pixel_symmetric"})
         for (int64_t exclude : {0, 1}) {
           Attrs a;
           a.set("mode", std::string(mode));

@@ -21,8 +21,7 @@ const std::vector<std::pair<Dims, Dims>> kPairs = {
     {{1, 3, 1, 5}, {2, 1, 4, 1}},
     {{2, 3, 1, 4, 5}, {3, 2, 1, 5}},
 };
-const std::vector<DType> kNumeric = {DType::kFloat32, DType::kFloat16, DType::kBFloat16, DType::kInt32,
-                                     DType::kInt64};
+const std::vector<DType> kNumeric = {DType::kFloat32, DType::kFloat16, DType::kBFloat16, DType::kInt32, DType::kInt64};
 
 bool is_int(DType t) { return t == DType::kInt32 || t == DType::kInt64; }
 
@@ -136,8 +135,8 @@ TEST(CudaElementwiseBinary, ConstantOperands) {
   KILN_REQUIRE_GPU();
   Node n = make_test_node(OpKind::kMul, 2, 1);
   n.opset = 14;
-  expect_cuda_matches_reference(n, {random_tensor(DType::kFloat16, {8, 64}, 1), random_tensor(DType::kFloat16, {64}, 2)},
-                                {1});
+  expect_cuda_matches_reference(
+      n, {random_tensor(DType::kFloat16, {8, 64}, 1), random_tensor(DType::kFloat16, {64}, 2)}, {1});
   Node add = make_test_node(OpKind::kAdd, 2, 1);
   add.opset = 14;
   expect_cuda_matches_reference(add, {random_tensor(DType::kFloat32, {}, 3), random_tensor(DType::kFloat32, {3, 7}, 4)},
@@ -160,8 +159,9 @@ TEST(CudaElementwiseBinary, WhereAllElementSizesAndBroadcasts) {
       SCOPED_TRACE(std::string("Where ") + dtype_name(dt));
       Node n = make_test_node(OpKind::kWhere, 3, 1);
       n.opset = 16;
-      expect_cuda_matches_reference(n, {random_tensor(DType::kBool, s[0], ++seed), random_tensor(dt, s[1], ++seed, -50, 50),
-                                        random_tensor(dt, s[2], ++seed, -50, 50)});
+      expect_cuda_matches_reference(
+          n, {random_tensor(DType::kBool, s[0], ++seed), random_tensor(dt, s[1], ++seed, -50, 50),
+              random_tensor(dt, s[2], ++seed, -50, 50)});
     }
 }
 

@@ -9,9 +9,9 @@
 namespace kiln::testing {
 namespace {
 
-const std::vector<DType> kCastTypes = {DType::kFloat32, DType::kFloat16, DType::kBFloat16, DType::kFloat64,
-                                       DType::kInt8,    DType::kUInt8,   DType::kInt32,    DType::kInt64,
-                                       DType::kBool};
+const std::vector<DType> kCastTypes = {DType::kFloat32, DType::kFloat16, DType::kBFloat16,
+                                       DType::kFloat64, DType::kInt8,    DType::kUInt8,
+                                       DType::kInt32,   DType::kInt64,   DType::kBool};
 
 Node cast_node(DType to) {
   Attrs a;

@@ -23,8 +23,8 @@ inline unsigned grid_for(int64_t n, int threads = kThreads) {
 }
 
 // Grid-stride loop over [0, n).
-#define KILN_GRID_LOOP(i, n)                                                                    \
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n);       \
+#define KILN_GRID_LOOP(i, n)                                                             \
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
        i += static_cast<int64_t>(blockDim.x) * gridDim.x)
 
 // Loads/stores that compute in float for float, __half and __nv_bfloat16 storage.

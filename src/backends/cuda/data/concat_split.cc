@@ -12,9 +12,9 @@ namespace {
 Status copy_rows(CudaKernelContext& ctx, void* dst, size_t dpitch, const void* src, size_t spitch, size_t width,
                  int64_t rows) {
   if (width == 0 || rows == 0) return ok_status();
-  cudaError_t e = rows == 1 ? cudaMemcpyAsync(dst, src, width, cudaMemcpyDeviceToDevice, ctx.stream())
-                            : cudaMemcpy2DAsync(dst, dpitch, src, spitch, width, rows, cudaMemcpyDeviceToDevice,
-                                                ctx.stream());
+  cudaError_t e =
+      rows == 1 ? cudaMemcpyAsync(dst, src, width, cudaMemcpyDeviceToDevice, ctx.stream())
+                : cudaMemcpy2DAsync(dst, dpitch, src, spitch, width, rows, cudaMemcpyDeviceToDevice, ctx.stream());
   return launch_status(ctx, e, "block copy");
 }
 
@@ -89,8 +89,8 @@ Status run_split(CudaKernelContext& ctx) {
   } else {
     const int64_t parts = ctx.attrs().get_int("num_outputs", n_out);
     if (parts != n_out || parts <= 0)
-      return ctx.error("num_outputs " + std::to_string(parts) + " does not match the node's " +
-                       std::to_string(n_out) + " outputs");
+      return ctx.error("num_outputs " + std::to_string(parts) + " does not match the node's " + std::to_string(n_out) +
+                       " outputs");
     if (ctx.attrs().has("num_outputs")) {
       const int64_t chunk = (dim + parts - 1) / parts;
       for (int64_t i = 0; i < parts; ++i) split.push_back(std::clamp<int64_t>(dim - i * chunk, 0, chunk));
@@ -114,7 +114,8 @@ Status run_split(CudaKernelContext& ctx) {
     KILN_ASSIGN_OR_RETURN(DeviceTensor out, ctx.allocate_output(i, dt, od));
     const size_t row = static_cast<size_t>(split[i] * inner) * es;
     if (out.numel() > 0)
-      KILN_RETURN_IF_ERROR(copy_rows(ctx, out.data, row, static_cast<const char*>(in.data) + offset, in_row, row, outer));
+      KILN_RETURN_IF_ERROR(
+          copy_rows(ctx, out.data, row, static_cast<const char*>(in.data) + offset, in_row, row, outer));
     offset += row;
   }
   return ok_status();

@@ -60,17 +60,16 @@ __global__ void fill_kernel(E* out, int64_t n, E v) {
 
 }  // namespace
 
-cudaError_t launch_strided_copy(size_t es, const void* in, void* out, const StridedDesc& d, int64_t n,
-                                cudaStream_t s) {
+cudaError_t launch_strided_copy(size_t es, const void* in, void* out, const StridedDesc& d, int64_t n, cudaStream_t s) {
   bool mod = false;
   for (int r = 0; r < d.rank; ++r) mod = mod || d.mods[r] > 0;
-#define KILN_BODY                                                                                          \
-  if (mod)                                                                                                 \
-    strided_copy_kernel<E, true>                                                                           \
-        <<<grid_for(n), kThreads, 0, s>>>(static_cast<const E*>(in), static_cast<E*>(out), d, n);          \
-  else                                                                                                     \
-    strided_copy_kernel<E, false>                                                                          \
-        <<<grid_for(n), kThreads, 0, s>>>(static_cast<const E*>(in), static_cast<E*>(out), d, n);          \
+#define KILN_BODY                                                                                 \
+  if (mod)                                                                                        \
+    strided_copy_kernel<E, true>                                                                  \
+        <<<grid_for(n), kThreads, 0, s>>>(static_cast<const E*>(in), static_cast<E*>(out), d, n); \
+  else                                                                                            \
+    strided_copy_kernel<E, false>                                                                 \
+        <<<grid_for(n), kThreads, 0, s>>>(static_cast<const E*>(in), static_cast<E*>(out), d, n); \
   return cudaGetLastError();
   KILN_ELEM_SWITCH(es, KILN_BODY)
 #undef KILN_BODY
@@ -82,8 +81,8 @@ cudaError_t launch_transpose_tiled(size_t es, const void* in, void* out, int64_t
   const int64_t tiles = batch * tr * tc;
   const unsigned grid = static_cast<unsigned>(tiles < 65535 * 8 ? tiles : 65535 * 8);
   const dim3 block(kTile, kRowsPerPass);
-#define KILN_BODY                                                                                           \
-  transpose_tiled_kernel<E>                                                                                 \
+#define KILN_BODY                                                                                          \
+  transpose_tiled_kernel<E>                                                                                \
       <<<grid, block, 0, s>>>(static_cast<const E*>(in), static_cast<E*>(out), rows, cols, tr, tc, tiles); \
   return cudaGetLastError();
   KILN_ELEM_SWITCH(es, KILN_BODY)
@@ -91,10 +90,10 @@ cudaError_t launch_transpose_tiled(size_t es, const void* in, void* out, int64_t
 }
 
 cudaError_t launch_fill(size_t es, void* out, int64_t n, const void* value, cudaStream_t s) {
-#define KILN_BODY                                                                 \
-  E v;                                                                            \
-  memcpy(&v, value, sizeof(E));                                                   \
-  fill_kernel<E><<<grid_for(n), kThreads, 0, s>>>(static_cast<E*>(out), n, v);    \
+#define KILN_BODY                                                              \
+  E v;                                                                         \
+  memcpy(&v, value, sizeof(E));                                                \
+  fill_kernel<E><<<grid_for(n), kThreads, 0, s>>>(static_cast<E*>(out), n, v); \
   return cudaGetLastError();
   KILN_ELEM_SWITCH(es, KILN_BODY)
 #undef KILN_BODY

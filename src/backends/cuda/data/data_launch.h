@@ -78,8 +78,8 @@ cudaError_t launch_pad(size_t elem_size, const void* in, void* out, const PadDes
                        int64_t n, cudaStream_t stream);
 
 // Range: out[i] = start + i * delta (float32/16/bf16 compute in float32... float64 and ints natively).
-cudaError_t launch_range(DType dtype, void* out, int64_t n, double start, double delta, int64_t istart,
-                         int64_t idelta, cudaStream_t stream);
+cudaError_t launch_range(DType dtype, void* out, int64_t n, double start, double delta, int64_t istart, int64_t idelta,
+                         cudaStream_t stream);
 
 // Trilu over the last two dims [batch, rows, cols]: keeps j - i >= k (lower: j - i <= k), zeros the rest.
 cudaError_t launch_trilu(size_t elem_size, const void* in, void* out, int64_t batch, int64_t rows, int64_t cols,
@@ -90,9 +90,8 @@ cudaError_t launch_eye(DType dtype, void* out, int64_t rows, int64_t cols, int64
 
 // OneHot: out [outer, depth, inner] = on where idx[outer, inner] (negative + depth) equals the depth position,
 // else off; on/off are elem_size bytes on the host. Indices are read as float64/float32/int32/int64.
-cudaError_t launch_one_hot(size_t elem_size, DType idx_dtype, const void* idx, void* out, int64_t outer,
-                           int64_t depth, int64_t inner, const void* off_value, const void* on_value,
-                           cudaStream_t stream);
+cudaError_t launch_one_hot(size_t elem_size, DType idx_dtype, const void* idx, void* out, int64_t outer, int64_t depth,
+                           int64_t inner, const void* off_value, const void* on_value, cudaStream_t stream);
 
 // CumSum over data viewed [outer, len, inner] (float32/16/bf16 in float32, int32/int64 wrap).
 cudaError_t launch_cumsum(DType dtype, const void* in, void* out, int64_t outer, int64_t len, int64_t inner,

@@ -121,8 +121,7 @@ Status run_gather_elements(CudaKernelContext& ctx) {
 namespace {
 
 // GatherND/ScatterND descriptor for data dims x, index dims ind and batch_dims b.
-Status nd_desc(const CudaKernelContext& ctx, const Dims& x, const Dims& ind, int64_t b, NdDesc* d,
-               int64_t* tuples) {
+Status nd_desc(const CudaKernelContext& ctx, const Dims& x, const Dims& ind, int64_t b, NdDesc* d, int64_t* tuples) {
   const int64_t r = static_cast<int64_t>(x.size()), q = static_cast<int64_t>(ind.size());
   if (r < 1 || q < 1) return ctx.error("data and indices must have rank >= 1");
   if (b < 0 || b >= std::min(r, q))
@@ -250,10 +249,10 @@ Status run_scatter_nd(CudaKernelContext& ctx) {
   if (tuples == 0 || d.slice == 0) return ok_status();
   KILN_ASSIGN_OR_RETURN(DeviceTensor idx, ctx.input(1));
   KILN_ASSIGN_OR_RETURN(DeviceTensor upd, ctx.input(2));
-  return launch_status(ctx,
-                       launch_scatter_nd(dt, out.data, idx.data, idx.dtype == DType::kInt64, upd.data, d, tuples, red,
-                                         ctx.stream()),
-                       "ScatterND");
+  return launch_status(
+      ctx,
+      launch_scatter_nd(dt, out.data, idx.data, idx.dtype == DType::kInt64, upd.data, d, tuples, red, ctx.stream()),
+      "ScatterND");
 }
 
 }  // namespace kiln::cuda

@@ -22,18 +22,41 @@ int pad_mode(const std::string& m) {
 Status scalar_bytes(const CudaKernelContext& ctx, DType t, double v, uint64_t* out) {
   KILN_ASSIGN_OR_RETURN(Tensor s, Tensor::allocate(t, {}));
   switch (t) {
-    case DType::kFloat32: *s.data<float>() = static_cast<float>(v); break;
-    case DType::kFloat64: *s.data<double>() = v; break;
-    case DType::kInt8: *s.data<int8_t>() = static_cast<int8_t>(v); break;
-    case DType::kUInt8: *s.data<uint8_t>() = static_cast<uint8_t>(v); break;
-    case DType::kInt16: *s.data<int16_t>() = static_cast<int16_t>(v); break;
-    case DType::kUInt16: *s.data<uint16_t>() = static_cast<uint16_t>(v); break;
-    case DType::kInt32: *s.data<int32_t>() = static_cast<int32_t>(v); break;
-    case DType::kUInt32: *s.data<uint32_t>() = static_cast<uint32_t>(v); break;
-    case DType::kInt64: *s.data<int64_t>() = static_cast<int64_t>(v); break;
-    case DType::kUInt64: *s.data<uint64_t>() = static_cast<uint64_t>(v); break;
-    case DType::kBool: *s.data<uint8_t>() = v != 0 ? 1 : 0; break;
-    default: return ctx.unsupported(std::string("constant of dtype ") + dtype_name(t));
+    case DType::kFloat32:
+      *s.data<float>() = static_cast<float>(v);
+      break;
+    case DType::kFloat64:
+      *s.data<double>() = v;
+      break;
+    case DType::kInt8:
+      *s.data<int8_t>() = static_cast<int8_t>(v);
+      break;
+    case DType::kUInt8:
+      *s.data<uint8_t>() = static_cast<uint8_t>(v);
+      break;
+    case DType::kInt16:
+      *s.data<int16_t>() = static_cast<int16_t>(v);
+      break;
+    case DType::kUInt16:
+      *s.data<uint16_t>() = static_cast<uint16_t>(v);
+      break;
+    case DType::kInt32:
+      *s.data<int32_t>() = static_cast<int32_t>(v);
+      break;
+    case DType::kUInt32:
+      *s.data<uint32_t>() = static_cast<uint32_t>(v);
+      break;
+    case DType::kInt64:
+      *s.data<int64_t>() = static_cast<int64_t>(v);
+      break;
+    case DType::kUInt64:
+      *s.data<uint64_t>() = static_cast<uint64_t>(v);
+      break;
+    case DType::kBool:
+      *s.data<uint8_t>() = v != 0 ? 1 : 0;
+      break;
+    default:
+      return ctx.unsupported(std::string("constant of dtype ") + dtype_name(t));
   }
   *out = 0;
   std::memcpy(out, s.raw(), dtype_size(t));
@@ -128,7 +151,8 @@ Status run_constant_of_shape(CudaKernelContext& ctx) {
   DType dt = DType::kFloat32;
   uint64_t value = 0;
   if (const Tensor* v = ctx.attrs().get_tensor("value")) {
-    if (v->numel() != 1) return ctx.error("attribute 'value' must hold exactly one element, got " + dims_to_string(v->dims()));
+    if (v->numel() != 1)
+      return ctx.error("attribute 'value' must hold exactly one element, got " + dims_to_string(v->dims()));
     if (!movable_dtype(v->dtype())) return ctx.unsupported(std::string("value dtype ") + dtype_name(v->dtype()));
     dt = v->dtype();
     std::memcpy(&value, v->raw(), dtype_size(dt));
@@ -156,7 +180,8 @@ Status run_range(CudaKernelContext& ctx) {
   const double start = v[0].as_double(0), limit = v[1].as_double(0), delta = v[2].as_double(0);
   if (delta == 0) return ctx.error("delta must be nonzero");
   const double count = std::ceil((limit - start) / delta);
-  if (!(count < static_cast<double>(int64_t{1} << 36))) return ctx.error("range has too many elements or is not finite");
+  if (!(count < static_cast<double>(int64_t{1} << 36)))
+    return ctx.error("range has too many elements or is not finite");
   const int64_t n = count > 0 ? static_cast<int64_t>(count) : 0;
   KILN_ASSIGN_OR_RETURN(DeviceTensor out, ctx.allocate_output(0, dt, {n}));
   if (n == 0) return ok_status();
@@ -181,17 +206,25 @@ Status run_trilu(CudaKernelContext& ctx) {
   KILN_ASSIGN_OR_RETURN(DeviceTensor out, ctx.allocate_output(0, dt, x));
   if (out.numel() == 0) return ok_status();
   KILN_ASSIGN_OR_RETURN(DeviceTensor in, ctx.input(0));
-  return launch_status(ctx,
-                       launch_trilu(dtype_size(dt), in.data, out.data, out.numel() / (rows * cols), rows, cols, k,
-                                    upper, ctx.stream()),
-                       "Trilu");
+  return launch_status(
+      ctx,
+      launch_trilu(dtype_size(dt), in.data, out.data, out.numel() / (rows * cols), rows, cols, k, upper, ctx.stream()),
+      "Trilu");
 }
 
 namespace {
 bool eye_dtype(DType t) {
   switch (t) {
-    case DType::kFloat32: case DType::kFloat64: case DType::kFloat16: case DType::kBFloat16: case DType::kInt32:
-    case DType::kInt64: case DType::kInt16: case DType::kInt8: case DType::kUInt8: case DType::kBool:
+    case DType::kFloat32:
+    case DType::kFloat64:
+    case DType::kFloat16:
+    case DType::kBFloat16:
+    case DType::kInt32:
+    case DType::kInt64:
+    case DType::kInt16:
+    case DType::kInt8:
+    case DType::kUInt8:
+    case DType::kBool:
       return true;
     default:
       return false;
@@ -214,14 +247,13 @@ Status run_eye_like(CudaKernelContext& ctx) {
   if (!eye_dtype(dt)) return ctx.unsupported(std::string("EyeLike of dtype ") + dtype_name(dt) + " on CUDA");
   KILN_ASSIGN_OR_RETURN(DeviceTensor out, ctx.allocate_output(0, dt, x));
   if (out.numel() == 0) return ok_status();
-  return launch_status(ctx, launch_eye(dt, out.data, x[0], x[1], ctx.attrs().get_int("k", 0), ctx.stream()),
-                       "EyeLike");
+  return launch_status(ctx, launch_eye(dt, out.data, x[0], x[1], ctx.attrs().get_int("k", 0), ctx.stream()), "EyeLike");
 }
 
 bool supports_one_hot(const Node& node, const std::vector<const TypeInfo*>& types) {
-  return dtype_in(types, 0,
-                  {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kBFloat16, DType::kInt32,
-                   DType::kInt64}) &&
+  return dtype_in(
+             types, 0,
+             {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kBFloat16, DType::kInt32, DType::kInt64}) &&
          (type_dtype(types, 2) == DType::kUndefined || movable_dtype(type_dtype(types, 2)));
 }
 
@@ -233,8 +265,10 @@ Status run_one_hot(CudaKernelContext& ctx) {
   KILN_ASSIGN_OR_RETURN(Tensor values, ctx.host_input(2));
   if (depth_t.dtype() == DType::kString) return ctx.error("indices and depth must be numeric");
   if (depth_t.numel() != 1) return ctx.error("depth must be a scalar");
-  if (values.numel() != 2) return ctx.error("values must hold [off_value, on_value], got " + dims_to_string(values.dims()));
-  if (!movable_dtype(values.dtype())) return ctx.unsupported(std::string("values of dtype ") + dtype_name(values.dtype()));
+  if (values.numel() != 2)
+    return ctx.error("values must hold [off_value, on_value], got " + dims_to_string(values.dims()));
+  if (!movable_dtype(values.dtype()))
+    return ctx.unsupported(std::string("values of dtype ") + dtype_name(values.dtype()));
   const double depth_f = depth_t.as_double(0);
   if (!(depth_f >= 1) || depth_f > double(int64_t{1} << 36))
     return ctx.error("depth must be a positive number, got " + std::to_string(depth_f));
@@ -253,8 +287,8 @@ Status run_one_hot(CudaKernelContext& ctx) {
   KILN_ASSIGN_OR_RETURN(DeviceTensor idx, ctx.input(0));
   const size_t es = dtype_size(values.dtype());
   const char* vb = static_cast<const char*>(values.raw());
-  return launch_status(
-      ctx, launch_one_hot(es, it, idx.data, out.data, outer, depth, inner, vb, vb + es, ctx.stream()), "OneHot");
+  return launch_status(ctx, launch_one_hot(es, it, idx.data, out.data, outer, depth, inner, vb, vb + es, ctx.stream()),
+                       "OneHot");
 }
 
 bool supports_cumsum(const Node& node, const std::vector<const TypeInfo*>& types) {

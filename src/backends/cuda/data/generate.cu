@@ -11,9 +11,12 @@ __device__ __forceinline__ int64_t pad_source(int64_t i, int64_t begin, int64_t 
   int64_t s = i - begin;
   if (s >= 0 && s < n) return s;
   switch (mode) {
-    case 0: return -1;
-    case 2: return s < 0 ? 0 : n - 1;
-    case 3: return ((s % n) + n) % n;
+    case 0:
+      return -1;
+    case 2:
+      return s < 0 ? 0 : n - 1;
+    case 3:
+      return ((s % n) + n) % n;
     default: {
       if (n == 1) return 0;
       const int64_t period = 2 * (n - 1);
@@ -47,7 +50,8 @@ __global__ void range_kernel(T* out, int64_t n, double start, double delta, int6
     if constexpr (std::is_same_v<T, double>) {
       out[i] = start + static_cast<double>(i) * delta;
     } else if constexpr (std::is_same_v<T, float>) {
-      out[i] = static_cast<float>(start) + static_cast<float>(i) * static_cast<float>(delta);  // float math, like the reference
+      out[i] = static_cast<float>(start) +
+               static_cast<float>(i) * static_cast<float>(delta);  // float math, like the reference
     } else if constexpr (std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>) {
       out[i] = from_f<T>(static_cast<float>(start + static_cast<double>(i) * delta));
     } else {
@@ -77,13 +81,20 @@ __global__ void eye_kernel(T* out, int64_t rows, int64_t cols, int64_t k, T one,
 
 __device__ __forceinline__ double load_as_double(DType dt, const void* p, int64_t i) {
   switch (dt) {
-    case DType::kFloat32: return static_cast<const float*>(p)[i];
-    case DType::kFloat64: return static_cast<const double*>(p)[i];
-    case DType::kInt32: return static_cast<const int32_t*>(p)[i];
-    case DType::kInt64: return static_cast<double>(static_cast<const int64_t*>(p)[i]);
-    case DType::kFloat16: return __half2float(static_cast<const __half*>(p)[i]);
-    case DType::kBFloat16: return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
-    default: return 0;
+    case DType::kFloat32:
+      return static_cast<const float*>(p)[i];
+    case DType::kFloat64:
+      return static_cast<const double*>(p)[i];
+    case DType::kInt32:
+      return static_cast<const int32_t*>(p)[i];
+    case DType::kInt64:
+      return static_cast<double>(static_cast<const int64_t*>(p)[i]);
+    case DType::kFloat16:
+      return __half2float(static_cast<const __half*>(p)[i]);
+    case DType::kBFloat16:
+      return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
+    default:
+      return 0;
   }
 }
 
@@ -107,8 +118,8 @@ __global__ void one_hot_kernel(DType idx_dt, const void* __restrict__ idx, E* __
 
 // One thread per (outer, inner) line: a sequential scan along len (simple; lines are independent).
 template <typename T>
-__global__ void cumsum_kernel(const T* __restrict__ in, T* __restrict__ out, int64_t outer, int64_t len,
-                              int64_t inner, bool exclusive, bool reverse) {
+__global__ void cumsum_kernel(const T* __restrict__ in, T* __restrict__ out, int64_t outer, int64_t len, int64_t inner,
+                              bool exclusive, bool reverse) {
   using C = std::conditional_t<std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>, float, T>;
   using U = typename UIntOf<sizeof(C)>::type;
   KILN_GRID_LOOP(line, outer * inner) {
@@ -118,11 +129,20 @@ __global__ void cumsum_kernel(const T* __restrict__ in, T* __restrict__ out, int
       const int64_t j = reverse ? len - 1 - s : s;
       const int64_t off = (o * len + j) * inner + i;
       C x;
-      if constexpr (std::is_same_v<C, float> && !std::is_same_v<T, float>) x = to_f(in[off]); else x = in[off];
+      if constexpr (std::is_same_v<C, float> && !std::is_same_v<T, float>)
+        x = to_f(in[off]);
+      else
+        x = in[off];
       C next;
-      if constexpr (std::is_integral_v<C>) next = static_cast<C>(static_cast<U>(acc) + static_cast<U>(x)); else next = acc + x;
+      if constexpr (std::is_integral_v<C>)
+        next = static_cast<C>(static_cast<U>(acc) + static_cast<U>(x));
+      else
+        next = acc + x;
       C w = exclusive ? acc : next;
-      if constexpr (std::is_same_v<C, float> && !std::is_same_v<T, float>) out[off] = from_f<T>(w); else out[off] = w;
+      if constexpr (std::is_same_v<C, float> && !std::is_same_v<T, float>)
+        out[off] = from_f<T>(w);
+      else
+        out[off] = w;
       acc = next;
     }
   }
@@ -132,9 +152,9 @@ __global__ void cumsum_kernel(const T* __restrict__ in, T* __restrict__ out, int
 
 cudaError_t launch_pad(size_t es, const void* in, void* out, const PadDesc& d, int mode, const void* value, int64_t n,
                        cudaStream_t s) {
-#define KILN_BODY                                                                                               \
-  E v;                                                                                                          \
-  memcpy(&v, value, sizeof(E));                                                                                 \
+#define KILN_BODY                                                                                                 \
+  E v;                                                                                                            \
+  memcpy(&v, value, sizeof(E));                                                                                   \
   pad_kernel<E><<<grid_for(n), kThreads, 0, s>>>(static_cast<const E*>(in), static_cast<E*>(out), d, mode, v, n); \
   return cudaGetLastError();
   KILN_ELEM_SWITCH(es, KILN_BODY)
@@ -144,8 +164,8 @@ cudaError_t launch_pad(size_t es, const void* in, void* out, const PadDesc& d, i
 cudaError_t launch_range(DType dt, void* out, int64_t n, double start, double delta, int64_t istart, int64_t idelta,
                          cudaStream_t s) {
   switch (dt) {
-#define KILN_RANGE_CASE(kind, T)                                                                            \
-  case DType::kind:                                                                                         \
+#define KILN_RANGE_CASE(kind, T)                                                                             \
+  case DType::kind:                                                                                          \
     range_kernel<T><<<grid_for(n), kThreads, 0, s>>>(static_cast<T*>(out), n, start, delta, istart, idelta); \
     return cudaGetLastError();
     KILN_RANGE_CASE(kFloat32, float)
@@ -166,9 +186,9 @@ cudaError_t launch_range(DType dt, void* out, int64_t n, double start, double de
 cudaError_t launch_trilu(size_t es, const void* in, void* out, int64_t batch, int64_t rows, int64_t cols, int64_t k,
                          bool upper, cudaStream_t s) {
   const int64_t n = batch * rows * cols;
-#define KILN_BODY                                                                                    \
-  trilu_kernel<E><<<grid_for(n), kThreads, 0, s>>>(static_cast<const E*>(in), static_cast<E*>(out), \
-                                                   rows, cols, k, upper, n);                         \
+#define KILN_BODY                                                                                                  \
+  trilu_kernel<E>                                                                                                  \
+      <<<grid_for(n), kThreads, 0, s>>>(static_cast<const E*>(in), static_cast<E*>(out), rows, cols, k, upper, n); \
   return cudaGetLastError();
   KILN_ELEM_SWITCH(es, KILN_BODY)
 #undef KILN_BODY
@@ -177,9 +197,9 @@ cudaError_t launch_trilu(size_t es, const void* in, void* out, int64_t batch, in
 cudaError_t launch_eye(DType dt, void* out, int64_t rows, int64_t cols, int64_t k, cudaStream_t s) {
   const int64_t n = rows * cols;
   switch (dt) {
-#define KILN_EYE_CASE(kind, T, one)                                                                \
-  case DType::kind:                                                                                \
-    eye_kernel<T><<<grid_for(n), kThreads, 0, s>>>(static_cast<T*>(out), rows, cols, k, one, n);  \
+#define KILN_EYE_CASE(kind, T, one)                                                              \
+  case DType::kind:                                                                              \
+    eye_kernel<T><<<grid_for(n), kThreads, 0, s>>>(static_cast<T*>(out), rows, cols, k, one, n); \
     return cudaGetLastError();
     KILN_EYE_CASE(kFloat32, float, 1.f)
     KILN_EYE_CASE(kFloat64, double, 1.0)
@@ -200,10 +220,10 @@ cudaError_t launch_eye(DType dt, void* out, int64_t rows, int64_t cols, int64_t 
 cudaError_t launch_one_hot(size_t es, DType idx_dt, const void* idx, void* out, int64_t outer, int64_t depth,
                            int64_t inner, const void* off_value, const void* on_value, cudaStream_t s) {
   const int64_t n = outer * depth * inner;
-#define KILN_BODY                                                                                             \
-  E off_v, on_v;                                                                                              \
-  memcpy(&off_v, off_value, sizeof(E));                                                                       \
-  memcpy(&on_v, on_value, sizeof(E));                                                                         \
+#define KILN_BODY                                                                                                      \
+  E off_v, on_v;                                                                                                       \
+  memcpy(&off_v, off_value, sizeof(E));                                                                                \
+  memcpy(&on_v, on_value, sizeof(E));                                                                                  \
   one_hot_kernel<E><<<grid_for(n), kThreads, 0, s>>>(idx_dt, idx, static_cast<E*>(out), depth, inner, off_v, on_v, n); \
   return cudaGetLastError();
   KILN_ELEM_SWITCH(es, KILN_BODY)
@@ -214,10 +234,10 @@ cudaError_t launch_cumsum(DType dt, const void* in, void* out, int64_t outer, in
                           bool exclusive, bool reverse, cudaStream_t s) {
   const int64_t lines = outer * inner;
   switch (dt) {
-#define KILN_CUMSUM_CASE(kind, T)                                                                   \
-  case DType::kind:                                                                                 \
-    cumsum_kernel<T><<<grid_for(lines), kThreads, 0, s>>>(static_cast<const T*>(in), static_cast<T*>(out), \
-                                                          outer, len, inner, exclusive, reverse);   \
+#define KILN_CUMSUM_CASE(kind, T)                                                                                      \
+  case DType::kind:                                                                                                    \
+    cumsum_kernel<T><<<grid_for(lines), kThreads, 0, s>>>(static_cast<const T*>(in), static_cast<T*>(out), outer, len, \
+                                                          inner, exclusive, reverse);                                  \
     return cudaGetLastError();
     KILN_CUMSUM_CASE(kFloat32, float)
     KILN_CUMSUM_CASE(kFloat16, __half)

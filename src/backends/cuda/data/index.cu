@@ -19,8 +19,8 @@ __device__ __forceinline__ int64_t fix_index(int64_t v, int64_t dim) {
 }
 
 template <typename E>
-__global__ void gather_kernel(const E* __restrict__ data, const void* __restrict__ idx, bool idx64,
-                              E* __restrict__ out, int64_t axis_dim, int64_t num_idx, int64_t inner, int64_t n) {
+__global__ void gather_kernel(const E* __restrict__ data, const void* __restrict__ idx, bool idx64, E* __restrict__ out,
+                              int64_t axis_dim, int64_t num_idx, int64_t inner, int64_t n) {
   KILN_GRID_LOOP(i, n) {
     const int64_t in_pos = i % inner;
     const int64_t t = i / inner;
@@ -120,9 +120,9 @@ __global__ void scatter_nd_kernel(T* __restrict__ out, const void* __restrict__ 
 cudaError_t launch_gather(size_t es, const void* data, const void* idx, bool idx64, void* out, int64_t outer,
                           int64_t axis_dim, int64_t num_idx, int64_t inner, cudaStream_t s) {
   const int64_t n = outer * num_idx * inner;
-#define KILN_BODY                                                                                             \
-  gather_kernel<E><<<grid_for(n), kThreads, 0, s>>>(static_cast<const E*>(data), idx, idx64,                  \
-                                                    static_cast<E*>(out), axis_dim, num_idx, inner, n);       \
+#define KILN_BODY                                                                                                  \
+  gather_kernel<E><<<grid_for(n), kThreads, 0, s>>>(static_cast<const E*>(data), idx, idx64, static_cast<E*>(out), \
+                                                    axis_dim, num_idx, inner, n);                                  \
   return cudaGetLastError();
   KILN_ELEM_SWITCH(es, KILN_BODY)
 #undef KILN_BODY
@@ -130,8 +130,8 @@ cudaError_t launch_gather(size_t es, const void* data, const void* idx, bool idx
 
 cudaError_t launch_gather_elements(size_t es, const void* data, const void* idx, bool idx64, void* out,
                                    const ElementsDesc& d, int64_t n, cudaStream_t s) {
-#define KILN_BODY                                                                                     \
-  gather_elements_kernel<E>                                                                           \
+#define KILN_BODY                                                                                             \
+  gather_elements_kernel<E>                                                                                   \
       <<<grid_for(n), kThreads, 0, s>>>(static_cast<const E*>(data), idx, idx64, static_cast<E*>(out), d, n); \
   return cudaGetLastError();
   KILN_ELEM_SWITCH(es, KILN_BODY)
@@ -141,66 +141,65 @@ cudaError_t launch_gather_elements(size_t es, const void* data, const void* idx,
 cudaError_t launch_gather_nd(size_t es, const void* data, const void* idx, bool idx64, void* out, const NdDesc& d,
                              int64_t num_tuples, cudaStream_t s) {
   const int64_t n = num_tuples * d.slice;
-#define KILN_BODY                                                                                     \
-  gather_nd_kernel<E>                                                                                 \
+#define KILN_BODY                                                                                             \
+  gather_nd_kernel<E>                                                                                         \
       <<<grid_for(n), kThreads, 0, s>>>(static_cast<const E*>(data), idx, idx64, static_cast<E*>(out), d, n); \
   return cudaGetLastError();
   KILN_ELEM_SWITCH(es, KILN_BODY)
 #undef KILN_BODY
 }
 
-#define KILN_SCATTER_TYPED(KERNEL, ...)                                                                 \
-  if (reduction == 0) {                                                                                 \
-    switch (dtype_size(dt)) {                                                                           \
-      case 1:                                                                                           \
-        KERNEL<uint8_t><<<grid_for(n), kThreads, 0, s>>>(static_cast<uint8_t*>(out), idx, idx64,        \
-                                                         static_cast<const uint8_t*>(upd), __VA_ARGS__); \
-        return cudaGetLastError();                                                                      \
-      case 2:                                                                                           \
-        KERNEL<uint16_t><<<grid_for(n), kThreads, 0, s>>>(static_cast<uint16_t*>(out), idx, idx64,      \
-                                                          static_cast<const uint16_t*>(upd), __VA_ARGS__); \
-        return cudaGetLastError();                                                                      \
-      case 4:                                                                                           \
-        KERNEL<uint32_t><<<grid_for(n), kThreads, 0, s>>>(static_cast<uint32_t*>(out), idx, idx64,      \
-                                                          static_cast<const uint32_t*>(upd), __VA_ARGS__); \
-        return cudaGetLastError();                                                                      \
-      case 8:                                                                                           \
-        KERNEL<uint64_t><<<grid_for(n), kThreads, 0, s>>>(static_cast<uint64_t*>(out), idx, idx64,      \
-                                                          static_cast<const uint64_t*>(upd), __VA_ARGS__); \
-        return cudaGetLastError();                                                                      \
-      default:                                                                                          \
-        return cudaErrorInvalidValue;                                                                   \
-    }                                                                                                   \
-  }                                                                                                     \
-  switch (dt) {                                                                                         \
-    case DType::kFloat32:                                                                               \
-      KERNEL<float><<<grid_for(n), kThreads, 0, s>>>(static_cast<float*>(out), idx, idx64,              \
-                                                     static_cast<const float*>(upd), __VA_ARGS__);      \
-      return cudaGetLastError();                                                                        \
-    case DType::kFloat16:                                                                               \
-      KERNEL<__half><<<grid_for(n), kThreads, 0, s>>>(static_cast<__half*>(out), idx, idx64,            \
-                                                      static_cast<const __half*>(upd), __VA_ARGS__);    \
-      return cudaGetLastError();                                                                        \
-    case DType::kBFloat16:                                                                              \
-      KERNEL<__nv_bfloat16><<<grid_for(n), kThreads, 0, s>>>(static_cast<__nv_bfloat16*>(out), idx, idx64, \
+#define KILN_SCATTER_TYPED(KERNEL, ...)                                                                            \
+  if (reduction == 0) {                                                                                            \
+    switch (dtype_size(dt)) {                                                                                      \
+      case 1:                                                                                                      \
+        KERNEL<uint8_t><<<grid_for(n), kThreads, 0, s>>>(static_cast<uint8_t*>(out), idx, idx64,                   \
+                                                         static_cast<const uint8_t*>(upd), __VA_ARGS__);           \
+        return cudaGetLastError();                                                                                 \
+      case 2:                                                                                                      \
+        KERNEL<uint16_t><<<grid_for(n), kThreads, 0, s>>>(static_cast<uint16_t*>(out), idx, idx64,                 \
+                                                          static_cast<const uint16_t*>(upd), __VA_ARGS__);         \
+        return cudaGetLastError();                                                                                 \
+      case 4:                                                                                                      \
+        KERNEL<uint32_t><<<grid_for(n), kThreads, 0, s>>>(static_cast<uint32_t*>(out), idx, idx64,                 \
+                                                          static_cast<const uint32_t*>(upd), __VA_ARGS__);         \
+        return cudaGetLastError();                                                                                 \
+      case 8:                                                                                                      \
+        KERNEL<uint64_t><<<grid_for(n), kThreads, 0, s>>>(static_cast<uint64_t*>(out), idx, idx64,                 \
+                                                          static_cast<const uint64_t*>(upd), __VA_ARGS__);         \
+        return cudaGetLastError();                                                                                 \
+      default:                                                                                                     \
+        return cudaErrorInvalidValue;                                                                              \
+    }                                                                                                              \
+  }                                                                                                                \
+  switch (dt) {                                                                                                    \
+    case DType::kFloat32:                                                                                          \
+      KERNEL<float><<<grid_for(n), kThreads, 0, s>>>(static_cast<float*>(out), idx, idx64,                         \
+                                                     static_cast<const float*>(upd), __VA_ARGS__);                 \
+      return cudaGetLastError();                                                                                   \
+    case DType::kFloat16:                                                                                          \
+      KERNEL<__half><<<grid_for(n), kThreads, 0, s>>>(static_cast<__half*>(out), idx, idx64,                       \
+                                                      static_cast<const __half*>(upd), __VA_ARGS__);               \
+      return cudaGetLastError();                                                                                   \
+    case DType::kBFloat16:                                                                                         \
+      KERNEL<__nv_bfloat16><<<grid_for(n), kThreads, 0, s>>>(static_cast<__nv_bfloat16*>(out), idx, idx64,         \
                                                              static_cast<const __nv_bfloat16*>(upd), __VA_ARGS__); \
-      return cudaGetLastError();                                                                        \
-    case DType::kInt32:                                                                                 \
-      KERNEL<int32_t><<<grid_for(n), kThreads, 0, s>>>(static_cast<int32_t*>(out), idx, idx64,          \
-                                                       static_cast<const int32_t*>(upd), __VA_ARGS__);  \
-      return cudaGetLastError();                                                                        \
-    case DType::kInt64:                                                                                 \
-      KERNEL<int64_t><<<grid_for(n), kThreads, 0, s>>>(static_cast<int64_t*>(out), idx, idx64,          \
-                                                       static_cast<const int64_t*>(upd), __VA_ARGS__);  \
-      return cudaGetLastError();                                                                        \
-    default:                                                                                            \
-      return cudaErrorInvalidValue;                                                                     \
+      return cudaGetLastError();                                                                                   \
+    case DType::kInt32:                                                                                            \
+      KERNEL<int32_t><<<grid_for(n), kThreads, 0, s>>>(static_cast<int32_t*>(out), idx, idx64,                     \
+                                                       static_cast<const int32_t*>(upd), __VA_ARGS__);             \
+      return cudaGetLastError();                                                                                   \
+    case DType::kInt64:                                                                                            \
+      KERNEL<int64_t><<<grid_for(n), kThreads, 0, s>>>(static_cast<int64_t*>(out), idx, idx64,                     \
+                                                       static_cast<const int64_t*>(upd), __VA_ARGS__);             \
+      return cudaGetLastError();                                                                                   \
+    default:                                                                                                       \
+      return cudaErrorInvalidValue;                                                                                \
   }
 
 cudaError_t launch_scatter_elements(DType dt, void* out, const void* idx, bool idx64, const void* upd,
-                                    const ElementsDesc& d, int64_t n, int reduction, cudaStream_t s) {
-  KILN_SCATTER_TYPED(scatter_elements_kernel, d, n, reduction)
-}
+                                    const ElementsDesc& d, int64_t n, int reduction,
+                                    cudaStream_t s){KILN_SCATTER_TYPED(scatter_elements_kernel, d, n, reduction)}
 
 cudaError_t launch_scatter_nd(DType dt, void* out, const void* idx, bool idx64, const void* upd, const NdDesc& d,
                               int64_t num_tuples, int reduction, cudaStream_t s) {

@@ -104,9 +104,10 @@ bool valid_params(const Attrs& a, std::string* why) {
   const std::string ctm = a.get_string("coordinate_transformation_mode", "half_pixel");
   const std::string nm = a.get_string("nearest_mode", "round_prefer_floor");
   const std::string policy = a.get_string("keep_aspect_ratio_policy", "stretch");
-  static const char* kCtms[] = {"half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners",
-                                "asymmetric", "tf_crop_and_resize", "tf_half_pixel_for_nn"};
-  if (mode != "nearest" && mode != "linear" && mode != "cubic") *why = "mode '" + mode + "' must be nearest, linear or cubic";
+  static const char* kCtms[] = {"half_pixel", "half_pixel_symmetric", "pytorch_half_pixel",  "align_corners",
+                                "asymmetric", "tf_crop_and_resize",   "tf_half_pixel_for_nn"};
+  if (mode != "nearest" && mode != "linear" && mode != "cubic")
+    *why = "mode '" + mode + "' must be nearest, linear or cubic";
   else if (std::none_of(std::begin(kCtms), std::end(kCtms), [&](const char* s) { return ctm == s; }))
     *why = "coordinate_transformation_mode '" + ctm + "' is not supported";
   else if (nm != "round_prefer_floor" && nm != "round_prefer_ceil" && nm != "floor" && nm != "ceil")
@@ -246,8 +247,8 @@ Status run_resize(CudaKernelContext& ctx) {
         ctx, cudaMemcpyAsync(d_w, tw.data(), tw.size() * sizeof(float), cudaMemcpyHostToDevice, ctx.stream()),
         "Resize table upload"));
   }
-  return launch_status(ctx, launch_resize(dt, p.mode == "nearest", in.data, y.data, d, d_idx, d_w, y.numel(), ctx.stream()),
-                       "Resize");
+  return launch_status(
+      ctx, launch_resize(dt, p.mode == "nearest", in.data, y.data, d, d_idx, d_w, y.numel(), ctx.stream()), "Resize");
 }
 
 }  // namespace kiln::cuda

@@ -81,13 +81,13 @@ __global__ void resize_nearest_kernel(const E* __restrict__ in, E* __restrict__ 
 
 }  // namespace
 
-cudaError_t launch_resize(DType dt, bool nearest, const void* in, void* out, const ResizeDesc& d,
-                          const int64_t* tidx, const float* tw, int64_t n, cudaStream_t s) {
+cudaError_t launch_resize(DType dt, bool nearest, const void* in, void* out, const ResizeDesc& d, const int64_t* tidx,
+                          const float* tw, int64_t n, cudaStream_t s) {
   if (nearest && !(dt == DType::kFloat32 || dt == DType::kFloat16 || dt == DType::kBFloat16)) {
     // Non-float dtypes move bytes; the host sends tf_crop_and_resize (extrapolation) on them to the CPU.
-#define KILN_BODY                                                                                              \
-  resize_nearest_kernel<E>                                                                                     \
-      <<<grid_for(n), kThreads, 0, s>>>(static_cast<const E*>(in), static_cast<E*>(out), d, tidx, E(0), n);    \
+#define KILN_BODY                                                                                           \
+  resize_nearest_kernel<E>                                                                                  \
+      <<<grid_for(n), kThreads, 0, s>>>(static_cast<const E*>(in), static_cast<E*>(out), d, tidx, E(0), n); \
   return cudaGetLastError();
     KILN_ELEM_SWITCH(dtype_size(dt), KILN_BODY)
 #undef KILN_BODY
@@ -98,8 +98,8 @@ cudaError_t launch_resize(DType dt, bool nearest, const void* in, void* out, con
                                                      tw, n);
       break;
     case DType::kFloat16:
-      resize_kernel<<<grid_for(n), kThreads, 0, s>>>(static_cast<const __half*>(in), static_cast<__half*>(out), d,
-                                                     tidx, tw, n);
+      resize_kernel<<<grid_for(n), kThreads, 0, s>>>(static_cast<const __half*>(in), static_cast<__half*>(out), d, tidx,
+                                                     tw, n);
       break;
     case DType::kBFloat16:
       resize_kernel<<<grid_for(n), kThreads, 0, s>>>(static_cast<const __nv_bfloat16*>(in),

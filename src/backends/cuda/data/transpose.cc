@@ -51,8 +51,8 @@ void collapse_permutation(const Dims& in_dims, const std::vector<int64_t>& perm,
 
 }  // namespace
 
-Status permute(CudaKernelContext& ctx, const void* in, const Dims& in_dims, const std::vector<int64_t>& perm,
-               size_t es, void* out) {
+Status permute(CudaKernelContext& ctx, const void* in, const Dims& in_dims, const std::vector<int64_t>& perm, size_t es,
+               void* out) {
   const int64_t n = numel_of(in_dims);
   if (n == 0) return ok_status();
   Dims d;
@@ -96,7 +96,8 @@ Status run_transpose(CudaKernelContext& ctx) {
                      " entries but the input has rank " + std::to_string(r));
   std::vector<bool> seen(r, false);
   for (auto& p : perm) {
-    if (p < -r || p >= r || seen[p < 0 ? p + r : p]) return ctx.error("perm " + ints_str(perm) + " is not a permutation");
+    if (p < -r || p >= r || seen[p < 0 ? p + r : p])
+      return ctx.error("perm " + ints_str(perm) + " is not a permutation");
     p = p < 0 ? p + r : p;
     seen[p] = true;
   }
@@ -114,7 +115,8 @@ Status check_4d(const CudaKernelContext& ctx, int64_t* b) {
     return ctx.error("input must be 4-D (N,C,H,W), got " + dims_to_string(ctx.input_dims(0)));
   *b = ctx.attrs().get_int("blocksize", 0);
   if (*b <= 0) return ctx.error("blocksize must be positive, got " + std::to_string(*b));
-  if (!movable_dtype(ctx.input_dtype(0))) return ctx.unsupported(std::string("dtype ") + dtype_name(ctx.input_dtype(0)));
+  if (!movable_dtype(ctx.input_dtype(0)))
+    return ctx.unsupported(std::string("dtype ") + dtype_name(ctx.input_dtype(0)));
   return ok_status();
 }
 
@@ -128,8 +130,8 @@ Status run_depth_to_space(CudaKernelContext& ctx) {
   const Dims& x = ctx.input_dims(0);
   const int64_t n = x[0], c = x[1], h = x[2], w = x[3];
   if (c % (b * b) != 0)
-    return ctx.error("channels (" + std::to_string(c) + ") must be divisible by blocksize^2 (" +
-                     std::to_string(b * b) + ")");
+    return ctx.error("channels (" + std::to_string(c) + ") must be divisible by blocksize^2 (" + std::to_string(b * b) +
+                     ")");
   const int64_t oc = c / (b * b);
   // DCR: [n, b, b, oc, h, w] -> [n, oc, h, b, w, b]; CRD: [n, oc, b, b, h, w] -> [n, oc, h, b, w, b].
   const Dims view = mode == "DCR" ? Dims{n, b, b, oc, h, w} : Dims{n, oc, b, b, h, w};

@@ -10,8 +10,8 @@ namespace {
 
 bool binary_op_of(const Node& node, BinaryOp* out) {
   switch (node.op) {
-#define KILN_MAP(kind)     \
-  case OpKind::k##kind:    \
+#define KILN_MAP(kind)        \
+  case OpKind::k##kind:       \
     *out = BinaryOp::k##kind; \
     return true;
     KILN_MAP(Add)
@@ -48,7 +48,9 @@ bool binary_op_of(const Node& node, BinaryOp* out) {
   }
 }
 
-bool is_variadic(OpKind op) { return op == OpKind::kSum || op == OpKind::kMean || op == OpKind::kMax || op == OpKind::kMin; }
+bool is_variadic(OpKind op) {
+  return op == OpKind::kSum || op == OpKind::kMean || op == OpKind::kMax || op == OpKind::kMin;
+}
 
 // Dtype rules beyond launch_binary's: Sum/Mean are float-only; float Mod needs fmod=1.
 bool dtype_allowed(const Node& node, BinaryOp op, DType a, DType b) {
@@ -143,8 +145,8 @@ Status run_binary(CudaKernelContext& ctx) {
     }
     if (!make_broadcast<kMaxFoldInputs>(out_dims, padded, &in.desc))
       return ctx.unsupported("broadcast needs more than " + std::to_string(kMaxDims) + " dims after collapsing");
-    return launch_status(
-        ctx, launch_fold(op, node.op == OpKind::kMean, dt, in, out.data, out.numel(), ctx.stream()), "variadic fold");
+    return launch_status(ctx, launch_fold(op, node.op == OpKind::kMean, dt, in, out.data, out.numel(), ctx.stream()),
+                         "variadic fold");
   }
   KILN_ASSIGN_OR_RETURN(DeviceTensor b, ctx.input(1));
   return run_step(ctx, op, a, b, out);

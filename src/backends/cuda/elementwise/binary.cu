@@ -62,11 +62,20 @@ __device__ __forceinline__ auto binop(C a, B b) {
   constexpr bool kFloat = std::is_floating_point_v<C>;
   using U = typename UIntOf<sizeof(C)>::type;
   if constexpr (OP == BinaryOp::kAdd) {
-    if constexpr (kFloat) return a + b; else return static_cast<C>(static_cast<U>(a) + static_cast<U>(b));
+    if constexpr (kFloat)
+      return a + b;
+    else
+      return static_cast<C>(static_cast<U>(a) + static_cast<U>(b));
   } else if constexpr (OP == BinaryOp::kSub) {
-    if constexpr (kFloat) return a - b; else return static_cast<C>(static_cast<U>(a) - static_cast<U>(b));
+    if constexpr (kFloat)
+      return a - b;
+    else
+      return static_cast<C>(static_cast<U>(a) - static_cast<U>(b));
   } else if constexpr (OP == BinaryOp::kMul) {
-    if constexpr (kFloat) return a * b; else return static_cast<C>(static_cast<U>(a) * static_cast<U>(b));
+    if constexpr (kFloat)
+      return a * b;
+    else
+      return static_cast<C>(static_cast<U>(a) * static_cast<U>(b));
   } else if constexpr (OP == BinaryOp::kDiv) {
     if constexpr (kFloat) {
       return a / b;
@@ -108,7 +117,10 @@ __device__ __forceinline__ auto binop(C a, B b) {
     }
     return b < a ? b : a;
   } else if constexpr (OP == BinaryOp::kPRelu) {
-    if constexpr (kFloat) return a < 0 ? a * b : a; else return a < 0 ? static_cast<C>(static_cast<U>(a) * static_cast<U>(b)) : a;
+    if constexpr (kFloat)
+      return a < 0 ? a * b : a;
+    else
+      return a < 0 ? static_cast<C>(static_cast<U>(a) * static_cast<U>(b)) : a;
   } else if constexpr (OP == BinaryOp::kEqual) {
     return static_cast<uint8_t>(a == b);
   } else if constexpr (OP == BinaryOp::kLess) {
@@ -229,8 +241,8 @@ cudaError_t launch_typed(const void* a, const void* b, void* out, const Broadcas
   int64_t row;
   choose_mode(d, &mode, &row);
   const int64_t n = desc_numel(d);
-  binary_kernel<OP, TA, TB, TO><<<grid_for(n), kThreads, 0, s>>>(
-      static_cast<const TA*>(a), static_cast<const TB*>(b), static_cast<TO*>(out), n, mode, row, d);
+  binary_kernel<OP, TA, TB, TO><<<grid_for(n), kThreads, 0, s>>>(static_cast<const TA*>(a), static_cast<const TB*>(b),
+                                                                 static_cast<TO*>(out), n, mode, row, d);
   return cudaGetLastError();
 }
 
@@ -264,22 +276,22 @@ cudaError_t launch_if_allowed(const void* a, const void* b, void* out, const Bro
   return cudaErrorInvalidValue;
 }
 
-#define KILN_DTYPE_SWITCH(dt, MACRO)    \
-  switch (dt) {                         \
-    case DType::kFloat32:               \
-      MACRO(float)                      \
-    case DType::kFloat16:               \
-      MACRO(__half)                     \
-    case DType::kBFloat16:              \
-      MACRO(__nv_bfloat16)              \
-    case DType::kInt32:                 \
-      MACRO(int32_t)                    \
-    case DType::kInt64:                 \
-      MACRO(int64_t)                    \
-    case DType::kBool:                  \
-      MACRO(uint8_t)                    \
-    default:                            \
-      return cudaErrorInvalidValue;     \
+#define KILN_DTYPE_SWITCH(dt, MACRO) \
+  switch (dt) {                      \
+    case DType::kFloat32:            \
+      MACRO(float)                   \
+    case DType::kFloat16:            \
+      MACRO(__half)                  \
+    case DType::kBFloat16:           \
+      MACRO(__nv_bfloat16)           \
+    case DType::kInt32:              \
+      MACRO(int32_t)                 \
+    case DType::kInt64:              \
+      MACRO(int64_t)                 \
+    case DType::kBool:               \
+      MACRO(uint8_t)                 \
+    default:                         \
+      return cudaErrorInvalidValue;  \
   }
 
 template <BinaryOp OP, typename TA>
@@ -353,8 +365,8 @@ __global__ void fold_kernel(const __grid_constant__ FoldInputs in, T* __restrict
 template <BinaryOp OP>
 cudaError_t launch_fold_op(bool mean, DType dt, const FoldInputs& in, void* out, int64_t n, cudaStream_t s) {
   switch (dt) {
-#define KILN_FOLD_CASE(kind, T)                                                              \
-  case DType::kind:                                                                          \
+#define KILN_FOLD_CASE(kind, T)                                                             \
+  case DType::kind:                                                                         \
     fold_kernel<T, OP><<<grid_for(n), kThreads, 0, s>>>(in, static_cast<T*>(out), n, mean); \
     return cudaGetLastError();
     KILN_FOLD_CASE(kFloat32, float)
@@ -390,8 +402,7 @@ bool binary_supported(BinaryOp op, DType at, DType bt) {
   return dispatch(op, at, bt, nullptr, nullptr, nullptr, d, nullptr, true) == cudaSuccess;
 }
 
-cudaError_t launch_fold(BinaryOp op, bool mean, DType dt, const FoldInputs& in, void* out, int64_t n,
-                        cudaStream_t s) {
+cudaError_t launch_fold(BinaryOp op, bool mean, DType dt, const FoldInputs& in, void* out, int64_t n, cudaStream_t s) {
   switch (op) {
     case BinaryOp::kAdd:
       return launch_fold_op<BinaryOp::kAdd>(mean, dt, in, out, n, s);

@@ -10,9 +10,27 @@
 namespace kiln::cuda {
 
 enum class BinaryOp : int {
-  kAdd, kSub, kMul, kDiv, kMod, kFMod, kPow, kMax, kMin, kPRelu,
-  kEqual, kLess, kLessOrEqual, kGreater, kGreaterOrEqual,
-  kAnd, kOr, kXor, kBitwiseAnd, kBitwiseOr, kBitwiseXor,
+  kAdd,
+  kSub,
+  kMul,
+  kDiv,
+  kMod,
+  kFMod,
+  kPow,
+  kMax,
+  kMin,
+  kPRelu,
+  kEqual,
+  kLess,
+  kLessOrEqual,
+  kGreater,
+  kGreaterOrEqual,
+  kAnd,
+  kOr,
+  kXor,
+  kBitwiseAnd,
+  kBitwiseOr,
+  kBitwiseXor,
 };
 
 inline bool is_comparison(BinaryOp op) { return op >= BinaryOp::kEqual && op <= BinaryOp::kGreaterOrEqual; }

@@ -108,7 +108,7 @@ __global__ void cast_kernel(const TI* __restrict__ x, TO* __restrict__ y, int64_
 
 template <typename TI>
 cudaError_t launch_from(DType to, const void* x, void* y, int64_t n, cudaStream_t s) {
-#define KILN_TO_CASE(TO)                                                                                     \
+#define KILN_TO_CASE(TO)                                                                                   \
   cast_kernel<TI, TO><<<grid_for(n), kThreads, 0, s>>>(static_cast<const TI*>(x), static_cast<TO*>(y), n); \
   return cudaGetLastError();
   KILN_CAST_SWITCH(to, KILN_TO_CASE)

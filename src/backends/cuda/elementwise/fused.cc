@@ -13,30 +13,54 @@ namespace {
 
 FusedOp fused_op_of(fused::EwOp op) {
   switch (op) {
-    case fused::EwOp::kAdd: return FusedOp::kAdd;
-    case fused::EwOp::kSub: return FusedOp::kSub;
-    case fused::EwOp::kMul: return FusedOp::kMul;
-    case fused::EwOp::kDiv: return FusedOp::kDiv;
-    case fused::EwOp::kPow: return FusedOp::kPow;
-    case fused::EwOp::kMax: return FusedOp::kMax;
-    case fused::EwOp::kMin: return FusedOp::kMin;
-    case fused::EwOp::kNeg: return FusedOp::kNeg;
-    case fused::EwOp::kAbs: return FusedOp::kAbs;
-    case fused::EwOp::kRelu: return FusedOp::kRelu;
-    case fused::EwOp::kSigmoid: return FusedOp::kSigmoid;
-    case fused::EwOp::kTanh: return FusedOp::kTanh;
-    case fused::EwOp::kExp: return FusedOp::kExp;
-    case fused::EwOp::kLog: return FusedOp::kLog;
-    case fused::EwOp::kSqrt: return FusedOp::kSqrt;
-    case fused::EwOp::kReciprocal: return FusedOp::kReciprocal;
-    case fused::EwOp::kErf: return FusedOp::kErf;
-    case fused::EwOp::kGelu: return FusedOp::kGelu;
-    case fused::EwOp::kGeluTanh: return FusedOp::kGeluTanh;
-    case fused::EwOp::kSilu: return FusedOp::kSilu;
-    case fused::EwOp::kFloor: return FusedOp::kFloor;
-    case fused::EwOp::kCeil: return FusedOp::kCeil;
-    case fused::EwOp::kLeakyRelu: return FusedOp::kLeakyRelu;
-    case fused::EwOp::kClip: return FusedOp::kClip;
+    case fused::EwOp::kAdd:
+      return FusedOp::kAdd;
+    case fused::EwOp::kSub:
+      return FusedOp::kSub;
+    case fused::EwOp::kMul:
+      return FusedOp::kMul;
+    case fused::EwOp::kDiv:
+      return FusedOp::kDiv;
+    case fused::EwOp::kPow:
+      return FusedOp::kPow;
+    case fused::EwOp::kMax:
+      return FusedOp::kMax;
+    case fused::EwOp::kMin:
+      return FusedOp::kMin;
+    case fused::EwOp::kNeg:
+      return FusedOp::kNeg;
+    case fused::EwOp::kAbs:
+      return FusedOp::kAbs;
+    case fused::EwOp::kRelu:
+      return FusedOp::kRelu;
+    case fused::EwOp::kSigmoid:
+      return FusedOp::kSigmoid;
+    case fused::EwOp::kTanh:
+      return FusedOp::kTanh;
+    case fused::EwOp::kExp:
+      return FusedOp::kExp;
+    case fused::EwOp::kLog:
+      return FusedOp::kLog;
+    case fused::EwOp::kSqrt:
+      return FusedOp::kSqrt;
+    case fused::EwOp::kReciprocal:
+      return FusedOp::kReciprocal;
+    case fused::EwOp::kErf:
+      return FusedOp::kErf;
+    case fused::EwOp::kGelu:
+      return FusedOp::kGelu;
+    case fused::EwOp::kGeluTanh:
+      return FusedOp::kGeluTanh;
+    case fused::EwOp::kSilu:
+      return FusedOp::kSilu;
+    case fused::EwOp::kFloor:
+      return FusedOp::kFloor;
+    case fused::EwOp::kCeil:
+      return FusedOp::kCeil;
+    case fused::EwOp::kLeakyRelu:
+      return FusedOp::kLeakyRelu;
+    case fused::EwOp::kClip:
+      return FusedOp::kClip;
   }
   return FusedOp::kAdd;
 }
@@ -109,7 +133,8 @@ Status run_fused_elementwise(CudaKernelContext& ctx) {
   if (!make_broadcast<kMaxFusedInputs>(out_dims, padded, &in.desc))
     return ctx.unsupported("broadcast needs more than " + std::to_string(kMaxDims) + " dims after collapsing");
   in.all_contiguous = true;
-  for (size_t i = 0; i < k; ++i) in.all_contiguous = in.all_contiguous && is_contiguous_input(in.desc, static_cast<int>(i));
+  for (size_t i = 0; i < k; ++i)
+    in.all_contiguous = in.all_contiguous && is_contiguous_input(in.desc, static_cast<int>(i));
   return launch_status(ctx, launch_fused_elementwise(prog, in, dt, y.data, y.numel(), ctx.stream()),
                        "FusedElementwise");
 }

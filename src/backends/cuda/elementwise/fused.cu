@@ -11,40 +11,66 @@ __device__ __forceinline__ float sigmoid_f(float x) { return 1.f / (1.f + expf(-
 // Step semantics of docs/fused-ops.md (the reference backend's eval_step).
 __device__ __forceinline__ float eval(FusedOp op, float a, float b, float c) {
   switch (op) {
-    case FusedOp::kAdd: return a + b;
-    case FusedOp::kSub: return a - b;
-    case FusedOp::kMul: return a * b;
-    case FusedOp::kDiv: return a / b;
-    case FusedOp::kPow: return powf(a, b);
-    case FusedOp::kMax: return isnan(a) || isnan(b) ? __int_as_float(0x7fc00000) : fmaxf(a, b);
-    case FusedOp::kMin: return isnan(a) || isnan(b) ? __int_as_float(0x7fc00000) : fminf(a, b);
-    case FusedOp::kNeg: return -a;
-    case FusedOp::kAbs: return fabsf(a);
-    case FusedOp::kRelu: return a > 0.f ? a : 0.f;
-    case FusedOp::kSigmoid: return sigmoid_f(a);
-    case FusedOp::kTanh: return tanhf(a);
-    case FusedOp::kExp: return expf(a);
-    case FusedOp::kLog: return logf(a);
-    case FusedOp::kSqrt: return sqrtf(a);
-    case FusedOp::kReciprocal: return 1.f / a;
-    case FusedOp::kErf: return erff(a);
-    case FusedOp::kGelu: return 0.5f * a * (1.f + erff(a * 0.70710678118654752440f));
+    case FusedOp::kAdd:
+      return a + b;
+    case FusedOp::kSub:
+      return a - b;
+    case FusedOp::kMul:
+      return a * b;
+    case FusedOp::kDiv:
+      return a / b;
+    case FusedOp::kPow:
+      return powf(a, b);
+    case FusedOp::kMax:
+      return isnan(a) || isnan(b) ? __int_as_float(0x7fc00000) : fmaxf(a, b);
+    case FusedOp::kMin:
+      return isnan(a) || isnan(b) ? __int_as_float(0x7fc00000) : fminf(a, b);
+    case FusedOp::kNeg:
+      return -a;
+    case FusedOp::kAbs:
+      return fabsf(a);
+    case FusedOp::kRelu:
+      return a > 0.f ? a : 0.f;
+    case FusedOp::kSigmoid:
+      return sigmoid_f(a);
+    case FusedOp::kTanh:
+      return tanhf(a);
+    case FusedOp::kExp:
+      return expf(a);
+    case FusedOp::kLog:
+      return logf(a);
+    case FusedOp::kSqrt:
+      return sqrtf(a);
+    case FusedOp::kReciprocal:
+      return 1.f / a;
+    case FusedOp::kErf:
+      return erff(a);
+    case FusedOp::kGelu:
+      return 0.5f * a * (1.f + erff(a * 0.70710678118654752440f));
     case FusedOp::kGeluTanh:
       return 0.5f * a * (1.f + tanhf(0.79788456080286535588f * (a + 0.044715f * a * a * a)));
-    case FusedOp::kSilu: return a * sigmoid_f(a);
-    case FusedOp::kFloor: return floorf(a);
-    case FusedOp::kCeil: return ceilf(a);
-    case FusedOp::kLeakyRelu: return a >= 0.f ? a : a * b;
-    case FusedOp::kClip: return fminf(fmaxf(a, b), c);
+    case FusedOp::kSilu:
+      return a * sigmoid_f(a);
+    case FusedOp::kFloor:
+      return floorf(a);
+    case FusedOp::kCeil:
+      return ceilf(a);
+    case FusedOp::kLeakyRelu:
+      return a >= 0.f ? a : a * b;
+    case FusedOp::kClip:
+      return fminf(fmaxf(a, b), c);
   }
   return a;
 }
 
 __device__ __forceinline__ float load_input(const void* p, DType dt, int64_t off) {
   switch (dt) {
-    case DType::kFloat16: return __half2float(static_cast<const __half*>(p)[off]);
-    case DType::kBFloat16: return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[off]);
-    default: return static_cast<const float*>(p)[off];
+    case DType::kFloat16:
+      return __half2float(static_cast<const __half*>(p)[off]);
+    case DType::kBFloat16:
+      return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[off]);
+    default:
+      return static_cast<const float*>(p)[off];
   }
 }
 

@@ -15,8 +15,30 @@ constexpr int kMaxFusedInputs = 8;
 
 // Step ops, in the order of fused::EwOp (the host maps them by name-independent switch).
 enum class FusedOp : uint8_t {
-  kAdd, kSub, kMul, kDiv, kPow, kMax, kMin, kNeg, kAbs, kRelu, kSigmoid, kTanh, kExp, kLog, kSqrt,
-  kReciprocal, kErf, kGelu, kGeluTanh, kSilu, kFloor, kCeil, kLeakyRelu, kClip,
+  kAdd,
+  kSub,
+  kMul,
+  kDiv,
+  kPow,
+  kMax,
+  kMin,
+  kNeg,
+  kAbs,
+  kRelu,
+  kSigmoid,
+  kTanh,
+  kExp,
+  kLog,
+  kSqrt,
+  kReciprocal,
+  kErf,
+  kGelu,
+  kGeluTanh,
+  kSilu,
+  kFloor,
+  kCeil,
+  kLeakyRelu,
+  kClip,
 };
 
 // One operand: kind 0 = input `index`, 1 = result of step `index`, 2 = the constant `value`.

@@ -88,9 +88,7 @@ cudaError_t launch_op(DType dt, const void* x, void* y, int64_t n, const UnaryPa
   return cudaErrorInvalidValue;
 }
 
-__global__ void not_kernel(const uint8_t* x, uint8_t* y, int64_t n) {
-  KILN_GRID_LOOP(i, n) y[i] = x[i] ? 0 : 1;
-}
+__global__ void not_kernel(const uint8_t* x, uint8_t* y, int64_t n) { KILN_GRID_LOOP(i, n) y[i] = x[i] ? 0 : 1; }
 
 template <typename T>
 __global__ void classify_kernel(const T* x, uint8_t* y, int64_t n, int mode, bool pos, bool neg) {
