@@ -66,11 +66,13 @@ TEST(FusedElementwiseKernel, EveryOpMatchesItsFormula) {
     auto y = run1(OpKind::kFusedElementwise, {x, yv}, program({c.line}));
     ASSERT_TRUE(y.ok()) << c.line << ": " << y.status().message();
     for (size_t i = 0; i < xs.size(); ++i)
-      EXPECT_NEAR(y->as_double(i), c.f(xs[i], ys[i]), 1e-5 * (1 + std::fabs(c.f(xs[i], ys[i])))) << c.line << " at " << i;
+      EXPECT_NEAR(y->as_double(i), c.f(xs[i], ys[i]), 1e-5 * (1 + std::fabs(c.f(xs[i], ys[i]))))
+          << c.line << " at " << i;
   }
   // Log, Sqrt and Reciprocal on positive values.
   Tensor p = f32({3}, {0.5f, 2.f, 9.f});
-  auto y = run1(OpKind::kFusedElementwise, {p}, program({"Log i0", "Sqrt i0", "Reciprocal i0", "Add s0 s1", "Add s3 s2"}));
+  auto y =
+      run1(OpKind::kFusedElementwise, {p}, program({"Log i0", "Sqrt i0", "Reciprocal i0", "Add s0 s1", "Add s3 s2"}));
   ASSERT_TRUE(y.ok()) << y.status().message();
   for (int i = 0; i < 3; ++i) {
     const double v = p.as_double(i);

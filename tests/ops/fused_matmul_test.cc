@@ -34,7 +34,8 @@ TEST(FusedMatMulKernel, HandComputedAlphaBias) {
 TEST(FusedMatMulKernel, TransposesAndAlphaMatchGemm) {
   for (int ta = 0; ta < 2; ++ta)
     for (int tb = 0; tb < 2; ++tb) {
-      Tensor a = random_f32(ta ? Dims{5, 4} : Dims{4, 5}, 20 + ta), b = random_f32(tb ? Dims{3, 5} : Dims{5, 3}, 30 + tb);
+      Tensor a = random_f32(ta ? Dims{5, 4} : Dims{4, 5}, 20 + ta),
+             b = random_f32(tb ? Dims{3, 5} : Dims{5, 3}, 30 + tb);
       Tensor bias = random_f32({3}, 40);
       Attrs at;
       at.set("transA", int64_t{ta});

@@ -28,7 +28,9 @@ inline kiln::Result<Tensor> run1(OpKind op, const std::vector<Tensor>& inputs, A
   return r.value()[0];
 }
 
-inline Tensor f32(Dims dims, std::vector<float> v) { return Tensor::from_vector<float>(DType::kFloat32, std::move(dims), v); }
+inline Tensor f32(Dims dims, std::vector<float> v) {
+  return Tensor::from_vector<float>(DType::kFloat32, std::move(dims), v);
+}
 
 // Uniform values in [lo, hi) from a fixed seed.
 inline Tensor random_f32(Dims dims, uint32_t seed, float lo = -2.f, float hi = 2.f) {
@@ -97,9 +99,9 @@ struct ActCase {
 };
 // Every activation, with non-default parameters where it takes them.
 inline std::vector<ActCase> all_activations() {
-  return {{"", 0, 0},       {"Relu", 0, 0},     {"LeakyRelu", 0.1f, 0}, {"Sigmoid", 0, 0},
-          {"Tanh", 0, 0},   {"Clip", -0.5f, 1.f}, {"Silu", 0, 0},       {"Gelu", 0, 0},
-          {"GeluTanh", 0, 0}, {"HardSigmoid", 0.3f, 0.4f}, {"HardSwish", 0, 0}};
+  return {{"", 0, 0},           {"Relu", 0, 0}, {"LeakyRelu", 0.1f, 0}, {"Sigmoid", 0, 0},  {"Tanh", 0, 0},
+          {"Clip", -0.5f, 1.f}, {"Silu", 0, 0}, {"Gelu", 0, 0},         {"GeluTanh", 0, 0}, {"HardSigmoid", 0.3f, 0.4f},
+          {"HardSwish", 0, 0}};
 }
 inline void set_act(Attrs& a, const ActCase& c) {
   a.set("activation", c.name);

@@ -16,7 +16,8 @@ Status check_float_dtypes(const InferContext& ctx, std::initializer_list<size_t>
     if (!ctx.has_input(i)) continue;
     const DType t = ctx.input_type(i).dtype;
     if (t != DType::kUndefined && t0 != DType::kUndefined && t != t0)
-      return ctx.error("input " + std::to_string(i) + " has dtype " + dtype_name(t) + "; input 0 has " + dtype_name(t0));
+      return ctx.error("input " + std::to_string(i) + " has dtype " + dtype_name(t) + "; input 0 has " +
+                       dtype_name(t0));
   }
   return ok_status();
 }

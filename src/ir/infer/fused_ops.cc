@@ -15,10 +15,17 @@ struct ActName {
   const char* name;
 };
 constexpr ActName kActNames[] = {
-    {ActKind::kNone, ""},         {ActKind::kRelu, "Relu"},         {ActKind::kLeakyRelu, "LeakyRelu"},
-    {ActKind::kSigmoid, "Sigmoid"}, {ActKind::kTanh, "Tanh"},         {ActKind::kClip, "Clip"},
-    {ActKind::kSilu, "Silu"},     {ActKind::kGelu, "Gelu"},         {ActKind::kGeluTanh, "GeluTanh"},
-    {ActKind::kHardSigmoid, "HardSigmoid"}, {ActKind::kHardSwish, "HardSwish"},
+    {ActKind::kNone, ""},
+    {ActKind::kRelu, "Relu"},
+    {ActKind::kLeakyRelu, "LeakyRelu"},
+    {ActKind::kSigmoid, "Sigmoid"},
+    {ActKind::kTanh, "Tanh"},
+    {ActKind::kClip, "Clip"},
+    {ActKind::kSilu, "Silu"},
+    {ActKind::kGelu, "Gelu"},
+    {ActKind::kGeluTanh, "GeluTanh"},
+    {ActKind::kHardSigmoid, "HardSigmoid"},
+    {ActKind::kHardSwish, "HardSwish"},
 };
 
 struct EwName {
@@ -27,14 +34,30 @@ struct EwName {
   int arity;
 };
 constexpr EwName kEwNames[] = {
-    {EwOp::kAdd, "Add", 2},         {EwOp::kSub, "Sub", 2},         {EwOp::kMul, "Mul", 2},
-    {EwOp::kDiv, "Div", 2},         {EwOp::kPow, "Pow", 2},         {EwOp::kMax, "Max", 2},
-    {EwOp::kMin, "Min", 2},         {EwOp::kNeg, "Neg", 1},         {EwOp::kAbs, "Abs", 1},
-    {EwOp::kRelu, "Relu", 1},       {EwOp::kSigmoid, "Sigmoid", 1}, {EwOp::kTanh, "Tanh", 1},
-    {EwOp::kExp, "Exp", 1},         {EwOp::kLog, "Log", 1},         {EwOp::kSqrt, "Sqrt", 1},
-    {EwOp::kReciprocal, "Reciprocal", 1}, {EwOp::kErf, "Erf", 1},   {EwOp::kGelu, "Gelu", 1},
-    {EwOp::kGeluTanh, "GeluTanh", 1}, {EwOp::kSilu, "Silu", 1},     {EwOp::kFloor, "Floor", 1},
-    {EwOp::kCeil, "Ceil", 1},       {EwOp::kLeakyRelu, "LeakyRelu", 2}, {EwOp::kClip, "Clip", 3},
+    {EwOp::kAdd, "Add", 2},
+    {EwOp::kSub, "Sub", 2},
+    {EwOp::kMul, "Mul", 2},
+    {EwOp::kDiv, "Div", 2},
+    {EwOp::kPow, "Pow", 2},
+    {EwOp::kMax, "Max", 2},
+    {EwOp::kMin, "Min", 2},
+    {EwOp::kNeg, "Neg", 1},
+    {EwOp::kAbs, "Abs", 1},
+    {EwOp::kRelu, "Relu", 1},
+    {EwOp::kSigmoid, "Sigmoid", 1},
+    {EwOp::kTanh, "Tanh", 1},
+    {EwOp::kExp, "Exp", 1},
+    {EwOp::kLog, "Log", 1},
+    {EwOp::kSqrt, "Sqrt", 1},
+    {EwOp::kReciprocal, "Reciprocal", 1},
+    {EwOp::kErf, "Erf", 1},
+    {EwOp::kGelu, "Gelu", 1},
+    {EwOp::kGeluTanh, "GeluTanh", 1},
+    {EwOp::kSilu, "Silu", 1},
+    {EwOp::kFloor, "Floor", 1},
+    {EwOp::kCeil, "Ceil", 1},
+    {EwOp::kLeakyRelu, "LeakyRelu", 2},
+    {EwOp::kClip, "Clip", 3},
 };
 
 Status node_error(const Node& node, const std::string& msg) { return invalid_argument(node.describe() + ": " + msg); }
@@ -178,7 +201,8 @@ Result<Program> parse_program(const std::vector<std::string>& lines, size_t num_
     std::string op_name, tok;
     in >> op_name;
     auto op = ew_op_from_name(op_name);
-    if (!op) return node_error(node, "program step " + std::to_string(si) + " '" + line + "': unknown op '" + op_name + "'");
+    if (!op)
+      return node_error(node, "program step " + std::to_string(si) + " '" + line + "': unknown op '" + op_name + "'");
     Step step;
     step.op = *op;
     while (in >> tok) {

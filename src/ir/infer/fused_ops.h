@@ -81,8 +81,8 @@ int ew_arity(EwOp op);
 struct Operand {
   enum class Kind : uint8_t { kInput, kStep, kConst };
   Kind kind = Kind::kInput;
-  int index = 0;      // kInput: input number; kStep: earlier step number
-  float value = 0.f;  // kConst
+  int index = 0;                  // kInput: input number; kStep: earlier step number
+  float value = 0.f;              // kConst
   std::string to_string() const;  // "i0", "s2", "#0.5" (round-trips the float exactly)
 };
 

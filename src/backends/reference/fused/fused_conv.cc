@@ -36,7 +36,8 @@ Status fused_conv(KernelContext& ctx) {
   if (ctx.has_input(3)) {
     const Tensor z = to_float64(ctx.input(3));
     if (z.dims() != y.dims())
-      return ctx.error("Z must have the output's shape " + dims_to_string(y.dims()) + "; got " + dims_to_string(z.dims()));
+      return ctx.error("Z must have the output's shape " + dims_to_string(y.dims()) + "; got " +
+                       dims_to_string(z.dims()));
     for (int64_t i = 0; i < y.numel(); ++i) yd[i] += z.data<double>()[i];
   }
   for (int64_t i = 0; i < y.numel(); ++i) yd[i] = apply_activation(act, yd[i]);

@@ -31,9 +31,12 @@ Status fused_elementwise(KernelContext& ctx) {
   for (int64_t e = 0; e < y.numel(); ++e) {
     auto value = [&](const fused::Operand& o) -> float {
       switch (o.kind) {
-        case fused::Operand::Kind::kInput: return in[o.index].data<float>()[maps[o.index][e]];
-        case fused::Operand::Kind::kStep: return s[o.index];
-        case fused::Operand::Kind::kConst: return o.value;
+        case fused::Operand::Kind::kInput:
+          return in[o.index].data<float>()[maps[o.index][e]];
+        case fused::Operand::Kind::kStep:
+          return s[o.index];
+        case fused::Operand::Kind::kConst:
+          return o.value;
       }
       return 0.f;
     };

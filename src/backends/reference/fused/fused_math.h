@@ -29,17 +29,28 @@ T sigmoid(T x) {
 inline double apply_activation(const fused::Activation& a, double x) {
   using fused::ActKind;
   switch (a.kind) {
-    case ActKind::kNone: return x;
-    case ActKind::kRelu: return x > 0 ? x : 0.0;
-    case ActKind::kLeakyRelu: return x >= 0 ? x : x * a.alpha;
-    case ActKind::kSigmoid: return sigmoid(x);
-    case ActKind::kTanh: return std::tanh(x);
-    case ActKind::kClip: return std::fmin(std::fmax(x, static_cast<double>(a.alpha)), static_cast<double>(a.beta));
-    case ActKind::kSilu: return x * sigmoid(x);
-    case ActKind::kGelu: return gelu_erf(x);
-    case ActKind::kGeluTanh: return gelu_tanh(x);
-    case ActKind::kHardSigmoid: return std::fmax(0.0, std::fmin(1.0, a.alpha * x + a.beta));
-    case ActKind::kHardSwish: return x * std::fmax(0.0, std::fmin(1.0, x / 6.0 + 0.5));
+    case ActKind::kNone:
+      return x;
+    case ActKind::kRelu:
+      return x > 0 ? x : 0.0;
+    case ActKind::kLeakyRelu:
+      return x >= 0 ? x : x * a.alpha;
+    case ActKind::kSigmoid:
+      return sigmoid(x);
+    case ActKind::kTanh:
+      return std::tanh(x);
+    case ActKind::kClip:
+      return std::fmin(std::fmax(x, static_cast<double>(a.alpha)), static_cast<double>(a.beta));
+    case ActKind::kSilu:
+      return x * sigmoid(x);
+    case ActKind::kGelu:
+      return gelu_erf(x);
+    case ActKind::kGeluTanh:
+      return gelu_tanh(x);
+    case ActKind::kHardSigmoid:
+      return std::fmax(0.0, std::fmin(1.0, a.alpha * x + a.beta));
+    case ActKind::kHardSwish:
+      return x * std::fmax(0.0, std::fmin(1.0, x / 6.0 + 0.5));
   }
   return x;
 }
@@ -48,30 +59,54 @@ inline double apply_activation(const fused::Activation& a, double x) {
 inline float eval_step(fused::EwOp op, float a, float b, float c) {
   using fused::EwOp;
   switch (op) {
-    case EwOp::kAdd: return a + b;
-    case EwOp::kSub: return a - b;
-    case EwOp::kMul: return a * b;
-    case EwOp::kDiv: return a / b;
-    case EwOp::kPow: return std::pow(a, b);
-    case EwOp::kMax: return std::isnan(a) || std::isnan(b) ? NAN : std::fmax(a, b);
-    case EwOp::kMin: return std::isnan(a) || std::isnan(b) ? NAN : std::fmin(a, b);
-    case EwOp::kNeg: return -a;
-    case EwOp::kAbs: return std::fabs(a);
-    case EwOp::kRelu: return a > 0.f ? a : 0.f;
-    case EwOp::kSigmoid: return sigmoid(a);
-    case EwOp::kTanh: return std::tanh(a);
-    case EwOp::kExp: return std::exp(a);
-    case EwOp::kLog: return std::log(a);
-    case EwOp::kSqrt: return std::sqrt(a);
-    case EwOp::kReciprocal: return 1.f / a;
-    case EwOp::kErf: return std::erf(a);
-    case EwOp::kGelu: return gelu_erf(a);
-    case EwOp::kGeluTanh: return gelu_tanh(a);
-    case EwOp::kSilu: return a * sigmoid(a);
-    case EwOp::kFloor: return std::floor(a);
-    case EwOp::kCeil: return std::ceil(a);
-    case EwOp::kLeakyRelu: return a >= 0.f ? a : a * b;
-    case EwOp::kClip: return std::fmin(std::fmax(a, b), c);
+    case EwOp::kAdd:
+      return a + b;
+    case EwOp::kSub:
+      return a - b;
+    case EwOp::kMul:
+      return a * b;
+    case EwOp::kDiv:
+      return a / b;
+    case EwOp::kPow:
+      return std::pow(a, b);
+    case EwOp::kMax:
+      return std::isnan(a) || std::isnan(b) ? NAN : std::fmax(a, b);
+    case EwOp::kMin:
+      return std::isnan(a) || std::isnan(b) ? NAN : std::fmin(a, b);
+    case EwOp::kNeg:
+      return -a;
+    case EwOp::kAbs:
+      return std::fabs(a);
+    case EwOp::kRelu:
+      return a > 0.f ? a : 0.f;
+    case EwOp::kSigmoid:
+      return sigmoid(a);
+    case EwOp::kTanh:
+      return std::tanh(a);
+    case EwOp::kExp:
+      return std::exp(a);
+    case EwOp::kLog:
+      return std::log(a);
+    case EwOp::kSqrt:
+      return std::sqrt(a);
+    case EwOp::kReciprocal:
+      return 1.f / a;
+    case EwOp::kErf:
+      return std::erf(a);
+    case EwOp::kGelu:
+      return gelu_erf(a);
+    case EwOp::kGeluTanh:
+      return gelu_tanh(a);
+    case EwOp::kSilu:
+      return a * sigmoid(a);
+    case EwOp::kFloor:
+      return std::floor(a);
+    case EwOp::kCeil:
+      return std::ceil(a);
+    case EwOp::kLeakyRelu:
+      return a >= 0.f ? a : a * b;
+    case EwOp::kClip:
+      return std::fmin(std::fmax(a, b), c);
   }
   return a;
 }
