@@ -24,6 +24,7 @@ Status run_unsqueeze(CudaKernelContext& ctx);
 Status permute(CudaKernelContext& ctx, const void* in, const Dims& in_dims, const std::vector<int64_t>& perm,
                size_t elem_size, void* out);
 Status run_transpose(CudaKernelContext& ctx);
+bool supports_transpose(const Node& node, const std::vector<const TypeInfo*>& types);
 Status run_depth_to_space(CudaKernelContext& ctx);
 Status run_space_to_depth(CudaKernelContext& ctx);
 

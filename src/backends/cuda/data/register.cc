@@ -9,7 +9,7 @@ void register_data_kernels(CudaKernelRegistry& r) {
   r.add(OpKind::kFlatten, {run_flatten, supports_device_tensor});
   r.add(OpKind::kSqueeze, {run_squeeze, supports_device_tensor});
   r.add(OpKind::kUnsqueeze, {run_unsqueeze, supports_device_tensor});
-  r.add(OpKind::kTranspose, {run_transpose, supports_movable});
+  r.add(OpKind::kTranspose, {run_transpose, supports_transpose});
   r.add(OpKind::kDepthToSpace, {run_depth_to_space, supports_movable});
   r.add(OpKind::kSpaceToDepth, {run_space_to_depth, supports_movable});
   r.add(OpKind::kConcat, {run_concat, supports_movable});

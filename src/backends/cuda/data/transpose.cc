@@ -81,6 +81,29 @@ Status permute(CudaKernelContext& ctx, const void* in, const Dims& in_dims, cons
   return launch_status(ctx, launch_strided_copy(es, in, out, desc, n, ctx.stream()), "transpose");
 }
 
+bool supports_transpose(const Node& node, const std::vector<const TypeInfo*>& types) {
+  if (!supports_movable(node, types)) return false;
+  if (types.empty() || types[0] == nullptr || !types[0]->shape.rank_known) return true;
+  // More than kMaxDims dims after collapsing cannot run here: send such nodes to the CPU at build time.
+  const Shape& sh = types[0]->shape;
+  const int64_t r = static_cast<int64_t>(sh.rank());
+  if (r <= kMaxDims) return true;
+  std::vector<int64_t> perm = node.attrs.get_ints("perm");
+  if (!node.attrs.has("perm"))
+    for (int64_t i = 0; i < r; ++i) perm.push_back(r - 1 - i);
+  if (static_cast<int64_t>(perm.size()) != r) return true;  // run() reports the error
+  Dims dims;
+  for (const Dim& d : sh.dims) dims.push_back(d.is_known() ? d.value : 2);  // unknown dims: assume not 1
+  for (int64_t& p : perm) {
+    if (p < -r || p >= r) return true;
+    if (p < 0) p += r;
+  }
+  Dims cd;
+  std::vector<int64_t> cp;
+  collapse_permutation(dims, perm, &cd, &cp);
+  return cp.size() <= static_cast<size_t>(kMaxDims);
+}
+
 Status run_transpose(CudaKernelContext& ctx) {
   const Dims& x = ctx.input_dims(0);
   const DType dt = ctx.input_dtype(0);
