@@ -10,6 +10,7 @@ std::function<int()> add_run_command(CLI::App& app);
 std::function<int()> add_bench_command(CLI::App& app);
 std::function<int()> add_inspect_command(CLI::App& app);
 std::function<int()> add_conformance_command(CLI::App& app);
+std::function<int()> add_serve_command(CLI::App& app);
 std::function<int()> add_perf_command(CLI::App& app);
 
 }  // namespace kiln::cli

@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   runners["bench"] = kiln::cli::add_bench_command(app);
   runners["inspect"] = kiln::cli::add_inspect_command(app);
   runners["conformance"] = kiln::cli::add_conformance_command(app);
+  runners["serve"] = kiln::cli::add_serve_command(app);
   runners["perf"] = kiln::cli::add_perf_command(app);
   try {
     app.parse(argc, argv);

@@ -1,0 +1,294 @@
+// InferenceServer: request validation and routing to schedulers, metadata, repository index and statistics.
+#include "server/inference_server.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "server/model_config.h"
+#include "server/server_impl.h"
+#include "server/tensor_codec.h"
+
+namespace kiln::server {
+
+namespace {
+
+bool parse_version(const std::string& s, int64_t* v) {
+  if (s.empty() || s.size() > 18) return false;
+  for (char c : s)
+    if (c < '0' || c > '9') return false;
+  *v = std::stoll(s);
+  return true;
+}
+
+// Integer parameter (ints, or doubles holding an integer).
+bool int_param(const Parameters& p, const char* key, int64_t* out) {
+  auto it = p.find(key);
+  if (it == p.end()) return false;
+  if (auto* i = std::get_if<int64_t>(&it->second)) {
+    *out = *i;
+    return true;
+  }
+  if (auto* d = std::get_if<double>(&it->second)) {
+    *out = static_cast<int64_t>(*d);
+    return true;
+  }
+  *out = -1;  // wrong type: reported by the caller as out of range
+  return true;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<LoadedVersion>> ServerImpl::find(const std::string& name, const std::string& version,
+                                                        ServerCode* code) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = models_.find(name);
+  if (it == models_.end()) {
+    *code = ServerCode::kNotFound;
+    return not_found("unknown model '" + name + "'");
+  }
+  const ModelState& m = it->second;
+  if (version.empty()) {
+    if (m.versions.empty()) {
+      *code = ServerCode::kUnavailable;
+      return failed_precondition("model '" + name + "' is not ready (" + m.state +
+                                 (m.reason.empty() ? "" : ": " + m.reason) + ")");
+    }
+    return m.versions.rbegin()->second;
+  }
+  int64_t v;
+  auto vit = parse_version(version, &v) ? m.versions.find(v) : m.versions.end();
+  if (vit == m.versions.end()) {
+    *code = ServerCode::kNotFound;
+    return not_found("model '" + name + "' has no ready version '" + version + "'");
+  }
+  return vit->second;
+}
+
+ServerStatus ServerImpl::validate(const LoadedVersion& lv, const InferRequest& req, QueuedRequest* q) const {
+  const SchedulerConfig& sc = lv.scheduler->config();
+  const bool batched = sc.max_batch_size > 0;
+  const std::string& model = sc.model_name;
+  std::vector<const InferTensor*> by_spec(sc.inputs.size(), nullptr);
+  for (const auto& t : req.inputs) {
+    size_t k = 0;
+    while (k < sc.inputs.size() && sc.inputs[k].name != t.name) ++k;
+    if (k == sc.inputs.size())
+      return server_error(ServerCode::kNotFound, "model '" + model + "' has no input '" + t.name + "'");
+    if (by_spec[k]) return server_error(ServerCode::kInvalidArgument, "input '" + t.name + "' is given twice");
+    by_spec[k] = &t;
+  }
+  int64_t rows = -1;
+  q->shape_key.clear();
+  for (size_t k = 0; k < sc.inputs.size(); ++k) {
+    const InputSpec& spec = sc.inputs[k];
+    const InferTensor* t = by_spec[k];
+    if (!t) return server_error(ServerCode::kInvalidArgument, "missing input '" + spec.name + "' of model '" + model + "'");
+    if (t->dtype != spec.dtype)
+      return server_error(ServerCode::kInvalidArgument, "input '" + spec.name + "': expected datatype " +
+                                                            datatype_name(spec.dtype) + ", got " +
+                                                            (datatype_name(t->dtype)[0] ? datatype_name(t->dtype) : "unknown"));
+    size_t first = batched ? 1 : 0;
+    auto expected = [&] {
+      std::string s = batched ? "[-1" : "[";
+      for (size_t i = 0; i < spec.dims.size(); ++i) s += (i || batched ? "," : "") + std::to_string(spec.dims[i]);
+      return s + "]";
+    };
+    if (t->shape.size() != spec.dims.size() + first)
+      return server_error(ServerCode::kInvalidArgument, "input '" + spec.name + "': shape " + dims_to_string(t->shape) +
+                                                            " does not match " + expected());
+    if (batched) {
+      int64_t b = t->shape[0];
+      if (b < 1 || b > sc.max_batch_size)
+        return server_error(ServerCode::kInvalidArgument, "input '" + spec.name + "': batch size " + std::to_string(b) +
+                                                              " is outside 1.." + std::to_string(sc.max_batch_size));
+      if (rows >= 0 && b != rows)
+        return server_error(ServerCode::kInvalidArgument, "inputs disagree on the batch size (" + std::to_string(rows) +
+                                                              " vs " + std::to_string(b) + ")");
+      rows = b;
+    }
+    for (size_t i = 0; i < spec.dims.size(); ++i) {
+      int64_t d = t->shape[first + i];
+      if (d < 0 || (spec.dims[i] >= 0 && d != spec.dims[i]))
+        return server_error(ServerCode::kInvalidArgument, "input '" + spec.name + "': shape " + dims_to_string(t->shape) +
+                                                              " does not match " + expected());
+      q->shape_key.append(reinterpret_cast<const char*>(&d), sizeof d);
+    }
+    q->shape_key.push_back('|');
+    int64_t numel;
+    ServerStatus st = check_tensor_bytes(*t, &numel);
+    if (!st.ok()) return st;
+  }
+  for (const auto& o : req.outputs) {
+    bool known = false;
+    for (const auto& spec : sc.outputs) known |= spec.name == o.name;
+    if (!known) return server_error(ServerCode::kNotFound, "model '" + model + "' has no output '" + o.name + "'");
+  }
+  q->rows = batched ? rows : 1;
+  int64_t prio;
+  q->level = sc.default_level;
+  if (int_param(req.parameters, "priority", &prio) && prio != 0) {
+    if (prio < 1 || prio > static_cast<int64_t>(sc.levels.size()) || sc.levels.size() == 1)
+      return server_error(ServerCode::kInvalidArgument, "parameter priority " + std::to_string(prio) +
+                                                            " is outside the model's priority levels 1.." +
+                                                            std::to_string(sc.levels.size()));
+    q->level = static_cast<uint32_t>(prio - 1);
+  }
+  const auto& level = sc.levels[q->level];
+  int64_t timeout_us = static_cast<int64_t>(level.default_timeout_us);
+  int64_t asked;
+  if (int_param(req.parameters, "timeout", &asked)) {
+    if (asked < 0) return server_error(ServerCode::kInvalidArgument, "parameter timeout must be a non-negative integer");
+    if (level.allow_override || !sc.dynamic_batching) timeout_us = asked;
+  }
+  q->deadline_ns = timeout_us > 0 ? q->start_ns + static_cast<uint64_t>(timeout_us) * 1000 : 0;
+  return {};
+}
+
+std::shared_ptr<InferHandle> ServerImpl::infer(InferRequest request, InferCallback done) {
+  auto handle = std::make_shared<InferHandle>();
+  uint64_t start = now_ns();
+  std::string log_id = request.id.empty() ? "gen-" + std::to_string(next_id_.fetch_add(1)) : request.id;
+  auto reject = [&](ServerStatus st, StatsCollector* stats) {
+    if (stats) stats->record_failure(st.code == ServerCode::kQueueFull ? "REJECTED" : "OTHER", now_ns() - start);
+    log_json("warning", st.message,
+             {{"request_id", log_id}, {"model", request.model_name}, {"code", server_code_name(st.code)}});
+    done(std::move(st), {});
+    return handle;
+  };
+  if (shutting_down_) return reject(server_error(ServerCode::kUnavailable, "the server is shutting down"), nullptr);
+  ServerCode code = ServerCode::kNotFound;
+  auto lv = find(request.model_name, request.model_version, &code);
+  if (!lv.ok()) return reject(server_error(code, lv.status().message()), nullptr);
+  std::shared_ptr<LoadedVersion> version = std::move(lv).value();
+  auto q = std::make_unique<QueuedRequest>();
+  q->start_ns = start;
+  ServerStatus st = validate(*version, request, q.get());
+  if (!st.ok()) return reject(std::move(st), version->stats.get());
+  q->request = std::move(request);
+  q->done = std::move(done);
+  q->handle = handle;
+  st = version->scheduler->enqueue(q);
+  if (!st.ok()) {  // the scheduler left the request with us
+    version->stats->record_failure("REJECTED", now_ns() - start);
+    log_json("warning", st.message, {{"request_id", log_id}, {"model", version->scheduler->config().model_name},
+                                     {"code", server_code_name(st.code)}});
+    InferCallback cb = std::move(q->done);
+    cb(std::move(st), {});
+  }
+  return handle;
+}
+
+std::vector<RepositoryEntry> ServerImpl::index(bool ready_only) const {
+  std::vector<RepositoryEntry> out;
+  std::vector<std::string> names = scan_model_names();
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [n, m] : models_)
+    if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
+  std::sort(names.begin(), names.end());
+  for (const auto& n : names) {
+    auto it = models_.find(n);
+    if (it == models_.end()) {
+      if (!ready_only) out.push_back({n, "", "UNAVAILABLE", "not loaded"});
+      continue;
+    }
+    const ModelState& m = it->second;
+    if (m.versions.empty()) {
+      if (!ready_only) out.push_back({n, "", m.state, m.reason});
+      continue;
+    }
+    for (const auto& [v, lv] : m.versions) out.push_back({n, lv->version_str, "READY", ""});
+  }
+  return out;
+}
+
+Result<std::vector<ModelStats>> ServerImpl::statistics(const std::string& name, const std::string& version) const {
+  std::vector<std::shared_ptr<LoadedVersion>> picked;
+  if (name.empty()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [n, m] : models_)
+      for (const auto& [v, lv] : m.versions) picked.push_back(lv);
+  } else if (version.empty()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = models_.find(name);
+    if (it == models_.end()) return not_found("unknown model '" + name + "'");
+    for (const auto& [v, lv] : it->second.versions) picked.push_back(lv);
+  } else {
+    ServerCode code;
+    KILN_ASSIGN_OR_RETURN(auto lv, find(name, version, &code));
+    picked.push_back(lv);
+  }
+  std::vector<ModelStats> out;
+  for (const auto& lv : picked) {
+    ModelStats s = lv->stats->snapshot();
+    s.pending_requests = lv->scheduler->pending();
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+// ---- InferenceServer ------------------------------------------------------------------------------------
+
+InferenceServer::InferenceServer(std::unique_ptr<ServerImpl> impl) : impl_(std::move(impl)) {}
+InferenceServer::~InferenceServer() { shutdown(); }
+
+Result<std::unique_ptr<InferenceServer>> InferenceServer::create(const ServerOptions& options) {
+  auto impl = std::make_unique<ServerImpl>(options);
+  KILN_RETURN_IF_ERROR(impl->start());
+  return std::unique_ptr<InferenceServer>(new InferenceServer(std::move(impl)));
+}
+
+void InferenceServer::shutdown() { impl_->shutdown(); }
+bool InferenceServer::live() const { return true; }
+bool InferenceServer::ready() const { return impl_->started() && !impl_->shutting_down(); }
+
+ServerMetadata InferenceServer::metadata() const {
+  ServerMetadata m;
+  m.version = KILN_VERSION;
+  m.extensions = {"binary_tensor_data", "model_repository", "statistics", "model_configuration"};
+  return m;
+}
+
+bool InferenceServer::model_ready(const std::string& name, const std::string& version) const {
+  ServerCode code;
+  return impl_->find(name, version, &code).ok();
+}
+
+Result<ModelMetadata> InferenceServer::model_metadata(const std::string& name, const std::string& version) const {
+  ServerCode code;
+  KILN_ASSIGN_OR_RETURN(auto lv, impl_->find(name, version, &code));
+  ModelMetadata md;
+  md.name = name;
+  md.platform = "kiln";
+  for (const auto& e : impl_->index(true))
+    if (e.name == name) md.versions.push_back(e.version);
+  const auto& sc = lv->scheduler->config();
+  auto shape = [&](const Dims& dims) {
+    Dims s;
+    if (sc.max_batch_size > 0) s.push_back(-1);
+    s.insert(s.end(), dims.begin(), dims.end());
+    return s;
+  };
+  for (const auto& in : sc.inputs) md.inputs.push_back({in.name, datatype_name(in.dtype), shape(in.dims)});
+  for (const auto& out : sc.outputs) md.outputs.push_back({out.name, datatype_name(out.dtype), shape(out.dims)});
+  return md;
+}
+
+Result<ModelConfig> InferenceServer::model_config(const std::string& name, const std::string& version) const {
+  ServerCode code;
+  KILN_ASSIGN_OR_RETURN(auto lv, impl_->find(name, version, &code));
+  return lv->config;
+}
+
+std::shared_ptr<InferHandle> InferenceServer::infer(InferRequest request, InferCallback done) {
+  return impl_->infer(std::move(request), std::move(done));
+}
+
+std::vector<RepositoryEntry> InferenceServer::repository_index(bool ready_only) const { return impl_->index(ready_only); }
+ServerStatus InferenceServer::load_model(const std::string& name) { return impl_->load(name); }
+ServerStatus InferenceServer::unload_model(const std::string& name) { return impl_->unload(name); }
+Result<std::vector<ModelStats>> InferenceServer::statistics(const std::string& name, const std::string& version) const {
+  return impl_->statistics(name, version);
+}
+std::string InferenceServer::prometheus_metrics() const { return impl_->prometheus(); }
+
+}  // namespace kiln::server

@@ -1,0 +1,34 @@
+// config.pbtxt: parsing (protobuf TextFormat), field validation, and checks against a built engine.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kiln/engine.h"
+#include "kiln/status.h"
+#include "server/model_config.pb.h"
+
+namespace kiln::server {
+
+// Parses `path` (text format). Errors read "<path>: line L col C: <what>" or "<path>: field <f>: <what>".
+// Unknown fields are errors; `platform` and `backend` are accepted and ignored.
+Result<ModelConfig> parse_model_config(const std::string& path);
+// Parses config text; `origin` names it in errors.
+Result<ModelConfig> parse_model_config_text(const std::string& text, const std::string& origin);
+
+// Field checks that need no engine (ranges, preferred sizes vs max_batch_size, priority levels, ...).
+Status validate_model_config(const ModelConfig& config, const std::string& origin);
+
+// Checks the config's inputs/outputs against the engine and fills what the config leaves out (an empty
+// input or output list is completed from the engine, Triton's auto-complete). With max_batch_size > 0
+// the engine's first dim of every input and output is the batch dim and must be dynamic.
+Status complete_config_from_engine(ModelConfig* config, const Engine& engine, const std::string& origin);
+
+// Versions (ascending) the policy selects among `available` (ascending). Default policy: latest 1.
+std::vector<int64_t> select_versions(const ModelConfig& config, const std::vector<int64_t>& available);
+
+// Total execution contexts the instance groups ask for (>= 1) and whether they ask for a GPU.
+int instance_count(const ModelConfig& config);
+bool wants_gpu(const ModelConfig& config);
+
+}  // namespace kiln::server

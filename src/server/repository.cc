@@ -1,0 +1,416 @@
+// Model repository: scanning DIR/<model>/<version>/, loading (engine cache, warmup), unloading, polling.
+#include <dirent.h>
+#include <malloc.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "server/gpu_monitor.h"
+#include "server/model_config.h"
+#include "server/server_impl.h"
+
+namespace kiln::server {
+
+namespace {
+
+bool is_dir(const std::string& p) {
+  struct stat st;
+  return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+bool is_file(const std::string& p) {
+  struct stat st;
+  return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+std::vector<std::string> list_dir(const std::string& dir) {
+  std::vector<std::string> out;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      std::string n = e->d_name;
+      if (n != "." && n != "..") out.push_back(n);
+    }
+    ::closedir(d);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+// Model names come from directory entries only; request-supplied names are matched against them.
+bool valid_model_name(const std::string& n) {
+  return !n.empty() && n[0] != '.' && n.find('/') == std::string::npos && n.find('\0') == std::string::npos;
+}
+// Version folders: decimal digits, not starting with 0 (Triton ignores those).
+bool version_number(const std::string& n, int64_t* v) {
+  if (n.empty() || n.size() > 18 || n[0] == '0') return false;
+  for (char c : n)
+    if (c < '0' || c > '9') return false;
+  *v = std::stoll(n);
+  return true;
+}
+
+// FNV-1a 64-bit, streamed.
+struct Fnv {
+  uint64_t h = 1469598103934665603ull;
+  void add(const void* data, size_t n) {
+    auto* p = static_cast<const unsigned char*>(data);
+    for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  }
+  void add(const std::string& s) {
+    add(s.data(), s.size());
+    add("\0", 1);
+  }
+};
+
+Result<uint64_t> hash_file(const std::string& path, Fnv fnv) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return not_found(path + ": cannot open");
+  std::vector<char> buf(1 << 20);
+  while (in) {
+    in.read(buf.data(), buf.size());
+    fnv.add(buf.data(), static_cast<size_t>(in.gcount()));
+  }
+  return fnv.h;
+}
+
+std::string hex16(uint64_t v) {
+  char s[17];
+  std::snprintf(s, sizeof s, "%016llx", static_cast<unsigned long long>(v));
+  return s;
+}
+
+std::string describe_options(const BuildOptions& o) {
+  std::ostringstream s;
+  s << "device=" << o.device << ";precision=" << o.precision << ";opt=" << o.opt_level;
+  return s.str();
+}
+
+// The model file of a version folder: default_model_filename, else model.kiln, else model.onnx.
+std::string model_file(const std::string& vdir, const ModelConfig& c) {
+  if (!c.default_model_filename().empty()) return vdir + "/" + c.default_model_filename();
+  if (is_file(vdir + "/model.kiln")) return vdir + "/model.kiln";
+  return vdir + "/model.onnx";
+}
+
+bool is_onnx_path(const std::string& p) { return p.size() >= 5 && p.compare(p.size() - 5, 5, ".onnx") == 0; }
+
+// Loads the version's engine, compiling an ONNX model once and caching the result as model.<key>.kiln.
+Result<std::shared_ptr<Engine>> obtain_engine(const std::string& vdir, const ModelConfig& c, const std::string& model) {
+  std::string file = model_file(vdir, c);
+  if (!is_file(file)) return not_found("model '" + model + "': " + file + " does not exist");
+  if (!is_onnx_path(file)) return Engine::load(file);
+  BuildOptions opts;
+  opts.device = wants_gpu(c) ? "cuda" : "cpu";
+  auto prec = c.parameters().find("precision");
+  if (prec != c.parameters().end()) opts.precision = prec->second.string_value();
+  Fnv key;
+  key.add(describe_options(opts));
+  key.add(opts.device == "cuda" ? gpu_description() : std::string("cpu"));
+  key.add(std::string(KILN_VERSION));
+  KILN_ASSIGN_OR_RETURN(uint64_t h, hash_file(file, key));
+  std::string cache_name = "model." + hex16(h) + ".kiln";
+  std::string cache = vdir + "/" + cache_name;
+  // Cache files of other keys are stale (different model bytes, options, device or Kiln version).
+  for (const auto& n : list_dir(vdir)) {
+    if (n != cache_name && n.size() == cache_name.size() && n.rfind("model.", 0) == 0 &&
+        n.compare(n.size() - 5, 5, ".kiln") == 0) {
+      ::unlink((vdir + "/" + n).c_str());
+      log_json("info", "removed stale engine cache", {{"model", model}, {"file", vdir + "/" + n}});
+    }
+  }
+  if (is_file(cache)) {
+    auto e = Engine::load(cache);
+    if (e.ok() && e.value()->info().kiln_version == KILN_VERSION) {
+      log_json("info", "loaded cached engine", {{"model", model}, {"file", cache}});
+      return e;
+    }
+    log_json("warning", "engine cache unusable, rebuilding",
+             {{"model", model}, {"file", cache}, {"error", e.ok() ? "version mismatch" : e.status().message()}});
+    ::unlink(cache.c_str());
+  }
+  log_json("info", "compiling model", {{"model", model}, {"file", file}, {"device", opts.device}});
+  auto built = Engine::build_from_onnx(file, opts);
+  if (!built.ok())
+    return Status(built.status().code(), "model '" + model + "': building " + file + " for device " + opts.device +
+                                             ": " + built.status().message());
+  std::string tmp = cache + ".tmp" + std::to_string(::getpid());
+  Status saved = built.value()->save(tmp);
+  if (saved.ok() && ::rename(tmp.c_str(), cache.c_str()) == 0) {
+    log_json("info", "cached engine", {{"model", model}, {"file", cache}});
+  } else {
+    ::unlink(tmp.c_str());
+    log_json("warning", "cannot write engine cache", {{"model", model}, {"file", cache}, {"error", saved.message()}});
+  }
+  return built;
+}
+
+// Runs the config's warmup requests on one context; an error fails the load.
+Status warmup(const Engine& engine, const ModelConfig& c, const std::string& model_dir, const std::string& origin) {
+  if (c.model_warmup_size() == 0) return ok_status();
+  auto ctx = engine.create_context();
+  std::mt19937 rng(1234);
+  for (const auto& w : c.model_warmup()) {
+    NamedValues inputs;
+    for (const auto& [name, in] : w.inputs()) {
+      DType dt;
+      if (!dtype_from_config(in.data_type(), &dt) || dt == DType::kString)
+        return invalid_argument(origin + ": field model_warmup[" + w.name() + "].inputs[" + name + "].data_type: unsupported");
+      Dims dims;
+      if (c.max_batch_size() > 0) dims.push_back(w.batch_size());
+      dims.insert(dims.end(), in.dims().begin(), in.dims().end());
+      KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::allocate(dt, dims, size_t{1} << 30));
+      if (in.input_data_type_case() == ModelWarmup::Input::kRandomData) {
+        auto* p = static_cast<unsigned char*>(t.raw());
+        if (dt == DType::kFloat32) {
+          std::uniform_real_distribution<float> u(0.f, 1.f);
+          for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = u(rng);
+        } else {
+          for (size_t i = 0; i < t.nbytes(); ++i) p[i] = static_cast<unsigned char>(rng() & 1);
+        }
+      } else if (in.input_data_type_case() == ModelWarmup::Input::kInputDataFile) {
+        std::string path = model_dir + "/warmup/" + in.input_data_file();
+        std::ifstream f(path, std::ios::binary);
+        std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+        if (!f.good() && !f.eof()) return not_found(origin + ": warmup file " + path + " cannot be read");
+        if (bytes.size() != t.nbytes())
+          return invalid_argument(origin + ": warmup file " + path + " has " + std::to_string(bytes.size()) +
+                                  " bytes, the input needs " + std::to_string(t.nbytes()));
+        std::memcpy(t.raw(), bytes.data(), bytes.size());
+      }
+      inputs.emplace_back(name, Value::of(std::move(t)));
+    }
+    for (uint32_t i = 0; i < std::max<uint32_t>(w.count(), 1); ++i) {
+      NamedValues outputs;
+      Status st = ctx->run(inputs, &outputs);
+      if (!st.ok()) return Status(st.code(), origin + ": warmup '" + w.name() + "' failed: " + st.message());
+    }
+  }
+  return ok_status();
+}
+
+}  // namespace
+
+std::vector<std::string> ServerImpl::scan_model_names() const {
+  std::vector<std::string> out;
+  for (const auto& n : list_dir(options_.repository))
+    if (valid_model_name(n) && is_dir(options_.repository + "/" + n)) out.push_back(n);
+  return out;
+}
+
+std::string ServerImpl::signature_of(const std::string& name) const {
+  std::ostringstream s;
+  std::string dir = options_.repository + "/" + name;
+  auto stamp = [&](const std::string& p) {
+    struct stat st;
+    if (::stat(p.c_str(), &st) == 0) s << p << ':' << st.st_size << ':' << st.st_mtim.tv_sec << '.' << st.st_mtim.tv_nsec << ';';
+  };
+  stamp(dir + "/config.pbtxt");
+  for (const auto& v : list_dir(dir)) {
+    int64_t num;
+    if (!version_number(v, &num)) continue;
+    for (const auto& f : list_dir(dir + "/" + v))
+      if (f == "model.onnx" || f == "model.kiln") stamp(dir + "/" + v + "/" + f);
+  }
+  return s.str();
+}
+
+Result<std::shared_ptr<LoadedVersion>> ServerImpl::load_version(const std::string& name, const ModelConfig& base,
+                                                                 int64_t version, const std::string& model_dir) {
+  std::string origin = model_dir + "/config.pbtxt";
+  auto lv = std::make_shared<LoadedVersion>();
+  lv->version = version;
+  lv->version_str = std::to_string(version);
+  lv->config = base;
+  KILN_ASSIGN_OR_RETURN(std::shared_ptr<Engine> engine,
+                        obtain_engine(model_dir + "/" + lv->version_str, base, name));
+  KILN_RETURN_IF_ERROR(complete_config_from_engine(&lv->config, *engine, origin));
+  KILN_RETURN_IF_ERROR(warmup(*engine, lv->config, model_dir, origin));
+  lv->engine = engine;
+  lv->stats = std::make_shared<StatsCollector>(name, lv->version_str);
+  lv->scheduler = std::make_unique<Scheduler>(engine, SchedulerConfig::from(lv->config, lv->version_str), lv->stats);
+  lv->scheduler->start();
+  return lv;
+}
+
+ServerStatus ServerImpl::load(const std::string& name) {
+  if (options_.control_mode == ModelControlMode::kNone)
+    return server_error(ServerCode::kUnavailable, "explicit model load / unload is not allowed in model control mode none");
+  std::lock_guard<std::mutex> lock(load_mu_);
+  return load_locked(name);
+}
+
+ServerStatus ServerImpl::load_locked(const std::string& name) {
+  auto names = scan_model_names();
+  if (!valid_model_name(name) || std::find(names.begin(), names.end(), name) == names.end())
+    return server_error(ServerCode::kNotFound, "no model directory '" + name + "' in the repository");
+  std::string dir = options_.repository + "/" + name;
+  std::string origin = dir + "/config.pbtxt";
+  std::string signature = signature_of(name);
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    models_[name].state = models_[name].versions.empty() ? "LOADING" : "READY";
+  }
+  auto fail = [&](const Status& st) {
+    log_json("error", "model failed to load", {{"model", name}, {"error", st.message()}});
+    std::map<int64_t, std::shared_ptr<LoadedVersion>> old;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      ModelState& m = models_[name];
+      old.swap(m.versions);
+      m.state = "UNAVAILABLE";
+      m.reason = st.message();
+      m.signature = signature;
+    }
+    for (auto& [v, lv] : old) lv->scheduler->stop();
+    return ServerStatus{ServerCode::kInvalidArgument, st.message()};
+  };
+  ModelConfig config;
+  if (is_file(origin)) {
+    auto parsed = parse_model_config(origin);
+    if (!parsed.ok()) return fail(parsed.status());
+    config = std::move(parsed).value();
+  }
+  if (config.name().empty()) config.set_name(name);
+  if (config.name() != name)
+    return fail(invalid_argument(origin + ": field name: '" + config.name() + "' differs from the directory name '" +
+                                 name + "'"));
+  Status valid = validate_model_config(config, origin);
+  if (!valid.ok()) return fail(valid);
+  const std::string& dmf = config.default_model_filename();
+  if (!dmf.empty() && (dmf.find('/') != std::string::npos || dmf == "." || dmf == ".."))
+    return fail(invalid_argument(origin + ": field default_model_filename: must be a plain file name"));
+  std::vector<int64_t> available;
+  for (const auto& v : list_dir(dir)) {
+    int64_t num;
+    if (version_number(v, &num) && is_dir(dir + "/" + v)) available.push_back(num);
+  }
+  std::sort(available.begin(), available.end());
+  std::vector<int64_t> chosen = select_versions(config, available);
+  if (chosen.empty())
+    return fail(not_found(dir + ": no version folder selected by the version policy (folders: " +
+                          std::to_string(available.size()) + ")"));
+  std::map<int64_t, std::shared_ptr<LoadedVersion>> fresh;
+  for (int64_t v : chosen) {
+    auto lv = load_version(name, config, v, dir);
+    if (!lv.ok()) {
+      for (auto& [n, x] : fresh) x->scheduler->stop();
+      return fail(lv.status());
+    }
+    fresh[v] = std::move(lv).value();
+  }
+  std::map<int64_t, std::shared_ptr<LoadedVersion>> old;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    ModelState& m = models_[name];
+    old.swap(m.versions);
+    m.versions = std::move(fresh);
+    m.state = "READY";
+    m.reason.clear();
+    m.signature = signature;
+  }
+  for (auto& [v, lv] : old) lv->scheduler->stop();  // drains requests already queued on the old versions
+  old.clear();
+  ::malloc_trim(0);
+  std::string versions;
+  for (int64_t v : chosen) versions += (versions.empty() ? "" : ",") + std::to_string(v);
+  log_json("info", "model ready", {{"model", name}, {"versions", versions}});
+  return {};
+}
+
+ServerStatus ServerImpl::unload(const std::string& name) {
+  if (options_.control_mode == ModelControlMode::kNone)
+    return server_error(ServerCode::kUnavailable, "explicit model load / unload is not allowed in model control mode none");
+  std::lock_guard<std::mutex> lock(load_mu_);
+  return unload_locked(name, false);
+}
+
+ServerStatus ServerImpl::unload_locked(const std::string& name, bool forget) {
+  std::map<int64_t, std::shared_ptr<LoadedVersion>> old;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = models_.find(name);
+    if (it == models_.end()) return server_error(ServerCode::kNotFound, "unknown model '" + name + "'");
+    old.swap(it->second.versions);
+    it->second.state = "UNLOADING";
+  }
+  // New requests already fail (no versions); queued and running ones finish before the contexts go.
+  for (auto& [v, lv] : old) lv->scheduler->stop();
+  old.clear();
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (forget) {
+      models_.erase(name);
+    } else {
+      models_[name].state = "UNAVAILABLE";
+      models_[name].reason = "unloaded";
+    }
+  }
+  ::malloc_trim(0);  // return the freed engine and arena memory to the OS
+  log_json("info", "model unloaded", {{"model", name}});
+  return {};
+}
+
+Status ServerImpl::start() {
+  if (!is_dir(options_.repository)) return not_found("model repository '" + options_.repository + "' is not a directory");
+  {
+    std::lock_guard<std::mutex> lock(load_mu_);
+    std::vector<std::string> names = scan_model_names();
+    bool all = options_.control_mode != ModelControlMode::kExplicit;
+    for (const auto& s : options_.startup_models) all |= s == "*";
+    for (const auto& n : names) {
+      bool wanted = all || std::find(options_.startup_models.begin(), options_.startup_models.end(), n) !=
+                               options_.startup_models.end();
+      if (wanted) (void)load_locked(n);
+    }
+    for (const auto& s : options_.startup_models)
+      if (s != "*" && std::find(names.begin(), names.end(), s) == names.end())
+        log_json("error", "--load-model names no model directory", {{"model", s}});
+  }
+  if (options_.control_mode == ModelControlMode::kPoll) poll_thread_ = std::thread([this] { poll_loop(); });
+  started_ = true;
+  return ok_status();
+}
+
+void ServerImpl::poll_loop() {
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(poll_mu_);
+      poll_cv_.wait_for(lock, std::chrono::seconds(std::max(options_.poll_secs, 1)), [&] { return shutting_down_.load(); });
+      if (shutting_down_) return;
+    }
+    std::lock_guard<std::mutex> lock(load_mu_);
+    std::vector<std::string> names = scan_model_names();
+    std::map<std::string, std::string> known;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      for (const auto& [n, m] : models_) known[n] = m.signature;
+    }
+    for (const auto& n : names) {
+      auto it = known.find(n);
+      if (it == known.end() || it->second != signature_of(n)) (void)load_locked(n);
+    }
+    for (const auto& [n, sig] : known)
+      if (std::find(names.begin(), names.end(), n) == names.end()) (void)unload_locked(n, true);
+  }
+}
+
+void ServerImpl::shutdown() {
+  if (shutting_down_.exchange(true)) return;
+  poll_cv_.notify_all();
+  if (poll_thread_.joinable()) poll_thread_.join();
+  std::lock_guard<std::mutex> lock(load_mu_);
+  std::vector<std::shared_ptr<LoadedVersion>> all;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (auto& [n, m] : models_)
+      for (auto& [v, lv] : m.versions) all.push_back(lv);
+  }
+  for (auto& lv : all) lv->scheduler->stop();  // runs everything queued, then joins
+}
+
+ServerImpl::~ServerImpl() { shutdown(); }
+
+}  // namespace kiln::server

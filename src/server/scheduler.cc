@@ -1,0 +1,302 @@
+// The dynamic batcher and instance workers: queue, batch formation, tensor concatenation and splitting.
+#include "server/scheduler.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include "server/model_config.h"
+#include "server/tensor_codec.h"
+
+namespace kiln::server {
+
+uint64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+SchedulerConfig SchedulerConfig::from(const ModelConfig& c, const std::string& version) {
+  SchedulerConfig s;
+  s.model_name = c.name();
+  s.version = version;
+  s.max_batch_size = c.max_batch_size();
+  s.dynamic_batching = c.has_dynamic_batching() && c.max_batch_size() > 0;
+  s.instances = instance_count(c);
+  const auto& db = c.dynamic_batching();
+  for (int p : db.preferred_batch_size()) s.preferred_sizes.push_back(p);
+  std::sort(s.preferred_sizes.begin(), s.preferred_sizes.end());
+  s.max_queue_delay_ns = db.max_queue_delay_microseconds() * 1000;
+  size_t n = std::max<uint64_t>(db.priority_levels(), 1);
+  auto level_of = [](const ModelQueuePolicy& p) {
+    Level l;
+    l.max_queue_size = p.max_queue_size();
+    l.default_timeout_us = p.default_timeout_microseconds();
+    l.allow_override = p.allow_timeout_override();
+    l.reject_on_timeout = p.timeout_action() == ModelQueuePolicy::REJECT;
+    return l;
+  };
+  for (size_t i = 0; i < n; ++i) {
+    auto it = db.priority_queue_policy().find(i + 1);
+    s.levels.push_back(level_of(it != db.priority_queue_policy().end() ? it->second : db.default_queue_policy()));
+  }
+  s.default_level = db.priority_levels() > 0 ? static_cast<uint32_t>(db.default_priority_level() - 1) : 0;
+  bool batched = c.max_batch_size() > 0;
+  for (const auto& in : c.input()) {
+    InputSpec spec;
+    spec.name = in.name();
+    dtype_from_config(in.data_type(), &spec.dtype);
+    spec.dims.assign(in.dims().begin(), in.dims().end());
+    if (in.has_reshape()) spec.reshape.assign(in.reshape().shape().begin(), in.reshape().shape().end());
+    s.inputs.push_back(std::move(spec));
+  }
+  for (const auto& out : c.output()) {
+    OutputSpec spec;
+    spec.name = out.name();
+    dtype_from_config(out.data_type(), &spec.dtype);
+    spec.dims.assign(out.dims().begin(), out.dims().end());
+    s.outputs.push_back(std::move(spec));
+  }
+  (void)batched;
+  return s;
+}
+
+Scheduler::Scheduler(std::shared_ptr<const Engine> engine, SchedulerConfig config, std::shared_ptr<StatsCollector> stats)
+    : engine_(std::move(engine)), config_(std::move(config)), stats_(std::move(stats)) {
+  queues_.resize(config_.levels.size());
+}
+
+Scheduler::~Scheduler() { stop(); }
+
+void Scheduler::start() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (started_) return;
+  started_ = true;
+  for (int i = 0; i < config_.instances; ++i) contexts_.push_back(engine_->create_context());
+  for (int i = 0; i < config_.instances; ++i) threads_.emplace_back([this, i] { worker(i); });
+}
+
+ServerStatus Scheduler::enqueue(std::unique_ptr<QueuedRequest>& r) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_)
+      return server_error(ServerCode::kUnavailable, "model '" + config_.model_name + "' version " + config_.version +
+                                                        " is unloading or the server is shutting down");
+    const auto& level = config_.levels[r->level];
+    if (level.max_queue_size > 0 && queues_[r->level].size() >= level.max_queue_size)
+      return server_error(ServerCode::kQueueFull, "model '" + config_.model_name + "': queue is full (max_queue_size " +
+                                                      std::to_string(level.max_queue_size) + ")");
+    pending_.fetch_add(1, std::memory_order_relaxed);
+    queues_[r->level].push_back(std::move(r));
+    ++queued_;
+  }
+  cv_.notify_one();
+  return {};
+}
+
+void Scheduler::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+  threads_.clear();
+  contexts_.clear();
+}
+
+void Scheduler::finish(QueuedRequest& r, ServerStatus status, InferResponse response, const char* failure_reason) {
+  uint64_t elapsed = now_ns() - r.start_ns;
+  if (!status.ok()) stats_->record_failure(failure_reason, elapsed);
+  InferCallback done = std::move(r.done);
+  pending_.fetch_sub(1, std::memory_order_relaxed);
+  if (done) done(std::move(status), std::move(response));
+}
+
+void Scheduler::drop_dead(std::vector<std::unique_ptr<QueuedRequest>>* dead, uint64_t now) {
+  for (size_t l = 0; l < queues_.size(); ++l) {
+    auto& q = queues_[l];
+    for (auto it = q.begin(); it != q.end();) {
+      QueuedRequest& r = **it;
+      bool expired = r.deadline_ns != 0 && now >= r.deadline_ns && config_.levels[l].reject_on_timeout;
+      if (r.handle->cancelled() || expired) {
+        dead->push_back(std::move(*it));
+        it = q.erase(it);
+        --queued_;
+      } else {
+        ++it;
+      }
+    }
+  }
+}
+
+bool Scheduler::next_batch(std::unique_lock<std::mutex>& lock, std::vector<std::unique_ptr<QueuedRequest>>* batch) {
+  std::vector<std::unique_ptr<QueuedRequest>> dead;
+  auto flush_dead = [&] {
+    if (dead.empty()) return;
+    lock.unlock();
+    for (auto& r : dead) {
+      if (r->handle->cancelled())
+        finish(*r, server_error(ServerCode::kCancelled, "request cancelled by the client"), {}, "CANCELED");
+      else
+        finish(*r, server_error(ServerCode::kTimeout, "request timed out in the queue of model '" + config_.model_name + "'"),
+               {}, "REJECTED");
+    }
+    dead.clear();
+    lock.lock();
+  };
+  for (;;) {
+    if (queued_ == 0) {
+      if (stopping_) return false;
+      cv_.wait(lock);
+      continue;
+    }
+    uint64_t now = now_ns();
+    drop_dead(&dead, now);
+    if (!dead.empty()) {
+      flush_dead();
+      continue;
+    }
+    size_t first_level = 0;
+    while (queues_[first_level].empty()) ++first_level;
+    QueuedRequest& first = *queues_[first_level].front();
+    if (!config_.dynamic_batching) {
+      batch->push_back(std::move(queues_[first_level].front()));
+      queues_[first_level].pop_front();
+      --queued_;
+      return true;
+    }
+    // Gather compatible requests in priority, then arrival, order while they fit.
+    int64_t rows = 0;
+    bool skipped_for_size = false;
+    std::vector<std::pair<size_t, size_t>> picks;
+    for (size_t l = first_level; l < queues_.size(); ++l) {
+      for (size_t i = 0; i < queues_[l].size(); ++i) {
+        const QueuedRequest& r = *queues_[l][i];
+        if (r.shape_key != first.shape_key) continue;
+        if (rows + r.rows > config_.max_batch_size) {
+          skipped_for_size = true;
+          continue;
+        }
+        rows += r.rows;
+        picks.emplace_back(l, i);
+      }
+    }
+    bool full = rows >= config_.max_batch_size || skipped_for_size;
+    bool preferred = std::binary_search(config_.preferred_sizes.begin(), config_.preferred_sizes.end(), rows);
+    uint64_t deadline = first.start_ns + config_.max_queue_delay_ns;
+    if (!(full || preferred || stopping_ || now >= deadline)) {
+      // Wake early for a request's timeout as well as the delay.
+      cv_.wait_until(lock, std::chrono::steady_clock::time_point(std::chrono::nanoseconds(deadline)));
+      continue;
+    }
+    // Take the picks (erase from the back so indices stay valid).
+    batch->resize(picks.size());
+    for (size_t k = picks.size(); k-- > 0;) {
+      auto [l, i] = picks[k];
+      (*batch)[k] = std::move(queues_[l][i]);
+      queues_[l].erase(queues_[l].begin() + i);
+      --queued_;
+    }
+    return true;
+  }
+}
+
+void Scheduler::worker(int index) {
+  ExecutionContext* ctx = contexts_[index].get();
+  std::vector<std::unique_ptr<QueuedRequest>> batch;
+  for (;;) {
+    batch.clear();
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (!next_batch(lock, &batch)) return;
+    }
+    execute(ctx, batch);
+  }
+}
+
+void Scheduler::execute(ExecutionContext* ctx, std::vector<std::unique_ptr<QueuedRequest>>& batch) {
+  const bool batched = config_.max_batch_size > 0;
+  uint64_t t0 = now_ns();
+  int64_t total_rows = 0;
+  for (auto& r : batch) total_rows += r->rows;
+  auto fail_all = [&](ServerStatus st, const char* reason) {
+    for (auto& r : batch) finish(*r, st, {}, reason);
+  };
+  NamedValues inputs;
+  inputs.reserve(config_.inputs.size());
+  for (const auto& spec : config_.inputs) {
+    std::vector<const InferTensor*> parts;
+    for (auto& r : batch) {
+      for (const auto& t : r->request.inputs)
+        if (t.name == spec.name) parts.push_back(&t);
+    }
+    Dims dims;
+    const Dims& first_shape = parts[0]->shape;
+    if (batched) {
+      dims.push_back(total_rows);
+      if (!spec.reshape.empty()) dims.insert(dims.end(), spec.reshape.begin(), spec.reshape.end());
+      else dims.insert(dims.end(), first_shape.begin() + 1, first_shape.end());
+    } else {
+      dims = spec.reshape.empty() ? first_shape : spec.reshape;
+    }
+    auto tensor = concat_tensors(parts, parts[0]->dtype, dims);
+    if (!tensor.ok()) return fail_all(ServerStatus::from(tensor.status()), "OTHER");
+    inputs.emplace_back(spec.name, Value::of(std::move(tensor).value()));
+  }
+  uint64_t t1 = now_ns();
+  NamedValues outputs;
+  Status st = ctx->run(inputs, &outputs);
+  uint64_t t2 = now_ns();
+  inputs.clear();
+  if (!st.ok()) return fail_all(ServerStatus::from(st), "BACKEND");
+  // Split outputs back per request.
+  std::vector<InferResponse> responses(batch.size());
+  int64_t offset = 0;
+  for (size_t k = 0; k < batch.size(); ++k) {
+    QueuedRequest& r = *batch[k];
+    InferResponse& resp = responses[k];
+    resp.model_name = config_.model_name;
+    resp.model_version = config_.version;
+    resp.id = r.request.id;
+    auto emit = [&](const std::string& name) -> ServerStatus {
+      for (const auto& [oname, v] : outputs) {
+        if (oname != name) continue;
+        if (!v.is_tensor()) return server_error(ServerCode::kInternal, "output '" + name + "' is not a tensor");
+        const Tensor& t = v.tensor;
+        if (batched && (t.rank() == 0 || t.dim(0) != total_rows))
+          return server_error(ServerCode::kInternal, "output '" + name + "' has shape " + dims_to_string(t.dims()) +
+                                                         ", expected a first (batch) dim of " +
+                                                         std::to_string(total_rows));
+        InferTensor out;
+        out.name = name;
+        out.dtype = t.dtype();
+        if (batched) slice_rows(t, offset, r.rows, &out);
+        else slice_rows(t, -1, 0, &out);
+        resp.outputs.push_back(std::move(out));
+        return {};
+      }
+      return server_error(ServerCode::kInternal, "the model produced no output '" + name + "'");
+    };
+    ServerStatus ok;
+    if (r.request.outputs.empty()) {
+      for (const auto& spec : config_.outputs)
+        if (ok.ok()) ok = emit(spec.name);
+    } else {
+      for (const auto& o : r.request.outputs)
+        if (ok.ok()) ok = emit(o.name);
+    }
+    if (!ok.ok()) return fail_all(ok, "BACKEND");
+    offset += r.rows;
+  }
+  outputs.clear();
+  uint64_t t3 = now_ns();
+  stats_->record_batch(total_rows, t1 - t0, t2 - t1, t3 - t2);
+  for (size_t k = 0; k < batch.size(); ++k) {
+    QueuedRequest& r = *batch[k];
+    stats_->record_success(now_ns() - r.start_ns, t0 - std::min(t0, r.start_ns), t1 - t0, t2 - t1, t3 - t2);
+    finish(r, {}, std::move(responses[k]), nullptr);
+  }
+}
+
+}  // namespace kiln::server

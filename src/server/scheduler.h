@@ -1,0 +1,125 @@
+// Per-model-version scheduling: a request queue, the dynamic batcher, and one worker thread per execution context.
+#pragma once
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "kiln/engine.h"
+#include "server/inference_server.h"
+#include "server/model_config.pb.h"
+
+namespace kiln::server {
+
+uint64_t now_ns();  // steady clock
+
+// One input as the engine receives it: the config name, dtype, and (optional) reshape target for the
+// non-batch dims.
+struct InputSpec {
+  std::string name;
+  DType dtype = DType::kUndefined;
+  Dims dims;     // config dims without the batch dim; -1 = any
+  Dims reshape;  // empty = none
+};
+struct OutputSpec {
+  std::string name;
+  DType dtype = DType::kUndefined;
+  Dims dims;  // config dims without the batch dim
+};
+
+// Thread-safe statistics of one model version (Triton's statistics extension plus the metrics' histogram).
+class StatsCollector {
+ public:
+  StatsCollector(std::string name, std::string version);
+  void record_success(uint64_t request_ns, uint64_t queue_ns, uint64_t in_ns, uint64_t infer_ns, uint64_t out_ns);
+  void record_failure(const char* reason, uint64_t request_ns);
+  void record_batch(uint64_t rows, uint64_t in_ns, uint64_t infer_ns, uint64_t out_ns);
+  ModelStats snapshot() const;
+  // Batch-size histogram (cumulative Prometheus buckets, sum, count).
+  static const std::vector<uint64_t>& batch_buckets();
+  void batch_histogram(std::vector<uint64_t>* cumulative, uint64_t* sum, uint64_t* count) const;
+
+ private:
+  mutable std::mutex mu_;
+  ModelStats stats_;
+  std::map<uint64_t, BatchStats> by_size_;
+  std::vector<uint64_t> bucket_counts_;
+  uint64_t batch_sum_ = 0, batch_count_ = 0;
+};
+
+// A validated request waiting in a queue.
+struct QueuedRequest {
+  InferRequest request;
+  InferCallback done;
+  std::shared_ptr<InferHandle> handle;
+  int64_t rows = 1;        // the request's batch size (1 when the model does not batch)
+  std::string shape_key;   // the non-batch dims of every input: only equal keys share a batch
+  uint64_t start_ns = 0;   // when infer() was called
+  uint64_t deadline_ns = 0;  // 0 = no timeout
+  uint32_t level = 0;      // priority queue index, 0 = highest
+};
+
+struct SchedulerConfig {
+  std::string model_name;
+  std::string version;
+  int64_t max_batch_size = 0;
+  bool dynamic_batching = false;
+  std::vector<int64_t> preferred_sizes;  // ascending
+  uint64_t max_queue_delay_ns = 0;
+  struct Level {
+    uint64_t max_queue_size = 0;  // 0 = unlimited
+    uint64_t default_timeout_us = 0;
+    bool allow_override = false;
+    bool reject_on_timeout = true;
+  };
+  std::vector<Level> levels;  // one per priority level (>= 1)
+  uint32_t default_level = 0;
+  int instances = 1;
+  std::vector<InputSpec> inputs;
+  std::vector<OutputSpec> outputs;
+
+  static SchedulerConfig from(const ModelConfig& config, const std::string& version);
+};
+
+class Scheduler {
+ public:
+  Scheduler(std::shared_ptr<const Engine> engine, SchedulerConfig config, std::shared_ptr<StatsCollector> stats);
+  ~Scheduler();  // stop()
+  // Creates the execution contexts and worker threads.
+  void start();
+  // Queues a validated request (taking it from `request`); on rejection (queue full, stopping) leaves
+  // `request` with the caller, calls nothing, and returns the error.
+  ServerStatus enqueue(std::unique_ptr<QueuedRequest>& request);
+  // Rejects new requests, runs everything already queued, then joins the workers. Idempotent.
+  void stop();
+  uint64_t pending() const { return pending_.load(std::memory_order_relaxed); }
+  const SchedulerConfig& config() const { return config_; }
+
+ private:
+  void worker(int index);
+  // Takes the next batch (or nothing when the thread should exit). Holds mu_.
+  bool next_batch(std::unique_lock<std::mutex>& lock, std::vector<std::unique_ptr<QueuedRequest>>* batch);
+  void drop_dead(std::vector<std::unique_ptr<QueuedRequest>>* dead, uint64_t now);
+  void execute(ExecutionContext* ctx, std::vector<std::unique_ptr<QueuedRequest>>& batch);
+  void finish(QueuedRequest& r, ServerStatus status, InferResponse response, const char* failure_reason);
+
+  std::shared_ptr<const Engine> engine_;
+  SchedulerConfig config_;
+  std::shared_ptr<StatsCollector> stats_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::deque<std::unique_ptr<QueuedRequest>>> queues_;  // per priority level
+  size_t queued_ = 0;
+  bool stopping_ = false;
+  bool started_ = false;
+  std::atomic<uint64_t> pending_{0};
+  std::vector<std::unique_ptr<ExecutionContext>> contexts_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace kiln::server

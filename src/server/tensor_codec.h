@@ -1,0 +1,21 @@
+// Conversions between wire tensors (InferTensor raw bytes) and Kiln tensors: byte-size checks, batch concat, row slices.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "kiln/tensor.h"
+#include "server/inference_server.h"
+
+namespace kiln::server {
+
+// Checks that `t.data` holds exactly the bytes its dtype and shape call for (for BYTES: well-formed
+// length-prefixed elements, numel of them). Sets *numel. Never allocates.
+ServerStatus check_tensor_bytes(const InferTensor& t, int64_t* numel);
+
+// Concatenates the parts (already validated, equal non-batch dims) into one tensor of shape `dims`.
+Result<Tensor> concat_tensors(const std::vector<const InferTensor*>& parts, DType dtype, const Dims& dims);
+
+// Copies rows [begin, begin + rows) of `t` along dim 0 into `out` (shape and bytes); begin < 0 = all of t.
+void slice_rows(const Tensor& t, int64_t begin, int64_t rows, InferTensor* out);
+
+}  // namespace kiln::server

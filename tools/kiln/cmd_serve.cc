@@ -1,0 +1,133 @@
+// kiln serve --model-repository DIR: the inference server (HTTP/REST, gRPC, metrics) until SIGTERM/SIGINT.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "server/http_frontend.h"
+#include "server/inference_server.h"
+#include "tools/kiln/commands.h"
+
+namespace kiln::cli {
+
+namespace {
+
+struct ServeArgs {
+  std::string repository, control_mode = "none", host = "0.0.0.0";
+  std::vector<std::string> load_models;
+  int poll_secs = 15;
+  int http_port = 8000, grpc_port = 8001, metrics_port = 8002;
+  int http_threads = 0;
+  size_t max_body = size_t{64} << 20;
+  bool allow_http = true, allow_grpc = true, allow_metrics = true;
+  int log_verbose = 0;
+};
+
+int serve(const ServeArgs& a) {
+  using namespace kiln::server;
+  // Signals are taken by sigwait() below; every thread started from here inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  ServerOptions opts;
+  opts.repository = a.repository;
+  opts.control_mode = a.control_mode == "explicit" ? ModelControlMode::kExplicit
+                      : a.control_mode == "poll"   ? ModelControlMode::kPoll
+                                                   : ModelControlMode::kNone;
+  opts.startup_models = a.load_models;
+  opts.poll_secs = a.poll_secs;
+  log_json("info", "starting kiln serve", {{"repository", a.repository}, {"model_control_mode", a.control_mode}});
+  auto server = InferenceServer::create(opts);
+  if (!server.ok()) {
+    log_json("error", server.status().message());
+    return 1;
+  }
+  std::unique_ptr<HttpFrontend> http, metrics;
+  std::unique_ptr<Frontend> grpc;
+  if (a.allow_http) {
+    HttpOptions h;
+    h.host = a.host;
+    h.port = a.http_port;
+    h.threads = a.http_threads > 0 ? a.http_threads : std::max(2u, std::thread::hardware_concurrency());
+    h.max_body_size = a.max_body;
+    h.log_requests = a.log_verbose > 0;
+    auto f = HttpFrontend::start(server->get(), h);
+    if (!f.ok()) {
+      log_json("error", "HTTP front end: " + f.status().message());
+      return 1;
+    }
+    http = std::move(f).value();
+    log_json("info", "listening", {{"protocol", "http"}, {"host", a.host}, {"port", std::to_string(http->port())}});
+  }
+#ifdef KILN_SERVER_GRPC
+  if (a.allow_grpc) {
+    auto f = start_grpc_frontend(server->get(), a.host, a.grpc_port);
+    if (!f.ok()) {
+      log_json("error", "gRPC front end: " + f.status().message());
+      return 1;
+    }
+    grpc = std::move(f).value();
+    log_json("info", "listening", {{"protocol", "grpc"}, {"host", a.host}, {"port", std::to_string(grpc->port())}});
+  }
+#endif
+  if (a.allow_metrics) {
+    auto f = HttpFrontend::start_metrics(server->get(), a.host, a.metrics_port);
+    if (!f.ok()) {
+      log_json("error", "metrics endpoint: " + f.status().message());
+      return 1;
+    }
+    metrics = std::move(f).value();
+    log_json("info", "listening", {{"protocol", "metrics"}, {"host", a.host}, {"port", std::to_string(metrics->port())}});
+  }
+  int sig = 0;
+  sigwait(&signals, &sig);
+  log_json("info", "signal received: draining", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  // Stop taking connections, let queued and running requests finish, deliver their replies, then exit.
+  if (http) http->stop_accepting();
+  if (grpc) grpc->stop();
+  (*server)->shutdown();
+  if (http) {
+    if (!http->wait_idle(30000)) log_json("warning", "some HTTP replies were still pending at exit");
+    http->stop();
+  }
+  if (metrics) metrics->stop();
+  log_json("info", "stopped");
+  return 0;
+}
+
+}  // namespace
+
+std::function<int()> add_serve_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("serve", "Serve a model repository over KServe v2 HTTP/REST and gRPC");
+  auto a = std::make_shared<ServeArgs>();
+  cmd->add_option("--model-repository", a->repository, "Model repository directory")->required();
+  cmd->add_option("--model-control-mode", a->control_mode, "none | explicit | poll (default none)")
+      ->check(CLI::IsMember({"none", "explicit", "poll"}));
+  cmd->add_option("--load-model", a->load_models, "Model to load at startup in explicit mode (repeatable; * = all)");
+  cmd->add_option("--repository-poll-secs", a->poll_secs, "Seconds between repository scans in poll mode (default 15)")
+      ->check(CLI::Range(1, 86400));
+  cmd->add_option("--host", a->host, "Address to listen on (default 0.0.0.0)");
+  cmd->add_option("--http-port", a->http_port, "HTTP/REST port (default 8000; 0 = any free port)")->check(CLI::Range(0, 65535));
+  cmd->add_option("--grpc-port", a->grpc_port, "gRPC port (default 8001; 0 = any free port)")->check(CLI::Range(0, 65535));
+  cmd->add_option("--metrics-port", a->metrics_port, "Prometheus metrics port (default 8002; 0 = any free port)")
+      ->check(CLI::Range(0, 65535));
+  cmd->add_option("--http-thread-count", a->http_threads, "HTTP event-loop threads (default: CPU count, at least 2)")
+      ->check(CLI::Range(1, 256));
+  cmd->add_option("--http-max-body-size", a->max_body, "Largest accepted HTTP request body in bytes (default 64 MiB)")
+      ->check(CLI::Range(size_t{1024}, size_t{1} << 34));
+  cmd->add_option("--allow-http", a->allow_http, "Serve HTTP/REST (default true)");
+  cmd->add_option("--allow-grpc", a->allow_grpc, "Serve gRPC (default true)");
+  cmd->add_option("--allow-metrics", a->allow_metrics, "Serve Prometheus metrics (default true)");
+  cmd->add_option("--log-verbose", a->log_verbose, "1 = log every request (default 0)");
+  return [a]() { return serve(*a); };
+}
+
+}  // namespace kiln::cli
