@@ -208,12 +208,12 @@ int conv_tactics(CudaKernelContext& ctx) { return conv_tactics_common(ctx, false
 int fused_conv_tactics(CudaKernelContext& ctx) { return conv_tactics_common(ctx, true); }
 
 bool conv_supports(const Node& node, const std::vector<const TypeInfo*>& types) {
-  return known_types_are_float(types, {0, 1, 2});
+  return known_types_are_float(types, {0, 1, 2}) && known_rank_within(types, 0, 3, 5);
 }
 bool fused_conv_supports(const Node& node, const std::vector<const TypeInfo*>& types) {
   const std::string layout = node.attrs.get_string("layout", "NCHW");
-  return known_types_are_float(types, {0, 1, 2, 3}) && (layout == "NCHW" || layout == "NHWC") &&
-         fused::parse_activation(node).ok();
+  return known_types_are_float(types, {0, 1, 2, 3}) && known_rank_within(types, 0, 3, 5) &&
+         (layout == "NCHW" || layout == "NHWC") && fused::parse_activation(node).ok();
 }
 std::string conv_tactic_name(const Node& node, int64_t tactic) {
   return "cuDNN algorithm list #" + std::to_string(tactic);

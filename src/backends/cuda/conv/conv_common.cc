@@ -18,6 +18,12 @@ bool known_types_are_float(const std::vector<const TypeInfo*>& types, std::initi
   return true;
 }
 
+bool known_rank_within(const std::vector<const TypeInfo*>& types, size_t i, size_t lo, size_t hi) {
+  if (i >= types.size() || !types[i] || !types[i]->shape.rank_known) return true;
+  const size_t r = types[i]->shape.rank();
+  return r >= lo && r <= hi;
+}
+
 Result<std::vector<int>> to_cudnn_dims(const CudaKernelContext& ctx, const Dims& d) {
   std::vector<int> out;
   for (int64_t v : d) {

@@ -13,6 +13,8 @@ namespace kiln::cuda {
 Result<ElemType> conv_float_input(const CudaKernelContext& ctx, size_t i, const char* name);
 // Every known input type among `which` is a CUDA float dtype (for supports()).
 bool known_types_are_float(const std::vector<const TypeInfo*>& types, std::initializer_list<size_t> which);
+// False when input i's rank is known and outside [lo, hi] (those nodes stay on the reference backend).
+bool known_rank_within(const std::vector<const TypeInfo*>& types, size_t i, size_t lo, size_t hi);
 // Dims as cuDNN ints; an error when a value does not fit.
 Result<std::vector<int>> to_cudnn_dims(const CudaKernelContext& ctx, const Dims& d);
 // Byte size rounded up so that what follows in a shared workspace stays 256-byte aligned.

@@ -163,7 +163,7 @@ int conv_transpose_tactics(CudaKernelContext& ctx) {
 }
 
 bool conv_transpose_supports(const Node& node, const std::vector<const TypeInfo*>& types) {
-  return known_types_are_float(types, {0, 1, 2});
+  return known_types_are_float(types, {0, 1, 2}) && known_rank_within(types, 0, 3, 5);
 }
 std::string conv_transpose_tactic_name(const Node& node, int64_t tactic) {
   return "cuDNN backward-data algorithm list #" + std::to_string(tactic);

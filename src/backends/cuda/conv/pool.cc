@@ -67,7 +67,10 @@ bool pool_supports(const Node& node, const std::vector<const TypeInfo*>& types) 
 }
 // MaxPool's Indices output (storage-order flat indices) is left to the reference backend.
 bool max_pool_supports(const Node& node, const std::vector<const TypeInfo*>& types) {
-  return !node.has_output(1) && pool_supports(node, types);
+  return !node.has_output(1) && pool_supports(node, types) && known_rank_within(types, 0, 3, 5);
+}
+bool windowed_pool_supports(const Node& node, const std::vector<const TypeInfo*>& types) {
+  return pool_supports(node, types) && known_rank_within(types, 0, 3, 5);
 }
 
 Status max_pool_run(CudaKernelContext& ctx) {
@@ -81,7 +84,7 @@ Status global_max_pool_run(CudaKernelContext& ctx) { return run_global_pool(ctx,
 }  // namespace
 
 CudaKernel max_pool_kernel() { return {max_pool_run, max_pool_supports, nullptr, nullptr}; }
-CudaKernel average_pool_kernel() { return {average_pool_run, pool_supports, nullptr, nullptr}; }
+CudaKernel average_pool_kernel() { return {average_pool_run, windowed_pool_supports, nullptr, nullptr}; }
 CudaKernel global_average_pool_kernel() { return {global_average_pool_run, pool_supports, nullptr, nullptr}; }
 CudaKernel global_max_pool_kernel() { return {global_max_pool_run, pool_supports, nullptr, nullptr}; }
 
