@@ -48,7 +48,9 @@ TEST(CudaNormReduce, OuterAndMixedAxes) {
       check_reduce(op, DType::kFloat32, {4, 5, 6, 7}, {1, 3}, keep, 4);
       check_reduce(op, DType::kFloat32, {4, 5, 6, 7}, {}, keep, 5);     // all axes
       check_reduce(op, DType::kFloat32, {2, 1, 300, 1}, {2}, keep, 6);  // size-1 dims around
-      check_reduce(op, DType::kFloat32, {2, 50000}, {1}, keep, 7);      // long rows (block path)
+      check_reduce(op, DType::kFloat32, {2, 50000}, {1}, keep, 7);
+      check_reduce(op, DType::kFloat32, {5000, 3}, {0}, keep, 8);     // few long columns (split path)
+      check_reduce(op, DType::kFloat32, {4, 300, 20}, {1}, keep, 9);  // long rows (block path)
     }
   }
 }
@@ -70,6 +72,7 @@ TEST(CudaNormReduce, Integers) {
                       OpKind::kReduceSumSquare, OpKind::kReduceProd}) {
       check_reduce(op, dt, {6, 7}, {1}, true, 21);
       check_reduce(op, dt, {6, 7, 3}, {0, 2}, false, 22);
+      if (op != OpKind::kReduceProd) check_reduce(op, dt, {300, 5}, {0}, true, 23);
     }
 }
 

@@ -244,6 +244,30 @@ __global__ void reduce_columns(const T* __restrict__ x, T* __restrict__ y, int64
   y[t] = store_val<T>(r.finish(len));
 }
 
+// Few long columns: a block of 32 columns x kSplit row groups; each thread folds every kSplit-th element of its
+// column, then the groups are merged through shared memory.
+constexpr int kSplit = 16;
+template <class T, class R>
+__global__ void reduce_columns_split(const T* __restrict__ x, T* __restrict__ y, int64_t outer, int64_t len,
+                                     int64_t inner) {
+  __shared__ alignas(R) unsigned char part_raw[kSplit * 32 * sizeof(R)];  // raw: R has a constructor
+  R* part = reinterpret_cast<R*>(part_raw);
+  const int64_t t = static_cast<int64_t>(blockIdx.x) * 32 + threadIdx.x;
+  R r;
+  if (t < outer * inner) {
+    const int64_t o = t / inner, in = t % inner;
+    const T* xc = x + o * len * inner + in;
+    for (int64_t j = threadIdx.y; j < len; j += kSplit) r.add(load_val(xc + j * inner, ValueOf<R>()));
+  }
+  part[threadIdx.y * 32 + threadIdx.x] = r;
+  __syncthreads();
+  if (threadIdx.y == 0 && t < outer * inner) {
+    R acc = part[threadIdx.x];
+    for (int g = 1; g < kSplit; ++g) acc.merge(part[g * 32 + threadIdx.x]);
+    y[t] = store_val<T>(acc.finish(len));
+  }
+}
+
 template <class T, class R>
 __global__ void reduce_general(const T* __restrict__ x, T* __restrict__ y, ReduceGeometry g) {
   const int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -269,6 +293,9 @@ template <class T, class R>
 void launch_with(const T* x, T* y, const ReduceGeometry& g, cudaStream_t stream) {
   if (g.general) {
     reduce_general<T, R><<<ceil_div_u(g.out_numel, 256), 256, 0, stream>>>(x, y, g);
+  } else if (g.inner != 1 && g.outer * g.inner <= 8192 && g.len >= 64) {
+    reduce_columns_split<T, R>
+        <<<ceil_div_u(g.outer * g.inner, 32), dim3(32, kSplit), 0, stream>>>(x, y, g.outer, g.len, g.inner);
   } else if (g.inner != 1) {
     reduce_columns<T, R><<<ceil_div_u(g.outer * g.inner, 256), 256, 0, stream>>>(x, y, g.outer, g.len, g.inner);
   } else if (g.len <= 4096 || g.outer >= 1024) {
