@@ -52,6 +52,7 @@ bool match_scores(const Graph& g, const GraphIndex& idx, const std::string& scor
     mm = *qi;
   }
   const Node& qk = g.nodes[mm];
+  if (qk.inputs.size() != 2) return false;
   m->nodes.push_back(mm);
   // Kt: a Transpose read only by this MatMul.
   auto ti = idx.producer_index(qk.inputs[1]);
@@ -83,7 +84,9 @@ bool match(const Graph& g, const GraphIndex& idx, size_t si, Match* m) {
   const int64_t axis = sm.attrs.get_int("axis", sm.opset >= 13 || sm.opset == 0 ? -1 : 1);
   if (axis != -1 && axis != 3) return false;
   auto oi = idx.sole_consumer(sm.outputs[0]);
-  if (!oi || g.nodes[*oi].op != OpKind::kMatMul || g.nodes[*oi].inputs[0] != sm.outputs[0]) return false;
+  if (!oi || g.nodes[*oi].op != OpKind::kMatMul || g.nodes[*oi].inputs.size() != 2 ||
+      g.nodes[*oi].inputs[0] != sm.outputs[0])
+    return false;
   m->last = *oi;
   m->v = g.nodes[*oi].inputs[1];
   m->nodes = {si};

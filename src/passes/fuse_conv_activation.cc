@@ -50,6 +50,7 @@ class FuseConvActivation : public Pass {
       const DType dt = yt->dtype;
       const int64_t rank = fuse::rank_of(g, conv.outputs[0]);
       auto wshape = static_shape(g, conv.inputs[1]);
+      if (wshape && wshape->size() < 3) wshape.reset();
       std::vector<size_t> removed;
       size_t last = ci;
       std::string y = conv.outputs[0], bias = conv.has_input(2) ? conv.inputs[2] : "", z;

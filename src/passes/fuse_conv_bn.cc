@@ -43,7 +43,9 @@ class FuseConvBn : public Pass {
       for (size_t o = 1; o < bn.outputs.size(); ++o) extra_outputs |= !bn.outputs[o].empty();
       if (extra_outputs) continue;
       auto ci = idx.producer_index(bn.inputs[0]);
-      if (!ci || g.nodes[*ci].op != OpKind::kConv || !idx.only_read_by(bn.inputs[0], bi)) continue;
+      if (!ci || g.nodes[*ci].op != OpKind::kConv || g.nodes[*ci].inputs.size() < 2 ||
+          !idx.only_read_by(bn.inputs[0], bi))
+        continue;
       const Node& conv = g.nodes[*ci];
       if (rw.claimed({*ci, bi})) continue;
       const Tensor* w = constant_value(g, conv.inputs[1]);

@@ -94,10 +94,14 @@ bool is_fusible_dtype(DType t) { return t == DType::kFloat32 || t == DType::kFlo
 // unless it is a scalar constant (which becomes a `#` operand).
 bool eligible(const Graph& g, const Node& n) {
   std::vector<float> params;
-  if (n.outputs.size() != 1 || n.outputs[0].empty() || !ew_op_of(g, n, &params)) return false;
+  if (n.outputs.size() != 1 || n.outputs[0].empty()) return false;
+  const auto op = ew_op_of(g, n, &params);
+  if (!op) return false;
   const TypeInfo* t = g.type_of(n.outputs[0]);
   if (!t || !t->is_tensor() || !is_fusible_dtype(t->dtype)) return false;
   const size_t data_inputs = n.op == OpKind::kClip ? 1 : n.inputs.size();
+  if (n.op != OpKind::kClip && static_cast<int>(data_inputs + params.size()) != fused::ew_arity(*op))
+    return false;  // a malformed operand count
   for (size_t i = 0; i < data_inputs; ++i) {
     if (!n.has_input(i)) return false;
     if (scalar_constant(g, n.inputs[i])) continue;
@@ -137,39 +141,54 @@ class FuseElementwiseChains : public Pass {
         order.push_back(v);
       };
       visit(root);
-      std::map<size_t, int> step_of;
+      // Scalar constants become `#` operands. A constant of rank > 0 can still widen the output's rank (x[4] +
+      // c[1,1] is [1,4]); when the remaining inputs do not reach the output's rank, only rank-0 ones are inlined.
+      const DType out_dt = g.type_of(g.nodes[root].outputs[0])->dtype;
+      const int64_t out_rank = fuse::rank_of(g, g.nodes[root].outputs[0]);
       std::vector<std::string> inputs, program;
-      bool fits = true;
-      for (size_t v : order) {
-        const Node& node = g.nodes[v];
-        std::vector<float> params;
-        fused::Step step;
-        step.op = *ew_op_of(g, node, &params);
-        const size_t data_inputs = node.op == OpKind::kClip ? 1 : node.inputs.size();
-        for (size_t i = 0; i < data_inputs; ++i) {
-          const std::string& in = node.inputs[i];
-          Operand o;
-          auto p = idx.producer_index(in);
-          if (p && parent[*p] == v) {
-            o.kind = Operand::Kind::kStep;
-            o.index = step_of.at(*p);
-          } else if (auto c = scalar_constant(g, in)) {
-            o.kind = Operand::Kind::kConst;
-            o.value = static_cast<float>(*c);
-          } else {
-            auto it = std::find(inputs.begin(), inputs.end(), in);
-            o.index = static_cast<int>(it - inputs.begin());
-            if (it == inputs.end()) inputs.push_back(in);
+      auto build = [&](bool inline_ranked) {
+        std::map<size_t, int> step_of;
+        inputs.clear();
+        program.clear();
+        for (size_t v : order) {
+          const Node& node = g.nodes[v];
+          std::vector<float> params;
+          fused::Step step;
+          step.op = *ew_op_of(g, node, &params);
+          const size_t data_inputs = node.op == OpKind::kClip ? 1 : node.inputs.size();
+          for (size_t i = 0; i < data_inputs; ++i) {
+            const std::string& in = node.inputs[i];
+            Operand o;
+            auto p = idx.producer_index(in);
+            auto c = scalar_constant(g, in);
+            if (p && parent[*p] == v) {
+              o.kind = Operand::Kind::kStep;
+              o.index = step_of.at(*p);
+            } else if (c && (inline_ranked || fuse::rank_of(g, in) == 0)) {
+              o.kind = Operand::Kind::kConst;
+              o.value = static_cast<float>(*c);
+            } else {
+              auto it = std::find(inputs.begin(), inputs.end(), in);
+              o.index = static_cast<int>(it - inputs.begin());
+              if (it == inputs.end()) inputs.push_back(in);
+            }
+            step.args.push_back(o);
           }
-          step.args.push_back(o);
+          for (float p : params) step.args.push_back(Operand{Operand::Kind::kConst, 0, p});
+          step_of[v] = static_cast<int>(program.size());
+          program.push_back(step.to_string());
         }
-        for (float p : params) step.args.push_back(Operand{Operand::Kind::kConst, 0, p});
-        step_of[v] = static_cast<int>(program.size());
-        program.push_back(step.to_string());
-      }
-      fits = !inputs.empty() && inputs.size() <= kMaxInputs && program.size() <= kMaxSteps;
-      // x0 carries the output dtype; every input was checked to have it.
-      if (!fits) continue;
+        // The output must be the inputs' broadcast (same rank) and x0..xk must carry the output dtype.
+        int64_t max_rank = inputs.empty() ? -1 : 0;
+        for (const auto& in : inputs) {
+          const TypeInfo* t = g.type_of(in);
+          if (!t || t->dtype != out_dt || fuse::rank_of(g, in) < 0) return false;
+          max_rank = std::max(max_rank, fuse::rank_of(g, in));
+        }
+        return out_rank >= 0 && max_rank == out_rank;
+      };
+      if (!build(true) && !build(false)) continue;
+      if (inputs.size() > kMaxInputs || program.size() > kMaxSteps) continue;
       std::vector<size_t> removed(order.begin(), order.end() - 1);
       Node fused = fuse::fused_node(g.nodes[root], OpKind::kFusedElementwise, inputs, {g.nodes[root].outputs[0]}, 1);
       fused.attrs.set("program", program);

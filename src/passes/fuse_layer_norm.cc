@@ -24,7 +24,7 @@ bool match(const Graph& g, const GraphIndex& idx, size_t ri, Match* m) {
   auto si = idx.sole_consumer(r1.outputs[0]);
   if (!si || g.nodes[*si].op != OpKind::kSub) return false;
   const Node& sub = g.nodes[*si];
-  if (sub.inputs[0] != x || sub.inputs[1] != r1.outputs[0]) return false;
+  if (sub.inputs.size() != 2 || sub.inputs[0] != x || sub.inputs[1] != r1.outputs[0]) return false;
   const std::string& d = sub.outputs[0];
   // d feeds exactly the square and the final Div.
   std::set<size_t> d_users = idx.consumer_nodes(d);
@@ -33,6 +33,7 @@ bool match(const Graph& g, const GraphIndex& idx, size_t ri, Match* m) {
   bool have_sq = false, have_div = false;
   for (size_t u : d_users) {
     const Node& n = g.nodes[u];
+    if (n.outputs.empty() || n.outputs[0].empty()) return false;
     if (n.op == OpKind::kDiv && n.inputs.size() == 2 && n.inputs[0] == d && n.inputs[1] != d) {
       div = u;
       have_div = true;

@@ -51,6 +51,7 @@ std::optional<size_t> GraphIndex::sole_consumer(const std::string& value) const 
   if (it == uses_.end() || it->second.empty()) return std::nullopt;
   const size_t n = it->second.front().node;
   if (!only_read_by(value, n)) return std::nullopt;
+  if (g_.nodes[n].outputs.empty() || g_.nodes[n].outputs[0].empty()) return std::nullopt;  // nothing to chain to
   return n;
 }
 
@@ -298,6 +299,7 @@ std::optional<ActivationMatch> match_activation(const Graph& g, const GraphIndex
     bool have_sig = false, have_mul = false;
     for (size_t u : users) {
       const Node& n = g.nodes[u];
+      if (n.outputs.empty() || n.outputs[0].empty()) return std::nullopt;
       if (n.op == OpKind::kSigmoid && n.inputs.size() == 1) {
         sig = u;
         have_sig = true;

@@ -77,6 +77,20 @@ TEST(FuseElementwiseChains, SingleOpsAndFloat64Stay) {
   EXPECT_FALSE(run_pass_checked(*pass, after));
 }
 
+TEST(FuseElementwiseChains, RankWideningConstantStaysAnInput) {
+  // x [4] * c [1,1] is [1,4]: inlining c as #2 would lose the rank, so c stays input 1.
+  GraphBuilder b;
+  b.input("x", {4}).constant("c", filled({1, 1}, 2.f)).constant("k", scalar_f32(3.f));
+  b.node(OpKind::kMul, {"x", "c"}, {"m"});
+  b.node(OpKind::kAdd, {"m", "k"}, {"y"});
+  b.output("y");
+  auto pass = make_fuse_elementwise_chains_pass();
+  Graph g = run_and_compare(*pass, b.finish(), true, 1e-6);
+  ASSERT_EQ(g.nodes.size(), 1u) << print_graph(g);
+  EXPECT_EQ(g.nodes[0].inputs, (std::vector<std::string>{"x", "c"}));
+  EXPECT_EQ(g.nodes[0].attrs.get_strings("program"), (std::vector<std::string>{"Mul i0 i1", "Add s0 #3"}));
+}
+
 TEST(FuseElementwiseChains, RunsOnlyForCuda) {
   PassOptions cpu, cuda;
   cuda.device = "cuda";
