@@ -27,22 +27,42 @@ std::string dims_str(const Dims& d) {
   return s + "]";
 }
 
-Result<const void*> broadcast_param(CudaKernelContext& ctx, size_t i, const char* name, const Dims& target) {
-  KILN_ASSIGN_OR_RETURN(DeviceTensor t, ctx.input(i));
-  Dims src = t.dims;
+namespace {
+
+// Input i's dims left-padded with 1s to target's rank (leading 1s beyond it dropped); error if not broadcastable.
+Status padded_param_dims(CudaKernelContext& ctx, size_t i, const char* name, const Dims& target, Dims* padded) {
+  Dims src = ctx.input_dims(i);
   while (!src.empty() && src.front() == 1 && src.size() > target.size()) src.erase(src.begin());
   if (src.size() > target.size())
-    return ctx.error(std::string(name) + " shape " + dims_str(t.dims) + " does not broadcast to " + dims_str(target));
-  Dims padded(target.size() - src.size(), 1);
-  padded.insert(padded.end(), src.begin(), src.end());
-  bool same = true;
-  for (size_t k = 0; k < target.size(); ++k) {
-    if (padded[k] != target[k] && padded[k] != 1)
-      return ctx.error(std::string(name) + " shape " + dims_str(t.dims) + " does not broadcast to " + dims_str(target));
-    same = same && padded[k] == target[k];
-  }
-  if (same) return static_cast<const void*>(t.data);
-  // Merge into at most kMaxBroadcastRank dims by dropping dims of size 1 in the target.
+    return ctx.error(std::string(name) + " shape " + dims_str(ctx.input_dims(i)) + " does not broadcast to " +
+                     dims_str(target));
+  *padded = Dims(target.size() - src.size(), 1);
+  padded->insert(padded->end(), src.begin(), src.end());
+  for (size_t k = 0; k < target.size(); ++k)
+    if ((*padded)[k] != target[k] && (*padded)[k] != 1)
+      return ctx.error(std::string(name) + " shape " + dims_str(ctx.input_dims(i)) + " does not broadcast to " +
+                       dims_str(target));
+  return ok_status();
+}
+
+size_t round_up_256(size_t n) { return (n + 255) / 256 * 256; }
+
+}  // namespace
+
+Result<size_t> broadcast_param_bytes(CudaKernelContext& ctx, size_t i, const char* name, const Dims& target) {
+  Dims padded;
+  KILN_RETURN_IF_ERROR(padded_param_dims(ctx, i, name, target, &padded));
+  if (padded == target) return size_t{0};
+  return round_up_256(static_cast<size_t>(numel_of(target)) * dtype_size(ctx.input_dtype(i)));
+}
+
+Result<const void*> broadcast_param(CudaKernelContext& ctx, size_t i, const char* name, const Dims& target,
+                                    void* scratch) {
+  Dims padded;
+  KILN_RETURN_IF_ERROR(padded_param_dims(ctx, i, name, target, &padded));
+  KILN_ASSIGN_OR_RETURN(DeviceTensor t, ctx.input(i));
+  if (padded == target) return static_cast<const void*>(t.data);
+  // Dims of size 1 in the target carry no index: drop them to stay within kMaxBroadcastRank.
   Dims s2, d2;
   for (size_t k = 0; k < target.size(); ++k) {
     if (target[k] == 1) continue;
@@ -51,12 +71,9 @@ Result<const void*> broadcast_param(CudaKernelContext& ctx, size_t i, const char
   }
   if (static_cast<int>(d2.size()) > kMaxBroadcastRank)
     return ctx.unsupported(std::string(name) + ": broadcasting over more than 8 dims is not supported");
-  const int64_t n = numel_of(target);
-  const size_t es = dtype_size(t.dtype);
-  KILN_ASSIGN_OR_RETURN(void* dst, ctx.workspace(static_cast<size_t>(n) * es));
-  KILN_CUDA_RETURN_IF_ERROR(launch_broadcast_copy(t.data, dst, static_cast<int>(es), static_cast<int>(d2.size()),
-                                                  s2.data(), d2.data(), ctx.stream()));
-  return static_cast<const void*>(dst);
+  KILN_CUDA_RETURN_IF_ERROR(launch_broadcast_copy(t.data, scratch, static_cast<int>(dtype_size(t.dtype)),
+                                                  static_cast<int>(d2.size()), s2.data(), d2.data(), ctx.stream()));
+  return static_cast<const void*>(scratch);
 }
 
 }  // namespace kiln::cuda::norm

@@ -17,9 +17,12 @@ bool input_is_float_or_unknown(const std::vector<const TypeInfo*>& types, size_t
 
 std::string dims_str(const Dims& d);
 
-// Input `i` as a dense device array of numel(target) elements: the input itself when its dims already equal
-// `target` (after dropping leading 1s), otherwise a broadcast copy into workspace. Fails with a message
-// naming the node when the input does not unidirectionally broadcast to `target`.
-Result<const void*> broadcast_param(CudaKernelContext& ctx, size_t i, const char* name, const Dims& target);
+// Broadcast parameters (LayerNorm Scale/B): input `i` must unidirectionally broadcast to `target`, else an error
+// naming the node. broadcast_param_bytes gives the scratch a dense copy needs (0 when the input already has
+// target's elements in order); broadcast_param returns the input itself or that copy written into `scratch`.
+// The context's workspace is one buffer per call, so callers take one workspace for all their copies.
+Result<size_t> broadcast_param_bytes(CudaKernelContext& ctx, size_t i, const char* name, const Dims& target);
+Result<const void*> broadcast_param(CudaKernelContext& ctx, size_t i, const char* name, const Dims& target,
+                                    void* scratch);
 
 }  // namespace kiln::cuda::norm

@@ -25,10 +25,21 @@ Status run_layer_norm(CudaKernelContext& ctx, bool rms) {
   const Dims inner_dims(dims.begin() + axis, dims.end());
   const int64_t cols = numel_of(inner_dims), rows = cols ? numel_of(dims) / cols : 0;
   const float eps = ctx.attrs().get_float("epsilon", 1e-5f);
-  KILN_ASSIGN_OR_RETURN(const void* scale, broadcast_param(ctx, 1, "Scale", inner_dims));
+  // One workspace holds both broadcast copies (each workspace() call returns the same buffer).
+  KILN_ASSIGN_OR_RETURN(size_t scale_bytes, broadcast_param_bytes(ctx, 1, "Scale", inner_dims));
+  size_t bias_bytes = 0;
+  if (has_bias) {
+    KILN_ASSIGN_OR_RETURN(bias_bytes, broadcast_param_bytes(ctx, 2, "B", inner_dims));
+  }
+  char* scratch = nullptr;
+  if (scale_bytes + bias_bytes > 0) {
+    KILN_ASSIGN_OR_RETURN(void* ws, ctx.workspace(scale_bytes + bias_bytes));
+    scratch = static_cast<char*>(ws);
+  }
+  KILN_ASSIGN_OR_RETURN(const void* scale, broadcast_param(ctx, 1, "Scale", inner_dims, scratch));
   const void* bias = nullptr;
   if (has_bias) {
-    KILN_ASSIGN_OR_RETURN(bias, broadcast_param(ctx, 2, "B", inner_dims));
+    KILN_ASSIGN_OR_RETURN(bias, broadcast_param(ctx, 2, "B", inner_dims, scratch ? scratch + scale_bytes : nullptr));
   }
   KILN_ASSIGN_OR_RETURN(DeviceTensor x, ctx.input(0));
   KILN_ASSIGN_OR_RETURN(DeviceTensor y, ctx.allocate_output(0, dt, dims));
