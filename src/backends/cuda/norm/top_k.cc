@@ -32,10 +32,18 @@ Status run_top_k(CudaKernelContext& ctx) {
   out_dims[axis] = k;
   KILN_ASSIGN_OR_RETURN(DeviceTensor x, ctx.input(0));
   KILN_ASSIGN_OR_RETURN(DeviceTensor values, ctx.allocate_output(0, dt, out_dims));
-  KILN_ASSIGN_OR_RETURN(DeviceTensor indices, ctx.allocate_output(1, DType::kInt64, out_dims));
+  // The kernel always writes indices: into output 1, or scratch when the node does not list that output.
+  int64_t* indices = nullptr;
+  if (ctx.num_outputs() > 1) {
+    KILN_ASSIGN_OR_RETURN(DeviceTensor t, ctx.allocate_output(1, DType::kInt64, out_dims));
+    indices = t.ptr<int64_t>();
+  } else if (values.numel() > 0) {
+    KILN_ASSIGN_OR_RETURN(void* ws, ctx.workspace(static_cast<size_t>(values.numel()) * sizeof(int64_t)));
+    indices = static_cast<int64_t*>(ws);
+  }
   const bool largest = ctx.attrs().get_int("largest", 1) != 0;
   KILN_CUDA_RETURN_IF_ERROR(
-      launch_top_k(dt, x.data, values.data, indices.ptr<int64_t>(), outer, len, inner, k, largest, ctx.stream()));
+      launch_top_k(dt, x.data, values.data, indices, outer, len, inner, k, largest, ctx.stream()));
   return ok_status();
 }
 
