@@ -5,7 +5,8 @@ APT_PACKAGES=(build-essential cmake ninja-build ccache pkg-config git
   protobuf-compiler libprotobuf-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev python3 python3-pip
   libjpeg62-turbo-dev libpng-dev libwebp-dev
-  libgrpc++-dev protobuf-compiler-grpc)
+  libgrpc++-dev protobuf-compiler-grpc
+  libevent-dev wrk)
 # Pinned Python packages: the ONNX protos and node test suite come from the pinned onnx wheel.
 PIP_PACKAGES=(onnx==1.20.1 onnxruntime==1.31.1 "numpy<2.5" pytest grpcio grpcio-tools requests)
 
