@@ -13,10 +13,15 @@ using fuse::GraphIndex;
 // A constant adding one value per output column: numel N (or 1), every dim but the last 1, rank <= the output's.
 // Its values as [N] scaled by `scale`, in dtype `dt` (float32/float64), or nullopt.
 std::optional<Tensor> column_vector(const Tensor* t, int64_t n, int64_t out_rank, DType dt, double scale) {
-  if (!t || t->dtype() != dt || (dt != DType::kFloat32 && dt != DType::kFloat64) || n <= 0) return std::nullopt;
+  if (!t || t->dtype() != dt || n <= 0) return std::nullopt;
   if (static_cast<int64_t>(t->rank()) > out_rank || (t->numel() != n && t->numel() != 1)) return std::nullopt;
   for (size_t i = 0; i + 1 < t->rank(); ++i)
     if (t->dim(i) != 1) return std::nullopt;
+  if (dt != DType::kFloat32 && dt != DType::kFloat64) {
+    // Narrow floats (float16, bfloat16) are moved bytewise, so only an unscaled [N] vector qualifies.
+    if (scale != 1.0 || t->numel() != n || (dt != DType::kFloat16 && dt != DType::kBFloat16)) return std::nullopt;
+    return t->reshaped({n});
+  }
   Tensor v(dt, {n});
   for (int64_t i = 0; i < n; ++i) {
     const double x = t->as_double(t->numel() == 1 ? 0 : i) * scale;

@@ -1,6 +1,7 @@
 // Tests of fuse_matmul_bias_activation: MatMul + bias [+ residual] [+ activation], every Gemm C form (constant [N]
 // bias scaled by beta, runtime C as Z, constant [M,N] C pre-scaled) become FusedMatMul; a bare MatMul and a shared
 // product stay.
+#include "core/float_formats.h"
 #include "tests/passes/fuse_test_util.h"
 
 namespace {
@@ -82,6 +83,37 @@ TEST(FuseMatMulBiasActivation, GemmForms) {
     b.output("y");
     run_and_compare(*pass, b.finish(), false);
   }
+}
+
+TEST(FuseMatMulBiasActivation, Float16BiasMovesBytewise) {
+  auto half = [](const Tensor& t) {
+    Tensor h(DType::kFloat16, t.dims());
+    for (int64_t i = 0; i < t.numel(); ++i) h.data<uint16_t>()[i] = float_to_half(t.data<float>()[i]);
+    return h;
+  };
+  GraphBuilder b;
+  b.input("a", {3, 8}, DType::kFloat16);
+  b.constant("w", half(GraphBuilder::random_tensor({8, 4}, 1)))
+      .constant("bias", half(GraphBuilder::random_tensor({1, 4}, 2)));
+  b.node(OpKind::kMatMul, {"a", "w"}, {"m"});
+  b.node(OpKind::kAdd, {"m", "bias"}, {"y"});
+  b.output("y");
+  Graph g = b.finish();
+  Graph after = g;
+  auto pass = make_fuse_matmul_bias_activation_pass();
+  EXPECT_TRUE(run_pass_checked(*pass, after));
+  ASSERT_EQ(after.nodes.size(), 1u) << print_graph(after);
+  EXPECT_EQ(after.nodes[0].op, OpKind::kFusedMatMul);
+  const Tensor* bias = constant_value(after, after.nodes[0].inputs[2]);
+  ASSERT_NE(bias, nullptr);
+  EXPECT_EQ(bias->dims(), (Dims{4}));
+  EXPECT_EQ(bias->dtype(), DType::kFloat16);
+  // Outputs: the fused op rounds once, the unfused graph twice; compare on float16 inputs.
+  std::vector<Tensor> in{half(GraphBuilder::random_tensor({3, 8}, 5))};
+  auto x = run_graph(g, in);
+  auto y = run_graph(after, in);
+  ASSERT_TRUE(x.ok() && y.ok());
+  for (int64_t i = 0; i < 12; ++i) EXPECT_NEAR((*x)[0].tensor.as_double(i), (*y)[0].tensor.as_double(i), 1e-2);
 }
 
 TEST(FuseMatMulBiasActivation, BareOrSharedMatMulStays) {
