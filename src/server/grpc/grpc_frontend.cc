@@ -5,8 +5,11 @@
 
 #include <chrono>
 #include <climits>
+#include <deque>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "server/grpc/grpc_convert.h"
@@ -66,6 +69,126 @@ class InferReactor : public ServerUnaryReactor {
 
  private:
   std::shared_ptr<Shared> shared_;
+};
+
+// One ModelStreamInfer stream: every request read is queued on the InferenceServer at once; responses are
+// written in completion order (each carries the request id), one write in flight at a time. A failed request
+// yields a response with error_message and the stream goes on. The stream finishes once the client has
+// half-closed and every request has been answered; a cancelled stream cancels its queued requests.
+class StreamReactor : public grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse> {
+ public:
+  explicit StreamReactor(InferenceServer& server) : server_(server) { StartRead(&request_); }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      bool finish;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        reading_done_ = true;
+        finish = should_finish_locked();
+      }
+      if (finish) Finish(grpc::Status::OK);
+      return;
+    }
+    InferRequest req;
+    ServerStatus st = gc::request_from_proto(request_, &req);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++pending_;
+    }
+    if (!st.ok()) {
+      inference::ModelStreamInferResponse r;
+      r.set_error_message(std::string(server_code_name(st.code)) + ": " + st.message);
+      r.mutable_infer_response()->set_id(request_.id());
+      deliver(std::move(r));
+    } else {
+      uint64_t seq;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        seq = next_seq_++;
+      }
+      auto handle = server_.infer(std::move(req), [this, seq](ServerStatus status, InferResponse result) {
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          if (handles_.erase(seq) == 0) answered_early_.insert(seq);
+        }
+        inference::ModelStreamInferResponse r;
+        if (status.ok()) {
+          gc::response_to_proto(std::move(result), r.mutable_infer_response());
+        } else {
+          r.set_error_message(std::string(server_code_name(status.code)) + ": " + status.message);
+          r.mutable_infer_response()->set_id(result.id);
+        }
+        deliver(std::move(r));
+      });
+      std::lock_guard<std::mutex> lock(mu_);
+      // Keep the handle only while the request is outstanding (the callback may already have run).
+      if (answered_early_.erase(seq) == 0 && handle) {
+        if (cancelled_) handle->cancel();
+        handles_.emplace(seq, std::move(handle));
+      }
+    }
+    request_.Clear();
+    StartRead(&request_);
+  }
+
+  // grpc may run a reaction inline inside StartWrite/Finish, so neither is ever called with mu_ held.
+  void OnWriteDone(bool ok) override {
+    const inference::ModelStreamInferResponse* next = nullptr;
+    bool finish = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      out_.pop_front();
+      --pending_;
+      if (!out_.empty()) {
+        next = &out_.front();
+      } else {
+        writing_ = false;
+        finish = should_finish_locked();
+      }
+    }
+    if (next) StartWrite(next);
+    if (finish) Finish(grpc::Status::OK);
+  }
+
+  void OnCancel() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    cancelled_ = true;
+    for (auto& [seq, h] : handles_) h->cancel();
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  void deliver(inference::ModelStreamInferResponse r) {
+    const inference::ModelStreamInferResponse* first = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      out_.push_back(std::move(r));  // deque: the element being written keeps its address
+      if (!writing_) {
+        writing_ = true;
+        first = &out_.front();
+      }
+    }
+    if (first) StartWrite(first);
+  }
+  bool should_finish_locked() {
+    if (reading_done_ && pending_ == 0 && !writing_ && !finished_) {
+      finished_ = true;
+      handles_.clear();
+      return true;
+    }
+    return false;
+  }
+
+  InferenceServer& server_;
+  inference::ModelInferRequest request_;
+  std::mutex mu_;
+  std::deque<inference::ModelStreamInferResponse> out_;
+  std::unordered_map<uint64_t, std::shared_ptr<InferHandle>> handles_;  // outstanding requests by sequence
+  std::unordered_set<uint64_t> answered_early_;  // answered before infer() returned its handle
+  uint64_t next_seq_ = 0;
+  int64_t pending_ = 0;  // requests read and not yet answered (written)
+  bool writing_ = false, reading_done_ = false, cancelled_ = false, finished_ = false;
 };
 
 class Service final : public inference::GRPCInferenceService::CallbackService {
@@ -143,6 +266,10 @@ class Service final : public inference::GRPCInferenceService::CallbackService {
   ServerUnaryReactor* ModelInfer(CallbackServerContext*, const inference::ModelInferRequest* req,
                                  inference::ModelInferResponse* resp) override {
     return new InferReactor(server_, req, resp);
+  }
+  grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>* ModelStreamInfer(
+      CallbackServerContext*) override {
+    return new StreamReactor(server_);
   }
 
   void join_workers() {
