@@ -171,8 +171,7 @@ class FuseAttention : public Pass {
       rw.replace(m.last, std::move(replacement), m.nodes);
     }
     if (!rw.changed()) return false;
-    KILN_RETURN_IF_ERROR(rw.commit());
-    return true;
+    return rw.commit();
   }
 };
 

@@ -81,9 +81,9 @@ class FuseConvBn : public Pass {
       rw.replace(bi, {std::move(fused)}, {*ci});
     }
     if (!rw.changed()) return false;
-    KILN_RETURN_IF_ERROR(rw.commit());
+    KILN_ASSIGN_OR_RETURN(const bool applied, rw.commit());
     remove_unused_initializers(g);
-    return true;
+    return applied;
   }
 };
 

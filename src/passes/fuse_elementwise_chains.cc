@@ -195,8 +195,7 @@ class FuseElementwiseChains : public Pass {
       rw.replace(root, {std::move(fused)}, removed);
     }
     if (!rw.changed()) return false;
-    KILN_RETURN_IF_ERROR(rw.commit());
-    return true;
+    return rw.commit();
   }
 };
 

@@ -158,8 +158,7 @@ class FuseGelu : public Pass {
       rw.replace(last, {std::move(gelu)}, m.nodes);
     }
     if (!rw.changed()) return false;
-    KILN_RETURN_IF_ERROR(rw.commit());
-    return true;
+    return rw.commit();
   }
 };
 

@@ -115,8 +115,9 @@ void Rewriter::replace(size_t last, std::vector<Node> replacement, const std::ve
   replace_[last] = std::move(replacement);
 }
 
-Status Rewriter::commit(const std::set<std::string>& changed_types) {
-  if (replace_.empty()) return ok_status();
+Result<bool> Rewriter::commit(const std::set<std::string>& changed_types) {
+  if (replace_.empty()) return false;
+  Graph backup = g_;              // cheap: tensors are shared handles
   std::set<std::string> dropped;  // outputs of nodes that disappear
   std::vector<Node> nodes;
   nodes.reserve(g_.nodes.size());
@@ -140,7 +141,13 @@ Status Rewriter::commit(const std::set<std::string>& changed_types) {
   claimed_.clear();
   removed_.clear();
   replace_.clear();
-  return reinfer_types(g_, changed_types);
+  // A fused node that inference rejects means a matcher accepted something the op's contract does not: keep the
+  // graph as it was (the pass then reports "unchanged") rather than fail the build.
+  if (!reinfer_types(g_, changed_types).ok()) {
+    g_ = std::move(backup);
+    return false;
+  }
+  return true;
 }
 
 Node fused_node(const Node& like, OpKind op, std::vector<std::string> inputs, std::vector<std::string> outputs,

@@ -105,8 +105,9 @@ class Rewriter {
   // Node `last` is replaced by `replacement` (in order); `removed` nodes disappear. Claims all of them.
   void replace(size_t last, std::vector<Node> replacement, const std::vector<size_t>& removed);
   bool changed() const { return !replace_.empty(); }
-  // Applies the edits; `changed_types` are values whose types must be re-inferred (see reinfer_types).
-  Status commit(const std::set<std::string>& changed_types = {});
+  // Applies the edits and re-infers types (`changed_types`: see reinfer_types). Returns false, with the graph
+  // restored, when there was nothing to apply or inference rejects the result.
+  Result<bool> commit(const std::set<std::string>& changed_types = {});
 
  private:
   Graph& g_;
