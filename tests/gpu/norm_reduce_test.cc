@@ -1,6 +1,7 @@
 // GPU tests of the Reduce* ops and ArgMax/ArgMin against the reference backend.
 #include <gtest/gtest.h>
 
+#include "backends/cuda/norm/host_util.h"
 #include "tests/gpu/gpu_test_util.h"
 
 namespace kiln::testing {
@@ -117,6 +118,50 @@ TEST(CudaNormArgReduce, AxesDtypesTies) {
       check_arg(op, DType::kInt32, {5, 40}, 1, true, last, 52, 0, 3);  // many ties
       check_arg(op, DType::kInt64, {40, 5}, 0, false, last, 53, 0, 3);
     }
+}
+
+// Host-only: the [outer, len, inner] / general run planning behind every reduction launch.
+TEST(CudaNormReducePlan, MergesRunsAndDropsUnitDims) {
+  using cuda::norm::plan_reduce_geometry;
+  cuda::norm::ReduceGeometry g;
+  ASSERT_TRUE(plan_reduce_geometry({4, 5, 6, 7}, {false, true, true, false}, &g));
+  EXPECT_FALSE(g.general);
+  EXPECT_EQ(g.outer, 4);
+  EXPECT_EQ(g.len, 30);
+  EXPECT_EQ(g.inner, 7);
+  EXPECT_EQ(g.count, 30);
+  EXPECT_EQ(g.out_numel, 28);
+
+  ASSERT_TRUE(plan_reduce_geometry({2, 1, 300, 1}, {false, true, true, true}, &g));  // unit dims vanish
+  EXPECT_FALSE(g.general);
+  EXPECT_EQ(g.outer, 2);
+  EXPECT_EQ(g.len, 300);
+  EXPECT_EQ(g.inner, 1);
+
+  ASSERT_TRUE(plan_reduce_geometry({3, 4}, {false, false}, &g));  // nothing reduced
+  EXPECT_FALSE(g.general);
+  EXPECT_EQ(g.len, 1);
+  EXPECT_EQ(g.outer * g.inner, 12);
+  EXPECT_EQ(g.count, 1);
+
+  ASSERT_TRUE(plan_reduce_geometry({4, 5, 6, 7}, {true, false, true, false}, &g));  // two reduced runs
+  EXPECT_TRUE(g.general);
+  ASSERT_EQ(g.num_reduced, 2);
+  ASSERT_EQ(g.num_kept, 2);
+  EXPECT_EQ(g.red_size[0], 4);
+  EXPECT_EQ(g.red_stride[0], 210);
+  EXPECT_EQ(g.red_size[1], 6);
+  EXPECT_EQ(g.red_stride[1], 7);
+  EXPECT_EQ(g.kept_size[0], 5);
+  EXPECT_EQ(g.kept_stride[0], 42);
+  EXPECT_EQ(g.kept_size[1], 7);
+  EXPECT_EQ(g.kept_stride[1], 1);
+  EXPECT_EQ(g.count, 24);
+  EXPECT_EQ(g.out_numel, 35);
+
+  ASSERT_TRUE(plan_reduce_geometry({2, 0, 3}, {false, true, false}, &g));  // empty reduction
+  EXPECT_EQ(g.count, 0);
+  EXPECT_EQ(g.out_numel, 6);
 }
 
 }  // namespace

@@ -76,4 +76,51 @@ Result<const void*> broadcast_param(CudaKernelContext& ctx, size_t i, const char
   return static_cast<const void*>(scratch);
 }
 
+bool plan_reduce_geometry(const Dims& dims, const std::vector<bool>& reduced, ReduceGeometry* g) {
+  std::vector<int64_t> size;
+  std::vector<bool> red;
+  for (size_t d = 0; d < dims.size(); ++d) {
+    if (dims[d] == 1) continue;
+    if (!size.empty() && red.back() == reduced[d]) {
+      size.back() *= dims[d];
+    } else {
+      size.push_back(dims[d]);
+      red.push_back(reduced[d]);
+    }
+  }
+  *g = ReduceGeometry{};
+  g->count = 1;
+  g->out_numel = 1;
+  for (size_t r = 0; r < size.size(); ++r) (red[r] ? g->count : g->out_numel) *= size[r];
+  const size_t runs = size.size();
+  size_t num_red = 0, first_red = runs;
+  for (size_t r = 0; r < runs; ++r) {
+    if (!red[r]) continue;
+    if (num_red++ == 0) first_red = r;
+  }
+  if (num_red <= 1) {
+    g->len = num_red ? size[first_red] : 1;
+    for (size_t r = 0; r < runs; ++r) {
+      if (r == first_red) continue;
+      (r > first_red ? g->inner : g->outer) *= size[r];
+    }
+    return true;
+  }
+  g->general = true;
+  int64_t stride = 1;
+  std::vector<int64_t> strides(runs);
+  for (size_t r = runs; r-- > 0;) {
+    strides[r] = stride;
+    stride *= size[r];
+  }
+  for (size_t r = 0; r < runs; ++r) {
+    int& n = red[r] ? g->num_reduced : g->num_kept;
+    if (n == kMaxReduceRuns) return false;
+    (red[r] ? g->red_size : g->kept_size)[n] = size[r];
+    (red[r] ? g->red_stride : g->kept_stride)[n] = strides[r];
+    ++n;
+  }
+  return true;
+}
+
 }  // namespace kiln::cuda::norm

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "backends/cuda/kernel.h"
+#include "backends/cuda/norm/launch.h"
 
 namespace kiln::cuda::norm {
 
@@ -24,5 +25,10 @@ std::string dims_str(const Dims& d);
 Result<size_t> broadcast_param_bytes(CudaKernelContext& ctx, size_t i, const char* name, const Dims& target);
 Result<const void*> broadcast_param(CudaKernelContext& ctx, size_t i, const char* name, const Dims& target,
                                     void* scratch);
+
+// Reduction geometry from input dims and per-axis reduced flags: size-1 dims dropped, adjacent runs merged; the
+// [outer, len, inner] view when at most one reduced run remains, else the general run lists. False when more
+// than kMaxReduceRuns kept or reduced runs remain.
+bool plan_reduce_geometry(const Dims& dims, const std::vector<bool>& reduced, ReduceGeometry* g);
 
 }  // namespace kiln::cuda::norm

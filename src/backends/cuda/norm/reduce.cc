@@ -57,63 +57,6 @@ bool dtype_ok(ReduceKind k, DType t) {
   return (t == DType::kInt32 || t == DType::kInt64) && int_kind_ok(k);
 }
 
-// Fills the geometry from the input dims and reduced flags: size-1 dims dropped, adjacent runs merged.
-Status plan_geometry(CudaKernelContext& ctx, const Dims& dims, const std::vector<bool>& reduced, ReduceGeometry* g) {
-  std::vector<int64_t> size;
-  std::vector<bool> red;
-  for (size_t d = 0; d < dims.size(); ++d) {
-    if (dims[d] == 1) continue;
-    if (!size.empty() && red.back() == reduced[d]) {
-      size.back() *= dims[d];
-    } else {
-      size.push_back(dims[d]);
-      red.push_back(reduced[d]);
-    }
-  }
-  g->count = 1;
-  g->out_numel = 1;
-  for (size_t r = 0; r < size.size(); ++r) (red[r] ? g->count : g->out_numel) *= size[r];
-  const size_t runs = size.size();
-  const size_t first_red = std::find(red.begin(), red.end(), true) - red.begin();
-  const size_t num_red = std::count(red.begin(), red.end(), true);
-  if (num_red <= 1) {
-    g->general = false;
-    g->outer = 1;
-    g->len = num_red ? size[first_red] : 1;
-    g->inner = 1;
-    for (size_t r = 0; r < runs; ++r) {
-      if (num_red && r == first_red) continue;
-      if (num_red && r > first_red)
-        g->inner *= size[r];
-      else
-        g->outer *= size[r];
-    }
-    return ok_status();
-  }
-  g->general = true;
-  if (runs > 2 * static_cast<size_t>(kMaxReduceRuns))
-    return ctx.unsupported("reductions over more than 8 separate axis runs are not supported");
-  int64_t stride = 1;
-  std::vector<int64_t> strides(runs);
-  for (size_t r = runs; r-- > 0;) {
-    strides[r] = stride;
-    stride *= size[r];
-  }
-  g->num_kept = g->num_reduced = 0;
-  for (size_t r = 0; r < runs; ++r) {
-    if (red[r]) {
-      if (g->num_reduced == kMaxReduceRuns) return ctx.unsupported("too many reduced axis runs");
-      g->red_size[g->num_reduced] = size[r];
-      g->red_stride[g->num_reduced++] = strides[r];
-    } else {
-      if (g->num_kept == kMaxReduceRuns) return ctx.unsupported("too many kept axis runs");
-      g->kept_size[g->num_kept] = size[r];
-      g->kept_stride[g->num_kept++] = strides[r];
-    }
-  }
-  return ok_status();
-}
-
 Status run_reduce(CudaKernelContext& ctx) {
   ReduceKind kind;
   if (!reduce_kind_of(ctx.node().op, &kind)) return ctx.unsupported("not a Reduce op");
@@ -149,7 +92,8 @@ Status run_reduce(CudaKernelContext& ctx) {
   for (int64_t d = 0; d < rank; ++d)
     if (!reduced[d] || keepdims) out_dims.push_back(reduced[d] ? 1 : dims[d]);
   ReduceGeometry g;
-  KILN_RETURN_IF_ERROR(plan_geometry(ctx, dims, reduced, &g));
+  if (!plan_reduce_geometry(dims, reduced, &g))
+    return ctx.unsupported("reductions over more than 8 separate kept or reduced axis runs are not supported");
   KILN_ASSIGN_OR_RETURN(DeviceTensor x, ctx.input(0));
   KILN_ASSIGN_OR_RETURN(DeviceTensor y, ctx.allocate_output(0, dt, out_dims));
   KILN_CUDA_RETURN_IF_ERROR(launch_reduce(kind, dt, x.data, y.data, g, ctx.stream()));
