@@ -1,11 +1,14 @@
 """kiln serve over HTTP/REST: every KServe v2 endpoint, JSON and binary tensors, errors, metrics, config errors."""
 import json
-import struct
+import os
+import shutil
 
 import numpy as np
 import pytest
 
 from serve_util import Server, add_model, infer_doc, metric_value, multi_model, output, write
+
+HAVE_GPU = os.path.exists("/dev/nvidia0") or shutil.which("nvidia-smi") is not None
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +31,8 @@ def server(kiln_bin, tmp_path_factory):
     add_model(repo, "bad_batchdim", config='name: "bad_batchdim"\nmax_batch_size: 0\n'
                                            'input [ { name: "x" data_type: TYPE_FP32 dims: [ 4 ] } ]\n')
     write(str(repo / "empty_model" / "config.pbtxt"), 'name: "empty_model"\n')
+    add_model(repo, "gpu", config='name: "gpu"\nmax_batch_size: 8\n'
+                                  'instance_group [ { count: 2 kind: KIND_GPU gpus: [ 0 ] } ]\n')
     s = Server(kiln_bin, repo)
     yield s
     assert s.stop() == 0
@@ -210,7 +215,22 @@ def test_config_errors_are_isolated(server):
     logged = {r.get("model") for r in server.logs if r.get("msg") == "model failed to load"}
     assert set(expect) <= logged
     status, _, body = server.request("POST", "/v2/repository/index", b'{"ready": true}')
-    assert {e["name"] for e in json.loads(body)} == {"add", "add2", "multi"}
+    assert {e["name"] for e in json.loads(body)} == {"add", "add2", "multi"} | ({"gpu"} if HAVE_GPU else set())
+
+
+def test_gpu_instance_group(server):
+    """KIND_GPU compiles for device cuda: it serves on a GPU machine and fails to load, with the build's
+    message, where no GPU is visible."""
+    status, _, body = server.request("POST", "/v2/repository/index", b"")
+    entry = {e["name"]: e for e in json.loads(body)}["gpu"]
+    if not HAVE_GPU:
+        assert entry["state"] == "UNAVAILABLE" and "for device cuda" in entry["reason"], entry
+        return
+    assert entry["state"] == "READY", entry
+    x = np.arange(8, dtype=np.float32).reshape(2, 4)
+    status, doc = server.post_json("/v2/models/gpu/infer", infer_doc(x))
+    assert status == 200, doc
+    np.testing.assert_allclose(output(doc), x + [1, 2, 3, 4])
 
 
 def test_statistics_and_metrics(server):
@@ -237,7 +257,10 @@ def test_statistics_and_metrics(server):
         assert metric_value(text, name, model="add", version="1") is not None, name
     assert metric_value(text, "kiln_inference_batch_size_bucket", model="add", le="+Inf") >= 1
     assert "# TYPE kiln_inference_batch_size histogram" in text
-    assert "kiln_gpu_utilization" not in text  # no GPU here: no GPU metrics and no error
+    # GPU gauges only where NVML reports a GPU; without one there are no GPU metrics and no error.
+    assert ("kiln_gpu_utilization{" in text) == HAVE_GPU
+    if HAVE_GPU:
+        assert metric_value(text, "kiln_gpu_memory_total_bytes") > 0
     assert server.request("GET", "/nope", port=server.metrics_port)[0] == 404
 
 
@@ -248,7 +271,11 @@ def test_repository_control_refused_in_mode_none(server):
 
 
 def test_logs_are_json_lines_with_request_id(server):
+    import time
     server.post_json("/v2/models/add/infer", infer_doc([[1, 2, 3]], id="trace-me"))
+    deadline = time.time() + 10
+    while not [r for r in server.logs if r.get("request_id") == "trace-me"] and time.time() < deadline:
+        time.sleep(0.02)
     recs = [r for r in server.logs if r.get("request_id") == "trace-me"]
     assert recs and recs[0]["model"] == "add" and recs[0]["level"] == "warning" and "ts" in recs[0]
     assert all("raw" not in r for r in server.logs), [r for r in server.logs if "raw" in r][:3]
