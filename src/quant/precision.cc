@@ -97,9 +97,12 @@ class Lowering {
       for (size_t k = 0; k < n.outputs.size() && ok; ++k) {
         if (!n.has_output(k)) continue;
         const DType dt = dtype_of(n.outputs[k]);
-        if (is_t_output(*spec, k)) ok = dt == DType::kFloat32;
-        else if (k < 32 && ((spec->fp32_outputs >> k) & 1u)) continue;
-        else if (dt == DType::kFloat32 || dt == DType::kUndefined) ok = false;  // a float32 output we do not know
+        if (is_t_output(*spec, k))
+          ok = dt == DType::kFloat32;
+        else if (k < 32 && ((spec->fp32_outputs >> k) & 1u))
+          continue;
+        else if (dt == DType::kFloat32 || dt == DType::kUndefined)
+          ok = false;  // a float32 output we do not know
       }
       if (!ok || !any_f32) continue;
       if (spec->follows_input && !any_low_in) continue;
@@ -146,7 +149,8 @@ class Lowering {
     Tensor out(target_, src.dims());
     const float* s = src.data<float>();
     uint16_t* d = out.data<uint16_t>();
-    for (int64_t i = 0; i < src.numel(); ++i) d[i] = target_ == DType::kFloat16 ? float_to_half(s[i]) : float_to_bf16(s[i]);
+    for (int64_t i = 0; i < src.numel(); ++i)
+      d[i] = target_ == DType::kFloat16 ? float_to_half(s[i]) : float_to_bf16(s[i]);
     return out;
   }
 
@@ -256,8 +260,8 @@ class Lowering {
     }
     for (const auto& [name, dt] : output_dtypes_)
       if (dtype_of(name) != dt)
-        return internal_error("precision lowering: graph output '" + name + "' changed dtype from " +
-                              dtype_name(dt) + " to " + dtype_name(dtype_of(name)));
+        return internal_error("precision lowering: graph output '" + name + "' changed dtype from " + dtype_name(dt) +
+                              " to " + dtype_name(dtype_of(name)));
     return ok_status();
   }
 

@@ -92,8 +92,8 @@ std::vector<LowPrecisionOp> build_table() {
       mover(K::kExpand, x),
       mover(K::kIdentity, x),
       mover(K::kTile, x),
-      mover(K::kResize, x),          // roi and scales (inputs 1, 2) stay float32
-      mover(K::kPad, bits({0, 2})),  // data and constant_value
+      mover(K::kResize, x),            // roi and scales (inputs 1, 2) stay float32
+      mover(K::kPad, bits({0, 2})),    // data and constant_value
       mover(K::kWhere, bits({1, 2})),  // the condition is bool
       mover(K::kDepthToSpace, x),
       mover(K::kSpaceToDepth, x),

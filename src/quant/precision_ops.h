@@ -1,4 +1,5 @@
-// The precision allow-list: which ops may run in float16/bfloat16 and which of their inputs/outputs are the float type T.
+// The precision allow-list: which ops may run in float16/bfloat16 and which of their inputs/outputs are the float type
+// T.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -10,12 +11,12 @@ namespace kiln {
 // One allow-listed op. Input/output sets are bit masks over indices 0..31; `all_inputs` covers variadic ops.
 struct LowPrecisionOp {
   OpKind op = OpKind::kInvalid;
-  uint32_t t_inputs = 0;      // inputs of the float type T: converted to the target type
-  bool all_inputs = false;    // every input is T (Concat, FusedElementwise)
+  uint32_t t_inputs = 0;        // inputs of the float type T: converted to the target type
+  bool all_inputs = false;      // every input is T (Concat, FusedElementwise)
   uint32_t maybe_t_inputs = 0;  // subset of t_inputs that is T only when it is a float (Attention's mask may be bool)
-  uint32_t t_outputs = 0;     // outputs of type T: they carry the target type afterwards
-  bool all_outputs = false;   // every output is T (Split)
-  uint32_t fp32_outputs = 0;  // outputs that stay float32 by the op's contract (LayerNormalization's stash outputs)
+  uint32_t t_outputs = 0;       // outputs of type T: they carry the target type afterwards
+  bool all_outputs = false;     // every output is T (Split)
+  uint32_t fp32_outputs = 0;    // outputs that stay float32 by the op's contract (LayerNormalization's stash outputs)
   // Data movement: lowered only when one of its T inputs already arrives in the target type, so that a
   // Reshape between two float32 ops does not get a pair of Casts around it.
   bool follows_input = false;

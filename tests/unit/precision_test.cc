@@ -1,5 +1,7 @@
 // Precision lowering (src/quant/precision.h): dtypes and Casts after the pass, and reference-backend outputs of the
 // lowered graph against the float32 graph within fp16/bf16 tolerances.
+#include "quant/precision.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -8,7 +10,6 @@
 
 #include "backends/reference/kernel.h"
 #include "ir/shape_inference.h"
-#include "quant/precision.h"
 #include "quant/precision_ops.h"
 #include "runtime/executor.h"
 
@@ -118,7 +119,8 @@ Graph lower_and_compare(const Graph& g, DType target, const std::map<std::string
       const double x = a.as_double(i), y = b.as_double(i);
       if (std::fabs(x - y) <= tol.atol + tol.rtol * std::fabs(x)) continue;
       ADD_FAILURE() << "output " << g.outputs[o].name << "[" << i << "]: float32 " << x << " vs " << dtype_name(target)
-                    << " " << y << "\n" << print_graph(low);
+                    << " " << y << "\n"
+                    << print_graph(low);
       break;  // one mismatch per output is enough to read
     }
   }
@@ -130,10 +132,12 @@ Graph conv_relu_pool() {
   Graph g = make_graph({{"x", {1, 3, 8, 8}}}, {"y"});
   g.initializers["w"] = random_tensor({4, 3, 3, 3}, 1, -0.5f, 0.5f);
   g.initializers["b"] = random_tensor({4}, 2);
-  g.nodes.push_back(node(OpKind::kConv, "conv", {"x", "w", "b"}, {"c"}, attrs({{"pads", std::vector<int64_t>{1, 1, 1, 1}}})));
+  g.nodes.push_back(
+      node(OpKind::kConv, "conv", {"x", "w", "b"}, {"c"}, attrs({{"pads", std::vector<int64_t>{1, 1, 1, 1}}})));
   g.nodes.push_back(node(OpKind::kRelu, "relu", {"c"}, {"r"}));
-  g.nodes.push_back(node(OpKind::kMaxPool, "pool", {"r"}, {"y"},
-                         attrs({{"kernel_shape", std::vector<int64_t>{2, 2}}, {"strides", std::vector<int64_t>{2, 2}}})));
+  g.nodes.push_back(
+      node(OpKind::kMaxPool, "pool", {"r"}, {"y"},
+           attrs({{"kernel_shape", std::vector<int64_t>{2, 2}}, {"strides", std::vector<int64_t>{2, 2}}})));
   return g;
 }
 
@@ -177,7 +181,8 @@ TEST_P(PrecisionTarget, MatMulSoftmaxLayerNormBlock) {
   g.nodes.push_back(node(OpKind::kMatMul, "mm", {"x", "w"}, {"m"}));
   g.nodes.push_back(node(OpKind::kAdd, "add", {"m", "bias"}, {"a"}));
   g.nodes.push_back(node(OpKind::kSoftmax, "sm", {"a"}, {"s"}, attrs({{"axis", int64_t{-1}}})));
-  g.nodes.push_back(node(OpKind::kLayerNormalization, "ln", {"s", "gamma", "beta"}, {"y"}, attrs({{"axis", int64_t{-1}}})));
+  g.nodes.push_back(
+      node(OpKind::kLayerNormalization, "ln", {"s", "gamma", "beta"}, {"y"}, attrs({{"axis", int64_t{-1}}})));
   infer(g);
   PrecisionReport rep;
   Graph low = lower_and_compare(g, t, {{"x", random_tensor({2, 4, 8}, 8)}}, &rep);
@@ -249,7 +254,8 @@ TEST_P(PrecisionTarget, ResizeScalesStayFloat32) {
   Graph g = make_graph({{"x", {1, 2, 3, 3}}}, {"y"});
   g.initializers["scales"] = Tensor::from_vector<float>(kF32, {4}, {1.f, 1.f, 2.f, 2.f});
   g.nodes.push_back(node(OpKind::kRelu, "relu", {"x"}, {"r"}));
-  g.nodes.push_back(node(OpKind::kResize, "resize", {"r", "", "scales"}, {"y"}, attrs({{"mode", std::string("linear")}})));
+  g.nodes.push_back(
+      node(OpKind::kResize, "resize", {"r", "", "scales"}, {"y"}, attrs({{"mode", std::string("linear")}})));
   infer(g);
   PrecisionReport rep;
   Graph low = lower_and_compare(g, t, {{"x", random_tensor({1, 2, 3, 3}, 13)}}, &rep);
@@ -287,8 +293,8 @@ TEST_P(PrecisionTarget, LayerNormStashOutputsStayFloat32) {
   g.initializers["gamma"] = random_tensor({16}, 15, 0.5f, 1.5f);
   g.initializers["shift"] = random_tensor({16}, 16);
   g.nodes.push_back(node(OpKind::kAdd, "add", {"x", "shift"}, {"a"}));
-  g.nodes.push_back(node(OpKind::kLayerNormalization, "ln", {"a", "gamma"}, {"y", "mean", "inv"},
-                         attrs({{"axis", int64_t{-1}}})));
+  g.nodes.push_back(
+      node(OpKind::kLayerNormalization, "ln", {"a", "gamma"}, {"y", "mean", "inv"}, attrs({{"axis", int64_t{-1}}})));
   infer(g);
   PrecisionReport rep;
   Graph low = lower_and_compare(g, t, {{"x", random_tensor({3, 16}, 17)}}, &rep);
@@ -346,7 +352,8 @@ TEST_P(PrecisionTarget, IfNodeAndBodyLeftAlone) {
   };
   GraphPtr then_b = branch(OpKind::kAdd, "then"), else_b = branch(OpKind::kMul, "else");
   g.nodes.push_back(node(OpKind::kRelu, "relu", {"x"}, {"r"}));
-  g.nodes.push_back(node(OpKind::kIf, "if", {"cond"}, {"y"}, attrs({{"then_branch", then_b}, {"else_branch", else_b}})));
+  g.nodes.push_back(
+      node(OpKind::kIf, "if", {"cond"}, {"y"}, attrs({{"then_branch", then_b}, {"else_branch", else_b}})));
   infer(g);
   const std::string then_before = print_graph(*then_b);
   PrecisionReport rep;
@@ -428,42 +435,47 @@ struct OpCase {
   int num_outputs = 1;
 };
 
-Tensor ints(Dims dims, std::vector<int64_t> v) { return Tensor::from_vector<int64_t>(DType::kInt64, std::move(dims), v); }
+Tensor ints(Dims dims, std::vector<int64_t> v) {
+  return Tensor::from_vector<int64_t>(DType::kInt64, std::move(dims), v);
+}
 using I64s = std::vector<int64_t>;
 
 std::vector<OpCase> op_cases() {
   using K = OpKind;
   const Dims d = {2, 3, 4}, img = {1, 3, 4, 4};
   std::vector<OpCase> c;
-  for (auto [op, name] : std::vector<std::pair<K, const char*>>{
-           {K::kRelu, "Relu"}, {K::kLeakyRelu, "LeakyRelu"}, {K::kSigmoid, "Sigmoid"}, {K::kTanh, "Tanh"},
-           {K::kErf, "Erf"}, {K::kGelu, "Gelu"}, {K::kElu, "Elu"}, {K::kSelu, "Selu"}, {K::kSoftplus, "Softplus"},
-           {K::kHardSigmoid, "HardSigmoid"}, {K::kHardSwish, "HardSwish"}, {K::kMish, "Mish"}, {K::kExp, "Exp"},
-           {K::kNeg, "Neg"}, {K::kAbs, "Abs"}, {K::kSoftmax, "Softmax"}, {K::kLogSoftmax, "LogSoftmax"},
-           {K::kReduceMean, "ReduceMean"}, {K::kReduceMax, "ReduceMax"}, {K::kReduceMin, "ReduceMin"}})
-    c.push_back({name, op, d, {"X"}});
-  for (auto [op, name] : std::vector<std::pair<K, const char*>>{{K::kLog, "Log"}, {K::kSqrt, "Sqrt"}, {K::kReciprocal, "Reciprocal"}})
-    c.push_back({name, op, d, {"X"}, {}, {}, 0.5f, 2.f});
-  for (auto [op, name] : std::vector<std::pair<K, const char*>>{{K::kGlobalAveragePool, "GlobalAveragePool"}, {K::kGlobalMaxPool, "GlobalMaxPool"}})
-    c.push_back({name, op, img, {"X"}});
-  c.push_back({"AveragePool", K::kAveragePool, img, {"X"}, {}, attrs({{"kernel_shape", I64s{2, 2}}})});
-  c.push_back({"Sub", K::kSub, d, {"X", "b"}, {{"b", random_tensor({4}, 30)}}});
-  c.push_back({"Div", K::kDiv, d, {"X", "b"}, {{"b", random_tensor({4}, 31, 0.5f, 2.f)}}});
-  c.push_back({"Clip", K::kClip, d, {"X", "lo", "hi"}, {{"lo", Tensor::scalar<float>(kF32, -0.5f)}, {"hi", Tensor::scalar<float>(kF32, 0.7f)}}});
-  c.push_back({"BatchNormalization", K::kBatchNormalization, img, {"X", "s", "b", "m", "v"},
-               {{"s", random_tensor({3}, 32)}, {"b", random_tensor({3}, 33)}, {"m", random_tensor({3}, 34)}, {"v", random_tensor({3}, 35, 0.5f, 2.f)}}});
-  c.push_back({"InstanceNormalization", K::kInstanceNormalization, img, {"X", "s", "b"}, {{"s", random_tensor({3}, 36)}, {"b", random_tensor({3}, 37)}}});
-  c.push_back({"GroupNormalization", K::kGroupNormalization, {1, 4, 3, 3}, {"X", "s", "b"},
-               {{"s", random_tensor({4}, 38)}, {"b", random_tensor({4}, 39)}}, attrs({{"num_groups", int64_t{2}}})});
-  c.push_back({"RMSNormalization", K::kRMSNormalization, d, {"X", "s"}, {{"s", random_tensor({4}, 40)}}});
-  c.push_back({"ConvTranspose", K::kConvTranspose, {1, 2, 3, 3}, {"X", "w"}, {{"w", random_tensor({2, 3, 3, 3}, 41, -0.5f, 0.5f)}}});
-  c.push_back({"Gemm", K::kGemm, {3, 4}, {"X", "w", "c"}, {{"w", random_tensor({4, 5}, 42)}, {"c", random_tensor({5}, 43)}}});
-  c.push_back({"Attention", K::kAttention, {1, 2, 4, 8}, {"X", "X", "X", "mask"}, {{"mask", random_tensor({4, 4}, 44)}}});
-  c.push_back({"FusedConv", K::kFusedConv, img, {"X", "w", "b"}, {{"w", random_tensor({2, 3, 3, 3}, 45, -0.5f, 0.5f)}, {"b", random_tensor({2}, 46)}},
-               attrs({{"activation", std::string("Relu")}})});
-  c.push_back({"FusedMatMul", K::kFusedMatMul, {3, 4}, {"X", "w", "b"}, {{"w", random_tensor({4, 5}, 47)}, {"b", random_tensor({5}, 48)}},
-               attrs({{"activation", std::string("Sigmoid")}})});
-  c.push_back({"FusedElementwise", K::kFusedElementwise, d, {"X"}, {}, attrs({{"program", std::vector<std::string>{"Sigmoid i0", "Mul i0 s0"}}})});
+  auto math = [&](K op, Dims xd, std::vector<std::string> ins, std::map<std::string, Tensor> consts, Attrs a = {}) {
+    c.push_back({op_name(op), op, std::move(xd), std::move(ins), std::move(consts), std::move(a)});
+  };
+  for (K op : {K::kRelu, K::kLeakyRelu, K::kSigmoid,     K::kTanh,       K::kErf,       K::kGelu,     K::kElu,
+               K::kSelu, K::kSoftplus,  K::kHardSigmoid, K::kHardSwish,  K::kMish,      K::kExp,      K::kNeg,
+               K::kAbs,  K::kSoftmax,   K::kLogSoftmax,  K::kReduceMean, K::kReduceMax, K::kReduceMin})
+    math(op, d, {"X"}, {});
+  for (K op : {K::kLog, K::kSqrt, K::kReciprocal}) c.push_back({op_name(op), op, d, {"X"}, {}, {}, 0.5f, 2.f});
+  for (K op : {K::kGlobalAveragePool, K::kGlobalMaxPool}) math(op, img, {"X"}, {});
+  math(K::kAveragePool, img, {"X"}, {}, attrs({{"kernel_shape", I64s{2, 2}}}));
+  math(K::kSub, d, {"X", "b"}, {{"b", random_tensor({4}, 30)}});
+  math(K::kDiv, d, {"X", "b"}, {{"b", random_tensor({4}, 31, 0.5f, 2.f)}});
+  math(K::kClip, d, {"X", "lo", "hi"},
+       {{"lo", Tensor::scalar<float>(kF32, -0.5f)}, {"hi", Tensor::scalar<float>(kF32, 0.7f)}});
+  math(K::kBatchNormalization, img, {"X", "s", "b", "m", "v"},
+       {{"s", random_tensor({3}, 32)},
+        {"b", random_tensor({3}, 33)},
+        {"m", random_tensor({3}, 34)},
+        {"v", random_tensor({3}, 35, 0.5f, 2.f)}});
+  math(K::kInstanceNormalization, img, {"X", "s", "b"}, {{"s", random_tensor({3}, 36)}, {"b", random_tensor({3}, 37)}});
+  math(K::kGroupNormalization, {1, 4, 3, 3}, {"X", "s", "b"},
+       {{"s", random_tensor({4}, 38)}, {"b", random_tensor({4}, 39)}}, attrs({{"num_groups", int64_t{2}}}));
+  math(K::kRMSNormalization, d, {"X", "s"}, {{"s", random_tensor({4}, 40)}});
+  math(K::kConvTranspose, {1, 2, 3, 3}, {"X", "w"}, {{"w", random_tensor({2, 3, 3, 3}, 41, -0.5f, 0.5f)}});
+  math(K::kGemm, {3, 4}, {"X", "w", "c"}, {{"w", random_tensor({4, 5}, 42)}, {"c", random_tensor({5}, 43)}});
+  math(K::kAttention, {1, 2, 4, 8}, {"X", "X", "X", "mask"}, {{"mask", random_tensor({4, 4}, 44)}});
+  math(K::kFusedConv, img, {"X", "w", "b"},
+       {{"w", random_tensor({2, 3, 3, 3}, 45, -0.5f, 0.5f)}, {"b", random_tensor({2}, 46)}},
+       attrs({{"activation", std::string("Relu")}}));
+  math(K::kFusedMatMul, {3, 4}, {"X", "w", "b"}, {{"w", random_tensor({4, 5}, 47)}, {"b", random_tensor({5}, 48)}},
+       attrs({{"activation", std::string("Sigmoid")}}));
+  math(K::kFusedElementwise, d, {"X"}, {}, attrs({{"program", std::vector<std::string>{"Sigmoid i0", "Mul i0 s0"}}}));
   auto mover = [&](const char* label, K op, Dims xd, std::vector<std::string> ins, std::map<std::string, Tensor> consts,
                    Attrs a = {}, int outs = 1) {
     OpCase oc{label, op, std::move(xd), std::move(ins), std::move(consts), std::move(a)};
@@ -483,8 +495,10 @@ std::vector<OpCase> op_cases() {
   mover("Expand", K::kExpand, {3, 1}, {"X", "shape"}, {{"shape", ints({2}, {3, 4})}});
   mover("Identity", K::kIdentity, d, {"X"}, {});
   mover("Tile", K::kTile, d, {"X", "rep"}, {{"rep", ints({3}, {1, 2, 1})}});
-  mover("Resize", K::kResize, img, {"X", "", "", "sizes"}, {{"sizes", ints({4}, {1, 3, 6, 6})}}, attrs({{"mode", std::string("linear")}}));
-  mover("Pad", K::kPad, d, {"X", "pads", "val"}, {{"pads", ints({6}, {0, 1, 0, 0, 1, 2})}, {"val", Tensor::scalar<float>(kF32, 0.25f)}});
+  mover("Resize", K::kResize, img, {"X", "", "", "sizes"}, {{"sizes", ints({4}, {1, 3, 6, 6})}},
+        attrs({{"mode", std::string("linear")}}));
+  mover("Pad", K::kPad, d, {"X", "pads", "val"},
+        {{"pads", ints({6}, {0, 1, 0, 0, 1, 2})}, {"val", Tensor::scalar<float>(kF32, 0.25f)}});
   Tensor cond(DType::kBool, d);
   for (int64_t i = 0; i < cond.numel(); ++i) cond.data<uint8_t>()[i] = i % 3 == 0;
   mover("Where", K::kWhere, d, {"cond", "X", "other"}, {{"cond", cond}, {"other", random_tensor(d, 50)}});
