@@ -2,6 +2,7 @@
 #pragma once
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -23,11 +24,13 @@ struct OptimizationProfile {
 
 struct BuildOptions {
   std::string device = "cpu";        // cpu | cuda
-  std::string precision = "fp32";    // fp32 | fp16 | bf16 | int8 | best
+  int gpu = 0;                       // CUDA device index for --device cuda
+  std::string precision = "fp32";    // fp32 | tf32 | fp16 | bf16 | int8 | best
   std::map<std::string, Dims> shapes;        // fixed input shapes (--shapes): a profile with min=opt=max
   std::vector<OptimizationProfile> profiles;  // --min/opt/max-shapes
-  int opt_level = 3;
+  int opt_level = 3;                       // 0: no optimization, first valid tactic .. 5: most tactics timed
   std::vector<std::string> dump_ir_after;  // pass names ("import", "all") whose IR is printed to stderr
+  std::string timing_cache;                // GPU tactic timing cache file: read if present, updated after the build
 };
 
 // Static description of a model input or output. dims: -1 where unknown; dim_names: symbol or "".
@@ -48,6 +51,9 @@ struct EngineInfo {
   std::string precision;  // "fp32"
   std::string device;     // description of the target device
   std::string source;     // model file it was built from
+  // What the engine needs from the machine that runs it (GPU engines: gpu_name, gpu_arch "sm_90",
+  // cuda_runtime, cublaslt, cudnn versions). Loading checks these and says how to rebuild on mismatch.
+  std::map<std::string, std::string> compat;
 };
 
 class ExecutionContext;
@@ -75,16 +81,29 @@ class Engine {
   // Multi-line human description: inputs, outputs, profiles, per-node list with kernels, sizes.
   std::string describe() const;
 
-  // Contexts share the engine's weights; each may run on its own thread.
+  // Contexts share the engine's weights (uploaded to the GPU once, on the first context); each context
+  // has its own stream, activation memory and workspace, and may run on its own thread.
   std::unique_ptr<ExecutionContext> create_context() const;
 
+  // Loads an engine without checking that this machine can run it (for `kiln inspect`).
+  static Result<std::shared_ptr<Engine>> load_unchecked(const std::string& engine_path);
+  // failed_precondition with a rebuild hint when this machine cannot run the engine (GPU arch, library versions).
+  Status check_compatible() const;
+
   Engine(std::shared_ptr<const Graph> graph, EngineInfo info, std::vector<OptimizationProfile> profiles);
+  ~Engine();
+
+  // Backend state shared by all contexts (GPU weights); created on first use. Internal.
+  std::shared_ptr<void> backend_state(Status* status) const;
 
  private:
   std::shared_ptr<const Graph> graph_;
   EngineInfo info_;
   std::vector<OptimizationProfile> profiles_;
   std::vector<TensorDesc> inputs_, outputs_;
+  mutable std::mutex state_mu_;
+  mutable std::shared_ptr<void> backend_state_;
+  mutable Status backend_state_status_;
 };
 
 using NamedValues = std::vector<std::pair<std::string, Value>>;
@@ -93,17 +112,58 @@ struct RunOptions {
   bool check_finite = false;  // reject NaN/Inf in float inputs with an error naming the input
 };
 
+// Wall times of the last run's phases, in milliseconds (GPU: measured with events on the context's stream).
+struct RunTimings {
+  double h2d_ms = 0;      // inputs host -> device (bind_inputs)
+  double compute_ms = 0;  // execute()
+  double d2h_ms = 0;      // outputs device -> host (fetch_outputs)
+};
+
+// One node's time in the last profiled execute() (ExecutionContext::set_profiling).
+struct LayerTiming {
+  std::string node, op, placement, kernel;  // placement: cuda | cpu (fallback) | host
+  double ms = 0;
+};
+
+// Device memory a context uses, in bytes.
+struct ContextMemory {
+  size_t weights = 0;          // shared by all contexts of the engine
+  size_t activations_peak = 0; // peak of the liveness-planned activation arena over the shapes run so far
+  size_t workspace = 0;
+  size_t io_buffers = 0;
+};
+
+class ContextBackend;
+
 class ExecutionContext {
  public:
-  explicit ExecutionContext(const Engine& engine) : engine_(engine) {}
+  explicit ExecutionContext(const Engine& engine);
+  ~ExecutionContext();
   // Validates inputs (names, dtypes, ranks, dims, profile ranges) and runs the engine. Outputs come
-  // back in the engine's output order.
+  // back in the engine's output order. Same as bind_inputs + execute + fetch_outputs.
   Status run(const NamedValues& inputs, NamedValues* outputs, const RunOptions& options = {});
   // Only the input checks of run().
   Status validate_inputs(const NamedValues& inputs, const RunOptions& options = {}) const;
 
+  // Split form for benchmarks and servers: bind (validate and copy inputs to where the engine runs: the GPU for
+  // CUDA engines), execute any number of times on the bound inputs, then fetch outputs to the host.
+  Status bind_inputs(const NamedValues& inputs, const RunOptions& options = {});
+  Status execute();
+  Status fetch_outputs(NamedValues* outputs);
+
+  // CUDA engines: capture each input-shape's execution into a CUDA graph and replay it (when every node of the
+  // engine can be captured; otherwise this is silently off). Off by default.
+  void set_cuda_graph(bool enabled);
+  // Record per-node times in execute() (slower: synchronizes per node).
+  void set_profiling(bool enabled);
+  std::vector<LayerTiming> layer_timings() const;
+  RunTimings last_timings() const;
+  ContextMemory memory() const;
+  const Engine& engine() const { return engine_; }
+
  private:
   const Engine& engine_;
+  std::unique_ptr<ContextBackend> backend_;
 };
 
 }  // namespace kiln

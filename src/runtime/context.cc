@@ -1,9 +1,11 @@
-// ExecutionContext: input validation and running the engine's graph on the reference backend.
+// ExecutionContext: input validation, and the reference (CPU) backend that runs engines on the host.
+#include <chrono>
 #include <cmath>
 #include <map>
 
 #include "ir/graph.h"
 #include "kiln/engine.h"
+#include "runtime/context_backend.h"
 #include "runtime/executor.h"
 #include "runtime/profiles.h"
 
@@ -75,14 +77,107 @@ Status ExecutionContext::validate_inputs(const NamedValues& inputs, const RunOpt
   return ok_status();
 }
 
-Status ExecutionContext::run(const NamedValues& inputs, NamedValues* outputs, const RunOptions& options) {
+namespace {
+
+// Runs the engine graph on the host with the reference kernels.
+class ReferenceContext : public ContextBackend {
+ public:
+  explicit ReferenceContext(const Engine& engine) : engine_(engine) {}
+  Status bind_inputs(const NamedValues& inputs) override {
+    inputs_ = inputs;
+    return ok_status();
+  }
+  Status execute() override {
+    auto t0 = std::chrono::steady_clock::now();
+    Scope scope;
+    for (const auto& [name, v] : inputs_) scope.set(name, v);
+    ExecOptions eo;
+    std::vector<LayerTiming> layers;
+    auto last = std::chrono::steady_clock::now();
+    if (profiling_) {
+      eo.on_node_done = [&](const Node& n, const std::vector<Value>&) {
+        auto now = std::chrono::steady_clock::now();
+        layers.push_back({n.name, op_name(n.op), "cpu", "reference",
+                          std::chrono::duration<double, std::milli>(now - last).count()});
+        last = now;
+      };
+    }
+    auto r = execute_graph(engine_.graph(), reference_kernels(), scope, eo);
+    if (!r.ok()) return r.status();
+    outputs_ = std::move(*r);
+    layers_ = std::move(layers);
+    timings_.compute_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    return ok_status();
+  }
+  Status fetch_outputs(std::vector<Value>* outputs) override {
+    *outputs = outputs_;
+    return ok_status();
+  }
+  void set_profiling(bool enabled) override { profiling_ = enabled; }
+  std::vector<LayerTiming> layer_timings() const override { return layers_; }
+  RunTimings last_timings() const override { return timings_; }
+
+ private:
+  const Engine& engine_;
+  NamedValues inputs_;
+  std::vector<Value> outputs_;
+  bool profiling_ = false;
+  std::vector<LayerTiming> layers_;
+  RunTimings timings_;
+};
+
+}  // namespace
+
+std::unique_ptr<ContextBackend> make_reference_context(const Engine& engine) {
+  return std::make_unique<ReferenceContext>(engine);
+}
+
+#ifndef KILN_HAVE_CUDA
+std::unique_ptr<ContextBackend> make_cuda_context(const Engine& engine) { return nullptr; }
+#endif
+
+ExecutionContext::ExecutionContext(const Engine& engine) : engine_(engine) {
+  backend_ = engine.info().backend == "cuda" ? make_cuda_context(engine) : make_reference_context(engine);
+}
+ExecutionContext::~ExecutionContext() = default;
+
+Status ExecutionContext::bind_inputs(const NamedValues& inputs, const RunOptions& options) {
   KILN_RETURN_IF_ERROR(validate_inputs(inputs, options));
-  Scope scope;
-  for (const auto& [name, v] : inputs) scope.set(name, v);
-  KILN_ASSIGN_OR_RETURN(std::vector<Value> outs, execute_graph(engine_.graph(), reference_kernels(), scope));
+  if (!backend_) return unimplemented("this Kiln was built without CUDA and cannot run a CUDA engine");
+  return backend_->bind_inputs(inputs);
+}
+
+Status ExecutionContext::execute() {
+  if (!backend_) return unimplemented("this Kiln was built without CUDA and cannot run a CUDA engine");
+  return backend_->execute();
+}
+
+Status ExecutionContext::fetch_outputs(NamedValues* outputs) {
+  if (!backend_) return unimplemented("this Kiln was built without CUDA and cannot run a CUDA engine");
+  std::vector<Value> outs;
+  KILN_RETURN_IF_ERROR(backend_->fetch_outputs(&outs));
   outputs->clear();
-  for (size_t i = 0; i < outs.size(); ++i) outputs->emplace_back(engine_.outputs()[i].name, std::move(outs[i]));
+  for (size_t i = 0; i < outs.size() && i < engine_.outputs().size(); ++i)
+    outputs->emplace_back(engine_.outputs()[i].name, std::move(outs[i]));
   return ok_status();
 }
+
+Status ExecutionContext::run(const NamedValues& inputs, NamedValues* outputs, const RunOptions& options) {
+  KILN_RETURN_IF_ERROR(bind_inputs(inputs, options));
+  KILN_RETURN_IF_ERROR(execute());
+  return fetch_outputs(outputs);
+}
+
+void ExecutionContext::set_cuda_graph(bool enabled) {
+  if (backend_) backend_->set_cuda_graph(enabled);
+}
+void ExecutionContext::set_profiling(bool enabled) {
+  if (backend_) backend_->set_profiling(enabled);
+}
+std::vector<LayerTiming> ExecutionContext::layer_timings() const {
+  return backend_ ? backend_->layer_timings() : std::vector<LayerTiming>{};
+}
+RunTimings ExecutionContext::last_timings() const { return backend_ ? backend_->last_timings() : RunTimings{}; }
+ContextMemory ExecutionContext::memory() const { return backend_ ? backend_->memory() : ContextMemory{}; }
 
 }  // namespace kiln

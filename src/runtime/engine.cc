@@ -20,7 +20,8 @@
 #include "runtime/profiles.h"
 
 #ifdef KILN_HAVE_CUDA
-#include "backends/cuda/device_info.h"
+#include "backends/cuda/runtime/device_target.h"
+#include "backends/cuda/runtime/engine_state.h"
 #endif
 
 namespace kiln {
@@ -57,20 +58,6 @@ TensorDesc desc_of(const ValueInfo& vi) {
   return d;
 }
 
-std::string host_description() {
-  std::string cpu = "cpu";
-  std::ifstream f("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      auto p = line.find(':');
-      if (p != std::string::npos) cpu = "cpu:" + line.substr(p + 2);
-      break;
-    }
-  }
-  return cpu;
-}
-
 }  // namespace
 
 Engine::Engine(std::shared_ptr<const Graph> graph, EngineInfo info, std::vector<OptimizationProfile> profiles)
@@ -79,40 +66,32 @@ Engine::Engine(std::shared_ptr<const Graph> graph, EngineInfo info, std::vector<
   for (const auto& vi : graph_->outputs) outputs_.push_back(desc_of(vi));
 }
 
-Result<std::shared_ptr<Engine>> Engine::build_from_onnx(const std::string& onnx_path, const BuildOptions& options) {
-  if (options.device == "cuda") {
+Engine::~Engine() = default;
+
+Status Engine::check_compatible() const {
+  if (info_.backend != "cuda") return ok_status();
 #ifdef KILN_HAVE_CUDA
-    auto devs = cuda_devices();
-    return unimplemented("--device cuda: the CUDA backend is not implemented yet (" + std::to_string(devs.size()) +
-                         " GPU(s) visible); build with --device cpu");
+  int device = 0;
+  return cuda::check_target(info_.compat, &device);
 #else
-    return unimplemented("--device cuda: this Kiln was built without CUDA; build with --device cpu");
+  return failed_precondition("this engine runs on CUDA GPUs but this Kiln was built without CUDA; rebuild the engine "
+                             "with --device cpu");
+#endif
+}
+
+std::shared_ptr<void> Engine::backend_state(Status* status) const {
+  std::lock_guard<std::mutex> lock(state_mu_);
+  if (!backend_state_ && backend_state_status_.ok()) {
+#ifdef KILN_HAVE_CUDA
+    if (info_.backend == "cuda") {
+      auto st = cuda::create_engine_state(*this);
+      if (st.ok()) backend_state_ = *st;
+      else backend_state_status_ = st.status();
+    }
 #endif
   }
-  if (options.device != "cpu") return invalid_argument("unknown --device '" + options.device + "' (expected cpu or cuda)");
-  std::string precision = options.precision;
-  if (precision == "best") precision = "fp32";  // the CPU reference backend's best (and only) precision
-  if (precision == "fp16" || precision == "bf16" || precision == "int8")
-    return unimplemented("--precision " + precision + " is not supported on the CPU backend (supported: fp32, best)");
-  if (precision != "fp32")
-    return invalid_argument("unknown --precision '" + options.precision + "' (expected fp32|fp16|bf16|int8|best)");
-
-  KILN_ASSIGN_OR_RETURN(std::shared_ptr<Graph> graph, import_onnx_file(onnx_path));
-  for (const auto& pass : options.dump_ir_after)
-    if (pass == "import" || pass == "all") std::cerr << "=== IR after import ===\n" << print_graph(*graph);
-  KILN_ASSIGN_OR_RETURN(std::vector<OptimizationProfile> profiles, make_profiles(*graph, options));
-  for (const auto& kind_node : graph->nodes) {
-    if (!reference_kernels().find(kind_node.op))
-      return unimplemented(onnx_path + ": " + kind_node.describe() + ": op is not supported by the CPU backend");
-  }
-  EngineInfo info;
-  info.format_version = kEngineFormatVersion;
-  info.kiln_version = KILN_VERSION;
-  info.backend = "reference";
-  info.precision = precision;
-  info.device = host_description();
-  info.source = onnx_path;
-  return std::make_shared<Engine>(graph, std::move(info), std::move(profiles));
+  *status = backend_state_status_;
+  return backend_state_;
 }
 
 Result<std::string> Engine::serialize() const { return encode_engine(*graph_, info_, profiles_); }
@@ -140,7 +119,7 @@ struct Mapping {
 };
 }  // namespace
 
-Result<std::shared_ptr<Engine>> Engine::load(const std::string& path) {
+Result<std::shared_ptr<Engine>> Engine::load_unchecked(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY);
   if (fd < 0) return not_found(path + ": cannot open engine file");
   struct stat st {};
@@ -188,5 +167,12 @@ size_t Engine::weight_bytes() const {
 }
 
 std::unique_ptr<ExecutionContext> Engine::create_context() const { return std::make_unique<ExecutionContext>(*this); }
+
+Result<std::shared_ptr<Engine>> Engine::load(const std::string& path) {
+  KILN_ASSIGN_OR_RETURN(std::shared_ptr<Engine> e, load_unchecked(path));
+  Status st = e->check_compatible();
+  if (!st.ok()) return Status(st.code(), path + ": " + st.message());
+  return e;
+}
 
 }  // namespace kiln

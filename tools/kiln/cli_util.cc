@@ -38,15 +38,18 @@ Result<std::map<std::string, Dims>> parse_shapes(const std::string& text) {
 
 void BuildFlags::add_to(CLI::App* cmd, bool with_profiles) {
   cmd->add_option("--device", device, "Target device: cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
-  cmd->add_option("--precision", precision, "fp32|fp16|bf16|int8|best")
-      ->check(CLI::IsMember({"fp32", "fp16", "bf16", "int8", "best"}));
+  cmd->add_option("--precision", precision, "fp32|tf32|fp16|bf16|int8|best (best: fp16 on cuda, fp32 on cpu)")
+      ->check(CLI::IsMember({"fp32", "tf32", "fp16", "bf16", "int8", "best"}));
+  cmd->add_option("--gpu", gpu, "CUDA device index for --device cuda")->check(CLI::NonNegativeNumber);
   cmd->add_option("--shapes", shapes, "Fixed input shapes, e.g. input:1x3x224x224,mask:1x128");
   if (with_profiles) {
     cmd->add_option("--min-shapes", min_shapes, "Profile minimum shapes (repeat the three flags for more profiles)");
     cmd->add_option("--opt-shapes", opt_shapes, "Profile optimum shapes");
     cmd->add_option("--max-shapes", max_shapes, "Profile maximum shapes");
     cmd->add_option("--opt-level", opt_level, "Optimization level 0..5")->check(CLI::Range(0, 5));
-    cmd->add_option("--dump-ir", dump_ir, "Print the IR after a pass: after:import | after:all");
+    cmd->add_option("--dump-ir", dump_ir,
+                    "Print the IR after a stage: after:import | after:<pass> | after:precision | after:placement | after:all");
+    cmd->add_option("--timing-cache", timing_cache, "GPU tactic timing cache file (read if present, then updated)");
   }
 }
 
@@ -55,6 +58,8 @@ Result<BuildOptions> BuildFlags::to_options() const {
   o.device = device;
   o.precision = precision;
   o.opt_level = opt_level;
+  o.gpu = gpu;
+  o.timing_cache = timing_cache;
   KILN_ASSIGN_OR_RETURN(o.shapes, parse_shapes(shapes));
   if (min_shapes.size() != opt_shapes.size() || opt_shapes.size() != max_shapes.size())
     return invalid_argument("--min-shapes, --opt-shapes and --max-shapes must be given the same number of times");

@@ -20,6 +20,8 @@ struct BuildFlags {
   std::string shapes;
   std::vector<std::string> min_shapes, opt_shapes, max_shapes;
   int opt_level = 3;
+  int gpu = 0;
+  std::string timing_cache;
   std::vector<std::string> dump_ir;
   void add_to(CLI::App* cmd, bool with_profiles);
   Result<BuildOptions> to_options() const;

@@ -347,6 +347,11 @@ Result<std::string> encode_engine(const Graph& graph, const EngineInfo& info,
   e.meta.str(info.precision);
   e.meta.str(info.device);
   e.meta.str(info.source);
+  e.meta.u32(static_cast<uint32_t>(info.compat.size()));
+  for (const auto& [k, v] : info.compat) {
+    e.meta.str(k);
+    e.meta.str(v);
+  }
   encode_profiles(e.meta, profiles);
   e.graph(graph);
 
@@ -405,6 +410,13 @@ Result<EngineContents> decode_engine(const char* data, size_t size, std::shared_
   c.info.precision = r.str();
   c.info.device = r.str();
   c.info.source = r.str();
+  if (version >= 2) {
+    uint32_t n = r.u32();
+    for (uint32_t i = 0; i < n && r.status().ok(); ++i) {
+      std::string k = r.str();
+      c.info.compat[k] = r.str();
+    }
+  }
   c.profiles = decode_profiles(r);
   Decoder d{r, data + weights_offset, size - weights_offset, std::move(holder)};
   c.graph = d.graph(0);

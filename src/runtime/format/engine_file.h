@@ -17,7 +17,7 @@
 namespace kiln {
 
 constexpr char kEngineMagic[8] = {'K', 'I', 'L', 'N', 'E', 'N', 'G', '\0'};
-constexpr uint32_t kEngineFormatVersion = 1;
+constexpr uint32_t kEngineFormatVersion = 2;  // 2: EngineInfo.compat (GPU arch, CUDA/cuBLASLt/cuDNN versions)
 constexpr size_t kEngineHeaderSize = 64;
 
 struct EngineContents {

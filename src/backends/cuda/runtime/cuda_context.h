@@ -1,0 +1,144 @@
+// One execution context of a CUDA engine: its stream, handles, activation arena, workspace and per-node state.
+#pragma once
+#include <cublasLt.h>
+#include <cuda_runtime_api.h>
+#include <cudnn.h>
+
+#include <functional>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "backends/cuda/kernel.h"
+#include "backends/cuda/runtime/arena_plan.h"
+#include "backends/cuda/runtime/engine_state.h"
+#include "runtime/context_backend.h"
+
+namespace kiln::cuda {
+
+class NodeContext;
+
+// A value of the running graph: on the device, on the host, or both.
+struct Slot {
+  DType dtype = DType::kUndefined;
+  Dims dims;
+  void* dev = nullptr;
+  int block = -1;  // owning activation block, -1 for weights and bound inputs
+  bool on_device = false;
+  Value host;
+  bool on_host = false;
+  bool persistent = false;  // weight or bound input: never freed by the executor
+};
+
+struct Block {
+  void* ptr = nullptr;
+  size_t bytes = 0;
+  int refs = 0;
+  int record = -1;   // index of its AllocationRecord in the current run
+  bool dynamic = false;  // from cudaMallocAsync (recording run), not the arena
+};
+
+// Options for the build-time tuning run.
+struct TuningOptions {
+  int max_tactics = 4;
+  // Called for nodes with several tactics after timing them: (node index, tactic, ms per tactic).
+  std::function<void(size_t, int64_t, const std::vector<double>&)> on_tuned;
+  // Returns a cached tactic for the node (>= 0) or -1 to time it.
+  std::function<int64_t(size_t, NodeContext&)> lookup;
+};
+
+class CudaContext : public ContextBackend {
+ public:
+  CudaContext(const Engine& engine, std::shared_ptr<CudaEngineState> state);
+  ~CudaContext() override;
+  Status init();
+
+  Status bind_inputs(const NamedValues& inputs) override;
+  Status execute() override;
+  Status fetch_outputs(std::vector<Value>* outputs) override;
+  void set_cuda_graph(bool enabled) override { use_graphs_ = enabled; }
+  void set_profiling(bool enabled) override { profiling_ = enabled; }
+  std::vector<LayerTiming> layer_timings() const override { return layers_; }
+  RunTimings last_timings() const override { return timings_; }
+  ContextMemory memory() const override;
+
+  // Build-time: executes once, timing each tactic of nodes that have several; results go to options.on_tuned.
+  Status tune(const TuningOptions& options);
+
+ private:
+  friend class NodeContext;
+  enum class Mode { kRecording, kPlanned };
+
+  Status run_nodes();
+  Status run_node(size_t i, int64_t tactic);
+  Status run_host_node(size_t i, bool fallback);
+  Status release_dead_values(size_t i);
+  Status finish_recording();
+  void free_dynamic_blocks();
+  Result<void*> allocate_block(size_t bytes, int* block_index);
+  void unref_block(int b);
+  Status ensure_device(int id);
+  Status ensure_host(int id);
+  Result<void*> workspace(size_t bytes);
+  std::string signature() const;
+  void destroy_graphs();
+
+  const Engine& engine_;
+  const Graph& graph_;
+  std::shared_ptr<CudaEngineState> state_;
+  Status init_status_;
+  cudaStream_t stream_ = nullptr;
+  cublasLtHandle_t cublaslt_ = nullptr;
+  cudnnHandle_t cudnn_ = nullptr;
+  cudaDeviceProp props_{};
+  cudaEvent_t ev_[6] = {};
+
+  std::unordered_map<std::string, int> ids_;  // value name -> slot index
+  std::vector<Slot> slots_;
+  std::vector<std::vector<int>> node_inputs_, node_outputs_;  // slot ids (-1 for omitted)
+  std::vector<std::vector<int>> dies_after_;                  // slot ids whose last reader is node i
+  std::vector<int> input_ids_, output_ids_;
+  std::vector<const CudaKernel*> kernels_;
+  std::vector<Placement> placement_;
+  std::vector<int64_t> tactics_;
+  std::vector<std::shared_ptr<void>> node_state_;
+
+  // Bound inputs: persistent device buffers (one per graph input), reused while large enough.
+  std::vector<void*> input_bufs_;
+  std::vector<size_t> input_buf_bytes_;
+  void* pinned_ = nullptr;
+  size_t pinned_bytes_ = 0;
+  Result<void*> pinned(size_t bytes);
+
+  // Activations.
+  std::vector<Block> blocks_;
+  std::vector<int> scratch_blocks_;  // outputs nobody reads: released after their node
+  Mode mode_ = Mode::kRecording;
+  std::vector<AllocationRecord> records_;
+  int step_ = 0;
+  bool run_graph_safe_ = true;
+  struct ShapePlan {
+    ArenaPlan arena;
+    bool graph_safe = false;
+    bool stale = false;
+    cudaGraphExec_t graph = nullptr;
+  };
+  std::map<std::string, ShapePlan> plans_;
+  ShapePlan* plan_ = nullptr;
+  size_t alloc_counter_ = 0;
+  // Where a captured graph leaves each engine output, per input signature (replays skip the host bookkeeping).
+  std::map<std::string, std::vector<std::pair<int, Slot>>> graph_outputs_;
+  void* arena_ = nullptr;
+  size_t arena_bytes_ = 0, arena_peak_ = 0;
+  void* workspace_ = nullptr;
+  size_t workspace_bytes_ = 0;
+
+  bool use_graphs_ = false, profiling_ = false, capturing_ = false;
+  std::vector<LayerTiming> layers_;
+  RunTimings timings_;
+};
+
+}  // namespace kiln::cuda

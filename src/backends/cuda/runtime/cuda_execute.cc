@@ -1,0 +1,368 @@
+// CudaContext's run loop: nodes in order, values freed after their last reader, arena planning per input shape,
+// CUDA graph capture and replay, per-node profiling, build-time tactic timing, and fetching outputs.
+#include <algorithm>
+#include <cstring>
+
+#include "backends/cuda/cuda_check.h"
+#include "backends/cuda/runtime/cuda_context.h"
+#include "backends/cuda/runtime/node_context.h"
+#include "backends/reference/kernel.h"
+#include "runtime/executor.h"
+
+namespace kiln {
+
+std::unique_ptr<ContextBackend> make_cuda_context(const Engine& engine);
+
+namespace cuda {
+
+namespace {
+
+// A backend that reports why the GPU context could not be created.
+class FailedContext : public ContextBackend {
+ public:
+  explicit FailedContext(Status st) : st_(std::move(st)) {}
+  Status bind_inputs(const NamedValues&) override { return st_; }
+  Status execute() override { return st_; }
+  Status fetch_outputs(std::vector<Value>*) override { return st_; }
+
+ private:
+  Status st_;
+};
+
+}  // namespace
+
+Status CudaContext::run_host_node(size_t i, bool fallback) {
+  const Node& node = graph_.nodes[i];
+  std::vector<const Value*> ins;
+  std::vector<Value> placeholders(node.inputs.size());
+  for (size_t k = 0; k < node.inputs.size(); ++k) {
+    int id = node_inputs_[i][k];
+    if (id < 0) {
+      ins.push_back(nullptr);
+      continue;
+    }
+    Slot& s = slots_[id];
+    bool dims_only = (node.op == OpKind::kShape || node.op == OpKind::kSize) && k == 0 && !s.on_host;
+    if (dims_only) {
+      // Shape and Size read only the dims: no copy of the data.
+      placeholders[k] = Value::of(Tensor::wrap(s.dtype, s.dims, nullptr, nullptr));
+      ins.push_back(&placeholders[k]);
+      continue;
+    }
+    KILN_RETURN_IF_ERROR(ensure_host(id).with_context(node.describe()));
+    ins.push_back(&s.host);
+  }
+  // Subgraphs see the enclosing values they read, on the host.
+  Scope outer;
+  bool has_subgraph = false;
+  for (const auto& [an, av] : node.attrs.all())
+    has_subgraph |= std::holds_alternative<GraphPtr>(av) || std::holds_alternative<std::vector<GraphPtr>>(av);
+  if (has_subgraph) {
+    for (const auto& [name, id] : ids_) {
+      Slot& s = slots_[id];
+      if (!(s.on_host || s.on_device)) continue;
+      KILN_RETURN_IF_ERROR(ensure_host(id));
+      outer.set(name, s.host);
+    }
+  }
+  SubgraphRunner runner = [&](const Graph& body, const std::vector<Value>& inputs) -> Result<std::vector<Value>> {
+    Scope child(&outer);
+    for (size_t k = 0; k < body.inputs.size() && k < inputs.size(); ++k) child.set(body.inputs[k].name, inputs[k]);
+    return execute_graph(body, reference_kernels(), child);
+  };
+  KernelFn fn = reference_kernels().find(node.op);
+  if (!fn) return unimplemented(node.describe() + ": op is supported by neither the CUDA nor the CPU backend");
+  KernelContext kc(node, std::move(ins), runner);
+  Status st = fn(kc);
+  if (!st.ok()) return st.message().find(node.name) == std::string::npos ? st.with_context(node.describe()) : st;
+  for (size_t k = 0; k < node.outputs.size(); ++k) {
+    int id = node_outputs_[i][k];
+    if (id < 0) continue;
+    Slot& s = slots_[id];
+    if (s.block >= 0) unref_block(s.block);
+    s = Slot{};
+    s.host = std::move(kc.outputs()[k]);
+    s.on_host = true;
+    if (s.host.kind == ValueKind::kTensor) {
+      s.dtype = s.host.tensor.dtype();
+      s.dims = s.host.tensor.dims();
+    }
+  }
+  if (fallback) run_graph_safe_ = false;
+  return ok_status();
+}
+
+Status CudaContext::run_node(size_t i, int64_t tactic) {
+  NodeContext nc(*this, i, tactic);
+  Status st = kernels_[i]->run(nc);
+  if (st.ok()) {
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) st = cuda_status(e, "kernel launch");
+  }
+  if (!st.ok()) {
+    const Node& node = graph_.nodes[i];
+    return st.message().find(node.name) == std::string::npos ? st.with_context(node.describe()) : st;
+  }
+  return ok_status();
+}
+
+Status CudaContext::release_dead_values(size_t i) {
+  for (int b : scratch_blocks_) unref_block(b);
+  scratch_blocks_.clear();
+  for (int id : dies_after_[i]) {
+    Slot& s = slots_[id];
+    if (s.block >= 0) unref_block(s.block);
+    s.block = -1;
+    s.dev = nullptr;
+    s.on_device = false;
+    s.host = Value{};
+    s.on_host = false;
+  }
+  return ok_status();
+}
+
+Status CudaContext::run_nodes() {
+  layers_.clear();
+  for (size_t i = 0; i < graph_.nodes.size(); ++i) {
+    step_ = static_cast<int>(i);
+    if (profiling_) KILN_CUDA_RETURN_IF_ERROR(cudaEventRecord(ev_[4], stream_));
+    auto host_t0 = std::chrono::steady_clock::now();
+    if (placement_[i] == Placement::kCuda) {
+      KILN_RETURN_IF_ERROR(run_node(i, tactics_[i]));
+    } else {
+      KILN_RETURN_IF_ERROR(run_host_node(i, placement_[i] == Placement::kCpu));
+    }
+    if (profiling_) {
+      KILN_CUDA_RETURN_IF_ERROR(cudaEventRecord(ev_[5], stream_));
+      KILN_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(ev_[5]));
+      float ms = 0;
+      cudaEventElapsedTime(&ms, ev_[4], ev_[5]);
+      const Node& n = graph_.nodes[i];
+      std::string kernel = "reference";
+      if (placement_[i] == Placement::kCuda) {
+        kernel = kernels_[i]->tactic_name ? kernels_[i]->tactic_name(n, tactics_[i]) : "tactic " + std::to_string(tactics_[i]);
+      } else {
+        ms = static_cast<float>(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - host_t0).count());
+      }
+      layers_.push_back({n.name, op_name(n.op), placement_name(placement_[i]), kernel, ms});
+    }
+    KILN_RETURN_IF_ERROR(release_dead_values(i));
+  }
+  step_ = static_cast<int>(graph_.nodes.size());
+  return ok_status();
+}
+
+Status CudaContext::finish_recording() {
+  // Blocks still alive (graph outputs) end at the last step.
+  for (const auto& b : blocks_)
+    if (b.refs > 0 && b.record >= 0) records_[b.record].last = step_;
+  ArenaPlan arena = plan_arena(records_);
+  ShapePlan& p = plans_[signature()];
+  if (p.graph) cudaGraphExecDestroy(p.graph);
+  p = ShapePlan{};
+  p.arena = std::move(arena);
+  arena_peak_ = std::max(arena_peak_, p.arena.total);
+  return ok_status();
+}
+
+Status CudaContext::execute() {
+  KILN_RETURN_IF_ERROR(init_status_);
+  KILN_CUDA_RETURN_IF_ERROR(cudaSetDevice(state_->device));
+  // Free the previous run's surviving blocks (its outputs were fetched or abandoned).
+  free_dynamic_blocks();
+  for (size_t k = 0; k < slots_.size(); ++k)
+    if (!slots_[k].persistent) slots_[k] = Slot{};
+  records_.clear();
+  alloc_counter_ = 0;
+  run_graph_safe_ = true;
+  plan_ = nullptr;
+  auto it = plans_.find(signature());
+  mode_ = Mode::kRecording;
+  if (it != plans_.end() && !it->second.stale) {
+    plan_ = &it->second;
+    if (plan_->arena.total > arena_bytes_) {
+      KILN_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
+      if (arena_) KILN_CUDA_RETURN_IF_ERROR(cudaFree(arena_));
+      arena_ = nullptr;
+      arena_bytes_ = 0;
+      destroy_graphs();
+      KILN_CUDA_RETURN_IF_ERROR(cudaMalloc(&arena_, plan_->arena.total));
+      arena_bytes_ = plan_->arena.total;
+    }
+    mode_ = Mode::kPlanned;
+  }
+  KILN_CUDA_RETURN_IF_ERROR(cudaEventRecord(ev_[2], stream_));
+  if (mode_ == Mode::kPlanned && use_graphs_ && !profiling_ && plan_->graph_safe) {
+    if (!plan_->graph) {
+      KILN_CUDA_RETURN_IF_ERROR(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+      capturing_ = true;
+      Status st = run_nodes();
+      capturing_ = false;
+      cudaGraph_t g = nullptr;
+      cudaError_t e = cudaStreamEndCapture(stream_, &g);
+      if (st.ok() && e == cudaSuccess && g) {
+        e = cudaGraphInstantiate(&plan_->graph, g, 0);
+        cudaGraphDestroy(g);
+      } else if (g) {
+        cudaGraphDestroy(g);
+      }
+      if (!st.ok() || e != cudaSuccess) {
+        // Something in the run cannot be captured: run it plainly from now on.
+        cudaGetLastError();
+        plan_->graph = nullptr;
+        plan_->graph_safe = false;
+        for (size_t k = 0; k < slots_.size(); ++k)
+          if (!slots_[k].persistent) slots_[k] = Slot{};
+        blocks_.clear();
+        alloc_counter_ = 0;
+        KILN_RETURN_IF_ERROR(run_nodes());
+      } else {
+        KILN_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(plan_->graph, stream_));
+      }
+    } else {
+      // Replay: the slots of this signature's outputs are where the capture left them.
+      KILN_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(plan_->graph, stream_));
+      if (graph_outputs_.count(signature())) {
+        for (const auto& [id, slot] : graph_outputs_[signature()]) slots_[id] = slot;
+      }
+    }
+  } else {
+    KILN_RETURN_IF_ERROR(run_nodes());
+  }
+  if (mode_ == Mode::kPlanned && plan_->graph && !graph_outputs_.count(signature())) {
+    auto& saved = graph_outputs_[signature()];
+    for (int id : output_ids_) saved.emplace_back(id, slots_[id]);
+  }
+  KILN_CUDA_RETURN_IF_ERROR(cudaEventRecord(ev_[3], stream_));
+  KILN_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(ev_[3]));
+  float ms = 0;
+  cudaEventElapsedTime(&ms, ev_[2], ev_[3]);
+  timings_.compute_ms = ms;
+  if (mode_ == Mode::kRecording) {
+    KILN_RETURN_IF_ERROR(finish_recording());
+  } else if (plan_) {
+    if (plan_->stale) {
+      plans_.erase(signature());
+    } else if (!plan_->graph) {
+      plan_->graph_safe = run_graph_safe_;
+    }
+  }
+  return ok_status();
+}
+
+Status CudaContext::fetch_outputs(std::vector<Value>* outputs) {
+  KILN_RETURN_IF_ERROR(init_status_);
+  KILN_CUDA_RETURN_IF_ERROR(cudaEventRecord(ev_[0], stream_));
+  outputs->clear();
+  for (int id : output_ids_) {
+    Slot& s = slots_[id];
+    if (s.on_host) {
+      outputs->push_back(s.host);
+      continue;
+    }
+    if (!s.on_device) return internal_error("an engine output was not produced");
+    KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::allocate(s.dtype, s.dims));
+    if (t.nbytes()) {
+      KILN_ASSIGN_OR_RETURN(void* stage, pinned(t.nbytes()));
+      KILN_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(stage, s.dev, t.nbytes(), cudaMemcpyDeviceToHost, stream_));
+      KILN_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
+      std::memcpy(t.raw(), stage, t.nbytes());
+    }
+    outputs->push_back(Value::of(std::move(t)));
+  }
+  KILN_CUDA_RETURN_IF_ERROR(cudaEventRecord(ev_[1], stream_));
+  KILN_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(ev_[1]));
+  float ms = 0;
+  cudaEventElapsedTime(&ms, ev_[0], ev_[1]);
+  timings_.d2h_ms = ms;
+  return ok_status();
+}
+
+ContextMemory CudaContext::memory() const {
+  ContextMemory m;
+  m.weights = state_ ? state_->weight_bytes : 0;
+  m.activations_peak = arena_peak_;
+  m.workspace = workspace_bytes_;
+  for (size_t b : input_buf_bytes_) m.io_buffers += b;
+  m.io_buffers += pinned_bytes_;
+  return m;
+}
+
+Status CudaContext::tune(const TuningOptions& options) {
+  KILN_RETURN_IF_ERROR(init_status_);
+  free_dynamic_blocks();
+  records_.clear();
+  mode_ = Mode::kRecording;
+  plan_ = nullptr;
+  for (size_t i = 0; i < graph_.nodes.size(); ++i) {
+    step_ = static_cast<int>(i);
+    if (placement_[i] != Placement::kCuda) {
+      KILN_RETURN_IF_ERROR(run_host_node(i, placement_[i] == Placement::kCpu));
+      KILN_RETURN_IF_ERROR(release_dead_values(i));
+      continue;
+    }
+    NodeContext probe(*this, i, 0);
+    int n = kernels_[i]->num_tactics ? kernels_[i]->num_tactics(probe) : 1;
+    n = std::min(n, options.max_tactics);
+    int64_t best = 0;
+    if (n > 1) {
+      int64_t cached = options.lookup ? options.lookup(i, probe) : -1;
+      if (cached >= 0 && cached < n) {
+        best = cached;
+      } else {
+        std::vector<double> ms(n, -1.0);
+        double best_ms = 1e30;
+        for (int t = 0; t < n; ++t) {
+          bool ok = true;
+          float total = 0;
+          for (int rep = 0; rep < 4 && ok; ++rep) {  // rep 0 warms up (plans, caches)
+            cudaEventRecord(ev_[4], stream_);
+            NodeContext nc(*this, i, t);
+            Status st = kernels_[i]->run(nc);
+            if (st.ok() && cudaGetLastError() != cudaSuccess) st = internal_error("launch failed");
+            cudaEventRecord(ev_[5], stream_);
+            if (cudaEventSynchronize(ev_[5]) != cudaSuccess) st = internal_error("tactic faulted");
+            for (int b : scratch_blocks_) unref_block(b);
+            scratch_blocks_.clear();
+            for (int id : nc.produced()) {
+              Slot& s = slots_[id];
+              if (s.block >= 0) unref_block(s.block);
+              s = Slot{};
+            }
+            if (!st.ok()) ok = false;
+            float e = 0;
+            cudaEventElapsedTime(&e, ev_[4], ev_[5]);
+            if (rep > 0) total += e;
+          }
+          if (!ok) continue;
+          ms[t] = total / 3;
+          if (ms[t] < best_ms) {
+            best_ms = ms[t];
+            best = t;
+          }
+        }
+        cudaGetLastError();
+        if (options.on_tuned) options.on_tuned(i, best, ms);
+      }
+    }
+    tactics_[i] = best;
+    KILN_RETURN_IF_ERROR(run_node(i, best));
+    KILN_RETURN_IF_ERROR(release_dead_values(i));
+  }
+  KILN_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
+  return ok_status();
+}
+
+}  // namespace cuda
+
+std::unique_ptr<ContextBackend> make_cuda_context(const Engine& engine) {
+  Status st;
+  auto state = std::static_pointer_cast<cuda::CudaEngineState>(engine.backend_state(&st));
+  if (!st.ok() || !state) return std::make_unique<cuda::FailedContext>(st.ok() ? internal_error("no GPU state") : st);
+  auto ctx = std::make_unique<cuda::CudaContext>(engine, state);
+  Status init = ctx->init();
+  if (!init.ok()) return std::make_unique<cuda::FailedContext>(init);
+  return ctx;
+}
+
+}  // namespace kiln

@@ -1,0 +1,33 @@
+// GPU state shared by all contexts of one CUDA engine: the device, the weights uploaded once, node placement.
+#pragma once
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "backends/cuda/kernel.h"
+#include "kiln/engine.h"
+
+namespace kiln::cuda {
+
+// Where a node runs. Stored on each node of a CUDA engine as attribute "kiln_placement".
+enum class Placement { kCuda, kCpu, kHost };
+// kCuda: a CUDA kernel; kCpu: the reference kernel on the host with explicit copies (fallback);
+// kHost: shape arithmetic on small host values (Shape, Size and what consumes only them): no copies, no kernel launch.
+Placement placement_of(const Node& node);
+const char* placement_name(Placement p);
+constexpr const char* kPlacementAttr = "kiln_placement";
+constexpr const char* kTacticAttr = "kiln_tactic";
+
+struct CudaEngineState {
+  int device = 0;
+  void* weights_block = nullptr;
+  size_t weight_bytes = 0;
+  std::unordered_map<std::string, DeviceTensor> weights;  // initializer name -> device copy
+  ~CudaEngineState();
+};
+
+// Uploads the engine's initializers to the GPU the engine targets (checked by check_target).
+Result<std::shared_ptr<CudaEngineState>> create_engine_state(const Engine& engine);
+
+}  // namespace kiln::cuda

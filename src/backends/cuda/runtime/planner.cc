@@ -1,0 +1,225 @@
+// Placement of nodes on the GPU, the host or the CPU fallback, and tactic timing with a timing cache.
+#include "backends/cuda/runtime/planner.h"
+
+#include <fstream>
+#include <cstring>
+#include <random>
+#include <set>
+#include <sstream>
+
+#include "backends/cuda/kernel.h"
+#include "backends/cuda/runtime/cuda_context.h"
+#include "backends/cuda/runtime/device_target.h"
+#include "backends/cuda/runtime/engine_state.h"
+#include "backends/cuda/runtime/node_context.h"
+
+namespace kiln::cuda {
+
+namespace {
+
+bool has_subgraph(const Node& n) {
+  for (const auto& [an, av] : n.attrs.all())
+    if (std::holds_alternative<GraphPtr>(av) || std::holds_alternative<std::vector<GraphPtr>>(av)) return true;
+  return false;
+}
+
+bool is_int_like(DType t) { return t == DType::kInt64 || t == DType::kInt32 || t == DType::kBool; }
+
+bool plain_tensor(const TypeInfo* t) {
+  return t && t->kind == ValueKind::kTensor && t->dtype != DType::kUndefined && t->dtype != DType::kString;
+}
+
+// Known element count of a type, or -1.
+int64_t static_numel(const TypeInfo* t) {
+  if (!t || !t->shape.rank_known) return -1;
+  int64_t n = 1;
+  for (const auto& d : t->shape.dims) {
+    if (!d.is_known()) return -1;
+    n *= d.value;
+  }
+  return n;
+}
+
+}  // namespace
+
+void place_nodes(Graph& g) {
+  std::set<std::string> host_values;
+  for (Node& n : g.nodes) {
+    Placement p = Placement::kCpu;
+    std::vector<const TypeInfo*> in_types;
+    bool tensors = !has_subgraph(n);
+    bool all_host_inputs = true, any_input = false;
+    for (const auto& in : n.inputs) {
+      const TypeInfo* t = in.empty() ? nullptr : g.type_of(in);
+      in_types.push_back(t);
+      if (in.empty()) continue;
+      any_input = true;
+      tensors &= plain_tensor(t);
+      if (!host_values.count(in) && !g.initializers.count(in)) all_host_inputs = false;
+    }
+    bool small_int_outputs = !n.outputs.empty();
+    for (const auto& out : n.outputs) {
+      if (out.empty()) continue;
+      const TypeInfo* t = g.type_of(out);
+      tensors &= plain_tensor(t);
+      int64_t numel = static_numel(t);
+      small_int_outputs &= t && is_int_like(t->dtype) && numel >= 0 && numel <= 64;
+    }
+    if (n.op == OpKind::kShape || n.op == OpKind::kSize) {
+      p = Placement::kHost;
+    } else if (any_input && all_host_inputs && small_int_outputs && !has_subgraph(n)) {
+      p = Placement::kHost;
+    } else if (tensors) {
+      const CudaKernel* k = cuda_kernels().find(n.op);
+      if (k && (!k->supports || k->supports(n, in_types))) p = Placement::kCuda;
+    }
+    if (p == Placement::kHost)
+      for (const auto& out : n.outputs) host_values.insert(out);
+    n.attrs.set(kPlacementAttr, std::string(placement_name(p)));
+  }
+}
+
+namespace {
+
+// Timing cache file: a header line, then "key<TAB>tactic" lines.
+constexpr const char* kCacheHeader = "kiln-timing-cache 1";
+
+std::map<std::string, int64_t> read_cache(const std::string& path) {
+  std::map<std::string, int64_t> m;
+  std::ifstream f(path);
+  std::string line;
+  if (!f || !std::getline(f, line) || line != kCacheHeader) return m;
+  while (std::getline(f, line)) {
+    auto tab = line.rfind('\t');
+    if (tab == std::string::npos) continue;
+    try {
+      m[line.substr(0, tab)] = std::stoll(line.substr(tab + 1));
+    } catch (...) {
+    }
+  }
+  return m;
+}
+
+Status write_cache(const std::string& path, const std::map<std::string, int64_t>& m) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    if (!f) return not_found("--timing-cache: cannot write '" + path + "'");
+    f << kCacheHeader << "\n";
+    for (const auto& [k, v] : m) f << k << "\t" << v << "\n";
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) return internal_error("--timing-cache: cannot rename " + tmp);
+  return ok_status();
+}
+
+// What decides a node's best tactic: op, input dtypes and shapes, attributes, device.
+std::string tactic_key(const Node& n, NodeContext& ctx, const std::string& gpu) {
+  std::ostringstream k;
+  k << op_name(n.op) << "|";
+  for (size_t i = 0; i < ctx.num_inputs(); ++i) {
+    if (!ctx.has_input(i)) {
+      k << "-;";
+      continue;
+    }
+    k << dtype_name(ctx.input_dtype(i)) << dims_to_string(ctx.input_dims(i)) << ";";
+  }
+  k << "|";
+  for (const auto& [name, v] : n.attrs.all()) {
+    if (name == kPlacementAttr || name == kTacticAttr) continue;
+    k << name << "=";
+    if (auto* i = std::get_if<int64_t>(&v)) k << *i;
+    else if (auto* f = std::get_if<float>(&v)) k << *f;
+    else if (auto* s = std::get_if<std::string>(&v)) k << *s;
+    else if (auto* is = std::get_if<std::vector<int64_t>>(&v))
+      for (auto x : *is) k << x << ",";
+    else if (auto* fs = std::get_if<std::vector<float>>(&v))
+      for (auto x : *fs) k << x << ",";
+    else if (auto* ss = std::get_if<std::vector<std::string>>(&v))
+      for (auto& x : *ss) k << x << ",";
+    k << ";";
+  }
+  k << "|" << gpu;
+  std::string s = k.str();
+  for (char& c : s)
+    if (c == '\t' || c == '\n') c = ' ';
+  return s;
+}
+
+Tensor random_input(DType dtype, const Dims& dims, std::mt19937& rng) {
+  Tensor t(dtype, dims);
+  std::uniform_real_distribution<double> u(-1.0, 1.0);
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    switch (dtype) {
+      case DType::kFloat32: t.data<float>()[i] = static_cast<float>(u(rng)); break;
+      case DType::kFloat64: t.data<double>()[i] = u(rng); break;
+      default: std::memset(static_cast<char*>(t.raw()) + i * dtype_size(dtype), 0, dtype_size(dtype));  // ids, masks: 0
+    }
+  }
+  if (dtype == DType::kFloat16 || dtype == DType::kBFloat16) {
+    // 0x3C00 is 1.0 in float16; bfloat16 1.0 is 0x3F80: a harmless constant input.
+    uint16_t one = dtype == DType::kFloat16 ? 0x3C00 : 0x3F80;
+    for (int64_t i = 0; i < t.numel(); ++i) t.data<uint16_t>()[i] = one;
+  }
+  return t;
+}
+
+}  // namespace
+
+Status place_and_tune(const std::shared_ptr<Graph>& g, const BuildOptions& options,
+                      const std::vector<OptimizationProfile>& profiles, EngineInfo* info) {
+  KILN_ASSIGN_OR_RETURN(info->compat, device_target(options.gpu));
+  info->device = describe_target(info->compat);
+  place_nodes(*g);
+  if (options.opt_level <= 0) return ok_status();  // first valid tactic everywhere
+
+  // Inputs at the opt shape.
+  NamedValues inputs;
+  std::mt19937 rng(1234);
+  for (const auto& vi : g->inputs) {
+    if (!vi.type.is_tensor() || vi.type.dtype == DType::kString) return ok_status();  // cannot synthesize: no tuning
+    Dims dims;
+    auto prof = profiles.empty() ? nullptr : &profiles[0];
+    auto it = prof ? prof->inputs.find(vi.name) : decltype(prof->inputs.end()){};
+    if (prof && it != prof->inputs.end()) {
+      dims = it->second.opt;
+    } else {
+      for (const auto& d : vi.type.shape.dims) dims.push_back(d.is_known() ? d.value : 1);
+    }
+    inputs.emplace_back(vi.name, Value::of(random_input(vi.type.dtype, dims, rng)));
+  }
+  Engine tmp(g, *info, profiles);
+  Status st;
+  auto state = std::static_pointer_cast<CudaEngineState>(tmp.backend_state(&st));
+  KILN_RETURN_IF_ERROR(st);
+  CudaContext ctx(tmp, state);
+  KILN_RETURN_IF_ERROR(ctx.init());
+  KILN_RETURN_IF_ERROR(ctx.bind_inputs(inputs));
+
+  std::map<std::string, int64_t> cache;
+  if (!options.timing_cache.empty()) cache = read_cache(options.timing_cache);
+  std::map<size_t, std::string> keys;
+  const std::string& gpu = info->compat["gpu_name"];
+  static const int kMaxTactics[] = {1, 2, 3, 4, 8, 16};
+  TuningOptions to;
+  to.max_tactics = kMaxTactics[std::min(std::max(options.opt_level, 0), 5)];
+  to.lookup = [&](size_t i, NodeContext& nc) -> int64_t {
+    std::string key = tactic_key(g->nodes[i], nc, gpu);
+    keys[i] = key;
+    auto c = cache.find(key);
+    if (c != cache.end()) {
+      g->nodes[i].attrs.set(kTacticAttr, c->second);
+      return c->second;
+    }
+    return -1;
+  };
+  to.on_tuned = [&](size_t i, int64_t tactic, const std::vector<double>&) {
+    g->nodes[i].attrs.set(kTacticAttr, tactic);
+    if (keys.count(i)) cache[keys[i]] = tactic;
+  };
+  Status tuned = ctx.tune(to);
+  if (!tuned.ok()) return tuned.with_context("tuning at the opt shape");
+  if (!options.timing_cache.empty()) KILN_RETURN_IF_ERROR(write_cache(options.timing_cache, cache));
+  return ok_status();
+}
+
+}  // namespace kiln::cuda

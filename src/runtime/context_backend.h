@@ -1,0 +1,32 @@
+// What a backend implements to run an engine for one ExecutionContext (internal; the public API is ExecutionContext).
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "kiln/engine.h"
+
+namespace kiln {
+
+class ContextBackend {
+ public:
+  virtual ~ContextBackend() = default;
+  // `inputs` were validated against the engine; they are copied or uploaded, the caller may reuse its buffers.
+  virtual Status bind_inputs(const NamedValues& inputs) = 0;
+  virtual Status execute() = 0;
+  // Outputs of the last execute(), in the engine's output order, on the host.
+  virtual Status fetch_outputs(std::vector<Value>* outputs) = 0;
+  virtual void set_cuda_graph(bool enabled) {}
+  virtual void set_profiling(bool enabled) {}
+  virtual std::vector<LayerTiming> layer_timings() const { return {}; }
+  virtual RunTimings last_timings() const { return {}; }
+  virtual ContextMemory memory() const { return {}; }
+};
+
+// The CPU reference backend: interprets the engine graph with the reference kernels.
+std::unique_ptr<ContextBackend> make_reference_context(const Engine& engine);
+
+// The CUDA backend (backends/cuda/runtime); returns a backend whose calls fail with the reason when the
+// engine's GPU state cannot be created. Only linked when Kiln is built with CUDA.
+std::unique_ptr<ContextBackend> make_cuda_context(const Engine& engine);
+
+}  // namespace kiln
