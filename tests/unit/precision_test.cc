@@ -411,6 +411,22 @@ TEST(Precision, OneCastPerValue) {
   EXPECT_EQ(find_node(low, "exp")->inputs[0], find_node(low, "mul")->inputs[1]);
 }
 
+// Attention's mask is T only when it is float: a bool mask is left alone while Q/K/V are lowered.
+TEST(Precision, AttentionBoolMaskUntouched) {
+  Graph g = make_graph({{"q", {1, 2, 4, 8}}}, {"y"});
+  Tensor mask(DType::kBool, {4, 4});
+  for (int64_t i = 0; i < 16; ++i) mask.data<uint8_t>()[i] = i % 4 <= i / 4;  // causal
+  g.initializers["mask"] = mask;
+  g.nodes.push_back(node(OpKind::kAttention, "attn", {"q", "q", "q", "mask"}, {"y"}));
+  infer(g);
+  PrecisionReport rep;
+  Graph low = lower_and_compare(g, kF16, {{"q", random_tensor({1, 2, 4, 8}, 22)}}, &rep);
+  EXPECT_EQ(rep.lowered_nodes, 1);
+  EXPECT_EQ(rep.converted_weights, 0);
+  EXPECT_EQ(low.initializers.at("mask").dtype(), DType::kBool);
+  EXPECT_EQ(find_node(low, "attn")->inputs[3], "mask");
+}
+
 TEST(Precision, RejectsOtherTargets) {
   Graph g = conv_relu_pool();
   infer(g);
