@@ -250,3 +250,36 @@ def test_server_down_is_unavailable(pb):
     with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
         code, _ = code_of(lambda: pbg.GRPCInferenceServiceStub(ch).ServerLive(p.ServerLiveRequest(), timeout=5))
     assert code == grpc.StatusCode.UNAVAILABLE
+
+
+def test_stream_infer(stub, pb):
+    """ModelStreamInfer answers every request on the stream; a bad one yields error_message, the rest go on."""
+    p, _ = pb
+    reqs = []
+    for i in range(20):
+        r = infer_request(p, np.full((1, 4), float(i), dtype=np.float32))
+        r.id = f"s{i}"
+        reqs.append(r)
+    bad = infer_request(p, np.ones((1, 4), dtype=np.float32))
+    bad.id = "bad"
+    bad.inputs[0].datatype = "INT32"
+    reqs.insert(7, bad)
+    answers = {}
+    for resp in stub.ModelStreamInfer(iter(reqs), timeout=60):
+        if resp.error_message:
+            answers[resp.infer_response.id] = resp.error_message
+        else:
+            answers[resp.infer_response.id] = output_array(resp.infer_response)
+    assert len(answers) == 21
+    assert "INVALID_ARGUMENT" in answers["bad"]
+    for i in range(20):
+        np.testing.assert_array_equal(answers[f"s{i}"], np.full((1, 4), i + 1.0, dtype=np.float32))
+
+
+def test_cancelled_calls_leave_server_healthy(stub, pb):
+    p, _ = pb
+    futures = [stub.ModelInfer.future(infer_request(p, np.ones((8, 4), dtype=np.float32))) for _ in range(50)]
+    for f in futures:
+        f.cancel()
+    x = np.ones((1, 4), dtype=np.float32)
+    np.testing.assert_array_equal(output_array(stub.ModelInfer(infer_request(p, x))), x + 1)

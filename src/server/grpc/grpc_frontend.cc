@@ -107,7 +107,8 @@ class StreamReactor : public grpc::ServerBidiReactor<inference::ModelInferReques
         std::lock_guard<std::mutex> lock(mu_);
         seq = next_seq_++;
       }
-      auto handle = server_.infer(std::move(req), [this, seq](ServerStatus status, InferResponse result) {
+      auto handle = server_.infer(std::move(req), [this, seq, id = request_.id()](ServerStatus status,
+                                                                                  InferResponse result) {
         {
           std::lock_guard<std::mutex> lock(mu_);
           if (handles_.erase(seq) == 0) answered_early_.insert(seq);
@@ -117,7 +118,8 @@ class StreamReactor : public grpc::ServerBidiReactor<inference::ModelInferReques
           gc::response_to_proto(std::move(result), r.mutable_infer_response());
         } else {
           r.set_error_message(std::string(server_code_name(status.code)) + ": " + status.message);
-          r.mutable_infer_response()->set_id(result.id);
+          // Errors carry the request's id so that a streaming client can match them.
+          r.mutable_infer_response()->set_id(result.id.empty() ? id : result.id);
         }
         deliver(std::move(r));
       });
