@@ -1,13 +1,10 @@
 // KServe v2 JSON codec: infer request parsing (JSON and binary tensors), response writing, metadata documents.
 #include "server/http_codec.h"
 
-#include <google/protobuf/util/json_util.h>
-
 #include <charconv>
 #include <cmath>
 #include <cstring>
 #include <limits>
-
 #include <nlohmann/json.hpp>
 
 #include "server/tensor_codec.h"
@@ -104,7 +101,8 @@ bool put_int(const json& v, char* dst) {
       if (i < 0) return false;
       if (static_cast<uint64_t>(i) > static_cast<uint64_t>(std::numeric_limits<T>::max())) return false;
     } else {
-      if (i < static_cast<int64_t>(std::numeric_limits<T>::min()) || i > static_cast<int64_t>(std::numeric_limits<T>::max()))
+      if (i < static_cast<int64_t>(std::numeric_limits<T>::min()) ||
+          i > static_cast<int64_t>(std::numeric_limits<T>::max()))
         return false;
     }
     T t = static_cast<T>(i);
@@ -121,15 +119,24 @@ bool put_element(const json& v, DType dtype, char* dst) {
       if (!v.is_boolean()) return false;
       *dst = v.get<bool>() ? 1 : 0;
       return true;
-    case DType::kUInt8: return put_int<uint8_t>(v, dst);
-    case DType::kUInt16: return put_int<uint16_t>(v, dst);
-    case DType::kUInt32: return put_int<uint32_t>(v, dst);
-    case DType::kUInt64: return put_int<uint64_t>(v, dst);
-    case DType::kInt8: return put_int<int8_t>(v, dst);
-    case DType::kInt16: return put_int<int16_t>(v, dst);
-    case DType::kInt32: return put_int<int32_t>(v, dst);
-    case DType::kInt64: return put_int<int64_t>(v, dst);
-    default: break;
+    case DType::kUInt8:
+      return put_int<uint8_t>(v, dst);
+    case DType::kUInt16:
+      return put_int<uint16_t>(v, dst);
+    case DType::kUInt32:
+      return put_int<uint32_t>(v, dst);
+    case DType::kUInt64:
+      return put_int<uint64_t>(v, dst);
+    case DType::kInt8:
+      return put_int<int8_t>(v, dst);
+    case DType::kInt16:
+      return put_int<int16_t>(v, dst);
+    case DType::kInt32:
+      return put_int<int32_t>(v, dst);
+    case DType::kInt64:
+      return put_int<int64_t>(v, dst);
+    default:
+      break;
   }
   if (!v.is_number()) return false;
   double d = v.get<double>();
@@ -152,7 +159,8 @@ bool put_element(const json& v, DType dtype, char* dst) {
       std::memcpy(dst, &h, 2);
       return true;
     }
-    default: return false;
+    default:
+      return false;
   }
 }
 
@@ -167,11 +175,16 @@ void flatten(const json& j, std::vector<const json*>* out) {
 ServerStatus parse_parameters(const json& j, Parameters* out, const std::string& where) {
   if (!j.is_object()) return bad(where + " must be an object");
   for (const auto& [k, v] : j.items()) {
-    if (v.is_boolean()) (*out)[k] = v.get<bool>();
-    else if (v.is_number_integer() || v.is_number_unsigned()) (*out)[k] = v.get<int64_t>();
-    else if (v.is_number_float()) (*out)[k] = v.get<double>();
-    else if (v.is_string()) (*out)[k] = v.get<std::string>();
-    else return bad(where + "." + k + " must be a bool, number or string");
+    if (v.is_boolean())
+      (*out)[k] = v.get<bool>();
+    else if (v.is_number_integer() || v.is_number_unsigned())
+      (*out)[k] = v.get<int64_t>();
+    else if (v.is_number_float())
+      (*out)[k] = v.get<double>();
+    else if (v.is_string())
+      (*out)[k] = v.get<std::string>();
+    else
+      return bad(where + "." + k + " must be a bool, number or string");
   }
   return {};
 }
@@ -235,22 +248,24 @@ void append_data(std::string* s, const InferTensor& t) {
     sep();
     const char* e = p + i * elem;
     switch (t.dtype) {
-      case DType::kBool: *s += (*e ? "true" : "false"); break;
-#define KILN_INT_CASE(D, T) \
-  case D: {                 \
-    T v;                    \
+      case DType::kBool:
+        *s += (*e ? "true" : "false");
+        break;
+#define KILN_INT_CASE(D, T)       \
+  case D: {                       \
+    T v;                          \
     std::memcpy(&v, e, sizeof v); \
-    append_int(s, v);       \
-    break;                  \
+    append_int(s, v);             \
+    break;                        \
   }
-      KILN_INT_CASE(DType::kUInt8, uint8_t)
-      KILN_INT_CASE(DType::kUInt16, uint16_t)
-      KILN_INT_CASE(DType::kUInt32, uint32_t)
-      KILN_INT_CASE(DType::kUInt64, uint64_t)
-      KILN_INT_CASE(DType::kInt8, int8_t)
-      KILN_INT_CASE(DType::kInt16, int16_t)
-      KILN_INT_CASE(DType::kInt32, int32_t)
-      KILN_INT_CASE(DType::kInt64, int64_t)
+        KILN_INT_CASE(DType::kUInt8, uint8_t)
+        KILN_INT_CASE(DType::kUInt16, uint16_t)
+        KILN_INT_CASE(DType::kUInt32, uint32_t)
+        KILN_INT_CASE(DType::kUInt64, uint64_t)
+        KILN_INT_CASE(DType::kInt8, int8_t)
+        KILN_INT_CASE(DType::kInt16, int16_t)
+        KILN_INT_CASE(DType::kInt32, int32_t)
+        KILN_INT_CASE(DType::kInt64, int64_t)
 #undef KILN_INT_CASE
       case DType::kFloat32: {
         float v;
@@ -276,7 +291,9 @@ void append_data(std::string* s, const InferTensor& t) {
         append_float(s, bf16_to_float(v));
         break;
       }
-      default: *s += "null"; break;
+      default:
+        *s += "null";
+        break;
     }
   }
   *s += ']';
@@ -293,10 +310,14 @@ void append_parameters(std::string* s, const Parameters& p) {
     std::visit(
         [&](const auto& x) {
           using T = std::decay_t<decltype(x)>;
-          if constexpr (std::is_same_v<T, bool>) *s += x ? "true" : "false";
-          else if constexpr (std::is_same_v<T, int64_t>) append_int(s, x);
-          else if constexpr (std::is_same_v<T, double>) append_number(s, x);
-          else append_json_string(s, x);
+          if constexpr (std::is_same_v<T, bool>)
+            *s += x ? "true" : "false";
+          else if constexpr (std::is_same_v<T, int64_t>)
+            append_int(s, x);
+          else if constexpr (std::is_same_v<T, double>)
+            append_number(s, x);
+          else
+            append_json_string(s, x);
         },
         v);
   }
@@ -316,13 +337,18 @@ size_t json_nesting_depth(const char* data, size_t size) {
   for (size_t i = 0; i < size; ++i) {
     char c = data[i];
     if (in_string) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_string = false;
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
       continue;
     }
-    if (c == '"') in_string = true;
-    else if (c == '[' || c == '{') max_depth = std::max(max_depth, ++depth);
-    else if ((c == ']' || c == '}') && depth > 0) --depth;
+    if (c == '"')
+      in_string = true;
+    else if (c == '[' || c == '{')
+      max_depth = std::max(max_depth, ++depth);
+    else if ((c == ']' || c == '}') && depth > 0)
+      --depth;
   }
   return max_depth;
 }
@@ -358,12 +384,15 @@ ServerStatus parse_infer_request(const char* body, size_t size, int64_t header_l
     InferTensor t;
     if (!in.contains("name") || !in["name"].is_string()) return bad("input 'name' must be a string");
     t.name = in["name"].get<std::string>();
-    if (!in.contains("datatype") || !in["datatype"].is_string()) return bad("input '" + t.name + "': 'datatype' must be a string");
+    if (!in.contains("datatype") || !in["datatype"].is_string())
+      return bad("input '" + t.name + "': 'datatype' must be a string");
     std::string dt = in["datatype"].get<std::string>();
     if (!datatype_from_name(dt, &t.dtype)) return bad("input '" + t.name + "': unknown datatype '" + dt + "'");
-    if (!in.contains("shape") || !in["shape"].is_array()) return bad("input '" + t.name + "': 'shape' must be an array");
+    if (!in.contains("shape") || !in["shape"].is_array())
+      return bad("input '" + t.name + "': 'shape' must be an array");
     for (const auto& d : in["shape"]) {
-      if (!d.is_number_integer() && !d.is_number_unsigned()) return bad("input '" + t.name + "': shape entries must be integers");
+      if (!d.is_number_integer() && !d.is_number_unsigned())
+        return bad("input '" + t.name + "': shape entries must be integers");
       int64_t v = d.get<int64_t>();
       if (v < 0) return bad("input '" + t.name + "': shape entries must be >= 0");
       t.shape.push_back(v);
@@ -490,84 +519,6 @@ void write_infer_response(const InferResponse& r, const OutputPrefs& prefs, std:
     for (const auto& t : r.outputs)
       if (prefs.wants_binary(t.name)) s += t.data;
   }
-}
-
-std::string error_json(const std::string& message) {
-  json j;
-  j["error"] = message;
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-std::string server_metadata_json(const ServerMetadata& md) {
-  json j;
-  j["name"] = md.name;
-  j["version"] = md.version;
-  j["extensions"] = md.extensions;
-  return j.dump();
-}
-
-std::string model_metadata_json(const ModelMetadata& md) {
-  json j;
-  j["name"] = md.name;
-  j["versions"] = md.versions;
-  j["platform"] = md.platform;
-  auto tensors = [](const std::vector<TensorMetadata>& ts) {
-    json a = json::array();
-    for (const auto& t : ts) a.push_back({{"name", t.name}, {"datatype", t.datatype}, {"shape", t.shape}});
-    return a;
-  };
-  j["inputs"] = tensors(md.inputs);
-  j["outputs"] = tensors(md.outputs);
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-std::string model_config_json(const ModelConfig& config) {
-  std::string out;
-  google::protobuf::util::JsonPrintOptions opts;
-  opts.preserve_proto_field_names = true;
-  opts.always_print_primitive_fields = true;
-  if (!google::protobuf::util::MessageToJsonString(config, &out, opts).ok()) return error_json("cannot print config");
-  return out;
-}
-
-std::string model_stats_json(const std::vector<ModelStats>& stats) {
-  auto dur = [](const StatDuration& d) { return json{{"count", d.count}, {"ns", d.ns}}; };
-  json arr = json::array();
-  for (const auto& s : stats) {
-    json m;
-    m["name"] = s.name;
-    m["version"] = s.version;
-    m["last_inference"] = s.last_inference_ms;
-    m["inference_count"] = s.inference_count;
-    m["execution_count"] = s.execution_count;
-    m["inference_stats"] = {{"success", dur(s.success)},         {"fail", dur(s.fail)},
-                            {"queue", dur(s.queue)},             {"compute_input", dur(s.compute_input)},
-                            {"compute_infer", dur(s.compute_infer)}, {"compute_output", dur(s.compute_output)}};
-    json batches = json::array();
-    for (const auto& b : s.batch_stats)
-      batches.push_back({{"batch_size", b.batch_size},
-                         {"compute_input", dur(b.compute_input)},
-                         {"compute_infer", dur(b.compute_infer)},
-                         {"compute_output", dur(b.compute_output)}});
-    m["batch_stats"] = batches;
-    m["pending_request_count"] = s.pending_requests;
-    m["failures_by_reason"] = s.failures_by_reason;
-    arr.push_back(std::move(m));
-  }
-  json j;
-  j["model_stats"] = arr;
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-std::string repository_index_json(const std::vector<RepositoryEntry>& entries) {
-  json a = json::array();
-  for (const auto& e : entries) {
-    json x{{"name", e.name}, {"state", e.state}};
-    if (!e.version.empty()) x["version"] = e.version;
-    if (!e.reason.empty()) x["reason"] = e.reason;
-    a.push_back(std::move(x));
-  }
-  return a.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 }  // namespace kiln::server

@@ -21,10 +21,9 @@
 #include <functional>
 #include <future>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "server/http_codec.h"
 #include "server/scheduler.h"
@@ -195,9 +194,12 @@ void HttpFrontend::Impl::deliver(evutil_socket_t, short, void* arg) {
     add_body(d->req, std::move(d->body));
     evhttp_send_reply(d->req, d->code, nullptr, nullptr);
     if (self->opts.log_requests)
-      log_json("info", "request", {{"request_id", d->request_id}, {"model", d->model}, {"path", d->path},
-                                   {"status", std::to_string(d->code)},
-                                   {"duration_us", std::to_string((now_ns() - d->start_ns) / 1000)}});
+      log_json("info", "request",
+               {{"request_id", d->request_id},
+                {"model", d->model},
+                {"path", d->path},
+                {"status", std::to_string(d->code)},
+                {"duration_us", std::to_string((now_ns() - d->start_ns) / 1000)}});
   }
   delete d;
   self->outstanding.fetch_sub(1);
@@ -408,7 +410,8 @@ Result<std::unique_ptr<HttpFrontend::Impl>> start_loops(InferenceServer* server,
     evhttp_set_allowed_methods(loop->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST);
     evhttp_set_timeout(loop->http, 120);
     evhttp_set_gencb(
-        loop->http, [](evhttp_request* req, void* arg) {
+        loop->http,
+        [](evhttp_request* req, void* arg) {
           auto* l = static_cast<Loop*>(arg);
           l->owner->handle(l, req);
         },

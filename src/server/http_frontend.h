@@ -11,9 +11,9 @@ namespace kiln::server {
 struct HttpOptions {
   std::string host = "0.0.0.0";
   int port = 8000;
-  int threads = 2;                         // event-loop threads, each with its own SO_REUSEPORT listener
+  int threads = 2;                          // event-loop threads, each with its own SO_REUSEPORT listener
   size_t max_body_size = size_t{64} << 20;  // --http-max-body-size
-  bool log_requests = false;               // one JSON log line per request (--log-verbose)
+  bool log_requests = false;                // one JSON log line per request (--log-verbose)
 };
 
 class HttpFrontend : public Frontend {
@@ -21,7 +21,8 @@ class HttpFrontend : public Frontend {
   // Binds, then serves on `options.threads` event loops until stop().
   static Result<std::unique_ptr<HttpFrontend>> start(InferenceServer* server, const HttpOptions& options);
   // Serves GET /metrics only (one event loop).
-  static Result<std::unique_ptr<HttpFrontend>> start_metrics(InferenceServer* server, const std::string& host, int port);
+  static Result<std::unique_ptr<HttpFrontend>> start_metrics(InferenceServer* server, const std::string& host,
+                                                             int port);
   ~HttpFrontend() override;
 
   int port() const override;

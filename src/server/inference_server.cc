@@ -82,11 +82,12 @@ ServerStatus ServerImpl::validate(const LoadedVersion& lv, const InferRequest& r
   for (size_t k = 0; k < sc.inputs.size(); ++k) {
     const InputSpec& spec = sc.inputs[k];
     const InferTensor* t = by_spec[k];
-    if (!t) return server_error(ServerCode::kInvalidArgument, "missing input '" + spec.name + "' of model '" + model + "'");
+    if (!t)
+      return server_error(ServerCode::kInvalidArgument, "missing input '" + spec.name + "' of model '" + model + "'");
     if (t->dtype != spec.dtype)
-      return server_error(ServerCode::kInvalidArgument, "input '" + spec.name + "': expected datatype " +
-                                                            datatype_name(spec.dtype) + ", got " +
-                                                            (datatype_name(t->dtype)[0] ? datatype_name(t->dtype) : "unknown"));
+      return server_error(ServerCode::kInvalidArgument,
+                          "input '" + spec.name + "': expected datatype " + datatype_name(spec.dtype) + ", got " +
+                              (datatype_name(t->dtype)[0] ? datatype_name(t->dtype) : "unknown"));
     size_t first = batched ? 1 : 0;
     auto expected = [&] {
       std::string s = batched ? "[-1" : "[";
@@ -109,8 +110,9 @@ ServerStatus ServerImpl::validate(const LoadedVersion& lv, const InferRequest& r
     for (size_t i = 0; i < spec.dims.size(); ++i) {
       int64_t d = t->shape[first + i];
       if (d < 0 || (spec.dims[i] >= 0 && d != spec.dims[i]))
-        return server_error(ServerCode::kInvalidArgument, "input '" + spec.name + "': shape " + dims_to_string(t->shape) +
-                                                              " does not match " + expected());
+        return server_error(
+            ServerCode::kInvalidArgument,
+            "input '" + spec.name + "': shape " + dims_to_string(t->shape) + " does not match " + expected());
       q->shape_key.append(reinterpret_cast<const char*>(&d), sizeof d);
     }
     q->shape_key.push_back('|');
@@ -137,7 +139,8 @@ ServerStatus ServerImpl::validate(const LoadedVersion& lv, const InferRequest& r
   int64_t timeout_us = static_cast<int64_t>(level.default_timeout_us);
   int64_t asked;
   if (int_param(req.parameters, "timeout", &asked)) {
-    if (asked < 0) return server_error(ServerCode::kInvalidArgument, "parameter timeout must be a non-negative integer");
+    if (asked < 0)
+      return server_error(ServerCode::kInvalidArgument, "parameter timeout must be a non-negative integer");
     if (level.allow_override || !sc.dynamic_batching) timeout_us = asked;
   }
   q->deadline_ns = timeout_us > 0 ? q->start_ns + static_cast<uint64_t>(timeout_us) * 1000 : 0;
@@ -170,8 +173,10 @@ std::shared_ptr<InferHandle> ServerImpl::infer(InferRequest request, InferCallba
   st = version->scheduler->enqueue(q);
   if (!st.ok()) {  // the scheduler left the request with us
     version->stats->record_failure("REJECTED", now_ns() - start);
-    log_json("warning", st.message, {{"request_id", log_id}, {"model", version->scheduler->config().model_name},
-                                     {"code", server_code_name(st.code)}});
+    log_json("warning", st.message,
+             {{"request_id", log_id},
+              {"model", version->scheduler->config().model_name},
+              {"code", server_code_name(st.code)}});
     InferCallback cb = std::move(q->done);
     cb(std::move(st), {});
   }
@@ -283,7 +288,9 @@ std::shared_ptr<InferHandle> InferenceServer::infer(InferRequest request, InferC
   return impl_->infer(std::move(request), std::move(done));
 }
 
-std::vector<RepositoryEntry> InferenceServer::repository_index(bool ready_only) const { return impl_->index(ready_only); }
+std::vector<RepositoryEntry> InferenceServer::repository_index(bool ready_only) const {
+  return impl_->index(ready_only);
+}
 ServerStatus InferenceServer::load_model(const std::string& name) { return impl_->load(name); }
 ServerStatus InferenceServer::unload_model(const std::string& name) { return impl_->unload(name); }
 Result<std::vector<ModelStats>> InferenceServer::statistics(const std::string& name, const std::string& version) const {

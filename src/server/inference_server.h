@@ -26,15 +26,15 @@ namespace kiln::server {
 // kPayloadTooLarge->RESOURCE_EXHAUSTED, kAlreadyExists->ALREADY_EXISTS, kInternal->INTERNAL).
 enum class ServerCode {
   kOk = 0,
-  kInvalidArgument,   // malformed request, bad shape/dtype/byte size            -> HTTP 400
-  kNotFound,          // unknown model, version, input or output                 -> HTTP 404
-  kUnavailable,       // model not ready (loading, failed, unloading), shutting down -> HTTP 503
-  kQueueFull,         // dynamic_batching max_queue_size reached                 -> HTTP 429
-  kTimeout,           // request spent longer than its timeout in the queue      -> HTTP 504
-  kCancelled,         // client went away; no response is delivered to anyone    -> HTTP 499
-  kPayloadTooLarge,   // body over --http-max-body-size / gRPC message limit     -> HTTP 413
-  kAlreadyExists,     //                                                          -> HTTP 409
-  kInternal,          // engine failure while running a valid request           -> HTTP 500
+  kInvalidArgument,  // malformed request, bad shape/dtype/byte size            -> HTTP 400
+  kNotFound,         // unknown model, version, input or output                 -> HTTP 404
+  kUnavailable,      // model not ready (loading, failed, unloading), shutting down -> HTTP 503
+  kQueueFull,        // dynamic_batching max_queue_size reached                 -> HTTP 429
+  kTimeout,          // request spent longer than its timeout in the queue      -> HTTP 504
+  kCancelled,        // client went away; no response is delivered to anyone    -> HTTP 499
+  kPayloadTooLarge,  // body over --http-max-body-size / gRPC message limit     -> HTTP 413
+  kAlreadyExists,    //                                                          -> HTTP 409
+  kInternal,         // engine failure while running a valid request           -> HTTP 500
 };
 
 struct ServerStatus {
@@ -152,8 +152,8 @@ struct ModelStats {
   uint64_t inference_count = 0;    // inferences (batch items) run
   uint64_t execution_count = 0;    // engine executions (batches) run
   StatDuration success, fail, queue, compute_input, compute_infer, compute_output;
-  std::vector<BatchStats> batch_stats;  // one entry per executed batch size, ascending
-  uint64_t pending_requests = 0;        // queued or running now
+  std::vector<BatchStats> batch_stats;                 // one entry per executed batch size, ascending
+  uint64_t pending_requests = 0;                       // queued or running now
   std::map<std::string, uint64_t> failures_by_reason;  // "REJECTED", "CANCELED", "BACKEND", "OTHER"
 };
 

@@ -45,7 +45,8 @@ std::string ServerImpl::prometheus() const {
   for (const auto& lv : all) {
     ModelStats s = lv->stats->snapshot();
     s.pending_requests = lv->scheduler->pending();
-    rows.push_back({"model=\"" + escape(s.name) + "\",version=\"" + escape(s.version) + "\"", std::move(s), lv->stats.get()});
+    rows.push_back(
+        {"model=\"" + escape(s.name) + "\",version=\"" + escape(s.version) + "\"", std::move(s), lv->stats.get()});
   }
   std::ostringstream o;
   auto header = [&](const Family& f) {

@@ -52,25 +52,27 @@ Status check_tensor(ConfigTensor* t, const TensorDesc& d, bool batched, const st
   if (!dtype_from_config(t->data_type(), &want))
     return field_error(origin, field + ".data_type", "unsupported data type " + DataType_Name(t->data_type()));
   if (d.dtype != DType::kUndefined && d.dtype != want)
-    return field_error(origin, field + ".data_type",
-                       DataType_Name(t->data_type()) + " but the model's '" + d.name + "' is " + datatype_name(d.dtype));
+    return field_error(
+        origin, field + ".data_type",
+        DataType_Name(t->data_type()) + " but the model's '" + d.name + "' is " + datatype_name(d.dtype));
   if (!d.rank_known) return ok_status();
   size_t first = batched ? 1 : 0;
   if (batched && (d.dims.empty() || d.dims[0] >= 0))
-    return field_error(origin, "max_batch_size",
-                       "> 0 needs a dynamic first (batch) dim, but the model's '" + d.name + "' has shape " +
-                           dims_str(d.dims, 0));
+    return field_error(
+        origin, "max_batch_size",
+        "> 0 needs a dynamic first (batch) dim, but the model's '" + d.name + "' has shape " + dims_str(d.dims, 0));
   // The dims the engine sees: the reshape target when one is given, else the config dims.
   const auto& seen = t->has_reshape() ? t->reshape().shape() : t->dims();
   if (static_cast<size_t>(seen.size()) != d.dims.size() - first)
     return field_error(origin, field + (t->has_reshape() ? ".reshape" : ".dims"),
-                       dims_str(seen) + " does not match the model's '" + d.name + "' shape " + dims_str(d.dims, first) +
-                           (batched ? " (without the batch dim)" : ""));
+                       dims_str(seen) + " does not match the model's '" + d.name + "' shape " +
+                           dims_str(d.dims, first) + (batched ? " (without the batch dim)" : ""));
   for (int i = 0; i < seen.size(); ++i) {
     int64_t e = d.dims[first + i];
     if (seen[i] < -1 || seen[i] == 0 || (e >= 0 && seen[i] >= 0 && e != seen[i]))
-      return field_error(origin, field + ".dims",
-                         dims_str(seen) + " does not match the model's '" + d.name + "' shape " + dims_str(d.dims, first));
+      return field_error(
+          origin, field + ".dims",
+          dims_str(seen) + " does not match the model's '" + d.name + "' shape " + dims_str(d.dims, first));
   }
   return ok_status();
 }
@@ -112,13 +114,17 @@ Status validate_model_config(const ModelConfig& c, const std::string& origin) {
       int64_t a = 1, b = 1;
       bool var = false;
       for (auto d : t.dims()) {
-        if (d < 0) var = true;
-        else a *= d;
+        if (d < 0)
+          var = true;
+        else
+          a *= d;
       }
       for (auto d : t.reshape().shape()) {
         if (d < -1 || d == 0) return field_error(origin, f + ".reshape.shape", "entries must be -1 or positive");
-        if (d < 0) var = true;
-        else b *= d;
+        if (d < 0)
+          var = true;
+        else
+          b *= d;
       }
       if (var) return field_error(origin, f + ".reshape", "is only supported with fixed dims");
       if (a != b) return field_error(origin, f + ".reshape", "element count differs from dims");
@@ -135,8 +141,7 @@ Status validate_model_config(const ModelConfig& c, const std::string& origin) {
   }
   if (c.has_dynamic_batching()) {
     const auto& db = c.dynamic_batching();
-    if (c.max_batch_size() == 0)
-      return field_error(origin, "dynamic_batching", "needs max_batch_size > 0");
+    if (c.max_batch_size() == 0) return field_error(origin, "dynamic_batching", "needs max_batch_size > 0");
     for (int p : db.preferred_batch_size())
       if (p <= 0 || p > c.max_batch_size())
         return field_error(origin, "dynamic_batching.preferred_batch_size",
@@ -159,7 +164,8 @@ Status validate_model_config(const ModelConfig& c, const std::string& origin) {
     const auto& g = c.instance_group(i);
     std::string f = "instance_group[" + std::to_string(i) + "]";
     if (g.count() < 0 || g.count() > 64) return field_error(origin, f + ".count", "must be in 0..64");
-    if (g.kind() == ModelInstanceGroup::KIND_MODEL) return field_error(origin, f + ".kind", "KIND_MODEL is not supported");
+    if (g.kind() == ModelInstanceGroup::KIND_MODEL)
+      return field_error(origin, f + ".kind", "KIND_MODEL is not supported");
     if (g.kind() == ModelInstanceGroup::KIND_CPU && g.gpus_size() > 0)
       return field_error(origin, f + ".gpus", "given with KIND_CPU");
     if (i > 0 && (g.kind() == ModelInstanceGroup::KIND_GPU) != wants_gpu(c))
@@ -192,7 +198,8 @@ Status complete_config_from_engine(ModelConfig* c, const Engine& engine, const s
     if (list->size() == 0) {
       for (const auto& d : descs) {
         if (d.kind != ValueKind::kTensor || !d.rank_known)
-          return field_error(origin, what, "cannot be completed from the model: '" + d.name + "' is not a ranked tensor");
+          return field_error(origin, what,
+                             "cannot be completed from the model: '" + d.name + "' is not a ranked tensor");
         DataType dt = config_from_dtype(d.dtype);
         if (dt == TYPE_INVALID)
           return field_error(origin, what, "model tensor '" + d.name + "' has unsupported type " + dtype_name(d.dtype));

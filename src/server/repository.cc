@@ -157,7 +157,8 @@ Status warmup(const Engine& engine, const ModelConfig& c, const std::string& mod
     for (const auto& [name, in] : w.inputs()) {
       DType dt;
       if (!dtype_from_config(in.data_type(), &dt) || dt == DType::kString)
-        return invalid_argument(origin + ": field model_warmup[" + w.name() + "].inputs[" + name + "].data_type: unsupported");
+        return invalid_argument(origin + ": field model_warmup[" + w.name() + "].inputs[" + name +
+                                "].data_type: unsupported");
       Dims dims;
       if (c.max_batch_size() > 0) dims.push_back(w.batch_size());
       dims.insert(dims.end(), in.dims().begin(), in.dims().end());
@@ -205,7 +206,8 @@ std::string ServerImpl::signature_of(const std::string& name) const {
   std::string dir = options_.repository + "/" + name;
   auto stamp = [&](const std::string& p) {
     struct stat st;
-    if (::stat(p.c_str(), &st) == 0) s << p << ':' << st.st_size << ':' << st.st_mtim.tv_sec << '.' << st.st_mtim.tv_nsec << ';';
+    if (::stat(p.c_str(), &st) == 0)
+      s << p << ':' << st.st_size << ':' << st.st_mtim.tv_sec << '.' << st.st_mtim.tv_nsec << ';';
   };
   stamp(dir + "/config.pbtxt");
   for (const auto& v : list_dir(dir)) {
@@ -218,14 +220,13 @@ std::string ServerImpl::signature_of(const std::string& name) const {
 }
 
 Result<std::shared_ptr<LoadedVersion>> ServerImpl::load_version(const std::string& name, const ModelConfig& base,
-                                                                 int64_t version, const std::string& model_dir) {
+                                                                int64_t version, const std::string& model_dir) {
   std::string origin = model_dir + "/config.pbtxt";
   auto lv = std::make_shared<LoadedVersion>();
   lv->version = version;
   lv->version_str = std::to_string(version);
   lv->config = base;
-  KILN_ASSIGN_OR_RETURN(std::shared_ptr<Engine> engine,
-                        obtain_engine(model_dir + "/" + lv->version_str, base, name));
+  KILN_ASSIGN_OR_RETURN(std::shared_ptr<Engine> engine, obtain_engine(model_dir + "/" + lv->version_str, base, name));
   KILN_RETURN_IF_ERROR(complete_config_from_engine(&lv->config, *engine, origin));
   KILN_RETURN_IF_ERROR(warmup(*engine, lv->config, model_dir, origin));
   lv->engine = engine;
@@ -237,7 +238,8 @@ Result<std::shared_ptr<LoadedVersion>> ServerImpl::load_version(const std::strin
 
 ServerStatus ServerImpl::load(const std::string& name) {
   if (options_.control_mode == ModelControlMode::kNone)
-    return server_error(ServerCode::kUnavailable, "explicit model load / unload is not allowed in model control mode none");
+    return server_error(ServerCode::kUnavailable,
+                        "explicit model load / unload is not allowed in model control mode none");
   std::lock_guard<std::mutex> lock(load_mu_);
   return load_locked(name);
 }
@@ -322,7 +324,8 @@ ServerStatus ServerImpl::load_locked(const std::string& name) {
 
 ServerStatus ServerImpl::unload(const std::string& name) {
   if (options_.control_mode == ModelControlMode::kNone)
-    return server_error(ServerCode::kUnavailable, "explicit model load / unload is not allowed in model control mode none");
+    return server_error(ServerCode::kUnavailable,
+                        "explicit model load / unload is not allowed in model control mode none");
   std::lock_guard<std::mutex> lock(load_mu_);
   return unload_locked(name, false);
 }
@@ -354,7 +357,8 @@ ServerStatus ServerImpl::unload_locked(const std::string& name, bool forget) {
 }
 
 Status ServerImpl::start() {
-  if (!is_dir(options_.repository)) return not_found("model repository '" + options_.repository + "' is not a directory");
+  if (!is_dir(options_.repository))
+    return not_found("model repository '" + options_.repository + "' is not a directory");
   {
     std::lock_guard<std::mutex> lock(load_mu_);
     std::vector<std::string> names = scan_model_names();
@@ -378,7 +382,8 @@ void ServerImpl::poll_loop() {
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(poll_mu_);
-      poll_cv_.wait_for(lock, std::chrono::seconds(std::max(options_.poll_secs, 1)), [&] { return shutting_down_.load(); });
+      poll_cv_.wait_for(lock, std::chrono::seconds(std::max(options_.poll_secs, 1)),
+                        [&] { return shutting_down_.load(); });
       if (shutting_down_) return;
     }
     std::lock_guard<std::mutex> lock(load_mu_);

@@ -60,7 +60,8 @@ SchedulerConfig SchedulerConfig::from(const ModelConfig& c, const std::string& v
   return s;
 }
 
-Scheduler::Scheduler(std::shared_ptr<const Engine> engine, SchedulerConfig config, std::shared_ptr<StatsCollector> stats)
+Scheduler::Scheduler(std::shared_ptr<const Engine> engine, SchedulerConfig config,
+                     std::shared_ptr<StatsCollector> stats)
     : engine_(std::move(engine)), config_(std::move(config)), stats_(std::move(stats)) {
   queues_.resize(config_.levels.size());
 }
@@ -139,8 +140,10 @@ bool Scheduler::next_batch(std::unique_lock<std::mutex>& lock, std::vector<std::
       if (r->handle->cancelled())
         finish(*r, server_error(ServerCode::kCancelled, "request cancelled by the client"), {}, "CANCELED");
       else
-        finish(*r, server_error(ServerCode::kTimeout, "request timed out in the queue of model '" + config_.model_name + "'"),
-               {}, "REJECTED");
+        finish(
+            *r,
+            server_error(ServerCode::kTimeout, "request timed out in the queue of model '" + config_.model_name + "'"),
+            {}, "REJECTED");
     }
     dead.clear();
     lock.lock();
@@ -235,8 +238,10 @@ void Scheduler::execute(ExecutionContext* ctx, std::vector<std::unique_ptr<Queue
     const Dims& first_shape = parts[0]->shape;
     if (batched) {
       dims.push_back(total_rows);
-      if (!spec.reshape.empty()) dims.insert(dims.end(), spec.reshape.begin(), spec.reshape.end());
-      else dims.insert(dims.end(), first_shape.begin() + 1, first_shape.end());
+      if (!spec.reshape.empty())
+        dims.insert(dims.end(), spec.reshape.begin(), spec.reshape.end());
+      else
+        dims.insert(dims.end(), first_shape.begin() + 1, first_shape.end());
     } else {
       dims = spec.reshape.empty() ? first_shape : spec.reshape;
     }
@@ -271,8 +276,10 @@ void Scheduler::execute(ExecutionContext* ctx, std::vector<std::unique_ptr<Queue
         InferTensor out;
         out.name = name;
         out.dtype = t.dtype();
-        if (batched) slice_rows(t, offset, r.rows, &out);
-        else slice_rows(t, -1, 0, &out);
+        if (batched)
+          slice_rows(t, offset, r.rows, &out);
+        else
+          slice_rows(t, -1, 0, &out);
         resp.outputs.push_back(std::move(out));
         return {};
       }

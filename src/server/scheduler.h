@@ -57,11 +57,11 @@ struct QueuedRequest {
   InferRequest request;
   InferCallback done;
   std::shared_ptr<InferHandle> handle;
-  int64_t rows = 1;        // the request's batch size (1 when the model does not batch)
-  std::string shape_key;   // the non-batch dims of every input: only equal keys share a batch
-  uint64_t start_ns = 0;   // when infer() was called
+  int64_t rows = 1;          // the request's batch size (1 when the model does not batch)
+  std::string shape_key;     // the non-batch dims of every input: only equal keys share a batch
+  uint64_t start_ns = 0;     // when infer() was called
   uint64_t deadline_ns = 0;  // 0 = no timeout
-  uint32_t level = 0;      // priority queue index, 0 = highest
+  uint32_t level = 0;        // priority queue index, 0 = highest
 };
 
 struct SchedulerConfig {

@@ -28,7 +28,7 @@ struct LoadedVersion {
 struct ModelState {
   std::string state = "UNAVAILABLE";  // READY, UNAVAILABLE, LOADING, UNLOADING
   std::string reason;
-  std::string signature;  // of the files on disk at the last load (poll mode)
+  std::string signature;                                       // of the files on disk at the last load (poll mode)
   std::map<int64_t, std::shared_ptr<LoadedVersion>> versions;  // ready versions
 };
 

@@ -3,7 +3,6 @@
 #include <cstdio>
 #include <ctime>
 #include <mutex>
-
 #include <nlohmann/json.hpp>
 
 #include "server/inference_server.h"
@@ -29,32 +28,52 @@ ServerStatus ServerStatus::from(const Status& status) {
 
 int http_status_code(ServerCode code) {
   switch (code) {
-    case ServerCode::kOk: return 200;
-    case ServerCode::kInvalidArgument: return 400;
-    case ServerCode::kNotFound: return 404;
-    case ServerCode::kUnavailable: return 503;
-    case ServerCode::kQueueFull: return 429;
-    case ServerCode::kTimeout: return 504;
-    case ServerCode::kCancelled: return 499;
-    case ServerCode::kPayloadTooLarge: return 413;
-    case ServerCode::kAlreadyExists: return 409;
-    case ServerCode::kInternal: return 500;
+    case ServerCode::kOk:
+      return 200;
+    case ServerCode::kInvalidArgument:
+      return 400;
+    case ServerCode::kNotFound:
+      return 404;
+    case ServerCode::kUnavailable:
+      return 503;
+    case ServerCode::kQueueFull:
+      return 429;
+    case ServerCode::kTimeout:
+      return 504;
+    case ServerCode::kCancelled:
+      return 499;
+    case ServerCode::kPayloadTooLarge:
+      return 413;
+    case ServerCode::kAlreadyExists:
+      return 409;
+    case ServerCode::kInternal:
+      return 500;
   }
   return 500;
 }
 
 const char* server_code_name(ServerCode code) {
   switch (code) {
-    case ServerCode::kOk: return "OK";
-    case ServerCode::kInvalidArgument: return "INVALID_ARGUMENT";
-    case ServerCode::kNotFound: return "NOT_FOUND";
-    case ServerCode::kUnavailable: return "UNAVAILABLE";
-    case ServerCode::kQueueFull: return "QUEUE_FULL";
-    case ServerCode::kTimeout: return "TIMEOUT";
-    case ServerCode::kCancelled: return "CANCELLED";
-    case ServerCode::kPayloadTooLarge: return "PAYLOAD_TOO_LARGE";
-    case ServerCode::kAlreadyExists: return "ALREADY_EXISTS";
-    case ServerCode::kInternal: return "INTERNAL";
+    case ServerCode::kOk:
+      return "OK";
+    case ServerCode::kInvalidArgument:
+      return "INVALID_ARGUMENT";
+    case ServerCode::kNotFound:
+      return "NOT_FOUND";
+    case ServerCode::kUnavailable:
+      return "UNAVAILABLE";
+    case ServerCode::kQueueFull:
+      return "QUEUE_FULL";
+    case ServerCode::kTimeout:
+      return "TIMEOUT";
+    case ServerCode::kCancelled:
+      return "CANCELLED";
+    case ServerCode::kPayloadTooLarge:
+      return "PAYLOAD_TOO_LARGE";
+    case ServerCode::kAlreadyExists:
+      return "ALREADY_EXISTS";
+    case ServerCode::kInternal:
+      return "INTERNAL";
   }
   return "INTERNAL";
 }

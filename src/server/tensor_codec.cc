@@ -19,14 +19,16 @@ ServerStatus check_tensor_bytes(const InferTensor& t, int64_t* numel) {
   int64_t n = dims_numel(t.shape);
   for (auto d : t.shape)
     if (d < 0) n = -1;
-  if (n < 0) return server_error(ServerCode::kInvalidArgument, "input '" + t.name + "': invalid shape " + dims_to_string(t.shape));
+  if (n < 0)
+    return server_error(ServerCode::kInvalidArgument,
+                        "input '" + t.name + "': invalid shape " + dims_to_string(t.shape));
   *numel = n;
   if (t.dtype == DType::kString) {
     size_t pos = 0;
     for (int64_t i = 0; i < n; ++i) {
       if (t.data.size() - pos < 4)
-        return server_error(ServerCode::kInvalidArgument, "input '" + t.name + "': BYTES data holds fewer than " +
-                                                              std::to_string(n) + " elements");
+        return server_error(ServerCode::kInvalidArgument,
+                            "input '" + t.name + "': BYTES data holds fewer than " + std::to_string(n) + " elements");
       uint32_t len = read_u32(t.data.data() + pos);
       pos += 4;
       if (t.data.size() - pos < len)
@@ -43,10 +45,10 @@ ServerStatus check_tensor_bytes(const InferTensor& t, int64_t* numel) {
   size_t elem = dtype_size(t.dtype);
   if (elem == 0) return server_error(ServerCode::kInvalidArgument, "input '" + t.name + "': unsupported datatype");
   if (static_cast<uint64_t>(n) > t.data.size() / elem || static_cast<uint64_t>(n) * elem != t.data.size())
-    return server_error(ServerCode::kInvalidArgument,
-                        "input '" + t.name + "': shape " + dims_to_string(t.shape) + " of " + datatype_name(t.dtype) +
-                            " needs " + std::to_string(static_cast<uint64_t>(n) * elem) + " bytes, got " +
-                            std::to_string(t.data.size()));
+    return server_error(ServerCode::kInvalidArgument, "input '" + t.name + "': shape " + dims_to_string(t.shape) +
+                                                          " of " + datatype_name(t.dtype) + " needs " +
+                                                          std::to_string(static_cast<uint64_t>(n) * elem) +
+                                                          " bytes, got " + std::to_string(t.data.size()));
   return {};
 }
 
@@ -63,8 +65,9 @@ Result<Tensor> concat_tensors(const std::vector<const InferTensor*>& parts, DTyp
         pos += 4 + len;
       }
     }
-    if (k != t.numel()) return internal_error("BYTES inputs hold " + std::to_string(k) + " elements, expected " +
-                                              std::to_string(t.numel()));
+    if (k != t.numel())
+      return internal_error("BYTES inputs hold " + std::to_string(k) + " elements, expected " +
+                            std::to_string(t.numel()));
     return t;
   }
   char* dst = static_cast<char*>(t.raw());

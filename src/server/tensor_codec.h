@@ -1,4 +1,5 @@
-// Conversions between wire tensors (InferTensor raw bytes) and Kiln tensors: byte-size checks, batch concat, row slices.
+// Conversions between wire tensors (InferTensor raw bytes) and Kiln tensors: byte-size checks, batch concat, row
+// slices.
 #pragma once
 #include <string>
 #include <vector>

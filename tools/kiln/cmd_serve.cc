@@ -85,7 +85,8 @@ int serve(const ServeArgs& a) {
       return 1;
     }
     metrics = std::move(f).value();
-    log_json("info", "listening", {{"protocol", "metrics"}, {"host", a.host}, {"port", std::to_string(metrics->port())}});
+    log_json("info", "listening",
+             {{"protocol", "metrics"}, {"host", a.host}, {"port", std::to_string(metrics->port())}});
   }
   int sig = 0;
   sigwait(&signals, &sig);
@@ -115,8 +116,10 @@ std::function<int()> add_serve_command(CLI::App& app) {
   cmd->add_option("--repository-poll-secs", a->poll_secs, "Seconds between repository scans in poll mode (default 15)")
       ->check(CLI::Range(1, 86400));
   cmd->add_option("--host", a->host, "Address to listen on (default 0.0.0.0)");
-  cmd->add_option("--http-port", a->http_port, "HTTP/REST port (default 8000; 0 = any free port)")->check(CLI::Range(0, 65535));
-  cmd->add_option("--grpc-port", a->grpc_port, "gRPC port (default 8001; 0 = any free port)")->check(CLI::Range(0, 65535));
+  cmd->add_option("--http-port", a->http_port, "HTTP/REST port (default 8000; 0 = any free port)")
+      ->check(CLI::Range(0, 65535));
+  cmd->add_option("--grpc-port", a->grpc_port, "gRPC port (default 8001; 0 = any free port)")
+      ->check(CLI::Range(0, 65535));
   cmd->add_option("--metrics-port", a->metrics_port, "Prometheus metrics port (default 8002; 0 = any free port)")
       ->check(CLI::Range(0, 65535));
   cmd->add_option("--http-thread-count", a->http_threads, "HTTP event-loop threads (default: CPU count, at least 2)")
