@@ -5,6 +5,7 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "tools/kiln/cli_util.h"
@@ -36,79 +37,205 @@ Stats stats_of(std::vector<double> v) {
 
 }  // namespace
 
+namespace {
+
+struct BenchArgs {
+  std::string model, json;
+  int64_t batch = 0;
+  double duration = 3.0, warmup = 0.2;
+  int64_t iterations = 10;
+  bool no_transfers = false, cuda_graph = false, profile = false;
+  int streams = 1;
+  BuildFlags flags;
+};
+
+// One benchmark stream: its own context and thread; records per-iteration latency and phase times.
+struct StreamResult {
+  std::vector<double> lat_ms, h2d_ms, compute_ms, d2h_ms;
+  Status status;
+};
+
+void run_stream(const Engine& engine, const NamedValues& inputs, const BenchArgs& a, Clock::time_point start,
+                double warmup_s, double duration_s, StreamResult* out) {
+  auto ctx = engine.create_context();
+  ctx->set_cuda_graph(a.cuda_graph);
+  NamedValues outputs;
+  auto once = [&]() -> Status {
+    if (a.no_transfers) return ctx->execute();
+    KILN_RETURN_IF_ERROR(ctx->bind_inputs(inputs));
+    KILN_RETURN_IF_ERROR(ctx->execute());
+    return ctx->fetch_outputs(&outputs);
+  };
+  if (a.no_transfers) {
+    out->status = ctx->bind_inputs(inputs);
+    if (!out->status.ok()) return;
+  }
+  while (std::chrono::duration<double>(Clock::now() - start).count() < warmup_s) {
+    out->status = once();
+    if (!out->status.ok()) return;
+  }
+  auto m0 = Clock::now();
+  for (;;) {
+    auto t0 = Clock::now();
+    out->status = once();
+    if (!out->status.ok()) return;
+    out->lat_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    RunTimings t = ctx->last_timings();
+    out->h2d_ms.push_back(a.no_transfers ? 0 : t.h2d_ms);
+    out->compute_ms.push_back(t.compute_ms);
+    out->d2h_ms.push_back(a.no_transfers ? 0 : t.d2h_ms);
+    double elapsed = std::chrono::duration<double>(Clock::now() - m0).count();
+    if (elapsed >= duration_s && static_cast<int64_t>(out->lat_ms.size()) >= a.iterations) break;
+  }
+}
+
+double mean_of(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return v.empty() ? 0 : s / v.size();
+}
+
+int run_bench(const BenchArgs& a) {
+  auto opts = a.flags.to_options();
+  if (!opts.ok()) return fail("bench", opts.status());
+  auto t_build = Clock::now();
+  auto engine = open_model(a.model, *opts);
+  if (!engine.ok()) return fail("bench", engine.status());
+  double build_s = std::chrono::duration<double>(Clock::now() - t_build).count();
+  auto inputs = make_random_inputs(**engine, opts->shapes, a.batch, 42);
+  if (!inputs.ok()) return fail("bench", inputs.status());
+  int64_t batch = 1;
+  if (!inputs->empty() && inputs->front().second.tensor.rank() > 0) batch = inputs->front().second.tensor.dim(0);
+
+  std::vector<StreamResult> results(a.streams);
+  std::vector<std::thread> threads;
+  auto start = Clock::now();
+  for (int k = 0; k < a.streams; ++k)
+    threads.emplace_back(run_stream, std::cref(**engine), std::cref(*inputs), std::cref(a), start, a.warmup, a.duration,
+                         &results[k]);
+  for (auto& t : threads) t.join();
+  double wall_s = std::chrono::duration<double>(Clock::now() - start).count() - a.warmup;
+  std::vector<double> lat, h2d, comp, d2h;
+  for (const auto& r : results) {
+    if (!r.status.ok()) return fail("bench", r.status);
+    lat.insert(lat.end(), r.lat_ms.begin(), r.lat_ms.end());
+    h2d.insert(h2d.end(), r.h2d_ms.begin(), r.h2d_ms.end());
+    comp.insert(comp.end(), r.compute_ms.begin(), r.compute_ms.end());
+    d2h.insert(d2h.end(), r.d2h_ms.begin(), r.d2h_ms.end());
+  }
+  // Throughput: per stream, iterations over its own measured time; streams add up.
+  double qps = 0;
+  for (const auto& r : results) {
+    double t = 0;
+    for (double x : r.lat_ms) t += x;
+    if (t > 0) qps += r.lat_ms.size() / (t / 1000.0);
+  }
+  Stats s = stats_of(lat);
+  Stats gpu = stats_of(comp);
+
+  std::vector<LayerTiming> layers;
+  ContextMemory mem;
+  {
+    auto ctx = (*engine)->create_context();
+    NamedValues outs;
+    Status st = ctx->run(*inputs, &outs);
+    if (!st.ok()) return fail("bench", st);
+    mem = ctx->memory();
+    if (a.profile) {
+      ctx->set_profiling(true);
+      Status bs = ctx->bind_inputs(*inputs);
+      for (int rep = 0; bs.ok() && rep < 3; ++rep) bs = ctx->execute();  // the last one is reported
+      if (!bs.ok()) return fail("bench", bs);
+      layers = ctx->layer_timings();
+    }
+  }
+
+  std::cout << std::fixed << std::setprecision(4);
+  std::cout << "=== Model ===\n"
+            << "Model: " << a.model << "  backend: " << (*engine)->info().backend
+            << "  precision: " << (*engine)->info().precision << "  device: " << (*engine)->info().device
+            << "  load/build: " << build_s << " s\n";
+  for (const auto& [name, v] : *inputs)
+    std::cout << "Input " << name << ": " << dtype_name(v.tensor.dtype()) << "[" << dims_to_string(v.tensor.dims()) << "]\n";
+  std::cout << "Streams: " << a.streams << "  CUDA graph: " << (a.cuda_graph ? "on" : "off")
+            << "  data transfers: " << (a.no_transfers ? "off (inputs bound once, device-resident)" : "on") << "\n";
+  std::cout << "=== Performance summary ===\n";
+  std::cout << "Throughput: " << qps << " qps (" << qps * batch << " inferences/s at batch " << batch << ")\n";
+  std::cout << "Latency: min = " << s.min << " ms, max = " << s.max << " ms, mean = " << s.mean
+            << " ms, median = " << s.median << " ms, percentile(90%) = " << s.p90 << " ms, percentile(95%) = " << s.p95
+            << " ms, percentile(99%) = " << s.p99 << " ms\n";
+  std::cout << "H2D Latency: mean = " << mean_of(h2d) << " ms\n";
+  std::cout << "GPU Compute Time: min = " << gpu.min << " ms, mean = " << gpu.mean << " ms, median = " << gpu.median
+            << " ms, percentile(99%) = " << gpu.p99 << " ms\n";
+  std::cout << "D2H Latency: mean = " << mean_of(d2h) << " ms\n";
+  std::cout << "Memory: weights " << mem.weights << " B, activations peak " << mem.activations_peak << " B, workspace "
+            << mem.workspace << " B\n";
+  std::cout << "Iterations: " << lat.size() << "\nTotal Host Walltime: " << wall_s << " s\n";
+  if (!layers.empty()) {
+    double total = 0;
+    for (const auto& l : layers) total += l.ms;
+    std::vector<LayerTiming> sorted = layers;
+    std::sort(sorted.begin(), sorted.end(), [](const auto& x, const auto& y) { return x.ms > y.ms; });
+    std::cout << "=== Per-layer profile (one execution, " << layers.size() << " nodes, " << total << " ms) ===\n";
+    for (size_t i = 0; i < sorted.size() && i < 25; ++i)
+      std::cout << std::setw(9) << sorted[i].ms << " ms " << std::setw(6) << std::setprecision(1)
+                << (total > 0 ? 100 * sorted[i].ms / total : 0) << "%  " << std::setprecision(4) << sorted[i].op << " "
+                << sorted[i].node << " [" << sorted[i].placement << ", " << sorted[i].kernel << "]\n";
+  }
+  if (!a.json.empty()) {
+    nlohmann::json jl = nlohmann::json::array();
+    for (const auto& l : layers)
+      jl.push_back({{"node", l.node}, {"op", l.op}, {"placement", l.placement}, {"kernel", l.kernel}, {"ms", l.ms}});
+    nlohmann::json j = {{"model", a.model},
+                        {"backend", (*engine)->info().backend},
+                        {"precision", (*engine)->info().precision},
+                        {"device", (*engine)->info().device},
+                        {"batch", batch},
+                        {"streams", a.streams},
+                        {"cuda_graph", a.cuda_graph},
+                        {"no_transfers", a.no_transfers},
+                        {"build_s", build_s},
+                        {"iterations", lat.size()},
+                        {"walltime_s", wall_s},
+                        {"throughput_qps", qps},
+                        {"throughput_inferences_per_s", qps * batch},
+                        {"latency_ms",
+                         {{"min", s.min}, {"max", s.max}, {"mean", s.mean}, {"median", s.median}, {"p90", s.p90},
+                          {"p95", s.p95}, {"p99", s.p99}}},
+                        {"h2d_ms", mean_of(h2d)},
+                        {"compute_ms", gpu.mean},
+                        {"compute_median_ms", gpu.median},
+                        {"d2h_ms", mean_of(d2h)},
+                        {"memory",
+                         {{"weights", mem.weights}, {"activations_peak", mem.activations_peak},
+                          {"workspace", mem.workspace}}},
+                        {"layers", jl}};
+    std::ofstream f(a.json);
+    if (!f) return fail("bench", not_found("cannot write '" + a.json + "'"));
+    f << j.dump(2) << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
 std::function<int()> add_bench_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("bench", "Benchmark an engine or ONNX model with random inputs");
-  struct Args {
-    std::string model, json;
-    int64_t batch = 0;
-    double duration = 3.0, warmup = 0.2;
-    int64_t iterations = 10;
-    BuildFlags flags;
-  };
-  auto args = std::make_shared<Args>();
+  auto args = std::make_shared<BenchArgs>();
   cmd->add_option("model", args->model, "Engine file or ONNX model")->required();
   cmd->add_option("--batch", args->batch, "Batch size for a dynamic first dimension")->check(CLI::PositiveNumber);
   cmd->add_option("--duration", args->duration, "Seconds to measure (default 3)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--warmup", args->warmup, "Seconds of warm-up (default 0.2)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--iterations", args->iterations, "Minimum measured iterations (default 10)")->check(CLI::PositiveNumber);
   cmd->add_option("--json", args->json, "Write the summary as JSON to this file");
+  cmd->add_option("--streams", args->streams, "Run K execution contexts concurrently, one thread each (default 1)")
+      ->check(CLI::Range(1, 256));
+  cmd->add_flag("--no-transfers", args->no_transfers,
+                "Bind inputs once and time execution alone (device-resident inputs, like trtexec --noDataTransfers)");
+  cmd->add_flag("--cuda-graph", args->cuda_graph, "Capture the execution into a CUDA graph and replay it");
+  cmd->add_flag("--profile", args->profile, "Print a per-layer time profile (one execution, synchronized per node)");
   args->flags.add_to(cmd, false);
-  return [args]() {
-    auto opts = args->flags.to_options();
-    if (!opts.ok()) return fail("bench", opts.status());
-    auto t_build = Clock::now();
-    auto engine = open_model(args->model, *opts);
-    if (!engine.ok()) return fail("bench", engine.status());
-    double build_s = std::chrono::duration<double>(Clock::now() - t_build).count();
-    auto inputs = make_random_inputs(**engine, opts->shapes, args->batch, 42);
-    if (!inputs.ok()) return fail("bench", inputs.status());
-    int64_t batch = 1;
-    if (!inputs->empty() && inputs->front().second.tensor.rank() > 0) batch = inputs->front().second.tensor.dim(0);
-    auto ctx = (*engine)->create_context();
-    NamedValues outputs;
-    auto run_once = [&]() { return ctx->run(*inputs, &outputs); };
-    auto w0 = Clock::now();
-    do {
-      Status st = run_once();
-      if (!st.ok()) return fail("bench", st);
-    } while (std::chrono::duration<double>(Clock::now() - w0).count() < args->warmup);
-    std::vector<double> lat_ms;
-    auto m0 = Clock::now();
-    for (;;) {
-      auto t0 = Clock::now();
-      Status st = run_once();
-      if (!st.ok()) return fail("bench", st);
-      lat_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-      double elapsed = std::chrono::duration<double>(Clock::now() - m0).count();
-      if (elapsed >= args->duration && static_cast<int64_t>(lat_ms.size()) >= args->iterations) break;
-    }
-    double wall_s = std::chrono::duration<double>(Clock::now() - m0).count();
-    Stats s = stats_of(lat_ms);
-    double qps = lat_ms.size() / wall_s;
-    std::cout << std::fixed << std::setprecision(4);
-    std::cout << "=== Model ===\n" << "Model: " << args->model << "  backend: " << (*engine)->info().backend
-              << "  precision: " << (*engine)->info().precision << "  load/build: " << build_s << " s\n";
-    for (const auto& [name, v] : *inputs)
-      std::cout << "Input " << name << ": " << dtype_name(v.tensor.dtype()) << "[" << dims_to_string(v.tensor.dims()) << "]\n";
-    std::cout << "=== Performance summary ===\n";
-    std::cout << "Throughput: " << qps << " qps (" << qps * batch << " inferences/s at batch " << batch << ")\n";
-    std::cout << "Latency: min = " << s.min << " ms, max = " << s.max << " ms, mean = " << s.mean
-              << " ms, median = " << s.median << " ms, percentile(90%) = " << s.p90 << " ms, percentile(95%) = " << s.p95
-              << " ms, percentile(99%) = " << s.p99 << " ms\n";
-    std::cout << "Iterations: " << lat_ms.size() << "\nTotal Host Walltime: " << wall_s << " s\n";
-    if (!args->json.empty()) {
-      nlohmann::json j = {{"model", args->model},      {"backend", (*engine)->info().backend},
-                          {"precision", (*engine)->info().precision}, {"batch", batch},
-                          {"iterations", lat_ms.size()}, {"walltime_s", wall_s},
-                          {"throughput_qps", qps},     {"throughput_inferences_per_s", qps * batch},
-                          {"latency_ms", {{"min", s.min}, {"max", s.max}, {"mean", s.mean}, {"median", s.median},
-                                          {"p90", s.p90}, {"p95", s.p95}, {"p99", s.p99}}}};
-      std::ofstream f(args->json);
-      if (!f) return fail("bench", not_found("cannot write '" + args->json + "'"));
-      f << j.dump(2) << "\n";
-    }
-    return 0;
-  };
+  return [args]() { return run_bench(*args); };
 }
 
 }  // namespace kiln::cli
