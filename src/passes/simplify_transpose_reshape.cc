@@ -39,8 +39,54 @@ bool is_identity_perm(const std::vector<int64_t>& p) {
   return true;
 }
 
+const Shape* shape_of(const Graph& g, const std::string& v) {
+  const TypeInfo* t = g.type_of(v);
+  return t && t->is_tensor() && t->shape.rank_known ? &t->shape : nullptr;
+}
+
+// Dims known equal: both known and equal, or both the same named symbol.
+bool same_dim(const Dim& a, const Dim& b) {
+  return a.is_known() ? b.is_known() && a.value == b.value : !a.symbol.empty() && a.symbol == b.symbol;
+}
+
+bool same_shape(const Shape* a, const Shape* b) {
+  if (!a || !b || a->rank() != b->rank()) return false;
+  for (size_t i = 0; i < a->rank(); ++i)
+    if (!same_dim(a->dims[i], b->dims[i])) return false;
+  return true;
+}
+
+// A constant Reshape target taking `src` to `out`: static dims as they are; an unknown dim either copied from
+// the same position of `src` (0, when both carry the same symbol) or inferred (-1, at most one). nullopt when
+// no such target exists. *allowzero is set when a static target holds a real 0 dim.
+std::optional<std::vector<int64_t>> reshape_target(const Shape* src, const Shape* out, bool* allowzero) {
+  *allowzero = false;
+  if (!src || !out) return std::nullopt;
+  if (out->fully_known()) {
+    std::vector<int64_t> d = out->concrete();
+    for (int64_t x : d) *allowzero = *allowzero || x == 0;
+    return d;
+  }
+  std::vector<int64_t> d;
+  int inferred = 0;
+  for (size_t i = 0; i < out->rank(); ++i) {
+    const Dim& o = out->dims[i];
+    if (o.is_known()) {
+      if (o.value == 0) return std::nullopt;  // 0 would mean "copy" without allowzero
+      d.push_back(o.value);
+    } else if (i < src->rank() && same_dim(src->dims[i], o)) {
+      d.push_back(0);
+    } else {
+      d.push_back(-1);
+      ++inferred;
+    }
+  }
+  if (inferred > 1) return std::nullopt;
+  return d;
+}
+
 // Turns node k into Reshape(data, const shape) producing its own output (name and type unchanged).
-void make_static_reshape(Graph& g, size_t k, std::string data, const std::vector<int64_t>& dims) {
+void make_static_reshape(Graph& g, size_t k, std::string data, const std::vector<int64_t>& dims, bool allowzero) {
   std::string shape =
       g.add_constant(g.nodes[k].name + "_shape",
                      Tensor::from_vector<int64_t>(DType::kInt64, {static_cast<int64_t>(dims.size())}, dims));
@@ -51,8 +97,7 @@ void make_static_reshape(Graph& g, size_t k, std::string data, const std::vector
   m.attrs = Attrs();
   // Reshape means the same from opset 5 on; opset 14 adds allowzero, needed when a target dim is 0 (else "copy").
   if (m.opset < 14) m.opset = 14;
-  for (int64_t d : dims)
-    if (d == 0) m.attrs.set("allowzero", int64_t{1});
+  if (allowzero) m.attrs.set("allowzero", int64_t{1});
 }
 
 class SimplifyTransposeReshape : public Pass {
@@ -111,26 +156,31 @@ class SimplifyTransposeReshape : public Pass {
     // A Transpose feeding another Transpose is better composed with it (possibly cancelling): leave it.
     for (const Use& u : consumers(g, n.outputs[0]))
       if (u.input != kSubgraphUse && g.nodes[u.node].op == OpKind::kTranspose) return false;
-    auto in_dims = static_shape(g, n.inputs[0]);
-    auto out_dims = static_shape(g, n.outputs[0]);
-    if (!in_dims || !out_dims || in_dims->size() != perm.size()) return false;
+    const Shape* in = shape_of(g, n.inputs[0]);
+    const Shape* out = shape_of(g, n.outputs[0]);
+    if (!in || !out || in->rank() != perm.size()) return false;
     int64_t last = -1;
     for (int64_t a : perm) {
-      if ((*in_dims)[static_cast<size_t>(a)] == 1) continue;
+      const Dim& d = in->dims[static_cast<size_t>(a)];
+      if (d.is_known() && d.value == 1) continue;  // unknown dims may be > 1: they must keep their order
       if (a < last) return false;
       last = a;
     }
-    make_static_reshape(g, k, n.inputs[0], *out_dims);
+    bool allowzero = false;
+    auto target = reshape_target(in, out, &allowzero);
+    if (!target) return false;
+    make_static_reshape(g, k, n.inputs[0], *target, allowzero);
     return true;
   }
 
-  // Reshape-like node k reading another reshape-like node's output: one Reshape of the first one's input, when the
-  // final shape is static. The inner node is left for eliminate_dead_code if nobody else reads it.
+  // Reshape-like node k reading another reshape-like node's output: one Reshape of the first one's input, when a
+  // constant target exists (static, or dynamic dims that line up; see reshape_target). The inner node is left for
+  // eliminate_dead_code if nobody else reads it.
   static bool collapse_reshape_chain(Graph& g, size_t k, std::set<size_t>& dead) {
     const Node& n = g.nodes[k];
     if (!n.has_input(0) || !n.has_output(0)) return false;
-    auto out_dims = static_shape(g, n.outputs[0]);
-    if (!out_dims) return false;
+    const Shape* out = shape_of(g, n.outputs[0]);
+    if (!out) return false;
     std::string src = n.inputs[0];
     bool through_chain = false;
     for (;;) {
@@ -140,12 +190,15 @@ class SimplifyTransposeReshape : public Pass {
       through_chain = true;
     }
     if (!through_chain) return false;
-    if (static_shape(g, src) == out_dims) {  // the chain undoes itself
+    if (same_shape(shape_of(g, src), out)) {  // the chain undoes itself
       if (!replace_value_keep_output(g, g.nodes[k].outputs[0], src)) return false;
       dead.insert(k);
       return true;
     }
-    make_static_reshape(g, k, src, *out_dims);
+    bool allowzero = false;
+    auto target = reshape_target(shape_of(g, src), out, &allowzero);
+    if (!target) return false;
+    make_static_reshape(g, k, src, *target, allowzero);
     return true;
   }
 };
