@@ -6,6 +6,7 @@ and torch.compile (FP16, device-resident inputs), checks Kiln against PyTorch FP
 torch/torchvision/transformers are imported lazily (--dry-run needs none of them). Method: docs/benchmarks.md.
 """
 import argparse
+import inspect
 import json
 import os
 import shlex
@@ -49,10 +50,9 @@ def sh(cmd, timeout):
     """Runs a command, returns (stdout, seconds); raises CalledProcessError/TimeoutExpired."""
     t0 = time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    dt = time.perf_counter() - t0
     if r.returncode != 0:
         raise subprocess.CalledProcessError(r.returncode, cmd, r.stdout, r.stderr)
-    return r.stdout, dt
+    return r.stdout, time.perf_counter() - t0
 
 
 # ---------------------------------------------------------------- models, inputs, export (torch imported lazily)
@@ -133,23 +133,20 @@ def make_inputs(model, batch, seed):
     return {"input_ids": ids, "attention_mask": mask}
 
 
-def export_onnx(module, model, path):
+def export_onnx(module, model, path, batch=2):
+    """Traces with realistic inputs of `batch` rows (a mask with padding, so no "all ones" shortcut is traced)."""
     import torch
-    if model == "resnet50":
-        args = (torch.randn(2, 3, 224, 224),)
-        names_in, names_out = ["input"], ["output"]
-    else:
-        args = (torch.ones(2, SEQ, dtype=torch.int64), torch.ones(2, SEQ, dtype=torch.int64))
-        names_in, names_out = ["input_ids", "attention_mask"], ["last_hidden_state"]
+    feeds = make_inputs(model, batch, seed=1000 + batch)
+    args = tuple(torch.from_numpy(v) for v in feeds.values())
+    names_in, names_out = list(feeds), ["output" if model == "resnet50" else "last_hidden_state"]
     dyn = {n: {0: "batch"} for n in names_in + names_out}
     kw = dict(opset_version=17, do_constant_folding=True, input_names=names_in, output_names=names_out,
               dynamic_axes=dyn)
+    if "dynamo" in inspect.signature(torch.onnx.export).parameters:  # older torch: TorchScript is the only exporter
+        kw["dynamo"] = False
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # TracerWarnings by the hundred; a real problem raises
-        try:
-            torch.onnx.export(module, args, path, dynamo=False, **kw)
-        except TypeError:  # torch without the dynamo= keyword: the TorchScript exporter is the only one
-            torch.onnx.export(module, args, path, **kw)
+        torch.onnx.export(module, args, path, **kw)
     return names_out
 
 
@@ -205,25 +202,18 @@ def time_latency(fn, duration):
 
 
 def torch_feeds(model, feeds, half):
+    """The numpy inputs on the GPU, in forward() order; images FP16 channels-last when `half`."""
     import torch
-    out = []
-    for name in (["input"] if model == "resnet50" else ["input_ids", "attention_mask"]):
-        t = torch.from_numpy(feeds[name]).cuda()
-        if t.is_floating_point() and half:
-            t = t.half()
-        if model == "resnet50":
-            t = t.contiguous(memory_format=torch.channels_last)
-        out.append(t)
-    return out
+    if model == "resnet50":
+        t = torch.from_numpy(feeds["input"]).cuda()
+        return [(t.half() if half else t).contiguous(memory_format=torch.channels_last)]
+    return [torch.from_numpy(feeds[n]).cuda() for n in ("input_ids", "attention_mask")]
 
 
 def measure(fn, kind, batch, duration, windows):
-    if kind == "throughput":
-        r = time_throughput(fn, duration, windows)
-        r["value"] = batch * 1000.0 / r["ms_per_iter"]
-    else:
-        r = time_latency(fn, duration)
-        r["value"] = r["median_ms"]
+    """Throughput rows: items/s from CUDA-event windows; latency rows: median ms of synchronized iterations."""
+    r = time_throughput(fn, duration, windows) if kind == "throughput" else time_latency(fn, duration)
+    r["value"] = batch * 1000.0 / r["ms_per_iter"] if kind == "throughput" else r["median_ms"]
     return r
 
 
@@ -244,15 +234,11 @@ def compile_and_time(module, args_t, kind, batch, mode, duration, windows):
     fn()
     torch.cuda.synchronize()
     build_s = time.perf_counter() - t0
-    r = measure(fn, kind, batch, duration, windows)
-    r["first_call_s"] = build_s
-    r["mode"] = mode
-    return r
+    return dict(measure(fn, kind, batch, duration, windows), first_call_s=build_s, mode=mode)
 
 
 def rel_errors(got, ref):
-    got = np.asarray(got, dtype=np.float64)
-    ref = np.asarray(ref, dtype=np.float64)
+    got, ref = np.asarray(got, dtype=np.float64), np.asarray(ref, dtype=np.float64)
     if got.shape != ref.shape:
         raise ValueError(f"shape {list(got.shape)} != reference {list(ref.shape)}")
     d = got - ref
@@ -328,6 +314,22 @@ def top_layers(layers, n=10):
     return [dict(l, share=l.get("ms", 0.0) / total) for l in rows], total
 
 
+def ort_check(model, onnx_path, ref_cpu):
+    """The exported file must agree with PyTorch FP32 at a batch other than the traced one (2): a batch size baked
+    into the graph by tracing shows up here, before it is blamed on Kiln."""
+    import onnxruntime as ort
+    import torch
+    feeds = make_inputs(model, 3, seed=3)
+    got = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+    with torch.inference_mode():
+        ref = ref_cpu(*[torch.from_numpy(v) for v in feeds.values()]).float().numpy()
+    e = rel_errors(got, ref)
+    if not e["rel_l2"] < 1e-3:
+        raise ValueError(f"ONNX Runtime disagrees with PyTorch at batch 3 (rel L2 {e['rel_l2']:.3g}); "
+                         "the export may depend on the traced batch: try --onnx-per-batch")
+    return e
+
+
 def run_kiln(args, st, rec, onnx_path, feeds, tag):
     """Kiln stages of one workload: build, bench (CUDA graph), optional profile. Returns the engine path or None."""
     engine = os.path.join(args.tmp, tag + ".kiln")
@@ -370,18 +372,19 @@ def run_model(args, model, wls, st, records):
     records.extend(recs)
     onnx_path = os.path.join(args.tmp, f"{model}.onnx")
 
-    def export():
+    def export():  # returns (module for the PyTorch runs, module that was exported, output names)
         m, ref = ((lambda r: (r, r))(make_resnet50(args.bn_calib_batches)) if model == "resnet50"
                   else make_bert(args.bert_export_attn, args.bert_torch_attn))
-        return ref, export_onnx(m, model, onnx_path)
+        return ref, m, export_onnx(m, model, onnx_path)
 
     got = st.run(recs[0], f"export {model} to ONNX", export)
     if got is None:
         for r in recs[1:]:
             r["errors"] = {"export": "ONNX export failed (see above)"}
         return
-    ref_cpu, out_names = got
+    ref_cpu, exp_module, out_names = got
     log(f"{model}: ONNX {os.path.getsize(onnx_path) / 2**20:.1f} MiB at {onnx_path}")
+    st.run(recs[0], "check the ONNX file with ONNX Runtime at batch 3", lambda: ort_check(model, onnx_path, ref_cpu))
     ref32 = copy.deepcopy(ref_cpu).cuda().eval()
     half = copy.deepcopy(ref_cpu).half().cuda().eval()
     if model == "resnet50":
@@ -389,7 +392,10 @@ def run_model(args, model, wls, st, records):
     for rec in recs:
         batch, kind = rec["batch"], rec["kind"]
         feeds, tag = make_inputs(model, batch, seed=batch), f"{model}_b{batch}"
-        engine = run_kiln(args, st, rec, onnx_path, feeds, tag)
+        path = os.path.join(args.tmp, f"{tag}.onnx") if args.onnx_per_batch else onnx_path
+        if args.onnx_per_batch:  # fallback for exporters that bake the trace's batch size into the graph
+            path = st.run(rec, "export at this batch", lambda: export_onnx(exp_module, model, path, batch)) and path
+        engine = run_kiln(args, st, rec, path, feeds, tag) if path else None
 
         def reference():
             torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False  # a true FP32 reference
@@ -492,6 +498,7 @@ def parse_args(argv=None):
     ap.add_argument("--bert-export-attn", default="eager", help="transformers attention used for the ONNX export")
     ap.add_argument("--bert-torch-attn", default="sdpa", help="transformers attention used for the PyTorch baselines")
     ap.add_argument("--bn-calib-batches", type=int, default=4, help="ResNet-50 BatchNorm re-estimation batches")
+    ap.add_argument("--onnx-per-batch", action="store_true", help="export one ONNX file per workload batch")
     ap.add_argument("--profile", action="store_true", help="also run kiln bench --profile; print top 10 layers")
     ap.add_argument("--build-timeout", type=float, default=600.0, help="seconds allowed per kiln build/run")
     ap.add_argument("--workdir", default="", help="where ONNX files and engines go (default: a new temp folder)")
