@@ -37,9 +37,11 @@ def log(msg):
 def one_line(err):
     """One line for an error: kiln's `... error: ...` line (or stderr's last line), else the exception's last line."""
     if isinstance(err, subprocess.CalledProcessError):
-        lines = [l.strip() for l in (err.stderr or "").splitlines() + (err.stdout or "").splitlines() if l.strip()]
-        hits = [l for l in lines if "error" in l.lower()]
-        return (hits or lines or [f"exit status {err.returncode}"])[0 if hits else -1]
+        if err.returncode < 0:
+            return f"{os.path.basename(str(err.cmd[0]))} killed by signal {-err.returncode}"
+        e = [l.strip() for l in (err.stderr or "").splitlines() if l.strip() and not l.startswith("Run with --help")]
+        o = [l.strip() for l in (err.stdout or "").splitlines() if l.strip()]
+        return next((l for l in e if "error" in l.lower()), (e or o[-1:] or [f"exit status {err.returncode}"])[0])
     if isinstance(err, subprocess.TimeoutExpired):
         return f"timed out after {err.timeout:.0f} s: {' '.join(map(str, err.cmd))[:160]}"
     text = str(err).strip().splitlines()
@@ -125,11 +127,9 @@ def make_inputs(model, batch, seed):
     if model == "resnet50":
         return {"input": rng.standard_normal((batch, 3, 224, 224), dtype=np.float32)}
     ids = rng.integers(0, 30522, size=(batch, SEQ), dtype=np.int64)
-    mask = np.ones((batch, SEQ), dtype=np.int64)
     lengths = rng.integers(SEQ // 2, SEQ + 1, size=batch)  # some padding, so the mask path is exercised
     lengths[0] = SEQ
-    for i, n in enumerate(lengths):
-        mask[i, n:] = 0
+    mask = (np.arange(SEQ)[None, :] < lengths[:, None]).astype(np.int64)
     return {"input_ids": ids, "attention_mask": mask}
 
 
@@ -137,6 +137,8 @@ def export_onnx(module, model, path, batch=2):
     """Traces with realistic inputs of `batch` rows (a mask with padding, so no "all ones" shortcut is traced)."""
     import torch
     feeds = make_inputs(model, batch, seed=1000 + batch)
+    if model == "bert":
+        feeds["attention_mask"][-1, SEQ // 2:] = 0  # padding in the traced mask at every batch size, 1 included
     args = tuple(torch.from_numpy(v) for v in feeds.values())
     names_in, names_out = list(feeds), ["output" if model == "resnet50" else "last_hidden_state"]
     dyn = {n: {0: "batch"} for n in names_in + names_out}
@@ -256,8 +258,8 @@ def kiln_build(args, onnx_path, engine, feeds):
     shapes = ",".join(f"{k}:{'x'.join(map(str, v.shape))}" for k, v in feeds.items())
     cmd = [args.kiln, "build", onnx_path, "--device", "cuda", "--precision", args.precision, "--shapes", shapes,
            "-o", engine] + kiln_extra_build(args)
-    _, dt = sh(cmd, args.build_timeout)
-    return {"build_s": dt, "cmd": cmd}
+    out, dt = sh(cmd, args.build_timeout)
+    return {"build_s": dt, "summary": (out.strip().splitlines() or [""])[-1]}
 
 
 def kiln_bench(args, engine, json_path, profile, streams=1):
@@ -336,7 +338,8 @@ def run_kiln(args, st, rec, onnx_path, feeds, tag):
     b = st.run(rec, "kiln build", lambda: kiln_build(args, onnx_path, engine, feeds))
     if b is None:
         return None
-    rec["kiln_build_s"] = b["build_s"]
+    rec["kiln_build_s"], rec["kiln_build_summary"] = b["build_s"], b["summary"]
+    log(f"{rec['workload']}: {b['summary']}")
     j = st.run(rec, "kiln bench", lambda: kiln_bench(args, engine, os.path.join(args.tmp, tag + ".json"), False,
                                              args.streams if rec["kind"] == "throughput" else 1))
     if j is not None:
@@ -566,13 +569,11 @@ def main(argv=None):
     log(f"environment: {json.dumps(info)}; workdir {tmp}")
     st, records = Stages(), []
     for model in dict.fromkeys(w[1] for w in args.workloads):
-        wls = [w for w in args.workloads if w[1] == model]
         try:
-            run_model(args, model, wls, st, records)
+            run_model(args, model, [w for w in args.workloads if w[1] == model], st, records)
         except Exception as e:  # noqa: BLE001 -- e.g. torch missing or CUDA unavailable: report and go on
-            msg = one_line(e)
-            print(f"FAILED {model}: {msg}", flush=True)
-            st.failures.append(f"{model}: {msg}")
+            st.failures.append(f"{model}: {one_line(e)}")
+            print(f"FAILED {st.failures[-1]}", flush=True)
         save(args, info, records, st.failures, t_start)
     text, _ = table(records)
     print("\n" + text, flush=True)
