@@ -77,6 +77,7 @@ void Scheduler::start() {
 }
 
 ServerStatus Scheduler::enqueue(std::unique_ptr<QueuedRequest>& r) {
+  bool wake = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_)
@@ -87,10 +88,20 @@ ServerStatus Scheduler::enqueue(std::unique_ptr<QueuedRequest>& r) {
       return server_error(ServerCode::kQueueFull, "model '" + config_.model_name + "': queue is full (max_queue_size " +
                                                       std::to_string(level.max_queue_size) + ")");
     pending_.fetch_add(1, std::memory_order_relaxed);
+    queued_rows_ += r->rows;
     queues_[r->level].push_back(std::move(r));
     ++queued_;
+    // Wake a worker only when one can act now: an idle worker when nobody is assembling a batch, or the
+    // assembling worker once the queue holds a full or preferred batch. Busy workers look at the queue
+    // when they finish, so skipping the futex wake here saves a context switch per request under load.
+    if (!config_.dynamic_batching || forming_ == 0) {
+      wake = idle_ > 0;
+    } else {
+      wake = queued_rows_ >= config_.max_batch_size ||
+             std::binary_search(config_.preferred_sizes.begin(), config_.preferred_sizes.end(), queued_rows_);
+    }
   }
-  cv_.notify_one();
+  if (wake) cv_.notify_one();
   return {};
 }
 
@@ -121,6 +132,7 @@ void Scheduler::drop_dead(std::vector<std::unique_ptr<QueuedRequest>>* dead, uin
       QueuedRequest& r = **it;
       bool expired = r.deadline_ns != 0 && now >= r.deadline_ns && config_.levels[l].reject_on_timeout;
       if (r.handle->cancelled() || expired) {
+        queued_rows_ -= r.rows;
         dead->push_back(std::move(*it));
         it = q.erase(it);
         --queued_;
@@ -151,7 +163,9 @@ bool Scheduler::next_batch(std::unique_lock<std::mutex>& lock, std::vector<std::
   for (;;) {
     if (queued_ == 0) {
       if (stopping_) return false;
+      ++idle_;
       cv_.wait(lock);
+      --idle_;
       continue;
     }
     uint64_t now = now_ns();
@@ -164,9 +178,11 @@ bool Scheduler::next_batch(std::unique_lock<std::mutex>& lock, std::vector<std::
     while (queues_[first_level].empty()) ++first_level;
     QueuedRequest& first = *queues_[first_level].front();
     if (!config_.dynamic_batching) {
+      queued_rows_ -= first.rows;
       batch->push_back(std::move(queues_[first_level].front()));
       queues_[first_level].pop_front();
       --queued_;
+      if (queued_ > 0 && idle_ > 0) cv_.notify_one();  // more work than this worker takes
       return true;
     }
     // Gather compatible requests in priority, then arrival, order while they fit.
@@ -190,17 +206,21 @@ bool Scheduler::next_batch(std::unique_lock<std::mutex>& lock, std::vector<std::
     uint64_t deadline = first.start_ns + config_.max_queue_delay_ns;
     if (!(full || preferred || stopping_ || now >= deadline)) {
       // Wake early for a request's timeout as well as the delay.
+      ++forming_;
       cv_.wait_until(lock, std::chrono::steady_clock::time_point(std::chrono::nanoseconds(deadline)));
+      --forming_;
       continue;
     }
     // Take the picks (erase from the back so indices stay valid).
     batch->resize(picks.size());
     for (size_t k = picks.size(); k-- > 0;) {
       auto [l, i] = picks[k];
+      queued_rows_ -= queues_[l][i]->rows;
       (*batch)[k] = std::move(queues_[l][i]);
       queues_[l].erase(queues_[l].begin() + i);
       --queued_;
     }
+    if (queued_ > 0 && idle_ > 0) cv_.notify_one();  // requests left behind (other shapes, overflow)
     return true;
   }
 }

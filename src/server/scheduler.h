@@ -115,6 +115,9 @@ class Scheduler {
   std::condition_variable cv_;
   std::vector<std::deque<std::unique_ptr<QueuedRequest>>> queues_;  // per priority level
   size_t queued_ = 0;
+  int64_t queued_rows_ = 0;  // batch rows over all queued requests
+  int idle_ = 0;             // workers waiting for any request
+  int forming_ = 0;          // workers waiting out max_queue_delay for a batch to fill
   bool stopping_ = false;
   bool started_ = false;
   std::atomic<uint64_t> pending_{0};
