@@ -1,6 +1,7 @@
 // kiln perf's view of a server: model information, statistics, and per-connection inference workers.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -59,6 +60,16 @@ class InferWorker {
   virtual Status infer(size_t index, CallTiming* timing) = 0;
 };
 
+// Closed-loop load driven asynchronously by the protocol client itself (no thread per request in flight).
+class AsyncLoad {
+ public:
+  virtual ~AsyncLoad() = default;
+  // Stops issuing requests; returns once every request in flight has completed.
+  virtual void stop() = 0;
+};
+// Called once per completed request, on the client's threads, possibly concurrently for different slots.
+using RecordFn = std::function<void(int slot, int64_t latency_ns, const Status& status)>;
+
 // A protocol client. model_info()/statistics() may be called from one control thread while workers run.
 class Backend {
  public:
@@ -68,6 +79,11 @@ class Backend {
   // Serializes every request once; workers only send these prebuilt bodies.
   virtual Status prepare(const ModelInfo& model, const std::vector<RequestInputs>& requests) = 0;
   virtual Result<std::unique_ptr<InferWorker>> make_worker() = 0;
+  // Keeps `concurrency` requests in flight asynchronously; kUnimplemented when the client has no async mode (the
+  // runner then uses one InferWorker thread per request in flight).
+  virtual Result<std::unique_ptr<AsyncLoad>> start_async_load(int concurrency, size_t data_sets, RecordFn record) {
+    return unimplemented("no asynchronous mode");
+  }
 };
 
 Result<std::unique_ptr<Backend>> make_http_backend(const std::string& host, int port, const PerfOptions& options);

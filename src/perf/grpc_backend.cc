@@ -1,10 +1,14 @@
 // kiln perf over KServe v2 gRPC (our kserve_v2.proto stubs): one channel (one HTTP/2 connection) per worker.
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <climits>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <thread>
 
 #include "perf/client.h"
 #include "server/grpc/kserve_v2.grpc.pb.h"
@@ -13,6 +17,9 @@ namespace kiln::perf {
 namespace {
 
 using Stub = inference::GRPCInferenceService::Stub;
+
+// Connections the asynchronous closed loop spreads its calls over (HTTP/2 multiplexes the rest).
+constexpr int kAsyncChannels = 4;
 
 Status grpc_error(const grpc::Status& s, const std::string& what, const std::string& target) {
   StatusCode code = StatusCode::kFailedPrecondition;
@@ -56,6 +63,84 @@ class GrpcWorker final : public InferWorker {
   std::string target_;
   std::shared_ptr<const std::vector<inference::ModelInferRequest>> requests_;
   inference::ModelInferResponse response_;
+};
+
+// Closed-loop load on grpc's callback client API: `concurrency` slots, each reissuing its request from the
+// completion callback. Calls are spread over a few channels (connections). Each slot alternates between two
+// contexts/responses so that a context is never destroyed inside its own completion callback, and every callback
+// holds the shared state, so that nothing a call uses is freed before grpc is done with it.
+class GrpcAsyncLoad final : public AsyncLoad {
+ public:
+  GrpcAsyncLoad(std::vector<std::unique_ptr<Stub>> stubs, std::string target,
+                std::shared_ptr<const std::vector<inference::ModelInferRequest>> requests, int concurrency,
+                RecordFn record)
+      : state_(std::make_shared<State>()) {
+    State& st = *state_;
+    st.stubs = std::move(stubs);
+    st.target = std::move(target);
+    st.requests = std::move(requests);
+    st.record = std::move(record);
+    st.slots = std::vector<Slot>(static_cast<size_t>(concurrency));
+    st.outstanding = concurrency;
+    for (size_t i = 0; i < st.slots.size(); ++i) {
+      st.slots[i].id = static_cast<int>(i);
+      st.slots[i].index = i;
+    }
+    for (Slot& s : st.slots) issue(state_, s);
+  }
+  ~GrpcAsyncLoad() override { stop(); }
+
+  void stop() override {
+    state_->stopping = true;
+    std::unique_lock<std::mutex> lock(state_->mu);
+    state_->cv.wait(lock, [&] { return state_->outstanding == 0; });
+  }
+
+ private:
+  struct Slot {
+    int id = 0;
+    size_t index = 0;
+    unsigned gen = 0;
+    std::optional<grpc::ClientContext> ctx[2];
+    inference::ModelInferResponse resp[2];
+    std::chrono::steady_clock::time_point start;
+  };
+  struct State {
+    std::vector<std::unique_ptr<Stub>> stubs;
+    std::string target;
+    std::shared_ptr<const std::vector<inference::ModelInferRequest>> requests;
+    RecordFn record;
+    std::vector<Slot> slots;  // sized once: slots never move
+    std::atomic<bool> stopping{false};
+    std::mutex mu;
+    std::condition_variable cv;
+    int outstanding = 0;
+  };
+
+  static void issue(const std::shared_ptr<State>& state, Slot& s) {
+    const unsigned g = ++s.gen & 1;
+    s.ctx[g].emplace();
+    s.resp[g].Clear();
+    s.start = std::chrono::steady_clock::now();
+    Stub* stub = state->stubs[static_cast<size_t>(s.id) % state->stubs.size()].get();
+    stub->async()->ModelInfer(&*s.ctx[g], &(*state->requests)[s.index++ % state->requests->size()], &s.resp[g],
+                              [state, &s](grpc::Status st) { done(state, s, st); });
+  }
+
+  static void done(const std::shared_ptr<State>& state, Slot& s, const grpc::Status& st) {
+    const int64_t latency =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - s.start).count();
+    state->record(s.id, latency, st.ok() ? ok_status() : grpc_error(st, "infer", state->target));
+    if (!st.ok()) std::this_thread::sleep_for(std::chrono::milliseconds(1));  // no busy loop on a dead server
+    if (!state->stopping) {
+      issue(state, s);
+      return;
+    }
+    std::lock_guard<std::mutex> lock(state->mu);
+    if (--state->outstanding == 0) state->cv.notify_all();
+  }
+
+  std::shared_ptr<State> state_;
 };
 
 class GrpcBackend final : public Backend {
@@ -139,6 +224,16 @@ class GrpcBackend final : public Backend {
     }
     requests_ = std::move(built);
     return ok_status();
+  }
+
+  Result<std::unique_ptr<AsyncLoad>> start_async_load(int concurrency, size_t data_sets, RecordFn record) override {
+    if (!requests_) return failed_precondition("prepare() was not called");
+    std::vector<std::unique_ptr<Stub>> stubs;
+    const int channels = std::max(1, std::min(kAsyncChannels, concurrency));
+    for (int i = 0; i < channels; ++i)
+      stubs.push_back(inference::GRPCInferenceService::NewStub(make_channel(target_, options_.max_message_bytes, true)));
+    return std::unique_ptr<AsyncLoad>(
+        std::make_unique<GrpcAsyncLoad>(std::move(stubs), target_, requests_, concurrency, std::move(record)));
   }
 
   Result<std::unique_ptr<InferWorker>> make_worker() override {

@@ -149,19 +149,41 @@ Result<StepResult> run_step(Backend& backend, const ModelInfo& model, const Perf
                             double load, size_t data_sets, bool verbose) {
   const int threads = mode == LoadMode::kConcurrency ? static_cast<int>(load) : options.max_threads;
   if (threads < 1) return invalid_argument("concurrency must be at least 1");
+  std::vector<std::unique_ptr<WorkerLog>> logs;
+  for (int i = 0; i < threads; ++i) logs.push_back(std::make_unique<WorkerLog>());
+  auto record = [](WorkerLog& log, int64_t latency_ns, const CallTiming& timing, const Status& st, bool late) {
+    std::lock_guard<std::mutex> lock(log.mu);
+    if (!st.ok()) {
+      if (log.errors++ == 0) log.first_error = st.message();
+      return;
+    }
+    log.delayed += late ? 1 : 0;
+    log.samples.push_back({latency_ns, timing.send_ns, timing.recv_ns});
+  };
+
+  // Closed loop: the client's asynchronous mode when it has one (gRPC), else one thread per request in flight.
+  std::unique_ptr<AsyncLoad> async;
+  if (mode == LoadMode::kConcurrency) {
+    auto started = backend.start_async_load(threads, data_sets, [&](int slot, int64_t latency_ns, const Status& st) {
+      record(*logs[static_cast<size_t>(slot)], latency_ns, CallTiming{}, st, false);
+    });
+    if (started.ok()) {
+      async = std::move(started).value();
+    } else if (started.status().code() != StatusCode::kUnimplemented) {
+      return started.status();
+    }
+  }
   std::vector<std::unique_ptr<InferWorker>> workers;
-  for (int i = 0; i < threads; ++i) {
+  for (int i = 0; !async && i < threads; ++i) {
     KILN_ASSIGN_OR_RETURN(auto w, backend.make_worker());
     workers.push_back(std::move(w));
   }
-  std::vector<std::unique_ptr<WorkerLog>> logs;
-  for (int i = 0; i < threads; ++i) logs.push_back(std::make_unique<WorkerLog>());
   std::atomic<bool> stop{false};
   std::unique_ptr<Schedule> schedule;
   if (mode == LoadMode::kRequestRate) schedule = std::make_unique<Schedule>(load, options.distribution, now_ns());
 
   std::vector<std::thread> pool;
-  for (int i = 0; i < threads; ++i) {
+  for (int i = 0; !async && i < threads; ++i) {
     pool.emplace_back([&, i] {
       InferWorker& worker = *workers[i];
       WorkerLog& log = *logs[i];
@@ -183,15 +205,9 @@ Result<StepResult> run_step(Backend& backend, const ModelInfo& model, const Perf
         const int64_t t0 = now_ns();
         Status st = worker.infer(index++, &timing);
         const int64_t t1 = now_ns();
-        std::lock_guard<std::mutex> lock(log.mu);
-        if (!st.ok()) {
-          if (log.errors++ == 0) log.first_error = st.message();
-          // Back off a little so that a dead server does not turn into a busy loop.
-          std::this_thread::sleep_for(std::chrono::milliseconds(1));
-          continue;
-        }
-        log.delayed += late ? 1 : 0;
-        log.samples.push_back({t1 - t0, timing.send_ns, timing.recv_ns});
+        record(log, t1 - t0, timing, st, late);
+        // Back off a little after a failure so that a dead server does not turn into a busy loop.
+        if (!st.ok()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
       }
     });
   }
@@ -213,6 +229,7 @@ Result<StepResult> run_step(Backend& backend, const ModelInfo& model, const Perf
   auto finish = [&] {
     stop = true;
     for (auto& t : pool) t.join();
+    if (async) async->stop();
   };
 
   std::vector<Window> windows;
