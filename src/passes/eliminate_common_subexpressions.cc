@@ -111,16 +111,23 @@ class EliminateCommonSubexpressions : public Pass {
     bool changed = merge_constants(g);
     // Nodes are visited in order, so when a duplicate is merged the names it is rewired to are defined earlier;
     // merging one pair can make later pairs equal (their inputs now match), which the same sweep then finds.
+    // Candidates are bucketed by op and inputs (read when the node is visited, i.e. after earlier merges rewired
+    // them), so only nodes that can be equal are compared.
     std::set<size_t> removed;
+    std::map<std::string, std::vector<size_t>> buckets;
     for (size_t k = 0; k < g.nodes.size(); ++k) {
       if (!mergeable(g.nodes[k])) continue;
-      for (size_t j = 0; j < k; ++j) {
-        if (removed.count(j) || !same_computation(g.nodes[j], g.nodes[k])) continue;
-        if (!merge_into(g, j, k)) continue;
+      std::string key = std::to_string(static_cast<int>(g.nodes[k].op));
+      for (const auto& in : g.nodes[k].inputs) key += "|" + in;
+      std::vector<size_t>& bucket = buckets[key];
+      bool merged = false;
+      for (size_t j : bucket) {
+        if (!same_computation(g.nodes[j], g.nodes[k]) || !merge_into(g, j, k)) continue;
         removed.insert(k);
-        changed = true;
+        merged = changed = true;
         break;
       }
+      if (!merged) bucket.push_back(k);
     }
     remove_nodes(g, removed);
     return changed;
