@@ -10,6 +10,13 @@ sys.path.insert(0, os.path.join(ROOT, "models"))
 def pytest_addoption(parser):
     parser.addoption("--kiln", default=os.path.join(ROOT, "build", "bin", "kiln"),
                      help="path to the kiln CLI (default: build/bin/kiln in the repository)")
+    parser.addoption("--kiln-device", default="cpu", choices=["cpu", "cuda"],
+                     help="device the engines are built for (cuda: run on a GPU machine)")
+
+
+@pytest.fixture(scope="session")
+def kiln_device(request):
+    return request.config.getoption("--kiln-device")
 
 
 @pytest.fixture(scope="session")

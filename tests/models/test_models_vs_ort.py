@@ -69,7 +69,17 @@ PARAMS = [pytest.param(model, idx, via, id=f"{model}-{case}-{via}")
           for model, cases in CASES.items() for idx, (case, _) in enumerate(cases) for via in ("onnx", "engine", "engine_fixed")]
 
 
+DEVICE = ["--device", "cpu"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _device(kiln_device):
+    DEVICE[1] = kiln_device
+
+
 def _kiln(kiln, *args):
+    if args and args[0] in ("build", "run"):
+        args = (*args, *DEVICE)
     p = subprocess.run([kiln, *args], capture_output=True, text=True, timeout=TIMEOUT)
     assert p.returncode == 0, f"kiln {' '.join(args)} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}"
     return p

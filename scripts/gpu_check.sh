@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs Kiln's GPU checks on a GPU machine from a prebuilt bundle (dist/bin, dist/lib): the GPU kernel tests,
+# ONNX node conformance on --device cuda, and the bundled models on the GPU vs ONNX Runtime. Results go to $OUT
+# (or ./gpu-check-out). Usage: scripts/gpu_check.sh [tests] [conformance] [models] [bench ARGS...]
+set -uo pipefail
+OUT=${OUT:-$PWD/gpu-check-out}
+mkdir -p "$OUT"
+cudnn_lib=$(python3 -c "import nvidia.cudnn, os; print(os.path.join(os.path.dirname(nvidia.cudnn.__file__), 'lib'))" 2>/dev/null)
+export LD_LIBRARY_PATH="${cudnn_lib:+$cudnn_lib:}$PWD/dist/lib:${LD_LIBRARY_PATH:-}"
+KILN=$PWD/dist/bin/kiln
+nvidia-smi -L
+what=${1:-all}
+if [[ $what == all || $what == tests ]]; then
+  echo "== GPU kernel tests"
+  timeout 180 dist/bin/kiln_gpu_tests --gtest_brief=1 >"$OUT/gpu_tests.log" 2>&1
+  echo "gpu tests rc=$?"; grep -E "^\[  (PASSED|FAILED|SKIPPED) \]|tests? from .* ran" "$OUT/gpu_tests.log" | head -60
+fi
+if [[ $what == all || $what == conformance ]]; then
+  echo "== ONNX node conformance, --device cuda"
+  node=$(python3 -c "import onnx, os; print(os.path.join(os.path.dirname(onnx.__file__), 'backend/test/data/node'))")
+  timeout 260 "$KILN" conformance "$node" --device cuda >"$OUT/conformance_cuda.log" 2>&1
+  echo "conformance rc=$?"; tail -4 "$OUT/conformance_cuda.log"
+fi
+if [[ $what == all || $what == models ]]; then
+  echo "== bundled models on cuda vs onnxruntime"
+  mkdir -p /tmp/kiln-models && python3 models/make_models.py /tmp/kiln-models >/dev/null
+  python3 -m pytest -q -x tests/models --kiln "$KILN" --kiln-device cuda >"$OUT/models_cuda.log" 2>&1
+  echo "models rc=$?"; tail -5 "$OUT/models_cuda.log"
+fi
