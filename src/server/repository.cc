@@ -240,6 +240,7 @@ ServerStatus ServerImpl::load(const std::string& name) {
   if (options_.control_mode == ModelControlMode::kNone)
     return server_error(ServerCode::kUnavailable,
                         "explicit model load / unload is not allowed in model control mode none");
+  if (shutting_down_) return server_error(ServerCode::kUnavailable, "the server is shutting down");
   std::lock_guard<std::mutex> lock(load_mu_);
   return load_locked(name);
 }
@@ -326,6 +327,7 @@ ServerStatus ServerImpl::unload(const std::string& name) {
   if (options_.control_mode == ModelControlMode::kNone)
     return server_error(ServerCode::kUnavailable,
                         "explicit model load / unload is not allowed in model control mode none");
+  if (shutting_down_) return server_error(ServerCode::kUnavailable, "the server is shutting down");
   std::lock_guard<std::mutex> lock(load_mu_);
   return unload_locked(name, false);
 }

@@ -73,6 +73,16 @@ def multi_model(root, name="multi"):
     write(os.path.join(root, name, "config.pbtxt"), f'name: "{name}"\nmax_batch_size: 0\n')
 
 
+def string_model(root, name="strings"):
+    """y = Identity(x), BYTES [batch, 2], dynamic batching."""
+    g = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], name,
+                          [helper.make_tensor_value_info("x", TensorProto.STRING, ["b", 2])],
+                          [helper.make_tensor_value_info("y", TensorProto.STRING, ["b", 2])])
+    save_model(g, os.path.join(root, name, "1", "model.onnx"))
+    write(os.path.join(root, name, "config.pbtxt"),
+          f'name: "{name}"\nmax_batch_size: 8\ndynamic_batching {{ max_queue_delay_microseconds: 1000 }}\n')
+
+
 def big_model(root, name="big", mib=192):
     """y = x + w with a large FP32 initializer (for the unload memory test)."""
     n = mib * (1 << 20) // 4

@@ -2,11 +2,12 @@
 import json
 import os
 import shutil
+import struct
 
 import numpy as np
 import pytest
 
-from serve_util import Server, add_model, infer_doc, metric_value, multi_model, output, write
+from serve_util import Server, add_model, infer_doc, metric_value, multi_model, output, string_model, write
 
 HAVE_GPU = os.path.exists("/dev/nvidia0") or shutil.which("nvidia-smi") is not None
 
@@ -19,6 +20,7 @@ def server(kiln_bin, tmp_path_factory):
     add_model(repo, "add2", const=(100, 200, 300, 400), version=2,
               config='name: "add2"\nmax_batch_size: 8\nversion_policy { all { } }\n')
     multi_model(repo)
+    string_model(repo)
     # Config errors: each such model is UNAVAILABLE with its file and field named; the rest load.
     add_model(repo, "bad_field", config='name: "bad_field"\nmax_batch_size: 4\nno_such_field: 1\n')
     add_model(repo, "bad_dims", config='name: "bad_dims"\nmax_batch_size: 4\n'
@@ -120,6 +122,25 @@ def binary_request(header, blobs):
                                     "Content-Type": "application/octet-stream"}
 
 
+def test_infer_bytes_json_and_binary(server):
+    doc = {"inputs": [{"name": "x", "datatype": "BYTES", "shape": [1, 2], "data": ["hello", "w\u00f6rld"]}]}
+    status, out = server.post_json("/v2/models/strings/infer", doc)
+    assert status == 200, out
+    assert out["outputs"][0]["datatype"] == "BYTES" and out["outputs"][0]["data"] == ["hello", "w\u00f6rld"]
+    elems = [b"ab", b"\x00\xff"]
+    blob = b"".join(struct.pack("<I", len(e)) + e for e in elems)
+    header = {"inputs": [{"name": "x", "datatype": "BYTES", "shape": [1, 2],
+                          "parameters": {"binary_data_size": len(blob)}}],
+              "outputs": [{"name": "y", "parameters": {"binary_data": True}}]}
+    body, headers = binary_request(header, [blob])
+    status, hdrs, resp = server.request("POST", "/v2/models/strings/infer", body, headers)
+    assert status == 200, resp
+    assert resp[int(hdrs["Inference-Header-Content-Length"]):] == blob
+    header["inputs"][0]["parameters"]["binary_data_size"] = len(blob) - 1  # truncated last element
+    body, headers = binary_request(header, [blob[:-1]])
+    assert server.request("POST", "/v2/models/strings/infer", body, headers)[0] == 400
+
+
 def test_infer_binary_tensor_data(server):
     x = np.arange(12, dtype=np.float32).reshape(3, 4)
     header = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [3, 4],
@@ -215,7 +236,7 @@ def test_config_errors_are_isolated(server):
     logged = {r.get("model") for r in server.logs if r.get("msg") == "model failed to load"}
     assert set(expect) <= logged
     status, _, body = server.request("POST", "/v2/repository/index", b'{"ready": true}')
-    assert {e["name"] for e in json.loads(body)} == {"add", "add2", "multi"} | ({"gpu"} if HAVE_GPU else set())
+    assert {e["name"] for e in json.loads(body)} == {"add", "add2", "multi", "strings"} | ({"gpu"} if HAVE_GPU else set())
 
 
 def test_gpu_instance_group(server):
