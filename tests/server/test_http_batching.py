@@ -1,0 +1,78 @@
+"""Dynamic batcher behaviour seen through the statistics: preferred sizes run at once, the queue delay bounds the
+wait, and only requests with identical non-batch dims share a batch."""
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper
+
+from serve_util import Server, add_model, infer_doc, output, save_model, write
+
+
+@pytest.fixture(scope="module")
+def server(kiln_bin, tmp_path_factory):
+    repo = tmp_path_factory.mktemp("batching")
+    add_model(repo, "pref", config='name: "pref"\nmax_batch_size: 8\n'
+                                   'dynamic_batching { preferred_batch_size: [ 4 ] '
+                                   'max_queue_delay_microseconds: 3000000 }\n'
+                                   'instance_group [ { count: 1 kind: KIND_CPU } ]\n')
+    add_model(repo, "delay", config='name: "delay"\nmax_batch_size: 8\n'
+                                    'dynamic_batching { max_queue_delay_microseconds: 300000 }\n')
+    # y = x * 2 on [batch, n] with a variable n: only equal n may share a batch.
+    two = helper.make_tensor("two", TensorProto.FLOAT, [1], [2.0])
+    g = helper.make_graph([helper.make_node("Mul", ["x", "two"], ["y"])], "ragged",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", "n"])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["b", "n"])], [two])
+    save_model(g, os.path.join(str(repo), "ragged", "1", "model.onnx"))
+    write(os.path.join(str(repo), "ragged", "config.pbtxt"),
+          'name: "ragged"\nmax_batch_size: 16\ndynamic_batching { max_queue_delay_microseconds: 200000 }\n'
+          'input [ { name: "x" data_type: TYPE_FP32 dims: [ -1 ] } ]\n'
+          'instance_group [ { count: 1 kind: KIND_CPU } ]\n')
+    s = Server(kiln_bin, repo)
+    yield s
+    assert s.stop() == 0
+
+
+def concurrent(server, model, docs):
+    with ThreadPoolExecutor(len(docs)) as pool:
+        return list(pool.map(lambda d: server.post_json(f"/v2/models/{model}/infer", d), docs))
+
+
+def test_preferred_batch_size_runs_without_waiting_for_the_delay(server):
+    start = time.time()
+    results = concurrent(server, "pref", [infer_doc([[i, 0, 0, 0]]) for i in range(4)])
+    elapsed = time.time() - start
+    assert [r[0] for r in results] == [200] * 4
+    for i, (_, doc) in enumerate(results):
+        assert output(doc).tolist() == [[i + 1, 2, 3, 4]]
+    assert elapsed < 2.5, elapsed  # the 3 s delay was cut short by the preferred size
+    st = server.stats("pref")
+    assert [b["batch_size"] for b in st["batch_stats"]] == [4] and st["execution_count"] == 1
+
+
+def test_queue_delay_bounds_the_wait(server):
+    start = time.time()
+    status, doc = server.post_json("/v2/models/delay/infer", infer_doc([[1, 1, 1, 1]]))
+    elapsed = time.time() - start
+    assert status == 200 and 0.25 <= elapsed < 2.0, elapsed
+    st = server.stats("delay")
+    assert st["inference_stats"]["queue"]["ns"] >= 250_000_000
+
+
+def test_only_identical_shapes_share_a_batch(server):
+    docs = []
+    for i in range(6):
+        n = 2 if i % 2 == 0 else 3
+        docs.append(infer_doc(np.full((1, n), i, np.float32)))
+    docs.append(infer_doc(np.full((2, 2), 9, np.float32)))  # 2 rows of n=2
+    results = concurrent(server, "ragged", docs)
+    assert [r[0] for r in results] == [200] * len(docs)
+    for d, (_, doc) in zip(docs, results):
+        x = np.array(d["inputs"][0]["data"]).reshape(d["inputs"][0]["shape"])
+        assert output(doc).tolist() == (x * 2).tolist()
+    st = server.stats("ragged")
+    assert st["inference_count"] == 8
+    assert st["execution_count"] >= 2  # n=2 and n=3 never mix
+    assert st["execution_count"] < 7  # but equal shapes were merged
