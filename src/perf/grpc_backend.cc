@@ -3,8 +3,8 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <climits>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -26,7 +26,8 @@ Status grpc_error(const grpc::Status& s, const std::string& what, const std::str
   if (s.error_code() == grpc::StatusCode::NOT_FOUND) code = StatusCode::kNotFound;
   if (s.error_code() == grpc::StatusCode::INVALID_ARGUMENT) code = StatusCode::kInvalidArgument;
   std::string message = s.error_message();
-  if (s.error_code() == grpc::StatusCode::UNAVAILABLE) message = "cannot reach the server at " + target + ": " + message;
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE)
+    message = "cannot reach the server at " + target + ": " + message;
   return Status(code, what + ": gRPC " + std::to_string(static_cast<int>(s.error_code())) + ": " + message);
 }
 
@@ -162,7 +163,8 @@ class GrpcBackend final : public Backend {
     ModelInfo info;
     info.name = model;
     info.version = version;
-    for (const auto& t : md.inputs()) info.inputs.push_back({t.name(), t.datatype(), {t.shape().begin(), t.shape().end()}});
+    for (const auto& t : md.inputs())
+      info.inputs.push_back({t.name(), t.datatype(), {t.shape().begin(), t.shape().end()}});
     for (const auto& t : md.outputs())
       info.outputs.push_back({t.name(), t.datatype(), {t.shape().begin(), t.shape().end()}});
     inference::ModelConfigRequest creq;
@@ -231,15 +233,16 @@ class GrpcBackend final : public Backend {
     std::vector<std::unique_ptr<Stub>> stubs;
     const int channels = std::max(1, std::min(kAsyncChannels, concurrency));
     for (int i = 0; i < channels; ++i)
-      stubs.push_back(inference::GRPCInferenceService::NewStub(make_channel(target_, options_.max_message_bytes, true)));
+      stubs.push_back(
+          inference::GRPCInferenceService::NewStub(make_channel(target_, options_.max_message_bytes, true)));
     return std::unique_ptr<AsyncLoad>(
         std::make_unique<GrpcAsyncLoad>(std::move(stubs), target_, requests_, concurrency, std::move(record)));
   }
 
   Result<std::unique_ptr<InferWorker>> make_worker() override {
     if (!requests_) return failed_precondition("prepare() was not called");
-    return std::unique_ptr<InferWorker>(std::make_unique<GrpcWorker>(
-        make_channel(target_, options_.max_message_bytes, true), target_, requests_));
+    return std::unique_ptr<InferWorker>(
+        std::make_unique<GrpcWorker>(make_channel(target_, options_.max_message_bytes, true), target_, requests_));
   }
 
  private:
@@ -252,7 +255,8 @@ class GrpcBackend final : public Backend {
 }  // namespace
 
 Result<std::unique_ptr<Backend>> make_grpc_backend(const std::string& host, int port, const PerfOptions& options) {
-  const std::string target = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  const std::string target =
+      (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
   return std::unique_ptr<Backend>(std::make_unique<GrpcBackend>(target, options));
 }
 

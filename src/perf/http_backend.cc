@@ -3,7 +3,6 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
-
 #include <nlohmann/json.hpp>
 
 #include "perf/client.h"
@@ -21,7 +20,7 @@ Status http_error(const HttpResponse& r, const std::string& what) {
   json j = json::parse(r.body, nullptr, false);
   if (!j.is_discarded() && j.is_object() && j.contains("error") && j["error"].is_string())
     message = j["error"].get<std::string>();
-  const StatusCode code = r.status == 404 ? StatusCode::kNotFound
+  const StatusCode code = r.status == 404   ? StatusCode::kNotFound
                           : r.status == 400 ? StatusCode::kInvalidArgument
                                             : StatusCode::kFailedPrecondition;
   return Status(code, what + ": HTTP " + std::to_string(r.status) + ": " + message);

@@ -4,6 +4,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -11,8 +12,6 @@
 #include <chrono>
 #include <cstring>
 #include <string_view>
-
-#include <strings.h>
 
 namespace kiln::perf {
 namespace {
@@ -85,16 +84,18 @@ Status HttpConnection::connect() {
   }
   freeaddrinfo(res);
   if (fd_ < 0)
-    return failed_precondition("cannot connect to " + host_ + ":" + port + ": " + std::strerror(err ? err : ECONNREFUSED));
+    return failed_precondition("cannot connect to " + host_ + ":" + port + ": " +
+                               std::strerror(err ? err : ECONNREFUSED));
   return ok_status();
 }
 
 std::string HttpConnection::make_get(const std::string& path) const {
-  return "GET " + path + " HTTP/1.1\r\nHost: " + host_ + ":" + std::to_string(port_) + "\r\nConnection: keep-alive\r\n\r\n";
+  return "GET " + path + " HTTP/1.1\r\nHost: " + host_ + ":" + std::to_string(port_) +
+         "\r\nConnection: keep-alive\r\n\r\n";
 }
 
-std::string HttpConnection::make_post_head(const std::string& path, const std::string& content_type,
-                                           size_t body_size, const std::string& extra) const {
+std::string HttpConnection::make_post_head(const std::string& path, const std::string& content_type, size_t body_size,
+                                           const std::string& extra) const {
   return "POST " + path + " HTTP/1.1\r\nHost: " + host_ + ":" + std::to_string(port_) +
          "\r\nConnection: keep-alive\r\nContent-Type: " + content_type + "\r\n" + extra +
          "Content-Length: " + std::to_string(body_size) + "\r\n\r\n";

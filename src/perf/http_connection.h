@@ -9,7 +9,7 @@ namespace kiln::perf {
 
 struct HttpResponse {
   int status = 0;
-  std::string body;  // reused between calls: its capacity stays
+  std::string body;           // reused between calls: its capacity stays
   int64_t sent_ns = 0;        // steady clock when the request was fully written
   int64_t first_byte_ns = 0;  // steady clock when the first response byte arrived
 };

@@ -3,10 +3,9 @@
 
 #include <cstring>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
-
-#include <nlohmann/json.hpp>
 
 #include "core/float_formats.h"
 
@@ -48,20 +47,47 @@ T get(const std::string& in, size_t i) {
 // Stores element i of `out` from a double (numeric types).
 void store(DType dtype, double v, size_t i, std::string* out) {
   switch (dtype) {
-    case DType::kBool: put<uint8_t>(out, i, v != 0); break;
-    case DType::kUInt8: put<uint8_t>(out, i, static_cast<uint8_t>(v)); break;
-    case DType::kUInt16: put<uint16_t>(out, i, static_cast<uint16_t>(v)); break;
-    case DType::kUInt32: put<uint32_t>(out, i, static_cast<uint32_t>(v)); break;
-    case DType::kUInt64: put<uint64_t>(out, i, static_cast<uint64_t>(v)); break;
-    case DType::kInt8: put<int8_t>(out, i, static_cast<int8_t>(v)); break;
-    case DType::kInt16: put<int16_t>(out, i, static_cast<int16_t>(v)); break;
-    case DType::kInt32: put<int32_t>(out, i, static_cast<int32_t>(v)); break;
-    case DType::kInt64: put<int64_t>(out, i, static_cast<int64_t>(v)); break;
-    case DType::kFloat16: put<uint16_t>(out, i, float_to_half(static_cast<float>(v))); break;
-    case DType::kBFloat16: put<uint16_t>(out, i, float_to_bf16(static_cast<float>(v))); break;
-    case DType::kFloat32: put<float>(out, i, static_cast<float>(v)); break;
-    case DType::kFloat64: put<double>(out, i, v); break;
-    default: break;
+    case DType::kBool:
+      put<uint8_t>(out, i, v != 0);
+      break;
+    case DType::kUInt8:
+      put<uint8_t>(out, i, static_cast<uint8_t>(v));
+      break;
+    case DType::kUInt16:
+      put<uint16_t>(out, i, static_cast<uint16_t>(v));
+      break;
+    case DType::kUInt32:
+      put<uint32_t>(out, i, static_cast<uint32_t>(v));
+      break;
+    case DType::kUInt64:
+      put<uint64_t>(out, i, static_cast<uint64_t>(v));
+      break;
+    case DType::kInt8:
+      put<int8_t>(out, i, static_cast<int8_t>(v));
+      break;
+    case DType::kInt16:
+      put<int16_t>(out, i, static_cast<int16_t>(v));
+      break;
+    case DType::kInt32:
+      put<int32_t>(out, i, static_cast<int32_t>(v));
+      break;
+    case DType::kInt64:
+      put<int64_t>(out, i, static_cast<int64_t>(v));
+      break;
+    case DType::kFloat16:
+      put<uint16_t>(out, i, float_to_half(static_cast<float>(v)));
+      break;
+    case DType::kBFloat16:
+      put<uint16_t>(out, i, float_to_bf16(static_cast<float>(v)));
+      break;
+    case DType::kFloat32:
+      put<float>(out, i, static_cast<float>(v));
+      break;
+    case DType::kFloat64:
+      put<double>(out, i, v);
+      break;
+    default:
+      break;
   }
 }
 
@@ -84,8 +110,7 @@ void flatten(const json& j, std::vector<const json*>* out) {
 
 // Fills one batch item of tensor `t` from a JSON value: a (nested) array, {"content": [...], "shape": [...]}
 // or {"b64": "..."} (raw bytes, base64).
-Status item_from_json(const json& value, const TypeInfo& type, InputTensor* t, int64_t item_numel,
-                      std::string* item) {
+Status item_from_json(const json& value, const TypeInfo& type, InputTensor* t, int64_t item_numel, std::string* item) {
   const json* content = &value;
   if (value.is_object()) {
     if (value.contains("b64")) {
@@ -192,8 +217,8 @@ Result<std::vector<RequestInputs>> make_request_inputs(const ModelInfo& model, c
     std::vector<std::string> set;
     for (const Plan& p : plans) {
       const int64_t numel = dims_numel(p.item);
-      if (numel < 0 || (p.type->size && static_cast<uint64_t>(numel) * p.type->size * options.batch_size >
-                                              options.max_message_bytes))
+      if (numel < 0 || (p.type->size &&
+                        static_cast<uint64_t>(numel) * p.type->size * options.batch_size > options.max_message_bytes))
         return resource_exhausted("input '" + model.inputs[set.size()].name + "' of shape [" + dims_to_string(p.item) +
                                   "] is larger than the message limit");
       std::string item;
@@ -299,20 +324,48 @@ void append_json_values(const InputTensor& t, std::string* out) {
   for (size_t i = 0; i < count; ++i) {
     if (i) out->push_back(',');
     switch (type->dtype) {
-      case DType::kBool: *out += get<uint8_t>(t.bytes, i) ? "true" : "false"; continue;
-      case DType::kUInt8: snprintf(buf, sizeof buf, "%u", get<uint8_t>(t.bytes, i)); break;
-      case DType::kUInt16: snprintf(buf, sizeof buf, "%u", get<uint16_t>(t.bytes, i)); break;
-      case DType::kUInt32: snprintf(buf, sizeof buf, "%u", get<uint32_t>(t.bytes, i)); break;
-      case DType::kUInt64: snprintf(buf, sizeof buf, "%llu", (unsigned long long)get<uint64_t>(t.bytes, i)); break;
-      case DType::kInt8: snprintf(buf, sizeof buf, "%d", get<int8_t>(t.bytes, i)); break;
-      case DType::kInt16: snprintf(buf, sizeof buf, "%d", get<int16_t>(t.bytes, i)); break;
-      case DType::kInt32: snprintf(buf, sizeof buf, "%d", get<int32_t>(t.bytes, i)); break;
-      case DType::kInt64: snprintf(buf, sizeof buf, "%lld", (long long)get<int64_t>(t.bytes, i)); break;
-      case DType::kFloat16: snprintf(buf, sizeof buf, "%.9g", half_to_float(get<uint16_t>(t.bytes, i))); break;
-      case DType::kBFloat16: snprintf(buf, sizeof buf, "%.9g", bf16_to_float(get<uint16_t>(t.bytes, i))); break;
-      case DType::kFloat32: snprintf(buf, sizeof buf, "%.9g", get<float>(t.bytes, i)); break;
-      case DType::kFloat64: snprintf(buf, sizeof buf, "%.17g", get<double>(t.bytes, i)); break;
-      default: buf[0] = '0', buf[1] = 0; break;
+      case DType::kBool:
+        *out += get<uint8_t>(t.bytes, i) ? "true" : "false";
+        continue;
+      case DType::kUInt8:
+        snprintf(buf, sizeof buf, "%u", get<uint8_t>(t.bytes, i));
+        break;
+      case DType::kUInt16:
+        snprintf(buf, sizeof buf, "%u", get<uint16_t>(t.bytes, i));
+        break;
+      case DType::kUInt32:
+        snprintf(buf, sizeof buf, "%u", get<uint32_t>(t.bytes, i));
+        break;
+      case DType::kUInt64:
+        snprintf(buf, sizeof buf, "%llu", (unsigned long long)get<uint64_t>(t.bytes, i));
+        break;
+      case DType::kInt8:
+        snprintf(buf, sizeof buf, "%d", get<int8_t>(t.bytes, i));
+        break;
+      case DType::kInt16:
+        snprintf(buf, sizeof buf, "%d", get<int16_t>(t.bytes, i));
+        break;
+      case DType::kInt32:
+        snprintf(buf, sizeof buf, "%d", get<int32_t>(t.bytes, i));
+        break;
+      case DType::kInt64:
+        snprintf(buf, sizeof buf, "%lld", (long long)get<int64_t>(t.bytes, i));
+        break;
+      case DType::kFloat16:
+        snprintf(buf, sizeof buf, "%.9g", half_to_float(get<uint16_t>(t.bytes, i)));
+        break;
+      case DType::kBFloat16:
+        snprintf(buf, sizeof buf, "%.9g", bf16_to_float(get<uint16_t>(t.bytes, i)));
+        break;
+      case DType::kFloat32:
+        snprintf(buf, sizeof buf, "%.9g", get<float>(t.bytes, i));
+        break;
+      case DType::kFloat64:
+        snprintf(buf, sizeof buf, "%.17g", get<double>(t.bytes, i));
+        break;
+      default:
+        buf[0] = '0', buf[1] = 0;
+        break;
     }
     *out += buf;
   }

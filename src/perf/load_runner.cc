@@ -15,7 +15,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-int64_t now_ns() { return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count(); }
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+}
 
 struct Sample {
   int64_t latency_ns;
@@ -68,7 +70,7 @@ struct Window {
 
 double percentile_us(const std::vector<int64_t>& sorted, double p) {
   if (sorted.empty()) return 0;
-  size_t idx = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(sorted.size()))) ;
+  size_t idx = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(sorted.size())));
   idx = std::min(sorted.size() - 1, idx == 0 ? 0 : idx - 1);
   return static_cast<double>(sorted[idx]) / 1000.0;
 }
@@ -125,7 +127,8 @@ StepResult merge(const std::vector<Window>& windows, const PerfOptions& options,
     a.compute_output_count += b.compute_output_count, a.compute_output_ns += b.compute_output_ns;
   }
   r.requests = lat.size();
-  if (r.seconds > 0) r.throughput = static_cast<double>(r.requests) * static_cast<double>(options.batch_size) / r.seconds;
+  if (r.seconds > 0)
+    r.throughput = static_cast<double>(r.requests) * static_cast<double>(options.batch_size) / r.seconds;
   if (lat.empty()) return r;
   std::sort(lat.begin(), lat.end());
   double sum = 0, sq = 0;

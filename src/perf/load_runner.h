@@ -12,19 +12,19 @@ namespace kiln::perf {
 // The merged measurement of one load step (the last three windows, or all windows when fewer).
 struct StepResult {
   LoadMode mode = LoadMode::kConcurrency;
-  double load = 0;             // concurrency or request rate
+  double load = 0;  // concurrency or request rate
   bool stable = false;
   int windows = 0;
-  double seconds = 0;          // measured time
-  uint64_t requests = 0;       // completed requests in the measured time
-  double throughput = 0;       // inferences/s (requests/s x batch)
+  double seconds = 0;     // measured time
+  uint64_t requests = 0;  // completed requests in the measured time
+  double throughput = 0;  // inferences/s (requests/s x batch)
   double avg_us = 0, stddev_us = 0;
   double p50_us = 0, p90_us = 0, p95_us = 0, p99_us = 0;
-  double pct_us = 0;           // --percentile value when asked
+  double pct_us = 0;                // --percentile value when asked
   double send_us = 0, recv_us = 0;  // client-side averages
-  uint64_t delayed = 0;        // request-rate mode: sends that started more than 1 ms late
-  bool server_ok = false;      // statistics were read
-  ServerStats server;          // delta over the measured windows
+  uint64_t delayed = 0;             // request-rate mode: sends that started more than 1 ms late
+  bool server_ok = false;           // statistics were read
+  ServerStats server;               // delta over the measured windows
 };
 
 // Runs one load step. `data_sets` is how many prebuilt requests the backend holds (workers cycle through

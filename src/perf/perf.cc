@@ -35,8 +35,8 @@ void print_step(const StepResult& r, const PerfOptions& o) {
   std::printf("    p99 latency: %.0f usec\n", r.p99_us);
   if (o.percentile > 0) std::printf("    p%d latency: %.0f usec\n", o.percentile, r.pct_us);
   if (http)
-    std::printf("    Avg HTTP time: %.0f usec (send %.0f usec + response wait %.0f usec + receive %.0f usec)\n", r.avg_us,
-                r.send_us, std::max(0.0, r.avg_us - r.send_us - r.recv_us), r.recv_us);
+    std::printf("    Avg HTTP time: %.0f usec (send %.0f usec + response wait %.0f usec + receive %.0f usec)\n",
+                r.avg_us, r.send_us, std::max(0.0, r.avg_us - r.send_us - r.recv_us), r.recv_us);
   else
     std::printf("    Avg gRPC time: %.0f usec (marshal, send, wait and receive)\n", r.avg_us);
   if (r.server_ok) {
@@ -140,7 +140,8 @@ Status run_perf(const PerfOptions& options, bool verbose) {
   for (double load : loads) {
     if (options.mode == LoadMode::kConcurrency && (load < 1 || load > 1024 || load != static_cast<int>(load)))
       return invalid_argument("concurrency " + std::to_string(load) + " must be an integer in 1..1024");
-    KILN_ASSIGN_OR_RETURN(StepResult r, run_step(*backend, model, options, options.mode, load, requests.size(), verbose));
+    KILN_ASSIGN_OR_RETURN(StepResult r,
+                          run_step(*backend, model, options, options.mode, load, requests.size(), verbose));
     print_step(r, options);
     std::printf("\n");
     results.push_back(r);

@@ -26,8 +26,8 @@ struct PerfOptions {
   std::string url;      // host:port; "" = localhost:8000 (http) or localhost:8001 (grpc)
   Protocol protocol = Protocol::kHttp;
   LoadMode mode = LoadMode::kConcurrency;
-  Range concurrency;     // used in kConcurrency
-  Range request_rate;    // used in kRequestRate (requests/s)
+  Range concurrency;   // used in kConcurrency
+  Range request_rate;  // used in kRequestRate (requests/s)
   Distribution distribution = Distribution::kConstant;
   int max_threads = 16;  // request-rate mode: sending threads
   int64_t batch_size = 1;

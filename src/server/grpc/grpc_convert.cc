@@ -35,10 +35,14 @@ void params_from_proto(const google::protobuf::Map<std::string, inference::Infer
 void params_to_proto(const Parameters& in, google::protobuf::Map<std::string, inference::InferParameter>* out) {
   for (const auto& [key, value] : in) {
     inference::InferParameter& p = (*out)[key];
-    if (const bool* b = std::get_if<bool>(&value)) p.set_bool_param(*b);
-    else if (const int64_t* i = std::get_if<int64_t>(&value)) p.set_int64_param(*i);
-    else if (const double* d = std::get_if<double>(&value)) p.set_double_param(*d);
-    else p.set_string_param(std::get<std::string>(value));
+    if (const bool* b = std::get_if<bool>(&value))
+      p.set_bool_param(*b);
+    else if (const int64_t* i = std::get_if<int64_t>(&value))
+      p.set_int64_param(*i);
+    else if (const double* d = std::get_if<double>(&value))
+      p.set_double_param(*d);
+    else
+      p.set_string_param(std::get<std::string>(value));
   }
 }
 
@@ -64,8 +68,8 @@ void append_same(const Src& values, std::string* out) {
 }
 
 // Typed contents -> raw bytes. Returns the number of elements found via *count.
-ServerStatus typed_to_raw(const inference::InferTensorContents& c, DType dtype, const std::string& name,
-                          int64_t* count, std::string* out) {
+ServerStatus typed_to_raw(const inference::InferTensorContents& c, DType dtype, const std::string& name, int64_t* count,
+                          std::string* out) {
   switch (dtype) {
     case DType::kBool: {
       *count = c.bool_contents_size();
@@ -134,16 +138,26 @@ ServerStatus typed_to_raw(const inference::InferTensorContents& c, DType dtype, 
 
 grpc::StatusCode grpc_code(ServerCode code) {
   switch (code) {
-    case ServerCode::kOk: return grpc::StatusCode::OK;
-    case ServerCode::kInvalidArgument: return grpc::StatusCode::INVALID_ARGUMENT;
-    case ServerCode::kNotFound: return grpc::StatusCode::NOT_FOUND;
-    case ServerCode::kUnavailable: return grpc::StatusCode::UNAVAILABLE;
-    case ServerCode::kQueueFull: return grpc::StatusCode::RESOURCE_EXHAUSTED;
-    case ServerCode::kTimeout: return grpc::StatusCode::DEADLINE_EXCEEDED;
-    case ServerCode::kCancelled: return grpc::StatusCode::CANCELLED;
-    case ServerCode::kPayloadTooLarge: return grpc::StatusCode::RESOURCE_EXHAUSTED;
-    case ServerCode::kAlreadyExists: return grpc::StatusCode::ALREADY_EXISTS;
-    case ServerCode::kInternal: return grpc::StatusCode::INTERNAL;
+    case ServerCode::kOk:
+      return grpc::StatusCode::OK;
+    case ServerCode::kInvalidArgument:
+      return grpc::StatusCode::INVALID_ARGUMENT;
+    case ServerCode::kNotFound:
+      return grpc::StatusCode::NOT_FOUND;
+    case ServerCode::kUnavailable:
+      return grpc::StatusCode::UNAVAILABLE;
+    case ServerCode::kQueueFull:
+      return grpc::StatusCode::RESOURCE_EXHAUSTED;
+    case ServerCode::kTimeout:
+      return grpc::StatusCode::DEADLINE_EXCEEDED;
+    case ServerCode::kCancelled:
+      return grpc::StatusCode::CANCELLED;
+    case ServerCode::kPayloadTooLarge:
+      return grpc::StatusCode::RESOURCE_EXHAUSTED;
+    case ServerCode::kAlreadyExists:
+      return grpc::StatusCode::ALREADY_EXISTS;
+    case ServerCode::kInternal:
+      return grpc::StatusCode::INTERNAL;
   }
   return grpc::StatusCode::INTERNAL;
 }

@@ -75,7 +75,8 @@ class InferReactor : public ServerUnaryReactor {
 // written in completion order (each carries the request id), one write in flight at a time. A failed request
 // yields a response with error_message and the stream goes on. The stream finishes once the client has
 // half-closed and every request has been answered; a cancelled stream cancels its queued requests.
-class StreamReactor : public grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse> {
+class StreamReactor
+    : public grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse> {
  public:
   explicit StreamReactor(InferenceServer& server) : server_(server) { StartRead(&request_); }
 
@@ -107,22 +108,22 @@ class StreamReactor : public grpc::ServerBidiReactor<inference::ModelInferReques
         std::lock_guard<std::mutex> lock(mu_);
         seq = next_seq_++;
       }
-      auto handle = server_.infer(std::move(req), [this, seq, id = request_.id()](ServerStatus status,
-                                                                                  InferResponse result) {
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          if (handles_.erase(seq) == 0) answered_early_.insert(seq);
-        }
-        inference::ModelStreamInferResponse r;
-        if (status.ok()) {
-          gc::response_to_proto(std::move(result), r.mutable_infer_response());
-        } else {
-          r.set_error_message(std::string(server_code_name(status.code)) + ": " + status.message);
-          // Errors carry the request's id so that a streaming client can match them.
-          r.mutable_infer_response()->set_id(result.id.empty() ? id : result.id);
-        }
-        deliver(std::move(r));
-      });
+      auto handle =
+          server_.infer(std::move(req), [this, seq, id = request_.id()](ServerStatus status, InferResponse result) {
+            {
+              std::lock_guard<std::mutex> lock(mu_);
+              if (handles_.erase(seq) == 0) answered_early_.insert(seq);
+            }
+            inference::ModelStreamInferResponse r;
+            if (status.ok()) {
+              gc::response_to_proto(std::move(result), r.mutable_infer_response());
+            } else {
+              r.set_error_message(std::string(server_code_name(status.code)) + ": " + status.message);
+              // Errors carry the request's id so that a streaming client can match them.
+              r.mutable_infer_response()->set_id(result.id.empty() ? id : result.id);
+            }
+            deliver(std::move(r));
+          });
       std::lock_guard<std::mutex> lock(mu_);
       // Keep the handle only while the request is outstanding (the callback may already have run).
       if (answered_early_.erase(seq) == 0 && handle) {
@@ -187,7 +188,7 @@ class StreamReactor : public grpc::ServerBidiReactor<inference::ModelInferReques
   std::mutex mu_;
   std::deque<inference::ModelStreamInferResponse> out_;
   std::unordered_map<uint64_t, std::shared_ptr<InferHandle>> handles_;  // outstanding requests by sequence
-  std::unordered_set<uint64_t> answered_early_;  // answered before infer() returned its handle
+  std::unordered_set<uint64_t> answered_early_;                         // answered before infer() returned its handle
   uint64_t next_seq_ = 0;
   int64_t pending_ = 0;  // requests read and not yet answered (written)
   bool writing_ = false, reading_done_ = false, cancelled_ = false, finished_ = false;
@@ -292,11 +293,18 @@ class Service final : public inference::GRPCInferenceService::CallbackService {
   static grpc::Status from_status(const Status& status) {
     ServerCode code = ServerCode::kInternal;
     switch (status.code()) {
-      case StatusCode::kNotFound: code = ServerCode::kNotFound; break;
+      case StatusCode::kNotFound:
+        code = ServerCode::kNotFound;
+        break;
       case StatusCode::kInvalidArgument:
-      case StatusCode::kOutOfRange: code = ServerCode::kInvalidArgument; break;
-      case StatusCode::kFailedPrecondition: code = ServerCode::kUnavailable; break;
-      default: break;
+      case StatusCode::kOutOfRange:
+        code = ServerCode::kInvalidArgument;
+        break;
+      case StatusCode::kFailedPrecondition:
+        code = ServerCode::kUnavailable;
+        break;
+      default:
+        break;
     }
     return grpc::Status(gc::grpc_code(code), status.message());
   }
