@@ -41,7 +41,7 @@ def add_model(root, name="add", const=(1.0, 2.0, 3.0, 4.0), config=None, version
     write(os.path.join(root, name, "config.pbtxt"), config)
 
 
-def slow_model(root, name="slow", config=None, width=256, layers=8):
+def slow_model(root, name="slow", config=None, width=256, layers=16):
     """A chain of MatMuls on [batch, width]: a few ms per row on the reference CPU backend."""
     inits, nodes, prev = [], [], "x"
     for i in range(layers):
