@@ -182,7 +182,7 @@ class InferenceServer {
   void shutdown();
 
   bool live() const;
-  bool ready() const;  // live, not shutting down, and every model the control mode asked for is READY
+  bool ready() const;  // startup loading finished and not shutting down (model failures do not count)
   ServerMetadata metadata() const;
 
   // version "" = the highest ready version. kNotFound for an unknown model or version.
