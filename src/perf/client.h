@@ -68,7 +68,7 @@ class AsyncLoad {
   virtual void stop() = 0;
 };
 // Called once per completed request, on the client's threads, possibly concurrently for different slots.
-using RecordFn = std::function<void(int slot, int64_t latency_ns, const Status& status)>;
+using RecordFn = std::function<void(int slot, int64_t latency_ns, const CallTiming& timing, const Status& status)>;
 
 // A protocol client. model_info()/statistics() may be called from one control thread while workers run.
 class Backend {

@@ -131,7 +131,7 @@ class GrpcAsyncLoad final : public AsyncLoad {
   static void done(const std::shared_ptr<State>& state, Slot& s, const grpc::Status& st) {
     const int64_t latency =
         std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - s.start).count();
-    state->record(s.id, latency, st.ok() ? ok_status() : grpc_error(st, "infer", state->target));
+    state->record(s.id, latency, CallTiming{}, st.ok() ? ok_status() : grpc_error(st, "infer", state->target));
     if (!st.ok()) std::this_thread::sleep_for(std::chrono::milliseconds(1));  // no busy loop on a dead server
     if (!state->stopping) {
       issue(state, s);

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "perf/client.h"
+#include "perf/http_async_load.h"
 #include "perf/http_connection.h"
 #include "perf/input_data.h"
 
@@ -166,6 +167,17 @@ class HttpBackend final : public Backend {
     }
     requests_ = std::move(built);
     return ok_status();
+  }
+
+  Result<std::unique_ptr<AsyncLoad>> start_async_load(int concurrency, size_t data_sets, RecordFn record) override {
+    if (!requests_) return failed_precondition("prepare() was not called");
+    return start_http_async_load(host_, port_, requests_, concurrency, std::move(record),
+                                 [](int status, const std::string& body) {
+                                   HttpResponse r;
+                                   r.status = status;
+                                   r.body = body;
+                                   return http_error(r, "infer");
+                                 });
   }
 
   Result<std::unique_ptr<InferWorker>> make_worker() override {

@@ -60,32 +60,36 @@ void HttpConnection::close_socket() {
   server_closes_ = false;
 }
 
-Status HttpConnection::connect() {
-  close_socket();
+Result<int> connect_tcp(const std::string& host, int port) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* res = nullptr;
-  const std::string port = std::to_string(port_);
-  int rc = getaddrinfo(host_.c_str(), port.c_str(), &hints, &res);
-  if (rc != 0) return not_found("cannot resolve '" + host_ + "': " + gai_strerror(rc));
-  int err = 0;
-  for (addrinfo* a = res; a; a = a->ai_next) {
-    int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+  const std::string port_text = std::to_string(port);
+  int rc = getaddrinfo(host.c_str(), port_text.c_str(), &hints, &res);
+  if (rc != 0) return not_found("cannot resolve '" + host + "': " + gai_strerror(rc));
+  int err = 0, fd = -1;
+  for (addrinfo* a = res; a && fd < 0; a = a->ai_next) {
+    fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
     if (fd < 0) continue;
-    if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
-      int one = 1;
-      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      fd_ = fd;
-      break;
+    if (::connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
+      err = errno;
+      ::close(fd);
+      fd = -1;
     }
-    err = errno;
-    ::close(fd);
   }
   freeaddrinfo(res);
-  if (fd_ < 0)
-    return failed_precondition("cannot connect to " + host_ + ":" + port + ": " +
+  if (fd < 0)
+    return failed_precondition("cannot connect to " + host + ":" + port_text + ": " +
                                std::strerror(err ? err : ECONNREFUSED));
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
+
+Status HttpConnection::connect() {
+  close_socket();
+  KILN_ASSIGN_OR_RETURN(fd_, connect_tcp(host_, port_));
   return ok_status();
 }
 

@@ -47,6 +47,9 @@ class HttpConnection {
   bool server_closes_ = false;
 };
 
+// A connected TCP socket (blocking, TCP_NODELAY) to host:port.
+Result<int> connect_tcp(const std::string& host, int port);
+
 // Percent-encodes a path segment (model names are user data).
 std::string url_escape(const std::string& segment);
 

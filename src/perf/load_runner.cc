@@ -167,9 +167,10 @@ Result<StepResult> run_step(Backend& backend, const ModelInfo& model, const Perf
   // Closed loop: the client's asynchronous mode when it has one (gRPC), else one thread per request in flight.
   std::unique_ptr<AsyncLoad> async;
   if (mode == LoadMode::kConcurrency) {
-    auto started = backend.start_async_load(threads, data_sets, [&](int slot, int64_t latency_ns, const Status& st) {
-      record(*logs[static_cast<size_t>(slot)], latency_ns, CallTiming{}, st, false);
-    });
+    auto started = backend.start_async_load(
+        threads, data_sets, [&](int slot, int64_t latency_ns, const CallTiming& timing, const Status& st) {
+          record(*logs[static_cast<size_t>(slot)], latency_ns, timing, st, false);
+        });
     if (started.ok()) {
       async = std::move(started).value();
     } else if (started.status().code() != StatusCode::kUnimplemented) {
