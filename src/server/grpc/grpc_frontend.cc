@@ -3,6 +3,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <chrono>
 #include <climits>
 #include <deque>
@@ -276,12 +277,12 @@ class Service final : public inference::GRPCInferenceService::CallbackService {
   }
 
   void join_workers() {
-    std::vector<std::thread> workers;
+    std::vector<Worker> workers;
     {
       std::lock_guard<std::mutex> lock(mu_);
       workers.swap(workers_);
     }
-    for (auto& t : workers) t.join();
+    for (auto& w : workers) w.thread.join();
   }
 
  private:
@@ -308,17 +309,36 @@ class Service final : public inference::GRPCInferenceService::CallbackService {
     }
     return grpc::Status(gc::grpc_code(code), status.message());
   }
+  struct Worker {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
   template <typename Fn>
   ServerUnaryReactor* run_blocking(CallbackServerContext* ctx, Fn fn) {
     ServerUnaryReactor* r = ctx->DefaultReactor();
     std::lock_guard<std::mutex> lock(mu_);
-    workers_.emplace_back([r, fn = std::move(fn)] { r->Finish(gc::to_grpc_status(fn())); });
+    // Join the workers that have finished so that repeated loads do not accumulate threads.
+    for (auto it = workers_.begin(); it != workers_.end();) {
+      if (it->done->load()) {
+        it->thread.join();
+        it = workers_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    auto done_flag = std::make_shared<std::atomic<bool>>(false);
+    workers_.push_back({std::thread([r, done_flag, fn = std::move(fn)] {
+                          grpc::Status status = gc::to_grpc_status(fn());
+                          done_flag->store(true);
+                          r->Finish(status);
+                        }),
+                        done_flag});
     return r;
   }
 
   InferenceServer& server_;
   std::mutex mu_;
-  std::vector<std::thread> workers_;  // load/unload threads, joined at shutdown
+  std::vector<Worker> workers_;  // load/unload threads: reaped when done, joined at shutdown
 };
 
 class GrpcFrontendImpl final : public GrpcFrontend {
