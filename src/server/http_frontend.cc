@@ -56,7 +56,9 @@ struct Deferred {
   uint64_t start_ns = 0;
 };
 
-Result<int> make_listener(const std::string& host, int port) {
+// reuseport: every loop binds its own socket to the same port. Without it the bind fails when any other
+// socket holds the port, which is how a busy port is detected before the shared binds.
+Result<int> make_listener(const std::string& host, int port, bool reuseport) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -71,7 +73,7 @@ Result<int> make_listener(const std::string& host, int port) {
     if (fd < 0) continue;
     int one = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (reuseport) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     if (::bind(fd, a->ai_addr, a->ai_addrlen) == 0 && ::listen(fd, 1024) == 0) {
       ::freeaddrinfo(res);
       return fd;
@@ -395,7 +397,11 @@ Result<std::unique_ptr<HttpFrontend::Impl>> start_loops(InferenceServer* server,
   int threads = metrics_only ? 1 : std::max(1, opts.threads);
   int port = opts.port;
   for (int i = 0; i < threads; ++i) {
-    KILN_ASSIGN_OR_RETURN(int fd, make_listener(opts.host, port));
+    if (i == 0 && port != 0) {  // refuse a port another process (even another kiln serve) is using
+      KILN_ASSIGN_OR_RETURN(int probe, make_listener(opts.host, port, false));
+      ::close(probe);
+    }
+    KILN_ASSIGN_OR_RETURN(int fd, make_listener(opts.host, port, true));
     if (i == 0) port = bound_port(fd);
     auto loop = std::make_unique<Loop>();
     loop->owner = impl.get();

@@ -135,3 +135,16 @@ def test_missing_repository_fails_startup(kiln_bin, tmp_path):
                         "--grpc-port", "0", "--metrics-port", "0"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 1
     assert "not a directory" in r.stderr
+
+
+def test_busy_port_fails_startup(kiln_bin, tmp_path):
+    import subprocess
+    add_model(tmp_path)
+    s = Server(kiln_bin, tmp_path)
+    try:
+        r = subprocess.run([kiln_bin, "serve", "--model-repository", str(tmp_path), "--http-port", str(s.http_port),
+                            "--grpc-port", "0", "--metrics-port", "0"], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 1 and "Address already in use" in r.stderr
+        assert s.request("GET", "/v2/health/ready")[0] == 200
+    finally:
+        assert s.stop() == 0
