@@ -141,7 +141,7 @@ TEST(CudaDataShape, ExpandAndTile) {
   for (DType dt : kElemTypes) {
     expect_cuda_matches_reference(node(OpKind::kExpand, 2, 1), {random_tensor(dt, {3, 1}, 1), ints({2, 3, 33})}, {1});
     expect_cuda_matches_reference(node(OpKind::kExpand, 2, 1), {random_tensor(dt, {1}, 2), ints({1031})}, {1});
-    expect_cuda_matches_reference(node(OpKind::kExpand, 2, 1), {random_tensor(dt, {2, 1, 5}, 3), ints({4, 1, 1})});
+    expect_cuda_matches_reference(node(OpKind::kExpand, 2, 1), {random_tensor(dt, {2, 1, 5}, 3), ints({4, 2, 1, 1})});
     expect_cuda_matches_reference(node(OpKind::kTile, 2, 1), {random_tensor(dt, {3, 5}, 4), ints({2, 3})}, {1});
     expect_cuda_matches_reference(node(OpKind::kTile, 2, 1), {random_tensor(dt, {2, 1, 7}, 5), ints({1, 4, 1})}, {1});
     expect_cuda_matches_reference(node(OpKind::kTile, 2, 1), {random_tensor(dt, {33}, 6), ints({1})});

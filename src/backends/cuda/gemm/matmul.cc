@@ -72,7 +72,8 @@ Status run_row_gemm(CudaKernelContext& ctx, const RowGemm& g, ElemType t, cublas
   if (g.a_index.empty()) {
     KILN_ASSIGN_OR_RETURN(const LtPlan* plan,
                           lt_plan_for(ctx, lt_problem(g, t, tf32, ep, g.batch, g.stride_a, g.stride_b, o)));
-    return plan->run(ctx, ctx.tactic(), o.alpha, o.a, o.b, o.beta, o.c, o.y, o.bias);
+    // Column-major swap: cuBLASLt's A is our B and its B is our A (see lt_problem).
+    return plan->run(ctx, ctx.tactic(), o.alpha, o.b, o.a, o.beta, o.c, o.y, o.bias);
   }
   const int64_t es = static_cast<int64_t>(elem_size(t));
   for (size_t i = 0; i < g.a_index.size(); ++i) {
@@ -84,7 +85,7 @@ Status run_row_gemm(CudaKernelContext& ctx, const RowGemm& g, ElemType t, cublas
     if (o.c) one.c = static_cast<const char*>(o.c) + y_off;
     KILN_ASSIGN_OR_RETURN(const LtPlan* plan,
                           lt_plan_for(ctx, lt_problem(g, t, tf32, ep, g.batch, g.stride_a, g.stride_b, one)));
-    KILN_RETURN_IF_ERROR(plan->run(ctx, ctx.tactic(), one.alpha, one.a, one.b, one.beta, one.c, one.y, one.bias));
+    KILN_RETURN_IF_ERROR(plan->run(ctx, ctx.tactic(), one.alpha, one.b, one.a, one.beta, one.c, one.y, one.bias));
   }
   return ok_status();
 }
