@@ -283,3 +283,17 @@ def test_cancelled_calls_leave_server_healthy(stub, pb):
         f.cancel()
     x = np.ones((1, 4), dtype=np.float32)
     np.testing.assert_array_equal(output_array(stub.ModelInfer(infer_request(p, x))), x + 1)
+
+
+def test_malformed_protobuf_is_invalid_argument(server, pb):
+    p, _ = pb
+    with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as ch:
+        raw = ch.unary_unary("/inference.GRPCInferenceService/ModelInfer", request_serializer=lambda b: b,
+                             response_deserializer=lambda b: b)
+        for garbage in (b"\xff\xff\xff\x01\x02", b"\x0a\x05ab"):
+            code, _ = code_of(lambda: raw(garbage, timeout=10))
+            assert code == grpc.StatusCode.INVALID_ARGUMENT
+        # The same raw path serves a well-formed request.
+        req = infer_request(p, np.ones((1, 4), dtype=np.float32))
+        resp = p.ModelInferResponse.FromString(raw(req.SerializeToString(), timeout=10))
+        np.testing.assert_array_equal(output_array(resp), np.full((1, 4), 2.0, dtype=np.float32))

@@ -34,13 +34,19 @@ class InferReactor : public ServerUnaryReactor {
     bool cancelled = false;
   };
 
-  InferReactor(InferenceServer& server, const inference::ModelInferRequest* request,
-               inference::ModelInferResponse* response)
+  // ModelInfer is served raw (ByteBuffer in and out) so that a request that is not a valid ModelInferRequest
+  // is answered INVALID_ARGUMENT (grpc's typed handler would answer UNIMPLEMENTED) and so that the parsed
+  // message is ours: its raw tensor bytes are moved into the InferRequest instead of copied.
+  InferReactor(InferenceServer& server, const grpc::ByteBuffer* request, grpc::ByteBuffer* response)
       : shared_(std::make_shared<Shared>()) {
+    inference::ModelInferRequest message;
+    grpc::ByteBuffer buffer(*request);  // shares the slices; Deserialize consumes its argument
+    if (!grpc::SerializationTraits<inference::ModelInferRequest>::Deserialize(&buffer, &message).ok()) {
+      Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "malformed ModelInferRequest (protobuf parse error)"));
+      return;
+    }
     InferRequest req;
-    // The request message belongs to this call and is not read again: moving its raw bytes out avoids a copy
-    // of every input tensor.
-    ServerStatus st = gc::request_from_proto(const_cast<inference::ModelInferRequest&>(*request), &req);
+    ServerStatus st = gc::request_from_proto(message, &req);
     if (!st.ok()) {
       Finish(gc::to_grpc_status(st));
       return;
@@ -52,8 +58,12 @@ class InferReactor : public ServerUnaryReactor {
             Finish(gc::to_grpc_status(status));
             return;
           }
-          gc::response_to_proto(std::move(result), response);
-          Finish(grpc::Status::OK);
+          inference::ModelInferResponse message;
+          gc::response_to_proto(std::move(result), &message);
+          bool own_buffer = false;
+          grpc::Status serialized =
+              grpc::SerializationTraits<inference::ModelInferResponse>::Serialize(message, response, &own_buffer);
+          Finish(serialized);
         });
     // From here `this` may already be deleted (the callback can have finished the call): touch only `shared`.
     std::lock_guard<std::mutex> lock(shared->mu);
@@ -195,7 +205,10 @@ class StreamReactor
   bool writing_ = false, reading_done_ = false, cancelled_ = false, finished_ = false;
 };
 
-class Service final : public inference::GRPCInferenceService::CallbackService {
+using ServiceBase =
+    inference::GRPCInferenceService::WithRawCallbackMethod_ModelInfer<inference::GRPCInferenceService::CallbackService>;
+
+class Service final : public ServiceBase {
  public:
   explicit Service(InferenceServer& server) : server_(server) {}
   ~Service() override { join_workers(); }
@@ -267,8 +280,7 @@ class Service final : public inference::GRPCInferenceService::CallbackService {
                                             inference::RepositoryModelUnloadResponse*) override {
     return run_blocking(ctx, [this, name = req->model_name()] { return server_.unload_model(name); });
   }
-  ServerUnaryReactor* ModelInfer(CallbackServerContext*, const inference::ModelInferRequest* req,
-                                 inference::ModelInferResponse* resp) override {
+  ServerUnaryReactor* ModelInfer(CallbackServerContext*, const grpc::ByteBuffer* req, grpc::ByteBuffer* resp) override {
     return new InferReactor(server_, req, resp);
   }
   grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>* ModelStreamInfer(
