@@ -297,3 +297,19 @@ def test_malformed_protobuf_is_invalid_argument(server, pb):
         req = infer_request(p, np.ones((1, 4), dtype=np.float32))
         resp = p.ModelInferResponse.FromString(raw(req.SerializeToString(), timeout=10))
         np.testing.assert_array_equal(output_array(resp), np.full((1, 4), 2.0, dtype=np.float32))
+
+
+def test_queue_full_is_resource_exhausted(stub, pb):
+    p, _ = pb
+    x = np.ones((1, 4), dtype=np.float32)
+    futures = [stub.ModelInfer.future(infer_request(p, x, model="tight_queue"), timeout=30) for _ in range(6)]
+    codes = []
+    for f in futures:
+        try:
+            np.testing.assert_array_equal(output_array(f.result()), x + 1)
+            codes.append(grpc.StatusCode.OK)
+        except grpc.RpcError as e:
+            codes.append(e.code())
+    assert grpc.StatusCode.RESOURCE_EXHAUSTED in codes, codes
+    assert grpc.StatusCode.OK in codes, codes
+    assert set(codes) <= {grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED}, codes

@@ -59,6 +59,15 @@ def make_repository(root):
         f.write('name: "odd_names"\nmax_batch_size: 0\n'
                 f'input [ {{ name: "{ODD_INPUT}" data_type: TYPE_FP32 dims: [ -1, -1 ] }} ]\n'
                 'output [ { name: "out:0" data_type: TYPE_FP32 dims: [ -1, -1 ] } ]\n')
+    # tight_queue: add_one with a queue of one request held up to 2 s, so that concurrent requests overflow it.
+    _save(onnx.load(os.path.join(root, "add_one", "1", "model.onnx")), os.path.join(root, "tight_queue", "1",
+                                                                                    "model.onnx"))
+    with open(os.path.join(root, "tight_queue", "config.pbtxt"), "w") as f:
+        f.write('name: "tight_queue"\nmax_batch_size: 8\n'
+                'input [ { name: "INPUT0" data_type: TYPE_FP32 dims: [ 4 ] } ]\n'
+                'output [ { name: "OUTPUT0" data_type: TYPE_FP32 dims: [ 4 ] } ]\n'
+                'dynamic_batching { preferred_batch_size: [ 8 ] max_queue_delay_microseconds: 2000000\n'
+                '  default_queue_policy { max_queue_size: 1 } }\n')
     return root
 
 
