@@ -21,6 +21,8 @@ def server(kiln_bin, tmp_path_factory):
               config='name: "add2"\nmax_batch_size: 8\nversion_policy { all { } }\n')
     multi_model(repo)
     string_model(repo)
+    add_model(repo, "reshaped", config='name: "reshaped"\nmax_batch_size: 4\n'
+                                       'input [ { name: "x" data_type: TYPE_FP32 dims: [ 2, 2 ] reshape { shape: [ 4 ] } } ]\n')
     # Config errors: each such model is UNAVAILABLE with its file and field named; the rest load.
     add_model(repo, "bad_field", config='name: "bad_field"\nmax_batch_size: 4\nno_such_field: 1\n')
     add_model(repo, "bad_dims", config='name: "bad_dims"\nmax_batch_size: 4\n'
@@ -100,6 +102,15 @@ def test_infer_json_flat_and_nested(server):
     status, doc = server.post_json("/v2/models/add/infer", nested)
     assert status == 200 and "id" not in doc
     np.testing.assert_allclose(output(doc), x + [1, 2, 3, 4])
+
+
+def test_input_reshape(server):
+    assert server.get_json("/v2/models/reshaped")[1]["inputs"][0]["shape"] == [-1, 2, 2]
+    x = np.arange(8, dtype=np.float32).reshape(2, 2, 2)
+    status, doc = server.post_json("/v2/models/reshaped/infer", infer_doc(x))
+    assert status == 200, doc
+    np.testing.assert_allclose(output(doc), x.reshape(2, 4) + [1, 2, 3, 4])
+    assert server.post_json("/v2/models/reshaped/infer", infer_doc(x.reshape(2, 4)))[0] == 400
 
 
 def test_infer_int64_bool_two_outputs(server):
@@ -236,7 +247,7 @@ def test_config_errors_are_isolated(server):
     logged = {r.get("model") for r in server.logs if r.get("msg") == "model failed to load"}
     assert set(expect) <= logged
     status, _, body = server.request("POST", "/v2/repository/index", b'{"ready": true}')
-    assert {e["name"] for e in json.loads(body)} == {"add", "add2", "multi", "strings"} | ({"gpu"} if HAVE_GPU else set())
+    assert {e["name"] for e in json.loads(body)} == {"add", "add2", "multi", "strings", "reshaped"} | ({"gpu"} if HAVE_GPU else set())
 
 
 def test_gpu_instance_group(server):
