@@ -93,8 +93,13 @@ class GrpcAsyncLoad final : public AsyncLoad {
 
   void stop() override {
     state_->stopping = true;
-    std::unique_lock<std::mutex> lock(state_->mu);
-    state_->cv.wait(lock, [&] { return state_->outstanding == 0; });
+    {
+      std::unique_lock<std::mutex> lock(state_->mu);
+      state_->cv.wait(lock, [&] { return state_->outstanding == 0; });
+    }
+    // grpc destroys each completion callback (and its reference to the state) after it returned. Wait for that,
+    // so that channels and contexts are destroyed here rather than on a grpc thread racing process teardown.
+    for (int i = 0; i < 5000 && state_.use_count() > 1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
 
  private:
