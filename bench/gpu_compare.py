@@ -26,7 +26,9 @@ WORKLOADS = [
     ("BERT-base s128 b1", "bert", 1, "latency", 0.45, "ms"),
 ]
 BUILD_TARGET_S = 60.0
-REL_L2_PASS = 2e-2
+# FP16 vs FP32 relative L2 error allowed. ResNet-50 with random weights loses ~0.03 in FP16 in PyTorch itself (printed
+# beside ours); a wrong kernel gives errors of order 1, so 5e-2 separates the two.
+REL_L2_PASS = 5e-2
 SEQ = 128
 
 
@@ -352,7 +354,13 @@ def run_kiln(args, st, rec, onnx_path, feeds, tag):
                    lambda: kiln_bench(args, engine, os.path.join(args.tmp, tag + "_prof.json"), True))
         if p is not None:
             rows, total = top_layers(p.get("layers", []))
-            rec["kiln_profile"] = {"total_ms": total, "nodes": len(p.get("layers", [])), "top": rows}
+            by_op = {}
+            for l in p.get("layers", []):
+                k = f"{l.get('op', '')} [{l.get('placement', '')}]"
+                n, ms = by_op.get(k, (0, 0.0))
+                by_op[k] = (n + 1, ms + l.get("ms", 0.0))
+            rec["kiln_profile"] = {"total_ms": total, "nodes": len(p.get("layers", [])), "top": rows,
+                                   "by_op": sorted(([k, n, ms] for k, (n, ms) in by_op.items()), key=lambda x: -x[2])}
     return engine
 
 
@@ -587,6 +595,8 @@ def main(argv=None):
             for l in p["top"]:
                 print(f"  {l.get('ms', 0):9.4f} ms {100 * l['share']:5.1f}%  {l.get('op', '')} {l.get('node', '')} "
                       f"[{l.get('placement', '')}, {l.get('kernel', '')}]")
+            print(f"{r['workload']}: Kiln time by op: " +
+                  ", ".join(f"{k} x{n} {ms:.3f} ms" for k, n, ms in p.get("by_op", [])[:8]))
     if st.failures:
         print("\nFailures:\n" + "\n".join("  " + f for f in st.failures), flush=True)
     out = save(args, info, records, st.failures, t_start)

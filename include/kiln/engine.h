@@ -117,6 +117,8 @@ struct RunTimings {
   double h2d_ms = 0;      // inputs host -> device (bind_inputs)
   double compute_ms = 0;  // execute()
   double d2h_ms = 0;      // outputs device -> host (fetch_outputs)
+  bool graph_replayed = false;  // execute() replayed a captured CUDA graph
+  std::string graph_note;       // why CUDA graphs are not used, when they were asked for and are not
 };
 
 // One node's time in the last profiled execute() (ExecutionContext::set_profiling).

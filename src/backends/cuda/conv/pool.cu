@@ -30,45 +30,57 @@ __global__ void window_copy(WindowCopyParams p, int64_t total) {
 
 // One thread per output element; the window loop mirrors the reference pool (count_include_pad counts taps
 // inside the padded extent, never those beyond it that ceil_mode adds).
-template <class T>
-__global__ void pool_nd(PoolParams p, int64_t total) {
+// I: the index type; 32-bit when every offset fits (64-bit division is the kernel's main cost otherwise).
+template <class T, class I>
+__global__ void pool_nd(PoolParams p, I total) {
+  const I C = static_cast<I>(p.c);
+  I in_[3], out_[3], ker[3], str_[3], dil[3], pb[3], pe[3];
+  for (int d = 0; d < 3; ++d) {
+    in_[d] = static_cast<I>(p.in[d]);
+    out_[d] = static_cast<I>(p.out[d]);
+    ker[d] = static_cast<I>(p.kernel[d]);
+    str_[d] = static_cast<I>(p.stride[d]);
+    dil[d] = static_cast<I>(p.dilation[d]);
+    pb[d] = static_cast<I>(p.pad_begin[d]);
+    pe[d] = static_cast<I>(p.pad_end[d]);
+  }
   const T* x = static_cast<const T*>(p.x);
   T* y = static_cast<T*>(p.y);
-  const int64_t out_sp = p.out[0] * p.out[1] * p.out[2], in_sp = p.in[0] * p.in[1] * p.in[2];
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    int64_t ni, ci, pos;
+  const I out_sp = out_[0] * out_[1] * out_[2], in_sp = in_[0] * in_[1] * in_[2];
+  for (I i = blockIdx.x * static_cast<I>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<I>(gridDim.x) * blockDim.x) {
+    I ni, ci, pos;
     if (p.channels_last) {
-      ci = i % p.c;
-      pos = (i / p.c) % out_sp;
-      ni = i / (p.c * out_sp);
+      ci = i % C;
+      pos = (i / C) % out_sp;
+      ni = i / (C * out_sp);
     } else {
       pos = i % out_sp;
-      ci = (i / out_sp) % p.c;
-      ni = i / (out_sp * p.c);
+      ci = (i / out_sp) % C;
+      ni = i / (out_sp * C);
     }
-    const int64_t o2 = pos % p.out[2], o1 = (pos / p.out[2]) % p.out[1], o0 = pos / (p.out[2] * p.out[1]);
-    const int64_t s0 = o0 * p.stride[0] - p.pad_begin[0], s1 = o1 * p.stride[1] - p.pad_begin[1],
-                  s2 = o2 * p.stride[2] - p.pad_begin[2];
+    const I o2 = pos % out_[2], o1 = (pos / out_[2]) % out_[1], o0 = pos / (out_[2] * out_[1]);
+    const I s0 = o0 * str_[0] - pb[0], s1 = o1 * str_[1] - pb[1],
+                  s2 = o2 * str_[2] - pb[2];
     float acc = p.is_max ? -FLT_MAX : 0.f;
     bool any = false;
-    int64_t count = 0;
-    for (int64_t k0 = 0; k0 < p.kernel[0]; ++k0) {
-      const int64_t q0 = s0 + k0 * p.dilation[0];
-      for (int64_t k1 = 0; k1 < p.kernel[1]; ++k1) {
-        const int64_t q1 = s1 + k1 * p.dilation[1];
-        for (int64_t k2 = 0; k2 < p.kernel[2]; ++k2) {
-          const int64_t q2 = s2 + k2 * p.dilation[2];
-          const bool inside = q0 >= 0 && q0 < p.in[0] && q1 >= 0 && q1 < p.in[1] && q2 >= 0 && q2 < p.in[2];
+    I count = 0;
+    for (I k0 = 0; k0 < ker[0]; ++k0) {
+      const I q0 = s0 + k0 * dil[0];
+      for (I k1 = 0; k1 < ker[1]; ++k1) {
+        const I q1 = s1 + k1 * dil[1];
+        for (I k2 = 0; k2 < ker[2]; ++k2) {
+          const I q2 = s2 + k2 * dil[2];
+          const bool inside = q0 >= 0 && q0 < in_[0] && q1 >= 0 && q1 < in_[1] && q2 >= 0 && q2 < in_[2];
           if (!inside) {
-            if (p.count_include_pad && q0 < p.in[0] + p.pad_end[0] && q1 < p.in[1] + p.pad_end[1] &&
-                q2 < p.in[2] + p.pad_end[2])
+            if (p.count_include_pad && q0 < in_[0] + pe[0] && q1 < in_[1] + pe[1] &&
+                q2 < in_[2] + pe[2])
               ++count;
             continue;
           }
           ++count;
-          const int64_t sp = (q0 * p.in[1] + q1) * p.in[2] + q2;
-          const int64_t off = p.channels_last ? (ni * in_sp + sp) * p.c + ci : (ni * p.c + ci) * in_sp + sp;
+          const I sp = (q0 * in_[1] + q1) * in_[2] + q2;
+          const I off = p.channels_last ? (ni * in_sp + sp) * C + ci : (ni * C + ci) * in_sp + sp;
           const float v = to_f32(x[off]);
           if (p.is_max) {
             if (!any || v > acc) acc = v;
@@ -138,7 +150,13 @@ cudaError_t launch_window_copy(const WindowCopyParams& p, cudaStream_t stream) {
 cudaError_t launch_pool(const PoolParams& p, cudaStream_t stream) {
   const int64_t total = p.n * p.c * p.out[0] * p.out[1] * p.out[2];
   if (total == 0) return cudaSuccess;
-  KILN_DISPATCH_ELEM(p.type, pool_nd<T><<<grid_for(total, kBlock), kBlock, 0, stream>>>(p, total));
+  const int64_t in_total = p.n * p.c * p.in[0] * p.in[1] * p.in[2];
+  if (total < INT32_MAX && in_total < INT32_MAX) {
+    KILN_DISPATCH_ELEM(p.type, pool_nd<T, int32_t><<<grid_for(total, kBlock), kBlock, 0, stream>>>(
+                                   p, static_cast<int32_t>(total)));
+  } else {
+    KILN_DISPATCH_ELEM(p.type, pool_nd<T, int64_t><<<grid_for(total, kBlock), kBlock, 0, stream>>>(p, total));
+  }
   return cudaGetLastError();
 }
 

@@ -220,7 +220,7 @@ Result<void*> CudaContext::allocate_block(size_t bytes, int* index) {
     if (mode_ == Mode::kPlanned) {
       if (capturing_) return internal_error("allocation outside the arena plan during CUDA graph capture");
       if (plan_) plan_->stale = true;  // shapes inside the run differ from the recording: re-record next time
-      run_graph_safe_ = false;
+      mark_unsafe("an allocation outside the arena plan (data-dependent shape)");
     }
     KILN_CUDA_RETURN_IF_ERROR(cudaMallocAsync(&b.ptr, bytes, stream_));
     b.dynamic = true;
@@ -250,7 +250,7 @@ void CudaContext::free_dynamic_blocks() {
 Result<void*> CudaContext::workspace(size_t bytes) {
   if (bytes <= workspace_bytes_) return workspace_;
   if (capturing_) return internal_error("workspace growth during CUDA graph capture");
-  run_graph_safe_ = false;
+  mark_unsafe("workspace growth");
   KILN_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
   KILN_CUDA_RETURN_IF_ERROR(cudaFree(workspace_));
   workspace_ = nullptr;
@@ -269,7 +269,7 @@ Status CudaContext::ensure_device(int id) {
   const Tensor& t = s.host.tensor;
   if (t.dtype() == DType::kString) return unimplemented("string tensors cannot be moved to the GPU");
   if (capturing_) return internal_error("host-to-device copy during CUDA graph capture");
-  run_graph_safe_ = false;
+  mark_unsafe("a host-to-device copy of a host value");
   s.dtype = t.dtype();
   s.dims = t.dims();
   int block = -1;
@@ -291,7 +291,7 @@ Status CudaContext::ensure_host(int id) {
   if (s.on_host) return ok_status();
   if (!s.on_device) return internal_error("value has no data");
   if (capturing_) return internal_error("device-to-host copy during CUDA graph capture");
-  run_graph_safe_ = false;
+  mark_unsafe("a device-to-host copy");
   KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::allocate(s.dtype, s.dims));
   if (t.nbytes()) {
     KILN_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(t.raw(), s.dev, t.nbytes(), cudaMemcpyDeviceToHost, stream_));

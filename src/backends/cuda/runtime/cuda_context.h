@@ -5,6 +5,7 @@
 #include <cudnn.h>
 
 #include <functional>
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -120,6 +121,11 @@ class CudaContext : public ContextBackend {
   std::vector<AllocationRecord> records_;
   int step_ = 0;
   bool run_graph_safe_ = true;
+  std::string unsafe_reason_;  // first event of this run that prevents capture
+  void mark_unsafe(const std::string& why) {
+    if (run_graph_safe_) unsafe_reason_ = why + " at " + graph_.nodes[std::min<size_t>(step_, graph_.nodes.size() - 1)].describe();
+    run_graph_safe_ = false;
+  }
   struct ShapePlan {
     ArenaPlan arena;
     bool graph_safe = false;
@@ -136,6 +142,7 @@ class CudaContext : public ContextBackend {
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
 
+  std::string graph_note_ = "not captured yet (the first runs of a shape record and plan memory)";
   bool use_graphs_ = false, profiling_ = false, capturing_ = false;
   std::vector<LayerTiming> layers_;
   RunTimings timings_;

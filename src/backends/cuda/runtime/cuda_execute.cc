@@ -88,7 +88,7 @@ Status CudaContext::run_host_node(size_t i, bool fallback) {
       s.dims = s.host.tensor.dims();
     }
   }
-  if (fallback) run_graph_safe_ = false;
+  if (fallback) mark_unsafe("a CPU fallback node");
   return ok_status();
 }
 
@@ -175,6 +175,8 @@ Status CudaContext::execute() {
   records_.clear();
   alloc_counter_ = 0;
   run_graph_safe_ = true;
+  unsafe_reason_.clear();
+  timings_.graph_replayed = false;
   plan_ = nullptr;
   auto it = plans_.find(signature());
   mode_ = Mode::kRecording;
@@ -208,6 +210,7 @@ Status CudaContext::execute() {
       }
       if (!st.ok() || e != cudaSuccess) {
         // Something in the run cannot be captured: run it plainly from now on.
+        graph_note_ = "capture failed: " + (st.ok() ? std::string(cudaGetErrorString(e)) : st.message());
         cudaGetLastError();
         plan_->graph = nullptr;
         plan_->graph_safe = false;
@@ -218,10 +221,12 @@ Status CudaContext::execute() {
         KILN_RETURN_IF_ERROR(run_nodes());
       } else {
         KILN_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(plan_->graph, stream_));
+        timings_.graph_replayed = true;
       }
     } else {
       // Replay: the slots of this signature's outputs are where the capture left them.
       KILN_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(plan_->graph, stream_));
+      timings_.graph_replayed = true;
       if (graph_outputs_.count(signature())) {
         for (const auto& [id, slot] : graph_outputs_[signature()]) slots_[id] = slot;
       }
@@ -245,8 +250,10 @@ Status CudaContext::execute() {
       plans_.erase(signature());
     } else if (!plan_->graph) {
       plan_->graph_safe = run_graph_safe_;
+      if (!run_graph_safe_) graph_note_ = unsafe_reason_;
     }
   }
+  timings_.graph_note = use_graphs_ && !timings_.graph_replayed ? graph_note_ : "";
   return ok_status();
 }
 
