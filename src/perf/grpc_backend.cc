@@ -4,7 +4,6 @@
 #include <atomic>
 #include <chrono>
 #include <climits>
-#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -66,87 +65,79 @@ class GrpcWorker final : public InferWorker {
   inference::ModelInferResponse response_;
 };
 
-// Closed-loop load on grpc's callback client API: `concurrency` slots, each reissuing its request from the
-// completion callback. Calls are spread over a few channels (connections). Each slot alternates between two
-// contexts/responses so that a context is never destroyed inside its own completion callback, and every callback
-// holds the shared state, so that nothing a call uses is freed before grpc is done with it.
-class GrpcAsyncLoad final : public AsyncLoad {
+// Closed-loop load on grpc's completion-queue client API, polled by one thread: `concurrency` slots, each
+// reissuing its request when the previous one completes. Calls are spread over a few channels (connections).
+class GrpcCqLoad final : public AsyncLoad {
  public:
-  GrpcAsyncLoad(std::vector<std::unique_ptr<Stub>> stubs, std::string target,
-                std::shared_ptr<const std::vector<inference::ModelInferRequest>> requests, int concurrency,
-                RecordFn record)
-      : state_(std::make_shared<State>()) {
-    State& st = *state_;
-    st.stubs = std::move(stubs);
-    st.target = std::move(target);
-    st.requests = std::move(requests);
-    st.record = std::move(record);
-    st.slots = std::vector<Slot>(static_cast<size_t>(concurrency));
-    st.outstanding = concurrency;
-    for (size_t i = 0; i < st.slots.size(); ++i) {
-      st.slots[i].id = static_cast<int>(i);
-      st.slots[i].index = i;
+  GrpcCqLoad(std::vector<std::unique_ptr<Stub>> stubs, std::string target,
+             std::shared_ptr<const std::vector<inference::ModelInferRequest>> requests, int concurrency,
+             RecordFn record)
+      : stubs_(std::move(stubs)),
+        target_(std::move(target)),
+        requests_(std::move(requests)),
+        record_(std::move(record)),
+        slots_(static_cast<size_t>(concurrency)) {
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      slots_[i].id = static_cast<int>(i);
+      slots_[i].index = i;
+      issue(slots_[i]);
     }
-    for (Slot& s : st.slots) issue(state_, s);
+    outstanding_ = concurrency;
+    thread_ = std::thread([this] { poll(); });
   }
-  ~GrpcAsyncLoad() override { stop(); }
+  ~GrpcCqLoad() override { stop(); }
 
   void stop() override {
-    state_->stopping = true;
-    {
-      std::unique_lock<std::mutex> lock(state_->mu);
-      state_->cv.wait(lock, [&] { return state_->outstanding == 0; });
-    }
-    // grpc destroys each completion callback (and its reference to the state) after it returned. Wait for that,
-    // so that channels and contexts are destroyed here rather than on a grpc thread racing process teardown.
-    for (int i = 0; i < 5000 && state_.use_count() > 1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    stopping_ = true;
+    if (thread_.joinable()) thread_.join();
   }
 
  private:
   struct Slot {
     int id = 0;
     size_t index = 0;
-    unsigned gen = 0;
-    std::optional<grpc::ClientContext> ctx[2];
-    inference::ModelInferResponse resp[2];
+    std::optional<grpc::ClientContext> ctx;
+    std::unique_ptr<grpc::ClientAsyncResponseReader<inference::ModelInferResponse>> reader;
+    inference::ModelInferResponse resp;
+    grpc::Status status;
     std::chrono::steady_clock::time_point start;
   };
-  struct State {
-    std::vector<std::unique_ptr<Stub>> stubs;
-    std::string target;
-    std::shared_ptr<const std::vector<inference::ModelInferRequest>> requests;
-    RecordFn record;
-    std::vector<Slot> slots;  // sized once: slots never move
-    std::atomic<bool> stopping{false};
-    std::mutex mu;
-    std::condition_variable cv;
-    int outstanding = 0;
-  };
 
-  static void issue(const std::shared_ptr<State>& state, Slot& s) {
-    const unsigned g = ++s.gen & 1;
-    s.ctx[g].emplace();
-    s.resp[g].Clear();
+  void issue(Slot& s) {
+    s.ctx.emplace();  // the previous call on this slot has completed: its context may go
+    s.resp.Clear();
     s.start = std::chrono::steady_clock::now();
-    Stub* stub = state->stubs[static_cast<size_t>(s.id) % state->stubs.size()].get();
-    stub->async()->ModelInfer(&*s.ctx[g], &(*state->requests)[s.index++ % state->requests->size()], &s.resp[g],
-                              [state, &s](grpc::Status st) { done(state, s, st); });
+    Stub* stub = stubs_[static_cast<size_t>(s.id) % stubs_.size()].get();
+    s.reader = stub->AsyncModelInfer(&*s.ctx, (*requests_)[s.index++ % requests_->size()], &cq_);
+    s.reader->Finish(&s.resp, &s.status, &s);
   }
 
-  static void done(const std::shared_ptr<State>& state, Slot& s, const grpc::Status& st) {
-    const int64_t latency =
-        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - s.start).count();
-    state->record(s.id, latency, CallTiming{}, st.ok() ? ok_status() : grpc_error(st, "infer", state->target));
-    if (!st.ok()) std::this_thread::sleep_for(std::chrono::milliseconds(1));  // no busy loop on a dead server
-    if (!state->stopping) {
-      issue(state, s);
-      return;
+  void poll() {
+    void* tag = nullptr;
+    bool ok = false;
+    while (cq_.Next(&tag, &ok)) {
+      Slot& s = *static_cast<Slot*>(tag);
+      const int64_t latency =
+          std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - s.start).count();
+      record_(s.id, latency, CallTiming{}, s.status.ok() ? ok_status() : grpc_error(s.status, "infer", target_));
+      if (!s.status.ok()) std::this_thread::sleep_for(std::chrono::milliseconds(1));  // no busy loop
+      if (!stopping_) {
+        issue(s);
+      } else if (--outstanding_ == 0) {
+        cq_.Shutdown();  // Next() returns false once drained
+      }
     }
-    std::lock_guard<std::mutex> lock(state->mu);
-    if (--state->outstanding == 0) state->cv.notify_all();
   }
 
-  std::shared_ptr<State> state_;
+  std::vector<std::unique_ptr<Stub>> stubs_;
+  std::string target_;
+  std::shared_ptr<const std::vector<inference::ModelInferRequest>> requests_;
+  RecordFn record_;
+  grpc::CompletionQueue cq_;
+  std::vector<Slot> slots_;  // sized once: tags stay valid
+  int outstanding_ = 0;      // touched only by the polling thread after construction
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
 };
 
 class GrpcBackend final : public Backend {
@@ -241,7 +232,7 @@ class GrpcBackend final : public Backend {
       stubs.push_back(
           inference::GRPCInferenceService::NewStub(make_channel(target_, options_.max_message_bytes, true)));
     return std::unique_ptr<AsyncLoad>(
-        std::make_unique<GrpcAsyncLoad>(std::move(stubs), target_, requests_, concurrency, std::move(record)));
+        std::make_unique<GrpcCqLoad>(std::move(stubs), target_, requests_, concurrency, std::move(record)));
   }
 
   Result<std::unique_ptr<InferWorker>> make_worker() override {
