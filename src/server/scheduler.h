@@ -101,6 +101,10 @@ class Scheduler {
   const SchedulerConfig& config() const { return config_; }
 
  private:
+  // Rows a batch of `rows` runs with: GPU engines pad (zero rows, results dropped) to the next preferred batch
+  // size, else to max_batch_size, so that few shapes occur and their CUDA graphs are replayed.
+  int64_t padded_rows(int64_t rows) const;
+
   void worker(int index);
   // Takes the next batch (or nothing when the thread should exit). Holds mu_.
   bool next_batch(std::unique_lock<std::mutex>& lock, std::vector<std::unique_ptr<QueuedRequest>>* batch);

@@ -52,7 +52,8 @@ ServerStatus check_tensor_bytes(const InferTensor& t, int64_t* numel) {
   return {};
 }
 
-Result<Tensor> concat_tensors(const std::vector<const InferTensor*>& parts, DType dtype, const Dims& dims) {
+Result<Tensor> concat_tensors(const std::vector<const InferTensor*>& parts, DType dtype, const Dims& dims,
+                              bool zero_fill_tail) {
   KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::allocate(dtype, dims));
   if (dtype == DType::kString) {
     std::string* out = t.strings();
@@ -77,7 +78,8 @@ Result<Tensor> concat_tensors(const std::vector<const InferTensor*>& parts, DTyp
     std::memcpy(dst + off, p->data.data(), p->data.size());
     off += p->data.size();
   }
-  if (off != t.nbytes()) return internal_error("input parts do not fill the batch tensor");
+  if (zero_fill_tail && off < t.nbytes()) std::memset(dst + off, 0, t.nbytes() - off);
+  else if (off != t.nbytes()) return internal_error("input parts do not fill the batch tensor");
   return t;
 }
 

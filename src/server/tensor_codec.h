@@ -14,7 +14,9 @@ namespace kiln::server {
 ServerStatus check_tensor_bytes(const InferTensor& t, int64_t* numel);
 
 // Concatenates the parts (already validated, equal non-batch dims) into one tensor of shape `dims`.
-Result<Tensor> concat_tensors(const std::vector<const InferTensor*>& parts, DType dtype, const Dims& dims);
+// zero_fill_tail: the parts may fill only a prefix of `dims` (batch padding); the rest is zeroed.
+Result<Tensor> concat_tensors(const std::vector<const InferTensor*>& parts, DType dtype, const Dims& dims,
+                              bool zero_fill_tail = false);
 
 // Copies rows [begin, begin + rows) of `t` along dim 0 into `out` (shape and bytes); begin < 0 = all of t.
 void slice_rows(const Tensor& t, int64_t begin, int64_t rows, InferTensor* out);
