@@ -77,6 +77,7 @@ void Scheduler::start() {
     // GPU engines replay CUDA graphs; batches are padded to a few sizes (run_rows) so that they are reused.
     if (engine_->info().backend == "cuda") contexts_.back()->set_cuda_graph(true);
   }
+  input_cache_.resize(config_.instances);
   for (int i = 0; i < config_.instances; ++i) threads_.emplace_back([this, i] { worker(i); });
 }
 
@@ -238,7 +239,7 @@ void Scheduler::worker(int index) {
       std::unique_lock<std::mutex> lock(mu_);
       if (!next_batch(lock, &batch)) return;
     }
-    execute(ctx, batch);
+    execute(ctx, batch, &input_cache_[index]);
   }
 }
 
@@ -253,7 +254,8 @@ int64_t Scheduler::padded_rows(int64_t rows) const {
   return std::max(rows, config_.max_batch_size);
 }
 
-void Scheduler::execute(ExecutionContext* ctx, std::vector<std::unique_ptr<QueuedRequest>>& batch) {
+void Scheduler::execute(ExecutionContext* ctx, std::vector<std::unique_ptr<QueuedRequest>>& batch,
+                        std::map<std::string, Tensor>* input_cache) {
   const bool batched = config_.max_batch_size > 0;
   uint64_t t0 = now_ns();
   int64_t total_rows = 0;
@@ -281,7 +283,8 @@ void Scheduler::execute(ExecutionContext* ctx, std::vector<std::unique_ptr<Queue
     } else {
       dims = spec.reshape.empty() ? first_shape : spec.reshape;
     }
-    auto tensor = concat_tensors(parts, parts[0]->dtype, dims, /*zero_fill_tail=*/run_rows != total_rows);
+    auto tensor = concat_tensors(parts, parts[0]->dtype, dims, /*zero_fill_tail=*/run_rows != total_rows,
+                                 &(*input_cache)[spec.name]);
     if (!tensor.ok()) return fail_all(ServerStatus::from(tensor.status()), "OTHER");
     inputs.emplace_back(spec.name, Value::of(std::move(tensor).value()));
   }

@@ -53,8 +53,14 @@ ServerStatus check_tensor_bytes(const InferTensor& t, int64_t* numel) {
 }
 
 Result<Tensor> concat_tensors(const std::vector<const InferTensor*>& parts, DType dtype, const Dims& dims,
-                              bool zero_fill_tail) {
-  KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::allocate(dtype, dims));
+                              bool zero_fill_tail, Tensor* reuse) {
+  Tensor t;
+  if (reuse && dtype != DType::kString && reuse->defined() && reuse->dtype() == dtype && reuse->dims() == dims) {
+    t = *reuse;
+  } else {
+    KILN_ASSIGN_OR_RETURN(t, Tensor::allocate(dtype, dims));
+    if (reuse && dtype != DType::kString) *reuse = t;
+  }
   if (dtype == DType::kString) {
     std::string* out = t.strings();
     int64_t k = 0;

@@ -15,8 +15,10 @@ ServerStatus check_tensor_bytes(const InferTensor& t, int64_t* numel);
 
 // Concatenates the parts (already validated, equal non-batch dims) into one tensor of shape `dims`.
 // zero_fill_tail: the parts may fill only a prefix of `dims` (batch padding); the rest is zeroed.
+// reuse: when it has the same dtype and dims it is filled in place and returned (no allocation, no page faults:
+// batch tensors of large models are tens of MiB), otherwise it is replaced by a fresh tensor.
 Result<Tensor> concat_tensors(const std::vector<const InferTensor*>& parts, DType dtype, const Dims& dims,
-                              bool zero_fill_tail = false);
+                              bool zero_fill_tail = false, Tensor* reuse = nullptr);
 
 // Copies rows [begin, begin + rows) of `t` along dim 0 into `out` (shape and bytes); begin < 0 = all of t.
 void slice_rows(const Tensor& t, int64_t begin, int64_t rows, InferTensor* out);
