@@ -53,7 +53,7 @@ __global__ void range_kernel(T* out, int64_t n, double start, double delta, int6
       out[i] = static_cast<float>(start) +
                static_cast<float>(i) * static_cast<float>(delta);  // float math, like the reference
     } else if constexpr (std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>) {
-      out[i] = from_f<T>(static_cast<float>(start + static_cast<double>(i) * delta));
+      out[i] = from_f32<T>(static_cast<float>(start + static_cast<double>(i) * delta));
     } else {
       out[i] = static_cast<T>(static_cast<T>(istart) + static_cast<T>(i) * static_cast<T>(idelta));
     }
@@ -130,7 +130,7 @@ __global__ void cumsum_kernel(const T* __restrict__ in, T* __restrict__ out, int
       const int64_t off = (o * len + j) * inner + i;
       C x;
       if constexpr (std::is_same_v<C, float> && !std::is_same_v<T, float>)
-        x = to_f(in[off]);
+        x = to_f32(in[off]);
       else
         x = in[off];
       C next;
@@ -140,7 +140,7 @@ __global__ void cumsum_kernel(const T* __restrict__ in, T* __restrict__ out, int
         next = acc + x;
       C w = exclusive ? acc : next;
       if constexpr (std::is_same_v<C, float> && !std::is_same_v<T, float>)
-        out[off] = from_f<T>(w);
+        out[off] = from_f32<T>(w);
       else
         out[off] = w;
       acc = next;

@@ -34,7 +34,7 @@ __global__ void resize_kernel(const T* __restrict__ in, T* __restrict__ out, con
       }
     }
     if (outside) {
-      out[i] = from_f<T>(d.extrapolation);
+      out[i] = from_f32<T>(d.extrapolation);
       continue;
     }
     float acc = 0.f;
@@ -49,9 +49,9 @@ __global__ void resize_kernel(const T* __restrict__ in, T* __restrict__ out, con
         off += tidx[e] * d.in_strides[r];
         w *= tw[e];
       }
-      acc += w * to_f(in[off]);
+      acc += w * to_f32(in[off]);
     }
-    out[i] = from_f<T>(acc);
+    out[i] = from_f32<T>(acc);
   }
 }
 

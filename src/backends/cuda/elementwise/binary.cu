@@ -24,7 +24,7 @@ struct ComputeOf<__nv_bfloat16> {
 template <typename C, typename T>
 __device__ __forceinline__ C load_as(T v) {
   if constexpr (std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>) {
-    return static_cast<C>(to_f(v));
+    return static_cast<C>(to_f32(v));
   } else {
     return static_cast<C>(v);
   }
@@ -32,7 +32,7 @@ __device__ __forceinline__ C load_as(T v) {
 template <typename T, typename C>
 __device__ __forceinline__ T store_as(C v) {
   if constexpr (std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>) {
-    return from_f<T>(static_cast<float>(v));
+    return from_f32<T>(static_cast<float>(v));
   } else {
     return static_cast<T>(v);
   }

@@ -19,7 +19,7 @@ __device__ __forceinline__ Scalar read(T v) {
   if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
     return {true, static_cast<double>(v), 0};
   } else if constexpr (std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>) {
-    return {true, static_cast<double>(to_f(v)), 0};
+    return {true, static_cast<double>(to_f32(v)), 0};
   } else if constexpr (std::is_same_v<T, bool>) {
     return {false, 0.0, v ? 1 : 0};
   } else {

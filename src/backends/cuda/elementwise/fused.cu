@@ -110,7 +110,7 @@ __global__ void fused_elementwise_kernel(const __grid_constant__ FusedProgram pr
       last = eval(st.op, v[0], v[1], v[2]);
       s[j] = last;
     }
-    y[i] = from_f<T>(last);
+    y[i] = from_f32<T>(last);
   }
 }
 

@@ -18,14 +18,14 @@ __global__ void unary_float_kernel(const T* __restrict__ x, T* __restrict__ y, i
       uint4 raw = reinterpret_cast<const uint4*>(x)[i];
       T* e = reinterpret_cast<T*>(&raw);
 #pragma unroll
-      for (int v = 0; v < V; ++v) e[v] = from_f<T>(unary_float(OP, to_f(e[v]), p));
+      for (int v = 0; v < V; ++v) e[v] = from_f32<T>(unary_float(OP, to_f32(e[v]), p));
       reinterpret_cast<uint4*>(y)[i] = raw;
     }
     start = nvec * V;
   }
   for (int64_t i = start + static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += static_cast<int64_t>(blockDim.x) * gridDim.x)
-    y[i] = from_f<T>(unary_float(OP, to_f(x[i]), p));
+    y[i] = from_f32<T>(unary_float(OP, to_f32(x[i]), p));
 }
 
 // Integer ops wrap like two's complement (Abs/Neg of the lowest value give the lowest value).
@@ -93,7 +93,7 @@ __global__ void not_kernel(const uint8_t* x, uint8_t* y, int64_t n) { KILN_GRID_
 template <typename T>
 __global__ void classify_kernel(const T* x, uint8_t* y, int64_t n, int mode, bool pos, bool neg) {
   KILN_GRID_LOOP(i, n) {
-    const float v = to_f(x[i]);
+    const float v = to_f32(x[i]);
     y[i] = mode == 0 ? (isnan(v) ? 1 : 0) : ((isinf(v) && ((v > 0 && pos) || (v < 0 && neg))) ? 1 : 0);
   }
 }

@@ -3,39 +3,10 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include "backends/cuda/device_common.cuh"
 #include "backends/cuda/gemm/epilogue.h"
 
 namespace kiln::cuda {
-
-template <class T>
-__device__ __forceinline__ float to_f32(T v);
-template <>
-__device__ __forceinline__ float to_f32<float>(float v) {
-  return v;
-}
-template <>
-__device__ __forceinline__ float to_f32<__half>(__half v) {
-  return __half2float(v);
-}
-template <>
-__device__ __forceinline__ float to_f32<__nv_bfloat16>(__nv_bfloat16 v) {
-  return __bfloat162float(v);
-}
-
-template <class T>
-__device__ __forceinline__ T from_f32(float v);
-template <>
-__device__ __forceinline__ float from_f32<float>(float v) {
-  return v;
-}
-template <>
-__device__ __forceinline__ __half from_f32<__half>(float v) {
-  return __float2half_rn(v);
-}
-template <>
-__device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float v) {
-  return __float2bfloat16_rn(v);
-}
 
 // The activations of docs/fused-ops.md, in float32.
 __device__ __forceinline__ float apply_activation(EpAct act, float x, float a, float b) {
@@ -82,12 +53,5 @@ __device__ __forceinline__ float apply_activation(EpAct act, float x, float a, f
       __VA_ARGS__;                 \
     } break;                       \
   }
-
-// Grid size for a 1-D grid-stride loop over n elements.
-inline unsigned grid_for(int64_t n, int block) {
-  int64_t g = (n + block - 1) / block;
-  if (g > 65535 * 16) g = 65535 * 16;
-  return static_cast<unsigned>(g < 1 ? 1 : g);
-}
 
 }  // namespace kiln::cuda
