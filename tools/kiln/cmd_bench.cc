@@ -170,6 +170,7 @@ int run_bench(const BenchArgs& a) {
   std::string graph = !a.cuda_graph ? "off"
                       : results[0].graph_replayed ? "on (replayed)"
                                                   : "requested, not used: " + results[0].graph_note;
+  if ((*engine)->info().backend != "cuda") graph = "n/a (CPU engine)";
   std::cout << "Streams: " << a.streams << "  CUDA graph: " << graph
             << "  data transfers: " << (a.no_transfers ? "off (inputs bound once, device-resident)" : "on") << "\n";
   std::cout << "=== Performance summary ===\n";
@@ -177,12 +178,16 @@ int run_bench(const BenchArgs& a) {
   std::cout << "Latency: min = " << s.min << " ms, max = " << s.max << " ms, mean = " << s.mean
             << " ms, median = " << s.median << " ms, percentile(90%) = " << s.p90 << " ms, percentile(95%) = " << s.p95
             << " ms, percentile(99%) = " << s.p99 << " ms\n";
-  std::cout << "H2D Latency: mean = " << mean_of(h2d) << " ms\n";
-  std::cout << "GPU Compute Time: min = " << gpu.min << " ms, mean = " << gpu.mean << " ms, median = " << gpu.median
-            << " ms, percentile(99%) = " << gpu.p99 << " ms\n";
-  std::cout << "D2H Latency: mean = " << mean_of(d2h) << " ms\n";
-  std::cout << "Memory: weights " << mem.weights << " B, activations peak " << mem.activations_peak << " B, workspace "
-            << mem.workspace << " B\n";
+  if ((*engine)->info().backend == "cuda") {
+    std::cout << "H2D Latency: mean = " << mean_of(h2d) << " ms\n";
+    std::cout << "GPU Compute Time: min = " << gpu.min << " ms, mean = " << gpu.mean << " ms, median = " << gpu.median
+              << " ms, percentile(99%) = " << gpu.p99 << " ms\n";
+    std::cout << "D2H Latency: mean = " << mean_of(d2h) << " ms\n";
+    std::cout << "Memory: weights " << mem.weights << " B, activations peak " << mem.activations_peak
+              << " B, workspace " << mem.workspace << " B\n";
+  } else {
+    std::cout << "Compute Time (host): mean = " << gpu.mean << " ms, median = " << gpu.median << " ms\n";
+  }
   std::cout << "Iterations: " << lat.size() << "\nTotal Host Walltime: " << wall_s << " s\n";
   if (!layers.empty()) {
     double total = 0;
