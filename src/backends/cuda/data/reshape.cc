@@ -1,6 +1,7 @@
 // CUDA kernels that only change a tensor's shape: Identity, Reshape, Flatten, Squeeze, Unsqueeze (aliases, no copy).
 #include "backends/cuda/data/data_kernels.h"
 #include "backends/cuda/elementwise/host_util.h"
+#include "ir/shape_rules.h"
 
 namespace kiln::cuda {
 
@@ -30,36 +31,9 @@ Status run_reshape(CudaKernelContext& ctx) {
   const Dims& x = ctx.input_dims(0);
   std::vector<int64_t> shape;
   KILN_RETURN_IF_ERROR(read_ints(ctx, 1, "shape", &shape));
-  const bool allowzero = ctx.attrs().get_int("allowzero", 0) != 0;
-  const int64_t numel = numel_of(x);
-  Dims out(shape.size());
-  int64_t infer_at = -1, known = 1;
-  for (size_t i = 0; i < shape.size(); ++i) {
-    int64_t d = shape[i];
-    if (d == -1) {
-      if (infer_at >= 0) return ctx.error("shape " + ints_str(shape) + " has more than one -1");
-      infer_at = static_cast<int64_t>(i);
-      continue;
-    }
-    if (d < -1) return ctx.error("shape " + ints_str(shape) + " has an invalid dimension " + std::to_string(d));
-    if (d == 0 && !allowzero) {
-      if (i >= x.size())
-        return ctx.error("shape " + ints_str(shape) + " copies dimension " + std::to_string(i) +
-                         " (0) but the input has rank " + std::to_string(x.size()));
-      d = x[i];
-    }
-    out[i] = d;
-    known *= d;
-  }
-  if (infer_at >= 0) {
-    if (known == 0 || numel % known != 0)
-      return ctx.error("cannot reshape input " + dims_to_string(x) + " to " + ints_str(shape));
-    out[infer_at] = numel / known;
-  }
-  if (dims_numel(out) != numel)
-    return ctx.error("cannot reshape input " + dims_to_string(x) + " (" + std::to_string(numel) + " elements) to " +
-                     ints_str(out));
-  return ctx.alias_output(0, 0, out);
+  auto out = reshape_output_dims(x, shape, ctx.attrs().get_int("allowzero", 0) != 0);
+  if (!out.ok()) return ctx.error(out.status().message());
+  return ctx.alias_output(0, 0, *out);
 }
 
 Status run_flatten(CudaKernelContext& ctx) {

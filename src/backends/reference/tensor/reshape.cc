@@ -5,6 +5,7 @@
 
 #include "backends/reference/tensor/kernels.h"
 #include "backends/reference/tensor/util.h"
+#include "ir/shape_rules.h"
 
 namespace kiln {
 
@@ -14,36 +15,9 @@ Status reshape_kernel(KernelContext& ctx) {
   std::vector<int64_t> shape;
   KILN_RETURN_IF_ERROR(read_int_input(ctx, 1, "shape", &shape));
   if (ctx.input(1).rank() != 1) return ctx.error("input 'shape' must be 1-D, got rank " + std::to_string(ctx.input(1).rank()));
-  const bool allowzero = ctx.attrs().get_int("allowzero", 0) != 0;
-  Dims out(shape.size());
-  int64_t infer_at = -1;
-  int64_t known = 1;
-  for (size_t i = 0; i < shape.size(); ++i) {
-    int64_t d = shape[i];
-    if (d == -1) {
-      if (infer_at >= 0) return ctx.error("shape " + ints_to_string(shape) + " has more than one -1");
-      infer_at = static_cast<int64_t>(i);
-      continue;
-    }
-    if (d < -1) return ctx.error("shape " + ints_to_string(shape) + " has an invalid dimension " + std::to_string(d));
-    if (d == 0 && !allowzero) {
-      if (i >= x.rank())
-        return ctx.error("shape " + ints_to_string(shape) + " copies dimension " + std::to_string(i) +
-                         " (0) but the input has rank " + std::to_string(x.rank()));
-      d = x.dim(i);
-    }
-    out[i] = d;
-    known *= d;
-  }
-  if (infer_at >= 0) {
-    if (known == 0 || x.numel() % known != 0)
-      return ctx.error("cannot reshape input " + dims_to_string(x.dims()) + " to " + ints_to_string(shape));
-    out[infer_at] = x.numel() / known;
-  }
-  if (dims_numel(out) != x.numel())
-    return ctx.error("cannot reshape input " + dims_to_string(x.dims()) + " (" + std::to_string(x.numel()) +
-                     " elements) to " + ints_to_string(out));
-  ctx.set_output(0, x.reshaped(out));
+  auto out = reshape_output_dims(x.dims(), shape, ctx.attrs().get_int("allowzero", 0) != 0);
+  if (!out.ok()) return ctx.error(out.status().message());
+  ctx.set_output(0, x.reshaped(*out));
   return ok_status();
 }
 

@@ -1,0 +1,50 @@
+// Shared output-shape arithmetic of ops (see shape_rules.h).
+#include "ir/shape_rules.h"
+
+#include <string>
+
+namespace kiln {
+
+namespace {
+
+std::string ints(const std::vector<int64_t>& v) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
+  return s + "]";
+}
+
+}  // namespace
+
+Result<Dims> reshape_output_dims(const Dims& in, const std::vector<int64_t>& shape, bool allowzero) {
+  const int64_t numel = dims_numel(in);
+  Dims out(shape.size());
+  int64_t infer_at = -1, known = 1;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    int64_t d = shape[i];
+    if (d == -1) {
+      if (infer_at >= 0) return invalid_argument("shape " + ints(shape) + " has more than one -1");
+      infer_at = static_cast<int64_t>(i);
+      continue;
+    }
+    if (d < -1) return invalid_argument("shape " + ints(shape) + " has an invalid dimension " + std::to_string(d));
+    if (d == 0 && !allowzero) {
+      if (i >= in.size())
+        return invalid_argument("shape " + ints(shape) + " copies dimension " + std::to_string(i) +
+                                " (0) but the input has rank " + std::to_string(in.size()));
+      d = in[i];
+    }
+    out[i] = d;
+    known *= d;
+  }
+  if (infer_at >= 0) {
+    if (known == 0 || numel % known != 0)
+      return invalid_argument("cannot reshape input " + dims_to_string(in) + " to " + ints(shape));
+    out[infer_at] = numel / known;
+  }
+  if (dims_numel(out) != numel)
+    return invalid_argument("cannot reshape input " + dims_to_string(in) + " (" + std::to_string(numel) +
+                            " elements) to " + ints(out));
+  return out;
+}
+
+}  // namespace kiln
