@@ -97,6 +97,21 @@ TEST(GpuPool, HalfTypes) {
     }
 }
 
+// Channels-last float16/bfloat16 with C % 8 == 0 takes the vectorized kernel (8 channels per thread).
+TEST(GpuPool, HalfTypesNhwcVectorized) {
+  KILN_REQUIRE_GPU();
+  uint64_t seed = 3400;
+  for (DType t : {DType::kFloat16, DType::kBFloat16})
+    for (const PoolCase& base : cases()) {
+      if (base.x.size() != 4) continue;
+      PoolCase c = base;
+      c.x[1] = c.x[1] <= 8 ? 8 : 16;
+      c.x = nhwc_of(c.x);
+      check_pool(OpKind::kMaxPool, c, true, t, seed++);
+      check_pool(OpKind::kAveragePool, c, true, t, seed++);
+    }
+}
+
 void check_global(OpKind op, const Dims& x, bool nhwc, DType t, uint64_t seed) {
   Attrs a;
   if (nhwc) a.set("layout", std::string("NHWC"));
