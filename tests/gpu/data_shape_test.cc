@@ -51,7 +51,9 @@ TEST(CudaDataShape, TransposeTiledAndGeneric) {
   const std::vector<Case> cases = {
       {{33, 65}, {1, 0}},              // 2-D swap (tiled)
       {{3, 1000, 7}, {0, 2, 1}},       // batched swap (tiled)
-      {{2, 3, 17, 19}, {0, 2, 3, 1}},  // NCHW -> NHWC (tiled)
+      {{2, 3, 17, 19}, {0, 2, 3, 1}},  // NCHW -> NHWC, 3 channels (narrow-rows kernel)
+      {{2, 8, 9, 11}, {0, 2, 3, 1}},   // 8 channels (narrow-rows kernel, its largest row count)
+      {{2, 40, 9, 11}, {0, 2, 3, 1}},  // NCHW -> NHWC (tiled)
       {{2, 17, 19, 3}, {0, 3, 1, 2}},  // NHWC -> NCHW (tiled)
       {{2, 3, 4, 5}, {3, 1, 0, 2}},    // generic
       {{2, 3, 4, 5, 6}, {4, 2, 0, 3, 1}},

@@ -53,6 +53,19 @@ __global__ void transpose_tiled_kernel(const E* __restrict__ in, E* __restrict__
   }
 }
 
+// Batched [rows, cols] -> [cols, rows] for few rows (an image's 3 channels to channels-last): one thread per output
+// element, so writes are coalesced and each read stream is too; a 32x32 tile would leave most threads idle.
+template <typename E>
+__global__ void transpose_narrow_kernel(const E* __restrict__ in, E* __restrict__ out, int64_t rows, int64_t cols,
+                                        int64_t n) {
+  KILN_GRID_LOOP(i, n) {
+    const int64_t per = rows * cols;
+    const int64_t b = i / per, rem = i - b * per;
+    const int64_t c = rem / rows, r = rem - c * rows;
+    out[i] = in[b * per + r * cols + c];
+  }
+}
+
 template <typename E>
 __global__ void fill_kernel(E* out, int64_t n, E v) {
   KILN_GRID_LOOP(i, n) out[i] = v;
@@ -77,6 +90,15 @@ cudaError_t launch_strided_copy(size_t es, const void* in, void* out, const Stri
 
 cudaError_t launch_transpose_tiled(size_t es, const void* in, void* out, int64_t batch, int64_t rows, int64_t cols,
                                    cudaStream_t s) {
+  if (rows <= 8 && cols > rows) {
+    const int64_t n = batch * rows * cols;
+#define KILN_BODY                                                                                     \
+  transpose_narrow_kernel<E>                                                                          \
+      <<<grid_for(n), kThreads, 0, s>>>(static_cast<const E*>(in), static_cast<E*>(out), rows, cols, n); \
+  return cudaGetLastError();
+    KILN_ELEM_SWITCH(es, KILN_BODY)
+#undef KILN_BODY
+  }
   const int64_t tr = (rows + kTile - 1) / kTile, tc = (cols + kTile - 1) / kTile;
   const int64_t tiles = batch * tr * tc;
   const unsigned grid = static_cast<unsigned>(tiles < 65535 * 8 ? tiles : 65535 * 8);
