@@ -8,7 +8,8 @@ APT_PACKAGES=(build-essential cmake ninja-build ccache pkg-config git
   libgrpc++-dev protobuf-compiler-grpc
   libevent-dev wrk)
 # Pinned Python packages: the ONNX protos and node test suite come from the pinned onnx wheel.
-PIP_PACKAGES=(onnx==1.20.1 onnxruntime==1.31.1 "numpy<2.5" pytest grpcio grpcio-tools requests)
+PIP_PACKAGES=(onnx==1.20.1 onnxruntime==1.31.1 "numpy<2.5" pytest grpcio grpcio-tools requests
+  nvidia-cudnn-frontend)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -23,7 +24,8 @@ fi
 
 PY=${PYTHON:-python3}
 if ! $PY - <<'PYEOF' 2>/dev/null
-import onnx, onnxruntime, numpy, pytest, grpc, grpc_tools, requests
+import onnx, onnxruntime, numpy, pytest, grpc, grpc_tools, requests, sysconfig, os
+assert os.path.exists(os.path.join(sysconfig.get_paths()["purelib"], "include", "cudnn_frontend.h"))
 assert onnx.__version__ == "1.20.1" and onnxruntime.__version__ == "1.31.1"
 PYEOF
 then
