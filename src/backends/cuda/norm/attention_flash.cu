@@ -1,201 +1,367 @@
-// Device code of the flash Attention kernel (float16/bfloat16, head_dim 32/64/80/96/128): a block of 4 warps
-// owns 64 query rows (16 per warp); K/V tiles of 64 keys stream through shared memory; S = Q K^T and O += P V
-// run on tensor cores (nvcuda::wmma, float32 accumulation); the online softmax and the running output stay in
-// float32 (O in shared memory, rescaled per row when the running maximum grows).
-#include <mma.h>
+// Device code of the flash Attention kernel (float16/bfloat16, head_dim 32/64/80/96/128): each warp owns 16 query
+// rows and keeps their scores, online-softmax state and output in registers (mma.sync m16n8k16, float32
+// accumulation); K/V tiles of 64 keys are double-buffered in shared memory with cp.async; a block is 4 warps
+// (64 rows) or, for long sequences, 8 warps (128 rows) sharing each K/V tile.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 
 #include "backends/cuda/norm/attention_common.cuh"
 
 namespace kiln::cuda::norm {
 namespace {
 
-namespace wmma = nvcuda::wmma;
+constexpr int kBlockN = 64;                    // keys per K/V tile
+constexpr float kLog2e = 1.4426950408889634f;  // softmax runs in base 2: exp(x) = exp2(x * log2e)
 
-constexpr int kBlockM = 64;  // query rows per block
-constexpr int kBlockN = 64;  // keys per tile
-constexpr int kWarps = 4;    // each warp owns kBlockM / kWarps = 16 rows
-constexpr int kThreads = kWarps * 32;
-constexpr int kLdS = kBlockN + 4;  // float scores
-constexpr int kLdP = kBlockN + 8;  // 16-bit probabilities
-
-template <int D>
-struct FlashLayout {
-  static constexpr int kLdT = D + 8;  // 16-bit Q/K/V rows (keeps 32-byte alignment, staggers banks)
-  static constexpr int kLdO = D + 4;  // float output rows
-  static constexpr size_t kQ = 0;
-  static constexpr size_t kK = kQ + size_t{kBlockM} * kLdT * 2;
-  static constexpr size_t kV = kK + size_t{kBlockN} * kLdT * 2;
-  static constexpr size_t kS = kV + size_t{kBlockN} * kLdT * 2;
-  static constexpr size_t kP = kS + size_t{kBlockM} * kLdS * 4;
-  static constexpr size_t kO = kP + size_t{kBlockM} * kLdP * 2;
-  static constexpr size_t kM = kO + size_t{kBlockM} * kLdO * 4;
-  static constexpr size_t kL = kM + size_t{kBlockM} * 4;
-  static constexpr size_t kBytes = kL + size_t{kBlockM} * 4;
+template <int D, int kWarps>
+struct FlashConfig {
+  static constexpr int kBlockM = 16 * kWarps;  // query rows per block
+  static constexpr int kThreads = 32 * kWarps;
+  static constexpr int kLd = D + 8;  // 16-bit elements per shared row: 16-byte aligned, conflict-free ldmatrix
+  static constexpr size_t kQBytes = size_t{kBlockM} * kLd * 2;
+  static constexpr size_t kTileBytes = size_t{kBlockN} * kLd * 2;
+  static constexpr size_t kBytes = kQBytes + 4 * kTileBytes;  // Q, K stages 0/1, V stages 0/1
 };
 
-// Copies `rows` rows of D 16-bit elements (row r at src + r * stride) into shared memory, zero-filling rows
-// [rows, 64). 16-byte vector accesses: D % 8 == 0 and 16-byte aligned rows (checked by the host).
-template <class T, int D>
-__device__ __forceinline__ void load_tile(T* dst, const T* src, int64_t stride, int64_t rows) {
-  constexpr int kChunks = D / 8;
-  for (int t = threadIdx.x; t < kBlockM * kChunks; t += kThreads) {
-    const int r = t / kChunks, c = t % kChunks;
-    uint4 v = make_uint4(0, 0, 0, 0);
-    if (r < rows) v = *reinterpret_cast<const uint4*>(src + r * stride + c * 8);
-    *reinterpret_cast<uint4*>(dst + r * FlashLayout<D>::kLdT + c * 8) = v;
+__device__ __forceinline__ uint32_t smem_addr(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// 16-byte async copy global -> shared; src_bytes 0 zero-fills the destination without reading.
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, int src_bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p)));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p)));
+}
+
+// c += a (16x16, row) * b (16x8, col), float32 accumulators.
+template <class T>
+__device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  if constexpr (std::is_same_v<T, __half>) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  } else {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
   }
 }
 
-template <class T, int D>
-__global__ void __launch_bounds__(kThreads) attention_flash(AttentionParams p) {
-  using L = FlashLayout<D>;
-  extern __shared__ __align__(128) unsigned char smem[];
-  T* q_s = reinterpret_cast<T*>(smem + L::kQ);
-  T* k_s = reinterpret_cast<T*>(smem + L::kK);
-  T* v_s = reinterpret_cast<T*>(smem + L::kV);
-  float* s_s = reinterpret_cast<float*>(smem + L::kS);
-  T* p_s = reinterpret_cast<T*>(smem + L::kP);
-  float* o_s = reinterpret_cast<float*>(smem + L::kO);
-  float* m_s = reinterpret_cast<float*>(smem + L::kM);
-  float* l_s = reinterpret_cast<float*>(smem + L::kL);
+// Two floats as one register of two 16-bit values (the lower column in the low half).
+template <class T>
+__device__ __forceinline__ uint32_t pack2(float lo, float hi) {
+  if constexpr (std::is_same_v<T, __half>) {
+    __half2 v = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<uint32_t*>(&v);
+  } else {
+    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<uint32_t*>(&v);
+  }
+}
 
-  const int64_t q0 = static_cast<int64_t>(blockIdx.x) * kBlockM, h = blockIdx.y, b = blockIdx.z;
+// Issues async copies of kRows rows of D 16-bit elements (row r at src + r * stride) into a shared tile,
+// zero-filling rows >= valid. Needs 16-byte aligned rows (checked by the host).
+template <class T, int D, int kRows, int kThreads>
+__device__ __forceinline__ void load_rows_async(T* dst, const T* src, int64_t stride, int64_t valid) {
+  constexpr int kChunks = D / 8;
+  constexpr int kLd = D + 8;
+#pragma unroll 4
+  for (int t = threadIdx.x; t < kRows * kChunks; t += kThreads) {
+    const int r = t / kChunks, c = t % kChunks;
+    const bool ok = r < valid;
+    cp_async16(dst + r * kLd + c * 8, ok ? src + r * stride + c * 8 : src, ok ? 16 : 0);
+  }
+}
+
+// Mask value of key j for a row whose mask row starts at `row` (already offset by b, h, i), as a float.
+__device__ __forceinline__ float mask_value(MaskKind kind, const void* row, int64_t j) {
+  switch (kind) {
+    case MaskKind::kBool:
+      return static_cast<const uint8_t*>(row)[j] ? 0.f : -kInfF;
+    case MaskKind::kFloat32:
+      return static_cast<const float*>(row)[j];
+    case MaskKind::kFloat16:
+      return __half2float(static_cast<const __half*>(row)[j]);
+    case MaskKind::kBFloat16:
+      return __bfloat162float(static_cast<const __nv_bfloat16*>(row)[j]);
+    default:
+      return 0.f;
+  }
+}
+
+__device__ __forceinline__ const void* mask_row(const AttentionParams& p, int64_t b, int64_t h, int64_t i) {
+  const int64_t off = b * p.mask_sb + h * p.mask_sh + i * p.mask_sq;
+  const size_t es = p.mask_kind == MaskKind::kBool ? 1 : p.mask_kind == MaskKind::kFloat32 ? 4 : 2;
+  return static_cast<const unsigned char*>(p.mask) + off * es;
+}
+
+// Register budget: head dims up to 64 keep 16 warps per SM (128 registers); larger ones take up to 255.
+template <int D, int kWarps>
+constexpr int kMinBlocks = (D <= 64 ? 16 : 8) / kWarps;
+
+template <class T, int D, int kWarps>
+__global__ void __launch_bounds__(32 * kWarps, (kMinBlocks<D, kWarps>)) attention_flash_mma(AttentionParams p) {
+  using C = FlashConfig<D, kWarps>;
+  constexpr int kLd = C::kLd;
+  constexpr int kNT = kBlockN / 8;  // score n-tiles per warp
+  constexpr int kDT = D / 8;        // output n-tiles per warp
+  constexpr int kDK = D / 16;       // k-steps of Q K^T
+  extern __shared__ __align__(128) unsigned char smem[];
+  T* q_s = reinterpret_cast<T*>(smem);
+  T* k_s = reinterpret_cast<T*>(smem + C::kQBytes);  // stage s at k_s + s * kBlockN * kLd
+  T* v_s = k_s + 2 * kBlockN * kLd;
+
+  const int64_t q0 = static_cast<int64_t>(blockIdx.x) * C::kBlockM, h = blockIdx.y, b = blockIdx.z;
   const int64_t kh = h / (p.q_heads / p.kv_heads);
-  const T* q = static_cast<const T*>(p.q) + b * p.qs.b + h * p.qs.h;
+  const T* q = static_cast<const T*>(p.q) + b * p.qs.b + h * p.qs.h + q0 * p.qs.s;
   const T* k = static_cast<const T*>(p.k) + b * p.ks.b + kh * p.ks.h;
   const T* v = static_cast<const T*>(p.v) + b * p.vs.b + kh * p.vs.h;
   T* y = static_cast<T*>(p.y) + b * p.ys.b + h * p.ys.h;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int g = lane >> 2, tig = lane & 3;  // mma fragment row group and column pair
   const int row0 = warp * 16;
+  const int64_t i_first = q0 + row0;                        // first query row of this warp
+  const int64_t i_row[2] = {i_first + g, i_first + g + 8};  // the two rows this thread holds
+  const bool warp_active = i_first < p.q_len;               // padding warps skip the math, not the barriers
 
-  load_tile<T, D>(q_s, q + q0 * p.qs.s, p.qs.s, min(static_cast<int64_t>(kBlockM), p.q_len - q0));
-  for (int t = threadIdx.x; t < kBlockM * L::kLdO; t += kThreads) o_s[t] = 0.f;
-  for (int t = threadIdx.x; t < kBlockM; t += kThreads) {
-    m_s[t] = -kInfF;
-    l_s[t] = 0.f;
-  }
-  const int64_t kv_end = p.causal ? min(p.kv_len, q0 + kBlockM) : p.kv_len;
+  const int64_t kv_end = p.causal ? min(p.kv_len, q0 + C::kBlockM) : p.kv_len;
+  const int n_tiles = static_cast<int>((kv_end + kBlockN - 1) / kBlockN);
 
-  for (int64_t j0 = 0; j0 < kv_end; j0 += kBlockN) {
-    __syncthreads();  // previous tile fully consumed
-    const int64_t n_valid = min(static_cast<int64_t>(kBlockN), kv_end - j0);
-    load_tile<T, D>(k_s, k + j0 * p.ks.s, p.ks.s, n_valid);
-    load_tile<T, D>(v_s, v + j0 * p.vs.s, p.vs.s, n_valid);
+  const bool has_mask = p.mask_kind != MaskKind::kNone;
+  const void* mrow[2] = {nullptr, nullptr};
+  if (has_mask)
+    for (int r = 0; r < 2; ++r) mrow[r] = mask_row(p, b, h, min(i_row[r], p.q_len - 1));
+  const bool mask_rows_shared = p.mask_sq == 0;
+  const float scale2 = p.scale * kLog2e;
+
+  load_rows_async<T, D, C::kBlockM, C::kThreads>(q_s, q, p.qs.s, min(static_cast<int64_t>(C::kBlockM), p.q_len - q0));
+  load_rows_async<T, D, kBlockN, C::kThreads>(k_s, k, p.ks.s, min(static_cast<int64_t>(kBlockN), kv_end));
+  load_rows_async<T, D, kBlockN, C::kThreads>(v_s, v, p.vs.s, min(static_cast<int64_t>(kBlockN), kv_end));
+  cp_async_commit();
+
+  uint32_t qf[kDK][4];
+  float o[kDT][4];
+#pragma unroll
+  for (int t = 0; t < kDT; ++t) o[t][0] = o[t][1] = o[t][2] = o[t][3] = 0.f;
+  float m_run[2] = {-kInfF, -kInfF}, l_run[2] = {0.f, 0.f};  // l_run: this thread's partial row sums
+
+  for (int tile = 0; tile < n_tiles; ++tile) {
+    const int64_t j0 = static_cast<int64_t>(tile) * kBlockN;
+    const int stage = tile & 1;
+    if (tile + 1 < n_tiles) {  // prefetch the next tile into the other stage (freed by the previous barrier)
+      const int64_t jn = j0 + kBlockN;
+      const int64_t nv = min(static_cast<int64_t>(kBlockN), kv_end - jn);
+      load_rows_async<T, D, kBlockN, C::kThreads>(k_s + (stage ^ 1) * kBlockN * kLd, k + jn * p.ks.s, p.ks.s, nv);
+      load_rows_async<T, D, kBlockN, C::kThreads>(v_s + (stage ^ 1) * kBlockN * kLd, v + jn * p.vs.s, p.vs.s, nv);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
     __syncthreads();
-
-    // S[row0:row0+16, :] = Q K^T on tensor cores.
+    if (tile == 0) {
 #pragma unroll
-    for (int c = 0; c < kBlockN / 16; ++c) {
-      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-      wmma::fill_fragment(acc, 0.f);
-#pragma unroll
-      for (int kk = 0; kk < D / 16; ++kk) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> fb;
-        wmma::load_matrix_sync(fa, q_s + row0 * L::kLdT + kk * 16, L::kLdT);
-        wmma::load_matrix_sync(fb, k_s + (c * 16) * L::kLdT + kk * 16, L::kLdT);
-        wmma::mma_sync(acc, fa, fb, acc);
+      for (int kk = 0; kk < kDK; ++kk) {
+        const int m = lane >> 3;
+        ldmatrix_x4(qf[kk], q_s + (row0 + (m & 1) * 8 + (lane & 7)) * kLd + kk * 16 + (m >> 1) * 8);
       }
-      wmma::store_matrix_sync(s_s + row0 * kLdS + c * 16, acc, kLdS, wmma::mem_row_major);
     }
-    __syncwarp();
-
-    // Online softmax of this warp's 16 rows; lanes own columns lane and lane + 32.
-    for (int r = 0; r < 16; ++r) {
-      const int row = row0 + r;
-      const int64_t i = q0 + row;
-      float sv[2];
+    // Causal: a tile whose first key lies after this warp's last row adds nothing.
+    const bool skip = !warp_active || (p.causal && j0 > i_first + 15);
+    if (!skip) {
+      const T* kt = k_s + stage * kBlockN * kLd;
+      const T* vt = v_s + stage * kBlockN * kLd;
+      float s[kNT][4];
 #pragma unroll
-      for (int u = 0; u < 2; ++u) {
-        const int c = lane + u * 32;
-        const int64_t j = j0 + c;
-        sv[u] = (i < p.q_len && c < n_valid) ? s_s[row * kLdS + c] * p.scale + attention_bias(p, b, h, i, j) : -kInfF;
-      }
-      const float m_old = m_s[row];
-      const float m_new = nan_max(m_old, warp_max(nan_max(sv[0], sv[1])));
-      float corr = 1.f, sum = 0.f;
-      if (m_new != -kInfF) {
-        corr = m_old == -kInfF ? 0.f : expf(m_old - m_new);
+      for (int t = 0; t < kNT; ++t) s[t][0] = s[t][1] = s[t][2] = s[t][3] = 0.f;
 #pragma unroll
-        for (int u = 0; u < 2; ++u) {
-          sv[u] = sv[u] == -kInfF ? 0.f : expf(sv[u] - m_new);
-          sum += sv[u];
+      for (int np = 0; np < kNT / 2; ++np) {
+#pragma unroll
+        for (int kk = 0; kk < kDK; ++kk) {
+          const int m = lane >> 3;
+          uint32_t kb[4];
+          ldmatrix_x4(kb, kt + (np * 16 + (m >> 1) * 8 + (lane & 7)) * kLd + kk * 16 + (m & 1) * 8);
+          mma16816<T>(s[2 * np], qf[kk], kb[0], kb[1]);
+          mma16816<T>(s[2 * np + 1], qf[kk], kb[2], kb[3]);
         }
-      } else {
-        sv[0] = sv[1] = 0.f;
       }
-      p_s[row * kLdP + lane] = from_f32<T>(sv[0]);
-      p_s[row * kLdP + lane + 32] = from_f32<T>(sv[1]);
-      sum = warp_sum(sum);
-      if (corr != 1.f)
-        for (int d = lane; d < D; d += 32) o_s[row * L::kLdO + d] *= corr;
-      __syncwarp();
-      if (lane == 0) {
-        l_s[row] = l_s[row] * corr + sum;
-        m_s[row] = m_new;
-      }
-    }
-    __syncwarp();
 
-    // O[row0:row0+16, :] += P V on tensor cores.
+      // Scale, bias and mask in base 2; row maxima over the quad that shares a row. Column limits are relative to
+      // j0 (32-bit): keys at or past kv_len, after the row (causal) or past the mask's last dim are masked out.
+      const int kv_lim = static_cast<int>(min(p.kv_len - j0, static_cast<int64_t>(kBlockN)));
+      const bool need_causal = p.causal && j0 + kBlockN - 1 > i_first;
+      int lim[2];
 #pragma unroll
-    for (int c = 0; c < D / 16; ++c) {
-      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-      wmma::load_matrix_sync(acc, o_s + row0 * L::kLdO + c * 16, L::kLdO, wmma::mem_row_major);
+      for (int r = 0; r < 2; ++r)
+        lim[r] = need_causal ? static_cast<int>(min(static_cast<int64_t>(kv_lim), i_row[r] - j0 + 1)) : kv_lim;
+      float mx[2] = {-kInfF, -kInfF};
+#pragma unroll
+      for (int t = 0; t < kNT; ++t) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int r = e >> 1, c = t * 8 + tig * 2 + (e & 1);
+          s[t][e] = c < lim[r] ? s[t][e] * scale2 : -kInfF;
+        }
+      }
+      if (has_mask) {
+        const int mask_lim = static_cast<int>(max(min(p.mask_len - j0, static_cast<int64_t>(kBlockN)), int64_t{0}));
+#pragma unroll
+        for (int t = 0; t < kNT; ++t) {
+#pragma unroll
+          for (int u = 0; u < 2; ++u) {
+            const int c = t * 8 + tig * 2 + u;
+            float b0 = -kInfF, b1 = -kInfF;
+            if (c < mask_lim) {
+              b0 = mask_value(p.mask_kind, mrow[0], j0 + c) * kLog2e;
+              b1 = mask_rows_shared ? b0 : mask_value(p.mask_kind, mrow[1], j0 + c) * kLog2e;
+            }
+            s[t][u] += b0;
+            s[t][u + 2] += b1;
+          }
+        }
+      }
+#pragma unroll
+      for (int t = 0; t < kNT; ++t) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) mx[e >> 1] = nan_max(mx[e >> 1], s[t][e]);
+      }
+      float corr[2];
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        mx[r] = nan_max(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+        mx[r] = nan_max(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+        const float m_new = nan_max(m_run[r], mx[r]);
+        // A row with every key so far masked keeps max -inf: subtract 0 so that exp2 gives 0, not NaN.
+        const float m_use = m_new == -kInfF ? 0.f : m_new;
+        corr[r] = exp2f(m_run[r] - m_use);
+        m_run[r] = m_new;
+        mx[r] = m_use;
+      }
+      float sum[2] = {0.f, 0.f};
+#pragma unroll
+      for (int t = 0; t < kNT; ++t) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int r = e >> 1;
+          s[t][e] = exp2f(s[t][e] - mx[r]);
+          sum[r] += s[t][e];
+        }
+      }
+#pragma unroll
+      for (int r = 0; r < 2; ++r) l_run[r] = l_run[r] * corr[r] + sum[r];
+#pragma unroll
+      for (int t = 0; t < kDT; ++t) {
+        o[t][0] *= corr[0];
+        o[t][1] *= corr[0];
+        o[t][2] *= corr[1];
+        o[t][3] *= corr[1];
+      }
+
+      // O += P V: the score accumulators of n-tiles 2kk and 2kk+1 are exactly the A fragment of k-step kk.
 #pragma unroll
       for (int kk = 0; kk < kBlockN / 16; ++kk) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> fb;
-        wmma::load_matrix_sync(fa, p_s + row0 * kLdP + kk * 16, kLdP);
-        wmma::load_matrix_sync(fb, v_s + (kk * 16) * L::kLdT + c * 16, L::kLdT);
-        wmma::mma_sync(acc, fa, fb, acc);
+        uint32_t pa[4];
+        pa[0] = pack2<T>(s[2 * kk][0], s[2 * kk][1]);
+        pa[1] = pack2<T>(s[2 * kk][2], s[2 * kk][3]);
+        pa[2] = pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+        pa[3] = pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+#pragma unroll
+        for (int dp = 0; dp < kDT / 2; ++dp) {
+          const int m = lane >> 3;
+          uint32_t vb[4];
+          ldmatrix_x4_trans(vb, vt + (kk * 16 + (m & 1) * 8 + (lane & 7)) * kLd + dp * 16 + (m >> 1) * 8);
+          mma16816<T>(o[2 * dp], pa, vb[0], vb[1]);
+          mma16816<T>(o[2 * dp + 1], pa, vb[2], vb[3]);
+        }
       }
-      wmma::store_matrix_sync(o_s + row0 * L::kLdO + c * 16, acc, L::kLdO, wmma::mem_row_major);
     }
-    __syncwarp();
+    __syncthreads();  // this stage is refilled by the next iteration's prefetch
   }
-  __syncthreads();
 
-  // Y = O / l; l == 0 (every key masked out) gives NaN, as the reference does.
-  for (int t = threadIdx.x; t < kBlockM * D; t += kThreads) {
-    const int row = t / D, d = t % D;
-    const int64_t i = q0 + row;
-    if (i >= p.q_len) continue;
-    y[i * p.ys.s + d] = from_f32<T>(o_s[row * L::kLdO + d] / l_s[row]);
+  // Y = O / l through this warp's own rows of the Q tile (coalesced 16-byte stores). l == 0 (every key masked
+  // out) gives NaN, as the reference does.
+  if (!warp_active) return;
+  float inv[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    float l = l_run[r];
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    inv[r] = 1.f / l;
+  }
+  T* o_s = q_s + row0 * kLd;
+#pragma unroll
+  for (int t = 0; t < kDT; ++t) {
+    const int c = t * 8 + tig * 2;
+    *reinterpret_cast<uint32_t*>(o_s + g * kLd + c) = pack2<T>(o[t][0] * inv[0], o[t][1] * inv[0]);
+    *reinterpret_cast<uint32_t*>(o_s + (g + 8) * kLd + c) = pack2<T>(o[t][2] * inv[1], o[t][3] * inv[1]);
+  }
+  __syncwarp();
+  constexpr int kChunks = D / 8;
+  for (int t = lane; t < 16 * kChunks; t += 32) {
+    const int r = t / kChunks, c = t % kChunks;
+    const int64_t i = i_first + r;
+    if (i < p.q_len)
+      *reinterpret_cast<uint4*>(y + i * p.ys.s + c * 8) = *reinterpret_cast<const uint4*>(o_s + r * kLd + c * 8);
   }
 }
 
-template <class T, int D>
+template <class T, int D, int kWarps>
 cudaError_t launch_typed(const AttentionParams& p, cudaStream_t stream) {
-  constexpr size_t kSmem = FlashLayout<D>::kBytes;
-  const cudaError_t e =
-      cudaFuncSetAttribute(attention_flash<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmem));
-  if (e != cudaSuccess) return e;
-  const dim3 grid(static_cast<unsigned>((p.q_len + kBlockM - 1) / kBlockM), static_cast<unsigned>(p.q_heads),
-                  static_cast<unsigned>(p.batch));
-  attention_flash<T, D><<<grid, kThreads, kSmem, stream>>>(p);
+  using C = FlashConfig<D, kWarps>;
+  constexpr size_t kSmem = C::kBytes;
+  const cudaError_t attr = cudaFuncSetAttribute(attention_flash_mma<T, D, kWarps>,
+                                                cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmem));
+  if (attr != cudaSuccess) return attr;
+  const dim3 grid(ceil_div_u(p.q_len, C::kBlockM), static_cast<unsigned>(p.q_heads), static_cast<unsigned>(p.batch));
+  attention_flash_mma<T, D, kWarps><<<grid, C::kThreads, kSmem, stream>>>(p);
   return cudaGetLastError();
+}
+
+// 128-row blocks halve the K/V traffic per row once there are enough rows (and blocks) to fill them.
+template <class T, int D>
+cudaError_t launch_rows(const AttentionParams& p, cudaStream_t stream) {
+  const int64_t blocks128 = (p.q_len + 127) / 128 * p.q_heads * p.batch;
+  if (p.q_len >= 256 && blocks128 >= 264) return launch_typed<T, D, 8>(p, stream);
+  return launch_typed<T, D, 4>(p, stream);
 }
 
 template <class T>
 cudaError_t launch_dim(const AttentionParams& p, cudaStream_t stream) {
   switch (p.head_dim) {
     case 32:
-      return launch_typed<T, 32>(p, stream);
+      return launch_rows<T, 32>(p, stream);
     case 64:
-      return launch_typed<T, 64>(p, stream);
+      return launch_rows<T, 64>(p, stream);
     case 80:
-      return launch_typed<T, 80>(p, stream);
+      return launch_rows<T, 80>(p, stream);
     case 96:
-      return launch_typed<T, 96>(p, stream);
+      return launch_rows<T, 96>(p, stream);
     case 128:
-      return launch_typed<T, 128>(p, stream);
+      return launch_rows<T, 128>(p, stream);
     default:
       return cudaErrorInvalidValue;
   }
 }
-
-bool aligned16(const void* ptr) { return (reinterpret_cast<uintptr_t>(ptr) & 15) == 0; }
 
 }  // namespace
 
@@ -207,10 +373,12 @@ bool flash_attention_supported(DType dtype, int64_t head_dim, int64_t v_head_dim
 
 cudaError_t launch_attention_flash(const AttentionParams& p, cudaStream_t stream) {
   if (!flash_attention_supported(p.dtype, p.head_dim, p.v_head_dim)) return cudaErrorInvalidValue;
-  // Vector loads need 16-byte aligned rows; otherwise take the simple kernel.
-  const bool strides_ok = p.qs.s % 8 == 0 && p.ks.s % 8 == 0 && p.vs.s % 8 == 0 && p.qs.h % 8 == 0 && p.ks.h % 8 == 0 &&
-                          p.vs.h % 8 == 0 && p.qs.b % 8 == 0 && p.ks.b % 8 == 0 && p.vs.b % 8 == 0;
-  if (!strides_ok || !aligned16(p.q) || !aligned16(p.k) || !aligned16(p.v)) return launch_attention_simple(p, stream);
+  // cp.async and the output stores move 16 bytes: rows must be 16-byte aligned; otherwise the simple kernel.
+  const bool strides_ok = p.qs.s % 8 == 0 && p.ks.s % 8 == 0 && p.vs.s % 8 == 0 && p.ys.s % 8 == 0 && p.qs.h % 8 == 0 &&
+                          p.ks.h % 8 == 0 && p.vs.h % 8 == 0 && p.ys.h % 8 == 0 && p.qs.b % 8 == 0 && p.ks.b % 8 == 0 &&
+                          p.vs.b % 8 == 0 && p.ys.b % 8 == 0;
+  if (!strides_ok || !aligned16(p.q) || !aligned16(p.k) || !aligned16(p.v) || !aligned16(p.y))
+    return launch_attention_simple(p, stream);
   if (p.batch > 65535 || p.q_heads > 65535) return cudaErrorInvalidValue;
   if (p.dtype == DType::kFloat16) return launch_dim<__half>(p, stream);
   return launch_dim<__nv_bfloat16>(p, stream);
