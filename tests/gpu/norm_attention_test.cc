@@ -1,5 +1,7 @@
-// GPU tests of ONNX Attention (flash and row kernels) against the reference backend.
+// GPU tests of ONNX Attention (cuDNN SDPA, flash and row kernels) against the reference backend.
 #include <gtest/gtest.h>
+
+#include <cstdlib>
 
 #include "tests/gpu/gpu_test_util.h"
 
@@ -143,6 +145,91 @@ TEST(CudaNormAttention, CausalGqaThreeDScale) {
     g.causal = true;
     check(g, 322);
   }
+}
+
+// Pins the Attention tactic for one scope (KILN_CUDA_ATTENTION_TACTIC, read by the CUDA kernel at build and run).
+class TacticGuard {
+ public:
+  explicit TacticGuard(const char* tactic) { setenv("KILN_CUDA_ATTENTION_TACTIC", tactic, 1); }
+  ~TacticGuard() { unsetenv("KILN_CUDA_ATTENTION_TACTIC"); }
+};
+
+// The fp16/bf16 cases both tactics must cover: BERT-like [B,1,1,S] additive masks, bool masks, causal, GQA, 3-D and
+// 4-D layouts, sequence lengths 1/77/128/300 and head sizes 64/128.
+std::vector<Case> tactic_cases() {
+  std::vector<Case> out;
+  for (DType dt : {DType::kFloat16, DType::kBFloat16})
+    for (int64_t d : {64, 128})
+      for (int64_t s : {1, 77, 128, 300}) {
+        Case c;
+        c.dt = dt;
+        c.head_dim = d;
+        c.q_len = c.kv_len = s;
+        c.three_d = s != 128;
+        out.push_back(c);  // no mask
+        Case m = c;        // BERT: additive float32 [B, 1, 1, S]
+        m.mask = 2;
+        m.mask_dims = {c.batch, 1, 1, s};
+        out.push_back(m);
+        m.mask = 3;  // additive in the I/O dtype
+        out.push_back(m);
+        Case bm = c;  // bool [Sq, Skv]
+        bm.mask = 1;
+        out.push_back(bm);
+        Case cc = c;  // causal
+        cc.causal = true;
+        out.push_back(cc);
+        Case g = c;  // GQA 8 -> 2 heads
+        g.q_heads = 8;
+        g.kv_heads = 2;
+        g.causal = s % 2 == 0;
+        out.push_back(g);
+      }
+  Case x;  // Sq != Skv with a full [B, H, Sq, Skv] bool mask and an explicit scale
+  x.q_len = 100;
+  x.kv_len = 160;
+  x.mask = 1;
+  x.mask_dims = {2, 4, 100, 160};
+  x.scale = 0.07f;
+  out.push_back(x);
+  x.mask = 2;  // float32 [Sq, Skv]
+  x.mask_dims = {};
+  out.push_back(x);
+  return out;
+}
+
+TEST(CudaNormAttention, OwnKernelTactic) {
+  KILN_REQUIRE_GPU();
+  TacticGuard guard("own");
+  uint64_t seed = 400;
+  for (const Case& c : tactic_cases()) check(c, seed++);
+}
+
+// sdpa-only: a case cuDNN refuses fails with cuDNN's reason instead of silently running the own kernel.
+TEST(CudaNormAttention, CudnnSdpaTactic) {
+  KILN_REQUIRE_GPU();
+  TacticGuard guard("sdpa-only");
+  uint64_t seed = 500;
+  for (const Case& c : tactic_cases()) check(c, seed++);
+}
+
+// Where SDPA cannot run (float32, head size 40) tactic 0 falls back to the own kernels; a mask shorter than the keys
+// reaches SDPA padded with -inf.
+TEST(CudaNormAttention, SdpaFallsBackToOwnKernels) {
+  KILN_REQUIRE_GPU();
+  TacticGuard guard("sdpa");
+  Case f;
+  f.dt = DType::kFloat32;
+  check(f, 600);
+  Case d;
+  d.head_dim = 40;
+  check(d, 601);
+  Case m;
+  m.q_len = 100;
+  m.kv_len = 150;
+  m.mask = 2;
+  m.mask_dims = {100, 120};
+  check(m, 602);
 }
 
 }  // namespace

@@ -1,11 +1,15 @@
 // Host side of ONNX Attention (opset 23): 3-D or 4-D Q/K/V, GQA, bool or additive mask broadcast to
 // [B, Hq, Sq, Skv], is_causal, scale. KV cache inputs/outputs, qk_matmul_output, softcap and nonpad_kv_seqlen
-// are not supported here (supports() false sends the node to the CPU).
+// are not supported here (supports() false sends the node to the CPU). Tactics: 0 = cuDNN SDPA where it can run
+// the node (else the own kernels), 1 = the own kernels (flash for fp16/bf16 head sizes 32..128, else the row kernel).
 #include "backends/cuda/norm/attention.h"
 
 #include <cmath>
+#include <cstdlib>
+#include <string>
 
 #include "backends/cuda/cuda_check.h"
+#include "backends/cuda/norm/attention_cudnn.h"
 #include "backends/cuda/norm/host_util.h"
 #include "backends/cuda/norm/kernels.h"
 
@@ -59,8 +63,6 @@ Status set_mask(CudaKernelContext& ctx, AttentionParams* p) {
                        dims_str(Dims(target, target + 4)) +
                        " (the last dim may be shorter than the total sequence length)");
   }
-  KILN_ASSIGN_OR_RETURN(DeviceTensor m, ctx.input(3));
-  p->mask = m.data;
   p->mask_kind = mt == DType::kBool      ? MaskKind::kBool
                  : mt == DType::kFloat32 ? MaskKind::kFloat32
                  : mt == DType::kFloat16 ? MaskKind::kFloat16
@@ -72,7 +74,9 @@ Status set_mask(CudaKernelContext& ctx, AttentionParams* p) {
   return ok_status();
 }
 
-Status run_attention(CudaKernelContext& ctx) {
+// Shapes, attributes and mask layout of the node (no data pointers); y_dims is the output's shape.
+Status attention_params(CudaKernelContext& ctx, AttentionParams* out, Dims* y_dims) {
+  AttentionParams& p = *out;
   const DType dt = ctx.input_dtype(0);
   if (!is_float_dtype(dt)) return ctx.unsupported(std::string("dtype ") + dtype_name(dt) + " is not supported");
   if (ctx.input_dtype(1) != dt || ctx.input_dtype(2) != dt) return ctx.error("Q, K and V must share one dtype");
@@ -100,7 +104,6 @@ Status run_attention(CudaKernelContext& ctx) {
     return ctx.unsupported("head sizes above " + std::to_string(kSimpleMaxHeadDim) + " are not supported");
   if (qs.batch > 65535 || qs.heads > 65535) return ctx.unsupported("batch or head count above 65535");
 
-  AttentionParams p;
   p.dtype = dt;
   p.batch = qs.batch;
   p.q_heads = qs.heads;
@@ -120,27 +123,78 @@ Status run_attention(CudaKernelContext& ctx) {
   HeadShape ys = qs;
   ys.head_dim = vs.head_dim;
   p.ys = ys.strides();
-  const Dims y_dims =
+  *y_dims =
       qs.three_d ? Dims{p.batch, p.q_len, p.q_heads * p.v_head_dim} : Dims{p.batch, p.q_heads, p.q_len, p.v_head_dim};
+  return ok_status();
+}
+
+// Input data pointers (Q, K, V and the mask).
+Status attention_inputs(CudaKernelContext& ctx, AttentionParams* p) {
   KILN_ASSIGN_OR_RETURN(DeviceTensor q, ctx.input(0));
   KILN_ASSIGN_OR_RETURN(DeviceTensor k, ctx.input(1));
   KILN_ASSIGN_OR_RETURN(DeviceTensor v, ctx.input(2));
-  KILN_ASSIGN_OR_RETURN(DeviceTensor y, ctx.allocate_output(0, dt, y_dims));
-  p.q = q.data;
-  p.k = k.data;
-  p.v = v.data;
+  p->q = q.data;
+  p->k = k.data;
+  p->v = v.data;
+  if (p->mask_kind != MaskKind::kNone) {
+    KILN_ASSIGN_OR_RETURN(DeviceTensor m, ctx.input(3));
+    p->mask = m.data;
+  }
+  return ok_status();
+}
+
+// Test hook: KILN_CUDA_ATTENTION_TACTIC pins the tactic so that the GPU tests check each one: "sdpa" (cuDNN where
+// it can run the node, else the own kernels), "sdpa-only" (an error where cuDNN cannot) or "own".
+enum class ForcedTactic { kNone, kSdpa, kSdpaOnly, kOwn };
+ForcedTactic forced_tactic() {
+  const char* v = std::getenv("KILN_CUDA_ATTENTION_TACTIC");
+  if (!v) return ForcedTactic::kNone;
+  const std::string s(v);
+  if (s == "sdpa") return ForcedTactic::kSdpa;
+  if (s == "sdpa-only") return ForcedTactic::kSdpaOnly;
+  if (s == "own") return ForcedTactic::kOwn;
+  return ForcedTactic::kNone;
+}
+
+constexpr int64_t kTacticSdpa = 0;
+
+Status run_attention(CudaKernelContext& ctx) {
+  AttentionParams p;
+  Dims y_dims;
+  KILN_RETURN_IF_ERROR(attention_params(ctx, &p, &y_dims));
+  KILN_RETURN_IF_ERROR(attention_inputs(ctx, &p));
+  KILN_ASSIGN_OR_RETURN(DeviceTensor y, ctx.allocate_output(0, p.dtype, y_dims));
   p.y = y.data;
   if (y.numel() == 0) return ok_status();
   if (p.kv_len == 0) {  // no keys: the reference's weighted sum is empty, Y = 0
     KILN_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(y.data, 0, y.nbytes(), ctx.stream()));
     return ok_status();
   }
-  if (flash_attention_supported(dt, p.head_dim, p.v_head_dim)) {
+  const ForcedTactic forced = forced_tactic();
+  const bool want_sdpa = forced == ForcedTactic::kSdpa || forced == ForcedTactic::kSdpaOnly ||
+                         (forced == ForcedTactic::kNone && ctx.tactic() == kTacticSdpa);
+  if (want_sdpa) {
+    Status st = sdpa_eligible(p) ? run_attention_sdpa(ctx, p)
+                                 : ctx.unsupported("cuDNN SDPA: dtype, head size or strides not supported");
+    if (st.ok() || st.code() != StatusCode::kUnimplemented || forced == ForcedTactic::kSdpaOnly) return st;
+  }
+  if (flash_attention_supported(p.dtype, p.head_dim, p.v_head_dim)) {
     KILN_CUDA_RETURN_IF_ERROR(launch_attention_flash(p, ctx.stream()));
   } else {
     KILN_CUDA_RETURN_IF_ERROR(launch_attention_simple(p, ctx.stream()));
   }
   return ok_status();
+}
+
+// Two tactics when cuDNN SDPA can run the node at this (the profile's opt) shape, else one (the own kernels, which
+// tactic 0 then falls back to). Errors here are left for run() to report.
+int attention_num_tactics(CudaKernelContext& ctx) {
+  if (forced_tactic() != ForcedTactic::kNone) return 1;
+  AttentionParams p;
+  Dims y_dims;
+  if (!attention_params(ctx, &p, &y_dims).ok() || !attention_inputs(ctx, &p).ok()) return 1;
+  if (numel_of(y_dims) == 0 || p.kv_len == 0 || !sdpa_eligible(p)) return 1;
+  return prepare_attention_sdpa(ctx, p).ok() ? 2 : 1;
 }
 
 bool supports_attention(const Node& node, const std::vector<const TypeInfo*>& types) {
@@ -154,14 +208,16 @@ bool supports_attention(const Node& node, const std::vector<const TypeInfo*>& ty
   return input_dtype_ok(types, 3, &mask_dtype_ok);
 }
 
-std::string attention_tactic_name(const Node& /*node*/, int64_t /*tactic*/) {
-  return "fused attention (flash 64x64 wmma for fp16/bf16 head_dim 32/64/80/96/128, else row kernel)";
+std::string attention_tactic_name(const Node& /*node*/, int64_t tactic) {
+  const std::string own = "own kernel (flash mma.sync for fp16/bf16 head_dim 32/64/80/96/128, else row kernel)";
+  if (tactic == kTacticSdpa) return "cuDNN SDPA where it supports the shape, else " + own;
+  return own;
 }
 
 }  // namespace
 
 CudaKernel attention_kernel() {
-  return CudaKernel{&run_attention, &supports_attention, nullptr, &attention_tactic_name};
+  return CudaKernel{&run_attention, &supports_attention, &attention_num_tactics, &attention_tactic_name};
 }
 
 }  // namespace kiln::cuda::norm

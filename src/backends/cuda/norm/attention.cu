@@ -1,5 +1,6 @@
-// Device code of the simple Attention kernel: one block per (batch, head, query row), keys in chunks of the
-// block size with an online softmax in float32. Any float dtype and head size up to kSimpleMaxHeadDim.
+// Device code of the simple Attention kernel (one block per (batch, head, query row), keys in chunks of the block
+// size with an online softmax in float32; any float dtype and head size up to kSimpleMaxHeadDim) and of the
+// mask-to-bias conversion that feeds cuDNN SDPA.
 #include "backends/cuda/norm/attention_common.cuh"
 
 namespace kiln::cuda::norm {
@@ -63,7 +64,37 @@ __global__ void __launch_bounds__(kThreads) attention_row(AttentionParams p) {
   }
 }
 
+template <class T>
+__global__ void attention_mask_to_bias(AttentionParams p, int64_t hb, int64_t sqb, int64_t ld, int64_t n, T* out) {
+  KILN_GRID_LOOP(o, n) {
+    const int64_t j = o % ld, row = o / ld;
+    const int64_t iq = row % sqb, ih = row / sqb % hb, ib = row / sqb / hb;
+    float v = -kInfF;
+    if (j < p.mask_len) v = attention_bias(p, ib, ih, iq, j);  // causal stays with SDPA's own mask: p.causal is off
+    out[o] = from_f32<T>(v);
+  }
+}
+
 }  // namespace
+
+cudaError_t launch_attention_mask_to_bias(const AttentionParams& p, int64_t bb, int64_t hb, int64_t sqb, int64_t ld,
+                                          void* out, cudaStream_t stream) {
+  if (p.mask_kind == MaskKind::kNone || ld < p.kv_len) return cudaErrorInvalidValue;
+  const int64_t n = bb * hb * sqb * ld;
+  if (n == 0) return cudaSuccess;
+  AttentionParams q = p;
+  q.causal = false;
+  if (p.dtype == DType::kFloat16) {
+    attention_mask_to_bias<__half>
+        <<<grid_for(n, kThreads), kThreads, 0, stream>>>(q, hb, sqb, ld, n, static_cast<__half*>(out));
+  } else if (p.dtype == DType::kBFloat16) {
+    attention_mask_to_bias<__nv_bfloat16>
+        <<<grid_for(n, kThreads), kThreads, 0, stream>>>(q, hb, sqb, ld, n, static_cast<__nv_bfloat16*>(out));
+  } else {
+    return cudaErrorInvalidValue;
+  }
+  return cudaGetLastError();
+}
 
 cudaError_t launch_attention_simple(const AttentionParams& p, cudaStream_t stream) {
   if (p.batch == 0 || p.q_heads == 0 || p.q_len == 0 || p.v_head_dim == 0) return cudaSuccess;

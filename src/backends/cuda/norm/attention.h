@@ -1,5 +1,6 @@
 // Parameters and launch functions of the Attention device code (attention.cu: simple kernel for any dtype and
-// head size; attention_flash.cu: tensor-core flash kernel for float16/bfloat16 with head sizes 32..128).
+// head size, mask-to-bias conversion for cuDNN; attention_flash.cu: tensor-core flash kernel for float16/bfloat16
+// with head sizes 32..128).
 #pragma once
 #include <cuda_runtime_api.h>
 
@@ -39,5 +40,11 @@ cudaError_t launch_attention_simple(const AttentionParams& p, cudaStream_t strea
 // Flash kernel: dtype float16/bfloat16, head_dim == v_head_dim in {32, 64, 80, 96, 128}.
 bool flash_attention_supported(DType dtype, int64_t head_dim, int64_t v_head_dim);
 cudaError_t launch_attention_flash(const AttentionParams& p, cudaStream_t stream);
+
+// Writes p's mask as an additive bias of dtype p.dtype (float16/bfloat16) over [bb, hb, sqb, p.kv_len] (each of bb,
+// hb, sqb is 1 or the full size; row stride ld >= kv_len elements): float masks are cast, bool masks become 0 / -inf,
+// keys >= mask_len get -inf. For cuDNN SDPA, whose bias must be in the I/O dtype and as long as the keys.
+cudaError_t launch_attention_mask_to_bias(const AttentionParams& p, int64_t bb, int64_t hb, int64_t sqb, int64_t ld,
+                                          void* out, cudaStream_t stream);
 
 }  // namespace kiln::cuda::norm
