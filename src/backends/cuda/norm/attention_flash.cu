@@ -84,7 +84,7 @@ template <class T, int D, int kRows, int kThreads>
 __device__ __forceinline__ void load_rows_async(T* dst, const T* src, int64_t stride, int64_t valid) {
   constexpr int kChunks = D / 8;
   constexpr int kLd = D + 8;
-#pragma unroll 4
+#pragma unroll 1
   for (int t = threadIdx.x; t < kRows * kChunks; t += kThreads) {
     const int r = t / kChunks, c = t % kChunks;
     const bool ok = r < valid;
@@ -139,9 +139,10 @@ __global__ void __launch_bounds__(32 * kWarps, (kMinBlocks<D, kWarps>)) attentio
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int g = lane >> 2, tig = lane & 3;  // mma fragment row group and column pair
   const int row0 = warp * 16;
-  const int64_t i_first = q0 + row0;                        // first query row of this warp
-  const int64_t i_row[2] = {i_first + g, i_first + g + 8};  // the two rows this thread holds
-  const bool warp_active = i_first < p.q_len;               // padding warps skip the math, not the barriers
+  // Row and key positions fit in 32 bits (the grid's x dimension bounds the rows; the host bounds the keys).
+  const int i_first = static_cast<int>(q0) + row0;      // first query row of this warp
+  const int i_row[2] = {i_first + g, i_first + g + 8};  // the two rows this thread holds
+  const bool warp_active = i_first < p.q_len;           // padding warps skip the math, not the barriers
 
   const int64_t kv_end = p.causal ? min(p.kv_len, q0 + C::kBlockM) : p.kv_len;
   const int n_tiles = static_cast<int>((kv_end + kBlockN - 1) / kBlockN);
@@ -149,7 +150,7 @@ __global__ void __launch_bounds__(32 * kWarps, (kMinBlocks<D, kWarps>)) attentio
   const bool has_mask = p.mask_kind != MaskKind::kNone;
   const void* mrow[2] = {nullptr, nullptr};
   if (has_mask)
-    for (int r = 0; r < 2; ++r) mrow[r] = mask_row(p, b, h, min(i_row[r], p.q_len - 1));
+    for (int r = 0; r < 2; ++r) mrow[r] = mask_row(p, b, h, min(static_cast<int64_t>(i_row[r]), p.q_len - 1));
   const bool mask_rows_shared = p.mask_sq == 0;
   const float scale2 = p.scale * kLog2e;
 
@@ -165,7 +166,7 @@ __global__ void __launch_bounds__(32 * kWarps, (kMinBlocks<D, kWarps>)) attentio
   float m_run[2] = {-kInfF, -kInfF}, l_run[2] = {0.f, 0.f};  // l_run: this thread's partial row sums
 
   for (int tile = 0; tile < n_tiles; ++tile) {
-    const int64_t j0 = static_cast<int64_t>(tile) * kBlockN;
+    const int j0 = tile * kBlockN;
     const int stage = tile & 1;
     if (tile + 1 < n_tiles) {  // prefetch the next tile into the other stage (freed by the previous barrier)
       const int64_t jn = j0 + kBlockN;
@@ -211,8 +212,7 @@ __global__ void __launch_bounds__(32 * kWarps, (kMinBlocks<D, kWarps>)) attentio
       const bool need_causal = p.causal && j0 + kBlockN - 1 > i_first;
       int lim[2];
 #pragma unroll
-      for (int r = 0; r < 2; ++r)
-        lim[r] = need_causal ? static_cast<int>(min(static_cast<int64_t>(kv_lim), i_row[r] - j0 + 1)) : kv_lim;
+      for (int r = 0; r < 2; ++r) lim[r] = need_causal ? min(kv_lim, i_row[r] - j0 + 1) : kv_lim;
       float mx[2] = {-kInfF, -kInfF};
 #pragma unroll
       for (int t = 0; t < kNT; ++t) {
@@ -231,8 +231,8 @@ __global__ void __launch_bounds__(32 * kWarps, (kMinBlocks<D, kWarps>)) attentio
             const int c = t * 8 + tig * 2 + u;
             float b0 = -kInfF, b1 = -kInfF;
             if (c < mask_lim) {
-              b0 = mask_value(p.mask_kind, mrow[0], j0 + c) * kLog2e;
-              b1 = mask_rows_shared ? b0 : mask_value(p.mask_kind, mrow[1], j0 + c) * kLog2e;
+              b0 = mask_value(p.mask_kind, mrow[0], static_cast<int64_t>(j0 + c)) * kLog2e;
+              b1 = mask_rows_shared ? b0 : mask_value(p.mask_kind, mrow[1], static_cast<int64_t>(j0 + c)) * kLog2e;
             }
             s[t][u] += b0;
             s[t][u + 2] += b1;
@@ -319,7 +319,7 @@ __global__ void __launch_bounds__(32 * kWarps, (kMinBlocks<D, kWarps>)) attentio
   constexpr int kChunks = D / 8;
   for (int t = lane; t < 16 * kChunks; t += 32) {
     const int r = t / kChunks, c = t % kChunks;
-    const int64_t i = i_first + r;
+    const int64_t i = static_cast<int64_t>(i_first) + r;
     if (i < p.q_len)
       *reinterpret_cast<uint4*>(y + i * p.ys.s + c * 8) = *reinterpret_cast<const uint4*>(o_s + r * kLd + c * 8);
   }
@@ -380,6 +380,7 @@ cudaError_t launch_attention_flash(const AttentionParams& p, cudaStream_t stream
   if (!strides_ok || !aligned16(p.q) || !aligned16(p.k) || !aligned16(p.v) || !aligned16(p.y))
     return launch_attention_simple(p, stream);
   if (p.batch > 65535 || p.q_heads > 65535) return cudaErrorInvalidValue;
+  if (p.q_len > (int64_t{1} << 30) || p.kv_len > (int64_t{1} << 30)) return launch_attention_simple(p, stream);
   if (p.dtype == DType::kFloat16) return launch_dim<__half>(p, stream);
   return launch_dim<__nv_bfloat16>(p, stream);
 }
