@@ -13,6 +13,7 @@
 namespace kiln {
 
 struct Graph;
+struct LoadOptions;  // below: the load-time device choice
 
 // Allowed range of one input's dims in an optimization profile.
 struct ShapeRange {
@@ -67,6 +68,12 @@ class Engine {
   // Loads an engine file or compiles an .onnx file, chosen by the file's contents.
   static Result<std::shared_ptr<Engine>> load_or_build(const std::string& path, const BuildOptions& options);
   static Result<std::shared_ptr<Engine>> from_bytes(const std::string& bytes, const std::string& origin);
+  // Loads an engine file onto the device options.gpu names (GPU engines; ignored for CPU engines). A GPU engine
+  // whose compatibility keys (arch, CUDA, cuBLASLt, cuDNN) differ from that device's fails with the rebuild hint.
+  static Result<std::shared_ptr<Engine>> load(const std::string& engine_path, const LoadOptions& options);
+  // The CUDA device a GPU engine's weights and contexts live on (-1: a CPU engine, or not chosen yet: the first
+  // compatible GPU at the first context). Engines built with --device cuda run on BuildOptions.gpu.
+  int device() const { return device_; }
 
   Status save(const std::string& path) const;
   Result<std::string> serialize() const;
@@ -104,6 +111,8 @@ class Engine {
   mutable std::mutex state_mu_;
   mutable std::shared_ptr<void> backend_state_;
   mutable Status backend_state_status_;
+  int device_ = -1;  // set by load(path, LoadOptions) and by builds; read by the CUDA backend state
+  friend struct EngineAccess;  // src/runtime/engine_access.h: sets device_ for builds and loads
 };
 
 using NamedValues = std::vector<std::pair<std::string, Value>>;
@@ -167,5 +176,27 @@ class ExecutionContext {
   const Engine& engine_;
   std::unique_ptr<ContextBackend> backend_;
 };
+
+// ---- Several GPUs: load-time device choice and device discovery --------------------------------------------
+struct LoadOptions {
+  int gpu = -1;  // CUDA device for a GPU engine; -1: the first visible GPU the engine is compatible with
+};
+
+// One CUDA device as Kiln sees it.
+struct CudaDeviceDescription {
+  int index = 0;
+  std::string name;          // "NVIDIA H100 80GB HBM3"
+  std::string arch;          // "sm_90"
+  size_t total_memory = 0;   // bytes
+  std::string uuid;          // "GPU-8c2b...": the form nvidia-smi and NVML print
+  // The compatibility keys an engine built on this device records (gpu_name, gpu_arch, cuda_runtime, cublaslt,
+  // cudnn): two devices with equal keys can share one engine file.
+  std::map<std::string, std::string> compat;
+  std::string compat_key() const;  // the keys as one "k=v;..." string (cache keys)
+};
+// Visible CUDA devices; 0 without a GPU or driver, or when Kiln is built without CUDA.
+int cuda_device_count();
+// not_found when `index` is not a visible device.
+Result<CudaDeviceDescription> cuda_device(int index);
 
 }  // namespace kiln

@@ -9,6 +9,7 @@
 #include "onnx/importer.h"
 #include "passes/pass_manager.h"
 #include "quant/precision.h"
+#include "runtime/engine_access.h"
 #include "runtime/format/engine_file.h"
 #include "runtime/profiles.h"
 
@@ -120,7 +121,9 @@ Result<std::shared_ptr<Engine>> build_engine_from_graph(std::shared_ptr<Graph> g
   info.backend = "cuda";
   KILN_RETURN_IF_ERROR(cuda::place_and_tune(graph, options, profiles, &info));
   dump_if_asked(options, "placement", *graph);
-  return std::make_shared<Engine>(graph, std::move(info), std::move(profiles));
+  auto engine = std::make_shared<Engine>(graph, std::move(info), std::move(profiles));
+  EngineAccess::set_device(*engine, options.gpu);  // weights go to the GPU it was built (timed) on
+  return engine;
 #else
   return unimplemented("--device cuda: this Kiln was built without CUDA");
 #endif

@@ -16,6 +16,7 @@
 #include "ir/graph.h"
 #include "ir/shape_inference.h"
 #include "onnx/importer.h"
+#include "runtime/engine_access.h"
 #include "runtime/format/engine_file.h"
 #include "runtime/profiles.h"
 
@@ -71,6 +72,7 @@ Engine::~Engine() = default;
 Status Engine::check_compatible() const {
   if (info_.backend != "cuda") return ok_status();
 #ifdef KILN_HAVE_CUDA
+  if (device_ >= 0) return cuda::check_target_on(info_.compat, device_);
   int device = 0;
   return cuda::check_target(info_.compat, &device);
 #else
@@ -156,7 +158,12 @@ Result<std::shared_ptr<Engine>> Engine::load_or_build(const std::string& path, c
   std::string head(8, '\0');
   f.read(head.data(), 8);
   head.resize(static_cast<size_t>(f.gcount()));
-  if (looks_like_engine(head)) return load(path);
+  if (looks_like_engine(head)) {
+    // --gpu N picks the device of a GPU engine file too; without --device cuda or --gpu the first compatible GPU.
+    LoadOptions lo;
+    lo.gpu = options.device == "cuda" || options.gpu > 0 ? options.gpu : -1;
+    return load(path, lo);
+  }
   return build_from_onnx(path, options);
 }
 
@@ -174,5 +181,26 @@ Result<std::shared_ptr<Engine>> Engine::load(const std::string& path) {
   if (!st.ok()) return Status(st.code(), path + ": " + st.message());
   return e;
 }
+
+Result<std::shared_ptr<Engine>> Engine::load(const std::string& path, const LoadOptions& options) {
+  KILN_ASSIGN_OR_RETURN(std::shared_ptr<Engine> e, load_unchecked(path));
+  if (e->info().backend == "cuda" && options.gpu >= 0) EngineAccess::set_device(*e, options.gpu);
+  Status st = e->check_compatible();
+  if (!st.ok()) return Status(st.code(), path + ": " + st.message());
+  return e;
+}
+
+std::string CudaDeviceDescription::compat_key() const {
+  std::string k;
+  for (const auto& [name, value] : compat) k += name + "=" + value + ";";
+  return k;
+}
+
+#ifndef KILN_HAVE_CUDA
+int cuda_device_count() { return 0; }
+Result<CudaDeviceDescription> cuda_device(int index) {
+  return not_found("GPU " + std::to_string(index) + " does not exist: this Kiln was built without CUDA");
+}
+#endif
 
 }  // namespace kiln

@@ -14,7 +14,8 @@ struct CudaDeviceInfo {
   size_t total_memory = 0;
 };
 
-// Lists devices; an empty list (not an error) when no GPU or driver is present.
+// Lists devices; an empty list (not an error) when no GPU or driver is present. (The public API's
+// kiln::cuda_device_count() and kiln::cuda_device(i) in kiln/engine.h are implemented in device_info.cc too.)
 std::vector<CudaDeviceInfo> cuda_devices();
 // Runs a tiny kernel on `device` and checks its result: proves the toolchain/driver pair works.
 Status cuda_self_test(int device);

@@ -259,6 +259,7 @@ Status CudaContext::execute() {
 
 Status CudaContext::fetch_outputs(std::vector<Value>* outputs) {
   KILN_RETURN_IF_ERROR(init_status_);
+  KILN_CUDA_RETURN_IF_ERROR(cudaSetDevice(state_->device));  // threads may serve contexts of several devices
   KILN_CUDA_RETURN_IF_ERROR(cudaEventRecord(ev_[0], stream_));
   outputs->clear();
   for (int id : output_ids_) {
@@ -297,6 +298,7 @@ ContextMemory CudaContext::memory() const {
 
 Status CudaContext::tune(const TuningOptions& options) {
   KILN_RETURN_IF_ERROR(init_status_);
+  KILN_CUDA_RETURN_IF_ERROR(cudaSetDevice(state_->device));
   free_dynamic_blocks();
   records_.clear();
   mode_ = Mode::kRecording;

@@ -20,8 +20,9 @@ Result<std::map<std::string, std::string>> device_target(int device) {
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
     cudaGetLastError();
-    return not_found("--device cuda: no CUDA GPU is visible on this machine (building a GPU engine times kernels on "
-                     "the GPU it will run on)");
+    return not_found(
+        "--device cuda: no CUDA GPU is visible on this machine (building a GPU engine times kernels on "
+        "the GPU it will run on)");
   }
   if (device < 0 || device >= count)
     return not_found("--gpu " + std::to_string(device) + ": only " + std::to_string(count) + " GPU(s) visible");
@@ -47,33 +48,67 @@ std::string describe_target(const std::map<std::string, std::string>& t) {
          ", cuDNN " + get("cudnn");
 }
 
+namespace {
+
+// The engine keys that `have` differs in ("gpu_arch sm_90 vs sm_80, ..."); empty when it can run the engine.
+std::string target_diff(const std::map<std::string, std::string>& want,
+                        const std::map<std::string, std::string>& have) {
+  std::string diff;
+  for (const char* k : {"gpu_arch", "cuda_runtime", "cublaslt", "cudnn"}) {
+    auto a = want.find(k);
+    auto b = have.find(k);
+    if (a == want.end()) continue;
+    if (b == have.end() || a->second != b->second)
+      diff +=
+          std::string(diff.empty() ? "" : ", ") + k + " " + a->second + " vs " + (b == have.end() ? "?" : b->second);
+  }
+  return diff;
+}
+
+Status cannot_run(const std::map<std::string, std::string>& want, const std::string& seen) {
+  return failed_precondition("this engine was built for " + describe_target(want) + " and cannot run on " + seen +
+                             "; rebuild it on this machine: kiln build <model.onnx> --device cuda -o <engine>");
+}
+
+Status no_gpu(const std::map<std::string, std::string>& want) {
+  return failed_precondition("this engine was built for " + describe_target(want) +
+                             " but no CUDA GPU is visible here; run it on such a GPU or rebuild it with --device cpu");
+}
+
+}  // namespace
+
 Status check_target(const std::map<std::string, std::string>& want, int* device) {
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
     cudaGetLastError();
-    return failed_precondition("this engine was built for " + describe_target(want) +
-                               " but no CUDA GPU is visible here; run it on such a GPU or rebuild it with --device cpu");
+    return no_gpu(want);
   }
   std::string seen;
   for (int d = 0; d < count; ++d) {
     auto have = device_target(d);
     if (!have.ok()) continue;
-    std::string diff;
-    for (const char* k : {"gpu_arch", "cuda_runtime", "cublaslt", "cudnn"}) {
-      auto a = want.find(k);
-      auto b = have->find(k);
-      if (a == want.end()) continue;
-      if (b == have->end() || a->second != b->second)
-        diff += std::string(diff.empty() ? "" : ", ") + k + " " + a->second + " vs " + (b == have->end() ? "?" : b->second);
-    }
+    std::string diff = target_diff(want, *have);
     if (diff.empty()) {
       *device = d;
       return ok_status();
     }
     if (seen.empty()) seen = "GPU " + std::to_string(d) + " " + describe_target(*have) + " (" + diff + ")";
   }
-  return failed_precondition("this engine was built for " + describe_target(want) + " and cannot run on " + seen +
-                             "; rebuild it on this machine: kiln build <model.onnx> --device cuda -o <engine>");
+  return cannot_run(want, seen);
+}
+
+Status check_target_on(const std::map<std::string, std::string>& want, int device) {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
+    cudaGetLastError();
+    return no_gpu(want);
+  }
+  if (device < 0 || device >= count)
+    return not_found("GPU " + std::to_string(device) + " does not exist: " + std::to_string(count) + " GPU(s) visible");
+  KILN_ASSIGN_OR_RETURN(auto have, device_target(device));
+  std::string diff = target_diff(want, have);
+  if (diff.empty()) return ok_status();
+  return cannot_run(want, "GPU " + std::to_string(device) + " " + describe_target(have) + " (" + diff + ")");
 }
 
 }  // namespace kiln::cuda

@@ -14,5 +14,8 @@ std::string describe_target(const std::map<std::string, std::string>& target);
 // ok when some visible GPU matches the engine's gpu_arch and the library versions; otherwise failed_precondition
 // naming what differs. Sets *device to the first matching GPU.
 Status check_target(const std::map<std::string, std::string>& engine_target, int* device);
+// ok when GPU `device` matches the engine's keys; not_found when it is not visible; otherwise failed_precondition
+// naming what differs, with the rebuild hint.
+Status check_target_on(const std::map<std::string, std::string>& engine_target, int device);
 
 }  // namespace kiln::cuda

@@ -31,7 +31,13 @@ CudaEngineState::~CudaEngineState() {
 
 Result<std::shared_ptr<CudaEngineState>> create_engine_state(const Engine& engine) {
   auto st = std::make_shared<CudaEngineState>();
-  KILN_RETURN_IF_ERROR(check_target(engine.info().compat, &st->device));
+  // The device chosen at load or build time (Engine::device()); otherwise the first compatible GPU.
+  if (engine.device() >= 0) {
+    KILN_RETURN_IF_ERROR(check_target_on(engine.info().compat, engine.device()));
+    st->device = engine.device();
+  } else {
+    KILN_RETURN_IF_ERROR(check_target(engine.info().compat, &st->device));
+  }
   KILN_CUDA_RETURN_IF_ERROR(cudaSetDevice(st->device));
   const Graph& g = engine.graph();
   size_t total = 0;

@@ -27,7 +27,8 @@ struct CudaEngineState {
   ~CudaEngineState();
 };
 
-// Uploads the engine's initializers to the GPU the engine targets (checked by check_target).
+// Uploads the engine's initializers to engine.device() (checked by check_target_on), or when that is -1 to the
+// first GPU that can run the engine (check_target). Each Engine object holds its own copy: one per device.
 Result<std::shared_ptr<CudaEngineState>> create_engine_state(const Engine& engine);
 
 }  // namespace kiln::cuda

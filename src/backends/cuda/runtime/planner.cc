@@ -13,6 +13,7 @@
 #include "backends/cuda/runtime/device_target.h"
 #include "backends/cuda/runtime/engine_state.h"
 #include "backends/cuda/runtime/node_context.h"
+#include "runtime/engine_access.h"
 
 namespace kiln::cuda {
 
@@ -189,6 +190,7 @@ Status place_and_tune(const std::shared_ptr<Graph>& g, const BuildOptions& optio
     inputs.emplace_back(vi.name, Value::of(random_input(vi.type.dtype, dims, rng)));
   }
   Engine tmp(g, *info, profiles);
+  EngineAccess::set_device(tmp, options.gpu);  // time tactics on the GPU the engine is built for
   Status st;
   auto state = std::static_pointer_cast<CudaEngineState>(tmp.backend_state(&st));
   KILN_RETURN_IF_ERROR(st);
