@@ -1,12 +1,19 @@
-// Conv and FusedConv on cuDNN (NCHW and channels-last), with explicit padding for asymmetric pads and the shared
-// bias / residual / activation epilogue where cuDNN's fused call does not apply.
+// Conv and FusedConv on cuDNN (NCHW and channels-last). Tactics [0, G) are cuDNN graph-API plans (conv with bias,
+// residual and ReLU fused; asymmetric pads native), [G, G+L) the legacy API's algorithms (asymmetric pads by an
+// explicit padded copy; cuDNN's fused bias+activation call where it applies). What cuDNN does not fuse runs in the
+// shared bias / residual / activation epilogue.
+#include <algorithm>
 #include <cstdlib>
+#include <map>
+#include <mutex>
 
 #include "backends/cuda/conv/conv_common.h"
 #include "backends/cuda/conv/conv_kernels.h"
 #include "backends/cuda/conv/cudnn_conv.h"
+#include "backends/cuda/conv/cudnn_graph_conv.h"
 #include "backends/cuda/conv/window.h"
 #include "backends/cuda/cuda_check.h"
+#include "backends/cuda/cudnn_fe/fe_util.h"
 
 namespace kiln::cuda {
 namespace {
@@ -14,7 +21,8 @@ namespace {
 struct ConvCall {
   ElemType type = ElemType::kF32;
   bool nhwc = false;
-  ConvProblem problem;
+  ConvProblem problem;     // legacy API (pads symmetric; asymmetric ones through the padded copy)
+  GraphConvProblem graph;  // graph API (pre/post pads; bias, Z and ReLU fused when present)
   Dims y_dims;
   int64_t m = 0, out_spatial = 0;
   // Asymmetric pads: X is first copied into a zero-padded buffer of dims `padded_dims` (memory order).
@@ -90,6 +98,23 @@ Status plan_conv(CudaKernelContext& ctx, bool fused_op, ConvCall* c) {
     pe.insert(pe.begin(), 0);
   }
   c->x_mem_dims = make_activation_dims(n, ch, in, c->nhwc);
+  GraphConvProblem& g = c->graph;
+  g.type = c->type;
+  g.channels_last = c->nhwc;
+  g.tf32 = ctx.allow_tf32();
+  g.x_dims = {n, ch};
+  g.x_dims.insert(g.x_dims.end(), in.begin(), in.end());
+  g.w_dims = {m, cg};
+  g.w_dims.insert(g.w_dims.end(), kk.begin(), kk.end());
+  g.y_dims = {n, m};
+  g.y_dims.insert(g.y_dims.end(), out.begin(), out.end());
+  g.pre_pads = pb;
+  g.post_pads = pe;
+  g.strides = st;
+  g.dilations = dil;
+  g.bias = c->has_bias;
+  g.z = c->has_z;
+  g.relu = c->act.kind == fused::ActKind::kRelu;
   c->pad_input = !win.symmetric_pads();
   Dims conv_pads = pb;
   if (c->pad_input) {
@@ -126,9 +151,17 @@ bool force_direct_conv() {
   return v && std::string(v) == "1";
 }
 
+// Test hook: KILN_CUDA_CONV_TACTIC=t runs tactic t instead of the tuned one, so that the GPU tests can check every
+// tactic (the tactic names, from conv_tactic_name, say which are graph plans).
+int64_t tactic_to_run(const CudaKernelContext& ctx) {
+  const char* v = std::getenv("KILN_CUDA_CONV_TACTIC");
+  return v && *v ? std::atoll(v) : ctx.tactic();
+}
+
 // y = act(y + bias + Z) in place; nothing when there is no bias, no Z and no activation.
-Status conv_epilogue(CudaKernelContext& ctx, const ConvCall& c, void* y, const void* bias, const void* z) {
-  if (!bias && !z && c.act.kind == fused::ActKind::kNone) return ok_status();
+Status conv_epilogue(CudaKernelContext& ctx, const ConvCall& c, void* y, const void* bias, const void* z,
+                     fused::ActKind act) {
+  if (!bias && !z && act == fused::ActKind::kNone) return ok_status();
   EpilogueParams ep;
   ep.y = y;
   ep.type = c.type;
@@ -138,10 +171,99 @@ Status conv_epilogue(CudaKernelContext& ctx, const ConvCall& c, void* y, const v
   ep.bias_channels = c.m;
   ep.z = z;
   ep.z_full = true;
-  ep.act = ep_act_of(c.act.kind);
+  ep.act = ep_act_of(act);
   ep.act_alpha = c.act.alpha;
   ep.act_beta = c.act.beta;
   return run_epilogue(ctx, ep);
+}
+
+// The tactic lists of one call: graph plans first (G of them), then legacy algorithms (L).
+struct ConvTactics {
+  std::shared_ptr<const GraphConvPlans> graph;
+  bool graph_fused = false;  // graph plans include c.graph's bias / Z / ReLU (else a bare conv + epilogue)
+  const ConvPlan* legacy = nullptr;
+  int num_graph() const { return graph ? graph->num_plans() : 0; }
+  int num_legacy() const { return legacy ? legacy->num_algos() : 0; }
+};
+
+// Tactic names per node name for `kiln inspect` / profiles (tactic_name sees only the node). Display only.
+std::mutex g_names_mu;
+std::map<std::string, std::vector<std::string>> g_tactic_names;
+
+void publish_tactic_names(CudaKernelContext& ctx, const ConvCall& c, const ConvTactics& t) {
+  std::vector<std::string> names;
+  const std::string fused = t.graph_fused ? c.graph.fused_ops() : "";
+  for (int i = 0; i < t.num_graph(); ++i)
+    names.push_back("cuDNN graph engine " + t.graph->name(i) + (fused.empty() ? "" : " (fused " + fused + ")"));
+  for (int i = 0; i < t.num_legacy(); ++i) {
+    const ConvAlgo& a = t.legacy->algo(i);
+    names.push_back(
+        "cuDNN legacy algo " + std::to_string(a.algo) +
+        (a.math == CUDNN_TENSOR_OP_MATH || a.math == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION ? " tensor-op" : ""));
+  }
+  if (names.empty()) names.push_back("direct conv kernel (no cuDNN algorithm)");
+  std::lock_guard<std::mutex> lock(g_names_mu);
+  g_tactic_names[ctx.node().name] = std::move(names);
+}
+
+// Graph plans (the fused graph, else the bare conv) and legacy algorithms for the call; either may be absent.
+// `need_legacy` false: the legacy list is looked up only the first time (to publish tactic names), not per run.
+ConvTactics conv_tactics_for(CudaKernelContext& ctx, const ConvCall& c, bool need_legacy) {
+  ConvTactics t;
+  if (!graph_conv_disabled()) {
+    auto g = graph_conv_plans_for(ctx, c.graph);
+    t.graph_fused = g.ok();
+    if (!g.ok() && (c.graph.bias || c.graph.z || c.graph.relu)) {
+      GraphConvProblem bare = c.graph;
+      bare.bias = bare.z = bare.relu = false;
+      g = graph_conv_plans_for(ctx, bare);
+    }
+    if (g.ok()) t.graph = *g;
+  }
+  bool& named = node_state_as<ConvNodeState>(ctx).named[c.graph.key()];
+  if (need_legacy || !named) {
+    auto legacy = conv_plan_for(ctx, c.problem);
+    if (legacy.ok()) t.legacy = *legacy;
+  }
+  if (!named) publish_tactic_names(ctx, c, t);
+  named = true;
+  return t;
+}
+
+Status run_graph_conv(CudaKernelContext& ctx, const ConvCall& c, const ConvTactics& t, int plan, const void* x,
+                      const void* w, const void* bias, const void* z, void* y) {
+  const size_t ws_bytes = t.graph->workspace(plan);
+  void* ws = nullptr;
+  if (ws_bytes > 0) {
+    KILN_ASSIGN_OR_RETURN(ws, ctx.workspace(ws_bytes));
+  }
+  const bool fb = t.graph_fused && c.graph.bias, fz = t.graph_fused && c.graph.z;
+  const bool fr = t.graph_fused && c.graph.relu;
+  KILN_RETURN_IF_ERROR(t.graph->run(ctx, plan, x, w, fb ? bias : nullptr, fz ? z : nullptr, y, ws));
+  return conv_epilogue(ctx, c, y, fb ? nullptr : bias, fz ? nullptr : z, fr ? fused::ActKind::kNone : c.act.kind);
+}
+
+Status run_legacy_conv(CudaKernelContext& ctx, const ConvCall& c, const ConvPlan* plan, int64_t tactic, const void* x,
+                       const void* w, const void* bias, const void* z, void* y) {
+  const ConvAlgo& algo = plan->algo(tactic);
+  const size_t pad_bytes = c.pad_input ? align256(numel_of(c.padded_dims) * elem_size(c.type)) : 0;
+  char* ws = nullptr;
+  if (pad_bytes + algo.workspace > 0) {
+    KILN_ASSIGN_OR_RETURN(void* raw, ctx.workspace(pad_bytes + algo.workspace));
+    ws = static_cast<char*>(raw);
+  }
+  const void* x_in = x;
+  if (c.pad_input) {
+    auto cp = window_copy_params(x, c.x_mem_dims, ws, c.padded_dims, c.pad_offset, c.type);
+    KILN_RETURN_IF_ERROR(cuda_status(launch_window_copy(cp, ctx.stream()), "window_copy (conv input padding)"));
+    x_in = ws;
+  }
+  void* conv_ws = algo.workspace > 0 ? ws + pad_bytes : nullptr;
+  const bool cudnn_act = c.act.kind == fused::ActKind::kNone || c.act.kind == fused::ActKind::kRelu;
+  if (cudnn_act && plan->try_fused(ctx, algo, x_in, w, z, bias, c.act.kind == fused::ActKind::kRelu, y, conv_ws))
+    return ok_status();
+  KILN_RETURN_IF_ERROR(plan->forward(ctx, algo, x_in, w, y, conv_ws));
+  return conv_epilogue(ctx, c, y, bias, z, c.act.kind);
 }
 
 Status run_conv(CudaKernelContext& ctx, bool fused_op) {
@@ -161,45 +283,29 @@ Status run_conv(CudaKernelContext& ctx, bool fused_op) {
     KILN_ASSIGN_OR_RETURN(DeviceTensor zt, ctx.input(3));
     z = zt.data;
   }
-  auto plan_or = force_direct_conv() ? Result<const ConvPlan*>(ctx.unsupported("direct conv forced"))
-                                     : conv_plan_for(ctx, c.problem);
-  if (!plan_or.ok()) {
-    // No cuDNN algorithm (or descriptor) for this combination: the direct kernel, then the epilogue.
-    DirectConvParams d = c.direct;
-    d.x = x.data;
-    d.w = w.data;
-    d.y = y.data;
-    KILN_RETURN_IF_ERROR(cuda_status(launch_direct_conv(d, ctx.stream()), "direct_conv_nd launch"));
-    return conv_epilogue(ctx, c, y.data, bias, z);
-  }
-  const ConvPlan* plan = *plan_or;
-  const ConvAlgo& algo = plan->algo(ctx.tactic());
-  const size_t pad_bytes = c.pad_input ? align256(numel_of(c.padded_dims) * elem_size(c.type)) : 0;
-  char* ws = nullptr;
-  if (pad_bytes + algo.workspace > 0) {
-    KILN_ASSIGN_OR_RETURN(void* raw, ctx.workspace(pad_bytes + algo.workspace));
-    ws = static_cast<char*>(raw);
-  }
-  const void* x_in = x.data;
-  if (c.pad_input) {
-    auto cp = window_copy_params(x.data, c.x_mem_dims, ws, c.padded_dims, c.pad_offset, c.type);
-    KILN_RETURN_IF_ERROR(cuda_status(launch_window_copy(cp, ctx.stream()), "window_copy (conv input padding)"));
-    x_in = ws;
-  }
-  void* conv_ws = algo.workspace > 0 ? ws + pad_bytes : nullptr;
-  const bool cudnn_act = c.act.kind == fused::ActKind::kNone || c.act.kind == fused::ActKind::kRelu;
-  if (cudnn_act &&
-      plan->try_fused(ctx, algo, x_in, w.data, z, bias, c.act.kind == fused::ActKind::kRelu, y.data, conv_ws))
-    return ok_status();
-  KILN_RETURN_IF_ERROR(plan->forward(ctx, algo, x_in, w.data, y.data, conv_ws));
-  return conv_epilogue(ctx, c, y.data, bias, z);
+  ConvTactics t;
+  const int64_t tactic = tactic_to_run(ctx);
+  if (!force_direct_conv()) t = conv_tactics_for(ctx, c, false);
+  const int g = t.num_graph();
+  if ((tactic < 0 || tactic >= g) && !t.legacy && !force_direct_conv()) t = conv_tactics_for(ctx, c, true);
+  if (tactic >= 0 && tactic < g)
+    return run_graph_conv(ctx, c, t, static_cast<int>(tactic), x.data, w.data, bias, z, y.data);
+  if (t.legacy) return run_legacy_conv(ctx, c, t.legacy, tactic - g, x.data, w.data, bias, z, y.data);
+  if (g > 0) return run_graph_conv(ctx, c, t, 0, x.data, w.data, bias, z, y.data);  // stale tactic index
+  // No cuDNN plan (or descriptor) for this combination: the direct kernel, then the epilogue.
+  DirectConvParams d = c.direct;
+  d.x = x.data;
+  d.w = w.data;
+  d.y = y.data;
+  KILN_RETURN_IF_ERROR(cuda_status(launch_direct_conv(d, ctx.stream()), "direct_conv_nd launch"));
+  return conv_epilogue(ctx, c, y.data, bias, z, c.act.kind);
 }
 
 int conv_tactics_common(CudaKernelContext& ctx, bool fused_op) {
   ConvCall c;
-  if (!plan_conv(ctx, fused_op, &c).ok() || numel_of(c.y_dims) == 0) return 1;
-  auto plan = conv_plan_for(ctx, c.problem);
-  return plan.ok() ? (*plan)->num_algos() : 1;
+  if (!plan_conv(ctx, fused_op, &c).ok() || numel_of(c.y_dims) == 0 || force_direct_conv()) return 1;
+  const ConvTactics t = conv_tactics_for(ctx, c, true);
+  return std::max(1, t.num_graph() + t.num_legacy());
 }
 
 Status conv_run(CudaKernelContext& ctx) { return run_conv(ctx, false); }
@@ -216,7 +322,13 @@ bool fused_conv_supports(const Node& node, const std::vector<const TypeInfo*>& t
          (layout == "NCHW" || layout == "NHWC") && fused::parse_activation(node).ok();
 }
 std::string conv_tactic_name(const Node& node, int64_t tactic) {
-  return "cuDNN algorithm list #" + std::to_string(tactic);
+  {
+    std::lock_guard<std::mutex> lock(g_names_mu);
+    auto it = g_tactic_names.find(node.name);
+    if (it != g_tactic_names.end() && tactic >= 0 && tactic < static_cast<int64_t>(it->second.size()))
+      return it->second[tactic];
+  }
+  return "cuDNN conv tactic #" + std::to_string(tactic) + " (graph plans first, then legacy algorithms)";
 }
 
 }  // namespace

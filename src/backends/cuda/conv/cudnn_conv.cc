@@ -5,13 +5,10 @@
 #include <map>
 
 #include "backends/cuda/cuda_check.h"
+#include "backends/cuda/cudnn_fe/fe_util.h"
 
 namespace kiln::cuda {
 namespace {
-
-struct ConvPlanCache {
-  std::map<std::string, std::unique_ptr<ConvPlan>> plans;
-};
 
 // Math mode for running an algorithm: tensor cores for half types; for float32 only when TF32 is allowed.
 cudnnMathType_t run_math(const ConvProblem& p, cudnnMathType_t suggested) {
@@ -150,23 +147,21 @@ Status ConvPlan::backward_data(CudaKernelContext& ctx, const ConvAlgo& a, const 
 }
 
 Result<const ConvPlan*> conv_plan_for(CudaKernelContext& ctx, const ConvProblem& p) {
-  std::shared_ptr<void>& state = ctx.node_state();
-  if (!state) state = std::make_shared<ConvPlanCache>();
-  auto* cache = static_cast<ConvPlanCache*>(state.get());
+  auto& plans = node_state_as<ConvNodeState>(ctx).legacy;
   const std::string key = p.key();
-  auto it = cache->plans.find(key);
-  if (it != cache->plans.end()) {
+  auto it = plans.find(key);
+  if (it != plans.end()) {
     if (!it->second) return ctx.unsupported("no cuDNN convolution plan for this shape (cached failure)");
     return static_cast<const ConvPlan*>(it->second.get());
   }
   auto created = ConvPlan::create(ctx, p);
   if (!created.ok()) {
-    cache->plans.emplace(key, nullptr);  // remembered: callers fall back without asking cuDNN again
+    plans.emplace(key, nullptr);  // remembered: callers fall back without asking cuDNN again
     return created.status();
   }
   std::unique_ptr<ConvPlan> plan = std::move(created).value();
   const ConvPlan* raw = plan.get();
-  cache->plans.emplace(key, std::move(plan));
+  plans.emplace(key, std::move(plan));
   return raw;
 }
 

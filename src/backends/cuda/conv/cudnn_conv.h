@@ -2,6 +2,7 @@
 #pragma once
 #include <cudnn.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -68,8 +69,18 @@ class ConvPlan {
   mutable bool fused_rejected_ = false;
 };
 
-// The plans of one node, keyed by ConvProblem::key(), in ctx.node_state(). A failed creation is cached too:
-// later calls for that key fail at once (Conv/FusedConv then use the direct kernel).
+class GraphConvPlans;
+
+// What a Conv / FusedConv / ConvTranspose node keeps in ctx.node_state(), keyed by problem key. nullptr entries
+// remember a failed creation: later calls for that key fail at once without asking cuDNN again.
+struct ConvNodeState {
+  std::map<std::string, std::unique_ptr<ConvPlan>> legacy;             // ConvProblem::key()
+  std::map<std::string, std::shared_ptr<const GraphConvPlans>> graph;  // GraphConvProblem::key()
+  std::map<std::string, bool> named;                                   // tactic names published (conv.cc)
+};
+
+// The legacy plans of one node for `p` (ConvNodeState::legacy). A failed creation is cached too (Conv/FusedConv
+// then use the graph plans or the direct kernel).
 Result<const ConvPlan*> conv_plan_for(CudaKernelContext& ctx, const ConvProblem& p);
 
 cudnnDataType_t cudnn_data_type(ElemType t);

@@ -1,0 +1,227 @@
+// cuDNN frontend graphs for forward convolution with fused epilogue: build once, list the plans, run one by index.
+#include "backends/cuda/conv/cudnn_graph_conv.h"
+
+#include <cudnn_frontend.h>
+
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <set>
+
+#include "backends/cuda/conv/cudnn_conv.h"
+#include "backends/cuda/cuda_check.h"
+#include "backends/cuda/cudnn_fe/fe_util.h"
+
+namespace kiln::cuda {
+namespace {
+
+namespace fe = cudnn_frontend;
+
+// Tensor uids of the graph; the frontend orders user pointers by uid.
+constexpr int64_t kUidX = 1, kUidW = 2, kUidBias = 3, kUidZ = 4, kUidY = 5;
+
+// Strides of logical dims [d0, d1, s...]: row-major, or with d1 innermost (N, spatial..., C) when channels_last.
+std::vector<int64_t> strides_for(const std::vector<int64_t>& dims, bool channels_last) {
+  const size_t r = dims.size();
+  std::vector<int64_t> st(r, 1);
+  int64_t s = 1;
+  if (!channels_last) {
+    for (size_t i = r; i-- > 0;) {
+      st[i] = s;
+      s *= dims[i];
+    }
+    return st;
+  }
+  st[1] = s;
+  s *= dims[1];
+  for (size_t i = r; i-- > 2;) {
+    st[i] = s;
+    s *= dims[i];
+  }
+  st[0] = s;
+  return st;
+}
+
+void append_dims(std::string* s, const std::vector<int64_t>& v) {
+  *s += "|";
+  for (int64_t d : v) *s += std::to_string(d) + ",";
+}
+
+}  // namespace
+
+std::string GraphConvProblem::key() const {
+  std::string s = std::to_string(int(type)) + (channels_last ? "L" : "F") + (tf32 ? "T" : "S") + (bias ? "b" : "-") +
+                  (z ? "z" : "-") + (relu ? "r" : "-");
+  for (const auto* v : {&x_dims, &w_dims, &y_dims, &pre_pads, &post_pads, &strides, &dilations}) append_dims(&s, *v);
+  return s;
+}
+
+std::string GraphConvProblem::fused_ops() const {
+  std::string s;
+  auto add = [&](const char* op) { s += (s.empty() ? "" : "+") + std::string(op); };
+  if (bias) add("bias");
+  if (z) add("add");
+  if (relu) add("relu");
+  return s;
+}
+
+struct GraphConvPlans::Impl {
+  fe::graph::Graph graph;
+  std::vector<int64_t> plan_index;  // frontend plan index of each of our plans
+  std::vector<size_t> workspace;
+  std::vector<std::string> names;
+  std::vector<int64_t> user_uids;  // the frontend's user-pointer order
+};
+
+GraphConvPlans::GraphConvPlans() : impl_(std::make_unique<Impl>()) {}
+GraphConvPlans::~GraphConvPlans() = default;
+int GraphConvPlans::num_plans() const { return static_cast<int>(impl_->plan_index.size()); }
+size_t GraphConvPlans::workspace(int plan) const { return impl_->workspace.at(plan); }
+const std::string& GraphConvPlans::name(int plan) const { return impl_->names.at(plan); }
+
+Result<std::unique_ptr<GraphConvPlans>> GraphConvPlans::create(const CudaKernelContext& ctx, const GraphConvProblem& p,
+                                                               cudnnHandle_t build_handle) {
+  const size_t rank = p.x_dims.size();
+  const size_t nsp = rank - 2;
+  if (rank < 4 || rank > 5 || p.w_dims.size() != rank || p.y_dims.size() != rank || p.pre_pads.size() != nsp ||
+      p.post_pads.size() != nsp || p.strides.size() != nsp || p.dilations.size() != nsp)
+    return internal_error(ctx.node().describe() + ": malformed graph convolution problem");
+  auto plans = std::make_unique<GraphConvPlans>();
+  fe::graph::Graph& g = plans->impl_->graph;
+  const fe::DataType_t io = fe_data_type(p.type);
+  g.set_io_data_type(io).set_intermediate_data_type(fe::DataType_t::FLOAT).set_compute_data_type(fe::DataType_t::FLOAT);
+  const bool cl = p.channels_last;
+  auto x = g.tensor(fe::graph::Tensor_attributes().set_name("X").set_uid(kUidX).set_dim(p.x_dims).set_stride(
+      strides_for(p.x_dims, cl)));
+  auto w = g.tensor(fe::graph::Tensor_attributes().set_name("W").set_uid(kUidW).set_dim(p.w_dims).set_stride(
+      strides_for(p.w_dims, cl)));
+  auto conv_attrs = fe::graph::Conv_fprop_attributes()
+                        .set_name("conv")
+                        .set_pre_padding(p.pre_pads)
+                        .set_post_padding(p.post_pads)
+                        .set_stride(p.strides)
+                        .set_dilation(p.dilations)
+                        .set_compute_data_type(fe::DataType_t::FLOAT);
+  auto y = g.conv_fprop(x, w, conv_attrs);
+  auto pw = [](fe::PointwiseMode_t mode) {
+    return fe::graph::Pointwise_attributes().set_mode(mode).set_compute_data_type(fe::DataType_t::FLOAT);
+  };
+  if (p.bias) {
+    std::vector<int64_t> bd(rank, 1);
+    bd[1] = p.y_dims[1];
+    auto b = g.tensor(
+        fe::graph::Tensor_attributes().set_name("B").set_uid(kUidBias).set_dim(bd).set_stride(strides_for(bd, cl)));
+    y = g.pointwise(y, b, pw(fe::PointwiseMode_t::ADD));
+  }
+  if (p.z) {
+    auto z = g.tensor(fe::graph::Tensor_attributes().set_name("Z").set_uid(kUidZ).set_dim(p.y_dims).set_stride(
+        strides_for(p.y_dims, cl)));
+    y = g.pointwise(y, z, pw(fe::PointwiseMode_t::ADD));
+  }
+  if (p.relu) y = g.pointwise(y, pw(fe::PointwiseMode_t::RELU_FWD));
+  y->set_output(true).set_uid(kUidY).set_dim(p.y_dims).set_stride(strides_for(p.y_dims, cl)).set_data_type(io);
+
+  KILN_RETURN_IF_ERROR(fe_status(ctx, g.validate(), "validate"));
+  KILN_RETURN_IF_ERROR(fe_status(ctx, g.build_operation_graph(build_handle), "build_operation_graph"));
+  KILN_RETURN_IF_ERROR(
+      fe_status(ctx, g.create_execution_plans({fe::HeurMode_t::A, fe::HeurMode_t::FALLBACK}), "heuristics"));
+  g.deselect_workspace_greater_than(static_cast<int64_t>(kCudnnWorkspaceBytes));
+  // Accumulate in float32 (our precision contract); plain float32 engines only when TF32 is not allowed.
+  std::vector<fe::NumericalNote_t> barred{fe::NumericalNote_t::REDUCED_PRECISION_REDUCTION};
+  if (p.type == ElemType::kF32 && !p.tf32) {
+    barred.push_back(fe::NumericalNote_t::TENSOR_CORE);
+    barred.push_back(fe::NumericalNote_t::DOWN_CONVERT_INPUTS);
+  }
+  g.deselect_numeric_notes(barred);
+  KILN_RETURN_IF_ERROR(fe_status(ctx, g.check_support(), "check_support"));
+
+  Impl& im = *plans->impl_;
+  std::set<std::string> seen;
+  const int64_t count = g.get_execution_plan_count();
+  for (int64_t i = 0; i < count && static_cast<int>(im.plan_index.size()) < kMaxGraphConvPlans; ++i) {
+    if (g.build_plan_at_index(i).is_bad()) continue;  // not supported here, barred, or too much workspace
+    std::string name;
+    if (g.get_plan_name_at_index(i, name).is_bad()) name = "plan " + std::to_string(i);
+    if (!seen.insert(name).second) continue;  // heuristics modes A and FALLBACK can list the same config
+    int64_t ws = 0;
+    if (g.get_workspace_size_plan_at_index(i, ws).is_bad() || ws < 0 || static_cast<size_t>(ws) > kCudnnWorkspaceBytes)
+      continue;
+    im.plan_index.push_back(i);
+    im.workspace.push_back(static_cast<size_t>(ws));
+    im.names.push_back(name);
+  }
+  if (im.plan_index.empty()) return ctx.unsupported("cuDNN graph API built no plan for this convolution");
+  KILN_RETURN_IF_ERROR(fe_status(ctx, g.prepare_variant_pack_template(), "variant pack"));
+  im.user_uids = g.get_variant_pack_uids_sorted();
+  for (int64_t uid : im.user_uids)
+    if (uid < kUidX || uid > kUidY)
+      return ctx.unsupported("cuDNN graph expects an unknown tensor uid " + std::to_string(uid));
+  return plans;
+}
+
+Status GraphConvPlans::run(CudaKernelContext& ctx, int plan, const void* x, const void* w, const void* bias,
+                           const void* z, void* y, void* ws) const {
+  const Impl& im = *impl_;
+  if (plan < 0 || plan >= num_plans()) return internal_error(ctx.node().describe() + ": graph conv plan out of range");
+  void* by_uid[kUidY + 1] = {
+      nullptr, const_cast<void*>(x), const_cast<void*>(w), const_cast<void*>(bias), const_cast<void*>(z), y};
+  void* ptrs[kUidY];
+  const int n = static_cast<int>(im.user_uids.size());
+  for (int i = 0; i < n; ++i) {
+    ptrs[i] = by_uid[im.user_uids[i]];
+    if (!ptrs[i]) return internal_error(ctx.node().describe() + ": graph conv operand missing");
+  }
+  KILN_RETURN_IF_ERROR(fe_bind_stream(ctx));
+  return fe_status(ctx, im.graph.execute_plan_at_index(ctx.cudnn(), ptrs, n, ws, im.plan_index[plan]), "execute");
+}
+
+bool graph_conv_disabled() {
+  const char* v = std::getenv("KILN_CUDA_CONV_GRAPH");
+  return v && std::string(v) == "0";
+}
+
+Result<std::shared_ptr<const GraphConvPlans>> graph_conv_plans_for(CudaKernelContext& ctx, const GraphConvProblem& p) {
+  const std::string key = p.key();
+  ConvNodeState& state = node_state_as<ConvNodeState>(ctx);
+  auto it = state.graph.find(key);
+  if (it != state.graph.end()) {
+    if (!it->second) return ctx.unsupported("no cuDNN graph plan for this convolution (cached failure)");
+    return it->second;
+  }
+  // Process-wide: built plans are immutable and run on any context's handle and stream. They are built on a handle
+  // of the cache's own (one per device, never destroyed): the operation graph keeps the handle it was built on, and a
+  // context's handle dies with the context (the build-time tuning context first of all).
+  struct Entry {
+    std::shared_ptr<const GraphConvPlans> plans;
+    Status status;
+  };
+  static std::mutex mu;
+  static std::map<std::string, Entry> shared;
+  static std::map<int, cudnnHandle_t> build_handles;
+  int device = 0;
+  KILN_CUDA_RETURN_IF_ERROR(cudaGetDevice(&device));
+  const std::string global_key = std::to_string(device) + "#" + key;
+  Entry entry;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    auto found = shared.find(global_key);
+    if (found == shared.end()) {
+      cudnnHandle_t& h = build_handles[device];
+      if (!h) KILN_CUDNN_RETURN_IF_ERROR(cudnnCreate(&h));
+      auto made = GraphConvPlans::create(ctx, p, h);
+      Entry e;
+      if (made.ok()) {
+        e.plans = std::shared_ptr<const GraphConvPlans>(std::move(made).value());
+      } else {
+        e.status = made.status();
+      }
+      found = shared.emplace(global_key, std::move(e)).first;
+    }
+    entry = found->second;
+  }
+  state.graph.emplace(key, entry.plans);
+  if (!entry.plans) return entry.status;
+  return entry.plans;
+}
+
+}  // namespace kiln::cuda
