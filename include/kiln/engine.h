@@ -177,6 +177,15 @@ class ExecutionContext {
   std::unique_ptr<ContextBackend> backend_;
 };
 
+// Host memory for tensors that feed an ExecutionContext (servers' batch buffers). pinned: page-locked with
+// cudaHostAlloc when the CUDA backend is built and a GPU is usable, so that a CUDA context's bind_inputs copies it
+// to the device directly (no staging copy); otherwise, and always when !pinned, 64-byte-aligned pageable memory.
+// The returned pointer frees the memory (cudaFreeHost or free) when its last owner goes away; wrap it with
+// Tensor::wrap(dtype, dims, ptr.get(), ptr).
+Result<std::shared_ptr<void>> allocate_host_buffer(size_t bytes, bool pinned);
+// True when `p` lies in page-locked memory that CUDA can copy from asynchronously (always false without CUDA).
+bool is_pinned_host_memory(const void* p);
+
 // ---- Several GPUs: load-time device choice and device discovery --------------------------------------------
 struct LoadOptions {
   int gpu = -1;  // CUDA device for a GPU engine; -1: the first visible GPU the engine is compatible with

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "perf/client.h"
+#include "perf/shm_client.h"
 #include "server/grpc/kserve_v2.grpc.pb.h"
 
 namespace kiln::perf {
@@ -201,21 +202,41 @@ class GrpcBackend final : public Backend {
     return out;
   }
 
+  ~GrpcBackend() override { release_shm(); }
+
   Status prepare(const ModelInfo& model, const std::vector<RequestInputs>& requests) override {
     auto built = std::make_shared<std::vector<inference::ModelInferRequest>>();
-    for (const RequestInputs& inputs : requests) {
+    if (options_.system_shared_memory) KILN_RETURN_IF_ERROR(setup_shm(model, requests));
+    for (size_t r = 0; r < requests.size(); ++r) {
+      const RequestInputs& inputs = requests[r];
+      const ShmRequestRegions* shm = shm_ ? &shm_->requests()[r] : nullptr;
       inference::ModelInferRequest req;
       req.set_model_name(model.name);
       req.set_model_version(model.version);
       size_t total = 0;
-      for (const InputTensor& t : inputs) {
+      auto set_shm = [](const ShmRegionRef& ref, google::protobuf::Map<std::string, inference::InferParameter>* p) {
+        (*p)["shared_memory_region"].set_string_param(ref.name);
+        (*p)["shared_memory_byte_size"].set_int64_param(static_cast<int64_t>(ref.byte_size));
+      };
+      for (size_t i = 0; i < inputs.size(); ++i) {
+        const InputTensor& t = inputs[i];
         auto* in = req.add_inputs();
         in->set_name(t.name);
         in->set_datatype(t.datatype);
         for (int64_t d : t.shape) in->add_shape(d);
+        if (shm) {
+          set_shm(shm->inputs[i], in->mutable_parameters());
+          continue;
+        }
         *req.add_raw_input_contents() = t.bytes;
         total += t.bytes.size();
       }
+      if (shm)
+        for (size_t o = 0; o < model.outputs.size(); ++o) {
+          auto* out = req.add_outputs();
+          out->set_name(model.outputs[o].name);
+          set_shm(shm->outputs[o], out->mutable_parameters());
+        }
       if (total > options_.max_message_bytes)
         return resource_exhausted("the request (" + std::to_string(total) + " bytes) is over the message limit");
       built->push_back(std::move(req));
@@ -242,10 +263,44 @@ class GrpcBackend final : public Backend {
   }
 
  private:
+  Status setup_shm(const ModelInfo& model, const std::vector<RequestInputs>& requests) {
+    release_shm();
+    KILN_ASSIGN_OR_RETURN(shm_,
+                          PerfShm::create(model, requests, options_.batch_size, options_.output_shared_memory_size));
+    for (const ShmRegionRef& r : shm_->all_regions()) {
+      inference::SystemSharedMemoryRegisterRequest req;
+      req.set_name(r.name);
+      req.set_key(r.key);
+      req.set_offset(r.offset);
+      req.set_byte_size(r.byte_size);
+      inference::SystemSharedMemoryRegisterResponse resp;
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      grpc::Status s = control_->SystemSharedMemoryRegister(&ctx, req, &resp);
+      if (!s.ok()) return grpc_error(s, "register shared memory region '" + r.name + "'", target_);
+      registered_.push_back(r.name);
+    }
+    return ok_status();
+  }
+  void release_shm() {
+    for (const std::string& name : registered_) {
+      inference::SystemSharedMemoryUnregisterRequest req;
+      req.set_name(name);
+      inference::SystemSharedMemoryUnregisterResponse resp;
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+      (void)control_->SystemSharedMemoryUnregister(&ctx, req, &resp);
+    }
+    registered_.clear();
+    shm_.reset();
+  }
+
   std::string target_;
   PerfOptions options_;
   std::unique_ptr<Stub> control_;
   std::shared_ptr<const std::vector<inference::ModelInferRequest>> requests_;
+  std::unique_ptr<PerfShm> shm_;
+  std::vector<std::string> registered_;
 };
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "perf/http_async_load.h"
 #include "perf/http_connection.h"
 #include "perf/input_data.h"
+#include "perf/shm_client.h"
 
 namespace kiln::perf {
 namespace {
@@ -126,10 +127,15 @@ class HttpBackend final : public Backend {
     return s;
   }
 
+  ~HttpBackend() override { release_shm(); }
+
   Status prepare(const ModelInfo& model, const std::vector<RequestInputs>& requests) override {
     auto built = std::make_shared<std::vector<std::string>>();
     const std::string path = model_path(model.name, model.version) + "/infer";
-    for (const RequestInputs& inputs : requests) {
+    if (options_.system_shared_memory) KILN_RETURN_IF_ERROR(setup_shm(model, requests));
+    for (size_t r = 0; r < requests.size(); ++r) {
+      const RequestInputs& inputs = requests[r];
+      const ShmRequestRegions* shm = shm_ ? &shm_->requests()[r] : nullptr;
       std::string header = "{\"inputs\":[";
       for (size_t i = 0; i < inputs.size(); ++i) {
         const InputTensor& t = inputs[i];
@@ -137,7 +143,10 @@ class HttpBackend final : public Backend {
         header += "{\"name\":" + json(t.name).dump() + ",\"datatype\":\"" + t.datatype + "\",\"shape\":[";
         for (size_t d = 0; d < t.shape.size(); ++d) header += (d ? "," : "") + std::to_string(t.shape[d]);
         header += "]";
-        if (options_.binary_data) {
+        if (shm) {
+          header += ",\"parameters\":{\"shared_memory_region\":" + json(shm->inputs[i].name).dump() +
+                    ",\"shared_memory_byte_size\":" + std::to_string(shm->inputs[i].byte_size) + "}}";
+        } else if (options_.binary_data) {
           header += ",\"parameters\":{\"binary_data_size\":" + std::to_string(t.bytes.size()) + "}}";
         } else {
           header += ",\"data\":[";
@@ -146,7 +155,14 @@ class HttpBackend final : public Backend {
         }
       }
       header += "]";
-      if (options_.binary_data) {
+      if (shm) {
+        header += ",\"outputs\":[";
+        for (size_t i = 0; i < model.outputs.size(); ++i)
+          header += (i ? ",{\"name\":" : "{\"name\":") + json(model.outputs[i].name).dump() +
+                    ",\"parameters\":{\"shared_memory_region\":" + json(shm->outputs[i].name).dump() +
+                    ",\"shared_memory_byte_size\":" + std::to_string(shm->outputs[i].byte_size) + "}}";
+        header += "]";
+      } else if (options_.binary_data) {
         header += ",\"outputs\":[";
         for (size_t i = 0; i < model.outputs.size(); ++i)
           header += (i ? ",{\"name\":" : "{\"name\":") + json(model.outputs[i].name).dump() +
@@ -156,11 +172,11 @@ class HttpBackend final : public Backend {
       header += "}";
       std::string body = header;
       std::string extra;
-      if (options_.binary_data) {
+      if (options_.binary_data && !shm) {
         for (const InputTensor& t : inputs) body += t.bytes;
         extra = "Inference-Header-Content-Length: " + std::to_string(header.size()) + "\r\n";
       }
-      const std::string type = options_.binary_data ? "application/octet-stream" : "application/json";
+      const std::string type = options_.binary_data && !shm ? "application/octet-stream" : "application/json";
       if (body.size() > options_.max_message_bytes)
         return resource_exhausted("the request body (" + std::to_string(body.size()) + " bytes) is over the limit");
       built->push_back(control_.make_post_head(path, type, body.size(), extra) + body);
@@ -186,6 +202,34 @@ class HttpBackend final : public Backend {
   }
 
  private:
+  // Creates the shared-memory objects and registers every region (POST .../region/NAME/register).
+  Status setup_shm(const ModelInfo& model, const std::vector<RequestInputs>& requests) {
+    release_shm();
+    KILN_ASSIGN_OR_RETURN(shm_,
+                          PerfShm::create(model, requests, options_.batch_size, options_.output_shared_memory_size));
+    for (const ShmRegionRef& r : shm_->all_regions()) {
+      json body = {{"key", r.key}, {"offset", r.offset}, {"byte_size", r.byte_size}};
+      KILN_RETURN_IF_ERROR(post_json("/v2/systemsharedmemory/region/" + url_escape(r.name) + "/register", body.dump(),
+                                     "register shared memory region '" + r.name + "'"));
+      registered_.push_back(r.name);
+    }
+    return ok_status();
+  }
+  void release_shm() {
+    for (const std::string& name : registered_)
+      (void)post_json("/v2/systemsharedmemory/region/" + url_escape(name) + "/unregister", "", "unregister");
+    registered_.clear();
+    shm_.reset();
+  }
+  Status post_json(const std::string& path, const std::string& body, const std::string& what) {
+    std::lock_guard<std::mutex> lock(mu_);
+    HttpResponse r;
+    KILN_RETURN_IF_ERROR(
+        control_.request(control_.make_post_head(path, "application/json", body.size(), "") + body, &r));
+    if (r.status != 200) return http_error(r, what);
+    return ok_status();
+  }
+
   std::string model_path(const std::string& model, const std::string& version) const {
     std::string p = "/v2/models/" + url_escape(model);
     if (!version.empty()) p += "/versions/" + url_escape(version);
@@ -207,6 +251,8 @@ class HttpBackend final : public Backend {
   std::mutex mu_;
   HttpConnection control_;  // metadata and statistics
   std::shared_ptr<const std::vector<std::string>> requests_;
+  std::unique_ptr<PerfShm> shm_;
+  std::vector<std::string> registered_;
 };
 
 }  // namespace

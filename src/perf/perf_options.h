@@ -40,6 +40,10 @@ struct PerfOptions {
   int percentile = 0;  // 0: average latency is the stability metric and the reported latency
   std::string csv_path;
   size_t max_message_bytes = size_t{64} << 20;
+  // --shared-memory system: inputs are written once into POSIX shared memory registered with the server, and
+  // outputs are written by the server into it (requests and responses carry no tensor bytes).
+  bool system_shared_memory = false;
+  uint64_t output_shared_memory_size = 0;  // --output-shared-memory-size (0 = from the model metadata)
 };
 
 // "a:b:s", "a:b" (step 1) or "a". Fails on non-numbers, start <= 0, end < start or step <= 0.

@@ -354,7 +354,7 @@ size_t json_nesting_depth(const char* data, size_t size) {
 }
 
 ServerStatus parse_infer_request(const char* body, size_t size, int64_t header_length, InferRequest* req,
-                                 OutputPrefs* prefs) {
+                                 OutputPrefs* prefs, bool binary_views) {
   size_t json_size = size;
   if (header_length >= 0) {
     if (static_cast<uint64_t>(header_length) > size)
@@ -405,7 +405,11 @@ ServerStatus parse_infer_request(const char* body, size_t size, int64_t header_l
       if (!st.ok()) return st;
     }
     auto bds = t.parameters.find("binary_data_size");
-    if (bds != t.parameters.end()) {
+    if (t.parameters.count("shared_memory_region")) {
+      // The bytes are in a registered region (resolve_shared_memory checks it and the byte size).
+      if (in.contains("data") || bds != t.parameters.end())
+        return bad("input '" + t.name + "' has both tensor data and shared_memory_region");
+    } else if (bds != t.parameters.end()) {
       auto* n = std::get_if<int64_t>(&bds->second);
       if (!n || *n < 0) return bad("input '" + t.name + "': binary_data_size must be a non-negative integer");
       if (in.contains("data")) return bad("input '" + t.name + "' has both 'data' and binary_data_size");
@@ -420,7 +424,12 @@ ServerStatus parse_infer_request(const char* body, size_t size, int64_t header_l
                      std::to_string(static_cast<uint64_t>(numel) * elem) + " bytes, binary_data_size is " +
                      std::to_string(*n));
       }
-      t.data.assign(binary + binary_used, static_cast<size_t>(*n));
+      if (binary_views) {  // the caller keeps the body alive and rebases the view (one copy fewer)
+        t.view = binary + binary_used;
+        t.view_size = static_cast<size_t>(*n);
+      } else {
+        t.data.assign(binary + binary_used, static_cast<size_t>(*n));
+      }
       binary_used += static_cast<size_t>(*n);
     } else {
       if (!in.contains("data")) return bad("input '" + t.name + "' has no 'data' and no binary_data_size");
@@ -501,7 +510,11 @@ void write_infer_response(const InferResponse& r, const OutputPrefs& prefs, std:
       append_int(&s, t.shape[k]);
     }
     s += ']';
-    if (prefs.wants_binary(t.name)) {
+    if (t.parameters.count("shared_memory_region")) {  // written to the client's region: no data here
+      s += ",\"parameters\":";
+      append_parameters(&s, t.parameters);
+      s += '}';
+    } else if (prefs.wants_binary(t.name)) {
       any_binary = true;
       s += ",\"parameters\":{\"binary_data_size\":";
       append_int(&s, t.data.size());
@@ -517,7 +530,7 @@ void write_infer_response(const InferResponse& r, const OutputPrefs& prefs, std:
   if (any_binary) {
     *header_length = static_cast<int64_t>(s.size());
     for (const auto& t : r.outputs)
-      if (prefs.wants_binary(t.name)) s += t.data;
+      if (prefs.wants_binary(t.name) && !t.parameters.count("shared_memory_region")) s += t.data;
   }
 }
 

@@ -18,8 +18,11 @@ struct OutputPrefs {
 // Parses an infer request body. `header_length` is the Inference-Header-Content-Length value, or -1 when the
 // header is absent (the whole body is JSON). Tensor sizes are checked against the JSON element count or the
 // binary section before any tensor bytes are allocated. Errors are kInvalidArgument.
+// binary_views: binary tensors become views into `body` (InferTensor::view, no `hold`) instead of copies; the
+// caller must keep the body alive, rebase the views if it moves the body, and set `hold`.
+// Inputs with a shared_memory_region parameter carry no data (resolve_shared_memory fills them).
 ServerStatus parse_infer_request(const char* body, size_t size, int64_t header_length, InferRequest* request,
-                                 OutputPrefs* prefs);
+                                 OutputPrefs* prefs, bool binary_views = false);
 
 // Writes the response: JSON only, or JSON followed by binary output data when any output is binary
 // (then *header_length is the JSON's size, else -1).

@@ -28,6 +28,7 @@
 
 #include "server/http_codec.h"
 #include "server/scheduler.h"
+#include "server/shm_registry.h"
 
 namespace kiln::server {
 
@@ -136,6 +137,52 @@ std::vector<std::string> split_path(const char* path) {
   return out;
 }
 
+// evhttp answers some errors itself, before any callback of ours runs: 413 for a body over the limit, 400 for a
+// malformed request line or headers, 405/501 for methods, 408 on timeouts. It writes them as an HTML page
+// ("<HTML><HEAD>...<H1>reason</H1></BODY></HTML>\n") with Content-Type text/html. This callback watches what is
+// queued on each connection's output and rewrites such a page, once it is complete, into the protocol's
+// {"error": "..."} with Content-Type application/json, before anything is written to the socket (evhttp queues the
+// whole response first; the socket write happens later in the event loop).
+void json_error_pages(evbuffer* buf, const evbuffer_cb_info* info, void*) {
+  static constexpr char kTail[] = "</BODY></HTML>\n";
+  constexpr size_t kTailLen = sizeof kTail - 1;
+  const size_t len = evbuffer_get_length(buf);
+  if (info->n_added == 0 || len < 64 || len > 4096) return;
+  evbuffer_ptr pos;
+  if (evbuffer_ptr_set(buf, &pos, len - kTailLen, EVBUFFER_PTR_SET) != 0) return;
+  char tail[kTailLen];
+  if (evbuffer_copyout_from(buf, &pos, tail, kTailLen) != static_cast<ev_ssize_t>(kTailLen) ||
+      std::memcmp(tail, kTail, kTailLen) != 0)
+    return;
+  std::string text(reinterpret_cast<const char*>(evbuffer_pullup(buf, -1)), len);
+  // Only a buffer that holds exactly one evhttp error page (status line first, text/html, the page as the body).
+  size_t head_end = text.find("\r\n\r\n");
+  if (text.compare(0, 5, "HTTP/") != 0 || head_end == std::string::npos ||
+      text.find("Content-Type: text/html\r\n") > head_end || text.compare(head_end + 4, 6, "<HTML>") != 0)
+    return;
+  size_t h1 = text.find("<H1>", head_end), h1_end = text.find("</H1>", head_end);
+  std::string reason = h1 != std::string::npos && h1_end > h1 ? text.substr(h1 + 4, h1_end - h1 - 4) : "error";
+  size_t line_end = text.find("\r\n");
+  std::string status_line = text.substr(0, line_end);
+  int code = 0;
+  if (status_line.size() > 12) code = std::atoi(status_line.c_str() + 9);
+  std::string message = reason;
+  if (code == 413) message = "request body is larger than the server's limit (--http-max-body-size)";
+  std::string body = error_json(message);
+  std::string head = status_line + "\r\n";
+  size_t p = line_end + 2;
+  while (p < head_end) {  // keep every header but the content type and length
+    size_t e = text.find("\r\n", p);
+    std::string h = text.substr(p, e - p);
+    if (h.rfind("Content-Type:", 0) != 0 && h.rfind("Content-Length:", 0) != 0) head += h + "\r\n";
+    p = e + 2;
+  }
+  head += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+  evbuffer_drain(buf, len);
+  evbuffer_add(buf, head.data(), head.size());  // re-enters this callback: it is not a page any more
+  evbuffer_add(buf, body.data(), body.size());
+}
+
 }  // namespace
 
 struct HttpFrontend::Impl {
@@ -151,6 +198,7 @@ struct HttpFrontend::Impl {
   void handle(Loop* loop, evhttp_request* req);
   void handle_infer(Loop* loop, evhttp_request* req, const std::string& model, const std::string& version,
                     const std::string& path);
+  void handle_shm(evhttp_request* req, const std::vector<std::string>& seg, bool get, bool post);
   void run_async(Loop* loop, evhttp_request* req, std::function<ServerStatus()> work);
   static void post(Deferred* d);
   static void deliver(evutil_socket_t, short, void* arg);
@@ -251,13 +299,33 @@ void HttpFrontend::Impl::handle_infer(Loop* loop, evhttp_request* req, const std
   }
   InferRequest request;
   auto* d = new Deferred;
-  ServerStatus st = parse_infer_request(body, size, header_length, &request, &d->prefs);
+  ServerStatus st = parse_infer_request(body, size, header_length, &request, &d->prefs, /*binary_views=*/true);
   if (!st.ok()) {
     delete d;
     log_json("warning", st.message, {{"model", model}, {"path", path}, {"code", "INVALID_ARGUMENT"}});
     return reply_error(req, 400, st.message);
   }
-  evbuffer_drain(in, size);  // the request owns copies of the tensor bytes now
+  // Binary tensors are views into the body: move the body's chains (no copy) into a buffer the request owns, so
+  // that the batch assembly copies each tensor's bytes once, from the received body into the batch tensor.
+  bool any_view = false;
+  for (const auto& t : request.inputs) any_view |= t.view != nullptr;
+  if (any_view) {
+    std::shared_ptr<evbuffer> owned(evbuffer_new(), [](evbuffer* b) { evbuffer_free(b); });
+    const char* moved = owned && evbuffer_add_buffer(owned.get(), in) == 0
+                            ? reinterpret_cast<const char*>(evbuffer_pullup(owned.get(), -1))
+                            : nullptr;
+    if (!moved) {
+      delete d;
+      return reply_error(req, 500, "cannot keep the request body");
+    }
+    for (auto& t : request.inputs) {
+      if (!t.view) continue;
+      t.view = moved + (t.view - body);  // pullup of one chain returns the same bytes; else a contiguous copy
+      t.hold = owned;
+    }
+  } else {
+    evbuffer_drain(in, size);  // the request owns copies of the tensor bytes now
+  }
   request.model_name = model;
   request.model_version = version;
   d->loop = loop;
@@ -278,6 +346,65 @@ void HttpFrontend::Impl::handle_infer(Loop* loop, evhttp_request* req, const std
     }
     post(d);
   });
+}
+
+// v2/systemsharedmemory[/region/NAME]/status (GET), .../region/NAME/register|unregister and
+// v2/systemsharedmemory/unregister (POST). Every error is 400 with {"error"}.
+void HttpFrontend::Impl::handle_shm(evhttp_request* req, const std::vector<std::string>& seg, bool get, bool post) {
+  const std::string path = "/" + [&] {
+    std::string p;
+    for (size_t i = 0; i < seg.size(); ++i) p += (i ? "/" : "") + seg[i];
+    return p;
+  }();
+  std::string name, action;
+  if (seg.size() == 3) {
+    action = seg[2];
+  } else if (seg.size() == 5 && seg[2] == "region") {
+    name = seg[3];
+    action = seg[4];
+  } else {
+    return reply_error(req, 404, "not found: " + path);
+  }
+  ShmRegistry& shm = server->shared_memory();
+  if (action == "status") {
+    if (!get) return reply_error(req, 405, "method not allowed for " + path);
+    std::vector<ShmRegionStatus> regions;
+    ServerStatus st = shm.status(name, &regions);
+    if (!st.ok()) return reply_error(req, 400, st.message);
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& r : regions)
+      out.push_back({{"name", r.name}, {"key", r.key}, {"offset", r.offset}, {"byte_size", r.byte_size}});
+    return reply(req, 200, out.dump());
+  }
+  if (!post) return reply_error(req, 405, "method not allowed for " + path);
+  if (action == "unregister") {
+    ServerStatus st = shm.unregister(name);
+    return st.ok() ? reply(req, 200, "{}") : reply_error(req, 400, st.message);
+  }
+  if (action != "register" || name.empty()) return reply_error(req, 404, "not found: " + path);
+  evbuffer* in = evhttp_request_get_input_buffer(req);
+  size_t n = evbuffer_get_length(in);
+  const char* b = n ? reinterpret_cast<const char*>(evbuffer_pullup(in, -1)) : "";
+  if (json_nesting_depth(b, n) > 64) return reply_error(req, 400, "request JSON is nested too deeply");
+  auto j = nlohmann::json::parse(b, b + n, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return reply_error(req, 400, "malformed JSON in the request body");
+  if (!j.contains("key") || !j["key"].is_string()) return reply_error(req, 400, "'key' must be a string");
+  uint64_t offset = 0, byte_size = 0;
+  for (auto [field, out] : {std::pair<const char*, uint64_t*>{"offset", &offset}, {"byte_size", &byte_size}}) {
+    if (!j.contains(field)) {
+      if (std::string(field) == "offset") continue;
+      return reply_error(req, 400, "'byte_size' is required");
+    }
+    if (!j[field].is_number_unsigned() && !(j[field].is_number_integer() && j[field].get<int64_t>() >= 0))
+      return reply_error(req, 400, std::string("'") + field + "' must be a non-negative integer");
+    *out = j[field].get<uint64_t>();
+  }
+  ServerStatus st = shm.register_region(name, j["key"].get<std::string>(), offset, byte_size);
+  if (!st.ok()) {
+    log_json("warning", st.message, {{"path", path}, {"code", server_code_name(st.code)}});
+    return reply_error(req, 400, st.message);
+  }
+  return reply(req, 200, "{}");
 }
 
 void HttpFrontend::Impl::handle(Loop* loop, evhttp_request* req) {
@@ -305,6 +432,8 @@ void HttpFrontend::Impl::handle(Loop* loop, evhttp_request* req) {
     bool ok = seg[2] == "live" ? server->live() : server->ready() && accepting.load();
     return reply(req, ok ? 200 : 400, ok ? "" : error_json("server is not ready"));
   }
+  if (seg[1] == "systemsharedmemory") return handle_shm(req, seg, get, post_);
+  if (seg[1] == "cudasharedmemory") return reply_error(req, 400, "CUDA shared memory is not supported by kiln serve");
   if (seg[1] == "repository") {
     if (!post_) return method_error();
     if (seg.size() == 3 && seg[2] == "index") {
@@ -430,6 +559,15 @@ Result<std::unique_ptr<HttpFrontend::Impl>> start_loops(InferenceServer* server,
     evhttp_set_max_headers_size(loop->http, 64 * 1024);
     evhttp_set_allowed_methods(loop->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST);
     evhttp_set_timeout(loop->http, 120);
+    // Each connection's bufferevent watches its output for evhttp's own HTML error pages (json_error_pages).
+    evhttp_set_bevcb(
+        loop->http,
+        [](event_base* base, void*) -> bufferevent* {
+          bufferevent* bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+          if (bev) evbuffer_add_cb(bufferevent_get_output(bev), &json_error_pages, nullptr);
+          return bev;
+        },
+        nullptr);
     evhttp_set_gencb(
         loop->http,
         [](evhttp_request* req, void* arg) {

@@ -6,6 +6,7 @@
 
 #include "server/model_config.h"
 #include "server/server_impl.h"
+#include "server/shm_registry.h"
 #include "server/tensor_codec.h"
 
 namespace kiln::server {
@@ -233,7 +234,8 @@ Result<std::vector<ModelStats>> ServerImpl::statistics(const std::string& name, 
 
 // ---- InferenceServer ------------------------------------------------------------------------------------
 
-InferenceServer::InferenceServer(std::unique_ptr<ServerImpl> impl) : impl_(std::move(impl)) {}
+InferenceServer::InferenceServer(std::unique_ptr<ServerImpl> impl)
+    : impl_(std::move(impl)), shm_(std::make_unique<ShmRegistry>()) {}
 InferenceServer::~InferenceServer() { shutdown(); }
 
 Result<std::unique_ptr<InferenceServer>> InferenceServer::create(const ServerOptions& options) {
@@ -249,7 +251,8 @@ bool InferenceServer::ready() const { return impl_->started() && !impl_->shuttin
 ServerMetadata InferenceServer::metadata() const {
   ServerMetadata m;
   m.version = KILN_VERSION;
-  m.extensions = {"binary_tensor_data", "model_repository", "statistics", "model_configuration"};
+  m.extensions = {"binary_tensor_data", "model_repository", "statistics", "model_configuration",
+                  "system_shared_memory"};
   return m;
 }
 
@@ -285,6 +288,13 @@ Result<ModelConfig> InferenceServer::model_config(const std::string& name, const
 }
 
 std::shared_ptr<InferHandle> InferenceServer::infer(InferRequest request, InferCallback done) {
+  ServerStatus st = resolve_shared_memory(*shm_, &request);
+  if (!st.ok()) {
+    log_json("warning", st.message,
+             {{"request_id", request.id}, {"model", request.model_name}, {"code", server_code_name(st.code)}});
+    done(std::move(st), {});
+    return std::make_shared<InferHandle>();
+  }
   return impl_->infer(std::move(request), std::move(done));
 }
 

@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -72,11 +73,26 @@ struct InferTensor {
   Dims shape;
   std::string data;
   Parameters parameters;  // per-tensor parameters as received (e.g. binary_data_size); not interpreted here
+  // Bytes kept outside `data` (a registered shared-memory region, or the received HTTP body): when `view` is set,
+  // `data` is empty and the tensor's bytes are [view, view + view_size); `hold` keeps that memory mapped/alive
+  // until the request is destroyed. Readers use bytes().
+  const char* view = nullptr;
+  size_t view_size = 0;
+  std::shared_ptr<const void> hold;
+  std::string_view bytes() const { return view ? std::string_view(view, view_size) : std::string_view(data); }
 };
 
 struct RequestedOutput {
   std::string name;
   Parameters parameters;  // e.g. binary_data (front ends interpret it); not interpreted here
+  // Set by resolve_shared_memory() (shm_registry.h) when the output goes to a registered shared-memory region:
+  // the scheduler writes the output bytes to [shm_dst, shm_dst + shm_size) and the response tensor carries no
+  // data, only the parameters shared_memory_region / shared_memory_byte_size (/ shared_memory_offset).
+  char* shm_dst = nullptr;
+  size_t shm_size = 0;
+  std::string shm_region;
+  uint64_t shm_offset = 0;
+  std::shared_ptr<const void> shm_hold;
 };
 
 struct InferRequest {
@@ -168,6 +184,7 @@ struct ServerOptions {
 };
 
 class ServerImpl;
+class ShmRegistry;
 
 class InferenceServer {
  public:
@@ -207,9 +224,14 @@ class InferenceServer {
   // Prometheus text exposition of every counter (kiln_* names, see docs/server.md).
   std::string prometheus_metrics() const;
 
+  // System shared-memory regions (shm_registry.h), shared by the HTTP and gRPC front ends. infer() resolves the
+  // shared_memory_* parameters of inputs and outputs against it.
+  ShmRegistry& shared_memory() { return *shm_; }
+
  private:
   explicit InferenceServer(std::unique_ptr<ServerImpl> impl);
   std::unique_ptr<ServerImpl> impl_;
+  std::unique_ptr<ShmRegistry> shm_;
 };
 
 // A started network front end (HTTP or gRPC).

@@ -95,7 +95,45 @@ Result<ModelConfig> parse_model_config(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   if (ss.str().size() > (size_t{4} << 20)) return invalid_argument(path + ": larger than 4 MiB");
-  return parse_model_config_text(ss.str(), path);
+  KILN_ASSIGN_OR_RETURN(ModelConfig config, parse_model_config_text(ss.str(), path));
+  std::vector<std::string> ignored = ignored_config_fields(config);
+  if (!ignored.empty()) {
+    std::string list;
+    for (const auto& f : ignored) list += (list.empty() ? "" : ", ") + f;
+    log_json("warning", path + ": accepted but ignored config fields: " + list,
+             {{"model", config.name()}, {"fields", list}});
+  }
+  return config;
+}
+
+bool cuda_graphs_enabled(const ModelConfig& c) {
+  return !(c.has_optimization() && c.optimization().has_cuda()) || c.optimization().cuda().graphs();
+}
+
+bool pinned_inputs_enabled(const ModelConfig& c) {
+  return !(c.has_optimization() && c.optimization().has_input_pinned_memory()) ||
+         c.optimization().input_pinned_memory().enable();
+}
+
+std::vector<std::string> ignored_config_fields(const ModelConfig& c) {
+  std::vector<std::string> out;
+  if (!c.platform().empty()) out.push_back("platform");
+  if (!c.backend().empty()) out.push_back("backend");
+  if (!c.parameters().empty()) out.push_back("parameters");
+  if (c.has_model_transaction_policy()) out.push_back("model_transaction_policy");
+  if (c.has_response_cache()) out.push_back("response_cache");
+  if (c.has_optimization()) {
+    const auto& o = c.optimization();
+    if (o.has_graph()) out.push_back("optimization.graph");
+    if (o.priority() != ModelOptimizationPolicy::PRIORITY_DEFAULT) out.push_back("optimization.priority");
+    if (o.cuda().busy_wait_events()) out.push_back("optimization.cuda.busy_wait_events");
+    if (o.cuda().output_copy_stream()) out.push_back("optimization.cuda.output_copy_stream");
+    if (o.has_execution_accelerators()) out.push_back("optimization.execution_accelerators");
+    if (o.has_output_pinned_memory()) out.push_back("optimization.output_pinned_memory");
+    if (o.gather_kernel_buffer_threshold()) out.push_back("optimization.gather_kernel_buffer_threshold");
+    if (o.eager_batching()) out.push_back("optimization.eager_batching");
+  }
+  return out;
 }
 
 Status validate_model_config(const ModelConfig& c, const std::string& origin) {

@@ -11,7 +11,7 @@
 namespace kiln::server {
 
 // Parses `path` (text format). Errors read "<path>: line L col C: <what>" or "<path>: field <f>: <what>".
-// Unknown fields are errors; `platform` and `backend` are accepted and ignored.
+// Unknown fields are errors; the Triton fields in ignored_config_fields() are accepted and ignored.
 Result<ModelConfig> parse_model_config(const std::string& path);
 // Parses config text; `origin` names it in errors.
 Result<ModelConfig> parse_model_config_text(const std::string& text, const std::string& origin);
@@ -26,6 +26,16 @@ Status complete_config_from_engine(ModelConfig* config, const Engine& engine, co
 
 // Versions (ascending) the policy selects among `available` (ascending). Default policy: latest 1.
 std::vector<int64_t> select_versions(const ModelConfig& config, const std::vector<int64_t>& available);
+
+// Whether GPU instances replay CUDA graphs: optimization.cuda.graphs when the config has an optimization.cuda
+// block, else true (Kiln's default).
+bool cuda_graphs_enabled(const ModelConfig& config);
+// Whether GPU instances assemble batches in pinned host memory: optimization.input_pinned_memory.enable when
+// given, else true.
+bool pinned_inputs_enabled(const ModelConfig& config);
+// Fields set in the config that are accepted for Triton compatibility but not acted on ("platform",
+// "optimization.input_pinned_memory", ...); parse_model_config logs one warning line naming them.
+std::vector<std::string> ignored_config_fields(const ModelConfig& config);
 
 // Total execution contexts the instance groups ask for (>= 1) and whether they ask for a GPU.
 int instance_count(const ModelConfig& config);

@@ -81,6 +81,8 @@ struct SchedulerConfig {
   uint32_t default_level = 0;
   int instances = 1;
   std::vector<InputSpec> inputs;
+  bool cuda_graphs = true;    // optimization.cuda.graphs (GPU instances)
+  bool pinned_inputs = true;  // optimization.input_pinned_memory (GPU instances)
   std::vector<OutputSpec> outputs;
 
   static SchedulerConfig from(const ModelConfig& config, const std::string& version);

@@ -3,6 +3,8 @@
 
 #include <cstring>
 
+#include "kiln/engine.h"
+
 namespace kiln::server {
 
 namespace {
@@ -23,40 +25,48 @@ ServerStatus check_tensor_bytes(const InferTensor& t, int64_t* numel) {
     return server_error(ServerCode::kInvalidArgument,
                         "input '" + t.name + "': invalid shape " + dims_to_string(t.shape));
   *numel = n;
+  const std::string_view data = t.bytes();
   if (t.dtype == DType::kString) {
     size_t pos = 0;
     for (int64_t i = 0; i < n; ++i) {
-      if (t.data.size() - pos < 4)
+      if (data.size() - pos < 4)
         return server_error(ServerCode::kInvalidArgument,
                             "input '" + t.name + "': BYTES data holds fewer than " + std::to_string(n) + " elements");
-      uint32_t len = read_u32(t.data.data() + pos);
+      uint32_t len = read_u32(data.data() + pos);
       pos += 4;
-      if (t.data.size() - pos < len)
+      if (data.size() - pos < len)
         return server_error(ServerCode::kInvalidArgument, "input '" + t.name + "': BYTES element " + std::to_string(i) +
                                                               " runs past the end of the data");
       pos += len;
     }
-    if (pos != t.data.size())
+    if (pos != data.size())
       return server_error(ServerCode::kInvalidArgument,
-                          "input '" + t.name + "': BYTES data has " + std::to_string(t.data.size() - pos) +
+                          "input '" + t.name + "': BYTES data has " + std::to_string(data.size() - pos) +
                               " bytes after the last of " + std::to_string(n) + " elements");
     return {};
   }
   size_t elem = dtype_size(t.dtype);
   if (elem == 0) return server_error(ServerCode::kInvalidArgument, "input '" + t.name + "': unsupported datatype");
-  if (static_cast<uint64_t>(n) > t.data.size() / elem || static_cast<uint64_t>(n) * elem != t.data.size())
+  if (static_cast<uint64_t>(n) > data.size() / elem || static_cast<uint64_t>(n) * elem != data.size())
     return server_error(ServerCode::kInvalidArgument, "input '" + t.name + "': shape " + dims_to_string(t.shape) +
                                                           " of " + datatype_name(t.dtype) + " needs " +
                                                           std::to_string(static_cast<uint64_t>(n) * elem) +
-                                                          " bytes, got " + std::to_string(t.data.size()));
+                                                          " bytes, got " + std::to_string(data.size()));
   return {};
 }
 
 Result<Tensor> concat_tensors(const std::vector<const InferTensor*>& parts, DType dtype, const Dims& dims,
-                              bool zero_fill_tail, Tensor* reuse) {
+                              bool zero_fill_tail, Tensor* reuse, bool pinned) {
   Tensor t;
   if (reuse && dtype != DType::kString && reuse->defined() && reuse->dtype() == dtype && reuse->dims() == dims) {
     t = *reuse;
+  } else if (pinned && dtype != DType::kString) {
+    int64_t n = dims_numel(dims);
+    if (n < 0) return invalid_argument("invalid batch shape " + dims_to_string(dims));
+    KILN_ASSIGN_OR_RETURN(std::shared_ptr<void> buf,
+                          allocate_host_buffer(static_cast<size_t>(n) * dtype_size(dtype), /*pinned=*/true));
+    t = Tensor::wrap(dtype, dims, buf.get(), buf);
+    if (reuse) *reuse = t;
   } else {
     KILN_ASSIGN_OR_RETURN(t, Tensor::allocate(dtype, dims));
     if (reuse && dtype != DType::kString) *reuse = t;
@@ -65,10 +75,13 @@ Result<Tensor> concat_tensors(const std::vector<const InferTensor*>& parts, DTyp
     std::string* out = t.strings();
     int64_t k = 0;
     for (const InferTensor* p : parts) {
+      const std::string_view b = p->bytes();
       size_t pos = 0;
-      while (pos + 4 <= p->data.size() && k < t.numel()) {
-        uint32_t len = read_u32(p->data.data() + pos);
-        out[k++].assign(p->data.data() + pos + 4, len);
+      while (pos + 4 <= b.size() && k < t.numel()) {
+        uint32_t len = read_u32(b.data() + pos);
+        // Re-checked: a shared-memory region can change under us after validation.
+        if (len > b.size() - pos - 4) return invalid_argument("BYTES element runs past the end of its input");
+        out[k++].assign(b.data() + pos + 4, len);
         pos += 4 + len;
       }
     }
@@ -79,17 +92,22 @@ Result<Tensor> concat_tensors(const std::vector<const InferTensor*>& parts, DTyp
   }
   char* dst = static_cast<char*>(t.raw());
   size_t off = 0;
+  // The only copy of the request bytes on the way in: wire buffer (HTTP body, gRPC message, shared memory region)
+  // straight into the batch tensor.
   for (const InferTensor* p : parts) {
-    if (off + p->data.size() > t.nbytes()) return internal_error("input parts exceed the batch tensor");
-    std::memcpy(dst + off, p->data.data(), p->data.size());
-    off += p->data.size();
+    const std::string_view b = p->bytes();
+    if (off + b.size() > t.nbytes()) return internal_error("input parts exceed the batch tensor");
+    std::memcpy(dst + off, b.data(), b.size());
+    off += b.size();
   }
-  if (zero_fill_tail && off < t.nbytes()) std::memset(dst + off, 0, t.nbytes() - off);
-  else if (off != t.nbytes()) return internal_error("input parts do not fill the batch tensor");
+  if (zero_fill_tail && off < t.nbytes())
+    std::memset(dst + off, 0, t.nbytes() - off);
+  else if (off != t.nbytes())
+    return internal_error("input parts do not fill the batch tensor");
   return t;
 }
 
-void slice_rows(const Tensor& t, int64_t begin, int64_t rows, InferTensor* out) {
+ServerStatus slice_rows(const Tensor& t, int64_t begin, int64_t rows, InferTensor* out, const RequestedOutput* shm) {
   out->dtype = t.dtype();
   out->shape = t.dims();
   int64_t row_elems = 1;
@@ -100,22 +118,41 @@ void slice_rows(const Tensor& t, int64_t begin, int64_t rows, InferTensor* out) 
     first = begin * row_elems;
     count = rows * row_elems;
   }
-  if (t.dtype() == DType::kString) {
-    const std::string* s = t.strings();
-    size_t total = 0;
+  const bool to_shm = shm && shm->shm_dst;
+  size_t total = 0;
+  const std::string* s = t.dtype() == DType::kString ? t.strings() : nullptr;
+  if (s) {
     for (int64_t i = first; i < first + count; ++i) total += 4 + s[i].size();
+  } else {
+    total = static_cast<size_t>(count) * dtype_size(t.dtype());
+  }
+  char* p;
+  if (to_shm) {
+    if (total > shm->shm_size)
+      return server_error(ServerCode::kInvalidArgument, "output '" + out->name + "' needs " + std::to_string(total) +
+                                                            " bytes, shared memory region '" + shm->shm_region +
+                                                            "' was given shared_memory_byte_size " +
+                                                            std::to_string(shm->shm_size));
+    out->data.clear();
+    out->parameters["shared_memory_region"] = shm->shm_region;
+    out->parameters["shared_memory_byte_size"] = static_cast<int64_t>(total);
+    if (shm->shm_offset) out->parameters["shared_memory_offset"] = static_cast<int64_t>(shm->shm_offset);
+    p = shm->shm_dst;
+  } else {
     out->data.resize(total);
-    char* p = out->data.data();
+    p = out->data.data();
+  }
+  if (s) {
     for (int64_t i = first; i < first + count; ++i) {
       uint32_t len = static_cast<uint32_t>(s[i].size());
       std::memcpy(p, &len, 4);
       std::memcpy(p + 4, s[i].data(), len);
       p += 4 + len;
     }
-    return;
+    return {};
   }
-  size_t elem = dtype_size(t.dtype());
-  out->data.assign(static_cast<const char*>(t.raw()) + first * elem, count * elem);
+  std::memcpy(p, static_cast<const char*>(t.raw()) + first * dtype_size(t.dtype()), total);
+  return {};
 }
 
 }  // namespace kiln::server

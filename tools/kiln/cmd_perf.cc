@@ -11,7 +11,7 @@ std::function<int()> add_perf_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("perf", "Measure a KServe v2 inference server's throughput and latency under load");
   struct Args {
     perf::PerfOptions o;
-    std::string protocol = "http", concurrency, rate, distribution = "constant";
+    std::string protocol = "http", concurrency, rate, distribution = "constant", shared_memory = "none";
     std::vector<std::string> shapes;
     bool verbose = false;
   };
@@ -32,6 +32,11 @@ std::function<int()> add_perf_command(CLI::App& app) {
   cmd->add_option("--shape", a->shapes, "NAME:d0,d1,... for dynamic inputs (no batch dim; split at the last ':')");
   cmd->add_option("--input-data", a->o.input_data, "random, zero, or a JSON file in Triton's input-data format");
   cmd->add_flag("--binary-data", a->o.binary_data, "HTTP: send and receive tensors with the binary data extension");
+  cmd->add_option("--shared-memory", a->shared_memory,
+                  "none or system: pass tensors through POSIX shared memory registered with the server")
+      ->check(CLI::IsMember({"none", "system"}));
+  cmd->add_option("--output-shared-memory-size", a->o.output_shared_memory_size,
+                  "Bytes of shared memory per output with --shared-memory system (default: from the metadata)");
   cmd->add_option("-p,--measurement-interval", a->o.measurement_ms, "Window length in ms (default 5000)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("-s,--stability-percentage", a->o.stability_percent,
@@ -46,6 +51,7 @@ std::function<int()> add_perf_command(CLI::App& app) {
   return [a]() {
     perf::PerfOptions& o = a->o;
     o.protocol = (a->protocol == "grpc" || a->protocol == "GRPC") ? perf::Protocol::kGrpc : perf::Protocol::kHttp;
+    o.system_shared_memory = a->shared_memory == "system";
     o.distribution = a->distribution == "poisson" ? perf::Distribution::kPoisson : perf::Distribution::kConstant;
     if (!a->concurrency.empty() && !a->rate.empty())
       return fail("perf", invalid_argument("give --concurrency-range or --request-rate-range, not both"));

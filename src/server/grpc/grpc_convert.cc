@@ -172,10 +172,17 @@ ServerStatus request_from_proto(inference::ModelInferRequest& in, InferRequest* 
   out->model_version = in.model_version();
   out->id = in.id();
   params_from_proto(in.parameters(), &out->parameters);
+  // Inputs in shared memory carry no contents: raw_input_contents has one entry per other input, in order.
+  auto in_shm = [](const inference::ModelInferRequest::InferInputTensor& t) {
+    return t.parameters().count("shared_memory_region") > 0;
+  };
+  int data_inputs = 0;
+  for (const auto& t : in.inputs()) data_inputs += in_shm(t) ? 0 : 1;
   const bool raw = in.raw_input_contents_size() > 0;
-  if (raw && in.raw_input_contents_size() != in.inputs_size())
+  if (raw && in.raw_input_contents_size() != data_inputs)
     return bad("raw_input_contents has " + std::to_string(in.raw_input_contents_size()) + " entries for " +
-               std::to_string(in.inputs_size()) + " inputs; send one per input or none");
+               std::to_string(data_inputs) + " inputs not in shared memory; send one per such input or none");
+  int next_raw = 0;
   out->inputs.resize(static_cast<size_t>(in.inputs_size()));
   for (int i = 0; i < in.inputs_size(); ++i) {
     inference::ModelInferRequest::InferInputTensor& t = *in.mutable_inputs(i);
@@ -187,10 +194,14 @@ ServerStatus request_from_proto(inference::ModelInferRequest& in, InferRequest* 
     const int64_t numel = dims_numel(dst.shape);
     if (numel < 0) return bad("input '" + t.name() + "': invalid shape [" + dims_to_string(dst.shape) + "]");
     params_from_proto(t.parameters(), &dst.parameters);
+    if (in_shm(t)) {
+      if (t.has_contents()) return bad("input '" + t.name() + "' has both contents and shared_memory_region");
+      continue;  // InferenceServer::infer resolves the region
+    }
     if (raw) {
       if (t.has_contents())
         return bad("input '" + t.name() + "': has both typed contents and raw_input_contents; use one form");
-      dst.data.swap(*in.mutable_raw_input_contents(i));
+      dst.data.swap(*in.mutable_raw_input_contents(next_raw++));
       continue;
     }
     int64_t count = 0;
@@ -218,6 +229,9 @@ void response_to_proto(InferResponse&& in, inference::ModelInferResponse* out) {
     o->set_name(std::move(t.name));
     o->set_datatype(datatype_name(t.dtype));
     for (int64_t d : t.shape) o->add_shape(d);
+    // An output written to shared memory has its region in the parameters and an empty raw entry (indices of
+    // raw_output_contents stay aligned with outputs).
+    if (!t.parameters.empty()) params_to_proto(t.parameters, o->mutable_parameters());
     out->add_raw_output_contents()->swap(t.data);
   }
 }

@@ -15,6 +15,7 @@
 
 #include "server/grpc/grpc_convert.h"
 #include "server/grpc/kserve_v2.grpc.pb.h"
+#include "server/shm_registry.h"
 
 namespace kiln::server {
 namespace {
@@ -279,6 +280,32 @@ class Service final : public ServiceBase {
                                             const inference::RepositoryModelUnloadRequest* req,
                                             inference::RepositoryModelUnloadResponse*) override {
     return run_blocking(ctx, [this, name = req->model_name()] { return server_.unload_model(name); });
+  }
+  ServerUnaryReactor* SystemSharedMemoryStatus(CallbackServerContext* ctx,
+                                               const inference::SystemSharedMemoryStatusRequest* req,
+                                               inference::SystemSharedMemoryStatusResponse* resp) override {
+    std::vector<ShmRegionStatus> regions;
+    ServerStatus st = server_.shared_memory().status(req->name(), &regions);
+    if (!st.ok()) return done(ctx, gc::to_grpc_status(st));
+    for (const auto& r : regions) {
+      auto& o = (*resp->mutable_regions())[r.name];
+      o.set_name(r.name);
+      o.set_key(r.key);
+      o.set_offset(r.offset);
+      o.set_byte_size(r.byte_size);
+    }
+    return done(ctx, grpc::Status::OK);
+  }
+  ServerUnaryReactor* SystemSharedMemoryRegister(CallbackServerContext* ctx,
+                                                 const inference::SystemSharedMemoryRegisterRequest* req,
+                                                 inference::SystemSharedMemoryRegisterResponse*) override {
+    return done(ctx, gc::to_grpc_status(server_.shared_memory().register_region(req->name(), req->key(), req->offset(),
+                                                                                req->byte_size())));
+  }
+  ServerUnaryReactor* SystemSharedMemoryUnregister(CallbackServerContext* ctx,
+                                                   const inference::SystemSharedMemoryUnregisterRequest* req,
+                                                   inference::SystemSharedMemoryUnregisterResponse*) override {
+    return done(ctx, gc::to_grpc_status(server_.shared_memory().unregister(req->name())));
   }
   ServerUnaryReactor* ModelInfer(CallbackServerContext*, const grpc::ByteBuffer* req, grpc::ByteBuffer* resp) override {
     return new InferReactor(server_, req, resp);

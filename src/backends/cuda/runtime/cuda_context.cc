@@ -179,7 +179,11 @@ Status CudaContext::bind_inputs(const NamedValues& inputs) {
     }
     s.dev = input_bufs_[k];
     s.on_device = true;
-    if (bytes) {
+    if (bytes && is_pinned_host_memory(t.raw())) {
+      // Already page-locked (a server's batch buffer, allocate_host_buffer): copy straight from it. Safe because
+      // this function waits for the copies (ev_[1]) before returning.
+      KILN_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(s.dev, t.raw(), bytes, cudaMemcpyHostToDevice, stream_));
+    } else if (bytes) {
       std::memcpy(static_cast<char*>(stage) + off, t.raw(), bytes);
       KILN_CUDA_RETURN_IF_ERROR(
           cudaMemcpyAsync(s.dev, static_cast<char*>(stage) + off, bytes, cudaMemcpyHostToDevice, stream_));
