@@ -17,7 +17,8 @@ struct GpuSample {
 
 // Empty when libnvidia-ml.so.1 is absent or reports no device.
 std::vector<GpuSample> sample_gpus();
-// "cuda:<name of GPU 0>/driver <version>", or "cuda:unknown" without NVML; part of the engine cache key.
+// "cuda:<name of GPU 0>/driver <version>", or "cuda:unknown" without NVML (a description for logs; engine cache
+// keys use each device's compatibility key, kiln::cuda_device(i).compat_key()).
 std::string gpu_description();
 
 }  // namespace kiln::server

@@ -40,13 +40,14 @@ std::string ServerImpl::prometheus() const {
     std::string labels;
     ModelStats s;
     const StatsCollector* c;
+    std::vector<DeviceExecStats> devices;
   };
   std::vector<Row> rows;
   for (const auto& lv : all) {
     ModelStats s = lv->stats->snapshot();
     s.pending_requests = lv->scheduler->pending();
-    rows.push_back(
-        {"model=\"" + escape(s.name) + "\",version=\"" + escape(s.version) + "\"", std::move(s), lv->stats.get()});
+    rows.push_back({"model=\"" + escape(s.name) + "\",version=\"" + escape(s.version) + "\"", std::move(s),
+                    lv->stats.get(), lv->scheduler->device_stats()});
   }
   std::ostringstream o;
   auto header = [&](const Family& f) {
@@ -95,6 +96,29 @@ std::string ServerImpl::prometheus() const {
     o << "kiln_inference_batch_size_bucket{" << r.labels << ",le=\"+Inf\"} " << count << '\n';
     o << "kiln_inference_batch_size_sum{" << r.labels << "} " << sum << '\n';
     o << "kiln_inference_batch_size_count{" << r.labels << "} " << count << '\n';
+  }
+  // Per device: where each model version's instances run and how many batches each device executed.
+  auto device_each = [&](const Family& f, auto value) {
+    header(f);
+    for (const auto& r : rows)
+      for (const auto& d : r.devices)
+        o << f.name << '{' << r.labels << ",device=\"" << escape(d.device) << "\"} " << value(d) << '\n';
+  };
+  device_each({"kiln_device_instance_count", "gauge", "Execution contexts (model instances) of the version on the device"},
+              [](const DeviceExecStats& d) { return d.instances; });
+  device_each({"kiln_device_exec_count", "counter", "Model executions (batches) performed by the version's instances on the device"},
+              [](const DeviceExecStats& d) { return d.executions; });
+  device_each({"kiln_device_inference_count", "counter", "Inferences (batch rows) performed by the version's instances on the device"},
+              [](const DeviceExecStats& d) { return d.inferences; });
+  // CUDA device index -> UUID, to join device="gpuN" with the NVML gauges below (their order can differ).
+  if (int n = cuda_device_count(); n > 0) {
+    header({"kiln_device_info", "gauge", "CUDA devices visible to the server: device label, UUID and name (value 1)"});
+    for (int i = 0; i < n; ++i) {
+      auto d = cuda_device(i);
+      if (!d.ok()) continue;
+      o << "kiln_device_info{device=\"gpu" << i << "\",gpu_uuid=\"" << escape(d->uuid) << "\",name=\""
+        << escape(d->name) << "\"} 1\n";
+    }
   }
   auto gpus = sample_gpus();
   if (!gpus.empty()) {

@@ -8,11 +8,14 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <random>
+#include <set>
 #include <sstream>
 
 #include "server/gpu_monitor.h"
 #include "server/model_config.h"
+#include "server/placement.h"
 #include "server/server_impl.h"
 
 namespace kiln::server {
@@ -97,44 +100,76 @@ std::string model_file(const std::string& vdir, const ModelConfig& c) {
 
 bool is_onnx_path(const std::string& p) { return p.size() >= 5 && p.compare(p.size() - 5, 5, ".onnx") == 0; }
 
-// Loads the version's engine, compiling an ONNX model once and caching the result as model.<key>.kiln.
-Result<std::shared_ptr<Engine>> obtain_engine(const std::string& vdir, const ModelConfig& c, const std::string& model) {
-  std::string file = model_file(vdir, c);
-  if (!is_file(file)) return not_found("model '" + model + "': " + file + " does not exist");
-  if (!is_onnx_path(file)) return Engine::load(file);
+// Where a version's engines come from and go: the model file, and for ONNX models the build options and one cache
+// file per distinct device compatibility key (identical GPUs share one file; each still loads its own copy).
+struct EnginePlan {
+  std::string file;
+  bool onnx = false;
   BuildOptions opts;
-  opts.device = wants_gpu(c) ? "cuda" : "cpu";
+  std::map<int, std::string> cache;  // device (-1: CPU or simulated GPU) -> cache path
+};
+
+Result<EnginePlan> plan_engines(const std::string& vdir, const ModelConfig& c, const std::string& model,
+                                const std::vector<int>& devices, bool cuda) {
+  EnginePlan p;
+  p.file = model_file(vdir, c);
+  if (!is_file(p.file)) return not_found("model '" + model + "': " + p.file + " does not exist");
+  p.onnx = is_onnx_path(p.file);
+  if (!p.onnx) return p;
+  p.opts.device = cuda ? "cuda" : "cpu";
   auto prec = c.parameters().find("precision");
-  if (prec != c.parameters().end()) opts.precision = prec->second.string_value();
-  Fnv key;
-  key.add(describe_options(opts));
-  key.add(opts.device == "cuda" ? gpu_description() : std::string("cpu"));
-  key.add(std::string(KILN_VERSION));
-  KILN_ASSIGN_OR_RETURN(uint64_t h, hash_file(file, key));
-  std::string cache_name = "model." + hex16(h) + ".kiln";
-  std::string cache = vdir + "/" + cache_name;
-  // Cache files of other keys are stale (different model bytes, options, device or Kiln version).
+  if (prec != c.parameters().end()) p.opts.precision = prec->second.string_value();
+  std::set<std::string> names;
+  for (int d : devices) {
+    Fnv key;
+    key.add(describe_options(p.opts));
+    if (cuda) {
+      KILN_ASSIGN_OR_RETURN(CudaDeviceDescription dev, cuda_device(d));
+      key.add("cuda:" + dev.compat_key());
+    } else {
+      key.add(std::string("cpu"));
+    }
+    key.add(std::string(KILN_VERSION));
+    KILN_ASSIGN_OR_RETURN(uint64_t h, hash_file(p.file, key));
+    std::string name = "model." + hex16(h) + ".kiln";
+    names.insert(name);
+    p.cache[cuda ? d : -1] = vdir + "/" + name;
+  }
+  // Cache files of other keys are stale (different model bytes, options, devices or Kiln version).
   for (const auto& n : list_dir(vdir)) {
-    if (n != cache_name && n.size() == cache_name.size() && n.rfind("model.", 0) == 0 &&
+    if (!names.count(n) && n.size() == std::string("model.0123456789abcdef.kiln").size() && n.rfind("model.", 0) == 0 &&
         n.compare(n.size() - 5, 5, ".kiln") == 0) {
       ::unlink((vdir + "/" + n).c_str());
       log_json("info", "removed stale engine cache", {{"model", model}, {"file", vdir + "/" + n}});
     }
   }
+  return p;
+}
+
+// The engine of one device (-1: CPU): loads the model's engine file onto it, or its cache file, or compiles the
+// ONNX model for it and caches the result (a later device with the same key loads that file).
+Result<std::shared_ptr<Engine>> obtain_engine(const EnginePlan& p, int device, const std::string& model) {
+  LoadOptions lo;
+  lo.gpu = device;
+  if (!p.onnx) return Engine::load(p.file, lo);
+  const std::string& cache = p.cache.at(p.opts.device == "cuda" ? device : -1);
+  const std::string where = device < 0 ? "cpu" : "gpu" + std::to_string(device);
   if (is_file(cache)) {
-    auto e = Engine::load(cache);
+    auto e = Engine::load(cache, lo);
     if (e.ok() && e.value()->info().kiln_version == KILN_VERSION) {
-      log_json("info", "loaded cached engine", {{"model", model}, {"file", cache}});
+      log_json("info", "loaded cached engine", {{"model", model}, {"file", cache}, {"device", where}});
       return e;
     }
     log_json("warning", "engine cache unusable, rebuilding",
              {{"model", model}, {"file", cache}, {"error", e.ok() ? "version mismatch" : e.status().message()}});
     ::unlink(cache.c_str());
   }
-  log_json("info", "compiling model", {{"model", model}, {"file", file}, {"device", opts.device}});
-  auto built = Engine::build_from_onnx(file, opts);
+  BuildOptions opts = p.opts;
+  if (opts.device == "cuda") opts.gpu = device;
+  log_json("info", "compiling model", {{"model", model}, {"file", p.file}, {"device", opts.device}, {"gpu", where}});
+  auto built = Engine::build_from_onnx(p.file, opts);
   if (!built.ok())
-    return Status(built.status().code(), "model '" + model + "': building " + file + " for device " + opts.device +
+    return Status(built.status().code(), "model '" + model + "': building " + p.file + " for device " + opts.device +
                                              ": " + built.status().message());
   std::string tmp = cache + ".tmp" + std::to_string(::getpid());
   Status saved = built.value()->save(tmp);
@@ -145,6 +180,41 @@ Result<std::shared_ptr<Engine>> obtain_engine(const std::string& vdir, const Mod
     log_json("warning", "cannot write engine cache", {{"model", model}, {"file", cache}, {"error", saved.message()}});
   }
   return built;
+}
+
+std::vector<InstanceGroupSpec> groups_of(const ModelConfig& c) {
+  std::vector<InstanceGroupSpec> out;
+  for (const auto& g : c.instance_group()) {
+    InstanceGroupSpec s;
+    s.kind = g.kind() == ModelInstanceGroup::KIND_GPU   ? InstanceKind::kGpu
+             : g.kind() == ModelInstanceGroup::KIND_CPU ? InstanceKind::kCpu
+                                                        : InstanceKind::kAuto;
+    s.count = g.count();
+    s.gpus.assign(g.gpus().begin(), g.gpus().end());
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+// Writes the placement back into the config the server reports (Triton's auto-complete): each group's kind
+// resolved (KIND_AUTO -> KIND_GPU or KIND_CPU), count >= 1, and the GPUs it runs on.
+void resolve_instance_groups(ModelConfig* c, const std::vector<PlacedInstance>& placed) {
+  if (c->instance_group_size() == 0) {
+    auto* g = c->add_instance_group();
+    g->set_count(1);
+    g->set_kind(ModelInstanceGroup::KIND_CPU);
+    return;
+  }
+  for (int i = 0; i < c->instance_group_size(); ++i) {
+    auto* g = c->mutable_instance_group(i);
+    std::set<int> devices;
+    for (const auto& p : placed)
+      if (p.group == i && p.device >= 0) devices.insert(p.device);
+    g->set_kind(devices.empty() ? ModelInstanceGroup::KIND_CPU : ModelInstanceGroup::KIND_GPU);
+    if (g->count() <= 0) g->set_count(1);
+    g->clear_gpus();
+    for (int d : devices) g->add_gpus(d);
+  }
 }
 
 // Runs the config's warmup requests on one context; an error fails the load.
@@ -226,12 +296,39 @@ Result<std::shared_ptr<LoadedVersion>> ServerImpl::load_version(const std::strin
   lv->version = version;
   lv->version_str = std::to_string(version);
   lv->config = base;
-  KILN_ASSIGN_OR_RETURN(std::shared_ptr<Engine> engine, obtain_engine(model_dir + "/" + lv->version_str, base, name));
-  KILN_RETURN_IF_ERROR(complete_config_from_engine(&lv->config, *engine, origin));
-  KILN_RETURN_IF_ERROR(warmup(*engine, lv->config, model_dir, origin));
-  lv->engine = engine;
+  // Placement: instance groups x devices -> instances; then one engine per device (each its own weights).
+  bool simulated = false;
+  int gpu_count = placement_gpu_count(&simulated);
+  KILN_ASSIGN_OR_RETURN(std::vector<PlacedInstance> placed, place_instances(groups_of(base), gpu_count, origin));
+  const bool gpu = placed[0].device >= 0;
+  const bool cuda = gpu && !simulated;  // simulated GPUs (KILN_SIMULATED_GPUS, tests) run the CPU backend
+  std::vector<int> devices = devices_of(placed);
+  KILN_ASSIGN_OR_RETURN(EnginePlan plan, plan_engines(model_dir + "/" + lv->version_str, base, name, devices, cuda));
+  std::map<int, std::shared_ptr<Engine>> engines;
+  for (int d : devices) {
+    KILN_ASSIGN_OR_RETURN(engines[d], obtain_engine(plan, cuda ? d : -1, name));
+    if (d == devices[0]) KILN_RETURN_IF_ERROR(complete_config_from_engine(&lv->config, *engines[d], origin));
+    KILN_RETURN_IF_ERROR(warmup(*engines[d], lv->config, model_dir, origin));
+  }
+  resolve_instance_groups(&lv->config, placed);
+  std::vector<SchedulerInstance> instances;
+  std::map<std::string, int> per_device;
+  for (const auto& p : placed) {
+    instances.push_back({engines.at(p.device), p.device, p.label()});
+    ++per_device[p.label()];
+  }
+  std::string where;
+  for (const auto& [label, n] : per_device) where += (where.empty() ? "" : ",") + label + ":" + std::to_string(n);
+  log_json("info", "model instances placed",
+           {{"model", name},
+            {"version", lv->version_str},
+            {"instances", std::to_string(instances.size())},
+            {"devices", where},
+            {"simulated_gpus", simulated ? std::to_string(gpu_count) : "0"}});
+  lv->engine = engines.at(devices[0]);
   lv->stats = std::make_shared<StatsCollector>(name, lv->version_str);
-  lv->scheduler = std::make_unique<Scheduler>(engine, SchedulerConfig::from(lv->config, lv->version_str), lv->stats);
+  lv->scheduler =
+      std::make_unique<Scheduler>(std::move(instances), SchedulerConfig::from(lv->config, lv->version_str), lv->stats);
   lv->scheduler->start();
   return lv;
 }

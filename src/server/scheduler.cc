@@ -22,8 +22,6 @@ SchedulerConfig SchedulerConfig::from(const ModelConfig& c, const std::string& v
   s.max_batch_size = c.max_batch_size();
   s.dynamic_batching = c.has_dynamic_batching() && c.max_batch_size() > 0;
   s.instances = instance_count(c);
-  s.cuda_graphs = cuda_graphs_enabled(c);
-  s.pinned_inputs = pinned_inputs_enabled(c);
   const auto& db = c.dynamic_batching();
   for (int p : db.preferred_batch_size()) s.preferred_sizes.push_back(p);
   std::sort(s.preferred_sizes.begin(), s.preferred_sizes.end());
@@ -68,16 +66,41 @@ Scheduler::Scheduler(std::shared_ptr<const Engine> engine, SchedulerConfig confi
   queues_.resize(config_.levels.size());
 }
 
+Scheduler::Scheduler(std::vector<SchedulerInstance> instances, SchedulerConfig config,
+                     std::shared_ptr<StatsCollector> stats)
+    : Scheduler(instances.empty() ? nullptr : instances[0].engine, std::move(config), std::move(stats)) {
+  instances_ = std::move(instances);
+  config_.instances = static_cast<int>(instances_.size());
+}
+
 Scheduler::~Scheduler() { stop(); }
+
+std::vector<DeviceExecStats> Scheduler::device_stats() const {
+  std::vector<DeviceExecStats> out;
+  for (size_t i = 0; i < instances_.size(); ++i) {
+    auto it = std::find_if(out.begin(), out.end(), [&](const auto& d) { return d.device == instances_[i].label; });
+    if (it == out.end()) it = out.insert(out.end(), DeviceExecStats{instances_[i].label});
+    ++it->instances;
+    if (counters_) {
+      it->executions += counters_[i].executions.load(std::memory_order_relaxed);
+      it->inferences += counters_[i].inferences.load(std::memory_order_relaxed);
+    }
+  }
+  return out;
+}
 
 void Scheduler::start() {
   std::lock_guard<std::mutex> lock(mu_);
   if (started_) return;
   started_ = true;
-  for (int i = 0; i < config_.instances; ++i) {
-    contexts_.push_back(engine_->create_context());
+  if (instances_.empty())  // the single-engine constructor: config.instances contexts of one engine
+    for (int i = 0; i < config_.instances; ++i)
+      instances_.push_back({engine_, engine_->device(), engine_->info().backend == "cuda" ? "gpu" : "cpu"});
+  counters_ = std::make_unique<InstanceCounters[]>(instances_.size());
+  for (const auto& inst : instances_) {
+    contexts_.push_back(inst.engine->create_context());
     // GPU engines replay CUDA graphs; batches are padded to a few sizes (run_rows) so that they are reused.
-    if (engine_->info().backend == "cuda") contexts_.back()->set_cuda_graph(config_.cuda_graphs);
+    if (inst.engine->info().backend == "cuda") contexts_.back()->set_cuda_graph(true);
   }
   input_cache_.resize(config_.instances);
   for (int i = 0; i < config_.instances; ++i) threads_.emplace_back([this, i] { worker(i); });
@@ -241,7 +264,11 @@ void Scheduler::worker(int index) {
       std::unique_lock<std::mutex> lock(mu_);
       if (!next_batch(lock, &batch)) return;
     }
+    uint64_t rows = 0;
+    for (const auto& r : batch) rows += r->rows;
     execute(ctx, batch, &input_cache_[index]);
+    counters_[index].executions.fetch_add(1, std::memory_order_relaxed);
+    counters_[index].inferences.fetch_add(rows, std::memory_order_relaxed);
   }
 }
 
@@ -286,8 +313,7 @@ void Scheduler::execute(ExecutionContext* ctx, std::vector<std::unique_ptr<Queue
       dims = spec.reshape.empty() ? first_shape : spec.reshape;
     }
     auto tensor = concat_tensors(parts, parts[0]->dtype, dims, /*zero_fill_tail=*/run_rows != total_rows,
-                                 &(*input_cache)[spec.name],
-                                 /*pinned=*/config_.pinned_inputs && engine_->info().backend == "cuda");
+                                 &(*input_cache)[spec.name]);
     if (!tensor.ok()) return fail_all(ServerStatus::from(tensor.status()), "OTHER");
     inputs.emplace_back(spec.name, Value::of(std::move(tensor).value()));
   }
@@ -306,7 +332,7 @@ void Scheduler::execute(ExecutionContext* ctx, std::vector<std::unique_ptr<Queue
     resp.model_name = config_.model_name;
     resp.model_version = config_.version;
     resp.id = r.request.id;
-    auto emit = [&](const std::string& name, const RequestedOutput* target) -> ServerStatus {
+    auto emit = [&](const std::string& name) -> ServerStatus {
       for (const auto& [oname, v] : outputs) {
         if (oname != name) continue;
         if (!v.is_tensor()) return server_error(ServerCode::kInternal, "output '" + name + "' is not a tensor");
@@ -315,29 +341,25 @@ void Scheduler::execute(ExecutionContext* ctx, std::vector<std::unique_ptr<Queue
           return server_error(ServerCode::kInternal, "output '" + name + "' has shape " + dims_to_string(t.dims()) +
                                                          ", expected a first (batch) dim of " +
                                                          std::to_string(run_rows));
-    // GPU engines get a pinned batch buffer: bind_inputs copies it to the device without staging it.
         InferTensor out;
         out.name = name;
         out.dtype = t.dtype();
-        ServerStatus written =
-            batched ? slice_rows(t, offset, r.rows, &out, target) : slice_rows(t, -1, 0, &out, target);
-        if (!written.ok()) {
-          failed[k] = std::move(written);
-          return {};
-        }
+        if (batched)
+          slice_rows(t, offset, r.rows, &out);
+        else
+          slice_rows(t, -1, 0, &out);
         resp.outputs.push_back(std::move(out));
         return {};
       }
       return server_error(ServerCode::kInternal, "the model produced no output '" + name + "'");
     };
     ServerStatus ok;
-  std::vector<ServerStatus> failed(batch.size());  // a request's own error (its shared-memory output too small)
     if (r.request.outputs.empty()) {
       for (const auto& spec : config_.outputs)
-        if (ok.ok()) ok = emit(spec.name, nullptr);
+        if (ok.ok()) ok = emit(spec.name);
     } else {
       for (const auto& o : r.request.outputs)
-        if (ok.ok()) ok = emit(o.name, &o);
+        if (ok.ok()) ok = emit(o.name);
     }
     if (!ok.ok()) return fail_all(ok, "BACKEND");
     offset += r.rows;
@@ -353,7 +375,3 @@ void Scheduler::execute(ExecutionContext* ctx, std::vector<std::unique_ptr<Queue
 }
 
 }  // namespace kiln::server
-    if (!failed[k].ok()) {
-      finish(r, std::move(failed[k]), {}, "OTHER");
-      continue;
-    }

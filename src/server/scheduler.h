@@ -1,5 +1,6 @@
 // Per-model-version scheduling: a request queue, the dynamic batcher, and one worker thread per execution context.
 #pragma once
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -81,16 +82,32 @@ struct SchedulerConfig {
   uint32_t default_level = 0;
   int instances = 1;
   std::vector<InputSpec> inputs;
-  bool cuda_graphs = true;    // optimization.cuda.graphs (GPU instances)
-  bool pinned_inputs = true;  // optimization.input_pinned_memory (GPU instances)
   std::vector<OutputSpec> outputs;
 
   static SchedulerConfig from(const ModelConfig& config, const std::string& version);
 };
 
+// One execution context of a scheduler: the engine it runs (one Engine object per device: each holds that device's
+// copy of the weights) and where it runs.
+struct SchedulerInstance {
+  std::shared_ptr<const Engine> engine;
+  int device = -1;    // GPU index (placement's, simulated or real); -1 = CPU
+  std::string label;  // "gpu0", "cpu": the device label of per-device metrics
+};
+// Executions one device's instances performed (per-device metrics).
+struct DeviceExecStats {
+  std::string device;  // label
+  int instances = 0;
+  uint64_t executions = 0;  // batches
+  uint64_t inferences = 0;  // batch rows
+};
+
 class Scheduler {
  public:
   Scheduler(std::shared_ptr<const Engine> engine, SchedulerConfig config, std::shared_ptr<StatsCollector> stats);
+  // One context per entry of `instances` (config.instances is ignored); instances[0].engine is the engine whose
+  // kind (CPU/GPU) decides padding and pinned inputs: all entries must be of one kind.
+  Scheduler(std::vector<SchedulerInstance> instances, SchedulerConfig config, std::shared_ptr<StatsCollector> stats);
   ~Scheduler();  // stop()
   // Creates the execution contexts and worker threads.
   void start();
@@ -101,6 +118,9 @@ class Scheduler {
   void stop();
   uint64_t pending() const { return pending_.load(std::memory_order_relaxed); }
   const SchedulerConfig& config() const { return config_; }
+  // Per device label, in order of first appearance among the instances.
+  std::vector<DeviceExecStats> device_stats() const;
+  const std::vector<SchedulerInstance>& instances() const { return instances_; }
 
  private:
   // Rows a batch of `rows` runs with: GPU engines pad (zero rows, results dropped) to the next preferred batch
@@ -131,6 +151,11 @@ class Scheduler {
   bool started_ = false;
   std::atomic<uint64_t> pending_{0};
   std::vector<std::unique_ptr<ExecutionContext>> contexts_;
+  std::vector<SchedulerInstance> instances_;  // one per context
+  struct InstanceCounters {
+    std::atomic<uint64_t> executions{0}, inferences{0};
+  };
+  std::unique_ptr<InstanceCounters[]> counters_;  // one per instance
   std::vector<std::thread> threads_;
 };
 
