@@ -22,6 +22,8 @@ SchedulerConfig SchedulerConfig::from(const ModelConfig& c, const std::string& v
   s.max_batch_size = c.max_batch_size();
   s.dynamic_batching = c.has_dynamic_batching() && c.max_batch_size() > 0;
   s.instances = instance_count(c);
+  s.cuda_graphs = cuda_graphs_enabled(c);
+  s.pinned_inputs = pinned_inputs_enabled(c);
   const auto& db = c.dynamic_batching();
   for (int p : db.preferred_batch_size()) s.preferred_sizes.push_back(p);
   std::sort(s.preferred_sizes.begin(), s.preferred_sizes.end());
@@ -100,7 +102,7 @@ void Scheduler::start() {
   for (const auto& inst : instances_) {
     contexts_.push_back(inst.engine->create_context());
     // GPU engines replay CUDA graphs; batches are padded to a few sizes (run_rows) so that they are reused.
-    if (inst.engine->info().backend == "cuda") contexts_.back()->set_cuda_graph(true);
+    if (inst.engine->info().backend == "cuda") contexts_.back()->set_cuda_graph(config_.cuda_graphs);
   }
   input_cache_.resize(config_.instances);
   for (int i = 0; i < config_.instances; ++i) threads_.emplace_back([this, i] { worker(i); });
@@ -312,8 +314,10 @@ void Scheduler::execute(ExecutionContext* ctx, std::vector<std::unique_ptr<Queue
     } else {
       dims = spec.reshape.empty() ? first_shape : spec.reshape;
     }
+    // GPU engines get a pinned batch buffer: bind_inputs copies it to the device without staging it.
     auto tensor = concat_tensors(parts, parts[0]->dtype, dims, /*zero_fill_tail=*/run_rows != total_rows,
-                                 &(*input_cache)[spec.name]);
+                                 &(*input_cache)[spec.name],
+                                 /*pinned=*/config_.pinned_inputs && engine_->info().backend == "cuda");
     if (!tensor.ok()) return fail_all(ServerStatus::from(tensor.status()), "OTHER");
     inputs.emplace_back(spec.name, Value::of(std::move(tensor).value()));
   }
@@ -325,6 +329,7 @@ void Scheduler::execute(ExecutionContext* ctx, std::vector<std::unique_ptr<Queue
   if (!st.ok()) return fail_all(ServerStatus::from(st), "BACKEND");
   // Split outputs back per request.
   std::vector<InferResponse> responses(batch.size());
+  std::vector<ServerStatus> failed(batch.size());  // a request's own error (its shared-memory output too small)
   int64_t offset = 0;
   for (size_t k = 0; k < batch.size(); ++k) {
     QueuedRequest& r = *batch[k];
@@ -332,7 +337,7 @@ void Scheduler::execute(ExecutionContext* ctx, std::vector<std::unique_ptr<Queue
     resp.model_name = config_.model_name;
     resp.model_version = config_.version;
     resp.id = r.request.id;
-    auto emit = [&](const std::string& name) -> ServerStatus {
+    auto emit = [&](const std::string& name, const RequestedOutput* target) -> ServerStatus {
       for (const auto& [oname, v] : outputs) {
         if (oname != name) continue;
         if (!v.is_tensor()) return server_error(ServerCode::kInternal, "output '" + name + "' is not a tensor");
@@ -344,10 +349,12 @@ void Scheduler::execute(ExecutionContext* ctx, std::vector<std::unique_ptr<Queue
         InferTensor out;
         out.name = name;
         out.dtype = t.dtype();
-        if (batched)
-          slice_rows(t, offset, r.rows, &out);
-        else
-          slice_rows(t, -1, 0, &out);
+        ServerStatus written =
+            batched ? slice_rows(t, offset, r.rows, &out, target) : slice_rows(t, -1, 0, &out, target);
+        if (!written.ok()) {
+          failed[k] = std::move(written);
+          return {};
+        }
         resp.outputs.push_back(std::move(out));
         return {};
       }
@@ -356,10 +363,10 @@ void Scheduler::execute(ExecutionContext* ctx, std::vector<std::unique_ptr<Queue
     ServerStatus ok;
     if (r.request.outputs.empty()) {
       for (const auto& spec : config_.outputs)
-        if (ok.ok()) ok = emit(spec.name);
+        if (ok.ok()) ok = emit(spec.name, nullptr);
     } else {
       for (const auto& o : r.request.outputs)
-        if (ok.ok()) ok = emit(o.name);
+        if (ok.ok()) ok = emit(o.name, &o);
     }
     if (!ok.ok()) return fail_all(ok, "BACKEND");
     offset += r.rows;
@@ -369,6 +376,10 @@ void Scheduler::execute(ExecutionContext* ctx, std::vector<std::unique_ptr<Queue
   stats_->record_batch(total_rows, t1 - t0, t2 - t1, t3 - t2);
   for (size_t k = 0; k < batch.size(); ++k) {
     QueuedRequest& r = *batch[k];
+    if (!failed[k].ok()) {
+      finish(r, std::move(failed[k]), {}, "OTHER");
+      continue;
+    }
     stats_->record_success(now_ns() - r.start_ns, t0 - std::min(t0, r.start_ns), t1 - t0, t2 - t1, t3 - t2);
     finish(r, {}, std::move(responses[k]), nullptr);
   }

@@ -81,6 +81,8 @@ struct SchedulerConfig {
   std::vector<Level> levels;  // one per priority level (>= 1)
   uint32_t default_level = 0;
   int instances = 1;
+  bool cuda_graphs = true;    // optimization.cuda.graphs (GPU instances)
+  bool pinned_inputs = true;  // optimization.input_pinned_memory (GPU instances)
   std::vector<InputSpec> inputs;
   std::vector<OutputSpec> outputs;
 
