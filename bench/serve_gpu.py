@@ -3,6 +3,11 @@ loaded by `kiln perf` at concurrency 128, compared with `kiln bench` on the same
 
 Run on a GPU machine: python3 bench/serve_gpu.py --kiln build/bin/kiln [--protocol grpc] [--request-batch 1,8]
 Needs torch + torchvision (random weights, no download). Prints one table and writes --out JSON.
+
+Several GPUs (issue 6): --gpus 0,1 serves the same engine twice, first with instance_group gpus: [0] and then with
+gpus: [0, 1] (--instances per GPU), checks responses against PyTorch while requests spread over the devices, loads
+each with `kiln perf` at --concurrency (use 256) and prints the two-GPU / one-GPU served ratio (target >= 1.8), with
+`kiln bench --devices` figures for the same engine.
 """
 import argparse
 import json
@@ -34,6 +39,140 @@ def run(cmd, timeout):
     return p.stdout
 
 
+def http_infer_binary(port, x):
+    """One binary-extension HTTP request: x [n,3,224,224] float32 -> logits [n,1000] float32."""
+    import http.client
+    import numpy as np
+    header = json.dumps({"inputs": [{"name": "input", "shape": list(x.shape), "datatype": "FP32",
+                                     "parameters": {"binary_data_size": x.nbytes}}],
+                         "outputs": [{"name": "logits", "parameters": {"binary_data": True}}]}).encode()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        conn.request("POST", "/v2/models/resnet50/infer", header + x.tobytes(),
+                     {"Inference-Header-Content-Length": str(len(header)), "Content-Type": "application/octet-stream"})
+        r = conn.getresponse()
+        body = r.read()
+        if r.status != 200:
+            raise RuntimeError(f"infer failed ({r.status}): {body[:300]!r}")
+        n = int(r.getheader("Inference-Header-Content-Length"))
+        return np.frombuffer(body[n:], dtype=np.float32).reshape(x.shape[0], 1000)
+    finally:
+        conn.close()
+
+
+def check_responses(port, onnx_path, requests=64, threads=32):
+    """Concurrent requests (so that every device serves some) against PyTorch-equivalent outputs computed with
+    onnxruntime on the CPU when available, else against each other for equal inputs. Returns the number checked."""
+    import concurrent.futures
+    import numpy as np
+    rng = np.random.RandomState(7)
+    xs = [rng.rand(1, 3, 224, 224).astype(np.float32) for _ in range(8)]
+    try:
+        import onnxruntime as ort
+        sess = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+        refs = [sess.run(None, {"input": x})[0] for x in xs]
+    except ImportError:
+        refs = [None] * len(xs)
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        outs = list(pool.map(lambda i: (i % len(xs), http_infer_binary(port, xs[i % len(xs)])), range(requests)))
+    first = {}
+    for k, y in outs:
+        ref = refs[k] if refs[k] is not None else first.setdefault(k, y)
+        cos = float((y * ref).sum() / (np.linalg.norm(y) * np.linalg.norm(ref) + 1e-30))
+        if not np.isfinite(y).all() or cos < 0.995:
+            raise RuntimeError(f"wrong response for input {k}: cosine similarity {cos:.5f} to the reference")
+    return len(outs)
+
+
+def wait_ready(server, port, timeout=600):
+    import urllib.request
+    t0 = time.time()
+    while time.time() - t0 < timeout and server.poll() is None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/models/resnet50/ready", timeout=2) as r:
+                if r.status == 200:
+                    return time.time() - t0
+        except Exception:
+            pass
+        time.sleep(1)
+    raise RuntimeError("server did not become ready: " + (server.stdout.read() if server.poll() is not None else ""))
+
+
+def write_config(repo, mb, instances, gpus=None):
+    group = f"count: {instances} kind: KIND_GPU" + (f" gpus: [{', '.join(map(str, gpus))}]" if gpus else "")
+    with open(os.path.join(repo, "resnet50", "config.pbtxt"), "w") as f:
+        f.write(f"""name: "resnet50"
+max_batch_size: {mb}
+input [{{ name: "input" data_type: TYPE_FP32 dims: [3, 224, 224] }}]
+output [{{ name: "logits" data_type: TYPE_FP32 dims: [1000] }}]
+dynamic_batching {{ preferred_batch_size: [{mb // 2}, {mb}] max_queue_delay_microseconds: 2000 }}
+instance_group [{{ {group} }}]
+""")
+
+
+def multi_gpu(a, work, repo, engine, onnx_path):
+    """--gpus: one-GPU vs all-listed-GPUs served throughput at the same concurrency, responses checked."""
+    gpus = [int(g) for g in a.gpus.split(",")]
+    results = {"gpus": gpus, "concurrency": a.concurrency, "instances_per_gpu": a.instances, "protocol": a.protocol,
+               "request_batch": int(a.request_batch.split(",")[0]), "served": {}}
+    mb = a.max_batch
+    out = run([a.kiln, "bench", engine, "--batch", str(mb), "--duration", "3", "--streams", str(a.instances),
+               "--devices", a.gpus, "--json", os.path.join(work, "bench_devices.json")], 600)
+    print(out, flush=True)
+    with open(os.path.join(work, "bench_devices.json")) as f:
+        bd = json.load(f)
+    results["bench_devices"] = {"combined": bd["throughput_inferences_per_s"],
+                                "per_device": {str(d["gpu"]): d["throughput_inferences_per_s"] for d in bd["devices"]}}
+    for label, use in (("one_gpu", gpus[:1]), ("all_gpus", gpus)):
+        write_config(repo, mb, a.instances, use)
+        server = subprocess.Popen([a.kiln, "serve", "--model-repository", repo, "--http-port", "8000", "--grpc-port",
+                                   "8001", "--metrics-port", "8002"], stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+        try:
+            log(f"{label} (gpus {use}): server ready in {wait_ready(server, 8000):.1f} s")
+            checked = check_responses(8000, onnx_path)
+            log(f"{label}: {checked} responses checked")
+            url = "127.0.0.1:8001" if a.protocol == "grpc" else "127.0.0.1:8000"
+            cmd = [a.kiln, "perf", "-m", "resnet50", "-u", url, "-i", a.protocol, "-b",
+                   str(results["request_batch"]), "--concurrency-range", str(a.concurrency), "-p", str(a.window_ms),
+                   "-r", "4"]
+            if a.protocol == "http":
+                cmd.append("--binary-data")
+            out = run(cmd, 300)
+            print(out[-1200:], flush=True)
+            m = re.search(r"throughput: ([0-9.]+) infer/sec, latency ([0-9.]+) usec", out)
+            thr = float(m.group(1)) if m else 0.0
+            checked += check_responses(8000, onnx_path)  # still correct after the load
+            import urllib.request
+            with urllib.request.urlopen("http://127.0.0.1:8002/metrics", timeout=10) as r:
+                metrics = r.read().decode()
+            per_device = {ln.split('device="')[1].split('"')[0]: float(ln.rsplit(" ", 1)[1])
+                          for ln in metrics.splitlines() if ln.startswith("kiln_device_exec_count{")}
+            results["served"][label] = {"img_s": thr, "latency_us": float(m.group(2)) if m else None,
+                                        "responses_checked": checked, "exec_count_per_device": per_device}
+            log(f"{label}: {thr:.0f} img/s served; batches per device {per_device}")
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                server.kill()
+    one, both = results["served"]["one_gpu"]["img_s"], results["served"]["all_gpus"]["img_s"]
+    results["scaling"] = both / one if one else 0.0
+    print(f"\n| GPUs | served img/s ({a.protocol}, concurrency {a.concurrency}) | responses checked | "
+          f"kiln bench --devices img/s |")
+    print("|---|---|---|---|")
+    for label, use in (("one_gpu", gpus[:1]), ("all_gpus", gpus)):
+        r = results["served"][label]
+        b = (results["bench_devices"]["per_device"].get(str(use[0])) if len(use) == 1
+             else results["bench_devices"]["combined"])
+        print(f"| {','.join(map(str, use))} | {r['img_s']:,.0f} | {r['responses_checked']} | {b or 0:,.0f} |")
+    print(f"Scaling {len(gpus)} GPUs / 1 GPU: {results['scaling']:.2f}x (target >= 1.8x for 2 GPUs)")
+    with open(a.out, "w") as f:
+        json.dump(results, f, indent=1)
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--kiln", required=True)
@@ -44,6 +183,8 @@ def main():
     ap.add_argument("--max-batch", type=int, default=128)
     ap.add_argument("--window-ms", type=int, default=3000)
     ap.add_argument("--out", default="serve_gpu.json")
+    ap.add_argument("--gpus", default="", help="e.g. 0,1: compare one GPU with all of these (issue 6); implies "
+                                                 "the first --request-batch only")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="kiln_serve_gpu_")
     onnx_path = os.path.join(work, "resnet50.onnx")
@@ -57,14 +198,9 @@ def main():
     run([a.kiln, "build", onnx_path, "--device", "cuda", "--precision", "fp16", "-o", engine,
          "--min-shapes", "input:1x3x224x224", "--opt-shapes", f"input:{mb}x3x224x224",
          "--max-shapes", f"input:{mb}x3x224x224"], 600)
-    with open(os.path.join(repo, "resnet50", "config.pbtxt"), "w") as f:
-        f.write(f"""name: "resnet50"
-max_batch_size: {mb}
-input [{{ name: "input" data_type: TYPE_FP32 dims: [3, 224, 224] }}]
-output [{{ name: "logits" data_type: TYPE_FP32 dims: [1000] }}]
-dynamic_batching {{ preferred_batch_size: [{mb // 2}, {mb}] max_queue_delay_microseconds: 2000 }}
-instance_group [{{ count: {a.instances} kind: KIND_GPU }}]
-""")
+    if a.gpus:
+        return multi_gpu(a, work, repo, engine, onnx_path)
+    write_config(repo, mb, a.instances)
     results = {"concurrency": a.concurrency, "instances": a.instances, "protocol": a.protocol, "rows": []}
     log("kiln bench at batch %d (with and without transfers)" % mb)
     for flags, key in (([], "bench_with_transfers"), (["--no-transfers"], "bench_device_resident")):
