@@ -3,6 +3,7 @@
 
 #include <cudnn_frontend.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -42,6 +43,13 @@ std::vector<int64_t> strides_for(const std::vector<int64_t>& dims, bool channels
   return st;
 }
 
+// KILN_CUDA_CONV_GRAPH_PLANS=n keeps at most n plans per problem (build-time experiments); default kMaxGraphConvPlans.
+int graph_plan_cap() {
+  const char* v = std::getenv("KILN_CUDA_CONV_GRAPH_PLANS");
+  const int n = v && *v ? std::atoi(v) : kMaxGraphConvPlans;
+  return n > 0 ? std::min(n, kMaxGraphConvPlans) : kMaxGraphConvPlans;
+}
+
 void append_dims(std::string* s, const std::vector<int64_t>& v) {
   *s += "|";
   for (int64_t d : v) *s += std::to_string(d) + ",";
@@ -79,8 +87,19 @@ int GraphConvPlans::num_plans() const { return static_cast<int>(impl_->plan_inde
 size_t GraphConvPlans::workspace(int plan) const { return impl_->workspace.at(plan); }
 const std::string& GraphConvPlans::name(int plan) const { return impl_->names.at(plan); }
 
+// The frontend may throw (cudnn_frontend::cudnnException) where it is not built with NV_CUDNN_DISABLE_EXCEPTION; no
+// exception may leave Kiln's kernels, so every frontend call sits under create()'s and run()'s catch.
 Result<std::unique_ptr<GraphConvPlans>> GraphConvPlans::create(const CudaKernelContext& ctx, const GraphConvProblem& p,
                                                                cudnnHandle_t build_handle) {
+  try {
+    return build(ctx, p, build_handle);
+  } catch (const std::exception& e) {
+    return ctx.unsupported(std::string("cuDNN graph build threw: ") + e.what());
+  }
+}
+
+Result<std::unique_ptr<GraphConvPlans>> GraphConvPlans::build(const CudaKernelContext& ctx, const GraphConvProblem& p,
+                                                              cudnnHandle_t build_handle) {
   const size_t rank = p.x_dims.size();
   const size_t nsp = rank - 2;
   if (rank < 4 || rank > 5 || p.w_dims.size() != rank || p.y_dims.size() != rank || p.pre_pads.size() != nsp ||
@@ -138,7 +157,8 @@ Result<std::unique_ptr<GraphConvPlans>> GraphConvPlans::create(const CudaKernelC
   Impl& im = *plans->impl_;
   std::set<std::string> seen;
   const int64_t count = g.get_execution_plan_count();
-  for (int64_t i = 0; i < count && static_cast<int>(im.plan_index.size()) < kMaxGraphConvPlans; ++i) {
+  const int max_plans = graph_plan_cap();
+  for (int64_t i = 0; i < count && static_cast<int>(im.plan_index.size()) < max_plans; ++i) {
     if (g.build_plan_at_index(i).is_bad()) continue;  // not supported here, barred, or too much workspace
     std::string name;
     if (g.get_plan_name_at_index(i, name).is_bad()) name = "plan " + std::to_string(i);
@@ -172,7 +192,11 @@ Status GraphConvPlans::run(CudaKernelContext& ctx, int plan, const void* x, cons
     if (!ptrs[i]) return internal_error(ctx.node().describe() + ": graph conv operand missing");
   }
   KILN_RETURN_IF_ERROR(fe_bind_stream(ctx));
-  return fe_status(ctx, im.graph.execute_plan_at_index(ctx.cudnn(), ptrs, n, ws, im.plan_index[plan]), "execute");
+  try {
+    return fe_status(ctx, im.graph.execute_plan_at_index(ctx.cudnn(), ptrs, n, ws, im.plan_index[plan]), "execute");
+  } catch (const std::exception& e) {
+    return internal_error(ctx.node().describe() + ": cuDNN graph execute threw: " + e.what());
+  }
 }
 
 bool graph_conv_disabled() {

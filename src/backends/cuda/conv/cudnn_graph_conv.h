@@ -53,6 +53,8 @@ class GraphConvPlans {
              void* ws) const;
 
  private:
+  static Result<std::unique_ptr<GraphConvPlans>> build(const CudaKernelContext& ctx, const GraphConvProblem& p,
+                                                       cudnnHandle_t build_handle);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
