@@ -104,11 +104,14 @@ std::string ServerImpl::prometheus() const {
       for (const auto& d : r.devices)
         o << f.name << '{' << r.labels << ",device=\"" << escape(d.device) << "\"} " << value(d) << '\n';
   };
-  device_each({"kiln_device_instance_count", "gauge", "Execution contexts (model instances) of the version on the device"},
-              [](const DeviceExecStats& d) { return d.instances; });
-  device_each({"kiln_device_exec_count", "counter", "Model executions (batches) performed by the version's instances on the device"},
+  device_each(
+      {"kiln_device_instance_count", "gauge", "Execution contexts (model instances) of the version on the device"},
+      [](const DeviceExecStats& d) { return d.instances; });
+  device_each({"kiln_device_exec_count", "counter",
+               "Model executions (batches) performed by the version's instances on the device"},
               [](const DeviceExecStats& d) { return d.executions; });
-  device_each({"kiln_device_inference_count", "counter", "Inferences (batch rows) performed by the version's instances on the device"},
+  device_each({"kiln_device_inference_count", "counter",
+               "Inferences (batch rows) performed by the version's instances on the device"},
               [](const DeviceExecStats& d) { return d.inferences; });
   // CUDA device index -> UUID, to join device="gpuN" with the NVML gauges below (their order can differ).
   if (int n = cuda_device_count(); n > 0) {
