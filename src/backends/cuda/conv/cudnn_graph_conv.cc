@@ -220,8 +220,9 @@ Result<std::shared_ptr<const GraphConvPlans>> graph_conv_plans_for(CudaKernelCon
     Status status;
   };
   static std::mutex mu;
-  static std::map<std::string, Entry> shared;
-  static std::map<int, cudnnHandle_t> build_handles;
+  // Never destroyed: releasing cuDNN plans from a static destructor could run after CUDA has shut down at exit.
+  static auto& shared = *new std::map<std::string, Entry>();
+  static auto& build_handles = *new std::map<int, cudnnHandle_t>();
   int device = 0;
   KILN_CUDA_RETURN_IF_ERROR(cudaGetDevice(&device));
   const std::string global_key = std::to_string(device) + "#" + key;
