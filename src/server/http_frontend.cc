@@ -147,7 +147,8 @@ void json_error_pages(evbuffer* buf, const evbuffer_cb_info* info, void*) {
   static constexpr char kTail[] = "</BODY></HTML>\n";
   constexpr size_t kTailLen = sizeof kTail - 1;
   const size_t len = evbuffer_get_length(buf);
-  if (info->n_added == 0 || len < 64 || len > 4096) return;
+  // The page body arrives in one add of at least ~90 bytes; header lines (short adds) are skipped at once.
+  if (info->n_added < 64 || len > 4096) return;
   evbuffer_ptr pos;
   if (evbuffer_ptr_set(buf, &pos, len - kTailLen, EVBUFFER_PTR_SET) != 0) return;
   char tail[kTailLen];
