@@ -11,7 +11,7 @@ rm -rf dist && mkdir -p dist/bin dist/lib .gpu
 cp "$build/bin/kiln" dist/bin/
 cp "$(find "$build" -name kiln_gpu_tests -type f -perm -u+x | head -1)" dist/bin/
 strip dist/bin/*
-system='^(libc|libm|libdl|librt|libpthread|libgcc_s|libstdc\+\+|ld-linux|libcuda|libcudart|libcublas|libcublasLt|libcudnn|libnvrtc|libnvJitLink|libnvidia|linux-vdso)'
+system='^(libc\.so|libm\.so|libdl\.so|librt\.so|libpthread\.so|libgcc_s|libstdc\+\+|ld-linux|libcuda|libcudart|libcublas|libcublasLt|libcudnn|libnvrtc|libnvJitLink|libnvidia|linux-vdso)'
 for bin in dist/bin/*; do
   ldd "$bin" | awk '/=> \//{print $1" "$3}' | while read -r name path; do
     [[ $name =~ $system ]] || cp -L "$path" dist/lib/

@@ -5,9 +5,7 @@
 set -uo pipefail
 OUT=${OUT:-$PWD/gpu-check-out}
 mkdir -p "$OUT"
-cudnn_lib=$(python3 -c "import nvidia.cudnn, os; print(os.path.join(os.path.dirname(nvidia.cudnn.__file__), 'lib'))" 2>/dev/null)
-export LD_LIBRARY_PATH="${cudnn_lib:+$cudnn_lib:}$PWD/dist/lib:${LD_LIBRARY_PATH:-}"
-KILN=$PWD/dist/bin/kiln
+source "$(dirname "$0")/gpu_env.sh"
 nvidia-smi -L
 what=${1:-all}
 if [[ $what == all || $what == tests ]]; then
