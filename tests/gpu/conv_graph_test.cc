@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,8 +27,9 @@ struct GraphCase {
   Dims kernel, strides, pads;
   int64_t group = 1;
   bool bias = true, z = false;
-  std::string act;            // FusedConv activation ("" = none)
-  bool expect_graph = false;  // the graph API must offer at least one plan (checked on the GPU)
+  std::string act;               // FusedConv activation ("" = none)
+  bool expect_graph = false;     // the graph API must offer at least one plan (checked on the GPU)
+  std::optional<Tolerance> tol;  // default: by dtype
 };
 
 Dims to_nhwc(const Dims& nchw) {
@@ -80,6 +82,10 @@ GraphRun make_run(const GraphCase& c, uint64_t seed) {
   if (!c.bias) r.node.inputs[2] = "";
   r.constants = {1};
   if (c.bias) r.constants.push_back(2);
+  if (c.tol) {
+    r.tol = *c.tol;
+    return r;
+  }
   r.tol = c.dtype == DType::kFloat16    ? Tolerance{1e-2, 1e-2}
           : c.dtype == DType::kBFloat16 ? Tolerance{3e-2, 3e-2}
                                         : Tolerance{1e-4, 1e-4};
@@ -203,6 +209,25 @@ TEST(GpuConvGraph, Bf16AndFloat32) {
   f32.nhwc = false;
   f32.expect_graph = false;
   check_every_graph_tactic(f32, 3070);
+}
+
+TEST(GpuConvGraph, Float32WithTf32) {
+  KILN_REQUIRE_GPU();
+  struct PrecisionGuard {
+    PrecisionGuard() { cuda_test_precision = "tf32"; }
+    ~PrecisionGuard() { cuda_test_precision = "fp32"; }
+  } guard;
+  GraphCase c{"NHWC fp32 (TF32 engine) 3x3 bias+Z+Relu"};
+  c.dtype = DType::kFloat32;
+  c.x_nchw = {2, 16, 12, 12};
+  c.m = 32;
+  c.kernel = {3, 3};
+  c.pads = {1, 1, 1, 1};
+  c.z = true;
+  c.act = "Relu";
+  c.expect_graph = true;
+  c.tol = Tolerance{1e-2, 1e-2};  // TF32 keeps 10 mantissa bits of the inputs
+  check_every_graph_tactic(c, 3110);
 }
 
 TEST(GpuConvGraph, UnfusedActivationAndPlainConv) {

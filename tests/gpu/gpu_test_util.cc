@@ -25,6 +25,8 @@ bool have_gpu() {
 #endif
 }
 
+std::string cuda_test_precision = "fp32";
+
 Tolerance default_tolerance(DType dtype) {
   switch (dtype) {
     case DType::kFloat32: return {1e-4, 1e-5};
@@ -143,6 +145,7 @@ std::vector<Tensor> expect_cuda_matches_reference(const Node& node, const std::v
   BuildOptions bo;
   bo.device = "cuda";
   bo.opt_level = 1;  // time tactics, but the one-node graph stays as it is (no fusion passes at level 1)
+  bo.precision = cuda_test_precision;
   auto engine = build_engine_from_graph(std::make_shared<Graph>(*g), bo, "one_node");
   EXPECT_TRUE(engine.ok()) << "cuda build: " << engine.status().message();
   if (!engine.ok()) return {};

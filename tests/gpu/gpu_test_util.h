@@ -22,6 +22,7 @@ struct Tolerance {
 };
 // Per-dtype defaults: float32 1e-5/1e-6 (1e-3 with tf32), float16 1e-2/1e-3, bfloat16 2e-2/1e-2, ints exact.
 Tolerance default_tolerance(DType dtype);
+extern std::string cuda_test_precision;  // BuildOptions::precision of the CUDA build below (default "fp32")
 
 // Uniform random tensor (ints: integers in [lo, hi]; bool: 0/1). Never all zeros.
 Tensor random_tensor(DType dtype, const Dims& dims, uint64_t seed, double lo = -1.0, double hi = 1.0);
