@@ -35,6 +35,7 @@ namespace kiln::server {
 namespace {
 
 constexpr long kWatchDelayUs = 2000;
+constexpr size_t kMaxSingleRead = size_t{1} << 20;
 
 struct Loop {
   HttpFrontend::Impl* owner = nullptr;
@@ -565,7 +566,11 @@ Result<std::unique_ptr<HttpFrontend::Impl>> start_loops(InferenceServer* server,
         loop->http,
         [](event_base* base, void*) -> bufferevent* {
           bufferevent* bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-          if (bev) evbuffer_add_cb(bufferevent_get_output(bev), &json_error_pages, nullptr);
+          if (!bev) return bev;
+          evbuffer_add_cb(bufferevent_get_output(bev), &json_error_pages, nullptr);
+          // Read large bodies (an image is 600 KB) in up to 1 MiB reads instead of libevent's 16 KiB: fewer
+          // syscalls and fewer buffer chains for evbuffer_pullup to join.
+          bufferevent_set_max_single_read(bev, kMaxSingleRead);
           return bev;
         },
         nullptr);
