@@ -4,7 +4,9 @@
 #include <cudnn_frontend.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
+#include <iostream>
 #include <map>
 #include <mutex>
 #include <set>
@@ -48,6 +50,12 @@ int graph_plan_cap() {
   const char* v = std::getenv("KILN_CUDA_CONV_GRAPH_PLANS");
   const int n = v && *v ? std::atoi(v) : kMaxGraphConvPlans;
   return n > 0 ? std::min(n, kMaxGraphConvPlans) : kMaxGraphConvPlans;
+}
+
+// KILN_CUDA_CONV_LOG=1 prints each graph build (problem, plan count, time) to stderr.
+bool log_builds() {
+  const char* v = std::getenv("KILN_CUDA_CONV_LOG");
+  return v && std::string(v) == "1";
 }
 
 void append_dims(std::string* s, const std::vector<int64_t>& v) {
@@ -233,7 +241,15 @@ Result<std::shared_ptr<const GraphConvPlans>> graph_conv_plans_for(CudaKernelCon
     if (found == shared.end()) {
       cudnnHandle_t& h = build_handles[device];
       if (!h) KILN_CUDNN_RETURN_IF_ERROR(cudnnCreate(&h));
+      const auto t0 = std::chrono::steady_clock::now();
       auto made = GraphConvPlans::create(ctx, p, h);
+      if (log_builds()) {
+        const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        std::cerr << "kiln: conv graph " << ctx.node().name << " [" << p.key() << "]: "
+                  << (made.ok() ? std::to_string((*made)->num_plans()) + " plans, first " + (*made)->name(0)
+                                : made.status().message())
+                  << " (" << ms << " ms)\n";
+      }
       Entry e;
       if (made.ok()) {
         e.plans = std::shared_ptr<const GraphConvPlans>(std::move(made).value());
