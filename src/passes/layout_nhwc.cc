@@ -1,5 +1,6 @@
 // layout_nhwc: rewrites regions of 4-D convolution work to channels-last (NHWC), the layout GPU convolution
 // kernels are fastest in. Transposes are inserted where NCHW values enter a region and where region values leave.
+#include <cstring>
 #include <memory>
 #include <set>
 
@@ -203,6 +204,43 @@ class Rewriter {
     return name;
   }
 
+  // A convolution reading a graph input with few channels (an image's 3) gets them zero-padded to a multiple of
+  // kChannelAlign: NHWC tensor-core convolutions want 16-byte channel rows, and cuDNN's kernels for C = 3 are several
+  // times slower than for C = 8. X gains a Pad after its entry transpose, W zero channels; the result is unchanged.
+  static constexpr int64_t kChannelAlign = 8;
+  Status pad_stem_channels(Node& n) {
+    if (n.attrs.get_int("group", 1) != 1) return ok_status();
+    const Tensor* w = constant_value(g_, n.inputs[1]);
+    if (!w || w->rank() != 4 || (w->dtype() != DType::kFloat32 && w->dtype() != DType::kFloat16 &&
+                                 w->dtype() != DType::kBFloat16))
+      return ok_status();
+    const int64_t c = w->dims()[3];  // NHWC weights [M, kH, kW, C]
+    if (c <= 0 || c >= kChannelAlign || c % kChannelAlign == 0) return ok_status();
+    const int64_t cp = kChannelAlign;
+    Dims wd = w->dims();
+    wd[3] = cp;
+    KILN_ASSIGN_OR_RETURN(Tensor padded, Tensor::allocate(w->dtype(), wd));
+    const size_t es = dtype_size(w->dtype());
+    std::memset(padded.raw(), 0, padded.nbytes());
+    const int64_t rows = w->numel() / c;
+    for (int64_t r = 0; r < rows; ++r)
+      std::memcpy(static_cast<char*>(padded.raw()) + r * cp * es, static_cast<const char*>(w->raw()) + r * c * es,
+                  c * es);
+    n.inputs[1] = g_.add_constant(n.inputs[1] + "_c" + std::to_string(cp), std::move(padded));
+    auto it = padded_of_.find(n.inputs[0]);
+    if (it == padded_of_.end()) {
+      std::string pads = g_.add_constant(n.name + "_channel_pads",
+                                         Tensor::from_vector<int64_t>(DType::kInt64, {8}, {0, 0, 0, 0, 0, 0, 0, cp - c}));
+      std::string out = g_.fresh_name(n.inputs[0] + "_c" + std::to_string(cp));
+      Node pad = make_node(g_, OpKind::kPad, n.name + "_pad_channels", {n.inputs[0], pads}, {out});
+      pad.opset = 13;
+      g_.nodes.push_back(std::move(pad));
+      it = padded_of_.emplace(n.inputs[0], out).first;
+    }
+    n.inputs[0] = it->second;
+    return ok_status();
+  }
+
   Status convert(Node& n, const std::vector<Operand>& plan) {
     for (size_t i = 0; i < n.inputs.size(); ++i) {
       switch (plan[i]) {
@@ -222,6 +260,7 @@ class Rewriter {
           break;
       }
     }
+    if (plan[0] == Operand::kEntry && plan[1] == Operand::kConstant) KILN_RETURN_IF_ERROR(pad_stem_channels(n));
     if (n.op == OpKind::kConv) {
       // Plain Conv becomes FusedConv without activation: the op that has an NHWC form (docs/fused-ops.md).
       n.op = OpKind::kFusedConv;
@@ -277,6 +316,7 @@ class Rewriter {
   std::map<std::string, std::string> produced_by_region_;  // NHWC value -> original name
   std::map<std::string, std::string> entry_of_;            // NCHW value -> its entry Transpose's output
   std::map<std::string, std::string> const_of_;            // constant -> its permuted copy
+  std::map<std::string, std::string> padded_of_;           // entry value -> its channel-padded copy
 };
 
 class LayoutNhwc : public Pass {

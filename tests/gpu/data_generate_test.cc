@@ -33,7 +33,14 @@ TEST(CudaDataGenerate, PadAllModes) {
       with_axes.inputs[2] = "";
       expect_cuda_matches_reference(with_axes, {x, ints({2, 3, 4, 5}), Tensor(), ints({-2, -1})}, {1, 3});
       expect_cuda_matches_reference(node(OpKind::kPad, 2, a), {random_tensor(dt, {1031}, 2, -9, 9), ints({3, 5})});
+      // Only the end of the last axis (channels-last channel padding: its own kernel in constant mode).
+      expect_cuda_matches_reference(node(OpKind::kPad, 2, a), {x, ints({0, 0, 0, 0, 0, 0, 0, 5})}, {1});
+      expect_cuda_matches_reference(node(OpKind::kPad, 2, a), {x, ints({0, 0, 0, 0, 0, 0, 0, 0})}, {1});
     }
+  expect_cuda_matches_reference(node(OpKind::kPad, 3),
+                                {random_tensor(DType::kFloat16, {2, 9, 9, 3}, 4), ints({0, 0, 0, 0, 0, 0, 0, 5}),
+                                 Tensor::scalar<uint16_t>(DType::kFloat16, 0x3c00)},
+                                {1, 2});
   Tensor fill = Tensor::scalar<float>(DType::kFloat32, 2.5f);
   expect_cuda_matches_reference(node(OpKind::kPad, 3),
                                 {random_tensor(DType::kFloat32, {3, 4}, 3), ints({1, 2, 3, 4}), fill}, {1, 2});

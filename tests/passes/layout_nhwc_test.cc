@@ -57,9 +57,10 @@ void check_block(bool fused) {
   EXPECT_EQ(count_ops(g, OpKind::kTranspose), 1) << print_graph(g);
   EXPECT_EQ(count_ops(g, OpKind::kFlatten) + count_ops(g, OpKind::kReshape), 1) << print_graph(g);
   // Weights were permuted at build time to [M, kH, kW, C/g].
+  // The stem's 3 input channels are zero-padded to 8 (a Pad after the entry transpose, zero weight channels).
+  EXPECT_EQ(count_ops(g, OpKind::kPad), 1) << print_graph(g);
   for (const Node& n : g.nodes)
-    if (n.op == OpKind::kFusedConv)
-      EXPECT_EQ(g.initializers.at(n.inputs[1]).dim(3), n.inputs[0] == g.nodes[0].outputs[0] ? 3 : 8);
+    if (n.op == OpKind::kFusedConv) EXPECT_EQ(g.initializers.at(n.inputs[1]).dim(3), 8);
   EXPECT_EQ(g.type_of("y")->to_string(), "float32[1,10]");
   expect_same_outputs(before, g, 1e-4);
 }
@@ -89,6 +90,30 @@ TEST(LayoutNhwc, RegionValueAsGraphOutputAndConcat) {
   EXPECT_EQ(g.type_of("y")->to_string(), "float32[2,12,5,5]");
   // x in; c (shared by the ReduceMean and the graph output) and y out.
   EXPECT_EQ(count_ops(g, OpKind::kTranspose), 3) << print_graph(g);
+  EXPECT_EQ(count_ops(g, OpKind::kPad), 1) << print_graph(g);  // 4 input channels padded to 8
+  expect_same_outputs(before, g, 1e-5);
+}
+
+TEST(LayoutNhwc, GroupedOrAlignedStemKeepsItsChannels) {
+  for (int64_t channels : {int64_t{8}, int64_t{16}}) {
+    GraphBuilder b;
+    b.input("x", {1, channels, 6, 6}).floats("w", {4, channels, 3, 3}, 5);
+    b.node(OpKind::kConv, {"x", "w"}, {"y"});
+    b.output("y");
+    Graph g = b.finish();
+    auto pass = make_layout_nhwc_pass();
+    EXPECT_TRUE(run_pass_checked(*pass, g));
+    EXPECT_EQ(count_ops(g, OpKind::kPad), 0) << channels;
+  }
+  GraphBuilder b;
+  b.input("x", {1, 6, 6, 6}).floats("w", {6, 2, 3, 3}, 6);
+  b.node(OpKind::kConv, {"x", "w"}, {"y"}).attrs.set("group", int64_t{3});
+  b.output("y");
+  Graph g = b.finish();
+  Graph before = g;
+  auto pass = make_layout_nhwc_pass();
+  EXPECT_TRUE(run_pass_checked(*pass, g));
+  EXPECT_EQ(count_ops(g, OpKind::kPad), 0);
   expect_same_outputs(before, g, 1e-5);
 }
 

@@ -44,6 +44,16 @@ __global__ void pad_kernel(const E* __restrict__ in, E* __restrict__ out, PadDes
   }
 }
 
+// Constant padding at the end of the last axis only (channels-last channel padding): one division per element.
+template <typename E>
+__global__ void pad_last_axis_kernel(const E* __restrict__ in, E* __restrict__ out, int64_t in_len, int64_t out_len,
+                                     E value, int64_t n) {
+  KILN_GRID_LOOP(i, n) {
+    const int64_t row = i / out_len, c = i - row * out_len;
+    out[i] = c < in_len ? in[row * in_len + c] : value;
+  }
+}
+
 template <typename T>
 __global__ void range_kernel(T* out, int64_t n, double start, double delta, int64_t istart, int64_t idelta) {
   KILN_GRID_LOOP(i, n) {
@@ -152,6 +162,19 @@ __global__ void cumsum_kernel(const T* __restrict__ in, T* __restrict__ out, int
 
 cudaError_t launch_pad(size_t es, const void* in, void* out, const PadDesc& d, int mode, const void* value, int64_t n,
                        cudaStream_t s) {
+  bool last_axis_end_only = mode == 0 && d.rank > 0 && d.in_dims[d.rank - 1] <= d.out_dims[d.rank - 1];
+  for (int r = 0; r < d.rank && last_axis_end_only; ++r)
+    last_axis_end_only = d.pad_begin[r] == 0 && (r == d.rank - 1 || d.in_dims[r] == d.out_dims[r]);
+  if (last_axis_end_only) {
+#define KILN_BODY                                                                                         \
+  E v;                                                                                                    \
+  memcpy(&v, value, sizeof(E));                                                                           \
+  pad_last_axis_kernel<E><<<grid_for(n), kThreads, 0, s>>>(static_cast<const E*>(in), static_cast<E*>(out), \
+                                                          d.in_dims[d.rank - 1], d.out_dims[d.rank - 1], v, n); \
+  return cudaGetLastError();
+    KILN_ELEM_SWITCH(es, KILN_BODY)
+#undef KILN_BODY
+  }
 #define KILN_BODY                                                                                                 \
   E v;                                                                                                            \
   memcpy(&v, value, sizeof(E));                                                                                   \
