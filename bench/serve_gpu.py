@@ -191,6 +191,8 @@ def main():
     ap.add_argument("--protocol", default="grpc", choices=["grpc", "http"])
     ap.add_argument("--request-batch", default="1,8", help="images per request, comma list")
     ap.add_argument("--concurrency", type=int, default=128)
+    ap.add_argument("--shared-memory", default="none",
+                    help="comma list of kiln perf --shared-memory modes to measure: none, system (e.g. none,system)")
     ap.add_argument("--instances", type=int, default=2)
     ap.add_argument("--max-batch", type=int, default=128)
     ap.add_argument("--window-ms", type=int, default=3000)
@@ -241,19 +243,20 @@ def main():
             raise RuntimeError("server did not become ready: " + (server.stdout.read() if server.poll() else ""))
         log("server ready in %.1f s" % (time.time() - t0))
         url = "127.0.0.1:8001" if a.protocol == "grpc" else "127.0.0.1:8000"
-        for b in [int(x) for x in a.request_batch.split(",")]:
+        for shm, b in [(m, int(x)) for m in a.shared_memory.split(",") for x in a.request_batch.split(",")]:
             cmd = [a.kiln, "perf", "-m", "resnet50", "-u", url, "-i", a.protocol, "-b", str(b),
-                   "--concurrency-range", str(a.concurrency), "-p", str(a.window_ms), "-r", "4"]
-            if a.protocol == "http":
+                   "--concurrency-range", str(a.concurrency), "-p", str(a.window_ms), "-r", "4",
+                   "--shared-memory", shm]
+            if a.protocol == "http" and shm == "none":
                 cmd.append("--binary-data")
             out = run(cmd, 240)
             m = re.search(r"throughput: ([0-9.]+) infer/sec, latency ([0-9.]+) usec", out)
             thr = float(m.group(1)) if m else 0.0
-            row = {"request_batch": b, "served_img_s": thr, "latency_us": float(m.group(2)) if m else None,
+            row = {"request_batch": b, "shared_memory": shm, "served_img_s": thr, "latency_us": float(m.group(2)) if m else None,
                    "vs_bench_with_transfers": thr / results["bench_with_transfers"],
                    "vs_bench_device_resident": thr / results["bench_device_resident"]}
             results["rows"].append(row)
-            log(f"request batch {b}: {thr:.0f} img/s served")
+            log(f"request batch {b}, shared memory {shm}: {thr:.0f} img/s served")
             print(out[-1500:], flush=True)
     finally:
         server.terminate()
@@ -261,11 +264,11 @@ def main():
             server.wait(timeout=60)
         except subprocess.TimeoutExpired:
             server.kill()
-    print(f"\n| request batch | served img/s ({a.protocol}, concurrency {a.concurrency}) | kiln bench b{mb} with "
+    print(f"\n| request batch | shared memory | served img/s ({a.protocol}, concurrency {a.concurrency}) | kiln bench b{mb} with "
           f"transfers | ratio | kiln bench device-resident | ratio |")
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for r in results["rows"]:
-        print(f"| {r['request_batch']} | {r['served_img_s']:,.0f} | {results['bench_with_transfers']:,.0f} | "
+        print(f"| {r['request_batch']} | {r['shared_memory']} | {r['served_img_s']:,.0f} | {results['bench_with_transfers']:,.0f} | "
               f"{r['vs_bench_with_transfers']:.2f} | {results['bench_device_resident']:,.0f} | "
               f"{r['vs_bench_device_resident']:.2f} |")
     with open(a.out, "w") as f:
