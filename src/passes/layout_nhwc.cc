@@ -211,8 +211,8 @@ class Rewriter {
   Status pad_stem_channels(Node& n) {
     if (n.attrs.get_int("group", 1) != 1) return ok_status();
     const Tensor* w = constant_value(g_, n.inputs[1]);
-    if (!w || w->rank() != 4 || (w->dtype() != DType::kFloat32 && w->dtype() != DType::kFloat16 &&
-                                 w->dtype() != DType::kBFloat16))
+    if (!w || w->rank() != 4 ||
+        (w->dtype() != DType::kFloat32 && w->dtype() != DType::kFloat16 && w->dtype() != DType::kBFloat16))
       return ok_status();
     const int64_t c = w->dims()[3];  // NHWC weights [M, kH, kW, C]
     if (c <= 0 || c >= kChannelAlign || c % kChannelAlign == 0) return ok_status();
@@ -229,8 +229,8 @@ class Rewriter {
     n.inputs[1] = g_.add_constant(n.inputs[1] + "_c" + std::to_string(cp), std::move(padded));
     auto it = padded_of_.find(n.inputs[0]);
     if (it == padded_of_.end()) {
-      std::string pads = g_.add_constant(n.name + "_channel_pads",
-                                         Tensor::from_vector<int64_t>(DType::kInt64, {8}, {0, 0, 0, 0, 0, 0, 0, cp - c}));
+      std::string pads = g_.add_constant(
+          n.name + "_channel_pads", Tensor::from_vector<int64_t>(DType::kInt64, {8}, {0, 0, 0, 0, 0, 0, 0, cp - c}));
       std::string out = g_.fresh_name(n.inputs[0] + "_c" + std::to_string(cp));
       Node pad = make_node(g_, OpKind::kPad, n.name + "_pad_channels", {n.inputs[0], pads}, {out});
       pad.opset = 13;

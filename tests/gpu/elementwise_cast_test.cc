@@ -47,7 +47,7 @@ TEST(CudaElementwiseCast, EveryPairOddShapes) {
   uint64_t seed = 1;
   for (DType from : kCastTypes)
     for (DType to : kCastTypes)
-      for (const Dims& d : {Dims{1}, Dims{7}, Dims{1031}, Dims{3, 5, 7}, Dims{2, 1, 3, 1, 5}}) {
+      for (const Dims& d : {Dims{1}, Dims{7}, Dims{1031}, Dims{3, 5, 7}, Dims{2, 1, 3, 1, 5}, Dims{4, 64}}) {
         SCOPED_TRACE(std::string(dtype_name(from)) + " -> " + dtype_name(to) + " " + dims_to_string(d));
         double lo, hi;
         range_for(from, &lo, &hi);

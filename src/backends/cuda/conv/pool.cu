@@ -60,8 +60,7 @@ __global__ void pool_nd(PoolParams p, I total) {
       ni = i / (out_sp * C);
     }
     const I o2 = pos % out_[2], o1 = (pos / out_[2]) % out_[1], o0 = pos / (out_[2] * out_[1]);
-    const I s0 = o0 * str_[0] - pb[0], s1 = o1 * str_[1] - pb[1],
-                  s2 = o2 * str_[2] - pb[2];
+    const I s0 = o0 * str_[0] - pb[0], s1 = o1 * str_[1] - pb[1], s2 = o2 * str_[2] - pb[2];
     float acc = p.is_max ? -FLT_MAX : 0.f;
     bool any = false;
     I count = 0;
@@ -73,9 +72,7 @@ __global__ void pool_nd(PoolParams p, I total) {
           const I q2 = s2 + k2 * dil[2];
           const bool inside = q0 >= 0 && q0 < in_[0] && q1 >= 0 && q1 < in_[1] && q2 >= 0 && q2 < in_[2];
           if (!inside) {
-            if (p.count_include_pad && q0 < in_[0] + pe[0] && q1 < in_[1] + pe[1] &&
-                q2 < in_[2] + pe[2])
-              ++count;
+            if (p.count_include_pad && q0 < in_[0] + pe[0] && q1 < in_[1] + pe[1] && q2 < in_[2] + pe[2]) ++count;
             continue;
           }
           ++count;
@@ -216,8 +213,8 @@ cudaError_t launch_pool(const PoolParams& p, cudaStream_t stream) {
     return cudaGetLastError();
   }
   if (total < INT32_MAX && in_total < INT32_MAX) {
-    KILN_DISPATCH_ELEM(p.type, pool_nd<T, int32_t><<<grid_for(total, kBlock), kBlock, 0, stream>>>(
-                                   p, static_cast<int32_t>(total)));
+    KILN_DISPATCH_ELEM(
+        p.type, pool_nd<T, int32_t><<<grid_for(total, kBlock), kBlock, 0, stream>>>(p, static_cast<int32_t>(total)));
   } else {
     KILN_DISPATCH_ELEM(p.type, pool_nd<T, int64_t><<<grid_for(total, kBlock), kBlock, 0, stream>>>(p, total));
   }

@@ -55,13 +55,13 @@ __global__ void transpose_tiled_kernel(const E* __restrict__ in, E* __restrict__
 
 // Batched [rows, cols] -> [cols, rows] for few rows (an image's 3 channels to channels-last): one thread per output
 // element, so writes are coalesced and each read stream is too; a 32x32 tile would leave most threads idle.
-template <typename E>
-__global__ void transpose_narrow_kernel(const E* __restrict__ in, E* __restrict__ out, int64_t rows, int64_t cols,
-                                        int64_t n) {
-  KILN_GRID_LOOP(i, n) {
-    const int64_t per = rows * cols;
-    const int64_t b = i / per, rem = i - b * per;
-    const int64_t c = rem / rows, r = rem - c * rows;
+template <typename E, typename I>
+__global__ void transpose_narrow_kernel(const E* __restrict__ in, E* __restrict__ out, I rows, I cols, I n) {
+  for (I i = blockIdx.x * static_cast<I>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<I>(gridDim.x) * blockDim.x) {
+    const I per = rows * cols;
+    const I b = i / per, rem = i - b * per;
+    const I c = rem / rows, r = rem - c * rows;
     out[i] = in[b * per + r * cols + c];
   }
 }
@@ -92,9 +92,15 @@ cudaError_t launch_transpose_tiled(size_t es, const void* in, void* out, int64_t
                                    cudaStream_t s) {
   if (rows <= 8 && cols > rows) {
     const int64_t n = batch * rows * cols;
-#define KILN_BODY                                                                                     \
-  transpose_narrow_kernel<E>                                                                          \
-      <<<grid_for(n), kThreads, 0, s>>>(static_cast<const E*>(in), static_cast<E*>(out), rows, cols, n); \
+    // 32-bit index arithmetic when it fits: 64-bit division is most of this kernel's cost.
+#define KILN_BODY                                                                                                  \
+  if (n < INT32_MAX)                                                                                               \
+    transpose_narrow_kernel<E, uint32_t><<<grid_for(n), kThreads, 0, s>>>(                                         \
+        static_cast<const E*>(in), static_cast<E*>(out), static_cast<uint32_t>(rows), static_cast<uint32_t>(cols), \
+        static_cast<uint32_t>(n));                                                                                 \
+  else                                                                                                             \
+    transpose_narrow_kernel<E, int64_t>                                                                            \
+        <<<grid_for(n), kThreads, 0, s>>>(static_cast<const E*>(in), static_cast<E*>(out), rows, cols, n);         \
   return cudaGetLastError();
     KILN_ELEM_SWITCH(es, KILN_BODY)
 #undef KILN_BODY

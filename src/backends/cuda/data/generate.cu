@@ -54,6 +54,16 @@ __global__ void pad_last_axis_kernel(const E* __restrict__ in, E* __restrict__ o
   }
 }
 
+// The same for 16-bit elements padded to rows of exactly 8 (16 bytes): one thread per row, one 16-byte store.
+__global__ void pad_rows_to_8x16bit(const uint16_t* __restrict__ in, uint4* __restrict__ out, int in_len,
+                                    uint16_t value, int64_t rows) {
+  KILN_GRID_LOOP(r, rows) {
+    uint16_t v[8];
+    for (int c = 0; c < 8; ++c) v[c] = c < in_len ? in[r * in_len + c] : value;
+    out[r] = *reinterpret_cast<const uint4*>(v);
+  }
+}
+
 template <typename T>
 __global__ void range_kernel(T* out, int64_t n, double start, double delta, int64_t istart, int64_t idelta) {
   KILN_GRID_LOOP(i, n) {
@@ -165,12 +175,20 @@ cudaError_t launch_pad(size_t es, const void* in, void* out, const PadDesc& d, i
   bool last_axis_end_only = mode == 0 && d.rank > 0 && d.in_dims[d.rank - 1] <= d.out_dims[d.rank - 1];
   for (int r = 0; r < d.rank && last_axis_end_only; ++r)
     last_axis_end_only = d.pad_begin[r] == 0 && (r == d.rank - 1 || d.in_dims[r] == d.out_dims[r]);
+  if (last_axis_end_only && es == 2 && d.out_dims[d.rank - 1] == 8 && reinterpret_cast<uintptr_t>(out) % 16 == 0) {
+    uint16_t v;
+    memcpy(&v, value, sizeof(v));
+    const int64_t rows = n / 8;
+    pad_rows_to_8x16bit<<<grid_for(rows), kThreads, 0, s>>>(static_cast<const uint16_t*>(in), static_cast<uint4*>(out),
+                                                            static_cast<int>(d.in_dims[d.rank - 1]), v, rows);
+    return cudaGetLastError();
+  }
   if (last_axis_end_only) {
-#define KILN_BODY                                                                                         \
-  E v;                                                                                                    \
-  memcpy(&v, value, sizeof(E));                                                                           \
-  pad_last_axis_kernel<E><<<grid_for(n), kThreads, 0, s>>>(static_cast<const E*>(in), static_cast<E*>(out), \
-                                                          d.in_dims[d.rank - 1], d.out_dims[d.rank - 1], v, n); \
+#define KILN_BODY                                                                                                \
+  E v;                                                                                                           \
+  memcpy(&v, value, sizeof(E));                                                                                  \
+  pad_last_axis_kernel<E><<<grid_for(n), kThreads, 0, s>>>(static_cast<const E*>(in), static_cast<E*>(out),      \
+                                                           d.in_dims[d.rank - 1], d.out_dims[d.rank - 1], v, n); \
   return cudaGetLastError();
     KILN_ELEM_SWITCH(es, KILN_BODY)
 #undef KILN_BODY
