@@ -76,6 +76,7 @@ class Lowering {
   void decide() {
     low_.assign(g_.nodes.size(), false);
     std::set<std::string> low_values;
+    std::vector<size_t> idle_movers;  // data movers skipped because no input arrived in the target type
     for (size_t i = 0; i < g_.nodes.size(); ++i) {
       const Node& n = g_.nodes[i];
       const LowPrecisionOp* spec = find_low_precision_op(n.op);
@@ -105,6 +106,10 @@ class Lowering {
           ok = false;  // a float32 output we do not know
       }
       if (!ok || !any_f32) continue;
+      if (spec->follows_input && !any_low_in && !guarded) {
+        idle_movers.push_back(i);
+        continue;
+      }
       if (spec->follows_input && !any_low_in) continue;
       if (guarded) {
         report_.overflow_guarded_nodes.push_back(n.name);
@@ -113,6 +118,38 @@ class Lowering {
       low_[i] = true;
       for (size_t k = 0; k < n.outputs.size(); ++k)
         if (n.has_output(k) && is_t_output(*spec, k)) low_values.insert(n.outputs[k]);
+    }
+    lower_movers_feeding_low_nodes(idle_movers);
+  }
+
+  // Phase 1b, backwards: a data mover whose every reader converts its output anyway (a float32 graph input ->
+  // Transpose -> Pad -> FusedConv chain) runs in the target type too, so the Cast moves up to the smallest tensor
+  // and the movers copy half the bytes. Movers feeding graph outputs or subgraph-carrying nodes stay as they are.
+  void lower_movers_feeding_low_nodes(const std::vector<size_t>& idle_movers) {
+    if (idle_movers.empty()) return;
+    std::map<std::string, std::vector<std::pair<size_t, size_t>>> readers;
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      const Node& n = g_.nodes[i];
+      if (n.op == OpKind::kIf || n.op == OpKind::kLoop || n.op == OpKind::kScan) return;
+      for (size_t j = 0; j < n.inputs.size(); ++j)
+        if (n.has_input(j)) readers[n.inputs[j]].push_back({i, j});
+    }
+    std::set<std::string> graph_outputs;
+    for (const auto& vi : g_.outputs) graph_outputs.insert(vi.name);
+    for (auto it = idle_movers.rbegin(); it != idle_movers.rend(); ++it) {
+      const Node& n = g_.nodes[*it];
+      const LowPrecisionOp* spec = find_low_precision_op(n.op);
+      bool all_low = true, any_reader = false;
+      for (size_t k = 0; k < n.outputs.size() && all_low; ++k) {
+        if (!n.has_output(k) || !is_t_output(*spec, k)) continue;
+        if (graph_outputs.count(n.outputs[k])) all_low = false;
+        for (const auto& [r, j] : readers[n.outputs[k]]) {
+          const LowPrecisionOp* rs = find_low_precision_op(g_.nodes[r].op);
+          if (!low_[r] || !rs || !is_t_input(*rs, j)) all_low = false;
+          any_reader = true;
+        }
+      }
+      if (all_low && any_reader) low_[*it] = true;
     }
   }
 

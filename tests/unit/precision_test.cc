@@ -286,6 +286,28 @@ TEST_P(PrecisionTarget, DataMovementFollowsItsInput) {
   EXPECT_EQ(dtype(low, "r"), kF32);
 }
 
+// A float32 input moved (Transpose, Pad) only to feed lowered nodes is cast first: the movers run in the target
+// type and copy half the bytes. A mover that also feeds a graph output stays float32.
+TEST_P(PrecisionTarget, MoversFeedingLoweredNodesFollowTheirReaders) {
+  const DType t = GetParam();
+  Graph g = make_graph({{"x", {1, 3, 6, 6}}}, {"y", "z"});
+  g.initializers["w"] = random_tensor({4, 3, 3, 3}, 21, -0.5f, 0.5f);
+  g.initializers["pads"] = Tensor::from_vector<int64_t>(DType::kInt64, {8}, {0, 0, 1, 1, 0, 0, 1, 1});
+  g.nodes.push_back(
+      node(OpKind::kTranspose, "to_nhwc", {"x"}, {"t"}, attrs({{"perm", std::vector<int64_t>{0, 1, 3, 2}}})));
+  g.nodes.push_back(node(OpKind::kPad, "pad", {"t", "pads"}, {"p"}));
+  g.nodes.push_back(node(OpKind::kConv, "conv", {"p", "w"}, {"y"}));
+  g.nodes.push_back(
+      node(OpKind::kTranspose, "copy_out", {"x"}, {"z"}, attrs({{"perm", std::vector<int64_t>{0, 1, 3, 2}}})));
+  infer(g);
+  Graph low = lower_and_compare(g, t, {{"x", random_tensor({1, 3, 6, 6}, 22)}});
+  EXPECT_EQ(dtype(low, "t"), t) << print_graph(low);
+  EXPECT_EQ(dtype(low, "p"), t);
+  EXPECT_EQ(dtype(low, "z"), kF32);
+  // One Cast in (before to_nhwc), one out (after conv).
+  EXPECT_EQ(count_op(low, OpKind::kCast), 2) << print_graph(low);
+}
+
 // LayerNormalization's Mean and InvStdDev outputs keep the stash type (float32): no Cast for them.
 TEST_P(PrecisionTarget, LayerNormStashOutputsStayFloat32) {
   const DType t = GetParam();
