@@ -51,6 +51,15 @@ def run(cmd, timeout):
     return p.stdout
 
 
+def stop_server(server):
+    """SIGTERM (the server drains), then SIGKILL if it has not exited within a minute."""
+    server.terminate()
+    try:
+        server.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
 def http_infer_binary(port, x):
     """One binary-extension HTTP request: x [n,3,224,224] float32 -> logits [n,1000] float32."""
     import http.client
@@ -164,11 +173,7 @@ def multi_gpu(a, work, repo, engine, onnx_path):
                                         "responses_checked": checked, "exec_count_per_device": per_device}
             log(f"{label}: {thr:.0f} img/s served; batches per device {per_device}")
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            stop_server(server)
     one, both = results["served"]["one_gpu"]["img_s"], results["served"]["all_gpus"]["img_s"]
     results["scaling"] = both / one if one else 0.0
     print(f"\n| GPUs | served img/s ({a.protocol}, concurrency {a.concurrency}) | responses checked | "
@@ -259,11 +264,7 @@ def main():
             log(f"request batch {b}, shared memory {shm}: {thr:.0f} img/s served")
             print(out[-1500:], flush=True)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_server(server)
     print(f"\n| request batch | shared memory | served img/s ({a.protocol}, concurrency {a.concurrency}) | kiln bench b{mb} with "
           f"transfers | ratio | kiln bench device-resident | ratio |")
     print("|---|---|---|---|---|---|---|")
