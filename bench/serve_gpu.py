@@ -129,6 +129,12 @@ output [{{ name: "logits" data_type: TYPE_FP32 dims: [1000] }}]
 dynamic_batching {{ preferred_batch_size: [{mb // 2}, {mb}] max_queue_delay_microseconds: 2000 }}
 instance_group [{{ {group} }}]
 """)
+        # Warm up every batch size the batcher forms (preferred sizes), so that the first request of a new shape does
+        # not wait for per-shape plans (cuDNN graph plans, CUDA graph capture) while kiln perf measures.
+        for size in (mb // 2, mb):
+            f.write(f"""model_warmup [{{ name: "b{size}" batch_size: {size} count: 1
+  inputs {{ key: "input" value {{ data_type: TYPE_FP32 dims: [3, 224, 224] zero_data: true }} }} }}]
+""")
 
 
 def multi_gpu(a, work, repo, engine, onnx_path):
