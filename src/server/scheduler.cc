@@ -266,11 +266,7 @@ void Scheduler::worker(int index) {
       std::unique_lock<std::mutex> lock(mu_);
       if (!next_batch(lock, &batch)) return;
     }
-    uint64_t rows = 0;
-    for (const auto& r : batch) rows += r->rows;
-    execute(ctx, batch, &input_cache_[index]);
-    counters_[index].executions.fetch_add(1, std::memory_order_relaxed);
-    counters_[index].inferences.fetch_add(rows, std::memory_order_relaxed);
+    execute(index, ctx, batch, &input_cache_[index]);
   }
 }
 
@@ -285,7 +281,7 @@ int64_t Scheduler::padded_rows(int64_t rows) const {
   return std::max(rows, config_.max_batch_size);
 }
 
-void Scheduler::execute(ExecutionContext* ctx, std::vector<std::unique_ptr<QueuedRequest>>& batch,
+void Scheduler::execute(int instance, ExecutionContext* ctx, std::vector<std::unique_ptr<QueuedRequest>>& batch,
                         std::map<std::string, Tensor>* input_cache) {
   const bool batched = config_.max_batch_size > 0;
   uint64_t t0 = now_ns();
@@ -373,6 +369,10 @@ void Scheduler::execute(ExecutionContext* ctx, std::vector<std::unique_ptr<Queue
   }
   outputs.clear();
   uint64_t t3 = now_ns();
+  // Counted with the model's statistics, before any request is answered: a client holding its response sees its
+  // batch in /metrics.
+  counters_[instance].executions.fetch_add(1, std::memory_order_relaxed);
+  counters_[instance].inferences.fetch_add(static_cast<uint64_t>(total_rows), std::memory_order_relaxed);
   stats_->record_batch(total_rows, t1 - t0, t2 - t1, t3 - t2);
   for (size_t k = 0; k < batch.size(); ++k) {
     QueuedRequest& r = *batch[k];

@@ -135,7 +135,7 @@ class Scheduler {
   bool next_batch(std::unique_lock<std::mutex>& lock, std::vector<std::unique_ptr<QueuedRequest>>* batch);
   void drop_dead(std::vector<std::unique_ptr<QueuedRequest>>* dead, uint64_t now);
   // input_cache: the worker's batch input tensors, reused while their shapes repeat.
-  void execute(ExecutionContext* ctx, std::vector<std::unique_ptr<QueuedRequest>>& batch,
+  void execute(int instance, ExecutionContext* ctx, std::vector<std::unique_ptr<QueuedRequest>>& batch,
                std::map<std::string, Tensor>* input_cache);
   void finish(QueuedRequest& r, ServerStatus status, InferResponse response, const char* failure_reason);
 
