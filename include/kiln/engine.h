@@ -32,6 +32,9 @@ struct BuildOptions {
   int opt_level = 3;                       // 0: no optimization, first valid tactic .. 5: most tactics timed
   std::vector<std::string> dump_ir_after;  // pass names ("import", "all") whose IR is printed to stderr
   std::string timing_cache;                // GPU tactic timing cache file: read if present, updated after the build
+  // fp16/bf16: keep FusedMatMul's erf GELU exact instead of the tanh form that GEMM epilogues fuse
+  // (docs/precision.md: max abs difference 4.7e-4, under float16 rounding of GELU's outputs above 1).
+  bool exact_gelu = false;
 };
 
 // Static description of a model input or output. dims: -1 where unknown; dim_names: symbol or "".

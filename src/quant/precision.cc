@@ -17,7 +17,7 @@ constexpr float kMaxHalf = 65504.f;
 
 class Lowering {
  public:
-  Lowering(Graph& g, DType target) : g_(g), target_(target) {}
+  Lowering(Graph& g, const PrecisionOptions& o) : g_(g), target_(o.target), approximate_gelu_(o.approximate_gelu) {}
 
   Result<PrecisionReport> run() {
     collect_pinned_and_names();
@@ -27,6 +27,7 @@ class Lowering {
     KILN_RETURN_IF_ERROR(reinfer_types(g_, retyped_).with_context("precision lowering: re-inferring types"));
     KILN_RETURN_IF_ERROR(verify_graph(g_).with_context("precision lowering"));
     KILN_RETURN_IF_ERROR(check_types());
+    if (approximate_gelu_) approximate_gelu();
     return report_;
   }
 
@@ -35,6 +36,16 @@ class Lowering {
     const TypeInfo* t = g_.type_of(v);
     return t && t->is_tensor() ? t->dtype : DType::kUndefined;
   }
+  // FusedMatMul computing in the target type: erf GELU -> tanh GELU (see PrecisionOptions::approximate_gelu).
+  void approximate_gelu() {
+    for (Node& n : g_.nodes) {
+      if (n.op != OpKind::kFusedMatMul || n.outputs.empty() || dtype_of(n.outputs[0]) != target_) continue;
+      if (n.attrs.get_string("activation", "") != "Gelu") continue;
+      n.attrs.set("activation", std::string("GeluTanh"));
+      ++report_.approximated_gelu;
+    }
+  }
+
   bool is_constant(const std::string& v) const { return g_.initializers.count(v) && !runtime_inputs_.count(v); }
 
   // Graph outputs and values read from inside subgraphs keep their name and float32 type: a low-precision
@@ -304,6 +315,7 @@ class Lowering {
 
   Graph& g_;
   DType target_;
+  bool approximate_gelu_ = true;
   PrecisionReport report_;
   std::set<std::string> pinned_, runtime_inputs_, node_names_, needs_low_, retyped_, lowered_;
   std::vector<bool> low_;
@@ -320,7 +332,7 @@ Result<PrecisionReport> lower_precision(Graph& g, const PrecisionOptions& option
                             dtype_name(options.target));
   if (g.value_types.empty() && !g.nodes.empty())
     return failed_precondition("precision lowering: graph '" + g.name + "' has no inferred value types");
-  return Lowering(g, options.target).run();
+  return Lowering(g, options).run();
 }
 
 }  // namespace kiln

@@ -99,6 +99,7 @@ Result<std::shared_ptr<Engine>> build_engine_from_graph(std::shared_ptr<Graph> g
   if (precision == "fp16" || precision == "bf16") {
     PrecisionOptions pr;
     pr.target = precision == "fp16" ? DType::kFloat16 : DType::kBFloat16;
+    pr.approximate_gelu = !options.exact_gelu;
     KILN_ASSIGN_OR_RETURN(PrecisionReport report, lower_precision(*graph, pr));
     (void)report;
     dump_if_asked(options, "precision", *graph);

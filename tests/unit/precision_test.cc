@@ -449,6 +449,38 @@ TEST(Precision, AttentionBoolMaskUntouched) {
   EXPECT_EQ(find_node(low, "attn")->inputs[3], "mask");
 }
 
+// A lowered FusedMatMul's erf GELU becomes the tanh form (fused by cuBLASLt's epilogue) unless asked not to;
+// the result stays within float16 tolerance of the float32 erf graph.
+Graph fused_matmul_gelu() {
+  Graph g = make_graph({{"x", {4, 16}}}, {"y"});
+  g.initializers["w"] = random_tensor({16, 8}, 31, -0.5f, 0.5f);
+  g.initializers["b"] = random_tensor({8}, 32);
+  g.nodes.push_back(
+      node(OpKind::kFusedMatMul, "fc", {"x", "w", "b"}, {"y"}, attrs({{"activation", std::string("Gelu")}})));
+  g.nodes.back().opset = 1;
+  return g;
+}
+
+TEST(Precision, FusedMatMulGeluBecomesTanhForm) {
+  Graph g = fused_matmul_gelu();
+  infer(g);
+  PrecisionReport rep;
+  Graph low = lower_and_compare(g, kF16, {{"x", random_tensor({4, 16}, 33, -3.f, 3.f)}}, &rep);
+  EXPECT_EQ(rep.approximated_gelu, 1);
+  EXPECT_EQ(find_node(low, "fc")->attrs.get_string("activation"), "GeluTanh");
+}
+
+TEST(Precision, ExactGeluKeepsErfForm) {
+  Graph g = fused_matmul_gelu();
+  infer(g);
+  PrecisionOptions o{kF16};
+  o.approximate_gelu = false;
+  Result<PrecisionReport> r = lower_precision(g, o);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->approximated_gelu, 0);
+  EXPECT_EQ(find_node(g, "fc")->attrs.get_string("activation"), "Gelu");
+}
+
 TEST(Precision, RejectsOtherTargets) {
   Graph g = conv_relu_pool();
   infer(g);

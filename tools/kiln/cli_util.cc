@@ -27,7 +27,8 @@ Result<std::map<std::string, Dims>> parse_shapes(const std::string& text) {
         char* end = nullptr;
         long long v = std::strtoll(d.c_str(), &end, 10);
         if (d.empty() || *end != '\0' || v < 0)
-          return invalid_argument("bad dimension '" + d + "' in shape '" + entry + "' (expected non-negative integers joined by 'x')");
+          return invalid_argument("bad dimension '" + d + "' in shape '" + entry +
+                                  "' (expected non-negative integers joined by 'x')");
         dims.push_back(v);
       }
     }
@@ -47,9 +48,12 @@ void BuildFlags::add_to(CLI::App* cmd, bool with_profiles) {
     cmd->add_option("--opt-shapes", opt_shapes, "Profile optimum shapes");
     cmd->add_option("--max-shapes", max_shapes, "Profile maximum shapes");
     cmd->add_option("--opt-level", opt_level, "Optimization level 0..5")->check(CLI::Range(0, 5));
-    cmd->add_option("--dump-ir", dump_ir,
-                    "Print the IR after a stage: after:import | after:<pass> | after:precision | after:placement | after:all");
+    cmd->add_option(
+        "--dump-ir", dump_ir,
+        "Print the IR after a stage: after:import | after:<pass> | after:precision | after:placement | after:all");
     cmd->add_option("--timing-cache", timing_cache, "GPU tactic timing cache file (read if present, then updated)");
+    cmd->add_flag("--exact-gelu", exact_gelu,
+                  "fp16/bf16: keep erf GELU in fused GEMMs (default: tanh form, fused into the GEMM epilogue)");
   }
 }
 
@@ -60,6 +64,7 @@ Result<BuildOptions> BuildFlags::to_options() const {
   o.opt_level = opt_level;
   o.gpu = gpu;
   o.timing_cache = timing_cache;
+  o.exact_gelu = exact_gelu;
   KILN_ASSIGN_OR_RETURN(o.shapes, parse_shapes(shapes));
   if (min_shapes.size() != opt_shapes.size() || opt_shapes.size() != max_shapes.size())
     return invalid_argument("--min-shapes, --opt-shapes and --max-shapes must be given the same number of times");
@@ -70,7 +75,8 @@ Result<BuildOptions> BuildFlags::to_options() const {
     OptimizationProfile prof;
     for (const auto& [name, d] : mins) {
       if (!opts.count(name) || !maxs.count(name))
-        return invalid_argument("profile " + std::to_string(p) + ": input '" + name + "' needs min, opt and max shapes");
+        return invalid_argument("profile " + std::to_string(p) + ": input '" + name +
+                                "' needs min, opt and max shapes");
       prof.inputs[name] = ShapeRange{d, opts[name], maxs[name]};
     }
     if (opts.size() != mins.size() || maxs.size() != mins.size())
@@ -100,14 +106,30 @@ void fill_random(Tensor& t, std::mt19937_64& rng) {
   std::uniform_int_distribution<int> ui(0, 3);
   for (int64_t i = 0; i < t.numel(); ++i) {
     switch (t.dtype()) {
-      case DType::kFloat32: t.data<float>()[i] = uf(rng); break;
-      case DType::kFloat64: t.data<double>()[i] = uf(rng); break;
-      case DType::kFloat16: t.data<uint16_t>()[i] = float_to_half(uf(rng)); break;
-      case DType::kBFloat16: t.data<uint16_t>()[i] = float_to_bf16(uf(rng)); break;
-      case DType::kInt64: t.data<int64_t>()[i] = ui(rng); break;
-      case DType::kInt32: t.data<int32_t>()[i] = ui(rng); break;
-      case DType::kBool: t.data<uint8_t>()[i] = ui(rng) & 1; break;
-      case DType::kString: t.strings()[i] = "a"; break;
+      case DType::kFloat32:
+        t.data<float>()[i] = uf(rng);
+        break;
+      case DType::kFloat64:
+        t.data<double>()[i] = uf(rng);
+        break;
+      case DType::kFloat16:
+        t.data<uint16_t>()[i] = float_to_half(uf(rng));
+        break;
+      case DType::kBFloat16:
+        t.data<uint16_t>()[i] = float_to_bf16(uf(rng));
+        break;
+      case DType::kInt64:
+        t.data<int64_t>()[i] = ui(rng);
+        break;
+      case DType::kInt32:
+        t.data<int32_t>()[i] = ui(rng);
+        break;
+      case DType::kBool:
+        t.data<uint8_t>()[i] = ui(rng) & 1;
+        break;
+      case DType::kString:
+        t.strings()[i] = "a";
+        break;
       default:
         if (dtype_size(t.dtype()) == 1) t.data<uint8_t>()[i] = static_cast<uint8_t>(ui(rng));
     }
@@ -121,7 +143,8 @@ Result<NamedValues> make_random_inputs(const Engine& engine, const std::map<std:
   std::mt19937_64 rng(seed);
   NamedValues out;
   for (const auto& d : engine.inputs()) {
-    if (d.kind != ValueKind::kTensor) return unimplemented("input '" + d.name + "' is not a tensor; pass it explicitly");
+    if (d.kind != ValueKind::kTensor)
+      return unimplemented("input '" + d.name + "' is not a tensor; pass it explicitly");
     Dims dims;
     auto it = shapes.find(d.name);
     if (it != shapes.end()) {
@@ -129,10 +152,13 @@ Result<NamedValues> make_random_inputs(const Engine& engine, const std::map<std:
     } else if (!engine.profiles().empty() && engine.profiles()[0].inputs.count(d.name)) {
       dims = engine.profiles()[0].inputs.at(d.name).opt;
     } else {
-      if (!d.rank_known) return invalid_argument("input '" + d.name + "' has unknown rank: give its shape with --shapes");
-      for (size_t i = 0; i < d.dims.size(); ++i) dims.push_back(d.dims[i] >= 0 ? d.dims[i] : (i == 0 && batch > 0 ? batch : 1));
+      if (!d.rank_known)
+        return invalid_argument("input '" + d.name + "' has unknown rank: give its shape with --shapes");
+      for (size_t i = 0; i < d.dims.size(); ++i)
+        dims.push_back(d.dims[i] >= 0 ? d.dims[i] : (i == 0 && batch > 0 ? batch : 1));
     }
-    if (batch > 0 && it == shapes.end() && !dims.empty() && d.rank_known && !d.dims.empty() && d.dims[0] < 0) dims[0] = batch;
+    if (batch > 0 && it == shapes.end() && !dims.empty() && d.rank_known && !d.dims.empty() && d.dims[0] < 0)
+      dims[0] = batch;
     DType dt = d.dtype == DType::kUndefined ? DType::kFloat32 : d.dtype;
     KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::allocate(dt, dims, size_t{8} << 30));
     fill_random(t, rng);

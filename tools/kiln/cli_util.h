@@ -1,9 +1,8 @@
 // Helpers shared by the subcommands: shape flags, build flags, error printing.
 #pragma once
+#include <CLI/CLI.hpp>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "kiln/engine.h"
 
@@ -22,6 +21,7 @@ struct BuildFlags {
   int opt_level = 3;
   int gpu = 0;
   std::string timing_cache;
+  bool exact_gelu = false;
   std::vector<std::string> dump_ir;
   void add_to(CLI::App* cmd, bool with_profiles);
   Result<BuildOptions> to_options() const;

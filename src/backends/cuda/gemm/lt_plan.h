@@ -17,7 +17,7 @@ namespace kiln::cuda {
 // Workspace each cuBLASLt call may use.
 constexpr size_t kLtWorkspaceBytes = size_t{32} << 20;
 // Heuristic results requested per shape (the tactics the tuner may time).
-constexpr int kLtMaxAlgos = 8;
+constexpr int kLtMaxAlgos = 32;
 
 // D[m x n] = alpha * op(A)[m x k] op(B)[k x n] (+ beta * C) in cuBLAS column-major terms, `batch` times.
 // C, when used, has D's layout. Alignments are the largest power of two (<= 256) dividing each operand's

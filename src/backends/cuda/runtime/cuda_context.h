@@ -75,6 +75,7 @@ class CudaContext : public ContextBackend {
 
   Status run_nodes();
   Status run_node(size_t i, int64_t tactic);
+  Result<double> time_tactic(size_t i, int64_t tactic);  // ms per run of node i with `tactic`
   Status run_host_node(size_t i, bool fallback);
   Status release_dead_values(size_t i);
   Status finish_recording();

@@ -202,7 +202,7 @@ Status place_and_tune(const std::shared_ptr<Graph>& g, const BuildOptions& optio
   if (!options.timing_cache.empty()) cache = read_cache(options.timing_cache);
   std::map<size_t, std::string> keys;
   const std::string& gpu = info->compat["gpu_name"];
-  static const int kMaxTactics[] = {1, 2, 4, 8, 8, 16};
+  static const int kMaxTactics[] = {1, 2, 4, 12, 16, 32};
   TuningOptions to;
   to.max_tactics = kMaxTactics[std::min(std::max(options.opt_level, 0), 5)];
   to.lookup = [&](size_t i, NodeContext& nc) -> int64_t {
