@@ -4,6 +4,7 @@
 #include <memory>
 #include <set>
 
+#include "passes/layout_stem.h"
 #include "passes/pass.h"
 #include "passes/pass_util.h"
 
@@ -241,7 +242,15 @@ class Rewriter {
     return ok_status();
   }
 
-  Status convert(Node& n, const std::vector<Operand>& plan) {
+  Status convert(Node& n, std::vector<Operand> plan) {
+    // A stride-2 stem conv on a few-channel image reads a space-to-depth copy of its input instead of an entry
+    // transpose (layout_stem.h); its input and weights are then NHWC already.
+    if (plan[0] == Operand::kEntry && plan[1] == Operand::kConstant) {
+      if (std::optional<StemPlan> stem = plan_space_to_depth_stem(g_, n)) {
+        KILN_RETURN_IF_ERROR(rewrite_space_to_depth_stem(g_, n, *stem, &space_to_depth_of_));
+        plan[0] = plan[1] = Operand::kAbsent;
+      }
+    }
     for (size_t i = 0; i < n.inputs.size(); ++i) {
       switch (plan[i]) {
         case Operand::kRegion:
@@ -317,6 +326,7 @@ class Rewriter {
   std::map<std::string, std::string> entry_of_;            // NCHW value -> its entry Transpose's output
   std::map<std::string, std::string> const_of_;            // constant -> its permuted copy
   std::map<std::string, std::string> padded_of_;           // entry value -> its channel-padded copy
+  std::map<std::string, std::string> space_to_depth_of_;   // entry value + geometry -> its space-to-depth copy
 };
 
 class LayoutNhwc : public Pass {
