@@ -282,7 +282,7 @@ int64_t Scheduler::padded_rows(int64_t rows) const {
 }
 
 void Scheduler::execute(int instance, ExecutionContext* ctx, std::vector<std::unique_ptr<QueuedRequest>>& batch,
-                        std::map<std::string, Tensor>* input_cache) {
+                        std::map<std::string, BatchBuffer>* input_cache) {
   const bool batched = config_.max_batch_size > 0;
   uint64_t t0 = now_ns();
   int64_t total_rows = 0;
@@ -310,10 +310,19 @@ void Scheduler::execute(int instance, ExecutionContext* ctx, std::vector<std::un
     } else {
       dims = spec.reshape.empty() ? first_shape : spec.reshape;
     }
-    // GPU engines get a pinned batch buffer: bind_inputs copies it to the device without staging it.
+    // GPU engines get a pinned batch buffer: bind_inputs copies it to the device without staging it. The buffer is
+    // sized for max_batch_size rows at once (up to kMaxReserveBytes), so that batches of every size reuse it.
+    constexpr size_t kMaxReserveBytes = size_t{1} << 30;
+    size_t reserve = 0;
+    if (batched && run_rows > 0) {
+      const int64_t numel = dims_numel(dims);
+      const size_t row_bytes = numel > 0 ? static_cast<size_t>(numel / run_rows) * dtype_size(parts[0]->dtype) : 0;
+      if (row_bytes > 0 && row_bytes <= kMaxReserveBytes / static_cast<size_t>(config_.max_batch_size))
+        reserve = row_bytes * static_cast<size_t>(config_.max_batch_size);
+    }
     auto tensor = concat_tensors(parts, parts[0]->dtype, dims, /*zero_fill_tail=*/run_rows != total_rows,
                                  &(*input_cache)[spec.name],
-                                 /*pinned=*/config_.pinned_inputs && engine_->info().backend == "cuda");
+                                 /*pinned=*/config_.pinned_inputs && engine_->info().backend == "cuda", reserve);
     if (!tensor.ok()) return fail_all(ServerStatus::from(tensor.status()), "OTHER");
     inputs.emplace_back(spec.name, Value::of(std::move(tensor).value()));
   }

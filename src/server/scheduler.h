@@ -14,6 +14,7 @@
 #include "kiln/engine.h"
 #include "server/inference_server.h"
 #include "server/model_config.pb.h"
+#include "server/tensor_codec.h"
 
 namespace kiln::server {
 
@@ -128,15 +129,15 @@ class Scheduler {
   // Rows a batch of `rows` runs with: GPU engines pad (zero rows, results dropped) to the next preferred batch
   // size, else to max_batch_size, so that few shapes occur and their CUDA graphs are replayed.
   int64_t padded_rows(int64_t rows) const;
-  std::vector<std::map<std::string, Tensor>> input_cache_;  // per instance
+  std::vector<std::map<std::string, BatchBuffer>> input_cache_;  // per instance: batch buffers by input name
 
   void worker(int index);
   // Takes the next batch (or nothing when the thread should exit). Holds mu_.
   bool next_batch(std::unique_lock<std::mutex>& lock, std::vector<std::unique_ptr<QueuedRequest>>* batch);
   void drop_dead(std::vector<std::unique_ptr<QueuedRequest>>* dead, uint64_t now);
-  // input_cache: the worker's batch input tensors, reused while their shapes repeat.
+  // input_cache: the worker's batch buffers, kept for the instance's lifetime (grow-only).
   void execute(int instance, ExecutionContext* ctx, std::vector<std::unique_ptr<QueuedRequest>>& batch,
-               std::map<std::string, Tensor>* input_cache);
+               std::map<std::string, BatchBuffer>* input_cache);
   void finish(QueuedRequest& r, ServerStatus status, InferResponse response, const char* failure_reason);
 
   std::shared_ptr<const Engine> engine_;

@@ -94,20 +94,22 @@ ServerStatus check_tensor_bytes(const InferTensor& t, int64_t* numel) {
 }
 
 Result<Tensor> concat_tensors(const std::vector<const InferTensor*>& parts, DType dtype, const Dims& dims,
-                              bool zero_fill_tail, Tensor* reuse, bool pinned) {
+                              bool zero_fill_tail, BatchBuffer* reuse, bool pinned, size_t reserve_bytes) {
   Tensor t;
-  if (reuse && dtype != DType::kString && reuse->defined() && reuse->dtype() == dtype && reuse->dims() == dims) {
-    t = *reuse;
-  } else if (pinned && dtype != DType::kString) {
-    int64_t n = dims_numel(dims);
+  if (reuse && dtype != DType::kString) {
+    const int64_t n = dims_numel(dims);
     if (n < 0) return invalid_argument("invalid batch shape " + dims_to_string(dims));
-    KILN_ASSIGN_OR_RETURN(std::shared_ptr<void> buf,
-                          allocate_host_buffer(static_cast<size_t>(n) * dtype_size(dtype), /*pinned=*/true));
-    t = Tensor::wrap(dtype, dims, buf.get(), buf);
-    if (reuse) *reuse = t;
+    const size_t needed = static_cast<size_t>(n) * dtype_size(dtype);
+    if (!reuse->memory || reuse->capacity < needed || reuse->pinned != pinned) {
+      reuse->memory.reset();  // the old buffer goes first: both may not fit at once
+      const size_t bytes = std::max(needed, reserve_bytes);
+      KILN_ASSIGN_OR_RETURN(reuse->memory, allocate_host_buffer(bytes, pinned));
+      reuse->capacity = bytes;
+      reuse->pinned = pinned;
+    }
+    t = Tensor::wrap(dtype, dims, reuse->memory.get(), reuse->memory);
   } else {
     KILN_ASSIGN_OR_RETURN(t, Tensor::allocate(dtype, dims));
-    if (reuse && dtype != DType::kString) *reuse = t;
   }
   if (dtype == DType::kString) {
     std::string* out = t.strings();

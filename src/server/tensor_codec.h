@@ -1,6 +1,8 @@
 // Conversions between wire tensors (InferTensor raw bytes) and Kiln tensors: byte-size checks, batch concat, row
 // slices.
 #pragma once
+#include <cstddef>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -13,14 +15,24 @@ namespace kiln::server {
 // length-prefixed elements, numel of them). Sets *numel. Never allocates.
 ServerStatus check_tensor_bytes(const InferTensor& t, int64_t* numel);
 
+// Host memory a worker keeps between batches for one input: batch tensors are views of it. Allocating a fresh batch
+// tensor costs a page fault per 4 KiB page (and for pinned memory a cudaHostAlloc that pins every page): at image
+// sizes that is milliseconds per batch, more than the copy itself.
+struct BatchBuffer {
+  std::shared_ptr<void> memory;
+  size_t capacity = 0;  // bytes
+  bool pinned = false;  // asked for pinned memory (allocate_host_buffer may have fallen back to pageable)
+};
+
 // Concatenates the parts (already validated, equal non-batch dims) into one tensor of shape `dims`.
 // zero_fill_tail: the parts may fill only a prefix of `dims` (batch padding); the rest is zeroed.
-// reuse: when it has the same dtype and dims it is filled in place and returned (no allocation, no page faults:
-// batch tensors of large models are tens of MiB), otherwise it is replaced by a fresh tensor.
-// pinned: a newly allocated batch tensor lives in page-locked memory (allocate_host_buffer) so that a CUDA
-// context's bind_inputs copies it to the device directly.
+// reuse: the batch tensor is a view of reuse->memory when it holds at least `dims`' bytes (and was allocated with
+// the same `pinned`); otherwise reuse->memory is replaced by a new buffer of max(needed, reserve_bytes) bytes.
+// Without reuse (and for BYTES) a fresh tensor is allocated. pinned: new buffers are page-locked
+// (allocate_host_buffer) so that a CUDA context's bind_inputs copies them to the device directly.
 Result<Tensor> concat_tensors(const std::vector<const InferTensor*>& parts, DType dtype, const Dims& dims,
-                              bool zero_fill_tail = false, Tensor* reuse = nullptr, bool pinned = false);
+                              bool zero_fill_tail = false, BatchBuffer* reuse = nullptr, bool pinned = false,
+                              size_t reserve_bytes = 0);
 
 // Copies rows [begin, begin + rows) of `t` along dim 0 into `out` (shape and bytes); begin < 0 = all of t.
 // shm with shm_dst set: the bytes go to that shared-memory target instead (out->data stays empty, out->parameters
