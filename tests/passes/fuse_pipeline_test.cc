@@ -135,7 +135,7 @@ TEST(FusePipeline, TransformerBlock) {
     EXPECT_EQ(count_ops(o, OpKind::kSoftmax), 0);
     EXPECT_EQ(count_ops(o, OpKind::kMatMul), 0);
     EXPECT_EQ(count_ops(o, OpKind::kErf), 0);
-    EXPECT_EQ(count_ops(o, OpKind::kFusedMatMul), 6);
+    EXPECT_EQ(count_ops(o, OpKind::kFusedMatMul), 4);  // Q, K, V projections as one (fuse_qkv_projection)
     EXPECT_EQ(count_ops(o, OpKind::kAdd), 0);  // biases and both residuals are inside FusedMatMul
   }
 }

@@ -62,7 +62,33 @@ Status check_same(const InferContext& ctx, const Dim& a, const Dim& b, const std
   return ok_status();
 }
 
+// packed_qkv = 1 (docs/fused-ops.md): input 0 is [B, S, (Hq + 2 Hkv) * D] holding Q, K and V side by side along the
+// last axis; inputs 1 and 2 are empty. Self-attention: Sq = Skv = S, and V's head size is D.
+Status infer_attention_packed(InferContext& ctx) {
+  const TypeInfo& x = ctx.input_type(0);
+  const DType dt = x.dtype;
+  for (size_t i = 0; i < 4; ++i) ctx.set_output_type(i, TypeInfo::tensor_unknown_shape(dt));
+  if (ctx.has_input(1) || ctx.has_input(2)) return ctx.error("packed_qkv = 1 takes Q, K and V in input 0 only");
+  const int64_t qh = ctx.attrs().get_int("q_num_heads", 0), kvh = ctx.attrs().get_int("kv_num_heads", 0);
+  if (qh <= 0 || kvh <= 0 || qh % kvh != 0)
+    return ctx.error("packed_qkv needs positive q_num_heads and kv_num_heads, q_num_heads a multiple of kv_num_heads");
+  if (!x.is_tensor() || !x.shape.rank_known) return ok_status();
+  if (x.shape.rank() != 3) return ctx.error("packed QKV input must be 3-D, got " + x.shape.to_string());
+  const Dim B = dim_at(x, 0), S = dim_at(x, 1);
+  Dim D;
+  KILN_RETURN_IF_ERROR(div_dim(ctx, dim_at(x, 2), qh + 2 * kvh, "packed QKV", &D));
+  Dim past = Dim::known(0);
+  if (ctx.has_input(4)) past = dim_at(ctx.input_type(4), 2);
+  const Dim total = add_dims(past, S);
+  ctx.set_output_type(0, TypeInfo::tensor(dt, Shape::of_dims({B, S, mul_dims(Dim::known(qh), D)})));
+  ctx.set_output_type(1, TypeInfo::tensor(dt, Shape::of_dims({B, Dim::known(kvh), total, D})));
+  ctx.set_output_type(2, TypeInfo::tensor(dt, Shape::of_dims({B, Dim::known(kvh), total, D})));
+  ctx.set_output_type(3, TypeInfo::tensor(dt, Shape::of_dims({B, Dim::known(qh), S, total})));
+  return ok_status();
+}
+
 Status infer_attention(InferContext& ctx) {
+  if (ctx.attrs().get_int("packed_qkv", 0) != 0) return infer_attention_packed(ctx);
   const TypeInfo& q = ctx.input_type(0);
   const TypeInfo& k = ctx.input_type(1);
   const TypeInfo& v = ctx.input_type(2);

@@ -2,6 +2,8 @@
 // [B, Hq, Sq, Skv], is_causal, scale. KV cache inputs/outputs, qk_matmul_output, softcap and nonpad_kv_seqlen
 // are not supported here (supports() false sends the node to the CPU). Tactics: 0 = cuDNN SDPA where it can run
 // the node (else the own kernels), 1 = the own kernels (flash for fp16/bf16 head sizes 32..128, else the row kernel).
+// packed_qkv = 1 (fuse_qkv_projection): input 0 is [B, S, (Hq + 2 Hkv) * D] with Q, K and V side by side; every
+// kernel reads it in place through base pointers and a row stride of the packed width.
 #include "backends/cuda/norm/attention.h"
 
 #include <cmath>
@@ -19,8 +21,10 @@ namespace {
 struct HeadShape {
   bool three_d = false;
   int64_t batch = 0, heads = 0, seq = 0, head_dim = 0;
+  int64_t row = 0;  // 3-D: elements between sequence positions; 0 = heads * head_dim (a dense tensor)
   HeadStrides strides() const {
-    if (three_d) return HeadStrides{seq * heads * head_dim, head_dim, heads * head_dim};
+    const int64_t r = row ? row : heads * head_dim;
+    if (three_d) return HeadStrides{seq * r, head_dim, r};
     return HeadStrides{heads * seq * head_dim, seq * head_dim, head_dim};
   }
 };
@@ -74,26 +78,62 @@ Status set_mask(CudaKernelContext& ctx, AttentionParams* p) {
   return ok_status();
 }
 
-// Shapes, attributes and mask layout of the node (no data pointers); y_dims is the output's shape.
-Status attention_params(CudaKernelContext& ctx, AttentionParams* out, Dims* y_dims) {
+// Where K and V start inside a packed QKV input, in elements from its base (0 when not packed).
+struct PackedOffsets {
+  bool packed = false;
+  int64_t k = 0, v = 0;
+};
+
+// packed_qkv: Q, K and V views of input 0 [B, S, (Hq + 2 Hkv) * D], sequence positions the packed width apart.
+Status packed_head_shapes(CudaKernelContext& ctx, HeadShape* qs, HeadShape* ks, HeadShape* vs, PackedOffsets* off) {
+  if (ctx.has_input(1) || ctx.has_input(2)) return ctx.error("packed_qkv = 1 takes Q, K and V in input 0 only");
+  const Dims& d = ctx.input_dims(0);
+  const int64_t hq = ctx.attrs().get_int("q_num_heads", 0), hkv = ctx.attrs().get_int("kv_num_heads", 0);
+  if (d.size() != 3) return ctx.error("packed QKV input must be 3-D, got " + dims_str(d));
+  if (hq <= 0 || hkv <= 0 || d[2] % (hq + 2 * hkv) != 0)
+    return ctx.error("packed QKV width " + std::to_string(d[2]) +
+                     " must be (q_num_heads + 2 * kv_num_heads) * head_size with positive head counts");
+  const int64_t hd = d[2] / (hq + 2 * hkv);
+  for (HeadShape* s : {qs, ks, vs}) {
+    s->three_d = true;
+    s->batch = d[0];
+    s->seq = d[1];
+    s->head_dim = hd;
+    s->row = d[2];
+    s->heads = s == qs ? hq : hkv;
+  }
+  off->packed = true;
+  off->k = hq * hd;
+  off->v = (hq + hkv) * hd;
+  return ok_status();
+}
+
+// Shapes, attributes and mask layout of the node (no data pointers); y_dims is the output's shape, `off` where K and
+// V start in a packed input.
+Status attention_params(CudaKernelContext& ctx, AttentionParams* out, Dims* y_dims, PackedOffsets* off) {
   AttentionParams& p = *out;
   const DType dt = ctx.input_dtype(0);
   if (!is_float_dtype(dt)) return ctx.unsupported(std::string("dtype ") + dtype_name(dt) + " is not supported");
-  if (ctx.input_dtype(1) != dt || ctx.input_dtype(2) != dt) return ctx.error("Q, K and V must share one dtype");
-  const Dims &qd = ctx.input_dims(0), &kd = ctx.input_dims(1), &vd = ctx.input_dims(2);
-  if (qd.size() != 3 && qd.size() != 4) return ctx.error("Q must be 3-D or 4-D, got " + dims_str(qd));
-  if (kd.size() != qd.size() || vd.size() != qd.size())
-    return ctx.error("Q, K and V must have the same rank, got " + dims_str(qd) + ", " + dims_str(kd) + ", " +
-                     dims_str(vd));
   const Attrs& a = ctx.attrs();
   HeadShape qs, ks, vs;
-  KILN_RETURN_IF_ERROR(head_shape(ctx, qd, "Q", a.get_int("q_num_heads", 0), &qs));
-  KILN_RETURN_IF_ERROR(head_shape(ctx, kd, "K", a.get_int("kv_num_heads", 0), &ks));
-  KILN_RETURN_IF_ERROR(head_shape(ctx, vd, "V", a.get_int("kv_num_heads", 0), &vs));
+  *off = PackedOffsets{};
+  if (a.get_int("packed_qkv", 0) != 0) {
+    KILN_RETURN_IF_ERROR(packed_head_shapes(ctx, &qs, &ks, &vs, off));
+  } else {
+    if (ctx.input_dtype(1) != dt || ctx.input_dtype(2) != dt) return ctx.error("Q, K and V must share one dtype");
+    const Dims &qd = ctx.input_dims(0), &kd = ctx.input_dims(1), &vd = ctx.input_dims(2);
+    if (qd.size() != 3 && qd.size() != 4) return ctx.error("Q must be 3-D or 4-D, got " + dims_str(qd));
+    if (kd.size() != qd.size() || vd.size() != qd.size())
+      return ctx.error("Q, K and V must have the same rank, got " + dims_str(qd) + ", " + dims_str(kd) + ", " +
+                       dims_str(vd));
+    KILN_RETURN_IF_ERROR(head_shape(ctx, qd, "Q", a.get_int("q_num_heads", 0), &qs));
+    KILN_RETURN_IF_ERROR(head_shape(ctx, kd, "K", a.get_int("kv_num_heads", 0), &ks));
+    KILN_RETURN_IF_ERROR(head_shape(ctx, vd, "V", a.get_int("kv_num_heads", 0), &vs));
+  }
   if (ks.batch != qs.batch || vs.batch != qs.batch) return ctx.error("Q, K and V must have the same batch size");
   if (ks.heads != vs.heads || ks.seq != vs.seq)
-    return ctx.error("K and V must have the same number of heads and sequence length, got " + dims_str(kd) + " and " +
-                     dims_str(vd));
+    return ctx.error("K and V must have the same number of heads and sequence length, got " +
+                     dims_str(ctx.input_dims(1)) + " and " + dims_str(ctx.input_dims(2)));
   if (ks.head_dim != qs.head_dim)
     return ctx.error("K head size (" + std::to_string(ks.head_dim) + ") must equal Q head size (" +
                      std::to_string(qs.head_dim) + ")");
@@ -122,20 +162,28 @@ Status attention_params(CudaKernelContext& ctx, AttentionParams* out, Dims* y_di
 
   HeadShape ys = qs;
   ys.head_dim = vs.head_dim;
+  ys.row = 0;  // Y is dense
   p.ys = ys.strides();
   *y_dims =
       qs.three_d ? Dims{p.batch, p.q_len, p.q_heads * p.v_head_dim} : Dims{p.batch, p.q_heads, p.q_len, p.v_head_dim};
   return ok_status();
 }
 
-// Input data pointers (Q, K, V and the mask).
-Status attention_inputs(CudaKernelContext& ctx, AttentionParams* p) {
+// Input data pointers (Q, K, V and the mask); K and V point into a packed input 0 when `off` says so.
+Status attention_inputs(CudaKernelContext& ctx, const PackedOffsets& off, AttentionParams* p) {
   KILN_ASSIGN_OR_RETURN(DeviceTensor q, ctx.input(0));
-  KILN_ASSIGN_OR_RETURN(DeviceTensor k, ctx.input(1));
-  KILN_ASSIGN_OR_RETURN(DeviceTensor v, ctx.input(2));
   p->q = q.data;
-  p->k = k.data;
-  p->v = v.data;
+  if (off.packed) {
+    const auto* base = static_cast<const unsigned char*>(q.data);
+    const size_t es = dtype_size(p->dtype);
+    p->k = base + off.k * es;
+    p->v = base + off.v * es;
+  } else {
+    KILN_ASSIGN_OR_RETURN(DeviceTensor k, ctx.input(1));
+    KILN_ASSIGN_OR_RETURN(DeviceTensor v, ctx.input(2));
+    p->k = k.data;
+    p->v = v.data;
+  }
   if (p->mask_kind != MaskKind::kNone) {
     KILN_ASSIGN_OR_RETURN(DeviceTensor m, ctx.input(3));
     p->mask = m.data;
@@ -156,13 +204,22 @@ ForcedTactic forced_tactic() {
   return ForcedTactic::kNone;
 }
 
+// Test hook: KILN_CUDA_FLASH_WARPS=1|2|4|8 pins the flash kernel's warps (16 query rows each) per block, so that the
+// GPU tests check every block size on the same shapes; unset, the kernel chooses by shape (attention_flash.cu).
+int forced_flash_warps() {
+  const char* v = std::getenv("KILN_CUDA_FLASH_WARPS");
+  return v ? std::atoi(v) : 0;
+}
+
 constexpr int64_t kTacticSdpa = 0;
 
 Status run_attention(CudaKernelContext& ctx) {
   AttentionParams p;
   Dims y_dims;
-  KILN_RETURN_IF_ERROR(attention_params(ctx, &p, &y_dims));
-  KILN_RETURN_IF_ERROR(attention_inputs(ctx, &p));
+  PackedOffsets off;
+  KILN_RETURN_IF_ERROR(attention_params(ctx, &p, &y_dims, &off));
+  KILN_RETURN_IF_ERROR(attention_inputs(ctx, off, &p));
+  p.flash_warps = forced_flash_warps();
   KILN_ASSIGN_OR_RETURN(DeviceTensor y, ctx.allocate_output(0, p.dtype, y_dims));
   p.y = y.data;
   if (y.numel() == 0) return ok_status();
@@ -192,7 +249,8 @@ int attention_num_tactics(CudaKernelContext& ctx) {
   if (forced_tactic() != ForcedTactic::kNone) return 1;
   AttentionParams p;
   Dims y_dims;
-  if (!attention_params(ctx, &p, &y_dims).ok() || !attention_inputs(ctx, &p).ok()) return 1;
+  PackedOffsets off;
+  if (!attention_params(ctx, &p, &y_dims, &off).ok() || !attention_inputs(ctx, off, &p).ok()) return 1;
   if (numel_of(y_dims) == 0 || p.kv_len == 0 || !sdpa_eligible(p)) return 1;
   return prepare_attention_sdpa(ctx, p).ok() ? 2 : 1;
 }

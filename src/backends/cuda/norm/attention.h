@@ -31,6 +31,7 @@ struct AttentionParams {
   int64_t mask_sb = 0, mask_sh = 0, mask_sq = 0, mask_len = 0;
   float scale = 1.f;
   bool causal = false;  // key j > query i is masked out
+  int flash_warps = 0;  // flash kernel: warps (16 query rows each) per block, 1/2/4/8; 0 = chosen by shape
 };
 
 // One block per (batch, head, query row); head_dim and v_head_dim up to kSimpleMaxHeadDim.

@@ -1,9 +1,12 @@
 // Device code of the flash Attention kernel (float16/bfloat16, head_dim 32/64/80/96/128): each warp owns 16 query
 // rows and keeps their scores, online-softmax state and output in registers (mma.sync m16n8k16, float32
 // accumulation); K/V tiles of 64 keys are double-buffered in shared memory with cp.async; a block is 4 warps
-// (64 rows) or, for long sequences, 8 warps (128 rows) sharing each K/V tile.
+// (64 rows) or, for long sequences, 8 warps (128 rows) sharing each K/V tile; at small batch, where 64-row blocks
+// would leave SMs idle (BERT b1: 12 heads x 2 blocks on 132 SMs), 2 or 1 warps (32 or 16 rows) per block.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+
+#include <atomic>
 
 #include "backends/cuda/norm/attention_common.cuh"
 
@@ -337,12 +340,45 @@ cudaError_t launch_typed(const AttentionParams& p, cudaStream_t stream) {
   return cudaGetLastError();
 }
 
-// 128-row blocks halve the K/V traffic per row once there are enough rows (and blocks) to fill them.
+// Multiprocessors of the current device (cached per device; 132 when the query fails).
+int sm_count() {
+  constexpr int kMaxDevices = 64;
+  static std::atomic<int> cached[kMaxDevices] = {};
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= kMaxDevices) return 132;
+  int n = cached[dev].load(std::memory_order_relaxed);
+  if (n > 0) return n;
+  if (cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || n <= 0) n = 132;
+  cached[dev].store(n, std::memory_order_relaxed);
+  return n;
+}
+
+// Warps per block (16 query rows each) for p: p.flash_warps when set (tests), else by shape. 128-row blocks halve
+// the K/V traffic per row once there are enough rows (and blocks) to fill them; 64-row blocks are the default; when
+// those give fewer blocks than SMs, smaller blocks spread the rows over more SMs (each re-reads K/V, from L2).
+int flash_warps(const AttentionParams& p) {
+  if (p.flash_warps == 1 || p.flash_warps == 2 || p.flash_warps == 4 || p.flash_warps == 8) return p.flash_warps;
+  const int64_t heads = p.q_heads * p.batch;
+  const int64_t blocks128 = (p.q_len + 127) / 128 * heads;
+  if (p.q_len >= 256 && blocks128 >= 264) return 8;
+  const int64_t sms = sm_count();
+  if ((p.q_len + 63) / 64 * heads >= sms) return 4;
+  if ((p.q_len + 31) / 32 * heads >= sms) return 2;
+  return 1;
+}
+
 template <class T, int D>
 cudaError_t launch_rows(const AttentionParams& p, cudaStream_t stream) {
-  const int64_t blocks128 = (p.q_len + 127) / 128 * p.q_heads * p.batch;
-  if (p.q_len >= 256 && blocks128 >= 264) return launch_typed<T, D, 8>(p, stream);
-  return launch_typed<T, D, 4>(p, stream);
+  switch (flash_warps(p)) {
+    case 8:
+      return launch_typed<T, D, 8>(p, stream);
+    case 2:
+      return launch_typed<T, D, 2>(p, stream);
+    case 1:
+      return launch_typed<T, D, 1>(p, stream);
+    default:
+      return launch_typed<T, D, 4>(p, stream);
+  }
 }
 
 template <class T>

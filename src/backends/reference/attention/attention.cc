@@ -126,13 +126,39 @@ Status make_mask(const KernelContext& ctx, const Tensor& m, const Dims& target, 
   return ok_status();
 }
 
+// packed_qkv = 1: input 0 is [B, S, (Hq + 2 Hkv) * D] (Q, K, V side by side on the last axis) and inputs 1 and 2 are
+// empty. Copies it out into the 3-D Q [B, S, Hq*D], K and V [B, S, Hkv*D] that the rest of the kernel reads.
+Status split_packed(const KernelContext& ctx, Tensor* q, Tensor* k, Tensor* v) {
+  if (ctx.has_input(1) || ctx.has_input(2)) return ctx.error("packed_qkv = 1 takes Q, K and V in input 0 only");
+  const Tensor& x = ctx.input(0);
+  const int64_t hq = ctx.attrs().get_int("q_num_heads", 0), hkv = ctx.attrs().get_int("kv_num_heads", 0);
+  if (x.rank() != 3) return ctx.error("packed QKV input must be 3-D, got " + dims_str(x.dims()));
+  if (hq <= 0 || hkv <= 0 || x.dim(2) % (hq + 2 * hkv) != 0)
+    return ctx.error("packed QKV width " + std::to_string(x.dim(2)) +
+                     " must be (q_num_heads + 2 * kv_num_heads) * head_size with positive head counts");
+  const int64_t d = x.dim(2) / (hq + 2 * hkv), rows = x.dim(0) * x.dim(1);
+  const size_t es = dtype_size(x.dtype());
+  int64_t col = 0;
+  for (auto [t, width] : {std::pair{q, hq * d}, std::pair{k, hkv * d}, std::pair{v, hkv * d}}) {
+    KILN_ASSIGN_OR_RETURN(*t, Tensor::allocate(x.dtype(), {x.dim(0), x.dim(1), width}));
+    for (int64_t r = 0; r < rows; ++r)
+      std::memcpy(static_cast<uint8_t*>(t->raw()) + r * width * es,
+                  static_cast<const uint8_t*>(x.raw()) + (r * x.dim(2) + col) * es, width * es);
+    col += width;
+  }
+  return ok_status();
+}
+
 }  // namespace
 
 Status attention_kernel(KernelContext& ctx) {
-  for (size_t i = 0; i < 3; ++i) KILN_RETURN_IF_ERROR(ctx.require_tensor(i));
-  const Tensor& q = ctx.input(0);
-  const Tensor& k = ctx.input(1);
-  const Tensor& v = ctx.input(2);
+  const bool packed = ctx.attrs().get_int("packed_qkv", 0) != 0;
+  for (size_t i = 0; i < (packed ? 1 : 3); ++i) KILN_RETURN_IF_ERROR(ctx.require_tensor(i));
+  Tensor q_split, k_split, v_split;
+  if (packed) KILN_RETURN_IF_ERROR(split_packed(ctx, &q_split, &k_split, &v_split));
+  const Tensor& q = packed ? q_split : ctx.input(0);
+  const Tensor& k = packed ? k_split : ctx.input(1);
+  const Tensor& v = packed ? v_split : ctx.input(2);
   for (const Tensor* t : {&q, &k, &v}) {
     if (!is_compute_float(t->dtype()))
       return ctx.unsupported(std::string("dtype ") + dtype_name(t->dtype()) + " is not supported for Q/K/V");
