@@ -1,5 +1,5 @@
-// Device code of the CUDA copy kernels: strided gather-copy (Transpose, Slice, Expand, Tile, DepthToSpace),
-// the tiled batched transpose, and fill.
+// Device code of the CUDA copy kernels: strided gather-copy (Transpose, Slice, Expand, Tile, DepthToSpace) with a
+// space-to-depth fast path, the tiled batched transpose, and fill.
 #include "backends/cuda/data/data_launch.h"
 #include "backends/cuda/device_common.cuh"
 
@@ -66,14 +66,98 @@ __global__ void transpose_narrow_kernel(const E* __restrict__ in, E* __restrict_
   }
 }
 
+// NCHW [N, C, Hp, Wp] -> space-to-depth NHWC [N, Hp/2, Wp/2, 2, 2, C] (the stem input layout_nhwc builds): one
+// thread per output pixel reads its 2x2 block as C * 2 pairs (each pair one aligned load, coalesced along x) and
+// writes its 4C elements with 16-byte (else 8-, 4-byte) stores.
+template <typename E, int kC, typename I>
+__global__ void space_to_depth_nhwc_kernel(const E* __restrict__ in, E* __restrict__ out, I h2, I w2, I pixels) {
+  using Pair = typename UIntOf<2 * sizeof(E)>::type;
+  constexpr int kRowBytes = 4 * kC * static_cast<int>(sizeof(E));
+  using Vec = std::conditional_t<
+      kRowBytes % 16 == 0, uint4,
+      std::conditional_t<kRowBytes % 8 == 0, uint2, std::conditional_t<kRowBytes % 4 == 0, uint32_t, E>>>;
+  const I wp = 2 * w2, plane = 2 * h2 * wp;
+  for (I p = blockIdx.x * static_cast<I>(blockDim.x) + threadIdx.x; p < pixels;
+       p += static_cast<I>(gridDim.x) * blockDim.x) {
+    const I x = p % w2, t = p / w2;
+    const I y = t % h2, n = t / h2;
+    union {
+      Vec vec[kRowBytes / sizeof(Vec)];
+      E e[4 * kC];
+    } row;
+    const E* src = in + n * kC * plane + 2 * y * wp + 2 * x;
+#pragma unroll
+    for (int by = 0; by < 2; ++by)
+#pragma unroll
+      for (int c = 0; c < kC; ++c) {
+        const Pair v = *reinterpret_cast<const Pair*>(src + c * plane + by * wp);
+        E pair[2];
+        memcpy(pair, &v, sizeof(v));
+        row.e[(by * 2) * kC + c] = pair[0];
+        row.e[(by * 2 + 1) * kC + c] = pair[1];
+      }
+    Vec* dst = reinterpret_cast<Vec*>(out + p * (4 * kC));
+#pragma unroll
+    for (int i = 0; i < static_cast<int>(kRowBytes / sizeof(Vec)); ++i) dst[i] = row.vec[i];
+  }
+}
+
 template <typename E>
 __global__ void fill_kernel(E* out, int64_t n, E v) {
   KILN_GRID_LOOP(i, n) out[i] = v;
 }
 
+template <typename E, int kC>
+cudaError_t launch_space_to_depth_nhwc(const void* in, void* out, int64_t h2, int64_t w2, int64_t pixels,
+                                       cudaStream_t s) {
+  if (pixels * 4 * kC < INT32_MAX)
+    space_to_depth_nhwc_kernel<E, kC, uint32_t><<<grid_for(pixels), kThreads, 0, s>>>(
+        static_cast<const E*>(in), static_cast<E*>(out), static_cast<uint32_t>(h2), static_cast<uint32_t>(w2),
+        static_cast<uint32_t>(pixels));
+  else
+    space_to_depth_nhwc_kernel<E, kC, int64_t>
+        <<<grid_for(pixels), kThreads, 0, s>>>(static_cast<const E*>(in), static_cast<E*>(out), h2, w2, pixels);
+  return cudaGetLastError();
+}
+
+// The space-to-depth pattern in a strided-copy descriptor: output dims [(N,) H2, W2, 2, 2, C] reading an NCHW
+// [N, C, 2*H2, 2*W2] input (strides [C*Hp*Wp,] 2*Wp, 2, Wp, 1, Hp*Wp). Runs it and returns true when it applies.
+bool try_space_to_depth_nhwc(size_t es, const void* in, void* out, const StridedDesc& d, int64_t n, cudaStream_t s,
+                             cudaError_t* err) {
+  const int r = d.rank;
+  if ((r != 5 && r != 6) || d.base != 0 || (es != 2 && es != 4)) return false;
+  const int64_t* dm = d.dims + (r - 5);
+  const int64_t* st = d.strides + (r - 5);
+  const int64_t h2 = dm[0], w2 = dm[1], c = dm[4], wp = 2 * w2, hp = 2 * h2;
+  if (dm[2] != 2 || dm[3] != 2 || c < 1 || c > 4) return false;
+  if (st[0] != 2 * wp || st[1] != 2 || st[2] != wp || st[3] != 1 || st[4] != hp * wp) return false;
+  if (r == 6 && d.strides[0] != c * hp * wp) return false;
+  for (int i = 0; i < r; ++i)
+    if (d.mods[i] > 0) return false;
+  const int64_t pixels = n / (4 * c);
+  // Pair loads need 2-element alignment of the input; the row stores at most 16 bytes of the output.
+  if (reinterpret_cast<uintptr_t>(in) % (2 * es) != 0 || reinterpret_cast<uintptr_t>(out) % 16 != 0) return false;
+#define KILN_S2D_CASE(kC)                                                                  \
+  case kC:                                                                                 \
+    *err = es == 2 ? launch_space_to_depth_nhwc<uint16_t, kC>(in, out, h2, w2, pixels, s)  \
+                   : launch_space_to_depth_nhwc<uint32_t, kC>(in, out, h2, w2, pixels, s); \
+    return true;
+  switch (c) {
+    KILN_S2D_CASE(1)
+    KILN_S2D_CASE(2)
+    KILN_S2D_CASE(3)
+    KILN_S2D_CASE(4)
+    default:
+      return false;
+  }
+#undef KILN_S2D_CASE
+}
+
 }  // namespace
 
 cudaError_t launch_strided_copy(size_t es, const void* in, void* out, const StridedDesc& d, int64_t n, cudaStream_t s) {
+  cudaError_t s2d_err;
+  if (try_space_to_depth_nhwc(es, in, out, d, n, s, &s2d_err)) return s2d_err;
   bool mod = false;
   for (int r = 0; r < d.rank; ++r) mod = mod || d.mods[r] > 0;
 #define KILN_BODY                                                                                 \

@@ -76,6 +76,10 @@ struct PadDesc {
 };
 cudaError_t launch_pad(size_t elem_size, const void* in, void* out, const PadDesc& d, int mode, const void* value,
                        int64_t n, cudaStream_t stream);
+// Constant Pad one output row (last axis) at a time, for rows of >= 32 elements (pad_rows.cu; launch_pad uses it).
+bool pad_by_rows_applies(const PadDesc& d, int mode);
+cudaError_t launch_pad_constant_rows(size_t elem_size, const void* in, void* out, const PadDesc& d, const void* value,
+                                     int64_t n, cudaStream_t stream);
 
 // Range: out[i] = start + i * delta (float32/16/bf16 compute in float32... float64 and ints natively).
 cudaError_t launch_range(DType dtype, void* out, int64_t n, double start, double delta, int64_t istart, int64_t idelta,

@@ -193,6 +193,7 @@ cudaError_t launch_pad(size_t es, const void* in, void* out, const PadDesc& d, i
     KILN_ELEM_SWITCH(es, KILN_BODY)
 #undef KILN_BODY
   }
+  if (pad_by_rows_applies(d, mode)) return launch_pad_constant_rows(es, in, out, d, value, n, s);
 #define KILN_BODY                                                                                                 \
   E v;                                                                                                            \
   memcpy(&v, value, sizeof(E));                                                                                   \
