@@ -3,6 +3,7 @@
 #include "passes/layout_stem.h"
 
 #include "pass_test_util.h"
+#include "quant/precision.h"
 
 namespace kiln_pass_test {
 namespace {
@@ -80,6 +81,21 @@ TEST(LayoutStem, EvenKernelCropsUnreadRow) {
   check_stem({{1, 3, 16, 15}, 4, 2, 2, {0, 1, 0, 0}, true, true, false});
 }
 TEST(LayoutStem, DynamicBatch) { check_stem({{0, 3, 14, 14}, 4, 7, 7, {3, 3, 3, 3}, true, true, false}); }
+
+// Under fp16 the Pad, Reshapes and Transpose are data movers whose readers are lowered: the input Cast moves up to
+// the graph input, so the whole space-to-depth path copies half the bytes.
+TEST(LayoutStem, Float16CastMovesToTheGraphInput) {
+  Graph g = stem_graph({{2, 3, 32, 32}, 8, 7, 7, {3, 3, 3, 3}, true, true, false});
+  auto pass = make_layout_nhwc_pass();
+  ASSERT_TRUE(run_pass_checked(*pass, g));
+  ASSERT_TRUE(lower_precision(g, PrecisionOptions{}).ok());
+  ASSERT_FALSE(g.nodes.empty());
+  EXPECT_EQ(g.nodes[0].op, OpKind::kCast) << print_graph(g);
+  EXPECT_EQ(g.nodes[0].inputs[0], "x");
+  for (const Node& n : g.nodes)
+    if (n.op == OpKind::kPad || n.op == OpKind::kTranspose || n.op == OpKind::kReshape || n.op == OpKind::kFusedConv)
+      EXPECT_EQ(g.type_of(n.outputs[0])->dtype, DType::kFloat16) << n.describe() << "\n" << print_graph(g);
+}
 
 TEST(LayoutStem, PlanGeometry) {
   Graph g = stem_graph({{128, 3, 224, 224}, 64, 7, 7, {3, 3, 3, 3}, true, true, false});
