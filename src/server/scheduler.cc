@@ -146,6 +146,7 @@ void Scheduler::stop() {
   for (auto& t : threads_)
     if (t.joinable()) t.join();
   threads_.clear();
+  answering_.wait_idle();  // every request is answered before stop() returns
   contexts_.clear();
 }
 
@@ -383,14 +384,51 @@ void Scheduler::execute(int instance, ExecutionContext* ctx, std::vector<std::un
   counters_[instance].executions.fetch_add(1, std::memory_order_relaxed);
   counters_[instance].inferences.fetch_add(static_cast<uint64_t>(total_rows), std::memory_order_relaxed);
   stats_->record_batch(total_rows, t1 - t0, t2 - t1, t3 - t2);
+  uint64_t succeeded = 0, request_ns = 0, queue_ns = 0;
+  const uint64_t t4 = now_ns();
   for (size_t k = 0; k < batch.size(); ++k) {
-    QueuedRequest& r = *batch[k];
-    if (!failed[k].ok()) {
-      finish(r, std::move(failed[k]), {}, "OTHER");
-      continue;
-    }
-    stats_->record_success(now_ns() - r.start_ns, t0 - std::min(t0, r.start_ns), t1 - t0, t2 - t1, t3 - t2);
-    finish(r, {}, std::move(responses[k]), nullptr);
+    if (!failed[k].ok()) continue;
+    ++succeeded;
+    request_ns += t4 - batch[k]->start_ns;
+    queue_ns += t0 - std::min(t0, batch[k]->start_ns);
+  }
+  if (succeeded) stats_->record_successes(succeeded, request_ns, queue_ns, t1 - t0, t2 - t1, t3 - t2);
+  answer(batch, responses, failed);
+}
+
+void Scheduler::answer(std::vector<std::unique_ptr<QueuedRequest>>& batch, std::vector<InferResponse>& responses,
+                       std::vector<ServerStatus>& failed) {
+  auto answer_one = [this](QueuedRequest& r, InferResponse& response, ServerStatus& failure) {
+    if (!failure.ok())
+      finish(r, std::move(failure), {}, "OTHER");
+    else
+      finish(r, {}, std::move(response), nullptr);
+  };
+  // Requests per job: a handoff costs about as much as answering a few requests.
+  constexpr size_t kMinChunk = 8;
+  ResponsePool& pool = ResponsePool::get();
+  const size_t n = batch.size();
+  const size_t jobs = std::min<size_t>(static_cast<size_t>(pool.threads()), (n + kMinChunk - 1) / kMinChunk);
+  if (jobs == 0) {  // no pool threads
+    for (size_t k = 0; k < n; ++k) answer_one(*batch[k], responses[k], failed[k]);
+    return;
+  }
+  struct Answers {
+    std::vector<std::unique_ptr<QueuedRequest>> batch;
+    std::vector<InferResponse> responses;
+    std::vector<ServerStatus> failed;
+  };
+  auto shared = std::make_shared<Answers>(Answers{std::move(batch), std::move(responses), std::move(failed)});
+  batch.clear();
+  const size_t per = (n + jobs - 1) / jobs;
+  for (size_t begin = 0; begin < n; begin += per) {
+    answering_.started();
+    pool.submit([this, shared, answer_one, begin, end = std::min(n, begin + per)]() mutable {
+      for (size_t k = begin; k < end; ++k) answer_one(*shared->batch[k], shared->responses[k], shared->failed[k]);
+      shared
+          .reset();  // the last job frees the batch's requests (input bytes, shared-memory holds) before stop() returns
+      answering_.finished();
+    });
   }
 }
 

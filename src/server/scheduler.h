@@ -14,6 +14,7 @@
 #include "kiln/engine.h"
 #include "server/inference_server.h"
 #include "server/model_config.pb.h"
+#include "server/response_pool.h"
 #include "server/tensor_codec.h"
 
 namespace kiln::server {
@@ -41,6 +42,10 @@ class StatsCollector {
   void record_success(uint64_t request_ns, uint64_t queue_ns, uint64_t in_ns, uint64_t infer_ns, uint64_t out_ns);
   void record_failure(const char* reason, uint64_t request_ns);
   void record_batch(uint64_t rows, uint64_t in_ns, uint64_t infer_ns, uint64_t out_ns);
+  // `requests` successes of one batch at once (one lock): the sums of their request and queue times, and the
+  // batch's compute times, which each of them counts.
+  void record_successes(uint64_t requests, uint64_t request_ns_sum, uint64_t queue_ns_sum, uint64_t in_ns,
+                        uint64_t infer_ns, uint64_t out_ns);
   ModelStats snapshot() const;
   // Batch-size histogram (cumulative Prometheus buckets, sum, count).
   static const std::vector<uint64_t>& batch_buckets();
@@ -139,6 +144,10 @@ class Scheduler {
   void execute(int instance, ExecutionContext* ctx, std::vector<std::unique_ptr<QueuedRequest>>& batch,
                std::map<std::string, BatchBuffer>* input_cache);
   void finish(QueuedRequest& r, ServerStatus status, InferResponse response, const char* failure_reason);
+  // Answers a batch's requests (responses[k] or failed[k] for batch[k]): on ResponsePool threads when it has any,
+  // in chunks, else here.
+  void answer(std::vector<std::unique_ptr<QueuedRequest>>& batch, std::vector<InferResponse>& responses,
+              std::vector<ServerStatus>& failed);
 
   std::shared_ptr<const Engine> engine_;
   SchedulerConfig config_;
@@ -160,6 +169,7 @@ class Scheduler {
   };
   std::unique_ptr<InstanceCounters[]> counters_;  // one per instance
   std::vector<std::thread> threads_;
+  JobTracker answering_;  // response jobs in the ResponsePool: stop() waits for them
 };
 
 }  // namespace kiln::server

@@ -37,6 +37,20 @@ void StatsCollector::record_success(uint64_t request_ns, uint64_t queue_ns, uint
   add(stats_.compute_output, out_ns);
 }
 
+void StatsCollector::record_successes(uint64_t requests, uint64_t request_ns_sum, uint64_t queue_ns_sum, uint64_t in_ns,
+                                      uint64_t infer_ns, uint64_t out_ns) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto add_n = [requests](StatDuration& d, uint64_t ns) {
+    d.count += requests;
+    d.ns += ns;
+  };
+  add_n(stats_.success, request_ns_sum);
+  add_n(stats_.queue, queue_ns_sum);
+  add_n(stats_.compute_input, in_ns * requests);
+  add_n(stats_.compute_infer, infer_ns * requests);
+  add_n(stats_.compute_output, out_ns * requests);
+}
+
 void StatsCollector::record_failure(const char* reason, uint64_t request_ns) {
   std::lock_guard<std::mutex> lock(mu_);
   add(stats_.fail, request_ns);
