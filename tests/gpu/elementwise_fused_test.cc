@@ -55,6 +55,20 @@ TEST(CudaElementwiseFused, BroadcastInputsAndConstantWeights) {
                       random_tensor(DType::kBFloat16, {8, 1}, 15)});
 }
 
+// Shapes whose innermost collapsed dim is a multiple of 4 take the kernel's 4-elements-per-thread path: inputs
+// stepping by 1 (whole or suffix-broadcast, like BERT's position embeddings) and by 0 (broadcast along it).
+TEST(CudaElementwiseFused, GroupedBroadcastPaths) {
+  KILN_REQUIRE_GPU();
+  const std::vector<std::string> three = {"Add i0 i1", "Add s0 i2"};
+  for (DType dt : {DType::kFloat32, DType::kFloat16, DType::kBFloat16}) {
+    check_fused(three, {random_tensor(dt, {2, 128, 64}, 30), random_tensor(dt, {2, 128, 64}, 31),
+                        random_tensor(dt, {1, 128, 64}, 32)});
+    check_fused(three, {random_tensor(dt, {3, 5, 12}, 33), random_tensor(dt, {3, 5, 1}, 34),
+                        random_tensor(dt, {12}, 35)});
+    check_fused(three, {random_tensor(dt, {6, 4}, 36), random_tensor(dt, {6, 1}, 37), random_tensor(dt, {}, 38)});
+  }
+}
+
 TEST(CudaElementwiseFused, ManyInputs) {
   KILN_REQUIRE_GPU();
   std::vector<std::string> p = {"Add i0 i1"};

@@ -74,43 +74,93 @@ __device__ __forceinline__ float load_input(const void* p, DType dt, int64_t off
   }
 }
 
-template <typename T>
-__global__ void fused_elementwise_kernel(const __grid_constant__ FusedProgram prog,
-                                         const __grid_constant__ FusedInputs in, T* __restrict__ y, int64_t n) {
+// The program on one element's inputs x[0..count).
+__device__ __forceinline__ float run_program(const FusedProgram& prog, const float (&x)[kMaxFusedInputs]) {
   float s[kMaxFusedSteps];
-  KILN_GRID_LOOP(i, n) {
-    int64_t off[kMaxFusedInputs];
-    if (in.all_contiguous) {
+  float last = 0.f;
+  for (int j = 0; j < prog.num_steps; ++j) {
+    const FusedInstr& st = prog.steps[j];
+    float v[3];
 #pragma unroll
-      for (int k = 0; k < kMaxFusedInputs; ++k) off[k] = i;
-    } else {
-      broadcast_offsets<kMaxFusedInputs>(in.desc, i, off);
+    for (int a = 0; a < 3; ++a) {
+      const FusedOperand& o = st.args[a];
+      float r = o.value;
+      if (o.kind == 0) {
+#pragma unroll
+        for (int k = 0; k < kMaxFusedInputs; ++k)
+          if (k == o.index) r = x[k];
+      } else if (o.kind == 1) {
+        r = s[o.index];
+      }
+      v[a] = r;
     }
-    float x[kMaxFusedInputs];
+    last = eval(st.op, v[0], v[1], v[2]);
+    s[j] = last;
+  }
+  return last;
+}
+
+// Offsets of element i in each input, in index type Idx (32-bit when every offset fits: cheaper divisions).
+template <typename Idx>
+__device__ __forceinline__ void input_offsets(const FusedInputs& in, Idx i, Idx (&off)[kMaxFusedInputs]) {
+#pragma unroll
+  for (int k = 0; k < kMaxFusedInputs; ++k) off[k] = in.all_contiguous ? i : 0;
+  if (in.all_contiguous) return;
+  for (int r = in.desc.rank - 1; r >= 0; --r) {
+    const Idx n = static_cast<Idx>(in.desc.dims[r]);
+    const Idx q = i / n;
+    const Idx c = i - q * n;
+    i = q;
 #pragma unroll
     for (int k = 0; k < kMaxFusedInputs; ++k)
-      if (k < in.count) x[k] = load_input(in.ptr[k], in.dtype[k], off[k]);
-    float last = 0.f;
-    for (int j = 0; j < prog.num_steps; ++j) {
-      const FusedInstr& st = prog.steps[j];
-      float v[3];
+      if (k < in.count) off[k] += c * static_cast<Idx>(in.desc.strides[k][r]);
+  }
+}
+
+// Each thread computes V consecutive outputs. V > 1 only when V divides the innermost collapsed dim, so the V
+// elements share their outer offsets and step through each input by its innermost stride (0 or 1).
+template <typename T, typename Idx, int V>
+__global__ void fused_elementwise_kernel(const __grid_constant__ FusedProgram prog,
+                                         const __grid_constant__ FusedInputs in, T* __restrict__ y, Idx groups) {
+  Idx inner[kMaxFusedInputs];
 #pragma unroll
-      for (int a = 0; a < 3; ++a) {
-        const FusedOperand& o = st.args[a];
-        float r = o.value;
-        if (o.kind == 0) {
+  for (int k = 0; k < kMaxFusedInputs; ++k)
+    inner[k] = in.all_contiguous || in.desc.rank == 0 ? Idx(1) : static_cast<Idx>(in.desc.strides[k][in.desc.rank - 1]);
+  for (Idx g = static_cast<Idx>(blockIdx.x) * blockDim.x + threadIdx.x; g < groups;
+       g += static_cast<Idx>(blockDim.x) * gridDim.x) {
+    const Idx i0 = g * V;
+    Idx off[kMaxFusedInputs];
+    input_offsets<Idx>(in, i0, off);
 #pragma unroll
-          for (int k = 0; k < kMaxFusedInputs; ++k)
-            if (k == o.index) r = x[k];
-        } else if (o.kind == 1) {
-          r = s[o.index];
-        }
-        v[a] = r;
-      }
-      last = eval(st.op, v[0], v[1], v[2]);
-      s[j] = last;
+    for (int v = 0; v < V; ++v) {
+      float x[kMaxFusedInputs];
+#pragma unroll
+      for (int k = 0; k < kMaxFusedInputs; ++k)
+        if (k < in.count) x[k] = load_input(in.ptr[k], in.dtype[k], off[k] + v * inner[k]);
+      y[i0 + v] = from_f32<T>(run_program(prog, x));
     }
-    y[i] = from_f32<T>(last);
+  }
+}
+
+template <typename T>
+void launch_typed(const FusedProgram& prog, const FusedInputs& in, T* y, int64_t n, cudaStream_t s) {
+  const int64_t innermost = in.all_contiguous ? n : in.desc.rank > 0 ? in.desc.dims[in.desc.rank - 1] : 1;
+  constexpr int kV = 4;
+  const bool grouped = innermost % kV == 0 && n % kV == 0;
+  int64_t max_off = n;
+  if (!in.all_contiguous)
+    for (int k = 0; k < in.count; ++k) {
+      int64_t o = 0;
+      for (int r = 0; r < in.desc.rank; ++r) o += (in.desc.dims[r] - 1) * in.desc.strides[k][r];
+      max_off = o + 1 > max_off ? o + 1 : max_off;
+    }
+  const bool small = max_off < (int64_t{1} << 31) - kV;
+  if (grouped && small) {
+    fused_elementwise_kernel<T, int32_t, kV><<<grid_for(n / kV), kThreads, 0, s>>>(prog, in, y, int32_t(n / kV));
+  } else if (small) {
+    fused_elementwise_kernel<T, int32_t, 1><<<grid_for(n), kThreads, 0, s>>>(prog, in, y, int32_t(n));
+  } else {
+    fused_elementwise_kernel<T, int64_t, 1><<<grid_for(n), kThreads, 0, s>>>(prog, in, y, n);
   }
 }
 
@@ -120,13 +170,13 @@ cudaError_t launch_fused_elementwise(const FusedProgram& prog, const FusedInputs
                                      int64_t n, cudaStream_t s) {
   switch (out_dtype) {
     case DType::kFloat32:
-      fused_elementwise_kernel<<<grid_for(n), kThreads, 0, s>>>(prog, in, static_cast<float*>(y), n);
+      launch_typed(prog, in, static_cast<float*>(y), n, s);
       break;
     case DType::kFloat16:
-      fused_elementwise_kernel<<<grid_for(n), kThreads, 0, s>>>(prog, in, static_cast<__half*>(y), n);
+      launch_typed(prog, in, static_cast<__half*>(y), n, s);
       break;
     case DType::kBFloat16:
-      fused_elementwise_kernel<<<grid_for(n), kThreads, 0, s>>>(prog, in, static_cast<__nv_bfloat16*>(y), n);
+      launch_typed(prog, in, static_cast<__nv_bfloat16*>(y), n, s);
       break;
     default:
       return cudaErrorInvalidValue;
