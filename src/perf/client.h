@@ -1,9 +1,12 @@
 // kiln perf's view of a server: model information, statistics, and per-connection inference workers.
 #pragma once
+#include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "kiln/dtype.h"
@@ -67,6 +70,17 @@ class AsyncLoad {
   // Stops issuing requests; returns once every request in flight has completed.
   virtual void stop() = 0;
 };
+// Threads an asynchronous closed loop spreads its connections over: $KILN_PERF_ASYNC_THREADS when set (1..64), else
+// CPU count / 4 (1..8); at most one per request in flight. One thread issuing and completing every request bounds the
+// client near 10k requests/s.
+inline int async_lanes(int concurrency) {
+  int lanes = std::clamp(static_cast<int>(std::thread::hardware_concurrency()) / 4, 1, 8);
+  if (const char* env = std::getenv("KILN_PERF_ASYNC_THREADS")) {
+    const int v = std::atoi(env);
+    if (v >= 1 && v <= 64) lanes = v;
+  }
+  return std::max(1, std::min(lanes, concurrency));
+}
 // Called once per completed request, on the client's threads, possibly concurrently for different slots.
 using RecordFn = std::function<void(int slot, int64_t latency_ns, const CallTiming& timing, const Status& status)>;
 

@@ -66,37 +66,48 @@ class GrpcWorker final : public InferWorker {
   inference::ModelInferResponse response_;
 };
 
-// Closed-loop load on grpc's completion-queue client API, polled by one thread: `concurrency` slots, each
-// reissuing its request when the previous one completes. Calls are spread over a few channels (connections).
+// Closed-loop load on grpc's completion-queue client API: `concurrency` slots, each reissuing its request when the
+// previous one completes. The slots are split over `lanes`, each a completion queue polled by its own thread (one
+// thread issuing and completing every call bounds the client near 10k calls/s, below what a GPU server answers),
+// and calls are spread over a few channels (connections).
 class GrpcCqLoad final : public AsyncLoad {
  public:
   GrpcCqLoad(std::vector<std::unique_ptr<Stub>> stubs, std::string target,
-             std::shared_ptr<const std::vector<inference::ModelInferRequest>> requests, int concurrency,
+             std::shared_ptr<const std::vector<inference::ModelInferRequest>> requests, int concurrency, int lanes,
              RecordFn record)
       : stubs_(std::move(stubs)),
         target_(std::move(target)),
         requests_(std::move(requests)),
         record_(std::move(record)),
-        slots_(static_cast<size_t>(concurrency)) {
+        slots_(static_cast<size_t>(concurrency)),
+        lanes_(static_cast<size_t>(std::max(1, std::min(lanes, concurrency)))) {
     for (size_t i = 0; i < slots_.size(); ++i) {
       slots_[i].id = static_cast<int>(i);
       slots_[i].index = i;
-      issue(slots_[i]);
+      slots_[i].lane = &lanes_[i % lanes_.size()];
+      ++slots_[i].lane->outstanding;
     }
-    outstanding_ = concurrency;
-    thread_ = std::thread([this] { poll(); });
+    for (Slot& s : slots_) issue(s);
+    for (Lane& l : lanes_) l.thread = std::thread([this, &l] { poll(l); });
   }
   ~GrpcCqLoad() override { stop(); }
 
   void stop() override {
     stopping_ = true;
-    if (thread_.joinable()) thread_.join();
+    for (Lane& l : lanes_)
+      if (l.thread.joinable()) l.thread.join();
   }
 
  private:
+  struct Lane {
+    grpc::CompletionQueue cq;
+    int outstanding = 0;  // touched only by the lane's thread after construction
+    std::thread thread;
+  };
   struct Slot {
     int id = 0;
     size_t index = 0;
+    Lane* lane = nullptr;
     std::optional<grpc::ClientContext> ctx;
     std::unique_ptr<grpc::ClientAsyncResponseReader<inference::ModelInferResponse>> reader;
     inference::ModelInferResponse resp;
@@ -109,14 +120,14 @@ class GrpcCqLoad final : public AsyncLoad {
     s.resp.Clear();
     s.start = std::chrono::steady_clock::now();
     Stub* stub = stubs_[static_cast<size_t>(s.id) % stubs_.size()].get();
-    s.reader = stub->AsyncModelInfer(&*s.ctx, (*requests_)[s.index++ % requests_->size()], &cq_);
+    s.reader = stub->AsyncModelInfer(&*s.ctx, (*requests_)[s.index++ % requests_->size()], &s.lane->cq);
     s.reader->Finish(&s.resp, &s.status, &s);
   }
 
-  void poll() {
+  void poll(Lane& lane) {
     void* tag = nullptr;
     bool ok = false;
-    while (cq_.Next(&tag, &ok)) {
+    while (lane.cq.Next(&tag, &ok)) {
       Slot& s = *static_cast<Slot*>(tag);
       const int64_t latency =
           std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - s.start).count();
@@ -124,8 +135,8 @@ class GrpcCqLoad final : public AsyncLoad {
       if (!s.status.ok()) std::this_thread::sleep_for(std::chrono::milliseconds(1));  // no busy loop
       if (!stopping_) {
         issue(s);
-      } else if (--outstanding_ == 0) {
-        cq_.Shutdown();  // Next() returns false once drained
+      } else if (--lane.outstanding == 0) {
+        lane.cq.Shutdown();  // Next() returns false once drained
       }
     }
   }
@@ -134,11 +145,9 @@ class GrpcCqLoad final : public AsyncLoad {
   std::string target_;
   std::shared_ptr<const std::vector<inference::ModelInferRequest>> requests_;
   RecordFn record_;
-  grpc::CompletionQueue cq_;
   std::vector<Slot> slots_;  // sized once: tags stay valid
-  int outstanding_ = 0;      // touched only by the polling thread after construction
+  std::vector<Lane> lanes_;  // sized once: slots point into it
   std::atomic<bool> stopping_{false};
-  std::thread thread_;
 };
 
 class GrpcBackend final : public Backend {
@@ -248,12 +257,13 @@ class GrpcBackend final : public Backend {
   Result<std::unique_ptr<AsyncLoad>> start_async_load(int concurrency, size_t data_sets, RecordFn record) override {
     if (!requests_) return failed_precondition("prepare() was not called");
     std::vector<std::unique_ptr<Stub>> stubs;
-    const int channels = std::max(1, std::min(kAsyncChannels, concurrency));
+    const int lanes = async_lanes(concurrency);
+    const int channels = std::max(1, std::min(std::max(kAsyncChannels, lanes), concurrency));
     for (int i = 0; i < channels; ++i)
       stubs.push_back(
           inference::GRPCInferenceService::NewStub(make_channel(target_, options_.max_message_bytes, true)));
     return std::unique_ptr<AsyncLoad>(
-        std::make_unique<GrpcCqLoad>(std::move(stubs), target_, requests_, concurrency, std::move(record)));
+        std::make_unique<GrpcCqLoad>(std::move(stubs), target_, requests_, concurrency, lanes, std::move(record)));
   }
 
   Result<std::unique_ptr<InferWorker>> make_worker() override {

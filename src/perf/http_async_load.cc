@@ -1,4 +1,5 @@
-// Closed-loop HTTP load on one epoll thread: a small state machine per connection (send, then read one response).
+// Closed-loop HTTP load on epoll threads (async_lanes of them): a small state machine per connection (send, then read
+// one response).
 #include "perf/http_async_load.h"
 
 #include <fcntl.h>
@@ -34,9 +35,10 @@ constexpr int64_t kDrainNs = 10'000'000'000;
 class HttpAsyncLoad final : public AsyncLoad {
  public:
   HttpAsyncLoad(std::string host, int port, std::shared_ptr<const std::vector<std::string>> requests, RecordFn record,
-                HttpErrorFn to_error)
+                HttpErrorFn to_error, int slot_base)
       : host_(std::move(host)),
         port_(port),
+        slot_base_(slot_base),
         requests_(std::move(requests)),
         record_(std::move(record)),
         to_error_(std::move(to_error)) {}
@@ -66,6 +68,7 @@ class HttpAsyncLoad final : public AsyncLoad {
     stopping_ = true;
     if (thread_.joinable()) thread_.join();
   }
+  void request_stop() { stopping_ = true; }
 
  private:
   struct Conn {
@@ -140,7 +143,7 @@ class HttpAsyncLoad final : public AsyncLoad {
 
   // Records the failure, then reconnects and goes on; a connection that cannot reconnect is retired.
   void fail(Conn& c, const std::string& message) {
-    record_(c.slot, now_ns() - c.start, CallTiming{},
+    record_(slot_base_ + c.slot, now_ns() - c.start, CallTiming{},
             failed_precondition("HTTP " + host_ + ":" + std::to_string(port_) + ": " + message));
     ::close(c.fd);
     c.fd = -1;
@@ -210,7 +213,7 @@ class HttpAsyncLoad final : public AsyncLoad {
     timing.recv_ns = end - c.first_byte;
     Status st =
         status == 200 ? ok_status() : to_error_(status, c.in.substr(header_end + 4, static_cast<size_t>(length)));
-    record_(c.slot, end - c.start, timing, st);
+    record_(slot_base_ + c.slot, end - c.start, timing, st);
     if (closes) {
       ::close(c.fd);
       c.fd = -1;
@@ -241,6 +244,7 @@ class HttpAsyncLoad final : public AsyncLoad {
 
   std::string host_;
   int port_;
+  int slot_base_;  // this loop's first slot among all the lanes' (record_ gets global slots)
   std::shared_ptr<const std::vector<std::string>> requests_;
   RecordFn record_;
   HttpErrorFn to_error_;
@@ -251,14 +255,35 @@ class HttpAsyncLoad final : public AsyncLoad {
   std::thread thread_;
 };
 
+// Several HttpAsyncLoads, one thread each, stopped together.
+class HttpLanes final : public AsyncLoad {
+ public:
+  explicit HttpLanes(std::vector<std::unique_ptr<HttpAsyncLoad>> lanes) : lanes_(std::move(lanes)) {}
+  ~HttpLanes() override { stop(); }
+  void stop() override {
+    for (auto& l : lanes_) l->request_stop();  // every lane drains at once
+    for (auto& l : lanes_) l->stop();
+  }
+
+ private:
+  std::vector<std::unique_ptr<HttpAsyncLoad>> lanes_;
+};
+
 }  // namespace
 
 Result<std::unique_ptr<AsyncLoad>> start_http_async_load(const std::string& host, int port,
                                                          std::shared_ptr<const std::vector<std::string>> requests,
                                                          int concurrency, RecordFn record, HttpErrorFn to_error) {
-  auto load = std::make_unique<HttpAsyncLoad>(host, port, std::move(requests), std::move(record), std::move(to_error));
-  KILN_RETURN_IF_ERROR(load->open(concurrency));
-  return std::unique_ptr<AsyncLoad>(std::move(load));
+  const int lanes = async_lanes(concurrency);
+  std::vector<std::unique_ptr<HttpAsyncLoad>> loads;
+  for (int i = 0, base = 0; i < lanes; ++i) {
+    const int n = concurrency / lanes + (i < concurrency % lanes ? 1 : 0);
+    auto load = std::make_unique<HttpAsyncLoad>(host, port, requests, record, to_error, base);
+    KILN_RETURN_IF_ERROR(load->open(n));
+    loads.push_back(std::move(load));
+    base += n;
+  }
+  return std::unique_ptr<AsyncLoad>(std::make_unique<HttpLanes>(std::move(loads)));
 }
 
 }  // namespace kiln::perf
