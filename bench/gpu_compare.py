@@ -427,9 +427,9 @@ def run_model(args, model, wls, st, records):
                     r["fp16_vs_fp32"] = rel_errors(half(*args_h).float().cpu().numpy(), ref_out)
             return r
 
-        rec["eager"] = st.run(rec, "PyTorch eager FP16", eager) or {}
+        rec["eager"] = {} if args.kiln_only else st.run(rec, "PyTorch eager FP16", eager) or {}
         mode = args.compile_mode_throughput if kind == "throughput" else args.compile_mode_latency
-        if mode != "none":
+        if mode != "none" and not args.kiln_only:
             def comp():
                 with torch.inference_mode():
                     return compile_and_time(half, args_h, kind, batch, mode, args.duration, args.windows)
@@ -510,6 +510,7 @@ def parse_args(argv=None):
     ap.add_argument("--bert-torch-attn", default="sdpa", help="transformers attention used for the PyTorch baselines")
     ap.add_argument("--bn-calib-batches", type=int, default=4, help="ResNet-50 BatchNorm re-estimation batches")
     ap.add_argument("--onnx-per-batch", action="store_true", help="export one ONNX file per workload batch")
+    ap.add_argument("--kiln-only", action="store_true", help="skip the PyTorch eager and torch.compile timings")
     ap.add_argument("--profile", action="store_true", help="also run kiln bench --profile; print top 10 layers")
     ap.add_argument("--build-timeout", type=float, default=600.0, help="seconds allowed per kiln build/run")
     ap.add_argument("--workdir", default="", help="where ONNX files and engines go (default: a new temp folder)")

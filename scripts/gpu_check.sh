@@ -10,8 +10,9 @@ nvidia-smi -L
 what=${1:-all}
 if [[ $what == all || $what == tests ]]; then
   echo "== GPU kernel tests"
-  timeout 180 dist/bin/kiln_gpu_tests --gtest_brief=1 >"$OUT/gpu_tests.log" 2>&1
+  timeout 420 dist/bin/kiln_gpu_tests >"$OUT/gpu_tests.log" 2>&1
   echo "gpu tests rc=$?"; grep -E "^\[  (PASSED|FAILED|SKIPPED) \]|tests? from .* ran" "$OUT/gpu_tests.log" | head -60
+  echo "slowest:"; grep -E "^\[ +OK \]" "$OUT/gpu_tests.log" | sed -E 's/.*\] (.*) \(([0-9]+) ms\)/\2 \1/' | sort -rn | head -8
 fi
 if [[ $what == all || $what == conformance ]]; then
   echo "== ONNX node conformance, --device cuda"
