@@ -7,7 +7,10 @@ instances), and runs `kiln perf -b 1` over gRPC and HTTP, each with and without 
 concurrency. Every figure comes from one server process, so rows compare like with like.
 
     python3 tests/server/measure_single_image.py --kiln build/bin/kiln [--concurrency 64:128:64] [--delay-us 500]
-        [--protocols grpc-shm,grpc,http-shm,http] [--serve-args "--http-thread-count 4"]
+        [--protocols grpc-shm,grpc,http-shm,http] [--serve-args "--http-thread-count 4"] [--kiln-before OLD/kiln]
+
+--kiln-before runs the same table with a second binary (its server and its client) first, for before/after figures
+from one run; each binary's rows are measured against its own server.
 """
 import argparse
 import os
@@ -25,7 +28,7 @@ from serve_util import Server, save_model, write  # noqa: E402
 MODEL = "image_pixel"
 
 
-def image_mean_model(root, delay_us, instances):
+def image_pixel_model(root, delay_us, instances):
     init = [helper.make_tensor("starts", TensorProto.INT64, [2], [0, 0]),
             helper.make_tensor("ends", TensorProto.INT64, [2], [1, 1]),
             helper.make_tensor("axes", TensorProto.INT64, [2], [2, 3])]
@@ -80,29 +83,35 @@ def main():
     ap.add_argument("--protocols", default="grpc-shm,grpc,http-shm,http")
     ap.add_argument("--serve-args", default="", help="extra kiln serve flags")
     ap.add_argument("--verbose", action="store_true", help="print kiln perf's full output")
+    ap.add_argument("--kiln-before", help="a second kiln binary, measured first (rows labelled 'before')")
     a = ap.parse_args()
+    print(f"{'binary':7s} {'protocol':9s} {'conc':>5s} {'req/s':>9s} {'lat us':>8s}   server per request (us): "
+          "queue / compute input / infer / output", flush=True)
+    binaries = ([("before", a.kiln_before)] if a.kiln_before else []) + [("after" if a.kiln_before else "", a.kiln)]
+    for tag, kiln in binaries:
+        measure(tag, os.path.abspath(kiln), a)
+
+
+def measure(tag, kiln, a):
     with tempfile.TemporaryDirectory() as repo:
-        image_mean_model(repo, a.delay_us, a.instances)
-        s = Server(os.path.abspath(a.kiln), repo, *shlex.split(a.serve_args))
+        image_pixel_model(repo, a.delay_us, a.instances)
+        s = Server(kiln, repo, *shlex.split(a.serve_args))
         try:
-            print(f"{'protocol':9s} {'conc':>5s} {'req/s':>9s} {'lat us':>8s}   server per request (us): "
-                  "queue / compute input / infer / output", flush=True)
             for label in a.protocols.split(","):
                 protocol, extra = PROTOCOLS[label]
                 port = s.grpc_port if protocol == "grpc" else s.http_port
-                rows, out = run_perf(a.kiln, port, protocol, extra, a.concurrency, a.measure_ms)
+                rows, out = run_perf(kiln, port, protocol, extra, a.concurrency, a.measure_ms)
                 if a.verbose:
                     print(out)
                 if rows is None:
-                    print(f"{label:9s} {out}", flush=True)
+                    print(f"{tag:7s} {label:9s} {out}", flush=True)
                     continue
                 for c, tput, lat, split in rows:
                     parts = " / ".join(str(split.get(k, "-")) for k in ("queue", "compute input", "compute infer",
                                                                         "compute output"))
-                    print(f"{label:9s} {c:5d} {tput:9.1f} {lat:8d}   {parts}", flush=True)
+                    print(f"{tag:7s} {label:9s} {c:5d} {tput:9.1f} {lat:8d}   {parts}", flush=True)
         finally:
             s.stop()
-
 
 if __name__ == "__main__":
     main()
