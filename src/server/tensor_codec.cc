@@ -106,6 +106,7 @@ Result<Tensor> concat_tensors(const std::vector<const InferTensor*>& parts, DTyp
       KILN_ASSIGN_OR_RETURN(reuse->memory, allocate_host_buffer(bytes, pinned));
       reuse->capacity = bytes;
       reuse->pinned = pinned;
+      reuse->initialized = 0;
     }
     t = Tensor::wrap(dtype, dims, reuse->memory.get(), reuse->memory);
   } else {
@@ -144,10 +145,16 @@ Result<Tensor> concat_tensors(const std::vector<const InferTensor*>& parts, DTyp
     off += b.size();
   }
   parallel_copy(dst, copies, off);
-  if (zero_fill_tail && off < t.nbytes())
-    std::memset(dst + off, 0, t.nbytes() - off);
-  else if (off != t.nbytes())
-    return internal_error("input parts do not fill the batch tensor");
+  if (!zero_fill_tail && off != t.nbytes()) return internal_error("input parts do not fill the batch tensor");
+  // Stale rows are kept for floating-point inputs only: an earlier integer input (an index out of range, say) may
+  // have failed its own batch and must not fail a later one from a padding row.
+  const bool stale_ok = reuse && (dtype == DType::kFloat32 || dtype == DType::kFloat16 || dtype == DType::kBFloat16 ||
+                                  dtype == DType::kFloat64);
+  if (off < t.nbytes()) {
+    const size_t from = stale_ok ? std::max(off, reuse->initialized) : off;
+    if (from < t.nbytes()) std::memset(dst + from, 0, t.nbytes() - from);
+  }
+  if (reuse) reuse->initialized = std::max(reuse->initialized, static_cast<size_t>(t.nbytes()));
   return t;
 }
 

@@ -20,12 +20,16 @@ ServerStatus check_tensor_bytes(const InferTensor& t, int64_t* numel);
 // sizes that is milliseconds per batch, more than the copy itself.
 struct BatchBuffer {
   std::shared_ptr<void> memory;
-  size_t capacity = 0;  // bytes
-  bool pinned = false;  // asked for pinned memory (allocate_host_buffer may have fallen back to pageable)
+  size_t capacity = 0;     // bytes
+  bool pinned = false;     // asked for pinned memory (allocate_host_buffer may have fallen back to pageable)
+  size_t initialized = 0;  // leading bytes that hold zeros or an earlier batch's inputs (never uninitialized memory)
 };
 
 // Concatenates the parts (already validated, equal non-batch dims) into one tensor of shape `dims`.
-// zero_fill_tail: the parts may fill only a prefix of `dims` (batch padding); the rest is zeroed.
+// zero_fill_tail: the parts may fill only a prefix of `dims` (batch padding). The rest is zeroed, except for
+// floating-point inputs with `reuse`, where only the part no earlier batch wrote is: padding rows then hold zeros or
+// earlier requests' inputs, whose results are dropped (rows of a batched model are independent), and padding a
+// 40-image batch to 64 costs no 14 MB memset.
 // reuse: the batch tensor is a view of reuse->memory when it holds at least `dims`' bytes (and was allocated with
 // the same `pinned`); otherwise reuse->memory is replaced by a new buffer of max(needed, reserve_bytes) bytes.
 // Without reuse (and for BYTES) a fresh tensor is allocated. pinned: new buffers are page-locked
