@@ -55,9 +55,21 @@ TEST(CudaDataIndex, GatherAxesIndexTypesNegativeIndices) {
           expect_cuda_matches_reference(node(OpKind::kGather, 2, a), {x, idx});
         }
       }
-  // Embedding-style lookup of many rows.
+  // Embedding-style lookup of many rows (16-byte rows take the uint4 row-copy path; 24-byte fp16 rows don't).
   expect_cuda_matches_reference(node(OpKind::kGather, 2), {random_tensor(DType::kFloat16, {1000, 64}, 3),
                                                            random_tensor(DType::kInt64, {4, 31}, 4, 0, 999)});
+  for (DType dt : {DType::kFloat16, DType::kFloat32, DType::kInt8})
+    for (int64_t row : {8, 12, 16, 768}) {
+      Attrs a0;
+      a0.set("axis", int64_t{0});
+      expect_cuda_matches_reference(
+          node(OpKind::kGather, 2, a0),
+          {random_tensor(dt, {50, row}, ++seed, -50, 50), random_tensor(DType::kInt32, {3, 7}, ++seed, -50, 49)});
+      Attrs a1;
+      a1.set("axis", int64_t{1});
+      expect_cuda_matches_reference(node(OpKind::kGather, 2, a1), {random_tensor(dt, {2, 9, row}, ++seed, -50, 50),
+                                                                   random_tensor(DType::kInt64, {5}, ++seed, -9, 8)});
+    }
 }
 
 TEST(CudaDataIndex, GatherElementsAndGatherND) {

@@ -27,7 +27,7 @@ __global__ void gather_kernel(const E* __restrict__ data, const void* __restrict
     const int64_t j = t % num_idx;
     const int64_t o = t / num_idx;
     const int64_t k = fix_index(load_index(idx, idx64, j), axis_dim);
-    out[i] = k < 0 ? E(0) : data[(o * axis_dim + k) * inner + in_pos];
+    out[i] = k < 0 ? E{} : data[(o * axis_dim + k) * inner + in_pos];
   }
 }
 
@@ -119,6 +119,15 @@ __global__ void scatter_nd_kernel(T* __restrict__ out, const void* __restrict__ 
 
 cudaError_t launch_gather(size_t es, const void* data, const void* idx, bool idx64, void* out, int64_t outer,
                           int64_t axis_dim, int64_t num_idx, int64_t inner, cudaStream_t s) {
+  // Rows of whole 16-byte chunks (an embedding table's) move as uint4: 8x fewer threads and index computations.
+  const int64_t row_bytes = inner * static_cast<int64_t>(es);
+  const auto addr_bits = reinterpret_cast<uintptr_t>(data) | reinterpret_cast<uintptr_t>(out);
+  if (es < 16 && row_bytes % 16 == 0 && (addr_bits & 15u) == 0) {
+    const int64_t chunks = row_bytes / 16, n = outer * num_idx * chunks;
+    gather_kernel<uint4><<<grid_for(n), kThreads, 0, s>>>(static_cast<const uint4*>(data), idx, idx64,
+                                                          static_cast<uint4*>(out), axis_dim, num_idx, chunks, n);
+    return cudaGetLastError();
+  }
   const int64_t n = outer * num_idx * inner;
 #define KILN_BODY                                                                                                  \
   gather_kernel<E><<<grid_for(n), kThreads, 0, s>>>(static_cast<const E*>(data), idx, idx64, static_cast<E*>(out), \
