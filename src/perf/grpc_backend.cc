@@ -79,8 +79,8 @@ class GrpcCqLoad final : public AsyncLoad {
         target_(std::move(target)),
         requests_(std::move(requests)),
         record_(std::move(record)),
-        slots_(static_cast<size_t>(concurrency)),
-        lanes_(static_cast<size_t>(std::max(1, std::min(lanes, concurrency)))) {
+        lanes_(static_cast<size_t>(std::max(1, std::min(lanes, concurrency)))),
+        slots_(static_cast<size_t>(concurrency)) {
     for (size_t i = 0; i < slots_.size(); ++i) {
       slots_[i].id = static_cast<int>(i);
       slots_[i].index = i;
@@ -145,8 +145,8 @@ class GrpcCqLoad final : public AsyncLoad {
   std::string target_;
   std::shared_ptr<const std::vector<inference::ModelInferRequest>> requests_;
   RecordFn record_;
+  std::vector<Lane> lanes_;  // sized once: slots point into it; outlives the slots' calls (destroyed after them)
   std::vector<Slot> slots_;  // sized once: tags stay valid
-  std::vector<Lane> lanes_;  // sized once: slots point into it
   std::atomic<bool> stopping_{false};
 };
 
