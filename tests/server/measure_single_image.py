@@ -9,8 +9,8 @@ concurrency. Every figure comes from one server process, so rows compare like wi
     python3 tests/server/measure_single_image.py --kiln build/bin/kiln [--concurrency 64:128:64] [--delay-us 500]
         [--protocols grpc-shm,grpc,http-shm,http] [--serve-args "--http-thread-count 4"] [--kiln-before OLD/kiln]
 
---kiln-before runs the same table with a second binary (its server and its client) first, for before/after figures
-from one run; each binary's rows are measured against its own server.
+--kiln-before also serves the model with a second binary (its server, measured with its own client) and measures each
+protocol with it right before the --kiln binary, for before/after figures from one run.
 """
 import argparse
 import os
@@ -88,30 +88,36 @@ def main():
     print(f"{'binary':7s} {'protocol':9s} {'conc':>5s} {'req/s':>9s} {'lat us':>8s}   server per request (us): "
           "queue / compute input / infer / output", flush=True)
     binaries = ([("before", a.kiln_before)] if a.kiln_before else []) + [("after" if a.kiln_before else "", a.kiln)]
-    for tag, kiln in binaries:
-        measure(tag, os.path.abspath(kiln), a)
-
-
-def measure(tag, kiln, a):
     with tempfile.TemporaryDirectory() as repo:
         image_pixel_model(repo, a.delay_us, a.instances)
-        s = Server(kiln, repo, *shlex.split(a.serve_args))
+        # Both servers run side by side (an idle one costs nothing) and each protocol is measured with one binary
+        # right after the other, so that a change in the machine's other load shifts both alike.
+        servers = []
         try:
+            for tag, kiln in binaries:
+                servers.append((tag, os.path.abspath(kiln), Server(os.path.abspath(kiln), repo,
+                                                                   *shlex.split(a.serve_args))))
             for label in a.protocols.split(","):
-                protocol, extra = PROTOCOLS[label]
-                port = s.grpc_port if protocol == "grpc" else s.http_port
-                rows, out = run_perf(kiln, port, protocol, extra, a.concurrency, a.measure_ms)
-                if a.verbose:
-                    print(out)
-                if rows is None:
-                    print(f"{tag:7s} {label:9s} {out}", flush=True)
-                    continue
-                for c, tput, lat, split in rows:
-                    parts = " / ".join(str(split.get(k, "-")) for k in ("queue", "compute input", "compute infer",
-                                                                        "compute output"))
-                    print(f"{tag:7s} {label:9s} {c:5d} {tput:9.1f} {lat:8d}   {parts}", flush=True)
+                for tag, kiln, s in servers:
+                    measure(tag, kiln, s, label, a)
         finally:
-            s.stop()
+            for _, _, s in servers:
+                s.stop()
+
+
+def measure(tag, kiln, s, label, a):
+    protocol, extra = PROTOCOLS[label]
+    port = s.grpc_port if protocol == "grpc" else s.http_port
+    rows, out = run_perf(kiln, port, protocol, extra, a.concurrency, a.measure_ms)
+    if a.verbose:
+        print(out)
+    if rows is None:
+        print(f"{tag:7s} {label:9s} {out}", flush=True)
+        return
+    for c, tput, lat, split in rows:
+        parts = " / ".join(str(split.get(k, "-")) for k in ("queue", "compute input", "compute infer",
+                                                            "compute output"))
+        print(f"{tag:7s} {label:9s} {c:5d} {tput:9.1f} {lat:8d}   {parts}", flush=True)
 
 if __name__ == "__main__":
     main()
