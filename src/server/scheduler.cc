@@ -129,8 +129,9 @@ ServerStatus Scheduler::enqueue(std::unique_ptr<QueuedRequest>& r) {
     if (!config_.dynamic_batching || forming_ == 0) {
       wake = idle_ > 0;
     } else {
+      // From the smallest preferred size on, the forming worker may find a preferred batch (next_batch).
       wake = queued_rows_ >= config_.max_batch_size ||
-             std::binary_search(config_.preferred_sizes.begin(), config_.preferred_sizes.end(), queued_rows_);
+             (!config_.preferred_sizes.empty() && queued_rows_ >= config_.preferred_sizes.front());
     }
   }
   if (wake) cv_.notify_one();
@@ -236,6 +237,21 @@ bool Scheduler::next_batch(std::unique_lock<std::mutex>& lock, std::vector<std::
     }
     bool full = rows >= config_.max_batch_size || skipped_for_size;
     bool preferred = std::binary_search(config_.preferred_sizes.begin(), config_.preferred_sizes.end(), rows);
+    if (!full && !preferred && !config_.preferred_sizes.empty() && rows > config_.preferred_sizes.front()) {
+      // More than a preferred size is queued, yet no full or preferred batch: the largest preferred size that the
+      // oldest picks fill exactly runs now (Triton's rule) instead of everything after the delay, which a GPU
+      // engine would pad to the next preferred size (70 single-image requests run as 128 rows, not as 64 now).
+      int64_t sum = 0;
+      size_t best = 0;
+      for (size_t k = 0; k < picks.size(); ++k) {
+        sum += queues_[picks[k].first][picks[k].second]->rows;
+        if (std::binary_search(config_.preferred_sizes.begin(), config_.preferred_sizes.end(), sum)) best = k + 1;
+      }
+      if (best > 0) {
+        picks.resize(best);
+        preferred = true;
+      }
+    }
     uint64_t deadline = first.start_ns + config_.max_queue_delay_ns;
     if (!(full || preferred || stopping_ || now >= deadline)) {
       // Wake early for a request's timeout as well as the delay.

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper
 
-from serve_util import Server, add_model, infer_doc, output, save_model, write
+from serve_util import Server, add_model, infer_doc, output, save_model, slow_model, write
 
 
 @pytest.fixture(scope="module")
@@ -18,6 +18,11 @@ def server(kiln_bin, tmp_path_factory):
                                    'dynamic_batching { preferred_batch_size: [ 4 ] '
                                    'max_queue_delay_microseconds: 3000000 }\n'
                                    'instance_group [ { count: 1 kind: KIND_CPU } ]\n')
+    # A few ms per row: requests pile up in the queue while a batch runs.
+    slow_model(repo, "pref_many", config='name: "pref_many"\nmax_batch_size: 8\n'
+                                                   'dynamic_batching { preferred_batch_size: [ 4 ] '
+                                                   'max_queue_delay_microseconds: 500000 }\n'
+                                                   'instance_group [ { count: 1 kind: KIND_CPU } ]\n')
     add_model(repo, "delay", config='name: "delay"\nmax_batch_size: 8\n'
                                     'dynamic_batching { max_queue_delay_microseconds: 300000 }\n')
     # y = x * 2 on [batch, n] with a variable n: only equal n may share a batch.
@@ -50,6 +55,20 @@ def test_preferred_batch_size_runs_without_waiting_for_the_delay(server):
     assert elapsed < 2.5, elapsed  # the 3 s delay was cut short by the preferred size
     st = server.stats("pref")
     assert [b["batch_size"] for b in st["batch_stats"]] == [4] and st["execution_count"] == 1
+
+
+def test_more_than_a_preferred_size_queued_runs_the_preferred_size(server):
+    # Ten single-row requests at once: whenever four or more are queued, four run at once (not everything queued
+    # after the delay, which a GPU engine would pad up to max_batch_size); the rest wait for the delay.
+    results = concurrent(server, "pref_many", [infer_doc(np.full((1, 256), i / 10, np.float32)) for i in range(10)])
+    assert [r[0] for r in results] == [200] * 10
+    outs = [output(doc) for _, doc in results]
+    assert all(o.shape == (1, 256) for o in outs)
+    assert len({o.tobytes() for o in outs}) == 10  # each request got its own row back
+    st = server.stats("pref_many")
+    sizes = [b["batch_size"] for b in st["batch_stats"]]
+    assert max(sizes) <= 4, st["batch_stats"]
+    assert st["inference_count"] == 10
 
 
 def test_queue_delay_bounds_the_wait(server):
