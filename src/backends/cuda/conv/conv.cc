@@ -208,15 +208,16 @@ void publish_tactic_names(CudaKernelContext& ctx, const ConvCall& c, const ConvT
 
 // Graph plans (the fused graph, else the bare conv) and legacy algorithms for the call; either may be absent.
 // `need_legacy` false: the legacy list is looked up only the first time (to publish tactic names), not per run.
-ConvTactics conv_tactics_for(CudaKernelContext& ctx, const ConvCall& c, bool need_legacy) {
+// `want_graph`: graph plans needed (kAllGraphPlans to count tactics; tactic + 1 to run one).
+ConvTactics conv_tactics_for(CudaKernelContext& ctx, const ConvCall& c, bool need_legacy, int want_graph) {
   ConvTactics t;
   if (!graph_conv_disabled()) {
-    auto g = graph_conv_plans_for(ctx, c.graph);
+    auto g = graph_conv_plans_for(ctx, c.graph, want_graph);
     t.graph_fused = g.ok();
     if (!g.ok() && (c.graph.bias || c.graph.z || c.graph.relu)) {
       GraphConvProblem bare = c.graph;
       bare.bias = bare.z = bare.relu = false;
-      g = graph_conv_plans_for(ctx, bare);
+      g = graph_conv_plans_for(ctx, bare, want_graph);
     }
     if (g.ok()) t.graph = *g;
   }
@@ -285,9 +286,12 @@ Status run_conv(CudaKernelContext& ctx, bool fused_op) {
   }
   ConvTactics t;
   const int64_t tactic = tactic_to_run(ctx);
-  if (!force_direct_conv()) t = conv_tactics_for(ctx, c, false);
+  // Plans up to the tactic only: a graph tactic index needs that many plans; a larger index found the list complete,
+  // so it counts legacy algorithms after the full graph list.
+  const int want = tactic >= 0 && tactic < kAllGraphPlans ? static_cast<int>(tactic) + 1 : 1;
+  if (!force_direct_conv()) t = conv_tactics_for(ctx, c, false, want);
   const int g = t.num_graph();
-  if ((tactic < 0 || tactic >= g) && !t.legacy && !force_direct_conv()) t = conv_tactics_for(ctx, c, true);
+  if ((tactic < 0 || tactic >= g) && !t.legacy && !force_direct_conv()) t = conv_tactics_for(ctx, c, true, want);
   if (tactic >= 0 && tactic < g)
     return run_graph_conv(ctx, c, t, static_cast<int>(tactic), x.data, w.data, bias, z, y.data);
   if (t.legacy) return run_legacy_conv(ctx, c, t.legacy, tactic - g, x.data, w.data, bias, z, y.data);
@@ -304,7 +308,7 @@ Status run_conv(CudaKernelContext& ctx, bool fused_op) {
 int conv_tactics_common(CudaKernelContext& ctx, bool fused_op) {
   ConvCall c;
   if (!plan_conv(ctx, fused_op, &c).ok() || numel_of(c.y_dims) == 0 || force_direct_conv()) return 1;
-  const ConvTactics t = conv_tactics_for(ctx, c, true);
+  const ConvTactics t = conv_tactics_for(ctx, c, true, kAllGraphPlans);
   return std::max(1, t.num_graph() + t.num_legacy());
 }
 

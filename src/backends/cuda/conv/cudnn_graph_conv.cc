@@ -87,27 +87,29 @@ struct GraphConvPlans::Impl {
   std::vector<size_t> workspace;
   std::vector<std::string> names;
   std::vector<int64_t> user_uids;  // the frontend's user-pointer order
+  bool complete = false;           // the heuristics list (or the plan cap) was exhausted
 };
 
 GraphConvPlans::GraphConvPlans() : impl_(std::make_unique<Impl>()) {}
 GraphConvPlans::~GraphConvPlans() = default;
 int GraphConvPlans::num_plans() const { return static_cast<int>(impl_->plan_index.size()); }
+bool GraphConvPlans::complete() const { return impl_->complete; }
 size_t GraphConvPlans::workspace(int plan) const { return impl_->workspace.at(plan); }
 const std::string& GraphConvPlans::name(int plan) const { return impl_->names.at(plan); }
 
 // The frontend may throw (cudnn_frontend::cudnnException) where it is not built with NV_CUDNN_DISABLE_EXCEPTION; no
 // exception may leave Kiln's kernels, so every frontend call sits under create()'s and run()'s catch.
 Result<std::unique_ptr<GraphConvPlans>> GraphConvPlans::create(const CudaKernelContext& ctx, const GraphConvProblem& p,
-                                                               cudnnHandle_t build_handle) {
+                                                               cudnnHandle_t build_handle, int want) {
   try {
-    return build(ctx, p, build_handle);
+    return build(ctx, p, build_handle, want);
   } catch (const std::exception& e) {
     return ctx.unsupported(std::string("cuDNN graph build threw: ") + e.what());
   }
 }
 
 Result<std::unique_ptr<GraphConvPlans>> GraphConvPlans::build(const CudaKernelContext& ctx, const GraphConvProblem& p,
-                                                              cudnnHandle_t build_handle) {
+                                                              cudnnHandle_t build_handle, int want) {
   const size_t rank = p.x_dims.size();
   const size_t nsp = rank - 2;
   if (rank < 4 || rank > 5 || p.w_dims.size() != rank || p.y_dims.size() != rank || p.pre_pads.size() != nsp ||
@@ -165,8 +167,9 @@ Result<std::unique_ptr<GraphConvPlans>> GraphConvPlans::build(const CudaKernelCo
   Impl& im = *plans->impl_;
   std::set<std::string> seen;
   const int64_t count = g.get_execution_plan_count();
-  const int max_plans = graph_plan_cap();
-  for (int64_t i = 0; i < count && static_cast<int>(im.plan_index.size()) < max_plans; ++i) {
+  const int max_plans = std::min(graph_plan_cap(), std::max(want, 1));
+  int64_t i = 0;
+  for (; i < count && static_cast<int>(im.plan_index.size()) < max_plans; ++i) {
     if (g.build_plan_at_index(i).is_bad()) continue;  // not supported here, barred, or too much workspace
     std::string name;
     if (g.get_plan_name_at_index(i, name).is_bad()) name = "plan " + std::to_string(i);
@@ -178,6 +181,7 @@ Result<std::unique_ptr<GraphConvPlans>> GraphConvPlans::build(const CudaKernelCo
     im.workspace.push_back(static_cast<size_t>(ws));
     im.names.push_back(name);
   }
+  im.complete = i >= count || static_cast<int>(im.plan_index.size()) >= graph_plan_cap();
   if (im.plan_index.empty()) return ctx.unsupported("cuDNN graph API built no plan for this convolution");
   KILN_RETURN_IF_ERROR(fe_status(ctx, g.prepare_variant_pack_template(), "variant pack"));
   im.user_uids = g.get_variant_pack_uids_sorted();
@@ -212,11 +216,15 @@ bool graph_conv_disabled() {
   return v && std::string(v) == "0";
 }
 
-Result<std::shared_ptr<const GraphConvPlans>> graph_conv_plans_for(CudaKernelContext& ctx, const GraphConvProblem& p) {
+Result<std::shared_ptr<const GraphConvPlans>> graph_conv_plans_for(CudaKernelContext& ctx, const GraphConvProblem& p,
+                                                                   int want) {
   const std::string key = p.key();
+  auto enough = [want](const std::shared_ptr<const GraphConvPlans>& g) {
+    return !g || g->complete() || g->num_plans() >= want;  // a failure is final
+  };
   ConvNodeState& state = node_state_as<ConvNodeState>(ctx);
   auto it = state.graph.find(key);
-  if (it != state.graph.end()) {
+  if (it != state.graph.end() && enough(it->second)) {
     if (!it->second) return ctx.unsupported("no cuDNN graph plan for this convolution (cached failure)");
     return it->second;
   }
@@ -238,11 +246,15 @@ Result<std::shared_ptr<const GraphConvPlans>> graph_conv_plans_for(CudaKernelCon
   {
     std::lock_guard<std::mutex> lock(mu);
     auto found = shared.find(global_key);
+    if (found != shared.end() && !enough(found->second.plans) && found->second.status.ok()) {
+      shared.erase(found);  // built fewer plans than now needed: rebuild with more (holders keep the old ones)
+      found = shared.end();
+    }
     if (found == shared.end()) {
       cudnnHandle_t& h = build_handles[device];
       if (!h) KILN_CUDNN_RETURN_IF_ERROR(cudnnCreate(&h));
       const auto t0 = std::chrono::steady_clock::now();
-      auto made = GraphConvPlans::create(ctx, p, h);
+      auto made = GraphConvPlans::create(ctx, p, h, want);
       if (log_builds()) {
         const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
         std::cerr << "kiln: conv graph " << ctx.node().name << " [" << p.key() << "]: "
@@ -260,7 +272,7 @@ Result<std::shared_ptr<const GraphConvPlans>> graph_conv_plans_for(CudaKernelCon
     }
     entry = found->second;
   }
-  state.graph.emplace(key, entry.plans);
+  state.graph[key] = entry.plans;
   if (!entry.plans) return entry.status;
   return entry.plans;
 }

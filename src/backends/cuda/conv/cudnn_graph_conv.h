@@ -38,12 +38,15 @@ class GraphConvPlans {
   GraphConvPlans(const GraphConvPlans&) = delete;
   GraphConvPlans& operator=(const GraphConvPlans&) = delete;
 
-  // Builds the graph on `build_handle` (which must outlive the plans) and every plan that builds (up to
-  // kMaxGraphConvPlans). unimplemented when cuDNN supports no engine for the problem; errors name ctx's node.
+  // Builds the graph on `build_handle` (which must outlive the plans) and the first `want` plans that build, in
+  // heuristics order (at most kMaxGraphConvPlans). unimplemented when cuDNN supports no engine for the problem;
+  // errors name ctx's node.
   static Result<std::unique_ptr<GraphConvPlans>> create(const CudaKernelContext& ctx, const GraphConvProblem& p,
-                                                        cudnnHandle_t build_handle);
+                                                        cudnnHandle_t build_handle, int want);
 
   int num_plans() const;
+  // Whether every plan there is was built (num_plans() is then the problem's full plan count, as tuning saw it).
+  bool complete() const;
   size_t workspace(int plan) const;
   // "engine 12 (eng12_k2=1_k3=0...)" for tactic names.
   const std::string& name(int plan) const;
@@ -54,14 +57,19 @@ class GraphConvPlans {
 
  private:
   static Result<std::unique_ptr<GraphConvPlans>> build(const CudaKernelContext& ctx, const GraphConvProblem& p,
-                                                       cudnnHandle_t build_handle);
+                                                       cudnnHandle_t build_handle, int want);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 
 // The plans for `p`, built on first use and cached process-wide per (device, problem key): nodes and contexts with
 // the same problem share them. A failed build is remembered (the Status is returned again without rebuilding).
-Result<std::shared_ptr<const GraphConvPlans>> graph_conv_plans_for(CudaKernelContext& ctx, const GraphConvProblem& p);
+// `want`: how many plans the caller needs. Tuning asks for all; running tactic t asks for t + 1, so the first run at
+// a shape builds only the plans up to the chosen one (building a plan compiles its kernels: tens to hundreds of ms).
+// The result has at least `want` plans unless complete(). Plan numbering does not depend on `want`.
+constexpr int kAllGraphPlans = 1 << 30;
+Result<std::shared_ptr<const GraphConvPlans>> graph_conv_plans_for(CudaKernelContext& ctx, const GraphConvProblem& p,
+                                                                   int want = kAllGraphPlans);
 
 // Test hook: KILN_CUDA_CONV_GRAPH=0 disables the graph path (only legacy algorithms are offered).
 bool graph_conv_disabled();
