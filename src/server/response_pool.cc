@@ -3,7 +3,7 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <string>
+#include <system_error>
 
 namespace kiln::server {
 
@@ -26,7 +26,13 @@ ResponsePool& ResponsePool::get() {
 }
 
 ResponsePool::ResponsePool(int threads) {
-  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { loop(); });
+  for (int i = 0; i < threads; ++i) {
+    try {
+      threads_.emplace_back([this] { loop(); });
+    } catch (const std::system_error&) {
+      break;  // fewer threads (none: submit() runs jobs inline)
+    }
+  }
   for (auto& t : threads_) t.detach();  // never joined: the pool lives until the process exits
 }
 

@@ -441,8 +441,8 @@ void Scheduler::answer(std::vector<std::unique_ptr<QueuedRequest>>& batch, std::
     answering_.started();
     pool.submit([this, shared, answer_one, begin, end = std::min(n, begin + per)]() mutable {
       for (size_t k = begin; k < end; ++k) answer_one(*shared->batch[k], shared->responses[k], shared->failed[k]);
-      shared
-          .reset();  // the last job frees the batch's requests (input bytes, shared-memory holds) before stop() returns
+      // The last job frees the batch's requests (input bytes, shared-memory holds) before stop() can return.
+      shared.reset();
       answering_.finished();
     });
   }
