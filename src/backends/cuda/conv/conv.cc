@@ -14,6 +14,7 @@
 #include "backends/cuda/conv/window.h"
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/cudnn_fe/fe_util.h"
+#include "backends/cuda/runtime/engine_state.h"
 
 namespace kiln::cuda {
 namespace {
@@ -153,9 +154,14 @@ bool force_direct_conv() {
 
 // Test hook: KILN_CUDA_CONV_TACTIC=t runs tactic t instead of the tuned one, so that the GPU tests can check every
 // tactic (the tactic names, from conv_tactic_name, say which are graph plans).
+// At a shape other than the tuned one (kTacticDimsAttr) the tuned index would name an arbitrary plan of this
+// shape, and reaching it means building every plan before it: run cuDNN's first choice instead.
 int64_t tactic_to_run(const CudaKernelContext& ctx) {
   const char* v = std::getenv("KILN_CUDA_CONV_TACTIC");
-  return v && *v ? std::atoll(v) : ctx.tactic();
+  if (v && *v) return std::atoll(v);
+  const std::vector<int64_t> tuned = ctx.attrs().get_ints(kTacticDimsAttr, {});
+  if (!tuned.empty() && Dims(tuned.begin(), tuned.end()) != ctx.input_dims(0)) return 0;
+  return ctx.tactic();
 }
 
 // y = act(y + bias + Z) in place; nothing when there is no bias, no Z and no activation.

@@ -18,6 +18,9 @@ Placement placement_of(const Node& node);
 const char* placement_name(Placement p);
 constexpr const char* kPlacementAttr = "kiln_placement";
 constexpr const char* kTacticAttr = "kiln_tactic";
+// Input 0's dims when the tactic was chosen: a tactic index names a plan of that shape; kernels whose plans differ
+// per shape (cuDNN graph convolutions) run their first plan at other shapes instead of building plans up to it.
+constexpr const char* kTacticDimsAttr = "kiln_tactic_dims";
 
 struct CudaEngineState {
   int device = 0;

@@ -1,9 +1,9 @@
 // Placement of nodes on the GPU, the host or the CPU fallback, and tactic timing with a timing cache.
 #include "backends/cuda/runtime/planner.h"
 
+#include <cstring>
 #include <fstream>
 #include <iostream>
-#include <cstring>
 #include <random>
 #include <set>
 #include <sstream>
@@ -127,11 +127,14 @@ std::string tactic_key(const Node& n, NodeContext& ctx, const std::string& gpu) 
   }
   k << "|";
   for (const auto& [name, v] : n.attrs.all()) {
-    if (name == kPlacementAttr || name == kTacticAttr) continue;
+    if (name == kPlacementAttr || name == kTacticAttr || name == kTacticDimsAttr) continue;
     k << name << "=";
-    if (auto* i = std::get_if<int64_t>(&v)) k << *i;
-    else if (auto* f = std::get_if<float>(&v)) k << *f;
-    else if (auto* s = std::get_if<std::string>(&v)) k << *s;
+    if (auto* i = std::get_if<int64_t>(&v))
+      k << *i;
+    else if (auto* f = std::get_if<float>(&v))
+      k << *f;
+    else if (auto* s = std::get_if<std::string>(&v))
+      k << *s;
     else if (auto* is = std::get_if<std::vector<int64_t>>(&v))
       for (auto x : *is) k << x << ",";
     else if (auto* fs = std::get_if<std::vector<float>>(&v))
@@ -152,9 +155,14 @@ Tensor random_input(DType dtype, const Dims& dims, std::mt19937& rng) {
   std::uniform_real_distribution<double> u(-1.0, 1.0);
   for (int64_t i = 0; i < t.numel(); ++i) {
     switch (dtype) {
-      case DType::kFloat32: t.data<float>()[i] = static_cast<float>(u(rng)); break;
-      case DType::kFloat64: t.data<double>()[i] = u(rng); break;
-      default: std::memset(static_cast<char*>(t.raw()) + i * dtype_size(dtype), 0, dtype_size(dtype));  // ids, masks: 0
+      case DType::kFloat32:
+        t.data<float>()[i] = static_cast<float>(u(rng));
+        break;
+      case DType::kFloat64:
+        t.data<double>()[i] = u(rng);
+        break;
+      default:
+        std::memset(static_cast<char*>(t.raw()) + i * dtype_size(dtype), 0, dtype_size(dtype));  // ids, masks: 0
     }
   }
   if (dtype == DType::kFloat16 || dtype == DType::kBFloat16) {
@@ -208,6 +216,10 @@ Status place_and_tune(const std::shared_ptr<Graph>& g, const BuildOptions& optio
   to.lookup = [&](size_t i, NodeContext& nc) -> int64_t {
     std::string key = tactic_key(g->nodes[i], nc, gpu);
     keys[i] = key;
+    if (nc.num_inputs() > 0 && nc.has_input(0)) {
+      const Dims& d = nc.input_dims(0);
+      g->nodes[i].attrs.set(kTacticDimsAttr, std::vector<int64_t>(d.begin(), d.end()));
+    }
     auto c = cache.find(key);
     if (c != cache.end()) {
       g->nodes[i].attrs.set(kTacticAttr, c->second);
