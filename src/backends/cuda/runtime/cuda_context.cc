@@ -148,9 +148,10 @@ Status CudaContext::bind_inputs(const NamedValues& inputs) {
   KILN_RETURN_IF_ERROR(init_status_);
   KILN_CUDA_RETURN_IF_ERROR(cudaSetDevice(state_->device));
   KILN_CUDA_RETURN_IF_ERROR(cudaEventRecord(ev_[0], stream_));
-  size_t total = 0;
+  size_t total = 0;  // staging bytes: inputs that are already page-locked are copied from where they are
   for (const auto& [name, v] : inputs)
-    if (v.kind == ValueKind::kTensor && v.tensor.dtype() != DType::kString) total += v.tensor.nbytes();
+    if (v.kind == ValueKind::kTensor && v.tensor.dtype() != DType::kString && !is_pinned_host_memory(v.tensor.raw()))
+      total += v.tensor.nbytes();
   KILN_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));  // the staging buffer may still feed the last copy
   KILN_ASSIGN_OR_RETURN(void* stage, pinned(std::max<size_t>(total, 1)));
   size_t off = 0;
@@ -187,8 +188,8 @@ Status CudaContext::bind_inputs(const NamedValues& inputs) {
       std::memcpy(static_cast<char*>(stage) + off, t.raw(), bytes);
       KILN_CUDA_RETURN_IF_ERROR(
           cudaMemcpyAsync(s.dev, static_cast<char*>(stage) + off, bytes, cudaMemcpyHostToDevice, stream_));
+      off += bytes;
     }
-    off += bytes;
   }
   KILN_CUDA_RETURN_IF_ERROR(cudaEventRecord(ev_[1], stream_));
   KILN_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(ev_[1]));
