@@ -141,6 +141,7 @@ def multi_gpu(a, work, repo, engine, onnx_path):
     """--gpus: one-GPU vs all-listed-GPUs served throughput at the same concurrency, responses checked."""
     gpus = [int(g) for g in a.gpus.split(",")]
     results = {"gpus": gpus, "concurrency": a.concurrency, "instances_per_gpu": a.instances, "protocol": a.protocol,
+               "shared_memory": a.shared_memory.split(",")[0],
                "request_batch": int(a.request_batch.split(",")[0]), "served": {}}
     mb = a.max_batch
     out = run([a.kiln, "bench", engine, "--batch", str(mb), "--duration", "3", "--streams", str(a.instances),
@@ -165,6 +166,9 @@ def multi_gpu(a, work, repo, engine, onnx_path):
                    "-r", "4"]
             if a.protocol == "http":
                 cmd.append("--binary-data")
+            shm = a.shared_memory.split(",")[0]
+            if shm != "none":
+                cmd += ["--shared-memory", shm]
             out = run(cmd, 300)
             print(out[-1200:], flush=True)
             m = re.search(r"throughput: ([0-9.]+) infer/sec, latency ([0-9.]+) usec", out)
