@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Kiln vs PyTorch eager vs torch.compile on one GPU (issue 4): ResNet-50 and BERT-base, same inputs, same run.
 
-Exports FP32 ONNX, builds Kiln FP16 engines, benchmarks Kiln (`kiln bench --no-transfers --cuda-graph`), PyTorch eager
+Exports FP32 ONNX, builds Kiln FP16 engines, benchmarks Kiln (`kiln bench --no-transfers --cuda-graph`; throughput rows
+with `--back-to-back 10`, as PyTorch's throughput loop runs back to back), PyTorch eager
 and torch.compile (FP16, device-resident inputs), checks Kiln against PyTorch FP32, prints a table with ratios.
 torch/torchvision/transformers are imported lazily (--dry-run needs none of them). Method: docs/benchmarks.md.
 """
@@ -264,7 +265,7 @@ def kiln_build(args, onnx_path, engine, feeds):
     return {"build_s": dt, "summary": (out.strip().splitlines() or [""])[-1]}
 
 
-def kiln_bench(args, engine, json_path, profile, streams=1):
+def kiln_bench(args, engine, json_path, profile, streams=1, back_to_back=1):
     cmd = [args.kiln, "bench", engine, "--no-transfers", "--json", json_path]
     if profile:
         cmd += ["--profile", "--duration", str(min(args.duration, 0.5))]
@@ -272,6 +273,8 @@ def kiln_bench(args, engine, json_path, profile, streams=1):
         cmd += ["--cuda-graph", "--duration", str(args.duration)]
         if streams > 1:
             cmd += ["--streams", str(streams)]
+        if back_to_back > 1:
+            cmd += ["--back-to-back", str(back_to_back)]
     cmd += shlex.split(args.kiln_bench_args)
     sh(cmd, args.duration + args.build_timeout)
     with open(json_path) as f:
@@ -342,8 +345,9 @@ def run_kiln(args, st, rec, onnx_path, feeds, tag):
         return None
     rec["kiln_build_s"], rec["kiln_build_summary"] = b["build_s"], b["summary"]
     log(f"{rec['workload']}: {b['summary']}")
+    thr = rec["kind"] == "throughput"
     j = st.run(rec, "kiln bench", lambda: kiln_bench(args, engine, os.path.join(args.tmp, tag + ".json"), False,
-                                             args.streams if rec["kind"] == "throughput" else 1))
+                                             args.streams if thr else 1, args.kiln_back_to_back if thr else 1))
     if j is not None:
         j.pop("layers", None)
         rec["kiln"] = j
@@ -500,6 +504,9 @@ def parse_args(argv=None):
     ap.add_argument("--precision", default="fp16", help="Kiln build precision")
     ap.add_argument("--timing-cache", default="", help="passed to kiln build --timing-cache")
     ap.add_argument("--streams", type=int, default=1, help="kiln bench --streams for throughput workloads")
+    ap.add_argument("--kiln-back-to-back", type=int, default=10,
+                    help="kiln bench --back-to-back for throughput workloads: graph replays queued per host wait, "
+                         "as PyTorch's throughput loop runs back to back (1: one host wait per run)")
     ap.add_argument("--kiln-build-args", default="", help="extra kiln build flags (one shell-quoted string)")
     ap.add_argument("--kiln-bench-args", default="", help="extra kiln bench flags (one shell-quoted string)")
     modes = ["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs", "none"]
@@ -530,8 +537,8 @@ def parse_args(argv=None):
     if not a.workloads:
         ap.error(f"no workload matches --models {a.models} --batches {a.batches}; "
                  f"known: {', '.join(f'{w[1]} b{w[2]}' for w in WORKLOADS)}")
-    if a.duration <= 0 or a.windows < 1 or a.streams < 1:
-        ap.error("--duration must be > 0, --windows and --streams >= 1")
+    if a.duration <= 0 or a.windows < 1 or a.streams < 1 or a.kiln_back_to_back < 1:
+        ap.error("--duration must be > 0, --windows, --streams and --kiln-back-to-back >= 1")
     return a
 
 
@@ -542,6 +549,8 @@ def print_plan(args):
         shapes = ",".join(f"{k}:{'x'.join(map(str, v.shape))}" for k, v in feeds.items())
         mode = args.compile_mode_throughput if w[3] == "throughput" else args.compile_mode_latency
         streams = f" --streams {args.streams}" if args.streams > 1 and w[3] == "throughput" else ""
+        if args.kiln_back_to_back > 1 and w[3] == "throughput":
+            streams += f" --back-to-back {args.kiln_back_to_back}"
         print(f"  {w[0]} ({w[3]}, target {'>=' if w[3] == 'throughput' else '<='} {w[4]:g} {w[5]}):\n"
               f"    export <workdir>/{w[1]}.onnx (opset 17, FP32, dynamic batch)\n"
               f"    {args.kiln} build <workdir>/{w[1]}.onnx --device cuda --precision {args.precision}"

@@ -163,6 +163,10 @@ class ExecutionContext {
   // CUDA engines), execute any number of times on the bound inputs, then fetch outputs to the host.
   Status bind_inputs(const NamedValues& inputs, const RunOptions& options = {});
   Status execute();
+  // Runs execute() n times on the bound inputs. A CUDA engine whose graph for these shapes is already captured
+  // (set_cuda_graph, after one execute()) queues the n replays without waiting in between, so throughput is
+  // measured without a host round trip per run; last_timings().compute_ms is then the GPU time per run.
+  Status execute_back_to_back(int n);
   Status fetch_outputs(NamedValues* outputs);
 
   // CUDA engines: capture each input-shape's execution into a CUDA graph and replay it (when every node of the

@@ -152,6 +152,12 @@ Status ExecutionContext::execute() {
   return backend_->execute();
 }
 
+Status ExecutionContext::execute_back_to_back(int n) {
+  if (!backend_) return unimplemented("this Kiln was built without CUDA and cannot run a CUDA engine");
+  if (n < 1) return invalid_argument("execute_back_to_back: n must be >= 1, got " + std::to_string(n));
+  return backend_->execute_back_to_back(n);
+}
+
 Status ExecutionContext::fetch_outputs(NamedValues* outputs) {
   if (!backend_) return unimplemented("this Kiln was built without CUDA and cannot run a CUDA engine");
   std::vector<Value> outs;

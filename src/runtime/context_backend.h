@@ -13,6 +13,11 @@ class ContextBackend {
   // `inputs` were validated against the engine; they are copied or uploaded, the caller may reuse its buffers.
   virtual Status bind_inputs(const NamedValues& inputs) = 0;
   virtual Status execute() = 0;
+  // n >= 1 executions on the bound inputs; backends that can queue them without waiting override this.
+  virtual Status execute_back_to_back(int n) {
+    for (int i = 0; i < n; ++i) KILN_RETURN_IF_ERROR(execute());
+    return ok_status();
+  }
   // Outputs of the last execute(), in the engine's output order, on the host.
   virtual Status fetch_outputs(std::vector<Value>* outputs) = 0;
   virtual void set_cuda_graph(bool enabled) {}

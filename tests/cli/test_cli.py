@@ -325,3 +325,22 @@ def test_build_with_shapes_and_inspect(kiln_bin, work, sym_model):
     expect_ok(run_kiln(kiln_bin, "build", sym_model, "-o", engine, "--shapes", "a:2x3,b:2x3"))
     out = expect_ok(run_kiln(kiln_bin, "inspect", engine))
     assert "a" in out and "Add" in out
+
+
+def test_bench_back_to_back_needs_no_transfers(kiln_bin, work, relu_engine):
+    path = write_bytes(work, "b2b.kiln", relu_engine)
+    expect_error(run_kiln(kiln_bin, "bench", path, "--back-to-back", 4, "--duration", 0.05),
+                 "--back-to-back 4", "--no-transfers")
+
+
+def test_bench_back_to_back_counts_every_run(kiln_bin, work, relu_engine):
+    """CPU engines run the N executions one after another; the JSON reports N runs per host wait."""
+    out = work / "b2b.json"
+    path = write_bytes(work, "b2b_ok.kiln", relu_engine)
+    proc = run_kiln(kiln_bin, "bench", path, "--no-transfers", "--back-to-back", 5, "--duration", 0.05,
+                    "--iterations", 10, "--json", out)
+    assert proc.returncode == 0, proc.stderr
+    import json
+    j = json.loads(out.read_text())
+    assert j["back_to_back"] == 5
+    assert j["iterations"] >= 10 and j["iterations"] % 5 == 0

@@ -51,6 +51,7 @@ struct BenchArgs {
   int64_t iterations = 10;
   bool no_transfers = false, cuda_graph = false, profile = false;
   int streams = 1;
+  int back_to_back = 1;  // executions queued per host round trip (--back-to-back)
   std::string devices;  // --devices 0,1: one engine per GPU, --streams contexts on each
   BuildFlags flags;
 };
@@ -89,15 +90,20 @@ void run_stream(const Engine& engine, const NamedValues& inputs, const BenchArgs
     if (!out->status.ok()) return;
   }
   auto m0 = Clock::now();
+  // --back-to-back N: N executions per host round trip, each recorded as 1/N of the round trip.
+  const int runs = a.no_transfers ? std::max(1, a.back_to_back) : 1;
   for (;;) {
     auto t0 = Clock::now();
-    out->status = once();
+    out->status = runs > 1 ? ctx->execute_back_to_back(runs) : once();
     if (!out->status.ok()) return;
-    out->lat_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
     RunTimings t = ctx->last_timings();
-    out->h2d_ms.push_back(a.no_transfers ? 0 : t.h2d_ms);
-    out->compute_ms.push_back(t.compute_ms);
-    out->d2h_ms.push_back(a.no_transfers ? 0 : t.d2h_ms);
+    for (int r = 0; r < runs; ++r) {
+      out->lat_ms.push_back(ms / runs);
+      out->h2d_ms.push_back(a.no_transfers ? 0 : t.h2d_ms);
+      out->compute_ms.push_back(t.compute_ms);
+      out->d2h_ms.push_back(a.no_transfers ? 0 : t.d2h_ms);
+    }
     out->graph_replayed = t.graph_replayed;
     out->graph_note = t.graph_note;
     double elapsed = std::chrono::duration<double>(Clock::now() - m0).count();
@@ -179,6 +185,9 @@ Result<std::vector<std::shared_ptr<Engine>>> open_on_devices(const std::string& 
 int run_bench(const BenchArgs& a) {
   auto opts = a.flags.to_options();
   if (!opts.ok()) return fail("bench", opts.status());
+  if (a.back_to_back > 1 && !a.no_transfers)
+    return fail("bench", invalid_argument("--back-to-back " + std::to_string(a.back_to_back) +
+                                          " replays the bound inputs: add --no-transfers (and --cuda-graph)"));
   std::vector<int> devices;
   if (!a.devices.empty()) {
     const bool onnx = a.model.size() >= 5 && a.model.compare(a.model.size() - 5, 5, ".onnx") == 0;
@@ -279,7 +288,9 @@ int run_bench(const BenchArgs& a) {
                                                   : "requested, not used: " + results[0].graph_note;
   if ((*engine)->info().backend != "cuda") graph = "n/a (CPU engine)";
   std::cout << "Streams: " << a.streams << (devices.empty() ? "" : " per device") << "  CUDA graph: " << graph
-            << "  data transfers: " << (a.no_transfers ? "off (inputs bound once, device-resident)" : "on") << "\n";
+            << "  data transfers: " << (a.no_transfers ? "off (inputs bound once, device-resident)" : "on")
+            << (a.back_to_back > 1 ? "  back-to-back: " + std::to_string(a.back_to_back) + " runs per host wait" : "")
+            << "\n";
   std::cout << "=== Performance summary ===\n";
   if (!devices.empty()) {
     for (size_t i = 0; i < engines.size(); ++i) {
@@ -327,6 +338,7 @@ int run_bench(const BenchArgs& a) {
         {"device", (*engine)->info().device},
         {"batch", batch},
         {"streams", a.streams},
+        {"back_to_back", a.back_to_back},
         {"cuda_graph", a.cuda_graph},
         {"cuda_graph_replayed", results[0].graph_replayed},
         {"cuda_graph_note", results[0].graph_note},
@@ -390,6 +402,11 @@ std::function<int()> add_bench_command(CLI::App& app) {
   cmd->add_flag("--no-transfers", args->no_transfers,
                 "Bind inputs once and time execution alone (device-resident inputs, like trtexec --noDataTransfers)");
   cmd->add_flag("--cuda-graph", args->cuda_graph, "Capture the execution into a CUDA graph and replay it");
+  cmd->add_option("--back-to-back", args->back_to_back,
+                  "With --no-transfers --cuda-graph: queue N replays per host round trip (throughput without a "
+                  "host wait per run, as trtexec and PyTorch throughput loops measure); latency is then the round "
+                  "trip / N (default 1)")
+      ->check(CLI::Range(1, 10000));
   cmd->add_flag("--profile", args->profile, "Print a per-layer time profile (one execution, synchronized per node)");
   args->flags.add_to(cmd, false);
   return [args]() { return run_bench(*args); };

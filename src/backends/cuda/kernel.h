@@ -89,6 +89,9 @@ struct CudaKernel {
   int (*num_tactics)(CudaKernelContext& ctx) = nullptr;                                            // null: 1
   // Human-readable name of a tactic for `kiln inspect` ("cublasLt algo 3", "flash-attention 64x64").
   std::string (*tactic_name)(const Node& node, int64_t tactic) = nullptr;
+  // True when a tactic costs little to prepare and time (no plan compilation, e.g. cuBLASLt algorithms): the tuner
+  // then times up to TuningOptions::max_cheap_tactics of them instead of max_tactics.
+  bool cheap_tactics = false;
 };
 
 class CudaKernelRegistry {

@@ -1,6 +1,9 @@
 // cuBLASLt descriptor setup, heuristic queries and the per-node plan cache.
 #include "backends/cuda/gemm/lt_plan.h"
 
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <initializer_list>
 
 #include "backends/cuda/cuda_check.h"
@@ -63,6 +66,50 @@ LtPlan::~LtPlan() {
   if (op_) cublasLtMatmulDescDestroy(op_);
 }
 
+std::vector<cublasLtMatmulHeuristicResult_t> LtPlan::split_k_variants(cublasLtHandle_t lt, const LtPlan& plan,
+                                                                       int64_t k) {
+  std::vector<cublasLtMatmulHeuristicResult_t> out;
+  const size_t bases = std::min<size_t>(kLtSplitKBases, plan.algos_.size());
+  for (size_t i = 0; i < bases; ++i) {
+    const cublasLtMatmulHeuristicResult_t& base = plan.algos_[i];
+    if (base.wavesCount >= 1.f) continue;  // the output tiles already fill the GPU
+    int32_t supported = 0;
+    uint32_t schemes = 0, current = 1;
+    size_t written = 0;
+    if (cublasLtMatmulAlgoCapGetAttribute(&base.algo, CUBLASLT_ALGO_CAP_SPLITK_SUPPORT, &supported, sizeof(supported),
+                                          &written) != CUBLAS_STATUS_SUCCESS ||
+        !supported)
+      continue;
+    if (cublasLtMatmulAlgoCapGetAttribute(&base.algo, CUBLASLT_ALGO_CAP_REDUCTION_SCHEME_MASK, &schemes,
+                                          sizeof(schemes), &written) != CUBLAS_STATUS_SUCCESS)
+      continue;
+    cublasLtMatmulAlgoConfigGetAttribute(&base.algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &current, sizeof(current),
+                                         &written);
+    if (current > 1) continue;
+    // Partial sums reduced in float32 (the compute type); in-place (atomic) reduction is never used: it is not
+    // deterministic.
+    if (!(schemes & CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE)) continue;
+    const uint32_t scheme = CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;
+    for (uint32_t splits : {2u, 3u, 4u, 6u, 8u}) {
+      if (k / splits < kLtMinSplitKDepth) break;
+      cublasLtMatmulAlgo_t algo = base.algo;
+      if (cublasLtMatmulAlgoConfigSetAttribute(&algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &splits, sizeof(splits)) !=
+              CUBLAS_STATUS_SUCCESS ||
+          cublasLtMatmulAlgoConfigSetAttribute(&algo, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &scheme,
+                                               sizeof(scheme)) != CUBLAS_STATUS_SUCCESS)
+        continue;
+      cublasLtMatmulHeuristicResult_t r{};
+      if (cublasLtMatmulAlgoCheck(lt, plan.op_, plan.la_, plan.lb_, plan.lc_, plan.lc_, &algo, &r) !=
+              CUBLAS_STATUS_SUCCESS ||
+          r.state != CUBLAS_STATUS_SUCCESS || r.workspaceSize > kLtWorkspaceBytes)
+        continue;
+      r.algo = algo;
+      out.push_back(r);
+    }
+  }
+  return out;
+}
+
 Result<std::unique_ptr<LtPlan>> LtPlan::create(CudaKernelContext& ctx, const LtProblem& p) {
   auto plan = std::make_unique<LtPlan>();
   const cublasComputeType_t compute =
@@ -113,6 +160,13 @@ Result<std::unique_ptr<LtPlan>> LtPlan::create(CudaKernelContext& ctx, const LtP
   if (plan->algos_.empty())
     return ctx.unsupported("cuBLASLt has no algorithm for this matmul (m=" + std::to_string(p.m) +
                            " n=" + std::to_string(p.n) + " k=" + std::to_string(p.k) + ")");
+  std::vector<cublasLtMatmulHeuristicResult_t> variants = split_k_variants(ctx.cublaslt(), *plan, p.k);
+  if (std::getenv("KILN_CUDA_LT_LOG"))  // diagnostics of the tactic list
+    std::fprintf(stderr, "kiln cublasLt: m=%lld n=%lld k=%lld: %zu heuristics (first: %.2f waves), %zu split-K\n",
+                 static_cast<long long>(p.m), static_cast<long long>(p.n), static_cast<long long>(p.k),
+                 plan->algos_.size(), plan->algos_[0].wavesCount, variants.size());
+  const size_t at = std::min<size_t>(kLtHeuristicsBeforeVariants, plan->algos_.size());
+  plan->algos_.insert(plan->algos_.begin() + static_cast<std::ptrdiff_t>(at), variants.begin(), variants.end());
   return plan;
 }
 

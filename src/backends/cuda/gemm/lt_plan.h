@@ -18,6 +18,12 @@ namespace kiln::cuda {
 constexpr size_t kLtWorkspaceBytes = size_t{32} << 20;
 // Heuristic results requested per shape (the tactics the tuner may time).
 constexpr int kLtMaxAlgos = 32;
+// Split-K variants (2..8 splits, float32 partial sums) are added for the best kLtSplitKBases heuristics when their
+// output tiles do not fill the GPU, each split at least kLtMinSplitKDepth deep; they follow the first
+// kLtHeuristicsBeforeVariants heuristics in the tactic list.
+constexpr size_t kLtSplitKBases = 2;
+constexpr int64_t kLtMinSplitKDepth = 128;
+constexpr size_t kLtHeuristicsBeforeVariants = 2;
 
 // D[m x n] = alpha * op(A)[m x k] op(B)[k x n] (+ beta * C) in cuBLAS column-major terms, `batch` times.
 // C, when used, has D's layout. Alignments are the largest power of two (<= 256) dividing each operand's
@@ -35,7 +41,7 @@ struct LtProblem {
   std::string key() const;
 };
 
-// Owns the descriptors of one problem and its heuristic results (best first).
+// Owns the descriptors of one problem and its tactics: heuristic results (best first) with split-K variants.
 class LtPlan {
  public:
   LtPlan() = default;
@@ -53,6 +59,9 @@ class LtPlan {
   cublasLtMatrixLayout_t la_ = nullptr, lb_ = nullptr, lc_ = nullptr;
   cublasLtEpilogue_t epilogue_ = CUBLASLT_EPILOGUE_DEFAULT;
   std::vector<cublasLtMatmulHeuristicResult_t> algos_;
+
+  static std::vector<cublasLtMatmulHeuristicResult_t> split_k_variants(cublasLtHandle_t lt, const LtPlan& plan,
+                                                                       int64_t k);
 };
 
 // The plans of one node in one context, keyed by LtProblem::key(). Lives in ctx.node_state().

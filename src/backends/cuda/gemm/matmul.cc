@@ -412,14 +412,14 @@ bool gemm_supports(const Node& node, const std::vector<const TypeInfo*>& types) 
 bool fused_matmul_supports(const Node& node, const std::vector<const TypeInfo*>& types) {
   return types_are_float(types, {0, 1, 2, 3}) && fused::parse_activation(node).ok();
 }
-std::string lt_tactic_name(const Node& node, int64_t tactic) { return "cublasLt heuristic #" + std::to_string(tactic); }
+std::string lt_tactic_name(const Node& node, int64_t tactic) { return "cublasLt algorithm #" + std::to_string(tactic); }
 
 }  // namespace
 
-CudaKernel matmul_kernel() { return {matmul_run, matmul_supports, matmul_tactics, lt_tactic_name}; }
-CudaKernel gemm_kernel() { return {gemm_run, gemm_supports, gemm_tactics, lt_tactic_name}; }
+CudaKernel matmul_kernel() { return {matmul_run, matmul_supports, matmul_tactics, lt_tactic_name, true}; }
+CudaKernel gemm_kernel() { return {gemm_run, gemm_supports, gemm_tactics, lt_tactic_name, true}; }
 CudaKernel fused_matmul_kernel() {
-  return {fused_matmul_run, fused_matmul_supports, fused_matmul_tactics, lt_tactic_name};
+  return {fused_matmul_run, fused_matmul_supports, fused_matmul_tactics, lt_tactic_name, true};
 }
 
 }  // namespace kiln::cuda

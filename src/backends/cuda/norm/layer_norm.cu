@@ -111,33 +111,47 @@ void launch_ln_warp(const T* x, const P* scale, const P* bias, T* y, float* mean
       x, scale, bias, y, mean, inv, rows, cols, eps, rms);
 }
 
-// Vectorized variant for cols % 4 == 0 and aligned rows: kThreadsPerRow threads (a warp, or a whole block)
-// share a row, each caching kChunks groups of 4 elements in registers; loads and stores are 4-wide.
+// Elements per 16-byte access: 8 of a 16-bit type, 4 floats.
+template <class T>
+constexpr int kVecWidth = 16 / static_cast<int>(sizeof(T));
+
+// W consecutive elements loaded or stored as one access (16 bytes of T; parameters in float32 with a 16-bit T
+// take two accesses). The address must be aligned to the whole vector.
+template <class T, int W>
+struct alignas(W * sizeof(T)) VecW {
+  T v[W];
+};
+
+// Vectorized variant for cols % W == 0 and aligned rows and parameters: kThreadsPerRow threads (a warp, or a
+// whole block) share a row, each caching kChunks groups of W elements in registers; every access is 16 bytes wide.
 template <class T, class P, int kThreadsPerRow, int kChunks>
-__global__ void layer_norm_vec4(const T* __restrict__ x, const P* __restrict__ scale, const P* __restrict__ bias,
-                                T* __restrict__ y, float* __restrict__ mean_out, float* __restrict__ inv_out,
-                                int64_t rows, int cols, float eps, bool rms) {
+__global__ void layer_norm_vec(const T* __restrict__ x, const P* __restrict__ scale, const P* __restrict__ bias,
+                               T* __restrict__ y, float* __restrict__ mean_out, float* __restrict__ inv_out,
+                               int64_t rows, int cols, float eps, bool rms) {
+  constexpr int W = kVecWidth<T>;
+  using XV = VecW<T, W>;
+  using PV = VecW<P, W>;
   const int64_t row = static_cast<int64_t>(blockIdx.x) * (blockDim.x / kThreadsPerRow) + threadIdx.x / kThreadsPerRow;
   if (row >= rows) return;  // a whole row group leaves together (a block variant has one row per block)
   const int t = threadIdx.x % kThreadsPerRow;
-  const int chunks = cols / 4;
-  const Vec4<T>* xr = reinterpret_cast<const Vec4<T>*>(x + row * cols);
-  Vec4<T>* yr = reinterpret_cast<Vec4<T>*>(y + row * cols);
-  float v[kChunks][4];
+  const int chunks = cols / W;
+  const XV* xr = reinterpret_cast<const XV*>(x + row * cols);
+  XV* yr = reinterpret_cast<XV*>(y + row * cols);
+  float v[kChunks][W];
   float s = 0.f;
 #pragma unroll
   for (int i = 0; i < kChunks; ++i) {
     const int c = t + i * kThreadsPerRow;
     if (c < chunks) {
-      const Vec4<T> q = xr[c];
+      const XV q = xr[c];
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
+      for (int e = 0; e < W; ++e) {
         v[i][e] = to_f32(q.v[e]);
         s += v[i][e];
       }
     } else {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) v[i][e] = 0.f;
+      for (int e = 0; e < W; ++e) v[i][e] = 0.f;
     }
   }
   const float mu = rms ? 0.f : row_sum<kThreadsPerRow>(s) / cols;
@@ -146,20 +160,25 @@ __global__ void layer_norm_vec4(const T* __restrict__ x, const P* __restrict__ s
   for (int i = 0; i < kChunks; ++i) {
     if (t + i * kThreadsPerRow < chunks) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) s2 += (v[i][e] - mu) * (v[i][e] - mu);
+      for (int e = 0; e < W; ++e) s2 += (v[i][e] - mu) * (v[i][e] - mu);
     }
   }
   s2 = row_sum<kThreadsPerRow>(s2);
   const float inv = 1.f / sqrtf(s2 / cols + eps);
+  const PV* sv = reinterpret_cast<const PV*>(scale);
+  const PV* bv = reinterpret_cast<const PV*>(bias);
 #pragma unroll
   for (int i = 0; i < kChunks; ++i) {
     const int c = t + i * kThreadsPerRow;
     if (c >= chunks) continue;
-    Vec4<T> o;
+    const PV sc = sv[c];
+    PV bi;
+    if (bias) bi = bv[c];
+    XV o;
 #pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      float r = (v[i][e] - mu) * inv * to_f32(scale[4 * c + e]);
-      if (bias) r += to_f32(bias[4 * c + e]);
+    for (int e = 0; e < W; ++e) {
+      float r = (v[i][e] - mu) * inv * to_f32(sc.v[e]);
+      if (bias) r += to_f32(bi.v[e]);
       o.v[e] = from_f32<T>(r);
     }
     yr[c] = o;
@@ -171,31 +190,39 @@ __global__ void layer_norm_vec4(const T* __restrict__ x, const P* __restrict__ s
 }
 
 template <class T, class P, int kThreadsPerRow, int kChunks>
-void launch_ln_vec4(const T* x, const P* scale, const P* bias, T* y, float* mean, float* inv, int64_t rows, int cols,
-                    float eps, bool rms, cudaStream_t stream) {
+void launch_ln_vec(const T* x, const P* scale, const P* bias, T* y, float* mean, float* inv, int64_t rows, int cols,
+                   float eps, bool rms, cudaStream_t stream) {
   constexpr int kBlock = kThreadsPerRow == 32 ? 128 : kThreadsPerRow;
-  layer_norm_vec4<T, P, kThreadsPerRow, kChunks><<<ceil_div_u(rows, kBlock / kThreadsPerRow), kBlock, 0, stream>>>(
+  layer_norm_vec<T, P, kThreadsPerRow, kChunks><<<ceil_div_u(rows, kBlock / kThreadsPerRow), kBlock, 0, stream>>>(
       x, scale, bias, y, mean, inv, rows, cols, eps, rms);
 }
 
-// Picks a vectorized configuration; false when the row shape or alignment does not allow one.
+// Picks a vectorized configuration (the fewest chunks per thread that cover a row); false when the row shape or
+// alignment does not allow one.
 template <class T, class P>
-bool try_ln_vec4(const T* x, const P* s, const P* b, T* y, float* mean, float* inv, int64_t rows, int64_t cols,
-                 float eps, bool rms, cudaStream_t stream) {
-  if (cols % 4 != 0 || cols > 8192 || !aligned_to(x, 4 * sizeof(T)) || !aligned_to(y, 4 * sizeof(T))) return false;
-  const int c = static_cast<int>(cols), chunks = c / 4;
+bool try_ln_vec(const T* x, const P* s, const P* b, T* y, float* mean, float* inv, int64_t rows, int64_t cols,
+                float eps, bool rms, cudaStream_t stream) {
+  constexpr int W = kVecWidth<T>;
+  if (cols % W != 0 || cols > 2048 * W || !aligned_to(x, 16) || !aligned_to(y, 16) ||
+      !aligned_to(s, W * sizeof(P)) || (b && !aligned_to(b, W * sizeof(P))))
+    return false;
+  const int c = static_cast<int>(cols), chunks = c / W;
   if (chunks <= 32)
-    launch_ln_vec4<T, P, 32, 1>(x, s, b, y, mean, inv, rows, c, eps, rms, stream);
+    launch_ln_vec<T, P, 32, 1>(x, s, b, y, mean, inv, rows, c, eps, rms, stream);
   else if (chunks <= 64)
-    launch_ln_vec4<T, P, 32, 2>(x, s, b, y, mean, inv, rows, c, eps, rms, stream);
+    launch_ln_vec<T, P, 32, 2>(x, s, b, y, mean, inv, rows, c, eps, rms, stream);
+  else if (chunks <= 96)
+    launch_ln_vec<T, P, 32, 3>(x, s, b, y, mean, inv, rows, c, eps, rms, stream);
   else if (chunks <= 128)
-    launch_ln_vec4<T, P, 32, 4>(x, s, b, y, mean, inv, rows, c, eps, rms, stream);
+    launch_ln_vec<T, P, 32, 4>(x, s, b, y, mean, inv, rows, c, eps, rms, stream);
+  else if (chunks <= 192)
+    launch_ln_vec<T, P, 32, 6>(x, s, b, y, mean, inv, rows, c, eps, rms, stream);
   else if (chunks <= 256)
-    launch_ln_vec4<T, P, 32, 8>(x, s, b, y, mean, inv, rows, c, eps, rms, stream);
+    launch_ln_vec<T, P, 32, 8>(x, s, b, y, mean, inv, rows, c, eps, rms, stream);
   else if (chunks <= 1024)
-    launch_ln_vec4<T, P, 256, 4>(x, s, b, y, mean, inv, rows, c, eps, rms, stream);
+    launch_ln_vec<T, P, 256, 4>(x, s, b, y, mean, inv, rows, c, eps, rms, stream);
   else
-    launch_ln_vec4<T, P, 256, 8>(x, s, b, y, mean, inv, rows, c, eps, rms, stream);
+    launch_ln_vec<T, P, 256, 8>(x, s, b, y, mean, inv, rows, c, eps, rms, stream);
   return true;
 }
 
@@ -206,7 +233,7 @@ void launch_ln(const void* xv, const void* sv, const void* bv, void* yv, float* 
   const P* s = static_cast<const P*>(sv);
   const P* b = static_cast<const P*>(bv);
   T* y = static_cast<T*>(yv);
-  if (try_ln_vec4<T, P>(x, s, b, y, mean, inv, rows, cols, eps, rms, stream)) return;
+  if (try_ln_vec<T, P>(x, s, b, y, mean, inv, rows, cols, eps, rms, stream)) return;
   const int c = static_cast<int>(cols);
   if (cols <= 32) return launch_ln_warp<T, P, 1>(x, s, b, y, mean, inv, rows, c, eps, rms, stream);
   if (cols <= 64) return launch_ln_warp<T, P, 2>(x, s, b, y, mean, inv, rows, c, eps, rms, stream);

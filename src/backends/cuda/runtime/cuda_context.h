@@ -45,6 +45,7 @@ struct Block {
 // Options for the build-time tuning run.
 struct TuningOptions {
   int max_tactics = 4;
+  int max_cheap_tactics = 4;  // for kernels with CudaKernel::cheap_tactics
   // Called for nodes with several tactics after timing them: (node index, tactic, ms per tactic).
   std::function<void(size_t, int64_t, const std::vector<double>&)> on_tuned;
   // Returns a cached tactic for the node (>= 0) or -1 to time it.
@@ -59,6 +60,7 @@ class CudaContext : public ContextBackend {
 
   Status bind_inputs(const NamedValues& inputs) override;
   Status execute() override;
+  Status execute_back_to_back(int n) override;
   Status fetch_outputs(std::vector<Value>* outputs) override;
   void set_cuda_graph(bool enabled) override { use_graphs_ = enabled; }
   void set_profiling(bool enabled) override { profiling_ = enabled; }
@@ -76,6 +78,7 @@ class CudaContext : public ContextBackend {
   Status run_nodes();
   Status run_node(size_t i, int64_t tactic);
   Result<double> time_tactic(size_t i, int64_t tactic);  // ms per run of node i with `tactic`
+  std::vector<double> time_tactics(size_t i, int n);     // ms per tactic 0..n-1 (-1: failed), close ones re-timed
   Status run_host_node(size_t i, bool fallback);
   Status release_dead_values(size_t i);
   Status finish_recording();
@@ -143,6 +146,8 @@ class CudaContext : public ContextBackend {
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
 
+  int replays_ = 1;   // graph launches one execute() queues when it replays (execute_back_to_back)
+  int launched_ = 1;  // executions the last execute() ran (its compute_ms is per execution)
   std::string graph_note_ = "not captured yet (the first runs of a shape record and plan memory)";
   bool use_graphs_ = false, profiling_ = false, capturing_ = false;
   std::vector<LayerTiming> layers_;

@@ -1,4 +1,5 @@
 // Placement of nodes on the GPU, the host or the CPU fallback, and tactic timing with a timing cache.
+#include <cstdlib>
 #include "backends/cuda/runtime/planner.h"
 
 #include <cstring>
@@ -115,6 +116,10 @@ Status write_cache(const std::string& path, const std::map<std::string, int64_t>
 }
 
 // What decides a node's best tactic: op, input dtypes and shapes, attributes, device.
+// Bumped whenever a kernel's tactic list changes order or meaning (cached indices of older lists are then ignored).
+// 2: cuBLASLt split-K variants inserted after the first heuristics.
+constexpr int kTacticListVersion = 2;
+
 std::string tactic_key(const Node& n, NodeContext& ctx, const std::string& gpu) {
   std::ostringstream k;
   k << op_name(n.op) << "|";
@@ -143,7 +148,7 @@ std::string tactic_key(const Node& n, NodeContext& ctx, const std::string& gpu) 
       for (auto& x : *ss) k << x << ",";
     k << ";";
   }
-  k << "|" << gpu;
+  k << "|" << gpu << "|tactics-v" << kTacticListVersion;
   std::string s = k.str();
   for (char& c : s)
     if (c == '\t' || c == '\n') c = ' ';
@@ -211,8 +216,11 @@ Status place_and_tune(const std::shared_ptr<Graph>& g, const BuildOptions& optio
   std::map<size_t, std::string> keys;
   const std::string& gpu = info->compat["gpu_name"];
   static const int kMaxTactics[] = {1, 2, 4, 12, 16, 32};
+  static const int kMaxCheapTactics[] = {1, 4, 8, 48, 48, 64};
+  const int level = std::min(std::max(options.opt_level, 0), 5);
   TuningOptions to;
-  to.max_tactics = kMaxTactics[std::min(std::max(options.opt_level, 0), 5)];
+  to.max_tactics = kMaxTactics[level];
+  to.max_cheap_tactics = kMaxCheapTactics[level];
   to.lookup = [&](size_t i, NodeContext& nc) -> int64_t {
     std::string key = tactic_key(g->nodes[i], nc, gpu);
     keys[i] = key;
@@ -227,7 +235,14 @@ Status place_and_tune(const std::shared_ptr<Graph>& g, const BuildOptions& optio
     }
     return -1;
   };
-  to.on_tuned = [&](size_t i, int64_t tactic, const std::vector<double>&) {
+  const bool log_tuning = std::getenv("KILN_TUNE_LOG") != nullptr;
+  to.on_tuned = [&](size_t i, int64_t tactic, const std::vector<double>& ms) {
+    if (log_tuning) {  // diagnostics: every timed tactic of the node, in ms (-1: failed)
+      std::cerr << "kiln tune: " << g->nodes[i].name << " (" << op_name(g->nodes[i].op) << "): best " << tactic << " of "
+                << ms.size() << ":";
+      for (double m : ms) std::cerr << " " << m;
+      std::cerr << "\n";
+    }
     g->nodes[i].attrs.set(kTacticAttr, tactic);
     if (keys.count(i)) cache[keys[i]] = tactic;
   };
