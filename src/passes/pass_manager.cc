@@ -26,6 +26,7 @@ std::vector<PassFactory> pass_list(const PassOptions& o) {
   l.push_back(make_remove_identity_pass);
   l.push_back(make_eliminate_dead_code_pass);
   l.push_back(make_eliminate_common_subexpressions_pass);
+  l.push_back(make_simplify_broadcasts_pass);  // before fuse_attention: masks keep their small shapes
   if (fusions) {
     // Fusion passes (P2) go here, in this order: fuse_conv_bn, fuse_gelu, fuse_layer_norm, fuse_rms_norm,
     // fuse_attention, fuse_conv_activation, fuse_matmul_bias_activation.

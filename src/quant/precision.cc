@@ -88,6 +88,7 @@ class Lowering {
     low_.assign(g_.nodes.size(), false);
     std::set<std::string> low_values;
     std::vector<size_t> idle_movers;  // data movers skipped because no input arrived in the target type
+    std::set<size_t> guarded_movers;  // those of them with a constant that overflows the target type
     for (size_t i = 0; i < g_.nodes.size(); ++i) {
       const Node& n = g_.nodes[i];
       const LowPrecisionOp* spec = find_low_precision_op(n.op);
@@ -117,11 +118,14 @@ class Lowering {
           ok = false;  // a float32 output we do not know
       }
       if (!ok || !any_f32) continue;
-      if (spec->follows_input && !any_low_in && !guarded) {
+      if (spec->follows_input && !any_low_in) {
+        // Phase 1b may still lower it, also when a constant overflows the target type: a mover only selects or
+        // copies values, and its readers convert its output anyway (Cast(Where(c, 0, -FLT_MAX)) feeding a
+        // half-precision attention mask is Where(c, 0, -inf) either way).
         idle_movers.push_back(i);
+        if (guarded) guarded_movers.insert(i);
         continue;
       }
-      if (spec->follows_input && !any_low_in) continue;
       if (guarded) {
         report_.overflow_guarded_nodes.push_back(n.name);
         continue;
@@ -131,6 +135,8 @@ class Lowering {
         if (n.has_output(k) && is_t_output(*spec, k)) low_values.insert(n.outputs[k]);
     }
     lower_movers_feeding_low_nodes(idle_movers);
+    for (size_t i : guarded_movers)
+      if (!low_[i]) report_.overflow_guarded_nodes.push_back(g_.nodes[i].name);
   }
 
   // Phase 1b, backwards: a data mover whose every reader converts its output anyway (a float32 graph input ->

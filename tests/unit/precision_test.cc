@@ -417,6 +417,25 @@ TEST(Precision, Float16OverflowGuard) {
   EXPECT_EQ(low_bf.initializers.at("big").dtype(), kBF16);
 }
 
+// A Where selecting -FLT_MAX into a float16 attention mask runs in float16 (the boundary Cast would give -inf
+// anyway): no float32 [.., S] tensor, no Cast; nothing is reported as guarded.
+TEST(Precision, GuardedMoverFeedingHalfReadersIsLowered) {
+  Graph g = make_graph({{"q", {1, 2, 4, 8}}, {"keep", {1, 1, 1, 4}}}, {"y"});
+  g.inputs[1].type.dtype = DType::kBool;
+  g.initializers["zero"] = Tensor::from_vector<float>(kF32, {}, {0.f});
+  g.initializers["lowest"] = Tensor::from_vector<float>(kF32, {}, {-3.4028234663852886e38f});
+  g.nodes.push_back(node(OpKind::kWhere, "where", {"keep", "zero", "lowest"}, {"bias"}));
+  g.nodes.push_back(node(OpKind::kAttention, "attn", {"q", "q", "q", "bias"}, {"y"}));
+  infer(g);
+  Graph low = g;
+  auto r = lower_precision(low, PrecisionOptions{kF16});
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_TRUE(r->overflow_guarded_nodes.empty());
+  EXPECT_EQ(dtype(low, find_node(low, "where")->outputs[0]), kF16);
+  EXPECT_EQ(find_node(low, "attn")->inputs[3], find_node(low, "where")->outputs[0]);
+  EXPECT_EQ(count_op(low, OpKind::kCast), 2);  // q in, y out; none for the mask
+}
+
 // One Cast per value, shared by every low consumer.
 TEST(Precision, OneCastPerValue) {
   Graph g = make_graph({{"x", {3}}}, {"y"});
