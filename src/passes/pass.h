@@ -35,6 +35,7 @@ std::unique_ptr<Pass> make_layout_nhwc_pass();
 std::unique_ptr<Pass> make_fuse_conv_bn_pass();
 std::unique_ptr<Pass> make_fuse_gelu_pass();
 std::unique_ptr<Pass> make_fuse_layer_norm_pass();
+std::unique_ptr<Pass> make_fuse_add_layer_norm_pass();
 std::unique_ptr<Pass> make_fuse_rms_norm_pass();
 std::unique_ptr<Pass> make_fuse_attention_pass();
 std::unique_ptr<Pass> make_fuse_conv_activation_pass();

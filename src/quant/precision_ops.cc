@@ -67,6 +67,7 @@ std::vector<LowPrecisionOp> build_table() {
       // Normalizations (statistics accumulate in float32 in the kernels). LayerNormalization's Mean and
       // InvStdDev outputs are in stash_type (float32) and stay so.
       {K::kLayerNormalization, bits({0, 1, 2}), false, 0, kOut0, false, bits({1, 2}), false},
+      math(K::kFusedAddLayerNorm, bits({0, 1, 2, 3})),  // X, R, Scale, B; the sum and statistics in float32
       math(K::kRMSNormalization, bits({0, 1})),
       math(K::kBatchNormalization, bits({0, 1, 2, 3, 4})),
       math(K::kInstanceNormalization, bits({0, 1, 2})),

@@ -45,6 +45,34 @@ TEST(CudaNormLayerNorm, MultiAxisStatsAndBroadcastParams) {
   check_layer_norm(DType::kFloat32, {2, 3, 4, 5}, 1, false, false, 205, {5});
 }
 
+// FusedAddLayerNorm(X, R, Scale, B): R full-shape or a suffix of X (rows repeating), every kernel variant
+// (vectorized rows, warp rows, block rows).
+void check_add_layer_norm(DType dt, const Dims& dims, const Dims& r_dims, bool bias, uint64_t seed) {
+  Attrs a;
+  a.set("axis", int64_t{-1});
+  a.set("epsilon", 1e-5f);
+  Node n = make_test_node(OpKind::kFusedAddLayerNorm, bias ? 4 : 3, 1, a);
+  n.opset = 1;
+  const Dims cols = {dims.back()};
+  std::vector<Tensor> in = {random_tensor(dt, dims, seed, -3.0, 3.0), random_tensor(dt, r_dims, seed + 1, -2.0, 2.0),
+                            random_tensor(dt, cols, seed + 2)};
+  if (bias) in.push_back(random_tensor(dt, cols, seed + 3));
+  SCOPED_TRACE(std::string(dtype_name(dt)) + " X " + dims_to_string(dims) + " R " + dims_to_string(r_dims) +
+               (bias ? " bias" : ""));
+  const Tolerance tol = norm_tolerance(dt);
+  expect_cuda_matches_reference(n, in, bias ? std::vector<size_t>{2, 3} : std::vector<size_t>{2}, &tol);
+}
+
+TEST(CudaNormLayerNorm, FusedAddLayerNorm) {
+  KILN_REQUIRE_GPU();
+  for (DType dt : {DType::kFloat32, DType::kFloat16, DType::kBFloat16})
+    for (int64_t len : {7, 768, 1000, 4096, 8200}) {
+      check_add_layer_norm(dt, {2, 3, len}, {2, 3, len}, true, 300 + len);
+      check_add_layer_norm(dt, {2, 3, len}, {1, 3, len}, len % 2 == 0, 400 + len);
+      check_add_layer_norm(dt, {2, 3, len}, {len}, true, 500 + len);
+    }
+}
+
 void check_rms_norm(DType dt, const Dims& dims, int64_t axis, uint64_t seed) {
   Attrs a;
   a.set("axis", axis);

@@ -565,6 +565,9 @@ std::vector<OpCase> op_cases() {
   math(K::kFusedMatMul, {3, 4}, {"X", "w", "b"}, {{"w", random_tensor({4, 5}, 47)}, {"b", random_tensor({5}, 48)}},
        attrs({{"activation", std::string("Sigmoid")}}));
   math(K::kFusedElementwise, d, {"X"}, {}, attrs({{"program", std::vector<std::string>{"Sigmoid i0", "Mul i0 s0"}}}));
+  math(K::kFusedAddLayerNorm, d, {"X", "r", "s", "b"},
+       {{"r", random_tensor({4}, 49)}, {"s", random_tensor({4}, 50)}, {"b", random_tensor({4}, 52)}},
+       attrs({{"axis", int64_t{-1}}}));
   auto mover = [&](const char* label, K op, Dims xd, std::vector<std::string> ins, std::map<std::string, Tensor> consts,
                    Attrs a = {}, int outs = 1) {
     OpCase oc{label, op, std::move(xd), std::move(ins), std::move(consts), std::move(a)};

@@ -145,9 +145,42 @@ Status infer_fused_elementwise(InferContext& ctx) {
   return ok_status();
 }
 
+// FusedAddLayerNorm(X, R, Scale[, B]): LayerNormalization over the last axis of X + R, where R's shape is a suffix
+// of X's (leading dims may be missing or 1) ending with X's last dim.
+Status infer_fused_add_layer_norm(InferContext& ctx) {
+  if (!ctx.has_input(0) || !ctx.has_input(1) || !ctx.has_input(2)) return ctx.error("inputs X, R and Scale are required");
+  if (ctx.num_inputs() > 4) return ctx.error("takes at most 4 inputs (X, R, Scale, B)");
+  KILN_RETURN_IF_ERROR(check_float_dtypes(ctx, {1}, "FusedAddLayerNorm"));
+  const int64_t axis = ctx.attrs().get_int("axis", -1);
+  const Shape& x = ctx.input_type(0).shape;
+  const Shape& r = ctx.input_type(1).shape;
+  if (x.rank_known && axis != -1 && axis != static_cast<int64_t>(x.rank()) - 1)
+    return ctx.error("axis must be the last one (-1); got " + std::to_string(axis));
+  if (x.rank_known && r.rank_known) {
+    if (r.rank() < 1 || r.rank() > x.rank()) return ctx.error("R " + r.to_string() + " is not a suffix of X " + x.to_string());
+    const size_t off = x.rank() - r.rank();
+    bool leading = true;  // R's dims before its first dim > 1 may be 1
+    for (size_t i = 0; i < r.rank(); ++i) {
+      const Dim& rd = r.dims[i];
+      const Dim& xd = x.dims[off + i];
+      if (leading && rd.is_known() && rd.value == 1 && i + 1 < r.rank()) continue;
+      leading = false;
+      if (rd.is_known() && xd.is_known() && rd.value != xd.value)
+        return ctx.error("R " + r.to_string() + " must match X " + x.to_string() + " on its trailing dims");
+    }
+  }
+  TypeInfo y;
+  std::vector<TypeInfo> ln = {ctx.input_type(0), ctx.input_type(2)};
+  if (ctx.has_input(3)) ln.push_back(ctx.input_type(3));
+  KILN_RETURN_IF_ERROR(infer_as(ctx, OpKind::kLayerNormalization, ln, &y));
+  ctx.set_output_type(0, y);
+  return ok_status();
+}
+
 }  // namespace
 
 void register_fused_infer(InferRegistry& r) {
+  r.add(OpKind::kFusedAddLayerNorm, infer_fused_add_layer_norm);
   r.add(OpKind::kFusedConv, infer_fused_conv);
   r.add(OpKind::kFusedMatMul, infer_fused_matmul);
   r.add(OpKind::kFusedElementwise, infer_fused_elementwise);

@@ -7,6 +7,7 @@ namespace kiln::cuda::norm {
 CudaKernel softmax_kernel();
 CudaKernel log_softmax_kernel();
 CudaKernel layer_norm_kernel();
+CudaKernel fused_add_layer_norm_kernel();  // FusedAddLayerNorm: LayerNorm(X + R) in one pass
 CudaKernel rms_norm_kernel();
 CudaKernel group_norm_kernel();
 CudaKernel reduce_kernel(OpKind op);  // any Reduce* op

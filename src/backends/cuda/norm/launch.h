@@ -16,9 +16,11 @@ cudaError_t launch_softmax(DType dtype, const void* x, void* y, int64_t outer, i
 
 // LayerNormalization (rms=false) or RMSNormalization (rms=true) of x viewed as [rows, cols]. scale/bias hold
 // `cols` elements of dtype `param_dtype` (bias may be null); mean/inv_std (float32, `rows` each) may be null.
+// `residual` (x's dtype, `residual_rows` rows of `cols`, or null) is added first: row r of x adds row
+// r % residual_rows (FusedAddLayerNorm; the sum is formed in float32).
 cudaError_t launch_layer_norm(DType dtype, DType param_dtype, const void* x, const void* scale, const void* bias,
                               void* y, float* mean, float* inv_std, int64_t rows, int64_t cols, float epsilon, bool rms,
-                              cudaStream_t stream);
+                              cudaStream_t stream, const void* residual = nullptr, int64_t residual_rows = 1);
 
 // GroupNormalization of x [n, c, spatial...]: groups of (c/groups)*spatial contiguous elements. scale/bias have
 // `c` elements (per_channel) or `groups` elements.

@@ -8,43 +8,58 @@
 namespace kiln::cuda::norm {
 namespace {
 
-Status run_layer_norm(CudaKernelContext& ctx, bool rms) {
+// LayerNormalization / RMSNormalization (X, Scale, B), or with `add` FusedAddLayerNorm (X, R, Scale, B): X + R
+// normalized over the last axis, R's rows repeating over X's (R is a suffix of X's shape; checked by inference).
+Status run_layer_norm(CudaKernelContext& ctx, bool rms, bool add = false) {
+  const size_t si = add ? 2 : 1, bi = si + 1;  // Scale and B input indices
   const DType dt = ctx.input_dtype(0);
   if (!is_float_dtype(dt)) return ctx.unsupported(std::string("dtype ") + dtype_name(dt) + " is not supported");
-  if (!ctx.has_input(1)) return ctx.error("Scale input is required");
-  const DType pt = ctx.input_dtype(1);
+  if (!ctx.has_input(si)) return ctx.error("Scale input is required");
+  const DType pt = ctx.input_dtype(si);
   if (!is_float_dtype(pt)) return ctx.unsupported(std::string("Scale dtype ") + dtype_name(pt) + " is not supported");
-  const bool has_bias = !rms && ctx.has_input(2);
-  if (has_bias && ctx.input_dtype(2) != pt) return ctx.error("B dtype must equal Scale dtype");
+  const bool has_bias = !rms && ctx.has_input(bi);
+  if (has_bias && ctx.input_dtype(bi) != pt) return ctx.error("B dtype must equal Scale dtype");
+  if (add && (!ctx.has_input(1) || ctx.input_dtype(1) != dt)) return ctx.error("R must have X's dtype");
   const Dims& dims = ctx.input_dims(0);
   const int64_t rank = static_cast<int64_t>(dims.size());
   int64_t axis;
   const int64_t axis_attr = ctx.attrs().get_int("axis", -1);
   if (!normalize_axis(axis_attr, rank, &axis))
     return ctx.error("axis " + std::to_string(axis_attr) + " is out of range for rank " + std::to_string(rank));
+  if (add && axis != rank - 1) return ctx.error("FusedAddLayerNorm normalizes the last axis only");
   const Dims inner_dims(dims.begin() + axis, dims.end());
   const int64_t cols = numel_of(inner_dims), rows = cols ? numel_of(dims) / cols : 0;
+  const void* residual = nullptr;
+  int64_t residual_rows = 1;
+  if (add) {
+    const int64_t r_numel = numel_of(ctx.input_dims(1));
+    if (cols == 0 || r_numel == 0 || r_numel % cols != 0 || rows % (r_numel / cols) != 0)
+      return ctx.error("R " + dims_str(ctx.input_dims(1)) + " does not repeat over the rows of X " + dims_str(dims));
+    KILN_ASSIGN_OR_RETURN(DeviceTensor r, ctx.input(1));
+    residual = r.data;
+    residual_rows = r_numel / cols;
+  }
   const float eps = ctx.attrs().get_float("epsilon", 1e-5f);
   // One workspace holds both broadcast copies (each workspace() call returns the same buffer).
-  KILN_ASSIGN_OR_RETURN(size_t scale_bytes, broadcast_param_bytes(ctx, 1, "Scale", inner_dims));
+  KILN_ASSIGN_OR_RETURN(size_t scale_bytes, broadcast_param_bytes(ctx, si, "Scale", inner_dims));
   size_t bias_bytes = 0;
   if (has_bias) {
-    KILN_ASSIGN_OR_RETURN(bias_bytes, broadcast_param_bytes(ctx, 2, "B", inner_dims));
+    KILN_ASSIGN_OR_RETURN(bias_bytes, broadcast_param_bytes(ctx, bi, "B", inner_dims));
   }
   char* scratch = nullptr;
   if (scale_bytes + bias_bytes > 0) {
     KILN_ASSIGN_OR_RETURN(void* ws, ctx.workspace(scale_bytes + bias_bytes));
     scratch = static_cast<char*>(ws);
   }
-  KILN_ASSIGN_OR_RETURN(const void* scale, broadcast_param(ctx, 1, "Scale", inner_dims, scratch));
+  KILN_ASSIGN_OR_RETURN(const void* scale, broadcast_param(ctx, si, "Scale", inner_dims, scratch));
   const void* bias = nullptr;
   if (has_bias) {
-    KILN_ASSIGN_OR_RETURN(bias, broadcast_param(ctx, 2, "B", inner_dims, scratch ? scratch + scale_bytes : nullptr));
+    KILN_ASSIGN_OR_RETURN(bias, broadcast_param(ctx, bi, "B", inner_dims, scratch ? scratch + scale_bytes : nullptr));
   }
   KILN_ASSIGN_OR_RETURN(DeviceTensor x, ctx.input(0));
   KILN_ASSIGN_OR_RETURN(DeviceTensor y, ctx.allocate_output(0, dt, dims));
   float* stats[2] = {nullptr, nullptr};
-  if (!rms) {
+  if (!rms && !add) {
     Dims sd = dims;
     for (int64_t i = axis; i < rank; ++i) sd[i] = 1;
     for (size_t o = 1; o <= 2; ++o) {
@@ -54,7 +69,8 @@ Status run_layer_norm(CudaKernelContext& ctx, bool rms) {
     }
   }
   KILN_CUDA_RETURN_IF_ERROR(
-      launch_layer_norm(dt, pt, x.data, scale, bias, y.data, stats[0], stats[1], rows, cols, eps, rms, ctx.stream()));
+      launch_layer_norm(dt, pt, x.data, scale, bias, y.data, stats[0], stats[1], rows, cols, eps, rms, ctx.stream(),
+                        residual, residual_rows));
   return ok_status();
 }
 
@@ -65,6 +81,12 @@ bool supports_layer_norm(const Node& node, const std::vector<const TypeInfo*>& t
   // Mean/InvStdDev are produced in float32 only.
   const bool stats = node.has_output(1) || node.has_output(2);
   return !stats || node.attrs.get_int("stash_type", 1) == 1;
+}
+
+bool supports_fused_add_layer_norm(const Node& /*node*/, const std::vector<const TypeInfo*>& types) {
+  for (size_t i = 0; i < 4; ++i)
+    if (!input_is_float_or_unknown(types, i)) return false;
+  return true;
 }
 
 bool supports_rms_norm(const Node& /*node*/, const std::vector<const TypeInfo*>& types) {
@@ -110,6 +132,10 @@ bool supports_group_norm(const Node& /*node*/, const std::vector<const TypeInfo*
 
 CudaKernel layer_norm_kernel() {
   return CudaKernel{[](CudaKernelContext& ctx) { return run_layer_norm(ctx, false); }, &supports_layer_norm};
+}
+CudaKernel fused_add_layer_norm_kernel() {
+  return CudaKernel{[](CudaKernelContext& ctx) { return run_layer_norm(ctx, false, true); },
+                    &supports_fused_add_layer_norm};
 }
 CudaKernel rms_norm_kernel() {
   return CudaKernel{[](CudaKernelContext& ctx) { return run_layer_norm(ctx, true); }, &supports_rms_norm};

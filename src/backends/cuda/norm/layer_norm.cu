@@ -7,21 +7,32 @@
 namespace kiln::cuda::norm {
 namespace {
 
+// The optional addend of FusedAddLayerNorm: `rows` rows of the row length, row r of X adding row r % rows.
+template <class T>
+struct Residual {
+  const T* data = nullptr;
+  int64_t rows = 1;
+  __device__ __forceinline__ const T* row(int64_t r, int64_t cols) const {
+    return data ? data + (r % rows) * cols : nullptr;
+  }
+};
+
 template <class T, class P, int kPerLane>
 __global__ void layer_norm_warp(const T* __restrict__ x, const P* __restrict__ scale, const P* __restrict__ bias,
                                 T* __restrict__ y, float* __restrict__ mean_out, float* __restrict__ inv_out,
-                                int64_t rows, int cols, float eps, bool rms) {
+                                int64_t rows, int cols, float eps, bool rms, Residual<T> res) {
   const int64_t row = static_cast<int64_t>(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5);
   if (row >= rows) return;
   const int lane = threadIdx.x & 31;
   const T* xr = x + row * cols;
+  const T* rr = res.row(row, cols);
   T* yr = y + row * cols;
   float v[kPerLane];
   float s = 0.f;
 #pragma unroll
   for (int i = 0; i < kPerLane; ++i) {
     const int c = lane + i * 32;
-    v[i] = c < cols ? to_f32(xr[c]) : 0.f;
+    v[i] = c < cols ? to_f32(xr[c]) + (rr ? to_f32(rr[c]) : 0.f) : 0.f;
     s += v[i];
   }
   const float mu = rms ? 0.f : warp_sum(s) / cols;
@@ -51,25 +62,27 @@ __global__ void layer_norm_warp(const T* __restrict__ x, const P* __restrict__ s
 template <class T, class P>
 __global__ void layer_norm_block(const T* __restrict__ x, const P* __restrict__ scale, const P* __restrict__ bias,
                                  T* __restrict__ y, float* __restrict__ mean_out, float* __restrict__ inv_out,
-                                 int64_t cols, float eps, bool rms) {
+                                 int64_t cols, float eps, bool rms, Residual<T> res) {
   const int64_t row = blockIdx.x;
   const T* xr = x + row * cols;
+  const T* rr = res.row(row, cols);
   T* yr = y + row * cols;
+  auto at = [&](int64_t c) { return to_f32(xr[c]) + (rr ? to_f32(rr[c]) : 0.f); };
   float mu = 0.f;
   if (!rms) {
     float s = 0.f;
-    for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) s += to_f32(xr[c]);
+    for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) s += at(c);
     mu = block_sum(s) / cols;
   }
   float s2 = 0.f;
   for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
-    const float d = to_f32(xr[c]) - mu;
+    const float d = at(c) - mu;
     s2 += d * d;
   }
   s2 = block_sum(s2);
   const float inv = 1.f / sqrtf(s2 / cols + eps);
   for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
-    float r = (to_f32(xr[c]) - mu) * inv * to_f32(scale[c]);
+    float r = (at(c) - mu) * inv * to_f32(scale[c]);
     if (bias) r += to_f32(bias[c]);
     yr[c] = from_f32<T>(r);
   }
@@ -105,10 +118,10 @@ __global__ void group_norm_block(const T* __restrict__ x, const P* __restrict__ 
 
 template <class T, class P, int kPerLane>
 void launch_ln_warp(const T* x, const P* scale, const P* bias, T* y, float* mean, float* inv, int64_t rows, int cols,
-                    float eps, bool rms, cudaStream_t stream) {
+                    float eps, bool rms, Residual<T> res, cudaStream_t stream) {
   constexpr int kRowsPerBlock = 4;
   layer_norm_warp<T, P, kPerLane><<<ceil_div_u(rows, kRowsPerBlock), kRowsPerBlock * 32, 0, stream>>>(
-      x, scale, bias, y, mean, inv, rows, cols, eps, rms);
+      x, scale, bias, y, mean, inv, rows, cols, eps, rms, res);
 }
 
 // Elements per 16-byte access: 8 of a 16-bit type, 4 floats.
@@ -127,7 +140,7 @@ struct alignas(W * sizeof(T)) VecW {
 template <class T, class P, int kThreadsPerRow, int kChunks>
 __global__ void layer_norm_vec(const T* __restrict__ x, const P* __restrict__ scale, const P* __restrict__ bias,
                                T* __restrict__ y, float* __restrict__ mean_out, float* __restrict__ inv_out,
-                               int64_t rows, int cols, float eps, bool rms) {
+                               int64_t rows, int cols, float eps, bool rms, Residual<T> res) {
   constexpr int W = kVecWidth<T>;
   using XV = VecW<T, W>;
   using PV = VecW<P, W>;
@@ -136,6 +149,7 @@ __global__ void layer_norm_vec(const T* __restrict__ x, const P* __restrict__ sc
   const int t = threadIdx.x % kThreadsPerRow;
   const int chunks = cols / W;
   const XV* xr = reinterpret_cast<const XV*>(x + row * cols);
+  const XV* rr = reinterpret_cast<const XV*>(res.row(row, cols));
   XV* yr = reinterpret_cast<XV*>(y + row * cols);
   float v[kChunks][W];
   float s = 0.f;
@@ -144,9 +158,11 @@ __global__ void layer_norm_vec(const T* __restrict__ x, const P* __restrict__ sc
     const int c = t + i * kThreadsPerRow;
     if (c < chunks) {
       const XV q = xr[c];
+      XV a;
+      if (rr) a = rr[c];
 #pragma unroll
       for (int e = 0; e < W; ++e) {
-        v[i][e] = to_f32(q.v[e]);
+        v[i][e] = to_f32(q.v[e]) + (rr ? to_f32(a.v[e]) : 0.f);
         s += v[i][e];
       }
     } else {
@@ -191,58 +207,60 @@ __global__ void layer_norm_vec(const T* __restrict__ x, const P* __restrict__ sc
 
 template <class T, class P, int kThreadsPerRow, int kChunks>
 void launch_ln_vec(const T* x, const P* scale, const P* bias, T* y, float* mean, float* inv, int64_t rows, int cols,
-                   float eps, bool rms, cudaStream_t stream) {
+                   float eps, bool rms, Residual<T> res, cudaStream_t stream) {
   constexpr int kBlock = kThreadsPerRow == 32 ? 128 : kThreadsPerRow;
   layer_norm_vec<T, P, kThreadsPerRow, kChunks><<<ceil_div_u(rows, kBlock / kThreadsPerRow), kBlock, 0, stream>>>(
-      x, scale, bias, y, mean, inv, rows, cols, eps, rms);
+      x, scale, bias, y, mean, inv, rows, cols, eps, rms, res);
 }
 
 // Picks a vectorized configuration (the fewest chunks per thread that cover a row); false when the row shape or
 // alignment does not allow one.
 template <class T, class P>
 bool try_ln_vec(const T* x, const P* s, const P* b, T* y, float* mean, float* inv, int64_t rows, int64_t cols,
-                float eps, bool rms, cudaStream_t stream) {
+                float eps, bool rms, Residual<T> res, cudaStream_t stream) {
   constexpr int W = kVecWidth<T>;
-  if (cols % W != 0 || cols > 2048 * W || !aligned_to(x, 16) || !aligned_to(y, 16) ||
+  if (cols % W != 0 || cols > 2048 * W || !aligned_to(x, 16) || !aligned_to(y, 16) || !aligned_to(res.data, 16) ||
       !aligned_to(s, W * sizeof(P)) || (b && !aligned_to(b, W * sizeof(P))))
     return false;
   const int c = static_cast<int>(cols), chunks = c / W;
   if (chunks <= 32)
-    launch_ln_vec<T, P, 32, 1>(x, s, b, y, mean, inv, rows, c, eps, rms, stream);
+    launch_ln_vec<T, P, 32, 1>(x, s, b, y, mean, inv, rows, c, eps, rms, res, stream);
   else if (chunks <= 64)
-    launch_ln_vec<T, P, 32, 2>(x, s, b, y, mean, inv, rows, c, eps, rms, stream);
+    launch_ln_vec<T, P, 32, 2>(x, s, b, y, mean, inv, rows, c, eps, rms, res, stream);
   else if (chunks <= 96)
-    launch_ln_vec<T, P, 32, 3>(x, s, b, y, mean, inv, rows, c, eps, rms, stream);
+    launch_ln_vec<T, P, 32, 3>(x, s, b, y, mean, inv, rows, c, eps, rms, res, stream);
   else if (chunks <= 128)
-    launch_ln_vec<T, P, 32, 4>(x, s, b, y, mean, inv, rows, c, eps, rms, stream);
+    launch_ln_vec<T, P, 32, 4>(x, s, b, y, mean, inv, rows, c, eps, rms, res, stream);
   else if (chunks <= 192)
-    launch_ln_vec<T, P, 32, 6>(x, s, b, y, mean, inv, rows, c, eps, rms, stream);
+    launch_ln_vec<T, P, 32, 6>(x, s, b, y, mean, inv, rows, c, eps, rms, res, stream);
   else if (chunks <= 256)
-    launch_ln_vec<T, P, 32, 8>(x, s, b, y, mean, inv, rows, c, eps, rms, stream);
+    launch_ln_vec<T, P, 32, 8>(x, s, b, y, mean, inv, rows, c, eps, rms, res, stream);
   else if (chunks <= 1024)
-    launch_ln_vec<T, P, 256, 4>(x, s, b, y, mean, inv, rows, c, eps, rms, stream);
+    launch_ln_vec<T, P, 256, 4>(x, s, b, y, mean, inv, rows, c, eps, rms, res, stream);
   else
-    launch_ln_vec<T, P, 256, 8>(x, s, b, y, mean, inv, rows, c, eps, rms, stream);
+    launch_ln_vec<T, P, 256, 8>(x, s, b, y, mean, inv, rows, c, eps, rms, res, stream);
   return true;
 }
 
 template <class T, class P>
 void launch_ln(const void* xv, const void* sv, const void* bv, void* yv, float* mean, float* inv, int64_t rows,
-               int64_t cols, float eps, bool rms, cudaStream_t stream) {
+               int64_t cols, float eps, bool rms, const void* residual, int64_t residual_rows, cudaStream_t stream) {
+  const Residual<T> res{static_cast<const T*>(residual), residual_rows};
   const T* x = static_cast<const T*>(xv);
   const P* s = static_cast<const P*>(sv);
   const P* b = static_cast<const P*>(bv);
   T* y = static_cast<T*>(yv);
-  if (try_ln_vec<T, P>(x, s, b, y, mean, inv, rows, cols, eps, rms, stream)) return;
+  if (try_ln_vec<T, P>(x, s, b, y, mean, inv, rows, cols, eps, rms, res, stream)) return;
   const int c = static_cast<int>(cols);
-  if (cols <= 32) return launch_ln_warp<T, P, 1>(x, s, b, y, mean, inv, rows, c, eps, rms, stream);
-  if (cols <= 64) return launch_ln_warp<T, P, 2>(x, s, b, y, mean, inv, rows, c, eps, rms, stream);
-  if (cols <= 128) return launch_ln_warp<T, P, 4>(x, s, b, y, mean, inv, rows, c, eps, rms, stream);
-  if (cols <= 256) return launch_ln_warp<T, P, 8>(x, s, b, y, mean, inv, rows, c, eps, rms, stream);
-  if (cols <= 512) return launch_ln_warp<T, P, 16>(x, s, b, y, mean, inv, rows, c, eps, rms, stream);
-  if (cols <= 1024) return launch_ln_warp<T, P, 32>(x, s, b, y, mean, inv, rows, c, eps, rms, stream);
+  if (cols <= 32) return launch_ln_warp<T, P, 1>(x, s, b, y, mean, inv, rows, c, eps, rms, res, stream);
+  if (cols <= 64) return launch_ln_warp<T, P, 2>(x, s, b, y, mean, inv, rows, c, eps, rms, res, stream);
+  if (cols <= 128) return launch_ln_warp<T, P, 4>(x, s, b, y, mean, inv, rows, c, eps, rms, res, stream);
+  if (cols <= 256) return launch_ln_warp<T, P, 8>(x, s, b, y, mean, inv, rows, c, eps, rms, res, stream);
+  if (cols <= 512) return launch_ln_warp<T, P, 16>(x, s, b, y, mean, inv, rows, c, eps, rms, res, stream);
+  if (cols <= 1024) return launch_ln_warp<T, P, 32>(x, s, b, y, mean, inv, rows, c, eps, rms, res, stream);
   layer_norm_block<T, P>
-      <<<static_cast<unsigned>(rows), cols >= 8192 ? 1024 : 512, 0, stream>>>(x, s, b, y, mean, inv, cols, eps, rms);
+      <<<static_cast<unsigned>(rows), cols >= 8192 ? 1024 : 512, 0, stream>>>(x, s, b, y, mean, inv, cols, eps, rms,
+                                                                              res);
 }
 
 template <class T, class P>
@@ -305,10 +323,11 @@ struct GroupNormLauncher {
 
 cudaError_t launch_layer_norm(DType dtype, DType param_dtype, const void* x, const void* scale, const void* bias,
                               void* y, float* mean, float* inv_std, int64_t rows, int64_t cols, float epsilon, bool rms,
-                              cudaStream_t stream) {
+                              cudaStream_t stream, const void* residual, int64_t residual_rows) {
   if (rows == 0 || cols == 0) return cudaSuccess;
+  if (residual && residual_rows <= 0) return cudaErrorInvalidValue;
   if (!with_types<LayerNormLauncher>(dtype, param_dtype, x, scale, bias, y, mean, inv_std, rows, cols, epsilon, rms,
-                                     stream))
+                                     residual, residual_rows, stream))
     return cudaErrorInvalidValue;
   return cudaGetLastError();
 }

@@ -8,6 +8,7 @@ void register_norm_kernels(CudaKernelRegistry& r) {
   r.add(OpKind::kSoftmax, norm::softmax_kernel());
   r.add(OpKind::kLogSoftmax, norm::log_softmax_kernel());
   r.add(OpKind::kLayerNormalization, norm::layer_norm_kernel());
+  r.add(OpKind::kFusedAddLayerNorm, norm::fused_add_layer_norm_kernel());
   r.add(OpKind::kRMSNormalization, norm::rms_norm_kernel());
   r.add(OpKind::kGroupNormalization, norm::group_norm_kernel());
   r.add(OpKind::kReduceL1, norm::reduce_kernel(OpKind::kReduceL1));

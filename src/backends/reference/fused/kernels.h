@@ -7,5 +7,6 @@ namespace kiln::fused_ref {
 Status fused_conv(KernelContext& ctx);
 Status fused_matmul(KernelContext& ctx);
 Status fused_elementwise(KernelContext& ctx);
+Status fused_add_layer_norm(KernelContext& ctx);
 
 }  // namespace kiln::fused_ref
