@@ -206,6 +206,7 @@ std::string CudaContext::signature() const {
 }
 
 void CudaContext::destroy_graphs() {
+  last_replay_sig_.clear();
   graph_outputs_.clear();
   for (auto& [sig, p] : plans_)
     if (p.graph) {

@@ -62,8 +62,14 @@ class CudaContext : public ContextBackend {
   Status execute() override;
   Status execute_back_to_back(int n) override;
   Status fetch_outputs(std::vector<Value>* outputs) override;
-  void set_cuda_graph(bool enabled) override { use_graphs_ = enabled; }
-  void set_profiling(bool enabled) override { profiling_ = enabled; }
+  void set_cuda_graph(bool enabled) override {
+    use_graphs_ = enabled;
+    last_replay_sig_.clear();
+  }
+  void set_profiling(bool enabled) override {
+    profiling_ = enabled;
+    last_replay_sig_.clear();
+  }
   std::vector<LayerTiming> layer_timings() const override { return layers_; }
   RunTimings last_timings() const override { return timings_; }
   ContextMemory memory() const override;
@@ -138,6 +144,11 @@ class CudaContext : public ContextBackend {
   };
   std::map<std::string, ShapePlan> plans_;
   ShapePlan* plan_ = nullptr;
+  // Signature whose graph the previous execute() replayed ("" otherwise): the next execute() of the same
+  // signature takes the replay fast path (no slot resets, no planning; only the graph launch and its outputs).
+  std::string last_replay_sig_;
+  Status replay_fast(ShapePlan& plan, const std::string& sig);
+
   size_t alloc_counter_ = 0;
   // Where a captured graph leaves each engine output, per input signature (replays skip the host bookkeeping).
   std::map<std::string, std::vector<std::pair<int, Slot>>> graph_outputs_;

@@ -168,9 +168,40 @@ Status CudaContext::finish_recording() {
   return ok_status();
 }
 
+// Launches the captured graph of `sig` (replays_ times) and restores its output slots. Valid right after an
+// execute() that replayed the same graph: every other non-persistent slot is empty and no block is dynamic.
+Status CudaContext::replay_fast(ShapePlan& plan, const std::string& sig) {
+  plan_ = &plan;
+  mode_ = Mode::kPlanned;
+  KILN_CUDA_RETURN_IF_ERROR(cudaEventRecord(ev_[2], stream_));
+  for (int r = 0; r < replays_; ++r) KILN_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(plan.graph, stream_));
+  launched_ = replays_;
+  auto outs = graph_outputs_.find(sig);
+  if (outs != graph_outputs_.end())
+    for (const auto& [id, slot] : outs->second) slots_[id] = slot;
+  KILN_CUDA_RETURN_IF_ERROR(cudaEventRecord(ev_[3], stream_));
+  KILN_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(ev_[3]));
+  float ms = 0;
+  cudaEventElapsedTime(&ms, ev_[2], ev_[3]);
+  timings_.compute_ms = ms / launched_;
+  timings_.graph_replayed = true;
+  timings_.graph_note.clear();
+  return ok_status();
+}
+
 Status CudaContext::execute() {
   KILN_RETURN_IF_ERROR(init_status_);
   KILN_CUDA_RETURN_IF_ERROR(cudaSetDevice(state_->device));
+  if (!last_replay_sig_.empty() && use_graphs_ && !profiling_) {
+    const std::string sig = signature();
+    auto it = plans_.find(sig);
+    if (sig == last_replay_sig_ && it != plans_.end() && it->second.graph && !it->second.stale) {
+      Status st = replay_fast(it->second, sig);
+      if (!st.ok()) last_replay_sig_.clear();
+      return st;
+    }
+  }
+  last_replay_sig_.clear();
   // Free the previous run's surviving blocks (its outputs were fetched or abandoned).
   free_dynamic_blocks();
   for (size_t k = 0; k < slots_.size(); ++k)
@@ -259,6 +290,8 @@ Status CudaContext::execute() {
     }
   }
   timings_.graph_note = use_graphs_ && !timings_.graph_replayed ? graph_note_ : "";
+  if (timings_.graph_replayed && plan_ && plan_->graph && !plan_->stale && graph_outputs_.count(signature()))
+    last_replay_sig_ = signature();
   return ok_status();
 }
 
