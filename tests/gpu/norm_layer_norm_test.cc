@@ -34,6 +34,9 @@ TEST(CudaNormLayerNorm, RowLengthsDtypesBias) {
   for (DType dt : {DType::kFloat32, DType::kFloat16, DType::kBFloat16})
     for (int64_t len : {1, 7, 12, 33, 768, 1024, 2048, 4096, 4097, 8192, 8200})
       for (bool bias : {false, true}) check_layer_norm(dt, {5, len}, -1, bias, false, 100 + len);
+  // Many rows: the variants that load Scale/B after the statistics (few rows preload them).
+  for (DType dt : {DType::kFloat32, DType::kFloat16})
+    for (int64_t len : {64, 768, 1024}) check_layer_norm(dt, {1500, len}, -1, true, false, 700 + len);
 }
 
 TEST(CudaNormLayerNorm, MultiAxisStatsAndBroadcastParams) {

@@ -137,7 +137,10 @@ struct alignas(W * sizeof(T)) VecW {
 
 // Vectorized variant for cols % W == 0 and aligned rows and parameters: kThreadsPerRow threads (a warp, or a
 // whole block) share a row, each caching kChunks groups of W elements in registers; every access is 16 bytes wide.
-template <class T, class P, int kThreadsPerRow, int kChunks>
+// kPreload (few rows, e.g. a batch-1 transformer: the kernel is one latency chain, not bandwidth): Scale/B are
+// loaded together with the row instead of after its statistics, taking their (often DRAM) latency off the chain.
+// With many rows the extra registers would cost occupancy, so they are loaded last.
+template <class T, class P, int kThreadsPerRow, int kChunks, bool kPreload>
 __global__ void layer_norm_vec(const T* __restrict__ x, const P* __restrict__ scale, const P* __restrict__ bias,
                                T* __restrict__ y, float* __restrict__ mean_out, float* __restrict__ inv_out,
                                int64_t rows, int cols, float eps, bool rms, Residual<T> res) {
@@ -148,6 +151,19 @@ __global__ void layer_norm_vec(const T* __restrict__ x, const P* __restrict__ sc
   if (row >= rows) return;  // a whole row group leaves together (a block variant has one row per block)
   const int t = threadIdx.x % kThreadsPerRow;
   const int chunks = cols / W;
+  const PV* sv = reinterpret_cast<const PV*>(scale);
+  const PV* bv = reinterpret_cast<const PV*>(bias);
+  PV sc_pre[kPreload ? kChunks : 1], bi_pre[kPreload ? kChunks : 1];
+  if constexpr (kPreload) {
+#pragma unroll
+    for (int i = 0; i < kChunks; ++i) {
+      const int c = t + i * kThreadsPerRow;
+      if (c < chunks) {
+        sc_pre[i] = sv[c];
+        if (bias) bi_pre[i] = bv[c];
+      }
+    }
+  }
   const XV* xr = reinterpret_cast<const XV*>(x + row * cols);
   const XV* rr = reinterpret_cast<const XV*>(res.row(row, cols));
   XV* yr = reinterpret_cast<XV*>(y + row * cols);
@@ -181,15 +197,18 @@ __global__ void layer_norm_vec(const T* __restrict__ x, const P* __restrict__ sc
   }
   s2 = row_sum<kThreadsPerRow>(s2);
   const float inv = 1.f / sqrtf(s2 / cols + eps);
-  const PV* sv = reinterpret_cast<const PV*>(scale);
-  const PV* bv = reinterpret_cast<const PV*>(bias);
 #pragma unroll
   for (int i = 0; i < kChunks; ++i) {
     const int c = t + i * kThreadsPerRow;
     if (c >= chunks) continue;
-    const PV sc = sv[c];
-    PV bi;
-    if (bias) bi = bv[c];
+    PV sc, bi;
+    if constexpr (kPreload) {
+      sc = sc_pre[i];
+      bi = bi_pre[i];
+    } else {
+      sc = sv[c];
+      if (bias) bi = bv[c];
+    }
     XV o;
 #pragma unroll
     for (int e = 0; e < W; ++e) {
@@ -205,12 +224,23 @@ __global__ void layer_norm_vec(const T* __restrict__ x, const P* __restrict__ sc
   }
 }
 
+// Rows up to which the warp-per-row variants preload Scale/B (BERT at batch 1 has 128, at batch 64 8192).
+constexpr int64_t kPreloadMaxRows = 1024;
+
 template <class T, class P, int kThreadsPerRow, int kChunks>
 void launch_ln_vec(const T* x, const P* scale, const P* bias, T* y, float* mean, float* inv, int64_t rows, int cols,
                    float eps, bool rms, Residual<T> res, cudaStream_t stream) {
   constexpr int kBlock = kThreadsPerRow == 32 ? 128 : kThreadsPerRow;
-  layer_norm_vec<T, P, kThreadsPerRow, kChunks><<<ceil_div_u(rows, kBlock / kThreadsPerRow), kBlock, 0, stream>>>(
-      x, scale, bias, y, mean, inv, rows, cols, eps, rms, res);
+  const unsigned grid = ceil_div_u(rows, kBlock / kThreadsPerRow);
+  if constexpr (kThreadsPerRow == 32) {
+    if (rows <= kPreloadMaxRows) {
+      layer_norm_vec<T, P, kThreadsPerRow, kChunks, true>
+          <<<grid, kBlock, 0, stream>>>(x, scale, bias, y, mean, inv, rows, cols, eps, rms, res);
+      return;
+    }
+  }
+  layer_norm_vec<T, P, kThreadsPerRow, kChunks, false>
+      <<<grid, kBlock, 0, stream>>>(x, scale, bias, y, mean, inv, rows, cols, eps, rms, res);
 }
 
 // Picks a vectorized configuration (the fewest chunks per thread that cover a row); false when the row shape or
