@@ -15,17 +15,6 @@ namespace {
 
 using fuse::GraphIndex;
 
-// R's static dims, leading 1s dropped, equal `out`'s trailing dims.
-bool is_suffix_of(const std::vector<int64_t>& r, const std::vector<int64_t>& out) {
-  size_t first = 0;
-  while (first + 1 < r.size() && r[first] == 1) ++first;
-  const size_t n = r.size() - first;
-  if (r.empty() || n > out.size()) return false;
-  for (size_t i = 0; i < n; ++i)
-    if (r[first + i] != out[out.size() - n + i]) return false;
-  return true;
-}
-
 // For Add node `a` with a static output shape: the operand with the full shape (x) and the other one (r), which
 // must be a suffix of it. nullopt when neither split works.
 std::optional<std::pair<std::string, std::string>> split_add(const Graph& g, const Node& a) {
@@ -35,7 +24,8 @@ std::optional<std::pair<std::string, std::string>> split_add(const Graph& g, con
   for (int s = 0; s < 2; ++s) {
     auto xs = static_shape(g, a.inputs[s]);
     auto rs = static_shape(g, a.inputs[1 - s]);
-    if (xs && rs && *xs == *out && is_suffix_of(*rs, *out)) return std::make_pair(a.inputs[s], a.inputs[1 - s]);
+    if (xs && rs && *xs == *out && fused::is_repeating_suffix(*rs, *out))
+      return std::make_pair(a.inputs[s], a.inputs[1 - s]);
   }
   return std::nullopt;
 }
@@ -61,8 +51,7 @@ bool fuse_one(Graph& g, const GraphIndex& idx, size_t li) {
   if (ln.op != OpKind::kLayerNormalization || ln.inputs.size() < 2 || !ln.has_output(0) || !last_axis(g, ln))
     return false;
   for (size_t o = 1; o < ln.outputs.size(); ++o)  // Mean / InvStdDev must be unused
-    if (ln.has_output(o) && (!idx.consumer_nodes(ln.outputs[o]).empty() || idx.is_output(ln.outputs[o])))
-      return false;
+    if (ln.has_output(o) && (!idx.consumer_nodes(ln.outputs[o]).empty() || idx.is_output(ln.outputs[o]))) return false;
   auto xs = static_shape(g, ln.inputs[0]);
   if (!xs || xs->empty()) return false;
   const int64_t cols = xs->back();

@@ -228,4 +228,14 @@ Result<Program> parse_program(const Node& node) {
   return parse_program(node.attrs.get_strings("program"), node.inputs.size(), node);
 }
 
+bool is_repeating_suffix(const std::vector<int64_t>& r, const std::vector<int64_t>& x) {
+  size_t first = 0;
+  while (first + 1 < r.size() && r[first] == 1) ++first;
+  const size_t n = r.size() - first;
+  if (r.empty() || n > x.size()) return false;
+  for (size_t i = 0; i < n; ++i)
+    if (r[first + i] != x[x.size() - n + i]) return false;
+  return true;
+}
+
 }  // namespace kiln::fused

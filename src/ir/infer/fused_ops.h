@@ -102,4 +102,8 @@ Result<Program> parse_program(const std::vector<std::string>& lines, size_t num_
 // The `program` attribute of a FusedElementwise node, parsed against its input count.
 Result<Program> parse_program(const Node& node);
 
+// FusedAddLayerNorm's R: its dims, leading 1s dropped, equal X's trailing dims, so that element i of X pairs with
+// R[i % numel(R)] (a full-shape R, or rows repeating over X's leading dims).
+bool is_repeating_suffix(const std::vector<int64_t>& r_dims, const std::vector<int64_t>& x_dims);
+
 }  // namespace kiln::fused

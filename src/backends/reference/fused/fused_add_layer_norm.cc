@@ -6,21 +6,6 @@
 
 namespace kiln::fused_ref {
 
-namespace {
-
-// R's dims, leading 1s dropped, must equal X's trailing dims (so element i of X pairs with R[i % numel(R)]).
-bool is_suffix_of(const Dims& r, const Dims& x) {
-  size_t first = 0;
-  while (first + 1 < r.size() && r[first] == 1) ++first;
-  const size_t n = r.size() - first;
-  if (n > x.size()) return false;
-  for (size_t i = 0; i < n; ++i)
-    if (r[first + i] != x[x.size() - n + i]) return false;
-  return true;
-}
-
-}  // namespace
-
 Status fused_add_layer_norm(KernelContext& ctx) {
   for (size_t i = 0; i < 3; ++i) KILN_RETURN_IF_ERROR(ctx.require_tensor(i));
   const Tensor& x = ctx.input(0);
@@ -30,7 +15,7 @@ Status fused_add_layer_norm(KernelContext& ctx) {
     return ctx.error(std::string("X and R must be the same float type; got ") + dtype_name(x.dtype()) + " and " +
                      dtype_name(r.dtype()));
   if (x.rank() == 0) return ctx.error("X must have rank >= 1");
-  if (r.rank() == 0 || !is_suffix_of(r.dims(), x.dims()))
+  if (r.rank() == 0 || !fused::is_repeating_suffix(r.dims(), x.dims()))
     return ctx.error("R of shape " + dims_to_string(r.dims()) + " must match the trailing dims of X " +
                      dims_to_string(x.dims()));
   const int64_t cols = x.dims().back(), rows = cols ? x.numel() / cols : 0;
