@@ -40,8 +40,8 @@ std::vector<PassFactory> pass_list(const PassOptions& o) {
   }
   l.push_back(make_simplify_transpose_reshape_pass);
   if (fusions) l.push_back(make_fold_attention_heads_pass);  // after transposes of K are merged
-  if (fusions) l.push_back(make_fuse_qkv_projection_pass);  // needs the 3-D Attention form
-  if (fusions) l.push_back(make_fuse_add_layer_norm_pass);  // after GEMM epilogues took their residual Adds
+  if (fusions) l.push_back(make_fuse_qkv_projection_pass);   // needs the 3-D Attention form
+  if (fusions) l.push_back(make_fuse_add_layer_norm_pass);   // after GEMM epilogues took their residual Adds
   if (cuda_layout) {
     l.push_back(make_layout_nhwc_pass);
     // fuse_elementwise_chains (P2, cuda only) goes here.

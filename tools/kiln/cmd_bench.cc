@@ -52,7 +52,7 @@ struct BenchArgs {
   bool no_transfers = false, cuda_graph = false, profile = false;
   int streams = 1;
   int back_to_back = 1;  // executions queued per host round trip (--back-to-back)
-  std::string devices;  // --devices 0,1: one engine per GPU, --streams contexts on each
+  std::string devices;   // --devices 0,1: one engine per GPU, --streams contexts on each
   BuildFlags flags;
 };
 

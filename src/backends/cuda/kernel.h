@@ -86,7 +86,7 @@ class CudaKernelContext {
 struct CudaKernel {
   Status (*run)(CudaKernelContext& ctx) = nullptr;
   bool (*supports)(const Node& node, const std::vector<const TypeInfo*>& input_types) = nullptr;  // null: all
-  int (*num_tactics)(CudaKernelContext& ctx) = nullptr;                                            // null: 1
+  int (*num_tactics)(CudaKernelContext& ctx) = nullptr;                                           // null: 1
   // Human-readable name of a tactic for `kiln inspect` ("cublasLt algo 3", "flash-attention 64x64").
   std::string (*tactic_name)(const Node& node, int64_t tactic) = nullptr;
   // True when a tactic costs little to prepare and time (no plan compilation, e.g. cuBLASLt algorithms): the tuner

@@ -148,7 +148,8 @@ Status infer_fused_elementwise(InferContext& ctx) {
 // FusedAddLayerNorm(X, R, Scale[, B]): LayerNormalization over the last axis of X + R, where R's shape is a suffix
 // of X's (leading dims may be missing or 1) ending with X's last dim.
 Status infer_fused_add_layer_norm(InferContext& ctx) {
-  if (!ctx.has_input(0) || !ctx.has_input(1) || !ctx.has_input(2)) return ctx.error("inputs X, R and Scale are required");
+  if (!ctx.has_input(0) || !ctx.has_input(1) || !ctx.has_input(2))
+    return ctx.error("inputs X, R and Scale are required");
   if (ctx.num_inputs() > 4) return ctx.error("takes at most 4 inputs (X, R, Scale, B)");
   KILN_RETURN_IF_ERROR(check_float_dtypes(ctx, {1}, "FusedAddLayerNorm"));
   const int64_t axis = ctx.attrs().get_int("axis", -1);
@@ -157,7 +158,8 @@ Status infer_fused_add_layer_norm(InferContext& ctx) {
   if (x.rank_known && axis != -1 && axis != static_cast<int64_t>(x.rank()) - 1)
     return ctx.error("axis must be the last one (-1); got " + std::to_string(axis));
   if (x.rank_known && r.rank_known) {
-    if (r.rank() < 1 || r.rank() > x.rank()) return ctx.error("R " + r.to_string() + " is not a suffix of X " + x.to_string());
+    if (r.rank() < 1 || r.rank() > x.rank())
+      return ctx.error("R " + r.to_string() + " is not a suffix of X " + x.to_string());
     const size_t off = x.rank() - r.rank();
     bool leading = true;  // R's dims before its first dim > 1 may be 1
     for (size_t i = 0; i < r.rank(); ++i) {

@@ -12,14 +12,14 @@ __device__ __forceinline__ float sigmoid_f(float x) { return 1.f / (1.f + expf(-
 
 // Step semantics of docs/fused-ops.md (the reference backend's eval_step), applied to V lanes at once: the
 // switch is taken once per step, so the kernel holds one copy of every op's code (i-cache) whatever V is.
-#define KILN_FUSED_CASE(OP, EXPR)         \
-  case FusedOp::OP:                       \
+#define KILN_FUSED_CASE(OP, EXPR)                   \
+  case FusedOp::OP:                                 \
     _Pragma("unroll") for (int v = 0; v < V; ++v) { \
-      const float a = A[v], b = B[v], c = C[v]; \
-      (void)b;                            \
-      (void)c;                            \
-      r[v] = (EXPR);                      \
-    }                                     \
+      const float a = A[v], b = B[v], c = C[v];     \
+      (void)b;                                      \
+      (void)c;                                      \
+      r[v] = (EXPR);                                \
+    }                                               \
     break;
 
 template <int V>

@@ -67,7 +67,7 @@ LtPlan::~LtPlan() {
 }
 
 std::vector<cublasLtMatmulHeuristicResult_t> LtPlan::split_k_variants(cublasLtHandle_t lt, const LtPlan& plan,
-                                                                       int64_t k) {
+                                                                      int64_t k) {
   std::vector<cublasLtMatmulHeuristicResult_t> out;
   const size_t bases = std::min<size_t>(kLtSplitKBases, plan.algos_.size());
   for (size_t i = 0; i < bases; ++i) {
@@ -95,8 +95,8 @@ std::vector<cublasLtMatmulHeuristicResult_t> LtPlan::split_k_variants(cublasLtHa
       cublasLtMatmulAlgo_t algo = base.algo;
       if (cublasLtMatmulAlgoConfigSetAttribute(&algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &splits, sizeof(splits)) !=
               CUBLAS_STATUS_SUCCESS ||
-          cublasLtMatmulAlgoConfigSetAttribute(&algo, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &scheme,
-                                               sizeof(scheme)) != CUBLAS_STATUS_SUCCESS)
+          cublasLtMatmulAlgoConfigSetAttribute(&algo, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &scheme, sizeof(scheme)) !=
+              CUBLAS_STATUS_SUCCESS)
         continue;
       cublasLtMatmulHeuristicResult_t r{};
       if (cublasLtMatmulAlgoCheck(lt, plan.op_, plan.la_, plan.lb_, plan.lc_, plan.lc_, &algo, &r) !=

@@ -68,9 +68,8 @@ Status run_layer_norm(CudaKernelContext& ctx, bool rms, bool add = false) {
       stats[o - 1] = t.ptr<float>();
     }
   }
-  KILN_CUDA_RETURN_IF_ERROR(
-      launch_layer_norm(dt, pt, x.data, scale, bias, y.data, stats[0], stats[1], rows, cols, eps, rms, ctx.stream(),
-                        residual, residual_rows));
+  KILN_CUDA_RETURN_IF_ERROR(launch_layer_norm(dt, pt, x.data, scale, bias, y.data, stats[0], stats[1], rows, cols, eps,
+                                              rms, ctx.stream(), residual, residual_rows));
   return ok_status();
 }
 

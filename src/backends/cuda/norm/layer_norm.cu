@@ -288,9 +288,8 @@ void launch_ln(const void* xv, const void* sv, const void* bv, void* yv, float* 
   if (cols <= 256) return launch_ln_warp<T, P, 8>(x, s, b, y, mean, inv, rows, c, eps, rms, res, stream);
   if (cols <= 512) return launch_ln_warp<T, P, 16>(x, s, b, y, mean, inv, rows, c, eps, rms, res, stream);
   if (cols <= 1024) return launch_ln_warp<T, P, 32>(x, s, b, y, mean, inv, rows, c, eps, rms, res, stream);
-  layer_norm_block<T, P>
-      <<<static_cast<unsigned>(rows), cols >= 8192 ? 1024 : 512, 0, stream>>>(x, s, b, y, mean, inv, cols, eps, rms,
-                                                                              res);
+  layer_norm_block<T, P><<<static_cast<unsigned>(rows), cols >= 8192 ? 1024 : 512, 0, stream>>>(x, s, b, y, mean, inv,
+                                                                                                cols, eps, rms, res);
 }
 
 template <class T, class P>

@@ -4,9 +4,9 @@
 #include <cuda_runtime_api.h>
 #include <cudnn.h>
 
-#include <functional>
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -38,7 +38,7 @@ struct Block {
   void* ptr = nullptr;
   size_t bytes = 0;
   int refs = 0;
-  int record = -1;   // index of its AllocationRecord in the current run
+  int record = -1;       // index of its AllocationRecord in the current run
   bool dynamic = false;  // from cudaMallocAsync (recording run), not the arena
 };
 
@@ -133,7 +133,8 @@ class CudaContext : public ContextBackend {
   bool run_graph_safe_ = true;
   std::string unsafe_reason_;  // first event of this run that prevents capture
   void mark_unsafe(const std::string& why) {
-    if (run_graph_safe_) unsafe_reason_ = why + " at " + graph_.nodes[std::min<size_t>(step_, graph_.nodes.size() - 1)].describe();
+    if (run_graph_safe_)
+      unsafe_reason_ = why + " at " + graph_.nodes[std::min<size_t>(step_, graph_.nodes.size() - 1)].describe();
     run_graph_safe_ = false;
   }
   struct ShapePlan {

@@ -1,7 +1,7 @@
 // Placement of nodes on the GPU, the host or the CPU fallback, and tactic timing with a timing cache.
-#include <cstdlib>
 #include "backends/cuda/runtime/planner.h"
 
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -238,8 +238,8 @@ Status place_and_tune(const std::shared_ptr<Graph>& g, const BuildOptions& optio
   const bool log_tuning = std::getenv("KILN_TUNE_LOG") != nullptr;
   to.on_tuned = [&](size_t i, int64_t tactic, const std::vector<double>& ms) {
     if (log_tuning) {  // diagnostics: every timed tactic of the node, in ms (-1: failed)
-      std::cerr << "kiln tune: " << g->nodes[i].name << " (" << op_name(g->nodes[i].op) << "): best " << tactic << " of "
-                << ms.size() << ":";
+      std::cerr << "kiln tune: " << g->nodes[i].name << " (" << op_name(g->nodes[i].op) << "): best " << tactic
+                << " of " << ms.size() << ":";
       for (double m : ms) std::cerr << " " << m;
       std::cerr << "\n";
     }
