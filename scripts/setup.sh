@@ -8,8 +8,10 @@ APT_PACKAGES=(build-essential cmake ninja-build ccache pkg-config git
   libgrpc++-dev protobuf-compiler-grpc
   libevent-dev wrk)
 # Pinned Python packages: the ONNX protos and node test suite come from the pinned onnx wheel.
-PIP_PACKAGES=(onnx==1.20.1 onnxruntime==1.31.1 "numpy<2.5" pytest grpcio grpcio-tools requests
-  nvidia-cudnn-frontend)
+# Client compatibility suites (tests/server/test_triton_clients.py, test_kserve_sdk.py): tritonclient and the kserve
+# SDK both need protobuf 6; grpcio-tools 1.81.1 is the newest built for it (1.82+ require protobuf 7).
+PIP_PACKAGES=(onnx==1.20.1 onnxruntime==1.31.1 "numpy<2.5" pytest grpcio grpcio-tools==1.81.1 "protobuf>=6.33.5,<7"
+  requests "tritonclient[http,grpc]==2.73.0" kserve==0.21.0 nvidia-cudnn-frontend)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -27,6 +29,11 @@ if ! $PY - <<'PYEOF' 2>/dev/null
 import onnx, onnxruntime, numpy, pytest, grpc, grpc_tools, requests, sysconfig, os
 assert os.path.exists(os.path.join(sysconfig.get_paths()["purelib"], "include", "cudnn_frontend.h"))
 assert onnx.__version__ == "1.20.1" and onnxruntime.__version__ == "1.31.1"
+from importlib.metadata import version
+assert version("tritonclient") == "2.73.0" and version("kserve") == "0.21.0" and version("grpcio-tools") == "1.81.1"
+import tritonclient.http.aio, tritonclient.grpc.aio, tritonclient.utils.shared_memory  # noqa: E401
+import geventhttpclient, aiohttp, httpx, google.protobuf  # noqa: E401
+assert google.protobuf.__version__.startswith("6.")
 PYEOF
 then
   echo "setup: installing Python packages: ${PIP_PACKAGES[*]}"
