@@ -181,6 +181,13 @@ struct ServerOptions {
   ModelControlMode control_mode = ModelControlMode::kNone;
   std::vector<std::string> startup_models;  // --load-model (explicit mode); "*" = all
   int poll_secs = 15;                       // --repository-poll-secs (poll mode)
+  // ---- H3: model control (repository.cc, control_queue.cc) ----
+  // --strict-readiness: ready() only when every model the control mode asked to load is READY.
+  bool strict_readiness = true;
+  // --default-max-batch-size: max_batch_size given to a model whose config has none (or no config) when every
+  // input and output has a dynamic first dim (Triton's auto-complete); 0 disables.
+  int default_max_batch_size = 4;
+  // ---- end H3 ----
 };
 
 class ServerImpl;
@@ -199,7 +206,10 @@ class InferenceServer {
   void shutdown();
 
   bool live() const;
-  bool ready() const;  // startup loading finished and not shutting down (model failures do not count)
+  // Startup loading finished, not shutting down, and (strict_readiness) every model the control mode asked to
+  // load is READY (mode none/poll: every model in the repository; explicit: --load-model ones and later load
+  // requests); a model explicitly unloaded does not count.
+  bool ready() const;
   ServerMetadata metadata() const;
 
   // version "" = the highest ready version. kNotFound for an unknown model or version.
@@ -218,6 +228,21 @@ class InferenceServer {
   // model's execution contexts and engines.
   ServerStatus load_model(const std::string& name);
   ServerStatus unload_model(const std::string& name);
+  // ---- H3: model control (control_queue.cc) ----
+  // load_model with Triton's load parameters: "config" (string: a JSON ModelConfig that replaces config.pbtxt
+  // for this load, validated like one; errors -> kInvalidArgument naming "config override" and the field).
+  // "file:<path>" parameters -> kInvalidArgument (file overrides are not supported); any other name ->
+  // kInvalidArgument naming it. Parameters are checked before the model is touched, and a load with an override
+  // that fails leaves the versions that are serving in place (a broken config.pbtxt still unloads, as before).
+  ServerStatus load_model(const std::string& name, const Parameters& params);
+  // Runs `work` on the model-control worker thread (a bounded FIFO, 64 pending at most; see control_queue.h).
+  // Returns kOk when queued (work runs exactly once later); kUnavailable without queueing when the queue is
+  // full ("model control queue is full (64 requests pending)") or the server is shutting down. At shutdown the
+  // pending work still runs, and load_model/unload_model called from it return kUnavailable at once, so work
+  // must report through the callback it captures. Front ends call load_model/unload_model inside `work`
+  // instead of starting a thread per request.
+  ServerStatus submit_control(std::function<void()> work);
+  // ---- end H3 ----
 
   // name "" = every model; version "" = every loaded version of the model.
   Result<std::vector<ModelStats>> statistics(const std::string& name, const std::string& version) const;

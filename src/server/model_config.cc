@@ -3,6 +3,7 @@
 
 #include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/text_format.h>
+#include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
 #include <fstream>
@@ -87,6 +88,45 @@ Result<ModelConfig> parse_model_config_text(const std::string& text, const std::
   if (!parser.ParseFromString(text, &config))
     return invalid_argument(origin + ": " + (errors.first().empty() ? "cannot parse" : errors.first()));
   return config;
+}
+
+Result<ModelConfig> parse_model_config_json(const std::string& json, const std::string& origin) {
+  if (json.size() > (size_t{4} << 20)) return invalid_argument(origin + ": larger than 4 MiB");
+  size_t first = json.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos || json[first] != '{')
+    return invalid_argument(origin + ": must be a JSON object (a model config)");
+  ModelConfig config;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  auto st = google::protobuf::util::JsonStringToMessage(json, &config, options);
+  if (!st.ok()) return invalid_argument(origin + ": invalid JSON model config: " + std::string(st.message()));
+  std::vector<std::string> ignored = ignored_config_fields(config);
+  if (!ignored.empty()) {
+    std::string list;
+    for (const auto& f : ignored) list += (list.empty() ? "" : ", ") + f;
+    log_json("warning", origin + ": accepted but ignored config fields: " + list,
+             {{"model", config.name()}, {"fields", list}});
+  }
+  return config;
+}
+
+bool autocomplete_batching(ModelConfig* c, const Engine& engine, int default_max_batch_size) {
+  if (c->has_max_batch_size() || default_max_batch_size <= 0) return false;
+  auto batchable = [](const std::vector<TensorDesc>& descs, const auto& listed) {
+    if (descs.empty()) return false;
+    for (const auto& d : descs) {
+      if (d.kind != ValueKind::kTensor || !d.rank_known || d.dims.empty() || d.dims[0] >= 0) return false;
+      for (const auto& t : listed)  // a listed tensor must describe the dims after the batch dim
+        if (t.name() == d.name &&
+            static_cast<size_t>(t.has_reshape() ? t.reshape().shape_size() : t.dims_size()) != d.dims.size() - 1)
+          return false;
+    }
+    return true;
+  };
+  if (!batchable(engine.inputs(), c->input()) || !batchable(engine.outputs(), c->output())) return false;
+  c->set_max_batch_size(default_max_batch_size);
+  if (!c->has_dynamic_batching()) c->mutable_dynamic_batching();
+  return true;
 }
 
 Result<ModelConfig> parse_model_config(const std::string& path) {

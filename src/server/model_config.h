@@ -16,6 +16,16 @@ Result<ModelConfig> parse_model_config(const std::string& path);
 // Parses config text; `origin` names it in errors.
 Result<ModelConfig> parse_model_config_text(const std::string& text, const std::string& origin);
 
+// Parses a JSON model config (Triton's JSON form of ModelConfig, e.g. a load request's "config" parameter);
+// unknown fields are errors. Errors read "<origin>: <what>".
+Result<ModelConfig> parse_model_config_json(const std::string& json, const std::string& origin);
+
+// Triton's batching auto-complete: when the config has no max_batch_size field, default_max_batch_size > 0, and
+// every engine input and output has a dynamic first dim (and the config's listed tensors, if any, leave that dim
+// out), sets max_batch_size = default_max_batch_size and, when the config has no scheduler, dynamic_batching {}.
+// Returns whether it changed the config.
+bool autocomplete_batching(ModelConfig* config, const Engine& engine, int default_max_batch_size);
+
 // Field checks that need no engine (ranges, preferred sizes vs max_batch_size, priority levels, ...).
 Status validate_model_config(const ModelConfig& config, const std::string& origin);
 

@@ -290,8 +290,8 @@ std::string ServerImpl::signature_of(const std::string& name) const {
 }
 
 Result<std::shared_ptr<LoadedVersion>> ServerImpl::load_version(const std::string& name, const ModelConfig& base,
-                                                                int64_t version, const std::string& model_dir) {
-  std::string origin = model_dir + "/config.pbtxt";
+                                                                int64_t version, const std::string& model_dir,
+                                                                const std::string& origin) {
   auto lv = std::make_shared<LoadedVersion>();
   lv->version = version;
   lv->version_str = std::to_string(version);
@@ -307,7 +307,12 @@ Result<std::shared_ptr<LoadedVersion>> ServerImpl::load_version(const std::strin
   std::map<int, std::shared_ptr<Engine>> engines;
   for (int d : devices) {
     KILN_ASSIGN_OR_RETURN(engines[d], obtain_engine(plan, cuda ? d : -1, name));
-    if (d == devices[0]) KILN_RETURN_IF_ERROR(complete_config_from_engine(&lv->config, *engines[d], origin));
+    if (d == devices[0]) {
+      if (plan.onnx && autocomplete_batching(&lv->config, *engines[d], options_.default_max_batch_size))
+        log_json("info", "auto-completed batching",
+                 {{"model", name}, {"max_batch_size", std::to_string(lv->config.max_batch_size())}});
+      KILN_RETURN_IF_ERROR(complete_config_from_engine(&lv->config, *engines[d], origin));
+    }
     KILN_RETURN_IF_ERROR(warmup(*engines[d], lv->config, model_dir, origin));
   }
   resolve_instance_groups(&lv->config, placed);
@@ -326,35 +331,99 @@ Result<std::shared_ptr<LoadedVersion>> ServerImpl::load_version(const std::strin
             {"devices", where},
             {"simulated_gpus", simulated ? std::to_string(gpu_count) : "0"}});
   lv->engine = engines.at(devices[0]);
-  lv->stats = std::make_shared<StatsCollector>(name, lv->version_str);
-  lv->scheduler =
-      std::make_unique<Scheduler>(std::move(instances), SchedulerConfig::from(lv->config, lv->version_str), lv->stats);
+  lv->stats = stats_for(name, lv->version_str);
+  // H2 (classification extension): the outputs' label_filename files are read once per load.
+  SchedulerConfig sched = SchedulerConfig::from(lv->config, lv->version_str);
+  KILN_RETURN_IF_ERROR(sched.load_labels(model_dir));
+  lv->scheduler = std::make_unique<Scheduler>(std::move(instances), std::move(sched), lv->stats);
   lv->scheduler->start();
   return lv;
 }
 
-ServerStatus ServerImpl::load(const std::string& name) {
+ServerStatus ServerImpl::load(const std::string& name) { return load(name, Parameters{}); }
+
+// Load parameters as Triton defines them: "config" (a JSON ModelConfig that replaces config.pbtxt for this load)
+// and "file:<path>" (model file contents, not supported). Everything is checked before the model is touched, so a
+// rejected request leaves the model as it was.
+ServerStatus ServerImpl::load(const std::string& name, const Parameters& params) {
   if (options_.control_mode == ModelControlMode::kNone)
     return server_error(ServerCode::kUnavailable,
                         "explicit model load / unload is not allowed in model control mode none");
   if (shutting_down_) return server_error(ServerCode::kUnavailable, "the server is shutting down");
+  std::string files, unknown;
+  const ParamValue* config_param = nullptr;
+  for (const auto& [key, value] : params) {
+    if (key == "config")
+      config_param = &value;
+    else if (key.rfind("file:", 0) == 0)
+      files += (files.empty() ? "'" : ", '") + key + "'";
+    else
+      unknown += (unknown.empty() ? "'" : ", '") + key + "'";
+  }
+  if (!files.empty())
+    return server_error(ServerCode::kInvalidArgument,
+                        "model file overrides ('file:...' load parameters) are not supported by kiln serve (got " +
+                            files + ")");
+  if (!unknown.empty())
+    return server_error(ServerCode::kInvalidArgument,
+                        "unknown load parameter(s) " + unknown + " (kiln serve supports 'config')");
+  ModelConfig override_config;
+  if (config_param) {
+    const auto* json = std::get_if<std::string>(config_param);
+    if (!json)
+      return server_error(ServerCode::kInvalidArgument,
+                          "config override: the 'config' load parameter must be a string holding a JSON model config");
+    auto parsed = parse_model_config_json(*json, "config override");
+    if (!parsed.ok()) return server_error(ServerCode::kInvalidArgument, parsed.status().message());
+    override_config = std::move(parsed).value();
+    if (override_config.name().empty()) override_config.set_name(name);
+    if (override_config.name() != name)
+      return server_error(ServerCode::kInvalidArgument, "config override: field name: '" + override_config.name() +
+                                                            "' differs from the model name '" + name + "'");
+    Status valid = validate_model_config(override_config, "config override");
+    if (!valid.ok()) return server_error(ServerCode::kInvalidArgument, valid.message());
+  }
   std::lock_guard<std::mutex> lock(load_mu_);
-  return load_locked(name);
+  if (shutting_down_) return server_error(ServerCode::kUnavailable, "the server is shutting down");
+  return load_locked(name, config_param ? &override_config : nullptr);
 }
 
-ServerStatus ServerImpl::load_locked(const std::string& name) {
+std::shared_ptr<StatsCollector> ServerImpl::stats_for(const std::string& name, const std::string& version) {
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  auto& slot = kept_stats_[name + '\n' + version];
+  if (!slot) slot = std::make_shared<StatsCollector>(name, version);
+  return slot;
+}
+
+bool ServerImpl::models_ready() const {
+  if (!options_.strict_readiness) return true;
+  std::lock_guard<std::mutex> l(mu_);
+  for (const auto& [n, m] : models_)
+    if (m.state != "READY" && !(m.state == "UNAVAILABLE" && m.reason == "unloaded")) return false;
+  return true;
+}
+
+ServerStatus ServerImpl::load_locked(const std::string& name, const ModelConfig* override_config) {
   auto names = scan_model_names();
   if (!valid_model_name(name) || std::find(names.begin(), names.end(), name) == names.end())
     return server_error(ServerCode::kNotFound, "no model directory '" + name + "' in the repository");
   std::string dir = options_.repository + "/" + name;
-  std::string origin = dir + "/config.pbtxt";
+  std::string origin = override_config ? "config override" : dir + "/config.pbtxt";
   std::string signature = signature_of(name);
+  bool serving = false;
   {
     std::lock_guard<std::mutex> l(mu_);
-    models_[name].state = models_[name].versions.empty() ? "LOADING" : "READY";
+    serving = !models_[name].versions.empty();
+    models_[name].state = serving ? "READY" : "LOADING";
   }
   auto fail = [&](const Status& st) {
     log_json("error", "model failed to load", {{"model", name}, {"error", st.message()}});
+    if (override_config && serving) {
+      // A failed override never takes a working model down (Triton keeps the loaded model when a reload fails).
+      std::lock_guard<std::mutex> l(mu_);
+      models_[name].state = "READY";
+      return ServerStatus{ServerCode::kInvalidArgument, st.message() + " (the loaded versions keep serving)"};
+    }
     std::map<int64_t, std::shared_ptr<LoadedVersion>> old;
     {
       std::lock_guard<std::mutex> l(mu_);
@@ -368,7 +437,9 @@ ServerStatus ServerImpl::load_locked(const std::string& name) {
     return ServerStatus{ServerCode::kInvalidArgument, st.message()};
   };
   ModelConfig config;
-  if (is_file(origin)) {
+  if (override_config) {
+    config = *override_config;
+  } else if (is_file(origin)) {
     auto parsed = parse_model_config(origin);
     if (!parsed.ok()) return fail(parsed.status());
     config = std::move(parsed).value();
@@ -394,7 +465,7 @@ ServerStatus ServerImpl::load_locked(const std::string& name) {
                           std::to_string(available.size()) + ")"));
   std::map<int64_t, std::shared_ptr<LoadedVersion>> fresh;
   for (int64_t v : chosen) {
-    auto lv = load_version(name, config, v, dir);
+    auto lv = load_version(name, config, v, dir, origin);
     if (!lv.ok()) {
       for (auto& [n, x] : fresh) x->scheduler->stop();
       return fail(lv.status());
@@ -426,6 +497,7 @@ ServerStatus ServerImpl::unload(const std::string& name) {
                         "explicit model load / unload is not allowed in model control mode none");
   if (shutting_down_) return server_error(ServerCode::kUnavailable, "the server is shutting down");
   std::lock_guard<std::mutex> lock(load_mu_);
+  if (shutting_down_) return server_error(ServerCode::kUnavailable, "the server is shutting down");
   return unload_locked(name, false);
 }
 
@@ -445,6 +517,9 @@ ServerStatus ServerImpl::unload_locked(const std::string& name, bool forget) {
     std::lock_guard<std::mutex> l(mu_);
     if (forget) {
       models_.erase(name);
+      std::lock_guard<std::mutex> sl(stats_mu_);  // a model removed from the repository starts from zero if it returns
+      for (auto it = kept_stats_.lower_bound(name + '\n'); it != kept_stats_.end() && it->first.rfind(name + '\n', 0) == 0;)
+        it = kept_stats_.erase(it);
     } else {
       models_[name].state = "UNAVAILABLE";
       models_[name].reason = "unloaded";
@@ -503,6 +578,7 @@ void ServerImpl::poll_loop() {
 
 void ServerImpl::shutdown() {
   if (shutting_down_.exchange(true)) return;
+  control_.stop();  // pending model-control work runs now; its loads/unloads answer kUnavailable at once
   poll_cv_.notify_all();
   if (poll_thread_.joinable()) poll_thread_.join();
   std::lock_guard<std::mutex> lock(load_mu_);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kiln/engine.h"
+#include "server/control_queue.h"
 #include "server/inference_server.h"
 #include "server/scheduler.h"
 
@@ -42,6 +43,13 @@ class ServerImpl {
 
   // Repository (repository.cc).
   ServerStatus load(const std::string& name);
+  // ---- H3: model control ----
+  ServerStatus load(const std::string& name, const Parameters& params);  // Triton load parameters (config override)
+  ControlQueue& control() { return control_; }
+  // Strict readiness: every model the control mode asked to load is READY (a model explicitly unloaded does not
+  // count against it). Always true with strict_readiness off.
+  bool models_ready() const;
+  // ---- end H3 ----
   ServerStatus unload(const std::string& name);
   std::vector<std::string> scan_model_names() const;  // directory names in the repository
   std::string signature_of(const std::string& name) const;
@@ -57,12 +65,18 @@ class ServerImpl {
 
   const ServerOptions& options() const { return options_; }
   bool shutting_down() const { return shutting_down_.load(); }
-  bool started() const { return started_.load(); }
+  // H3: startup finished and (strict readiness) models_ready(); InferenceServer::ready() is built on it.
+  bool started() const { return started_.load() && models_ready(); }
 
  private:
   Result<std::shared_ptr<LoadedVersion>> load_version(const std::string& name, const ModelConfig& config,
-                                                      int64_t version, const std::string& model_dir);
-  ServerStatus load_locked(const std::string& name);
+                                                      int64_t version, const std::string& model_dir,
+                                                      const std::string& origin);  // H3: origin names the config
+  // H3: `override_config` (a parsed "config" load parameter) replaces config.pbtxt for this load; a load with
+  // an override that fails leaves the versions that are serving in place.
+  ServerStatus load_locked(const std::string& name, const ModelConfig* override_config = nullptr);
+  // H3: the StatsCollector of (model, version), reused across reloads so counters are not reset.
+  std::shared_ptr<StatsCollector> stats_for(const std::string& name, const std::string& version);
   ServerStatus unload_locked(const std::string& name, bool forget);
   ServerStatus validate(const LoadedVersion& lv, const InferRequest& req, QueuedRequest* q) const;
 
@@ -76,6 +90,11 @@ class ServerImpl {
   std::mutex poll_mu_;
   std::condition_variable poll_cv_;
   std::thread poll_thread_;
+  // ---- H3 ----
+  std::mutex stats_mu_;  // guards kept_stats_
+  std::map<std::string, std::shared_ptr<StatsCollector>> kept_stats_;  // "name\nversion" -> counters
+  ControlQueue control_{64};  // declared last: destroyed (stopped) first
+  // ---- end H3 ----
 };
 
 }  // namespace kiln::server

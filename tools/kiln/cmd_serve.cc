@@ -25,6 +25,9 @@ struct ServeArgs {
   size_t max_body = size_t{64} << 20;
   bool allow_http = true, allow_grpc = true, allow_metrics = true;
   int log_verbose = 0;
+  // H3: model control
+  bool strict_readiness = true;
+  int default_max_batch_size = 4;
 };
 
 int serve(const ServeArgs& a) {
@@ -44,6 +47,8 @@ int serve(const ServeArgs& a) {
                                                    : ModelControlMode::kNone;
   opts.startup_models = a.load_models;
   opts.poll_secs = a.poll_secs;
+  opts.strict_readiness = a.strict_readiness;              // H3
+  opts.default_max_batch_size = a.default_max_batch_size;  // H3
   log_json("info", "starting kiln serve", {{"repository", a.repository}, {"model_control_mode", a.control_mode}});
   auto server = InferenceServer::create(opts);
   if (!server.ok()) {
@@ -129,6 +134,13 @@ std::function<int()> add_serve_command(CLI::App& app) {
   cmd->add_option("--allow-http", a->allow_http, "Serve HTTP/REST (default true)");
   cmd->add_option("--allow-grpc", a->allow_grpc, "Serve gRPC (default true)");
   cmd->add_option("--allow-metrics", a->allow_metrics, "Serve Prometheus metrics (default true)");
+  // H3: model control
+  cmd->add_option("--strict-readiness", a->strict_readiness,
+                  "Server ready only when every model asked to load is READY (default true)");
+  cmd->add_option("--default-max-batch-size", a->default_max_batch_size,
+                  "max_batch_size auto-completed for an ONNX model without one whose inputs and outputs all have a "
+                  "dynamic first dim (default 4; 0 disables)")
+      ->check(CLI::Range(0, 1 << 20));
   cmd->add_option("--log-verbose", a->log_verbose, "1 = log every request (default 0)");
   return [a]() { return serve(*a); };
 }
