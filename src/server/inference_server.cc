@@ -2,13 +2,17 @@
 #include "server/inference_server.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
+#include <limits>
 #include <mutex>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
 
+#include "server/classification.h"
 #include "server/model_config.h"
 #include "server/server_impl.h"
 #include "server/shm_registry.h"
@@ -26,20 +30,64 @@ bool parse_version(const std::string& s, int64_t* v) {
   return true;
 }
 
-// Integer parameter (ints, or doubles holding an integer).
-bool int_param(const Parameters& p, const char* key, int64_t* out) {
+// Integer parameter (ints, or doubles holding an integer; doubles beyond int64 saturate instead of overflowing).
+// Returns false when absent. A value of the wrong type (string, bool, fraction, NaN) sets *valid = false.
+bool int_param(const Parameters& p, const char* key, int64_t* out, bool* valid) {
+  *valid = true;
   auto it = p.find(key);
   if (it == p.end()) return false;
   if (auto* i = std::get_if<int64_t>(&it->second)) {
     *out = *i;
     return true;
   }
-  if (auto* d = std::get_if<double>(&it->second)) {
-    *out = static_cast<int64_t>(*d);
+  if (auto* d = std::get_if<double>(&it->second); d && !std::isnan(*d) && *d == std::floor(*d)) {
+    constexpr double kMax = 9.2e18;  // below 2^63: the cast is defined
+    *out = *d >= kMax ? std::numeric_limits<int64_t>::max()
+                      : *d <= -kMax ? std::numeric_limits<int64_t>::min() : static_cast<int64_t>(*d);
     return true;
   }
-  *out = -1;  // wrong type: reported by the caller as out of range
+  *valid = false;
   return true;
+}
+
+// Checks the requested outputs: known, each named once, their classification parameter (classification.h).
+ServerStatus validate_outputs(const SchedulerConfig& sc, const InferRequest& req) {
+  const std::string& model = sc.model_name;
+  // Counted first: naming an output thousands of times must not cost thousands of lookups (or responses).
+  if (req.outputs.size() > sc.outputs.size())
+    return server_error(ServerCode::kInvalidArgument,
+                        std::to_string(req.outputs.size()) + " outputs are requested, model '" + model + "' has " +
+                            std::to_string(sc.outputs.size()));
+  for (size_t i = 0; i < req.outputs.size(); ++i) {
+    const RequestedOutput& o = req.outputs[i];
+    const OutputSpec* spec = nullptr;
+    for (const auto& s : sc.outputs)
+      if (s.name == o.name) spec = &s;
+    if (!spec) return server_error(ServerCode::kNotFound, "model '" + model + "' has no output '" + o.name + "'");
+    for (size_t j = 0; j < i; ++j)
+      if (req.outputs[j].name == o.name)
+        return server_error(ServerCode::kInvalidArgument, "output '" + o.name + "' is requested more than once");
+    int64_t classes;
+    ServerStatus st = classification_count(o, &classes);
+    if (!st.ok()) return st;
+    if (classes > 0 && !classifiable(spec->dtype))
+      return server_error(ServerCode::kInvalidArgument,
+                          "output '" + o.name + "': classification needs a numeric output, this one is " +
+                              (datatype_name(spec->dtype)[0] ? datatype_name(spec->dtype) : "not numeric"));
+  }
+  return {};
+}
+
+// kRejectReasons index of a failure before a model version is chosen.
+const char* reject_reason(ServerCode code) {
+  switch (code) {
+    case ServerCode::kNotFound:
+      return "UNKNOWN_MODEL";
+    case ServerCode::kUnavailable:
+      return "MODEL_UNAVAILABLE";
+    default:
+      return "OTHER";
+  }
 }
 
 // Request bodies and tensors are hundreds of KiB (an image is 588 KiB): with glibc's dynamic thresholds they come
@@ -142,30 +190,33 @@ ServerStatus ServerImpl::validate(const LoadedVersion& lv, const InferRequest& r
     ServerStatus st = check_tensor_bytes(*t, &numel);
     if (!st.ok()) return st;
   }
-  for (const auto& o : req.outputs) {
-    bool known = false;
-    for (const auto& spec : sc.outputs) known |= spec.name == o.name;
-    if (!known) return server_error(ServerCode::kNotFound, "model '" + model + "' has no output '" + o.name + "'");
-  }
+  ServerStatus outputs_ok = validate_outputs(sc, req);
+  if (!outputs_ok.ok()) return outputs_ok;
   q->rows = batched ? rows : 1;
+  // Priority as Triton maps it: 1 = highest; 0, a priority above the model's levels, or any priority when the model
+  // has no priority levels runs at the default level. Only a non-integer or negative value is an error.
   int64_t prio;
+  bool valid;
   q->level = sc.default_level;
-  if (int_param(req.parameters, "priority", &prio) && prio != 0) {
-    if (prio < 1 || prio > static_cast<int64_t>(sc.levels.size()) || sc.levels.size() == 1)
-      return server_error(ServerCode::kInvalidArgument, "parameter priority " + std::to_string(prio) +
-                                                            " is outside the model's priority levels 1.." +
-                                                            std::to_string(sc.levels.size()));
-    q->level = static_cast<uint32_t>(prio - 1);
+  if (int_param(req.parameters, "priority", &prio, &valid)) {
+    if (!valid || prio < 0)
+      return server_error(ServerCode::kInvalidArgument, "parameter priority must be a non-negative integer");
+    if (prio >= 1 && prio <= static_cast<int64_t>(sc.levels.size()) && sc.levels.size() > 1)
+      q->level = static_cast<uint32_t>(prio - 1);
   }
   const auto& level = sc.levels[q->level];
   int64_t timeout_us = static_cast<int64_t>(level.default_timeout_us);
   int64_t asked;
-  if (int_param(req.parameters, "timeout", &asked)) {
-    if (asked < 0)
+  if (int_param(req.parameters, "timeout", &asked, &valid)) {
+    if (!valid || asked < 0)
       return server_error(ServerCode::kInvalidArgument, "parameter timeout must be a non-negative integer");
     if (level.allow_override || !sc.dynamic_batching) timeout_us = asked;
   }
-  q->deadline_ns = timeout_us > 0 ? q->start_ns + static_cast<uint64_t>(timeout_us) * 1000 : 0;
+  // A timeout too far out for the steady clock (above ~1.8e16 us) is no deadline, never an overflow.
+  const uint64_t max_us = (std::numeric_limits<uint64_t>::max() - q->start_ns) / 1000;
+  q->deadline_ns = timeout_us > 0 && static_cast<uint64_t>(timeout_us) < max_us
+                       ? q->start_ns + static_cast<uint64_t>(timeout_us) * 1000
+                       : 0;
   return {};
 }
 
@@ -180,10 +231,16 @@ std::shared_ptr<InferHandle> ServerImpl::infer(InferRequest request, InferCallba
     done(std::move(st), {});
     return handle;
   };
-  if (shutting_down_) return reject(server_error(ServerCode::kUnavailable, "the server is shutting down"), nullptr);
+  if (shutting_down_) {
+    count_rejected(request.protocol, "SHUTTING_DOWN");
+    return reject(server_error(ServerCode::kUnavailable, "the server is shutting down"), nullptr);
+  }
   ServerCode code = ServerCode::kNotFound;
   auto lv = find(request.model_name, request.model_version, &code);
-  if (!lv.ok()) return reject(server_error(code, lv.status().message()), nullptr);
+  if (!lv.ok()) {
+    count_rejected(request.protocol, reject_reason(code));
+    return reject(server_error(code, lv.status().message()), nullptr);
+  }
   std::shared_ptr<LoadedVersion> version = std::move(lv).value();
   auto q = std::make_unique<QueuedRequest>();
   q->start_ns = start;
@@ -312,6 +369,7 @@ Result<ModelConfig> InferenceServer::model_config(const std::string& name, const
 std::shared_ptr<InferHandle> InferenceServer::infer(InferRequest request, InferCallback done) {
   ServerStatus st = resolve_shared_memory(*shm_, &request);
   if (!st.ok()) {
+    impl_->count_rejected(request.protocol, "SHARED_MEMORY");
     log_json("warning", st.message,
              {{"request_id", request.id}, {"model", request.model_name}, {"code", server_code_name(st.code)}});
     done(std::move(st), {});
@@ -329,5 +387,21 @@ Result<std::vector<ModelStats>> InferenceServer::statistics(const std::string& n
   return impl_->statistics(name, version);
 }
 std::string InferenceServer::prometheus_metrics() const { return impl_->prometheus(); }
+
+// ---- H2: failures before a model version is chosen ----
+void ServerImpl::count_rejected(const char* protocol, const char* reason) {
+  auto index_of = [](const char* name, const auto& names, size_t fallback) {
+    if (name)
+      for (size_t i = 0; i < std::size(names); ++i)
+        if (std::strcmp(name, names[i]) == 0) return i;
+    return fallback;
+  };
+  const size_t p = index_of(protocol, kRejectProtocols, std::size(kRejectProtocols) - 1);
+  const size_t r = index_of(reason, kRejectReasons, std::size(kRejectReasons) - 1);
+  rejected_[p][r].fetch_add(1, std::memory_order_relaxed);
+}
+void InferenceServer::count_rejected_request(const char* protocol, const char* reason) {
+  impl_->count_rejected(protocol, reason);
+}
 
 }  // namespace kiln::server

@@ -102,6 +102,8 @@ struct InferRequest {
   Parameters parameters;      // recognized: "priority" (int, 1 = highest), "timeout" (int, microseconds)
   std::vector<InferTensor> inputs;
   std::vector<RequestedOutput> outputs;  // empty = every model output
+  // ---- H2: the front end's protocol, "http" or "grpc" (label of kiln_server_request_failure); null = "other" ----
+  const char* protocol = nullptr;
 };
 
 struct InferResponse {
@@ -248,6 +250,14 @@ class InferenceServer {
   Result<std::vector<ModelStats>> statistics(const std::string& name, const std::string& version) const;
   // Prometheus text exposition of every counter (kiln_* names, see docs/server.md).
   std::string prometheus_metrics() const;
+  // ---- H2: requests that failed before a model version was chosen (metric kiln_server_request_failure) ----
+  // protocol: "http" or "grpc" (anything else counts as "other"). reason: "MALFORMED" (the body or message could
+  // not be parsed), "PAYLOAD_TOO_LARGE", "UNKNOWN_MODEL", "MODEL_UNAVAILABLE", "SHARED_MEMORY" (an unknown or
+  // too small region), "SHUTTING_DOWN", "OVERLOADED" (connection or queue caps), "OTHER" (anything else counts as
+  // it). Front ends call it for infer requests they reject before calling infer(); infer() counts its own.
+  // Thread-safe, lock-free.
+  void count_rejected_request(const char* protocol, const char* reason);
+  // ---- end H2 ----
 
   // System shared-memory regions (shm_registry.h), shared by the HTTP and gRPC front ends. infer() resolves the
   // shared_memory_* parameters of inputs and outputs against it.

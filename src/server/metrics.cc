@@ -1,4 +1,5 @@
 // Prometheus text exposition: Triton's metric names with a kiln_ prefix, a batch-size histogram, GPU gauges.
+#include <iterator>
 #include <sstream>
 
 #include "server/gpu_monitor.h"
@@ -67,6 +68,14 @@ std::string ServerImpl::prometheus() const {
       o << "kiln_inference_request_failure{" << r.labels << ",reason=\"" << reason << "\"} "
         << (it == r.s.failures_by_reason.end() ? 0 : it->second) << '\n';
     }
+  // Failures before a model version was chosen (malformed request, unknown model or region, ...): counted per
+  // protocol and reason, never per model name (a client could otherwise create series at will).
+  header({"kiln_server_request_failure", "counter",
+          "Number of inference requests that failed before a model version was chosen, by protocol and reason"});
+  for (size_t p = 0; p < std::size(kRejectProtocols); ++p)
+    for (size_t r = 0; r < std::size(kRejectReasons); ++r)
+      o << "kiln_server_request_failure{protocol=\"" << kRejectProtocols[p] << "\",reason=\"" << kRejectReasons[r]
+        << "\"} " << rejected(p, r) << '\n';
   each({"kiln_inference_count", "counter", "Number of inferences performed (a batch of n counts n)"},
        [](const ModelStats& s) { return s.inference_count; });
   each({"kiln_inference_exec_count", "counter", "Number of model executions performed (batches)"},

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "server/classification.h"
 #include "server/model_config.h"
 #include "server/tensor_codec.h"
 
@@ -56,10 +57,31 @@ SchedulerConfig SchedulerConfig::from(const ModelConfig& c, const std::string& v
     spec.name = out.name();
     dtype_from_config(out.data_type(), &spec.dtype);
     spec.dims.assign(out.dims().begin(), out.dims().end());
+    spec.label_filename = out.label_filename();
     s.outputs.push_back(std::move(spec));
   }
   (void)batched;
   return s;
+}
+
+const char* failure_reason(ServerCode code) {
+  switch (code) {
+    case ServerCode::kInternal:
+      return "BACKEND";
+    case ServerCode::kQueueFull:
+    case ServerCode::kTimeout:
+      return "REJECTED";
+    case ServerCode::kCancelled:
+      return "CANCELED";
+    default:
+      return "OTHER";
+  }
+}
+
+const std::vector<std::string>* Scheduler::labels_of(const std::string& output) const {
+  for (const auto& spec : config_.outputs)
+    if (spec.name == output) return spec.labels.get();
+  return nullptr;
 }
 
 Scheduler::Scheduler(std::shared_ptr<const Engine> engine, SchedulerConfig config,
@@ -340,7 +362,10 @@ void Scheduler::execute(int instance, ExecutionContext* ctx, std::vector<std::un
     auto tensor = concat_tensors(parts, parts[0]->dtype, dims, /*zero_fill_tail=*/run_rows != total_rows,
                                  &(*input_cache)[spec.name],
                                  /*pinned=*/config_.pinned_inputs && engine_->info().backend == "cuda", reserve);
-    if (!tensor.ok()) return fail_all(ServerStatus::from(tensor.status()), "OTHER");
+    if (!tensor.ok()) {
+      ServerStatus failed = ServerStatus::from(tensor.status());
+      return fail_all(failed, failure_reason(failed.code));
+    }
     inputs.emplace_back(spec.name, Value::of(std::move(tensor).value()));
   }
   uint64_t t1 = now_ns();
@@ -348,7 +373,12 @@ void Scheduler::execute(int instance, ExecutionContext* ctx, std::vector<std::un
   Status st = ctx->run(inputs, &outputs);
   uint64_t t2 = now_ns();
   inputs.clear();
-  if (!st.ok()) return fail_all(ServerStatus::from(st), "BACKEND");
+  if (!st.ok()) {
+    // The status and the statistics agree: an engine error the request caused (bad values, too large) is a 400
+    // counted as OTHER; only a failure of the engine itself is a 500 counted as BACKEND.
+    ServerStatus failed = ServerStatus::from(st);
+    return fail_all(failed, failure_reason(failed.code));
+  }
   // Split outputs back per request.
   std::vector<InferResponse> responses(batch.size());
   std::vector<ServerStatus> failed(batch.size());  // a request's own error (its shared-memory output too small)
@@ -371,8 +401,14 @@ void Scheduler::execute(int instance, ExecutionContext* ctx, std::vector<std::un
         InferTensor out;
         out.name = name;
         out.dtype = t.dtype();
-        ServerStatus written =
-            batched ? slice_rows(t, offset, r.rows, &out, target) : slice_rows(t, -1, 0, &out, target);
+        // Classification extension: top-k strings instead of the tensor (the parameter was validated on arrival).
+        int64_t classes = 0;
+        if (target) (void)classification_count(*target, &classes);
+        ServerStatus written;
+        if (classes > 0)
+          written = classify(t, batched ? offset : -1, r.rows, classes, labels_of(name), &out, target);
+        else
+          written = batched ? slice_rows(t, offset, r.rows, &out, target) : slice_rows(t, -1, 0, &out, target);
         if (!written.ok()) {
           failed[k] = std::move(written);
           return {};
@@ -390,7 +426,7 @@ void Scheduler::execute(int instance, ExecutionContext* ctx, std::vector<std::un
       for (const auto& o : r.request.outputs)
         if (ok.ok()) ok = emit(o.name, &o);
     }
-    if (!ok.ok()) return fail_all(ok, "BACKEND");
+    if (!ok.ok()) return fail_all(ok, failure_reason(ok.code));
     offset += r.rows;
   }
   outputs.clear();
@@ -416,7 +452,7 @@ void Scheduler::answer(std::vector<std::unique_ptr<QueuedRequest>>& batch, std::
                        std::vector<ServerStatus>& failed) {
   auto answer_one = [this](QueuedRequest& r, InferResponse& response, ServerStatus& failure) {
     if (!failure.ok())
-      finish(r, std::move(failure), {}, "OTHER");
+      finish(r, failure, {}, failure_reason(failure.code));
     else
       finish(r, {}, std::move(response), nullptr);
   };

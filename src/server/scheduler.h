@@ -21,6 +21,10 @@ namespace kiln::server {
 
 uint64_t now_ns();  // steady clock
 
+// The statistics' failure reason of a request that failed with `code`: kInternal -> "BACKEND" (the engine failed),
+// kQueueFull/kTimeout -> "REJECTED", kCancelled -> "CANCELED", anything the request caused -> "OTHER".
+const char* failure_reason(ServerCode code);
+
 // One input as the engine receives it: the config name, dtype, and (optional) reshape target for the
 // non-batch dims.
 struct InputSpec {
@@ -33,6 +37,10 @@ struct OutputSpec {
   std::string name;
   DType dtype = DType::kUndefined;
   Dims dims;  // config dims without the batch dim
+  // Classification extension (classification.h): the config's label_filename (relative to the model directory)
+  // and its lines, read once per load by load_output_labels(); null = no labels.
+  std::string label_filename;
+  std::shared_ptr<const std::vector<std::string>> labels;
 };
 
 // Thread-safe statistics of one model version (Triton's statistics extension plus the metrics' histogram).
@@ -93,6 +101,9 @@ struct SchedulerConfig {
   std::vector<OutputSpec> outputs;
 
   static SchedulerConfig from(const ModelConfig& config, const std::string& version);
+  // Reads each output's label_filename (relative to model_dir) into OutputSpec::labels (classification.cc);
+  // fails naming the file when it cannot be read or leaves the model directory.
+  Status load_labels(const std::string& model_dir);
 };
 
 // One execution context of a scheduler: the engine it runs (one Engine object per device: each holds that device's
@@ -134,6 +145,8 @@ class Scheduler {
   // Rows a batch of `rows` runs with: GPU engines pad (zero rows, results dropped) to the next preferred batch
   // size, else to max_batch_size, so that few shapes occur and their CUDA graphs are replayed.
   int64_t padded_rows(int64_t rows) const;
+  // The labels of an output (its label_filename's lines), or null.
+  const std::vector<std::string>* labels_of(const std::string& output) const;
   std::vector<std::map<std::string, BatchBuffer>> input_cache_;  // per instance: batch buffers by input name
 
   void worker(int index);
