@@ -27,6 +27,8 @@
 #include <vector>
 
 #include "server/http_codec.h"
+#include "server/http_extensions.h"  // H4
+#include "server/trace.h"            // H4: log_verbose_level()
 #include "server/scheduler.h"
 #include "server/shm_registry.h"
 
@@ -251,7 +253,7 @@ void HttpFrontend::Impl::deliver(evutil_socket_t, short, void* arg) {
   if (d->gone) {
     // The client closed its connection: drop the reply and free the connection (and the request with it).
     if (evhttp_connection* conn = evhttp_request_get_connection(d->req)) evhttp_connection_free(conn);
-    if (self->opts.log_requests)
+    if (log_verbose_level() >= 1)  // H4: logging extension (--log-verbose sets the initial level)
       log_json("info", "client disconnected; reply dropped", {{"request_id", d->request_id}, {"model", d->model}});
   } else {
     evkeyvalq* h = evhttp_request_get_output_headers(d->req);
@@ -260,7 +262,7 @@ void HttpFrontend::Impl::deliver(evutil_socket_t, short, void* arg) {
       evhttp_add_header(h, "Inference-Header-Content-Length", std::to_string(d->header_length).c_str());
     add_body(d->req, std::move(d->body));
     evhttp_send_reply(d->req, d->code, nullptr, nullptr);
-    if (self->opts.log_requests)
+    if (log_verbose_level() >= 1)  // H4: logging extension (--log-verbose sets the initial level)
       log_json("info", "request",
                {{"request_id", d->request_id},
                 {"model", d->model},
@@ -435,6 +437,14 @@ void HttpFrontend::Impl::handle(Loop* loop, evhttp_request* req) {
     return reply(req, ok ? 200 : 400, ok ? "" : error_json("server is not ready"));
   }
   if (seg[1] == "systemsharedmemory") return handle_shm(req, seg, get, post_);
+  {  // ---- H4: trace and logging extensions (http_extensions.cc) ----
+    int code = 0;
+    std::string out;
+    evbuffer* in = evhttp_request_get_input_buffer(req);
+    size_t n = evbuffer_get_length(in);
+    std::string_view b(n ? reinterpret_cast<const char*>(evbuffer_pullup(in, -1)) : "", n);
+    if (handle_http_extension(*server, seg, get, post_, b, &code, &out)) return reply(req, code, out);
+  }
   if (seg[1] == "cudasharedmemory") return reply_error(req, 400, "CUDA shared memory is not supported by kiln serve");
   if (seg[1] == "repository") {
     if (!post_) return method_error();

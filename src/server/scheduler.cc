@@ -8,6 +8,7 @@
 #include "server/classification.h"
 #include "server/model_config.h"
 #include "server/tensor_codec.h"
+#include "server/trace.h"  // H4: trace hook in execute()
 
 namespace kiln::server {
 
@@ -445,6 +446,14 @@ void Scheduler::execute(int instance, ExecutionContext* ctx, std::vector<std::un
     queue_ns += t0 - std::min(t0, batch[k]->start_ns);
   }
   if (succeeded) stats_->record_successes(succeeded, request_ns, queue_ns, t1 - t0, t2 - t1, t3 - t2);
+  // ---- H4: trace hook (trace.h): sampled requests' timestamps; one relaxed load when tracing is off ----
+  if (Tracer::get().enabled()) {
+    for (size_t k = 0; k < batch.size(); ++k)
+      if (failed[k].ok())
+        Tracer::get().record(config_.model_name, config_.version, batch[k]->request.id,
+                             {batch[k]->start_ns, batch[k]->start_ns, t0, t1, t2, t3, t4});
+  }
+  // ---- end H4 ----
   answer(batch, responses, failed);
 }
 

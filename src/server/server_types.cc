@@ -1,11 +1,17 @@
-// Server status codes, KServe datatype names and structured JSON logging.
+// Server status codes, KServe datatype names, structured JSON logging and its settings (logging extension).
+#include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <cstdint>
+#include <string_view>
+#include <variant>
 #include <cstdio>
 #include <ctime>
 #include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "server/inference_server.h"
+#include "server/trace.h"
 
 namespace kiln::server {
 
@@ -127,16 +133,83 @@ DataType config_from_dtype(DType dtype) {
   return TYPE_INVALID;
 }
 
+// ---- log settings (trace.h) and log_json --------------------------------------------------------------------
+namespace {
+std::mutex g_log_settings_mu;
+LogSettings g_log_settings;                    // guarded by g_log_settings_mu
+std::atomic<int> g_log_verbose{0};             // copies of the settings that log_json reads without the lock
+std::atomic<bool> g_log_info{true}, g_log_warning{true}, g_log_error{true}, g_log_iso8601{false};
+}  // namespace
+
+LogSettings log_settings() {
+  std::lock_guard<std::mutex> lock(g_log_settings_mu);
+  return g_log_settings;
+}
+
+void set_log_settings(const LogSettings& s) {
+  std::lock_guard<std::mutex> lock(g_log_settings_mu);
+  g_log_settings = s;
+  g_log_verbose.store(static_cast<int>(std::min<uint32_t>(s.verbose_level, 1u << 30)));
+  g_log_info.store(s.info);
+  g_log_warning.store(s.warning);
+  g_log_error.store(s.error);
+  g_log_iso8601.store(s.format == "ISO8601");
+}
+
+int log_verbose_level() { return g_log_verbose.load(std::memory_order_relaxed); }
+
+ServerStatus update_log_settings(const std::map<std::string, ParamValue>& update) {
+  LogSettings s = log_settings();
+  for (const auto& [name, value] : update) {
+    auto bad = [&](const std::string& what) {
+      return server_error(ServerCode::kInvalidArgument, "log setting '" + name + "' " + what);
+    };
+    if (name == "log_info" || name == "log_warning" || name == "log_error") {
+      if (!std::holds_alternative<bool>(value)) return bad("must be a boolean");
+      (name == "log_info" ? s.info : name == "log_warning" ? s.warning : s.error) = std::get<bool>(value);
+    } else if (name == "log_verbose_level") {
+      if (!std::holds_alternative<int64_t>(value)) return bad("must be a non-negative integer");
+      int64_t v = std::get<int64_t>(value);
+      if (v < 0 || v > UINT32_MAX) return bad("must be a non-negative integer, got " + std::to_string(v));
+      s.verbose_level = static_cast<uint32_t>(v);
+    } else if (name == "log_format") {
+      if (!std::holds_alternative<std::string>(value)) return bad("must be a string");
+      const std::string& f = std::get<std::string>(value);
+      if (f != "default" && f != "ISO8601") return bad("must be \"default\" or \"ISO8601\", got \"" + f + "\"");
+      s.format = f;
+    } else if (name == "log_file") {
+      return server_error(ServerCode::kInvalidArgument,
+                          "log_file cannot be set through the API: kiln serve logs to stderr");
+    } else {
+      return server_error(ServerCode::kInvalidArgument,
+                          "unknown log setting '" + name +
+                              "' (expected log_info, log_warning, log_error, log_verbose_level, log_format)");
+    }
+  }
+  set_log_settings(s);
+  return {};
+}
+
 void log_json(const char* level, const std::string& msg, const std::map<std::string, std::string>& fields) {
   using namespace std::chrono;
+  // Levels switched off by the logging extension print nothing ("warn"/"warning" share a switch).
+  const std::string_view lv(level);
+  if (lv == "error" ? !g_log_error.load(std::memory_order_relaxed)
+      : lv.rfind("warn", 0) == 0 ? !g_log_warning.load(std::memory_order_relaxed)
+                                 : !g_log_info.load(std::memory_order_relaxed))
+    return;
   auto now = system_clock::now();
   std::time_t secs = system_clock::to_time_t(now);
   auto ms = duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000;
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char ts[80];
-  std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  if (g_log_iso8601.load(std::memory_order_relaxed))
+    std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                  tm.tm_hour, tm.tm_min, tm.tm_sec);
+  else
+    std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
   nlohmann::json j;
   j["ts"] = ts;
   j["level"] = level;

@@ -2,6 +2,8 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -10,6 +12,10 @@
 
 #include "server/http_frontend.h"
 #include "server/inference_server.h"
+#include "server/trace.h"  // H4: trace and log settings
+#ifdef KILN_SERVER_GRPC
+#include "server/grpc/grpc_frontend.h"  // H4: drain
+#endif
 #include "tools/kiln/commands.h"
 
 namespace kiln::cli {
@@ -25,6 +31,9 @@ struct ServeArgs {
   size_t max_body = size_t{64} << 20;
   bool allow_http = true, allow_grpc = true, allow_metrics = true;
   int log_verbose = 0;
+  // H4: shutdown grace period, trace file
+  int exit_timeout_secs = 30;
+  std::string trace_file;
   // H3: model control
   bool strict_readiness = true;
   int default_max_batch_size = 4;
@@ -49,6 +58,12 @@ int serve(const ServeArgs& a) {
   opts.poll_secs = a.poll_secs;
   opts.strict_readiness = a.strict_readiness;              // H3
   opts.default_max_batch_size = a.default_max_batch_size;  // H3
+  {  // H4: initial log and trace settings (changed later through v2/logging and v2/trace/setting)
+    LogSettings ls = log_settings();
+    ls.verbose_level = static_cast<uint32_t>(std::max(0, a.log_verbose));
+    set_log_settings(ls);
+    if (!a.trace_file.empty()) Tracer::get().set_file(a.trace_file);
+  }
   log_json("info", "starting kiln serve", {{"repository", a.repository}, {"model_control_mode", a.control_mode}});
   auto server = InferenceServer::create(opts);
   if (!server.ok()) {
@@ -56,7 +71,9 @@ int serve(const ServeArgs& a) {
     return 1;
   }
   std::unique_ptr<HttpFrontend> http, metrics;
-  std::unique_ptr<Frontend> grpc;
+#ifdef KILN_SERVER_GRPC
+  std::unique_ptr<GrpcFrontend> grpc;  // H4: the concrete type, for its drain calls
+#endif
   if (a.allow_http) {
     HttpOptions h;
     h.host = a.host;
@@ -74,7 +91,7 @@ int serve(const ServeArgs& a) {
   }
 #ifdef KILN_SERVER_GRPC
   if (a.allow_grpc) {
-    auto f = start_grpc_frontend(server->get(), a.host, a.grpc_port);
+    auto f = start_grpc_frontend(**server, a.host, a.grpc_port, kDefaultGrpcMaxMessageBytes);
     if (!f.ok()) {
       log_json("error", "gRPC front end: " + f.status().message());
       return 1;
@@ -95,16 +112,33 @@ int serve(const ServeArgs& a) {
   }
   int sig = 0;
   sigwait(&signals, &sig);
-  log_json("info", "signal received: draining", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
-  // Stop taking connections, let queued and running requests finish, deliver their replies, then exit.
+  log_json("info", "signal received: draining",
+           {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}, {"exit_timeout_secs", std::to_string(a.exit_timeout_secs)}});
+  // ---- H4: drain within --exit-timeout-secs ----
+  // 1. Stop taking work: no new connections; new requests on open connections get 503 / UNAVAILABLE.
+  // 2. Wait until every request in flight (both protocols) has been answered, or the grace period ends.
+  // 3. Stop the gRPC server (cancelling whatever is left), stop the InferenceServer, close HTTP, exit 0.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(a.exit_timeout_secs);
   if (http) http->stop_accepting();
+#ifdef KILN_SERVER_GRPC
+  if (grpc) grpc->begin_drain();
+  if (grpc && !grpc->wait_idle(deadline))
+    log_json("warning", "exit timeout reached: cancelling the gRPC calls still in flight");
   if (grpc) grpc->stop();
+#endif
+  auto remaining_ms = [&] {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    return static_cast<int>(std::max<int64_t>(0, left.count()));
+  };
+  if (http && !http->wait_idle(remaining_ms())) log_json("warning", "some HTTP replies were still pending at exit");
   (*server)->shutdown();
   if (http) {
-    if (!http->wait_idle(30000)) log_json("warning", "some HTTP replies were still pending at exit");
+    if (!http->wait_idle(1000)) log_json("warning", "some HTTP replies were still pending at exit");
     http->stop();
   }
   if (metrics) metrics->stop();
+  Tracer::get().flush();
+  // ---- end H4 ----
   log_json("info", "stopped");
   return 0;
 }
@@ -142,6 +176,13 @@ std::function<int()> add_serve_command(CLI::App& app) {
                   "dynamic first dim (default 4; 0 disables)")
       ->check(CLI::Range(0, 1 << 20));
   cmd->add_option("--log-verbose", a->log_verbose, "1 = log every request (default 0)");
+  // H4: shutdown and trace
+  cmd->add_option("--exit-timeout-secs", a->exit_timeout_secs,
+                  "Seconds a SIGTERM/SIGINT waits for requests in flight before exiting (default 30)")
+      ->check(CLI::Range(0, 24 * 3600));
+  cmd->add_option("--trace-file", a->trace_file,
+                  "File that trace records are appended to (the only way to set it; enables v2/trace/setting "
+                  "TIMESTAMPS)");
   return [a]() { return serve(*a); };
 }
 

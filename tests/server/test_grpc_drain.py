@@ -1,0 +1,175 @@
+"""kiln serve's gRPC front end under shutdown and resource pressure: SIGTERM drains every in-flight call, new calls
+on open connections get UNAVAILABLE, --exit-timeout-secs bounds the wait, idle connections do not starve it, and
+model-control calls run on the bounded control queue (no thread per call)."""
+import os
+import signal
+import socket
+import stat
+import threading
+import time
+
+import grpc
+import numpy as np
+import pytest
+
+from serve_util import Server, add_model, slow_model
+from test_grpc_support import grpc_stubs
+
+WIDTH = 256
+
+
+@pytest.fixture(scope="module")
+def pb(tmp_path_factory):
+    return grpc_stubs(tmp_path_factory.mktemp("stubs"))
+
+
+def slow_request(p, i, rows=16):
+    x = np.full((rows, WIDTH), 0.01 * (i + 1), np.float32)
+    r = p.ModelInferRequest(model_name="slow", id=f"r{i}")
+    r.inputs.add(name="x", datatype="FP32", shape=[rows, WIDTH])
+    r.raw_input_contents.append(x.tobytes())
+    return r
+
+
+def start_slow(kiln_bin, tmp_path, *args):
+    repo = tmp_path / "repo"
+    slow_model(str(repo), layers=24)
+    add_model(str(repo), "add")
+    return Server(kiln_bin, repo, *args)
+
+
+def test_sigterm_drains_every_inflight_call(kiln_bin, tmp_path, pb):
+    p, pbg = pb
+    s = start_slow(kiln_bin, tmp_path)
+    ch = grpc.insecure_channel(f"127.0.0.1:{s.grpc_port}")
+    stub = pbg.GRPCInferenceServiceStub(ch)
+    expected = stub.ModelInfer(slow_request(p, 0), timeout=60).raw_output_contents[0]
+    futures = [stub.ModelInfer.future(slow_request(p, 0), timeout=120) for _ in range(32)]
+    time.sleep(0.5)  # all 32 queued or running (one instance: they run one after another)
+    assert sum(f.done() for f in futures) < 24, "the model is too fast to keep requests in flight"
+    s.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    # A new call on the open connection while draining: UNAVAILABLE, saying why.
+    with pytest.raises(grpc.RpcError) as e:
+        stub.ModelInfer(slow_request(p, 1), timeout=30)
+    assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "shutting down" in e.value.details()
+    assert not stub.ServerReady(p.ServerReadyRequest(), timeout=30).ready
+    # Every call in flight at SIGTERM is answered, correctly.
+    for f in futures:
+        assert f.result().raw_output_contents[0] == expected
+    assert s.proc.wait(timeout=60) == 0
+    ch.close()
+    s.stop()
+    assert any(r.get("msg") == "signal received: draining" for r in s.logs)
+
+
+def test_exit_timeout_bounds_the_drain(kiln_bin, tmp_path, pb):
+    p, pbg = pb
+    s = start_slow(kiln_bin, tmp_path, "--exit-timeout-secs", "1")
+    ch = grpc.insecure_channel(f"127.0.0.1:{s.grpc_port}")
+    stub = pbg.GRPCInferenceServiceStub(ch)
+    stub.ModelInfer(slow_request(p, 0), timeout=60)
+    t = time.time()
+    futures = [stub.ModelInfer.future(slow_request(p, 0, rows=16), timeout=120) for _ in range(200)]
+    time.sleep(0.3)
+    s.proc.send_signal(signal.SIGTERM)
+    assert s.proc.wait(timeout=60) == 0
+    elapsed = time.time() - t
+    codes = []
+    for f in futures:
+        try:
+            f.result()
+            codes.append("OK")
+        except grpc.RpcError as e:
+            codes.append(e.code().name)
+    ch.close()
+    s.stop()
+    assert codes.count("OK") < len(codes), "the requests all finished within the grace period: make them slower"
+    assert elapsed < 0.3 + 1 + 15, elapsed  # 1 s grace, then cancel: far less than running all 200
+    assert any("exit timeout reached" in r.get("msg", "") for r in s.logs)
+
+
+def test_idle_connections_do_not_starve_grpc(kiln_bin, tmp_path, pb):
+    """300 idle TCP connections with a 256 soft open-file limit: the server raises its limit and still serves."""
+    p, pbg = pb
+    wrapper = tmp_path / "kiln_low_nofile.sh"
+    wrapper.write_text(f"#!/bin/sh\nulimit -Sn 256\nexec {kiln_bin} \"$@\"\n")
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    repo = tmp_path / "repo"
+    add_model(str(repo), "add")
+    s = Server(str(wrapper), repo)
+    socks = []
+    try:
+        for _ in range(300):
+            c = socket.create_connection(("127.0.0.1", s.grpc_port), timeout=5)
+            socks.append(c)
+        time.sleep(0.5)
+        with grpc.insecure_channel(f"127.0.0.1:{s.grpc_port}") as ch:
+            stub = pbg.GRPCInferenceServiceStub(ch)
+            assert stub.ServerReady(p.ServerReadyRequest(), timeout=10).ready
+            r = p.ModelInferRequest(model_name="add")
+            r.inputs.add(name="x", datatype="FP32", shape=[1, 4])
+            r.raw_input_contents.append(np.zeros((1, 4), np.float32).tobytes())
+            out = stub.ModelInfer(r, timeout=10)
+            assert np.frombuffer(out.raw_output_contents[0], np.float32).tolist() == [1, 2, 3, 4]
+        status, _ = s.get_json("/v2/health/live")
+        assert status == 200
+    finally:
+        for c in socks:
+            c.close()
+        assert s.stop() == 0
+
+
+def threads_of(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("Threads:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_model_control_uses_the_bounded_queue(kiln_bin, tmp_path, pb):
+    p, pbg = pb
+    repo = tmp_path / "repo"
+    add_model(str(repo), "add")
+    s = Server(kiln_bin, repo, "--model-control-mode", "explicit", "--load-model", "add")
+    ch = grpc.insecure_channel(f"127.0.0.1:{s.grpc_port}")
+    stub = pbg.GRPCInferenceServiceStub(ch)
+    try:
+        base = threads_of(s.proc.pid)
+        peak = [base]
+        stop = threading.Event()
+
+        def sample():
+            while not stop.is_set():
+                peak[0] = max(peak[0], threads_of(s.proc.pid))
+                time.sleep(0.002)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        futures = [stub.RepositoryModelLoad.future(p.RepositoryModelLoadRequest(model_name="add"), timeout=120)
+                   for _ in range(300)]
+        results = []
+        for f in futures:
+            try:
+                f.result()
+                results.append("OK")
+            except grpc.RpcError as e:
+                results.append(f"{e.code().name}: {e.details()}")
+        stop.set()
+        sampler.join()
+        assert peak[0] - base < 40, f"{peak[0] - base} threads for 300 concurrent loads"
+        assert "OK" in results
+        for r in results:
+            assert r == "OK" or ("UNAVAILABLE" in r and "queue is full" in r), r
+        # Load parameters reach the load: an invalid config override is refused, naming it.
+        req = p.RepositoryModelLoadRequest(model_name="add")
+        req.parameters["config"].string_param = "{not json"
+        with pytest.raises(grpc.RpcError) as e:
+            stub.RepositoryModelLoad(req, timeout=60)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "config" in e.value.details()
+        assert stub.ModelReady(p.ModelReadyRequest(name="add"), timeout=10).ready
+    finally:
+        ch.close()
+        s.stop()
