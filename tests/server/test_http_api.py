@@ -188,7 +188,7 @@ def test_infer_binary_tensor_data(server):
     ({"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 4], "data": [1, 2, 3, 4]},
                  {"name": "x", "datatype": "FP32", "shape": [1, 4], "data": [1, 2, 3, 4]}]}, "twice"),
     ({"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 4], "data": [1, 2, 3, 4]}],
-      "parameters": {"priority": 3}}, "priority"),
+      "parameters": {"priority": -1}}, "priority"),  # out-of-range positive priorities run at the default
     ({"inputs": [{"name": "x", "datatype": "FP32", "shape": [4294967296, 4294967296, 4294967296], "data": []}]},
      "overflow"),
 ])
