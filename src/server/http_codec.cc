@@ -353,8 +353,28 @@ size_t json_nesting_depth(const char* data, size_t size) {
   return max_depth;
 }
 
+size_t json_element_bound(const char* data, size_t size) {
+  size_t count = 1;
+  bool in_string = false;
+  for (size_t i = 0; i < size; ++i) {
+    char c = data[i];
+    if (in_string) {
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
+      continue;
+    }
+    if (c == '"')
+      in_string = true;
+    else if (c == ',' || c == '[' || c == '{')
+      ++count;
+  }
+  return count;
+}
+
 ServerStatus parse_infer_request(const char* body, size_t size, int64_t header_length, InferRequest* req,
-                                 OutputPrefs* prefs, bool binary_views) {
+                                 OutputPrefs* prefs, bool binary_views, size_t max_json_elements) {
   size_t json_size = size;
   if (header_length >= 0) {
     if (static_cast<uint64_t>(header_length) > size)
@@ -364,6 +384,13 @@ ServerStatus parse_infer_request(const char* body, size_t size, int64_t header_l
   }
   if (json_nesting_depth(body, json_size) > kMaxJsonDepth)
     return bad("request JSON is nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+  if (max_json_elements > 0) {
+    size_t elements = json_element_bound(body, json_size);
+    if (elements > max_json_elements)
+      return bad("request JSON has about " + std::to_string(elements) + " values, above the server's limit of " +
+                 std::to_string(max_json_elements) +
+                 " (--http-max-json-elements); send large tensors as binary data (binary_data_size)");
+  }
   json j = json::parse(body, body + json_size, nullptr, false);
   if (j.is_discarded()) return bad("malformed JSON in the request body");
   if (!j.is_object()) return bad("the request body must be a JSON object");

@@ -21,8 +21,10 @@ struct OutputPrefs {
 // binary_views: binary tensors become views into `body` (InferTensor::view, no `hold`) instead of copies; the
 // caller must keep the body alive, rebase the views if it moves the body, and set `hold`.
 // Inputs with a shared_memory_region parameter carry no data (resolve_shared_memory fills them).
+// max_json_elements (0 = no cap): requests whose JSON has more values than this (counted by a cheap scan before
+// any parsing, so the parser's memory stays bounded) are kInvalidArgument naming the cap (--http-max-json-elements).
 ServerStatus parse_infer_request(const char* body, size_t size, int64_t header_length, InferRequest* request,
-                                 OutputPrefs* prefs, bool binary_views = false);
+                                 OutputPrefs* prefs, bool binary_views = false, size_t max_json_elements = 0);
 
 // Writes the response: JSON only, or JSON followed by binary output data when any output is binary
 // (then *header_length is the JSON's size, else -1).
@@ -40,5 +42,9 @@ std::string repository_index_json(const std::vector<RepositoryEntry>& entries);
 
 // Depth of the deepest [ or { nesting outside strings (bounds the JSON parser's recursion).
 size_t json_nesting_depth(const char* data, size_t size);
+
+// An upper bound on the number of JSON values in `data` (commas + opening brackets + 1, outside strings): one
+// pass, no allocation. Used to refuse bodies whose DOM would be too large before building it.
+size_t json_element_bound(const char* data, size_t size);
 
 }  // namespace kiln::server

@@ -29,6 +29,9 @@ struct ServeArgs {
   int http_port = 8000, grpc_port = 8001, metrics_port = 8002;
   int http_threads = 0;
   size_t max_body = size_t{64} << 20;
+  // H1: HTTP hardening
+  size_t http_max_json_elements = 4'000'000;
+  int http_max_connections = 1000, http_idle_timeout_secs = 30;
   bool allow_http = true, allow_grpc = true, allow_metrics = true;
   int log_verbose = 0;
   // H4: shutdown grace period, trace file
@@ -81,6 +84,10 @@ int serve(const ServeArgs& a) {
     h.threads = a.http_threads > 0 ? a.http_threads : std::max(2u, std::thread::hardware_concurrency());
     h.max_body_size = a.max_body;
     h.log_requests = a.log_verbose > 0;
+    h.max_json_elements = a.http_max_json_elements;  // H1
+    h.max_connections = a.http_max_connections;      // H1
+    h.idle_timeout_secs = a.http_idle_timeout_secs;  // H1
+    h.exit_timeout_secs = a.exit_timeout_secs;       // H1: HttpFrontend::stop() waits this long
     auto f = HttpFrontend::start(server->get(), h);
     if (!f.ok()) {
       log_json("error", "HTTP front end: " + f.status().message());
@@ -168,6 +175,17 @@ std::function<int()> add_serve_command(CLI::App& app) {
   cmd->add_option("--allow-http", a->allow_http, "Serve HTTP/REST (default true)");
   cmd->add_option("--allow-grpc", a->allow_grpc, "Serve gRPC (default true)");
   cmd->add_option("--allow-metrics", a->allow_metrics, "Serve Prometheus metrics (default true)");
+  // H1: HTTP hardening
+  cmd->add_option("--http-max-json-elements", a->http_max_json_elements,
+                  "Most JSON values in one HTTP infer request; larger tensors must use binary data (default "
+                  "4000000; 0 = no cap)");
+  cmd->add_option("--http-max-connections", a->http_max_connections,
+                  "Most open HTTP connections; more are answered 503 (default 1000, lowered to fit the open-file "
+                  "limit)")
+      ->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--http-idle-timeout-secs", a->http_idle_timeout_secs,
+                  "Close HTTP connections idle (or stalled mid-request) this long (default 30)")
+      ->check(CLI::Range(1, 86400));
   // H3: model control
   cmd->add_option("--strict-readiness", a->strict_readiness,
                   "Server ready only when every model asked to load is READY (default true)");
