@@ -22,8 +22,7 @@ ServerStatus ControlQueue::submit(std::function<void()> work) {
     try {
       worker_ = std::thread([this] { run(); });
     } catch (const std::exception& e) {
-      return server_error(ServerCode::kUnavailable,
-                          std::string("cannot start the model control thread: ") + e.what());
+      return server_error(ServerCode::kUnavailable, std::string("cannot start the model control thread: ") + e.what());
     }
     started_ = true;
   }

@@ -361,9 +361,9 @@ ServerStatus ServerImpl::load(const std::string& name, const Parameters& params)
       unknown += (unknown.empty() ? "'" : ", '") + key + "'";
   }
   if (!files.empty())
-    return server_error(ServerCode::kInvalidArgument,
-                        "model file overrides ('file:...' load parameters) are not supported by kiln serve (got " +
-                            files + ")");
+    return server_error(
+        ServerCode::kInvalidArgument,
+        "model file overrides ('file:...' load parameters) are not supported by kiln serve (got " + files + ")");
   if (!unknown.empty())
     return server_error(ServerCode::kInvalidArgument,
                         "unknown load parameter(s) " + unknown + " (kiln serve supports 'config')");
@@ -518,7 +518,8 @@ ServerStatus ServerImpl::unload_locked(const std::string& name, bool forget) {
     if (forget) {
       models_.erase(name);
       std::lock_guard<std::mutex> sl(stats_mu_);  // a model removed from the repository starts from zero if it returns
-      for (auto it = kept_stats_.lower_bound(name + '\n'); it != kept_stats_.end() && it->first.rfind(name + '\n', 0) == 0;)
+      for (auto it = kept_stats_.lower_bound(name + '\n');
+           it != kept_stats_.end() && it->first.rfind(name + '\n', 0) == 0;)
         it = kept_stats_.erase(it);
     } else {
       models_[name].state = "UNAVAILABLE";
