@@ -265,6 +265,9 @@ def test_log_settings_over_grpc(env, stub, pb):
     r.raw_input_contents.append(x.tobytes())
     stub.ModelInfer(r)
     assert wait_for(lambda: any(l.get("msg") == "request" and l.get("request_id") == "grpc-7" for l in s.logs[n:]))
+    r.id = "stream-8"
+    list(stub.ModelStreamInfer(iter([r]), timeout=30))
+    assert wait_for(lambda: any(l.get("msg") == "request" and l.get("request_id") == "stream-8" for l in s.logs[n:]))
     bad = p.LogSettingsRequest()
     bad.settings["log_info"].string_param = "no"
     with pytest.raises(grpc.RpcError) as e:

@@ -181,7 +181,15 @@ class StreamReactor
         seq = next_seq_++;
       }
       auto handle =
-          server_.infer(std::move(req), [this, seq, id = request_.id()](ServerStatus status, InferResponse result) {
+          server_.infer(std::move(req), [this, seq, id = request_.id(), model = request_.model_name(),
+                                         start = now_ns()](ServerStatus status, InferResponse result) {
+            if (log_verbose_level() >= 1)
+              log_json("info", "request",
+                       {{"protocol", "grpc-stream"},
+                        {"request_id", result.id.empty() ? id : result.id},
+                        {"model", model},
+                        {"status", server_code_name(status.code)},
+                        {"duration_us", std::to_string((now_ns() - start) / 1000)}});
             {
               std::lock_guard<std::mutex> lock(mu_);
               if (handles_.erase(seq) == 0) answered_early_.insert(seq);
