@@ -88,6 +88,8 @@ struct RequestedOutput {
   // Set by resolve_shared_memory() (shm_registry.h) when the output goes to a registered shared-memory region:
   // the scheduler writes the output bytes to [shm_dst, shm_dst + shm_size) and the response tensor carries no
   // data, only the parameters shared_memory_region / shared_memory_byte_size (/ shared_memory_offset).
+  // H5: write there ONLY with write_shm_output() (shm_registry.h): it survives a truncated object (SIGBUS) and
+  // copies host-to-device for CUDA regions (shm_dst is then a device address); a plain memcpy can kill the server.
   char* shm_dst = nullptr;
   size_t shm_size = 0;
   std::string shm_region;

@@ -2,6 +2,7 @@
 #include "server/tensor_codec.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <system_error>
 #include <thread>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "kiln/engine.h"
+#include "server/shm_registry.h"  // H5: guarded_copy / write_shm_output (shared-memory bytes)
 
 namespace kiln::server {
 
@@ -22,21 +24,28 @@ uint32_t read_u32(const char* p) {
 
 // Copies the pieces back to back into dst (`total` bytes in all); above kParallelBytes with up to kMaxThreads
 // threads (half the cores), each taking a contiguous byte range of the output.
-void parallel_copy(char* dst, const std::vector<std::pair<const char*, size_t>>& pieces, size_t total) {
+// H5: every piece is copied with guarded_copy (a piece may be a shared-memory region its client truncated):
+// returns the index of a piece whose copy faulted, or pieces.size() when all were copied.
+size_t parallel_copy(char* dst, const std::vector<std::pair<const char*, size_t>>& pieces, size_t total) {
   constexpr size_t kParallelBytes = size_t{8} << 20;
   constexpr unsigned kMaxThreads = 4;
   static const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   const unsigned threads = total >= kParallelBytes ? std::min(kMaxThreads, cores / 2) : 1;
+  std::atomic<size_t> failed{pieces.size()};
   auto copy_range = [&](size_t begin, size_t end) {  // output bytes [begin, end)
     size_t at = 0;
-    for (const auto& [src, n] : pieces) {
+    for (size_t i = 0; i < pieces.size(); ++i) {
+      const auto& [src, n] = pieces[i];
       const size_t lo = std::max(at, begin), hi = std::min(at + n, end);
-      if (lo < hi) std::memcpy(dst + lo, src + (lo - at), hi - lo);
+      if (lo < hi && !guarded_copy(dst + lo, src + (lo - at), hi - lo)) failed.store(i);
       at += n;
       if (at >= end) break;
     }
   };
-  if (threads <= 1) return copy_range(0, total);
+  if (threads <= 1) {
+    copy_range(0, total);
+    return failed.load();
+  }
   std::vector<std::thread> helpers;
   const size_t chunk = (total + threads - 1) / threads;
   size_t inline_from = chunk;  // ranges no helper took (thread creation failed) are copied here
@@ -51,6 +60,7 @@ void parallel_copy(char* dst, const std::vector<std::pair<const char*, size_t>>&
   copy_range(0, std::min(total, chunk));
   if (inline_from < total && helpers.size() + 1 < threads) copy_range(inline_from, total);
   for (auto& h : helpers) h.join();
+  return failed.load();
 }
 
 }  // namespace
@@ -144,7 +154,11 @@ Result<Tensor> concat_tensors(const std::vector<const InferTensor*>& parts, DTyp
     copies.emplace_back(b.data(), b.size());
     off += b.size();
   }
-  parallel_copy(dst, copies, off);
+  if (size_t bad = parallel_copy(dst, copies, off); bad < parts.size()) {  // H5: a truncated shared-memory input
+    auto it = parts[bad]->parameters.find("shared_memory_region");
+    const std::string* region = it == parts[bad]->parameters.end() ? nullptr : std::get_if<std::string>(&it->second);
+    return invalid_argument(shm_unbacked_message(region ? *region : "?", "input '" + parts[bad]->name + "'"));
+  }
   if (!zero_fill_tail && off != t.nbytes()) return internal_error("input parts do not fill the batch tensor");
   // Stale rows are kept for floating-point inputs only: an earlier integer input (an index out of range, say) may
   // have failed its own batch and must not fail a later one from a padding row.
@@ -188,7 +202,17 @@ ServerStatus slice_rows(const Tensor& t, int64_t begin, int64_t rows, InferTenso
     out->parameters["shared_memory_region"] = shm->shm_region;
     out->parameters["shared_memory_byte_size"] = static_cast<int64_t>(total);
     if (shm->shm_offset) out->parameters["shared_memory_offset"] = static_cast<int64_t>(shm->shm_offset);
-    p = shm->shm_dst;
+    // H5: shared-memory targets are written only through write_shm_output (SIGBUS-guarded; CUDA regions: H2D).
+    if (s) {
+      std::string staged;
+      staged.reserve(total);
+      for (int64_t i = first; i < first + count; ++i) {
+        uint32_t len = static_cast<uint32_t>(s[i].size());
+        staged.append(reinterpret_cast<const char*>(&len), 4).append(s[i]);
+      }
+      return write_shm_output(*shm, 0, staged.data(), staged.size());
+    }
+    return write_shm_output(*shm, 0, static_cast<const char*>(t.raw()) + first * dtype_size(t.dtype()), total);
   } else {
     out->data.resize(total);
     p = out->data.data();

@@ -12,6 +12,7 @@
 
 #include "server/http_frontend.h"
 #include "server/inference_server.h"
+#include "server/shm_registry.h"  // H5: ShmOptions
 #include "server/trace.h"  // H4: trace and log settings
 #ifdef KILN_SERVER_GRPC
 #include "server/grpc/grpc_frontend.h"  // H4: drain
@@ -40,6 +41,10 @@ struct ServeArgs {
   // H3: model control
   bool strict_readiness = true;
   int default_max_batch_size = 4;
+  // H5: shared memory
+  std::string shared_memory = "all", shm_key_prefix;
+  size_t shm_max_regions = 1024;
+  uint64_t shm_max_bytes = uint64_t{64} << 30;
 };
 
 int serve(const ServeArgs& a) {
@@ -72,6 +77,22 @@ int serve(const ServeArgs& a) {
   if (!server.ok()) {
     log_json("error", server.status().message());
     return 1;
+  }
+  {  // ---- H5: shared-memory confinement and caps (shm_registry.h) ----
+    ShmOptions so;
+    so.system = a.shared_memory == "system" || a.shared_memory == "all";
+    so.cuda = a.shared_memory == "cuda" || a.shared_memory == "all";
+    so.key_prefix = a.shm_key_prefix;
+    so.max_regions = a.shm_max_regions;
+    so.max_bytes = a.shm_max_bytes;
+    (*server)->shared_memory().configure(so);
+    const bool loopback = a.host == "127.0.0.1" || a.host == "::1" || a.host == "localhost";
+    if ((so.system || so.cuda) && !loopback)
+      log_json("warning",
+               "SHARED MEMORY IS ENABLED ON A NON-LOOPBACK ADDRESS: any client that can reach " + a.host +
+                   " can register this server's shared-memory objects (same uid) and have outputs written into them;"
+                   " use --host 127.0.0.1, --shared-memory none, or --shm-key-prefix",
+               {{"host", a.host}, {"shared_memory", a.shared_memory}});
   }
   std::unique_ptr<HttpFrontend> http, metrics;
 #ifdef KILN_SERVER_GRPC
@@ -193,6 +214,17 @@ std::function<int()> add_serve_command(CLI::App& app) {
                   "max_batch_size auto-completed for an ONNX model without one whose inputs and outputs all have a "
                   "dynamic first dim (default 4; 0 disables)")
       ->check(CLI::Range(0, 1 << 20));
+  // H5: shared memory
+  cmd->add_option("--shared-memory", a->shared_memory,
+                  "Shared-memory extensions clients may register: none | system | cuda | all (default all)")
+      ->check(CLI::IsMember({"none", "system", "cuda", "all"}));
+  cmd->add_option("--shm-key-prefix", a->shm_key_prefix,
+                  "Register only system shared-memory keys that start with /PREFIX (default: any key)");
+  cmd->add_option("--shm-max-regions", a->shm_max_regions,
+                  "Most shared-memory regions registered at once, both kinds (default 1024)")
+      ->check(CLI::Range(size_t{0}, size_t{60000}));
+  cmd->add_option("--shm-max-bytes", a->shm_max_bytes,
+                  "Most bytes registered as shared memory at once, both kinds (default 64 GiB)");
   cmd->add_option("--log-verbose", a->log_verbose, "1 = log every request (default 0)");
   // H4: shutdown and trace
   cmd->add_option("--exit-timeout-secs", a->exit_timeout_secs,
