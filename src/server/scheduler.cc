@@ -451,7 +451,8 @@ void Scheduler::execute(int instance, ExecutionContext* ctx, std::vector<std::un
     for (size_t k = 0; k < batch.size(); ++k)
       if (failed[k].ok())
         Tracer::get().record(config_.model_name, config_.version, batch[k]->request.id,
-                             {batch[k]->start_ns, batch[k]->start_ns, t0, t1, t2, t3, t4});
+                             {batch[k]->start_ns, batch[k]->start_ns, t0, t1, t2, t3, t4}, &batch[k]->request.inputs,
+                             &responses[k].outputs);
   }
   // ---- end H4 ----
   answer(batch, responses, failed);

@@ -2,6 +2,8 @@
 #include "server/trace.h"
 
 #include <cerrno>
+#include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
@@ -31,6 +33,98 @@ bool parse_int(const std::string& s, int64_t* out) {
 }
 
 ServerStatus bad(const std::string& message) { return server_error(ServerCode::kInvalidArgument, message); }
+
+// A tensor's elements as Triton's trace writes them: comma-separated values ("1,2,3"); BYTES elements as the raw
+// strings. At most kMaxTraceElements elements are written (a "truncated": true marks the rest).
+constexpr size_t kMaxTraceElements = 4096;
+
+float half_to_float(uint16_t h) {
+  const uint32_t sign = (h >> 15) & 1, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
+  float v;
+  if (exp == 0)
+    v = std::ldexp(static_cast<float>(mant), -24);
+  else if (exp == 31)
+    v = mant ? NAN : INFINITY;
+  else
+    v = std::ldexp(static_cast<float>(mant | 0x400), static_cast<int>(exp) - 25);
+  return sign ? -v : v;
+}
+
+template <typename T>
+T load(const char* p) {
+  T v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+nlohmann::json tensor_json(const char* activity, const InferTensor& t) {
+  std::string_view bytes = t.bytes();
+  std::string data;
+  bool truncated = false;
+  size_t count = 0;
+  auto add = [&](const std::string& v) {
+    if (count == kMaxTraceElements) {
+      truncated = true;
+      return false;
+    }
+    if (count++) data += ',';
+    data += v;
+    return true;
+  };
+  auto num = [](double v) {
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%.9g", v);
+    return std::string(buf);
+  };
+  if (t.dtype == DType::kString) {
+    size_t off = 0;
+    while (off + 4 <= bytes.size()) {
+      uint32_t n = load<uint32_t>(bytes.data() + off);
+      off += 4;
+      if (off + n > bytes.size() || !add(std::string(bytes.substr(off, n)))) break;
+      off += n;
+    }
+  } else {
+    const size_t size = dtype_size(t.dtype);
+    for (size_t off = 0; size > 0 && off + size <= bytes.size(); off += size) {
+      const char* p = bytes.data() + off;
+      std::string v;
+      switch (t.dtype) {
+        case DType::kBool: v = p[0] ? "1" : "0"; break;
+        case DType::kUInt8: v = std::to_string(load<uint8_t>(p)); break;
+        case DType::kUInt16: v = std::to_string(load<uint16_t>(p)); break;
+        case DType::kUInt32: v = std::to_string(load<uint32_t>(p)); break;
+        case DType::kUInt64: v = std::to_string(load<uint64_t>(p)); break;
+        case DType::kInt8: v = std::to_string(load<int8_t>(p)); break;
+        case DType::kInt16: v = std::to_string(load<int16_t>(p)); break;
+        case DType::kInt32: v = std::to_string(load<int32_t>(p)); break;
+        case DType::kInt64: v = std::to_string(load<int64_t>(p)); break;
+        case DType::kFloat16: v = num(half_to_float(load<uint16_t>(p))); break;
+        case DType::kBFloat16: {
+          uint32_t bits = static_cast<uint32_t>(load<uint16_t>(p)) << 16;
+          v = num(load<float>(reinterpret_cast<const char*>(&bits)));
+          break;
+        }
+        case DType::kFloat32: v = num(load<float>(p)); break;
+        case DType::kFloat64: v = num(load<double>(p)); break;
+        default: v = "?"; break;
+      }
+      if (!add(v)) break;
+    }
+  }
+  std::string shape;
+  for (size_t i = 0; i < t.shape.size(); ++i) shape += (i ? "," : "") + std::to_string(t.shape[i]);
+  nlohmann::json tensor = {{"name", t.name}, {"data", data}, {"shape", shape}, {"dtype", datatype_name(t.dtype)}};
+  if (truncated) tensor["truncated"] = true;
+  if (bytes.empty() && t.parameters.count("shared_memory_region")) tensor["shared_memory"] = true;
+  return {{"activity", activity}, {"tensor", std::move(tensor)}};
+}
+
+bool has_tensors(const std::vector<std::string>& levels) {
+  for (const auto& l : levels)
+    if (l == "TENSORS") return true;
+  return false;
+}
 
 bool has_timestamps(const std::vector<std::string>& levels) {
   for (const auto& l : levels)
@@ -158,7 +252,8 @@ void Tracer::refresh_enabled_locked() {
 }
 
 void Tracer::record(const std::string& model, const std::string& version, const std::string& request_id,
-                    const TraceTimes& t) {
+                    const TraceTimes& t, const std::vector<InferTensor>* inputs,
+                    const std::vector<InferTensor>* outputs) {
   std::lock_guard<std::mutex> lock(mu_);
   Level eff = resolve_locked(model);
   if (!has_timestamps(*eff.level) || *eff.count == 0 || file_.empty()) return;
@@ -187,6 +282,14 @@ void Tracer::record(const std::string& model, const std::string& version, const 
                                                      {"REQUEST_END", t.request_end}};
   for (const auto& [name, ns] : stamps) ts.push_back({{"name", name}, {"ns", ns}});
   j["timestamps"] = std::move(ts);
+  if (has_tensors(*eff.level)) {
+    nlohmann::json tensors = nlohmann::json::array();
+    if (inputs)
+      for (const auto& in : *inputs) tensors.push_back(tensor_json("TENSOR_QUEUE_INPUT", in));
+    if (outputs)
+      for (const auto& out : *outputs) tensors.push_back(tensor_json("TENSOR_BACKEND_OUTPUT", out));
+    j["tensors"] = std::move(tensors);
+  }
   pending_.push_back(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   if (pending_.size() >= static_cast<size_t>(std::max<int64_t>(1, *eff.log_frequency))) write_locked();
 }

@@ -15,7 +15,8 @@ namespace kiln::server {
 
 // ---- trace ------------------------------------------------------------------------------------------------
 // Settings as Triton's trace extension carries them: name -> list of strings (one entry except trace_level).
-// Names: trace_level (OFF | TIMESTAMPS | TENSORS, a list), trace_rate (every N-th request), trace_count (traces
+// Names: trace_level (OFF | TIMESTAMPS | TENSORS, a list: TENSORS adds the request's input and output tensors to
+// the record), trace_rate (every N-th request), trace_count (traces
 // left to collect, -1 = unlimited), log_frequency (records buffered before a write, 0 = write each at once),
 // trace_file (read-only: set by --trace-file), trace_mode ("triton" only).
 using TraceSettingMap = std::map<std::string, std::vector<std::string>>;
@@ -48,8 +49,10 @@ class Tracer {
   bool enabled() const { return enabled_.load(std::memory_order_relaxed); }
   // Called once per successfully answered request: samples it by the model's effective trace_rate and
   // trace_count and, when taken, queues one JSON record (written at once or every log_frequency records).
+  // inputs/outputs (optional) are the request's tensors, recorded when the level includes TENSORS.
   void record(const std::string& model, const std::string& version, const std::string& request_id,
-              const TraceTimes& times);
+              const TraceTimes& times, const std::vector<InferTensor>* inputs = nullptr,
+              const std::vector<InferTensor>* outputs = nullptr);
   // Writes buffered records (at shutdown and whenever log_frequency is reached).
   void flush();
 

@@ -137,6 +137,21 @@ def test_model_setting_overrides_global_and_clears(env):
     assert status == 404 and "missing" in doc["error"]
 
 
+def test_tensors_level_records_inputs_and_outputs(env):
+    s, trace_file = env
+    reset(s)
+    status, doc = s.post_json("/v2/trace/setting", {"trace_level": ["TIMESTAMPS", "TENSORS"], "trace_rate": "1"})
+    assert status == 200 and doc["trace_level"] == ["TIMESTAMPS", "TENSORS"], doc
+    before = len(records(trace_file))
+    status, _ = s.post_json("/v2/models/add/infer", infer_doc(np.array([[1, 2, 3, 4.5]], np.float32)))
+    assert status == 200
+    new = records(trace_file)[before:]
+    assert len(new) == 1 and [t["name"] for t in new[0]["timestamps"]] == STAMPS
+    tensors = {t["activity"]: t["tensor"] for t in new[0]["tensors"]}
+    assert tensors["TENSOR_QUEUE_INPUT"] == {"name": "x", "data": "1,2,3,4.5", "shape": "1,4", "dtype": "FP32"}
+    assert tensors["TENSOR_BACKEND_OUTPUT"] == {"name": "y", "data": "2,4,6,8.5", "shape": "1,4", "dtype": "FP32"}
+
+
 def test_log_frequency_buffers_records(env):
     s, trace_file = env
     reset(s)
