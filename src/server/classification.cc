@@ -148,22 +148,41 @@ ServerStatus classify(const Tensor& t, int64_t begin, int64_t rows, int64_t k, c
   Tensor s = std::move(strings).value();
   std::string* o = s.strings();
   const int64_t count = items * per_item;
+  auto run = [&](auto tag) {
+    using T = decltype(tag);
+    classify_items(t.data<T>() + first, items, per_item, k, labels, o);
+  };
   switch (t.dtype()) {
-#define KILN_CLASSIFY(DT, T) \
-  case DT:                   \
-    classify_items(t.data<T>() + first, items, per_item, k, labels, o); \
-    break;
-    KILN_CLASSIFY(DType::kFloat32, float)
-    KILN_CLASSIFY(DType::kFloat64, double)
-    KILN_CLASSIFY(DType::kUInt8, uint8_t)
-    KILN_CLASSIFY(DType::kUInt16, uint16_t)
-    KILN_CLASSIFY(DType::kUInt32, uint32_t)
-    KILN_CLASSIFY(DType::kUInt64, uint64_t)
-    KILN_CLASSIFY(DType::kInt8, int8_t)
-    KILN_CLASSIFY(DType::kInt16, int16_t)
-    KILN_CLASSIFY(DType::kInt32, int32_t)
-    KILN_CLASSIFY(DType::kInt64, int64_t)
-#undef KILN_CLASSIFY
+    case DType::kFloat32:
+      run(float{});
+      break;
+    case DType::kFloat64:
+      run(double{});
+      break;
+    case DType::kUInt8:
+      run(uint8_t{});
+      break;
+    case DType::kUInt16:
+      run(uint16_t{});
+      break;
+    case DType::kUInt32:
+      run(uint32_t{});
+      break;
+    case DType::kUInt64:
+      run(uint64_t{});
+      break;
+    case DType::kInt8:
+      run(int8_t{});
+      break;
+    case DType::kInt16:
+      run(int16_t{});
+      break;
+    case DType::kInt32:
+      run(int32_t{});
+      break;
+    case DType::kInt64:
+      run(int64_t{});
+      break;
     default: {  // FP16 / BF16
       std::vector<float> f = widen(t, first, count);
       classify_items(f.data(), items, per_item, k, labels, o);

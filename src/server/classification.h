@@ -28,7 +28,7 @@ bool classifiable(DType dtype);
 // index, NaN sorts last; <value> is printed as std::to_string prints the type (floats with 6 decimals). The
 // BYTES result goes to `out` like slice_rows() writes a tensor (into target's shared memory when it has one).
 // `out->name` must be set. kInvalidArgument for an unclassifiable dtype.
-ServerStatus classify(const Tensor& t, int64_t begin, int64_t rows, int64_t k,
-                      const std::vector<std::string>* labels, InferTensor* out, const RequestedOutput* target);
+ServerStatus classify(const Tensor& t, int64_t begin, int64_t rows, int64_t k, const std::vector<std::string>* labels,
+                      InferTensor* out, const RequestedOutput* target);
 
 }  // namespace kiln::server

@@ -42,8 +42,9 @@ bool int_param(const Parameters& p, const char* key, int64_t* out, bool* valid) 
   }
   if (auto* d = std::get_if<double>(&it->second); d && !std::isnan(*d) && *d == std::floor(*d)) {
     constexpr double kMax = 9.2e18;  // below 2^63: the cast is defined
-    *out = *d >= kMax ? std::numeric_limits<int64_t>::max()
-                      : *d <= -kMax ? std::numeric_limits<int64_t>::min() : static_cast<int64_t>(*d);
+    *out = *d >= kMax    ? std::numeric_limits<int64_t>::max()
+           : *d <= -kMax ? std::numeric_limits<int64_t>::min()
+                         : static_cast<int64_t>(*d);
     return true;
   }
   *valid = false;
@@ -55,9 +56,9 @@ ServerStatus validate_outputs(const SchedulerConfig& sc, const InferRequest& req
   const std::string& model = sc.model_name;
   // Counted first: naming an output thousands of times must not cost thousands of lookups (or responses).
   if (req.outputs.size() > sc.outputs.size())
-    return server_error(ServerCode::kInvalidArgument,
-                        std::to_string(req.outputs.size()) + " outputs are requested, model '" + model + "' has " +
-                            std::to_string(sc.outputs.size()));
+    return server_error(ServerCode::kInvalidArgument, std::to_string(req.outputs.size()) +
+                                                          " outputs are requested, model '" + model + "' has " +
+                                                          std::to_string(sc.outputs.size()));
   for (size_t i = 0; i < req.outputs.size(); ++i) {
     const RequestedOutput& o = req.outputs[i];
     const OutputSpec* spec = nullptr;

@@ -64,9 +64,9 @@ class ServerImpl {
   std::string prometheus() const;  // metrics.cc
   // ---- H2: failures before a model version is chosen (InferenceServer::count_rejected_request; metrics.cc) ----
   static constexpr const char* kRejectProtocols[] = {"http", "grpc", "other"};
-  static constexpr const char* kRejectReasons[] = {"MALFORMED",     "PAYLOAD_TOO_LARGE", "UNKNOWN_MODEL",
-                                                   "MODEL_UNAVAILABLE", "SHARED_MEMORY", "SHUTTING_DOWN",
-                                                   "OVERLOADED",    "OTHER"};
+  static constexpr const char* kRejectReasons[] = {
+      "MALFORMED",     "PAYLOAD_TOO_LARGE", "UNKNOWN_MODEL", "MODEL_UNAVAILABLE",
+      "SHARED_MEMORY", "SHUTTING_DOWN",     "OVERLOADED",    "OTHER"};
   void count_rejected(const char* protocol, const char* reason);
   uint64_t rejected(size_t protocol, size_t reason) const { return rejected_[protocol][reason].load(); }
   // ---- end H2 ----
@@ -98,7 +98,7 @@ class ServerImpl {
   std::mutex poll_mu_;
   std::condition_variable poll_cv_;
   std::thread poll_thread_;
-  std::atomic<uint64_t> rejected_[3][8];  // H2 (zero: C++20 value-initializes atomics): [kRejectProtocols][kRejectReasons]
+  std::atomic<uint64_t> rejected_[3][8];  // H2: [kRejectProtocols][kRejectReasons]; C++20 zero-initializes them
   // ---- H3 ----
   std::mutex stats_mu_;  // guards kept_stats_
   std::map<std::string, std::shared_ptr<StatsCollector>> kept_stats_;  // "name\nversion" -> counters

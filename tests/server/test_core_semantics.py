@@ -1,18 +1,39 @@
 """kiln serve's core request semantics over HTTP and gRPC: the classification extension (top-k strings with labels),
-Triton's priority mapping, duplicate/excess requested outputs, huge timeouts, and the failure counters."""
-import json
+Triton's priority mapping, duplicate/excess requested outputs, huge timeouts, and the failure counters.
+
+Process isolation (as test_triton_clients.py): tritonclient.grpc and test_grpc_support.py's generated stubs both
+define the protobuf package `inference`, which one process's descriptor pool refuses twice. In a pytest run over
+tests/server this module only defines test_suite_in_own_process, which re-runs this file in a child pytest with
+KILN_CLIENT_SUITE set to this file's name; only that child imports tritonclient and runs the tests below.
+Run one test directly:  KILN_CLIENT_SUITE=test_core_semantics.py pytest tests/server/test_core_semantics.py -k NAME
+"""
 import os
 import struct
+import subprocess
+import sys
 import uuid
 from multiprocessing import shared_memory
 
 import numpy as np
 import pytest
-import tritonclient.grpc as grpcclient
-import tritonclient.http as httpclient
 from onnx import TensorProto, helper
 
 from serve_util import Server, add_model, metric_value, save_model, string_model, write
+
+IN_OWN_PROCESS = os.environ.get("KILN_CLIENT_SUITE") == os.path.basename(__file__)
+if IN_OWN_PROCESS:
+    import tritonclient.grpc as grpcclient
+    import tritonclient.http as httpclient
+
+
+def test_suite_in_own_process(kiln_bin):
+    """Runs every test of this file in a child pytest (see the module docstring); fails with the child's failures."""
+    env = dict(os.environ, KILN_CLIENT_SUITE=os.path.basename(__file__))
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider", __file__,
+                        "--kiln", kiln_bin], env=env, capture_output=True, text=True, timeout=300,
+                       cwd=os.path.dirname(os.path.abspath(__file__)))
+    print(r.stdout[-3000:])
+    assert r.returncode == 0, f"child pytest rc={r.returncode}:\n{r.stdout[-12000:]}\n{r.stderr[-3000:]}"
 
 LABELS = [f"class {i}" for i in range(5)]  # one short of the 6 classes: class 5 has no label
 
@@ -290,3 +311,8 @@ def test_counters_survive_reload(server):
     assert server.post_json("/v2/models/add/infer", doc)[0] == 200
     assert metric_value(server.metrics(), "kiln_inference_request_success", model="add") == before + 1
     assert server.stats("add")["inference_stats"]["success"]["count"] == before + 1
+
+
+# In the parent run only test_suite_in_own_process is collected; in the child, every test but it.
+for _name in [n for n in globals() if n.startswith("test_") and (n == "test_suite_in_own_process") == IN_OWN_PROCESS]:
+    del globals()[_name]
