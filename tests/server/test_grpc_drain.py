@@ -31,23 +31,27 @@ def slow_request(p, i, rows=16):
     return r
 
 
-def start_slow(kiln_bin, tmp_path, *args):
+def start_slow(kiln_bin, tmp_path, *args, layers=24):
     repo = tmp_path / "repo"
-    slow_model(str(repo), layers=24)
+    slow_model(str(repo), layers=layers)
     add_model(str(repo), "add")
     return Server(kiln_bin, repo, *args)
 
 
 def test_sigterm_drains_every_inflight_call(kiln_bin, tmp_path, pb):
     p, pbg = pb
-    s = start_slow(kiln_bin, tmp_path)
+    # Enough work in flight to outlast grpc's own shutdown deadline (the old 5 s cut 12 of 32 calls off).
+    s = start_slow(kiln_bin, tmp_path, layers=96)
     ch = grpc.insecure_channel(f"127.0.0.1:{s.grpc_port}")
     stub = pbg.GRPCInferenceServiceStub(ch)
+    t = time.time()
     expected = stub.ModelInfer(slow_request(p, 0), timeout=60).raw_output_contents[0]
+    one = time.time() - t
     futures = [stub.ModelInfer.future(slow_request(p, 0), timeout=120) for _ in range(32)]
     time.sleep(0.5)  # all 32 queued or running (one instance: they run one after another)
     assert sum(f.done() for f in futures) < 24, "the model is too fast to keep requests in flight"
     s.proc.send_signal(signal.SIGTERM)
+    t_term = time.time()
     time.sleep(0.3)
     # A new call on the open connection while draining: UNAVAILABLE, saying why.
     with pytest.raises(grpc.RpcError) as e:
@@ -59,6 +63,7 @@ def test_sigterm_drains_every_inflight_call(kiln_bin, tmp_path, pb):
     for f in futures:
         assert f.result().raw_output_contents[0] == expected
     assert s.proc.wait(timeout=60) == 0
+    print(f"one request {one:.3f} s; SIGTERM to exit {time.time() - t_term:.1f} s")
     ch.close()
     s.stop()
     assert any(r.get("msg") == "signal received: draining" for r in s.logs)
