@@ -151,13 +151,24 @@ def rows(n=3, seed=0):
     return np.random.RandomState(seed).uniform(-5, 5, (n, 4)).astype(np.float32)
 
 
-def add_inputs(mod, x, binary=True):
-    i = mod.InferInput("x", list(x.shape), "FP32")
+def make_input(mod, name, arr, datatype, binary=True):
+    """An InferInput of client module `mod` holding arr (HTTP: binary or JSON data; gRPC: raw contents)."""
+    i = mod.InferInput(name, list(arr.shape), datatype)
     if mod is httpclient or mod is httpaio:
-        i.set_data_from_numpy(x, binary_data=binary)
+        i.set_data_from_numpy(arr, binary_data=binary)
     else:
-        i.set_data_from_numpy(x)
-    return [i]
+        i.set_data_from_numpy(arr)
+    return i
+
+
+def make_output(mod, name, binary=True, **kw):
+    if mod is httpclient or mod is httpaio:
+        return mod.InferRequestedOutput(name, binary_data=binary, **kw)
+    return mod.InferRequestedOutput(name, **kw)
+
+
+def add_inputs(mod, x, binary=True):
+    return [make_input(mod, "x", x, "FP32", binary)]
 
 
 def error_message(excinfo):
@@ -245,29 +256,23 @@ def test_mixed_datatypes(hc, gc, proto):
               "mn": ~data["m"]}
     mod, client = (httpclient, hc) if proto == "http" else (grpcclient, gc)
     for binary in ([True, False] if proto == "http" else [True]):
-        inputs = []
-        for n, arr in data.items():
-            i = mod.InferInput(n, list(arr.shape), dtypes[n])
-            i.set_data_from_numpy(arr, binary_data=binary) if proto == "http" else i.set_data_from_numpy(arr)
-            inputs.append(i)
-        outs = [mod.InferRequestedOutput(o, binary_data=binary) if proto == "http" else mod.InferRequestedOutput(o)
-                for o in expect]
-        r = client.infer("mixed", inputs, outputs=outs)
+        inputs = [make_input(mod, n, arr, dtypes[n], binary) for n, arr in data.items()]
+        r = client.infer("mixed", inputs, outputs=[make_output(mod, o, binary) for o in expect])
         for o, want in expect.items():
             got = r.as_numpy(o)
             assert got.dtype == want.dtype, (o, got.dtype)
             np.testing.assert_array_equal(got, want, err_msg=f"{proto} binary={binary} output {o}")
 
 
-@pytest.mark.parametrize("proto", ["http", "grpc"])
-def test_bytes_tensor(hc, gc, proto):
-    x = np.array([[b"kiln", b"\x00\xffraw"], [b"", "naïve".encode()]], dtype=np.object_)
+@pytest.mark.parametrize("proto,binary", [("http", True), ("http", False), ("grpc", True)])
+def test_bytes_tensor(hc, gc, proto, binary):
+    raw = [b"kiln", b"\x00\xffraw", b"", "naïve".encode()] if binary else [b"kiln", b"a b", b"", "naïve".encode()]
+    x = np.array(raw, dtype=np.object_).reshape(2, 2)
     mod, client = (httpclient, hc) if proto == "http" else (grpcclient, gc)
-    i = mod.InferInput("x", [2, 2], "BYTES")
-    i.set_data_from_numpy(x)
-    r = client.infer("strings", [i])
+    r = client.infer("strings", [make_input(mod, "x", x, "BYTES", binary)], outputs=[make_output(mod, "y", binary)])
     got = r.as_numpy("y")
-    assert got.shape == (2, 2) and [bytes(v) for v in got.flatten()] == list(x.flatten())
+    assert got.shape == (2, 2), got
+    assert [v if isinstance(v, bytes) else v.encode() for v in got.flatten()] == raw
 
 
 def test_mlp_matches_onnxruntime(hc, gc, repo):
