@@ -17,6 +17,7 @@ import os
 import queue
 import subprocess
 import sys
+import time
 import uuid
 import zlib
 from functools import partial
@@ -630,9 +631,15 @@ def test_trace_settings_round_trip(hc, gc, repo):
     hc.update_trace_settings(model_name="add", settings={"trace_rate": None, "log_frequency": None})
     assert hc.get_trace_settings()["trace_level"] == ["OFF"]
     assert hc.get_trace_settings(model_name="add")["trace_rate"] == "1000"  # follows the global setting again
-    with open(os.path.join(repo[0], "trace.jsonl")) as f:
-        records = [json.loads(line) for line in f if line.strip()]
-    rec = [r for r in records if r.get("request_id") == "traced-1"]
+    deadline = time.time() + 10  # the record may be appended just after the reply was sent
+    while True:
+        path = os.path.join(repo[0], "trace.jsonl")
+        with open(path) if os.path.exists(path) else open(os.devnull) as f:
+            records = [json.loads(line) for line in f if line.strip()]
+        rec = [r for r in records if r.get("request_id") == "traced-1"]
+        if rec or time.time() > deadline:
+            break
+        time.sleep(0.05)
     assert len(rec) == 1 and rec[0]["model_name"] == "add", records
     stamps = {t["name"]: int(t["ns"]) for t in rec[0]["timestamps"]}
     assert stamps["REQUEST_START"] <= stamps["COMPUTE_START"] <= stamps["COMPUTE_END"] <= stamps["REQUEST_END"]
