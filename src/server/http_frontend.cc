@@ -454,7 +454,7 @@ struct HttpFrontend::Impl {
   std::unique_ptr<ParsePool> parse_pool;
   std::atomic<int> open_conns{0};  // accepted connections not yet released by a sweep (all loops)
   int conn_cap = 1000;
-  std::atomic<uint64_t> last_limit_log_ns{0};
+  std::atomic<uint64_t> last_reject_log_ns{0}, last_accept_log_ns{0};
 
   void handle(Loop* loop, evhttp_request* req);
   void handle_infer(Loop* loop, evhttp_request* req, const std::string& model, const std::string& version,
@@ -465,7 +465,7 @@ struct HttpFrontend::Impl {
   void handle_shm(evhttp_request* req, const std::vector<std::string>& seg, bool get, bool post);
   void handle_control(Loop* loop, evhttp_request* req, const std::string& name, bool load);
   void run_control(Loop* loop, evhttp_request* req, std::function<ServerStatus()> work);
-  bool log_limit_now();
+  static bool log_now(std::atomic<uint64_t>* last);
   void track_connection(Loop* loop, bufferevent* bev);
   static void reject_connections(evutil_socket_t, short, void* arg);
   static void sweep_connections(evutil_socket_t, short, void* arg);
@@ -595,9 +595,9 @@ void HttpFrontend::Impl::handle_control(Loop* loop, evhttp_request* req, const s
   return run_control(loop, req, [s, name] { return s->unload_model(name); });
 }
 
-bool HttpFrontend::Impl::log_limit_now() {  // at most one limit warning per second
-  uint64_t now = now_ns(), last = last_limit_log_ns.load();
-  return now - last > 1'000'000'000ull && last_limit_log_ns.compare_exchange_strong(last, now);
+bool HttpFrontend::Impl::log_now(std::atomic<uint64_t>* last_ns) {  // at most one such warning per second
+  uint64_t now = now_ns(), last = last_ns->load();
+  return now - last > 1'000'000'000ull && last_ns->compare_exchange_strong(last, now);
 }
 
 // Called from evhttp's bufferevent callback for every accepted connection (on its loop). The extra reference
@@ -623,7 +623,7 @@ void HttpFrontend::Impl::reject_connections(evutil_socket_t, short, void* arg) {
   static const std::string kReply = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
                                     "Content-Length: " + std::to_string(kBody.size()) +
                                     "\r\nConnection: close\r\n\r\n" + kBody;
-  if (!loop->rejects.empty() && loop->owner->log_limit_now())
+  if (!loop->rejects.empty() && log_now(&loop->owner->last_reject_log_ns))
     log_json("warning", "HTTP connection limit reached: answering 503",
              {{"max_connections", std::to_string(loop->owner->conn_cap)}});
   for (bufferevent* bev : loop->rejects) {
@@ -663,7 +663,7 @@ void HttpFrontend::Impl::accept_error(evconnlistener* listener, void*) {
     if (it != g_listeners.end()) loop = it->second;
   }
   if (!loop) return;
-  if (loop->owner->log_limit_now())
+  if (log_now(&loop->owner->last_accept_log_ns))
     log_json("warning", "HTTP accept failed; pausing the listener",
              {{"error", evutil_socket_error_to_string(err)},
               {"connections", std::to_string(loop->owner->open_conns.load())}});
