@@ -311,3 +311,43 @@ def test_cuda_shared_memory_unavailable(server):
     assert status == 400 and "raw_handle" in doc["error"], doc
     status, _, _ = server.request("GET", "/v2/cudasharedmemory/region/c/register")
     assert status == 405
+
+
+def test_cuda_shared_memory_roundtrip(server):
+    """GPU builds on a GPU host: a client process exports cudaMalloc'd buffers (cupy), registers them, and infers
+    with input and output in CUDA regions; a byte_size past the allocation and a bad device are 400."""
+    status, doc = server.get_json("/v2")
+    if "cuda_shared_memory" not in doc["extensions"]:
+        pytest.skip("no CUDA shared memory here (CPU build or no GPU)")
+    cp = pytest.importorskip("cupy")
+    import base64
+    rt = cp.cuda.runtime
+    x = np.arange(ROWS * COLS, dtype=np.float32)
+    pin, pout = rt.malloc(NBYTES), rt.malloc(NBYTES)
+    try:
+        rt.memcpy(pin, x.ctypes.data, NBYTES, rt.memcpyHostToDevice)
+
+        def reg(name, ptr, size, dev=0):
+            h = base64.b64encode(bytes(rt.ipcGetMemHandle(ptr))).decode()
+            return server.post_json(f"/v2/cudasharedmemory/region/{name}/register",
+                                    {"raw_handle": {"b64": h}, "device_id": dev, "byte_size": size})
+        assert reg("cin", pin, NBYTES)[0] == 200 and reg("cout", pout, NBYTES)[0] == 200
+        status, doc = reg("big", pin, 1 << 30)
+        assert status == 400 and "exceeds the CUDA allocation" in doc["error"], doc
+        status, doc = reg("dev", pin, NBYTES, dev=4096)
+        assert status == 400 and "device_id 4096" in doc["error"], doc
+        status, doc = server.get_json("/v2/cudasharedmemory/status")
+        assert sorted((d["name"], d["device_id"], d["byte_size"]) for d in doc) == [("cin", 0, NBYTES),
+                                                                                    ("cout", 0, NBYTES)]
+        status, doc = infer(server, "add", in_region="cin", out_region="cout")
+        assert status == 200, doc
+        y = np.empty(ROWS * COLS, np.float32)
+        rt.memcpy(y.ctypes.data, pout, NBYTES, rt.memcpyDeviceToHost)
+        np.testing.assert_array_equal(y, x + np.tile(np.array([1, 2, 3, 4], np.float32), ROWS))
+        assert server.post_json("/v2/cudasharedmemory/unregister", {})[0] == 200
+        status, doc = infer(server, "add", in_region="cin", out_region="cout")
+        assert status == 400 and "unable to find" in doc["error"], doc
+    finally:
+        server.post_json("/v2/cudasharedmemory/unregister", {})
+        rt.free(pin)
+        rt.free(pout)
