@@ -86,7 +86,7 @@ int serve(const ServeArgs& a) {
     so.max_regions = a.shm_max_regions;
     so.max_bytes = a.shm_max_bytes;
     (*server)->shared_memory().configure(so);
-    const bool loopback = a.host == "127.0.0.1" || a.host == "::1" || a.host == "localhost";
+    const bool loopback = a.host.rfind("127.", 0) == 0 || a.host == "::1" || a.host == "localhost";
     if ((so.system || so.cuda) && !loopback)
       log_json("warning",
                "SHARED MEMORY IS ENABLED ON A NON-LOOPBACK ADDRESS: any client that can reach " + a.host +
