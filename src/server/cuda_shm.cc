@@ -102,8 +102,8 @@ ServerStatus cuda_ipc_open(const std::string& where, const std::string& raw_hand
                std::to_string(device_count()) + ")");
   cudaIpcMemHandle_t handle;
   if (raw_handle.size() != sizeof(handle))
-    return bad(where + ": raw_handle must be a " + std::to_string(sizeof(handle)) +
-               "-byte cudaIpcMemHandle_t, got " + std::to_string(raw_handle.size()) + " bytes");
+    return bad(where + ": raw_handle must be a " + std::to_string(sizeof(handle)) + "-byte cudaIpcMemHandle_t, got " +
+               std::to_string(raw_handle.size()) + " bytes");
   std::memcpy(&handle, raw_handle.data(), sizeof(handle));
   DeviceScope scope(device);
   if (!scope.ok()) return bad(where + ": cannot use CUDA device " + std::to_string(device));

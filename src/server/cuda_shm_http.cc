@@ -1,7 +1,6 @@
 // HTTP routes of Triton's CUDA shared-memory extension (v2/cudasharedmemory/...), answered from the ShmRegistry.
 #include <cstdint>
 #include <new>
-
 #include <nlohmann/json.hpp>
 
 #include "server/cuda_shm.h"
@@ -73,7 +72,8 @@ void route(InferenceServer& server, const std::vector<std::string>& seg, bool ge
     ServerStatus st = shm.cuda_status(name, &regions);
     if (!st.ok()) return error(400, st.message, code, out);
     nlohmann::json doc = nlohmann::json::array();
-    for (const auto& r : regions) doc.push_back({{"name", r.name}, {"device_id", r.device_id}, {"byte_size", r.byte_size}});
+    for (const auto& r : regions)
+      doc.push_back({{"name", r.name}, {"device_id", r.device_id}, {"byte_size", r.byte_size}});
     return reply(200, std::move(doc), code, out);
   }
   if (!post) return error(405, "method not allowed for " + path, code, out);
@@ -82,7 +82,8 @@ void route(InferenceServer& server, const std::vector<std::string>& seg, bool ge
     return st.ok() ? reply(200, nlohmann::json::object(), code, out) : error(400, st.message, code, out);
   }
   if (action != "register" || name.empty()) return error(404, "not found: " + path, code, out);
-  if (json_nesting_depth(body.data(), body.size()) > 64) return error(400, "request JSON is nested too deeply", code, out);
+  if (json_nesting_depth(body.data(), body.size()) > 64)
+    return error(400, "request JSON is nested too deeply", code, out);
   auto j = nlohmann::json::parse(body.begin(), body.end(), nullptr, false);
   if (j.is_discarded() || !j.is_object()) return error(400, "malformed JSON in the request body", code, out);
   std::string handle;

@@ -233,7 +233,8 @@ ServerStatus ShmRegistry::register_region(const std::string& name, const std::st
   if (st.st_uid != ::geteuid()) {
     ::close(fd);
     return bad(where + ": key '" + key + "' is owned by uid " + std::to_string(st.st_uid) +
-               ", not by the server's uid " + std::to_string(::geteuid()) + "; only the server's own objects can be registered");
+               ", not by the server's uid " + std::to_string(::geteuid()) +
+               "; only the server's own objects can be registered");
   }
   const uint64_t object_size = static_cast<uint64_t>(st.st_size);
   // Both checks before mmap: a mapping past the object's end would SIGBUS on first touch.
@@ -252,9 +253,9 @@ ServerStatus ShmRegistry::register_region(const std::string& name, const std::st
   if (base == MAP_FAILED) return bad(where + ": cannot map '" + key + "': " + std::strerror(map_errno));
   Region region;
   region.status = {name, key, offset, byte_size};
-  region.mapping = std::make_shared<ShmMapping>(name, static_cast<char*>(base) + (offset - aligned),
-                                                static_cast<size_t>(byte_size), -1,
-                                                [base, map_size] { ::munmap(base, map_size); });
+  region.mapping =
+      std::make_shared<ShmMapping>(name, static_cast<char*>(base) + (offset - aligned), static_cast<size_t>(byte_size),
+                                   -1, [base, map_size] { ::munmap(base, map_size); });
   return insert(where, std::move(region));
 } catch (const std::bad_alloc&) {
   return out_of_memory("registering system shared memory region '" + name + "'");
@@ -276,8 +277,7 @@ ServerStatus ShmRegistry::status(const std::string& name, std::vector<ShmRegionS
     return {};
   }
   auto it = regions_.find(name);
-  if (it == regions_.end() || it->second.cuda)
-    return bad("unable to find system shared memory region '" + name + "'");
+  if (it == regions_.end() || it->second.cuda) return bad("unable to find system shared memory region '" + name + "'");
   out->push_back(it->second.status);
   return {};
 } catch (const std::bad_alloc&) {
@@ -289,12 +289,14 @@ ServerStatus ShmRegistry::register_cuda_region(const std::string& name, const st
   const std::string where = "CUDA shared memory region '" + name + "'";
   std::string why;
   if (!options_.cuda)
-    return bad(options_.system ? "CUDA shared memory is not available: it is disabled on this server (--shared-memory system)"
-                               : "shared memory is disabled on this server");
+    return bad(options_.system
+                   ? "CUDA shared memory is not available: it is disabled on this server (--shared-memory system)"
+                   : "shared memory is disabled on this server");
   if (!cuda_shm_supported(&why)) return bad("CUDA shared memory is not available: " + why);
   if (name.empty()) return bad("a shared memory region needs a name");
   if (byte_size == 0) return bad(where + ": byte_size must be positive");
-  if (device_id < 0 || device_id > INT_MAX) return bad(where + ": device_id " + std::to_string(device_id) + " is invalid");
+  if (device_id < 0 || device_id > INT_MAX)
+    return bad(where + ": device_id " + std::to_string(device_id) + " is invalid");
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (regions_.count(name)) return bad(where + " is already registered");

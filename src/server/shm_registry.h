@@ -16,11 +16,11 @@ namespace kiln::server {
 
 // What `kiln serve` allows (--shared-memory, --shm-key-prefix, --shm-max-regions, --shm-max-bytes).
 struct ShmOptions {
-  bool system = true;      // system (POSIX) shared memory may be registered
-  bool cuda = true;        // CUDA shared memory may be registered (and the build and host have CUDA)
-  std::string key_prefix;  // system keys must start with "/" + key_prefix ("" = any key)
-  size_t max_regions = 1024;                   // registered regions of both kinds together
-  uint64_t max_bytes = uint64_t{64} << 30;     // sum of registered byte_size, both kinds together
+  bool system = true;                       // system (POSIX) shared memory may be registered
+  bool cuda = true;                         // CUDA shared memory may be registered (and the build and host have CUDA)
+  std::string key_prefix;                   // system keys must start with "/" + key_prefix ("" = any key)
+  size_t max_regions = 1024;                // registered regions of both kinds together
+  uint64_t max_bytes = uint64_t{64} << 30;  // sum of registered byte_size, both kinds together
 };
 
 struct ShmRegionStatus {
