@@ -35,6 +35,10 @@ struct BuildOptions {
   // fp16/bf16: keep FusedMatMul's erf GELU exact instead of the tanh form that GEMM epilogues fuse
   // (docs/precision.md: max abs difference 4.7e-4, under float16 rounding of GELU's outputs above 1).
   bool exact_gelu = false;
+  // Inputs the engine takes in another dtype than the model declares (--input-dtype NAME:fp16|bf16|uint8|fp32):
+  // a Cast at the engine's start restores the model's type (folded where the widening is exact), so clients send
+  // half (fp16) or a quarter (uint8 images) of float32's bytes. Floating-point inputs only; uint8 is not scaled.
+  std::map<std::string, DType> input_dtypes;
 };
 
 // Static description of a model input or output. dims: -1 where unknown; dim_names: symbol or "".

@@ -8,6 +8,7 @@
 #include "ir/shape_inference.h"
 #include "onnx/importer.h"
 #include "passes/pass_manager.h"
+#include "passes/retype_inputs.h"
 #include "quant/precision.h"
 #include "runtime/engine_access.h"
 #include "runtime/format/engine_file.h"
@@ -93,7 +94,7 @@ Result<std::shared_ptr<Engine>> build_engine_from_graph(std::shared_ptr<Graph> g
   po.opt_level = options.opt_level;
   po.device = options.device;
   for (const auto& d : options.dump_ir_after)
-    if (d != "import" && d != "precision" && d != "placement") po.dump_ir_after.push_back(d);
+    if (d != "import" && d != "precision" && d != "input_dtype" && d != "placement") po.dump_ir_after.push_back(d);
   KILN_RETURN_IF_ERROR(optimize_graph(*graph, po));
 
   if (precision == "fp16" || precision == "bf16") {
@@ -103,6 +104,11 @@ Result<std::shared_ptr<Engine>> build_engine_from_graph(std::shared_ptr<Graph> g
     KILN_ASSIGN_OR_RETURN(PrecisionReport report, lower_precision(*graph, pr));
     (void)report;
     dump_if_asked(options, "precision", *graph);
+  }
+  // After precision lowering, so that the Cast it put after a float32 input folds into the narrower input.
+  if (!options.input_dtypes.empty()) {
+    KILN_RETURN_IF_ERROR(retype_inputs(*graph, options.input_dtypes).with_context(source));
+    dump_if_asked(options, "input_dtype", *graph);
   }
 
   EngineInfo info;

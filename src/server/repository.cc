@@ -88,6 +88,7 @@ std::string hex16(uint64_t v) {
 std::string describe_options(const BuildOptions& o) {
   std::ostringstream s;
   s << "device=" << o.device << ";precision=" << o.precision << ";opt=" << o.opt_level;
+  for (const auto& [name, dtype] : o.input_dtypes) s << ";input_dtype:" << name << "=" << dtype_name(dtype);
   return s.str();
 }
 
@@ -119,6 +120,14 @@ Result<EnginePlan> plan_engines(const std::string& vdir, const ModelConfig& c, c
   p.opts.device = cuda ? "cuda" : "cpu";
   auto prec = c.parameters().find("precision");
   if (prec != c.parameters().end()) p.opts.precision = prec->second.string_value();
+  // A config input declared FP16, BF16 or UINT8 makes the engine take that type (BuildOptions::input_dtypes), so
+  // clients send fewer bytes; the build says clearly when the model's input cannot be retyped.
+  for (const auto& in : c.input()) {
+    DType want;
+    if (dtype_from_config(in.data_type(), &want) &&
+        (want == DType::kFloat16 || want == DType::kBFloat16 || want == DType::kUInt8))
+      p.opts.input_dtypes[in.name()] = want;
+  }
   std::set<std::string> names;
   for (int d : devices) {
     Fnv key;

@@ -5,6 +5,7 @@
 #include <random>
 
 #include "core/float_formats.h"
+#include "passes/retype_inputs.h"
 
 namespace kiln::cli {
 
@@ -43,6 +44,9 @@ void BuildFlags::add_to(CLI::App* cmd, bool with_profiles) {
       ->check(CLI::IsMember({"fp32", "tf32", "fp16", "bf16", "int8", "best"}));
   cmd->add_option("--gpu", gpu, "CUDA device index for --device cuda")->check(CLI::NonNegativeNumber);
   cmd->add_option("--shapes", shapes, "Fixed input shapes, e.g. input:1x3x224x224,mask:1x128");
+  cmd->add_option("--input-dtype", input_dtypes,
+                  "Engine input dtype NAME:fp16|bf16|uint8|fp32 (repeatable): clients send fewer bytes; the engine "
+                  "converts to the model's type at its start");
   if (with_profiles) {
     cmd->add_option("--min-shapes", min_shapes, "Profile minimum shapes (repeat the three flags for more profiles)");
     cmd->add_option("--opt-shapes", opt_shapes, "Profile optimum shapes");
@@ -65,6 +69,7 @@ Result<BuildOptions> BuildFlags::to_options() const {
   o.gpu = gpu;
   o.timing_cache = timing_cache;
   o.exact_gelu = exact_gelu;
+  for (const auto& text : input_dtypes) KILN_RETURN_IF_ERROR(parse_input_dtype(text, &o.input_dtypes));
   KILN_ASSIGN_OR_RETURN(o.shapes, parse_shapes(shapes));
   if (min_shapes.size() != opt_shapes.size() || opt_shapes.size() != max_shapes.size())
     return invalid_argument("--min-shapes, --opt-shapes and --max-shapes must be given the same number of times");

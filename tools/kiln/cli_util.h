@@ -22,6 +22,7 @@ struct BuildFlags {
   int gpu = 0;
   std::string timing_cache;
   bool exact_gelu = false;
+  std::vector<std::string> input_dtypes;  // --input-dtype NAME:TYPE
   std::vector<std::string> dump_ir;
   void add_to(CLI::App* cmd, bool with_profiles);
   Result<BuildOptions> to_options() const;
