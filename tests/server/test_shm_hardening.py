@@ -351,3 +351,43 @@ def test_cuda_shared_memory_roundtrip(server):
         server.post_json("/v2/cudasharedmemory/unregister", {})
         rt.free(pin)
         rt.free(pout)
+
+
+# ---- gRPC: the same registry and rules ---------------------------------------------------------------------------
+
+def test_grpc_caps_truncation_and_cuda(kiln_bin, repo, objs, tmp_path):
+    grpc = pytest.importorskip("grpc")
+    from test_grpc_support import grpc_stubs
+    pbm, pbg = grpc_stubs(tmp_path)
+    s = Server(kiln_bin, repo, "--host", "127.0.0.1", "--shm-max-regions", "2")
+    channel = grpc.insecure_channel(f"127.0.0.1:{s.grpc_port}")
+    try:
+        stub = pbg.GRPCInferenceServiceStub(channel)
+        o = objs()
+        o.write(np.arange(ROWS * COLS, dtype=np.float32).tobytes())
+        reg = lambda name: stub.SystemSharedMemoryRegister(
+            pbm.SystemSharedMemoryRegisterRequest(name=name, key=o.key, offset=0, byte_size=NBYTES))
+        reg("g0")
+        reg("g1")
+        with pytest.raises(grpc.RpcError) as e:
+            reg("g2")
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "--shm-max-regions (2)" in e.value.details()
+        o.truncate(0)
+        req = pbm.ModelInferRequest(model_name="add")
+        t = req.inputs.add(name="x", datatype="FP32", shape=[ROWS, COLS])
+        t.parameters["shared_memory_region"].string_param = "g0"
+        t.parameters["shared_memory_byte_size"].int64_param = NBYTES
+        with pytest.raises(grpc.RpcError) as e:
+            stub.ModelInfer(req)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "no longer backed" in e.value.details()
+        status, doc = s.get_json("/v2")
+        if "cuda_shared_memory" not in doc["extensions"]:
+            with pytest.raises(grpc.RpcError) as e:
+                stub.CudaSharedMemoryRegister(pbm.CudaSharedMemoryRegisterRequest(
+                    name="c", raw_handle=b"x" * 64, device_id=0, byte_size=64))
+            assert "CUDA shared memory is not available" in e.value.details()
+            assert len(stub.CudaSharedMemoryStatus(pbm.CudaSharedMemoryStatusRequest()).regions) == 0
+        assert_serving(s)
+    finally:
+        channel.close()
+        assert s.stop() == 0
