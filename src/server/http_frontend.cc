@@ -225,6 +225,12 @@ void reply(evhttp_request* req, int code, std::string body, const char* content_
 
 void reply_error(evhttp_request* req, int code, const std::string& message) { reply(req, code, error_json(message)); }
 
+// After SIGTERM (stop_accepting): new work on a connection that is still open is refused, and the connection closed.
+void reply_draining(evhttp_request* req) {
+  evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+  reply_error(req, 503, "server is shutting down");
+}
+
 std::string unsupported_encoding(const char* value) {
   return "unsupported Content-Encoding '" + std::string(value ? value : "") +
          "' (supported: gzip, deflate, identity)";
@@ -946,6 +952,7 @@ void HttpFrontend::Impl::handle(Loop* loop, evhttp_request* req) {
       return reply(req, 200, repository_index_json(server->repository_index(ready_only)));
     }
     if (seg.size() == 5 && seg[2] == "models" && (seg[4] == "load" || seg[4] == "unload")) {
+      if (!accepting.load()) return reply_draining(req);
       return handle_control(loop, req, seg[3], seg[4] == "load");
     }
     return reply_error(req, 404, "not found: " + path);
@@ -964,6 +971,7 @@ void HttpFrontend::Impl::handle(Loop* loop, evhttp_request* req) {
   }
   std::string action = k < seg.size() ? seg[k] : "";
   if (k + 1 < seg.size()) return reply_error(req, 404, "not found: " + path);
+  if (action == "infer" && post_ && !accepting.load()) return reply_draining(req);
   auto not_ready = [&](const Status& st) {
     return reply_error(req, st.code() == StatusCode::kNotFound ? 404 : 503, st.message());
   };
