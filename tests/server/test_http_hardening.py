@@ -402,3 +402,23 @@ def test_draining_refuses_new_requests_on_open_connections(kiln_bin, tmp_path):
         assert r.status == 503 and json.loads(r.read())["error"] == "server is shutting down"
         assert [f.result()[0] for f in futures] == [200] * 12  # in-flight requests still drain
     assert s.stop() == 0
+
+
+def test_parse_pool_is_bounded(server):
+    """Large bodies wait for one of 2 parse workers in a queue of 8; beyond that the answer is 503 at once."""
+    n = 1_000_000
+    big = gzip.compress(('{"inputs":[{"name":"x","datatype":"FP32","shape":[%d,4],"data":[' % (n // 4)).encode() +
+                        b"0.5," * (n - 1) + b"0.5]}]}")
+
+    def send(_):
+        return server.request("POST", "/v2/models/add/infer", big, {"Content-Encoding": "gzip"})
+
+    with ThreadPoolExecutor(20) as pool:
+        results = list(pool.map(send, range(20)))
+    codes = [r[0] for r in results]
+    assert set(codes) <= {400, 503} and codes.count(503) >= 1, codes  # 400: parsed, 250000 rows > max batch
+    assert codes.count(400) >= 10, codes
+    for status, _, body in results:
+        if status == 503:
+            assert "busy parsing" in json.loads(body)["error"]
+    assert server.get_json("/v2/health/live")[0] == 200
