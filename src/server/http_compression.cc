@@ -107,8 +107,8 @@ HttpEncoding choose_response_encoding(const char* accept_encoding) {
     double q = 1.0;
     while (semi != std::string::npos) {  // parameters: only q matters
       size_t next = item.find(';', semi + 1);
-      std::string param = trim_lower(item.substr(semi + 1, next == std::string::npos ? std::string::npos
-                                                                                      : next - semi - 1));
+      std::string param =
+          trim_lower(item.substr(semi + 1, next == std::string::npos ? std::string::npos : next - semi - 1));
       if (param.rfind("q=", 0) == 0) q = std::strtod(param.c_str() + 2, nullptr);
       semi = next;
     }
@@ -137,8 +137,7 @@ const char* encoding_name(HttpEncoding encoding) {
   return "identity";
 }
 
-ServerStatus decompress_body(HttpEncoding encoding, const char* data, size_t size, size_t max_size,
-                             std::string* out) {
+ServerStatus decompress_body(HttpEncoding encoding, const char* data, size_t size, size_t max_size, std::string* out) {
   if (encoding == HttpEncoding::kIdentity) {
     if (size > max_size)
       return server_error(ServerCode::kPayloadTooLarge, "request body is larger than the server's limit");

@@ -23,8 +23,7 @@ const char* encoding_name(HttpEncoding encoding);
 // Decompresses `data` into *out. Never produces more than `max_size` bytes: a larger result is kPayloadTooLarge
 // (a decompression bomb costs at most max_size bytes). Corrupt or truncated data is kInvalidArgument. "deflate"
 // accepts the zlib format (RFC 1950, what HTTP means and tritonclient sends) and raw deflate (RFC 1951).
-ServerStatus decompress_body(HttpEncoding encoding, const char* data, size_t size, size_t max_size,
-                             std::string* out);
+ServerStatus decompress_body(HttpEncoding encoding, const char* data, size_t size, size_t max_size, std::string* out);
 
 // Compresses `in` (fast level) into *out as gzip or zlib-wrapped deflate. false on a zlib failure.
 bool compress_body(HttpEncoding encoding, const char* in, size_t size, std::string* out);

@@ -36,13 +36,13 @@
 #include <thread>
 #include <vector>
 
+#include "server/cuda_shm.h"  // H5: handle_cuda_shm_http
 #include "server/http_codec.h"
 #include "server/http_compression.h"
 #include "server/http_extensions.h"  // H4
-#include "server/trace.h"            // H4: log_verbose_level()
 #include "server/scheduler.h"
 #include "server/shm_registry.h"
-#include "server/cuda_shm.h"  // H5: handle_cuda_shm_http
+#include "server/trace.h"  // H4: log_verbose_level()
 
 namespace kiln::server {
 
@@ -232,8 +232,7 @@ void reply_draining(evhttp_request* req) {
 }
 
 std::string unsupported_encoding(const char* value) {
-  return "unsupported Content-Encoding '" + std::string(value ? value : "") +
-         "' (supported: gzip, deflate, identity)";
+  return "unsupported Content-Encoding '" + std::string(value ? value : "") + "' (supported: gzip, deflate, identity)";
 }
 
 // The request body, decompressed per its Content-Encoding into *storage when it is compressed (at most `max`
@@ -626,9 +625,10 @@ void HttpFrontend::Impl::track_connection(Loop* loop, bufferevent* bev) {
 void HttpFrontend::Impl::reject_connections(evutil_socket_t, short, void* arg) {
   auto* loop = static_cast<Loop*>(arg);
   static const std::string kBody = "{\"error\":\"too many connections\"}";
-  static const std::string kReply = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                                    "Content-Length: " + std::to_string(kBody.size()) +
-                                    "\r\nConnection: close\r\n\r\n" + kBody;
+  static const std::string kReply =
+      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+      "Content-Length: " +
+      std::to_string(kBody.size()) + "\r\nConnection: close\r\n\r\n" + kBody;
   if (!loop->rejects.empty() && log_now(&loop->owner->last_reject_log_ns))
     log_json("warning", "HTTP connection limit reached: answering 503",
              {{"max_connections", std::to_string(loop->owner->conn_cap)}});
@@ -1043,7 +1043,7 @@ Result<std::unique_ptr<HttpFrontend::Impl>> start_loops(InferenceServer* server,
   impl->conn_cap = connection_cap(metrics_only ? kMetricsMaxConnections : std::max(1, opts.max_connections));
   if (!metrics_only) {
     impl->parse_pool = std::make_unique<ParsePool>(std::max(1, opts.parse_threads),
-                                                  static_cast<size_t>(std::max(1, opts.parse_queue)));
+                                                   static_cast<size_t>(std::max(1, opts.parse_queue)));
     log_json("info", "HTTP limits",
              {{"max_connections", std::to_string(impl->conn_cap)},
               {"open_file_limit", std::to_string(open_file_limit())},
