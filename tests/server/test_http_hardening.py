@@ -382,26 +382,28 @@ def test_draining_refuses_new_requests_on_open_connections(kiln_bin, tmp_path):
     slow_model(tmp_path, "slow")
     s = Server(kiln_bin, tmp_path, "--exit-timeout-secs", "20")
     doc = json.dumps(infer_doc(np.full((16, 256), 0.5, np.float32))).encode()
-    with ThreadPoolExecutor(12) as pool:
-        idle = http.client.HTTPConnection("127.0.0.1", s.http_port, timeout=30)
-        idle.request("GET", "/v2/health/live")
-        r = idle.getresponse()
-        assert r.status == 200 and r.read() is not None  # a keep-alive connection, open before SIGTERM
-        futures = [pool.submit(s.request, "POST", "/v2/models/slow/infer", doc) for _ in range(12)]
-        deadline = time.time() + 30
-        while time.time() < deadline:  # every request received (queued, running or done)
-            st = s.stats("slow")
-            if st["pending_request_count"] + st["inference_stats"]["success"]["count"] == 12:
-                break
-            time.sleep(0.005)
-        assert st["pending_request_count"] >= 4, st
-        s.proc.send_signal(15)
-        time.sleep(0.05)
-        idle.request("POST", "/v2/models/slow/infer", doc)
-        r = idle.getresponse()
-        assert r.status == 503 and json.loads(r.read())["error"] == "server is shutting down"
-        assert [f.result()[0] for f in futures] == [200] * 12  # in-flight requests still drain
-    assert s.stop() == 0
+    try:
+        with ThreadPoolExecutor(12) as pool:
+            idle = http.client.HTTPConnection("127.0.0.1", s.http_port, timeout=30)
+            idle.request("GET", "/v2/health/live")
+            r = idle.getresponse()
+            assert r.status == 200 and r.read() is not None  # a keep-alive connection, open before SIGTERM
+            futures = [pool.submit(s.request, "POST", "/v2/models/slow/infer", doc) for _ in range(12)]
+            deadline = time.time() + 30
+            while time.time() < deadline:  # every request received (queued, running or done)
+                st = s.stats("slow")
+                if st["pending_request_count"] + st["inference_stats"]["success"]["count"] == 12:
+                    break
+                time.sleep(0.005)
+            assert st["pending_request_count"] >= 4, st
+            s.proc.send_signal(15)
+            time.sleep(0.05)
+            idle.request("POST", "/v2/models/slow/infer", doc)
+            r = idle.getresponse()
+            assert r.status == 503 and json.loads(r.read())["error"] == "server is shutting down"
+            assert [f.result()[0] for f in futures] == [200] * 12  # in-flight requests still drain
+    finally:
+        assert s.stop() == 0
 
 
 def test_parse_pool_is_bounded(server):
