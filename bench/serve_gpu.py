@@ -127,20 +127,21 @@ def wait_ready(server, port, timeout=600):
     raise RuntimeError("server did not become ready: " + (server.stdout.read() if server.poll() is not None else ""))
 
 
-def write_config(repo, mb, instances, gpus=None, input_dtype="fp32"):
+def write_config(repo, mb, instances, gpus=None, input_dtype="fp32", preferred=None):
     group = f"count: {instances} kind: KIND_GPU" + (f" gpus: [{', '.join(map(str, gpus))}]" if gpus else "")
+    preferred = preferred or [mb // 2, mb]
     in_type = CONFIG_TYPES[input_dtype]
     with open(os.path.join(repo, "resnet50", "config.pbtxt"), "w") as f:
         f.write(f"""name: "resnet50"
 max_batch_size: {mb}
 input [{{ name: "input" data_type: {in_type} dims: [3, 224, 224] }}]
 output [{{ name: "logits" data_type: TYPE_FP32 dims: [1000] }}]
-dynamic_batching {{ preferred_batch_size: [{mb // 2}, {mb}] max_queue_delay_microseconds: 2000 }}
+dynamic_batching {{ preferred_batch_size: [{", ".join(map(str, preferred))}] max_queue_delay_microseconds: 2000 }}
 instance_group [{{ {group} }}]
 """)
         # Warm up every batch size the batcher forms (preferred sizes), so that the first request of a new shape does
         # not wait for per-shape plans (cuDNN graph plans, CUDA graph capture) while kiln perf measures.
-        for size in (mb // 2, mb):
+        for size in preferred:
             f.write(f"""model_warmup [{{ name: "b{size}" batch_size: {size} count: 1
   inputs {{ key: "input" value {{ data_type: {in_type} dims: [3, 224, 224] zero_data: true }} }} }}]
 """)
@@ -267,6 +268,8 @@ def main():
                     help="GPU execution contexts: each assembles its batch on the host while the others compute "
                          "(measured on one H200: 4 serve 32.8k img/s where 2 serve 25.6k, fp16 input, 8 img/request)")
     ap.add_argument("--max-batch", type=int, default=128)
+    ap.add_argument("--preferred", default="", help="preferred batch sizes, comma list (default: max/2,max); each is "
+                                                     "warmed up, and batches are padded up to the next one")
     ap.add_argument("--window-ms", type=int, default=3000)
     ap.add_argument("--out", default="serve_gpu.json")
     ap.add_argument("--gpus", default="", help="e.g. 0,1: compare one GPU with all of these (issue 6); implies "
@@ -289,7 +292,8 @@ def main():
     for input_dtype in a.input_dtypes.split(","):
         log(f"kiln build (fp16, profile 1..{mb}, input {input_dtype})")
         build_engine(a, onnx_path, engine, input_dtype)
-        write_config(repo, mb, a.instances, input_dtype=input_dtype)
+        write_config(repo, mb, a.instances, input_dtype=input_dtype,
+                     preferred=[int(p) for p in a.preferred.split(",")] if a.preferred else None)
         bench = {}
         for flags, key in (([], "with_transfers"), (["--no-transfers"], "device_resident")):
             jpath = os.path.join(work, f"bench_{input_dtype}_{key}.json")

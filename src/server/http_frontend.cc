@@ -721,6 +721,7 @@ void HttpFrontend::Impl::handle_infer(Loop* loop, evhttp_request* req, const std
     if (!queued) {
       outstanding.fetch_sub(1);
       delete d;
+      server->count_rejected_request("http", "OVERLOADED");
       return reply_error(req, 503,
                          "the server is busy parsing other large request bodies (" +
                              std::to_string(parse_pool->capacity()) + " waiting); retry later or send binary data");
@@ -734,6 +735,7 @@ void HttpFrontend::Impl::handle_infer(Loop* loop, evhttp_request* req, const std
                                         opts.max_json_elements);
   if (!st.ok()) {
     delete d;
+    server->count_rejected_request("http", "MALFORMED");
     log_json("warning", st.message, {{"model", model}, {"path", path}, {"code", "INVALID_ARGUMENT"}});
     return reply_error(req, 400, st.message);
   }
@@ -770,6 +772,7 @@ void HttpFrontend::Impl::handle_infer(Loop* loop, evhttp_request* req, const std
 void HttpFrontend::Impl::parse_off_loop(Deferred* d, std::shared_ptr<evbuffer> owned, HttpEncoding encoding,
                                         int64_t header_length, const std::string& model, const std::string& version) {
   auto fail = [&](const ServerStatus& st) {
+    server->count_rejected_request("http", st.code == ServerCode::kPayloadTooLarge ? "PAYLOAD_TOO_LARGE" : "MALFORMED");
     log_json("warning", st.message, {{"model", model}, {"path", d->path}, {"code", server_code_name(st.code)}});
     d->code = http_status_code(st.code);
     d->body = error_json(st.message);
@@ -803,6 +806,7 @@ void HttpFrontend::Impl::parse_off_loop(Deferred* d, std::shared_ptr<evbuffer> o
 // have been delivered and `d` freed; the handle goes to the shared slot.
 void HttpFrontend::Impl::dispatch(Deferred* d, InferRequest request) {
   d->request_id = request.id;
+  request.protocol = "http";
   std::shared_ptr<HandleSlot> slot = d->slot;
   auto handle = server->infer(std::move(request), [d](ServerStatus status, InferResponse response) {
     if (status.ok()) {
@@ -1100,7 +1104,15 @@ Result<std::unique_ptr<HttpFrontend::Impl>> start_loops(InferenceServer* server,
         loop->http,
         [](evhttp_request* req, void* arg) {
           auto* l = static_cast<Loop*>(arg);
-          l->owner->handle(l, req);
+          // No exception may unwind into libevent (it would abort the process): an allocation that fails while a
+          // request is handled answers that request 500, unless a reply is already on its way.
+          try {
+            l->owner->handle(l, req);
+          } catch (const std::exception& e) {
+            log_json("error", std::string("HTTP handler failed: ") + e.what());
+            if (evhttp_request_get_response_code(req) == 0)
+              reply_error(req, 500, dynamic_cast<const std::bad_alloc*>(&e) ? "out of memory" : "internal error");
+          }
         },
         loop.get());
     loop->bound = evhttp_accept_socket_with_handle(loop->http, fd);

@@ -331,7 +331,8 @@ bool InferenceServer::ready() const { return impl_->started() && !impl_->shuttin
 ServerMetadata InferenceServer::metadata() const {
   ServerMetadata m;
   m.version = KILN_VERSION;
-  m.extensions = {"binary_tensor_data", "model_repository", "statistics", "model_configuration"};
+  m.extensions = {"binary_tensor_data", "classification", "model_repository",
+                  "statistics", "model_configuration", "trace", "logging"};
   for (auto& e : shm_->extensions()) m.extensions.push_back(std::move(e));  // H5: as --shared-memory allows
   return m;
 }

@@ -360,11 +360,25 @@ void Scheduler::execute(int instance, ExecutionContext* ctx, std::vector<std::un
       if (row_bytes > 0 && row_bytes <= kMaxReserveBytes / static_cast<size_t>(config_.max_batch_size))
         reserve = row_bytes * static_cast<size_t>(config_.max_batch_size);
     }
+    size_t bad_part = parts.size();
     auto tensor = concat_tensors(parts, parts[0]->dtype, dims, /*zero_fill_tail=*/run_rows != total_rows,
                                  &(*input_cache)[spec.name],
-                                 /*pinned=*/config_.pinned_inputs && engine_->info().backend == "cuda", reserve);
+                                 /*pinned=*/config_.pinned_inputs && engine_->info().backend == "cuda", reserve,
+                                 &bad_part);
     if (!tensor.ok()) {
       ServerStatus failed = ServerStatus::from(tensor.status());
+      if (bad_part < parts.size() && batch.size() > 1) {
+        // One request's shared-memory region was truncated while it waited: only that request fails; the rest of
+        // the batch runs without it (parts are in batch order, one per request for this input).
+        for (size_t k = 0; k < batch.size(); ++k) {
+          const auto& ins = batch[k]->request.inputs;
+          if (std::none_of(ins.begin(), ins.end(), [&](const InferTensor& t) { return &t == parts[bad_part]; }))
+            continue;
+          finish(*batch[k], failed, {}, failure_reason(failed.code));
+          batch.erase(batch.begin() + static_cast<long>(k));
+          return execute(instance, ctx, batch, input_cache);
+        }
+      }
       return fail_all(failed, failure_reason(failed.code));
     }
     inputs.emplace_back(spec.name, Value::of(std::move(tensor).value()));

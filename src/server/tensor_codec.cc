@@ -104,7 +104,8 @@ ServerStatus check_tensor_bytes(const InferTensor& t, int64_t* numel) {
 }
 
 Result<Tensor> concat_tensors(const std::vector<const InferTensor*>& parts, DType dtype, const Dims& dims,
-                              bool zero_fill_tail, BatchBuffer* reuse, bool pinned, size_t reserve_bytes) {
+                              bool zero_fill_tail, BatchBuffer* reuse, bool pinned, size_t reserve_bytes,
+                              size_t* failed_part) {
   Tensor t;
   if (reuse && dtype != DType::kString) {
     const int64_t n = dims_numel(dims);
@@ -155,6 +156,7 @@ Result<Tensor> concat_tensors(const std::vector<const InferTensor*>& parts, DTyp
     off += b.size();
   }
   if (size_t bad = parallel_copy(dst, copies, off); bad < parts.size()) {  // H5: a truncated shared-memory input
+    if (failed_part) *failed_part = bad;
     auto it = parts[bad]->parameters.find("shared_memory_region");
     const std::string* region = it == parts[bad]->parameters.end() ? nullptr : std::get_if<std::string>(&it->second);
     return invalid_argument(shm_unbacked_message(region ? *region : "?", "input '" + parts[bad]->name + "'"));

@@ -34,9 +34,11 @@ struct BatchBuffer {
 // the same `pinned`); otherwise reuse->memory is replaced by a new buffer of max(needed, reserve_bytes) bytes.
 // Without reuse (and for BYTES) a fresh tensor is allocated. pinned: new buffers are page-locked
 // (allocate_host_buffer) so that a CUDA context's bind_inputs copies them to the device directly.
+// failed_part: set to the index of the part whose bytes could not be read (a shared-memory region its client
+// truncated after validation) when that is why the concat failed; left alone otherwise.
 Result<Tensor> concat_tensors(const std::vector<const InferTensor*>& parts, DType dtype, const Dims& dims,
                               bool zero_fill_tail = false, BatchBuffer* reuse = nullptr, bool pinned = false,
-                              size_t reserve_bytes = 0);
+                              size_t reserve_bytes = 0, size_t* failed_part = nullptr);
 
 // Copies rows [begin, begin + rows) of `t` along dim 0 into `out` (shape and bytes); begin < 0 = all of t.
 // shm with shm_dst set: the bytes go to that shared-memory target instead (out->data stays empty, out->parameters

@@ -5,6 +5,8 @@ import json
 import os
 import signal
 import subprocess
+import sys
+import textwrap
 import threading
 import time
 
@@ -196,3 +198,14 @@ def metric_value(text, name, **labels):
         if all(f'{k}="{v}"' in head for k, v in labels.items()):
             return float(value)
     return None
+
+
+def run_client_snippet(code, timeout=120, **values):
+    """Runs Python `code` in a child interpreter and fails the test with its output when it raises. For clients whose
+    protobuf package `inference` clashes with test_grpc_support.py's generated stubs in one process (tritonclient.grpc,
+    the kserve SDK). `values` are bound as globals of the snippet (repr-able values only)."""
+    prelude = "".join(f"{k} = {v!r}\n" for k, v in values.items())
+    r = subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code)], capture_output=True, text=True,
+                       timeout=timeout)
+    assert r.returncode == 0, f"client snippet failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+    return r.stdout

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper
 
-from serve_util import Server, add_model, infer_doc, metric_value, output, save_model, write
+from serve_util import Server, add_model, infer_doc, metric_value, output, run_client_snippet, save_model, write
 
 
 def dyn_model(root, name, first_dim="batch"):
@@ -95,23 +95,28 @@ def test_file_overrides_and_unknown_parameters_refused(explicit):
 
 
 def test_config_override_over_grpc(explicit):
-    grpcclient = pytest.importorskip("tritonclient.grpc")
-    from tritonclient.utils import InferenceServerException
-    c = grpcclient.InferenceServerClient(f"127.0.0.1:{explicit.grpc_port}")
-    try:
-        c.load_model("add", config=json.dumps({**OVERRIDE, "max_batch_size": 3}))
+    run_client_snippet("""
+        import json
+        import tritonclient.grpc as grpcclient
+        from tritonclient.utils import InferenceServerException
+        c = grpcclient.InferenceServerClient(f"127.0.0.1:{port}")
+        c.load_model("add", config=json.dumps({**override, "max_batch_size": 3}))
         assert c.get_model_config("add", as_json=True)["config"]["max_batch_size"] == 3
-        with pytest.raises(InferenceServerException) as e:
+        try:
             c.load_model("add", config="{broken")
-        assert "INVALID_ARGUMENT" in str(e.value.status()) and "config override" in e.value.message()
-        with pytest.raises(InferenceServerException) as e:
-            c.load_model("add", config=json.dumps(OVERRIDE), files={"file:1/model.onnx": b"x"})
-        assert "not supported" in e.value.message()
+            raise AssertionError("invalid JSON accepted")
+        except InferenceServerException as e:
+            assert "INVALID_ARGUMENT" in str(e.status()) and "config override" in e.message(), e
+        try:
+            c.load_model("add", config=json.dumps(override), files={"file:1/model.onnx": b"x"})
+            raise AssertionError("file override accepted")
+        except InferenceServerException as e:
+            assert "not supported" in e.message(), e
         assert c.is_model_ready("add")
         c.load_model("add")
         assert c.get_model_config("add", as_json=True)["config"]["max_batch_size"] == 64
-    finally:
         c.close()
+    """, port=explicit.grpc_port, override=OVERRIDE)
 
 
 def test_autocomplete_batching_for_onnx_without_config(kiln_bin, tmp_path):
@@ -151,10 +156,11 @@ def test_strict_readiness(kiln_bin, tmp_path):
         assert s.request("GET", "/v2/health/ready")[0] == 400  # not ready (Triton answers 400 too)
         assert s.request("GET", "/v2/health/live")[0] == 200
         assert s.request("GET", "/v2/models/good/ready")[0] == 200
-        grpcclient = pytest.importorskip("tritonclient.grpc")
-        c = grpcclient.InferenceServerClient(f"127.0.0.1:{s.grpc_port}")
-        assert not c.is_server_ready() and c.is_server_live()
-        c.close()
+        run_client_snippet("""
+            import tritonclient.grpc as grpcclient
+            c = grpcclient.InferenceServerClient(f"127.0.0.1:{port}")
+            assert not c.is_server_ready() and c.is_server_live()
+        """, port=s.grpc_port)
     finally:
         assert s.stop() == 0
     s = Server(kiln_bin, tmp_path, "--strict-readiness", "false")

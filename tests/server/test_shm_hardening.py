@@ -167,6 +167,35 @@ def test_truncated_while_queued_is_a_clean_400(server, objs, side):
     unregister_all(server)
 
 
+def test_truncated_input_fails_only_its_own_request(server, objs):
+    """A request whose input region is truncated while it waits shares its batch with two plain requests: only it
+    fails; the others run (the batch is re-formed without it) and get correct results."""
+    o = objs()
+    o.write(np.arange(ROWS * COLS, dtype=np.float32).tobytes())
+    assert register(server, "tq2", o.key, NBYTES)[0] == 200
+    results = {}
+    xs = {k: np.full((ROWS, COLS), k, np.float32) for k in (5, 7)}
+
+    def run(key):
+        results[key] = infer(server, "slowq", in_region="tq2") if key == "shm" else infer(server, "slowq", x=xs[key])
+    threads = [threading.Thread(target=run, args=(k,)) for k in ("shm", 5, 7)]
+    for t in threads:
+        t.start()
+    time.sleep(0.15)  # all three queued; their batch runs at 400 ms
+    o.truncate(0)
+    for t in threads:
+        t.join(30)
+    status, doc = results["shm"]
+    assert status == 400 and "no longer backed" in doc["error"], doc
+    for k in (5, 7):
+        status, doc = results[k]
+        assert status == 200, doc
+        got = np.array(doc["outputs"][0]["data"], np.float32).reshape(ROWS, COLS)
+        np.testing.assert_array_equal(got, xs[k] + np.array([1, 2, 3, 4], np.float32))
+    assert_serving(server)
+    unregister_all(server)
+
+
 def test_truncation_race_never_crashes(server, objs):
     """Truncation at arbitrary moments around many requests: each answer is 200 (correct) or 400, never a crash."""
     o = objs(1 << 16)

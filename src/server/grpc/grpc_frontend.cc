@@ -85,15 +85,18 @@ class InferReactor : public ServerUnaryReactor {
     inference::ModelInferRequest message;
     grpc::ByteBuffer buffer(*request);  // shares the slices; Deserialize consumes its argument
     if (!grpc::SerializationTraits<inference::ModelInferRequest>::Deserialize(&buffer, &message).ok()) {
+      server.count_rejected_request("grpc", "MALFORMED");
       Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "malformed ModelInferRequest (protobuf parse error)"));
       return;
     }
     InferRequest req;
     ServerStatus st = gc::request_from_proto(message, &req);
     if (!st.ok()) {
+      server.count_rejected_request("grpc", "MALFORMED");
       Finish(gc::to_grpc_status(st));
       return;
     }
+    req.protocol = "grpc";
     std::shared_ptr<Shared> shared = shared_;
     model_ = req.model_name;
     std::shared_ptr<InferHandle> handle =
@@ -164,6 +167,8 @@ class StreamReactor
     InferRequest req;
     ServerStatus st = inflight_.draining() ? server_error(ServerCode::kUnavailable, kShuttingDown)
                                            : gc::request_from_proto(request_, &req);
+    req.protocol = "grpc";
+    if (!st.ok()) server_.count_rejected_request("grpc", st.code == ServerCode::kUnavailable ? "SHUTTING_DOWN" : "MALFORMED");
     {
       std::lock_guard<std::mutex> lock(mu_);
       ++pending_;
