@@ -73,7 +73,9 @@ Status parse_input_dtype(const std::string& text, std::map<std::string, DType>* 
 Status retype_inputs(Graph& g, const std::map<std::string, DType>& want) {
   if (want.empty()) return ok_status();
   std::set<std::string> changed;
-  for (const auto& [name, to] : want) {
+  for (const auto& entry : want) {
+    const std::string& name = entry.first;  // named, not a structured binding: lambdas below capture it
+    const DType to = entry.second;
     auto vi = std::find_if(g.inputs.begin(), g.inputs.end(), [&](const ValueInfo& v) { return v.name == name; });
     if (vi == g.inputs.end()) {
       std::string names;

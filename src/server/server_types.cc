@@ -160,7 +160,9 @@ int log_verbose_level() { return g_log_verbose.load(std::memory_order_relaxed); 
 
 ServerStatus update_log_settings(const std::map<std::string, ParamValue>& update) {
   LogSettings s = log_settings();
-  for (const auto& [name, value] : update) {
+  for (const auto& entry : update) {
+    const std::string& name = entry.first;  // not a structured binding: the lambda below captures it (clang 14)
+    const ParamValue& value = entry.second;
     auto bad = [&](const std::string& what) {
       return server_error(ServerCode::kInvalidArgument, "log setting '" + name + "' " + what);
     };
