@@ -31,29 +31,29 @@ bool widens_exactly(DType from, DType to) {
   }
 }
 
-// Whether a subgraph (at any depth) of `n` reads `name` from its enclosing scope.
-bool subgraph_reads(const Graph& g, const std::string& name) {
-  for (const Node& n : g.nodes) {
-    if (std::find(n.inputs.begin(), n.inputs.end(), name) != n.inputs.end()) return true;
-    for (const auto& [key, value] : n.attrs.all()) {
-      if (const auto* sub = std::get_if<GraphPtr>(&value); sub && *sub && subgraph_reads(**sub, name)) return true;
-      if (const auto* subs = std::get_if<std::vector<GraphPtr>>(&value))
-        for (const auto& s : *subs)
-          if (s && subgraph_reads(*s, name)) return true;
-    }
+bool graph_reads(const Graph& g, const std::string& name);
+
+// Whether a subgraph held in one of n's attributes reads `name` (at any depth).
+bool subgraphs_read(const Node& n, const std::string& name) {
+  for (const auto& [key, value] : n.attrs.all()) {
+    if (const auto* sub = std::get_if<GraphPtr>(&value); sub && *sub && graph_reads(**sub, name)) return true;
+    if (const auto* subs = std::get_if<std::vector<GraphPtr>>(&value))
+      for (const auto& s : *subs)
+        if (s && graph_reads(*s, name)) return true;
   }
   return false;
 }
 
-bool any_subgraph_reads(const Graph& g, const std::string& name) {
+// Whether any node of `g`, or of its subgraphs, reads `name`.
+bool graph_reads(const Graph& g, const std::string& name) {
   for (const Node& n : g.nodes)
-    for (const auto& [key, value] : n.attrs.all()) {
-      if (const auto* sub = std::get_if<GraphPtr>(&value); sub && *sub && subgraph_reads(**sub, name)) return true;
-      if (const auto* subs = std::get_if<std::vector<GraphPtr>>(&value))
-        for (const auto& s : *subs)
-          if (s && subgraph_reads(*s, name)) return true;
-    }
+    if (std::find(n.inputs.begin(), n.inputs.end(), name) != n.inputs.end() || subgraphs_read(n, name)) return true;
   return false;
+}
+
+// Whether a subgraph of any node of the top-level graph reads `name` from its enclosing scope.
+bool any_subgraph_reads(const Graph& g, const std::string& name) {
+  return std::any_of(g.nodes.begin(), g.nodes.end(), [&](const Node& n) { return subgraphs_read(n, name); });
 }
 
 }  // namespace

@@ -209,3 +209,15 @@ def run_client_snippet(code, timeout=120, **values):
                        timeout=timeout)
     assert r.returncode == 0, f"client snippet failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
     return r.stdout
+
+
+def run_suite_in_own_process(test_file, kiln_bin, timeout=400):
+    """Re-runs the pytest module `test_file` in a child pytest with KILN_CLIENT_SUITE=<its basename> (the module then
+    imports its clients and defines its tests) and fails with the child's failures. For suites whose clients clash
+    with test_grpc_support.py's generated stubs in one process (protobuf package `inference`)."""
+    env = dict(os.environ, KILN_CLIENT_SUITE=os.path.basename(test_file))
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider", test_file,
+                        "--kiln", kiln_bin], env=env, capture_output=True, text=True, timeout=timeout,
+                       cwd=os.path.dirname(os.path.abspath(test_file)))
+    print(r.stdout[-3000:])
+    assert r.returncode == 0, f"child pytest rc={r.returncode}:\n{r.stdout[-12000:]}\n{r.stderr[-3000:]}"

@@ -9,8 +9,6 @@ Run one test directly:  KILN_CLIENT_SUITE=test_core_semantics.py pytest tests/se
 """
 import os
 import struct
-import subprocess
-import sys
 import uuid
 from multiprocessing import shared_memory
 
@@ -18,7 +16,7 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper
 
-from serve_util import Server, add_model, metric_value, save_model, string_model, write
+from serve_util import Server, add_model, metric_value, run_suite_in_own_process, save_model, string_model, write
 
 IN_OWN_PROCESS = os.environ.get("KILN_CLIENT_SUITE") == os.path.basename(__file__)
 if IN_OWN_PROCESS:
@@ -28,12 +26,7 @@ if IN_OWN_PROCESS:
 
 def test_suite_in_own_process(kiln_bin):
     """Runs every test of this file in a child pytest (see the module docstring); fails with the child's failures."""
-    env = dict(os.environ, KILN_CLIENT_SUITE=os.path.basename(__file__))
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider", __file__,
-                        "--kiln", kiln_bin], env=env, capture_output=True, text=True, timeout=300,
-                       cwd=os.path.dirname(os.path.abspath(__file__)))
-    print(r.stdout[-3000:])
-    assert r.returncode == 0, f"child pytest rc={r.returncode}:\n{r.stdout[-12000:]}\n{r.stderr[-3000:]}"
+    run_suite_in_own_process(__file__, kiln_bin, timeout=300)
 
 LABELS = [f"class {i}" for i in range(5)]  # one short of the 6 classes: class 5 has no label
 

@@ -10,13 +10,11 @@ Run one test directly:  KILN_CLIENT_SUITE=test_kserve_sdk.py pytest tests/server
 """
 import asyncio
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from serve_util import Server, add_model
+from serve_util import Server, add_model, run_suite_in_own_process
 
 IN_OWN_PROCESS = os.environ.get("KILN_CLIENT_SUITE") == os.path.basename(__file__)
 if IN_OWN_PROCESS:
@@ -31,12 +29,7 @@ if IN_OWN_PROCESS:
 
 def test_suite_in_own_process(kiln_bin):
     """Runs every test of this file in a child pytest (see the module docstring); fails with the child's failures."""
-    env = dict(os.environ, KILN_CLIENT_SUITE=os.path.basename(__file__))
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider", __file__,
-                        "--kiln", kiln_bin], env=env, capture_output=True, text=True, timeout=300,
-                       cwd=os.path.dirname(__file__))
-    print(r.stdout[-3000:])
-    assert r.returncode == 0, f"child pytest rc={r.returncode}:\n{r.stdout[-12000:]}\n{r.stderr[-3000:]}"
+    run_suite_in_own_process(__file__, kiln_bin, timeout=300)
 
 
 ADD_C = np.array([1.0, 2.0, 3.0, 4.0], np.float32)

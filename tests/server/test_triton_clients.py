@@ -15,8 +15,6 @@ import gzip
 import json
 import os
 import queue
-import subprocess
-import sys
 import time
 import uuid
 import zlib
@@ -26,7 +24,7 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from serve_util import Server, add_model, save_model, string_model, write
+from serve_util import Server, add_model, run_suite_in_own_process, save_model, string_model, write
 
 IN_OWN_PROCESS = os.environ.get("KILN_CLIENT_SUITE") == os.path.basename(__file__)
 if IN_OWN_PROCESS:
@@ -41,12 +39,7 @@ if IN_OWN_PROCESS:
 
 def test_suite_in_own_process(kiln_bin):
     """Runs every test of this file in a child pytest (see the module docstring); fails with the child's failures."""
-    env = dict(os.environ, KILN_CLIENT_SUITE=os.path.basename(__file__))
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider", __file__,
-                        "--kiln", kiln_bin], env=env, capture_output=True, text=True, timeout=400,
-                       cwd=os.path.dirname(__file__))
-    print(r.stdout[-3000:])
-    assert r.returncode == 0, f"child pytest rc={r.returncode}:\n{r.stdout[-12000:]}\n{r.stderr[-3000:]}"
+    run_suite_in_own_process(__file__, kiln_bin, timeout=400)
 
 
 # ---------------------------------------------------------------------------------------------------------------
