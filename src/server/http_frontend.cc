@@ -36,13 +36,13 @@
 #include <thread>
 #include <vector>
 
-#include "server/cuda_shm.h"  // H5: handle_cuda_shm_http
+#include "server/cuda_shm.h"  // handle_cuda_shm_http
 #include "server/http_codec.h"
 #include "server/http_compression.h"
-#include "server/http_extensions.h"  // H4
+#include "server/http_extensions.h"
 #include "server/scheduler.h"
 #include "server/shm_registry.h"
-#include "server/trace.h"  // H4: log_verbose_level()
+#include "server/trace.h"  // log_verbose_level()
 
 namespace kiln::server {
 
@@ -527,7 +527,7 @@ void HttpFrontend::Impl::deliver(evutil_socket_t, short, void* arg) {
   if (d->gone) {
     // The client closed its connection: drop the reply and free the connection (and the request with it).
     if (evhttp_connection* conn = evhttp_request_get_connection(d->req)) evhttp_connection_free(conn);
-    if (log_verbose_level() >= 1)  // H4: logging extension (--log-verbose sets the initial level)
+    if (log_verbose_level() >= 1)  // logging extension (--log-verbose sets the initial level)
       log_json("info", "client disconnected; reply dropped", {{"request_id", d->request_id}, {"model", d->model}});
   } else {
     evkeyvalq* h = evhttp_request_get_output_headers(d->req);
@@ -537,7 +537,7 @@ void HttpFrontend::Impl::deliver(evutil_socket_t, short, void* arg) {
       evhttp_add_header(h, "Inference-Header-Content-Length", std::to_string(d->header_length).c_str());
     add_body(d->req, std::move(d->body));
     evhttp_send_reply(d->req, d->code, nullptr, nullptr);
-    if (log_verbose_level() >= 1)  // H4: logging extension (--log-verbose sets the initial level)
+    if (log_verbose_level() >= 1)  // logging extension (--log-verbose sets the initial level)
       log_json("info", "request",
                {{"request_id", d->request_id},
                 {"model", d->model},
@@ -920,7 +920,7 @@ void HttpFrontend::Impl::handle(Loop* loop, evhttp_request* req) {
     return reply(req, ok ? 200 : 400, doc.dump());
   }
   if (seg[1] == "systemsharedmemory") return handle_shm(req, seg, get, post_);
-  {  // ---- H4: trace and logging extensions (http_extensions.cc) ----
+  {  // ---- trace and logging extensions (http_extensions.cc) ----
     int code = 0;
     std::string out;
     evbuffer* in = evhttp_request_get_input_buffer(req);
@@ -928,7 +928,7 @@ void HttpFrontend::Impl::handle(Loop* loop, evhttp_request* req) {
     std::string_view b(n ? reinterpret_cast<const char*>(evbuffer_pullup(in, -1)) : "", n);
     if (handle_http_extension(*server, seg, get, post_, b, &code, &out)) return reply(req, code, out);
   }
-  if (seg[1] == "cudasharedmemory") {  // ---- H5: CUDA shared memory extension (cuda_shm_http.cc) ----
+  if (seg[1] == "cudasharedmemory") {  // ---- CUDA shared memory extension (cuda_shm_http.cc) ----
     int code = 0;
     std::string out;
     evbuffer* in = evhttp_request_get_input_buffer(req);

@@ -333,7 +333,7 @@ ServerMetadata InferenceServer::metadata() const {
   m.version = KILN_VERSION;
   m.extensions = {"binary_tensor_data", "classification", "model_repository",
                   "statistics", "model_configuration", "trace", "logging"};
-  for (auto& e : shm_->extensions()) m.extensions.push_back(std::move(e));  // H5: as --shared-memory allows
+  for (auto& e : shm_->extensions()) m.extensions.push_back(std::move(e));  // as --shared-memory allows
   return m;
 }
 
@@ -390,7 +390,7 @@ Result<std::vector<ModelStats>> InferenceServer::statistics(const std::string& n
 }
 std::string InferenceServer::prometheus_metrics() const { return impl_->prometheus(); }
 
-// ---- H2: failures before a model version is chosen ----
+// ---- failures before a model version is chosen ----
 void ServerImpl::count_rejected(const char* protocol, const char* reason) {
   auto index_of = [](const char* name, const auto& names, size_t fallback) {
     if (name)

@@ -88,7 +88,7 @@ struct RequestedOutput {
   // Set by resolve_shared_memory() (shm_registry.h) when the output goes to a registered shared-memory region:
   // the scheduler writes the output bytes to [shm_dst, shm_dst + shm_size) and the response tensor carries no
   // data, only the parameters shared_memory_region / shared_memory_byte_size (/ shared_memory_offset).
-  // H5: write there ONLY with write_shm_output() (shm_registry.h): it survives a truncated object (SIGBUS) and
+  // write there ONLY with write_shm_output() (shm_registry.h): it survives a truncated object (SIGBUS) and
   // copies host-to-device for CUDA regions (shm_dst is then a device address); a plain memcpy can kill the server.
   char* shm_dst = nullptr;
   size_t shm_size = 0;
@@ -104,7 +104,7 @@ struct InferRequest {
   Parameters parameters;      // recognized: "priority" (int, 1 = highest), "timeout" (int, microseconds)
   std::vector<InferTensor> inputs;
   std::vector<RequestedOutput> outputs;  // empty = every model output
-  // ---- H2: the front end's protocol, "http" or "grpc" (label of kiln_server_request_failure); null = "other" ----
+  // ---- the front end's protocol, "http" or "grpc" (label of kiln_server_request_failure); null = "other" ----
   const char* protocol = nullptr;
 };
 
@@ -185,13 +185,12 @@ struct ServerOptions {
   ModelControlMode control_mode = ModelControlMode::kNone;
   std::vector<std::string> startup_models;  // --load-model (explicit mode); "*" = all
   int poll_secs = 15;                       // --repository-poll-secs (poll mode)
-  // ---- H3: model control (repository.cc, control_queue.cc) ----
+  // ---- model control (repository.cc, control_queue.cc) ----
   // --strict-readiness: ready() only when every model the control mode asked to load is READY.
   bool strict_readiness = true;
   // --default-max-batch-size: max_batch_size given to a model whose config has none (or no config) when every
   // input and output has a dynamic first dim (Triton's auto-complete); 0 disables.
   int default_max_batch_size = 4;
-  // ---- end H3 ----
 };
 
 class ServerImpl;
@@ -232,7 +231,7 @@ class InferenceServer {
   // model's execution contexts and engines.
   ServerStatus load_model(const std::string& name);
   ServerStatus unload_model(const std::string& name);
-  // ---- H3: model control (control_queue.cc) ----
+  // ---- model control (control_queue.cc) ----
   // load_model with Triton's load parameters: "config" (string: a JSON ModelConfig that replaces config.pbtxt
   // for this load, validated like one; errors -> kInvalidArgument naming "config override" and the field).
   // "file:<path>" parameters -> kInvalidArgument (file overrides are not supported); any other name ->
@@ -246,20 +245,18 @@ class InferenceServer {
   // must report through the callback it captures. Front ends call load_model/unload_model inside `work`
   // instead of starting a thread per request.
   ServerStatus submit_control(std::function<void()> work);
-  // ---- end H3 ----
 
   // name "" = every model; version "" = every loaded version of the model.
   Result<std::vector<ModelStats>> statistics(const std::string& name, const std::string& version) const;
   // Prometheus text exposition of every counter (kiln_* names, see docs/server.md).
   std::string prometheus_metrics() const;
-  // ---- H2: requests that failed before a model version was chosen (metric kiln_server_request_failure) ----
+  // ---- requests that failed before a model version was chosen (metric kiln_server_request_failure) ----
   // protocol: "http" or "grpc" (anything else counts as "other"). reason: "MALFORMED" (the body or message could
   // not be parsed), "PAYLOAD_TOO_LARGE", "UNKNOWN_MODEL", "MODEL_UNAVAILABLE", "SHARED_MEMORY" (an unknown or
   // too small region), "SHUTTING_DOWN", "OVERLOADED" (connection or queue caps), "OTHER" (anything else counts as
   // it). Front ends call it for infer requests they reject before calling infer(); infer() counts its own.
   // Thread-safe, lock-free.
   void count_rejected_request(const char* protocol, const char* reason);
-  // ---- end H2 ----
 
   // System shared-memory regions (shm_registry.h), shared by the HTTP and gRPC front ends. infer() resolves the
   // shared_memory_* parameters of inputs and outputs against it.

@@ -341,7 +341,7 @@ Result<std::shared_ptr<LoadedVersion>> ServerImpl::load_version(const std::strin
             {"simulated_gpus", simulated ? std::to_string(gpu_count) : "0"}});
   lv->engine = engines.at(devices[0]);
   lv->stats = stats_for(name, lv->version_str);
-  // H2 (classification extension): the outputs' label_filename files are read once per load.
+  // Classification extension: the outputs' label_filename files are read once per load.
   SchedulerConfig sched = SchedulerConfig::from(lv->config, lv->version_str);
   KILN_RETURN_IF_ERROR(sched.load_labels(model_dir));
   lv->scheduler = std::make_unique<Scheduler>(std::move(instances), std::move(sched), lv->stats);

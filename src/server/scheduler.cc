@@ -8,7 +8,7 @@
 #include "server/classification.h"
 #include "server/model_config.h"
 #include "server/tensor_codec.h"
-#include "server/trace.h"  // H4: trace hook in execute()
+#include "server/trace.h"  // trace hook in execute()
 
 namespace kiln::server {
 
@@ -460,7 +460,7 @@ void Scheduler::execute(int instance, ExecutionContext* ctx, std::vector<std::un
     queue_ns += t0 - std::min(t0, batch[k]->start_ns);
   }
   if (succeeded) stats_->record_successes(succeeded, request_ns, queue_ns, t1 - t0, t2 - t1, t3 - t2);
-  // ---- H4: trace hook (trace.h): sampled requests' timestamps; one relaxed load when tracing is off ----
+  // ---- trace hook (trace.h): sampled requests' timestamps; one relaxed load when tracing is off ----
   if (Tracer::get().enabled()) {
     for (size_t k = 0; k < batch.size(); ++k)
       if (failed[k].ok())
@@ -468,7 +468,6 @@ void Scheduler::execute(int instance, ExecutionContext* ctx, std::vector<std::un
                              {batch[k]->start_ns, batch[k]->start_ns, t0, t1, t2, t3, t4}, &batch[k]->request.inputs,
                              &responses[k].outputs);
   }
-  // ---- end H4 ----
   answer(batch, responses, failed);
 }
 

@@ -43,13 +43,12 @@ class ServerImpl {
 
   // Repository (repository.cc).
   ServerStatus load(const std::string& name);
-  // ---- H3: model control ----
+  // ---- model control ----
   ServerStatus load(const std::string& name, const Parameters& params);  // Triton load parameters (config override)
   ControlQueue& control() { return control_; }
   // Strict readiness: every model the control mode asked to load is READY (a model explicitly unloaded does not
   // count against it). Always true with strict_readiness off.
   bool models_ready() const;
-  // ---- end H3 ----
   ServerStatus unload(const std::string& name);
   std::vector<std::string> scan_model_names() const;  // directory names in the repository
   std::string signature_of(const std::string& name) const;
@@ -62,28 +61,27 @@ class ServerImpl {
   std::vector<RepositoryEntry> index(bool ready_only) const;
   Result<std::vector<ModelStats>> statistics(const std::string& name, const std::string& version) const;
   std::string prometheus() const;  // metrics.cc
-  // ---- H2: failures before a model version is chosen (InferenceServer::count_rejected_request; metrics.cc) ----
+  // ---- failures before a model version is chosen (InferenceServer::count_rejected_request; metrics.cc) ----
   static constexpr const char* kRejectProtocols[] = {"http", "grpc", "other"};
   static constexpr const char* kRejectReasons[] = {
       "MALFORMED",     "PAYLOAD_TOO_LARGE", "UNKNOWN_MODEL", "MODEL_UNAVAILABLE",
       "SHARED_MEMORY", "SHUTTING_DOWN",     "OVERLOADED",    "OTHER"};
   void count_rejected(const char* protocol, const char* reason);
   uint64_t rejected(size_t protocol, size_t reason) const { return rejected_[protocol][reason].load(); }
-  // ---- end H2 ----
 
   const ServerOptions& options() const { return options_; }
   bool shutting_down() const { return shutting_down_.load(); }
-  // H3: startup finished and (strict readiness) models_ready(); InferenceServer::ready() is built on it.
+  // startup finished and (strict readiness) models_ready(); InferenceServer::ready() is built on it.
   bool started() const { return started_.load() && models_ready(); }
 
  private:
   Result<std::shared_ptr<LoadedVersion>> load_version(const std::string& name, const ModelConfig& config,
                                                       int64_t version, const std::string& model_dir,
-                                                      const std::string& origin);  // H3: origin names the config
-  // H3: `override_config` (a parsed "config" load parameter) replaces config.pbtxt for this load; a load with
+                                                      const std::string& origin);  // origin names the config
+  // `override_config` (a parsed "config" load parameter) replaces config.pbtxt for this load; a load with
   // an override that fails leaves the versions that are serving in place.
   ServerStatus load_locked(const std::string& name, const ModelConfig* override_config = nullptr);
-  // H3: the StatsCollector of (model, version), reused across reloads so counters are not reset.
+  // the StatsCollector of (model, version), reused across reloads so counters are not reset.
   std::shared_ptr<StatsCollector> stats_for(const std::string& name, const std::string& version);
   ServerStatus unload_locked(const std::string& name, bool forget);
   ServerStatus validate(const LoadedVersion& lv, const InferRequest& req, QueuedRequest* q) const;
@@ -98,12 +96,10 @@ class ServerImpl {
   std::mutex poll_mu_;
   std::condition_variable poll_cv_;
   std::thread poll_thread_;
-  std::atomic<uint64_t> rejected_[3][8];  // H2: [kRejectProtocols][kRejectReasons]; C++20 zero-initializes them
-  // ---- H3 ----
+  std::atomic<uint64_t> rejected_[3][8];  // [kRejectProtocols][kRejectReasons]; C++20 zero-initializes them
   std::mutex stats_mu_;  // guards kept_stats_
   std::map<std::string, std::shared_ptr<StatsCollector>> kept_stats_;  // "name\nversion" -> counters
   ControlQueue control_{64};  // declared last: destroyed (stopped) first
-  // ---- end H3 ----
 };
 
 }  // namespace kiln::server

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "kiln/engine.h"
-#include "server/shm_registry.h"  // H5: guarded_copy / write_shm_output (shared-memory bytes)
+#include "server/shm_registry.h"  // guarded_copy / write_shm_output (shared-memory bytes)
 
 namespace kiln::server {
 
@@ -24,7 +24,7 @@ uint32_t read_u32(const char* p) {
 
 // Copies the pieces back to back into dst (`total` bytes in all); above kParallelBytes with up to kMaxThreads
 // threads (half the cores), each taking a contiguous byte range of the output.
-// H5: every piece is copied with guarded_copy (a piece may be a shared-memory region its client truncated):
+// every piece is copied with guarded_copy (a piece may be a shared-memory region its client truncated):
 // returns the index of a piece whose copy faulted, or pieces.size() when all were copied.
 size_t parallel_copy(char* dst, const std::vector<std::pair<const char*, size_t>>& pieces, size_t total) {
   constexpr size_t kParallelBytes = size_t{8} << 20;
@@ -155,7 +155,7 @@ Result<Tensor> concat_tensors(const std::vector<const InferTensor*>& parts, DTyp
     copies.emplace_back(b.data(), b.size());
     off += b.size();
   }
-  if (size_t bad = parallel_copy(dst, copies, off); bad < parts.size()) {  // H5: a truncated shared-memory input
+  if (size_t bad = parallel_copy(dst, copies, off); bad < parts.size()) {  // a truncated shared-memory input
     if (failed_part) *failed_part = bad;
     auto it = parts[bad]->parameters.find("shared_memory_region");
     const std::string* region = it == parts[bad]->parameters.end() ? nullptr : std::get_if<std::string>(&it->second);
@@ -204,7 +204,7 @@ ServerStatus slice_rows(const Tensor& t, int64_t begin, int64_t rows, InferTenso
     out->parameters["shared_memory_region"] = shm->shm_region;
     out->parameters["shared_memory_byte_size"] = static_cast<int64_t>(total);
     if (shm->shm_offset) out->parameters["shared_memory_offset"] = static_cast<int64_t>(shm->shm_offset);
-    // H5: shared-memory targets are written only through write_shm_output (SIGBUS-guarded; CUDA regions: H2D).
+    // shared-memory targets are written only through write_shm_output (SIGBUS-guarded; CUDA regions: H2D).
     if (s) {
       std::string staged;
       staged.reserve(total);

@@ -1,6 +1,6 @@
 // Tracer: Triton-style trace settings (global and per model) and the sampled-request trace records (trace.h).
 #include "server/trace.h"
-#include "server/shm_registry.h"  // H5: guarded_copy for shared-memory input views
+#include "server/shm_registry.h"  // guarded_copy for shared-memory input views
 
 #include <algorithm>
 #include <cerrno>
@@ -61,7 +61,7 @@ T load(const char* p) {
 
 nlohmann::json tensor_json(const char* activity, const InferTensor& t) {
   std::string_view bytes = t.bytes();
-  // ---- H5: an input's bytes may be a shared-memory view whose client truncated the object (SIGBUS on read):
+  // ---- An input's bytes may be a shared-memory view whose client truncated the object (SIGBUS on read):
   // read a guarded private copy of at most the bytes this record shows (BYTES inputs from shared memory are
   // already private copies, see resolve_shared_memory). ----
   std::string snapshot;
@@ -76,7 +76,6 @@ nlohmann::json tensor_json(const char* activity, const InferTensor& t) {
     }
     bytes = snapshot;
   }
-  // ---- end H5 ----
   std::string data;
   bool truncated = clipped;
   size_t count = 0;
@@ -134,7 +133,7 @@ nlohmann::json tensor_json(const char* activity, const InferTensor& t) {
   for (size_t i = 0; i < t.shape.size(); ++i) shape += (i ? "," : "") + std::to_string(t.shape[i]);
   nlohmann::json tensor = {{"name", t.name}, {"data", data}, {"shape", shape}, {"dtype", datatype_name(t.dtype)}};
   if (truncated) tensor["truncated"] = true;
-  if (unreadable) tensor["error"] = "shared memory region is no longer backed (the object was truncated)";  // H5
+  if (unreadable) tensor["error"] = "shared memory region is no longer backed (the object was truncated)";
   if (bytes.empty() && t.parameters.count("shared_memory_region")) tensor["shared_memory"] = true;
   return {{"activity", activity}, {"tensor", std::move(tensor)}};
 }

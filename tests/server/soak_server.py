@@ -120,9 +120,14 @@ class Soak:
             os.unlink(path)
 
     def reads(self, rng):
-        for path in ("/v2/health/ready", "/v2/models/add", "/v2/models/add/stats", "/v2"):
+        for path in ("/v2/models/add", "/v2/models/add/stats", "/v2"):
             st, _ = self.s.get_json(path)
             self.count("valid.get", st == 200, f"{path} {st}")
+        # Strict readiness: while the control thread reloads `ctl` (LOADING) the server is rightly not ready.
+        st, doc = self.s.get_json("/v2/health/ready")
+        self.count("valid.ready" if st == 200 else "valid.not_ready_during_reload",
+                   (st == 200 and doc == {"ready": True}) or (st == 400 and doc and doc.get("ready") is False),
+                   f"ready {st} {doc}")
 
     # ---- hostile traffic ---------------------------------------------------------------------------------------
     def bad(self, rng):

@@ -84,7 +84,7 @@ def rows(n, seed):
 
 
 def test_rest_server_live_ready(base_url):
-    # Feature: JSON health bodies {"live": true} / {"ready": true} (H1).
+    # Feature: JSON health bodies {"live": true} / {"ready": true}.
     assert rest(lambda c: c.is_server_live(base_url)) is True
     assert rest(lambda c: c.is_server_ready(base_url)) is True
     live = httpx.get(base_url + "/v2/health/live")

@@ -1,4 +1,4 @@
-"""kiln serve model control (issue 13, H3): config override on load (HTTP and gRPC), refused file overrides and
+"""kiln serve model control (issue 13): config override on load (HTTP and gRPC), refused file overrides and
 unknown load parameters, batching auto-complete for ONNX models without max_batch_size, strict readiness, statistics
 kept across reloads, and the bounded model-control queue (no thread per load request)."""
 import json

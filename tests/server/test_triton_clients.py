@@ -203,7 +203,7 @@ def test_model_ready_metadata_config(hc, gc):
 
 
 def test_auto_complete_config(hc, gc):
-    # Feature: auto-complete of max_batch_size + dynamic batching for an ONNX model without config (H3).
+    # Feature: auto-complete of max_batch_size + dynamic batching for an ONNX model without config.
     cfg = hc.get_model_config("auto")
     assert int(cfg["max_batch_size"]) == 4, cfg
     assert "dynamic_batching" in cfg, cfg
@@ -429,7 +429,7 @@ def _gpu_visible():
 
 
 def test_cuda_shared_memory_refused_without_gpu(server, gc):
-    # Feature: CUDA shared memory endpoints; without a usable GPU (CPU build, or no device) a clean error (H5).
+    # Feature: CUDA shared memory endpoints; without a usable GPU (CPU build, or no device) a clean error.
     if _gpu_visible():
         pytest.skip("a GPU is visible: CUDA shared memory is exercised by the GPU suite, not refused")
     body = json.dumps({"raw_handle": {"b64": base64.b64encode(b"x" * 64).decode()}, "device_id": 0,
@@ -494,7 +494,7 @@ CTL_OVERRIDE = {"name": "ctl", "max_batch_size": 16,
 
 @pytest.mark.parametrize("proto", ["http", "grpc"])
 def test_load_with_config_override(hc, gc, proto):
-    # Feature: load_model(name, config=JSON) applies the override; invalid JSON is refused (H3).
+    # Feature: load_model(name, config=JSON) applies the override; invalid JSON is refused.
     client = hc if proto == "http" else gc
     override = dict(CTL_OVERRIDE, max_batch_size=16 if proto == "http" else 24)
     client.load_model("ctl", config=json.dumps(override))
@@ -512,7 +512,7 @@ def test_load_with_config_override(hc, gc, proto):
 
 @pytest.mark.parametrize("proto", ["http", "grpc"])
 def test_load_with_file_override_refused(hc, gc, proto):
-    # Feature: file overrides refused with a message naming them (H3).
+    # Feature: file overrides refused with a message naming them.
     client = hc if proto == "http" else gc
     with pytest.raises(InferenceServerException) as ei:
         client.load_model("ctl", config=json.dumps(CTL_OVERRIDE), files={"file:1/model.onnx": b"\x08\x07"})
@@ -554,7 +554,7 @@ def top3(prob):
 
 @pytest.mark.parametrize("proto", ["http", "grpc"])
 def test_classification(hc, gc, proto):
-    # Feature: classification extension, InferRequestedOutput(class_count=3) -> BYTES top-k with labels (H2).
+    # Feature: classification extension, InferRequestedOutput(class_count=3) -> BYTES top-k with labels.
     x = np.random.RandomState(12).randn(5, 16).astype(np.float32)
     mod, client = (httpclient, hc) if proto == "http" else (grpcclient, gc)
     i = mod.InferInput("x", [5, 16], "FP32")
@@ -574,7 +574,7 @@ def test_classification(hc, gc, proto):
 
 @pytest.mark.parametrize("proto", ["http", "grpc"])
 def test_priority_without_levels(hc, gc, proto):
-    # Feature: priority on a model without priority levels maps to the default level (H2).
+    # Feature: priority on a model without priority levels maps to the default level.
     mod, client = (httpclient, hc) if proto == "http" else (grpcclient, gc)
     x = rows(2, 1100)
     for p in (0, 1, 5):
@@ -583,7 +583,7 @@ def test_priority_without_levels(hc, gc, proto):
 
 @pytest.mark.parametrize("algo", ["gzip", "deflate"])
 def test_http_compression(hc, server, algo):
-    # Feature: HTTP request and response compression (H1).
+    # Feature: HTTP request and response compression.
     x = rows(48, 1200)  # replies of 1 KiB or more are compressed
     for binary in (True, False):
         r = hc.infer("add", add_inputs(httpclient, x, binary), request_compression_algorithm=algo,
@@ -603,7 +603,7 @@ def test_http_compression(hc, server, algo):
 
 
 def test_trace_settings_round_trip(hc, gc, repo):
-    # Feature: trace extension, v2/trace/setting and gRPC TraceSetting (H4).
+    # Feature: trace extension, v2/trace/setting and gRPC TraceSetting.
     s = hc.update_trace_settings(settings={"trace_level": ["TIMESTAMPS"], "trace_rate": "3", "trace_count": "-1",
                                            "log_frequency": "0"})
     assert s["trace_level"] == ["TIMESTAMPS"] and s["trace_rate"] == "3", s
@@ -639,7 +639,7 @@ def test_trace_settings_round_trip(hc, gc, repo):
 
 
 def test_log_settings_round_trip(hc, gc):
-    # Feature: logging extension, v2/logging and gRPC LogSettings (H4).
+    # Feature: logging extension, v2/logging and gRPC LogSettings.
     s = hc.update_log_settings({"log_verbose_level": 1, "log_info": True, "log_warning": True, "log_error": True})
     assert int(s["log_verbose_level"]) == 1 and s["log_info"] is True, s
     assert int(hc.get_log_settings()["log_verbose_level"]) == 1

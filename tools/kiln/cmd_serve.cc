@@ -12,10 +12,10 @@
 
 #include "server/http_frontend.h"
 #include "server/inference_server.h"
-#include "server/shm_registry.h"  // H5: ShmOptions
-#include "server/trace.h"  // H4: trace and log settings
+#include "server/shm_registry.h"  // ShmOptions
+#include "server/trace.h"  // trace and log settings
 #ifdef KILN_SERVER_GRPC
-#include "server/grpc/grpc_frontend.h"  // H4: drain
+#include "server/grpc/grpc_frontend.h"  // drain
 #endif
 #include "tools/kiln/commands.h"
 
@@ -30,18 +30,18 @@ struct ServeArgs {
   int http_port = 8000, grpc_port = 8001, metrics_port = 8002;
   int http_threads = 0;
   size_t max_body = size_t{64} << 20;
-  // H1: HTTP hardening
+  // HTTP hardening
   size_t http_max_json_elements = 4'000'000;
   int http_max_connections = 1000, http_idle_timeout_secs = 30;
   bool allow_http = true, allow_grpc = true, allow_metrics = true;
   int log_verbose = 0;
-  // H4: shutdown grace period, trace file
+  // shutdown grace period, trace file
   int exit_timeout_secs = 30;
   std::string trace_file;
-  // H3: model control
+  // model control
   bool strict_readiness = true;
   int default_max_batch_size = 4;
-  // H5: shared memory
+  // shared memory
   std::string shared_memory = "all", shm_key_prefix;
   size_t shm_max_regions = 1024;
   uint64_t shm_max_bytes = uint64_t{64} << 30;
@@ -64,9 +64,9 @@ int serve(const ServeArgs& a) {
                                                    : ModelControlMode::kNone;
   opts.startup_models = a.load_models;
   opts.poll_secs = a.poll_secs;
-  opts.strict_readiness = a.strict_readiness;              // H3
-  opts.default_max_batch_size = a.default_max_batch_size;  // H3
-  {  // H4: initial log and trace settings (changed later through v2/logging and v2/trace/setting)
+  opts.strict_readiness = a.strict_readiness;
+  opts.default_max_batch_size = a.default_max_batch_size;
+  {  // initial log and trace settings (changed later through v2/logging and v2/trace/setting)
     LogSettings ls = log_settings();
     ls.verbose_level = static_cast<uint32_t>(std::max(0, a.log_verbose));
     set_log_settings(ls);
@@ -78,7 +78,7 @@ int serve(const ServeArgs& a) {
     log_json("error", server.status().message());
     return 1;
   }
-  {  // ---- H5: shared-memory confinement and caps (shm_registry.h) ----
+  {  // ---- shared-memory confinement and caps (shm_registry.h) ----
     ShmOptions so;
     so.system = a.shared_memory == "system" || a.shared_memory == "all";
     so.cuda = a.shared_memory == "cuda" || a.shared_memory == "all";
@@ -96,7 +96,7 @@ int serve(const ServeArgs& a) {
   }
   std::unique_ptr<HttpFrontend> http, metrics;
 #ifdef KILN_SERVER_GRPC
-  std::unique_ptr<GrpcFrontend> grpc;  // H4: the concrete type, for its drain calls
+  std::unique_ptr<GrpcFrontend> grpc;  // the concrete type, for its drain calls
 #endif
   if (a.allow_http) {
     HttpOptions h;
@@ -105,10 +105,10 @@ int serve(const ServeArgs& a) {
     h.threads = a.http_threads > 0 ? a.http_threads : std::max(2u, std::thread::hardware_concurrency());
     h.max_body_size = a.max_body;
     h.log_requests = a.log_verbose > 0;
-    h.max_json_elements = a.http_max_json_elements;  // H1
-    h.max_connections = a.http_max_connections;      // H1
-    h.idle_timeout_secs = a.http_idle_timeout_secs;  // H1
-    h.exit_timeout_secs = a.exit_timeout_secs;       // H1: HttpFrontend::stop() waits this long
+    h.max_json_elements = a.http_max_json_elements;
+    h.max_connections = a.http_max_connections;
+    h.idle_timeout_secs = a.http_idle_timeout_secs;
+    h.exit_timeout_secs = a.exit_timeout_secs;       // HttpFrontend::stop() waits this long
     auto f = HttpFrontend::start(server->get(), h);
     if (!f.ok()) {
       log_json("error", "HTTP front end: " + f.status().message());
@@ -142,7 +142,7 @@ int serve(const ServeArgs& a) {
   sigwait(&signals, &sig);
   log_json("info", "signal received: draining",
            {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}, {"exit_timeout_secs", std::to_string(a.exit_timeout_secs)}});
-  // ---- H4: drain within --exit-timeout-secs ----
+  // ---- drain within --exit-timeout-secs ----
   // 1. Stop taking work: no new connections; new requests on open connections get 503 / UNAVAILABLE.
   // 2. Wait until every request in flight (both protocols) has been answered, or the grace period ends.
   // 3. Stop the gRPC server (cancelling whatever is left), stop the InferenceServer, close HTTP, exit 0.
@@ -166,7 +166,6 @@ int serve(const ServeArgs& a) {
   }
   if (metrics) metrics->stop();
   Tracer::get().flush();
-  // ---- end H4 ----
   log_json("info", "stopped");
   return 0;
 }
@@ -196,7 +195,7 @@ std::function<int()> add_serve_command(CLI::App& app) {
   cmd->add_option("--allow-http", a->allow_http, "Serve HTTP/REST (default true)");
   cmd->add_option("--allow-grpc", a->allow_grpc, "Serve gRPC (default true)");
   cmd->add_option("--allow-metrics", a->allow_metrics, "Serve Prometheus metrics (default true)");
-  // H1: HTTP hardening
+  // HTTP hardening
   cmd->add_option("--http-max-json-elements", a->http_max_json_elements,
                   "Most JSON values in one HTTP infer request; larger tensors must use binary data (default "
                   "4000000; 0 = no cap)");
@@ -207,14 +206,14 @@ std::function<int()> add_serve_command(CLI::App& app) {
   cmd->add_option("--http-idle-timeout-secs", a->http_idle_timeout_secs,
                   "Close HTTP connections idle (or stalled mid-request) this long (default 30)")
       ->check(CLI::Range(1, 86400));
-  // H3: model control
+  // model control
   cmd->add_option("--strict-readiness", a->strict_readiness,
                   "Server ready only when every model asked to load is READY (default true)");
   cmd->add_option("--default-max-batch-size", a->default_max_batch_size,
                   "max_batch_size auto-completed for an ONNX model without one whose inputs and outputs all have a "
                   "dynamic first dim (default 4; 0 disables)")
       ->check(CLI::Range(0, 1 << 20));
-  // H5: shared memory
+  // shared memory
   cmd->add_option("--shared-memory", a->shared_memory,
                   "Shared-memory extensions clients may register: none | system | cuda | all (default all)")
       ->check(CLI::IsMember({"none", "system", "cuda", "all"}));
@@ -226,7 +225,7 @@ std::function<int()> add_serve_command(CLI::App& app) {
   cmd->add_option("--shm-max-bytes", a->shm_max_bytes,
                   "Most bytes registered as shared memory at once, both kinds (default 64 GiB)");
   cmd->add_option("--log-verbose", a->log_verbose, "1 = log every request (default 0)");
-  // H4: shutdown and trace
+  // shutdown and trace
   cmd->add_option("--exit-timeout-secs", a->exit_timeout_secs,
                   "Seconds a SIGTERM/SIGINT waits for requests in flight before exiting (default 30)")
       ->check(CLI::Range(0, 24 * 3600));
