@@ -1,13 +1,15 @@
 // ControlQueue (bounded model-control FIFO) and the InferenceServer entry points that use it.
 #include "server/control_queue.h"
 
+#include <algorithm>
 #include <exception>
 
 #include "server/server_impl.h"
 
 namespace kiln::server {
 
-ControlQueue::ControlQueue(size_t capacity) : capacity_(capacity) {}
+ControlQueue::ControlQueue(size_t capacity, int threads, std::string what)
+    : capacity_(capacity), threads_(std::max(1, threads)), what_(std::move(what)) {}
 
 ControlQueue::~ControlQueue() { stop(); }
 
@@ -16,13 +18,15 @@ ServerStatus ControlQueue::submit(std::function<void()> work) {
   if (stopping_) return server_error(ServerCode::kUnavailable, "the server is shutting down");
   if (items_.size() >= capacity_)
     return server_error(ServerCode::kUnavailable,
-                        "model control queue is full (" + std::to_string(capacity_) + " requests pending)");
+                        what_ + " is full (" + std::to_string(capacity_) + " requests pending)");
   if (!started_) {
-    // std::thread throws std::system_error when the process is out of threads: report it, never abort.
+    // std::thread throws std::system_error when the process is out of threads: report it, never abort (work already
+    // accepted still runs on the workers that did start).
     try {
-      worker_ = std::thread([this] { run(); });
+      while (static_cast<int>(workers_.size()) < threads_) workers_.emplace_back([this] { run(); });
     } catch (const std::exception& e) {
-      return server_error(ServerCode::kUnavailable, std::string("cannot start the model control thread: ") + e.what());
+      if (workers_.empty())
+        return server_error(ServerCode::kUnavailable, "cannot start the " + what_ + " thread: " + e.what());
     }
     started_ = true;
   }
@@ -49,9 +53,9 @@ void ControlQueue::run() {
     try {
       work();
     } catch (const std::exception& e) {
-      log_json("error", "model control work threw", {{"error", e.what()}});
+      log_json("error", what_ + " work threw", {{"error", e.what()}});
     } catch (...) {
-      log_json("error", "model control work threw");
+      log_json("error", what_ + " work threw");
     }
   }
 }
@@ -62,7 +66,8 @@ void ControlQueue::stop() {
     stopping_ = true;
   }
   cv_.notify_all();
-  if (worker_.joinable() && worker_.get_id() != std::this_thread::get_id()) worker_.join();
+  for (auto& w : workers_)
+    if (w.joinable() && w.get_id() != std::this_thread::get_id()) w.join();
 }
 
 // ---- InferenceServer entry points ------------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 
 #include "server/cuda_shm.h"
 #include "server/http_codec.h"
+#include "server/http_connection.h"
 #include "server/shm_registry.h"
 
 namespace kiln::server {
@@ -57,14 +58,7 @@ void route(InferenceServer& server, const std::vector<std::string>& seg, bool ge
   std::string path;
   for (const auto& s : seg) path += "/" + s;
   std::string name, action;
-  if (seg.size() == 3) {
-    action = seg[2];
-  } else if (seg.size() == 5 && seg[2] == "region") {
-    name = seg[3];
-    action = seg[4];
-  } else {
-    return error(404, "not found: " + path, code, out);
-  }
+  if (!shm_path_parts(seg, &name, &action)) return error(404, "not found: " + path, code, out);
   ShmRegistry& shm = server.shared_memory();
   if (action == "status") {
     if (!get) return error(405, "method not allowed for " + path, code, out);

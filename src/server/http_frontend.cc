@@ -38,6 +38,8 @@
 
 #include "server/cuda_shm.h"  // handle_cuda_shm_http
 #include "server/http_codec.h"
+#include "server/http_connection.h"
+#include "server/control_queue.h"
 #include "server/http_compression.h"
 #include "server/http_extensions.h"
 #include "server/scheduler.h"
@@ -70,69 +72,11 @@ struct Loop {
   event* retry_ev = nullptr;          // re-enables the listener after an accept error
 };
 
-// Per-connection framing state, fed by sniff_input: whether the last line evhttp consumed from the connection was a
-// malformed chunk-size line (evhttp 2.1 reports that as 413 "too long"; json_error_pages turns it into a 400).
-struct ConnState {
-  char head[64];  // the first bytes not yet consumed by evhttp
-  size_t head_len = 0;
-  char prev[64];  // the bytes of the previous consumption (evbuffer_readln removes a line, then its EOL)
-  size_t prev_len = 0;
-  bool prev_known = false;
-  bool bad_chunk_line = false;
-};
-
 // The infer handle of a request, shared by the thread that calls infer() and the loop that may cancel it.
 struct HandleSlot {
   std::mutex mu;
   std::shared_ptr<InferHandle> handle;
   bool cancelled = false;
-};
-
-// A fixed set of threads with a bounded FIFO. submit() is false (nothing queued) when `capacity` jobs wait.
-class ParsePool {
- public:
-  ParsePool(int threads, size_t capacity) : capacity_(capacity) {
-    for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
-  }
-  ~ParsePool() {  // runs what is queued, then joins
-    {
-      std::lock_guard<std::mutex> lk(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    for (auto& t : threads_) t.join();
-  }
-  bool submit(std::function<void()> job) {
-    {
-      std::lock_guard<std::mutex> lk(mu_);
-      if (stop_ || queue_.size() >= capacity_) return false;
-      queue_.push_back(std::move(job));
-    }
-    cv_.notify_one();
-    return true;
-  }
-  size_t capacity() const { return capacity_; }
-
- private:
-  void run() {
-    for (;;) {
-      std::function<void()> job;
-      {
-        std::unique_lock<std::mutex> lk(mu_);
-        cv_.wait(lk, [this] { return stop_ || !queue_.empty(); });
-        if (queue_.empty()) return;
-        job = std::move(queue_.front());
-        queue_.pop_front();
-      }
-      job();
-    }
-  }
-  const size_t capacity_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> queue_;
-  bool stop_ = false;
-  std::vector<std::thread> threads_;
 };
 
 // A reply produced off the loop thread (infer, load, unload), delivered on the connection's loop.
@@ -156,43 +100,6 @@ struct Deferred {
   std::string request_id, model, path;
   uint64_t start_ns = 0;
 };
-
-// reuseport: every loop binds its own socket to the same port. Without it the bind fails when any other
-// socket holds the port, which is how a busy port is detected before the shared binds.
-Result<int> make_listener(const std::string& host, int port, bool reuseport) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* res = nullptr;
-  std::string service = std::to_string(port);
-  int rc = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &res);
-  if (rc != 0) return invalid_argument("cannot resolve host '" + host + "': " + gai_strerror(rc));
-  std::string last_error = "no address";
-  for (addrinfo* a = res; a; a = a->ai_next) {
-    int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
-    if (fd < 0) continue;
-    int one = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (reuseport) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-    if (::bind(fd, a->ai_addr, a->ai_addrlen) == 0 && ::listen(fd, 1024) == 0) {
-      ::freeaddrinfo(res);
-      return fd;
-    }
-    last_error = std::strerror(errno);
-    ::close(fd);
-  }
-  ::freeaddrinfo(res);
-  return invalid_argument("cannot listen on " + host + ":" + std::to_string(port) + ": " + last_error);
-}
-
-int bound_port(int fd) {
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-  if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
-  return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
-}
 
 void add_body(evhttp_request* req, std::string&& body) {
   auto* owned = new std::string(std::move(body));
@@ -282,16 +189,6 @@ bool parse_json_object(evhttp_request* req, const char* b, size_t n, size_t max_
 }
 
 // More than one Content-Length header makes the body's framing ambiguous (request smuggling): refused.
-bool duplicate_content_length(evhttp_request* req) {
-  int count = 0;
-  for (evkeyval* h = evhttp_request_get_input_headers(req)->tqh_first; h; h = h->next.tqe_next)
-    if (evutil_ascii_strcasecmp(h->key, "Content-Length") == 0) ++count;
-  return count > 1;
-}
-
-void sniff_input(evbuffer* buf, const evbuffer_cb_info* info, void* arg);
-void json_error_pages(evbuffer* buf, const evbuffer_cb_info* info, void* arg);
-
 void release_connection(bufferevent* bev, ConnState* state) {
   bufferevent_disable(bev, EV_READ | EV_WRITE);
   evbuffer_remove_cb(bufferevent_get_input(bev), &sniff_input, state);
@@ -308,142 +205,9 @@ bool bev_alive(bufferevent* bev) {
   return r || w || e || arg;  // evhttp_connection_free clears all of them
 }
 
-// Raises RLIMIT_NOFILE's soft limit to the hard limit once per process; returns the soft limit in effect.
-int open_file_limit() {
-  static const int limit = [] {
-    rlimit rl{};
-    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return 1024;
-    rlim_t want = rl.rlim_max == RLIM_INFINITY ? rlim_t{1} << 20 : std::min<rlim_t>(rl.rlim_max, rlim_t{1} << 20);
-    if (rl.rlim_cur < want) {
-      rlim_t old = rl.rlim_cur;
-      rl.rlim_cur = want;
-      if (::setrlimit(RLIMIT_NOFILE, &rl) == 0)
-        log_json("info", "raised the open-file limit", {{"from", std::to_string(old)}, {"to", std::to_string(want)}});
-      else
-        ::getrlimit(RLIMIT_NOFILE, &rl);
-    }
-    return static_cast<int>(std::min<rlim_t>(rl.rlim_cur, INT_MAX));
-  }();
-  return limit;
-}
-
-// The HTTP connection cap: the asked cap, lowered so that gRPC, model files and shared-memory regions keep
-// max(256, limit/4) descriptors.
-int connection_cap(int asked) {
-  int limit = open_file_limit();
-  int allowed = std::max(16, limit - std::max(256, limit / 4));
-  return std::max(1, std::min(asked, allowed));
-}
-
 // Listeners -> their loop, for the accept error callback (whose only argument besides the listener is evhttp's).
 std::mutex g_listeners_mu;
 std::map<void*, Loop*> g_listeners;
-
-std::vector<std::string> split_path(const char* path) {
-  std::vector<std::string> out;
-  if (!path) return out;
-  std::string p(path);
-  size_t i = 0;
-  while (i < p.size()) {
-    while (i < p.size() && p[i] == '/') ++i;
-    size_t j = p.find('/', i);
-    if (j == std::string::npos) j = p.size();
-    if (j > i) {
-      size_t n = 0;
-      char* dec = evhttp_uridecode(p.substr(i, j - i).c_str(), 0, &n);
-      out.emplace_back(dec ? std::string(dec, n) : p.substr(i, j - i));
-      std::free(dec);
-    }
-    i = j;
-  }
-  return out;
-}
-
-// evhttp answers some errors itself, before any callback of ours runs: 413 for a body over the limit, 400 for a
-// malformed request line or headers, 405/501 for methods, 408 on timeouts. It writes them as an HTML page
-// ("<HTML><HEAD>...<H1>reason</H1></BODY></HTML>\n") with Content-Type text/html. This callback watches what is
-// queued on each connection's output and rewrites such a page, once it is complete, into the protocol's
-// {"error": "..."} with Content-Type application/json, before anything is written to the socket (evhttp queues the
-// whole response first; the socket write happens later in the event loop).
-// A chunk-size line as RFC 9112 allows it: hex digits, then optional blanks or ";extensions", then (CR)LF. An empty
-// line (the CRLF after a chunk's data) is fine too.
-bool valid_chunk_line(const char* p, size_t n) {
-  while (n > 0 && (p[n - 1] == '\n' || p[n - 1] == '\r')) --n;
-  if (n == 0) return true;
-  size_t i = 0;
-  while (i < n && std::isxdigit(static_cast<unsigned char>(p[i]))) ++i;
-  return i > 0 && (i == n || p[i] == ' ' || p[i] == '\t' || p[i] == ';');
-}
-
-// Input-buffer callback: remembers whether the line evhttp just consumed (evbuffer_readln removes the line, then
-// drains its CRLF: two deletions) is not a valid chunk-size line, then records the new head. 64 bytes per change.
-void sniff_input(evbuffer* buf, const evbuffer_cb_info* info, void* arg) {
-  auto* c = static_cast<ConnState*>(arg);
-  if (info->n_deleted > 0) {
-    size_t n = info->n_deleted;
-    bool known = n <= c->head_len;
-    bool eol = known && ((n == 1 && c->head[0] == '\n') || (n == 2 && c->head[0] == '\r' && c->head[1] == '\n'));
-    if (eol) {  // the line was the previous deletion
-      c->bad_chunk_line = c->prev_known && !valid_chunk_line(c->prev, c->prev_len);
-      c->prev_known = true;
-      c->prev_len = 0;
-    } else {
-      c->bad_chunk_line = false;
-      c->prev_known = known;
-      c->prev_len = known ? n : 0;
-      if (known) std::memcpy(c->prev, c->head, n);
-    }
-  }
-  ev_ssize_t got = evbuffer_copyout(buf, c->head, sizeof c->head);
-  c->head_len = got > 0 ? static_cast<size_t>(got) : 0;
-}
-
-void json_error_pages(evbuffer* buf, const evbuffer_cb_info* info, void* arg) {
-  static constexpr char kTail[] = "</BODY></HTML>\n";
-  constexpr size_t kTailLen = sizeof kTail - 1;
-  const size_t len = evbuffer_get_length(buf);
-  // The page body arrives in one add of at least ~90 bytes; header lines (short adds) are skipped at once.
-  if (info->n_added < 64 || len > 4096) return;
-  evbuffer_ptr pos;
-  if (evbuffer_ptr_set(buf, &pos, len - kTailLen, EVBUFFER_PTR_SET) != 0) return;
-  char tail[kTailLen];
-  if (evbuffer_copyout_from(buf, &pos, tail, kTailLen) != static_cast<ev_ssize_t>(kTailLen) ||
-      std::memcmp(tail, kTail, kTailLen) != 0)
-    return;
-  std::string text(reinterpret_cast<const char*>(evbuffer_pullup(buf, -1)), len);
-  // Only a buffer that holds exactly one evhttp error page (status line first, text/html, the page as the body).
-  size_t head_end = text.find("\r\n\r\n");
-  if (text.compare(0, 5, "HTTP/") != 0 || head_end == std::string::npos ||
-      text.find("Content-Type: text/html\r\n") > head_end || text.compare(head_end + 4, 6, "<HTML>") != 0)
-    return;
-  size_t h1 = text.find("<H1>", head_end), h1_end = text.find("</H1>", head_end);
-  std::string reason = h1 != std::string::npos && h1_end > h1 ? text.substr(h1 + 4, h1_end - h1 - 4) : "error";
-  size_t line_end = text.find("\r\n");
-  std::string status_line = text.substr(0, line_end);
-  int code = 0;
-  if (status_line.size() > 12) code = std::atoi(status_line.c_str() + 9);
-  std::string message = reason;
-  if (code == 413) message = "request body is larger than the server's limit (--http-max-body-size)";
-  if (code == 413 && arg && static_cast<ConnState*>(arg)->bad_chunk_line) {
-    // evhttp reports a malformed chunk size (or trailer line) as "too long": it is a malformed request.
-    code = 400;
-    status_line = "HTTP/1.1 400 Bad Request";
-    message = "malformed chunked request body: invalid chunk size";
-  }
-  std::string body = error_json(message);
-  std::string head = status_line + "\r\n";
-  size_t p = line_end + 2;
-  while (p < head_end) {  // keep every header but the content type and length
-    size_t e = text.find("\r\n", p);
-    std::string h = text.substr(p, e - p);
-    if (h.rfind("Content-Type:", 0) != 0 && h.rfind("Content-Length:", 0) != 0) head += h + "\r\n";
-    p = e + 2;
-  }
-  head += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n";
-  evbuffer_drain(buf, len);
-  evbuffer_add(buf, head.data(), head.size());  // re-enters this callback: it is not a page any more
-  evbuffer_add(buf, body.data(), body.size());
-}
 
 }  // namespace
 
@@ -456,7 +220,7 @@ struct HttpFrontend::Impl {
   std::atomic<int64_t> outstanding{0};
   std::atomic<bool> accepting{true};
   bool stopped = false;
-  std::unique_ptr<ParsePool> parse_pool;
+  std::unique_ptr<ControlQueue> parse_pool;  // large or compressed infer bodies are parsed here
   std::atomic<int> open_conns{0};  // accepted connections not yet released by a sweep (all loops)
   int conn_cap = 1000;
   std::atomic<uint64_t> last_reject_log_ns{0}, last_accept_log_ns{0};
@@ -715,9 +479,11 @@ void HttpFrontend::Impl::handle_infer(Loop* loop, evhttp_request* req, const std
       return reply_error(req, 500, "cannot keep the request body");
     }
     outstanding.fetch_add(1);
-    bool queued = parse_pool->submit([this, d, owned, encoding, header_length, model, version] {
-      parse_off_loop(d, owned, encoding, header_length, model, version);
-    });
+    const bool queued = parse_pool
+                            ->submit([this, d, owned, encoding, header_length, model, version] {
+                              parse_off_loop(d, owned, encoding, header_length, model, version);
+                            })
+                            .ok();
     if (!queued) {
       outstanding.fetch_sub(1);
       delete d;
@@ -836,14 +602,7 @@ void HttpFrontend::Impl::handle_shm(evhttp_request* req, const std::vector<std::
     return p;
   }();
   std::string name, action;
-  if (seg.size() == 3) {
-    action = seg[2];
-  } else if (seg.size() == 5 && seg[2] == "region") {
-    name = seg[3];
-    action = seg[4];
-  } else {
-    return reply_error(req, 404, "not found: " + path);
-  }
+  if (!shm_path_parts(seg, &name, &action)) return reply_error(req, 404, "not found: " + path);
   ShmRegistry& shm = server->shared_memory();
   if (action == "status") {
     if (!get) return reply_error(req, 405, "method not allowed for " + path);
@@ -1046,8 +805,8 @@ Result<std::unique_ptr<HttpFrontend::Impl>> start_loops(InferenceServer* server,
   impl->metrics_only = metrics_only;
   impl->conn_cap = connection_cap(metrics_only ? kMetricsMaxConnections : std::max(1, opts.max_connections));
   if (!metrics_only) {
-    impl->parse_pool = std::make_unique<ParsePool>(std::max(1, opts.parse_threads),
-                                                   static_cast<size_t>(std::max(1, opts.parse_queue)));
+    impl->parse_pool = std::make_unique<ControlQueue>(static_cast<size_t>(std::max(1, opts.parse_queue)),
+                                                      std::max(1, opts.parse_threads), "HTTP parse queue");
     log_json("info", "HTTP limits",
              {{"max_connections", std::to_string(impl->conn_cap)},
               {"open_file_limit", std::to_string(open_file_limit())},
