@@ -1,0 +1,78 @@
+// The CPU backend's kernel contract: a kernel declares which nodes it runs (supports, at build time, with the
+// node's inferred types) and runs one node on host tensors, writing outputs the context allocates (from its
+// activation arena once shapes are known). Kernels may keep prepared state (oneDNN primitives, reordered weights)
+// per node in node_state(), keyed by whatever they depend on (input dims), so steady-state runs allocate nothing.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+#include "kiln/status.h"
+#include "kiln/tensor.h"
+#include "runtime/backend.h"
+
+namespace kiln::cpu {
+
+// Everything a CPU kernel sees while it runs one node. Implemented by the CPU context (src/backends/cpu/cpu_context.cc).
+class CpuKernelContext {
+ public:
+  virtual ~CpuKernelContext() = default;
+  virtual const Node& node() const = 0;
+  const Attrs& attrs() const { return node().attrs; }
+
+  virtual size_t num_inputs() const = 0;
+  virtual bool has_input(size_t i) const = 0;  // false for an omitted optional input
+  // Input i (an undefined Tensor when absent). Contiguous, row-major.
+  virtual const Tensor& input(size_t i) const = 0;
+  // True when input i is an engine weight (its bytes never change between runs: safe to prepack once).
+  virtual bool input_is_constant(size_t i) const = 0;
+
+  virtual size_t num_outputs() const = 0;
+  virtual bool wants_output(size_t i) const = 0;  // false for an optional output nobody reads
+  // Memory for output i (uninitialized, 64-byte aligned). Kernels must write every element.
+  virtual Result<Tensor*> allocate_output(size_t i, DType dtype, const Dims& dims) = 0;
+  // Output i is input j's bytes viewed with `dims` (same numel): Reshape, Flatten, Squeeze, Unsqueeze, Identity.
+  virtual Status alias_output(size_t i, size_t j, const Dims& dims) = 0;
+  // Scratch memory (64-byte aligned) valid until this kernel returns.
+  virtual Result<void*> workspace(size_t bytes) = 0;
+
+  // Intra-op threads this kernel may use (>= 1); oneDNN and OpenMP loops are already limited to it.
+  virtual int num_threads() const = 0;
+  // Whether the engine asked for bf16 math where the kernel supports it (--precision bf16 on a CPU with bf16).
+  virtual bool allow_bf16() const = 0;
+  // Per-(context, node) slot for prepared state; lives as long as the context.
+  virtual std::shared_ptr<void>& node_state() = 0;
+
+  // invalid_argument / unimplemented naming the node.
+  Status error(const std::string& msg) const;
+  Status unsupported(const std::string& msg) const;
+};
+
+// One kernel. `supports` is asked at build time with the node's inferred types (graph.type_of(name) may have
+// unknown dims, never unknown dtypes for float kernels: say no when a dtype is unknown). A node it refuses goes to
+// the next backend (the reference). run() may still fail on shapes it did not foresee: that is an error for the
+// request, so supports() must be conservative.
+struct CpuKernel {
+  const char* id = "";  // stored in NodePlan::kernel: "onednn_conv", "eltwise", ...
+  NodeSupport (*supports)(const Graph& graph, const Node& node) = nullptr;  // null: every node of the op
+  Status (*run)(CpuKernelContext& ctx) = nullptr;
+};
+
+class CpuKernelRegistry {
+ public:
+  // Several kernels may serve one op; the first whose supports() says yes wins.
+  void add(OpKind op, CpuKernel k) { kernels_[static_cast<size_t>(op)].push_back(k); }
+  const std::vector<CpuKernel>& find(OpKind op) const;
+  // The first kernel that supports `node`, or nullptr with the first refusal's reason in *why.
+  const CpuKernel* select(const Graph& graph, const Node& node, std::string* why) const;
+  const CpuKernel* find_by_id(OpKind op, const std::string& id) const;
+
+ private:
+  std::vector<std::vector<CpuKernel>> kernels_ = std::vector<std::vector<CpuKernel>>(1024);
+};
+
+// The CPU backend's kernels, registered by family in src/backends/cpu/register.cc.
+const CpuKernelRegistry& cpu_kernels();
+
+}  // namespace kiln::cpu

@@ -1,0 +1,82 @@
+// The backend interface: what every backend (reference, cpu, cuda) declares, prepares and runs, and the one
+// registry the runtime looks backends up in. src/runtime names no backend; backends register themselves through
+// register_builtin_backends() (src/backends/registry.cc), in preference order.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+#include "kiln/engine.h"
+#include "kiln/status.h"
+
+namespace kiln {
+
+class ContextBackend;
+
+// Whether a backend can run one node, and why not when it cannot ("float64 inputs", "mode 'cubic'").
+struct NodeSupport {
+  bool supported = false;
+  std::string reason;  // empty when supported
+  static NodeSupport yes() { return {true, {}}; }
+  static NodeSupport no(std::string why) { return {false, std::move(why)}; }
+};
+
+// The build-time decision for one node, stored in the engine file (section "plan") and printed by `kiln inspect`.
+// `backend` is the registered name of the backend that runs the node; the rest is that backend's business.
+struct NodePlan {
+  std::string backend;    // "cpu", "cuda", "reference"
+  std::string kernel;     // the backend's kernel id ("onednn_conv", "jit_eltwise", "cublasLt", "reference")
+  int64_t tactic = 0;     // index into the kernel's tactics (0: default / untuned)
+  std::string tactic_name;  // human-readable ("cublasLt algo 3"); informational
+  std::string layout;     // "" (the node's own), "NHWC", "nChw16c", ...
+  DType precision = DType::kUndefined;  // math precision the kernel computes in (kUndefined: the node's dtypes)
+  uint64_t workspace = 0;  // scratch bytes the kernel needs at the profile's max shapes
+  std::string note;        // why the node is here when not on the preferred backend ("cpu: float64 inputs")
+};
+
+// Options and results of partitioning + preparing one graph.
+struct PlanRequest {
+  const BuildOptions* options = nullptr;
+  const std::vector<OptimizationProfile>* profiles = nullptr;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  // Registered name: "reference", "cpu", "cuda". Stored in plans and EngineInfo.backend.
+  virtual std::string name() const = 0;
+  // The --device this backend serves: "cpu" or "cuda".
+  virtual std::string device() const = 0;
+  // False when this process cannot use the backend (no GPU, a CPU without the required ISA), with the reason.
+  virtual NodeSupport available() const { return NodeSupport::yes(); }
+  // Build time: can this backend run `node` of `graph` (types from graph.type_of)? Cheap; no allocation of weights.
+  virtual NodeSupport supports(const Graph& graph, const Node& node) const = 0;
+  // Build time, after partitioning: choose kernels and tactics for the nodes whose plan names this backend
+  // (plans[i] belongs to graph.nodes[i]); may time tactics, rewrite weights into the backend's layout, and
+  // fill kernel/tactic/layout/workspace. The default keeps the partitioner's plan.
+  virtual Status prepare(Graph& graph, std::vector<NodePlan>& plans, const PlanRequest& request) const {
+    return ok_status();
+  }
+  // Run time: the per-context executor for an engine whose EngineInfo.backend is this backend's name.
+  virtual std::unique_ptr<ContextBackend> make_context(const Engine& engine) const = 0;
+};
+
+// Registers a backend; later registrations are less preferred for the same device. Not thread-safe: call at
+// start-up (register_builtin_backends does).
+void register_backend(std::unique_ptr<Backend> backend);
+// Registers the backends compiled into this binary, once; safe to call many times and from many threads.
+void register_builtin_backends();
+// The backend with this name, or nullptr.
+const Backend* find_backend(const std::string& name);
+// Backends serving `device`, most preferred first (e.g. cpu: "cpu", "reference").
+std::vector<const Backend*> backends_for_device(const std::string& device);
+// Names of all registered backends, for error messages.
+std::vector<std::string> backend_names();
+
+// The generic partitioner: each node goes to the first backend in `chain` whose supports() says yes; the
+// reason the preferred backend refused is kept in NodePlan::note. Fails naming the node when none supports it.
+Result<std::vector<NodePlan>> partition_graph(const Graph& graph, const std::vector<const Backend*>& chain);
+
+}  // namespace kiln
