@@ -1,0 +1,18 @@
+// The CPU backend's kernel registry: every kernel family registers here, oneDNN first (preferred), then the
+// hand-written kernels (src/backends/cpu/kernels).
+#include "backends/cpu/cpu_kernel.h"
+
+namespace kiln::cpu {
+
+void register_onednn_kernels(CpuKernelRegistry& r);  // src/backends/cpu/onednn/register.cc
+
+const CpuKernelRegistry& cpu_kernels() {
+  static const CpuKernelRegistry registry = [] {
+    CpuKernelRegistry r;
+    register_onednn_kernels(r);
+    return r;
+  }();
+  return registry;
+}
+
+}  // namespace kiln::cpu
