@@ -26,13 +26,20 @@ def main():
     ap.add_argument("--input-dtype", default="fp32", choices=["fp32", "fp16"])
     ap.add_argument("--configs", default="1:on:16/128,1:off:16/128,1:on:32/128")
     ap.add_argument("--max-batch", type=int, default=128)
+    ap.add_argument("--work", help="folder kept between runs: the export and the engine are reused when present")
+    ap.add_argument("--server-env", default="", help="extra environment for the server, K=V joined by ','")
     a = ap.parse_args()
-    work = tempfile.mkdtemp(prefix="kiln_serve_check_")
+    work = a.work or tempfile.mkdtemp(prefix="kiln_serve_check_")
     onnx_path = os.path.join(work, "resnet50.onnx")
-    sg.export_resnet50(onnx_path)
+    if not os.path.exists(onnx_path):
+        sg.export_resnet50(onnx_path)
     repo = os.path.join(work, "repo")
-    os.makedirs(os.path.join(repo, "resnet50", "1"))
-    sg.build_engine(a, onnx_path, os.path.join(repo, "resnet50", "1", "model.kiln"), a.input_dtype)
+    engine = os.path.join(repo, "resnet50", "1", "model.kiln")
+    os.makedirs(os.path.dirname(engine), exist_ok=True)
+    if not os.path.exists(engine):
+        sg.build_engine(a, onnx_path, engine, a.input_dtype)
+    env = dict(os.environ)
+    env.update(kv.split("=", 1) for kv in a.server_env.split(",") if kv)
     wrong = 0
     for cfg in a.configs.split(","):
         inst, graphs, pref = cfg.split(":")
@@ -43,7 +50,7 @@ def main():
                 f.write("optimization { cuda { graphs: false } }\n")
         server = subprocess.Popen([a.kiln, "serve", "--model-repository", repo, "--http-port", "8000", "--grpc-port",
                                    "8001", "--metrics-port", "8002"], stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True)
+                                  stderr=subprocess.STDOUT, text=True, env=env)
         try:
             sg.wait_ready(server, 8000)
             results = []
@@ -53,7 +60,8 @@ def main():
                 except RuntimeError as e:
                     results.append(str(e))
                     wrong += 1
-            print(f"input {a.input_dtype}, {inst} instance(s), CUDA graphs {graphs}, preferred {preferred}: "
+            print(f"input {a.input_dtype}, {inst} instance(s), CUDA graphs {graphs}, preferred {preferred}, "
+                  f"server env '{a.server_env}': "
                   f"{results}", flush=True)
         finally:
             sg.stop_server(server)

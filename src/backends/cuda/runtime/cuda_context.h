@@ -149,6 +149,10 @@ class CudaContext : public ContextBackend {
   // signature takes the replay fast path (no slot resets, no planning; only the graph launch and its outputs).
   std::string last_replay_sig_;
   Status replay_fast(ShapePlan& plan, const std::string& sig);
+  // The engine outputs of the current slots, copied to the host (no slot changes).
+  Result<std::vector<Tensor>> outputs_on_host();
+  // After a capture's first launch: compares it with a plain run and drops a graph that differs (replay_check.h).
+  Status check_first_replay();
 
   size_t alloc_counter_ = 0;
   // Where a captured graph leaves each engine output, per input signature (replays skip the host bookkeeping).

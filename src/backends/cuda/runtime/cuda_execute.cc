@@ -2,10 +2,12 @@
 // CUDA graph capture and replay, per-node profiling, build-time tactic timing, and fetching outputs.
 #include <algorithm>
 #include <cstring>
+#include <iostream>
 
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/runtime/cuda_context.h"
 #include "backends/cuda/runtime/node_context.h"
+#include "backends/cuda/runtime/replay_check.h"
 #include "backends/cuda/runtime/spin.h"
 #include "backends/reference/kernel.h"
 #include "runtime/executor.h"
@@ -257,6 +259,7 @@ Status CudaContext::execute() {
       } else {
         KILN_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(plan_->graph, stream_));
         timings_.graph_replayed = true;
+        if (replay_check_enabled()) KILN_RETURN_IF_ERROR(check_first_replay());
       }
     } else {
       // Replay: the slots of this signature's outputs are where the capture left them.
@@ -292,6 +295,46 @@ Status CudaContext::execute() {
   timings_.graph_note = use_graphs_ && !timings_.graph_replayed ? graph_note_ : "";
   if (timings_.graph_replayed && plan_ && plan_->graph && !plan_->stale && graph_outputs_.count(signature()))
     last_replay_sig_ = signature();
+  return ok_status();
+}
+
+Result<std::vector<Tensor>> CudaContext::outputs_on_host() {
+  std::vector<Tensor> out;
+  for (int id : output_ids_) {
+    const Slot& s = slots_[id];
+    if (!s.on_device) {
+      out.push_back(s.on_host && s.host.kind == ValueKind::kTensor ? s.host.tensor : Tensor());
+      continue;
+    }
+    KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::allocate(s.dtype, s.dims));
+    if (t.nbytes()) KILN_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(t.raw(), s.dev, t.nbytes(), cudaMemcpyDeviceToHost, stream_));
+    out.push_back(std::move(t));
+  }
+  KILN_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
+  return out;
+}
+
+// Right after a capture's first launch: runs the same nodes plainly into the same arena and compares the outputs.
+// A graph that computes something else is dropped and this shape runs without graphs from now on (the plain run's
+// outputs stand); seen with some cuDNN engines at batch sizes the build did not tune (docs/server.md).
+Status CudaContext::check_first_replay() {
+  KILN_ASSIGN_OR_RETURN(std::vector<Tensor> replayed, outputs_on_host());
+  for (size_t k = 0; k < slots_.size(); ++k)
+    if (!slots_[k].persistent) slots_[k] = Slot{};
+  blocks_.clear();
+  alloc_counter_ = 0;
+  KILN_RETURN_IF_ERROR(run_nodes());
+  KILN_ASSIGN_OR_RETURN(std::vector<Tensor> plain, outputs_on_host());
+  std::vector<std::string> names;
+  for (const auto& o : graph_.outputs) names.push_back(o.name);
+  const std::string diff = first_difference(replayed, plain, names);
+  if (diff.empty()) return ok_status();
+  cudaGraphExecDestroy(plan_->graph);
+  plan_->graph = nullptr;
+  timings_.graph_replayed = false;
+  run_graph_safe_ = false;  // keeps plan_->graph_safe false: no capture of these shapes again
+  unsafe_reason_ = "the CUDA graph's replay differed from a plain run (" + diff + ") for input shapes " + signature();
+  std::cerr << "kiln: " << unsafe_reason_ << "; these shapes run without CUDA graphs\n";
   return ok_status();
 }
 
