@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "backends/cuda/kernel.h"
-#include "backends/cuda/runtime/arena_plan.h"
+#include "runtime/arena_plan.h"
 #include "backends/cuda/runtime/engine_state.h"
 #include "runtime/context_backend.h"
 

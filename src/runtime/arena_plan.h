@@ -1,10 +1,10 @@
-// Planning one activation arena from a recorded run: each allocation gets an offset so that allocations alive
-// at the same time never overlap (greedy by size, first fit between live neighbours).
+// Planning one activation arena from a recorded run (shared by the CUDA and CPU backends): each allocation gets an
+// offset so that allocations alive at the same time never overlap (greedy by size, first fit between live neighbours).
 #pragma once
 #include <cstddef>
 #include <vector>
 
-namespace kiln::cuda {
+namespace kiln {
 
 struct AllocationRecord {
   size_t bytes = 0;
@@ -22,4 +22,4 @@ constexpr size_t kArenaAlignment = 256;
 
 ArenaPlan plan_arena(const std::vector<AllocationRecord>& records);
 
-}  // namespace kiln::cuda
+}  // namespace kiln

@@ -1,10 +1,10 @@
 // Greedy interval packing for the activation arena.
-#include "backends/cuda/runtime/arena_plan.h"
+#include "runtime/arena_plan.h"
 
 #include <algorithm>
 #include <numeric>
 
-namespace kiln::cuda {
+namespace kiln {
 
 ArenaPlan plan_arena(const std::vector<AllocationRecord>& records) {
   ArenaPlan plan;
@@ -41,4 +41,4 @@ ArenaPlan plan_arena(const std::vector<AllocationRecord>& records) {
   return plan;
 }
 
-}  // namespace kiln::cuda
+}  // namespace kiln

@@ -1,0 +1,84 @@
+// The CPU ContextBackend: a flat slot table of values, each node resolved once to a CPU kernel or a reference
+// kernel, CPU-kernel outputs placed in a liveness-planned activation arena once the input shapes are known.
+#pragma once
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backends/cpu/arena.h"
+#include "backends/cpu/cpu_kernel.h"
+#include "backends/reference/kernel.h"
+#include "runtime/context_backend.h"
+
+namespace kiln::cpu {
+
+// How one node of the engine graph runs.
+struct CpuStep {
+  const Node* node = nullptr;
+  const CpuKernel* kernel = nullptr;  // null: the reference kernel `ref`
+  KernelFn ref = nullptr;
+  std::vector<int> in;          // slot per input (-1: omitted)
+  std::vector<int> out;         // slot per output (-1: not requested)
+  std::vector<int> release;     // slots whose last reader is this node (freed after it)
+  std::vector<std::pair<std::string, int>> outer;  // values its subgraphs read by name (If/Loop/Scan)
+  SubgraphRunner runner;        // runs its subgraphs with `outer` visible (reference path only)
+  std::shared_ptr<void> state;  // the kernel's node_state()
+  std::string note;             // why it runs on the reference kernel (profiling, errors)
+};
+
+class CpuContext : public ContextBackend {
+ public:
+  explicit CpuContext(const Engine& engine);
+  Status bind_inputs(const NamedValues& inputs) override;
+  Status execute() override;
+  Status fetch_outputs(std::vector<Value>* outputs) override;
+  void set_profiling(bool enabled) override { profiling_ = enabled; }
+  std::vector<LayerTiming> layer_timings() const override { return layers_; }
+  RunTimings last_timings() const override { return timings_; }
+  ContextMemory memory() const override;
+  void set_num_threads(int n) override;
+
+  // Used by the kernel context while a CPU kernel runs step `s`.
+  Result<Tensor*> allocate(int step, size_t out_index, DType dtype, const Dims& dims);
+  Status alias(int step, size_t out_index, size_t in_index, const Dims& dims);
+  Result<void*> workspace(size_t bytes);
+  std::vector<Value>& slots() { return slots_; }
+  const CpuStep& step(int s) const { return steps_[s]; }
+  CpuStep& step(int s) { return steps_[s]; }
+  bool is_constant_slot(int slot) const { return slot >= 0 && slot < static_cast<int>(constant_.size()) && constant_[slot]; }
+  int num_threads() const { return threads_; }
+  bool allow_bf16() const { return allow_bf16_; }
+
+ private:
+  Status init_error() const { return init_status_; }
+  Status resolve(const Graph& g);
+  Status run_cpu_step(int s);
+  Status run_reference_step(int s);
+  void after_step(int s);
+
+  const Engine& engine_;
+  Status init_status_;
+  std::vector<CpuStep> steps_;
+  std::vector<Value> slots_;
+  std::vector<char> constant_;             // per slot: an initializer (bound once, never released)
+  std::vector<std::string> slot_names_;
+  std::vector<int> input_slots_;           // engine.inputs() order
+  std::vector<int> output_slots_;          // engine.graph().outputs order
+  std::vector<char> is_output_;            // per slot
+  ArenaTracker arena_;
+  std::vector<Dims> shapes_scratch_;       // input shapes of the current run
+  std::vector<uint8_t> workspace_;         // grows to the largest request
+  size_t workspace_bytes_ = 0;
+  int threads_ = 1;
+  bool allow_bf16_ = false;
+  bool profiling_ = false;
+  std::vector<LayerTiming> layers_;
+  RunTimings timings_;
+};
+
+// Intra-op threads when nothing is set: KILN_NUM_THREADS, else the cores this process may run on.
+int default_num_threads();
+
+}  // namespace kiln::cpu

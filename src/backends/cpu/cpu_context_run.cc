@@ -1,0 +1,164 @@
+// The CPU ContextBackend's run loop: each step runs its CPU kernel (outputs from the activation arena) or its
+// reference kernel (a KernelContext over the slot table), then frees the slots whose last reader it was.
+#include <omp.h>
+
+#include <chrono>
+#include <cstring>
+
+#include "backends/cpu/cpu_context.h"
+
+namespace kiln::cpu {
+
+namespace {
+
+// The CpuKernelContext one CPU kernel sees: pointers into the context's slot table for one step.
+class StepContext final : public CpuKernelContext {
+ public:
+  StepContext(CpuContext& c, int step) : c_(c), s_(step), st_(c.step(step)) {}
+  const Node& node() const override { return *st_.node; }
+  size_t num_inputs() const override { return st_.in.size(); }
+  bool has_input(size_t i) const override { return i < st_.in.size() && st_.in[i] >= 0; }
+  const Tensor& input(size_t i) const override {
+    static const Tensor kNone;
+    return has_input(i) ? c_.slots()[st_.in[i]].tensor : kNone;
+  }
+  bool input_is_constant(size_t i) const override { return has_input(i) && c_.is_constant_slot(st_.in[i]); }
+  size_t num_outputs() const override { return st_.out.size(); }
+  bool wants_output(size_t i) const override { return i < st_.out.size() && st_.out[i] >= 0; }
+  Result<Tensor*> allocate_output(size_t i, DType dtype, const Dims& dims) override {
+    return c_.allocate(s_, i, dtype, dims);
+  }
+  Status alias_output(size_t i, size_t j, const Dims& dims) override { return c_.alias(s_, i, j, dims); }
+  Result<void*> workspace(size_t bytes) override { return c_.workspace(bytes); }
+  int num_threads() const override { return c_.num_threads(); }
+  bool allow_bf16() const override { return c_.allow_bf16(); }
+  std::shared_ptr<void>& node_state() override { return st_.state; }
+
+ private:
+  CpuContext& c_;
+  int s_;
+  CpuStep& st_;
+};
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+Result<Tensor*> CpuContext::allocate(int step, size_t out_index, DType dtype, const Dims& dims) {
+  const CpuStep& st = steps_[step];
+  if (out_index >= st.out.size()) return internal_error(st.node->describe() + ": no output " + std::to_string(out_index));
+  int slot = st.out[out_index];
+  if (slot < 0) {
+    // Not requested: give the kernel scratch it may write, never read by anyone.
+    static thread_local Tensor scratch;
+    auto t = Tensor::allocate(dtype, dims);
+    if (!t.ok()) return t.status().with_context(st.node->describe());
+    scratch = std::move(*t);
+    return &scratch;
+  }
+  Result<Tensor> t = is_output_[slot] ? Tensor::allocate(dtype, dims) : arena_.allocate(slot, step, dtype, dims);
+  if (!t.ok()) return t.status().with_context(st.node->describe() + " output " + std::to_string(out_index));
+  slots_[slot] = Value::of(std::move(*t));
+  return &slots_[slot].tensor;
+}
+
+Status CpuContext::alias(int step, size_t out_index, size_t in_index, const Dims& dims) {
+  const CpuStep& st = steps_[step];
+  if (out_index >= st.out.size() || in_index >= st.in.size() || st.in[in_index] < 0)
+    return internal_error(st.node->describe() + ": bad alias of input " + std::to_string(in_index));
+  int slot = st.out[out_index], src = st.in[in_index];
+  if (slot < 0) return ok_status();
+  const Tensor& in = slots_[src].tensor;
+  if (dims_numel(dims) != in.numel()) return internal_error(st.node->describe() + ": alias changes the element count");
+  slots_[slot] = Value::of(in.reshaped(dims));
+  arena_.forget(slot);
+  if (arena_.in_arena(src) && !arena_.note_alias(slot, src)) slots_[slot].tensor = slots_[slot].tensor.clone();
+  return ok_status();
+}
+
+Status CpuContext::run_cpu_step(int s) {
+  StepContext ctx(*this, s);
+  Status st = steps_[s].kernel->run(ctx);
+  if (st.ok()) return st;
+  if (st.message().find(steps_[s].node->name) == std::string::npos) return st.with_context(steps_[s].node->describe());
+  return st;
+}
+
+Status CpuContext::run_reference_step(int s) {
+  CpuStep& st = steps_[s];
+  std::vector<const Value*> ins;
+  ins.reserve(st.in.size());
+  for (int k : st.in) ins.push_back(k >= 0 ? &slots_[k] : nullptr);
+  static const SubgraphRunner kNoSubgraphs;
+  KernelContext ctx(*st.node, std::move(ins), st.runner ? st.runner : kNoSubgraphs);
+  Status status = st.ref(ctx);
+  if (!status.ok()) {
+    if (status.message().find(st.node->name) == std::string::npos) return status.with_context(st.node->describe());
+    return status;
+  }
+  for (size_t k = 0; k < st.out.size(); ++k) {
+    int slot = st.out[k];
+    if (slot < 0) continue;
+    Value& v = ctx.outputs()[k];
+    if (v.kind == ValueKind::kTensor && !v.tensor.defined())
+      return internal_error(st.node->describe() + ": kernel did not produce output " + std::to_string(k));
+    arena_.forget(slot);
+    // A reference kernel may return a view of an input (Reshape, Identity): keep its arena region alive or copy.
+    if (v.kind == ValueKind::kTensor && v.tensor.defined()) {
+      int root = arena_.find_root(v.tensor.raw(), st.in);
+      if (root >= 0 && !arena_.note_alias(slot, root)) v.tensor = v.tensor.clone();
+    } else {
+      for (auto& t : v.sequence)
+        if (t.defined() && arena_.find_root(t.raw(), st.in) >= 0) t = t.clone();
+      if (v.tensor.defined() && arena_.find_root(v.tensor.raw(), st.in) >= 0) v.tensor = v.tensor.clone();
+    }
+    slots_[slot] = std::move(v);
+  }
+  return ok_status();
+}
+
+Status CpuContext::execute() {
+  KILN_RETURN_IF_ERROR(init_status_);
+  auto t0 = std::chrono::steady_clock::now();
+  omp_set_num_threads(threads_);
+  std::vector<Dims>& shapes = shapes_scratch_;
+  shapes.resize(input_slots_.size());
+  for (size_t i = 0; i < input_slots_.size(); ++i) {
+    int s = input_slots_[i];
+    const Value* v = s >= 0 ? &slots_[s] : nullptr;
+    if (v && v->kind == ValueKind::kTensor) shapes[i] = v->tensor.dims();
+    else shapes[i].clear();
+  }
+  arena_.begin_run(shapes);
+  if (profiling_) layers_.clear();
+  Status status = ok_status();
+  auto last = t0;
+  for (int s = 0; s < static_cast<int>(steps_.size()); ++s) {
+    CpuStep& st = steps_[s];
+    bool on_cpu = st.kernel != nullptr;
+    status = on_cpu ? run_cpu_step(s) : run_reference_step(s);
+    if (on_cpu && !status.ok() && status.code() == StatusCode::kUnimplemented && st.ref) {
+      // The kernel met a case its supports() did not foresee: the reference kernel runs the node instead.
+      status = run_reference_step(s);
+      on_cpu = false;
+    }
+    if (!status.ok()) break;
+    for (int r : st.release) {
+      slots_[r] = Value();
+      arena_.forget(r);
+    }
+    if (profiling_) {
+      auto now = std::chrono::steady_clock::now();
+      layers_.push_back({st.node->name, op_name(st.node->op), on_cpu ? "cpu" : "reference",
+                         on_cpu ? st.kernel->id : "reference", std::chrono::duration<double, std::milli>(now - last).count()});
+      last = now;
+    }
+  }
+  arena_.end_run(status.ok());
+  timings_.compute_ms = ms_since(t0);
+  return status;
+}
+
+}  // namespace kiln::cpu
