@@ -1,0 +1,182 @@
+// Elementwise CPU kernels: float32 unary activations/math and binary arithmetic with NumPy broadcasting
+// (float32; int32/int64 for Add/Sub/Mul), run as vectorized rows split across threads for large tensors.
+#include "backends/cpu/kernels/eltwise.h"
+
+#include <cmath>
+#include <limits>
+
+#include "backends/cpu/kernels/common.h"
+#include "backends/cpu/kernels/eltwise_rows.h"
+
+namespace kiln::cpu::kern {
+namespace {
+
+// The float parameters of a unary node, read from attributes or (Clip, opset >= 11) scalar inputs.
+struct UnaryParams {
+  UOp op = UOp::kIdentity;
+  float p0 = 0.f, p1 = 0.f;
+};
+
+std::optional<UOp> unary_op_of(const Node& n) {
+  switch (n.op) {
+    case OpKind::kNeg: return UOp::kNeg;
+    case OpKind::kAbs: return UOp::kAbs;
+    case OpKind::kRelu: return UOp::kRelu;
+    case OpKind::kSigmoid: return UOp::kSigmoid;
+    case OpKind::kTanh: return UOp::kTanh;
+    case OpKind::kExp: return UOp::kExp;
+    case OpKind::kLog: return UOp::kLog;
+    case OpKind::kSqrt: return UOp::kSqrt;
+    case OpKind::kReciprocal: return UOp::kReciprocal;
+    case OpKind::kErf: return UOp::kErf;
+    case OpKind::kFloor: return UOp::kFloor;
+    case OpKind::kCeil: return UOp::kCeil;
+    case OpKind::kLeakyRelu: return UOp::kLeakyRelu;
+    case OpKind::kClip: return UOp::kClip;
+    case OpKind::kHardSigmoid: return UOp::kHardSigmoid;
+    case OpKind::kHardSwish: return UOp::kHardSwish;
+    case OpKind::kSoftplus: return UOp::kSoftplus;
+    case OpKind::kElu: return UOp::kElu;
+    case OpKind::kRound: return UOp::kRound;
+    case OpKind::kSign: return UOp::kSign;
+    case OpKind::kSwish: return UOp::kSwish;
+    case OpKind::kGelu: {
+      const std::string a = n.attrs.get_string("approximate", "none");
+      if (a == "none") return UOp::kGelu;
+      if (a == "tanh") return UOp::kGeluTanh;
+      return std::nullopt;
+    }
+    default: return std::nullopt;
+  }
+}
+
+// Clip's bound from input i (opset >= 11) or attribute (older); +-inf when absent.
+Status clip_bound(const CpuKernelContext& ctx, size_t i, const char* attr, float def, float* out) {
+  *out = def;
+  if (!ctx.has_input(i)) return ok_status();
+  const Tensor& t = ctx.input(i);
+  if (t.dtype() != DType::kFloat32 || t.numel() != 1)
+    return ctx.error(std::string("input ") + std::to_string(i) + " (" + attr + ") must be a float32 scalar");
+  *out = t.data<float>()[0];
+  return ok_status();
+}
+
+Result<UnaryParams> unary_params(const CpuKernelContext& ctx) {
+  UnaryParams p;
+  auto op = unary_op_of(ctx.node());
+  if (!op) return ctx.unsupported("unsupported unary op or attribute");
+  p.op = *op;
+  const Attrs& a = ctx.attrs();
+  switch (p.op) {
+    case UOp::kLeakyRelu: p.p0 = a.get_float("alpha", 0.01f); break;
+    case UOp::kElu: p.p0 = a.get_float("alpha", 1.0f); break;
+    case UOp::kSwish: p.p0 = a.get_float("alpha", 1.0f); break;
+    case UOp::kHardSigmoid:
+      p.p0 = a.get_float("alpha", 0.2f);
+      p.p1 = a.get_float("beta", 0.5f);
+      break;
+    case UOp::kClip:
+      KILN_RETURN_IF_ERROR(clip_bound(ctx, 1, "min", -std::numeric_limits<float>::infinity(), &p.p0));
+      KILN_RETURN_IF_ERROR(clip_bound(ctx, 2, "max", std::numeric_limits<float>::infinity(), &p.p1));
+      break;
+    default: break;
+  }
+  return p;
+}
+
+std::optional<BOp> binary_op_of(OpKind op) {
+  switch (op) {
+    case OpKind::kAdd: return BOp::kAdd;
+    case OpKind::kSub: return BOp::kSub;
+    case OpKind::kMul: return BOp::kMul;
+    case OpKind::kDiv: return BOp::kDiv;
+    case OpKind::kPow: return BOp::kPow;
+    case OpKind::kMax: return BOp::kMax;
+    case OpKind::kMin: return BOp::kMin;
+    default: return std::nullopt;
+  }
+}
+
+template <typename T>
+void int_row(BOp op, const T* a, int64_t sa, const T* b, int64_t sb, T* y, int64_t n) {
+  using U = std::make_unsigned_t<T>;  // wrap-around arithmetic without signed-overflow UB
+  for (int64_t i = 0; i < n; ++i) {
+    const U u = static_cast<U>(a[i * sa]), v = static_cast<U>(b[i * sb]);
+    y[i] = static_cast<T>(op == BOp::kAdd ? u + v : (op == BOp::kSub ? u - v : u * v));
+  }
+}
+
+}  // namespace
+
+NodeSupport unary_supports(const Graph& g, const Node& n) {
+  if (!unary_op_of(n)) return NodeSupport::no("attribute approximate is not 'none' or 'tanh'");
+  if (n.op == OpKind::kClip) {
+    if (n.opset > 0 && n.opset < 11) return NodeSupport::no("opset < 11 (bounds as attributes)");
+    return require_dtypes(g, n, {0, 1, 2}, {DType::kFloat32});
+  }
+  return require_dtypes(g, n, {0}, {DType::kFloat32});
+}
+
+Status unary_run(CpuKernelContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const UnaryParams p, unary_params(ctx));
+  const Tensor& x = ctx.input(0);
+  if (x.dtype() != DType::kFloat32) return ctx.unsupported(std::string("dtype ") + dtype_name(x.dtype()));
+  KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kFloat32, x.dims()));
+  const float* xs = x.data<float>();
+  float* ys = y->data<float>();
+  const int64_t n = x.numel();
+  const bool costly = p.op != UOp::kRelu && p.op != UOp::kNeg && p.op != UOp::kAbs && p.op != UOp::kClip;
+  parallel_range(threads_for(ctx, costly ? 4 * n : n), n, [&](int64_t b, int64_t e) {
+    unary_row(p.op, xs + b, ys + b, e - b, p.p0, p.p1);
+  });
+  return ok_status();
+}
+
+NodeSupport binary_supports(const Graph& g, const Node& n) {
+  if (n.opset > 0 && n.opset < 7) return NodeSupport::no("opset < 7 (legacy broadcast attribute)");
+  if (n.inputs.size() != 2) return NodeSupport::no("only two inputs");
+  const DType a = input_dtype(g, n, 0), b = input_dtype(g, n, 1);
+  if (a == DType::kFloat32 && b == DType::kFloat32) return NodeSupport::yes();
+  const bool int_ok = n.op == OpKind::kAdd || n.op == OpKind::kSub || n.op == OpKind::kMul;
+  if (int_ok && a == b && (a == DType::kInt32 || a == DType::kInt64)) return NodeSupport::yes();
+  return NodeSupport::no(std::string("dtypes ") + dtype_name(a) + ", " + dtype_name(b));
+}
+
+Status binary_run(CpuKernelContext& ctx) {
+  const Tensor& a = ctx.input(0);
+  const Tensor& b = ctx.input(1);
+  const auto op = binary_op_of(ctx.node().op);
+  if (!op) return ctx.unsupported("not a binary arithmetic op");
+  Bcast bc;
+  if (!make_bcast({&a.dims(), &b.dims()}, &bc))
+    return ctx.error("inputs of shapes " + dims_to_string(a.dims()) + " and " + dims_to_string(b.dims()) +
+                     " do not broadcast");
+  const DType dt = a.dtype();
+  if (b.dtype() != dt) return ctx.error(std::string("input dtypes differ: ") + dtype_name(dt) + ", " + dtype_name(b.dtype()));
+  KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, dt, bc.out));
+  const int64_t n = y->numel();
+  if (n == 0) return ok_status();
+  const int64_t sa = bc.stride[0].back(), sb = bc.stride[1].back();
+  const int threads = threads_for(ctx, *op == BOp::kPow ? 8 * n : n);
+  if (dt == DType::kFloat32) {
+    const float* ap = a.data<float>();
+    const float* bp = b.data<float>();
+    float* yp = y->data<float>();
+    for_each_row_piece(bc, threads, [&](const int64_t* o, int64_t out, int64_t len) {
+      binary_row(*op, ap + o[0], sa, bp + o[1], sb, yp + out, len);
+    });
+  } else if (dt == DType::kInt32 && *op <= BOp::kMul) {
+    for_each_row_piece(bc, threads, [&](const int64_t* o, int64_t out, int64_t len) {
+      int_row(*op, a.data<int32_t>() + o[0], sa, b.data<int32_t>() + o[1], sb, y->data<int32_t>() + out, len);
+    });
+  } else if (dt == DType::kInt64 && *op <= BOp::kMul) {
+    for_each_row_piece(bc, threads, [&](const int64_t* o, int64_t out, int64_t len) {
+      int_row(*op, a.data<int64_t>() + o[0], sa, b.data<int64_t>() + o[1], sb, y->data<int64_t>() + out, len);
+    });
+  } else {
+    return ctx.unsupported(std::string("dtype ") + dtype_name(dt));
+  }
+  return ok_status();
+}
+
+}  // namespace kiln::cpu::kern

@@ -1,0 +1,15 @@
+// The elementwise kernel family (unary, binary, FusedElementwise, Cast, Where, Expand): supports/run pairs
+// registered by register_elementwise.cc.
+#pragma once
+#include "backends/cpu/cpu_kernel.h"
+
+namespace kiln::cpu::kern {
+
+NodeSupport unary_supports(const Graph& g, const Node& n);
+Status unary_run(CpuKernelContext& ctx);
+NodeSupport binary_supports(const Graph& g, const Node& n);
+Status binary_run(CpuKernelContext& ctx);
+NodeSupport fused_eltwise_supports(const Graph& g, const Node& n);
+Status fused_eltwise_run(CpuKernelContext& ctx);
+
+}  // namespace kiln::cpu::kern

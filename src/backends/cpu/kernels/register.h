@@ -1,0 +1,11 @@
+// Entry points of the hand-written CPU kernel families, called by src/backends/cpu/register.cc.
+#pragma once
+#include "backends/cpu/cpu_kernel.h"
+
+namespace kiln::cpu {
+
+void register_cpu_elementwise_kernels(CpuKernelRegistry& r);  // unary, binary, FusedElementwise, Cast, Where
+void register_cpu_norm_kernels(CpuKernelRegistry& r);         // Softmax, LayerNorm, RMSNorm, reductions
+void register_cpu_data_kernels(CpuKernelRegistry& r);         // Transpose, Concat, Slice, Gather, reshapes
+
+}  // namespace kiln::cpu
