@@ -13,6 +13,7 @@
 namespace kiln {
 
 struct Graph;
+struct NodePlan;     // src/runtime/backend.h: the per-node build plan, stored in the engine (internal)
 struct LoadOptions;  // below: the load-time device choice
 
 // Allowed range of one input's dims in an optimization profile.
@@ -25,6 +26,9 @@ struct OptimizationProfile {
 
 struct BuildOptions {
   std::string device = "cpu";        // cpu | cuda
+  // A registered backend name ("reference", "cpu", "cuda") that runs every node it supports, the reference backend
+  // the rest (--backend). Empty: the device's backends in preference order (cpu: cpu, reference).
+  std::string backend;
   int gpu = 0;                       // CUDA device index for --device cuda
   std::string precision = "fp32";    // fp32 | tf32 | fp16 | bf16 | int8 | best
   std::map<std::string, Dims> shapes;        // fixed input shapes (--shapes): a profile with min=opt=max
@@ -55,7 +59,7 @@ struct TensorDesc {
 struct EngineInfo {
   uint32_t format_version = 0;
   std::string kiln_version;
-  std::string backend;    // "reference" (CPU)
+  std::string backend;    // the preferred backend of the build: "cpu", "cuda", "reference" (per-node: the plan)
   std::string precision;  // "fp32"
   std::string device;     // description of the target device
   std::string source;     // model file it was built from
@@ -119,7 +123,8 @@ class Engine {
   mutable std::shared_ptr<void> backend_state_;
   mutable Status backend_state_status_;
   int device_ = -1;  // set by load(path, LoadOptions) and by builds; read by the CUDA backend state
-  friend struct EngineAccess;  // src/runtime/engine_access.h: sets device_ for builds and loads
+  std::shared_ptr<const std::vector<NodePlan>> plans_;  // plans[i] for graph().nodes[i]; null: none recorded
+  friend struct EngineAccess;  // src/runtime/engine_access.h: device_ and plans_ for builds and loads
 };
 
 using NamedValues = std::vector<std::pair<std::string, Value>>;
@@ -178,6 +183,8 @@ class ExecutionContext {
   void set_cuda_graph(bool enabled);
   // Record per-node times in execute() (slower: synchronizes per node).
   void set_profiling(bool enabled);
+  // Intra-op threads for CPU backends (n < 1: KILN_NUM_THREADS, else the cores this process may use).
+  void set_num_threads(int n);
   std::vector<LayerTiming> layer_timings() const;
   RunTimings last_timings() const;
   ContextMemory memory() const;

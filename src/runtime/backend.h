@@ -40,6 +40,8 @@ struct NodePlan {
 struct PlanRequest {
   const BuildOptions* options = nullptr;
   const std::vector<OptimizationProfile>* profiles = nullptr;
+  std::shared_ptr<Graph> graph;  // the graph being built (the same object prepare() gets), for trial engines
+  EngineInfo* info = nullptr;    // the engine's info: a backend may record device/compat keys (GPU arch)
 };
 
 class Backend {
@@ -53,6 +55,17 @@ class Backend {
   virtual NodeSupport available() const { return NodeSupport::yes(); }
   // Build time: can this backend run `node` of `graph` (types from graph.type_of)? Cheap; no allocation of weights.
   virtual NodeSupport supports(const Graph& graph, const Node& node) const = 0;
+  // supports() for every node of `graph`, in order. Backends whose answer depends on a node's neighbours (CUDA runs
+  // shape arithmetic on host values it produced itself) override this; the partitioner calls only this.
+  virtual std::vector<NodeSupport> supports_all(const Graph& graph) const {
+    std::vector<NodeSupport> out;
+    out.reserve(graph.nodes.size());
+    for (const Node& n : graph.nodes) out.push_back(supports(graph, n));
+    return out;
+  }
+  // Whether the optimizer should run `pass` (a pass_manager name such as "fuse_elementwise_chains", "layout_nhwc")
+  // for graphs whose preferred backend is this one: passes ask backends instead of comparing device strings.
+  virtual bool wants_pass(const std::string& pass) const { return false; }
   // Build time, after partitioning: choose kernels and tactics for the nodes whose plan names this backend
   // (plans[i] belongs to graph.nodes[i]); may time tactics, rewrite weights into the backend's layout, and
   // fill kernel/tactic/layout/workspace. The default keeps the partitioner's plan.
@@ -61,19 +74,32 @@ class Backend {
   }
   // Run time: the per-context executor for an engine whose EngineInfo.backend is this backend's name.
   virtual std::unique_ptr<ContextBackend> make_context(const Engine& engine) const = 0;
+  // Load time: failed_precondition with a rebuild hint when this machine cannot run `engine` (GPU arch, library
+  // versions recorded in EngineInfo.compat). engine.device() is the device asked for (-1: any).
+  virtual Status check_compatible(const Engine& engine) const { return ok_status(); }
+  // State shared by all contexts of one engine (GPU weights), created once on the first context; may be null.
+  virtual Result<std::shared_ptr<void>> create_engine_state(const Engine& engine) const {
+    return std::shared_ptr<void>();
+  }
 };
 
 // Registers a backend; later registrations are less preferred for the same device. Not thread-safe: call at
 // start-up (register_builtin_backends does).
 void register_backend(std::unique_ptr<Backend> backend);
-// Registers the backends compiled into this binary, once; safe to call many times and from many threads.
+// Registers the backends compiled into this binary, once; safe to call many times and from many threads. The
+// lookups below call it themselves.
 void register_builtin_backends();
+// Defined in src/backends/registry.cc: registers each backend compiled in, most preferred first (cuda, cpu,
+// reference). Called once, by register_builtin_backends.
+void register_compiled_backends();
 // The backend with this name, or nullptr.
 const Backend* find_backend(const std::string& name);
 // Backends serving `device`, most preferred first (e.g. cpu: "cpu", "reference").
 std::vector<const Backend*> backends_for_device(const std::string& device);
 // Names of all registered backends, for error messages.
 std::vector<std::string> backend_names();
+// The same, joined: "cpu, reference".
+std::string backend_names_string();
 
 // The generic partitioner: each node goes to the first backend in `chain` whose supports() says yes; the
 // reason the preferred backend refused is kept in NodePlan::note. Fails naming the node when none supports it.

@@ -1,22 +1,20 @@
-// The engine builder: options check, shape specialization, optimizer, precision, backend placement and tuning.
+// The engine builder: options check, shape specialization, optimizer, precision, then the backend chain: the generic
+// partitioner gives each node to a backend and each backend prepares its nodes (kernels, tactics) into the plan.
 #include "runtime/builder.h"
 
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 
-#include "backends/reference/kernel.h"
 #include "ir/shape_inference.h"
 #include "onnx/importer.h"
 #include "passes/pass_manager.h"
 #include "passes/retype_inputs.h"
 #include "quant/precision.h"
+#include "runtime/backend.h"
 #include "runtime/engine_access.h"
 #include "runtime/format/engine_file.h"
 #include "runtime/profiles.h"
-
-#ifdef KILN_HAVE_CUDA
-#include "backends/cuda/runtime/planner.h"
-#endif
 
 namespace kiln {
 
@@ -49,6 +47,54 @@ Result<std::string> resolve_precision(const BuildOptions& o) {
   return p == "best" ? std::string("fp16") : p;
 }
 
+// The backends that build this engine, most preferred first, the reference backend last: --backend NAME gives
+// [NAME, reference]; otherwise the backends registered for --device.
+Result<std::vector<const Backend*>> backend_chain(const BuildOptions& o) {
+  std::vector<const Backend*> chain;
+  if (!o.backend.empty()) {
+    const Backend* b = find_backend(o.backend);
+    if (!b) return invalid_argument("unknown --backend '" + o.backend + "' (this Kiln has: " + backend_names_string() + ")");
+    chain.push_back(b);
+  } else {
+    if (o.device != "cpu" && o.device != "cuda")
+      return invalid_argument("unknown --device '" + o.device + "' (expected cpu or cuda)");
+    chain = backends_for_device(o.device);
+    if (chain.empty())
+      return unimplemented("--device " + o.device + ": this Kiln has no backend for it (it has: " +
+                           backend_names_string() + "); build with --device cpu");
+  }
+  const Backend* ref = find_backend("reference");
+  if (ref && std::find(chain.begin(), chain.end(), ref) == chain.end()) chain.push_back(ref);
+  return chain;
+}
+
+// The options the chain implies: --backend NAME sets the device to NAME's.
+Result<BuildOptions> effective_options(const BuildOptions& options) {
+  KILN_ASSIGN_OR_RETURN(std::vector<const Backend*> chain, backend_chain(options));
+  BuildOptions o = options;
+  o.device = chain.front()->device();
+  return o;
+}
+
+// Partitions the graph over the chain and lets each backend that got nodes prepare them (the preferred one always).
+Result<std::vector<NodePlan>> plan_graph(const std::shared_ptr<Graph>& graph, const std::vector<const Backend*>& chain,
+                                         const BuildOptions& options, const std::vector<OptimizationProfile>& profiles,
+                                         EngineInfo* info) {
+  KILN_ASSIGN_OR_RETURN(std::vector<NodePlan> plans, partition_graph(*graph, chain));
+  PlanRequest request;
+  request.options = &options;
+  request.profiles = &profiles;
+  request.graph = graph;
+  request.info = info;
+  for (size_t k = 0; k < chain.size(); ++k) {
+    bool used = k == 0;
+    for (const auto& p : plans) used |= p.backend == chain[k]->name();
+    if (used) KILN_RETURN_IF_ERROR(chain[k]->prepare(*graph, plans, request));
+  }
+  if (plans.size() != graph->nodes.size()) return internal_error("a backend's prepare changed the number of plans");
+  return plans;
+}
+
 // With a single profile whose min == max for an input, that input's shape is fixed: write it into the graph so
 // that shape subgraphs fold to constants.
 Status specialize_fixed_shapes(Graph& g, const std::vector<OptimizationProfile>& profiles) {
@@ -77,14 +123,10 @@ void dump_if_asked(const BuildOptions& o, const char* stage, const Graph& g) {
 
 }  // namespace
 
-Result<std::shared_ptr<Engine>> build_engine_from_graph(std::shared_ptr<Graph> graph, const BuildOptions& options,
+Result<std::shared_ptr<Engine>> build_engine_from_graph(std::shared_ptr<Graph> graph, const BuildOptions& asked,
                                                         const std::string& source) {
-  if (options.device != "cpu" && options.device != "cuda")
-    return invalid_argument("unknown --device '" + options.device + "' (expected cpu or cuda)");
-#ifndef KILN_HAVE_CUDA
-  if (options.device == "cuda")
-    return unimplemented("--device cuda: this Kiln was built without CUDA; build with --device cpu");
-#endif
+  KILN_ASSIGN_OR_RETURN(std::vector<const Backend*> chain, backend_chain(asked));
+  KILN_ASSIGN_OR_RETURN(BuildOptions options, effective_options(asked));
   KILN_ASSIGN_OR_RETURN(std::string precision, resolve_precision(options));
   dump_if_asked(options, "import", *graph);
   KILN_ASSIGN_OR_RETURN(std::vector<OptimizationProfile> profiles, make_profiles(*graph, options));
@@ -116,29 +158,19 @@ Result<std::shared_ptr<Engine>> build_engine_from_graph(std::shared_ptr<Graph> g
   info.kiln_version = KILN_VERSION;
   info.precision = precision;
   info.source = source;
-  if (options.device == "cpu") {
-    for (const auto& node : graph->nodes)
-      if (!reference_kernels().find(node.op))
-        return unimplemented(source + ": " + node.describe() + ": op is not supported by the CPU backend");
-    info.backend = "reference";
-    info.device = host_description();
-    return std::make_shared<Engine>(graph, std::move(info), std::move(profiles));
-  }
-#ifdef KILN_HAVE_CUDA
-  info.backend = "cuda";
-  KILN_RETURN_IF_ERROR(cuda::place_and_tune(graph, options, profiles, &info));
+  info.backend = chain.front()->name();
+  info.device = host_description();  // a GPU backend's prepare replaces it with the GPU's description
+  auto plans = plan_graph(graph, chain, options, profiles, &info);
+  if (!plans.ok()) return Status(plans.status().code(), source + ": " + plans.status().message());
   dump_if_asked(options, "placement", *graph);
   auto engine = std::make_shared<Engine>(graph, std::move(info), std::move(profiles));
-  EngineAccess::set_device(*engine, options.gpu);  // weights go to the GPU it was built (timed) on
+  EngineAccess::set_plans(*engine, std::move(*plans));
+  if (options.device != "cpu") EngineAccess::set_device(*engine, options.gpu);  // weights go to the GPU it was built on
   return engine;
-#else
-  return unimplemented("--device cuda: this Kiln was built without CUDA");
-#endif
 }
 
-Result<std::shared_ptr<Engine>> Engine::build_from_onnx(const std::string& onnx_path, const BuildOptions& options) {
-  if (options.device != "cpu" && options.device != "cuda")
-    return invalid_argument("unknown --device '" + options.device + "' (expected cpu or cuda)");
+Result<std::shared_ptr<Engine>> Engine::build_from_onnx(const std::string& onnx_path, const BuildOptions& asked) {
+  KILN_ASSIGN_OR_RETURN(BuildOptions options, effective_options(asked));
   KILN_RETURN_IF_ERROR(resolve_precision(options).status());
   KILN_ASSIGN_OR_RETURN(std::shared_ptr<Graph> graph, import_onnx_file(onnx_path));
   return build_engine_from_graph(graph, options, onnx_path);

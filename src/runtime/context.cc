@@ -1,12 +1,11 @@
-// ExecutionContext: input validation, and the reference (CPU) backend that runs engines on the host.
-#include <chrono>
+// ExecutionContext: input validation, and the engine's backend context (looked up in the backend registry).
 #include <cmath>
 #include <map>
 
 #include "ir/graph.h"
 #include "kiln/engine.h"
+#include "runtime/backend.h"
 #include "runtime/context_backend.h"
-#include "runtime/executor.h"
 #include "runtime/profiles.h"
 
 namespace kiln {
@@ -79,87 +78,51 @@ Status ExecutionContext::validate_inputs(const NamedValues& inputs, const RunOpt
 
 namespace {
 
-// Runs the engine graph on the host with the reference kernels.
-class ReferenceContext : public ContextBackend {
+// A ContextBackend whose every call fails with the reason the engine's backend could not be made.
+class FailedContext : public ContextBackend {
  public:
-  explicit ReferenceContext(const Engine& engine) : engine_(engine) {}
-  Status bind_inputs(const NamedValues& inputs) override {
-    inputs_ = inputs;
-    return ok_status();
-  }
-  Status execute() override {
-    auto t0 = std::chrono::steady_clock::now();
-    Scope scope;
-    for (const auto& [name, v] : inputs_) scope.set(name, v);
-    ExecOptions eo;
-    std::vector<LayerTiming> layers;
-    auto last = std::chrono::steady_clock::now();
-    if (profiling_) {
-      eo.on_node_done = [&](const Node& n, const std::vector<Value>&) {
-        auto now = std::chrono::steady_clock::now();
-        layers.push_back({n.name, op_name(n.op), "cpu", "reference",
-                          std::chrono::duration<double, std::milli>(now - last).count()});
-        last = now;
-      };
-    }
-    auto r = execute_graph(engine_.graph(), reference_kernels(), scope, eo);
-    if (!r.ok()) return r.status();
-    outputs_ = std::move(*r);
-    layers_ = std::move(layers);
-    timings_.compute_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    return ok_status();
-  }
-  Status fetch_outputs(std::vector<Value>* outputs) override {
-    *outputs = outputs_;
-    return ok_status();
-  }
-  void set_profiling(bool enabled) override { profiling_ = enabled; }
-  std::vector<LayerTiming> layer_timings() const override { return layers_; }
-  RunTimings last_timings() const override { return timings_; }
+  explicit FailedContext(Status why) : why_(std::move(why)) {}
+  Status bind_inputs(const NamedValues&) override { return why_; }
+  Status execute() override { return why_; }
+  Status execute_back_to_back(int) override { return why_; }
+  Status fetch_outputs(std::vector<Value>*) override { return why_; }
 
  private:
-  const Engine& engine_;
-  NamedValues inputs_;
-  std::vector<Value> outputs_;
-  bool profiling_ = false;
-  std::vector<LayerTiming> layers_;
-  RunTimings timings_;
+  Status why_;
 };
+
+std::unique_ptr<ContextBackend> make_context_for(const Engine& engine) {
+  const Backend* b = find_backend(engine.info().backend);
+  if (!b)
+    return std::make_unique<FailedContext>(failed_precondition(
+        "engine needs backend '" + engine.info().backend + "', this Kiln has: " + backend_names_string() +
+        " (rebuild the engine with this Kiln)"));
+  auto ctx = b->make_context(engine);
+  if (!ctx)
+    return std::make_unique<FailedContext>(internal_error("backend '" + b->name() + "' could not create a context"));
+  return ctx;
+}
 
 }  // namespace
 
-std::unique_ptr<ContextBackend> make_reference_context(const Engine& engine) {
-  return std::make_unique<ReferenceContext>(engine);
-}
-
-#ifndef KILN_HAVE_CUDA
-std::unique_ptr<ContextBackend> make_cuda_context(const Engine& engine) { return nullptr; }
-#endif
-
-ExecutionContext::ExecutionContext(const Engine& engine) : engine_(engine) {
-  backend_ = engine.info().backend == "cuda" ? make_cuda_context(engine) : make_reference_context(engine);
-}
+ExecutionContext::ExecutionContext(const Engine& engine) : engine_(engine), backend_(make_context_for(engine)) {}
 ExecutionContext::~ExecutionContext() = default;
 
 Status ExecutionContext::bind_inputs(const NamedValues& inputs, const RunOptions& options) {
   KILN_RETURN_IF_ERROR(validate_inputs(inputs, options));
-  if (!backend_) return unimplemented("this Kiln was built without CUDA and cannot run a CUDA engine");
   return backend_->bind_inputs(inputs);
 }
 
 Status ExecutionContext::execute() {
-  if (!backend_) return unimplemented("this Kiln was built without CUDA and cannot run a CUDA engine");
   return backend_->execute();
 }
 
 Status ExecutionContext::execute_back_to_back(int n) {
-  if (!backend_) return unimplemented("this Kiln was built without CUDA and cannot run a CUDA engine");
   if (n < 1) return invalid_argument("execute_back_to_back: n must be >= 1, got " + std::to_string(n));
   return backend_->execute_back_to_back(n);
 }
 
 Status ExecutionContext::fetch_outputs(NamedValues* outputs) {
-  if (!backend_) return unimplemented("this Kiln was built without CUDA and cannot run a CUDA engine");
   std::vector<Value> outs;
   KILN_RETURN_IF_ERROR(backend_->fetch_outputs(&outs));
   outputs->clear();
@@ -179,6 +142,9 @@ void ExecutionContext::set_cuda_graph(bool enabled) {
 }
 void ExecutionContext::set_profiling(bool enabled) {
   if (backend_) backend_->set_profiling(enabled);
+}
+void ExecutionContext::set_num_threads(int n) {
+  if (backend_) backend_->set_num_threads(n);
 }
 std::vector<LayerTiming> ExecutionContext::layer_timings() const {
   return backend_ ? backend_->layer_timings() : std::vector<LayerTiming>{};

@@ -22,16 +22,15 @@ class ContextBackend {
   virtual Status fetch_outputs(std::vector<Value>* outputs) = 0;
   virtual void set_cuda_graph(bool enabled) {}
   virtual void set_profiling(bool enabled) {}
+  // Intra-op threads (CPU backends; n < 1: the default). Others ignore it.
+  virtual void set_num_threads(int n) {}
   virtual std::vector<LayerTiming> layer_timings() const { return {}; }
   virtual RunTimings last_timings() const { return {}; }
   virtual ContextMemory memory() const { return {}; }
 };
 
-// The CPU reference backend: interprets the engine graph with the reference kernels.
+// Defined in src/backends/reference/reference_backend.cc (declared there too): interprets the engine graph with the
+// reference kernels. Declared here as well for contexts that delegate to it; prefer reference_backend.h.
 std::unique_ptr<ContextBackend> make_reference_context(const Engine& engine);
-
-// The CUDA backend (backends/cuda/runtime); returns a backend whose calls fail with the reason when the
-// engine's GPU state cannot be created. Only linked when Kiln is built with CUDA.
-std::unique_ptr<ContextBackend> make_cuda_context(const Engine& engine);
 
 }  // namespace kiln

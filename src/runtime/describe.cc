@@ -6,12 +6,42 @@
 
 #include "ir/graph.h"
 #include "kiln/engine.h"
-
-#ifdef KILN_HAVE_CUDA
-#include "backends/cuda/kernel.h"
-#endif
+#include "runtime/backend.h"
+#include "runtime/engine_access.h"
 
 namespace kiln {
+
+namespace {
+
+// What passes fused into the node: " activation=Relu +bias +residual", " steps=4", " layout=NHWC".
+std::string fused_summary(const Node& n) {
+  std::string fused;
+  if (n.attrs.has("activation") && !n.attrs.get_string("activation").empty())
+    fused += " activation=" + n.attrs.get_string("activation");
+  if (n.attrs.has("layout")) fused += " layout=" + n.attrs.get_string("layout");
+  if (n.op == OpKind::kFusedElementwise) fused += " steps=" + std::to_string(n.attrs.get_strings("program").size());
+  if (n.op == OpKind::kFusedConv || n.op == OpKind::kFusedMatMul) {
+    if (n.has_input(2)) fused += " +bias";
+    if (n.has_input(3)) fused += " +residual";
+  }
+  return fused;
+}
+
+// "backend=cuda kernel=Conv tactic=3 (cudnn plan 3) layout=NHWC precision=float16 workspace=4096"
+std::string plan_summary(const NodePlan& p) {
+  std::string s = "backend=" + p.backend;
+  if (!p.kernel.empty()) s += " kernel=" + p.kernel;
+  if (p.tactic != 0 || !p.tactic_name.empty()) {
+    s += " tactic=" + std::to_string(p.tactic);
+    if (!p.tactic_name.empty()) s += " (" + p.tactic_name + ")";
+  }
+  if (!p.layout.empty()) s += " layout=" + p.layout;
+  if (p.precision != DType::kUndefined) s += " precision=" + std::string(dtype_name(p.precision));
+  if (p.workspace) s += " workspace=" + std::to_string(p.workspace);
+  return s;
+}
+
+}  // namespace
 
 std::string Engine::describe() const {
   std::ostringstream o;
@@ -33,56 +63,46 @@ std::string Engine::describe() const {
   o << "Weights: " << graph_->initializers.size() << " tensors, " << bytes << " bytes (" << (bytes + 1023) / 1024 << " KiB)\n";
   for (const auto& [k, v] : info_.compat) o << "  requires " << k << " = " << v << "\n";
   o << "Nodes (" << graph_->nodes.size() << "):\n";
-  int i = 0;
-  std::map<std::string, int> placements;
-  std::set<std::string> on_host;  // values produced on the host (CPU fallback or shape arithmetic)
+  const std::vector<NodePlan>& plans = EngineAccess::plans(*this);
+  const Backend* engine_backend = find_backend(info_.backend);
+  const bool device_engine = engine_backend && engine_backend->device() != "cpu";
+  std::map<std::string, int> per_backend;
+  std::set<std::string> on_host;  // values produced on the host (host backends, or a device backend's "host" kernel)
   std::vector<std::string> copies;
-  for (const Node& n : graph_->nodes) {
-    std::string placement = n.attrs.get_string("kiln_placement", info_.backend == "cuda" ? "cpu" : "cpu");
-    std::string kernel = "reference." + std::string(op_name(n.op));
-    if (info_.backend == "cuda") {
-      placements[placement]++;
-      int64_t tactic = n.attrs.get_int("kiln_tactic", 0);
-      kernel = placement + "." + op_name(n.op);
-#ifdef KILN_HAVE_CUDA
-      if (placement == "cuda") {
-        const cuda::CudaKernel* k = cuda::cuda_kernels().find(n.op);
-        kernel += " tactic " + std::to_string(tactic);
-        if (k && k->tactic_name) kernel += " (" + k->tactic_name(n, tactic) + ")";
-      }
-#endif
-      // Explicit copies: a GPU node reading a host value uploads it; a CPU fallback node downloads device values.
+  for (size_t i = 0; i < graph_->nodes.size(); ++i) {
+    const Node& n = graph_->nodes[i];
+    NodePlan plan = i < plans.size() ? plans[i] : NodePlan{info_.backend};
+    per_backend[plan.backend]++;
+    const Backend* b = find_backend(plan.backend);
+    const bool host_kernel = plan.kernel == "host";  // a device backend's shape arithmetic on host values
+    const bool on_device = b && b->device() != "cpu" && !host_kernel;
+    // Explicit copies in a device engine: a device node reading a host value uploads it; a host node (fallback)
+    // downloads the device values it reads.
+    if (device_engine && !host_kernel) {
       for (const auto& in : n.inputs) {
         if (in.empty() || graph_->initializers.count(in)) continue;
         bool host_value = on_host.count(in) != 0;
-        if (placement == "cuda" && host_value) copies.push_back("host value " + in + " -> GPU node " + n.name + " (read on the host, or uploaded)");
-        if (placement == "cpu" && !host_value) copies.push_back("D2H " + in + " -> " + n.name + " (CPU fallback)");
+        if (on_device && host_value)
+          copies.push_back("host value " + in + " -> device node " + n.name + " (read on the host, or uploaded)");
+        if (!on_device && !host_value) copies.push_back("D2H " + in + " -> " + n.name + " (" + plan.backend + " fallback)");
       }
-      if (placement != "cuda")
-        for (const auto& out : n.outputs) on_host.insert(out);
     }
-    std::string fused;
-    if (n.attrs.has("activation") && !n.attrs.get_string("activation").empty())
-      fused += " activation=" + n.attrs.get_string("activation");
-    if (n.attrs.has("layout")) fused += " layout=" + n.attrs.get_string("layout");
-    if (n.op == OpKind::kFusedElementwise) fused += " steps=" + std::to_string(n.attrs.get_strings("program").size());
-    if (n.op == OpKind::kFusedConv || n.op == OpKind::kFusedMatMul) {
-      if (n.has_input(2)) fused += " +bias";
-      if (n.has_input(3)) fused += " +residual";
-    }
-    o << "  " << i++ << "  " << n.name << "  " << op_name(n.op) << fused << "  kernel=" << kernel << "  ->";
+    if (!on_device)
+      for (const auto& out : n.outputs) on_host.insert(out);
+    o << "  " << i << "  " << n.name << "  " << op_name(n.op) << fused_summary(n) << "  " << plan_summary(plan) << "  ->";
     for (const auto& out : n.outputs) {
       if (out.empty()) continue;
       const TypeInfo* t = graph_->type_of(out);
       o << " " << out << ":" << (t ? t->to_string() : "?");
     }
     o << "\n";
+    if (!plan.note.empty()) o << "       fell back: " << plan.note << "\n";
   }
-  if (info_.backend == "cuda") {
-    o << "Placement:";
-    for (const auto& [p, c] : placements) o << " " << p << "=" << c;
-    o << "  (cuda: GPU kernel; host: shape arithmetic on small host values; cpu: reference fallback)\n";
-    o << "Copies between host and GPU at run time (" << copies.size() << "):\n";
+  o << "Placement:";
+  for (const auto& [p, c] : per_backend) o << " " << p << "=" << c;
+  o << "\n";
+  if (device_engine) {
+    o << "Copies between host and device at run time (" << copies.size() << "):\n";
     for (const auto& c : copies) o << "  " << c << "\n";
   }
   return o.str();

@@ -12,18 +12,13 @@
 #include <fstream>
 #include <iostream>
 
-#include "backends/reference/kernel.h"
 #include "ir/graph.h"
 #include "ir/shape_inference.h"
 #include "onnx/importer.h"
+#include "runtime/backend.h"
 #include "runtime/engine_access.h"
 #include "runtime/format/engine_file.h"
 #include "runtime/profiles.h"
-
-#ifdef KILN_HAVE_CUDA
-#include "backends/cuda/runtime/device_target.h"
-#include "backends/cuda/runtime/engine_state.h"
-#endif
 
 namespace kiln {
 
@@ -70,33 +65,30 @@ Engine::Engine(std::shared_ptr<const Graph> graph, EngineInfo info, std::vector<
 Engine::~Engine() = default;
 
 Status Engine::check_compatible() const {
-  if (info_.backend != "cuda") return ok_status();
-#ifdef KILN_HAVE_CUDA
-  if (device_ >= 0) return cuda::check_target_on(info_.compat, device_);
-  int device = 0;
-  return cuda::check_target(info_.compat, &device);
-#else
-  return failed_precondition("this engine runs on CUDA GPUs but this Kiln was built without CUDA; rebuild the engine "
-                             "with --device cpu");
-#endif
+  const Backend* b = find_backend(info_.backend);
+  if (!b)
+    return failed_precondition("engine needs backend '" + info_.backend + "', this Kiln has: " +
+                               backend_names_string() + "; rebuild the engine with this Kiln");
+  return b->check_compatible(*this);
 }
 
 std::shared_ptr<void> Engine::backend_state(Status* status) const {
   std::lock_guard<std::mutex> lock(state_mu_);
   if (!backend_state_ && backend_state_status_.ok()) {
-#ifdef KILN_HAVE_CUDA
-    if (info_.backend == "cuda") {
-      auto st = cuda::create_engine_state(*this);
+    const Backend* b = find_backend(info_.backend);
+    if (b) {
+      auto st = b->create_engine_state(*this);
       if (st.ok()) backend_state_ = *st;
       else backend_state_status_ = st.status();
     }
-#endif
   }
   *status = backend_state_status_;
   return backend_state_;
 }
 
-Result<std::string> Engine::serialize() const { return encode_engine(*graph_, info_, profiles_); }
+Result<std::string> Engine::serialize() const {
+  return encode_engine(*graph_, info_, profiles_, EngineAccess::plans(*this));
+}
 
 Status Engine::save(const std::string& path) const {
   KILN_ASSIGN_OR_RETURN(std::string bytes, serialize());
@@ -112,6 +104,12 @@ Status Engine::save(const std::string& path) const {
 }
 
 namespace {
+std::shared_ptr<Engine> engine_from_contents(EngineContents c) {
+  auto e = std::make_shared<Engine>(c.graph, std::move(c.info), std::move(c.profiles));
+  EngineAccess::set_plans(*e, std::move(c.plans));
+  return e;
+}
+
 struct Mapping {
   void* addr = nullptr;
   size_t size = 0;
@@ -139,7 +137,7 @@ Result<std::shared_ptr<Engine>> Engine::load_unchecked(const std::string& path) 
   ::close(fd);
   if (m->addr == MAP_FAILED) return internal_error(path + ": mmap failed");
   KILN_ASSIGN_OR_RETURN(EngineContents c, decode_engine(static_cast<const char*>(m->addr), m->size, m, path));
-  return std::make_shared<Engine>(c.graph, std::move(c.info), std::move(c.profiles));
+  return engine_from_contents(std::move(c));
 }
 
 Result<std::shared_ptr<Engine>> Engine::from_bytes(const std::string& bytes, const std::string& origin) {
@@ -149,7 +147,7 @@ Result<std::shared_ptr<Engine>> Engine::from_bytes(const std::string& bytes, con
   std::shared_ptr<void> holder(p, [](void* q) { std::free(q); });
   if (n) std::memcpy(p, bytes.data(), n);
   KILN_ASSIGN_OR_RETURN(EngineContents c, decode_engine(static_cast<const char*>(p), n, holder, origin));
-  return std::make_shared<Engine>(c.graph, std::move(c.info), std::move(c.profiles));
+  return engine_from_contents(std::move(c));
 }
 
 Result<std::shared_ptr<Engine>> Engine::load_or_build(const std::string& path, const BuildOptions& options) {
@@ -184,7 +182,8 @@ Result<std::shared_ptr<Engine>> Engine::load(const std::string& path) {
 
 Result<std::shared_ptr<Engine>> Engine::load(const std::string& path, const LoadOptions& options) {
   KILN_ASSIGN_OR_RETURN(std::shared_ptr<Engine> e, load_unchecked(path));
-  if (e->info().backend == "cuda" && options.gpu >= 0) EngineAccess::set_device(*e, options.gpu);
+  const Backend* b = find_backend(e->info().backend);
+  if (b && b->device() != "cpu" && options.gpu >= 0) EngineAccess::set_device(*e, options.gpu);
   Status st = e->check_compatible();
   if (!st.ok()) return Status(st.code(), path + ": " + st.message());
   return e;
@@ -196,11 +195,5 @@ std::string CudaDeviceDescription::compat_key() const {
   return k;
 }
 
-#ifndef KILN_HAVE_CUDA
-int cuda_device_count() { return 0; }
-Result<CudaDeviceDescription> cuda_device(int index) {
-  return not_found("GPU " + std::to_string(index) + " does not exist: this Kiln was built without CUDA");
-}
-#endif
 
 }  // namespace kiln

@@ -1,12 +1,25 @@
-// Internal access to Engine's load-time state (the CUDA device) for the runtime's build and load paths.
+// Internal access to Engine's build and load-time state (CUDA device, per-node plans) for the runtime and backends.
 #pragma once
+#include <memory>
+#include <vector>
+
 #include "kiln/engine.h"
+#include "runtime/backend.h"
 
 namespace kiln {
 
 struct EngineAccess {
   // Sets the device a GPU engine's weights and contexts go to; only before its first context (backend state).
   static void set_device(Engine& engine, int device) { engine.device_ = device; }
+  // The per-node plans: plans[i] belongs to graph().nodes[i]; empty when the engine has none (trial engines).
+  static const std::vector<NodePlan>& plans(const Engine& engine) {
+    static const std::vector<NodePlan> kNone;
+    return engine.plans_ ? *engine.plans_ : kNone;
+  }
+  // Only before the engine's first context.
+  static void set_plans(Engine& engine, std::vector<NodePlan> plans) {
+    engine.plans_ = std::make_shared<const std::vector<NodePlan>>(std::move(plans));
+  }
 };
 
 }  // namespace kiln

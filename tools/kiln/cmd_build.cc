@@ -12,16 +12,21 @@ namespace kiln::cli {
 std::function<int()> add_build_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("build", "Compile an ONNX model into an engine file");
   struct Args {
-    std::string model, output;
+    std::string model, output, backend;
     BuildFlags flags;
   };
   auto args = std::make_shared<Args>();
   cmd->add_option("model", args->model, "ONNX model file")->required();
   cmd->add_option("-o,--output", args->output, "Engine file to write")->required();
   args->flags.add_to(cmd, true);
+  if (!cmd->get_option_no_throw("--backend"))
+    cmd->add_option("--backend", args->backend,
+                    "Backend that runs every node it supports, the reference backend the rest (reference: the "
+                    "oracle); default: the --device's backends (cpu: cpu, then reference)");
   return [args]() {
     auto opts = args->flags.to_options();
     if (!opts.ok()) return fail("build", opts.status());
+    if (!args->backend.empty()) opts->backend = args->backend;
     auto t0 = std::chrono::steady_clock::now();
     auto engine = Engine::build_from_onnx(args->model, *opts);
     if (!engine.ok()) return fail("build", engine.status());

@@ -5,6 +5,7 @@
 
 #include "ir/graph.h"
 #include "runtime/format/byte_io.h"
+#include "runtime/format/plan_codec.h"
 
 namespace kiln {
 
@@ -340,7 +341,10 @@ bool looks_like_engine(const std::string& first_bytes) {
 }
 
 Result<std::string> encode_engine(const Graph& graph, const EngineInfo& info,
-                                  const std::vector<OptimizationProfile>& profiles) {
+                                  const std::vector<OptimizationProfile>& profiles, const std::vector<NodePlan>& plans) {
+  if (!plans.empty() && plans.size() != graph.nodes.size())
+    return internal_error("engine has " + std::to_string(plans.size()) + " node plans for " +
+                          std::to_string(graph.nodes.size()) + " nodes");
   Encoder e;
   e.meta.str(info.kiln_version);
   e.meta.str(info.backend);
@@ -354,6 +358,13 @@ Result<std::string> encode_engine(const Graph& graph, const EngineInfo& info,
   }
   encode_profiles(e.meta, profiles);
   e.graph(graph);
+  if (plans.empty()) {  // an engine made without the builder (tests): every node on the engine's backend
+    NodePlan p;
+    p.backend = info.backend.empty() ? "reference" : info.backend;
+    encode_plans(e.meta, std::vector<NodePlan>(graph.nodes.size(), p));
+  } else {
+    encode_plans(e.meta, plans);
+  }
 
   ByteWriter out;
   out.raw(kEngineMagic, 8);
@@ -394,6 +405,10 @@ Result<EngineContents> decode_engine(const char* data, size_t size, std::shared_
                                " is newer than this Kiln supports (" + std::to_string(kEngineFormatVersion) +
                                "); rebuild the engine with this Kiln or upgrade Kiln");
   if (version < 1) return data_loss(origin + ": invalid engine format version 0");
+  if (version < kMinEngineFormatVersion)
+    return failed_precondition(origin + ": engine format version " + std::to_string(version) +
+                               " is older than this Kiln supports (" + std::to_string(kMinEngineFormatVersion) +
+                               "); rebuild the engine with this Kiln");
   if (header_size != kEngineHeaderSize) return data_loss(origin + ": invalid engine header size");
   if (file_size != size)
     return data_loss(origin + ": truncated or padded engine file (header says " + std::to_string(file_size) +
@@ -420,6 +435,7 @@ Result<EngineContents> decode_engine(const char* data, size_t size, std::shared_
   c.profiles = decode_profiles(r);
   Decoder d{r, data + weights_offset, size - weights_offset, std::move(holder)};
   c.graph = d.graph(0);
+  if (r.ok()) c.plans = decode_plans(r, c.graph->nodes.size());
   KILN_RETURN_IF_ERROR(r.status());
   Status vs = verify_graph(*c.graph);
   if (!vs.ok()) return data_loss(origin + ": engine graph is invalid: " + vs.message());

@@ -9,6 +9,7 @@
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/runtime/node_context.h"
 #include "backends/reference/kernel.h"
+#include "runtime/engine_access.h"
 #include "runtime/executor.h"
 
 namespace kiln::cuda {
@@ -111,13 +112,14 @@ Status CudaContext::init() {
   tactics_.assign(n, 0);
   node_state_.resize(n);
   std::unordered_map<int, size_t> last;
+  const std::vector<NodePlan>& plans = EngineAccess::plans(engine_);
   for (size_t i = 0; i < n; ++i) {
     const Node& node = graph_.nodes[i];
     for (const auto& in : node.inputs) node_inputs_[i].push_back(in.empty() ? -1 : id_of(in));
     for (const auto& out : node.outputs) node_outputs_[i].push_back(out.empty() ? -1 : id_of(out));
     for (const auto& r : reads_of(node)) last[id_of(r)] = i;
-    placement_[i] = placement_of(node);
-    tactics_[i] = node.attrs.get_int(kTacticAttr, 0);
+    placement_[i] = i < plans.size() ? placement_of(plans[i]) : Placement::kCpu;
+    tactics_[i] = i < plans.size() ? plans[i].tactic : 0;
     if (placement_[i] == Placement::kCuda) {
       kernels_[i] = cuda_kernels().find(node.op);
       if (!kernels_[i]) placement_[i] = Placement::kCpu;  // engine from a Kiln with more kernels: still runs

@@ -7,11 +7,9 @@
 
 namespace kiln::cuda {
 
-Placement placement_of(const Node& node) {
-  std::string p = node.attrs.get_string(kPlacementAttr, "cpu");
-  if (p == "cuda") return Placement::kCuda;
-  if (p == "host") return Placement::kHost;
-  return Placement::kCpu;
+Placement placement_of(const NodePlan& plan) {
+  if (plan.backend != "cuda") return Placement::kCpu;
+  return plan.kernel == kHostKernel ? Placement::kHost : Placement::kCuda;
 }
 
 const char* placement_name(Placement p) {

@@ -7,17 +7,17 @@
 
 #include "backends/cuda/kernel.h"
 #include "kiln/engine.h"
+#include "runtime/backend.h"
 
 namespace kiln::cuda {
 
-// Where a node runs. Stored on each node of a CUDA engine as attribute "kiln_placement".
+// Where a node runs, from its NodePlan: backend "cuda" -> kCuda (kernel "host" -> kHost), any other -> kCpu.
 enum class Placement { kCuda, kCpu, kHost };
 // kCuda: a CUDA kernel; kCpu: the reference kernel on the host with explicit copies (fallback);
 // kHost: shape arithmetic on small host values (Shape, Size and what consumes only them): no copies, no kernel launch.
-Placement placement_of(const Node& node);
+Placement placement_of(const NodePlan& plan);
 const char* placement_name(Placement p);
-constexpr const char* kPlacementAttr = "kiln_placement";
-constexpr const char* kTacticAttr = "kiln_tactic";
+constexpr const char* kHostKernel = "host";  // NodePlan::kernel of a kHost node
 // Input 0's dims when the tactic was chosen: a tactic index names a plan of that shape; kernels whose plans differ
 // per shape (cuDNN graph convolutions) run their first plan at other shapes instead of building plans up to it.
 constexpr const char* kTacticDimsAttr = "kiln_tactic_dims";

@@ -45,9 +45,12 @@ int64_t static_numel(const TypeInfo* t) {
 
 }  // namespace
 
-void place_nodes(Graph& g) {
+std::vector<Placement> place_nodes(const Graph& g, std::vector<std::string>* why) {
   std::set<std::string> host_values;
-  for (Node& n : g.nodes) {
+  std::vector<Placement> out;
+  if (why) why->assign(g.nodes.size(), std::string());
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& n = g.nodes[i];
     Placement p = Placement::kCpu;
     std::vector<const TypeInfo*> in_types;
     bool tensors = !has_subgraph(n);
@@ -68,18 +71,27 @@ void place_nodes(Graph& g) {
       int64_t numel = static_numel(t);
       small_int_outputs &= t && is_int_like(t->dtype) && numel >= 0 && numel <= 64;
     }
+    std::string reason;
     if (n.op == OpKind::kShape || n.op == OpKind::kSize) {
       p = Placement::kHost;
     } else if (any_input && all_host_inputs && small_int_outputs && !has_subgraph(n)) {
       p = Placement::kHost;
-    } else if (tensors) {
+    } else if (!tensors) {
+      reason = "subgraphs, sequences or values of unknown type";
+    } else {
       const CudaKernel* k = cuda_kernels().find(n.op);
-      if (k && (!k->supports || k->supports(n, in_types))) p = Placement::kCuda;
+      if (k && (!k->supports || k->supports(n, in_types)))
+        p = Placement::kCuda;
+      else
+        reason = k ? "the CUDA kernel does not support these inputs or attributes"
+                   : "no CUDA kernel for " + std::string(op_name(n.op));
     }
     if (p == Placement::kHost)
-      for (const auto& out : n.outputs) host_values.insert(out);
-    n.attrs.set(kPlacementAttr, std::string(placement_name(p)));
+      for (const auto& o : n.outputs) host_values.insert(o);
+    if (why) (*why)[i] = std::move(reason);
+    out.push_back(p);
   }
+  return out;
 }
 
 namespace {
@@ -132,7 +144,7 @@ std::string tactic_key(const Node& n, NodeContext& ctx, const std::string& gpu) 
   }
   k << "|";
   for (const auto& [name, v] : n.attrs.all()) {
-    if (name == kPlacementAttr || name == kTacticAttr || name == kTacticDimsAttr) continue;
+    if (name == kTacticDimsAttr) continue;
     k << name << "=";
     if (auto* i = std::get_if<int64_t>(&v))
       k << *i;
@@ -180,11 +192,10 @@ Tensor random_input(DType dtype, const Dims& dims, std::mt19937& rng) {
 
 }  // namespace
 
-Status place_and_tune(const std::shared_ptr<Graph>& g, const BuildOptions& options,
-                      const std::vector<OptimizationProfile>& profiles, EngineInfo* info) {
-  KILN_ASSIGN_OR_RETURN(info->compat, device_target(options.gpu));
-  info->device = describe_target(info->compat);
-  place_nodes(*g);
+namespace {
+
+Status tune_tactics(const std::shared_ptr<Graph>& g, const BuildOptions& options,
+                    const std::vector<OptimizationProfile>& profiles, EngineInfo* info, std::vector<NodePlan>& plans) {
   if (options.opt_level <= 0) return ok_status();  // first valid tactic everywhere
 
   // Inputs at the opt shape.
@@ -203,6 +214,7 @@ Status place_and_tune(const std::shared_ptr<Graph>& g, const BuildOptions& optio
     inputs.emplace_back(vi.name, Value::of(random_input(vi.type.dtype, dims, rng)));
   }
   Engine tmp(g, *info, profiles);
+  EngineAccess::set_plans(tmp, plans);
   EngineAccess::set_device(tmp, options.gpu);  // time tactics on the GPU the engine is built for
   Status st;
   auto state = std::static_pointer_cast<CudaEngineState>(tmp.backend_state(&st));
@@ -230,7 +242,7 @@ Status place_and_tune(const std::shared_ptr<Graph>& g, const BuildOptions& optio
     }
     auto c = cache.find(key);
     if (c != cache.end()) {
-      g->nodes[i].attrs.set(kTacticAttr, c->second);
+      plans[i].tactic = c->second;
       return c->second;
     }
     return -1;
@@ -243,7 +255,7 @@ Status place_and_tune(const std::shared_ptr<Graph>& g, const BuildOptions& optio
       for (double m : ms) std::cerr << " " << m;
       std::cerr << "\n";
     }
-    g->nodes[i].attrs.set(kTacticAttr, tactic);
+    plans[i].tactic = tactic;
     if (keys.count(i)) cache[keys[i]] = tactic;
   };
   Status tuned = ctx.tune(to);
@@ -255,6 +267,32 @@ Status place_and_tune(const std::shared_ptr<Graph>& g, const BuildOptions& optio
   }
   if (!options.timing_cache.empty()) KILN_RETURN_IF_ERROR(write_cache(options.timing_cache, cache));
   return ok_status();
+}
+
+void name_tactics(const Graph& g, std::vector<NodePlan>& plans) {
+  for (size_t i = 0; i < plans.size() && i < g.nodes.size(); ++i) {
+    if (placement_of(plans[i]) != Placement::kCuda) continue;
+    const CudaKernel* k = cuda_kernels().find(g.nodes[i].op);
+    plans[i].tactic_name = k && k->tactic_name ? k->tactic_name(g.nodes[i], plans[i].tactic)
+                                               : "tactic " + std::to_string(plans[i].tactic);
+  }
+}
+
+}  // namespace
+
+Status place_and_tune(const std::shared_ptr<Graph>& g, const BuildOptions& options,
+                      const std::vector<OptimizationProfile>& profiles, EngineInfo* info, std::vector<NodePlan>& plans) {
+  KILN_ASSIGN_OR_RETURN(info->compat, device_target(options.gpu));
+  info->device = describe_target(info->compat);
+  const std::vector<Placement> placement = place_nodes(*g, nullptr);
+  for (size_t i = 0; i < plans.size() && i < placement.size(); ++i) {
+    if (plans[i].backend != "cuda") continue;
+    plans[i].kernel = placement[i] == Placement::kHost ? kHostKernel : op_name(g->nodes[i].op);
+    plans[i].tactic = 0;
+  }
+  Status tuned = tune_tactics(g, options, profiles, info, plans);
+  name_tactics(*g, plans);
+  return tuned;
 }
 
 }  // namespace kiln::cuda
