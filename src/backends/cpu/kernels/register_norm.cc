@@ -1,8 +1,19 @@
-// Registers the hand-written norm CPU kernels.
+// Registers the hand-written normalization and reduction CPU kernels.
+#include "backends/cpu/kernels/norm.h"
 #include "backends/cpu/kernels/register.h"
 
 namespace kiln::cpu {
 
-void register_cpu_norm_kernels(CpuKernelRegistry& r) {}
+void register_cpu_norm_kernels(CpuKernelRegistry& r) {
+  using namespace kern;
+  r.add(OpKind::kSoftmax, {"softmax", softmax_supports, softmax_run});
+  r.add(OpKind::kLogSoftmax, {"log_softmax", softmax_supports, log_softmax_run});
+  r.add(OpKind::kLayerNormalization, {"layer_norm", layer_norm_supports, layer_norm_run});
+  r.add(OpKind::kRMSNormalization, {"rms_norm", layer_norm_supports, rms_norm_run});
+  r.add(OpKind::kFusedAddLayerNorm, {"add_layer_norm", add_layer_norm_supports, add_layer_norm_run});
+  for (OpKind op : {OpKind::kReduceSum, OpKind::kReduceMean, OpKind::kReduceMax, OpKind::kReduceMin,
+                    OpKind::kReduceL2, OpKind::kReduceSumSquare})
+    r.add(op, {"reduce", reduce_supports, reduce_run});
+}
 
 }  // namespace kiln::cpu

@@ -1,0 +1,191 @@
+// Softmax / LogSoftmax (opset < 13: 2-D coercion; >= 13: one axis), LayerNormalization, RMSNormalization and
+// FusedAddLayerNorm on float32, one vectorized row per (outer) index, rows split across threads when large.
+#include <cmath>
+#include <vector>
+
+#include "backends/cpu/kernels/common.h"
+#include "backends/cpu/kernels/norm.h"
+#include "backends/cpu/kernels/norm_rows.h"
+
+namespace kiln::cpu::kern {
+namespace {
+
+// Softmax over `len` elements of x spaced `inner` apart, for `inner` columns at once (inner == 1: one row).
+void softmax_row(const float* x, float* y, int64_t len, bool log) {
+  const float m = row_max(x, len);
+  const float s = row_exp_sum(x, y, len, m);
+  if (log) {
+    row_add_scalar(x, y, len, -m - std::log(s));
+  } else {
+    row_scale(y, len, 1.0f / s);
+  }
+}
+
+// The strided case (axis not innermost): transposes one [len, inner] block into rows of len via scratch.
+void softmax_block(const float* x, float* y, int64_t len, int64_t inner, bool log, float* tmp) {
+  for (int64_t c = 0; c < inner; ++c) {
+    for (int64_t j = 0; j < len; ++j) tmp[j] = x[j * inner + c];
+    softmax_row(tmp, tmp + len, len, log);
+    for (int64_t j = 0; j < len; ++j) y[j * inner + c] = tmp[len + j];
+  }
+}
+
+Status softmax_common(CpuKernelContext& ctx, bool log) {
+  const Tensor& x = ctx.input(0);
+  if (x.dtype() != DType::kFloat32) return ctx.unsupported(std::string("dtype ") + dtype_name(x.dtype()));
+  const int opset = ctx.node().opset;
+  const bool legacy = opset > 0 && opset < 13;
+  const int64_t rank = static_cast<int64_t>(x.rank());
+  const int64_t axis_attr = ctx.attrs().get_int("axis", legacy ? 1 : -1);
+  int64_t axis = 0;
+  if (rank == 0 || !norm_axis(axis_attr, rank, &axis))
+    return ctx.error("axis " + std::to_string(axis_attr) + " is out of range for input of rank " + std::to_string(rank));
+  int64_t outer = 1, len = 1, inner = 1;
+  for (int64_t d = 0; d < rank; ++d) {
+    if (d < axis) outer *= x.dim(d);
+    else if (d == axis || legacy) len *= x.dim(d);
+    else inner *= x.dim(d);
+  }
+  KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kFloat32, x.dims()));
+  if (x.numel() == 0) return ok_status();
+  const float* xs = x.data<float>();
+  float* ys = y->data<float>();
+  const int threads = threads_for(ctx, 4 * x.numel());
+  if (inner == 1) {
+    parallel_range(threads, outer, [&](int64_t b, int64_t e) {
+      for (int64_t o = b; o < e; ++o) softmax_row(xs + o * len, ys + o * len, len, log);
+    });
+  } else {
+    parallel_range(threads, outer, [&](int64_t b, int64_t e) {
+      std::vector<float> tmp(static_cast<size_t>(2 * len));
+      for (int64_t o = b; o < e; ++o) softmax_block(xs + o * len * inner, ys + o * len * inner, len, inner, log, tmp.data());
+    });
+  }
+  return ok_status();
+}
+
+// Scale/B of LayerNormalization as inner-length vectors: the tensor itself when it already has `inner`
+// elements, else broadcast into `buf`.
+Result<const float*> inner_vector(const CpuKernelContext& ctx, size_t i, const Dims& inner_dims, int64_t inner,
+                                  std::vector<float>* buf) {
+  const Tensor& t = ctx.input(i);
+  if (t.dtype() != DType::kFloat32) return ctx.error("input " + std::to_string(i) + " must be float32");
+  if (t.numel() == inner && t.rank() <= inner_dims.size()) {
+    // Same element count and broadcastable: only leading 1s can differ, so the layout is the same.
+    Bcast b;
+    if (make_bcast({&t.dims(), &inner_dims}, &b) && b.out == inner_dims) return t.data<float>();
+  }
+  Bcast b;
+  if (t.rank() > inner_dims.size() || !make_bcast({&t.dims(), &inner_dims}, &b) || b.out != inner_dims)
+    return ctx.error("input " + std::to_string(i) + " of shape " + dims_to_string(t.dims()) +
+                     " does not broadcast to the normalized shape " + dims_to_string(inner_dims));
+  buf->resize(static_cast<size_t>(inner));
+  const float* src = t.data<float>();
+  const int64_t rows = b.rows(), in = b.inner(), st = b.stride[0].back();
+  std::vector<int64_t> offs(2);
+  for (int64_t r = 0; r < rows; ++r) {
+    b.row_offsets(r, offs.data());
+    for (int64_t k = 0; k < in; ++k) (*buf)[r * in + k] = src[offs[0] + k * st];
+  }
+  return buf->data();
+}
+
+Status layer_norm_common(CpuKernelContext& ctx, bool rms) {
+  const Tensor& x = ctx.input(0);
+  if (x.dtype() != DType::kFloat32) return ctx.unsupported(std::string("dtype ") + dtype_name(x.dtype()));
+  const int64_t axis_attr = ctx.attrs().get_int("axis", -1);
+  int64_t axis = 0;
+  if (!norm_axis(axis_attr, static_cast<int64_t>(x.rank()), &axis))
+    return ctx.error("axis " + std::to_string(axis_attr) + " is out of range for rank " + std::to_string(x.rank()));
+  const Dims inner_dims(x.dims().begin() + axis, x.dims().end());
+  const int64_t inner = dims_numel(inner_dims), outer = inner ? x.numel() / inner : 0;
+  std::vector<float> sbuf, bbuf;
+  if (!ctx.has_input(1)) return ctx.error("input 1 (Scale) is required");
+  KILN_ASSIGN_OR_RETURN(const float* scale, inner_vector(ctx, 1, inner_dims, inner, &sbuf));
+  const float* bias = nullptr;
+  if (!rms && ctx.has_input(2)) {
+    KILN_ASSIGN_OR_RETURN(bias, inner_vector(ctx, 2, inner_dims, inner, &bbuf));
+  }
+  const float eps = ctx.attrs().get_float("epsilon", 1e-5f);
+  KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kFloat32, x.dims()));
+  Dims sd = x.dims();
+  for (size_t i = static_cast<size_t>(axis); i < sd.size(); ++i) sd[i] = 1;
+  float* mean_out = nullptr;
+  float* inv_out = nullptr;
+  if (!rms && ctx.num_outputs() > 1 && ctx.wants_output(1)) {
+    KILN_ASSIGN_OR_RETURN(Tensor * m, ctx.allocate_output(1, DType::kFloat32, sd));
+    mean_out = m->data<float>();
+  }
+  if (!rms && ctx.num_outputs() > 2 && ctx.wants_output(2)) {
+    KILN_ASSIGN_OR_RETURN(Tensor * v, ctx.allocate_output(2, DType::kFloat32, sd));
+    inv_out = v->data<float>();
+  }
+  const float* xs = x.data<float>();
+  float* ys = y->data<float>();
+  parallel_range(threads_for(ctx, 3 * x.numel()), outer, [&](int64_t b, int64_t e) {
+    for (int64_t o = b; o < e; ++o) {
+      const float* row = xs + o * inner;
+      const float mu = rms ? 0.f : row_sum(row, inner) / static_cast<float>(inner);
+      const float var = (rms ? row_sum_sq(row, inner) : row_sum_sq_dev(row, inner, mu)) / static_cast<float>(inner);
+      const float inv = 1.0f / std::sqrt(var + eps);
+      row_normalize(row, ys + o * inner, inner, mu, inv, scale, bias);
+      if (mean_out) mean_out[o] = mu;
+      if (inv_out) inv_out[o] = inv;
+    }
+  });
+  return ok_status();
+}
+
+}  // namespace
+
+NodeSupport softmax_supports(const Graph& g, const Node& n) { return require_dtypes(g, n, {0}, {DType::kFloat32}); }
+Status softmax_run(CpuKernelContext& ctx) { return softmax_common(ctx, false); }
+Status log_softmax_run(CpuKernelContext& ctx) { return softmax_common(ctx, true); }
+
+NodeSupport layer_norm_supports(const Graph& g, const Node& n) {
+  if (n.attrs.get_int("stash_type", 1) != 1) return NodeSupport::no("stash_type other than float32");
+  return require_dtypes(g, n, {0, 1, 2}, {DType::kFloat32});
+}
+Status layer_norm_run(CpuKernelContext& ctx) { return layer_norm_common(ctx, false); }
+Status rms_norm_run(CpuKernelContext& ctx) { return layer_norm_common(ctx, true); }
+
+NodeSupport add_layer_norm_supports(const Graph& g, const Node& n) {
+  if (n.attrs.get_int("axis", -1) != -1) return NodeSupport::no("axis other than -1");
+  return require_dtypes(g, n, {0, 1, 2, 3}, {DType::kFloat32});
+}
+
+Status add_layer_norm_run(CpuKernelContext& ctx) {
+  for (size_t i = 0; i < 3; ++i)
+    if (!ctx.has_input(i) || ctx.input(i).dtype() != DType::kFloat32)
+      return ctx.error("input " + std::to_string(i) + " must be a float32 tensor");
+  const Tensor& x = ctx.input(0);
+  const Tensor& r = ctx.input(1);
+  if (x.rank() == 0 || r.rank() == 0 || !fused::is_repeating_suffix(r.dims(), x.dims()))
+    return ctx.error("R of shape " + dims_to_string(r.dims()) + " must match the trailing dims of X " +
+                     dims_to_string(x.dims()));
+  const int64_t cols = x.dims().back(), rows = cols ? x.numel() / cols : 0;
+  const bool has_bias = ctx.has_input(3);
+  if (ctx.input(2).numel() != cols || (has_bias && ctx.input(3).numel() != cols))
+    return ctx.error("Scale and B must have " + std::to_string(cols) + " elements (X's last dim)");
+  if (has_bias && ctx.input(3).dtype() != DType::kFloat32) return ctx.error("B must be float32");
+  const float eps = ctx.attrs().get_float("epsilon", 1e-5f);
+  KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kFloat32, x.dims()));
+  const float* xs = x.data<float>();
+  const float* rs = r.data<float>();
+  const float* scale = ctx.input(2).data<float>();
+  const float* bias = has_bias ? ctx.input(3).data<float>() : nullptr;
+  const int64_t r_rows = cols ? r.numel() / cols : 1;
+  float* ys = y->data<float>();
+  parallel_range(threads_for(ctx, 4 * x.numel()), rows, [&](int64_t b, int64_t e) {
+    for (int64_t o = b; o < e; ++o) {
+      float* row = ys + o * cols;  // the sum goes to y first, then is normalized in place
+      row_add(xs + o * cols, rs + (o % r_rows) * cols, row, cols);
+      const float mu = row_sum(row, cols) / static_cast<float>(cols);
+      const float var = row_sum_sq_dev(row, cols, mu) / static_cast<float>(cols);
+      row_normalize(row, row, cols, mu, 1.0f / std::sqrt(var + eps), scale, bias);
+    }
+  });
+  return ok_status();
+}
+
+}  // namespace kiln::cpu::kern

@@ -1,0 +1,108 @@
+// Vectorized float32 row reductions and transforms (see norm_rows.h), compiled per ISA.
+#include "backends/cpu/kernels/norm_rows.h"
+
+#include <limits>
+
+#include "backends/cpu/kernels/vec_math.h"
+
+namespace kiln::cpu::kern {
+
+namespace {
+constexpr int kLanes = 16;
+}
+
+KILN_CPU_CLONES float row_max(const float* x, int64_t n) {
+  float acc[kLanes];
+  for (int l = 0; l < kLanes; ++l) acc[l] = -std::numeric_limits<float>::infinity();
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int l = 0; l < kLanes; ++l) acc[l] = (x[i + l] > acc[l] || x[i + l] != x[i + l]) ? x[i + l] : acc[l];
+  for (; i < n; ++i) acc[0] = (x[i] > acc[0] || x[i] != x[i]) ? x[i] : acc[0];
+  float r = acc[0];
+  for (int l = 1; l < kLanes; ++l) r = (acc[l] > r || acc[l] != acc[l]) ? acc[l] : r;
+  return r;
+}
+
+KILN_CPU_CLONES float row_min(const float* x, int64_t n) {
+  float acc[kLanes];
+  for (int l = 0; l < kLanes; ++l) acc[l] = std::numeric_limits<float>::infinity();
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int l = 0; l < kLanes; ++l) acc[l] = (x[i + l] < acc[l] || x[i + l] != x[i + l]) ? x[i + l] : acc[l];
+  for (; i < n; ++i) acc[0] = (x[i] < acc[0] || x[i] != x[i]) ? x[i] : acc[0];
+  float r = acc[0];
+  for (int l = 1; l < kLanes; ++l) r = (acc[l] < r || acc[l] != acc[l]) ? acc[l] : r;
+  return r;
+}
+
+#define KILN_SUM_BODY(expr)                                 \
+  float acc[kLanes] = {};                                   \
+  int64_t i = 0;                                            \
+  for (; i + kLanes <= n; i += kLanes)                      \
+    for (int l = 0; l < kLanes; ++l) {                      \
+      const float v = x[i + l];                             \
+      acc[l] += (expr);                                     \
+    }                                                       \
+  for (; i < n; ++i) {                                      \
+    const float v = x[i];                                   \
+    acc[i % kLanes] += (expr);                              \
+  }                                                         \
+  float r = 0.f;                                            \
+  for (int l = 0; l < kLanes; ++l) r += acc[l];             \
+  return r;
+
+KILN_CPU_CLONES float row_sum(const float* x, int64_t n) { KILN_SUM_BODY(v) }
+KILN_CPU_CLONES float row_sum_sq(const float* x, int64_t n) { KILN_SUM_BODY(v * v) }
+KILN_CPU_CLONES float row_sum_sq_dev(const float* x, int64_t n, float mean) { KILN_SUM_BODY((v - mean) * (v - mean)) }
+
+KILN_CPU_CLONES float row_exp_sum(const float* x, float* y, int64_t n, float m) {
+  float acc[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int l = 0; l < kLanes; ++l) {
+      const float e = vm::exp_f(x[i + l] - m);
+      y[i + l] = e;
+      acc[l] += e;
+    }
+  for (; i < n; ++i) {
+    const float e = vm::exp_f(x[i] - m);
+    y[i] = e;
+    acc[i % kLanes] += e;
+  }
+  float r = 0.f;
+  for (int l = 0; l < kLanes; ++l) r += acc[l];
+  return r;
+}
+
+KILN_CPU_CLONES void row_scale(float* y, int64_t n, float s) {
+  for (int64_t i = 0; i < n; ++i) y[i] *= s;
+}
+KILN_CPU_CLONES void row_add_scalar(const float* x, float* y, int64_t n, float c) {
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] + c;
+}
+KILN_CPU_CLONES void row_normalize(const float* x, float* y, int64_t n, float mean, float inv, const float* scale,
+                                   const float* bias) {
+  if (bias) {
+    for (int64_t i = 0; i < n; ++i) y[i] = (x[i] - mean) * inv * scale[i] + bias[i];
+  } else {
+    for (int64_t i = 0; i < n; ++i) y[i] = (x[i] - mean) * inv * scale[i];
+  }
+}
+KILN_CPU_CLONES void row_add(const float* a, const float* b, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
+}
+KILN_CPU_CLONES void col_add(float* acc, const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) acc[i] += x[i];
+}
+KILN_CPU_CLONES void col_add_sq(float* acc, const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) acc[i] += x[i] * x[i];
+}
+// NaN wins in column max/min (numpy semantics of the reference reductions).
+KILN_CPU_CLONES void col_max(float* acc, const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) acc[i] = (x[i] > acc[i] || x[i] != x[i]) ? x[i] : acc[i];
+}
+KILN_CPU_CLONES void col_min(float* acc, const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) acc[i] = (x[i] < acc[i] || x[i] != x[i]) ? x[i] : acc[i];
+}
+
+}  // namespace kiln::cpu::kern

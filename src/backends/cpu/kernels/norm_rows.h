@@ -1,0 +1,30 @@
+// Vectorized float32 row reductions and row transforms used by Softmax, the normalizations and reductions.
+// Sums use 16 independent lanes (the order differs from a serial sum by float rounding only).
+#pragma once
+#include <cstdint>
+
+namespace kiln::cpu::kern {
+
+float row_max(const float* x, int64_t n);  // -inf for n == 0; NaN if any element is NaN
+float row_min(const float* x, int64_t n);  // +inf for n == 0; NaN if any element is NaN
+float row_sum(const float* x, int64_t n);
+float row_sum_sq(const float* x, int64_t n);                 // sum x^2
+float row_sum_sq_dev(const float* x, int64_t n, float mean);  // sum (x - mean)^2
+// y = exp(x - m); returns sum(y).
+float row_exp_sum(const float* x, float* y, int64_t n, float m);
+// y = y * s (in place).
+void row_scale(float* y, int64_t n, float s);
+// y = x + c.
+void row_add_scalar(const float* x, float* y, int64_t n, float c);
+// y = (x - mean) * inv * scale + bias (bias may be null).
+void row_normalize(const float* x, float* y, int64_t n, float mean, float inv, const float* scale,
+                   const float* bias);
+// y = a + b.
+void row_add(const float* a, const float* b, float* y, int64_t n);
+// Column forms for reductions over a leading axis: acc[j] op= x[j] for j < n.
+void col_add(float* acc, const float* x, int64_t n);
+void col_add_sq(float* acc, const float* x, int64_t n);
+void col_max(float* acc, const float* x, int64_t n);
+void col_min(float* acc, const float* x, int64_t n);
+
+}  // namespace kiln::cpu::kern

@@ -1,0 +1,169 @@
+// ReduceSum/Mean/Max/Min/L2/SumSquare on float32 over any axes: dims are merged into alternating kept/reduced
+// groups; [.., keep, reduce] runs vectorized row reductions, [.., reduce, keep] vectorized column accumulation,
+// anything else a generic odometer loop.
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "backends/cpu/kernels/common.h"
+#include "backends/cpu/kernels/norm.h"
+#include "backends/cpu/kernels/norm_rows.h"
+
+namespace kiln::cpu::kern {
+namespace {
+
+enum class Red { kSum, kMean, kMax, kMin, kL2, kSumSq };
+
+Red red_of(OpKind op) {
+  switch (op) {
+    case OpKind::kReduceMean: return Red::kMean;
+    case OpKind::kReduceMax: return Red::kMax;
+    case OpKind::kReduceMin: return Red::kMin;
+    case OpKind::kReduceL2: return Red::kL2;
+    case OpKind::kReduceSumSquare: return Red::kSumSq;
+    default: return Red::kSum;
+  }
+}
+
+// The opset from which `axes` is an input rather than an attribute.
+int axes_input_opset(OpKind op) { return op == OpKind::kReduceSum ? 13 : 18; }
+
+float identity(Red r) {
+  if (r == Red::kMax) return -std::numeric_limits<float>::infinity();
+  if (r == Red::kMin) return std::numeric_limits<float>::infinity();
+  return 0.f;
+}
+
+float finish(Red r, float acc, int64_t count) {
+  if (r == Red::kMean) return acc / static_cast<float>(count);
+  if (r == Red::kL2) return std::sqrt(acc);
+  return acc;
+}
+
+float reduce_row(Red r, const float* x, int64_t n) {
+  switch (r) {
+    case Red::kMax: return row_max(x, n);
+    case Red::kMin: return row_min(x, n);
+    case Red::kL2:
+    case Red::kSumSq: return row_sum_sq(x, n);
+    default: return row_sum(x, n);
+  }
+}
+
+void accumulate_col(Red r, float* acc, const float* x, int64_t n) {
+  switch (r) {
+    case Red::kMax: col_max(acc, x, n); break;
+    case Red::kMin: col_min(acc, x, n); break;
+    case Red::kL2:
+    case Red::kSumSq: col_add_sq(acc, x, n); break;
+    default: col_add(acc, x, n); break;
+  }
+}
+
+}  // namespace
+
+NodeSupport reduce_supports(const Graph& g, const Node& n) {
+  if (n.opset > 0 && n.opset < 11) return NodeSupport::no("opset < 11");
+  return require_dtypes(g, n, {0}, {DType::kFloat32});
+}
+
+Status reduce_run(CpuKernelContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  if (x.dtype() != DType::kFloat32) return ctx.unsupported(std::string("dtype ") + dtype_name(x.dtype()));
+  const Red red = red_of(ctx.node().op);
+  std::vector<int64_t> axes;
+  if (ctx.node().opset >= axes_input_opset(ctx.node().op) || ctx.node().opset == 0) {
+    if (ctx.has_input(1)) {
+      const Tensor& a = ctx.input(1);
+      if (a.dtype() != DType::kInt64 || a.rank() > 1) return ctx.error("axes must be a 1-D int64 tensor");
+      axes = read_ints(a);
+    }
+  }
+  if (axes.empty()) axes = ctx.attrs().get_ints("axes");
+  const bool noop = ctx.attrs().get_int("noop_with_empty_axes", 0) != 0;
+  const bool keepdims = ctx.attrs().get_int("keepdims", 1) != 0;
+  const int64_t rank = static_cast<int64_t>(x.rank());
+  std::vector<bool> reduced(static_cast<size_t>(rank), false);
+  if (axes.empty()) {
+    if (!noop) reduced.assign(static_cast<size_t>(rank), true);
+  } else {
+    for (int64_t a : axes) {
+      int64_t n = 0;
+      if (!norm_axis(a, rank, &n)) return ctx.error("axis " + std::to_string(a) + " is out of range");
+      if (reduced[n]) return ctx.error("axis " + std::to_string(a) + " is listed twice in axes");
+      reduced[n] = true;
+    }
+  }
+  Dims out_dims;
+  for (int64_t d = 0; d < rank; ++d)
+    if (!reduced[d] || keepdims) out_dims.push_back(reduced[d] ? 1 : x.dim(d));
+  KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kFloat32, out_dims));
+  float* ys = y->data<float>();
+  const float* xs = x.data<float>();
+  // Merge dims into groups (size, reduced?), dropping size-1 dims.
+  std::vector<std::pair<int64_t, bool>> grp;
+  for (int64_t d = 0; d < rank; ++d) {
+    if (x.dim(d) == 1) continue;
+    if (!grp.empty() && grp.back().second == reduced[d]) grp.back().first *= x.dim(d);
+    else grp.push_back({x.dim(d), reduced[d]});
+  }
+  const int64_t out_n = y->numel();
+  int64_t count = 1;
+  for (auto& [s, r] : grp)
+    if (r) count *= s;
+  if (x.numel() == 0 || count == 0) {  // empty reduction: the identity (Mean: NaN, 0/0)
+    for (int64_t i = 0; i < out_n; ++i) ys[i] = finish(red, identity(red), count);
+    return ok_status();
+  }
+  const int threads = threads_for(ctx, x.numel());
+  if (grp.empty() || (grp.size() == 1 && !grp[0].second)) {  // nothing reduced
+    for (int64_t i = 0; i < out_n; ++i) ys[i] = finish(red, reduce_row(red, xs + i, 1), 1);
+    return ok_status();
+  }
+  if (grp.back().second && (grp.size() == 1 || (grp.size() == 2 && !grp[0].second))) {  // [keep,] reduce
+    const int64_t len = grp.back().first;
+    parallel_range(threads, out_n, [&](int64_t b, int64_t e) {
+      for (int64_t o = b; o < e; ++o) ys[o] = finish(red, reduce_row(red, xs + o * len, len), count);
+    });
+    return ok_status();
+  }
+  if (!grp.back().second && grp.size() <= 3 && grp[grp.size() - 2].second &&
+      (grp.size() == 2 || !grp[0].second)) {  // [keep,] reduce, keep
+    const int64_t inner = grp.back().first, len = grp[grp.size() - 2].first;
+    const int64_t outer = grp.size() == 3 ? grp[0].first : 1;
+    parallel_range(threads, outer, [&](int64_t b, int64_t e) {
+      for (int64_t o = b; o < e; ++o) {
+        float* acc = ys + o * inner;
+        for (int64_t i = 0; i < inner; ++i) acc[i] = identity(red);
+        for (int64_t j = 0; j < len; ++j) accumulate_col(red, acc, xs + (o * len + j) * inner, inner);
+        for (int64_t i = 0; i < inner; ++i) acc[i] = finish(red, acc[i], count);
+      }
+    });
+    return ok_status();
+  }
+  // Generic: walk the input once, accumulating into the output element of its kept coordinates.
+  for (int64_t i = 0; i < out_n; ++i) ys[i] = identity(red);
+  std::vector<int64_t> gsz, ostride(grp.size(), 0);
+  int64_t s = 1;
+  for (size_t k = grp.size(); k-- > 0;) {
+    gsz.insert(gsz.begin(), grp[k].first);
+    if (!grp[k].second) {
+      ostride[k] = s;
+      s *= grp[k].first;
+    }
+  }
+  std::vector<int64_t> idx(grp.size(), 0);
+  for (int64_t e = 0; e < x.numel(); ++e) {
+    int64_t o = 0;
+    for (size_t k = 0; k < grp.size(); ++k) o += idx[k] * ostride[k];
+    accumulate_col(red, ys + o, xs + e, 1);
+    for (size_t k = grp.size(); k-- > 0;) {
+      if (++idx[k] < gsz[k]) break;
+      idx[k] = 0;
+    }
+  }
+  for (int64_t i = 0; i < out_n; ++i) ys[i] = finish(red, ys[i], count);
+  return ok_status();
+}
+
+}  // namespace kiln::cpu::kern

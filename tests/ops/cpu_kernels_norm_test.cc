@@ -1,0 +1,117 @@
+// The hand-written CPU Softmax/LogSoftmax, LayerNormalization/RMSNormalization/FusedAddLayerNorm and
+// reduction kernels vs the reference kernels: every axis (negative too), opset < 13 softmax coercion, odd and
+// empty shapes, threads. Tolerance |cpu - ref| <= 1e-5 + 1e-4 * |ref| (float32 accumulation vs double).
+#include <limits>
+
+#include "cpu_test_context.h"
+
+namespace kiln::cpu::test {
+namespace {
+
+constexpr double kRel = 1e-4, kAbs = 1e-5;
+
+Attrs axis_attr(int64_t axis) {
+  Attrs a;
+  a.set("axis", axis);
+  return a;
+}
+
+TEST(CpuKernelsNorm, SoftmaxEveryAxisAndOpset) {
+  const std::vector<Dims> shapes = {{1}, {7}, {3, 5}, {2, 3, 17}, {2, 1, 4, 9}, {4, 0, 3}, {1, 100}};
+  for (const Dims& d : shapes) {
+    const int64_t r = static_cast<int64_t>(d.size());
+    for (int64_t axis = -r; axis < r; ++axis) {
+      for (int opset : {11, 13}) {
+        for (OpKind op : {OpKind::kSoftmax, OpKind::kLogSoftmax}) {
+          const std::string what = std::string(op_name(op)) + " " + dims_to_string(d) + " axis " +
+                                    std::to_string(axis) + " opset " + std::to_string(opset);
+          check_vs_reference(op, {random_f32(d, -10, 10)}, axis_attr(axis), 1, opset, kRel, kAbs, what);
+        }
+      }
+    }
+  }
+  check_vs_reference(OpKind::kSoftmax, {random_f32({2, 3, 4})}, {}, 1, 1, kRel, kAbs, "softmax opset 1 default axis");
+  check_vs_reference(OpKind::kSoftmax, {random_f32({64, 1000}, -50, 50)}, {}, 1, 13, kRel, kAbs, "softmax threads", 2);
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  check_vs_reference(OpKind::kSoftmax, {Tensor::from_vector<float>(DType::kFloat32, {2, 3}, {1, nan, 2, -inf, 0, 1})},
+                     {}, 1, 13, kRel, kAbs, "softmax nan/-inf");
+}
+
+TEST(CpuKernelsNorm, LayerNormAndRmsNorm) {
+  struct Case {
+    Dims x;
+    int64_t axis;
+    Dims scale;
+  };
+  const std::vector<Case> cases = {{{2, 3, 8}, -1, {8}},       {{2, 3, 8}, -2, {3, 8}},   {{2, 3, 8}, 1, {1, 8}},
+                                   {{5, 31}, -1, {31}},         {{1, 7}, 0, {1, 7}},       {{3, 4, 5}, -1, {1}},
+                                   {{0, 16}, -1, {16}},         {{128, 768}, -1, {768}}};
+  for (const Case& c : cases) {
+    const std::string what = dims_to_string(c.x) + " axis " + std::to_string(c.axis);
+    Attrs a = axis_attr(c.axis);
+    a.set("epsilon", 1e-3f);
+    Tensor x = random_f32(c.x, -4, 6), s = random_f32(c.scale), b = random_f32(c.scale);
+    check_vs_reference(OpKind::kLayerNormalization, {x, s, b}, a, 3, 17, kRel, kAbs, "LN " + what, 2);
+    check_vs_reference(OpKind::kLayerNormalization, {x, s}, a, 1, 17, kRel, kAbs, "LN no bias " + what);
+    check_vs_reference(OpKind::kRMSNormalization, {x, s}, a, 1, 23, kRel, kAbs, "RMS " + what);
+  }
+  Attrs st = axis_attr(-1);
+  st.set("stash_type", int64_t{11});
+  EXPECT_FALSE(run_cpu_kernel(OpKind::kLayerNormalization, {random_f32({2, 4}), random_f32({4})}, st, 1, 17).supported);
+}
+
+TEST(CpuKernelsNorm, FusedAddLayerNorm) {
+  const std::vector<std::pair<Dims, Dims>> cases = {
+      {{2, 3, 8}, {2, 3, 8}}, {{2, 3, 8}, {3, 8}}, {{2, 3, 8}, {1, 8}}, {{4, 5}, {5}}, {{64, 384}, {64, 384}}};
+  for (auto& [xd, rd] : cases) {
+    const int64_t c = xd.back();
+    Attrs a;
+    a.set("epsilon", 1e-5f);
+    check_vs_reference(OpKind::kFusedAddLayerNorm, {random_f32(xd), random_f32(rd), random_f32({c}), random_f32({c})}, a,
+                       1, 1, kRel, kAbs, "add LN " + dims_to_string(xd) + " + " + dims_to_string(rd), 2);
+    check_vs_reference(OpKind::kFusedAddLayerNorm, {random_f32(xd), random_f32(rd), random_f32({c})}, a, 1, 1, kRel,
+                       kAbs, "add LN no bias " + dims_to_string(xd));
+  }
+}
+
+Tensor axes_tensor(const std::vector<int64_t>& axes) {
+  return Tensor::from_vector<int64_t>(DType::kInt64, {static_cast<int64_t>(axes.size())}, axes);
+}
+
+TEST(CpuKernelsNorm, ReductionsOverAnyAxes) {
+  const std::vector<std::pair<Dims, std::vector<int64_t>>> cases = {
+      {{2, 3, 5}, {-1}},     {{2, 3, 5}, {0}},   {{2, 3, 5}, {1}},        {{2, 3, 5}, {0, 2}}, {{2, 3, 5}, {}},
+      {{2, 3, 5, 7}, {1, 3}}, {{4, 1, 6}, {1}}, {{1, 16, 7, 7}, {2, 3}}, {{3, 0, 2}, {1}},    {{3, 0, 2}, {0}},
+      {{11}, {0}},            {{}, {}},          {{8, 300}, {-2}}};
+  for (OpKind op : {OpKind::kReduceSum, OpKind::kReduceMean, OpKind::kReduceMax, OpKind::kReduceMin, OpKind::kReduceL2,
+                    OpKind::kReduceSumSquare}) {
+    for (auto& [d, axes] : cases) {
+      for (int64_t keep : {0, 1}) {
+        const bool empty_red = dims_numel(d) == 0;
+        if (empty_red && (op == OpKind::kReduceMax || op == OpKind::kReduceMin)) continue;
+        Attrs a;
+        a.set("keepdims", keep);
+        const std::string what = std::string(op_name(op)) + " " + dims_to_string(d) + " keep " + std::to_string(keep);
+        std::vector<Tensor> in = {random_f32(d)};
+        if (!axes.empty()) in.push_back(axes_tensor(axes));
+        check_vs_reference(op, in, a, 1, 18, kRel, kAbs, what);
+        if (op == OpKind::kReduceSum) {
+          Attrs old = a;
+          if (!axes.empty()) old.set("axes", axes);
+          check_vs_reference(OpKind::kReduceMean, {in[0]}, old, 1, 13, kRel, kAbs, what + " opset 13 attr");
+        }
+      }
+    }
+  }
+  Attrs noop;
+  noop.set("noop_with_empty_axes", int64_t{1});
+  check_vs_reference(OpKind::kReduceSum, {random_f32({3, 4})}, noop, 1, 18, kRel, kAbs, "noop_with_empty_axes");
+  check_vs_reference(OpKind::kReduceMean, {random_f32({64, 2000}), axes_tensor({1})}, {}, 1, 18, kRel, kAbs, "threads", 2);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  Tensor xn = Tensor::from_vector<float>(DType::kFloat32, {2, 3}, {1, nan, 2, 3, 4, 5});
+  check_vs_reference(OpKind::kReduceMax, {xn, axes_tensor({1})}, {}, 1, 18, kRel, kAbs, "max nan rows");
+  check_vs_reference(OpKind::kReduceMax, {xn, axes_tensor({0})}, {}, 1, 18, kRel, kAbs, "max nan cols");
+}
+
+}  // namespace
+}  // namespace kiln::cpu::test
