@@ -1,8 +1,13 @@
-// Registers the oneDNN-backed CPU kernels (convolution, matmul, pooling, normalization).
+// Registers the oneDNN-backed CPU kernels (convolution, matmul, pooling).
 #include "backends/cpu/cpu_kernel.h"
+#include "backends/cpu/onednn/kernels.h"
 
 namespace kiln::cpu {
 
-void register_onednn_kernels(CpuKernelRegistry& r) {}
+void register_onednn_kernels(CpuKernelRegistry& r) {
+  onednn::register_onednn_conv(r);
+  onednn::register_onednn_matmul(r);
+  onednn::register_onednn_pool(r);
+}
 
 }  // namespace kiln::cpu

@@ -1,0 +1,124 @@
+// Shared oneDNN helpers for the CPU kernels.
+#include "backends/cpu/onednn/common.h"
+
+#include <cmath>
+
+namespace kiln::cpu::onednn {
+
+using dnnl::algorithm;
+
+dnnl::engine& engine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+
+dnnl::stream& stream() {
+  static thread_local dnnl::stream s(engine());
+  return s;
+}
+
+dnnl::memory::dims to_dnnl(const Dims& d) { return dnnl::memory::dims(d.begin(), d.end()); }
+
+dnnl::memory::desc plain_md(const Dims& d, dnnl::memory::data_type dt) {
+  dnnl::memory::dims strides(d.size(), 1);
+  for (int i = static_cast<int>(d.size()) - 2; i >= 0; --i) strides[i] = strides[i + 1] * std::max<int64_t>(d[i + 1], 1);
+  return dnnl::memory::desc(to_dnnl(d), dt, strides);
+}
+
+bool is_f32(const Graph& g, const Node& node, size_t i, int rank) {
+  if (!node.has_input(i)) return false;
+  const TypeInfo* t = g.type_of(node.inputs[i]);
+  if (!t || !t->is_tensor() || t->dtype != DType::kFloat32) return false;
+  if (rank >= 0 && (!t->shape.rank_known || static_cast<int>(t->shape.rank()) != rank)) return false;
+  return true;
+}
+
+int rank_of(const Graph& g, const Node& node, size_t i) {
+  if (!node.has_input(i)) return -1;
+  const TypeInfo* t = g.type_of(node.inputs[i]);
+  if (!t || !t->is_tensor() || !t->shape.rank_known) return -1;
+  return static_cast<int>(t->shape.rank());
+}
+
+std::string compute_window(const Attrs& a, const Dims& in, const Dims& kernel, bool ceil_mode, Window* w) {
+  size_t nd = in.size();
+  if (kernel.size() != nd) return "kernel rank differs from the input's spatial rank";
+  w->strides = a.get_ints("strides", Dims(nd, 1));
+  w->dilations = a.get_ints("dilations", Dims(nd, 1));
+  if (w->strides.empty()) w->strides = Dims(nd, 1);
+  if (w->dilations.empty()) w->dilations = Dims(nd, 1);
+  if (w->strides.size() != nd || w->dilations.size() != nd) return "strides/dilations length";
+  w->pad_l.assign(nd, 0);
+  w->pad_r.assign(nd, 0);
+  w->out.assign(nd, 0);
+  std::string auto_pad = a.get_string("auto_pad", "NOTSET");
+  for (size_t i = 0; i < nd; ++i) {
+    if (w->strides[i] <= 0 || w->dilations[i] <= 0 || kernel[i] <= 0) return "non-positive window";
+    int64_t ek = (kernel[i] - 1) * w->dilations[i] + 1;
+    if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+      int64_t out = (in[i] + w->strides[i] - 1) / w->strides[i];
+      int64_t total = std::max<int64_t>(0, (out - 1) * w->strides[i] + ek - in[i]);
+      int64_t small = total / 2;
+      w->pad_l[i] = auto_pad == "SAME_UPPER" ? small : total - small;
+      w->pad_r[i] = total - w->pad_l[i];
+      w->out[i] = out;
+      continue;
+    }
+    if (auto_pad == "NOTSET" || auto_pad.empty()) {
+      Dims p = a.get_ints("pads", Dims(2 * nd, 0));
+      if (p.empty()) p = Dims(2 * nd, 0);
+      if (p.size() != 2 * nd) return "pads length";
+      w->pad_l[i] = p[i];
+      w->pad_r[i] = p[nd + i];
+      if (p[i] < 0 || p[nd + i] < 0) return "negative pads";
+    } else if (auto_pad != "VALID") {
+      return "auto_pad '" + auto_pad + "'";
+    }
+    int64_t span = in[i] + w->pad_l[i] + w->pad_r[i] - ek;
+    if (span < 0) return "kernel larger than the padded input";
+    int64_t out = span / w->strides[i] + 1;
+    if (ceil_mode) {
+      out = (span + w->strides[i] - 1) / w->strides[i] + 1;
+      if ((out - 1) * w->strides[i] >= in[i] + w->pad_l[i]) --out;
+    }
+    w->out[i] = out;
+  }
+  return "";
+}
+
+bool append_activation(dnnl::post_ops& ops, const fused::Activation& act) {
+  using K = fused::ActKind;
+  switch (act.kind) {
+    case K::kNone: return true;
+    case K::kRelu: ops.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f); return true;
+    case K::kLeakyRelu: ops.append_eltwise(1.f, algorithm::eltwise_relu, act.alpha, 0.f); return true;
+    case K::kSigmoid: ops.append_eltwise(1.f, algorithm::eltwise_logistic, 0.f, 0.f); return true;
+    case K::kTanh: ops.append_eltwise(1.f, algorithm::eltwise_tanh, 0.f, 0.f); return true;
+    case K::kClip: {
+      float lo = std::isfinite(act.alpha) ? act.alpha : -3.4e38f, hi = std::isfinite(act.beta) ? act.beta : 3.4e38f;
+      ops.append_eltwise(1.f, algorithm::eltwise_clip, lo, hi);
+      return true;
+    }
+    case K::kSilu: ops.append_eltwise(1.f, algorithm::eltwise_swish, 1.f, 0.f); return true;
+    case K::kGelu: ops.append_eltwise(1.f, algorithm::eltwise_gelu_erf, 0.f, 0.f); return true;
+    case K::kGeluTanh: ops.append_eltwise(1.f, algorithm::eltwise_gelu_tanh, 0.f, 0.f); return true;
+    case K::kHardSigmoid:
+      ops.append_eltwise(1.f, algorithm::eltwise_linear, act.alpha, act.beta);
+      ops.append_eltwise(1.f, algorithm::eltwise_clip, 0.f, 1.f);
+      return true;
+    case K::kHardSwish:  // x * clip(x/6 + 1/2, 0, 1); versions without the parameters ignore them
+      ops.append_eltwise(1.f, algorithm::eltwise_hardswish, 1.f / 6.f, 0.5f);
+      return true;
+  }
+  return false;
+}
+
+void reorder(const dnnl::memory& from, const dnnl::memory& to) {
+  dnnl::reorder(from, to).execute(stream(), const_cast<dnnl::memory&>(from), const_cast<dnnl::memory&>(to));
+}
+
+Status dnnl_failure(const CpuKernelContext& ctx, const dnnl::error& e) {
+  return ctx.unsupported(std::string("oneDNN: ") + e.what());
+}
+
+}  // namespace kiln::cpu::onednn

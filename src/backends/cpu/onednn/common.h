@@ -1,0 +1,42 @@
+// Helpers the oneDNN-backed CPU kernels share: the engine and per-thread stream, plain (row-major) memory
+// descriptors, type checks for supports(), conv/pool window geometry and fused activations as post-ops.
+#pragma once
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <string>
+#include <vector>
+
+#include "backends/cpu/cpu_kernel.h"
+#include "ir/infer/fused_ops.h"
+
+namespace kiln::cpu::onednn {
+
+dnnl::engine& engine();
+dnnl::stream& stream();  // one per thread (contexts may run on several threads)
+
+dnnl::memory::dims to_dnnl(const Dims& d);
+// A float32 row-major descriptor of `d`.
+dnnl::memory::desc plain_md(const Dims& d, dnnl::memory::data_type dt = dnnl::memory::data_type::f32);
+
+// True when input i of `node` is present, a tensor of float32 and (rank >= 0) of that known rank.
+bool is_f32(const Graph& g, const Node& node, size_t i, int rank = -1);
+// The known rank of input i, or -1.
+int rank_of(const Graph& g, const Node& node, size_t i);
+
+// Conv/pool window geometry for `in` spatial sizes (ONNX attribute rules, auto_pad included).
+struct Window {
+  Dims strides, dilations, pad_l, pad_r, out;
+};
+// Empty string when fine, else the reason.
+std::string compute_window(const Attrs& a, const Dims& in, const Dims& kernel, bool ceil_mode, Window* w);
+
+// Appends `act` as eltwise post-ops; false when oneDNN cannot express it.
+bool append_activation(dnnl::post_ops& ops, const fused::Activation& act);
+
+// Reorders `from` into `to` on this thread's stream (both already bound to memory).
+void reorder(const dnnl::memory& from, const dnnl::memory& to);
+
+// A oneDNN error as a Status naming the node (oneDNN throws dnnl::error).
+Status dnnl_failure(const CpuKernelContext& ctx, const dnnl::error& e);
+
+}  // namespace kiln::cpu::onednn

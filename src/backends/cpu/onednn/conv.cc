@@ -1,0 +1,161 @@
+// Conv and FusedConv (NCHW, 1-D/2-D/3-D, groups, dilation, asymmetric pads, bias, residual sum, activation) on
+// oneDNN. Activations stay plain at the node's boundary; oneDNN picks its blocked formats inside, weights are
+// reordered once per context (while they stay the same bytes), activations per run when oneDNN wants blocks.
+#include <cstring>
+
+#include "backends/cpu/onednn/common.h"
+#include "backends/cpu/onednn/kernels.h"
+
+namespace kiln::cpu::onednn {
+
+namespace {
+
+using dnnl::memory;
+using tag = memory::format_tag;
+
+struct ConvState {
+  Dims x_dims, w_dims, y_dims;
+  const void* w_ptr = nullptr;
+  const void* b_ptr = nullptr;
+  bool has_bias = false, has_z = false;
+  dnnl::convolution_forward::primitive_desc pd;
+  dnnl::convolution_forward prim;
+  memory weights, bias, src_tmp, dst_tmp, scratch;
+  bool src_plain = true, dst_plain = true;
+  memory::desc x_md, y_md, w_md;
+};
+
+bool fused(const Node& n) { return n.op == OpKind::kFusedConv; }
+
+Status build(CpuKernelContext& ctx, ConvState& s, const Tensor& x, const Tensor& w, const Tensor* b, bool has_z,
+             const fused::Activation& act) {
+  const Attrs& a = ctx.attrs();
+  int64_t g = a.get_int("group", 1);
+  size_t nd = x.rank() - 2;
+  Dims in(x.dims().begin() + 2, x.dims().end()), kernel(w.dims().begin() + 2, w.dims().end());
+  Window win;
+  std::string why = compute_window(a, in, kernel, false, &win);
+  if (!why.empty()) return ctx.unsupported(why);
+  int64_t m = w.dim(0);
+  if (g < 1 || x.dim(1) != w.dim(1) * g || m % g != 0) return ctx.unsupported("channels do not match the group count");
+  Dims y{x.dim(0), m};
+  for (size_t i = 0; i < nd; ++i) y.push_back(win.out[i]);
+  if (dims_numel(y) <= 0 || x.numel() <= 0) return ctx.unsupported("empty tensors");
+  Dims wd = w.dims();
+  if (g > 1) {
+    wd = {g, m / g, w.dim(1)};
+    wd.insert(wd.end(), kernel.begin(), kernel.end());
+  }
+  memory::dims dil;
+  for (int64_t d : win.dilations) dil.push_back(d - 1);
+  auto any = [](const Dims& d) { return memory::desc(to_dnnl(d), memory::data_type::f32, tag::any); };
+  memory::desc bias_md = b ? plain_md({m}) : memory::desc();
+  dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                       any(x.dims()), any(wd), bias_md, any(y), to_dnnl(win.strides), dil,
+                                       to_dnnl(win.pad_l), to_dnnl(win.pad_r));
+  dnnl::post_ops ops;
+  if (has_z) ops.append_sum(1.f);
+  if (!append_activation(ops, act)) return ctx.unsupported("activation");
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(ops);
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  s.pd = dnnl::convolution_forward::primitive_desc(desc, attr, engine());
+  s.prim = dnnl::convolution_forward(s.pd);
+  s.x_md = plain_md(x.dims());
+  s.y_md = plain_md(y);
+  s.w_md = plain_md(wd);
+  s.src_plain = s.pd.src_desc() == s.x_md;
+  s.dst_plain = s.pd.dst_desc() == s.y_md;
+  if (!s.src_plain) s.src_tmp = memory(s.pd.src_desc(), engine());
+  if (!s.dst_plain) s.dst_tmp = memory(s.pd.dst_desc(), engine());
+  s.weights = memory(s.pd.weights_desc(), engine());
+  if (b) s.bias = memory(bias_md, engine());
+  s.scratch = memory(s.pd.scratchpad_desc(), engine());
+  s.x_dims = x.dims();
+  s.w_dims = w.dims();
+  s.y_dims = y;
+  s.has_bias = b != nullptr;
+  s.has_z = has_z;
+  s.w_ptr = nullptr;  // forces the weight reorder below
+  return ok_status();
+}
+
+Status run_conv(CpuKernelContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  const Tensor& w = ctx.input(1);
+  const Tensor* b = ctx.has_input(2) ? &ctx.input(2) : nullptr;
+  bool has_z = fused(ctx.node()) && ctx.has_input(3);
+  if (x.dtype() != DType::kFloat32 || w.dtype() != DType::kFloat32 || (b && b->dtype() != DType::kFloat32))
+    return ctx.unsupported("only float32");
+  if (x.rank() < 3 || x.rank() > 5 || w.rank() != x.rank()) return ctx.unsupported("rank");
+  if (b && (b->rank() != 1 || b->dim(0) != w.dim(0))) return ctx.unsupported("bias shape");
+  fused::Activation act;
+  if (fused(ctx.node())) {
+    auto pa = fused::parse_activation(ctx.node());
+    if (!pa.ok()) return pa.status();
+    act = *pa;
+  }
+  auto& slot = ctx.node_state();
+  if (!slot) slot = std::make_shared<ConvState>();
+  auto& s = *static_cast<ConvState*>(slot.get());
+  try {
+    if (s.x_dims != x.dims() || s.w_dims != w.dims() || s.has_bias != (b != nullptr) || s.has_z != has_z)
+      KILN_RETURN_IF_ERROR(build(ctx, s, x, w, b, has_z, act));
+    const Tensor* z = has_z ? &ctx.input(3) : nullptr;
+    if (z && (z->dtype() != DType::kFloat32 || z->dims() != s.y_dims)) return ctx.unsupported("Z must match Y's shape");
+    // Weights (and bias) once while they are the same constant bytes; every run otherwise.
+    bool w_const = ctx.input_is_constant(1) && (!b || ctx.input_is_constant(2));
+    if (!w_const || s.w_ptr != w.raw() || (b && s.b_ptr != b->raw())) {
+      reorder(memory(s.w_md, engine(), const_cast<void*>(w.raw())), s.weights);
+      if (b) std::memcpy(s.bias.get_data_handle(), b->raw(), b->nbytes());
+      stream().wait();
+      s.w_ptr = w.raw();
+      s.b_ptr = b ? b->raw() : nullptr;
+    }
+    auto out = ctx.allocate_output(0, DType::kFloat32, s.y_dims);
+    if (!out.ok()) return out.status();
+    memory src(s.x_md, engine(), const_cast<void*>(x.raw()));
+    memory dst_plain(s.y_md, engine(), (*out)->raw());
+    if (!s.src_plain) reorder(src, s.src_tmp);
+    memory& dst = s.dst_plain ? dst_plain : s.dst_tmp;
+    if (z) {
+      memory zm(s.y_md, engine(), const_cast<void*>(z->raw()));
+      if (s.dst_plain) std::memcpy((*out)->raw(), z->raw(), z->nbytes());
+      else reorder(zm, s.dst_tmp);
+    }
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, s.src_plain ? src : s.src_tmp},
+                                         {DNNL_ARG_WEIGHTS, s.weights},
+                                         {DNNL_ARG_DST, dst},
+                                         {DNNL_ARG_SCRATCHPAD, s.scratch}};
+    if (b) args.emplace(DNNL_ARG_BIAS, s.bias);
+    s.prim.execute(stream(), args);
+    if (!s.dst_plain) reorder(s.dst_tmp, dst_plain);
+    stream().wait();
+  } catch (const dnnl::error& e) {
+    s.x_dims.clear();
+    return dnnl_failure(ctx, e);
+  }
+  return ok_status();
+}
+
+NodeSupport supports_conv(const Graph& g, const Node& n) {
+  int r = rank_of(g, n, 0);
+  if (!is_f32(g, n, 0) || !is_f32(g, n, 1)) return NodeSupport::no("onednn_conv: float32 X and W only");
+  if (r < 3 || r > 5) return NodeSupport::no("onednn_conv: 1-D, 2-D or 3-D only");
+  if (n.has_input(2) && !is_f32(g, n, 2, 1)) return NodeSupport::no("onednn_conv: float32 bias only");
+  if (fused(n)) {
+    if (n.attrs.get_string("layout", "NCHW") != "NCHW") return NodeSupport::no("onednn_conv: NCHW layout only");
+    if (n.has_input(3) && !is_f32(g, n, 3, r)) return NodeSupport::no("onednn_conv: float32 Z of Y's rank only");
+    if (!fused::parse_activation(n).ok()) return NodeSupport::no("onednn_conv: bad activation");
+  }
+  return NodeSupport::yes();
+}
+
+}  // namespace
+
+void register_onednn_conv(CpuKernelRegistry& r) {
+  r.add(OpKind::kConv, {"onednn_conv", supports_conv, run_conv});
+  r.add(OpKind::kFusedConv, {"onednn_conv", supports_conv, run_conv});
+}
+
+}  // namespace kiln::cpu::onednn

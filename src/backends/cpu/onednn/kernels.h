@@ -1,0 +1,11 @@
+// The oneDNN kernel families' registration functions (called from onednn/register.cc).
+#pragma once
+#include "backends/cpu/cpu_kernel.h"
+
+namespace kiln::cpu::onednn {
+
+void register_onednn_conv(CpuKernelRegistry& r);    // conv.cc: Conv, FusedConv
+void register_onednn_matmul(CpuKernelRegistry& r);  // matmul.cc: MatMul, Gemm, FusedMatMul
+void register_onednn_pool(CpuKernelRegistry& r);    // pool.cc: MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool
+
+}  // namespace kiln::cpu::onednn

@@ -1,0 +1,202 @@
+// MatMul, Gemm and FusedMatMul on oneDNN's matmul primitive: numpy batch broadcasting, transposes as strides,
+// alpha as an output scale, bias natively (or as a post-op when alpha != 1), residual Z and Gemm's beta*C as a
+// sum post-op (Z the shape of Y) or a binary add (Z broadcast), then the fused activation.
+#include <cstring>
+
+#include "backends/cpu/onednn/common.h"
+#include "backends/cpu/onednn/kernels.h"
+
+namespace kiln::cpu::onednn {
+
+namespace {
+
+using dnnl::memory;
+
+struct MatMulParams {
+  bool trans_a = false, trans_b = false;
+  float alpha = 1.f, beta = 1.f;
+  int bias_input = -1, z_input = -1;  // Gemm's C is z_input (or bias when it is [N])
+  fused::Activation act;
+};
+
+struct MatMulState {
+  Dims a_dims, b_dims, z_dims;
+  bool has_bias = false;
+  Dims y_dims;
+  memory::desc a_md, b_md, y_md, bias_md, z_md;
+  bool z_sum = false, z_binary = false, bias_native = false;
+  dnnl::matmul prim;
+  memory scratch;
+  int z_arg = 0;
+};
+
+Result<MatMulParams> params_of(const CpuKernelContext& ctx) {
+  const Node& n = ctx.node();
+  MatMulParams p;
+  if (n.op == OpKind::kGemm) {
+    p.trans_a = n.attrs.get_int("transA", 0) != 0;
+    p.trans_b = n.attrs.get_int("transB", 0) != 0;
+    p.alpha = n.attrs.get_float("alpha", 1.f);
+    p.beta = n.attrs.get_float("beta", 1.f);
+    if (n.has_input(2)) p.z_input = 2;
+  } else if (n.op == OpKind::kFusedMatMul) {
+    p.trans_a = n.attrs.get_int("transA", 0) != 0;
+    p.trans_b = n.attrs.get_int("transB", 0) != 0;
+    p.alpha = n.attrs.get_float("alpha", 1.f);
+    if (n.has_input(2)) p.bias_input = 2;
+    if (n.has_input(3)) p.z_input = 3;
+    auto act = fused::parse_activation(n);
+    if (!act.ok()) return act.status();
+    p.act = *act;
+  }
+  return p;
+}
+
+// A rank-r row-major descriptor of `d` (padded with leading 1s), last two dims swapped when `trans`.
+memory::desc operand_md(Dims d, size_t r, bool trans) {
+  while (d.size() < r) d.insert(d.begin(), 1);
+  memory::dims strides(r, 1);
+  for (int i = static_cast<int>(r) - 2; i >= 0; --i) strides[i] = strides[i + 1] * std::max<int64_t>(d[i + 1], 1);
+  if (trans) {
+    std::swap(d[r - 1], d[r - 2]);
+    std::swap(strides[r - 1], strides[r - 2]);
+  }
+  return memory::desc(to_dnnl(d), memory::data_type::f32, strides);
+}
+
+Status build(CpuKernelContext& ctx, MatMulState& s, const MatMulParams& p, const Tensor& a, const Tensor& b,
+             const Tensor* bias, const Tensor* z) {
+  if (a.rank() < 1 || b.rank() < 1) return ctx.unsupported("scalar operands");
+  if ((p.trans_a && a.rank() < 2) || (p.trans_b && b.rank() < 2)) return ctx.unsupported("transposed vector");
+  Dims ad = a.dims(), bd = b.dims();
+  bool a_vec = ad.size() == 1, b_vec = bd.size() == 1;
+  if (a_vec) ad.insert(ad.begin(), 1);
+  if (b_vec) bd.push_back(1);
+  size_t r = std::max(ad.size(), bd.size());
+  memory::desc amd = operand_md(ad, r, p.trans_a), bmd = operand_md(bd, r, p.trans_b);
+  memory::dims A = amd.dims(), B = bmd.dims();
+  if (A[r - 1] != B[r - 2]) return ctx.error("inner dimensions differ: " + dims_to_string(a.dims()) + " and " + dims_to_string(b.dims()));
+  Dims y(r);
+  for (size_t i = 0; i + 2 < r; ++i) {
+    if (A[i] != B[i] && A[i] != 1 && B[i] != 1) return ctx.error("batch dims do not broadcast");
+    y[i] = std::max(A[i], B[i]);
+    if (A[i] == 0 || B[i] == 0) y[i] = 0;
+  }
+  y[r - 2] = A[r - 2];
+  y[r - 1] = B[r - 1];
+  if (dims_numel(y) <= 0 || A[r - 1] <= 0) return ctx.unsupported("empty tensors");
+  memory::desc ymd = plain_md(y);
+  int64_t n = y[r - 1];
+  dnnl::post_ops ops;
+  dnnl::primitive_attr attr;
+  s.bias_native = false;
+  s.z_sum = s.z_binary = false;
+  memory::desc bias_md;
+  if (bias) {
+    if (bias->numel() != n) return ctx.unsupported("bias is not [N]");
+    Dims bdims(r, 1);
+    bdims[r - 1] = n;
+    bias_md = plain_md(bdims);
+    if (p.alpha == 1.f) s.bias_native = true;
+    else ops.append_binary(dnnl::algorithm::binary_add, bias_md);
+  }
+  if (z) {
+    if (!a_vec && !b_vec && z->dims() == y) {
+      s.z_sum = true;
+      ops.append_sum(p.beta);
+    } else {
+      if (p.beta != 1.f) return ctx.unsupported("beta with a broadcast C");
+      Dims zd = z->dims();
+      if (zd.size() > r) return ctx.unsupported("Z rank");
+      while (zd.size() < r) zd.insert(zd.begin(), 1);
+      for (size_t i = 0; i < r; ++i)
+        if (zd[i] != 1 && zd[i] != y[i]) return ctx.unsupported("Z does not broadcast to Y");
+      s.z_md = plain_md(zd);
+      s.z_binary = true;
+      s.z_arg = ops.len();
+      ops.append_binary(dnnl::algorithm::binary_add, s.z_md);
+    }
+  }
+  if (!append_activation(ops, p.act)) return ctx.unsupported("activation");
+  if (p.alpha != 1.f) attr.set_output_scales(0, {p.alpha});
+  attr.set_post_ops(ops);
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  dnnl::matmul::desc desc = s.bias_native ? dnnl::matmul::desc(amd, bmd, bias_md, ymd) : dnnl::matmul::desc(amd, bmd, ymd);
+  dnnl::matmul::primitive_desc pd(desc, attr, engine());
+  s.prim = dnnl::matmul(pd);
+  s.scratch = memory(pd.scratchpad_desc(), engine());
+  s.a_md = amd;
+  s.b_md = bmd;
+  s.y_md = ymd;
+  s.bias_md = bias_md;
+  // The ONNX output drops the dims a vector operand added.
+  Dims out = y;
+  if (b_vec) out.erase(out.end() - 1);
+  if (a_vec) out.erase(out.end() - (b_vec ? 1 : 2));
+  s.y_dims = out;
+  s.a_dims = a.dims();
+  s.b_dims = b.dims();
+  s.z_dims = z ? z->dims() : Dims{-1};
+  s.has_bias = bias != nullptr;
+  return ok_status();
+}
+
+Status run_matmul(CpuKernelContext& ctx) {
+  auto p = params_of(ctx);
+  if (!p.ok()) return p.status();
+  const Tensor& a = ctx.input(0);
+  const Tensor& b = ctx.input(1);
+  const Tensor* bias = p->bias_input >= 0 ? &ctx.input(p->bias_input) : nullptr;
+  const Tensor* z = p->z_input >= 0 && p->beta != 0.f ? &ctx.input(p->z_input) : nullptr;
+  for (const Tensor* t : {&a, &b, bias, z})
+    if (t && t->dtype() != DType::kFloat32) return ctx.unsupported("only float32");
+  auto& slot = ctx.node_state();
+  if (!slot) slot = std::make_shared<MatMulState>();
+  auto& s = *static_cast<MatMulState*>(slot.get());
+  try {
+    if (s.a_dims != a.dims() || s.b_dims != b.dims() || s.has_bias != (bias != nullptr) ||
+        s.z_dims != (z ? z->dims() : Dims{-1}))
+      KILN_RETURN_IF_ERROR(build(ctx, s, *p, a, b, bias, z));
+    auto out = ctx.allocate_output(0, DType::kFloat32, s.y_dims);
+    if (!out.ok()) return out.status();
+    if (s.z_sum) std::memcpy((*out)->raw(), z->raw(), z->nbytes());
+    memory am(s.a_md, engine(), const_cast<void*>(a.raw())), bm(s.b_md, engine(), const_cast<void*>(b.raw()));
+    memory ym(s.y_md, engine(), (*out)->raw());
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, ym},
+                                         {DNNL_ARG_SCRATCHPAD, s.scratch}};
+    if (bias) {
+      memory bm2(s.bias_md, engine(), const_cast<void*>(bias->raw()));
+      if (s.bias_native) args.emplace(DNNL_ARG_BIAS, bm2);
+      else args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, bm2);
+    }
+    if (s.z_binary)
+      args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(s.z_arg) | DNNL_ARG_SRC_1,
+                   memory(s.z_md, engine(), const_cast<void*>(z->raw())));
+    s.prim.execute(stream(), args);
+    stream().wait();
+  } catch (const dnnl::error& e) {
+    s.a_dims.clear();
+    return dnnl_failure(ctx, e);
+  }
+  return ok_status();
+}
+
+NodeSupport supports_matmul(const Graph& g, const Node& n) {
+  if (!is_f32(g, n, 0) || !is_f32(g, n, 1)) return NodeSupport::no("onednn_matmul: float32 operands only");
+  int ra = rank_of(g, n, 0), rb = rank_of(g, n, 1);
+  if (ra < 1 || rb < 1 || ra > 6 || rb > 6) return NodeSupport::no("onednn_matmul: ranks 1..6 only");
+  if (n.op == OpKind::kGemm && (ra != 2 || rb != 2)) return NodeSupport::no("onednn_matmul: Gemm needs 2-D A and B");
+  for (size_t i = 2; i < n.inputs.size(); ++i)
+    if (n.has_input(i) && !is_f32(g, n, i)) return NodeSupport::no("onednn_matmul: float32 bias/C only");
+  if (n.op == OpKind::kFusedMatMul && !fused::parse_activation(n).ok()) return NodeSupport::no("onednn_matmul: activation");
+  return NodeSupport::yes();
+}
+
+}  // namespace
+
+void register_onednn_matmul(CpuKernelRegistry& r) {
+  for (OpKind op : {OpKind::kMatMul, OpKind::kGemm, OpKind::kFusedMatMul})
+    r.add(op, {"onednn_matmul", supports_matmul, run_matmul});
+}
+
+}  // namespace kiln::cpu::onednn

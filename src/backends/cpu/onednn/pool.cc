@@ -1,0 +1,108 @@
+// MaxPool (no Indices output), AveragePool and GlobalAverage/GlobalMaxPool on oneDNN's pooling_v2 primitive, on
+// plain NCHW tensors. ceil_mode becomes extra right padding; AveragePool with ceil_mode and count_include_pad
+// is left to the reference (its divisor rule at the ragged edge differs).
+#include "backends/cpu/onednn/common.h"
+#include "backends/cpu/onednn/kernels.h"
+
+namespace kiln::cpu::onednn {
+
+namespace {
+
+using dnnl::memory;
+
+struct PoolState {
+  Dims x_dims, y_dims;
+  dnnl::pooling_v2_forward prim;
+  memory::desc x_md, y_md;
+  memory scratch;
+};
+
+bool global(OpKind op) { return op == OpKind::kGlobalAveragePool || op == OpKind::kGlobalMaxPool; }
+bool is_max(OpKind op) { return op == OpKind::kMaxPool || op == OpKind::kGlobalMaxPool; }
+
+Status build(CpuKernelContext& ctx, PoolState& s, const Tensor& x) {
+  const Node& n = ctx.node();
+  size_t nd = x.rank() - 2;
+  Dims in(x.dims().begin() + 2, x.dims().end());
+  Window w;
+  Dims kernel = in;
+  if (global(n.op)) {
+    w.strides.assign(nd, 1);
+    w.dilations.assign(nd, 1);
+    w.pad_l.assign(nd, 0);
+    w.pad_r.assign(nd, 0);
+    w.out.assign(nd, 1);
+  } else {
+    kernel = n.attrs.get_ints("kernel_shape");
+    bool ceil = n.attrs.get_int("ceil_mode", 0) != 0;
+    std::string why = compute_window(n.attrs, in, kernel, ceil, &w);
+    if (!why.empty()) return ctx.unsupported(why);
+    for (size_t i = 0; i < nd; ++i) {
+      int64_t ek = (kernel[i] - 1) * w.dilations[i] + 1;
+      int64_t pr = (w.out[i] - 1) * w.strides[i] + ek - in[i] - w.pad_l[i];  // right padding oneDNN's floor rule needs
+      if (pr < 0 || w.pad_l[i] >= ek) return ctx.unsupported("padding layout");
+      w.pad_r[i] = pr;
+    }
+  }
+  Dims y{x.dim(0), x.dim(1)};
+  y.insert(y.end(), w.out.begin(), w.out.end());
+  if (x.numel() <= 0 || dims_numel(y) <= 0) return ctx.unsupported("empty tensors");
+  dnnl::algorithm alg = dnnl::algorithm::pooling_max;
+  if (!is_max(n.op))
+    alg = n.attrs.get_int("count_include_pad", 0) ? dnnl::algorithm::pooling_avg_include_padding
+                                                   : dnnl::algorithm::pooling_avg_exclude_padding;
+  memory::dims dil;
+  for (int64_t d : w.dilations) dil.push_back(d - 1);
+  s.x_md = plain_md(x.dims());
+  s.y_md = plain_md(y);
+  dnnl::pooling_v2_forward::desc desc(dnnl::prop_kind::forward_inference, alg, s.x_md, s.y_md, to_dnnl(w.strides),
+                                      to_dnnl(kernel), dil, to_dnnl(w.pad_l), to_dnnl(w.pad_r));
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  dnnl::pooling_v2_forward::primitive_desc pd(desc, attr, engine());
+  s.prim = dnnl::pooling_v2_forward(pd);
+  s.scratch = memory(pd.scratchpad_desc(), engine());
+  s.x_dims = x.dims();
+  s.y_dims = y;
+  return ok_status();
+}
+
+Status run_pool(CpuKernelContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  if (x.dtype() != DType::kFloat32 || x.rank() < 3 || x.rank() > 5) return ctx.unsupported("float32 3-D..5-D only");
+  auto& slot = ctx.node_state();
+  if (!slot) slot = std::make_shared<PoolState>();
+  auto& s = *static_cast<PoolState*>(slot.get());
+  try {
+    if (s.x_dims != x.dims()) KILN_RETURN_IF_ERROR(build(ctx, s, x));
+    auto out = ctx.allocate_output(0, DType::kFloat32, s.y_dims);
+    if (!out.ok()) return out.status();
+    memory xm(s.x_md, engine(), const_cast<void*>(x.raw())), ym(s.y_md, engine(), (*out)->raw());
+    s.prim.execute(stream(), {{DNNL_ARG_SRC, xm}, {DNNL_ARG_DST, ym}, {DNNL_ARG_SCRATCHPAD, s.scratch}});
+    stream().wait();
+  } catch (const dnnl::error& e) {
+    s.x_dims.clear();
+    return dnnl_failure(ctx, e);
+  }
+  return ok_status();
+}
+
+NodeSupport supports_pool(const Graph& g, const Node& n) {
+  int r = rank_of(g, n, 0);
+  if (!is_f32(g, n, 0) || r < 3 || r > 5) return NodeSupport::no("onednn_pool: float32 1-D..3-D pooling only");
+  if (n.has_output(1)) return NodeSupport::no("onednn_pool: MaxPool Indices output");
+  if (n.op == OpKind::kAveragePool && n.attrs.get_int("ceil_mode", 0) && n.attrs.get_int("count_include_pad", 0))
+    return NodeSupport::no("onednn_pool: ceil_mode with count_include_pad");
+  if (!global(n.op) && n.attrs.get_ints("kernel_shape").size() != static_cast<size_t>(r - 2))
+    return NodeSupport::no("onednn_pool: kernel_shape");
+  return NodeSupport::yes();
+}
+
+}  // namespace
+
+void register_onednn_pool(CpuKernelRegistry& r) {
+  for (OpKind op : {OpKind::kMaxPool, OpKind::kAveragePool, OpKind::kGlobalAveragePool, OpKind::kGlobalMaxPool})
+    r.add(op, {"onednn_pool", supports_pool, run_pool});
+}
+
+}  // namespace kiln::cpu::onednn

@@ -1,0 +1,167 @@
+// The oneDNN-backed CPU kernels (Conv/FusedConv, MatMul/Gemm/FusedMatMul, pooling) against the reference
+// kernels on random and odd shapes. Tolerance: |cpu - ref| <= 1e-4 + 1e-4*|ref| (float32 accumulation order
+// differs from the reference's double).
+#include "backends/cpu/cpu_kernel.h"
+#include "tests/ops/cpu_test_context.h"
+
+namespace kiln::cpu::test {
+namespace {
+
+constexpr double kRel = 1e-4, kAbs = 1e-4;
+
+// Runs `op` with the first cpu_kernels() kernel that supports it (twice: prepared state must not change the
+// answer) and compares with the reference kernel.
+void check(OpKind op, const std::vector<Tensor>& inputs, const Attrs& attrs, const std::string& what,
+           const std::vector<size_t>& consts = {1}, int threads = 1, const std::string& want_kernel = "") {
+  Graph g;
+  Node node;
+  node.op = op;
+  node.name = "n";
+  node.attrs = attrs;
+  node.opset = 18;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    std::string name = inputs[i].defined() ? "in" + std::to_string(i) : "";
+    node.inputs.push_back(name);
+    if (name.empty()) continue;
+    g.value_types[name] = TypeInfo::tensor(inputs[i].dtype(), Shape::of(inputs[i].dims()));
+  }
+  node.outputs.push_back("out0");
+  std::string why;
+  const CpuKernel* k = cpu_kernels().select(g, node, &why);
+  ASSERT_NE(k, nullptr) << what << ": refused: " << why;
+  if (!want_kernel.empty()) EXPECT_EQ(std::string(k->id), want_kernel) << what;
+  TestCpuContext ctx(node, inputs, threads);
+  Status st = k->run(ctx);
+  ASSERT_TRUE(st.ok()) << what << ": " << st.message();
+  st = k->run(ctx);
+  ASSERT_TRUE(st.ok()) << what << " (second run): " << st.message();
+  auto ref = run_reference_kernel(op, inputs, attrs, 1, 18);
+  ASSERT_TRUE(ref.ok()) << what << ": reference: " << ref.status().message();
+  expect_close(ctx.outputs()[0], (*ref)[0], kRel, kAbs, what);
+}
+
+Attrs conv_attrs(Dims pads, Dims strides, Dims dil, int64_t group) {
+  Attrs a;
+  if (!pads.empty()) a.set("pads", pads);
+  if (!strides.empty()) a.set("strides", strides);
+  if (!dil.empty()) a.set("dilations", dil);
+  a.set("group", group);
+  return a;
+}
+
+TEST(CpuOnednnConv, TwoDimensionalShapes) {
+  struct Case { Dims x, w; Dims pads, strides, dil; int64_t group; bool bias; };
+  std::vector<Case> cases = {
+      {{1, 3, 8, 8}, {4, 3, 3, 3}, {1, 1, 1, 1}, {1, 1}, {1, 1}, 1, true},
+      {{2, 5, 7, 11}, {7, 5, 3, 2}, {0, 1, 2, 0}, {2, 1}, {1, 2}, 1, false},       // asymmetric pads, dilation
+      {{1, 8, 9, 9}, {8, 1, 3, 3}, {1, 1, 1, 1}, {2, 2}, {1, 1}, 8, true},        // depthwise
+      {{1, 6, 5, 5}, {9, 2, 1, 1}, {}, {}, {}, 3, true},                           // grouped 1x1
+      {{1, 1, 1, 1}, {1, 1, 1, 1}, {}, {}, {}, 1, false},                          // size 1
+      {{3, 13, 17, 5}, {11, 13, 5, 3}, {2, 1, 2, 1}, {3, 2}, {1, 1}, 1, true},     // primes
+  };
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const Case& c = cases[i];
+    std::vector<Tensor> in{random_f32(c.x), random_f32(c.w), c.bias ? random_f32({c.w[0]}) : Tensor()};
+    check(OpKind::kConv, in, conv_attrs(c.pads, c.strides, c.dil, c.group), "conv2d case " + std::to_string(i), {1, 2}, 1,
+          "onednn_conv");
+    check(OpKind::kConv, in, conv_attrs(c.pads, c.strides, c.dil, c.group), "conv2d 2 threads case " + std::to_string(i),
+          {1, 2}, 2);
+  }
+}
+
+TEST(CpuOnednnConv, OneAndThreeDimensionalAndAutoPad) {
+  check(OpKind::kConv, {random_f32({2, 4, 23}), random_f32({6, 4, 5}), random_f32({6})},
+        conv_attrs({2, 1}, {2}, {2}, 1), "conv1d");
+  check(OpKind::kConv, {random_f32({1, 3, 5, 6, 7}), random_f32({4, 3, 3, 2, 3})}, conv_attrs({1, 0, 1, 1, 1, 0}, {1, 2, 1}, {}, 1),
+        "conv3d");
+  for (const char* pad : {"SAME_UPPER", "SAME_LOWER", "VALID"}) {
+    Attrs a;
+    a.set("auto_pad", std::string(pad));
+    a.set("strides", Dims{2, 2});
+    check(OpKind::kConv, {random_f32({1, 3, 10, 9}), random_f32({5, 3, 4, 3})}, a, std::string("auto_pad ") + pad);
+  }
+}
+
+TEST(CpuOnednnConv, FusedActivationsAndResidual) {
+  const char* acts[] = {"", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip", "Silu", "Gelu", "GeluTanh", "HardSigmoid", "HardSwish"};
+  for (const char* act : acts) {
+    for (bool residual : {false, true}) {
+      Attrs a = conv_attrs({1, 1, 1, 1}, {1, 1}, {1, 1}, 1);
+      if (*act) a.set("activation", std::string(act));
+      if (std::string(act) == "Clip") {
+        a.set("activation_alpha", -0.5f);
+        a.set("activation_beta", 0.7f);
+      }
+      if (std::string(act) == "LeakyRelu") a.set("activation_alpha", 0.2f);
+      std::vector<Tensor> in{random_f32({2, 3, 6, 5}), random_f32({4, 3, 3, 3}), random_f32({4})};
+      if (residual) in.push_back(random_f32({2, 4, 6, 5}));
+      check(OpKind::kFusedConv, in, a, std::string("FusedConv ") + act + (residual ? " +Z" : ""));
+    }
+  }
+}
+
+TEST(CpuOnednnMatMul, ShapesAndBroadcasting) {
+  struct Case { Dims a, b; };
+  std::vector<Case> cases = {{{3, 5}, {5, 7}},       {{1, 1}, {1, 1}},       {{2, 3, 4}, {4, 5}},
+                             {{4}, {4, 6}},          {{2, 7, 4}, {4}},       {{5}, {5}},
+                             {{2, 1, 3, 4}, {5, 4, 2}}, {{1, 13, 17}, {3, 17, 11}}};
+  for (size_t i = 0; i < cases.size(); ++i)
+    check(OpKind::kMatMul, {random_f32(cases[i].a), random_f32(cases[i].b)}, {}, "matmul case " + std::to_string(i));
+}
+
+TEST(CpuOnednnMatMul, GemmVariants) {
+  for (int ta = 0; ta < 2; ++ta)
+    for (int tb = 0; tb < 2; ++tb)
+      for (Dims cd : {Dims{}, Dims{7}, Dims{1, 7}, Dims{5, 7}, Dims{5, 1}}) {
+        Attrs a;
+        a.set("transA", int64_t{ta});
+        a.set("transB", int64_t{tb});
+        a.set("alpha", 0.5f);
+        a.set("beta", cd.size() == 2 && cd[0] == 5 && cd[1] == 7 ? 2.f : 1.f);
+        std::vector<Tensor> in{random_f32(ta ? Dims{3, 5} : Dims{5, 3}), random_f32(tb ? Dims{7, 3} : Dims{3, 7})};
+        in.push_back(cd.empty() ? Tensor() : random_f32(cd));
+        check(OpKind::kGemm, in, a, "gemm ta=" + std::to_string(ta) + " tb=" + std::to_string(tb) + " C=" + dims_to_string(cd));
+      }
+}
+
+TEST(CpuOnednnMatMul, FusedMatMul) {
+  for (const char* act : {"", "Relu", "Gelu", "Sigmoid"}) {
+    Attrs a;
+    a.set("transB", int64_t{1});
+    a.set("alpha", 1.f);
+    if (*act) a.set("activation", std::string(act));
+    check(OpKind::kFusedMatMul, {random_f32({2, 4, 6}), random_f32({5, 6}), random_f32({5}), random_f32({2, 4, 5})}, a,
+          std::string("FusedMatMul bias+Z ") + act);
+    a.set("alpha", 0.25f);
+    check(OpKind::kFusedMatMul, {random_f32({3, 6}), random_f32({5, 6}), random_f32({5}), random_f32({1, 5})}, a,
+          std::string("FusedMatMul alpha, broadcast Z ") + act);
+  }
+}
+
+TEST(CpuOnednnPool, MaxAverageGlobal) {
+  for (int ceil = 0; ceil < 2; ++ceil)
+    for (OpKind op : {OpKind::kMaxPool, OpKind::kAveragePool}) {
+      Attrs a;
+      a.set("kernel_shape", Dims{3, 2});
+      a.set("strides", Dims{2, 2});
+      a.set("pads", Dims{1, 0, 1, 1});
+      a.set("ceil_mode", int64_t{ceil});
+      check(op, {random_f32({2, 3, 9, 8})}, a, std::string(op_name(op)) + " ceil=" + std::to_string(ceil), {});
+    }
+  Attrs inc;
+  inc.set("kernel_shape", Dims{3});
+  inc.set("pads", Dims{1, 1});
+  inc.set("count_include_pad", int64_t{1});
+  check(OpKind::kAveragePool, {random_f32({1, 2, 7})}, inc, "avgpool1d include pad", {});
+  Attrs dil;
+  dil.set("kernel_shape", Dims{2, 2, 2});
+  dil.set("dilations", Dims{2, 1, 2});
+  check(OpKind::kMaxPool, {random_f32({1, 2, 5, 4, 6})}, dil, "maxpool3d dilated", {});
+  for (OpKind op : {OpKind::kGlobalAveragePool, OpKind::kGlobalMaxPool}) {
+    check(op, {random_f32({2, 5, 7, 3})}, {}, op_name(op), {});
+    check(op, {random_f32({1, 1, 1})}, {}, std::string(op_name(op)) + " size 1", {});
+  }
+}
+
+}  // namespace
+}  // namespace kiln::cpu::test
