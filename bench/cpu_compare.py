@@ -1,84 +1,291 @@
 #!/usr/bin/env python3
-"""Kiln (CPU reference backend) vs ONNX Runtime (CPU) on the bundled default models, same inputs, same machine.
+"""Kiln's CPU backend vs ONNX Runtime (CPU EP) on >= 20 real architectures plus the bundled models, interleaved.
 
-Prints per model: outputs agree?, Kiln and ORT throughput and median latency, and the Kiln/ORT ratio.
-Usage: python3 bench/cpu_compare.py [--kiln build/bin/kiln] [--duration 3] [--threads 1]
+For each model: `kiln build --device cpu` once (dynamic batch), then per (batch, threads): `kiln run` on fixed
+inputs (outputs checked against ORT's on the same inputs), one `kiln bench` child and one ORT child process
+(tools: bench/cpu_models/ort_worker.py) for the same duration, each child's peak RSS read with wait4.
+Prints model, batch, threads, Kiln and ORT inferences/s (= runs/s x batch), ratio, median latencies, peak RSS,
+max abs/rel output error with its tolerance; then geo-means of the ratio per thread count. docs/benchmarks-cpu.md.
+
+Usage: python3 bench/cpu_compare.py [--models all|NAME,...|CATEGORY,...] [--duration 3] [--threads 1,N]
+       [--batches 1,tput] [--precision fp32|bf16] [--kiln build/bin/kiln] [--json out.json] [--include-reference]
+Models are exported once with PyTorch into --model-dir (scripts/setup_bench.sh installs torch).
 """
 import argparse
 import json
+import math
 import os
-import subprocess
 import sys
 import tempfile
 import time
 
 import numpy as np
-import onnxruntime as ort
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "models"))
-import make_models  # noqa: E402
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "cpu_models"))
+import procs  # noqa: E402
+import report  # noqa: E402
+import zoo  # noqa: E402
+
+# Bundled models (models/make_models.py): name -> ([(input, shape with "B", kind)], throughput batch).
+BUNDLED = {
+    "small_cnn": ([("image", ("B", 3, 32, 32), "float")], 32),
+    "transformer_block": ([("tokens", ("B", 16, 64), "float"), ("attention_mask", ("B", 1, 1, 16), "zeros")], 8),
+    "lstm_seq": ([("x", ("B", 20, 16), "float")], 16),
+    "decoder": ([("latent", ("B", 8, 4, 4), "float")], 16),
+}
+TOL = {"fp32": None, "bf16": (1e-2, 5e-2)}  # fp32: the per-model tolerance in zoo.py
 
 
-def ort_bench(sess, feeds, duration):
-    for _ in range(3):
-        sess.run(None, feeds)
-    lat = []
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < duration or len(lat) < 10:
-        s = time.perf_counter()
-        sess.run(None, feeds)
-        lat.append((time.perf_counter() - s) * 1e3)
-    wall = time.perf_counter() - t0
-    return len(lat) / wall, float(np.median(lat))
+def parse_args():
+    ncores = len(os.sched_getaffinity(0))
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--kiln", default=os.path.join(HERE, "..", "build", "bin", "kiln"))
+    ap.add_argument("--models", default="all", help="all, names, categories (cnn, transformer, detection, "
+                    "segmentation, audio, mlp, bundled), comma-separated")
+    ap.add_argument("--model-dir", default=None, help="export cache (default $KILN_BENCH_MODELS or "
+                    "~/.cache/kiln/cpu_models)")
+    ap.add_argument("--duration", type=float, default=3.0, help="seconds measured per engine and row")
+    ap.add_argument("--warmup", type=float, default=0.5)
+    ap.add_argument("--threads", default=f"1,{ncores}", help="comma-separated thread counts")
+    ap.add_argument("--batches", default="1,tput", help="comma-separated batch sizes; tput = the model's "
+                    "throughput batch")
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="Kiln's precision (ORT: fp32)")
+    ap.add_argument("--include-reference", action="store_true", help="also time `kiln build --backend reference` "
+                    "(the oracle, ~70x slower) at 1 thread")
+    ap.add_argument("--timeout", type=float, default=900, help="seconds before a child process is killed")
+    ap.add_argument("--json", help="write rows, geo-means and the machine to this file")
+    ap.add_argument("--keep", action="store_true", help="keep engines, inputs and outputs (printed folder)")
+    args = ap.parse_args()
+    args.threads = sorted({int(t) for t in args.threads.split(",")})
+    return args
+
+
+def select_models(spec):
+    names = list(zoo.MODELS) + list(BUNDLED)
+    if spec == "all":
+        return names
+    out = []
+    for tok in spec.split(","):
+        if tok in zoo.MODELS or tok in BUNDLED:
+            out.append(tok)
+        elif tok == "bundled":
+            out += list(BUNDLED)
+        elif any(s.category == tok for s in zoo.MODELS.values()):
+            out += [n for n, s in zoo.MODELS.items() if s.category == tok]
+        else:
+            sys.exit(f"cpu_compare: unknown model or category '{tok}' (models: {', '.join(names)})")
+    return list(dict.fromkeys(out))
+
+
+def resolve_models(names, model_dir):
+    """name -> {path, inputs: [(name, shape with B, kind)], tput, tol, category} or {error}."""
+    out = {}
+    zoo_names = [n for n in names if n in zoo.MODELS]
+    if zoo_names:
+        import export
+        manifest, errors = export.ensure(zoo_names, model_dir, log=lambda s: print("  " + s, flush=True))
+        for n in zoo_names:
+            s = zoo.MODELS[n]
+            if n in errors:
+                out[n] = {"error": "export: " + errors[n], "category": s.category}
+            else:
+                out[n] = {"path": os.path.join(model_dir, manifest[n]["file"]), "tput": s.tput, "tol": s.tol,
+                          "category": s.category, "inputs": [(i.name, i.shape, i.kind) for i in s.inputs]}
+    bundled = [n for n in names if n in BUNDLED]
+    if bundled:
+        sys.path.insert(0, os.path.join(HERE, "..", "models"))
+        import make_models
+        bdir = os.path.join(model_dir, "bundled")
+        paths = make_models.write_all(bdir)
+        for n in bundled:
+            ins, tput = BUNDLED[n]
+            out[n] = {"path": paths[n], "tput": tput, "tol": zoo.DEFAULT_TOL, "category": "bundled", "inputs": ins}
+    return {n: out[n] for n in names}
+
+
+def make_inputs(inputs, batch, folder, seed=0):
+    """Writes one .npy per input (float: uniform [-1, 1) like kiln bench; ids in range; masks) -> {name: path}."""
+    rng = np.random.default_rng(seed)
+    files = {}
+    for name, shape, kind in inputs:
+        dims = tuple(batch if d == "B" else d for d in shape)
+        if kind == "float":
+            a = rng.uniform(-1, 1, dims).astype(np.float32)
+        elif kind.startswith("ids:"):
+            a = rng.integers(0, int(kind[4:]), dims, dtype=np.int64)
+        elif kind == "ones":
+            a = np.ones(dims, np.int64)
+        elif kind == "zeros":
+            a = np.zeros(dims, np.float32)
+        else:
+            raise ValueError(kind)
+        files[name] = os.path.join(folder, f"in_{len(files)}.npy")
+        np.save(files[name], a)
+    return files
+
+
+def shapes_arg(inputs, batch):
+    return ",".join(f"{n}:" + "x".join(str(batch if d == "B" else d) for d in shape) for n, shape, _ in inputs)
+
+
+def kiln_build(args, model, engine, backend=None):
+    cmd = [args.kiln, "build", model, "-o", engine, "--device", "cpu"]
+    if backend:
+        cmd += ["--backend", backend]
+    else:
+        cmd += ["--precision", args.precision]
+    return procs.run_child(cmd, args.timeout)
+
+
+def kiln_threads(args, sub, threads):
+    return ["--threads", str(threads)] if procs.cli_has(args.kiln, sub, "--threads") else []
+
+
+def kiln_bench(args, engine, inputs, batch, threads, folder):
+    js = os.path.join(folder, f"kb_{batch}_{threads}.json")
+    cmd = [args.kiln, "bench", engine, "--shapes", shapes_arg(inputs, batch), "--duration", str(args.duration),
+           "--warmup", str(args.warmup), "--iterations", "3", "--json", js, *kiln_threads(args, "bench", threads)]
+    r = procs.run_child(cmd, args.timeout, procs.thread_env(threads))
+    if r.rc != 0:
+        return None, r
+    return json.load(open(js)), r
+
+
+def kiln_outputs(args, engine, files, threads, folder):
+    """Runs `kiln run` on the input files; returns ({file stem: array}, error or None)."""
+    out_dir = os.path.join(folder, f"kout_{threads}")
+    cmd = [args.kiln, "run", engine, "--output-dir", out_dir, "--output-format", "npy",
+           *kiln_threads(args, "run", threads)]
+    for name, path in files.items():
+        cmd += ["--input", f"{name}={path}"]
+    r = procs.run_child(cmd, args.timeout, procs.thread_env(threads))
+    if r.rc != 0:
+        return None, _prefixed("kiln run", r.one_line_error())
+    return {f[:-4]: np.load(os.path.join(out_dir, f)) for f in os.listdir(out_dir) if f.endswith(".npy")}, None
+
+
+def ort_child(args, model, files, threads, folder):
+    job = {"model": model, "inputs": files, "threads": threads, "duration": args.duration, "warmup": args.warmup,
+           "iterations": 3, "out_dir": os.path.join(folder, f"oout_{threads}"),
+           "result": os.path.join(folder, f"ort_{threads}.json")}
+    path = os.path.join(folder, f"ort_job_{threads}.json")
+    json.dump(job, open(path, "w"))
+    r = procs.run_child([sys.executable, os.path.join(HERE, "cpu_models", "ort_worker.py"), path], args.timeout,
+                        procs.thread_env(threads))
+    res = json.load(open(job["result"])) if os.path.exists(job["result"]) else \
+        {"ok": False, "error": r.one_line_error()}
+    if res["ok"]:
+        res["peak_mb"] = r.peak_mb
+        res["arrays"] = [np.load(os.path.join(job["out_dir"], f"{i}.npy")) for i in range(len(res["outputs"]))]
+    return res
+
+
+def _prefixed(cmd, line):
+    return line if line.startswith("kiln ") else f"{cmd}: {line}"
+
+
+def compare(kiln_out, ort_res, tol):
+    """Max abs error and error relative to ORT's largest magnitude over all outputs; ok = abs <= atol + rtol*max."""
+    worst_abs, worst_rel, ok, why = 0.0, 0.0, True, ""
+    atol, rtol = tol
+    for name, ref in zip(ort_res["outputs"], ort_res["arrays"]):
+        stem = "".join(c if c.isalnum() or c in "_-." else "_" for c in name)
+        got = kiln_out.get(stem)
+        if got is None or got.shape != ref.shape:
+            return None, None, False, f"output {name}: " + ("missing" if got is None else
+                                                             f"shape {got.shape} vs ORT {ref.shape}")
+        diff = np.abs(got.astype(np.float64) - ref.astype(np.float64))
+        if not np.all(np.isfinite(got)) and np.all(np.isfinite(ref)):
+            ok, why = False, f"output {name}: non-finite values"
+        scale = float(np.max(np.abs(ref))) if ref.size else 0.0
+        a = float(np.max(diff)) if diff.size else 0.0
+        worst_abs, worst_rel = max(worst_abs, a), max(worst_rel, a / scale if scale > 0 else a)
+        if not a <= atol + rtol * scale:
+            ok, why = False, why or f"output {name}: max abs err {a:.3g} > {atol:g} + {rtol:g} x {scale:.3g}"
+    return worst_abs, worst_rel, ok, why
+
+
+def bench_model(args, name, m, root):
+    """All rows of one model (one per batch x threads); a failing step puts its one-line error in the row."""
+    rows = []
+    base = {"model": name, "category": m["category"]}
+    if "error" in m:
+        return [dict(base, batch="-", threads="-", error=m["error"])]
+    folder = os.path.join(root, name)
+    os.makedirs(folder, exist_ok=True)
+    engine = os.path.join(folder, "model.kiln")
+    b = kiln_build(args, m["path"], engine)
+    build_err = None if b.rc == 0 else _prefixed("kiln build", b.one_line_error())
+    ref_engine = None
+    if args.include_reference and procs.cli_has(args.kiln, "build", "--backend"):
+        ref_engine = os.path.join(folder, "model_ref.kiln")
+        if kiln_build(args, m["path"], ref_engine, backend="reference").rc != 0:
+            ref_engine = None
+    tol = TOL[args.precision] or tuple(m["tol"])
+    batches = [m["tput"] if t == "tput" else int(t) for t in args.batches.split(",")]
+    for batch in list(dict.fromkeys(batches)):
+        files = make_inputs(m["inputs"], batch, folder)
+        for threads in args.threads:
+            row = dict(base, batch=batch, threads=threads, tol=tol[1], build_s=round(b.seconds, 1))
+            if build_err is None:
+                kout, err = kiln_outputs(args, engine, files, threads, folder)
+                kb, kr = kiln_bench(args, engine, m["inputs"], batch, threads, folder) if err is None else (None, None)
+                if kb is None:
+                    row["error"] = err or _prefixed("kiln bench", kr.one_line_error())
+                else:
+                    row.update(kiln_ips=kb["throughput_qps"] * batch, kiln_ms=kb["latency_ms"]["median"],
+                               kiln_mb=kr.peak_mb, backend=kb.get("backend"))
+            else:
+                row["error"] = build_err
+            o = ort_child(args, m["path"], files, threads, folder)
+            if o["ok"]:
+                row.update(ort_ips=o["qps"] * batch, ort_ms=o["median_ms"], ort_mb=o["peak_mb"])
+                if "kiln_ips" in row:
+                    row["ratio"] = row["kiln_ips"] / row["ort_ips"]
+                    row["max_abs"], row["max_rel"], row["ok"], why = compare(kout, o, tol)
+                    if why:
+                        row["check"] = why
+            else:
+                row["error"] = (row.get("error", "") + " | ORT: " + o["error"]).lstrip(" |")
+            if ref_engine and threads == 1:
+                rb, _ = kiln_bench(args, ref_engine, m["inputs"], batch, 1, folder)
+                row["ref_ips"] = rb["throughput_qps"] * batch if rb else None
+            rows.append(row)
+            report.print_row(row, args.include_reference)
+    return rows
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--kiln", default="build/bin/kiln")
-    ap.add_argument("--duration", type=float, default=3.0)
-    ap.add_argument("--threads", type=int, default=1, help="ORT intra-op threads (Kiln's reference backend is single-threaded)")
-    args = ap.parse_args()
-    tmp = tempfile.mkdtemp()
-    subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "..", "models", "make_models.py"), tmp],
-                   check=True, capture_output=True)
-    rng = np.random.default_rng(0)
-    cases = [("small_cnn", {"image": rng.standard_normal((8, 3, 32, 32), dtype=np.float32)})]
-    tb = os.path.join(tmp, "transformer_block.onnx")
-    import onnx
-    names = [i.name for i in onnx.load(tb).graph.input]
-    cases.append(("transformer_block", {names[0]: rng.standard_normal((4, 16, 64), dtype=np.float32),
-                                        names[1]: np.zeros((4, 1, 1, 16), dtype=np.float32)}))
-    print(f"{'model':20s} {'agree':6s} {'kiln qps':>10s} {'ort qps':>10s} {'kiln med ms':>12s} {'ort med ms':>11s} {'kiln/ort':>9s}")
-    for name, feeds in cases:
-        model = os.path.join(tmp, name + ".onnx")
-        engine = os.path.join(tmp, name + ".kiln")
-        shapes = ",".join(f"{k}:{'x'.join(map(str, v.shape))}" for k, v in feeds.items())
-        subprocess.run([args.kiln, "build", model, "-o", engine], check=True, capture_output=True)
-        inputs = []
-        for k, v in feeds.items():
-            p = os.path.join(tmp, f"{name}_{len(inputs)}.npy")
-            np.save(p, v)
-            inputs += ["--input", f"{k}={p}"]
-        outdir = os.path.join(tmp, name + "_out")
-        subprocess.run([args.kiln, "run", engine, *inputs, "--output-dir", outdir, "--output-format", "npy"],
-                       check=True, capture_output=True)
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = args.threads
-        sess = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
-        ref = sess.run(None, feeds)
-        agree = True
-        for o, r in zip(sess.get_outputs(), ref):
-            fn = "".join(c if c.isalnum() or c in "_-." else "_" for c in o.name)
-            got = np.load(os.path.join(outdir, fn + ".npy"))
-            agree &= bool(np.allclose(got, r, rtol=1e-4, atol=1e-5))
-        js = os.path.join(tmp, name + ".json")
-        subprocess.run([args.kiln, "bench", engine, "--shapes", shapes, "--duration", str(args.duration), "--json", js],
-                       check=True, capture_output=True)
-        kb = json.load(open(js))
-        oq, om = ort_bench(sess, feeds, args.duration)
-        kq, km = kb["throughput_qps"], kb["latency_ms"]["median"]
-        print(f"{name:20s} {str(agree):6s} {kq:10.1f} {oq:10.1f} {km:12.3f} {om:11.3f} {kq / oq:9.3f}")
+    args = parse_args()
+    if not os.path.exists(args.kiln):
+        sys.exit(f"cpu_compare: no kiln binary at {args.kiln} (build it, or pass --kiln)")
+    import onnxruntime
+    model_dir = args.model_dir or os.environ.get("KILN_BENCH_MODELS",
+                                                 os.path.expanduser("~/.cache/kiln/cpu_models"))
+    names = select_models(args.models)
+    machine = dict(procs.machine_info(), onnxruntime=onnxruntime.__version__, precision=args.precision,
+                   kiln=os.path.abspath(args.kiln))
+    print(f"machine: {machine['cpu']}, {machine['cores']} cores, {' '.join(machine['isa'])}; ORT "
+          f"{machine['onnxruntime']}; Kiln precision {args.precision}; {args.duration} s per engine and row")
+    models = resolve_models(names, model_dir)
+    root = tempfile.mkdtemp(prefix="kiln_cpu_compare_")
+    report.print_header(args.include_reference)
+    rows, t0 = [], time.time()
+    for name in names:
+        rows += bench_model(args, name, models[name], root)
+    summary = report.summarize(rows, args.threads)
+    report.print_summary(summary, rows)
+    print(f"{len(names)} models, {len(rows)} rows, {time.time() - t0:.0f} s" +
+          (f"; files kept in {root}" if args.keep else ""))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": machine, "args": vars(args), "rows": rows, "summary": summary}, f, indent=1)
+    if not args.keep:
+        import shutil
+        shutil.rmtree(root, ignore_errors=True)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
