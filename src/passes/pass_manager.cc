@@ -15,21 +15,29 @@ namespace {
 
 using PassFactory = std::function<std::unique_ptr<Pass>()>;
 
+// Whether the build's preferred backend asked for a backend-specific pass (PassOptions::backend_passes).
+bool backend_wants(const PassOptions& o, const std::string& pass) {
+  if (o.backend_passes) return o.backend_passes->count(pass) != 0;
+  return o.device == "cuda";
+}
+
 // The pass list for these options, in order. This is the one place that says what runs when:
-//   O0: nothing.  O1: cleanup.  O2: + fusions.  O3..O5: + NHWC layout and elementwise chains (cuda only).
+//   O0: nothing.  O1: cleanup.  O2: + fusions.  O3..O5: + NHWC layout and elementwise chains, when the backend
+//   asks for them (cuda: both; cpu: elementwise chains).
 std::vector<PassFactory> pass_list(const PassOptions& o) {
   std::vector<PassFactory> l;
   if (o.opt_level <= 0) return l;
   const bool fusions = o.opt_level >= 2;
-  const bool cuda_layout = o.opt_level >= 3 && o.device == "cuda";
+  const bool nhwc = o.opt_level >= 3 && backend_wants(o, "layout_nhwc");
+  const bool chains = o.opt_level >= 3 && backend_wants(o, "fuse_elementwise_chains");
   l.push_back(make_fold_constants_pass);
   l.push_back(make_remove_identity_pass);
   l.push_back(make_eliminate_dead_code_pass);
   l.push_back(make_eliminate_common_subexpressions_pass);
   l.push_back(make_simplify_broadcasts_pass);  // before fuse_attention: masks keep their small shapes
   if (fusions) {
-    // Fusion passes (P2) go here, in this order: fuse_conv_bn, fuse_gelu, fuse_layer_norm, fuse_rms_norm,
-    // fuse_attention, fuse_conv_activation, fuse_matmul_bias_activation.
+    // Fusions, in this order: fuse_conv_bn, fuse_gelu, fuse_layer_norm, fuse_rms_norm, fuse_attention,
+    // fuse_conv_activation, fuse_matmul_bias_activation.
     l.push_back(make_fuse_conv_bn_pass);
     l.push_back(make_fuse_gelu_pass);
     l.push_back(make_fuse_layer_norm_pass);
@@ -42,11 +50,8 @@ std::vector<PassFactory> pass_list(const PassOptions& o) {
   if (fusions) l.push_back(make_fold_attention_heads_pass);  // after transposes of K are merged
   if (fusions) l.push_back(make_fuse_qkv_projection_pass);   // needs the 3-D Attention form
   if (fusions) l.push_back(make_fuse_add_layer_norm_pass);   // after GEMM epilogues took their residual Adds
-  if (cuda_layout) {
-    l.push_back(make_layout_nhwc_pass);
-    // fuse_elementwise_chains (P2, cuda only) goes here.
-    l.push_back(make_fuse_elementwise_chains_pass);
-  }
+  if (nhwc) l.push_back(make_layout_nhwc_pass);
+  if (chains) l.push_back(make_fuse_elementwise_chains_pass);  // after the layout's Transposes are placed
   l.push_back(make_fold_constants_pass);
   l.push_back(make_eliminate_dead_code_pass);
   return l;

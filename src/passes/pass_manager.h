@@ -1,7 +1,9 @@
 // The graph optimizer's entry point: the pass list per optimization level, written out in one place.
 #pragma once
 #include <map>
+#include <optional>
 #include <ostream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -12,7 +14,10 @@ namespace kiln {
 
 struct PassOptions {
   int opt_level = 3;                       // 0: no passes; 1: cleanup; 2+: fusions; 3+: layout (GPU)
-  std::string device = "cpu";              // "cpu" | "cuda": some passes are device-specific (NHWC layout)
+  std::string device = "cpu";              // "cpu" | "cuda": named in messages
+  // The backend-specific passes the build's preferred backend asks for (Backend::wants_pass): "layout_nhwc",
+  // "fuse_elementwise_chains". Unset (callers that give only a device): both when device is "cuda".
+  std::optional<std::set<std::string>> backend_passes;
   std::vector<std::string> dump_ir_after;  // pass names, or "all": print the IR after those passes
   std::ostream* dump = nullptr;            // where dumps go (std::cerr when null)
   bool verify_each_pass = false;           // run verify_graph after every pass (tests, debug builds)

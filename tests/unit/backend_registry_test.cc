@@ -6,6 +6,7 @@
 
 #include "ir/graph.h"
 #include "kiln/engine.h"
+#include "passes/pass_manager.h"
 #include "runtime/backend.h"
 #include "runtime/builder.h"
 #include "runtime/context_backend.h"
@@ -191,6 +192,21 @@ TEST(BackendBuild, EngineWhoseBackendIsNotInThisKilnFailsClearly) {
   Status run = ctx->run({{"x", Value::of(x)}}, &outs);
   ASSERT_FALSE(run.ok());
   EXPECT_NE(run.message().find("engine needs backend 'tpu'"), std::string::npos) << run.message();
+}
+
+TEST(BackendPasses, BackendSpecificPassesFollowTheBackendsWishes) {
+  auto has = [](const std::vector<std::string>& v, const char* p) { return std::find(v.begin(), v.end(), p) != v.end(); };
+  PassOptions o;
+  o.backend_passes = std::set<std::string>{"fuse_elementwise_chains"};
+  auto names = pass_names(o);
+  EXPECT_TRUE(has(names, "fuse_elementwise_chains"));
+  EXPECT_FALSE(has(names, "layout_nhwc"));
+  o.backend_passes = std::set<std::string>{};
+  o.device = "cuda";  // the device string no longer decides once the backend answered
+  EXPECT_FALSE(has(pass_names(o), "fuse_elementwise_chains"));
+  const Backend* ref = find_backend("reference");
+  ASSERT_NE(ref, nullptr);
+  EXPECT_FALSE(ref->wants_pass("layout_nhwc"));  // the oracle runs the graph as imported and fused, no layouts
 }
 
 }  // namespace
