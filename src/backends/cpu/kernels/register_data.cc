@@ -1,8 +1,26 @@
-// Registers the hand-written data CPU kernels.
+// Registers the hand-written data-movement CPU kernels (copies, gathers, casts, selects, aliasing reshapes).
+#include "backends/cpu/kernels/data.h"
 #include "backends/cpu/kernels/register.h"
 
 namespace kiln::cpu {
 
-void register_cpu_data_kernels(CpuKernelRegistry& r) {}
+void register_cpu_data_kernels(CpuKernelRegistry& r) {
+  using namespace kern;
+  r.add(OpKind::kTranspose, {"transpose", data_supports, transpose_run});
+  r.add(OpKind::kSlice, {"slice", data_supports, slice_run});
+  r.add(OpKind::kExpand, {"expand", data_supports, expand_run});
+  r.add(OpKind::kTile, {"tile", data_supports, tile_run});
+  r.add(OpKind::kConcat, {"concat", concat_supports, concat_run});
+  r.add(OpKind::kSplit, {"split", data_supports, split_run});
+  r.add(OpKind::kGather, {"gather", data_supports, gather_run});
+  r.add(OpKind::kCast, {"cast", cast_supports, cast_run});
+  r.add(OpKind::kCastLike, {"cast", cast_supports, cast_run});
+  r.add(OpKind::kWhere, {"where", where_supports, where_run});
+  r.add(OpKind::kReshape, {"alias_reshape", alias_supports, reshape_run});
+  r.add(OpKind::kFlatten, {"alias_flatten", alias_supports, flatten_run});
+  r.add(OpKind::kSqueeze, {"alias_squeeze", alias_supports, squeeze_run});
+  r.add(OpKind::kUnsqueeze, {"alias_unsqueeze", alias_supports, unsqueeze_run});
+  r.add(OpKind::kIdentity, {"alias_identity", alias_supports, identity_run});
+}
 
 }  // namespace kiln::cpu

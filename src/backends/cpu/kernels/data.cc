@@ -1,0 +1,293 @@
+// Data-movement CPU kernels on any fixed-size dtype: Transpose, Slice, Expand, Tile (through the strided copy
+// engine), Concat, Split and Gather (block copies).
+#include <algorithm>
+#include <cstring>
+
+#include "backends/cpu/kernels/common.h"
+#include "backends/cpu/kernels/data.h"
+#include "backends/cpu/kernels/strided_copy.h"
+
+namespace kiln::cpu::kern {
+namespace {
+
+bool copyable(DType d) {
+  if (d == DType::kUndefined || d == DType::kString) return false;
+  const size_t s = dtype_size(d);
+  return s == 1 || s == 2 || s == 4 || s == 8;
+}
+
+// Reads int input i (int32/int64) into *out; error naming the input otherwise.
+Status int_input(const CpuKernelContext& ctx, size_t i, const char* what, std::vector<int64_t>* out) {
+  const Tensor& t = ctx.input(i);
+  if (t.dtype() != DType::kInt64 && t.dtype() != DType::kInt32)
+    return ctx.error(std::string(what) + " (input " + std::to_string(i) + ") must be int32 or int64");
+  *out = read_ints(t);
+  return ok_status();
+}
+
+}  // namespace
+
+NodeSupport data_supports(const Graph& g, const Node& n) {
+  const DType d = input_dtype(g, n, 0);
+  if (!copyable(d)) return NodeSupport::no(std::string("dtype ") + dtype_name(d));
+  for (size_t i = 1; i < n.inputs.size(); ++i) {  // starts/ends/axes/steps, shape, repeats, split, indices
+    if (!n.has_input(i)) continue;
+    const DType t = input_dtype(g, n, i);
+    if (t != DType::kInt64 && t != DType::kInt32) return NodeSupport::no("input " + std::to_string(i) + " is not int32/int64");
+  }
+  return NodeSupport::yes();
+}
+
+NodeSupport concat_supports(const Graph& g, const Node& n) {
+  const DType d = input_dtype(g, n, 0);
+  for (size_t i = 0; i < n.inputs.size(); ++i)
+    if (!copyable(input_dtype(g, n, i)) || input_dtype(g, n, i) != d)
+      return NodeSupport::no("input " + std::to_string(i) + " dtype");
+  return NodeSupport::yes();
+}
+
+Status transpose_run(CpuKernelContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  const int64_t r = static_cast<int64_t>(x.rank());
+  std::vector<int64_t> perm = ctx.attrs().get_ints("perm");
+  if (perm.empty())
+    for (int64_t i = r - 1; i >= 0; --i) perm.push_back(i);
+  if (static_cast<int64_t>(perm.size()) != r) return ctx.error("perm has " + std::to_string(perm.size()) + " entries for rank " + std::to_string(r));
+  std::vector<bool> seen(r, false);
+  for (int64_t& p : perm) {
+    if (!norm_axis(p, r, &p) || seen[p]) return ctx.error("perm is not a permutation of the input's axes");
+    seen[p] = true;
+  }
+  const auto st = strides(x.dims());
+  Dims od(r);
+  std::vector<int64_t> os(r);
+  for (int64_t i = 0; i < r; ++i) {
+    od[i] = x.dim(perm[i]);
+    os[i] = st[perm[i]];
+  }
+  KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, x.dtype(), od));
+  strided_copy(x.raw(), 0, os, y->raw(), od, dtype_size(x.dtype()), ctx.num_threads());
+  return ok_status();
+}
+
+Status slice_run(CpuKernelContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  const int64_t r = static_cast<int64_t>(x.rank());
+  std::vector<int64_t> starts, ends, axes, steps;
+  if (!ctx.has_input(1) || !ctx.has_input(2)) return ctx.error("starts and ends are required");
+  KILN_RETURN_IF_ERROR(int_input(ctx, 1, "starts", &starts));
+  KILN_RETURN_IF_ERROR(int_input(ctx, 2, "ends", &ends));
+  if (ctx.has_input(3)) {
+    KILN_RETURN_IF_ERROR(int_input(ctx, 3, "axes", &axes));
+  } else {
+    for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
+  }
+  if (ctx.has_input(4)) {
+    KILN_RETURN_IF_ERROR(int_input(ctx, 4, "steps", &steps));
+  } else {
+    steps.assign(starts.size(), 1);
+  }
+  if (ends.size() != starts.size() || axes.size() != starts.size() || steps.size() != starts.size())
+    return ctx.error("starts, ends, axes and steps must have the same length");
+  const auto st = strides(x.dims());
+  Dims od = x.dims();
+  std::vector<int64_t> os = st;
+  int64_t base = 0;
+  std::vector<bool> seen(r, false);
+  for (size_t i = 0; i < starts.size(); ++i) {
+    int64_t a = 0;
+    if (!norm_axis(axes[i], r, &a)) return ctx.error("axis " + std::to_string(axes[i]) + " is out of range for rank " + std::to_string(r));
+    if (seen[a]) return ctx.error("axes contain a duplicate");
+    seen[a] = true;
+    const int64_t d = x.dim(a), s = steps[i];
+    if (s == 0) return ctx.error("steps must be nonzero");
+    int64_t b = starts[i], e = ends[i];
+    if (b < 0) b += d;
+    if (e < 0) e += d;
+    int64_t n = 0;
+    if (s > 0) {
+      b = std::clamp<int64_t>(b, 0, d);
+      e = std::clamp<int64_t>(e, 0, d);
+      n = e > b ? (e - b - 1) / s + 1 : 0;
+    } else if (d > 0) {
+      b = std::clamp<int64_t>(b, 0, d - 1);
+      e = std::clamp<int64_t>(e, -1, d - 1);
+      n = b > e ? (b - e - 1) / -std::max<int64_t>(s, -INT64_MAX) + 1 : 0;
+    }
+    od[a] = n;
+    os[a] = st[a] * s;
+    if (n > 0) base += b * st[a];
+  }
+  KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, x.dtype(), od));
+  strided_copy(x.raw(), base, os, y->raw(), od, dtype_size(x.dtype()), ctx.num_threads());
+  return ok_status();
+}
+
+Status expand_run(CpuKernelContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  std::vector<int64_t> shape;
+  if (!ctx.has_input(1)) return ctx.error("shape is required");
+  KILN_RETURN_IF_ERROR(int_input(ctx, 1, "shape", &shape));
+  Bcast b;
+  if (!make_bcast({&x.dims(), &shape}, &b))
+    return ctx.error("input of shape " + dims_to_string(x.dims()) + " does not broadcast to " + dims_to_string(shape));
+  const size_t r = b.out.size(), off = r - x.rank();
+  const auto st = strides(x.dims());
+  std::vector<int64_t> os(r, 0);
+  for (size_t i = 0; i < x.rank(); ++i) os[off + i] = x.dim(i) == 1 ? 0 : st[i];
+  KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, x.dtype(), b.out));
+  strided_copy(x.raw(), 0, os, y->raw(), b.out, dtype_size(x.dtype()), ctx.num_threads());
+  return ok_status();
+}
+
+Status tile_run(CpuKernelContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  std::vector<int64_t> reps;
+  if (!ctx.has_input(1)) return ctx.error("repeats is required");
+  KILN_RETURN_IF_ERROR(int_input(ctx, 1, "repeats", &reps));
+  if (reps.size() != x.rank()) return ctx.error("repeats must have one entry per input dim");
+  const auto st = strides(x.dims());
+  Dims od, pd;  // pd: [r0, d0, r1, d1, ...] is the output's layout
+  std::vector<int64_t> ps;
+  for (size_t i = 0; i < x.rank(); ++i) {
+    if (reps[i] < 0) return ctx.error("repeats must be non-negative");
+    od.push_back(x.dim(i) * reps[i]);
+    pd.push_back(reps[i]);
+    pd.push_back(x.dim(i));
+    ps.push_back(0);
+    ps.push_back(st[i]);
+  }
+  KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, x.dtype(), od));
+  strided_copy(x.raw(), 0, ps, y->raw(), pd, dtype_size(x.dtype()), ctx.num_threads());
+  return ok_status();
+}
+
+Status concat_run(CpuKernelContext& ctx) {
+  const size_t k = ctx.num_inputs();
+  if (k == 0 || !ctx.has_input(0)) return ctx.error("needs at least one input");
+  const Tensor& x0 = ctx.input(0);
+  const int64_t r = static_cast<int64_t>(x0.rank());
+  int64_t axis = 0;
+  if (r == 0 || !norm_axis(ctx.attrs().get_int("axis", 0), r, &axis))
+    return ctx.error("axis " + std::to_string(ctx.attrs().get_int("axis", 0)) + " is out of range for rank " + std::to_string(r));
+  Dims od = x0.dims();
+  od[axis] = 0;
+  for (size_t i = 0; i < k; ++i) {
+    if (!ctx.has_input(i)) return ctx.error("input " + std::to_string(i) + " is missing");
+    const Tensor& t = ctx.input(i);
+    if (t.dtype() != x0.dtype() || t.rank() != x0.rank())
+      return ctx.error("input " + std::to_string(i) + " must match input 0's dtype and rank");
+    for (int64_t d = 0; d < r; ++d)
+      if (d != axis && t.dim(d) != x0.dim(d))
+        return ctx.error("input " + std::to_string(i) + " of shape " + dims_to_string(t.dims()) +
+                         " does not match input 0 " + dims_to_string(x0.dims()) + " outside axis " + std::to_string(axis));
+    od[axis] += t.dim(axis);
+  }
+  KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, x0.dtype(), od));
+  const size_t es = dtype_size(x0.dtype());
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < axis; ++d) outer *= od[d];
+  for (int64_t d = axis + 1; d < r; ++d) inner *= od[d];
+  const int64_t out_row = od[axis] * inner;
+  char* dst = static_cast<char*>(y->raw());
+  parallel_range(threads_for(ctx, y->numel()), outer, [&](int64_t b, int64_t e) {
+    for (int64_t o = b; o < e; ++o) {
+      int64_t at = 0;
+      for (size_t i = 0; i < k; ++i) {
+        const Tensor& t = ctx.input(i);
+        const int64_t len = t.dim(axis) * inner;
+        std::memcpy(dst + (o * out_row + at) * es, static_cast<const char*>(t.raw()) + o * len * es,
+                    static_cast<size_t>(len) * es);
+        at += len;
+      }
+    }
+  });
+  return ok_status();
+}
+
+Status split_run(CpuKernelContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  const int64_t r = static_cast<int64_t>(x.rank());
+  int64_t axis = 0;
+  if (r == 0 || !norm_axis(ctx.attrs().get_int("axis", 0), r, &axis))
+    return ctx.error("axis " + std::to_string(ctx.attrs().get_int("axis", 0)) + " is out of range for rank " + std::to_string(r));
+  const int64_t n_out = static_cast<int64_t>(ctx.num_outputs()), dim = x.dim(axis);
+  std::vector<int64_t> split;
+  if (ctx.has_input(1)) {
+    KILN_RETURN_IF_ERROR(int_input(ctx, 1, "split", &split));
+  } else if (ctx.node().opset > 0 && ctx.node().opset < 13 && ctx.attrs().has("split")) {
+    split = ctx.attrs().get_ints("split");
+  }
+  if (!split.empty()) {
+    if (static_cast<int64_t>(split.size()) != n_out) return ctx.error("split has the wrong number of entries");
+    int64_t sum = 0;
+    for (int64_t s : split) {
+      if (s < 0) return ctx.error("split has a negative entry");
+      sum += s;
+    }
+    if (sum != dim) return ctx.error("split sums to " + std::to_string(sum) + " but axis has " + std::to_string(dim));
+  } else if (ctx.attrs().has("num_outputs")) {
+    const int64_t parts = ctx.attrs().get_int("num_outputs", n_out);
+    if (parts != n_out || parts <= 0) return ctx.error("num_outputs does not match the node's outputs");
+    const int64_t chunk = (dim + parts - 1) / parts;
+    for (int64_t i = 0; i < parts; ++i) split.push_back(std::clamp<int64_t>(dim - i * chunk, 0, chunk));
+  } else {
+    if (n_out <= 0 || dim % n_out != 0) return ctx.error("axis of size " + std::to_string(dim) + " cannot be split evenly");
+    split.assign(n_out, dim / n_out);
+  }
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < axis; ++d) outer *= x.dim(d);
+  for (int64_t d = axis + 1; d < r; ++d) inner *= x.dim(d);
+  const size_t es = dtype_size(x.dtype());
+  const char* src = static_cast<const char*>(x.raw());
+  int64_t at = 0;
+  for (int64_t i = 0; i < n_out; ++i) {
+    Dims od = x.dims();
+    od[axis] = split[i];
+    const int64_t len = split[i] * inner;
+    if (ctx.wants_output(i)) {
+      KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(i, x.dtype(), od));
+      char* dst = static_cast<char*>(y->raw());
+      for (int64_t o = 0; o < outer; ++o)
+        std::memcpy(dst + o * len * es, src + (o * dim * inner + at) * es, static_cast<size_t>(len) * es);
+    }
+    at += len;
+  }
+  return ok_status();
+}
+
+Status gather_run(CpuKernelContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  const Tensor& idx = ctx.input(1);
+  const int64_t r = static_cast<int64_t>(x.rank());
+  int64_t axis = 0;
+  if (r == 0 || !norm_axis(ctx.attrs().get_int("axis", 0), r, &axis))
+    return ctx.error("axis " + std::to_string(ctx.attrs().get_int("axis", 0)) + " is out of range for rank " + std::to_string(r));
+  if (idx.dtype() != DType::kInt64 && idx.dtype() != DType::kInt32) return ctx.error("indices must be int32 or int64");
+  const int64_t dim = x.dim(axis), n_idx = idx.numel();
+  std::vector<int64_t> ids = read_ints(idx);
+  for (int64_t& v : ids) {
+    if (v < -dim || v >= dim)
+      return ctx.error("index " + std::to_string(v) + " is out of range for a dimension of size " + std::to_string(dim));
+    if (v < 0) v += dim;
+  }
+  Dims od(x.dims().begin(), x.dims().begin() + axis);
+  od.insert(od.end(), idx.dims().begin(), idx.dims().end());
+  od.insert(od.end(), x.dims().begin() + axis + 1, x.dims().end());
+  KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, x.dtype(), od));
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < axis; ++d) outer *= x.dim(d);
+  for (int64_t d = axis + 1; d < r; ++d) inner *= x.dim(d);
+  const size_t es = dtype_size(x.dtype()), row = static_cast<size_t>(inner) * es;
+  const char* src = static_cast<const char*>(x.raw());
+  char* dst = static_cast<char*>(y->raw());
+  parallel_range(threads_for(ctx, y->numel()), outer * n_idx, [&](int64_t b, int64_t e) {
+    for (int64_t it = b; it < e; ++it) {
+      const int64_t o = it / n_idx, j = it % n_idx;
+      std::memcpy(dst + it * row, src + (o * dim + ids[j]) * row, row);
+    }
+  });
+  return ok_status();
+}
+
+}  // namespace kiln::cpu::kern
