@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <string>
 
 namespace kiln::cpu {
 
@@ -32,8 +33,12 @@ void ArenaTracker::begin_run(const std::vector<Dims>& shapes) {
   records_.clear();
   stale_ = false;
   current_ = nullptr;
+  static const bool disabled = [] {
+    const char* e = std::getenv("KILN_CPU_ARENA");  // "0": never plan (every output allocated; for debugging)
+    return e && std::string(e) == "0";
+  }();
   for (auto& p : plans_)
-    if (p->shapes == shapes) current_ = p.get();
+    if (p->shapes == shapes && !disabled) current_ = p.get();
   if (!current_) {
     // Recording: remember the shapes in a new (empty) plan filled by end_run.
     if (plans_.size() >= kMaxPlans) plans_.erase(plans_.begin());

@@ -1,0 +1,131 @@
+// The CPU context end to end: a small graph mixing oneDNN, hand-written and reference nodes (views included)
+// runs on backend "cpu" and matches backend "reference" on the first (recording) run, on planned runs that reuse
+// the activation arena, after an input-shape change, and without overwriting outputs handed out earlier.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "kiln/engine.h"
+#include "runtime/backend.h"
+#include "runtime/engine_access.h"
+
+namespace kiln {
+namespace {
+
+Tensor random_f32(const Dims& dims, uint32_t seed) {
+  Tensor t(DType::kFloat32, dims);
+  std::mt19937 g(seed);
+  std::uniform_real_distribution<float> d(-1.f, 1.f);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = d(g);
+  return t;
+}
+
+Node make_node(OpKind op, const std::string& name, std::vector<std::string> in, std::vector<std::string> out) {
+  Node n;
+  n.op = op;
+  n.name = name;
+  n.inputs = std::move(in);
+  n.outputs = std::move(out);
+  n.opset = 18;
+  return n;
+}
+
+// x[N,3,8,8] -> Conv(4,3x3,pad1) -> Relu -> Reshape[N,256] -> MatMul W[256,5] -> Add b -> Softmax = y
+// plus z = Reshape(relu) as a second output (a view of an arena tensor handed to the caller).
+// `reference_views`: plan the Reshape nodes on the reference backend (its kernel returns a view of its input).
+std::shared_ptr<Engine> make_engine(const std::string& backend, bool reference_views = false) {
+  auto g = std::make_shared<Graph>();
+  g->name = "g";
+  g->inputs.push_back({"x", TypeInfo::tensor(DType::kFloat32, Shape::of_dims({Dim{-1, "N"}, Dim::known(3), Dim::known(8), Dim::known(8)}))});
+  g->initializers["w"] = random_f32({4, 3, 3, 3}, 1);
+  g->initializers["cb"] = random_f32({4}, 2);
+  g->initializers["m"] = random_f32({256, 5}, 3);
+  g->initializers["b"] = random_f32({5}, 4);
+  g->initializers["shape"] = Tensor::from_vector<int64_t>(DType::kInt64, {2}, {-1, 256});
+  g->initializers["shape2"] = Tensor::from_vector<int64_t>(DType::kInt64, {3}, {-1, 4, 64});
+  Node conv = make_node(OpKind::kConv, "conv", {"x", "w", "cb"}, {"c"});
+  conv.attrs.set("pads", Dims{1, 1, 1, 1});
+  g->nodes.push_back(conv);
+  g->nodes.push_back(make_node(OpKind::kRelu, "relu", {"c"}, {"r"}));
+  g->nodes.push_back(make_node(OpKind::kReshape, "flat", {"r", "shape"}, {"f"}));
+  g->nodes.push_back(make_node(OpKind::kMatMul, "mm", {"f", "m"}, {"p"}));
+  g->nodes.push_back(make_node(OpKind::kAdd, "add", {"p", "b"}, {"q"}));
+  g->nodes.push_back(make_node(OpKind::kSoftmax, "sm", {"q"}, {"y"}));
+  g->nodes.push_back(make_node(OpKind::kReshape, "view", {"r", "shape2"}, {"z"}));
+  for (const auto& [name, t] : g->initializers) g->value_types[name] = TypeInfo::tensor(t.dtype(), Shape::of(t.dims()));
+  auto any = [](int r) { return TypeInfo::tensor(DType::kFloat32, Shape::unknown_rank()); };
+  auto ranked = [](int r) {
+    std::vector<Dim> d(r, Dim{-1, {}});
+    return TypeInfo::tensor(DType::kFloat32, Shape::of_dims(d));
+  };
+  for (const char* v : {"c", "r"}) g->value_types[v] = ranked(4);
+  for (const char* v : {"f", "p", "q"}) g->value_types[v] = ranked(2);
+  g->value_types["x"] = g->inputs[0].type;
+  g->outputs.push_back({"y", any(0)});
+  g->outputs.push_back({"z", any(0)});
+  g->value_types["y"] = any(0);
+  g->value_types["z"] = any(0);
+  EngineInfo info;
+  info.backend = backend;
+  info.precision = "fp32";
+  auto e = std::make_shared<Engine>(g, info, std::vector<OptimizationProfile>{});
+  if (reference_views) {
+    std::vector<NodePlan> plans(g->nodes.size());
+    for (size_t i = 0; i < g->nodes.size(); ++i) plans[i].backend = g->nodes[i].op == OpKind::kReshape ? "reference" : "";
+    EngineAccess::set_plans(*e, plans);
+  }
+  return e;
+}
+
+void expect_close(const Tensor& a, const Tensor& b, const std::string& what) {
+  ASSERT_EQ(a.dims(), b.dims()) << what;
+  for (int64_t i = 0; i < a.numel(); ++i)
+    ASSERT_NEAR(a.data<float>()[i], b.data<float>()[i], 1e-4 + 1e-4 * std::fabs(b.data<float>()[i])) << what << " @" << i;
+}
+
+class CpuContextRuns : public ::testing::TestWithParam<bool> {};
+
+TEST_P(CpuContextRuns, MatchReferenceAcrossRunsAndShapes) {
+  register_builtin_backends();
+  auto cpu = make_engine("cpu", GetParam());
+  auto ref = make_engine("reference");
+  auto cctx = cpu->create_context();
+  auto rctx = ref->create_context();
+  std::vector<NamedValues> kept;
+  for (int run = 0; run < 6; ++run) {
+    int64_t n = run < 3 ? 2 : (run < 5 ? 3 : 2);
+    NamedValues in{{"x", Value::of(random_f32({n, 3, 8, 8}, 100 + run))}};
+    NamedValues co, ro;
+    ASSERT_TRUE(cctx->run(in, &co).ok()) << "run " << run;
+    ASSERT_TRUE(rctx->run(in, &ro).ok()) << "run " << run;
+    ASSERT_EQ(co.size(), 2u);
+    for (size_t k = 0; k < 2; ++k) expect_close(co[k].second.tensor, ro[k].second.tensor, "run " + std::to_string(run) + " output " + std::to_string(k));
+    kept.push_back(ro);
+    kept.push_back(co);
+  }
+  // Outputs handed out earlier are still intact (not views of the arena).
+  for (size_t r = 0; r + 1 < kept.size(); r += 2)
+    for (size_t k = 0; k < 2; ++k) expect_close(kept[r + 1][k].second.tensor, kept[r][k].second.tensor, "kept " + std::to_string(r));
+  EXPECT_GT(cctx->memory().activations_peak, 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(CpuContext, CpuContextRuns, ::testing::Bool());
+
+TEST(CpuContext, ProfilingNamesBackendAndKernel) {
+  register_builtin_backends();
+  auto cpu = make_engine("cpu");
+  auto ctx = cpu->create_context();
+  ctx->set_profiling(true);
+  ctx->set_num_threads(1);
+  NamedValues in{{"x", Value::of(random_f32({1, 3, 8, 8}, 7))}}, out;
+  ASSERT_TRUE(ctx->run(in, &out).ok());
+  auto layers = ctx->layer_timings();
+  ASSERT_EQ(layers.size(), 7u);
+  EXPECT_EQ(layers[0].placement, "cpu");
+  EXPECT_EQ(layers[0].kernel, "onednn_conv");
+  EXPECT_EQ(layers[3].kernel, "onednn_matmul");
+}
+
+}  // namespace
+}  // namespace kiln
