@@ -65,6 +65,7 @@ inline const CpuKernelRegistry& hand_kernels() {
     register_cpu_elementwise_kernels(reg);
     register_cpu_norm_kernels(reg);
     register_cpu_data_kernels(reg);
+    register_cpu_attention_kernels(reg);
     return reg;
   }();
   return r;

@@ -7,5 +7,6 @@ namespace kiln::cpu {
 void register_cpu_elementwise_kernels(CpuKernelRegistry& r);  // unary, binary, FusedElementwise, Cast, Where
 void register_cpu_norm_kernels(CpuKernelRegistry& r);         // Softmax, LayerNorm, RMSNorm, reductions
 void register_cpu_data_kernels(CpuKernelRegistry& r);         // Transpose, Concat, Slice, Gather, reshapes
+void register_cpu_attention_kernels(CpuKernelRegistry& r);    // Attention (no KV cache)
 
 }  // namespace kiln::cpu
