@@ -235,7 +235,7 @@ def bench_model(args, name, m, root):
                     row["error"] = err or _prefixed("kiln bench", kr.one_line_error())
                 else:
                     row.update(kiln_ips=kb["throughput_qps"] * batch, kiln_ms=kb["latency_ms"]["median"],
-                               kiln_mb=kr.peak_mb, backend=kb.get("backend"))
+                               kiln_mb=kr.peak_mb, backend=kb.get("backend"), kiln_memory=kb.get("memory"))
             else:
                 row["error"] = build_err
             o = ort_child(args, m["path"], files, threads, folder)
