@@ -61,8 +61,19 @@ void BuildFlags::add_to(CLI::App* cmd, bool with_profiles) {
   }
 }
 
+void BuildFlags::add_runtime_to(CLI::App* cmd) {
+  if (!cmd->get_option_no_throw("--backend"))
+    cmd->add_option("--backend", backend,
+                    "When building from ONNX: the backend that runs every node it supports, the reference backend the "
+                    "rest (reference: the oracle); default: the --device's backends (cpu: cpu, then reference)");
+  cmd->add_option("--threads", threads,
+                  "Intra-op threads for CPU engines (default: KILN_NUM_THREADS, else the cores this process may use)")
+      ->check(CLI::PositiveNumber);
+}
+
 Result<BuildOptions> BuildFlags::to_options() const {
   BuildOptions o;
+  if (!backend.empty()) o.backend = backend;
   o.device = device;
   o.precision = precision;
   o.opt_level = opt_level;

@@ -24,7 +24,15 @@ struct BuildFlags {
   bool exact_gelu = false;
   std::vector<std::string> input_dtypes;  // --input-dtype NAME:TYPE
   std::vector<std::string> dump_ir;
+  std::string backend;  // --backend (run/bench/conformance when they build from ONNX)
+  int threads = 0;      // --threads: intra-op threads of CPU contexts (0: KILN_NUM_THREADS or the usable cores)
   void add_to(CLI::App* cmd, bool with_profiles);
+  // --backend and --threads for the commands that run engines (run, bench, conformance).
+  void add_runtime_to(CLI::App* cmd);
+  // Applies --threads to a new context.
+  void configure(ExecutionContext& ctx) const {
+    if (threads > 0) ctx.set_num_threads(threads);
+  }
   Result<BuildOptions> to_options() const;
 };
 

@@ -67,6 +67,7 @@ struct StreamResult {
 void run_stream(const Engine& engine, const NamedValues& inputs, const BenchArgs& a, Clock::time_point start,
                 double warmup_s, double duration_s, StreamResult* out) {
   auto ctx = engine.create_context();
+  a.flags.configure(*ctx);
   ctx->set_cuda_graph(a.cuda_graph);
   NamedValues outputs;
   auto once = [&]() -> Status {
@@ -262,6 +263,7 @@ int run_bench(const BenchArgs& a) {
   ContextMemory mem;
   {
     auto ctx = (*engine)->create_context();
+    a.flags.configure(*ctx);
     NamedValues outs;
     Status st = ctx->run(*inputs, &outs);
     if (!st.ok()) return fail("bench", st);
@@ -314,6 +316,9 @@ int run_bench(const BenchArgs& a) {
               << " B, workspace " << mem.workspace << " B\n";
   } else {
     std::cout << "Compute Time (host): mean = " << gpu.mean << " ms, median = " << gpu.median << " ms\n";
+    std::cout << "Memory: weights " << mem.weights << " B, activations peak " << mem.activations_peak
+              << " B, workspace " << mem.workspace << " B, peak " << mem.weights + mem.activations_peak + mem.workspace
+              << " B\n";
   }
   std::cout << "Iterations: " << lat.size() << "\nTotal Host Walltime: " << wall_s << " s\n";
   if (!layers.empty()) {
@@ -409,6 +414,7 @@ std::function<int()> add_bench_command(CLI::App& app) {
       ->check(CLI::Range(1, 10000));
   cmd->add_flag("--profile", args->profile, "Print a per-layer time profile (one execution, synchronized per node)");
   args->flags.add_to(cmd, false);
+  args->flags.add_runtime_to(cmd);
   return [args]() { return run_bench(*args); };
 }
 

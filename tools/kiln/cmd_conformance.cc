@@ -51,7 +51,8 @@ std::vector<fs::path> sorted_files(const fs::path& dir, const std::string& prefi
   return out;
 }
 
-std::pair<Verdict, std::string> run_case(const fs::path& dir, const BuildOptions& options, bool via_engine) {
+std::pair<Verdict, std::string> run_case(const fs::path& dir, const BuildOptions& options, bool via_engine,
+                                         const BuildFlags& flags) {
   auto built = Engine::build_from_onnx((dir / "model.onnx").string(), options);
   if (!built.ok()) {
     Verdict v = built.status().code() == StatusCode::kUnimplemented ? Verdict::kUnsupported : Verdict::kFail;
@@ -73,6 +74,7 @@ std::pair<Verdict, std::string> run_case(const fs::path& dir, const BuildOptions
   std::sort(sets.begin(), sets.end());
   if (sets.empty()) return {Verdict::kFail, "no test_data_set_* folders"};
   auto ctx = engine->create_context();
+  flags.configure(*ctx);
   for (const auto& set : sets) {
     auto in_files = sorted_files(set, "input_");
     auto out_files = sorted_files(set, "output_");
@@ -125,6 +127,7 @@ std::function<int()> add_conformance_command(CLI::App& app) {
   cmd->add_option("dirs", args->dirs, "Case folders, or folders of case folders")->required();
   cmd->add_flag("--via-engine", args->via_engine, "Serialize and reload each engine before running it");
   args->flags.add_to(cmd, false);
+  args->flags.add_runtime_to(cmd);
   return [args]() {
     auto opts = args->flags.to_options();
     if (!opts.ok()) return fail("conformance", opts.status());
@@ -145,7 +148,7 @@ std::function<int()> add_conformance_command(CLI::App& app) {
     }
     int passed = 0, failed = 0, skipped = 0;
     for (const auto& c : cases) {
-      auto [verdict, reason] = run_case(c, *opts, args->via_engine);
+      auto [verdict, reason] = run_case(c, *opts, args->via_engine, args->flags);
       const char* tag = verdict == Verdict::kPass ? "PASS" : verdict == Verdict::kFail ? "FAIL" : "UNSUPPORTED";
       (verdict == Verdict::kPass ? passed : verdict == Verdict::kFail ? failed : skipped)++;
       std::cout << tag << " " << c.filename().string() << (reason.empty() ? "" : " " + one_line(reason)) << std::endl;

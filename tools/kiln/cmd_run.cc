@@ -53,6 +53,7 @@ std::function<int()> add_run_command(CLI::App& app) {
   cmd->add_option("--output-format", args->output_format, "pb or npy")->check(CLI::IsMember({"pb", "npy"}));
   cmd->add_flag("--allow-nonfinite", args->allow_nonfinite, "Accept NaN/Inf in float inputs");
   args->flags.add_to(cmd, false);
+  args->flags.add_runtime_to(cmd);
   return [args]() {
     auto opts = args->flags.to_options();
     if (!opts.ok()) return fail("run", opts.status());
@@ -78,6 +79,7 @@ std::function<int()> add_run_command(CLI::App& app) {
       }
     }
     auto ctx = (*engine)->create_context();
+    args->flags.configure(*ctx);
     NamedValues outputs;
     RunOptions ropts;
     ropts.check_finite = !args->allow_nonfinite;
