@@ -215,7 +215,7 @@ Status split_run(CpuKernelContext& ctx) {
   std::vector<int64_t> split;
   if (ctx.has_input(1)) {
     KILN_RETURN_IF_ERROR(int_input(ctx, 1, "split", &split));
-  } else if (ctx.node().opset > 0 && ctx.node().opset < 13 && ctx.attrs().has("split")) {
+  } else if (ctx.attrs().has("split")) {  // opset < 13
     split = ctx.attrs().get_ints("split");
   }
   if (!split.empty()) {

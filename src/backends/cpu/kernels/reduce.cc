@@ -25,9 +25,6 @@ Red red_of(OpKind op) {
   }
 }
 
-// The opset from which `axes` is an input rather than an attribute.
-int axes_input_opset(OpKind op) { return op == OpKind::kReduceSum ? 13 : 18; }
-
 float identity(Red r) {
   if (r == Red::kMax) return -std::numeric_limits<float>::infinity();
   if (r == Red::kMin) return std::numeric_limits<float>::infinity();
@@ -72,14 +69,15 @@ Status reduce_run(CpuKernelContext& ctx) {
   if (x.dtype() != DType::kFloat32) return ctx.unsupported(std::string("dtype ") + dtype_name(x.dtype()));
   const Red red = red_of(ctx.node().op);
   std::vector<int64_t> axes;
-  if (ctx.node().opset >= axes_input_opset(ctx.node().op) || ctx.node().opset == 0) {
-    if (ctx.has_input(1)) {
-      const Tensor& a = ctx.input(1);
-      if (a.dtype() != DType::kInt64 || a.rank() > 1) return ctx.error("axes must be a 1-D int64 tensor");
-      axes = read_ints(a);
-    }
+  // Axes: input 1 when present (newer opsets; the importer may also move an old `axes` attribute there),
+  // else the attribute.
+  if (ctx.has_input(1)) {
+    const Tensor& a = ctx.input(1);
+    if (a.dtype() != DType::kInt64 || a.rank() > 1) return ctx.error("axes must be a 1-D int64 tensor");
+    axes = read_ints(a);
+  } else {
+    axes = ctx.attrs().get_ints("axes");
   }
-  if (axes.empty()) axes = ctx.attrs().get_ints("axes");
   const bool noop = ctx.attrs().get_int("noop_with_empty_axes", 0) != 0;
   const bool keepdims = ctx.attrs().get_int("keepdims", 1) != 0;
   const int64_t rank = static_cast<int64_t>(x.rank());
