@@ -165,3 +165,30 @@ TEST(CpuOnednnPool, MaxAverageGlobal) {
 
 }  // namespace
 }  // namespace kiln::cpu::test
+
+namespace kiln::cpu::test {
+namespace {
+
+TEST(CpuOnednnConvTranspose, Shapes) {
+  struct Case { Dims x, w; Dims pads, strides, dil, opad; int64_t group; bool bias; };
+  std::vector<Case> cases = {
+      {{1, 3, 5, 5}, {3, 4, 3, 3}, {1, 1, 1, 1}, {2, 2}, {1, 1}, {1, 1}, 1, true},
+      {{2, 4, 7, 3}, {4, 2, 2, 3}, {0, 1, 1, 0}, {1, 2}, {2, 1}, {0, 0}, 2, false},
+      {{1, 6, 4}, {6, 1, 4}, {1, 2}, {2}, {1}, {0}, 6, true},                      // depthwise 1-D
+      {{1, 2, 3, 4, 2}, {2, 3, 2, 2, 2}, {0, 0, 0, 0, 0, 0}, {2, 1, 2}, {1, 1, 1}, {1, 0, 0}, 1, true},
+  };
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const Case& c = cases[i];
+    Attrs a;
+    a.set("pads", c.pads);
+    a.set("strides", c.strides);
+    a.set("dilations", c.dil);
+    a.set("output_padding", c.opad);
+    a.set("group", c.group);
+    std::vector<Tensor> in{random_f32(c.x), random_f32(c.w), c.bias ? random_f32({c.w[1] * c.group}) : Tensor()};
+    check(OpKind::kConvTranspose, in, a, "convtranspose case " + std::to_string(i), {1, 2}, 1, "onednn_deconv");
+  }
+}
+
+}  // namespace
+}  // namespace kiln::cpu::test

@@ -5,6 +5,7 @@
 namespace kiln::cpu::onednn {
 
 void register_onednn_conv(CpuKernelRegistry& r);    // conv.cc: Conv, FusedConv
+void register_onednn_deconv(CpuKernelRegistry& r);  // deconv.cc: ConvTranspose
 void register_onednn_matmul(CpuKernelRegistry& r);  // matmul.cc: MatMul, Gemm, FusedMatMul
 void register_onednn_pool(CpuKernelRegistry& r);    // pool.cc: MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool
 

@@ -1,6 +1,8 @@
 // MaxPool (no Indices output), AveragePool and GlobalAverage/GlobalMaxPool on oneDNN's pooling_v2 primitive, on
 // plain NCHW tensors. ceil_mode becomes extra right padding; AveragePool with ceil_mode and count_include_pad
 // is left to the reference (its divisor rule at the ragged edge differs).
+#include <string>
+
 #include "backends/cpu/onednn/common.h"
 #include "backends/cpu/onednn/kernels.h"
 
@@ -13,9 +15,15 @@ using dnnl::memory;
 struct PoolState {
   Dims x_dims, y_dims;
   dnnl::pooling_v2_forward prim;
-  memory::desc x_md, y_md;
-  memory scratch;
+  memory::desc x_md, y_md;   // plain (the node's tensors)
+  bool blocked = false;      // the primitive runs on channel-blocked copies (x_tmp, y_tmp)
+  memory x_tmp, y_tmp, scratch;
 };
+
+// oneDNN's pooling on plain NCHW is a scalar loop ("simple_nchw"); its jit kernels want channel blocks of 8.
+memory::format_tag blocked_tag(size_t rank) {
+  return rank == 3 ? memory::format_tag::aBc8b : rank == 4 ? memory::format_tag::aBcd8b : memory::format_tag::aBcde8b;
+}
 
 bool global(OpKind op) { return op == OpKind::kGlobalAveragePool || op == OpKind::kGlobalMaxPool; }
 bool is_max(OpKind op) { return op == OpKind::kMaxPool || op == OpKind::kGlobalMaxPool; }
@@ -60,6 +68,21 @@ Status build(CpuKernelContext& ctx, PoolState& s, const Tensor& x) {
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   dnnl::pooling_v2_forward::primitive_desc pd(desc, attr, engine());
+  s.blocked = false;
+  std::string impl = pd.impl_info_str();
+  if (impl.find("simple") != std::string::npos || impl.find("ref") != std::string::npos) {
+    memory::desc bx(to_dnnl(x.dims()), memory::data_type::f32, blocked_tag(x.rank()));
+    memory::desc by(to_dnnl(y), memory::data_type::f32, blocked_tag(x.rank()));
+    dnnl::pooling_v2_forward::desc bdesc(dnnl::prop_kind::forward_inference, alg, bx, by, to_dnnl(w.strides),
+                                         to_dnnl(kernel), dil, to_dnnl(w.pad_l), to_dnnl(w.pad_r));
+    dnnl::pooling_v2_forward::primitive_desc bpd(bdesc, attr, engine(), true);
+    if (bpd && std::string(bpd.impl_info_str()).find("jit") != std::string::npos) {
+      pd = bpd;
+      s.blocked = true;
+      s.x_tmp = memory(bx, engine());
+      s.y_tmp = memory(by, engine());
+    }
+  }
   s.prim = dnnl::pooling_v2_forward(pd);
   s.scratch = memory(pd.scratchpad_desc(), engine());
   s.x_dims = x.dims();
@@ -78,7 +101,13 @@ Status run_pool(CpuKernelContext& ctx) {
     auto out = ctx.allocate_output(0, DType::kFloat32, s.y_dims);
     if (!out.ok()) return out.status();
     memory xm(s.x_md, engine(), const_cast<void*>(x.raw())), ym(s.y_md, engine(), (*out)->raw());
-    s.prim.execute(stream(), {{DNNL_ARG_SRC, xm}, {DNNL_ARG_DST, ym}, {DNNL_ARG_SCRATCHPAD, s.scratch}});
+    if (s.blocked) {
+      reorder(xm, s.x_tmp);
+      s.prim.execute(stream(), {{DNNL_ARG_SRC, s.x_tmp}, {DNNL_ARG_DST, s.y_tmp}, {DNNL_ARG_SCRATCHPAD, s.scratch}});
+      reorder(s.y_tmp, ym);
+    } else {
+      s.prim.execute(stream(), {{DNNL_ARG_SRC, xm}, {DNNL_ARG_DST, ym}, {DNNL_ARG_SCRATCHPAD, s.scratch}});
+    }
     stream().wait();
   } catch (const dnnl::error& e) {
     s.x_dims.clear();

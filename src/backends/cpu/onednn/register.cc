@@ -6,6 +6,7 @@ namespace kiln::cpu {
 
 void register_onednn_kernels(CpuKernelRegistry& r) {
   onednn::register_onednn_conv(r);
+  onednn::register_onednn_deconv(r);
   onednn::register_onednn_matmul(r);
   onednn::register_onednn_pool(r);
 }

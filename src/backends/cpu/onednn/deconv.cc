@@ -1,0 +1,151 @@
+// ConvTranspose (NCHW, 1-D/2-D/3-D, groups, dilation, explicit pads, output_padding) on oneDNN's deconvolution.
+// output_shape and auto_pad other than NOTSET/VALID are left to the reference. Weights reordered once per context.
+#include <cstring>
+
+#include "backends/cpu/onednn/common.h"
+#include "backends/cpu/onednn/kernels.h"
+
+namespace kiln::cpu::onednn {
+
+namespace {
+
+using dnnl::memory;
+
+struct DeconvState {
+  Dims x_dims, w_dims, y_dims;
+  const void* w_ptr = nullptr;
+  const void* b_ptr = nullptr;
+  bool has_bias = false;
+  dnnl::deconvolution_forward prim;
+  memory weights, bias, src_tmp, dst_tmp, scratch;
+  memory::desc x_md, y_md, w_md, src_md, dst_md;
+  bool src_plain = true, dst_plain = true;
+};
+
+Status build(CpuKernelContext& ctx, DeconvState& s, const Tensor& x, const Tensor& w, const Tensor* b) {
+  const Attrs& a = ctx.attrs();
+  size_t nd = x.rank() - 2;
+  int64_t g = a.get_int("group", 1), c = x.dim(1);
+  if (g < 1 || w.dim(0) != c || c % g != 0) return ctx.unsupported("channels do not match the group count");
+  int64_t mg = w.dim(1), m = mg * g;
+  Dims kernel(w.dims().begin() + 2, w.dims().end());
+  Dims strides = a.get_ints("strides", Dims(nd, 1)), dil = a.get_ints("dilations", Dims(nd, 1));
+  Dims pads = a.get_ints("pads", Dims(2 * nd, 0)), opad = a.get_ints("output_padding", Dims(nd, 0));
+  if (strides.empty()) strides = Dims(nd, 1);
+  if (dil.empty()) dil = Dims(nd, 1);
+  if (pads.empty()) pads = Dims(2 * nd, 0);
+  if (opad.empty()) opad = Dims(nd, 0);
+  if (strides.size() != nd || dil.size() != nd || pads.size() != 2 * nd || opad.size() != nd)
+    return ctx.unsupported("attribute lengths");
+  Dims y{x.dim(0), m};
+  memory::dims pl, pr, dd;
+  for (size_t i = 0; i < nd; ++i) {
+    int64_t ek = (kernel[i] - 1) * dil[i] + 1;
+    int64_t r = pads[nd + i] - opad[i];  // output_padding adds rows at the end: less (possibly negative) right padding
+    if (pads[i] < 0 || pads[nd + i] < 0 || strides[i] < 1 || dil[i] < 1) return ctx.unsupported("padding layout");
+    y.push_back(strides[i] * (x.dim(2 + i) - 1) + opad[i] + ek - pads[i] - pads[nd + i]);
+    pl.push_back(pads[i]);
+    pr.push_back(r);
+    dd.push_back(dil[i] - 1);
+  }
+  if (dims_numel(y) <= 0 || x.numel() <= 0) return ctx.unsupported("empty tensors");
+  // oneDNN weights: dims (g,) OC/g, IC/g, k...; ONNX stores them as [IC, OC/g, k...] = (g, IC/g, OC/g, k...).
+  int64_t ksz = dims_numel(kernel);
+  Dims wd;
+  memory::dims ws;
+  if (g > 1) {
+    wd = {g, mg, c / g};
+    ws = {(c / g) * mg * ksz, ksz, mg * ksz};
+  } else {
+    wd = {m, c};
+    ws = {ksz, m * ksz};
+  }
+  wd.insert(wd.end(), kernel.begin(), kernel.end());
+  for (size_t i = 0; i < nd; ++i) {
+    int64_t st = 1;
+    for (size_t j = i + 1; j < nd; ++j) st *= kernel[j];
+    ws.push_back(st);
+  }
+  s.w_md = memory::desc(to_dnnl(wd), memory::data_type::f32, ws);
+  auto any = [](const Dims& d) { return memory::desc(to_dnnl(d), memory::data_type::f32, memory::format_tag::any); };
+  memory::desc bias_md = b ? plain_md({m}) : memory::desc();
+  dnnl::deconvolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct,
+                                         any(x.dims()), any(wd), bias_md, any(y), to_dnnl(strides), dd, pl, pr);
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  dnnl::deconvolution_forward::primitive_desc pd(desc, attr, engine());
+  s.prim = dnnl::deconvolution_forward(pd);
+  s.x_md = plain_md(x.dims());
+  s.y_md = plain_md(y);
+  s.src_plain = pd.src_desc() == s.x_md;
+  s.dst_plain = pd.dst_desc() == s.y_md;
+  if (!s.src_plain) s.src_tmp = memory(pd.src_desc(), engine());
+  if (!s.dst_plain) s.dst_tmp = memory(pd.dst_desc(), engine());
+  s.weights = memory(pd.weights_desc(), engine());
+  if (b) s.bias = memory(bias_md, engine());
+  s.scratch = memory(pd.scratchpad_desc(), engine());
+  s.x_dims = x.dims();
+  s.w_dims = w.dims();
+  s.y_dims = y;
+  s.has_bias = b != nullptr;
+  s.w_ptr = nullptr;
+  return ok_status();
+}
+
+Status run_deconv(CpuKernelContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  const Tensor& w = ctx.input(1);
+  const Tensor* b = ctx.has_input(2) ? &ctx.input(2) : nullptr;
+  if (x.dtype() != DType::kFloat32 || w.dtype() != DType::kFloat32 || (b && b->dtype() != DType::kFloat32))
+    return ctx.unsupported("only float32");
+  if (x.rank() < 3 || x.rank() > 5 || w.rank() != x.rank()) return ctx.unsupported("rank");
+  auto& slot = ctx.node_state();
+  if (!slot) slot = std::make_shared<DeconvState>();
+  auto& s = *static_cast<DeconvState*>(slot.get());
+  try {
+    if (s.x_dims != x.dims() || s.w_dims != w.dims() || s.has_bias != (b != nullptr)) KILN_RETURN_IF_ERROR(build(ctx, s, x, w, b));
+    if (b && b->numel() != s.y_dims[1]) return ctx.unsupported("bias shape");
+    bool w_const = ctx.input_is_constant(1) && (!b || ctx.input_is_constant(2));
+    if (!w_const || s.w_ptr != w.raw() || (b && s.b_ptr != b->raw())) {
+      reorder(memory(s.w_md, engine(), const_cast<void*>(w.raw())), s.weights);
+      if (b) std::memcpy(s.bias.get_data_handle(), b->raw(), b->nbytes());
+      stream().wait();
+      s.w_ptr = w.raw();
+      s.b_ptr = b ? b->raw() : nullptr;
+    }
+    auto out = ctx.allocate_output(0, DType::kFloat32, s.y_dims);
+    if (!out.ok()) return out.status();
+    memory src(s.x_md, engine(), const_cast<void*>(x.raw())), dst(s.y_md, engine(), (*out)->raw());
+    if (!s.src_plain) reorder(src, s.src_tmp);
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, s.src_plain ? src : s.src_tmp},
+                                         {DNNL_ARG_WEIGHTS, s.weights},
+                                         {DNNL_ARG_DST, s.dst_plain ? dst : s.dst_tmp},
+                                         {DNNL_ARG_SCRATCHPAD, s.scratch}};
+    if (b) args.emplace(DNNL_ARG_BIAS, s.bias);
+    s.prim.execute(stream(), args);
+    if (!s.dst_plain) reorder(s.dst_tmp, dst);
+    stream().wait();
+  } catch (const dnnl::error& e) {
+    s.x_dims.clear();
+    return dnnl_failure(ctx, e);
+  }
+  return ok_status();
+}
+
+NodeSupport supports_deconv(const Graph& g, const Node& n) {
+  int r = rank_of(g, n, 0);
+  if (!is_f32(g, n, 0) || !is_f32(g, n, 1) || r < 3 || r > 5) return NodeSupport::no("onednn_deconv: float32 1-D..3-D only");
+  if (n.has_input(2) && !is_f32(g, n, 2, 1)) return NodeSupport::no("onednn_deconv: float32 bias only");
+  std::string ap = n.attrs.get_string("auto_pad", "NOTSET");
+  if (n.attrs.has("output_shape") || (ap != "NOTSET" && ap != "VALID" && !ap.empty()))
+    return NodeSupport::no("onednn_deconv: output_shape / SAME auto_pad");
+  return NodeSupport::yes();
+}
+
+}  // namespace
+
+void register_onednn_deconv(CpuKernelRegistry& r) {
+  r.add(OpKind::kConvTranspose, {"onednn_deconv", supports_deconv, run_deconv});
+}
+
+}  // namespace kiln::cpu::onednn
