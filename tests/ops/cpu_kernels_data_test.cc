@@ -177,5 +177,49 @@ TEST(CpuKernelsData, AliasingReshapes) {
   EXPECT_FALSE(r.status.ok());
 }
 
+TEST(CpuKernelsData, ResizeModes) {
+  Tensor x = random_f32({2, 3, 7, 5});
+  Tensor none;
+  const Tensor up = Tensor::from_vector<float>(DType::kFloat32, {4}, {1.f, 1.f, 2.f, 2.f});
+  const Tensor odd = Tensor::from_vector<float>(DType::kFloat32, {4}, {1.f, 1.f, 0.6f, 1.7f});
+  const Tensor sizes = ints({2, 3, 13, 4});
+  for (const char* mode : {"nearest", "linear"}) {
+    for (const char* ctm : {"half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "half_pixel_symmetric",
+                            "tf_half_pixel_for_nn"}) {
+      for (const char* nm : {"round_prefer_floor", "floor", "ceil", "round_prefer_ceil"}) {
+        Attrs a;
+        a.set("mode", std::string(mode));
+        a.set("coordinate_transformation_mode", std::string(ctm));
+        a.set("nearest_mode", std::string(nm));
+        const std::string what = std::string("resize ") + mode + " " + ctm + " " + nm;
+        check_vs_reference(OpKind::kResize, {x, none, up}, a, 1, 19, 1e-5, 1e-6, what + " x2");
+        check_vs_reference(OpKind::kResize, {x, none, odd}, a, 1, 19, 1e-5, 1e-6, what + " odd scales");
+        check_vs_reference(OpKind::kResize, {x, none, none, sizes}, a, 1, 19, 1e-5, 1e-6, what + " sizes");
+        if (std::string(mode) == "nearest") break;  // nearest_mode only matters for nearest
+      }
+    }
+  }
+  Attrs ax;
+  ax.set("mode", std::string("linear"));
+  ax.set("axes", std::vector<int64_t>{-1, 2});
+  check_vs_reference(OpKind::kResize, {x, none, none, ints({9, 3})}, ax, 1, 19, 1e-5, 1e-6, "resize axes");
+  check_vs_reference(OpKind::kResize, {random_f32({1, 16, 40, 40}), none, up}, {}, 1, 19, 1e-5, 1e-6,
+                     "resize threads", 2);
+  Attrs cubic;
+  cubic.set("mode", std::string("cubic"));
+  EXPECT_FALSE(run_cpu_kernel(OpKind::kResize, {x, none, up}, cubic, 1, 19).supported);
+}
+
+TEST(CpuKernelsData, ShapeAndSize) {
+  Tensor x = random_f32({2, 0, 5, 3});
+  check(OpKind::kShape, {x}, {}, "shape");
+  Attrs a;
+  a.set("start", int64_t{-3});
+  a.set("end", int64_t{-1});
+  check(OpKind::kShape, {x}, a, "shape start/end");
+  check(OpKind::kSize, {x}, {}, "size");
+  check(OpKind::kSize, {random_f32({})}, {}, "size scalar");
+}
+
 }  // namespace
 }  // namespace kiln::cpu::test

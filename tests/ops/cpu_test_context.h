@@ -28,6 +28,8 @@ class TestCpuContext : public CpuKernelContext {
   bool wants_output(size_t i) const override { return node_.has_output(i); }
   Result<Tensor*> allocate_output(size_t i, DType dtype, const Dims& dims) override {
     if (i >= outputs_.size()) return invalid_argument("output index out of range");
+    // Same shape as last time: reuse (as the CPU context's arena does), so timing probes time the kernel.
+    if (outputs_[i].defined() && outputs_[i].dtype() == dtype && outputs_[i].dims() == dims && reuse_) return &outputs_[i];
     KILN_ASSIGN_OR_RETURN(outputs_[i], Tensor::allocate(dtype, dims));
     // Poison so a kernel that leaves elements unwritten fails the comparison.
     if (dtype == DType::kFloat32)
@@ -47,6 +49,7 @@ class TestCpuContext : public CpuKernelContext {
   bool allow_bf16() const override { return false; }
   std::shared_ptr<void>& node_state() override { return state_; }
   std::vector<Tensor>& outputs() { return outputs_; }
+  void reuse_outputs(bool on) { reuse_ = on; }
 
  private:
   const Node& node_;
@@ -56,6 +59,7 @@ class TestCpuContext : public CpuKernelContext {
   std::vector<uint64_t> ws_;
   std::shared_ptr<void> state_;
   int threads_;
+  bool reuse_ = false;
 };
 
 // The hand-written families only (no oneDNN), so these tests do not depend on the backend's wiring.

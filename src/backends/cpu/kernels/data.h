@@ -26,5 +26,10 @@ Status flatten_run(CpuKernelContext& ctx);
 Status squeeze_run(CpuKernelContext& ctx);
 Status unsqueeze_run(CpuKernelContext& ctx);
 Status identity_run(CpuKernelContext& ctx);
+NodeSupport shape_supports(const Graph& g, const Node& n);
+Status shape_run(CpuKernelContext& ctx);  // Shape and Size
+
+NodeSupport resize_supports(const Graph& g, const Node& n);
+Status resize_run(CpuKernelContext& ctx);
 
 }  // namespace kiln::cpu::kern

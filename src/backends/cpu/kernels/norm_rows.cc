@@ -60,12 +60,12 @@ KILN_CPU_CLONES float row_exp_sum(const float* x, float* y, int64_t n, float m) 
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes)
     for (int l = 0; l < kLanes; ++l) {
-      const float e = vm::exp_f(x[i + l] - m);
+      const float e = vm::exp_nonpos_f(x[i + l] - m);
       y[i + l] = e;
       acc[l] += e;
     }
   for (; i < n; ++i) {
-    const float e = vm::exp_f(x[i] - m);
+    const float e = vm::exp_nonpos_f(x[i] - m);
     y[i] = e;
     acc[i % kLanes] += e;
   }

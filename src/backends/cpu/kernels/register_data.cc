@@ -21,6 +21,9 @@ void register_cpu_data_kernels(CpuKernelRegistry& r) {
   r.add(OpKind::kSqueeze, {"alias_squeeze", alias_supports, squeeze_run});
   r.add(OpKind::kUnsqueeze, {"alias_unsqueeze", alias_supports, unsqueeze_run});
   r.add(OpKind::kIdentity, {"alias_identity", alias_supports, identity_run});
+  r.add(OpKind::kShape, {"shape", shape_supports, shape_run});
+  r.add(OpKind::kSize, {"shape", shape_supports, shape_run});
+  r.add(OpKind::kResize, {"resize", resize_supports, resize_run});
 }
 
 }  // namespace kiln::cpu

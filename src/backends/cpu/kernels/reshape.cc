@@ -97,4 +97,28 @@ Status unsqueeze_run(CpuKernelContext& ctx) {
 
 Status identity_run(CpuKernelContext& ctx) { return ctx.alias_output(0, 0, ctx.input(0).dims()); }
 
+NodeSupport shape_supports(const Graph& g, const Node& n) {
+  return input_type(g, n, 0) ? NodeSupport::yes() : NodeSupport::no("input 0 is not a tensor");
+}
+
+Status shape_run(CpuKernelContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  const int64_t r = static_cast<int64_t>(x.rank());
+  if (ctx.node().op == OpKind::kSize) {
+    KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kInt64, {}));
+    y->data<int64_t>()[0] = x.numel();
+    return ok_status();
+  }
+  // Shape (opset 15): [start, end) of the dims, negative values count from the end, clamped to [0, rank].
+  int64_t b = ctx.attrs().get_int("start", 0), e = ctx.attrs().get_int("end", r);
+  if (b < 0) b += r;
+  if (e < 0) e += r;
+  b = std::clamp<int64_t>(b, 0, r);
+  e = std::clamp<int64_t>(e, 0, r);
+  const int64_t n = std::max<int64_t>(0, e - b);
+  KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kInt64, {n}));
+  for (int64_t i = 0; i < n; ++i) y->data<int64_t>()[i] = x.dim(b + i);
+  return ok_status();
+}
+
 }  // namespace kiln::cpu::kern

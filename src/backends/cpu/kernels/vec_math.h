@@ -43,6 +43,24 @@ KILN_VINLINE float exp_f(float x) {
   return x != x ? x : y;
 }
 
+// e^x for x <= 0 (softmax's x - max, sigmoid's -|x|): no overflow path, one 2^n scale; below -87.3 the result
+// flushes to 0 (true values < 1.2e-38). NaN propagates through the polynomial.
+KILN_VINLINE float exp_nonpos_f(float x) {
+  const float xc = x < -87.3f ? -87.3f : x;
+  const float n = __builtin_floorf(xc * 1.44269504088896341f + 0.5f);
+  float r = xc - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const float y = p * bits_to_float((static_cast<int32_t>(n) + 127) << 23);
+  return x < -87.3f ? 0.0f : y;
+}
+
 // tanh: odd Taylor series below |x| = 0.55 (error < 4e-7 relative), 1 - 2/(e^{2|x|}+1) above.
 KILN_VINLINE float tanh_f(float x) {
   const float ax = x < 0 ? -x : x;
@@ -63,10 +81,10 @@ KILN_VINLINE float tanh_f(float x) {
 }
 
 KILN_VINLINE float sigmoid_f(float x) {
-  // 1/(1+e^-x) for x >= 0, e^x/(1+e^x) below: no overflow, relative accuracy in the left tail.
-  const float e = exp_f(x < 0 ? x : -x);
-  const float y = x >= 0 ? 1.0f / (1.0f + e) : e / (1.0f + e);
-  return x != x ? x : y;
+  // 1/(1+e^-x) for x >= 0, e^x/(1+e^x) below: no overflow, relative accuracy in the left tail; one division.
+  const float e = exp_nonpos_f(x < 0 ? x : -x);
+  const float r = 1.0f / (1.0f + e);
+  return x >= 0 ? r : (x != x ? x : e * r);
 }
 
 // erf: Taylor series below |x| = 0.5, Abramowitz-Stegun 7.1.26 (abs error 1.5e-7) above.

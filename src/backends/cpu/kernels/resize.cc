@@ -1,0 +1,213 @@
+// Resize on float32, nearest and linear (no antialias), every coordinate_transformation_mode but
+// tf_crop_and_resize, scales or sizes, `axes`: one separable pass per resized axis, each output row a
+// two-tap blend of input rows (vectorized over the inner dims). Coordinates are computed in double exactly
+// like the reference, so nearest picks the same pixels.
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "backends/cpu/kernels/common.h"
+#include "backends/cpu/kernels/data.h"
+#include "backends/cpu/kernels/vec_math.h"
+
+namespace kiln::cpu::kern {
+namespace {
+
+struct Tap2 {
+  int64_t i0 = 0, i1 = 0;
+  float w0 = 1.f, w1 = 0.f;
+};
+
+double source_coord(const std::string& m, double x, int64_t in_len, int64_t out_len, double scale) {
+  const double in_f = static_cast<double>(in_len), out_w = scale * in_f;
+  if (m == "align_corners") return out_w == 1.0 ? 0.0 : x * (in_f - 1) / (out_w - 1);
+  if (m == "asymmetric") return x / scale;
+  if (m == "pytorch_half_pixel") return out_w == 1.0 ? -0.5 : (x + 0.5) / scale - 0.5;
+  if (m == "half_pixel_symmetric") {
+    const double offset = in_f / 2 * (1 - static_cast<double>(out_len) / out_w);
+    return offset + (x + 0.5) / scale - 0.5;
+  }
+  if (m == "tf_half_pixel_for_nn") return (x + 0.5) / scale;
+  return (x + 0.5) / scale - 0.5;  // half_pixel
+}
+
+int64_t nearest_index(const std::string& mode, double xo) {
+  const double f = std::floor(xo);
+  if (xo == f) return static_cast<int64_t>(f);
+  const double r = xo - f;
+  bool up = r > 0.5;  // round_prefer_floor
+  if (mode == "round_prefer_ceil") up = r >= 0.5;
+  else if (mode == "floor") up = false;
+  else if (mode == "ceil") up = true;
+  return static_cast<int64_t>(f) + (up ? 1 : 0);
+}
+
+Tap2 taps_for(bool linear, const std::string& nm, double xo, int64_t in_len) {
+  Tap2 t;
+  if (!linear) {
+    t.i0 = t.i1 = std::clamp<int64_t>(nearest_index(nm, xo), 0, in_len - 1);
+    return t;
+  }
+  const double f = std::ceil(xo) - 1, ratio = xo - f;  // taps at f and f + 1, ratio in (0, 1]
+  t.w0 = static_cast<float>(std::max(0.0, 1.0 - std::fabs(-ratio)));
+  t.w1 = static_cast<float>(std::max(0.0, 1.0 - std::fabs(1.0 - ratio)));
+  t.i0 = std::clamp<int64_t>(static_cast<int64_t>(f), 0, in_len - 1);
+  t.i1 = std::clamp<int64_t>(static_cast<int64_t>(f) + 1, 0, in_len - 1);
+  return t;
+}
+
+KILN_CPU_CLONES void blend(const float* a, float wa, const float* b, float wb, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = wa * a[i] + wb * b[i];
+}
+
+// The innermost axis: every output element gathers two input elements of its row (taps as arrays).
+KILN_CPU_CLONES void gather_row(const float* src, const int64_t* i0, const int64_t* i1, const float* w0,
+                                const float* w1, float* y, int64_t n) {
+  for (int64_t o = 0; o < n; ++o) y[o] = w0[o] * src[i0[o]] + w1[o] * src[i1[o]];
+}
+
+// One axis: src [outer, in_len, inner] -> dst [outer, out_len, inner].
+void resize_axis(const float* src, float* dst, int64_t outer, int64_t in_len, int64_t out_len, int64_t inner,
+                 const std::vector<Tap2>& taps, int threads) {
+  if (inner == 1) {
+    std::vector<int64_t> i0(out_len), i1(out_len);
+    std::vector<float> w0(out_len), w1(out_len);
+    for (int64_t o = 0; o < out_len; ++o) {
+      i0[o] = taps[o].i0;
+      i1[o] = taps[o].i1;
+      w0[o] = taps[o].w0;
+      w1[o] = taps[o].w1;
+    }
+    parallel_range(threads, outer, [&](int64_t b, int64_t e) {
+      for (int64_t ou = b; ou < e; ++ou)
+        gather_row(src + ou * in_len, i0.data(), i1.data(), w0.data(), w1.data(), dst + ou * out_len, out_len);
+    });
+    return;
+  }
+  parallel_range(threads, outer * out_len, [&](int64_t b, int64_t e) {
+    for (int64_t it = b; it < e; ++it) {
+      const int64_t ou = it / out_len, o = it % out_len;
+      const Tap2& t = taps[o];
+      const float* base = src + ou * in_len * inner;
+      float* y = dst + it * inner;
+      if (t.w1 == 0.f && t.w0 == 1.f) {
+        std::copy(base + t.i0 * inner, base + (t.i0 + 1) * inner, y);
+      } else {
+        blend(base + t.i0 * inner, t.w0, base + t.i1 * inner, t.w1, y, inner);
+      }
+    }
+  });
+}
+
+}  // namespace
+
+NodeSupport resize_supports(const Graph& g, const Node& n) {
+  const Attrs& a = n.attrs;
+  const std::string mode = a.get_string("mode", "nearest");
+  if (mode != "nearest" && mode != "linear") return NodeSupport::no("mode '" + mode + "'");
+  const std::string ctm = a.get_string("coordinate_transformation_mode", "half_pixel");
+  static const char* kOk[] = {"half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners",
+                              "asymmetric", "tf_half_pixel_for_nn"};
+  if (std::find_if(std::begin(kOk), std::end(kOk), [&](const char* s) { return ctm == s; }) == std::end(kOk))
+    return NodeSupport::no("coordinate_transformation_mode '" + ctm + "'");
+  const std::string nm = a.get_string("nearest_mode", "round_prefer_floor");
+  if (nm != "round_prefer_floor" && nm != "round_prefer_ceil" && nm != "floor" && nm != "ceil")
+    return NodeSupport::no("nearest_mode '" + nm + "'");
+  if (a.get_int("antialias", 0) != 0) return NodeSupport::no("antialias");
+  if (a.get_int("exclude_outside", 0) != 0) return NodeSupport::no("exclude_outside");
+  if (a.get_string("keep_aspect_ratio_policy", "stretch") != "stretch") return NodeSupport::no("keep_aspect_ratio_policy");
+  if (n.opset > 0 && n.opset < 11) return NodeSupport::no("opset < 11 (scales as input 1)");
+  NodeSupport s = require_dtypes(g, n, {0, 2}, {DType::kFloat32});
+  if (!s.supported) return s;
+  return require_dtypes(g, n, {3}, {DType::kInt64});
+}
+
+Status resize_run(CpuKernelContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  if (x.dtype() != DType::kFloat32) return ctx.unsupported(std::string("dtype ") + dtype_name(x.dtype()));
+  const Attrs& at = ctx.attrs();
+  const bool linear = at.get_string("mode", "nearest") == "linear";
+  const std::string ctm = at.get_string("coordinate_transformation_mode", "half_pixel");
+  const std::string nm = at.get_string("nearest_mode", "round_prefer_floor");
+  const int64_t r = static_cast<int64_t>(x.rank());
+  std::vector<int64_t> axes = at.get_ints("axes");
+  if (axes.empty())
+    for (int64_t i = 0; i < r; ++i) axes.push_back(i);
+  std::vector<bool> seen(r, false);
+  for (int64_t& a : axes) {
+    if (!norm_axis(a, r, &a) || seen[a]) return ctx.error("axes are out of range or repeated");
+    seen[a] = true;
+  }
+  auto present = [&](size_t i) { return ctx.has_input(i) && ctx.input(i).numel() > 0; };
+  const bool has_scales = present(2), has_sizes = present(3);
+  if (has_scales == has_sizes) return ctx.error("exactly one of scales and sizes must be given");
+  std::vector<double> scales(r, 1.0);
+  Dims out = x.dims();
+  if (has_scales) {
+    const Tensor& s = ctx.input(2);
+    if (s.dtype() != DType::kFloat32 || s.numel() != static_cast<int64_t>(axes.size()))
+      return ctx.error("scales must be float32 with one value per axis");
+    for (size_t i = 0; i < axes.size(); ++i) {
+      const double sv = s.data<float>()[i];
+      if (!(sv > 0)) return ctx.error("scales must be positive");
+      const double o = std::floor(sv * static_cast<double>(x.dim(axes[i])));
+      if (o > 1e12) return ctx.error("scaled output is too large");
+      scales[axes[i]] = sv;
+      out[axes[i]] = static_cast<int64_t>(o);
+    }
+  } else {
+    const Tensor& s = ctx.input(3);
+    if (s.dtype() != DType::kInt64 || s.numel() != static_cast<int64_t>(axes.size()))
+      return ctx.error("sizes must be int64 with one value per axis");
+    for (size_t i = 0; i < axes.size(); ++i) {
+      const int64_t sz = s.data<int64_t>()[i];
+      if (sz < 0) return ctx.error("sizes must be non-negative");
+      if (x.dim(axes[i]) == 0) return ctx.error("cannot resize an empty axis");
+      out[axes[i]] = sz;
+      scales[axes[i]] = static_cast<double>(sz) / static_cast<double>(x.dim(axes[i]));
+    }
+  }
+  KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kFloat32, out));
+  if (y->numel() == 0) return ok_status();
+  std::vector<int64_t> todo;
+  for (int64_t a = 0; a < r; ++a) {
+    if (out[a] == x.dim(a) && scales[a] == 1.0) continue;
+    if (x.dim(a) == 0) return ctx.error("cannot resize an empty axis");
+    todo.push_back(a);
+  }
+  // The innermost axis first: its element gathers then run on the smallest data when upsampling, and the
+  // other axes blend whole rows.
+  if (todo.size() > 1 && todo.back() == r - 1) std::rotate(todo.begin(), todo.end() - 1, todo.end());
+  if (todo.empty()) {
+    std::copy(x.data<float>(), x.data<float>() + x.numel(), y->data<float>());
+    return ok_status();
+  }
+  // Intermediates ping-pong through one workspace; the last pass writes y.
+  int64_t biggest = 0;
+  Dims cur = x.dims();
+  for (size_t k = 0; k + 1 < todo.size(); ++k) {
+    cur[todo[k]] = out[todo[k]];
+    biggest = std::max(biggest, dims_numel(cur));
+  }
+  KILN_ASSIGN_OR_RETURN(void* ws, ctx.workspace(static_cast<size_t>(2 * biggest + 1) * sizeof(float)));
+  float* bufs[2] = {static_cast<float*>(ws), static_cast<float*>(ws) + biggest};
+  const float* src = x.data<float>();
+  cur = x.dims();
+  for (size_t k = 0; k < todo.size(); ++k) {
+    const int64_t a = todo[k], in_len = cur[a], out_len = out[a];
+    std::vector<Tap2> taps(static_cast<size_t>(out_len));
+    for (int64_t o = 0; o < out_len; ++o)
+      taps[o] = taps_for(linear, nm, source_coord(ctm, static_cast<double>(o), in_len, out_len, scales[a]), in_len);
+    int64_t outer = 1, inner = 1;
+    for (int64_t d = 0; d < a; ++d) outer *= cur[d];
+    for (int64_t d = a + 1; d < r; ++d) inner *= cur[d];
+    float* dst = k + 1 == todo.size() ? y->data<float>() : bufs[k % 2];
+    resize_axis(src, dst, outer, in_len, out_len, inner, taps, threads_for(ctx, outer * out_len * inner));
+    cur[a] = out_len;
+    src = dst;
+  }
+  return ok_status();
+}
+
+}  // namespace kiln::cpu::kern
