@@ -3,6 +3,7 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <random>
@@ -23,7 +24,10 @@ class TestCpuContext : public CpuKernelContext {
   size_t num_inputs() const override { return inputs_.size(); }
   bool has_input(size_t i) const override { return i < inputs_.size() && inputs_[i].defined(); }
   const Tensor& input(size_t i) const override { return i < inputs_.size() ? inputs_[i] : none_; }
-  bool input_is_constant(size_t) const override { return false; }
+  bool input_is_constant(size_t i) const override {
+    return std::find(constants_.begin(), constants_.end(), i) != constants_.end();
+  }
+  void set_constants(std::vector<size_t> c) { constants_ = std::move(c); }
   size_t num_outputs() const override { return outputs_.size(); }
   bool wants_output(size_t i) const override { return node_.has_output(i); }
   Result<Tensor*> allocate_output(size_t i, DType dtype, const Dims& dims) override {
@@ -60,6 +64,7 @@ class TestCpuContext : public CpuKernelContext {
   std::shared_ptr<void> state_;
   int threads_;
   bool reuse_ = false;
+  std::vector<size_t> constants_;
 };
 
 // The hand-written families only (no oneDNN), so these tests do not depend on the backend's wiring.
@@ -70,6 +75,7 @@ inline const CpuKernelRegistry& hand_kernels() {
     register_cpu_norm_kernels(reg);
     register_cpu_data_kernels(reg);
     register_cpu_attention_kernels(reg);
+    register_cpu_rnn_kernels(reg);
     return reg;
   }();
   return r;
@@ -106,6 +112,7 @@ inline CpuRun run_cpu_kernel(OpKind op, const std::vector<Tensor>& inputs, const
   if (!k) return r;
   r.supported = true;
   TestCpuContext ctx(node, inputs, threads);
+  ctx.set_constants(const_inputs);
   r.status = k->run(ctx);
   // Run twice: the second run reuses node_state (prepared state must not change the answer).
   if (r.status.ok()) r.status = k->run(ctx);

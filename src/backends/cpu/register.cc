@@ -15,6 +15,7 @@ const CpuKernelRegistry& cpu_kernels() {
     register_cpu_norm_kernels(r);
     register_cpu_data_kernels(r);
     register_cpu_attention_kernels(r);
+    register_cpu_rnn_kernels(r);
     return r;
   }();
   return registry;

@@ -8,5 +8,6 @@ void register_cpu_elementwise_kernels(CpuKernelRegistry& r);  // unary, binary, 
 void register_cpu_norm_kernels(CpuKernelRegistry& r);         // Softmax, LayerNorm, RMSNorm, reductions
 void register_cpu_data_kernels(CpuKernelRegistry& r);         // Transpose, Concat, Slice, Gather, reshapes
 void register_cpu_attention_kernels(CpuKernelRegistry& r);    // Attention (no KV cache)
+void register_cpu_rnn_kernels(CpuKernelRegistry& r);          // LSTM, GRU
 
 }  // namespace kiln::cpu

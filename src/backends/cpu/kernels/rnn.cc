@@ -1,0 +1,273 @@
+// LSTM and GRU on float32 with the default activations: X.W^T for every time step at once (a blocked GEMM against
+// W^T prepared once per context), then per step h.R^T for the whole batch and vectorized gate math. Directions,
+// layouts 0/1, sequence_lens, initial states, peepholes, clip, input_forget and linear_before_reset follow the
+// reference kernels (src/backends/reference/attention/rnn_cells.cc).
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "backends/cpu/kernels/common.h"
+#include "backends/cpu/kernels/rnn.h"
+#include "backends/cpu/kernels/vec_math.h"
+
+namespace kiln::cpu::kern {
+namespace {
+
+constexpr int64_t kColBlock = 256;
+
+// c[m, n] += sum_k a[m, k] * bt[k, n] for m < M, n < N (row strides lda, ldb, ldc).
+KILN_CPU_CLONES void gemm_acc(const float* a, int64_t lda, int64_t M, const float* bt, int64_t ldb, int64_t K,
+                              int64_t N, float* c, int64_t ldc) {
+  for (int64_t n0 = 0; n0 < N; n0 += kColBlock) {
+    const int64_t nb = std::min(kColBlock, N - n0);
+    int64_t m = 0;
+    for (; m + 4 <= M; m += 4) {
+      float* c0 = c + m * ldc + n0;
+      float* c1 = c0 + ldc;
+      float* c2 = c1 + ldc;
+      float* c3 = c2 + ldc;
+      for (int64_t k = 0; k < K; ++k) {
+        const float a0 = a[m * lda + k], a1 = a[(m + 1) * lda + k], a2 = a[(m + 2) * lda + k], a3 = a[(m + 3) * lda + k];
+        const float* b = bt + k * ldb + n0;
+        for (int64_t j = 0; j < nb; ++j) {
+          c0[j] += a0 * b[j];
+          c1[j] += a1 * b[j];
+          c2[j] += a2 * b[j];
+          c3[j] += a3 * b[j];
+        }
+      }
+    }
+    for (; m < M; ++m) {
+      float* cr = c + m * ldc + n0;
+      for (int64_t k = 0; k < K; ++k) {
+        const float av = a[m * lda + k];
+        const float* b = bt + k * ldb + n0;
+        for (int64_t j = 0; j < nb; ++j) cr[j] += av * b[j];
+      }
+    }
+  }
+}
+
+KILN_VINLINE float clampf(float v, float lim) { return v < -lim ? -lim : (v > lim ? lim : v); }
+
+// LSTM gates i, o, f, c in g (pre-activations, biases included); p: peepholes Pi, Po, Pf (zeros when absent).
+KILN_CPU_CLONES void lstm_cell(const float* g, const float* p, float* c, float* h, int64_t H, float clip, bool coupled) {
+  for (int64_t k = 0; k < H; ++k) {
+    const float i = vm::sigmoid_f(clampf(g[k] + p[k] * c[k], clip));
+    const float f = coupled ? 1.0f - i : vm::sigmoid_f(clampf(g[2 * H + k] + p[2 * H + k] * c[k], clip));
+    const float gg = vm::tanh_f(clampf(g[3 * H + k], clip));
+    const float nc = f * c[k] + i * gg;
+    const float o = vm::sigmoid_f(clampf(g[H + k] + p[H + k] * nc, clip));
+    c[k] = nc;
+    h[k] = o * vm::tanh_f(clampf(nc, clip));
+  }
+}
+
+// GRU z and r gates: g[0:2H] (x and h parts summed, biases included) -> sigmoid in place.
+KILN_CPU_CLONES void gru_zr(float* g, int64_t n, float clip) {
+  for (int64_t k = 0; k < n; ++k) g[k] = vm::sigmoid_f(clampf(g[k], clip));
+}
+// h' = (1 - z) * tanh(xh + r * hh) + z * h  (hh: h.Rh^T + Rbh when linear_before_reset, else r already applied).
+KILN_CPU_CLONES void gru_out(const float* z, const float* r, const float* xh, const float* hh, float* h, int64_t H,
+                             float clip, bool lbr) {
+  for (int64_t k = 0; k < H; ++k) {
+    const float pre = lbr ? xh[k] + r[k] * hh[k] : xh[k] + hh[k];
+    const float n = vm::tanh_f(clampf(pre, clip));
+    h[k] = (1.0f - z[k]) * n + z[k] * h[k];
+  }
+}
+
+// W^T, R^T and the biases, per direction (prepared once when the weights are constant).
+struct Prepared {
+  int64_t D = 0, GH = 0, I = 0, H = 0;
+  std::vector<float> wt, rt, bias;  // [D][I][GH], [D][H][GH], [D][2*GH]
+};
+
+void transpose(const float* src, int64_t rows, int64_t cols, float* dst) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) dst[c * rows + r] = src[r * cols + c];
+}
+
+Prepared prepare(const CpuKernelContext& ctx, int64_t D, int64_t G, int64_t H, int64_t I) {
+  Prepared p;
+  p.D = D;
+  p.GH = G * H;
+  p.I = I;
+  p.H = H;
+  p.wt.resize(static_cast<size_t>(D * I * p.GH));
+  p.rt.resize(static_cast<size_t>(D * H * p.GH));
+  p.bias.assign(static_cast<size_t>(D * 2 * p.GH), 0.f);
+  for (int64_t d = 0; d < D; ++d) {
+    transpose(ctx.input(1).data<float>() + d * p.GH * I, p.GH, I, p.wt.data() + d * I * p.GH);
+    transpose(ctx.input(2).data<float>() + d * p.GH * H, p.GH, H, p.rt.data() + d * H * p.GH);
+  }
+  if (ctx.has_input(3)) std::copy(ctx.input(3).data<float>(), ctx.input(3).data<float>() + D * 2 * p.GH, p.bias.data());
+  return p;
+}
+
+bool default_activations(const Node& n, bool lstm) {
+  const auto acts = n.attrs.get_strings("activations");
+  if (acts.empty()) return true;
+  const std::vector<std::string> one = lstm ? std::vector<std::string>{"sigmoid", "tanh", "tanh"}
+                                            : std::vector<std::string>{"sigmoid", "tanh"};
+  for (size_t i = 0; i < acts.size(); ++i) {
+    std::string a = acts[i];
+    std::transform(a.begin(), a.end(), a.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    if (a != one[i % one.size()]) return false;
+  }
+  return true;
+}
+
+NodeSupport rnn_supports(const Graph& g, const Node& n, bool lstm) {
+  if (!default_activations(n, lstm)) return NodeSupport::no("non-default activations");
+  NodeSupport s = require_dtypes(g, n, {0, 1, 2, 3, 5, 6, 7}, {DType::kFloat32});
+  if (!s.supported) return s;
+  if (n.has_input(4) && input_dtype(g, n, 4) != DType::kInt32) return NodeSupport::no("sequence_lens is not int32");
+  if (!input_constant(g, n, 1) || !input_constant(g, n, 2)) return NodeSupport::no("W and R are not initializers");
+  return NodeSupport::yes();
+}
+
+Status rnn_run(CpuKernelContext& ctx, bool lstm) {
+  const int64_t G = lstm ? 4 : 3;
+  const Tensor& x = ctx.input(0);
+  const Tensor& w = ctx.input(1);
+  const Tensor& rr = ctx.input(2);
+  if (x.rank() != 3 || w.rank() != 3 || rr.rank() != 3) return ctx.error("X, W and R must be 3-D");
+  const Attrs& at = ctx.attrs();
+  const bool batch_first = at.get_int("layout", 0) == 1;
+  const std::string dir = at.get_string("direction", "forward");
+  const int64_t D = dir == "bidirectional" ? 2 : 1;
+  const int64_t S = batch_first ? x.dim(1) : x.dim(0), N = batch_first ? x.dim(0) : x.dim(1), I = x.dim(2);
+  const int64_t H = at.get_int("hidden_size", rr.dim(2));
+  const int64_t GH = G * H;
+  if (w.dim(0) != D || w.dim(1) != GH || w.dim(2) != I || rr.dim(0) != D || rr.dim(1) != GH || rr.dim(2) != H)
+    return ctx.error("W " + dims_to_string(w.dims()) + " / R " + dims_to_string(rr.dims()) + " do not match hidden_size " +
+                     std::to_string(H) + ", input size " + std::to_string(I) + " and " + std::to_string(D) + " direction(s)");
+  if (ctx.has_input(3) && ctx.input(3).numel() != D * 2 * GH) return ctx.error("B must have [num_directions, 2*gates*hidden] values");
+  const float clip = at.has("clip") ? at.get_float("clip") : std::numeric_limits<float>::infinity();
+  std::vector<int64_t> lens(static_cast<size_t>(N), S);
+  if (ctx.has_input(4)) {
+    const Tensor& l = ctx.input(4);
+    if (l.numel() != N) return ctx.error("sequence_lens must have one entry per batch row");
+    for (int64_t b = 0; b < N; ++b) {
+      lens[b] = l.as_int64(b);
+      if (lens[b] < 0 || lens[b] > S) return ctx.error("sequence_lens entry " + std::to_string(lens[b]) + " is out of [0, seq]");
+    }
+  }
+  auto state_in = [&](size_t i, std::vector<float>* out) -> Status {  // initial_h / initial_c -> [D][N][H]
+    out->assign(static_cast<size_t>(D * N * H), 0.f);
+    if (!ctx.has_input(i)) return ok_status();
+    const Tensor& t = ctx.input(i);
+    if (t.numel() != D * N * H) return ctx.error("initial state (input " + std::to_string(i) + ") has the wrong size");
+    for (int64_t d = 0; d < D; ++d)
+      for (int64_t b = 0; b < N; ++b)
+        std::memcpy(out->data() + (d * N + b) * H, t.data<float>() + (batch_first ? b * D + d : d * N + b) * H, H * 4);
+    return ok_status();
+  };
+  std::vector<float> h0, c0, peep(static_cast<size_t>(D * 3 * H), 0.f);
+  KILN_RETURN_IF_ERROR(state_in(5, &h0));
+  if (lstm) {
+    KILN_RETURN_IF_ERROR(state_in(6, &c0));
+    if (ctx.has_input(7)) {
+      if (ctx.input(7).numel() != D * 3 * H) return ctx.error("P must have [num_directions, 3*hidden] values");
+      std::copy(ctx.input(7).data<float>(), ctx.input(7).data<float>() + D * 3 * H, peep.data());
+    }
+  }
+  auto& state = ctx.node_state();
+  Prepared local;
+  const Prepared* prep = nullptr;
+  if (ctx.input_is_constant(1) && ctx.input_is_constant(2) && (!ctx.has_input(3) || ctx.input_is_constant(3))) {
+    if (!state) state = std::make_shared<Prepared>(prepare(ctx, D, G, H, I));
+    prep = static_cast<const Prepared*>(state.get());
+  } else {
+    local = prepare(ctx, D, G, H, I);
+    prep = &local;
+  }
+  const bool lbr = !lstm && at.get_int("linear_before_reset", 0) != 0;
+  const bool coupled = lstm && at.get_int("input_forget", 0) != 0;
+  // Outputs.
+  const Dims y_dims = batch_first ? Dims{N, S, D, H} : Dims{S, D, N, H};
+  const Dims s_dims = batch_first ? Dims{N, D, H} : Dims{D, N, H};
+  float* y = nullptr;
+  if (ctx.wants_output(0)) {
+    KILN_ASSIGN_OR_RETURN(Tensor * t, ctx.allocate_output(0, DType::kFloat32, y_dims));
+    y = t->data<float>();
+    std::fill(y, y + t->numel(), 0.f);
+  }
+  const int threads = threads_for(ctx, 4 * GH * H);
+  std::vector<float> xw(static_cast<size_t>(S * N * GH)), hr(static_cast<size_t>(N * GH)), rh;
+  std::vector<float> h, c;
+  std::vector<float> yh(static_cast<size_t>(D * N * H)), yc(static_cast<size_t>(D * N * H));
+  for (int64_t d = 0; d < D; ++d) {
+    const bool rev = d == 1 || dir == "reverse";
+    const float* wt = prep->wt.data() + d * I * GH;
+    const float* rt = prep->rt.data() + d * H * GH;
+    const float* wb = prep->bias.data() + d * 2 * GH;
+    const float* rb = wb + GH;
+    // X.W^T + Wb (+ Rb where it is a plain sum) for every (t, b), rows in X's own order.
+    for (int64_t m = 0; m < S * N; ++m)
+      for (int64_t j = 0; j < GH; ++j) xw[m * GH + j] = wb[j] + (lbr && j >= 2 * H ? 0.f : rb[j]);
+    parallel_range(threads_for(ctx, S * N * GH * I / 4), (GH + kColBlock - 1) / kColBlock, [&](int64_t b, int64_t e) {
+      const int64_t n0 = b * kColBlock, n1 = std::min(GH, e * kColBlock);
+      gemm_acc(x.data<float>(), I, S * N, wt + n0, GH, I, n1 - n0, xw.data() + n0, GH);
+    });
+    h.assign(h0.begin() + d * N * H, h0.begin() + (d + 1) * N * H);
+    c = lstm ? std::vector<float>(c0.begin() + d * N * H, c0.begin() + (d + 1) * N * H) : std::vector<float>();
+    for (int64_t s = 0; s < S; ++s) {
+      // h.R^T for the whole batch (GRU without linear_before_reset: the z and r columns only).
+      const int64_t cols = (!lstm && !lbr) ? 2 * H : GH;
+      for (int64_t j = 0; j < N * GH; ++j) hr[j] = lbr && (j % GH) >= 2 * H ? rb[j % GH] : 0.f;
+      parallel_range(threads, (cols + kColBlock - 1) / kColBlock, [&](int64_t b, int64_t e) {
+        const int64_t n0 = b * kColBlock, n1 = std::min(cols, e * kColBlock);
+        gemm_acc(h.data(), H, N, rt + n0, GH, H, n1 - n0, hr.data() + n0, GH);
+      });
+      for (int64_t b = 0; b < N; ++b) {
+        if (s >= lens[b]) continue;
+        const int64_t t = rev ? lens[b] - 1 - s : s;
+        const float* xr = xw.data() + (batch_first ? b * S + t : t * N + b) * GH;
+        float* g = hr.data() + b * GH;
+        float* hb = h.data() + b * H;
+        if (lstm) {
+          for (int64_t j = 0; j < GH; ++j) g[j] += xr[j];
+          lstm_cell(g, peep.data() + d * 3 * H, c.data() + b * H, hb, H, clip, coupled);
+        } else {
+          for (int64_t j = 0; j < 2 * H; ++j) g[j] += xr[j];
+          gru_zr(g, 2 * H, clip);
+          if (!lbr) {  // (r * h).Rh^T + Rbh
+            rh.assign(static_cast<size_t>(2 * H), 0.f);
+            for (int64_t k = 0; k < H; ++k) rh[k] = g[H + k] * hb[k];
+            for (int64_t k = 0; k < H; ++k) rh[H + k] = 0.f;
+            gemm_acc(rh.data(), H, 1, rt + 2 * H, GH, H, H, rh.data() + H, H);
+            gru_out(g, g + H, xr + 2 * H, rh.data() + H, hb, H, clip, false);
+          } else {
+            gru_out(g, g + H, xr + 2 * H, g + 2 * H, hb, H, clip, true);
+          }
+        }
+        if (y) std::memcpy(y + (batch_first ? (b * S + t) * D + d : (t * D + d) * N + b) * H, hb, H * 4);
+      }
+    }
+    std::copy(h.begin(), h.end(), yh.begin() + d * N * H);
+    if (lstm) std::copy(c.begin(), c.end(), yc.begin() + d * N * H);
+  }
+  for (size_t o = 1; o <= (lstm ? 2u : 1u); ++o) {
+    if (ctx.num_outputs() <= o || !ctx.wants_output(o)) continue;
+    KILN_ASSIGN_OR_RETURN(Tensor * t, ctx.allocate_output(o, DType::kFloat32, s_dims));
+    const std::vector<float>& src = o == 1 ? yh : yc;
+    for (int64_t d = 0; d < D; ++d)
+      for (int64_t b = 0; b < N; ++b)
+        std::memcpy(t->data<float>() + (batch_first ? b * D + d : d * N + b) * H, src.data() + (d * N + b) * H, H * 4);
+  }
+  return ok_status();
+}
+
+}  // namespace
+
+NodeSupport lstm_supports(const Graph& g, const Node& n) { return rnn_supports(g, n, true); }
+NodeSupport gru_supports(const Graph& g, const Node& n) { return rnn_supports(g, n, false); }
+Status lstm_run(CpuKernelContext& ctx) { return rnn_run(ctx, true); }
+Status gru_run(CpuKernelContext& ctx) { return rnn_run(ctx, false); }
+
+}  // namespace kiln::cpu::kern
