@@ -87,6 +87,8 @@ Status CpuContext::resolve(const Graph& g) {
     input_slots_.push_back(it == slot.end() ? -1 : it->second);
   }
   std::vector<int> last_use(ns, -1);
+  readers_.assign(ns, {});
+  handoff_.assign(ns, nullptr);
   const auto& plans = EngineAccess::plans(engine_);
   int nsteps = static_cast<int>(g.nodes.size());
   steps_.resize(g.nodes.size());
@@ -102,6 +104,7 @@ Status CpuContext::resolve(const Graph& g) {
       auto it = slot.find(in);
       if (it == slot.end()) return internal_error(n.describe() + ": input '" + in + "' has no producer");
       st.in.push_back(it->second);
+      readers_[it->second].emplace_back(i, static_cast<int>(st.in.size()) - 1);
       last_use[it->second] = i;
     }
     for (const auto& o : n.outputs) {
@@ -120,6 +123,7 @@ Status CpuContext::resolve(const Graph& g) {
         auto it = slot.find(r);
         if (it == slot.end()) continue;
         st.outer.emplace_back(r, it->second);
+        readers_[it->second].emplace_back(i, -1);
         last_use[it->second] = std::max(last_use[it->second], i);
       }
     }
@@ -193,6 +197,35 @@ Status CpuContext::fetch_outputs(std::vector<Value>* outputs) {
     // Bytes in the activation arena are overwritten by the next run: hand out a copy.
     if (v.kind == ValueKind::kTensor && v.tensor.defined() && arena_.in_arena(s)) v.tensor = v.tensor.clone();
     outputs->push_back(std::move(v));
+  }
+  return ok_status();
+}
+
+bool CpuContext::private_output(int step, size_t out_index, const char* kernel_id) const {
+  const CpuStep& st = steps_[step];
+  if (out_index >= st.out.size() || st.out[out_index] < 0 || is_output_[st.out[out_index]]) return false;
+  const auto& readers = readers_[st.out[out_index]];
+  if (readers.empty()) return false;
+  for (const auto& [r, k] : readers)
+    if (k != 0 || !steps_[r].kernel || std::string(steps_[r].kernel->id) != kernel_id) return false;
+  return true;
+}
+
+void CpuContext::attach_handoff(int step, size_t out_index, std::shared_ptr<CpuHandoff> h) {
+  const CpuStep& st = steps_[step];
+  if (out_index < st.out.size() && st.out[out_index] >= 0) handoff_[st.out[out_index]] = std::move(h);
+}
+
+Status CpuContext::materialize_inputs(int s) {
+  for (int k : steps_[s].in) {
+    if (k < 0 || !handoff_[k]) continue;
+    KILN_RETURN_IF_ERROR(handoff_[k]->materialize());
+    handoff_[k].reset();
+  }
+  for (const auto& [name, k] : steps_[s].outer) {
+    if (!handoff_[k]) continue;
+    KILN_RETURN_IF_ERROR(handoff_[k]->materialize());
+    handoff_[k].reset();
   }
   return ok_status();
 }

@@ -48,6 +48,10 @@ class CpuContext : public ContextBackend {
   const CpuStep& step(int s) const { return steps_[s]; }
   CpuStep& step(int s) { return steps_[s]; }
   bool is_constant_slot(int slot) const { return slot >= 0 && slot < static_cast<int>(constant_.size()) && constant_[slot]; }
+  // Layout hand-offs between kernels (cpu_kernel.h CpuHandoff).
+  bool private_output(int step, size_t out_index, const char* kernel_id) const;
+  void attach_handoff(int step, size_t out_index, std::shared_ptr<CpuHandoff> h);
+  CpuHandoff* handoff_of(int slot) const { return slot >= 0 ? handoff_[slot].get() : nullptr; }
   int num_threads() const { return threads_; }
   bool allow_bf16() const { return allow_bf16_; }
 
@@ -55,6 +59,7 @@ class CpuContext : public ContextBackend {
   Status init_error() const { return init_status_; }
   Status resolve(const Graph& g);
   Status run_cpu_step(int s);
+  Status materialize_inputs(int s);  // fills plain tensors behind hand-offs before a reader that needs them
   Status run_reference_step(int s);
   void after_step(int s);
 
@@ -67,6 +72,8 @@ class CpuContext : public ContextBackend {
   std::vector<int> input_slots_;           // engine.inputs() order
   std::vector<int> output_slots_;          // engine.graph().outputs order
   std::vector<char> is_output_;            // per slot
+  std::vector<std::vector<std::pair<int, int>>> readers_;  // per slot: (step, input index; -1 = a subgraph reads it)
+  std::vector<std::shared_ptr<CpuHandoff>> handoff_;      // per slot: a producer's private layout, this run
   ArenaTracker arena_;
   std::vector<Dims> shapes_scratch_;       // input shapes of the current run
   std::vector<uint8_t> workspace_;         // grows to the largest request

@@ -33,6 +33,9 @@ class StepContext final : public CpuKernelContext {
   int num_threads() const override { return c_.num_threads(); }
   bool allow_bf16() const override { return c_.allow_bf16(); }
   std::shared_ptr<void>& node_state() override { return st_.state; }
+  bool private_output(size_t i, const char* kernel_id) const override { return c_.private_output(s_, i, kernel_id); }
+  void attach_handoff(size_t i, std::shared_ptr<CpuHandoff> h) override { c_.attach_handoff(s_, i, std::move(h)); }
+  CpuHandoff* input_handoff(size_t i) const override { return has_input(i) ? c_.handoff_of(st_.in[i]) : nullptr; }
 
  private:
   CpuContext& c_;
@@ -61,6 +64,7 @@ Result<Tensor*> CpuContext::allocate(int step, size_t out_index, DType dtype, co
   Result<Tensor> t = is_output_[slot] ? Tensor::allocate(dtype, dims) : arena_.allocate(slot, step, dtype, dims);
   if (!t.ok()) return t.status().with_context(st.node->describe() + " output " + std::to_string(out_index));
   slots_[slot] = Value::of(std::move(*t));
+  handoff_[slot].reset();
   return &slots_[slot].tensor;
 }
 
@@ -87,6 +91,7 @@ Status CpuContext::run_cpu_step(int s) {
 }
 
 Status CpuContext::run_reference_step(int s) {
+  KILN_RETURN_IF_ERROR(materialize_inputs(s));
   CpuStep& st = steps_[s];
   std::vector<const Value*> ins;
   ins.reserve(st.in.size());
@@ -147,6 +152,7 @@ Status CpuContext::execute() {
     if (!status.ok()) break;
     for (int r : st.release) {
       slots_[r] = Value();
+      handoff_[r].reset();
       arena_.forget(r);
     }
     if (profiling_) {

@@ -14,6 +14,15 @@
 
 namespace kiln::cpu {
 
+// A producer's private form of an output (oneDNN's channel-blocked layout) that consumers of the same family read
+// instead of the plain tensor, which the producer left unwritten. The context materializes it (fills the plain
+// tensor) before any other reader could see the plain bytes.
+struct CpuHandoff {
+  virtual ~CpuHandoff() = default;
+  virtual const char* family() const = 0;  // who understands it: "onednn"
+  virtual Status materialize() = 0;
+};
+
 // Everything a CPU kernel sees while it runs one node. Implemented by the CPU context (src/backends/cpu/cpu_context.cc).
 class CpuKernelContext {
  public:
@@ -43,6 +52,13 @@ class CpuKernelContext {
   virtual bool allow_bf16() const = 0;
   // Per-(context, node) slot for prepared state; lives as long as the context.
   virtual std::shared_ptr<void>& node_state() = 0;
+
+  // Layout hand-off (optional; the defaults turn it off). private_output(i, id): output i is not a graph output
+  // and every reader runs the kernel `id` and reads it as its input 0; only then may the kernel attach a hand-off
+  // and leave the plain output unwritten. input_handoff(i): the hand-off attached to input i, or null.
+  virtual bool private_output(size_t i, const char* kernel_id) const { return false; }
+  virtual void attach_handoff(size_t i, std::shared_ptr<CpuHandoff> h) {}
+  virtual CpuHandoff* input_handoff(size_t i) const { return nullptr; }
 
   // invalid_argument / unimplemented naming the node.
   Status error(const std::string& msg) const;

@@ -117,6 +117,21 @@ void reorder(const dnnl::memory& from, const dnnl::memory& to) {
   dnnl::reorder(from, to).execute(stream(), const_cast<dnnl::memory&>(from), const_cast<dnnl::memory&>(to));
 }
 
+Status OnednnHandoff::materialize() {
+  try {
+    reorder(mem, plain);
+    stream().wait();
+  } catch (const dnnl::error& e) {
+    return internal_error(std::string("oneDNN reorder: ") + e.what());
+  }
+  return ok_status();
+}
+
+OnednnHandoff* onednn_handoff(const CpuKernelContext& ctx, size_t i) {
+  CpuHandoff* h = ctx.input_handoff(i);
+  return h && std::string(h->family()) == "onednn" ? static_cast<OnednnHandoff*>(h) : nullptr;
+}
+
 Status dnnl_failure(const CpuKernelContext& ctx, const dnnl::error& e) {
   return ctx.unsupported(std::string("oneDNN: ") + e.what());
 }

@@ -36,6 +36,16 @@ bool append_activation(dnnl::post_ops& ops, const fused::Activation& act);
 // Reorders `from` into `to` on this thread's stream (both already bound to memory).
 void reorder(const dnnl::memory& from, const dnnl::memory& to);
 
+// A blocked output handed from one oneDNN kernel to the next (cpu_kernel.h CpuHandoff); `plain` is the output
+// tensor's bytes, filled only when someone needs them.
+struct OnednnHandoff : CpuHandoff {
+  dnnl::memory mem, plain;
+  const char* family() const override { return "onednn"; }
+  Status materialize() override;
+};
+// The hand-off attached to input i when it is oneDNN's, else null.
+OnednnHandoff* onednn_handoff(const CpuKernelContext& ctx, size_t i);
+
 // A oneDNN error as a Status naming the node (oneDNN throws dnnl::error).
 Status dnnl_failure(const CpuKernelContext& ctx, const dnnl::error& e);
 

@@ -23,6 +23,7 @@ struct ConvState {
   memory weights, bias, src_tmp, dst_tmp, scratch;
   bool src_plain = true, dst_plain = true;
   memory::desc x_md, y_md, w_md;
+  std::shared_ptr<OnednnHandoff> handoff;  // re-attached every run when the output stays blocked
 };
 
 bool fused(const Node& n) { return n.op == OpKind::kFusedConv; }
@@ -116,20 +117,38 @@ Status run_conv(CpuKernelContext& ctx) {
     if (!out.ok()) return out.status();
     memory src(s.x_md, engine(), const_cast<void*>(x.raw()));
     memory dst_plain(s.y_md, engine(), (*out)->raw());
-    if (!s.src_plain) reorder(src, s.src_tmp);
+    // The producer may have left X blocked (a hand-off): read that, or have it fill X first.
+    memory src_used = s.src_plain ? src : s.src_tmp;
+    OnednnHandoff* in_h = onednn_handoff(ctx, 0);
+    if (in_h && in_h->mem.get_desc() == s.pd.src_desc()) {
+      src_used = in_h->mem;
+    } else {
+      if (CpuHandoff* h = ctx.input_handoff(0)) KILN_RETURN_IF_ERROR(h->materialize());
+      if (!s.src_plain) reorder(src, s.src_tmp);
+    }
     memory& dst = s.dst_plain ? dst_plain : s.dst_tmp;
     if (z) {
       memory zm(s.y_md, engine(), const_cast<void*>(z->raw()));
       if (s.dst_plain) std::memcpy((*out)->raw(), z->raw(), z->nbytes());
       else reorder(zm, s.dst_tmp);
     }
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, s.src_plain ? src : s.src_tmp},
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src_used},
                                          {DNNL_ARG_WEIGHTS, s.weights},
                                          {DNNL_ARG_DST, dst},
                                          {DNNL_ARG_SCRATCHPAD, s.scratch}};
     if (b) args.emplace(DNNL_ARG_BIAS, s.bias);
     s.prim.execute(stream(), args);
-    if (!s.dst_plain) reorder(s.dst_tmp, dst_plain);
+    if (!s.dst_plain) {
+      // Every reader is a oneDNN conv reading it as X: hand the blocked output over, skip the plain copy.
+      if (ctx.private_output(0, "onednn_conv")) {
+        if (!s.handoff) s.handoff = std::make_shared<OnednnHandoff>();
+        s.handoff->mem = s.dst_tmp;
+        s.handoff->plain = dst_plain;
+        ctx.attach_handoff(0, s.handoff);
+      } else {
+        reorder(s.dst_tmp, dst_plain);
+      }
+    }
     stream().wait();
   } catch (const dnnl::error& e) {
     s.x_dims.clear();
