@@ -65,6 +65,9 @@ def main():
                   f"{results}", flush=True)
         finally:
             sg.stop_server(server)
+            notes = sorted({line.strip() for line in server.stdout if "CUDA graph" in line})
+            for line in notes:
+                print("  server: " + line, flush=True)
     return 1 if wrong else 0
 
 

@@ -46,6 +46,41 @@ std::vector<int64_t> strides_for(const std::vector<int64_t>& dims, bool channels
 }
 
 // KILN_CUDA_CONV_GRAPH_PLANS=n keeps at most n plans per problem (build-time experiments); default kMaxGraphConvPlans.
+// KILN_CUDA_CONV_BAR: a comma list of what graph convolutions must not use, for diagnosing a misbehaving cuDNN engine:
+// engine-name substrings ("eng41_") and behaviour notes ("cublaslt", "runtime_compilation").
+void bar_from_env(fe::graph::Graph& g) {
+  const char* v = std::getenv("KILN_CUDA_CONV_BAR");
+  if (!v || !*v) return;
+  std::vector<std::string> engines;
+  std::vector<fe::BehaviorNote_t> notes;
+  std::string list = v;
+  for (size_t start = 0; start <= list.size();) {
+    size_t end = list.find(',', start);
+    if (end == std::string::npos) end = list.size();
+    const std::string item = list.substr(start, end - start);
+    if (item == "cublaslt") notes.push_back(fe::BehaviorNote_t::CUBLASLT_DEPENDENCY);
+    else if (item == "runtime_compilation") notes.push_back(fe::BehaviorNote_t::RUNTIME_COMPILATION);
+    else if (!item.empty()) engines.push_back(item);
+    start = end + 1;
+  }
+  if (!engines.empty()) g.deselect_engines(engines);
+  if (!notes.empty()) g.deselect_behavior_notes(notes);
+}
+
+// " [cublaslt,runtime_compilation]" for a plan's behaviour notes that matter to CUDA graphs; "" when none.
+std::string notes_suffix(const fe::graph::Graph& g, int64_t index) {
+  std::vector<fe::BehaviorNote_t> notes;
+  if (g.get_behavior_notes_for_plan_at_index(index, notes).is_bad()) return "";
+  std::string s;
+  for (auto n : notes) {
+    const char* name = n == fe::BehaviorNote_t::CUBLASLT_DEPENDENCY   ? "cublaslt"
+                       : n == fe::BehaviorNote_t::RUNTIME_COMPILATION ? "runtime_compilation"
+                                                                       : nullptr;
+    if (name) s += (s.empty() ? "" : ",") + std::string(name);
+  }
+  return s.empty() ? s : " [" + s + "]";
+}
+
 int graph_plan_cap() {
   const char* v = std::getenv("KILN_CUDA_CONV_GRAPH_PLANS");
   const int n = v && *v ? std::atoi(v) : kMaxGraphConvPlans;
@@ -162,6 +197,7 @@ Result<std::unique_ptr<GraphConvPlans>> GraphConvPlans::build(const CudaKernelCo
     barred.push_back(fe::NumericalNote_t::DOWN_CONVERT_INPUTS);
   }
   g.deselect_numeric_notes(barred);
+  bar_from_env(g);
   KILN_RETURN_IF_ERROR(fe_status(ctx, g.check_support(), "check_support"));
 
   Impl& im = *plans->impl_;
@@ -174,6 +210,7 @@ Result<std::unique_ptr<GraphConvPlans>> GraphConvPlans::build(const CudaKernelCo
     std::string name;
     if (g.get_plan_name_at_index(i, name).is_bad()) name = "plan " + std::to_string(i);
     if (!seen.insert(name).second) continue;  // heuristics modes A and FALLBACK can list the same config
+    name += notes_suffix(g, i);
     int64_t ws = 0;
     if (g.get_workspace_size_plan_at_index(i, ws).is_bad() || ws < 0 || static_cast<size_t>(ws) > kCudnnWorkspaceBytes)
       continue;
