@@ -1,5 +1,5 @@
-// LSTM and GRU on float32 with the default activations: X.W^T for every time step at once (a blocked GEMM against
-// W^T prepared once per context), then per step h.R^T for the whole batch and vectorized gate math. Directions,
+// LSTM and GRU on float32 with the default activations: X.W^T for every time step at once (oneDNN's sgemm against
+// W^T prepared once per context), then per step h.R^T for the whole batch (sgemm) and vectorized gate math. Directions,
 // layouts 0/1, sequence_lens, initial states, peepholes, clip, input_forget and linear_before_reset follow the
 // reference kernels (src/backends/reference/attention/rnn_cells.cc).
 #include <algorithm>
@@ -9,47 +9,14 @@
 #include <string>
 #include <vector>
 
+#include <oneapi/dnnl/dnnl.h>
+
 #include "backends/cpu/kernels/common.h"
 #include "backends/cpu/kernels/rnn.h"
 #include "backends/cpu/kernels/vec_math.h"
 
 namespace kiln::cpu::kern {
 namespace {
-
-constexpr int64_t kColBlock = 256;
-
-// c[m, n] += sum_k a[m, k] * bt[k, n] for m < M, n < N (row strides lda, ldb, ldc).
-KILN_CPU_CLONES void gemm_acc(const float* a, int64_t lda, int64_t M, const float* bt, int64_t ldb, int64_t K,
-                              int64_t N, float* c, int64_t ldc) {
-  for (int64_t n0 = 0; n0 < N; n0 += kColBlock) {
-    const int64_t nb = std::min(kColBlock, N - n0);
-    int64_t m = 0;
-    for (; m + 4 <= M; m += 4) {
-      float* c0 = c + m * ldc + n0;
-      float* c1 = c0 + ldc;
-      float* c2 = c1 + ldc;
-      float* c3 = c2 + ldc;
-      for (int64_t k = 0; k < K; ++k) {
-        const float a0 = a[m * lda + k], a1 = a[(m + 1) * lda + k], a2 = a[(m + 2) * lda + k], a3 = a[(m + 3) * lda + k];
-        const float* b = bt + k * ldb + n0;
-        for (int64_t j = 0; j < nb; ++j) {
-          c0[j] += a0 * b[j];
-          c1[j] += a1 * b[j];
-          c2[j] += a2 * b[j];
-          c3[j] += a3 * b[j];
-        }
-      }
-    }
-    for (; m < M; ++m) {
-      float* cr = c + m * ldc + n0;
-      for (int64_t k = 0; k < K; ++k) {
-        const float av = a[m * lda + k];
-        const float* b = bt + k * ldb + n0;
-        for (int64_t j = 0; j < nb; ++j) cr[j] += av * b[j];
-      }
-    }
-  }
-}
 
 KILN_VINLINE float clampf(float v, float lim) { return v < -lim ? -lim : (v > lim ? lim : v); }
 
@@ -197,7 +164,6 @@ Status rnn_run(CpuKernelContext& ctx, bool lstm) {
     y = t->data<float>();
     std::fill(y, y + t->numel(), 0.f);
   }
-  const int threads = threads_for(ctx, 4 * GH * H);
   std::vector<float> xw(static_cast<size_t>(S * N * GH)), hr(static_cast<size_t>(N * GH)), rh;
   std::vector<float> h, c;
   std::vector<float> yh(static_cast<size_t>(D * N * H)), yc(static_cast<size_t>(D * N * H));
@@ -210,20 +176,16 @@ Status rnn_run(CpuKernelContext& ctx, bool lstm) {
     // X.W^T + Wb (+ Rb where it is a plain sum) for every (t, b), rows in X's own order.
     for (int64_t m = 0; m < S * N; ++m)
       for (int64_t j = 0; j < GH; ++j) xw[m * GH + j] = wb[j] + (lbr && j >= 2 * H ? 0.f : rb[j]);
-    parallel_range(threads_for(ctx, S * N * GH * I / 4), (GH + kColBlock - 1) / kColBlock, [&](int64_t b, int64_t e) {
-      const int64_t n0 = b * kColBlock, n1 = std::min(GH, e * kColBlock);
-      gemm_acc(x.data<float>(), I, S * N, wt + n0, GH, I, n1 - n0, xw.data() + n0, GH);
-    });
+    if (dnnl_sgemm('N', 'N', S * N, GH, I, 1.f, x.data<float>(), I, wt, GH, 1.f, xw.data(), GH) != dnnl_success)
+      return ctx.error("oneDNN sgemm failed (X.W^T)");
     h.assign(h0.begin() + d * N * H, h0.begin() + (d + 1) * N * H);
     c = lstm ? std::vector<float>(c0.begin() + d * N * H, c0.begin() + (d + 1) * N * H) : std::vector<float>();
     for (int64_t s = 0; s < S; ++s) {
       // h.R^T for the whole batch (GRU without linear_before_reset: the z and r columns only).
       const int64_t cols = (!lstm && !lbr) ? 2 * H : GH;
       for (int64_t j = 0; j < N * GH; ++j) hr[j] = lbr && (j % GH) >= 2 * H ? rb[j % GH] : 0.f;
-      parallel_range(threads, (cols + kColBlock - 1) / kColBlock, [&](int64_t b, int64_t e) {
-        const int64_t n0 = b * kColBlock, n1 = std::min(cols, e * kColBlock);
-        gemm_acc(h.data(), H, N, rt + n0, GH, H, n1 - n0, hr.data() + n0, GH);
-      });
+      if (dnnl_sgemm('N', 'N', N, cols, H, 1.f, h.data(), H, rt, GH, 1.f, hr.data(), GH) != dnnl_success)
+        return ctx.error("oneDNN sgemm failed (h.R^T)");
       for (int64_t b = 0; b < N; ++b) {
         if (s >= lens[b]) continue;
         const int64_t t = rev ? lens[b] - 1 - s : s;
@@ -237,10 +199,10 @@ Status rnn_run(CpuKernelContext& ctx, bool lstm) {
           for (int64_t j = 0; j < 2 * H; ++j) g[j] += xr[j];
           gru_zr(g, 2 * H, clip);
           if (!lbr) {  // (r * h).Rh^T + Rbh
-            rh.assign(static_cast<size_t>(2 * H), 0.f);
+            rh.resize(static_cast<size_t>(2 * H));
             for (int64_t k = 0; k < H; ++k) rh[k] = g[H + k] * hb[k];
-            for (int64_t k = 0; k < H; ++k) rh[H + k] = 0.f;
-            gemm_acc(rh.data(), H, 1, rt + 2 * H, GH, H, H, rh.data() + H, H);
+            if (dnnl_sgemm('N', 'N', 1, H, H, 1.f, rh.data(), H, rt + 2 * H, GH, 0.f, rh.data() + H, H) != dnnl_success)
+              return ctx.error("oneDNN sgemm failed ((r*h).Rh^T)");
             gru_out(g, g + H, xr + 2 * H, rh.data() + H, hb, H, clip, false);
           } else {
             gru_out(g, g + H, xr + 2 * H, g + 2 * H, hb, H, clip, true);
