@@ -6,6 +6,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -13,6 +14,8 @@
 #include "server/inference_server.h"
 
 namespace kiln::server {
+
+constexpr const char* kIntraOpThreads = "intra_op_thread_count";
 
 namespace {
 
@@ -146,6 +149,11 @@ Result<ModelConfig> parse_model_config(const std::string& path) {
   return config;
 }
 
+int intra_op_thread_count(const ModelConfig& c) {
+  auto it = c.parameters().find(kIntraOpThreads);
+  return it == c.parameters().end() ? 0 : std::atoi(it->second.string_value().c_str());
+}
+
 bool cuda_graphs_enabled(const ModelConfig& c) {
   return !(c.has_optimization() && c.optimization().has_cuda()) || c.optimization().cuda().graphs();
 }
@@ -159,7 +167,8 @@ std::vector<std::string> ignored_config_fields(const ModelConfig& c) {
   std::vector<std::string> out;
   if (!c.platform().empty()) out.push_back("platform");
   if (!c.backend().empty()) out.push_back("backend");
-  if (!c.parameters().empty()) out.push_back("parameters");
+  for (const auto& [key, value] : c.parameters())
+    if (key != kIntraOpThreads) out.push_back("parameters." + key);
   if (c.has_model_transaction_policy()) out.push_back("model_transaction_policy");
   if (c.has_response_cache()) out.push_back("response_cache");
   if (c.has_optimization()) {
@@ -178,6 +187,12 @@ std::vector<std::string> ignored_config_fields(const ModelConfig& c) {
 
 Status validate_model_config(const ModelConfig& c, const std::string& origin) {
   if (c.max_batch_size() < 0) return field_error(origin, "max_batch_size", "must be >= 0");
+  if (auto it = c.parameters().find(kIntraOpThreads); it != c.parameters().end()) {
+    const std::string& v = it->second.string_value();
+    if (v.empty() || v.size() > 4 || v.find_first_not_of("0123456789") != std::string::npos)
+      return field_error(origin, std::string("parameters.") + kIntraOpThreads,
+                         "must be a thread count 0..9999 as a string_value, got '" + v + "'");
+  }
   if (c.max_batch_size() > (1 << 20)) return field_error(origin, "max_batch_size", "must be <= 1048576");
   std::set<std::string> names;
   for (int i = 0; i < c.input_size(); ++i) {

@@ -43,6 +43,9 @@ bool cuda_graphs_enabled(const ModelConfig& config);
 // Whether GPU instances assemble batches in pinned host memory: optimization.input_pinned_memory.enable when
 // given, else true.
 bool pinned_inputs_enabled(const ModelConfig& config);
+// parameters { key: "intra_op_thread_count" value: { string_value: "N" } } (the key Triton's ONNX Runtime backend
+// reads): intra-op threads per CPU instance; 0 when absent (the server divides its cores among the instances).
+int intra_op_thread_count(const ModelConfig& config);
 // Fields set in the config that are accepted for Triton compatibility but not acted on ("platform",
 // "optimization.input_pinned_memory", ...); parse_model_config logs one warning line naming them.
 std::vector<std::string> ignored_config_fields(const ModelConfig& config);

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <cstring>
 
+#include <sched.h>
+
 #include "server/classification.h"
 #include "server/model_config.h"
 #include "server/tensor_codec.h"
@@ -17,6 +19,17 @@ uint64_t now_ns() {
       .count();
 }
 
+namespace {
+
+// Cores this process may run on (its affinity mask), at least 1.
+int usable_cores() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return 1;
+}
+
+}  // namespace
+
 SchedulerConfig SchedulerConfig::from(const ModelConfig& c, const std::string& version) {
   SchedulerConfig s;
   s.model_name = c.name();
@@ -26,6 +39,7 @@ SchedulerConfig SchedulerConfig::from(const ModelConfig& c, const std::string& v
   s.instances = instance_count(c);
   s.cuda_graphs = cuda_graphs_enabled(c);
   s.pinned_inputs = pinned_inputs_enabled(c);
+  s.cpu_threads = intra_op_thread_count(c);
   const auto& db = c.dynamic_batching();
   for (int p : db.preferred_batch_size()) s.preferred_sizes.push_back(p);
   std::sort(s.preferred_sizes.begin(), s.preferred_sizes.end());
@@ -122,10 +136,18 @@ void Scheduler::start() {
     for (int i = 0; i < config_.instances; ++i)
       instances_.push_back({engine_, engine_->device(), engine_->info().backend == "cuda" ? "gpu" : "cpu"});
   counters_ = std::make_unique<InstanceCounters[]>(instances_.size());
+  // CPU instances share the cores this process may use instead of each taking all of them.
+  int cpu_instances = 0;
+  for (const auto& inst : instances_) cpu_instances += inst.engine->info().backend != "cuda";
+  const int cpu_threads =
+      config_.cpu_threads > 0 ? config_.cpu_threads : std::max(1, usable_cores() / std::max(cpu_instances, 1));
   for (const auto& inst : instances_) {
     contexts_.push_back(inst.engine->create_context());
     // GPU engines replay CUDA graphs; batches are padded to a few sizes (run_rows) so that they are reused.
-    if (inst.engine->info().backend == "cuda") contexts_.back()->set_cuda_graph(config_.cuda_graphs);
+    if (inst.engine->info().backend == "cuda")
+      contexts_.back()->set_cuda_graph(config_.cuda_graphs);
+    else
+      contexts_.back()->set_num_threads(cpu_threads);
   }
   input_cache_.resize(config_.instances);
   for (int i = 0; i < config_.instances; ++i) threads_.emplace_back([this, i] { worker(i); });

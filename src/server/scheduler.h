@@ -97,6 +97,7 @@ struct SchedulerConfig {
   int instances = 1;
   bool cuda_graphs = true;    // optimization.cuda.graphs (GPU instances)
   bool pinned_inputs = true;  // optimization.input_pinned_memory (GPU instances)
+  int cpu_threads = 0;        // intra-op threads per CPU instance; 0: the process's cores divided among them
   std::vector<InputSpec> inputs;
   std::vector<OutputSpec> outputs;
 

@@ -83,6 +83,19 @@ def test_bad_config_override_is_400_and_model_keeps_serving(explicit, config, wo
     assert s.get_json("/v2/models/add/config")[1]["max_batch_size"] == 64
 
 
+def test_intra_op_thread_count_is_validated_and_applied(explicit):
+    s = explicit
+    bad = {**OVERRIDE, "parameters": {"intra_op_thread_count": {"string_value": "many"}}}
+    status, doc = load(s, "add", {"config": json.dumps(bad)})
+    assert status == 400 and "parameters.intra_op_thread_count" in doc["error"] and "many" in doc["error"], doc
+    good = {**OVERRIDE, "parameters": {"intra_op_thread_count": {"string_value": "1"}}}
+    status, doc = load(s, "add", {"config": json.dumps(good)})
+    assert status == 200, doc
+    status, out = s.post_json("/v2/models/add/infer", infer_doc([[1, 1, 1, 1]]))
+    assert status == 200 and output(out).tolist() == [[2, 3, 4, 5]]
+    assert load(s, "add")[0] == 200  # back to config.pbtxt for the other tests
+
+
 def test_file_overrides_and_unknown_parameters_refused(explicit):
     s = explicit
     status, doc = load(s, "add", {"config": json.dumps(OVERRIDE), "file:1/model.onnx": "AAAA"})
