@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the bundled default models: install, build, then for a small CNN and a transformer block
-# `kiln build` -> engine file, `kiln run` on sample inputs, `kiln bench` with its performance summary.
+# `kiln build` -> engine file (the CPU backend), `kiln run` on sample inputs, `kiln bench` with its performance summary;
+# last, the bundled models' speed next to ONNX Runtime's (bench/cpu_compare.py, outputs checked).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -27,3 +28,5 @@ $KILN build "$OUT/models/transformer_block.onnx" -o "$OUT/transformer_block.kiln
 $KILN run "$OUT/transformer_block.kiln" --input tokens="$OUT/tokens.npy" --input "$MASK_NAME=$OUT/mask.npy" \
   --output-dir "$OUT/transformer_out"
 $KILN bench "$OUT/transformer_block.kiln" --shapes "tokens:4x16x64,$MASK_NAME:4x1x1x16" --duration 2
+echo "== Kiln (CPU backend) vs ONNX Runtime, same inputs, this machine =="
+python3 bench/cpu_compare.py --kiln "$KILN" --models bundled --duration 1 --batches 1,tput --threads "1,$(nproc)"
