@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <set>
+#include <string_view>
 #include <unordered_map>
 
 #include "backends/cpu/cpu_backend.h"
@@ -207,7 +208,7 @@ bool CpuContext::private_output(int step, size_t out_index, const char* kernel_i
   const auto& readers = readers_[st.out[out_index]];
   if (readers.empty()) return false;
   for (const auto& [r, k] : readers)
-    if (k != 0 || !steps_[r].kernel || std::string(steps_[r].kernel->id) != kernel_id) return false;
+    if (k < 0 || !steps_[r].kernel || std::string_view(steps_[r].kernel->id).rfind(kernel_id, 0) != 0) return false;
   return true;
 }
 

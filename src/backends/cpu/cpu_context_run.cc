@@ -120,6 +120,7 @@ Status CpuContext::run_reference_step(int s) {
       if (v.tensor.defined() && arena_.find_root(v.tensor.raw(), st.in) >= 0) v.tensor = v.tensor.clone();
     }
     slots_[slot] = std::move(v);
+    handoff_[slot].reset();
   }
   return ok_status();
 }

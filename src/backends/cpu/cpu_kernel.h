@@ -53,10 +53,11 @@ class CpuKernelContext {
   // Per-(context, node) slot for prepared state; lives as long as the context.
   virtual std::shared_ptr<void>& node_state() = 0;
 
-  // Layout hand-off (optional; the defaults turn it off). private_output(i, id): output i is not a graph output
-  // and every reader runs the kernel `id` and reads it as its input 0; only then may the kernel attach a hand-off
-  // and leave the plain output unwritten. input_handoff(i): the hand-off attached to input i, or null.
-  virtual bool private_output(size_t i, const char* kernel_id) const { return false; }
+  // Layout hand-off (optional; the defaults turn it off). private_output(i, prefix): output i is not a graph
+  // output and every reader runs a kernel whose id starts with `prefix` (such kernels must accept, or
+  // materialize, a hand-off on any of their inputs); only then may the kernel attach a hand-off and leave the
+  // plain output unwritten. input_handoff(i): the hand-off attached to input i, or null.
+  virtual bool private_output(size_t i, const char* id_prefix) const { return false; }
   virtual void attach_handoff(size_t i, std::shared_ptr<CpuHandoff> h) {}
   virtual CpuHandoff* input_handoff(size_t i) const { return nullptr; }
 

@@ -132,6 +132,12 @@ OnednnHandoff* onednn_handoff(const CpuKernelContext& ctx, size_t i) {
   return h && std::string(h->family()) == "onednn" ? static_cast<OnednnHandoff*>(h) : nullptr;
 }
 
+Status materialize_inputs(const CpuKernelContext& ctx) {
+  for (size_t i = 0; i < ctx.num_inputs(); ++i)
+    if (CpuHandoff* h = ctx.input_handoff(i)) KILN_RETURN_IF_ERROR(h->materialize());
+  return ok_status();
+}
+
 Status dnnl_failure(const CpuKernelContext& ctx, const dnnl::error& e) {
   return ctx.unsupported(std::string("oneDNN: ") + e.what());
 }

@@ -45,6 +45,8 @@ struct OnednnHandoff : CpuHandoff {
 };
 // The hand-off attached to input i when it is oneDNN's, else null.
 OnednnHandoff* onednn_handoff(const CpuKernelContext& ctx, size_t i);
+// Fills the plain bytes behind every input's hand-off (kernels that read plain tensors only).
+Status materialize_inputs(const CpuKernelContext& ctx);
 
 // A oneDNN error as a Status naming the node (oneDNN throws dnnl::error).
 Status dnnl_failure(const CpuKernelContext& ctx, const dnnl::error& e);

@@ -104,6 +104,9 @@ Status run_conv(CpuKernelContext& ctx) {
       KILN_RETURN_IF_ERROR(build(ctx, s, x, w, b, has_z, act));
     const Tensor* z = has_z ? &ctx.input(3) : nullptr;
     if (z && (z->dtype() != DType::kFloat32 || z->dims() != s.y_dims)) return ctx.unsupported("Z must match Y's shape");
+    // Hand-offs on W or B (a conv computing another's weights): use their plain bytes.
+    for (size_t i : {size_t{1}, size_t{2}})
+      if (CpuHandoff* h = ctx.input_handoff(i)) KILN_RETURN_IF_ERROR(h->materialize());
     // Weights (and bias) once while they are the same constant bytes; every run otherwise.
     bool w_const = ctx.input_is_constant(1) && (!b || ctx.input_is_constant(2));
     if (!w_const || s.w_ptr != w.raw() || (b && s.b_ptr != b->raw())) {
@@ -128,9 +131,16 @@ Status run_conv(CpuKernelContext& ctx) {
     }
     memory& dst = s.dst_plain ? dst_plain : s.dst_tmp;
     if (z) {
-      memory zm(s.y_md, engine(), const_cast<void*>(z->raw()));
-      if (s.dst_plain) std::memcpy((*out)->raw(), z->raw(), z->nbytes());
-      else reorder(zm, s.dst_tmp);
+      // Z may be a blocked hand-off: copy it into the blocked destination (or fill its plain bytes first).
+      OnednnHandoff* zh = onednn_handoff(ctx, 3);
+      if (zh && !s.dst_plain && zh->mem.get_desc() == s.dst_tmp.get_desc()) {
+        reorder(zh->mem, s.dst_tmp);
+      } else {
+        if (CpuHandoff* h = ctx.input_handoff(3)) KILN_RETURN_IF_ERROR(h->materialize());
+        memory zm(s.y_md, engine(), const_cast<void*>(z->raw()));
+        if (s.dst_plain) std::memcpy((*out)->raw(), z->raw(), z->nbytes());
+        else reorder(zm, s.dst_tmp);
+      }
     }
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src_used},
                                          {DNNL_ARG_WEIGHTS, s.weights},
@@ -140,7 +150,7 @@ Status run_conv(CpuKernelContext& ctx) {
     s.prim.execute(stream(), args);
     if (!s.dst_plain) {
       // Every reader is a oneDNN conv reading it as X: hand the blocked output over, skip the plain copy.
-      if (ctx.private_output(0, "onednn_conv")) {
+      if (ctx.private_output(0, "onednn_")) {
         if (!s.handoff) s.handoff = std::make_shared<OnednnHandoff>();
         s.handoff->mem = s.dst_tmp;
         s.handoff->plain = dst_plain;

@@ -93,6 +93,7 @@ Status build(CpuKernelContext& ctx, DeconvState& s, const Tensor& x, const Tenso
 }
 
 Status run_deconv(CpuKernelContext& ctx) {
+  KILN_RETURN_IF_ERROR(materialize_inputs(ctx));
   const Tensor& x = ctx.input(0);
   const Tensor& w = ctx.input(1);
   const Tensor* b = ctx.has_input(2) ? &ctx.input(2) : nullptr;

@@ -142,6 +142,7 @@ Status build(CpuKernelContext& ctx, MatMulState& s, const MatMulParams& p, const
 }
 
 Status run_matmul(CpuKernelContext& ctx) {
+  KILN_RETURN_IF_ERROR(materialize_inputs(ctx));
   auto p = params_of(ctx);
   if (!p.ok()) return p.status();
   const Tensor& a = ctx.input(0);
