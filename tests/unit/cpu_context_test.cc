@@ -129,3 +129,65 @@ TEST(CpuContext, ProfilingNamesBackendAndKernel) {
 
 }  // namespace
 }  // namespace kiln
+
+namespace kiln {
+namespace {
+
+// conv chain with blocked hand-offs: a -> b (X=a) -> c (FusedConv X=b, Z=a, relu) -> MaxPool -> GlobalAveragePool
+// -> y. `ref_node` (if not empty) is planned on the reference backend, which must see materialized plain bytes.
+std::shared_ptr<Engine> make_conv_chain(const std::string& backend, const std::string& ref_node) {
+  auto g = std::make_shared<Graph>();
+  g->name = "chain";
+  auto t4 = [] { return TypeInfo::tensor(DType::kFloat32, Shape::of_dims({Dim{-1, "N"}, Dim::known(16), Dim{-1, {}}, Dim{-1, {}}})); };
+  g->inputs.push_back({"x", TypeInfo::tensor(DType::kFloat32, Shape::of_dims({Dim{-1, "N"}, Dim::known(8), Dim::known(12), Dim::known(12)}))});
+  g->initializers["wa"] = random_f32({16, 8, 3, 3}, 11);
+  g->initializers["wb"] = random_f32({16, 1, 3, 3}, 12);  // depthwise
+  g->initializers["wc"] = random_f32({16, 16, 1, 1}, 13);
+  g->initializers["bc"] = random_f32({16}, 14);
+  Node a = make_node(OpKind::kConv, "a", {"x", "wa"}, {"ya"});
+  a.attrs.set("pads", Dims{1, 1, 1, 1});
+  Node b = make_node(OpKind::kConv, "b", {"ya", "wb"}, {"yb"});
+  b.attrs.set("pads", Dims{1, 1, 1, 1});
+  b.attrs.set("group", int64_t{16});
+  Node c = make_node(OpKind::kFusedConv, "c", {"yb", "wc", "bc", "ya"}, {"yc"});
+  c.attrs.set("activation", std::string("Relu"));
+  Node p = make_node(OpKind::kMaxPool, "p", {"yc"}, {"yp"});
+  p.attrs.set("kernel_shape", Dims{2, 2});
+  p.attrs.set("strides", Dims{2, 2});
+  Node gap = make_node(OpKind::kGlobalAveragePool, "gap", {"yp"}, {"y"});
+  for (Node* n : {&a, &b, &c, &p, &gap}) g->nodes.push_back(*n);
+  for (const auto& [name, t] : g->initializers) g->value_types[name] = TypeInfo::tensor(t.dtype(), Shape::of(t.dims()));
+  g->value_types["x"] = g->inputs[0].type;
+  for (const char* v : {"ya", "yb", "yc", "yp", "y"}) g->value_types[v] = t4();
+  g->outputs.push_back({"y", t4()});
+  EngineInfo info;
+  info.backend = backend;
+  info.precision = "fp32";
+  auto e = std::make_shared<Engine>(g, info, std::vector<OptimizationProfile>{});
+  std::vector<NodePlan> plans(g->nodes.size());
+  for (size_t i = 0; i < g->nodes.size(); ++i) plans[i].backend = g->nodes[i].name == ref_node ? "reference" : "";
+  EngineAccess::set_plans(*e, plans);
+  return e;
+}
+
+class CpuContextHandoff : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CpuContextHandoff, ConvChainMatchesReference) {
+  register_builtin_backends();
+  auto cpu = make_conv_chain("cpu", GetParam());
+  auto ref = make_conv_chain("reference", "");
+  auto cctx = cpu->create_context();
+  auto rctx = ref->create_context();
+  for (int run = 0; run < 4; ++run) {
+    int64_t n = run < 3 ? 1 : 2;
+    NamedValues in{{"x", Value::of(random_f32({n, 8, 12, 12}, 200 + run))}}, co, ro;
+    ASSERT_TRUE(cctx->run(in, &co).ok()) << "run " << run;
+    ASSERT_TRUE(rctx->run(in, &ro).ok()) << "run " << run;
+    expect_close(co[0].second.tensor, ro[0].second.tensor, "node on reference: '" + GetParam() + "' run " + std::to_string(run));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(CpuContext, CpuContextHandoff, ::testing::Values("", "b", "c", "p", "gap"));
+
+}  // namespace
+}  // namespace kiln
