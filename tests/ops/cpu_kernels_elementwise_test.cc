@@ -119,7 +119,7 @@ TEST(CpuKernelsElementwise, IntegerAddSubMul) {
 TEST(CpuKernelsElementwise, RefusesWhatItDoesNotRun) {
   Tensor d(DType::kFloat64, {3});
   EXPECT_FALSE(run_cpu_kernel(OpKind::kRelu, {d}, {}, 1, 14).supported);
-  EXPECT_FALSE(run_cpu_kernel(OpKind::kDiv, {random_int(DType::kInt32, {3}, 1, 5), random_int(DType::kInt32, {3}, 1, 5)},
+  EXPECT_FALSE(run_cpu_kernel(OpKind::kDiv, {random_int(DType::kUInt8, {3}, 1, 5), random_int(DType::kUInt8, {3}, 1, 5)},
                               {}, 1, 14).supported);
   EXPECT_FALSE(run_cpu_kernel(OpKind::kAdd, {random_f32({3}), random_f32({3})}, {}, 1, 6).supported);
   Attrs bad;
@@ -130,6 +130,48 @@ TEST(CpuKernelsElementwise, RefusesWhatItDoesNotRun) {
   ASSERT_TRUE(r.supported);
   EXPECT_FALSE(r.status.ok());
   EXPECT_NE(r.status.message().find("node 'n'"), std::string::npos) << r.status.message();
+}
+
+TEST(CpuKernelsElementwise, ComparisonsLogicAndShapeArithmetic) {
+  const std::vector<std::pair<Dims, Dims>> shapes = {{{3, 5}, {5}}, {{}, {4}}, {{2, 1, 3}, {1, 4, 1}}, {{0, 2}, {2}}};
+  for (OpKind op : {OpKind::kEqual, OpKind::kLess, OpKind::kLessOrEqual, OpKind::kGreater, OpKind::kGreaterOrEqual}) {
+    for (auto& [a, b] : shapes) {
+      const std::string what = std::string(op_name(op)) + " " + dims_to_string(a) + " . " + dims_to_string(b);
+      check_vs_reference(op, {random_int(DType::kInt64, a, -2, 2), random_int(DType::kInt64, b, -2, 2)}, {}, 1, 13, 0, 0, what);
+      check_vs_reference(op, {random_int(DType::kInt32, a, -2, 2), random_int(DType::kInt32, b, -2, 2)}, {}, 1, 13, 0, 0, what);
+      Tensor fa = random_f32(a), fb = random_f32(b);
+      if (fa.numel() > 0 && fb.numel() > 0) fa.data<float>()[0] = fb.data<float>()[0];  // some equal pairs
+      check_vs_reference(op, {fa, fb}, {}, 1, 13, 0, 0, what + " f32");
+    }
+  }
+  for (OpKind op : {OpKind::kAnd, OpKind::kOr, OpKind::kXor, OpKind::kEqual})
+    check_vs_reference(op, {random_int(DType::kBool, {3, 4}, 0, 1), random_int(DType::kBool, {4}, 0, 1)}, {}, 1, 13, 0, 0,
+                       std::string(op_name(op)) + " bool");
+  check_vs_reference(OpKind::kNot, {random_int(DType::kBool, {7}, 0, 1)}, {}, 1, 13, 0, 0, "not");
+  for (DType dt : {DType::kInt32, DType::kInt64}) {
+    Tensor a = random_int(dt, {4, 5}, -50, 50), b = random_int(dt, {5}, 1, 7);
+    b.dtype() == DType::kInt64 ? (void)(b.data<int64_t>()[1] = -3) : (void)(b.data<int32_t>()[1] = -3);
+    check_vs_reference(OpKind::kDiv, {a, b}, {}, 1, 14, 0, 0, std::string("int div ") + dtype_name(dt));
+  }
+  CpuRun z = run_cpu_kernel(OpKind::kDiv, {random_int(DType::kInt64, {2}, 1, 5), Tensor(DType::kInt64, {2})}, {}, 1, 14);
+  ASSERT_TRUE(z.supported);
+  EXPECT_FALSE(z.status.ok());
+  auto s = [](DType dt, double v) {
+    if (dt == DType::kFloat32) return Tensor::scalar<float>(dt, static_cast<float>(v));
+    if (dt == DType::kInt32) return Tensor::scalar<int32_t>(dt, static_cast<int32_t>(v));
+    return Tensor::scalar<int64_t>(dt, static_cast<int64_t>(v));
+  };
+  for (DType dt : {DType::kFloat32, DType::kInt32, DType::kInt64}) {
+    check_vs_reference(OpKind::kRange, {s(dt, 1), s(dt, 11), s(dt, 3)}, {}, 1, 11, 0, 0, "range");
+    check_vs_reference(OpKind::kRange, {s(dt, 5), s(dt, -4), s(dt, -2)}, {}, 1, 11, 0, 0, "range down");
+    check_vs_reference(OpKind::kRange, {s(dt, 5), s(dt, 5), s(dt, 1)}, {}, 1, 11, 0, 0, "range empty");
+  }
+  Tensor shape = Tensor::from_vector<int64_t>(DType::kInt64, {3}, {2, 0, 3});
+  check_vs_reference(OpKind::kConstantOfShape, {shape}, {}, 1, 20, 0, 0, "constant of shape default");
+  Attrs v;
+  v.set("value", Tensor::from_vector<int64_t>(DType::kInt64, {1}, {7}));
+  check_vs_reference(OpKind::kConstantOfShape, {Tensor::from_vector<int64_t>(DType::kInt64, {2}, {2, 3})}, v, 1, 20, 0, 0,
+                     "constant of shape int64");
 }
 
 Attrs program(std::vector<std::string> lines) {

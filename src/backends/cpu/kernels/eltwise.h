@@ -12,4 +12,16 @@ Status binary_run(CpuKernelContext& ctx);
 NodeSupport fused_eltwise_supports(const Graph& g, const Node& n);
 Status fused_eltwise_run(CpuKernelContext& ctx);
 
+// logic.cc: comparisons, logical ops, integer Div, Range, ConstantOfShape.
+NodeSupport compare_supports(const Graph& g, const Node& n);
+Status compare_run(CpuKernelContext& ctx);
+NodeSupport not_supports(const Graph& g, const Node& n);
+Status not_run(CpuKernelContext& ctx);
+NodeSupport int_div_supports(const Graph& g, const Node& n);
+Status int_div_run(CpuKernelContext& ctx);
+NodeSupport range_supports(const Graph& g, const Node& n);
+Status range_run(CpuKernelContext& ctx);
+NodeSupport constant_of_shape_supports(const Graph& g, const Node& n);
+Status constant_of_shape_run(CpuKernelContext& ctx);
+
 }  // namespace kiln::cpu::kern

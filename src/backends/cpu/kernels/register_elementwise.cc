@@ -1,5 +1,5 @@
 // Registers the hand-written elementwise CPU kernels: unary math/activations, broadcasting binary arithmetic,
-// FusedElementwise programs.
+// FusedElementwise programs, comparisons/logic, integer Div, Range, ConstantOfShape.
 #include "backends/cpu/kernels/eltwise.h"
 #include "backends/cpu/kernels/register.h"
 
@@ -17,6 +17,13 @@ void register_cpu_elementwise_kernels(CpuKernelRegistry& r) {
   for (OpKind op : {OpKind::kAdd, OpKind::kSub, OpKind::kMul, OpKind::kDiv, OpKind::kPow, OpKind::kMax, OpKind::kMin})
     r.add(op, binary);
   r.add(OpKind::kFusedElementwise, {"fused_eltwise", fused_eltwise_supports, fused_eltwise_run});
+  r.add(OpKind::kDiv, {"int_div", int_div_supports, int_div_run});
+  for (OpKind op : {OpKind::kEqual, OpKind::kLess, OpKind::kLessOrEqual, OpKind::kGreater, OpKind::kGreaterOrEqual,
+                    OpKind::kAnd, OpKind::kOr, OpKind::kXor})
+    r.add(op, {"compare", compare_supports, compare_run});
+  r.add(OpKind::kNot, {"not", not_supports, not_run});
+  r.add(OpKind::kRange, {"range", range_supports, range_run});
+  r.add(OpKind::kConstantOfShape, {"constant_of_shape", constant_of_shape_supports, constant_of_shape_run});
 }
 
 }  // namespace kiln::cpu
