@@ -29,8 +29,4 @@ class ContextBackend {
   virtual ContextMemory memory() const { return {}; }
 };
 
-// Defined in src/backends/reference/reference_backend.cc (declared there too): interprets the engine graph with the
-// reference kernels. Declared here as well for contexts that delegate to it; prefer reference_backend.h.
-std::unique_ptr<ContextBackend> make_reference_context(const Engine& engine);
-
 }  // namespace kiln
