@@ -74,6 +74,25 @@ TEST(CpuKernelsNorm, FusedAddLayerNorm) {
   }
 }
 
+TEST(CpuKernelsNorm, GroupAndInstanceNorm) {
+  const std::vector<std::pair<Dims, int64_t>> cases = {{{2, 6, 5}, 3}, {{1, 8, 4, 4}, 2}, {{3, 4, 7}, 4}, {{2, 6, 1}, 1},
+                                                        {{1, 32, 16, 16}, 8}, {{2, 4, 0}, 2}};
+  for (auto& [d, g] : cases) {
+    const int64_t c = d[1];
+    Attrs a;
+    a.set("num_groups", g);
+    a.set("epsilon", 1e-4f);
+    const std::string what = dims_to_string(d) + " groups " + std::to_string(g);
+    check_vs_reference(OpKind::kGroupNormalization, {random_f32(d, -2, 5), random_f32({g}), random_f32({g})}, a, 1, 18,
+                       kRel, kAbs, "group norm per group " + what);
+    check_vs_reference(OpKind::kGroupNormalization, {random_f32(d, -2, 5), random_f32({c}), random_f32({c})}, a, 1, 21,
+                       kRel, kAbs, "group norm per channel " + what, 2);
+    if (d.size() >= 3)
+      check_vs_reference(OpKind::kInstanceNormalization, {random_f32(d, -2, 5), random_f32({c}), random_f32({c})}, {}, 1,
+                         6, kRel, kAbs, "instance norm " + dims_to_string(d));
+  }
+}
+
 Tensor axes_tensor(const std::vector<int64_t>& axes) {
   return Tensor::from_vector<int64_t>(DType::kInt64, {static_cast<int64_t>(axes.size())}, axes);
 }

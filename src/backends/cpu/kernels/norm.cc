@@ -136,7 +136,54 @@ Status layer_norm_common(CpuKernelContext& ctx, bool rms) {
   return ok_status();
 }
 
+// GroupNormalization (groups of C/G channels) and InstanceNormalization (G = C): statistics over each
+// (batch, group), then each channel's affine transform.
+Status group_norm_common(CpuKernelContext& ctx, bool instance) {
+  const Tensor& x = ctx.input(0);
+  if (x.dtype() != DType::kFloat32) return ctx.unsupported(std::string("dtype ") + dtype_name(x.dtype()));
+  if (x.rank() < (instance ? 3u : 2u)) return ctx.error("input must have rank >= " + std::string(instance ? "3" : "2") + " (N, C, ...); got " + dims_to_string(x.dims()));
+  for (size_t i = 1; i < 3; ++i)
+    if (!ctx.has_input(i) || ctx.input(i).dtype() != DType::kFloat32)
+      return ctx.error("input " + std::to_string(i) + " must be a float32 tensor");
+  const int64_t n = x.dim(0), c = x.dim(1), sp = c ? (n ? x.numel() / (n * c) : 0) : 0;
+  const int64_t g = instance ? c : ctx.attrs().get_int("num_groups", 0);
+  if (g <= 0 || c % g != 0)
+    return ctx.error("num_groups " + std::to_string(g) + " must be positive and divide the channel count " + std::to_string(c));
+  const int64_t pn = ctx.input(1).numel();
+  const bool per_channel = instance || ctx.node().opset >= 21 || pn == c;
+  const int64_t want = per_channel ? c : g;
+  if (pn != want || ctx.input(2).numel() != want)
+    return ctx.error("scale and bias must have " + std::to_string(want) + " elements");
+  const float* scale = ctx.input(1).data<float>();
+  const float* bias = ctx.input(2).data<float>();
+  const float eps = ctx.attrs().get_float("epsilon", 1e-5f);
+  KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kFloat32, x.dims()));
+  const int64_t cpg = c / g, gsize = cpg * sp;
+  const float* xs = x.data<float>();
+  float* ys = y->data<float>();
+  parallel_range(threads_for(ctx, 3 * x.numel()), n * g, [&](int64_t b, int64_t e) {
+    for (int64_t it = b; it < e; ++it) {
+      const int64_t gi = it % g, base = it * gsize;
+      const float mu = gsize ? row_sum(xs + base, gsize) / static_cast<float>(gsize) : 0.f;
+      const float var = gsize ? row_sum_sq_dev(xs + base, gsize, mu) / static_cast<float>(gsize) : 0.f;
+      const float inv = 1.0f / std::sqrt(var + eps);
+      for (int64_t k = 0; k < cpg; ++k) {
+        const int64_t p = per_channel ? gi * cpg + k : gi;
+        row_shift_scale(xs + base + k * sp, ys + base + k * sp, sp, mu, inv * scale[p], bias[p]);
+      }
+    }
+  });
+  return ok_status();
+}
+
 }  // namespace
+
+NodeSupport group_norm_supports(const Graph& g, const Node& n) {
+  if (n.attrs.get_int("stash_type", 1) != 1) return NodeSupport::no("stash_type other than float32");
+  return require_dtypes(g, n, {0, 1, 2}, {DType::kFloat32});
+}
+Status group_norm_run(CpuKernelContext& ctx) { return group_norm_common(ctx, false); }
+Status instance_norm_run(CpuKernelContext& ctx) { return group_norm_common(ctx, true); }
 
 NodeSupport softmax_supports(const Graph& g, const Node& n) { return require_dtypes(g, n, {0}, {DType::kFloat32}); }
 Status softmax_run(CpuKernelContext& ctx) { return softmax_common(ctx, false); }

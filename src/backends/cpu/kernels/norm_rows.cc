@@ -88,6 +88,9 @@ KILN_CPU_CLONES void row_normalize(const float* x, float* y, int64_t n, float me
     for (int64_t i = 0; i < n; ++i) y[i] = (x[i] - mean) * inv * scale[i];
   }
 }
+KILN_CPU_CLONES void row_shift_scale(const float* x, float* y, int64_t n, float mean, float a, float b) {
+  for (int64_t i = 0; i < n; ++i) y[i] = (x[i] - mean) * a + b;
+}
 KILN_CPU_CLONES void row_add(const float* a, const float* b, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
 }

@@ -19,6 +19,8 @@ void row_add_scalar(const float* x, float* y, int64_t n, float c);
 // y = (x - mean) * inv * scale + bias (bias may be null).
 void row_normalize(const float* x, float* y, int64_t n, float mean, float inv, const float* scale,
                    const float* bias);
+// y = (x - mean) * a + b.
+void row_shift_scale(const float* x, float* y, int64_t n, float mean, float a, float b);
 // y = a + b.
 void row_add(const float* a, const float* b, float* y, int64_t n);
 // Column forms for reductions over a leading axis: acc[j] op= x[j] for j < n.

@@ -11,6 +11,8 @@ void register_cpu_norm_kernels(CpuKernelRegistry& r) {
   r.add(OpKind::kLayerNormalization, {"layer_norm", layer_norm_supports, layer_norm_run});
   r.add(OpKind::kRMSNormalization, {"rms_norm", layer_norm_supports, rms_norm_run});
   r.add(OpKind::kFusedAddLayerNorm, {"add_layer_norm", add_layer_norm_supports, add_layer_norm_run});
+  r.add(OpKind::kGroupNormalization, {"group_norm", group_norm_supports, group_norm_run});
+  r.add(OpKind::kInstanceNormalization, {"instance_norm", group_norm_supports, instance_norm_run});
   for (OpKind op : {OpKind::kReduceSum, OpKind::kReduceMean, OpKind::kReduceMax, OpKind::kReduceMin,
                     OpKind::kReduceL2, OpKind::kReduceSumSquare})
     r.add(op, {"reduce", reduce_supports, reduce_run});
