@@ -11,6 +11,11 @@ def pytest_addoption(parser):
                      help="path to the kiln CLI binary (default: build/bin/kiln)")
 
 
+def pytest_configure(config):
+    # serve_util's helpers (and the client suites run in child pytest processes) find the binary here.
+    os.environ["KILN_BIN"] = os.path.abspath(config.getoption("--kiln"))
+
+
 @pytest.fixture(scope="session")
 def kiln_bin(request):
     path = os.path.abspath(request.config.getoption("--kiln"))

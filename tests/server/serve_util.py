@@ -44,7 +44,9 @@ def add_model(root, name="add", const=(1.0, 2.0, 3.0, 4.0), config=None, version
 
 
 def slow_model(root, name="slow", config=None, width=256, layers=16):
-    """A chain of MatMuls on [batch, width]: a few ms per row on the reference CPU backend."""
+    """A chain of MatMuls on [batch, width]: a few ms per row, because it is served as an engine built for the
+    reference backend (the oracle: float64, one thread) when $KILN_BIN is known (conftest sets it), so that tests
+    of timeouts, queues and drains do not depend on how fast the CPU backend gets."""
     inits, nodes, prev = [], [], "x"
     for i in range(layers):
         w = (np.random.RandomState(i).randn(width, width) * 0.05).astype(np.float32)
@@ -54,7 +56,12 @@ def slow_model(root, name="slow", config=None, width=256, layers=16):
     nodes.append(helper.make_node("Identity", [prev], ["y"]))
     g = helper.make_graph(nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", width])],
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["b", width])], inits)
-    save_model(g, os.path.join(root, name, "1", "model.onnx"))
+    onnx_path = os.path.join(root, name, "1", "model.onnx")
+    save_model(g, onnx_path)
+    if os.environ.get("KILN_BIN"):
+        subprocess.run([os.environ["KILN_BIN"], "build", onnx_path, "--backend", "reference", "-o",
+                        os.path.join(root, name, "1", "model.kiln")], check=True, capture_output=True)
+        os.remove(onnx_path)
     if config is None:
         config = (f'name: "{name}"\nmax_batch_size: 16\n'
                   f'input [ {{ name: "x" data_type: TYPE_FP32 dims: [ {width} ] }} ]\n'
