@@ -210,6 +210,29 @@ TEST(CpuKernelsData, ResizeModes) {
   EXPECT_FALSE(run_cpu_kernel(OpKind::kResize, {x, none, up}, cubic, 1, 19).supported);
 }
 
+TEST(CpuKernelsData, PadModes) {
+  const std::vector<std::pair<Dims, std::vector<int64_t>>> cases = {
+      {{3, 4}, {1, 2, 2, 1}}, {{2, 3, 5}, {0, 1, 2, 1, 0, 3}}, {{4, 5}, {-1, 0, 0, -2}}, {{1, 6}, {0, 5, 0, 5}},
+      {{2, 3, 4, 5}, {0, 0, 1, 1, 0, 0, 1, 1}}, {{5}, {3, 4}}, {{2, 0}, {1, 1, 0, 0}}};
+  for (const char* mode : {"constant", "reflect", "edge", "wrap"}) {
+    for (auto& [d, pads] : cases) {
+      if (std::string(mode) != "constant" && dims_numel(d) == 0) continue;
+      if (std::string(mode) == "reflect" && (d.back() == 1 && pads.back() > 0)) {}  // n == 1 reflects to itself
+      Attrs a;
+      a.set("mode", std::string(mode));
+      const std::string what = std::string("pad ") + mode + " " + dims_to_string(d);
+      check(OpKind::kPad, {random_f32(d), ints(pads)}, a, what);
+      check(OpKind::kPad, {random_int(DType::kInt64, d, -9, 9), ints(pads)}, a, what + " i64");
+    }
+  }
+  Attrs c;
+  c.set("mode", std::string("constant"));
+  check(OpKind::kPad, {random_f32({3, 4}), ints({1, 1, 1, 1}), Tensor::scalar<float>(DType::kFloat32, 2.5f)}, c,
+        "pad constant value");
+  check(OpKind::kPad, {random_f32({3, 4, 5}), ints({2, 1}), Tensor(), ints({-1})}, c, "pad axes");
+  check(OpKind::kPad, {random_f32({1, 32, 60, 60}), ints({0, 0, 1, 1, 0, 0, 1, 1})}, c, "pad threads", 18, 1, 2);
+}
+
 TEST(CpuKernelsData, ShapeAndSize) {
   Tensor x = random_f32({2, 0, 5, 3});
   check(OpKind::kShape, {x}, {}, "shape");

@@ -29,6 +29,9 @@ Status identity_run(CpuKernelContext& ctx);
 NodeSupport shape_supports(const Graph& g, const Node& n);
 Status shape_run(CpuKernelContext& ctx);  // Shape and Size
 
+NodeSupport pad_supports(const Graph& g, const Node& n);
+Status pad_run(CpuKernelContext& ctx);
+
 NodeSupport resize_supports(const Graph& g, const Node& n);
 Status resize_run(CpuKernelContext& ctx);
 

@@ -23,6 +23,7 @@ void register_cpu_data_kernels(CpuKernelRegistry& r) {
   r.add(OpKind::kIdentity, {"alias_identity", alias_supports, identity_run});
   r.add(OpKind::kShape, {"shape", shape_supports, shape_run});
   r.add(OpKind::kSize, {"shape", shape_supports, shape_run});
+  r.add(OpKind::kPad, {"pad", pad_supports, pad_run});
   r.add(OpKind::kResize, {"resize", resize_supports, resize_run});
 }
 
