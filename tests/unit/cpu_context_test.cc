@@ -191,3 +191,39 @@ INSTANTIATE_TEST_SUITE_P(CpuContext, CpuContextHandoff, ::testing::Values("", "b
 
 }  // namespace
 }  // namespace kiln
+
+namespace kiln {
+namespace {
+
+// A constant B with 4 KiB rows is kept transposed by the matmul kernel: same answer as the reference.
+TEST(CpuContext, MatMulWithTransposedConstantWeights) {
+  register_builtin_backends();
+  auto make = [](const std::string& backend) {
+    auto g = std::make_shared<Graph>();
+    g->name = "mm";
+    auto t3 = TypeInfo::tensor(DType::kFloat32, Shape::of_dims({Dim{-1, "N"}, Dim::known(7), Dim::known(48)}));
+    g->inputs.push_back({"x", t3});
+    g->initializers["w"] = random_f32({48, 1024}, 31);
+    g->value_types["w"] = TypeInfo::tensor(DType::kFloat32, Shape::of({48, 1024}));
+    g->value_types["x"] = t3;
+    auto ty = TypeInfo::tensor(DType::kFloat32, Shape::of_dims({Dim{-1, "N"}, Dim::known(7), Dim::known(1024)}));
+    g->value_types["y"] = ty;
+    g->nodes.push_back(make_node(OpKind::kMatMul, "mm", {"x", "w"}, {"y"}));
+    g->outputs.push_back({"y", ty});
+    EngineInfo info;
+    info.backend = backend;
+    info.precision = "fp32";
+    return std::make_shared<Engine>(g, info, std::vector<OptimizationProfile>{});
+  };
+  auto cpu = make("cpu"), ref = make("reference");
+  auto c = cpu->create_context(), r = ref->create_context();
+  for (int run = 0; run < 3; ++run) {
+    NamedValues in{{"x", Value::of(random_f32({run + 1, 7, 48}, 300 + run))}}, co, ro;
+    ASSERT_TRUE(c->run(in, &co).ok());
+    ASSERT_TRUE(r->run(in, &ro).ok());
+    expect_close(co[0].second.tensor, ro[0].second.tensor, "matmul run " + std::to_string(run));
+  }
+}
+
+}  // namespace
+}  // namespace kiln

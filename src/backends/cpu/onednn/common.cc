@@ -113,6 +113,20 @@ bool append_activation(dnnl::post_ops& ops, const fused::Activation& act) {
   return false;
 }
 
+bool make_eltwise_chain(const fused::Activation& act, const dnnl::memory::desc& md, std::vector<dnnl::eltwise_forward>* out) {
+  dnnl::post_ops ops;
+  if (!append_activation(ops, act)) return false;
+  out->clear();
+  for (int i = 0; i < ops.len(); ++i) {
+    float scale = 1.f, alpha = 0.f, beta = 0.f;
+    algorithm alg;
+    ops.get_params_eltwise(i, scale, alg, alpha, beta);
+    dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, alg, md, alpha, beta);
+    out->emplace_back(dnnl::eltwise_forward::primitive_desc(d, engine()));
+  }
+  return true;
+}
+
 void reorder(const dnnl::memory& from, const dnnl::memory& to) {
   dnnl::reorder(from, to).execute(stream(), const_cast<dnnl::memory&>(from), const_cast<dnnl::memory&>(to));
 }

@@ -33,6 +33,9 @@ std::string compute_window(const Attrs& a, const Dims& in, const Dims& kernel, b
 // Appends `act` as eltwise post-ops; false when oneDNN cannot express it.
 bool append_activation(dnnl::post_ops& ops, const fused::Activation& act);
 
+// `act` as in-place eltwise primitives over `md` (for kernels whose post-op path is slow); false when impossible.
+bool make_eltwise_chain(const fused::Activation& act, const dnnl::memory::desc& md, std::vector<dnnl::eltwise_forward>* out);
+
 // Reorders `from` into `to` on this thread's stream (both already bound to memory).
 void reorder(const dnnl::memory& from, const dnnl::memory& to);
 
