@@ -1,5 +1,6 @@
 // Timing probes of the hand-written CPU kernels (disabled by default; run with
-// --gtest_also_run_disabled_tests --gtest_filter='*CpuKernelsSpeed*'): microseconds per call, 1 thread, next to
+// OMP_NUM_THREADS=1 build/bin/kiln_tests --gtest_also_run_disabled_tests --gtest_filter='*CpuKernelsSpeed*'): microseconds
+// per call, 1 thread (oneDNN calls included), next to
 // the reference kernel, so a regression or a slow kernel shows up in numbers.
 #include <chrono>
 #include <cstdio>

@@ -1,6 +1,9 @@
 // ONNX Attention (opset 23+) on float32 without a KV cache: scaled dot-product attention with GQA, 3-D / 4-D /
 // packed QKV inputs, additive or boolean masks (last dim may be shorter: the rest is masked) and is_causal.
-// One (batch, head) per work item: K is transposed into scratch so Q.K^T and P.V are vectorized axpy rows.
+// One (batch, head) per work item: Q.K^T and P.V are oneDNN sgemm calls (single-threaded inside the parallel
+// region), the mask / causal bias and softmax are vectorized rows in between.
+#include <oneapi/dnnl/dnnl.h>
+
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -12,10 +15,6 @@
 
 namespace kiln::cpu::kern {
 namespace {
-
-KILN_CPU_CLONES void axpy(float a, const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
-}
 
 // One of Q, K, V: element (b, h, s, d) at p[b * sb + h * sh + s * ss + d].
 struct View {
@@ -137,21 +136,27 @@ Status attention_run(CpuKernelContext& ctx) {
   float* yp = y->data<float>();
   const float ninf = -std::numeric_limits<float>::infinity();
   const int64_t work = B * Hq * Sq * T * (D + Dv) / 4;
+  const int64_t ldy = three_d ? Hq * Dv : Dv;
+  bool failed = false;
   parallel_range(threads_for(ctx, work), B * Hq, [&](int64_t begin, int64_t end) {
-    thread_local std::vector<float> kt, sc;
-    kt.resize(static_cast<size_t>(D * T));
-    sc.resize(static_cast<size_t>(T));
+    thread_local std::vector<float> sc;
+    sc.resize(static_cast<size_t>(Sq * T));
     for (int64_t it = begin; it < end; ++it) {
       const int64_t b = it / Hq, h = it % Hq, kh = h / group;
-      for (int64_t j = 0; j < T; ++j) {  // K^T for this (batch, kv head)
-        const float* kr = k.row(b, kh, j);
-        for (int64_t d = 0; d < D; ++d) kt[d * T + j] = kr[d];
+      float* y0 = three_d ? yp + (b * Sq * Hq + h) * Dv : yp + (b * Hq + h) * Sq * Dv;
+      if (T == 0) {  // no keys: every output row is 0 (the reference's empty sum)
+        for (int64_t i = 0; i < Sq; ++i)
+          for (int64_t d = 0; d < Dv; ++d) y0[i * ldy + d] = 0.f;
+        continue;
+      }
+      // scores = scale * Q . K^T  [Sq, T]
+      if (dnnl_sgemm('N', 'T', Sq, T, D, scale, q.row(b, h, 0), q.ss, k.row(b, kh, 0), k.ss, 0.f, sc.data(), T) !=
+          dnnl_success) {
+        failed = true;
+        return;
       }
       for (int64_t i = 0; i < Sq; ++i) {
-        const float* qr = q.row(b, h, i);
-        float* s = sc.data();
-        for (int64_t j = 0; j < T; ++j) s[j] = 0.f;
-        for (int64_t d = 0; d < D; ++d) axpy(qr[d] * scale, kt.data() + d * T, s, T);
+        float* s = sc.data() + i * T;
         if (has_mask) {
           const int64_t off = b * mask.s[0] + h * mask.s[1] + i * mask.s[2];
           const int64_t lim = std::min(T, mask.last);
@@ -166,13 +171,16 @@ Status attention_run(CpuKernelContext& ctx) {
           for (int64_t j = i + 1; j < T; ++j) s[j] = ninf;
         const float m = row_max(s, T);
         const float sum = row_exp_sum(s, s, T, m);
-        const float inv = 1.0f / sum;
-        float* out = three_d ? yp + ((b * Sq + i) * Hq + h) * Dv : yp + ((b * Hq + h) * Sq + i) * Dv;
-        for (int64_t d = 0; d < Dv; ++d) out[d] = 0.f;
-        for (int64_t j = 0; j < T; ++j) axpy(s[j] * inv, v.row(b, kh, j), out, Dv);
+        row_scale(s, T, 1.0f / sum);
+      }
+      // Y = P . V  [Sq, Dv]
+      if (dnnl_sgemm('N', 'N', Sq, Dv, T, 1.f, sc.data(), T, v.row(b, kh, 0), v.ss, 0.f, y0, ldy) != dnnl_success) {
+        failed = true;
+        return;
       }
     }
   });
+  if (failed) return ctx.error("oneDNN sgemm failed");
   return ok_status();
 }
 
