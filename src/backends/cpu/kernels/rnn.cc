@@ -18,6 +18,22 @@
 namespace kiln::cpu::kern {
 namespace {
 
+// Multiply-adds below which a GEMM runs on the calling thread (~1 ms of work: a fork/join costs far less).
+constexpr int64_t kThreadedGemmWork = int64_t{1} << 24;
+
+// oneDNN's sgemm uses omp_get_max_threads() threads when called outside a parallel region.
+void set_gemm_threads(int n) {
+#ifdef _OPENMP
+  omp_set_num_threads(n);
+#endif
+}
+
+// Restores the context's thread count however rnn_run returns.
+struct GemmThreadsGuard {
+  int n;
+  ~GemmThreadsGuard() { set_gemm_threads(n); }
+};
+
 KILN_VINLINE float clampf(float v, float lim) { return v < -lim ? -lim : (v > lim ? lim : v); }
 
 // LSTM gates i, o, f, c in g (pre-activations, biases included); p: peepholes Pi, Po, Pf (zeros when absent).
@@ -153,6 +169,7 @@ Status rnn_run(CpuKernelContext& ctx, bool lstm) {
     local = prepare(ctx, D, G, H, I);
     prep = &local;
   }
+  const GemmThreadsGuard restore_threads{ctx.num_threads()};
   const bool lbr = !lstm && at.get_int("linear_before_reset", 0) != 0;
   const bool coupled = lstm && at.get_int("input_forget", 0) != 0;
   // Outputs.
@@ -174,12 +191,17 @@ Status rnn_run(CpuKernelContext& ctx, bool lstm) {
     const float* wb = prep->bias.data() + d * 2 * GH;
     const float* rb = wb + GH;
     // X.W^T + Wb (+ Rb where it is a plain sum) for every (t, b), rows in X's own order.
+    set_gemm_threads(S * N * GH * I >= kThreadedGemmWork ? ctx.num_threads() : 1);
     for (int64_t m = 0; m < S * N; ++m)
       for (int64_t j = 0; j < GH; ++j) xw[m * GH + j] = wb[j] + (lbr && j >= 2 * H ? 0.f : rb[j]);
     if (dnnl_sgemm('N', 'N', S * N, GH, I, 1.f, x.data<float>(), I, wt, GH, 1.f, xw.data(), GH) != dnnl_success)
       return ctx.error("oneDNN sgemm failed (X.W^T)");
     h.assign(h0.begin() + d * N * H, h0.begin() + (d + 1) * N * H);
     c = lstm ? std::vector<float>(c0.begin() + d * N * H, c0.begin() + (d + 1) * N * H) : std::vector<float>();
+    // The per-step products are small (a GEMV at batch 1): oneDNN runs them on this thread unless a step has
+    // enough work to pay for a fork/join per step (which also stalls badly when a team thread is descheduled).
+    const int64_t step_work = N * GH * H;
+    set_gemm_threads(step_work >= kThreadedGemmWork ? ctx.num_threads() : 1);
     for (int64_t s = 0; s < S; ++s) {
       // h.R^T for the whole batch (GRU without linear_before_reset: the z and r columns only).
       const int64_t cols = (!lstm && !lbr) ? 2 * H : GH;
