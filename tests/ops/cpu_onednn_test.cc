@@ -58,6 +58,9 @@ TEST(CpuOnednnConv, TwoDimensionalShapes) {
       {{1, 6, 5, 5}, {9, 2, 1, 1}, {}, {}, {}, 3, true},                           // grouped 1x1
       {{1, 1, 1, 1}, {1, 1, 1, 1}, {}, {}, {}, 1, false},                          // size 1
       {{3, 13, 17, 5}, {11, 13, 5, 3}, {2, 1, 2, 1}, {3, 2}, {1, 1}, 1, true},     // primes
+      {{1, 6, 7, 5}, {4, 6, 3, 3}, {9, 9, 9, 9}, {1, 1}, {9, 9}, 1, true},         // atrous: only the centre tap lives
+      {{1, 4, 10, 9}, {6, 2, 3, 3}, {6, 8, 6, 8}, {1, 2}, {6, 8}, 2, false},       // atrous, partly dead taps
+      {{1, 3, 12, 6}, {2, 3, 5, 3}, {7, 0, 1, 2}, {2, 1}, {4, 1}, 1, true},        // dead taps on one side
   };
   for (size_t i = 0; i < cases.size(); ++i) {
     const Case& c = cases[i];

@@ -23,10 +23,38 @@ struct ConvState {
   memory weights, bias, src_tmp, dst_tmp, scratch;
   bool src_plain = true, dst_plain = true;
   memory::desc x_md, y_md, w_md;
+  int64_t w_offset = 0;  // elements into W where the (cropped) kernel starts
   std::shared_ptr<OnednnHandoff> handoff;  // re-attached every run when the output stays blocked
 };
 
 bool fused(const Node& n) { return n.op == OpKind::kFusedConv; }
+
+// Kernel taps that read only padding for every output (dilation as large as the input: DeepLab's atrous convs)
+// contribute nothing: crop them, so a 3x3 with dilation 24 on 20x20 becomes the 1x1 it really is (oneDNN 2.6
+// sends such huge pads to its slow im2col path). Returns the first tap kept along each spatial dim.
+Dims crop_dead_taps(const Dims& in, Dims* kernel, Window* w) {
+  Dims first(in.size(), 0);
+  for (size_t i = 0; i < in.size(); ++i) {
+    auto live = [&](int64_t k) {  // some output reads tap k inside the input
+      int64_t lo = k * w->dilations[i] - w->pad_l[i];  // input row of output 0
+      int64_t hi = lo + (w->out[i] - 1) * w->strides[i];
+      return hi >= 0 && lo < in[i] && (lo >= 0 || (-lo + w->strides[i] - 1) / w->strides[i] * w->strides[i] + lo < in[i]);
+    };
+    int64_t k0 = 0, k1 = (*kernel)[i] - 1;
+    while (k0 < k1 && !live(k0)) ++k0;
+    while (k1 > k0 && !live(k1)) --k1;
+    if (k0 == 0 && k1 == (*kernel)[i] - 1) continue;
+    int64_t pl = w->pad_l[i] - k0 * w->dilations[i];
+    int64_t ek = (k1 - k0) * w->dilations[i] + 1;
+    int64_t pr = (w->out[i] - 1) * w->strides[i] + ek - in[i] - pl;
+    if (pl < 0 || pr < 0) continue;
+    first[i] = k0;
+    (*kernel)[i] = k1 - k0 + 1;
+    w->pad_l[i] = pl;
+    w->pad_r[i] = pr;
+  }
+  return first;
+}
 
 Status build(CpuKernelContext& ctx, ConvState& s, const Tensor& x, const Tensor& w, const Tensor* b, bool has_z,
              const fused::Activation& act) {
@@ -42,11 +70,18 @@ Status build(CpuKernelContext& ctx, ConvState& s, const Tensor& x, const Tensor&
   Dims y{x.dim(0), m};
   for (size_t i = 0; i < nd; ++i) y.push_back(win.out[i]);
   if (dims_numel(y) <= 0 || x.numel() <= 0) return ctx.unsupported("empty tensors");
-  Dims wd = w.dims();
+  Dims full = w.dims();  // W's own layout, viewed as (g,) O, I, k... with its strides, cropped below
   if (g > 1) {
-    wd = {g, m / g, w.dim(1)};
-    wd.insert(wd.end(), kernel.begin(), kernel.end());
+    full = {g, m / g, w.dim(1)};
+    full.insert(full.end(), kernel.begin(), kernel.end());
   }
+  Dims first = crop_dead_taps(in, &kernel, &win);
+  Dims wd(full.begin(), full.end() - nd);
+  wd.insert(wd.end(), kernel.begin(), kernel.end());
+  memory::desc full_md = plain_md(full);
+  memory::dims wstrides(full_md.data.format_desc.blocking.strides, full_md.data.format_desc.blocking.strides + full.size());
+  s.w_offset = 0;
+  for (size_t i = 0; i < nd; ++i) s.w_offset += first[i] * wstrides[full.size() - nd + i];
   memory::dims dil;
   for (int64_t d : win.dilations) dil.push_back(d - 1);
   auto any = [](const Dims& d) { return memory::desc(to_dnnl(d), memory::data_type::f32, tag::any); };
@@ -64,7 +99,7 @@ Status build(CpuKernelContext& ctx, ConvState& s, const Tensor& x, const Tensor&
   s.prim = dnnl::convolution_forward(s.pd);
   s.x_md = plain_md(x.dims());
   s.y_md = plain_md(y);
-  s.w_md = plain_md(wd);
+  s.w_md = memory::desc(to_dnnl(wd), memory::data_type::f32, wstrides);
   s.src_plain = s.pd.src_desc() == s.x_md;
   s.dst_plain = s.pd.dst_desc() == s.y_md;
   if (!s.src_plain) s.src_tmp = memory(s.pd.src_desc(), engine());
@@ -110,7 +145,7 @@ Status run_conv(CpuKernelContext& ctx) {
     // Weights (and bias) once while they are the same constant bytes; every run otherwise.
     bool w_const = ctx.input_is_constant(1) && (!b || ctx.input_is_constant(2));
     if (!w_const || s.w_ptr != w.raw() || (b && s.b_ptr != b->raw())) {
-      reorder(memory(s.w_md, engine(), const_cast<void*>(w.raw())), s.weights);
+      reorder(memory(s.w_md, engine(), const_cast<float*>(w.data<float>()) + s.w_offset), s.weights);
       if (b) std::memcpy(s.bias.get_data_handle(), b->raw(), b->nbytes());
       stream().wait();
       s.w_ptr = w.raw();
