@@ -137,6 +137,9 @@ Status attention_run(CpuKernelContext& ctx) {
   const float ninf = -std::numeric_limits<float>::infinity();
   const int64_t work = B * Hq * Sq * T * (D + Dv) / 4;
   const int64_t ldy = three_d ? Hq * Dv : Dv;
+  // The per-(batch, head) products are small: each runs on one thread (the heads are what is split across threads).
+  const GemmThreadsGuard restore_threads{ctx.num_threads()};
+  set_gemm_threads(1);
   bool failed = false;
   parallel_range(threads_for(ctx, work), B * Hq, [&](int64_t begin, int64_t end) {
     thread_local std::vector<float> sc;

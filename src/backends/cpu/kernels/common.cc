@@ -49,6 +49,12 @@ int threads_for(const CpuKernelContext& ctx, int64_t work) {
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(t, most)));
 }
 
+void set_gemm_threads(int n) {
+#ifdef _OPENMP
+  omp_set_num_threads(n);
+#endif
+}
+
 int64_t Bcast::rows() const {
   int64_t r = 1;
   for (size_t d = 0; d + 1 < shape.size(); ++d) r *= shape[d];

@@ -57,6 +57,14 @@ bool norm_axis(int64_t axis, int64_t rank, int64_t* out);
 // An integer tensor (int32/int64) read as int64 values.
 std::vector<int64_t> read_ints(const Tensor& t);
 
+// oneDNN's sgemm uses omp_get_max_threads() threads when called outside a parallel region: kernels that call it
+// set the count they want, and a GemmThreadsGuard restores the context's count however the kernel returns.
+void set_gemm_threads(int n);
+struct GemmThreadsGuard {
+  int n;
+  ~GemmThreadsGuard() { set_gemm_threads(n); }
+};
+
 // ---- template definitions ----
 }  // namespace kiln::cpu::kern
 

@@ -21,19 +21,6 @@ namespace {
 // Multiply-adds below which a GEMM runs on the calling thread (~1 ms of work: a fork/join costs far less).
 constexpr int64_t kThreadedGemmWork = int64_t{1} << 24;
 
-// oneDNN's sgemm uses omp_get_max_threads() threads when called outside a parallel region.
-void set_gemm_threads(int n) {
-#ifdef _OPENMP
-  omp_set_num_threads(n);
-#endif
-}
-
-// Restores the context's thread count however rnn_run returns.
-struct GemmThreadsGuard {
-  int n;
-  ~GemmThreadsGuard() { set_gemm_threads(n); }
-};
-
 KILN_VINLINE float clampf(float v, float lim) { return v < -lim ? -lim : (v > lim ? lim : v); }
 
 // LSTM gates i, o, f, c in g (pre-activations, biases included); p: peepholes Pi, Po, Pf (zeros when absent).
