@@ -107,7 +107,8 @@ TEST(CpuOnednnMatMul, ShapesAndBroadcasting) {
   struct Case { Dims a, b; };
   std::vector<Case> cases = {{{3, 5}, {5, 7}},       {{1, 1}, {1, 1}},       {{2, 3, 4}, {4, 5}},
                              {{4}, {4, 6}},          {{2, 7, 4}, {4}},       {{5}, {5}},
-                             {{2, 1, 3, 4}, {5, 4, 2}}, {{1, 13, 17}, {3, 17, 11}}};
+                             {{2, 1, 3, 4}, {5, 4, 2}}, {{1, 13, 17}, {3, 17, 11}}, {{7, 1, 8}, {8, 33}},
+                             {{2, 3, 5, 4}, {4, 9}}};
   for (size_t i = 0; i < cases.size(); ++i)
     check(OpKind::kMatMul, {random_f32(cases[i].a), random_f32(cases[i].b)}, {}, "matmul case " + std::to_string(i));
 }
@@ -135,6 +136,10 @@ TEST(CpuOnednnMatMul, FusedMatMul) {
     if (*act) a.set("activation", std::string(act));
     check(OpKind::kFusedMatMul, {random_f32({2, 4, 6}), random_f32({5, 6}), random_f32({5}), random_f32({2, 4, 5})}, a,
           std::string("FusedMatMul bias+Z ") + act);
+    a.set("transB", int64_t{0});
+    check(OpKind::kFusedMatMul, {random_f32({5, 1, 6}), random_f32({6, 7}), random_f32({7}), random_f32({7})}, a,
+          std::string("FusedMatMul folded rows, row Z ") + act);
+    a.set("transB", int64_t{1});
     a.set("alpha", 0.25f);
     check(OpKind::kFusedMatMul, {random_f32({3, 6}), random_f32({5, 6}), random_f32({5}), random_f32({1, 5})}, a,
           std::string("FusedMatMul alpha, broadcast Z ") + act);
