@@ -101,14 +101,17 @@ void for_each_row_piece(const Bcast& b, int threads, F&& f) {
   const int64_t per = (inner + pieces - 1) / pieces;
   const size_t k = b.stride.size();
   parallel_range(threads, rows * pieces, [&](int64_t begin, int64_t end) {
-    std::vector<int64_t> offs(k), o(k);
+    int64_t small[16];  // offsets of up to 8 inputs without touching the heap
+    std::vector<int64_t> big(k > 8 ? 2 * k : 0);
+    int64_t* offs = k > 8 ? big.data() : small;
+    int64_t* o = offs + k;
     for (int64_t it = begin; it < end; ++it) {
       const int64_t r = it / pieces, p = it % pieces;
       const int64_t s = p * per, n = std::min(inner, s + per) - s;
       if (n <= 0) continue;
-      b.row_offsets(r, offs.data());
+      b.row_offsets(r, offs);
       for (size_t i = 0; i < k; ++i) o[i] = offs[i] + s * b.stride[i].back();
-      f(o.data(), r * inner + s, n);
+      f(static_cast<const int64_t*>(o), r * inner + s, n);
     }
   });
 }
