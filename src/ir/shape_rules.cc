@@ -1,6 +1,7 @@
 // Shared output-shape arithmetic of ops (see shape_rules.h).
 #include "ir/shape_rules.h"
 
+#include <algorithm>
 #include <string>
 
 namespace kiln {
@@ -45,6 +46,20 @@ Result<Dims> reshape_output_dims(const Dims& in, const std::vector<int64_t>& sha
     return invalid_argument("cannot reshape input " + dims_to_string(in) + " (" + std::to_string(numel) +
                             " elements) to " + ints(out));
   return out;
+}
+
+SliceRange slice_range(int64_t start, int64_t end, int64_t step, int64_t dim) {
+  if (dim <= 0 || step == 0) return {};
+  int64_t b = start < 0 ? start + dim : start;
+  int64_t e = end < 0 ? end + dim : end;
+  if (step > 0) {
+    b = std::clamp<int64_t>(b, 0, dim);
+    e = std::clamp<int64_t>(e, 0, dim);
+    return {b, e > b ? (e - b - 1) / step + 1 : 0};
+  }
+  b = std::clamp<int64_t>(b, 0, dim - 1);
+  e = std::clamp<int64_t>(e, -1, dim - 1);
+  return {b, b > e ? (b - e - 1) / -std::max<int64_t>(step, -INT64_MAX) + 1 : 0};
 }
 
 }  // namespace kiln

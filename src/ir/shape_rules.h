@@ -11,4 +11,13 @@ namespace kiln {
 // one -1 is inferred. invalid_argument (without a node prefix: callers add theirs) when the shape is invalid.
 Result<Dims> reshape_output_dims(const Dims& in, const std::vector<int64_t>& shape, bool allowzero);
 
+// One axis of ONNX Slice: the first index read and how many elements, for an axis of extent `dim` (>= 0). `start` and
+// `end` may be negative (counted from the end) or out of range (clamped: to [0, dim] for step > 0, to [0, dim - 1]
+// and [-1, dim - 1] for step < 0); `step` must be nonzero. An empty axis (dim == 0) always gives count 0.
+struct SliceRange {
+  int64_t first = 0;
+  int64_t count = 0;
+};
+SliceRange slice_range(int64_t start, int64_t end, int64_t step, int64_t dim);
+
 }  // namespace kiln

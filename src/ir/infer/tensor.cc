@@ -5,6 +5,7 @@
 
 #include "backends/reference/kernel.h"
 #include "ir/infer/tensor_infer.h"
+#include "ir/shape_rules.h"
 
 namespace kiln {
 
@@ -373,19 +374,7 @@ Status infer_slice(InferContext& ctx) {
       out[a] = full ? dim : Dim{};
       continue;
     }
-    const int64_t d = dim.value;
-    int64_t b = starts[i] < 0 ? starts[i] + d : starts[i], e = ends[i] < 0 ? ends[i] + d : ends[i];
-    int64_t n;
-    if (s > 0) {
-      b = std::clamp<int64_t>(b, 0, d);
-      e = std::clamp<int64_t>(e, 0, d);
-      n = e > b ? (e - b - 1) / s + 1 : 0;
-    } else {
-      b = std::clamp<int64_t>(b, 0, d - 1);
-      e = std::clamp<int64_t>(e, -1, d - 1);
-      n = b > e ? (b - e - 1) / -std::max<int64_t>(s, -INT64_MAX) + 1 : 0;
-    }
-    out[a] = Dim::known(n);
+    out[a] = Dim::known(slice_range(starts[i], ends[i], s, dim.value).count);
   }
   ctx.set_output_type(0, TypeInfo::tensor(in.dtype, Shape::of_dims(out)));
   return ok_status();

@@ -4,6 +4,7 @@
 #include "backends/cuda/data/data_kernels.h"
 #include "backends/cuda/data/data_launch.h"
 #include "backends/cuda/elementwise/host_util.h"
+#include "ir/shape_rules.h"
 
 namespace kiln::cuda {
 
@@ -89,22 +90,10 @@ Status run_slice(CudaKernelContext& ctx) {
     seen[a] = true;
     const int64_t d = x[a], s = steps[i];
     if (s == 0) return ctx.error("steps must be nonzero");
-    int64_t b = starts[i], e = ends[i];
-    if (b < 0) b += d;
-    if (e < 0) e += d;
-    int64_t n;
-    if (s > 0) {
-      b = std::clamp<int64_t>(b, 0, d);
-      e = std::clamp<int64_t>(e, 0, d);
-      n = e > b ? (e - b - 1) / s + 1 : 0;
-    } else {
-      b = std::clamp<int64_t>(b, 0, std::max<int64_t>(d - 1, 0));
-      e = std::clamp<int64_t>(e, -1, d - 1);
-      n = b > e ? (b - e - 1) / -std::max<int64_t>(s, -INT64_MAX) + 1 : 0;
-    }
-    first[a] = b;
+    const SliceRange range = slice_range(starts[i], ends[i], s, d);
+    first[a] = range.first;
     step[a] = s;
-    out_dims[a] = n;
+    out_dims[a] = range.count;
   }
   KILN_ASSIGN_OR_RETURN(DeviceTensor out, ctx.allocate_output(0, dt, out_dims));
   if (out.numel() == 0) return ok_status();

@@ -3,6 +3,7 @@
 
 #include "backends/reference/tensor/kernels.h"
 #include "backends/reference/tensor/util.h"
+#include "ir/shape_rules.h"
 
 namespace kiln {
 
@@ -134,22 +135,10 @@ Status slice_kernel(KernelContext& ctx) {
     seen[a] = true;
     const int64_t d = x.dim(a), s = steps[i];
     if (s == 0) return ctx.error("steps must be nonzero");
-    int64_t b = starts[i], e = ends[i];
-    if (b < 0) b += d;
-    if (e < 0) e += d;
-    int64_t n;
-    if (s > 0) {
-      b = std::clamp<int64_t>(b, 0, d);
-      e = std::clamp<int64_t>(e, 0, d);
-      n = e > b ? (e - b - 1) / s + 1 : 0;
-    } else {
-      b = std::clamp<int64_t>(b, 0, d - 1);
-      e = std::clamp<int64_t>(e, -1, d - 1);
-      n = b > e ? (b - e - 1) / -std::max<int64_t>(s, -INT64_MAX) + 1 : 0;
-    }
-    first[a] = b;
+    const SliceRange range = slice_range(starts[i], ends[i], s, d);
+    first[a] = range.first;
     step[a] = s;
-    out_dims[a] = n;
+    out_dims[a] = range.count;
   }
   const auto strides = strides_of(x.dims());
   const int64_t total = dims_numel(out_dims);
