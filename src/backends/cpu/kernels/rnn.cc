@@ -61,6 +61,12 @@ void transpose(const float* src, int64_t rows, int64_t cols, float* dst) {
     for (int64_t c = 0; c < cols; ++c) dst[c * rows + r] = src[r * cols + c];
 }
 
+struct RnnState {
+  Prepared prep;
+  bool prepared = false;  // prep holds constant weights (computed once)
+  std::vector<float> xw, hr, rh, h, c, yh, yc;
+};
+
 Prepared prepare(const CpuKernelContext& ctx, int64_t D, int64_t G, int64_t H, int64_t I) {
   Prepared p;
   p.D = D;
@@ -146,16 +152,17 @@ Status rnn_run(CpuKernelContext& ctx, bool lstm) {
       std::copy(ctx.input(7).data<float>(), ctx.input(7).data<float>() + D * 3 * H, peep.data());
     }
   }
-  auto& state = ctx.node_state();
-  Prepared local;
-  const Prepared* prep = nullptr;
-  if (ctx.input_is_constant(1) && ctx.input_is_constant(2) && (!ctx.has_input(3) || ctx.input_is_constant(3))) {
-    if (!state) state = std::make_shared<Prepared>(prepare(ctx, D, G, H, I));
-    prep = static_cast<const Prepared*>(state.get());
-  } else {
-    local = prepare(ctx, D, G, H, I);
-    prep = &local;
+  // Per-node state: the prepared weights (kept when they are constants) and the scratch vectors, reused by every
+  // run so steady-state inference does not allocate.
+  auto& slot = ctx.node_state();
+  if (!slot) slot = std::make_shared<RnnState>();
+  RnnState& st = *static_cast<RnnState*>(slot.get());
+  const bool constant = ctx.input_is_constant(1) && ctx.input_is_constant(2) && (!ctx.has_input(3) || ctx.input_is_constant(3));
+  if (!constant || !st.prepared) {
+    st.prep = prepare(ctx, D, G, H, I);
+    st.prepared = constant;
   }
+  const Prepared* prep = &st.prep;
   const GemmThreadsGuard restore_threads{ctx.num_threads()};
   const bool lbr = !lstm && at.get_int("linear_before_reset", 0) != 0;
   const bool coupled = lstm && at.get_int("input_forget", 0) != 0;
@@ -168,9 +175,17 @@ Status rnn_run(CpuKernelContext& ctx, bool lstm) {
     y = t->data<float>();
     std::fill(y, y + t->numel(), 0.f);
   }
-  std::vector<float> xw(static_cast<size_t>(S * N * GH)), hr(static_cast<size_t>(N * GH)), rh;
-  std::vector<float> h, c;
-  std::vector<float> yh(static_cast<size_t>(D * N * H)), yc(static_cast<size_t>(D * N * H));
+  std::vector<float>& xw = st.xw;
+  std::vector<float>& hr = st.hr;
+  std::vector<float>& rh = st.rh;
+  std::vector<float>& h = st.h;
+  std::vector<float>& c = st.c;
+  std::vector<float>& yh = st.yh;
+  std::vector<float>& yc = st.yc;
+  xw.resize(static_cast<size_t>(S * N * GH));
+  hr.resize(static_cast<size_t>(N * GH));
+  yh.resize(static_cast<size_t>(D * N * H));
+  yc.resize(static_cast<size_t>(D * N * H));
   for (int64_t d = 0; d < D; ++d) {
     const bool rev = d == 1 || dir == "reverse";
     const float* wt = prep->wt.data() + d * I * GH;
@@ -184,7 +199,7 @@ Status rnn_run(CpuKernelContext& ctx, bool lstm) {
     if (dnnl_sgemm('N', 'N', S * N, GH, I, 1.f, x.data<float>(), I, wt, GH, 1.f, xw.data(), GH) != dnnl_success)
       return ctx.error("oneDNN sgemm failed (X.W^T)");
     h.assign(h0.begin() + d * N * H, h0.begin() + (d + 1) * N * H);
-    c = lstm ? std::vector<float>(c0.begin() + d * N * H, c0.begin() + (d + 1) * N * H) : std::vector<float>();
+    if (lstm) c.assign(c0.begin() + d * N * H, c0.begin() + (d + 1) * N * H);
     // The per-step products are small (a GEMV at batch 1): oneDNN runs them on this thread unless a step has
     // enough work to pay for a fork/join per step (which also stalls badly when a team thread is descheduled).
     const int64_t step_work = N * GH * H;
