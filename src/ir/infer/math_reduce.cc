@@ -1,5 +1,6 @@
 // Shape and type inference for the Reduce* ops, Softmax/LogSoftmax/Hardmax and the two loss ops.
 #include "ir/infer_helpers.h"
+#include "ir/op_params.h"
 
 namespace kiln::math_infer {
 
@@ -58,13 +59,7 @@ Status infer_reduce(InferContext& ctx) {
 
 Status infer_softmax(InferContext& ctx) {
   const TypeInfo& x = ctx.input_type(0);
-  if (x.shape.rank_known) {
-    const bool legacy = ctx.opset() > 0 && ctx.opset() < 13;
-    const int64_t axis = ctx.attrs().get_int("axis", legacy ? 1 : -1);
-    int64_t n;
-    if (!normalize_axis(axis, static_cast<int64_t>(x.shape.rank()), &n))
-      return ctx.error("axis " + std::to_string(axis) + " is out of range for input " + x.shape.to_string());
-  }
+  if (x.shape.rank_known) KILN_RETURN_IF_ERROR(softmax_axis(ctx.node(), static_cast<int64_t>(x.shape.rank())).status());
   return infer_same_as_input(ctx);
 }
 

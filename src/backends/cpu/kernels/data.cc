@@ -6,6 +6,7 @@
 #include "backends/cpu/kernels/common.h"
 #include "backends/cpu/kernels/data.h"
 #include "backends/cpu/kernels/strided_copy.h"
+#include "ir/shape_rules.h"
 
 namespace kiln::cpu::kern {
 namespace {
@@ -101,22 +102,10 @@ Status slice_run(CpuKernelContext& ctx) {
     seen[a] = true;
     const int64_t d = x.dim(a), s = steps[i];
     if (s == 0) return ctx.error("steps must be nonzero");
-    int64_t b = starts[i], e = ends[i];
-    if (b < 0) b += d;
-    if (e < 0) e += d;
-    int64_t n = 0;
-    if (s > 0) {
-      b = std::clamp<int64_t>(b, 0, d);
-      e = std::clamp<int64_t>(e, 0, d);
-      n = e > b ? (e - b - 1) / s + 1 : 0;
-    } else if (d > 0) {
-      b = std::clamp<int64_t>(b, 0, d - 1);
-      e = std::clamp<int64_t>(e, -1, d - 1);
-      n = b > e ? (b - e - 1) / -std::max<int64_t>(s, -INT64_MAX) + 1 : 0;
-    }
-    od[a] = n;
+    const SliceRange range = slice_range(starts[i], ends[i], s, d);
+    od[a] = range.count;
     os[a] = st[a] * s;
-    if (n > 0) base += b * st[a];
+    if (range.count > 0) base += range.first * st[a];
   }
   KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, x.dtype(), od));
   strided_copy(x.raw(), base, os, y->raw(), od, dtype_size(x.dtype()), ctx.num_threads());

@@ -6,6 +6,7 @@
 #include "backends/cpu/kernels/common.h"
 #include "backends/cpu/kernels/norm.h"
 #include "backends/cpu/kernels/norm_rows.h"
+#include "ir/op_params.h"
 
 namespace kiln::cpu::kern {
 namespace {
@@ -33,19 +34,8 @@ void softmax_block(const float* x, float* y, int64_t len, int64_t inner, bool lo
 Status softmax_common(CpuKernelContext& ctx, bool log) {
   const Tensor& x = ctx.input(0);
   if (x.dtype() != DType::kFloat32) return ctx.unsupported(std::string("dtype ") + dtype_name(x.dtype()));
-  const int opset = ctx.node().opset;
-  const bool legacy = opset > 0 && opset < 13;
-  const int64_t rank = static_cast<int64_t>(x.rank());
-  const int64_t axis_attr = ctx.attrs().get_int("axis", legacy ? 1 : -1);
-  int64_t axis = 0;
-  if (rank == 0 || !norm_axis(axis_attr, rank, &axis))
-    return ctx.error("axis " + std::to_string(axis_attr) + " is out of range for input of rank " + std::to_string(rank));
-  int64_t outer = 1, len = 1, inner = 1;
-  for (int64_t d = 0; d < rank; ++d) {
-    if (d < axis) outer *= x.dim(d);
-    else if (d == axis || legacy) len *= x.dim(d);
-    else inner *= x.dim(d);
-  }
+  KILN_ASSIGN_OR_RETURN(const SoftmaxShape sm, softmax_shape(ctx.node(), x.dims()));
+  const int64_t outer = sm.outer, len = sm.len, inner = sm.inner;
   KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kFloat32, x.dims()));
   if (x.numel() == 0) return ok_status();
   const float* xs = x.data<float>();

@@ -5,6 +5,7 @@
 
 #include "backends/reference/math/math_kernels.h"
 #include "backends/reference/math/math_util.h"
+#include "ir/op_params.h"
 
 namespace kiln::math_ref {
 namespace {
@@ -16,22 +17,8 @@ Status softmax_kernel(KernelContext& ctx, SoftmaxKind kind) {
   const Tensor& x = ctx.input(0);
   if (!is_float(x.dtype()))
     return ctx.unsupported(std::string("dtype ") + dtype_name(x.dtype()) + " is not supported (floats only)");
-  const bool legacy = ctx.opset() > 0 && ctx.opset() < 13;
-  const int64_t rank = static_cast<int64_t>(x.rank());
-  const int64_t axis_attr = ctx.attrs().get_int("axis", legacy ? 1 : -1);
-  int64_t axis;
-  if (rank == 0 || !normalize_axis_index(axis_attr, rank, &axis))
-    return ctx.error("axis " + std::to_string(axis_attr) + " is out of range for input of rank " +
-                     std::to_string(rank));
-  int64_t outer = 1, len = 1, inner = 1;
-  for (int64_t d = 0; d < rank; ++d) {
-    if (d < axis)
-      outer *= x.dim(d);
-    else if (d == axis || legacy)
-      len *= x.dim(d);
-    else
-      inner *= x.dim(d);
-  }
+  KILN_ASSIGN_OR_RETURN(const SoftmaxShape sm, softmax_shape(ctx.node(), x.dims()));
+  const int64_t outer = sm.outer, len = sm.len, inner = sm.inner;
   auto v = read_doubles(x);
   std::vector<double> y(v.size(), 0.0);
   for (int64_t o = 0; o < outer; ++o) {

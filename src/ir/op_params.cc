@@ -1,0 +1,39 @@
+// Typed parameters of ops (see op_params.h).
+#include "ir/op_params.h"
+
+#include <string>
+
+namespace kiln {
+
+namespace {
+
+bool softmax_is_legacy(const Node& node) { return node.opset > 0 && node.opset < 13; }
+
+}  // namespace
+
+Result<int64_t> softmax_axis(const Node& node, int64_t rank) {
+  const int64_t attr = node.attrs.get_int("axis", softmax_is_legacy(node) ? 1 : -1);
+  const int64_t axis = attr < 0 ? attr + rank : attr;
+  if (rank == 0 || axis < 0 || axis >= rank)
+    return invalid_argument(node.describe() + ": axis " + std::to_string(attr) + " is out of range for input of rank " +
+                            std::to_string(rank));
+  return axis;
+}
+
+Result<SoftmaxShape> softmax_shape(const Node& node, const Dims& dims) {
+  const int64_t rank = static_cast<int64_t>(dims.size());
+  SoftmaxShape s;
+  KILN_ASSIGN_OR_RETURN(s.axis, softmax_axis(node, rank));
+  s.coerced_2d = softmax_is_legacy(node);
+  for (int64_t d = 0; d < rank; ++d) {
+    if (d < s.axis)
+      s.outer *= dims[d];
+    else if (d == s.axis || s.coerced_2d)
+      s.len *= dims[d];
+    else
+      s.inner *= dims[d];
+  }
+  return s;
+}
+
+}  // namespace kiln

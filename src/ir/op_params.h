@@ -1,0 +1,24 @@
+// Ops' attributes read into typed parameters in one place, shared by shape inference and every backend's kernels,
+// so defaults and opset quirks are written once. Errors name the node.
+#pragma once
+#include <cstdint>
+
+#include "ir/graph.h"
+#include "kiln/status.h"
+#include "kiln/tensor.h"
+
+namespace kiln {
+
+// Softmax, LogSoftmax and Hardmax. Opset >= 13: one axis (default -1). Opset < 13: the input is coerced to 2-D, the
+// dims from `axis` on (default 1) forming the reduced one. The op runs over `len` elements `inner` apart, in `outer`
+// blocks of len * inner elements.
+struct SoftmaxShape {
+  int64_t axis = 0;  // normalized to [0, rank)
+  bool coerced_2d = false;
+  int64_t outer = 1, len = 1, inner = 1;
+};
+// The normalized axis for an input of `rank` (invalid_argument naming the node when out of range or rank 0).
+Result<int64_t> softmax_axis(const Node& node, int64_t rank);
+Result<SoftmaxShape> softmax_shape(const Node& node, const Dims& dims);
+
+}  // namespace kiln
