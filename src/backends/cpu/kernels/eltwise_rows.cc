@@ -39,7 +39,7 @@ KILN_UNARY(u_clip, (v < p0 ? p0 : v) > p1 ? p1 : (v < p0 ? p0 : v))
 KILN_UNARY(u_hsig, (p0 * v + p1) < 0 ? 0.0f : ((p0 * v + p1) > 1 ? 1.0f : (p0 * v + p1)))
 KILN_UNARY(u_hswish, v * ((v / 6.0f + 0.5f) < 0 ? 0.0f : ((v / 6.0f + 0.5f) > 1 ? 1.0f : (v / 6.0f + 0.5f))))
 KILN_UNARY(u_elu, v < 0 ? p0 * (exp_f(v) - 1.0f) : v)
-KILN_UNARY(u_round, __builtin_roundevenf(v))
+KILN_UNARY(u_round, std::nearbyint(v))  // the default rounding mode: half to even
 KILN_UNARY(u_sign, v > 0 ? 1.0f : (v < 0 ? -1.0f : v))
 KILN_UNARY(u_swish, v * sigmoid_f(p0 * v))
 
