@@ -52,11 +52,10 @@ class CpuContext : public ContextBackend {
   bool private_output(int step, size_t out_index, const char* kernel_id) const;
   void attach_handoff(int step, size_t out_index, std::shared_ptr<CpuHandoff> h);
   CpuHandoff* handoff_of(int slot) const { return slot >= 0 ? handoff_[slot].get() : nullptr; }
-  int num_threads() const { return threads_; }
+  int num_threads() const { return step_threads_; }
   bool allow_bf16() const { return allow_bf16_; }
 
  private:
-  Status init_error() const { return init_status_; }
   Status resolve(const Graph& g);
   Status run_cpu_step(int s);
   Status materialize_inputs(int s);  // fills plain tensors behind hand-offs before a reader that needs them
@@ -79,6 +78,7 @@ class CpuContext : public ContextBackend {
   std::vector<uint8_t> workspace_;         // grows to the largest request
   size_t workspace_bytes_ = 0;
   int threads_ = 1;
+  int step_threads_ = 1;  // threads of the step running now (1 for small steps, see run_cpu_step)
   bool allow_bf16_ = false;
   bool profiling_ = false;
   std::vector<LayerTiming> layers_;
