@@ -16,6 +16,19 @@ class CpuBackend : public Backend {
     if (cpu_kernels().select(graph, node, &why)) return NodeSupport::yes();
     return NodeSupport::no("cpu: " + why);
   }
+  // Elementwise chains run as one vectorized pass over memory (kernels/fused_elementwise); NHWC is cuDNN's layout.
+  bool wants_pass(const std::string& pass) const override { return pass == "fuse_elementwise_chains"; }
+  // Records which CPU kernel runs each of its nodes, for `kiln inspect` and so contexts skip the selection.
+  Status prepare(Graph& graph, std::vector<NodePlan>& plans, const PlanRequest&) const override {
+    for (size_t i = 0; i < plans.size() && i < graph.nodes.size(); ++i) {
+      if (plans[i].backend != "cpu") continue;
+      std::string why;
+      const CpuKernel* k = cpu_kernels().select(graph, graph.nodes[i], &why);
+      if (!k) return internal_error(graph.nodes[i].describe() + ": placed on cpu but no CPU kernel supports it (" + why + ")");
+      plans[i].kernel = k->id;
+    }
+    return ok_status();
+  }
   std::unique_ptr<ContextBackend> make_context(const Engine& engine) const override { return make_cpu_context(engine); }
 };
 
