@@ -23,14 +23,30 @@ constexpr int64_t kThreadedGemmWork = int64_t{1} << 24;
 
 KILN_VINLINE float clampf(float v, float lim) { return v < -lim ? -lim : (v > lim ? lim : v); }
 
-// LSTM gates i, o, f, c in g (pre-activations, biases included); p: peepholes Pi, Po, Pf (zeros when absent).
-KILN_CPU_CLONES void lstm_cell(const float* g, const float* p, float* c, float* h, int64_t H, float clip, bool coupled) {
+// LSTM gates i, o, f, c in g (pre-activations, biases included; overwritten with the activated gates); p: peepholes
+// Pi, Po, Pf (zeros when absent). Two passes of elementwise math over distinct arrays, so each loop vectorizes.
+// First pass: input, forget and cell gates activated in place (gi, gf, gc are disjoint H-long rows of g).
+KILN_VINLINE void lstm_gates(float* __restrict gi, float* __restrict gf, float* __restrict gc, const float* __restrict pi,
+                             const float* __restrict pf, const float* __restrict c, int64_t H, float clip, bool coupled) {
   for (int64_t k = 0; k < H; ++k) {
-    const float i = vm::sigmoid_f(clampf(g[k] + p[k] * c[k], clip));
-    const float f = coupled ? 1.0f - i : vm::sigmoid_f(clampf(g[2 * H + k] + p[2 * H + k] * c[k], clip));
-    const float gg = vm::tanh_f(clampf(g[3 * H + k], clip));
-    const float nc = f * c[k] + i * gg;
-    const float o = vm::sigmoid_f(clampf(g[H + k] + p[H + k] * nc, clip));
+    const float i = vm::sigmoid_f(clampf(gi[k] + pi[k] * c[k], clip));
+    const float fg = vm::sigmoid_f(clampf(gf[k] + pf[k] * c[k], clip));
+    gi[k] = i;
+    gf[k] = coupled ? 1.0f - i : fg;
+    gc[k] = vm::tanh_f(clampf(gc[k], clip));
+  }
+}
+
+KILN_CPU_CLONES void lstm_cell(float* __restrict g, const float* __restrict p, float* __restrict c,
+                               float* __restrict h, int64_t H, float clip, bool coupled) {
+  float* gi = g;
+  float* go = g + H;
+  float* gf = g + 2 * H;
+  float* gc = g + 3 * H;
+  lstm_gates(gi, gf, gc, p, p + 2 * H, c, H, clip, coupled);
+  for (int64_t k = 0; k < H; ++k) {
+    const float nc = gf[k] * c[k] + gi[k] * gc[k];
+    const float o = vm::sigmoid_f(clampf(go[k] + p[H + k] * nc, clip));
     c[k] = nc;
     h[k] = o * vm::tanh_f(clampf(nc, clip));
   }
