@@ -22,9 +22,9 @@ KILN_VINLINE float bits_to_float(int32_t b) {
   return f;
 }
 
-// e^x: Cody-Waite reduction to r in [-ln2/2, ln2/2], degree-6 polynomial, 2^n from the exponent bits.
-KILN_VINLINE float exp_f(float x) {
-  const float xc = x < -103.9f ? -103.9f : (x > 88.72283935546875f ? 88.72283935546875f : x);  // NaN passes through both compares
+// The shared core of exp_f and exp_nonpos_f: *n = round(x / ln2) and e^r for r = x - n ln2 (Cody-Waite split of ln2,
+// degree-6 polynomial), so e^x = result * 2^n. x must already be clamped to the caller's range.
+KILN_VINLINE float exp_reduced(float xc, float* n_out) {
   const float n = __builtin_floorf(xc * 1.44269504088896341f + 0.5f);
   float r = xc - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;
@@ -35,6 +35,15 @@ KILN_VINLINE float exp_f(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
+  *n_out = n;
+  return p;
+}
+
+// e^x: Cody-Waite reduction to r in [-ln2/2, ln2/2], degree-6 polynomial, 2^n from the exponent bits.
+KILN_VINLINE float exp_f(float x) {
+  const float xc = x < -103.9f ? -103.9f : (x > 88.72283935546875f ? 88.72283935546875f : x);  // NaN passes through both compares
+  float n;
+  const float p = exp_reduced(xc, &n);
   // 2^n as two normal powers (n in [-150, 128]), so results near overflow and in the denormal range are right.
   const int32_t ni = static_cast<int32_t>(n), h = ni >> 1;
   float y = p * bits_to_float((h + 127) << 23) * bits_to_float((ni - h + 127) << 23);
@@ -47,16 +56,8 @@ KILN_VINLINE float exp_f(float x) {
 // flushes to 0 (true values < 1.2e-38). NaN propagates through the polynomial.
 KILN_VINLINE float exp_nonpos_f(float x) {
   const float xc = x < -87.3f ? -87.3f : x;
-  const float n = __builtin_floorf(xc * 1.44269504088896341f + 0.5f);
-  float r = xc - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
+  float n;
+  const float p = exp_reduced(xc, &n);
   const float y = p * bits_to_float((static_cast<int32_t>(n) + 127) << 23);
   return x < -87.3f ? 0.0f : y;
 }
