@@ -77,6 +77,10 @@ std::vector<RnnCase> cases() {
   cl.flag = 1;
   v.push_back(cl);
   v.push_back({20, 1, 80, 256});
+  v.push_back({3, 13, 5, 19, "bidirectional"});  // batch rows 6 + 6 + 1, a partial 16-column panel
+  RnnCase th{3, 8, 16, 112};                      // enough work per step for the threaded h.R^T
+  th.lens = th.init = true;
+  v.push_back(th);
   return v;
 }
 

@@ -1,5 +1,6 @@
 // LSTM and GRU on float32 with the default activations: X.W^T for every time step at once (oneDNN's sgemm against
-// W^T prepared once per context), then per step h.R^T for the whole batch (sgemm) and vectorized gate math. Directions,
+// W^T prepared once per context), then per step h.R^T for the whole batch (packed_gemm on R^T packed once) and
+// vectorized gate math. Directions,
 // layouts 0/1, sequence_lens, initial states, peepholes, clip, input_forget and linear_before_reset follow the
 // reference kernels (src/backends/reference/attention/rnn_cells.cc).
 #include <algorithm>
@@ -12,27 +13,32 @@
 #include <oneapi/dnnl/dnnl.h>
 
 #include "backends/cpu/kernels/common.h"
+#include "backends/cpu/kernels/packed_gemm.h"
 #include "backends/cpu/kernels/rnn.h"
 #include "backends/cpu/kernels/vec_math.h"
 
 namespace kiln::cpu::kern {
 namespace {
 
-// Multiply-adds below which a GEMM runs on the calling thread (~1 ms of work: a fork/join costs far less).
+// Multiply-adds below which the input GEMM runs on the calling thread (~1 ms of work: a fork/join costs far less).
 constexpr int64_t kThreadedGemmWork = int64_t{1} << 24;
+// Multiply-adds of one time step's h.R^T below which it runs on the calling thread (~10 us of work).
+constexpr int64_t kThreadedStepWork = int64_t{1} << 18;
 
 KILN_VINLINE float clampf(float v, float lim) { return v < -lim ? -lim : (v > lim ? lim : v); }
 
 // LSTM gates i, o, f, c in g (pre-activations, biases included; overwritten with the activated gates); p: peepholes
 // Pi, Po, Pf (zeros when absent). Two passes of elementwise math over distinct arrays, so each loop vectorizes.
 // First pass: input, forget and cell gates activated in place (gi, gf, gc are disjoint H-long rows of g).
+// (input_forget is a template parameter: a run-time select inside the loop keeps GCC from vectorizing it.)
+template <bool kCoupled>
 KILN_VINLINE void lstm_gates(float* __restrict gi, float* __restrict gf, float* __restrict gc, const float* __restrict pi,
-                             const float* __restrict pf, const float* __restrict c, int64_t H, float clip, bool coupled) {
+                             const float* __restrict pf, const float* __restrict c, int64_t H, float clip) {
   for (int64_t k = 0; k < H; ++k) {
     const float i = vm::sigmoid_f(clampf(gi[k] + pi[k] * c[k], clip));
-    const float fg = vm::sigmoid_f(clampf(gf[k] + pf[k] * c[k], clip));
     gi[k] = i;
-    gf[k] = coupled ? 1.0f - i : fg;
+    if constexpr (kCoupled) gf[k] = 1.0f - i;
+    else gf[k] = vm::sigmoid_f(clampf(gf[k] + pf[k] * c[k], clip));
     gc[k] = vm::tanh_f(clampf(gc[k], clip));
   }
 }
@@ -43,7 +49,8 @@ KILN_CPU_CLONES void lstm_cell(float* __restrict g, const float* __restrict p, f
   float* go = g + H;
   float* gf = g + 2 * H;
   float* gc = g + 3 * H;
-  lstm_gates(gi, gf, gc, p, p + 2 * H, c, H, clip, coupled);
+  if (coupled) lstm_gates<true>(gi, gf, gc, p, p + 2 * H, c, H, clip);
+  else lstm_gates<false>(gi, gf, gc, p, p + 2 * H, c, H, clip);
   for (int64_t k = 0; k < H; ++k) {
     const float nc = gf[k] * c[k] + gi[k] * gc[k];
     const float o = vm::sigmoid_f(clampf(go[k] + p[H + k] * nc, clip));
@@ -57,19 +64,28 @@ KILN_CPU_CLONES void gru_zr(float* g, int64_t n, float clip) {
   for (int64_t k = 0; k < n; ++k) g[k] = vm::sigmoid_f(clampf(g[k], clip));
 }
 // h' = (1 - z) * tanh(xh + r * hh) + z * h  (hh: h.Rh^T + Rbh when linear_before_reset, else r already applied).
-KILN_CPU_CLONES void gru_out(const float* z, const float* r, const float* xh, const float* hh, float* h, int64_t H,
-                             float clip, bool lbr) {
+template <bool kLbr>
+KILN_VINLINE void gru_out_loop(const float* __restrict z, const float* __restrict r, const float* __restrict xh,
+                               const float* __restrict hh, float* __restrict h, int64_t H, float clip) {
   for (int64_t k = 0; k < H; ++k) {
-    const float pre = lbr ? xh[k] + r[k] * hh[k] : xh[k] + hh[k];
+    const float pre = kLbr ? xh[k] + r[k] * hh[k] : xh[k] + hh[k];
     const float n = vm::tanh_f(clampf(pre, clip));
     h[k] = (1.0f - z[k]) * n + z[k] * h[k];
   }
 }
+KILN_CPU_CLONES void gru_out(const float* z, const float* r, const float* xh, const float* hh, float* h, int64_t H,
+                             float clip, bool lbr) {
+  if (lbr) gru_out_loop<true>(z, r, xh, hh, h, H, clip);
+  else gru_out_loop<false>(z, r, xh, hh, h, H, clip);
+}
 
-// W^T, R^T and the biases, per direction (prepared once when the weights are constant).
+// W^T, R^T and the biases, per direction (prepared once when the weights are constant). R^T is packed for the per-step
+// products: all gate columns (`rec`), or for GRU without linear_before_reset the z/r columns (`rec`) and the
+// hidden-gate columns (`rec_h`, applied to r*h) apart.
 struct Prepared {
   int64_t D = 0, GH = 0, I = 0, H = 0;
-  std::vector<float> wt, rt, bias;  // [D][I][GH], [D][H][GH], [D][2*GH]
+  std::vector<float> wt, bias;  // [D][I][GH], [D][2*GH]
+  std::vector<PackedMatrix> rec, rec_h;  // [D]
 };
 
 void transpose(const float* src, int64_t rows, int64_t cols, float* dst) {
@@ -80,21 +96,25 @@ void transpose(const float* src, int64_t rows, int64_t cols, float* dst) {
 struct RnnState {
   Prepared prep;
   bool prepared = false;  // prep holds constant weights (computed once)
-  std::vector<float> xw, hr, rh, h, c, yh, yc;
+  std::vector<float> xw, hr, rh, hh, h, c, yh, yc;
 };
 
-Prepared prepare(const CpuKernelContext& ctx, int64_t D, int64_t G, int64_t H, int64_t I) {
+// `split_h`: GRU without linear_before_reset (the hidden gate's recurrent product is taken of r*h, not h).
+Prepared prepare(const CpuKernelContext& ctx, int64_t D, int64_t G, int64_t H, int64_t I, bool split_h) {
   Prepared p;
   p.D = D;
   p.GH = G * H;
   p.I = I;
   p.H = H;
   p.wt.resize(static_cast<size_t>(D * I * p.GH));
-  p.rt.resize(static_cast<size_t>(D * H * p.GH));
+  p.rec.resize(static_cast<size_t>(D));
+  p.rec_h.resize(static_cast<size_t>(D));
   p.bias.assign(static_cast<size_t>(D * 2 * p.GH), 0.f);
   for (int64_t d = 0; d < D; ++d) {
     transpose(ctx.input(1).data<float>() + d * p.GH * I, p.GH, I, p.wt.data() + d * I * p.GH);
-    transpose(ctx.input(2).data<float>() + d * p.GH * H, p.GH, H, p.rt.data() + d * H * p.GH);
+    const float* r = ctx.input(2).data<float>() + d * p.GH * H;  // [GH][H] = (R^T)^T
+    pack_b(r, H, split_h ? 2 * H : p.GH, H, true, &p.rec[d]);
+    if (split_h) pack_b(r + 2 * H * H, H, H, H, true, &p.rec_h[d]);
   }
   if (ctx.has_input(3)) std::copy(ctx.input(3).data<float>(), ctx.input(3).data<float>() + D * 2 * p.GH, p.bias.data());
   return p;
@@ -174,13 +194,13 @@ Status rnn_run(CpuKernelContext& ctx, bool lstm) {
   if (!slot) slot = std::make_shared<RnnState>();
   RnnState& st = *static_cast<RnnState*>(slot.get());
   const bool constant = ctx.input_is_constant(1) && ctx.input_is_constant(2) && (!ctx.has_input(3) || ctx.input_is_constant(3));
+  const bool lbr = !lstm && at.get_int("linear_before_reset", 0) != 0;
   if (!constant || !st.prepared) {
-    st.prep = prepare(ctx, D, G, H, I);
+    st.prep = prepare(ctx, D, G, H, I, !lstm && !lbr);
     st.prepared = constant;
   }
   const Prepared* prep = &st.prep;
   const GemmThreadsGuard restore_threads{ctx.num_threads()};
-  const bool lbr = !lstm && at.get_int("linear_before_reset", 0) != 0;
   const bool coupled = lstm && at.get_int("input_forget", 0) != 0;
   // Outputs.
   const Dims y_dims = batch_first ? Dims{N, S, D, H} : Dims{S, D, N, H};
@@ -194,6 +214,7 @@ Status rnn_run(CpuKernelContext& ctx, bool lstm) {
   std::vector<float>& xw = st.xw;
   std::vector<float>& hr = st.hr;
   std::vector<float>& rh = st.rh;
+  std::vector<float>& hh = st.hh;
   std::vector<float>& h = st.h;
   std::vector<float>& c = st.c;
   std::vector<float>& yh = st.yh;
@@ -205,7 +226,6 @@ Status rnn_run(CpuKernelContext& ctx, bool lstm) {
   for (int64_t d = 0; d < D; ++d) {
     const bool rev = d == 1 || dir == "reverse";
     const float* wt = prep->wt.data() + d * I * GH;
-    const float* rt = prep->rt.data() + d * H * GH;
     const float* wb = prep->bias.data() + d * 2 * GH;
     const float* rb = wb + GH;
     // X.W^T + Wb (+ Rb where it is a plain sum) for every (t, b), rows in X's own order.
@@ -216,38 +236,53 @@ Status rnn_run(CpuKernelContext& ctx, bool lstm) {
       return ctx.error("oneDNN sgemm failed (X.W^T)");
     h.assign(h0.begin() + d * N * H, h0.begin() + (d + 1) * N * H);
     if (lstm) c.assign(c0.begin() + d * N * H, c0.begin() + (d + 1) * N * H);
-    // The per-step products are small (a GEMV at batch 1): oneDNN runs them on this thread unless a step has
-    // enough work to pay for a fork/join per step (which also stalls badly when a team thread is descheduled).
-    const int64_t step_work = N * GH * H;
-    set_gemm_threads(step_work >= kThreadedGemmWork ? ctx.num_threads() : 1);
+    // The per-step products are small (a GEMV at batch 1): they run on this thread unless a step has enough work
+    // to pay for a fork/join per step.
+    const PackedMatrix& rec = prep->rec[d];
+    const int step_threads = N * GH * H >= kThreadedStepWork ? ctx.num_threads() : 1;
+    if (!lstm && !lbr) {
+      rh.assign(static_cast<size_t>(N * H), 0.f);
+      hh.resize(static_cast<size_t>(N * H));
+    }
     for (int64_t s = 0; s < S; ++s) {
-      // h.R^T for the whole batch (GRU without linear_before_reset: the z and r columns only).
-      const int64_t cols = (!lstm && !lbr) ? 2 * H : GH;
-      for (int64_t j = 0; j < N * GH; ++j) hr[j] = lbr && (j % GH) >= 2 * H ? rb[j % GH] : 0.f;
-      if (dnnl_sgemm('N', 'N', N, cols, H, 1.f, h.data(), H, rt, GH, 1.f, hr.data(), GH) != dnnl_success)
-        return ctx.error("oneDNN sgemm failed (h.R^T)");
+      // h.R^T for the whole batch into hr (GRU without linear_before_reset: the z and r columns only).
+      gemm_packed(N, h.data(), H, rec, hr.data(), GH, false, step_threads);
+      auto xrow = [&](int64_t b, int64_t* t) {
+        *t = rev ? lens[b] - 1 - s : s;
+        return xw.data() + (batch_first ? b * S + *t : *t * N + b) * GH;
+      };
       for (int64_t b = 0; b < N; ++b) {
         if (s >= lens[b]) continue;
-        const int64_t t = rev ? lens[b] - 1 - s : s;
-        const float* xr = xw.data() + (batch_first ? b * S + t : t * N + b) * GH;
+        int64_t t = 0;
+        const float* xr = xrow(b, &t);
         float* g = hr.data() + b * GH;
         float* hb = h.data() + b * H;
         if (lstm) {
           for (int64_t j = 0; j < GH; ++j) g[j] += xr[j];
           lstm_cell(g, peep.data() + d * 3 * H, c.data() + b * H, hb, H, clip, coupled);
-        } else {
-          for (int64_t j = 0; j < 2 * H; ++j) g[j] += xr[j];
-          gru_zr(g, 2 * H, clip);
-          if (!lbr) {  // (r * h).Rh^T + Rbh
-            rh.resize(static_cast<size_t>(2 * H));
-            for (int64_t k = 0; k < H; ++k) rh[k] = g[H + k] * hb[k];
-            if (dnnl_sgemm('N', 'N', 1, H, H, 1.f, rh.data(), H, rt + 2 * H, GH, 0.f, rh.data() + H, H) != dnnl_success)
-              return ctx.error("oneDNN sgemm failed ((r*h).Rh^T)");
-            gru_out(g, g + H, xr + 2 * H, rh.data() + H, hb, H, clip, false);
-          } else {
-            gru_out(g, g + H, xr + 2 * H, g + 2 * H, hb, H, clip, true);
-          }
+          if (y) std::memcpy(y + (batch_first ? (b * S + t) * D + d : (t * D + d) * N + b) * H, hb, H * 4);
+          continue;
         }
+        for (int64_t j = 0; j < 2 * H; ++j) g[j] += xr[j];
+        gru_zr(g, 2 * H, clip);
+        if (lbr) {
+          for (int64_t j = 2 * H; j < GH; ++j) g[j] += rb[j];
+          gru_out(g, g + H, xr + 2 * H, g + 2 * H, hb, H, clip, true);
+          if (y) std::memcpy(y + (batch_first ? (b * S + t) * D + d : (t * D + d) * N + b) * H, hb, H * 4);
+        } else {
+          for (int64_t k = 0; k < H; ++k) rh[b * H + k] = g[H + k] * hb[k];
+        }
+      }
+      if (lstm || lbr) continue;
+      // GRU without linear_before_reset: (r*h).Rh^T for the whole batch (Rbh is already in xw), then the new state.
+      gemm_packed(N, rh.data(), H, prep->rec_h[d], hh.data(), H, false, step_threads);
+      for (int64_t b = 0; b < N; ++b) {
+        if (s >= lens[b]) continue;
+        int64_t t = 0;
+        const float* xr = xrow(b, &t);
+        float* g = hr.data() + b * GH;
+        float* hb = h.data() + b * H;
+        gru_out(g, g + H, xr + 2 * H, hh.data() + b * H, hb, H, clip, false);
         if (y) std::memcpy(y + (batch_first ? (b * S + t) * D + d : (t * D + d) * N + b) * H, hb, H * 4);
       }
     }
