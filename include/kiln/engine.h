@@ -43,6 +43,18 @@ struct BuildOptions {
   // a Cast at the engine's start restores the model's type (folded where the widening is exact), so clients send
   // half (fp16) or a quarter (uint8 images) of float32's bytes. Floating-point inputs only; uint8 is not scaled.
   std::map<std::string, DType> input_dtypes;
+
+  // INT8 calibration (precision "int8"; docs/int8.md). The build calibrates on calib_dir, or reads calib_cache,
+  // writes a Q/DQ model (activations per-tensor uint8, constant Conv/MatMul/Gemm weights per-channel int8) and
+  // compiles that; the fold pass turns the Q/DQ patterns into quantized ops. int8 without either is an error.
+  std::string calib_dir;    // one subfolder per sample, one <input name>.npy or .pb per model input
+  // A calibration cache (JSON, "kiln-calib" v1) of this model: read when it exists (a cache of another model is an
+  // error); with calib_dir and no such file yet, calibration writes it.
+  std::string calib_cache;
+  std::string calib_method;        // minmax | entropy | percentile | mse; empty: entropy
+  double calib_percentile = 99.99;  // percentile method: the percentile of |x| kept unclipped, in (0, 100]
+  int calib_batches = 0;            // samples (subfolders) used, in name order; 0: all
+  std::string export_qdq;           // also write the Q/DQ model as ONNX to this path (loads in ONNX Runtime)
 };
 
 // Static description of a model input or output. dims: -1 where unknown; dim_names: symbol or "".
@@ -60,7 +72,7 @@ struct EngineInfo {
   uint32_t format_version = 0;
   std::string kiln_version;
   std::string backend;    // the preferred backend of the build: "cpu", "cuda", "reference" (per-node: the plan)
-  std::string precision;  // "fp32"
+  std::string precision;  // "fp32", "fp16", "int8" (calibrated Q/DQ), ...
   std::string device;     // description of the target device
   std::string source;     // model file it was built from
   // What the engine needs from the machine that runs it (GPU engines: gpu_name, gpu_arch "sm_90",
