@@ -3,6 +3,7 @@
 #include "runtime/builder.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
@@ -10,6 +11,7 @@
 #include "onnx/importer.h"
 #include "passes/pass_manager.h"
 #include "passes/retype_inputs.h"
+#include "quant/calib/int8_model.h"
 #include "quant/precision.h"
 #include "runtime/backend.h"
 #include "runtime/engine_access.h"
@@ -38,7 +40,8 @@ Result<std::string> resolve_precision(const BuildOptions& o) {
   const std::string& p = o.precision;
   if (p != "fp32" && p != "tf32" && p != "fp16" && p != "bf16" && p != "int8" && p != "best")
     return invalid_argument("unknown --precision '" + p + "' (expected fp32|tf32|fp16|bf16|int8|best)");
-  if (p == "int8") return unimplemented("--precision int8 needs calibration, which Kiln does not implement yet");
+  // int8: calibrated Q/DQ (quant/calib/int8_model.h), compiled as fp32 graph whose Q/DQ patterns fold to int8 ops.
+  if (p == "int8") return p;
   if (o.device == "cpu") {
     if (p == "best") return std::string("fp32");  // the reference backend's fastest precision
     if (p == "tf32") return invalid_argument("--precision tf32 is a GPU precision (use fp32 on --device cpu)");
@@ -175,6 +178,23 @@ Result<std::shared_ptr<Engine>> build_engine_from_graph(std::shared_ptr<Graph> g
 Result<std::shared_ptr<Engine>> Engine::build_from_onnx(const std::string& onnx_path, const BuildOptions& asked) {
   KILN_ASSIGN_OR_RETURN(BuildOptions options, effective_options(asked));
   KILN_RETURN_IF_ERROR(resolve_precision(options).status());
+  if (options.precision == "int8" && options.calib_dir.empty() && options.calib_cache.empty()) {
+    // Explicit quantization: a model that already holds quantized ops or Q/DQ builds as it is (the fold pass
+    // makes them int8 kernels); any other model needs calibration, whose error names the flags.
+    KILN_ASSIGN_OR_RETURN(std::shared_ptr<Graph> graph, import_onnx_file(onnx_path));
+    for (const auto& n : graph->nodes)
+      if (n.op == OpKind::kQuantizeLinear || n.op == OpKind::kDequantizeLinear || n.op == OpKind::kQLinearConv ||
+          n.op == OpKind::kQLinearMatMul || n.op == OpKind::kMatMulInteger || n.op == OpKind::kConvInteger ||
+          n.op == OpKind::kDynamicQuantizeLinear)
+        return build_engine_from_graph(graph, options, onnx_path);
+  }
+  if (options.precision == "int8") {
+    // Implicit quantization: calibrate (or read the cache) -> Q/DQ model -> the usual build of that model.
+    KILN_ASSIGN_OR_RETURN(calib::Int8Model q, calib::make_int8_model(onnx_path, options));
+    std::string base_dir = std::filesystem::path(onnx_path).parent_path().string();
+    KILN_ASSIGN_OR_RETURN(std::shared_ptr<Graph> graph, import_onnx_bytes(q.qdq_bytes, base_dir, onnx_path));
+    return build_engine_from_graph(graph, options, onnx_path);
+  }
   KILN_ASSIGN_OR_RETURN(std::shared_ptr<Graph> graph, import_onnx_file(onnx_path));
   return build_engine_from_graph(graph, options, onnx_path);
 }

@@ -71,6 +71,21 @@ void BuildFlags::add_runtime_to(CLI::App* cmd) {
       ->check(CLI::PositiveNumber);
 }
 
+void BuildFlags::add_calib_to(CLI::App* cmd, bool with_cache) {
+  cmd->add_option("--calib", calib_dir,
+                  "INT8 calibration samples: one subfolder per sample, one <input name>.npy or .pb per model input");
+  if (with_cache)
+    cmd->add_option("--calib-cache", calib_cache,
+                    "Calibration cache (JSON from kiln calibrate): read if it exists, else written after --calib");
+  cmd->add_option("--calib-method", calib_method, "minmax|entropy|percentile|mse (default entropy)")
+      ->check(CLI::IsMember({"minmax", "entropy", "percentile", "mse"}));
+  cmd->add_option("--percentile", calib_percentile, "percentile method: % of |x| kept unclipped (default 99.99)")
+      ->check(CLI::Range(0.0, 100.0));
+  cmd->add_option("--calib-batches", calib_batches, "Calibration samples used, in name order (default: all)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--export-qdq", export_qdq, "Also write the calibrated Q/DQ model (ONNX) to this file");
+}
+
 Result<BuildOptions> BuildFlags::to_options() const {
   BuildOptions o;
   if (!backend.empty()) o.backend = backend;
@@ -80,6 +95,12 @@ Result<BuildOptions> BuildFlags::to_options() const {
   o.gpu = gpu;
   o.timing_cache = timing_cache;
   o.exact_gelu = exact_gelu;
+  o.calib_dir = calib_dir;
+  o.calib_cache = calib_cache;
+  o.calib_method = calib_method;
+  o.calib_percentile = calib_percentile;
+  o.calib_batches = calib_batches;
+  o.export_qdq = export_qdq;
   for (const auto& text : input_dtypes) KILN_RETURN_IF_ERROR(parse_input_dtype(text, &o.input_dtypes));
   KILN_ASSIGN_OR_RETURN(o.shapes, parse_shapes(shapes));
   if (min_shapes.size() != opt_shapes.size() || opt_shapes.size() != max_shapes.size())

@@ -26,9 +26,15 @@ struct BuildFlags {
   std::vector<std::string> dump_ir;
   std::string backend;  // --backend (run/bench/conformance when they build from ONNX)
   int threads = 0;      // --threads: intra-op threads of CPU contexts (0: KILN_NUM_THREADS or the usable cores)
+  // INT8 calibration (--calib, --calib-cache, --calib-method, --percentile, --calib-batches, --export-qdq).
+  std::string calib_dir, calib_cache, calib_method, export_qdq;
+  double calib_percentile = 99.99;
+  int calib_batches = 0;
   void add_to(CLI::App* cmd, bool with_profiles);
   // --backend and --threads for the commands that run engines (run, bench, conformance).
   void add_runtime_to(CLI::App* cmd);
+  // The calibration flags (build and calibrate); `with_cache`: --calib-cache (calibrate has -o instead).
+  void add_calib_to(CLI::App* cmd, bool with_cache);
   // Applies --threads to a new context.
   void configure(ExecutionContext& ctx) const {
     if (threads > 0) ctx.set_num_threads(threads);

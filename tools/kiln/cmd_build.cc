@@ -19,6 +19,7 @@ std::function<int()> add_build_command(CLI::App& app) {
   cmd->add_option("model", args->model, "ONNX model file")->required();
   cmd->add_option("-o,--output", args->output, "Engine file to write")->required();
   args->flags.add_to(cmd, true);
+  args->flags.add_calib_to(cmd, true);
   if (!cmd->get_option_no_throw("--backend"))
     cmd->add_option("--backend", args->backend,
                     "Backend that runs every node it supports, the reference backend the rest (reference: the "

@@ -1,0 +1,46 @@
+// Q/DQ placement on an ONNX ModelProto: which tensors get activation scales, and the rewrite that inserts
+// QuantizeLinear/DequantizeLinear pairs and per-channel int8 weights (the contract with passes/fold_qdq).
+#pragma once
+#include <string>
+#include <vector>
+
+#include "kiln/status.h"
+#include "onnx/onnx-ml.pb.h"
+#include "quant/calib/calib_cache.h"
+
+namespace kiln::calib {
+
+// A Conv, MatMul or Gemm of the top-level graph whose weight (Conv W, MatMul B, Gemm B) is a float initializer.
+struct QuantOp {
+  int node = 0;         // index in graph.node
+  std::string weight;   // the initializer's name (input 1)
+  int axis = 0;         // per-channel axis of the weight: Conv 0, MatMul [K,N] 1, Gemm transB ? 0 : 1
+};
+
+struct QuantTargets {
+  std::vector<QuantOp> ops;
+  // Activation inputs X (input 0 of the ops): X -> Q -> DQ -> the op.
+  std::vector<std::string> inputs;
+  // Op outputs Y (or the output of a Relu that is Y's only consumer) that are not graph outputs: all their
+  // consumers read the DQ.
+  std::vector<std::string> outputs;
+  // Every tensor that needs a scale (inputs then outputs, each once), in that order.
+  std::vector<std::string> tensors() const;
+};
+
+// Checks that the model can take Q/DQ nodes and normalizes it for placement: fails on a model that already has
+// QuantizeLinear/DequantizeLinear nodes (build it as it is) or on an opset < 13 model holding an op whose meaning
+// changed by opset 13 (convert it first); folds inference BatchNormalization nodes into the Conv before them
+// (as ONNX Runtime's quantization pre-processing does), so that Q/DQ lands after the folded Conv.
+// `base_dir`: where external data lives. Returns the number of folded BatchNormalization nodes.
+Result<int> prepare_for_quantization(onnx::ModelProto& model, const std::string& base_dir);
+
+// The ops and tensors of a prepared model that quantization touches (docs/int8.md, "Q/DQ placement").
+Result<QuantTargets> find_quant_targets(const onnx::ModelProto& model, const std::string& base_dir);
+
+// Inserts the Q/DQ pairs with the cache's scales (every target tensor must be in it), replaces each op's weight by
+// an int8 per-channel initializer + DequantizeLinear, and raises the ai.onnx opset to 13 (IR version >= 7) if lower.
+Status insert_qdq(onnx::ModelProto& model, const QuantTargets& targets, const CalibCache& cache,
+                  const std::string& base_dir);
+
+}  // namespace kiln::calib
