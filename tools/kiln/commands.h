@@ -12,5 +12,7 @@ std::function<int()> add_inspect_command(CLI::App& app);
 std::function<int()> add_conformance_command(CLI::App& app);
 std::function<int()> add_serve_command(CLI::App& app);
 std::function<int()> add_perf_command(CLI::App& app);
+std::function<int()> add_health_command(CLI::App& app);     // cmd_health.cc: HEALTHCHECK probe
+std::function<int()> add_calibrate_command(CLI::App& app);  // cmd_calibrate.cc: engine into a model repository
 
 }  // namespace kiln::cli

@@ -43,6 +43,8 @@ int main(int argc, char** argv) {
   runners["conformance"] = kiln::cli::add_conformance_command(app);
   runners["serve"] = kiln::cli::add_serve_command(app);
   runners["perf"] = kiln::cli::add_perf_command(app);
+  runners["health"] = kiln::cli::add_health_command(app);
+  runners["calibrate"] = kiln::cli::add_calibrate_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
