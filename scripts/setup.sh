@@ -12,7 +12,8 @@ APT_PACKAGES=(build-essential cmake ninja-build ccache pkg-config git
 # Client compatibility suites (tests/server/test_triton_clients.py, test_kserve_sdk.py): tritonclient and the kserve
 # SDK both need protobuf 6; grpcio-tools 1.81.1 is the newest built for it (1.82+ require protobuf 7).
 PIP_PACKAGES=(onnx==1.20.1 onnxruntime==1.31.1 "numpy<2.5" pytest grpcio grpcio-tools==1.81.1 "protobuf>=6.33.5,<7"
-  requests "tritonclient[http,grpc]==2.73.0" kserve==0.21.0 nvidia-cudnn-frontend)
+  requests "tritonclient[http,grpc]==2.73.0" kserve==0.21.0 nvidia-cudnn-frontend
+  nanobind==3.1.0 scikit-build-core==1.1.2)  # the Python package's bindings and wheel build (docs/python.md)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -35,6 +36,7 @@ assert version("tritonclient") == "2.73.0" and version("kserve") == "0.21.0" and
 import tritonclient.http.aio, tritonclient.grpc.aio, tritonclient.utils.shared_memory  # noqa: E401
 import geventhttpclient, aiohttp, httpx, google.protobuf  # noqa: E401
 assert google.protobuf.__version__.startswith("6.")
+assert version("nanobind") == "3.1.0" and version("scikit-build-core") == "1.1.2"
 PYEOF
 then
   echo "setup: installing Python packages: ${PIP_PACKAGES[*]}"

@@ -1,0 +1,215 @@
+"""Kiln's Python API: compile ONNX models into engines and run them (docs/python.md).
+
+    import kiln, numpy as np
+    engine = kiln.build("model.onnx", precision="fp32", shapes={"input": (1, 3, 224, 224)})
+    engine.save("model.kiln")                       # the same file `kiln build` writes
+    ctx = engine.create_context(threads=2)
+    out = ctx.run({"input": np.zeros((1, 3, 224, 224), np.float32)})   # {output name: numpy array}
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any, Iterable, Mapping, Optional, Sequence, Union
+
+from . import _kiln
+from ._kiln import KilnError, TensorDesc, cuda_device_count, built_with_cuda, __version__
+
+__all__ = ["build", "load", "Engine", "Context", "TensorDesc", "KilnError", "cuda_device_count", "built_with_cuda",
+           "__version__"]
+
+ShapeLike = Union[str, Sequence[int]]
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def _dims(what: str, shape: ShapeLike) -> list[int]:
+    """(1, 3, 224, 224), [1, 3, 224, 224] or "1x3x224x224" -> [1, 3, 224, 224]."""
+    if isinstance(shape, str):
+        parts = shape.split("x") if shape not in ("", "scalar") else []
+        try:
+            return [int(p) for p in parts]
+        except ValueError:
+            raise KilnError(f"{what}: expected dims like 1x3x224x224, got '{shape}'") from None
+    try:
+        dims = [int(d) for d in shape]
+    except (TypeError, ValueError):
+        raise KilnError(f"{what}: expected a sequence of ints, got {shape!r}") from None
+    return dims
+
+
+def _dtype_name(what: str, dtype: Any) -> str:
+    """numpy dtype / type / name ("float16", "fp16", "bf16") -> Kiln's dtype name."""
+    aliases = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16", "half": "float16", "float": "float32"}
+    if isinstance(dtype, str):
+        return aliases.get(dtype, dtype)
+    try:
+        import numpy as np
+        return np.dtype(dtype).name
+    except TypeError:
+        raise KilnError(f"{what}: not a dtype: {dtype!r}") from None
+
+
+def _device(device: str) -> tuple[str, int]:
+    if device == "cpu":
+        return "cpu", 0
+    if device == "cuda":
+        return "cuda", 0
+    if device.startswith("cuda:") and device[5:].isdigit():
+        return "cuda", int(device[5:])
+    raise KilnError(f"device: expected 'cpu', 'cuda' or 'cuda:N', got '{device}'")
+
+
+def build(model: Union[PathLike, bytes, bytearray, memoryview], *, precision: str = "fp32",
+          shapes: Optional[Mapping[str, ShapeLike]] = None,
+          profiles: Optional[Sequence[Mapping[str, Sequence[ShapeLike]]]] = None,
+          device: str = "cpu", backend: Optional[str] = None, opt_level: int = 3,
+          input_dtypes: Optional[Mapping[str, Any]] = None, exact_gelu: bool = False,
+          timing_cache: Optional[PathLike] = None, calib: Optional[Iterable[Mapping[str, Any]]] = None) -> "Engine":
+    """Compiles an ONNX model (a file path, or the model's bytes) into an Engine; the same build as `kiln build`.
+
+    precision: fp32 | tf32 | fp16 | bf16 | best (int8 needs calibration: see calib).
+    shapes: fixed input shapes {name: (1, 3, 224, 224) or "1x3x224x224"}.
+    profiles: dynamic-shape profiles, each {name: (min, opt, max)}.
+    device: "cpu", "cuda" or "cuda:N". backend: "cpu", "cuda" or "reference" (default: the device's backends).
+    input_dtypes: {name: dtype} inputs taken in another type than the model declares (float16, bfloat16, uint8).
+    calib: INT8 calibration batches (an iterable of {input name: array}).
+    The GIL is released while compiling. Raises KilnError with Kiln's one-line message.
+    """
+    if calib is not None:
+        raise KilnError("int8 calibration: not available in this build")
+    dev, gpu = _device(device)
+    shape_map = {str(k): _dims(f"shapes['{k}']", v) for k, v in (shapes or {}).items()}
+    prof_list = []
+    for i, prof in enumerate(profiles or []):
+        p = {}
+        for name, rng in prof.items():
+            if isinstance(rng, str) or len(rng) != 3:
+                raise KilnError(f"profiles[{i}]['{name}']: expected (min, opt, max) shapes, got {rng!r}")
+            p[str(name)] = tuple(_dims(f"profiles[{i}]['{name}']", r) for r in rng)
+        prof_list.append(p)
+    dtypes = {str(k): _dtype_name(f"input_dtypes['{k}']", v) for k, v in (input_dtypes or {}).items()}
+    args = dict(device=dev, gpu=gpu, backend=backend or "", precision=precision, shapes=shape_map,
+                profiles=prof_list, opt_level=int(opt_level), timing_cache=os.fspath(timing_cache or ""),
+                exact_gelu=bool(exact_gelu), input_dtypes=dtypes)
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        # Kiln compiles from a file: the bytes go to a private temporary file for the duration of the build.
+        with tempfile.TemporaryDirectory(prefix="kiln-build-") as tmp:
+            path = os.path.join(tmp, "model.onnx")
+            with open(path, "wb") as f:
+                f.write(bytes(model))
+            return Engine(_kiln._build(path, **args))
+    if not isinstance(model, (str, os.PathLike)):
+        raise KilnError(f"build: expected an ONNX file path or the model's bytes, got {type(model).__name__}")
+    return Engine(_kiln._build(os.fspath(model), **args))
+
+
+def load(path: PathLike, gpu: int = -1) -> "Engine":
+    """Loads an engine file (same as Engine.load)."""
+    return Engine.load(path, gpu=gpu)
+
+
+class Engine:
+    """A compiled model. Immutable and shareable between threads; contexts run it."""
+
+    __slots__ = ("_h",)
+
+    def __init__(self, handle: "_kiln.Engine"):
+        self._h = handle
+
+    @staticmethod
+    def load(path: PathLike, gpu: int = -1) -> "Engine":
+        """Loads an engine file written by `kiln build` or Engine.save. gpu: device for GPU engines (-1: first)."""
+        return Engine(_kiln.Engine.load(os.fspath(path), gpu))
+
+    @staticmethod
+    def from_bytes(data: Union[bytes, bytearray, memoryview]) -> "Engine":
+        """Loads an engine from the bytes Engine.serialize returned."""
+        return Engine(_kiln.Engine.from_bytes(bytes(data)))
+
+    def save(self, path: PathLike) -> None:
+        """Writes the engine file (readable by `kiln run`, `kiln serve`, `kiln inspect` and Engine.load)."""
+        self._h.save(os.fspath(path))
+
+    def serialize(self) -> bytes:
+        """The engine file's bytes."""
+        return self._h.serialize()
+
+    def inspect(self) -> str:
+        """The text `kiln inspect` prints: inputs, outputs, profiles, per-node backend and kernel."""
+        return self._h.inspect()
+
+    @property
+    def inputs(self) -> list[TensorDesc]:
+        return self._h.inputs
+
+    @property
+    def outputs(self) -> list[TensorDesc]:
+        return self._h.outputs
+
+    @property
+    def profiles(self) -> list[dict[str, tuple[list[int], list[int], list[int]]]]:
+        return self._h.profiles
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return self._h.info
+
+    def create_context(self, threads: int = 0) -> "Context":
+        """A new runner with its own activation memory. threads: CPU intra-op threads like `--threads`
+        (0: KILN_NUM_THREADS, else every core this process may use)."""
+        return Context(_kiln._create_context(self._h, int(threads)))
+
+    def __repr__(self) -> str:
+        i = self._h.info
+        return f"<kiln.Engine {i['source']!r} backend={i['backend']} precision={i['precision']}>"
+
+
+class Context:
+    """One runner of an engine. Runs release the GIL: use one context per thread to run in parallel
+    (runs on one context from several threads are serialized)."""
+
+    __slots__ = ("_h",)
+
+    def __init__(self, handle: "_kiln.Context"):
+        self._h = handle
+
+    def run(self, inputs: Mapping[str, Any], output_device: Optional[str] = None,
+            check_finite: bool = False) -> dict[str, Any]:
+        """Runs the engine. inputs: {name: numpy array, or any buffer/DLPack tensor (PyTorch, CuPy)}.
+
+        C-contiguous host arrays of the engine's dtype are used in place (no copy); outputs are numpy arrays that
+        own Kiln's output memory (no copy). CUDA tensors (GPU builds) are accepted; then outputs come back as
+        DLPack arrays on that device (torch.from_dlpack / cupy.from_dlpack) unless output_device says otherwise
+        ("cpu", "cuda", "cuda:N"). Lists and scalars are converted with numpy.asarray.
+        Raises KilnError naming the bad input (unknown name, wrong dtype or shape, shape outside the profiles).
+        """
+        if not isinstance(inputs, Mapping):
+            raise KilnError(f"run: expected a dict of input name -> array, got {type(inputs).__name__}")
+        converted = {}
+        for name, value in inputs.items():
+            if not (hasattr(value, "__dlpack__") or hasattr(value, "__array_interface__")
+                    or isinstance(value, memoryview)):
+                value = self._from_python(name, value)
+            converted[name] = value
+        return self._h.run(converted, output_device, check_finite)
+
+    def _from_python(self, name: Any, value: Any) -> Any:
+        """Lists and scalars -> a numpy array of the input's declared dtype (arrays are never converted)."""
+        import numpy as np
+        declared = {d.name: d.dtype for d in self._h.engine.inputs}.get(name)
+        try:
+            return np.asarray(value, dtype=declared if declared not in (None, "string", "bfloat16") else None)
+        except (TypeError, ValueError) as e:
+            raise KilnError(f"input '{name}': cannot convert {type(value).__name__} to an array: {e}") from None
+
+    def set_threads(self, n: int) -> None:
+        """CPU intra-op threads for later runs (like `kiln run --threads`)."""
+        self._h.set_threads(int(n))
+
+    @property
+    def threads(self) -> int:
+        return self._h.threads
+
+    def last_timings(self) -> dict[str, float]:
+        """Milliseconds of the last run's phases: h2d_ms, compute_ms, d2h_ms."""
+        return self._h.last_timings()

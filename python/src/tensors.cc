@@ -1,0 +1,213 @@
+// Input conversion (wrap, strided copy, CUDA staging, strings) and output hand-off (capsule-owned numpy arrays).
+#include "tensors.h"
+
+#include <cstring>
+#include <memory>
+
+#include <nanobind/ndarray.h>
+
+#include "dtypes.h"
+#include "errors.h"
+#include "gpu_copy.h"
+
+namespace nb = nanobind;
+using namespace nb::literals;
+
+namespace kiln::py {
+namespace {
+
+using AnyArray = nb::ndarray<nb::ro>;
+
+constexpr int kDLCPU = 1, kDLCUDA = 2, kDLCUDAHost = 3, kDLCUDAManaged = 13;
+
+std::string py_type_name(nb::handle obj) { return nb::cast<std::string>(nb::str(obj.type().attr("__name__"))); }
+
+Dims array_dims(const AnyArray& a) {
+  Dims d(a.ndim());
+  for (size_t i = 0; i < a.ndim(); ++i) d[i] = static_cast<int64_t>(a.shape(i));
+  return d;
+}
+
+bool c_contiguous(const AnyArray& a) {
+  int64_t expect = 1;
+  for (size_t i = a.ndim(); i-- > 0;) {
+    if (a.shape(i) != 1 && a.stride(i) != expect) return false;
+    expect *= static_cast<int64_t>(a.shape(i));
+  }
+  return true;
+}
+
+// Element-by-element copy of a strided host array into dense row-major `dst` (elem bytes each).
+void copy_strided(const AnyArray& a, size_t elem, char* dst) {
+  const size_t nd = a.ndim();
+  std::vector<size_t> idx(nd, 0);
+  const char* base = static_cast<const char*>(a.data());
+  const size_t n = a.size();
+  for (size_t k = 0; k < n; ++k) {
+    int64_t off = 0;
+    for (size_t i = 0; i < nd; ++i) off += static_cast<int64_t>(idx[i]) * a.stride(i);
+    std::memcpy(dst + k * elem, base + off * static_cast<int64_t>(elem), elem);
+    for (size_t i = nd; i-- > 0;) {
+      if (++idx[i] < a.shape(i)) break;
+      idx[i] = 0;
+    }
+  }
+}
+
+// numpy arrays of str / bytes / object (each element str or bytes) -> a kString tensor.
+Value strings_to_value(const std::string& name, nb::handle obj) {
+  nb::object shape = obj.attr("shape");
+  Dims dims;
+  for (nb::handle d : shape) dims.push_back(nb::cast<int64_t>(d));
+  nb::list items = nb::list(obj.attr("reshape")(-1).attr("tolist")());
+  Tensor t(DType::kString, dims);
+  for (size_t i = 0; i < items.size(); ++i) {
+    nb::handle it = items[i];
+    if (nb::isinstance<nb::str>(it)) {
+      t.strings()[i] = nb::cast<std::string>(it);
+    } else if (nb::isinstance<nb::bytes>(it)) {
+      nb::bytes b = nb::borrow<nb::bytes>(it);
+      t.strings()[i] = std::string(b.c_str(), b.size());
+    } else {
+      fail(StatusCode::kInvalidArgument, "input '" + name + "': element " + std::to_string(i) + " of a string array is a " +
+                                             py_type_name(it) + ", not str or bytes");
+    }
+  }
+  return Value::of(std::move(t));
+}
+
+}  // namespace
+
+Value input_to_value(const std::string& name, nb::handle obj, Placement* seen) {
+  AnyArray a;
+  if (!nb::try_cast(obj, a, false)) {
+    if (nb::hasattr(obj, "dtype") && nb::hasattr(obj, "shape") && nb::hasattr(obj, "tolist")) {
+      std::string kind = nb::cast<std::string>(obj.attr("dtype").attr("kind"));
+      if (kind == "U" || kind == "S" || kind == "O") return strings_to_value(name, obj);
+      fail(StatusCode::kInvalidArgument, "input '" + name + "': numpy dtype " +
+                                             nb::cast<std::string>(nb::str(obj.attr("dtype"))) + " is not supported");
+    }
+    fail(StatusCode::kInvalidArgument, "input '" + name + "': expected a numpy array or a DLPack tensor, got " +
+                                           py_type_name(obj));
+  }
+  DType dtype;
+  if (!dtype_from_dlpack(a.dtype(), &dtype))
+    fail(StatusCode::kInvalidArgument,
+         "input '" + name + "': element type " + dlpack_dtype_name(a.dtype()) + " is not supported");
+  const Dims dims = array_dims(a);
+  const size_t elem = dtype_size(dtype);
+  const int dev = a.device_type();
+  if (dev == kDLCUDA) {
+    if (!c_contiguous(a))
+      fail(StatusCode::kInvalidArgument, "input '" + name + "': a CUDA tensor must be contiguous (call .contiguous())");
+    if (seen->cuda_device >= 0 && seen->cuda_device != a.device_id())
+      fail(StatusCode::kInvalidArgument, "input '" + name + "': on cuda:" + std::to_string(a.device_id()) +
+                                             " while another input is on cuda:" + std::to_string(seen->cuda_device));
+    auto t = Tensor::allocate(dtype, dims);
+    if (!t.ok()) throw_status(t.status().with_context("input '" + name + "'"));
+    check(copy_device_to_host(t->raw(), a.data(), t->nbytes(), a.device_id(), "input '" + name + "'"));
+    seen->cuda_device = a.device_id();
+    return Value::of(std::move(*t));
+  }
+  if (dev != kDLCPU && dev != kDLCUDAHost && dev != kDLCUDAManaged)
+    fail(StatusCode::kInvalidArgument,
+         "input '" + name + "': tensors on DLPack device type " + std::to_string(dev) + " are not supported");
+  if (c_contiguous(a)) {
+    // No copy: the Tensor borrows the array's memory; the array lives as long as any Tensor handle to it.
+    auto* keep = new AnyArray(a);
+    std::shared_ptr<void> owner(keep, [](void* p) {
+      nb::gil_scoped_acquire gil;
+      delete static_cast<AnyArray*>(p);
+    });
+    return Value::of(Tensor::wrap(dtype, dims, const_cast<void*>(a.data()), std::move(owner)));
+  }
+  auto t = Tensor::allocate(dtype, dims);
+  if (!t.ok()) throw_status(t.status().with_context("input '" + name + "'"));
+  copy_strided(a, elem, static_cast<char*>(t->raw()));
+  return Value::of(std::move(*t));
+}
+
+ByteRanges value_ranges(const Value& v) {
+  ByteRanges r;
+  auto add = [&](const Tensor& t) {
+    if (t.defined() && t.raw() && t.nbytes())
+      r.emplace_back(static_cast<const char*>(t.raw()), static_cast<const char*>(t.raw()) + t.nbytes());
+  };
+  add(v.tensor);
+  for (const Tensor& t : v.sequence) add(t);
+  return r;
+}
+
+namespace {
+
+bool overlaps(const Tensor& t, const ByteRanges& shared) {
+  const char* b = static_cast<const char*>(t.raw());
+  const char* e = b + t.nbytes();
+  for (const auto& [sb, se] : shared)
+    if (b < se && sb < e) return true;
+  return false;
+}
+
+nb::object strings_to_python(const Tensor& t) {
+  nb::list items;
+  for (int64_t i = 0; i < t.numel(); ++i) items.append(nb::str(t.strings()[i].data(), t.strings()[i].size()));
+  nb::module_ np = nb::module_::import_("numpy");
+  nb::tuple shape = nb::steal<nb::tuple>(PyTuple_New(static_cast<Py_ssize_t>(t.rank())));
+  for (size_t i = 0; i < t.rank(); ++i) PyTuple_SetItem(shape.ptr(), i, PyLong_FromLongLong(t.dim(i)));
+  return np.attr("array")(items, "dtype"_a = "object").attr("reshape")(shape);
+}
+
+nb::object tensor_to_python(const Tensor& t_in, const Placement& to, const ByteRanges& shared) {
+  if (t_in.dtype() == DType::kString) {
+    if (to.cuda_device >= 0) fail(StatusCode::kInvalidArgument, "string outputs cannot be placed on a CUDA device");
+    return strings_to_python(t_in);
+  }
+  nb::dlpack::dtype dl;
+  bool widen = false;
+  if (!dtype_to_dlpack(t_in.dtype(), &dl, &widen))
+    fail(StatusCode::kUnimplemented, std::string("outputs of type ") + dtype_name(t_in.dtype()) + " are not supported");
+  Tensor t = t_in;
+  if (widen) {
+    Tensor f(DType::kFloat32, t_in.dims());
+    for (int64_t i = 0; i < t_in.numel(); ++i) f.data<float>()[i] = static_cast<float>(t_in.as_double(i));
+    t = f;
+  } else if (t.numel() > 0 && overlaps(t, shared)) {
+    t = t.clone();
+  }
+  std::vector<size_t> shape(t.rank());
+  for (size_t i = 0; i < t.rank(); ++i) shape[i] = static_cast<size_t>(t.dim(i));
+  alignas(64) static char empty[64];
+  if (to.cuda_device >= 0) {
+    void* dptr = nullptr;
+    check(copy_host_to_new_device(t.raw(), t.nbytes(), to.cuda_device, &dptr));
+    nb::capsule owner(dptr, [](void* p) noexcept { free_device(p); });
+    return nb::ndarray<>(dptr ? dptr : empty, t.rank(), shape.data(), owner, nullptr, dl, kDLCUDA, to.cuda_device)
+        .cast();
+  }
+  // No copy: the array owns a Tensor handle (shared ownership of the engine's output bytes).
+  auto* holder = new Tensor(t);
+  nb::capsule owner(holder, [](void* p) noexcept { delete static_cast<Tensor*>(p); });
+  void* data = holder->raw() ? holder->raw() : empty;
+  return nb::ndarray<nb::numpy>(data, t.rank(), shape.data(), owner, nullptr, dl).cast();
+}
+
+}  // namespace
+
+nb::object value_to_python(const Value& v, const Placement& to, const ByteRanges& shared) {
+  auto seq = [&](const std::vector<Tensor>& items) {
+    nb::list l;
+    for (const Tensor& t : items) l.append(tensor_to_python(t, to, shared));
+    return nb::object(l);
+  };
+  switch (v.kind) {
+    case ValueKind::kTensor: return tensor_to_python(v.tensor, to, shared);
+    case ValueKind::kSequence: return seq(v.sequence);
+    case ValueKind::kOptional:
+      if (!v.has_value) return nb::none();
+      return v.optional_of == ValueKind::kSequence ? seq(v.sequence) : tensor_to_python(v.tensor, to, shared);
+    case ValueKind::kUnknown: break;
+  }
+  fail(StatusCode::kInternal, "output of unknown kind");
+}
+
+}  // namespace kiln::py
