@@ -76,6 +76,7 @@ inline const CpuKernelRegistry& hand_kernels() {
     register_cpu_data_kernels(reg);
     register_cpu_attention_kernels(reg);
     register_cpu_rnn_kernels(reg);
+    register_cpu_quant_kernels(reg);
     return reg;
   }();
   return r;

@@ -16,6 +16,7 @@ const CpuKernelRegistry& cpu_kernels() {
     register_cpu_data_kernels(r);
     register_cpu_attention_kernels(r);
     register_cpu_rnn_kernels(r);
+    register_cpu_quant_kernels(r);
     return r;
   }();
   return registry;

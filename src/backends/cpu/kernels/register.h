@@ -9,5 +9,6 @@ void register_cpu_norm_kernels(CpuKernelRegistry& r);         // Softmax, LayerN
 void register_cpu_data_kernels(CpuKernelRegistry& r);         // Transpose, Concat, Slice, Gather, reshapes
 void register_cpu_attention_kernels(CpuKernelRegistry& r);    // Attention (no KV cache)
 void register_cpu_rnn_kernels(CpuKernelRegistry& r);          // LSTM, GRU
+void register_cpu_quant_kernels(CpuKernelRegistry& r);        // QuantizeLinear, DequantizeLinear
 
 }  // namespace kiln::cpu

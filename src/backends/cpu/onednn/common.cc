@@ -33,6 +33,31 @@ bool is_f32(const Graph& g, const Node& node, size_t i, int rank) {
   return true;
 }
 
+bool int8_pairs_saturate() {
+  static const bool v = [] {
+    const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
+    return !(isa == dnnl::cpu_isa::avx2_vnni || isa == dnnl::cpu_isa::avx512_core_vnni ||
+             isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx);
+  }();
+  return v;
+}
+
+bool int8_weights_safe(const int8_t* w, int64_t n) {
+  int bad = 0;
+  for (int64_t i = 0; i < n; ++i) bad |= (w[i] > kInt8SafeWeight) | (w[i] < -kInt8SafeWeight);
+  return bad == 0;
+}
+
+void shift_s8_to_u8(const int8_t* x, uint8_t* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = static_cast<uint8_t>(static_cast<int>(x[i]) + 128);
+}
+
+DType dtype_of(const Graph& g, const Node& node, size_t i) {
+  if (!node.has_input(i)) return DType::kUndefined;
+  const TypeInfo* t = g.type_of(node.inputs[i]);
+  return t && t->is_tensor() ? t->dtype : DType::kUndefined;
+}
+
 int rank_of(const Graph& g, const Node& node, size_t i) {
   if (!node.has_input(i)) return -1;
   const TypeInfo* t = g.type_of(node.inputs[i]);

@@ -20,6 +20,17 @@ dnnl::memory::desc plain_md(const Dims& d, dnnl::memory::data_type dt = dnnl::me
 
 // True when input i of `node` is present, a tensor of float32 and (rank >= 0) of that known rank.
 bool is_f32(const Graph& g, const Node& node, size_t i, int rank = -1);
+// True when oneDNN's int8 kernels on this CPU sum pairs of uint8*int8 products in int16 with saturation (no VNNI:
+// AVX2, AVX-512 without VNNI): exact only for |weight| <= kInt8SafeWeight (checked once per weight tensor).
+bool int8_pairs_saturate();
+constexpr int kInt8SafeWeight = 64;
+// True when every value of an int8 tensor is within +-kInt8SafeWeight.
+bool int8_weights_safe(const int8_t* w, int64_t n);
+// uint8 copy of int8 values shifted by +128 (an int8 operand with zero point z equals this with zero point z + 128).
+void shift_s8_to_u8(const int8_t* x, uint8_t* y, int64_t n);
+
+// The build-time dtype of input i (kUndefined when absent or unknown).
+DType dtype_of(const Graph& g, const Node& node, size_t i);
 // The known rank of input i, or -1.
 int rank_of(const Graph& g, const Node& node, size_t i);
 

@@ -1,4 +1,4 @@
-// Registers the oneDNN-backed CPU kernels (convolution, matmul, pooling).
+// Registers the oneDNN-backed CPU kernels (convolution, matmul, pooling, int8 convolution and matmul).
 #include "backends/cpu/cpu_kernel.h"
 #include "backends/cpu/onednn/kernels.h"
 
@@ -9,6 +9,8 @@ void register_onednn_kernels(CpuKernelRegistry& r) {
   onednn::register_onednn_deconv(r);
   onednn::register_onednn_matmul(r);
   onednn::register_onednn_pool(r);
+  onednn::register_onednn_qconv(r);
+  onednn::register_onednn_qmatmul(r);
 }
 
 }  // namespace kiln::cpu

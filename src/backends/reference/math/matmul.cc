@@ -230,6 +230,9 @@ Status qlinear_matmul_kernel(KernelContext& ctx) {
   }
   auto acc = run_matmul<double>(p, av, bv);
   const DType sdt = ctx.input(1).dtype();
+  // saturate=1 (Kiln's own attribute, set by fold_qdq on the QLinearMatMul it makes from DequantizeLinear -> MatMul
+  // -> QuantizeLinear): clamp to the 8-bit range as QuantizeLinear does, instead of wrapping.
+  const bool saturate = ctx.attrs().get_int("saturate", 0) != 0;
   Tensor y(ydt, p.out_dims);
   for (int64_t e = 0; e < static_cast<int64_t>(acc.size()); ++e) {
     int64_t row = (e % (p.m * p.n)) / p.n, col = e % p.n;
@@ -240,7 +243,9 @@ Status qlinear_matmul_kernel(KernelContext& ctx) {
     // The combined scale is formed in the scales' dtype, as the ONNX reference does.
     double scale = math_ref::round_to_dtype(sdt, math_ref::round_to_dtype(sdt, as * bs) / ys);
     double v = acc[e] * scale;
-    store_quantized(y, e, is_float8(ydt) ? v + yz : std::nearbyint(v) + yz);
+    double q = is_float8(ydt) ? v + yz : std::nearbyint(v) + yz;
+    if (saturate && !is_float8(ydt)) q = std::min(ydt == DType::kInt8 ? 127.0 : 255.0, std::max(ydt == DType::kInt8 ? -128.0 : 0.0, q));
+    store_quantized(y, e, q);
   }
   ctx.set_output(0, std::move(y));
   return ok_status();

@@ -1,0 +1,162 @@
+// QuantizeLinear (float32 -> uint8/int8) and DequantizeLinear (uint8/int8/int32 -> float32), per tensor or per
+// axis, vectorized: the float boundaries of int8 graphs. Results equal the reference's (numpy's float32 math:
+// x / scale rounded half to even, plus the zero point, saturated; (q - zero point) * scale).
+// Blocked quantization (opset 21 block_size), float8 and 4-bit types stay on the reference kernels.
+#include <cmath>
+
+#include "backends/cpu/kernels/common.h"
+#include "backends/cpu/kernels/quantize.h"
+#include "backends/cpu/kernels/vec_math.h"
+
+namespace kiln::cpu::kern {
+namespace {
+
+template <typename Q>
+KILN_VINLINE void quantize_row(const float* __restrict x, float scale, float zp, Q* __restrict y, int64_t n) {
+  constexpr float lo = std::is_signed_v<Q> ? -128.f : 0.f, hi = std::is_signed_v<Q> ? 127.f : 255.f;
+  for (int64_t i = 0; i < n; ++i) {
+    float q = std::nearbyint(x[i] / scale) + zp;
+    q = q < lo ? lo : (q > hi ? hi : q);
+    y[i] = static_cast<Q>(static_cast<int32_t>(q));
+  }
+}
+KILN_CPU_CLONES void quantize_u8(const float* x, float scale, float zp, uint8_t* y, int64_t n) {
+  quantize_row(x, scale, zp, y, n);
+}
+KILN_CPU_CLONES void quantize_s8(const float* x, float scale, float zp, int8_t* y, int64_t n) {
+  quantize_row(x, scale, zp, y, n);
+}
+
+template <typename Q>
+KILN_VINLINE void dequantize_row(const Q* __restrict x, float scale, float zp, float* __restrict y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = (static_cast<float>(x[i]) - zp) * scale;
+}
+KILN_CPU_CLONES void dequantize_u8(const uint8_t* x, float scale, float zp, float* y, int64_t n) {
+  dequantize_row(x, scale, zp, y, n);
+}
+KILN_CPU_CLONES void dequantize_s8(const int8_t* x, float scale, float zp, float* y, int64_t n) {
+  dequantize_row(x, scale, zp, y, n);
+}
+KILN_CPU_CLONES void dequantize_s32(const int32_t* x, float scale, float zp, float* y, int64_t n) {
+  dequantize_row(x, scale, zp, y, n);
+}
+
+bool is_q8(DType d) { return d == DType::kUInt8 || d == DType::kInt8; }
+
+// The (outer, axis, inner) split of x for per-axis parameters; `per_axis` false when the scale is one value.
+struct QuantPlan {
+  int64_t outer = 1, channels = 1, inner = 1;
+  bool per_axis = false;
+};
+
+Status plan(const CpuKernelContext& ctx, const Tensor& x, const Tensor& scale, const Tensor* zp, QuantPlan* p) {
+  if (scale.dtype() != DType::kFloat32) return ctx.unsupported("scale is not float32");
+  if (ctx.attrs().get_int("block_size", 0) != 0) return ctx.unsupported("blocked quantization");
+  if (scale.numel() == 1) {
+    p->inner = x.numel();
+  } else {
+    int64_t axis = 0;
+    if (scale.rank() != 1 || !norm_axis(ctx.attrs().get_int("axis", 1), static_cast<int64_t>(x.rank()), &axis))
+      return ctx.error("scale of shape " + dims_to_string(scale.dims()) + " needs a valid axis for input " +
+                       dims_to_string(x.dims()));
+    if (scale.dim(0) != x.dim(axis))
+      return ctx.error("scale has " + std::to_string(scale.dim(0)) + " values, input axis " + std::to_string(axis) +
+                       " has " + std::to_string(x.dim(axis)));
+    p->per_axis = true;
+    p->channels = x.dim(axis);
+    for (int64_t i = 0; i < axis; ++i) p->outer *= x.dim(i);
+    for (int64_t i = axis + 1; i < static_cast<int64_t>(x.rank()); ++i) p->inner *= x.dim(i);
+  }
+  if (zp && zp->numel() != scale.numel())
+    return ctx.error("zero point has " + std::to_string(zp->numel()) + " values, scale " + std::to_string(scale.numel()));
+  return ok_status();
+}
+
+float zero_point_at(const Tensor* zp, int64_t c) {
+  if (!zp) return 0.f;
+  return static_cast<float>(zp->dtype() == DType::kInt8 ? zp->data<int8_t>()[c] : zp->data<uint8_t>()[c]);
+}
+
+// Calls f(channel, element offset, count) over the plan's rows, split across threads when large.
+template <typename F>
+void for_rows(const CpuKernelContext& ctx, const QuantPlan& p, int64_t numel, F&& f) {
+  const int64_t rows = p.outer * p.channels;
+  const int64_t pieces = rows == 1 ? std::max<int64_t>(1, std::min<int64_t>(ctx.num_threads(), numel / kMinParallelWork)) : 1;
+  const int64_t per = (p.inner + pieces - 1) / pieces;
+  parallel_range(threads_for(ctx, numel), rows * pieces, [&](int64_t b, int64_t e) {
+    for (int64_t it = b; it < e; ++it) {
+      const int64_t r = it / pieces, s = (it % pieces) * per;
+      const int64_t n = std::min(p.inner - s, per);
+      if (n > 0) f(r % p.channels, r * p.inner + s, n);
+    }
+  });
+}
+
+}  // namespace
+
+NodeSupport quantize_linear_supports(const Graph& g, const Node& n) {
+  if (input_dtype(g, n, 0) != DType::kFloat32 || input_dtype(g, n, 1) != DType::kFloat32)
+    return NodeSupport::no("quantize: float32 x and scale only");
+  if (n.has_input(2) && !is_q8(input_dtype(g, n, 2))) return NodeSupport::no("quantize: uint8/int8 outputs only");
+  if (n.attrs.has("output_dtype") && !n.has_input(2)) return NodeSupport::no("quantize: output_dtype");
+  if (n.attrs.get_int("block_size", 0) != 0) return NodeSupport::no("quantize: blocked quantization");
+  if (n.attrs.has("precision")) return NodeSupport::no("quantize: precision attribute");
+  return NodeSupport::yes();
+}
+
+NodeSupport dequantize_linear_supports(const Graph& g, const Node& n) {
+  const DType t = input_dtype(g, n, 0);
+  if (!is_q8(t) && t != DType::kInt32) return NodeSupport::no("dequantize: uint8/int8/int32 inputs only");
+  if (input_dtype(g, n, 1) != DType::kFloat32) return NodeSupport::no("dequantize: float32 scale only");
+  if (n.attrs.get_int("block_size", 0) != 0) return NodeSupport::no("dequantize: blocked quantization");
+  if (n.attrs.get_int("output_dtype", 0) != 0) return NodeSupport::no("dequantize: output_dtype");
+  return NodeSupport::yes();
+}
+
+Status quantize_linear_run(CpuKernelContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  const Tensor& scale = ctx.input(1);
+  const Tensor* zp = ctx.has_input(2) ? &ctx.input(2) : nullptr;
+  if (x.dtype() != DType::kFloat32) return ctx.unsupported("x is not float32");
+  const DType out_t = zp ? zp->dtype() : DType::kUInt8;
+  if (!is_q8(out_t)) return ctx.unsupported("output type");
+  QuantPlan p;
+  KILN_RETURN_IF_ERROR(plan(ctx, x, scale, zp, &p));
+  KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, out_t, x.dims()));
+  const float* xs = x.data<float>();
+  const float* ss = scale.data<float>();
+  for_rows(ctx, p, x.numel(), [&](int64_t c, int64_t off, int64_t n) {
+    const float s = ss[p.per_axis ? c : 0], z = zero_point_at(zp, p.per_axis ? c : 0);
+    if (out_t == DType::kUInt8) quantize_u8(xs + off, s, z, y->data<uint8_t>() + off, n);
+    else quantize_s8(xs + off, s, z, y->data<int8_t>() + off, n);
+  });
+  return ok_status();
+}
+
+Status dequantize_linear_run(CpuKernelContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  const Tensor& scale = ctx.input(1);
+  const Tensor* zp = ctx.has_input(2) ? &ctx.input(2) : nullptr;
+  if (zp && zp->dtype() != x.dtype()) return ctx.error("zero point type differs from x's");
+  if (x.dtype() == DType::kInt32 && zp) {
+    for (int64_t i = 0; i < zp->numel(); ++i)
+      if (zp->data<int32_t>()[i] != 0) return ctx.unsupported("int32 zero point other than 0");
+    zp = nullptr;
+  }
+  QuantPlan p;
+  KILN_RETURN_IF_ERROR(plan(ctx, x, scale, zp, &p));
+  KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kFloat32, x.dims()));
+  const float* ss = scale.data<float>();
+  float* ys = y->data<float>();
+  for_rows(ctx, p, x.numel(), [&](int64_t c, int64_t off, int64_t n) {
+    const float s = ss[p.per_axis ? c : 0], z = zero_point_at(zp, p.per_axis ? c : 0);
+    switch (x.dtype()) {
+      case DType::kUInt8: dequantize_u8(x.data<uint8_t>() + off, s, z, ys + off, n); break;
+      case DType::kInt8: dequantize_s8(x.data<int8_t>() + off, s, z, ys + off, n); break;
+      default: dequantize_s32(x.data<int32_t>() + off, s, z, ys + off, n); break;
+    }
+  });
+  return ok_status();
+}
+
+}  // namespace kiln::cpu::kern

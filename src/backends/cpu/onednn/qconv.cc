@@ -1,0 +1,214 @@
+// QLinearConv on oneDNN's int8 convolution (AVX2 / AVX-512 VNNI / AMX int8, chosen by oneDNN at run time):
+// uint8 or int8 X, int8 W with zero point 0 (per-tensor or per-output-channel scale), int32 bias, uint8/int8 Y.
+// Scales x_scale * w_scale[c] / y_scale are output scales fixed at primitive creation (rebuilt if they change);
+// the zero points of X and Y are run-time zero points, so padding reads X's zero point as ONNX defines.
+// Weights are reordered (with oneDNN's compensation) once while they stay the same bytes; uint8 W or a non-zero
+// W zero point runs on the reference kernel. Exactness: an int8 X is shifted to uint8 (+128, zero point too)
+// because oneDNN halves the weights of int8-source convolutions on CPUs without VNNI; there, weights beyond
+// +-64 (which would saturate oneDNN's int16 pair sums) also run on the reference kernel (docs/int8.md).
+#include <cstring>
+
+#include "backends/cpu/onednn/common.h"
+#include "backends/cpu/onednn/kernels.h"
+
+namespace kiln::cpu::onednn {
+
+namespace {
+
+using dnnl::memory;
+using tag = memory::format_tag;
+
+memory::data_type dt_of(DType t) { return t == DType::kInt8 ? memory::data_type::s8 : memory::data_type::u8; }
+bool is_q8(DType t) { return t == DType::kInt8 || t == DType::kUInt8; }
+
+struct QConvState {
+  Dims x_dims, w_dims, y_dims;
+  DType x_t = DType::kUndefined, y_t = DType::kUndefined;
+  std::vector<float> scales;
+  const void* w_ptr = nullptr;
+  const void* b_ptr = nullptr;
+  bool has_bias = false;
+  dnnl::convolution_forward::primitive_desc pd;
+  dnnl::convolution_forward prim;
+  memory weights, bias, src_tmp, dst_tmp, scratch, src_zp, dst_zp;
+  bool weights_ok = true;          // false: weights oneDNN cannot run exactly on this CPU
+  std::vector<uint8_t> shifted;    // an int8 X shifted to uint8
+  bool src_plain = true, dst_plain = true;
+  memory::desc x_md, y_md, w_md;
+  std::shared_ptr<OnednnHandoff> handoff;
+};
+
+int32_t zero_point(const CpuKernelContext& ctx, size_t i) {
+  if (!ctx.has_input(i)) return 0;
+  const Tensor& t = ctx.input(i);
+  return t.dtype() == DType::kInt8 ? t.data<int8_t>()[0] : t.data<uint8_t>()[0];
+}
+
+Status build(CpuKernelContext& ctx, QConvState& s, const Tensor& x, const Tensor& w, bool has_bias, DType y_t,
+             const std::vector<float>& scales) {
+  const Attrs& a = ctx.attrs();
+  const int64_t g = a.get_int("group", 1);
+  const size_t nd = x.rank() - 2;
+  Dims in(x.dims().begin() + 2, x.dims().end()), kernel(w.dims().begin() + 2, w.dims().end());
+  Window win;
+  std::string why = compute_window(a, in, kernel, false, &win);
+  if (!why.empty()) return ctx.unsupported(why);
+  const int64_t m = w.dim(0);
+  if (g < 1 || x.dim(1) != w.dim(1) * g || m % g != 0) return ctx.unsupported("channels do not match the group count");
+  Dims y{x.dim(0), m};
+  for (size_t i = 0; i < nd; ++i) y.push_back(win.out[i]);
+  if (dims_numel(y) <= 0 || x.numel() <= 0) return ctx.unsupported("empty tensors");
+  Dims wd = w.dims();
+  if (g > 1) {
+    wd = {g, m / g, w.dim(1)};
+    wd.insert(wd.end(), kernel.begin(), kernel.end());
+  }
+  memory::dims dil;
+  for (int64_t d : win.dilations) dil.push_back(d - 1);
+  auto any = [](const Dims& d, memory::data_type t) { return memory::desc(to_dnnl(d), t, tag::any); };
+  memory::desc bias_md = has_bias ? plain_md({m}, memory::data_type::s32) : memory::desc();
+  dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                       any(x.dims(), memory::data_type::u8), any(wd, memory::data_type::s8), bias_md,
+                                       any(y, dt_of(y_t)), to_dnnl(win.strides), dil, to_dnnl(win.pad_l),
+                                       to_dnnl(win.pad_r));
+  dnnl::primitive_attr attr;
+  attr.set_output_scales(scales.size() > 1 ? 1 << 1 : 0, scales);
+  attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
+  attr.set_zero_points(DNNL_ARG_DST, 0, {DNNL_RUNTIME_S32_VAL});
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  s.pd = dnnl::convolution_forward::primitive_desc(desc, attr, engine());
+  s.prim = dnnl::convolution_forward(s.pd);
+  s.x_md = plain_md(x.dims(), memory::data_type::u8);
+  s.y_md = plain_md(y, dt_of(y_t));
+  s.w_md = plain_md(wd, memory::data_type::s8);
+  s.src_plain = s.pd.src_desc() == s.x_md;
+  s.dst_plain = s.pd.dst_desc() == s.y_md;
+  if (!s.src_plain) s.src_tmp = memory(s.pd.src_desc(), engine());
+  if (!s.dst_plain) s.dst_tmp = memory(s.pd.dst_desc(), engine());
+  s.weights = memory(s.pd.weights_desc(), engine());
+  if (has_bias) s.bias = memory(bias_md, engine());
+  s.scratch = memory(s.pd.scratchpad_desc(), engine());
+  s.src_zp = memory(plain_md({1}, memory::data_type::s32), engine());
+  s.dst_zp = memory(plain_md({1}, memory::data_type::s32), engine());
+  s.x_dims = x.dims();
+  s.w_dims = w.dims();
+  s.y_dims = y;
+  s.x_t = x.dtype();
+  s.y_t = y_t;
+  s.scales = scales;
+  s.has_bias = has_bias;
+  s.w_ptr = nullptr;  // forces the weight reorder
+  return ok_status();
+}
+
+Status run_qconv(CpuKernelContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  const Tensor& w = ctx.input(3);
+  const Tensor* b = ctx.has_input(8) ? &ctx.input(8) : nullptr;
+  const DType y_t = ctx.has_input(7) ? ctx.input(7).dtype() : x.dtype();
+  if (!is_q8(x.dtype()) || w.dtype() != DType::kInt8 || !is_q8(y_t)) return ctx.unsupported("uint8/int8 X and Y, int8 W only");
+  if (x.rank() < 3 || x.rank() > 5 || w.rank() != x.rank()) return ctx.unsupported("rank");
+  if (b && (b->dtype() != DType::kInt32 || b->rank() != 1 || b->dim(0) != w.dim(0))) return ctx.unsupported("bias");
+  const Tensor& xs = ctx.input(1);
+  const Tensor& ws = ctx.input(4);
+  const Tensor& ys = ctx.input(6);
+  if (xs.dtype() != DType::kFloat32 || ws.dtype() != DType::kFloat32 || ys.dtype() != DType::kFloat32 ||
+      xs.numel() != 1 || ys.numel() != 1 || (ws.numel() != 1 && ws.numel() != w.dim(0)))
+    return ctx.unsupported("scales: float32, per tensor (w: or per output channel)");
+  if (ctx.has_input(5)) {
+    const Tensor& wz = ctx.input(5);
+    for (int64_t i = 0; i < wz.numel(); ++i)
+      if ((wz.dtype() == DType::kInt8 ? wz.data<int8_t>()[i] : wz.data<uint8_t>()[i]) != 0)
+        return ctx.unsupported("non-zero weight zero point");
+  }
+  if ((ctx.has_input(2) && ctx.input(2).numel() != 1) || (ctx.has_input(7) && ctx.input(7).numel() != 1))
+    return ctx.unsupported("per-axis X/Y zero points");
+  // Output scales in float32, formed as the reference does (x_scale * w_scale / y_scale).
+  std::vector<float> scales(static_cast<size_t>(ws.numel()));
+  for (int64_t c = 0; c < ws.numel(); ++c)
+    scales[c] = static_cast<float>(double(xs.data<float>()[0]) * ws.data<float>()[c] / ys.data<float>()[0]);
+  auto& slot = ctx.node_state();
+  if (!slot) slot = std::make_shared<QConvState>();
+  auto& s = *static_cast<QConvState*>(slot.get());
+  try {
+    if (s.x_dims != x.dims() || s.w_dims != w.dims() || s.has_bias != (b != nullptr) || s.x_t != x.dtype() ||
+        s.y_t != y_t || s.scales != scales)
+      KILN_RETURN_IF_ERROR(build(ctx, s, x, w, b != nullptr, y_t, scales));
+    for (size_t i : {size_t{3}, size_t{8}})
+      if (CpuHandoff* h = ctx.input_handoff(i)) KILN_RETURN_IF_ERROR(h->materialize());
+    const bool w_const = ctx.input_is_constant(3) && (!b || ctx.input_is_constant(8));
+    if (!w_const || s.w_ptr != w.raw() || (b && s.b_ptr != b->raw())) {
+      s.weights_ok = !int8_pairs_saturate() || int8_weights_safe(w.data<int8_t>(), w.numel());
+      if (!s.weights_ok) {
+        s.x_dims.clear();
+        return ctx.unsupported("int8 weights beyond +-64 on a CPU without VNNI");
+      }
+      reorder(memory(s.w_md, engine(), const_cast<void*>(w.raw())), s.weights);
+      if (b) std::memcpy(s.bias.get_data_handle(), b->raw(), b->nbytes());
+      stream().wait();
+      s.w_ptr = w.raw();
+      s.b_ptr = b ? b->raw() : nullptr;
+    }
+    const bool s8 = x.dtype() == DType::kInt8;
+    *static_cast<int32_t*>(s.src_zp.get_data_handle()) = zero_point(ctx, 2) + (s8 ? 128 : 0);
+    *static_cast<int32_t*>(s.dst_zp.get_data_handle()) = zero_point(ctx, 7);
+    KILN_ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, y_t, s.y_dims));
+    const void* x_bytes = x.raw();
+    OnednnHandoff* in_h = s8 ? nullptr : onednn_handoff(ctx, 0);
+    if (s8) {
+      if (CpuHandoff* h = ctx.input_handoff(0)) KILN_RETURN_IF_ERROR(h->materialize());
+      s.shifted.resize(static_cast<size_t>(x.numel()));
+      shift_s8_to_u8(x.data<int8_t>(), s.shifted.data(), x.numel());
+      x_bytes = s.shifted.data();
+    }
+    memory src(s.x_md, engine(), const_cast<void*>(x_bytes));
+    memory dst_plain(s.y_md, engine(), out->raw());
+    memory src_used = s.src_plain ? src : s.src_tmp;
+    if (in_h && in_h->mem.get_desc() == s.pd.src_desc()) {
+      src_used = in_h->mem;
+    } else {
+      if (CpuHandoff* h = ctx.input_handoff(0)) KILN_RETURN_IF_ERROR(h->materialize());
+      if (!s.src_plain) reorder(src, s.src_tmp);
+    }
+    memory& dst = s.dst_plain ? dst_plain : s.dst_tmp;
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src_used},
+                                         {DNNL_ARG_WEIGHTS, s.weights},
+                                         {DNNL_ARG_DST, dst},
+                                         {DNNL_ARG_SCRATCHPAD, s.scratch},
+                                         {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, s.src_zp},
+                                         {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST, s.dst_zp}};
+    if (b) args.emplace(DNNL_ARG_BIAS, s.bias);
+    s.prim.execute(stream(), args);
+    if (!s.dst_plain) {
+      if (ctx.private_output(0, "onednn_")) {  // every reader takes oneDNN's layout: hand it over
+        if (!s.handoff) s.handoff = std::make_shared<OnednnHandoff>();
+        s.handoff->mem = s.dst_tmp;
+        s.handoff->plain = dst_plain;
+        ctx.attach_handoff(0, s.handoff);
+      } else {
+        reorder(s.dst_tmp, dst_plain);
+      }
+    }
+    stream().wait();
+  } catch (const dnnl::error& e) {
+    s.x_dims.clear();
+    return dnnl_failure(ctx, e);
+  }
+  return ok_status();
+}
+
+NodeSupport supports_qconv(const Graph& g, const Node& n) {
+  const DType xt = dtype_of(g, n, 0), wt = dtype_of(g, n, 3);
+  if (!is_q8(xt) || wt != DType::kInt8) return NodeSupport::no("onednn_qconv: uint8/int8 X and int8 W only");
+  const int r = rank_of(g, n, 0);
+  if (r < 3 || r > 5) return NodeSupport::no("onednn_qconv: 1-D, 2-D or 3-D only");
+  for (size_t i : {size_t{1}, size_t{4}, size_t{6}})
+    if (!is_f32(g, n, i)) return NodeSupport::no("onednn_qconv: float32 scales only");
+  return NodeSupport::yes();
+}
+
+}  // namespace
+
+void register_onednn_qconv(CpuKernelRegistry& r) { r.add(OpKind::kQLinearConv, {"onednn_qconv", supports_qconv, run_qconv}); }
+
+}  // namespace kiln::cpu::onednn

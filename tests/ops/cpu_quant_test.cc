@@ -1,0 +1,169 @@
+// The CPU backend's int8 kernels against the reference: QuantizeLinear / DequantizeLinear (per tensor, per axis,
+// uint8/int8/int32; exact), QLinearConv and QLinearMatMul on oneDNN (uint8/int8 activations, int8 weights per
+// tensor and per channel, bias, pads, strides, groups, depthwise, 1-D/3-D; saturating and wrapping outputs).
+// Quantized outputs match exactly except where oneDNN's float32 requantization and the reference's float64 one
+// round a value lying within float32 rounding of a .5 boundary differently: at most 1 apart, on <= 0.5% of values.
+#include <gtest/gtest.h>
+
+#include "backends/cpu/cpu_backend.h"
+#include "cpu_test_context.h"
+
+namespace kiln::cpu::test {
+namespace {
+
+Tensor scalar_f32(float v) {
+  Tensor t(DType::kFloat32, {});
+  t.data<float>()[0] = v;
+  return t;
+}
+Tensor scalar_q(DType dt, int v) {
+  Tensor t(dt, {});
+  if (dt == DType::kInt8) t.data<int8_t>()[0] = static_cast<int8_t>(v);
+  else t.data<uint8_t>()[0] = static_cast<uint8_t>(v);
+  return t;
+}
+Tensor random_q(DType dt, const Dims& d) { return dt == DType::kInt8 ? random_int(dt, d, -128, 127) : random_int(dt, d, 0, 255); }
+Tensor random_s8(const Dims& d) {
+  Tensor t(DType::kInt8, d);
+  std::uniform_int_distribution<int> u(-64, 64);  // exact on CPUs without VNNI too
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<int8_t>()[i] = static_cast<int8_t>(u(rng()));
+  return t;
+}
+
+// Runs op with the CPU backend's kernel `want` (twice) and compares with the reference as the header says.
+void check_quant(OpKind op, const std::vector<Tensor>& in, const Attrs& attrs, const std::string& what, const char* want,
+                 const std::vector<size_t>& consts, int threads = 1) {
+  Graph g;
+  Node node;
+  node.op = op;
+  node.name = "n";
+  node.attrs = attrs;
+  node.opset = 21;
+  for (size_t i = 0; i < in.size(); ++i) {
+    const std::string name = in[i].defined() ? "in" + std::to_string(i) : "";
+    node.inputs.push_back(name);
+    if (!name.empty()) g.value_types[name] = TypeInfo::tensor(in[i].dtype(), Shape::of(in[i].dims()));
+  }
+  node.outputs.push_back("out0");
+  std::string why;
+  const CpuKernel* k = cpu_kernels().select(g, node, &why);
+  ASSERT_NE(k, nullptr) << what << ": refused: " << why;
+  ASSERT_EQ(std::string(k->id), want) << what;
+  TestCpuContext ctx(node, in, threads);
+  ctx.set_constants(consts);
+  Status st = k->run(ctx);
+  ASSERT_TRUE(st.ok()) << what << ": " << st.message();
+  st = k->run(ctx);
+  ASSERT_TRUE(st.ok()) << what << " (second run): " << st.message();
+  auto ref = run_reference_kernel(op, in, attrs, 1, 21);
+  ASSERT_TRUE(ref.ok()) << what << ": reference: " << ref.status().message();
+  const Tensor& got = ctx.outputs()[0];
+  const Tensor& exp = (*ref)[0];
+  ASSERT_EQ(got.dtype(), exp.dtype()) << what;
+  ASSERT_EQ(got.dims(), exp.dims()) << what;
+  int64_t off_by_one = 0;
+  for (int64_t i = 0; i < got.numel(); ++i) {
+    const double a = got.as_double(i), b = exp.as_double(i);
+    if (a == b) continue;
+    if (is_float(exp.dtype())) FAIL() << what << ": element " << i << " got " << a << " want " << b;
+    const double d = std::fabs(a - b);
+    ASSERT_TRUE(d == 1 || d == 255) << what << ": element " << i << " got " << a << " want " << b;  // 255: a wrap
+    ++off_by_one;
+  }
+  EXPECT_LE(off_by_one, std::max<int64_t>(1, got.numel() / 200)) << what << ": values 1 apart";
+}
+
+TEST(CpuQuant, QuantizeDequantizeExact) {
+  for (DType q : {DType::kUInt8, DType::kInt8}) {
+    const std::string tn = q == DType::kInt8 ? "int8" : "uint8";
+    Tensor x = random_f32({3, 5, 7, 9}, -4, 4);
+    check_quant(OpKind::kQuantizeLinear, {x, scalar_f32(0.031f), scalar_q(q, q == DType::kInt8 ? -3 : 128)}, {},
+                "quantize per tensor " + tn, "quantize_linear", {});
+    Tensor s = random_f32({5}, 0.01f, 0.05f);
+    Tensor z = random_q(q, {5});
+    Attrs ax;
+    ax.set("axis", int64_t{1});
+    check_quant(OpKind::kQuantizeLinear, {x, s, z}, ax, "quantize per axis " + tn, "quantize_linear", {});
+    Tensor big = random_f32({64, 1024}, -300, 300);  // saturates; large enough for two threads
+    check_quant(OpKind::kQuantizeLinear, {big, scalar_f32(0.5f), scalar_q(q, 3)}, {}, "quantize saturating " + tn,
+                "quantize_linear", {}, 2);
+    Tensor xq = random_q(q, {3, 5, 7, 9});
+    check_quant(OpKind::kDequantizeLinear, {xq, scalar_f32(0.0173f), scalar_q(q, 7)}, {}, "dequantize per tensor " + tn,
+                "dequantize_linear", {});
+    check_quant(OpKind::kDequantizeLinear, {xq, s, z}, ax, "dequantize per axis " + tn, "dequantize_linear", {});
+  }
+  check_quant(OpKind::kQuantizeLinear, {random_f32({10}), scalar_f32(0.1f)}, {}, "quantize without zero point",
+              "quantize_linear", {});
+  check_quant(OpKind::kDequantizeLinear, {random_int(DType::kInt32, {33}, -100000, 100000), scalar_f32(0.001f)}, {},
+              "dequantize int32", "dequantize_linear", {});
+}
+
+struct QConvCase {
+  Dims x, w;
+  Dims pads, strides;
+  int64_t group;
+  bool bias, per_channel;
+};
+
+TEST(CpuQuant, QLinearConvOnOnednn) {
+  const std::vector<QConvCase> cases = {
+      {{1, 3, 8, 8}, {4, 3, 3, 3}, {1, 1, 1, 1}, {1, 1}, 1, true, true},
+      {{2, 5, 7, 11}, {7, 5, 3, 2}, {0, 1, 2, 0}, {2, 1}, 1, false, false},  // asymmetric pads
+      {{1, 16, 9, 9}, {16, 1, 3, 3}, {1, 1, 1, 1}, {2, 2}, 16, true, true},  // depthwise
+      {{1, 6, 5, 5}, {9, 2, 1, 1}, {}, {}, 3, true, true},                   // grouped 1x1
+      {{2, 32, 14, 14}, {64, 32, 1, 1}, {}, {}, 1, true, true},              // pointwise, larger
+      {{1, 4, 20}, {6, 4, 5}, {2, 2}, {1}, 1, true, true},                   // 1-D
+      {{1, 2, 4, 5, 6}, {3, 2, 3, 3, 3}, {1, 1, 1, 1, 1, 1}, {1, 1, 1}, 1, true, false},  // 3-D
+  };
+  for (DType xt : {DType::kUInt8, DType::kInt8}) {
+    for (DType yt : {DType::kUInt8, DType::kInt8}) {
+      for (const QConvCase& c : cases) {
+        const std::string what = std::string("qconv x") + dtype_name(xt) + " y" + dtype_name(yt) + " " +
+                                 dims_to_string(c.x) + " w" + dims_to_string(c.w) + " g" + std::to_string(c.group);
+        Attrs a;
+        if (!c.pads.empty()) a.set("pads", c.pads);
+        if (!c.strides.empty()) a.set("strides", c.strides);
+        a.set("group", c.group);
+        const int64_t m = c.w[0];
+        Tensor ws = c.per_channel ? random_f32({m}, 0.002f, 0.01f) : scalar_f32(0.005f);
+        Tensor wz = c.per_channel ? Tensor(DType::kInt8, {m}) : scalar_q(DType::kInt8, 0);
+        if (c.per_channel) std::fill(wz.data<int8_t>(), wz.data<int8_t>() + m, 0);
+        std::vector<Tensor> in{random_q(xt, c.x), scalar_f32(0.02f), scalar_q(xt, xt == DType::kInt8 ? -5 : 121),
+                               random_s8(c.w), ws, wz, scalar_f32(0.05f), scalar_q(yt, yt == DType::kInt8 ? 2 : 117)};
+        if (c.bias) in.push_back(random_int(DType::kInt32, {m}, -20000, 20000));
+        check_quant(OpKind::kQLinearConv, in, a, what, "onednn_qconv", {3, 4, 5, 8});
+      }
+    }
+  }
+}
+
+TEST(CpuQuant, QLinearMatMulOnOnednn) {
+  struct Case { Dims a, b; bool per_column; float y_scale; int sat; };
+  const std::vector<Case> cases = {
+      {{4, 16}, {16, 8}, false, 0.05f, 0},
+      {{2, 7, 33}, {33, 19}, true, 0.08f, 0},
+      {{3, 5, 64}, {64, 100}, true, 0.004f, 1},   // small y_scale: many values out of range, saturated
+      {{3, 5, 64}, {64, 100}, true, 0.004f, 0},   // ... and wrapped
+      {{1, 128}, {128, 256}, true, 0.1f, 1},
+  };
+  for (DType at : {DType::kUInt8, DType::kInt8}) {
+    for (DType yt : {DType::kUInt8, DType::kInt8}) {
+      for (const Case& c : cases) {
+        const std::string what = std::string("qmatmul a") + dtype_name(at) + " y" + dtype_name(yt) + " " +
+                                 dims_to_string(c.a) + "x" + dims_to_string(c.b) + " sat" + std::to_string(c.sat);
+        const int64_t n = c.b[1];
+        Tensor bs = c.per_column ? random_f32({n}, 0.002f, 0.01f) : scalar_f32(0.006f);
+        Tensor bz = c.per_column ? Tensor(DType::kInt8, {n}) : scalar_q(DType::kInt8, 0);
+        if (c.per_column) std::fill(bz.data<int8_t>(), bz.data<int8_t>() + n, 0);
+        Attrs a;
+        if (c.sat) a.set("saturate", int64_t{1});
+        std::vector<Tensor> in{random_q(at, c.a), scalar_f32(0.03f), scalar_q(at, at == DType::kInt8 ? 4 : 130),
+                               random_s8(c.b), bs, bz, scalar_f32(c.y_scale), scalar_q(yt, yt == DType::kInt8 ? -1 : 128)};
+        check_quant(OpKind::kQLinearMatMul, in, a, what, "onednn_qmatmul", {3, 4, 5});
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace kiln::cpu::test
