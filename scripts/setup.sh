@@ -7,7 +7,8 @@ APT_PACKAGES=(build-essential cmake ninja-build ccache pkg-config git
   libjpeg62-turbo-dev libpng-dev libwebp-dev
   libgrpc++-dev protobuf-compiler-grpc
   libevent-dev wrk zlib1g-dev
-  libdnnl-dev libomp-dev)
+  libdnnl-dev libomp-dev
+  docker.io debootstrap yamllint)  # deploy/: the serving image (tests/deploy) and the chart's YAML lint
 # Pinned Python packages: the ONNX protos and node test suite come from the pinned onnx wheel.
 # Client compatibility suites (tests/server/test_triton_clients.py, test_kserve_sdk.py): tritonclient and the kserve
 # SDK both need protobuf 6; grpcio-tools 1.81.1 is the newest built for it (1.82+ require protobuf 7).
