@@ -15,6 +15,7 @@ APT_PACKAGES=(build-essential cmake ninja-build ccache pkg-config git
 PIP_PACKAGES=(onnx==1.20.1 onnxruntime==1.31.1 "numpy<2.5" pytest grpcio grpcio-tools==1.81.1 "protobuf>=6.33.5,<7"
   requests "tritonclient[http,grpc]==2.73.0" kserve==0.21.0 nvidia-cudnn-frontend
   nanobind==3.1.0 scikit-build-core==1.1.2)  # the Python package's bindings and wheel build (docs/python.md)
+PIP_PACKAGES+=(kubernetes-validate==1.37.0 helm-python-sdk==0.2.2 pyyaml)  # deploy/: chart schemas, Helm v4 renderer (no helm in Debian)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -37,6 +38,7 @@ assert version("tritonclient") == "2.73.0" and version("kserve") == "0.21.0" and
 import tritonclient.http.aio, tritonclient.grpc.aio, tritonclient.utils.shared_memory  # noqa: E401
 import geventhttpclient, aiohttp, httpx, google.protobuf  # noqa: E401
 assert google.protobuf.__version__.startswith("6.")
+import kubernetes_validate, helm_python, yaml  # noqa: E401
 assert version("nanobind") == "3.1.0" and version("scikit-build-core") == "1.1.2"
 PYEOF
 then
