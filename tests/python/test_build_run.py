@@ -42,7 +42,10 @@ def test_matches_onnxruntime(model, source, model_paths):
     names = [o.name for o in sess.get_outputs()]
     for k, base in enumerate(SIZES):  # one engine, two input sizes
         feeds = make_feeds(sess, np.random.default_rng(100 + k), _sizes(sess, base))
+        before = {n: a.copy() for n, a in feeds.items()}
         assert_outputs_match(ctx.run(feeds), names, sess.run(None, feeds))
+        for n, a in feeds.items():  # inputs are used in place: Kiln must never write to them
+            np.testing.assert_array_equal(a, before[n], err_msg=f"input {n} was modified")
 
 
 def test_descriptors(model_paths):

@@ -23,6 +23,29 @@ def test_torch_cpu_tensors(cnn):
         np.testing.assert_array_equal(got[k], want[k])
 
 
+class DLPackOnly:
+    """A producer that offers nothing but the DLPack protocol (no buffer protocol, no __array_interface__)."""
+
+    def __init__(self, a):
+        self._a = a
+
+    def __dlpack__(self, **kwargs):
+        return self._a.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self):
+        return self._a.__dlpack_device__()
+
+
+def test_dlpack_only_producer_in_place(cnn):
+    from kiln import _kiln
+    x = _x(1)
+    assert _kiln._input_view("image", DLPackOnly(x)) == x.__array_interface__["data"][0]
+    want = cnn.create_context().run({"image": x})
+    got = cnn.create_context().run({"image": DLPackOnly(x)})
+    for k in want:
+        np.testing.assert_array_equal(got[k], want[k])
+
+
 @pytest.mark.skipif(kiln.built_with_cuda and kiln.cuda_device_count() > 0, reason="GPU present: see test_cuda_*")
 def test_cuda_outputs_unavailable_error(cnn):
     with pytest.raises(kiln.KilnError) as e:
