@@ -8,6 +8,7 @@ APT_PACKAGES=(build-essential cmake ninja-build ccache pkg-config git
   libgrpc++-dev protobuf-compiler-grpc
   libevent-dev wrk zlib1g-dev
   libdnnl-dev libomp-dev
+  ocl-icd-opencl-dev  # dnnl's CMake config needs OpenCL (a Recommends of libdnnl-dev, skipped by --no-install-recommends)
   docker.io debootstrap yamllint)  # deploy/: the serving image (tests/deploy) and the chart's YAML lint
 # Pinned Python packages: the ONNX protos and node test suite come from the pinned onnx wheel.
 # Client compatibility suites (tests/server/test_triton_clients.py, test_kserve_sdk.py): tritonclient and the kserve

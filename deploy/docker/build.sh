@@ -2,7 +2,7 @@
 # Builds the Kiln serving image kiln:<version>-<variant> (version: CMakeLists.txt project VERSION).
 # Usage: deploy/docker/build.sh [--from-host-build BUILD_DIR] [--variant cpu|cuda13] [--save FILE.tar]
 #   default (release): the multi-stage build compiles Kiln (CPU, no CUDA) inside the builder stage on the pinned
-#     Debian base; ccache persists in a BuildKit cache mount. Needs the Debian mirror and PyPI from the build.
+#     Debian base; ccache persists in a BuildKit cache mount. Needs the Debian mirror (apt in the builder stage).
 #   --from-host-build BUILD_DIR: packs BUILD_DIR/bin/kiln and the libraries it loads on this (bookworm) host instead
 #     of compiling again (what CI does: seconds, not the ~20 min of a cold compile). The variant follows the binary:
 #     a binary linked with cuBLASLt (a host with nvcc) is the cuda13 variant, and gets cuDNN's engine libraries too.
@@ -56,6 +56,12 @@ else
   mkdir -p "$CTX/deploy/docker" "$CTX/host-rootfs"
   cp "$HERE/collect-runtime.sh" "$HERE/Dockerfile" "$CTX/deploy/docker/"
   cp "$HERE/Dockerfile" "$CTX/Dockerfile"
+  onnx_dir=$(python3 -c "import onnx, os; print(os.path.dirname(onnx.__file__))") ||
+    { echo "build.sh: error: the onnx Python package is missing (run scripts/setup.sh)" >&2; exit 1; }
+  mkdir -p "$CTX/onnx-protos/onnx"
+  cp "$onnx_dir"/*.proto "$CTX/onnx-protos/onnx/"
+  echo "# onnx-ml.proto and onnx-data.proto of onnx $(python3 -c 'import onnx; print(onnx.__version__)')" \
+    >"$CTX/onnx-protos/onnx/__init__.py"
   ARGS+=(--build-arg ROOTFS_FROM=from-source --network host)
 fi
 TAG=kiln:$VERSION-$VARIANT
