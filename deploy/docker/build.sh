@@ -67,7 +67,11 @@ fi
 TAG=kiln:$VERSION-$VARIANT
 DOCKER_BUILDKIT=1 "$KILN_DOCKER" build -q "${ARGS[@]}" --build-arg VERSION="$VERSION" --build-arg VARIANT="$VARIANT" \
   -t "$TAG" -f "$CTX/Dockerfile" "$CTX" >/dev/null
-"$KILN_DOCKER" image prune -f >/dev/null 2>&1 || true   # dangling images of earlier builds of this tag
+# Disk: dangling images of earlier builds of this tag, the uploaded contexts (1.2 GB each for cuda13), and build cache
+# beyond 5 GB (least recently used first: the builder stage's packages and the ccache mount stay).
+"$KILN_DOCKER" image prune -f >/dev/null 2>&1 || true
+"$KILN_DOCKER" builder prune -f --filter type=source.local >/dev/null 2>&1 || true
+"$KILN_DOCKER" builder prune -f --keep-storage 5GB >/dev/null 2>&1 || true
 size=$("$KILN_DOCKER" image inspect -f '{{.Size}}' "$TAG")
 echo "build.sh: $TAG $("$KILN_DOCKER" image inspect -f '{{.Id}}' "$TAG") $((size / 1000000)) MB in $(( $(date +%s) - t0 )) s"
 if [ -n "$SAVE" ]; then "$KILN_DOCKER" save "$TAG" -o "$SAVE" && echo "build.sh: saved $SAVE"; fi
