@@ -38,7 +38,9 @@ def docker_env():
     for part in r.stdout.replace("export ", "").split():
         k, v = part.split("=", 1)
         env[k] = v
-    return env
+    yield env
+    if env.get("KILN_DOCKERD_STARTED") == "1":  # leave the machine as found
+        sh("bash", os.path.join(DEPLOY, "dockerd.sh"), "stop", check=False)
 
 
 @pytest.fixture(scope="module")
