@@ -168,6 +168,14 @@ def test_cache_reuse_and_errors(calibrated, kiln, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "calibrate:" not in r.stderr
     assert open(again, "rb").read() == open(str(cnn["work"] / "qdq.onnx"), "rb").read()
+    # kiln calibrate writes the same cache as the build did (same samples and method), and the build reuses it.
+    c2 = str(tmp_path / "calibrate.json")
+    r = subprocess.run([kiln, "calibrate", cnn["path"], "--calib", str(cnn["work"] / "calib"), "-o", c2,
+                        "--export-qdq", str(tmp_path / "calibrate_qdq.onnx")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "Calibrated" in r.stdout and "calibrate:" in r.stderr
+    assert json.loads(open(c2).read()) == cache
+    assert open(str(tmp_path / "calibrate_qdq.onnx"), "rb").read() == open(again, "rb").read()
     # Another model's cache, no calibration source, a missing cache, an empty sample folder, a missing input file.
     bad = kiln_build(kiln, tr["path"], "--precision", "int8", "--calib-cache", str(cnn["work"] / "cache.json"),
                      "-o", str(tmp_path / "x.kiln"))

@@ -11,6 +11,7 @@
 #include <iostream>
 #include <memory>
 
+#include "tools/kiln/calibrate_model.h"
 #include "tools/kiln/cli_util.h"
 #include "tools/kiln/commands.h"
 
@@ -43,19 +44,24 @@ Result<fs::path> version_dir(const fs::path& model_dir, const std::string& versi
 
 std::function<int()> add_calibrate_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
-      "calibrate", "Build a repository model's engine (INT8: calibrated on CALIB_DIR) into its version folder");
+      "calibrate",
+      "MODEL.onnx --calib DIR -o CACHE.json: write an INT8 calibration cache (and --export-qdq the Q/DQ model); "
+      "CALIB_DIR --model NAME: build a repository model's engine (INT8: calibrated on CALIB_DIR) into its folder");
   struct Args {
     std::string calib_dir, repository, model, version, calib_method;
     int calib_batches = 0;
     bool force = false;
     BuildFlags flags;
+    CalibrateModelArgs cache_mode;  // MODEL.onnx --calib DIR -o CACHE.json (no --model): calibrate_model.h
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("calib_dir", a->calib_dir,
-                  "Calibration samples: one subfolder per sample, one <input name>.npy or .pb per model input "
-                  "(needed for --precision int8)");
+                  "With --model: calibration samples: one subfolder per sample, one <input name>.npy or .pb per "
+                  "model input (needed for --precision int8). Without --model: MODEL.onnx to calibrate");
   cmd->add_option("--model-repository", a->repository, "Model repository (default /models)")->default_val("/models");
-  cmd->add_option("--model", a->model, "Model name: the folder under the repository")->required();
+  cmd->add_option("--model", a->model,
+                  "Model name: the folder under the repository (without it: kiln calibrate MODEL.onnx --calib DIR "
+                  "-o CACHE.json writes a calibration cache)");
   cmd->add_option("--model-version", a->version, "Version folder (default: the highest one holding model.onnx)");
   cmd->add_option("--calib-method", a->calib_method, "minmax | entropy | percentile | mse (default entropy)")
       ->check(CLI::IsMember({"minmax", "entropy", "percentile", "mse"}));
@@ -63,7 +69,9 @@ std::function<int()> add_calibrate_command(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--force", a->force, "Rebuild even when model.kiln is newer than model.onnx");
   a->flags.add_to(cmd, true);
+  add_calibrate_model_options(cmd, &a->cache_mode);
   return [a]() {
+    if (a->model.empty()) return run_calibrate_model(a->calib_dir, a->cache_mode, a->calib_method, a->calib_batches);
     auto opts = a->flags.to_options();
     if (!opts.ok()) return fail("calibrate", opts.status());
     if (a->model.empty() || a->model.find('/') != std::string::npos || a->model == "." || a->model == "..")
