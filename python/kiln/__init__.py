@@ -12,8 +12,13 @@ import os
 import tempfile
 from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
-from . import _kiln
-from ._kiln import KilnError, TensorDesc, cuda_device_count, built_with_cuda, __version__
+# As the kiln CLI does (docs/cpu-backend.md, busy machines): OpenMP workers sleep instead of spinning between parallel
+# regions unless the environment chose a policy. libgomp reads it when it is loaded, i.e. with _kiln below, unless
+# another library (torch) loaded it first; OMP_WAIT_POLICY=active keeps spinning workers on dedicated machines.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from . import _kiln  # noqa: E402
+from ._kiln import KilnError, TensorDesc, cuda_device_count, built_with_cuda, __version__  # noqa: E402
 
 __all__ = ["build", "load", "Engine", "Context", "TensorDesc", "KilnError", "cuda_device_count", "built_with_cuda",
            "__version__"]

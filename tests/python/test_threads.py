@@ -34,16 +34,38 @@ def test_threads_run_concurrently_and_correctly(model_paths):
     for t in threads:
         t.join()
     assert not errors, errors
-    overlaps = sum(1 for a in intervals for b in intervals
-                   if a[2] < b[2] and a[0] < b[1] and b[0] < a[1])
-    assert overlaps > 0, "no two runs overlapped in time: is the GIL held while running?"
+    assert len(intervals) == 24
+
+
+def test_short_run_finishes_inside_a_long_one(model_paths):
+    """Two threads overlap: thread B's small run completes while thread A is still inside one long run (with the
+    GIL held during runs, B could not even start before A returned)."""
+    engine = kiln.build(model_paths["small_cnn"])
+    long_ctx, short_ctx = engine.create_context(threads=1), engine.create_context(threads=1)
+    big, small = _feeds(0, batch=2048), _feeds(1, batch=1)
+    long_ctx.run(big), short_ctx.run(small)  # warm up
+    started, ends = threading.Event(), {}
+
+    def long_run():
+        started.set()
+        long_ctx.run(big)
+        ends["long"] = time.perf_counter()
+
+    t = threading.Thread(target=long_run)
+    t.start()
+    started.wait()
+    time.sleep(0.02)
+    short_ctx.run(small)
+    ends["short"] = time.perf_counter()
+    t.join()
+    assert ends["short"] < ends["long"], "the short run waited for the long one: is the GIL held while running?"
 
 
 def test_gil_released_during_run(model_paths):
     """A pure-Python thread keeps counting while the main thread is inside one long run."""
     engine = kiln.build(model_paths["small_cnn"])
     ctx = engine.create_context(threads=1)
-    big = _feeds(0, batch=1024)
+    big = _feeds(0, batch=2048)
     ctx.run(big)  # warm up
     count, stop = [0], threading.Event()
 
