@@ -43,5 +43,6 @@ std::unique_ptr<Pass> make_fuse_matmul_bias_activation_pass();
 std::unique_ptr<Pass> make_fuse_elementwise_chains_pass();
 std::unique_ptr<Pass> make_fold_attention_heads_pass();
 std::unique_ptr<Pass> make_fuse_qkv_projection_pass();
+std::unique_ptr<Pass> make_fold_qdq_pass();
 
 }  // namespace kiln

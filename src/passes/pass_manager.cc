@@ -18,18 +18,21 @@ using PassFactory = std::function<std::unique_ptr<Pass>()>;
 // Whether the build's preferred backend asked for a backend-specific pass (PassOptions::backend_passes).
 bool backend_wants(const PassOptions& o, const std::string& pass) {
   if (o.backend_passes) return o.backend_passes->count(pass) != 0;
+  if (pass == "fold_qdq") return o.device == "cpu";
   return o.device == "cuda";
 }
 
 // The pass list for these options, in order. This is the one place that says what runs when:
 //   O0: nothing.  O1: cleanup.  O2: + fusions.  O3..O5: + NHWC layout and elementwise chains, when the backend
-//   asks for them (cuda: both; cpu: elementwise chains).
+//   asks for them (cuda: both; cpu: elementwise chains). fold_qdq (O2+) for backends with int8 kernels (cpu).
 std::vector<PassFactory> pass_list(const PassOptions& o) {
   std::vector<PassFactory> l;
   if (o.opt_level <= 0) return l;
   const bool fusions = o.opt_level >= 2;
   const bool nhwc = o.opt_level >= 3 && backend_wants(o, "layout_nhwc");
   const bool chains = o.opt_level >= 3 && backend_wants(o, "fuse_elementwise_chains");
+  // Before constant folding, which would turn the weights' DequantizeLinear into float weights.
+  if (fusions && backend_wants(o, "fold_qdq")) l.push_back(make_fold_qdq_pass);
   l.push_back(make_fold_constants_pass);
   l.push_back(make_remove_identity_pass);
   l.push_back(make_eliminate_dead_code_pass);

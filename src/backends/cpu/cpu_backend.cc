@@ -17,7 +17,9 @@ class CpuBackend : public Backend {
     return NodeSupport::no("cpu: " + why);
   }
   // Elementwise chains run as one vectorized pass over memory (kernels/fused_elementwise); NHWC is cuDNN's layout.
-  bool wants_pass(const std::string& pass) const override { return pass == "fuse_elementwise_chains"; }
+  bool wants_pass(const std::string& pass) const override {
+    return pass == "fuse_elementwise_chains" || pass == "fold_qdq";
+  }
   // Records which CPU kernel runs each of its nodes, for `kiln inspect` and so contexts skip the selection.
   Status prepare(Graph& graph, std::vector<NodePlan>& plans, const PlanRequest&) const override {
     for (size_t i = 0; i < plans.size() && i < graph.nodes.size(); ++i) {
