@@ -331,6 +331,20 @@ int run_bench(const BenchArgs& a) {
       std::cout << std::setw(9) << sorted[i].ms << " ms " << std::setw(6) << std::setprecision(1)
                 << (total > 0 ? 100 * sorted[i].ms / total : 0) << "%  " << std::setprecision(4) << sorted[i].op << " "
                 << sorted[i].node << " [" << sorted[i].placement << ", " << sorted[i].kernel << "]\n";
+    // Totals per op and kernel: where the time goes when no single node dominates.
+    std::map<std::string, std::pair<int, double>> by_op;
+    for (const auto& l : layers) {
+      auto& e = by_op[l.op + " [" + l.placement + ", " + l.kernel + "]"];
+      ++e.first;
+      e.second += l.ms;
+    }
+    std::vector<std::pair<std::string, std::pair<int, double>>> ops(by_op.begin(), by_op.end());
+    std::sort(ops.begin(), ops.end(), [](const auto& x, const auto& y) { return x.second.second > y.second.second; });
+    std::cout << "=== By op and kernel ===\n";
+    for (const auto& [name, e] : ops)
+      std::cout << std::setw(9) << e.second << " ms " << std::setw(6) << std::setprecision(1)
+                << (total > 0 ? 100 * e.second / total : 0) << "%  " << std::setprecision(4) << e.first << " x "
+                << name << "\n";
   }
   if (!a.json.empty()) {
     nlohmann::json jl = nlohmann::json::array();
