@@ -52,6 +52,9 @@ Result<Int8Model> make_int8_model(const std::string& onnx_path, const BuildOptio
   if (have_cache) {
     KILN_ASSIGN_OR_RETURN(r.cache, read_cache(options.calib_cache));
     KILN_RETURN_IF_ERROR(check_cache_model(r.cache, sha, options.calib_cache, onnx_path));
+    if (progress && !options.calib_dir.empty())
+      std::fprintf(stderr, "calibrate: using the cache %s, not the samples in %s (remove it to recalibrate)\n",
+                   options.calib_cache.c_str(), options.calib_dir.c_str());
   } else {
     CollectOptions co;
     co.method = method;
