@@ -69,7 +69,10 @@ def build(model: Union[PathLike, bytes, bytearray, memoryview], *, precision: st
           profiles: Optional[Sequence[Mapping[str, Sequence[ShapeLike]]]] = None,
           device: str = "cpu", backend: Optional[str] = None, opt_level: int = 3,
           input_dtypes: Optional[Mapping[str, Any]] = None, exact_gelu: bool = False,
-          timing_cache: Optional[PathLike] = None, calib: Optional[Iterable[Mapping[str, Any]]] = None) -> "Engine":
+          timing_cache: Optional[PathLike] = None,
+          calib: Union[None, PathLike, Iterable[Mapping[str, Any]]] = None, calib_cache: Optional[PathLike] = None,
+          calib_method: Optional[str] = None, calib_percentile: float = 99.99, calib_batches: int = 0,
+          export_qdq: Optional[PathLike] = None) -> "Engine":
     """Compiles an ONNX model (a file path, or the model's bytes) into an Engine; the same build as `kiln build`.
 
     precision: fp32 | tf32 | fp16 | bf16 | best (int8 needs calibration: see calib).
@@ -77,11 +80,13 @@ def build(model: Union[PathLike, bytes, bytearray, memoryview], *, precision: st
     profiles: dynamic-shape profiles, each {name: (min, opt, max)}.
     device: "cpu", "cuda" or "cuda:N". backend: "cpu", "cuda" or "reference" (default: the device's backends).
     input_dtypes: {name: dtype} inputs taken in another type than the model declares (float16, bfloat16, uint8).
-    calib: INT8 calibration batches (an iterable of {input name: array}).
+    INT8 (precision="int8", docs/int8.md): calib is the calibration data, either an iterable of samples
+    ({input name: array}, each may hold a batch) or the path of a sample folder (`kiln build --calib`);
+    calib_cache (--calib-cache) is read when it exists, else written by the calibration; calib_method: entropy
+    (default) | minmax | percentile | mse; calib_percentile; calib_batches: samples used (0: all);
+    export_qdq: also write the Q/DQ ONNX model there.
     The GIL is released while compiling. Raises KilnError with Kiln's one-line message.
     """
-    if calib is not None:
-        raise KilnError("int8 calibration: not available in this build")
     dev, gpu = _device(device)
     shape_map = {str(k): _dims(f"shapes['{k}']", v) for k, v in (shapes or {}).items()}
     prof_list = []
@@ -95,17 +100,48 @@ def build(model: Union[PathLike, bytes, bytearray, memoryview], *, precision: st
     dtypes = {str(k): _dtype_name(f"input_dtypes['{k}']", v) for k, v in (input_dtypes or {}).items()}
     args = dict(device=dev, gpu=gpu, backend=backend or "", precision=precision, shapes=shape_map,
                 profiles=prof_list, opt_level=int(opt_level), timing_cache=os.fspath(timing_cache or ""),
-                exact_gelu=bool(exact_gelu), input_dtypes=dtypes)
-    if isinstance(model, (bytes, bytearray, memoryview)):
-        # Kiln compiles from a file: the bytes go to a private temporary file for the duration of the build.
-        with tempfile.TemporaryDirectory(prefix="kiln-build-") as tmp:
+                exact_gelu=bool(exact_gelu), input_dtypes=dtypes, calib_dir="",
+                calib_cache=os.fspath(calib_cache or ""), calib_method=calib_method or "",
+                calib_percentile=float(calib_percentile), calib_batches=int(calib_batches),
+                export_qdq=os.fspath(export_qdq or ""))
+    if not isinstance(model, (str, os.PathLike, bytes, bytearray, memoryview)):
+        raise KilnError(f"build: expected an ONNX file path or the model's bytes, got {type(model).__name__}")
+    # Kiln compiles from files: model bytes and in-memory calibration samples go to a private temporary directory
+    # for the duration of the build.
+    with tempfile.TemporaryDirectory(prefix="kiln-build-") as tmp:
+        if isinstance(model, (bytes, bytearray, memoryview)):
             path = os.path.join(tmp, "model.onnx")
             with open(path, "wb") as f:
                 f.write(bytes(model))
-            return Engine(_kiln._build(path, **args))
-    if not isinstance(model, (str, os.PathLike)):
-        raise KilnError(f"build: expected an ONNX file path or the model's bytes, got {type(model).__name__}")
-    return Engine(_kiln._build(os.fspath(model), **args))
+        else:
+            path = os.fspath(model)
+        if isinstance(calib, (str, os.PathLike)):
+            args["calib_dir"] = os.fspath(calib)
+        elif calib is not None:
+            args["calib_dir"] = _write_calib_samples(calib, os.path.join(tmp, "calib"))
+        return Engine(_kiln._build(path, **args))
+
+
+def _write_calib_samples(samples: Iterable[Mapping[str, Any]], out_dir: str) -> str:
+    """Writes samples as the calibration folder layout (docs/int8.md): out_dir/sample_NNNNNN/<input>.npy."""
+    import re
+    import numpy as np
+    if isinstance(samples, Mapping) or not hasattr(samples, "__iter__"):
+        raise KilnError("calib: expected an iterable of {input name: array} samples or a sample folder path, got "
+                        f"{type(samples).__name__}")
+    count = 0
+    for i, sample in enumerate(samples):
+        if not isinstance(sample, Mapping):
+            raise KilnError(f"calib: sample {i} is a {type(sample).__name__}, not a dict of input name -> array")
+        folder = os.path.join(out_dir, f"sample_{i:06d}")
+        os.makedirs(folder)
+        for name, value in sample.items():
+            safe = re.sub(r"[^A-Za-z0-9_.-]", "_", str(name))
+            np.save(os.path.join(folder, safe + ".npy"), np.asarray(value))
+        count += 1
+    if count == 0:
+        raise KilnError("calib: no samples (the iterable was empty)")
+    return out_dir
 
 
 def load(path: PathLike, gpu: int = -1) -> "Engine":

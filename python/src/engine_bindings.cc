@@ -32,7 +32,10 @@ std::shared_ptr<EngineHandle> build(const std::string& path, const std::string& 
                                     const std::string& backend, const std::string& precision,
                                     const std::map<std::string, Dims>& shapes, const std::vector<ProfileArg>& profiles,
                                     int opt_level, const std::string& timing_cache, bool exact_gelu,
-                                    const std::map<std::string, std::string>& input_dtypes) {
+                                    const std::map<std::string, std::string>& input_dtypes,
+                                    const std::string& calib_dir, const std::string& calib_cache,
+                                    const std::string& calib_method, double calib_percentile, int calib_batches,
+                                    const std::string& export_qdq) {
   BuildOptions o;
   o.device = device;
   o.gpu = gpu;
@@ -42,6 +45,12 @@ std::shared_ptr<EngineHandle> build(const std::string& path, const std::string& 
   o.opt_level = opt_level;
   o.timing_cache = timing_cache;
   o.exact_gelu = exact_gelu;
+  o.calib_dir = calib_dir;
+  o.calib_cache = calib_cache;
+  o.calib_method = calib_method;
+  o.calib_percentile = calib_percentile;
+  o.calib_batches = calib_batches;
+  o.export_qdq = export_qdq;
   for (const auto& p : profiles) {
     OptimizationProfile prof;
     for (const auto& [name, r] : p) prof.inputs[name] = ShapeRange{std::get<0>(r), std::get<1>(r), std::get<2>(r)};
@@ -143,7 +152,8 @@ void bind_engine(nb::module_& m) {
       }, "Build facts: format_version, kiln_version, backend, precision, device, source, compat, weight_bytes.");
 
   m.def("_build", &build, "path"_a, "device"_a, "gpu"_a, "backend"_a, "precision"_a, "shapes"_a, "profiles"_a,
-        "opt_level"_a, "timing_cache"_a, "exact_gelu"_a, "input_dtypes"_a);
+        "opt_level"_a, "timing_cache"_a, "exact_gelu"_a, "input_dtypes"_a, "calib_dir"_a, "calib_cache"_a,
+        "calib_method"_a, "calib_percentile"_a, "calib_batches"_a, "export_qdq"_a);
   m.def("cuda_device_count", &cuda_device_count, "Visible CUDA devices (0 without a GPU or in builds without CUDA).");
   m.attr("built_with_cuda") = built_with_cuda();
   m.attr("__version__") = KILN_VERSION;

@@ -82,9 +82,14 @@ def test_bad_build_options(model_paths):
     _raises(lambda: kiln.build(path, input_dtypes={"image": "float99"}), "float99")
 
 
-def test_int8_calibration_not_available(model_paths):
-    _raises(lambda: kiln.build(model_paths["small_cnn"], precision="int8",
-                               calib=[{"image": np.zeros((1, 3, 32, 32), np.float32)}]), "int8 calibration")
+def test_bad_calibration(model_paths, tmp_path):
+    path = model_paths["small_cnn"]
+    _raises(lambda: kiln.build(path, precision="int8"), "calib")
+    _raises(lambda: kiln.build(path, precision="int8", calib=[]), "no samples")
+    _raises(lambda: kiln.build(path, precision="int8", calib=[np.zeros((1, 3, 32, 32), np.float32)]), "sample 0")
+    _raises(lambda: kiln.build(path, precision="int8", calib=[{"other": np.zeros((1, 3, 32, 32), np.float32)}]),
+            "image")
+    _raises(lambda: kiln.build(path, precision="int8", calib=tmp_path / "no_such_dir"), "no_such_dir")
 
 
 def test_bad_output_device(cnn):
