@@ -196,3 +196,16 @@ def test_cache_reuse_and_errors(calibrated, kiln, tmp_path):
     assert wrong.returncode != 0 and "image.npy" in wrong.stderr and "'image'" in wrong.stderr
     for r in (bad, none, missing, empty, wrong):
         assert len(r.stderr.strip().splitlines()) == 1, r.stderr  # one clear line, no crash
+
+
+def test_explicit_qdq_model_builds_as_int8_without_calibration(kiln, tmp_path):
+    """A model that already has Q/DQ nodes needs no --calib; calibrating it again is refused."""
+    import make_models
+    path = str(tmp_path / "quant_matmul.onnx")
+    onnx.save(make_models.MODELS["quant_matmul"](), path)
+    r = kiln_build(kiln, path, "--precision", "int8", "-o", str(tmp_path / "q.kiln"))
+    assert r.returncode == 0 and "precision int8" in r.stdout, r.stderr
+    (tmp_path / "s" / "0").mkdir(parents=True)
+    np.save(str(tmp_path / "s" / "0" / "x.npy"), np.zeros((1, 32), np.float32))
+    again = kiln_build(kiln, path, "--precision", "int8", "--calib", str(tmp_path / "s"), "-o", str(tmp_path / "q.kiln"))
+    assert again.returncode != 0 and "already quantized" in again.stderr
