@@ -209,3 +209,24 @@ def test_explicit_qdq_model_builds_as_int8_without_calibration(kiln, tmp_path):
     np.save(str(tmp_path / "s" / "0" / "x.npy"), np.zeros((1, 32), np.float32))
     again = kiln_build(kiln, path, "--precision", "int8", "--calib", str(tmp_path / "s"), "-o", str(tmp_path / "q.kiln"))
     assert again.returncode != 0 and "already quantized" in again.stderr
+
+
+def test_pb_samples_calibrate_like_npy(calibrated, kiln, tmp_path):
+    """Samples as TensorProto .pb files (what kiln run --input also reads) give the same cache as .npy files."""
+    from onnx import numpy_helper
+    c = calibrated["small_cnn"]
+    for i, s in enumerate(c["calib"][:6]):
+        d = tmp_path / "pb" / f"s{i}"
+        d.mkdir(parents=True)
+        (d / "image.pb").write_bytes(numpy_helper.from_array(s["image"], "image").SerializeToString())
+        e = tmp_path / "npy" / f"s{i}"
+        e.mkdir(parents=True)
+        np.save(str(e / "image.npy"), s["image"])
+    caches = []
+    for kind in ("pb", "npy"):
+        out = str(tmp_path / f"{kind}.json")
+        r = subprocess.run([kiln, "calibrate", c["path"], "--calib", str(tmp_path / kind), "--calib-method", "mse",
+                            "-o", out], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        caches.append(json.loads(open(out).read()))
+    assert caches[0] == caches[1] and caches[0]["samples"] == 6 and caches[0]["method"] == "mse"
