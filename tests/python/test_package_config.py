@@ -60,3 +60,15 @@ def test_wheel_cmake_configure(tmp_path):
                              capture_output=True, text=True, timeout=60).stdout
     assert re.search(r"^_kiln\b", targets, re.M), "no _kiln target"
     assert not re.search(r"^kiln_tests:", targets, re.M), "the wheel build must not build the test suite"
+
+
+def test_module_exports_only_its_entry_point():
+    """libkiln, protobuf and nanobind stay private: other extensions in the process cannot bind to them."""
+    from kiln import _kiln
+    nm = shutil.which("nm")
+    if not nm:
+        pytest.fail("nm (binutils) not found")
+    out = subprocess.run([nm, "-D", "--defined-only", _kiln.__file__], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    symbols = sorted(line.split()[-1] for line in out.stdout.splitlines() if line.strip())
+    assert symbols == ["PyInit__kiln"], symbols[:20]
