@@ -51,7 +51,7 @@ struct BuildOptions {
   // A calibration cache (JSON, "kiln-calib" v1) of this model: read when it exists (a cache of another model is an
   // error); with calib_dir and no such file yet, calibration writes it.
   std::string calib_cache;
-  std::string calib_method;        // minmax | entropy | percentile | mse; empty: entropy
+  std::string calib_method;        // minmax | entropy | percentile | mse; empty: mse
   double calib_percentile = 99.99;  // percentile method: the percentile of |x| kept unclipped, in (0, 100]
   int calib_batches = 0;            // samples (subfolders) used, in name order; 0: all
   std::string export_qdq;           // also write the Q/DQ model as ONNX to this path (loads in ONNX Runtime)

@@ -10,13 +10,13 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-# docs/int8.md: worst cosine of INT8 vs FP32 over held-out samples, per output, default method (entropy). The
-# random-weight CNN on noise images loses most in its activations (weights alone: 0.9999); softmax probabilities
-# sharpen small logit errors. ORT's quantize_static on the same data: logits 0.988, probs 0.948.
-COSINE_BUDGET = {"logits": 0.985, "probs": 0.97}
-DEFAULT_BUDGET = 0.99
-# Every method (the min-max calibrator is the weakest: it keeps outliers, as ORT's default MinMax does).
-SWEEP_BUDGET = {"probs": 0.94, "logits": 0.985}
+# docs/int8.md: worst cosine of INT8 vs FP32 over held-out samples, per output, default method (mse; measured
+# >= 0.9996 on both models).
+COSINE_BUDGET = {}
+DEFAULT_BUDGET = 0.995
+# The other methods. Entropy clips the CNN's activations hardest (measured 0.979 logits / 0.968 softmax probs,
+# which sharpen small logit errors); min-max and percentile measure >= 0.9995.
+SWEEP_BUDGET = {"entropy": {"logits": 0.97, "probs": 0.95}}
 
 
 def cosine(a, b):
@@ -70,7 +70,7 @@ def kiln_build(kiln, *args):
 
 @pytest.fixture(scope="module")
 def calibrated(tmp_path_factory, model_paths, kiln):
-    """Per model: 24 calibration samples, 4 held out, the int8 engine, cache and Q/DQ export (entropy)."""
+    """Per model: 24 calibration samples, 4 held out, the int8 engine, cache and Q/DQ export (default method)."""
     out = {}
     for name, path in model_paths.items():
         work = tmp_path_factory.mktemp(name)
@@ -127,22 +127,25 @@ def test_onnxruntime_quantize_static_on_the_same_samples(calibrated, tmp_path, n
         def get_next(self):
             return next(self.it, None)
 
-    out = str(tmp_path / "ort_qdq.onnx")
-    quantize_static(c["path"], out, Reader(c["calib"]), quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
     fp32 = ort.InferenceSession(c["path"], providers=["CPUExecutionProvider"])
-    q = ort.InferenceSession(out, providers=["CPUExecutionProvider"])
     names = [o.name for o in fp32.get_outputs()]
-    for k, n in enumerate(names):
-        worst = min(cosine(fp32.run(None, s)[k], q.run(None, s)[k]) for s in c["held"])
-        print(f"{name}/{n}: ORT quantize_static (QDQ, MinMax, per-channel) vs FP32 worst cosine: {worst:.5f}")
-        assert worst > 0.9, n
+    # reduce_range: 7-bit weights, exact in int8 kernels without VNNI (Kiln does the same on such CPUs).
+    for reduce_range in (False, True):
+        out = str(tmp_path / f"ort_qdq_{reduce_range}.onnx")
+        quantize_static(c["path"], out, Reader(c["calib"]), quant_format=QuantFormat.QDQ, per_channel=True,
+                        reduce_range=reduce_range, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        q = ort.InferenceSession(out, providers=["CPUExecutionProvider"])
+        for k, n in enumerate(names):
+            worst = min(cosine(fp32.run(None, s)[k], q.run(None, s)[k]) for s in c["held"])
+            print(f"{name}/{n}: ORT quantize_static (QDQ, MinMax, per-channel, reduce_range={reduce_range}) vs "
+                  f"FP32 worst cosine: {worst:.5f}")
+            assert worst > 0.9, n
 
 
 def test_every_method_meets_the_budget_on_the_cnn(calibrated, kiln, tmp_path):
     c = calibrated["small_cnn"]
     fp32 = ort.InferenceSession(c["path"], providers=["CPUExecutionProvider"])
-    for method in ("minmax", "percentile", "mse"):
+    for method in ("minmax", "entropy", "percentile"):
         qdq = str(tmp_path / f"{method}.onnx")
         r = kiln_build(kiln, c["path"], "--precision", "int8", "--calib", str(c["work"] / "calib"), "--calib-method",
                        method, "--calib-batches", "12", "--export-qdq", qdq, "-o", str(tmp_path / f"{method}.kiln"))
@@ -151,13 +154,13 @@ def test_every_method_meets_the_budget_on_the_cnn(calibrated, kiln, tmp_path):
         for k, n in enumerate(o.name for o in fp32.get_outputs()):
             worst = min(cosine(fp32.run(None, s)[k], q.run(None, s)[k]) for s in c["held"])
             print(f"small_cnn/{n} {method} (12 samples): {worst:.5f}")
-            assert worst >= SWEEP_BUDGET[n], (method, n)
+            assert worst >= SWEEP_BUDGET.get(method, {}).get(n, DEFAULT_BUDGET), (method, n)
 
 
 def test_cache_reuse_and_errors(calibrated, kiln, tmp_path):
     cnn, tr = calibrated["small_cnn"], calibrated["transformer_block"]
     cache = json.loads((cnn["work"] / "cache.json").read_text())
-    assert cache["format"] == "kiln-calib" and cache["version"] == 1 and cache["method"] == "entropy"
+    assert cache["format"] == "kiln-calib" and cache["version"] == 1 and cache["method"] == "mse"
     assert cache["samples"] == 24 and len(cache["model"]) == 64
     for t in cache["tensors"].values():
         assert t["scale"] > 0 and 0 <= t["zero_point"] <= 255 and t["min"] <= 0 <= t["max"]

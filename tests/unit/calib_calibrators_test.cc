@@ -116,7 +116,7 @@ TEST(CalibCalibrators, NonFiniteValuesAreCountedNotBinned) {
 }
 
 TEST(CalibCalibrators, MethodNames) {
-  EXPECT_EQ(*parse_method(""), Method::kEntropy);
+  EXPECT_EQ(*parse_method(""), Method::kMse);
   EXPECT_EQ(*parse_method("mse"), Method::kMse);
   auto bad = parse_method("kl");
   ASSERT_FALSE(bad.ok());
@@ -139,6 +139,12 @@ TEST(CalibCalibrators, WeightsPerChannelSymmetric) {
   EXPECT_FLOAT_EQ(rows.scales[0], 1.0f / 127);
   EXPECT_EQ(rows.values[0], 127);
   EXPECT_EQ(rows.values[4], 16);  // 0.25 / (2/127) = 15.875
+  // Reduced range (CPUs without VNNI): +-64.
+  WeightQuant reduced = quantize_weight_per_channel(w.data(), {2, 3}, 1, 64);
+  EXPECT_FLOAT_EQ(reduced.scales[0], 2.0f / 64);
+  EXPECT_EQ(reduced.values[3], -64);
+  EXPECT_EQ(reduced.values[0], 32);
+  for (int8_t v : reduced.values) EXPECT_LE(std::abs(v), 64);
 }
 
 TEST(CalibSha256, KnownVectors) {

@@ -43,7 +43,7 @@ int run_calibrate_model(const std::string& model, const CalibrateModelArgs& args
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::cout << "Calibrated " << model << " on " << r->cache.samples << " samples (" << r->cache.method << ") in "
             << secs << " s: " << r->quantized_tensors << " activation scales, " << r->quantized_ops
-            << " ops with int8 weights" << (r->folded_batch_norms ? ", " + std::to_string(r->folded_batch_norms) +
+            << " ops with int8 weights in +-" << r->weight_qmax << (r->folded_batch_norms ? ", " + std::to_string(r->folded_batch_norms) +
                                                                         " BatchNormalization folded"
                                                                   : std::string())
             << "; cache " << args.output << (args.export_qdq.empty() ? "" : ", Q/DQ model " + args.export_qdq) << "\n";

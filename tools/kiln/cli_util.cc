@@ -77,7 +77,7 @@ void BuildFlags::add_calib_to(CLI::App* cmd, bool with_cache) {
   if (with_cache)
     cmd->add_option("--calib-cache", calib_cache,
                     "Calibration cache (JSON from kiln calibrate): read if it exists, else written after --calib");
-  cmd->add_option("--calib-method", calib_method, "minmax|entropy|percentile|mse (default entropy)")
+  cmd->add_option("--calib-method", calib_method, "minmax|entropy|percentile|mse (default mse)")
       ->check(CLI::IsMember({"minmax", "entropy", "percentile", "mse"}));
   cmd->add_option("--percentile", calib_percentile, "percentile method: % of |x| kept unclipped (default 99.99)")
       ->check(CLI::Range(0.0, 100.0));

@@ -63,7 +63,7 @@ std::function<int()> add_calibrate_command(CLI::App& app) {
                   "Model name: the folder under the repository (without it: kiln calibrate MODEL.onnx --calib DIR "
                   "-o CACHE.json writes a calibration cache)");
   cmd->add_option("--model-version", a->version, "Version folder (default: the highest one holding model.onnx)");
-  cmd->add_option("--calib-method", a->calib_method, "minmax | entropy | percentile | mse (default entropy)")
+  cmd->add_option("--calib-method", a->calib_method, "minmax | entropy | percentile | mse (default mse)")
       ->check(CLI::IsMember({"minmax", "entropy", "percentile", "mse"}));
   cmd->add_option("--calib-batches", a->calib_batches, "Samples used, in name order (default all)")
       ->check(CLI::NonNegativeNumber);

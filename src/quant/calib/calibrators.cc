@@ -8,10 +8,10 @@
 namespace kiln::calib {
 
 Result<Method> parse_method(const std::string& name) {
-  if (name.empty() || name == "entropy") return Method::kEntropy;
+  if (name.empty() || name == "mse") return Method::kMse;
+  if (name == "entropy") return Method::kEntropy;
   if (name == "minmax") return Method::kMinMax;
   if (name == "percentile") return Method::kPercentile;
-  if (name == "mse") return Method::kMse;
   return invalid_argument("unknown calibration method '" + name + "' (expected minmax|entropy|percentile|mse)");
 }
 
@@ -158,7 +158,7 @@ ActivationParams activation_params(const TensorStats& stats, Method method, doub
   return uint8_params(std::max(stats.min, -t), std::min(stats.max, t));
 }
 
-WeightQuant quantize_weight_per_channel(const float* w, const std::vector<int64_t>& dims, int axis) {
+WeightQuant quantize_weight_per_channel(const float* w, const std::vector<int64_t>& dims, int axis, int qmax) {
   int64_t outer = 1, channels = dims[axis], inner = 1;
   for (int d = 0; d < axis; ++d) outer *= dims[d];
   for (size_t d = axis + 1; d < dims.size(); ++d) inner *= dims[d];
@@ -169,13 +169,14 @@ WeightQuant quantize_weight_per_channel(const float* w, const std::vector<int64_
     for (int64_t c = 0; c < channels; ++c)
       for (int64_t k = 0; k < inner; ++k)
         r.scales[c] = std::max(r.scales[c], std::fabs(w[(o * channels + c) * inner + k]));
-  for (float& s : r.scales) s = s > 0 && std::isfinite(s) ? s / 127.0f : 1.0f;
+  const float fq = static_cast<float>(qmax);
+  for (float& s : r.scales) s = s > 0 && std::isfinite(s) ? s / fq : 1.0f;
   for (int64_t o = 0; o < outer; ++o)
     for (int64_t c = 0; c < channels; ++c)
       for (int64_t k = 0; k < inner; ++k) {
         int64_t i = (o * channels + c) * inner + k;
         float q = std::nearbyint(w[i] / r.scales[c]);
-        r.values[i] = static_cast<int8_t>(std::clamp(q, -127.0f, 127.0f));
+        r.values[i] = static_cast<int8_t>(std::clamp(q, -fq, fq));
       }
   return r;
 }

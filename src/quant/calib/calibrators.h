@@ -12,7 +12,7 @@ namespace kiln::calib {
 
 enum class Method { kMinMax, kEntropy, kPercentile, kMse };
 
-// "minmax" | "entropy" | "percentile" | "mse"; "" is entropy. Anything else: invalid_argument naming the choices.
+// "minmax" | "entropy" | "percentile" | "mse"; "" is mse (docs/int8.md says why). Anything else: invalid_argument naming the choices.
 Result<Method> parse_method(const std::string& name);
 const char* method_name(Method m);
 // Whether the method needs the histogram pass (all but min-max).
@@ -42,12 +42,13 @@ ActivationParams uint8_params(double lo, double hi);
 // method's threshold on |x| (percentile in (0, 100]).
 ActivationParams activation_params(const TensorStats& stats, Method method, double percentile);
 
-// Symmetric per-channel int8 quantization of a float weight along `axis`: scale[c] = max|w_c| / 127 (1 for an
-// all-zero channel), q = clamp(round(w / scale[c]), -127, 127), zero point 0.
+// Symmetric per-channel int8 quantization of a float weight along `axis`: scale[c] = max|w_c| / qmax (1 for an
+// all-zero channel), q = clamp(round(w / scale[c]), -qmax, qmax), zero point 0. qmax: 127, or 64 where the CPU's
+// int8 kernels need a reduced range (weight_qmax_for).
 struct WeightQuant {
   std::vector<float> scales;
   std::vector<int8_t> values;  // same element order as the weight
 };
-WeightQuant quantize_weight_per_channel(const float* w, const std::vector<int64_t>& dims, int axis);
+WeightQuant quantize_weight_per_channel(const float* w, const std::vector<int64_t>& dims, int axis, int qmax = 127);
 
 }  // namespace kiln::calib

@@ -12,7 +12,7 @@
 namespace kiln::calib {
 
 struct CollectOptions {
-  Method method = Method::kEntropy;
+  Method method = Method::kMse;
   double percentile = 99.99;
   int max_samples = 0;     // 0: every sample folder
   bool progress = true;    // progress lines on stderr (samples done, time left), at most one a second

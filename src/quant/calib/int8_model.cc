@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "backends/cpu/onednn/common.h"
 #include "onnx/onnx-ml.pb.h"
 #include "quant/calib/collect.h"
 #include "quant/calib/qdq_model.h"
@@ -14,6 +15,11 @@
 namespace kiln::calib {
 
 namespace fs = std::filesystem;
+
+int weight_qmax_for(const BuildOptions& options) {
+  const bool cpu = options.device == "cpu" && options.backend != "reference";
+  return cpu && cpu::onednn::int8_pairs_saturate() ? cpu::onednn::kInt8SafeWeight : 127;
+}
 
 Result<Int8Model> make_int8_model(const std::string& onnx_path, const BuildOptions& options, bool progress) {
   std::error_code ec;
@@ -66,7 +72,8 @@ Result<Int8Model> make_int8_model(const std::string& onnx_path, const BuildOptio
     r.calibrated = true;
     if (!options.calib_cache.empty()) KILN_RETURN_IF_ERROR(write_cache(options.calib_cache, r.cache));
   }
-  KILN_RETURN_IF_ERROR(insert_qdq(model, targets, r.cache, base_dir).with_context(onnx_path));
+  r.weight_qmax = weight_qmax_for(options);
+  KILN_RETURN_IF_ERROR(insert_qdq(model, targets, r.cache, base_dir, r.weight_qmax).with_context(onnx_path));
   r.quantized_ops = static_cast<int>(targets.ops.size());
   r.quantized_tensors = static_cast<int>(tensors.size());
   if (!model.SerializeToString(&r.qdq_bytes)) return internal_error(onnx_path + ": cannot serialize the Q/DQ model");

@@ -267,7 +267,7 @@ Result<QuantTargets> find_quant_targets(const onnx::ModelProto& model, const std
 }
 
 Status insert_qdq(onnx::ModelProto& model, const QuantTargets& targets, const CalibCache& cache,
-                  const std::string& base_dir) {
+                  const std::string& base_dir, int weight_qmax) {
   onnx::GraphProto& g = *model.mutable_graph();
   GraphIndex ix(g);
   std::map<std::string, std::string> dq_of;  // activation -> its DequantizeLinear output
@@ -312,7 +312,7 @@ Status insert_qdq(onnx::ModelProto& model, const QuantTargets& targets, const Ca
     auto key = std::make_pair(op.weight, op.axis);
     if (!weight_dq.count(key)) {
       KILN_ASSIGN_OR_RETURN(Tensor w, float_initializer(ix, op.weight, base_dir));
-      WeightQuant wq = quantize_weight_per_channel(w.data<float>(), w.dims(), op.axis);
+      WeightQuant wq = quantize_weight_per_channel(w.data<float>(), w.dims(), op.axis, weight_qmax);
       const int64_t channels = static_cast<int64_t>(wq.scales.size());
       std::string qn = ix.fresh(op.weight + "_quantized"), sn = ix.fresh(op.weight + "_scale");
       std::string zn = ix.fresh(op.weight + "_zero_point"), dn = ix.fresh(op.weight + "_dequantized");

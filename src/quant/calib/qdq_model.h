@@ -39,8 +39,9 @@ Result<int> prepare_for_quantization(onnx::ModelProto& model, const std::string&
 Result<QuantTargets> find_quant_targets(const onnx::ModelProto& model, const std::string& base_dir);
 
 // Inserts the Q/DQ pairs with the cache's scales (every target tensor must be in it), replaces each op's weight by
-// an int8 per-channel initializer + DequantizeLinear, and raises the ai.onnx opset to 13 (IR version >= 7) if lower.
+// an int8 per-channel initializer + DequantizeLinear (values within +-weight_qmax), and raises the ai.onnx opset to
+// 13 (IR version >= 7) if lower.
 Status insert_qdq(onnx::ModelProto& model, const QuantTargets& targets, const CalibCache& cache,
-                  const std::string& base_dir);
+                  const std::string& base_dir, int weight_qmax = 127);
 
 }  // namespace kiln::calib
