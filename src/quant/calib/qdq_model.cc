@@ -143,12 +143,10 @@ Result<int> fold_batch_norms(onnx::GraphProto& g, const std::string& base_dir) {
     if (bn.op_type() != "BatchNormalization" || !is_default_domain(bn.domain()) || bn.output_size() != 1 ||
         bn.input_size() != 5 || int_attr(bn, "training_mode", 0) != 0)
       continue;
-    auto prod = ix.consumers.end();
     int conv_i = -1;
     for (int k = 0; k < i; ++k)
       if (g.node(k).output_size() >= 1 && g.node(k).output(0) == bn.input(0)) conv_i = k;
     if (conv_i < 0 || removed.count(conv_i)) continue;
-    (void)prod;
     auto* conv = g.mutable_node(conv_i);
     if (conv->op_type() != "Conv" || !is_default_domain(conv->domain()) || conv->input_size() < 2 ||
         !ix.only_used_by(conv->output(0), i))
