@@ -77,3 +77,27 @@ def test_string_inputs_and_outputs(tmp_path):
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), path)
     out = kiln.build(path).create_context().run({"s": np.array(["a", "bc", "déf"])})
     assert out["t"].dtype == object and list(out["t"]) == ["a", "bc", "déf"]
+
+
+def test_scalar_empty_and_bool_outputs(tmp_path):
+    """Rank-0, zero-element and bool outputs come back as numpy arrays of the right shape and dtype."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4])
+    outs = [helper.make_tensor_value_info("total", TensorProto.FLOAT, []),
+            helper.make_tensor_value_info("none", TensorProto.FLOAT, [0, 4]),
+            helper.make_tensor_value_info("positive", TensorProto.BOOL, ["n", 4])]
+    starts = numpy_helper.from_array(np.array([0], np.int64), "starts")
+    ends = numpy_helper.from_array(np.array([0], np.int64), "ends")
+    zero = numpy_helper.from_array(np.array(0, np.float32), "zero")
+    nodes = [helper.make_node("ReduceSum", ["x"], ["total"], keepdims=0),
+             helper.make_node("Slice", ["x", "starts", "ends"], ["none"]),
+             helper.make_node("Greater", ["x", "zero"], ["positive"])]
+    g = helper.make_graph(nodes, "g", [x], outs, initializer=[starts, ends, zero])
+    path = str(tmp_path / "shapes.onnx")
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), path)
+    xv = np.random.default_rng(4).standard_normal((3, 4)).astype(np.float32)
+    out = kiln.build(path).create_context().run({"x": xv})
+    assert out["total"].shape == () and out["total"].dtype == np.float32
+    np.testing.assert_allclose(out["total"], xv.sum(), rtol=1e-5)
+    assert out["none"].shape == (0, 4) and out["none"].dtype == np.float32
+    assert out["positive"].dtype == np.bool_
+    np.testing.assert_array_equal(out["positive"], xv > 0)
