@@ -101,3 +101,18 @@ def test_scalar_empty_and_bool_outputs(tmp_path):
     assert out["none"].shape == (0, 4) and out["none"].dtype == np.float32
     assert out["positive"].dtype == np.bool_
     np.testing.assert_array_equal(out["positive"], xv > 0)
+
+
+def test_sequence_output_is_a_list(tmp_path):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])
+    seq = helper.make_tensor_sequence_value_info("parts", TensorProto.FLOAT, None)
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("SequenceConstruct", ["x", "r"], ["parts"])]
+    g = helper.make_graph(nodes, "g", [x], [seq])
+    path = str(tmp_path / "seq.onnx")
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), path)
+    xv = np.random.default_rng(6).standard_normal((2, 3)).astype(np.float32)
+    out = kiln.build(path).create_context().run({"x": xv})
+    assert isinstance(out["parts"], list) and len(out["parts"]) == 2
+    np.testing.assert_array_equal(out["parts"][0], xv)
+    np.testing.assert_array_equal(out["parts"][1], np.maximum(xv, 0))
+    assert not np.shares_memory(out["parts"][0], xv)
