@@ -52,6 +52,28 @@ void shift_s8_to_u8(const int8_t* x, uint8_t* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = static_cast<uint8_t>(static_cast<int>(x[i]) + 128);
 }
 
+Result<dnnl::memory> source_memory(const CpuKernelContext& ctx, size_t i, const dnnl::memory& plain, dnnl::memory* tmp,
+                                   const dnnl::memory::desc& want) {
+  OnednnHandoff* h = onednn_handoff(ctx, i);
+  if (h && h->mem.get_desc() == want) return h->mem;
+  if (CpuHandoff* any = ctx.input_handoff(i)) KILN_RETURN_IF_ERROR(any->materialize());
+  if (!tmp) return plain;
+  reorder(plain, *tmp);
+  return *tmp;
+}
+
+void publish_blocked_output(CpuKernelContext& ctx, const dnnl::memory& blocked, const dnnl::memory& plain,
+                            std::shared_ptr<OnednnHandoff>* handoff) {
+  if (!ctx.private_output(0, "onednn_")) {
+    reorder(blocked, plain);
+    return;
+  }
+  if (!*handoff) *handoff = std::make_shared<OnednnHandoff>();
+  (*handoff)->mem = blocked;
+  (*handoff)->plain = plain;
+  ctx.attach_handoff(0, *handoff);
+}
+
 DType dtype_of(const Graph& g, const Node& node, size_t i) {
   if (!node.has_input(i)) return DType::kUndefined;
   const TypeInfo* t = g.type_of(node.inputs[i]);

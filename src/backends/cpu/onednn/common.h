@@ -59,6 +59,15 @@ struct OnednnHandoff : CpuHandoff {
 };
 // The hand-off attached to input i when it is oneDNN's, else null.
 OnednnHandoff* onednn_handoff(const CpuKernelContext& ctx, size_t i);
+// The memory a primitive reads input i from: the producer's blocked hand-off when it is already in `want`'s layout;
+// otherwise the plain bytes `plain` (the hand-off, if any, fills them first), reordered into `*tmp` when `tmp` is set
+// (the primitive wants blocks). Kernels whose source is not input i's own bytes pass them as `plain` all the same.
+Result<dnnl::memory> source_memory(const CpuKernelContext& ctx, size_t i, const dnnl::memory& plain, dnnl::memory* tmp,
+                                   const dnnl::memory::desc& want);
+// Publishes output 0 computed into the blocked `blocked`: hands it over (reusing `*handoff`) when every reader is a
+// oneDNN kernel, else reorders it into the output tensor's plain bytes `plain`.
+void publish_blocked_output(CpuKernelContext& ctx, const dnnl::memory& blocked, const dnnl::memory& plain,
+                            std::shared_ptr<OnednnHandoff>* handoff);
 // Fills the plain bytes behind every input's hand-off (kernels that read plain tensors only).
 Status materialize_inputs(const CpuKernelContext& ctx);
 

@@ -156,14 +156,7 @@ Status run_conv(CpuKernelContext& ctx) {
     memory src(s.x_md, engine(), const_cast<void*>(x.raw()));
     memory dst_plain(s.y_md, engine(), (*out)->raw());
     // The producer may have left X blocked (a hand-off): read that, or have it fill X first.
-    memory src_used = s.src_plain ? src : s.src_tmp;
-    OnednnHandoff* in_h = onednn_handoff(ctx, 0);
-    if (in_h && in_h->mem.get_desc() == s.pd.src_desc()) {
-      src_used = in_h->mem;
-    } else {
-      if (CpuHandoff* h = ctx.input_handoff(0)) KILN_RETURN_IF_ERROR(h->materialize());
-      if (!s.src_plain) reorder(src, s.src_tmp);
-    }
+    KILN_ASSIGN_OR_RETURN(memory src_used, source_memory(ctx, 0, src, s.src_plain ? nullptr : &s.src_tmp, s.pd.src_desc()));
     memory& dst = s.dst_plain ? dst_plain : s.dst_tmp;
     if (z) {
       // Z may be a blocked hand-off: copy it into the blocked destination (or fill its plain bytes first).
@@ -183,17 +176,7 @@ Status run_conv(CpuKernelContext& ctx) {
                                          {DNNL_ARG_SCRATCHPAD, s.scratch}};
     if (b) args.emplace(DNNL_ARG_BIAS, s.bias);
     s.prim.execute(stream(), args);
-    if (!s.dst_plain) {
-      // Every reader is a oneDNN conv reading it as X: hand the blocked output over, skip the plain copy.
-      if (ctx.private_output(0, "onednn_")) {
-        if (!s.handoff) s.handoff = std::make_shared<OnednnHandoff>();
-        s.handoff->mem = s.dst_tmp;
-        s.handoff->plain = dst_plain;
-        ctx.attach_handoff(0, s.handoff);
-      } else {
-        reorder(s.dst_tmp, dst_plain);
-      }
-    }
+    if (!s.dst_plain) publish_blocked_output(ctx, s.dst_tmp, dst_plain, &s.handoff);
     stream().wait();
   } catch (const dnnl::error& e) {
     s.x_dims.clear();

@@ -102,25 +102,11 @@ Status run_pool(CpuKernelContext& ctx) {
     auto out = ctx.allocate_output(0, DType::kFloat32, s.y_dims);
     if (!out.ok()) return out.status();
     memory xm(s.x_md, engine(), const_cast<void*>(x.raw())), ym(s.y_md, engine(), (*out)->raw());
-    OnednnHandoff* in_h = onednn_handoff(ctx, 0);
     if (s.blocked) {
       // X may arrive blocked from a oneDNN producer; Y stays blocked when only oneDNN kernels read it.
-      memory src = s.x_tmp;
-      if (in_h && in_h->mem.get_desc() == s.x_tmp.get_desc()) {
-        src = in_h->mem;
-      } else {
-        KILN_RETURN_IF_ERROR(materialize_inputs(ctx));
-        reorder(xm, s.x_tmp);
-      }
+      KILN_ASSIGN_OR_RETURN(memory src, source_memory(ctx, 0, xm, &s.x_tmp, s.x_tmp.get_desc()));
       s.prim.execute(stream(), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, s.y_tmp}, {DNNL_ARG_SCRATCHPAD, s.scratch}});
-      if (ctx.private_output(0, "onednn_")) {
-        if (!s.handoff) s.handoff = std::make_shared<OnednnHandoff>();
-        s.handoff->mem = s.y_tmp;
-        s.handoff->plain = ym;
-        ctx.attach_handoff(0, s.handoff);
-      } else {
-        reorder(s.y_tmp, ym);
-      }
+      publish_blocked_output(ctx, s.y_tmp, ym, &s.handoff);
     } else {
       KILN_RETURN_IF_ERROR(materialize_inputs(ctx));
       s.prim.execute(stream(), {{DNNL_ARG_SRC, xm}, {DNNL_ARG_DST, ym}, {DNNL_ARG_SCRATCHPAD, s.scratch}});

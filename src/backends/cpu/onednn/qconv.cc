@@ -154,8 +154,7 @@ Status run_qconv(CpuKernelContext& ctx) {
     *static_cast<int32_t*>(s.dst_zp.get_data_handle()) = zero_point(ctx, 7);
     KILN_ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, y_t, s.y_dims));
     const void* x_bytes = x.raw();
-    OnednnHandoff* in_h = s8 ? nullptr : onednn_handoff(ctx, 0);
-    if (s8) {
+    if (s8) {  // (an int8 hand-off never matches the uint8 source layout: its plain bytes are filled here)
       if (CpuHandoff* h = ctx.input_handoff(0)) KILN_RETURN_IF_ERROR(h->materialize());
       s.shifted.resize(static_cast<size_t>(x.numel()));
       shift_s8_to_u8(x.data<int8_t>(), s.shifted.data(), x.numel());
@@ -163,13 +162,7 @@ Status run_qconv(CpuKernelContext& ctx) {
     }
     memory src(s.x_md, engine(), const_cast<void*>(x_bytes));
     memory dst_plain(s.y_md, engine(), out->raw());
-    memory src_used = s.src_plain ? src : s.src_tmp;
-    if (in_h && in_h->mem.get_desc() == s.pd.src_desc()) {
-      src_used = in_h->mem;
-    } else {
-      if (CpuHandoff* h = ctx.input_handoff(0)) KILN_RETURN_IF_ERROR(h->materialize());
-      if (!s.src_plain) reorder(src, s.src_tmp);
-    }
+    KILN_ASSIGN_OR_RETURN(memory src_used, source_memory(ctx, 0, src, s.src_plain ? nullptr : &s.src_tmp, s.pd.src_desc()));
     memory& dst = s.dst_plain ? dst_plain : s.dst_tmp;
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src_used},
                                          {DNNL_ARG_WEIGHTS, s.weights},
@@ -179,16 +172,7 @@ Status run_qconv(CpuKernelContext& ctx) {
                                          {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST, s.dst_zp}};
     if (b) args.emplace(DNNL_ARG_BIAS, s.bias);
     s.prim.execute(stream(), args);
-    if (!s.dst_plain) {
-      if (ctx.private_output(0, "onednn_")) {  // every reader takes oneDNN's layout: hand it over
-        if (!s.handoff) s.handoff = std::make_shared<OnednnHandoff>();
-        s.handoff->mem = s.dst_tmp;
-        s.handoff->plain = dst_plain;
-        ctx.attach_handoff(0, s.handoff);
-      } else {
-        reorder(s.dst_tmp, dst_plain);
-      }
-    }
+    if (!s.dst_plain) publish_blocked_output(ctx, s.dst_tmp, dst_plain, &s.handoff);
     stream().wait();
   } catch (const dnnl::error& e) {
     s.x_dims.clear();
