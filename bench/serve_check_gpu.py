@@ -28,6 +28,7 @@ def main():
     ap.add_argument("--max-batch", type=int, default=128)
     ap.add_argument("--work", help="folder kept between runs: the export and the engine are reused when present")
     ap.add_argument("--server-env", default="", help="extra environment for the server, K=V joined by ','")
+    ap.add_argument("--server-log", help="append every server output line here (e.g. with KILN_CUDA_CONV_LOG=1)")
     a = ap.parse_args()
     work = a.work or tempfile.mkdtemp(prefix="kiln_serve_check_")
     onnx_path = os.path.join(work, "resnet50.onnx")
@@ -48,9 +49,11 @@ def main():
         if graphs == "off":
             with open(os.path.join(repo, "resnet50", "config.pbtxt"), "a") as f:
                 f.write("optimization { cuda { graphs: false } }\n")
+        # The server's output goes to a file, not a pipe nobody reads while requests run (a full pipe would stall it).
+        out = tempfile.TemporaryFile(mode="w+")
         server = subprocess.Popen([a.kiln, "serve", "--model-repository", repo, "--http-port", "8000", "--grpc-port",
-                                   "8001", "--metrics-port", "8002"], stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True, env=env)
+                                   "8001", "--metrics-port", "8002"], stdout=out, stderr=subprocess.STDOUT, text=True,
+                                  env=env)
         try:
             sg.wait_ready(server, 8000)
             results = []
@@ -65,8 +68,12 @@ def main():
                   f"{results}", flush=True)
         finally:
             sg.stop_server(server)
-            notes = sorted({line.strip() for line in server.stdout if "CUDA graph" in line})
-            for line in notes:
+            out.seek(0)
+            lines = out.readlines()
+            if a.server_log:
+                with open(a.server_log, "a") as f:
+                    f.write(f"== {cfg} env '{a.server_env}'\n" + "".join(lines))
+            for line in sorted({line.strip() for line in lines if "CUDA graph" in line or "error" in line}):
                 print("  server: " + line, flush=True)
     return 1 if wrong else 0
 

@@ -124,7 +124,7 @@ def wait_ready(server, port, timeout=600):
         except Exception:
             pass
         time.sleep(1)
-    raise RuntimeError("server did not become ready: " + (server.stdout.read() if server.poll() is not None else ""))
+    raise RuntimeError("server did not become ready: " + (server.stdout.read() if server.stdout and server.poll() is not None else ""))
 
 
 def write_config(repo, mb, instances, gpus=None, input_dtype="fp32", preferred=None):
