@@ -55,6 +55,14 @@ struct BuildOptions {
   double calib_percentile = 99.99;  // percentile method: the percentile of |x| kept unclipped, in (0, 100]
   int calib_batches = 0;            // samples (subfolders) used, in name order; 0: all
   std::string export_qdq;           // also write the Q/DQ model as ONNX to this path (loads in ONNX Runtime)
+
+  // INT8 accuracy guard (docs/int8.md, "Accuracy guard"; needs precision int8 and calib_dir). The budget is
+  // "[OUTPUT=]METRIC:VALUE[,...]", METRIC top1 | cosine | rel_l2 (no OUTPUT: every output); empty: no guard. Held-back
+  // samples of calib_dir are kept out of calibration and measure INT8 against the FP32 engine of the same device;
+  // the most sensitive Conv/MatMul/Gemm layers return to FP32 until the budget holds, else the build fails.
+  std::string accuracy_budget;
+  int accuracy_samples = 0;      // held-back samples; 0: a fifth of the samples (at least 1)
+  std::string accuracy_report;   // write the guard's JSON report here (per-layer precision, sensitivity, metrics)
 };
 
 // Static description of a model input or output. dims: -1 where unknown; dim_names: symbol or "".
@@ -78,6 +86,11 @@ struct EngineInfo {
   // What the engine needs from the machine that runs it (GPU engines: gpu_name, gpu_arch "sm_90",
   // cuda_runtime, cublaslt, cudnn versions). Loading checks these and says how to rebuild on mismatch.
   std::map<std::string, std::string> compat;
+  // The INT8 accuracy guard's result (BuildOptions::accuracy_budget; format v4), empty without one: the measured
+  // metric against the budget ("cosine(logits) 0.999123 >= 0.999 on 2 held-back samples, 5/6 layers int8") and the
+  // precision ("int8" | "fp32") of each quantizable layer, by ONNX node name, in graph order.
+  std::string accuracy_guard;
+  std::vector<std::pair<std::string, std::string>> layer_precision;
 };
 
 class ExecutionContext;

@@ -12,6 +12,7 @@
 #include "passes/pass_manager.h"
 #include "passes/retype_inputs.h"
 #include "quant/calib/int8_model.h"
+#include "quant/guard/guard.h"
 #include "quant/precision.h"
 #include "runtime/backend.h"
 #include "runtime/engine_access.h"
@@ -178,6 +179,13 @@ Result<std::shared_ptr<Engine>> build_engine_from_graph(std::shared_ptr<Graph> g
 Result<std::shared_ptr<Engine>> Engine::build_from_onnx(const std::string& onnx_path, const BuildOptions& asked) {
   KILN_ASSIGN_OR_RETURN(BuildOptions options, effective_options(asked));
   KILN_RETURN_IF_ERROR(resolve_precision(options).status());
+  KILN_RETURN_IF_ERROR(guard::check_guard_options(options));
+  if (options.precision == "int8" && !options.accuracy_budget.empty()) {
+    // The accuracy guard: calibrate on part of the samples, keep the most sensitive layers in FP32 until the
+    // held-back samples meet the budget; its final trial engine is the result.
+    KILN_ASSIGN_OR_RETURN(guard::GuardOutcome g, guard::run_accuracy_guard(onnx_path, options));
+    return g.engine;
+  }
   if (options.precision == "int8" && options.calib_dir.empty() && options.calib_cache.empty()) {
     // Explicit quantization: a model that already holds quantized ops or Q/DQ builds as it is (the fold pass
     // makes them int8 kernels); any other model needs calibration, whose error names the flags.

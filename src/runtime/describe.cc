@@ -62,6 +62,17 @@ std::string Engine::describe() const {
   size_t bytes = weight_bytes();
   o << "Weights: " << graph_->initializers.size() << " tensors, " << bytes << " bytes (" << (bytes + 1023) / 1024 << " KiB)\n";
   for (const auto& [k, v] : info_.compat) o << "  requires " << k << " = " << v << "\n";
+  if (!info_.accuracy_guard.empty()) {
+    o << "Accuracy guard: " << info_.accuracy_guard << "\n";
+    for (const char* precision : {"fp32", "int8"}) {
+      std::vector<std::string> layers;
+      for (const auto& [layer, p] : info_.layer_precision)
+        if (p == precision) layers.push_back(layer);
+      o << "  " << precision << " layers (" << layers.size() << "):";
+      for (const auto& l : layers) o << " " << l;
+      o << "\n";
+    }
+  }
   o << "Nodes (" << graph_->nodes.size() << "):\n";
   const std::vector<NodePlan>& plans = EngineAccess::plans(*this);
   const Backend* engine_backend = find_backend(info_.backend);

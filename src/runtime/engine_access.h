@@ -16,6 +16,8 @@ struct EngineAccess {
     static const std::vector<NodePlan> kNone;
     return engine.plans_ ? *engine.plans_ : kNone;
   }
+  // Build facts recorded after the engine was built (the INT8 accuracy guard's result); before it is shared.
+  static EngineInfo& mutable_info(Engine& engine) { return engine.info_; }
   // Only before the engine's first context.
   static void set_plans(Engine& engine, std::vector<NodePlan> plans) {
     engine.plans_ = std::make_shared<const std::vector<NodePlan>>(std::move(plans));

@@ -7,6 +7,7 @@
 
 #include "quant/calib/calib_cache.h"
 #include "quant/calib/int8_model.h"
+#include "quant/guard/guard.h"
 #include "tools/kiln/cli_util.h"
 
 namespace kiln::cli {
@@ -21,21 +22,37 @@ void add_calibrate_model_options(CLI::App* cmd, CalibrateModelArgs* args) {
 }
 
 int run_calibrate_model(const std::string& model, const CalibrateModelArgs& args, const std::string& method,
-                        int batches) {
+                        int batches, const BuildFlags& flags) {
   if (model.empty() || args.calib_dir.empty() || args.output.empty())
     return fail("calibrate", invalid_argument("expected kiln calibrate MODEL.onnx --calib DIR -o CACHE.json (or "
                                               "--model NAME to build a repository model)"));
   std::error_code ec;
   if (!std::filesystem::is_regular_file(model, ec)) return fail("calibrate", not_found("model '" + model + "' does not exist"));
   // Always recalibrate: an existing cache file at -o is replaced, never reused.
-  BuildOptions o;
+  auto base = flags.to_options();
+  if (!base.ok()) return fail("calibrate", base.status());
+  BuildOptions o = *base;
   o.precision = "int8";
+  o.calib_cache.clear();
   o.calib_dir = args.calib_dir;
   o.calib_method = method;
   o.calib_percentile = args.percentile;
   o.calib_batches = batches;
   o.export_qdq = args.export_qdq;
   auto t0 = std::chrono::steady_clock::now();
+  if (!o.accuracy_budget.empty()) {
+    auto g = guard::run_accuracy_guard(model, o);
+    if (!g.ok()) return fail("calibrate", g.status());
+    const calib::Int8Model& s = g->calibrated.summary;
+    Status st = calib::write_cache(args.output, s.cache);
+    if (!st.ok()) return fail("calibrate", st);
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::cout << "Calibrated " << model << " on " << s.cache.samples << " samples (" << s.cache.method << ") in "
+              << secs << " s: " << s.quantized_tensors << " activation scales; cache " << args.output
+              << (args.export_qdq.empty() ? "" : ", Q/DQ model " + args.export_qdq) << "\n"
+              << "Accuracy guard: " << g->summary << "\n";
+    return 0;
+  }
   auto r = calib::make_int8_model(model, o);
   if (!r.ok()) return fail("calibrate", r.status());
   Status st = calib::write_cache(args.output, r->cache);

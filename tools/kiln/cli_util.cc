@@ -6,6 +6,7 @@
 
 #include "core/float_formats.h"
 #include "passes/retype_inputs.h"
+#include "quant/guard/budget.h"
 
 namespace kiln::cli {
 
@@ -86,6 +87,19 @@ void BuildFlags::add_calib_to(CLI::App* cmd, bool with_cache) {
   cmd->add_option("--export-qdq", export_qdq, "Also write the calibrated Q/DQ model (ONNX) to this file");
 }
 
+void BuildFlags::add_guard_to(CLI::App* cmd) {
+  cmd->add_option("--accuracy-budget", accuracy_budget,
+                  "INT8 accuracy guard: [OUTPUT=]METRIC:VALUE[,...], METRIC top1|cosine|rel_l2 (e.g. cosine:0.999 or "
+                  "logits=top1:0.99): held-back --calib samples vs FP32; sensitive layers go back to FP32 until it "
+                  "holds, else the build fails");
+  cmd->add_option("--accuracy-samples", accuracy_samples,
+                  "Held-back samples of --calib for the guard, spread over the name order (default: a fifth, at "
+                  "least 1); they do not calibrate")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--accuracy-report", accuracy_report,
+                  "Write the guard's JSON report: per-layer precision and sensitivity, metrics before/after, timings");
+}
+
 Result<BuildOptions> BuildFlags::to_options() const {
   BuildOptions o;
   if (!backend.empty()) o.backend = backend;
@@ -101,6 +115,10 @@ Result<BuildOptions> BuildFlags::to_options() const {
   o.calib_percentile = calib_percentile;
   o.calib_batches = calib_batches;
   o.export_qdq = export_qdq;
+  for (const auto& term : accuracy_budget) o.accuracy_budget += (o.accuracy_budget.empty() ? "" : ",") + term;
+  o.accuracy_samples = accuracy_samples;
+  o.accuracy_report = accuracy_report;
+  if (!o.accuracy_budget.empty()) KILN_RETURN_IF_ERROR(guard::parse_budget(o.accuracy_budget).status());
   for (const auto& text : input_dtypes) KILN_RETURN_IF_ERROR(parse_input_dtype(text, &o.input_dtypes));
   KILN_ASSIGN_OR_RETURN(o.shapes, parse_shapes(shapes));
   if (min_shapes.size() != opt_shapes.size() || opt_shapes.size() != max_shapes.size())

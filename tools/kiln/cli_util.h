@@ -30,11 +30,17 @@ struct BuildFlags {
   std::string calib_dir, calib_cache, calib_method, export_qdq;
   double calib_percentile = 99.99;
   int calib_batches = 0;
+  // INT8 accuracy guard (--accuracy-budget, repeatable and joined with ','; --accuracy-samples; --accuracy-report).
+  std::vector<std::string> accuracy_budget;
+  int accuracy_samples = 0;
+  std::string accuracy_report;
   void add_to(CLI::App* cmd, bool with_profiles);
   // --backend and --threads for the commands that run engines (run, bench, conformance).
   void add_runtime_to(CLI::App* cmd);
   // The calibration flags (build and calibrate); `with_cache`: --calib-cache (calibrate has -o instead).
   void add_calib_to(CLI::App* cmd, bool with_cache);
+  // The accuracy-guard flags (build and calibrate).
+  void add_guard_to(CLI::App* cmd);
   // Applies --threads to a new context.
   void configure(ExecutionContext& ctx) const {
     if (threads > 0) ctx.set_num_threads(threads);

@@ -20,6 +20,7 @@ std::function<int()> add_build_command(CLI::App& app) {
   cmd->add_option("-o,--output", args->output, "Engine file to write")->required();
   args->flags.add_to(cmd, true);
   args->flags.add_calib_to(cmd, true);
+  args->flags.add_guard_to(cmd);
   if (!cmd->get_option_no_throw("--backend"))
     cmd->add_option("--backend", args->backend,
                     "Backend that runs every node it supports, the reference backend the rest (reference: the "
@@ -37,6 +38,8 @@ std::function<int()> add_build_command(CLI::App& app) {
     std::cout << "Built " << args->output << " from " << args->model << " in " << secs << " s: "
               << (*engine)->graph().nodes.size() << " nodes, " << (*engine)->weight_bytes() << " weight bytes, backend "
               << (*engine)->info().backend << ", precision " << (*engine)->info().precision << "\n";
+    if (!(*engine)->info().accuracy_guard.empty())
+      std::cout << "Accuracy guard: " << (*engine)->info().accuracy_guard << "\n";
     return 0;
   };
 }

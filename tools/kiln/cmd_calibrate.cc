@@ -69,9 +69,11 @@ std::function<int()> add_calibrate_command(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--force", a->force, "Rebuild even when model.kiln is newer than model.onnx");
   a->flags.add_to(cmd, true);
+  a->flags.add_guard_to(cmd);
   add_calibrate_model_options(cmd, &a->cache_mode);
   return [a]() {
-    if (a->model.empty()) return run_calibrate_model(a->calib_dir, a->cache_mode, a->calib_method, a->calib_batches);
+    if (a->model.empty())
+      return run_calibrate_model(a->calib_dir, a->cache_mode, a->calib_method, a->calib_batches, a->flags);
     auto opts = a->flags.to_options();
     if (!opts.ok()) return fail("calibrate", opts.status());
     if (a->model.empty() || a->model.find('/') != std::string::npos || a->model == "." || a->model == "..")

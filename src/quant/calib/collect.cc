@@ -97,7 +97,10 @@ Result<NamedValues> load_sample(const std::string& sample_dir, const std::vector
 Result<CalibCache> collect_calibration(const onnx::ModelProto& model, const std::vector<std::string>& tensors,
                                        const std::string& base_dir, const std::string& origin,
                                        const std::string& calib_dir, const CollectOptions& options) {
-  KILN_ASSIGN_OR_RETURN(std::vector<std::string> samples, list_sample_dirs(calib_dir, options.max_samples));
+  std::vector<std::string> samples = options.sample_dirs;
+  if (samples.empty()) {
+    KILN_ASSIGN_OR_RETURN(samples, list_sample_dirs(calib_dir, options.max_samples));
+  }
   // The tensors become extra graph outputs (type left to inference) so the engine keeps and returns them.
   onnx::ModelProto probe = model;
   std::set<std::string> graph_inputs, outputs;

@@ -15,6 +15,9 @@ struct CollectOptions {
   Method method = Method::kMse;
   double percentile = 99.99;
   int max_samples = 0;     // 0: every sample folder
+  // Non-empty: calibrate on exactly these sample folders instead of listing calib_dir (the accuracy guard keeps its
+  // held-back samples out of calibration).
+  std::vector<std::string> sample_dirs;
   bool progress = true;    // progress lines on stderr (samples done, time left), at most one a second
   int opt_level = 3;
 };

@@ -7,9 +7,7 @@
 #include <sstream>
 
 #include "backends/cpu/onednn/common.h"
-#include "onnx/onnx-ml.pb.h"
 #include "quant/calib/collect.h"
-#include "quant/calib/qdq_model.h"
 #include "quant/calib/sha256.h"
 
 namespace kiln::calib {
@@ -21,7 +19,8 @@ int weight_qmax_for(const BuildOptions& options) {
   return cpu && cpu::onednn::int8_pairs_saturate() ? cpu::onednn::kInt8SafeWeight : 127;
 }
 
-Result<Int8Model> make_int8_model(const std::string& onnx_path, const BuildOptions& options, bool progress) {
+Result<CalibratedModel> calibrate_model(const std::string& onnx_path, const BuildOptions& options, bool progress,
+                                        const std::vector<std::string>& calib_samples) {
   std::error_code ec;
   const bool have_cache = !options.calib_cache.empty() && fs::is_regular_file(options.calib_cache, ec);
   if (options.calib_dir.empty() && !have_cache)
@@ -41,24 +40,26 @@ Result<Int8Model> make_int8_model(const std::string& onnx_path, const BuildOptio
   std::stringstream ss;
   ss << f.rdbuf();
   const std::string bytes = ss.str();
-  onnx::ModelProto model;
-  if (!model.ParseFromString(bytes)) return invalid_argument(onnx_path + ": not an ONNX model (protobuf parse failed)");
-  const std::string base_dir = fs::path(onnx_path).parent_path().string();
+  CalibratedModel m;
+  if (!m.model.ParseFromString(bytes))
+    return invalid_argument(onnx_path + ": not an ONNX model (protobuf parse failed)");
+  m.base_dir = fs::path(onnx_path).parent_path().string();
+  m.origin = onnx_path;
   const std::string sha = sha256_hex(bytes);
 
-  Int8Model r;
-  auto folded = prepare_for_quantization(model, base_dir);
+  Int8Model& r = m.summary;
+  auto folded = prepare_for_quantization(m.model, m.base_dir);
   if (!folded.ok()) return folded.status().with_context(onnx_path);
   r.folded_batch_norms = *folded;
-  KILN_ASSIGN_OR_RETURN(QuantTargets targets, find_quant_targets(model, base_dir));
-  if (targets.ops.empty())
+  KILN_ASSIGN_OR_RETURN(m.targets, find_quant_targets(m.model, m.base_dir));
+  if (m.targets.ops.empty())
     return failed_precondition(onnx_path + ": nothing to quantize: INT8 quantizes Conv, MatMul and Gemm whose weight "
                                            "is a float initializer, and this model has none");
-  const std::vector<std::string> tensors = targets.tensors();
+  const std::vector<std::string> tensors = m.targets.tensors();
   if (have_cache) {
     KILN_ASSIGN_OR_RETURN(r.cache, read_cache(options.calib_cache));
     KILN_RETURN_IF_ERROR(check_cache_model(r.cache, sha, options.calib_cache, onnx_path));
-    if (progress && !options.calib_dir.empty())
+    if (progress && !options.calib_dir.empty() && calib_samples.empty())
       std::fprintf(stderr, "calibrate: using the cache %s, not the samples in %s (remove it to recalibrate)\n",
                    options.calib_cache.c_str(), options.calib_dir.c_str());
   } else {
@@ -66,23 +67,48 @@ Result<Int8Model> make_int8_model(const std::string& onnx_path, const BuildOptio
     co.method = method;
     co.percentile = options.calib_percentile;
     co.max_samples = options.calib_batches;
+    co.sample_dirs = calib_samples;
     co.progress = progress;
-    KILN_ASSIGN_OR_RETURN(r.cache, collect_calibration(model, tensors, base_dir, onnx_path, options.calib_dir, co));
+    KILN_ASSIGN_OR_RETURN(r.cache,
+                          collect_calibration(m.model, tensors, m.base_dir, onnx_path, options.calib_dir, co));
     r.cache.model_sha256 = sha;
     r.calibrated = true;
     if (!options.calib_cache.empty()) KILN_RETURN_IF_ERROR(write_cache(options.calib_cache, r.cache));
   }
   r.weight_qmax = weight_qmax_for(options);
-  KILN_RETURN_IF_ERROR(insert_qdq(model, targets, r.cache, base_dir, r.weight_qmax).with_context(onnx_path));
-  r.quantized_ops = static_cast<int>(targets.ops.size());
+  r.quantized_ops = static_cast<int>(m.targets.ops.size());
   r.quantized_tensors = static_cast<int>(tensors.size());
-  if (!model.SerializeToString(&r.qdq_bytes)) return internal_error(onnx_path + ": cannot serialize the Q/DQ model");
-  if (!options.export_qdq.empty()) {
-    std::ofstream out(options.export_qdq, std::ios::binary | std::ios::trunc);
-    out << r.qdq_bytes;
-    out.close();
-    if (!out) return not_found("cannot write the Q/DQ model to '" + options.export_qdq + "'");
+  return m;
+}
+
+Result<std::string> qdq_model_bytes(const CalibratedModel& m, const std::set<std::string>& keep_float,
+                                    int* quantized_ops) {
+  onnx::ModelProto model = m.model;
+  QuantTargets targets = m.targets;
+  if (!keep_float.empty()) {
+    KILN_ASSIGN_OR_RETURN(targets, find_quant_targets(model, m.base_dir, keep_float));
   }
+  KILN_RETURN_IF_ERROR(
+      insert_qdq(model, targets, m.summary.cache, m.base_dir, m.summary.weight_qmax).with_context(m.origin));
+  if (quantized_ops) *quantized_ops = static_cast<int>(targets.ops.size());
+  std::string bytes;
+  if (!model.SerializeToString(&bytes)) return internal_error(m.origin + ": cannot serialize the Q/DQ model");
+  return bytes;
+}
+
+Status write_qdq_model(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << bytes;
+  out.close();
+  if (!out) return not_found("cannot write the Q/DQ model to '" + path + "'");
+  return ok_status();
+}
+
+Result<Int8Model> make_int8_model(const std::string& onnx_path, const BuildOptions& options, bool progress) {
+  KILN_ASSIGN_OR_RETURN(CalibratedModel m, calibrate_model(onnx_path, options, progress));
+  Int8Model r = m.summary;
+  KILN_ASSIGN_OR_RETURN(r.qdq_bytes, qdq_model_bytes(m));
+  if (!options.export_qdq.empty()) KILN_RETURN_IF_ERROR(write_qdq_model(options.export_qdq, r.qdq_bytes));
   return r;
 }
 

@@ -225,9 +225,28 @@ Result<int> prepare_for_quantization(onnx::ModelProto& model, const std::string&
   return fold_batch_norms(*model.mutable_graph(), base_dir);
 }
 
-Result<QuantTargets> find_quant_targets(const onnx::ModelProto& model, const std::string& base_dir) {
+std::vector<std::string> layer_names(const onnx::GraphProto& g) {
+  std::map<std::string, int> uses;
+  for (const auto& n : g.node())
+    if (!n.name().empty()) uses[n.name()]++;
+  std::vector<std::string> names;
+  std::set<std::string> taken;
+  for (const auto& n : g.node()) {
+    std::string name = !n.name().empty() && uses[n.name()] == 1 ? n.name()
+                       : n.output_size() > 0 && !n.output(0).empty() ? n.output(0)
+                                                                      : n.op_type();
+    std::string unique = name;
+    for (int k = 1; !taken.insert(unique).second; ++k) unique = name + "_" + std::to_string(k);
+    names.push_back(unique);
+  }
+  return names;
+}
+
+Result<QuantTargets> find_quant_targets(const onnx::ModelProto& model, const std::string& base_dir,
+                                        const std::set<std::string>& keep_float) {
   const auto& g = model.graph();
   GraphIndex ix(g);
+  const std::vector<std::string> layers = layer_names(g);
   QuantTargets t;
   std::set<std::string> in_seen, out_seen;
   for (int i = 0; i < g.node_size(); ++i) {
@@ -239,7 +258,8 @@ Result<QuantTargets> find_quant_targets(const onnx::ModelProto& model, const std
     if (it == ix.inits.end() || it->second->data_type() != onnx::TensorProto::FLOAT) continue;
     if (ix.inits.count(n.input(0))) continue;  // a constant input: constant folding's business
     const int rank = it->second->dims_size();
-    QuantOp q{i, n.input(1), 0};
+    if (keep_float.count(layers[i])) continue;
+    QuantOp q{i, n.input(1), 0, layers[i], op};
     if (op == "Conv") {
       if (rank < 3) continue;
     } else if (op == "MatMul") {

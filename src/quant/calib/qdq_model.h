@@ -1,6 +1,7 @@
 // Q/DQ placement on an ONNX ModelProto: which tensors get activation scales, and the rewrite that inserts
 // QuantizeLinear/DequantizeLinear pairs and per-channel int8 weights (the contract with passes/fold_qdq).
 #pragma once
+#include <set>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,8 @@ struct QuantOp {
   int node = 0;         // index in graph.node
   std::string weight;   // the initializer's name (input 1)
   int axis = 0;         // per-channel axis of the weight: Conv 0, MatMul [K,N] 1, Gemm transB ? 0 : 1
+  std::string layer;    // layer_names()[node]: how reports and keep-float sets name the op
+  std::string op_type;  // Conv | MatMul | Gemm
 };
 
 struct QuantTargets {
@@ -35,8 +38,15 @@ struct QuantTargets {
 // `base_dir`: where external data lives. Returns the number of folded BatchNormalization nodes.
 Result<int> prepare_for_quantization(onnx::ModelProto& model, const std::string& base_dir);
 
-// The ops and tensors of a prepared model that quantization touches (docs/int8.md, "Q/DQ placement").
-Result<QuantTargets> find_quant_targets(const onnx::ModelProto& model, const std::string& base_dir);
+// One name per node of `g`, unique: the node's name, or its first output's name when the node has no name or shares
+// it with another node. The accuracy guard's layers (reports, keep-float sets, `kiln inspect`) go by these names.
+std::vector<std::string> layer_names(const onnx::GraphProto& g);
+
+// The ops and tensors of a prepared model that quantization touches (docs/int8.md, "Q/DQ placement"). Ops whose
+// layer name is in `keep_float` stay float: no int8 weight, and their input and output get Q/DQ only where another
+// quantized op needs it (the accuracy guard's mechanism; the scales of the tensors that remain are unchanged).
+Result<QuantTargets> find_quant_targets(const onnx::ModelProto& model, const std::string& base_dir,
+                                        const std::set<std::string>& keep_float = {});
 
 // Inserts the Q/DQ pairs with the cache's scales (every target tensor must be in it), replaces each op's weight by
 // an int8 per-channel initializer + DequantizeLinear (values within +-weight_qmax), and raises the ai.onnx opset to

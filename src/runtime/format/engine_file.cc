@@ -334,6 +334,33 @@ std::vector<OptimizationProfile> decode_profiles(ByteReader& r) {
   return out;
 }
 
+// Section "guard" (v4): the INT8 accuracy guard's summary and per-layer precision (empty without a guard).
+constexpr const char* kGuardTag = "guard";
+
+void encode_guard(ByteWriter& w, const EngineInfo& info) {
+  w.str(kGuardTag);
+  w.str(info.accuracy_guard);
+  w.u64(info.layer_precision.size());
+  for (const auto& [layer, precision] : info.layer_precision) {
+    w.str(layer);
+    w.str(precision);
+  }
+}
+
+void decode_guard(ByteReader& r, EngineInfo& info) {
+  if (r.str() != kGuardTag) {
+    r.fail("missing guard section");
+    return;
+  }
+  info.accuracy_guard = r.str();
+  const uint64_t n = r.count(16);  // two string lengths
+  for (uint64_t i = 0; i < n && r.ok(); ++i) {
+    std::string layer = r.str(), precision = r.str();
+    if (r.ok() && precision != "int8" && precision != "fp32") r.fail("unknown layer precision '" + precision + "'");
+    info.layer_precision.emplace_back(std::move(layer), std::move(precision));
+  }
+}
+
 }  // namespace
 
 bool looks_like_engine(const std::string& first_bytes) {
@@ -365,6 +392,7 @@ Result<std::string> encode_engine(const Graph& graph, const EngineInfo& info,
   } else {
     encode_plans(e.meta, plans);
   }
+  encode_guard(e.meta, info);
 
   ByteWriter out;
   out.raw(kEngineMagic, 8);
@@ -436,6 +464,7 @@ Result<EngineContents> decode_engine(const char* data, size_t size, std::shared_
   Decoder d{r, data + weights_offset, size - weights_offset, std::move(holder)};
   c.graph = d.graph(0);
   if (r.ok()) c.plans = decode_plans(r, c.graph->nodes.size());
+  if (r.ok() && version >= 4) decode_guard(r, c.info);
   KILN_RETURN_IF_ERROR(r.status());
   Status vs = verify_graph(*c.graph);
   if (!vs.ok()) return data_loss(origin + ": engine graph is invalid: " + vs.message());

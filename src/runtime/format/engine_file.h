@@ -6,7 +6,8 @@
 //   [16,24)  total file size (u64)          [24,32) FNV-1a 64 checksum of bytes [64, file size)
 //   [32,40)  weights offset (u64, 64-aligned)  [40,64) reserved (zero)
 //   [64, weights offset)   metadata (EngineInfo, profiles), graph, then (v3) the plan section: one NodePlan per
-//                          top-level node (backend, kernel, tactic, tactic name, layout, precision, workspace, note)
+//                          top-level node (backend, kernel, tactic, tactic name, layout, precision, workspace, note),
+//                          then (v4) the guard section: accuracy-guard summary and per-layer precision
 //   [weights offset, end)  raw tensor bytes, each tensor 64-byte aligned
 #pragma once
 #include <memory>
@@ -20,8 +21,10 @@ namespace kiln {
 
 constexpr char kEngineMagic[8] = {'K', 'I', 'L', 'N', 'E', 'N', 'G', '\0'};
 // 2: EngineInfo.compat (GPU arch, CUDA/cuBLASLt/cuDNN versions). 3: per-node plans (section "plan") instead of the
-// kiln_placement / kiln_tactic node attributes. Engines older than kMinEngineFormatVersion must be rebuilt.
-constexpr uint32_t kEngineFormatVersion = 3;
+// kiln_placement / kiln_tactic node attributes. 4: the INT8 accuracy guard's result after the plans (section "guard":
+// summary, per-layer precision; empty without a guard); version 3 files still load (no guard). Engines older than
+// kMinEngineFormatVersion must be rebuilt.
+constexpr uint32_t kEngineFormatVersion = 4;
 constexpr uint32_t kMinEngineFormatVersion = 3;
 constexpr size_t kEngineHeaderSize = 64;
 
