@@ -156,6 +156,7 @@ def test_report_content(guarded, work):
     sens = {l["name"]: l["sensitivity"] for l in rep["layers"]}
     assert sens[FRAGILE] > 1 and all(sens[n] < sens[FRAGILE] for n in LAYERS if n != FRAGILE)
     assert all(l["only_this_layer_int8"]["logits"]["top1"] is not None for l in rep["layers"])
+    assert all(rep["trials"][l["trial"]]["layer"] == l["name"] for l in rep["layers"])
     kinds = [t["kind"] for t in rep["trials"]]
     assert kinds == ["all_int8"] + ["sensitivity"] * 5 + ["fallback"]
     assert [t.get("layer") for t in rep["trials"][1:6]] == LAYERS

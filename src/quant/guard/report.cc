@@ -75,6 +75,7 @@ std::string guard_report_json(const GuardRun& run) {
       const Trial& t = run.trials[l.sensitivity_trial];
       o["sensitivity"] = number(t.score);
       o["rank"] = l.rank;
+      o["trial"] = l.sensitivity_trial;  // index into "trials" (its build and run times)
       o["only_this_layer_int8"] = output_metrics(t.metrics);
     } else {
       o["sensitivity"] = nullptr;
