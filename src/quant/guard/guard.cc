@@ -203,11 +203,13 @@ Result<GuardOutcome> run_accuracy_guard(const std::string& onnx_path, const Buil
   Search search(setup, run, progress);
   t0 = Clock::now();
   KILN_ASSIGN_OR_RETURN(int first, search.trial(TrialKind::kAllInt8, {}));
+  run.search_s = seconds_since(t0);
   std::vector<int> fallback_sizes;
   if (run.trials[first].met) {
     run.final_trial = first;
   } else if (total > 1) {
     // Sensitivity: each layer alone in int8, every other layer float.
+    t0 = Clock::now();
     std::set<std::string> everyone;
     for (const auto& l : run.layers) everyone.insert(l.name);
     for (auto& l : run.layers) {
@@ -246,7 +248,7 @@ Result<GuardOutcome> run_accuracy_guard(const std::string& onnx_path, const Buil
     if (hi > 0) {
       KILN_ASSIGN_OR_RETURN(run.final_trial, search.trial(TrialKind::kRefine, most_sensitive(ranked, run.layers, hi)));
     }
-    run.search_s = seconds_since(t0);
+    run.search_s += seconds_since(t0);
   }
   for (size_t i = 0; i < run.trials.size(); ++i)
     if (run.trials[i].int8_layers > 0 &&

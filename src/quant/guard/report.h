@@ -26,6 +26,7 @@ struct GuardRun {
   std::vector<Trial> trials;                   // in the order run
   int final_trial = -1;                        // the chosen configuration; -1: the budget was not met
   int best_trial = -1;                         // closest to the budget with at least one int8 layer
+  // search: trial 1 and the fallback / bisection trials; sensitivity: the one-layer trials.
   double calibration_s = 0, reference_s = 0, sensitivity_s = 0, search_s = 0, total_s = 0;
 };
 
