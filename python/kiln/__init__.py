@@ -72,7 +72,8 @@ def build(model: Union[PathLike, bytes, bytearray, memoryview], *, precision: st
           timing_cache: Optional[PathLike] = None,
           calib: Union[None, PathLike, Iterable[Mapping[str, Any]]] = None, calib_cache: Optional[PathLike] = None,
           calib_method: Optional[str] = None, calib_percentile: float = 99.99, calib_batches: int = 0,
-          export_qdq: Optional[PathLike] = None) -> "Engine":
+          export_qdq: Optional[PathLike] = None, accuracy_budget: Optional[str] = None,
+          accuracy_samples: int = 0, accuracy_report: Optional[PathLike] = None) -> "Engine":
     """Compiles an ONNX model (a file path, or the model's bytes) into an Engine; the same build as `kiln build`.
 
     precision: fp32 | tf32 | fp16 | bf16 | best (int8 needs calibration: see calib).
@@ -82,9 +83,13 @@ def build(model: Union[PathLike, bytes, bytearray, memoryview], *, precision: st
     input_dtypes: {name: dtype} inputs taken in another type than the model declares (float16, bfloat16, uint8).
     INT8 (precision="int8", docs/int8.md): calib is the calibration data, either an iterable of samples
     ({input name: array}, each may hold a batch) or the path of a sample folder (`kiln build --calib`);
-    calib_cache (--calib-cache) is read when it exists, else written by the calibration; calib_method: entropy
-    (default) | minmax | percentile | mse; calib_percentile; calib_batches: samples used (0: all);
+    calib_cache (--calib-cache) is read when it exists, else written by the calibration; calib_method: mse
+    (default) | entropy | minmax | percentile; calib_percentile; calib_batches: samples used (0: all);
     export_qdq: also write the Q/DQ ONNX model there.
+    Accuracy guard (--accuracy-budget, docs/int8.md): accuracy_budget "[OUTPUT=]METRIC:VALUE[,...]" with METRIC
+    top1 | cosine | rel_l2, checked on accuracy_samples held-back calibration samples (0: a fifth) against the FP32
+    engine; layers move back to FP32 until it holds, else KilnError. accuracy_report: write the JSON report there.
+    The result is in engine.info["accuracy_guard"] and engine.info["layer_precision"].
     The GIL is released while compiling. Raises KilnError with Kiln's one-line message.
     """
     dev, gpu = _device(device)
@@ -103,7 +108,8 @@ def build(model: Union[PathLike, bytes, bytearray, memoryview], *, precision: st
                 exact_gelu=bool(exact_gelu), input_dtypes=dtypes, calib_dir="",
                 calib_cache=os.fspath(calib_cache or ""), calib_method=calib_method or "",
                 calib_percentile=float(calib_percentile), calib_batches=int(calib_batches),
-                export_qdq=os.fspath(export_qdq or ""))
+                export_qdq=os.fspath(export_qdq or ""), accuracy_budget=accuracy_budget or "",
+                accuracy_samples=int(accuracy_samples), accuracy_report=os.fspath(accuracy_report or ""))
     if not isinstance(model, (str, os.PathLike, bytes, bytearray, memoryview)):
         raise KilnError(f"build: expected an ONNX file path or the model's bytes, got {type(model).__name__}")
     # Kiln compiles from files: model bytes and in-memory calibration samples go to a private temporary directory

@@ -35,7 +35,8 @@ std::shared_ptr<EngineHandle> build(const std::string& path, const std::string& 
                                     const std::map<std::string, std::string>& input_dtypes,
                                     const std::string& calib_dir, const std::string& calib_cache,
                                     const std::string& calib_method, double calib_percentile, int calib_batches,
-                                    const std::string& export_qdq) {
+                                    const std::string& export_qdq, const std::string& accuracy_budget,
+                                    int accuracy_samples, const std::string& accuracy_report) {
   BuildOptions o;
   o.device = device;
   o.gpu = gpu;
@@ -51,6 +52,9 @@ std::shared_ptr<EngineHandle> build(const std::string& path, const std::string& 
   o.calib_percentile = calib_percentile;
   o.calib_batches = calib_batches;
   o.export_qdq = export_qdq;
+  o.accuracy_budget = accuracy_budget;
+  o.accuracy_samples = accuracy_samples;
+  o.accuracy_report = accuracy_report;
   for (const auto& p : profiles) {
     OptimizationProfile prof;
     for (const auto& [name, r] : p) prof.inputs[name] = ShapeRange{std::get<0>(r), std::get<1>(r), std::get<2>(r)};
@@ -148,12 +152,18 @@ void bind_engine(nb::module_& m) {
         d["source"] = i.source;
         d["compat"] = nb::cast(i.compat);
         d["weight_bytes"] = h.engine->weight_bytes();
+        d["accuracy_guard"] = i.accuracy_guard;
+        nb::dict layers;  // insertion order = graph order
+        for (const auto& [layer, precision] : i.layer_precision) layers[layer.c_str()] = precision;
+        d["layer_precision"] = layers;
         return d;
-      }, "Build facts: format_version, kiln_version, backend, precision, device, source, compat, weight_bytes.");
+      }, "Build facts: format_version, kiln_version, backend, precision, device, source, compat, weight_bytes, "
+         "accuracy_guard (the INT8 guard's result line, '' without one), layer_precision ({layer: int8|fp32}).");
 
   m.def("_build", &build, "path"_a, "device"_a, "gpu"_a, "backend"_a, "precision"_a, "shapes"_a, "profiles"_a,
         "opt_level"_a, "timing_cache"_a, "exact_gelu"_a, "input_dtypes"_a, "calib_dir"_a, "calib_cache"_a,
-        "calib_method"_a, "calib_percentile"_a, "calib_batches"_a, "export_qdq"_a);
+        "calib_method"_a, "calib_percentile"_a, "calib_batches"_a, "export_qdq"_a,
+        "accuracy_budget"_a, "accuracy_samples"_a, "accuracy_report"_a);
   m.def("cuda_device_count", &cuda_device_count, "Visible CUDA devices (0 without a GPU or in builds without CUDA).");
   m.attr("built_with_cuda") = built_with_cuda();
   m.attr("__version__") = KILN_VERSION;

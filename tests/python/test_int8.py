@@ -51,3 +51,27 @@ def test_int8_from_sample_folder(model_paths, tmp_path):
     x = _samples(1, seed=5)[0]
     fp32 = kiln.build(model_paths["small_cnn"]).create_context().run(x)
     assert _cosine(eng.create_context().run(x)["logits"], fp32["logits"]) > 0.95
+
+
+def test_int8_accuracy_guard(model_paths, tmp_path):
+    """The guard through Python: a budget that holds gives its result line and per-layer precisions (the report
+    agrees); an impossible one raises KilnError naming the budget."""
+    path, report = model_paths["small_cnn"], tmp_path / "guard.json"
+    eng = kiln.build(path, precision="int8", calib=_samples(10), accuracy_budget="logits=cosine:0.99",
+                     accuracy_samples=3, accuracy_report=report)
+    info = eng.info
+    assert "cosine(logits)" in info["accuracy_guard"] and ">= 0.99" in info["accuracy_guard"]
+    assert info["layer_precision"] and set(info["layer_precision"].values()) <= {"int8", "fp32"}
+    assert "int8" in info["layer_precision"].values()
+    import json
+    layers = {l["name"]: l["precision"] for l in json.loads(report.read_text())["layers"]}
+    assert layers == info["layer_precision"]
+    x = _samples(1, seed=11)[0]
+    fp32 = kiln.build(path).create_context().run(x)
+    assert _cosine(eng.create_context().run(x)["logits"], fp32["logits"]) > 0.95
+    try:
+        kiln.build(path, precision="int8", calib=_samples(10), accuracy_budget="rel_l2:0")
+    except kiln.KilnError as e:
+        assert "rel_l2" in str(e)
+    else:
+        raise AssertionError("an impossible budget built")
