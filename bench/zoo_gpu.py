@@ -125,9 +125,9 @@ def main(argv=None):
     os.makedirs(args.tmp, exist_ok=True)
     info = gc.env_info(args)
     log(f"environment: {info}; workdir {args.tmp}")
-    print_plan(args)
     if args.cpu_smoke:
         return smoke_main(args, info)
+    print_plan(args)
     precisions = precisions_of(args)
     run = Run(args, args.plan, info)
     for m, _ in args.plan:

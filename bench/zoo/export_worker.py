@@ -33,6 +33,22 @@ def write_json(path, data):
     os.replace(tmp, path)
 
 
+def dynamic_batch(module, n):
+    """dynamo's dynamic_shapes for `n` positional inputs with a dynamic axis 0, shaped like forward's signature
+    (a forward(*args) takes them as one tuple)."""
+    import inspect
+    import torch
+    per_arg = tuple({0: torch.export.Dim("batch", min=1, max=4096)} for _ in range(n))
+    params = inspect.signature(module.forward).parameters.values()
+    return (per_arg,) if any(p.kind == p.VAR_POSITIONAL for p in params) else per_arg
+
+
+def first_line(err):
+    """The exception's first non-empty message line (torch.export puts the reason first, advice after)."""
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    return f"{type(err).__name__}: {lines[0] if lines else ''}"[:300]
+
+
 def export_file(module, model, path, exporter, batch, dynamic, opset):
     """One ONNX file from `module` traced at `batch` (dynamic batch axis when `dynamic`)."""
     import torch
@@ -46,7 +62,7 @@ def export_file(module, model, path, exporter, batch, dynamic, opset):
             torch.onnx.export(module, args, path, dynamo=False, opset_version=opset, do_constant_folding=True,
                               input_names=names_in, output_names=names_out, dynamic_axes=dyn)
         else:
-            shapes = tuple({0: torch.export.Dim("batch", min=1, max=4096)} for _ in args) if dynamic else None
+            shapes = dynamic_batch(module, len(args)) if dynamic else None
             torch.onnx.export(module, args, path, dynamo=True, opset_version=opset, input_names=names_in,
                               output_names=names_out, dynamic_shapes=shapes, external_data=False)
     if not os.path.exists(path):
@@ -101,7 +117,7 @@ def export_one(module, model, exporter, args, rec):
     except Exception as e:  # noqa: BLE001 -- the dynamo exporter may refuse a dynamic batch: try static files
         if exporter != "dynamo":
             raise
-        rec["note"] = f"dynamic batch failed ({gpu_compare.one_line(e)[:200]}); one static file per batch"
+        rec["note"] = f"dynamic batch failed ({first_line(e)[:200]}); one static file per batch"
         rec["files"] = {}
         for b in args.batches:
             export_file(module, model, f"{base}.b{b}.onnx", exporter, b, False, opset)
@@ -159,7 +175,7 @@ def main(argv=None):
         try:
             export_one(module, model, exporter, args, rec)
         except Exception as e:  # noqa: BLE001 -- one exporter failing leaves the other's rows
-            rec["error"] = f"{exporter} export: " + gpu_compare.one_line(e)
+            rec["error"] = f"{exporter} export: " + first_line(e)
             rec["traceback"] = traceback.format_exc()[-2000:]
         rec["seconds"] = round(time.perf_counter() - t1, 1)
         write_json(json_path, out)

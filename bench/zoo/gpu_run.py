@@ -370,8 +370,8 @@ def phase_measure(run, print_rows):
     for m, exps in run.plan:
         st = run.models[m.name]
         if not st["admitted"]:
-            continue
-        if run.budget.left() < m.est.measure * 0.75:
+            run.skip(m, "not run")  # rows still pending here were neither failed nor skipped before: say so
+        elif run.budget.left() < m.est.measure * 0.75:
             run.skip(m)
         else:
             for r in run.recs(m):
