@@ -69,12 +69,15 @@ def export_file(module, model, path, exporter, batch, dynamic, opset):
         raise RuntimeError(f"the exporter wrote no file at {path}")
 
 
-def ort_check(module, model, path, batch):
-    """rel L2 of ONNX Runtime (CPU) vs PyTorch FP32 on the zoo inputs at `batch`, worst output."""
+def ort_check(module, model, path, batch, threads):
+    """rel L2 of ONNX Runtime (CPU, `threads` threads) vs PyTorch FP32 on the zoo inputs at `batch`, worst output."""
     import onnxruntime as ort
     import torch
     feeds = inputs.make_inputs(model, batch, seed=3)
-    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    opts = ort.SessionOptions()
+    if threads > 0:
+        opts.intra_op_num_threads = threads
+    sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
     got = sess.run(None, {i.name: feeds[i.name] for i in sess.get_inputs()})
     with torch.no_grad():
         ref = weights.outputs_as_list(module(*[torch.from_numpy(v) for v in feeds.values()]))
@@ -127,7 +130,7 @@ def export_one(module, model, exporter, args, rec):
     if not args.no_ort_check:
         batch = 3 if "*" in rec["files"] else min(args.batches)
         try:
-            rec["ort"] = ort_check(module, model, first, batch)
+            rec["ort"] = ort_check(module, model, first, batch, args.threads)
         except Exception as e:  # noqa: BLE001 -- ORT may not run a file Kiln can; recorded, not fatal
             rec["ort"] = {"ok": False, "error": gpu_compare.one_line(e)}
 

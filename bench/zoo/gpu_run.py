@@ -202,7 +202,7 @@ def admit_next(run, waiting, exporting):
 
 def phase_prepare(run):
     args = run.args
-    threads = max(1, ((os.cpu_count() or 4) - 2) // max(1, args.export_jobs))
+    threads = max(1, (len(os.sched_getaffinity(0)) - 2) // max(1, args.export_jobs))
     to_export, exporting, waiting, current = list(run.plan), {}, list(run.plan), None
     while to_export or exporting or waiting or current:
         while to_export and len(exporting) < args.export_jobs:
@@ -288,6 +288,7 @@ def fill_prepare(r, ready):
         r["notes"].append(f"PyTorch: {ready['fatal']}")
         return
     b = (ready.get("info") or {}).get("batches", {}).get(str(r["batch"]), {})
+    r["torch_prepare_s"] = ready.get("seconds")  # the model's whole preparation (both batches)
     r["torch_vs_fp32"], r["torch_bf16_vs_fp32"] = b.get("torch_fp16_vs_fp32"), b.get("torch_bf16_vs_fp32")
     r["compile_first_call_s"], r["compile"] = b.get("compile_first_call_s"), {"mode": b.get("compile_mode")}
     att = (ready.get("info") or {}).get("attention")
@@ -346,6 +347,7 @@ def torch_measure(run, m):
     ch, ready = st["worker"], st["ready"] or {}
     if ch is None or "fatal" in ready:
         return
+    log(f"{m.name}: PyTorch timings ...")
     ch.send("measure")
     deadline = time.perf_counter() + run.budget.timeout(run.args.prepare_timeout)
     ev = None
@@ -357,6 +359,7 @@ def torch_measure(run, m):
             r["notes"].append(f"PyTorch timings: {why}")
         return
     for r in run.recs(m):
+        r["torch_measure_s"] = ev.get("seconds")  # the model's PyTorch timings (both batches)
         got = (ev.get("batches") or {}).get(str(r["batch"]), {})
         r["eager"] = got.get("eager") or {}
         r["compile"] = dict(got.get("compile") or {}, mode=r["compile"].get("mode"),
@@ -378,10 +381,9 @@ def phase_measure(run, print_rows):
                 fill_prepare(r, st["ready"] or {"fatal": "not prepared"})
             for r in run.recs(m):
                 for p in precisions_of(run.args):
-                    if r["status"] != "skipped":
+                    if "engine" in (r["kiln"].get(p) or {}):
                         log(f"{r['row']} b{r['batch']}: kiln run + bench {p} ...")
                         check_and_bench(run, m, r, p)
-            log(f"{m.name}: PyTorch timings ...")
             torch_measure(run, m)
         if st["worker"] is not None:
             st["worker"].send("quit")
