@@ -62,7 +62,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--kiln", required=True)
     ap.add_argument("--suite", required=True, help="onnx/backend/test/data/node")
-    ap.add_argument("--expected", required=True, help="expected_failures.txt")
+    ap.add_argument("--expected", required=True, action="append",
+                    help="expected_failures.txt; repeat to add a precision's own list (their union is expected)")
     ap.add_argument("--filter", default="", help="regex on case names")
     ap.add_argument("--write-expected", action="store_true", help="rewrite the list from this run")
     ap.add_argument("--min-pass-rate", type=float, default=0.90)
@@ -77,23 +78,30 @@ def main():
     passed = sorted(c for c, (v, _) in results.items() if v == "PASS")
     failed = sorted(c for c, (v, _) in results.items() if v == "FAIL")
     unsupported = sorted(c for c, (v, _) in results.items() if v == "UNSUPPORTED")
-    expected = load_expected(args.expected)
+    expected = {}
+    for path in args.expected:
+        expected.update(load_expected(path))
 
     if args.write_expected:
-        with open(args.expected, "w") as f:
+        with open(args.expected[-1], "w") as f:
             f.write("# ONNX node test cases the reference CPU backend does not pass, with the reason.\n"
                     "# This list may only shrink. Format: <case> <VERDICT>: <reason>\n")
             for c in sorted(failed + unsupported):
                 v, why = results[c]
                 f.write(f"{c} {v}: {why[:200]}\n")
-        print(f"wrote {len(failed) + len(unsupported)} entries to {args.expected}")
+        print(f"wrote {len(failed) + len(unsupported)} entries to {args.expected[-1]}")
 
     unexpected = [c for c in failed + unsupported if c not in expected]
     fixed = [c for c in passed if c in expected]
     for c in unexpected:
         print(f"UNEXPECTED {results[c][0]} {c} {results[c][1]}")
+    # Under another precision's budget a listed fp32 failure may pass because the budget is looser (test_adam_multiple
+    # under bf16): that says nothing about the list, so it is reported but does not fail the run.
+    looser = "--precision" in args.extra
     for c in fixed:
-        print(f"NOW PASSING (remove from the list) {c}")
+        print(f"{'passes under this budget' if looser else 'NOW PASSING (remove from the list)'} {c}")
+    if looser:
+        fixed = []
     total = len(results)
     rate = len(passed) / total if total else 0.0
     print(f"conformance: {len(passed)} passed, {len(failed)} failed, {len(unsupported)} unsupported of {total} "
