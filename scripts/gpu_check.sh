@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs Kiln's GPU checks on a GPU machine from a prebuilt bundle (dist/bin, dist/lib): the GPU kernel tests,
 # ONNX node conformance on --device cuda, and the bundled models on the GPU vs ONNX Runtime. Results go to $OUT
-# (or ./gpu-check-out). Usage: scripts/gpu_check.sh [tests] [conformance] [models] [bench ARGS...]
+# (or ./gpu-check-out). Usage: scripts/gpu_check.sh [tests] [conformance|conformance-fp16] [models] [bench ARGS...]
 set -uo pipefail
 OUT=${OUT:-$PWD/gpu-check-out}
 mkdir -p "$OUT"
@@ -14,12 +14,15 @@ if [[ $what == all || $what == tests ]]; then
   echo "gpu tests rc=$?"; grep -E "^\[  (PASSED|FAILED|SKIPPED) \]|tests? from .* ran" "$OUT/gpu_tests.log" | head -60
   echo "slowest:"; grep -E "^\[ +OK \]" "$OUT/gpu_tests.log" | sed -E 's/.*\] (.*) \(([0-9]+) ms\)/\2 \1/' | sort -rn | head -8
 fi
-if [[ $what == all || $what == conformance ]]; then
-  echo "== ONNX node conformance, --device cuda"
+if [[ $what == all || $what == conformance || $what == conformance-fp16 ]]; then
+  # conformance-fp16: FP16 engines judged with the fp16 budget (docs/conformance.md, "Budgets per precision").
+  precision=fp32; [[ $what == conformance-fp16 ]] && precision=fp16
+  echo "== ONNX node conformance, --device cuda --precision $precision"
   if [[ -f .gpu/node.tar.xz ]]; then tar -xJf .gpu/node.tar.xz -C /tmp; node=/tmp/node; else
   node=$(python3 -c "import onnx, os; print(os.path.join(os.path.dirname(onnx.__file__), 'backend/test/data/node'))"); fi
-  timeout 260 "$KILN" conformance "$node" --device cuda >"$OUT/conformance_cuda.log" 2>&1
-  echo "conformance rc=$?"; grep -E "^(FAIL|SKIP)" "$OUT/conformance_cuda.log" | head -40; tail -1 "$OUT/conformance_cuda.log"
+  timeout 260 "$KILN" conformance "$node" --device cuda --precision $precision >"$OUT/conformance_cuda_$precision.log" 2>&1
+  echo "conformance rc=$?"; grep -E "^(FAIL|SKIP)" "$OUT/conformance_cuda_$precision.log" | head -40
+  tail -1 "$OUT/conformance_cuda_$precision.log"
 fi
 if [[ $what == all || $what == models ]]; then
   echo "== bundled models on cuda vs onnxruntime"
