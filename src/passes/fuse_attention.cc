@@ -1,177 +1,103 @@
-// fuse_attention: scaled dot-product attention written out as ops becomes one ONNX Attention node:
-//   [Q = Q0 * c0] ; S = MatMul(Q, Kt) [/ c | * c] [+ mask] ; P = Softmax(S, last axis) ; Y = MatMul(P, V)
-// with 4-D Q [B, H, S, D] and Kt = Transpose(K', [0,2,3,1]) of K' [B, S, H, D] (K = Transpose(K', [0,2,1,3]) is
-// inserted, or an existing one reused) or Kt = Transpose(K, [0,1,3,2]) of K [B, H, S, D].
-// The folded scale becomes the `scale` attribute; the mask becomes attn_mask (additive, broadcastable).
-#include <algorithm>
-#include <cmath>
+// fuse_attention: scaled dot-product attention written out as ops becomes one ONNX Attention node (opset 23):
+//   S = MatMul(Q, Kt) with scalings, masks and float casts; P = Softmax(S, last axis) [Cast, inference Dropout,
+//   NaN guard]; Y = MatMul(P, V)
+// for 2-D, 3-D and 4-D operands, Kt from any transpose of K (or a reshape of one), scale anywhere on Q, K or the
+// scores, additive / boolean / causal masks and grouped-query heads. The steps live in src/passes/attention/
+// (match_scores, match_keys, match_heads, match_mask, build_attention); docs/fused-ops.md lists what is
+// recognised and what is refused. A block is fused only when the Attention node computes exactly what the graph
+// computes.
+#include <set>
 
-#include "passes/fuse_util.h"
+#include "passes/attention/attention_match.h"
 #include "passes/pass.h"
 
 namespace kiln {
 namespace {
 
-using fuse::GraphIndex;
+using attn::AttentionPlan;
 
-struct Match {
-  std::string q, k_src, v, mask;
-  bool k_needs_transpose = false;  // K' is [B, S, H, D]
-  double scale = 1.0;
-  std::vector<size_t> nodes;  // removed nodes; `last` is the output MatMul
-  size_t last = 0;
-};
-
-// A scalar Div/Mul node scaling `value`: returns the multiplier it applies and the scaled operand.
-std::optional<fuse::ScalarOperand> scalar_scaling(const Graph& g, const Node& n) {
-  if (n.op == OpKind::kDiv && n.inputs.size() == 2) {
-    auto c = scalar_constant(g, n.inputs[1]);
-    if (c && *c != 0) return fuse::ScalarOperand{n.inputs[0], 1.0 / *c};
-  }
-  if (n.op == OpKind::kMul) {
-    auto s = fuse::scalar_operand(g, n);
-    if (s) return s;
-  }
-  return std::nullopt;
-}
-
-bool dims_conflict(const Dim& a, const Dim& b) { return a.is_known() && b.is_known() && a.value != b.value; }
-
-// MatMul(Q, Kt) producing `scores`, optionally behind one scalar Div/Mul; every value read only by the next node.
-bool match_scores(const Graph& g, const GraphIndex& idx, const std::string& scores, size_t reader, Match* m) {
-  auto pi = idx.producer_index(scores);
-  if (!pi || !idx.only_read_by(scores, reader)) return false;
-  size_t mm = *pi;
-  if (g.nodes[mm].op != OpKind::kMatMul) {
-    auto s = scalar_scaling(g, g.nodes[mm]);
-    if (!s) return false;
-    auto qi = idx.producer_index(s->other);
-    if (!qi || g.nodes[*qi].op != OpKind::kMatMul || !idx.only_read_by(s->other, mm)) return false;
-    m->scale *= s->value;
-    m->nodes.push_back(mm);
-    mm = *qi;
-  }
-  const Node& qk = g.nodes[mm];
-  if (qk.inputs.size() != 2) return false;
-  m->nodes.push_back(mm);
-  // Kt: a Transpose read only by this MatMul.
-  auto ti = idx.producer_index(qk.inputs[1]);
-  if (!ti || g.nodes[*ti].op != OpKind::kTranspose || !idx.only_read_by(qk.inputs[1], mm)) return false;
-  const std::vector<int64_t> perm = g.nodes[*ti].attrs.get_ints("perm");
-  if (perm == std::vector<int64_t>{0, 2, 3, 1})
-    m->k_needs_transpose = true;
-  else if (perm != std::vector<int64_t>{0, 1, 3, 2})
-    return false;
-  m->k_src = g.nodes[*ti].inputs[0];
-  m->nodes.push_back(*ti);
-  // Q, possibly scaled by a constant first.
-  m->q = qk.inputs[0];
-  auto qs = idx.producer_index(m->q);
-  if (qs && idx.only_read_by(m->q, mm)) {
-    auto s = scalar_scaling(g, g.nodes[*qs]);
-    if (s && fuse::rank_of(g, s->other) == 4) {
-      m->scale *= s->value;
-      m->q = s->other;
-      m->nodes.push_back(*qs);
+// A size-1 axis of K or V facing a larger one of Q: only the heads axis of 4-D operands may do that (one kv head
+// shared by every query head).
+bool batch_axes_fit(const std::vector<Dim>& q, const std::vector<Dim>& k, const std::vector<Dim>& v) {
+  const size_t r = q.size();
+  auto one = [](const Dim& d) { return d.is_known() && d.value == 1; };
+  for (size_t a = 0; a + 2 < r; ++a) {
+    if (attn::dims_conflict(q[a], k[a]) && !(r == 4 && a == 1 && one(k[a]))) return false;
+    if (attn::dims_conflict(q[a], v[a]) && !(r == 4 && a == 1 && one(v[a]))) return false;
+    if (one(q[a]) != one(k[a]) || one(q[a]) != one(v[a])) {
+      // Q broadcast over K/V, or K and V sharing heads differently: not an Attention.
+      if (one(q[a]) || !(r == 4 && a == 1 && one(k[a]) && one(v[a]))) return false;
     }
   }
   return true;
 }
 
-bool match(const Graph& g, const GraphIndex& idx, size_t si, Match* m) {
-  const Node& sm = g.nodes[si];
-  if (sm.inputs.empty() || fuse::rank_of(g, sm.inputs[0]) != 4) return false;
-  const int64_t axis = sm.attrs.get_int("axis", sm.opset >= 13 || sm.opset == 0 ? -1 : 1);
-  if (axis != -1 && axis != 3) return false;
-  auto oi = idx.sole_consumer(sm.outputs[0]);
-  if (!oi || g.nodes[*oi].op != OpKind::kMatMul || g.nodes[*oi].inputs.size() != 2 ||
-      g.nodes[*oi].inputs[0] != sm.outputs[0])
-    return false;
-  m->last = *oi;
-  m->v = g.nodes[*oi].inputs[1];
-  m->nodes = {si};
-  const std::string& s = sm.inputs[0];
-  auto ai = idx.producer_index(s);
-  if (ai && g.nodes[*ai].op == OpKind::kAdd && idx.only_read_by(s, si)) {
-    const Node& add = g.nodes[*ai];
-    for (int side = 0; side < 2; ++side) {
-      Match t = *m;
-      t.nodes.push_back(*ai);
-      if (add.inputs[0] == add.inputs[1] || !match_scores(g, idx, add.inputs[side], *ai, &t)) continue;
-      t.mask = add.inputs[1 - side];
-      *m = t;
-      break;
+std::optional<AttentionPlan> match(const Graph& g, const attn::GraphIndex& idx, size_t softmax) {
+  auto chain = attn::match_score_chain(g, idx, softmax);
+  if (!chain) return std::nullopt;
+  auto keys = attn::untranspose_keys(g, idx, chain->kt);
+  if (!keys) return std::nullopt;
+  const std::vector<Dim> q = attn::dims_of(g, chain->q), v = attn::dims_of(g, chain->v);
+  const std::vector<Dim> scores = attn::dims_of(g, g.nodes[chain->qk].outputs[0]);
+  const std::vector<Dim>& k = keys->dims;
+  const size_t r = q.size();
+  if (r < 2 || r > 4 || k.size() != r || v.size() != r || scores.size() != r) return std::nullopt;
+  if (fuse::rank_of(g, g.nodes[softmax].inputs[0]) != static_cast<int64_t>(r)) return std::nullopt;
+  if (!batch_axes_fit(q, k, v)) return std::nullopt;
+  if (attn::dims_conflict(q[r - 1], k[r - 1]) || attn::dims_conflict(k[r - 2], v[r - 2])) return std::nullopt;
+  auto mask = attn::plan_mask(g, idx, chain->terms, scores);
+  if (!mask) return std::nullopt;
+  AttentionPlan p;
+  p.rank = static_cast<int64_t>(r);
+  // Grouped heads: K and V both repeated from the same number of kv heads.
+  const bool plain_keys = keys->steps.empty() || (keys->steps.size() == 1 && !keys->steps[0].transpose);
+  if (r == 4 && plain_keys && q[1].is_known()) {
+    auto kh = attn::match_repeated_heads(g, idx, keys->base, k);
+    auto vh = attn::match_repeated_heads(g, idx, chain->v, v);
+    if (kh && vh && kh->kv_heads == vh->kv_heads && kh->group == vh->group &&
+        kh->kv_heads * kh->group == q[1].value) {
+      p.k_heads = kh;
+      p.v_heads = vh;
     }
-    if (m->mask.empty()) return false;
-  } else if (!match_scores(g, idx, s, si, m)) {
-    return false;
   }
-  // Shapes: Q [B,H,S,D], K [B,H,S,D] (after the transpose), V [B,H,S,Dv] with no conflicting known dims.
-  const TypeInfo *qt = g.type_of(m->q), *kt = g.type_of(m->k_src), *vt = g.type_of(m->v);
-  if (!qt || !kt || !vt || !qt->shape.rank_known || !kt->shape.rank_known || !vt->shape.rank_known) return false;
-  if (qt->shape.rank() != 4 || kt->shape.rank() != 4 || vt->shape.rank() != 4) return false;
-  std::vector<Dim> k = kt->shape.dims;
-  if (m->k_needs_transpose) std::swap(k[1], k[2]);
-  const auto& q = qt->shape.dims;
-  const auto& v = vt->shape.dims;
-  for (int d = 0; d < 2; ++d)
-    if (dims_conflict(q[d], k[d]) || dims_conflict(q[d], v[d])) return false;
-  if (dims_conflict(q[3], k[3]) || dims_conflict(k[2], v[2])) return false;
-  if (!fuse::is_float_value(g, m->q) || qt->dtype != kt->dtype || qt->dtype != vt->dtype) return false;
-  if (!m->mask.empty()) {
-    const TypeInfo* mt = g.type_of(m->mask);
-    if (!mt || mt->dtype != qt->dtype || !mt->shape.rank_known || mt->shape.rank() > 4) return false;
-  }
-  return std::isfinite(m->scale) && m->scale != 0;
-}
-
-// An existing Transpose(k_src, [0,2,1,3]) defined before node `before`, not being removed: its output, or "".
-std::string existing_k_transpose(const Graph& g, const GraphIndex& idx, const fuse::Rewriter& rw, const Match& m) {
-  for (size_t c : idx.consumer_nodes(m.k_src)) {
-    const Node& n = g.nodes[c];
-    if (c < m.last && n.op == OpKind::kTranspose && n.inputs[0] == m.k_src && !rw.claimed({c}) &&
-        std::find(m.nodes.begin(), m.nodes.end(), c) == m.nodes.end() &&
-        n.attrs.get_ints("perm") == std::vector<int64_t>{0, 2, 1, 3})
-      return n.outputs[0];
-  }
-  return "";
+  p.chain = std::move(*chain);
+  p.keys = std::move(*keys);
+  p.mask = std::move(*mask);
+  return p;
 }
 
 class FuseAttention : public Pass {
  public:
   std::string name() const override { return "fuse_attention"; }
 
-  Result<bool> run(Graph& g, const PassOptions&) override {
-    GraphIndex idx(g);
-    fuse::Rewriter rw(g);
-    for (size_t i = 0; i < g.nodes.size(); ++i) {
-      if (g.nodes[i].op != OpKind::kSoftmax) continue;
-      Match m;
-      if (!match(g, idx, i, &m)) continue;
-      std::vector<size_t> all = m.nodes;
-      all.push_back(m.last);
-      if (rw.claimed(all)) continue;
-      std::vector<Node> replacement;
-      std::string k = m.k_src;
-      if (m.k_needs_transpose) {
-        k = existing_k_transpose(g, idx, rw, m);
-        if (k.empty()) {
-          k = g.fresh_name(m.k_src + "_bhsd");
-          Node t = fuse::fused_node(g.nodes[m.last], OpKind::kTranspose, {m.k_src}, {k}, g.nodes[m.last].opset);
-          t.name = g.fresh_name(g.nodes[m.last].name + "_k_transpose");
-          t.attrs.set("perm", std::vector<int64_t>{0, 2, 1, 3});
-          replacement.push_back(std::move(t));
-        }
+  Result<bool> run(Graph& g, const PassOptions& options) override {
+    std::set<std::string> initializers_before;
+    for (const auto& kv : g.initializers) initializers_before.insert(kv.first);
+    bool any = false;
+    {
+      attn::GraphIndex idx(g);
+      fuse::Rewriter rw(g);
+      for (size_t i = 0; i < g.nodes.size(); ++i) {
+        if (g.nodes[i].op != OpKind::kSoftmax) continue;
+        auto plan = match(g, idx, i);
+        if (!plan) continue;
+        std::vector<size_t> all = plan->chain.nodes;
+        all.push_back(plan->chain.pv);
+        if (rw.claimed(all)) continue;
+        rw.replace(plan->chain.pv, attn::build_attention(g, *plan), plan->chain.nodes);
       }
-      std::vector<std::string> inputs{m.q, k, m.v};
-      if (!m.mask.empty()) inputs.push_back(m.mask);
-      Node attn = fuse::fused_node(g.nodes[m.last], OpKind::kAttention, inputs, {g.nodes[m.last].outputs[0]}, 23);
-      attn.attrs.set("scale", static_cast<float>(m.scale));
-      replacement.push_back(std::move(attn));
-      rw.replace(m.last, std::move(replacement), m.nodes);
+      if (!rw.changed()) return false;
+      KILN_ASSIGN_OR_RETURN(any, rw.commit());
     }
-    if (!rw.changed()) return false;
-    return rw.commit();
+    if (!any) {  // inference refused the result: the graph is as it was, minus the constants we added
+      for (auto it = g.initializers.begin(); it != g.initializers.end();)
+        it = initializers_before.count(it->first) ? std::next(it) : g.initializers.erase(it);
+      return false;
+    }
+    // Scalings, transposes and mask pieces the fused nodes no longer read: gone now, so that later passes
+    // (fold_attention_heads) see single readers.
+    KILN_RETURN_IF_ERROR(make_eliminate_dead_code_pass()->run(g, options).status());
+    return true;
   }
 };
 
