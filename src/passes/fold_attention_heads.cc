@@ -1,8 +1,11 @@
 // fold_attention_heads: Attention reads [B, S, H*D] projections directly (ONNX Attention's 3-D form, q_num_heads /
 // kv_num_heads) instead of Reshape -> Transpose(0,2,1,3) copies into [B, H, S, D], and writes [B, S, H*D]
-// instead of its [B, H, S, D] output going through Transpose(0,2,1,3) -> Reshape. Removes four transposes per
-// attention block of exported transformers; backends read heads with strides.
+// instead of its [B, H, S, D] output going through Transpose(0,2,1,3) -> Reshape (a NaN guard Where(y == y, y, 0)
+// between them moves to the 3-D output). Removes four transposes per attention block of exported transformers;
+// backends read heads with strides.
+#include <optional>
 #include <set>
+#include <utility>
 
 #include "passes/pass.h"
 #include "passes/pass_util.h"
@@ -44,6 +47,27 @@ bool match_split(const Graph& g, const std::map<std::string, size_t>& producers,
   return true;
 }
 
+// Where(Equal(y, y), y, 0) reading the Attention output `y`, nothing else reading y (fuse_attention's NaN guard):
+// the Equal and Where node indices.
+std::optional<std::pair<size_t, size_t>> nan_guard(const Graph& g, const std::string& y) {
+  auto uses = consumers(g, y);
+  if (uses.size() != 3 || is_graph_output(g, y)) return std::nullopt;  // Equal reads y twice, Where once
+  std::set<size_t> nodes;
+  for (const Use& u : uses) {
+    if (u.input == kSubgraphUse) return std::nullopt;
+    nodes.insert(u.node);
+  }
+  if (nodes.size() != 2) return std::nullopt;
+  size_t eq = *nodes.begin(), where = *nodes.rbegin();
+  if (g.nodes[eq].op != OpKind::kEqual) std::swap(eq, where);
+  const Node &a = g.nodes[eq], &w = g.nodes[where];
+  if (a.op != OpKind::kEqual || a.inputs.size() != 2 || a.inputs[0] != y || a.inputs[1] != y ||
+      w.op != OpKind::kWhere || w.inputs.size() != 3 || w.inputs[0] != a.outputs[0] || w.inputs[1] != y ||
+      w.inputs[2] == y || !has_single_consumer(g, a.outputs[0]))
+    return std::nullopt;
+  return std::make_pair(eq, where);
+}
+
 class FoldAttentionHeads : public Pass {
  public:
   std::string name() const override { return "fold_attention_heads"; }
@@ -64,10 +88,13 @@ class FoldAttentionHeads : public Pass {
           !match_split(g, producers, n.inputs[1], &k, &hk, &dead) ||
           !match_split(g, producers, n.inputs[2], &v, &hv, &dead) || hk != hv)
         continue;
-      // Output: Attention -> Transpose(0,2,1,3) -> Reshape to [B, S, H*Dv].
+      // Output: Attention [-> NaN guard] -> Transpose(0,2,1,3) -> Reshape to [B, S, H*Dv].
       const std::string y = n.outputs[0];
-      if (!has_single_consumer(g, y)) continue;
-      auto uses = consumers(g, y);
+      auto guard = nan_guard(g, y);
+      const std::string head = guard ? g.nodes[guard->second].outputs[0] : y;
+      if (!guard && !has_single_consumer(g, y)) continue;
+      if (!has_single_consumer(g, head)) continue;
+      auto uses = consumers(g, head);
       if (uses.size() != 1 || uses[0].input == kSubgraphUse) continue;
       const Node& tr = g.nodes[uses[0].node];
       if (tr.op != OpKind::kTranspose || tr.attrs.get_ints("perm") != kSwapHeads ||
@@ -87,8 +114,18 @@ class FoldAttentionHeads : public Pass {
       n.inputs[2] = v;
       n.attrs.set("q_num_heads", hq);
       n.attrs.set("kv_num_heads", hk);
-      n.outputs[0] = y3d;
       g.value_types.erase(y);
+      if (guard) {  // the guard moves along: it now reads the 3-D output and writes y3d
+        const std::string y3 = g.fresh_name(y3d + "_attention");
+        n.outputs[0] = y3;
+        g.nodes[guard->first].inputs = {y3, y3};
+        g.nodes[guard->second].inputs[1] = y3;
+        g.value_types.erase(g.nodes[guard->first].outputs[0]);
+        g.value_types.erase(head);
+        g.nodes[guard->second].outputs[0] = y3d;
+      } else {
+        n.outputs[0] = y3d;
+      }
       dead.insert(tr_index);
       dead.insert(rs_index);
       // The output Transpose/Reshape no longer produce y3d: rename their outputs out of the way before removal.

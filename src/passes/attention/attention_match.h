@@ -107,6 +107,9 @@ struct MaskPlan {
   // from V's shape at run time), so that a size-1 key axis broadcasts as in the graph instead of reading as
   // "the rest is masked".
   bool expand_keys = false;
+  // Some row may have every key masked (a boolean term, or a float term not shown finite): the fused node then
+  // gives NaN there, and the graph's NaN guard on the probabilities must be kept on the output.
+  bool may_mask_rows = false;
   bool empty() const { return bool_terms.empty() && float_terms.empty() && select_terms.empty(); }
   bool is_float() const { return !float_terms.empty() || !select_terms.empty(); }
 };

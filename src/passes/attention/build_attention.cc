@@ -1,7 +1,7 @@
 // Writes a matched attention block as nodes: Q, K and V (K through its key path or the un-repeated kv heads,
 // 2-D/3-D operands lifted to 4-D with one head), the mask (boolean And of conditions, or the additive sum in Q's
-// dtype), the ONNX Attention node (opset 23: scale, is_causal), the NaN guard and the squeeze back to the rank the
-// graph had. Node names derive from the output MatMul's.
+// dtype), the ONNX Attention node (opset 23: scale, is_causal), the NaN guard when masking can empty a row, and the
+// squeeze back to the rank the graph had. Node names derive from the output MatMul's.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -157,17 +157,18 @@ std::vector<Node> build_attention(Graph& g, const AttentionPlan& p) {
   std::vector<std::string> inputs{q, k, v};
   if (!mask.empty()) inputs.push_back(mask);
   const std::string& y = pv.outputs[0];
-  const bool direct = !c.nan_guard && lift.empty();
+  const bool direct = !(c.nan_guard && p.mask.may_mask_rows) && lift.empty();
   const std::string attn_out = direct ? y : g.fresh_name(y + "_attention");
   Node attn = fuse::fused_node(pv, OpKind::kAttention, inputs, {attn_out}, 23);
   attn.attrs.set("scale", static_cast<float>(c.scale * p.keys.factor));
   if (p.mask.causal) attn.attrs.set("is_causal", int64_t{1});
   e.nodes.push_back(std::move(attn));
   std::string out = attn_out;
-  if (c.nan_guard) {
-    const std::string isnan = e.add(OpKind::kIsNaN, {out}, "isnan", 13);
+  if (c.nan_guard && p.mask.may_mask_rows) {
+    // Rows with every key masked come out as 0 (the graph's Where(IsNaN(P), 0, P)): Where(y == y, y, 0).
+    const std::string same = e.add(OpKind::kEqual, {out, out}, "not_nan", 13);
     const std::string guarded = lift.empty() ? y : g.fresh_name(y + "_guarded");
-    Node w = fuse::fused_node(pv, OpKind::kWhere, {isnan, c.guard_zero, out}, {guarded}, 16);
+    Node w = fuse::fused_node(pv, OpKind::kWhere, {same, out, c.guard_zero}, {guarded}, 16);
     w.name = g.fresh_name(pv.name + "_nan_guard");
     e.nodes.push_back(std::move(w));
     out = guarded;

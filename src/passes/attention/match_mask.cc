@@ -76,6 +76,43 @@ bool additive_causal(const Tensor& c, double factor) {
   return true;
 }
 
+// `v` holds finite values only: a constant, a Where of finite branches, a cast of integers or booleans, a widening
+// float cast or a reshape / broadcast of such a value.
+bool finite_values(const Graph& g, const GraphIndex& idx, const std::string& v, int depth) {
+  if (depth > 8) return false;
+  if (const Tensor* t = constant_value(g, v)) {
+    if (t->numel() > kMaxScanElements || !is_float(t->dtype())) return t->numel() <= kMaxScanElements;
+    for (int64_t i = 0; i < t->numel(); ++i)
+      if (!std::isfinite(t->as_double(i))) return false;
+    return true;
+  }
+  const Node* n = idx.producer(v);
+  if (!n || n->inputs.empty()) return false;
+  switch (n->op) {
+    case OpKind::kWhere:
+      return n->inputs.size() == 3 && finite_values(g, idx, n->inputs[1], depth + 1) &&
+             finite_values(g, idx, n->inputs[2], depth + 1);
+    case OpKind::kCast: {
+      const TypeInfo *in = g.type_of(n->inputs[0]), *out = g.type_of(v);
+      if (!in || !out) return false;
+      if (in->dtype == DType::kBool || is_integer(in->dtype)) return true;
+      const bool widening = (out->dtype == DType::kFloat32 && in->dtype != DType::kFloat64) ||
+                            out->dtype == DType::kFloat64 || out->dtype == in->dtype;
+      return widening && finite_values(g, idx, n->inputs[0], depth + 1);
+    }
+    case OpKind::kExpand:
+    case OpKind::kReshape:
+    case OpKind::kSqueeze:
+    case OpKind::kUnsqueeze:
+    case OpKind::kFlatten:
+    case OpKind::kTranspose:
+    case OpKind::kIdentity:
+      return finite_values(g, idx, n->inputs[0], depth + 1);
+    default:
+      return false;
+  }
+}
+
 struct Planner {
   const Graph& g;
   const GraphIndex& idx;
@@ -197,6 +234,8 @@ std::optional<MaskPlan> plan_mask(const Graph& g, const GraphIndex& idx, const s
     key_axis = key_axis || p.gives_key_axis(t.cond);
   }
   p.plan.expand_keys = !p.plan.empty() && !key_axis;
+  p.plan.may_mask_rows = !p.plan.bool_terms.empty();
+  for (const auto& t : p.plan.float_terms) p.plan.may_mask_rows |= !finite_values(g, idx, t.value, 0);
   return p.plan;
 }
 
