@@ -45,34 +45,39 @@ bool every_row_keeps(const ConstCond& c) {
   return true;
 }
 
-// The constant is [1.., Sq, T] with the scores' static Sq and T.
+// The constant is [.., Sq, T] with the scores' static Sq and T, its leading dims 1 or the scores' own (a causal
+// matrix an exporter materialized per batch row).
 bool is_causal_shaped(const Tensor& t, const std::vector<Dim>& scores) {
   const size_t r = scores.size();
   if (t.rank() < 2 || t.rank() > r || !scores[r - 2].is_known() || !scores[r - 1].is_known()) return false;
-  for (size_t i = 0; i + 2 < t.rank(); ++i)
-    if (t.dim(i) != 1) return false;
+  for (size_t i = 0; i + 2 < t.rank(); ++i) {
+    const Dim& s = scores[r - t.rank() + i];
+    if (t.dim(i) != 1 && !(s.is_known() && s.value == t.dim(i))) return false;
+  }
   return t.dim(t.rank() - 2) == scores[r - 2].value && t.dim(t.rank() - 1) == scores[r - 1].value &&
          t.numel() <= kMaxScanElements;
 }
 
-// keep(i, j) == (j <= i) over [Sq, T].
+// keep(i, j) == (j <= i) over every [Sq, T] slice.
 template <typename Keep>
 bool lower_triangular(const Tensor& t, Keep keep) {
   const int64_t sq = t.dim(t.rank() - 2), tk = t.dim(t.rank() - 1);
-  for (int64_t i = 0; i < sq; ++i)
-    for (int64_t j = 0; j < tk; ++j)
-      if (keep(i * tk + j) != (j <= i)) return false;
+  for (int64_t base = 0; base < t.numel(); base += sq * tk)
+    for (int64_t i = 0; i < sq; ++i)
+      for (int64_t j = 0; j < tk; ++j)
+        if (keep(base + i * tk + j) != (j <= i)) return false;
   return true;
 }
 
-// factor * c is 0 where j <= i and <= -1e4 (or -inf) where j > i, over its last two axes.
+// factor * c is 0 where j <= i and <= -1e4 (or -inf) where j > i, over every [Sq, T] slice.
 bool additive_causal(const Tensor& c, double factor) {
   const int64_t sq = c.dim(c.rank() - 2), tk = c.dim(c.rank() - 1);
-  for (int64_t i = 0; i < sq; ++i)
-    for (int64_t j = 0; j < tk; ++j) {
-      const double v = c.as_double(i * tk + j) * factor;
-      if (j <= i ? v != 0 : !(v <= kUnderflowFill)) return false;
-    }
+  for (int64_t base = 0; base < c.numel(); base += sq * tk)
+    for (int64_t i = 0; i < sq; ++i)
+      for (int64_t j = 0; j < tk; ++j) {
+        const double v = c.as_double(base + i * tk + j) * factor;
+        if (j <= i ? v != 0 : !(v <= kUnderflowFill)) return false;
+      }
   return true;
 }
 

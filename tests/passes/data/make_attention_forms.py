@@ -131,8 +131,8 @@ class Hf(torch.nn.Module):
         self.m, self.kind = model, kind
 
     def forward(self, a, b=None):
-        if self.kind == "ids":
-            kw = {"input_ids": a, "attention_mask": b}
+        if self.kind in ("ids", "ids_only"):
+            kw = {"input_ids": a} if self.kind == "ids_only" else {"input_ids": a, "attention_mask": b}
             if hasattr(self.m.config, "use_cache"):
                 kw["use_cache"] = False
             return self.m(**kw).last_hidden_state
@@ -248,6 +248,11 @@ def forms():
                 exp["causal"] = {"legacy": 1, "dynamo": 0}
             exporters = ("legacy",) if name == "t5" else ("legacy", "dynamo")  # dynamo fails on T5 (torch 2.15)
             f[f"hf_{name}_{impl}"] = (lambda name=name, impl=impl: Hf(*_hf(name, impl)), ids, exp, exporters, {})
+    for name in ("gpt2", "llama"):  # decoders exported without an attention_mask: the causal mask alone
+        for impl in ("eager", "sdpa"):
+            exp = {"attention": 1, "causal": 1, **({"gqa": 2} if name == "llama" else {})}
+            f[f"hf_{name}_causal_only_{impl}"] = (lambda name=name, impl=impl: Hf(_hf(name, impl)[0], "ids_only"),
+                                                  ids[:1], exp, ("dynamo",), {})  # legacy: no aten::diff
     for impl in ("eager", "sdpa"):
         f[f"hf_whisper_encoder_{impl}"] = (lambda impl=impl: Hf(*_hf("whisper", impl)),
                                            [_in("input_features", (B, 8, 12), "float")], {"attention": 1},
@@ -282,7 +287,7 @@ def export(name, factory, specs, exporter, extra, out_dir):
         kw.update(extra)
         if "dynamic_axes" in kw:
             kw["dynamic_axes"] = dict(kw["dynamic_axes"], y={0: "batch"})
-    with contextlib.redirect_stdout(io.StringIO()):
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         torch.onnx.export(model, args, path, dynamo=exporter == "dynamo", opset_version=17 if exporter == "legacy"
                           else 18, external_data=False, **kw)
     import onnx
