@@ -1,6 +1,8 @@
 // CUDA pooling kernels (MaxPool, AveragePool, global pools; NCHW and layout=NHWC) against the reference backend.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 #include "tests/gpu/gpu_test_util.h"
 
 namespace kiln::testing {
@@ -129,6 +131,21 @@ TEST(GpuPool, GlobalPools) {
     for (const Dims& x : {Dims{2, 64, 7, 7}, Dims{1, 3, 1, 1}, Dims{2, 5, 33}, Dims{1, 4, 3, 5, 6}, Dims{1, 8, 64, 64}})
       for (bool nhwc : {false, true})
         for (DType t : {DType::kFloat32, DType::kFloat16}) check_global(op, x, nhwc, t, seed++);
+}
+
+// Channels-last shapes of squeeze-excitation blocks and classifier heads: vectorized loads (C % 8 for 16-bit, C % 4
+// for float32, else scalar), the spatial split over blocks at small batches (finished by a second kernel), and 1-D.
+TEST(GpuPool, GlobalPoolsChannelsLastLarge) {
+  KILN_REQUIRE_GPU();
+  struct OwnKernels {  // the vectorized, split kernel (KILN_CUDA_OWN_KERNELS, conv_common.h)
+    OwnKernels() { setenv("KILN_CUDA_OWN_KERNELS", "1", 1); }
+    ~OwnKernels() { unsetenv("KILN_CUDA_OWN_KERNELS"); }
+  } own;
+  uint64_t seed = 3500;
+  for (OpKind op : {OpKind::kGlobalAveragePool, OpKind::kGlobalMaxPool})
+    for (const Dims& x : {Dims{1, 112, 112, 96}, Dims{3, 56, 56, 24}, Dims{1, 7, 7, 1152}, Dims{2, 30, 30, 12},
+                          Dims{1, 1000, 3}, Dims{64, 14, 14, 40}})
+      for (DType t : {DType::kFloat32, DType::kFloat16, DType::kBFloat16}) check_global(op, x, true, t, seed++);
 }
 
 }  // namespace

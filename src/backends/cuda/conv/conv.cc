@@ -1,7 +1,9 @@
-// Conv and FusedConv on cuDNN (NCHW and channels-last). Tactics [0, G) are cuDNN graph-API plans (conv with bias,
-// residual and ReLU fused; asymmetric pads native), [G, G+L) the legacy API's algorithms (asymmetric pads by an
-// explicit padded copy; cuDNN's fused bias+activation call where it applies). What cuDNN does not fuse runs in the
-// shared bias / residual / activation epilogue.
+// Conv and FusedConv on cuDNN (NCHW and channels-last) and Kiln's own depthwise kernel. Tactics: [0, D) Kiln's own
+// kernels (D = 1 for a channels-last depthwise conv with KILN_CUDA_OWN_KERNELS=1: depthwise.cu, bias / Z / every
+// activation fused), then
+// [D, D+G) cuDNN graph-API plans (conv with bias, residual and ReLU fused; asymmetric pads native), [D+G, D+G+L) the
+// legacy API's algorithms (asymmetric pads by an explicit padded copy; cuDNN's fused bias+activation call where it
+// applies). What cuDNN does not fuse runs in the shared bias / residual / activation epilogue.
 #include <algorithm>
 #include <cstdlib>
 #include <map>
@@ -32,6 +34,8 @@ struct ConvCall {
   fused::Activation act;
   bool has_bias = false, has_z = false;
   DirectConvParams direct;  // geometry for the fallback when cuDNN has no algorithm (pointers set at run time)
+  bool own_depthwise = false;  // channels-last depthwise that depthwise.cu takes (tactic 0)
+  DepthwiseParams depthwise;   // its geometry (pointers set at run time)
 };
 
 Status plan_conv(CudaKernelContext& ctx, bool fused_op, ConvCall* c) {
@@ -89,6 +93,28 @@ Status plan_conv(CudaKernelContext& ctx, bool fused_op, ConvCall* c) {
     d.stride[i] = win.strides[i];
     d.dilation[i] = win.dilations[i];
     d.pad_begin[i] = win.pads[i];
+  }
+  if (c->nhwc && group == ch && m == ch && win.nd <= 2) {
+    DepthwiseParams& dw = c->depthwise;
+    const size_t h = win.nd == 2 ? 0 : 1;  // 1-D: H = 1
+    auto at = [&](const Dims& v, size_t i, int64_t one) { return static_cast<int>(h == 1 && i == 0 ? one : v[i - h]); };
+    dw.type = c->type;
+    dw.n = n;
+    dw.c = ch;
+    dw.in_h = at(win.in, 0, 1), dw.in_w = at(win.in, 1, 1);
+    dw.out_h = at(win.out, 0, 1), dw.out_w = at(win.out, 1, 1);
+    dw.kh = at(win.kernel, 0, 1), dw.kw = at(win.kernel, 1, 1);
+    dw.sh = at(win.strides, 0, 1), dw.sw = at(win.strides, 1, 1);
+    dw.dh = at(win.dilations, 0, 1), dw.dw = at(win.dilations, 1, 1);
+    dw.ph = at(win.pads, 0, 0), dw.pw = at(win.pads, 1, 0);
+    dw.act = ep_act_of(c->act.kind);
+    dw.act_alpha = c->act.alpha;
+    dw.act_beta = c->act.beta;
+    bool fits = true;
+    for (const Dims* v : {&win.in, &win.out, &win.kernel, &win.strides, &win.dilations})
+      for (int64_t e : *v) fits = fits && e <= INT_MAX / 4;
+    for (size_t i = 0; i < win.nd; ++i) fits = fits && win.pads[i] <= INT_MAX / 4;
+    c->own_depthwise = fits && depthwise_supported(dw) && own_cuda_kernels_enabled();
   }
   // cuDNN wants >= 2 spatial dims: a 1-D conv is a 2-D one with H = 1.
   Dims in = win.in, kk = win.kernel, st = win.strides, dil = win.dilations, out = win.out;
@@ -155,13 +181,25 @@ bool force_direct_conv() {
 // Test hook: KILN_CUDA_CONV_TACTIC=t runs tactic t instead of the tuned one, so that the GPU tests can check every
 // tactic (the tactic names, from conv_tactic_name, say which are graph plans).
 // At a shape other than the tuned one (kTacticDimsAttr) the tuned index would name an arbitrary plan of this
-// shape, and reaching it means building every plan before it: run cuDNN's first choice instead.
-int64_t tactic_to_run(const CudaKernelContext& ctx) {
+// shape, and reaching it means building every plan before it: run our own kernel if the tuner chose it (its index,
+// 0, means the same kernel at every shape), else cuDNN's first choice (index `own`).
+int64_t tactic_to_run(const CudaKernelContext& ctx, int own) {
   const char* v = std::getenv("KILN_CUDA_CONV_TACTIC");
   if (v && *v) return std::atoll(v);
   const std::vector<int64_t> tuned = ctx.attrs().get_ints(kTacticDimsAttr, {});
-  if (!tuned.empty() && Dims(tuned.begin(), tuned.end()) != ctx.input_dims(0)) return 0;
+  if (!tuned.empty() && Dims(tuned.begin(), tuned.end()) != ctx.input_dims(0)) return ctx.tactic() < own ? 0 : own;
   return ctx.tactic();
+}
+
+Status run_own_depthwise(CudaKernelContext& ctx, const ConvCall& c, const void* x, const void* w, const void* bias,
+                         const void* z, void* y) {
+  DepthwiseParams p = c.depthwise;
+  p.x = x;
+  p.w = w;
+  p.bias = bias;
+  p.z = z;
+  p.y = y;
+  return cuda_status(launch_depthwise_nhwc(p, ctx.stream()), "depthwise_nhwc launch");
 }
 
 // y = act(y + bias + Z) in place; nothing when there is no bias, no Z and no activation.
@@ -198,6 +236,7 @@ std::map<std::string, std::vector<std::string>> g_tactic_names;
 
 void publish_tactic_names(CudaKernelContext& ctx, const ConvCall& c, const ConvTactics& t) {
   std::vector<std::string> names;
+  if (c.own_depthwise) names.push_back("Kiln depthwise kernel (bias, Z and activation fused)");
   const std::string fused = t.graph_fused ? c.graph.fused_ops() : "";
   for (int i = 0; i < t.num_graph(); ++i)
     names.push_back("cuDNN graph engine " + t.graph->name(i) + (fused.empty() ? "" : " (fused " + fused + ")"));
@@ -207,7 +246,7 @@ void publish_tactic_names(CudaKernelContext& ctx, const ConvCall& c, const ConvT
         "cuDNN legacy algo " + std::to_string(a.algo) +
         (a.math == CUDNN_TENSOR_OP_MATH || a.math == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION ? " tensor-op" : ""));
   }
-  if (names.empty()) names.push_back("direct conv kernel (no cuDNN algorithm)");
+  if (names.size() == (c.own_depthwise ? 1u : 0u)) names.push_back("direct conv kernel (no cuDNN algorithm)");
   std::lock_guard<std::mutex> lock(g_names_mu);
   g_tactic_names[ctx.node().name] = std::move(names);
 }
@@ -291,7 +330,12 @@ Status run_conv(CudaKernelContext& ctx, bool fused_op) {
     z = zt.data;
   }
   ConvTactics t;
-  const int64_t tactic = tactic_to_run(ctx);
+  if (force_direct_conv()) c.own_depthwise = false;
+  const int own = c.own_depthwise ? 1 : 0;
+  const int64_t chosen = tactic_to_run(ctx, own);
+  if (chosen >= 0 && chosen < own) return run_own_depthwise(ctx, c, x.data, w.data, bias, z, y.data);
+  if (own && !node_state_as<ConvNodeState>(ctx).named[c.graph.key()]) (void)conv_tactics_for(ctx, c, false, 1);
+  const int64_t tactic = chosen - own;  // index among cuDNN's tactics
   // Plans up to the tactic only: a graph tactic index needs that many plans; a larger index found the list complete,
   // so it counts legacy algorithms after the full graph list.
   const int want = tactic >= 0 && tactic < kAllGraphPlans ? static_cast<int>(tactic) + 1 : 1;
@@ -315,7 +359,7 @@ int conv_tactics_common(CudaKernelContext& ctx, bool fused_op) {
   ConvCall c;
   if (!plan_conv(ctx, fused_op, &c).ok() || numel_of(c.y_dims) == 0 || force_direct_conv()) return 1;
   const ConvTactics t = conv_tactics_for(ctx, c, true, kAllGraphPlans);
-  return std::max(1, t.num_graph() + t.num_legacy());
+  return (c.own_depthwise ? 1 : 0) + std::max(1, t.num_graph() + t.num_legacy());
 }
 
 Status conv_run(CudaKernelContext& ctx) { return run_conv(ctx, false); }

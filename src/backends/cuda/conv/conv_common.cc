@@ -1,6 +1,9 @@
 // Shared host helpers of the conv family.
 #include "backends/cuda/conv/conv_common.h"
 
+#include <cstdlib>
+#include <string>
+
 namespace kiln::cuda {
 
 Result<ElemType> conv_float_input(const CudaKernelContext& ctx, size_t i, const char* name) {
@@ -46,6 +49,11 @@ WindowCopyParams window_copy_params(const void* src, const Dims& src_dims, void*
     p.offset[d] = offset[d];
   }
   return p;
+}
+
+bool own_cuda_kernels_enabled() {
+  const char* v = std::getenv("KILN_CUDA_OWN_KERNELS");
+  return v && std::string(v) == "1";
 }
 
 }  // namespace kiln::cuda

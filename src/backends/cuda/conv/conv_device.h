@@ -52,9 +52,31 @@ struct DirectConvParams {
 };
 cudaError_t launch_direct_conv(const DirectConvParams& p, cudaStream_t stream);
 
-// Global max/average pool: y[n, c] over `spatial` positions.
-cudaError_t launch_global_pool(const void* x, void* y, ElemType type, bool is_max, bool channels_last, int64_t n,
-                               int64_t c, int64_t spatial, cudaStream_t stream);
+// Depthwise convolution (group == C == M), channels-last X/Y/Z [N, H, W, C] (1-D: H = 1), W [C, kh, kw, 1]; y =
+// act(conv + bias + Z). Pads: only the begins matter (the output size is given). Kiln's own tactic (depthwise.cu).
+struct DepthwiseParams {
+  const void* x = nullptr;
+  const void* w = nullptr;
+  const void* bias = nullptr;  // [C] or null
+  const void* z = nullptr;     // y's shape or null
+  void* y = nullptr;
+  ElemType type = ElemType::kF32;
+  int64_t n = 0, c = 0;
+  int in_h = 1, in_w = 1, out_h = 1, out_w = 1, kh = 1, kw = 1, sh = 1, sw = 1, dh = 1, dw = 1, ph = 0, pw = 0;
+  EpAct act = EpAct::kNone;
+  float act_alpha = 0.f, act_beta = 0.f;
+};
+// Whether launch_depthwise_nhwc takes these dims (kernel taps <= 768, positive sizes); pointers are not checked.
+bool depthwise_supported(const DepthwiseParams& p);
+cudaError_t launch_depthwise_nhwc(const DepthwiseParams& p, cudaStream_t stream);
+
+// Global max/average pool: y[n, c] over `spatial` positions. Channels-last inputs split the positions over
+// `splits` blocks per image (global_pool_splits) whose float partials go to `partials` (n * splits * c floats;
+// unused when splits == 1); splits == 0 runs the former one-thread-per-channel kernel; NCHW ignores both.
+int64_t global_pool_splits(bool channels_last, int64_t n, int64_t c, int64_t spatial, int sm_count);
+cudaError_t launch_global_pool(const void* x, void* y, float* partials, ElemType type, bool is_max,
+                               bool channels_last, int64_t n, int64_t c, int64_t spatial, int64_t splits,
+                               cudaStream_t stream);
 
 // Per-channel affine y = x * scale[c] + shift[c] (float32 scale/shift), channel = (i / inner) % channels.
 cudaError_t launch_channel_affine(const void* x, void* y, ElemType type, int64_t total, int64_t inner, int64_t channels,

@@ -57,7 +57,18 @@ Status run_global_pool(CudaKernelContext& ctx, bool is_max) {
   KILN_ASSIGN_OR_RETURN(DeviceTensor y, ctx.allocate_output(0, ctx.input_dtype(0), yd));
   if (numel_of(yd) == 0) return ok_status();
   KILN_ASSIGN_OR_RETURN(DeviceTensor x, ctx.input(0));
-  return cuda_status(launch_global_pool(x.data, y.data, type, is_max, nhwc, n, c, sp, ctx.stream()),
+  int device = 0, sms = 0;
+  if (cudaGetDevice(&device) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) !=
+                                                   cudaSuccess)
+    sms = 1;
+  // The vectorized, split kernel only with KILN_CUDA_OWN_KERNELS=1 until it has passed on a GPU (conv_common.h).
+  const int64_t splits = own_cuda_kernels_enabled() ? global_pool_splits(nhwc, n, c, sp, sms) : 0;
+  float* partials = nullptr;
+  if (splits > 1) {
+    KILN_ASSIGN_OR_RETURN(void* ws, ctx.workspace(static_cast<size_t>(n * splits * c) * sizeof(float)));
+    partials = static_cast<float*>(ws);
+  }
+  return cuda_status(launch_global_pool(x.data, y.data, partials, type, is_max, nhwc, n, c, sp, splits, ctx.stream()),
                      "global pool launch");
 }
 

@@ -171,11 +171,11 @@ __global__ void global_pool_planes(const T* x, T* y, bool is_max, int64_t spatia
   if (threadIdx.x == 0) y[blockIdx.x] = from_f32<T>(is_max ? buf[0] : buf[0] / static_cast<float>(spatial));
 }
 
-// NHWC: one thread per (n, c); neighbouring threads read neighbouring channels.
+// NHWC, before the vectorized kernel below was verified on a GPU: one thread per (n, c); neighbouring threads read
+// neighbouring channels (launch_global_pool with splits == 0).
 template <class T>
 __global__ void global_pool_channels_last(const T* x, T* y, bool is_max, int64_t n, int64_t c, int64_t spatial) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n * c;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  KILN_GRID_LOOP(i, n * c) {
     const int64_t ni = i / c, ci = i % c;
     const T* base = x + ni * spatial * c + ci;
     float acc = is_max ? -FLT_MAX : 0.f;
@@ -185,6 +185,85 @@ __global__ void global_pool_channels_last(const T* x, T* y, bool is_max, int64_t
     }
     y[i] = from_f32<T>(is_max ? acc : acc / static_cast<float>(spatial));
   }
+}
+
+// NHWC global pools, bandwidth-bound: a block covers `lanes` channel vectors of V channels (neighbouring lanes read
+// neighbouring 16-byte vectors) times `rows` spatial slices; blockIdx.z splits the spatial positions so that small
+// batches still fill the GPU. With one split the block writes y (finished); with several it writes float partials
+// [n, split, c] that global_pool_finish reduces (no atomics: results do not depend on scheduling).
+template <class T, int V>
+struct alignas(sizeof(T) * V) Vec {
+  T v[V];
+};
+
+template <class T, int V>
+__global__ void global_pool_nhwc(const T* x, void* out, bool is_max, bool finish, int64_t c, int64_t spatial,
+                                 int64_t chunk) {
+  extern __shared__ float part[];  // [rows][lanes * V]
+  const int lanes = blockDim.x, rows = blockDim.y, lane = threadIdx.x, row = threadIdx.y;
+  const int64_t cv = static_cast<int64_t>(blockIdx.x) * lanes + lane;  // channel vector
+  const int64_t n = blockIdx.y, split = blockIdx.z, splits = gridDim.z;
+  const int64_t s_begin = split * chunk, s_end = s_begin + chunk < spatial ? s_begin + chunk : spatial;
+  float acc[V];
+  for (int k = 0; k < V; ++k) acc[k] = is_max ? -FLT_MAX : 0.f;
+  if (cv * V < c) {
+    const Vec<T, V>* base = reinterpret_cast<const Vec<T, V>*>(x + n * spatial * c) + cv;
+    const int64_t step = c / V;
+#pragma unroll 4
+    for (int64_t s = s_begin + row; s < s_end; s += rows) {
+      const Vec<T, V> v = base[s * step];
+      for (int k = 0; k < V; ++k) acc[k] = is_max ? fmaxf(acc[k], to_f32(v.v[k])) : acc[k] + to_f32(v.v[k]);
+    }
+  }
+  for (int k = 0; k < V; ++k) part[(row * lanes + lane) * V + k] = acc[k];
+  __syncthreads();
+  if (row != 0 || cv * V >= c) return;
+  for (int r = 1; r < rows; ++r)
+    for (int k = 0; k < V; ++k) {
+      const float o = part[(r * lanes + lane) * V + k];
+      acc[k] = is_max ? fmaxf(acc[k], o) : acc[k] + o;
+    }
+  if (finish) {
+    T* y = static_cast<T*>(out) + n * c + cv * V;
+    for (int k = 0; k < V; ++k) y[k] = from_f32<T>(is_max ? acc[k] : acc[k] / static_cast<float>(spatial));
+  } else {
+    float* y = static_cast<float*>(out) + (n * splits + split) * c + cv * V;
+    for (int k = 0; k < V; ++k) y[k] = acc[k];
+  }
+}
+
+// y[n, c] from the partials [n, splits, c] of global_pool_nhwc.
+template <class T>
+__global__ void global_pool_finish(const float* part, T* y, bool is_max, int64_t n, int64_t c, int64_t splits,
+                                   int64_t spatial) {
+  KILN_GRID_LOOP(i, n * c) {
+    const int64_t ni = i / c, ci = i % c;
+    float acc = is_max ? -FLT_MAX : 0.f;
+    for (int64_t s = 0; s < splits; ++s) {
+      const float v = part[(ni * splits + s) * c + ci];
+      acc = is_max ? fmaxf(acc, v) : acc + v;
+    }
+    y[i] = from_f32<T>(is_max ? acc : acc / static_cast<float>(spatial));
+  }
+}
+
+template <class T, int V>
+cudaError_t launch_global_pool_nhwc(const T* x, T* y, float* partials, bool is_max, int64_t n, int64_t c,
+                                    int64_t spatial, int64_t splits, cudaStream_t stream) {
+  const int64_t vecs = c / V;
+  const int lanes = static_cast<int>(vecs < 32 ? vecs : 32);
+  const int rows = kBlock / lanes;
+  const int64_t chunk = (spatial + splits - 1) / splits;
+  const dim3 grid(static_cast<unsigned>((vecs + lanes - 1) / lanes), static_cast<unsigned>(n),
+                  static_cast<unsigned>(splits));
+  const size_t shared = sizeof(float) * V * lanes * rows;
+  if (splits == 1) {
+    global_pool_nhwc<T, V><<<grid, dim3(lanes, rows), shared, stream>>>(x, y, is_max, true, c, spatial, chunk);
+    return cudaGetLastError();
+  }
+  global_pool_nhwc<T, V><<<grid, dim3(lanes, rows), shared, stream>>>(x, partials, is_max, false, c, spatial, chunk);
+  global_pool_finish<T><<<grid_for(n * c, kBlock), kBlock, 0, stream>>>(partials, y, is_max, n, c, splits, spatial);
+  return cudaGetLastError();
 }
 
 }  // namespace
@@ -221,12 +300,44 @@ cudaError_t launch_pool(const PoolParams& p, cudaStream_t stream) {
   return cudaGetLastError();
 }
 
-cudaError_t launch_global_pool(const void* x, void* y, ElemType type, bool is_max, bool channels_last, int64_t n,
-                               int64_t c, int64_t spatial, cudaStream_t stream) {
+int64_t global_pool_splits(bool channels_last, int64_t n, int64_t c, int64_t spatial, int sm_count) {
+  if (!channels_last || n * c == 0 || spatial == 0) return 1;
+  const int64_t lanes = c < 32 ? c : 32;  // lanes of scalar channels: an upper bound on the blocks per image
+  const int64_t blocks = n * ((c + lanes - 1) / lanes);
+  const int64_t want = 4 * static_cast<int64_t>(sm_count > 0 ? sm_count : 1);
+  if (blocks >= want) return 1;
+  int64_t splits = (want + blocks - 1) / blocks;
+  const int64_t rows = kBlock / lanes;
+  const int64_t most = spatial / (4 * rows);  // at least 4 positions per thread
+  if (splits > most) splits = most;
+  if (splits > 256) splits = 256;
+  return splits < 1 ? 1 : splits;
+}
+
+cudaError_t launch_global_pool(const void* x, void* y, float* partials, ElemType type, bool is_max,
+                               bool channels_last, int64_t n, int64_t c, int64_t spatial, int64_t splits,
+                               cudaStream_t stream) {
   if (n * c == 0 || spatial == 0) return cudaSuccess;
-  if (channels_last) {
+  if (channels_last && splits == 0) {
     KILN_DISPATCH_ELEM(type, global_pool_channels_last<T><<<grid_for(n * c, kBlock), kBlock, 0, stream>>>(
                                  static_cast<const T*>(x), static_cast<T*>(y), is_max, n, c, spatial));
+    return cudaGetLastError();
+  }
+  if (channels_last) {
+    if (n > 65535 || splits < 1 || splits > 65535 || (splits > 1 && !partials)) return cudaErrorInvalidValue;
+    const bool aligned16 = reinterpret_cast<uintptr_t>(x) % 16 == 0;
+    if (type == ElemType::kF16 && aligned16 && c % 8 == 0)
+      return launch_global_pool_nhwc<__half, 8>(static_cast<const __half*>(x), static_cast<__half*>(y), partials,
+                                                is_max, n, c, spatial, splits, stream);
+    if (type == ElemType::kBF16 && aligned16 && c % 8 == 0)
+      return launch_global_pool_nhwc<__nv_bfloat16, 8>(static_cast<const __nv_bfloat16*>(x),
+                                                       static_cast<__nv_bfloat16*>(y), partials, is_max, n, c, spatial,
+                                                       splits, stream);
+    if (type == ElemType::kF32 && aligned16 && c % 4 == 0)
+      return launch_global_pool_nhwc<float, 4>(static_cast<const float*>(x), static_cast<float*>(y), partials,
+                                               is_max, n, c, spatial, splits, stream);
+    KILN_DISPATCH_ELEM(type, return launch_global_pool_nhwc<T, 1>(static_cast<const T*>(x), static_cast<T*>(y),
+                                                                  partials, is_max, n, c, spatial, splits, stream));
   } else {
     if (n * c > 0x7fffffff) return cudaErrorInvalidConfiguration;
     KILN_DISPATCH_ELEM(type, global_pool_planes<T><<<static_cast<unsigned>(n * c), kBlock, 0, stream>>>(
