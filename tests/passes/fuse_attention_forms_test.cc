@@ -368,7 +368,35 @@ TEST(FuseAttentionForms, KeysGivenTransposedGetATranspose) {
   EXPECT_EQ(count_ops(g, OpKind::kTranspose), 1);
 }
 
+TEST(FuseAttentionForms, AllTrueConstantMaskDisappears) {
+  Block a(5, 6);
+  const std::string all = a.const_cond("all", [](int64_t, int64_t) { return true; });
+  a.b.constant("ninf", scalar_f32(kNegInf));
+  a.b.node(OpKind::kWhere, {all, "s0", "ninf"}, {"s1"});
+  Graph g = fused(a.finish("s1"));
+  const Node* n = find_op(g, OpKind::kAttention);
+  ASSERT_NE(n, nullptr);
+  EXPECT_EQ(n->inputs.size(), 3u);
+  EXPECT_EQ(n->attrs.get_int("is_causal", 0), 0);
+}
+
 // ---- refusals: the graph is left as it was and computes the same ----
+
+TEST(FuseAttentionForms, RefusesAnAllTrueConstantThatWidensTheScores) {
+  // Q and K with one head, a [1,2,5,6] all-true condition: the graph's output has two heads.
+  GraphBuilder b;
+  b.input("q", {2, 1, 5, 4}).input("k", {2, 1, 6, 4}).input("v", {2, 1, 6, 4});
+  Tensor all(DType::kBool, {1, 2, 5, 6});
+  for (int64_t i = 0; i < all.numel(); ++i) all.data<uint8_t>()[i] = 1;
+  b.constant("all", all).constant("ninf", scalar_f32(kNegInf));
+  b.node(OpKind::kTranspose, {"k"}, {"kt"}).attrs.set("perm", std::vector<int64_t>{0, 1, 3, 2});
+  b.node(OpKind::kMatMul, {"q", "kt"}, {"s0"});
+  b.node(OpKind::kWhere, {"all", "s0", "ninf"}, {"s1"});
+  b.node(OpKind::kSoftmax, {"s1"}, {"p"}).attrs.set("axis", int64_t{-1});
+  b.node(OpKind::kMatMul, {"p", "v"}, {"y"});
+  b.output("y");
+  refused(b.finish());
+}
 
 TEST(FuseAttentionForms, RefusesTrainingDropout) {
   Block a;

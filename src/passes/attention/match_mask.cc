@@ -137,7 +137,7 @@ struct Planner {
       ConstCond c{t, negate};
       bool all = t->numel() <= kMaxScanElements;
       for (int64_t i = 0; all && i < t->numel(); ++i) all = c.keep(i);
-      if (all && t->rank() <= scores.size()) return;  // keeps everything: no mask at all
+      if (all && fits(cond)) return;  // keeps everything (and widens nothing): no mask at all
       if (is_causal_shaped(*t, scores) && lower_triangular(*t, [&](int64_t i) { return c.keep(i); })) {
         plan.causal = true;
         return;
