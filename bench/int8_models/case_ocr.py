@@ -110,7 +110,8 @@ class _OcrCase(Case):
         self.pipe = self.pipeline()
 
         def samples(pages):
-            obj, attr, old = self._swap(None)
+            obj, attr = self.pipe.slots[self.stage]
+            old = getattr(obj, attr)
             recorder = _Recorder(old)
             setattr(obj, attr, recorder)
             try:
