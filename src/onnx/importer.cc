@@ -35,8 +35,11 @@ Result<TypeInfo> type_from_proto(const onnx::TypeProto& tp, const std::string& w
       if (tp.tensor_type().has_shape()) {
         s.rank_known = true;
         for (const auto& d : tp.tensor_type().shape().dim()) {
-          if (d.has_dim_value()) {
-            if (d.dim_value() < 0) return invalid_argument(what + ": negative dimension " + std::to_string(d.dim_value()));
+          if (d.has_dim_value() && d.dim_value() < 0) {
+            // Some exporters (paddle2onnx, older converters) write -1 for a dynamic dimension; ONNX Runtime reads
+            // it as unknown, and so do we.
+            s.dims.push_back(Dim{});
+          } else if (d.has_dim_value()) {
             s.dims.push_back(Dim::known(d.dim_value()));
           } else if (d.has_dim_param()) {
             s.dims.push_back(Dim::named(d.dim_param()));

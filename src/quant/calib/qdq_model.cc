@@ -206,7 +206,24 @@ std::vector<std::string> QuantTargets::tensors() const {
   return all;
 }
 
+// Constant nodes of the main graph that hold a tensor (`value`) become initializers of the same name: exporters such
+// as paddle2onnx store every weight that way, and quantization looks for weights among the initializers.
+void constants_to_initializers(onnx::GraphProto& g) {
+  auto* nodes = g.mutable_node();
+  for (int i = nodes->size() - 1; i >= 0; --i) {
+    const onnx::NodeProto& n = nodes->Get(i);
+    if (n.op_type() != "Constant" || !is_default_domain(n.domain()) || n.output_size() != 1 || n.attribute_size() != 1 ||
+        n.attribute(0).name() != "value" || !n.attribute(0).has_t())
+      continue;
+    onnx::TensorProto* t = g.add_initializer();
+    *t = n.attribute(0).t();
+    t->set_name(n.output(0));
+    nodes->DeleteSubrange(i, 1);
+  }
+}
+
 Result<int> prepare_for_quantization(onnx::ModelProto& model, const std::string& base_dir) {
+  constants_to_initializers(*model.mutable_graph());
   Status st = ok_status();
   int64_t opset = ai_onnx_opset(model);
   visit_nodes(model.graph(), [&](const onnx::NodeProto& n) {
