@@ -8,6 +8,7 @@
 
 #include "onnx/tensor_proto.h"
 #include "quant/calib/calibrators.h"
+#include "quant/calib/opset_upgrade.h"
 
 namespace kiln::calib {
 
@@ -224,6 +225,8 @@ void constants_to_initializers(onnx::GraphProto& g) {
 
 Result<int> prepare_for_quantization(onnx::ModelProto& model, const std::string& base_dir) {
   constants_to_initializers(*model.mutable_graph());
+  const int64_t declared = ai_onnx_opset(model);
+  if (declared == 11 || declared == 12) KILN_RETURN_IF_ERROR(upgrade_to_opset13(model, base_dir));
   Status st = ok_status();
   int64_t opset = ai_onnx_opset(model);
   visit_nodes(model.graph(), [&](const onnx::NodeProto& n) {
