@@ -7,7 +7,8 @@
 //   3. An Expand read only by a Cast, or as the condition of a Where whose two branches are single-element
 //      constants, moves below that node: Cast(Expand(x)) -> Expand(Cast(x)); the smaller tensor is converted.
 //   4. An Expand read by ops that broadcast anyway (Add, Sub, Mul, Div, And, Or, Where, Attention's mask) is
-//      bypassed when the reader's output shape stays the same without it.
+//      bypassed when the reader's output shape stays the same without it (Attention: only when the Expand keeps
+//      the mask's last axis, which the op pads with -inf rather than broadcasts).
 // All rewrites are exact; shapes must be static where they are compared.
 #include <memory>
 #include <set>
@@ -173,8 +174,11 @@ bool bypass_expand(Graph& g, size_t k, const std::map<std::string, size_t>& prod
     auto xs = static_shape_of(g, x);
     if (!xs) continue;
     if (n.op == OpKind::kAttention) {
+      // The op broadcasts the mask's leading axes, but reads a last (key) axis shorter than the key length as
+      // padded with -inf (Attention-23), not as broadcast: an Expand that widens the last axis must stay.
       auto es = static_shape(g, n.inputs[j]);
-      if (!es || xs->rank() > static_cast<int64_t>(es->size())) continue;
+      if (!es || es->empty() || xs->rank() > static_cast<int64_t>(es->size())) continue;
+      if (xs->rank() == 0 || !xs->dims.back().is_known() || xs->dims.back().value != es->back()) continue;
       n.inputs[j] = x;
       return true;
     }

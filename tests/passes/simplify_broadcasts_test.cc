@@ -98,5 +98,28 @@ TEST(SimplifyBroadcasts, CastMovesBelowExpandAndMulBypassesIt) {
   expect_same_outputs(before, g, 1e-3);
 }
 
+// Attention-23 reads a mask whose last axis is shorter than the keys as padded with -inf, not broadcast: an Expand
+// that widens the mask's last axis from 1 to the key length must stay; one that widens only leading axes goes.
+TEST(SimplifyBroadcasts, AttentionMaskExpandOfTheKeyAxisStays) {
+  for (bool widens_keys : {true, false}) {
+    SCOPED_TRACE(widens_keys ? "mask [2,1,4,1] expanded to [2,1,4,6]" : "mask [1,1,4,6] expanded to [2,1,4,6]");
+    GraphBuilder b;
+    b.input("q", {2, 3, 4, 8}).input("k", {2, 3, 6, 8}).input("v", {2, 3, 6, 8});
+    b.input("m", widens_keys ? std::vector<int64_t>{2, 1, 4, 1} : std::vector<int64_t>{1, 1, 4, 6});
+    b.constant("shape", int64s({4}, {2, 1, 4, 6}));
+    b.node(OpKind::kExpand, {"m", "shape"}, {"mask"});
+    b.node(OpKind::kAttention, {"q", "k", "v", "mask"}, {"y"}, 23);
+    b.output("y");
+    Graph g = b.finish();
+    Graph before = g;
+    auto pass = make_simplify_broadcasts_pass();
+    const bool changed = run_pass_checked(*pass, g);
+    EXPECT_EQ(changed, !widens_keys) << print_graph(g);
+    for (const Node& n : g.nodes)
+      if (n.op == OpKind::kAttention) EXPECT_EQ(n.inputs[3], widens_keys ? "mask" : "m") << print_graph(g);
+    expect_same_outputs(before, g, 1e-4);
+  }
+}
+
 }  // namespace
 }  // namespace kiln_pass_test
