@@ -152,3 +152,87 @@ def test_every_model_builds():
         assert logits.shape == (1, 100, 92) and boxes.shape == (1, 100, 4)
         y = YoloStyle(image=128).eval()(torch.randn(2, 3, 128, 128))
         assert y.shape == (2, 84, 16 * 16 + 8 * 8 + 4 * 4)
+
+
+FAKE_KILN = r'''#!/usr/bin/env python3
+"""A stand-in for kiln run/bench: outputs = the row's PyTorch reference x $FAKE_SCALE; fixed bench figures."""
+import json, os, sys
+import numpy as np
+a = sys.argv[1:]
+if a[0] == "run":
+    engine, outdir = a[1], a[a.index("--output-dir") + 1]
+    model, _, batch = os.path.basename(engine).split(".")[:3]
+    os.makedirs(outdir, exist_ok=True)
+    ref = np.load(os.path.join(os.path.dirname(engine), f"{model}.{batch}.ref0.npy"))
+    np.save(os.path.join(outdir, "logits.npy"), ref * float(os.environ.get("FAKE_SCALE", "1")))
+elif a[0] == "bench":
+    with open(a[a.index("--json") + 1], "w") as f:
+        json.dump({"throughput_inferences_per_s": 1000.0, "latency_ms": {"median": 0.5}, "layers": []}, f)
+'''
+
+
+class FakeWorker:
+    """Stands in for a torch_worker child: answers "measure" with fixed eager/compile figures."""
+
+    def __init__(self, batches):
+        import queue
+        self.events, self.sent = queue.Queue(), []
+        self.result = {"event": "result", "seconds": 1.0, "errors": {"b1: torch.compile timing": "boom"},
+                       "batches": {str(b): {"eager": {"value": 500.0 if b > 1 else 1.0},
+                                            "compile": {"value": 800.0 if b > 1 else 0.25}} for b in batches}}
+
+    def send(self, line):
+        self.sent.append(line)
+        if line == "measure":
+            self.events.put(self.result)
+
+    def running(self):
+        return True
+
+    def next_event(self, timeout):
+        return None if self.events.empty() else self.events.get()
+
+    def stop(self):
+        return 0
+
+
+def test_kiln_check_bench_and_pytorch_figures_fill_the_rows(tmp_path, monkeypatch):
+    import argparse
+    from zoo import gpu_run
+    kiln = tmp_path / "kiln"
+    kiln.write_text(FAKE_KILN)
+    kiln.chmod(0o755)
+    m = registry.BY_NAME["mobilenet_v2"]
+    args = argparse.Namespace(kiln=str(kiln), tmp=str(tmp_path), out=str(tmp_path / "zoo.json"), batches=["1", "tput"],
+                              precision="fp16", bf16=False, budget_s=100.0, build_timeout=60.0, duration=0.1,
+                              kiln_bench_args="", kiln_back_to_back=10, profile=False, export_jobs=1,
+                              prepare_timeout=30.0)
+    run = gpu_run.Run(args, [(m, ["legacy"])], {})
+    rng = np.random.default_rng(0)
+    for r in run.records:
+        inputs.write_inputs(str(tmp_path), m, r["batch"])
+        np.save(inputs.ref_path(str(tmp_path), m, r["batch"], 0), rng.standard_normal((r["batch"], 1000)))
+        engine = tmp_path / f"{m.name}.legacy.b{r['batch']}.fp16.kiln"
+        engine.write_text("engine")
+        r["kiln"]["fp16"] = {"engine": str(engine), "build_s": 1.0}
+    run.models[m.name].update(admitted=True, worker=FakeWorker([1, 128]),
+                              ready={"event": "ready", "seconds": 2.0, "errors": {}, "info": {"batches": {
+                                  "1": {"compile_mode": "reduce-overhead", "torch_fp16_vs_fp32": {"rel_l2": 1e-3}},
+                                  "128": {"compile_mode": "default"}}}})
+    printed = []
+    gpu_run.phase_measure(run, printed.extend)
+    b1, b128 = run.records
+    assert b1["status"] == b128["status"] == "ok", (b1["reasons"], b128["reasons"])
+    assert b1["kiln"]["fp16"]["pass"] and b1["kiln"]["fp16"]["vs_fp32"]["rel_l2"] == 0.0
+    assert b1["kiln"]["fp16"]["value"] == 0.5 and b128["kiln"]["fp16"]["value"] == 1000.0
+    assert report.ratio(b1, 0.5, "compile") == pytest.approx(0.5)  # 0.25 ms / 0.5 ms
+    assert report.ratio(b128, 1000.0, "eager") == pytest.approx(2.0)
+    assert b1["compile"]["mode"] == "reduce-overhead" and any("boom" in x for x in b1["reasons"])
+    assert len(printed) == 2 and json.loads((tmp_path / "zoo.json").read_text())["records"][0]["status"] == "ok"
+    # a wrong answer is a FAIL row with its reason, and its speed counts in no geo-mean
+    monkeypatch.setenv("FAKE_SCALE", "1.5")
+    r = report.new_record(m, "legacy", "mobilenet_v2", 1)
+    r["kiln"]["fp16"] = {"engine": str(tmp_path / f"{m.name}.legacy.b1.fp16.kiln")}
+    gpu_run.check_and_bench(run, m, r, "fp16")
+    assert r["status"] == "FAIL" and r["reasons"][0].startswith("wrong output fp16: rel L2 0.5 > 0.05")
+    assert report.kiln_value(r, "fp16") is None
