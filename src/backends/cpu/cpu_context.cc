@@ -2,6 +2,9 @@
 // last uses, constants bound once; plus bind/fetch and the thread count.
 #include "backends/cpu/cpu_context.h"
 
+#include <cctype>
+#include <string>
+
 #include <omp.h>
 #include <sched.h>
 
@@ -52,6 +55,22 @@ int default_num_threads() {
     if (n >= 1) return n;
   }
   return std::max(1, omp_get_num_procs());
+}
+
+bool openmp_workers_spin() {
+  static const bool spin = [] {
+    auto lower = [](const char* v) {
+      std::string s = v ? v : "";
+      for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      return s;
+    };
+    const std::string policy = lower(std::getenv("OMP_WAIT_POLICY"));
+    if (policy == "passive") return false;
+    if (policy == "active") return true;
+    const char* count = std::getenv("GOMP_SPINCOUNT");
+    return !count || std::string(count) != "0";  // libgomp's default spins
+  }();
+  return spin;
 }
 
 CpuContext::CpuContext(const Engine& engine) : engine_(engine) {

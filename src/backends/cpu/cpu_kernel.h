@@ -92,4 +92,10 @@ class CpuKernelRegistry {
 // The CPU backend's kernels, registered by family in src/backends/cpu/register.cc.
 const CpuKernelRegistry& cpu_kernels();
 
+// Whether idle OpenMP workers spin before sleeping (libgomp's default, OMP_WAIT_POLICY=active, or a non-zero
+// GOMP_SPINCOUNT without a passive policy), read once from the environment libgomp read at start-up. A fork/join
+// costs microseconds with spinning workers and a wake-up per worker without: kernels that fork per small step
+// (RNN time steps) choose their threshold by it (docs/cpu-backend.md, Wait policy).
+bool openmp_workers_spin();
+
 }  // namespace kiln::cpu

@@ -22,10 +22,12 @@ namespace {
 
 // Multiply-adds below which the input GEMM runs on the calling thread (~1 ms of work: a fork/join costs far less).
 constexpr int64_t kThreadedGemmWork = int64_t{1} << 24;
-// Multiply-adds of one time step's h.R^T below which it runs on the calling thread (~40 us of work): under the
-// passive OpenMP wait policy the CLI sets (docs/cpu-backend.md, Threads) each step's fork/join wakes a sleeping
-// worker, which cost more than it saved on a 1x1024x256 step (LSTM H=256 at batch 1: 188 -> 144 inf/s at 2 threads).
+// Multiply-adds of one time step's h.R^T below which it runs on the calling thread. With sleeping workers (passive
+// OpenMP wait policy, docs/cpu-backend.md) each step's fork/join wakes one, which cost more than it saved on a
+// 1x1024x256 step (LSTM H=256 at batch 1, 2 threads: 188 -> 144 inf/s): ~40 us of work. With spinning workers a
+// fork/join costs microseconds (lstm_am at batch 1, 2 threads: 180 inf/s unthreaded, 292 threaded from 64K).
 constexpr int64_t kThreadedStepWork = int64_t{1} << 20;
+constexpr int64_t kThreadedStepWorkSpinning = int64_t{1} << 16;
 
 KILN_VINLINE float clampf(float v, float lim) { return v < -lim ? -lim : (v > lim ? lim : v); }
 
@@ -241,7 +243,8 @@ Status rnn_run(CpuKernelContext& ctx, bool lstm) {
     // The per-step products are small (a GEMV at batch 1): they run on this thread unless a step has enough work
     // to pay for a fork/join per step.
     const PackedMatrix& rec = prep->rec[d];
-    const int step_threads = N * GH * H >= kThreadedStepWork ? ctx.num_threads() : 1;
+    const int64_t min_work = openmp_workers_spin() ? kThreadedStepWorkSpinning : kThreadedStepWork;
+    const int step_threads = N * GH * H >= min_work ? ctx.num_threads() : 1;
     if (!lstm && !lbr) {
       rh.assign(static_cast<size_t>(N * H), 0.f);
       hh.resize(static_cast<size_t>(N * H));
