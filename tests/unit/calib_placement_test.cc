@@ -172,7 +172,19 @@ TEST(CalibPlacement, RewriteWiresQdqAndRunsCloseToFp32) {
 }
 
 TEST(CalibPlacement, OldOpsetWithChangedOpsAndQuantizedModelsAreRefused) {
-  onnx::ModelProto m = make_model(11);
+  // Opset 11/12 models are upgraded to 13 (opset_upgrade.h): Softmax keeps its pre-13 meaning.
+  onnx::ModelProto up = make_model(11);
+  add_node(up.mutable_graph(), "Softmax", {"y"}, {"p"});
+  auto u = prepare_for_quantization(up, "");
+  ASSERT_TRUE(u.ok()) << u.status().message();
+  EXPECT_EQ(up.opset_import(0).version(), 13);
+  bool softmax_axis_set = false;
+  for (const auto& n : up.graph().node())
+    if (n.op_type() == "Softmax")
+      for (const auto& a : n.attribute()) softmax_axis_set |= a.name() == "axis";
+  EXPECT_TRUE(softmax_axis_set);
+  // Earlier opsets are refused, naming the op and the conversion.
+  onnx::ModelProto m = make_model(10);
   add_node(m.mutable_graph(), "Softmax", {"y"}, {"p"});
   auto r = prepare_for_quantization(m, "");
   ASSERT_FALSE(r.ok());
