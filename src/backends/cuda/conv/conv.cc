@@ -1,5 +1,5 @@
 // Conv and FusedConv on cuDNN (NCHW and channels-last) and Kiln's own depthwise kernel. Tactics: [0, D) Kiln's own
-// kernels (D = 1 for a channels-last depthwise conv with KILN_CUDA_OWN_KERNELS=1: depthwise.cu, bias / Z / every
+// kernels (D = 1 for a channels-last depthwise conv unless KILN_CUDA_OWN_KERNELS=0: depthwise.cu, bias / Z / every
 // activation fused), then
 // [D, D+G) cuDNN graph-API plans (conv with bias, residual and ReLU fused; asymmetric pads native), [D+G, D+G+L) the
 // legacy API's algorithms (asymmetric pads by an explicit padded copy; cuDNN's fused bias+activation call where it

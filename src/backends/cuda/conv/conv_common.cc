@@ -53,7 +53,7 @@ WindowCopyParams window_copy_params(const void* src, const Dims& src_dims, void*
 
 bool own_cuda_kernels_enabled() {
   const char* v = std::getenv("KILN_CUDA_OWN_KERNELS");
-  return v && std::string(v) == "1";
+  return !(v && std::string(v) == "0");
 }
 
 }  // namespace kiln::cuda

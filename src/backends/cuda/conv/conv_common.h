@@ -19,9 +19,10 @@ bool known_rank_within(const std::vector<const TypeInfo*>& types, size_t i, size
 Result<std::vector<int>> to_cudnn_dims(const CudaKernelContext& ctx, const Dims& d);
 // Byte size rounded up so that what follows in a shared workspace stays 256-byte aligned.
 inline size_t align256(size_t bytes) { return (bytes + 255) / 256 * 256; }
-// KILN_CUDA_OWN_KERNELS=1 turns on Kiln's own conv-family kernels that have not yet run on a GPU machine: the
-// depthwise convolution tactic (depthwise.cu) and the vectorized, split channels-last global pool (pool.cu). Off by
-// default until the GPU tests (GpuConvDepthwise, GpuPool.GlobalPoolsChannelsLastLarge) pass on a GPU.
+// Kiln's own conv-family kernels: the depthwise convolution tactic (depthwise.cu) and the vectorized, split
+// channels-last global pool (pool.cu); KILN_CUDA_OWN_KERNELS=0 leaves convolutions to cuDNN alone and global pools to
+// the former one-thread-per-channel kernel (comparisons, diagnosis). GPU tests: GpuConvDepthwise,
+// GpuPool.GlobalPoolsChannelsLastLarge (passed on one H200, 2026-12-05).
 bool own_cuda_kernels_enabled();
 // Fills a window copy between row-major tensors of dims `src` and `dst` (same rank <= kMaxCopyRank).
 WindowCopyParams window_copy_params(const void* src, const Dims& src_dims, void* dst, const Dims& dst_dims,

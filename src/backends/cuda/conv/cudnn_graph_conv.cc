@@ -48,7 +48,15 @@ std::vector<int64_t> strides_for(const std::vector<int64_t>& dims, bool channels
 // KILN_CUDA_CONV_GRAPH_PLANS=n keeps at most n plans per problem (build-time experiments); default kMaxGraphConvPlans.
 // KILN_CUDA_CONV_BAR: a comma list of what graph convolutions must not use, for diagnosing a misbehaving cuDNN engine:
 // engine-name substrings ("eng41_") and behaviour notes ("cublaslt", "runtime_compilation").
+//
+// Engines that compile their kernels at run time (behaviour note RUNTIME_COMPILATION) are barred unless
+// KILN_CUDA_CONV_RTC=1: replayed from a CUDA graph at batch sizes the build did not tune, they returned wrong
+// answers (one H200, 2026-12-05, ResNet-50 served at padded batches of 8/16/24: cosine 0.976-0.986 to onnxruntime;
+// barring runtime_compilation made every response right, as did barring the eng41_ or eng4_ families that were
+// chosen there; plain runs were right).
 void bar_from_env(fe::graph::Graph& g) {
+  const char* rtc = std::getenv("KILN_CUDA_CONV_RTC");
+  if (!(rtc && std::string(rtc) == "1")) g.deselect_behavior_notes({fe::BehaviorNote_t::RUNTIME_COMPILATION});
   const char* v = std::getenv("KILN_CUDA_CONV_BAR");
   if (!v || !*v) return;
   std::vector<std::string> engines;

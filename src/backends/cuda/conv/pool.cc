@@ -61,7 +61,7 @@ Status run_global_pool(CudaKernelContext& ctx, bool is_max) {
   if (cudaGetDevice(&device) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) !=
                                                    cudaSuccess)
     sms = 1;
-  // The vectorized, split kernel only with KILN_CUDA_OWN_KERNELS=1 until it has passed on a GPU (conv_common.h).
+  // The vectorized, split kernel unless KILN_CUDA_OWN_KERNELS=0 (conv_common.h).
   const int64_t splits = own_cuda_kernels_enabled() ? global_pool_splits(nhwc, n, c, sp, sms) : 0;
   float* partials = nullptr;
   if (splits > 1) {
