@@ -129,7 +129,7 @@ def wait_ready(server, port, timeout=600):
 
 def write_config(repo, mb, instances, gpus=None, input_dtype="fp32", preferred=None):
     group = f"count: {instances} kind: KIND_GPU" + (f" gpus: [{', '.join(map(str, gpus))}]" if gpus else "")
-    preferred = preferred or [mb // 2, mb]
+    preferred = preferred or [mb // 4, mb // 2, 3 * mb // 4, mb]
     in_type = CONFIG_TYPES[input_dtype]
     with open(os.path.join(repo, "resnet50", "config.pbtxt"), "w") as f:
         f.write(f"""name: "resnet50"
@@ -268,8 +268,9 @@ def main():
                     help="GPU execution contexts: each assembles its batch on the host while the others compute "
                          "(measured on one H200: 4 serve 32.8k img/s where 2 serve 25.6k, fp16 input, 8 img/request)")
     ap.add_argument("--max-batch", type=int, default=128)
-    ap.add_argument("--preferred", default="", help="preferred batch sizes, comma list (default: max/2,max); each is "
-                                                     "warmed up, and batches are padded up to the next one")
+    ap.add_argument("--preferred", default="",
+                    help="preferred batch sizes, comma list (default: max/4, max/2, 3max/4, max); each is warmed up, "
+                         "and batches are padded up to the next one")
     ap.add_argument("--window-ms", type=int, default=3000)
     ap.add_argument("--out", default="serve_gpu.json")
     ap.add_argument("--gpus", default="", help="e.g. 0,1: compare one GPU with all of these (issue 6); implies "

@@ -340,6 +340,12 @@ int64_t Scheduler::padded_rows(int64_t rows) const {
     if (spec.dtype == DType::kString) return rows;
   for (int64_t p : config_.preferred_sizes)
     if (p >= rows) return p;
+  if (!config_.preferred_sizes.empty()) return std::max(rows, config_.max_batch_size);
+  // No preferred sizes: a ladder of 1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, ... (at most a third of a batch is
+  // padding; about 2 log2(max) shapes to capture) up to max_batch_size. Padding every batch to max_batch_size made
+  // one image per request at concurrency 128 on 4 instances run 32-row batches as 128-row ones.
+  for (int64_t p = 1; p < config_.max_batch_size; p = p < 16 ? p * 2 : (p & (p - 1)) == 0 ? p + p / 2 : p / 3 * 4)
+    if (p >= rows) return p;
   return std::max(rows, config_.max_batch_size);
 }
 
