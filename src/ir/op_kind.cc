@@ -55,4 +55,15 @@ bool op_from_id(uint32_t id, OpKind* out) {
   return true;
 }
 
+bool is_quantization_op(OpKind op) {
+  switch (op) {
+    case OpKind::kQuantizeLinear: case OpKind::kDequantizeLinear: case OpKind::kQLinearConv:
+    case OpKind::kQLinearMatMul: case OpKind::kMatMulInteger: case OpKind::kConvInteger:
+    case OpKind::kDynamicQuantizeLinear:
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace kiln

@@ -17,5 +17,8 @@ const char* op_domain(OpKind op);  // "ai.onnx", "ai.onnx.ml", ...
 // domain "" and "ai.onnx" are the same domain.
 bool op_from_onnx(std::string_view domain, std::string_view name, OpKind* out);
 bool op_from_id(uint32_t id, OpKind* out);
+// Ops of explicit quantization: QuantizeLinear, DequantizeLinear, QLinearConv, QLinearMatMul, MatMulInteger,
+// ConvInteger, DynamicQuantizeLinear (a model holding one builds at --precision int8 without calibration).
+bool is_quantization_op(OpKind op);
 
 }  // namespace kiln

@@ -191,10 +191,7 @@ Result<std::shared_ptr<Engine>> Engine::build_from_onnx(const std::string& onnx_
     // makes them int8 kernels); any other model needs calibration, whose error names the flags.
     KILN_ASSIGN_OR_RETURN(std::shared_ptr<Graph> graph, import_onnx_file(onnx_path));
     for (const auto& n : graph->nodes)
-      if (n.op == OpKind::kQuantizeLinear || n.op == OpKind::kDequantizeLinear || n.op == OpKind::kQLinearConv ||
-          n.op == OpKind::kQLinearMatMul || n.op == OpKind::kMatMulInteger || n.op == OpKind::kConvInteger ||
-          n.op == OpKind::kDynamicQuantizeLinear)
-        return build_engine_from_graph(graph, options, onnx_path);
+      if (is_quantization_op(n.op)) return build_engine_from_graph(graph, options, onnx_path);
   }
   if (options.precision == "int8") {
     // Implicit quantization: calibrate (or read the cache) -> Q/DQ model -> the usual build of that model.

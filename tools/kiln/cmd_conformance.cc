@@ -57,13 +57,7 @@ bool explicitly_quantized(const std::string& path) {
   auto graph = import_onnx_file(path);
   if (!graph.ok()) return false;
   for (const auto& n : (*graph)->nodes)
-    switch (n.op) {
-      case OpKind::kQuantizeLinear: case OpKind::kDequantizeLinear: case OpKind::kQLinearConv:
-      case OpKind::kQLinearMatMul: case OpKind::kMatMulInteger: case OpKind::kConvInteger:
-      case OpKind::kDynamicQuantizeLinear:
-        return true;
-      default: break;
-    }
+    if (is_quantization_op(n.op)) return true;
   return false;
 }
 
