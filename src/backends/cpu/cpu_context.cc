@@ -194,6 +194,8 @@ Status CpuContext::resolve(const Graph& g) {
   for (auto& l : last_use)
     if (l < 0) l = 0;
   arena_.init(std::move(last_use));
+  // Two generations of every output: the caller usually still holds the previous run's while the next one runs.
+  output_pool_ = OutputPool::create(2 * output_slots_.size() + 2);
   return ok_status();
 }
 
@@ -221,13 +223,13 @@ Status CpuContext::fetch_outputs(std::vector<Value>* outputs) {
   return ok_status();
 }
 
-bool CpuContext::private_output(int step, size_t out_index, const char* kernel_id) const {
+bool CpuContext::private_output(int step, size_t out_index) const {
   const CpuStep& st = steps_[step];
   if (out_index >= st.out.size() || st.out[out_index] < 0 || is_output_[st.out[out_index]]) return false;
   const auto& readers = readers_[st.out[out_index]];
   if (readers.empty()) return false;
   for (const auto& [r, k] : readers)
-    if (k < 0 || !steps_[r].kernel || std::string_view(steps_[r].kernel->id).rfind(kernel_id, 0) != 0) return false;
+    if (k < 0 || !steps_[r].kernel || !steps_[r].kernel->takes_handoffs) return false;
   return true;
 }
 

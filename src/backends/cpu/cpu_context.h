@@ -9,6 +9,7 @@
 
 #include "backends/cpu/arena.h"
 #include "backends/cpu/cpu_kernel.h"
+#include "backends/cpu/output_pool.h"
 #include "backends/reference/kernel.h"
 #include "runtime/context_backend.h"
 
@@ -49,7 +50,7 @@ class CpuContext : public ContextBackend {
   CpuStep& step(int s) { return steps_[s]; }
   bool is_constant_slot(int slot) const { return slot >= 0 && slot < static_cast<int>(constant_.size()) && constant_[slot]; }
   // Layout hand-offs between kernels (cpu_kernel.h CpuHandoff).
-  bool private_output(int step, size_t out_index, const char* kernel_id) const;
+  bool private_output(int step, size_t out_index) const;
   void attach_handoff(int step, size_t out_index, std::shared_ptr<CpuHandoff> h);
   CpuHandoff* handoff_of(int slot) const { return slot >= 0 ? handoff_[slot].get() : nullptr; }
   int num_threads() const { return step_threads_; }
@@ -74,6 +75,7 @@ class CpuContext : public ContextBackend {
   std::vector<std::vector<std::pair<int, int>>> readers_;  // per slot: (step, input index; -1 = a subgraph reads it)
   std::vector<std::shared_ptr<CpuHandoff>> handoff_;      // per slot: a producer's private layout, this run
   ArenaTracker arena_;
+  std::shared_ptr<OutputPool> output_pool_ = OutputPool::create(4);  // graph outputs, recycled once the caller drops them
   std::vector<Dims> shapes_scratch_;       // input shapes of the current run
   std::vector<uint8_t> workspace_;         // grows to the largest request
   size_t workspace_bytes_ = 0;

@@ -33,7 +33,7 @@ class StepContext final : public CpuKernelContext {
   int num_threads() const override { return c_.num_threads(); }
   bool allow_bf16() const override { return c_.allow_bf16(); }
   std::shared_ptr<void>& node_state() override { return st_.state; }
-  bool private_output(size_t i, const char* kernel_id) const override { return c_.private_output(s_, i, kernel_id); }
+  bool private_output(size_t i) const override { return c_.private_output(s_, i); }
   void attach_handoff(size_t i, std::shared_ptr<CpuHandoff> h) override { c_.attach_handoff(s_, i, std::move(h)); }
   CpuHandoff* input_handoff(size_t i) const override { return has_input(i) ? c_.handoff_of(st_.in[i]) : nullptr; }
 
@@ -56,12 +56,13 @@ Result<Tensor*> CpuContext::allocate(int step, size_t out_index, DType dtype, co
   if (slot < 0) {
     // Not requested: give the kernel scratch it may write, never read by anyone.
     static thread_local Tensor scratch;
+    if (scratch.defined() && scratch.dtype() == dtype && scratch.dims() == dims) return &scratch;
     auto t = Tensor::allocate(dtype, dims);
     if (!t.ok()) return t.status().with_context(st.node->describe());
     scratch = std::move(*t);
     return &scratch;
   }
-  Result<Tensor> t = is_output_[slot] ? Tensor::allocate(dtype, dims) : arena_.allocate(slot, step, dtype, dims);
+  Result<Tensor> t = is_output_[slot] ? output_pool_->allocate(dtype, dims) : arena_.allocate(slot, step, dtype, dims);
   if (!t.ok()) return t.status().with_context(st.node->describe() + " output " + std::to_string(out_index));
   slots_[slot] = Value::of(std::move(*t));
   handoff_[slot].reset();

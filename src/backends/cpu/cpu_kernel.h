@@ -17,10 +17,30 @@ namespace kiln::cpu {
 // A producer's private form of an output (oneDNN's channel-blocked layout) that consumers of the same family read
 // instead of the plain tensor, which the producer left unwritten. The context materializes it (fills the plain
 // tensor) before any other reader could see the plain bytes.
+// A dense channel-blocked float32 form of an N x C x spatial... tensor: [N][ceil(C/block)][spatial...][block],
+// the lanes past C in the last block zero (oneDNN's aBcd8b / aBcd16b). Empty (data null) when there is none.
+struct BlockedView {
+  float* data = nullptr;
+  Dims dims;          // the tensor's logical (plain) dims, rank >= 3
+  int64_t block = 0;  // channels per block
+  explicit operator bool() const { return data != nullptr; }
+  int64_t channel_blocks() const { return (dims[1] + block - 1) / block; }
+  int64_t spatial() const {
+    int64_t s = 1;
+    for (size_t i = 2; i < dims.size(); ++i) s *= dims[i];
+    return s;
+  }
+  int64_t padded_numel() const { return dims[0] * channel_blocks() * block * spatial(); }
+};
+
 struct CpuHandoff {
   virtual ~CpuHandoff() = default;
-  virtual const char* family() const = 0;  // who understands it: "onednn"
+  virtual const char* family() const = 0;  // who made it: "onednn", "blocked"
+  // Fills the plain tensor. Readers may call it more than once; after it, blocked() may be empty (the private
+  // form can live in the plain tensor's own bytes).
   virtual Status materialize() = 0;
+  // The private form when it is channel-blocked float32 (BlockedView), else empty.
+  virtual BlockedView blocked() const { return {}; }
 };
 
 // Everything a CPU kernel sees while it runs one node. Implemented by the CPU context (src/backends/cpu/cpu_context.cc).
@@ -53,11 +73,10 @@ class CpuKernelContext {
   // Per-(context, node) slot for prepared state; lives as long as the context.
   virtual std::shared_ptr<void>& node_state() = 0;
 
-  // Layout hand-off (optional; the defaults turn it off). private_output(i, prefix): output i is not a graph
-  // output and every reader runs a kernel whose id starts with `prefix` (such kernels must accept, or
-  // materialize, a hand-off on any of their inputs); only then may the kernel attach a hand-off and leave the
-  // plain output unwritten. input_handoff(i): the hand-off attached to input i, or null.
-  virtual bool private_output(size_t i, const char* id_prefix) const { return false; }
+  // Layout hand-off (optional; the defaults turn it off). private_output(i): output i is not a graph output and
+  // every reader runs a kernel that takes hand-offs (CpuKernel::takes_handoffs); only then may the kernel attach
+  // a hand-off and leave the plain output unwritten. input_handoff(i): the hand-off attached to input i, or null.
+  virtual bool private_output(size_t i) const { return false; }
   virtual void attach_handoff(size_t i, std::shared_ptr<CpuHandoff> h) {}
   virtual CpuHandoff* input_handoff(size_t i) const { return nullptr; }
 
@@ -74,6 +93,8 @@ struct CpuKernel {
   const char* id = "";  // stored in NodePlan::kernel: "onednn_conv", "eltwise", ...
   NodeSupport (*supports)(const Graph& graph, const Node& node) = nullptr;  // null: every node of the op
   Status (*run)(CpuKernelContext& ctx) = nullptr;
+  // The kernel accepts a hand-off on any input: it reads the private form or calls materialize() first.
+  bool takes_handoffs = false;
 };
 
 class CpuKernelRegistry {

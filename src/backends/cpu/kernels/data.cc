@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "backends/cpu/blocked.h"
 #include "backends/cpu/kernels/common.h"
 #include "backends/cpu/kernels/data.h"
 #include "backends/cpu/kernels/strided_copy.h"
@@ -151,6 +152,34 @@ Status tile_run(CpuKernelContext& ctx) {
   return ok_status();
 }
 
+// Concat along the channels of channel-blocked inputs (every input but the last a whole number of blocks):
+// per batch item, each input's blocks are one contiguous run. Returns an empty view when this does not apply.
+Result<BlockedView> concat_blocked(CpuKernelContext& ctx, const Dims& od, int64_t axis) {
+  const size_t k = ctx.num_inputs();
+  if (axis != 1 || od.size() < 3 || od.size() > 5 || ctx.input(0).dtype() != DType::kFloat32) return BlockedView{};
+  std::vector<BlockedView> in(k);
+  for (size_t i = 0; i < k; ++i) {
+    in[i] = blocked_input(ctx, i);
+    if (!in[i] || in[i].block != in[0].block) return BlockedView{};
+    if (i + 1 < k && in[i].dims[1] % in[i].block != 0) return BlockedView{};
+  }
+  KILN_ASSIGN_OR_RETURN(BlockedView out, blocked_output(ctx, od, in[0].block));
+  if (!out) return out;
+  const int64_t run = out.spatial() * out.block, cbo = out.channel_blocks();
+  parallel_range(threads_for(ctx, out.padded_numel()), od[0] * static_cast<int64_t>(k), [&](int64_t b, int64_t e) {
+    for (int64_t it = b; it < e; ++it) {
+      const int64_t n = it / static_cast<int64_t>(k);
+      const size_t i = static_cast<size_t>(it % static_cast<int64_t>(k));
+      int64_t at = 0;
+      for (size_t j = 0; j < i; ++j) at += in[j].channel_blocks();
+      const int64_t cbi = in[i].channel_blocks();
+      std::memcpy(out.data + (n * cbo + at) * run, in[i].data + n * cbi * run, static_cast<size_t>(cbi * run) * sizeof(float));
+    }
+  });
+  zero_channel_pad(out, 1);
+  return out;
+}
+
 Status concat_run(CpuKernelContext& ctx) {
   const size_t k = ctx.num_inputs();
   if (k == 0 || !ctx.has_input(0)) return ctx.error("needs at least one input");
@@ -172,6 +201,9 @@ Status concat_run(CpuKernelContext& ctx) {
                          " does not match input 0 " + dims_to_string(x0.dims()) + " outside axis " + std::to_string(axis));
     od[axis] += t.dim(axis);
   }
+  KILN_ASSIGN_OR_RETURN(BlockedView blocked, concat_blocked(ctx, od, axis));
+  if (blocked) return ok_status();
+  KILN_RETURN_IF_ERROR(materialize_all_inputs(ctx));
   KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, x0.dtype(), od));
   const size_t es = dtype_size(x0.dtype());
   int64_t outer = 1, inner = 1;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "backends/cpu/blocked.h"
 #include "backends/cpu/kernels/common.h"
 #include "backends/cpu/kernels/eltwise_rows.h"
 
@@ -106,6 +107,88 @@ void int_row(BOp op, const T* a, int64_t sa, const T* b, int64_t sb, T* y, int64
   }
 }
 
+// Binary arithmetic on channel-blocked operands (blocked.h): both inputs blocked alike with the output's dims,
+// or one blocked input of the output's dims and a scalar or per-channel other operand ([N|1, C|1, 1, ...], plain
+// or blocked: squeeze-excitation's x * s). Returns false (nothing written) when the output must be computed plain.
+Result<bool> binary_blocked(CpuKernelContext& ctx, BOp op, const Dims& od) {
+  const Tensor& a = ctx.input(0);
+  const Tensor& b = ctx.input(1);
+  if (a.dtype() != DType::kFloat32 || od.size() < 3 || od.size() > 5) return false;
+  const BlockedView va = blocked_input(ctx, 0), vb = blocked_input(ctx, 1);
+  const int xi = va && va.dims == od ? 0 : (vb && vb.dims == od ? 1 : -1);
+  if (xi < 0) return false;
+  const BlockedView& vx = xi == 0 ? va : vb;
+  const BlockedView& vo = xi == 0 ? vb : va;
+  const Tensor& o = xi == 0 ? b : a;
+  const size_t oi = xi == 0 ? 1 : 0;
+  enum { kSame, kScalar, kChannel } mode;
+  const int64_t rank = static_cast<int64_t>(od.size()), n = od[0], c = od[1];
+  Dims oa(rank, 1);  // o's dims right-aligned to the output's rank
+  for (size_t d = 0; d < o.rank(); ++d) oa[rank - static_cast<int64_t>(o.rank()) + static_cast<int64_t>(d)] = o.dim(d);
+  if (vo && vo.dims == od && vo.block == vx.block) {
+    mode = kSame;
+  } else if (o.numel() == 1) {
+    mode = kScalar;
+  } else {
+    for (int64_t d = 2; d < rank; ++d)
+      if (oa[d] != 1) return false;
+    if ((oa[0] != 1 && oa[0] != n) || (oa[1] != 1 && oa[1] != c)) return false;
+    mode = kChannel;
+  }
+  const bool o_blocked_vectors = mode == kChannel && vo && vo.block == vx.block && vo.dims == oa && oa[1] == c;
+  if (mode != kSame && !o_blocked_vectors)
+    if (CpuHandoff* h = ctx.input_handoff(oi)) KILN_RETURN_IF_ERROR(h->materialize());
+  KILN_ASSIGN_OR_RETURN(BlockedView y, blocked_output(ctx, od, vx.block));
+  if (!y) return false;
+  const int64_t total = y.padded_numel(), bs = vx.block, cb = vx.channel_blocks(), sp = vx.spatial();
+  const int threads = threads_for(ctx, op == BOp::kPow ? 8 * total : total);
+  if (mode == kSame) {
+    const float* pa = xi == 0 ? vx.data : vo.data;
+    const float* pb = xi == 0 ? vo.data : vx.data;
+    parallel_range(threads, total, [&](int64_t lo, int64_t hi) { binary_row(op, pa + lo, 1, pb + lo, 1, y.data + lo, hi - lo); });
+  } else if (mode == kScalar) {
+    const float v = o.data<float>()[0];
+    parallel_range(threads, total, [&](int64_t lo, int64_t hi) {
+      if (xi == 0) binary_row(op, vx.data + lo, 1, &v, 0, y.data + lo, hi - lo);
+      else binary_row(op, &v, 0, vx.data + lo, 1, y.data + lo, hi - lo);
+    });
+  } else {
+    // Per (batch item, channel block): the block's channel values repeated along a row, blended with X's rows.
+    const auto st = strides(oa);
+    const int64_t sn = oa[0] == 1 ? 0 : st[0], sc = oa[1] == 1 ? 0 : st[1];
+    constexpr int64_t kReps = 64;
+    parallel_range(threads, n * cb, [&](int64_t lo, int64_t hi) {
+      alignas(64) float pattern[kReps * 16];
+      for (int64_t it = lo; it < hi; ++it) {
+        const int64_t ni = it / cb, bi = it % cb;
+        float vec[16];
+        if (o_blocked_vectors) {
+          const float* src = vo.data + ((oa[0] == 1 ? 0 : ni) * cb + bi) * bs;
+          for (int64_t l = 0; l < bs; ++l) vec[l] = src[l];
+        } else {
+          const float* od_ = o.data<float>();
+          for (int64_t l = 0; l < bs; ++l) {
+            const int64_t ch = bi * bs + l;
+            vec[l] = ch < c ? od_[ni * sn + ch * sc] : 0.f;
+          }
+        }
+        const int64_t reps = std::min(kReps, sp);
+        for (int64_t r = 0; r < reps; ++r)
+          for (int64_t l = 0; l < bs; ++l) pattern[r * bs + l] = vec[l];
+        const float* xs = vx.data + it * sp * bs;
+        float* ys = y.data + it * sp * bs;
+        for (int64_t s0 = 0; s0 < sp; s0 += reps) {
+          const int64_t len = std::min(reps, sp - s0) * bs;
+          if (xi == 0) binary_row(op, xs + s0 * bs, 1, pattern, 1, ys + s0 * bs, len);
+          else binary_row(op, pattern, 1, xs + s0 * bs, 1, ys + s0 * bs, len);
+        }
+      }
+    });
+  }
+  zero_channel_pad(y, 1);
+  return true;
+}
+
 }  // namespace
 
 NodeSupport unary_supports(const Graph& g, const Node& n) {
@@ -121,11 +204,24 @@ Status unary_run(CpuKernelContext& ctx) {
   KILN_ASSIGN_OR_RETURN(const UnaryParams p, unary_params(ctx));
   const Tensor& x = ctx.input(0);
   if (x.dtype() != DType::kFloat32) return ctx.unsupported(std::string("dtype ") + dtype_name(x.dtype()));
+  const bool costly = p.op != UOp::kRelu && p.op != UOp::kNeg && p.op != UOp::kAbs && p.op != UOp::kClip;
+  // A channel-blocked input stays blocked (the op is per element; the channel padding is zeroed again).
+  if (const BlockedView bx = blocked_input(ctx, 0)) {
+    KILN_ASSIGN_OR_RETURN(BlockedView by, blocked_output(ctx, x.dims(), bx.block));
+    if (by) {
+      const int64_t total = by.padded_numel();
+      parallel_range(threads_for(ctx, costly ? 4 * total : total), total, [&](int64_t b, int64_t e) {
+        unary_row(p.op, bx.data + b, by.data + b, e - b, p.p0, p.p1);
+      });
+      zero_channel_pad(by, 1);
+      return ok_status();
+    }
+  }
+  KILN_RETURN_IF_ERROR(materialize_all_inputs(ctx));
   KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kFloat32, x.dims()));
   const float* xs = x.data<float>();
   float* ys = y->data<float>();
   const int64_t n = x.numel();
-  const bool costly = p.op != UOp::kRelu && p.op != UOp::kNeg && p.op != UOp::kAbs && p.op != UOp::kClip;
   parallel_range(threads_for(ctx, costly ? 4 * n : n), n, [&](int64_t b, int64_t e) {
     unary_row(p.op, xs + b, ys + b, e - b, p.p0, p.p1);
   });
@@ -153,6 +249,9 @@ Status binary_run(CpuKernelContext& ctx) {
                      " do not broadcast");
   const DType dt = a.dtype();
   if (b.dtype() != dt) return ctx.error(std::string("input dtypes differ: ") + dtype_name(dt) + ", " + dtype_name(b.dtype()));
+  KILN_ASSIGN_OR_RETURN(bool done_blocked, binary_blocked(ctx, *op, bc.out));
+  if (done_blocked) return ok_status();
+  KILN_RETURN_IF_ERROR(materialize_all_inputs(ctx));
   KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, dt, bc.out));
   const int64_t n = y->numel();
   if (n == 0) return ok_status();

@@ -10,7 +10,7 @@ void register_cpu_data_kernels(CpuKernelRegistry& r) {
   r.add(OpKind::kSlice, {"slice", data_supports, slice_run});
   r.add(OpKind::kExpand, {"expand", data_supports, expand_run});
   r.add(OpKind::kTile, {"tile", data_supports, tile_run});
-  r.add(OpKind::kConcat, {"concat", concat_supports, concat_run});
+  r.add(OpKind::kConcat, {"concat", concat_supports, concat_run, /*takes_handoffs=*/true});
   r.add(OpKind::kSplit, {"split", data_supports, split_run});
   r.add(OpKind::kGather, {"gather", data_supports, gather_run});
   r.add(OpKind::kCast, {"cast", cast_supports, cast_run});
@@ -24,7 +24,7 @@ void register_cpu_data_kernels(CpuKernelRegistry& r) {
   r.add(OpKind::kShape, {"shape", shape_supports, shape_run});
   r.add(OpKind::kSize, {"shape", shape_supports, shape_run});
   r.add(OpKind::kPad, {"pad", pad_supports, pad_run});
-  r.add(OpKind::kResize, {"resize", resize_supports, resize_run});
+  r.add(OpKind::kResize, {"resize", resize_supports, resize_run, /*takes_handoffs=*/true});
 }
 
 }  // namespace kiln::cpu

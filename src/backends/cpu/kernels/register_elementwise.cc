@@ -7,13 +7,13 @@ namespace kiln::cpu {
 
 void register_cpu_elementwise_kernels(CpuKernelRegistry& r) {
   using namespace kern;
-  const CpuKernel unary{"eltwise_unary", unary_supports, unary_run};
+  const CpuKernel unary{"eltwise_unary", unary_supports, unary_run, /*takes_handoffs=*/true};
   for (OpKind op : {OpKind::kNeg, OpKind::kAbs, OpKind::kRelu, OpKind::kSigmoid, OpKind::kTanh, OpKind::kExp,
                     OpKind::kLog, OpKind::kSqrt, OpKind::kReciprocal, OpKind::kErf, OpKind::kFloor, OpKind::kCeil,
                     OpKind::kLeakyRelu, OpKind::kClip, OpKind::kHardSigmoid, OpKind::kHardSwish, OpKind::kSoftplus,
                     OpKind::kElu, OpKind::kRound, OpKind::kSign, OpKind::kGelu, OpKind::kSwish})
     r.add(op, unary);
-  const CpuKernel binary{"eltwise_binary", binary_supports, binary_run};
+  const CpuKernel binary{"eltwise_binary", binary_supports, binary_run, /*takes_handoffs=*/true};
   for (OpKind op : {OpKind::kAdd, OpKind::kSub, OpKind::kMul, OpKind::kDiv, OpKind::kPow, OpKind::kMax, OpKind::kMin})
     r.add(op, binary);
   r.add(OpKind::kFusedElementwise, {"fused_eltwise", fused_eltwise_supports, fused_eltwise_run});

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/cpu/blocked.h"
 #include "backends/cpu/kernels/common.h"
 #include "backends/cpu/kernels/data.h"
 #include "backends/cpu/kernels/vec_math.h"
@@ -100,6 +101,50 @@ void resize_axis(const float* src, float* dst, int64_t outer, int64_t in_len, in
   });
 }
 
+// Resizes src (dims `in`) to `out` (every axis whose size or scale changes), one separable pass per axis.
+Status resize_passes(CpuKernelContext& ctx, const float* src, const Dims& in, const Dims& out,
+                     const std::vector<double>& scales, bool linear, const std::string& ctm, const std::string& nm,
+                     float* y) {
+  const int64_t r = static_cast<int64_t>(in.size());
+  std::vector<int64_t> todo;
+  for (int64_t a = 0; a < r; ++a) {
+    if (out[a] == in[a] && scales[a] == 1.0) continue;
+    if (in[a] == 0) return ctx.error("cannot resize an empty axis");
+    todo.push_back(a);
+  }
+  // The innermost axis first: its element gathers then run on the smallest data when upsampling, and the
+  // other axes blend whole rows.
+  if (todo.size() > 1 && todo.back() == r - 1) std::rotate(todo.begin(), todo.end() - 1, todo.end());
+  if (todo.empty()) {
+    std::copy(src, src + dims_numel(in), y);
+    return ok_status();
+  }
+  // Intermediates ping-pong through one workspace; the last pass writes y.
+  int64_t biggest = 0;
+  Dims cur = in;
+  for (size_t k = 0; k + 1 < todo.size(); ++k) {
+    cur[todo[k]] = out[todo[k]];
+    biggest = std::max(biggest, dims_numel(cur));
+  }
+  KILN_ASSIGN_OR_RETURN(void* ws, ctx.workspace(static_cast<size_t>(2 * biggest + 1) * sizeof(float)));
+  float* bufs[2] = {static_cast<float*>(ws), static_cast<float*>(ws) + biggest};
+  cur = in;
+  for (size_t k = 0; k < todo.size(); ++k) {
+    const int64_t a = todo[k], in_len = cur[a], out_len = out[a];
+    std::vector<Tap2> taps(static_cast<size_t>(out_len));
+    for (int64_t o = 0; o < out_len; ++o)
+      taps[o] = taps_for(linear, nm, source_coord(ctm, static_cast<double>(o), in_len, out_len, scales[a]), in_len);
+    int64_t outer = 1, inner = 1;
+    for (int64_t d = 0; d < a; ++d) outer *= cur[d];
+    for (int64_t d = a + 1; d < r; ++d) inner *= cur[d];
+    float* dst = k + 1 == todo.size() ? y : bufs[k % 2];
+    resize_axis(src, dst, outer, in_len, out_len, inner, taps, threads_for(ctx, outer * out_len * inner));
+    cur[a] = out_len;
+    src = dst;
+  }
+  return ok_status();
+}
+
 }  // namespace
 
 NodeSupport resize_supports(const Graph& g, const Node& n) {
@@ -168,46 +213,31 @@ Status resize_run(CpuKernelContext& ctx) {
       scales[axes[i]] = static_cast<double>(sz) / static_cast<double>(x.dim(axes[i]));
     }
   }
+  // A channel-blocked input resized only along its spatial axes stays blocked: the passes run on
+  // [N, C blocks, spatial..., block] with the block as the innermost (vector) axis.
+  if (r >= 3 && r <= 5 && out[0] == x.dim(0) && out[1] == x.dim(1) && scales[0] == 1.0 && scales[1] == 1.0) {
+    BlockedView bx = blocked_input(ctx, 0);
+    if (bx) {
+      KILN_ASSIGN_OR_RETURN(BlockedView by, blocked_output(ctx, out, bx.block));
+      if (by) {
+        Dims in_ext{x.dim(0), bx.channel_blocks()}, out_ext{x.dim(0), bx.channel_blocks()};
+        for (int64_t d = 2; d < r; ++d) {
+          in_ext.push_back(x.dim(d));
+          out_ext.push_back(out[d]);
+        }
+        in_ext.push_back(bx.block);
+        out_ext.push_back(bx.block);
+        std::vector<double> scales_ext = scales;
+        scales_ext.push_back(1.0);
+        if (by.padded_numel() == 0) return ok_status();
+        return resize_passes(ctx, bx.data, in_ext, out_ext, scales_ext, linear, ctm, nm, by.data);
+      }
+    }
+  }
+  KILN_RETURN_IF_ERROR(materialize_all_inputs(ctx));
   KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kFloat32, out));
   if (y->numel() == 0) return ok_status();
-  std::vector<int64_t> todo;
-  for (int64_t a = 0; a < r; ++a) {
-    if (out[a] == x.dim(a) && scales[a] == 1.0) continue;
-    if (x.dim(a) == 0) return ctx.error("cannot resize an empty axis");
-    todo.push_back(a);
-  }
-  // The innermost axis first: its element gathers then run on the smallest data when upsampling, and the
-  // other axes blend whole rows.
-  if (todo.size() > 1 && todo.back() == r - 1) std::rotate(todo.begin(), todo.end() - 1, todo.end());
-  if (todo.empty()) {
-    std::copy(x.data<float>(), x.data<float>() + x.numel(), y->data<float>());
-    return ok_status();
-  }
-  // Intermediates ping-pong through one workspace; the last pass writes y.
-  int64_t biggest = 0;
-  Dims cur = x.dims();
-  for (size_t k = 0; k + 1 < todo.size(); ++k) {
-    cur[todo[k]] = out[todo[k]];
-    biggest = std::max(biggest, dims_numel(cur));
-  }
-  KILN_ASSIGN_OR_RETURN(void* ws, ctx.workspace(static_cast<size_t>(2 * biggest + 1) * sizeof(float)));
-  float* bufs[2] = {static_cast<float*>(ws), static_cast<float*>(ws) + biggest};
-  const float* src = x.data<float>();
-  cur = x.dims();
-  for (size_t k = 0; k < todo.size(); ++k) {
-    const int64_t a = todo[k], in_len = cur[a], out_len = out[a];
-    std::vector<Tap2> taps(static_cast<size_t>(out_len));
-    for (int64_t o = 0; o < out_len; ++o)
-      taps[o] = taps_for(linear, nm, source_coord(ctm, static_cast<double>(o), in_len, out_len, scales[a]), in_len);
-    int64_t outer = 1, inner = 1;
-    for (int64_t d = 0; d < a; ++d) outer *= cur[d];
-    for (int64_t d = a + 1; d < r; ++d) inner *= cur[d];
-    float* dst = k + 1 == todo.size() ? y->data<float>() : bufs[k % 2];
-    resize_axis(src, dst, outer, in_len, out_len, inner, taps, threads_for(ctx, outer * out_len * inner));
-    cur[a] = out_len;
-    src = dst;
-  }
-  return ok_status();
+  return resize_passes(ctx, x.data<float>(), x.dims(), out, scales, linear, ctm, nm, y->data<float>());
 }
 
 }  // namespace kiln::cpu::kern

@@ -56,6 +56,8 @@ Result<dnnl::memory> source_memory(const CpuKernelContext& ctx, size_t i, const 
                                    const dnnl::memory::desc& want) {
   OnednnHandoff* h = onednn_handoff(ctx, i);
   if (h && h->mem.get_desc() == want) return h->mem;
+  dnnl::memory other;
+  if (blocked_source(ctx, i, want, &other)) return other;
   if (CpuHandoff* any = ctx.input_handoff(i)) KILN_RETURN_IF_ERROR(any->materialize());
   if (!tmp) return plain;
   reorder(plain, *tmp);
@@ -64,7 +66,7 @@ Result<dnnl::memory> source_memory(const CpuKernelContext& ctx, size_t i, const 
 
 void publish_blocked_output(CpuKernelContext& ctx, const dnnl::memory& blocked, const dnnl::memory& plain,
                             std::shared_ptr<OnednnHandoff>* handoff) {
-  if (!ctx.private_output(0, "onednn_")) {
+  if (!ctx.private_output(0)) {
     reorder(blocked, plain);
     return;
   }
@@ -186,6 +188,35 @@ Status OnednnHandoff::materialize() {
     return internal_error(std::string("oneDNN reorder: ") + e.what());
   }
   return ok_status();
+}
+
+dnnl::memory::desc blocked_md(const Dims& dims, int64_t block) {
+  using tag = dnnl::memory::format_tag;
+  const size_t r = dims.size();
+  tag t = tag::undef;
+  if (block == 8) t = r == 3 ? tag::aBc8b : r == 4 ? tag::aBcd8b : r == 5 ? tag::aBcde8b : tag::undef;
+  if (block == 16) t = r == 3 ? tag::aBc16b : r == 4 ? tag::aBcd16b : r == 5 ? tag::aBcde16b : tag::undef;
+  if (t == tag::undef) return dnnl::memory::desc();
+  return dnnl::memory::desc(to_dnnl(dims), dnnl::memory::data_type::f32, t);
+}
+
+BlockedView OnednnHandoff::blocked() const {
+  const dnnl::memory::desc d = mem.get_desc();
+  const int r = d.data.ndims;
+  if (r < 3 || r > 5 || d.data.data_type != dnnl_f32) return {};
+  Dims dims(d.data.dims, d.data.dims + r);
+  for (int64_t b : {8, 16})
+    if (d == blocked_md(dims, b)) return BlockedView{static_cast<float*>(mem.get_data_handle()), dims, b};
+  return {};
+}
+
+bool blocked_source(const CpuKernelContext& ctx, size_t i, const dnnl::memory::desc& want, dnnl::memory* out) {
+  CpuHandoff* h = ctx.input_handoff(i);
+  if (!h) return false;
+  BlockedView v = h->blocked();
+  if (!v || blocked_md(v.dims, v.block) != want) return false;
+  *out = dnnl::memory(want, engine(), v.data);
+  return true;
 }
 
 OnednnHandoff* onednn_handoff(const CpuKernelContext& ctx, size_t i) {

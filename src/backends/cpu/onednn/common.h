@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/cpu/blocked.h"
 #include "backends/cpu/cpu_kernel.h"
 #include "ir/infer/fused_ops.h"
 
@@ -56,7 +57,12 @@ struct OnednnHandoff : CpuHandoff {
   dnnl::memory mem, plain;
   const char* family() const override { return "onednn"; }
   Status materialize() override;
+  BlockedView blocked() const override;  // when `mem` is dense aBc8b/aBcd8b/.. or 16b
 };
+// The oneDNN descriptor of a channel-blocked view's layout (aBcd8b, aBcd16b, ...), or a zero desc when there is none.
+dnnl::memory::desc blocked_md(const Dims& dims, int64_t block);
+// oneDNN memory over another kernel's channel-blocked hand-off on input i when its layout is exactly `want`.
+bool blocked_source(const CpuKernelContext& ctx, size_t i, const dnnl::memory::desc& want, dnnl::memory* out);
 // The hand-off attached to input i when it is oneDNN's, else null.
 OnednnHandoff* onednn_handoff(const CpuKernelContext& ctx, size_t i);
 // The memory a primitive reads input i from: the producer's blocked hand-off when it is already in `want`'s layout;

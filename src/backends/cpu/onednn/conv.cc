@@ -161,8 +161,11 @@ Status run_conv(CpuKernelContext& ctx) {
     if (z) {
       // Z may be a blocked hand-off: copy it into the blocked destination (or fill its plain bytes first).
       OnednnHandoff* zh = onednn_handoff(ctx, 3);
+      memory zb;
       if (zh && !s.dst_plain && zh->mem.get_desc() == s.dst_tmp.get_desc()) {
         reorder(zh->mem, s.dst_tmp);
+      } else if (!s.dst_plain && blocked_source(ctx, 3, s.dst_tmp.get_desc(), &zb)) {
+        reorder(zb, s.dst_tmp);
       } else {
         if (CpuHandoff* h = ctx.input_handoff(3)) KILN_RETURN_IF_ERROR(h->materialize());
         memory zm(s.y_md, engine(), const_cast<void*>(z->raw()));
@@ -201,8 +204,8 @@ NodeSupport supports_conv(const Graph& g, const Node& n) {
 }  // namespace
 
 void register_onednn_conv(CpuKernelRegistry& r) {
-  r.add(OpKind::kConv, {"onednn_conv", supports_conv, run_conv});
-  r.add(OpKind::kFusedConv, {"onednn_conv", supports_conv, run_conv});
+  r.add(OpKind::kConv, {"onednn_conv", supports_conv, run_conv, /*takes_handoffs=*/true});
+  r.add(OpKind::kFusedConv, {"onednn_conv", supports_conv, run_conv, /*takes_handoffs=*/true});
 }
 
 }  // namespace kiln::cpu::onednn

@@ -146,7 +146,7 @@ NodeSupport supports_deconv(const Graph& g, const Node& n) {
 }  // namespace
 
 void register_onednn_deconv(CpuKernelRegistry& r) {
-  r.add(OpKind::kConvTranspose, {"onednn_deconv", supports_deconv, run_deconv});
+  r.add(OpKind::kConvTranspose, {"onednn_deconv", supports_deconv, run_deconv, /*takes_handoffs=*/true});
 }
 
 }  // namespace kiln::cpu::onednn

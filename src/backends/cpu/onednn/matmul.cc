@@ -250,7 +250,7 @@ NodeSupport supports_matmul(const Graph& g, const Node& n) {
 
 void register_onednn_matmul(CpuKernelRegistry& r) {
   for (OpKind op : {OpKind::kMatMul, OpKind::kGemm, OpKind::kFusedMatMul})
-    r.add(op, {"onednn_matmul", supports_matmul, run_matmul});
+    r.add(op, {"onednn_matmul", supports_matmul, run_matmul, /*takes_handoffs=*/true});
 }
 
 }  // namespace kiln::cpu::onednn

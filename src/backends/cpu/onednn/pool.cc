@@ -134,7 +134,7 @@ NodeSupport supports_pool(const Graph& g, const Node& n) {
 
 void register_onednn_pool(CpuKernelRegistry& r) {
   for (OpKind op : {OpKind::kMaxPool, OpKind::kAveragePool, OpKind::kGlobalAveragePool, OpKind::kGlobalMaxPool})
-    r.add(op, {"onednn_pool", supports_pool, run_pool});
+    r.add(op, {"onednn_pool", supports_pool, run_pool, /*takes_handoffs=*/true});
 }
 
 }  // namespace kiln::cpu::onednn

@@ -193,6 +193,6 @@ NodeSupport supports_qconv(const Graph& g, const Node& n) {
 
 }  // namespace
 
-void register_onednn_qconv(CpuKernelRegistry& r) { r.add(OpKind::kQLinearConv, {"onednn_qconv", supports_qconv, run_qconv}); }
+void register_onednn_qconv(CpuKernelRegistry& r) { r.add(OpKind::kQLinearConv, {"onednn_qconv", supports_qconv, run_qconv, /*takes_handoffs=*/true}); }
 
 }  // namespace kiln::cpu::onednn

@@ -161,7 +161,7 @@ NodeSupport supports_qmatmul(const Graph& g, const Node& n) {
 }  // namespace
 
 void register_onednn_qmatmul(CpuKernelRegistry& r) {
-  r.add(OpKind::kQLinearMatMul, {"onednn_qmatmul", supports_qmatmul, run_qmatmul});
+  r.add(OpKind::kQLinearMatMul, {"onednn_qmatmul", supports_qmatmul, run_qmatmul, /*takes_handoffs=*/true});
 }
 
 }  // namespace kiln::cpu::onednn
