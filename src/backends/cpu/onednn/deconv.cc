@@ -20,6 +20,7 @@ struct DeconvState {
   memory weights, bias, src_tmp, dst_tmp, scratch;
   memory::desc x_md, y_md, w_md, src_md, dst_md;
   bool src_plain = true, dst_plain = true;
+  std::shared_ptr<OnednnHandoff> handoff;  // re-attached every run when the output stays blocked
 };
 
 Status build(CpuKernelContext& ctx, DeconvState& s, const Tensor& x, const Tensor& w, const Tensor* b) {
@@ -77,6 +78,7 @@ Status build(CpuKernelContext& ctx, DeconvState& s, const Tensor& x, const Tenso
   s.prim = dnnl::deconvolution_forward(pd);
   s.x_md = plain_md(x.dims());
   s.y_md = plain_md(y);
+  s.src_md = pd.src_desc();
   s.src_plain = pd.src_desc() == s.x_md;
   s.dst_plain = pd.dst_desc() == s.y_md;
   if (!s.src_plain) s.src_tmp = memory(pd.src_desc(), engine());
@@ -93,7 +95,9 @@ Status build(CpuKernelContext& ctx, DeconvState& s, const Tensor& x, const Tenso
 }
 
 Status run_deconv(CpuKernelContext& ctx) {
-  KILN_RETURN_IF_ERROR(materialize_inputs(ctx));
+  // W and B as plain bytes; X may stay blocked (read through source_memory below).
+  for (size_t i : {size_t{1}, size_t{2}})
+    if (CpuHandoff* h = ctx.input_handoff(i)) KILN_RETURN_IF_ERROR(h->materialize());
   const Tensor& x = ctx.input(0);
   const Tensor& w = ctx.input(1);
   const Tensor* b = ctx.has_input(2) ? &ctx.input(2) : nullptr;
@@ -117,14 +121,14 @@ Status run_deconv(CpuKernelContext& ctx) {
     auto out = ctx.allocate_output(0, DType::kFloat32, s.y_dims);
     if (!out.ok()) return out.status();
     memory src(s.x_md, engine(), const_cast<void*>(x.raw())), dst(s.y_md, engine(), (*out)->raw());
-    if (!s.src_plain) reorder(src, s.src_tmp);
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, s.src_plain ? src : s.src_tmp},
+    KILN_ASSIGN_OR_RETURN(memory src_used, source_memory(ctx, 0, src, s.src_plain ? nullptr : &s.src_tmp, s.src_md));
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src_used},
                                          {DNNL_ARG_WEIGHTS, s.weights},
                                          {DNNL_ARG_DST, s.dst_plain ? dst : s.dst_tmp},
                                          {DNNL_ARG_SCRATCHPAD, s.scratch}};
     if (b) args.emplace(DNNL_ARG_BIAS, s.bias);
     s.prim.execute(stream(), args);
-    if (!s.dst_plain) reorder(s.dst_tmp, dst);
+    if (!s.dst_plain) publish_blocked_output(ctx, s.dst_tmp, dst, &s.handoff);
     stream().wait();
   } catch (const dnnl::error& e) {
     s.x_dims.clear();
