@@ -214,7 +214,14 @@ bool blocked_source(const CpuKernelContext& ctx, size_t i, const dnnl::memory::d
   CpuHandoff* h = ctx.input_handoff(i);
   if (!h) return false;
   BlockedView v = h->blocked();
-  if (!v || blocked_md(v.dims, v.block) != want) return false;
+  if (!v) return false;
+  if (blocked_md(v.dims, v.block) != want) {
+    // A 1-D tensor read by a convolution that runs it as 2-D with H = 1 (conv.cc): the same bytes.
+    Dims lifted = v.dims;
+    if (lifted.size() != 3) return false;
+    lifted.insert(lifted.begin() + 2, 1);
+    if (blocked_md(lifted, v.block) != want) return false;
+  }
   *out = dnnl::memory(want, engine(), v.data);
   return true;
 }

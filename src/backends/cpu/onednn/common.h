@@ -61,7 +61,8 @@ struct OnednnHandoff : CpuHandoff {
 };
 // The oneDNN descriptor of a channel-blocked view's layout (aBcd8b, aBcd16b, ...), or a zero desc when there is none.
 dnnl::memory::desc blocked_md(const Dims& dims, int64_t block);
-// oneDNN memory over another kernel's channel-blocked hand-off on input i when its layout is exactly `want`.
+// oneDNN memory over another kernel's channel-blocked hand-off on input i when its layout is `want` (or `want` is
+// its 1-D form lifted to 2-D with H = 1).
 bool blocked_source(const CpuKernelContext& ctx, size_t i, const dnnl::memory::desc& want, dnnl::memory* out);
 // The hand-off attached to input i when it is oneDNN's, else null.
 OnednnHandoff* onednn_handoff(const CpuKernelContext& ctx, size_t i);
