@@ -85,6 +85,30 @@ TEST(CpuOnednnConv, OneAndThreeDimensionalAndAutoPad) {
   }
 }
 
+// 1-D convolutions run lifted to 2-D (H = 1); grouped convolutions with few channels per group run dense with
+// block-diagonal weights (conv.cc). Both against the reference, incl. cropped dead taps and 1-D depthwise.
+TEST(CpuOnednnConv, LiftedOneDimensionalAndDenseGrouped) {
+  struct Case { Dims x, w; Dims pads, strides, dil; int64_t group; bool bias; };
+  std::vector<Case> cases = {
+      {{2, 16, 37}, {16, 1, 3}, {1, 1}, {1}, {1}, 16, true},                   // 1-D depthwise
+      {{3, 24, 41}, {24, 1, 3}, {8, 8}, {1}, {8}, 24, false},                  // 1-D depthwise, dilation 8
+      {{1, 12, 30}, {12, 1, 5}, {2, 1}, {2}, {1}, 12, true},                   // 1-D depthwise, stride 2, odd pads
+      {{2, 8, 19}, {12, 2, 3}, {1, 1}, {1}, {2}, 4, true},                     // 1-D grouped, 2 in / 3 out per group
+      {{2, 16, 9, 9}, {32, 4, 3, 3}, {1, 1, 1, 1}, {2, 2}, {1, 1}, 4, true},   // 2-D, 4 groups of 4 -> 8
+      {{1, 6, 7, 8}, {10, 3, 3, 1}, {1, 0, 1, 0}, {1, 1}, {1, 1}, 2, false},   // 2-D, 2 groups, 5 out per group
+      {{1, 24, 6, 6}, {24, 3, 3, 3}, {4, 4, 4, 4}, {1, 1}, {4, 4}, 8, true},   // 8 groups, atrous with dead taps
+      {{2, 8, 5, 4, 6}, {8, 2, 3, 1, 3}, {1, 0, 1, 1, 0, 1}, {1, 1, 2}, {1, 1, 1}, 4, true},  // 3-D grouped
+  };
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const Case& c = cases[i];
+    std::vector<Tensor> in{random_f32(c.x), random_f32(c.w), c.bias ? random_f32({c.w[0]}) : Tensor()};
+    check(OpKind::kConv, in, conv_attrs(c.pads, c.strides, c.dil, c.group), "lifted/dense case " + std::to_string(i),
+          {1, 2}, 1, "onednn_conv");
+    check(OpKind::kConv, in, conv_attrs(c.pads, c.strides, c.dil, c.group), "lifted/dense 2 threads case " + std::to_string(i),
+          {1, 2}, 2);
+  }
+}
+
 TEST(CpuOnednnConv, FusedActivationsAndResidual) {
   const char* acts[] = {"", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Clip", "Silu", "Gelu", "GeluTanh", "HardSigmoid", "HardSwish"};
   for (const char* act : acts) {
