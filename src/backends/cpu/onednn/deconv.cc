@@ -1,6 +1,8 @@
 // ConvTranspose (NCHW, 1-D/2-D/3-D, groups, dilation, explicit pads, output_padding) on oneDNN's deconvolution.
 // output_shape and auto_pad other than NOTSET/VALID are left to the reference. Weights reordered once per context.
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "backends/cpu/onednn/common.h"
 #include "backends/cpu/onednn/kernels.h"
@@ -20,6 +22,11 @@ struct DeconvState {
   memory weights, bias, src_tmp, dst_tmp, scratch;
   memory::desc x_md, y_md, w_md, src_md, dst_md;
   bool src_plain = true, dst_plain = true;
+  // Grouped deconvolutions whose groups do not fill oneDNN's channel blocks run dense with block-diagonal weights
+  // (as conv.cc does for convolutions): dense_groups = g, dense_w the plain [M, C, k...] weights.
+  int64_t dense_groups = 0;
+  memory::desc dense_md;
+  std::vector<float> dense_w;
   std::shared_ptr<OnednnHandoff> handoff;  // re-attached every run when the output stays blocked
 };
 
@@ -75,6 +82,20 @@ Status build(CpuKernelContext& ctx, DeconvState& s, const Tensor& x, const Tenso
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   dnnl::deconvolution_forward::primitive_desc pd(desc, attr, engine());
+  s.dense_groups = 0;
+  if (g > 1 && g <= 8 && !(mg == 1 && c == g) && std::string(pd.impl_info_str()).find("gemm") != std::string::npos) {
+    Dims dense{m, c};
+    dense.insert(dense.end(), kernel.begin(), kernel.end());
+    dnnl::deconvolution_forward::desc ddesc(dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct,
+                                            any(x.dims()), any(dense), bias_md, any(y), to_dnnl(strides), dd, pl, pr);
+    dnnl::deconvolution_forward::primitive_desc dpd(ddesc, attr, engine());
+    if (std::string(dpd.impl_info_str()).find("gemm") == std::string::npos) {
+      pd = dpd;
+      s.dense_groups = g;
+      s.dense_md = plain_md(dense);
+      s.dense_w.assign(static_cast<size_t>(dims_numel(dense)), 0.f);
+    }
+  }
   s.prim = dnnl::deconvolution_forward(pd);
   s.x_md = plain_md(x.dims());
   s.y_md = plain_md(y);
@@ -112,7 +133,19 @@ Status run_deconv(CpuKernelContext& ctx) {
     if (b && b->numel() != s.y_dims[1]) return ctx.unsupported("bias shape");
     bool w_const = ctx.input_is_constant(1) && (!b || ctx.input_is_constant(2));
     if (!w_const || s.w_ptr != w.raw() || (b && s.b_ptr != b->raw())) {
-      reorder(memory(s.w_md, engine(), const_cast<void*>(w.raw())), s.weights);
+      if (s.dense_groups) {
+        // ONNX W is [C, M/g, k...]: output channel o of group o / (M/g) reads input channels of the same group.
+        const int64_t c = w.dim(0), mg = w.dim(1), m = mg * s.dense_groups, cg = c / s.dense_groups;
+        const int64_t taps = w.numel() / (c * mg);
+        const float* ws = w.data<float>();
+        for (int64_t o = 0; o < m; ++o)
+          for (int64_t ci = (o / mg) * cg; ci < (o / mg + 1) * cg; ++ci)
+            std::memcpy(&s.dense_w[static_cast<size_t>((o * c + ci) * taps)], ws + (ci * mg + o % mg) * taps,
+                        static_cast<size_t>(taps) * sizeof(float));
+        reorder(memory(s.dense_md, engine(), s.dense_w.data()), s.weights);
+      } else {
+        reorder(memory(s.w_md, engine(), const_cast<void*>(w.raw())), s.weights);
+      }
       if (b) std::memcpy(s.bias.get_data_handle(), b->raw(), b->nbytes());
       stream().wait();
       s.w_ptr = w.raw();
