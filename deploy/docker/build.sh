@@ -23,6 +23,7 @@ done
 case "$VARIANT" in ""|cpu|cuda13) ;; *) echo "build.sh: error: --variant must be cpu or cuda13, got '$VARIANT'" >&2; exit 2 ;; esac
 VERSION=$(sed -n 's/^project(kiln VERSION \([0-9.]*\).*/\1/p' "$REPO/CMakeLists.txt")
 [ -n "$VERSION" ] || { echo "build.sh: error: no project(kiln VERSION x.y.z) in CMakeLists.txt" >&2; exit 1; }
+source "$HERE/cuda-libs.sh"
 eval "$(bash "$HERE/dockerd.sh" start)"
 bash "$HERE/base.sh" >/dev/null
 CTX=$(mktemp -d /var/tmp/kiln-docker-ctx.XXXXXX)
@@ -33,10 +34,10 @@ if [ -n "$FROM_HOST" ]; then
   BIN=$FROM_HOST/bin/kiln
   [ -x "$BIN" ] || { echo "build.sh: error: $BIN does not exist (build Kiln first: bash scripts/build.sh)" >&2; exit 1; }
   linked=cpu; EXTRA=()
-  if ldd "$BIN" | grep -q 'libcublasLt'; then
+  if ldd "$BIN" | grep -q 'libcudnn'; then
     linked=cuda13
     cudnn=$(ldd "$BIN" | awk '/libcudnn\.so/{print $3}')
-    for f in "$(dirname "$cudnn")"/libcudnn_*.so.9; do [ -f "$f" ] && EXTRA+=("$f"); done
+    mapfile -t EXTRA < <(cuda_dlopen_libs "$cudnn")
   fi
   if [ -n "$VARIANT" ] && [ "$VARIANT" != "$linked" ]; then
     echo "build.sh: error: $BIN is a $linked build, not $VARIANT (build with -DKILN_ENABLE_CUDA=OFF for cpu)" >&2; exit 1

@@ -42,6 +42,13 @@ for extra in "$@"; do
   mkdir -p "$ROOT$(dirname "$extra")"
   cp -L "$extra" "$ROOT$extra"
   echo "$extra (dlopen) $(dpkg -S "$(readlink -f "$extra")" 2>/dev/null | head -1 | cut -d: -f1 || echo -)" >>"$ROOT/usr/share/kiln/libraries.txt"
+  # What the dlopen'ed library itself links (librt, libdl, ... for cuBLASLt), when the binary's own set lacks it.
+  while read -r dep; do
+    [ -e "$ROOT$dep" ] && continue
+    mkdir -p "$ROOT$(dirname "$dep")"
+    cp -L "$dep" "$ROOT$dep"
+    echo "$dep (needed by $(basename "$extra"))" >>"$ROOT/usr/share/kiln/libraries.txt"
+  done < <(ldd "$extra" | awk '$2 == "=>" && $3 ~ /^\// {print $3}')
 done
 printf 'root:x:0:0:root:/nonexistent:/nonexistent\nkiln:x:10001:10001:kiln:/nonexistent:/nonexistent\nnobody:x:65534:65534:nobody:/nonexistent:/nonexistent\n' >"$ROOT/etc/passwd"
 printf 'root:x:0:\nkiln:x:10001:\nnogroup:x:65534:\n' >"$ROOT/etc/group"

@@ -11,7 +11,9 @@ trap 'rm -rf "$W"' EXIT
 R=$W/rootfs
 cudnn=$(ldd "$BIN" | awk '/libcudnn\.so/{print $3}')
 [ -n "$cudnn" ] || { echo "gpu-check.sh: error: $BIN is not a CUDA build" >&2; exit 1; }
-bash "$HERE/collect-runtime.sh" "$BIN" "$R" "$(dirname "$cudnn")"/libcudnn_*.so.9
+source "$HERE/cuda-libs.sh"
+mapfile -t EXTRA < <(cuda_dlopen_libs "$cudnn")
+bash "$HERE/collect-runtime.sh" "$BIN" "$R" "${EXTRA[@]}"
 drv=$(ldconfig -p | awk '/libcuda\.so\.1 /{print $NF; exit}')
 [ -n "$drv" ] || { echo "gpu-check.sh: error: no NVIDIA driver (libcuda.so.1) on this machine" >&2; exit 1; }
 mkdir -p "$W/driver" && cp -L "$drv" "$W/driver/"
