@@ -34,7 +34,12 @@ struct ConvState {
   int64_t dense_groups = 0;
   memory::desc dense_src_md;       // the block-diagonal weights, plain [M, C, k...]
   std::vector<float> dense_w;
-  std::shared_ptr<OnednnHandoff> handoff;  // re-attached every run when the output stays blocked
+  std::shared_ptr<OnednnHandoff> handoff;  // re-attached every run when the output stays blocked in dst_tmp
+  // A blocked output that fits the output tensor's own bytes (channels a multiple of the block) is computed there
+  // and handed off in place (blocked.h): no per-node buffer, the arena plans its memory.
+  int64_t inplace_block = 0;
+  std::shared_ptr<BlockedHandoff> inplace_handoff;
+  bool src_tmp_ready = false, dst_tmp_ready = false;  // allocated on first use
 };
 
 bool fused(const Node& n) { return n.op == OpKind::kFusedConv; }
@@ -151,8 +156,11 @@ Status build(CpuKernelContext& ctx, ConvState& s, const Tensor& x, const Tensor&
   s.w_md = memory::desc(to_dnnl(wd), memory::data_type::f32, wstrides);
   s.src_plain = s.pd.src_desc() == s.x_md;
   s.dst_plain = s.pd.dst_desc() == s.y_md;
-  if (!s.src_plain) s.src_tmp = memory(s.pd.src_desc(), engine());
-  if (!s.dst_plain) s.dst_tmp = memory(s.pd.dst_desc(), engine());
+  s.src_tmp_ready = s.dst_tmp_ready = false;
+  s.inplace_block = 0;
+  if (!s.dst_plain)
+    for (int64_t blk : {8, 16})
+      if (y[1] % blk == 0 && s.pd.dst_desc() == blocked_md(y, blk)) s.inplace_block = blk;
   s.dst_1d = memory();
   if (s.lifted && !s.dst_plain)
     for (int64_t blk : {8, 16})
@@ -234,21 +242,30 @@ Status run_conv(CpuKernelContext& ctx) {
     memory src(s.x_md, engine(), const_cast<void*>(x.raw()));
     memory dst_plain(s.y_md, engine(), (*out)->raw());
     // The producer may have left X blocked (a hand-off): read that, or have it fill X first.
+    if (!s.src_plain && !s.src_tmp_ready) {
+      s.src_tmp = memory(s.pd.src_desc(), engine());
+      s.src_tmp_ready = true;
+    }
     KILN_ASSIGN_OR_RETURN(memory src_used, source_memory(ctx, 0, src, s.src_plain ? nullptr : &s.src_tmp, s.pd.src_desc()));
-    memory& dst = s.dst_plain ? dst_plain : s.dst_tmp;
+    const bool in_place = s.inplace_block > 0 && ctx.private_output(0);
+    if (!s.dst_plain && !in_place && !s.dst_tmp_ready) {
+      s.dst_tmp = memory(s.pd.dst_desc(), engine());
+      s.dst_tmp_ready = true;
+    }
+    memory dst = s.dst_plain ? dst_plain : in_place ? memory(s.pd.dst_desc(), engine(), (*out)->raw()) : s.dst_tmp;
     if (z) {
       // Z may be a blocked hand-off: copy it into the blocked destination (or fill its plain bytes first).
       OnednnHandoff* zh = onednn_handoff(ctx, 3);
       memory zb;
-      if (zh && !s.dst_plain && zh->mem.get_desc() == s.dst_tmp.get_desc()) {
-        reorder(zh->mem, s.dst_tmp);
-      } else if (!s.dst_plain && blocked_source(ctx, 3, s.dst_tmp.get_desc(), &zb)) {
-        reorder(zb, s.dst_tmp);
+      if (zh && !s.dst_plain && zh->mem.get_desc() == dst.get_desc()) {
+        reorder(zh->mem, dst);
+      } else if (!s.dst_plain && blocked_source(ctx, 3, dst.get_desc(), &zb)) {
+        reorder(zb, dst);
       } else {
         if (CpuHandoff* h = ctx.input_handoff(3)) KILN_RETURN_IF_ERROR(h->materialize());
         memory zm(s.y_md, engine(), const_cast<void*>(z->raw()));
         if (s.dst_plain) std::memcpy((*out)->raw(), z->raw(), z->nbytes());
-        else reorder(zm, s.dst_tmp);
+        else reorder(zm, dst);
       }
     }
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src_used},
@@ -257,7 +274,12 @@ Status run_conv(CpuKernelContext& ctx) {
                                          {DNNL_ARG_SCRATCHPAD, s.scratch}};
     if (b) args.emplace(DNNL_ARG_BIAS, s.bias);
     s.prim.execute(stream(), args);
-    if (!s.dst_plain) {
+    if (in_place) {
+      if (!s.inplace_handoff) s.inplace_handoff = std::make_shared<BlockedHandoff>();
+      float* yp = (*out)->data<float>();
+      s.inplace_handoff->reset(BlockedView{yp, s.y_dims, s.inplace_block}, yp, true, ctx.num_threads());
+      ctx.attach_handoff(0, s.inplace_handoff);
+    } else if (!s.dst_plain) {
       if (s.lifted && !s.dst_1d.get_desc().is_zero()) {
         // Readers see the 1-D tensor's blocked form (aBc8b: the same bytes as the lifted aBcd8b).
         s.dst_1d.set_data_handle(s.dst_tmp.get_data_handle());
