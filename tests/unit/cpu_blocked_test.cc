@@ -12,26 +12,16 @@
 #include "kiln/engine.h"
 #include "runtime/backend.h"
 #include "runtime/engine_access.h"
+#include "tests/unit/cpu_graph_test_util.h"
 
 namespace kiln {
 namespace {
 
-Tensor random_f32(const Dims& dims, uint32_t seed, float lo = -1.f, float hi = 1.f) {
-  Tensor t(DType::kFloat32, dims);
-  std::mt19937 g(seed);
-  std::uniform_real_distribution<float> d(lo, hi);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = d(g);
-  return t;
-}
+using test_util::expect_close;
+using test_util::random_f32;
 
 Node node(OpKind op, const std::string& name, std::vector<std::string> in, std::vector<std::string> out) {
-  Node n;
-  n.op = op;
-  n.name = name;
-  n.inputs = std::move(in);
-  n.outputs = std::move(out);
-  n.opset = 18;
-  return n;
+  return test_util::make_node(op, name, std::move(in), std::move(out));
 }
 
 // x[N,8,10,10]:
@@ -107,11 +97,6 @@ std::shared_ptr<Engine> make_engine(const std::string& backend, const std::strin
   return e;
 }
 
-void expect_close(const Tensor& a, const Tensor& b, const std::string& what) {
-  ASSERT_EQ(a.dims(), b.dims()) << what;
-  for (int64_t i = 0; i < a.numel(); ++i)
-    ASSERT_NEAR(a.data<float>()[i], b.data<float>()[i], 1e-4 + 1e-4 * std::fabs(b.data<float>()[i])) << what << " @" << i;
-}
 
 class CpuBlockedHandoff : public ::testing::TestWithParam<std::string> {};
 

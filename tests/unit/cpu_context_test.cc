@@ -9,27 +9,14 @@
 #include "kiln/engine.h"
 #include "runtime/backend.h"
 #include "runtime/engine_access.h"
+#include "tests/unit/cpu_graph_test_util.h"
 
 namespace kiln {
 namespace {
 
-Tensor random_f32(const Dims& dims, uint32_t seed) {
-  Tensor t(DType::kFloat32, dims);
-  std::mt19937 g(seed);
-  std::uniform_real_distribution<float> d(-1.f, 1.f);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = d(g);
-  return t;
-}
-
-Node make_node(OpKind op, const std::string& name, std::vector<std::string> in, std::vector<std::string> out) {
-  Node n;
-  n.op = op;
-  n.name = name;
-  n.inputs = std::move(in);
-  n.outputs = std::move(out);
-  n.opset = 18;
-  return n;
-}
+using test_util::expect_close;
+using test_util::make_node;
+using test_util::random_f32;
 
 // x[N,3,8,8] -> Conv(4,3x3,pad1) -> Relu -> Reshape[N,256] -> MatMul W[256,5] -> Add b -> Softmax = y
 // plus z = Reshape(relu) as a second output (a view of an arena tensor handed to the caller).
@@ -78,11 +65,6 @@ std::shared_ptr<Engine> make_engine(const std::string& backend, bool reference_v
   return e;
 }
 
-void expect_close(const Tensor& a, const Tensor& b, const std::string& what) {
-  ASSERT_EQ(a.dims(), b.dims()) << what;
-  for (int64_t i = 0; i < a.numel(); ++i)
-    ASSERT_NEAR(a.data<float>()[i], b.data<float>()[i], 1e-4 + 1e-4 * std::fabs(b.data<float>()[i])) << what << " @" << i;
-}
 
 class CpuContextRuns : public ::testing::TestWithParam<bool> {};
 
