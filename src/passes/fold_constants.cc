@@ -3,9 +3,9 @@
 #include <memory>
 #include <set>
 
-#include "backends/reference/kernel.h"
 #include "passes/pass.h"
 #include "passes/pass_util.h"
+#include "passes/reference_eval.h"
 
 namespace kiln {
 
@@ -74,7 +74,6 @@ class FoldConstants : public Pass {
   std::string name() const override { return "fold_constants"; }
   Result<bool> run(Graph& g, const PassOptions&) override {
     std::set<size_t> folded;
-    const KernelRegistry& kernels = reference_kernels();
     for (size_t k = 0; k < g.nodes.size(); ++k) {
       const Node& n = g.nodes[k];
       if (!foldable_op(n) || n.outputs.empty()) continue;
@@ -91,7 +90,7 @@ class FoldConstants : public Pass {
         if (auto t = fold_shape_query(g, n)) results.push_back(*t);
       }
       if (results.empty()) {
-        std::optional<std::vector<Tensor>> r = evaluate(g, n, kernels);
+        std::optional<std::vector<Tensor>> r = evaluate(g, n);
         if (!r) continue;
         results = std::move(*r);
       }
@@ -120,40 +119,26 @@ class FoldConstants : public Pass {
  private:
   // Runs node `n` on its constant inputs. nullopt when an input is not constant, the result would be too large
   // or is not a plain tensor, or the kernel rejects the inputs (then the node fails at run time as before).
-  static std::optional<std::vector<Tensor>> evaluate(const Graph& g, const Node& n, const KernelRegistry& kernels) {
-    KernelFn fn = kernels.find(n.op);
-    if (!fn) return std::nullopt;
-    std::vector<Value> values;
-    values.reserve(n.inputs.size());
+  static std::optional<std::vector<Tensor>> evaluate(const Graph& g, const Node& n) {
+    std::vector<const Tensor*> inputs;
+    inputs.reserve(n.inputs.size());
     size_t input_bytes = 0;
     for (const auto& in : n.inputs) {
       if (in.empty()) {
-        values.emplace_back();
+        inputs.push_back(nullptr);
         continue;
       }
       const Tensor* t = constant_value(g, in);
       if (!t) return std::nullopt;
       input_bytes += t->nbytes();
-      values.push_back(Value::of(*t));
+      inputs.push_back(t);
     }
     std::optional<size_t> predicted = predicted_output_bytes(g, n);
     if (predicted ? *predicted > kMaxFoldedBytes : input_bytes > kMaxUnknownShapeInputBytes) return std::nullopt;
-    std::vector<const Value*> ptrs;
-    for (size_t i = 0; i < n.inputs.size(); ++i) ptrs.push_back(n.inputs[i].empty() ? nullptr : &values[i]);
-    SubgraphRunner no_subgraphs = [](const Graph&, const std::vector<Value>&) -> Result<std::vector<Value>> {
-      return internal_error("fold_constants does not run subgraphs");
-    };
-    KernelContext ctx(n, std::move(ptrs), no_subgraphs);
-    if (!fn(ctx).ok()) return std::nullopt;
-    std::vector<Tensor> out(n.outputs.size());
+    std::optional<std::vector<Tensor>> out = run_reference_node(n, inputs);
+    if (!out) return std::nullopt;
     size_t total = 0;
-    for (size_t i = 0; i < n.outputs.size(); ++i) {
-      if (n.outputs[i].empty()) continue;
-      const Value& v = ctx.outputs()[i];
-      if (v.kind != ValueKind::kTensor || !v.tensor.defined()) return std::nullopt;
-      total += v.tensor.nbytes();
-      out[i] = v.tensor;
-    }
+    for (const Tensor& t : *out) total += t.defined() ? t.nbytes() : 0;
     if (total > kMaxFoldedBytes) return std::nullopt;
     return out;
   }

@@ -1,5 +1,5 @@
 // The CPU backend's int8 kernels against the reference: QuantizeLinear / DequantizeLinear (per tensor, per axis,
-// uint8/int8/int32; exact), QLinearConv and QLinearMatMul on oneDNN (uint8/int8 activations, int8 weights per
+// uint8/int8/int32; exact), LookupTable (uint8/int8 X, 1-, 2- and 4-byte tables; exact), QLinearConv and QLinearMatMul on oneDNN (uint8/int8 activations, int8 weights per
 // tensor and per channel, bias, pads, strides, groups, depthwise, 1-D/3-D; saturating and wrapping outputs).
 // Quantized outputs match exactly except where oneDNN's float32 requantization and the reference's float64 one
 // round a value lying within float32 rounding of a .5 boundary differently: at most 1 apart, on <= 0.5% of values.
@@ -97,6 +97,24 @@ TEST(CpuQuant, QuantizeDequantizeExact) {
               "quantize_linear", {});
   check_quant(OpKind::kDequantizeLinear, {random_int(DType::kInt32, {33}, -100000, 100000), scalar_f32(0.001f)}, {},
               "dequantize int32", "dequantize_linear", {});
+}
+
+TEST(CpuQuant, LookupTableExact) {
+  rng().seed(2026);
+  for (DType xt : {DType::kUInt8, DType::kInt8}) {
+    for (DType tt : {DType::kUInt8, DType::kInt8, DType::kFloat16, DType::kFloat32}) {
+      const std::string what = std::string("lookup ") + dtype_name(xt) + " -> " + dtype_name(tt);
+      Tensor table = tt == DType::kFloat32 ? random_f32({256}, -5, 5) : random_q(tt, {256});
+      if (tt == DType::kFloat16) {  // finite half values (bits below 0x3c00: 0 .. 1)
+        table = Tensor(DType::kFloat16, {256});
+        std::uniform_int_distribution<int> u(0, 0x3bff);
+        for (int i = 0; i < 256; ++i) table.data<uint16_t>()[i] = static_cast<uint16_t>(u(rng()));
+      }
+      check_quant(OpKind::kLookupTable, {random_q(xt, {2, 3, 17}), table}, {}, what, "lookup_table", {1});
+      check_quant(OpKind::kLookupTable, {random_q(xt, {96, 1111}), table}, {}, what + " (two threads)", "lookup_table",
+                  {1}, 2);
+    }
+  }
 }
 
 struct QConvCase {

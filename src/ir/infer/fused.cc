@@ -1,4 +1,5 @@
-// Shape and type inference for Kiln's fused ops (FusedConv, FusedMatMul, FusedElementwise; docs/fused-ops.md).
+// Shape and type inference for Kiln's fused ops (FusedConv, FusedMatMul, FusedElementwise, FusedAddLayerNorm,
+// LookupTable; docs/fused-ops.md).
 // The geometry is delegated to the Conv and MatMul inference functions, so fused and plain ops agree exactly.
 #include "ir/infer/fused_ops.h"
 #include "ir/infer_helpers.h"
@@ -179,6 +180,20 @@ Status infer_fused_add_layer_norm(InferContext& ctx) {
   return ok_status();
 }
 
+// LookupTable(X, Table): Y[i] = Table[X[i]] (uint8 X) or Table[X[i] + 128] (int8 X); Y has X's shape and the
+// Table's dtype. Table is a 1-D tensor of 256 values.
+Status infer_lookup_table(InferContext& ctx) {
+  if (ctx.num_inputs() != 2 || !ctx.has_input(0) || !ctx.has_input(1)) return ctx.error("takes inputs X and Table");
+  const DType x = ctx.input_type(0).dtype;
+  if (x != DType::kUndefined && x != DType::kUInt8 && x != DType::kInt8)
+    return ctx.error(std::string("X must be uint8 or int8; got ") + dtype_name(x));
+  const Shape& t = ctx.input_type(1).shape;
+  if (t.rank_known && (t.rank() != 1 || (t.dims[0].is_known() && t.dims[0].value != 256)))
+    return ctx.error("Table must hold 256 values in one dimension; got " + t.to_string());
+  ctx.set_output_type(0, TypeInfo::tensor(ctx.input_type(1).dtype, ctx.input_type(0).shape));
+  return ok_status();
+}
+
 }  // namespace
 
 void register_fused_infer(InferRegistry& r) {
@@ -186,6 +201,7 @@ void register_fused_infer(InferRegistry& r) {
   r.add(OpKind::kFusedConv, infer_fused_conv);
   r.add(OpKind::kFusedMatMul, infer_fused_matmul);
   r.add(OpKind::kFusedElementwise, infer_fused_elementwise);
+  r.add(OpKind::kLookupTable, infer_lookup_table);
 }
 
 }  // namespace kiln

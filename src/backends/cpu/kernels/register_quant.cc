@@ -1,4 +1,5 @@
-// Registers the hand-written quantization boundary kernels (QuantizeLinear, DequantizeLinear).
+// Registers the hand-written quantization boundary kernels (QuantizeLinear, DequantizeLinear; LookupTable is
+// registered with the oneDNN kernels, whose layouts it reads: onednn/lookup.cc).
 #include "backends/cpu/kernels/quantize.h"
 #include "backends/cpu/kernels/register.h"
 

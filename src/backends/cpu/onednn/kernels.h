@@ -7,8 +7,9 @@ namespace kiln::cpu::onednn {
 void register_onednn_conv(CpuKernelRegistry& r);    // conv.cc: Conv, FusedConv
 void register_onednn_deconv(CpuKernelRegistry& r);  // deconv.cc: ConvTranspose
 void register_onednn_matmul(CpuKernelRegistry& r);  // matmul.cc: MatMul, Gemm, FusedMatMul
-void register_onednn_pool(CpuKernelRegistry& r);
+void register_onednn_pool(CpuKernelRegistry& r);    // pool.cc: MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool
 void register_onednn_qconv(CpuKernelRegistry& r);    // qconv.cc: QLinearConv (int8)
-void register_onednn_qmatmul(CpuKernelRegistry& r);  // qmatmul.cc: QLinearMatMul (int8)    // pool.cc: MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool
+void register_onednn_lookup(CpuKernelRegistry& r);   // lookup.cc: LookupTable in oneDNN layouts
+void register_onednn_qmatmul(CpuKernelRegistry& r);  // qmatmul.cc: QLinearMatMul (int8)
 
 }  // namespace kiln::cpu::onednn

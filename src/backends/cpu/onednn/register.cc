@@ -1,4 +1,5 @@
-// Registers the oneDNN-backed CPU kernels (convolution, matmul, pooling, int8 convolution and matmul).
+// Registers the oneDNN-backed CPU kernels (convolution, matmul, pooling, int8 convolution and matmul,
+// and LookupTable, which reads their int8 layouts).
 #include "backends/cpu/cpu_kernel.h"
 #include "backends/cpu/onednn/kernels.h"
 
@@ -11,6 +12,7 @@ void register_onednn_kernels(CpuKernelRegistry& r) {
   onednn::register_onednn_pool(r);
   onednn::register_onednn_qconv(r);
   onednn::register_onednn_qmatmul(r);
+  onednn::register_onednn_lookup(r);
 }
 
 }  // namespace kiln::cpu

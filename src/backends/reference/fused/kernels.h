@@ -8,5 +8,6 @@ Status fused_conv(KernelContext& ctx);
 Status fused_matmul(KernelContext& ctx);
 Status fused_elementwise(KernelContext& ctx);
 Status fused_add_layer_norm(KernelContext& ctx);
+Status lookup_table(KernelContext& ctx);
 
 }  // namespace kiln::fused_ref
