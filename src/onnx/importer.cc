@@ -15,7 +15,8 @@ namespace kiln {
 
 namespace {
 
-const std::set<std::string> kKnownDomains = {"", "ai.onnx", "ai.onnx.ml", "ai.onnx.preview.training"};
+// com.microsoft: only the ONNX Runtime contrib ops listed in ir/ops.def (QLinearAdd, QLinearMul).
+const std::set<std::string> kKnownDomains = {"", "ai.onnx", "ai.onnx.ml", "ai.onnx.preview.training", "com.microsoft"};
 
 std::string canonical_domain(const std::string& d) { return d.empty() ? "ai.onnx" : d; }
 
@@ -191,7 +192,7 @@ Result<GraphPtr> convert_graph(const onnx::GraphProto& gp, ImportState& st, bool
     ++index;
     const std::string where = "node '" + n.name + "' (" + np.op_type() + ")";
     if (!kKnownDomains.count(np.domain()))
-      return unimplemented(where + ": domain '" + np.domain() + "' is not supported (only ai.onnx, ai.onnx.ml, ai.onnx.preview.training)");
+      return unimplemented(where + ": domain '" + np.domain() + "' is not supported (only ai.onnx, ai.onnx.ml, ai.onnx.preview.training, com.microsoft)");
     if (!op_from_onnx(domain, np.op_type(), &n.op))
       return unimplemented(where + ": unknown op '" + np.op_type() + "' in domain '" + domain + "'");
     auto ops = st.opsets.find(domain);

@@ -12,6 +12,9 @@
 //    saturation then already clamps negatives to it);
 //  - QuantizeLinear to uint8/int8 with a constant scalar float32 scale and zero point.
 // MatMul/Gemm become QLinearMatMul with saturate=1 (Kiln's attribute: clamp like the QuantizeLinear it replaces).
+// DequantizeLinear(a), DequantizeLinear(b) -> Add | Mul -> QuantizeLinear (residual Adds, squeeze-excitation Muls)
+// becomes QLinearAdd / QLinearMul (com.microsoft) over the 8-bit a and b, both per-tensor: bit-identical, since
+// those ops are defined in the same float32 math (docs/int8.md).
 // Gemm folds without a C input, with alpha 1 and transA 0 (transB: the int8 weights are transposed here).
 #include <cmath>
 
@@ -139,6 +142,7 @@ class FoldQdq : public Pass {
       if (op.outputs.size() != 1 || rw.claimed({i})) continue;
       if (op.op == OpKind::kConv) fold_conv(g, idx, rw, i);
       else if (op.op == OpKind::kMatMul || op.op == OpKind::kGemm) fold_matmul(g, idx, rw, i);
+      else if (op.op == OpKind::kAdd || op.op == OpKind::kMul) fold_binary(g, idx, rw, i);
     }
     if (!rw.changed()) return false;
     KILN_ASSIGN_OR_RETURN(const bool applied, rw.commit());
@@ -184,6 +188,29 @@ class FoldQdq : public Pass {
     Node n = fuse::fused_node(conv, OpKind::kQLinearConv, in, {q.outputs[0]}, 10);
     n.attrs = conv.attrs;
     rw.replace(end->q, {std::move(n)}, removed);
+  }
+
+  static void fold_binary(Graph& g, const GraphIndex& idx, fuse::Rewriter& rw, size_t bi) {
+    const Node& op = g.nodes[bi];
+    if (op.inputs.size() != 2) return;
+    const Node* da = activation_dq(g, idx, op.inputs[0]);
+    const Node* db = activation_dq(g, idx, op.inputs[1]);
+    auto qi = idx.sole_consumer(op.outputs[0]);
+    if (!da || !db || !qi) return;
+    const Node& q = g.nodes[*qi];
+    if (q.op != OpKind::kQuantizeLinear || q.inputs.size() < 3 || !q.has_input(2)) return;
+    const Tensor* s = const_f32(g, q.inputs[1]);
+    const Tensor* z = constant_value(g, q.inputs[2]);
+    if (!s || s->numel() != 1 || !z || z->numel() != 1 || !is_q8(z->dtype())) return;
+    if (q.attrs.get_int("block_size", 0) != 0 || q.attrs.has("precision")) return;
+    if (rw.claimed({bi, *qi})) return;
+    std::vector<std::string> in{da->inputs[0], da->inputs[1], zero_point_of(g, *da, op.name + "_a"),
+                                db->inputs[0], db->inputs[1], zero_point_of(g, *db, op.name + "_b"),
+                                q.inputs[1],   q.inputs[2]};
+    const OpKind kind = op.op == OpKind::kAdd ? OpKind::kQLinearAdd : OpKind::kQLinearMul;
+    Node n = fuse::fused_node(op, kind, in, {q.outputs[0]}, 1);
+    n.attrs = Attrs();
+    rw.replace(*qi, {std::move(n)}, {bi});
   }
 
   static void fold_matmul(Graph& g, const GraphIndex& idx, fuse::Rewriter& rw, size_t mi) {

@@ -1,8 +1,12 @@
 // The CPU backend's int8 kernels against the reference: QuantizeLinear / DequantizeLinear (per tensor, per axis,
-// uint8/int8/int32; exact), LookupTable (uint8/int8 X, 1-, 2- and 4-byte tables; exact), QLinearConv and QLinearMatMul on oneDNN (uint8/int8 activations, int8 weights per
-// tensor and per channel, bias, pads, strides, groups, depthwise, 1-D/3-D; saturating and wrapping outputs).
+// uint8/int8/int32; exact), LookupTable (uint8/int8 X, 1-, 2- and 4-byte tables; exact), QLinearAdd/QLinearMul
+// (same shapes, per-channel, scalar and general broadcasts, mixed uint8/int8), MaxPool on uint8/int8 (channels-last
+// oneDNN pooling; exact), QLinearConv and QLinearMatMul on oneDNN (uint8/int8 activations, int8 weights per tensor
+// and per channel, bias, pads, strides, groups, depthwise, 1-D/3-D; saturating and wrapping outputs).
 // Quantized outputs match exactly except where oneDNN's float32 requantization and the reference's float64 one
-// round a value lying within float32 rounding of a .5 boundary differently: at most 1 apart, on <= 0.5% of values.
+// round a value lying within float32 rounding of a .5 boundary differently: at most 1 apart, on <= 0.5% of values
+// (QLinearAdd/QLinearMul are float32 in both and match exactly in practice; the graph test
+// tests/unit/cpu_lookup_handoff_test.cc holds them to bit identity).
 #include <gtest/gtest.h>
 
 #include "backends/cpu/cpu_backend.h"
@@ -113,6 +117,44 @@ TEST(CpuQuant, LookupTableExact) {
       check_quant(OpKind::kLookupTable, {random_q(xt, {2, 3, 17}), table}, {}, what, "lookup_table", {1});
       check_quant(OpKind::kLookupTable, {random_q(xt, {96, 1111}), table}, {}, what + " (two threads)", "lookup_table",
                   {1}, 2);
+    }
+  }
+}
+
+TEST(CpuQuant, QLinearAddMulExact) {
+  rng().seed(2026);
+  const std::vector<std::pair<Dims, Dims>> shapes = {
+      {{2, 5, 7, 9}, {2, 5, 7, 9}}, {{2, 5, 7, 9}, {1, 5, 1, 1}}, {{1, 5, 1, 1}, {2, 5, 7, 9}},
+      {{3, 1, 4}, {2, 1}},          {{6, 10}, {}},                {{64, 1100}, {64, 1100}}};
+  for (OpKind op : {OpKind::kQLinearAdd, OpKind::kQLinearMul}) {
+    for (DType at : {DType::kUInt8, DType::kInt8}) {
+      for (DType ct : {DType::kUInt8, DType::kInt8}) {
+        for (const auto& [ad, bd] : shapes) {
+          const DType bt = at == ct ? at : DType::kUInt8;  // mixed A/B types once in a while
+          const std::string what = std::string(op == OpKind::kQLinearAdd ? "add " : "mul ") + dtype_name(at) + "," +
+                                   dtype_name(bt) + " -> " + dtype_name(ct) + " " + dims_to_string(ad) + " . " +
+                                   dims_to_string(bd);
+          const float sc = op == OpKind::kQLinearAdd ? 0.04f : 0.0021f;
+          std::vector<Tensor> in{random_q(at, ad), scalar_f32(0.019f), scalar_q(at, 3),
+                                 random_q(bt, bd), scalar_f32(0.023f), scalar_q(bt, at == bt ? -2 : 7),
+                                 scalar_f32(sc),   scalar_q(ct, ct == DType::kInt8 ? -5 : 130)};
+          check_quant(op, in, {}, what, "qlinear_binary", {1, 2, 4, 5, 6, 7}, ad.size() == 2 && ad[0] == 64 ? 2 : 1);
+        }
+      }
+    }
+  }
+}
+
+TEST(CpuQuant, MaxPool8BitChannelsLast) {
+  rng().seed(2026);
+  for (DType t : {DType::kUInt8, DType::kInt8}) {
+    for (const Dims& d : {Dims{1, 16, 13, 11}, Dims{2, 5, 9, 9}, Dims{1, 3, 20}}) {
+      Attrs a;
+      a.set("kernel_shape", d.size() == 3 ? Dims{3} : Dims{3, 3});
+      a.set("strides", d.size() == 3 ? Dims{2} : Dims{2, 2});
+      a.set("pads", d.size() == 3 ? Dims{1, 1} : Dims{1, 1, 1, 1});
+      check_quant(OpKind::kMaxPool, {random_q(t, d)}, a, std::string("max pool ") + dtype_name(t) + " " +
+                  dims_to_string(d), "onednn_pool", {});
     }
   }
 }

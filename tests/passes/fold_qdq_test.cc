@@ -1,6 +1,7 @@
 // Tests of fold_qdq: DequantizeLinear -> Conv/MatMul/Gemm [-> Relu] -> QuantizeLinear becomes QLinearConv /
 // QLinearMatMul (saturate=1) with the reference's outputs unchanged up to one quantization step; patterns that would
 // change the answer (a Relu whose QuantizeLinear zero point is not the type's minimum, a weight zero point) stay.
+// DequantizeLinear pairs -> Add/Mul -> QuantizeLinear become QLinearAdd/QLinearMul with bit-identical outputs.
 #include "tests/passes/fuse_test_util.h"
 
 namespace {
@@ -76,6 +77,36 @@ TEST(FoldQdq, MatMulAndGemm) {
       for (const Node& n : g.nodes)
         if (n.op == OpKind::kQLinearMatMul) EXPECT_EQ(n.attrs.get_int("saturate"), 1);
     }
+  }
+}
+
+// x, r (float) -> Q -> DQ each; Add(x, r) and Mul(x, per-channel s) -> Q -> DQ -> outputs.
+TEST(FoldQdq, AddAndMulOfTwoQuantizedValues) {
+  for (DType t : {DType::kUInt8, DType::kInt8}) {
+    GraphBuilder b(13);
+    b.input("x", {2, 4, 5, 5}).input("r", {2, 4, 5, 5}).input("s", {1, 4, 1, 1});
+    b.constant("xs", scalar_f32(0.021f)).constant("xz", zp(t, t == DType::kInt8 ? -3 : 128));
+    b.constant("rs", scalar_f32(0.013f)).constant("rz", zp(t, t == DType::kInt8 ? 5 : 120));
+    b.constant("ss", scalar_f32(1.f / 255)).constant("sz", zp(t, t == DType::kInt8 ? -128 : 0));
+    b.constant("ys", scalar_f32(0.037f)).constant("yz", zp(t, t == DType::kInt8 ? 1 : 131));
+    for (const char* v : {"x", "r", "s"}) {
+      const std::string n(v);
+      b.node(OpKind::kQuantizeLinear, {n, n + "s", n + "z"}, {n + "q"});
+      b.node(OpKind::kDequantizeLinear, {n + "q", n + "s", n + "z"}, {n + "d"});
+    }
+    b.node(OpKind::kAdd, {"xd", "rd"}, {"sum"});
+    b.node(OpKind::kMul, {"sd", "xd"}, {"prod"});  // the broadcast operand first
+    for (const char* v : {"sum", "prod"}) {
+      const std::string n(v);
+      b.node(OpKind::kQuantizeLinear, {n, "ys", "yz"}, {n + "_q"});
+      b.node(OpKind::kDequantizeLinear, {n + "_q", "ys", "yz"}, {n + "_out"});
+      b.output(n + "_out");
+    }
+    auto pass = make_fold_qdq_pass();
+    Graph g = run_and_compare(*pass, b.finish(), true, 0.0);
+    EXPECT_EQ(count_ops(g, OpKind::kQLinearAdd), 1) << print_graph(g);
+    EXPECT_EQ(count_ops(g, OpKind::kQLinearMul), 1);
+    EXPECT_EQ(count_ops(g, OpKind::kAdd) + count_ops(g, OpKind::kMul), 0);
   }
 }
 

@@ -1,9 +1,10 @@
-// LookupTable between int8 convolutions on the CPU backend (src/backends/cpu/onednn/lookup.cc): the table is looked
-// up in the convolution's hand-off layout (NHWC) and handed on when every reader takes hand-offs, else written plain.
-// Every placement (each table or convolution moved to the reference backend, which forces plain tensors around it)
-// must give bit-identical outputs to the same placement with every table on plain tensors, across runs that reuse
-// the arena and change the batch. (Against the reference backend only a loose count: oneDNN's float32
-// requantization rounds some values one code apart, and random tables spread such codes anywhere.)
+// LookupTable, QLinearAdd and QLinearMul between int8 convolutions on the CPU backend (src/backends/cpu/onednn/
+// lookup.cc, qbinary.cc): they run in the convolutions' hand-off layout (NHWC) and hand it on when every reader
+// takes hand-offs, else on plain tensors. Every placement (each node moved to the reference backend, which forces
+// plain tensors around it) must give bit-identical outputs to the same placement with these nodes on plain tensors
+// (on the reference backend), across runs that reuse the arena and change the batch. (Against the reference
+// backend only a loose count: oneDNN's float32 requantization rounds some values one code apart, and random
+// tables spread such codes anywhere.)
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -43,8 +44,10 @@ Tensor table(uint32_t seed) {
 //   a  = QLinearConv 3x3 8->16 (xq)        t1 = LookupTable(a)     (read by b only: handed on)
 //   b  = QLinearConv 3x3 depthwise (t1)    t2 = LookupTable(b)     (read by c and a DequantizeLinear: plain)
 //   c  = QLinearConv 1x1 16->8 (t2)        t3 = LookupTable(b)     (a second table of b, read by d)
-//   d  = QLinearConv 1x1 16->8 (t3)        outputs: DQ(c), DQ(t2), DQ(d)
-// `plain_tables`: every LookupTable on the reference backend; `ref_node`: that node on the reference backend.
+//   d  = QLinearConv 1x1 16->8 (t3)        e  = QLinearAdd(c, d)   (two NHWC hand-offs)
+//   m  = QLinearMul(e, ch8[1,8,1,1])       f  = QLinearConv 1x1 8->8 (m)
+//   mm = QLinearMul(t2, ch16[1,16,1,1])    (plain)                 outputs: DQ(f), DQ(t2), DQ(mm)
+// `plain_tables`: every LookupTable/QLinearAdd/QLinearMul on the reference backend; `ref_node`: that node there.
 std::shared_ptr<Engine> make_engine(const std::string& backend, const std::string& ref_node, bool plain_tables) {
   auto g = std::make_shared<Graph>();
   g->name = "lookup_handoff";
@@ -64,6 +67,13 @@ std::shared_ptr<Engine> make_engine(const std::string& backend, const std::strin
   init["t1"] = table(5);
   init["t2"] = table(6);
   init["t3"] = table(7);
+  init["we"] = s8_weights({8, 8, 1, 1}, 8);
+  init["ch8"] = Tensor(DType::kUInt8, {1, 8, 1, 1});
+  init["ch16"] = Tensor(DType::kUInt8, {1, 16, 1, 1});
+  for (int c = 0; c < 16; ++c) {
+    if (c < 8) init["ch8"].data<uint8_t>()[c] = static_cast<uint8_t>(100 + 17 * c);
+    init["ch16"].data<uint8_t>()[c] = static_cast<uint8_t>(250 - 9 * c);
+  }
   std::vector<Node> ns;
   ns.push_back(node(OpKind::kQuantizeLinear, "q", {"x", "s", "z"}, {"xq"}));
   auto qconv = [&](const std::string& name, const std::string& in, const std::string& w, int64_t pad, int64_t group) {
@@ -81,24 +91,32 @@ std::shared_ptr<Engine> make_engine(const std::string& backend, const std::strin
   lookup("t3", "b_y");
   qconv("c", "t2_y", "wc", 0, 1);
   qconv("d", "t3_y", "wd", 0, 1);
-  for (const char* v : {"c_y", "t2_y", "d_y"})
+  auto qbinary = [&](OpKind op, const std::string& name, const std::string& l, const std::string& r) {
+    ns.push_back(node(op, name, {l, "s", "z", r, "s", "z", "s", "z"}, {name + "_y"}));
+  };
+  qbinary(OpKind::kQLinearAdd, "e", "c_y", "d_y");
+  qbinary(OpKind::kQLinearMul, "m", "e_y", "ch8");
+  qconv("f", "m_y", "we", 0, 1);
+  qbinary(OpKind::kQLinearMul, "mm", "t2_y", "ch16");
+  for (const char* v : {"f_y", "t2_y", "mm_y"})
     ns.push_back(node(OpKind::kDequantizeLinear, std::string("dq_") + v, {v, "s", "z"}, {std::string("out_") + v}));
   g->nodes = ns;
   for (const auto& [name, t] : init) g->value_types[name] = TypeInfo::tensor(t.dtype(), Shape::of(t.dims()));
   g->value_types["x"] = g->inputs[0].type;
   g->value_types["xq"] = any4(8, DType::kUInt8);
-  for (const char* v : {"a_y", "t1_y", "b_y", "t2_y", "t3_y"}) g->value_types[v] = any4(16, DType::kUInt8);
-  for (const char* v : {"c_y", "d_y"}) g->value_types[v] = any4(8, DType::kUInt8);
-  for (const char* v : {"out_c_y", "out_d_y"}) g->value_types[v] = any4(8, DType::kFloat32);
-  g->value_types["out_t2_y"] = any4(16, DType::kFloat32);
-  for (const char* o : {"out_c_y", "out_t2_y", "out_d_y"}) g->outputs.push_back({o, g->value_types[o]});
+  for (const char* v : {"a_y", "t1_y", "b_y", "t2_y", "t3_y", "mm_y"}) g->value_types[v] = any4(16, DType::kUInt8);
+  for (const char* v : {"c_y", "d_y", "e_y", "m_y", "f_y"}) g->value_types[v] = any4(8, DType::kUInt8);
+  g->value_types["out_f_y"] = any4(8, DType::kFloat32);
+  for (const char* v : {"out_t2_y", "out_mm_y"}) g->value_types[v] = any4(16, DType::kFloat32);
+  for (const char* o : {"out_f_y", "out_t2_y", "out_mm_y"}) g->outputs.push_back({o, g->value_types[o]});
   EngineInfo info;
   info.backend = backend;
   info.precision = "int8";
   auto e = std::make_shared<Engine>(g, info, std::vector<OptimizationProfile>{});
   std::vector<NodePlan> plans(g->nodes.size());
   for (size_t i = 0; i < g->nodes.size(); ++i) {
-    const bool table_node = g->nodes[i].op == OpKind::kLookupTable;
+    const OpKind op = g->nodes[i].op;
+    const bool table_node = op == OpKind::kLookupTable || op == OpKind::kQLinearAdd || op == OpKind::kQLinearMul;
     plans[i].backend = g->nodes[i].name == ref_node || (plain_tables && table_node) ? "reference" : "";
   }
   EngineAccess::set_plans(*e, plans);
@@ -141,7 +159,7 @@ TEST_P(CpuLookupHandoff, SameBitsAsPlainTables) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(CpuLookup, CpuLookupHandoff, ::testing::Values("", "a", "t1", "b", "t2", "t3", "c"));
+INSTANTIATE_TEST_SUITE_P(CpuLookup, CpuLookupHandoff, ::testing::Values("", "a", "t1", "b", "t2", "t3", "c", "e", "m", "f", "mm"));
 
 }  // namespace
 }  // namespace kiln

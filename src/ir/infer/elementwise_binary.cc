@@ -1,4 +1,5 @@
-// Shape and type inference for the elementwise_binary family (broadcasting ops, Where, PRelu, quantization).
+// Shape and type inference for the elementwise_binary family (broadcasting ops, Where, PRelu, quantization,
+// QLinearAdd/QLinearMul).
 #include "ir/infer_helpers.h"
 
 namespace kiln {
@@ -158,6 +159,25 @@ Status infer_dynamic_quantize_linear(InferContext& ctx) {
   return ok_status();
 }
 
+// QLinearAdd / QLinearMul (com.microsoft): A, A_scale, A_zero_point?, B, B_scale, B_zero_point?, C_scale,
+// C_zero_point? -> C over the broadcast shape of A and B; C's dtype is C_zero_point's, else A's.
+Status infer_qlinear_binary(InferContext& ctx) {
+  if (ctx.num_inputs() < 7 || !ctx.has_input(0) || !ctx.has_input(1) || !ctx.has_input(3) || !ctx.has_input(4) ||
+      !ctx.has_input(6))
+    return ctx.error("needs A, A_scale, B, B_scale and C_scale (inputs 0, 1, 3, 4, 6)");
+  for (size_t i : {size_t{0}, size_t{3}}) {
+    const DType t = ctx.input_type(i).dtype;
+    if (t != DType::kUndefined && t != DType::kUInt8 && t != DType::kInt8)
+      return ctx.error("input " + std::to_string(i) + " must be uint8 or int8; got " + dtype_name(t));
+  }
+  Shape s;
+  Status st = broadcast_shapes(ctx.input_type(0).shape, ctx.input_type(3).shape, &s);
+  if (!st.ok()) return ctx.error(st.message());
+  const DType out = ctx.has_input(7) ? ctx.input_type(7).dtype : ctx.input_type(0).dtype;
+  ctx.set_output_type(0, TypeInfo::tensor(out, s));
+  return ok_status();
+}
+
 }  // namespace
 
 void register_elementwise_binary_infer(InferRegistry& r) {
@@ -174,6 +194,8 @@ void register_elementwise_binary_infer(InferRegistry& r) {
   r.add(OpKind::kQuantizeLinear, infer_quantize_linear);
   r.add(OpKind::kDequantizeLinear, infer_dequantize_linear);
   r.add(OpKind::kDynamicQuantizeLinear, infer_dynamic_quantize_linear);
+  r.add(OpKind::kQLinearAdd, infer_qlinear_binary);
+  r.add(OpKind::kQLinearMul, infer_qlinear_binary);
 }
 
 }  // namespace kiln

@@ -1,6 +1,8 @@
 // MaxPool (no Indices output), AveragePool and GlobalAverage/GlobalMaxPool on oneDNN's pooling_v2 primitive, on
 // plain NCHW tensors. ceil_mode becomes extra right padding; AveragePool with ceil_mode and count_include_pad
-// is left to the reference (its divisor rule at the ragged edge differs).
+// is left to the reference (its divisor rule at the ragged edge differs). uint8/int8 max pooling (Q/DQ models,
+// fold_qdq_moves) runs channels-last, oneDNN's int8 pooling layout, read from and handed on to the int8
+// convolutions' NHWC hand-offs.
 #include <string>
 
 #include "backends/cpu/onednn/common.h"
@@ -21,9 +23,15 @@ struct PoolState {
   std::shared_ptr<OnednnHandoff> handoff;
 };
 
-// oneDNN's pooling on plain NCHW is a scalar loop ("simple_nchw"); its jit kernels want channel blocks of 8.
-memory::format_tag blocked_tag(size_t rank) {
+// oneDNN's pooling on plain NCHW is a scalar loop ("simple_nchw"); its jit kernels want channel blocks of 8
+// (float32) or channels last (8-bit).
+memory::format_tag blocked_tag(size_t rank, bool q8) {
+  if (q8) return rank == 3 ? memory::format_tag::acb : rank == 4 ? memory::format_tag::acdb : memory::format_tag::acdeb;
   return rank == 3 ? memory::format_tag::aBc8b : rank == 4 ? memory::format_tag::aBcd8b : memory::format_tag::aBcde8b;
+}
+bool is_q8(DType t) { return t == DType::kUInt8 || t == DType::kInt8; }
+memory::data_type dt_of(DType t) {
+  return t == DType::kUInt8 ? memory::data_type::u8 : t == DType::kInt8 ? memory::data_type::s8 : memory::data_type::f32;
 }
 
 bool global(OpKind op) { return op == OpKind::kGlobalAveragePool || op == OpKind::kGlobalMaxPool; }
@@ -62,8 +70,10 @@ Status build(CpuKernelContext& ctx, PoolState& s, const Tensor& x) {
                                                    : dnnl::algorithm::pooling_avg_exclude_padding;
   memory::dims dil;
   for (int64_t d : w.dilations) dil.push_back(d - 1);
-  s.x_md = plain_md(x.dims());
-  s.y_md = plain_md(y);
+  const memory::data_type dt = dt_of(x.dtype());
+  const bool q8 = is_q8(x.dtype());
+  s.x_md = plain_md(x.dims(), dt);
+  s.y_md = plain_md(y, dt);
   dnnl::pooling_v2_forward::desc desc(dnnl::prop_kind::forward_inference, alg, s.x_md, s.y_md, to_dnnl(w.strides),
                                       to_dnnl(kernel), dil, to_dnnl(w.pad_l), to_dnnl(w.pad_r));
   dnnl::primitive_attr attr;
@@ -71,9 +81,9 @@ Status build(CpuKernelContext& ctx, PoolState& s, const Tensor& x) {
   dnnl::pooling_v2_forward::primitive_desc pd(desc, attr, engine());
   s.blocked = false;
   std::string impl = pd.impl_info_str();
-  if (impl.find("simple") != std::string::npos || impl.find("ref") != std::string::npos) {
-    memory::desc bx(to_dnnl(x.dims()), memory::data_type::f32, blocked_tag(x.rank()));
-    memory::desc by(to_dnnl(y), memory::data_type::f32, blocked_tag(x.rank()));
+  if (q8 || impl.find("simple") != std::string::npos || impl.find("ref") != std::string::npos) {
+    memory::desc bx(to_dnnl(x.dims()), dt, blocked_tag(x.rank(), q8));
+    memory::desc by(to_dnnl(y), dt, blocked_tag(x.rank(), q8));
     dnnl::pooling_v2_forward::desc bdesc(dnnl::prop_kind::forward_inference, alg, bx, by, to_dnnl(w.strides),
                                          to_dnnl(kernel), dil, to_dnnl(w.pad_l), to_dnnl(w.pad_r));
     dnnl::pooling_v2_forward::primitive_desc bpd(bdesc, attr, engine(), true);
@@ -93,13 +103,15 @@ Status build(CpuKernelContext& ctx, PoolState& s, const Tensor& x) {
 
 Status run_pool(CpuKernelContext& ctx) {
   const Tensor& x = ctx.input(0);
-  if (x.dtype() != DType::kFloat32 || x.rank() < 3 || x.rank() > 5) return ctx.unsupported("float32 3-D..5-D only");
+  if ((x.dtype() != DType::kFloat32 && !(is_q8(x.dtype()) && ctx.node().op == OpKind::kMaxPool)) || x.rank() < 3 ||
+      x.rank() > 5)
+    return ctx.unsupported("float32 (MaxPool: also uint8/int8) 3-D..5-D only");
   auto& slot = ctx.node_state();
   if (!slot) slot = std::make_shared<PoolState>();
   auto& s = *static_cast<PoolState*>(slot.get());
   try {
     if (s.x_dims != x.dims()) KILN_RETURN_IF_ERROR(build(ctx, s, x));
-    auto out = ctx.allocate_output(0, DType::kFloat32, s.y_dims);
+    auto out = ctx.allocate_output(0, x.dtype(), s.y_dims);
     if (!out.ok()) return out.status();
     memory xm(s.x_md, engine(), const_cast<void*>(x.raw())), ym(s.y_md, engine(), (*out)->raw());
     if (s.blocked) {
@@ -121,7 +133,9 @@ Status run_pool(CpuKernelContext& ctx) {
 
 NodeSupport supports_pool(const Graph& g, const Node& n) {
   int r = rank_of(g, n, 0);
-  if (!is_f32(g, n, 0) || r < 3 || r > 5) return NodeSupport::no("onednn_pool: float32 1-D..3-D pooling only");
+  const bool q8_max = n.op == OpKind::kMaxPool && is_q8(dtype_of(g, n, 0));
+  if ((!is_f32(g, n, 0) && !q8_max) || r < 3 || r > 5)
+    return NodeSupport::no("onednn_pool: float32 (MaxPool: also uint8/int8) 1-D..3-D pooling only");
   if (n.has_output(1)) return NodeSupport::no("onednn_pool: MaxPool Indices output");
   if (n.op == OpKind::kAveragePool && n.attrs.get_int("ceil_mode", 0) && n.attrs.get_int("count_include_pad", 0))
     return NodeSupport::no("onednn_pool: ceil_mode with count_include_pad");

@@ -38,5 +38,8 @@ Status where_kernel(KernelContext& ctx);
 Status quantize_linear_kernel(KernelContext& ctx);
 Status dequantize_linear_kernel(KernelContext& ctx);
 Status dynamic_quantize_linear_kernel(KernelContext& ctx);
+// qlinear_binary.cc
+Status qlinear_add_kernel(KernelContext& ctx);
+Status qlinear_mul_kernel(KernelContext& ctx);
 
 }  // namespace kiln

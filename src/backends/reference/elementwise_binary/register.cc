@@ -31,6 +31,8 @@ void register_elementwise_binary_kernels(KernelRegistry& r) {
   r.add(OpKind::kQuantizeLinear, quantize_linear_kernel);
   r.add(OpKind::kDequantizeLinear, dequantize_linear_kernel);
   r.add(OpKind::kDynamicQuantizeLinear, dynamic_quantize_linear_kernel);
+  r.add(OpKind::kQLinearAdd, qlinear_add_kernel);
+  r.add(OpKind::kQLinearMul, qlinear_mul_kernel);
 }
 
 }  // namespace kiln
