@@ -10,14 +10,8 @@
 #include "backends/cpu/onednn/common.h"
 #include "backends/cpu/onednn/kernels.h"
 
-// Products and sums round separately, as in the unfused DequantizeLinear -> Add/Mul -> QuantizeLinear: no fused
-// multiply-add (GCC contracts across statements by default in GNU mode).
-#if defined(__clang__)
-#pragma clang fp contract(off)
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-#endif
-
+// Built with -ffp-contract=off (CMakeLists.txt): products and sums round separately, as in the unfused
+// DequantizeLinear -> Add/Mul -> QuantizeLinear.
 namespace kiln::cpu::onednn {
 
 namespace {
@@ -38,11 +32,14 @@ struct QParams {
 template <bool kMul, int kSa, int kSb>
 KILN_VINLINE void qbinary_row(const uint8_t* __restrict a, const uint8_t* __restrict b, uint8_t* __restrict c,
                               int64_t n, const QParams& p) {
+  // Locals: the byte stores to c may alias p (char aliasing), which would reload it every element.
+  const float sa = p.sa, za = p.za, sb = p.sb, zb = p.zb, sc = p.sc, zc = p.zc, lo = p.lo, hi = p.hi;
+  const uint8_t fa = p.fa, fb = p.fb;
   for (int64_t i = 0; i < n; ++i) {
-    const float x = (static_cast<float>(a[i * kSa] ^ p.fa) - p.za) * p.sa;
-    const float y = (static_cast<float>(b[i * kSb] ^ p.fb) - p.zb) * p.sb;
-    float q = std::nearbyint((kMul ? x * y : x + y) / p.sc) + p.zc;
-    q = q < p.lo ? p.lo : (q > p.hi ? p.hi : q);
+    const float x = (static_cast<float>(a[i * kSa] ^ fa) - za) * sa;
+    const float y = (static_cast<float>(b[i * kSb] ^ fb) - zb) * sb;
+    float q = std::nearbyint((kMul ? x * y : x + y) / sc) + zc;
+    q = q < lo ? lo : (q > hi ? hi : q);
     c[i] = static_cast<uint8_t>(static_cast<int32_t>(q));
   }
 }

@@ -6,14 +6,8 @@
 #include "backends/reference/elementwise_binary/binary_common.h"
 #include "backends/reference/elementwise_binary/kernels.h"
 
-// Products and sums round separately, as in the unfused DequantizeLinear -> Add/Mul -> QuantizeLinear: no fused
-// multiply-add (GCC contracts across statements by default in GNU mode).
-#if defined(__clang__)
-#pragma clang fp contract(off)
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-#endif
-
+// Built with -ffp-contract=off (CMakeLists.txt): products and sums round separately, as in the unfused
+// DequantizeLinear -> Add/Mul -> QuantizeLinear.
 namespace kiln {
 
 namespace {
