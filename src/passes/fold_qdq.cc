@@ -15,7 +15,9 @@
 // DequantizeLinear(a), DequantizeLinear(b) -> Add | Mul -> QuantizeLinear (residual Adds, squeeze-excitation Muls)
 // becomes QLinearAdd / QLinearMul (com.microsoft) over the 8-bit a and b, both per-tensor: bit-identical, since
 // those ops are defined in the same float32 math (docs/int8.md).
-// Gemm folds without a C input, with alpha 1 and transA 0 (transB: the int8 weights are transposed here).
+// Gemm folds with alpha 1 and transA 0 (transB: the int8 weights are transposed here); its C, when a constant [N]
+// bias (float, or the DequantizeLinear of int32) with beta 1, becomes Kiln's QLinearMatMul input 8: an int32 bias
+// in accumulator units, requantized like QLinearConv's.
 #include <cmath>
 
 #include "passes/fuse_util.h"
@@ -219,7 +221,8 @@ class FoldQdq : public Pass {
     if (mm.inputs.size() < 2) return;
     bool trans_b = false;
     if (gemm) {
-      if (mm.has_input(2) || mm.attrs.get_int("transA", 0) != 0 || mm.attrs.get_float("alpha", 1.f) != 1.f) return;
+      if (mm.attrs.get_int("transA", 0) != 0 || mm.attrs.get_float("alpha", 1.f) != 1.f) return;
+      if (mm.has_input(2) && mm.attrs.get_float("beta", 1.f) != 1.f) return;
       trans_b = mm.attrs.get_int("transB", 0) != 0;
     }
     const Node* da = activation_dq(g, idx, mm.inputs[0]);
@@ -228,6 +231,9 @@ class FoldQdq : public Pass {
     const int64_t n_cols = trans_b ? (*bshape)[0] : (*bshape)[1];
     const Node* db = weight_dq(g, idx, mm.inputs[1], trans_b ? 0 : 1, n_cols);
     if (!db) return;
+    const bool has_bias = gemm && mm.has_input(2);
+    const std::vector<double> bias = has_bias ? bias_values(g, idx, mm.inputs[2], n_cols) : std::vector<double>{};
+    if (has_bias && bias.empty()) return;
     auto end = quant_end(g, idx, mm.outputs[0]);
     if (!end) return;
     std::vector<size_t> removed{mi};
@@ -253,6 +259,17 @@ class FoldQdq : public Pass {
     }
     std::vector<std::string> in{da->inputs[0], da->inputs[1], zero_point_of(g, *da, mm.name + "_a"), b,
                                 db->inputs[1], bzp, q.inputs[1], q.inputs[2]};
+    if (has_bias) {  // int32 bias in accumulator units (a_scale * b_scale[c]), Kiln's input 8
+      const double as = const_f32(g, da->inputs[1])->data<float>()[0];
+      const Tensor* bs = const_f32(g, db->inputs[1]);
+      Tensor t(DType::kInt32, {n_cols});
+      for (int64_t c = 0; c < n_cols; ++c) {
+        const double v = std::nearbyint(bias[c] / (as * bs->data<float>()[bs->numel() == 1 ? 0 : c]));
+        if (!(std::fabs(v) < 2147483647.0)) return;
+        t.data<int32_t>()[c] = static_cast<int32_t>(v);
+      }
+      in.push_back(g.add_constant(mm.name + "_bias_int32", std::move(t)));
+    }
     Node n = fuse::fused_node(mm, OpKind::kQLinearMatMul, in, {q.outputs[0]}, 10);
     n.attrs = Attrs();
     n.attrs.set("saturate", int64_t{1});

@@ -2,7 +2,7 @@
 // uint8/int8/int32; exact), LookupTable (uint8/int8 X, 1-, 2- and 4-byte tables; exact), QLinearAdd/QLinearMul
 // (same shapes, per-channel, scalar and general broadcasts, mixed uint8/int8), MaxPool on uint8/int8 (channels-last
 // oneDNN pooling; exact), QLinearConv and QLinearMatMul on oneDNN (uint8/int8 activations, int8 weights per tensor
-// and per channel, bias, pads, strides, groups, depthwise, 1-D/3-D; saturating and wrapping outputs).
+// and per channel, bias (QLinearMatMul: Kiln's input 8), pads, strides, groups, depthwise, 1-D/3-D; saturating and wrapping outputs).
 // Quantized outputs match exactly except where oneDNN's float32 requantization and the reference's float64 one
 // round a value lying within float32 rounding of a .5 boundary differently: at most 1 apart, on <= 0.5% of values
 // (QLinearAdd/QLinearMul are float32 in both and match exactly in practice; the graph test
@@ -223,6 +223,8 @@ TEST(CpuQuant, QLinearMatMulOnOnednn) {
         std::vector<Tensor> in{random_q(at, c.a), scalar_f32(0.03f), scalar_q(at, at == DType::kInt8 ? 4 : 130),
                                random_s8(c.b), bs, bz, scalar_f32(c.y_scale), scalar_q(yt, yt == DType::kInt8 ? -1 : 128)};
         check_quant(OpKind::kQLinearMatMul, in, a, what, "onednn_qmatmul", {3, 4, 5});
+        in.push_back(random_int(DType::kInt32, {n}, -3000, 3000));  // Kiln's input 8: an int32 bias
+        check_quant(OpKind::kQLinearMatMul, in, a, what + " bias", "onednn_qmatmul", {3, 4, 5, 8});
       }
     }
   }

@@ -110,6 +110,40 @@ TEST(FoldQdq, AddAndMulOfTwoQuantizedValues) {
   }
 }
 
+// Gemm with a bias C (float, or DequantizeLinear of int32 as quantize_static writes it) -> QLinearMatMul with
+// Kiln's int32 bias input 8.
+TEST(FoldQdq, GemmWithBias) {
+  for (bool int32_bias : {false, true}) {
+    GraphBuilder b(13);
+    b.input("x", {3, 8});
+    b.constant("xs", scalar_f32(0.02f)).constant("xz", zp(DType::kUInt8, 128));
+    b.constant("ys", scalar_f32(0.05f)).constant("yz", zp(DType::kUInt8, 100));
+    b.node(OpKind::kQuantizeLinear, {"x", "xs", "xz"}, {"xq"});
+    b.node(OpKind::kDequantizeLinear, {"xq", "xs", "xz"}, {"xd"});
+    b.constant("wq", q8(DType::kInt8, {8, 5}, -60, 60, 4)).constant("ws", scales(5, 0.01f, 0.03f));
+    b.node(OpKind::kDequantizeLinear, {"wq", "ws"}, {"wd"}).attrs.set("axis", int64_t{1});
+    if (int32_bias) {
+      Tensor b32(DType::kInt32, {5});
+      for (int c = 0; c < 5; ++c) b32.data<int32_t>()[c] = 400 * c - 900;
+      Tensor bsc(DType::kFloat32, {5});
+      for (int c = 0; c < 5; ++c) bsc.data<float>()[c] = 0.02f * (0.01f + 0.004f * static_cast<float>(c));
+      b.constant("bq", b32).constant("bsc", bsc);
+      b.node(OpKind::kDequantizeLinear, {"bq", "bsc"}, {"bias"}).attrs.set("axis", int64_t{0});
+    } else {
+      b.floats("bias", {5}, 9);
+    }
+    b.node(OpKind::kGemm, {"xd", "wd", "bias"}, {"y"});
+    b.node(OpKind::kQuantizeLinear, {"y", "ys", "yz"}, {"yq"});
+    b.node(OpKind::kDequantizeLinear, {"yq", "ys", "yz"}, {"out"});
+    b.output("out");
+    auto pass = make_fold_qdq_pass();
+    Graph g = run_and_compare(*pass, b.finish(), true, 0.051);
+    ASSERT_EQ(count_ops(g, OpKind::kQLinearMatMul), 1) << print_graph(g);
+    for (const Node& n : g.nodes)
+      if (n.op == OpKind::kQLinearMatMul) EXPECT_EQ(n.inputs.size(), 9u) << print_graph(g);
+  }
+}
+
 TEST(FoldQdq, InexactPatternsStay) {
   auto pass = make_fold_qdq_pass();
   // Relu then a QuantizeLinear whose zero point is not 0: the Relu is not implied by saturation.

@@ -95,6 +95,13 @@ void b_pow(const float* a, int64_t sa, const float* b, int64_t sb, float* y, int
       for (int64_t i = 0; i < n; ++i) y[i] = a[i * sa];
       return;
     }
+    if (e == 3.0f) {  // GELU's tanh form: a*a exact in double, one rounding of the cube as pow(double) rounds it
+      for (int64_t i = 0; i < n; ++i) {
+        const double v = a[i * sa];
+        y[i] = static_cast<float>(v * v * v);
+      }
+      return;
+    }
   }
   for (int64_t i = 0; i < n; ++i)
     y[i] = static_cast<float>(std::pow(static_cast<double>(a[i * sa]), static_cast<double>(b[i * sb])));

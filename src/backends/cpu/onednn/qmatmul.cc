@@ -5,6 +5,8 @@
 // ONNX reference implementation does, or saturate when the node carries saturate=1 (the QLinearMatMul that
 // fold_qdq makes from DequantizeLinear -> MatMul -> QuantizeLinear, whose QuantizeLinear saturates). On CPUs
 // without VNNI, B values beyond +-64 run on the reference kernel (oneDNN's int16 pair sums would saturate).
+// Kiln's optional input 8, an int32 [N] bias in accumulator units (fold_qdq from a Gemm's bias), is added scaled
+// per column before the rounding.
 #include <cmath>
 #include <cstring>
 
@@ -140,6 +142,16 @@ Status run_qmatmul(CpuKernelContext& ctx) {
                               {DNNL_ARG_SCRATCHPAD, s.scratch},
                               {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, s.src_zp}});
     stream().wait();
+    if (ctx.has_input(8)) {  // Kiln's int32 bias in accumulator units (fold_qdq from a Gemm), scaled per column
+      const Tensor& bias = ctx.input(8);
+      if (bias.dtype() != DType::kInt32 || bias.numel() != n)
+        return ctx.error("bias (input 8) must be int32 with " + std::to_string(n) + " values");
+      float* acc = s.acc.data();
+      const int64_t rows = static_cast<int64_t>(s.acc.size()) / n;
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < n; ++c)
+          acc[r * n + c] += scales[scales.size() == 1 ? 0 : c] * static_cast<float>(bias.data<int32_t>()[c]);
+    }
     requantize(s.acc.data(), zero_point(ctx, 7), out->raw(), static_cast<int64_t>(s.acc.size()), y_t == DType::kInt8,
                ctx.attrs().get_int("saturate", 0) != 0);
   } catch (const dnnl::error& e) {

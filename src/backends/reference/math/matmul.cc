@@ -229,6 +229,15 @@ Status qlinear_matmul_kernel(KernelContext& ctx) {
     bv[e] -= bzp.size() == 1 ? bzp[0] : bzp[col];
   }
   auto acc = run_matmul<double>(p, av, bv);
+  // Input 8 (Kiln's own, set by fold_qdq from a Gemm's bias): int32 [N] in accumulator units, added per column.
+  if (ctx.has_input(8)) {
+    KILN_RETURN_IF_ERROR(ctx.require_tensor(8));
+    const Tensor& bias = ctx.input(8);
+    if (bias.dtype() != DType::kInt32 || bias.numel() != p.n)
+      return ctx.error("bias (input 8) must be int32 with " + std::to_string(p.n) + " values, got " +
+                       dtype_name(bias.dtype()) + " " + shape_str(bias.dims()));
+    for (size_t e = 0; e < acc.size(); ++e) acc[e] += bias.data<int32_t>()[static_cast<int64_t>(e) % p.n];
+  }
   const DType sdt = ctx.input(1).dtype();
   // saturate=1 (Kiln's own attribute, set by fold_qdq on the QLinearMatMul it makes from DequantizeLinear -> MatMul
   // -> QuantizeLinear): clamp to the 8-bit range as QuantizeLinear does, instead of wrapping.
