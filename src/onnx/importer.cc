@@ -15,7 +15,8 @@ namespace kiln {
 
 namespace {
 
-// com.microsoft: only the ONNX Runtime contrib ops listed in ir/ops.def (QLinearAdd, QLinearMul).
+// com.microsoft: only the ONNX Runtime contrib ops listed in ir/ops.def (QLinearAdd, QLinearMul,
+// QLinearGlobalAveragePool).
 const std::set<std::string> kKnownDomains = {"", "ai.onnx", "ai.onnx.ml", "ai.onnx.preview.training", "com.microsoft"};
 
 std::string canonical_domain(const std::string& d) { return d.empty() ? "ai.onnx" : d; }

@@ -12,9 +12,11 @@
 //    saturation then already clamps negatives to it);
 //  - QuantizeLinear to uint8/int8 with a constant scalar float32 scale and zero point.
 // MatMul/Gemm become QLinearMatMul with saturate=1 (Kiln's attribute: clamp like the QuantizeLinear it replaces).
-// DequantizeLinear(a), DequantizeLinear(b) -> Add | Mul -> QuantizeLinear (residual Adds, squeeze-excitation Muls)
-// becomes QLinearAdd / QLinearMul (com.microsoft) over the 8-bit a and b, both per-tensor: bit-identical, since
-// those ops are defined in the same float32 math (docs/int8.md).
+// fold_qdq_binary (the same file, after fold_qdq_lookup): DequantizeLinear(a), DequantizeLinear(b) -> Add | Mul ->
+// QuantizeLinear (residual Adds, squeeze-excitation Muls) becomes QLinearAdd / QLinearMul (com.microsoft) over the
+// 8-bit a and b, both per-tensor: bit-identical, since those ops are defined in the same float32 math
+// (docs/int8.md). DequantizeLinear -> GlobalAveragePool -> QuantizeLinear (the squeeze of squeeze-excitation
+// blocks) becomes QLinearGlobalAveragePool (com.microsoft; exact integer sums, so up to rounding).
 // Gemm folds with alpha 1 and transA 0 (transB: the int8 weights are transposed here); its C, when a constant [N]
 // bias (float, or the DequantizeLinear of int32) with beta 1, becomes Kiln's QLinearMatMul input 8: an int32 bias
 // in accumulator units, requantized like QLinearConv's.
@@ -132,9 +134,12 @@ std::string zero_point_of(Graph& g, const Node& dq, const std::string& base) {
   return g.add_constant(base + "_zero_point", std::move(z));
 }
 
+// `binary` false: Conv, MatMul/Gemm, GlobalAveragePool ("fold_qdq"); true: Add/Mul ("fold_qdq_binary"), which runs
+// after fold_qdq_lookup so that a Mul that is part of a one-input function (SiLU's x * sigmoid(x)) becomes a table.
 class FoldQdq : public Pass {
  public:
-  std::string name() const override { return "fold_qdq"; }
+  explicit FoldQdq(bool binary) : binary_(binary) {}
+  std::string name() const override { return binary_ ? "fold_qdq_binary" : "fold_qdq"; }
 
   Result<bool> run(Graph& g, const PassOptions&) override {
     GraphIndex idx(g);
@@ -142,9 +147,15 @@ class FoldQdq : public Pass {
     for (size_t i = 0; i < g.nodes.size(); ++i) {
       const Node& op = g.nodes[i];
       if (op.outputs.size() != 1 || rw.claimed({i})) continue;
-      if (op.op == OpKind::kConv) fold_conv(g, idx, rw, i);
-      else if (op.op == OpKind::kMatMul || op.op == OpKind::kGemm) fold_matmul(g, idx, rw, i);
-      else if (op.op == OpKind::kAdd || op.op == OpKind::kMul) fold_binary(g, idx, rw, i);
+      if (binary_) {
+        if (op.op == OpKind::kAdd || op.op == OpKind::kMul) fold_binary(g, idx, rw, i);
+      } else if (op.op == OpKind::kConv) {
+        fold_conv(g, idx, rw, i);
+      } else if (op.op == OpKind::kMatMul || op.op == OpKind::kGemm) {
+        fold_matmul(g, idx, rw, i);
+      } else if (op.op == OpKind::kGlobalAveragePool) {
+        fold_global_average_pool(g, idx, rw, i);
+      }
     }
     if (!rw.changed()) return false;
     KILN_ASSIGN_OR_RETURN(const bool applied, rw.commit());
@@ -192,6 +203,8 @@ class FoldQdq : public Pass {
     rw.replace(end->q, {std::move(n)}, removed);
   }
 
+  bool binary_;
+
   static void fold_binary(Graph& g, const GraphIndex& idx, fuse::Rewriter& rw, size_t bi) {
     const Node& op = g.nodes[bi];
     if (op.inputs.size() != 2) return;
@@ -213,6 +226,25 @@ class FoldQdq : public Pass {
     Node n = fuse::fused_node(op, kind, in, {q.outputs[0]}, 1);
     n.attrs = Attrs();
     rw.replace(*qi, {std::move(n)}, {bi});
+  }
+
+  static void fold_global_average_pool(Graph& g, const GraphIndex& idx, fuse::Rewriter& rw, size_t pi) {
+    const Node& pool = g.nodes[pi];
+    const Node* dx = activation_dq(g, idx, pool.inputs[0]);
+    auto qi = idx.sole_consumer(pool.outputs[0]);
+    if (!dx || !qi || fuse::rank_of(g, pool.inputs[0]) < 3) return;
+    const Node& q = g.nodes[*qi];
+    const DType xt = g.type_of(dx->inputs[0])->dtype;
+    if (q.op != OpKind::kQuantizeLinear || q.inputs.size() < 3 || !q.has_input(2)) return;
+    const Tensor* s = const_f32(g, q.inputs[1]);
+    const Tensor* z = constant_value(g, q.inputs[2]);
+    if (!s || s->numel() != 1 || !z || z->numel() != 1 || z->dtype() != xt) return;
+    if (q.attrs.get_int("block_size", 0) != 0 || q.attrs.has("precision") || rw.claimed({pi, *qi})) return;
+    std::vector<std::string> in{dx->inputs[0], dx->inputs[1], zero_point_of(g, *dx, pool.name + "_x"), q.inputs[1],
+                                q.inputs[2]};
+    Node n = fuse::fused_node(pool, OpKind::kQLinearGlobalAveragePool, in, {q.outputs[0]}, 1);
+    n.attrs = Attrs();
+    rw.replace(*qi, {std::move(n)}, {pi});
   }
 
   static void fold_matmul(Graph& g, const GraphIndex& idx, fuse::Rewriter& rw, size_t mi) {
@@ -279,6 +311,7 @@ class FoldQdq : public Pass {
 
 }  // namespace
 
-std::unique_ptr<Pass> make_fold_qdq_pass() { return std::make_unique<FoldQdq>(); }
+std::unique_ptr<Pass> make_fold_qdq_pass() { return std::make_unique<FoldQdq>(false); }
+std::unique_ptr<Pass> make_fold_qdq_binary_pass() { return std::make_unique<FoldQdq>(true); }
 
 }  // namespace kiln

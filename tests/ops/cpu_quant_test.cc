@@ -1,7 +1,7 @@
 // The CPU backend's int8 kernels against the reference: QuantizeLinear / DequantizeLinear (per tensor, per axis,
 // uint8/int8/int32; exact), LookupTable (uint8/int8 X, 1-, 2- and 4-byte tables; exact), QLinearAdd/QLinearMul
 // (same shapes, per-channel, scalar and general broadcasts, mixed uint8/int8), MaxPool on uint8/int8 (channels-last
-// oneDNN pooling; exact), QLinearConv and QLinearMatMul on oneDNN (uint8/int8 activations, int8 weights per tensor
+// oneDNN pooling; exact), QLinearGlobalAveragePool (exact), QLinearConv and QLinearMatMul on oneDNN (uint8/int8 activations, int8 weights per tensor
 // and per channel, bias (QLinearMatMul: Kiln's input 8), pads, strides, groups, depthwise, 1-D/3-D; saturating and wrapping outputs).
 // Quantized outputs match exactly except where oneDNN's float32 requantization and the reference's float64 one
 // round a value lying within float32 rounding of a .5 boundary differently: at most 1 apart, on <= 0.5% of values
@@ -155,6 +155,18 @@ TEST(CpuQuant, MaxPool8BitChannelsLast) {
       a.set("pads", d.size() == 3 ? Dims{1, 1} : Dims{1, 1, 1, 1});
       check_quant(OpKind::kMaxPool, {random_q(t, d)}, a, std::string("max pool ") + dtype_name(t) + " " +
                   dims_to_string(d), "onednn_pool", {});
+    }
+  }
+}
+
+TEST(CpuQuant, QLinearGlobalAveragePoolExact) {
+  rng().seed(2026);
+  for (DType t : {DType::kUInt8, DType::kInt8}) {
+    for (const Dims& d : {Dims{1, 16, 7, 7}, Dims{3, 5, 4, 9}, Dims{2, 3, 11}, Dims{1, 4, 2, 3, 5}}) {
+      std::vector<Tensor> in{random_q(t, d), scalar_f32(0.023f), scalar_q(t, t == DType::kInt8 ? -7 : 121),
+                             scalar_f32(0.011f), scalar_q(t, t == DType::kInt8 ? 3 : 118)};
+      check_quant(OpKind::kQLinearGlobalAveragePool, in, {}, std::string("qgap ") + dtype_name(t) + " " +
+                  dims_to_string(d), "qlinear_global_average_pool", {1, 2, 3, 4});
     }
   }
 }

@@ -1,7 +1,8 @@
 // Tests of fold_qdq: DequantizeLinear -> Conv/MatMul/Gemm [-> Relu] -> QuantizeLinear becomes QLinearConv /
 // QLinearMatMul (saturate=1) with the reference's outputs unchanged up to one quantization step; patterns that would
 // change the answer (a Relu whose QuantizeLinear zero point is not the type's minimum, a weight zero point) stay.
-// DequantizeLinear pairs -> Add/Mul -> QuantizeLinear become QLinearAdd/QLinearMul with bit-identical outputs.
+// DequantizeLinear pairs -> Add/Mul -> QuantizeLinear become QLinearAdd/QLinearMul with bit-identical outputs,
+// DequantizeLinear -> GlobalAveragePool -> QuantizeLinear a QLinearGlobalAveragePool within one step.
 #include "tests/passes/fuse_test_util.h"
 
 namespace {
@@ -102,7 +103,7 @@ TEST(FoldQdq, AddAndMulOfTwoQuantizedValues) {
       b.node(OpKind::kDequantizeLinear, {n + "_q", "ys", "yz"}, {n + "_out"});
       b.output(n + "_out");
     }
-    auto pass = make_fold_qdq_pass();
+    auto pass = make_fold_qdq_binary_pass();
     Graph g = run_and_compare(*pass, b.finish(), true, 0.0);
     EXPECT_EQ(count_ops(g, OpKind::kQLinearAdd), 1) << print_graph(g);
     EXPECT_EQ(count_ops(g, OpKind::kQLinearMul), 1);
@@ -141,6 +142,26 @@ TEST(FoldQdq, GemmWithBias) {
     ASSERT_EQ(count_ops(g, OpKind::kQLinearMatMul), 1) << print_graph(g);
     for (const Node& n : g.nodes)
       if (n.op == OpKind::kQLinearMatMul) EXPECT_EQ(n.inputs.size(), 9u) << print_graph(g);
+  }
+}
+
+// DequantizeLinear -> GlobalAveragePool -> QuantizeLinear -> QLinearGlobalAveragePool (within one step).
+TEST(FoldQdq, GlobalAveragePool) {
+  for (DType t : {DType::kUInt8, DType::kInt8}) {
+    GraphBuilder b(13);
+    b.input("x", {2, 6, 5, 7});
+    b.constant("xs", scalar_f32(0.021f)).constant("xz", zp(t, t == DType::kInt8 ? -3 : 128));
+    b.constant("ys", scalar_f32(0.004f)).constant("yz", zp(t, t == DType::kInt8 ? 2 : 130));
+    b.node(OpKind::kQuantizeLinear, {"x", "xs", "xz"}, {"xq"});
+    b.node(OpKind::kDequantizeLinear, {"xq", "xs", "xz"}, {"xd"});
+    b.node(OpKind::kGlobalAveragePool, {"xd"}, {"p"});
+    b.node(OpKind::kQuantizeLinear, {"p", "ys", "yz"}, {"pq"});
+    b.node(OpKind::kDequantizeLinear, {"pq", "ys", "yz"}, {"out"});
+    b.output("out");
+    auto pass = make_fold_qdq_pass();
+    Graph g = run_and_compare(*pass, b.finish(), true, 0.0041);
+    EXPECT_EQ(count_ops(g, OpKind::kQLinearGlobalAveragePool), 1) << print_graph(g);
+    EXPECT_EQ(count_ops(g, OpKind::kGlobalAveragePool), 0);
   }
 }
 

@@ -1,10 +1,10 @@
-// LookupTable, QLinearAdd and QLinearMul between int8 convolutions on the CPU backend (src/backends/cpu/onednn/
-// lookup.cc, qbinary.cc): they run in the convolutions' hand-off layout (NHWC) and hand it on when every reader
-// takes hand-offs, else on plain tensors. Every placement (each node moved to the reference backend, which forces
-// plain tensors around it) must give bit-identical outputs to the same placement with these nodes on plain tensors
-// (on the reference backend), across runs that reuse the arena and change the batch. (Against the reference
-// backend only a loose count: oneDNN's float32 requantization rounds some values one code apart, and random
-// tables spread such codes anywhere.)
+// LookupTable, QLinearAdd, QLinearMul and QLinearGlobalAveragePool between int8 convolutions on the CPU backend
+// (src/backends/cpu/onednn/lookup.cc, qbinary.cc, qavgpool.cc): they run in the convolutions' hand-off layout
+// (NHWC) and hand it on when every reader takes hand-offs, else on plain tensors. Every placement (each node moved
+// to the reference backend, which forces plain tensors around it) must give bit-identical outputs to the same
+// placement with these nodes on plain tensors (on the reference backend), across runs that reuse the arena and
+// change the batch. (Against the reference backend only a loose count: oneDNN's float32 requantization rounds some
+// values one code apart, and random tables spread such codes anywhere.)
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -46,8 +46,10 @@ Tensor table(uint32_t seed) {
 //   c  = QLinearConv 1x1 16->8 (t2)        t3 = LookupTable(b)     (a second table of b, read by d)
 //   d  = QLinearConv 1x1 16->8 (t3)        e  = QLinearAdd(c, d)   (two NHWC hand-offs)
 //   m  = QLinearMul(e, ch8[1,8,1,1])       f  = QLinearConv 1x1 8->8 (m)
-//   mm = QLinearMul(t2, ch16[1,16,1,1])    (plain)                 outputs: DQ(f), DQ(t2), DQ(mm)
-// `plain_tables`: every LookupTable/QLinearAdd/QLinearMul on the reference backend; `ref_node`: that node there.
+//   mm = QLinearMul(t2, ch16[1,16,1,1])    (plain)                 gp = QLinearGlobalAveragePool(t1) (NHWC)
+//   outputs: DQ(f), DQ(t2), DQ(mm), DQ(gp)
+// `plain_tables`: every LookupTable/QLinearAdd/QLinearMul/QLinearGlobalAveragePool on the reference backend;
+// `ref_node`: that node there.
 std::shared_ptr<Engine> make_engine(const std::string& backend, const std::string& ref_node, bool plain_tables) {
   auto g = std::make_shared<Graph>();
   g->name = "lookup_handoff";
@@ -98,7 +100,8 @@ std::shared_ptr<Engine> make_engine(const std::string& backend, const std::strin
   qbinary(OpKind::kQLinearMul, "m", "e_y", "ch8");
   qconv("f", "m_y", "we", 0, 1);
   qbinary(OpKind::kQLinearMul, "mm", "t2_y", "ch16");
-  for (const char* v : {"f_y", "t2_y", "mm_y"})
+  ns.push_back(node(OpKind::kQLinearGlobalAveragePool, "gp", {"t1_y", "s", "z", "s", "z"}, {"gp_y"}));
+  for (const char* v : {"f_y", "t2_y", "mm_y", "gp_y"})
     ns.push_back(node(OpKind::kDequantizeLinear, std::string("dq_") + v, {v, "s", "z"}, {std::string("out_") + v}));
   g->nodes = ns;
   for (const auto& [name, t] : init) g->value_types[name] = TypeInfo::tensor(t.dtype(), Shape::of(t.dims()));
@@ -108,7 +111,12 @@ std::shared_ptr<Engine> make_engine(const std::string& backend, const std::strin
   for (const char* v : {"c_y", "d_y", "e_y", "m_y", "f_y"}) g->value_types[v] = any4(8, DType::kUInt8);
   g->value_types["out_f_y"] = any4(8, DType::kFloat32);
   for (const char* v : {"out_t2_y", "out_mm_y"}) g->value_types[v] = any4(16, DType::kFloat32);
-  for (const char* o : {"out_f_y", "out_t2_y", "out_mm_y"}) g->outputs.push_back({o, g->value_types[o]});
+  auto pooled = [](DType t) {
+    return TypeInfo::tensor(t, Shape::of_dims({Dim{-1, "N"}, Dim::known(16), Dim::known(1), Dim::known(1)}));
+  };
+  g->value_types["gp_y"] = pooled(DType::kUInt8);
+  g->value_types["out_gp_y"] = pooled(DType::kFloat32);
+  for (const char* o : {"out_f_y", "out_t2_y", "out_mm_y", "out_gp_y"}) g->outputs.push_back({o, g->value_types[o]});
   EngineInfo info;
   info.backend = backend;
   info.precision = "int8";
@@ -116,7 +124,8 @@ std::shared_ptr<Engine> make_engine(const std::string& backend, const std::strin
   std::vector<NodePlan> plans(g->nodes.size());
   for (size_t i = 0; i < g->nodes.size(); ++i) {
     const OpKind op = g->nodes[i].op;
-    const bool table_node = op == OpKind::kLookupTable || op == OpKind::kQLinearAdd || op == OpKind::kQLinearMul;
+    const bool table_node = op == OpKind::kLookupTable || op == OpKind::kQLinearAdd || op == OpKind::kQLinearMul ||
+                            op == OpKind::kQLinearGlobalAveragePool;
     plans[i].backend = g->nodes[i].name == ref_node || (plain_tables && table_node) ? "reference" : "";
   }
   EngineAccess::set_plans(*e, plans);
@@ -139,7 +148,7 @@ TEST_P(CpuLookupHandoff, SameBitsAsPlainTables) {
     ASSERT_TRUE(cctx->run(in, &co).ok()) << "run " << run;
     ASSERT_TRUE(pctx->run(in, &po).ok()) << "run " << run;
     ASSERT_TRUE(rctx->run(in, &ro).ok()) << "run " << run;
-    ASSERT_EQ(co.size(), 3u);
+    ASSERT_EQ(co.size(), 4u);
     for (size_t k = 0; k < co.size(); ++k) {
       const Tensor& c = co[k].second.tensor;
       const Tensor& p = po[k].second.tensor;
@@ -159,7 +168,7 @@ TEST_P(CpuLookupHandoff, SameBitsAsPlainTables) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(CpuLookup, CpuLookupHandoff, ::testing::Values("", "a", "t1", "b", "t2", "t3", "c", "e", "m", "f", "mm"));
+INSTANTIATE_TEST_SUITE_P(CpuLookup, CpuLookupHandoff, ::testing::Values("", "a", "t1", "b", "t2", "t3", "c", "e", "m", "f", "mm", "gp"));
 
 }  // namespace
 }  // namespace kiln

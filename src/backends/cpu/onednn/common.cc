@@ -190,6 +190,12 @@ Status OnednnHandoff::materialize() {
   return ok_status();
 }
 
+dnnl::memory::desc channels_last_md(const Dims& dims, dnnl::memory::data_type t) {
+  using tag = dnnl::memory::format_tag;
+  const tag f = dims.size() == 3 ? tag::acb : dims.size() == 4 ? tag::acdb : tag::acdeb;
+  return dnnl::memory::desc(to_dnnl(dims), t, f);
+}
+
 dnnl::memory::desc blocked_md(const Dims& dims, int64_t block) {
   using tag = dnnl::memory::format_tag;
   const size_t r = dims.size();

@@ -59,6 +59,9 @@ struct OnednnHandoff : CpuHandoff {
   Status materialize() override;
   BlockedView blocked() const override;  // when `mem` is dense aBc8b/aBcd8b/.. or 16b
 };
+// The channels-last (acb / acdb / acdeb) descriptor of dims [N, C, spatial...] (rank 3-5): the int8 convolutions'
+// activation layout.
+dnnl::memory::desc channels_last_md(const Dims& dims, dnnl::memory::data_type t);
 // The oneDNN descriptor of a channel-blocked view's layout (aBcd8b, aBcd16b, ...), or a zero desc when there is none.
 dnnl::memory::desc blocked_md(const Dims& dims, int64_t block);
 // oneDNN memory over another kernel's channel-blocked hand-off on input i when its layout is `want` (or `want` is

@@ -11,6 +11,7 @@ void register_onednn_pool(CpuKernelRegistry& r);    // pool.cc: MaxPool, Average
 void register_onednn_qconv(CpuKernelRegistry& r);    // qconv.cc: QLinearConv (int8)
 void register_onednn_lookup(CpuKernelRegistry& r);   // lookup.cc: LookupTable in oneDNN layouts
 void register_onednn_qbinary(CpuKernelRegistry& r);  // qbinary.cc: QLinearAdd, QLinearMul in NHWC or plain
+void register_onednn_qavgpool(CpuKernelRegistry& r);  // qavgpool.cc: QLinearGlobalAveragePool, NHWC or plain
 void register_onednn_qmatmul(CpuKernelRegistry& r);  // qmatmul.cc: QLinearMatMul (int8)
 
 }  // namespace kiln::cpu::onednn

@@ -84,12 +84,6 @@ Dims channels_last_order(const Dims& d) {
   return r;
 }
 
-memory::desc channels_last_md(const Dims& d, DType t) {
-  using tag = memory::format_tag;
-  const tag f = d.size() == 3 ? tag::acb : d.size() == 4 ? tag::acdb : tag::acdeb;
-  return memory::desc(to_dnnl(d), dt_of(t), f);
-}
-
 bool spatial_ones(const Dims& d) {
   for (size_t i = 2; i < d.size(); ++i)
     if (d[i] != 1) return false;
@@ -131,7 +125,7 @@ Status run_qbinary(CpuKernelContext& ctx) {
     OnednnHandoff* hb = onednn_handoff(ctx, 3);
     const size_t rank = out.size();
     auto full_nhwc = [&](OnednnHandoff* h, const Tensor& t) {
-      return h && t.dims() == out && h->mem.get_desc() == channels_last_md(out, t.dtype());
+      return h && t.dims() == out && h->mem.get_desc() == channels_last_md(out, dt_of(t.dtype()));
     };
     const bool a_cl = rank >= 3 && rank <= 5 && full_nhwc(ha, a), b_cl = rank >= 3 && rank <= 5 && full_nhwc(hb, b);
     const bool a_ok = a_cl || (a.rank() == rank && spatial_ones(a.dims()));
@@ -144,7 +138,7 @@ Status run_qbinary(CpuKernelContext& ctx) {
       auto& slot = ctx.node_state();
       if (!slot) slot = std::make_shared<QBinaryState>();
       auto& s = *static_cast<QBinaryState*>(slot.get());
-      const memory::desc md = channels_last_md(out, ct);
+      const memory::desc md = channels_last_md(out, dt_of(ct));
       if (!s.out || s.out.get_desc() != md) s.out = memory(md, engine());
       compute(ctx, channels_last_order(a.dims()), pa, channels_last_order(b.dims()), pb,
               static_cast<uint8_t*>(s.out.get_data_handle()), p, mul);

@@ -1,5 +1,5 @@
 // Registers the oneDNN-backed CPU kernels (convolution, matmul, pooling, int8 convolution and matmul,
-// and LookupTable, QLinearAdd and QLinearMul, which read their int8 layouts).
+// and LookupTable, QLinearAdd, QLinearMul and QLinearGlobalAveragePool, which read their int8 layouts).
 #include "backends/cpu/cpu_kernel.h"
 #include "backends/cpu/onednn/kernels.h"
 
@@ -14,6 +14,7 @@ void register_onednn_kernels(CpuKernelRegistry& r) {
   onednn::register_onednn_qmatmul(r);
   onednn::register_onednn_lookup(r);
   onednn::register_onednn_qbinary(r);
+  onednn::register_onednn_qavgpool(r);
 }
 
 }  // namespace kiln::cpu

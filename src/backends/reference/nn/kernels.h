@@ -17,6 +17,7 @@ Status lp_pool(KernelContext& ctx);
 Status global_average_pool(KernelContext& ctx);
 Status global_max_pool(KernelContext& ctx);
 Status global_lp_pool(KernelContext& ctx);
+Status qlinear_global_average_pool(KernelContext& ctx);  // qlinear_pool.cc
 Status roi_align(KernelContext& ctx);
 Status max_roi_pool(KernelContext& ctx);
 Status max_unpool(KernelContext& ctx);

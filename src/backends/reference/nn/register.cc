@@ -15,6 +15,7 @@ void register_nn_kernels(KernelRegistry& r) {
   r.add(OpKind::kMaxPool, nn::max_pool);
   r.add(OpKind::kLpPool, nn::lp_pool);
   r.add(OpKind::kGlobalAveragePool, nn::global_average_pool);
+  r.add(OpKind::kQLinearGlobalAveragePool, nn::qlinear_global_average_pool);
   r.add(OpKind::kGlobalMaxPool, nn::global_max_pool);
   r.add(OpKind::kGlobalLpPool, nn::global_lp_pool);
   r.add(OpKind::kRoiAlign, nn::roi_align);
