@@ -1,7 +1,8 @@
 // fold_attention_heads: Attention reads [B, S, H*D] projections directly (ONNX Attention's 3-D form, q_num_heads /
 // kv_num_heads) instead of Reshape -> Transpose(0,2,1,3) copies into [B, H, S, D], and writes [B, S, H*D]
 // instead of its [B, H, S, D] output going through Transpose(0,2,1,3) -> Reshape (a NaN guard Where(y == y, y, 0)
-// between them moves to the 3-D output). Removes four transposes per attention block of exported transformers;
+// between them moves to the 3-D output). A merge Reshape to 2-D [B*S, H*D] (GPT-2's Conv1D) stays, reading the
+// 3-D output. Removes four transposes per attention block of exported transformers;
 // backends read heads with strides.
 #include <optional>
 #include <set>
@@ -104,10 +105,12 @@ class FoldAttentionHeads : public Pass {
       if (uses2.size() != 1 || uses2[0].input == kSubgraphUse) continue;
       const Node& rs = g.nodes[uses2[0].node];
       auto ydims = dims_of(g, y), out = dims_of(g, rs.outputs[0]);
-      if (rs.op != OpKind::kReshape || ydims.size() != 4 || out.size() != 3 || ydims[1] <= 0 || ydims[3] <= 0 ||
-          out[2] != ydims[1] * ydims[3])
+      if (rs.op != OpKind::kReshape || ydims.size() != 4 || (out.size() != 3 && out.size() != 2) || ydims[1] <= 0 ||
+          ydims[3] <= 0 || out.back() != ydims[1] * ydims[3])
         continue;
-      const std::string y3d = rs.outputs[0];
+      // Merged to [B*S, H*Dv] (GPT-2's Conv1D, 2-D Gemm inputs): the Reshape stays, reading the 3-D output.
+      const bool keep_reshape = out.size() == 2;
+      const std::string y3d = keep_reshape ? g.fresh_name(rs.outputs[0] + "_3d") : rs.outputs[0];
       size_t tr_index = uses[0].node, rs_index = uses2[0].node;
       n.inputs[0] = q;
       n.inputs[1] = k;
@@ -127,10 +130,14 @@ class FoldAttentionHeads : public Pass {
         n.outputs[0] = y3d;
       }
       dead.insert(tr_index);
-      dead.insert(rs_index);
-      // The output Transpose/Reshape no longer produce y3d: rename their outputs out of the way before removal.
+      // The output Transpose (and Reshape) no longer produce y3d: rename their outputs out of the way before removal.
       g.nodes[tr_index].outputs[0] = g.fresh_name("dead");
-      g.nodes[rs_index].outputs[0] = g.fresh_name("dead");
+      if (keep_reshape) {
+        g.nodes[rs_index].inputs[0] = y3d;
+      } else {
+        dead.insert(rs_index);
+        g.nodes[rs_index].outputs[0] = g.fresh_name("dead");
+      }
       remove_nodes(g, dead);
       KILN_RETURN_IF_ERROR(reinfer_types(g, {y3d}));
       changed = true;

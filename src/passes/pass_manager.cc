@@ -56,7 +56,10 @@ std::vector<PassFactory> pass_list(const PassOptions& o) {
     l.push_back(make_fuse_matmul_bias_activation_pass);
   }
   l.push_back(make_simplify_transpose_reshape_pass);
-  if (fusions) l.push_back(make_fold_attention_heads_pass);  // after transposes of K are merged
+  if (fusions) {
+    l.push_back(make_eliminate_dead_code_pass);  // merged Reshapes leave dead readers that look like a second use
+    l.push_back(make_fold_attention_heads_pass);  // after transposes of K are merged
+  }
   if (fusions) l.push_back(make_fuse_qkv_projection_pass);   // needs the 3-D Attention form
   if (fusions) l.push_back(make_fuse_add_layer_norm_pass);   // after GEMM epilogues took their residual Adds
   if (nhwc) l.push_back(make_layout_nhwc_pass);

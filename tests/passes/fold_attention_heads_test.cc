@@ -5,10 +5,12 @@ namespace kiln_pass_test {
 namespace {
 
 // Q/K/V projections [2, 5, 8] split into 2 heads of 4, attention with an additive mask, heads merged back.
-Graph attention_block(bool merge_output) {
+Graph attention_block(bool merge_output, bool merge_2d = false) {
   GraphBuilder b(23);
   b.input("q", {2, 5, 8}).input("k", {2, 5, 8}).input("v", {2, 5, 8}).input("mask", {2, 1, 1, 5});
-  b.ints("split", {2, 5, 2, 4}).ints("merge", {2, 5, 8});
+  b.ints("split", {2, 5, 2, 4});
+  if (merge_2d) b.ints("merge", {10, 8});
+  else b.ints("merge", {2, 5, 8});
   for (const char* x : {"q", "k", "v"}) {
     std::string s = x;
     b.node(OpKind::kReshape, {s, "split"}, {s + "_r"});
@@ -43,6 +45,19 @@ TEST(FoldAttentionHeads, SplitAndMergeTransposesDisappear) {
       EXPECT_EQ(n.attrs.get_int("kv_num_heads"), 2);
       EXPECT_EQ(n.outputs[0], "out");
     }
+  expect_same_outputs(before, g);
+}
+
+// The heads merged to 2-D [B*S, H*D] (GPT-2's Conv1D feeds a 2-D Gemm): every Transpose goes, that Reshape stays.
+TEST(FoldAttentionHeads, MergeTo2DKeepsItsReshape) {
+  Graph g = attention_block(true, true);
+  Graph before = g;
+  auto pass = make_fold_attention_heads_pass();
+  EXPECT_TRUE(run_pass_checked(*pass, g));
+  auto dce = make_eliminate_dead_code_pass();
+  run_pass_checked(*dce, g);
+  EXPECT_EQ(count_ops(g, OpKind::kTranspose), 0) << print_graph(g);
+  EXPECT_EQ(count_ops(g, OpKind::kReshape), 1) << print_graph(g);
   expect_same_outputs(before, g);
 }
 
