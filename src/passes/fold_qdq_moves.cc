@@ -111,7 +111,7 @@ class FoldQdqMoves : public Pass {
       }
       if (ins.size() != data.size()) continue;
       Node moved = n;
-      const std::string v = n.outputs[0] + "_quantized";
+      const std::string v = g.fresh_name(n.outputs[0] + "_quantized");
       moved.outputs[0] = v;
       for (size_t j = 0; j < data.size(); ++j) moved.inputs[data[j]] = ins[j].dq->inputs[0];
       Node dq = *ins[0].dq;
@@ -128,7 +128,7 @@ class FoldQdqMoves : public Pass {
   // At QuantizeLinear k: Q(DQ(x)) with Q's own parameters is x (an Identity, removed later); Q(M(DQ(x1), DQ(x2)..))
   // whose inputs' parameters differ (a Concat of differently quantized values) becomes M(Q(DQ(x1)), ...) with each
   // input requantized to Q's parameters (tables after fold_qdq_lookup) where they are not Q's already.
-  static void requantize_or_drop(const Graph& g, const fuse::GraphIndex& idx, fuse::Rewriter& rw, size_t k) {
+  static void requantize_or_drop(Graph& g, const fuse::GraphIndex& idx, fuse::Rewriter& rw, size_t k) {
     const Node& q = g.nodes[k];
     auto qp = scalar_params(g, q, DType::kUInt8);
     const std::optional<size_t> mi = idx.producer_index(q.inputs[0]);
@@ -154,7 +154,7 @@ class FoldQdqMoves : public Pass {
         moved.inputs[i] = d->dq->inputs[0];
         continue;
       }
-      const std::string v = m.inputs[i] + "_requantized_" + std::to_string(k);
+      const std::string v = g.fresh_name(m.inputs[i] + "_requantized");
       Node r = fuse::fused_node(q, OpKind::kQuantizeLinear, q.inputs, {v}, q.opset);
       r.name = q.name + "_requantize_" + std::to_string(i);
       r.inputs[0] = m.inputs[i];
