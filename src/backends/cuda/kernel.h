@@ -73,6 +73,9 @@ class CudaKernelContext {
   virtual int64_t tactic() const = 0;
   // Per-(context, node) cache for descriptors and plans keyed by shape; lives as long as the context.
   virtual std::shared_ptr<void>& node_state() = 0;
+  // True while the build-time tuner times this node's tactics (one thread, plain runs, never captured): kernels may
+  // then run objects shared with other nodes and contexts that execution contexts must not share.
+  virtual bool tuning() const { return false; }
 
   // invalid_argument / unimplemented naming the node.
   Status error(const std::string& msg) const;

@@ -285,7 +285,10 @@ Status run_graph_conv(CudaKernelContext& ctx, const ConvCall& c, const ConvTacti
   }
   const bool fb = t.graph_fused && c.graph.bias, fz = t.graph_fused && c.graph.z;
   const bool fr = t.graph_fused && c.graph.relu;
-  KILN_RETURN_IF_ERROR(t.graph->run(ctx, plan, x, w, fb ? bias : nullptr, fz ? z : nullptr, y, ws));
+  GraphConvProblem problem = c.graph;  // what t.graph was built for: the fused graph, else the bare convolution
+  if (!t.graph_fused) problem.bias = problem.z = problem.relu = false;
+  KILN_ASSIGN_OR_RETURN(auto plans, graph_conv_plan_to_run(ctx, problem, t.graph, plan));
+  KILN_RETURN_IF_ERROR(plans->run(ctx, plan, x, w, fb ? bias : nullptr, fz ? z : nullptr, y, ws));
   return conv_epilogue(ctx, c, y, fb ? nullptr : bias, fz ? nullptr : z, fr ? fused::ActKind::kNone : c.act.kind);
 }
 

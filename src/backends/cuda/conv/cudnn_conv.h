@@ -76,6 +76,7 @@ class GraphConvPlans;
 struct ConvNodeState {
   std::map<std::string, std::unique_ptr<ConvPlan>> legacy;             // ConvProblem::key()
   std::map<std::string, std::shared_ptr<const GraphConvPlans>> graph;  // GraphConvProblem::key()
+  std::map<std::string, std::shared_ptr<const GraphConvPlans>> own;    // key() + "#" + plan: private copies
   std::map<std::string, bool> named;                                   // tactic names published (conv.cc)
 };
 

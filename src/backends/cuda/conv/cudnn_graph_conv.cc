@@ -106,6 +106,22 @@ void append_dims(std::string* s, const std::vector<int64_t>& v) {
   for (int64_t d : v) *s += std::to_string(d) + ",";
 }
 
+Status build_graph(const CudaKernelContext& ctx, const GraphConvProblem& p, cudnnHandle_t build_handle,
+                   fe::graph::Graph& g);
+
+// Plans are built on a handle of this file's own (one per device, never destroyed), under build_mutex(): an operation
+// graph keeps the handle it was built on, and a context's handle dies with the context.
+std::mutex& build_mutex() {
+  static std::mutex mu;
+  return mu;
+}
+Result<cudnnHandle_t> build_handle_locked(int device) {
+  static auto& handles = *new std::map<int, cudnnHandle_t>();
+  cudnnHandle_t& h = handles[device];
+  if (!h) KILN_CUDNN_RETURN_IF_ERROR(cudnnCreate(&h));
+  return h;
+}
+
 }  // namespace
 
 std::string GraphConvProblem::key() const {
@@ -131,6 +147,7 @@ struct GraphConvPlans::Impl {
   std::vector<std::string> names;
   std::vector<int64_t> user_uids;  // the frontend's user-pointer order
   bool complete = false;           // the heuristics list (or the plan cap) was exhausted
+  int only = -1;                   // a copy_of(): the one plan it built (others keep their names, not their plans)
 };
 
 GraphConvPlans::GraphConvPlans() : impl_(std::make_unique<Impl>()) {}
@@ -153,13 +170,82 @@ Result<std::unique_ptr<GraphConvPlans>> GraphConvPlans::create(const CudaKernelC
 
 Result<std::unique_ptr<GraphConvPlans>> GraphConvPlans::build(const CudaKernelContext& ctx, const GraphConvProblem& p,
                                                               cudnnHandle_t build_handle, int want) {
+  auto plans = std::make_unique<GraphConvPlans>();
+  fe::graph::Graph& g = plans->impl_->graph;
+  KILN_RETURN_IF_ERROR(build_graph(ctx, p, build_handle, g));
+  Impl& im = *plans->impl_;
+  std::set<std::string> seen;
+  const int64_t count = g.get_execution_plan_count();
+  const int max_plans = std::min(graph_plan_cap(), std::max(want, 1));
+  int64_t i = 0;
+  for (; i < count && static_cast<int>(im.plan_index.size()) < max_plans; ++i) {
+    if (g.build_plan_at_index(i).is_bad()) continue;  // not supported here, barred, or too much workspace
+    std::string name;
+    if (g.get_plan_name_at_index(i, name).is_bad()) name = "plan " + std::to_string(i);
+    if (!seen.insert(name).second) continue;  // heuristics modes A and FALLBACK can list the same config
+    name += notes_suffix(g, i);
+    int64_t ws = 0;
+    if (g.get_workspace_size_plan_at_index(i, ws).is_bad() || ws < 0 || static_cast<size_t>(ws) > kCudnnWorkspaceBytes)
+      continue;
+    im.plan_index.push_back(i);
+    im.workspace.push_back(static_cast<size_t>(ws));
+    im.names.push_back(name);
+  }
+  im.complete = i >= count || static_cast<int>(im.plan_index.size()) >= graph_plan_cap();
+  if (im.plan_index.empty()) return ctx.unsupported("cuDNN graph API built no plan for this convolution");
+  KILN_RETURN_IF_ERROR(plans->finish(ctx));
+  return plans;
+}
+
+Result<std::unique_ptr<GraphConvPlans>> GraphConvPlans::copy_of(const CudaKernelContext& ctx, const GraphConvProblem& p,
+                                                                cudnnHandle_t build_handle, int plan) const {
+  try {
+    const Impl& from = *impl_;
+    if (plan < 0 || plan >= num_plans())
+      return internal_error(ctx.node().describe() + ": graph conv plan out of range");
+    auto copy = std::make_unique<GraphConvPlans>();
+    Impl& im = *copy->impl_;
+    KILN_RETURN_IF_ERROR(build_graph(ctx, p, build_handle, im.graph));
+    // The same heuristics list in the same process: the frontend index and the engine name must match.
+    const int64_t index = from.plan_index[plan];
+    std::string name;
+    if (index >= im.graph.get_execution_plan_count() || im.graph.build_plan_at_index(index).is_bad() ||
+        im.graph.get_plan_name_at_index(index, name).is_bad() || name + notes_suffix(im.graph, index) != from.names[plan])
+      return internal_error(ctx.node().describe() + ": cuDNN graph plan " + from.names[plan] +
+                            " could not be rebuilt for this context");
+    im.plan_index = from.plan_index;
+    im.workspace = from.workspace;
+    im.names = from.names;
+    im.complete = from.complete;
+    im.only = plan;
+    KILN_RETURN_IF_ERROR(copy->finish(ctx));
+    return copy;
+  } catch (const std::exception& e) {
+    return ctx.unsupported(std::string("cuDNN graph build threw: ") + e.what());
+  }
+}
+
+Status GraphConvPlans::finish(const CudaKernelContext& ctx) {
+  Impl& im = *impl_;
+  KILN_RETURN_IF_ERROR(fe_status(ctx, im.graph.prepare_variant_pack_template(), "variant pack"));
+  im.user_uids = im.graph.get_variant_pack_uids_sorted();
+  for (int64_t uid : im.user_uids)
+    if (uid < kUidX || uid > kUidY)
+      return ctx.unsupported("cuDNN graph expects an unknown tensor uid " + std::to_string(uid));
+  return ok_status();
+}
+
+namespace {
+
+// The operation graph of `p` on `build_handle`, its heuristics list and Kiln's engine filters, up to check_support:
+// the same problem gives the same list in one process (plan numbering, copy_of()).
+Status build_graph(const CudaKernelContext& ctx, const GraphConvProblem& p, cudnnHandle_t build_handle,
+                   fe::graph::Graph& g) {
   const size_t rank = p.x_dims.size();
   const size_t nsp = rank - 2;
   if (rank < 4 || rank > 5 || p.w_dims.size() != rank || p.y_dims.size() != rank || p.pre_pads.size() != nsp ||
       p.post_pads.size() != nsp || p.strides.size() != nsp || p.dilations.size() != nsp)
     return internal_error(ctx.node().describe() + ": malformed graph convolution problem");
-  auto plans = std::make_unique<GraphConvPlans>();
-  fe::graph::Graph& g = plans->impl_->graph;
   const fe::DataType_t io = fe_data_type(p.type);
   g.set_io_data_type(io).set_intermediate_data_type(fe::DataType_t::FLOAT).set_compute_data_type(fe::DataType_t::FLOAT);
   const bool cl = p.channels_last;
@@ -207,39 +293,16 @@ Result<std::unique_ptr<GraphConvPlans>> GraphConvPlans::build(const CudaKernelCo
   g.deselect_numeric_notes(barred);
   bar_from_env(g);
   KILN_RETURN_IF_ERROR(fe_status(ctx, g.check_support(), "check_support"));
-
-  Impl& im = *plans->impl_;
-  std::set<std::string> seen;
-  const int64_t count = g.get_execution_plan_count();
-  const int max_plans = std::min(graph_plan_cap(), std::max(want, 1));
-  int64_t i = 0;
-  for (; i < count && static_cast<int>(im.plan_index.size()) < max_plans; ++i) {
-    if (g.build_plan_at_index(i).is_bad()) continue;  // not supported here, barred, or too much workspace
-    std::string name;
-    if (g.get_plan_name_at_index(i, name).is_bad()) name = "plan " + std::to_string(i);
-    if (!seen.insert(name).second) continue;  // heuristics modes A and FALLBACK can list the same config
-    name += notes_suffix(g, i);
-    int64_t ws = 0;
-    if (g.get_workspace_size_plan_at_index(i, ws).is_bad() || ws < 0 || static_cast<size_t>(ws) > kCudnnWorkspaceBytes)
-      continue;
-    im.plan_index.push_back(i);
-    im.workspace.push_back(static_cast<size_t>(ws));
-    im.names.push_back(name);
-  }
-  im.complete = i >= count || static_cast<int>(im.plan_index.size()) >= graph_plan_cap();
-  if (im.plan_index.empty()) return ctx.unsupported("cuDNN graph API built no plan for this convolution");
-  KILN_RETURN_IF_ERROR(fe_status(ctx, g.prepare_variant_pack_template(), "variant pack"));
-  im.user_uids = g.get_variant_pack_uids_sorted();
-  for (int64_t uid : im.user_uids)
-    if (uid < kUidX || uid > kUidY)
-      return ctx.unsupported("cuDNN graph expects an unknown tensor uid " + std::to_string(uid));
-  return plans;
+  return ok_status();
 }
+
+}  // namespace
 
 Status GraphConvPlans::run(CudaKernelContext& ctx, int plan, const void* x, const void* w, const void* bias,
                            const void* z, void* y, void* ws) const {
   const Impl& im = *impl_;
-  if (plan < 0 || plan >= num_plans()) return internal_error(ctx.node().describe() + ": graph conv plan out of range");
+  if (plan < 0 || plan >= num_plans() || (im.only >= 0 && plan != im.only))
+    return internal_error(ctx.node().describe() + ": graph conv plan out of range");
   void* by_uid[kUidY + 1] = {
       nullptr, const_cast<void*>(x), const_cast<void*>(w), const_cast<void*>(bias), const_cast<void*>(z), y};
   void* ptrs[kUidY];
@@ -254,6 +317,28 @@ Status GraphConvPlans::run(CudaKernelContext& ctx, int plan, const void* x, cons
   } catch (const std::exception& e) {
     return internal_error(ctx.node().describe() + ": cuDNN graph execute threw: " + e.what());
   }
+}
+
+Result<std::shared_ptr<const GraphConvPlans>> graph_conv_plan_to_run(CudaKernelContext& ctx, const GraphConvProblem& p,
+                                                                     const std::shared_ptr<const GraphConvPlans>& shared,
+                                                                     int plan) {
+  const char* v = std::getenv("KILN_CUDA_CONV_SHARED_PLANS");
+  if (ctx.tuning() || (v && std::string(v) == "1")) return shared;
+  auto& own = node_state_as<ConvNodeState>(ctx).own;
+  const std::string key = p.key() + "#" + std::to_string(plan);
+  auto it = own.find(key);
+  if (it != own.end()) return it->second;
+  int device = 0;
+  KILN_CUDA_RETURN_IF_ERROR(cudaGetDevice(&device));
+  std::unique_ptr<GraphConvPlans> copy;
+  {
+    std::lock_guard<std::mutex> lock(build_mutex());
+    KILN_ASSIGN_OR_RETURN(cudnnHandle_t h, build_handle_locked(device));
+    KILN_ASSIGN_OR_RETURN(copy, shared->copy_of(ctx, p, h, plan));
+  }
+  std::shared_ptr<const GraphConvPlans> made(std::move(copy));
+  own[key] = made;
+  return made;
 }
 
 bool graph_conv_disabled() {
@@ -280,10 +365,9 @@ Result<std::shared_ptr<const GraphConvPlans>> graph_conv_plans_for(CudaKernelCon
     std::shared_ptr<const GraphConvPlans> plans;
     Status status;
   };
-  static std::mutex mu;
+  std::mutex& mu = build_mutex();
   // Never destroyed: releasing cuDNN plans from a static destructor could run after CUDA has shut down at exit.
   static auto& shared = *new std::map<std::string, Entry>();
-  static auto& build_handles = *new std::map<int, cudnnHandle_t>();
   int device = 0;
   KILN_CUDA_RETURN_IF_ERROR(cudaGetDevice(&device));
   const std::string global_key = std::to_string(device) + "#" + key;
@@ -296,8 +380,7 @@ Result<std::shared_ptr<const GraphConvPlans>> graph_conv_plans_for(CudaKernelCon
       found = shared.end();
     }
     if (found == shared.end()) {
-      cudnnHandle_t& h = build_handles[device];
-      if (!h) KILN_CUDNN_RETURN_IF_ERROR(cudnnCreate(&h));
+      KILN_ASSIGN_OR_RETURN(cudnnHandle_t h, build_handle_locked(device));
       const auto t0 = std::chrono::steady_clock::now();
       auto made = GraphConvPlans::create(ctx, p, h, want);
       if (log_builds()) {

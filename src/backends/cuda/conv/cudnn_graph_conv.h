@@ -50,6 +50,12 @@ class GraphConvPlans {
   size_t workspace(int plan) const;
   // "engine 12 (eng12_k2=1_k3=0...)" for tactic names.
   const std::string& name(int plan) const;
+  // A private copy of plan `plan` (same numbering, names and workspaces; only that plan built and runnable), built on
+  // `build_handle` for one node of one execution context. cuDNN execution plans must not be shared between threads,
+  // and a runtime-compiled engine shared by several nodes of one captured CUDA graph replayed wrong answers (one H100,
+  // 2026-12-05): execution contexts run copies; the shared plans serve numbering and build-time tuning.
+  Result<std::unique_ptr<GraphConvPlans>> copy_of(const CudaKernelContext& ctx, const GraphConvProblem& p,
+                                                  cudnnHandle_t build_handle, int plan) const;
   // Enqueues plan `plan` on ctx's stream. `bias` / `z` must be non-null exactly when the problem has them;
   // `ws` holds workspace(plan) bytes (may be null when that is 0).
   Status run(CudaKernelContext& ctx, int plan, const void* x, const void* w, const void* bias, const void* z, void* y,
@@ -58,6 +64,7 @@ class GraphConvPlans {
  private:
   static Result<std::unique_ptr<GraphConvPlans>> build(const CudaKernelContext& ctx, const GraphConvProblem& p,
                                                        cudnnHandle_t build_handle, int want);
+  Status finish(const CudaKernelContext& ctx);  // variant-pack template and user uids of a built graph
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
@@ -70,6 +77,13 @@ class GraphConvPlans {
 constexpr int kAllGraphPlans = 1 << 30;
 Result<std::shared_ptr<const GraphConvPlans>> graph_conv_plans_for(CudaKernelContext& ctx, const GraphConvProblem& p,
                                                                    int want = kAllGraphPlans);
+
+// Plan `plan` of `shared` (plans for `p`) as this node of this context runs it: the shared plans themselves while the
+// tuner times tactics, else a private copy_of() built once and kept in the node's state. KILN_CUDA_CONV_SHARED_PLANS=1
+// runs the shared plans everywhere (diagnosis).
+Result<std::shared_ptr<const GraphConvPlans>> graph_conv_plan_to_run(CudaKernelContext& ctx, const GraphConvProblem& p,
+                                                                     const std::shared_ptr<const GraphConvPlans>& shared,
+                                                                     int plan);
 
 // Test hook: KILN_CUDA_CONV_GRAPH=0 disables the graph path (only legacy algorithms are offered).
 bool graph_conv_disabled();

@@ -166,6 +166,7 @@ class CudaContext : public ContextBackend {
   int launched_ = 1;  // executions the last execute() ran (its compute_ms is per execution)
   std::string graph_note_ = "not captured yet (the first runs of a shape record and plan memory)";
   bool use_graphs_ = false, profiling_ = false, capturing_ = false;
+  bool tuning_ = false;  // inside tune(): NodeContext::tuning()
   std::vector<LayerTiming> layers_;
   RunTimings timings_;
 };

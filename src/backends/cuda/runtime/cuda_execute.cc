@@ -465,6 +465,11 @@ Status CudaContext::tune(const TuningOptions& options) {
   records_.clear();
   mode_ = Mode::kRecording;
   plan_ = nullptr;
+  tuning_ = true;
+  struct TuningEnds {
+    bool& flag;
+    ~TuningEnds() { flag = false; }
+  } tuning_ends{tuning_};
   for (size_t i = 0; i < graph_.nodes.size(); ++i) {
     step_ = static_cast<int>(i);
     if (placement_[i] != Placement::kCuda) {

@@ -27,6 +27,7 @@ class NodeContext : public CudaKernelContext {
   Result<void*> workspace(size_t bytes) override { return c_.workspace(bytes); }
   int64_t tactic() const override { return tactic_; }
   std::shared_ptr<void>& node_state() override { return c_.node_state_[i_]; }
+  bool tuning() const override { return c_.tuning_; }
 
   // Slots of outputs this call produced (for releasing trial outputs while tuning).
   const std::vector<int>& produced() const { return produced_; }
