@@ -73,6 +73,17 @@ const Node* weight_dq(const Graph& g, const GraphIndex& idx, const std::string& 
   return dq;
 }
 
+// The zero point of `q` when it is a per-tensor QuantizeLinear with a single-element float scale and a present,
+// single-element int8/uint8 zero point (both constants); null otherwise.
+const Tensor* per_tensor_q_zero_point(const Graph& g, const Node& q) {
+  if (q.op != OpKind::kQuantizeLinear || q.inputs.size() < 3 || !q.has_input(2)) return nullptr;
+  if (q.attrs.get_int("block_size", 0) != 0 || q.attrs.has("precision")) return nullptr;
+  const Tensor* s = const_f32(g, q.inputs[1]);
+  const Tensor* z = constant_value(g, q.inputs[2]);
+  if (!s || s->numel() != 1 || !z || z->numel() != 1 || !is_q8(z->dtype())) return nullptr;
+  return z;
+}
+
 // The QuantizeLinear ending the pattern after `y` (through a Relu when that is exact), and the nodes in between.
 struct QuantEnd {
   size_t q = 0;
@@ -87,12 +98,8 @@ std::optional<QuantEnd> quant_end(const Graph& g, const GraphIndex& idx, const s
     ci = idx.sole_consumer(g.nodes[*ci].outputs[0]);
     if (!ci) return std::nullopt;
   }
-  const Node& q = g.nodes[*ci];
-  if (q.op != OpKind::kQuantizeLinear || q.inputs.size() < 3 || !q.has_input(2)) return std::nullopt;
-  const Tensor* s = const_f32(g, q.inputs[1]);
-  const Tensor* z = constant_value(g, q.inputs[2]);
-  if (!s || s->numel() != 1 || !z || z->numel() != 1 || !is_q8(z->dtype())) return std::nullopt;
-  if (q.attrs.get_int("block_size", 0) != 0 || q.attrs.has("precision")) return std::nullopt;
+  const Tensor* z = per_tensor_q_zero_point(g, g.nodes[*ci]);
+  if (!z) return std::nullopt;
   if (!e.between.empty() && z->as_double(0) != (z->dtype() == DType::kInt8 ? -128 : 0)) return std::nullopt;
   e.q = *ci;
   return e;
@@ -213,12 +220,7 @@ class FoldQdq : public Pass {
     auto qi = idx.sole_consumer(op.outputs[0]);
     if (!da || !db || !qi) return;
     const Node& q = g.nodes[*qi];
-    if (q.op != OpKind::kQuantizeLinear || q.inputs.size() < 3 || !q.has_input(2)) return;
-    const Tensor* s = const_f32(g, q.inputs[1]);
-    const Tensor* z = constant_value(g, q.inputs[2]);
-    if (!s || s->numel() != 1 || !z || z->numel() != 1 || !is_q8(z->dtype())) return;
-    if (q.attrs.get_int("block_size", 0) != 0 || q.attrs.has("precision")) return;
-    if (rw.claimed({bi, *qi})) return;
+    if (!per_tensor_q_zero_point(g, q) || rw.claimed({bi, *qi})) return;
     std::vector<std::string> in{da->inputs[0], da->inputs[1], zero_point_of(g, *da, op.name + "_a"),
                                 db->inputs[0], db->inputs[1], zero_point_of(g, *db, op.name + "_b"),
                                 q.inputs[1],   q.inputs[2]};
@@ -235,11 +237,8 @@ class FoldQdq : public Pass {
     if (!dx || !qi || fuse::rank_of(g, pool.inputs[0]) < 3) return;
     const Node& q = g.nodes[*qi];
     const DType xt = g.type_of(dx->inputs[0])->dtype;
-    if (q.op != OpKind::kQuantizeLinear || q.inputs.size() < 3 || !q.has_input(2)) return;
-    const Tensor* s = const_f32(g, q.inputs[1]);
-    const Tensor* z = constant_value(g, q.inputs[2]);
-    if (!s || s->numel() != 1 || !z || z->numel() != 1 || z->dtype() != xt) return;
-    if (q.attrs.get_int("block_size", 0) != 0 || q.attrs.has("precision") || rw.claimed({pi, *qi})) return;
+    const Tensor* z = per_tensor_q_zero_point(g, q);
+    if (!z || z->dtype() != xt || rw.claimed({pi, *qi})) return;
     std::vector<std::string> in{dx->inputs[0], dx->inputs[1], zero_point_of(g, *dx, pool.name + "_x"), q.inputs[1],
                                 q.inputs[2]};
     Node n = fuse::fused_node(pool, OpKind::kQLinearGlobalAveragePool, in, {q.outputs[0]}, 1);

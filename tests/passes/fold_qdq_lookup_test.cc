@@ -8,18 +8,11 @@ namespace {
 
 using namespace kiln_pass_test;  // NOLINT
 
-Tensor q_scalar(DType t, int v) {
-  Tensor z(t, {});
-  if (t == DType::kInt8) z.data<int8_t>()[0] = static_cast<int8_t>(v);
-  else z.data<uint8_t>()[0] = static_cast<uint8_t>(v);
-  return z;
-}
-
 // Builds x (float [1,4,6,6]) -> Q(xs, xz) -> "xq" and the scale/zero-point constants used below.
 GraphBuilder quantized_input(DType t, int zp) {
   GraphBuilder b(19);
   b.input("x", {1, 4, 6, 6});
-  b.constant("xs", scalar_f32(0.021f)).constant("xz", q_scalar(t, zp));
+  b.constant("xs", scalar_f32(0.021f)).constant("xz", scalar_q8(t, zp));
   b.node(OpKind::kQuantizeLinear, {"x", "xs", "xz"}, {"xq"});
   b.node(OpKind::kDequantizeLinear, {"xq", "xs", "xz"}, {"xd"});
   return b;
@@ -38,8 +31,8 @@ Graph fold(const Graph& g, bool changes) {
 TEST(FoldQdqLookup, SiluAsQuantizeStaticWritesIt) {
   for (DType t : {DType::kUInt8, DType::kInt8}) {
     GraphBuilder b = quantized_input(t, t == DType::kInt8 ? -7 : 131);
-    b.constant("ss", scalar_f32(1.f / 256)).constant("sz", q_scalar(t, t == DType::kInt8 ? -128 : 0));
-    b.constant("ms", scalar_f32(0.017f)).constant("mz", q_scalar(t, t == DType::kInt8 ? -20 : 100));
+    b.constant("ss", scalar_f32(1.f / 256)).constant("sz", scalar_q8(t, t == DType::kInt8 ? -128 : 0));
+    b.constant("ms", scalar_f32(0.017f)).constant("mz", scalar_q8(t, t == DType::kInt8 ? -20 : 100));
     b.node(OpKind::kSigmoid, {"xd"}, {"s"});
     b.node(OpKind::kQuantizeLinear, {"s", "ss", "sz"}, {"sq"});
     b.node(OpKind::kDequantizeLinear, {"sq", "ss", "sz"}, {"sd"});
@@ -62,7 +55,7 @@ TEST(FoldQdqLookup, SiluAsQuantizeStaticWritesIt) {
 TEST(FoldQdqLookup, HardSwishAndClipWithConstantBounds) {
   for (bool clip : {false, true}) {
     GraphBuilder b = quantized_input(DType::kInt8, 3);
-    b.constant("ys", scalar_f32(0.013f)).constant("yz", q_scalar(DType::kInt8, -30));
+    b.constant("ys", scalar_f32(0.013f)).constant("yz", scalar_q8(DType::kInt8, -30));
     if (clip) {
       b.constant("lo", scalar_f32(0.f)).constant("hi", scalar_f32(1.5f));
       b.node(OpKind::kClip, {"xd", "lo", "hi"}, {"a"});
@@ -81,8 +74,8 @@ TEST(FoldQdqLookup, HardSwishAndClipWithConstantBounds) {
 // xq -> Relu table -> rq (read by a graph output) -> Tanh table: both tables read xq (the second composes both).
 TEST(FoldQdqLookup, TablesComposeThroughInnerQuantization) {
   GraphBuilder b = quantized_input(DType::kUInt8, 120);
-  b.constant("rs", scalar_f32(0.011f)).constant("rz", q_scalar(DType::kUInt8, 0));
-  b.constant("ts", scalar_f32(1.f / 128)).constant("tz", q_scalar(DType::kUInt8, 128));
+  b.constant("rs", scalar_f32(0.011f)).constant("rz", scalar_q8(DType::kUInt8, 0));
+  b.constant("ts", scalar_f32(1.f / 128)).constant("tz", scalar_q8(DType::kUInt8, 128));
   b.node(OpKind::kRelu, {"xd"}, {"r"});
   b.node(OpKind::kQuantizeLinear, {"r", "rs", "rz"}, {"rq"});
   b.node(OpKind::kDequantizeLinear, {"rq", "rs", "rz"}, {"out_relu"});
@@ -101,7 +94,7 @@ TEST(FoldQdqLookup, TablesComposeThroughInnerQuantization) {
 TEST(FoldQdqLookup, LeavesFunctionsOfTwoValuesPerChannelAndBroadcasts) {
   {  // residual Add of two different 8-bit values
     GraphBuilder b = quantized_input(DType::kUInt8, 128);
-    b.constant("ys", scalar_f32(0.05f)).constant("yz", q_scalar(DType::kUInt8, 128));
+    b.constant("ys", scalar_f32(0.05f)).constant("yz", scalar_q8(DType::kUInt8, 128));
     b.node(OpKind::kRelu, {"xd"}, {"r"});
     b.node(OpKind::kQuantizeLinear, {"r", "ys", "yz"}, {"rq"});
     b.node(OpKind::kDequantizeLinear, {"rq", "ys", "yz"}, {"rd"});
@@ -120,7 +113,7 @@ TEST(FoldQdqLookup, LeavesFunctionsOfTwoValuesPerChannelAndBroadcasts) {
     Tensor s(DType::kFloat32, {4});
     Tensor z(DType::kUInt8, {4});
     for (int c = 0; c < 4; ++c) s.data<float>()[c] = 0.01f * static_cast<float>(c + 1), z.data<uint8_t>()[c] = 100;
-    b.constant("s", s).constant("z", z).constant("ys", scalar_f32(0.01f)).constant("yz", q_scalar(DType::kUInt8, 0));
+    b.constant("s", s).constant("z", z).constant("ys", scalar_f32(0.01f)).constant("yz", scalar_q8(DType::kUInt8, 0));
     b.node(OpKind::kQuantizeLinear, {"x", "s", "z"}, {"xq"}).attrs.set("axis", int64_t{1});
     b.node(OpKind::kDequantizeLinear, {"xq", "s", "z"}, {"xd"}).attrs.set("axis", int64_t{1});
     b.node(OpKind::kSigmoid, {"xd"}, {"sg"});
@@ -131,7 +124,7 @@ TEST(FoldQdqLookup, LeavesFunctionsOfTwoValuesPerChannelAndBroadcasts) {
   }
   {  // a single-element constant of higher rank broadcasts the output to [1,1,4,6,6]
     GraphBuilder b = quantized_input(DType::kUInt8, 128);
-    b.constant("ys", scalar_f32(0.05f)).constant("yz", q_scalar(DType::kUInt8, 128));
+    b.constant("ys", scalar_f32(0.05f)).constant("yz", scalar_q8(DType::kUInt8, 128));
     b.constant("k", filled({1, 1, 1, 1, 1}, 2.f));
     b.node(OpKind::kMul, {"xd", "k"}, {"m"});
     b.node(OpKind::kQuantizeLinear, {"m", "ys", "yz"}, {"mq"});

@@ -8,20 +8,13 @@ namespace {
 
 using namespace kiln_pass_test;  // NOLINT
 
-Tensor q_scalar(DType t, int v) {
-  Tensor z(t, {});
-  if (t == DType::kInt8) z.data<int8_t>()[0] = static_cast<int8_t>(v);
-  else z.data<uint8_t>()[0] = static_cast<uint8_t>(v);
-  return z;
-}
-
 // x, w float [1,4,8,8] -> Q -> DQ each ("xd", "wd"), with scales/zero points "xs/xz" and "ws/wz".
 GraphBuilder two_inputs(DType t, bool same_params) {
   GraphBuilder b(19);
   b.input("x", {1, 4, 8, 8}).input("w", {1, 4, 8, 8});
-  b.constant("xs", scalar_f32(0.02f)).constant("xz", q_scalar(t, t == DType::kInt8 ? 0 : 128));
+  b.constant("xs", scalar_f32(0.02f)).constant("xz", scalar_q8(t, t == DType::kInt8 ? 0 : 128));
   b.constant("ws", scalar_f32(same_params ? 0.02f : 0.031f))
-      .constant("wz", q_scalar(t, same_params ? (t == DType::kInt8 ? 0 : 128) : (t == DType::kInt8 ? -9 : 100)));
+      .constant("wz", scalar_q8(t, same_params ? (t == DType::kInt8 ? 0 : 128) : (t == DType::kInt8 ? -9 : 100)));
   for (const char* v : {"x", "w"}) {
     const std::string n(v);
     b.node(OpKind::kQuantizeLinear, {n, n + "s", n + "z"}, {n + "q"});

@@ -19,7 +19,6 @@ Tensor q8(DType t, const std::vector<int64_t>& dims, int lo, int hi, unsigned se
   }
   return r;
 }
-Tensor zp(DType t, int v) { return q8(t, {}, v, v, 1); }
 Tensor scales(int64_t n, float lo, float hi) {
   Tensor t(DType::kFloat32, {n});
   for (int64_t i = 0; i < n; ++i) t.data<float>()[i] = lo + (hi - lo) * static_cast<float>(i) / static_cast<float>(n);
@@ -31,8 +30,8 @@ Graph qdq_graph(OpKind op, bool relu, int y_zp, bool trans_b = false, bool weigh
   GraphBuilder b(13);
   if (op == OpKind::kConv) b.input("x", {1, 4, 6, 6});
   else b.input("x", op == OpKind::kGemm ? std::vector<int64_t>{3, 8} : std::vector<int64_t>{2, 3, 8});
-  b.constant("xs", scalar_f32(0.02f)).constant("xz", zp(DType::kUInt8, 128));
-  b.constant("ys", scalar_f32(0.05f)).constant("yz", zp(DType::kUInt8, y_zp));
+  b.constant("xs", scalar_f32(0.02f)).constant("xz", scalar_q8(DType::kUInt8, 128));
+  b.constant("ys", scalar_f32(0.05f)).constant("yz", scalar_q8(DType::kUInt8, y_zp));
   b.node(OpKind::kQuantizeLinear, {"x", "xs", "xz"}, {"xq"});
   b.node(OpKind::kDequantizeLinear, {"xq", "xs", "xz"}, {"xd"});
   if (op == OpKind::kConv) {
@@ -86,10 +85,10 @@ TEST(FoldQdq, AddAndMulOfTwoQuantizedValues) {
   for (DType t : {DType::kUInt8, DType::kInt8}) {
     GraphBuilder b(13);
     b.input("x", {2, 4, 5, 5}).input("r", {2, 4, 5, 5}).input("s", {1, 4, 1, 1});
-    b.constant("xs", scalar_f32(0.021f)).constant("xz", zp(t, t == DType::kInt8 ? -3 : 128));
-    b.constant("rs", scalar_f32(0.013f)).constant("rz", zp(t, t == DType::kInt8 ? 5 : 120));
-    b.constant("ss", scalar_f32(1.f / 255)).constant("sz", zp(t, t == DType::kInt8 ? -128 : 0));
-    b.constant("ys", scalar_f32(0.037f)).constant("yz", zp(t, t == DType::kInt8 ? 1 : 131));
+    b.constant("xs", scalar_f32(0.021f)).constant("xz", scalar_q8(t, t == DType::kInt8 ? -3 : 128));
+    b.constant("rs", scalar_f32(0.013f)).constant("rz", scalar_q8(t, t == DType::kInt8 ? 5 : 120));
+    b.constant("ss", scalar_f32(1.f / 255)).constant("sz", scalar_q8(t, t == DType::kInt8 ? -128 : 0));
+    b.constant("ys", scalar_f32(0.037f)).constant("yz", scalar_q8(t, t == DType::kInt8 ? 1 : 131));
     for (const char* v : {"x", "r", "s"}) {
       const std::string n(v);
       b.node(OpKind::kQuantizeLinear, {n, n + "s", n + "z"}, {n + "q"});
@@ -117,8 +116,8 @@ TEST(FoldQdq, GemmWithBias) {
   for (bool int32_bias : {false, true}) {
     GraphBuilder b(13);
     b.input("x", {3, 8});
-    b.constant("xs", scalar_f32(0.02f)).constant("xz", zp(DType::kUInt8, 128));
-    b.constant("ys", scalar_f32(0.05f)).constant("yz", zp(DType::kUInt8, 100));
+    b.constant("xs", scalar_f32(0.02f)).constant("xz", scalar_q8(DType::kUInt8, 128));
+    b.constant("ys", scalar_f32(0.05f)).constant("yz", scalar_q8(DType::kUInt8, 100));
     b.node(OpKind::kQuantizeLinear, {"x", "xs", "xz"}, {"xq"});
     b.node(OpKind::kDequantizeLinear, {"xq", "xs", "xz"}, {"xd"});
     b.constant("wq", q8(DType::kInt8, {8, 5}, -60, 60, 4)).constant("ws", scales(5, 0.01f, 0.03f));
@@ -150,8 +149,8 @@ TEST(FoldQdq, GlobalAveragePool) {
   for (DType t : {DType::kUInt8, DType::kInt8}) {
     GraphBuilder b(13);
     b.input("x", {2, 6, 5, 7});
-    b.constant("xs", scalar_f32(0.021f)).constant("xz", zp(t, t == DType::kInt8 ? -3 : 128));
-    b.constant("ys", scalar_f32(0.004f)).constant("yz", zp(t, t == DType::kInt8 ? 2 : 130));
+    b.constant("xs", scalar_f32(0.021f)).constant("xz", scalar_q8(t, t == DType::kInt8 ? -3 : 128));
+    b.constant("ys", scalar_f32(0.004f)).constant("yz", scalar_q8(t, t == DType::kInt8 ? 2 : 130));
     b.node(OpKind::kQuantizeLinear, {"x", "xs", "xz"}, {"xq"});
     b.node(OpKind::kDequantizeLinear, {"xq", "xs", "xz"}, {"xd"});
     b.node(OpKind::kGlobalAveragePool, {"xd"}, {"p"});

@@ -6,6 +6,13 @@
 namespace kiln_pass_test {
 
 inline Tensor scalar_f32(float v) { return Tensor::scalar<float>(DType::kFloat32, v); }
+// A scalar int8 or uint8 tensor (quantization zero points).
+inline Tensor scalar_q8(DType t, int v) {
+  Tensor z(t, {});
+  if (t == DType::kInt8) z.data<int8_t>()[0] = static_cast<int8_t>(v);
+  else z.data<uint8_t>()[0] = static_cast<uint8_t>(v);
+  return z;
+}
 
 inline Tensor filled(const std::vector<int64_t>& dims, float v) {
   Tensor t(DType::kFloat32, dims);
