@@ -76,6 +76,10 @@ class CudaKernelContext {
   // True while the build-time tuner times this node's tactics (one thread, plain runs, never captured): kernels may
   // then run objects shared with other nodes and contexts that execution contexts must not share.
   virtual bool tuning() const { return false; }
+  // Keeps this run's input shapes out of CUDA graphs (they run plain, launch by launch, from now on): for kernels whose
+  // library engines compute wrong answers when replayed from a graph. Fails while a capture is under way (the context
+  // then drops the capture and runs plainly). `why` goes into the context's graph note.
+  virtual Status disallow_graph_capture(const std::string& why) { return ok_status(); }
 
   // invalid_argument / unimplemented naming the node.
   Status error(const std::string& msg) const;

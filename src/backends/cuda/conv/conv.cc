@@ -287,6 +287,10 @@ Status run_graph_conv(CudaKernelContext& ctx, const ConvCall& c, const ConvTacti
   const bool fr = t.graph_fused && c.graph.relu;
   GraphConvProblem problem = c.graph;  // what t.graph was built for: the fused graph, else the bare convolution
   if (!t.graph_fused) problem.bias = problem.z = problem.relu = false;
+  // Runtime-compiled engines (allowed by KILN_CUDA_CONV_RTC=1) returned wrong answers replayed from CUDA graphs at
+  // some batch sizes while their plain runs were right (docs/server.md): shapes that run one go without graphs.
+  if (!ctx.tuning() && t.graph->runtime_compiled(plan))
+    KILN_RETURN_IF_ERROR(ctx.disallow_graph_capture("runtime-compiled cuDNN engine " + t.graph->name(plan)));
   KILN_ASSIGN_OR_RETURN(auto plans, graph_conv_plan_to_run(ctx, problem, t.graph, plan));
   KILN_RETURN_IF_ERROR(plans->run(ctx, plan, x, w, fb ? bias : nullptr, fz ? z : nullptr, y, ws));
   return conv_epilogue(ctx, c, y, fb ? nullptr : bias, fz ? nullptr : z, fr ? fused::ActKind::kNone : c.act.kind);

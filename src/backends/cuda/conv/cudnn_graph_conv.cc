@@ -89,6 +89,12 @@ std::string notes_suffix(const fe::graph::Graph& g, int64_t index) {
   return s.empty() ? s : " [" + s + "]";
 }
 
+bool has_behavior_note(const fe::graph::Graph& g, int64_t index, fe::BehaviorNote_t note) {
+  std::vector<fe::BehaviorNote_t> notes;
+  if (g.get_behavior_notes_for_plan_at_index(index, notes).is_bad()) return false;
+  return std::find(notes.begin(), notes.end(), note) != notes.end();
+}
+
 int graph_plan_cap() {
   const char* v = std::getenv("KILN_CUDA_CONV_GRAPH_PLANS");
   const int n = v && *v ? std::atoi(v) : kMaxGraphConvPlans;
@@ -145,6 +151,7 @@ struct GraphConvPlans::Impl {
   std::vector<int64_t> plan_index;  // frontend plan index of each of our plans
   std::vector<size_t> workspace;
   std::vector<std::string> names;
+  std::vector<bool> rtc;            // runtime-compiled engine, per plan
   std::vector<int64_t> user_uids;  // the frontend's user-pointer order
   bool complete = false;           // the heuristics list (or the plan cap) was exhausted
   int only = -1;                   // a copy_of(): the one plan it built (others keep their names, not their plans)
@@ -156,6 +163,7 @@ int GraphConvPlans::num_plans() const { return static_cast<int>(impl_->plan_inde
 bool GraphConvPlans::complete() const { return impl_->complete; }
 size_t GraphConvPlans::workspace(int plan) const { return impl_->workspace.at(plan); }
 const std::string& GraphConvPlans::name(int plan) const { return impl_->names.at(plan); }
+bool GraphConvPlans::runtime_compiled(int plan) const { return impl_->rtc.at(plan); }
 
 // The frontend may throw (cudnn_frontend::cudnnException) where it is not built with NV_CUDNN_DISABLE_EXCEPTION; no
 // exception may leave Kiln's kernels, so every frontend call sits under create()'s and run()'s catch.
@@ -190,6 +198,7 @@ Result<std::unique_ptr<GraphConvPlans>> GraphConvPlans::build(const CudaKernelCo
     im.plan_index.push_back(i);
     im.workspace.push_back(static_cast<size_t>(ws));
     im.names.push_back(name);
+    im.rtc.push_back(has_behavior_note(g, i, fe::BehaviorNote_t::RUNTIME_COMPILATION));
   }
   im.complete = i >= count || static_cast<int>(im.plan_index.size()) >= graph_plan_cap();
   if (im.plan_index.empty()) return ctx.unsupported("cuDNN graph API built no plan for this convolution");
@@ -216,6 +225,7 @@ Result<std::unique_ptr<GraphConvPlans>> GraphConvPlans::copy_of(const CudaKernel
     im.plan_index = from.plan_index;
     im.workspace = from.workspace;
     im.names = from.names;
+    im.rtc = from.rtc;
     im.complete = from.complete;
     im.only = plan;
     KILN_RETURN_IF_ERROR(copy->finish(ctx));

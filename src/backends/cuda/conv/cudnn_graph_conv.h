@@ -50,6 +50,8 @@ class GraphConvPlans {
   size_t workspace(int plan) const;
   // "engine 12 (eng12_k2=1_k3=0...)" for tactic names.
   const std::string& name(int plan) const;
+  // Whether plan `plan`'s engine compiles its kernels at run time (behaviour note RUNTIME_COMPILATION).
+  bool runtime_compiled(int plan) const;
   // A private copy of plan `plan` (same numbering, names and workspaces; only that plan built and runnable), built on
   // `build_handle` for one node of one execution context. cuDNN execution plans must not be shared between threads,
   // and a runtime-compiled engine shared by several nodes of one captured CUDA graph replayed wrong answers (one H100,

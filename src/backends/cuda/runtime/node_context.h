@@ -28,6 +28,11 @@ class NodeContext : public CudaKernelContext {
   int64_t tactic() const override { return tactic_; }
   std::shared_ptr<void>& node_state() override { return c_.node_state_[i_]; }
   bool tuning() const override { return c_.tuning_; }
+  Status disallow_graph_capture(const std::string& why) override {
+    if (c_.capturing_) return internal_error(why + ": cannot be captured in a CUDA graph");
+    c_.mark_unsafe(why);
+    return ok_status();
+  }
 
   // Slots of outputs this call produced (for releasing trial outputs while tuning).
   const std::vector<int>& produced() const { return produced_; }
