@@ -77,6 +77,7 @@ class CpuContext : public ContextBackend {
   ArenaTracker arena_;
   std::shared_ptr<OutputPool> output_pool_ = OutputPool::create(4);  // graph outputs, recycled once the caller drops them
   std::vector<Dims> shapes_scratch_;       // input shapes of the current run
+  std::vector<const Tensor*> step_inputs_scratch_;  // run_cpu_step: the step's input tensors (null: none)
   std::vector<uint8_t> workspace_;         // grows to the largest request
   size_t workspace_bytes_ = 0;
   int threads_ = 1;

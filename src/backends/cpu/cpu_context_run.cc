@@ -83,17 +83,57 @@ Status CpuContext::alias(int step, size_t out_index, size_t in_index, const Dims
   return ok_status();
 }
 
-// A step whose inputs hold fewer elements than this runs on one thread: forking a team costs more than it saves,
-// and on a busy machine a barrier waits a whole scheduler slice for a descheduled worker (a batch-1 MLP at 2
-// threads took 28 ms instead of 0.01 while other processes ran). The choice depends only on shapes, so a oneDNN
-// primitive always runs under the thread count it was created with.
+// A step whose work is below these runs on one thread: forking a team costs more than it saves, and on a busy
+// machine a barrier waits a whole scheduler slice for a descheduled worker (a batch-1 MLP at 2 threads took 28 ms
+// instead of 0.01 while other processes ran). Work is the input element count, or for convolutions and matrix
+// products the multiply-adds: a 1x1 convolution over 128 channels x 101 positions reads only 29k elements but does
+// 1.7M multiply-adds (conv1d_kws at batch 1, 2 threads: 0.45 -> 0.30 ms when such steps run in parallel). The choice
+// depends only on shapes, so a oneDNN primitive always runs under the thread count it was created with.
 constexpr int64_t kParallelMinElements = 32 * 1024;
+constexpr int64_t kParallelMinMacs = 256 * 1024;
+
+// Multiply-adds of a convolution or matrix product from its input shapes (an upper bound for strided convolutions:
+// output positions are taken as input positions); -1 for other ops or unknown shapes.
+int64_t contraction_macs(const Node& n, const std::vector<const Tensor*>& in) {
+  size_t w = 1;
+  bool conv = false;
+  switch (n.op) {
+    case OpKind::kConv: case OpKind::kFusedConv: case OpKind::kConvInteger: case OpKind::kConvTranspose:
+      conv = true;
+      break;
+    case OpKind::kQLinearConv:
+      conv = true;
+      w = 3;
+      break;
+    case OpKind::kMatMul: case OpKind::kFusedMatMul: case OpKind::kGemm: case OpKind::kMatMulInteger:
+      break;
+    case OpKind::kQLinearMatMul:
+      w = 3;
+      break;
+    default:
+      return -1;
+  }
+  if (in.size() <= w || !in[0] || !in[w] || in[0]->rank() < 2) return -1;
+  const Dims& x = in[0]->dims();
+  int64_t k = conv ? x[1] : x.back();
+  if (n.op == OpKind::kGemm && n.attrs.get_int("transA", 0) != 0) k = x[0];
+  if (n.op == OpKind::kConvTranspose) k = in[w]->dims().empty() ? 0 : in[w]->dims()[0];  // weight [C, M/g, k...]
+  if (k <= 0) return -1;
+  return in[0]->numel() / k * in[w]->numel();
+}
 
 Status CpuContext::run_cpu_step(int s) {
   int64_t elems = 0;
-  for (int k : steps_[s].in)
-    if (k >= 0 && slots_[k].kind == ValueKind::kTensor) elems += slots_[k].tensor.numel();
-  int want = elems < kParallelMinElements ? 1 : threads_;
+  std::vector<const Tensor*>& ins = step_inputs_scratch_;
+  ins.clear();
+  for (int k : steps_[s].in) {
+    const bool tensor = k >= 0 && slots_[k].kind == ValueKind::kTensor;
+    ins.push_back(tensor ? &slots_[k].tensor : nullptr);
+    if (tensor) elems += slots_[k].tensor.numel();
+  }
+  const int64_t macs = threads_ > 1 ? contraction_macs(*steps_[s].node, ins) : -1;
+  const bool small = macs >= 0 ? macs < kParallelMinMacs : elems < kParallelMinElements;
+  int want = small ? 1 : threads_;
   if (want != step_threads_) {
     omp_set_num_threads(want);
     step_threads_ = want;
