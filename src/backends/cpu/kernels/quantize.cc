@@ -17,7 +17,8 @@ template <typename Q>
 KILN_VINLINE void quantize_row(const float* __restrict x, float scale, float zp, Q* __restrict y, int64_t n) {
   constexpr float lo = std::is_signed_v<Q> ? -128.f : 0.f, hi = std::is_signed_v<Q> ? 127.f : 255.f;
   for (int64_t i = 0; i < n; ++i) {
-    float q = std::nearbyint(x[i] / scale) + zp;
+    float q = std::nearbyint(x[i] / scale);
+    q = q == q ? q + zp : zp;  // NaN quantizes to the zero point, as in the reference
     q = q < lo ? lo : (q > hi ? hi : q);
     y[i] = static_cast<Q>(static_cast<int32_t>(q));
   }
@@ -27,6 +28,17 @@ KILN_CPU_CLONES void quantize_u8(const float* x, float scale, float zp, uint8_t*
 }
 KILN_CPU_CLONES void quantize_s8(const float* x, float scale, float zp, int8_t* y, int64_t n) {
   quantize_row(x, scale, zp, y, n);
+}
+
+// min(0, x...) and max(0, x...), NaNs skipped (a comparison with NaN is false, so they never replace a bound).
+KILN_CPU_CLONES void range_with_zero(const float* x, int64_t n, float* lo, float* hi) {
+  float a = 0.f, b = 0.f;
+  for (int64_t i = 0; i < n; ++i) {
+    a = x[i] < a ? x[i] : a;
+    b = x[i] > b ? x[i] : b;
+  }
+  *lo = a;
+  *hi = b;
 }
 
 template <typename Q>
@@ -183,6 +195,38 @@ Status quantize_linear_run(CpuKernelContext& ctx) {
     else quantize_s8(xs + off, s, z, y->data<int8_t>() + off, n);
   });
   return ok_status();
+}
+
+// DynamicQuantizeLinear: uint8 y, float32 scalar scale and uint8 scalar zero point from x's range widened to
+// include 0 (NaNs skipped), the float32 arithmetic of the reference kernel.
+Status dynamic_quantize_linear_run(CpuKernelContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  if (x.dtype() != DType::kFloat32) return ctx.unsupported("x is not float32");
+  const float* xs = x.data<float>();
+  const int64_t n = x.numel();
+  float lo = 0.f, hi = 0.f;
+  range_with_zero(xs, n, &lo, &hi);
+  const float scale = (hi == lo ? 1.0f : (hi - lo)) / 255.0f;
+  float zp_f = 0.0f - lo / scale;
+  zp_f = std::max(0.0f, std::min(255.0f, zp_f));
+  const float zp = std::isnan(zp_f) ? 0.f : std::nearbyint(zp_f);
+  KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kUInt8, x.dims()));
+  const int threads = threads_for(ctx, n);
+  parallel_range(threads, n, [&](int64_t b, int64_t e) { quantize_u8(xs + b, scale, zp, y->data<uint8_t>() + b, e - b); });
+  if (ctx.wants_output(1)) {
+    KILN_ASSIGN_OR_RETURN(Tensor * s, ctx.allocate_output(1, DType::kFloat32, {}));
+    s->data<float>()[0] = scale;
+  }
+  if (ctx.wants_output(2)) {
+    KILN_ASSIGN_OR_RETURN(Tensor * z, ctx.allocate_output(2, DType::kUInt8, {}));
+    z->data<uint8_t>()[0] = static_cast<uint8_t>(zp);
+  }
+  return ok_status();
+}
+
+NodeSupport dynamic_quantize_linear_supports(const Graph& g, const Node& n) {
+  if (input_dtype(g, n, 0) != DType::kFloat32) return NodeSupport::no("dynamic_quantize: float32 x only");
+  return NodeSupport::yes();
 }
 
 Status dequantize_linear_run(CpuKernelContext& ctx) {

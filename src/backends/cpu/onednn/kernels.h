@@ -13,5 +13,6 @@ void register_onednn_lookup(CpuKernelRegistry& r);   // lookup.cc: LookupTable i
 void register_onednn_qbinary(CpuKernelRegistry& r);  // qbinary.cc: QLinearAdd, QLinearMul in NHWC or plain
 void register_onednn_qavgpool(CpuKernelRegistry& r);  // qavgpool.cc: QLinearGlobalAveragePool, NHWC or plain
 void register_onednn_qmatmul(CpuKernelRegistry& r);  // qmatmul.cc: QLinearMatMul (int8)
+void register_onednn_matmul_integer(CpuKernelRegistry& r);  // matmul_integer.cc: MatMulInteger
 
 }  // namespace kiln::cpu::onednn

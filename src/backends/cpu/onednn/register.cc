@@ -12,6 +12,7 @@ void register_onednn_kernels(CpuKernelRegistry& r) {
   onednn::register_onednn_pool(r);
   onednn::register_onednn_qconv(r);
   onednn::register_onednn_qmatmul(r);
+  onednn::register_onednn_matmul_integer(r);
   onednn::register_onednn_lookup(r);
   onednn::register_onednn_qbinary(r);
   onednn::register_onednn_qavgpool(r);

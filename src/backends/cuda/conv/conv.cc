@@ -276,20 +276,35 @@ ConvTactics conv_tactics_for(CudaKernelContext& ctx, const ConvCall& c, bool nee
   return t;
 }
 
+bool env_is_1(const char* name) {
+  const char* v = std::getenv(name);
+  return v && std::string(v) == "1";
+}
+
+// Diagnosis knobs for runtime-compiled engines (only with KILN_CUDA_CONV_RTC=1), for finding why their graph replays
+// go wrong: KILN_CUDA_CONV_RTC_GRAPHS=1 keeps them in CUDA graphs (the failing behaviour); KILN_CUDA_CONV_RTC_OWN_WS=1
+// gives each node that runs one a persistent workspace of its own instead of the context's shared one.
+Result<void*> graph_conv_workspace(CudaKernelContext& ctx, bool rtc, size_t bytes) {
+  if (bytes == 0) return static_cast<void*>(nullptr);
+  if (!rtc || ctx.tuning() || !env_is_1("KILN_CUDA_CONV_RTC_OWN_WS")) return ctx.workspace(bytes);
+  ConvNodeState& st = node_state_as<ConvNodeState>(ctx);
+  // Grown in the plain recording run of a shape; a growth inside a capture fails it (cudaMalloc is not capturable)
+  // and the context then runs that shape plainly.
+  if (st.own_workspace.bytes < bytes) KILN_RETURN_IF_ERROR(st.own_workspace.grow(bytes));
+  return st.own_workspace.ptr;
+}
+
 Status run_graph_conv(CudaKernelContext& ctx, const ConvCall& c, const ConvTactics& t, int plan, const void* x,
                       const void* w, const void* bias, const void* z, void* y) {
-  const size_t ws_bytes = t.graph->workspace(plan);
-  void* ws = nullptr;
-  if (ws_bytes > 0) {
-    KILN_ASSIGN_OR_RETURN(ws, ctx.workspace(ws_bytes));
-  }
+  const bool rtc = t.graph->runtime_compiled(plan);
+  KILN_ASSIGN_OR_RETURN(void* ws, graph_conv_workspace(ctx, rtc, t.graph->workspace(plan)));
   const bool fb = t.graph_fused && c.graph.bias, fz = t.graph_fused && c.graph.z;
   const bool fr = t.graph_fused && c.graph.relu;
   GraphConvProblem problem = c.graph;  // what t.graph was built for: the fused graph, else the bare convolution
   if (!t.graph_fused) problem.bias = problem.z = problem.relu = false;
   // Runtime-compiled engines (allowed by KILN_CUDA_CONV_RTC=1) returned wrong answers replayed from CUDA graphs at
   // some batch sizes while their plain runs were right (docs/server.md): shapes that run one go without graphs.
-  if (!ctx.tuning() && t.graph->runtime_compiled(plan))
+  if (!ctx.tuning() && rtc && !env_is_1("KILN_CUDA_CONV_RTC_GRAPHS"))
     KILN_RETURN_IF_ERROR(ctx.disallow_graph_capture("runtime-compiled cuDNN engine " + t.graph->name(plan)));
   KILN_ASSIGN_OR_RETURN(auto plans, graph_conv_plan_to_run(ctx, problem, t.graph, plan));
   KILN_RETURN_IF_ERROR(plans->run(ctx, plan, x, w, fb ? bias : nullptr, fz ? z : nullptr, y, ws));
