@@ -27,33 +27,13 @@ Tensor random_q(DType dt, const Dims& d) {
 // reference; every output must be equal.
 void check_exact(OpKind op, const std::vector<Tensor>& in, size_t outputs, const std::string& what, const char* want,
                  const std::vector<size_t>& consts, int threads = 1) {
-  Graph g;
-  Node node;
-  node.op = op;
-  node.name = "n";
-  node.opset = 21;
-  for (size_t i = 0; i < in.size(); ++i) {
-    const std::string name = in[i].defined() ? "in" + std::to_string(i) : "";
-    node.inputs.push_back(name);
-    if (name.empty()) continue;
-    g.value_types[name] = TypeInfo::tensor(in[i].dtype(), Shape::of(in[i].dims()));
-    for (size_t c : consts)
-      if (c == i) g.initializers[name] = in[i];
-  }
-  for (size_t i = 0; i < outputs; ++i) node.outputs.push_back("out" + std::to_string(i));
-  std::string why;
-  const CpuKernel* k = cpu_kernels().select(g, node, &why);
-  ASSERT_NE(k, nullptr) << what << ": refused: " << why;
-  ASSERT_EQ(std::string(k->id), want) << what;
-  TestCpuContext ctx(node, in, threads);
-  ctx.set_constants(consts);
-  for (int run = 0; run < 2; ++run) {
-    Status st = k->run(ctx);
-    ASSERT_TRUE(st.ok()) << what << " run " << run << ": " << st.message();
-  }
+  CpuRun c = run_cpu_kernel(op, in, Attrs(), outputs, 21, threads, consts, &cpu_kernels());
+  ASSERT_TRUE(c.supported) << what << ": refused: " << c.why;
+  ASSERT_EQ(c.kernel, want) << what;
+  ASSERT_TRUE(c.status.ok()) << what << ": " << c.status.message();
   auto ref = run_reference_kernel(op, in, Attrs(), outputs, 21);
   ASSERT_TRUE(ref.ok()) << what << ": reference: " << ref.status().message();
-  for (size_t o = 0; o < outputs; ++o) expect_close(ctx.outputs()[o], (*ref)[o], 0, 0, what + " output " + std::to_string(o));
+  for (size_t o = 0; o < outputs; ++o) expect_close(c.outputs[o], (*ref)[o], 0, 0, what + " output " + std::to_string(o));
 }
 
 TEST(CpuDynamicQuant, DynamicQuantizeLinearExact) {

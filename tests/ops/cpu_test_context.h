@@ -84,15 +84,18 @@ inline const CpuKernelRegistry& hand_kernels() {
 
 struct CpuRun {
   bool supported = false;
+  std::string kernel;  // the selected kernel's id
   std::string why;
   Status status;
   std::vector<Tensor> outputs;
 };
 
 // Builds a one-node graph (input types from `inputs`, `const_inputs` as initializers), asks supports(), and
-// runs the selected kernel with `threads` threads.
+// runs the selected kernel with `threads` threads. `registry`: the hand-written kernels unless given (cpu_kernels()
+// for the whole CPU backend, oneDNN kernels included).
 inline CpuRun run_cpu_kernel(OpKind op, const std::vector<Tensor>& inputs, const Attrs& attrs, size_t num_outputs,
-                             int opset, int threads = 1, const std::vector<size_t>& const_inputs = {}) {
+                             int opset, int threads = 1, const std::vector<size_t>& const_inputs = {},
+                             const CpuKernelRegistry* registry = nullptr) {
   Graph g;
   Node node;
   node.op = op;
@@ -109,9 +112,10 @@ inline CpuRun run_cpu_kernel(OpKind op, const std::vector<Tensor>& inputs, const
   }
   for (size_t i = 0; i < num_outputs; ++i) node.outputs.push_back("out" + std::to_string(i));
   CpuRun r;
-  const CpuKernel* k = hand_kernels().select(g, node, &r.why);
+  const CpuKernel* k = (registry ? *registry : hand_kernels()).select(g, node, &r.why);
   if (!k) return r;
   r.supported = true;
+  r.kernel = k->id;
   TestCpuContext ctx(node, inputs, threads);
   ctx.set_constants(const_inputs);
   r.status = k->run(ctx);
