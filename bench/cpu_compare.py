@@ -8,7 +8,7 @@ Prints model, batch, threads, Kiln and ORT inferences/s (= runs/s x batch), rati
 max abs/rel output error with its tolerance; then geo-means of the ratio per thread count. docs/benchmarks-cpu.md.
 
 Usage: python3 bench/cpu_compare.py [--models all|NAME,...|CATEGORY,...] [--duration 3] [--threads 1,N]
-       [--batches 1,tput] [--precision fp32|bf16] [--kiln build/bin/kiln] [--json out.json] [--include-reference]
+       [--batches 1,tput] [--precision fp32|bf16|int8|dynamic-int8] [--kiln build/bin/kiln] [--json out.json] [--include-reference]
 Models are exported once with PyTorch into --model-dir (scripts/setup_bench.sh installs torch).
 """
 import argparse
@@ -37,7 +37,7 @@ BUNDLED = {
 # fp32: the per-model tolerance in zoo.py. int8: Kiln and ORT run the same Q/DQ model; their int8 kernels may round
 # a requantized value differently by one step, which later layers carry on: 10% of the output's largest magnitude
 # (ResNet-50: Kiln vs ORT 6.8%, while each is at cosine 0.986 from the FP32 model's output).
-TOL = {"fp32": None, "bf16": (1e-2, 5e-2), "int8": (0.0, 0.1)}
+TOL = {"fp32": None, "bf16": (1e-2, 5e-2), "int8": (0.0, 0.1), "dynamic-int8": (0.0, 0.1)}
 
 
 def parse_args():
@@ -53,8 +53,10 @@ def parse_args():
     ap.add_argument("--threads", default=f"1,{ncores}", help="comma-separated thread counts")
     ap.add_argument("--batches", default="1,tput", help="comma-separated batch sizes; tput = the model's "
                     "throughput batch")
-    ap.add_argument("--precision", choices=["fp32", "bf16", "int8"], default="fp32", help="Kiln's precision (ORT: "
-                    "fp32); int8: both run the model as ORT's quantize_static makes it (QDQ; bench/cpu_models/qdq.py)")
+    ap.add_argument("--precision", choices=["fp32", "bf16", "int8", "dynamic-int8"], default="fp32",
+                    help="Kiln's precision (ORT: fp32); int8: both run the model as ORT's quantize_static makes it "
+                    "(QDQ), dynamic-int8: as its quantize_dynamic makes it (MatMulInteger; transformers, "
+                    "bench/cpu_models/qdq.py)")
     ap.add_argument("--include-reference", action="store_true", help="also time `kiln build --backend reference` "
                     "(the oracle, ~70x slower) at 1 thread")
     ap.add_argument("--timeout", type=float, default=900, help="seconds before a child process is killed")
@@ -138,7 +140,7 @@ def kiln_build(args, model, engine, backend=None):
     if backend:
         cmd += ["--backend", backend]
     else:  # int8 rows build the Q/DQ model as it is (explicit quantization)
-        cmd += ["--precision", "fp32" if args.precision == "int8" else args.precision]
+        cmd += ["--precision", "fp32" if args.precision in ("int8", "dynamic-int8") else args.precision]
     return procs.run_child(cmd, args.timeout)
 
 
@@ -226,6 +228,12 @@ def bench_model(args, name, m, root):
                 k: np.load(v) for k, v in make_inputs(m["inputs"], batch0, folder, seed=100 + seed).items()}))
         except Exception as e:  # noqa: BLE001 - one row per model says why
             return [dict(base, batch="-", threads="-", error=f"ORT quantize_static: {str(e).splitlines()[0]}")]
+    if args.precision == "dynamic-int8":
+        import qdq
+        try:
+            m = dict(m, path=qdq.quantize_dynamic_model(m["path"], os.path.join(folder, "model_dynamic.onnx")))
+        except Exception as e:  # noqa: BLE001 - one row per model says why
+            return [dict(base, batch="-", threads="-", error=f"ORT quantize_dynamic: {str(e).splitlines()[0]}")]
     engine = os.path.join(folder, "model.kiln")
     b = kiln_build(args, m["path"], engine)
     build_err = None if b.rc == 0 else _prefixed("kiln build", b.one_line_error())

@@ -1,4 +1,5 @@
-"""ONNX Runtime's own static quantization of a benchmark model (QDQ format), for the int8 rows of cpu_compare.py.
+"""ONNX Runtime's own static quantization of a benchmark model (QDQ format), for the int8 rows of cpu_compare.py, and
+its dynamic quantization (quantize_dynamic: DynamicQuantizeLinear -> MatMulInteger), for the dynamic-int8 rows.
 
 Both Kiln and ONNX Runtime then run the same Q/DQ model: Kiln folds DequantizeLinear -> Conv/MatMul -> Quantize-
 Linear into int8 kernels (src/passes/fold_qdq.cc), ORT does the same with its QDQ transformers. Calibration: min-max
@@ -43,4 +44,17 @@ def quantize(model_path, out_path, make_sample, samples=8):
                     reduce_range=not has_vnni(), calibrate_method=CalibrationMethod.MinMax)
     if pre != model_path and os.path.exists(pre):
         os.remove(pre)
+    return out_path
+
+
+def quantize_dynamic_model(model_path, out_path):
+    """Writes ORT's quantize_dynamic form of `model_path` to `out_path` (cached by existence): MatMuls with constant
+    weights become DynamicQuantizeLinear -> MatMulInteger (int8 per-tensor weights; reduce_range on CPUs without VNNI,
+    where ORT's own AVX2 kernel is exact only then, docs/int8.md). Only MatMul is quantized: ConvInteger still runs on
+    Kiln's reference kernels."""
+    if os.path.exists(out_path):
+        return out_path
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    quantize_dynamic(model_path, out_path, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
+                     reduce_range=not has_vnni())
     return out_path
