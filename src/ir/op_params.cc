@@ -36,4 +36,31 @@ Result<SoftmaxShape> softmax_shape(const Node& node, const Dims& dims) {
   return s;
 }
 
+Result<std::vector<int64_t>> transpose_perm(const Attrs& attrs, int64_t rank) {
+  std::vector<int64_t> perm;
+  if (attrs.has("perm")) {
+    perm = attrs.get_ints("perm");
+  } else {
+    for (int64_t i = rank - 1; i >= 0; --i) perm.push_back(i);
+  }
+  auto show = [&perm] {
+    std::string s = "[";
+    for (size_t i = 0; i < perm.size(); ++i) s += (i ? "," : "") + std::to_string(perm[i]);
+    return s + "]";
+  };
+  if (static_cast<int64_t>(perm.size()) != rank)
+    return invalid_argument("perm " + show() + " has " + std::to_string(perm.size()) +
+                            " entries but the input has rank " + std::to_string(rank));
+  std::vector<bool> seen(static_cast<size_t>(rank), false);
+  const std::string given = show();
+  for (int64_t& p : perm) {
+    if (p < -rank || p >= rank || seen[p < 0 ? p + rank : p])
+      return invalid_argument("perm " + given + " is not a permutation of the input's " + std::to_string(rank) +
+                              " axes");
+    if (p < 0) p += rank;
+    seen[p] = true;
+  }
+  return perm;
+}
+
 }  // namespace kiln

@@ -2,6 +2,7 @@
 // so defaults and opset quirks are written once. Errors name the node.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "ir/graph.h"
 #include "kiln/status.h"
@@ -20,5 +21,10 @@ struct SoftmaxShape {
 // The normalized axis for an input of `rank` (invalid_argument naming the node when out of range or rank 0).
 Result<int64_t> softmax_axis(const Node& node, int64_t rank);
 Result<SoftmaxShape> softmax_shape(const Node& node, const Dims& dims);
+
+// Transpose's permutation for an input of `rank`: the attribute `perm` (absent: the axes reversed), each entry
+// normalized to [0, rank). invalid_argument (without a node prefix) when it has the wrong length or is not a
+// permutation; an explicit empty `perm` is only valid for rank 0.
+Result<std::vector<int64_t>> transpose_perm(const Attrs& attrs, int64_t rank);
 
 }  // namespace kiln

@@ -64,6 +64,8 @@ class ReferenceBackend : public Backend {
     if (reference_kernels().find(node.op)) return NodeSupport::yes();
     return NodeSupport::no("no reference kernel for " + std::string(op_name(node.op)));
   }
+  // fp16/bf16 are emulated as tensor dtypes (the oracle for narrow precisions).
+  bool wants_pass(const std::string& pass) const override { return pass == "precision_lowering"; }
   Status prepare(Graph&, std::vector<NodePlan>& plans, const PlanRequest&) const override {
     for (auto& p : plans)
       if (p.backend == "reference" && p.kernel.empty()) p.kernel = "reference";

@@ -1,5 +1,6 @@
 // Shape inference for the nn family's sliding-window ops: Conv*, ConvTranspose, DeformConv, pools, MaxUnpool.
 #include "ir/infer/nn_infer.h"
+#include "ir/window_params.h"
 
 namespace kiln::nn_infer {
 namespace {
@@ -9,18 +10,15 @@ Dims attr_or(const Attrs& a, const char* name, size_t n, int64_t def) {
   return v.empty() ? Dims(n, def) : v;
 }
 
-// Output spatial dims of a conv/pool window; unknown inputs give unknown outputs.
+// Output spatial dims of a conv/pool window (ir/window_params.h); unknown inputs give unknown outputs.
 Status window_dims(const InferContext& ctx, const Shape& x, const Dims& kernel, bool ceil_mode, std::vector<Dim>* out) {
   const size_t nd = x.rank() - 2;
   if (kernel.size() != nd)
     return ctx.error("kernel has " + std::to_string(kernel.size()) + " spatial dims; input has " + std::to_string(nd));
-  const Attrs& a = ctx.attrs();
-  Dims strides = attr_or(a, "strides", nd, 1), dil = attr_or(a, "dilations", nd, 1), pads = attr_or(a, "pads", 2 * nd, 0);
-  if (strides.size() != nd || dil.size() != nd || pads.size() != 2 * nd)
-    return ctx.error("strides/dilations/pads lengths do not match " + std::to_string(nd) + " spatial dims");
-  for (size_t i = 0; i < nd; ++i)
-    if (strides[i] <= 0 || dil[i] <= 0 || kernel[i] <= 0) return ctx.error("strides, dilations and kernel must be positive");
-  const std::string auto_pad = a.get_string("auto_pad", "NOTSET");
+  for (int64_t k : kernel)
+    if (k <= 0) return ctx.error("kernel sizes must be positive");
+  auto w = parse_window_attrs(ctx.attrs(), nd, ceil_mode);
+  if (!w.ok()) return ctx.error(w.status().message());
   out->clear();
   for (size_t i = 0; i < nd; ++i) {
     const Dim& d = x.dims[i + 2];
@@ -28,20 +26,9 @@ Status window_dims(const InferContext& ctx, const Shape& x, const Dims& kernel, 
       out->push_back(Dim{});
       continue;
     }
-    const int64_t in = d.value, eff = (kernel[i] - 1) * dil[i] + 1;
-    if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
-      out->push_back(Dim::known((in + strides[i] - 1) / strides[i]));
-      continue;
-    }
-    const int64_t p = auto_pad == "VALID" ? 0 : pads[i] + pads[nd + i];
-    const int64_t span = in + p - eff;
-    if (span < 0) return ctx.error("kernel extent " + std::to_string(eff) + " exceeds padded input " + std::to_string(in + p));
-    int64_t o = span / strides[i] + 1;
-    if (ceil_mode) {
-      o = (span + strides[i] - 1) / strides[i] + 1;
-      if ((o - 1) * strides[i] >= in + (auto_pad == "VALID" ? 0 : pads[i])) --o;
-    }
-    out->push_back(Dim::known(o));
+    auto o = window_out_size(*w, i, d.value, kernel[i]);
+    if (!o.ok()) return ctx.error(o.status().message());
+    out->push_back(Dim::known(*o));
   }
   return ok_status();
 }
@@ -106,28 +93,19 @@ Status infer_conv_transpose(InferContext& ctx) {
   std::vector<Dim> dims{x.dims[0], m};
   Dims kernel = a.get_ints("kernel_shape");
   if (kernel.empty() && w.rank_known) kernel = known_kernel(w);
-  Dims out_shape = a.get_ints("output_shape");
-  if (out_shape.size() == nd + 2) out_shape.erase(out_shape.begin(), out_shape.begin() + 2);
-  Dims strides = attr_or(a, "strides", nd, 1), dil = attr_or(a, "dilations", nd, 1), pads = attr_or(a, "pads", 2 * nd, 0);
-  Dims opad = attr_or(a, "output_padding", nd, 0);
-  const std::string auto_pad = a.get_string("auto_pad", "NOTSET");
+  auto t = parse_conv_transpose_attrs(a, nd);
+  if (!t.ok()) return ctx.error(t.status().message());
   for (size_t i = 0; i < nd; ++i) {
-    if (out_shape.size() == nd) {
-      dims.push_back(Dim::known(out_shape[i]));
-      continue;
-    }
     const Dim& d = x.dims[i + 2];
-    if (!d.is_known() || kernel.size() != nd || kernel[i] <= 0 || strides.size() != nd || dil.size() != nd ||
-        pads.size() != 2 * nd || opad.size() < nd) {
+    if (!t->output_shape.empty()) {
+      dims.push_back(Dim::known(t->output_shape[i]));
+    } else if (!d.is_known() || kernel.size() != nd || kernel[i] <= 0) {
       dims.push_back(Dim{});
-      continue;
+    } else {
+      auto o = conv_transpose_out_size(*t, i, d.value, kernel[i]);
+      if (!o.ok()) return ctx.error(o.status().message());
+      dims.push_back(Dim::known(*o));
     }
-    if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
-      dims.push_back(Dim::known(d.value * strides[i]));
-      continue;
-    }
-    const int64_t p = auto_pad == "VALID" ? 0 : pads[i] + pads[nd + i];
-    dims.push_back(Dim::known(strides[i] * (d.value - 1) + opad[i] + (kernel[i] - 1) * dil[i] + 1 - p));
   }
   ctx.set_output_type(0, TypeInfo::tensor(dt, Shape::of_dims(dims)));
   return ok_status();

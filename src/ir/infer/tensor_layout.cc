@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "ir/infer/tensor_infer.h"
+#include "ir/op_params.h"
 
 namespace kiln {
 
@@ -23,19 +24,10 @@ Status infer_transpose(InferContext& ctx) {
   const TypeInfo* t = ranked(ctx, 0);
   if (!t) return set_unknown(ctx, 0, in.dtype), ok_status();
   const int64_t r = static_cast<int64_t>(t->shape.rank());
-  std::vector<int64_t> perm = ctx.attrs().get_ints("perm");
-  if (!ctx.attrs().has("perm"))
-    for (int64_t i = 0; i < r; ++i) perm.push_back(r - 1 - i);
-  if (static_cast<int64_t>(perm.size()) != r)
-    return ctx.error("perm has " + std::to_string(perm.size()) + " entries but the input has rank " + std::to_string(r));
-  std::vector<bool> seen(r, false);
+  auto perm = transpose_perm(ctx.attrs(), r);
+  if (!perm.ok()) return ctx.error(perm.status().message());
   std::vector<Dim> out(r);
-  for (int64_t i = 0; i < r; ++i) {
-    int64_t p;
-    if (!normalize_axis(perm[i], r, &p) || seen[p]) return ctx.error("perm is not a permutation of the input axes");
-    seen[p] = true;
-    out[i] = t->shape.dims[p];
-  }
+  for (int64_t i = 0; i < r; ++i) out[i] = t->shape.dims[(*perm)[i]];
   ctx.set_output_type(0, TypeInfo::tensor(in.dtype, Shape::of_dims(out)));
   return ok_status();
 }

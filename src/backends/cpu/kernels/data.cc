@@ -7,6 +7,7 @@
 #include "backends/cpu/kernels/common.h"
 #include "backends/cpu/kernels/data.h"
 #include "backends/cpu/kernels/strided_copy.h"
+#include "ir/op_params.h"
 #include "ir/shape_rules.h"
 
 namespace kiln::cpu::kern {
@@ -51,15 +52,9 @@ NodeSupport concat_supports(const Graph& g, const Node& n) {
 Status transpose_run(CpuKernelContext& ctx) {
   const Tensor& x = ctx.input(0);
   const int64_t r = static_cast<int64_t>(x.rank());
-  std::vector<int64_t> perm = ctx.attrs().get_ints("perm");
-  if (perm.empty())
-    for (int64_t i = r - 1; i >= 0; --i) perm.push_back(i);
-  if (static_cast<int64_t>(perm.size()) != r) return ctx.error("perm has " + std::to_string(perm.size()) + " entries for rank " + std::to_string(r));
-  std::vector<bool> seen(r, false);
-  for (int64_t& p : perm) {
-    if (!norm_axis(p, r, &p) || seen[p]) return ctx.error("perm is not a permutation of the input's axes");
-    seen[p] = true;
-  }
+  auto parsed = transpose_perm(ctx.attrs(), r);
+  if (!parsed.ok()) return ctx.error(parsed.status().message());
+  const std::vector<int64_t>& perm = *parsed;
   const auto st = strides(x.dims());
   Dims od(r);
   std::vector<int64_t> os(r);

@@ -4,18 +4,10 @@
 #include "backends/cuda/conv/conv_kernels.h"
 #include "backends/cuda/conv/cudnn_conv.h"
 #include "backends/cuda/cuda_check.h"
+#include "ir/window_params.h"
 
 namespace kiln::cuda {
 namespace {
-
-Status read_positive(const CudaKernelContext& ctx, const char* name, size_t nd, Dims* out) {
-  *out = ctx.attrs().get_ints(name, Dims(nd, 1));
-  if (out->empty()) *out = Dims(nd, 1);
-  if (out->size() != nd) return ctx.error(std::string(name) + " must have " + std::to_string(nd) + " values");
-  for (int64_t v : *out)
-    if (v <= 0) return ctx.error(std::string(name) + " " + dims_to_string(*out) + " must be positive");
-  return ok_status();
-}
 
 struct ConvTransposeCall {
   ElemType type = ElemType::kF32;
@@ -42,47 +34,12 @@ Status plan_conv_transpose(CudaKernelContext& ctx, ConvTransposeCall* c) {
   Dims in(xd.begin() + 2, xd.end()), kernel(wd.begin() + 2, wd.end());
   const Dims ks = ctx.attrs().get_ints("kernel_shape");
   if (!ks.empty() && ks != kernel) return ctx.error("kernel_shape does not match W's spatial shape");
-  Dims strides, dil;
-  KILN_RETURN_IF_ERROR(read_positive(ctx, "strides", nd, &strides));
-  KILN_RETURN_IF_ERROR(read_positive(ctx, "dilations", nd, &dil));
-  Dims out_pad = ctx.attrs().get_ints("output_padding", Dims(nd, 0));
-  if (out_pad.empty()) out_pad = Dims(nd, 0);
-  if (out_pad.size() == 2 * nd) out_pad.resize(nd);
-  if (out_pad.size() != nd) return ctx.error("output_padding must have " + std::to_string(nd) + " values");
-  Dims out_shape = ctx.attrs().get_ints("output_shape");
-  if (out_shape.size() == nd + 2) out_shape.erase(out_shape.begin(), out_shape.begin() + 2);
-  if (!out_shape.empty() && out_shape.size() != nd) return ctx.error("output_shape has the wrong length");
-  const std::string auto_pad = ctx.attrs().get_string("auto_pad", "NOTSET");
-  if (auto_pad != "NOTSET" && auto_pad != "SAME_UPPER" && auto_pad != "SAME_LOWER" && auto_pad != "VALID" &&
-      !auto_pad.empty())
-    return ctx.error("auto_pad '" + auto_pad + "' is not valid");
-  Dims pads(2 * nd, 0), out(nd), full(nd);
-  for (size_t i = 0; i < nd; ++i) full[i] = strides[i] * (in[i] - 1) + (kernel[i] - 1) * dil[i] + 1;
-  const bool same = auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER";
-  if (!out_shape.empty() || same) {
-    for (size_t i = 0; i < nd; ++i) {
-      out[i] = out_shape.empty() ? in[i] * strides[i] : out_shape[i];
-      int64_t total = full[i] + out_pad[i] - out[i];
-      if (total < 0) total = 0;
-      const int64_t half = total / 2;
-      pads[i] = auto_pad == "SAME_UPPER" ? half : total - half;
-      pads[nd + i] = total - pads[i];
-    }
-  } else {
-    if (auto_pad != "VALID") {
-      Dims p = ctx.attrs().get_ints("pads", Dims(2 * nd, 0));
-      if (p.empty()) p = Dims(2 * nd, 0);
-      if (p.size() != 2 * nd) return ctx.error("pads must have " + std::to_string(2 * nd) + " values");
-      for (int64_t v : p)
-        if (v < 0) return ctx.error("pads must be non-negative");
-      pads = p;
-    }
-    for (size_t i = 0; i < nd; ++i) {
-      out[i] = full[i] + out_pad[i] - pads[i] - pads[nd + i];
-      if (out[i] <= 0)
-        return ctx.error("computed output size on spatial axis " + std::to_string(i) + " is not positive");
-    }
-  }
+  auto attrs = parse_conv_transpose_attrs(ctx.attrs(), nd);
+  if (!attrs.ok()) return ctx.error(attrs.status().message());
+  auto geometry = conv_transpose_geometry(*attrs, in, kernel);
+  if (!geometry.ok()) return ctx.error(geometry.status().message());
+  const Dims &strides = attrs->window.strides, &dil = attrs->window.dilations;
+  const Dims &pads = geometry->pads, &out = geometry->out, &full = geometry->full;
   if (ctx.has_input(2)) {
     if (ctx.input_dtype(2) != ctx.input_dtype(0)) return ctx.error("bias B must have X's dtype");
     if (ctx.input_dims(2) != Dims{m}) return ctx.error("bias B must have shape [" + std::to_string(m) + "]");

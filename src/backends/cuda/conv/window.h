@@ -3,17 +3,11 @@
 #include <string>
 
 #include "backends/cuda/kernel.h"
+#include "ir/window_params.h"
 
 namespace kiln::cuda {
 
-struct ConvWindow {
-  size_t nd = 0;
-  Dims in, kernel, strides, dilations;
-  Dims pads;  // 2*nd: begins then ends
-  Dims out;
-  int64_t eff_kernel(size_t i) const { return (kernel[i] - 1) * dilations[i] + 1; }
-  bool symmetric_pads() const;
-};
+using ConvWindow = ResolvedWindow;  // ir/window_params.h
 
 // Reads strides / dilations / pads / auto_pad of the node and computes output sizes (pooling's ceil rule when
 // ceil_mode). Errors name the node.

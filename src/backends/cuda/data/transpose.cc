@@ -5,6 +5,7 @@
 #include "backends/cuda/data/data_kernels.h"
 #include "backends/cuda/data/data_launch.h"
 #include "backends/cuda/elementwise/host_util.h"
+#include "ir/op_params.h"
 
 namespace kiln::cuda {
 
@@ -88,16 +89,11 @@ bool supports_transpose(const Node& node, const std::vector<const TypeInfo*>& ty
   const Shape& sh = types[0]->shape;
   const int64_t r = static_cast<int64_t>(sh.rank());
   if (r <= kMaxDims) return true;
-  std::vector<int64_t> perm = node.attrs.get_ints("perm");
-  if (!node.attrs.has("perm"))
-    for (int64_t i = 0; i < r; ++i) perm.push_back(r - 1 - i);
-  if (static_cast<int64_t>(perm.size()) != r) return true;  // run() reports the error
+  auto parsed = transpose_perm(node.attrs, r);
+  if (!parsed.ok()) return true;  // run() reports the error
+  std::vector<int64_t> perm = *parsed;
   Dims dims;
   for (const Dim& d : sh.dims) dims.push_back(d.is_known() ? d.value : 2);  // unknown dims: assume not 1
-  for (int64_t& p : perm) {
-    if (p < -r || p >= r) return true;
-    if (p < 0) p += r;
-  }
   Dims cd;
   std::vector<int64_t> cp;
   collapse_permutation(dims, perm, &cd, &cp);
@@ -109,21 +105,9 @@ Status run_transpose(CudaKernelContext& ctx) {
   const DType dt = ctx.input_dtype(0);
   if (!movable_dtype(dt)) return ctx.unsupported(std::string("dtype ") + dtype_name(dt));
   const int64_t r = static_cast<int64_t>(x.size());
-  std::vector<int64_t> perm = ctx.attrs().get_ints("perm");
-  if (!ctx.attrs().has("perm")) {
-    perm.resize(r);
-    for (int64_t i = 0; i < r; ++i) perm[i] = r - 1 - i;
-  }
-  if (static_cast<int64_t>(perm.size()) != r)
-    return ctx.error("perm " + ints_str(perm) + " has " + std::to_string(perm.size()) +
-                     " entries but the input has rank " + std::to_string(r));
-  std::vector<bool> seen(r, false);
-  for (auto& p : perm) {
-    if (p < -r || p >= r || seen[p < 0 ? p + r : p])
-      return ctx.error("perm " + ints_str(perm) + " is not a permutation");
-    p = p < 0 ? p + r : p;
-    seen[p] = true;
-  }
+  auto parsed = transpose_perm(ctx.attrs(), r);
+  if (!parsed.ok()) return ctx.error(parsed.status().message());
+  std::vector<int64_t> perm = *parsed;
   Dims out_dims(r);
   for (int64_t i = 0; i < r; ++i) out_dims[i] = x[perm[i]];
   KILN_ASSIGN_OR_RETURN(DeviceTensor in, ctx.input(0));

@@ -1,5 +1,6 @@
 // Reference ConvTranspose and Col2Im: scatter-add loops over input positions and kernel taps, in double.
 #include "backends/reference/nn/nn_util.h"
+#include "ir/window_params.h"
 
 namespace kiln {
 namespace {
@@ -34,45 +35,12 @@ Status conv_transpose_kernel(KernelContext& ctx) {
   Dims ks = ctx.attrs().get_ints("kernel_shape");
   if (!ks.empty() && ks != kernel)
     return ctx.error("kernel_shape " + nn::dims_str(ks) + " does not match W spatial shape " + nn::dims_str(kernel));
-  Dims strides, dil;
-  KILN_RETURN_IF_ERROR(read_positive(ctx, "strides", nd, &strides));
-  KILN_RETURN_IF_ERROR(read_positive(ctx, "dilations", nd, &dil));
-  Dims out_pad = ctx.attrs().get_ints("output_padding", Dims(nd, 0));
-  if (out_pad.empty()) out_pad = Dims(nd, 0);
-  if (out_pad.size() == 2 * nd) out_pad.resize(nd);
-  if (out_pad.size() != nd) return ctx.error("output_padding must have " + std::to_string(nd) + " values");
-  Dims out_shape = ctx.attrs().get_ints("output_shape");
-  if (out_shape.size() == nd + 2) out_shape.erase(out_shape.begin(), out_shape.begin() + 2);
-  if (!out_shape.empty() && out_shape.size() != nd)
-    return ctx.error("output_shape must have " + std::to_string(nd) + " values; got " + nn::dims_str(out_shape));
-  const std::string auto_pad = ctx.attrs().get_string("auto_pad", "NOTSET");
-  if (auto_pad != "NOTSET" && auto_pad != "SAME_UPPER" && auto_pad != "SAME_LOWER" && auto_pad != "VALID" && !auto_pad.empty())
-    return ctx.error("auto_pad '" + auto_pad + "' is not valid");
-  Dims pads(2 * nd, 0), out(nd);
-  const bool same = auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER";
-  if (!out_shape.empty() || same) {
-    for (size_t i = 0; i < nd; ++i) {
-      out[i] = out_shape.empty() ? in[i] * strides[i] : out_shape[i];
-      int64_t total = strides[i] * (in[i] - 1) + out_pad[i] + (kernel[i] - 1) * dil[i] + 1 - out[i];
-      if (total < 0) total = 0;  // output larger than the full result: the tail stays bias-only
-      int64_t half = total / 2;
-      pads[i] = auto_pad == "SAME_UPPER" ? half : total - half;
-      pads[nd + i] = total - pads[i];
-    }
-  } else {
-    if (auto_pad != "VALID") {
-      Dims p = ctx.attrs().get_ints("pads", Dims(2 * nd, 0));
-      if (p.empty()) p = Dims(2 * nd, 0);
-      if (p.size() != 2 * nd) return ctx.error("pads must have " + std::to_string(2 * nd) + " values; got " + nn::dims_str(p));
-      for (int64_t v : p)
-        if (v < 0) return ctx.error("pads must be non-negative");
-      pads = p;
-    }
-    for (size_t i = 0; i < nd; ++i) {
-      out[i] = strides[i] * (in[i] - 1) + out_pad[i] + (kernel[i] - 1) * dil[i] + 1 - pads[i] - pads[nd + i];
-      if (out[i] <= 0) return ctx.error("computed output size on spatial axis " + std::to_string(i) + " is not positive");
-    }
-  }
+  auto attrs = parse_conv_transpose_attrs(ctx.attrs(), nd);
+  if (!attrs.ok()) return ctx.error(attrs.status().message());
+  auto geometry = conv_transpose_geometry(*attrs, in, kernel);
+  if (!geometry.ok()) return ctx.error(geometry.status().message());
+  const Dims &strides = attrs->window.strides, &dil = attrs->window.dilations;
+  const Dims &pads = geometry->pads, &out = geometry->out;
   Dims od{n, m};
   od.insert(od.end(), out.begin(), out.end());
   std::vector<double> bias;

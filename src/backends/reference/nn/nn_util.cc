@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+
 namespace kiln {
 namespace nn {
 
@@ -72,64 +73,9 @@ std::string dims_str(const Dims& d) {
 }
 
 Status compute_window(const KernelContext& ctx, const Dims& in, const Dims& kernel, bool ceil_mode, Window* w) {
-  const size_t nd = in.size();
-  w->nd = nd;
-  w->in = in;
-  w->kernel = kernel;
-  if (kernel.size() != nd)
-    return ctx.error("kernel has " + std::to_string(kernel.size()) + " spatial dims; input has " + std::to_string(nd));
-  for (int64_t k : kernel)
-    if (k <= 0) return ctx.error("kernel_shape " + dims_str(kernel) + " must be positive");
-  w->strides = ctx.attrs().get_ints("strides", Dims(nd, 1));
-  w->dilations = ctx.attrs().get_ints("dilations", Dims(nd, 1));
-  if (w->strides.empty()) w->strides = Dims(nd, 1);
-  if (w->dilations.empty()) w->dilations = Dims(nd, 1);
-  if (w->strides.size() != nd) return ctx.error("strides has " + std::to_string(w->strides.size()) + " values; expected " + std::to_string(nd));
-  if (w->dilations.size() != nd)
-    return ctx.error("dilations has " + std::to_string(w->dilations.size()) + " values; expected " + std::to_string(nd));
-  for (size_t i = 0; i < nd; ++i) {
-    if (w->strides[i] <= 0) return ctx.error("strides " + dims_str(w->strides) + " must be positive");
-    if (w->dilations[i] <= 0) return ctx.error("dilations " + dims_str(w->dilations) + " must be positive");
-  }
-  std::string auto_pad = ctx.attrs().get_string("auto_pad", "NOTSET");
-  w->out.assign(nd, 0);
-  w->pads.assign(2 * nd, 0);
-  if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
-    for (size_t i = 0; i < nd; ++i) {
-      int64_t out = (in[i] + w->strides[i] - 1) / w->strides[i];
-      int64_t total = std::max<int64_t>(0, (out - 1) * w->strides[i] + w->eff_kernel(i) - in[i]);
-      int64_t small = total / 2;
-      w->pads[i] = auto_pad == "SAME_UPPER" ? small : total - small;
-      w->pads[nd + i] = total - w->pads[i];
-      w->out[i] = out;
-    }
-    return ok_status();
-  }
-  if (auto_pad == "VALID") {
-    // pads stay 0
-  } else if (auto_pad == "NOTSET" || auto_pad.empty()) {
-    Dims p = ctx.attrs().get_ints("pads", Dims(2 * nd, 0));
-    if (p.empty()) p = Dims(2 * nd, 0);
-    if (p.size() != 2 * nd)
-      return ctx.error("pads has " + std::to_string(p.size()) + " values; expected " + std::to_string(2 * nd));
-    for (int64_t v : p)
-      if (v < 0) return ctx.error("pads " + dims_str(p) + " must be non-negative");
-    w->pads = p;
-  } else {
-    return ctx.error("auto_pad '" + auto_pad + "' is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID");
-  }
-  for (size_t i = 0; i < nd; ++i) {
-    int64_t span = in[i] + w->pads[i] + w->pads[nd + i] - w->eff_kernel(i);
-    if (span < 0)
-      return ctx.error("kernel extent " + std::to_string(w->eff_kernel(i)) + " exceeds padded input size " +
-                       std::to_string(in[i] + w->pads[i] + w->pads[nd + i]) + " on spatial axis " + std::to_string(i));
-    int64_t out = span / w->strides[i] + 1;
-    if (ceil_mode) {
-      out = (span + w->strides[i] - 1) / w->strides[i] + 1;
-      if ((out - 1) * w->strides[i] >= in[i] + w->pads[i]) --out;
-    }
-    w->out[i] = out;
-  }
+  auto r = resolve_window(ctx.attrs(), in, kernel, ceil_mode);
+  if (!r.ok()) return ctx.error(r.status().message());
+  *w = std::move(*r);
   return ok_status();
 }
 

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "backends/reference/common.h"
+#include "ir/window_params.h"
 
 namespace kiln {
 namespace nn {
@@ -19,21 +20,12 @@ bool is_basic_float(DType t);
 // Validates that input i is present, a tensor, and of a basic float dtype.
 Status require_float(const KernelContext& ctx, size_t i, const char* name);
 
-// The sliding-window geometry of a conv/pool over N-D spatial dims.
-struct Window {
-  size_t nd = 0;
-  Dims in;         // input spatial sizes
-  Dims kernel;     // kernel sizes
-  Dims strides;
-  Dims dilations;
-  Dims pads;       // 2*nd: begins then ends
-  Dims out;        // output spatial sizes
-  int64_t eff_kernel(size_t i) const { return (kernel[i] - 1) * dilations[i] + 1; }
-};
+// The sliding-window geometry of a conv/pool over N-D spatial dims (ir/window_params.h).
+using Window = ResolvedWindow;
 
-// Fills strides/dilations/pads from the node's attributes ("strides", "dilations", "pads", "auto_pad")
-// and computes output sizes. `ceil_mode` selects the pooling ceil rule. Errors on bad attribute lengths,
-// non-positive values or empty outputs.
+// Resolves the node's window attributes ("strides", "dilations", "pads", "auto_pad") for input sizes `in` and
+// kernel sizes `kernel`. `ceil_mode` selects the pooling ceil rule. Errors (naming the node) on bad attribute
+// lengths, non-positive values or empty outputs.
 Status compute_window(const KernelContext& ctx, const Dims& in, const Dims& kernel, bool ceil_mode, Window* w);
 
 // Iterates all multi-indices of `dims` (row-major), calling f(index vector, linear position).

@@ -4,6 +4,7 @@
 
 #include "backends/reference/tensor/kernels.h"
 #include "backends/reference/tensor/util.h"
+#include "ir/op_params.h"
 
 namespace kiln {
 
@@ -11,21 +12,9 @@ Status transpose_kernel(KernelContext& ctx) {
   KILN_RETURN_IF_ERROR(ctx.require_tensor(0));
   const Tensor& x = ctx.input(0);
   const int64_t r = static_cast<int64_t>(x.rank());
-  std::vector<int64_t> perm = ctx.attrs().get_ints("perm");
-  if (!ctx.attrs().has("perm")) {
-    perm.resize(r);
-    for (int64_t i = 0; i < r; ++i) perm[i] = r - 1 - i;
-  }
-  if (static_cast<int64_t>(perm.size()) != r)
-    return ctx.error("perm " + ints_to_string(perm) + " has " + std::to_string(perm.size()) +
-                     " entries but the input has rank " + std::to_string(r));
-  std::vector<bool> seen(r, false);
-  for (auto& p : perm) {
-    int64_t n;
-    if (!normalize_axis_index(p, r, &n) || seen[n]) return ctx.error("perm " + ints_to_string(perm) + " is not a permutation");
-    seen[n] = true;
-    p = n;
-  }
+  auto parsed = transpose_perm(ctx.attrs(), r);
+  if (!parsed.ok()) return ctx.error(parsed.status().message());
+  const std::vector<int64_t>& perm = *parsed;
   Dims out_dims(r);
   for (int64_t i = 0; i < r; ++i) out_dims[i] = x.dim(perm[i]);
   const auto in_strides = strides_of(x.dims());

@@ -1,0 +1,43 @@
+// Typed op parameters parsed once (src/ir/op_params.h) for shape inference and every backend: Transpose's perm.
+#include "ir/op_params.h"
+
+#include <gtest/gtest.h>
+
+namespace kiln {
+namespace {
+
+TEST(OpParams, TransposePermDefaultsToReversedAxes) {
+  auto p = transpose_perm(Attrs{}, 4);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(*p, (std::vector<int64_t>{3, 2, 1, 0}));
+  p = transpose_perm(Attrs{}, 0);
+  ASSERT_TRUE(p.ok());
+  EXPECT_TRUE(p->empty());
+}
+
+TEST(OpParams, TransposePermNormalizesNegativeAxes) {
+  Attrs a;
+  a.set("perm", std::vector<int64_t>{0, -1, 1});
+  auto p = transpose_perm(a, 3);
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  EXPECT_EQ(*p, (std::vector<int64_t>{0, 2, 1}));
+}
+
+TEST(OpParams, TransposePermErrorsNameThePerm) {
+  auto error_of = [](std::vector<int64_t> perm, int64_t rank) {
+    Attrs a;
+    a.set("perm", perm);
+    auto p = transpose_perm(a, rank);
+    EXPECT_FALSE(p.ok());
+    return p.ok() ? std::string() : p.status().message();
+  };
+  EXPECT_NE(error_of({0, 1}, 3).find("perm [0,1] has 2 entries but the input has rank 3"), std::string::npos);
+  EXPECT_NE(error_of({0, 0, 1}, 3).find("perm [0,0,1] is not a permutation"), std::string::npos);
+  EXPECT_NE(error_of({0, -1, 2}, 3).find("not a permutation"), std::string::npos);  // -1 is axis 2 twice
+  EXPECT_NE(error_of({0, 3, 1}, 3).find("not a permutation"), std::string::npos);
+  // An explicit empty perm is not "reverse the axes" (the CPU kernel once read it so): only rank 0 takes it.
+  EXPECT_NE(error_of({}, 2).find("has 0 entries"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace kiln
