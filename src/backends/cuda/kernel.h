@@ -99,6 +99,9 @@ struct CudaKernel {
   // True when a tactic costs little to prepare and time (no plan compilation, e.g. cuBLASLt algorithms): the tuner
   // then times up to TuningOptions::max_cheap_tactics of them instead of max_tactics.
   bool cheap_tactics = false;
+  // True when running `tactic` at the context's current shapes prevents CUDA graph capture (null: never). The build
+  // then weighs the whole run with and without such tactics (planner.cc).
+  bool (*tactic_breaks_graphs)(CudaKernelContext& ctx, int64_t tactic) = nullptr;
 };
 
 class CudaKernelRegistry {

@@ -38,6 +38,20 @@ struct ConvCall {
   DepthwiseParams depthwise;   // its geometry (pointers set at run time)
 };
 
+// Whether cuDNN's runtime-compiled engines may serve this call. They cannot run inside CUDA graphs (run_graph_conv),
+// so they are offered only at the input shape the build tuned, where the build weighed the whole run with them
+// (without graphs) against their capturable alternatives (planner.cc); at any other shape the tactic list holds only
+// capturable engines. KILN_CUDA_CONV_RTC=0 bars them everywhere, =1 offers them at every shape (tests, diagnosis).
+bool at_tuned_shape(const CudaKernelContext& ctx) {
+  static const int mode = [] {
+    const char* v = std::getenv("KILN_CUDA_CONV_RTC");
+    return !v || !*v ? -1 : std::string(v) == "1" ? 1 : 0;
+  }();
+  if (mode >= 0) return mode == 1;
+  const std::vector<int64_t> tuned = ctx.attrs().get_ints(kTacticDimsAttr, {});
+  return !tuned.empty() && Dims(tuned.begin(), tuned.end()) == ctx.input_dims(0);
+}
+
 Status plan_conv(CudaKernelContext& ctx, bool fused_op, ConvCall* c) {
   c->nhwc = fused_op && is_channels_last(ctx.node());
   KILN_ASSIGN_OR_RETURN(c->type, conv_float_input(ctx, 0, "X"));
@@ -142,6 +156,7 @@ Status plan_conv(CudaKernelContext& ctx, bool fused_op, ConvCall* c) {
   g.bias = c->has_bias;
   g.z = c->has_z;
   g.relu = c->act.kind == fused::ActKind::kRelu;
+  g.runtime_compiled = at_tuned_shape(ctx);
   c->pad_input = !win.symmetric_pads();
   Dims conv_pads = pb;
   if (c->pad_input) {
@@ -281,30 +296,22 @@ bool env_is_1(const char* name) {
   return v && std::string(v) == "1";
 }
 
-// Diagnosis knobs for runtime-compiled engines (only with KILN_CUDA_CONV_RTC=1), for finding why their graph replays
-// go wrong: KILN_CUDA_CONV_RTC_GRAPHS=1 keeps them in CUDA graphs (the failing behaviour); KILN_CUDA_CONV_RTC_OWN_WS=1
-// gives each node that runs one a persistent workspace of its own instead of the context's shared one.
-Result<void*> graph_conv_workspace(CudaKernelContext& ctx, bool rtc, size_t bytes) {
-  if (bytes == 0) return static_cast<void*>(nullptr);
-  if (!rtc || ctx.tuning() || !env_is_1("KILN_CUDA_CONV_RTC_OWN_WS")) return ctx.workspace(bytes);
-  ConvNodeState& st = node_state_as<ConvNodeState>(ctx);
-  // Grown in the plain recording run of a shape; a growth inside a capture fails it (cudaMalloc is not capturable)
-  // and the context then runs that shape plainly.
-  if (st.own_workspace.bytes < bytes) KILN_RETURN_IF_ERROR(st.own_workspace.grow(bytes));
-  return st.own_workspace.ptr;
-}
-
 Status run_graph_conv(CudaKernelContext& ctx, const ConvCall& c, const ConvTactics& t, int plan, const void* x,
                       const void* w, const void* bias, const void* z, void* y) {
   const bool rtc = t.graph->runtime_compiled(plan);
-  KILN_ASSIGN_OR_RETURN(void* ws, graph_conv_workspace(ctx, rtc, t.graph->workspace(plan)));
+  void* ws = nullptr;
+  if (t.graph->workspace(plan) > 0) {
+    KILN_ASSIGN_OR_RETURN(ws, ctx.workspace(t.graph->workspace(plan)));
+  }
   const bool fb = t.graph_fused && c.graph.bias, fz = t.graph_fused && c.graph.z;
   const bool fr = t.graph_fused && c.graph.relu;
   GraphConvProblem problem = c.graph;  // what t.graph was built for: the fused graph, else the bare convolution
   if (!t.graph_fused) problem.bias = problem.z = problem.relu = false;
-  // Runtime-compiled engines (allowed by KILN_CUDA_CONV_RTC=1) returned wrong answers replayed from CUDA graphs at
-  // some batch sizes while their plain runs were right (docs/server.md): shapes that run one go without graphs.
-  if (!ctx.tuning() && rtc && !env_is_1("KILN_CUDA_CONV_RTC_GRAPHS"))
+  // Runtime-compiled engines return wrong answers replayed from CUDA graphs while their plain runs are right
+  // (docs/server.md): shapes that run one go without graphs. KILN_CUDA_CONV_RTC_GRAPHS=1 keeps them in graphs
+  // (diagnosis only: it reproduces the wrong answers).
+  static const bool rtc_graphs = env_is_1("KILN_CUDA_CONV_RTC_GRAPHS");
+  if (!ctx.tuning() && rtc && !rtc_graphs)
     KILN_RETURN_IF_ERROR(ctx.disallow_graph_capture("runtime-compiled cuDNN engine " + t.graph->name(plan)));
   KILN_ASSIGN_OR_RETURN(auto plans, graph_conv_plan_to_run(ctx, problem, t.graph, plan));
   KILN_RETURN_IF_ERROR(plans->run(ctx, plan, x, w, fb ? bias : nullptr, fz ? z : nullptr, y, ws));
@@ -384,7 +391,23 @@ int conv_tactics_common(CudaKernelContext& ctx, bool fused_op) {
   return (c.own_depthwise ? 1 : 0) + std::max(1, t.num_graph() + t.num_legacy());
 }
 
+// A runtime-compiled cuDNN graph engine cannot run inside a CUDA graph (run_graph_conv).
+bool conv_tactic_breaks_graphs_common(CudaKernelContext& ctx, bool fused_op, int64_t tactic) {
+  ConvCall c;
+  if (!plan_conv(ctx, fused_op, &c).ok() || numel_of(c.y_dims) == 0 || force_direct_conv()) return false;
+  const int64_t k = tactic - (c.own_depthwise ? 1 : 0);
+  if (k < 0) return false;
+  const ConvTactics t = conv_tactics_for(ctx, c, false, kAllGraphPlans);
+  return t.graph && k < t.num_graph() && t.graph->runtime_compiled(static_cast<int>(k));
+}
+
 Status conv_run(CudaKernelContext& ctx) { return run_conv(ctx, false); }
+bool conv_breaks_graphs(CudaKernelContext& ctx, int64_t tactic) {
+  return conv_tactic_breaks_graphs_common(ctx, false, tactic);
+}
+bool fused_conv_breaks_graphs(CudaKernelContext& ctx, int64_t tactic) {
+  return conv_tactic_breaks_graphs_common(ctx, true, tactic);
+}
 Status fused_conv_run(CudaKernelContext& ctx) { return run_conv(ctx, true); }
 int conv_tactics(CudaKernelContext& ctx) { return conv_tactics_common(ctx, false); }
 int fused_conv_tactics(CudaKernelContext& ctx) { return conv_tactics_common(ctx, true); }
@@ -409,7 +432,15 @@ std::string conv_tactic_name(const Node& node, int64_t tactic) {
 
 }  // namespace
 
-CudaKernel conv_kernel() { return {conv_run, conv_supports, conv_tactics, conv_tactic_name}; }
-CudaKernel fused_conv_kernel() { return {fused_conv_run, fused_conv_supports, fused_conv_tactics, conv_tactic_name}; }
+CudaKernel conv_kernel() {
+  CudaKernel k{conv_run, conv_supports, conv_tactics, conv_tactic_name};
+  k.tactic_breaks_graphs = conv_breaks_graphs;
+  return k;
+}
+CudaKernel fused_conv_kernel() {
+  CudaKernel k{fused_conv_run, fused_conv_supports, fused_conv_tactics, conv_tactic_name};
+  k.tactic_breaks_graphs = fused_conv_breaks_graphs;
+  return k;
+}
 
 }  // namespace kiln::cuda

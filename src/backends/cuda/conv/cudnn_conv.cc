@@ -39,19 +39,6 @@ std::string ConvProblem::key() const {
   return s;
 }
 
-Status ConvNodeState::OwnWorkspace::grow(size_t n) {
-  void* p = nullptr;
-  KILN_CUDA_RETURN_IF_ERROR(cudaMalloc(&p, n));
-  held.push_back(p);  // smaller ones stay: graphs captured for other shapes may still point at them
-  ptr = p;
-  bytes = n;
-  return ok_status();
-}
-
-ConvNodeState::OwnWorkspace::~OwnWorkspace() {
-  for (void* p : held) cudaFree(p);
-}
-
 ConvPlan::~ConvPlan() {
   if (x_) cudnnDestroyTensorDescriptor(x_);
   if (y_) cudnnDestroyTensorDescriptor(y_);

@@ -78,14 +78,6 @@ struct ConvNodeState {
   std::map<std::string, std::shared_ptr<const GraphConvPlans>> graph;  // GraphConvProblem::key()
   std::map<std::string, std::shared_ptr<const GraphConvPlans>> own;    // key() + "#" + plan: private copies
   std::map<std::string, bool> named;                                   // tactic names published (conv.cc)
-  // A node-private device workspace (KILN_CUDA_CONV_RTC_OWN_WS=1 diagnosis only); freed with the state.
-  struct OwnWorkspace {
-    void* ptr = nullptr;  // the largest so far
-    size_t bytes = 0;
-    std::vector<void*> held;
-    Status grow(size_t n);
-    ~OwnWorkspace();
-  } own_workspace;
 };
 
 // The legacy plans of one node for `p` (ConvNodeState::legacy). A failed creation is cached too (Conv/FusedConv

@@ -49,14 +49,13 @@ std::vector<int64_t> strides_for(const std::vector<int64_t>& dims, bool channels
 // KILN_CUDA_CONV_BAR: a comma list of what graph convolutions must not use, for diagnosing a misbehaving cuDNN engine:
 // engine-name substrings ("eng41_") and behaviour notes ("cublaslt", "runtime_compilation").
 //
-// Engines that compile their kernels at run time (behaviour note RUNTIME_COMPILATION) are barred unless
-// KILN_CUDA_CONV_RTC=1: replayed from a CUDA graph at batch sizes the build did not tune, they returned wrong
-// answers (one H200, 2026-12-05, ResNet-50 served at padded batches of 8/16/24: cosine 0.976-0.986 to onnxruntime;
-// barring runtime_compilation made every response right, as did barring the eng41_ or eng4_ families that were
-// chosen there; plain runs were right).
-void bar_from_env(fe::graph::Graph& g) {
-  const char* rtc = std::getenv("KILN_CUDA_CONV_RTC");
-  if (!(rtc && std::string(rtc) == "1")) g.deselect_behavior_notes({fe::BehaviorNote_t::RUNTIME_COMPILATION});
+// Engines that compile their kernels at run time (behaviour note RUNTIME_COMPILATION) are offered only when the
+// problem allows them (GraphConvProblem::runtime_compiled): replayed from a CUDA graph they return wrong answers
+// (2026-12-05, ResNet-50 served at padded batches of 8/16/24: cosine 0.976-0.989 to onnxruntime on an H200 and an
+// H100, also with a private plan copy and a private workspace per node; plain runs were right), so the runs that use
+// one go without graphs, and the build keeps them only where that whole run is faster (planner.cc).
+void bar_from_env(fe::graph::Graph& g, bool runtime_compiled) {
+  if (!runtime_compiled) g.deselect_behavior_notes({fe::BehaviorNote_t::RUNTIME_COMPILATION});
   const char* v = std::getenv("KILN_CUDA_CONV_BAR");
   if (!v || !*v) return;
   std::vector<std::string> engines;
@@ -132,7 +131,7 @@ Result<cudnnHandle_t> build_handle_locked(int device) {
 
 std::string GraphConvProblem::key() const {
   std::string s = std::to_string(int(type)) + (channels_last ? "L" : "F") + (tf32 ? "T" : "S") + (bias ? "b" : "-") +
-                  (z ? "z" : "-") + (relu ? "r" : "-");
+                  (z ? "z" : "-") + (relu ? "r" : "-") + (runtime_compiled ? "R" : "-");
   for (const auto* v : {&x_dims, &w_dims, &y_dims, &pre_pads, &post_pads, &strides, &dilations}) append_dims(&s, *v);
   return s;
 }
@@ -301,7 +300,7 @@ Status build_graph(const CudaKernelContext& ctx, const GraphConvProblem& p, cudn
     barred.push_back(fe::NumericalNote_t::DOWN_CONVERT_INPUTS);
   }
   g.deselect_numeric_notes(barred);
-  bar_from_env(g);
+  bar_from_env(g, p.runtime_compiled);
   KILN_RETURN_IF_ERROR(fe_status(ctx, g.check_support(), "check_support"));
   return ok_status();
 }
@@ -332,8 +331,11 @@ Status GraphConvPlans::run(CudaKernelContext& ctx, int plan, const void* x, cons
 Result<std::shared_ptr<const GraphConvPlans>> graph_conv_plan_to_run(CudaKernelContext& ctx, const GraphConvProblem& p,
                                                                      const std::shared_ptr<const GraphConvPlans>& shared,
                                                                      int plan) {
-  const char* v = std::getenv("KILN_CUDA_CONV_SHARED_PLANS");
-  if (ctx.tuning() || (v && std::string(v) == "1")) return shared;
+  static const bool share = [] {  // read once: this runs per convolution
+    const char* v = std::getenv("KILN_CUDA_CONV_SHARED_PLANS");
+    return v && std::string(v) == "1";
+  }();
+  if (ctx.tuning() || share) return shared;
   auto& own = node_state_as<ConvNodeState>(ctx).own;
   const std::string key = p.key() + "#" + std::to_string(plan);
   auto it = own.find(key);

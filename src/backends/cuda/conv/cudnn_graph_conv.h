@@ -1,5 +1,6 @@
 // cuDNN graph-API (frontend) forward convolutions with fused bias / residual / ReLU: each built execution plan is
-// one tactic. Plans are built once per (device, problem) and shared; running one is graph-capturable.
+// one tactic. Plans are built once per (device, problem) and shared; running one is graph-capturable, except for
+// engines that compile their kernels at run time (offered only where GraphConvProblem::runtime_compiled allows).
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -24,6 +25,7 @@ struct GraphConvProblem {
   std::vector<int64_t> x_dims, w_dims, y_dims;
   std::vector<int64_t> pre_pads, post_pads, strides, dilations;
   bool bias = false, z = false, relu = false;
+  bool runtime_compiled = false;  // offer engines that compile kernels at run time (see conv.cc at_tuned_shape)
   std::string key() const;
   // "bias+add+relu"-style summary of what the graph fuses ("" when nothing).
   std::string fused_ops() const;

@@ -36,7 +36,7 @@ class CudaBackend : public Backend {
     return NodeSupport::no("node is not in the graph");
   }
   bool wants_pass(const std::string& pass) const override {
-    return pass == "layout_nhwc" || pass == "fuse_elementwise_chains";
+    return pass == "layout_nhwc" || pass == "fuse_elementwise_chains" || pass == "precision_lowering";
   }
   Status prepare(Graph& graph, std::vector<NodePlan>& plans, const PlanRequest& request) const override {
     if (!request.graph || request.graph.get() != &graph || !request.options || !request.profiles || !request.info)

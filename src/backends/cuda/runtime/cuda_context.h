@@ -50,6 +50,13 @@ struct TuningOptions {
   std::function<void(size_t, int64_t, const std::vector<double>&)> on_tuned;
   // Returns a cached tactic for the node (>= 0) or -1 to time it.
   std::function<int64_t(size_t, NodeContext&)> lookup;
+  // Filled by tune(): the nodes whose fastest tactic cannot run inside a CUDA graph (CudaKernel::tactic_breaks_graphs),
+  // with their fastest capturable tactic (-1: none), for the build's whole-run choice between the two.
+  struct GraphBreakingChoice {
+    size_t node = 0;
+    int64_t fastest = 0, capturable = -1;
+  };
+  std::vector<GraphBreakingChoice> graph_breaking;
 };
 
 class CudaContext : public ContextBackend {
@@ -75,7 +82,7 @@ class CudaContext : public ContextBackend {
   ContextMemory memory() const override;
 
   // Build-time: executes once, timing each tactic of nodes that have several; results go to options.on_tuned.
-  Status tune(const TuningOptions& options);
+  Status tune(TuningOptions& options);
 
  private:
   friend class NodeContext;
@@ -140,6 +147,7 @@ class CudaContext : public ContextBackend {
   struct ShapePlan {
     ArenaPlan arena;
     bool graph_safe = false;
+    bool replay_failed = false;  // a capture of these shapes replayed differently from a plain run: never capture again
     bool stale = false;
     cudaGraphExec_t graph = nullptr;
   };

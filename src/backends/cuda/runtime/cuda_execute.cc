@@ -240,6 +240,7 @@ Status CudaContext::execute() {
       cudaGraph_t g = nullptr;
       cudaError_t e = cudaStreamEndCapture(stream_, &g);
       if (st.ok() && e == cudaSuccess && g) {
+        dump_captured_graph(g, signature());
         e = cudaGraphInstantiate(&plan_->graph, g, 0);
         cudaGraphDestroy(g);
       } else if (g) {
@@ -288,7 +289,7 @@ Status CudaContext::execute() {
     if (plan_->stale) {
       plans_.erase(signature());
     } else if (!plan_->graph) {
-      plan_->graph_safe = run_graph_safe_;
+      plan_->graph_safe = run_graph_safe_ && !plan_->replay_failed;
       if (!run_graph_safe_) graph_note_ = unsafe_reason_;
     }
   }
@@ -332,7 +333,8 @@ Status CudaContext::check_first_replay() {
   cudaGraphExecDestroy(plan_->graph);
   plan_->graph = nullptr;
   timings_.graph_replayed = false;
-  run_graph_safe_ = false;  // keeps plan_->graph_safe false: no capture of these shapes again
+  run_graph_safe_ = false;
+  plan_->replay_failed = true;  // keeps plan_->graph_safe false after later plain runs: no capture of these shapes again
   unsafe_reason_ = "the CUDA graph's replay differed from a plain run (" + diff + ") for input shapes " + signature();
   std::cerr << "kiln: " << unsafe_reason_ << "; these shapes run without CUDA graphs\n";
   return ok_status();
@@ -458,7 +460,7 @@ Status CudaContext::execute_back_to_back(int n) {
   return ok_status();
 }
 
-Status CudaContext::tune(const TuningOptions& options) {
+Status CudaContext::tune(TuningOptions& options) {
   KILN_RETURN_IF_ERROR(init_status_);
   KILN_CUDA_RETURN_IF_ERROR(cudaSetDevice(state_->device));
   free_dynamic_blocks();
@@ -478,17 +480,32 @@ Status CudaContext::tune(const TuningOptions& options) {
       continue;
     }
     NodeContext probe(*this, i, 0);
-    int n = kernels_[i]->num_tactics ? kernels_[i]->num_tactics(probe) : 1;
-    n = std::min(n, kernels_[i]->cheap_tactics ? options.max_cheap_tactics : options.max_tactics);
+    // The lookup first: it records the tuned input dims on the node, which decide the tactic list (conv_tactics).
+    const int64_t cached = options.lookup ? options.lookup(i, probe) : -1;
+    const int total = kernels_[i]->num_tactics ? kernels_[i]->num_tactics(probe) : 1;
+    const int n = std::min(total, kernels_[i]->cheap_tactics ? options.max_cheap_tactics : options.max_tactics);
     int64_t best = 0;
     if (n > 1) {
-      int64_t cached = options.lookup ? options.lookup(i, probe) : -1;
       if (cached >= 0 && cached < n) {
         best = cached;
       } else {
         std::vector<double> ms = time_tactics(i, n);
         best = fastest(ms);
         if (options.on_tuned) options.on_tuned(i, best, ms);
+        const auto breaks = kernels_[i]->tactic_breaks_graphs;
+        if (breaks && breaks(probe, best)) {
+          TuningOptions::GraphBreakingChoice choice{i, best, -1};
+          double best_ms = 1e30;
+          for (int t = 0; t < n; ++t)
+            if (ms[t] >= 0 && ms[t] < best_ms && !breaks(probe, t)) {
+              best_ms = ms[t];
+              choice.capturable = t;
+            }
+          // None among the timed ones: the first capturable tactic further down the list that runs.
+          for (int t = n; t < total && choice.capturable < 0; ++t)
+            if (!breaks(probe, t) && time_tactic(i, t).ok()) choice.capturable = t;
+          options.graph_breaking.push_back(choice);
+        }
       }
     }
     tactics_[i] = best;

@@ -1,9 +1,11 @@
 // Placement of nodes on the GPU, the host or the CPU fallback, and tactic timing with a timing cache.
 #include "backends/cuda/runtime/planner.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <random>
 #include <set>
@@ -194,6 +196,17 @@ Tensor random_input(DType dtype, const Dims& dims, std::mt19937& rng) {
 
 namespace {
 
+// A whole run's median GPU time in ms and whether it replayed a CUDA graph.
+struct WholeRun {
+  double ms = 0;
+  bool graph = false;
+};
+using MeasureRun = std::function<Result<WholeRun>(const std::vector<NodePlan>&)>;
+Result<WholeRun> whole_run(CudaContext& ctx);
+void choose_graph_breaking_tactics(const Graph& g, const TuningOptions& to, const MeasureRun& measure,
+                                   std::vector<NodePlan>& plans, const std::map<size_t, std::string>& keys,
+                                   std::map<std::string, int64_t>& cache);
+
 Status tune_tactics(const std::shared_ptr<Graph>& g, const BuildOptions& options,
                     const std::vector<OptimizationProfile>& profiles, EngineInfo* info, std::vector<NodePlan>& plans) {
   if (options.opt_level <= 0) return ok_status();  // first valid tactic everywhere
@@ -265,8 +278,69 @@ Status tune_tactics(const std::shared_ptr<Graph>& g, const BuildOptions& options
     std::cerr << "kiln build: warning: tactic timing stopped early (" << tuned.message()
               << "); untimed nodes use their first tactic\n";
   }
+  if (tuned.ok()) {
+    MeasureRun measure = [&](const std::vector<NodePlan>& candidate) -> Result<WholeRun> {
+      EngineAccess::set_plans(tmp, candidate);
+      CudaContext fresh(tmp, state);
+      KILN_RETURN_IF_ERROR(fresh.init());
+      KILN_RETURN_IF_ERROR(fresh.bind_inputs(inputs));
+      return whole_run(fresh);
+    };
+    choose_graph_breaking_tactics(*g, to, measure, plans, keys, cache);
+  }
   if (!options.timing_cache.empty()) KILN_RETURN_IF_ERROR(write_cache(options.timing_cache, cache));
   return ok_status();
+}
+
+// Median GPU time of a whole run in ms (CUDA graphs wherever the run is capturable; the first runs record, capture
+// and check the graph, and are not counted).
+Result<WholeRun> whole_run(CudaContext& ctx) {
+  ctx.set_cuda_graph(true);
+  std::vector<double> ms;
+  for (int r = 0; r < 9; ++r) {
+    KILN_RETURN_IF_ERROR(ctx.execute());
+    if (r >= 4) ms.push_back(ctx.last_timings().compute_ms);
+  }
+  std::sort(ms.begin(), ms.end());
+  return WholeRun{ms[ms.size() / 2], ctx.last_timings().graph_replayed};
+}
+
+// Some fastest tactics cannot run inside a CUDA graph (cuDNN's runtime-compiled convolution engines), and one such
+// node makes its whole run go without graphs: at small batches the launch overhead of a plain run then costs more
+// than those engines gain. Times the whole run both ways, each in a fresh execution context as the engine will run
+// (those tactics without graphs; their fastest capturable alternatives with graphs) and keeps the faster. Nodes with
+// no capturable alternative keep their fastest tactic.
+void choose_graph_breaking_tactics(const Graph& g, const TuningOptions& to, const MeasureRun& measure,
+                                   std::vector<NodePlan>& plans, const std::map<size_t, std::string>& keys,
+                                   std::map<std::string, int64_t>& cache) {
+  if (to.graph_breaking.empty()) return;
+  const std::string what = std::to_string(to.graph_breaking.size()) +
+                           " node(s) tuned to tactics that run without CUDA graphs (first: " +
+                           g.nodes[to.graph_breaking[0].node].describe() + ")";
+  for (const auto& c : to.graph_breaking)
+    if (c.capturable < 0) {
+      std::cerr << "kiln build: " << what << "; " << g.nodes[c.node].describe()
+                << " has no capturable tactic, so the whole run goes without graphs\n";
+      return;
+    }
+  auto describe = [](Result<WholeRun>& r) {
+    return !r.ok() ? "failed (" + r.status().message() + ")"
+                   : std::to_string(r->ms) + " ms" + (r->graph ? " (graph)" : " (plain)");
+  };
+  std::vector<NodePlan> alternative = plans;
+  for (const auto& c : to.graph_breaking) alternative[c.node].tactic = c.capturable;
+  Result<WholeRun> breaking = measure(plans);
+  Result<WholeRun> capturable = measure(alternative);
+  const bool keep = breaking.ok() && (!capturable.ok() || breaking->ms < capturable->ms);
+  std::cerr << "kiln build: " << what << ": whole run " << describe(breaking) << " with them, "
+            << describe(capturable) << " with the fastest capturable ones instead; keeping the "
+            << (keep ? "graph-breaking" : "capturable") << " tactics\n";
+  if (keep) return;
+  for (const auto& c : to.graph_breaking) {
+    plans[c.node].tactic = c.capturable;
+    auto k = keys.find(c.node);
+    if (k != keys.end()) cache[k->second] = c.capturable;
+  }
 }
 
 void name_tactics(const Graph& g, std::vector<NodePlan>& plans) {

@@ -1,15 +1,42 @@
 // Comparing a captured CUDA graph's outputs with a plain run's (see replay_check.h).
 #include "backends/cuda/runtime/replay_check.h"
 
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <iostream>
+#include <map>
 
 namespace kiln::cuda {
 
 bool replay_check_enabled() {
   const char* v = std::getenv("KILN_CUDA_GRAPH_VERIFY");
   return !(v && std::string(v) == "0");
+}
+
+void dump_captured_graph(cudaGraph_t g, const std::string& signature) {
+  static const char* dir = std::getenv("KILN_CUDA_GRAPH_DOT");
+  if (!dir || !*dir) return;
+  static int count = 0;
+  std::string tag;
+  for (char c : signature) tag += (std::isalnum(static_cast<unsigned char>(c)) ? c : '_');
+  const std::string path = std::string(dir) + "/graph_" + std::to_string(count++) + "_" + tag + ".dot";
+  cudaError_t e = cudaGraphDebugDotPrint(g, path.c_str(), cudaGraphDebugDotFlagsVerbose);
+  size_t n = 0;
+  cudaGraphGetNodes(g, nullptr, &n);
+  std::vector<cudaGraphNode_t> nodes(n);
+  if (n) cudaGraphGetNodes(g, nodes.data(), &n);
+  std::map<int, int> by_type;
+  for (auto node : nodes) {
+    cudaGraphNodeType t;
+    if (cudaGraphNodeGetType(node, &t) == cudaSuccess) ++by_type[static_cast<int>(t)];
+  }
+  std::cerr << "kiln: captured graph for shapes " << signature << ": " << n << " nodes";
+  for (const auto& [t, k] : by_type) std::cerr << ", type " << t << " x" << k;
+  std::cerr << " (cudaGraphNodeType: 0 kernel, 1 memcpy, 2 memset, 3 host)";
+  if (e != cudaSuccess) std::cerr << "; DOT not written: " << cudaGetErrorString(e);
+  std::cerr << "\n";
 }
 
 namespace {
