@@ -63,8 +63,9 @@ class Backend {
     for (const Node& n : graph.nodes) out.push_back(supports(graph, n));
     return out;
   }
-  // Whether the optimizer should run `pass` (a pass_manager name such as "fuse_elementwise_chains", "layout_nhwc")
-  // for graphs whose preferred backend is this one: passes ask backends instead of comparing device strings.
+  // Whether the optimizer should run `pass` (a pass_manager name such as "fuse_elementwise_chains", "layout_nhwc",
+  // or "precision_lowering": fp16/bf16 as tensor dtypes with Casts at the boundaries) for graphs whose preferred
+  // backend is this one: passes ask backends instead of comparing device strings.
   virtual bool wants_pass(const std::string& pass) const { return false; }
   // Build time, after partitioning: choose kernels and tactics for the nodes whose plan names this backend
   // (plans[i] belongs to graph.nodes[i]); may time tactics, rewrite weights into the backend's layout, and

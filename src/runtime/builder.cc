@@ -146,7 +146,10 @@ Result<std::shared_ptr<Engine>> build_engine_from_graph(std::shared_ptr<Graph> g
     if (d != "import" && d != "precision" && d != "input_dtype" && d != "placement") po.dump_ir_after.push_back(d);
   KILN_RETURN_IF_ERROR(optimize_graph(*graph, po));
 
-  if (precision == "fp16" || precision == "bf16") {
+  // Backends that compute narrow floats as tensor dtypes (CUDA; the reference, which emulates them) get the graph
+  // lowered; the CPU backend keeps float32 tensors and lets its convolutions and matmuls compute in bf16 where the
+  // CPU has native bf16 dot products (docs/cpu-backend.md), so nothing falls back to the reference for a dtype.
+  if ((precision == "fp16" || precision == "bf16") && chain.front()->wants_pass("precision_lowering")) {
     PrecisionOptions pr;
     pr.target = precision == "fp16" ? DType::kFloat16 : DType::kBFloat16;
     pr.approximate_gelu = !options.exact_gelu;

@@ -1,7 +1,12 @@
 // The oneDNN-backed CPU kernels (Conv/FusedConv, MatMul/Gemm/FusedMatMul, pooling) against the reference
 // kernels on random and odd shapes. Tolerance: |cpu - ref| <= 1e-4 + 1e-4*|ref| (float32 accumulation order
 // differs from the reference's double).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
 #include "backends/cpu/cpu_kernel.h"
+#include "backends/cpu/onednn/common.h"
 #include "tests/ops/cpu_test_context.h"
 
 namespace kiln::cpu::test {
@@ -10,9 +15,11 @@ namespace {
 constexpr double kRel = 1e-4, kAbs = 1e-4;
 
 // Runs `op` with the first cpu_kernels() kernel that supports it (twice: prepared state must not change the
-// answer) and compares with the reference kernel.
+// answer) and compares with the reference kernel. `bf16`: the context allows bfloat16 math (--precision bf16), and
+// the tolerance is bf16's budget (docs/conformance.md).
 void check(OpKind op, const std::vector<Tensor>& inputs, const Attrs& attrs, const std::string& what,
-           const std::vector<size_t>& consts = {1}, int threads = 1, const std::string& want_kernel = "") {
+           const std::vector<size_t>& consts = {1}, int threads = 1, const std::string& want_kernel = "",
+           bool bf16 = false, Tensor* out = nullptr) {
   Graph g;
   Node node;
   node.op = op;
@@ -31,12 +38,20 @@ void check(OpKind op, const std::vector<Tensor>& inputs, const Attrs& attrs, con
   ASSERT_NE(k, nullptr) << what << ": refused: " << why;
   if (!want_kernel.empty()) EXPECT_EQ(std::string(k->id), want_kernel) << what;
   TestCpuContext ctx(node, inputs, threads);
+  ctx.set_allow_bf16(bf16);
   Status st = k->run(ctx);
   ASSERT_TRUE(st.ok()) << what << ": " << st.message();
   st = k->run(ctx);
   ASSERT_TRUE(st.ok()) << what << " (second run): " << st.message();
   auto ref = run_reference_kernel(op, inputs, attrs, 1, 18);
   ASSERT_TRUE(ref.ok()) << what << ": reference: " << ref.status().message();
+  if (out) *out = ctx.outputs()[0];
+  if (bf16) {  // docs/conformance.md's bf16 budget: 4e-2 relative, 1.6e-2 * max|expected| absolute
+    double peak = 0;
+    for (int64_t i = 0; i < (*ref)[0].numel(); ++i) peak = std::max(peak, std::fabs((*ref)[0].as_double(i)));
+    expect_close(ctx.outputs()[0], (*ref)[0], 4e-2, 1.6e-2 * peak, what + " (bf16)");
+    return;
+  }
   expect_close(ctx.outputs()[0], (*ref)[0], kRel, kAbs, what);
 }
 
@@ -195,6 +210,36 @@ TEST(CpuOnednnPool, MaxAverageGlobal) {
   }
 }
 
+// --precision bf16: convolutions and matmuls in bfloat16 where the CPU has native bf16 dot products (elsewhere the
+// same float32 kernels run), within bf16's budget of the reference.
+TEST(CpuOnednnBf16, ConvAndMatMulWithinBudget) {
+  rng().seed(5);
+  const std::vector<Tensor> conv_in{random_f32({2, 16, 12, 12}), random_f32({24, 16, 3, 3}), random_f32({24})};
+  Tensor y32, y16;
+  check(OpKind::kConv, conv_in, conv_attrs({1, 1, 1, 1}, {1, 1}, {1, 1}, 1), "conv 3x3", {1, 2}, 1, "", false, &y32);
+  check(OpKind::kConv, conv_in, conv_attrs({1, 1, 1, 1}, {1, 1}, {1, 1}, 1), "conv 3x3", {1, 2}, 1, "", true, &y16);
+  // Where the CPU has native bf16 (AVX512-BF16, AMX) the bf16 run must really round: its answer differs.
+  Node n0;
+  TestCpuContext probe(n0, {}, 1);
+  probe.set_allow_bf16(true);
+  if (onednn::use_bf16(probe))
+    EXPECT_NE(std::memcmp(y32.raw(), y16.raw(), y32.nbytes()), 0) << "bf16 allowed but the float32 path ran";
+  check(OpKind::kConv, {random_f32({1, 32, 9, 9}), random_f32({32, 1, 3, 3})}, conv_attrs({1, 1, 1, 1}, {2, 2}, {}, 32),
+        "depthwise", {1}, 2, "", true);
+  check(OpKind::kConv, {random_f32({2, 8, 30}), random_f32({12, 8, 5})}, conv_attrs({2, 2}, {1}, {}, 1), "conv 1-D",
+        {1}, 1, "", true);
+  check(OpKind::kMatMul, {random_f32({3, 37, 64}), random_f32({64, 48})}, Attrs(), "matmul, constant B", {1}, 1, "",
+        true);
+  check(OpKind::kMatMul, {random_f32({2, 4, 16, 32}), random_f32({2, 4, 32, 16})}, Attrs(), "batched, variable B", {},
+        2, "", true);
+  Attrs g;
+  g.set("transA", int64_t{1});
+  g.set("transB", int64_t{1});
+  g.set("alpha", 0.5f);
+  check(OpKind::kGemm, {random_f32({40, 8}), random_f32({24, 40}), random_f32({24})}, g, "gemm transposed", {1, 2}, 1,
+        "", true);
+}
+
 }  // namespace
 }  // namespace kiln::cpu::test
 
@@ -221,6 +266,32 @@ TEST(CpuOnednnConvTranspose, Shapes) {
     a.set("group", c.group);
     std::vector<Tensor> in{random_f32(c.x), random_f32(c.w), c.bias ? random_f32({c.w[1] * c.group}) : Tensor()};
     check(OpKind::kConvTranspose, in, a, "convtranspose case " + std::to_string(i), {1, 2}, 1, "onednn_deconv");
+  }
+}
+
+// SAME auto_pad and output_shape (the total padding split by ir/window_params.h) on oneDNN, against the reference.
+TEST(CpuOnednnConvTranspose, AutoPadAndOutputShape) {
+  struct Case { Dims x, w, strides, dil, opad; std::string auto_pad; Dims output_shape; int64_t group; };
+  std::vector<Case> cases = {
+      {{1, 3, 5, 5}, {3, 4, 3, 3}, {2, 2}, {1, 1}, {0, 0}, "SAME_UPPER", {}, 1},
+      {{1, 3, 5, 6}, {3, 2, 4, 3}, {2, 3}, {1, 1}, {0, 0}, "SAME_LOWER", {}, 1},
+      {{2, 4, 7, 3}, {4, 2, 2, 3}, {1, 2}, {2, 1}, {0, 0}, "NOTSET", {9, 6}, 2},
+      {{1, 2, 4}, {2, 3, 3}, {2}, {1}, {1}, "NOTSET", {1, 3, 8}, 1},  // output_shape in its full N, C, W form
+      {{1, 2, 3, 3}, {2, 2, 3, 3}, {2, 2}, {1, 1}, {0, 0}, "VALID", {}, 1},
+  };
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const Case& c = cases[i];
+    Attrs a;
+    a.set("strides", c.strides);
+    a.set("dilations", c.dil);
+    a.set("output_padding", c.opad);
+    a.set("auto_pad", c.auto_pad);
+    a.set("pads", Dims(2 * c.strides.size(), 1));  // ignored under SAME, VALID and output_shape
+    if (!c.output_shape.empty()) a.set("output_shape", c.output_shape);
+    a.set("group", c.group);
+    std::vector<Tensor> in{random_f32(c.x), random_f32(c.w), random_f32({c.w[1] * c.group})};
+    check(OpKind::kConvTranspose, in, a, "convtranspose auto_pad/output_shape case " + std::to_string(i), {1, 2}, 1,
+          "onednn_deconv");
   }
 }
 

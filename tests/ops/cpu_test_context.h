@@ -50,7 +50,8 @@ class TestCpuContext : public CpuKernelContext {
     return static_cast<void*>(ws_.data());
   }
   int num_threads() const override { return threads_; }
-  bool allow_bf16() const override { return false; }
+  bool allow_bf16() const override { return allow_bf16_; }
+  void set_allow_bf16(bool on) { allow_bf16_ = on; }
   std::shared_ptr<void>& node_state() override { return state_; }
   std::vector<Tensor>& outputs() { return outputs_; }
   void reuse_outputs(bool on) { reuse_ = on; }
@@ -65,6 +66,7 @@ class TestCpuContext : public CpuKernelContext {
   int threads_;
   bool reuse_ = false;
   std::vector<size_t> constants_;
+  bool allow_bf16_ = false;
 };
 
 // The hand-written families only (no oneDNN), so these tests do not depend on the backend's wiring.

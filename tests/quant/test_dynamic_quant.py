@@ -73,3 +73,35 @@ def test_full_range_weights_are_exact(kiln, model_paths, tmp_path):
     assert cos > 0.99999 and rel < 2e-3, (cos, rel)
     want = ort.InferenceSession(str(q), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
     assert _agree(got, want)[0] > 0.99  # same model, ONNX Runtime's saturating products
+
+
+@pytest.mark.parametrize("reduce_range", [True, False])
+def test_quantize_dynamic_cnn_runs_conv_integer(kiln, model_paths, tmp_path, reduce_range):
+    """quantize_dynamic on a CNN's convolutions (DynamicQuantizeLinear -> ConvInteger -> Cast -> Mul): ConvInteger runs
+    on the CPU backend's oneDNN kernel (where oneDNN is exact on this CPU; else the reference), and the outputs agree
+    with Kiln's reference backend and with ONNX Runtime."""
+    q = tmp_path / "q_cnn.onnx"
+    quantize_dynamic(model_paths["small_cnn"], str(q), weight_type=QuantType.QInt8, op_types_to_quantize=["Conv"],
+                     reduce_range=reduce_range)
+    rng = np.random.default_rng(9)
+    image = rng.standard_normal((4, 3, 32, 32)).astype(np.float32)
+    np.save(tmp_path / "image.npy", image)
+    outs = {}
+    for backend in ("cpu", "reference"):
+        engine = tmp_path / f"cnn_{backend}.kiln"
+        r = _run(kiln, "build", q, "-o", engine, "--device", "cpu", "--backend", backend, "--shapes", "image:4x3x32x32")
+        assert r.returncode == 0, r.stderr
+        if backend == "cpu":
+            r = _run(kiln, "inspect", engine)
+            assert "ConvInteger" in r.stdout, r.stdout
+            assert ("onednn_conv_integer" in r.stdout) or not reduce_range, r.stdout  # 7-bit weights: every CPU
+        out = tmp_path / f"out_cnn_{backend}"
+        r = _run(kiln, "run", engine, "--input", f"image={tmp_path / 'image.npy'}", "--output-dir", out,
+                 "--output-format", "npy")
+        assert r.returncode == 0, r.stderr
+        outs[backend] = np.load(out / "logits.npy")
+    cos, rel = _agree(outs["cpu"], outs["reference"])
+    assert cos > 0.99999 and rel < 2e-3, (cos, rel)
+    want = ort.InferenceSession(str(q), providers=["CPUExecutionProvider"]).run(["logits"], {"image": image})[0]
+    cos, rel = _agree(outs["cpu"], want)
+    assert cos > 0.999, (cos, rel)

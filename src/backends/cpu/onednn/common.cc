@@ -2,6 +2,9 @@
 #include "backends/cpu/onednn/common.h"
 
 #include <cmath>
+#include <cstdlib>
+
+#include "ir/window_params.h"
 
 namespace kiln::cpu::onednn {
 
@@ -40,6 +43,25 @@ bool int8_pairs_saturate() {
              isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx);
   }();
   return v;
+}
+
+bool prefer_blocked16() {
+  static const bool v = [] {
+    const char* e = std::getenv("KILN_CPU_CONV_LAYOUT");
+    if (e && std::string(e) == "any") return false;
+    const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
+    return isa == dnnl::cpu_isa::avx512_core || isa == dnnl::cpu_isa::avx512_core_vnni ||
+           isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
+  }();
+  return v;
+}
+
+bool use_bf16(const CpuKernelContext& ctx) {
+  static const bool native = [] {
+    const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
+    return isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
+  }();
+  return native && ctx.allow_bf16();
 }
 
 bool int8_weights_safe(const int8_t* w, int64_t n) {
@@ -90,48 +112,14 @@ int rank_of(const Graph& g, const Node& node, size_t i) {
 }
 
 std::string compute_window(const Attrs& a, const Dims& in, const Dims& kernel, bool ceil_mode, Window* w) {
-  size_t nd = in.size();
-  if (kernel.size() != nd) return "kernel rank differs from the input's spatial rank";
-  w->strides = a.get_ints("strides", Dims(nd, 1));
-  w->dilations = a.get_ints("dilations", Dims(nd, 1));
-  if (w->strides.empty()) w->strides = Dims(nd, 1);
-  if (w->dilations.empty()) w->dilations = Dims(nd, 1);
-  if (w->strides.size() != nd || w->dilations.size() != nd) return "strides/dilations length";
-  w->pad_l.assign(nd, 0);
-  w->pad_r.assign(nd, 0);
-  w->out.assign(nd, 0);
-  std::string auto_pad = a.get_string("auto_pad", "NOTSET");
-  for (size_t i = 0; i < nd; ++i) {
-    if (w->strides[i] <= 0 || w->dilations[i] <= 0 || kernel[i] <= 0) return "non-positive window";
-    int64_t ek = (kernel[i] - 1) * w->dilations[i] + 1;
-    if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
-      int64_t out = (in[i] + w->strides[i] - 1) / w->strides[i];
-      int64_t total = std::max<int64_t>(0, (out - 1) * w->strides[i] + ek - in[i]);
-      int64_t small = total / 2;
-      w->pad_l[i] = auto_pad == "SAME_UPPER" ? small : total - small;
-      w->pad_r[i] = total - w->pad_l[i];
-      w->out[i] = out;
-      continue;
-    }
-    if (auto_pad == "NOTSET" || auto_pad.empty()) {
-      Dims p = a.get_ints("pads", Dims(2 * nd, 0));
-      if (p.empty()) p = Dims(2 * nd, 0);
-      if (p.size() != 2 * nd) return "pads length";
-      w->pad_l[i] = p[i];
-      w->pad_r[i] = p[nd + i];
-      if (p[i] < 0 || p[nd + i] < 0) return "negative pads";
-    } else if (auto_pad != "VALID") {
-      return "auto_pad '" + auto_pad + "'";
-    }
-    int64_t span = in[i] + w->pad_l[i] + w->pad_r[i] - ek;
-    if (span < 0) return "kernel larger than the padded input";
-    int64_t out = span / w->strides[i] + 1;
-    if (ceil_mode) {
-      out = (span + w->strides[i] - 1) / w->strides[i] + 1;
-      if ((out - 1) * w->strides[i] >= in[i] + w->pad_l[i]) --out;
-    }
-    w->out[i] = out;
-  }
+  auto r = resolve_window(a, in, kernel, ceil_mode);
+  if (!r.ok()) return r.status().message();
+  const size_t nd = r->nd;
+  w->strides = r->strides;
+  w->dilations = r->dilations;
+  w->pad_l.assign(r->pads.begin(), r->pads.begin() + nd);
+  w->pad_r.assign(r->pads.begin() + nd, r->pads.end());
+  w->out = r->out;
   return "";
 }
 

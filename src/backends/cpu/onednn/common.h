@@ -1,9 +1,14 @@
 // Helpers the oneDNN-backed CPU kernels share: the engine and per-thread stream, plain (row-major) memory
-// descriptors, type checks for supports(), conv/pool window geometry and fused activations as post-ops.
+// descriptors, type checks for supports(), conv/pool window geometry, fused activations as post-ops and timing
+// oneDNN's implementations against each other.
 #pragma once
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <algorithm>
+#include <chrono>
+#include <cstring>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "backends/cpu/blocked.h"
@@ -27,6 +32,13 @@ bool int8_pairs_saturate();
 constexpr int kInt8SafeWeight = 64;
 // True when every value of an int8 tensor is within +-kInt8SafeWeight.
 bool int8_weights_safe(const int8_t* w, int64_t n);
+// True when convolutions should ask for 16-channel-blocked activations (AVX-512 CPUs, unless
+// KILN_CPU_CONV_LAYOUT=any): see conv.cc.
+bool prefer_blocked16();
+// True when `--precision bf16` (or best) lets this context's convolutions and matmuls run in bfloat16 and the CPU
+// has native bf16 dot products (AVX512-BF16 or AMX; oneDNN emulates bf16 more slowly than float32 elsewhere).
+// Inputs and weights are rounded to bf16; products accumulate and outputs stay in float32.
+bool use_bf16(const CpuKernelContext& ctx);
 // uint8 copy of int8 values shifted by +128 (an int8 operand with zero point z equals this with zero point z + 128).
 void shift_s8_to_u8(const int8_t* x, uint8_t* y, int64_t n);
 
@@ -41,6 +53,49 @@ struct Window {
 };
 // Empty string when fine, else the reason.
 std::string compute_window(const Attrs& a, const Dims& in, const Dims& kernel, bool ceil_mode, Window* w);
+
+// Per-node tactic timing: oneDNN lists every implementation that can run a primitive descriptor (next_impl), and
+// its first choice is not always the fastest on this CPU (an AVX-512 deconvolution with 8 output channels ran 3-5x
+// slower than oneDNN's AVX2 kernel for the same node). Times up to `max_impls` implementations (reference ones
+// skipped), each on zero-filled memories in its own layouts (one warm-up, then the best of `runs`), and returns the
+// fastest; `pd` itself when it is the only one. Costs a few runs of the node once per shape.
+template <typename PD, typename Prim>
+PD fastest_impl(PD pd, int max_impls = 4, int runs = 2, double* best_seconds = nullptr) {
+  PD best = pd;
+  double best_s = -1;
+  int seen = 0;
+  do {
+    const std::string name = pd.impl_info_str();
+    if (name.find("ref") != std::string::npos) continue;
+    ++seen;
+    auto zeroed = [](const dnnl::memory::desc& md) {
+      dnnl::memory m(md, engine());
+      if (md.get_size()) std::memset(m.get_data_handle(), 0, md.get_size());
+      return m;
+    };
+    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, zeroed(pd.src_desc())},
+                                               {DNNL_ARG_WEIGHTS, zeroed(pd.weights_desc())},
+                                               {DNNL_ARG_DST, zeroed(pd.dst_desc())},
+                                               {DNNL_ARG_SCRATCHPAD, zeroed(pd.scratchpad_desc())}};
+    if (pd.bias_desc().get_size()) args.emplace(DNNL_ARG_BIAS, zeroed(pd.bias_desc()));
+    Prim prim(pd);
+    prim.execute(stream(), args);
+    stream().wait();
+    double t = 1e30;
+    for (int r = 0; r < runs; ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      prim.execute(stream(), args);
+      stream().wait();
+      t = std::min(t, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    if (best_s < 0 || t < best_s) {
+      best_s = t;
+      best = pd;
+    }
+  } while (seen < max_impls && pd.next_impl());
+  if (best_seconds) *best_seconds = best_s < 0 ? 1e30 : best_s;
+  return best;
+}
 
 // Appends `act` as eltwise post-ops; false when oneDNN cannot express it.
 bool append_activation(dnnl::post_ops& ops, const fused::Activation& act);

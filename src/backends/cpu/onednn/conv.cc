@@ -1,5 +1,5 @@
 // Conv and FusedConv (NCHW, 1-D/2-D/3-D, groups, dilation, asymmetric pads, bias, residual sum, activation) on
-// oneDNN. Activations stay plain at the node's boundary; oneDNN picks its blocked formats inside, weights are
+// oneDNN, in float32 or (use_bf16) bf16 source and weights with float32 output. Activations stay plain at the node's boundary; oneDNN picks its blocked formats inside, weights are
 // reordered once per context (while they stay the same bytes), activations per run when oneDNN wants blocks.
 #include <cstring>
 #include <string>
@@ -40,6 +40,7 @@ struct ConvState {
   int64_t inplace_block = 0;
   std::shared_ptr<BlockedHandoff> inplace_handoff;
   bool src_tmp_ready = false, dst_tmp_ready = false;  // allocated on first use
+  bool bf16 = false;  // source and weights in bfloat16 (use_bf16), destination float32
 };
 
 bool fused(const Node& n) { return n.op == OpKind::kFusedConv; }
@@ -118,10 +119,14 @@ Status build(CpuKernelContext& ctx, ConvState& s, const Tensor& x, const Tensor&
   for (size_t i = 0; i < nd; ++i) s.w_offset += first[i] * wstrides[full.size() - nd + i];
   memory::dims dil;
   for (int64_t d : win.dilations) dil.push_back(d - 1);
-  auto any = [](const Dims& d) { return memory::desc(to_dnnl(d), memory::data_type::f32, tag::any); };
+  s.bf16 = use_bf16(ctx);
+  const memory::data_type in_t = s.bf16 ? memory::data_type::bf16 : memory::data_type::f32;
+  auto any = [](const Dims& d, memory::data_type t = memory::data_type::f32) {
+    return memory::desc(to_dnnl(d), t, tag::any);
+  };
   memory::desc bias_md = b ? plain_md({m}) : memory::desc();
   dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                                       any(xd), any(wd), bias_md, any(y), to_dnnl(win.strides), dil,
+                                       any(xd, in_t), any(wd, in_t), bias_md, any(y), to_dnnl(win.strides), dil,
                                        to_dnnl(win.pad_l), to_dnnl(win.pad_r));
   dnnl::post_ops ops;
   if (has_z) ops.append_sum(1.f);
@@ -130,6 +135,23 @@ Status build(CpuKernelContext& ctx, ConvState& s, const Tensor& x, const Tensor&
   attr.set_post_ops(ops);
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   s.pd = dnnl::convolution_forward::primitive_desc(desc, attr, engine());
+  // On AVX-512 oneDNN's first choice is a brgemm kernel on channels-last activations, which Kiln's plain node
+  // boundaries reorder on both sides of every convolution (EfficientNet-B0 at batch 16: a quarter of the run). Its
+  // 16-channel-blocked kernels read and write the blocked form that hands off between nodes (blocked.h) instead.
+  if (!s.bf16 && prefer_blocked16()) {
+    const memory::desc xb = blocked_md(xd, 16), yb = blocked_md(y, 16);
+    if (!xb.is_zero() && !yb.is_zero()) {
+      try {
+        dnnl::convolution_forward::desc bdesc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                              xb, any(wd, in_t), bias_md, yb, to_dnnl(win.strides), dil,
+                                              to_dnnl(win.pad_l), to_dnnl(win.pad_r));
+        dnnl::convolution_forward::primitive_desc bpd(bdesc, attr, engine());
+        if (std::string(bpd.impl_info_str()).find("ref") == std::string::npos) s.pd = bpd;
+      } catch (const dnnl::error&) {
+        // no blocked implementation for this convolution: keep oneDNN's choice
+      }
+    }
+  }
   s.dense_groups = 0;
   // oneDNN 2.6 has jit kernels for grouped convolutions only when each group's channels fill whole blocks (8 on
   // AVX2); otherwise it runs im2col + gemm per group, several times slower than a dense jit convolution with g
@@ -140,7 +162,7 @@ Status build(CpuKernelContext& ctx, ConvState& s, const Tensor& x, const Tensor&
     Dims dense{m, x.dim(1)};
     dense.insert(dense.end(), kernel.begin(), kernel.end());
     dnnl::convolution_forward::desc ddesc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                                          any(xd), any(dense), bias_md, any(y), to_dnnl(win.strides), dil,
+                                          any(xd, in_t), any(dense, in_t), bias_md, any(y), to_dnnl(win.strides), dil,
                                           to_dnnl(win.pad_l), to_dnnl(win.pad_r));
     dnnl::convolution_forward::primitive_desc dpd(ddesc, attr, engine());
     if (std::string(dpd.impl_info_str()).find("gemm") == std::string::npos) {
@@ -197,7 +219,8 @@ Status run_conv(CpuKernelContext& ctx) {
   if (!slot) slot = std::make_shared<ConvState>();
   auto& s = *static_cast<ConvState*>(slot.get());
   try {
-    if (s.x_dims != x.dims() || s.w_dims != w.dims() || s.has_bias != (b != nullptr) || s.has_z != has_z)
+    if (s.x_dims != x.dims() || s.w_dims != w.dims() || s.has_bias != (b != nullptr) || s.has_z != has_z ||
+        s.bf16 != use_bf16(ctx))
       KILN_RETURN_IF_ERROR(build(ctx, s, x, w, b, has_z, act));
     const Tensor* z = has_z ? &ctx.input(3) : nullptr;
     if (z && (z->dtype() != DType::kFloat32 || z->dims() != s.y_dims)) return ctx.unsupported("Z must match Y's shape");
@@ -280,7 +303,7 @@ Status run_conv(CpuKernelContext& ctx) {
       s.inplace_handoff->reset(BlockedView{yp, s.y_dims, s.inplace_block}, yp, true, ctx.num_threads());
       ctx.attach_handoff(0, s.inplace_handoff);
     } else if (!s.dst_plain) {
-      if (s.lifted && !s.dst_1d.get_desc().is_zero()) {
+      if (s.lifted && s.dst_1d) {  // an empty handle when the blocked form has no 1-D twin (e.g. padded 16-blocks)
         // Readers see the 1-D tensor's blocked form (aBc8b: the same bytes as the lifted aBcd8b).
         s.dst_1d.set_data_handle(s.dst_tmp.get_data_handle());
         publish_blocked_output(ctx, s.dst_1d, memory(plain_md(s.y_dims), engine(), (*out)->raw()), &s.handoff);

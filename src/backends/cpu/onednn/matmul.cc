@@ -1,4 +1,5 @@
-// MatMul, Gemm and FusedMatMul on oneDNN's matmul primitive: numpy batch broadcasting, transposes as strides,
+// MatMul, Gemm and FusedMatMul on oneDNN's matmul primitive (float32, or bf16 operands with float32 output under
+// use_bf16): numpy batch broadcasting, transposes as strides,
 // alpha as an output scale, bias natively (or as a post-op when alpha != 1), residual Z and Gemm's beta*C as a
 // sum post-op (Z the shape of Y) or a binary add (Z broadcast), then the fused activation.
 #include <cstring>
@@ -35,6 +36,11 @@ struct MatMulState {
   memory scratch;
   int z_arg = 0;
   std::vector<dnnl::eltwise_forward> act;  // the activation, run in place after the matmul (see build)
+  // use_bf16: A and B are rounded into bf16 copies (B once while a constant keeps its bytes, in oneDNN's packed
+  // layout), the product accumulates and Y stays in float32.
+  bool bf16 = false;
+  memory a_bf16, b_bf16;
+  const void* b_bf16_from = nullptr;
 };
 
 Result<MatMulParams> params_of(const CpuKernelContext& ctx) {
@@ -96,8 +102,23 @@ Status build(CpuKernelContext& ctx, MatMulState& s, const MatMulParams& p, const
   size_t r = std::max(ad.size(), bd.size());
   memory::desc amd = operand_md(ad, r, p.trans_a), bmd = operand_md(bd, r, p.trans_b);
   s.b_transposed = false;
-  memory::desc b_use = bmd;
-  if (ctx.input_is_constant(1) && b.rank() == 2 && !p.trans_b && (b.dim(1) * 4) % 4096 == 0) {
+  s.bf16 = use_bf16(ctx);
+  s.b_bf16_from = nullptr;
+  memory::desc b_use = bmd, a_use = amd;
+  if (s.bf16) {
+    const memory::dims al_dims = amd.dims(), bl_dims = bmd.dims();  // (dims() returns a copy)
+    a_use = plain_md(Dims(al_dims.begin(), al_dims.end()), memory::data_type::bf16);
+    const Dims bl(bl_dims.begin(), bl_dims.end());
+    b_use = ctx.input_is_constant(1) ? memory::desc(to_dnnl(bl), memory::data_type::bf16, memory::format_tag::any)
+                                     : plain_md(bl, memory::data_type::bf16);
+  } else if (ctx.input_is_constant(1) && prefer_blocked16() && !std::getenv("KILN_CPU_MATMUL_PLAIN_B")) {
+    // AVX-512: a constant B in oneDNN's own packed layout, reordered once (brgemm reads it at cache speed; plain B
+    // ran [1, 1024] x [1024, 1024] at 25 GB/s).
+    const memory::dims bl_dims = bmd.dims();
+    b_use = memory::desc(bl_dims, memory::data_type::f32, memory::format_tag::any);
+    s.b_transposed = true;  // (the packed-B path of run_matmul; b_packed is allocated once the layout is known)
+    s.b_packed_from = nullptr;
+  } else if (ctx.input_is_constant(1) && b.rank() == 2 && !p.trans_b && (b.dim(1) * 4) % 4096 == 0) {
     memory::dims bd2 = bmd.dims(), st(r, 0);
     st[r - 2] = 1;
     st[r - 1] = bd2[r - 2];
@@ -154,7 +175,8 @@ Status build(CpuKernelContext& ctx, MatMulState& s, const MatMulParams& p, const
   }
   if (p.alpha != 1.f) attr.set_output_scales(0, {p.alpha});
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  dnnl::matmul::desc desc = s.bias_native ? dnnl::matmul::desc(amd, b_use, bias_md, ymd) : dnnl::matmul::desc(amd, b_use, ymd);
+  dnnl::matmul::desc desc =
+      s.bias_native ? dnnl::matmul::desc(a_use, b_use, bias_md, ymd) : dnnl::matmul::desc(a_use, b_use, ymd);
   // oneDNN 2.6's gemm-based matmul (AVX2) applies eltwise post-ops with scalar code (GELU on 128x3072: 7 ms of
   // 15); there a separate jit eltwise pass over Y is several times faster. Other activations stay post-ops.
   s.act.clear();
@@ -173,6 +195,11 @@ Status build(CpuKernelContext& ctx, MatMulState& s, const MatMulParams& p, const
   }
   s.prim = dnnl::matmul(pd);
   s.scratch = memory(pd.scratchpad_desc(), engine());
+  if (s.b_transposed && b_use.data.format_kind == dnnl_format_kind_any) s.b_packed = memory(pd.weights_desc(), engine());
+  if (s.bf16) {
+    s.a_bf16 = memory(pd.src_desc(), engine());
+    s.b_bf16 = memory(pd.weights_desc(), engine());
+  }
   s.a_md = amd;
   s.b_md = bmd;
   s.y_md = ymd;
@@ -204,7 +231,7 @@ Status run_matmul(CpuKernelContext& ctx) {
   auto& s = *static_cast<MatMulState*>(slot.get());
   try {
     if (s.a_dims != a.dims() || s.b_dims != b.dims() || s.has_bias != (bias != nullptr) ||
-        s.z_dims != (z ? z->dims() : Dims{-1}))
+        s.z_dims != (z ? z->dims() : Dims{-1}) || s.bf16 != use_bf16(ctx))
       KILN_RETURN_IF_ERROR(build(ctx, s, *p, a, b, bias, z));
     auto out = ctx.allocate_output(0, DType::kFloat32, s.y_dims);
     if (!out.ok()) return out.status();
@@ -215,7 +242,17 @@ Status run_matmul(CpuKernelContext& ctx) {
       reorder(bm, s.b_packed);
       s.b_packed_from = b.raw();
     }
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, s.b_transposed ? s.b_packed : bm}, {DNNL_ARG_DST, ym},
+    memory a_used = am, b_used = s.b_transposed ? s.b_packed : bm;
+    if (s.bf16) {
+      reorder(am, s.a_bf16);
+      if (!ctx.input_is_constant(1) || s.b_bf16_from != b.raw()) {
+        reorder(bm, s.b_bf16);
+        s.b_bf16_from = b.raw();
+      }
+      a_used = s.a_bf16;
+      b_used = s.b_bf16;
+    }
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, a_used}, {DNNL_ARG_WEIGHTS, b_used}, {DNNL_ARG_DST, ym},
                                          {DNNL_ARG_SCRATCHPAD, s.scratch}};
     if (bias) {
       memory bm2(s.bias_md, engine(), const_cast<void*>(bias->raw()));

@@ -1,11 +1,11 @@
-// QLinearConv on oneDNN's int8 convolution (AVX2 / AVX-512 VNNI / AMX int8, chosen by oneDNN at run time):
-// uint8 or int8 X, int8 W with zero point 0 (per-tensor or per-output-channel scale), int32 bias, uint8/int8 Y.
-// Scales x_scale * w_scale[c] / y_scale are output scales fixed at primitive creation (rebuilt if they change);
-// the zero points of X and Y are run-time zero points, so padding reads X's zero point as ONNX defines.
-// Weights are reordered (with oneDNN's compensation) once while they stay the same bytes; uint8 W or a non-zero
-// W zero point runs on the reference kernel. Exactness: an int8 X is shifted to uint8 (+128, zero point too)
-// because oneDNN halves the weights of int8-source convolutions on CPUs without VNNI; there, weights beyond
-// +-64 (which would saturate oneDNN's int16 pair sums) also run on the reference kernel (docs/int8.md).
+// QLinearConv and ConvInteger on oneDNN's int8 convolution (AVX2 / AVX-512 VNNI / AMX int8, chosen by oneDNN at run
+// time): uint8 or int8 X, int8 W with zero point 0. QLinearConv: per-tensor or per-output-channel scale, int32 bias,
+// uint8/int8 Y; x_scale * w_scale[c] / y_scale are output scales fixed at primitive creation (rebuilt if they change).
+// ConvInteger: int32 Y with no scales (exact). The zero points of X and Y are run-time zero points, so padding reads
+// X's zero point as ONNX defines. Weights are reordered (with oneDNN's compensation) once while they stay the same
+// bytes; uint8 W or a non-zero W zero point runs on the reference kernel. Exactness: an int8 X is shifted to uint8
+// (+128, zero point too) because oneDNN halves the weights of int8-source convolutions on CPUs without VNNI; there,
+// weights beyond +-64 (which would saturate oneDNN's int16 pair sums) also run on the reference kernel (docs/int8.md).
 #include <cstring>
 
 #include "backends/cpu/onednn/common.h"
@@ -18,7 +18,9 @@ namespace {
 using dnnl::memory;
 using tag = memory::format_tag;
 
-memory::data_type dt_of(DType t) { return t == DType::kInt8 ? memory::data_type::s8 : memory::data_type::u8; }
+memory::data_type dt_of(DType t) {
+  return t == DType::kInt8 ? memory::data_type::s8 : t == DType::kInt32 ? memory::data_type::s32 : memory::data_type::u8;
+}
 bool is_q8(DType t) { return t == DType::kInt8 || t == DType::kUInt8; }
 
 struct QConvState {
@@ -72,9 +74,10 @@ Status build(CpuKernelContext& ctx, QConvState& s, const Tensor& x, const Tensor
                                        any(y, dt_of(y_t)), to_dnnl(win.strides), dil, to_dnnl(win.pad_l),
                                        to_dnnl(win.pad_r));
   dnnl::primitive_attr attr;
-  attr.set_output_scales(scales.size() > 1 ? 1 << 1 : 0, scales);
+  const bool integer_out = y_t == DType::kInt32;  // ConvInteger: no scales, no output zero point
+  if (!integer_out) attr.set_output_scales(scales.size() > 1 ? 1 << 1 : 0, scales);
   attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
-  attr.set_zero_points(DNNL_ARG_DST, 0, {DNNL_RUNTIME_S32_VAL});
+  if (!integer_out) attr.set_zero_points(DNNL_ARG_DST, 0, {DNNL_RUNTIME_S32_VAL});
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   s.pd = dnnl::convolution_forward::primitive_desc(desc, attr, engine());
   s.prim = dnnl::convolution_forward(s.pd);
@@ -98,6 +101,64 @@ Status build(CpuKernelContext& ctx, QConvState& s, const Tensor& x, const Tensor
   s.scales = scales;
   s.has_bias = has_bias;
   s.w_ptr = nullptr;  // forces the weight reorder
+  return ok_status();
+}
+
+// The shared run of both ops: (re)builds the primitive when shapes, types or scales change, reorders the weights
+// (input `w_index`, bias input `b_index`) when their bytes change, and writes output 0.
+Status run_common(CpuKernelContext& ctx, const Tensor& x, const Tensor& w, size_t w_index, const Tensor* b,
+                  size_t b_index, int32_t x_zp, int32_t y_zp, DType y_t, const std::vector<float>& scales) {
+  auto& slot = ctx.node_state();
+  if (!slot) slot = std::make_shared<QConvState>();
+  auto& s = *static_cast<QConvState*>(slot.get());
+  try {
+    if (s.x_dims != x.dims() || s.w_dims != w.dims() || s.has_bias != (b != nullptr) || s.x_t != x.dtype() ||
+        s.y_t != y_t || s.scales != scales)
+      KILN_RETURN_IF_ERROR(build(ctx, s, x, w, b != nullptr, y_t, scales));
+    for (size_t i : {w_index, b_index})
+      if (CpuHandoff* h = ctx.input_handoff(i)) KILN_RETURN_IF_ERROR(h->materialize());
+    const bool w_const = ctx.input_is_constant(w_index) && (!b || ctx.input_is_constant(b_index));
+    if (!w_const || s.w_ptr != w.raw() || (b && s.b_ptr != b->raw())) {
+      s.weights_ok = !int8_pairs_saturate() || int8_weights_safe(w.data<int8_t>(), w.numel());
+      if (!s.weights_ok) {
+        s.x_dims.clear();
+        return ctx.unsupported("int8 weights beyond +-64 on a CPU without VNNI");
+      }
+      reorder(memory(s.w_md, engine(), const_cast<void*>(w.raw())), s.weights);
+      if (b) std::memcpy(s.bias.get_data_handle(), b->raw(), b->nbytes());
+      stream().wait();
+      s.w_ptr = w.raw();
+      s.b_ptr = b ? b->raw() : nullptr;
+    }
+    const bool s8 = x.dtype() == DType::kInt8;
+    *static_cast<int32_t*>(s.src_zp.get_data_handle()) = x_zp + (s8 ? 128 : 0);
+    if (y_t != DType::kInt32) *static_cast<int32_t*>(s.dst_zp.get_data_handle()) = y_zp;
+    KILN_ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, y_t, s.y_dims));
+    const void* x_bytes = x.raw();
+    if (s8) {  // (an int8 hand-off never matches the uint8 source layout: its plain bytes are filled here)
+      if (CpuHandoff* h = ctx.input_handoff(0)) KILN_RETURN_IF_ERROR(h->materialize());
+      s.shifted.resize(static_cast<size_t>(x.numel()));
+      shift_s8_to_u8(x.data<int8_t>(), s.shifted.data(), x.numel());
+      x_bytes = s.shifted.data();
+    }
+    memory src(s.x_md, engine(), const_cast<void*>(x_bytes));
+    memory dst_plain(s.y_md, engine(), out->raw());
+    KILN_ASSIGN_OR_RETURN(memory src_used, source_memory(ctx, 0, src, s.src_plain ? nullptr : &s.src_tmp, s.pd.src_desc()));
+    memory& dst = s.dst_plain ? dst_plain : s.dst_tmp;
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src_used},
+                                         {DNNL_ARG_WEIGHTS, s.weights},
+                                         {DNNL_ARG_DST, dst},
+                                         {DNNL_ARG_SCRATCHPAD, s.scratch},
+                                         {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, s.src_zp}};
+    if (y_t != DType::kInt32) args.emplace(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST, s.dst_zp);
+    if (b) args.emplace(DNNL_ARG_BIAS, s.bias);
+    s.prim.execute(stream(), args);
+    if (!s.dst_plain) publish_blocked_output(ctx, s.dst_tmp, dst_plain, &s.handoff);
+    stream().wait();
+  } catch (const dnnl::error& e) {
+    s.x_dims.clear();
+    return dnnl_failure(ctx, e);
+  }
   return ok_status();
 }
 
@@ -127,58 +188,23 @@ Status run_qconv(CpuKernelContext& ctx) {
   std::vector<float> scales(static_cast<size_t>(ws.numel()));
   for (int64_t c = 0; c < ws.numel(); ++c)
     scales[c] = static_cast<float>(double(xs.data<float>()[0]) * ws.data<float>()[c] / ys.data<float>()[0]);
-  auto& slot = ctx.node_state();
-  if (!slot) slot = std::make_shared<QConvState>();
-  auto& s = *static_cast<QConvState*>(slot.get());
-  try {
-    if (s.x_dims != x.dims() || s.w_dims != w.dims() || s.has_bias != (b != nullptr) || s.x_t != x.dtype() ||
-        s.y_t != y_t || s.scales != scales)
-      KILN_RETURN_IF_ERROR(build(ctx, s, x, w, b != nullptr, y_t, scales));
-    for (size_t i : {size_t{3}, size_t{8}})
-      if (CpuHandoff* h = ctx.input_handoff(i)) KILN_RETURN_IF_ERROR(h->materialize());
-    const bool w_const = ctx.input_is_constant(3) && (!b || ctx.input_is_constant(8));
-    if (!w_const || s.w_ptr != w.raw() || (b && s.b_ptr != b->raw())) {
-      s.weights_ok = !int8_pairs_saturate() || int8_weights_safe(w.data<int8_t>(), w.numel());
-      if (!s.weights_ok) {
-        s.x_dims.clear();
-        return ctx.unsupported("int8 weights beyond +-64 on a CPU without VNNI");
-      }
-      reorder(memory(s.w_md, engine(), const_cast<void*>(w.raw())), s.weights);
-      if (b) std::memcpy(s.bias.get_data_handle(), b->raw(), b->nbytes());
-      stream().wait();
-      s.w_ptr = w.raw();
-      s.b_ptr = b ? b->raw() : nullptr;
-    }
-    const bool s8 = x.dtype() == DType::kInt8;
-    *static_cast<int32_t*>(s.src_zp.get_data_handle()) = zero_point(ctx, 2) + (s8 ? 128 : 0);
-    *static_cast<int32_t*>(s.dst_zp.get_data_handle()) = zero_point(ctx, 7);
-    KILN_ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, y_t, s.y_dims));
-    const void* x_bytes = x.raw();
-    if (s8) {  // (an int8 hand-off never matches the uint8 source layout: its plain bytes are filled here)
-      if (CpuHandoff* h = ctx.input_handoff(0)) KILN_RETURN_IF_ERROR(h->materialize());
-      s.shifted.resize(static_cast<size_t>(x.numel()));
-      shift_s8_to_u8(x.data<int8_t>(), s.shifted.data(), x.numel());
-      x_bytes = s.shifted.data();
-    }
-    memory src(s.x_md, engine(), const_cast<void*>(x_bytes));
-    memory dst_plain(s.y_md, engine(), out->raw());
-    KILN_ASSIGN_OR_RETURN(memory src_used, source_memory(ctx, 0, src, s.src_plain ? nullptr : &s.src_tmp, s.pd.src_desc()));
-    memory& dst = s.dst_plain ? dst_plain : s.dst_tmp;
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src_used},
-                                         {DNNL_ARG_WEIGHTS, s.weights},
-                                         {DNNL_ARG_DST, dst},
-                                         {DNNL_ARG_SCRATCHPAD, s.scratch},
-                                         {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, s.src_zp},
-                                         {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST, s.dst_zp}};
-    if (b) args.emplace(DNNL_ARG_BIAS, s.bias);
-    s.prim.execute(stream(), args);
-    if (!s.dst_plain) publish_blocked_output(ctx, s.dst_tmp, dst_plain, &s.handoff);
-    stream().wait();
-  } catch (const dnnl::error& e) {
-    s.x_dims.clear();
-    return dnnl_failure(ctx, e);
+  return run_common(ctx, x, w, 3, b, 8, zero_point(ctx, 2), zero_point(ctx, 7), y_t, scales);
+}
+
+// ConvInteger: X, W, optional x_zero_point (per tensor) and w_zero_point (must be zero) -> int32 Y.
+Status run_conv_integer(CpuKernelContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  const Tensor& w = ctx.input(1);
+  if (!is_q8(x.dtype()) || w.dtype() != DType::kInt8) return ctx.unsupported("uint8/int8 X and int8 W only");
+  if (x.rank() < 3 || x.rank() > 5 || w.rank() != x.rank()) return ctx.unsupported("rank");
+  if (ctx.has_input(2) && ctx.input(2).numel() != 1) return ctx.unsupported("per-axis X zero point");
+  if (ctx.has_input(3)) {
+    const Tensor& wz = ctx.input(3);
+    for (int64_t i = 0; i < wz.numel(); ++i)
+      if ((wz.dtype() == DType::kInt8 ? wz.data<int8_t>()[i] : wz.data<uint8_t>()[i]) != 0)
+        return ctx.unsupported("non-zero weight zero point");
   }
-  return ok_status();
+  return run_common(ctx, x, w, 1, nullptr, 1, zero_point(ctx, 2), 0, DType::kInt32, {});
 }
 
 NodeSupport supports_qconv(const Graph& g, const Node& n) {
@@ -191,8 +217,19 @@ NodeSupport supports_qconv(const Graph& g, const Node& n) {
   return NodeSupport::yes();
 }
 
+NodeSupport supports_conv_integer(const Graph& g, const Node& n) {
+  const DType xt = dtype_of(g, n, 0), wt = dtype_of(g, n, 1);
+  if (!is_q8(xt) || wt != DType::kInt8) return NodeSupport::no("onednn_conv_integer: uint8/int8 X and int8 W only");
+  const int r = rank_of(g, n, 0);
+  if (r < 3 || r > 5) return NodeSupport::no("onednn_conv_integer: 1-D, 2-D or 3-D only");
+  return NodeSupport::yes();
+}
+
 }  // namespace
 
-void register_onednn_qconv(CpuKernelRegistry& r) { r.add(OpKind::kQLinearConv, {"onednn_qconv", supports_qconv, run_qconv, /*takes_handoffs=*/true}); }
+void register_onednn_qconv(CpuKernelRegistry& r) {
+  r.add(OpKind::kQLinearConv, {"onednn_qconv", supports_qconv, run_qconv, /*takes_handoffs=*/true});
+  r.add(OpKind::kConvInteger, {"onednn_conv_integer", supports_conv_integer, run_conv_integer, /*takes_handoffs=*/true});
+}
 
 }  // namespace kiln::cpu::onednn
