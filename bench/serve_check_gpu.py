@@ -31,14 +31,7 @@ def main():
     ap.add_argument("--server-log", help="append every server output line here (e.g. with KILN_CUDA_CONV_LOG=1)")
     a = ap.parse_args()
     work = a.work or tempfile.mkdtemp(prefix="kiln_serve_check_")
-    onnx_path = os.path.join(work, "resnet50.onnx")
-    if not os.path.exists(onnx_path):
-        sg.export_resnet50(onnx_path)
-    repo = os.path.join(work, "repo")
-    engine = os.path.join(repo, "resnet50", "1", "model.kiln")
-    os.makedirs(os.path.dirname(engine), exist_ok=True)
-    if not os.path.exists(engine):
-        sg.build_engine(a, onnx_path, engine, a.input_dtype)
+    onnx_path, repo = sg.prepared_engine(a, work)
     env = dict(os.environ)
     env.update(kv.split("=", 1) for kv in a.server_env.split(",") if kv)
     wrong = 0

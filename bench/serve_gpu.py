@@ -210,6 +210,19 @@ def multi_gpu(a, work, repo, engine, onnx_path):
     return 0
 
 
+def prepared_engine(a, work):
+    """ResNet-50's export and FP16 engine in a kept work folder (reused when present): (onnx path, model repository)."""
+    onnx_path = os.path.join(work, "resnet50.onnx")
+    if not os.path.exists(onnx_path):
+        export_resnet50(onnx_path)
+    repo = os.path.join(work, "repo")
+    engine = os.path.join(repo, "resnet50", "1", "model.kiln")
+    os.makedirs(os.path.dirname(engine), exist_ok=True)
+    if not os.path.exists(engine):
+        build_engine(a, onnx_path, engine, a.input_dtype)
+    return onnx_path, repo
+
+
 def build_engine(a, onnx_path, engine, input_dtype):
     mb = a.max_batch
     cmd = [a.kiln, "build", onnx_path, "--device", "cuda", "--precision", "fp16", "-o", engine,
