@@ -233,6 +233,13 @@ bool CpuContext::private_output(int step, size_t out_index) const {
   return true;
 }
 
+bool CpuContext::readers_round_to_bf16(int step, size_t out_index) const {
+  if (!allow_bf16_ || !private_output(step, out_index)) return false;
+  for (const auto& [r, k] : readers_[steps_[step].out[out_index]])
+    if (k >= 32 || !((steps_[r].kernel->bf16_inputs >> k) & 1u)) return false;
+  return true;
+}
+
 void CpuContext::attach_handoff(int step, size_t out_index, std::shared_ptr<CpuHandoff> h) {
   const CpuStep& st = steps_[step];
   if (out_index < st.out.size() && st.out[out_index] >= 0) handoff_[st.out[out_index]] = std::move(h);

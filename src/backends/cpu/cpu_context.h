@@ -51,6 +51,7 @@ class CpuContext : public ContextBackend {
   bool is_constant_slot(int slot) const { return slot >= 0 && slot < static_cast<int>(constant_.size()) && constant_[slot]; }
   // Layout hand-offs between kernels (cpu_kernel.h CpuHandoff).
   bool private_output(int step, size_t out_index) const;
+  bool readers_round_to_bf16(int step, size_t out_index) const;
   void attach_handoff(int step, size_t out_index, std::shared_ptr<CpuHandoff> h);
   CpuHandoff* handoff_of(int slot) const { return slot >= 0 ? handoff_[slot].get() : nullptr; }
   int num_threads() const { return step_threads_; }

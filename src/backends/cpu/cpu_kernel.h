@@ -77,6 +77,9 @@ class CpuKernelContext {
   // every reader runs a kernel that takes hand-offs (CpuKernel::takes_handoffs); only then may the kernel attach
   // a hand-off and leave the plain output unwritten. input_handoff(i): the hand-off attached to input i, or null.
   virtual bool private_output(size_t i) const { return false; }
+  // Output i is private and every reader rounds it to bfloat16 before using it (CpuKernel::bf16_inputs, in a
+  // context that allows bf16): the producer may hand it off in bfloat16 without changing any result.
+  virtual bool readers_round_to_bf16(size_t i) const { return false; }
   virtual void attach_handoff(size_t i, std::shared_ptr<CpuHandoff> h) {}
   virtual CpuHandoff* input_handoff(size_t i) const { return nullptr; }
 
@@ -95,6 +98,9 @@ struct CpuKernel {
   Status (*run)(CpuKernelContext& ctx) = nullptr;
   // The kernel accepts a hand-off on any input: it reads the private form or calls materialize() first.
   bool takes_handoffs = false;
+  // Bit j set: with bf16 allowed (CpuKernelContext::allow_bf16) and the CPU's native bf16, the kernel rounds input j
+  // to bfloat16 before computing with it (a convolution's X), so a bfloat16 hand-off there loses nothing.
+  uint32_t bf16_inputs = 0;
 };
 
 class CpuKernelRegistry {

@@ -80,6 +80,20 @@ Result<dnnl::memory> source_memory(const CpuKernelContext& ctx, size_t i, const 
   if (h && h->mem.get_desc() == want) return h->mem;
   dnnl::memory other;
   if (blocked_source(ctx, i, want, &other)) return other;
+  if (tmp) {
+    // A hand-off in another layout or type (a float32 channels-last output read as bfloat16, 8- read as
+    // 16-channel blocks) converts in one reorder instead of through the plain bytes (two).
+    dnnl::memory held;
+    if (h) {
+      held = h->mem;
+    } else if (CpuHandoff* hb = ctx.input_handoff(i)) {
+      if (const BlockedView v = hb->blocked()) held = dnnl::memory(blocked_md(v.dims, v.block), engine(), v.data);
+    }
+    if (held && held.get_desc().dims() == tmp->get_desc().dims()) {
+      reorder(held, *tmp);
+      return *tmp;
+    }
+  }
   if (CpuHandoff* any = ctx.input_handoff(i)) KILN_RETURN_IF_ERROR(any->materialize());
   if (!tmp) return plain;
   reorder(plain, *tmp);

@@ -1,0 +1,121 @@
+// bfloat16 hand-offs on the CPU backend (--precision bf16 on a CPU with native bf16): a convolution whose every
+// reader rounds its output to bf16 anyway writes it in bf16 (conv.cc, CpuContext::readers_round_to_bf16), and a
+// pooling node reads a convolution's channels-last hand-off in place (pool.cc). Neither may change an answer: the
+// engine must give bit-identical outputs with the bf16 hand-off on and off (KILN_CPU_BF16_HANDOFF=0), stay within
+// the bf16 budget of the reference, and differ from the float32 engine (bf16 really ran). Skipped without native bf16.
+#include <gtest/gtest.h>
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#include "kiln/engine.h"
+#include "runtime/backend.h"
+#include "runtime/engine_access.h"
+#include "tests/unit/cpu_graph_test_util.h"
+
+namespace kiln {
+namespace {
+
+using test_util::random_f32;
+
+// x[N,8,12,12]:
+//   a = Conv 3x3 -> 32 ch, read only by convolutions (b, e)          -> may hand off in bf16
+//   b = Conv 1x1 -> 32 ch (+Relu), read by c only                     -> bf16
+//   c = Conv 3x3 -> 32 ch, read by the MaxPool and by d               -> float32 (the pool does not round)
+//   p = MaxPool 2x2 (c) -> pooled on c's hand-off layout
+//   d = Conv 1x1 (c) -> 16 ch, a graph output                         -> float32
+//   e = Conv 1x1 (a) -> 16 ch, then Add(e, GlobalAveragePool(p) conv) -> float32
+std::shared_ptr<Engine> make_engine(const std::string& backend, const std::string& precision) {
+  auto g = std::make_shared<Graph>();
+  g->name = "bf16_handoff";
+  auto any4 = [](int64_t c) {
+    return TypeInfo::tensor(DType::kFloat32, Shape::of_dims({Dim{-1, "N"}, Dim::known(c), Dim{-1, {}}, Dim{-1, {}}}));
+  };
+  g->inputs.push_back({"x", any4(8)});
+  auto& init = g->initializers;
+  init["wa"] = random_f32({32, 8, 3, 3}, 1, -0.3f, 0.3f);
+  init["wb"] = random_f32({32, 32, 1, 1}, 2, -0.3f, 0.3f);
+  init["bb"] = random_f32({32}, 3);
+  init["wc"] = random_f32({32, 32, 3, 3}, 4, -0.1f, 0.1f);
+  init["wd"] = random_f32({16, 32, 1, 1}, 5, -0.3f, 0.3f);
+  init["we"] = random_f32({16, 32, 1, 1}, 6, -0.3f, 0.3f);
+  init["wg"] = random_f32({16, 32, 1, 1}, 7, -0.3f, 0.3f);
+  auto node = [](OpKind op, const std::string& name, std::vector<std::string> in, std::vector<std::string> out) {
+    return test_util::make_node(op, name, std::move(in), std::move(out));
+  };
+  std::vector<Node> ns;
+  ns.push_back(node(OpKind::kConv, "a", {"x", "wa"}, {"ya"}));
+  ns.back().attrs.set("pads", Dims{1, 1, 1, 1});
+  ns.push_back(node(OpKind::kConv, "b", {"ya", "wb", "bb"}, {"yb0"}));
+  ns.push_back(node(OpKind::kRelu, "br", {"yb0"}, {"yb"}));
+  ns.push_back(node(OpKind::kConv, "c", {"yb", "wc"}, {"yc"}));
+  ns.back().attrs.set("pads", Dims{1, 1, 1, 1});
+  ns.push_back(node(OpKind::kMaxPool, "p", {"yc"}, {"yp"}));
+  ns.back().attrs.set("kernel_shape", Dims{2, 2});
+  ns.back().attrs.set("strides", Dims{2, 2});
+  ns.push_back(node(OpKind::kConv, "d", {"yc", "wd"}, {"yd"}));
+  ns.push_back(node(OpKind::kConv, "e", {"ya", "we"}, {"ye"}));
+  ns.push_back(node(OpKind::kGlobalAveragePool, "gp", {"yp"}, {"ygp"}));
+  ns.push_back(node(OpKind::kConv, "gc", {"ygp", "wg"}, {"yg"}));
+  ns.push_back(node(OpKind::kAdd, "sum", {"ye", "yg"}, {"ys"}));
+  g->nodes = ns;
+  for (const auto& [name, t] : init) g->value_types[name] = TypeInfo::tensor(t.dtype(), Shape::of(t.dims()));
+  g->value_types["x"] = g->inputs[0].type;
+  const std::pair<const char*, int64_t> channels[] = {{"ya", 32}, {"yb0", 32}, {"yb", 32}, {"yc", 32}, {"yp", 32},
+                                                      {"yd", 16}, {"ye", 16}, {"ygp", 32}, {"yg", 16}, {"ys", 16}};
+  for (const auto& [v, c] : channels) g->value_types[v] = any4(c);
+  for (const char* o : {"yd", "ys"}) g->outputs.push_back({o, g->value_types[o]});
+  EngineInfo info;
+  info.backend = backend;
+  info.precision = precision;
+  auto e = std::make_shared<Engine>(g, info, std::vector<OptimizationProfile>{});
+  EngineAccess::set_plans(*e, std::vector<NodePlan>(g->nodes.size()));
+  return e;
+}
+
+bool native_bf16() {
+  const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
+  return isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
+}
+
+NamedValues run(const std::shared_ptr<Engine>& e, const Tensor& x) {
+  auto ctx = e->create_context();
+  NamedValues in{{"x", Value::of(x)}}, out;
+  EXPECT_TRUE(ctx->run(in, &out).ok());
+  EXPECT_TRUE(ctx->run(in, &out).ok());  // a second run on the same context (hand-offs reused)
+  return out;
+}
+
+TEST(CpuBf16Handoff, SameBitsWithAndWithoutAndWithinBudget) {
+  if (!native_bf16()) GTEST_SKIP() << "this CPU has no native bf16 (AVX512-BF16 or AMX)";
+  register_builtin_backends();
+  for (int64_t n : {1, 3}) {
+    const Tensor x = random_f32({n, 8, 12, 12}, 40 + static_cast<uint32_t>(n));
+    const NamedValues on = run(make_engine("cpu", "bf16"), x);
+    ASSERT_EQ(setenv("KILN_CPU_BF16_HANDOFF", "0", 1), 0);
+    const NamedValues off = run(make_engine("cpu", "bf16"), x);
+    unsetenv("KILN_CPU_BF16_HANDOFF");
+    const NamedValues f32 = run(make_engine("cpu", "fp32"), x);
+    const NamedValues ref = run(make_engine("reference", "fp32"), x);
+    ASSERT_EQ(on.size(), 2u);
+    ASSERT_EQ(off.size(), 2u);
+    for (size_t k = 0; k < on.size(); ++k) {
+      const Tensor &a = on[k].second.tensor, &b = off[k].second.tensor, &r = ref[k].second.tensor;
+      const std::string what = "batch " + std::to_string(n) + " output " + on[k].first;
+      ASSERT_EQ(a.dims(), b.dims()) << what;
+      EXPECT_EQ(std::memcmp(a.raw(), b.raw(), a.nbytes()), 0) << what << ": bf16 hand-off changed the answer";
+      EXPECT_NE(std::memcmp(a.raw(), f32[k].second.tensor.raw(), a.nbytes()), 0) << what << ": bf16 did not run";
+      double max_ref = 0, max_err = 0;
+      for (int64_t i = 0; i < r.numel(); ++i) {
+        max_ref = std::max(max_ref, std::fabs(double(r.data<float>()[i])));
+        max_err = std::max(max_err, std::fabs(double(a.data<float>()[i]) - r.data<float>()[i]));
+      }
+      EXPECT_LE(max_err, 2e-2 * max_ref + 1e-3) << what;  // bf16 operands, float32 accumulation (docs/precision.md)
+    }
+  }
+}
+
+}  // namespace
+}  // namespace kiln
