@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <memory>
 
 #include "ir/window_params.h"
 
@@ -89,13 +90,15 @@ Result<dnnl::memory> source_memory(const CpuKernelContext& ctx, size_t i, const 
     } else if (CpuHandoff* hb = ctx.input_handoff(i)) {
       if (const BlockedView v = hb->blocked()) held = dnnl::memory(blocked_md(v.dims, v.block), engine(), v.data);
     }
-    if (held && held.get_desc().dims() == tmp->get_desc().dims()) {
+    if (held && held.get_desc().dims() == want.dims()) {
+      if (!*tmp) *tmp = dnnl::memory(want, engine());
       reorder(held, *tmp);
       return *tmp;
     }
   }
   if (CpuHandoff* any = ctx.input_handoff(i)) KILN_RETURN_IF_ERROR(any->materialize());
   if (!tmp) return plain;
+  if (!*tmp) *tmp = dnnl::memory(want, engine());
   reorder(plain, *tmp);
   return *tmp;
 }
@@ -109,6 +112,16 @@ void publish_blocked_output(CpuKernelContext& ctx, const dnnl::memory& blocked, 
   if (!*handoff) *handoff = std::make_shared<OnednnHandoff>();
   (*handoff)->mem = blocked;
   (*handoff)->plain = plain;
+  (*handoff)->in_place = false;
+  ctx.attach_handoff(0, *handoff);
+}
+
+void publish_in_place_output(CpuKernelContext& ctx, const dnnl::memory& held, const dnnl::memory& plain,
+                             std::shared_ptr<OnednnHandoff>* handoff) {
+  if (!*handoff) *handoff = std::make_shared<OnednnHandoff>();
+  (*handoff)->mem = held;
+  (*handoff)->plain = plain;
+  (*handoff)->in_place = true;
   ctx.attach_handoff(0, *handoff);
 }
 
@@ -184,6 +197,17 @@ void reorder(const dnnl::memory& from, const dnnl::memory& to) {
 
 Status OnednnHandoff::materialize() {
   try {
+    if (in_place) {
+      if (mem.get_desc() == plain.get_desc()) return ok_status();  // done already this run
+      // `mem` lives in the plain bytes: convert through a copy, then describe the plain result as what is held.
+      const size_t n = mem.get_desc().get_size();
+      std::unique_ptr<char[]> copy(new char[n]);
+      std::memcpy(copy.get(), mem.get_data_handle(), n);
+      reorder(dnnl::memory(mem.get_desc(), engine(), copy.get()), plain);
+      stream().wait();
+      mem = plain;
+      return ok_status();
+    }
     reorder(mem, plain);
     stream().wait();
   } catch (const dnnl::error& e) {

@@ -110,6 +110,9 @@ void reorder(const dnnl::memory& from, const dnnl::memory& to);
 // tensor's bytes, filled only when someone needs them.
 struct OnednnHandoff : CpuHandoff {
   dnnl::memory mem, plain;
+  // `mem` occupies the output tensor's own bytes (`plain`'s): materialize() converts through a copy and then holds
+  // the plain form (mem = plain), which readers that compare layouts see.
+  bool in_place = false;
   const char* family() const override { return "onednn"; }
   Status materialize() override;
   BlockedView blocked() const override;  // when `mem` is dense aBc8b/aBcd8b/.. or 16b
@@ -126,13 +129,18 @@ bool blocked_source(const CpuKernelContext& ctx, size_t i, const dnnl::memory::d
 OnednnHandoff* onednn_handoff(const CpuKernelContext& ctx, size_t i);
 // The memory a primitive reads input i from: the producer's blocked hand-off when it is already in `want`'s layout;
 // otherwise the plain bytes `plain` (the hand-off, if any, fills them first), reordered into `*tmp` when `tmp` is set
-// (the primitive wants blocks). Kernels whose source is not input i's own bytes pass them as `plain` all the same.
+// (the primitive wants blocks; an empty `*tmp` is allocated with `want` on first need). Kernels whose source is not
+// input i's own bytes pass them as `plain` all the same.
 Result<dnnl::memory> source_memory(const CpuKernelContext& ctx, size_t i, const dnnl::memory& plain, dnnl::memory* tmp,
                                    const dnnl::memory::desc& want);
 // Publishes output 0 computed into the blocked `blocked`: hands it over (reusing `*handoff`) when every reader is a
 // oneDNN kernel, else reorders it into the output tensor's plain bytes `plain`.
 void publish_blocked_output(CpuKernelContext& ctx, const dnnl::memory& blocked, const dnnl::memory& plain,
                             std::shared_ptr<OnednnHandoff>* handoff);
+// Hands over output 0 computed in oneDNN's layout `held` inside the output tensor's own bytes (`plain`'s; the caller
+// checked private_output(0) and that the layout fits them): no per-node buffer, the arena plans the memory.
+void publish_in_place_output(CpuKernelContext& ctx, const dnnl::memory& held, const dnnl::memory& plain,
+                             std::shared_ptr<OnednnHandoff>* handoff);
 // Fills the plain bytes behind every input's hand-off (kernels that read plain tensors only).
 Status materialize_inputs(const CpuKernelContext& ctx);
 

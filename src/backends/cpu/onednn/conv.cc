@@ -36,12 +36,15 @@ struct ConvState {
   int64_t dense_groups = 0;
   memory::desc dense_src_md;       // the block-diagonal weights, plain [M, C, k...]
   std::vector<float> dense_w;
-  std::shared_ptr<OnednnHandoff> handoff;  // re-attached every run when the output stays blocked in dst_tmp
+  std::shared_ptr<OnednnHandoff> handoff;  // re-attached every run when the output stays in oneDNN's layout
   // A blocked output that fits the output tensor's own bytes (channels a multiple of the block) is computed there
   // and handed off in place (blocked.h): no per-node buffer, the arena plans its memory.
   int64_t inplace_block = 0;
   std::shared_ptr<BlockedHandoff> inplace_handoff;
-  bool src_tmp_ready = false, dst_tmp_ready = false;  // allocated on first use
+  // Other layouts that fit the output's bytes (channels-last float32, any bfloat16) are computed there too and handed
+  // off in place (publish_in_place_output).
+  bool inplace_onednn = false;
+  bool dst_tmp_ready = false;  // allocated on first use (src_tmp: by source_memory, when a reorder needs it)
   bool bf16 = false;      // source and weights in bfloat16 (use_bf16), destination float32 ...
   bool bf16_dst = false;  // ... or bfloat16 when every reader rounds it to that anyway (readers_round_to_bf16)
 };
@@ -187,11 +190,14 @@ Status build(CpuKernelContext& ctx, ConvState& s, const Tensor& x, const Tensor&
   s.w_md = memory::desc(to_dnnl(wd), memory::data_type::f32, wstrides);
   s.src_plain = s.pd.src_desc() == s.x_md;
   s.dst_plain = s.pd.dst_desc() == s.y_md;
-  s.src_tmp_ready = s.dst_tmp_ready = false;
+  s.src_tmp = memory();
+  s.dst_tmp_ready = false;
   s.inplace_block = 0;
   if (!s.dst_plain)
     for (int64_t blk : {8, 16})
       if (y[1] % blk == 0 && s.pd.dst_desc() == blocked_md(y, blk)) s.inplace_block = blk;
+  s.inplace_onednn = !s.dst_plain && !s.inplace_block &&
+                     s.pd.dst_desc().get_size() <= static_cast<size_t>(dims_numel(y)) * sizeof(float);
   s.dst_1d = memory();
   if (s.lifted && !s.dst_plain)
     for (int64_t blk : {8, 16})
@@ -274,12 +280,8 @@ Status run_conv(CpuKernelContext& ctx) {
     memory src(s.x_md, engine(), const_cast<void*>(x.raw()));
     memory dst_plain(s.y_md, engine(), (*out)->raw());
     // The producer may have left X blocked (a hand-off): read that, or have it fill X first.
-    if (!s.src_plain && !s.src_tmp_ready) {
-      s.src_tmp = memory(s.pd.src_desc(), engine());
-      s.src_tmp_ready = true;
-    }
     KILN_ASSIGN_OR_RETURN(memory src_used, source_memory(ctx, 0, src, s.src_plain ? nullptr : &s.src_tmp, s.pd.src_desc()));
-    const bool in_place = s.inplace_block > 0 && ctx.private_output(0);
+    const bool in_place = (s.inplace_block > 0 || s.inplace_onednn) && ctx.private_output(0);
     if (!s.dst_plain && !in_place && !s.dst_tmp_ready) {
       s.dst_tmp = memory(s.pd.dst_desc(), engine());
       s.dst_tmp_ready = true;
@@ -310,7 +312,9 @@ Status run_conv(CpuKernelContext& ctx) {
                                          {DNNL_ARG_SCRATCHPAD, s.scratch}};
     if (b) args.emplace(DNNL_ARG_BIAS, s.bias);
     s.prim.execute(stream(), args);
-    if (in_place) {
+    if (in_place && s.inplace_onednn) {
+      publish_in_place_output(ctx, dst, dst_plain, &s.handoff);
+    } else if (in_place) {
       if (!s.inplace_handoff) s.inplace_handoff = std::make_shared<BlockedHandoff>();
       float* yp = (*out)->data<float>();
       s.inplace_handoff->reset(BlockedView{yp, s.y_dims, s.inplace_block}, yp, true, ctx.num_threads());

@@ -140,8 +140,6 @@ Status run_pool(CpuKernelContext& ctx) {
     memory xm(s.x_md, engine(), const_cast<void*>(x.raw())), ym(s.y_md, engine(), (*out)->raw());
     if (s.blocked) {
       // X may arrive blocked from a oneDNN producer; Y stays blocked when only oneDNN kernels read it.
-      OnednnHandoff* h = onednn_handoff(ctx, 0);
-      if (!(h && h->mem.get_desc() == s.x_want) && !s.x_tmp) s.x_tmp = memory(s.x_want, engine());
       KILN_ASSIGN_OR_RETURN(memory src, source_memory(ctx, 0, xm, &s.x_tmp, s.x_want));
       s.prim.execute(stream(), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, s.y_tmp}, {DNNL_ARG_SCRATCHPAD, s.scratch}});
       publish_blocked_output(ctx, s.y_tmp, ym, &s.handoff);
