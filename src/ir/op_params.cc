@@ -36,6 +36,18 @@ Result<SoftmaxShape> softmax_shape(const Node& node, const Dims& dims) {
   return s;
 }
 
+Result<GemmParams> gemm_params(const Attrs& attrs) {
+  GemmParams p;
+  for (auto [name, flag] : {std::pair<const char*, bool*>{"transA", &p.trans_a}, {"transB", &p.trans_b}}) {
+    const int64_t v = attrs.get_int(name, 0);
+    if (v != 0 && v != 1) return invalid_argument(std::string(name) + " must be 0 or 1; got " + std::to_string(v));
+    *flag = v == 1;
+  }
+  p.alpha = attrs.get_float("alpha", 1.f);
+  p.beta = attrs.get_float("beta", 1.f);
+  return p;
+}
+
 Result<std::vector<int64_t>> transpose_perm(const Attrs& attrs, int64_t rank) {
   std::vector<int64_t> perm;
   if (attrs.has("perm")) {

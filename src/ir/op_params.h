@@ -27,4 +27,13 @@ Result<SoftmaxShape> softmax_shape(const Node& node, const Dims& dims);
 // permutation; an explicit empty `perm` is only valid for rank 0.
 Result<std::vector<int64_t>> transpose_perm(const Attrs& attrs, int64_t rank);
 
+// Gemm and FusedMatMul: Y = alpha * op(A) op(B) (+ beta * C for Gemm). transA/transB must be 0 or 1 (default 0),
+// alpha and beta default to 1; FusedMatMul has no beta (its bias is added as is). invalid_argument (without a node
+// prefix) naming the attribute otherwise.
+struct GemmParams {
+  bool trans_a = false, trans_b = false;
+  float alpha = 1.f, beta = 1.f;
+};
+Result<GemmParams> gemm_params(const Attrs& attrs);
+
 }  // namespace kiln

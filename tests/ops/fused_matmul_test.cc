@@ -109,7 +109,7 @@ TEST(FusedMatMulKernel, BadInputsAreClearErrors) {
   expect_error({a, b}, act, "unknown activation 'relu'");
   Attrs tr;
   tr.set("transA", int64_t{2});
-  expect_error({a, b}, tr, "transA and transB must be 0 or 1");
+  expect_error({a, b}, tr, "transA must be 0 or 1; got 2");
   expect_error({a, b, random_f32({3}, 1)}, {}, "bias must have shape [4]");
   expect_error({a, b, Tensor(), random_f32({3, 4}, 1)}, {}, "does not broadcast to the output shape");
   expect_error({a, random_f32({4, 4}, 1)}, {}, "inner dimensions differ");

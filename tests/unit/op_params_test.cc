@@ -39,5 +39,29 @@ TEST(OpParams, TransposePermErrorsNameThePerm) {
   EXPECT_NE(error_of({}, 2).find("has 0 entries"), std::string::npos);
 }
 
+TEST(OpParams, GemmParamsDefaultsAndErrors) {
+  auto d = gemm_params(Attrs());
+  ASSERT_TRUE(d.ok());
+  EXPECT_FALSE(d->trans_a);
+  EXPECT_FALSE(d->trans_b);
+  EXPECT_EQ(d->alpha, 1.f);
+  EXPECT_EQ(d->beta, 1.f);
+  Attrs a;
+  a.set("transB", int64_t{1});
+  a.set("alpha", 0.5f);
+  a.set("beta", 0.f);
+  auto p = gemm_params(a);
+  ASSERT_TRUE(p.ok());
+  EXPECT_FALSE(p->trans_a);
+  EXPECT_TRUE(p->trans_b);
+  EXPECT_EQ(p->alpha, 0.5f);
+  EXPECT_EQ(p->beta, 0.f);
+  Attrs bad;
+  bad.set("transB", int64_t{-1});
+  auto e = gemm_params(bad);
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(e.status().message(), "transB must be 0 or 1; got -1");
+}
+
 }  // namespace
 }  // namespace kiln

@@ -3,6 +3,7 @@
 // The geometry is delegated to the Conv and MatMul inference functions, so fused and plain ops agree exactly.
 #include "ir/infer/fused_ops.h"
 #include "ir/infer_helpers.h"
+#include "ir/op_params.h"
 
 namespace kiln {
 namespace {
@@ -102,13 +103,11 @@ Status infer_fused_matmul(InferContext& ctx) {
   if (ctx.num_inputs() > 4) return ctx.error("takes at most 4 inputs (A, B, bias, Z)");
   KILN_RETURN_IF_ERROR(fused::parse_activation(ctx.node()).status());
   KILN_RETURN_IF_ERROR(check_float_dtypes(ctx, {1, 2, 3}, "FusedMatMul"));
-  for (const char* t : {"transA", "transB"}) {
-    const int64_t v = ctx.attrs().get_int(t, 0);
-    if (v != 0 && v != 1) return ctx.error(std::string(t) + " must be 0 or 1; got " + std::to_string(v));
-  }
+  auto gp = gemm_params(ctx.attrs());
+  if (!gp.ok()) return ctx.error(gp.status().message());
   TypeInfo a = ctx.input_type(0), b = ctx.input_type(1);
-  if (ctx.attrs().get_int("transA", 0)) a.shape = transpose_last2(a.shape);
-  if (ctx.attrs().get_int("transB", 0)) b.shape = transpose_last2(b.shape);
+  if (gp->trans_a) a.shape = transpose_last2(a.shape);
+  if (gp->trans_b) b.shape = transpose_last2(b.shape);
   TypeInfo y;
   KILN_RETURN_IF_ERROR(infer_as(ctx, OpKind::kMatMul, {a, b}, &y));
   Dim n;

@@ -2,6 +2,7 @@
 #include <map>
 
 #include "ir/infer_helpers.h"
+#include "ir/op_params.h"
 
 namespace kiln::math_infer {
 namespace {
@@ -80,7 +81,9 @@ Status infer_gemm(InferContext& ctx) {
   }
   if (a.shape.rank() != 2 || b.shape.rank() != 2)
     return ctx.error("A and B must be 2-D, got A " + a.shape.to_string() + " and B " + b.shape.to_string());
-  const bool ta = ctx.attrs().get_int("transA", 0) != 0, tb = ctx.attrs().get_int("transB", 0) != 0;
+  auto gp = gemm_params(ctx.attrs());
+  if (!gp.ok()) return ctx.error(gp.status().message());
+  const bool ta = gp->trans_a, tb = gp->trans_b;
   Dim m = a.shape.dims[ta ? 1 : 0], ka = a.shape.dims[ta ? 0 : 1];
   Dim kb = b.shape.dims[tb ? 1 : 0], n = b.shape.dims[tb ? 0 : 1];
   if (dims_conflict(ka, kb))

@@ -6,6 +6,7 @@
 
 #include "backends/cpu/onednn/common.h"
 #include "backends/cpu/onednn/kernels.h"
+#include "ir/op_params.h"
 
 namespace kiln::cpu::onednn {
 
@@ -46,16 +47,17 @@ struct MatMulState {
 Result<MatMulParams> params_of(const CpuKernelContext& ctx) {
   const Node& n = ctx.node();
   MatMulParams p;
+  if (n.op == OpKind::kGemm || n.op == OpKind::kFusedMatMul) {
+    auto gp = gemm_params(n.attrs);
+    if (!gp.ok()) return ctx.error(gp.status().message());
+    p.trans_a = gp->trans_a;
+    p.trans_b = gp->trans_b;
+    p.alpha = gp->alpha;
+    if (n.op == OpKind::kGemm) p.beta = gp->beta;
+  }
   if (n.op == OpKind::kGemm) {
-    p.trans_a = n.attrs.get_int("transA", 0) != 0;
-    p.trans_b = n.attrs.get_int("transB", 0) != 0;
-    p.alpha = n.attrs.get_float("alpha", 1.f);
-    p.beta = n.attrs.get_float("beta", 1.f);
     if (n.has_input(2)) p.z_input = 2;
   } else if (n.op == OpKind::kFusedMatMul) {
-    p.trans_a = n.attrs.get_int("transA", 0) != 0;
-    p.trans_b = n.attrs.get_int("transB", 0) != 0;
-    p.alpha = n.attrs.get_float("alpha", 1.f);
     if (n.has_input(2)) p.bias_input = 2;
     if (n.has_input(3)) p.z_input = 3;
     auto act = fused::parse_activation(n);

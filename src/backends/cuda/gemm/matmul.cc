@@ -5,6 +5,7 @@
 #include "backends/cuda/gemm/epilogue_host.h"
 #include "backends/cuda/gemm/gemm_kernels.h"
 #include "backends/cuda/gemm/lt_plan.h"
+#include "ir/op_params.h"
 
 namespace kiln::cuda {
 namespace {
@@ -261,10 +262,11 @@ Status prepare_gemm(CudaKernelContext& ctx, GemmCall* call) {
   const Dims& bd = ctx.input_dims(1);
   if (ad.size() != 2 || bd.size() != 2)
     return ctx.error("A and B must be 2-D, got A " + dims_to_string(ad) + " and B " + dims_to_string(bd));
-  const bool ta = ctx.attrs().get_int("transA", 0) != 0, tb = ctx.attrs().get_int("transB", 0) != 0;
-  KILN_RETURN_IF_ERROR(plan_matmul(ctx, ad, bd, ta, tb, &call->g, &call->out_dims));
-  call->ops.alpha = ctx.attrs().get_float("alpha", 1.f);
-  const float beta = ctx.attrs().get_float("beta", 1.f);
+  auto gp = gemm_params(ctx.attrs());
+  if (!gp.ok()) return ctx.error(gp.status().message());
+  KILN_RETURN_IF_ERROR(plan_matmul(ctx, ad, bd, gp->trans_a, gp->trans_b, &call->g, &call->out_dims));
+  call->ops.alpha = gp->alpha;
+  const float beta = gp->beta;
   KILN_ASSIGN_OR_RETURN(DeviceTensor a, ctx.input(0));
   KILN_ASSIGN_OR_RETURN(DeviceTensor b, ctx.input(1));
   call->ops.a = a.data;
@@ -297,9 +299,11 @@ Status prepare_fused_matmul(CudaKernelContext& ctx, GemmCall* call) {
   if (ctx.input_dtype(1) != ctx.input_dtype(0)) return ctx.error("A and B must have the same dtype");
   KILN_ASSIGN_OR_RETURN(call->act, fused::parse_activation(ctx.node()));
   const fused::Activation& act = call->act;
-  const bool ta = ctx.attrs().get_int("transA", 0) != 0, tb = ctx.attrs().get_int("transB", 0) != 0;
-  KILN_RETURN_IF_ERROR(plan_matmul(ctx, ctx.input_dims(0), ctx.input_dims(1), ta, tb, &call->g, &call->out_dims));
-  call->ops.alpha = ctx.attrs().get_float("alpha", 1.f);
+  auto gp = gemm_params(ctx.attrs());
+  if (!gp.ok()) return ctx.error(gp.status().message());
+  KILN_RETURN_IF_ERROR(
+      plan_matmul(ctx, ctx.input_dims(0), ctx.input_dims(1), gp->trans_a, gp->trans_b, &call->g, &call->out_dims));
+  call->ops.alpha = gp->alpha;
   KILN_ASSIGN_OR_RETURN(DeviceTensor a, ctx.input(0));
   KILN_ASSIGN_OR_RETURN(DeviceTensor b, ctx.input(1));
   call->ops.a = a.data;

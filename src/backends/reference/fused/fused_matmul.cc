@@ -2,6 +2,7 @@
 #include "backends/reference/fused/fused_math.h"
 #include "backends/reference/fused/kernels.h"
 #include "backends/reference/math/math_kernels.h"
+#include "ir/op_params.h"
 
 namespace kiln::fused_ref {
 namespace {
@@ -20,10 +21,10 @@ Status fused_matmul(KernelContext& ctx) {
   if (ctx.num_inputs() > 4) return ctx.error("takes at most 4 inputs (A, B, bias, Z)");
   KILN_RETURN_IF_ERROR(check_fused_dtypes(ctx, ctx.num_inputs()));
   KILN_ASSIGN_OR_RETURN(const fused::Activation act, fused::parse_activation(ctx.node()));
-  const int64_t trans_a = ctx.attrs().get_int("transA", 0), trans_b = ctx.attrs().get_int("transB", 0);
-  if ((trans_a != 0 && trans_a != 1) || (trans_b != 0 && trans_b != 1))
-    return ctx.error("transA and transB must be 0 or 1");
-  const double alpha = ctx.attrs().get_float("alpha", 1.f);
+  auto gp = gemm_params(ctx.attrs());
+  if (!gp.ok()) return ctx.error(gp.status().message());
+  const bool trans_a = gp->trans_a, trans_b = gp->trans_b;
+  const double alpha = gp->alpha;
   const DType dt = ctx.input(0).dtype();
   Tensor a = to_float64(ctx.input(0)), b = to_float64(ctx.input(1));
   if (trans_a) a = transpose_last2(a);

@@ -1,6 +1,7 @@
 // Gemm reference kernel: Y = alpha * op(A) * op(B) + beta * C, with C broadcast to [M, N].
 #include "backends/reference/math/math_kernels.h"
 #include "backends/reference/math/math_util.h"
+#include "ir/op_params.h"
 
 namespace kiln::math_ref {
 
@@ -9,10 +10,10 @@ Status gemm(KernelContext& ctx) {
   KILN_RETURN_IF_ERROR(ctx.require_tensor(1));
   const Tensor& a = ctx.input(0);
   const Tensor& b = ctx.input(1);
-  const bool trans_a = ctx.attrs().get_int("transA", 0) != 0;
-  const bool trans_b = ctx.attrs().get_int("transB", 0) != 0;
-  const double alpha = ctx.attrs().get_float("alpha", 1.0f);
-  const double beta = ctx.attrs().get_float("beta", 1.0f);
+  auto gp = gemm_params(ctx.attrs());
+  if (!gp.ok()) return ctx.error(gp.status().message());
+  const bool trans_a = gp->trans_a, trans_b = gp->trans_b;
+  const double alpha = gp->alpha, beta = gp->beta;
   if (a.dtype() != b.dtype())
     return ctx.error(std::string("A and B must have the same dtype, got ") + dtype_name(a.dtype()) + " and " +
                      dtype_name(b.dtype()));
