@@ -27,7 +27,8 @@ using test_util::random_f32;
 //   p = MaxPool 2x2 (c) -> pooled on c's hand-off layout
 //   d = Conv 1x1 (c) -> 16 ch, a graph output                         -> float32
 //   e = Conv 1x1 (a) -> 16 ch, then Add(e, GlobalAveragePool(p) conv) -> float32
-std::shared_ptr<Engine> make_engine(const std::string& backend, const std::string& precision) {
+std::shared_ptr<Engine> make_engine(const std::string& backend, const std::string& precision,
+                                    DType plan_precision = DType::kUndefined) {
   auto g = std::make_shared<Graph>();
   g->name = "bf16_handoff";
   auto any4 = [](int64_t c) {
@@ -71,7 +72,9 @@ std::shared_ptr<Engine> make_engine(const std::string& backend, const std::strin
   info.backend = backend;
   info.precision = precision;
   auto e = std::make_shared<Engine>(g, info, std::vector<OptimizationProfile>{});
-  EngineAccess::set_plans(*e, std::vector<NodePlan>(g->nodes.size()));
+  std::vector<NodePlan> plans(g->nodes.size());
+  for (auto& p : plans) p.precision = plan_precision;
+  EngineAccess::set_plans(*e, plans);
   return e;
 }
 
@@ -114,6 +117,25 @@ TEST(CpuBf16Handoff, SameBitsWithAndWithoutAndWithinBudget) {
       }
       EXPECT_LE(max_err, 2e-2 * max_ref + 1e-3) << what;  // bf16 operands, float32 accumulation (docs/precision.md)
     }
+  }
+}
+
+// The build's per-model bf16/float32 choice (precision_choice.h) records float32 in the plans of the kernel classes
+// it keeps in float32: such nodes must compute exactly as in a float32 engine, and bf16 plans as in a bf16 one.
+TEST(CpuBf16Handoff, PlanPrecisionDecidesPerNode) {
+  if (!native_bf16()) GTEST_SKIP() << "this CPU has no native bf16 (AVX512-BF16 or AMX)";
+  register_builtin_backends();
+  const Tensor x = random_f32({2, 8, 12, 12}, 77);
+  const NamedValues kept_f32 = run(make_engine("cpu", "bf16", DType::kFloat32), x);
+  const NamedValues f32 = run(make_engine("cpu", "fp32"), x);
+  const NamedValues planned_bf16 = run(make_engine("cpu", "bf16", DType::kBFloat16), x);
+  const NamedValues bf16 = run(make_engine("cpu", "bf16"), x);
+  ASSERT_EQ(kept_f32.size(), 2u);
+  for (size_t k = 0; k < kept_f32.size(); ++k) {
+    const Tensor& a = kept_f32[k].second.tensor;
+    EXPECT_EQ(std::memcmp(a.raw(), f32[k].second.tensor.raw(), a.nbytes()), 0) << kept_f32[k].first;
+    const Tensor& b = planned_bf16[k].second.tensor;
+    EXPECT_EQ(std::memcmp(b.raw(), bf16[k].second.tensor.raw(), b.nbytes()), 0) << planned_bf16[k].first;
   }
 }
 

@@ -2,6 +2,7 @@
 #include "backends/cpu/cpu_backend.h"
 
 #include "backends/cpu/cpu_kernel.h"
+#include "backends/cpu/precision_choice.h"
 
 namespace kiln::cpu {
 
@@ -21,7 +22,8 @@ class CpuBackend : public Backend {
     return pass == "fuse_elementwise_chains" || pass == "fold_qdq";
   }
   // Records which CPU kernel runs each of its nodes, for `kiln inspect` and so contexts skip the selection.
-  Status prepare(Graph& graph, std::vector<NodePlan>& plans, const PlanRequest&) const override {
+  // With --precision bf16/best it also chooses bf16 or float32 per kernel class by timing (precision_choice.h).
+  Status prepare(Graph& graph, std::vector<NodePlan>& plans, const PlanRequest& request) const override {
     for (size_t i = 0; i < plans.size() && i < graph.nodes.size(); ++i) {
       if (plans[i].backend != "cpu") continue;
       std::string why;
@@ -29,7 +31,7 @@ class CpuBackend : public Backend {
       if (!k) return internal_error(graph.nodes[i].describe() + ": placed on cpu but no CPU kernel supports it (" + why + ")");
       plans[i].kernel = k->id;
     }
-    return ok_status();
+    return choose_bf16_kernel_classes(plans, request);
   }
   std::unique_ptr<ContextBackend> make_context(const Engine& engine) const override { return make_cpu_context(engine); }
 };

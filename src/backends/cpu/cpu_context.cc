@@ -112,6 +112,9 @@ Status CpuContext::resolve(const Graph& g) {
   const auto& plans = EngineAccess::plans(engine_);
   int nsteps = static_cast<int>(g.nodes.size());
   steps_.resize(g.nodes.size());
+  step_bf16_.assign(g.nodes.size(), 1);
+  for (size_t i = 0; i < plans.size() && i < g.nodes.size(); ++i)
+    if (plans[i].precision == DType::kFloat32) step_bf16_[i] = 0;
   for (int i = 0; i < nsteps; ++i) {
     const Node& n = g.nodes[i];
     CpuStep& st = steps_[i];
@@ -236,7 +239,7 @@ bool CpuContext::private_output(int step, size_t out_index) const {
 bool CpuContext::readers_round_to_bf16(int step, size_t out_index) const {
   if (!allow_bf16_ || !private_output(step, out_index)) return false;
   for (const auto& [r, k] : readers_[steps_[step].out[out_index]])
-    if (k >= 32 || !((steps_[r].kernel->bf16_inputs >> k) & 1u)) return false;
+    if (k >= 32 || !step_bf16_[r] || !((steps_[r].kernel->bf16_inputs >> k) & 1u)) return false;
   return true;
 }
 

@@ -55,7 +55,9 @@ class CpuContext : public ContextBackend {
   void attach_handoff(int step, size_t out_index, std::shared_ptr<CpuHandoff> h);
   CpuHandoff* handoff_of(int slot) const { return slot >= 0 ? handoff_[slot].get() : nullptr; }
   int num_threads() const { return step_threads_; }
-  bool allow_bf16() const { return allow_bf16_; }
+  // --precision bf16/best, unless the build measured the node's kernel class faster in float32 (its plan's
+  // precision: precision_choice.h).
+  bool allow_bf16(int step) const { return allow_bf16_ && step_bf16_[step]; }
 
  private:
   Status resolve(const Graph& g);
@@ -84,6 +86,7 @@ class CpuContext : public ContextBackend {
   int threads_ = 1;
   int step_threads_ = 1;  // threads of the step running now (1 for small steps, see run_cpu_step)
   bool allow_bf16_ = false;
+  std::vector<char> step_bf16_;
   bool profiling_ = false;
   std::vector<LayerTiming> layers_;
   RunTimings timings_;

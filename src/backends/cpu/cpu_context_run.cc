@@ -31,7 +31,7 @@ class StepContext final : public CpuKernelContext {
   Status alias_output(size_t i, size_t j, const Dims& dims) override { return c_.alias(s_, i, j, dims); }
   Result<void*> workspace(size_t bytes) override { return c_.workspace(bytes); }
   int num_threads() const override { return c_.num_threads(); }
-  bool allow_bf16() const override { return c_.allow_bf16(); }
+  bool allow_bf16() const override { return c_.allow_bf16(s_); }
   std::shared_ptr<void>& node_state() override { return st_.state; }
   bool private_output(size_t i) const override { return c_.private_output(s_, i); }
   bool readers_round_to_bf16(size_t i) const override { return c_.readers_round_to_bf16(s_, i); }

@@ -57,13 +57,15 @@ bool prefer_blocked16() {
   return v;
 }
 
-bool use_bf16(const CpuKernelContext& ctx) {
+bool native_bf16() {
   static const bool native = [] {
     const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
     return isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
   }();
-  return native && ctx.allow_bf16();
+  return native;
 }
+
+bool use_bf16(const CpuKernelContext& ctx) { return native_bf16() && ctx.allow_bf16(); }
 
 bool int8_weights_safe(const int8_t* w, int64_t n) {
   int bad = 0;

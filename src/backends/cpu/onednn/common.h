@@ -39,6 +39,8 @@ bool prefer_blocked16();
 // has native bf16 dot products (AVX512-BF16 or AMX; oneDNN emulates bf16 more slowly than float32 elsewhere).
 // Inputs and weights are rounded to bf16; products accumulate and outputs stay in float32.
 bool use_bf16(const CpuKernelContext& ctx);
+// Whether this CPU has native bf16 dot products (AVX512-BF16 or AMX).
+bool native_bf16();
 // uint8 copy of int8 values shifted by +128 (an int8 operand with zero point z equals this with zero point z + 128).
 void shift_s8_to_u8(const int8_t* x, uint8_t* y, int64_t n);
 

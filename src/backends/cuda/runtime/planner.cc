@@ -17,6 +17,7 @@
 #include "backends/cuda/runtime/engine_state.h"
 #include "backends/cuda/runtime/node_context.h"
 #include "runtime/engine_access.h"
+#include "runtime/trial_inputs.h"
 
 namespace kiln::cuda {
 
@@ -169,28 +170,6 @@ std::string tactic_key(const Node& n, NodeContext& ctx, const std::string& gpu) 
   return s;
 }
 
-Tensor random_input(DType dtype, const Dims& dims, std::mt19937& rng) {
-  Tensor t(dtype, dims);
-  std::uniform_real_distribution<double> u(-1.0, 1.0);
-  for (int64_t i = 0; i < t.numel(); ++i) {
-    switch (dtype) {
-      case DType::kFloat32:
-        t.data<float>()[i] = static_cast<float>(u(rng));
-        break;
-      case DType::kFloat64:
-        t.data<double>()[i] = u(rng);
-        break;
-      default:
-        std::memset(static_cast<char*>(t.raw()) + i * dtype_size(dtype), 0, dtype_size(dtype));  // ids, masks: 0
-    }
-  }
-  if (dtype == DType::kFloat16 || dtype == DType::kBFloat16) {
-    // 0x3C00 is 1.0 in float16; bfloat16 1.0 is 0x3F80: a harmless constant input.
-    uint16_t one = dtype == DType::kFloat16 ? 0x3C00 : 0x3F80;
-    for (int64_t i = 0; i < t.numel(); ++i) t.data<uint16_t>()[i] = one;
-  }
-  return t;
-}
 
 }  // namespace
 
@@ -212,20 +191,9 @@ Status tune_tactics(const std::shared_ptr<Graph>& g, const BuildOptions& options
   if (options.opt_level <= 0) return ok_status();  // first valid tactic everywhere
 
   // Inputs at the opt shape.
-  NamedValues inputs;
-  std::mt19937 rng(1234);
-  for (const auto& vi : g->inputs) {
-    if (!vi.type.is_tensor() || vi.type.dtype == DType::kString) return ok_status();  // cannot synthesize: no tuning
-    Dims dims;
-    auto prof = profiles.empty() ? nullptr : &profiles[0];
-    auto it = prof ? prof->inputs.find(vi.name) : decltype(prof->inputs.end()){};
-    if (prof && it != prof->inputs.end()) {
-      dims = it->second.opt;
-    } else {
-      for (const auto& d : vi.type.shape.dims) dims.push_back(d.is_known() ? d.value : 1);
-    }
-    inputs.emplace_back(vi.name, Value::of(random_input(vi.type.dtype, dims, rng)));
-  }
+  auto trial = trial_inputs(*g, profiles, 1234);
+  if (!trial.ok()) return ok_status();  // cannot synthesize: no tuning
+  const NamedValues& inputs = *trial;
   Engine tmp(g, *info, profiles);
   EngineAccess::set_plans(tmp, plans);
   EngineAccess::set_device(tmp, options.gpu);  // time tactics on the GPU the engine is built for
