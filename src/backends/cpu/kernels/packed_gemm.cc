@@ -24,33 +24,52 @@ KILN_VINLINE v8 load8(const float* p) {
 }
 KILN_VINLINE void store8(float* p, v8 v) { std::memcpy(p, &v, sizeof v); }
 
-// Rows [0, MR) of A times one panel into C's `cols` (<= 16) columns.
+// Rows [0, MR) of A times one panel into C's `cols` (<= 16) columns. Each accumulator is a chain of dependent FMAs
+// over k: with few rows there are too few chains to hide the FMA latency (batch 1: 2 chains, an RNN step's
+// 1x256 . 256x1024 ran at a quarter of the FMA rate), so small MR splits k into KU interleaved partial sums.
 template <int MR>
 KILN_VINLINE void micro(int64_t k, const float* a, int64_t lda, const float* panel, float* c, int64_t ldc, int64_t cols,
                         bool accumulate) {
-  v8 lo[MR], hi[MR];
-  for (int r = 0; r < MR; ++r) lo[r] = hi[r] = v8{};
-  for (int64_t kk = 0; kk < k; ++kk) {
+  constexpr int KU = MR == 1 ? 4 : MR == 2 ? 2 : 1;
+  v8 lo[KU][MR], hi[KU][MR];
+  for (int u = 0; u < KU; ++u)
+    for (int r = 0; r < MR; ++r) lo[u][r] = hi[u][r] = v8{};
+  int64_t kk = 0;
+  for (; kk + KU <= k; kk += KU)
+    for (int u = 0; u < KU; ++u) {
+      const v8 b0 = load8(panel + (kk + u) * P), b1 = load8(panel + (kk + u) * P + 8);
+      for (int r = 0; r < MR; ++r) {
+        const float av = a[r * lda + kk + u];
+        lo[u][r] += av * b0;
+        hi[u][r] += av * b1;
+      }
+    }
+  for (; kk < k; ++kk) {
     const v8 b0 = load8(panel + kk * P), b1 = load8(panel + kk * P + 8);
     for (int r = 0; r < MR; ++r) {
       const float av = a[r * lda + kk];
-      lo[r] += av * b0;
-      hi[r] += av * b1;
+      lo[0][r] += av * b0;
+      hi[0][r] += av * b1;
     }
   }
+  for (int u = 1; u < KU; ++u)
+    for (int r = 0; r < MR; ++r) {
+      lo[0][r] += lo[u][r];
+      hi[0][r] += hi[u][r];
+    }
   for (int r = 0; r < MR; ++r) {
     float* cr = c + r * ldc;
     if (cols == P) {
       if (accumulate) {
-        lo[r] += load8(cr);
-        hi[r] += load8(cr + 8);
+        lo[0][r] += load8(cr);
+        hi[0][r] += load8(cr + 8);
       }
-      store8(cr, lo[r]);
-      store8(cr + 8, hi[r]);
+      store8(cr, lo[0][r]);
+      store8(cr + 8, hi[0][r]);
     } else {
       float t[P];
-      store8(t, lo[r]);
-      store8(t + 8, hi[r]);
+      store8(t, lo[0][r]);
+      store8(t + 8, hi[0][r]);
       for (int64_t j = 0; j < cols; ++j) cr[j] = accumulate ? cr[j] + t[j] : t[j];
     }
   }
