@@ -67,6 +67,8 @@ class Backend {
   // or "precision_lowering": fp16/bf16 as tensor dtypes with Casts at the boundaries) for graphs whose preferred
   // backend is this one: passes ask backends instead of comparing device strings.
   virtual bool wants_pass(const std::string& pass) const { return false; }
+  // What `--precision best` means for graphs whose preferred backend is this one ("fp32", "fp16", "bf16").
+  virtual std::string best_precision() const { return "fp32"; }
   // Build time, after partitioning: choose kernels and tactics for the nodes whose plan names this backend
   // (plans[i] belongs to graph.nodes[i]); may time tactics, rewrite weights into the backend's layout, and
   // fill kernel/tactic/layout/workspace. The default keeps the partitioner's plan.

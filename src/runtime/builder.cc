@@ -37,18 +37,19 @@ std::string host_description() {
   return cpu;
 }
 
-Result<std::string> resolve_precision(const BuildOptions& o) {
+// `preferred` (the chain's first backend) decides what `best` means; without it (validation only) best stays best.
+Result<std::string> resolve_precision(const BuildOptions& o, const Backend* preferred = nullptr) {
   const std::string& p = o.precision;
   if (p != "fp32" && p != "tf32" && p != "fp16" && p != "bf16" && p != "int8" && p != "best")
     return invalid_argument("unknown --precision '" + p + "' (expected fp32|tf32|fp16|bf16|int8|best)");
   // int8: calibrated Q/DQ (quant/calib/int8_model.h), compiled as fp32 graph whose Q/DQ patterns fold to int8 ops.
   if (p == "int8") return p;
   if (o.device == "cpu") {
-    if (p == "best") return std::string("fp32");  // the reference backend's fastest precision
+    if (p == "best") return preferred ? preferred->best_precision() : std::string("fp32");
     if (p == "tf32") return invalid_argument("--precision tf32 is a GPU precision (use fp32 on --device cpu)");
     return p;
   }
-  return p == "best" ? std::string("fp16") : p;
+  return p == "best" ? (preferred ? preferred->best_precision() : std::string("fp16")) : p;
 }
 
 // The backends that build this engine, most preferred first, the reference backend last: --backend NAME gives
@@ -131,7 +132,7 @@ Result<std::shared_ptr<Engine>> build_engine_from_graph(std::shared_ptr<Graph> g
                                                         const std::string& source) {
   KILN_ASSIGN_OR_RETURN(std::vector<const Backend*> chain, backend_chain(asked));
   KILN_ASSIGN_OR_RETURN(BuildOptions options, effective_options(asked));
-  KILN_ASSIGN_OR_RETURN(std::string precision, resolve_precision(options));
+  KILN_ASSIGN_OR_RETURN(std::string precision, resolve_precision(options, chain.front()));
   dump_if_asked(options, "import", *graph);
   KILN_ASSIGN_OR_RETURN(std::vector<OptimizationProfile> profiles, make_profiles(*graph, options));
   KILN_RETURN_IF_ERROR(specialize_fixed_shapes(*graph, profiles));

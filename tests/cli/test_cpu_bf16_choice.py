@@ -1,7 +1,8 @@
 """kiln build --precision bf16 on the CPU: with native bf16 (AVX512-BF16 or AMX) the build times whole runs with
 convolutions and matmuls each in bf16 or float32, prints one line about it and records the choice per node
 (kiln inspect: precision=bfloat16 or float32 on every onednn_conv / onednn_matmul node); --opt-level 0 skips the
-timing; the engine's answer stays within bf16's budget of ONNX Runtime's. Without native bf16 nothing is timed."""
+timing; the engine's answer stays within bf16's budget of ONNX Runtime's. Without native bf16 nothing is timed.
+--precision best means bf16 on such CPUs and fp32 elsewhere."""
 import subprocess
 
 import numpy as np
@@ -84,3 +85,18 @@ def test_opt_level_0_does_not_time(kiln_bin, model):
     assert p.returncode == 0, p.stderr
     assert LINE not in p.stderr
     assert all(v == [] for v in node_precisions(kiln_bin, engine).values())
+
+
+def test_best_is_bf16_where_the_cpu_has_it(kiln_bin, model):
+    work, path, want = model
+    engine = work / "best.kiln"
+    p = run_kiln(kiln_bin, "build", path, "-o", engine, "--device", "cpu", "--precision", "best")
+    assert p.returncode == 0, p.stderr
+    info = run_kiln(kiln_bin, "inspect", engine).stdout
+    assert ("precision: bf16" if native_bf16() else "precision: fp32") in info, info
+    assert (LINE in p.stderr) == native_bf16(), p.stderr
+    out = work / "out_best"
+    r = run_kiln(kiln_bin, "run", engine, "-i", f"x={work / 'x.npy'}", "--output-dir", out, "--output-format", "npy")
+    assert r.returncode == 0, r.stderr
+    got = np.load(out / "y.npy")
+    assert np.max(np.abs(got - want)) <= 0.02 * np.max(np.abs(want)) + 1e-3

@@ -41,7 +41,7 @@ Result<std::map<std::string, Dims>> parse_shapes(const std::string& text) {
 
 void BuildFlags::add_to(CLI::App* cmd, bool with_profiles) {
   cmd->add_option("--device", device, "Target device: cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
-  cmd->add_option("--precision", precision, "fp32|tf32|fp16|bf16|int8|best (best: fp16 on cuda, fp32 on cpu)")
+  cmd->add_option("--precision", precision, "fp32|tf32|fp16|bf16|int8|best (best: fp16 on cuda; on cpu bf16 where it has AVX512-BF16/AMX, else fp32)")
       ->check(CLI::IsMember({"fp32", "tf32", "fp16", "bf16", "int8", "best"}));
   cmd->add_option("--gpu", gpu, "CUDA device index for --device cuda")->check(CLI::NonNegativeNumber);
   cmd->add_option("--shapes", shapes, "Fixed input shapes, e.g. input:1x3x224x224,mask:1x128");

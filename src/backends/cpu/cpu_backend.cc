@@ -2,6 +2,7 @@
 #include "backends/cpu/cpu_backend.h"
 
 #include "backends/cpu/cpu_kernel.h"
+#include "backends/cpu/onednn/common.h"
 #include "backends/cpu/precision_choice.h"
 
 namespace kiln::cpu {
@@ -21,6 +22,9 @@ class CpuBackend : public Backend {
   bool wants_pass(const std::string& pass) const override {
     return pass == "fuse_elementwise_chains" || pass == "fold_qdq";
   }
+  // bf16 where the CPU multiplies it natively (AVX512-BF16, AMX): the build then keeps float32 for kernel classes it
+  // measures faster that way (precision_choice.h); float32 elsewhere, where oneDNN only emulates bf16.
+  std::string best_precision() const override { return onednn::native_bf16() ? "bf16" : "fp32"; }
   // Records which CPU kernel runs each of its nodes, for `kiln inspect` and so contexts skip the selection.
   // With --precision bf16/best it also chooses bf16 or float32 per kernel class by timing (precision_choice.h).
   Status prepare(Graph& graph, std::vector<NodePlan>& plans, const PlanRequest& request) const override {

@@ -38,6 +38,7 @@ class CudaBackend : public Backend {
   bool wants_pass(const std::string& pass) const override {
     return pass == "layout_nhwc" || pass == "fuse_elementwise_chains" || pass == "precision_lowering";
   }
+  std::string best_precision() const override { return "fp16"; }
   Status prepare(Graph& graph, std::vector<NodePlan>& plans, const PlanRequest& request) const override {
     if (!request.graph || request.graph.get() != &graph || !request.options || !request.profiles || !request.info)
       return internal_error("cuda prepare: incomplete plan request");
