@@ -1,7 +1,11 @@
 // fuse_matmul_bias_activation: MatMul [+ constant [N] bias] [+ residual Z] [+ activation] and every Gemm become one
 // FusedMatMul (docs/fused-ops.md). Gemm's C becomes the bias (scaled by beta) when it is a constant [N] or scalar,
-// otherwise Z (a constant C is pre-scaled by beta; a runtime C needs beta == 1). A MatMul with nothing to absorb
-// stays a MatMul.
+// otherwise Z (a constant C is pre-scaled by beta; a runtime C needs beta == 1). An operand that is a Transpose of
+// only its last two axes, read by this MatMul alone, becomes transA/transB (the GEMM reads it transposed; no copy:
+// attention's K^T in unfused attention blocks). A MatMul with nothing to absorb stays a MatMul.
+#include <optional>
+
+#include "ir/op_params.h"
 #include "passes/fuse_util.h"
 #include "passes/pass.h"
 
@@ -45,6 +49,20 @@ bool broadcasts_into(const Shape& z, const Shape& y) {
   return true;
 }
 
+// `v` = Transpose(x) of the last two axes only (batch axes in order), read by node `reader` alone: returns x.
+std::optional<std::string> last_two_swapped(const Graph& g, const GraphIndex& idx, const std::string& v, size_t reader) {
+  const Node* t = idx.producer_of(v, OpKind::kTranspose);
+  if (!t || t->inputs.empty() || !idx.only_read_by(v, reader)) return std::nullopt;
+  const int64_t r = fuse::rank_of(g, t->inputs[0]);
+  if (r < 2) return std::nullopt;
+  auto perm = transpose_perm(t->attrs, r);
+  if (!perm.ok()) return std::nullopt;
+  for (int64_t i = 0; i < r - 2; ++i)
+    if ((*perm)[i] != i) return std::nullopt;
+  if ((*perm)[r - 2] != r - 1 || (*perm)[r - 1] != r - 2) return std::nullopt;
+  return t->inputs[0];
+}
+
 class FuseMatMulBiasActivation : public Pass {
  public:
   std::string name() const override { return "fuse_matmul_bias_activation"; }
@@ -64,6 +82,8 @@ class FuseMatMulBiasActivation : public Pass {
       const int64_t rank = fuse::rank_of(g, mm.outputs[0]);
       const int64_t n = rank >= 2 && yt->shape.dims.back().is_known() ? yt->shape.dims.back().value : -1;
       Attrs attrs;
+      std::string a = mm.inputs[0], b = mm.inputs[1];
+      bool folded = false;
       std::string bias, z, y = mm.outputs[0];
       std::vector<size_t> removed;
       size_t last = mi;
@@ -92,6 +112,16 @@ class FuseMatMulBiasActivation : public Pass {
           }
         }
       } else {
+        if (auto x = last_two_swapped(g, idx, a, mi)) {
+          a = *x;
+          attrs.set("transA", int64_t{1});
+          folded = true;
+        }
+        if (auto x = last_two_swapped(g, idx, b, mi)) {
+          b = *x;
+          attrs.set("transB", int64_t{1});
+          folded = true;
+        }
         // Constant bias Add.
         auto ai = idx.sole_consumer(y);
         if (ai && g.nodes[*ai].op == OpKind::kAdd) {
@@ -124,11 +154,11 @@ class FuseMatMulBiasActivation : public Pass {
         removed.insert(removed.end(), am->nodes.begin(), am->nodes.end() - 1);
         last = am->last;
       }
-      if (!gemm && last == mi) continue;  // nothing to absorb: a plain MatMul stays
+      if (!gemm && last == mi && !folded) continue;  // nothing to absorb: a plain MatMul stays
       std::vector<size_t> all = removed;
       all.push_back(last);
       if (rw.claimed(all)) continue;
-      std::vector<std::string> inputs{mm.inputs[0], mm.inputs[1], bias};
+      std::vector<std::string> inputs{a, b, bias};
       if (!z.empty()) inputs.push_back(z);
       while (!inputs.empty() && inputs.back().empty()) inputs.pop_back();
       Node fused = fuse::fused_node(mm, OpKind::kFusedMatMul, inputs, {g.nodes[last].outputs[0]}, 1);

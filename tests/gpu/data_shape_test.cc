@@ -60,6 +60,11 @@ TEST(CudaDataShape, TransposeTiledAndGeneric) {
       {{7}, {0}},
       {{1, 5, 1, 7}, {3, 2, 1, 0}},
       {{2, 3, 1, 4, 1, 5, 1, 2, 3}, {8, 7, 5, 6, 0, 1, 2, 3, 4}},  // rank 9, collapses to 5 dims
+      // Innermost axis kept: rows move as 16/8/4-byte vectors where the row bytes allow, else element-wise.
+      {{7, 9, 3, 64}, {1, 0, 2, 3}},         // [S, B, E] -> [B, S, E] (nn.MultiheadAttention's batch swap)
+      {{6, 49, 3, 3, 32}, {2, 0, 3, 1, 4}},  // qkv [B, N, 3, H, D] -> [3, B, H, N, D] (window attention)
+      {{3, 5, 6}, {1, 0, 2}},                // 6-element rows: 4/8-byte vectors or none, by dtype
+      {{4, 2, 5, 3}, {2, 1, 0, 3}},          // 3-element rows: odd bytes, element-wise
   };
   uint64_t seed = 10;
   for (DType dt : kElemTypes)
@@ -136,6 +141,12 @@ TEST(CudaDataShape, SliceNegativeStepsAndAxes) {
     }
   Tensor x = random_tensor(DType::kFloat32, {1031}, 2);
   expect_cuda_matches_reference(node(OpKind::kSlice, 3, 1), {x, ints({7}), ints({-7})});
+  // Whole or partial contiguous rows (the vectorized copy): rows 1..6, then columns 4..11 of 16.
+  for (DType dt : kElemTypes) {
+    Tensor r = random_tensor(dt, {4, 9, 16}, 3, -50, 50);
+    expect_cuda_matches_reference(node(OpKind::kSlice, 4, 1), {r, ints({1}), ints({7}), ints({1})}, {1, 2, 3});
+    expect_cuda_matches_reference(node(OpKind::kSlice, 4, 1), {r, ints({4}), ints({12}), ints({2})}, {1, 2, 3});
+  }
 }
 
 TEST(CudaDataShape, ExpandAndTile) {
@@ -147,6 +158,10 @@ TEST(CudaDataShape, ExpandAndTile) {
     expect_cuda_matches_reference(node(OpKind::kTile, 2, 1), {random_tensor(dt, {3, 5}, 4), ints({2, 3})}, {1});
     expect_cuda_matches_reference(node(OpKind::kTile, 2, 1), {random_tensor(dt, {2, 1, 7}, 5), ints({1, 4, 1})}, {1});
     expect_cuda_matches_reference(node(OpKind::kTile, 2, 1), {random_tensor(dt, {33}, 6), ints({1})});
+    // Broadcast and repeated rows of 16 elements (the vectorized copy).
+    expect_cuda_matches_reference(node(OpKind::kExpand, 2, 1), {random_tensor(dt, {2, 1, 16}, 7), ints({2, 5, 16})},
+                                  {1});
+    expect_cuda_matches_reference(node(OpKind::kTile, 2, 1), {random_tensor(dt, {2, 1, 16}, 8), ints({1, 3, 1})}, {1});
   }
 }
 

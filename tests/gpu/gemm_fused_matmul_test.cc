@@ -90,6 +90,10 @@ TEST(GpuFusedMatMul, TransposesAndAlpha) {
       check_fused(c, seed++);
       c.act = "Silu";
       check_fused(c, seed++);
+      // Both operands batched (attention's Q K^T and P^T V with the transposes folded into the product).
+      FusedCase batched{ta ? Dims{3, 16, 7} : Dims{3, 7, 16}, tb ? Dims{3, 65, 16} : Dims{3, 16, 65}, false, nullptr, "",
+                        ta, tb, 1.f};
+      check_fused(batched, seed++);
     }
 }
 

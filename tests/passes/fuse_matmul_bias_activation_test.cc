@@ -38,6 +38,49 @@ TEST(FuseMatMulBiasActivation, MatMulBiasResidualGeluTanh) {
   EXPECT_EQ(g.nodes[0].attrs.get_string("activation"), "GeluTanh");
 }
 
+// Attention scores Q K^T with K^T a Transpose of the last two axes: the MatMul reads K with transB (and A with
+// transA), no copy; the Transpose is left for dead-code elimination.
+TEST(FuseMatMulBiasActivation, LastTwoAxesTransposeBecomesTransFlag) {
+  GraphBuilder b(30);
+  b.input("q", {2, 3, 5, 8}).input("k", {2, 3, 7, 8}).input("p", {2, 3, 5, 4});
+  b.node(OpKind::kTranspose, {"k"}, {"kt"}).attrs.set("perm", std::vector<int64_t>{0, 1, 3, 2});
+  b.node(OpKind::kMatMul, {"q", "kt"}, {"s"});
+  b.node(OpKind::kTranspose, {"p"}, {"pt"}).attrs.set("perm", std::vector<int64_t>{0, 1, 3, 2});
+  b.node(OpKind::kMatMul, {"pt", "s"}, {"y"});
+  b.output("y");
+  auto pass = make_fuse_matmul_bias_activation_pass();
+  Graph g = run_and_compare(*pass, b.finish(), true);
+  int fused = 0;
+  for (const Node& n : g.nodes) {
+    if (n.op != OpKind::kFusedMatMul) continue;
+    ++fused;
+    if (n.outputs[0] == "s") {
+      EXPECT_EQ(n.inputs, (std::vector<std::string>{"q", "k"}));
+      EXPECT_EQ(n.attrs.get_int("transB", 0), 1);
+      EXPECT_EQ(n.attrs.get_int("transA", 0), 0);
+    } else {
+      EXPECT_EQ(n.inputs, (std::vector<std::string>{"p", "s"}));
+      EXPECT_EQ(n.attrs.get_int("transA", 0), 1);
+    }
+  }
+  EXPECT_EQ(fused, 2) << print_graph(g);
+}
+
+// A Transpose that moves a batch axis, or whose result is read elsewhere too, is not folded: the MatMul stays.
+TEST(FuseMatMulBiasActivation, OtherTransposesStay) {
+  GraphBuilder b(31);
+  b.input("q", {3, 2, 5, 8}).input("k", {2, 3, 8, 7});
+  b.node(OpKind::kTranspose, {"k"}, {"kt"}).attrs.set("perm", std::vector<int64_t>{1, 0, 2, 3});
+  b.node(OpKind::kMatMul, {"q", "kt"}, {"s"});
+  b.node(OpKind::kTranspose, {"k"}, {"k2"}).attrs.set("perm", std::vector<int64_t>{0, 1, 3, 2});
+  b.node(OpKind::kMatMul, {"k2", "k"}, {"u"});
+  b.node(OpKind::kRelu, {"k2"}, {"v"});
+  b.output("s").output("u").output("v");
+  auto pass = make_fuse_matmul_bias_activation_pass();
+  Graph g = run_and_compare(*pass, b.finish(), false);
+  for (const Node& n : g.nodes) EXPECT_NE(n.op, OpKind::kFusedMatMul) << print_graph(g);
+}
+
 TEST(FuseMatMulBiasActivation, GemmForms) {
   auto pass = make_fuse_matmul_bias_activation_pass();
   // Constant [N] C with beta 0.5, transB, alpha 2, then Sigmoid: one FusedMatMul with a bias.

@@ -1,5 +1,7 @@
 // Device code of the CUDA copy kernels: strided gather-copy (Transpose, Slice, Expand, Tile, DepthToSpace) with a
 // space-to-depth fast path, the tiled batched transpose, and fill.
+#include <algorithm>
+
 #include "backends/cuda/data/data_launch.h"
 #include "backends/cuda/device_common.cuh"
 
@@ -7,18 +9,24 @@ namespace kiln::cuda {
 
 namespace {
 
-template <typename E, bool kMod>
-__global__ void strided_copy_kernel(const E* __restrict__ in, E* __restrict__ out, StridedDesc d, int64_t n) {
-  KILN_GRID_LOOP(i, n) {
-    int64_t rem = i, off = d.base;
+// I is the index type: uint32_t when every input offset and the element count fit (divisions by 32-bit dims cost
+// a fraction of 64-bit ones, which were most of this kernel's time), else int64_t.
+template <typename E, bool kMod, typename I>
+__global__ void strided_copy_kernel(const E* __restrict__ in, E* __restrict__ out, StridedDesc d, I n) {
+  // Dims and strides are read from the parameter bank each time (local arrays indexed by r would spill).
+  const I base = static_cast<I>(d.base);
+  for (I i = blockIdx.x * static_cast<I>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<I>(gridDim.x) * blockDim.x) {
+    I rem = i, off = base;
     for (int r = d.rank - 1; r >= 0; --r) {
-      const int64_t q = rem / d.dims[r];
-      int64_t c = rem - q * d.dims[r];
+      const I dim = static_cast<I>(d.dims[r]);
+      const I q = rem / dim;
+      I c = rem - q * dim;
       rem = q;
       if constexpr (kMod) {
-        if (d.mods[r] > 0) c %= d.mods[r];
+        if (d.mods[r] > 0) c %= static_cast<I>(d.mods[r]);
       }
-      off += c * d.strides[r];
+      off += c * static_cast<I>(d.strides[r]);
     }
     out[i] = in[off];
   }
@@ -155,21 +163,86 @@ bool try_space_to_depth_nhwc(size_t es, const void* in, void* out, const Strided
 
 }  // namespace
 
-cudaError_t launch_strided_copy(size_t es, const void* in, void* out, const StridedDesc& d, int64_t n, cudaStream_t s) {
-  cudaError_t s2d_err;
-  if (try_space_to_depth_nhwc(es, in, out, d, n, s, &s2d_err)) return s2d_err;
+namespace {
+
+// The widest access (16, 8 or 4 bytes, at least es) that moves the innermost dim of `d` whole: it must be contiguous
+// in the input (stride 1, no modulo), and its row bytes, every other stride, the base and both pointers must be
+// multiples of the width. Transpose/Slice/Expand/Tile rows of 8+ bytes then move as vectors, not element by element.
+size_t vector_width(size_t es, const StridedDesc& d, const void* in, const void* out) {
+  const int last = d.rank - 1;
+  if (last < 0 || d.strides[last] != 1 || d.mods[last] > 0) return es;
+  for (size_t v : {size_t{16}, size_t{8}, size_t{4}}) {
+    if (v <= es) break;
+    bool ok = (d.dims[last] * es) % v == 0 && (d.base * es) % v == 0 &&
+              reinterpret_cast<uintptr_t>(in) % v == 0 && reinterpret_cast<uintptr_t>(out) % v == 0;
+    for (int r = 0; ok && r < last; ++r) ok = (d.strides[r] * es) % v == 0;
+    if (ok) return v;
+  }
+  return es;
+}
+
+// The largest input offset the copy reads, plus one (0 for an empty copy).
+int64_t input_extent(const StridedDesc& d) {
+  int64_t hi = d.base;
+  for (int r = 0; r < d.rank; ++r) {
+    const int64_t reach = d.mods[r] > 0 ? std::min(d.dims[r], d.mods[r]) : d.dims[r];
+    if (reach <= 0) return 0;
+    hi += (reach - 1) * d.strides[r];
+  }
+  return hi + 1;
+}
+
+template <typename E>
+cudaError_t launch_strided_copy_typed(const void* in, void* out, const StridedDesc& d, int64_t n, cudaStream_t s) {
   bool mod = false;
   for (int r = 0; r < d.rank; ++r) mod = mod || d.mods[r] > 0;
-#define KILN_BODY                                                                                 \
-  if (mod)                                                                                        \
-    strided_copy_kernel<E, true>                                                                  \
-        <<<grid_for(n), kThreads, 0, s>>>(static_cast<const E*>(in), static_cast<E*>(out), d, n); \
-  else                                                                                            \
-    strided_copy_kernel<E, false>                                                                 \
-        <<<grid_for(n), kThreads, 0, s>>>(static_cast<const E*>(in), static_cast<E*>(out), d, n); \
+  const bool narrow = n < INT32_MAX && input_extent(d) < INT32_MAX;
+  const E* src = static_cast<const E*>(in);
+  E* dst = static_cast<E*>(out);
+  if (narrow && mod)
+    strided_copy_kernel<E, true, uint32_t><<<grid_for(n), kThreads, 0, s>>>(src, dst, d, static_cast<uint32_t>(n));
+  else if (narrow)
+    strided_copy_kernel<E, false, uint32_t><<<grid_for(n), kThreads, 0, s>>>(src, dst, d, static_cast<uint32_t>(n));
+  else if (mod)
+    strided_copy_kernel<E, true, int64_t><<<grid_for(n), kThreads, 0, s>>>(src, dst, d, n);
+  else
+    strided_copy_kernel<E, false, int64_t><<<grid_for(n), kThreads, 0, s>>>(src, dst, d, n);
   return cudaGetLastError();
-  KILN_ELEM_SWITCH(es, KILN_BODY)
-#undef KILN_BODY
+}
+
+}  // namespace
+
+cudaError_t launch_strided_copy(size_t es, const void* in, void* out, const StridedDesc& desc, int64_t n,
+                                cudaStream_t s) {
+  cudaError_t s2d_err;
+  if (try_space_to_depth_nhwc(es, in, out, desc, n, s, &s2d_err)) return s2d_err;
+  if (n <= 0) return cudaSuccess;
+  StridedDesc d = desc;
+  const size_t v = vector_width(es, d, in, out);
+  if (v != es) {
+    // Re-express the copy in v-byte units: the innermost dim shrinks by v/es, every other stride and the base too.
+    const int64_t f = static_cast<int64_t>(v / es);
+    const int last = d.rank - 1;
+    d.dims[last] /= f;
+    for (int r = 0; r < last; ++r) d.strides[r] /= f;
+    d.base /= f;
+    n /= f;
+    es = v;
+  }
+  switch (es) {
+    case 1:
+      return launch_strided_copy_typed<uint8_t>(in, out, d, n, s);
+    case 2:
+      return launch_strided_copy_typed<uint16_t>(in, out, d, n, s);
+    case 4:
+      return launch_strided_copy_typed<uint32_t>(in, out, d, n, s);
+    case 8:
+      return launch_strided_copy_typed<uint64_t>(in, out, d, n, s);
+    case 16:
+      return launch_strided_copy_typed<uint4>(in, out, d, n, s);
+    default:
+      return cudaErrorInvalidValue;
+  }
 }
 
 cudaError_t launch_transpose_tiled(size_t es, const void* in, void* out, int64_t batch, int64_t rows, int64_t cols,

@@ -192,17 +192,41 @@ __global__ void binary_kernel(const TA* __restrict__ a, const TB* __restrict__ b
       KILN_GRID_LOOP(i, n) out[i] = apply<OP, TA, TB, TO>(a[i], bv);
       break;
     }
+    // The broadcast paths below index with 32 bits when the output has fewer than 2^31 elements (every input
+    // offset is then smaller too): 64-bit division and modulo were most of their time.
     case kRowB:
-      KILN_GRID_LOOP(i, n) out[i] = apply<OP, TA, TB, TO>(a[i], b[i % row]);
+      if (n < INT32_MAX) {
+        KILN_GRID_LOOP32(i, n) out[i] = apply<OP, TA, TB, TO>(a[i], b[i % static_cast<uint32_t>(row)]);
+      } else {
+        KILN_GRID_LOOP(i, n) out[i] = apply<OP, TA, TB, TO>(a[i], b[i % row]);
+      }
       break;
     case kRowA:
-      KILN_GRID_LOOP(i, n) out[i] = apply<OP, TA, TB, TO>(a[i % row], b[i]);
+      if (n < INT32_MAX) {
+        KILN_GRID_LOOP32(i, n) out[i] = apply<OP, TA, TB, TO>(a[i % static_cast<uint32_t>(row)], b[i]);
+      } else {
+        KILN_GRID_LOOP(i, n) out[i] = apply<OP, TA, TB, TO>(a[i % row], b[i]);
+      }
       break;
     default:
-      KILN_GRID_LOOP(i, n) {
-        int64_t off[2];
-        broadcast_offsets<2>(d, i, off);
-        out[i] = apply<OP, TA, TB, TO>(a[off[0]], b[off[1]]);
+      if (n < INT32_MAX) {
+        KILN_GRID_LOOP32(i, n) {
+          uint32_t rem = i, oa = 0, ob = 0;
+          for (int r = d.rank - 1; r >= 0; --r) {
+            const uint32_t dim = static_cast<uint32_t>(d.dims[r]);
+            const uint32_t q = rem / dim, c = rem - q * dim;
+            rem = q;
+            oa += c * static_cast<uint32_t>(d.strides[0][r]);
+            ob += c * static_cast<uint32_t>(d.strides[1][r]);
+          }
+          out[i] = apply<OP, TA, TB, TO>(a[oa], b[ob]);
+        }
+      } else {
+        KILN_GRID_LOOP(i, n) {
+          int64_t off[2];
+          broadcast_offsets<2>(d, i, off);
+          out[i] = apply<OP, TA, TB, TO>(a[off[0]], b[off[1]]);
+        }
       }
       break;
   }
