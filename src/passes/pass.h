@@ -30,6 +30,7 @@ std::unique_ptr<Pass> make_eliminate_dead_code_pass();
 std::unique_ptr<Pass> make_eliminate_common_subexpressions_pass();
 std::unique_ptr<Pass> make_simplify_transpose_reshape_pass();
 std::unique_ptr<Pass> make_simplify_broadcasts_pass();
+std::unique_ptr<Pass> make_lower_einsum_pass();
 std::unique_ptr<Pass> make_layout_nhwc_pass();
 // Fusion passes (P2): declare factories here, one line each, as their files land.
 std::unique_ptr<Pass> make_fuse_conv_bn_pass();

@@ -43,6 +43,7 @@ std::vector<PassFactory> pass_list(const PassOptions& o) {
   l.push_back(make_remove_identity_pass);
   l.push_back(make_eliminate_dead_code_pass);
   l.push_back(make_eliminate_common_subexpressions_pass);
+  l.push_back(make_lower_einsum_pass);         // after folding: constant Einsums fold instead; before the fusions
   l.push_back(make_simplify_broadcasts_pass);  // before fuse_attention: masks keep their small shapes
   if (fusions) {
     // Fusions, in this order: fuse_conv_bn, fuse_gelu, fuse_layer_norm, fuse_rms_norm, fuse_attention,

@@ -182,6 +182,13 @@ TEST(CpuOnednnMatMul, FusedMatMul) {
     a.set("alpha", 0.25f);
     check(OpKind::kFusedMatMul, {random_f32({3, 6}), random_f32({5, 6}), random_f32({5}), random_f32({1, 5})}, a,
           std::string("FusedMatMul alpha, broadcast Z ") + act);
+    // 5-D runtime operands, B transposed, a bias-like Z broadcast over the leading batch dims (MaxViT's scores
+    // plus relative-position bias): oneDNN would take its reference kernel with Z as a post-op, so Z and the
+    // activation run after the product.
+    a.set("alpha", 1.f);
+    check(OpKind::kFusedMatMul,
+          {random_f32({1, 3, 2, 5, 4}), random_f32({1, 3, 2, 7, 4}), Tensor(), random_f32({2, 5, 7})}, a,
+          std::string("FusedMatMul 5-D transB, batch-broadcast Z ") + act, {});
   }
 }
 
