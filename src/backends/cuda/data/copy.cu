@@ -181,13 +181,15 @@ size_t vector_width(size_t es, const StridedDesc& d, const void* in, const void*
   return es;
 }
 
-// The largest input offset the copy reads, plus one (0 for an empty copy).
+// The largest input offset the copy reads, plus one (0 for an empty copy). Negative strides (Slice with negative
+// steps, counted down from the base) only lower offsets. With 32-bit indices their products wrap modulo 2^32, which
+// still lands on the right offset because every true offset lies in [0, 2^31).
 int64_t input_extent(const StridedDesc& d) {
   int64_t hi = d.base;
   for (int r = 0; r < d.rank; ++r) {
     const int64_t reach = d.mods[r] > 0 ? std::min(d.dims[r], d.mods[r]) : d.dims[r];
     if (reach <= 0) return 0;
-    hi += (reach - 1) * d.strides[r];
+    if (d.strides[r] > 0) hi += (reach - 1) * d.strides[r];
   }
   return hi + 1;
 }
