@@ -93,6 +93,18 @@ TEST(CpuKernelsNorm, GroupAndInstanceNorm) {
   }
 }
 
+TEST(CpuKernelsNorm, BatchNormInference) {
+  for (const Dims& d : {Dims{2, 5}, Dims{2, 3, 7}, Dims{3, 4, 5, 6}, Dims{1, 8, 2, 3, 4}}) {
+    const int64_t c = d[1];
+    Attrs a;
+    a.set("epsilon", 1e-3f);
+    // Variance must be non-negative: draw it from [0.1, 2].
+    check_vs_reference(OpKind::kBatchNormalization,
+                       {random_f32(d, -2, 5), random_f32({c}), random_f32({c}), random_f32({c}), random_f32({c}, 0.1, 2)},
+                       a, 1, 15, kRel, kAbs, "batch norm " + dims_to_string(d), 2);
+  }
+}
+
 Tensor axes_tensor(const std::vector<int64_t>& axes) {
   return Tensor::from_vector<int64_t>(DType::kInt64, {static_cast<int64_t>(axes.size())}, axes);
 }

@@ -175,6 +175,49 @@ NodeSupport group_norm_supports(const Graph& g, const Node& n) {
 Status group_norm_run(CpuKernelContext& ctx) { return group_norm_common(ctx, false); }
 Status instance_norm_run(CpuKernelContext& ctx) { return group_norm_common(ctx, true); }
 
+// BatchNormalization in inference form (running statistics): per channel y = x * s + t with
+// s = scale / sqrt(var + eps), t = B - mean * s. Convolutions absorb the BatchNorms that follow them (fuse_conv_bn);
+// this runs the others (pre-activation blocks: DenseNet, MaxViT's MBConv pre-norm), which went to the reference.
+NodeSupport batch_norm_supports(const Graph& g, const Node& n) {
+  if (n.attrs.get_int("training_mode", 0) != 0) return NodeSupport::no("training_mode");
+  if (n.outputs.size() > 1) return NodeSupport::no("running statistics outputs");
+  return require_dtypes(g, n, {0, 1, 2, 3, 4}, {DType::kFloat32});
+}
+
+Status batch_norm_run(CpuKernelContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  if (x.dtype() != DType::kFloat32) return ctx.unsupported(std::string("dtype ") + dtype_name(x.dtype()));
+  if (x.rank() < 2) return ctx.error("input must have rank >= 2 (N, C, ...); got " + dims_to_string(x.dims()));
+  const int64_t n = x.dim(0), c = x.dim(1), sp = n && c ? x.numel() / (n * c) : 0;
+  static const char* kNames[] = {"", "scale", "B", "input_mean", "input_var"};
+  for (size_t i = 1; i < 5; ++i)
+    if (!ctx.has_input(i) || ctx.input(i).dtype() != DType::kFloat32 || ctx.input(i).numel() != c)
+      return ctx.error(std::string(kNames[i]) + " must be a float32 tensor of " + std::to_string(c) +
+                       " elements (X's channels)");
+  const float eps = ctx.attrs().get_float("epsilon", 1e-5f);
+  std::vector<float> s(c), t(c);
+  const float* scale = ctx.input(1).data<float>();
+  const float* bias = ctx.input(2).data<float>();
+  const float* mean = ctx.input(3).data<float>();
+  const float* var = ctx.input(4).data<float>();
+  for (int64_t i = 0; i < c; ++i) {
+    s[i] = scale[i] / std::sqrt(var[i] + eps);
+    t[i] = bias[i] - mean[i] * s[i];
+  }
+  KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kFloat32, x.dims()));
+  const float* xs = x.data<float>();
+  float* ys = y->data<float>();
+  parallel_range(threads_for(ctx, 2 * x.numel()), n * c, [&](int64_t b, int64_t e) {
+    for (int64_t it = b; it < e; ++it) {
+      const float sc = s[it % c], sh = t[it % c];
+      const float* xp = xs + it * sp;
+      float* yp = ys + it * sp;
+      for (int64_t k = 0; k < sp; ++k) yp[k] = xp[k] * sc + sh;
+    }
+  });
+  return ok_status();
+}
+
 NodeSupport softmax_supports(const Graph& g, const Node& n) { return require_dtypes(g, n, {0}, {DType::kFloat32}); }
 Status softmax_run(CpuKernelContext& ctx) { return softmax_common(ctx, false); }
 Status log_softmax_run(CpuKernelContext& ctx) { return softmax_common(ctx, true); }

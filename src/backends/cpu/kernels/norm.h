@@ -17,6 +17,8 @@ Status add_layer_norm_run(CpuKernelContext& ctx);
 NodeSupport group_norm_supports(const Graph& g, const Node& n);  // GroupNormalization, InstanceNormalization
 Status group_norm_run(CpuKernelContext& ctx);
 Status instance_norm_run(CpuKernelContext& ctx);
+NodeSupport batch_norm_supports(const Graph& g, const Node& n);
+Status batch_norm_run(CpuKernelContext& ctx);
 NodeSupport reduce_supports(const Graph& g, const Node& n);
 Status reduce_run(CpuKernelContext& ctx);
 
