@@ -1,5 +1,6 @@
 // packed_gemm (the CPU backend's packed-B micro-kernel GEMM) vs a double-precision loop: row counts around the
-// 6-row block, partial 16-column panels, B given plain or transposed, overwrite and accumulate, 1 and 2 threads.
+// 6- and 8-row blocks (the AVX-512 kernels from 4 rows, in pairs of panels), partial 16-column panels, B given
+// plain or transposed, overwrite and accumulate, 1 and 2 threads.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -14,8 +15,8 @@ namespace {
 TEST(CpuPackedGemm, MatchesNaiveProduct) {
   std::mt19937 rng(7);
   std::uniform_real_distribution<float> u(-1.f, 1.f);
-  for (int64_t m : {1, 5, 6, 7, 13}) {
-    for (int64_t n : {1, 16, 17, 40}) {
+  for (int64_t m : {1, 3, 4, 5, 6, 7, 8, 13, 19}) {
+    for (int64_t n : {1, 16, 17, 33, 40, 64}) {
       for (int64_t k : {1, 3, 64}) {
         for (bool trans : {false, true}) {
           for (bool acc : {false, true}) {
