@@ -35,6 +35,11 @@ TEST(CpuKernelsElementwise, UnaryOpsMatchReference) {
       {OpKind::kLeakyRelu, attrs_f({{"alpha", 0.2f}}), -3, 3},
       {OpKind::kHardSigmoid, attrs_f({{"alpha", 0.3f}, {"beta", 0.4f}}), -5, 5},
       {OpKind::kElu, attrs_f({{"alpha", 0.7f}}), -5, 5},
+      {OpKind::kMish, {}, -30, 30},      {OpKind::kMish, {}, -1, 1},        {OpKind::kSoftsign, {}, -9, 9},
+      {OpKind::kSin, {}, -20, 20},       {OpKind::kCos, {}, -20, 20},       {OpKind::kSelu, {}, -5, 5},
+      {OpKind::kSelu, attrs_f({{"alpha", 2.f}, {"gamma", 0.5f}}), -5, 5},
+      {OpKind::kCelu, attrs_f({{"alpha", 0.5f}}), -5, 5},
+      {OpKind::kThresholdedRelu, attrs_f({{"alpha", 0.4f}}), -2, 2},
   };
   Attrs tanh_gelu;
   tanh_gelu.set("approximate", std::string("tanh"));
@@ -80,8 +85,16 @@ TEST(CpuKernelsElementwise, BinaryBroadcastingMatchesReference) {
       {{}, {}},           {{7}, {}},          {{}, {7}},           {{2, 3, 5}, {2, 3, 5}}, {{2, 3, 5}, {5}},
       {{2, 3, 5}, {3, 1}}, {{2, 1, 5}, {1, 3, 1}}, {{4, 1}, {1, 6}}, {{1, 16, 7, 7}, {1, 16, 1, 1}},
       {{0, 3}, {1, 3}},   {{3, 0}, {3, 1}},   {{1}, {13, 1, 11}},  {{2, 3, 4, 5}, {1, 3, 1, 5}}};
-  for (OpKind op : {OpKind::kAdd, OpKind::kSub, OpKind::kMul, OpKind::kDiv, OpKind::kMax, OpKind::kMin, OpKind::kPow}) {
+  for (OpKind op : {OpKind::kAdd, OpKind::kSub, OpKind::kMul, OpKind::kDiv, OpKind::kMax, OpKind::kMin, OpKind::kPow,
+                    OpKind::kPRelu}) {
     for (auto& [a, b] : shapes) {
+      // PRelu's slope broadcasts to X only: skip the pairs where b has a dim a lacks or is larger.
+      bool into_a = b.size() <= a.size();
+      for (size_t i = 0; into_a && i < b.size(); ++i) {
+        const int64_t bd = b[b.size() - 1 - i], ad = a[a.size() - 1 - i];
+        into_a = bd == ad || bd == 1;
+      }
+      if (op == OpKind::kPRelu && !into_a) continue;
       const bool pw = op == OpKind::kPow;
       Tensor ta = random_f32(a, pw ? 0.1f : -3.f, 3.f), tb = random_f32(b, pw ? -2.f : 0.2f, 3.f);
       check_vs_reference(op, {ta, tb}, {}, 1, 14, kRel, kAbs,

@@ -41,6 +41,13 @@ std::optional<UOp> unary_op_of(const Node& n) {
     case OpKind::kRound: return UOp::kRound;
     case OpKind::kSign: return UOp::kSign;
     case OpKind::kSwish: return UOp::kSwish;
+    case OpKind::kMish: return UOp::kMish;
+    case OpKind::kSoftsign: return UOp::kSoftsign;
+    case OpKind::kSin: return UOp::kSin;
+    case OpKind::kCos: return UOp::kCos;
+    case OpKind::kSelu: return UOp::kSelu;
+    case OpKind::kCelu: return UOp::kCelu;
+    case OpKind::kThresholdedRelu: return UOp::kThresholdedRelu;
     case OpKind::kGelu: {
       const std::string a = n.attrs.get_string("approximate", "none");
       if (a == "none") return UOp::kGelu;
@@ -72,6 +79,12 @@ Result<UnaryParams> unary_params(const CpuKernelContext& ctx) {
     case UOp::kLeakyRelu: p.p0 = a.get_float("alpha", 0.01f); break;
     case UOp::kElu: p.p0 = a.get_float("alpha", 1.0f); break;
     case UOp::kSwish: p.p0 = a.get_float("alpha", 1.0f); break;
+    case UOp::kSelu:
+      p.p0 = a.get_float("alpha", 1.67326319217681884765625f);
+      p.p1 = a.get_float("gamma", 1.05070102214813232421875f);
+      break;
+    case UOp::kCelu: p.p0 = a.get_float("alpha", 1.0f); break;
+    case UOp::kThresholdedRelu: p.p0 = a.get_float("alpha", 1.0f); break;
     case UOp::kHardSigmoid:
       p.p0 = a.get_float("alpha", 0.2f);
       p.p1 = a.get_float("beta", 0.5f);
@@ -94,6 +107,7 @@ std::optional<BOp> binary_op_of(OpKind op) {
     case OpKind::kPow: return BOp::kPow;
     case OpKind::kMax: return BOp::kMax;
     case OpKind::kMin: return BOp::kMin;
+    case OpKind::kPRelu: return BOp::kPRelu;
     default: return std::nullopt;
   }
 }
@@ -247,6 +261,9 @@ Status binary_run(CpuKernelContext& ctx) {
   if (!make_bcast({&a.dims(), &b.dims()}, &bc))
     return ctx.error("inputs of shapes " + dims_to_string(a.dims()) + " and " + dims_to_string(b.dims()) +
                      " do not broadcast");
+  if (*op == BOp::kPRelu && bc.out != a.dims())  // PRelu broadcasts the slope to X only
+    return ctx.error("slope shape " + dims_to_string(b.dims()) + " cannot be broadcast to X shape " +
+                     dims_to_string(a.dims()));
   const DType dt = a.dtype();
   if (b.dtype() != dt) return ctx.error(std::string("input dtypes differ: ") + dtype_name(dt) + ", " + dtype_name(b.dtype()));
   KILN_ASSIGN_OR_RETURN(bool done_blocked, binary_blocked(ctx, *op, bc.out));

@@ -42,6 +42,12 @@ KILN_UNARY(u_elu, v < 0 ? p0 * (exp_f(v) - 1.0f) : v)
 KILN_UNARY(u_round, std::nearbyint(v))  // the default rounding mode: half to even
 KILN_UNARY(u_sign, v > 0 ? 1.0f : (v < 0 ? -1.0f : v))
 KILN_UNARY(u_swish, v * sigmoid_f(p0 * v))
+// x * tanh(softplus(x)) = x * n / (n + 2) with n = e^x (e^x + 2); past 20 it is x to float precision.
+KILN_UNARY(u_mish, v > 20.0f ? v : v * (exp_f(v) * (exp_f(v) + 2.0f)) / (exp_f(v) * (exp_f(v) + 2.0f) + 2.0f))
+KILN_UNARY(u_softsign, v / (1.0f + (v < 0 ? -v : v)))
+KILN_UNARY(u_selu, v > 0 ? p1 * v : p1 * p0 * (exp_f(v) - 1.0f))
+KILN_UNARY(u_celu, v > 0 ? v : p0 * (exp_f(v / p0) - 1.0f))
+KILN_UNARY(u_thresholded_relu, v > p0 ? v : 0.0f)
 
 // Scalar libm loops (rare in hot paths, and the compiler cannot vectorize them without fast-math).
 void u_log(const float* x, float* y, int64_t n, float, float) {
@@ -52,6 +58,12 @@ void u_softplus(const float* x, float* y, int64_t n, float, float) {
     const float v = x[i];
     y[i] = v > 0 ? v + std::log1p(std::exp(-v)) : std::log1p(std::exp(v));
   }
+}
+void u_sin(const float* x, float* y, int64_t n, float, float) {
+  for (int64_t i = 0; i < n; ++i) y[i] = std::sin(x[i]);
+}
+void u_cos(const float* x, float* y, int64_t n, float, float) {
+  for (int64_t i = 0; i < n; ++i) y[i] = std::cos(x[i]);
 }
 void u_copy(const float* x, float* y, int64_t n, float, float) {
   if (x != y) std::memmove(y, x, static_cast<size_t>(n) * sizeof(float));
@@ -86,6 +98,7 @@ KILN_BINARY(b_mul, u * v)
 KILN_BINARY(b_div, u / v)
 KILN_BINARY(b_max, u != u ? u : (u > v ? u : v))
 KILN_BINARY(b_min, u != u ? u : (u < v ? u : v))
+KILN_BINARY(b_prelu, u < 0 ? u * v : u)
 
 void b_pow(const float* a, int64_t sa, const float* b, int64_t sb, float* y, int64_t n) {
   if (sb == 0) {  // common constant exponents, exact like the reference's rounding of pow(double)
@@ -138,6 +151,13 @@ void unary_row(UOp op, const float* x, float* y, int64_t n, float p0, float p1) 
     case UOp::kSign: f = u_sign; break;
     case UOp::kIdentity: f = u_copy; break;
     case UOp::kSwish: f = u_swish; break;
+    case UOp::kMish: f = u_mish; break;
+    case UOp::kSoftsign: f = u_softsign; break;
+    case UOp::kSin: f = u_sin; break;
+    case UOp::kCos: f = u_cos; break;
+    case UOp::kSelu: f = u_selu; break;
+    case UOp::kCelu: f = u_celu; break;
+    case UOp::kThresholdedRelu: f = u_thresholded_relu; break;
   }
   f(x, y, n, p0, p1);
 }
@@ -153,6 +173,7 @@ void binary_row(BOp op, const float* a, int64_t sa, const float* b, int64_t sb, 
     case BOp::kDiv: vv = b_div_vv; sv = b_div_sv; vs = b_div_vs; break;
     case BOp::kMax: vv = b_max_vv; sv = b_max_sv; vs = b_max_vs; break;
     case BOp::kMin: vv = b_min_vv; sv = b_min_sv; vs = b_min_vs; break;
+    case BOp::kPRelu: vv = b_prelu_vv; sv = b_prelu_sv; vs = b_prelu_vs; break;
     case BOp::kPow: break;
   }
   if (sa == 0 && sb == 0) {

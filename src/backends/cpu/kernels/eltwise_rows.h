@@ -15,8 +15,12 @@ enum class UOp : uint8_t {
   kHardSigmoid,  // p0 = alpha, p1 = beta
   kHardSwish, kSoftplus, kElu /* p0 = alpha */, kRound, kSign, kIdentity,
   kSwish,        // p0 = alpha: x * sigmoid(alpha * x)
+  kMish, kSoftsign, kSin, kCos,
+  kSelu,             // p0 = alpha, p1 = gamma
+  kCelu,             // p0 = alpha
+  kThresholdedRelu,  // p0 = alpha
 };
-enum class BOp : uint8_t { kAdd, kSub, kMul, kDiv, kPow, kMax, kMin };
+enum class BOp : uint8_t { kAdd, kSub, kMul, kDiv, kPow, kMax, kMin, kPRelu /* a < 0 ? a * b : a */ };
 
 // y[i] = op(x[i]) for i < n (x == y allowed).
 void unary_row(UOp op, const float* x, float* y, int64_t n, float p0, float p1);

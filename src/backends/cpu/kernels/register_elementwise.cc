@@ -11,10 +11,13 @@ void register_cpu_elementwise_kernels(CpuKernelRegistry& r) {
   for (OpKind op : {OpKind::kNeg, OpKind::kAbs, OpKind::kRelu, OpKind::kSigmoid, OpKind::kTanh, OpKind::kExp,
                     OpKind::kLog, OpKind::kSqrt, OpKind::kReciprocal, OpKind::kErf, OpKind::kFloor, OpKind::kCeil,
                     OpKind::kLeakyRelu, OpKind::kClip, OpKind::kHardSigmoid, OpKind::kHardSwish, OpKind::kSoftplus,
-                    OpKind::kElu, OpKind::kRound, OpKind::kSign, OpKind::kGelu, OpKind::kSwish})
+                    OpKind::kElu, OpKind::kRound, OpKind::kSign, OpKind::kGelu, OpKind::kSwish, OpKind::kMish,
+                    OpKind::kSoftsign, OpKind::kSin, OpKind::kCos, OpKind::kSelu, OpKind::kCelu,
+                    OpKind::kThresholdedRelu})
     r.add(op, unary);
   const CpuKernel binary{"eltwise_binary", binary_supports, binary_run, /*takes_handoffs=*/true};
-  for (OpKind op : {OpKind::kAdd, OpKind::kSub, OpKind::kMul, OpKind::kDiv, OpKind::kPow, OpKind::kMax, OpKind::kMin})
+  for (OpKind op : {OpKind::kAdd, OpKind::kSub, OpKind::kMul, OpKind::kDiv, OpKind::kPow, OpKind::kMax, OpKind::kMin,
+                    OpKind::kPRelu})
     r.add(op, binary);
   r.add(OpKind::kFusedElementwise, {"fused_eltwise", fused_eltwise_supports, fused_eltwise_run});
   r.add(OpKind::kDiv, {"int_div", int_div_supports, int_div_run});
