@@ -35,6 +35,22 @@ TEST(CpuKernelsData, TransposeAllPermutations) {
   check(OpKind::kTranspose, {random_f32({300, 301})}, big, "transpose threads", 18, 1, 2);
 }
 
+TEST(CpuKernelsData, DepthToSpaceAndSpaceToDepth) {
+  for (const char* mode : {"DCR", "CRD"})
+    for (int64_t b : {2, 3}) {
+      Attrs a;
+      a.set("blocksize", b);
+      a.set("mode", std::string(mode));
+      const Dims d{2, 2 * b * b, 5, 7};
+      check(OpKind::kDepthToSpace, {random_f32(d)}, a, std::string("depth_to_space f32 ") + mode);
+      check(OpKind::kDepthToSpace, {random_int(DType::kInt64, d, -99, 99)}, a, std::string("depth_to_space i64 ") + mode);
+    }
+  Attrs a;
+  a.set("blocksize", int64_t{2});
+  check(OpKind::kSpaceToDepth, {random_f32({2, 3, 8, 6})}, a, "space_to_depth f32");
+  check(OpKind::kSpaceToDepth, {random_int(DType::kUInt8, {1, 5, 4, 10}, 0, 255)}, a, "space_to_depth u8");
+}
+
 TEST(CpuKernelsData, SliceStepsAndClamping) {
   struct Case {
     Dims x;

@@ -105,6 +105,25 @@ TEST(CpuKernelsNorm, BatchNormInference) {
   }
 }
 
+TEST(CpuKernelsNorm, ArgMaxArgMin) {
+  for (OpKind op : {OpKind::kArgMax, OpKind::kArgMin})
+    for (const Dims& d : {Dims{7}, Dims{3, 5}, Dims{2, 21, 6, 5}})
+      for (int64_t axis = -static_cast<int64_t>(d.size()); axis < static_cast<int64_t>(d.size()); ++axis)
+        for (int64_t keep : {0, 1})
+          for (int64_t last : {0, 1}) {
+            Attrs a;
+            a.set("axis", axis);
+            a.set("keepdims", keep);
+            a.set("select_last_index", last);
+            // Rounded values make ties, where select_last_index matters.
+            Tensor x = random_f32(d, -3, 3);
+            for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = std::round(x.data<float>()[i]);
+            check_vs_reference(op, {x}, a, 1, 13, 0, 0,
+                               std::string(op_name(op)) + " " + dims_to_string(d) + " axis " + std::to_string(axis) +
+                                   " keep " + std::to_string(keep) + " last " + std::to_string(last));
+          }
+}
+
 Tensor axes_tensor(const std::vector<int64_t>& axes) {
   return Tensor::from_vector<int64_t>(DType::kInt64, {static_cast<int64_t>(axes.size())}, axes);
 }

@@ -20,6 +20,8 @@ Status instance_norm_run(CpuKernelContext& ctx);
 NodeSupport batch_norm_supports(const Graph& g, const Node& n);
 Status batch_norm_run(CpuKernelContext& ctx);
 NodeSupport reduce_supports(const Graph& g, const Node& n);
+NodeSupport arg_reduce_supports(const Graph& g, const Node& n);
+Status arg_reduce_run(CpuKernelContext& ctx);  // ArgMax, ArgMin
 Status reduce_run(CpuKernelContext& ctx);
 
 }  // namespace kiln::cpu::kern

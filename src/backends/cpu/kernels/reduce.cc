@@ -165,3 +165,61 @@ Status reduce_run(CpuKernelContext& ctx) {
 }
 
 }  // namespace kiln::cpu::kern
+
+// ArgMax / ArgMin over one axis of a float32 tensor (segmentation and classification heads), int64 output: the
+// first extreme index, or the last with select_last_index; NaN wins like numpy.argmax. Inner columns are scanned
+// together so the reads stay contiguous.
+namespace kiln::cpu::kern {
+
+NodeSupport arg_reduce_supports(const Graph& g, const Node& n) { return require_dtypes(g, n, {0}, {DType::kFloat32}); }
+
+Status arg_reduce_run(CpuKernelContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  if (x.dtype() != DType::kFloat32) return ctx.unsupported(std::string("dtype ") + dtype_name(x.dtype()));
+  const int64_t r = static_cast<int64_t>(x.rank());
+  int64_t axis = ctx.attrs().get_int("axis", 0);
+  if (axis < -std::max<int64_t>(r, 1) || axis >= std::max<int64_t>(r, 1))
+    return ctx.error("axis " + std::to_string(axis) + " is out of range for rank " + std::to_string(r));
+  if (r == 0) return ctx.error("input must have rank >= 1");
+  if (axis < 0) axis += r;
+  const bool keep = ctx.attrs().get_int("keepdims", 1) != 0;
+  const bool last = ctx.attrs().get_int("select_last_index", 0) != 0;
+  const bool is_max = ctx.node().op == OpKind::kArgMax;
+  const int64_t len = x.dim(axis);
+  if (len == 0) return ctx.error("the reduced axis is empty");
+  int64_t outer = 1, inner = 1;
+  for (int64_t i = 0; i < axis; ++i) outer *= x.dim(i);
+  for (int64_t i = axis + 1; i < r; ++i) inner *= x.dim(i);
+  Dims od = x.dims();
+  if (keep) od[axis] = 1;
+  else od.erase(od.begin() + axis);
+  KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kInt64, od));
+  const float* xs = x.data<float>();
+  int64_t* ys = y->data<int64_t>();
+  parallel_range(threads_for(ctx, x.numel()), outer, [&](int64_t b, int64_t e) {
+    std::vector<float> best(static_cast<size_t>(inner));
+    for (int64_t o = b; o < e; ++o) {
+      const float* xo = xs + o * len * inner;
+      int64_t* yo = ys + o * inner;
+      for (int64_t j = 0; j < inner; ++j) {
+        best[j] = xo[j];
+        yo[j] = 0;
+      }
+      for (int64_t k = 1; k < len; ++k) {
+        const float* row = xo + k * inner;
+        for (int64_t j = 0; j < inner; ++j) {
+          const float v = row[j], cur = best[j];
+          if (cur != cur) continue;  // a NaN already won
+          const bool better = v != v || (is_max ? (last ? v >= cur : v > cur) : (last ? v <= cur : v < cur));
+          if (better) {
+            best[j] = v;
+            yo[j] = k;
+          }
+        }
+      }
+    }
+  });
+  return ok_status();
+}
+
+}  // namespace kiln::cpu::kern

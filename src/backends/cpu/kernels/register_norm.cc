@@ -17,6 +17,7 @@ void register_cpu_norm_kernels(CpuKernelRegistry& r) {
   for (OpKind op : {OpKind::kReduceSum, OpKind::kReduceMean, OpKind::kReduceMax, OpKind::kReduceMin,
                     OpKind::kReduceL2, OpKind::kReduceSumSquare})
     r.add(op, {"reduce", reduce_supports, reduce_run});
+  for (OpKind op : {OpKind::kArgMax, OpKind::kArgMin}) r.add(op, {"arg_reduce", arg_reduce_supports, arg_reduce_run});
 }
 
 }  // namespace kiln::cpu
