@@ -51,6 +51,23 @@ TEST(CpuKernelsData, DepthToSpaceAndSpaceToDepth) {
   check(OpKind::kSpaceToDepth, {random_int(DType::kUInt8, {1, 5, 4, 10}, 0, 255)}, a, "space_to_depth u8");
 }
 
+TEST(CpuKernelsData, GridSampleModesAndPadding) {
+  // Grid values in [-1.3, 1.3]: samples outside the input exercise every padding mode.
+  const Tensor x = random_f32({2, 3, 5, 7});
+  const Tensor grid = random_f32({2, 4, 6, 2}, -1.3f, 1.3f);
+  for (const char* mode : {"bilinear", "nearest", "bicubic"})
+    for (const char* pad : {"zeros", "border", "reflection"})
+      for (int64_t align : {0, 1}) {
+        Attrs a;
+        a.set("mode", std::string(mode));
+        a.set("padding_mode", std::string(pad));
+        a.set("align_corners", align);
+        // float32 weights and sums against the reference's double: not bit-exact.
+        check_vs_reference(OpKind::kGridSample, {x, grid}, a, 1, 16, 1e-5, 1e-5,
+                           std::string("grid_sample ") + mode + " " + pad + " align " + std::to_string(align));
+      }
+}
+
 TEST(CpuKernelsData, SliceStepsAndClamping) {
   struct Case {
     Dims x;

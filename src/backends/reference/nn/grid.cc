@@ -3,51 +3,15 @@
 #include <cmath>
 
 #include "backends/reference/nn/nn_util.h"
+#include "ir/grid_sample_params.h"
 
 namespace kiln {
 namespace {
-
-// Reflects x into [lo, hi] by repeated mirroring at the borders.
-double reflect(double x, double lo, double hi) {
-  const double rng = hi - lo;
-  if (rng <= 0) return lo;
-  if (x < lo) {
-    const double dx = lo - x;
-    const int64_t n = static_cast<int64_t>(dx / rng);
-    const double r = dx - static_cast<double>(n) * rng;
-    return n % 2 == 0 ? lo + r : hi - r;
-  }
-  if (x > hi) {
-    const double dx = x - hi;
-    const int64_t n = static_cast<int64_t>(dx / rng);
-    const double r = dx - static_cast<double>(n) * rng;
-    return n % 2 == 0 ? hi - r : lo + r;
-  }
-  return x;
-}
 
 struct GridTap {
   int64_t index;  // -1 = reads zero
   double weight;
 };
-
-enum class Padding { kZeros, kBorder, kReflection };
-
-// Maps an integer pixel position to a valid index (or -1 for a zero read) per the padding mode.
-int64_t pixel_index(int64_t i, int64_t len, Padding pad, double lo, double hi) {
-  if (pad == Padding::kZeros) return i >= 0 && i < len ? i : -1;
-  if (pad == Padding::kBorder) return std::clamp<int64_t>(i, 0, len - 1);
-  int64_t j = static_cast<int64_t>(reflect(static_cast<double>(i), lo, hi));
-  return std::clamp<int64_t>(j, 0, len - 1);
-}
-
-double cubic_coeff(double x) {
-  const double a = -0.75;
-  x = std::fabs(x);
-  if (x <= 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
-  if (x < 2) return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a;
-  return 0.0;
-}
 
 Status grid_sample_kernel(KernelContext& ctx) {
   KILN_RETURN_IF_ERROR(ctx.require_tensor(0));
@@ -61,17 +25,10 @@ Status grid_sample_kernel(KernelContext& ctx) {
   if (grid.rank() != x.rank() || grid.dim(0) != x.dim(0) || grid.dim(grid.rank() - 1) != static_cast<int64_t>(nd))
     return ctx.error("grid must have shape [" + std::to_string(x.dim(0)) + ", out spatial..., " + std::to_string(nd) +
                      "]; got " + nn::dims_str(grid.dims()));
-  std::string mode = ctx.attrs().get_string("mode", "linear");
-  if (mode == "bilinear") mode = "linear";
-  if (mode == "bicubic") mode = "cubic";
-  if (mode != "linear" && mode != "nearest" && mode != "cubic") return ctx.error("mode '" + mode + "' is not valid");
-  if (mode == "cubic" && nd != 2) return ctx.unsupported("cubic mode is only defined for 4-D input");
-  const std::string pm = ctx.attrs().get_string("padding_mode", "zeros");
-  Padding pad = Padding::kZeros;
-  if (pm == "border") pad = Padding::kBorder;
-  else if (pm == "reflection") pad = Padding::kReflection;
-  else if (pm != "zeros") return ctx.error("padding_mode '" + pm + "' is not valid");
-  const bool align = ctx.attrs().get_int("align_corners", 0) != 0;
+  auto parsed = grid_sample_params(ctx.attrs());
+  if (!parsed.ok()) return ctx.error(parsed.status().message());
+  const GridSampleParams p = *parsed;
+  if (p.mode == GridMode::kCubic && nd != 2) return ctx.unsupported("cubic mode is only defined for 4-D input");
   const int64_t n = x.dim(0), c = x.dim(1);
   Dims in(x.dims().begin() + 2, x.dims().end());
   Dims out_sp(grid.dims().begin() + 1, grid.dims().end() - 1);
@@ -88,30 +45,23 @@ Status grid_sample_kernel(KernelContext& ctx) {
       for (size_t d = 0; d < nd; ++d) {
         // grid's last dim lists coordinates innermost-first: (x, y[, z]).
         const double g = gv[(ni * out_size + o) * nd + (nd - 1 - d)];
-        const double len = static_cast<double>(in[d]);
-        double v = align ? (g + 1) / 2.0 * (len - 1) : ((g + 1) * len - 1) / 2.0;
-        const double lo = align ? 0.0 : -0.5, hi = align ? len - 1 : len - 0.5;
-        if (mode == "nearest") v = std::nearbyint(v);
-        if (v < lo || v > hi) {
-          if (pad == Padding::kBorder) v = std::clamp(v, 0.0, len - 1);
-          else if (pad == Padding::kReflection) v = reflect(v, lo, hi);
-        }
+        const double v = grid_source_position(p, g, in[d]);
         taps[d].clear();
         if (!std::isfinite(v)) {
           taps[d].push_back({-1, 0.0});
           continue;
         }
-        if (mode == "nearest") {
-          taps[d].push_back({pixel_index(static_cast<int64_t>(v), in[d], pad, lo, hi), 1.0});
+        if (p.mode == GridMode::kNearest) {
+          taps[d].push_back({grid_pixel_index(p, static_cast<int64_t>(v), in[d]), 1.0});
         } else {
           const double f = std::floor(v), t = v - f;
           const int64_t i0 = static_cast<int64_t>(f);
-          if (mode == "linear") {
-            taps[d].push_back({pixel_index(i0, in[d], pad, lo, hi), 1 - t});
-            taps[d].push_back({pixel_index(i0 + 1, in[d], pad, lo, hi), t});
+          if (p.mode == GridMode::kLinear) {
+            taps[d].push_back({grid_pixel_index(p, i0, in[d]), 1 - t});
+            taps[d].push_back({grid_pixel_index(p, i0 + 1, in[d]), t});
           } else {
             for (int64_t j = -1; j <= 2; ++j)
-              taps[d].push_back({pixel_index(i0 + j, in[d], pad, lo, hi), cubic_coeff(t - static_cast<double>(j))});
+              taps[d].push_back({grid_pixel_index(p, i0 + j, in[d]), grid_cubic_weight(t - static_cast<double>(j))});
           }
         }
       }
