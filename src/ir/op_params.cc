@@ -75,4 +75,27 @@ Result<std::vector<int64_t>> transpose_perm(const Attrs& attrs, int64_t rank) {
   return perm;
 }
 
+Result<PixelShuffle> pixel_shuffle(OpKind op, const Attrs& attrs, const Dims& x) {
+  if (x.size() != 4) return invalid_argument("input must be 4-D (N, C, H, W), got " + dims_to_string(x));
+  const int64_t b = attrs.get_int("blocksize", 0);
+  if (b <= 0) return invalid_argument("blocksize must be positive, got " + std::to_string(b));
+  const int64_t n = x[0], c = x[1], h = x[2], w = x[3];
+  if (op == OpKind::kSpaceToDepth) {
+    if (h % b != 0 || w % b != 0)
+      return invalid_argument("spatial dims " + dims_to_string(x) + " must be divisible by blocksize " +
+                              std::to_string(b));
+    // [n, c, h', b, w', b] -> [n, b, b, c, h', w'].
+    return PixelShuffle{{n, c, h / b, b, w / b, b}, {0, 3, 5, 1, 2, 4}, {n, c * b * b, h / b, w / b}};
+  }
+  const std::string mode = attrs.get_string("mode", "DCR");
+  if (mode != "DCR" && mode != "CRD") return invalid_argument("mode must be DCR or CRD, got '" + mode + "'");
+  if (c % (b * b) != 0)
+    return invalid_argument("channels (" + std::to_string(c) + ") must be divisible by blocksize^2 (" +
+                            std::to_string(b * b) + ")");
+  const int64_t oc = c / (b * b);
+  // DCR: [n, b, b, c', h, w] -> [n, c', h, b, w, b]; CRD: [n, c', b, b, h, w] -> the same.
+  if (mode == "DCR") return PixelShuffle{{n, b, b, oc, h, w}, {0, 3, 4, 1, 5, 2}, {n, oc, h * b, w * b}};
+  return PixelShuffle{{n, oc, b, b, h, w}, {0, 1, 4, 2, 5, 3}, {n, oc, h * b, w * b}};
+}
+
 }  // namespace kiln

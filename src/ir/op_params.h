@@ -27,6 +27,15 @@ Result<SoftmaxShape> softmax_shape(const Node& node, const Dims& dims);
 // permutation; an explicit empty `perm` is only valid for rank 0.
 Result<std::vector<int64_t>> transpose_perm(const Attrs& attrs, int64_t rank);
 
+// DepthToSpace / SpaceToDepth as a permuted view: X [N, C, H, W] read as `view` (row-major), permuted by `perm`,
+// is the output of dims `out`. Errors (no node prefix) name the bad blocksize, mode or dims.
+struct PixelShuffle {
+  Dims view;
+  std::vector<int64_t> perm;
+  Dims out;
+};
+Result<PixelShuffle> pixel_shuffle(OpKind op, const Attrs& attrs, const Dims& x);
+
 // Gemm and FusedMatMul: Y = alpha * op(A) op(B) (+ beta * C for Gemm). transA/transB must be 0 or 1 (default 0),
 // alpha and beta default to 1; FusedMatMul has no beta (its bias is added as is). invalid_argument (without a node
 // prefix) naming the attribute otherwise.

@@ -63,5 +63,28 @@ TEST(OpParams, GemmParamsDefaultsAndErrors) {
   EXPECT_EQ(e.status().message(), "transB must be 0 or 1; got -1");
 }
 
+TEST(OpParams, PixelShuffleViewsAndErrors) {
+  Attrs a;
+  a.set("blocksize", int64_t{2});
+  auto d2s = pixel_shuffle(OpKind::kDepthToSpace, a, {1, 8, 3, 5});
+  ASSERT_TRUE(d2s.ok()) << d2s.status().message();
+  EXPECT_EQ(d2s->out, (Dims{1, 2, 6, 10}));
+  EXPECT_EQ(d2s->view, (Dims{1, 2, 2, 2, 3, 5}));  // DCR by default
+  auto s2d = pixel_shuffle(OpKind::kSpaceToDepth, a, {1, 3, 4, 6});
+  ASSERT_TRUE(s2d.ok());
+  EXPECT_EQ(s2d->out, (Dims{1, 12, 2, 3}));
+  EXPECT_NE(pixel_shuffle(OpKind::kDepthToSpace, a, {1, 6, 3, 5}).status().message().find("divisible"), std::string::npos);
+  EXPECT_NE(pixel_shuffle(OpKind::kSpaceToDepth, a, {1, 3, 5, 6}).status().message().find("divisible"), std::string::npos);
+  EXPECT_FALSE(pixel_shuffle(OpKind::kDepthToSpace, a, {8, 3, 5}).ok());
+  Attrs bad = a;
+  bad.set("mode", std::string("XYZ"));
+  EXPECT_NE(pixel_shuffle(OpKind::kDepthToSpace, bad, {1, 8, 3, 5}).status().message().find("DCR or CRD"),
+            std::string::npos);
+  Attrs zero;
+  EXPECT_NE(pixel_shuffle(OpKind::kDepthToSpace, zero, {1, 8, 3, 5}).status().message().find("blocksize"),
+            std::string::npos);
+}
+
+
 }  // namespace
 }  // namespace kiln

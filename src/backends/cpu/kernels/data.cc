@@ -84,43 +84,13 @@ Status permuted_view(CpuKernelContext& ctx, const Dims& view, const std::vector<
   return ok_status();
 }
 
-// X's [N, C, H, W] and a positive blocksize, or an error naming what is wrong.
-Status pixel_shuffle_args(const CpuKernelContext& ctx, int64_t* b) {
-  if (ctx.input(0).rank() != 4)
-    return ctx.error("input must be 4-D (N, C, H, W), got " + dims_to_string(ctx.input(0).dims()));
-  *b = ctx.attrs().get_int("blocksize", 0);
-  if (*b <= 0) return ctx.error("blocksize must be positive, got " + std::to_string(*b));
-  return ok_status();
-}
-
 }  // namespace
 
-// DepthToSpace (PixelShuffle in super-resolution heads): DCR [n, b, b, c', h, w] -> [n, c', h, b, w, b], CRD
-// [n, c', b, b, h, w] -> the same; one strided copy.
-Status depth_to_space_run(CpuKernelContext& ctx) {
-  int64_t b;
-  KILN_RETURN_IF_ERROR(pixel_shuffle_args(ctx, &b));
-  const std::string mode = ctx.attrs().get_string("mode", "DCR");
-  if (mode != "DCR" && mode != "CRD") return ctx.error("mode must be DCR or CRD, got '" + mode + "'");
-  const Dims& x = ctx.input(0).dims();
-  const int64_t n = x[0], c = x[1], h = x[2], w = x[3];
-  if (c % (b * b) != 0)
-    return ctx.error("channels (" + std::to_string(c) + ") must be divisible by blocksize^2 (" +
-                     std::to_string(b * b) + ")");
-  const int64_t oc = c / (b * b);
-  if (mode == "DCR") return permuted_view(ctx, {n, b, b, oc, h, w}, {0, 3, 4, 1, 5, 2}, {n, oc, h * b, w * b});
-  return permuted_view(ctx, {n, oc, b, b, h, w}, {0, 1, 4, 2, 5, 3}, {n, oc, h * b, w * b});
-}
-
-// SpaceToDepth: [n, c, h', b, w', b] -> [n, b, b, c, h', w'].
-Status space_to_depth_run(CpuKernelContext& ctx) {
-  int64_t b;
-  KILN_RETURN_IF_ERROR(pixel_shuffle_args(ctx, &b));
-  const Dims& x = ctx.input(0).dims();
-  const int64_t n = x[0], c = x[1], h = x[2], w = x[3];
-  if (h % b != 0 || w % b != 0)
-    return ctx.error("spatial dims " + dims_to_string(x) + " must be divisible by blocksize " + std::to_string(b));
-  return permuted_view(ctx, {n, c, h / b, b, w / b, b}, {0, 3, 5, 1, 2, 4}, {n, c * b * b, h / b, w / b});
+// DepthToSpace (PixelShuffle in super-resolution heads) and SpaceToDepth: one strided copy of a permuted view.
+Status pixel_shuffle_run(CpuKernelContext& ctx) {
+  auto ps = pixel_shuffle(ctx.node().op, ctx.attrs(), ctx.input(0).dims());
+  if (!ps.ok()) return ctx.error(ps.status().message());
+  return permuted_view(ctx, ps->view, ps->perm, ps->out);
 }
 
 Status slice_run(CpuKernelContext& ctx) {

@@ -8,10 +8,9 @@ namespace kiln::cpu::kern {
 NodeSupport data_supports(const Graph& g, const Node& n);    // input 0 of a fixed-size dtype
 NodeSupport concat_supports(const Graph& g, const Node& n);  // every input the same fixed-size dtype
 Status transpose_run(CpuKernelContext& ctx);
-Status depth_to_space_run(CpuKernelContext& ctx);
+Status pixel_shuffle_run(CpuKernelContext& ctx);  // DepthToSpace, SpaceToDepth
 NodeSupport grid_sample_supports(const Graph& g, const Node& n);
 Status grid_sample_run(CpuKernelContext& ctx);
-Status space_to_depth_run(CpuKernelContext& ctx);
 Status slice_run(CpuKernelContext& ctx);
 Status expand_run(CpuKernelContext& ctx);
 Status tile_run(CpuKernelContext& ctx);

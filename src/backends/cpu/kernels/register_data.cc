@@ -7,8 +7,8 @@ namespace kiln::cpu {
 void register_cpu_data_kernels(CpuKernelRegistry& r) {
   using namespace kern;
   r.add(OpKind::kTranspose, {"transpose", data_supports, transpose_run});
-  r.add(OpKind::kDepthToSpace, {"depth_to_space", data_supports, depth_to_space_run});
-  r.add(OpKind::kSpaceToDepth, {"space_to_depth", data_supports, space_to_depth_run});
+  r.add(OpKind::kDepthToSpace, {"depth_to_space", data_supports, pixel_shuffle_run});
+  r.add(OpKind::kSpaceToDepth, {"space_to_depth", data_supports, pixel_shuffle_run});
   r.add(OpKind::kGridSample, {"grid_sample", grid_sample_supports, grid_sample_run});
   r.add(OpKind::kSlice, {"slice", data_supports, slice_run});
   r.add(OpKind::kExpand, {"expand", data_supports, expand_run});

@@ -25,8 +25,7 @@ Status permute(CudaKernelContext& ctx, const void* in, const Dims& in_dims, cons
                size_t elem_size, void* out);
 Status run_transpose(CudaKernelContext& ctx);
 bool supports_transpose(const Node& node, const std::vector<const TypeInfo*>& types);
-Status run_depth_to_space(CudaKernelContext& ctx);
-Status run_space_to_depth(CudaKernelContext& ctx);
+Status run_pixel_shuffle(CudaKernelContext& ctx);  // DepthToSpace, SpaceToDepth
 
 Status run_concat(CudaKernelContext& ctx);
 Status run_split(CudaKernelContext& ctx);

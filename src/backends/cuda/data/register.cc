@@ -10,8 +10,8 @@ void register_data_kernels(CudaKernelRegistry& r) {
   r.add(OpKind::kSqueeze, {run_squeeze, supports_device_tensor});
   r.add(OpKind::kUnsqueeze, {run_unsqueeze, supports_device_tensor});
   r.add(OpKind::kTranspose, {run_transpose, supports_transpose});
-  r.add(OpKind::kDepthToSpace, {run_depth_to_space, supports_movable});
-  r.add(OpKind::kSpaceToDepth, {run_space_to_depth, supports_movable});
+  r.add(OpKind::kDepthToSpace, {run_pixel_shuffle, supports_movable});
+  r.add(OpKind::kSpaceToDepth, {run_pixel_shuffle, supports_movable});
   r.add(OpKind::kConcat, {run_concat, supports_movable});
   r.add(OpKind::kSplit, {run_split, supports_movable});
   r.add(OpKind::kSlice, {run_slice, supports_movable});

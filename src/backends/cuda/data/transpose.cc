@@ -115,52 +115,14 @@ Status run_transpose(CudaKernelContext& ctx) {
   return permute(ctx, in.data, x, perm, dtype_size(dt), out.data);
 }
 
-namespace {
-
-Status check_4d(const CudaKernelContext& ctx, int64_t* b) {
-  if (ctx.input_dims(0).size() != 4)
-    return ctx.error("input must be 4-D (N,C,H,W), got " + dims_to_string(ctx.input_dims(0)));
-  *b = ctx.attrs().get_int("blocksize", 0);
-  if (*b <= 0) return ctx.error("blocksize must be positive, got " + std::to_string(*b));
-  if (!movable_dtype(ctx.input_dtype(0)))
-    return ctx.unsupported(std::string("dtype ") + dtype_name(ctx.input_dtype(0)));
-  return ok_status();
-}
-
-}  // namespace
-
-Status run_depth_to_space(CudaKernelContext& ctx) {
-  int64_t b;
-  KILN_RETURN_IF_ERROR(check_4d(ctx, &b));
-  const std::string mode = ctx.attrs().get_string("mode", "DCR");
-  if (mode != "DCR" && mode != "CRD") return ctx.error("mode must be DCR or CRD, got '" + mode + "'");
-  const Dims& x = ctx.input_dims(0);
-  const int64_t n = x[0], c = x[1], h = x[2], w = x[3];
-  if (c % (b * b) != 0)
-    return ctx.error("channels (" + std::to_string(c) + ") must be divisible by blocksize^2 (" + std::to_string(b * b) +
-                     ")");
-  const int64_t oc = c / (b * b);
-  // DCR: [n, b, b, oc, h, w] -> [n, oc, h, b, w, b]; CRD: [n, oc, b, b, h, w] -> [n, oc, h, b, w, b].
-  const Dims view = mode == "DCR" ? Dims{n, b, b, oc, h, w} : Dims{n, oc, b, b, h, w};
-  const std::vector<int64_t> perm =
-      mode == "DCR" ? std::vector<int64_t>{0, 3, 4, 1, 5, 2} : std::vector<int64_t>{0, 1, 4, 2, 5, 3};
+// DepthToSpace and SpaceToDepth: the permuted view of ir/op_params.h's pixel_shuffle, one permute.
+Status run_pixel_shuffle(CudaKernelContext& ctx) {
+  if (!movable_dtype(ctx.input_dtype(0))) return ctx.unsupported(std::string("dtype ") + dtype_name(ctx.input_dtype(0)));
+  auto ps = pixel_shuffle(ctx.node().op, ctx.attrs(), ctx.input_dims(0));
+  if (!ps.ok()) return ctx.error(ps.status().message());
   KILN_ASSIGN_OR_RETURN(DeviceTensor in, ctx.input(0));
-  KILN_ASSIGN_OR_RETURN(DeviceTensor out, ctx.allocate_output(0, in.dtype, {n, oc, h * b, w * b}));
-  return permute(ctx, in.data, view, perm, dtype_size(in.dtype), out.data);
-}
-
-Status run_space_to_depth(CudaKernelContext& ctx) {
-  int64_t b;
-  KILN_RETURN_IF_ERROR(check_4d(ctx, &b));
-  const Dims& x = ctx.input_dims(0);
-  const int64_t n = x[0], c = x[1], h = x[2], w = x[3];
-  if (h % b != 0 || w % b != 0)
-    return ctx.error("spatial dims " + dims_to_string(x) + " must be divisible by blocksize " + std::to_string(b));
-  const int64_t oh = h / b, ow = w / b;
-  KILN_ASSIGN_OR_RETURN(DeviceTensor in, ctx.input(0));
-  KILN_ASSIGN_OR_RETURN(DeviceTensor out, ctx.allocate_output(0, in.dtype, {n, c * b * b, oh, ow}));
-  // [n, c, oh, b, ow, b] -> [n, b, b, c, oh, ow].
-  return permute(ctx, in.data, {n, c, oh, b, ow, b}, {0, 3, 5, 1, 2, 4}, dtype_size(in.dtype), out.data);
+  KILN_ASSIGN_OR_RETURN(DeviceTensor out, ctx.allocate_output(0, in.dtype, ps->out));
+  return permute(ctx, in.data, ps->view, ps->perm, dtype_size(in.dtype), out.data);
 }
 
 }  // namespace kiln::cuda
