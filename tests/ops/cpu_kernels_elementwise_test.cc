@@ -56,7 +56,7 @@ TEST(CpuKernelsElementwise, SpecialValues) {
   const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
   Tensor x = Tensor::from_vector<float>(DType::kFloat32, {9}, {0.f, -0.f, inf, -inf, nan, 88.8f, -88.f, 1e-8f, -1e-8f});
   for (OpKind op : {OpKind::kRelu, OpKind::kSigmoid, OpKind::kTanh, OpKind::kExp, OpKind::kErf, OpKind::kGelu,
-                    OpKind::kAbs, OpKind::kNeg, OpKind::kFloor})
+                    OpKind::kAbs, OpKind::kNeg, OpKind::kFloor, OpKind::kSoftplus, OpKind::kMish})
     check_vs_reference(op, {x}, {}, 1, 20, kRel, kAbs, std::string("special ") + op_name(op));
 }
 

@@ -42,6 +42,7 @@ KILN_UNARY(u_elu, v < 0 ? p0 * (exp_f(v) - 1.0f) : v)
 KILN_UNARY(u_round, std::nearbyint(v))  // the default rounding mode: half to even
 KILN_UNARY(u_sign, v > 0 ? 1.0f : (v < 0 ? -1.0f : v))
 KILN_UNARY(u_swish, v * sigmoid_f(p0 * v))
+KILN_UNARY(u_softplus, softplus_f(v))
 // x * tanh(softplus(x)) = x * n / (n + 2) with n = e^x (e^x + 2); past 20 it is x to float precision.
 KILN_UNARY(u_mish, v > 20.0f ? v : v * (exp_f(v) * (exp_f(v) + 2.0f)) / (exp_f(v) * (exp_f(v) + 2.0f) + 2.0f))
 KILN_UNARY(u_softsign, v / (1.0f + (v < 0 ? -v : v)))
@@ -52,12 +53,6 @@ KILN_UNARY(u_thresholded_relu, v > p0 ? v : 0.0f)
 // Scalar libm loops (rare in hot paths, and the compiler cannot vectorize them without fast-math).
 void u_log(const float* x, float* y, int64_t n, float, float) {
   for (int64_t i = 0; i < n; ++i) y[i] = std::log(x[i]);
-}
-void u_softplus(const float* x, float* y, int64_t n, float, float) {
-  for (int64_t i = 0; i < n; ++i) {
-    const float v = x[i];
-    y[i] = v > 0 ? v + std::log1p(std::exp(-v)) : std::log1p(std::exp(v));
-  }
 }
 void u_sin(const float* x, float* y, int64_t n, float, float) {
   for (int64_t i = 0; i < n; ++i) y[i] = std::sin(x[i]);
