@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <memory>
+#include <string>
+#include <unordered_map>
 
 #include "ir/window_params.h"
 
@@ -194,7 +196,20 @@ bool make_eltwise_chain(const fused::Activation& act, const dnnl::memory::desc& 
 }
 
 void reorder(const dnnl::memory& from, const dnnl::memory& to) {
-  dnnl::reorder(from, to).execute(stream(), const_cast<dnnl::memory&>(from), const_cast<dnnl::memory&>(to));
+  // Reorder primitives are kept per (source, destination) descriptor pair, keyed by the descriptors' bytes (equal
+  // bytes mean equal layouts; unequal bytes at worst cost another entry): creating one per call was a tenth of a
+  // small CNN's batch-1 run. Bounded: the cache starts over past 4096 pairs.
+  thread_local std::unordered_map<std::string, dnnl::reorder> cache;
+  const dnnl_memory_desc_t a = from.get_desc().data;
+  const dnnl_memory_desc_t b = to.get_desc().data;
+  std::string key(reinterpret_cast<const char*>(&a), sizeof a);
+  key.append(reinterpret_cast<const char*>(&b), sizeof b);
+  auto it = cache.find(key);
+  if (it == cache.end()) {
+    if (cache.size() >= 4096) cache.clear();
+    it = cache.emplace(std::move(key), dnnl::reorder(from, to)).first;
+  }
+  it->second.execute(stream(), const_cast<dnnl::memory&>(from), const_cast<dnnl::memory&>(to));
 }
 
 Status OnednnHandoff::materialize() {
