@@ -19,11 +19,7 @@ const std::vector<int64_t> kSwapHeads = {0, 2, 1, 3};
 
 // Static dims of a value, -1 where unknown; empty when the rank is unknown.
 std::vector<int64_t> dims_of(const Graph& g, const std::string& v) {
-  std::vector<int64_t> d;
-  const TypeInfo* t = g.type_of(v);
-  if (!t || !t->shape.rank_known) return d;
-  for (const auto& x : t->shape.dims) d.push_back(x.value);
-  return d;
+  return known_dims(g, v).value_or(std::vector<int64_t>{});
 }
 
 // `v` = Transpose(perm 0,2,1,3)(Reshape(x3d -> [.., .., H, D])) with x3d [B, S, H*D]: returns x3d and H.

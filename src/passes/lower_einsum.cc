@@ -59,15 +59,6 @@ Tensor int64_vector(const std::vector<int64_t>& v) {
   return Tensor::from_vector<int64_t>(DType::kInt64, {static_cast<int64_t>(v.size())}, v);
 }
 
-// Known dims of a value (-1 where unknown); nullopt when its rank is unknown.
-std::optional<std::vector<int64_t>> known_dims(const Graph& g, const std::string& v) {
-  const TypeInfo* t = g.type_of(v);
-  if (!t || !t->shape.rank_known) return std::nullopt;
-  std::vector<int64_t> d;
-  for (const Dim& x : t->shape.dims) d.push_back(x.is_known() ? x.value : -1);
-  return d;
-}
-
 class Lowering {
  public:
   Lowering(Graph& g, const Node& n) : g_(g), n_(n) {}

@@ -255,6 +255,14 @@ std::optional<std::vector<int64_t>> static_shape(const Graph& g, const std::stri
   return t->shape.concrete();
 }
 
+std::optional<std::vector<int64_t>> known_dims(const Graph& g, const std::string& value) {
+  const TypeInfo* t = g.type_of(value);
+  if (!t || !t->shape.rank_known) return std::nullopt;
+  std::vector<int64_t> d;
+  for (const Dim& x : t->shape.dims) d.push_back(x.is_known() ? x.value : -1);
+  return d;
+}
+
 Result<Tensor> permute_tensor(const Tensor& t, const std::vector<int64_t>& perm) {
   const size_t r = t.rank();
   if (perm.size() != r)

@@ -73,6 +73,9 @@ std::optional<std::vector<int64_t>> int_constant(const Graph& g, const std::stri
 // Static dims of a tensor value when its shape is fully known, nullopt otherwise.
 std::optional<std::vector<int64_t>> static_shape(const Graph& g, const std::string& value);
 
+// Dims of a value with -1 where a dim is unknown; nullopt when its rank is unknown.
+std::optional<std::vector<int64_t>> known_dims(const Graph& g, const std::string& value);
+
 // out = transpose(t, perm): out dim d is t's dim perm[d] (a constant folded at build time). Errors for
 // packed sub-byte dtypes and a perm that does not match t's rank.
 Result<Tensor> permute_tensor(const Tensor& t, const std::vector<int64_t>& perm);

@@ -101,8 +101,8 @@ Status build(CpuKernelContext& ctx, MatMulState& s, const MatMulParams& p, const
       ad = {rows, a.dim(a.rank() - 1)};
     }
   }
-  // Equal batch dims (no broadcast) of rank > 3 collapse into one: oneDNN's fast matmul kernels take one batch dim,
-  // and MaxViT's [1, 64, 2, 49, 32] x [1, 64, 2, 49, 32]^T ran on its reference kernel (180 ms instead of 1).
+  // Equal batch dims (no broadcast) of rank > 3 collapse into one, so oneDNN sees a plain 3-D batched product (the
+  // same bytes; a Z of Y's shape or a row vector keeps its meaning). Broadcast batches keep their rank.
   if (fold_out.empty() && a.rank() > 3 && a.rank() == b.rank() &&
       std::equal(a.dims().begin(), a.dims().end() - 2, b.dims().begin())) {
     Dims full(a.dims().begin(), a.dims().end() - 2);
