@@ -24,13 +24,9 @@ cudaDataType_t lt_data_type(ElemType t) {
 
 size_t elem_bytes(ElemType t) { return t == ElemType::kF32 ? 4 : 2; }
 
-struct PlanCache {
-  std::map<std::string, std::unique_ptr<LtPlan>> plans;
-};
-
-Status make_layout(cublasLtMatrixLayout_t* l, ElemType t, int64_t rows, int64_t cols, int64_t ld, int64_t batch,
+Status make_layout(cublasLtMatrixLayout_t* l, cudaDataType_t t, int64_t rows, int64_t cols, int64_t ld, int64_t batch,
                    int64_t stride) {
-  KILN_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(l, lt_data_type(t), rows, cols, ld));
+  KILN_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(l, t, rows, cols, ld));
   if (batch > 1) {
     int32_t count = static_cast<int32_t>(batch);
     KILN_CUBLAS_RETURN_IF_ERROR(
@@ -46,7 +42,7 @@ Status make_layout(cublasLtMatrixLayout_t* l, ElemType t, int64_t rows, int64_t 
 std::string LtProblem::key() const {
   std::string s;
   for (int64_t v :
-       {int64_t(type), int64_t(tf32), int64_t(trans_a), int64_t(trans_b), m, n, k, lda, ldb, ldc, batch, stride_a,
+       {int64_t(type), int64_t(int8), int64_t(tf32), int64_t(trans_a), int64_t(trans_b), m, n, k, lda, ldb, ldc, batch, stride_a,
         stride_b, stride_c, int64_t(epilogue), int64_t(align_a), int64_t(align_b), int64_t(align_c), int64_t(align_d)})
     s += std::to_string(v) + ",";
   return s;
@@ -112,9 +108,11 @@ std::vector<cublasLtMatmulHeuristicResult_t> LtPlan::split_k_variants(cublasLtHa
 
 Result<std::unique_ptr<LtPlan>> LtPlan::create(CudaKernelContext& ctx, const LtProblem& p) {
   auto plan = std::make_unique<LtPlan>();
-  const cublasComputeType_t compute =
-      p.type == ElemType::kF32 && p.tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
-  KILN_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescCreate(&plan->op_, compute, CUDA_R_32F));
+  const cublasComputeType_t compute = p.int8                                   ? CUBLAS_COMPUTE_32I
+                                       : p.type == ElemType::kF32 && p.tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                                                            : CUBLAS_COMPUTE_32F;
+  plan->int8_ = p.int8;
+  KILN_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescCreate(&plan->op_, compute, p.int8 ? CUDA_R_32I : CUDA_R_32F));
   const cublasOperation_t ta = p.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, tb = p.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
   KILN_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(plan->op_, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
   KILN_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(plan->op_, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
@@ -130,9 +128,11 @@ Result<std::unique_ptr<LtPlan>> LtPlan::create(CudaKernelContext& ctx, const LtP
   }
   const int64_t a_rows = p.trans_a ? p.k : p.m, a_cols = p.trans_a ? p.m : p.k;
   const int64_t b_rows = p.trans_b ? p.n : p.k, b_cols = p.trans_b ? p.k : p.n;
-  KILN_RETURN_IF_ERROR(make_layout(&plan->la_, p.type, a_rows, a_cols, p.lda, p.batch, p.stride_a));
-  KILN_RETURN_IF_ERROR(make_layout(&plan->lb_, p.type, b_rows, b_cols, p.ldb, p.batch, p.stride_b));
-  KILN_RETURN_IF_ERROR(make_layout(&plan->lc_, p.type, p.m, p.n, p.ldc, p.batch, p.stride_c));
+  const cudaDataType_t ab_type = p.int8 ? CUDA_R_8I : lt_data_type(p.type);
+  const cudaDataType_t cd_type = p.int8 ? CUDA_R_32I : lt_data_type(p.type);
+  KILN_RETURN_IF_ERROR(make_layout(&plan->la_, ab_type, a_rows, a_cols, p.lda, p.batch, p.stride_a));
+  KILN_RETURN_IF_ERROR(make_layout(&plan->lb_, ab_type, b_rows, b_cols, p.ldb, p.batch, p.stride_b));
+  KILN_RETURN_IF_ERROR(make_layout(&plan->lc_, cd_type, p.m, p.n, p.ldc, p.batch, p.stride_c));
 
   cublasLtMatmulPreference_t pref = nullptr;
   KILN_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceCreate(&pref));
@@ -160,7 +160,8 @@ Result<std::unique_ptr<LtPlan>> LtPlan::create(CudaKernelContext& ctx, const LtP
   if (plan->algos_.empty())
     return ctx.unsupported("cuBLASLt has no algorithm for this matmul (m=" + std::to_string(p.m) +
                            " n=" + std::to_string(p.n) + " k=" + std::to_string(p.k) + ")");
-  std::vector<cublasLtMatmulHeuristicResult_t> variants = split_k_variants(ctx.cublaslt(), *plan, p.k);
+  std::vector<cublasLtMatmulHeuristicResult_t> variants;
+  if (!p.int8) variants = split_k_variants(ctx.cublaslt(), *plan, p.k);
   if (std::getenv("KILN_CUDA_LT_LOG"))  // diagnostics of the tactic list
     std::fprintf(stderr, "kiln cublasLt: m=%lld n=%lld k=%lld: %zu heuristics (first: %.2f waves), %zu split-K\n",
                  static_cast<long long>(p.m), static_cast<long long>(p.n), static_cast<long long>(p.k),
@@ -181,22 +182,29 @@ Status LtPlan::run(CudaKernelContext& ctx, int64_t tactic, float alpha, const vo
   if (r.workspaceSize > 0) {
     KILN_ASSIGN_OR_RETURN(ws, ctx.workspace(r.workspaceSize));
   }
-  KILN_CUBLAS_RETURN_IF_ERROR(cublasLtMatmul(ctx.cublaslt(), op_, &alpha, a, la_, b, lb_, &beta, c ? c : d, lc_, d, lc_,
+  // int8 plans take int32 scalars (CUDA_R_32I scale type).
+  const int32_t ialpha = static_cast<int32_t>(alpha), ibeta = static_cast<int32_t>(beta);
+  const void* pa = int8_ ? static_cast<const void*>(&ialpha) : &alpha;
+  const void* pb = int8_ ? static_cast<const void*>(&ibeta) : &beta;
+  KILN_CUBLAS_RETURN_IF_ERROR(cublasLtMatmul(ctx.cublaslt(), op_, pa, a, la_, b, lb_, pb, c ? c : d, lc_, d, lc_,
                                              &r.algo, ws, r.workspaceSize, ctx.stream()));
   return ok_status();
 }
 
-Result<const LtPlan*> lt_plan_for(CudaKernelContext& ctx, const LtProblem& p) {
-  std::shared_ptr<void>& state = ctx.node_state();
-  if (!state) state = std::make_shared<PlanCache>();
-  auto* cache = static_cast<PlanCache*>(state.get());
+Result<const LtPlan*> lt_plan_in(LtPlanCache& cache, CudaKernelContext& ctx, const LtProblem& p) {
   const std::string key = p.key();
-  auto it = cache->plans.find(key);
-  if (it != cache->plans.end()) return static_cast<const LtPlan*>(it->second.get());
+  auto it = cache.plans.find(key);
+  if (it != cache.plans.end()) return static_cast<const LtPlan*>(it->second.get());
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<LtPlan> plan, LtPlan::create(ctx, p));
   const LtPlan* raw = plan.get();
-  cache->plans.emplace(key, std::move(plan));
+  cache.plans.emplace(key, std::move(plan));
   return raw;
+}
+
+Result<const LtPlan*> lt_plan_for(CudaKernelContext& ctx, const LtProblem& p) {
+  std::shared_ptr<void>& state = ctx.node_state();
+  if (!state) state = std::make_shared<LtPlanCache>();
+  return lt_plan_in(*static_cast<LtPlanCache*>(state.get()), ctx, p);
 }
 
 }  // namespace kiln::cuda

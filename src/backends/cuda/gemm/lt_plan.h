@@ -30,6 +30,9 @@ constexpr size_t kLtHeuristicsBeforeVariants = 2;
 // pointer and batch stride in bytes; they are part of the key because heuristics depend on them.
 struct LtProblem {
   ElemType type = ElemType::kF32;
+  // int8 x int8 -> int32 (CUBLAS_COMPUTE_32I; `type` is ignored): A and B int8, C and D int32, alpha and beta
+  // applied as int32 (quant/qgemm_host.h). No split-K variants.
+  bool int8 = false;
   bool tf32 = false;
   bool trans_a = false, trans_b = false;
   int64_t m = 0, n = 0, k = 0;
@@ -58,12 +61,19 @@ class LtPlan {
   cublasLtMatmulDesc_t op_ = nullptr;
   cublasLtMatrixLayout_t la_ = nullptr, lb_ = nullptr, lc_ = nullptr;
   cublasLtEpilogue_t epilogue_ = CUBLASLT_EPILOGUE_DEFAULT;
+  bool int8_ = false;
   std::vector<cublasLtMatmulHeuristicResult_t> algos_;
 
   static std::vector<cublasLtMatmulHeuristicResult_t> split_k_variants(cublasLtHandle_t lt, const LtPlan& plan,
                                                                        int64_t k);
 };
 
+// Plans keyed by LtProblem::key().
+struct LtPlanCache {
+  std::map<std::string, std::unique_ptr<LtPlan>> plans;
+};
+// The plan of `p` in `cache`, created on first use.
+Result<const LtPlan*> lt_plan_in(LtPlanCache& cache, CudaKernelContext& ctx, const LtProblem& p);
 // The plans of one node in one context, keyed by LtProblem::key(). Lives in ctx.node_state().
 Result<const LtPlan*> lt_plan_for(CudaKernelContext& ctx, const LtProblem& p);
 
