@@ -18,14 +18,15 @@ using PassFactory = std::function<std::unique_ptr<Pass>()>;
 // Whether the build's preferred backend asked for a backend-specific pass (PassOptions::backend_passes).
 bool backend_wants(const PassOptions& o, const std::string& pass) {
   if (o.backend_passes) return o.backend_passes->count(pass) != 0;
-  if (pass == "fold_qdq") return o.device == "cpu";
+  if (pass == "fold_qdq" || pass == "fold_qdq_binary") return o.device == "cpu" || o.device == "cuda";
   return o.device == "cuda";
 }
 
 // The pass list for these options, in order. This is the one place that says what runs when:
 //   O0: nothing.  O1: cleanup.  O2: + fusions.  O3..O5: + NHWC layout and elementwise chains, when the backend
-//   asks for them (cuda: both; cpu: elementwise chains). fold_qdq_moves, fold_qdq, fold_qdq_lookup and
-//   fold_qdq_binary (O2+) for backends with int8 kernels (cpu).
+//   asks for them (cuda: both; cpu: elementwise chains). fold_qdq_moves, fold_qdq and fold_qdq_lookup (O2+) for
+//   backends with int8 convolutions and GEMMs ("fold_qdq"); fold_qdq_binary for those that also run
+//   QLinearAdd/QLinearMul/QLinearGlobalAveragePool ("fold_qdq_binary"). cpu and cuda ask for both.
 std::vector<PassFactory> pass_list(const PassOptions& o) {
   std::vector<PassFactory> l;
   if (o.opt_level <= 0) return l;
@@ -37,7 +38,8 @@ std::vector<PassFactory> pass_list(const PassOptions& o) {
     l.push_back(make_fold_qdq_moves_pass);   // data movement onto the 8-bit values first
     l.push_back(make_fold_qdq_pass);
     l.push_back(make_fold_qdq_lookup_pass);  // after fold_qdq: its int8 ops' outputs are the tables' inputs
-    l.push_back(make_fold_qdq_binary_pass);  // after the tables: SiLU's Mul is a table, not a QLinearMul
+    // After the tables: SiLU's Mul is a table, not a QLinearMul.
+    if (backend_wants(o, "fold_qdq_binary")) l.push_back(make_fold_qdq_binary_pass);
   }
   l.push_back(make_fold_constants_pass);
   l.push_back(make_remove_identity_pass);

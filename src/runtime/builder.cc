@@ -141,7 +141,7 @@ Result<std::shared_ptr<Engine>> build_engine_from_graph(std::shared_ptr<Graph> g
   po.opt_level = options.opt_level;
   po.device = options.device;
   po.backend_passes.emplace();
-  for (const char* pass : {"layout_nhwc", "fuse_elementwise_chains", "fold_qdq"})
+  for (const char* pass : {"layout_nhwc", "fuse_elementwise_chains", "fold_qdq", "fold_qdq_binary"})
     if (chain.front()->wants_pass(pass)) po.backend_passes->insert(pass);
   for (const auto& d : options.dump_ir_after)
     if (d != "import" && d != "precision" && d != "input_dtype" && d != "placement") po.dump_ir_after.push_back(d);

@@ -63,6 +63,26 @@ TEST(GpuPool, MaxAndAverageNchw) {
   }
 }
 
+// MaxPool over 8-bit values (fold_qdq_moves moves it onto the quantized tensor): exact.
+TEST(GpuPool, MaxPoolEightBit) {
+  KILN_REQUIRE_GPU();
+  uint64_t seed = 3500;
+  for (DType t : {DType::kUInt8, DType::kInt8})
+    for (const PoolCase& c : cases()) {
+      Attrs a;
+      a.set("kernel_shape", c.kernel);
+      if (!c.strides.empty()) a.set("strides", c.strides);
+      if (!c.pads.empty()) a.set("pads", c.pads);
+      if (!c.auto_pad.empty()) a.set("auto_pad", c.auto_pad);
+      a.set("ceil_mode", int64_t{c.ceil_mode});
+      SCOPED_TRACE("MaxPool X " + dims_to_string(c.x) + " " + dtype_name(t));
+      const Tolerance exact{0.0, 0.0};
+      const double lo = t == DType::kUInt8 ? 0 : -128, hi = t == DType::kUInt8 ? 255 : 127;
+      expect_cuda_matches_reference(make_test_node(OpKind::kMaxPool, 1, 1, a), {random_tensor(t, c.x, seed++, lo, hi)},
+                                    {}, &exact);
+    }
+}
+
 TEST(GpuPool, MaxPoolDilations) {
   KILN_REQUIRE_GPU();
   PoolCase c{{1, 4, 15, 15}, {3, 3}, {1, 1}, {2, 2, 2, 2}, {2, 2}};

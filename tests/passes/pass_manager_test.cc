@@ -27,6 +27,24 @@ TEST(PassManager, ListsPerLevelAndDevice) {
   EXPECT_TRUE(contains(all_pass_names(), "layout_nhwc"));
 }
 
+// Q/DQ folding: the CPU and CUDA backends both run the folded int8 ops; a backend asking only for "fold_qdq" gets
+// the convolutions, GEMMs and tables without QLinearAdd/QLinearMul/QLinearGlobalAveragePool.
+TEST(PassManager, QdqFoldingPerBackend) {
+  PassOptions o;
+  o.opt_level = 2;
+  for (const char* device : {"cpu", "cuda"}) {
+    o.device = device;
+    EXPECT_TRUE(contains(pass_names(o), "fold_qdq")) << device;
+    EXPECT_TRUE(contains(pass_names(o), "fold_qdq_lookup")) << device;
+    EXPECT_TRUE(contains(pass_names(o), "fold_qdq_binary")) << device;
+  }
+  o.backend_passes = std::set<std::string>{"fold_qdq"};
+  EXPECT_TRUE(contains(pass_names(o), "fold_qdq_moves"));
+  EXPECT_FALSE(contains(pass_names(o), "fold_qdq_binary"));
+  o.opt_level = 1;
+  EXPECT_FALSE(contains(pass_names(o), "fold_qdq")) << "fusions start at O2";
+}
+
 Graph small_model() {
   GraphBuilder b;
   b.input("x", {2, 3}).ints("shape", {2, 3}).floats("w", {2, 3});

@@ -20,7 +20,7 @@ class CpuBackend : public Backend {
   }
   // Elementwise chains run as one vectorized pass over memory (kernels/fused_elementwise); NHWC is cuDNN's layout.
   bool wants_pass(const std::string& pass) const override {
-    return pass == "fuse_elementwise_chains" || pass == "fold_qdq";
+    return pass == "fuse_elementwise_chains" || pass == "fold_qdq" || pass == "fold_qdq_binary";
   }
   // bf16 where the CPU multiplies it natively (AVX512-BF16, AMX): the build then keeps float32 for kernel classes it
   // measures faster that way (precision_choice.h); float32 elsewhere, where oneDNN only emulates bf16.

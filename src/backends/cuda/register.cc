@@ -8,6 +8,7 @@ void register_data_kernels(CudaKernelRegistry& r);         // data/: Transpose, 
 void register_gemm_kernels(CudaKernelRegistry& r);         // gemm/: MatMul, Gemm, FusedMatMul (cuBLASLt)
 void register_conv_kernels(CudaKernelRegistry& r);         // conv/: Conv, FusedConv, pooling, BatchNorm (cuDNN)
 void register_norm_kernels(CudaKernelRegistry& r);         // norm/: Softmax, LayerNorm, RMSNorm, reductions, Attention
+void register_quant_kernels(CudaKernelRegistry& r);        // quant/: Q/DQ, LookupTable, QLinearMatMul, QLinearConv
 
 const CudaKernelRegistry& cuda_kernels() {
   static const CudaKernelRegistry* reg = [] {
@@ -17,6 +18,7 @@ const CudaKernelRegistry& cuda_kernels() {
     register_gemm_kernels(*r);
     register_conv_kernels(*r);
     register_norm_kernels(*r);
+    register_quant_kernels(*r);
     return r;
   }();
   return *reg;

@@ -28,6 +28,9 @@ struct PoolParams {
   const void* x = nullptr;
   void* y = nullptr;
   ElemType type = ElemType::kF32;
+  // 8-bit values (max pool only; `type` is then ignored): 0 none, 1 uint8, 2 int8. Max commutes with the positive
+  // scale of the DequantizeLinear that fold_qdq_moves moved past the pool (docs/int8.md).
+  int q8 = 0;
   bool is_max = true;
   bool channels_last = false;
   bool count_include_pad = false;

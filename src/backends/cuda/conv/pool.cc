@@ -7,8 +7,16 @@
 namespace kiln::cuda {
 namespace {
 
+bool is_q8(DType t) { return t == DType::kUInt8 || t == DType::kInt8; }
+
 Status run_pool(CudaKernelContext& ctx, bool is_max) {
-  KILN_ASSIGN_OR_RETURN(ElemType type, conv_float_input(ctx, 0, "X"));
+  // MaxPool also takes 8-bit values (fold_qdq_moves puts it on the quantized values).
+  const DType xt = ctx.input_dtype(0);
+  const int q8 = is_max && xt == DType::kUInt8 ? 1 : is_max && xt == DType::kInt8 ? 2 : 0;
+  ElemType type = ElemType::kF32;
+  if (q8 == 0) {
+    KILN_ASSIGN_OR_RETURN(type, conv_float_input(ctx, 0, "X"));
+  }
   const bool nhwc = is_channels_last(ctx.node());
   const Dims& xd = ctx.input_dims(0);
   if (xd.size() < 3 || xd.size() > 5)
@@ -29,6 +37,7 @@ Status run_pool(CudaKernelContext& ctx, bool is_max) {
   p.x = x.data;
   p.y = y.data;
   p.type = type;
+  p.q8 = q8;
   p.is_max = is_max;
   p.channels_last = nhwc;
   p.count_include_pad = !is_max && ctx.attrs().get_int("count_include_pad", 0) != 0;
@@ -78,7 +87,10 @@ bool pool_supports(const Node& node, const std::vector<const TypeInfo*>& types) 
 }
 // MaxPool's Indices output (storage-order flat indices) is left to the reference backend.
 bool max_pool_supports(const Node& node, const std::vector<const TypeInfo*>& types) {
-  return !node.has_output(1) && pool_supports(node, types) && known_rank_within(types, 0, 3, 5);
+  const bool q8_input = !types.empty() && types[0] && is_q8(types[0]->dtype);
+  const std::string layout = node.attrs.get_string("layout", "NCHW");
+  const bool input_ok = q8_input ? (layout == "NCHW" || layout == "NHWC") : pool_supports(node, types);
+  return !node.has_output(1) && input_ok && known_rank_within(types, 0, 3, 5);
 }
 bool windowed_pool_supports(const Node& node, const std::vector<const TypeInfo*>& types) {
   return pool_supports(node, types) && known_rank_within(types, 0, 3, 5);

@@ -9,6 +9,18 @@ namespace {
 
 constexpr int kBlock = 256;
 
+// Element loads/stores of the pools in float: the float types through elem_io, 8-bit integers exactly.
+template <class T>
+__device__ __forceinline__ float pool_load(T v) {
+  if constexpr (std::is_integral_v<T>) return static_cast<float>(v);
+  else return to_f32(v);
+}
+template <class T>
+__device__ __forceinline__ T pool_store(float v) {
+  if constexpr (std::is_integral_v<T>) return static_cast<T>(v);
+  else return from_f32<T>(v);
+}
+
 template <class T>
 __global__ void window_copy(WindowCopyParams p, int64_t total) {
   const T* src = static_cast<const T*>(p.src);
@@ -78,7 +90,7 @@ __global__ void pool_nd(PoolParams p, I total) {
           ++count;
           const I sp = (q0 * in_[1] + q1) * in_[2] + q2;
           const I off = p.channels_last ? (ni * in_sp + sp) * C + ci : (ni * C + ci) * in_sp + sp;
-          const float v = to_f32(x[off]);
+          const float v = pool_load(x[off]);
           if (p.is_max) {
             if (!any || v > acc) acc = v;
           } else {
@@ -93,7 +105,7 @@ __global__ void pool_nd(PoolParams p, I total) {
       r = any ? acc : 0.f;
     else
       r = count > 0 ? acc / static_cast<float>(count) : 0.f;
-    y[i] = from_f32<T>(r);
+    y[i] = pool_store<T>(r);
   }
 }
 
@@ -280,6 +292,15 @@ cudaError_t launch_pool(const PoolParams& p, cudaStream_t stream) {
   const int64_t total = p.n * p.c * p.out[0] * p.out[1] * p.out[2];
   if (total == 0) return cudaSuccess;
   const int64_t in_total = p.n * p.c * p.in[0] * p.in[1] * p.in[2];
+  if (p.q8 != 0) {
+    if (!p.is_max) return cudaErrorInvalidValue;
+    const bool i32 = total < INT32_MAX && in_total < INT32_MAX;
+    if (p.q8 == 1 && i32) pool_nd<uint8_t, int32_t><<<grid_for(total, kBlock), kBlock, 0, stream>>>(p, int32_t(total));
+    if (p.q8 == 1 && !i32) pool_nd<uint8_t, int64_t><<<grid_for(total, kBlock), kBlock, 0, stream>>>(p, total);
+    if (p.q8 == 2 && i32) pool_nd<int8_t, int32_t><<<grid_for(total, kBlock), kBlock, 0, stream>>>(p, int32_t(total));
+    if (p.q8 == 2 && !i32) pool_nd<int8_t, int64_t><<<grid_for(total, kBlock), kBlock, 0, stream>>>(p, total);
+    return cudaGetLastError();
+  }
   const bool aligned16 = (reinterpret_cast<uintptr_t>(p.x) | reinterpret_cast<uintptr_t>(p.y)) % 16 == 0;
   if (p.channels_last && p.type != ElemType::kF32 && p.c % 8 == 0 && p.in[2] == 1 && p.out[2] == 1 &&
       p.kernel[2] == 1 && aligned16 && p.in[0] < INT32_MAX / 2 && p.in[1] < INT32_MAX / 2) {

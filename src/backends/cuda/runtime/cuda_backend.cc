@@ -36,7 +36,10 @@ class CudaBackend : public Backend {
     return NodeSupport::no("node is not in the graph");
   }
   bool wants_pass(const std::string& pass) const override {
-    return pass == "layout_nhwc" || pass == "fuse_elementwise_chains" || pass == "precision_lowering";
+    // fold_qdq(_binary): Q/DQ patterns become the int8 ops of quant/ (QLinearConv, QLinearMatMul, LookupTable,
+    // QLinearAdd/Mul, QLinearGlobalAveragePool).
+    return pass == "layout_nhwc" || pass == "fuse_elementwise_chains" || pass == "precision_lowering" ||
+           pass == "fold_qdq" || pass == "fold_qdq_binary";
   }
   std::string best_precision() const override { return "fp16"; }
   Status prepare(Graph& graph, std::vector<NodePlan>& plans, const PlanRequest& request) const override {

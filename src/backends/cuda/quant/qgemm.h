@@ -1,0 +1,93 @@
+// Device side of Kiln's int8 GEMM path on CUDA (QLinearMatMul, QLinearConv): operand packing into signed 8-bit
+// rows padded for cuBLASLt's int8 kernels, im2col, zero-point sums, and the requantizing epilogue over the int32
+// accumulators. Plain C++17 launch functions (raw pointers, sizes, stream) for the .cc host files.
+//
+// The integer algebra (docs/int8.md, "INT8 on CUDA"): cuBLASLt multiplies signed int8 only, so uint8 operands are
+// shifted to int8 (v - 128; their zero points shift alike). With a_s, b_s the shifted values and za, zb[n] their
+// zero points, the product the model asks for is
+//   sum_k (a_s - za)(b_s - zb[n]) = acc - za * colsum_b[n] - zb[n] * rowsum_a[m] + K * za * zb[n],
+// acc = sum_k a_s * b_s (cuBLASLt, int32), colsum_b once per weight, rowsum_a only when some zb[n] != 0.
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+namespace kiln::cuda {
+
+// Signed-8-bit view of an 8-bit operand: `is_u8` values are shifted by -128.
+struct Q8Source {
+  const void* data = nullptr;
+  bool is_u8 = false;
+};
+
+// dst[r][0..kp) (row-major, int8) = src row r shifted to int8, zero beyond `k`; rows >= `rows` (up to `rows_pad`)
+// are all zero. `src_transposed`: src is [k][rows] (a MatMul's B), else [rows][k].
+cudaError_t launch_pack_rows_s8(Q8Source src, bool src_transposed, int64_t rows, int64_t k, int64_t rows_pad,
+                                int64_t kp, int8_t* dst, cudaStream_t stream);
+
+// sums[r] = sum over the first `k` columns of the packed int8 rows (row stride kp), for r < rows.
+cudaError_t launch_row_sums_s8(const int8_t* packed, int64_t rows, int64_t k, int64_t kp, int32_t* sums,
+                               cudaStream_t stream);
+
+// im2col of an NC(D)HW 8-bit input (2-D window; 1-D as H = 1) for one convolution group: row m = (image, oy, ox),
+// column (c, ky, kx) of the group's channels, out-of-image taps read `pad_value` (the input's zero point, raw).
+struct Im2ColParams {
+  Q8Source x;
+  int64_t n = 0, c = 0, h = 0, w = 0;  // input dims
+  int64_t c_begin = 0, c_count = 0;    // the group's channel range
+  int64_t kh = 1, kw = 1, oh = 0, ow = 0;
+  int64_t stride_h = 1, stride_w = 1, dil_h = 1, dil_w = 1, pad_top = 0, pad_left = 0;
+  const void* pad_value = nullptr;     // device scalar of the input's dtype (nullptr: 0)
+  int64_t kp = 0;                      // padded row length (>= c_count * kh * kw)
+  int8_t* dst = nullptr;               // [n * oh * ow][kp]
+};
+cudaError_t launch_im2col_s8(const Im2ColParams& p, cudaStream_t stream);
+
+// A zero point or scale input read on the device: `count` values (1 = per tensor), dtype by flags.
+struct QZeroPoint {
+  const void* data = nullptr;  // nullptr: 0
+  bool is_u8 = false;          // uint8 (else int8)
+  int64_t count = 1;
+};
+
+// y = requantize(acc): the int32 product of shifted operands corrected by the zero-point sums above, plus the
+// int32 bias (accumulator units), times a_scale * b_scale[n] / y_scale, rounded half to even, plus y's zero point.
+// `scale_in_float`: the combined scale is formed in float32 steps (QLinearMatMul, as the ONNX reference does);
+// otherwise in double (QLinearConv). `saturate`: clamp to y's range; else wrap modulo 256 (plain QLinearMatMul).
+struct RequantParams {
+  const int32_t* acc = nullptr;  // [m][ldacc]
+  int64_t m = 0, n = 0, ldacc = 0, k = 0;
+  const float* a_scale = nullptr;  // one value
+  QZeroPoint a_zp;                 // za (raw; shifted here when a was uint8)
+  bool a_shifted = false;          // a's values were shifted by -128
+  const float* b_scale = nullptr;  // 1 or n values
+  int64_t b_scale_count = 1;
+  QZeroPoint b_zp;                 // 1 or n values (raw)
+  bool b_shifted = false;
+  const float* y_scale = nullptr;  // one value
+  QZeroPoint y_zp;                 // one value; its dtype is y's
+  bool y_is_u8 = false;
+  const int32_t* bias = nullptr;   // n values or nullptr
+  const int32_t* colsum_b = nullptr;  // n values
+  const int32_t* rowsum_a = nullptr;  // m values, or nullptr when every zb is 0
+  bool scale_in_float = true;
+  bool saturate = true;
+  // Output placement: rows_per_image == 0: y[m][n] row-major. Otherwise NCHW: row m = image * rows_per_image + p
+  // goes to y[image][channel_offset + n][p] with `channels_total` channels per image (a convolution group).
+  int64_t rows_per_image = 0, channel_offset = 0, channels_total = 0;
+  void* y = nullptr;
+};
+cudaError_t launch_requantize(const RequantParams& p, cudaStream_t stream);
+
+// Grouped QLinearConv computed directly (one thread per output, int32 sums): for group > 1, where per-group GEMMs
+// would be tiny. The requantization fields of `rq` apply (acc, ldacc, colsum_b, rowsum_a and the placement are
+// unused; y is NCHW).
+struct DirectQConvParams {
+  Q8Source x, w;                       // x [n][c][h][w], w [oc][c / group][kh][kw]
+  int64_t n = 0, c = 0, h = 0, wd = 0, oc = 0, group = 1;
+  int64_t kh = 1, kw = 1, oh = 0, ow = 0;
+  int64_t stride_h = 1, stride_w = 1, dil_h = 1, dil_w = 1, pad_top = 0, pad_left = 0;
+};
+cudaError_t launch_direct_qconv(const DirectQConvParams& p, const RequantParams& rq, cudaStream_t stream);
+
+}  // namespace kiln::cuda

@@ -1,0 +1,108 @@
+// Host side of the int8 GEMM path: weight packing, scratch, the cuBLASLt int8 GEMM and shared input checks.
+#include "backends/cuda/quant/qgemm_host.h"
+
+#include "backends/cuda/cuda_check.h"
+#include "backends/cuda/elementwise/host_util.h"
+
+namespace kiln::cuda {
+
+PackedQ8Weights::~PackedQ8Weights() {
+  if (rows) cudaFree(rows);  // colsum lives in the same allocation
+}
+
+QGemmState& qgemm_state(CudaKernelContext& ctx) {
+  std::shared_ptr<void>& state = ctx.node_state();
+  if (!state) state = std::make_shared<QGemmState>();
+  return *static_cast<QGemmState*>(state.get());
+}
+
+size_t packed_weight_bytes(int64_t n, int64_t k, int64_t kp) {
+  (void)k;
+  const int64_t n_pad = round_up_q8(n);
+  return align256(static_cast<size_t>(n_pad * kp)) + align256(static_cast<size_t>(n_pad) * sizeof(int32_t));
+}
+
+Status pack_q8_weights(CudaKernelContext& ctx, Q8Source src, bool transposed, int64_t n, int64_t k, int64_t kp,
+                       void* scratch, PackedQ8Weights* out) {
+  out->n = n;
+  out->k = k;
+  out->n_pad = round_up_q8(n);
+  out->kp = kp;
+  out->shifted = src.is_u8;
+  uint8_t* base = static_cast<uint8_t*>(scratch);
+  if (!base) {
+    void* raw = nullptr;
+    KILN_CUDA_RETURN_IF_ERROR(cudaMalloc(&raw, packed_weight_bytes(n, k, kp)));
+    base = static_cast<uint8_t*>(raw);
+    out->rows = reinterpret_cast<int8_t*>(base);  // owned from here on
+  } else {
+    out->rows = reinterpret_cast<int8_t*>(base);
+  }
+  out->colsum = reinterpret_cast<int32_t*>(base + align256(static_cast<size_t>(out->n_pad * kp)));
+  KILN_RETURN_IF_ERROR(launch_status(
+      ctx, launch_pack_rows_s8(src, transposed, n, k, out->n_pad, kp, out->rows, ctx.stream()), "int8 weight packing"));
+  return launch_status(ctx, launch_row_sums_s8(out->rows, out->n_pad, k, kp, out->colsum, ctx.stream()),
+                       "int8 weight sums");
+}
+
+Result<uint8_t*> q8_scratch(CudaKernelContext& ctx, size_t bytes) {
+  KILN_ASSIGN_OR_RETURN(void* ws, ctx.workspace(kLtWorkspaceBytes + bytes));
+  return static_cast<uint8_t*>(ws) + kLtWorkspaceBytes;
+}
+
+Status run_q8_gemm(CudaKernelContext& ctx, QGemmState& state, const PackedQ8Weights& w, const int8_t* a, int64_t m,
+                   int32_t* acc) {
+  // Column-major terms: D[n_pad x m] = rows^T (op T of the [kp x n_pad] column-major view) * a (the [kp x m] view):
+  // the "TN" form cuBLASLt's int8 kernels take. D column-major is acc[m][n_pad] row-major.
+  LtProblem p;
+  p.int8 = true;
+  p.trans_a = true;
+  p.trans_b = false;
+  p.m = w.n_pad;
+  p.n = m;
+  p.k = w.kp;
+  p.lda = w.kp;
+  p.ldb = w.kp;
+  p.ldc = w.n_pad;
+  p.align_a = alignment_of({reinterpret_cast<uint64_t>(w.rows)});
+  p.align_b = alignment_of({reinterpret_cast<uint64_t>(a)});
+  p.align_c = p.align_d = alignment_of({reinterpret_cast<uint64_t>(acc)});
+  KILN_ASSIGN_OR_RETURN(const LtPlan* plan, lt_plan_in(state.plans, ctx, p));
+  return plan->run(ctx, ctx.tactic(), 1.f, w.rows, a, 0.f, nullptr, acc, nullptr);
+}
+
+Status check_q_scale(const CudaKernelContext& ctx, size_t i, const char* name, int64_t channels, bool per_channel) {
+  if (!ctx.has_input(i)) return ctx.error(std::string(name) + " is required");
+  if (ctx.input_dtype(i) != DType::kFloat32)
+    return ctx.unsupported(std::string(name) + " must be float32 on CUDA, got " + dtype_name(ctx.input_dtype(i)));
+  const int64_t count = numel_of(ctx.input_dims(i));
+  if (count != 1 && !(per_channel && count == channels))
+    return ctx.error(std::string(name) + " must have 1" + (per_channel ? " or " + std::to_string(channels) : "") +
+                     " values, got shape " + dims_to_string(ctx.input_dims(i)));
+  return ok_status();
+}
+
+Status check_q_zero_point(const CudaKernelContext& ctx, size_t i, const char* name, int64_t channels,
+                          bool per_channel) {
+  if (!ctx.has_input(i)) return ok_status();
+  const DType t = ctx.input_dtype(i);
+  if (t != DType::kUInt8 && t != DType::kInt8)
+    return ctx.error(std::string(name) + " must be uint8 or int8, got " + dtype_name(t));
+  const int64_t count = numel_of(ctx.input_dims(i));
+  if (count != 1 && !(per_channel && count == channels))
+    return ctx.error(std::string(name) + " must have 1" + (per_channel ? " or " + std::to_string(channels) : "") +
+                     " values, got shape " + dims_to_string(ctx.input_dims(i)));
+  return ok_status();
+}
+
+Result<QZeroPoint> q_zero_point(CudaKernelContext& ctx, size_t i) {
+  QZeroPoint z;
+  if (!ctx.has_input(i)) return z;
+  KILN_ASSIGN_OR_RETURN(DeviceTensor t, ctx.input(i));
+  z.data = t.data;
+  z.is_u8 = t.dtype == DType::kUInt8;
+  z.count = t.numel();
+  return z;
+}
+
+}  // namespace kiln::cuda

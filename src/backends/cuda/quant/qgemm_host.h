@@ -1,0 +1,61 @@
+// Host side of the int8 GEMM path shared by QLinearMatMul and QLinearConv: packed weights (once per context for
+// constant weights), scratch layout, the cuBLASLt int8 call and the requantization launch (qgemm.h for the algebra).
+#pragma once
+#include <cstdint>
+#include <memory>
+
+#include "backends/cuda/gemm/lt_plan.h"
+#include "backends/cuda/quant/qgemm.h"
+
+namespace kiln::cuda {
+
+// cuBLASLt's int8 kernels want k and the leading dimensions in multiples of 4 elements; Kiln pads to 16 bytes.
+constexpr int64_t kQ8Align = 16;
+inline int64_t round_up_q8(int64_t v) { return (v + kQ8Align - 1) / kQ8Align * kQ8Align; }
+
+// Weight rows for the GEMM: [n_pad][kp] int8 (output channel n's k values, shifted when the weight is uint8; zero
+// padding), and the column sums of the real entries. Device memory owned here.
+struct PackedQ8Weights {
+  int64_t n = 0, k = 0, n_pad = 0, kp = 0;
+  bool shifted = false;
+  int8_t* rows = nullptr;
+  int32_t* colsum = nullptr;
+  PackedQ8Weights() = default;
+  PackedQ8Weights(const PackedQ8Weights&) = delete;
+  PackedQ8Weights& operator=(const PackedQ8Weights&) = delete;
+  ~PackedQ8Weights();
+};
+
+// Per-(context, node) state: the packed constant weights and the cuBLASLt plans.
+struct QGemmState {
+  std::unique_ptr<PackedQ8Weights> weights;
+  LtPlanCache plans;
+  int rowsum_needed = -1;  // whether the weights' zero points need the activations' row sums; -1: not asked yet
+};
+QGemmState& qgemm_state(CudaKernelContext& ctx);
+
+// Packs `src` ([k][n] when `transposed`, a MatMul's B; else [n][k], a convolution's weights) into `out`'s shape,
+// allocating device memory once (a constant weight: the state keeps it) or using `scratch` (bytes from
+// packed_weight_bytes) when non-null.
+Status pack_q8_weights(CudaKernelContext& ctx, Q8Source src, bool transposed, int64_t n, int64_t k, int64_t kp,
+                       void* scratch, PackedQ8Weights* out);
+size_t packed_weight_bytes(int64_t n, int64_t k, int64_t kp);
+
+// Scratch of one run: the cuBLASLt workspace comes first (LtPlan::run asks ctx.workspace for it, which returns the
+// same base), the caller's buffers after it. Returns the base of the caller's `bytes`.
+Result<uint8_t*> q8_scratch(CudaKernelContext& ctx, size_t bytes);
+inline size_t align256(size_t v) { return (v + 255) / 256 * 256; }
+
+// acc[m][w.n_pad] = a[m][w.kp] * w.rows^T in int32 through cuBLASLt (tactic: the node's tuned one).
+Status run_q8_gemm(CudaKernelContext& ctx, QGemmState& state, const PackedQ8Weights& w, const int8_t* a, int64_t m,
+                   int32_t* acc);
+
+// Shared input checks: scale input i is a float32 tensor with 1 (or `channels`, when per_channel) values; a zero
+// point input is int8/uint8 with the same count.
+Status check_q_scale(const CudaKernelContext& ctx, size_t i, const char* name, int64_t channels, bool per_channel);
+Status check_q_zero_point(const CudaKernelContext& ctx, size_t i, const char* name, int64_t channels,
+                          bool per_channel);
+// A zero-point input as the device sees it (absent: 0).
+Result<QZeroPoint> q_zero_point(CudaKernelContext& ctx, size_t i);
+
+}  // namespace kiln::cuda

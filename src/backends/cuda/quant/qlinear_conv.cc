@@ -1,0 +1,196 @@
+// CUDA QLinearConv over NCHW 8-bit tensors (1-D and 2-D windows): group 1 runs as im2col + cuBLASLt int8 GEMM
+// (int32 accumulation) + one requantizing pass into NCHW, in chunks of images that bound the scratch; grouped
+// convolutions (depthwise included) run a direct kernel. Per-channel weight scales and zero points; x and y per
+// tensor. 3-D windows stay on the reference backend.
+#include <algorithm>
+
+#include "backends/cuda/conv/window.h"
+#include "backends/cuda/elementwise/host_util.h"
+#include "backends/cuda/quant/qgemm_host.h"
+#include "backends/cuda/quant/quant_kernels.h"
+
+namespace kiln::cuda {
+
+namespace {
+
+// Scratch the GEMM path may use per chunk of images (im2col rows and int32 accumulators).
+constexpr size_t kConvChunkBytes = size_t{512} << 20;
+
+bool supports_qlinear_conv(const Node& node, const std::vector<const TypeInfo*>& types) {
+  (void)node;
+  if (!dtype_in(types, 0, {DType::kUInt8, DType::kInt8}) || !dtype_in(types, 3, {DType::kUInt8, DType::kInt8}) ||
+      !dtype_in(types, 7, {DType::kUInt8, DType::kInt8}) || !dtype_in(types, 8, {DType::kInt32}))
+    return false;
+  for (size_t s : {1, 4, 6})
+    if (!dtype_in(types, s, {DType::kFloat32})) return false;
+  if (!types.empty() && types[0] && types[0]->shape.rank_known && types[0]->shape.rank() != 3 &&
+      types[0]->shape.rank() != 4)
+    return false;
+  return true;
+}
+
+Status run_qlinear_conv(CudaKernelContext& ctx) {
+  for (size_t i : {0, 3})
+    if (!ctx.has_input(i)) return ctx.error("input " + std::to_string(i) + " (x or w) is required");
+  const DType xt = ctx.input_dtype(0), wt = ctx.input_dtype(3);
+  if ((xt != DType::kUInt8 && xt != DType::kInt8) || (wt != DType::kUInt8 && wt != DType::kInt8))
+    return ctx.unsupported(std::string("x and w must be uint8/int8, got ") + dtype_name(xt) + " and " +
+                           dtype_name(wt));
+  const Dims& xd = ctx.input_dims(0);
+  const Dims& wd = ctx.input_dims(3);
+  if ((xd.size() != 3 && xd.size() != 4) || wd.size() != xd.size())
+    return ctx.unsupported("1-D or 2-D QLinearConv on CUDA, got x " + dims_to_string(xd) + " and w " +
+                           dims_to_string(wd));
+  const int64_t group = ctx.attrs().get_int("group", 1);
+  const int64_t nb = xd[0], c = xd[1], oc = wd[0];
+  if (group < 1 || c % group != 0 || oc % group != 0 || wd[1] * group != c)
+    return ctx.error("group " + std::to_string(group) + " does not fit x " + dims_to_string(xd) + " and w " +
+                     dims_to_string(wd) + " (w's second dimension times group must equal x's channels)");
+  ConvWindow win;
+  KILN_RETURN_IF_ERROR(compute_conv_window(ctx, spatial_of(xd, false), spatial_of(wd, false), false, &win));
+  const bool two_d = xd.size() == 4;
+  const int64_t h = two_d ? xd[2] : 1, w = two_d ? xd[3] : xd[2];
+  const int64_t kh = two_d ? wd[2] : 1, kw = two_d ? wd[3] : wd[2];
+  const int64_t oh = two_d ? win.out[0] : 1, ow = two_d ? win.out[1] : win.out[0];
+  const size_t wi = two_d ? 1 : 0;  // the window's index of the width axis
+  KILN_RETURN_IF_ERROR(check_q_scale(ctx, 1, "x_scale", 1, false));
+  KILN_RETURN_IF_ERROR(check_q_zero_point(ctx, 2, "x_zero_point", 1, false));
+  KILN_RETURN_IF_ERROR(check_q_scale(ctx, 4, "w_scale", oc, true));
+  KILN_RETURN_IF_ERROR(check_q_zero_point(ctx, 5, "w_zero_point", oc, true));
+  KILN_RETURN_IF_ERROR(check_q_scale(ctx, 6, "y_scale", 1, false));
+  KILN_RETURN_IF_ERROR(check_q_zero_point(ctx, 7, "y_zero_point", 1, false));
+  const bool has_bias = ctx.num_inputs() > 8 && ctx.has_input(8);
+  if (has_bias && (ctx.input_dtype(8) != DType::kInt32 || ctx.input_dims(8) != Dims{oc}))
+    return ctx.error("bias B must be int32 [" + std::to_string(oc) + "], got " + dtype_name(ctx.input_dtype(8)) +
+                     " " + dims_to_string(ctx.input_dims(8)));
+  const DType yt = ctx.has_input(7) ? ctx.input_dtype(7) : xt;
+  Dims yd{nb, oc};
+  if (two_d) yd.push_back(oh);
+  yd.push_back(ow);
+
+  KILN_ASSIGN_OR_RETURN(DeviceTensor x, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(DeviceTensor wten, ctx.input(3));
+  KILN_ASSIGN_OR_RETURN(DeviceTensor y, ctx.allocate_output(0, yt, yd));
+  if (y.numel() == 0) return ok_status();
+
+  RequantParams rq;
+  KILN_ASSIGN_OR_RETURN(DeviceTensor xs, ctx.input(1));
+  KILN_ASSIGN_OR_RETURN(DeviceTensor ws, ctx.input(4));
+  KILN_ASSIGN_OR_RETURN(DeviceTensor ys, ctx.input(6));
+  rq.a_scale = xs.ptr<float>();
+  rq.b_scale = ws.ptr<float>();
+  rq.b_scale_count = ws.numel();
+  rq.y_scale = ys.ptr<float>();
+  KILN_ASSIGN_OR_RETURN(rq.a_zp, q_zero_point(ctx, 2));
+  KILN_ASSIGN_OR_RETURN(rq.b_zp, q_zero_point(ctx, 5));
+  KILN_ASSIGN_OR_RETURN(rq.y_zp, q_zero_point(ctx, 7));
+  rq.y_is_u8 = yt == DType::kUInt8;
+  if (has_bias) {
+    KILN_ASSIGN_OR_RETURN(DeviceTensor bias, ctx.input(8));
+    rq.bias = bias.ptr<int32_t>();
+  }
+  rq.scale_in_float = false;  // the reference forms x_scale * w_scale / y_scale in double
+  rq.saturate = true;
+
+  if (group > 1) {
+    DirectQConvParams d;
+    d.x = {x.data, xt == DType::kUInt8};
+    d.w = {wten.data, wt == DType::kUInt8};
+    d.n = nb, d.c = c, d.h = h, d.wd = w, d.oc = oc, d.group = group;
+    d.kh = kh, d.kw = kw, d.oh = oh, d.ow = ow;
+    d.stride_h = two_d ? win.strides[0] : 1, d.stride_w = win.strides[wi];
+    d.dil_h = two_d ? win.dilations[0] : 1, d.dil_w = win.dilations[wi];
+    d.pad_top = two_d ? win.pads[0] : 0, d.pad_left = win.pads[wi];
+    rq.y = y.data;
+    return launch_status(ctx, launch_direct_qconv(d, rq, ctx.stream()), "grouped QLinearConv");
+  }
+
+  // Group 1: im2col rows [images * oh * ow][kp] times the packed weights [oc][kp].
+  QGemmState& state = qgemm_state(ctx);
+  const int64_t k = c * kh * kw, kp = round_up_q8(k), n_pad = round_up_q8(oc), pixels = oh * ow;
+  if (state.rowsum_needed < 0) {
+    bool matter = wt == DType::kUInt8 || !ctx.input_is_constant(5);
+    if (!matter && ctx.has_input(5)) {
+      KILN_ASSIGN_OR_RETURN(Tensor z, ctx.host_input(5));  // the first run, never captured
+      for (int64_t i = 0; i < z.numel() && !matter; ++i) matter = z.as_int64(i) != 0;
+    }
+    state.rowsum_needed = matter ? 1 : 0;
+  }
+  const bool rowsum_needed = state.rowsum_needed == 1 || (ctx.has_input(5) && !ctx.input_is_constant(5));
+  const bool w_const = ctx.input_is_constant(3);
+  const size_t w_bytes = w_const ? 0 : packed_weight_bytes(oc, k, kp);
+  const size_t per_image = align256(static_cast<size_t>(pixels * kp)) +
+                           align256(static_cast<size_t>(pixels * n_pad) * sizeof(int32_t)) +
+                           (rowsum_needed ? align256(static_cast<size_t>(pixels) * sizeof(int32_t)) : 0);
+  const int64_t chunk = std::clamp<int64_t>(static_cast<int64_t>(kConvChunkBytes / per_image), 1, nb);
+  const int64_t rows = chunk * pixels;
+  const size_t col_bytes = align256(static_cast<size_t>(rows * kp));
+  const size_t acc_bytes = align256(static_cast<size_t>(rows * n_pad) * sizeof(int32_t));
+  const size_t rs_bytes = rowsum_needed ? align256(static_cast<size_t>(rows) * sizeof(int32_t)) : 0;
+  KILN_ASSIGN_OR_RETURN(uint8_t* scratch, q8_scratch(ctx, w_bytes + col_bytes + acc_bytes + rs_bytes));
+
+  PackedQ8Weights runtime_weights;
+  const PackedQ8Weights* packed = nullptr;
+  const Q8Source wsrc{wten.data, wt == DType::kUInt8};
+  if (w_const) {
+    if (!state.weights) {
+      state.weights = std::make_unique<PackedQ8Weights>();
+      KILN_RETURN_IF_ERROR(pack_q8_weights(ctx, wsrc, false, oc, k, kp, nullptr, state.weights.get()));
+    }
+    packed = state.weights.get();
+  } else {
+    KILN_RETURN_IF_ERROR(pack_q8_weights(ctx, wsrc, false, oc, k, kp, scratch, &runtime_weights));
+    packed = &runtime_weights;
+  }
+  int8_t* col = reinterpret_cast<int8_t*>(scratch + w_bytes);
+  int32_t* acc = reinterpret_cast<int32_t*>(scratch + w_bytes + col_bytes);
+  int32_t* rowsum = rowsum_needed ? reinterpret_cast<int32_t*>(scratch + w_bytes + col_bytes + acc_bytes) : nullptr;
+
+  Im2ColParams ip;
+  ip.x = {x.data, xt == DType::kUInt8};
+  ip.c = c, ip.h = h, ip.w = w, ip.c_begin = 0, ip.c_count = c;
+  ip.kh = kh, ip.kw = kw, ip.oh = oh, ip.ow = ow;
+  ip.stride_h = two_d ? win.strides[0] : 1, ip.stride_w = win.strides[wi];
+  ip.dil_h = two_d ? win.dilations[0] : 1, ip.dil_w = win.dilations[wi];
+  ip.pad_top = two_d ? win.pads[0] : 0, ip.pad_left = win.pads[wi];
+  ip.pad_value = rq.a_zp.data;
+  ip.kp = kp;
+  ip.dst = col;
+  rq.n = oc;
+  rq.ldacc = n_pad;
+  rq.k = k;
+  rq.a_shifted = xt == DType::kUInt8;
+  rq.b_shifted = wt == DType::kUInt8;
+  rq.colsum_b = packed->colsum;
+  rq.rowsum_a = rowsum;
+  rq.acc = acc;
+  rq.rows_per_image = pixels;
+  rq.channels_total = oc;
+  const size_t x_image = static_cast<size_t>(c * h * w), y_image = static_cast<size_t>(oc * pixels);
+  for (int64_t first = 0; first < nb; first += chunk) {
+    const int64_t images = std::min(chunk, nb - first);
+    ip.n = images;
+    ip.x.data = static_cast<const uint8_t*>(x.data) + first * x_image;
+    KILN_RETURN_IF_ERROR(launch_status(ctx, launch_im2col_s8(ip, ctx.stream()), "QLinearConv im2col"));
+    const int64_t m = images * pixels;
+    if (rowsum)
+      KILN_RETURN_IF_ERROR(launch_status(ctx, launch_row_sums_s8(col, m, k, kp, rowsum, ctx.stream()),
+                                         "QLinearConv input sums"));
+    KILN_RETURN_IF_ERROR(run_q8_gemm(ctx, state, *packed, col, m, acc));
+    rq.m = m;
+    rq.y = static_cast<uint8_t*>(y.data) + first * y_image;
+    KILN_RETURN_IF_ERROR(launch_status(ctx, launch_requantize(rq, ctx.stream()), "QLinearConv requantize"));
+  }
+  return ok_status();
+}
+
+}  // namespace
+
+CudaKernel qlinear_conv_kernel() {
+  CudaKernel k;
+  k.run = run_qlinear_conv;
+  k.supports = supports_qlinear_conv;
+  return k;
+}
+
+}  // namespace kiln::cuda

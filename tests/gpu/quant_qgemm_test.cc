@@ -1,0 +1,146 @@
+// GPU tests of the quant family's int8 GEMM path against the reference backend: QLinearMatMul (cuBLASLt int8,
+// uint8/int8 operands, per-channel weights, zero points, Kiln's bias input and saturate attribute, odd sizes that
+// need padding) and QLinearConv (im2col + GEMM for group 1, the direct kernel for groups; pads, strides,
+// dilations, 1-D). The requantization follows the reference's arithmetic, so outputs must match exactly.
+#include <gtest/gtest.h>
+
+#include "tests/gpu/gpu_test_util.h"
+
+namespace kiln::testing {
+namespace {
+
+const Tolerance kExact{0.0, 0.0};
+
+Tensor scalar_f32(float v) { return Tensor::scalar<float>(DType::kFloat32, v); }
+Tensor scalar_q(DType t, int v) {
+  return t == DType::kUInt8 ? Tensor::scalar<uint8_t>(t, static_cast<uint8_t>(v))
+                            : Tensor::scalar<int8_t>(t, static_cast<int8_t>(v));
+}
+Tensor q_range(DType t, const Dims& d, uint64_t seed) {
+  return t == DType::kUInt8 ? random_tensor(t, d, seed, 0, 255) : random_tensor(t, d, seed, -128, 127);
+}
+Tensor zero_points(DType t, int64_t n, uint64_t seed, bool zero) {
+  if (zero) {
+    Tensor z(t, {n});
+    std::fill(static_cast<uint8_t*>(z.raw()), static_cast<uint8_t*>(z.raw()) + n, uint8_t{0});
+    return z;
+  }
+  return t == DType::kUInt8 ? random_tensor(t, {n}, seed, 100, 150) : random_tensor(t, {n}, seed, -20, 20);
+}
+
+struct QMatMulCase {
+  Dims a;
+  int64_t n;
+  DType at, bt, yt;
+  bool per_channel, b_zero, bias, saturate, b_constant;
+};
+
+void check_qmatmul(const QMatMulCase& c, uint64_t seed) {
+  const int64_t k = c.a.back();
+  SCOPED_TRACE("a " + dims_to_string(c.a) + " n " + std::to_string(c.n) + " a:" + dtype_name(c.at) + " b:" +
+               dtype_name(c.bt) + " y:" + dtype_name(c.yt) + (c.per_channel ? " per-channel" : "") +
+               (c.b_zero ? "" : " b-zp") + (c.bias ? " bias" : "") + (c.saturate ? " saturate" : ""));
+  Attrs attrs;
+  if (c.saturate) attrs.set("saturate", int64_t{1});
+  Node node = make_test_node(OpKind::kQLinearMatMul, c.bias ? 9 : 8, 1, attrs);
+  const int64_t nb = c.per_channel ? c.n : 1;
+  Tensor bs = random_tensor(DType::kFloat32, nb == 1 ? Dims{} : Dims{nb}, seed + 3, 0.001, 0.01);
+  Tensor bz = nb == 1 ? scalar_q(c.bt, c.b_zero ? 0 : (c.bt == DType::kUInt8 ? 131 : 9))
+                      : zero_points(c.bt, nb, seed + 4, c.b_zero);
+  std::vector<Tensor> in{q_range(c.at, c.a, seed),
+                         scalar_f32(0.02f),
+                         scalar_q(c.at, c.at == DType::kUInt8 ? 121 : -5),
+                         q_range(c.bt, {k, c.n}, seed + 1),
+                         bs,
+                         bz,
+                         scalar_f32(c.saturate ? 0.01f : 0.6f),  // small y_scale: many values saturate (or wrap)
+                         scalar_q(c.yt, c.yt == DType::kUInt8 ? 117 : 3)};
+  if (c.bias) in.push_back(random_tensor(DType::kInt32, {c.n}, seed + 5, -20000, 20000));
+  std::vector<size_t> constants{1, 2, 4, 5, 6, 7};
+  if (c.b_constant) constants.push_back(3);
+  if (c.bias) constants.push_back(8);
+  expect_cuda_matches_reference(node, in, constants, &kExact);
+}
+
+TEST(QuantQLinearMatMul, TypesAndParameters) {
+  KILN_REQUIRE_GPU();
+  uint64_t seed = 100;
+  for (DType at : {DType::kUInt8, DType::kInt8})
+    for (DType bt : {DType::kInt8, DType::kUInt8})
+      for (DType yt : {DType::kUInt8, DType::kInt8}) {
+        check_qmatmul({{7, 64}, 48, at, bt, yt, true, true, true, true, true}, seed += 10);
+        check_qmatmul({{2, 5, 32}, 20, at, bt, yt, false, false, false, false, true}, seed += 10);
+      }
+}
+
+TEST(QuantQLinearMatMul, OddSizesNeedPadding) {
+  KILN_REQUIRE_GPU();
+  uint64_t seed = 300;
+  for (int64_t k : {1, 3, 7, 33, 768})
+    for (int64_t n : {1, 5, 17, 1000})
+      check_qmatmul({{3, k}, n, DType::kInt8, DType::kInt8, DType::kInt8, true, true, false, true, true}, seed += 10);
+  check_qmatmul({{1, 1, 13}, 9, DType::kUInt8, DType::kInt8, DType::kUInt8, true, true, true, true, true}, 391);
+  check_qmatmul({{13}, 9, DType::kUInt8, DType::kInt8, DType::kUInt8, true, true, true, true, true}, 392);  // 1-D a
+}
+
+TEST(QuantQLinearMatMul, TransformerShapesAndRuntimeWeights) {
+  KILN_REQUIRE_GPU();
+  check_qmatmul({{4, 128, 768}, 3072, DType::kUInt8, DType::kInt8, DType::kUInt8, true, true, true, true, true}, 500);
+  check_qmatmul({{256, 64}, 64, DType::kInt8, DType::kInt8, DType::kInt8, false, true, false, true, false}, 510);
+  check_qmatmul({{9, 40}, 24, DType::kUInt8, DType::kUInt8, DType::kUInt8, true, false, true, true, false}, 520);
+}
+
+struct QConvCase {
+  Dims x, w;
+  Dims pads, strides, dilations;
+  int64_t group;
+  bool bias, per_channel, w_zero;
+};
+
+void check_qconv(const QConvCase& c, DType xt, DType wt, DType yt, uint64_t seed) {
+  SCOPED_TRACE("x " + dims_to_string(c.x) + " w " + dims_to_string(c.w) + " group " + std::to_string(c.group) +
+               " x:" + dtype_name(xt) + " w:" + dtype_name(wt) + " y:" + dtype_name(yt));
+  Attrs a;
+  if (!c.pads.empty()) a.set("pads", c.pads);
+  if (!c.strides.empty()) a.set("strides", c.strides);
+  if (!c.dilations.empty()) a.set("dilations", c.dilations);
+  a.set("group", c.group);
+  Node node = make_test_node(OpKind::kQLinearConv, c.bias ? 9 : 8, 1, a);
+  const int64_t m = c.w[0];
+  Tensor ws = c.per_channel ? random_tensor(DType::kFloat32, {m}, seed + 3, 0.002, 0.01) : scalar_f32(0.005f);
+  Tensor wz = c.per_channel ? zero_points(wt, m, seed + 4, c.w_zero)
+                            : scalar_q(wt, c.w_zero ? 0 : (wt == DType::kUInt8 ? 128 : 4));
+  std::vector<Tensor> in{q_range(xt, c.x, seed),
+                         scalar_f32(0.02f),
+                         scalar_q(xt, xt == DType::kInt8 ? -5 : 121),
+                         q_range(wt, c.w, seed + 1),
+                         ws,
+                         wz,
+                         scalar_f32(0.05f),
+                         scalar_q(yt, yt == DType::kInt8 ? 2 : 117)};
+  if (c.bias) in.push_back(random_tensor(DType::kInt32, {m}, seed + 5, -20000, 20000));
+  expect_cuda_matches_reference(node, in, {1, 2, 3, 4, 5, 6, 7, 8}, &kExact);
+}
+
+TEST(QuantQLinearConv, GemmAndDirectPaths) {
+  KILN_REQUIRE_GPU();
+  const std::vector<QConvCase> cases = {
+      {{1, 3, 8, 8}, {4, 3, 3, 3}, {1, 1, 1, 1}, {1, 1}, {}, 1, true, true, true},
+      {{2, 5, 7, 11}, {7, 5, 3, 2}, {0, 1, 2, 0}, {2, 1}, {}, 1, false, false, true},   // asymmetric pads
+      {{1, 4, 12, 12}, {6, 4, 3, 3}, {2, 2, 2, 2}, {1, 1}, {2, 2}, 1, true, true, false},  // dilation, w zero points
+      {{1, 16, 9, 9}, {16, 1, 3, 3}, {1, 1, 1, 1}, {2, 2}, {}, 16, true, true, true},     // depthwise
+      {{1, 6, 5, 5}, {9, 2, 1, 1}, {}, {}, {}, 3, true, true, false},                     // grouped 1x1
+      {{2, 32, 14, 14}, {64, 32, 1, 1}, {}, {}, {}, 1, true, true, true},                 // pointwise
+      {{1, 4, 20}, {6, 4, 5}, {2, 2}, {1}, {}, 1, true, true, true},                      // 1-D
+      {{2, 3, 32, 32}, {16, 3, 7, 7}, {3, 3, 3, 3}, {2, 2}, {}, 1, true, true, true},    // stem: k = 147
+  };
+  uint64_t seed = 700;
+  for (DType xt : {DType::kUInt8, DType::kInt8})
+    for (DType yt : {DType::kUInt8, DType::kInt8})
+      for (const QConvCase& c : cases) check_qconv(c, xt, DType::kInt8, yt, seed += 10);
+  check_qconv(cases[0], DType::kUInt8, DType::kUInt8, DType::kUInt8, 990);  // uint8 weights (shifted)
+  check_qconv(cases[3], DType::kUInt8, DType::kUInt8, DType::kUInt8, 991);
+}
+
+}  // namespace
+}  // namespace kiln::testing
