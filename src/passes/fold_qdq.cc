@@ -1,7 +1,7 @@
 // fold_qdq: DequantizeLinear -> Conv | MatMul | Gemm [-> Relu] -> QuantizeLinear becomes one QLinearConv or
 // QLinearMatMul over the 8-bit values, so Q/DQ ("explicit quantization") models from ONNX Runtime's quantize_static,
 // NVIDIA ModelOpt or `kiln calibrate` run as int8 convolutions and GEMMs (docs/int8.md). Runs before constant
-// folding (which would turn the weights' DequantizeLinear into float weights), for backends that ask for it (cpu).
+// folding (which would turn the weights' DequantizeLinear into float weights), for backends that ask for it (cpu, cuda).
 // Folded only where the result is the unfused graph's up to rounding:
 //  - activations: DequantizeLinear of a uint8/int8 value with a constant scalar float32 scale and zero point;
 //  - weights: DequantizeLinear of a constant int8 initializer, scale per tensor or per output channel (Conv axis 0,

@@ -12,7 +12,7 @@
 // leads to one 8-bit value, else the value is X. Exact by construction: the table holds what the unfused nodes
 // compute for each of the 256 codes. The QuantizeLinear's output must have X's shape (constants that broadcast
 // to a larger shape stay unfused). Runs after fold_qdq (its QLinearConv/QLinearMatMul outputs become the X of the
-// tables), for the same backends (cpu). The replaced nodes are left to eliminate_dead_code (other readers keep them).
+// tables), for the same backends (cpu, cuda). The replaced nodes are left to eliminate_dead_code (other readers keep them).
 #include <cstring>
 #include <map>
 #include <set>

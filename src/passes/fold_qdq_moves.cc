@@ -7,7 +7,7 @@
 //  - Q(M(DQ(x1), DQ(x2), ...)) with differing input parameters (a Concat) becomes M over the inputs requantized to
 //    Q's parameters: new QuantizeLinear(DQ(xi)) nodes that fold_qdq_lookup turns into tables (Q is element-wise).
 // All exact. Runs before fold_qdq (the moved values then meet the convolutions' DequantizeLinear directly), for the
-// same backends (cpu). Replaced float nodes are left to eliminate_dead_code.
+// same backends (cpu, cuda). Replaced float nodes are left to eliminate_dead_code.
 #include "passes/fuse_util.h"
 #include "passes/pass.h"
 
