@@ -46,23 +46,48 @@ __global__ void row_sums_kernel(const int8_t* packed, int64_t rows, int64_t k, i
   if (lane == 0) sums[warp] = s;
 }
 
-__global__ void im2col_kernel(Im2ColParams p, int64_t total) {
-  const int64_t kk = p.kh * p.kw, kreal = p.c_count * kk;
+// One thread per 4 consecutive bytes of a row (kp is a multiple of 16): one 32-bit store; the (c, ky, kx) of the
+// four columns advance incrementally from one division set. Idx: uint32_t when every offset fits.
+template <typename Idx>
+__global__ void im2col_kernel(Im2ColParams p, Idx words) {
+  const Idx kk = static_cast<Idx>(p.kh * p.kw), kreal = static_cast<Idx>(p.c_count) * kk;
+  const Idx kw = static_cast<Idx>(p.kw), kh = static_cast<Idx>(p.kh), ow = static_cast<Idx>(p.ow),
+            oh = static_cast<Idx>(p.oh), words_per_row = static_cast<Idx>(p.kp / 4);
+  const int h = static_cast<int>(p.h), w = static_cast<int>(p.w);
   int pad = 0;
   if (p.pad_value) pad = p.x.is_u8 ? static_cast<int>(*static_cast<const uint8_t*>(p.pad_value)) - 128
                                    : static_cast<int>(*static_cast<const int8_t*>(p.pad_value));
-  KILN_GRID_LOOP(i, total) {
-    const int64_t row = i / p.kp, col = i % p.kp;
-    int v = 0;
-    if (col < kreal) {
-      const int64_t ox = row % p.ow, oy = (row / p.ow) % p.oh, img = row / (p.ow * p.oh);
-      const int64_t c = col / kk, ky = (col / p.kw) % p.kh, kx = col % p.kw;
-      const int64_t iy = oy * p.stride_h - p.pad_top + ky * p.dil_h, ix = ox * p.stride_w - p.pad_left + kx * p.dil_w;
-      v = (iy < 0 || iy >= p.h || ix < 0 || ix >= p.w)
-              ? pad
-              : s8_at(p.x, ((img * p.c + p.c_begin + c) * p.h + iy) * p.w + ix);
+  uint32_t* dst = reinterpret_cast<uint32_t*>(p.dst);
+  for (Idx i = static_cast<Idx>(blockIdx.x) * blockDim.x + threadIdx.x; i < words;
+       i += static_cast<Idx>(blockDim.x) * gridDim.x) {
+    const Idx row = i / words_per_row, col0 = (i - row * words_per_row) * 4;
+    uint32_t packed = 0;
+    if (col0 < kreal) {
+      const Idx ox = row % ow, oy = (row / ow) % oh, img = row / (ow * oh);
+      Idx c = col0 / kk, rem = col0 - c * kk;
+      Idx ky = rem / kw, kx = rem - ky * kw;
+      const int iy0 = static_cast<int>(oy * p.stride_h - p.pad_top), ix0 = static_cast<int>(ox * p.stride_w - p.pad_left);
+      const Idx plane = static_cast<Idx>(p.h * p.w);
+      const Idx base = (img * static_cast<Idx>(p.c) + static_cast<Idx>(p.c_begin)) * plane;
+#pragma unroll
+      for (int b = 0; b < 4; ++b) {
+        int v = 0;
+        if (col0 + b < kreal) {
+          const int iy = iy0 + static_cast<int>(ky * p.dil_h), ix = ix0 + static_cast<int>(kx * p.dil_w);
+          v = (iy < 0 || iy >= h || ix < 0 || ix >= w) ? pad
+                                                       : s8_at(p.x, base + c * plane + static_cast<Idx>(iy * w + ix));
+          if (++kx == kw) {
+            kx = 0;
+            if (++ky == kh) {
+              ky = 0;
+              ++c;
+            }
+          }
+        }
+        packed |= (static_cast<uint32_t>(v) & 0xffu) << (8 * b);
+      }
     }
-    p.dst[i] = static_cast<int8_t>(v);
+    dst[i] = packed;
   }
 }
 
@@ -79,30 +104,44 @@ __device__ __forceinline__ uint8_t requant_value(const RequantParams& p, int64_t
   return static_cast<uint8_t>(wide & 0xff);
 }
 
-__global__ void requantize_kernel(RequantParams p, int64_t total) {
+// The exact integer sum of row m, column n: the shifted-operand product corrected by the zero-point sums, plus bias.
+__device__ __forceinline__ int64_t corrected_acc(const RequantParams& p, int32_t acc, int64_t m, int64_t n) {
+  const int64_t za = zp_at(p.a_zp, 0, p.a_shifted), zb = zp_at(p.b_zp, n, p.b_shifted);
+  int64_t v = static_cast<int64_t>(acc) - za * p.colsum_b[n];
+  if (p.rowsum_a) v += -zb * p.rowsum_a[m] + p.k * za * zb;
+  if (p.bias) v += p.bias[n];
+  return v;
+}
+
+// Row-major placement: y[m][n], one thread per output byte.
+__global__ void requantize_rows_kernel(RequantParams p, int64_t total) {
   KILN_GRID_LOOP(i, total) {
-    // Output-ordered: consecutive threads write consecutive bytes of y.
-    int64_t m, n;
-    if (p.rows_per_image == 0) {
-      m = i / p.n;
-      n = i % p.n;
-    } else {
-      const int64_t per_image = p.n * p.rows_per_image;
-      const int64_t img = i / per_image, rest = i % per_image;
-      n = rest / p.rows_per_image;
-      m = img * p.rows_per_image + rest % p.rows_per_image;
-    }
-    const int64_t za = zp_at(p.a_zp, 0, p.a_shifted), zb = zp_at(p.b_zp, n, p.b_shifted);
-    int64_t acc = static_cast<int64_t>(p.acc[m * p.ldacc + n]) - za * p.colsum_b[n];
-    if (p.rowsum_a) acc += -zb * p.rowsum_a[m] + p.k * za * zb;
-    if (p.bias) acc += p.bias[n];
-    const uint8_t v = requant_value(p, acc, n);
-    int64_t out = i;
-    if (p.rows_per_image != 0) {
-      const int64_t img = m / p.rows_per_image, pix = m % p.rows_per_image;
-      out = (img * p.channels_total + p.channel_offset + n) * p.rows_per_image + pix;
-    }
-    static_cast<uint8_t*>(p.y)[out] = v;
+    const int64_t m = i / p.n, n = i % p.n;
+    static_cast<uint8_t*>(p.y)[i] = requant_value(p, corrected_acc(p, p.acc[m * p.ldacc + n], m, n), n);
+  }
+}
+
+// NCHW placement: a 32-pixel x 32-channel tile through shared memory, so that the accumulator reads (channels
+// contiguous) and the output writes (pixels contiguous) both coalesce. Block (32, 8); grid x: images x pixel tiles,
+// y: channel tiles.
+constexpr int kTile = 32, kTileRows = 8;
+__global__ void requantize_nchw_kernel(RequantParams p, int64_t pixel_tiles) {
+  __shared__ int32_t tile[kTile][kTile + 1];
+  const int64_t pixels = p.rows_per_image;
+  const int64_t img = blockIdx.x / pixel_tiles, p0 = (blockIdx.x % pixel_tiles) * kTile;
+  const int64_t n0 = static_cast<int64_t>(blockIdx.y) * kTile;
+  for (int j = threadIdx.y; j < kTile; j += kTileRows) {
+    const int64_t pix = p0 + j, n = n0 + threadIdx.x;
+    if (pix < pixels && n < p.n) tile[j][threadIdx.x] = p.acc[(img * pixels + pix) * p.ldacc + n];
+  }
+  __syncthreads();
+  uint8_t* y = static_cast<uint8_t*>(p.y);
+  for (int j = threadIdx.y; j < kTile; j += kTileRows) {
+    const int64_t n = n0 + j, pix = p0 + threadIdx.x;
+    if (pix >= pixels || n >= p.n) continue;
+    const int64_t m = img * pixels + pix;
+    y[(img * p.channels_total + p.channel_offset + n) * pixels + pix] =
+        requant_value(p, corrected_acc(p, tile[threadIdx.x][j], m, n), n);
   }
 }
 
@@ -155,16 +194,31 @@ cudaError_t launch_row_sums_s8(const int8_t* packed, int64_t rows, int64_t k, in
 }
 
 cudaError_t launch_im2col_s8(const Im2ColParams& p, cudaStream_t stream) {
-  const int64_t total = p.n * p.oh * p.ow * p.kp;
-  if (total == 0) return cudaSuccess;
-  im2col_kernel<<<grid_for(total), kThreads, 0, stream>>>(p, total);
+  if (p.kp % 4 != 0) return cudaErrorInvalidValue;
+  const int64_t words = p.n * p.oh * p.ow * p.kp / 4;
+  if (words == 0) return cudaSuccess;
+  const int64_t in_total = p.n * p.c * p.h * p.w;
+  if (words < (int64_t{1} << 31) && in_total < (int64_t{1} << 31))
+    im2col_kernel<uint32_t><<<grid_for(words), kThreads, 0, stream>>>(p, static_cast<uint32_t>(words));
+  else
+    im2col_kernel<int64_t><<<grid_for(words), kThreads, 0, stream>>>(p, words);
   return cudaGetLastError();
 }
 
 cudaError_t launch_requantize(const RequantParams& p, cudaStream_t stream) {
   const int64_t total = p.m * p.n;
   if (total == 0) return cudaSuccess;
-  requantize_kernel<<<grid_for(total), kThreads, 0, stream>>>(p, total);
+  if (p.rows_per_image == 0) {
+    requantize_rows_kernel<<<grid_for(total), kThreads, 0, stream>>>(p, total);
+    return cudaGetLastError();
+  }
+  if (p.m % p.rows_per_image != 0) return cudaErrorInvalidValue;
+  const int64_t pixel_tiles = (p.rows_per_image + kTile - 1) / kTile;
+  const int64_t channel_tiles = (p.n + kTile - 1) / kTile;
+  const int64_t blocks = p.m / p.rows_per_image * pixel_tiles;
+  if (blocks > INT32_MAX || channel_tiles > 65535) return cudaErrorInvalidValue;
+  requantize_nchw_kernel<<<dim3(static_cast<unsigned>(blocks), static_cast<unsigned>(channel_tiles)),
+                           dim3(kTile, kTileRows), 0, stream>>>(p, pixel_tiles);
   return cudaGetLastError();
 }
 

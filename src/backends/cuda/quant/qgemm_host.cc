@@ -7,7 +7,7 @@
 namespace kiln::cuda {
 
 PackedQ8Weights::~PackedQ8Weights() {
-  if (rows) cudaFree(rows);  // colsum lives in the same allocation
+  if (owned && rows) cudaFree(rows);  // colsum lives in the same allocation
 }
 
 QGemmState& qgemm_state(CudaKernelContext& ctx) {
@@ -34,7 +34,8 @@ Status pack_q8_weights(CudaKernelContext& ctx, Q8Source src, bool transposed, in
     void* raw = nullptr;
     KILN_CUDA_RETURN_IF_ERROR(cudaMalloc(&raw, packed_weight_bytes(n, k, kp)));
     base = static_cast<uint8_t*>(raw);
-    out->rows = reinterpret_cast<int8_t*>(base);  // owned from here on
+    out->rows = reinterpret_cast<int8_t*>(base);
+    out->owned = true;
   } else {
     out->rows = reinterpret_cast<int8_t*>(base);
   }

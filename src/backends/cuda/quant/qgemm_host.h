@@ -20,6 +20,7 @@ struct PackedQ8Weights {
   bool shifted = false;
   int8_t* rows = nullptr;
   int32_t* colsum = nullptr;
+  bool owned = false;  // rows (and colsum) were cudaMalloc'ed here; otherwise they live in a run's scratch
   PackedQ8Weights() = default;
   PackedQ8Weights(const PackedQ8Weights&) = delete;
   PackedQ8Weights& operator=(const PackedQ8Weights&) = delete;
