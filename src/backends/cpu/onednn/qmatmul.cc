@@ -1,9 +1,10 @@
 // QLinearMatMul on oneDNN's int8 matmul: uint8/int8 A [..., M, K] (leading dims folded into rows), int8 2-D B
 // [K, N] with zero point 0 (per-tensor or per-column scale), uint8/int8 Y. oneDNN accumulates in int32 and applies
-// the output scales (formed as the reference forms them: float(float(a_scale * b_scale) / y_scale)) into a float32
-// buffer; a vectorized pass rounds half to even and adds y's zero point. Out-of-range values wrap modulo 256 as the
-// ONNX reference implementation does, or saturate when the node carries saturate=1 (the QLinearMatMul that
-// fold_qdq makes from DequantizeLinear -> MatMul -> QuantizeLinear, whose QuantizeLinear saturates). On CPUs
+// the output scales (formed as the reference forms them: float(float(a_scale * b_scale) / y_scale)). With saturate=1
+// (the QLinearMatMul that fold_qdq makes from DequantizeLinear -> MatMul -> QuantizeLinear, whose QuantizeLinear
+// saturates) and no bias, oneDNN also rounds half to even, adds y's zero point and saturates into Y itself (as the
+// QLinearConv kernel does). Otherwise the scaled values go to a float32 buffer and a vectorized pass rounds, adds the
+// zero point and wraps modulo 256 as the ONNX reference implementation does (or saturates). On CPUs
 // without VNNI, B values beyond +-64 run on the reference kernel (oneDNN's int16 pair sums would saturate).
 // Kiln's optional input 8, an int32 [N] bias in accumulator units (fold_qdq from a Gemm's bias), is added scaled
 // per column before the rounding.
@@ -26,10 +27,12 @@ bool is_q8(DType t) { return t == DType::kInt8 || t == DType::kUInt8; }
 struct QMatMulState {
   Dims a_dims, b_dims, y_dims;
   DType a_t = DType::kUndefined;
+  bool direct = false;  // oneDNN writes the 8-bit Y (saturating, with y's zero point)
+  DType y_t = DType::kUndefined;
   std::vector<float> scales;
   const void* b_ptr = nullptr;
   dnnl::matmul prim;
-  memory weights, scratch, src_zp;
+  memory weights, scratch, src_zp, dst_zp;
   memory::desc a_md, b_md, acc_md;
   std::vector<float> acc;
 };
@@ -63,25 +66,30 @@ float zero_point(const CpuKernelContext& ctx, size_t i) {
   return t.dtype() == DType::kInt8 ? t.data<int8_t>()[0] : t.data<uint8_t>()[0];
 }
 
-Status build(CpuKernelContext& ctx, QMatMulState& s, const Tensor& a, const Tensor& b, const std::vector<float>& scales) {
+Status build(CpuKernelContext& ctx, QMatMulState& s, const Tensor& a, const Tensor& b, const std::vector<float>& scales,
+             bool direct, DType y_t) {
   const int64_t k = a.dim(a.rank() - 1), n = b.dim(1);
   if (b.dim(0) != k) return ctx.error("inner dimensions differ: " + dims_to_string(a.dims()) + " and " + dims_to_string(b.dims()));
   const int64_t rows = a.numel() / std::max<int64_t>(k, 1);
   if (rows <= 0 || k <= 0 || n <= 0) return ctx.unsupported("empty tensors");
   s.a_md = plain_md({rows, k}, dt_of(a.dtype()));
   s.b_md = plain_md({k, n}, memory::data_type::s8);
-  s.acc_md = plain_md({rows, n});
+  s.acc_md = direct ? plain_md({rows, n}, dt_of(y_t)) : plain_md({rows, n});
   memory::desc b_any(to_dnnl({k, n}), memory::data_type::s8, memory::format_tag::any);
   dnnl::primitive_attr attr;
   attr.set_output_scales(scales.size() > 1 ? 1 << 1 : 0, scales);
   attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
+  if (direct) attr.set_zero_points(DNNL_ARG_DST, 0, {DNNL_RUNTIME_S32_VAL});
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(s.a_md, b_any, s.acc_md), attr, engine());
   s.prim = dnnl::matmul(pd);
   s.weights = memory(pd.weights_desc(), engine());
   s.scratch = memory(pd.scratchpad_desc(), engine());
   s.src_zp = memory(plain_md({1}, memory::data_type::s32), engine());
-  s.acc.resize(static_cast<size_t>(rows * n));
+  s.dst_zp = memory(plain_md({1}, memory::data_type::s32), engine());
+  s.acc.resize(direct ? 0 : static_cast<size_t>(rows * n));
+  s.direct = direct;
+  s.y_t = y_t;
   Dims y(a.dims().begin(), a.dims().end() - 1);
   y.push_back(n);
   s.y_dims = y;
@@ -120,9 +128,12 @@ Status run_qmatmul(CpuKernelContext& ctx) {
   auto& slot = ctx.node_state();
   if (!slot) slot = std::make_shared<QMatMulState>();
   auto& s = *static_cast<QMatMulState*>(slot.get());
+  const bool saturate = ctx.attrs().get_int("saturate", 0) != 0;
+  const bool direct = saturate && !ctx.has_input(8);
   try {
-    if (s.a_dims != a.dims() || s.b_dims != b.dims() || s.a_t != a.dtype() || s.scales != scales)
-      KILN_RETURN_IF_ERROR(build(ctx, s, a, b, scales));
+    if (s.a_dims != a.dims() || s.b_dims != b.dims() || s.a_t != a.dtype() || s.scales != scales ||
+        s.direct != direct || s.y_t != y_t)
+      KILN_RETURN_IF_ERROR(build(ctx, s, a, b, scales, direct, y_t));
     KILN_RETURN_IF_ERROR(materialize_inputs(ctx));
     if (!ctx.input_is_constant(3) || s.b_ptr != b.raw()) {
       if (int8_pairs_saturate() && !int8_weights_safe(b.data<int8_t>(), b.numel())) {
@@ -135,7 +146,20 @@ Status run_qmatmul(CpuKernelContext& ctx) {
     }
     *static_cast<int32_t*>(s.src_zp.get_data_handle()) = static_cast<int32_t>(zero_point(ctx, 2));
     KILN_ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, y_t, s.y_dims));
-    memory am(s.a_md, engine(), const_cast<void*>(a.raw())), accm(s.acc_md, engine(), s.acc.data());
+    memory am(s.a_md, engine(), const_cast<void*>(a.raw()));
+    if (direct) {
+      *static_cast<int32_t*>(s.dst_zp.get_data_handle()) = static_cast<int32_t>(zero_point(ctx, 7));
+      memory ym(s.acc_md, engine(), out->raw());
+      s.prim.execute(stream(), {{DNNL_ARG_SRC, am},
+                                {DNNL_ARG_WEIGHTS, s.weights},
+                                {DNNL_ARG_DST, ym},
+                                {DNNL_ARG_SCRATCHPAD, s.scratch},
+                                {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, s.src_zp},
+                                {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST, s.dst_zp}});
+      stream().wait();
+      return ok_status();
+    }
+    memory accm(s.acc_md, engine(), s.acc.data());
     s.prim.execute(stream(), {{DNNL_ARG_SRC, am},
                               {DNNL_ARG_WEIGHTS, s.weights},
                               {DNNL_ARG_DST, accm},
@@ -153,7 +177,7 @@ Status run_qmatmul(CpuKernelContext& ctx) {
           acc[r * n + c] += scales[scales.size() == 1 ? 0 : c] * static_cast<float>(bias.data<int32_t>()[c]);
     }
     requantize(s.acc.data(), zero_point(ctx, 7), out->raw(), static_cast<int64_t>(s.acc.size()), y_t == DType::kInt8,
-               ctx.attrs().get_int("saturate", 0) != 0);
+               saturate);
   } catch (const dnnl::error& e) {
     s.a_dims.clear();
     return dnnl_failure(ctx, e);
