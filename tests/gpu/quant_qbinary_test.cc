@@ -2,21 +2,11 @@
 // against the reference backend: both follow the reference's arithmetic, so outputs must match exactly.
 #include <gtest/gtest.h>
 
-#include "tests/gpu/gpu_test_util.h"
+#include "tests/gpu/quant_test_util.h"
 
 namespace kiln::testing {
 namespace {
 
-const Tolerance kExact{0.0, 0.0};
-
-Tensor f32(float v) { return Tensor::scalar<float>(DType::kFloat32, v); }
-Tensor zp(DType t, int v) {
-  return t == DType::kUInt8 ? Tensor::scalar<uint8_t>(t, static_cast<uint8_t>(v))
-                            : Tensor::scalar<int8_t>(t, static_cast<int8_t>(v));
-}
-Tensor q8(DType t, const Dims& d, uint64_t seed) {
-  return t == DType::kUInt8 ? random_tensor(t, d, seed, 0, 255) : random_tensor(t, d, seed, -128, 127);
-}
 
 TEST(QuantQLinearBinary, AddAndMulWithBroadcast) {
   KILN_REQUIRE_GPU();
@@ -36,11 +26,16 @@ TEST(QuantQLinearBinary, AddAndMulWithBroadcast) {
           const DType bt = at == DType::kUInt8 ? DType::kInt8 : DType::kUInt8;  // mixed operand types
           Node node = make_test_node(op, 8, 1);
           const float cs = op == OpKind::kQLinearMul ? 0.002f : 0.03f;
-          std::vector<Tensor> in{q8(at, ad, seed),        f32(0.021f), zp(at, at == DType::kUInt8 ? 120 : -3),
-                                 q8(bt, bd, seed + 1),    f32(0.017f), zp(bt, bt == DType::kUInt8 ? 131 : 5),
-                                 f32(cs),                 zp(ct, ct == DType::kUInt8 ? 128 : 0)};
+          std::vector<Tensor> in{q_range(at, ad, seed),
+                                 scalar_f32(0.021f),
+                                 scalar_q(at, at == DType::kUInt8 ? 120 : -3),
+                                 q_range(bt, bd, seed + 1),
+                                 scalar_f32(0.017f),
+                                 scalar_q(bt, bt == DType::kUInt8 ? 131 : 5),
+                                 scalar_f32(cs),
+                                 scalar_q(ct, ct == DType::kUInt8 ? 128 : 0)};
           seed += 10;
-          expect_cuda_matches_reference(node, in, {1, 2, 4, 5, 6, 7}, &kExact);
+          expect_cuda_matches_reference(node, in, {1, 2, 4, 5, 6, 7}, &kQuantExact);
         }
 }
 
@@ -51,9 +46,9 @@ TEST(QuantQLinearGlobalAveragePool, Nchw) {
     for (const Dims& d : {Dims{1, 16, 7, 7}, Dims{3, 5, 4, 9}, Dims{2, 3, 11}, Dims{2, 64, 56, 56}}) {
       SCOPED_TRACE("QLinearGlobalAveragePool " + dims_to_string(d) + " " + dtype_name(t));
       Node node = make_test_node(OpKind::kQLinearGlobalAveragePool, 5, 1);
-      std::vector<Tensor> in{q8(t, d, seed++), f32(0.023f), zp(t, t == DType::kInt8 ? -7 : 121), f32(0.011f),
-                             zp(t, t == DType::kInt8 ? 3 : 118)};
-      expect_cuda_matches_reference(node, in, {1, 2, 3, 4}, &kExact);
+      std::vector<Tensor> in{q_range(t, d, seed++), scalar_f32(0.023f), scalar_q(t, t == DType::kInt8 ? -7 : 121),
+                             scalar_f32(0.011f), scalar_q(t, t == DType::kInt8 ? 3 : 118)};
+      expect_cuda_matches_reference(node, in, {1, 2, 3, 4}, &kQuantExact);
     }
 }
 

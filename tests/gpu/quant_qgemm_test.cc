@@ -4,21 +4,11 @@
 // dilations, 1-D). The requantization follows the reference's arithmetic, so outputs must match exactly.
 #include <gtest/gtest.h>
 
-#include "tests/gpu/gpu_test_util.h"
+#include "tests/gpu/quant_test_util.h"
 
 namespace kiln::testing {
 namespace {
 
-const Tolerance kExact{0.0, 0.0};
-
-Tensor scalar_f32(float v) { return Tensor::scalar<float>(DType::kFloat32, v); }
-Tensor scalar_q(DType t, int v) {
-  return t == DType::kUInt8 ? Tensor::scalar<uint8_t>(t, static_cast<uint8_t>(v))
-                            : Tensor::scalar<int8_t>(t, static_cast<int8_t>(v));
-}
-Tensor q_range(DType t, const Dims& d, uint64_t seed) {
-  return t == DType::kUInt8 ? random_tensor(t, d, seed, 0, 255) : random_tensor(t, d, seed, -128, 127);
-}
 Tensor zero_points(DType t, int64_t n, uint64_t seed, bool zero) {
   if (zero) {
     Tensor z(t, {n});
@@ -59,7 +49,7 @@ void check_qmatmul(const QMatMulCase& c, uint64_t seed) {
   std::vector<size_t> constants{1, 2, 4, 5, 6, 7};
   if (c.b_constant) constants.push_back(3);
   if (c.bias) constants.push_back(8);
-  expect_cuda_matches_reference(node, in, constants, &kExact);
+  expect_cuda_matches_reference(node, in, constants, &kQuantExact);
 }
 
 TEST(QuantQLinearMatMul, TypesAndParameters) {
@@ -119,7 +109,7 @@ void check_qconv(const QConvCase& c, DType xt, DType wt, DType yt, uint64_t seed
                          scalar_f32(0.05f),
                          scalar_q(yt, yt == DType::kInt8 ? 2 : 117)};
   if (c.bias) in.push_back(random_tensor(DType::kInt32, {m}, seed + 5, -20000, 20000));
-  expect_cuda_matches_reference(node, in, {1, 2, 3, 4, 5, 6, 7, 8}, &kExact);
+  expect_cuda_matches_reference(node, in, {1, 2, 3, 4, 5, 6, 7, 8}, &kQuantExact);
 }
 
 TEST(QuantQLinearConv, GemmAndDirectPaths) {

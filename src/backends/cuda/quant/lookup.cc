@@ -46,11 +46,6 @@ Status run_lookup(CudaKernelContext& ctx) {
 
 }  // namespace
 
-CudaKernel lookup_table_kernel() {
-  CudaKernel k;
-  k.run = run_lookup;
-  k.supports = supports_lookup;
-  return k;
-}
+CudaKernel lookup_table_kernel() { return {run_lookup, supports_lookup}; }
 
 }  // namespace kiln::cuda

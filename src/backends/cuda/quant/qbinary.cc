@@ -89,18 +89,8 @@ Status run_qlinear_gap(CudaKernelContext& ctx) {
 
 }  // namespace
 
-CudaKernel qlinear_binary_kernel() {
-  CudaKernel k;
-  k.run = run_qlinear_binary;
-  k.supports = supports_qlinear_binary;
-  return k;
-}
+CudaKernel qlinear_binary_kernel() { return {run_qlinear_binary, supports_qlinear_binary}; }
 
-CudaKernel qlinear_global_average_pool_kernel() {
-  CudaKernel k;
-  k.run = run_qlinear_gap;
-  k.supports = supports_qlinear_gap;
-  return k;
-}
+CudaKernel qlinear_global_average_pool_kernel() { return {run_qlinear_gap, supports_qlinear_gap}; }
 
 }  // namespace kiln::cuda

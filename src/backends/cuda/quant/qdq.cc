@@ -131,18 +131,8 @@ Status run_dequantize(CudaKernelContext& ctx) {
 
 }  // namespace
 
-CudaKernel quantize_linear_kernel() {
-  CudaKernel k;
-  k.run = run_quantize;
-  k.supports = supports_quantize;
-  return k;
-}
+CudaKernel quantize_linear_kernel() { return {run_quantize, supports_quantize}; }
 
-CudaKernel dequantize_linear_kernel() {
-  CudaKernel k;
-  k.run = run_dequantize;
-  k.supports = supports_dequantize;
-  return k;
-}
+CudaKernel dequantize_linear_kernel() { return {run_dequantize, supports_dequantize}; }
 
 }  // namespace kiln::cuda

@@ -106,4 +106,23 @@ Result<QZeroPoint> q_zero_point(CudaKernelContext& ctx, size_t i) {
   return z;
 }
 
+Status read_requant_inputs(CudaKernelContext& ctx, DType yt, bool has_bias, RequantParams* rq) {
+  KILN_ASSIGN_OR_RETURN(DeviceTensor as, ctx.input(1));
+  KILN_ASSIGN_OR_RETURN(DeviceTensor bs, ctx.input(4));
+  KILN_ASSIGN_OR_RETURN(DeviceTensor ys, ctx.input(6));
+  rq->a_scale = as.ptr<float>();
+  rq->b_scale = bs.ptr<float>();
+  rq->b_scale_count = bs.numel();
+  rq->y_scale = ys.ptr<float>();
+  KILN_ASSIGN_OR_RETURN(rq->a_zp, q_zero_point(ctx, 2));
+  KILN_ASSIGN_OR_RETURN(rq->b_zp, q_zero_point(ctx, 5));
+  KILN_ASSIGN_OR_RETURN(rq->y_zp, q_zero_point(ctx, 7));
+  rq->y_is_u8 = yt == DType::kUInt8;
+  if (has_bias) {
+    KILN_ASSIGN_OR_RETURN(DeviceTensor bias, ctx.input(8));
+    rq->bias = bias.ptr<int32_t>();
+  }
+  return ok_status();
+}
+
 }  // namespace kiln::cuda

@@ -58,5 +58,8 @@ Status check_q_zero_point(const CudaKernelContext& ctx, size_t i, const char* na
                           bool per_channel);
 // A zero-point input as the device sees it (absent: 0).
 Result<QZeroPoint> q_zero_point(CudaKernelContext& ctx, size_t i);
+// The quantization parameters QLinearMatMul and QLinearConv share by position (a/x scale 1 and zero point 2, b/w
+// scale 4 and zero point 5, y scale 6 and zero point 7, int32 bias 8 when `has_bias`) into rq; y's dtype `yt`.
+Status read_requant_inputs(CudaKernelContext& ctx, DType yt, bool has_bias, RequantParams* rq);
 
 }  // namespace kiln::cuda

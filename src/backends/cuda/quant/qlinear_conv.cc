@@ -74,21 +74,7 @@ Status run_qlinear_conv(CudaKernelContext& ctx) {
   if (y.numel() == 0) return ok_status();
 
   RequantParams rq;
-  KILN_ASSIGN_OR_RETURN(DeviceTensor xs, ctx.input(1));
-  KILN_ASSIGN_OR_RETURN(DeviceTensor ws, ctx.input(4));
-  KILN_ASSIGN_OR_RETURN(DeviceTensor ys, ctx.input(6));
-  rq.a_scale = xs.ptr<float>();
-  rq.b_scale = ws.ptr<float>();
-  rq.b_scale_count = ws.numel();
-  rq.y_scale = ys.ptr<float>();
-  KILN_ASSIGN_OR_RETURN(rq.a_zp, q_zero_point(ctx, 2));
-  KILN_ASSIGN_OR_RETURN(rq.b_zp, q_zero_point(ctx, 5));
-  KILN_ASSIGN_OR_RETURN(rq.y_zp, q_zero_point(ctx, 7));
-  rq.y_is_u8 = yt == DType::kUInt8;
-  if (has_bias) {
-    KILN_ASSIGN_OR_RETURN(DeviceTensor bias, ctx.input(8));
-    rq.bias = bias.ptr<int32_t>();
-  }
+  KILN_RETURN_IF_ERROR(read_requant_inputs(ctx, yt, has_bias, &rq));
   rq.scale_in_float = false;  // the reference forms x_scale * w_scale / y_scale in double
   rq.saturate = true;
 
@@ -186,11 +172,6 @@ Status run_qlinear_conv(CudaKernelContext& ctx) {
 
 }  // namespace
 
-CudaKernel qlinear_conv_kernel() {
-  CudaKernel k;
-  k.run = run_qlinear_conv;
-  k.supports = supports_qlinear_conv;
-  return k;
-}
+CudaKernel qlinear_conv_kernel() { return {run_qlinear_conv, supports_qlinear_conv}; }
 
 }  // namespace kiln::cuda

@@ -133,23 +133,9 @@ Status run_qlinear_matmul(CudaKernelContext& ctx) {
   rq.n = n;
   rq.ldacc = n_pad;
   rq.k = k;
-  KILN_ASSIGN_OR_RETURN(DeviceTensor as, ctx.input(1));
-  KILN_ASSIGN_OR_RETURN(DeviceTensor bs, ctx.input(4));
-  KILN_ASSIGN_OR_RETURN(DeviceTensor ys, ctx.input(6));
-  rq.a_scale = as.ptr<float>();
-  rq.b_scale = bs.ptr<float>();
-  rq.b_scale_count = bs.numel();
-  rq.y_scale = ys.ptr<float>();
-  KILN_ASSIGN_OR_RETURN(rq.a_zp, q_zero_point(ctx, 2));
-  KILN_ASSIGN_OR_RETURN(rq.b_zp, q_zero_point(ctx, 5));
-  KILN_ASSIGN_OR_RETURN(rq.y_zp, q_zero_point(ctx, 7));
+  KILN_RETURN_IF_ERROR(read_requant_inputs(ctx, yt, has_bias, &rq));
   rq.a_shifted = at == DType::kUInt8;
   rq.b_shifted = bt == DType::kUInt8;
-  rq.y_is_u8 = yt == DType::kUInt8;
-  if (has_bias) {
-    KILN_ASSIGN_OR_RETURN(DeviceTensor bias, ctx.input(8));
-    rq.bias = bias.ptr<int32_t>();
-  }
   rq.colsum_b = w->colsum;
   rq.rowsum_a = rowsum;
   rq.scale_in_float = true;
@@ -160,11 +146,6 @@ Status run_qlinear_matmul(CudaKernelContext& ctx) {
 
 }  // namespace
 
-CudaKernel qlinear_matmul_kernel() {
-  CudaKernel k;
-  k.run = run_qlinear_matmul;
-  k.supports = supports_qlinear_matmul;
-  return k;
-}
+CudaKernel qlinear_matmul_kernel() { return {run_qlinear_matmul, supports_qlinear_matmul}; }
 
 }  // namespace kiln::cuda
