@@ -1,8 +1,11 @@
 // The hand-written CPU Softmax/LogSoftmax, LayerNormalization/RMSNormalization/FusedAddLayerNorm and
 // reduction kernels vs the reference kernels: every axis (negative too), opset < 13 softmax coercion, odd and
 // empty shapes, threads. Tolerance |cpu - ref| <= 1e-5 + 1e-4 * |ref| (float32 accumulation vs double).
+#include <cmath>
 #include <limits>
+#include <vector>
 
+#include "backends/cpu/kernels/norm_rows.h"
 #include "cpu_test_context.h"
 
 namespace kiln::cpu::test {
@@ -35,6 +38,31 @@ TEST(CpuKernelsNorm, SoftmaxEveryAxisAndOpset) {
   const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
   check_vs_reference(OpKind::kSoftmax, {Tensor::from_vector<float>(DType::kFloat32, {2, 3}, {1, nan, 2, -inf, 0, 1})},
                      {}, 1, 13, kRel, kAbs, "softmax nan/-inf");
+}
+
+// row_max / row_min (Softmax, attention, reductions): whole 16-float vectors, then the tail; any NaN wins.
+TEST(CpuKernelsNorm, RowMaxMinVectorsTailsAndNaN) {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  EXPECT_EQ(kern::row_max(nullptr, 0), -inf);
+  EXPECT_EQ(kern::row_min(nullptr, 0), inf);
+  for (int64_t n : {1, 15, 16, 17, 33, 128, 131}) {
+    std::vector<float> x(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) x[i] = static_cast<float>((i * 37) % 101) - 50.f;
+    const int64_t hi = n / 2, lo = n - 1;
+    x[hi] = 1000.f;
+    x[lo] = -1000.f;
+    const std::string what = "n " + std::to_string(n);
+    EXPECT_EQ(kern::row_max(x.data(), n), n == 1 ? -1000.f : 1000.f) << what;
+    EXPECT_EQ(kern::row_min(x.data(), n), -1000.f) << what;
+    for (int64_t at : {int64_t{0}, n / 3, n - 1}) {  // NaN in the first vector, the middle, the tail
+      std::vector<float> y = x;
+      y[at] = nan;
+      EXPECT_TRUE(std::isnan(kern::row_max(y.data(), n))) << what << " NaN at " << at;
+      EXPECT_TRUE(std::isnan(kern::row_min(y.data(), n))) << what << " NaN at " << at;
+    }
+    std::vector<float> all(static_cast<size_t>(n), -inf);
+    EXPECT_EQ(kern::row_max(all.data(), n), -inf) << what;
+  }
 }
 
 TEST(CpuKernelsNorm, LayerNormAndRmsNorm) {
