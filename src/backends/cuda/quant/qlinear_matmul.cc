@@ -84,7 +84,7 @@ Status run_qlinear_matmul(CudaKernelContext& ctx) {
     KILN_ASSIGN_OR_RETURN(bool matter, b_zero_points_matter(ctx, bt == DType::kUInt8));
     state.rowsum_needed = matter ? 1 : 0;
   }
-  const bool rowsum_needed = state.rowsum_needed == 1 || !ctx.input_is_constant(5);
+  const bool rowsum_needed = state.rowsum_needed == 1 || (ctx.has_input(5) && !ctx.input_is_constant(5));
 
   const int64_t n_pad = round_up_q8(n);
   const size_t w_bytes = b_const ? 0 : packed_weight_bytes(n, k, kp);
