@@ -1,8 +1,9 @@
 // Host side of the CUDA QLinearAdd / QLinearMul (numpy broadcast, per-tensor parameters) and
 // QLinearGlobalAveragePool (NCHW) kernels: the ops fold_qdq_binary makes from residual Adds, squeeze-excitation Muls
 // and the squeeze's pooling (docs/int8.md).
-#include "backends/cuda/elementwise/host_util.h"
 #include "backends/cuda/quant/qbinary.h"
+
+#include "backends/cuda/elementwise/host_util.h"
 #include "backends/cuda/quant/qgemm_host.h"
 #include "backends/cuda/quant/quant_kernels.h"
 
@@ -22,7 +23,8 @@ bool supports_qlinear_binary(const Node& node, const std::vector<const TypeInfo*
 // Input `data` with its per-tensor scale and zero point inputs, checked.
 Result<Q8Operand> operand(CudaKernelContext& ctx, size_t data, size_t scale, size_t zp, DType dtype) {
   KILN_RETURN_IF_ERROR(check_q_scale(ctx, scale, ("input " + std::to_string(scale) + " (scale)").c_str(), 1, false));
-  KILN_RETURN_IF_ERROR(check_q_zero_point(ctx, zp, ("input " + std::to_string(zp) + " (zero point)").c_str(), 1, false));
+  KILN_RETURN_IF_ERROR(
+      check_q_zero_point(ctx, zp, ("input " + std::to_string(zp) + " (zero point)").c_str(), 1, false));
   if (ctx.has_input(zp) && ctx.input_dtype(zp) != dtype)
     return ctx.error("zero point (input " + std::to_string(zp) + ") must be " + dtype_name(dtype) + ", got " +
                      dtype_name(ctx.input_dtype(zp)));
@@ -82,9 +84,8 @@ Status run_qlinear_gap(CudaKernelContext& ctx) {
   int64_t spatial = 1;
   for (size_t i = 2; i < xd.size(); ++i) yd.push_back(1), spatial *= xd[i];
   KILN_ASSIGN_OR_RETURN(DeviceTensor y, ctx.allocate_output(0, xt, yd));
-  return launch_status(
-      ctx, launch_qlinear_global_average_pool(x, yq, y.data, xd[0] * xd[1], spatial, ctx.stream()),
-      "QLinearGlobalAveragePool");
+  return launch_status(ctx, launch_qlinear_global_average_pool(x, yq, y.data, xd[0] * xd[1], spatial, ctx.stream()),
+                       "QLinearGlobalAveragePool");
 }
 
 }  // namespace

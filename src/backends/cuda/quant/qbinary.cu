@@ -7,15 +7,20 @@ namespace kiln::cuda {
 namespace {
 
 __device__ __forceinline__ int q8_load(const void* p, bool is_u8, int64_t i) {
-  return is_u8 ? static_cast<int>(static_cast<const uint8_t*>(p)[i]) : static_cast<int>(static_cast<const int8_t*>(p)[i]);
+  return is_u8 ? static_cast<int>(static_cast<const uint8_t*>(p)[i])
+               : static_cast<int>(static_cast<const int8_t*>(p)[i]);
 }
-__device__ __forceinline__ int zero_point(const Q8Operand& o) { return o.zero_point ? q8_load(o.zero_point, o.is_u8, 0) : 0; }
+__device__ __forceinline__ int zero_point(const Q8Operand& o) {
+  return o.zero_point ? q8_load(o.zero_point, o.is_u8, 0) : 0;
+}
 
 __device__ __forceinline__ void q8_store(void* p, bool is_u8, int64_t i, double q) {
   const double lo = is_u8 ? 0.0 : -128.0, hi = is_u8 ? 255.0 : 127.0;
   q = fmin(hi, fmax(lo, q));
-  if (is_u8) static_cast<uint8_t*>(p)[i] = static_cast<uint8_t>(q);
-  else static_cast<int8_t*>(p)[i] = static_cast<int8_t>(q);
+  if (is_u8)
+    static_cast<uint8_t*>(p)[i] = static_cast<uint8_t>(q);
+  else
+    static_cast<int8_t*>(p)[i] = static_cast<int8_t>(q);
 }
 
 __global__ void qlinear_binary_kernel(bool mul, Q8Operand a, Q8Operand b, Q8Operand c, void* y, int64_t n,

@@ -50,13 +50,14 @@ __global__ void row_sums_kernel(const int8_t* packed, int64_t rows, int64_t k, i
 // four columns advance incrementally from one division set. Idx: uint32_t when every offset fits.
 template <typename Idx>
 __global__ void im2col_kernel(Im2ColParams p, Idx words) {
-  const Idx kk = static_cast<Idx>(p.kh * p.kw), kreal = static_cast<Idx>(p.c_count) * kk;
+  const Idx kk = static_cast<Idx>(p.kh * p.kw), kreal = static_cast<Idx>(p.c) * kk;
   const Idx kw = static_cast<Idx>(p.kw), kh = static_cast<Idx>(p.kh), ow = static_cast<Idx>(p.ow),
             oh = static_cast<Idx>(p.oh), words_per_row = static_cast<Idx>(p.kp / 4);
   const int h = static_cast<int>(p.h), w = static_cast<int>(p.w);
   int pad = 0;
-  if (p.pad_value) pad = p.x.is_u8 ? static_cast<int>(*static_cast<const uint8_t*>(p.pad_value)) - 128
-                                   : static_cast<int>(*static_cast<const int8_t*>(p.pad_value));
+  if (p.pad_value)
+    pad = p.x.is_u8 ? static_cast<int>(*static_cast<const uint8_t*>(p.pad_value)) - 128
+                    : static_cast<int>(*static_cast<const int8_t*>(p.pad_value));
   uint32_t* dst = reinterpret_cast<uint32_t*>(p.dst);
   for (Idx i = static_cast<Idx>(blockIdx.x) * blockDim.x + threadIdx.x; i < words;
        i += static_cast<Idx>(blockDim.x) * gridDim.x) {
@@ -66,9 +67,10 @@ __global__ void im2col_kernel(Im2ColParams p, Idx words) {
       const Idx ox = row % ow, oy = (row / ow) % oh, img = row / (ow * oh);
       Idx c = col0 / kk, rem = col0 - c * kk;
       Idx ky = rem / kw, kx = rem - ky * kw;
-      const int iy0 = static_cast<int>(oy * p.stride_h - p.pad_top), ix0 = static_cast<int>(ox * p.stride_w - p.pad_left);
+      const int iy0 = static_cast<int>(oy * p.stride_h - p.pad_top),
+                ix0 = static_cast<int>(ox * p.stride_w - p.pad_left);
       const Idx plane = static_cast<Idx>(p.h * p.w);
-      const Idx base = (img * static_cast<Idx>(p.c) + static_cast<Idx>(p.c_begin)) * plane;
+      const Idx base = img * static_cast<Idx>(p.c) * plane;
 #pragma unroll
       for (int b = 0; b < 4; ++b) {
         int v = 0;
@@ -140,8 +142,7 @@ __global__ void requantize_nchw_kernel(RequantParams p, int64_t pixel_tiles) {
     const int64_t n = n0 + j, pix = p0 + threadIdx.x;
     if (pix >= pixels || n >= p.n) continue;
     const int64_t m = img * pixels + pix;
-    y[(img * p.channels_total + p.channel_offset + n) * pixels + pix] =
-        requant_value(p, corrected_acc(p, tile[threadIdx.x][j], m, n), n);
+    y[(img * p.n + n) * pixels + pix] = requant_value(p, corrected_acc(p, tile[threadIdx.x][j], m, n), n);
   }
 }
 
@@ -188,8 +189,8 @@ cudaError_t launch_row_sums_s8(const int8_t* packed, int64_t rows, int64_t k, in
                                cudaStream_t stream) {
   if (rows == 0) return cudaSuccess;
   const int64_t threads = rows * 32;
-  row_sums_kernel<<<static_cast<unsigned>((threads + kThreads - 1) / kThreads), kThreads, 0, stream>>>(packed, rows,
-                                                                                                        k, kp, sums);
+  row_sums_kernel<<<static_cast<unsigned>((threads + kThreads - 1) / kThreads), kThreads, 0, stream>>>(packed, rows, k,
+                                                                                                       kp, sums);
   return cudaGetLastError();
 }
 

@@ -29,16 +29,15 @@ cudaError_t launch_pack_rows_s8(Q8Source src, bool src_transposed, int64_t rows,
 cudaError_t launch_row_sums_s8(const int8_t* packed, int64_t rows, int64_t k, int64_t kp, int32_t* sums,
                                cudaStream_t stream);
 
-// im2col of an NC(D)HW 8-bit input (2-D window; 1-D as H = 1) for one convolution group: row m = (image, oy, ox),
-// column (c, ky, kx) of the group's channels, out-of-image taps read `pad_value` (the input's zero point, raw).
+// im2col of an NCHW 8-bit input (2-D window; 1-D as H = 1): row m = (image, oy, ox), column (c, ky, kx),
+// out-of-image taps read `pad_value` (the input's zero point, raw).
 struct Im2ColParams {
   Q8Source x;
   int64_t n = 0, c = 0, h = 0, w = 0;  // input dims
-  int64_t c_begin = 0, c_count = 0;    // the group's channel range
   int64_t kh = 1, kw = 1, oh = 0, ow = 0;
   int64_t stride_h = 1, stride_w = 1, dil_h = 1, dil_w = 1, pad_top = 0, pad_left = 0;
   const void* pad_value = nullptr;     // device scalar of the input's dtype (nullptr: 0)
-  int64_t kp = 0;                      // padded row length (>= c_count * kh * kw)
+  int64_t kp = 0;                      // padded row length (>= c * kh * kw, a multiple of 4)
   int8_t* dst = nullptr;               // [n * oh * ow][kp]
 };
 cudaError_t launch_im2col_s8(const Im2ColParams& p, cudaStream_t stream);
@@ -73,8 +72,8 @@ struct RequantParams {
   bool scale_in_float = true;
   bool saturate = true;
   // Output placement: rows_per_image == 0: y[m][n] row-major. Otherwise NCHW: row m = image * rows_per_image + p
-  // goes to y[image][channel_offset + n][p] with `channels_total` channels per image (a convolution group).
-  int64_t rows_per_image = 0, channel_offset = 0, channels_total = 0;
+  // goes to y[image][n][p].
+  int64_t rows_per_image = 0;
   void* y = nullptr;
 };
 cudaError_t launch_requantize(const RequantParams& p, cudaStream_t stream);

@@ -16,8 +16,7 @@ QGemmState& qgemm_state(CudaKernelContext& ctx) {
   return *static_cast<QGemmState*>(state.get());
 }
 
-size_t packed_weight_bytes(int64_t n, int64_t k, int64_t kp) {
-  (void)k;
+size_t packed_weight_bytes(int64_t n, int64_t kp) {
   const int64_t n_pad = round_up_q8(n);
   return align256(static_cast<size_t>(n_pad * kp)) + align256(static_cast<size_t>(n_pad) * sizeof(int32_t));
 }
@@ -32,7 +31,7 @@ Status pack_q8_weights(CudaKernelContext& ctx, Q8Source src, bool transposed, in
   uint8_t* base = static_cast<uint8_t*>(scratch);
   if (!base) {
     void* raw = nullptr;
-    KILN_CUDA_RETURN_IF_ERROR(cudaMalloc(&raw, packed_weight_bytes(n, k, kp)));
+    KILN_CUDA_RETURN_IF_ERROR(cudaMalloc(&raw, packed_weight_bytes(n, kp)));
     base = static_cast<uint8_t*>(raw);
     out->rows = reinterpret_cast<int8_t*>(base);
     out->owned = true;

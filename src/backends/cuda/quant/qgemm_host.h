@@ -14,7 +14,7 @@ constexpr int64_t kQ8Align = 16;
 inline int64_t round_up_q8(int64_t v) { return (v + kQ8Align - 1) / kQ8Align * kQ8Align; }
 
 // Weight rows for the GEMM: [n_pad][kp] int8 (output channel n's k values, shifted when the weight is uint8; zero
-// padding), and the column sums of the real entries. Device memory owned here.
+// padding), and the column sums of the real entries: owned here (cudaMalloc) or in a run's scratch (`owned`).
 struct PackedQ8Weights {
   int64_t n = 0, k = 0, n_pad = 0, kp = 0;
   bool shifted = false;
@@ -40,7 +40,7 @@ QGemmState& qgemm_state(CudaKernelContext& ctx);
 // packed_weight_bytes) when non-null.
 Status pack_q8_weights(CudaKernelContext& ctx, Q8Source src, bool transposed, int64_t n, int64_t k, int64_t kp,
                        void* scratch, PackedQ8Weights* out);
-size_t packed_weight_bytes(int64_t n, int64_t k, int64_t kp);
+size_t packed_weight_bytes(int64_t n, int64_t kp);
 
 // Scratch of one run: the cuBLASLt workspace comes first (LtPlan::run asks ctx.workspace for it, which returns the
 // same base), the caller's buffers after it. Returns the base of the caller's `bytes`.

@@ -104,7 +104,7 @@ Status run_qlinear_conv(CudaKernelContext& ctx) {
   }
   const bool rowsum_needed = state.rowsum_needed == 1 || (ctx.has_input(5) && !ctx.input_is_constant(5));
   const bool w_const = ctx.input_is_constant(3);
-  const size_t w_bytes = w_const ? 0 : packed_weight_bytes(oc, k, kp);
+  const size_t w_bytes = w_const ? 0 : packed_weight_bytes(oc, kp);
   const size_t per_image = align256(static_cast<size_t>(pixels * kp)) +
                            align256(static_cast<size_t>(pixels * n_pad) * sizeof(int32_t)) +
                            (rowsum_needed ? align256(static_cast<size_t>(pixels) * sizeof(int32_t)) : 0);
@@ -134,7 +134,7 @@ Status run_qlinear_conv(CudaKernelContext& ctx) {
 
   Im2ColParams ip;
   ip.x = {x.data, xt == DType::kUInt8};
-  ip.c = c, ip.h = h, ip.w = w, ip.c_begin = 0, ip.c_count = c;
+  ip.c = c, ip.h = h, ip.w = w;
   ip.kh = kh, ip.kw = kw, ip.oh = oh, ip.ow = ow;
   ip.stride_h = two_d ? win.strides[0] : 1, ip.stride_w = win.strides[wi];
   ip.dil_h = two_d ? win.dilations[0] : 1, ip.dil_w = win.dilations[wi];
@@ -151,7 +151,6 @@ Status run_qlinear_conv(CudaKernelContext& ctx) {
   rq.rowsum_a = rowsum;
   rq.acc = acc;
   rq.rows_per_image = pixels;
-  rq.channels_total = oc;
   const size_t x_image = static_cast<size_t>(c * h * w), y_image = static_cast<size_t>(oc * pixels);
   for (int64_t first = 0; first < nb; first += chunk) {
     const int64_t images = std::min(chunk, nb - first);

@@ -87,7 +87,7 @@ Status run_qlinear_matmul(CudaKernelContext& ctx) {
   const bool rowsum_needed = state.rowsum_needed == 1 || (ctx.has_input(5) && !ctx.input_is_constant(5));
 
   const int64_t n_pad = round_up_q8(n);
-  const size_t w_bytes = b_const ? 0 : packed_weight_bytes(n, k, kp);
+  const size_t w_bytes = b_const ? 0 : packed_weight_bytes(n, kp);
   const size_t a_bytes = a_direct ? 0 : align256(static_cast<size_t>(m * kp));
   const size_t acc_bytes = align256(static_cast<size_t>(m * n_pad) * sizeof(int32_t));
   const size_t rs_bytes = rowsum_needed ? align256(static_cast<size_t>(m) * sizeof(int32_t)) : 0;
