@@ -248,7 +248,7 @@ def build_row(run, m, r, path, feeds, precision, reserve):
     engine = os.path.join(args.tmp, f"{m.name}.{r['exporter']}.b{r['batch']}.{precision}.kiln")
     log(f"{r['row']} b{r['batch']}: kiln build {precision} ...")
     try:
-        b = gc.kiln_build(kiln_args(args, precision, run.budget, args.build_timeout), path, engine, feeds)
+        b = gc.kiln_build(kiln_args(args, precision, run.budget, args.build_timeout), m.name, path, engine, feeds)
         r["kiln"][precision] = {"engine": engine, "build_s": b["build_s"], "summary": b["summary"]}
         log(f"{r['row']} b{r['batch']}: built in {b['build_s']:.1f} s: {b['summary']}")
     except Exception as err:  # noqa: BLE001 -- the row records the reason

@@ -236,3 +236,25 @@ def test_kiln_check_bench_and_pytorch_figures_fill_the_rows(tmp_path, monkeypatc
     gpu_run.check_and_bench(run, m, r, "fp16")
     assert r["status"] == "FAIL" and r["reasons"][0].startswith("wrong output fp16: rel L2 0.5 > 0.05")
     assert report.kiln_value(r, "fp16") is None
+
+
+def test_build_row_runs_kiln_build_with_the_rows_shapes(tmp_path):
+    """The build phase against a stand-in kiln executable (no GPU): the command it runs carries the row's model,
+    shapes and precision, and a successful build is recorded, not turned into a failure."""
+    import types
+    from zoo import gpu_run
+
+    fake = tmp_path / "kiln"
+    fake.write_text("#!/bin/sh\necho \"$@\" > \"$(dirname \"$0\")/argv\"\necho built ok\n")
+    fake.chmod(0o755)
+    args = types.SimpleNamespace(kiln=str(fake), tmp=str(tmp_path), build_timeout=30, timing_cache="",
+                                 kiln_build_args="", precision="fp16")
+    run = types.SimpleNamespace(args=args, budget=gpu_run.Budget(60))
+    m = types.SimpleNamespace(name="tiny", est=types.SimpleNamespace(build=1.0))
+    r = {"row": "tiny", "batch": 4, "exporter": "legacy", "kiln": {}, "status": "pending", "reasons": [],
+         "notes": []}
+    gpu_run.build_row(run, m, r, str(tmp_path / "tiny.onnx"), {"x": np.zeros((4, 3), np.float32)}, "fp16", 0)
+    assert r["status"] == "pending", r["reasons"]
+    assert r["kiln"]["fp16"]["summary"] == "built ok"
+    argv = (tmp_path / "argv").read_text()
+    assert "--shapes x:4x3" in argv and "--precision fp16" in argv and "tiny.onnx" in argv
