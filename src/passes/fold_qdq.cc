@@ -15,7 +15,8 @@
 // fold_qdq_binary (the same file, after fold_qdq_lookup): DequantizeLinear(a), DequantizeLinear(b) -> Add | Mul ->
 // QuantizeLinear (residual Adds, squeeze-excitation Muls) becomes QLinearAdd / QLinearMul (com.microsoft) over the
 // 8-bit a and b, both per-tensor: bit-identical, since those ops are defined in the same float32 math
-// (docs/int8.md). DequantizeLinear -> GlobalAveragePool -> QuantizeLinear (the squeeze of squeeze-excitation
+// (docs/int8.md); a Relu before the QuantizeLinear (ResNet's residual Add -> Relu) goes in under the same rule as
+// above (y's zero point the type's minimum). DequantizeLinear -> GlobalAveragePool -> QuantizeLinear (the squeeze of squeeze-excitation
 // blocks) becomes QLinearGlobalAveragePool (com.microsoft; exact integer sums, so up to rounding).
 // Gemm folds with alpha 1 and transA 0 (transB: the int8 weights are transposed here); its C, when a constant [N]
 // bias (float, or the DequantizeLinear of int32) with beta 1, becomes Kiln's QLinearMatMul input 8: an int32 bias
@@ -217,17 +218,21 @@ class FoldQdq : public Pass {
     if (op.inputs.size() != 2) return;
     const Node* da = activation_dq(g, idx, op.inputs[0]);
     const Node* db = activation_dq(g, idx, op.inputs[1]);
-    auto qi = idx.sole_consumer(op.outputs[0]);
-    if (!da || !db || !qi) return;
-    const Node& q = g.nodes[*qi];
-    if (!per_tensor_q_zero_point(g, q) || rw.claimed({bi, *qi})) return;
+    auto end = quant_end(g, idx, op.outputs[0]);
+    if (!da || !db || !end) return;
+    std::vector<size_t> removed{bi};
+    removed.insert(removed.end(), end->between.begin(), end->between.end());
+    std::vector<size_t> all = removed;
+    all.push_back(end->q);
+    if (rw.claimed(all)) return;
+    const Node& q = g.nodes[end->q];
     std::vector<std::string> in{da->inputs[0], da->inputs[1], zero_point_of(g, *da, op.name + "_a"),
                                 db->inputs[0], db->inputs[1], zero_point_of(g, *db, op.name + "_b"),
                                 q.inputs[1],   q.inputs[2]};
     const OpKind kind = op.op == OpKind::kAdd ? OpKind::kQLinearAdd : OpKind::kQLinearMul;
     Node n = fuse::fused_node(op, kind, in, {q.outputs[0]}, 1);
     n.attrs = Attrs();
-    rw.replace(*qi, {std::move(n)}, {bi});
+    rw.replace(end->q, {std::move(n)}, removed);
   }
 
   static void fold_global_average_pool(Graph& g, const GraphIndex& idx, fuse::Rewriter& rw, size_t pi) {

@@ -110,6 +110,35 @@ TEST(FoldQdq, AddAndMulOfTwoQuantizedValues) {
   }
 }
 
+// A residual block's end: Add -> Relu -> Q folds into QLinearAdd when y's zero point is the type's minimum (the
+// saturation is the Relu), bit-identically; with any other zero point the Relu, Add and Q stay.
+TEST(FoldQdq, AddThenReluOnlyWhenSaturationIsTheRelu) {
+  for (DType t : {DType::kUInt8, DType::kInt8}) {
+    for (bool exact : {true, false}) {
+      GraphBuilder b(13);
+      b.input("x", {2, 4, 5, 5}).input("r", {2, 4, 5, 5});
+      b.constant("xs", scalar_f32(0.021f)).constant("xz", scalar_q8(t, t == DType::kInt8 ? -3 : 128));
+      b.constant("rs", scalar_f32(0.013f)).constant("rz", scalar_q8(t, t == DType::kInt8 ? 5 : 120));
+      const int lo = t == DType::kInt8 ? -128 : 0;
+      b.constant("ys", scalar_f32(0.019f)).constant("yz", scalar_q8(t, exact ? lo : lo + 7));
+      for (const char* v : {"x", "r"}) {
+        const std::string n(v);
+        b.node(OpKind::kQuantizeLinear, {n, n + "s", n + "z"}, {n + "q"});
+        b.node(OpKind::kDequantizeLinear, {n + "q", n + "s", n + "z"}, {n + "d"});
+      }
+      b.node(OpKind::kAdd, {"xd", "rd"}, {"sum"});
+      b.node(OpKind::kRelu, {"sum"}, {"act"});
+      b.node(OpKind::kQuantizeLinear, {"act", "ys", "yz"}, {"yq"});
+      b.node(OpKind::kDequantizeLinear, {"yq", "ys", "yz"}, {"out"});
+      b.output("out");
+      auto pass = make_fold_qdq_binary_pass();
+      Graph g = run_and_compare(*pass, b.finish(), exact, 0.0);
+      EXPECT_EQ(count_ops(g, OpKind::kQLinearAdd), exact ? 1 : 0) << print_graph(g);
+      EXPECT_EQ(count_ops(g, OpKind::kRelu), exact ? 0 : 1);
+    }
+  }
+}
+
 // Gemm with a bias C (float, or DequantizeLinear of int32 as quantize_static writes it) -> QLinearMatMul with
 // Kiln's int32 bias input 8.
 TEST(FoldQdq, GemmWithBias) {
