@@ -211,5 +211,52 @@ TEST(CalibPlacement, MissingCacheEntryIsAnError) {
   EXPECT_NE(st.message().find("'c2'"), std::string::npos) << st.message();
 }
 
+// x -> Conv -> Relu (r1) -> Conv (c2) -> Add(c2, r1) -> Relu (a1) -> Conv (c3) -> Add(c3, a1) -> Relu (a2)
+//   a1 -> Conv (c4) reads it too; a2 -> Conv (c5) and ReduceMean (a float reader) -> graph outputs.
+// The first Add's result is read only by quantized ops and an Add: it joins (both operands through their DQ, its
+// Relu's output quantized for every reader). The second Add's result also feeds the ReduceMean: it stays float, so
+// that residual streams ahead of float work (LayerNorm, pools) keep their precision.
+TEST(CalibPlacement, ResidualAddsJoinOnlyWhenTheirResultStaysQuantized) {
+  onnx::ModelProto m = make_model(13);
+  auto* g = m.mutable_graph();
+  g->clear_node();
+  g->clear_initializer();
+  g->clear_output();
+  add_init(g, "w1", {4, 4, 3, 3}, 21);
+  for (const char* w : {"w2", "w3", "w4", "w5"}) add_init(g, w, {4, 4, 1, 1}, 22 + (w[1] - '2'));
+  add_node(g, "Conv", {"x", "w1"}, {"c1"});
+  add_node(g, "Relu", {"c1"}, {"r1"});
+  add_node(g, "Conv", {"r1", "w2"}, {"c2"});
+  add_node(g, "Add", {"c2", "r1"}, {"s1"});
+  add_node(g, "Relu", {"s1"}, {"a1"});
+  add_node(g, "Conv", {"a1", "w3"}, {"c3"});
+  add_node(g, "Conv", {"a1", "w4"}, {"c4"});
+  add_node(g, "Add", {"c3", "a1"}, {"s2"});
+  add_node(g, "Relu", {"s2"}, {"a2"});
+  add_node(g, "Conv", {"a2", "w5"}, {"c5"});
+  add_node(g, "ReduceMean", {"a2"}, {"mean"});
+  add_value(g->mutable_output(), "c4", {});
+  add_value(g->mutable_output(), "c5", {});
+  add_value(g->mutable_output(), "mean", {});
+  auto t = find_quant_targets(m, "");
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  ASSERT_EQ(t->adds.size(), 1u);
+  EXPECT_EQ(m.graph().node(t->adds[0]).output(0), "s1");
+  const std::set<std::string> outs(t->outputs.begin(), t->outputs.end());
+  EXPECT_TRUE(outs.count("a1"));   // the joined Add's Relu: every reader goes through the DQ
+  EXPECT_FALSE(outs.count("a2"));  // the ReduceMean keeps reading float
+  ASSERT_TRUE(insert_qdq(m, *t, cache_for(*t), "").ok());
+  std::map<std::string, const onnx::NodeProto*> producer;
+  for (const auto& n : m.graph().node())
+    for (const auto& o : n.output()) producer[o] = &n;
+  for (const auto& n : m.graph().node()) {
+    if (n.op_type() == "Add") {  // s2 too: its operands (c3, and a1 now) are quantized for every reader
+      EXPECT_EQ(producer[n.input(0)]->op_type(), "DequantizeLinear") << n.output(0);
+      EXPECT_EQ(producer[n.input(1)]->op_type(), "DequantizeLinear") << n.output(0);
+    }
+    if (n.op_type() == "ReduceMean") EXPECT_EQ(n.input(0), "a2");
+  }
+}
+
 }  // namespace
 }  // namespace kiln::calib

@@ -262,6 +262,48 @@ std::vector<std::string> layer_names(const onnx::GraphProto& g) {
   return names;
 }
 
+namespace {
+
+// The tensor an Add's result is quantized at: its output, or the output of a Relu that is its only reader.
+std::string add_result(const onnx::GraphProto& g, const GraphIndex& ix, const onnx::NodeProto& add) {
+  const std::string& y = add.output(0);
+  auto cons = ix.consumers.find(y);
+  if (ix.graph_outputs.count(y) || ix.nested_reads.count(y) || cons == ix.consumers.end() ||
+      cons->second.size() != 1)
+    return y;
+  const auto& c = g.node(cons->second[0].first);
+  return c.op_type() == "Relu" && is_default_domain(c.domain()) && c.output_size() == 1 ? c.output(0) : y;
+}
+
+// QuantTargets::adds: Adds of two quantized, non-constant tensors whose result is read only by quantized ops (as
+// their input 0) and by Adds (which then read its DQ, joined or not).
+void find_quantized_adds(const onnx::GraphProto& g, const GraphIndex& ix, QuantTargets* t) {
+  std::set<std::string> quantized(t->inputs.begin(), t->inputs.end());
+  quantized.insert(t->outputs.begin(), t->outputs.end());
+  std::set<int> op_nodes;
+  for (const auto& op : t->ops) op_nodes.insert(op.node);
+  std::set<std::string> out_seen(t->outputs.begin(), t->outputs.end());
+  for (int i = 0; i < g.node_size(); ++i) {
+    const auto& n = g.node(i);
+    if (n.op_type() != "Add" || !is_default_domain(n.domain()) || n.input_size() != 2 || n.output_size() != 1)
+      continue;
+    if (!quantized.count(n.input(0)) || !quantized.count(n.input(1)) || n.input(0) == n.input(1)) continue;
+    const std::string y = add_result(g, ix, n);
+    if (ix.graph_outputs.count(y) || ix.nested_reads.count(y) || !ix.consumers.count(y)) continue;
+    bool ok = true;
+    for (const auto& [node, slot] : ix.consumers.at(y)) {
+      const auto& c = g.node(node);
+      ok &= (op_nodes.count(node) && slot == 0) || (c.op_type() == "Add" && is_default_domain(c.domain()));
+    }
+    if (!ok) continue;
+    t->adds.push_back(i);
+    quantized.insert(y);  // a later Add may read it
+    if (out_seen.insert(y).second) t->outputs.push_back(y);
+  }
+}
+
+}  // namespace
+
 Result<QuantTargets> find_quant_targets(const onnx::ModelProto& model, const std::string& base_dir,
                                         const std::set<std::string>& keep_float) {
   const auto& g = model.graph();
@@ -301,6 +343,7 @@ Result<QuantTargets> find_quant_targets(const onnx::ModelProto& model, const std
     if (ix.graph_outputs.count(y) || !ix.consumers.count(y)) continue;
     if (out_seen.insert(y).second) t.outputs.push_back(y);
   }
+  find_quantized_adds(g, ix, &t);
   return t;
 }
 
@@ -341,6 +384,11 @@ Status insert_qdq(onnx::ModelProto& model, const QuantTargets& targets, const Ca
   for (const auto& [t, dn] : dq_of) {
     if (!all_consumers.count(t)) continue;
     for (const auto& [node, slot] : ix.consumers[t]) g.mutable_node(node)->set_input(slot, dn);
+  }
+  for (int node : targets.adds) {
+    auto* n = g.mutable_node(node);
+    for (int k = 0; k < 2; ++k)
+      if (dq_of.count(n->input(k))) n->set_input(k, dq_of[n->input(k)]);
   }
   std::map<std::pair<std::string, int>, std::string> weight_dq;
   std::set<std::string> old_weights;

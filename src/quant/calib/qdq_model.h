@@ -27,6 +27,10 @@ struct QuantTargets {
   // Op outputs Y (or the output of a Relu that is Y's only consumer) that are not graph outputs: all their
   // consumers read the DQ.
   std::vector<std::string> outputs;
+  // Residual Adds (graph.node indices) whose two inputs are quantized tensors and whose result (or its sole Relu's)
+  // is read only by quantized ops and other such Adds: both inputs read their DQ and the result is in `outputs`, so
+  // that fold_qdq_binary makes them QLinearAdd. An Add feeding float work (a LayerNorm, a pool) stays float.
+  std::vector<int> adds;
   // Every tensor that needs a scale (inputs then outputs, each once), in that order.
   std::vector<std::string> tensors() const;
 };
