@@ -1,5 +1,7 @@
 // layout_nhwc: rewrites regions of 4-D convolution work to channels-last (NHWC), the layout GPU convolution
 // kernels are fastest in. Transposes are inserted where NCHW values enter a region and where region values leave.
+// Float regions start at Conv/FusedConv, 8-bit ones at QLinearConv; per-tensor Q/DQ, LookupTable, QLinearAdd/Mul,
+// pools, Concat and elementwise ops join them.
 #include <cstring>
 #include <memory>
 #include <set>
@@ -146,6 +148,52 @@ class Rewriter {
         if (n.has_input(3) && !plan_4d(n.inputs[3], &(*plan)[3])) return false;
         return true;
       }
+      case OpKind::kQLinearConv: {
+        // 8-bit convolutions start regions too: the GPU's int8 GEMM then reads channels-last rows without a gather
+        // and writes its output rows as they come. Scales, zero points and the int32 bias index channels: as they are.
+        if (n.attrs.get_string("layout", "NCHW") != "NCHW" || n.outputs.size() != 1) return false;
+        if (static_rank(g_, n.inputs[0]) != size_t{4} && !x_in_region) return false;
+        if (n.inputs.size() < 4 || !n.has_input(3) || static_rank(g_, n.inputs[3]) != size_t{4}) return false;
+        if (!plan_4d(n.inputs[0], &(*plan)[0])) return false;
+        (*plan)[3] = constant_value(g_, n.inputs[3]) ? Operand::kConstant : Operand::kEntry;
+        for (size_t i = 1; i < n.inputs.size(); ++i)
+          if (i != 3 && n.has_input(i)) (*plan)[i] = Operand::kAsIs;
+        return true;
+      }
+      case OpKind::kQuantizeLinear:
+      case OpKind::kDequantizeLinear:
+        // Per tensor only (a per-axis scale follows its axis attribute, not broadcasting); joins a region.
+        if (!x_in_region || n.outputs.size() != 1 || n.attrs.get_int("block_size", 0) != 0) return false;
+        for (size_t i = 1; i < n.inputs.size(); ++i) {
+          if (!n.has_input(i)) continue;
+          if (!all_ones(g_, n.inputs[i])) return false;
+          (*plan)[i] = Operand::kAsIs;
+        }
+        (*plan)[0] = Operand::kRegion;
+        return true;
+      case OpKind::kLookupTable:
+        // Elementwise through a 256-entry table (input 1), which is not an operand to permute.
+        if (!x_in_region || n.inputs.size() != 2 || n.outputs.size() != 1) return false;
+        (*plan)[0] = Operand::kRegion;
+        (*plan)[1] = Operand::kAsIs;
+        return true;
+      case OpKind::kQLinearAdd:
+      case OpKind::kQLinearMul: {
+        // Broadcast elementwise on A (input 0) and B (input 3); the other inputs are per-tensor scales and zero points.
+        if (n.outputs.size() != 1 || static_rank(g_, n.outputs[0]) != size_t{4}) return false;
+        bool any_region = false;
+        for (size_t i = 0; i < n.inputs.size(); ++i) {
+          if (!n.has_input(i)) continue;
+          if (i == 0 || i == 3) {
+            if (!plan_broadcast(n.inputs[i], &(*plan)[i])) return false;
+            any_region |= (*plan)[i] == Operand::kRegion;
+          } else {
+            if (!all_ones(g_, n.inputs[i])) return false;
+            (*plan)[i] = Operand::kAsIs;
+          }
+        }
+        return any_region;
+      }
       case OpKind::kMaxPool:
       case OpKind::kAveragePool:
       case OpKind::kGlobalAveragePool:
@@ -276,8 +324,8 @@ class Rewriter {
       n.opset = 1;
       n.attrs.set("activation", std::string());
     }
-    if (n.op == OpKind::kFusedConv || n.op == OpKind::kMaxPool || n.op == OpKind::kAveragePool ||
-        n.op == OpKind::kGlobalAveragePool || n.op == OpKind::kGlobalMaxPool)
+    if (n.op == OpKind::kFusedConv || n.op == OpKind::kQLinearConv || n.op == OpKind::kMaxPool ||
+        n.op == OpKind::kAveragePool || n.op == OpKind::kGlobalAveragePool || n.op == OpKind::kGlobalMaxPool)
       n.attrs.set("layout", std::string("NHWC"));
     if (n.op == OpKind::kConcat) {
       int64_t axis = n.attrs.get_int("axis", 1);

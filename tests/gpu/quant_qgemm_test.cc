@@ -1,7 +1,8 @@
 // GPU tests of the quant family's int8 GEMM path against the reference backend: QLinearMatMul (cuBLASLt int8,
 // uint8/int8 operands, per-channel weights, zero points, Kiln's bias input and saturate attribute, odd sizes that
 // need padding) and QLinearConv (im2col + GEMM for group 1, the direct kernel for groups; pads, strides,
-// dilations, 1-D). The requantization follows the reference's arithmetic, so outputs must match exactly.
+// dilations, 1-D; NCHW and the channels-last layout="NHWC"). The requantization follows the reference's arithmetic, so
+// outputs must match exactly.
 #include <gtest/gtest.h>
 
 #include "tests/gpu/quant_test_util.h"
@@ -27,8 +28,8 @@ struct QMatMulCase {
 
 void check_qmatmul(const QMatMulCase& c, uint64_t seed) {
   const int64_t k = c.a.back();
-  SCOPED_TRACE("a " + dims_to_string(c.a) + " n " + std::to_string(c.n) + " a:" + dtype_name(c.at) + " b:" +
-               dtype_name(c.bt) + " y:" + dtype_name(c.yt) + (c.per_channel ? " per-channel" : "") +
+  SCOPED_TRACE("a " + dims_to_string(c.a) + " n " + std::to_string(c.n) + " a:" + dtype_name(c.at) +
+               " b:" + dtype_name(c.bt) + " y:" + dtype_name(c.yt) + (c.per_channel ? " per-channel" : "") +
                (c.b_zero ? "" : " b-zp") + (c.bias ? " bias" : "") + (c.saturate ? " saturate" : ""));
   Attrs attrs;
   if (c.saturate) attrs.set("saturate", int64_t{1});
@@ -87,10 +88,20 @@ struct QConvCase {
   bool bias, per_channel, w_zero;
 };
 
-void check_qconv(const QConvCase& c, DType xt, DType wt, DType yt, uint64_t seed) {
+// [N, C, spatial...] dims as channels-last [N, spatial..., C].
+Dims to_channels_last(const Dims& d) {
+  Dims r{d[0]};
+  r.insert(r.end(), d.begin() + 2, d.end());
+  r.push_back(d[1]);
+  return r;
+}
+
+// `nhwc`: the node carries layout="NHWC" (x, w and y channels-last; the case's dims are given channels-first).
+void check_qconv(const QConvCase& c, DType xt, DType wt, DType yt, uint64_t seed, bool nhwc = false) {
   SCOPED_TRACE("x " + dims_to_string(c.x) + " w " + dims_to_string(c.w) + " group " + std::to_string(c.group) +
-               " x:" + dtype_name(xt) + " w:" + dtype_name(wt) + " y:" + dtype_name(yt));
+               " x:" + dtype_name(xt) + " w:" + dtype_name(wt) + " y:" + dtype_name(yt) + (nhwc ? " NHWC" : ""));
   Attrs a;
+  if (nhwc) a.set("layout", std::string("NHWC"));
   if (!c.pads.empty()) a.set("pads", c.pads);
   if (!c.strides.empty()) a.set("strides", c.strides);
   if (!c.dilations.empty()) a.set("dilations", c.dilations);
@@ -100,10 +111,10 @@ void check_qconv(const QConvCase& c, DType xt, DType wt, DType yt, uint64_t seed
   Tensor ws = c.per_channel ? random_tensor(DType::kFloat32, {m}, seed + 3, 0.002, 0.01) : scalar_f32(0.005f);
   Tensor wz = c.per_channel ? zero_points(wt, m, seed + 4, c.w_zero)
                             : scalar_q(wt, c.w_zero ? 0 : (wt == DType::kUInt8 ? 128 : 4));
-  std::vector<Tensor> in{q_range(xt, c.x, seed),
+  std::vector<Tensor> in{q_range(xt, nhwc ? to_channels_last(c.x) : c.x, seed),
                          scalar_f32(0.02f),
                          scalar_q(xt, xt == DType::kInt8 ? -5 : 121),
-                         q_range(wt, c.w, seed + 1),
+                         q_range(wt, nhwc ? to_channels_last(c.w) : c.w, seed + 1),
                          ws,
                          wz,
                          scalar_f32(0.05f),
@@ -116,13 +127,13 @@ TEST(QuantQLinearConv, GemmAndDirectPaths) {
   KILN_REQUIRE_GPU();
   const std::vector<QConvCase> cases = {
       {{1, 3, 8, 8}, {4, 3, 3, 3}, {1, 1, 1, 1}, {1, 1}, {}, 1, true, true, true},
-      {{2, 5, 7, 11}, {7, 5, 3, 2}, {0, 1, 2, 0}, {2, 1}, {}, 1, false, false, true},   // asymmetric pads
+      {{2, 5, 7, 11}, {7, 5, 3, 2}, {0, 1, 2, 0}, {2, 1}, {}, 1, false, false, true},      // asymmetric pads
       {{1, 4, 12, 12}, {6, 4, 3, 3}, {2, 2, 2, 2}, {1, 1}, {2, 2}, 1, true, true, false},  // dilation, w zero points
-      {{1, 16, 9, 9}, {16, 1, 3, 3}, {1, 1, 1, 1}, {2, 2}, {}, 16, true, true, true},     // depthwise
-      {{1, 6, 5, 5}, {9, 2, 1, 1}, {}, {}, {}, 3, true, true, false},                     // grouped 1x1
-      {{2, 32, 14, 14}, {64, 32, 1, 1}, {}, {}, {}, 1, true, true, true},                 // pointwise
-      {{1, 4, 20}, {6, 4, 5}, {2, 2}, {1}, {}, 1, true, true, true},                      // 1-D
-      {{2, 3, 32, 32}, {16, 3, 7, 7}, {3, 3, 3, 3}, {2, 2}, {}, 1, true, true, true},    // stem: k = 147
+      {{1, 16, 9, 9}, {16, 1, 3, 3}, {1, 1, 1, 1}, {2, 2}, {}, 16, true, true, true},      // depthwise
+      {{1, 6, 5, 5}, {9, 2, 1, 1}, {}, {}, {}, 3, true, true, false},                      // grouped 1x1
+      {{2, 32, 14, 14}, {64, 32, 1, 1}, {}, {}, {}, 1, true, true, true},                  // pointwise
+      {{1, 4, 20}, {6, 4, 5}, {2, 2}, {1}, {}, 1, true, true, true},                       // 1-D
+      {{2, 3, 32, 32}, {16, 3, 7, 7}, {3, 3, 3, 3}, {2, 2}, {}, 1, true, true, true},      // stem: k = 147
   };
   uint64_t seed = 700;
   for (DType xt : {DType::kUInt8, DType::kInt8})
@@ -130,6 +141,28 @@ TEST(QuantQLinearConv, GemmAndDirectPaths) {
       for (const QConvCase& c : cases) check_qconv(c, xt, DType::kInt8, yt, seed += 10);
   check_qconv(cases[0], DType::kUInt8, DType::kUInt8, DType::kUInt8, 990);  // uint8 weights (shifted)
   check_qconv(cases[3], DType::kUInt8, DType::kUInt8, DType::kUInt8, 991);
+}
+
+// layout="NHWC" (the layout_nhwc pass's int8 regions): the channels-last im2col's 16-byte, 4-byte and byte paths,
+// the 1x1 convolution that multiplies int8 input rows without an im2col, strides, pads, dilation, uint8 inputs
+// (shifted on the way) and the direct grouped kernel, all exact against the reference.
+TEST(QuantQLinearConv, ChannelsLastPaths) {
+  KILN_REQUIRE_GPU();
+  const std::vector<QConvCase> cases = {
+      {{2, 32, 9, 9}, {24, 32, 3, 3}, {1, 1, 1, 1}, {1, 1}, {}, 1, true, true, true},        // c % 16: 16-byte rows
+      {{1, 12, 7, 8}, {8, 12, 3, 3}, {1, 0, 1, 2}, {2, 2}, {}, 1, true, true, false},        // c % 4, w zero points
+      {{2, 3, 16, 16}, {16, 3, 7, 7}, {3, 3, 3, 3}, {2, 2}, {}, 1, true, true, true},        // stem: byte path
+      {{2, 64, 6, 6}, {40, 64, 1, 1}, {}, {}, {}, 1, true, true, true},                      // 1x1: rows as they are
+      {{1, 32, 10, 10}, {16, 32, 1, 1}, {}, {2, 2}, {}, 1, false, false, true},              // strided 1x1
+      {{1, 16, 12, 12}, {16, 16, 3, 3}, {2, 2, 2, 2}, {1, 1}, {2, 2}, 1, true, true, true},  // dilation
+      {{2, 16, 9, 9}, {16, 1, 3, 3}, {1, 1, 1, 1}, {2, 2}, {}, 16, true, true, true},        // depthwise
+      {{1, 8, 5, 5}, {12, 4, 3, 3}, {1, 1, 1, 1}, {}, {}, 2, true, true, false},             // grouped
+  };
+  uint64_t seed = 1200;
+  for (DType xt : {DType::kInt8, DType::kUInt8})
+    for (const QConvCase& c : cases) check_qconv(c, xt, DType::kInt8, xt, seed += 10, true);
+  check_qconv(cases[3], DType::kInt8, DType::kInt8, DType::kUInt8, 1390, true);
+  check_qconv(cases[0], DType::kUInt8, DType::kUInt8, DType::kInt8, 1391, true);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // layout_nhwc: a ResNet-like block (plain ops, and FusedConv ops) runs channels-last between one entry transpose
-// and the classifier head; outputs equal the NCHW graph's.
-#include "pass_test_util.h"
+// and the classifier head; outputs equal the NCHW graph's. An 8-bit block (QLinearConv, LookupTable, QLinearAdd,
+// MaxPool, per-tensor Q/DQ) does too, bit for bit.
+#include "fuse_test_util.h"
 
 namespace kiln_pass_test {
 namespace {
@@ -63,6 +64,63 @@ void check_block(bool fused) {
     if (n.op == OpKind::kFusedConv) EXPECT_EQ(g.initializers.at(n.inputs[1]).dim(3), 8);
   EXPECT_EQ(g.type_of("y")->to_string(), "float32[1,10]");
   expect_same_outputs(before, g, 1e-4);
+}
+
+Tensor random_q8(DType t, const std::vector<int64_t>& dims, unsigned seed) {
+  Tensor r(t, dims);
+  std::mt19937 g(seed);
+  std::uniform_int_distribution<int> u(-90, 90);
+  for (int64_t i = 0; i < r.numel(); ++i) {
+    if (t == DType::kInt8)
+      r.data<int8_t>()[i] = static_cast<int8_t>(u(g));
+    else
+      r.data<uint8_t>()[i] = static_cast<uint8_t>(u(g) + 128);
+  }
+  return r;
+}
+
+// x[2,8,6,6] -Q-> xq -QLinearConv 3x3-> c1 -LookupTable-> t -QLinearConv 1x1 (group 2)-> c2 -QLinearAdd(t)-> a
+//   -MaxPool-> p -DequantizeLinear-> y: the region starts at the first QLinearConv (an 8-bit entry transpose) and
+//   leaves after the DequantizeLinear.
+TEST(LayoutNhwc, EightBitBlockIsBitExact) {
+  GraphBuilder b(13);
+  b.input("x", {2, 8, 6, 6});
+  b.constant("s", scalar_f32(0.03f)).constant("z", scalar_q8(DType::kUInt8, 120));
+  b.constant("ys", scalar_f32(0.05f)).constant("yz", scalar_q8(DType::kUInt8, 10));
+  b.constant("w1", random_q8(DType::kInt8, {8, 8, 3, 3}, 5)).constant("w2", random_q8(DType::kInt8, {8, 4, 1, 1}, 6));
+  Tensor ws(DType::kFloat32, {8}), wz(DType::kInt8, {8}), bias(DType::kInt32, {8}), table(DType::kUInt8, {256});
+  for (int i = 0; i < 8; ++i) ws.data<float>()[i] = 0.002f + 0.0003f * i, wz.data<int8_t>()[i] = 0;
+  for (int i = 0; i < 8; ++i) bias.data<int32_t>()[i] = 300 * i - 1000;
+  for (int i = 0; i < 256; ++i) table.data<uint8_t>()[i] = static_cast<uint8_t>((i * 7 + 3) % 256);
+  b.constant("ws", ws).constant("wz", wz).constant("bias", bias).constant("table", table);
+  b.node(OpKind::kQuantizeLinear, {"x", "s", "z"}, {"xq"});
+  Node& c1 = b.node(OpKind::kQLinearConv, {"xq", "s", "z", "w1", "ws", "wz", "ys", "yz", "bias"}, {"c1"}, 10);
+  c1.attrs.set("pads", std::vector<int64_t>{1, 1, 1, 1});
+  b.node(OpKind::kLookupTable, {"c1", "table"}, {"t"}, 1);
+  b.node(OpKind::kQLinearConv, {"t", "ys", "yz", "w2", "ws", "wz", "s", "z"}, {"c2"}, 10)
+      .attrs.set("group", int64_t{2});
+  b.node(OpKind::kQLinearAdd, {"c2", "s", "z", "t", "ys", "yz", "ys", "yz"}, {"a"}, 1);
+  Node& mp = b.node(OpKind::kMaxPool, {"a"}, {"p"});
+  mp.attrs.set("kernel_shape", std::vector<int64_t>{2, 2});
+  mp.attrs.set("strides", std::vector<int64_t>{2, 2});
+  b.node(OpKind::kDequantizeLinear, {"p", "ys", "yz"}, {"y"});
+  b.output("y");
+  Graph g = b.finish();
+  Graph before = g;
+  auto pass = make_layout_nhwc_pass();
+  EXPECT_TRUE(run_pass_checked(*pass, g));
+  int nhwc = 0;
+  for (const Node& n : g.nodes)
+    if (n.op == OpKind::kQLinearConv || n.op == OpKind::kMaxPool) nhwc += n.attrs.get_string("layout") == "NHWC";
+  EXPECT_EQ(nhwc, 3) << print_graph(g);
+  EXPECT_EQ(count_ops(g, OpKind::kTranspose), 2) << print_graph(g);  // uint8 in, float out
+  for (const Node& n : g.nodes)
+    if (n.op == OpKind::kTranspose) {
+      const DType t = g.type_of(n.inputs[0])->dtype;
+      EXPECT_TRUE(t == DType::kUInt8 || n.outputs[0] == "y") << print_graph(g);
+    }
+  EXPECT_EQ(g.type_of("y")->to_string(), "float32[2,8,3,3]");
+  expect_same_outputs(before, g, 0.0);
 }
 
 TEST(LayoutNhwc, ResNetBlockFromPlainOps) { check_block(false); }

@@ -5,6 +5,30 @@
 namespace kiln::nn_infer {
 namespace {
 
+// The kiln-only attribute layout="NHWC" of pools and QLinearConv (from the layout_nhwc pass): X and Y are
+// channels-last. Sets *nhwc; an unknown layout is an error.
+Status pool_layout(const InferContext& ctx, bool* nhwc) {
+  const std::string layout = ctx.attrs().get_string("layout", "NCHW");
+  if (layout != "NCHW" && layout != "NHWC") return ctx.error("layout must be NCHW or NHWC, got '" + layout + "'");
+  *nhwc = layout == "NHWC";
+  return ok_status();
+}
+
+// [N, spatial..., C] <-> [N, C, spatial...] for shapes of known rank >= 2.
+Shape channels_first(const Shape& s) {
+  if (!s.rank_known || s.rank() < 2) return s;
+  std::vector<Dim> d{s.dims[0], s.dims.back()};
+  d.insert(d.end(), s.dims.begin() + 1, s.dims.end() - 1);
+  return Shape::of_dims(d);
+}
+Shape channels_last(const Shape& s) {
+  if (!s.rank_known || s.rank() < 2) return s;
+  std::vector<Dim> d{s.dims[0]};
+  d.insert(d.end(), s.dims.begin() + 2, s.dims.end());
+  d.push_back(s.dims[1]);
+  return Shape::of_dims(d);
+}
+
 Dims attr_or(const Attrs& a, const char* name, size_t n, int64_t def) {
   Dims v = a.get_ints(name);
   return v.empty() ? Dims(n, def) : v;
@@ -39,10 +63,11 @@ Dims known_kernel(const Shape& w) {
   return k;
 }
 
-// Conv-like: X at x_in, W at w_in; output channels W[0].
-Status conv_like(InferContext& ctx, size_t x_in, size_t w_in, DType dt) {
-  const Shape& x = ctx.input_type(x_in).shape;
-  const Shape& w = ctx.input_type(w_in).shape;
+// Conv-like: X at x_in, W at w_in; output channels W[0]. `nhwc`: X, W and Y are channels-last (QLinearConv's
+// kiln-only layout="NHWC" from the layout_nhwc pass; W [M, k..., C/g]).
+Status conv_like(InferContext& ctx, size_t x_in, size_t w_in, DType dt, bool nhwc = false) {
+  const Shape x = nhwc ? channels_first(ctx.input_type(x_in).shape) : ctx.input_type(x_in).shape;
+  const Shape w = nhwc ? channels_first(ctx.input_type(w_in).shape) : ctx.input_type(w_in).shape;
   if (!x.rank_known) {
     ctx.set_output_type(0, TypeInfo::tensor_unknown_shape(dt));
     return ok_status();
@@ -61,7 +86,8 @@ Status conv_like(InferContext& ctx, size_t x_in, size_t w_in, DType dt) {
   } else {
     for (size_t i = 2; i < x.rank(); ++i) dims.push_back(Dim{});
   }
-  ctx.set_output_type(0, TypeInfo::tensor(dt, Shape::of_dims(dims)));
+  const Shape y = Shape::of_dims(dims);
+  ctx.set_output_type(0, TypeInfo::tensor(dt, nhwc ? channels_last(y) : y));
   return ok_status();
 }
 
@@ -73,7 +99,9 @@ Status infer_deform_conv(InferContext& ctx) { return conv_like(ctx, 0, 1, ctx.in
 Status infer_qlinear_conv(InferContext& ctx) {
   DType dt = ctx.has_input(7) ? ctx.input_type(7).dtype : DType::kUndefined;
   if (dt == DType::kUndefined) dt = ctx.input_type(0).dtype;
-  return conv_like(ctx, 0, 3, dt);
+  bool nhwc = false;
+  KILN_RETURN_IF_ERROR(pool_layout(ctx, &nhwc));
+  return conv_like(ctx, 0, 3, dt, nhwc);
 }
 
 Status infer_conv_transpose(InferContext& ctx) {
@@ -111,34 +139,6 @@ Status infer_conv_transpose(InferContext& ctx) {
   return ok_status();
 }
 
-namespace {
-
-// The kiln-only pooling attribute layout="NHWC" (from the layout_nhwc pass): X and Y are channels-last.
-// Sets *nhwc; an unknown layout is an error.
-Status pool_layout(const InferContext& ctx, bool* nhwc) {
-  const std::string layout = ctx.attrs().get_string("layout", "NCHW");
-  if (layout != "NCHW" && layout != "NHWC") return ctx.error("layout must be NCHW or NHWC, got '" + layout + "'");
-  *nhwc = layout == "NHWC";
-  return ok_status();
-}
-
-// [N, spatial..., C] <-> [N, C, spatial...] for shapes of known rank >= 2.
-Shape channels_first(const Shape& s) {
-  if (!s.rank_known || s.rank() < 2) return s;
-  std::vector<Dim> d{s.dims[0], s.dims.back()};
-  d.insert(d.end(), s.dims.begin() + 1, s.dims.end() - 1);
-  return Shape::of_dims(d);
-}
-Shape channels_last(const Shape& s) {
-  if (!s.rank_known || s.rank() < 2) return s;
-  std::vector<Dim> d{s.dims[0]};
-  d.insert(d.end(), s.dims.begin() + 2, s.dims.end());
-  d.push_back(s.dims[1]);
-  return Shape::of_dims(d);
-}
-
-}  // namespace
-
 Status infer_pool(InferContext& ctx) {
   const DType dt = ctx.input_type(0).dtype;
   bool nhwc = false;
@@ -150,7 +150,8 @@ Status infer_pool(InferContext& ctx) {
   if (x.rank_known) {
     if (x.rank() < 3) return ctx.error("input X must have rank >= 3; got " + x.to_string());
     std::vector<Dim> dims{x.dims[0], x.dims[1]}, sp;
-    KILN_RETURN_IF_ERROR(window_dims(ctx, x, ctx.attrs().get_ints("kernel_shape"), ctx.attrs().get_int("ceil_mode", 0) != 0, &sp));
+    KILN_RETURN_IF_ERROR(
+        window_dims(ctx, x, ctx.attrs().get_ints("kernel_shape"), ctx.attrs().get_int("ceil_mode", 0) != 0, &sp));
     dims.insert(dims.end(), sp.begin(), sp.end());
     out = Shape::of_dims(dims);
   }
@@ -183,13 +184,15 @@ Status infer_max_unpool(InferContext& ctx) {
     return ok_status();
   }
   if (ctx.has_input(2) || !x.rank_known) {
-    ctx.set_output_type(0, TypeInfo::tensor(dt, x.rank_known ? Shape::of_dims(std::vector<Dim>(x.rank())) : Shape::unknown_rank()));
+    ctx.set_output_type(
+        0, TypeInfo::tensor(dt, x.rank_known ? Shape::of_dims(std::vector<Dim>(x.rank())) : Shape::unknown_rank()));
     return ok_status();
   }
   if (x.rank() < 3) return ctx.error("input X must have rank >= 3; got " + x.to_string());
   const size_t nd = x.rank() - 2;
   const Attrs& a = ctx.attrs();
-  Dims kernel = a.get_ints("kernel_shape"), strides = attr_or(a, "strides", nd, 1), pads = attr_or(a, "pads", 2 * nd, 0);
+  Dims kernel = a.get_ints("kernel_shape"), strides = attr_or(a, "strides", nd, 1),
+       pads = attr_or(a, "pads", 2 * nd, 0);
   if (kernel.size() != nd || strides.size() != nd || pads.size() != 2 * nd)
     return ctx.error("kernel_shape/strides/pads lengths do not match " + std::to_string(nd) + " spatial dims");
   std::vector<Dim> dims{x.dims[0], x.dims[1]};

@@ -93,11 +93,103 @@ __global__ void im2col_kernel(Im2ColParams p, Idx words) {
   }
 }
 
-// The stored 8-bit value of exact integer sum `acc` (zero points and bias applied) in output channel n.
-__device__ __forceinline__ uint8_t requant_value(const RequantParams& p, int64_t acc, int64_t n) {
+// The (raw) pad byte of an im2col: the input's zero point, shifted to int8 when the input is uint8.
+__device__ __forceinline__ uint32_t im2col_pad_byte(const Im2ColParams& p) {
+  if (!p.pad_value) return 0;
+  const int v = p.x.is_u8 ? static_cast<int>(*static_cast<const uint8_t*>(p.pad_value)) - 128
+                          : static_cast<int>(*static_cast<const int8_t*>(p.pad_value));
+  return static_cast<uint32_t>(v) & 0xffu;
+}
+
+// Channels-last im2col, one thread per Vec (4 or 16 bytes) of a row; c is a multiple of sizeof(Vec), so a Vec
+// never crosses taps, and so is kp. uint8 inputs are shifted by flipping each byte's top bit (v ^ 0x80 == v - 128).
+template <typename Idx, typename Vec>
+__global__ void im2col_nhwc_vec_kernel(Im2ColParams p, Idx vecs) {
+  constexpr int kWords = sizeof(Vec) / 4;
+  const Idx c = static_cast<Idx>(p.c), kw = static_cast<Idx>(p.kw), kreal = c * static_cast<Idx>(p.kh * p.kw);
+  const Idx ow = static_cast<Idx>(p.ow), oh = static_cast<Idx>(p.oh), per_row = static_cast<Idx>(p.kp / sizeof(Vec));
+  const int h = static_cast<int>(p.h), w = static_cast<int>(p.w);
+  const uint32_t flip = p.x.is_u8 ? 0x80808080u : 0u, pad = im2col_pad_byte(p) * 0x01010101u;
+  Vec* dst = reinterpret_cast<Vec*>(p.dst);
+  for (Idx i = static_cast<Idx>(blockIdx.x) * blockDim.x + threadIdx.x; i < vecs;
+       i += static_cast<Idx>(blockDim.x) * gridDim.x) {
+    const Idx row = i / per_row, col0 = (i - row * per_row) * static_cast<Idx>(sizeof(Vec));
+    Vec v;
+    uint32_t* words = reinterpret_cast<uint32_t*>(&v);
+    uint32_t fill = 0;
+    bool load = false;
+    const uint8_t* src = nullptr;
+    if (col0 < kreal) {
+      const Idx tap = col0 / c, ci = col0 - tap * c, ky = tap / kw, kx = tap - ky * kw;
+      const Idx ox = row % ow, oy = (row / ow) % oh, img = row / (ow * oh);
+      const int iy = static_cast<int>(oy * p.stride_h - p.pad_top + ky * p.dil_h);
+      const int ix = static_cast<int>(ox * p.stride_w - p.pad_left + kx * p.dil_w);
+      if (iy >= 0 && iy < h && ix >= 0 && ix < w) {
+        load = true;
+        src = static_cast<const uint8_t*>(p.x.data) +
+              ((img * static_cast<Idx>(h) + static_cast<Idx>(iy)) * static_cast<Idx>(w) + static_cast<Idx>(ix)) * c +
+              ci;
+      } else {
+        fill = pad;
+      }
+    }
+    if (load) {
+      v = *reinterpret_cast<const Vec*>(src);
+#pragma unroll
+      for (int k = 0; k < kWords; ++k) words[k] ^= flip;
+    } else {
+#pragma unroll
+      for (int k = 0; k < kWords; ++k) words[k] = fill;
+    }
+    dst[i] = v;
+  }
+}
+
+// Channels-last im2col for any c (the stem's 3 channels): one thread per 4 bytes of a row, (tap, channel) advanced
+// byte by byte.
+template <typename Idx>
+__global__ void im2col_nhwc_bytes_kernel(Im2ColParams p, Idx words) {
+  const Idx c = static_cast<Idx>(p.c), kw = static_cast<Idx>(p.kw), kreal = c * static_cast<Idx>(p.kh * p.kw);
+  const Idx ow = static_cast<Idx>(p.ow), oh = static_cast<Idx>(p.oh), per_row = static_cast<Idx>(p.kp / 4);
+  const int h = static_cast<int>(p.h), w = static_cast<int>(p.w);
+  const uint32_t pad = im2col_pad_byte(p);
+  uint32_t* dst = reinterpret_cast<uint32_t*>(p.dst);
+  for (Idx i = static_cast<Idx>(blockIdx.x) * blockDim.x + threadIdx.x; i < words;
+       i += static_cast<Idx>(blockDim.x) * gridDim.x) {
+    const Idx row = i / per_row, col0 = (i - row * per_row) * 4;
+    uint32_t packed = 0;
+    if (col0 < kreal) {
+      const Idx ox = row % ow, oy = (row / ow) % oh, img = row / (ow * oh);
+      Idx tap = col0 / c, ci = col0 - tap * c;
+      for (int b = 0; b < 4 && col0 + b < kreal; ++b) {
+        const Idx ky = tap / kw, kx = tap - ky * kw;
+        const int iy = static_cast<int>(oy * p.stride_h - p.pad_top + ky * p.dil_h);
+        const int ix = static_cast<int>(ox * p.stride_w - p.pad_left + kx * p.dil_w);
+        uint32_t v = pad;
+        if (iy >= 0 && iy < h && ix >= 0 && ix < w)
+          v = static_cast<uint32_t>(s8_at(
+                  p.x,
+                  ((img * static_cast<Idx>(h) + static_cast<Idx>(iy)) * static_cast<Idx>(w) + static_cast<Idx>(ix)) *
+                          c +
+                      ci)) &
+              0xffu;
+        packed |= v << (8 * b);
+        if (++ci == c) ci = 0, ++tap;
+      }
+    }
+    dst[i] = packed;
+  }
+}
+
+// The combined requantization scale of output channel n: float32 steps (scale_in_float) or double.
+__device__ __forceinline__ double combined_scale(const RequantParams& p, int64_t n) {
   const float sa = *p.a_scale, sb = p.b_scale[p.b_scale_count == 1 ? 0 : n], sy = *p.y_scale;
-  const double scale = p.scale_in_float ? static_cast<double>(__fdiv_rn(__fmul_rn(sa, sb), sy))
-                                        : static_cast<double>(sa) * static_cast<double>(sb) / static_cast<double>(sy);
+  return p.scale_in_float ? static_cast<double>(__fdiv_rn(__fmul_rn(sa, sb), sy))
+                          : static_cast<double>(sa) * static_cast<double>(sb) / static_cast<double>(sy);
+}
+
+// The stored 8-bit value of exact integer sum `acc` (zero points and bias applied) at combined scale `scale`.
+__device__ __forceinline__ uint8_t requant_scaled(const RequantParams& p, int64_t acc, double scale) {
   double q = rint(static_cast<double>(acc) * scale) + zp_at(p.y_zp, 0, false);
   const double lo = p.y_is_u8 ? 0.0 : -128.0, hi = p.y_is_u8 ? 255.0 : 127.0;
   if (p.saturate || q != q) q = fmin(hi, fmax(lo, q != q ? 0.0 : q));
@@ -106,13 +198,31 @@ __device__ __forceinline__ uint8_t requant_value(const RequantParams& p, int64_t
   return static_cast<uint8_t>(wide & 0xff);
 }
 
-// The exact integer sum of row m, column n: the shifted-operand product corrected by the zero-point sums, plus bias.
-__device__ __forceinline__ int64_t corrected_acc(const RequantParams& p, int32_t acc, int64_t m, int64_t n) {
-  const int64_t za = zp_at(p.a_zp, 0, p.a_shifted), zb = zp_at(p.b_zp, n, p.b_shifted);
-  int64_t v = static_cast<int64_t>(acc) - za * p.colsum_b[n];
-  if (p.rowsum_a) v += -zb * p.rowsum_a[m] + p.k * za * zb;
+__device__ __forceinline__ uint8_t requant_value(const RequantParams& p, int64_t acc, int64_t n) {
+  return requant_scaled(p, acc, p.term_scale ? p.term_scale[n] : combined_scale(p, n));
+}
+
+// The per-channel part of the correction: bias[n] - za * colsum_b[n] (+ k * za * zb[n] with row sums).
+__device__ __forceinline__ int64_t channel_offset(const RequantParams& p, int64_t n) {
+  const int64_t za = zp_at(p.a_zp, 0, p.a_shifted);
+  int64_t v = -za * p.colsum_b[n];
+  if (p.rowsum_a) v += p.k * za * zp_at(p.b_zp, n, p.b_shifted);
   if (p.bias) v += p.bias[n];
   return v;
+}
+
+// The exact integer sum of row m, column n: the shifted-operand product corrected by the zero-point sums, plus bias.
+__device__ __forceinline__ int64_t corrected_acc(const RequantParams& p, int32_t acc, int64_t m, int64_t n) {
+  int64_t v = static_cast<int64_t>(acc) + (p.term_offset ? p.term_offset[n] : channel_offset(p, n));
+  if (p.rowsum_a) v -= static_cast<int64_t>(zp_at(p.b_zp, n, p.b_shifted)) * p.rowsum_a[m];
+  return v;
+}
+
+__global__ void requant_terms_kernel(RequantParams p, double* scale, int64_t* offset) {
+  KILN_GRID_LOOP(n, p.n) {
+    scale[n] = combined_scale(p, n);
+    offset[n] = channel_offset(p, n);
+  }
 }
 
 // Row-major placement: y[m][n], one thread per output byte.
@@ -120,6 +230,22 @@ __global__ void requantize_rows_kernel(RequantParams p, int64_t total) {
   KILN_GRID_LOOP(i, total) {
     const int64_t m = i / p.n, n = i % p.n;
     static_cast<uint8_t*>(p.y)[i] = requant_value(p, corrected_acc(p, p.acc[m * p.ldacc + n], m, n), n);
+  }
+}
+
+// Row-major placement, four outputs a thread (n and ldacc multiples of 4, y 4-byte aligned): one 16-byte
+// accumulator load and one 4-byte store.
+__global__ void requantize_rows4_kernel(RequantParams p, int64_t total4) {
+  const int64_t n4 = p.n / 4;
+  KILN_GRID_LOOP(i, total4) {
+    const int64_t m = i / n4, n0 = (i - m * n4) * 4;
+    const int4 a = *reinterpret_cast<const int4*>(p.acc + m * p.ldacc + n0);
+    const int32_t av[4] = {a.x, a.y, a.z, a.w};
+    uint32_t out = 0;
+#pragma unroll
+    for (int b = 0; b < 4; ++b)
+      out |= static_cast<uint32_t>(requant_value(p, corrected_acc(p, av[b], m, n0 + b), n0 + b)) << (8 * b);
+    reinterpret_cast<uint32_t*>(p.y)[i] = out;
   }
 }
 
@@ -149,7 +275,12 @@ __global__ void requantize_nchw_kernel(RequantParams p, int64_t pixel_tiles) {
 __global__ void direct_qconv_kernel(DirectQConvParams p, RequantParams rq, int64_t total) {
   const int64_t cg = p.c / p.group, og = p.oc / p.group;
   KILN_GRID_LOOP(i, total) {
-    const int64_t ox = i % p.ow, oy = (i / p.ow) % p.oh, o = (i / (p.ow * p.oh)) % p.oc, img = i / (p.ow * p.oh * p.oc);
+    int64_t ox, oy, o, img;
+    if (p.channels_last) {
+      o = i % p.oc, ox = (i / p.oc) % p.ow, oy = (i / (p.oc * p.ow)) % p.oh, img = i / (p.oc * p.ow * p.oh);
+    } else {
+      ox = i % p.ow, oy = (i / p.ow) % p.oh, o = (i / (p.ow * p.oh)) % p.oc, img = i / (p.ow * p.oh * p.oc);
+    }
     const int64_t g = o / og;
     const int za = zp_at(rq.a_zp, 0, false), zb = zp_at(rq.b_zp, o, false);
     int32_t acc = 0;
@@ -163,8 +294,11 @@ __global__ void direct_qconv_kernel(DirectQConvParams p, RequantParams rq, int64
           const int64_t ix = ox * p.stride_w - p.pad_left + kx * p.dil_w;
           if (ix < 0 || ix >= p.wd) continue;
           // Raw (unshifted) values here: the shift cancels in (x - zx).
-          const int xv = s8_at(p.x, (xc + iy) * p.wd + ix) + (p.x.is_u8 ? 128 : 0);
-          const int wv = s8_at(p.w, (wc + ky) * p.kw + kx) + (p.w.is_u8 ? 128 : 0);
+          const int64_t xi =
+              p.channels_last ? ((img * p.h + iy) * p.wd + ix) * p.c + g * cg + c : (xc + iy) * p.wd + ix;
+          const int64_t wi = p.channels_last ? ((o * p.kh + ky) * p.kw + kx) * cg + c : (wc + ky) * p.kw + kx;
+          const int xv = s8_at(p.x, xi) + (p.x.is_u8 ? 128 : 0);
+          const int wv = s8_at(p.w, wi) + (p.w.is_u8 ? 128 : 0);
           acc += (xv - za) * (wv - zb);
         }
       }
@@ -194,11 +328,36 @@ cudaError_t launch_row_sums_s8(const int8_t* packed, int64_t rows, int64_t k, in
   return cudaGetLastError();
 }
 
+namespace {
+
+template <typename Vec>
+cudaError_t launch_im2col_nhwc_vec(const Im2ColParams& p, bool small, cudaStream_t stream) {
+  const int64_t vecs = p.n * p.oh * p.ow * p.kp / static_cast<int64_t>(sizeof(Vec));
+  if (small)
+    im2col_nhwc_vec_kernel<uint32_t, Vec><<<grid_for(vecs), kThreads, 0, stream>>>(p, static_cast<uint32_t>(vecs));
+  else
+    im2col_nhwc_vec_kernel<int64_t, Vec><<<grid_for(vecs), kThreads, 0, stream>>>(p, vecs);
+  return cudaGetLastError();
+}
+
+}  // namespace
+
 cudaError_t launch_im2col_s8(const Im2ColParams& p, cudaStream_t stream) {
   if (p.kp % 4 != 0) return cudaErrorInvalidValue;
   const int64_t words = p.n * p.oh * p.ow * p.kp / 4;
   if (words == 0) return cudaSuccess;
   const int64_t in_total = p.n * p.c * p.h * p.w;
+  if (p.channels_last) {
+    const bool small = words < (int64_t{1} << 31) && in_total < (int64_t{1} << 31);
+    const uintptr_t addr = reinterpret_cast<uintptr_t>(p.x.data) | reinterpret_cast<uintptr_t>(p.dst);
+    if (p.c % 16 == 0 && p.kp % 16 == 0 && addr % 16 == 0) return launch_im2col_nhwc_vec<uint4>(p, small, stream);
+    if (p.c % 4 == 0 && addr % 4 == 0) return launch_im2col_nhwc_vec<uint32_t>(p, small, stream);
+    if (small)
+      im2col_nhwc_bytes_kernel<uint32_t><<<grid_for(words), kThreads, 0, stream>>>(p, static_cast<uint32_t>(words));
+    else
+      im2col_nhwc_bytes_kernel<int64_t><<<grid_for(words), kThreads, 0, stream>>>(p, words);
+    return cudaGetLastError();
+  }
   if (words < (int64_t{1} << 31) && in_total < (int64_t{1} << 31))
     im2col_kernel<uint32_t><<<grid_for(words), kThreads, 0, stream>>>(p, static_cast<uint32_t>(words));
   else
@@ -210,7 +369,11 @@ cudaError_t launch_requantize(const RequantParams& p, cudaStream_t stream) {
   const int64_t total = p.m * p.n;
   if (total == 0) return cudaSuccess;
   if (p.rows_per_image == 0) {
-    requantize_rows_kernel<<<grid_for(total), kThreads, 0, stream>>>(p, total);
+    if (p.n % 4 == 0 && p.ldacc % 4 == 0 && reinterpret_cast<uintptr_t>(p.y) % 4 == 0 &&
+        reinterpret_cast<uintptr_t>(p.acc) % 16 == 0)
+      requantize_rows4_kernel<<<grid_for(total / 4), kThreads, 0, stream>>>(p, total / 4);
+    else
+      requantize_rows_kernel<<<grid_for(total), kThreads, 0, stream>>>(p, total);
     return cudaGetLastError();
   }
   if (p.m % p.rows_per_image != 0) return cudaErrorInvalidValue;
@@ -220,6 +383,12 @@ cudaError_t launch_requantize(const RequantParams& p, cudaStream_t stream) {
   if (blocks > INT32_MAX || channel_tiles > 65535) return cudaErrorInvalidValue;
   requantize_nchw_kernel<<<dim3(static_cast<unsigned>(blocks), static_cast<unsigned>(channel_tiles)),
                            dim3(kTile, kTileRows), 0, stream>>>(p, pixel_tiles);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_requant_terms(const RequantParams& p, double* scale, int64_t* offset, cudaStream_t stream) {
+  if (p.n == 0) return cudaSuccess;
+  requant_terms_kernel<<<grid_for(p.n), kThreads, 0, stream>>>(p, scale, offset);
   return cudaGetLastError();
 }
 

@@ -29,16 +29,18 @@ cudaError_t launch_pack_rows_s8(Q8Source src, bool src_transposed, int64_t rows,
 cudaError_t launch_row_sums_s8(const int8_t* packed, int64_t rows, int64_t k, int64_t kp, int32_t* sums,
                                cudaStream_t stream);
 
-// im2col of an NCHW 8-bit input (2-D window; 1-D as H = 1): row m = (image, oy, ox), column (c, ky, kx),
-// out-of-image taps read `pad_value` (the input's zero point, raw).
+// im2col of an 8-bit input (2-D window; 1-D as H = 1): row m = (image, oy, ox); columns (c, ky, kx) for an NCHW
+// input, (ky, kx, c) for a channels-last one (the order of NHWC weights [M, kH, kW, C]); out-of-image taps read
+// `pad_value` (the input's zero point, raw). Channels-last rows copy 16 or 4 bytes a thread when c allows.
 struct Im2ColParams {
   Q8Source x;
+  bool channels_last = false;          // x is [n][h][w][c]
   int64_t n = 0, c = 0, h = 0, w = 0;  // input dims
   int64_t kh = 1, kw = 1, oh = 0, ow = 0;
   int64_t stride_h = 1, stride_w = 1, dil_h = 1, dil_w = 1, pad_top = 0, pad_left = 0;
-  const void* pad_value = nullptr;     // device scalar of the input's dtype (nullptr: 0)
-  int64_t kp = 0;                      // padded row length (>= c * kh * kw, a multiple of 4)
-  int8_t* dst = nullptr;               // [n * oh * ow][kp]
+  const void* pad_value = nullptr;  // device scalar of the input's dtype (nullptr: 0)
+  int64_t kp = 0;                   // padded row length (>= c * kh * kw, a multiple of 4)
+  int8_t* dst = nullptr;            // [n * oh * ow][kp]
 };
 cudaError_t launch_im2col_s8(const Im2ColParams& p, cudaStream_t stream);
 
@@ -61,16 +63,20 @@ struct RequantParams {
   bool a_shifted = false;          // a's values were shifted by -128
   const float* b_scale = nullptr;  // 1 or n values
   int64_t b_scale_count = 1;
-  QZeroPoint b_zp;                 // 1 or n values (raw)
+  QZeroPoint b_zp;  // 1 or n values (raw)
   bool b_shifted = false;
   const float* y_scale = nullptr;  // one value
   QZeroPoint y_zp;                 // one value; its dtype is y's
   bool y_is_u8 = false;
-  const int32_t* bias = nullptr;   // n values or nullptr
+  const int32_t* bias = nullptr;      // n values or nullptr
   const int32_t* colsum_b = nullptr;  // n values
   const int32_t* rowsum_a = nullptr;  // m values, or nullptr when every zb is 0
   bool scale_in_float = true;
   bool saturate = true;
+  // Per-channel terms from launch_requant_terms (both or neither; nullptr: formed per element): the combined scale
+  // and offset[n] = bias[n] - za * colsum_b[n] (+ k * za * zb[n] when rowsum_a is used).
+  const double* term_scale = nullptr;
+  const int64_t* term_offset = nullptr;
   // Output placement: rows_per_image == 0: y[m][n] row-major. Otherwise NCHW: row m = image * rows_per_image + p
   // goes to y[image][n][p].
   int64_t rows_per_image = 0;
@@ -78,11 +84,16 @@ struct RequantParams {
 };
 cudaError_t launch_requantize(const RequantParams& p, cudaStream_t stream);
 
+// Fills scale[n] and offset[n] (p.n values each) for RequantParams::term_scale / term_offset, from p's scales, zero
+// points, bias, colsum_b and k (acc, m, y and the placement are not read).
+cudaError_t launch_requant_terms(const RequantParams& p, double* scale, int64_t* offset, cudaStream_t stream);
+
 // Grouped QLinearConv computed directly (one thread per output, int32 sums): for group > 1, where per-group GEMMs
-// would be tiny. The requantization fields of `rq` apply (acc, ldacc, colsum_b, rowsum_a and the placement are
-// unused; y is NCHW).
+// would be tiny. The requantization fields of `rq` apply (acc, ldacc, colsum_b, rowsum_a, the terms and the
+// placement are unused; y is NCHW, or NHWC when channels_last).
 struct DirectQConvParams {
-  Q8Source x, w;                       // x [n][c][h][w], w [oc][c / group][kh][kw]
+  Q8Source x, w;  // x [n][c][h][w], w [oc][c / group][kh][kw]; channels_last: x [n][h][w][c], w [oc][kh][kw][c / group]
+  bool channels_last = false;
   int64_t n = 0, c = 0, h = 0, wd = 0, oc = 0, group = 1;
   int64_t kh = 1, kw = 1, oh = 0, ow = 0;
   int64_t stride_h = 1, stride_w = 1, dil_h = 1, dil_w = 1, pad_top = 0, pad_left = 0;

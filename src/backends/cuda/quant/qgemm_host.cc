@@ -10,6 +10,40 @@ PackedQ8Weights::~PackedQ8Weights() {
   if (owned && rows) cudaFree(rows);  // colsum lives in the same allocation
 }
 
+RequantTerms::~RequantTerms() {
+  if (base) cudaFree(base);
+}
+
+size_t requant_terms_bytes(int64_t n) {
+  return align256(static_cast<size_t>(n) * sizeof(double)) + align256(static_cast<size_t>(n) * sizeof(int64_t));
+}
+
+Status set_requant_terms(CudaKernelContext& ctx, QGemmState& state, uint8_t* scratch, RequantParams* rq) {
+  bool constant = true;
+  for (size_t i = 1; i <= 8; ++i) constant &= !ctx.has_input(i) || ctx.input_is_constant(i);
+  bool fill = true;
+  uint8_t* base = scratch;
+  if (constant) {
+    if (state.terms) {
+      fill = false;
+    } else {
+      void* raw = nullptr;
+      KILN_CUDA_RETURN_IF_ERROR(cudaMalloc(&raw, requant_terms_bytes(rq->n)));
+      state.terms = std::make_unique<RequantTerms>();
+      state.terms->base = raw;
+    }
+    base = static_cast<uint8_t*>(state.terms->base);
+  }
+  double* scale = reinterpret_cast<double*>(base);
+  int64_t* offset = reinterpret_cast<int64_t*>(base + align256(static_cast<size_t>(rq->n) * sizeof(double)));
+  if (fill)
+    KILN_RETURN_IF_ERROR(
+        launch_status(ctx, launch_requant_terms(*rq, scale, offset, ctx.stream()), "requantization terms"));
+  rq->term_scale = scale;
+  rq->term_offset = offset;
+  return ok_status();
+}
+
 QGemmState& qgemm_state(CudaKernelContext& ctx) {
   std::shared_ptr<void>& state = ctx.node_state();
   if (!state) state = std::make_shared<QGemmState>();

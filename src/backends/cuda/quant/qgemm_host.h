@@ -27,9 +27,20 @@ struct PackedQ8Weights {
   ~PackedQ8Weights();
 };
 
-// Per-(context, node) state: the packed constant weights and the cuBLASLt plans.
+// One device allocation holding per-channel requantization terms (RequantParams::term_scale, then term_offset).
+struct RequantTerms {
+  void* base = nullptr;
+  RequantTerms() = default;
+  RequantTerms(const RequantTerms&) = delete;
+  RequantTerms& operator=(const RequantTerms&) = delete;
+  ~RequantTerms();
+};
+
+// Per-(context, node) state: the packed constant weights, the requantization terms when every input they read is
+// a constant, and the cuBLASLt plans.
 struct QGemmState {
   std::unique_ptr<PackedQ8Weights> weights;
+  std::unique_ptr<RequantTerms> terms;
   LtPlanCache plans;
   int rowsum_needed = -1;  // whether the weights' zero points need the activations' row sums; -1: not asked yet
 };
@@ -51,11 +62,16 @@ inline size_t align256(size_t v) { return (v + 255) / 256 * 256; }
 Status run_q8_gemm(CudaKernelContext& ctx, QGemmState& state, const PackedQ8Weights& w, const int8_t* a, int64_t m,
                    int32_t* acc);
 
+// Points rq->term_scale / term_offset at the per-channel terms of rq (every other field set): formed once into the
+// state when the inputs they read (scales, zero points, weights, bias: inputs 1-8) are constants, else on every run
+// into `scratch` (requant_terms_bytes(rq->n) bytes).
+Status set_requant_terms(CudaKernelContext& ctx, QGemmState& state, uint8_t* scratch, RequantParams* rq);
+size_t requant_terms_bytes(int64_t n);
+
 // Shared input checks: scale input i is a float32 tensor with 1 (or `channels`, when per_channel) values; a zero
 // point input is int8/uint8 with the same count.
 Status check_q_scale(const CudaKernelContext& ctx, size_t i, const char* name, int64_t channels, bool per_channel);
-Status check_q_zero_point(const CudaKernelContext& ctx, size_t i, const char* name, int64_t channels,
-                          bool per_channel);
+Status check_q_zero_point(const CudaKernelContext& ctx, size_t i, const char* name, int64_t channels, bool per_channel);
 // A zero-point input as the device sees it (absent: 0).
 Result<QZeroPoint> q_zero_point(CudaKernelContext& ctx, size_t i);
 // The quantization parameters QLinearMatMul and QLinearConv share by position (a/x scale 1 and zero point 2, b/w

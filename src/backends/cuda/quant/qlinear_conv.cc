@@ -1,7 +1,8 @@
-// CUDA QLinearConv over NCHW 8-bit tensors (1-D and 2-D windows): group 1 runs as im2col + cuBLASLt int8 GEMM
-// (int32 accumulation) + one requantizing pass into NCHW, in chunks of images that bound the scratch; grouped
-// convolutions (depthwise included) run a direct kernel. Per-channel weight scales and zero points; x and y per
-// tensor. 3-D windows stay on the reference backend.
+// CUDA QLinearConv over 8-bit tensors, NCHW (1-D and 2-D windows) or channels-last (2-D, the layout_nhwc pass's
+// layout="NHWC"): group 1 runs as im2col + cuBLASLt int8 GEMM (int32 accumulation) + one requantizing pass, in
+// chunks of images that bound the scratch; a channels-last 1x1 stride-1 convolution over int8 rows of 16-byte
+// multiples skips the im2col (its input is the GEMM operand). Grouped convolutions (depthwise included) run a direct
+// kernel. Per-channel weight scales and zero points; x and y per tensor. 3-D windows stay on the reference backend.
 #include <algorithm>
 
 #include "backends/cuda/conv/window.h"
@@ -17,7 +18,8 @@ namespace {
 constexpr size_t kConvChunkBytes = size_t{512} << 20;
 
 bool supports_qlinear_conv(const Node& node, const std::vector<const TypeInfo*>& types) {
-  (void)node;
+  const std::string layout = node.attrs.get_string("layout", "NCHW");
+  if (layout != "NCHW" && layout != "NHWC") return false;
   if (!dtype_in(types, 0, {DType::kUInt8, DType::kInt8}) || !dtype_in(types, 3, {DType::kUInt8, DType::kInt8}) ||
       !dtype_in(types, 7, {DType::kUInt8, DType::kInt8}) || !dtype_in(types, 8, {DType::kInt32}))
     return false;
@@ -25,6 +27,8 @@ bool supports_qlinear_conv(const Node& node, const std::vector<const TypeInfo*>&
     if (!dtype_in(types, s, {DType::kFloat32})) return false;
   if (!types.empty() && types[0] && types[0]->shape.rank_known && types[0]->shape.rank() != 3 &&
       types[0]->shape.rank() != 4)
+    return false;
+  if (layout == "NHWC" && !types.empty() && types[0] && types[0]->shape.rank_known && types[0]->shape.rank() != 4)
     return false;
   return true;
 }
@@ -34,23 +38,24 @@ Status run_qlinear_conv(CudaKernelContext& ctx) {
     if (!ctx.has_input(i)) return ctx.error("input " + std::to_string(i) + " (x or w) is required");
   const DType xt = ctx.input_dtype(0), wt = ctx.input_dtype(3);
   if ((xt != DType::kUInt8 && xt != DType::kInt8) || (wt != DType::kUInt8 && wt != DType::kInt8))
-    return ctx.unsupported(std::string("x and w must be uint8/int8, got ") + dtype_name(xt) + " and " +
-                           dtype_name(wt));
+    return ctx.unsupported(std::string("x and w must be uint8/int8, got ") + dtype_name(xt) + " and " + dtype_name(wt));
   const Dims& xd = ctx.input_dims(0);
   const Dims& wd = ctx.input_dims(3);
-  if ((xd.size() != 3 && xd.size() != 4) || wd.size() != xd.size())
-    return ctx.unsupported("1-D or 2-D QLinearConv on CUDA, got x " + dims_to_string(xd) + " and w " +
-                           dims_to_string(wd));
+  const bool nhwc = ctx.attrs().get_string("layout", "NCHW") == "NHWC";
+  if ((xd.size() != 3 && xd.size() != 4) || wd.size() != xd.size() || (nhwc && xd.size() != 4))
+    return ctx.unsupported(std::string(nhwc ? "2-D" : "1-D or 2-D") + " QLinearConv on CUDA, got x " +
+                           dims_to_string(xd) + " and w " + dims_to_string(wd));
   const int64_t group = ctx.attrs().get_int("group", 1);
-  const int64_t nb = xd[0], c = xd[1], oc = wd[0];
-  if (group < 1 || c % group != 0 || oc % group != 0 || wd[1] * group != c)
+  const int64_t nb = xd[0], c = nhwc ? xd[3] : xd[1], oc = wd[0], cg = nhwc ? wd[3] : wd[1];
+  if (group < 1 || c % group != 0 || oc % group != 0 || cg * group != c)
     return ctx.error("group " + std::to_string(group) + " does not fit x " + dims_to_string(xd) + " and w " +
                      dims_to_string(wd) + " (w's second dimension times group must equal x's channels)");
   ConvWindow win;
-  KILN_RETURN_IF_ERROR(compute_conv_window(ctx, spatial_of(xd, false), spatial_of(wd, false), false, &win));
+  KILN_RETURN_IF_ERROR(compute_conv_window(ctx, spatial_of(xd, nhwc), spatial_of(wd, nhwc), false, &win));
   const bool two_d = xd.size() == 4;
-  const int64_t h = two_d ? xd[2] : 1, w = two_d ? xd[3] : xd[2];
-  const int64_t kh = two_d ? wd[2] : 1, kw = two_d ? wd[3] : wd[2];
+  const Dims xs = spatial_of(xd, nhwc), ks = spatial_of(wd, nhwc);
+  const int64_t h = two_d ? xs[0] : 1, w = two_d ? xs[1] : xs[0];
+  const int64_t kh = two_d ? ks[0] : 1, kw = two_d ? ks[1] : ks[0];
   const int64_t oh = two_d ? win.out[0] : 1, ow = two_d ? win.out[1] : win.out[0];
   const size_t wi = two_d ? 1 : 0;  // the window's index of the width axis
   KILN_RETURN_IF_ERROR(check_q_scale(ctx, 1, "x_scale", 1, false));
@@ -61,12 +66,14 @@ Status run_qlinear_conv(CudaKernelContext& ctx) {
   KILN_RETURN_IF_ERROR(check_q_zero_point(ctx, 7, "y_zero_point", 1, false));
   const bool has_bias = ctx.num_inputs() > 8 && ctx.has_input(8);
   if (has_bias && (ctx.input_dtype(8) != DType::kInt32 || ctx.input_dims(8) != Dims{oc}))
-    return ctx.error("bias B must be int32 [" + std::to_string(oc) + "], got " + dtype_name(ctx.input_dtype(8)) +
-                     " " + dims_to_string(ctx.input_dims(8)));
+    return ctx.error("bias B must be int32 [" + std::to_string(oc) + "], got " + dtype_name(ctx.input_dtype(8)) + " " +
+                     dims_to_string(ctx.input_dims(8)));
   const DType yt = ctx.has_input(7) ? ctx.input_dtype(7) : xt;
-  Dims yd{nb, oc};
-  if (two_d) yd.push_back(oh);
-  yd.push_back(ow);
+  Dims yd = nhwc ? Dims{nb, oh, ow, oc} : Dims{nb, oc};
+  if (!nhwc) {
+    if (two_d) yd.push_back(oh);
+    yd.push_back(ow);
+  }
 
   KILN_ASSIGN_OR_RETURN(DeviceTensor x, ctx.input(0));
   KILN_ASSIGN_OR_RETURN(DeviceTensor wten, ctx.input(3));
@@ -82,6 +89,7 @@ Status run_qlinear_conv(CudaKernelContext& ctx) {
     DirectQConvParams d;
     d.x = {x.data, xt == DType::kUInt8};
     d.w = {wten.data, wt == DType::kUInt8};
+    d.channels_last = nhwc;
     d.n = nb, d.c = c, d.h = h, d.wd = w, d.oc = oc, d.group = group;
     d.kh = kh, d.kw = kw, d.oh = oh, d.ow = ow;
     d.stride_h = two_d ? win.strides[0] : 1, d.stride_w = win.strides[wi];
@@ -104,16 +112,20 @@ Status run_qlinear_conv(CudaKernelContext& ctx) {
   }
   const bool rowsum_needed = state.rowsum_needed == 1 || (ctx.has_input(5) && !ctx.input_is_constant(5));
   const bool w_const = ctx.input_is_constant(3);
-  const size_t w_bytes = w_const ? 0 : packed_weight_bytes(oc, kp);
-  const size_t per_image = align256(static_cast<size_t>(pixels * kp)) +
+  const size_t w_bytes = (w_const ? 0 : packed_weight_bytes(oc, kp)) + requant_terms_bytes(oc);
+  // A channels-last 1x1 stride-1 unpadded convolution over int8 rows that are already GEMM rows (c = kp).
+  const bool direct_rows = nhwc && kh == 1 && kw == 1 && win.strides[0] == 1 && win.strides[1] == 1 &&
+                           win.pads[0] == 0 && win.pads[1] == 0 && win.pads[2] == 0 && win.pads[3] == 0 &&
+                           xt == DType::kInt8 && c == kp && reinterpret_cast<uintptr_t>(x.data) % 16 == 0;
+  const size_t per_image = (direct_rows ? 0 : align256(static_cast<size_t>(pixels * kp))) +
                            align256(static_cast<size_t>(pixels * n_pad) * sizeof(int32_t)) +
                            (rowsum_needed ? align256(static_cast<size_t>(pixels) * sizeof(int32_t)) : 0);
   const int64_t chunk = std::clamp<int64_t>(static_cast<int64_t>(kConvChunkBytes / per_image), 1, nb);
   const int64_t rows = chunk * pixels;
-  const size_t col_bytes = align256(static_cast<size_t>(rows * kp));
+  const size_t col_bytes = direct_rows ? 0 : align256(static_cast<size_t>(rows * kp));
   const size_t acc_bytes = align256(static_cast<size_t>(rows * n_pad) * sizeof(int32_t));
   const size_t rs_bytes = rowsum_needed ? align256(static_cast<size_t>(rows) * sizeof(int32_t)) : 0;
-  KILN_ASSIGN_OR_RETURN(uint8_t* scratch, q8_scratch(ctx, w_bytes + col_bytes + acc_bytes + rs_bytes));
+  KILN_ASSIGN_OR_RETURN(uint8_t * scratch, q8_scratch(ctx, w_bytes + col_bytes + acc_bytes + rs_bytes));
 
   PackedQ8Weights runtime_weights;
   const PackedQ8Weights* packed = nullptr;
@@ -128,12 +140,14 @@ Status run_qlinear_conv(CudaKernelContext& ctx) {
     KILN_RETURN_IF_ERROR(pack_q8_weights(ctx, wsrc, false, oc, k, kp, scratch, &runtime_weights));
     packed = &runtime_weights;
   }
+  uint8_t* terms_scratch = scratch + (w_const ? 0 : packed_weight_bytes(oc, kp));
   int8_t* col = reinterpret_cast<int8_t*>(scratch + w_bytes);
   int32_t* acc = reinterpret_cast<int32_t*>(scratch + w_bytes + col_bytes);
   int32_t* rowsum = rowsum_needed ? reinterpret_cast<int32_t*>(scratch + w_bytes + col_bytes + acc_bytes) : nullptr;
 
   Im2ColParams ip;
   ip.x = {x.data, xt == DType::kUInt8};
+  ip.channels_last = nhwc;
   ip.c = c, ip.h = h, ip.w = w;
   ip.kh = kh, ip.kw = kw, ip.oh = oh, ip.ow = ow;
   ip.stride_h = two_d ? win.strides[0] : 1, ip.stride_w = win.strides[wi];
@@ -150,18 +164,23 @@ Status run_qlinear_conv(CudaKernelContext& ctx) {
   rq.colsum_b = packed->colsum;
   rq.rowsum_a = rowsum;
   rq.acc = acc;
-  rq.rows_per_image = pixels;
+  rq.rows_per_image = nhwc ? 0 : pixels;  // channels-last: output rows are the GEMM's rows
+  KILN_RETURN_IF_ERROR(set_requant_terms(ctx, state, terms_scratch, &rq));
   const size_t x_image = static_cast<size_t>(c * h * w), y_image = static_cast<size_t>(oc * pixels);
   for (int64_t first = 0; first < nb; first += chunk) {
     const int64_t images = std::min(chunk, nb - first);
     ip.n = images;
     ip.x.data = static_cast<const uint8_t*>(x.data) + first * x_image;
-    KILN_RETURN_IF_ERROR(launch_status(ctx, launch_im2col_s8(ip, ctx.stream()), "QLinearConv im2col"));
+    const int8_t* a_rows = col;
+    if (direct_rows)
+      a_rows = static_cast<const int8_t*>(ip.x.data);
+    else
+      KILN_RETURN_IF_ERROR(launch_status(ctx, launch_im2col_s8(ip, ctx.stream()), "QLinearConv im2col"));
     const int64_t m = images * pixels;
     if (rowsum)
-      KILN_RETURN_IF_ERROR(launch_status(ctx, launch_row_sums_s8(col, m, k, kp, rowsum, ctx.stream()),
-                                         "QLinearConv input sums"));
-    KILN_RETURN_IF_ERROR(run_q8_gemm(ctx, state, *packed, col, m, acc));
+      KILN_RETURN_IF_ERROR(
+          launch_status(ctx, launch_row_sums_s8(a_rows, m, k, kp, rowsum, ctx.stream()), "QLinearConv input sums"));
+    KILN_RETURN_IF_ERROR(run_q8_gemm(ctx, state, *packed, a_rows, m, acc));
     rq.m = m;
     rq.y = static_cast<uint8_t*>(y.data) + first * y_image;
     KILN_RETURN_IF_ERROR(launch_status(ctx, launch_requantize(rq, ctx.stream()), "QLinearConv requantize"));

@@ -91,15 +91,16 @@ Status run_qlinear_matmul(CudaKernelContext& ctx) {
   const size_t a_bytes = a_direct ? 0 : align256(static_cast<size_t>(m * kp));
   const size_t acc_bytes = align256(static_cast<size_t>(m * n_pad) * sizeof(int32_t));
   const size_t rs_bytes = rowsum_needed ? align256(static_cast<size_t>(m) * sizeof(int32_t)) : 0;
-  KILN_ASSIGN_OR_RETURN(uint8_t* scratch, q8_scratch(ctx, w_bytes + a_bytes + acc_bytes + rs_bytes));
+  const size_t terms_bytes = requant_terms_bytes(n);
+  KILN_ASSIGN_OR_RETURN(uint8_t * scratch, q8_scratch(ctx, w_bytes + a_bytes + acc_bytes + rs_bytes + terms_bytes));
 
   PackedQ8Weights runtime_weights;
   const PackedQ8Weights* w = nullptr;
   if (b_const) {
     if (!state.weights || state.weights->kp != kp) {
       state.weights = std::make_unique<PackedQ8Weights>();
-      KILN_RETURN_IF_ERROR(pack_q8_weights(ctx, {b.data, bt == DType::kUInt8}, true, n, k, kp, nullptr,
-                                           state.weights.get()));
+      KILN_RETURN_IF_ERROR(
+          pack_q8_weights(ctx, {b.data, bt == DType::kUInt8}, true, n, k, kp, nullptr, state.weights.get()));
     }
     w = state.weights.get();
   } else {
@@ -110,9 +111,9 @@ Status run_qlinear_matmul(CudaKernelContext& ctx) {
   const int8_t* a_rows = static_cast<const int8_t*>(a.data);
   if (!a_direct) {
     int8_t* packed = reinterpret_cast<int8_t*>(scratch + w_bytes);
-    KILN_RETURN_IF_ERROR(launch_status(
-        ctx, launch_pack_rows_s8({a.data, at == DType::kUInt8}, false, m, k, m, kp, packed, ctx.stream()),
-        "int8 activation packing"));
+    KILN_RETURN_IF_ERROR(
+        launch_status(ctx, launch_pack_rows_s8({a.data, at == DType::kUInt8}, false, m, k, m, kp, packed, ctx.stream()),
+                      "int8 activation packing"));
     a_rows = packed;
   }
   int32_t* acc = reinterpret_cast<int32_t*>(scratch + w_bytes + a_bytes);
@@ -141,6 +142,7 @@ Status run_qlinear_matmul(CudaKernelContext& ctx) {
   rq.scale_in_float = true;
   rq.saturate = ctx.attrs().get_int("saturate", 0) != 0;
   rq.y = y.data;
+  KILN_RETURN_IF_ERROR(set_requant_terms(ctx, state, scratch + w_bytes + a_bytes + acc_bytes + rs_bytes, &rq));
   return launch_status(ctx, launch_requantize(rq, ctx.stream()), "QLinearMatMul requantize");
 }
 

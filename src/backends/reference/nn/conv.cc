@@ -15,9 +15,11 @@ struct ConvShapes {
 
 // Validates X/W ranks and channel counts and computes the window geometry.
 Status conv_shapes(const KernelContext& ctx, const Tensor& x, const Tensor& w, ConvShapes* s) {
-  if (x.rank() < 3) return ctx.error("input X must have rank >= 3 (N, C, spatial...); got shape " + nn::dims_str(x.dims()));
+  if (x.rank() < 3)
+    return ctx.error("input X must have rank >= 3 (N, C, spatial...); got shape " + nn::dims_str(x.dims()));
   if (w.rank() != x.rank())
-    return ctx.error("weight W rank " + std::to_string(w.rank()) + " must equal input rank " + std::to_string(x.rank()));
+    return ctx.error("weight W rank " + std::to_string(w.rank()) + " must equal input rank " +
+                     std::to_string(x.rank()));
   s->group = ctx.attrs().get_int("group", 1);
   if (s->group <= 0) return ctx.error("group must be positive; got " + std::to_string(s->group));
   s->n = x.dim(0);
@@ -37,8 +39,8 @@ Status conv_shapes(const KernelContext& ctx, const Tensor& x, const Tensor& w, C
 }
 
 // y[n, m, out...] = sum_{c in group, taps} x[n, c, o*s - pb + t*d] * w[m, c, t] (+ bias[m]).
-std::vector<double> conv_loops(const std::vector<double>& x, const std::vector<double>& w, const std::vector<double>* bias,
-                               const ConvShapes& s) {
+std::vector<double> conv_loops(const std::vector<double>& x, const std::vector<double>& w,
+                               const std::vector<double>* bias, const ConvShapes& s) {
   const Window& win = s.win;
   const size_t nd = win.nd;
   const int64_t in_size = dims_numel(win.in), out_size = dims_numel(win.out), k_size = dims_numel(win.kernel);
@@ -118,8 +120,8 @@ Status subtract_zero_point(const KernelContext& ctx, size_t zp_index, const Tens
     return ok_status();
   }
   if (!per_channel || zp.rank() != 1 || data.rank() == 0 || zp.dim(0) != data.dim(0))
-    return ctx.error(std::string(what) + " zero point must be a scalar" + (per_channel ? " or 1-D per output channel" : "") +
-                     "; got shape " + nn::dims_str(zp.dims()));
+    return ctx.error(std::string(what) + " zero point must be a scalar" +
+                     (per_channel ? " or 1-D per output channel" : "") + "; got shape " + nn::dims_str(zp.dims()));
   const int64_t per = data.numel() / std::max<int64_t>(1, data.dim(0));
   for (size_t i = 0; i < v->size(); ++i) (*v)[i] -= z[i / per];
   return ok_status();
@@ -155,7 +157,8 @@ Status qlinear_conv_kernel(KernelContext& ctx) {
     return ctx.unsupported(std::string("QLinearConv takes int8/uint8 x and w; got ") + dtype_name(x.dtype()) + " and " +
                            dtype_name(w.dtype()));
   DType ydt = ctx.has_input(7) ? ctx.input(7).dtype() : x.dtype();
-  if (!is_8bit(ydt)) return ctx.unsupported(std::string("y_zero_point dtype ") + dtype_name(ydt) + " is not int8/uint8");
+  if (!is_8bit(ydt))
+    return ctx.unsupported(std::string("y_zero_point dtype ") + dtype_name(ydt) + " is not int8/uint8");
   ConvShapes s;
   KILN_RETURN_IF_ERROR(conv_shapes(ctx, x, w, &s));
   std::vector<double> xv, wv;
@@ -167,7 +170,8 @@ Status qlinear_conv_kernel(KernelContext& ctx) {
   if (xs.size() != 1) return ctx.error("x_scale must be a scalar");
   if (ys.size() != 1) return ctx.error("y_scale must be a scalar");
   if (ws.size() != 1 && static_cast<int64_t>(ws.size()) != s.m)
-    return ctx.error("w_scale must be a scalar or have " + std::to_string(s.m) + " values; got " + std::to_string(ws.size()));
+    return ctx.error("w_scale must be a scalar or have " + std::to_string(s.m) + " values; got " +
+                     std::to_string(ws.size()));
   double yzp = ctx.has_input(7) ? ctx.input(7).as_double(0) : 0.0;
   std::vector<double> bias;
   if (ctx.has_input(8)) {
@@ -199,7 +203,8 @@ Status qlinear_conv_kernel(KernelContext& ctx) {
 namespace nn {
 Status conv(KernelContext& ctx) { return conv_kernel(ctx); }
 Status conv_integer(KernelContext& ctx) { return conv_integer_kernel(ctx); }
-Status qlinear_conv(KernelContext& ctx) { return qlinear_conv_kernel(ctx); }
+// layout="NHWC" (layout_nhwc on the GPU's int8 regions): X [N, H, W, C], W [M, kH, kW, C/g], Y [N, oH, oW, M].
+Status qlinear_conv(KernelContext& ctx) { return run_channels_last(ctx, {0, 3}, qlinear_conv_kernel); }
 }  // namespace nn
 
 }  // namespace kiln

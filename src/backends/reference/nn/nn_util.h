@@ -1,5 +1,6 @@
 // Helpers shared by the nn reference kernels: float I/O in double precision and conv/pool window geometry.
 #pragma once
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,16 @@ void for_each_index(const Dims& dims, F&& f) {
 }
 
 std::string dims_str(const Dims& d);
+
+// out dim d = in dim perm[d] (byte copies: any fixed-size dtype).
+Result<Tensor> permute(const Tensor& in, const std::vector<size_t>& perm);
+
+// Runs `inner` on the channels-first view of a node whose kiln-only attribute layout="NHWC" (from the layout_nhwc
+// pass) makes the inputs `channels_last_inputs` and output 0 channels-last ([N, spatial..., C]): those inputs are
+// transposed to [N, C, spatial...], `inner` sees the node without the attribute, and its output 0 is transposed
+// back. Layout "NCHW" or none runs `inner` on `ctx` itself; any other layout is an error.
+Status run_channels_last(KernelContext& ctx, const std::vector<size_t>& channels_last_inputs,
+                         const std::function<Status(KernelContext&)>& inner);
 
 }  // namespace nn
 }  // namespace kiln

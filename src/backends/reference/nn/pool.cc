@@ -86,7 +86,8 @@ Status pool_kernel(KernelContext& ctx, PoolKind kind) {
       if (kind == PoolKind::kLp) r = std::pow(acc, 1.0 / p);
       if (kind == PoolKind::kMax && best < 0) r = 0.0;
       y[nc * out_size + opos] = r;
-      if (kind == PoolKind::kMax) idx_out[nc * out_size + opos] = static_cast<double>(nc * in_size + std::max<int64_t>(best, 0));
+      if (kind == PoolKind::kMax)
+        idx_out[nc * out_size + opos] = static_cast<double>(nc * in_size + std::max<int64_t>(best, 0));
     });
   }
   KILN_ASSIGN_OR_RETURN(Tensor out, nn::make_tensor(x.dtype(), od, y));
@@ -120,9 +121,12 @@ Status global_pool_kernel(KernelContext& ctx, PoolKind kind) {
     const double* xc = xv.data() + k * sp;
     double acc = kind == PoolKind::kMax ? -std::numeric_limits<double>::infinity() : 0.0;
     for (int64_t i = 0; i < sp; ++i) {
-      if (kind == PoolKind::kMax) acc = std::max(acc, xc[i]);
-      else if (kind == PoolKind::kAvg) acc += xc[i];
-      else acc += std::pow(std::fabs(xc[i]), p);
+      if (kind == PoolKind::kMax)
+        acc = std::max(acc, xc[i]);
+      else if (kind == PoolKind::kAvg)
+        acc += xc[i];
+      else
+        acc += std::pow(std::fabs(xc[i]), p);
     }
     if (kind == PoolKind::kAvg) acc /= static_cast<double>(sp);
     if (kind == PoolKind::kLp) acc = std::pow(acc, 1.0 / p);
@@ -133,53 +137,11 @@ Status global_pool_kernel(KernelContext& ctx, PoolKind kind) {
   return ok_status();
 }
 
-// out[i0..] = in[...] with out dim d = in dim perm[d] (byte copies: any fixed-size dtype).
-Result<Tensor> permute(const Tensor& in, const std::vector<size_t>& perm) {
-  Dims od(perm.size());
-  for (size_t d = 0; d < perm.size(); ++d) od[d] = in.dim(perm[d]);
-  KILN_ASSIGN_OR_RETURN(Tensor out, Tensor::allocate(in.dtype(), od));
-  const size_t es = dtype_size(in.dtype());
-  const auto in_strides = strides_of(in.dims());
-  std::vector<int64_t> src_strides(perm.size());
-  for (size_t d = 0; d < perm.size(); ++d) src_strides[d] = in_strides[perm[d]];
-  const auto* src = static_cast<const unsigned char*>(in.raw());
-  auto* dst = static_cast<unsigned char*>(out.raw());
-  int64_t k = 0;
-  nn::for_each_index(od, [&](const std::vector<int64_t>& idx, int64_t) {
-    int64_t off = 0;
-    for (size_t d = 0; d < idx.size(); ++d) off += idx[d] * src_strides[d];
-    std::memcpy(dst + static_cast<size_t>(k++) * es, src + static_cast<size_t>(off) * es, es);
-  });
-  return out;
-}
-
 // Runs `inner` on an NCHW view of a layout="NHWC" node: X is transposed to channels-first, and Y back.
 Status run_pool(KernelContext& ctx, PoolKind kind, Status (*inner)(KernelContext&, PoolKind)) {
-  const std::string layout = ctx.attrs().get_string("layout", "NCHW");
-  if (layout == "NCHW") return inner(ctx, kind);
-  if (layout != "NHWC") return ctx.error("layout must be NCHW or NHWC, got '" + layout + "'");
-  if (ctx.wants_output(1)) return ctx.unsupported("output Indices is not supported with layout NHWC");
-  KILN_RETURN_IF_ERROR(ctx.require_tensor(0));
-  const Tensor& x = ctx.input(0);
-  if (x.rank() < 3) return ctx.error("input X must have rank >= 3 (N, spatial..., C); got " + nn::dims_str(x.dims()));
-  const size_t r = x.rank();
-  std::vector<size_t> to_first{0, r - 1}, to_last{0};
-  for (size_t d = 1; d + 1 < r; ++d) to_first.push_back(d);
-  for (size_t d = 2; d < r; ++d) to_last.push_back(d);
-  to_last.push_back(1);
-  KILN_ASSIGN_OR_RETURN(Tensor xt, permute(x, to_first));
-  Node plain = ctx.node();
-  plain.attrs.erase("layout");
-  Value xv = Value::of(std::move(xt));
-  std::vector<const Value*> ins{&xv};
-  KernelContext inner_ctx(plain, ins, [](const Graph&, const std::vector<Value>&) -> Result<std::vector<Value>> {
-    return internal_error("pooling has no subgraphs");
-  });
-  Status st = inner(inner_ctx, kind);
-  if (!st.ok()) return st;
-  KILN_ASSIGN_OR_RETURN(Tensor y, permute(inner_ctx.outputs()[0].tensor, to_last));
-  ctx.set_output(0, std::move(y));
-  return ok_status();
+  if (ctx.attrs().get_string("layout", "NCHW") == "NHWC" && ctx.wants_output(1))
+    return ctx.unsupported("output Indices is not supported with layout NHWC");
+  return nn::run_channels_last(ctx, {0}, [&](KernelContext& c) { return inner(c, kind); });
 }
 
 }  // namespace
