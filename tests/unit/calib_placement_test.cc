@@ -1,7 +1,5 @@
 // Q/DQ placement (src/quant/calib/qdq_model.h) on a hand-made ONNX graph: BatchNormalization folding, the ops and
 // tensors chosen, the rewritten graph's wiring, opset handling, and the Q/DQ model's outputs against FP32.
-#include "quant/calib/qdq_model.h"
-
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -11,12 +9,14 @@
 
 #include "onnx/importer.h"
 #include "onnx/tensor_proto.h"
+#include "quant/calib/qdq_model.h"
 #include "runtime/builder.h"
 
 namespace kiln::calib {
 namespace {
 
-void add_init(onnx::GraphProto* g, const std::string& name, Dims dims, unsigned seed, float lo = -0.5f, float hi = 0.5f) {
+void add_init(onnx::GraphProto* g, const std::string& name, Dims dims, unsigned seed, float lo = -0.5f,
+              float hi = 0.5f) {
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> d(lo, hi);
   std::vector<float> v(dims_numel(dims));
@@ -83,6 +83,28 @@ onnx::ModelProto make_model(int opset) {
   return m;
 }
 
+// The model's outputs (all, concatenated) on Kiln's default CPU build for a fixed random x.
+std::vector<float> run_model(const onnx::ModelProto& model) {
+  std::string bytes;
+  model.SerializeToString(&bytes);
+  auto g = import_onnx_bytes(bytes, "", "test");
+  EXPECT_TRUE(g.ok()) << g.status().message();
+  auto e = build_engine_from_graph(*g, BuildOptions{}, "test");
+  EXPECT_TRUE(e.ok()) << e.status().message();
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+  std::vector<float> x(2 * 4 * 6 * 6);
+  for (auto& v : x) v = d(rng);
+  NamedValues in{{"x", Value::of(Tensor::from_vector(DType::kFloat32, {2, 4, 6, 6}, x))}}, out;
+  auto ctx = (*e)->create_context();
+  Status st = ctx->run(in, &out);
+  EXPECT_TRUE(st.ok()) << st.message();
+  std::vector<float> all;
+  for (const auto& [n, v] : out)
+    all.insert(all.end(), v.tensor.data<float>(), v.tensor.data<float>() + v.tensor.numel());
+  return all;
+}
+
 CalibCache cache_for(const QuantTargets& t) {
   CalibCache c;
   for (const auto& name : t.tensors()) c.tensors[name] = TensorRange{0.05f, 128, -6.4, 6.35};
@@ -145,30 +167,36 @@ TEST(CalibPlacement, RewriteWiresQdqAndRunsCloseToFp32) {
   }
 
   // Both models on Kiln's default CPU build: the Q/DQ model stays close to FP32 with these ranges.
-  auto run = [](const onnx::ModelProto& model) -> std::vector<float> {
-    std::string bytes;
-    model.SerializeToString(&bytes);
-    auto g = import_onnx_bytes(bytes, "", "test");
-    EXPECT_TRUE(g.ok()) << g.status().message();
-    auto e = build_engine_from_graph(*g, BuildOptions{}, "test");
-    EXPECT_TRUE(e.ok()) << e.status().message();
-    std::mt19937 rng(11);
-    std::uniform_real_distribution<float> d(-1.0f, 1.0f);
-    std::vector<float> x(2 * 4 * 6 * 6);
-    for (auto& v : x) v = d(rng);
-    NamedValues in{{"x", Value::of(Tensor::from_vector(DType::kFloat32, {2, 4, 6, 6}, x))}}, out;
-    auto ctx = (*e)->create_context();
-    Status st = ctx->run(in, &out);
-    EXPECT_TRUE(st.ok()) << st.message();
-    std::vector<float> all;
-    for (const auto& [n, v] : out) all.insert(all.end(), v.tensor.data<float>(), v.tensor.data<float>() + v.tensor.numel());
-    return all;
-  };
-  std::vector<float> a = run(fp32), b = run(m);
+  std::vector<float> a = run_model(fp32), b = run_model(m);
   ASSERT_EQ(a.size(), b.size());
   double dot = 0, na = 0, nb = 0;
   for (size_t i = 0; i < a.size(); ++i) dot += a[i] * b[i], na += a[i] * a[i], nb += b[i] * b[i];
   EXPECT_GT(dot / std::sqrt(na * nb), 0.99);
+}
+
+// Signed activations (CUDA builds): int8 zero points 128 below the cache's, and the same outputs bit for bit.
+TEST(CalibPlacement, SignedActivationsKeepEveryValue) {
+  onnx::ModelProto m = make_model(13);
+  ASSERT_TRUE(prepare_for_quantization(m, "").ok());
+  auto t = find_quant_targets(m, "");
+  ASSERT_TRUE(t.ok());
+  onnx::ModelProto u = m, s = m;
+  ASSERT_TRUE(insert_qdq(u, *t, cache_for(*t), "").ok());
+  ASSERT_TRUE(insert_qdq(s, *t, cache_for(*t), "", 127, true).ok());
+  std::map<std::string, const onnx::TensorProto*> inits;
+  for (const auto& i : s.graph().initializer()) inits[i.name()] = &i;
+  int signed_zps = 0;
+  for (const auto& n : s.graph().node()) {
+    if (n.op_type() != "QuantizeLinear") continue;
+    const onnx::TensorProto* z = inits.at(n.input(2));
+    EXPECT_EQ(z->data_type(), onnx::TensorProto::INT8) << n.name();
+    auto zt = tensor_from_proto(*z, "");
+    ASSERT_TRUE(zt.ok());
+    EXPECT_EQ(zt->as_double(0), 0.0) << n.name();  // cache_for's zero point 128, shifted
+    ++signed_zps;
+  }
+  EXPECT_EQ(signed_zps, 4);
+  EXPECT_EQ(run_model(u), run_model(s));
 }
 
 TEST(CalibPlacement, OldOpsetWithChangedOpsAndQuantizedModelsAreRefused) {

@@ -53,8 +53,9 @@ Result<CalibratedModel> calibrate_model(const std::string& onnx_path, const Buil
   r.folded_batch_norms = *folded;
   KILN_ASSIGN_OR_RETURN(m.targets, find_quant_targets(m.model, m.base_dir));
   if (m.targets.ops.empty())
-    return failed_precondition(onnx_path + ": nothing to quantize: INT8 quantizes Conv, MatMul and Gemm whose weight "
-                                           "is a float initializer, and this model has none");
+    return failed_precondition(onnx_path +
+                               ": nothing to quantize: INT8 quantizes Conv, MatMul and Gemm whose weight "
+                               "is a float initializer, and this model has none");
   const std::vector<std::string> tensors = m.targets.tensors();
   if (have_cache) {
     KILN_ASSIGN_OR_RETURN(r.cache, read_cache(options.calib_cache));
@@ -69,13 +70,13 @@ Result<CalibratedModel> calibrate_model(const std::string& onnx_path, const Buil
     co.max_samples = options.calib_batches;
     co.sample_dirs = calib_samples;
     co.progress = progress;
-    KILN_ASSIGN_OR_RETURN(r.cache,
-                          collect_calibration(m.model, tensors, m.base_dir, onnx_path, options.calib_dir, co));
+    KILN_ASSIGN_OR_RETURN(r.cache, collect_calibration(m.model, tensors, m.base_dir, onnx_path, options.calib_dir, co));
     r.cache.model_sha256 = sha;
     r.calibrated = true;
     if (!options.calib_cache.empty()) KILN_RETURN_IF_ERROR(write_cache(options.calib_cache, r.cache));
   }
   r.weight_qmax = weight_qmax_for(options);
+  r.signed_activations = options.device == "cuda";
   r.quantized_ops = static_cast<int>(m.targets.ops.size());
   r.quantized_tensors = static_cast<int>(tensors.size());
   return m;
@@ -89,7 +90,8 @@ Result<std::string> qdq_model_bytes(const CalibratedModel& m, const std::set<std
     KILN_ASSIGN_OR_RETURN(targets, find_quant_targets(model, m.base_dir, keep_float));
   }
   KILN_RETURN_IF_ERROR(
-      insert_qdq(model, targets, m.summary.cache, m.base_dir, m.summary.weight_qmax).with_context(m.origin));
+      insert_qdq(model, targets, m.summary.cache, m.base_dir, m.summary.weight_qmax, m.summary.signed_activations)
+          .with_context(m.origin));
   if (quantized_ops) *quantized_ops = static_cast<int>(targets.ops.size());
   std::string bytes;
   if (!model.SerializeToString(&bytes)) return internal_error(m.origin + ": cannot serialize the Q/DQ model");

@@ -14,13 +14,14 @@
 namespace kiln::calib {
 
 struct Int8Model {
-  std::string qdq_bytes;   // serialized Q/DQ ModelProto (external data, if any, stays relative to the model's folder)
+  std::string qdq_bytes;  // serialized Q/DQ ModelProto (external data, if any, stays relative to the model's folder)
   CalibCache cache;
   bool calibrated = false;  // false: the cache came from options.calib_cache
   int quantized_ops = 0;    // Conv/MatMul/Gemm given int8 weights
   int quantized_tensors = 0;
   int folded_batch_norms = 0;
-  int weight_qmax = 127;    // int8 weights lie in [-weight_qmax, weight_qmax]
+  int weight_qmax = 127;            // int8 weights lie in [-weight_qmax, weight_qmax]
+  bool signed_activations = false;  // int8 activations (zero point - 128): --device cuda
 };
 
 // A calibrated model before Q/DQ insertion: the prepared (BatchNormalization-folded) float model, every op that can

@@ -25,11 +25,22 @@ int64_t ai_onnx_opset(const onnx::ModelProto& m) {
 // Ops whose inputs or meaning changed between opset 7 and 13, and the opset that changed them: a model below
 // that opset cannot simply be relabelled 13.
 const std::map<std::string, int64_t>& opset13_breaking_ops() {
-  static const std::map<std::string, int64_t> ops = {
-      {"BatchNormalization", 9}, {"Upsample", 9}, {"Scan", 9},      {"Slice", 10},      {"TopK", 10},
-      {"Pad", 11},               {"Clip", 11},    {"Resize", 11},   {"Dropout", 12},    {"Split", 13},
-      {"Squeeze", 13},           {"Unsqueeze", 13}, {"ReduceSum", 13}, {"Softmax", 13}, {"LogSoftmax", 13},
-      {"Hardmax", 13}};
+  static const std::map<std::string, int64_t> ops = {{"BatchNormalization", 9},
+                                                     {"Upsample", 9},
+                                                     {"Scan", 9},
+                                                     {"Slice", 10},
+                                                     {"TopK", 10},
+                                                     {"Pad", 11},
+                                                     {"Clip", 11},
+                                                     {"Resize", 11},
+                                                     {"Dropout", 12},
+                                                     {"Split", 13},
+                                                     {"Squeeze", 13},
+                                                     {"Unsqueeze", 13},
+                                                     {"ReduceSum", 13},
+                                                     {"Softmax", 13},
+                                                     {"LogSoftmax", 13},
+                                                     {"Hardmax", 13}};
   return ops;
 }
 
@@ -182,8 +193,10 @@ Result<int> fold_batch_norms(onnx::GraphProto& g, const std::string& base_dir) {
     for (int k = 1; k < conv->input_size(); ++k) replaced.insert(conv->input(k));
     for (int k = 1; k < 5; ++k) replaced.insert(bn.input(k));
     conv->set_input(1, wn);
-    if (conv->input_size() >= 3) conv->set_input(2, bname);
-    else conv->add_input(bname);
+    if (conv->input_size() >= 3)
+      conv->set_input(2, bname);
+    else
+      conv->add_input(bname);
     conv->set_output(0, bn.output(0));
     removed.insert(i);
     ++folded;
@@ -213,8 +226,8 @@ void constants_to_initializers(onnx::GraphProto& g) {
   auto* nodes = g.mutable_node();
   for (int i = nodes->size() - 1; i >= 0; --i) {
     const onnx::NodeProto& n = nodes->Get(i);
-    if (n.op_type() != "Constant" || !is_default_domain(n.domain()) || n.output_size() != 1 || n.attribute_size() != 1 ||
-        n.attribute(0).name() != "value" || !n.attribute(0).has_t())
+    if (n.op_type() != "Constant" || !is_default_domain(n.domain()) || n.output_size() != 1 ||
+        n.attribute_size() != 1 || n.attribute(0).name() != "value" || !n.attribute(0).has_t())
       continue;
     onnx::TensorProto* t = g.add_initializer();
     *t = n.attribute(0).t();
@@ -238,7 +251,8 @@ Result<int> prepare_for_quantization(onnx::ModelProto& model, const std::string&
     auto it = opset13_breaking_ops().find(n.op_type());
     if (opset < 13 && it != opset13_breaking_ops().end() && it->second > opset)
       st = failed_precondition("INT8 Q/DQ needs ai.onnx opset >= 13 and this opset " + std::to_string(opset) +
-                               " model has " + n.op_type() + ", which changed by opset 13: convert the model first "
+                               " model has " + n.op_type() +
+                               ", which changed by opset 13: convert the model first "
                                "(python: onnx.version_converter.convert_version(model, 13))");
   });
   KILN_RETURN_IF_ERROR(st);
@@ -252,9 +266,9 @@ std::vector<std::string> layer_names(const onnx::GraphProto& g) {
   std::vector<std::string> names;
   std::set<std::string> taken;
   for (const auto& n : g.node()) {
-    std::string name = !n.name().empty() && uses[n.name()] == 1 ? n.name()
+    std::string name = !n.name().empty() && uses[n.name()] == 1      ? n.name()
                        : n.output_size() > 0 && !n.output(0).empty() ? n.output(0)
-                                                                      : n.op_type();
+                                                                     : n.op_type();
     std::string unique = name;
     for (int k = 1; !taken.insert(unique).second; ++k) unique = name + "_" + std::to_string(k);
     names.push_back(unique);
@@ -268,8 +282,7 @@ namespace {
 std::string add_result(const onnx::GraphProto& g, const GraphIndex& ix, const onnx::NodeProto& add) {
   const std::string& y = add.output(0);
   auto cons = ix.consumers.find(y);
-  if (ix.graph_outputs.count(y) || ix.nested_reads.count(y) || cons == ix.consumers.end() ||
-      cons->second.size() != 1)
+  if (ix.graph_outputs.count(y) || ix.nested_reads.count(y) || cons == ix.consumers.end() || cons->second.size() != 1)
     return y;
   const auto& c = g.node(cons->second[0].first);
   return c.op_type() == "Relu" && is_default_domain(c.domain()) && c.output_size() == 1 ? c.output(0) : y;
@@ -285,8 +298,7 @@ void find_quantized_adds(const onnx::GraphProto& g, const GraphIndex& ix, QuantT
   std::set<std::string> out_seen(t->outputs.begin(), t->outputs.end());
   for (int i = 0; i < g.node_size(); ++i) {
     const auto& n = g.node(i);
-    if (n.op_type() != "Add" || !is_default_domain(n.domain()) || n.input_size() != 2 || n.output_size() != 1)
-      continue;
+    if (n.op_type() != "Add" || !is_default_domain(n.domain()) || n.input_size() != 2 || n.output_size() != 1) continue;
     if (!quantized.count(n.input(0)) || !quantized.count(n.input(1)) || n.input(0) == n.input(1)) continue;
     const std::string y = add_result(g, ix, n);
     if (ix.graph_outputs.count(y) || ix.nested_reads.count(y) || !ix.consumers.count(y)) continue;
@@ -348,10 +360,10 @@ Result<QuantTargets> find_quant_targets(const onnx::ModelProto& model, const std
 }
 
 Status insert_qdq(onnx::ModelProto& model, const QuantTargets& targets, const CalibCache& cache,
-                  const std::string& base_dir, int weight_qmax) {
+                  const std::string& base_dir, int weight_qmax, bool signed_activations) {
   onnx::GraphProto& g = *model.mutable_graph();
   GraphIndex ix(g);
-  std::map<std::string, std::string> dq_of;  // activation -> its DequantizeLinear output
+  std::map<std::string, std::string> dq_of;                   // activation -> its DequantizeLinear output
   std::map<std::string, std::vector<onnx::NodeProto>> after;  // producer output -> Q/DQ nodes to place after it
   std::vector<onnx::NodeProto> at_start;                      // weight DQs, and Q/DQ of graph inputs
   for (const auto& name : targets.tensors()) {
@@ -360,7 +372,9 @@ Status insert_qdq(onnx::ModelProto& model, const QuantTargets& targets, const Ca
       return failed_precondition("the calibration cache has no scale for tensor '" + name +
                                  "' (made by another Kiln version or for another model): recalibrate");
     Tensor scale = Tensor::scalar(DType::kFloat32, it->second.scale);
-    Tensor zp = Tensor::scalar(DType::kUInt8, static_cast<uint8_t>(it->second.zero_point));
+    // Signed: the same grid shifted by 128 (zero point - 128), so every dequantized value is unchanged.
+    Tensor zp = signed_activations ? Tensor::scalar(DType::kInt8, static_cast<int8_t>(it->second.zero_point - 128))
+                                   : Tensor::scalar(DType::kUInt8, static_cast<uint8_t>(it->second.zero_point));
     std::string sn = ix.fresh(name + "_scale"), zn = ix.fresh(name + "_zero_point");
     std::string qn = ix.fresh(name + "_quantized"), dn = ix.fresh(name + "_dequantized");
     add_initializer(g, scale, sn);

@@ -54,8 +54,10 @@ Result<QuantTargets> find_quant_targets(const onnx::ModelProto& model, const std
 
 // Inserts the Q/DQ pairs with the cache's scales (every target tensor must be in it), replaces each op's weight by
 // an int8 per-channel initializer + DequantizeLinear (values within +-weight_qmax), and raises the ai.onnx opset to
-// 13 (IR version >= 7) if lower.
+// 13 (IR version >= 7) if lower. Activations are uint8 with the cache's zero point, or int8 with that zero point
+// minus 128 when `signed_activations` (the same values after dequantization; CUDA builds, whose int8 GEMMs read
+// and write signed bytes: docs/int8.md).
 Status insert_qdq(onnx::ModelProto& model, const QuantTargets& targets, const CalibCache& cache,
-                  const std::string& base_dir, int weight_qmax = 127);
+                  const std::string& base_dir, int weight_qmax = 127, bool signed_activations = false);
 
 }  // namespace kiln::calib
