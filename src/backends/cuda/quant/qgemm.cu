@@ -218,6 +218,14 @@ __device__ __forceinline__ int64_t corrected_acc(const RequantParams& p, int32_t
   return v;
 }
 
+__global__ void scaled_terms_kernel(RequantParams p, float* alpha, float* bias) {
+  KILN_GRID_LOOP(n, p.n) {
+    const double scale = combined_scale(p, n);
+    alpha[n] = static_cast<float>(scale);
+    bias[n] = static_cast<float>(scale * static_cast<double>(channel_offset(p, n)) + zp_at(p.y_zp, 0, false));
+  }
+}
+
 __global__ void requant_terms_kernel(RequantParams p, double* scale, int64_t* offset) {
   KILN_GRID_LOOP(n, p.n) {
     scale[n] = combined_scale(p, n);
@@ -389,6 +397,12 @@ cudaError_t launch_requantize(const RequantParams& p, cudaStream_t stream) {
 cudaError_t launch_requant_terms(const RequantParams& p, double* scale, int64_t* offset, cudaStream_t stream) {
   if (p.n == 0) return cudaSuccess;
   requant_terms_kernel<<<grid_for(p.n), kThreads, 0, stream>>>(p, scale, offset);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_scaled_terms(const RequantParams& p, float* alpha, float* bias, cudaStream_t stream) {
+  if (p.n == 0) return cudaSuccess;
+  scaled_terms_kernel<<<grid_for(p.n), kThreads, 0, stream>>>(p, alpha, bias);
   return cudaGetLastError();
 }
 

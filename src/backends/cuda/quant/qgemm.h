@@ -88,6 +88,11 @@ cudaError_t launch_requantize(const RequantParams& p, cudaStream_t stream);
 // points, bias, colsum_b and k (acc, m, y and the placement are not read).
 cudaError_t launch_requant_terms(const RequantParams& p, double* scale, int64_t* offset, cudaStream_t stream);
 
+// The float32 terms of an int8 GEMM whose epilogue requantizes (cuBLASLt int8_out, signed y, no activation row
+// sums): alpha[n] = the combined scale, bias[n] = alpha[n] * offset[n] + y's zero point, so that
+// y = saturate(round(alpha[n] * acc + bias[n])).
+cudaError_t launch_scaled_terms(const RequantParams& p, float* alpha, float* bias, cudaStream_t stream);
+
 // Grouped QLinearConv computed directly (one thread per output, int32 sums): for group > 1, where per-group GEMMs
 // would be tiny. The requantization fields of `rq` apply (acc, ldacc, colsum_b, rowsum_a, the terms and the
 // placement are unused; y is NCHW, or NHWC when channels_last).

@@ -44,6 +44,56 @@ Status set_requant_terms(CudaKernelContext& ctx, QGemmState& state, uint8_t* scr
   return ok_status();
 }
 
+size_t scaled_terms_bytes(int64_t n) { return 2 * align256(static_cast<size_t>(n) * sizeof(float)); }
+
+Status set_scaled_terms(CudaKernelContext& ctx, QGemmState& state, uint8_t* scratch, const RequantParams& rq,
+                        const float** alpha, const float** bias) {
+  bool constant = true;
+  for (size_t i = 1; i <= 8; ++i) constant &= !ctx.has_input(i) || ctx.input_is_constant(i);
+  bool fill = true;
+  uint8_t* base = scratch;
+  if (constant) {
+    if (state.scaled_terms) {
+      fill = false;
+    } else {
+      void* raw = nullptr;
+      KILN_CUDA_RETURN_IF_ERROR(cudaMalloc(&raw, scaled_terms_bytes(rq.n)));
+      state.scaled_terms = std::make_unique<RequantTerms>();
+      state.scaled_terms->base = raw;
+    }
+    base = static_cast<uint8_t*>(state.scaled_terms->base);
+  }
+  float* a = reinterpret_cast<float*>(base);
+  float* b = reinterpret_cast<float*>(base + align256(static_cast<size_t>(rq.n) * sizeof(float)));
+  if (fill)
+    KILN_RETURN_IF_ERROR(launch_status(ctx, launch_scaled_terms(rq, a, b, ctx.stream()), "int8 epilogue terms"));
+  *alpha = a;
+  *bias = b;
+  return ok_status();
+}
+
+Status run_q8_gemm_scaled(CudaKernelContext& ctx, QGemmState& state, const PackedQ8Weights& w, const int8_t* a,
+                          int64_t m, int8_t* y, int64_t ldy, const float* alpha, const float* bias) {
+  // As run_q8_gemm, but D has the real w.n rows (the padded weight rows are never read) and is int8.
+  LtProblem p;
+  p.int8 = true;
+  p.int8_out = true;
+  p.epilogue = CUBLASLT_EPILOGUE_BIAS;
+  p.trans_a = true;
+  p.trans_b = false;
+  p.m = w.n;
+  p.n = m;
+  p.k = w.kp;
+  p.lda = w.kp;
+  p.ldb = w.kp;
+  p.ldc = ldy;
+  p.align_a = alignment_of({reinterpret_cast<uint64_t>(w.rows)});
+  p.align_b = alignment_of({reinterpret_cast<uint64_t>(a)});
+  p.align_c = p.align_d = alignment_of({reinterpret_cast<uint64_t>(y), static_cast<uint64_t>(ldy)});
+  KILN_ASSIGN_OR_RETURN(const LtPlan* plan, lt_plan_in(state.plans, ctx, p));
+  return plan->run_scaled(ctx, ctx.tactic(), alpha, w.rows, a, y, bias);
+}
+
 QGemmState& qgemm_state(CudaKernelContext& ctx) {
   std::shared_ptr<void>& state = ctx.node_state();
   if (!state) state = std::make_shared<QGemmState>();

@@ -41,6 +41,8 @@ struct RequantTerms {
 struct QGemmState {
   std::unique_ptr<PackedQ8Weights> weights;
   std::unique_ptr<RequantTerms> terms;
+  std::unique_ptr<RequantTerms> scaled_terms;  // float alpha and bias of the requantizing GEMM (constant inputs)
+  bool scaled_unavailable = false;             // cuBLASLt offered no int8-output algorithm: the int32 path
   LtPlanCache plans;
   int rowsum_needed = -1;  // whether the weights' zero points need the activations' row sums; -1: not asked yet
 };
@@ -67,6 +69,17 @@ Status run_q8_gemm(CudaKernelContext& ctx, QGemmState& state, const PackedQ8Weig
 // into `scratch` (requant_terms_bytes(rq->n) bytes).
 Status set_requant_terms(CudaKernelContext& ctx, QGemmState& state, uint8_t* scratch, RequantParams* rq);
 size_t requant_terms_bytes(int64_t n);
+
+// The requantizing GEMM (cuBLASLt int8_out): y[m][ldy] (int8, row-major: D column-major [n x m]) =
+// saturate(round(alpha[c] * (a w^T)[r][c] + bias[c])) for the first w.n columns; alpha and bias from
+// set_scaled_terms. Fails (the caller falls back to run_q8_gemm + requantize) when cuBLASLt has no algorithm.
+Status run_q8_gemm_scaled(CudaKernelContext& ctx, QGemmState& state, const PackedQ8Weights& w, const int8_t* a,
+                          int64_t m, int8_t* y, int64_t ldy, const float* alpha, const float* bias);
+// alpha and bias of rq (every field but acc/m/y set) for run_q8_gemm_scaled: formed once into the state when inputs
+// 1-8 are constants, else every run into `scratch` (scaled_terms_bytes(rq.n) bytes).
+Status set_scaled_terms(CudaKernelContext& ctx, QGemmState& state, uint8_t* scratch, const RequantParams& rq,
+                        const float** alpha, const float** bias);
+size_t scaled_terms_bytes(int64_t n);
 
 // Shared input checks: scale input i is a float32 tensor with 1 (or `channels`, when per_channel) values; a zero
 // point input is int8/uint8 with the same count.

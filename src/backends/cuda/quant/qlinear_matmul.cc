@@ -1,6 +1,11 @@
 // CUDA QLinearMatMul: a [..., M, K] (uint8/int8) times a 2-D constant-or-runtime b [K, N] through cuBLASLt's int8
 // GEMM with int32 accumulation, then one requantizing pass (zero points, Kiln's int32 bias input 8, scales,
-// saturate attribute) into y. Batched b (rank > 2) and per-row a/y parameters stay on the reference backend.
+// saturate attribute) into y; saturating int8 outputs with zero b zero points requantize in the GEMM's epilogue
+// instead (float32 alpha and bias, within one step of the reference). Batched b (rank > 2) and per-row a/y
+// parameters stay on the reference backend.
+#include <cstdio>
+#include <cstdlib>
+
 #include "backends/cuda/elementwise/host_util.h"
 #include "backends/cuda/quant/qgemm_host.h"
 #include "backends/cuda/quant/quant_kernels.h"
@@ -91,7 +96,7 @@ Status run_qlinear_matmul(CudaKernelContext& ctx) {
   const size_t a_bytes = a_direct ? 0 : align256(static_cast<size_t>(m * kp));
   const size_t acc_bytes = align256(static_cast<size_t>(m * n_pad) * sizeof(int32_t));
   const size_t rs_bytes = rowsum_needed ? align256(static_cast<size_t>(m) * sizeof(int32_t)) : 0;
-  const size_t terms_bytes = requant_terms_bytes(n);
+  const size_t terms_bytes = std::max(requant_terms_bytes(n), scaled_terms_bytes(n));
   KILN_ASSIGN_OR_RETURN(uint8_t * scratch, q8_scratch(ctx, w_bytes + a_bytes + acc_bytes + rs_bytes + terms_bytes));
 
   PackedQ8Weights runtime_weights;
@@ -121,13 +126,6 @@ Status run_qlinear_matmul(CudaKernelContext& ctx) {
   if (rowsum)
     KILN_RETURN_IF_ERROR(
         launch_status(ctx, launch_row_sums_s8(a_rows, m, k, kp, rowsum, ctx.stream()), "int8 activation sums"));
-  if (k > 0) {
-    KILN_RETURN_IF_ERROR(run_q8_gemm(ctx, state, *w, a_rows, m, acc));
-  } else {
-    KILN_RETURN_IF_ERROR(launch_status(
-        ctx, cudaMemsetAsync(acc, 0, static_cast<size_t>(m * n_pad) * sizeof(int32_t), ctx.stream()), "zero"));
-  }
-
   RequantParams rq;
   rq.acc = acc;
   rq.m = m;
@@ -142,7 +140,26 @@ Status run_qlinear_matmul(CudaKernelContext& ctx) {
   rq.scale_in_float = true;
   rq.saturate = ctx.attrs().get_int("saturate", 0) != 0;
   rq.y = y.data;
-  KILN_RETURN_IF_ERROR(set_requant_terms(ctx, state, scratch + w_bytes + a_bytes + acc_bytes + rs_bytes, &rq));
+  uint8_t* terms_scratch = scratch + w_bytes + a_bytes + acc_bytes + rs_bytes;
+  // Requantized in the GEMM's epilogue (no int32 accumulators in memory) for saturating int8 outputs whose b zero
+  // points are all 0; otherwise, or when cuBLASLt has no such algorithm, int32 + requantize.
+  if (yt == DType::kInt8 && bt == DType::kInt8 && !rowsum_needed && rq.saturate && n % 4 == 0 && k > 0 &&
+      !state.scaled_unavailable) {
+    const float *alpha = nullptr, *bias = nullptr;
+    KILN_RETURN_IF_ERROR(set_scaled_terms(ctx, state, terms_scratch, rq, &alpha, &bias));
+    Status st = run_q8_gemm_scaled(ctx, state, *w, a_rows, m, static_cast<int8_t*>(y.data), n, alpha, bias);
+    if (st.ok()) return st;
+    if (std::getenv("KILN_CUDA_LT_LOG"))
+      std::fprintf(stderr, "kiln QLinearMatMul %s: int32 path: %s\n", ctx.node().name.c_str(), st.message().c_str());
+    state.scaled_unavailable = true;
+  }
+  if (k > 0) {
+    KILN_RETURN_IF_ERROR(run_q8_gemm(ctx, state, *w, a_rows, m, acc));
+  } else {
+    KILN_RETURN_IF_ERROR(launch_status(
+        ctx, cudaMemsetAsync(acc, 0, static_cast<size_t>(m * n_pad) * sizeof(int32_t), ctx.stream()), "zero"));
+  }
+  KILN_RETURN_IF_ERROR(set_requant_terms(ctx, state, terms_scratch, &rq));
   return launch_status(ctx, launch_requantize(rq, ctx.stream()), "QLinearMatMul requantize");
 }
 
