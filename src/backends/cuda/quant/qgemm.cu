@@ -226,6 +226,17 @@ __global__ void scaled_terms_kernel(RequantParams p, float* alpha, float* bias) 
   }
 }
 
+__global__ void count_differences_kernel(const int8_t* a, const int8_t* b, int64_t n, unsigned long long* counts) {
+  unsigned long long far = 0, differ = 0;
+  KILN_GRID_LOOP(i, n) {
+    const int d = static_cast<int>(a[i]) - static_cast<int>(b[i]);
+    far += d > 1 || d < -1;
+    differ += d != 0;
+  }
+  if (far) atomicAdd(&counts[0], far);
+  if (differ) atomicAdd(&counts[1], differ);
+}
+
 __global__ void requant_terms_kernel(RequantParams p, double* scale, int64_t* offset) {
   KILN_GRID_LOOP(n, p.n) {
     scale[n] = combined_scale(p, n);
@@ -403,6 +414,13 @@ cudaError_t launch_requant_terms(const RequantParams& p, double* scale, int64_t*
 cudaError_t launch_scaled_terms(const RequantParams& p, float* alpha, float* bias, cudaStream_t stream) {
   if (p.n == 0) return cudaSuccess;
   scaled_terms_kernel<<<grid_for(p.n), kThreads, 0, stream>>>(p, alpha, bias);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_count_differences(const int8_t* a, const int8_t* b, int64_t n, unsigned long long* counts,
+                                     cudaStream_t stream) {
+  if (n == 0) return cudaSuccess;
+  count_differences_kernel<<<grid_for(n), kThreads, 0, stream>>>(a, b, n, counts);
   return cudaGetLastError();
 }
 

@@ -93,6 +93,10 @@ cudaError_t launch_requant_terms(const RequantParams& p, double* scale, int64_t*
 // y = saturate(round(alpha[n] * acc + bias[n])).
 cudaError_t launch_scaled_terms(const RequantParams& p, float* alpha, float* bias, cudaStream_t stream);
 
+// counts[0] += elements of a and b (int8, `n` each) more than one step apart, counts[1] += elements that differ.
+cudaError_t launch_count_differences(const int8_t* a, const int8_t* b, int64_t n, unsigned long long* counts,
+                                     cudaStream_t stream);
+
 // Grouped QLinearConv computed directly (one thread per output, int32 sums): for group > 1, where per-group GEMMs
 // would be tiny. The requantization fields of `rq` apply (acc, ldacc, colsum_b, rowsum_a, the terms and the
 // placement are unused; y is NCHW, or NHWC when channels_last).

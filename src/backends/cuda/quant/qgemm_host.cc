@@ -1,6 +1,10 @@
 // Host side of the int8 GEMM path: weight packing, scratch, the cuBLASLt int8 GEMM and shared input checks.
 #include "backends/cuda/quant/qgemm_host.h"
 
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/elementwise/host_util.h"
 
@@ -92,6 +96,45 @@ Status run_q8_gemm_scaled(CudaKernelContext& ctx, QGemmState& state, const Packe
   p.align_c = p.align_d = alignment_of({reinterpret_cast<uint64_t>(y), static_cast<uint64_t>(ldy)});
   KILN_ASSIGN_OR_RETURN(const LtPlan* plan, lt_plan_in(state.plans, ctx, p));
   return plan->run_scaled(ctx, ctx.tactic(), alpha, w.rows, a, y, bias);
+}
+
+Status check_scaled_once(CudaKernelContext& ctx, QGemmState& state, const PackedQ8Weights& w, const int8_t* a,
+                         int64_t m, RequantParams rq, int8_t* y) {
+  state.scaled_checked = true;
+  const size_t acc_bytes = align256(static_cast<size_t>(m * w.n_pad) * sizeof(int32_t));
+  const size_t y_bytes = align256(static_cast<size_t>(m * w.n));
+  void* raw = nullptr;
+  KILN_CUDA_RETURN_IF_ERROR(cudaMalloc(&raw, acc_bytes + y_bytes + 2 * sizeof(unsigned long long)));
+  std::unique_ptr<void, cudaError_t (*)(void*)> hold(raw, &cudaFree);
+  uint8_t* base = static_cast<uint8_t*>(raw);
+  auto* counts = reinterpret_cast<unsigned long long*>(base + acc_bytes + y_bytes);
+  int8_t* exact = reinterpret_cast<int8_t*>(base + acc_bytes);
+  KILN_RETURN_IF_ERROR(run_q8_gemm(ctx, state, w, a, m, reinterpret_cast<int32_t*>(base)));
+  rq.acc = reinterpret_cast<int32_t*>(base);
+  rq.m = m;
+  rq.y = exact;
+  rq.rows_per_image = 0;
+  rq.term_scale = nullptr;
+  rq.term_offset = nullptr;
+  KILN_RETURN_IF_ERROR(launch_status(ctx, launch_requantize(rq, ctx.stream()), "int8 epilogue check"));
+  KILN_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(counts, 0, 2 * sizeof(unsigned long long), ctx.stream()));
+  KILN_RETURN_IF_ERROR(
+      launch_status(ctx, launch_count_differences(y, exact, m * w.n, counts, ctx.stream()), "int8 epilogue check"));
+  unsigned long long host[2] = {0, 0};
+  KILN_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(host, counts, sizeof(host), cudaMemcpyDeviceToHost, ctx.stream()));
+  KILN_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(ctx.stream()));
+  const double total = static_cast<double>(m * w.n);
+  if (host[0] == 0 && static_cast<double>(host[1]) <= 0.002 * total) return ok_status();
+  if (std::getenv("KILN_CUDA_LT_LOG"))
+    std::fprintf(stderr,
+                 "kiln %s: the int8 epilogue disagreed with the int32 path (%llu far, %llu differ of %.0f): "
+                 "int32 path\n",
+                 ctx.node().name.c_str(), host[0], host[1], total);
+  state.scaled_unavailable = true;
+  KILN_CUDA_RETURN_IF_ERROR(
+      cudaMemcpyAsync(y, exact, static_cast<size_t>(m * w.n), cudaMemcpyDeviceToDevice, ctx.stream()));
+  KILN_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(ctx.stream()));
+  return ok_status();
 }
 
 QGemmState& qgemm_state(CudaKernelContext& ctx) {

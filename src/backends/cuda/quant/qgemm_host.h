@@ -42,7 +42,8 @@ struct QGemmState {
   std::unique_ptr<PackedQ8Weights> weights;
   std::unique_ptr<RequantTerms> terms;
   std::unique_ptr<RequantTerms> scaled_terms;  // float alpha and bias of the requantizing GEMM (constant inputs)
-  bool scaled_unavailable = false;             // cuBLASLt offered no int8-output algorithm: the int32 path
+  bool scaled_unavailable = false;             // no int8-output algorithm, or its first run disagreed: the int32 path
+  bool scaled_checked = false;                 // the first requantizing-epilogue run was compared with the int32 path
   LtPlanCache plans;
   int rowsum_needed = -1;  // whether the weights' zero points need the activations' row sums; -1: not asked yet
 };
@@ -75,6 +76,13 @@ size_t requant_terms_bytes(int64_t n);
 // set_scaled_terms. Fails (the caller falls back to run_q8_gemm + requantize) when cuBLASLt has no algorithm.
 Status run_q8_gemm_scaled(CudaKernelContext& ctx, QGemmState& state, const PackedQ8Weights& w, const int8_t* a,
                           int64_t m, int8_t* y, int64_t ldy, const float* alpha, const float* bias);
+// The first run of a node's requantizing GEMM (y [m][n], just written from `a` and `w`) checked against the int32
+// path on the same rows (rq: every field but acc/m/y/placement set): a value more than one step off, or more than
+// 0.2% of values one step off, switches the node to the int32 path for good (state.scaled_unavailable) and
+// overwrites y with the int32 path's answer. Synchronizes the stream once; never during a CUDA graph capture (the
+// first run is not captured).
+Status check_scaled_once(CudaKernelContext& ctx, QGemmState& state, const PackedQ8Weights& w, const int8_t* a,
+                         int64_t m, RequantParams rq, int8_t* y);
 // alpha and bias of rq (every field but acc/m/y set) for run_q8_gemm_scaled: formed once into the state when inputs
 // 1-8 are constants, else every run into `scratch` (scaled_terms_bytes(rq.n) bytes).
 Status set_scaled_terms(CudaKernelContext& ctx, QGemmState& state, uint8_t* scratch, const RequantParams& rq,

@@ -210,6 +210,10 @@ Status run_qlinear_conv(CudaKernelContext& ctx) {
           continue;
         }
         KILN_RETURN_IF_ERROR(st);
+        if (!state.scaled_checked) {
+          KILN_RETURN_IF_ERROR(check_scaled_once(ctx, state, *packed, a_rows, m, rq, y_rows));
+          fall_back = state.scaled_unavailable;  // redo every chunk on the int32 path
+        }
         continue;
       }
       KILN_RETURN_IF_ERROR(run_q8_gemm(ctx, state, *packed, a_rows, m, acc));

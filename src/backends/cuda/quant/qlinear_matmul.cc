@@ -148,7 +148,8 @@ Status run_qlinear_matmul(CudaKernelContext& ctx) {
     const float *alpha = nullptr, *bias = nullptr;
     KILN_RETURN_IF_ERROR(set_scaled_terms(ctx, state, terms_scratch, rq, &alpha, &bias));
     Status st = run_q8_gemm_scaled(ctx, state, *w, a_rows, m, static_cast<int8_t*>(y.data), n, alpha, bias);
-    if (st.ok()) return st;
+    if (st.ok())
+      return state.scaled_checked ? st : check_scaled_once(ctx, state, *w, a_rows, m, rq, static_cast<int8_t*>(y.data));
     if (std::getenv("KILN_CUDA_LT_LOG"))
       std::fprintf(stderr, "kiln QLinearMatMul %s: int32 path: %s\n", ctx.node().name.c_str(), st.message().c_str());
     state.scaled_unavailable = true;
