@@ -188,6 +188,9 @@ TEST(CpuQuant, QLinearConvOnOnednn) {
       {{2, 32, 14, 14}, {64, 32, 1, 1}, {}, {}, 1, true, true},              // pointwise, larger
       {{1, 4, 20}, {6, 4, 5}, {2, 2}, {1}, 1, true, true},                   // 1-D
       {{1, 2, 4, 5, 6}, {3, 2, 3, 3, 3}, {1, 1, 1, 1, 1, 1}, {1, 1, 1}, 1, true, false},  // 3-D
+      // An AMX 1x1 convolution on a small image: oneDNN 2.6 writes past its channels-last destination (qconv.cc's
+      // slack_memory; heap corruption, then a crash, in PP-OCR's detector on this CPU).
+      {{1, 192, 6, 8}, {384, 192, 1, 1}, {}, {}, 1, false, true},
   };
   for (DType xt : {DType::kUInt8, DType::kInt8}) {
     for (DType yt : {DType::kUInt8, DType::kInt8}) {

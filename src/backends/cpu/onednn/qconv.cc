@@ -19,7 +19,9 @@ using dnnl::memory;
 using tag = memory::format_tag;
 
 memory::data_type dt_of(DType t) {
-  return t == DType::kInt8 ? memory::data_type::s8 : t == DType::kInt32 ? memory::data_type::s32 : memory::data_type::u8;
+  return t == DType::kInt8    ? memory::data_type::s8
+         : t == DType::kInt32 ? memory::data_type::s32
+                              : memory::data_type::u8;
 }
 bool is_q8(DType t) { return t == DType::kInt8 || t == DType::kUInt8; }
 
@@ -33,12 +35,22 @@ struct QConvState {
   dnnl::convolution_forward::primitive_desc pd;
   dnnl::convolution_forward prim;
   memory weights, bias, src_tmp, dst_tmp, scratch, src_zp, dst_zp;
-  bool weights_ok = true;          // false: weights oneDNN cannot run exactly on this CPU
-  std::vector<uint8_t> shifted;    // an int8 X shifted to uint8
+  bool weights_ok = true;        // false: weights oneDNN cannot run exactly on this CPU
+  std::vector<uint8_t> shifted;  // an int8 X shifted to uint8
   bool src_plain = true, dst_plain = true;
   memory::desc x_md, y_md, w_md;
   std::shared_ptr<OnednnHandoff> handoff;
+  std::vector<memory> slack;  // the buffers under src_tmp, dst_tmp and scratch
 };
+
+// A memory of `md` over a buffer 64 KiB larger than it needs: oneDNN 2.6's AMX int8 1x1 convolutions with runtime
+// zero points write past the end of a buffer on small images (a 6x8 one: heap corruption on this AMX CPU).
+memory slack_memory(const memory::desc& md, std::vector<memory>* keep) {
+  constexpr memory::dim kSlack = 64 << 10;
+  memory raw(plain_md({static_cast<int64_t>(md.get_size()) + kSlack}, memory::data_type::u8), engine());
+  keep->push_back(raw);
+  return memory(md, engine(), raw.get_data_handle());
+}
 
 int32_t zero_point(const CpuKernelContext& ctx, size_t i) {
   if (!ctx.has_input(i)) return 0;
@@ -80,17 +92,18 @@ Status build(CpuKernelContext& ctx, QConvState& s, const Tensor& x, const Tensor
   if (!integer_out) attr.set_zero_points(DNNL_ARG_DST, 0, {DNNL_RUNTIME_S32_VAL});
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   s.pd = dnnl::convolution_forward::primitive_desc(desc, attr, engine());
+  s.slack.clear();
   s.prim = dnnl::convolution_forward(s.pd);
   s.x_md = plain_md(x.dims(), memory::data_type::u8);
   s.y_md = plain_md(y, dt_of(y_t));
   s.w_md = plain_md(wd, memory::data_type::s8);
   s.src_plain = s.pd.src_desc() == s.x_md;
   s.dst_plain = s.pd.dst_desc() == s.y_md;
-  if (!s.src_plain) s.src_tmp = memory(s.pd.src_desc(), engine());
-  if (!s.dst_plain) s.dst_tmp = memory(s.pd.dst_desc(), engine());
+  if (!s.src_plain) s.src_tmp = slack_memory(s.pd.src_desc(), &s.slack);
+  if (!s.dst_plain) s.dst_tmp = slack_memory(s.pd.dst_desc(), &s.slack);
   s.weights = memory(s.pd.weights_desc(), engine());
   if (has_bias) s.bias = memory(bias_md, engine());
-  s.scratch = memory(s.pd.scratchpad_desc(), engine());
+  s.scratch = slack_memory(s.pd.scratchpad_desc(), &s.slack);
   s.src_zp = memory(plain_md({1}, memory::data_type::s32), engine());
   s.dst_zp = memory(plain_md({1}, memory::data_type::s32), engine());
   s.x_dims = x.dims();
@@ -143,7 +156,8 @@ Status run_common(CpuKernelContext& ctx, const Tensor& x, const Tensor& w, size_
     }
     memory src(s.x_md, engine(), const_cast<void*>(x_bytes));
     memory dst_plain(s.y_md, engine(), out->raw());
-    KILN_ASSIGN_OR_RETURN(memory src_used, source_memory(ctx, 0, src, s.src_plain ? nullptr : &s.src_tmp, s.pd.src_desc()));
+    KILN_ASSIGN_OR_RETURN(memory src_used,
+                          source_memory(ctx, 0, src, s.src_plain ? nullptr : &s.src_tmp, s.pd.src_desc()));
     memory& dst = s.dst_plain ? dst_plain : s.dst_tmp;
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src_used},
                                          {DNNL_ARG_WEIGHTS, s.weights},
@@ -167,7 +181,8 @@ Status run_qconv(CpuKernelContext& ctx) {
   const Tensor& w = ctx.input(3);
   const Tensor* b = ctx.has_input(8) ? &ctx.input(8) : nullptr;
   const DType y_t = ctx.has_input(7) ? ctx.input(7).dtype() : x.dtype();
-  if (!is_q8(x.dtype()) || w.dtype() != DType::kInt8 || !is_q8(y_t)) return ctx.unsupported("uint8/int8 X and Y, int8 W only");
+  if (!is_q8(x.dtype()) || w.dtype() != DType::kInt8 || !is_q8(y_t))
+    return ctx.unsupported("uint8/int8 X and Y, int8 W only");
   if (x.rank() < 3 || x.rank() > 5 || w.rank() != x.rank()) return ctx.unsupported("rank");
   if (b && (b->dtype() != DType::kInt32 || b->rank() != 1 || b->dim(0) != w.dim(0))) return ctx.unsupported("bias");
   const Tensor& xs = ctx.input(1);
@@ -229,7 +244,8 @@ NodeSupport supports_conv_integer(const Graph& g, const Node& n) {
 
 void register_onednn_qconv(CpuKernelRegistry& r) {
   r.add(OpKind::kQLinearConv, {"onednn_qconv", supports_qconv, run_qconv, /*takes_handoffs=*/true});
-  r.add(OpKind::kConvInteger, {"onednn_conv_integer", supports_conv_integer, run_conv_integer, /*takes_handoffs=*/true});
+  r.add(OpKind::kConvInteger,
+        {"onednn_conv_integer", supports_conv_integer, run_conv_integer, /*takes_handoffs=*/true});
 }
 
 }  // namespace kiln::cpu::onednn
