@@ -6,6 +6,7 @@
 // bytes; uint8 W or a non-zero W zero point runs on the reference kernel. Exactness: an int8 X is shifted to uint8
 // (+128, zero point too) because oneDNN halves the weights of int8-source convolutions on CPUs without VNNI; there,
 // weights beyond +-64 (which would saturate oneDNN's int16 pair sums) also run on the reference kernel (docs/int8.md).
+// oneDNN's own temporaries (blocked source/destination, scratchpad) get slack: its 2.6 AMX 1x1 kernel overruns them.
 #include <cstring>
 
 #include "backends/cpu/onednn/common.h"
