@@ -22,22 +22,30 @@ size_t requant_terms_bytes(int64_t n) {
   return align256(static_cast<size_t>(n) * sizeof(double)) + align256(static_cast<size_t>(n) * sizeof(int64_t));
 }
 
-Status set_requant_terms(CudaKernelContext& ctx, QGemmState& state, uint8_t* scratch, RequantParams* rq) {
+namespace {
+
+// Where per-channel terms of `bytes` go: once into `kept` (allocated on first use) when inputs 1-8 are constants, so
+// *fill is true only the first time; else into this run's `scratch`, filled every run.
+Result<uint8_t*> terms_buffer(CudaKernelContext& ctx, std::unique_ptr<RequantTerms>& kept, uint8_t* scratch,
+                              size_t bytes, bool* fill) {
   bool constant = true;
   for (size_t i = 1; i <= 8; ++i) constant &= !ctx.has_input(i) || ctx.input_is_constant(i);
-  bool fill = true;
-  uint8_t* base = scratch;
-  if (constant) {
-    if (state.terms) {
-      fill = false;
-    } else {
-      void* raw = nullptr;
-      KILN_CUDA_RETURN_IF_ERROR(cudaMalloc(&raw, requant_terms_bytes(rq->n)));
-      state.terms = std::make_unique<RequantTerms>();
-      state.terms->base = raw;
-    }
-    base = static_cast<uint8_t*>(state.terms->base);
+  *fill = !constant || !kept;
+  if (!constant) return scratch;
+  if (!kept) {
+    void* raw = nullptr;
+    KILN_CUDA_RETURN_IF_ERROR(cudaMalloc(&raw, bytes));
+    kept = std::make_unique<RequantTerms>();
+    kept->base = raw;
   }
+  return static_cast<uint8_t*>(kept->base);
+}
+
+}  // namespace
+
+Status set_requant_terms(CudaKernelContext& ctx, QGemmState& state, uint8_t* scratch, RequantParams* rq) {
+  bool fill = false;
+  KILN_ASSIGN_OR_RETURN(uint8_t * base, terms_buffer(ctx, state.terms, scratch, requant_terms_bytes(rq->n), &fill));
   double* scale = reinterpret_cast<double*>(base);
   int64_t* offset = reinterpret_cast<int64_t*>(base + align256(static_cast<size_t>(rq->n) * sizeof(double)));
   if (fill)
@@ -52,21 +60,9 @@ size_t scaled_terms_bytes(int64_t n) { return 2 * align256(static_cast<size_t>(n
 
 Status set_scaled_terms(CudaKernelContext& ctx, QGemmState& state, uint8_t* scratch, const RequantParams& rq,
                         const float** alpha, const float** bias) {
-  bool constant = true;
-  for (size_t i = 1; i <= 8; ++i) constant &= !ctx.has_input(i) || ctx.input_is_constant(i);
-  bool fill = true;
-  uint8_t* base = scratch;
-  if (constant) {
-    if (state.scaled_terms) {
-      fill = false;
-    } else {
-      void* raw = nullptr;
-      KILN_CUDA_RETURN_IF_ERROR(cudaMalloc(&raw, scaled_terms_bytes(rq.n)));
-      state.scaled_terms = std::make_unique<RequantTerms>();
-      state.scaled_terms->base = raw;
-    }
-    base = static_cast<uint8_t*>(state.scaled_terms->base);
-  }
+  bool fill = false;
+  KILN_ASSIGN_OR_RETURN(uint8_t * base,
+                        terms_buffer(ctx, state.scaled_terms, scratch, scaled_terms_bytes(rq.n), &fill));
   float* a = reinterpret_cast<float*>(base);
   float* b = reinterpret_cast<float*>(base + align256(static_cast<size_t>(rq.n) * sizeof(float)));
   if (fill)
