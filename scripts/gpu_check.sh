@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs Kiln's GPU checks on a GPU machine from a prebuilt bundle (dist/bin, dist/lib): the GPU kernel tests,
 # ONNX node conformance on --device cuda, and the bundled models on the GPU vs ONNX Runtime. Results go to $OUT
-# (or ./gpu-check-out). Usage: scripts/gpu_check.sh [tests] [conformance|conformance-fp16] [models] [bench ARGS...]
+# (or ./gpu-check-out). Usage: scripts/gpu_check.sh [all|tests|conformance|conformance-fp16|models|int8] ("int8" is
+# not part of "all").
 set -uo pipefail
 OUT=${OUT:-$PWD/gpu-check-out}
 mkdir -p "$OUT"
@@ -29,4 +30,19 @@ if [[ $what == all || $what == models ]]; then
   mkdir -p /tmp/kiln-models && python3 models/make_models.py /tmp/kiln-models >/dev/null
   python3 -m pytest -q -x tests/models --kiln "$KILN" --kiln-device cuda >"$OUT/models_cuda.log" 2>&1
   echo "models rc=$?"; tail -5 "$OUT/models_cuda.log"
+fi
+if [[ $what == int8 ]]; then
+  # INT8 on CUDA (docs/int8.md, "INT8 on CUDA"): the quant kernel tests (KILN_CUDA_LT_LOG names every node whose
+  # requantizing epilogue fell back to the int32 path), then ResNet-50 INT8 (self-calibrated, per-layer profile) and
+  # FP16 at batch 128 and 1 in the same call.
+  echo "== int8 kernel tests"
+  KILN_CUDA_LT_LOG=1 timeout 240 dist/bin/kiln_gpu_tests --gtest_filter='Quant*:GpuPool*' >"$OUT/gpu_tests_int8.log" 2>&1
+  echo "int8 tests rc=$?"; grep -E "^\[  (PASSED|FAILED) \]" "$OUT/gpu_tests_int8.log"
+  echo "int32-path fallbacks: $(grep -c 'int32 path' "$OUT/gpu_tests_int8.log")"
+  for precision in int8 fp16; do
+    profile=""; [[ $precision == int8 ]] && profile="--profile"
+    timeout 240 python3 bench/gpu_compare.py --kiln "$KILN" --models resnet50 --batches 128,1 --kiln-only $profile \
+      --precision $precision --duration 2 --windows 3 --out "$OUT/r50_$precision.json" >"$OUT/r50_$precision.log" 2>&1
+    echo "resnet50 $precision rc=$?"; grep -E "^\| ResNet|rel L2|time by op" "$OUT/r50_$precision.log" | head -8
+  done
 fi
