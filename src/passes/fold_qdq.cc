@@ -1,8 +1,8 @@
 // fold_qdq: DequantizeLinear -> Conv | MatMul | Gemm [-> Relu] -> QuantizeLinear becomes one QLinearConv or
 // QLinearMatMul over the 8-bit values, so Q/DQ ("explicit quantization") models from ONNX Runtime's quantize_static,
 // NVIDIA ModelOpt or `kiln calibrate` run as int8 convolutions and GEMMs (docs/int8.md). Runs before constant
-// folding (which would turn the weights' DequantizeLinear into float weights), for backends that ask for it (cpu, cuda).
-// Folded only where the result is the unfused graph's up to rounding:
+// folding (which would turn the weights' DequantizeLinear into float weights), for backends that ask for it (cpu,
+// cuda). Folded only where the result is the unfused graph's up to rounding:
 //  - activations: DequantizeLinear of a uint8/int8 value with a constant scalar float32 scale and zero point;
 //  - weights: DequantizeLinear of a constant int8 initializer, scale per tensor or per output channel (Conv axis 0,
 //    MatMul B axis 1, Gemm B the output axis), zero points 0;
@@ -16,8 +16,8 @@
 // QuantizeLinear (residual Adds, squeeze-excitation Muls) becomes QLinearAdd / QLinearMul (com.microsoft) over the
 // 8-bit a and b, both per-tensor: bit-identical, since those ops are defined in the same float32 math
 // (docs/int8.md); a Relu before the QuantizeLinear (ResNet's residual Add -> Relu) goes in under the same rule as
-// above (y's zero point the type's minimum). DequantizeLinear -> GlobalAveragePool -> QuantizeLinear (the squeeze of squeeze-excitation
-// blocks) becomes QLinearGlobalAveragePool (com.microsoft; exact integer sums, so up to rounding).
+// above (y's zero point the type's minimum). DequantizeLinear -> GlobalAveragePool -> QuantizeLinear (the squeeze of
+// squeeze-excitation blocks) becomes QLinearGlobalAveragePool (com.microsoft; exact integer sums, so up to rounding).
 // Gemm folds with alpha 1 and transA 0 (transB: the int8 weights are transposed here); its C, when a constant [N]
 // bias (float, or the DequantizeLinear of int32) with beta 1, becomes Kiln's QLinearMatMul input 8: an int32 bias
 // in accumulator units, requantized like QLinearConv's.
@@ -106,6 +106,16 @@ std::optional<QuantEnd> quant_end(const Graph& g, const GraphIndex& idx, const s
   return e;
 }
 
+// The nodes a fold removes (the op, then the ones between it and the QuantizeLinear that it replaces) into
+// *removed; false when a previous fold of this sweep already claimed any of them or the QuantizeLinear.
+bool claim_pattern(const fuse::Rewriter& rw, size_t op, const QuantEnd& end, std::vector<size_t>* removed) {
+  *removed = {op};
+  removed->insert(removed->end(), end.between.begin(), end.between.end());
+  std::vector<size_t> all = *removed;
+  all.push_back(end.q);
+  return !rw.claimed(all);
+}
+
 // The float values of a Conv bias: a constant float vector, or DequantizeLinear of a constant int32 one (what
 // quantize_static writes). Empty when it is neither.
 std::vector<double> bias_values(const Graph& g, const GraphIndex& idx, const std::string& v, int64_t m) {
@@ -137,8 +147,10 @@ std::string zero_point_of(Graph& g, const Node& dq, const std::string& base) {
   if (dq.has_input(2)) return dq.inputs[2];
   const DType t = g.type_of(dq.inputs[0])->dtype;
   Tensor z(t, {});
-  if (t == DType::kInt8) z.data<int8_t>()[0] = 0;
-  else z.data<uint8_t>()[0] = 0;
+  if (t == DType::kInt8)
+    z.data<int8_t>()[0] = 0;
+  else
+    z.data<uint8_t>()[0] = 0;
   return g.add_constant(base + "_zero_point", std::move(z));
 }
 
@@ -185,11 +197,8 @@ class FoldQdq : public Pass {
     if (conv.has_input(2) && bias.empty()) return;
     auto end = quant_end(g, idx, conv.outputs[0]);
     if (!end) return;
-    std::vector<size_t> removed{ci};
-    removed.insert(removed.end(), end->between.begin(), end->between.end());
-    std::vector<size_t> all = removed;
-    all.push_back(end->q);
-    if (rw.claimed(all)) return;
+    std::vector<size_t> removed;
+    if (!claim_pattern(rw, ci, *end, &removed)) return;
     const Node& q = g.nodes[end->q];
     std::string b32;
     if (!bias.empty()) {  // int32 bias in accumulator units
@@ -203,8 +212,9 @@ class FoldQdq : public Pass {
       }
       b32 = g.add_constant(conv.name + "_bias_int32", std::move(t));
     }
-    std::vector<std::string> in{dx->inputs[0], dx->inputs[1], zero_point_of(g, *dx, conv.name + "_x"), dw->inputs[0],
-                                dw->inputs[1], dw->has_input(2) ? dw->inputs[2] : "", q.inputs[1], q.inputs[2], b32};
+    std::vector<std::string> in{dx->inputs[0], dx->inputs[1], zero_point_of(g, *dx, conv.name + "_x"),
+                                dw->inputs[0], dw->inputs[1], dw->has_input(2) ? dw->inputs[2] : "",
+                                q.inputs[1],   q.inputs[2],   b32};
     while (!in.empty() && in.back().empty()) in.pop_back();
     Node n = fuse::fused_node(conv, OpKind::kQLinearConv, in, {q.outputs[0]}, 10);
     n.attrs = conv.attrs;
@@ -220,11 +230,8 @@ class FoldQdq : public Pass {
     const Node* db = activation_dq(g, idx, op.inputs[1]);
     auto end = quant_end(g, idx, op.outputs[0]);
     if (!da || !db || !end) return;
-    std::vector<size_t> removed{bi};
-    removed.insert(removed.end(), end->between.begin(), end->between.end());
-    std::vector<size_t> all = removed;
-    all.push_back(end->q);
-    if (rw.claimed(all)) return;
+    std::vector<size_t> removed;
+    if (!claim_pattern(rw, bi, *end, &removed)) return;
     const Node& q = g.nodes[end->q];
     std::vector<std::string> in{da->inputs[0], da->inputs[1], zero_point_of(g, *da, op.name + "_a"),
                                 db->inputs[0], db->inputs[1], zero_point_of(g, *db, op.name + "_b"),
@@ -272,11 +279,8 @@ class FoldQdq : public Pass {
     if (has_bias && bias.empty()) return;
     auto end = quant_end(g, idx, mm.outputs[0]);
     if (!end) return;
-    std::vector<size_t> removed{mi};
-    removed.insert(removed.end(), end->between.begin(), end->between.end());
-    std::vector<size_t> all = removed;
-    all.push_back(end->q);
-    if (rw.claimed(all)) return;
+    std::vector<size_t> removed;
+    if (!claim_pattern(rw, mi, *end, &removed)) return;
     const Node& q = g.nodes[end->q];
     std::string b = db->inputs[0], bzp = db->has_input(2) ? db->inputs[2] : "";
     if (trans_b) {  // [N, K] -> [K, N]
@@ -293,8 +297,9 @@ class FoldQdq : public Pass {
       for (int64_t c = 0; c < z.numel(); ++c) z.data<int8_t>()[c] = 0;
       bzp = g.add_constant(mm.name + "_b_zero_point", std::move(z));
     }
-    std::vector<std::string> in{da->inputs[0], da->inputs[1], zero_point_of(g, *da, mm.name + "_a"), b,
-                                db->inputs[1], bzp, q.inputs[1], q.inputs[2]};
+    std::vector<std::string> in{
+        da->inputs[0], da->inputs[1], zero_point_of(g, *da, mm.name + "_a"), b, db->inputs[1], bzp,
+        q.inputs[1],   q.inputs[2]};
     if (has_bias) {  // int32 bias in accumulator units (a_scale * b_scale[c]), Kiln's input 8
       const double as = const_f32(g, da->inputs[1])->data<float>()[0];
       const Tensor* bs = const_f32(g, db->inputs[1]);

@@ -198,8 +198,8 @@ Result<std::unique_ptr<LtPlan>> LtPlan::create(CudaKernelContext& ctx, const LtP
   return plan;
 }
 
-Status LtPlan::run(CudaKernelContext& ctx, int64_t tactic, float alpha, const void* a, const void* b, float beta,
-                   const void* c, void* d, const void* bias) const {
+Status LtPlan::launch(CudaKernelContext& ctx, int64_t tactic, const void* alpha, const void* a, const void* b,
+                      const void* beta, const void* c, void* d, const void* bias) const {
   if (bias) {
     KILN_CUBLAS_RETURN_IF_ERROR(
         cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
@@ -209,29 +209,25 @@ Status LtPlan::run(CudaKernelContext& ctx, int64_t tactic, float alpha, const vo
   if (r.workspaceSize > 0) {
     KILN_ASSIGN_OR_RETURN(ws, ctx.workspace(r.workspaceSize));
   }
+  KILN_CUBLAS_RETURN_IF_ERROR(cublasLtMatmul(ctx.cublaslt(), op_, alpha, a, la_, b, lb_, beta, c ? c : d, lc_, d, lc_,
+                                             &r.algo, ws, r.workspaceSize, ctx.stream()));
+  return ok_status();
+}
+
+Status LtPlan::run(CudaKernelContext& ctx, int64_t tactic, float alpha, const void* a, const void* b, float beta,
+                   const void* c, void* d, const void* bias) const {
   // int8 plans take int32 scalars (CUDA_R_32I scale type).
   const int32_t ialpha = static_cast<int32_t>(alpha), ibeta = static_cast<int32_t>(beta);
   const void* pa = int8_ ? static_cast<const void*>(&ialpha) : &alpha;
   const void* pb = int8_ ? static_cast<const void*>(&ibeta) : &beta;
-  KILN_CUBLAS_RETURN_IF_ERROR(cublasLtMatmul(ctx.cublaslt(), op_, pa, a, la_, b, lb_, pb, c ? c : d, lc_, d, lc_,
-                                             &r.algo, ws, r.workspaceSize, ctx.stream()));
-  return ok_status();
+  return launch(ctx, tactic, pa, a, b, pb, c, d, bias);
 }
 
 Status LtPlan::run_scaled(CudaKernelContext& ctx, int64_t tactic, const float* alpha, const void* a, const void* b,
                           void* d, const float* bias) const {
   if (!scaled_) return internal_error("run_scaled on a cuBLASLt plan without int8_out");
-  KILN_CUBLAS_RETURN_IF_ERROR(
-      cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
-  const auto& r = tactic >= 0 && tactic < num_algos() ? algos_[tactic] : algos_[0];
-  void* ws = nullptr;
-  if (r.workspaceSize > 0) {
-    KILN_ASSIGN_OR_RETURN(ws, ctx.workspace(r.workspaceSize));
-  }
   // Beta is zero in this pointer mode and never read; the alpha vector stands in for its pointer.
-  KILN_CUBLAS_RETURN_IF_ERROR(cublasLtMatmul(ctx.cublaslt(), op_, alpha, a, la_, b, lb_, alpha, d, lc_, d, lc_, &r.algo,
-                                             ws, r.workspaceSize, ctx.stream()));
-  return ok_status();
+  return launch(ctx, tactic, alpha, a, b, alpha, nullptr, d, bias);
 }
 
 Result<const LtPlan*> lt_plan_in(LtPlanCache& cache, CudaKernelContext& ctx, const LtProblem& p) {

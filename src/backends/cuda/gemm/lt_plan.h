@@ -64,6 +64,9 @@ class LtPlan {
                     const float* bias) const;
 
  private:
+  // Both runs: the bias pointer (when given), tactic `tactic`'s workspace, one cublasLtMatmul (C = D when c is null).
+  Status launch(CudaKernelContext& ctx, int64_t tactic, const void* alpha, const void* a, const void* b,
+                const void* beta, const void* c, void* d, const void* bias) const;
   cublasLtMatmulDesc_t op_ = nullptr;
   cublasLtMatrixLayout_t la_ = nullptr, lb_ = nullptr, lc_ = nullptr;
   cublasLtEpilogue_t epilogue_ = CUBLASLT_EPILOGUE_DEFAULT;

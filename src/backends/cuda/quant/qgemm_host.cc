@@ -41,6 +41,26 @@ Result<uint8_t*> terms_buffer(CudaKernelContext& ctx, std::unique_ptr<RequantTer
   return static_cast<uint8_t*>(kept->base);
 }
 
+// The int8 GEMM in cuBLASLt's column-major terms: D[d_rows x m] = rows^T (op T of the [kp x n_pad] column-major
+// view of w) * a (the [kp x m] view): the "TN" form its int8 kernels take. D column-major with leading dimension ldd
+// is d[m][ldd] row-major (int32 accumulators, or int8 outputs with int8_out).
+LtProblem q8_problem(const PackedQ8Weights& w, const int8_t* a, int64_t m, int64_t d_rows, const void* d, int64_t ldd) {
+  LtProblem p;
+  p.int8 = true;
+  p.trans_a = true;
+  p.trans_b = false;
+  p.m = d_rows;
+  p.n = m;
+  p.k = w.kp;
+  p.lda = w.kp;
+  p.ldb = w.kp;
+  p.ldc = ldd;
+  p.align_a = alignment_of({reinterpret_cast<uint64_t>(w.rows)});
+  p.align_b = alignment_of({reinterpret_cast<uint64_t>(a)});
+  p.align_c = p.align_d = alignment_of({reinterpret_cast<uint64_t>(d)});
+  return p;
+}
+
 }  // namespace
 
 Status set_requant_terms(CudaKernelContext& ctx, QGemmState& state, uint8_t* scratch, RequantParams* rq) {
@@ -75,20 +95,9 @@ Status set_scaled_terms(CudaKernelContext& ctx, QGemmState& state, uint8_t* scra
 Status run_q8_gemm_scaled(CudaKernelContext& ctx, QGemmState& state, const PackedQ8Weights& w, const int8_t* a,
                           int64_t m, int8_t* y, int64_t ldy, const float* alpha, const float* bias) {
   // As run_q8_gemm, but D has the real w.n rows (the padded weight rows are never read) and is int8.
-  LtProblem p;
-  p.int8 = true;
+  LtProblem p = q8_problem(w, a, m, w.n, y, ldy);
   p.int8_out = true;
   p.epilogue = CUBLASLT_EPILOGUE_BIAS;
-  p.trans_a = true;
-  p.trans_b = false;
-  p.m = w.n;
-  p.n = m;
-  p.k = w.kp;
-  p.lda = w.kp;
-  p.ldb = w.kp;
-  p.ldc = ldy;
-  p.align_a = alignment_of({reinterpret_cast<uint64_t>(w.rows)});
-  p.align_b = alignment_of({reinterpret_cast<uint64_t>(a)});
   p.align_c = p.align_d = alignment_of({reinterpret_cast<uint64_t>(y), static_cast<uint64_t>(ldy)});
   KILN_ASSIGN_OR_RETURN(const LtPlan* plan, lt_plan_in(state.plans, ctx, p));
   return plan->run_scaled(ctx, ctx.tactic(), alpha, w.rows, a, y, bias);
@@ -175,22 +184,7 @@ Result<uint8_t*> q8_scratch(CudaKernelContext& ctx, size_t bytes) {
 
 Status run_q8_gemm(CudaKernelContext& ctx, QGemmState& state, const PackedQ8Weights& w, const int8_t* a, int64_t m,
                    int32_t* acc) {
-  // Column-major terms: D[n_pad x m] = rows^T (op T of the [kp x n_pad] column-major view) * a (the [kp x m] view):
-  // the "TN" form cuBLASLt's int8 kernels take. D column-major is acc[m][n_pad] row-major.
-  LtProblem p;
-  p.int8 = true;
-  p.trans_a = true;
-  p.trans_b = false;
-  p.m = w.n_pad;
-  p.n = m;
-  p.k = w.kp;
-  p.lda = w.kp;
-  p.ldb = w.kp;
-  p.ldc = w.n_pad;
-  p.align_a = alignment_of({reinterpret_cast<uint64_t>(w.rows)});
-  p.align_b = alignment_of({reinterpret_cast<uint64_t>(a)});
-  p.align_c = p.align_d = alignment_of({reinterpret_cast<uint64_t>(acc)});
-  KILN_ASSIGN_OR_RETURN(const LtPlan* plan, lt_plan_in(state.plans, ctx, p));
+  KILN_ASSIGN_OR_RETURN(const LtPlan* plan, lt_plan_in(state.plans, ctx, q8_problem(w, a, m, w.n_pad, acc, w.n_pad)));
   return plan->run(ctx, ctx.tactic(), 1.f, w.rows, a, 0.f, nullptr, acc, nullptr);
 }
 
