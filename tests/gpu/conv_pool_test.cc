@@ -99,6 +99,34 @@ Dims nhwc_of(const Dims& nchw) {
   return d;
 }
 
+// Channels-last 8-bit MaxPool (the layout_nhwc pass's int8 regions): C % 16 == 0 takes the 16-channel kernel
+// (ResNet's 3x3/s2 stem pool among the cases), other C the generic one; exact.
+TEST(GpuPool, MaxPoolEightBitNhwc) {
+  KILN_REQUIRE_GPU();
+  uint64_t seed = 3600;
+  for (DType t : {DType::kUInt8, DType::kInt8})
+    for (const PoolCase& base : cases()) {
+      if (base.x.size() != 4) continue;
+      for (int64_t channels : {16, 48, 12}) {
+        PoolCase c = base;
+        c.x[1] = channels;
+        c.x = nhwc_of(c.x);
+        Attrs a;
+        a.set("kernel_shape", c.kernel);
+        if (!c.strides.empty()) a.set("strides", c.strides);
+        if (!c.pads.empty()) a.set("pads", c.pads);
+        if (!c.auto_pad.empty()) a.set("auto_pad", c.auto_pad);
+        a.set("ceil_mode", int64_t{c.ceil_mode});
+        a.set("layout", std::string("NHWC"));
+        SCOPED_TRACE("MaxPool NHWC X " + dims_to_string(c.x) + " " + dtype_name(t));
+        const Tolerance exact{0.0, 0.0};
+        const double lo = t == DType::kUInt8 ? 0 : -128, hi = t == DType::kUInt8 ? 255 : 127;
+        expect_cuda_matches_reference(make_test_node(OpKind::kMaxPool, 1, 1, a),
+                                      {random_tensor(t, c.x, seed++, lo, hi)}, {}, &exact);
+      }
+    }
+}
+
 TEST(GpuPool, MaxAndAverageNhwc) {
   KILN_REQUIRE_GPU();
   uint64_t seed = 3200;

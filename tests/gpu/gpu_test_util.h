@@ -19,9 +19,6 @@ bool have_gpu();
 struct Tolerance {
   double rtol = 1e-5;
   double atol = 1e-6;
-  // Elements within rtol/atol but not equal may be at most this fraction of the output (1: no limit). An int8
-  // epilogue in float32 may round a few values one step apart from the reference's double, never many.
-  double max_inexact_fraction = 1.0;
 };
 // Per-dtype defaults: float32 1e-5/1e-6 (1e-3 with tf32), float16 1e-2/1e-3, bfloat16 2e-2/1e-2, ints exact.
 Tolerance default_tolerance(DType dtype);

@@ -1,5 +1,5 @@
 // GPU tests of QLinearAdd / QLinearMul (broadcast shapes, uint8/int8 mixes, saturation) and QLinearGlobalAveragePool
-// against the reference backend: both follow the reference's arithmetic, so outputs must match exactly.
+// against the reference backend (same-shape operands take the 16-elements-a-thread kernel): both follow the reference's arithmetic, so outputs must match exactly.
 #include <gtest/gtest.h>
 
 #include "tests/gpu/quant_test_util.h"
@@ -7,11 +7,11 @@
 namespace kiln::testing {
 namespace {
 
-
 TEST(QuantQLinearBinary, AddAndMulWithBroadcast) {
   KILN_REQUIRE_GPU();
   const std::vector<std::pair<Dims, Dims>> shapes = {
-      {{2, 8, 7, 7}, {2, 8, 7, 7}},  // residual Add
+      {{2, 8, 7, 7}, {2, 8, 7, 7}},  // residual Add: 16 elements a thread, then a tail of 8
+      {{4, 9, 9, 64}, {4, 9, 9, 64}},  // channels-last residual, a multiple of 16
       {{2, 8, 7, 7}, {2, 8, 1, 1}},  // squeeze-excitation Mul
       {{1, 1000003}, {1}},           // odd size, scalar operand
       {{3, 1, 5}, {4, 1}},

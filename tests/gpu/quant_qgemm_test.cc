@@ -1,15 +1,30 @@
-// GPU tests of the quant family's int8 GEMM path against the reference backend: QLinearMatMul (cuBLASLt int8,
-// uint8/int8 operands, per-channel weights, zero points, Kiln's bias input and saturate attribute, odd sizes that
-// need padding) and QLinearConv (im2col + GEMM for group 1, the direct kernel for groups; pads, strides,
-// dilations, 1-D; NCHW and the channels-last layout="NHWC"). The int32 path's requantization follows the
-// reference's arithmetic, so its outputs must match exactly; the requantizing cuBLASLt epilogue (int8 outputs, zero
-// weight zero points) rounds in float32 and may differ by one step on near-ties (kQuantEpilogue).
+// GPU tests of the quant family's int8 GEMM path against the reference backend: QLinearMatMul (uint8/int8
+// operands, per-channel weights, zero points, Kiln's bias input and saturate attribute, odd sizes that need padding)
+// and QLinearConv (im2col + GEMM for group 1, the direct kernel for groups; pads, strides, dilations, 1-D; NCHW and
+// the channels-last layout="NHWC"). Every GEMM case runs twice: on the fused int8 kernel (q8_mma.cu) and on the
+// int32 path (KILN_CUDA_Q8_INT32=1: cuBLASLt int8 GEMM, then a requantizing pass). Both follow the reference's
+// arithmetic, so outputs must match bit for bit.
 #include <gtest/gtest.h>
+
+#include <cstdlib>
 
 #include "tests/gpu/quant_test_util.h"
 
 namespace kiln::testing {
 namespace {
+
+// Runs `check` on the fused kernel, then on the int32 path.
+template <class F>
+void on_both_paths(F check) {
+  {
+    SCOPED_TRACE("fused int8 GEMM");
+    check();
+  }
+  SCOPED_TRACE("int32 path (KILN_CUDA_Q8_INT32=1)");
+  setenv("KILN_CUDA_Q8_INT32", "1", 1);
+  check();
+  unsetenv("KILN_CUDA_Q8_INT32");
+}
 
 Tensor zero_points(DType t, int64_t n, uint64_t seed, bool zero) {
   if (zero) {
@@ -51,9 +66,7 @@ void check_qmatmul(const QMatMulCase& c, uint64_t seed) {
   std::vector<size_t> constants{1, 2, 4, 5, 6, 7};
   if (c.b_constant) constants.push_back(3);
   if (c.bias) constants.push_back(8);
-  // The requantizing-epilogue path (qlinear_matmul.cc) rounds in float32.
-  const bool epilogue = c.yt == DType::kInt8 && c.bt == DType::kInt8 && c.b_zero && c.saturate && c.n % 4 == 0 && k > 0;
-  expect_cuda_matches_reference(node, in, constants, epilogue ? &kQuantEpilogue : &kQuantExact);
+  on_both_paths([&] { expect_cuda_matches_reference(node, in, constants, &kQuantExact); });
 }
 
 TEST(QuantQLinearMatMul, TypesAndParameters) {
@@ -123,9 +136,7 @@ void check_qconv(const QConvCase& c, DType xt, DType wt, DType yt, uint64_t seed
                          scalar_f32(0.05f),
                          scalar_q(yt, yt == DType::kInt8 ? 2 : 117)};
   if (c.bias) in.push_back(random_tensor(DType::kInt32, {m}, seed + 5, -20000, 20000));
-  // The requantizing-epilogue path (qlinear_conv.cc) rounds in float32.
-  const bool epilogue = nhwc && yt == DType::kInt8 && wt == DType::kInt8 && c.w_zero && c.group == 1 && m % 4 == 0;
-  expect_cuda_matches_reference(node, in, {1, 2, 3, 4, 5, 6, 7, 8}, epilogue ? &kQuantEpilogue : &kQuantExact);
+  on_both_paths([&] { expect_cuda_matches_reference(node, in, {1, 2, 3, 4, 5, 6, 7, 8}, &kQuantExact); });
 }
 
 TEST(QuantQLinearConv, GemmAndDirectPaths) {
@@ -139,6 +150,7 @@ TEST(QuantQLinearConv, GemmAndDirectPaths) {
       {{2, 32, 14, 14}, {64, 32, 1, 1}, {}, {}, {}, 1, true, true, true},                  // pointwise
       {{1, 4, 20}, {6, 4, 5}, {2, 2}, {1}, {}, 1, true, true, true},                       // 1-D
       {{2, 3, 32, 32}, {16, 3, 7, 7}, {3, 3, 3, 3}, {2, 2}, {}, 1, true, true, true},      // stem: k = 147
+      {{2, 24, 17, 19}, {136, 24, 3, 3}, {1, 1, 1, 1}, {1, 1}, {}, 1, true, true, true},   // NCHW over tiles
   };
   uint64_t seed = 700;
   for (DType xt : {DType::kUInt8, DType::kInt8})
@@ -162,6 +174,9 @@ TEST(QuantQLinearConv, ChannelsLastPaths) {
       {{1, 16, 12, 12}, {16, 16, 3, 3}, {2, 2, 2, 2}, {1, 1}, {2, 2}, 1, true, true, true},  // dilation
       {{2, 16, 9, 9}, {16, 1, 3, 3}, {1, 1, 1, 1}, {2, 2}, {}, 16, true, true, true},        // depthwise
       {{1, 8, 5, 5}, {12, 4, 3, 3}, {1, 1, 1, 1}, {}, {}, 2, true, true, false},             // grouped
+      // Several 128-row and 128-column tiles, partial last tiles, k tails of 16 and 48 bytes past 64-byte steps.
+      {{3, 48, 20, 20}, {144, 48, 1, 1}, {}, {}, {}, 1, true, true, true},
+      {{2, 40, 15, 15}, {200, 40, 3, 3}, {1, 1, 1, 1}, {1, 1}, {}, 1, true, true, false},
   };
   uint64_t seed = 1200;
   for (DType xt : {DType::kInt8, DType::kUInt8})

@@ -162,6 +162,46 @@ __global__ void pool2d_nhwc_vec8(PoolParams p, int64_t total) {
   }
 }
 
+// Channels-last 2-D max pool over 8-bit values with C % 16 == 0: one thread per (n, oh, ow, 16 channels), 16-byte
+// loads, four bytes compared at once (__vmaxs4 / __vmaxu4). A window with no tap inside the input gives 0, as
+// pool_nd does.
+template <bool kSigned>
+__global__ void maxpool2d_nhwc_q8x16(PoolParams p, int64_t total) {
+  const int c16 = static_cast<int>(p.c / 16);
+  const int in_h = static_cast<int>(p.in[0]), in_w = static_cast<int>(p.in[1]);
+  const int out_h = static_cast<int>(p.out[0]), out_w = static_cast<int>(p.out[1]);
+  const uint4* x = static_cast<const uint4*>(p.x);
+  uint4* y = static_cast<uint4*>(p.y);
+  const uint32_t lowest = kSigned ? 0x80808080u : 0u;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int cv = static_cast<int>(i % c16);
+    int64_t rest = i / c16;
+    const int ow = static_cast<int>(rest % out_w);
+    rest /= out_w;
+    const int oh = static_cast<int>(rest % out_h);
+    const int64_t ni = rest / out_h;
+    const int h0 = oh * static_cast<int>(p.stride[0]) - static_cast<int>(p.pad_begin[0]);
+    const int w0 = ow * static_cast<int>(p.stride[1]) - static_cast<int>(p.pad_begin[1]);
+    uint32_t acc[4] = {lowest, lowest, lowest, lowest};
+    bool any = false;
+    for (int kh = 0; kh < p.kernel[0]; ++kh) {
+      const int h = h0 + kh * static_cast<int>(p.dilation[0]);
+      if (h < 0 || h >= in_h) continue;
+      for (int kw = 0; kw < p.kernel[1]; ++kw) {
+        const int w = w0 + kw * static_cast<int>(p.dilation[1]);
+        if (w < 0 || w >= in_w) continue;
+        any = true;
+        const uint4 v = x[((ni * in_h + h) * in_w + w) * c16 + cv];
+        const uint32_t words[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+        for (int k = 0; k < 4; ++k) acc[k] = kSigned ? __vmaxs4(acc[k], words[k]) : __vmaxu4(acc[k], words[k]);
+      }
+    }
+    y[i] = any ? make_uint4(acc[0], acc[1], acc[2], acc[3]) : make_uint4(0, 0, 0, 0);
+  }
+}
+
 // NCHW: one block per (n, c) plane, shared-memory tree reduction.
 template <class T>
 __global__ void global_pool_planes(const T* x, T* y, bool is_max, int64_t spatial) {
@@ -292,8 +332,19 @@ cudaError_t launch_pool(const PoolParams& p, cudaStream_t stream) {
   const int64_t total = p.n * p.c * p.out[0] * p.out[1] * p.out[2];
   if (total == 0) return cudaSuccess;
   const int64_t in_total = p.n * p.c * p.in[0] * p.in[1] * p.in[2];
+  const bool aligned16 = (reinterpret_cast<uintptr_t>(p.x) | reinterpret_cast<uintptr_t>(p.y)) % 16 == 0;
+  const bool nhwc_2d = p.channels_last && p.in[2] == 1 && p.out[2] == 1 && p.kernel[2] == 1 && aligned16 &&
+                       p.in[0] < INT32_MAX / 2 && p.in[1] < INT32_MAX / 2;
   if (p.q8 != 0) {
     if (!p.is_max) return cudaErrorInvalidValue;
+    if (nhwc_2d && p.c % 16 == 0) {
+      const int64_t vec_total = total / 16;
+      if (p.q8 == 1)
+        maxpool2d_nhwc_q8x16<false><<<grid_for(vec_total, kBlock), kBlock, 0, stream>>>(p, vec_total);
+      else
+        maxpool2d_nhwc_q8x16<true><<<grid_for(vec_total, kBlock), kBlock, 0, stream>>>(p, vec_total);
+      return cudaGetLastError();
+    }
     const bool i32 = total < INT32_MAX && in_total < INT32_MAX;
     if (p.q8 == 1 && i32) pool_nd<uint8_t, int32_t><<<grid_for(total, kBlock), kBlock, 0, stream>>>(p, int32_t(total));
     if (p.q8 == 1 && !i32) pool_nd<uint8_t, int64_t><<<grid_for(total, kBlock), kBlock, 0, stream>>>(p, total);
@@ -301,9 +352,7 @@ cudaError_t launch_pool(const PoolParams& p, cudaStream_t stream) {
     if (p.q8 == 2 && !i32) pool_nd<int8_t, int64_t><<<grid_for(total, kBlock), kBlock, 0, stream>>>(p, total);
     return cudaGetLastError();
   }
-  const bool aligned16 = (reinterpret_cast<uintptr_t>(p.x) | reinterpret_cast<uintptr_t>(p.y)) % 16 == 0;
-  if (p.channels_last && p.type != ElemType::kF32 && p.c % 8 == 0 && p.in[2] == 1 && p.out[2] == 1 &&
-      p.kernel[2] == 1 && aligned16 && p.in[0] < INT32_MAX / 2 && p.in[1] < INT32_MAX / 2) {
+  if (nhwc_2d && p.type != ElemType::kF32 && p.c % 8 == 0) {
     const int64_t vec_total = total / 8;
     if (p.type == ElemType::kF16) {
       pool2d_nhwc_vec8<__half><<<grid_for(vec_total, kBlock), kBlock, 0, stream>>>(p, vec_total);

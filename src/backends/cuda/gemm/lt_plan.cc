@@ -43,7 +43,6 @@ std::string LtProblem::key() const {
   std::string s;
   for (int64_t v : {int64_t(type),
                     int64_t(int8),
-                    int64_t(int8_out),
                     int64_t(tf32),
                     int64_t(trans_a),
                     int64_t(trans_b),
@@ -129,17 +128,8 @@ Result<std::unique_ptr<LtPlan>> LtPlan::create(CudaKernelContext& ctx, const LtP
   const cublasComputeType_t compute = p.int8                               ? CUBLAS_COMPUTE_32I
                                       : p.type == ElemType::kF32 && p.tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32
                                                                            : CUBLAS_COMPUTE_32F;
-  const bool int8_out = p.int8 && p.int8_out;
-  plan->int8_ = p.int8 && !int8_out;
-  plan->scaled_ = int8_out;
+  plan->int8_ = p.int8;
   KILN_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescCreate(&plan->op_, compute, plan->int8_ ? CUDA_R_32I : CUDA_R_32F));
-  if (int8_out) {
-    if (p.epilogue != CUBLASLT_EPILOGUE_BIAS || p.type != ElemType::kF32)
-      return internal_error("int8_out cuBLASLt plans take a float32 bias epilogue");
-    const cublasLtPointerMode_t mode = CUBLASLT_POINTER_MODE_ALPHA_DEVICE_VECTOR_BETA_ZERO;
-    KILN_CUBLAS_RETURN_IF_ERROR(
-        cublasLtMatmulDescSetAttribute(plan->op_, CUBLASLT_MATMUL_DESC_POINTER_MODE, &mode, sizeof(mode)));
-  }
   const cublasOperation_t ta = p.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, tb = p.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
   KILN_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(plan->op_, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
   KILN_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(plan->op_, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
@@ -156,7 +146,7 @@ Result<std::unique_ptr<LtPlan>> LtPlan::create(CudaKernelContext& ctx, const LtP
   const int64_t a_rows = p.trans_a ? p.k : p.m, a_cols = p.trans_a ? p.m : p.k;
   const int64_t b_rows = p.trans_b ? p.n : p.k, b_cols = p.trans_b ? p.k : p.n;
   const cudaDataType_t ab_type = p.int8 ? CUDA_R_8I : lt_data_type(p.type);
-  const cudaDataType_t cd_type = int8_out ? CUDA_R_8I : p.int8 ? CUDA_R_32I : lt_data_type(p.type);
+  const cudaDataType_t cd_type = p.int8 ? CUDA_R_32I : lt_data_type(p.type);
   KILN_RETURN_IF_ERROR(make_layout(&plan->la_, ab_type, a_rows, a_cols, p.lda, p.batch, p.stride_a));
   KILN_RETURN_IF_ERROR(make_layout(&plan->lb_, ab_type, b_rows, b_cols, p.ldb, p.batch, p.stride_b));
   KILN_RETURN_IF_ERROR(make_layout(&plan->lc_, cd_type, p.m, p.n, p.ldc, p.batch, p.stride_c));
@@ -221,13 +211,6 @@ Status LtPlan::run(CudaKernelContext& ctx, int64_t tactic, float alpha, const vo
   const void* pa = int8_ ? static_cast<const void*>(&ialpha) : &alpha;
   const void* pb = int8_ ? static_cast<const void*>(&ibeta) : &beta;
   return launch(ctx, tactic, pa, a, b, pb, c, d, bias);
-}
-
-Status LtPlan::run_scaled(CudaKernelContext& ctx, int64_t tactic, const float* alpha, const void* a, const void* b,
-                          void* d, const float* bias) const {
-  if (!scaled_) return internal_error("run_scaled on a cuBLASLt plan without int8_out");
-  // Beta is zero in this pointer mode and never read; the alpha vector stands in for its pointer.
-  return launch(ctx, tactic, alpha, a, b, alpha, nullptr, d, bias);
 }
 
 Result<const LtPlan*> lt_plan_in(LtPlanCache& cache, CudaKernelContext& ctx, const LtProblem& p) {

@@ -33,9 +33,6 @@ struct LtProblem {
   // int8 x int8 -> int32 (CUBLAS_COMPUTE_32I; `type` is ignored): A and B int8, C and D int32, alpha and beta
   // applied as int32 (quant/qgemm_host.h). No split-K variants.
   bool int8 = false;
-  // With int8: C and D int8 instead, scale type float32, alpha a device vector over D's rows and a float32 bias
-  // (epilogue CUBLASLT_EPILOGUE_BIAS): D = saturate(round(alpha[i] * (A B)[i][j] + bias[i])). Run with run_scaled.
-  bool int8_out = false;
   bool tf32 = false;
   bool trans_a = false, trans_b = false;
   int64_t m = 0, n = 0, k = 0;
@@ -59,19 +56,15 @@ class LtPlan {
   // D = alpha * op(A) op(B) + beta * C (+ bias through the epilogue). `c` may equal nullptr when beta == 0.
   Status run(CudaKernelContext& ctx, int64_t tactic, float alpha, const void* a, const void* b, float beta,
              const void* c, void* d, const void* bias) const;
-  // The int8_out form: `alpha` and `bias` are float32 device vectors of D's m rows.
-  Status run_scaled(CudaKernelContext& ctx, int64_t tactic, const float* alpha, const void* a, const void* b, void* d,
-                    const float* bias) const;
 
  private:
-  // Both runs: the bias pointer (when given), tactic `tactic`'s workspace, one cublasLtMatmul (C = D when c is null).
+  // The bias pointer (when given), tactic `tactic`'s workspace, one cublasLtMatmul (C = D when c is null).
   Status launch(CudaKernelContext& ctx, int64_t tactic, const void* alpha, const void* a, const void* b,
                 const void* beta, const void* c, void* d, const void* bias) const;
   cublasLtMatmulDesc_t op_ = nullptr;
   cublasLtMatrixLayout_t la_ = nullptr, lb_ = nullptr, lc_ = nullptr;
   cublasLtEpilogue_t epilogue_ = CUBLASLT_EPILOGUE_DEFAULT;
-  bool int8_ = false;    // int32 scalars (int8 x int8 -> int32)
-  bool scaled_ = false;  // int8_out: device alpha vector
+  bool int8_ = false;  // int32 scalars (int8 x int8 -> int32)
   std::vector<cublasLtMatmulHeuristicResult_t> algos_;
 
   static std::vector<cublasLtMatmulHeuristicResult_t> split_k_variants(cublasLtHandle_t lt, const LtPlan& plan,

@@ -62,7 +62,8 @@ Status run_qlinear_binary(CudaKernelContext& ctx) {
   KILN_ASSIGN_OR_RETURN(Q8Operand b, operand(ctx, 3, 4, 5, bt));
   KILN_ASSIGN_OR_RETURN(Q8Operand c, operand(ctx, SIZE_MAX, 6, 7, ct));
   KILN_ASSIGN_OR_RETURN(DeviceTensor y, ctx.allocate_output(0, ct, out));
-  return launch_status(ctx, launch_qlinear_binary(mul, a, b, c, y.data, y.numel(), d, ctx.stream()),
+  const bool same_shape = ctx.input_dims(0) == out && ctx.input_dims(3) == out;
+  return launch_status(ctx, launch_qlinear_binary(mul, a, b, c, y.data, y.numel(), d, same_shape, ctx.stream()),
                        mul ? "QLinearMul" : "QLinearAdd");
 }
 

@@ -17,9 +17,10 @@ struct Q8Operand {
 };
 
 // C = Q(DQ(A) op DQ(B)) over the broadcast shape in float32 steps (the unfused ops' math): (x - z) * s for each
-// operand, their sum or product, / C's scale rounded half to even, + C's zero point, saturated.
+// operand, their sum or product, / C's scale rounded half to even, + C's zero point, saturated. `same_shape`: A and B
+// both have C's shape (no broadcast), which takes 16 elements a thread when the pointers allow.
 cudaError_t launch_qlinear_binary(bool mul, Q8Operand a, Q8Operand b, Q8Operand c, void* y, int64_t n,
-                                  const BroadcastDesc<2>& d, cudaStream_t stream);
+                                  const BroadcastDesc<2>& d, bool same_shape, cudaStream_t stream);
 
 // QLinearGlobalAveragePool over NC<spatial> x (`rows` = N * C rows of `spatial` contiguous values): per row the
 // exact integer sum, then Q(DQ(sum) / spatial) with x's and y's parameters in double (the reference's arithmetic).

@@ -2,27 +2,11 @@
 // grouped convolution (qgemm.h).
 #include "backends/cuda/device_common.cuh"
 #include "backends/cuda/quant/qgemm.h"
+#include "backends/cuda/quant/qgemm_device.cuh"
 
 namespace kiln::cuda {
 
 namespace {
-
-// The signed-8-bit value of element i (uint8 shifted by -128).
-__device__ __forceinline__ int s8_at(const Q8Source& s, int64_t i) {
-  return s.is_u8 ? static_cast<int>(static_cast<const uint8_t*>(s.data)[i]) - 128
-                 : static_cast<int>(static_cast<const int8_t*>(s.data)[i]);
-}
-
-// Raw value of a zero point (element j, or 0 when j is past a per-tensor count), and shifted when asked.
-__device__ __forceinline__ int zp_at(const QZeroPoint& z, int64_t j, bool shifted) {
-  int v = 0;
-  if (z.data) {
-    const int64_t at = z.count == 1 ? 0 : j;
-    v = z.is_u8 ? static_cast<int>(static_cast<const uint8_t*>(z.data)[at])
-                : static_cast<int>(static_cast<const int8_t*>(z.data)[at]);
-  }
-  return shifted ? v - 128 : v;
-}
 
 __global__ void pack_rows_kernel(Q8Source src, bool transposed, int64_t rows, int64_t k, int64_t kp, int64_t total,
                                  int8_t* dst) {
@@ -181,23 +165,6 @@ __global__ void im2col_nhwc_bytes_kernel(Im2ColParams p, Idx words) {
   }
 }
 
-// The combined requantization scale of output channel n: float32 steps (scale_in_float) or double.
-__device__ __forceinline__ double combined_scale(const RequantParams& p, int64_t n) {
-  const float sa = *p.a_scale, sb = p.b_scale[p.b_scale_count == 1 ? 0 : n], sy = *p.y_scale;
-  return p.scale_in_float ? static_cast<double>(__fdiv_rn(__fmul_rn(sa, sb), sy))
-                          : static_cast<double>(sa) * static_cast<double>(sb) / static_cast<double>(sy);
-}
-
-// The stored 8-bit value of exact integer sum `acc` (zero points and bias applied) at combined scale `scale`.
-__device__ __forceinline__ uint8_t requant_scaled(const RequantParams& p, int64_t acc, double scale) {
-  double q = rint(static_cast<double>(acc) * scale) + zp_at(p.y_zp, 0, false);
-  const double lo = p.y_is_u8 ? 0.0 : -128.0, hi = p.y_is_u8 ? 255.0 : 127.0;
-  if (p.saturate || q != q) q = fmin(hi, fmax(lo, q != q ? 0.0 : q));
-  // Wrap-around (saturate off) keeps the low byte, as the ONNX reference's astype does.
-  const int64_t wide = fabs(q) < 9.2e18 ? static_cast<int64_t>(q) : 0;
-  return static_cast<uint8_t>(wide & 0xff);
-}
-
 __device__ __forceinline__ uint8_t requant_value(const RequantParams& p, int64_t acc, int64_t n) {
   return requant_scaled(p, acc, p.term_scale ? p.term_scale[n] : combined_scale(p, n));
 }
@@ -216,25 +183,6 @@ __device__ __forceinline__ int64_t corrected_acc(const RequantParams& p, int32_t
   int64_t v = static_cast<int64_t>(acc) + (p.term_offset ? p.term_offset[n] : channel_offset(p, n));
   if (p.rowsum_a) v -= static_cast<int64_t>(zp_at(p.b_zp, n, p.b_shifted)) * p.rowsum_a[m];
   return v;
-}
-
-__global__ void scaled_terms_kernel(RequantParams p, float* alpha, float* bias) {
-  KILN_GRID_LOOP(n, p.n) {
-    const double scale = combined_scale(p, n);
-    alpha[n] = static_cast<float>(scale);
-    bias[n] = static_cast<float>(scale * static_cast<double>(channel_offset(p, n)) + zp_at(p.y_zp, 0, false));
-  }
-}
-
-__global__ void count_differences_kernel(const int8_t* a, const int8_t* b, int64_t n, unsigned long long* counts) {
-  unsigned long long far = 0, differ = 0;
-  KILN_GRID_LOOP(i, n) {
-    const int d = static_cast<int>(a[i]) - static_cast<int>(b[i]);
-    far += d > 1 || d < -1;
-    differ += d != 0;
-  }
-  if (far) atomicAdd(&counts[0], far);
-  if (differ) atomicAdd(&counts[1], differ);
 }
 
 __global__ void requant_terms_kernel(RequantParams p, double* scale, int64_t* offset) {
@@ -408,19 +356,6 @@ cudaError_t launch_requantize(const RequantParams& p, cudaStream_t stream) {
 cudaError_t launch_requant_terms(const RequantParams& p, double* scale, int64_t* offset, cudaStream_t stream) {
   if (p.n == 0) return cudaSuccess;
   requant_terms_kernel<<<grid_for(p.n), kThreads, 0, stream>>>(p, scale, offset);
-  return cudaGetLastError();
-}
-
-cudaError_t launch_scaled_terms(const RequantParams& p, float* alpha, float* bias, cudaStream_t stream) {
-  if (p.n == 0) return cudaSuccess;
-  scaled_terms_kernel<<<grid_for(p.n), kThreads, 0, stream>>>(p, alpha, bias);
-  return cudaGetLastError();
-}
-
-cudaError_t launch_count_differences(const int8_t* a, const int8_t* b, int64_t n, unsigned long long* counts,
-                                     cudaStream_t stream) {
-  if (n == 0) return cudaSuccess;
-  count_differences_kernel<<<grid_for(n), kThreads, 0, stream>>>(a, b, n, counts);
   return cudaGetLastError();
 }
 

@@ -84,18 +84,25 @@ struct RequantParams {
 };
 cudaError_t launch_requantize(const RequantParams& p, cudaStream_t stream);
 
+// The operands of Kiln's fused int8 GEMM (q8_mma.cu): a [m][lda] and w [n_rows][ldw] signed 8-bit rows whose first
+// kp bytes are multiplied (kp, lda, ldw multiples of 16, both bases 16-byte aligned); y row-major with row stride ldy,
+// or NCHW when the requantization's rows_per_image is set (as launch_requantize places it).
+struct Q8GemmOperands {
+  const int8_t* a = nullptr;
+  int64_t lda = 0;
+  const int8_t* w = nullptr;
+  int64_t ldw = 0;
+  int64_t m = 0, n_rows = 0, kp = 0, ldy = 0;
+};
+bool q8_gemm_requant_fits(const Q8GemmOperands& g);
+// y[m][ldy] = requantize(a w^T) for the first p.n columns in one kernel (the int32 products never reach memory),
+// equal bit for bit to launch_requantize over the int32 path: p needs term_scale/term_offset (launch_requant_terms),
+// y, n, y_zp/y_is_u8/saturate, and rowsum_a with b_zp/b_shifted when weight zero points are not all 0.
+cudaError_t launch_q8_gemm_requant(const Q8GemmOperands& g, const RequantParams& p, cudaStream_t stream);
+
 // Fills scale[n] and offset[n] (p.n values each) for RequantParams::term_scale / term_offset, from p's scales, zero
 // points, bias, colsum_b and k (acc, m, y and the placement are not read).
 cudaError_t launch_requant_terms(const RequantParams& p, double* scale, int64_t* offset, cudaStream_t stream);
-
-// The float32 terms of an int8 GEMM whose epilogue requantizes (cuBLASLt int8_out, signed y, no activation row
-// sums): alpha[n] = the combined scale, bias[n] = alpha[n] * offset[n] + y's zero point, so that
-// y = saturate(round(alpha[n] * acc + bias[n])).
-cudaError_t launch_scaled_terms(const RequantParams& p, float* alpha, float* bias, cudaStream_t stream);
-
-// counts[0] += elements of a and b (int8, `n` each) more than one step apart, counts[1] += elements that differ.
-cudaError_t launch_count_differences(const int8_t* a, const int8_t* b, int64_t n, unsigned long long* counts,
-                                     cudaStream_t stream);
 
 // Grouped QLinearConv computed directly (one thread per output, int32 sums): for group > 1, where per-group GEMMs
 // would be tiny. The requantization fields of `rq` apply (acc, ldacc, colsum_b, rowsum_a, the terms and the

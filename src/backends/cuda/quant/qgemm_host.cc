@@ -1,9 +1,9 @@
 // Host side of the int8 GEMM path: weight packing, scratch, the cuBLASLt int8 GEMM and shared input checks.
 #include "backends/cuda/quant/qgemm_host.h"
 
-#include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <string>
 
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/elementwise/host_util.h"
@@ -43,7 +43,7 @@ Result<uint8_t*> terms_buffer(CudaKernelContext& ctx, std::unique_ptr<RequantTer
 
 // The int8 GEMM in cuBLASLt's column-major terms: D[d_rows x m] = rows^T (op T of the [kp x n_pad] column-major
 // view of w) * a (the [kp x m] view): the "TN" form its int8 kernels take. D column-major with leading dimension ldd
-// is d[m][ldd] row-major (int32 accumulators, or int8 outputs with int8_out).
+// is d[m][ldd] row-major (int32 accumulators).
 LtProblem q8_problem(const PackedQ8Weights& w, const int8_t* a, int64_t m, int64_t d_rows, const void* d, int64_t ldd) {
   LtProblem p;
   p.int8 = true;
@@ -76,70 +76,26 @@ Status set_requant_terms(CudaKernelContext& ctx, QGemmState& state, uint8_t* scr
   return ok_status();
 }
 
-size_t scaled_terms_bytes(int64_t n) { return 2 * align256(static_cast<size_t>(n) * sizeof(float)); }
-
-Status set_scaled_terms(CudaKernelContext& ctx, QGemmState& state, uint8_t* scratch, const RequantParams& rq,
-                        const float** alpha, const float** bias) {
-  bool fill = false;
-  KILN_ASSIGN_OR_RETURN(uint8_t * base,
-                        terms_buffer(ctx, state.scaled_terms, scratch, scaled_terms_bytes(rq.n), &fill));
-  float* a = reinterpret_cast<float*>(base);
-  float* b = reinterpret_cast<float*>(base + align256(static_cast<size_t>(rq.n) * sizeof(float)));
-  if (fill)
-    KILN_RETURN_IF_ERROR(launch_status(ctx, launch_scaled_terms(rq, a, b, ctx.stream()), "int8 epilogue terms"));
-  *alpha = a;
-  *bias = b;
-  return ok_status();
-}
-
-Status run_q8_gemm_scaled(CudaKernelContext& ctx, QGemmState& state, const PackedQ8Weights& w, const int8_t* a,
-                          int64_t m, int8_t* y, int64_t ldy, const float* alpha, const float* bias) {
-  // As run_q8_gemm, but D has the real w.n rows (the padded weight rows are never read) and is int8.
-  LtProblem p = q8_problem(w, a, m, w.n, y, ldy);
-  p.int8_out = true;
-  p.epilogue = CUBLASLT_EPILOGUE_BIAS;
-  p.align_c = p.align_d = alignment_of({reinterpret_cast<uint64_t>(y), static_cast<uint64_t>(ldy)});
-  KILN_ASSIGN_OR_RETURN(const LtPlan* plan, lt_plan_in(state.plans, ctx, p));
-  return plan->run_scaled(ctx, ctx.tactic(), alpha, w.rows, a, y, bias);
-}
-
-Status check_scaled_once(CudaKernelContext& ctx, QGemmState& state, const PackedQ8Weights& w, const int8_t* a,
-                         int64_t m, RequantParams rq, int8_t* y) {
-  state.scaled_checked = true;
-  const size_t acc_bytes = align256(static_cast<size_t>(m * w.n_pad) * sizeof(int32_t));
-  const size_t y_bytes = align256(static_cast<size_t>(m * w.n));
-  void* raw = nullptr;
-  KILN_CUDA_RETURN_IF_ERROR(cudaMalloc(&raw, acc_bytes + y_bytes + 2 * sizeof(unsigned long long)));
-  std::unique_ptr<void, cudaError_t (*)(void*)> hold(raw, &cudaFree);
-  uint8_t* base = static_cast<uint8_t*>(raw);
-  auto* counts = reinterpret_cast<unsigned long long*>(base + acc_bytes + y_bytes);
-  int8_t* exact = reinterpret_cast<int8_t*>(base + acc_bytes);
-  KILN_RETURN_IF_ERROR(run_q8_gemm(ctx, state, w, a, m, reinterpret_cast<int32_t*>(base)));
-  rq.acc = reinterpret_cast<int32_t*>(base);
+Result<bool> run_q8_gemm_requant(CudaKernelContext& ctx, const PackedQ8Weights& w, const int8_t* a, int64_t lda,
+                                 int64_t m, RequantParams rq, int64_t ldy) {
+  Q8GemmOperands g;
+  g.a = a;
+  g.lda = lda;
+  g.w = w.rows;
+  g.ldw = w.kp;
+  g.m = m;
+  g.n_rows = w.n_pad;
+  g.kp = w.kp;
+  g.ldy = ldy;
+  if (!q8_gemm_requant_fits(g)) return false;
   rq.m = m;
-  rq.y = exact;
-  rq.rows_per_image = 0;
-  rq.term_scale = nullptr;
-  rq.term_offset = nullptr;
-  KILN_RETURN_IF_ERROR(launch_status(ctx, launch_requantize(rq, ctx.stream()), "int8 epilogue check"));
-  KILN_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(counts, 0, 2 * sizeof(unsigned long long), ctx.stream()));
-  KILN_RETURN_IF_ERROR(
-      launch_status(ctx, launch_count_differences(y, exact, m * w.n, counts, ctx.stream()), "int8 epilogue check"));
-  unsigned long long host[2] = {0, 0};
-  KILN_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(host, counts, sizeof(host), cudaMemcpyDeviceToHost, ctx.stream()));
-  KILN_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(ctx.stream()));
-  const double total = static_cast<double>(m * w.n);
-  if (host[0] == 0 && static_cast<double>(host[1]) <= 0.002 * total) return ok_status();
-  if (std::getenv("KILN_CUDA_LT_LOG"))
-    std::fprintf(stderr,
-                 "kiln %s: the int8 epilogue disagreed with the int32 path (%llu far, %llu differ of %.0f): "
-                 "int32 path\n",
-                 ctx.node().name.c_str(), host[0], host[1], total);
-  state.scaled_unavailable = true;
-  KILN_CUDA_RETURN_IF_ERROR(
-      cudaMemcpyAsync(y, exact, static_cast<size_t>(m * w.n), cudaMemcpyDeviceToDevice, ctx.stream()));
-  KILN_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(ctx.stream()));
-  return ok_status();
+  KILN_RETURN_IF_ERROR(launch_status(ctx, launch_q8_gemm_requant(g, rq, ctx.stream()), "int8 GEMM"));
+  return true;
+}
+
+bool q8_int32_path_forced() {
+  const char* v = std::getenv("KILN_CUDA_Q8_INT32");
+  return v && std::string(v) == "1";
 }
 
 QGemmState& qgemm_state(CudaKernelContext& ctx) {

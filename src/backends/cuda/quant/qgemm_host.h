@@ -1,5 +1,6 @@
 // Host side of the int8 GEMM path shared by QLinearMatMul and QLinearConv: packed weights (once per context for
-// constant weights), scratch layout, the cuBLASLt int8 call and the requantization launch (qgemm.h for the algebra).
+// constant weights), scratch layout, the fused int8 GEMM, the cuBLASLt int8 call and the requantization launch of the
+// int32 path (qgemm.h for the algebra).
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -41,9 +42,6 @@ struct RequantTerms {
 struct QGemmState {
   std::unique_ptr<PackedQ8Weights> weights;
   std::unique_ptr<RequantTerms> terms;
-  std::unique_ptr<RequantTerms> scaled_terms;  // float alpha and bias of the requantizing GEMM (constant inputs)
-  bool scaled_unavailable = false;             // no int8-output algorithm, or its first run disagreed: the int32 path
-  bool scaled_checked = false;                 // the first requantizing-epilogue run was compared with the int32 path
   LtPlanCache plans;
   int rowsum_needed = -1;  // whether the weights' zero points need the activations' row sums; -1: not asked yet
 };
@@ -71,23 +69,15 @@ Status run_q8_gemm(CudaKernelContext& ctx, QGemmState& state, const PackedQ8Weig
 Status set_requant_terms(CudaKernelContext& ctx, QGemmState& state, uint8_t* scratch, RequantParams* rq);
 size_t requant_terms_bytes(int64_t n);
 
-// The requantizing GEMM (cuBLASLt int8_out): y[m][ldy] (int8, row-major: D column-major [n x m]) =
-// saturate(round(alpha[c] * (a w^T)[r][c] + bias[c])) for the first w.n columns; alpha and bias from
-// set_scaled_terms. Fails (the caller falls back to run_q8_gemm + requantize) when cuBLASLt has no algorithm.
-Status run_q8_gemm_scaled(CudaKernelContext& ctx, QGemmState& state, const PackedQ8Weights& w, const int8_t* a,
-                          int64_t m, int8_t* y, int64_t ldy, const float* alpha, const float* bias);
-// The first run of a node's requantizing GEMM (y [m][n], just written from `a` and `w`) checked against the int32
-// path on the same rows (rq: every field but acc/m/y/placement set): a value more than one step off, or more than
-// 0.2% of values one step off, switches the node to the int32 path for good (state.scaled_unavailable) and
-// overwrites y with the int32 path's answer. Synchronizes the stream once; never during a CUDA graph capture (the
-// first run is not captured).
-Status check_scaled_once(CudaKernelContext& ctx, QGemmState& state, const PackedQ8Weights& w, const int8_t* a,
-                         int64_t m, RequantParams rq, int8_t* y);
-// alpha and bias of rq (every field but acc/m/y set) for run_q8_gemm_scaled: formed once into the state when inputs
-// 1-8 are constants, else every run into `scratch` (scaled_terms_bytes(rq.n) bytes).
-Status set_scaled_terms(CudaKernelContext& ctx, QGemmState& state, uint8_t* scratch, const RequantParams& rq,
-                        const float** alpha, const float** bias);
-size_t scaled_terms_bytes(int64_t n);
+// y = requantize(a w^T) in Kiln's fused int8 kernel (launch_q8_gemm_requant; rq: every field but acc/m set, the
+// terms included, y at the first row's output): a is [m][lda] signed 8-bit rows of at least w.kp bytes, y row-major
+// with stride ldy, or NCHW by rq.rows_per_image. False, with nothing launched, when the operands' alignment does
+// not fit the kernel (the caller takes the int32 path: run_q8_gemm + launch_requantize).
+Result<bool> run_q8_gemm_requant(CudaKernelContext& ctx, const PackedQ8Weights& w, const int8_t* a, int64_t lda,
+                                 int64_t m, RequantParams rq, int64_t ldy);
+// KILN_CUDA_Q8_INT32=1 in the environment (read on every call): QLinearConv and QLinearMatMul take the int32 path
+// instead of the fused kernel (the GPU tests check both against the reference).
+bool q8_int32_path_forced();
 
 // Shared input checks: scale input i is a float32 tensor with 1 (or `channels`, when per_channel) values; a zero
 // point input is int8/uint8 with the same count.

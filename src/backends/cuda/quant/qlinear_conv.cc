@@ -1,14 +1,11 @@
 // CUDA QLinearConv over 8-bit tensors, NCHW (1-D and 2-D windows) or channels-last (2-D, the layout_nhwc pass's
-// layout="NHWC"): group 1 runs as im2col + cuBLASLt int8 GEMM (int32 accumulation) + one requantizing pass, in
+// layout="NHWC"): group 1 runs as im2col + an int8 GEMM that requantizes (below), in
 // chunks of images that bound the scratch; a channels-last 1x1 stride-1 convolution over int8 rows of 16-byte
 // multiples skips the im2col (its input is the GEMM operand). Grouped convolutions (depthwise included) run a direct
 // kernel. Per-channel weight scales and zero points; x and y per tensor. 3-D windows stay on the reference backend.
-// Channels-last convolutions with int8 outputs and zero weight zero points requantize in the GEMM's epilogue
-// (cuBLASLt int8 output, float32 alpha per channel and bias): the int32 accumulators never reach memory, and
-// outputs may differ from the reference's double-precision requantization by one step on rounding ties.
+// The group-1 GEMM is Kiln's fused int8 kernel (q8_mma.cu): it requantizes in its epilogue, exactly as the reference
+// does, so the int32 accumulators never reach memory.
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
 
 #include "backends/cuda/conv/window.h"
 #include "backends/cuda/elementwise/host_util.h"
@@ -121,108 +118,87 @@ Status run_qlinear_conv(CudaKernelContext& ctx) {
   const bool direct_rows = nhwc && kh == 1 && kw == 1 && win.strides[0] == 1 && win.strides[1] == 1 &&
                            win.pads[0] == 0 && win.pads[1] == 0 && win.pads[2] == 0 && win.pads[3] == 0 &&
                            xt == DType::kInt8 && c == kp && reinterpret_cast<uintptr_t>(x.data) % 16 == 0;
-  // The GEMM requantizes in its epilogue (no int32 accumulators in memory) for channels-last int8 outputs whose
-  // weight zero points are all 0; otherwise, or when cuBLASLt offers no such algorithm, int32 + requantize.
-  bool scaled =
-      nhwc && yt == DType::kInt8 && wt == DType::kInt8 && !rowsum_needed && oc % 4 == 0 && !state.scaled_unavailable;
+  // Kiln's int8 GEMM requantizes in its epilogue (the int32 products never reach memory); KILN_CUDA_Q8_INT32=1
+  // takes the int32 path (cuBLASLt int8 GEMM, then launch_requantize) instead.
+  const bool fused = !q8_int32_path_forced();
 
   PackedQ8Weights runtime_weights;
   const PackedQ8Weights* packed = nullptr;
   const Q8Source wsrc{wten.data, wt == DType::kUInt8};
   const size_t w_bytes = w_const ? 0 : packed_weight_bytes(oc, kp);
-  const size_t terms_bytes = std::max(requant_terms_bytes(oc), scaled_terms_bytes(oc));
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    const size_t per_image = (direct_rows ? 0 : align256(static_cast<size_t>(pixels * kp))) +
-                             (scaled ? 0 : align256(static_cast<size_t>(pixels * n_pad) * sizeof(int32_t))) +
-                             (rowsum_needed ? align256(static_cast<size_t>(pixels) * sizeof(int32_t)) : 0);
-    const int64_t chunk =
-        std::clamp<int64_t>(static_cast<int64_t>(kConvChunkBytes / std::max<size_t>(per_image, 1)), 1, nb);
-    const int64_t rows = chunk * pixels;
-    const size_t col_bytes = direct_rows ? 0 : align256(static_cast<size_t>(rows * kp));
-    const size_t acc_bytes = scaled ? 0 : align256(static_cast<size_t>(rows * n_pad) * sizeof(int32_t));
-    const size_t rs_bytes = rowsum_needed ? align256(static_cast<size_t>(rows) * sizeof(int32_t)) : 0;
-    KILN_ASSIGN_OR_RETURN(uint8_t * scratch, q8_scratch(ctx, w_bytes + terms_bytes + col_bytes + acc_bytes + rs_bytes));
-    if (w_const) {
-      if (!state.weights) {
-        state.weights = std::make_unique<PackedQ8Weights>();
-        KILN_RETURN_IF_ERROR(pack_q8_weights(ctx, wsrc, false, oc, k, kp, nullptr, state.weights.get()));
-      }
-      packed = state.weights.get();
-    } else {  // into this attempt's scratch (a second attempt may get a different one)
-      KILN_RETURN_IF_ERROR(pack_q8_weights(ctx, wsrc, false, oc, k, kp, scratch, &runtime_weights));
-      packed = &runtime_weights;
+  const size_t terms_bytes = requant_terms_bytes(oc);
+  const size_t per_image = (direct_rows ? 0 : align256(static_cast<size_t>(pixels * kp))) +
+                           (fused ? 0 : align256(static_cast<size_t>(pixels * n_pad) * sizeof(int32_t))) +
+                           (rowsum_needed ? align256(static_cast<size_t>(pixels) * sizeof(int32_t)) : 0);
+  const int64_t chunk =
+      std::clamp<int64_t>(static_cast<int64_t>(kConvChunkBytes / std::max<size_t>(per_image, 1)), 1, nb);
+  const int64_t rows = chunk * pixels;
+  const size_t col_bytes = direct_rows ? 0 : align256(static_cast<size_t>(rows * kp));
+  const size_t acc_bytes = fused ? 0 : align256(static_cast<size_t>(rows * n_pad) * sizeof(int32_t));
+  const size_t rs_bytes = rowsum_needed ? align256(static_cast<size_t>(rows) * sizeof(int32_t)) : 0;
+  KILN_ASSIGN_OR_RETURN(uint8_t * scratch, q8_scratch(ctx, w_bytes + terms_bytes + col_bytes + acc_bytes + rs_bytes));
+  if (w_const) {
+    if (!state.weights) {
+      state.weights = std::make_unique<PackedQ8Weights>();
+      KILN_RETURN_IF_ERROR(pack_q8_weights(ctx, wsrc, false, oc, k, kp, nullptr, state.weights.get()));
     }
-    uint8_t* terms_scratch = scratch + w_bytes;
-    int8_t* col = reinterpret_cast<int8_t*>(scratch + w_bytes + terms_bytes);
-    int32_t* acc = scaled ? nullptr : reinterpret_cast<int32_t*>(scratch + w_bytes + terms_bytes + col_bytes);
-    int32_t* rowsum =
-        rowsum_needed ? reinterpret_cast<int32_t*>(scratch + w_bytes + terms_bytes + col_bytes + acc_bytes) : nullptr;
+    packed = state.weights.get();
+  } else {
+    KILN_RETURN_IF_ERROR(pack_q8_weights(ctx, wsrc, false, oc, k, kp, scratch, &runtime_weights));
+    packed = &runtime_weights;
+  }
+  uint8_t* terms_scratch = scratch + w_bytes;
+  int8_t* col = reinterpret_cast<int8_t*>(scratch + w_bytes + terms_bytes);
+  int32_t* acc = fused ? nullptr : reinterpret_cast<int32_t*>(scratch + w_bytes + terms_bytes + col_bytes);
+  int32_t* rowsum =
+      rowsum_needed ? reinterpret_cast<int32_t*>(scratch + w_bytes + terms_bytes + col_bytes + acc_bytes) : nullptr;
 
-    Im2ColParams ip;
-    ip.x = {x.data, xt == DType::kUInt8};
-    ip.channels_last = nhwc;
-    ip.c = c, ip.h = h, ip.w = w;
-    ip.kh = kh, ip.kw = kw, ip.oh = oh, ip.ow = ow;
-    ip.stride_h = two_d ? win.strides[0] : 1, ip.stride_w = win.strides[wi];
-    ip.dil_h = two_d ? win.dilations[0] : 1, ip.dil_w = win.dilations[wi];
-    ip.pad_top = two_d ? win.pads[0] : 0, ip.pad_left = win.pads[wi];
-    ip.pad_value = rq.a_zp.data;
-    ip.kp = kp;
-    ip.dst = col;
-    rq.n = oc;
-    rq.ldacc = n_pad;
-    rq.k = k;
-    rq.a_shifted = xt == DType::kUInt8;
-    rq.b_shifted = wt == DType::kUInt8;
-    rq.colsum_b = packed->colsum;
-    rq.rowsum_a = rowsum;
-    rq.acc = acc;
-    rq.rows_per_image = nhwc ? 0 : pixels;  // channels-last: output rows are the GEMM's rows
-    const float *alpha = nullptr, *bias = nullptr;
-    if (scaled)
-      KILN_RETURN_IF_ERROR(set_scaled_terms(ctx, state, terms_scratch, rq, &alpha, &bias));
+  Im2ColParams ip;
+  ip.x = {x.data, xt == DType::kUInt8};
+  ip.channels_last = nhwc;
+  ip.c = c, ip.h = h, ip.w = w;
+  ip.kh = kh, ip.kw = kw, ip.oh = oh, ip.ow = ow;
+  ip.stride_h = two_d ? win.strides[0] : 1, ip.stride_w = win.strides[wi];
+  ip.dil_h = two_d ? win.dilations[0] : 1, ip.dil_w = win.dilations[wi];
+  ip.pad_top = two_d ? win.pads[0] : 0, ip.pad_left = win.pads[wi];
+  ip.pad_value = rq.a_zp.data;
+  ip.kp = kp;
+  ip.dst = col;
+  rq.n = oc;
+  rq.ldacc = n_pad;
+  rq.k = k;
+  rq.a_shifted = xt == DType::kUInt8;
+  rq.b_shifted = wt == DType::kUInt8;
+  rq.colsum_b = packed->colsum;
+  rq.rowsum_a = rowsum;
+  rq.acc = acc;
+  rq.rows_per_image = nhwc ? 0 : pixels;  // channels-last: output rows are the GEMM's rows
+  KILN_RETURN_IF_ERROR(set_requant_terms(ctx, state, terms_scratch, &rq));
+  const size_t x_image = static_cast<size_t>(c * h * w), y_image = static_cast<size_t>(oc * pixels);
+  for (int64_t first = 0; first < nb; first += chunk) {
+    const int64_t images = std::min(chunk, nb - first);
+    ip.n = images;
+    ip.x.data = static_cast<const uint8_t*>(x.data) + first * x_image;
+    const int8_t* a_rows = col;
+    if (direct_rows)
+      a_rows = static_cast<const int8_t*>(ip.x.data);
     else
-      KILN_RETURN_IF_ERROR(set_requant_terms(ctx, state, terms_scratch, &rq));
-    const size_t x_image = static_cast<size_t>(c * h * w), y_image = static_cast<size_t>(oc * pixels);
-    bool fall_back = false;
-    for (int64_t first = 0; first < nb && !fall_back; first += chunk) {
-      const int64_t images = std::min(chunk, nb - first);
-      ip.n = images;
-      ip.x.data = static_cast<const uint8_t*>(x.data) + first * x_image;
-      const int8_t* a_rows = col;
-      if (direct_rows)
-        a_rows = static_cast<const int8_t*>(ip.x.data);
-      else
-        KILN_RETURN_IF_ERROR(launch_status(ctx, launch_im2col_s8(ip, ctx.stream()), "QLinearConv im2col"));
-      const int64_t m = images * pixels;
-      if (rowsum)
-        KILN_RETURN_IF_ERROR(
-            launch_status(ctx, launch_row_sums_s8(a_rows, m, k, kp, rowsum, ctx.stream()), "QLinearConv input sums"));
-      int8_t* y_rows = static_cast<int8_t*>(y.data) + first * y_image;
-      if (scaled) {
-        Status st = run_q8_gemm_scaled(ctx, state, *packed, a_rows, m, y_rows, oc, alpha, bias);
-        if (!st.ok() && first == 0) {  // no int8-output algorithm (or configuration) here: decided once
-          if (std::getenv("KILN_CUDA_LT_LOG"))
-            std::fprintf(stderr, "kiln QLinearConv %s: int32 path: %s\n", ctx.node().name.c_str(),
-                         st.message().c_str());
-          state.scaled_unavailable = true;
-          fall_back = true;
-          continue;
-        }
-        KILN_RETURN_IF_ERROR(st);
-        if (!state.scaled_checked) {
-          KILN_RETURN_IF_ERROR(check_scaled_once(ctx, state, *packed, a_rows, m, rq, y_rows));
-          fall_back = state.scaled_unavailable;  // redo every chunk on the int32 path
-        }
-        continue;
-      }
-      KILN_RETURN_IF_ERROR(run_q8_gemm(ctx, state, *packed, a_rows, m, acc));
-      rq.m = m;
-      rq.y = y_rows;
-      KILN_RETURN_IF_ERROR(launch_status(ctx, launch_requantize(rq, ctx.stream()), "QLinearConv requantize"));
+      KILN_RETURN_IF_ERROR(launch_status(ctx, launch_im2col_s8(ip, ctx.stream()), "QLinearConv im2col"));
+    const int64_t m = images * pixels;
+    if (rowsum)
+      KILN_RETURN_IF_ERROR(
+          launch_status(ctx, launch_row_sums_s8(a_rows, m, k, kp, rowsum, ctx.stream()), "QLinearConv input sums"));
+    rq.y = static_cast<int8_t*>(y.data) + first * y_image;
+    if (fused) {
+      // a's rows (im2col scratch, or the input whose c == kp is a multiple of 16 at a 16-byte aligned base) always
+      // fit the fused kernel.
+      KILN_ASSIGN_OR_RETURN(bool ran, run_q8_gemm_requant(ctx, *packed, a_rows, kp, m, rq, oc));
+      if (!ran) return internal_error("QLinearConv " + ctx.node().name + ": int8 GEMM operands are misaligned");
+      continue;
     }
-    if (!fall_back) break;
-    scaled = false;
+    KILN_RETURN_IF_ERROR(run_q8_gemm(ctx, state, *packed, a_rows, m, acc));
+    rq.m = m;
+    KILN_RETURN_IF_ERROR(launch_status(ctx, launch_requantize(rq, ctx.stream()), "QLinearConv requantize"));
   }
   return ok_status();
 }

@@ -1,10 +1,7 @@
-// CUDA QLinearMatMul: a [..., M, K] (uint8/int8) times a 2-D constant-or-runtime b [K, N] through cuBLASLt's int8
-// GEMM with int32 accumulation, then one requantizing pass (zero points, Kiln's int32 bias input 8, scales,
-// saturate attribute) into y; saturating int8 outputs with zero b zero points requantize in the GEMM's epilogue
-// instead (float32 alpha and bias, within one step of the reference). Batched b (rank > 2) and per-row a/y
-// parameters stay on the reference backend.
-#include <cstdio>
-#include <cstdlib>
+// CUDA QLinearMatMul: a [..., M, K] (uint8/int8) times a 2-D constant-or-runtime b [K, N] through Kiln's fused int8
+// GEMM (q8_mma.cu), whose epilogue requantizes exactly as the reference does (zero points, Kiln's int32 bias input 8,
+// scales, saturate attribute). Batched b (rank > 2) and per-row a/y parameters stay on the reference backend.
+#include <cstdint>
 
 #include "backends/cuda/elementwise/host_util.h"
 #include "backends/cuda/quant/qgemm_host.h"
@@ -81,8 +78,13 @@ Status run_qlinear_matmul(CudaKernelContext& ctx) {
   if (y.numel() == 0) return ok_status();
 
   QGemmState& state = qgemm_state(ctx);
-  // a is used in place when it already is int8 rows of a multiple of 4; otherwise it is copied to shifted, padded rows.
-  const bool a_direct = at == DType::kInt8 && k % 4 == 0 && k > 0;
+  // a is used in place when it already is int8 rows of a multiple of 16 bytes at a 16-byte aligned base (the fused
+  // kernel's operand); otherwise it is copied to shifted, padded rows.
+  const bool a_direct =
+      at == DType::kInt8 && k % kQ8Align == 0 && k > 0 && reinterpret_cast<uintptr_t>(a.data) % kQ8Align == 0;
+  // Kiln's int8 GEMM requantizes in its epilogue (no int32 accumulators in memory); KILN_CUDA_Q8_INT32=1 takes the
+  // int32 path (cuBLASLt int8 GEMM, then launch_requantize).
+  const bool fused = !q8_int32_path_forced();
   const int64_t kp = a_direct ? k : round_up_q8(std::max<int64_t>(k, 1));
   const bool b_const = ctx.input_is_constant(3);
   if (state.rowsum_needed < 0) {
@@ -94,9 +96,9 @@ Status run_qlinear_matmul(CudaKernelContext& ctx) {
   const int64_t n_pad = round_up_q8(n);
   const size_t w_bytes = b_const ? 0 : packed_weight_bytes(n, kp);
   const size_t a_bytes = a_direct ? 0 : align256(static_cast<size_t>(m * kp));
-  const size_t acc_bytes = align256(static_cast<size_t>(m * n_pad) * sizeof(int32_t));
+  const size_t acc_bytes = fused ? 0 : align256(static_cast<size_t>(m * n_pad) * sizeof(int32_t));
   const size_t rs_bytes = rowsum_needed ? align256(static_cast<size_t>(m) * sizeof(int32_t)) : 0;
-  const size_t terms_bytes = std::max(requant_terms_bytes(n), scaled_terms_bytes(n));
+  const size_t terms_bytes = requant_terms_bytes(n);
   KILN_ASSIGN_OR_RETURN(uint8_t * scratch, q8_scratch(ctx, w_bytes + a_bytes + acc_bytes + rs_bytes + terms_bytes));
 
   PackedQ8Weights runtime_weights;
@@ -141,18 +143,11 @@ Status run_qlinear_matmul(CudaKernelContext& ctx) {
   rq.saturate = ctx.attrs().get_int("saturate", 0) != 0;
   rq.y = y.data;
   uint8_t* terms_scratch = scratch + w_bytes + a_bytes + acc_bytes + rs_bytes;
-  // Requantized in the GEMM's epilogue (no int32 accumulators in memory) for saturating int8 outputs whose b zero
-  // points are all 0; otherwise, or when cuBLASLt has no such algorithm, int32 + requantize.
-  if (yt == DType::kInt8 && bt == DType::kInt8 && !rowsum_needed && rq.saturate && n % 4 == 0 && k > 0 &&
-      !state.scaled_unavailable) {
-    const float *alpha = nullptr, *bias = nullptr;
-    KILN_RETURN_IF_ERROR(set_scaled_terms(ctx, state, terms_scratch, rq, &alpha, &bias));
-    Status st = run_q8_gemm_scaled(ctx, state, *w, a_rows, m, static_cast<int8_t*>(y.data), n, alpha, bias);
-    if (st.ok())
-      return state.scaled_checked ? st : check_scaled_once(ctx, state, *w, a_rows, m, rq, static_cast<int8_t*>(y.data));
-    if (std::getenv("KILN_CUDA_LT_LOG"))
-      std::fprintf(stderr, "kiln QLinearMatMul %s: int32 path: %s\n", ctx.node().name.c_str(), st.message().c_str());
-    state.scaled_unavailable = true;
+  KILN_RETURN_IF_ERROR(set_requant_terms(ctx, state, terms_scratch, &rq));
+  if (fused) {  // a's rows (in place or packed) and the packed weights always fit the fused kernel
+    KILN_ASSIGN_OR_RETURN(bool ran, run_q8_gemm_requant(ctx, *w, a_rows, kp, m, rq, n));
+    if (!ran) return internal_error("QLinearMatMul " + ctx.node().name + ": int8 GEMM operands are misaligned");
+    return ok_status();
   }
   if (k > 0) {
     KILN_RETURN_IF_ERROR(run_q8_gemm(ctx, state, *w, a_rows, m, acc));
@@ -160,7 +155,6 @@ Status run_qlinear_matmul(CudaKernelContext& ctx) {
     KILN_RETURN_IF_ERROR(launch_status(
         ctx, cudaMemsetAsync(acc, 0, static_cast<size_t>(m * n_pad) * sizeof(int32_t), ctx.stream()), "zero"));
   }
-  KILN_RETURN_IF_ERROR(set_requant_terms(ctx, state, terms_scratch, &rq));
   return launch_status(ctx, launch_requantize(rq, ctx.stream()), "QLinearMatMul requantize");
 }
 

@@ -1,0 +1,193 @@
+// Kiln's int8 tensor-core GEMM with the requantization in its epilogue (qgemm.h, launch_q8_gemm_requant):
+// mma.sync m16n8k32 (signed 8-bit, int32 accumulators in registers), 128 x BN x 64 block tiles of 2 x (BN / 32)
+// warps of 64 x 32 each, a 3-stage cp.async pipeline over the k tiles, and an epilogue that applies the exact
+// per-channel terms (term_scale, term_offset, the optional row sums) in double, so that every output equals the
+// int32 path's bit for bit, then writes the 8-bit tile through shared memory: 16-byte stores for row-major outputs,
+// pixel-contiguous bytes for NCHW ones.
+//
+// Why by hand: cuBLASLt's int8 kernels cannot write requantized int8 with a per-channel bias in the regular
+// (non-COL32) layouts Hopper takes (int8 D allows no bias epilogue and no device alpha vector with beta zero), so
+// every int8 layer would otherwise write and re-read 4-byte accumulators (docs/int8.md, "INT8 on CUDA").
+#include "backends/cuda/quant/qgemm_device.cuh"
+
+namespace kiln::cuda {
+namespace {
+
+constexpr int kBM = 128, kBK = 64, kStages = 3, kWarpsM = 2;
+constexpr int kLdS = kBK + 16;  // bytes per shared row: 16-byte aligned, and the 8 rows of one ldmatrix hit 8 banks
+
+template <int BN>
+struct MmaTile {
+  static constexpr int kWarpsN = BN / 32;
+  static constexpr int kThreads = 32 * kWarpsM * kWarpsN;
+  static constexpr int kLdY = BN + 16;  // bytes per row of the staged output tile
+  static constexpr size_t kStageBytes = size_t{kBM + BN} * kLdS;
+  static constexpr size_t kSmemBytes = kStageBytes * kStages;
+  static_assert(size_t{kBM} * kLdY <= kSmemBytes, "the output tile reuses the pipeline's shared memory");
+};
+
+__device__ __forceinline__ uint32_t smem_u32(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+// 16-byte async copy global -> shared; src_bytes 0 zero-fills the destination without reading.
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, int src_bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(dst)), "l"(src), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+// Four 8 x 16-byte matrices: for signed 8-bit mma operands the same register layout as four 8 x 8 16-bit ones.
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_u32(p)));
+}
+// c += a (16 x 32, row) * b (32 x 8, col), signed 8-bit operands, int32 accumulators.
+__device__ __forceinline__ void mma_s8(int32_t (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+template <int BN>
+__global__ void __launch_bounds__(MmaTile<BN>::kThreads, 2)
+    q8_gemm_requant_kernel(Q8GemmOperands g, RequantParams p, int n_tiles) {
+  using T = MmaTile<BN>;
+  extern __shared__ __align__(16) uint8_t smem[];
+  const int64_t m0 = static_cast<int64_t>(blockIdx.x / n_tiles) * kBM;  // n tiles fastest: neighbours share a rows
+  const int64_t n0 = static_cast<int64_t>(blockIdx.x % n_tiles) * BN;
+  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
+  const int wm = warp / T::kWarpsN, wn = warp % T::kWarpsN;
+  const int ktiles = static_cast<int>((g.kp + kBK - 1) / kBK);
+
+  auto load = [&](int stage, int kt) {
+    uint8_t* as = smem + stage * T::kStageBytes;
+    const int64_t k0 = static_cast<int64_t>(kt) * kBK;
+    for (int i = tid; i < (kBM + BN) * (kBK / 16); i += T::kThreads) {
+      const int row = i / (kBK / 16), chunk = i % (kBK / 16);
+      const bool is_a = row < kBM;
+      const int64_t grow = is_a ? m0 + row : n0 + (row - kBM), col = k0 + chunk * 16;
+      const bool ok = col < g.kp && grow < (is_a ? g.m : g.n_rows);
+      const int8_t* base = is_a ? g.a : g.w;
+      cp_async16(as + row * kLdS + chunk * 16, ok ? base + grow * (is_a ? g.lda : g.ldw) + col : base, ok ? 16 : 0);
+    }
+  };
+
+  int32_t acc[4][4][4] = {};  // [m16 tile][n8 tile][fragment]
+#pragma unroll
+  for (int s = 0; s < kStages - 1; ++s) {
+    if (s < ktiles) load(s, s);
+    cp_async_commit();
+  }
+  for (int kt = 0; kt < ktiles; ++kt) {
+    cp_async_wait<kStages - 2>();
+    __syncthreads();  // stage kt landed for every thread; every warp is done with the stage refilled next
+    const int next = kt + kStages - 1;
+    if (next < ktiles) load(next % kStages, next);
+    cp_async_commit();
+    const uint8_t* as = smem + (kt % kStages) * T::kStageBytes;
+    const uint8_t* bs = as + kBM * kLdS;
+#pragma unroll
+    for (int kk = 0; kk < kBK; kk += 32) {
+      uint32_t af[4][4], bf[2][4];
+#pragma unroll
+      for (int mi = 0; mi < 4; ++mi)
+        ldmatrix_x4(af[mi], as + (wm * 64 + mi * 16 + lane % 16) * kLdS + kk + (lane / 16) * 16);
+#pragma unroll
+      for (int nj = 0; nj < 2; ++nj)
+        ldmatrix_x4(bf[nj], bs + (wn * 32 + nj * 16 + (lane / 16) * 8 + lane % 8) * kLdS + kk + (lane / 8) % 2 * 16);
+#pragma unroll
+      for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+        for (int ni = 0; ni < 4; ++ni) mma_s8(acc[mi][ni], af[mi], bf[ni / 2][(ni % 2) * 2], bf[ni / 2][(ni % 2) * 2 + 1]);
+    }
+  }
+  cp_async_wait<0>();
+  __syncthreads();  // the pipeline's shared memory becomes the output tile
+
+  uint8_t* ys = smem;
+  const Requant8 r8 = requant8_of(p);
+  const int group = lane / 4, quad = lane % 4;
+#pragma unroll
+  for (int ni = 0; ni < 4; ++ni)
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      const int col = wn * 32 + ni * 8 + quad * 2 + j;
+      const int64_t n = n0 + col;
+      double scale = 0;
+      int64_t offset = 0, zb = 0;
+      if (n < p.n) {
+        scale = p.term_scale[n];
+        offset = p.term_offset[n];
+        if (p.rowsum_a) zb = zp_at(p.b_zp, n, p.b_shifted);
+      }
+#pragma unroll
+      for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int row = wm * 64 + mi * 16 + group + h * 8;
+          int64_t v = static_cast<int64_t>(acc[mi][ni][h * 2 + j]) + offset;
+          if (p.rowsum_a && m0 + row < g.m) v -= zb * p.rowsum_a[m0 + row];
+          ys[row * T::kLdY + col] = requant8(r8, v, scale);
+        }
+    }
+  __syncthreads();
+  uint8_t* y = static_cast<uint8_t*>(p.y);
+  if (p.rows_per_image > 0) {  // NCHW: row m = image * P + pixel goes to y[image][n][pixel], pixels contiguous
+    for (int i = tid; i < kBM * BN; i += T::kThreads) {
+      const int col = i / kBM, row = i % kBM;
+      const int64_t m = m0 + row, n = n0 + col;
+      if (m >= g.m || n >= p.n) continue;
+      const int64_t image = m / p.rows_per_image, pixel = m - image * p.rows_per_image;
+      y[(image * p.n + n) * p.rows_per_image + pixel] = ys[row * T::kLdY + col];
+    }
+    return;
+  }
+  const bool vec = g.ldy % 16 == 0 && reinterpret_cast<uintptr_t>(y) % 16 == 0;
+  for (int i = tid; i < kBM * (BN / 16); i += T::kThreads) {
+    const int row = i / (BN / 16), chunk = i % (BN / 16);
+    const int64_t m = m0 + row, n = n0 + chunk * 16;
+    if (m >= g.m || n >= p.n) continue;
+    uint8_t* dst = y + m * g.ldy + n;
+    const uint8_t* src = ys + row * T::kLdY + chunk * 16;
+    if (vec && n + 16 <= p.n) {
+      *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
+    } else {
+      for (int b = 0; b < 16 && n + b < p.n; ++b) dst[b] = src[b];
+    }
+  }
+}
+
+template <int BN>
+cudaError_t launch_tile(const Q8GemmOperands& g, const RequantParams& p, cudaStream_t stream) {
+  using T = MmaTile<BN>;
+  const int64_t m_tiles = (g.m + kBM - 1) / kBM, n_tiles = (p.n + BN - 1) / BN;
+  if (m_tiles * n_tiles > INT32_MAX) return cudaErrorInvalidValue;
+  const cudaError_t attr = cudaFuncSetAttribute(q8_gemm_requant_kernel<BN>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                static_cast<int>(T::kSmemBytes));
+  if (attr != cudaSuccess) return attr;
+  q8_gemm_requant_kernel<BN><<<static_cast<unsigned>(m_tiles * n_tiles), T::kThreads, T::kSmemBytes, stream>>>(
+      g, p, static_cast<int>(n_tiles));
+  return cudaGetLastError();
+}
+
+}  // namespace
+
+bool q8_gemm_requant_fits(const Q8GemmOperands& g) {
+  const uintptr_t addr = reinterpret_cast<uintptr_t>(g.a) | reinterpret_cast<uintptr_t>(g.w);
+  return addr % 16 == 0 && g.lda % 16 == 0 && g.ldw % 16 == 0 && g.kp % 16 == 0 && g.kp > 0 && g.lda >= g.kp &&
+         g.ldw >= g.kp;
+}
+
+cudaError_t launch_q8_gemm_requant(const Q8GemmOperands& g, const RequantParams& p, cudaStream_t stream) {
+  if (g.m == 0 || p.n == 0) return cudaSuccess;
+  if (!q8_gemm_requant_fits(g) || !p.term_scale || !p.term_offset || p.n > g.n_rows ||
+      (p.rows_per_image == 0 && g.ldy < p.n) || (p.rows_per_image > 0 && g.m % p.rows_per_image != 0))
+    return cudaErrorInvalidValue;
+  return p.n <= 64 ? launch_tile<64>(g, p, stream) : launch_tile<128>(g, p, stream);
+}
+
+}  // namespace kiln::cuda
