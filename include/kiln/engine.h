@@ -51,6 +51,10 @@ struct BuildOptions {
   // A calibration cache (JSON, "kiln-calib" v1) of this model: read when it exists (a cache of another model is an
   // error); with calib_dir and no such file yet, calibration writes it.
   std::string calib_cache;
+  // The precision of the float layers between int8 ones on a GPU backend (--int8-float): "fp16" (default; the float
+  // ops of the int8 graph are lowered as --precision fp16 lowers them, quantize/dequantize included) or "fp32".
+  // CPU engines keep float32 (their matmuls use bf16 only under --precision bf16).
+  std::string int8_float = "fp16";
   std::string calib_method;        // minmax | entropy | percentile | mse; empty: mse
   double calib_percentile = 99.99;  // percentile method: the percentile of |x| kept unclipped, in (0, 100]
   int calib_batches = 0;            // samples (subfolders) used, in name order; 0: all

@@ -72,7 +72,7 @@ def build(model: Union[PathLike, bytes, bytearray, memoryview], *, precision: st
           timing_cache: Optional[PathLike] = None,
           calib: Union[None, PathLike, Iterable[Mapping[str, Any]]] = None, calib_cache: Optional[PathLike] = None,
           calib_method: Optional[str] = None, calib_percentile: float = 99.99, calib_batches: int = 0,
-          export_qdq: Optional[PathLike] = None, accuracy_budget: Optional[str] = None,
+          int8_float: str = "fp16", export_qdq: Optional[PathLike] = None, accuracy_budget: Optional[str] = None,
           accuracy_samples: int = 0, accuracy_report: Optional[PathLike] = None) -> "Engine":
     """Compiles an ONNX model (a file path, or the model's bytes) into an Engine; the same build as `kiln build`.
 
@@ -85,7 +85,8 @@ def build(model: Union[PathLike, bytes, bytearray, memoryview], *, precision: st
     ({input name: array}, each may hold a batch) or the path of a sample folder (`kiln build --calib`);
     calib_cache (--calib-cache) is read when it exists, else written by the calibration; calib_method: mse
     (default) | entropy | minmax | percentile; calib_percentile; calib_batches: samples used (0: all);
-    export_qdq: also write the Q/DQ ONNX model there.
+    export_qdq: also write the Q/DQ ONNX model there; int8_float (--int8-float): on cuda, the precision of the float
+    layers between int8 ones, "fp16" (default) or "fp32".
     Accuracy guard (--accuracy-budget, docs/int8.md): accuracy_budget "[OUTPUT=]METRIC:VALUE[,...]" with METRIC
     top1 | cosine | rel_l2, checked on accuracy_samples held-back calibration samples (0: a fifth) against the FP32
     engine; layers move back to FP32 until it holds, else KilnError. accuracy_report: write the JSON report there.
@@ -107,7 +108,7 @@ def build(model: Union[PathLike, bytes, bytearray, memoryview], *, precision: st
                 profiles=prof_list, opt_level=int(opt_level), timing_cache=os.fspath(timing_cache or ""),
                 exact_gelu=bool(exact_gelu), input_dtypes=dtypes, calib_dir="",
                 calib_cache=os.fspath(calib_cache or ""), calib_method=calib_method or "",
-                calib_percentile=float(calib_percentile), calib_batches=int(calib_batches),
+                calib_percentile=float(calib_percentile), calib_batches=int(calib_batches), int8_float=int8_float,
                 export_qdq=os.fspath(export_qdq or ""), accuracy_budget=accuracy_budget or "",
                 accuracy_samples=int(accuracy_samples), accuracy_report=os.fspath(accuracy_report or ""))
     if not isinstance(model, (str, os.PathLike, bytes, bytearray, memoryview)):

@@ -35,7 +35,7 @@ std::shared_ptr<EngineHandle> build(const std::string& path, const std::string& 
                                     const std::map<std::string, std::string>& input_dtypes,
                                     const std::string& calib_dir, const std::string& calib_cache,
                                     const std::string& calib_method, double calib_percentile, int calib_batches,
-                                    const std::string& export_qdq, const std::string& accuracy_budget,
+                                    const std::string& int8_float, const std::string& export_qdq, const std::string& accuracy_budget,
                                     int accuracy_samples, const std::string& accuracy_report) {
   BuildOptions o;
   o.device = device;
@@ -51,6 +51,7 @@ std::shared_ptr<EngineHandle> build(const std::string& path, const std::string& 
   o.calib_method = calib_method;
   o.calib_percentile = calib_percentile;
   o.calib_batches = calib_batches;
+  o.int8_float = int8_float;
   o.export_qdq = export_qdq;
   o.accuracy_budget = accuracy_budget;
   o.accuracy_samples = accuracy_samples;
@@ -162,7 +163,7 @@ void bind_engine(nb::module_& m) {
 
   m.def("_build", &build, "path"_a, "device"_a, "gpu"_a, "backend"_a, "precision"_a, "shapes"_a, "profiles"_a,
         "opt_level"_a, "timing_cache"_a, "exact_gelu"_a, "input_dtypes"_a, "calib_dir"_a, "calib_cache"_a,
-        "calib_method"_a, "calib_percentile"_a, "calib_batches"_a, "export_qdq"_a,
+        "calib_method"_a, "calib_percentile"_a, "calib_batches"_a, "int8_float"_a, "export_qdq"_a,
         "accuracy_budget"_a, "accuracy_samples"_a, "accuracy_report"_a);
   m.def("cuda_device_count", &cuda_device_count, "Visible CUDA devices (0 without a GPU or in builds without CUDA).");
   m.attr("built_with_cuda") = built_with_cuda();

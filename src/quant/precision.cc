@@ -14,6 +14,7 @@ namespace kiln {
 namespace {
 
 constexpr float kMaxHalf = 65504.f;
+constexpr float kMinNormalHalf = 6.103515625e-05f;  // 2^-14
 
 class Lowering {
  public:
@@ -64,6 +65,18 @@ class Lowering {
     }
   }
 
+  // A quantization scale float16 holds only approximately: below its smallest normal value (2^-14, where its
+  // precision drops) or above its largest.
+  bool scale_outside_half(const std::string& v) const {
+    const Tensor& t = g_.initializers.at(v);
+    const float* p = t.data<float>();
+    for (int64_t i = 0; i < t.numel(); ++i) {
+      const float a = std::fabs(p[i]);
+      if (std::isfinite(a) && a != 0.f && (a < kMinNormalHalf || a > kMaxHalf)) return true;
+    }
+    return false;
+  }
+
   bool overflows_half(const std::string& v) const {
     const Tensor& t = g_.initializers.at(v);
     const float* p = t.data<float>();
@@ -93,6 +106,12 @@ class Lowering {
       const Node& n = g_.nodes[i];
       const LowPrecisionOp* spec = find_low_precision_op(n.op);
       if (!spec) continue;
+      const bool qdq = n.op == OpKind::kQuantizeLinear || n.op == OpKind::kDequantizeLinear;
+      // Quantize/dequantize lower to float16 only (bfloat16's 8-bit mantissa would move the calibrated scales), and
+      // only with a constant scale inside float16's normal range.
+      if (qdq && (target_ != DType::kFloat16 || n.attrs.get_int("output_dtype", 0) != 0 || !n.has_input(1) || !is_constant(n.inputs[1]) ||
+                  dtype_of(n.inputs[1]) != DType::kFloat32 || scale_outside_half(n.inputs[1])))
+        continue;
       bool ok = true, any_f32 = false, any_low_in = false, guarded = false;
       for (size_t j = 0; j < n.inputs.size() && ok; ++j) {
         if (!n.has_input(j) || !is_t_input(*spec, j)) continue;

@@ -80,6 +80,11 @@ std::vector<LowPrecisionOp> build_table() {
       math(K::kReduceMean, x),
       math(K::kReduceMax, x),
       math(K::kReduceMin, x),
+      // Quantize/dequantize between int8 ops and lowered float ones (--precision int8 on cuda): QuantizeLinear's x and
+      // y_scale, once x arrives in the target type; DequantizeLinear's x_scale and output. A scale that the target
+      // type cannot hold to full precision keeps the node in float32 (lower_precision's scale guard).
+      {K::kQuantizeLinear, bits({0, 1}), false, 0, 0, false, 0, true},
+      {K::kDequantizeLinear, bits({1}), false, 0, kOut0, false, 0, false},
       // Data movement: follows its input's type. Shapes, indices, starts, pads, scales stay as they are.
       mover(K::kReshape, x),
       mover(K::kTranspose, x),

@@ -43,7 +43,11 @@ Result<std::string> resolve_precision(const BuildOptions& o, const Backend* pref
   if (p != "fp32" && p != "tf32" && p != "fp16" && p != "bf16" && p != "int8" && p != "best")
     return invalid_argument("unknown --precision '" + p + "' (expected fp32|tf32|fp16|bf16|int8|best)");
   // int8: calibrated Q/DQ (quant/calib/int8_model.h), compiled as fp32 graph whose Q/DQ patterns fold to int8 ops.
-  if (p == "int8") return p;
+  if (p == "int8") {
+    if (o.int8_float != "fp16" && o.int8_float != "fp32")
+      return invalid_argument("unknown int8 float precision '" + o.int8_float + "' (expected fp16|fp32)");
+    return p;
+  }
   if (o.device == "cpu") {
     if (p == "best") return preferred ? preferred->best_precision() : std::string("fp32");
     if (p == "tf32") return invalid_argument("--precision tf32 is a GPU precision (use fp32 on --device cpu)");
@@ -150,9 +154,12 @@ Result<std::shared_ptr<Engine>> build_engine_from_graph(std::shared_ptr<Graph> g
   // Backends that compute narrow floats as tensor dtypes (CUDA; the reference, which emulates them) get the graph
   // lowered; the CPU backend keeps float32 tensors and lets its convolutions and matmuls compute in bf16 where the
   // CPU has native bf16 dot products (docs/cpu-backend.md), so nothing falls back to the reference for a dtype.
-  if ((precision == "fp16" || precision == "bf16") && chain.front()->wants_pass("precision_lowering")) {
+  // INT8 on a GPU backend: the float layers between int8 ones run in float16 unless --int8-float fp32 (TensorRT's
+  // --int8 --fp16); the reference backend, also lowering, keeps int8 engines' floats in float32 (it is the oracle).
+  const bool int8_half = precision == "int8" && options.int8_float == "fp16" && options.device == "cuda";
+  if ((precision == "fp16" || precision == "bf16" || int8_half) && chain.front()->wants_pass("precision_lowering")) {
     PrecisionOptions pr;
-    pr.target = precision == "fp16" ? DType::kFloat16 : DType::kBFloat16;
+    pr.target = precision == "bf16" ? DType::kBFloat16 : DType::kFloat16;
     pr.approximate_gelu = !options.exact_gelu;
     KILN_ASSIGN_OR_RETURN(PrecisionReport report, lower_precision(*graph, pr));
     (void)report;

@@ -622,8 +622,49 @@ TEST_P(PrecisionTarget, EveryAllowListedOpRunsInTarget) {
   }
   for (const LowPrecisionOp& e : low_precision_ops())
     if (e.op != OpKind::kConv && e.op != OpKind::kMatMul && e.op != OpKind::kAdd && e.op != OpKind::kMul &&
-        e.op != OpKind::kPow && e.op != OpKind::kMaxPool && e.op != OpKind::kLayerNormalization)  // covered above
+        e.op != OpKind::kPow && e.op != OpKind::kMaxPool && e.op != OpKind::kLayerNormalization &&
+        e.op != OpKind::kQuantizeLinear && e.op != OpKind::kDequantizeLinear)  // covered above or below
       EXPECT_TRUE(covered.count(e.op)) << op_name(e.op) << " has no case here";
+}
+
+// x -> Neg -> QuantizeLinear -> DequantizeLinear -> Relu with scale `scale` (the shape of an int8 graph's float
+// island boundaries). Inputs sit a quarter step off the quantization grid, so float16 rounding never crosses a tie.
+Graph qdq_chain(float scale) {
+  Graph g = make_graph({{"x", {2, 8}}}, {"y"});
+  g.initializers["s"] = Tensor::scalar<float>(kF32, scale);
+  g.initializers["z"] = Tensor::scalar<int8_t>(DType::kInt8, 3);
+  g.nodes.push_back(node(OpKind::kNeg, "neg", {"x"}, {"n"}));
+  g.nodes.push_back(node(OpKind::kQuantizeLinear, "q", {"n", "s", "z"}, {"q8"}));
+  g.nodes.push_back(node(OpKind::kDequantizeLinear, "dq", {"q8", "s", "z"}, {"d"}));
+  g.nodes.push_back(node(OpKind::kRelu, "relu", {"d"}, {"y"}));
+  infer(g);
+  return g;
+}
+Tensor off_grid_input(float scale) {
+  Tensor x(kF32, {2, 8});
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = (static_cast<float>(i) - 7.f + 0.25f) * 3.f * scale;
+  return x;
+}
+
+TEST(Precision, QuantizeDequantizeLowerToHalfOnly) {
+  const float scale = 0.02f;
+  Graph half = lower_and_compare(qdq_chain(scale), kF16, {{"x", off_grid_input(scale)}});
+  EXPECT_EQ(dtype(half, "n"), kF16);  // Q reads the lowered Neg's output directly: no Cast between
+  EXPECT_EQ(dtype(half, find_node(half, "q")->inputs[1]), kF16);
+  EXPECT_EQ(dtype(half, "d"), kF16);  // DQ writes the target type for the lowered Relu
+  EXPECT_EQ(find_node(half, "q")->inputs[0], "n");  // no Cast between the float16 ops and Q / DQ
+  EXPECT_EQ(find_node(half, "relu")->inputs[0], "d");
+  // bfloat16's 8-bit mantissa would move the calibrated scale: Q and DQ stay float32 there.
+  Graph bf = lower_and_compare(qdq_chain(scale), DType::kBFloat16, {{"x", off_grid_input(scale)}});
+  EXPECT_EQ(dtype(bf, "d"), kF32);
+  EXPECT_EQ(dtype(bf, find_node(bf, "q")->inputs[1]), kF32);
+}
+
+TEST(Precision, QuantizeDequantizeKeepScalesFloat16CannotHold) {
+  const float scale = 1e-6f;  // below float16's smallest normal (an int32 bias's scale can be this small)
+  Graph low = lower_and_compare(qdq_chain(scale), kF16, {{"x", off_grid_input(scale)}});
+  EXPECT_EQ(dtype(low, "d"), kF32);
+  EXPECT_EQ(dtype(low, find_node(low, "q")->inputs[1]), kF32);
 }
 
 TEST(Precision, AllowListHasOneEntryPerOp) {

@@ -78,6 +78,9 @@ void BuildFlags::add_calib_to(CLI::App* cmd, bool with_cache) {
   if (with_cache)
     cmd->add_option("--calib-cache", calib_cache,
                     "Calibration cache (JSON from kiln calibrate): read if it exists, else written after --calib");
+  cmd->add_option("--int8-float", int8_float,
+                  "--precision int8 on cuda: precision of the float layers between int8 ones, fp16 (default) or fp32")
+      ->check(CLI::IsMember({"fp16", "fp32"}));
   cmd->add_option("--calib-method", calib_method, "minmax|entropy|percentile|mse (default mse)")
       ->check(CLI::IsMember({"minmax", "entropy", "percentile", "mse"}));
   cmd->add_option("--percentile", calib_percentile, "percentile method: % of |x| kept unclipped (default 99.99)")
@@ -112,6 +115,7 @@ Result<BuildOptions> BuildFlags::to_options() const {
   o.calib_dir = calib_dir;
   o.calib_cache = calib_cache;
   o.calib_method = calib_method;
+  o.int8_float = int8_float;
   o.calib_percentile = calib_percentile;
   o.calib_batches = calib_batches;
   o.export_qdq = export_qdq;
