@@ -1,8 +1,8 @@
 // GPU tests of the quant family's int8 GEMM path against the reference backend: QLinearMatMul (uint8/int8
 // operands, per-channel weights, zero points, Kiln's bias input and saturate attribute, odd sizes that need padding)
 // and QLinearConv (im2col + GEMM for group 1, the direct kernel for groups; pads, strides, dilations, 1-D; NCHW and
-// the channels-last layout="NHWC"). Every GEMM case runs twice: on the fused int8 kernel (q8_mma.cu) and on the
-// int32 path (KILN_CUDA_Q8_INT32=1: cuBLASLt int8 GEMM, then a requantizing pass). Both follow the reference's
+// the channels-last layout="NHWC"). Every GEMM case runs on both tactics: the fused int8 kernel (q8_mma.cu) and the
+// int32 path (cuBLASLt int8 GEMM, then a requantizing pass). Both follow the reference's
 // arithmetic, so outputs must match bit for bit.
 #include <gtest/gtest.h>
 
@@ -13,16 +13,14 @@
 namespace kiln::testing {
 namespace {
 
-// Runs `check` on the fused kernel, then on the int32 path.
+// Runs `check` on the fused kernel, then on the int32 path (the two tactics, forced whatever the tuner would pick).
 template <class F>
 void on_both_paths(F check) {
-  {
-    SCOPED_TRACE("fused int8 GEMM");
+  for (const char* path : {"0", "1"}) {
+    SCOPED_TRACE(std::string(path[0] == '0' ? "fused int8 GEMM" : "int32 path") + " (KILN_CUDA_Q8_INT32=" + path + ")");
+    setenv("KILN_CUDA_Q8_INT32", path, 1);
     check();
   }
-  SCOPED_TRACE("int32 path (KILN_CUDA_Q8_INT32=1)");
-  setenv("KILN_CUDA_Q8_INT32", "1", 1);
-  check();
   unsetenv("KILN_CUDA_Q8_INT32");
 }
 

@@ -93,9 +93,15 @@ Result<bool> run_q8_gemm_requant(CudaKernelContext& ctx, const PackedQ8Weights& 
   return true;
 }
 
-bool q8_int32_path_forced() {
+bool q8_fused_path(const CudaKernelContext& ctx) {
   const char* v = std::getenv("KILN_CUDA_Q8_INT32");
-  return v && std::string(v) == "1";
+  if (v && std::string(v) == "1") return false;
+  if (v && std::string(v) == "0") return true;
+  return ctx.tactic() != kQ8Int32Tactic;
+}
+
+std::string q8_tactic_name(const Node&, int64_t tactic) {
+  return tactic == kQ8Int32Tactic ? "cuBLASLt int8 GEMM + requantize" : "fused int8 GEMM";
 }
 
 QGemmState& qgemm_state(CudaKernelContext& ctx) {
@@ -141,7 +147,7 @@ Result<uint8_t*> q8_scratch(CudaKernelContext& ctx, size_t bytes) {
 Status run_q8_gemm(CudaKernelContext& ctx, QGemmState& state, const PackedQ8Weights& w, const int8_t* a, int64_t m,
                    int32_t* acc) {
   KILN_ASSIGN_OR_RETURN(const LtPlan* plan, lt_plan_in(state.plans, ctx, q8_problem(w, a, m, w.n_pad, acc, w.n_pad)));
-  return plan->run(ctx, ctx.tactic(), 1.f, w.rows, a, 0.f, nullptr, acc, nullptr);
+  return plan->run(ctx, 0, 1.f, w.rows, a, 0.f, nullptr, acc, nullptr);
 }
 
 Status check_q_scale(const CudaKernelContext& ctx, size_t i, const char* name, int64_t channels, bool per_channel) {

@@ -59,7 +59,7 @@ size_t packed_weight_bytes(int64_t n, int64_t kp);
 Result<uint8_t*> q8_scratch(CudaKernelContext& ctx, size_t bytes);
 inline size_t align256(size_t v) { return (v + 255) / 256 * 256; }
 
-// acc[m][w.n_pad] = a[m][w.kp] * w.rows^T in int32 through cuBLASLt (tactic: the node's tuned one).
+// acc[m][w.n_pad] = a[m][w.kp] * w.rows^T in int32 through cuBLASLt (its first heuristic algorithm).
 Status run_q8_gemm(CudaKernelContext& ctx, QGemmState& state, const PackedQ8Weights& w, const int8_t* a, int64_t m,
                    int32_t* acc);
 
@@ -75,9 +75,13 @@ size_t requant_terms_bytes(int64_t n);
 // not fit the kernel (the caller takes the int32 path: run_q8_gemm + launch_requantize).
 Result<bool> run_q8_gemm_requant(CudaKernelContext& ctx, const PackedQ8Weights& w, const int8_t* a, int64_t lda,
                                  int64_t m, RequantParams rq, int64_t ldy);
-// KILN_CUDA_Q8_INT32=1 in the environment (read on every call): QLinearConv and QLinearMatMul take the int32 path
-// instead of the fused kernel (the GPU tests check both against the reference).
-bool q8_int32_path_forced();
+// The two tactics of QLinearMatMul and group-1 QLinearConv, timed per node by the build's tuner: the fused int8 GEMM
+// (0), or the int32 path (1: cuBLASLt's first heuristic int8 algorithm, then launch_requantize), which splits k where
+// the fused kernel's 128-row tiles would leave SMs idle (batch 1). KILN_CUDA_Q8_INT32 in the environment (read on
+// every run) overrides the tactic: "1" the int32 path, "0" the fused kernel (the GPU tests check both).
+constexpr int64_t kQ8FusedTactic = 0, kQ8Int32Tactic = 1;
+bool q8_fused_path(const CudaKernelContext& ctx);
+std::string q8_tactic_name(const Node& node, int64_t tactic);
 
 // Shared input checks: scale input i is a float32 tensor with 1 (or `channels`, when per_channel) values; a zero
 // point input is int8/uint8 with the same count.

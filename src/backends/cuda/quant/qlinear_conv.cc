@@ -118,9 +118,9 @@ Status run_qlinear_conv(CudaKernelContext& ctx) {
   const bool direct_rows = nhwc && kh == 1 && kw == 1 && win.strides[0] == 1 && win.strides[1] == 1 &&
                            win.pads[0] == 0 && win.pads[1] == 0 && win.pads[2] == 0 && win.pads[3] == 0 &&
                            xt == DType::kInt8 && c == kp && reinterpret_cast<uintptr_t>(x.data) % 16 == 0;
-  // Kiln's int8 GEMM requantizes in its epilogue (the int32 products never reach memory); KILN_CUDA_Q8_INT32=1
-  // takes the int32 path (cuBLASLt int8 GEMM, then launch_requantize) instead.
-  const bool fused = !q8_int32_path_forced();
+  // Tactic 0: Kiln's int8 GEMM requantizes in its epilogue (the int32 products never reach memory); tactic 1: the
+  // int32 path (cuBLASLt int8 GEMM, then launch_requantize).
+  const bool fused = q8_fused_path(ctx);
 
   PackedQ8Weights runtime_weights;
   const PackedQ8Weights* packed = nullptr;
@@ -205,6 +205,14 @@ Status run_qlinear_conv(CudaKernelContext& ctx) {
 
 }  // namespace
 
-CudaKernel qlinear_conv_kernel() { return {run_qlinear_conv, supports_qlinear_conv}; }
+int qlinear_conv_tactics(CudaKernelContext& ctx) { return ctx.attrs().get_int("group", 1) == 1 ? 2 : 1; }
+
+CudaKernel qlinear_conv_kernel() {
+  CudaKernel k{run_qlinear_conv, supports_qlinear_conv};
+  k.num_tactics = qlinear_conv_tactics;
+  k.tactic_name = q8_tactic_name;
+  k.cheap_tactics = true;
+  return k;
+}
 
 }  // namespace kiln::cuda

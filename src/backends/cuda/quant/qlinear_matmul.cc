@@ -82,9 +82,9 @@ Status run_qlinear_matmul(CudaKernelContext& ctx) {
   // kernel's operand); otherwise it is copied to shifted, padded rows.
   const bool a_direct =
       at == DType::kInt8 && k % kQ8Align == 0 && k > 0 && reinterpret_cast<uintptr_t>(a.data) % kQ8Align == 0;
-  // Kiln's int8 GEMM requantizes in its epilogue (no int32 accumulators in memory); KILN_CUDA_Q8_INT32=1 takes the
-  // int32 path (cuBLASLt int8 GEMM, then launch_requantize).
-  const bool fused = !q8_int32_path_forced();
+  // Tactic 0: Kiln's int8 GEMM requantizes in its epilogue (no int32 accumulators in memory); tactic 1: the int32
+  // path (cuBLASLt int8 GEMM, then launch_requantize).
+  const bool fused = q8_fused_path(ctx);
   const int64_t kp = a_direct ? k : round_up_q8(std::max<int64_t>(k, 1));
   const bool b_const = ctx.input_is_constant(3);
   if (state.rowsum_needed < 0) {
@@ -160,6 +160,12 @@ Status run_qlinear_matmul(CudaKernelContext& ctx) {
 
 }  // namespace
 
-CudaKernel qlinear_matmul_kernel() { return {run_qlinear_matmul, supports_qlinear_matmul}; }
+CudaKernel qlinear_matmul_kernel() {
+  CudaKernel k{run_qlinear_matmul, supports_qlinear_matmul};
+  k.num_tactics = [](CudaKernelContext&) { return 2; };
+  k.tactic_name = q8_tactic_name;
+  k.cheap_tactics = true;
+  return k;
+}
 
 }  // namespace kiln::cuda
