@@ -32,17 +32,18 @@ if [[ $what == all || $what == models ]]; then
   echo "models rc=$?"; tail -5 "$OUT/models_cuda.log"
 fi
 if [[ $what == int8 ]]; then
-  # INT8 on CUDA (docs/int8.md, "INT8 on CUDA"): the quant kernel tests (KILN_CUDA_LT_LOG names every node whose
-  # requantizing epilogue fell back to the int32 path), then ResNet-50 INT8 (self-calibrated, per-layer profile) and
-  # FP16 at batch 128 and 1 in the same call.
+  # INT8 on CUDA (docs/int8.md, "INT8 on CUDA"): the quant and 8-bit pool kernel tests (every GEMM case on both
+  # tactics), then ResNet-50 (self-calibrated) and BERT-base INT8 next to FP16, profiled, in the same call.
   echo "== int8 kernel tests"
-  KILN_CUDA_LT_LOG=1 timeout 240 dist/bin/kiln_gpu_tests --gtest_filter='Quant*:GpuPool*' >"$OUT/gpu_tests_int8.log" 2>&1
+  timeout 240 dist/bin/kiln_gpu_tests --gtest_filter='Quant*:GpuPool*' >"$OUT/gpu_tests_int8.log" 2>&1
   echo "int8 tests rc=$?"; grep -E "^\[  (PASSED|FAILED) \]" "$OUT/gpu_tests_int8.log"
-  echo "int32-path fallbacks: $(grep -c 'int32 path' "$OUT/gpu_tests_int8.log")"
-  for precision in int8 fp16; do
-    profile=""; [[ $precision == int8 ]] && profile="--profile"
-    timeout 240 python3 bench/gpu_compare.py --kiln "$KILN" --models resnet50 --batches 128,1 --kiln-only $profile \
-      --precision $precision --duration 2 --windows 3 --out "$OUT/r50_$precision.json" >"$OUT/r50_$precision.log" 2>&1
-    echo "resnet50 $precision rc=$?"; grep -E "^\| ResNet|rel L2|time by op" "$OUT/r50_$precision.log" | head -8
+  for model in resnet50 bert; do
+    batches=128,1; [[ $model == bert ]] && batches=64,1
+    for precision in int8 fp16; do
+      timeout 200 python3 bench/gpu_compare.py --kiln "$KILN" --models $model --batches $batches --kiln-only --profile \
+        --precision $precision --duration 2 --windows 3 --out "$OUT/${model}_$precision.json" \
+        >"$OUT/${model}_$precision.log" 2>&1
+      echo "$model $precision rc=$?"; grep -E "^\| (ResNet|BERT)|rel L2|time by op" "$OUT/${model}_$precision.log" | head -8
+    done
   done
 fi

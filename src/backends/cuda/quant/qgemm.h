@@ -1,5 +1,5 @@
 // Device side of Kiln's int8 GEMM path on CUDA (QLinearMatMul, QLinearConv): operand packing into signed 8-bit
-// rows padded for cuBLASLt's int8 kernels, im2col, zero-point sums, and the requantizing epilogue over the int32
+// rows padded to 16 bytes, im2col, zero-point sums, the fused int8 GEMM, and the requantizing pass over the int32
 // accumulators. Plain C++17 launch functions (raw pointers, sizes, stream) for the .cc host files.
 //
 // The integer algebra (docs/int8.md, "INT8 on CUDA"): cuBLASLt multiplies signed int8 only, so uint8 operands are
