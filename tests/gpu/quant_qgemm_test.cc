@@ -1,8 +1,8 @@
 // GPU tests of the quant family's int8 GEMM path against the reference backend: QLinearMatMul (uint8/int8
 // operands, per-channel weights, zero points, Kiln's bias input and saturate attribute, odd sizes that need padding)
 // and QLinearConv (im2col + GEMM for group 1, the direct kernel for groups; pads, strides, dilations, 1-D; NCHW and
-// the channels-last layout="NHWC"). Every GEMM case runs on both tactics: the fused int8 kernel (q8_mma.cu) and the
-// int32 path (cuBLASLt int8 GEMM, then a requantizing pass). Both follow the reference's
+// the channels-last layout="NHWC"). Every GEMM case runs on each tactic: the fused int8 kernel (q8_mma.cu), the int32
+// path (cuBLASLt int8 GEMM, then a requantizing pass) and, for convolutions, the implicit im2col. Both follow the reference's
 // arithmetic, so outputs must match bit for bit.
 #include <gtest/gtest.h>
 
@@ -13,12 +13,15 @@
 namespace kiln::testing {
 namespace {
 
-// Runs `check` on the fused kernel, then on the int32 path (the two tactics, forced whatever the tuner would pick).
+// Runs `check` on each GEMM tactic, forced whatever the tuner would pick: the fused kernel, the int32 path and (for
+// convolutions) the implicit im2col, which runs as the fused kernel where it does not apply.
 template <class F>
-void on_both_paths(F check) {
-  for (const char* path : {"0", "1"}) {
-    SCOPED_TRACE(std::string(path[0] == '0' ? "fused int8 GEMM" : "int32 path") + " (KILN_CUDA_Q8_INT32=" + path + ")");
-    setenv("KILN_CUDA_Q8_INT32", path, 1);
+void on_each_path(F check, bool conv) {
+  const char* names[] = {"fused int8 GEMM", "int32 path", "implicit im2col"};
+  for (int path = 0; path < (conv ? 3 : 2); ++path) {
+    const std::string v = std::to_string(path);
+    SCOPED_TRACE(std::string(names[path]) + " (KILN_CUDA_Q8_INT32=" + v + ")");
+    setenv("KILN_CUDA_Q8_INT32", v.c_str(), 1);
     check();
   }
   unsetenv("KILN_CUDA_Q8_INT32");
@@ -64,7 +67,7 @@ void check_qmatmul(const QMatMulCase& c, uint64_t seed) {
   std::vector<size_t> constants{1, 2, 4, 5, 6, 7};
   if (c.b_constant) constants.push_back(3);
   if (c.bias) constants.push_back(8);
-  on_both_paths([&] { expect_cuda_matches_reference(node, in, constants, &kQuantExact); });
+  on_each_path([&] { expect_cuda_matches_reference(node, in, constants, &kQuantExact); }, false);
 }
 
 TEST(QuantQLinearMatMul, TypesAndParameters) {
@@ -134,7 +137,7 @@ void check_qconv(const QConvCase& c, DType xt, DType wt, DType yt, uint64_t seed
                          scalar_f32(0.05f),
                          scalar_q(yt, yt == DType::kInt8 ? 2 : 117)};
   if (c.bias) in.push_back(random_tensor(DType::kInt32, {m}, seed + 5, -20000, 20000));
-  on_both_paths([&] { expect_cuda_matches_reference(node, in, {1, 2, 3, 4, 5, 6, 7, 8}, &kQuantExact); });
+  on_each_path([&] { expect_cuda_matches_reference(node, in, {1, 2, 3, 4, 5, 6, 7, 8}, &kQuantExact); }, true);
 }
 
 TEST(QuantQLinearConv, GemmAndDirectPaths) {
@@ -159,8 +162,9 @@ TEST(QuantQLinearConv, GemmAndDirectPaths) {
 }
 
 // layout="NHWC" (the layout_nhwc pass's int8 regions): the channels-last im2col's 16-byte, 4-byte and byte paths,
-// the 1x1 convolution that multiplies int8 input rows without an im2col, strides, pads, dilation, uint8 inputs
-// (shifted on the way) and the direct grouped kernel, all exact against the reference.
+// the 1x1 convolution that multiplies int8 input rows without an im2col, the implicit im2col (int8 input, c % 16,
+// with x's non-zero zero point padding the borders), strides, pads, dilation, uint8 inputs (shifted on the way) and
+// the direct grouped kernel, all exact against the reference.
 TEST(QuantQLinearConv, ChannelsLastPaths) {
   KILN_REQUIRE_GPU();
   const std::vector<QConvCase> cases = {
@@ -175,6 +179,9 @@ TEST(QuantQLinearConv, ChannelsLastPaths) {
       // Several 128-row and 128-column tiles, partial last tiles, k tails of 16 and 48 bytes past 64-byte steps.
       {{3, 48, 20, 20}, {144, 48, 1, 1}, {}, {}, {}, 1, true, true, true},
       {{2, 40, 15, 15}, {200, 40, 3, 3}, {1, 1, 1, 1}, {1, 1}, {}, 1, true, true, false},
+      // Implicit im2col over several tiles: asymmetric pads, stride 2, taps outside on every border.
+      {{2, 32, 15, 13}, {136, 32, 3, 3}, {1, 0, 2, 1}, {2, 2}, {}, 1, true, true, true},
+      {{1, 48, 12, 12}, {72, 48, 5, 5}, {2, 2, 2, 2}, {1, 1}, {}, 1, true, true, true},
   };
   uint64_t seed = 1200;
   for (DType xt : {DType::kInt8, DType::kUInt8})

@@ -8,6 +8,7 @@
 // Why by hand: cuBLASLt's int8 kernels cannot write requantized int8 with a per-channel bias in the regular
 // (non-COL32) layouts Hopper takes (int8 D allows no bias epilogue and no device alpha vector with beta zero), so
 // every int8 layer would otherwise write and re-read 4-byte accumulators (docs/int8.md, "INT8 on CUDA").
+#include "backends/cuda/device_common.cuh"
 #include "backends/cuda/quant/qgemm_device.cuh"
 
 namespace kiln::cuda {
@@ -52,7 +53,38 @@ __device__ __forceinline__ void mma_s8(int32_t (&c)[4], const uint32_t (&a)[4], 
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-template <int BN>
+// Where output pixel m's window starts in a channels-last input (implicit im2col): the image's first byte and the
+// top-left input coordinate (iy0, ix0) of its taps; valid false for rows past the GEMM's m.
+struct PixelOrigin {
+  const int8_t* image = nullptr;
+  int iy0 = 0, ix0 = 0;
+  bool valid = false;
+};
+__device__ __forceinline__ PixelOrigin pixel_origin(const Q8GemmOperands& g, int64_t m) {
+  const Q8ImplicitConv& v = g.conv;
+  PixelOrigin o;
+  o.valid = m < g.m;
+  if (!o.valid) return o;
+  const int64_t pixels = v.oh * v.ow, img = m / pixels, rem = m - img * pixels, oy = rem / v.ow, ox = rem - oy * v.ow;
+  o.image = v.x + img * v.h * v.w * v.c;
+  o.iy0 = static_cast<int>(oy * v.stride_h - v.pad_top);
+  o.ix0 = static_cast<int>(ox * v.stride_w - v.pad_left);
+  return o;
+}
+// Bit t set: tap t of the pixel at `o` falls outside the input (the implicit im2col zero-filled it).
+__device__ __forceinline__ uint32_t outside_taps(const Q8ImplicitConv& v, const PixelOrigin& o) {
+  uint32_t mask = 0;
+  for (int ky = 0, t = 0; ky < v.kh; ++ky) {
+    const int iy = o.iy0 + ky * static_cast<int>(v.dil_h);
+    for (int kx = 0; kx < v.kw; ++kx, ++t) {
+      const int ix = o.ix0 + kx * static_cast<int>(v.dil_w);
+      if (iy < 0 || iy >= v.h || ix < 0 || ix >= v.w) mask |= 1u << t;
+    }
+  }
+  return mask;
+}
+
+template <int BN, bool kImplicit>
 __global__ void __launch_bounds__(MmaTile<BN>::kThreads, 2)
     q8_gemm_requant_kernel(Q8GemmOperands g, RequantParams p, int n_tiles) {
   using T = MmaTile<BN>;
@@ -63,11 +95,33 @@ __global__ void __launch_bounds__(MmaTile<BN>::kThreads, 2)
   const int wm = warp / T::kWarpsN, wn = warp % T::kWarpsN;
   const int ktiles = static_cast<int>((g.kp + kBK - 1) / kBK);
 
+  // Each thread copies the same 16-byte chunk column of kARows A rows (tid / 4 + j * kThreads / 4) every k step.
+  constexpr int kChunks = kBK / 16, kARows = kBM * kChunks / T::kThreads;
+  const int a_chunk = tid % kChunks;
+  PixelOrigin origin[kImplicit ? kARows : 1];
+  if constexpr (kImplicit) {
+#pragma unroll
+    for (int j = 0; j < kARows; ++j) origin[j] = pixel_origin(g, m0 + tid / kChunks + j * (T::kThreads / kChunks));
+  }
   auto load = [&](int stage, int kt) {
     uint8_t* as = smem + stage * T::kStageBytes;
     const int64_t k0 = static_cast<int64_t>(kt) * kBK;
-    for (int i = tid; i < (kBM + BN) * (kBK / 16); i += T::kThreads) {
-      const int row = i / (kBK / 16), chunk = i % (kBK / 16);
+    if constexpr (kImplicit) {
+      const Q8ImplicitConv& v = g.conv;
+      const int64_t col = k0 + a_chunk * 16;
+      const int64_t tap = col / v.c, ci = col - tap * v.c;
+      const int ky = static_cast<int>(tap / v.kw), kx = static_cast<int>(tap - ky * v.kw);
+#pragma unroll
+      for (int j = 0; j < kARows; ++j) {
+        const int row = tid / kChunks + j * (T::kThreads / kChunks);
+        const int iy = origin[j].iy0 + ky * static_cast<int>(v.dil_h), ix = origin[j].ix0 + kx * static_cast<int>(v.dil_w);
+        const bool ok = origin[j].valid && col < g.kp && iy >= 0 && iy < v.h && ix >= 0 && ix < v.w;
+        cp_async16(as + row * kLdS + a_chunk * 16, ok ? origin[j].image + (static_cast<int64_t>(iy) * v.w + ix) * v.c + ci : v.x,
+                   ok ? 16 : 0);
+      }
+    }
+    for (int i = kImplicit ? tid + kBM * kChunks : tid; i < (kBM + BN) * kChunks; i += T::kThreads) {
+      const int row = i / kChunks, chunk = i % kChunks;
       const bool is_a = row < kBM;
       const int64_t grow = is_a ? m0 + row : n0 + (row - kBM), col = k0 + chunk * 16;
       const bool ok = col < g.kp && grow < (is_a ? g.m : g.n_rows);
@@ -111,6 +165,19 @@ __global__ void __launch_bounds__(MmaTile<BN>::kThreads, 2)
   uint8_t* ys = smem;
   const Requant8 r8 = requant8_of(p);
   const int group = lane / 4, quad = lane % 4;
+  // Implicit im2col: the taps each of this thread's 8 output rows read outside the input, and x's zero point.
+  uint32_t outside[4][2] = {};
+  int64_t x_zero = 0;
+  if constexpr (kImplicit) {
+    x_zero = zp_at(p.a_zp, 0, false);
+#pragma unroll
+    for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const PixelOrigin o = pixel_origin(g, m0 + wm * 64 + mi * 16 + group + h * 8);
+        outside[mi][h] = o.valid ? outside_taps(g.conv, o) : 0u;
+      }
+  }
 #pragma unroll
   for (int ni = 0; ni < 4; ++ni)
 #pragma unroll
@@ -131,6 +198,15 @@ __global__ void __launch_bounds__(MmaTile<BN>::kThreads, 2)
           const int row = wm * 64 + mi * 16 + group + h * 8;
           int64_t v = static_cast<int64_t>(acc[mi][ni][h * 2 + j]) + offset;
           if (p.rowsum_a && m0 + row < g.m) v -= zb * p.rowsum_a[m0 + row];
+          if constexpr (kImplicit) {
+            if (outside[mi][h] && n < p.n) {
+              const int taps = static_cast<int>(g.conv.kh * g.conv.kw);
+              int64_t pad_sum = 0;
+              for (uint32_t bits = outside[mi][h]; bits; bits &= bits - 1)
+                pad_sum += g.conv.tap_sums[n * taps + __ffs(bits) - 1];
+              v += x_zero * pad_sum;
+            }
+          }
           ys[row * T::kLdY + col] = requant8(r8, v, scale);
         }
     }
@@ -161,25 +237,54 @@ __global__ void __launch_bounds__(MmaTile<BN>::kThreads, 2)
   }
 }
 
-template <int BN>
+template <int BN, bool kImplicit>
 cudaError_t launch_tile(const Q8GemmOperands& g, const RequantParams& p, cudaStream_t stream) {
   using T = MmaTile<BN>;
   const int64_t m_tiles = (g.m + kBM - 1) / kBM, n_tiles = (p.n + BN - 1) / BN;
   if (m_tiles * n_tiles > INT32_MAX) return cudaErrorInvalidValue;
-  const cudaError_t attr = cudaFuncSetAttribute(q8_gemm_requant_kernel<BN>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                static_cast<int>(T::kSmemBytes));
+  const cudaError_t attr = cudaFuncSetAttribute(q8_gemm_requant_kernel<BN, kImplicit>,
+                                                cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(T::kSmemBytes));
   if (attr != cudaSuccess) return attr;
-  q8_gemm_requant_kernel<BN><<<static_cast<unsigned>(m_tiles * n_tiles), T::kThreads, T::kSmemBytes, stream>>>(
+  q8_gemm_requant_kernel<BN, kImplicit><<<static_cast<unsigned>(m_tiles * n_tiles), T::kThreads, T::kSmemBytes, stream>>>(
       g, p, static_cast<int>(n_tiles));
   return cudaGetLastError();
+}
+
+__global__ void tap_sums_kernel(const int8_t* packed, int64_t rows, int64_t taps, int64_t c, int64_t kp,
+                                int32_t* sums) {
+  KILN_GRID_LOOP(i, rows * taps) {
+    const int64_t r = i / taps, t = i - r * taps;
+    const int8_t* p = packed + r * kp + t * c;
+    int32_t s = 0;
+    for (int64_t k = 0; k < c; ++k) s += p[k];
+    sums[i] = s;
+  }
 }
 
 }  // namespace
 
 bool q8_gemm_requant_fits(const Q8GemmOperands& g) {
+  if (g.conv.x) return q8_implicit_conv_fits(g);
   const uintptr_t addr = reinterpret_cast<uintptr_t>(g.a) | reinterpret_cast<uintptr_t>(g.w);
   return addr % 16 == 0 && g.lda % 16 == 0 && g.ldw % 16 == 0 && g.kp % 16 == 0 && g.kp > 0 && g.lda >= g.kp &&
          g.ldw >= g.kp;
+}
+
+bool q8_implicit_conv_fits(const Q8GemmOperands& g) {
+  const Q8ImplicitConv& v = g.conv;
+  const uintptr_t addr = reinterpret_cast<uintptr_t>(v.x) | reinterpret_cast<uintptr_t>(g.w);
+  const int64_t big = int64_t{1} << 30;
+  return v.x && v.tap_sums && addr % 16 == 0 && v.c % 16 == 0 && v.c > 0 && v.kh * v.kw <= 32 &&
+         g.kp == v.kh * v.kw * v.c && g.ldw % 16 == 0 && g.ldw >= g.kp && g.m == v.n * v.oh * v.ow && v.h < big &&
+         v.w < big && v.oh > 0 && v.ow > 0;
+}
+
+cudaError_t launch_tap_sums_s8(const int8_t* packed, int64_t rows, int64_t taps, int64_t c, int64_t kp,
+                               int32_t* tap_sums, cudaStream_t stream) {
+  if (rows * taps == 0) return cudaSuccess;
+  if (taps * c > kp) return cudaErrorInvalidValue;
+  tap_sums_kernel<<<grid_for(rows * taps), kThreads, 0, stream>>>(packed, rows, taps, c, kp, tap_sums);
+  return cudaGetLastError();
 }
 
 cudaError_t launch_q8_gemm_requant(const Q8GemmOperands& g, const RequantParams& p, cudaStream_t stream) {
@@ -187,7 +292,8 @@ cudaError_t launch_q8_gemm_requant(const Q8GemmOperands& g, const RequantParams&
   if (!q8_gemm_requant_fits(g) || !p.term_scale || !p.term_offset || p.n > g.n_rows ||
       (p.rows_per_image == 0 && g.ldy < p.n) || (p.rows_per_image > 0 && g.m % p.rows_per_image != 0))
     return cudaErrorInvalidValue;
-  return p.n <= 64 ? launch_tile<64>(g, p, stream) : launch_tile<128>(g, p, stream);
+  if (g.conv.x) return p.n <= 64 ? launch_tile<64, true>(g, p, stream) : launch_tile<128, true>(g, p, stream);
+  return p.n <= 64 ? launch_tile<64, false>(g, p, stream) : launch_tile<128, false>(g, p, stream);
 }
 
 }  // namespace kiln::cuda

@@ -87,14 +87,30 @@ cudaError_t launch_requantize(const RequantParams& p, cudaStream_t stream);
 // The operands of Kiln's fused int8 GEMM (q8_mma.cu): a [m][lda] and w [n_rows][ldw] signed 8-bit rows whose first
 // kp bytes are multiplied (kp, lda, ldw multiples of 16, both bases 16-byte aligned); y row-major with row stride ldy,
 // or NCHW when the requantization's rows_per_image is set (as launch_requantize places it).
+// Implicit im2col of a channels-last convolution (x non-null): row m of A is output pixel m (image, oy, ox), its
+// columns (ky, kx, c) as the NHWC weights' [M, kH, kW, C] rows; x is int8 with c % 16 == 0 (so kp == kh * kw * c and
+// a 16-byte chunk never crosses a tap), kh * kw <= 32. Out-of-image taps read 0; the epilogue then adds
+// x_zero_point * tap_sums[n][tap] for each of them, which is what padding with the zero point contributes.
+struct Q8ImplicitConv {
+  const int8_t* x = nullptr;
+  int64_t n = 0, h = 0, w = 0, c = 0;
+  int64_t kh = 1, kw = 1, oh = 0, ow = 0;
+  int64_t stride_h = 1, stride_w = 1, dil_h = 1, dil_w = 1, pad_top = 0, pad_left = 0;
+  const int32_t* tap_sums = nullptr;  // [n_rows][kh * kw]
+};
 struct Q8GemmOperands {
   const int8_t* a = nullptr;
   int64_t lda = 0;
   const int8_t* w = nullptr;
   int64_t ldw = 0;
   int64_t m = 0, n_rows = 0, kp = 0, ldy = 0;
+  Q8ImplicitConv conv;  // conv.x non-null: A is the implicit im2col (a and lda unused)
 };
+// tap_sums[r][t] = sum over the c columns of tap t in packed int8 row r (rows [rows][kp], taps * c <= kp).
+cudaError_t launch_tap_sums_s8(const int8_t* packed, int64_t rows, int64_t taps, int64_t c, int64_t kp,
+                               int32_t* tap_sums, cudaStream_t stream);
 bool q8_gemm_requant_fits(const Q8GemmOperands& g);
+bool q8_implicit_conv_fits(const Q8GemmOperands& g);
 // y[m][ldy] = requantize(a w^T) for the first p.n columns in one kernel (the int32 products never reach memory),
 // equal bit for bit to launch_requantize over the int32 path: p needs term_scale/term_offset (launch_requant_terms),
 // y, n, y_zp/y_is_u8/saturate, and rowsum_a with b_zp/b_shifted when weight zero points are not all 0.

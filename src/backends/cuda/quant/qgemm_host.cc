@@ -93,15 +93,48 @@ Result<bool> run_q8_gemm_requant(CudaKernelContext& ctx, const PackedQ8Weights& 
   return true;
 }
 
-bool q8_fused_path(const CudaKernelContext& ctx) {
+Result<bool> run_q8_implicit_conv(CudaKernelContext& ctx, const PackedQ8Weights& w, const Q8ImplicitConv& conv,
+                                  int64_t m, RequantParams rq, int64_t ldy) {
+  Q8GemmOperands g;
+  g.w = w.rows;
+  g.ldw = w.kp;
+  g.m = m;
+  g.n_rows = w.n_pad;
+  g.kp = w.kp;
+  g.ldy = ldy;
+  g.conv = conv;
+  if (!q8_implicit_conv_fits(g)) return false;
+  rq.m = m;
+  KILN_RETURN_IF_ERROR(launch_status(ctx, launch_q8_gemm_requant(g, rq, ctx.stream()), "implicit int8 GEMM"));
+  return true;
+}
+
+Result<const int32_t*> q8_tap_sums(CudaKernelContext& ctx, QGemmState& state, const PackedQ8Weights& w, int64_t taps,
+                                   int64_t c, uint8_t* scratch) {
+  int32_t* sums = reinterpret_cast<int32_t*>(scratch);
+  if (!scratch) {
+    if (state.tap_sums) return static_cast<const int32_t*>(state.tap_sums->base);
+    void* raw = nullptr;
+    KILN_CUDA_RETURN_IF_ERROR(cudaMalloc(&raw, static_cast<size_t>(w.n_pad * taps) * sizeof(int32_t)));
+    state.tap_sums = std::make_unique<RequantTerms>();
+    state.tap_sums->base = raw;
+    sums = static_cast<int32_t*>(raw);
+  }
+  KILN_RETURN_IF_ERROR(
+      launch_status(ctx, launch_tap_sums_s8(w.rows, w.n_pad, taps, c, w.kp, sums, ctx.stream()), "int8 tap sums"));
+  return static_cast<const int32_t*>(sums);
+}
+
+Q8Path q8_path(const CudaKernelContext& ctx) {
   const char* v = std::getenv("KILN_CUDA_Q8_INT32");
-  if (v && std::string(v) == "1") return false;
-  if (v && std::string(v) == "0") return true;
-  return ctx.tactic() != kQ8Int32Tactic;
+  const int64_t t = v && (std::string(v) == "0" || std::string(v) == "1" || std::string(v) == "2") ? v[0] - '0'
+                                                                                                       : ctx.tactic();
+  return t == 1 ? Q8Path::kInt32 : t == 2 ? Q8Path::kImplicit : Q8Path::kFused;
 }
 
 std::string q8_tactic_name(const Node&, int64_t tactic) {
-  return tactic == kQ8Int32Tactic ? "cuBLASLt int8 GEMM + requantize" : "fused int8 GEMM";
+  return tactic == 1 ? "cuBLASLt int8 GEMM + requantize" : tactic == 2 ? "fused int8 GEMM, implicit im2col"
+                                                                       : "fused int8 GEMM";
 }
 
 QGemmState& qgemm_state(CudaKernelContext& ctx) {

@@ -28,7 +28,7 @@ struct PackedQ8Weights {
   ~PackedQ8Weights();
 };
 
-// One device allocation holding per-channel requantization terms (RequantParams::term_scale, then term_offset).
+// One device allocation: per-channel requantization terms (RequantParams::term_scale, then term_offset), or tap sums.
 struct RequantTerms {
   void* base = nullptr;
   RequantTerms() = default;
@@ -42,6 +42,7 @@ struct RequantTerms {
 struct QGemmState {
   std::unique_ptr<PackedQ8Weights> weights;
   std::unique_ptr<RequantTerms> terms;
+  std::unique_ptr<RequantTerms> tap_sums;  // int32 [n_pad][kh * kw] of the constant weights (implicit im2col)
   LtPlanCache plans;
   int rowsum_needed = -1;  // whether the weights' zero points need the activations' row sums; -1: not asked yet
 };
@@ -75,12 +76,22 @@ size_t requant_terms_bytes(int64_t n);
 // not fit the kernel (the caller takes the int32 path: run_q8_gemm + launch_requantize).
 Result<bool> run_q8_gemm_requant(CudaKernelContext& ctx, const PackedQ8Weights& w, const int8_t* a, int64_t lda,
                                  int64_t m, RequantParams rq, int64_t ldy);
-// The two tactics of QLinearMatMul and group-1 QLinearConv, timed per node by the build's tuner: the fused int8 GEMM
-// (0), or the int32 path (1: cuBLASLt's first heuristic int8 algorithm, then launch_requantize), which splits k where
-// the fused kernel's 128-row tiles would leave SMs idle (batch 1). KILN_CUDA_Q8_INT32 in the environment (read on
-// every run) overrides the tactic: "1" the int32 path, "0" the fused kernel (the GPU tests check both).
-constexpr int64_t kQ8FusedTactic = 0, kQ8Int32Tactic = 1;
-bool q8_fused_path(const CudaKernelContext& ctx);
+// y = requantize(implicit im2col of conv.x * w^T) (q8_mma.cu; conv: every field set, tap_sums from q8_tap_sums; rq as
+// for run_q8_gemm_requant, row-major y). False, with nothing launched, when the operands do not fit.
+Result<bool> run_q8_implicit_conv(CudaKernelContext& ctx, const PackedQ8Weights& w, const Q8ImplicitConv& conv,
+                                  int64_t m, RequantParams rq, int64_t ldy);
+// The int32 per-(row, tap) sums of w's rows ([n_pad][taps], taps of c columns each) for the implicit im2col: formed
+// once into the state for constant weights (scratch null), else every run into `scratch` (n_pad * taps int32).
+Result<const int32_t*> q8_tap_sums(CudaKernelContext& ctx, QGemmState& state, const PackedQ8Weights& w, int64_t taps,
+                                   int64_t c, uint8_t* scratch);
+
+// The tactics of QLinearMatMul and group-1 QLinearConv, timed per node by the build's tuner: the fused int8 GEMM (0),
+// the int32 path (1: cuBLASLt's first heuristic int8 algorithm, then launch_requantize), which splits k where the
+// fused kernel's 128-row tiles would leave SMs idle (batch 1), and for channels-last convolutions over int8 inputs
+// with c % 16 == 0 the fused GEMM over an implicit im2col (2: no im2col buffer). KILN_CUDA_Q8_INT32 in the
+// environment (read on every run) overrides the tactic: "0" fused, "1" int32, "2" implicit (the GPU tests check each).
+enum class Q8Path { kFused = 0, kInt32 = 1, kImplicit = 2 };
+Q8Path q8_path(const CudaKernelContext& ctx);
 std::string q8_tactic_name(const Node& node, int64_t tactic);
 
 // Shared input checks: scale input i is a float32 tensor with 1 (or `channels`, when per_channel) values; a zero

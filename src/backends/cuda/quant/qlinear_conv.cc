@@ -119,24 +119,32 @@ Status run_qlinear_conv(CudaKernelContext& ctx) {
                            win.pads[0] == 0 && win.pads[1] == 0 && win.pads[2] == 0 && win.pads[3] == 0 &&
                            xt == DType::kInt8 && c == kp && reinterpret_cast<uintptr_t>(x.data) % 16 == 0;
   // Tactic 0: Kiln's int8 GEMM requantizes in its epilogue (the int32 products never reach memory); tactic 1: the
-  // int32 path (cuBLASLt int8 GEMM, then launch_requantize).
-  const bool fused = q8_fused_path(ctx);
+  // int32 path (cuBLASLt int8 GEMM, then launch_requantize); tactic 2: the fused GEMM reads the window taps straight
+  // from a channels-last int8 input (c % 16 == 0, every weight zero point 0): no im2col buffer. Where tactic 2
+  // cannot run, it runs as tactic 0.
+  const Q8Path path = q8_path(ctx);
+  const bool fused = path != Q8Path::kInt32;
+  const bool implicit = path == Q8Path::kImplicit && nhwc && xt == DType::kInt8 && c % 16 == 0 && !rowsum_needed &&
+                        kh * kw <= 32 && !direct_rows && reinterpret_cast<uintptr_t>(x.data) % 16 == 0;
+  const bool im2col = !direct_rows && !implicit;
 
   PackedQ8Weights runtime_weights;
   const PackedQ8Weights* packed = nullptr;
   const Q8Source wsrc{wten.data, wt == DType::kUInt8};
   const size_t w_bytes = w_const ? 0 : packed_weight_bytes(oc, kp);
   const size_t terms_bytes = requant_terms_bytes(oc);
-  const size_t per_image = (direct_rows ? 0 : align256(static_cast<size_t>(pixels * kp))) +
+  const size_t tap_bytes = implicit && !w_const ? align256(static_cast<size_t>(n_pad * kh * kw) * sizeof(int32_t)) : 0;
+  const size_t per_image = (im2col ? align256(static_cast<size_t>(pixels * kp)) : 0) +
                            (fused ? 0 : align256(static_cast<size_t>(pixels * n_pad) * sizeof(int32_t))) +
                            (rowsum_needed ? align256(static_cast<size_t>(pixels) * sizeof(int32_t)) : 0);
   const int64_t chunk =
       std::clamp<int64_t>(static_cast<int64_t>(kConvChunkBytes / std::max<size_t>(per_image, 1)), 1, nb);
   const int64_t rows = chunk * pixels;
-  const size_t col_bytes = direct_rows ? 0 : align256(static_cast<size_t>(rows * kp));
+  const size_t col_bytes = im2col ? align256(static_cast<size_t>(rows * kp)) : 0;
   const size_t acc_bytes = fused ? 0 : align256(static_cast<size_t>(rows * n_pad) * sizeof(int32_t));
   const size_t rs_bytes = rowsum_needed ? align256(static_cast<size_t>(rows) * sizeof(int32_t)) : 0;
-  KILN_ASSIGN_OR_RETURN(uint8_t * scratch, q8_scratch(ctx, w_bytes + terms_bytes + col_bytes + acc_bytes + rs_bytes));
+  KILN_ASSIGN_OR_RETURN(uint8_t * scratch,
+                        q8_scratch(ctx, w_bytes + terms_bytes + col_bytes + acc_bytes + rs_bytes + tap_bytes));
   if (w_const) {
     if (!state.weights) {
       state.weights = std::make_unique<PackedQ8Weights>();
@@ -152,6 +160,17 @@ Status run_qlinear_conv(CudaKernelContext& ctx) {
   int32_t* acc = fused ? nullptr : reinterpret_cast<int32_t*>(scratch + w_bytes + terms_bytes + col_bytes);
   int32_t* rowsum =
       rowsum_needed ? reinterpret_cast<int32_t*>(scratch + w_bytes + terms_bytes + col_bytes + acc_bytes) : nullptr;
+  Q8ImplicitConv conv;
+  if (implicit) {
+    KILN_ASSIGN_OR_RETURN(conv.tap_sums,
+                          q8_tap_sums(ctx, state, *packed, kh * kw, c,
+                                      w_const ? nullptr : scratch + w_bytes + terms_bytes + col_bytes + acc_bytes +
+                                                              rs_bytes));
+    conv.h = h, conv.w = w, conv.c = c, conv.kh = kh, conv.kw = kw, conv.oh = oh, conv.ow = ow;
+    conv.stride_h = win.strides[0], conv.stride_w = win.strides[1];
+    conv.dil_h = win.dilations[0], conv.dil_w = win.dilations[1];
+    conv.pad_top = win.pads[0], conv.pad_left = win.pads[1];
+  }
 
   Im2ColParams ip;
   ip.x = {x.data, xt == DType::kUInt8};
@@ -179,16 +198,23 @@ Status run_qlinear_conv(CudaKernelContext& ctx) {
     const int64_t images = std::min(chunk, nb - first);
     ip.n = images;
     ip.x.data = static_cast<const uint8_t*>(x.data) + first * x_image;
+    const int64_t m = images * pixels;
+    rq.y = static_cast<int8_t*>(y.data) + first * y_image;
+    if (implicit) {
+      conv.x = static_cast<const int8_t*>(ip.x.data);
+      conv.n = images;
+      KILN_ASSIGN_OR_RETURN(bool ran, run_q8_implicit_conv(ctx, *packed, conv, m, rq, oc));
+      if (!ran) return internal_error("QLinearConv " + ctx.node().name + ": implicit int8 GEMM operands do not fit");
+      continue;
+    }
     const int8_t* a_rows = col;
     if (direct_rows)
       a_rows = static_cast<const int8_t*>(ip.x.data);
     else
       KILN_RETURN_IF_ERROR(launch_status(ctx, launch_im2col_s8(ip, ctx.stream()), "QLinearConv im2col"));
-    const int64_t m = images * pixels;
     if (rowsum)
       KILN_RETURN_IF_ERROR(
           launch_status(ctx, launch_row_sums_s8(a_rows, m, k, kp, rowsum, ctx.stream()), "QLinearConv input sums"));
-    rq.y = static_cast<int8_t*>(y.data) + first * y_image;
     if (fused) {
       // a's rows (im2col scratch, or the input whose c == kp is a multiple of 16 at a 16-byte aligned base) always
       // fit the fused kernel.
@@ -205,7 +231,18 @@ Status run_qlinear_conv(CudaKernelContext& ctx) {
 
 }  // namespace
 
-int qlinear_conv_tactics(CudaKernelContext& ctx) { return ctx.attrs().get_int("group", 1) == 1 ? 2 : 1; }
+// Group 1: the fused GEMM and the int32 path; a third, the implicit im2col, for a channels-last int8 input with
+// c % 16 == 0 whose window is not the in-place 1x1 stride-1 case.
+int qlinear_conv_tactics(CudaKernelContext& ctx) {
+  if (ctx.attrs().get_int("group", 1) != 1) return 1;
+  const Dims& xd = ctx.input_dims(0);
+  const Dims& wd = ctx.input_dims(3);
+  const bool nhwc = ctx.attrs().get_string("layout", "NCHW") == "NHWC" && xd.size() == 4 && wd.size() == 4;
+  if (!nhwc || ctx.input_dtype(0) != DType::kInt8 || xd[3] % 16 != 0 || wd[1] * wd[2] > 32) return 2;
+  bool strided = false;
+  for (int64_t s : ctx.attrs().get_ints("strides")) strided |= s != 1;
+  return wd[1] * wd[2] > 1 || strided ? 3 : 2;
+}
 
 CudaKernel qlinear_conv_kernel() {
   CudaKernel k{run_qlinear_conv, supports_qlinear_conv};

@@ -84,7 +84,7 @@ Status run_qlinear_matmul(CudaKernelContext& ctx) {
       at == DType::kInt8 && k % kQ8Align == 0 && k > 0 && reinterpret_cast<uintptr_t>(a.data) % kQ8Align == 0;
   // Tactic 0: Kiln's int8 GEMM requantizes in its epilogue (no int32 accumulators in memory); tactic 1: the int32
   // path (cuBLASLt int8 GEMM, then launch_requantize).
-  const bool fused = q8_fused_path(ctx);
+  const bool fused = q8_path(ctx) != Q8Path::kInt32;
   const int64_t kp = a_direct ? k : round_up_q8(std::max<int64_t>(k, 1));
   const bool b_const = ctx.input_is_constant(3);
   if (state.rowsum_needed < 0) {
