@@ -1,6 +1,6 @@
 // Kiln's int8 tensor-core GEMM with the requantization in its epilogue (qgemm.h, launch_q8_gemm_requant):
-// mma.sync m16n8k32 (signed 8-bit, int32 accumulators in registers), 128 x BN x 64 block tiles of 2 x (BN / 32)
-// warps of 64 x 32 each, a 3-stage cp.async pipeline over the k tiles, and an epilogue that applies the exact
+// mma.sync m16n8k32 (signed 8-bit, int32 accumulators in registers), block tiles of 128 x 64, 128 x 128 (warps of
+// 64 x 32) or 256 x 128 (warps of 64 x 64), a 3-stage cp.async pipeline over 64-byte k steps, and an epilogue that applies the exact
 // per-channel terms (term_scale, term_offset, the optional row sums) in double, so that every output equals the
 // int32 path's bit for bit, then writes the 8-bit tile through shared memory: 16-byte stores for row-major outputs,
 // pixel-contiguous bytes for NCHW ones.
@@ -14,18 +14,25 @@
 namespace kiln::cuda {
 namespace {
 
-constexpr int kBM = 128, kBK = 64, kStages = 3, kWarpsM = 2;
+constexpr int kBK = 64, kStages = 3;
 constexpr int kLdS = kBK + 16;  // bytes per shared row: 16-byte aligned, and the 8 rows of one ldmatrix hit 8 banks
 
-template <int BN>
+// A block tile of BM x BN outputs: warps of 64 x WN outputs (4 m16 tiles by WN / 8 n8 tiles each).
+template <int BM_, int BN_, int WN>
 struct MmaTile {
-  static constexpr int kWarpsN = BN / 32;
+  static constexpr int kBM = BM_, kBN = BN_;
+  static constexpr int kWarpsM = BM_ / 64, kWarpsN = BN_ / WN, kWarpN = WN;
+  static constexpr int kMi = 4, kNi = WN / 8;
   static constexpr int kThreads = 32 * kWarpsM * kWarpsN;
-  static constexpr int kLdY = BN + 16;  // bytes per row of the staged output tile
-  static constexpr size_t kStageBytes = size_t{kBM + BN} * kLdS;
+  static constexpr int kMinBlocks = kThreads * (kNi * 16 + 64) <= 32768 ? 2 : 1;  // registers per SM allow
+  static constexpr int kLdY = BN_ + 16;  // bytes per row of the staged output tile
+  static constexpr size_t kStageBytes = size_t{BM_ + BN_} * kLdS;
   static constexpr size_t kSmemBytes = kStageBytes * kStages;
-  static_assert(size_t{kBM} * kLdY <= kSmemBytes, "the output tile reuses the pipeline's shared memory");
+  static_assert(size_t{BM_} * kLdY <= kSmemBytes, "the output tile reuses the pipeline's shared memory");
 };
+using SmallTile = MmaTile<128, 64, 32>;   // N <= 64
+using MediumTile = MmaTile<128, 128, 32>;
+using LargeTile = MmaTile<256, 128, 64>;  // 64 x 64 warp tiles: half the shared-memory reads per mma
 
 __device__ __forceinline__ uint32_t smem_u32(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
@@ -84,10 +91,10 @@ __device__ __forceinline__ uint32_t outside_taps(const Q8ImplicitConv& v, const 
   return mask;
 }
 
-template <int BN, bool kImplicit>
-__global__ void __launch_bounds__(MmaTile<BN>::kThreads, 2)
+template <class T, bool kImplicit>
+__global__ void __launch_bounds__(T::kThreads, T::kMinBlocks)
     q8_gemm_requant_kernel(Q8GemmOperands g, RequantParams p, int n_tiles) {
-  using T = MmaTile<BN>;
+  constexpr int kBM = T::kBM, BN = T::kBN, kMi = T::kMi, kNi = T::kNi;
   extern __shared__ __align__(16) uint8_t smem[];
   const int64_t m0 = static_cast<int64_t>(blockIdx.x / n_tiles) * kBM;  // n tiles fastest: neighbours share a rows
   const int64_t n0 = static_cast<int64_t>(blockIdx.x % n_tiles) * BN;
@@ -130,7 +137,7 @@ __global__ void __launch_bounds__(MmaTile<BN>::kThreads, 2)
     }
   };
 
-  int32_t acc[4][4][4] = {};  // [m16 tile][n8 tile][fragment]
+  int32_t acc[kMi][kNi][4] = {};  // [m16 tile][n8 tile][fragment]
 #pragma unroll
   for (int s = 0; s < kStages - 1; ++s) {
     if (s < ktiles) load(s, s);
@@ -146,17 +153,17 @@ __global__ void __launch_bounds__(MmaTile<BN>::kThreads, 2)
     const uint8_t* bs = as + kBM * kLdS;
 #pragma unroll
     for (int kk = 0; kk < kBK; kk += 32) {
-      uint32_t af[4][4], bf[2][4];
+      uint32_t af[kMi][4], bf[kNi / 2][4];
 #pragma unroll
-      for (int mi = 0; mi < 4; ++mi)
+      for (int mi = 0; mi < kMi; ++mi)
         ldmatrix_x4(af[mi], as + (wm * 64 + mi * 16 + lane % 16) * kLdS + kk + (lane / 16) * 16);
 #pragma unroll
-      for (int nj = 0; nj < 2; ++nj)
-        ldmatrix_x4(bf[nj], bs + (wn * 32 + nj * 16 + (lane / 16) * 8 + lane % 8) * kLdS + kk + (lane / 8) % 2 * 16);
+      for (int nj = 0; nj < kNi / 2; ++nj)
+        ldmatrix_x4(bf[nj], bs + (wn * T::kWarpN + nj * 16 + (lane / 16) * 8 + lane % 8) * kLdS + kk + (lane / 8) % 2 * 16);
 #pragma unroll
-      for (int mi = 0; mi < 4; ++mi)
+      for (int mi = 0; mi < kMi; ++mi)
 #pragma unroll
-        for (int ni = 0; ni < 4; ++ni) mma_s8(acc[mi][ni], af[mi], bf[ni / 2][(ni % 2) * 2], bf[ni / 2][(ni % 2) * 2 + 1]);
+        for (int ni = 0; ni < kNi; ++ni) mma_s8(acc[mi][ni], af[mi], bf[ni / 2][(ni % 2) * 2], bf[ni / 2][(ni % 2) * 2 + 1]);
     }
   }
   cp_async_wait<0>();
@@ -166,12 +173,12 @@ __global__ void __launch_bounds__(MmaTile<BN>::kThreads, 2)
   const Requant8 r8 = requant8_of(p);
   const int group = lane / 4, quad = lane % 4;
   // Implicit im2col: the taps each of this thread's 8 output rows read outside the input, and x's zero point.
-  uint32_t outside[4][2] = {};
+  uint32_t outside[kMi][2] = {};
   int64_t x_zero = 0;
   if constexpr (kImplicit) {
     x_zero = zp_at(p.a_zp, 0, false);
 #pragma unroll
-    for (int mi = 0; mi < 4; ++mi)
+    for (int mi = 0; mi < kMi; ++mi)
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const PixelOrigin o = pixel_origin(g, m0 + wm * 64 + mi * 16 + group + h * 8);
@@ -179,10 +186,10 @@ __global__ void __launch_bounds__(MmaTile<BN>::kThreads, 2)
       }
   }
 #pragma unroll
-  for (int ni = 0; ni < 4; ++ni)
+  for (int ni = 0; ni < kNi; ++ni)
 #pragma unroll
     for (int j = 0; j < 2; ++j) {
-      const int col = wn * 32 + ni * 8 + quad * 2 + j;
+      const int col = wn * T::kWarpN + ni * 8 + quad * 2 + j;
       const int64_t n = n0 + col;
       double scale = 0;
       int64_t offset = 0, zb = 0;
@@ -192,7 +199,7 @@ __global__ void __launch_bounds__(MmaTile<BN>::kThreads, 2)
         if (p.rowsum_a) zb = zp_at(p.b_zp, n, p.b_shifted);
       }
 #pragma unroll
-      for (int mi = 0; mi < 4; ++mi)
+      for (int mi = 0; mi < kMi; ++mi)
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
           const int row = wm * 64 + mi * 16 + group + h * 8;
@@ -237,15 +244,14 @@ __global__ void __launch_bounds__(MmaTile<BN>::kThreads, 2)
   }
 }
 
-template <int BN, bool kImplicit>
+template <class T, bool kImplicit>
 cudaError_t launch_tile(const Q8GemmOperands& g, const RequantParams& p, cudaStream_t stream) {
-  using T = MmaTile<BN>;
-  const int64_t m_tiles = (g.m + kBM - 1) / kBM, n_tiles = (p.n + BN - 1) / BN;
+  const int64_t m_tiles = (g.m + T::kBM - 1) / T::kBM, n_tiles = (p.n + T::kBN - 1) / T::kBN;
   if (m_tiles * n_tiles > INT32_MAX) return cudaErrorInvalidValue;
-  const cudaError_t attr = cudaFuncSetAttribute(q8_gemm_requant_kernel<BN, kImplicit>,
+  const cudaError_t attr = cudaFuncSetAttribute(q8_gemm_requant_kernel<T, kImplicit>,
                                                 cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(T::kSmemBytes));
   if (attr != cudaSuccess) return attr;
-  q8_gemm_requant_kernel<BN, kImplicit><<<static_cast<unsigned>(m_tiles * n_tiles), T::kThreads, T::kSmemBytes, stream>>>(
+  q8_gemm_requant_kernel<T, kImplicit><<<static_cast<unsigned>(m_tiles * n_tiles), T::kThreads, T::kSmemBytes, stream>>>(
       g, p, static_cast<int>(n_tiles));
   return cudaGetLastError();
 }
@@ -287,13 +293,18 @@ cudaError_t launch_tap_sums_s8(const int8_t* packed, int64_t rows, int64_t taps,
   return cudaGetLastError();
 }
 
-cudaError_t launch_q8_gemm_requant(const Q8GemmOperands& g, const RequantParams& p, cudaStream_t stream) {
+cudaError_t launch_q8_gemm_requant(const Q8GemmOperands& g, const RequantParams& p, bool large_tiles,
+                                   cudaStream_t stream) {
   if (g.m == 0 || p.n == 0) return cudaSuccess;
   if (!q8_gemm_requant_fits(g) || !p.term_scale || !p.term_offset || p.n > g.n_rows ||
       (p.rows_per_image == 0 && g.ldy < p.n) || (p.rows_per_image > 0 && g.m % p.rows_per_image != 0))
     return cudaErrorInvalidValue;
-  if (g.conv.x) return p.n <= 64 ? launch_tile<64, true>(g, p, stream) : launch_tile<128, true>(g, p, stream);
-  return p.n <= 64 ? launch_tile<64, false>(g, p, stream) : launch_tile<128, false>(g, p, stream);
+  if (g.conv.x) {
+    if (large_tiles) return launch_tile<LargeTile, true>(g, p, stream);
+    return p.n <= 64 ? launch_tile<SmallTile, true>(g, p, stream) : launch_tile<MediumTile, true>(g, p, stream);
+  }
+  if (large_tiles) return launch_tile<LargeTile, false>(g, p, stream);
+  return p.n <= 64 ? launch_tile<SmallTile, false>(g, p, stream) : launch_tile<MediumTile, false>(g, p, stream);
 }
 
 }  // namespace kiln::cuda

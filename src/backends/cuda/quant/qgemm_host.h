@@ -75,23 +75,28 @@ size_t requant_terms_bytes(int64_t n);
 // with stride ldy, or NCHW by rq.rows_per_image. False, with nothing launched, when the operands' alignment does
 // not fit the kernel (the caller takes the int32 path: run_q8_gemm + launch_requantize).
 Result<bool> run_q8_gemm_requant(CudaKernelContext& ctx, const PackedQ8Weights& w, const int8_t* a, int64_t lda,
-                                 int64_t m, RequantParams rq, int64_t ldy);
+                                 int64_t m, RequantParams rq, int64_t ldy, bool large_tiles);
 // y = requantize(implicit im2col of conv.x * w^T) (q8_mma.cu; conv: every field set, tap_sums from q8_tap_sums; rq as
 // for run_q8_gemm_requant, row-major y). False, with nothing launched, when the operands do not fit.
 Result<bool> run_q8_implicit_conv(CudaKernelContext& ctx, const PackedQ8Weights& w, const Q8ImplicitConv& conv,
-                                  int64_t m, RequantParams rq, int64_t ldy);
+                                  int64_t m, RequantParams rq, int64_t ldy, bool large_tiles);
 // The int32 per-(row, tap) sums of w's rows ([n_pad][taps], taps of c columns each) for the implicit im2col: formed
 // once into the state for constant weights (scratch null), else every run into `scratch` (n_pad * taps int32).
 Result<const int32_t*> q8_tap_sums(CudaKernelContext& ctx, QGemmState& state, const PackedQ8Weights& w, int64_t taps,
                                    int64_t c, uint8_t* scratch);
 
-// The tactics of QLinearMatMul and group-1 QLinearConv, timed per node by the build's tuner: the fused int8 GEMM (0),
-// the int32 path (1: cuBLASLt's first heuristic int8 algorithm, then launch_requantize), which splits k where the
-// fused kernel's 128-row tiles would leave SMs idle (batch 1), and for channels-last convolutions over int8 inputs
-// with c % 16 == 0 the fused GEMM over an implicit im2col (2: no im2col buffer). KILN_CUDA_Q8_INT32 in the
-// environment (read on every run) overrides the tactic: "0" fused, "1" int32, "2" implicit (the GPU tests check each).
-enum class Q8Path { kFused = 0, kInt32 = 1, kImplicit = 2 };
-Q8Path q8_path(const CudaKernelContext& ctx);
+// The tactics of QLinearMatMul and group-1 QLinearConv, timed per node by the build's tuner: 0 the fused int8 GEMM,
+// 1 the int32 path (cuBLASLt's first heuristic int8 algorithm, then launch_requantize), which splits k where the
+// fused kernel's tiles would leave SMs idle (batch 1), 2 the fused GEMM with 256 x 128 tiles; for channels-last
+// convolutions over int8 inputs with c % 16 == 0 also 3 and 4, the fused GEMM over an implicit im2col (no im2col
+// buffer) with 128-row and 256-row tiles. KILN_CUDA_Q8_INT32=0..4 in the environment (read on every run) overrides
+// the tactic (the GPU tests check each).
+enum class Q8Path { kFused, kInt32, kImplicit };
+struct Q8Tactic {
+  Q8Path path = Q8Path::kFused;
+  bool large_tiles = false;
+};
+Q8Tactic q8_tactic(const CudaKernelContext& ctx);
 std::string q8_tactic_name(const Node& node, int64_t tactic);
 
 // Shared input checks: scale input i is a float32 tensor with 1 (or `channels`, when per_channel) values; a zero

@@ -82,9 +82,10 @@ Status run_qlinear_matmul(CudaKernelContext& ctx) {
   // kernel's operand); otherwise it is copied to shifted, padded rows.
   const bool a_direct =
       at == DType::kInt8 && k % kQ8Align == 0 && k > 0 && reinterpret_cast<uintptr_t>(a.data) % kQ8Align == 0;
-  // Tactic 0: Kiln's int8 GEMM requantizes in its epilogue (no int32 accumulators in memory); tactic 1: the int32
-  // path (cuBLASLt int8 GEMM, then launch_requantize).
-  const bool fused = q8_path(ctx) != Q8Path::kInt32;
+  // Tactics 0 and 2: Kiln's int8 GEMM (128- or 256-row tiles) requantizes in its epilogue (no int32 accumulators in
+  // memory); tactic 1: the int32 path (cuBLASLt int8 GEMM, then launch_requantize).
+  const Q8Tactic tactic = q8_tactic(ctx);
+  const bool fused = tactic.path != Q8Path::kInt32;
   const int64_t kp = a_direct ? k : round_up_q8(std::max<int64_t>(k, 1));
   const bool b_const = ctx.input_is_constant(3);
   if (state.rowsum_needed < 0) {
@@ -145,7 +146,7 @@ Status run_qlinear_matmul(CudaKernelContext& ctx) {
   uint8_t* terms_scratch = scratch + w_bytes + a_bytes + acc_bytes + rs_bytes;
   KILN_RETURN_IF_ERROR(set_requant_terms(ctx, state, terms_scratch, &rq));
   if (fused) {  // a's rows (in place or packed) and the packed weights always fit the fused kernel
-    KILN_ASSIGN_OR_RETURN(bool ran, run_q8_gemm_requant(ctx, *w, a_rows, kp, m, rq, n));
+    KILN_ASSIGN_OR_RETURN(bool ran, run_q8_gemm_requant(ctx, *w, a_rows, kp, m, rq, n, tactic.large_tiles));
     if (!ran) return internal_error("QLinearMatMul " + ctx.node().name + ": int8 GEMM operands are misaligned");
     return ok_status();
   }
@@ -162,7 +163,7 @@ Status run_qlinear_matmul(CudaKernelContext& ctx) {
 
 CudaKernel qlinear_matmul_kernel() {
   CudaKernel k{run_qlinear_matmul, supports_qlinear_matmul};
-  k.num_tactics = [](CudaKernelContext&) { return 2; };
+  k.num_tactics = [](CudaKernelContext&) { return 3; };
   k.tactic_name = q8_tactic_name;
   k.cheap_tactics = true;
   return k;
