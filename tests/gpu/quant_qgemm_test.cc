@@ -13,12 +13,13 @@
 namespace kiln::testing {
 namespace {
 
-// Runs `check` on each GEMM tactic, forced whatever the tuner would pick: the fused kernel (128- and 256-row tiles),
+// Runs `check` on each GEMM tactic, forced whatever the tuner would pick: the fused kernel (three tile shapes),
 // the int32 path and (for convolutions) the implicit im2col, which runs as the fused kernel where it does not apply.
 template <class F>
 void on_each_path(F check, bool conv) {
-  const char* names[] = {"fused int8 GEMM", "int32 path", "fused 256x128", "implicit im2col", "implicit 256x128"};
-  for (int path = 0; path < (conv ? 5 : 3); ++path) {
+  const char* names[] = {"fused int8 GEMM", "int32 path",       "fused 256x128",   "fused 128x64",
+                         "implicit im2col", "implicit 256x128", "implicit 128x64"};
+  for (int path = 0; path < (conv ? 7 : 4); ++path) {
     const std::string v = std::to_string(path);
     SCOPED_TRACE(std::string(names[path]) + " (KILN_CUDA_Q8_INT32=" + v + ")");
     setenv("KILN_CUDA_Q8_INT32", v.c_str(), 1);

@@ -30,7 +30,7 @@ struct MmaTile {
   static constexpr size_t kSmemBytes = kStageBytes * kStages;
   static_assert(size_t{BM_} * kLdY <= kSmemBytes, "the output tile reuses the pipeline's shared memory");
 };
-using SmallTile = MmaTile<128, 64, 32>;   // N <= 64
+using SmallTile = MmaTile<128, 64, 32>;   // N <= 64, or more blocks per SM
 using MediumTile = MmaTile<128, 128, 32>;
 using LargeTile = MmaTile<256, 128, 64>;  // 64 x 64 warp tiles: half the shared-memory reads per mma
 
@@ -293,18 +293,19 @@ cudaError_t launch_tap_sums_s8(const int8_t* packed, int64_t rows, int64_t taps,
   return cudaGetLastError();
 }
 
-cudaError_t launch_q8_gemm_requant(const Q8GemmOperands& g, const RequantParams& p, bool large_tiles,
+cudaError_t launch_q8_gemm_requant(const Q8GemmOperands& g, const RequantParams& p, Q8Tile tile,
                                    cudaStream_t stream) {
   if (g.m == 0 || p.n == 0) return cudaSuccess;
   if (!q8_gemm_requant_fits(g) || !p.term_scale || !p.term_offset || p.n > g.n_rows ||
       (p.rows_per_image == 0 && g.ldy < p.n) || (p.rows_per_image > 0 && g.m % p.rows_per_image != 0))
     return cudaErrorInvalidValue;
+  const bool narrow = tile == Q8Tile::kNarrow || (tile == Q8Tile::kMedium && p.n <= 64);
   if (g.conv.x) {
-    if (large_tiles) return launch_tile<LargeTile, true>(g, p, stream);
-    return p.n <= 64 ? launch_tile<SmallTile, true>(g, p, stream) : launch_tile<MediumTile, true>(g, p, stream);
+    if (tile == Q8Tile::kLarge) return launch_tile<LargeTile, true>(g, p, stream);
+    return narrow ? launch_tile<SmallTile, true>(g, p, stream) : launch_tile<MediumTile, true>(g, p, stream);
   }
-  if (large_tiles) return launch_tile<LargeTile, false>(g, p, stream);
-  return p.n <= 64 ? launch_tile<SmallTile, false>(g, p, stream) : launch_tile<MediumTile, false>(g, p, stream);
+  if (tile == Q8Tile::kLarge) return launch_tile<LargeTile, false>(g, p, stream);
+  return narrow ? launch_tile<SmallTile, false>(g, p, stream) : launch_tile<MediumTile, false>(g, p, stream);
 }
 
 }  // namespace kiln::cuda

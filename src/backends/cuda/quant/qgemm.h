@@ -114,9 +114,10 @@ bool q8_implicit_conv_fits(const Q8GemmOperands& g);
 // y[m][ldy] = requantize(a w^T) for the first p.n columns in one kernel (the int32 products never reach memory),
 // equal bit for bit to launch_requantize over the int32 path: p needs term_scale/term_offset (launch_requant_terms),
 // y, n, y_zp/y_is_u8/saturate, and rowsum_a with b_zp/b_shifted when weight zero points are not all 0.
-// `large_tiles`: 256 x 128 block tiles (for large GEMMs), else 128 x 128 (128 x 64 when n <= 64).
-cudaError_t launch_q8_gemm_requant(const Q8GemmOperands& g, const RequantParams& p, bool large_tiles,
-                                   cudaStream_t stream);
+// Block tiles: kMedium 128 x 128 (128 x 64 when n <= 64), kLarge 256 x 128 (64 x 64 warp tiles, one block per SM),
+// kNarrow 128 x 64 (four warps, more blocks per SM: for short k, where each block waits on its loads).
+enum class Q8Tile { kMedium, kLarge, kNarrow };
+cudaError_t launch_q8_gemm_requant(const Q8GemmOperands& g, const RequantParams& p, Q8Tile tile, cudaStream_t stream);
 
 // Fills scale[n] and offset[n] (p.n values each) for RequantParams::term_scale / term_offset, from p's scales, zero
 // points, bias, colsum_b and k (acc, m, y and the placement are not read).

@@ -77,7 +77,7 @@ Status set_requant_terms(CudaKernelContext& ctx, QGemmState& state, uint8_t* scr
 }
 
 Result<bool> run_q8_gemm_requant(CudaKernelContext& ctx, const PackedQ8Weights& w, const int8_t* a, int64_t lda,
-                                 int64_t m, RequantParams rq, int64_t ldy, bool large_tiles) {
+                                 int64_t m, RequantParams rq, int64_t ldy, Q8Tile tile) {
   Q8GemmOperands g;
   g.a = a;
   g.lda = lda;
@@ -89,12 +89,12 @@ Result<bool> run_q8_gemm_requant(CudaKernelContext& ctx, const PackedQ8Weights& 
   g.ldy = ldy;
   if (!q8_gemm_requant_fits(g)) return false;
   rq.m = m;
-  KILN_RETURN_IF_ERROR(launch_status(ctx, launch_q8_gemm_requant(g, rq, large_tiles, ctx.stream()), "int8 GEMM"));
+  KILN_RETURN_IF_ERROR(launch_status(ctx, launch_q8_gemm_requant(g, rq, tile, ctx.stream()), "int8 GEMM"));
   return true;
 }
 
 Result<bool> run_q8_implicit_conv(CudaKernelContext& ctx, const PackedQ8Weights& w, const Q8ImplicitConv& conv,
-                                  int64_t m, RequantParams rq, int64_t ldy, bool large_tiles) {
+                                  int64_t m, RequantParams rq, int64_t ldy, Q8Tile tile) {
   Q8GemmOperands g;
   g.w = w.rows;
   g.ldw = w.kp;
@@ -106,7 +106,7 @@ Result<bool> run_q8_implicit_conv(CudaKernelContext& ctx, const PackedQ8Weights&
   if (!q8_implicit_conv_fits(g)) return false;
   rq.m = m;
   KILN_RETURN_IF_ERROR(
-      launch_status(ctx, launch_q8_gemm_requant(g, rq, large_tiles, ctx.stream()), "implicit int8 GEMM"));
+      launch_status(ctx, launch_q8_gemm_requant(g, rq, tile, ctx.stream()), "implicit int8 GEMM"));
   return true;
 }
 
@@ -128,11 +128,11 @@ Result<const int32_t*> q8_tap_sums(CudaKernelContext& ctx, QGemmState& state, co
 
 Q8Tactic q8_tactic(const CudaKernelContext& ctx) {
   const char* v = std::getenv("KILN_CUDA_Q8_INT32");
-  const bool forced = v && v[0] >= '0' && v[0] <= '4' && v[1] == '\0';
+  const bool forced = v && v[0] >= '0' && v[0] < '0' + kQ8ConvTactics && v[1] == '\0';
   const int64_t t = forced ? v[0] - '0' : ctx.tactic();
   Q8Tactic r;
-  r.path = t == 1 ? Q8Path::kInt32 : t >= 3 ? Q8Path::kImplicit : Q8Path::kFused;
-  r.large_tiles = t == 2 || t == 4;
+  r.path = t == 1 ? Q8Path::kInt32 : t >= 4 ? Q8Path::kImplicit : Q8Path::kFused;
+  r.tile = t == 2 || t == 5 ? Q8Tile::kLarge : t == 3 || t == 6 ? Q8Tile::kNarrow : Q8Tile::kMedium;
   return r;
 }
 
@@ -140,8 +140,10 @@ std::string q8_tactic_name(const Node&, int64_t tactic) {
   switch (tactic) {
     case 1: return "cuBLASLt int8 GEMM + requantize";
     case 2: return "fused int8 GEMM 256x128";
-    case 3: return "fused int8 GEMM, implicit im2col";
-    case 4: return "fused int8 GEMM 256x128, implicit im2col";
+    case 3: return "fused int8 GEMM 128x64";
+    case 4: return "fused int8 GEMM, implicit im2col";
+    case 5: return "fused int8 GEMM 256x128, implicit im2col";
+    case 6: return "fused int8 GEMM 128x64, implicit im2col";
     default: return "fused int8 GEMM";
   }
 }

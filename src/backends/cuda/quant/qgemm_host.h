@@ -75,27 +75,28 @@ size_t requant_terms_bytes(int64_t n);
 // with stride ldy, or NCHW by rq.rows_per_image. False, with nothing launched, when the operands' alignment does
 // not fit the kernel (the caller takes the int32 path: run_q8_gemm + launch_requantize).
 Result<bool> run_q8_gemm_requant(CudaKernelContext& ctx, const PackedQ8Weights& w, const int8_t* a, int64_t lda,
-                                 int64_t m, RequantParams rq, int64_t ldy, bool large_tiles);
+                                 int64_t m, RequantParams rq, int64_t ldy, Q8Tile tile);
 // y = requantize(implicit im2col of conv.x * w^T) (q8_mma.cu; conv: every field set, tap_sums from q8_tap_sums; rq as
 // for run_q8_gemm_requant, row-major y). False, with nothing launched, when the operands do not fit.
 Result<bool> run_q8_implicit_conv(CudaKernelContext& ctx, const PackedQ8Weights& w, const Q8ImplicitConv& conv,
-                                  int64_t m, RequantParams rq, int64_t ldy, bool large_tiles);
+                                  int64_t m, RequantParams rq, int64_t ldy, Q8Tile tile);
 // The int32 per-(row, tap) sums of w's rows ([n_pad][taps], taps of c columns each) for the implicit im2col: formed
 // once into the state for constant weights (scratch null), else every run into `scratch` (n_pad * taps int32).
 Result<const int32_t*> q8_tap_sums(CudaKernelContext& ctx, QGemmState& state, const PackedQ8Weights& w, int64_t taps,
                                    int64_t c, uint8_t* scratch);
 
-// The tactics of QLinearMatMul and group-1 QLinearConv, timed per node by the build's tuner: 0 the fused int8 GEMM,
-// 1 the int32 path (cuBLASLt's first heuristic int8 algorithm, then launch_requantize), which splits k where the
-// fused kernel's tiles would leave SMs idle (batch 1), 2 the fused GEMM with 256 x 128 tiles; for channels-last
-// convolutions over int8 inputs with c % 16 == 0 also 3 and 4, the fused GEMM over an implicit im2col (no im2col
-// buffer) with 128-row and 256-row tiles. KILN_CUDA_Q8_INT32=0..4 in the environment (read on every run) overrides
-// the tactic (the GPU tests check each).
+// The tactics of QLinearMatMul and group-1 QLinearConv, timed per node by the build's tuner: 0 the fused int8 GEMM
+// (Q8Tile::kMedium), 1 the int32 path (cuBLASLt's first heuristic int8 algorithm, then launch_requantize), which
+// splits k where the fused kernel's tiles would leave SMs idle (batch 1), 2 and 3 the fused GEMM with kLarge and
+// kNarrow tiles; for channels-last convolutions over int8 inputs with c % 16 == 0 also 4, 5 and 6, the fused GEMM
+// over an implicit im2col (no im2col buffer) with kMedium, kLarge and kNarrow tiles. KILN_CUDA_Q8_INT32=0..6 in the
+// environment (read on every run) overrides the tactic (the GPU tests check each).
 enum class Q8Path { kFused, kInt32, kImplicit };
 struct Q8Tactic {
   Q8Path path = Q8Path::kFused;
-  bool large_tiles = false;
+  Q8Tile tile = Q8Tile::kMedium;
 };
+constexpr int kQ8RowTactics = 4, kQ8ConvTactics = 7;
 Q8Tactic q8_tactic(const CudaKernelContext& ctx);
 std::string q8_tactic_name(const Node& node, int64_t tactic);
 

@@ -118,10 +118,10 @@ Status run_qlinear_conv(CudaKernelContext& ctx) {
   const bool direct_rows = nhwc && kh == 1 && kw == 1 && win.strides[0] == 1 && win.strides[1] == 1 &&
                            win.pads[0] == 0 && win.pads[1] == 0 && win.pads[2] == 0 && win.pads[3] == 0 &&
                            xt == DType::kInt8 && c == kp && reinterpret_cast<uintptr_t>(x.data) % 16 == 0;
-  // Tactics 0 and 2: Kiln's int8 GEMM requantizes in its epilogue (the int32 products never reach memory); tactic 1:
-  // the int32 path (cuBLASLt int8 GEMM, then launch_requantize); tactics 3 and 4: the fused GEMM reads the window
-  // taps straight from a channels-last int8 input (c % 16 == 0, every weight zero point 0): no im2col buffer. Where
-  // those cannot run they run as tactics 0 and 2 (qgemm_host.h).
+  // Tactics 0, 2 and 3: Kiln's int8 GEMM requantizes in its epilogue (the int32 products never reach memory);
+  // tactic 1: the int32 path (cuBLASLt int8 GEMM, then launch_requantize); tactics 4-6: the fused GEMM reads the
+  // window taps straight from a channels-last int8 input (c % 16 == 0, every weight zero point 0): no im2col
+  // buffer. Where those cannot run they run as tactics 0, 2 and 3 (qgemm_host.h).
   const Q8Tactic tactic = q8_tactic(ctx);
   const bool fused = tactic.path != Q8Path::kInt32;
   const bool implicit = tactic.path == Q8Path::kImplicit && nhwc && xt == DType::kInt8 && c % 16 == 0 && !rowsum_needed &&
@@ -203,7 +203,7 @@ Status run_qlinear_conv(CudaKernelContext& ctx) {
     if (implicit) {
       conv.x = static_cast<const int8_t*>(ip.x.data);
       conv.n = images;
-      KILN_ASSIGN_OR_RETURN(bool ran, run_q8_implicit_conv(ctx, *packed, conv, m, rq, oc, tactic.large_tiles));
+      KILN_ASSIGN_OR_RETURN(bool ran, run_q8_implicit_conv(ctx, *packed, conv, m, rq, oc, tactic.tile));
       if (!ran) return internal_error("QLinearConv " + ctx.node().name + ": implicit int8 GEMM operands do not fit");
       continue;
     }
@@ -218,7 +218,7 @@ Status run_qlinear_conv(CudaKernelContext& ctx) {
     if (fused) {
       // a's rows (im2col scratch, or the input whose c == kp is a multiple of 16 at a 16-byte aligned base) always
       // fit the fused kernel.
-      KILN_ASSIGN_OR_RETURN(bool ran, run_q8_gemm_requant(ctx, *packed, a_rows, kp, m, rq, oc, tactic.large_tiles));
+      KILN_ASSIGN_OR_RETURN(bool ran, run_q8_gemm_requant(ctx, *packed, a_rows, kp, m, rq, oc, tactic.tile));
       if (!ran) return internal_error("QLinearConv " + ctx.node().name + ": int8 GEMM operands are misaligned");
       continue;
     }
@@ -231,17 +231,17 @@ Status run_qlinear_conv(CudaKernelContext& ctx) {
 
 }  // namespace
 
-// Group 1: the fused GEMM (two tile sizes) and the int32 path; two more, the implicit im2col, for a channels-last
+// Group 1: the fused GEMM (three tile shapes) and the int32 path; three more, the implicit im2col, for a channels-last
 // int8 input with c % 16 == 0 whose window is not the in-place 1x1 stride-1 case.
 int qlinear_conv_tactics(CudaKernelContext& ctx) {
   if (ctx.attrs().get_int("group", 1) != 1) return 1;
   const Dims& xd = ctx.input_dims(0);
   const Dims& wd = ctx.input_dims(3);
   const bool nhwc = ctx.attrs().get_string("layout", "NCHW") == "NHWC" && xd.size() == 4 && wd.size() == 4;
-  if (!nhwc || ctx.input_dtype(0) != DType::kInt8 || xd[3] % 16 != 0 || wd[1] * wd[2] > 32) return 3;
+  if (!nhwc || ctx.input_dtype(0) != DType::kInt8 || xd[3] % 16 != 0 || wd[1] * wd[2] > 32) return kQ8RowTactics;
   bool strided = false;
   for (int64_t s : ctx.attrs().get_ints("strides")) strided |= s != 1;
-  return wd[1] * wd[2] > 1 || strided ? 5 : 3;
+  return wd[1] * wd[2] > 1 || strided ? kQ8ConvTactics : kQ8RowTactics;
 }
 
 CudaKernel qlinear_conv_kernel() {

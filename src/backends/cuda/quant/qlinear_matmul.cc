@@ -82,7 +82,7 @@ Status run_qlinear_matmul(CudaKernelContext& ctx) {
   // kernel's operand); otherwise it is copied to shifted, padded rows.
   const bool a_direct =
       at == DType::kInt8 && k % kQ8Align == 0 && k > 0 && reinterpret_cast<uintptr_t>(a.data) % kQ8Align == 0;
-  // Tactics 0 and 2: Kiln's int8 GEMM (128- or 256-row tiles) requantizes in its epilogue (no int32 accumulators in
+  // Tactics 0, 2 and 3: Kiln's int8 GEMM (three tile shapes) requantizes in its epilogue (no int32 accumulators in
   // memory); tactic 1: the int32 path (cuBLASLt int8 GEMM, then launch_requantize).
   const Q8Tactic tactic = q8_tactic(ctx);
   const bool fused = tactic.path != Q8Path::kInt32;
@@ -146,7 +146,7 @@ Status run_qlinear_matmul(CudaKernelContext& ctx) {
   uint8_t* terms_scratch = scratch + w_bytes + a_bytes + acc_bytes + rs_bytes;
   KILN_RETURN_IF_ERROR(set_requant_terms(ctx, state, terms_scratch, &rq));
   if (fused) {  // a's rows (in place or packed) and the packed weights always fit the fused kernel
-    KILN_ASSIGN_OR_RETURN(bool ran, run_q8_gemm_requant(ctx, *w, a_rows, kp, m, rq, n, tactic.large_tiles));
+    KILN_ASSIGN_OR_RETURN(bool ran, run_q8_gemm_requant(ctx, *w, a_rows, kp, m, rq, n, tactic.tile));
     if (!ran) return internal_error("QLinearMatMul " + ctx.node().name + ": int8 GEMM operands are misaligned");
     return ok_status();
   }
@@ -163,7 +163,7 @@ Status run_qlinear_matmul(CudaKernelContext& ctx) {
 
 CudaKernel qlinear_matmul_kernel() {
   CudaKernel k{run_qlinear_matmul, supports_qlinear_matmul};
-  k.num_tactics = [](CudaKernelContext&) { return 3; };
+  k.num_tactics = [](CudaKernelContext&) { return kQ8RowTactics; };
   k.tactic_name = q8_tactic_name;
   k.cheap_tactics = true;
   return k;
