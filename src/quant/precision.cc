@@ -109,8 +109,9 @@ class Lowering {
       const bool qdq = n.op == OpKind::kQuantizeLinear || n.op == OpKind::kDequantizeLinear;
       // Quantize/dequantize lower to float16 only (bfloat16's 8-bit mantissa would move the calibrated scales), and
       // only with a constant scale inside float16's normal range.
-      if (qdq && (target_ != DType::kFloat16 || n.attrs.get_int("output_dtype", 0) != 0 || !n.has_input(1) || !is_constant(n.inputs[1]) ||
-                  dtype_of(n.inputs[1]) != DType::kFloat32 || scale_outside_half(n.inputs[1])))
+      if (qdq &&
+          (target_ != DType::kFloat16 || n.attrs.get_int("output_dtype", 0) != 0 || !n.has_input(1) ||
+           !is_constant(n.inputs[1]) || dtype_of(n.inputs[1]) != DType::kFloat32 || scale_outside_half(n.inputs[1])))
         continue;
       bool ok = true, any_f32 = false, any_low_in = false, guarded = false;
       for (size_t j = 0; j < n.inputs.size() && ok; ++j) {

@@ -2,8 +2,8 @@
 // operands, per-channel weights, zero points, Kiln's bias input and saturate attribute, odd sizes that need padding)
 // and QLinearConv (im2col + GEMM for group 1, the direct kernel for groups; pads, strides, dilations, 1-D; NCHW and
 // the channels-last layout="NHWC"). Every GEMM case runs on each tactic: the fused int8 kernel (q8_mma.cu), the int32
-// path (cuBLASLt int8 GEMM, then a requantizing pass) and, for convolutions, the implicit im2col. Both follow the reference's
-// arithmetic, so outputs must match bit for bit.
+// path (cuBLASLt int8 GEMM, then a requantizing pass) and, for convolutions, the implicit im2col. Both follow the
+// reference's arithmetic, so outputs must match bit for bit.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -17,7 +17,7 @@ namespace {
 // the int32 path and (for convolutions) the implicit im2col, which runs as the fused kernel where it does not apply.
 template <class F>
 void on_each_path(F check, bool conv) {
-  const char* names[] = {"fused int8 GEMM", "int32 path",       "fused 256x128",   "fused 128x64",
+  const char* names[] = {"fused int8 GEMM", "int32 path",       "fused 256x128",  "fused 128x64",
                          "implicit im2col", "implicit 256x128", "implicit 128x64"};
   for (int path = 0; path < (conv ? 7 : 4); ++path) {
     const std::string v = std::to_string(path);

@@ -651,7 +651,7 @@ TEST(Precision, QuantizeDequantizeLowerToHalfOnly) {
   Graph half = lower_and_compare(qdq_chain(scale), kF16, {{"x", off_grid_input(scale)}});
   EXPECT_EQ(dtype(half, "n"), kF16);  // Q reads the lowered Neg's output directly: no Cast between
   EXPECT_EQ(dtype(half, find_node(half, "q")->inputs[1]), kF16);
-  EXPECT_EQ(dtype(half, "d"), kF16);  // DQ writes the target type for the lowered Relu
+  EXPECT_EQ(dtype(half, "d"), kF16);                // DQ writes the target type for the lowered Relu
   EXPECT_EQ(find_node(half, "q")->inputs[0], "n");  // no Cast between the float16 ops and Q / DQ
   EXPECT_EQ(find_node(half, "relu")->inputs[0], "d");
   // bfloat16's 8-bit mantissa would move the calibrated scale: Q and DQ stay float32 there.

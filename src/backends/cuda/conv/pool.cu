@@ -12,13 +12,17 @@ constexpr int kBlock = 256;
 // Element loads/stores of the pools in float: the float types through elem_io, 8-bit integers exactly.
 template <class T>
 __device__ __forceinline__ float pool_load(T v) {
-  if constexpr (std::is_integral_v<T>) return static_cast<float>(v);
-  else return to_f32(v);
+  if constexpr (std::is_integral_v<T>)
+    return static_cast<float>(v);
+  else
+    return to_f32(v);
 }
 template <class T>
 __device__ __forceinline__ T pool_store(float v) {
-  if constexpr (std::is_integral_v<T>) return static_cast<T>(v);
-  else return from_f32<T>(v);
+  if constexpr (std::is_integral_v<T>)
+    return static_cast<T>(v);
+  else
+    return from_f32<T>(v);
 }
 
 template <class T>
@@ -384,9 +388,8 @@ int64_t global_pool_splits(bool channels_last, int64_t n, int64_t c, int64_t spa
   return splits < 1 ? 1 : splits;
 }
 
-cudaError_t launch_global_pool(const void* x, void* y, float* partials, ElemType type, bool is_max,
-                               bool channels_last, int64_t n, int64_t c, int64_t spatial, int64_t splits,
-                               cudaStream_t stream) {
+cudaError_t launch_global_pool(const void* x, void* y, float* partials, ElemType type, bool is_max, bool channels_last,
+                               int64_t n, int64_t c, int64_t spatial, int64_t splits, cudaStream_t stream) {
   if (n * c == 0 || spatial == 0) return cudaSuccess;
   if (channels_last && splits == 0) {
     KILN_DISPATCH_ELEM(type, global_pool_channels_last<T><<<grid_for(n * c, kBlock), kBlock, 0, stream>>>(
@@ -404,8 +407,8 @@ cudaError_t launch_global_pool(const void* x, void* y, float* partials, ElemType
                                                        static_cast<__nv_bfloat16*>(y), partials, is_max, n, c, spatial,
                                                        splits, stream);
     if (type == ElemType::kF32 && aligned16 && c % 4 == 0)
-      return launch_global_pool_nhwc<float, 4>(static_cast<const float*>(x), static_cast<float*>(y), partials,
-                                               is_max, n, c, spatial, splits, stream);
+      return launch_global_pool_nhwc<float, 4>(static_cast<const float*>(x), static_cast<float*>(y), partials, is_max,
+                                               n, c, spatial, splits, stream);
     KILN_DISPATCH_ELEM(type, return launch_global_pool_nhwc<T, 1>(static_cast<const T*>(x), static_cast<T*>(y),
                                                                   partials, is_max, n, c, spatial, splits, stream));
   } else {

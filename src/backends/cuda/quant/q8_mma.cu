@@ -1,9 +1,9 @@
 // Kiln's int8 tensor-core GEMM with the requantization in its epilogue (qgemm.h, launch_q8_gemm_requant):
 // mma.sync m16n8k32 (signed 8-bit, int32 accumulators in registers), block tiles of 128 x 64, 128 x 128 (warps of
-// 64 x 32) or 256 x 128 (warps of 64 x 64), a 3-stage cp.async pipeline over 64-byte k steps, and an epilogue that applies the exact
-// per-channel terms (term_scale, term_offset, the optional row sums) in double, so that every output equals the
-// int32 path's bit for bit, then writes the 8-bit tile through shared memory: 16-byte stores for row-major outputs,
-// pixel-contiguous bytes for NCHW ones.
+// 64 x 32) or 256 x 128 (warps of 64 x 64), a 3-stage cp.async pipeline over 64-byte k steps, and an epilogue that
+// applies the exact per-channel terms (term_scale, term_offset, the optional row sums) in double, so that every output
+// equals the int32 path's bit for bit, then writes the 8-bit tile through shared memory: 16-byte stores for row-major
+// outputs, pixel-contiguous bytes for NCHW ones.
 //
 // Why by hand: cuBLASLt's int8 kernels cannot write requantized int8 with a per-channel bias in the regular
 // (non-COL32) layouts Hopper takes (int8 D allows no bias epilogue and no device alpha vector with beta zero), so
@@ -30,7 +30,7 @@ struct MmaTile {
   static constexpr size_t kSmemBytes = kStageBytes * kStages;
   static_assert(size_t{BM_} * kLdY <= kSmemBytes, "the output tile reuses the pipeline's shared memory");
 };
-using SmallTile = MmaTile<128, 64, 32>;   // N <= 64, or more blocks per SM
+using SmallTile = MmaTile<128, 64, 32>;  // N <= 64, or more blocks per SM
 using MediumTile = MmaTile<128, 128, 32>;
 using LargeTile = MmaTile<256, 128, 64>;  // 64 x 64 warp tiles: half the shared-memory reads per mma
 
@@ -54,10 +54,9 @@ __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
 }
 // c += a (16 x 32, row) * b (32 x 8, col), signed 8-bit operands, int32 accumulators.
 __device__ __forceinline__ void mma_s8(int32_t (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-      : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  asm volatile("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+               : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
 // Where output pixel m's window starts in a channels-last input (implicit im2col): the image's first byte and the
@@ -121,10 +120,11 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks)
 #pragma unroll
       for (int j = 0; j < kARows; ++j) {
         const int row = tid / kChunks + j * (T::kThreads / kChunks);
-        const int iy = origin[j].iy0 + ky * static_cast<int>(v.dil_h), ix = origin[j].ix0 + kx * static_cast<int>(v.dil_w);
+        const int iy = origin[j].iy0 + ky * static_cast<int>(v.dil_h),
+                  ix = origin[j].ix0 + kx * static_cast<int>(v.dil_w);
         const bool ok = origin[j].valid && col < g.kp && iy >= 0 && iy < v.h && ix >= 0 && ix < v.w;
-        cp_async16(as + row * kLdS + a_chunk * 16, ok ? origin[j].image + (static_cast<int64_t>(iy) * v.w + ix) * v.c + ci : v.x,
-                   ok ? 16 : 0);
+        cp_async16(as + row * kLdS + a_chunk * 16,
+                   ok ? origin[j].image + (static_cast<int64_t>(iy) * v.w + ix) * v.c + ci : v.x, ok ? 16 : 0);
       }
     }
     for (int i = kImplicit ? tid + kBM * kChunks : tid; i < (kBM + BN) * kChunks; i += T::kThreads) {
@@ -159,11 +159,13 @@ __global__ void __launch_bounds__(T::kThreads, T::kMinBlocks)
         ldmatrix_x4(af[mi], as + (wm * 64 + mi * 16 + lane % 16) * kLdS + kk + (lane / 16) * 16);
 #pragma unroll
       for (int nj = 0; nj < kNi / 2; ++nj)
-        ldmatrix_x4(bf[nj], bs + (wn * T::kWarpN + nj * 16 + (lane / 16) * 8 + lane % 8) * kLdS + kk + (lane / 8) % 2 * 16);
+        ldmatrix_x4(bf[nj],
+                    bs + (wn * T::kWarpN + nj * 16 + (lane / 16) * 8 + lane % 8) * kLdS + kk + (lane / 8) % 2 * 16);
 #pragma unroll
       for (int mi = 0; mi < kMi; ++mi)
 #pragma unroll
-        for (int ni = 0; ni < kNi; ++ni) mma_s8(acc[mi][ni], af[mi], bf[ni / 2][(ni % 2) * 2], bf[ni / 2][(ni % 2) * 2 + 1]);
+        for (int ni = 0; ni < kNi; ++ni)
+          mma_s8(acc[mi][ni], af[mi], bf[ni / 2][(ni % 2) * 2], bf[ni / 2][(ni % 2) * 2 + 1]);
     }
   }
   cp_async_wait<0>();
@@ -248,11 +250,13 @@ template <class T, bool kImplicit>
 cudaError_t launch_tile(const Q8GemmOperands& g, const RequantParams& p, cudaStream_t stream) {
   const int64_t m_tiles = (g.m + T::kBM - 1) / T::kBM, n_tiles = (p.n + T::kBN - 1) / T::kBN;
   if (m_tiles * n_tiles > INT32_MAX) return cudaErrorInvalidValue;
-  const cudaError_t attr = cudaFuncSetAttribute(q8_gemm_requant_kernel<T, kImplicit>,
-                                                cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(T::kSmemBytes));
+  const cudaError_t attr =
+      cudaFuncSetAttribute(q8_gemm_requant_kernel<T, kImplicit>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           static_cast<int>(T::kSmemBytes));
   if (attr != cudaSuccess) return attr;
-  q8_gemm_requant_kernel<T, kImplicit><<<static_cast<unsigned>(m_tiles * n_tiles), T::kThreads, T::kSmemBytes, stream>>>(
-      g, p, static_cast<int>(n_tiles));
+  q8_gemm_requant_kernel<T, kImplicit>
+      <<<static_cast<unsigned>(m_tiles * n_tiles), T::kThreads, T::kSmemBytes, stream>>>(g, p,
+                                                                                         static_cast<int>(n_tiles));
   return cudaGetLastError();
 }
 
@@ -293,8 +297,7 @@ cudaError_t launch_tap_sums_s8(const int8_t* packed, int64_t rows, int64_t taps,
   return cudaGetLastError();
 }
 
-cudaError_t launch_q8_gemm_requant(const Q8GemmOperands& g, const RequantParams& p, Q8Tile tile,
-                                   cudaStream_t stream) {
+cudaError_t launch_q8_gemm_requant(const Q8GemmOperands& g, const RequantParams& p, Q8Tile tile, cudaStream_t stream) {
   if (g.m == 0 || p.n == 0) return cudaSuccess;
   if (!q8_gemm_requant_fits(g) || !p.term_scale || !p.term_offset || p.n > g.n_rows ||
       (p.rows_per_image == 0 && g.ldy < p.n) || (p.rows_per_image > 0 && g.m % p.rows_per_image != 0))

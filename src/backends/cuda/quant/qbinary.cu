@@ -78,7 +78,8 @@ __global__ void qlinear_binary_same_shape_kernel(bool mul, Q8Operand a, Q8Operan
       uint32_t packed = 0;
 #pragma unroll
       for (int k = 0; k < 4; ++k)
-        packed |= static_cast<uint32_t>(t.apply(mul, q8_byte(wa[w], k, a.is_u8), q8_byte(wb[w], k, b.is_u8))) << (8 * k);
+        packed |= static_cast<uint32_t>(t.apply(mul, q8_byte(wa[w], k, a.is_u8), q8_byte(wb[w], k, b.is_u8)))
+                  << (8 * k);
       out[w] = packed;
     }
     static_cast<uint4*>(y)[i] = make_uint4(out[0], out[1], out[2], out[3]);
@@ -108,11 +109,11 @@ __global__ void qlinear_gap_kernel(Q8Operand x, Q8Operand yq, void* out, int64_t
 cudaError_t launch_qlinear_binary(bool mul, Q8Operand a, Q8Operand b, Q8Operand c, void* y, int64_t n,
                                   const BroadcastDesc<2>& d, bool same_shape, cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
-  const uintptr_t addr = reinterpret_cast<uintptr_t>(a.data) | reinterpret_cast<uintptr_t>(b.data) |
-                         reinterpret_cast<uintptr_t>(y);
+  const uintptr_t addr =
+      reinterpret_cast<uintptr_t>(a.data) | reinterpret_cast<uintptr_t>(b.data) | reinterpret_cast<uintptr_t>(y);
   if (same_shape && addr % 16 == 0) {
     qlinear_binary_same_shape_kernel<<<grid_for(std::max<int64_t>(n / 16, 16)), kThreads, 0, stream>>>(mul, a, b, c, y,
-                                                                                                      n);
+                                                                                                       n);
     return cudaGetLastError();
   }
   qlinear_binary_kernel<<<grid_for(n), kThreads, 0, stream>>>(mul, a, b, c, y, n, d);

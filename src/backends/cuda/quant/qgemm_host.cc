@@ -105,8 +105,7 @@ Result<bool> run_q8_implicit_conv(CudaKernelContext& ctx, const PackedQ8Weights&
   g.conv = conv;
   if (!q8_implicit_conv_fits(g)) return false;
   rq.m = m;
-  KILN_RETURN_IF_ERROR(
-      launch_status(ctx, launch_q8_gemm_requant(g, rq, tile, ctx.stream()), "implicit int8 GEMM"));
+  KILN_RETURN_IF_ERROR(launch_status(ctx, launch_q8_gemm_requant(g, rq, tile, ctx.stream()), "implicit int8 GEMM"));
   return true;
 }
 
@@ -138,13 +137,20 @@ Q8Tactic q8_tactic(const CudaKernelContext& ctx) {
 
 std::string q8_tactic_name(const Node&, int64_t tactic) {
   switch (tactic) {
-    case 1: return "cuBLASLt int8 GEMM + requantize";
-    case 2: return "fused int8 GEMM 256x128";
-    case 3: return "fused int8 GEMM 128x64";
-    case 4: return "fused int8 GEMM, implicit im2col";
-    case 5: return "fused int8 GEMM 256x128, implicit im2col";
-    case 6: return "fused int8 GEMM 128x64, implicit im2col";
-    default: return "fused int8 GEMM";
+    case 1:
+      return "cuBLASLt int8 GEMM + requantize";
+    case 2:
+      return "fused int8 GEMM 256x128";
+    case 3:
+      return "fused int8 GEMM 128x64";
+    case 4:
+      return "fused int8 GEMM, implicit im2col";
+    case 5:
+      return "fused int8 GEMM 256x128, implicit im2col";
+    case 6:
+      return "fused int8 GEMM 128x64, implicit im2col";
+    default:
+      return "fused int8 GEMM";
   }
 }
 

@@ -124,8 +124,9 @@ Status run_qlinear_conv(CudaKernelContext& ctx) {
   // buffer. Where those cannot run they run as tactics 0, 2 and 3 (qgemm_host.h).
   const Q8Tactic tactic = q8_tactic(ctx);
   const bool fused = tactic.path != Q8Path::kInt32;
-  const bool implicit = tactic.path == Q8Path::kImplicit && nhwc && xt == DType::kInt8 && c % 16 == 0 && !rowsum_needed &&
-                        kh * kw <= 32 && !direct_rows && reinterpret_cast<uintptr_t>(x.data) % 16 == 0;
+  const bool implicit = tactic.path == Q8Path::kImplicit && nhwc && xt == DType::kInt8 && c % 16 == 0 &&
+                        !rowsum_needed && kh * kw <= 32 && !direct_rows &&
+                        reinterpret_cast<uintptr_t>(x.data) % 16 == 0;
   const bool im2col = !direct_rows && !implicit;
 
   PackedQ8Weights runtime_weights;
@@ -162,10 +163,10 @@ Status run_qlinear_conv(CudaKernelContext& ctx) {
       rowsum_needed ? reinterpret_cast<int32_t*>(scratch + w_bytes + terms_bytes + col_bytes + acc_bytes) : nullptr;
   Q8ImplicitConv conv;
   if (implicit) {
-    KILN_ASSIGN_OR_RETURN(conv.tap_sums,
-                          q8_tap_sums(ctx, state, *packed, kh * kw, c,
-                                      w_const ? nullptr : scratch + w_bytes + terms_bytes + col_bytes + acc_bytes +
-                                                              rs_bytes));
+    KILN_ASSIGN_OR_RETURN(
+        conv.tap_sums,
+        q8_tap_sums(ctx, state, *packed, kh * kw, c,
+                    w_const ? nullptr : scratch + w_bytes + terms_bytes + col_bytes + acc_bytes + rs_bytes));
     conv.h = h, conv.w = w, conv.c = c, conv.kh = kh, conv.kw = kw, conv.oh = oh, conv.ow = ow;
     conv.stride_h = win.strides[0], conv.stride_w = win.strides[1];
     conv.dil_h = win.dilations[0], conv.dil_w = win.dilations[1];
