@@ -1,6 +1,7 @@
 """kiln serve's gRPC front end under shutdown and resource pressure: SIGTERM drains every in-flight call, new calls
-on open connections get UNAVAILABLE, --exit-timeout-secs bounds the wait, idle connections do not starve it, and
-model-control calls run on the bounded control queue (no thread per call)."""
+on open connections get UNAVAILABLE, --exit-timeout-secs bounds the wait, idle connections do not starve it,
+--grpc-max-connections shuts down connections over the cap, and model-control calls run on the bounded control queue
+(no thread per call)."""
 import os
 import signal
 import socket
@@ -120,6 +121,72 @@ def test_idle_connections_do_not_starve_grpc(kiln_bin, tmp_path, pb):
             assert np.frombuffer(out.raw_output_contents[0], np.float32).tolist() == [1, 2, 3, 4]
         status, _ = s.get_json("/v2/health/live")
         assert status == 200
+    finally:
+        for c in socks:
+            c.close()
+        assert s.stop() == 0
+
+
+def grpc_infer_add(p, pbg, port, timeout=10):
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+        stub = pbg.GRPCInferenceServiceStub(ch)
+        r = p.ModelInferRequest(model_name="add")
+        r.inputs.add(name="x", datatype="FP32", shape=[1, 4])
+        r.raw_input_contents.append(np.zeros((1, 4), np.float32).tobytes())
+        out = stub.ModelInfer(r, timeout=timeout)
+        return np.frombuffer(out.raw_output_contents[0], np.float32).tolist()
+
+
+def closed_by_server(socks):
+    """For each client socket: whether the server has ended its connection, read from the kernel's table (the client
+    side in CLOSE_WAIT: the server's FIN arrived), without waiting on the sockets."""
+    states = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.read().splitlines()[1:]:
+                fields = line.split()
+                states[int(fields[1].rsplit(":", 1)[1], 16)] = fields[3]
+    return [states.get(c.getsockname()[1]) == "08" for c in socks]
+
+
+def test_connection_cap_shuts_down_the_excess_and_recovers(kiln_bin, tmp_path, pb):
+    """--grpc-max-connections 8 with 14 idle TCP connections: 6 are shut down by the server and 8 stay open, a new
+    connection while they hold the cap is shut down too, HTTP still serves, the refusals are logged, and once the
+    connections close a new gRPC client is served."""
+    p, pbg = pb
+    repo = tmp_path / "repo"
+    add_model(str(repo), "add")
+    s = Server(kiln_bin, repo, "--grpc-max-connections", "8")
+    socks = []
+    try:
+        assert grpc_infer_add(p, pbg, s.grpc_port) == [1, 2, 3, 4]
+        time.sleep(0.3)  # that channel's connection is closed
+        for _ in range(14):
+            socks.append(socket.create_connection(("127.0.0.1", s.grpc_port), timeout=5))
+            time.sleep(0.01)
+        time.sleep(0.5)  # the watcher runs every 100 ms
+        closed = closed_by_server(socks)
+        assert sum(closed) == 6, closed  # exactly those beyond the cap (which ones: the socket inodes decide)
+        # A new connection over the cap is shut down within a watcher period: its socket is closed by the server.
+        late = socket.create_connection(("127.0.0.1", s.grpc_port), timeout=5)
+        time.sleep(0.5)
+        assert closed_by_server([late]) == [True]
+        late.close()
+        status, _ = s.get_json("/v2/health/live")
+        assert status == 200
+        for c in socks:
+            c.close()
+        socks = []
+        deadline = time.time() + 10
+        while True:  # the kernel drops the closed sockets from its table within moments
+            try:
+                assert grpc_infer_add(p, pbg, s.grpc_port, timeout=3) == [1, 2, 3, 4]
+                break
+            except grpc.RpcError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.2)
+        assert any("too many connections" in r.get("msg", "") for r in s.logs), s.logs[-5:]
     finally:
         for c in socks:
             c.close()

@@ -32,7 +32,7 @@ struct ServeArgs {
   size_t max_body = size_t{64} << 20;
   // HTTP hardening
   size_t http_max_json_elements = 4'000'000;
-  int http_max_connections = 1000, http_idle_timeout_secs = 30;
+  int http_max_connections = 1000, http_idle_timeout_secs = 30, grpc_max_connections = 1000;
   bool allow_http = true, allow_grpc = true, allow_metrics = true;
   int log_verbose = 0;
   // shutdown grace period, trace file
@@ -119,7 +119,7 @@ int serve(const ServeArgs& a) {
   }
 #ifdef KILN_SERVER_GRPC
   if (a.allow_grpc) {
-    auto f = start_grpc_frontend(**server, a.host, a.grpc_port, kDefaultGrpcMaxMessageBytes);
+    auto f = start_grpc_frontend(**server, a.host, a.grpc_port, kDefaultGrpcMaxMessageBytes, a.grpc_max_connections);
     if (!f.ok()) {
       log_json("error", "gRPC front end: " + f.status().message());
       return 1;
@@ -202,6 +202,10 @@ std::function<int()> add_serve_command(CLI::App& app) {
   cmd->add_option("--http-max-connections", a->http_max_connections,
                   "Most open HTTP connections; more are answered 503 (default 1000, lowered to fit the open-file "
                   "limit)")
+      ->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--grpc-max-connections", a->grpc_max_connections,
+                  "Most open gRPC connections; those beyond it are shut down, the client sees UNAVAILABLE "
+                  "(default 1000)")
       ->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--http-idle-timeout-secs", a->http_idle_timeout_secs,
                   "Close HTTP connections idle (or stalled mid-request) this long (default 30)")

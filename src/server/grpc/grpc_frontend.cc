@@ -15,6 +15,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "server/grpc/connection_cap.h"
 #include "server/grpc/grpc_convert.h"
 #include "server/grpc/kserve_v2.grpc.pb.h"
 #include "server/scheduler.h"  // now_ns
@@ -595,8 +596,12 @@ class UnknownMethods final : public grpc::CallbackGenericService {
 class GrpcFrontendImpl final : public GrpcFrontend {
  public:
   GrpcFrontendImpl(std::unique_ptr<Service> service, std::unique_ptr<UnknownMethods> unknown,
-                   std::unique_ptr<grpc::Server> server, int port)
-      : service_(std::move(service)), unknown_(std::move(unknown)), server_(std::move(server)), port_(port) {}
+                   std::unique_ptr<grpc::Server> server, int port, int max_connections)
+      : service_(std::move(service)),
+        unknown_(std::move(unknown)),
+        server_(std::move(server)),
+        cap_(std::make_unique<GrpcConnectionCap>(port, max_connections)),
+        port_(port) {}
   ~GrpcFrontendImpl() override { shutdown(); }
 
   int port() const override { return port_; }
@@ -607,6 +612,7 @@ class GrpcFrontendImpl final : public GrpcFrontend {
   void shutdown() override {
     std::lock_guard<std::mutex> lock(mu_);
     if (!server_) return;
+    cap_.reset();
     begin_drain();
     // Calls still running get 1 s (after a drain, nothing is left but idle streams); then they are cancelled.
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
@@ -619,6 +625,7 @@ class GrpcFrontendImpl final : public GrpcFrontend {
   std::unique_ptr<Service> service_;
   std::unique_ptr<UnknownMethods> unknown_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<GrpcConnectionCap> cap_;
   int port_;
 };
 
@@ -637,8 +644,10 @@ void raise_fd_limit() {
 }  // namespace
 
 Result<std::unique_ptr<GrpcFrontend>> start_grpc_frontend(InferenceServer& server, const std::string& host, int port,
-                                                          size_t max_message_bytes) {
+                                                          size_t max_message_bytes, int max_connections) {
   if (port < 0 || port > 65535) return invalid_argument("gRPC port " + std::to_string(port) + " is out of range");
+  if (max_connections < 1)
+    return invalid_argument("gRPC max connections must be at least 1, got " + std::to_string(max_connections));
   raise_fd_limit();
   const int max_bytes = static_cast<int>(std::min<size_t>(max_message_bytes ? max_message_bytes : INT_MAX, INT_MAX));
   auto service = std::make_unique<Service>(server);
@@ -666,7 +675,8 @@ Result<std::unique_ptr<GrpcFrontend>> start_grpc_frontend(InferenceServer& serve
   if (!grpc_server || bound_port == 0)
     return failed_precondition("cannot start the gRPC server on " + address + " (address in use or not valid)");
   return std::unique_ptr<GrpcFrontend>(std::make_unique<GrpcFrontendImpl>(std::move(service), std::move(unknown),
-                                                                          std::move(grpc_server), bound_port));
+                                                                          std::move(grpc_server), bound_port,
+                                                                          max_connections));
 }
 
 Result<std::unique_ptr<Frontend>> start_grpc_frontend(InferenceServer* server, const std::string& host, int port) {

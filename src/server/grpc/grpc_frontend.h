@@ -19,6 +19,8 @@ constexpr int kGrpcMaxConcurrentStreams = 1024;
 constexpr int kGrpcHandshakeTimeoutMs = 10 * 1000;
 constexpr int kGrpcMaxConnectionIdleMs = 5 * 60 * 1000;
 constexpr int kGrpcMaxThreads = 256;
+// Open gRPC connections at most (--grpc-max-connections); those beyond it are shut down (connection_cap.h).
+constexpr int kDefaultGrpcMaxConnections = 1000;
 
 // A running gRPC server. It does not own the InferenceServer, which must outlive it (or shutdown() must
 // have returned). Destruction calls shutdown().
@@ -39,8 +41,10 @@ class GrpcFrontend : public Frontend {
 };
 
 // Starts serving on host:port (port 0 picks a free port; read it back with port()). Messages larger than
-// max_message_bytes (both directions) are rejected with RESOURCE_EXHAUSTED. Fails if the port cannot be bound.
+// max_message_bytes (both directions) are rejected with RESOURCE_EXHAUSTED; connections beyond max_connections open
+// ones are shut down within about 100 ms. Fails if the port cannot be bound.
 Result<std::unique_ptr<GrpcFrontend>> start_grpc_frontend(InferenceServer& server, const std::string& host, int port,
-                                                          size_t max_message_bytes);
+                                                          size_t max_message_bytes,
+                                                          int max_connections = kDefaultGrpcMaxConnections);
 
 }  // namespace kiln::server
