@@ -113,6 +113,26 @@ __global__ void pool_nd(PoolParams p, I total) {
   }
 }
 
+// Where vector i of a channels-last 2-D pool's output (vectors of `per_vec` channels, `vecs` per pixel) reads: its
+// channel vector cv, image ni and the window's top-left input coordinate (h0, w0).
+struct NhwcWindow {
+  int cv, h0, w0;
+  int64_t ni;
+};
+__device__ __forceinline__ NhwcWindow nhwc_window(const PoolParams& p, int64_t i, int vecs) {
+  const int out_h = static_cast<int>(p.out[0]), out_w = static_cast<int>(p.out[1]);
+  NhwcWindow r;
+  r.cv = static_cast<int>(i % vecs);
+  int64_t rest = i / vecs;
+  const int ow = static_cast<int>(rest % out_w);
+  rest /= out_w;
+  const int oh = static_cast<int>(rest % out_h);
+  r.ni = rest / out_h;
+  r.h0 = oh * static_cast<int>(p.stride[0]) - static_cast<int>(p.pad_begin[0]);
+  r.w0 = ow * static_cast<int>(p.stride[1]) - static_cast<int>(p.pad_begin[1]);
+  return r;
+}
+
 // Channels-last 2-D pool for 16-bit types with C % 8 == 0: one thread per (n, oh, ow, 8 channels), 16-byte loads.
 // Same window semantics as pool_nd (max over inside taps; average over taps inside the padded extent or inside
 // the input). The generic kernel's per-element index arithmetic made ResNet's 3x3/s2 max pool ~10x slower.
@@ -120,19 +140,11 @@ template <class T>
 __global__ void pool2d_nhwc_vec8(PoolParams p, int64_t total) {
   const int c8 = static_cast<int>(p.c / 8);
   const int in_h = static_cast<int>(p.in[0]), in_w = static_cast<int>(p.in[1]);
-  const int out_h = static_cast<int>(p.out[0]), out_w = static_cast<int>(p.out[1]);
   const uint4* x = static_cast<const uint4*>(p.x);
   uint4* y = static_cast<uint4*>(p.y);
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int cv = static_cast<int>(i % c8);
-    int64_t rest = i / c8;
-    const int ow = static_cast<int>(rest % out_w);
-    rest /= out_w;
-    const int oh = static_cast<int>(rest % out_h);
-    const int64_t ni = rest / out_h;
-    const int h0 = oh * static_cast<int>(p.stride[0]) - static_cast<int>(p.pad_begin[0]);
-    const int w0 = ow * static_cast<int>(p.stride[1]) - static_cast<int>(p.pad_begin[1]);
+    const auto [cv, h0, w0, ni] = nhwc_window(p, i, c8);
     float acc[8];
     for (int k = 0; k < 8; ++k) acc[k] = p.is_max ? -FLT_MAX : 0.f;
     int count = 0;
@@ -173,20 +185,12 @@ template <bool kSigned>
 __global__ void maxpool2d_nhwc_q8x16(PoolParams p, int64_t total) {
   const int c16 = static_cast<int>(p.c / 16);
   const int in_h = static_cast<int>(p.in[0]), in_w = static_cast<int>(p.in[1]);
-  const int out_h = static_cast<int>(p.out[0]), out_w = static_cast<int>(p.out[1]);
   const uint4* x = static_cast<const uint4*>(p.x);
   uint4* y = static_cast<uint4*>(p.y);
   const uint32_t lowest = kSigned ? 0x80808080u : 0u;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int cv = static_cast<int>(i % c16);
-    int64_t rest = i / c16;
-    const int ow = static_cast<int>(rest % out_w);
-    rest /= out_w;
-    const int oh = static_cast<int>(rest % out_h);
-    const int64_t ni = rest / out_h;
-    const int h0 = oh * static_cast<int>(p.stride[0]) - static_cast<int>(p.pad_begin[0]);
-    const int w0 = ow * static_cast<int>(p.stride[1]) - static_cast<int>(p.pad_begin[1]);
+    const auto [cv, h0, w0, ni] = nhwc_window(p, i, c16);
     uint32_t acc[4] = {lowest, lowest, lowest, lowest};
     bool any = false;
     for (int kh = 0; kh < p.kernel[0]; ++kh) {

@@ -9,6 +9,7 @@
 // (non-COL32) layouts Hopper takes (int8 D allows no bias epilogue and no device alpha vector with beta zero), so
 // every int8 layer would otherwise write and re-read 4-byte accumulators (docs/int8.md, "INT8 on CUDA").
 #include "backends/cuda/device_common.cuh"
+#include "backends/cuda/mma_util.cuh"
 #include "backends/cuda/quant/qgemm_device.cuh"
 
 namespace kiln::cuda {
@@ -34,24 +35,6 @@ using SmallTile = MmaTile<128, 64, 32>;  // N <= 64, or more blocks per SM
 using MediumTile = MmaTile<128, 128, 32>;
 using LargeTile = MmaTile<256, 128, 64>;  // 64 x 64 warp tiles: half the shared-memory reads per mma
 
-__device__ __forceinline__ uint32_t smem_u32(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-// 16-byte async copy global -> shared; src_bytes 0 zero-fills the destination without reading.
-__device__ __forceinline__ void cp_async16(void* dst, const void* src, int src_bytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(dst)), "l"(src), "r"(src_bytes));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
-}
-// Four 8 x 16-byte matrices: for signed 8-bit mma operands the same register layout as four 8 x 8 16-bit ones.
-__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(smem_u32(p)));
-}
 // c += a (16 x 32, row) * b (32 x 8, col), signed 8-bit operands, int32 accumulators.
 __device__ __forceinline__ void mma_s8(int32_t (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
   asm volatile("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"

@@ -76,8 +76,11 @@ Status set_requant_terms(CudaKernelContext& ctx, QGemmState& state, uint8_t* scr
   return ok_status();
 }
 
-Result<bool> run_q8_gemm_requant(CudaKernelContext& ctx, const PackedQ8Weights& w, const int8_t* a, int64_t lda,
-                                 int64_t m, RequantParams rq, int64_t ldy, Q8Tile tile) {
+namespace {
+
+// The fused GEMM over w's packed rows, m output rows of stride ldy; A comes from `a` (explicit rows) or `conv`.
+Result<bool> run_fused(CudaKernelContext& ctx, const PackedQ8Weights& w, const int8_t* a, int64_t lda,
+                       const Q8ImplicitConv& conv, int64_t m, RequantParams rq, int64_t ldy, Q8Tile tile) {
   Q8GemmOperands g;
   g.a = a;
   g.lda = lda;
@@ -87,26 +90,24 @@ Result<bool> run_q8_gemm_requant(CudaKernelContext& ctx, const PackedQ8Weights& 
   g.n_rows = w.n_pad;
   g.kp = w.kp;
   g.ldy = ldy;
-  if (!q8_gemm_requant_fits(g)) return false;
+  g.conv = conv;
+  if (!q8_gemm_requant_fits(g)) return false;  // checks the implicit im2col's operands when conv.x is set
   rq.m = m;
   KILN_RETURN_IF_ERROR(launch_status(ctx, launch_q8_gemm_requant(g, rq, tile, ctx.stream()), "int8 GEMM"));
   return true;
 }
 
+}  // namespace
+
+Result<bool> run_q8_gemm_requant(CudaKernelContext& ctx, const PackedQ8Weights& w, const int8_t* a, int64_t lda,
+                                 int64_t m, RequantParams rq, int64_t ldy, Q8Tile tile) {
+  return run_fused(ctx, w, a, lda, Q8ImplicitConv{}, m, rq, ldy, tile);
+}
+
 Result<bool> run_q8_implicit_conv(CudaKernelContext& ctx, const PackedQ8Weights& w, const Q8ImplicitConv& conv,
                                   int64_t m, RequantParams rq, int64_t ldy, Q8Tile tile) {
-  Q8GemmOperands g;
-  g.w = w.rows;
-  g.ldw = w.kp;
-  g.m = m;
-  g.n_rows = w.n_pad;
-  g.kp = w.kp;
-  g.ldy = ldy;
-  g.conv = conv;
-  if (!q8_implicit_conv_fits(g)) return false;
-  rq.m = m;
-  KILN_RETURN_IF_ERROR(launch_status(ctx, launch_q8_gemm_requant(g, rq, tile, ctx.stream()), "implicit int8 GEMM"));
-  return true;
+  if (!conv.x) return false;
+  return run_fused(ctx, w, nullptr, 0, conv, m, rq, ldy, tile);
 }
 
 Result<const int32_t*> q8_tap_sums(CudaKernelContext& ctx, QGemmState& state, const PackedQ8Weights& w, int64_t taps,
