@@ -22,7 +22,8 @@ struct PoolCase {
   std::string auto_pad;
 };
 
-void check_pool(OpKind op, const PoolCase& c, bool nhwc, DType t, uint64_t seed) {
+// The window attributes of a MaxPool/AveragePool node for case c.
+Attrs pool_attrs(OpKind op, const PoolCase& c, bool nhwc) {
   Attrs a;
   a.set("kernel_shape", c.kernel);
   if (!c.strides.empty()) a.set("strides", c.strides);
@@ -32,6 +33,11 @@ void check_pool(OpKind op, const PoolCase& c, bool nhwc, DType t, uint64_t seed)
   a.set("ceil_mode", int64_t{c.ceil_mode});
   if (op == OpKind::kAveragePool) a.set("count_include_pad", int64_t{c.count_include_pad});
   if (nhwc) a.set("layout", std::string("NHWC"));
+  return a;
+}
+
+void check_pool(OpKind op, const PoolCase& c, bool nhwc, DType t, uint64_t seed) {
+  const Attrs a = pool_attrs(op, c, nhwc);
   SCOPED_TRACE(std::string(op == OpKind::kMaxPool ? "MaxPool" : "AveragePool") + " X " + dims_to_string(c.x) +
                " kernel " + dims_to_string(c.kernel) + " ceil " + std::to_string(c.ceil_mode) + " include_pad " +
                std::to_string(c.count_include_pad) + (nhwc ? " NHWC " : " NCHW ") + dtype_name(t));
@@ -69,12 +75,7 @@ TEST(GpuPool, MaxPoolEightBit) {
   uint64_t seed = 3500;
   for (DType t : {DType::kUInt8, DType::kInt8})
     for (const PoolCase& c : cases()) {
-      Attrs a;
-      a.set("kernel_shape", c.kernel);
-      if (!c.strides.empty()) a.set("strides", c.strides);
-      if (!c.pads.empty()) a.set("pads", c.pads);
-      if (!c.auto_pad.empty()) a.set("auto_pad", c.auto_pad);
-      a.set("ceil_mode", int64_t{c.ceil_mode});
+      const Attrs a = pool_attrs(OpKind::kMaxPool, c, false);
       SCOPED_TRACE("MaxPool X " + dims_to_string(c.x) + " " + dtype_name(t));
       const Tolerance exact{0.0, 0.0};
       const double lo = t == DType::kUInt8 ? 0 : -128, hi = t == DType::kUInt8 ? 255 : 127;
@@ -111,13 +112,7 @@ TEST(GpuPool, MaxPoolEightBitNhwc) {
         PoolCase c = base;
         c.x[1] = channels;
         c.x = nhwc_of(c.x);
-        Attrs a;
-        a.set("kernel_shape", c.kernel);
-        if (!c.strides.empty()) a.set("strides", c.strides);
-        if (!c.pads.empty()) a.set("pads", c.pads);
-        if (!c.auto_pad.empty()) a.set("auto_pad", c.auto_pad);
-        a.set("ceil_mode", int64_t{c.ceil_mode});
-        a.set("layout", std::string("NHWC"));
+        const Attrs a = pool_attrs(OpKind::kMaxPool, c, true);
         SCOPED_TRACE("MaxPool NHWC X " + dims_to_string(c.x) + " " + dtype_name(t));
         const Tolerance exact{0.0, 0.0};
         const double lo = t == DType::kUInt8 ? 0 : -128, hi = t == DType::kUInt8 ? 255 : 127;
