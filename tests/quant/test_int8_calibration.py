@@ -1,6 +1,7 @@
 """INT8 calibration end to end: kiln build --precision int8 --calib on generated samples, the exported Q/DQ model
 in ONNX Runtime and the int8 engine in Kiln, both against FP32 (ONNX Runtime), next to ONNX Runtime's own
-quantize_static (QDQ, same samples); calibration cache reuse and its errors."""
+quantize_static (QDQ, same samples); calibration cache reuse and its errors; and, on builds with the CUDA backend,
+that a cuda int8 build lowers its float layers to float16 (read from --dump-ir, printed before a GPU is needed)."""
 import json
 import os
 import subprocess
@@ -233,3 +234,34 @@ def test_pb_samples_calibrate_like_npy(calibrated, kiln, tmp_path):
         assert r.returncode == 0, r.stderr
         caches.append(json.loads(open(out).read()))
     assert caches[0] == caches[1] and caches[0]["samples"] == 6 and caches[0]["method"] == "mse"
+
+
+def cuda_int8_dump(kiln, c, stage, *extra):
+    """`kiln build --device cuda --precision int8 --dump-ir after:STAGE` on the transformer's cache: the IR dumps,
+    printed before the build needs a GPU (on a machine without one the build then fails)."""
+    r = kiln_build(kiln, c["path"], "--device", "cuda", "--precision", "int8", "--calib-cache",
+                   str(c["work"] / "cache.json"), "--dump-ir", "after:" + stage, "-o", str(c["work"] / "cuda.kiln"),
+                   *extra)
+    if "=== IR after" not in r.stderr:
+        pytest.skip("this kiln has no CUDA backend: " + r.stderr.strip().splitlines()[-1])
+    return r.stderr[r.stderr.index("=== IR after"):]
+
+
+def test_cuda_int8_runs_float_layers_in_fp16(calibrated, kiln):
+    """--precision int8 on cuda lowers the float ops between int8 ones to float16 (as TensorRT's --int8 --fp16):
+    quantize and dequantize take float16 directly (no Cast next to them); --int8-float fp32 keeps float32."""
+    c = calibrated["transformer_block"]
+    half = cuda_int8_dump(kiln, c, "all")
+    assert "=== IR after precision" in half, "no precision lowering on a cuda int8 build"
+    lines = half[half.index("=== IR after precision"):].split("\n=== ")[0].splitlines()
+    q = [l for l in lines if "= QuantizeLinear(" in l]
+    dq = [l for l in lines if "= DequantizeLinear(" in l]
+    assert q and dq, half[:2000]
+    assert all("float16" in l.split("=")[0] for l in dq), dq  # DQ writes float16
+    assert all("_float16" in l.split("QuantizeLinear(")[1].split(",")[1] for l in q), q  # Q's scale is float16
+    casts = [l for l in lines if "= Cast(" in l]
+    boundary = ("Cast(tokens)", "Cast(attention_mask)")
+    assert all(any(b in l for b in boundary) or l.strip().startswith("out:") for l in casts), casts  # graph I/O only
+    full = cuda_int8_dump(kiln, c, "all", "--int8-float", "fp32")
+    assert "=== IR after precision" not in full
+    assert "float16" not in full, [l for l in full.splitlines() if "float16" in l][:5]
