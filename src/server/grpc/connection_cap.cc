@@ -69,6 +69,11 @@ std::vector<uint64_t> connection_inodes_on_port(int port) {
 }
 
 GrpcConnectionCap::GrpcConnectionCap(int port, int max_connections) : port_(port), max_connections_(max_connections) {
+  if (!std::ifstream("/proc/net/tcp") && !std::ifstream("/proc/net/tcp6")) {
+    log_json("warning", "gRPC connection cap disabled: /proc/net/tcp cannot be read",
+             {{"max_connections", std::to_string(max_connections_)}});
+    return;
+  }
   thread_ = std::thread([this] { watch(); });
 }
 
@@ -78,7 +83,7 @@ GrpcConnectionCap::~GrpcConnectionCap() {
     stopping_ = true;
   }
   cv_.notify_all();
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
 }
 
 void GrpcConnectionCap::watch() {
