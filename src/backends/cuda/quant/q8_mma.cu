@@ -254,6 +254,16 @@ __global__ void tap_sums_kernel(const int8_t* packed, int64_t rows, int64_t taps
   }
 }
 
+// The implicit im2col's operands (Q8ImplicitConv's contract).
+bool q8_implicit_conv_fits(const Q8GemmOperands& g) {
+  const Q8ImplicitConv& v = g.conv;
+  const uintptr_t addr = reinterpret_cast<uintptr_t>(v.x) | reinterpret_cast<uintptr_t>(g.w);
+  const int64_t big = int64_t{1} << 30;
+  return v.x && v.tap_sums && addr % 16 == 0 && v.c % 16 == 0 && v.c > 0 && v.kh * v.kw <= 32 &&
+         g.kp == v.kh * v.kw * v.c && g.ldw % 16 == 0 && g.ldw >= g.kp && g.m == v.n * v.oh * v.ow && v.h < big &&
+         v.w < big && v.oh > 0 && v.ow > 0;
+}
+
 }  // namespace
 
 bool q8_gemm_requant_fits(const Q8GemmOperands& g) {
@@ -263,14 +273,6 @@ bool q8_gemm_requant_fits(const Q8GemmOperands& g) {
          g.ldw >= g.kp;
 }
 
-bool q8_implicit_conv_fits(const Q8GemmOperands& g) {
-  const Q8ImplicitConv& v = g.conv;
-  const uintptr_t addr = reinterpret_cast<uintptr_t>(v.x) | reinterpret_cast<uintptr_t>(g.w);
-  const int64_t big = int64_t{1} << 30;
-  return v.x && v.tap_sums && addr % 16 == 0 && v.c % 16 == 0 && v.c > 0 && v.kh * v.kw <= 32 &&
-         g.kp == v.kh * v.kw * v.c && g.ldw % 16 == 0 && g.ldw >= g.kp && g.m == v.n * v.oh * v.ow && v.h < big &&
-         v.w < big && v.oh > 0 && v.ow > 0;
-}
 
 cudaError_t launch_tap_sums_s8(const int8_t* packed, int64_t rows, int64_t taps, int64_t c, int64_t kp,
                                int32_t* tap_sums, cudaStream_t stream) {

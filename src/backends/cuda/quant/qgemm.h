@@ -109,8 +109,7 @@ struct Q8GemmOperands {
 // tap_sums[r][t] = sum over the c columns of tap t in packed int8 row r (rows [rows][kp], taps * c <= kp).
 cudaError_t launch_tap_sums_s8(const int8_t* packed, int64_t rows, int64_t taps, int64_t c, int64_t kp,
                                int32_t* tap_sums, cudaStream_t stream);
-bool q8_gemm_requant_fits(const Q8GemmOperands& g);
-bool q8_implicit_conv_fits(const Q8GemmOperands& g);
+bool q8_gemm_requant_fits(const Q8GemmOperands& g);  // for an implicit im2col (conv.x set), its own checks
 // y[m][ldy] = requantize(a w^T) for the first p.n columns in one kernel (the int32 products never reach memory),
 // equal bit for bit to launch_requantize over the int32 path: p needs term_scale/term_offset (launch_requant_terms),
 // y, n, y_zp/y_is_u8/saturate, and rowsum_a with b_zp/b_shifted when weight zero points are not all 0.
