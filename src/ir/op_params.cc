@@ -98,4 +98,23 @@ Result<PixelShuffle> pixel_shuffle(OpKind op, const Attrs& attrs, const Dims& x)
   return PixelShuffle{{n, oc, b, b, h, w}, {0, 1, 4, 2, 5, 3}, {n, oc, h * b, w * b}};
 }
 
+namespace {
+
+Result<int64_t> normalized_axis(int64_t axis, int64_t rank) {
+  if (axis < -rank || axis >= rank)
+    return invalid_argument("axis " + std::to_string(axis) + " is out of range for rank " + std::to_string(rank));
+  return axis < 0 ? axis + rank : axis;
+}
+
+}  // namespace
+
+Result<int64_t> concat_axis(const Attrs& attrs, int64_t rank) {
+  if (!attrs.has("axis")) return invalid_argument("attribute axis is required");
+  return normalized_axis(attrs.get_int("axis", 0), rank);
+}
+
+Result<int64_t> gather_axis(const Attrs& attrs, int64_t rank) {
+  return normalized_axis(attrs.get_int("axis", 0), rank);
+}
+
 }  // namespace kiln

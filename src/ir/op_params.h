@@ -45,4 +45,13 @@ struct GemmParams {
 };
 Result<GemmParams> gemm_params(const Attrs& attrs);
 
+// Concat's axis for inputs of `rank`, normalized to [0, rank). ONNX requires the attribute from opset 4 (the importer
+// writes opset 1's default, 1, into older nodes). invalid_argument (without a node prefix) when it is absent or out of
+// range.
+Result<int64_t> concat_axis(const Attrs& attrs, int64_t rank);
+
+// Gather's and GatherElements' axis (default 0) for data of `rank`, normalized to [0, rank). invalid_argument (without
+// a node prefix) when out of range (a rank-0 input has none).
+Result<int64_t> gather_axis(const Attrs& attrs, int64_t rank);
+
 }  // namespace kiln

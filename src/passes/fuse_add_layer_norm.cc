@@ -7,6 +7,7 @@
 // any more: the pass runs after fuse_matmul_bias_activation.
 #include <memory>
 
+#include "ir/norm_params.h"
 #include "passes/fuse_util.h"
 #include "passes/pass.h"
 
@@ -32,8 +33,10 @@ std::optional<std::pair<std::string, std::string>> split_add(const Graph& g, con
 
 bool last_axis(const Graph& g, const Node& ln) {
   const int64_t rank = fuse::rank_of(g, ln.inputs[0]);
-  const int64_t axis = ln.attrs.get_int("axis", -1);
-  return rank > 0 && (axis == -1 || axis == rank - 1);
+  auto p = layer_norm_params(ln.attrs);
+  if (!p.ok() || rank <= 0) return false;
+  auto axis = layer_norm_axis(*p, rank);
+  return axis.ok() && *axis == rank - 1;
 }
 
 // Scale / B hold exactly `cols` values.
@@ -85,7 +88,7 @@ bool fuse_one(Graph& g, const GraphIndex& idx, size_t li) {
 
   Node fused = fuse::fused_node(ln, OpKind::kFusedAddLayerNorm, {}, {ln.outputs[0]}, 1);
   fused.attrs.set("axis", int64_t{-1});
-  fused.attrs.set("epsilon", ln.attrs.get_float("epsilon", 1e-5f));
+  fused.attrs.set("epsilon", layer_norm_params(ln.attrs)->epsilon);  // parsed by last_axis() above
   std::string r_in = r;
   std::vector<Node> before;
   if (inner) {

@@ -2,6 +2,7 @@
 // statistics becomes one Conv with the normalization folded into W and B.
 #include <cmath>
 
+#include "ir/norm_params.h"
 #include "passes/fuse_util.h"
 #include "passes/pass.h"
 
@@ -38,7 +39,8 @@ class FuseConvBn : public Pass {
       const Node& bn = g.nodes[bi];
       if (bn.op != OpKind::kBatchNormalization || bn.inputs.size() != 5) continue;
       // Inference form only: training_mode off and just the Y output.
-      if (bn.attrs.get_int("training_mode", 0) != 0) continue;
+      auto bn_params = batch_norm_params(bn.attrs);
+      if (!bn_params.ok() || bn_params->training_mode) continue;
       bool extra_outputs = false;
       for (size_t o = 1; o < bn.outputs.size(); ++o) extra_outputs |= !bn.outputs[o].empty();
       if (extra_outputs) continue;
@@ -64,7 +66,7 @@ class FuseConvBn : public Pass {
       } else {
         cb.assign(m, 0.0);
       }
-      const double eps = bn.attrs.get_float("epsilon", 1e-5f);
+      const double eps = bn_params->epsilon;
       // y = (conv + cb - mean) * s + beta with s = scale / sqrt(var + eps): W' = W * s[m], B' = (cb - mean) * s + beta.
       const int64_t per_m = w->numel() / m;
       std::vector<double> b_new(m);

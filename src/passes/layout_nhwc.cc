@@ -6,6 +6,7 @@
 #include <memory>
 #include <set>
 
+#include "ir/op_params.h"
 #include "passes/layout_stem.h"
 #include "passes/pass.h"
 #include "passes/pass_util.h"
@@ -211,8 +212,7 @@ class Rewriter {
           if (!n.has_input(i) || !plan_4d(n.inputs[i], &(*plan)[i])) return false;
           any_region |= (*plan)[i] == Operand::kRegion;
         }
-        int64_t axis = n.attrs.get_int("axis", 1);
-        return any_region && axis >= -4 && axis < 4;
+        return any_region && concat_axis(n.attrs, 4).ok();
       }
       default:
         break;
@@ -328,11 +328,9 @@ class Rewriter {
         n.op == OpKind::kAveragePool || n.op == OpKind::kGlobalAveragePool || n.op == OpKind::kGlobalMaxPool)
       n.attrs.set("layout", std::string("NHWC"));
     if (n.op == OpKind::kConcat) {
-      int64_t axis = n.attrs.get_int("axis", 1);
-      if (axis < 0) axis += 4;
-      // NCHW axis a is NHWC axis position_of[a].
+      // NCHW axis a is NHWC axis position_of[a] (the axis was checked when the region was planned).
       static const int64_t kPositionOf[4] = {0, 3, 1, 2};
-      n.attrs.set("axis", kPositionOf[axis]);
+      if (auto axis = concat_axis(n.attrs, 4); axis.ok()) n.attrs.set("axis", kPositionOf[*axis]);
     }
     std::string orig = n.outputs[0];
     std::string renamed = g_.fresh_name(orig + "_nhwc");

@@ -1,4 +1,5 @@
-// Typed op parameters parsed once (src/ir/op_params.h) for shape inference and every backend: Transpose's perm.
+// Typed op parameters parsed once (src/ir/op_params.h) for shape inference and every backend: Transpose's perm,
+// Concat's and Gather's axis.
 #include "ir/op_params.h"
 
 #include <gtest/gtest.h>
@@ -85,6 +86,34 @@ TEST(OpParams, PixelShuffleViewsAndErrors) {
             std::string::npos);
 }
 
+TEST(OpParams, ConcatAxisIsRequiredAndNormalized) {
+  Attrs a;
+  auto missing = concat_axis(a, 3);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("attribute axis is required"), std::string::npos);
+  a.set("axis", int64_t{-1});
+  auto p = concat_axis(a, 3);
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  EXPECT_EQ(*p, 2);
+  a.set("axis", int64_t{3});
+  auto bad = concat_axis(a, 3);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("axis 3 is out of range for rank 3"), std::string::npos);
+}
+
+TEST(OpParams, GatherAxisDefaultsToZero) {
+  Attrs a;
+  auto p = gather_axis(a, 2);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(*p, 0);
+  a.set("axis", int64_t{-2});
+  EXPECT_EQ(*gather_axis(a, 2), 0);
+  a.set("axis", int64_t{-3});
+  auto bad = gather_axis(a, 2);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("axis -3 is out of range for rank 2"), std::string::npos);
+  EXPECT_FALSE(gather_axis(Attrs{}, 0).ok());  // a scalar has no axis
+}
 
 }  // namespace
 }  // namespace kiln

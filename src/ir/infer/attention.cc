@@ -3,6 +3,7 @@
 #include <string>
 
 #include "ir/infer_helpers.h"
+#include "ir/rnn_params.h"
 
 namespace kiln {
 
@@ -144,20 +145,15 @@ Status infer_recurrent(InferContext& ctx) {
   const TypeInfo& x = ctx.input_type(0);
   const DType dt = x.dtype;
   for (size_t i = 0; i < ctx.num_outputs(); ++i) ctx.set_output_type(i, TypeInfo::tensor_unknown_shape(dt));
-  const std::string direction = ctx.attrs().get_string("direction", "forward");
-  int64_t dirs;
-  if (direction == "forward" || direction == "reverse")
-    dirs = 1;
-  else if (direction == "bidirectional")
-    dirs = 2;
-  else
-    return ctx.error("direction must be forward, reverse or bidirectional, got '" + direction + "'");
-  const bool batch_first = ctx.attrs().get_int("layout", 0) == 1;
+  auto params = rnn_params(ctx.node());
+  if (!params.ok()) return ctx.error(params.status().message());
+  const int64_t dirs = params->num_directions;
+  const bool batch_first = params->batch_first;
   if (x.is_tensor() && x.shape.rank_known && x.shape.rank() != 3)
     return ctx.error("X must be 3-D, got " + x.shape.to_string());
   Dim H = dim_at(ctx.input_type(2), 2);
-  if (ctx.attrs().has("hidden_size")) {
-    const Dim attr = Dim::known(ctx.attrs().get_int("hidden_size"));
+  if (params->hidden_size >= 0) {
+    const Dim attr = Dim::known(params->hidden_size);
     KILN_RETURN_IF_ERROR(check_same(ctx, attr, H, "hidden_size/R"));
     H = attr;
   }

@@ -35,8 +35,10 @@ void register_nn_infer(InferRegistry& r) {
   r.add(OpKind::kNonMaxSuppression, infer_nms);
   r.add(OpKind::kBatchNormalization, infer_batch_norm);
   r.add(OpKind::kLayerNormalization, infer_layer_norm);
-  for (OpKind op : {OpKind::kInstanceNormalization, OpKind::kGroupNormalization, OpKind::kRMSNormalization,
-                    OpKind::kMeanVarianceNormalization, OpKind::kLRN, OpKind::kLpNormalization})
+  r.add(OpKind::kRMSNormalization, infer_layer_norm);
+  r.add(OpKind::kGroupNormalization, infer_group_norm);
+  for (OpKind op :
+       {OpKind::kInstanceNormalization, OpKind::kMeanVarianceNormalization, OpKind::kLRN, OpKind::kLpNormalization})
     r.add(op, infer_same_float);
   r.add(OpKind::kResize, infer_resize);
   r.add(OpKind::kUpsample, infer_resize);

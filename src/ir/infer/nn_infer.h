@@ -19,7 +19,8 @@ Status infer_roi_align(InferContext& ctx);
 Status infer_max_roi_pool(InferContext& ctx);
 Status infer_nms(InferContext& ctx);
 Status infer_batch_norm(InferContext& ctx);
-Status infer_layer_norm(InferContext& ctx);
+Status infer_layer_norm(InferContext& ctx);  // LayerNormalization and RMSNormalization
+Status infer_group_norm(InferContext& ctx);
 Status infer_same_float(InferContext& ctx);
 Status infer_resize(InferContext& ctx);
 Status infer_grid_sample(InferContext& ctx);

@@ -3,6 +3,8 @@
 #include <cmath>
 
 #include "ir/infer/nn_infer.h"
+#include "ir/norm_params.h"
+#include "ir/resize_params.h"
 
 namespace kiln::nn_infer {
 namespace {
@@ -16,6 +18,7 @@ Status infer_same_float(InferContext& ctx) { return infer_same_as_input(ctx, 0, 
 
 Status infer_batch_norm(InferContext& ctx) {
   KILN_RETURN_IF_ERROR(infer_same_as_input(ctx, 0, 0));
+  if (auto params = batch_norm_params(ctx.attrs()); !params.ok()) return ctx.error(params.status().message());
   const Shape& x = ctx.input_type(0).shape;
   const Shape& s = ctx.input_type(1).shape;
   if (x.rank_known && x.rank() >= 2 && s.rank_known && s.rank() == 1 && x.dims[1].is_known() && s.dims[0].is_known() &&
@@ -30,20 +33,30 @@ Status infer_batch_norm(InferContext& ctx) {
   return ok_status();
 }
 
+Status infer_group_norm(InferContext& ctx) {
+  KILN_RETURN_IF_ERROR(infer_same_as_input(ctx, 0, 0));
+  auto params = group_norm_params(ctx.node());
+  if (!params.ok()) return ctx.error(params.status().message());
+  const Shape& x = ctx.input_type(0).shape;
+  if (x.rank_known && x.rank() >= 2 && x.dims[1].is_known()) {
+    if (Status st = check_group_norm_channels(*params, x.dims[1].value); !st.ok()) return ctx.error(st.message());
+  }
+  return ok_status();
+}
+
 Status infer_layer_norm(InferContext& ctx) {
   KILN_RETURN_IF_ERROR(infer_same_as_input(ctx, 0, 0));
-  if (ctx.num_outputs() < 2) return ok_status();
-  DType st = DType::kFloat32;
-  if (!dtype_from_int(ctx.attrs().get_int("stash_type", 1), &st)) st = DType::kFloat32;
+  auto params = layer_norm_params(ctx.attrs());
+  if (!params.ok()) return ctx.error(params.status().message());
   const Shape& x = ctx.input_type(0).shape;
   Shape s = Shape::unknown_rank();
   if (x.rank_known) {
-    int64_t axis = 0;
-    if (!normalize_axis(ctx.attrs().get_int("axis", -1), static_cast<int64_t>(x.rank()), &axis))
-      return ctx.error("axis is out of range for rank " + std::to_string(x.rank()));
+    auto axis = layer_norm_axis(*params, static_cast<int64_t>(x.rank()));
+    if (!axis.ok()) return ctx.error(axis.status().message());
     s = x;
-    for (size_t i = static_cast<size_t>(axis); i < s.rank(); ++i) s.dims[i] = Dim::known(1);
+    for (size_t i = static_cast<size_t>(*axis); i < s.rank(); ++i) s.dims[i] = Dim::known(1);
   }
+  const DType st = params->stash_type;
   for (size_t i = 1; i < 3 && i < ctx.num_outputs(); ++i) ctx.set_output_type(i, TypeInfo::tensor(st, s));
   return ok_status();
 }
@@ -107,26 +120,27 @@ Status infer_resize(InferContext& ctx) {
     return ok_status();
   }
   const int64_t r = static_cast<int64_t>(x.rank());
-  std::vector<int64_t> axes = ctx.attrs().get_ints("axes");
-  if (axes.empty())
-    for (int64_t i = 0; i < r; ++i) axes.push_back(i);
-  for (int64_t& a : axes)
-    if (!normalize_axis(a, r, &a)) return ctx.error("axes value out of range for rank " + std::to_string(r));
+  auto params = resize_params(ctx.attrs());
+  if (!params.ok()) return ctx.error(params.status().message());
+  auto axes_or = resize_axes(*params, r);
+  if (!axes_or.ok()) return ctx.error(axes_or.status().message());
+  const std::vector<int64_t>& axes = *axes_or;
   Shape out = x;
   std::vector<int64_t> sizes;
   const Tensor* scales = ctx.has_input(2) ? ctx.input_value(2) : nullptr;
-  const std::string policy = ctx.attrs().get_string("keep_aspect_ratio_policy", "stretch");
+  const ResizeAspect policy = params->aspect;
   if (ctx.has_input(3) && constant_ints(ctx, 3, &sizes) && !sizes.empty()) {
     if (sizes.size() != axes.size()) return ctx.error("sizes must have " + std::to_string(axes.size()) + " values");
-    if (policy == "stretch") {
+    if (policy == ResizeAspect::kStretch) {
       for (size_t i = 0; i < axes.size(); ++i) out.dims[axes[i]] = Dim::known(sizes[i]);
     } else {
       bool all_known = true;
       for (int64_t a : axes) all_known = all_known && x.dims[a].is_known();
-      double s = policy == "not_larger" ? 1e300 : 0.0;
+      const bool not_larger = policy == ResizeAspect::kNotLarger;
+      double s = not_larger ? 1e300 : 0.0;
       for (size_t i = 0; i < axes.size() && all_known; ++i) {
         double f = static_cast<double>(sizes[i]) / static_cast<double>(x.dims[axes[i]].value);
-        s = policy == "not_larger" ? std::min(s, f) : std::max(s, f);
+        s = not_larger ? std::min(s, f) : std::max(s, f);
       }
       for (int64_t a : axes)
         out.dims[a] = all_known ? Dim::known(static_cast<int64_t>(s * static_cast<double>(x.dims[a].value) + 0.5)) : Dim{};

@@ -5,6 +5,7 @@
 
 #include "backends/reference/kernel.h"
 #include "ir/infer/tensor_infer.h"
+#include "ir/op_params.h"
 #include "ir/shape_rules.h"
 
 namespace kiln {
@@ -302,9 +303,9 @@ Status infer_concat(InferContext& ctx) {
     }
   }
   if (r < 0) return set_unknown(ctx, 0, dt), ok_status();
-  int64_t axis;
-  if (!normalize_axis(ctx.attrs().get_int("axis", 0), r, &axis))
-    return ctx.error("axis " + std::to_string(ctx.attrs().get_int("axis", 0)) + " is out of range for rank " + std::to_string(r));
+  auto axis_or = concat_axis(ctx.attrs(), r);
+  if (!axis_or.ok()) return ctx.error(axis_or.status().message());
+  const int64_t axis = *axis_or;
   std::vector<Dim> out(r);
   bool axis_known = true;
   int64_t axis_sum = 0;
@@ -386,9 +387,9 @@ Status infer_gather(InferContext& ctx) {
   if (!rank_known(ctx, 0) || !ind || !ind->shape.rank_known) return set_unknown(ctx, 0, in.dtype), ok_status();
   const int64_t r = static_cast<int64_t>(in.shape.rank());
   if (r == 0) return ctx.error("data must have rank >= 1");
-  int64_t axis;
-  if (!normalize_axis(ctx.attrs().get_int("axis", 0), r, &axis))
-    return ctx.error("axis " + std::to_string(ctx.attrs().get_int("axis", 0)) + " is out of range for rank " + std::to_string(r));
+  auto axis_or = gather_axis(ctx.attrs(), r);
+  if (!axis_or.ok()) return ctx.error(axis_or.status().message());
+  const int64_t axis = *axis_or;
   std::vector<int64_t> idx;
   const Dim& dim = in.shape.dims[axis];
   if (dim.is_known() && constant_ints(ctx, 1, &idx))

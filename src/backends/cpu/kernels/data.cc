@@ -206,9 +206,9 @@ Status concat_run(CpuKernelContext& ctx) {
   if (k == 0 || !ctx.has_input(0)) return ctx.error("needs at least one input");
   const Tensor& x0 = ctx.input(0);
   const int64_t r = static_cast<int64_t>(x0.rank());
-  int64_t axis = 0;
-  if (r == 0 || !norm_axis(ctx.attrs().get_int("axis", 0), r, &axis))
-    return ctx.error("axis " + std::to_string(ctx.attrs().get_int("axis", 0)) + " is out of range for rank " + std::to_string(r));
+  auto axis_or = concat_axis(ctx.attrs(), r);
+  if (!axis_or.ok()) return ctx.error(axis_or.status().message());
+  const int64_t axis = *axis_or;
   Dims od = x0.dims();
   od[axis] = 0;
   for (size_t i = 0; i < k; ++i) {
@@ -302,9 +302,9 @@ Status gather_run(CpuKernelContext& ctx) {
   const Tensor& x = ctx.input(0);
   const Tensor& idx = ctx.input(1);
   const int64_t r = static_cast<int64_t>(x.rank());
-  int64_t axis = 0;
-  if (r == 0 || !norm_axis(ctx.attrs().get_int("axis", 0), r, &axis))
-    return ctx.error("axis " + std::to_string(ctx.attrs().get_int("axis", 0)) + " is out of range for rank " + std::to_string(r));
+  auto axis_or = gather_axis(ctx.attrs(), r);
+  if (!axis_or.ok()) return ctx.error(axis_or.status().message());
+  const int64_t axis = *axis_or;
   if (idx.dtype() != DType::kInt64 && idx.dtype() != DType::kInt32) return ctx.error("indices must be int32 or int64");
   const int64_t dim = x.dim(axis), n_idx = idx.numel();
   std::vector<int64_t> ids = read_ints(idx);

@@ -6,6 +6,7 @@
 #include "backends/cpu/kernels/common.h"
 #include "backends/cpu/kernels/norm.h"
 #include "backends/cpu/kernels/norm_rows.h"
+#include "ir/norm_params.h"
 #include "ir/op_params.h"
 
 namespace kiln::cpu::kern {
@@ -83,10 +84,11 @@ Result<const float*> inner_vector(const CpuKernelContext& ctx, size_t i, const D
 Status layer_norm_common(CpuKernelContext& ctx, bool rms) {
   const Tensor& x = ctx.input(0);
   if (x.dtype() != DType::kFloat32) return ctx.unsupported(std::string("dtype ") + dtype_name(x.dtype()));
-  const int64_t axis_attr = ctx.attrs().get_int("axis", -1);
-  int64_t axis = 0;
-  if (!norm_axis(axis_attr, static_cast<int64_t>(x.rank()), &axis))
-    return ctx.error("axis " + std::to_string(axis_attr) + " is out of range for rank " + std::to_string(x.rank()));
+  auto params = layer_norm_params(ctx.attrs());
+  if (!params.ok()) return ctx.error(params.status().message());
+  auto axis_or = layer_norm_axis(*params, static_cast<int64_t>(x.rank()));
+  if (!axis_or.ok()) return ctx.error(axis_or.status().message());
+  const int64_t axis = *axis_or;
   const Dims inner_dims(x.dims().begin() + axis, x.dims().end());
   const int64_t inner = dims_numel(inner_dims), outer = inner ? x.numel() / inner : 0;
   std::vector<float> sbuf, bbuf;
@@ -96,7 +98,7 @@ Status layer_norm_common(CpuKernelContext& ctx, bool rms) {
   if (!rms && ctx.has_input(2)) {
     KILN_ASSIGN_OR_RETURN(bias, inner_vector(ctx, 2, inner_dims, inner, &bbuf));
   }
-  const float eps = ctx.attrs().get_float("epsilon", 1e-5f);
+  const float eps = params->epsilon;
   KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kFloat32, x.dims()));
   Dims sd = x.dims();
   for (size_t i = static_cast<size_t>(axis); i < sd.size(); ++i) sd[i] = 1;
@@ -136,17 +138,28 @@ Status group_norm_common(CpuKernelContext& ctx, bool instance) {
     if (!ctx.has_input(i) || ctx.input(i).dtype() != DType::kFloat32)
       return ctx.error("input " + std::to_string(i) + " must be a float32 tensor");
   const int64_t n = x.dim(0), c = x.dim(1), sp = c ? (n ? x.numel() / (n * c) : 0) : 0;
-  const int64_t g = instance ? c : ctx.attrs().get_int("num_groups", 0);
-  if (g <= 0 || c % g != 0)
-    return ctx.error("num_groups " + std::to_string(g) + " must be positive and divide the channel count " + std::to_string(c));
+  GroupNormParams gp;
+  if (instance) {
+    auto ip = instance_norm_params(ctx.attrs());
+    if (!ip.ok()) return ctx.error(ip.status().message());
+    gp.num_groups = c;
+    gp.epsilon = ip->epsilon;
+    gp.per_channel_always = true;
+  } else {
+    auto parsed = group_norm_params(ctx.node());
+    if (!parsed.ok()) return ctx.error(parsed.status().message());
+    gp = *parsed;
+    if (Status st = check_group_norm_channels(gp, c); !st.ok()) return ctx.error(st.message());
+  }
+  const int64_t g = gp.num_groups;
   const int64_t pn = ctx.input(1).numel();
-  const bool per_channel = instance || ctx.node().opset >= 21 || pn == c;
+  const bool per_channel = gp.per_channel(c, pn);
   const int64_t want = per_channel ? c : g;
   if (pn != want || ctx.input(2).numel() != want)
     return ctx.error("scale and bias must have " + std::to_string(want) + " elements");
   const float* scale = ctx.input(1).data<float>();
   const float* bias = ctx.input(2).data<float>();
-  const float eps = ctx.attrs().get_float("epsilon", 1e-5f);
+  const float eps = gp.epsilon;
   KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kFloat32, x.dims()));
   const int64_t cpg = c / g, gsize = cpg * sp;
   const float* xs = x.data<float>();
@@ -169,7 +182,13 @@ Status group_norm_common(CpuKernelContext& ctx, bool instance) {
 }  // namespace
 
 NodeSupport group_norm_supports(const Graph& g, const Node& n) {
-  if (n.attrs.get_int("stash_type", 1) != 1) return NodeSupport::no("stash_type other than float32");
+  if (n.op == OpKind::kInstanceNormalization) {
+    if (auto p = instance_norm_params(n.attrs); !p.ok()) return NodeSupport::no(p.status().message());
+  } else {
+    auto p = group_norm_params(n);
+    if (!p.ok()) return NodeSupport::no(p.status().message());
+    if (p->stash_type != DType::kFloat32) return NodeSupport::no("stash_type other than float32");
+  }
   return require_dtypes(g, n, {0, 1, 2}, {DType::kFloat32});
 }
 Status group_norm_run(CpuKernelContext& ctx) { return group_norm_common(ctx, false); }
@@ -179,7 +198,9 @@ Status instance_norm_run(CpuKernelContext& ctx) { return group_norm_common(ctx, 
 // s = scale / sqrt(var + eps), t = B - mean * s. Convolutions absorb the BatchNorms that follow them (fuse_conv_bn);
 // this runs the others (pre-activation blocks: DenseNet, MaxViT's MBConv pre-norm), which went to the reference.
 NodeSupport batch_norm_supports(const Graph& g, const Node& n) {
-  if (n.attrs.get_int("training_mode", 0) != 0) return NodeSupport::no("training_mode");
+  auto p = batch_norm_params(n.attrs);
+  if (!p.ok()) return NodeSupport::no(p.status().message());
+  if (p->training_mode) return NodeSupport::no("training_mode");
   if (n.outputs.size() > 1) return NodeSupport::no("running statistics outputs");
   return require_dtypes(g, n, {0, 1, 2, 3, 4}, {DType::kFloat32});
 }
@@ -194,7 +215,9 @@ Status batch_norm_run(CpuKernelContext& ctx) {
     if (!ctx.has_input(i) || ctx.input(i).dtype() != DType::kFloat32 || ctx.input(i).numel() != c)
       return ctx.error(std::string(kNames[i]) + " must be a float32 tensor of " + std::to_string(c) +
                        " elements (X's channels)");
-  const float eps = ctx.attrs().get_float("epsilon", 1e-5f);
+  auto params = batch_norm_params(ctx.attrs());
+  if (!params.ok()) return ctx.error(params.status().message());
+  const float eps = params->epsilon;
   std::vector<float> s(c), t(c);
   const float* scale = ctx.input(1).data<float>();
   const float* bias = ctx.input(2).data<float>();
@@ -223,14 +246,18 @@ Status softmax_run(CpuKernelContext& ctx) { return softmax_common(ctx, false); }
 Status log_softmax_run(CpuKernelContext& ctx) { return softmax_common(ctx, true); }
 
 NodeSupport layer_norm_supports(const Graph& g, const Node& n) {
-  if (n.attrs.get_int("stash_type", 1) != 1) return NodeSupport::no("stash_type other than float32");
+  auto p = layer_norm_params(n.attrs);
+  if (!p.ok()) return NodeSupport::no(p.status().message());
+  if (p->stash_type != DType::kFloat32) return NodeSupport::no("stash_type other than float32");
   return require_dtypes(g, n, {0, 1, 2}, {DType::kFloat32});
 }
 Status layer_norm_run(CpuKernelContext& ctx) { return layer_norm_common(ctx, false); }
 Status rms_norm_run(CpuKernelContext& ctx) { return layer_norm_common(ctx, true); }
 
 NodeSupport add_layer_norm_supports(const Graph& g, const Node& n) {
-  if (n.attrs.get_int("axis", -1) != -1) return NodeSupport::no("axis other than -1");
+  auto p = layer_norm_params(n.attrs);
+  if (!p.ok()) return NodeSupport::no(p.status().message());
+  if (p->axis != -1) return NodeSupport::no("axis other than -1");
   return require_dtypes(g, n, {0, 1, 2, 3}, {DType::kFloat32});
 }
 
@@ -248,7 +275,9 @@ Status add_layer_norm_run(CpuKernelContext& ctx) {
   if (ctx.input(2).numel() != cols || (has_bias && ctx.input(3).numel() != cols))
     return ctx.error("Scale and B must have " + std::to_string(cols) + " elements (X's last dim)");
   if (has_bias && ctx.input(3).dtype() != DType::kFloat32) return ctx.error("B must be float32");
-  const float eps = ctx.attrs().get_float("epsilon", 1e-5f);
+  auto params = layer_norm_params(ctx.attrs());
+  if (!params.ok()) return ctx.error(params.status().message());
+  const float eps = params->epsilon;
   KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kFloat32, x.dims()));
   const float* xs = x.data<float>();
   const float* rs = r.data<float>();

@@ -11,6 +11,7 @@
 #include "backends/cpu/kernels/common.h"
 #include "backends/cpu/kernels/data.h"
 #include "backends/cpu/kernels/vec_math.h"
+#include "ir/resize_params.h"
 
 namespace kiln::cpu::kern {
 namespace {
@@ -20,34 +21,10 @@ struct Tap2 {
   float w0 = 1.f, w1 = 0.f;
 };
 
-double source_coord(const std::string& m, double x, int64_t in_len, int64_t out_len, double scale) {
-  const double in_f = static_cast<double>(in_len), out_w = scale * in_f;
-  if (m == "align_corners") return out_w == 1.0 ? 0.0 : x * (in_f - 1) / (out_w - 1);
-  if (m == "asymmetric") return x / scale;
-  if (m == "pytorch_half_pixel") return out_w == 1.0 ? -0.5 : (x + 0.5) / scale - 0.5;
-  if (m == "half_pixel_symmetric") {
-    const double offset = in_f / 2 * (1 - static_cast<double>(out_len) / out_w);
-    return offset + (x + 0.5) / scale - 0.5;
-  }
-  if (m == "tf_half_pixel_for_nn") return (x + 0.5) / scale;
-  return (x + 0.5) / scale - 0.5;  // half_pixel
-}
-
-int64_t nearest_index(const std::string& mode, double xo) {
-  const double f = std::floor(xo);
-  if (xo == f) return static_cast<int64_t>(f);
-  const double r = xo - f;
-  bool up = r > 0.5;  // round_prefer_floor
-  if (mode == "round_prefer_ceil") up = r >= 0.5;
-  else if (mode == "floor") up = false;
-  else if (mode == "ceil") up = true;
-  return static_cast<int64_t>(f) + (up ? 1 : 0);
-}
-
-Tap2 taps_for(bool linear, const std::string& nm, double xo, int64_t in_len) {
+Tap2 taps_for(bool linear, ResizeNearest nm, double xo, int64_t in_len) {
   Tap2 t;
   if (!linear) {
-    t.i0 = t.i1 = std::clamp<int64_t>(nearest_index(nm, xo), 0, in_len - 1);
+    t.i0 = t.i1 = std::clamp<int64_t>(resize_nearest_index(nm, xo), 0, in_len - 1);
     return t;
   }
   const double f = std::ceil(xo) - 1, ratio = xo - f;  // taps at f and f + 1, ratio in (0, 1]
@@ -103,8 +80,7 @@ void resize_axis(const float* src, float* dst, int64_t outer, int64_t in_len, in
 
 // Resizes src (dims `in`) to `out` (every axis whose size or scale changes), one separable pass per axis.
 Status resize_passes(CpuKernelContext& ctx, const float* src, const Dims& in, const Dims& out,
-                     const std::vector<double>& scales, bool linear, const std::string& ctm, const std::string& nm,
-                     float* y) {
+                     const std::vector<double>& scales, bool linear, ResizeCoord ctm, ResizeNearest nm, float* y) {
   const int64_t r = static_cast<int64_t>(in.size());
   std::vector<int64_t> todo;
   for (int64_t a = 0; a < r; ++a) {
@@ -133,7 +109,8 @@ Status resize_passes(CpuKernelContext& ctx, const float* src, const Dims& in, co
     const int64_t a = todo[k], in_len = cur[a], out_len = out[a];
     std::vector<Tap2> taps(static_cast<size_t>(out_len));
     for (int64_t o = 0; o < out_len; ++o)
-      taps[o] = taps_for(linear, nm, source_coord(ctm, static_cast<double>(o), in_len, out_len, scales[a]), in_len);
+      taps[o] =
+          taps_for(linear, nm, resize_source_coord(ctm, static_cast<double>(o), in_len, out_len, scales[a]), in_len);
     int64_t outer = 1, inner = 1;
     for (int64_t d = 0; d < a; ++d) outer *= cur[d];
     for (int64_t d = a + 1; d < r; ++d) inner *= cur[d];
@@ -148,20 +125,16 @@ Status resize_passes(CpuKernelContext& ctx, const float* src, const Dims& in, co
 }  // namespace
 
 NodeSupport resize_supports(const Graph& g, const Node& n) {
-  const Attrs& a = n.attrs;
-  const std::string mode = a.get_string("mode", "nearest");
-  if (mode != "nearest" && mode != "linear") return NodeSupport::no("mode '" + mode + "'");
-  const std::string ctm = a.get_string("coordinate_transformation_mode", "half_pixel");
-  static const char* kOk[] = {"half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners",
-                              "asymmetric", "tf_half_pixel_for_nn"};
-  if (std::find_if(std::begin(kOk), std::end(kOk), [&](const char* s) { return ctm == s; }) == std::end(kOk))
-    return NodeSupport::no("coordinate_transformation_mode '" + ctm + "'");
-  const std::string nm = a.get_string("nearest_mode", "round_prefer_floor");
-  if (nm != "round_prefer_floor" && nm != "round_prefer_ceil" && nm != "floor" && nm != "ceil")
-    return NodeSupport::no("nearest_mode '" + nm + "'");
-  if (a.get_int("antialias", 0) != 0) return NodeSupport::no("antialias");
-  if (a.get_int("exclude_outside", 0) != 0) return NodeSupport::no("exclude_outside");
-  if (a.get_string("keep_aspect_ratio_policy", "stretch") != "stretch") return NodeSupport::no("keep_aspect_ratio_policy");
+  auto parsed = resize_params(n.attrs);
+  if (!parsed.ok()) return NodeSupport::no(parsed.status().message());
+  const ResizeParams& p = *parsed;
+  if (p.mode != ResizeMode::kNearest && p.mode != ResizeMode::kLinear)
+    return NodeSupport::no(std::string("mode '") + resize_mode_name(p.mode) + "'");
+  if (p.coord == ResizeCoord::kTfCropAndResize)
+    return NodeSupport::no(std::string("coordinate_transformation_mode '") + resize_coord_name(p.coord) + "'");
+  if (p.antialias) return NodeSupport::no("antialias");
+  if (p.exclude_outside) return NodeSupport::no("exclude_outside");
+  if (p.aspect != ResizeAspect::kStretch) return NodeSupport::no("keep_aspect_ratio_policy");
   if (n.opset > 0 && n.opset < 11) return NodeSupport::no("opset < 11 (scales as input 1)");
   NodeSupport s = require_dtypes(g, n, {0, 2}, {DType::kFloat32});
   if (!s.supported) return s;
@@ -171,19 +144,14 @@ NodeSupport resize_supports(const Graph& g, const Node& n) {
 Status resize_run(CpuKernelContext& ctx) {
   const Tensor& x = ctx.input(0);
   if (x.dtype() != DType::kFloat32) return ctx.unsupported(std::string("dtype ") + dtype_name(x.dtype()));
-  const Attrs& at = ctx.attrs();
-  const bool linear = at.get_string("mode", "nearest") == "linear";
-  const std::string ctm = at.get_string("coordinate_transformation_mode", "half_pixel");
-  const std::string nm = at.get_string("nearest_mode", "round_prefer_floor");
+  auto parsed = resize_params(ctx.attrs());
+  if (!parsed.ok()) return ctx.error(parsed.status().message());
+  const ResizeParams& p = *parsed;
+  const bool linear = p.mode == ResizeMode::kLinear;
   const int64_t r = static_cast<int64_t>(x.rank());
-  std::vector<int64_t> axes = at.get_ints("axes");
-  if (axes.empty())
-    for (int64_t i = 0; i < r; ++i) axes.push_back(i);
-  std::vector<bool> seen(r, false);
-  for (int64_t& a : axes) {
-    if (!norm_axis(a, r, &a) || seen[a]) return ctx.error("axes are out of range or repeated");
-    seen[a] = true;
-  }
+  auto axes_or = resize_axes(p, r);
+  if (!axes_or.ok()) return ctx.error(axes_or.status().message());
+  const std::vector<int64_t>& axes = *axes_or;
   auto present = [&](size_t i) { return ctx.has_input(i) && ctx.input(i).numel() > 0; };
   const bool has_scales = present(2), has_sizes = present(3);
   if (has_scales == has_sizes) return ctx.error("exactly one of scales and sizes must be given");
@@ -230,14 +198,14 @@ Status resize_run(CpuKernelContext& ctx) {
         std::vector<double> scales_ext = scales;
         scales_ext.push_back(1.0);
         if (by.padded_numel() == 0) return ok_status();
-        return resize_passes(ctx, bx.data, in_ext, out_ext, scales_ext, linear, ctm, nm, by.data);
+        return resize_passes(ctx, bx.data, in_ext, out_ext, scales_ext, linear, p.coord, p.nearest, by.data);
       }
     }
   }
   KILN_RETURN_IF_ERROR(materialize_all_inputs(ctx));
   KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kFloat32, out));
   if (y->numel() == 0) return ok_status();
-  return resize_passes(ctx, x.data<float>(), x.dims(), out, scales, linear, ctm, nm, y->data<float>());
+  return resize_passes(ctx, x.data<float>(), x.dims(), out, scales, linear, p.coord, p.nearest, y->data<float>());
 }
 
 }  // namespace kiln::cpu::kern

@@ -4,7 +4,6 @@
 // layouts 0/1, sequence_lens, initial states, peepholes, clip, input_forget and linear_before_reset follow the
 // reference kernels (src/backends/reference/attention/rnn_cells.cc).
 #include <algorithm>
-#include <cctype>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -16,6 +15,7 @@
 #include "backends/cpu/kernels/packed_gemm.h"
 #include "backends/cpu/kernels/rnn.h"
 #include "backends/cpu/kernels/vec_math.h"
+#include "ir/rnn_params.h"
 
 namespace kiln::cpu::kern {
 namespace {
@@ -124,21 +124,11 @@ Prepared prepare(const CpuKernelContext& ctx, int64_t D, int64_t G, int64_t H, i
   return p;
 }
 
-bool default_activations(const Node& n, bool lstm) {
-  const auto acts = n.attrs.get_strings("activations");
-  if (acts.empty()) return true;
-  const std::vector<std::string> one = lstm ? std::vector<std::string>{"sigmoid", "tanh", "tanh"}
-                                            : std::vector<std::string>{"sigmoid", "tanh"};
-  for (size_t i = 0; i < acts.size(); ++i) {
-    std::string a = acts[i];
-    std::transform(a.begin(), a.end(), a.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-    if (a != one[i % one.size()]) return false;
-  }
-  return true;
-}
-
 NodeSupport rnn_supports(const Graph& g, const Node& n, bool lstm) {
-  if (!default_activations(n, lstm)) return NodeSupport::no("non-default activations");
+  auto p = rnn_params(n);
+  if (!p.ok()) return NodeSupport::no(p.status().message());
+  if (p->gates != (lstm ? 4 : 3)) return NodeSupport::no("not a GRU or LSTM");
+  if (!p->default_activations) return NodeSupport::no("non-default activations");
   NodeSupport s = require_dtypes(g, n, {0, 1, 2, 3, 5, 6, 7}, {DType::kFloat32});
   if (!s.supported) return s;
   if (n.has_input(4) && input_dtype(g, n, 4) != DType::kInt32) return NodeSupport::no("sequence_lens is not int32");
@@ -152,18 +142,19 @@ Status rnn_run(CpuKernelContext& ctx, bool lstm) {
   const Tensor& w = ctx.input(1);
   const Tensor& rr = ctx.input(2);
   if (x.rank() != 3 || w.rank() != 3 || rr.rank() != 3) return ctx.error("X, W and R must be 3-D");
-  const Attrs& at = ctx.attrs();
-  const bool batch_first = at.get_int("layout", 0) == 1;
-  const std::string dir = at.get_string("direction", "forward");
-  const int64_t D = dir == "bidirectional" ? 2 : 1;
+  auto parsed = rnn_params(ctx.node());
+  if (!parsed.ok()) return ctx.error(parsed.status().message());
+  const RnnParams& at = *parsed;
+  const bool batch_first = at.batch_first;
+  const int64_t D = at.num_directions;
   const int64_t S = batch_first ? x.dim(1) : x.dim(0), N = batch_first ? x.dim(0) : x.dim(1), I = x.dim(2);
-  const int64_t H = at.get_int("hidden_size", rr.dim(2));
+  const int64_t H = at.hidden_size >= 0 ? at.hidden_size : rr.dim(2);
   const int64_t GH = G * H;
   if (w.dim(0) != D || w.dim(1) != GH || w.dim(2) != I || rr.dim(0) != D || rr.dim(1) != GH || rr.dim(2) != H)
     return ctx.error("W " + dims_to_string(w.dims()) + " / R " + dims_to_string(rr.dims()) + " do not match hidden_size " +
                      std::to_string(H) + ", input size " + std::to_string(I) + " and " + std::to_string(D) + " direction(s)");
   if (ctx.has_input(3) && ctx.input(3).numel() != D * 2 * GH) return ctx.error("B must have [num_directions, 2*gates*hidden] values");
-  const float clip = at.has("clip") ? at.get_float("clip") : std::numeric_limits<float>::infinity();
+  const float clip = at.has_clip ? at.clip : std::numeric_limits<float>::infinity();
   std::vector<int64_t> lens(static_cast<size_t>(N), S);
   if (ctx.has_input(4)) {
     const Tensor& l = ctx.input(4);
@@ -198,14 +189,14 @@ Status rnn_run(CpuKernelContext& ctx, bool lstm) {
   if (!slot) slot = std::make_shared<RnnState>();
   RnnState& st = *static_cast<RnnState*>(slot.get());
   const bool constant = ctx.input_is_constant(1) && ctx.input_is_constant(2) && (!ctx.has_input(3) || ctx.input_is_constant(3));
-  const bool lbr = !lstm && at.get_int("linear_before_reset", 0) != 0;
+  const bool lbr = !lstm && at.linear_before_reset;
   if (!constant || !st.prepared) {
     st.prep = prepare(ctx, D, G, H, I, !lstm && !lbr);
     st.prepared = constant;
   }
   const Prepared* prep = &st.prep;
   const GemmThreadsGuard restore_threads{ctx.num_threads()};
-  const bool coupled = lstm && at.get_int("input_forget", 0) != 0;
+  const bool coupled = lstm && at.input_forget;
   // Outputs.
   const Dims y_dims = batch_first ? Dims{N, S, D, H} : Dims{S, D, N, H};
   const Dims s_dims = batch_first ? Dims{N, D, H} : Dims{D, N, H};
@@ -228,7 +219,7 @@ Status rnn_run(CpuKernelContext& ctx, bool lstm) {
   yh.resize(static_cast<size_t>(D * N * H));
   yc.resize(static_cast<size_t>(D * N * H));
   for (int64_t d = 0; d < D; ++d) {
-    const bool rev = d == 1 || dir == "reverse";
+    const bool rev = at.reversed(d);
     const float* wt = prep->wt.data() + d * I * GH;
     const float* wb = prep->bias.data() + d * 2 * GH;
     const float* rb = wb + GH;

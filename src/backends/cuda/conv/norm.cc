@@ -2,13 +2,16 @@
 #include "backends/cuda/conv/conv_common.h"
 #include "backends/cuda/conv/conv_kernels.h"
 #include "backends/cuda/cuda_check.h"
+#include "ir/norm_params.h"
 
 namespace kiln::cuda {
 namespace {
 
 Status batch_norm_run(CudaKernelContext& ctx) {
   KILN_ASSIGN_OR_RETURN(ElemType type, conv_float_input(ctx, 0, "X"));
-  if (ctx.attrs().get_int("training_mode", 0) != 0) return ctx.unsupported("BatchNormalization training_mode");
+  auto params = batch_norm_params(ctx.attrs());
+  if (!params.ok()) return ctx.error(params.status().message());
+  if (params->training_mode) return ctx.unsupported("BatchNormalization training_mode");
   const Dims& xd = ctx.input_dims(0);
   if (xd.empty()) return ctx.error("input X must have rank >= 1");
   const int64_t n = xd[0], c = xd.size() > 1 ? xd[1] : 1;
@@ -35,7 +38,7 @@ Status batch_norm_run(CudaKernelContext& ctx) {
   KILN_ASSIGN_OR_RETURN(void* ws, ctx.workspace(align256(2 * c * sizeof(float))));
   float* scale = static_cast<float*>(ws);
   float* shift = scale + c;
-  const float eps = ctx.attrs().get_float("epsilon", 1e-5f);
+  const float eps = params->epsilon;
   KILN_RETURN_IF_ERROR(cuda_status(launch_bn_coefficients(in, c, eps, scale, shift, ctx.stream()), "bn_coefficients"));
   return cuda_status(launch_channel_affine(x.data, y.data, type, numel_of(xd), sp, c, scale, shift, ctx.stream()),
                      "channel_affine (batch norm)");
@@ -56,7 +59,9 @@ Status instance_norm_run(CudaKernelContext& ctx) {
   KILN_ASSIGN_OR_RETURN(DeviceTensor x, ctx.input(0));
   KILN_ASSIGN_OR_RETURN(DeviceTensor s, ctx.input(1));
   KILN_ASSIGN_OR_RETURN(DeviceTensor b, ctx.input(2));
-  const float eps = ctx.attrs().get_float("epsilon", 1e-5f);
+  auto params = instance_norm_params(ctx.attrs());
+  if (!params.ok()) return ctx.error(params.status().message());
+  const float eps = params->epsilon;
   return cuda_status(launch_instance_norm(x.data, y.data, type, s.data, b.data, n, c, sp, eps, ctx.stream()),
                      "instance_norm_planes");
 }
@@ -78,7 +83,8 @@ Status lrn_run(CudaKernelContext& ctx) {
 }
 
 bool batch_norm_supports(const Node& node, const std::vector<const TypeInfo*>& types) {
-  if (node.attrs.get_int("training_mode", 0) != 0 || node.has_output(1) || node.has_output(2)) return false;
+  auto params = batch_norm_params(node.attrs);
+  if (!params.ok() || params->training_mode || node.has_output(1) || node.has_output(2)) return false;
   if (!known_types_are_float(types, {0, 1, 2, 3, 4})) return false;
   // Per-element parameters (pre-opset-9 spatial=0) stay on the reference backend.
   for (size_t i = 1; i < 5 && i < types.size(); ++i)

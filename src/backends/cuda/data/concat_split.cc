@@ -3,6 +3,7 @@
 
 #include "backends/cuda/data/data_kernels.h"
 #include "backends/cuda/elementwise/host_util.h"
+#include "ir/op_params.h"
 
 namespace kiln::cuda {
 
@@ -28,8 +29,9 @@ Status run_concat(CudaKernelContext& ctx) {
   if (!movable_dtype(dt)) return ctx.unsupported(std::string("dtype ") + dtype_name(dt));
   const int64_t r = static_cast<int64_t>(first.size());
   if (r == 0) return ctx.error("Concat inputs must have rank >= 1 (input 0 is a scalar)");
-  int64_t axis;
-  KILN_RETURN_IF_ERROR(normalize_axis(ctx, ctx.attrs().get_int("axis", 0), r, &axis));
+  auto axis_or = concat_axis(ctx.attrs(), r);
+  if (!axis_or.ok()) return ctx.error(axis_or.status().message());
+  const int64_t axis = *axis_or;
   Dims out_dims = first;
   out_dims[axis] = 0;
   for (size_t i = 0; i < k; ++i) {

@@ -7,6 +7,7 @@
 #include "backends/cuda/data/data_kernels.h"
 #include "backends/cuda/data/data_launch.h"
 #include "backends/cuda/elementwise/host_util.h"
+#include "ir/op_params.h"
 
 namespace kiln::cuda {
 
@@ -51,8 +52,9 @@ Status elements_desc(const CudaKernelContext& ctx, const Dims& x, const Dims& in
     return ctx.error("indices rank " + std::to_string(ind.size()) + " must equal data rank " + std::to_string(r) +
                      " (>= 1)");
   if (r > kMaxDims) return ctx.unsupported("rank above " + std::to_string(kMaxDims));
-  int64_t axis;
-  KILN_RETURN_IF_ERROR(normalize_axis(ctx, ctx.attrs().get_int("axis", 0), r, &axis));
+  auto axis_or = gather_axis(ctx.attrs(), r);
+  if (!axis_or.ok()) return ctx.error(axis_or.status().message());
+  const int64_t axis = *axis_or;
   for (int64_t a = 0; a < r; ++a)
     if (a != axis && ind[a] > x[a])
       return ctx.error("indices shape " + dims_to_string(ind) + " exceeds data shape " + dims_to_string(x) +
@@ -79,8 +81,9 @@ Status run_gather(CudaKernelContext& ctx) {
   const Dims& ind = ctx.input_dims(1);
   const int64_t r = static_cast<int64_t>(x.size());
   if (r == 0) return ctx.error("data must have rank >= 1");
-  int64_t axis;
-  KILN_RETURN_IF_ERROR(normalize_axis(ctx, ctx.attrs().get_int("axis", 0), r, &axis));
+  auto axis_or = gather_axis(ctx.attrs(), r);
+  if (!axis_or.ok()) return ctx.error(axis_or.status().message());
+  const int64_t axis = *axis_or;
   Dims out_dims(x.begin(), x.begin() + axis);
   out_dims.insert(out_dims.end(), ind.begin(), ind.end());
   out_dims.insert(out_dims.end(), x.begin() + axis + 1, x.end());

@@ -8,88 +8,40 @@
 
 #include "backends/cuda/data/data_kernels.h"
 #include "backends/cuda/elementwise/host_util.h"
+#include "ir/resize_params.h"
 
 namespace kiln::cuda {
 
 namespace {
 
-struct Params {
-  std::string mode, ctm, nearest_mode;
-  double cubic_a = -0.75;
-  bool exclude_outside = false;
-};
-
-double source_coord(const Params& p, double x, int64_t in_len, int64_t out_len, double scale, double roi_lo,
-                    double roi_hi) {
-  const double in_f = static_cast<double>(in_len);
-  const double out_w = scale * in_f;
-  const std::string& m = p.ctm;
-  if (m == "align_corners") return out_w == 1.0 ? 0.0 : x * (in_f - 1) / (out_w - 1);
-  if (m == "asymmetric") return x / scale;
-  if (m == "tf_crop_and_resize") {
-    const double xo =
-        out_w == 1.0 ? (roi_hi - roi_lo) * (in_f - 1) / 2 : x * (roi_hi - roi_lo) * (in_f - 1) / (out_w - 1);
-    return xo + roi_lo * (in_f - 1);
-  }
-  if (m == "pytorch_half_pixel") return out_w == 1.0 ? -0.5 : (x + 0.5) / scale - 0.5;
-  if (m == "half_pixel_symmetric") {
-    const double adjustment = static_cast<double>(out_len) / out_w;
-    const double offset = in_f / 2 * (1 - adjustment);
-    return offset + (x + 0.5) / scale - 0.5;
-  }
-  if (m == "tf_half_pixel_for_nn") return (x + 0.5) / scale;
-  return (x + 0.5) / scale - 0.5;  // half_pixel
+int taps_per_index(const ResizeParams& p) {
+  return p.mode == ResizeMode::kNearest ? 1 : (p.mode == ResizeMode::kLinear ? 2 : 4);
 }
-
-int64_t nearest_index(const std::string& mode, double xo) {
-  const double f = std::floor(xo);
-  if (xo == f) return static_cast<int64_t>(f);
-  const double r = xo - f;
-  bool up;
-  if (mode == "round_prefer_ceil") {
-    up = r >= 0.5;
-  } else if (mode == "floor") {
-    up = false;
-  } else if (mode == "ceil") {
-    up = true;
-  } else {
-    up = r > 0.5;
-  }
-  return static_cast<int64_t>(f) + (up ? 1 : 0);
-}
-
-double cubic_weight(double x, double a) {
-  x = std::fabs(x);
-  if (x <= 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
-  if (x < 2) return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a;
-  return 0.0;
-}
-
-int taps_per_index(const Params& p) { return p.mode == "nearest" ? 1 : (p.mode == "linear" ? 2 : 4); }
 
 // Appends the taps of output index o (taps_per_index entries; index -1 when outside the input).
-void append_taps(const Params& p, double xo, int64_t in_len, std::vector<int64_t>* idx, std::vector<float>* w) {
+void append_taps(const ResizeParams& p, double xo, int64_t in_len, std::vector<int64_t>* idx, std::vector<float>* w) {
   const int n = taps_per_index(p);
-  if (p.ctm == "tf_crop_and_resize" && (xo < 0 || xo > static_cast<double>(in_len - 1))) {
+  if (p.coord == ResizeCoord::kTfCropAndResize && (xo < 0 || xo > static_cast<double>(in_len - 1))) {
     for (int j = 0; j < n; ++j) {
       idx->push_back(-1);
       w->push_back(0.f);
     }
     return;
   }
-  if (p.mode == "nearest") {
-    idx->push_back(std::clamp<int64_t>(nearest_index(p.nearest_mode, xo), 0, in_len - 1));
+  if (p.mode == ResizeMode::kNearest) {
+    idx->push_back(std::clamp<int64_t>(resize_nearest_index(p.nearest, xo), 0, in_len - 1));
     w->push_back(1.f);
     return;
   }
   const double f = std::ceil(xo) - 1;
   const double ratio = xo - f;
-  const int64_t start = p.mode == "linear" ? 0 : -1;
+  const int64_t start = p.mode == ResizeMode::kLinear ? 0 : -1;
   std::vector<double> ws;
   double sum = 0.0;
   for (int64_t j = 0; j < n; ++j) {
     const double d = static_cast<double>(start + j) - ratio;
-    double wt = p.mode == "linear" ? std::max(0.0, 1.0 - std::fabs(d)) : cubic_weight(d, p.cubic_a);
+    double wt =
+        p.mode == ResizeMode::kLinear ? std::max(0.0, 1.0 - std::fabs(d)) : resize_cubic_weight(d, p.cubic_coeff_a);
     const int64_t i = static_cast<int64_t>(f) + start + j;
     if (p.exclude_outside && (i < 0 || i >= in_len)) wt = 0.0;
     sum += wt;
@@ -99,71 +51,37 @@ void append_taps(const Params& p, double xo, int64_t in_len, std::vector<int64_t
   for (double wt : ws) w->push_back(static_cast<float>(p.exclude_outside && sum != 0.0 ? wt / sum : wt));
 }
 
-bool valid_params(const Attrs& a, std::string* why) {
-  const std::string mode = a.get_string("mode", "nearest");
-  const std::string ctm = a.get_string("coordinate_transformation_mode", "half_pixel");
-  const std::string nm = a.get_string("nearest_mode", "round_prefer_floor");
-  const std::string policy = a.get_string("keep_aspect_ratio_policy", "stretch");
-  static const char* kCtms[] = {"half_pixel", "half_pixel_symmetric", "pytorch_half_pixel",  "align_corners",
-                                "asymmetric", "tf_crop_and_resize",   "tf_half_pixel_for_nn"};
-  if (mode != "nearest" && mode != "linear" && mode != "cubic")
-    *why = "mode '" + mode + "' must be nearest, linear or cubic";
-  else if (std::none_of(std::begin(kCtms), std::end(kCtms), [&](const char* s) { return ctm == s; }))
-    *why = "coordinate_transformation_mode '" + ctm + "' is not supported";
-  else if (nm != "round_prefer_floor" && nm != "round_prefer_ceil" && nm != "floor" && nm != "ceil")
-    *why = "nearest_mode '" + nm + "' is not valid";
-  else if (policy != "stretch" && policy != "not_larger" && policy != "not_smaller")
-    *why = "keep_aspect_ratio_policy '" + policy + "' is not valid";
-  else
-    return true;
-  return false;
-}
-
 }  // namespace
 
 bool supports_resize(const Node& node, const std::vector<const TypeInfo*>& types) {
-  std::string why;
-  if (!valid_params(node.attrs, &why) || node.attrs.get_int("antialias", 0) != 0) return false;
+  auto p = resize_params(node.attrs);
+  if (!p.ok() || p->antialias) return false;
   const DType t = type_dtype(types, 0);
   if (t == DType::kUndefined || is_float_dtype(t)) return true;
   // Other dtypes only as pure index moves (nearest, no extrapolation).
-  return node.attrs.get_string("mode", "nearest") == "nearest" &&
-         node.attrs.get_string("coordinate_transformation_mode", "half_pixel") != "tf_crop_and_resize" &&
-         movable_dtype(t);
+  return p->mode == ResizeMode::kNearest && p->coord != ResizeCoord::kTfCropAndResize && movable_dtype(t);
 }
 
 Status run_resize(CudaKernelContext& ctx) {
-  const Attrs& at = ctx.attrs();
-  std::string why;
-  if (!valid_params(at, &why)) return ctx.error(why);
-  if (at.get_int("antialias", 0) != 0) return ctx.unsupported("antialias on CUDA");
-  Params p;
-  p.mode = at.get_string("mode", "nearest");
-  p.ctm = at.get_string("coordinate_transformation_mode", "half_pixel");
-  p.nearest_mode = at.get_string("nearest_mode", "round_prefer_floor");
-  p.cubic_a = at.get_float("cubic_coeff_a", -0.75f);
-  p.exclude_outside = at.get_int("exclude_outside", 0) != 0;
+  auto parsed = resize_params(ctx.attrs());
+  if (!parsed.ok()) return ctx.error(parsed.status().message());
+  const ResizeParams& p = *parsed;
+  if (p.antialias) return ctx.unsupported("antialias on CUDA");
   const DType dt = ctx.input_dtype(0);
   const bool float_t = is_float_dtype(dt);
-  if (!float_t && (p.mode != "nearest" || p.ctm == "tf_crop_and_resize" || !movable_dtype(dt)))
+  if (!float_t && (p.mode != ResizeMode::kNearest || p.coord == ResizeCoord::kTfCropAndResize || !movable_dtype(dt)))
     return ctx.unsupported(std::string("Resize of dtype ") + dtype_name(dt) + " in this mode on CUDA");
   const Dims& x = ctx.input_dims(0);
   const int64_t r = static_cast<int64_t>(x.size());
   if (r > kMaxDims) return ctx.unsupported("rank above " + std::to_string(kMaxDims));
-  Dims axes = at.get_ints("axes");
-  if (axes.empty())
-    for (int64_t i = 0; i < r; ++i) axes.push_back(i);
-  std::vector<bool> seen(r, false);
-  for (int64_t& a : axes) {
-    KILN_RETURN_IF_ERROR(normalize_axis(ctx, a, r, &a));
-    if (seen[a]) return ctx.error("axes contains a repeated axis");
-    seen[a] = true;
-  }
+  auto axes_or = resize_axes(p, r);
+  if (!axes_or.ok()) return ctx.error(axes_or.status().message());
+  const std::vector<int64_t>& axes = *axes_or;
   const size_t na = axes.size();
   auto present = [&](size_t i) { return ctx.has_input(i) && numel_of(ctx.input_dims(i)) > 0; };
   std::vector<double> scales(r, 1.0), roi_lo(r, 0.0), roi_hi(r, 1.0);
   Dims out = x;
-  if (present(1) && p.ctm == "tf_crop_and_resize") {
+  if (present(1) && p.coord == ResizeCoord::kTfCropAndResize) {
     KILN_ASSIGN_OR_RETURN(Tensor roi, ctx.host_input(1));
     if (static_cast<size_t>(roi.numel()) != 2 * na)
       return ctx.error("roi must have " + std::to_string(2 * na) + " values; got " + std::to_string(roi.numel()));
@@ -198,10 +116,10 @@ Status run_resize(CudaKernelContext& ctx) {
       out[axes[i]] = v;
       scales[axes[i]] = static_cast<double>(v) / static_cast<double>(x[axes[i]]);
     }
-    const std::string policy = at.get_string("keep_aspect_ratio_policy", "stretch");
-    if (policy != "stretch") {
-      double s = policy == "not_larger" ? 1e300 : 0.0;
-      for (int64_t a : axes) s = policy == "not_larger" ? std::min(s, scales[a]) : std::max(s, scales[a]);
+    if (p.aspect != ResizeAspect::kStretch) {
+      const bool not_larger = p.aspect == ResizeAspect::kNotLarger;
+      double s = not_larger ? 1e300 : 0.0;
+      for (int64_t a : axes) s = not_larger ? std::min(s, scales[a]) : std::max(s, scales[a]);
       for (int64_t a : axes) {
         scales[a] = s;
         out[a] = static_cast<int64_t>(s * static_cast<double>(x[a]) + 0.5);
@@ -211,7 +129,7 @@ Status run_resize(CudaKernelContext& ctx) {
   // Tap tables of the axes that change (the reference skips unchanged axes the same way).
   ResizeDesc d;
   d.rank = static_cast<int>(r);
-  d.extrapolation = at.get_float("extrapolation_value", 0.0f);
+  d.extrapolation = p.extrapolation_value;
   std::vector<int64_t> tidx;
   std::vector<float> tw;
   int64_t stride = 1;
@@ -221,12 +139,13 @@ Status run_resize(CudaKernelContext& ctx) {
   }
   for (int64_t a = 0; a < r; ++a) {
     d.out_dims[a] = out[a];
-    if (x[a] == out[a] && scales[a] == 1.0 && p.ctm != "tf_crop_and_resize") continue;
+    if (x[a] == out[a] && scales[a] == 1.0 && p.coord != ResizeCoord::kTfCropAndResize) continue;
     if (x[a] == 0 && out[a] > 0) return ctx.error("cannot resize an empty axis");
     d.taps[a] = taps_per_index(p);
     d.table_off[a] = static_cast<int64_t>(tidx.size());
     for (int64_t o = 0; o < out[a]; ++o) {
-      const double xo = source_coord(p, static_cast<double>(o), x[a], out[a], scales[a], roi_lo[a], roi_hi[a]);
+      const double xo =
+          resize_source_coord(p.coord, static_cast<double>(o), x[a], out[a], scales[a], roi_lo[a], roi_hi[a]);
       append_taps(p, xo, x[a], &tidx, &tw);
     }
   }
@@ -248,7 +167,8 @@ Status run_resize(CudaKernelContext& ctx) {
         "Resize table upload"));
   }
   return launch_status(
-      ctx, launch_resize(dt, p.mode == "nearest", in.data, y.data, d, d_idx, d_w, y.numel(), ctx.stream()), "Resize");
+      ctx, launch_resize(dt, p.mode == ResizeMode::kNearest, in.data, y.data, d, d_idx, d_w, y.numel(), ctx.stream()),
+      "Resize");
 }
 
 }  // namespace kiln::cuda

@@ -4,6 +4,7 @@
 #include "backends/cuda/norm/host_util.h"
 #include "backends/cuda/norm/kernels.h"
 #include "backends/cuda/norm/launch.h"
+#include "ir/norm_params.h"
 
 namespace kiln::cuda::norm {
 namespace {
@@ -22,10 +23,11 @@ Status run_layer_norm(CudaKernelContext& ctx, bool rms, bool add = false) {
   if (add && (!ctx.has_input(1) || ctx.input_dtype(1) != dt)) return ctx.error("R must have X's dtype");
   const Dims& dims = ctx.input_dims(0);
   const int64_t rank = static_cast<int64_t>(dims.size());
-  int64_t axis;
-  const int64_t axis_attr = ctx.attrs().get_int("axis", -1);
-  if (!normalize_axis(axis_attr, rank, &axis))
-    return ctx.error("axis " + std::to_string(axis_attr) + " is out of range for rank " + std::to_string(rank));
+  auto params = layer_norm_params(ctx.attrs());
+  if (!params.ok()) return ctx.error(params.status().message());
+  auto axis_or = layer_norm_axis(*params, rank);
+  if (!axis_or.ok()) return ctx.error(axis_or.status().message());
+  const int64_t axis = *axis_or;
   if (add && axis != rank - 1) return ctx.error("FusedAddLayerNorm normalizes the last axis only");
   const Dims inner_dims(dims.begin() + axis, dims.end());
   const int64_t cols = numel_of(inner_dims), rows = cols ? numel_of(dims) / cols : 0;
@@ -39,7 +41,7 @@ Status run_layer_norm(CudaKernelContext& ctx, bool rms, bool add = false) {
     residual = r.data;
     residual_rows = r_numel / cols;
   }
-  const float eps = ctx.attrs().get_float("epsilon", 1e-5f);
+  const float eps = params->epsilon;
   // One workspace holds both broadcast copies (each workspace() call returns the same buffer).
   KILN_ASSIGN_OR_RETURN(size_t scale_bytes, broadcast_param_bytes(ctx, si, "Scale", inner_dims));
   size_t bias_bytes = 0;
@@ -79,7 +81,8 @@ bool supports_layer_norm(const Node& node, const std::vector<const TypeInfo*>& t
     return false;
   // Mean/InvStdDev are produced in float32 only.
   const bool stats = node.has_output(1) || node.has_output(2);
-  return !stats || node.attrs.get_int("stash_type", 1) == 1;
+  auto params = layer_norm_params(node.attrs);
+  return params.ok() && (!stats || params->stash_type == DType::kFloat32);
 }
 
 bool supports_fused_add_layer_norm(const Node& /*node*/, const std::vector<const TypeInfo*>& types) {
@@ -101,13 +104,13 @@ Status run_group_norm(CudaKernelContext& ctx) {
     return ctx.unsupported("scale and bias must share a float dtype");
   const Dims& dims = ctx.input_dims(0);
   if (dims.size() < 2) return ctx.error("input X must have rank >= 2 (N, C, ...); got " + dims_str(dims));
-  const int64_t g = ctx.attrs().get_int("num_groups", 0), n = dims[0], c = dims[1];
-  if (g <= 0 || c % g != 0)
-    return ctx.error("num_groups " + std::to_string(g) + " must be positive and divide the channel count " +
-                     std::to_string(c));
+  auto params = group_norm_params(ctx.node());
+  if (!params.ok()) return ctx.error(params.status().message());
+  const int64_t g = params->num_groups, n = dims[0], c = dims[1];
+  if (Status st = check_group_norm_channels(*params, c); !st.ok()) return ctx.error(st.message());
   const int64_t spatial = numel_of(Dims(dims.begin() + 2, dims.end()));
   const int64_t pn = numel_of(ctx.input_dims(1));
-  const bool per_channel = ctx.node().opset >= 21 || pn == c;
+  const bool per_channel = params->per_channel(c, pn);
   const int64_t want = per_channel ? c : g;
   if (pn != want || numel_of(ctx.input_dims(2)) != want)
     return ctx.error("scale and bias must have " + std::to_string(want) + " elements, got " +
@@ -116,7 +119,7 @@ Status run_group_norm(CudaKernelContext& ctx) {
   KILN_ASSIGN_OR_RETURN(DeviceTensor s, ctx.input(1));
   KILN_ASSIGN_OR_RETURN(DeviceTensor b, ctx.input(2));
   KILN_ASSIGN_OR_RETURN(DeviceTensor y, ctx.allocate_output(0, dt, dims));
-  const float eps = ctx.attrs().get_float("epsilon", 1e-5f);
+  const float eps = params->epsilon;
   KILN_CUDA_RETURN_IF_ERROR(
       launch_group_norm(dt, pt, x.data, s.data, b.data, y.data, n, c, spatial, g, per_channel, eps, ctx.stream()));
   return ok_status();

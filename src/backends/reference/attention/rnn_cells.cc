@@ -122,7 +122,7 @@ void run_recurrence(const RnnProblem& pb, int64_t gates, CellStep step, bool fla
 
 Status rnn_kernel(KernelContext& ctx) {
   RnnProblem pb;
-  KILN_RETURN_IF_ERROR(load_rnn_problem(ctx, 1, {"Tanh"}, false, &pb));
+  KILN_RETURN_IF_ERROR(load_rnn_problem(ctx, &pb));
   std::vector<double> y, yh, yc;
   run_recurrence(pb, 1, rnn_step, false, &y, &yh, &yc);
   return write_rnn_outputs(ctx, pb, y, yh, nullptr);
@@ -130,8 +130,8 @@ Status rnn_kernel(KernelContext& ctx) {
 
 Status gru_kernel(KernelContext& ctx) {
   RnnProblem pb;
-  KILN_RETURN_IF_ERROR(load_rnn_problem(ctx, 3, {"Sigmoid", "Tanh"}, false, &pb));
-  const bool lbr = ctx.attrs().get_int("linear_before_reset", 0) != 0;
+  KILN_RETURN_IF_ERROR(load_rnn_problem(ctx, &pb));
+  const bool lbr = pb.linear_before_reset;
   std::vector<double> y, yh, yc;
   run_recurrence(pb, 3, gru_step, lbr, &y, &yh, &yc);
   return write_rnn_outputs(ctx, pb, y, yh, nullptr);
@@ -139,8 +139,8 @@ Status gru_kernel(KernelContext& ctx) {
 
 Status lstm_kernel(KernelContext& ctx) {
   RnnProblem pb;
-  KILN_RETURN_IF_ERROR(load_rnn_problem(ctx, 4, {"Sigmoid", "Tanh", "Tanh"}, true, &pb));
-  const bool input_forget = ctx.attrs().get_int("input_forget", 0) != 0;
+  KILN_RETURN_IF_ERROR(load_rnn_problem(ctx, &pb));
+  const bool input_forget = pb.input_forget;
   std::vector<double> y, yh, yc;
   run_recurrence(pb, 4, lstm_step, input_forget, &y, &yh, &yc);
   return write_rnn_outputs(ctx, pb, y, yh, &yc);

@@ -4,29 +4,10 @@
 #include <vector>
 
 #include "backends/reference/kernel.h"
+#include "ir/rnn_params.h"
 
 namespace kiln {
 namespace attn {
-
-// One activation function of a recurrent cell, with its alpha/beta (ONNX names, case-insensitive).
-struct RnnActivation {
-  enum class Kind {
-    kRelu,
-    kTanh,
-    kSigmoid,
-    kAffine,
-    kLeakyRelu,
-    kThresholdedRelu,
-    kScaledTanh,
-    kHardSigmoid,
-    kElu,
-    kSoftsign,
-    kSoftplus
-  };
-  Kind kind = Kind::kTanh;
-  double alpha = 0.0, beta = 0.0;
-  double apply(double x) const;
-};
 
 // Everything a recurrent kernel needs, read and validated from the node. Arrays are row-major doubles:
 // x [seq, batch, input] (layout 0 order, whatever the node's layout), w [dirs, gates*hidden, input],
@@ -37,9 +18,11 @@ struct RnnProblem {
   bool reverse_only = false;  // direction == "reverse"
   std::vector<double> x, w, r, b, h0, c0, p;
   std::vector<int64_t> lens;        // per batch entry
-  std::vector<RnnActivation> acts;  // acts_per_dir * dirs, direction-major
+  std::vector<RnnActivation> acts;  // acts_per_dir * dirs, direction-major (from rnn_params)
   bool has_clip = false;
   double clip = 0.0;
+  bool linear_before_reset = false;  // GRU
+  bool input_forget = false;         // LSTM
   DType dtype = DType::kFloat32;
 
   // Whether direction `dir` runs backwards in time.
@@ -52,10 +35,8 @@ struct RnnProblem {
   double act(int64_t dir, int k, double v) const;
 };
 
-// Reads X, W, R, B, sequence_lens, initial_h (and for LSTM initial_c and P) plus the shared attributes.
-// `gates` is 1 (RNN), 3 (GRU) or 4 (LSTM); `default_acts` are one direction's default activations.
-Status load_rnn_problem(const KernelContext& ctx, int gates, const std::vector<std::string>& default_acts, bool lstm,
-                        RnnProblem* pb);
+// Reads X, W, R, B, sequence_lens, initial_h (and for LSTM initial_c and P) plus the attributes (rnn_params).
+Status load_rnn_problem(const KernelContext& ctx, RnnProblem* pb);
 
 // Sets Y (from y [seq, dirs, batch, hidden]), Y_h (from yh [dirs, batch, hidden]) and, when given,
 // Y_c, transposing to the batch-first layout when layout == 1.

@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "backends/reference/nn/nn_util.h"
+#include "ir/norm_params.h"
 
 namespace kiln {
 namespace {
@@ -27,9 +28,11 @@ Status batch_norm_kernel(KernelContext& ctx) {
   if (x.rank() < 1) return ctx.error("input X must have rank >= 1");
   const int64_t n = x.dim(0), c = x.rank() > 1 ? x.dim(1) : 1;
   const int64_t sp = n * c == 0 ? 0 : x.numel() / (n * c);
-  const double eps = ctx.attrs().get_float("epsilon", 1e-5f);
-  const double momentum = ctx.attrs().get_float("momentum", 0.9f);
-  const bool training = ctx.attrs().get_int("training_mode", 0) != 0;
+  auto params = batch_norm_params(ctx.attrs());
+  if (!params.ok()) return ctx.error(params.status().message());
+  const double eps = params->epsilon;
+  const double momentum = params->momentum;
+  const bool training = params->training_mode;
   // Parameters are per channel; the pre-opset-9 spatial=0 form gives one value per (channel, position).
   const int64_t pn = ctx.input(1).numel();
   const bool per_elem = pn == c * sp && pn != c;
@@ -101,7 +104,9 @@ Status instance_norm_kernel(KernelContext& ctx) {
   KILN_RETURN_IF_ERROR(ctx.require_tensor(2));
   KILN_RETURN_IF_ERROR(read_param(ctx, 1, "scale", c, 1.0, &scale));
   KILN_RETURN_IF_ERROR(read_param(ctx, 2, "B", c, 0.0, &bias));
-  const double eps = ctx.attrs().get_float("epsilon", 1e-5f);
+  auto params = instance_norm_params(ctx.attrs());
+  if (!params.ok()) return ctx.error(params.status().message());
+  const double eps = params->epsilon;
   const auto xv = nn::read_doubles(x);
   std::vector<double> y(xv.size());
   for (int64_t ni = 0; ni < n; ++ni)
@@ -117,13 +122,6 @@ Status instance_norm_kernel(KernelContext& ctx) {
   KILN_ASSIGN_OR_RETURN(Tensor out, nn::make_tensor(x.dtype(), x.dims(), y));
   ctx.set_output(0, std::move(out));
   return ok_status();
-}
-
-DType stash_dtype(const KernelContext& ctx) {
-  int64_t st = ctx.attrs().get_int("stash_type", 1);
-  DType t = DType::kFloat32;
-  if (!dtype_from_int(st, &t) || !nn::is_basic_float(t)) t = DType::kFloat32;
-  return t;
 }
 
 // Reads Scale/B (unidirectionally broadcast to X.shape[axis:]) as per-inner-element vectors.
@@ -152,16 +150,17 @@ Status layer_norm_common(KernelContext& ctx, bool rms) {
   KILN_RETURN_IF_ERROR(nn::require_float(ctx, 0, "X"));
   KILN_RETURN_IF_ERROR(ctx.require_tensor(1));
   const Tensor& x = ctx.input(0);
-  int64_t axis = 0;
-  if (!normalize_axis_index(ctx.attrs().get_int("axis", -1), static_cast<int64_t>(x.rank()), &axis))
-    return ctx.error("axis " + std::to_string(ctx.attrs().get_int("axis", -1)) + " is out of range for rank " +
-                     std::to_string(x.rank()));
+  auto params = layer_norm_params(ctx.attrs());
+  if (!params.ok()) return ctx.error(params.status().message());
+  auto axis_or = layer_norm_axis(*params, static_cast<int64_t>(x.rank()));
+  if (!axis_or.ok()) return ctx.error(axis_or.status().message());
+  const int64_t axis = *axis_or;
   Dims inner_dims(x.dims().begin() + axis, x.dims().end());
   const int64_t inner = dims_numel(inner_dims), outer = inner ? x.numel() / inner : 0;
   std::vector<double> scale, bias;
   KILN_RETURN_IF_ERROR(inner_param(ctx, 1, "Scale", inner_dims, 1.0, &scale));
   if (!rms) KILN_RETURN_IF_ERROR(inner_param(ctx, 2, "B", inner_dims, 0.0, &bias));
-  const double eps = ctx.attrs().get_float("epsilon", 1e-5f);
+  const double eps = params->epsilon;
   const auto xv = nn::read_doubles(x);
   std::vector<double> y(xv.size()), mean_out(outer), inv_out(outer);
   for (int64_t o = 0; o < outer; ++o) {
@@ -182,7 +181,7 @@ Status layer_norm_common(KernelContext& ctx, bool rms) {
   if (!rms) {
     Dims sd = x.dims();
     for (size_t i = static_cast<size_t>(axis); i < sd.size(); ++i) sd[i] = 1;
-    const DType st = stash_dtype(ctx);
+    const DType st = params->stash_type;
     if (ctx.wants_output(1)) {
       KILN_ASSIGN_OR_RETURN(Tensor t, nn::make_tensor(st, sd, mean_out));
       ctx.set_output(1, std::move(t));
@@ -202,17 +201,18 @@ Status group_norm_kernel(KernelContext& ctx) {
   KILN_RETURN_IF_ERROR(ctx.require_tensor(2));
   const Tensor& x = ctx.input(0);
   if (x.rank() < 2) return ctx.error("input X must have rank >= 2 (N, C, ...); got " + nn::dims_str(x.dims()));
-  const int64_t g = ctx.attrs().get_int("num_groups", 0);
+  auto params = group_norm_params(ctx.node());
+  if (!params.ok()) return ctx.error(params.status().message());
+  const int64_t g = params->num_groups;
   const int64_t n = x.dim(0), c = x.dim(1);
-  if (g <= 0 || c % g != 0)
-    return ctx.error("num_groups " + std::to_string(g) + " must be positive and divide the channel count " + std::to_string(c));
+  if (Status s = check_group_norm_channels(*params, c); !s.ok()) return ctx.error(s.message());
   const int64_t sp = dims_numel(Dims(x.dims().begin() + 2, x.dims().end()));
   const int64_t pn = ctx.input(1).numel();
-  const bool per_channel = ctx.opset() >= 21 || pn == c;
+  const bool per_channel = params->per_channel(c, pn);
   std::vector<double> scale, bias;
   KILN_RETURN_IF_ERROR(read_param(ctx, 1, "scale", per_channel ? c : g, 1.0, &scale));
   KILN_RETURN_IF_ERROR(read_param(ctx, 2, "bias", per_channel ? c : g, 0.0, &bias));
-  const double eps = ctx.attrs().get_float("epsilon", 1e-5f);
+  const double eps = params->epsilon;
   const auto xv = nn::read_doubles(x);
   std::vector<double> y(xv.size());
   const int64_t cpg = c / g, gsize = cpg * sp;

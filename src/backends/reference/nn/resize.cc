@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "backends/reference/nn/nn_util.h"
+#include "ir/resize_params.h"
 
 namespace kiln {
 namespace {
@@ -13,62 +14,15 @@ struct Tap {
   double weight;
 };
 
-struct ResizeParams {
-  std::string mode, ctm, nearest_mode;
-  double cubic_a = -0.75, extrapolation = 0.0;
-  bool exclude_outside = false, antialias = false;
-};
-
-// Source coordinate of output index x on an axis of input length `in_len`.
-double source_coord(const ResizeParams& p, double x, int64_t in_len, int64_t out_len, double scale, double roi_lo,
-                    double roi_hi) {
-  const double in_f = static_cast<double>(in_len);
-  const double out_w = scale * in_f;  // the (possibly fractional) output length the scale implies
-  const std::string& m = p.ctm;
-  if (m == "align_corners") return out_w == 1.0 ? 0.0 : x * (in_f - 1) / (out_w - 1);
-  if (m == "asymmetric") return x / scale;
-  if (m == "tf_crop_and_resize") {
-    double xo = out_w == 1.0 ? (roi_hi - roi_lo) * (in_f - 1) / 2 : x * (roi_hi - roi_lo) * (in_f - 1) / (out_w - 1);
-    return xo + roi_lo * (in_f - 1);
-  }
-  if (m == "pytorch_half_pixel") return out_w == 1.0 ? -0.5 : (x + 0.5) / scale - 0.5;
-  if (m == "half_pixel_symmetric") {
-    const double adjustment = static_cast<double>(out_len) / out_w;
-    const double offset = in_f / 2 * (1 - adjustment);
-    return offset + (x + 0.5) / scale - 0.5;
-  }
-  if (m == "tf_half_pixel_for_nn") return (x + 0.5) / scale;
-  return (x + 0.5) / scale - 0.5;  // half_pixel
-}
-
-int64_t nearest_index(const std::string& mode, double xo) {
-  const double f = std::floor(xo);
-  if (xo == f) return static_cast<int64_t>(f);
-  const double r = xo - f;
-  bool up = false;
-  if (mode == "round_prefer_ceil") up = r >= 0.5;
-  else if (mode == "floor") up = false;
-  else if (mode == "ceil") up = true;
-  else up = r > 0.5;  // round_prefer_floor
-  return static_cast<int64_t>(f) + (up ? 1 : 0);
-}
-
-double cubic_weight(double x, double a) {
-  x = std::fabs(x);
-  if (x <= 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
-  if (x < 2) return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a;
-  return 0.0;
-}
-
 // Taps for one output index; `outside` is set when tf_crop_and_resize maps it outside the input.
 std::vector<Tap> axis_taps(const ResizeParams& p, double xo, int64_t in_len, double scale, bool* outside) {
   *outside = false;
-  if (p.ctm == "tf_crop_and_resize" && (xo < 0 || xo > static_cast<double>(in_len - 1))) {
+  if (p.coord == ResizeCoord::kTfCropAndResize && (xo < 0 || xo > static_cast<double>(in_len - 1))) {
     *outside = true;
     return {};
   }
-  if (p.mode == "nearest") {
-    int64_t i = std::clamp<int64_t>(nearest_index(p.nearest_mode, xo), 0, in_len - 1);
+  if (p.mode == ResizeMode::kNearest) {
+    int64_t i = std::clamp<int64_t>(resize_nearest_index(p.nearest, xo), 0, in_len - 1);
     return {{i, 1.0}};
   }
   // Neighbourhood convention: f = ceil(xo) - 1 and ratio in (0, 1]; taps at f + start + j.
@@ -76,14 +30,17 @@ std::vector<Tap> axis_taps(const ResizeParams& p, double xo, int64_t in_len, dou
   const double ratio = xo - f;
   const double s = p.antialias ? std::min(scale, 1.0) : 1.0;
   int64_t start = 0;
-  if (p.mode == "linear") start = p.antialias ? static_cast<int64_t>(std::floor(-1.0 / s)) + 1 : 0;
-  else start = p.antialias ? static_cast<int64_t>(std::floor(-2.0 / s)) + 1 : -1;
+  if (p.mode == ResizeMode::kLinear)
+    start = p.antialias ? static_cast<int64_t>(std::floor(-1.0 / s)) + 1 : 0;
+  else
+    start = p.antialias ? static_cast<int64_t>(std::floor(-2.0 / s)) + 1 : -1;
   const int64_t n = 2 - 2 * start;
   std::vector<Tap> taps;
   double sum = 0.0;
   for (int64_t j = 0; j < n; ++j) {
     const double d = (static_cast<double>(start + j) - ratio) * s;
-    double w = p.mode == "linear" ? std::max(0.0, 1.0 - std::fabs(d)) : cubic_weight(d, p.cubic_a);
+    double w =
+        p.mode == ResizeMode::kLinear ? std::max(0.0, 1.0 - std::fabs(d)) : resize_cubic_weight(d, p.cubic_coeff_a);
     const int64_t idx = static_cast<int64_t>(f) + start + j;
     if (p.exclude_outside && (idx < 0 || idx >= in_len)) w = 0.0;
     sum += w;
@@ -102,41 +59,17 @@ Status resize_kernel(KernelContext& ctx) {
   if (is_sub_byte(x.dtype()) || is_float8(x.dtype()))
     return ctx.unsupported(std::string("input X dtype ") + dtype_name(x.dtype()) + " is not supported");
   const int64_t r = static_cast<int64_t>(x.rank());
-  ResizeParams p;
-  p.mode = ctx.attrs().get_string("mode", "nearest");
-  p.ctm = ctx.attrs().get_string("coordinate_transformation_mode", "half_pixel");
-  p.nearest_mode = ctx.attrs().get_string("nearest_mode", "round_prefer_floor");
-  p.cubic_a = ctx.attrs().get_float("cubic_coeff_a", -0.75f);
-  p.extrapolation = ctx.attrs().get_float("extrapolation_value", 0.0f);
-  p.exclude_outside = ctx.attrs().get_int("exclude_outside", 0) != 0;
-  p.antialias = ctx.attrs().get_int("antialias", 0) != 0;
-  if (p.mode != "nearest" && p.mode != "linear" && p.mode != "cubic")
-    return ctx.error("mode '" + p.mode + "' must be nearest, linear or cubic");
-  static const char* kCtms[] = {"half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners",
-                                "asymmetric", "tf_crop_and_resize", "tf_half_pixel_for_nn"};
-  if (std::find_if(std::begin(kCtms), std::end(kCtms), [&](const char* s) { return p.ctm == s; }) == std::end(kCtms))
-    return ctx.error("coordinate_transformation_mode '" + p.ctm + "' is not supported");
-  if (p.nearest_mode != "round_prefer_floor" && p.nearest_mode != "round_prefer_ceil" && p.nearest_mode != "floor" &&
-      p.nearest_mode != "ceil")
-    return ctx.error("nearest_mode '" + p.nearest_mode + "' is not valid");
-  const std::string policy = ctx.attrs().get_string("keep_aspect_ratio_policy", "stretch");
-  if (policy != "stretch" && policy != "not_larger" && policy != "not_smaller")
-    return ctx.error("keep_aspect_ratio_policy '" + policy + "' is not valid");
-  // Axes the scales/sizes/roi refer to.
-  Dims axes = ctx.attrs().get_ints("axes");
-  if (axes.empty())
-    for (int64_t i = 0; i < r; ++i) axes.push_back(i);
-  std::vector<bool> seen(r, false);
-  for (int64_t& a : axes) {
-    if (!normalize_axis_index(a, r, &a)) return ctx.error("axes value out of range for rank " + std::to_string(r));
-    if (seen[a]) return ctx.error("axes contains a repeated axis");
-    seen[a] = true;
-  }
+  auto parsed = resize_params(ctx.attrs());
+  if (!parsed.ok()) return ctx.error(parsed.status().message());
+  const ResizeParams& p = *parsed;
+  auto axes_or = resize_axes(p, r);
+  if (!axes_or.ok()) return ctx.error(axes_or.status().message());
+  const std::vector<int64_t>& axes = *axes_or;
   const size_t na = axes.size();
   auto present = [&](size_t i) { return ctx.has_input(i) && ctx.input(i).defined() && ctx.input(i).numel() > 0; };
   std::vector<double> scales(r, 1.0), roi_lo(r, 0.0), roi_hi(r, 1.0);
   Dims out = x.dims();
-  if (present(1) && p.ctm == "tf_crop_and_resize") {
+  if (present(1) && p.coord == ResizeCoord::kTfCropAndResize) {
     auto rv = nn::read_doubles(ctx.input(1));
     if (rv.size() != 2 * na) return ctx.error("roi must have " + std::to_string(2 * na) + " values; got " + std::to_string(rv.size()));
     for (size_t i = 0; i < na; ++i) {
@@ -166,9 +99,10 @@ Status resize_kernel(KernelContext& ctx) {
       out[axes[i]] = sz[i];
       scales[axes[i]] = static_cast<double>(sz[i]) / static_cast<double>(x.dim(axes[i]));
     }
-    if (policy != "stretch") {
-      double s = policy == "not_larger" ? 1e300 : 0.0;
-      for (int64_t a : axes) s = policy == "not_larger" ? std::min(s, scales[a]) : std::max(s, scales[a]);
+    if (p.aspect != ResizeAspect::kStretch) {
+      const bool not_larger = p.aspect == ResizeAspect::kNotLarger;
+      double s = not_larger ? 1e300 : 0.0;
+      for (int64_t a : axes) s = not_larger ? std::min(s, scales[a]) : std::max(s, scales[a]);
       for (int64_t a : axes) {
         scales[a] = s;
         out[a] = static_cast<int64_t>(s * static_cast<double>(x.dim(a)) + 0.5);
@@ -181,7 +115,7 @@ Status resize_kernel(KernelContext& ctx) {
   Dims cur_dims = x.dims();
   for (int64_t a = 0; a < r; ++a) {
     const int64_t in_len = cur_dims[a], out_len = out[a];
-    if (in_len == out_len && scales[a] == 1.0 && p.ctm != "tf_crop_and_resize") continue;
+    if (in_len == out_len && scales[a] == 1.0 && p.coord != ResizeCoord::kTfCropAndResize) continue;
     if (in_len == 0 && out_len > 0) return ctx.error("cannot resize an empty axis");
     const int64_t outer = dims_numel(Dims(cur_dims.begin(), cur_dims.begin() + a));
     const int64_t inner = dims_numel(Dims(cur_dims.begin() + a + 1, cur_dims.end()));
@@ -189,7 +123,8 @@ Status resize_kernel(KernelContext& ctx) {
     std::vector<bool> outside(out_len, false);
     for (int64_t o = 0; o < out_len; ++o) {
       bool ext = false;
-      double xo = source_coord(p, static_cast<double>(o), in_len, out_len, scales[a], roi_lo[a], roi_hi[a]);
+      double xo =
+          resize_source_coord(p.coord, static_cast<double>(o), in_len, out_len, scales[a], roi_lo[a], roi_hi[a]);
       taps[o] = axis_taps(p, xo, in_len, scales[a], &ext);
       outside[o] = ext;
     }
@@ -199,7 +134,7 @@ Status resize_kernel(KernelContext& ctx) {
         for (int64_t k = 0; k < inner; ++k) {
           double v = 0.0;
           if (outside[o]) {
-            v = p.extrapolation;
+            v = p.extrapolation_value;
           } else {
             for (const Tap& t : taps[o]) v += t.weight * cur[(ou * in_len + t.index) * inner + k];
           }

@@ -3,6 +3,7 @@
 
 #include "backends/reference/tensor/kernels.h"
 #include "backends/reference/tensor/util.h"
+#include "ir/op_params.h"
 #include "ir/shape_rules.h"
 
 namespace kiln {
@@ -17,9 +18,9 @@ Status concat_kernel(KernelContext& ctx) {
   const Tensor& first = *ins[0];
   const int64_t r = static_cast<int64_t>(first.rank());
   if (r == 0) return ctx.error("Concat inputs must have rank >= 1 (input 0 is a scalar)");
-  int64_t axis;
-  if (!normalize_axis_index(ctx.attrs().get_int("axis", 0), r, &axis))
-    return ctx.error("axis " + std::to_string(ctx.attrs().get_int("axis", 0)) + " is out of range for rank " + std::to_string(r));
+  auto axis_or = concat_axis(ctx.attrs(), r);
+  if (!axis_or.ok()) return ctx.error(axis_or.status().message());
+  const int64_t axis = *axis_or;
   Dims out_dims = first.dims();
   out_dims[axis] = 0;
   for (size_t i = 0; i < ins.size(); ++i) {

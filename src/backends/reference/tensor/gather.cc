@@ -1,6 +1,7 @@
 // Reference kernels that select elements by index or mask: Gather, GatherElements, GatherND, Compress, NonZero.
 #include "backends/reference/tensor/kernels.h"
 #include "backends/reference/tensor/util.h"
+#include "ir/op_params.h"
 
 namespace kiln {
 
@@ -25,9 +26,9 @@ Status gather_kernel(KernelContext& ctx) {
   KILN_RETURN_IF_ERROR(read_int_input(ctx, 1, "indices", &indices));
   const Tensor& ind = ctx.input(1);
   if (r == 0) return ctx.error("data must have rank >= 1");
-  int64_t axis;
-  if (!normalize_axis_index(ctx.attrs().get_int("axis", 0), r, &axis))
-    return ctx.error("axis " + std::to_string(ctx.attrs().get_int("axis", 0)) + " is out of range for rank " + std::to_string(r));
+  auto axis_or = gather_axis(ctx.attrs(), r);
+  if (!axis_or.ok()) return ctx.error(axis_or.status().message());
+  const int64_t axis = *axis_or;
   Dims out_dims(x.dims().begin(), x.dims().begin() + axis);
   out_dims.insert(out_dims.end(), ind.dims().begin(), ind.dims().end());
   out_dims.insert(out_dims.end(), x.dims().begin() + axis + 1, x.dims().end());
@@ -56,9 +57,9 @@ Status gather_elements_kernel(KernelContext& ctx) {
   const Tensor& ind = ctx.input(1);
   if (r == 0 || static_cast<int64_t>(ind.rank()) != r)
     return ctx.error("indices rank " + std::to_string(ind.rank()) + " must equal data rank " + std::to_string(r) + " (>= 1)");
-  int64_t axis;
-  if (!normalize_axis_index(ctx.attrs().get_int("axis", 0), r, &axis))
-    return ctx.error("axis " + std::to_string(ctx.attrs().get_int("axis", 0)) + " is out of range for rank " + std::to_string(r));
+  auto axis_or = gather_axis(ctx.attrs(), r);
+  if (!axis_or.ok()) return ctx.error(axis_or.status().message());
+  const int64_t axis = *axis_or;
   for (int64_t d = 0; d < r; ++d)
     if (d != axis && ind.dim(d) > x.dim(d))
       return ctx.error("indices shape " + dims_to_string(ind.dims()) + " exceeds data shape " + dims_to_string(x.dims()) +
