@@ -264,7 +264,7 @@ def kiln_extra_build(args):
 
 
 def calibration_args(args, model):
-    """--precision int8: samples from the workload's input generator (held-out seeds) and one calibration cache per
+    """--precision int8|fp8: samples from the workload's input generator (held-out seeds) and one calibration cache per
     model, shared by its batch sizes; nothing when --kiln-build-args already names --calib or --calib-cache."""
     if not calibration_planned(args):
         return []
@@ -278,7 +278,7 @@ def calibration_args(args, model):
 
 
 def pass_threshold(args):
-    return INT8_REL_L2_PASS if args.precision == "int8" else REL_L2_PASS
+    return INT8_REL_L2_PASS if args.precision in ("int8", "fp8") else REL_L2_PASS
 
 
 def kiln_build(args, model, onnx_path, engine, feeds):
@@ -525,7 +525,7 @@ def parse_args(argv=None):
     ap.add_argument("--batches", default="all", help="comma list choosing among 128 (ResNet), 64 (BERT), 1; or all")
     ap.add_argument("--duration", type=float, default=3.0, help="seconds each measurement runs (Kiln and PyTorch)")
     ap.add_argument("--windows", type=int, default=5, help="throughput: CUDA-event windows, the median is reported")
-    ap.add_argument("--precision", default="fp16", help="Kiln build precision (int8: calibrated by the script, below)")
+    ap.add_argument("--precision", default="fp16", help="Kiln build precision (int8, fp8: calibrated by the script, below)")
     ap.add_argument("--calib-samples", type=int, default=8,
                     help="--precision int8: calibration samples written per model (held-out seeds of the workload's "
                     "input generator), unless --kiln-build-args gives --calib or --calib-cache")
@@ -572,7 +572,7 @@ def parse_args(argv=None):
 
 def calibration_planned(args):
     given = shlex.split(args.kiln_build_args)
-    return args.precision == "int8" and "--calib" not in given and "--calib-cache" not in given
+    return args.precision in ("int8", "fp8") and "--calib" not in given and "--calib-cache" not in given
 
 
 def print_plan(args):

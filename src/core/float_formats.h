@@ -9,6 +9,9 @@ uint16_t float_to_half(float f);  // round to nearest even; overflow to inf
 float bf16_to_float(uint16_t h);
 uint16_t float_to_bf16(float f);  // round to nearest even; NaN stays NaN
 
+// The largest finite float8 e4m3fn value (FP8 scales map a tensor's absolute maximum onto it).
+constexpr double kFloat8E4M3Max = 448.0;
+
 // ONNX float8/float4 conversions. `saturate` follows the ONNX Cast/QuantizeLinear "saturate" attribute:
 // out-of-range finite values clamp to the largest finite value instead of becoming inf/NaN.
 float fp8e4m3fn_to_float(uint8_t v);

@@ -63,6 +63,15 @@ std::optional<std::string> last_two_swapped(const Graph& g, const GraphIndex& id
   return t->inputs[0];
 }
 
+// A FusedMatMul over float8 operands as fold_qdq_fp8 makes it (A, B, bias; no Z, no activation yet): the residual
+// Add and the activation after it are absorbed like a MatMul's.
+bool float8_product(const Graph& g, const Node& n) {
+  if (n.op != OpKind::kFusedMatMul || n.inputs.size() != 3 || !n.attrs.get_string("activation", "").empty())
+    return false;
+  const TypeInfo* a = g.type_of(n.inputs[0]);
+  return a && is_float8(a->dtype);
+}
+
 class FuseMatMulBiasActivation : public Pass {
  public:
   std::string name() const override { return "fuse_matmul_bias_activation"; }
@@ -73,8 +82,10 @@ class FuseMatMulBiasActivation : public Pass {
     for (size_t mi = 0; mi < g.nodes.size(); ++mi) {
       const Node& mm = g.nodes[mi];
       const bool gemm = mm.op == OpKind::kGemm;
-      if ((mm.op != OpKind::kMatMul && !gemm) || mm.inputs.size() < 2 || mm.outputs.size() != 1) continue;
-      if (!fuse::is_float_value(g, mm.inputs[0]) || !fuse::is_float_value(g, mm.outputs[0]) || rw.claimed({mi}))
+      const bool fp8 = float8_product(g, mm);
+      if ((mm.op != OpKind::kMatMul && !gemm && !fp8) || mm.inputs.size() < 2 || mm.outputs.size() != 1) continue;
+      if ((!fp8 && !fuse::is_float_value(g, mm.inputs[0])) || !fuse::is_float_value(g, mm.outputs[0]) ||
+          rw.claimed({mi}))
         continue;
       if (fuse::rank_of(g, mm.inputs[0]) < 2 || fuse::rank_of(g, mm.inputs[1]) < 2) continue;  // vector operands
       const TypeInfo* yt = g.type_of(mm.outputs[0]);
@@ -87,7 +98,25 @@ class FuseMatMulBiasActivation : public Pass {
       std::string bias, z, y = mm.outputs[0];
       std::vector<size_t> removed;
       size_t last = mi;
-      if (gemm) {
+      if (fp8) {
+        attrs = mm.attrs;
+        bias = mm.inputs[2];
+        // A constant bias Add that fold_qdq_fp8 could not see yet (behind an Identity until constants folded) joins
+        // the product's own bias.
+        auto ai = idx.sole_consumer(y);
+        const Tensor* b0 = constant_value(g, bias);
+        if (ai && g.nodes[*ai].op == OpKind::kAdd && b0 && b0->dtype() == DType::kFloat32 && b0->numel() == n) {
+          auto other = fuse::other_input(g.nodes[*ai], y);
+          if (auto v = other ? column_vector(constant_value(g, *other), n, rank, dt, 1.0) : std::nullopt;
+              v && dt == DType::kFloat32) {
+            for (int64_t i = 0; i < n; ++i) v->data<float>()[i] += b0->data<float>()[i];
+            bias = g.add_constant(mm.name + "_bias", *v);
+            removed.push_back(last);
+            last = *ai;
+            y = g.nodes[*ai].outputs[0];
+          }
+        }
+      } else if (gemm) {
         attrs.set("transA", mm.attrs.get_int("transA", 0));
         attrs.set("transB", mm.attrs.get_int("transB", 0));
         attrs.set("alpha", mm.attrs.get_float("alpha", 1.f));
@@ -154,7 +183,7 @@ class FuseMatMulBiasActivation : public Pass {
         removed.insert(removed.end(), am->nodes.begin(), am->nodes.end() - 1);
         last = am->last;
       }
-      if (!gemm && last == mi && !folded) continue;  // nothing to absorb: a plain MatMul stays
+      if (!gemm && last == mi && !folded) continue;  // nothing to absorb: a plain MatMul (or FP8 product) stays
       std::vector<size_t> all = removed;
       all.push_back(last);
       if (rw.claimed(all)) continue;

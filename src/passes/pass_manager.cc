@@ -26,7 +26,8 @@ bool backend_wants(const PassOptions& o, const std::string& pass) {
 //   O0: nothing.  O1: cleanup.  O2: + fusions.  O3..O5: + NHWC layout and elementwise chains, when the backend
 //   asks for them (cuda: both; cpu: elementwise chains). fold_qdq_moves, fold_qdq and fold_qdq_lookup (O2+) for
 //   backends with int8 convolutions and GEMMs ("fold_qdq"); fold_qdq_binary for those that also run
-//   QLinearAdd/QLinearMul/QLinearGlobalAveragePool ("fold_qdq_binary"). cpu and cuda ask for both.
+//   QLinearAdd/QLinearMul/QLinearGlobalAveragePool ("fold_qdq_binary"). cpu and cuda ask for both; cuda also for
+//   fold_qdq_fp8 (its FP8 GEMM).
 std::vector<PassFactory> pass_list(const PassOptions& o) {
   std::vector<PassFactory> l;
   if (o.opt_level <= 0) return l;
@@ -41,6 +42,8 @@ std::vector<PassFactory> pass_list(const PassOptions& o) {
     // After the tables: SiLU's Mul is a table, not a QLinearMul.
     if (backend_wants(o, "fold_qdq_binary")) l.push_back(make_fold_qdq_binary_pass);
   }
+  // FP8 GEMMs (float8 Q/DQ around MatMul/Gemm -> FusedMatMul over float8), for backends that run them (cuda).
+  if (fusions && backend_wants(o, "fold_qdq_fp8")) l.push_back(make_fold_qdq_fp8_pass);
   l.push_back(make_fold_constants_pass);
   l.push_back(make_remove_identity_pass);
   l.push_back(make_eliminate_dead_code_pass);

@@ -123,6 +123,8 @@ class Lowering {
           if (target_ == DType::kFloat16 && is_constant(n.inputs[j]) && overflows_half(n.inputs[j])) guarded = true;
         } else if (!is_float(dt) && j < 32 && ((spec->maybe_t_inputs >> j) & 1u)) {
           continue;  // e.g. a bool attention mask
+        } else if (n.op == OpKind::kFusedMatMul && j < 2 && is_float8(dt)) {
+          continue;  // an FP8 product (fold_qdq_fp8): its bias sets Y's type, the float8 operands stay
         } else {
           ok = false;  // unknown type, another float type, or a non-float where T is required: leave it alone
         }

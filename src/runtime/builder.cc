@@ -9,6 +9,7 @@
 
 #include "ir/shape_inference.h"
 #include "onnx/importer.h"
+#include "passes/pass.h"
 #include "passes/pass_manager.h"
 #include "passes/retype_inputs.h"
 #include "quant/calib/int8_model.h"
@@ -40,10 +41,11 @@ std::string host_description() {
 // `preferred` (the chain's first backend) decides what `best` means; without it (validation only) best stays best.
 Result<std::string> resolve_precision(const BuildOptions& o, const Backend* preferred = nullptr) {
   const std::string& p = o.precision;
-  if (p != "fp32" && p != "tf32" && p != "fp16" && p != "bf16" && p != "int8" && p != "best")
-    return invalid_argument("unknown --precision '" + p + "' (expected fp32|tf32|fp16|bf16|int8|best)");
-  // int8: calibrated Q/DQ (quant/calib/int8_model.h), compiled as fp32 graph whose Q/DQ patterns fold to int8 ops.
-  if (p == "int8") {
+  if (p != "fp32" && p != "tf32" && p != "fp16" && p != "bf16" && p != "int8" && p != "fp8" && p != "best")
+    return invalid_argument("unknown --precision '" + p + "' (expected fp32|tf32|fp16|bf16|int8|fp8|best)");
+  // int8: calibrated Q/DQ (quant/calib/int8_model.h), compiled as fp32 graph whose Q/DQ patterns fold to int8 ops;
+  // fp8 likewise with float8 e4m3fn Q/DQ around MatMul/Gemm (fold_qdq_fp8).
+  if (p == "int8" || p == "fp8") {
     if (o.int8_float != "fp16" && o.int8_float != "fp32")
       return invalid_argument("unknown int8 float precision '" + o.int8_float + "' (expected fp16|fp32)");
     return p;
@@ -145,10 +147,11 @@ Result<std::shared_ptr<Engine>> build_engine_from_graph(std::shared_ptr<Graph> g
   po.opt_level = options.opt_level;
   po.device = options.device;
   po.backend_passes.emplace();
-  for (const char* pass : {"layout_nhwc", "fuse_elementwise_chains", "fold_qdq", "fold_qdq_binary"})
+  for (const char* pass : {"layout_nhwc", "fuse_elementwise_chains", "fold_qdq", "fold_qdq_binary", "fold_qdq_fp8"})
     if (chain.front()->wants_pass(pass)) po.backend_passes->insert(pass);
   for (const auto& d : options.dump_ir_after)
-    if (d != "import" && d != "precision" && d != "input_dtype" && d != "placement") po.dump_ir_after.push_back(d);
+    if (d != "import" && d != "precision" && d != "input_dtype" && d != "placement" && d != "fold_qdq_fp8_output")
+      po.dump_ir_after.push_back(d);
   KILN_RETURN_IF_ERROR(optimize_graph(*graph, po));
 
   // Backends that compute narrow floats as tensor dtypes (CUDA; the reference, which emulates them) get the graph
@@ -156,7 +159,8 @@ Result<std::shared_ptr<Engine>> build_engine_from_graph(std::shared_ptr<Graph> g
   // CPU has native bf16 dot products (docs/cpu-backend.md), so nothing falls back to the reference for a dtype.
   // INT8 on a GPU backend: the float layers between int8 ones run in float16 unless --int8-float fp32 (TensorRT's
   // --int8 --fp16); the reference backend, also lowering, keeps int8 engines' floats in float32 (it is the oracle).
-  const bool int8_half = precision == "int8" && options.int8_float == "fp16" && options.device == "cuda";
+  const bool int8_half =
+      (precision == "int8" || precision == "fp8") && options.int8_float == "fp16" && options.device == "cuda";
   if ((precision == "fp16" || precision == "bf16" || int8_half) && chain.front()->wants_pass("precision_lowering")) {
     PrecisionOptions pr;
     pr.target = precision == "bf16" ? DType::kBFloat16 : DType::kFloat16;
@@ -164,6 +168,11 @@ Result<std::shared_ptr<Engine>> build_engine_from_graph(std::shared_ptr<Graph> g
     KILN_ASSIGN_OR_RETURN(PrecisionReport report, lower_precision(*graph, pr));
     (void)report;
     dump_if_asked(options, "precision", *graph);
+  }
+  // FP8 products that write float8 for the next FP8 GEMM, once bias and activation have their final types.
+  if (options.opt_level >= 2 && chain.front()->wants_pass("fold_qdq_fp8")) {
+    KILN_ASSIGN_OR_RETURN(const bool changed, make_fold_qdq_fp8_output_pass()->run(*graph, po));
+    if (changed) dump_if_asked(options, "fold_qdq_fp8_output", *graph);
   }
   // After precision lowering, so that the Cast it put after a float32 input folds into the narrower input.
   if (!options.input_dtypes.empty()) {
@@ -197,14 +206,17 @@ Result<std::shared_ptr<Engine>> Engine::build_from_onnx(const std::string& onnx_
     KILN_ASSIGN_OR_RETURN(guard::GuardOutcome g, guard::run_accuracy_guard(onnx_path, options));
     return g.engine;
   }
-  if (options.precision == "int8" && options.calib_dir.empty() && options.calib_cache.empty()) {
+  if (options.precision == "fp8" && !options.accuracy_budget.empty())
+    return unimplemented("--accuracy-budget works with --precision int8 only (not fp8)");
+  const bool quantized = options.precision == "int8" || options.precision == "fp8";
+  if (quantized && options.calib_dir.empty() && options.calib_cache.empty()) {
     // Explicit quantization: a model that already holds quantized ops or Q/DQ builds as it is (the fold pass
     // makes them int8 kernels); any other model needs calibration, whose error names the flags.
     KILN_ASSIGN_OR_RETURN(std::shared_ptr<Graph> graph, import_onnx_file(onnx_path));
     for (const auto& n : graph->nodes)
       if (is_quantization_op(n.op)) return build_engine_from_graph(graph, options, onnx_path);
   }
-  if (options.precision == "int8") {
+  if (quantized) {
     // Implicit quantization: calibrate (or read the cache) -> Q/DQ model -> the usual build of that model.
     KILN_ASSIGN_OR_RETURN(calib::Int8Model q, calib::make_int8_model(onnx_path, options));
     std::string base_dir = std::filesystem::path(onnx_path).parent_path().string();

@@ -272,7 +272,8 @@ TEST(QuantQdq, SupportsRefusesWhatTheKernelsDoNotTake) {
   EXPECT_FALSE(cuda_supports(q, attr("precision", int64_t(D::kFloat32)), {D::kFloat32, D::kFloat32}));
   EXPECT_FALSE(cuda_supports(q, {}, {D::kFloat32, D::kFloat32, D::kInt4}));
   EXPECT_FALSE(cuda_supports(q, {}, {D::kFloat32, D::kFloat32, D::kInt16}));
-  EXPECT_FALSE(cuda_supports(q, {}, {D::kFloat32, D::kFloat32, D::kFloat8E4M3FN}));
+  EXPECT_TRUE(cuda_supports(q, {}, {D::kFloat32, D::kFloat32, D::kFloat8E4M3FN}));  // tests/gpu/quant_fp8_test.cc
+  EXPECT_FALSE(cuda_supports(q, {}, {D::kFloat32, D::kFloat32, D::kFloat8E4M3FNUZ}));
   EXPECT_FALSE(cuda_supports(q, attr("output_dtype", int64_t(D::kUInt4)), {D::kFloat32, D::kFloat32}));
   EXPECT_FALSE(cuda_supports(q, attr("output_dtype", int64_t(D::kUInt8)), {D::kFloat32, D::kFloat32, D::kInt8}));
   EXPECT_FALSE(cuda_supports(q, {}, {D::kBFloat16, D::kBFloat16, D::kUInt8}));
@@ -287,7 +288,8 @@ TEST(QuantQdq, SupportsRefusesWhatTheKernelsDoNotTake) {
   EXPECT_FALSE(cuda_supports(dq, attr("block_size", 16), {D::kInt8, D::kFloat32, D::kInt8}));
   EXPECT_FALSE(cuda_supports(dq, {}, {D::kInt4, D::kFloat32}));
   EXPECT_FALSE(cuda_supports(dq, {}, {D::kInt16, D::kFloat32}));
-  EXPECT_FALSE(cuda_supports(dq, {}, {D::kFloat8E4M3FN, D::kFloat32}));
+  EXPECT_TRUE(cuda_supports(dq, {}, {D::kFloat8E5M2, D::kFloat32}));
+  EXPECT_FALSE(cuda_supports(dq, {}, {D::kFloat8E5M2FNUZ, D::kFloat32}));
   EXPECT_FALSE(cuda_supports(dq, {}, {D::kInt8, D::kBFloat16}));
   EXPECT_FALSE(cuda_supports(dq, {}, {D::kUInt8, D::kFloat32, D::kInt8}));
 

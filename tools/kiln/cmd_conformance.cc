@@ -52,7 +52,7 @@ std::vector<fs::path> sorted_files(const fs::path& dir, const std::string& prefi
   return out;
 }
 
-// Whether a model holds quantized ops or Q/DQ (explicit quantization): --precision int8 builds those as they are.
+// Whether a model holds quantized ops or Q/DQ (explicit quantization): --precision int8|fp8 builds those as they are.
 bool explicitly_quantized(const std::string& path) {
   auto graph = import_onnx_file(path);
   if (!graph.ok()) return false;
@@ -65,9 +65,10 @@ std::pair<Verdict, std::string> run_case(const fs::path& dir, const BuildOptions
                                          const BuildFlags& flags) {
   BuildOptions options = asked;
   std::string note;
-  // --precision int8 without calibration data: a case with quantized ops runs its int8 kernels; any other case
+  // --precision int8|fp8 without calibration data: a case with quantized ops runs its quantized kernels; any other case
   // has nothing to quantize and runs in fp32 (the line says so).
-  if (options.precision == "int8" && options.calib_dir.empty() && options.calib_cache.empty() &&
+  if ((options.precision == "int8" || options.precision == "fp8") && options.calib_dir.empty() &&
+      options.calib_cache.empty() &&
       !explicitly_quantized((dir / "model.onnx").string())) {
     options.precision = "fp32";
     note = "no quantized ops: fp32";

@@ -22,6 +22,8 @@ Budget budget_for_precision(const std::string& precision) {
   if (precision == "tf32") return {4e-3, 1e-3, 0};
   if (precision == "best") return {4e-2, 1.6e-2, 1};  // may pick bf16 or fp16
   if (precision == "int8") return {0, 0, 1};
+  // FP8 engines: float8 GEMMs and, on a GPU, float16 float layers (fp16's budget); an 8-bit output one step off.
+  if (precision == "fp8") return {1e-2, 2e-3, 1};
   return {};
 }
 

@@ -90,6 +90,23 @@ Status infer_fused_conv(InferContext& ctx) {
   return ok_status();
 }
 
+// FusedMatMul over float8 operands (the FP8 GEMM that fold_qdq makes, docs/fused-ops.md): A and B float8 of one
+// family each (e4m3/e5m2 variants may pair), the bias required and of a wider float type, which Y and Z share.
+Status check_float8_matmul_dtypes(const InferContext& ctx) {
+  const DType tb = ctx.input_type(1).dtype;
+  if (tb != DType::kUndefined && !is_float8(tb))
+    return ctx.error("float8 A needs a float8 B; got " + std::string(dtype_name(tb)));
+  if (!ctx.has_input(2)) return ctx.error("float8 A and B need the bias input (it gives Y's float type)");
+  const DType ty = ctx.input_type(2).dtype;
+  if (ty != DType::kFloat32 && ty != DType::kFloat16 && ty != DType::kBFloat16 && ty != DType::kUndefined)
+    return ctx.error("the bias of a float8 product must be float32, float16 or bfloat16; got " +
+                     std::string(dtype_name(ty)));
+  if (ctx.has_input(3) && ctx.input_type(3).dtype != DType::kUndefined && ctx.input_type(3).dtype != ty)
+    return ctx.error("Z has dtype " + std::string(dtype_name(ctx.input_type(3).dtype)) + "; the bias has " +
+                     dtype_name(ty));
+  return ok_status();
+}
+
 // Swaps the last two dims (transA / transB); rank-1 operands are left alone.
 Shape transpose_last2(const Shape& s) {
   if (!s.rank_known || s.rank() < 2) return s;
@@ -100,16 +117,33 @@ Shape transpose_last2(const Shape& s) {
 
 Status infer_fused_matmul(InferContext& ctx) {
   if (!ctx.has_input(0) || !ctx.has_input(1)) return ctx.error("inputs A and B are required");
-  if (ctx.num_inputs() > 4) return ctx.error("takes at most 4 inputs (A, B, bias, Z)");
+  const bool fp8 = is_float8(ctx.input_type(0).dtype);
+  if (ctx.num_inputs() > (fp8 ? 5 : 4))
+    return ctx.error(fp8 ? "takes at most 5 inputs (A, B, bias, Z, y_inv_scale)"
+                         : "takes at most 4 inputs (A, B, bias, Z)");
   KILN_RETURN_IF_ERROR(fused::parse_activation(ctx.node()).status());
-  KILN_RETURN_IF_ERROR(check_float_dtypes(ctx, {1, 2, 3}, "FusedMatMul"));
+  if (fp8) {
+    KILN_RETURN_IF_ERROR(check_float8_matmul_dtypes(ctx));
+  } else {
+    KILN_RETURN_IF_ERROR(check_float_dtypes(ctx, {1, 2, 3}, "FusedMatMul"));
+  }
   auto gp = gemm_params(ctx.attrs());
   if (!gp.ok()) return ctx.error(gp.status().message());
   TypeInfo a = ctx.input_type(0), b = ctx.input_type(1);
+  if (fp8) b.dtype = a.dtype;  // float8 formats may pair (e4m3 x e5m2); MatMul's inference wants one dtype
   if (gp->trans_a) a.shape = transpose_last2(a.shape);
   if (gp->trans_b) b.shape = transpose_last2(b.shape);
   TypeInfo y;
   KILN_RETURN_IF_ERROR(infer_as(ctx, OpKind::kMatMul, {a, b}, &y));
+  if (fp8) y.dtype = ctx.input_type(2).dtype;  // float8 operands: Y has the bias's float type
+  if (fp8 && ctx.has_input(4)) {               // ... or is float8e4m3fn with y_inv_scale
+    const TypeInfo& s = ctx.input_type(4);
+    if ((s.dtype != DType::kFloat32 && s.dtype != DType::kUndefined) ||
+        (s.shape.rank_known && s.shape.fully_known() && s.shape.rank() > 1))
+      return ctx.error("y_inv_scale must be a float32 scalar; got " + std::string(dtype_name(s.dtype)) +
+                       s.shape.to_string());
+    y.dtype = DType::kFloat8E4M3FN;
+  }
   Dim n;
   if (b.shape.rank_known) n = b.shape.rank() >= 2 ? b.shape.dims[b.shape.rank() - 1] : Dim::known(1);
   KILN_RETURN_IF_ERROR(check_bias(ctx, 2, n, "bias"));

@@ -1,4 +1,5 @@
-// The implicit INT8 path: ONNX file + calibration (samples or cache) -> Q/DQ ONNX model bytes, for the builder
+// The implicit INT8 (and FP8) path: ONNX file + calibration (samples or cache) -> Q/DQ ONNX model bytes, for the
+// builder
 // (--precision int8), `kiln calibrate` and the accuracy guard (which emits the Q/DQ model many times, with some
 // layers left in float, from one calibration).
 #pragma once
@@ -22,6 +23,7 @@ struct Int8Model {
   int folded_batch_norms = 0;
   int weight_qmax = 127;            // int8 weights lie in [-weight_qmax, weight_qmax]
   bool signed_activations = false;  // int8 activations (zero point - 128): --device cuda
+  QdqFormat format = QdqFormat::kInt8;  // kFloat8E4M3FN for --precision fp8 (MatMul/Gemm only: fp8_targets)
 };
 
 // A calibrated model before Q/DQ insertion: the prepared (BatchNormalization-folded) float model, every op that can

@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "core/float_formats.h"
 #include "onnx/tensor_proto.h"
 #include "quant/calib/calibrators.h"
 #include "quant/calib/opset_upgrade.h"
@@ -359,8 +360,58 @@ Result<QuantTargets> find_quant_targets(const onnx::ModelProto& model, const std
   return t;
 }
 
+QuantTargets fp8_targets(const onnx::ModelProto& model, const QuantTargets& t) {
+  const auto& g = model.graph();
+  GraphIndex ix(g);
+  QuantTargets out;
+  std::set<std::string> seen;
+  for (const auto& op : t.ops) {
+    const auto& n = g.node(op.node);
+    if (op.op_type == "Conv" || (op.op_type == "Gemm" && int_attr(n, "transA", 0) != 0)) continue;
+    const auto& w = *ix.inits.at(op.weight);
+    if (w.dims_size() != 2 || w.dims(0) % 16 != 0 || w.dims(1) % 16 != 0) continue;
+    out.ops.push_back(op);
+    if (seen.insert(n.input(0)).second) out.inputs.push_back(n.input(0));
+  }
+  return out;
+}
+
+namespace {
+
+// An activation's Q/DQ parameters in `format` from its calibrated range.
+std::pair<Tensor, Tensor> activation_qparams(const TensorRange& r, QdqFormat format, bool signed_activations) {
+  if (format == QdqFormat::kFloat8E4M3FN) {
+    const double amax = std::max(std::fabs(r.min), std::fabs(r.max));
+    Tensor zp(DType::kFloat8E4M3FN, {});
+    *zp.data<uint8_t>() = 0;
+    return {Tensor::scalar(DType::kFloat32, static_cast<float>(amax > 0 ? amax / kFloat8E4M3Max : 1.0)), zp};
+  }
+  // Signed: the same grid shifted by 128 (zero point - 128), so every dequantized value is unchanged.
+  Tensor zp = signed_activations ? Tensor::scalar(DType::kInt8, static_cast<int8_t>(r.zero_point - 128))
+                                 : Tensor::scalar(DType::kUInt8, static_cast<uint8_t>(r.zero_point));
+  return {Tensor::scalar(DType::kFloat32, r.scale), zp};
+}
+
+// A weight in float8 e4m3fn, one scale (max|w| / 448), saturating: its values, scale and zero point.
+struct Fp8Weight {
+  Tensor values, scale, zero_point;
+};
+Fp8Weight quantize_weight_fp8(const Tensor& w) {
+  double amax = 0;
+  for (int64_t i = 0; i < w.numel(); ++i) amax = std::max(amax, std::fabs(static_cast<double>(w.data<float>()[i])));
+  const double s = amax > 0 ? amax / kFloat8E4M3Max : 1.0;
+  Fp8Weight q{Tensor(DType::kFloat8E4M3FN, w.dims()), Tensor::scalar(DType::kFloat32, static_cast<float>(s)),
+              Tensor(DType::kFloat8E4M3FN, {})};
+  for (int64_t i = 0; i < w.numel(); ++i)
+    q.values.data<uint8_t>()[i] = float_to_fp8e4m3fn(static_cast<float>(w.data<float>()[i] / s), true);
+  *q.zero_point.data<uint8_t>() = 0;
+  return q;
+}
+
+}  // namespace
+
 Status insert_qdq(onnx::ModelProto& model, const QuantTargets& targets, const CalibCache& cache,
-                  const std::string& base_dir, int weight_qmax, bool signed_activations) {
+                  const std::string& base_dir, int weight_qmax, bool signed_activations, QdqFormat format) {
   onnx::GraphProto& g = *model.mutable_graph();
   GraphIndex ix(g);
   std::map<std::string, std::string> dq_of;                   // activation -> its DequantizeLinear output
@@ -371,10 +422,7 @@ Status insert_qdq(onnx::ModelProto& model, const QuantTargets& targets, const Ca
     if (it == cache.tensors.end())
       return failed_precondition("the calibration cache has no scale for tensor '" + name +
                                  "' (made by another Kiln version or for another model): recalibrate");
-    Tensor scale = Tensor::scalar(DType::kFloat32, it->second.scale);
-    // Signed: the same grid shifted by 128 (zero point - 128), so every dequantized value is unchanged.
-    Tensor zp = signed_activations ? Tensor::scalar(DType::kInt8, static_cast<int8_t>(it->second.zero_point - 128))
-                                   : Tensor::scalar(DType::kUInt8, static_cast<uint8_t>(it->second.zero_point));
+    auto [scale, zp] = activation_qparams(it->second, format, signed_activations);
     std::string sn = ix.fresh(name + "_scale"), zn = ix.fresh(name + "_zero_point");
     std::string qn = ix.fresh(name + "_quantized"), dn = ix.fresh(name + "_dequantized");
     add_initializer(g, scale, sn);
@@ -412,22 +460,29 @@ Status insert_qdq(onnx::ModelProto& model, const QuantTargets& targets, const Ca
     auto key = std::make_pair(op.weight, op.axis);
     if (!weight_dq.count(key)) {
       KILN_ASSIGN_OR_RETURN(Tensor w, float_initializer(ix, op.weight, base_dir));
-      WeightQuant wq = quantize_weight_per_channel(w.data<float>(), w.dims(), op.axis, weight_qmax);
-      const int64_t channels = static_cast<int64_t>(wq.scales.size());
       std::string qn = ix.fresh(op.weight + "_quantized"), sn = ix.fresh(op.weight + "_scale");
       std::string zn = ix.fresh(op.weight + "_zero_point"), dn = ix.fresh(op.weight + "_dequantized");
-      add_initializer(g, Tensor::from_vector(DType::kInt8, w.dims(), wq.values), qn);
-      add_initializer(g, Tensor::from_vector(DType::kFloat32, {channels}, wq.scales), sn);
-      add_initializer(g, Tensor::from_vector(DType::kInt8, {channels}, std::vector<int8_t>(channels, 0)), zn);
       onnx::NodeProto d;
       d.set_op_type("DequantizeLinear");
       d.set_name(ix.fresh(op.weight + "_DequantizeLinear"));
       for (const auto& i : {qn, sn, zn}) d.add_input(i);
       d.add_output(dn);
-      auto* a = d.add_attribute();
-      a->set_name("axis");
-      a->set_type(onnx::AttributeProto::INT);
-      a->set_i(op.axis);
+      if (format == QdqFormat::kFloat8E4M3FN) {
+        Fp8Weight q = quantize_weight_fp8(w);
+        add_initializer(g, q.values, qn);
+        add_initializer(g, q.scale, sn);
+        add_initializer(g, q.zero_point, zn);
+      } else {
+        WeightQuant wq = quantize_weight_per_channel(w.data<float>(), w.dims(), op.axis, weight_qmax);
+        const int64_t channels = static_cast<int64_t>(wq.scales.size());
+        add_initializer(g, Tensor::from_vector(DType::kInt8, w.dims(), wq.values), qn);
+        add_initializer(g, Tensor::from_vector(DType::kFloat32, {channels}, wq.scales), sn);
+        add_initializer(g, Tensor::from_vector(DType::kInt8, {channels}, std::vector<int8_t>(channels, 0)), zn);
+        auto* a = d.add_attribute();
+        a->set_name("axis");
+        a->set_type(onnx::AttributeProto::INT);
+        a->set_i(op.axis);
+      }
       at_start.push_back(d);
       weight_dq[key] = dn;
     }

@@ -52,12 +52,23 @@ std::vector<std::string> layer_names(const onnx::GraphProto& g);
 Result<QuantTargets> find_quant_targets(const onnx::ModelProto& model, const std::string& base_dir,
                                         const std::set<std::string>& keep_float = {});
 
+// What insert_qdq writes: int8 (uint8/int8 activations with the cache's zero points, int8 per-channel weights), or
+// float8 e4m3fn (the FP8 of --precision fp8: activation scale max(|min|, |max|) / 448 from the cache's range, weights
+// per tensor with scale max|w| / 448, zero points 0; pass fp8_targets' subset).
+enum class QdqFormat { kInt8, kFloat8E4M3FN };
+
+// The part of `t` that FP8 quantizes (docs/int8.md, "FP8"): MatMul, and Gemm with transA 0, whose 2-D weight has
+// both dims multiples of 16 (FP8 tensor-core GEMMs' alignment); their X inputs. No outputs and no Adds: an FP8
+// product writes float (fold_qdq_fp8).
+QuantTargets fp8_targets(const onnx::ModelProto& model, const QuantTargets& t);
+
 // Inserts the Q/DQ pairs with the cache's scales (every target tensor must be in it), replaces each op's weight by
 // an int8 per-channel initializer + DequantizeLinear (values within +-weight_qmax), and raises the ai.onnx opset to
 // 13 (IR version >= 7) if lower. Activations are uint8 with the cache's zero point, or int8 with that zero point
 // minus 128 when `signed_activations` (the same values after dequantization; CUDA builds, whose int8 GEMMs read
 // and write signed bytes: docs/int8.md).
 Status insert_qdq(onnx::ModelProto& model, const QuantTargets& targets, const CalibCache& cache,
-                  const std::string& base_dir, int weight_qmax = 127, bool signed_activations = false);
+                  const std::string& base_dir, int weight_qmax = 127, bool signed_activations = false,
+                  QdqFormat format = QdqFormat::kInt8);
 
 }  // namespace kiln::calib

@@ -37,12 +37,21 @@ Status make_layout(cublasLtMatrixLayout_t* l, cudaDataType_t t, int64_t rows, in
   return ok_status();
 }
 
+// True when environment variable `name` is set to "0".
+bool env_flag_off(const char* name) {
+  const char* v = std::getenv(name);
+  return v && std::string(v) == "0";
+}
+
 }  // namespace
 
 std::string LtProblem::key() const {
   std::string s;
   for (int64_t v : {int64_t(type),
                     int64_t(int8),
+                    int64_t(fp8_a),
+                    int64_t(fp8_b),
+                    int64_t(fp8_d),
                     int64_t(tf32),
                     int64_t(trans_a),
                     int64_t(trans_b),
@@ -76,6 +85,7 @@ LtPlan::~LtPlan() {
   if (la_) cublasLtMatrixLayoutDestroy(la_);
   if (lb_) cublasLtMatrixLayoutDestroy(lb_);
   if (lc_) cublasLtMatrixLayoutDestroy(lc_);
+  if (ld_) cublasLtMatrixLayoutDestroy(ld_);
   if (op_) cublasLtMatmulDescDestroy(op_);
 }
 
@@ -125,14 +135,23 @@ std::vector<cublasLtMatmulHeuristicResult_t> LtPlan::split_k_variants(cublasLtHa
 
 Result<std::unique_ptr<LtPlan>> LtPlan::create(CudaKernelContext& ctx, const LtProblem& p) {
   auto plan = std::make_unique<LtPlan>();
-  const cublasComputeType_t compute = p.int8                               ? CUBLAS_COMPUTE_32I
-                                      : p.type == ElemType::kF32 && p.tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32
-                                                                           : CUBLAS_COMPUTE_32F;
+  const bool fp8 = p.fp8_a != 0 || p.fp8_b != 0;
+  const cublasComputeType_t compute = p.int8                                       ? CUBLAS_COMPUTE_32I
+                                      : p.type == ElemType::kF32 && p.tf32 && !fp8 ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                                                                   : CUBLAS_COMPUTE_32F;
   plan->int8_ = p.int8;
   KILN_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescCreate(&plan->op_, compute, plan->int8_ ? CUDA_R_32I : CUDA_R_32F));
   const cublasOperation_t ta = p.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, tb = p.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
   KILN_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(plan->op_, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
   KILN_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(plan->op_, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
+  if (fp8 && !env_flag_off("KILN_CUDA_FP8_FAST_ACCUM")) {
+    // FP8 products accumulate in the tensor cores' own (narrower than float32) accumulator without cuBLASLt's
+    // periodic float32 promotion: TransformerEngine's choice for inference (forward) GEMMs, and the fast kernels.
+    // KILN_CUDA_FP8_FAST_ACCUM=0 asks for the promoting kernels (docs/int8.md, "FP8").
+    const int8_t fast = 1;
+    KILN_CUBLAS_RETURN_IF_ERROR(
+        cublasLtMatmulDescSetAttribute(plan->op_, CUBLASLT_MATMUL_DESC_FAST_ACCUM, &fast, sizeof(fast)));
+  }
   plan->epilogue_ = p.epilogue;
   KILN_CUBLAS_RETURN_IF_ERROR(
       cublasLtMatmulDescSetAttribute(plan->op_, CUBLASLT_MATMUL_DESC_EPILOGUE, &p.epilogue, sizeof(p.epilogue)));
@@ -147,9 +166,12 @@ Result<std::unique_ptr<LtPlan>> LtPlan::create(CudaKernelContext& ctx, const LtP
   const int64_t b_rows = p.trans_b ? p.n : p.k, b_cols = p.trans_b ? p.k : p.n;
   const cudaDataType_t ab_type = p.int8 ? CUDA_R_8I : lt_data_type(p.type);
   const cudaDataType_t cd_type = p.int8 ? CUDA_R_32I : lt_data_type(p.type);
-  KILN_RETURN_IF_ERROR(make_layout(&plan->la_, ab_type, a_rows, a_cols, p.lda, p.batch, p.stride_a));
-  KILN_RETURN_IF_ERROR(make_layout(&plan->lb_, ab_type, b_rows, b_cols, p.ldb, p.batch, p.stride_b));
+  auto fp8_type = [&](int f) { return f == 1 ? CUDA_R_8F_E4M3 : f == 2 ? CUDA_R_8F_E5M2 : ab_type; };
+  KILN_RETURN_IF_ERROR(make_layout(&plan->la_, fp8_type(p.fp8_a), a_rows, a_cols, p.lda, p.batch, p.stride_a));
+  KILN_RETURN_IF_ERROR(make_layout(&plan->lb_, fp8_type(p.fp8_b), b_rows, b_cols, p.ldb, p.batch, p.stride_b));
   KILN_RETURN_IF_ERROR(make_layout(&plan->lc_, cd_type, p.m, p.n, p.ldc, p.batch, p.stride_c));
+  if (p.fp8_d) KILN_RETURN_IF_ERROR(make_layout(&plan->ld_, CUDA_R_8F_E4M3, p.m, p.n, p.ldc, p.batch, p.stride_c));
+  cublasLtMatrixLayout_t ld = plan->ld_ ? plan->ld_ : plan->lc_;
 
   cublasLtMatmulPreference_t pref = nullptr;
   KILN_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceCreate(&pref));
@@ -168,7 +190,7 @@ Result<std::unique_ptr<LtPlan>> LtPlan::create(CudaKernelContext& ctx, const LtP
   std::vector<cublasLtMatmulHeuristicResult_t> results(kLtMaxAlgos);
   int found = 0;
   if (st == CUBLAS_STATUS_SUCCESS)
-    st = cublasLtMatmulAlgoGetHeuristic(ctx.cublaslt(), plan->op_, plan->la_, plan->lb_, plan->lc_, plan->lc_, pref,
+    st = cublasLtMatmulAlgoGetHeuristic(ctx.cublaslt(), plan->op_, plan->la_, plan->lb_, plan->lc_, ld, pref,
                                         kLtMaxAlgos, results.data(), &found);
   cublasLtMatmulPreferenceDestroy(pref);
   KILN_RETURN_IF_ERROR(cublas_status(st, "cublasLtMatmulAlgoGetHeuristic"));
@@ -178,7 +200,7 @@ Result<std::unique_ptr<LtPlan>> LtPlan::create(CudaKernelContext& ctx, const LtP
     return ctx.unsupported("cuBLASLt has no algorithm for this matmul (m=" + std::to_string(p.m) +
                            " n=" + std::to_string(p.n) + " k=" + std::to_string(p.k) + ")");
   std::vector<cublasLtMatmulHeuristicResult_t> variants;
-  if (!p.int8) variants = split_k_variants(ctx.cublaslt(), *plan, p.k);
+  if (!p.int8 && !fp8) variants = split_k_variants(ctx.cublaslt(), *plan, p.k);
   if (std::getenv("KILN_CUDA_LT_LOG"))  // diagnostics of the tactic list
     std::fprintf(stderr, "kiln cublasLt: m=%lld n=%lld k=%lld: %zu heuristics (first: %.2f waves), %zu split-K\n",
                  static_cast<long long>(p.m), static_cast<long long>(p.n), static_cast<long long>(p.k),
@@ -189,28 +211,36 @@ Result<std::unique_ptr<LtPlan>> LtPlan::create(CudaKernelContext& ctx, const LtP
 }
 
 Status LtPlan::launch(CudaKernelContext& ctx, int64_t tactic, const void* alpha, const void* a, const void* b,
-                      const void* beta, const void* c, void* d, const void* bias) const {
+                      const void* beta, const void* c, void* d, const void* bias, const void* d_scale) const {
   if (bias) {
     KILN_CUBLAS_RETURN_IF_ERROR(
         cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
+  }
+  if (ld_) {
+    if (!d_scale) return internal_error("a float8-output cuBLASLt plan was run without its D scale");
+    KILN_CUBLAS_RETURN_IF_ERROR(
+        cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_D_SCALE_POINTER, &d_scale, sizeof(d_scale)));
   }
   const auto& r = tactic >= 0 && tactic < num_algos() ? algos_[tactic] : algos_[0];
   void* ws = nullptr;
   if (r.workspaceSize > 0) {
     KILN_ASSIGN_OR_RETURN(ws, ctx.workspace(r.workspaceSize));
   }
-  KILN_CUBLAS_RETURN_IF_ERROR(cublasLtMatmul(ctx.cublaslt(), op_, alpha, a, la_, b, lb_, beta, c ? c : d, lc_, d, lc_,
-                                             &r.algo, ws, r.workspaceSize, ctx.stream()));
+  // Without C (beta 0) cuBLASLt reads none: C is D in place, or for a float8 D (another type than C's, which in-place
+  // forbids) any other buffer, here B.
+  const void* c_ptr = c ? c : ld_ ? b : d;
+  KILN_CUBLAS_RETURN_IF_ERROR(cublasLtMatmul(ctx.cublaslt(), op_, alpha, a, la_, b, lb_, beta, c_ptr, lc_, d,
+                                             ld_ ? ld_ : lc_, &r.algo, ws, r.workspaceSize, ctx.stream()));
   return ok_status();
 }
 
 Status LtPlan::run(CudaKernelContext& ctx, int64_t tactic, float alpha, const void* a, const void* b, float beta,
-                   const void* c, void* d, const void* bias) const {
+                   const void* c, void* d, const void* bias, const void* d_scale) const {
   // int8 plans take int32 scalars (CUDA_R_32I scale type).
   const int32_t ialpha = static_cast<int32_t>(alpha), ibeta = static_cast<int32_t>(beta);
   const void* pa = int8_ ? static_cast<const void*>(&ialpha) : &alpha;
   const void* pb = int8_ ? static_cast<const void*>(&ibeta) : &beta;
-  return launch(ctx, tactic, pa, a, b, pb, c, d, bias);
+  return launch(ctx, tactic, pa, a, b, pb, c, d, bias, d_scale);
 }
 
 Result<const LtPlan*> lt_plan_in(LtPlanCache& cache, CudaKernelContext& ctx, const LtProblem& p) {

@@ -33,6 +33,11 @@ struct LtProblem {
   // int8 x int8 -> int32 (CUBLAS_COMPUTE_32I; `type` is ignored): A and B int8, C and D int32, alpha and beta
   // applied as int32 (quant/qgemm_host.h). No split-K variants.
   bool int8 = false;
+  // Float8 operands (FP8 GEMM, Hopper/Ada): 1 e4m3, 2 e5m2 for cuBLASLt's A and B (not both e5m2), 0 for `type`.
+  // C, D and the bias then have `type`; compute in float32; needs trans_a && !trans_b (cuBLASLt's "TN").
+  int fp8_a = 0, fp8_b = 0;
+  // D in float8 e4m3 (C and the bias keep `type`; run() then takes the D scale, a device float multiplying the result).
+  bool fp8_d = false;
   bool tf32 = false;
   bool trans_a = false, trans_b = false;
   int64_t m = 0, n = 0, k = 0;
@@ -54,15 +59,17 @@ class LtPlan {
   static Result<std::unique_ptr<LtPlan>> create(CudaKernelContext& ctx, const LtProblem& p);
   int num_algos() const { return static_cast<int>(algos_.size()); }
   // D = alpha * op(A) op(B) + beta * C (+ bias through the epilogue). `c` may equal nullptr when beta == 0.
+  // `d_scale`: float8 D plans only, the device float32 the result is multiplied by before conversion.
   Status run(CudaKernelContext& ctx, int64_t tactic, float alpha, const void* a, const void* b, float beta,
-             const void* c, void* d, const void* bias) const;
+             const void* c, void* d, const void* bias, const void* d_scale = nullptr) const;
 
  private:
   // The bias pointer (when given), tactic `tactic`'s workspace, one cublasLtMatmul (C = D when c is null).
   Status launch(CudaKernelContext& ctx, int64_t tactic, const void* alpha, const void* a, const void* b,
-                const void* beta, const void* c, void* d, const void* bias) const;
+                const void* beta, const void* c, void* d, const void* bias, const void* d_scale) const;
   cublasLtMatmulDesc_t op_ = nullptr;
   cublasLtMatrixLayout_t la_ = nullptr, lb_ = nullptr, lc_ = nullptr;
+  cublasLtMatrixLayout_t ld_ = nullptr;  // D's layout when it differs from C's (float8 D), else lc_ is used
   cublasLtEpilogue_t epilogue_ = CUBLASLT_EPILOGUE_DEFAULT;
   bool int8_ = false;  // int32 scalars (int8 x int8 -> int32)
   std::vector<cublasLtMatmulHeuristicResult_t> algos_;

@@ -1,5 +1,6 @@
 // MatMul, Gemm and FusedMatMul on cuBLASLt: row-major products mapped onto column-major C^T = B^T A^T.
 #include <algorithm>
+#include <optional>
 
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/gemm/epilogue_host.h"
@@ -29,6 +30,9 @@ struct GemmOperands {
   void* y = nullptr;
   const void* bias = nullptr;
   float alpha = 1.f, beta = 0.f;
+  int fp8_a = 0, fp8_b = 0;  // float8 A / B (LtProblem's codes: 1 e4m3, 2 e5m2); Y, C and bias have the call's type
+  bool fp8_d = false;        // ... except a float8 e4m3 Y, scaled by the device float at d_scale
+  const void* d_scale = nullptr;
 };
 
 LtProblem lt_problem(const RowGemm& g, ElemType t, bool tf32, cublasLtEpilogue_t ep, int64_t batch, int64_t sa,
@@ -49,10 +53,14 @@ LtProblem lt_problem(const RowGemm& g, ElemType t, bool tf32, cublasLtEpilogue_t
   p.stride_b = sa;
   p.stride_c = g.m * g.n;
   p.epilogue = ep;
+  p.fp8_a = o.fp8_b;  // the column-major swap: cuBLASLt's A is our B
+  p.fp8_b = o.fp8_a;
+  p.fp8_d = o.fp8_d;
   const uint64_t es = elem_size(t);
-  p.align_a = alignment_of({reinterpret_cast<uint64_t>(o.b), static_cast<uint64_t>(sb) * es});
-  p.align_b = alignment_of({reinterpret_cast<uint64_t>(o.a), static_cast<uint64_t>(sa) * es});
-  p.align_d = alignment_of({reinterpret_cast<uint64_t>(o.y), static_cast<uint64_t>(p.stride_c) * es});
+  const uint64_t es_a = o.fp8_a ? 1 : es, es_b = o.fp8_b ? 1 : es;
+  p.align_a = alignment_of({reinterpret_cast<uint64_t>(o.b), static_cast<uint64_t>(sb) * es_b});
+  p.align_b = alignment_of({reinterpret_cast<uint64_t>(o.a), static_cast<uint64_t>(sa) * es_a});
+  p.align_d = alignment_of({reinterpret_cast<uint64_t>(o.y), static_cast<uint64_t>(p.stride_c) * (o.fp8_d ? 1 : es)});
   p.align_c = o.c ? alignment_of({reinterpret_cast<uint64_t>(o.c), static_cast<uint64_t>(p.stride_c) * es}) : p.align_d;
   return p;
 }
@@ -74,7 +82,7 @@ Status run_row_gemm(CudaKernelContext& ctx, const RowGemm& g, ElemType t, cublas
     KILN_ASSIGN_OR_RETURN(const LtPlan* plan,
                           lt_plan_for(ctx, lt_problem(g, t, tf32, ep, g.batch, g.stride_a, g.stride_b, o)));
     // Column-major swap: cuBLASLt's A is our B and its B is our A (see lt_problem).
-    return plan->run(ctx, ctx.tactic(), o.alpha, o.b, o.a, o.beta, o.c, o.y, o.bias);
+    return plan->run(ctx, ctx.tactic(), o.alpha, o.b, o.a, o.beta, o.c, o.y, o.bias, o.d_scale);
   }
   const int64_t es = static_cast<int64_t>(elem_size(t));
   for (size_t i = 0; i < g.a_index.size(); ++i) {
@@ -86,7 +94,8 @@ Status run_row_gemm(CudaKernelContext& ctx, const RowGemm& g, ElemType t, cublas
     if (o.c) one.c = static_cast<const char*>(o.c) + y_off;
     KILN_ASSIGN_OR_RETURN(const LtPlan* plan,
                           lt_plan_for(ctx, lt_problem(g, t, tf32, ep, g.batch, g.stride_a, g.stride_b, one)));
-    KILN_RETURN_IF_ERROR(plan->run(ctx, ctx.tactic(), one.alpha, one.b, one.a, one.beta, one.c, one.y, one.bias));
+    KILN_RETURN_IF_ERROR(
+        plan->run(ctx, ctx.tactic(), one.alpha, one.b, one.a, one.beta, one.c, one.y, one.bias, one.d_scale));
   }
   return ok_status();
 }
@@ -231,6 +240,7 @@ struct GemmCall {
   cublasLtEpilogue_t lt_epilogue = CUBLASLT_EPILOGUE_DEFAULT;
   GemmOperands ops;
   bool allocate = true;        // false while counting tactics: Y stays unallocated (assumed 256-byte aligned)
+  DType y_dtype = DType::kUndefined;  // Y's dtype when it is not A's (a float8 product: the bias's)
   fused::Activation act;       // FusedMatMul's activation (kNone for the others)
   bool need_epilogue = false;  // the separate epilogue kernel runs after the matmul
   EpilogueParams ep;
@@ -238,7 +248,8 @@ struct GemmCall {
 
 Status allocate_y(CudaKernelContext& ctx, GemmCall* call) {
   if (!call->allocate) return ok_status();
-  KILN_ASSIGN_OR_RETURN(DeviceTensor y, ctx.allocate_output(0, ctx.input_dtype(0), call->out_dims));
+  const DType yt = call->y_dtype != DType::kUndefined ? call->y_dtype : ctx.input_dtype(0);
+  KILN_ASSIGN_OR_RETURN(DeviceTensor y, ctx.allocate_output(0, yt, call->out_dims));
   call->ops.y = y.data;
   return ok_status();
 }
@@ -294,9 +305,60 @@ Status prepare_gemm(CudaKernelContext& ctx, GemmCall* call) {
   return ok_status();
 }
 
+int fp8_code(DType t) { return t == DType::kFloat8E4M3FN ? 1 : t == DType::kFloat8E5M2 ? 2 : 0; }
+
+// Why the FP8 GEMM cannot run a FusedMatMul over float8 A and B ("" when it can): cuBLASLt's FP8 GEMM reads both
+// operands K-major (transA 0, transB 1: fold_qdq_fp8's form), e4m3/e5m2 pairs other than e5m2 x e5m2, a 2-D B with
+// K and N positive multiples of 16, and a float16/bfloat16/float32 bias (Y's type) with Z of that type. A float8 Y
+// (input 4, y_inv_scale: `y_scale` its dtype) is written by the GEMM's epilogue alone: float16/bfloat16 bias,
+// activation none/Relu/GeluTanh (a partial Z is refused at run time). Unknown dims pass.
+std::string fp8_refusal(const Node& node, DType a, DType b, DType bias, DType z, const Dims* bdims,
+                        DType y_scale = DType::kUndefined) {
+  if (!fp8_code(a) || !fp8_code(b) || (fp8_code(a) == 2 && fp8_code(b) == 2))
+    return std::string("float8 A ") + dtype_name(a) + " with B " + dtype_name(b) + " (e4m3fn/e5m2, not both e5m2)";
+  auto gp = gemm_params(node.attrs);
+  if (!gp.ok() || gp->trans_a || !gp->trans_b) return "an FP8 GEMM needs transA 0 and transB 1";
+  if (!elem_type_of(bias)) return std::string("bias ") + dtype_name(bias) + " (float32, float16 or bfloat16)";
+  if (z != DType::kUndefined && z != bias) return "Z of another dtype than the bias";
+  if (bdims &&
+      (bdims->size() != 2 || (*bdims)[0] % 16 != 0 || (*bdims)[1] % 16 != 0 || (*bdims)[0] == 0 || (*bdims)[1] == 0))
+    return "B " + dims_to_string(*bdims) + " (an FP8 GEMM needs a 2-D B with dims that are positive multiples of 16)";
+  if (y_scale != DType::kUndefined) {
+    if (y_scale != DType::kFloat32) return std::string("y_inv_scale ") + dtype_name(y_scale) + " (float32 only)";
+    if (bias != DType::kFloat16 && bias != DType::kBFloat16)
+      return "a float8 Y with a " + std::string(dtype_name(bias)) + " bias (float16 or bfloat16 only)";
+    auto act = fused::parse_activation(node);
+    if (!act.ok() || (act->kind != fused::ActKind::kNone && act->kind != fused::ActKind::kRelu &&
+                      act->kind != fused::ActKind::kGeluTanh))
+      return "a float8 Y after an activation other than Relu or GeluTanh";
+  }
+  return "";
+}
+
 Status prepare_fused_matmul(CudaKernelContext& ctx, GemmCall* call) {
-  KILN_ASSIGN_OR_RETURN(call->type, float_type(ctx, 0, "A"));
-  if (ctx.input_dtype(1) != ctx.input_dtype(0)) return ctx.error("A and B must have the same dtype");
+  const bool fp8 = fp8_code(ctx.input_dtype(0)) != 0;
+  if (fp8) {
+    const bool fp8_y = ctx.has_input(4);
+    const std::string why = fp8_refusal(ctx.node(), ctx.input_dtype(0), ctx.input_dtype(1),
+                                        ctx.has_input(2) ? ctx.input_dtype(2) : DType::kUndefined,
+                                        ctx.has_input(3) ? ctx.input_dtype(3) : DType::kUndefined, &ctx.input_dims(1),
+                                        fp8_y ? ctx.input_dtype(4) : DType::kUndefined);
+    if (!why.empty()) return ctx.unsupported("FusedMatMul on CUDA does not take " + why);
+    call->type = *elem_type_of(ctx.input_dtype(2));
+    call->y_dtype = fp8_y ? DType::kFloat8E4M3FN : ctx.input_dtype(2);
+    call->ops.fp8_a = fp8_code(ctx.input_dtype(0));
+    call->ops.fp8_b = fp8_code(ctx.input_dtype(1));
+    if (fp8_y) {
+      if (numel_of(ctx.input_dims(4)) != 1) return ctx.error("y_inv_scale must be a scalar");
+      KILN_ASSIGN_OR_RETURN(DeviceTensor s, ctx.input(4));
+      call->ops.fp8_d = true;
+      call->ops.d_scale = s.data;
+    }
+  } else {
+    KILN_ASSIGN_OR_RETURN(call->type, float_type(ctx, 0, "A"));
+    if (ctx.input_dtype(1) != ctx.input_dtype(0)) return ctx.error("A and B must have the same dtype");
+  }
+  const DType yt = fp8 ? ctx.input_dtype(2) : ctx.input_dtype(0);
   KILN_ASSIGN_OR_RETURN(call->act, fused::parse_activation(ctx.node()));
   const fused::Activation& act = call->act;
   auto gp = gemm_params(ctx.attrs());
@@ -311,7 +373,7 @@ Status prepare_fused_matmul(CudaKernelContext& ctx, GemmCall* call) {
   KILN_RETURN_IF_ERROR(allocate_y(ctx, call));
   const bool has_bias = ctx.has_input(2), has_z = ctx.has_input(3);
   if (has_bias) {
-    if (ctx.input_dtype(2) != ctx.input_dtype(0)) return ctx.error("bias must have A's dtype");
+    if (ctx.input_dtype(2) != yt) return ctx.error("bias must have A's dtype");
     if (ctx.input_dims(2) != Dims{call->g.n})
       return ctx.error("bias must have shape [" + std::to_string(call->g.n) + "], got " +
                        dims_to_string(ctx.input_dims(2)));
@@ -321,14 +383,29 @@ Status prepare_fused_matmul(CudaKernelContext& ctx, GemmCall* call) {
   bool z_full = false;
   DeviceTensor z;
   if (has_z) {
-    if (ctx.input_dtype(3) != ctx.input_dtype(0)) return ctx.error("Z must have A's dtype");
+    if (ctx.input_dtype(3) != yt) return ctx.error("Z must have A's dtype");
     KILN_ASSIGN_OR_RETURN(z, ctx.input(3));
     KILN_RETURN_IF_ERROR(set_epilogue_residual(ctx, z.data, ctx.input_dims(3), call->out_dims, &call->ep));
     z_full = numel_of(ctx.input_dims(3)) == numel_of(call->out_dims);
   }
-  // cuBLASLt applies its activation after adding C and bias; its GELU is the tanh form.
+  // cuBLASLt applies its activation after adding C and bias; its GELU is the tanh form. A float32 FP8 product takes
+  // only a bfloat16 bias there, so its bias, Z and activation go to the epilogue kernel.
   const bool lt_act =
       act.kind == fused::ActKind::kNone || act.kind == fused::ActKind::kRelu || act.kind == fused::ActKind::kGeluTanh;
+  if (fp8 && call->type == ElemType::kF32) {
+    if (has_bias) {
+      call->ep.bias = call->ops.bias;
+      call->ep.bias_inner = 1;
+      call->ep.bias_channels = call->g.n;
+      call->ops.bias = nullptr;
+    }
+    if (!has_z) call->ep.z = nullptr;
+    call->ep.act = ep_act_of(act.kind);
+    call->ep.act_alpha = act.alpha;
+    call->ep.act_beta = act.beta;
+    call->need_epilogue = true;
+    return ok_status();
+  }
   if (lt_act && (!has_z || z_full)) {
     if (has_z) {
       call->ops.c = z.data;
@@ -343,7 +420,8 @@ Status prepare_fused_matmul(CudaKernelContext& ctx, GemmCall* call) {
     call->ep = EpilogueParams{};
     return ok_status();
   }
-  // Otherwise: bias in cuBLASLt, then Z and the activation in the epilogue kernel.
+  // Otherwise: bias in cuBLASLt, then Z and the activation in the epilogue kernel (not for a float8 Y).
+  if (call->ops.fp8_d) return ctx.unsupported("FusedMatMul on CUDA does not take a float8 Y with a partial Z");
   if (has_bias) call->lt_epilogue = CUBLASLT_EPILOGUE_BIAS;
   if (!has_z) call->ep.z = nullptr;
   call->ep.act = ep_act_of(act.kind);
@@ -414,7 +492,17 @@ bool gemm_supports(const Node& node, const std::vector<const TypeInfo*>& types) 
   return types_are_float(types, {0, 1, 2});
 }
 bool fused_matmul_supports(const Node& node, const std::vector<const TypeInfo*>& types) {
-  return types_are_float(types, {0, 1, 2, 3}) && fused::parse_activation(node).ok();
+  if (!fused::parse_activation(node).ok()) return false;
+  auto dt = [&](size_t i) { return i < types.size() && types[i] ? types[i]->dtype : DType::kUndefined; };
+  if (fp8_code(dt(0))) {
+    const TypeInfo* b = types.size() > 1 ? types[1] : nullptr;
+    std::optional<Dims> bd;
+    if (b && b->shape.rank_known && b->shape.fully_known()) bd = b->shape.concrete();
+    return fp8_refusal(node, dt(0), dt(1), dt(2), dt(3), bd ? &*bd : nullptr,
+                       node.has_input(4) ? (dt(4) == DType::kUndefined ? DType::kFloat32 : dt(4)) : DType::kUndefined)
+        .empty();
+  }
+  return types_are_float(types, {0, 1, 2, 3});
 }
 std::string lt_tactic_name(const Node& node, int64_t tactic) { return "cublasLt algorithm #" + std::to_string(tactic); }
 

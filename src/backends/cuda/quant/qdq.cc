@@ -1,6 +1,7 @@
 // Host side of the CUDA QuantizeLinear and DequantizeLinear kernels: 8-bit values, per-tensor or per-axis scale and
-// zero point read on the device (no host sync, graph-capturable). Blocked quantization, int4/int16/float8 types,
-// bfloat16/float64 scales and the `precision` attribute are refused: such nodes run on the reference backend.
+// zero point read on the device (no host sync, graph-capturable); also float8 e4m3fn/e5m2 (FP8 Q/DQ, docs/int8.md).
+// Blocked quantization, int4/int16/FNUZ float8 types, bfloat16/float64 scales and the `precision` attribute are
+// refused: such nodes run on the reference backend.
 #include "backends/cuda/quant/qdq.h"
 
 #include <string>
@@ -13,6 +14,7 @@ namespace kiln::cuda {
 namespace {
 
 bool is_q8(DType t) { return t == DType::kUInt8 || t == DType::kInt8; }
+bool is_f8(DType t) { return t == DType::kFloat8E4M3FN || t == DType::kFloat8E5M2; }
 bool is_f32_f16(DType t) { return t == DType::kFloat32 || t == DType::kFloat16; }
 bool known(DType t) { return t != DType::kUndefined; }
 std::string name(DType t) { return dtype_name(t); }
@@ -31,7 +33,8 @@ std::string quantize_refusal(const Node& n, DType xt, DType st, DType zt, DType*
     if (od != 0 && zt != out) return "output_dtype " + name(out) + " with a " + name(zt) + " zero point";
     out = zt;
   }
-  if (!is_q8(out)) return "quantization to " + name(out) + " (uint8 and int8 only)";
+  if (!is_q8(out) && !is_f8(out))
+    return "quantization to " + name(out) + " (uint8, int8, float8e4m3fn and float8e5m2 only)";
   if (yt) *yt = out;
   return "";
 }
@@ -39,7 +42,8 @@ std::string quantize_refusal(const Node& n, DType xt, DType st, DType zt, DType*
 // Why the CUDA DequantizeLinear cannot run the node ("" when it can). kUndefined dtypes (unknown at build time) pass.
 std::string dequantize_refusal(const Node& n, DType xt, DType st, DType zt) {
   if (n.attrs.get_int("block_size", 0) != 0) return "blocked dequantization (block_size != 0)";
-  if (known(xt) && !is_q8(xt) && xt != DType::kInt32) return "x " + name(xt) + " (uint8, int8 and int32 only)";
+  if (known(xt) && !is_q8(xt) && !is_f8(xt) && xt != DType::kInt32)
+    return "x " + name(xt) + " (uint8, int8, int32, float8e4m3fn and float8e5m2 only)";
   if (known(st) && !is_f32_f16(st)) return "x_scale " + name(st) + " (float32 and float16 only)";
   if (known(xt) && known(zt) && zt != xt) return "a " + name(zt) + " zero point for " + name(xt) + " x";
   const int64_t od = n.attrs.get_int("output_dtype", 0);
@@ -102,9 +106,10 @@ Status run_quantize(CudaKernelContext& ctx) {
   }
   KILN_ASSIGN_OR_RETURN(DeviceTensor y, ctx.allocate_output(0, yt, x.dims));
   if (x.numel() == 0) return ok_status();
-  return launch_status(
-      ctx, launch_quantize_linear(xt, yt, x.data, scale.data, zp.data, y.data, x.numel(), axis, ctx.stream()),
-      "QuantizeLinear");
+  return launch_status(ctx,
+                       launch_quantize_linear(xt, yt, x.data, scale.data, zp.data, y.data, x.numel(), axis,
+                                              ctx.stream(), ctx.attrs().get_int("saturate", 1) != 0),
+                       "QuantizeLinear");
 }
 
 Status run_dequantize(CudaKernelContext& ctx) {

@@ -1,5 +1,8 @@
 // Device code of the CUDA QuantizeLinear and DequantizeLinear kernels: one grid-stride elementwise pass, four
-// elements a thread when the pointers allow vector access, per-tensor or per-axis scale and zero point.
+// elements a thread when the pointers allow vector access, per-tensor or per-axis scale and zero point; 8-bit
+// integers, and float8 e4m3fn / e5m2 (codes travel as uint8_t, converted by cuda_fp8.h).
+#include <cuda_fp8.h>
+
 #include "backends/cuda/device_common.cuh"
 #include "backends/cuda/quant/qdq.h"
 
@@ -109,6 +112,77 @@ __global__ void __launch_bounds__(kThreads)
   });
 }
 
+// Float8 codes (as uint8_t): e4m3fn (kE4M3) or e5m2, round to nearest even; `saturate` clamps finite overflow (and
+// infinities) to the largest finite value, otherwise overflow gives NaN (e4m3fn) or infinity (e5m2), as ONNX says.
+template <bool kE4M3>
+__device__ __forceinline__ uint8_t float_to_fp8(float v, bool saturate) {
+  return __nv_cvt_float_to_fp8(v, saturate ? __NV_SATFINITE : __NV_NOSAT, kE4M3 ? __NV_E4M3 : __NV_E5M2);
+}
+template <bool kE4M3>
+__device__ __forceinline__ float fp8_to_float(uint8_t c) {
+  return __half2float(__half(__nv_cvt_fp8_to_halfraw(c, kE4M3 ? __NV_E4M3 : __NV_E5M2)));
+}
+
+// Float8 QuantizeLinear (kQuantize: x TF, y codes; y = fp8(x / scale), the quotient rounded to float16 first for
+// float16 x as the reference does; ONNX float8 zero points are 0, so it is not read) or DequantizeLinear (x codes, y
+// TF; y = (x - zero point) * scale).
+// Scale TF, zero point codes (null: 0), per channel as in Params.
+template <bool kQuantize, typename TF, bool kE4M3, bool kPerAxis, typename Idx>
+__global__ void __launch_bounds__(kThreads)
+    fp8_qdq_kernel(const void* __restrict__ x, const TF* __restrict__ scale, const uint8_t* __restrict__ zero_point,
+                   void* __restrict__ y, Idx n, Idx inner, Idx channels, bool saturate, bool vec4) {
+  auto s = [&](Idx c) { return to_f32(__ldg(scale + c)); };
+  if constexpr (kQuantize) {
+    map_elements<kPerAxis>(static_cast<const TF*>(x), static_cast<uint8_t*>(y), n, inner, channels, vec4,
+                           [&](Idx c, TF v) {
+                             float q = __fdiv_rn(to_f32(v), s(c));
+                             if constexpr (std::is_same_v<TF, __half>) q = __half2float(__float2half_rn(q));
+                             return float_to_fp8<kE4M3>(q, saturate);
+                           });
+  } else {
+    map_elements<kPerAxis>(static_cast<const uint8_t*>(x), static_cast<TF*>(y), n, inner, channels, vec4,
+                           [&](Idx c, uint8_t v) {
+                             const float z = zero_point ? fp8_to_float<kE4M3>(__ldg(zero_point + c)) : 0.f;
+                             return from_f32<TF>(__fmul_rn(__fsub_rn(fp8_to_float<kE4M3>(v), z), s(c)));
+                           });
+  }
+}
+
+template <bool kQuantize, typename TF, bool kE4M3>
+cudaError_t launch_fp8(const void* x, const void* scale, const void* zero_point, void* y, int64_t n, QuantAxis a,
+                       bool saturate, cudaStream_t stream) {
+  const bool vec4 = vec4_aligned<TF>(kQuantize ? x : y) && vec4_aligned<uint8_t>(kQuantize ? y : x);
+  const unsigned grid = grid_for(vec4 ? (n + 3) / 4 : n);
+  auto go = [&](auto idx) {
+    using Idx = decltype(idx);
+    const auto* ps = static_cast<const TF*>(scale);
+    const auto* pz = static_cast<const uint8_t*>(zero_point);
+    if (a.channels > 1)
+      fp8_qdq_kernel<kQuantize, TF, kE4M3, true, Idx>
+          <<<grid, kThreads, 0, stream>>>(x, ps, pz, y, Idx(n), Idx(a.inner), Idx(a.channels), saturate, vec4);
+    else
+      fp8_qdq_kernel<kQuantize, TF, kE4M3, false, Idx>
+          <<<grid, kThreads, 0, stream>>>(x, ps, pz, y, Idx(n), Idx(1), Idx(1), saturate, vec4);
+    return cudaGetLastError();
+  };
+  return n < (int64_t{1} << 31) ? go(uint32_t{0}) : go(int64_t{0});
+}
+
+// The float8 launch for (float type, float8 type), or cudaErrorInvalidValue.
+template <bool kQuantize>
+cudaError_t launch_fp8_for(DType ft, DType f8, const void* x, const void* s, const void* z, void* y, int64_t n,
+                           QuantAxis a, bool saturate, cudaStream_t st) {
+  const bool e4m3 = f8 == DType::kFloat8E4M3FN;
+  if (!e4m3 && f8 != DType::kFloat8E5M2) return cudaErrorInvalidValue;
+  if (ft == DType::kFloat32)
+    return e4m3 ? launch_fp8<kQuantize, float, true>(x, s, z, y, n, a, saturate, st)
+                : launch_fp8<kQuantize, float, false>(x, s, z, y, n, a, saturate, st);
+  if (ft == DType::kFloat16)
+    return e4m3 ? launch_fp8<kQuantize, __half, true>(x, s, z, y, n, a, saturate, st)
+                : launch_fp8<kQuantize, __half, false>(x, s, z, y, n, a, saturate, st);
+  return cudaErrorInvalidValue;
+}
+
 // One launch with the index type n needs (uint32_t below 2^31 elements) and the per-axis form when channels > 1.
 template <bool kQuantize, typename TX, typename TY, typename TS, typename TZ>
 cudaError_t launch_typed(const void* x, const void* scale, const void* zero_point, void* y, int64_t n, QuantAxis a,
@@ -145,7 +219,8 @@ cudaError_t dequantize_as(const void* x, const void* s, const void* z, void* y, 
 }  // namespace
 
 cudaError_t launch_quantize_linear(DType xt, DType yt, const void* x, const void* scale, const void* zero_point,
-                                   void* y, int64_t n, QuantAxis axis, cudaStream_t stream) {
+                                   void* y, int64_t n, QuantAxis axis, cudaStream_t stream, bool saturate) {
+  if (is_float8(yt)) return launch_fp8_for<true>(xt, yt, x, scale, zero_point, y, n, axis, saturate, stream);
   const bool f32 = xt == DType::kFloat32, f16 = xt == DType::kFloat16;
   if (f32 && yt == DType::kUInt8) return quantize_as<float, uint8_t>(x, scale, zero_point, y, n, axis, stream);
   if (f32 && yt == DType::kInt8) return quantize_as<float, int8_t>(x, scale, zero_point, y, n, axis, stream);
@@ -156,6 +231,7 @@ cudaError_t launch_quantize_linear(DType xt, DType yt, const void* x, const void
 
 cudaError_t launch_dequantize_linear(DType xt, DType yt, const void* x, const void* scale, const void* zero_point,
                                      void* y, int64_t n, QuantAxis axis, cudaStream_t stream) {
+  if (is_float8(xt)) return launch_fp8_for<false>(yt, xt, x, scale, zero_point, y, n, axis, true, stream);
   auto to = [&](auto tag) {
     using TX = decltype(tag);
     if (yt == DType::kFloat32) return dequantize_as<TX, float>(x, scale, zero_point, y, n, axis, stream);

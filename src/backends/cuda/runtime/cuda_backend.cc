@@ -37,9 +37,10 @@ class CudaBackend : public Backend {
   }
   bool wants_pass(const std::string& pass) const override {
     // fold_qdq(_binary): Q/DQ patterns become the int8 ops of quant/ (QLinearConv, QLinearMatMul, LookupTable,
-    // QLinearAdd/Mul, QLinearGlobalAveragePool).
+    // QLinearAdd/Mul, QLinearGlobalAveragePool); fold_qdq_fp8: float8 Q/DQ GEMMs become FusedMatMul over float8
+    // (cuBLASLt FP8, gemm/).
     return pass == "layout_nhwc" || pass == "fuse_elementwise_chains" || pass == "precision_lowering" ||
-           pass == "fold_qdq" || pass == "fold_qdq_binary";
+           pass == "fold_qdq" || pass == "fold_qdq_binary" || pass == "fold_qdq_fp8";
   }
   std::string best_precision() const override { return "fp16"; }
   Status prepare(Graph& graph, std::vector<NodePlan>& plans, const PlanRequest& request) const override {
