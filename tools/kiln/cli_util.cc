@@ -41,7 +41,9 @@ Result<std::map<std::string, Dims>> parse_shapes(const std::string& text) {
 
 void BuildFlags::add_to(CLI::App* cmd, bool with_profiles) {
   cmd->add_option("--device", device, "Target device: cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
-  cmd->add_option("--precision", precision, "fp32|tf32|fp16|bf16|int8|fp8|best (best: fp16 on cuda; on cpu bf16 where it has AVX512-BF16/AMX, else fp32; fp8: float8 e4m3 MatMul/Gemm, needs --calib or --calib-cache)")
+  cmd->add_option("--precision", precision,
+                  "fp32|tf32|fp16|bf16|int8|fp8|best (best: fp16 on cuda; on cpu bf16 where it has AVX512-BF16/AMX, "
+                  "else fp32; fp8: float8 e4m3 MatMul/Gemm, needs --calib or --calib-cache)")
       ->check(CLI::IsMember({"fp32", "tf32", "fp16", "bf16", "int8", "fp8", "best"}));
   cmd->add_option("--gpu", gpu, "CUDA device index for --device cuda")->check(CLI::NonNegativeNumber);
   cmd->add_option("--shapes", shapes, "Fixed input shapes, e.g. input:1x3x224x224,mask:1x128");
@@ -78,8 +80,9 @@ void BuildFlags::add_calib_to(CLI::App* cmd, bool with_cache) {
   if (with_cache)
     cmd->add_option("--calib-cache", calib_cache,
                     "Calibration cache (JSON from kiln calibrate): read if it exists, else written after --calib");
-  cmd->add_option("--int8-float", int8_float,
-                  "--precision int8|fp8 on cuda: precision of the float layers between quantized ones, fp16 (default) or fp32")
+  cmd->add_option(
+         "--int8-float", int8_float,
+         "--precision int8|fp8 on cuda: precision of the float layers between quantized ones, fp16 (default) or fp32")
       ->check(CLI::IsMember({"fp16", "fp32"}));
   cmd->add_option("--calib-method", calib_method, "minmax|entropy|percentile|mse (default mse)")
       ->check(CLI::IsMember({"minmax", "entropy", "percentile", "mse"}));

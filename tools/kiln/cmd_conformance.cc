@@ -68,8 +68,7 @@ std::pair<Verdict, std::string> run_case(const fs::path& dir, const BuildOptions
   // --precision int8|fp8 without calibration data: a case with quantized ops runs its quantized kernels; any other case
   // has nothing to quantize and runs in fp32 (the line says so).
   if ((options.precision == "int8" || options.precision == "fp8") && options.calib_dir.empty() &&
-      options.calib_cache.empty() &&
-      !explicitly_quantized((dir / "model.onnx").string())) {
+      options.calib_cache.empty() && !explicitly_quantized((dir / "model.onnx").string())) {
     options.precision = "fp32";
     note = "no quantized ops: fp32";
   }
