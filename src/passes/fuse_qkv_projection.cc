@@ -1,8 +1,8 @@
 // fuse_qkv_projection: the three projections of self-attention (Q, K and V each a MatMul/FusedMatMul of the same A
-// with a constant [K, N] weight and an optional constant bias) become ONE FusedMatMul with the weights and biases
-// concatenated along N, and the 3-D Attention reads its packed [B, S, Nq+Nk+Nv] output (packed_qkv = 1,
-// docs/fused-ops.md). One fuller GEMM instead of three small ones: fewer launches at batch 1, better tiles at large
-// batch.
+// with a constant [K, N] weight and an optional constant bias; or three FP8 products with one alpha) become ONE
+// FusedMatMul with the weights and biases concatenated along N, and the 3-D Attention reads its packed [B, S, Nq+Nk+Nv]
+// output (packed_qkv = 1, docs/fused-ops.md). One fuller GEMM instead of three small ones: fewer launches at batch 1,
+// better tiles at large batch.
 #include <cstring>
 
 #include "passes/fuse_util.h"
@@ -13,12 +13,17 @@ namespace {
 
 using fuse::GraphIndex;
 
-// One matched projection: Y = A @ W (+ bias).
+// One matched projection: Y = A @ W (+ bias), or an FP8 product Y = alpha * A @ W^T + bias (fold_qdq_fp8's form:
+// float8 A, W [N, K], the bias required).
 struct Projection {
   size_t node = 0;
   std::string a;
-  const Tensor* w = nullptr;     // [K, N]
+  const Tensor* w = nullptr;     // [K, N]; [N, K] when fp8
   const Tensor* bias = nullptr;  // [N] or nullptr
+  bool fp8 = false;
+  float alpha = 1.f;
+  int64_t k() const { return fp8 ? w->dim(1) : w->dim(0); }
+  int64_t n() const { return fp8 ? w->dim(0) : w->dim(1); }
 };
 
 // The projection producing `value` when it is a plain one read only by node `reader`: MatMul, or FusedMatMul with
@@ -33,6 +38,20 @@ std::optional<Projection> match_projection(const Graph& g, const GraphIndex& idx
   Projection p;
   p.node = *pi;
   p.a = n.inputs[0];
+  const TypeInfo* at = g.type_of(n.inputs[0]);
+  p.fp8 = n.op == OpKind::kFusedMatMul && at && is_float8(at->dtype);
+  if (p.fp8) {
+    if (n.attrs.get_int("transA", 0) != 0 || n.attrs.get_int("transB", 0) != 1 || n.inputs.size() != 3 ||
+        !n.attrs.get_string("activation", "").empty())
+      return std::nullopt;
+    p.alpha = n.attrs.get_float("alpha", 1.f);
+    p.bias = constant_value(g, n.inputs[2]);
+    p.w = constant_value(g, n.inputs[1]);
+    if (!p.bias || !p.w || p.w->rank() != 2 || !is_float8(p.w->dtype()) || p.bias->rank() != 1 ||
+        p.bias->dim(0) != p.w->dim(0) || fuse::rank_of(g, p.a) != 3)
+      return std::nullopt;
+    return p;
+  }
   if (n.op == OpKind::kFusedMatMul) {
     if (n.attrs.get_int("transA", 0) != 0 || n.attrs.get_int("transB", 0) != 0 ||
         n.attrs.get_float("alpha", 1.f) != 1.f || !n.attrs.get_string("activation", "").empty() || n.has_input(3))
@@ -91,16 +110,23 @@ class FuseQkvProjection : public Pass {
       auto pk = match_projection(g, idx, k, ai);
       auto pv = match_projection(g, idx, v, ai);
       if (!pq || !pk || !pv || pq->a != pk->a || pq->a != pv->a) continue;
-      const int64_t kdim = pq->w->dim(0), nq = pq->w->dim(1), nk = pk->w->dim(1), nv = pv->w->dim(1);
-      if (pk->w->dim(0) != kdim || pv->w->dim(0) != kdim) continue;
+      const int64_t kdim = pq->k(), nq = pq->n(), nk = pk->n(), nv = pv->n();
+      if (pk->k() != kdim || pv->k() != kdim) continue;
       if (pk->w->dtype() != pq->w->dtype() || pv->w->dtype() != pq->w->dtype()) continue;
       if ((pq->bias == nullptr) != (pk->bias == nullptr) || (pq->bias == nullptr) != (pv->bias == nullptr)) continue;
+      // FP8 products fuse when they share alpha (the same activation and weight scales: the FP8 calibration gives
+      // GEMMs reading one tensor one weight scale) and bias dtype.
+      if (pk->fp8 != pq->fp8 || pv->fp8 != pq->fp8 || pk->alpha != pq->alpha || pv->alpha != pq->alpha) continue;
+      if (pq->bias && (pk->bias->dtype() != pq->bias->dtype() || pv->bias->dtype() != pq->bias->dtype())) continue;
       // Head sizes: Q and K share D; the packed form also needs V's head size D (Nk == Nv), so that the kernels can
       // split the packed row from q_num_heads and kv_num_heads alone.
       if (nq % hq != 0 || nk != hkv * (nq / hq) || nv != nk) continue;
       if (rw.claimed({ai, pq->node, pk->node, pv->node})) continue;
 
-      const std::string w = g.add_constant(at.name + "_qkv_weight", concat_columns({pq->w, pk->w, pv->w}, kdim));
+      // [K, N] weights concatenate along N column-wise; FP8's [N, K] ones stack (one row block each).
+      const std::string w = g.add_constant(
+          at.name + "_qkv_weight", pq->fp8 ? concat_columns({pq->w, pk->w, pv->w}, 1).reshaped({nq + nk + nv, kdim})
+                                           : concat_columns({pq->w, pk->w, pv->w}, kdim));
       std::vector<std::string> inputs{pq->a, w};
       if (pq->bias)
         inputs.push_back(g.add_constant(at.name + "_qkv_bias",
@@ -108,6 +134,11 @@ class FuseQkvProjection : public Pass {
       const std::string packed = g.fresh_name(at.name + "_qkv");
       Node mm = fuse::fused_node(g.nodes[pq->node], OpKind::kFusedMatMul, inputs, {packed}, 1);
       mm.name = g.fresh_name(at.name + "_qkv_projection");
+      if (pq->fp8) {
+        mm.attrs = Attrs();
+        mm.attrs.set("transB", int64_t{1});
+        mm.attrs.set("alpha", pq->alpha);
+      }
       Node attn = at;
       attn.inputs[0] = packed;
       attn.inputs[1] = "";

@@ -168,8 +168,9 @@ void check_fp8_gemm(const Fp8GemmCase& c, uint64_t seed) {
   if (in.size() > 3 && !c.z) node.inputs[3] = "";
   // A float8 Y: the GEMM's result and the reference's float64 one may round to neighbouring float8 values (one step:
   // 1/8 relative at most for e4m3's 3-bit mantissa), and the fast-accumulating FP8 GEMM's error on O(1) results
-  // (about 1e-3, see tol_for) is multiplied by y_inv_scale before the rounding.
-  const Tolerance tol = c.y_inv_scale > 0 ? Tolerance{0.13, 1e-3 * c.y_inv_scale} : tol_for(c.y);
+  // (about 1e-3, see tol_for; up to 2.2e-3 seen in 3 of 1.6M elements at K = 768 on an H100) is multiplied by
+  // y_inv_scale before the rounding.
+  const Tolerance tol = c.y_inv_scale > 0 ? Tolerance{0.13, 3e-3 * c.y_inv_scale} : tol_for(c.y);
   expect_cuda_matches_reference(node, in, {1, 2, 4}, &tol);
 }
 

@@ -1,5 +1,6 @@
 // fuse_qkv_projection: three projections of one A feeding a 3-D Attention become one FusedMatMul and a packed
 // Attention (packed_qkv = 1); projections with other readers or other inputs stay.
+#include "core/float_formats.h"
 #include "pass_test_util.h"
 
 namespace kiln_pass_test {
@@ -134,6 +135,52 @@ TEST(FuseQkvProjection, RunsInThePassList) {
   ASSERT_TRUE(st.ok()) << st.message();
   EXPECT_EQ(count_ops(g, OpKind::kFusedMatMul), 1) << print_graph(g);
   expect_same_outputs(before, g);
+}
+
+// FP8 products (fold_qdq_fp8's form: float8 x, float8 [N, K] weights, transB 1, a bias, one alpha) fuse into one FP8
+// GEMM with the weights stacked along N; a different alpha (another weight scale) keeps them apart.
+Graph fp8_attention_block(float k_alpha) {
+  GraphBuilder b(23);
+  b.input("x", {2, 5, 16}).input("mask", {2, 1, 1, 5});
+  Tensor zp(DType::kFloat8E4M3FN, {});
+  zp.data<uint8_t>()[0] = 0;
+  b.constant("xs", Tensor::scalar<float>(DType::kFloat32, 0.05f)).constant("xz", zp);
+  b.node(OpKind::kQuantizeLinear, {"x", "xs", "xz"}, {"x8"});
+  unsigned seed = 21;
+  for (const char* p : {"q", "k", "v"}) {
+    const std::string s = p;
+    Tensor w(DType::kFloat8E4M3FN, {8, 16});
+    std::mt19937 g(seed++);
+    std::uniform_real_distribution<float> u(-2.f, 2.f);
+    for (int64_t i = 0; i < w.numel(); ++i) w.data<uint8_t>()[i] = float_to_fp8e4m3fn(u(g), true);
+    b.constant("w" + s, w).floats("b" + s, {8}, seed++);
+    Node& n = b.node(OpKind::kFusedMatMul, {"x8", "w" + s, "b" + s}, {s}, 1);
+    n.attrs.set("transB", int64_t{1});
+    n.attrs.set("alpha", s == "k" ? k_alpha : 0.01f);
+  }
+  Node& at = b.node(OpKind::kAttention, {"q", "k", "v", "mask"}, {"y"});
+  at.attrs.set("q_num_heads", int64_t{2});
+  at.attrs.set("kv_num_heads", int64_t{2});
+  b.output("y");
+  return b.finish();
+}
+
+TEST(FuseQkvProjection, Fp8ProductsWithOneAlpha) {
+  auto pass = make_fuse_qkv_projection_pass();
+  Graph g = fp8_attention_block(0.01f);
+  Graph before = g;
+  EXPECT_TRUE(run_pass_checked(*pass, g)) << print_graph(g);
+  ASSERT_EQ(count_ops(g, OpKind::kFusedMatMul), 1) << print_graph(g);
+  const Node* mm = find_op(g, OpKind::kFusedMatMul);
+  EXPECT_EQ(mm->attrs.get_int("transB", 0), 1);
+  EXPECT_FLOAT_EQ(mm->attrs.get_float("alpha", 1.f), 0.01f);
+  EXPECT_EQ(constant_value(g, mm->inputs[1])->dims(), (Dims{24, 16}));  // [Nq + Nk + Nv, K]
+  EXPECT_EQ(constant_value(g, mm->inputs[2])->dims(), (Dims{24}));
+  expect_same_outputs(before, g);
+
+  Graph apart = fp8_attention_block(0.02f);
+  EXPECT_FALSE(run_pass_checked(*pass, apart));
+  EXPECT_EQ(count_ops(apart, OpKind::kFusedMatMul), 3);
 }
 
 }  // namespace

@@ -396,9 +396,13 @@ std::pair<Tensor, Tensor> activation_qparams(const TensorRange& r, QdqFormat for
 struct Fp8Weight {
   Tensor values, scale, zero_point;
 };
-Fp8Weight quantize_weight_fp8(const Tensor& w) {
+double abs_max(const Tensor& w) {
   double amax = 0;
   for (int64_t i = 0; i < w.numel(); ++i) amax = std::max(amax, std::fabs(static_cast<double>(w.data<float>()[i])));
+  return amax;
+}
+// `amax`: the absolute maximum the scale covers (the weight's own, or larger when shared).
+Fp8Weight quantize_weight_fp8(const Tensor& w, double amax) {
   const double s = amax > 0 ? amax / kFloat8E4M3Max : 1.0;
   Fp8Weight q{Tensor(DType::kFloat8E4M3FN, w.dims()), Tensor::scalar(DType::kFloat32, static_cast<float>(s)),
               Tensor(DType::kFloat8E4M3FN, {})};
@@ -454,9 +458,20 @@ Status insert_qdq(onnx::ModelProto& model, const QuantTargets& targets, const Ca
   }
   std::map<std::pair<std::string, int>, std::string> weight_dq;
   std::set<std::string> old_weights;
+  // FP8: GEMMs reading the same activation share one weight scale (the largest absolute maximum among their weights),
+  // so that their products have one alpha and self-attention's Q, K and V still fuse into one GEMM
+  // (fuse_qkv_projection).
+  std::map<std::string, double> shared_amax;
+  if (format == QdqFormat::kFloat8E4M3FN)
+    for (const auto& op : targets.ops) {
+      KILN_ASSIGN_OR_RETURN(Tensor w, float_initializer(ix, op.weight, base_dir));
+      double& m = shared_amax[g.node(op.node).input(0)];
+      m = std::max(m, abs_max(w));
+    }
   for (const auto& op : targets.ops) {
     auto* n = g.mutable_node(op.node);
-    if (dq_of.count(n->input(0))) n->set_input(0, dq_of[n->input(0)]);
+    const std::string x = n->input(0);  // before the rewiring: the key of shared_amax
+    if (dq_of.count(x)) n->set_input(0, dq_of[x]);
     auto key = std::make_pair(op.weight, op.axis);
     if (!weight_dq.count(key)) {
       KILN_ASSIGN_OR_RETURN(Tensor w, float_initializer(ix, op.weight, base_dir));
@@ -468,7 +483,7 @@ Status insert_qdq(onnx::ModelProto& model, const QuantTargets& targets, const Ca
       for (const auto& i : {qn, sn, zn}) d.add_input(i);
       d.add_output(dn);
       if (format == QdqFormat::kFloat8E4M3FN) {
-        Fp8Weight q = quantize_weight_fp8(w);
+        Fp8Weight q = quantize_weight_fp8(w, shared_amax[x]);
         add_initializer(g, q.values, qn);
         add_initializer(g, q.scale, sn);
         add_initializer(g, q.zero_point, zn);
