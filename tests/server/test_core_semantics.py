@@ -277,6 +277,18 @@ def test_failures_before_a_model_is_chosen_are_counted(server, gc):
     doc["inputs"][0]["parameters"] = {"shared_memory_region": "nope", "shared_memory_byte_size": 16}
     assert server.post_json("/v2/models/add/infer", doc)[0] == 400
     assert server_failures(server, "SHARED_MEMORY") == before + 1
+    # Malformed bodies: JSON that does not parse (HTTP), bytes that are no ModelInferRequest (gRPC), and a request
+    # whose raw input contents do not match its inputs (gRPC): counted before any model is looked at.
+    import grpc
+    before = server_failures(server, "MALFORMED")
+    status, _, _ = server.request("POST", "/v2/models/add/infer", b'{"inputs": [', {"Content-Type": "application/json"})
+    assert status == 400
+    with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as ch:
+        raw = ch.unary_unary("/inference.GRPCInferenceService/ModelInfer")
+        with pytest.raises(grpc.RpcError) as e:
+            raw(b"\xff\xff\xff\xff", timeout=10)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert server_failures(server, "MALFORMED") == before + 2
 
 
 def test_request_caused_engine_error_is_400_and_other(server):

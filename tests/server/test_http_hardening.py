@@ -278,10 +278,14 @@ def test_duplicate_content_length_is_400(server):
 
 
 def test_bad_chunk_size_is_400(server):
-    req = (b"POST /v2/models/add/infer HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-           b"zz\r\n{}\r\n0\r\n\r\n")
-    out = raw_exchange(server.http_port, req)
-    assert out.startswith(b"HTTP/1.1 400"), out[:200]
+    # A size that is no hex number, and a chunk extension (RFC 9112 allows them, evhttp cannot read them): both a 400
+    # that says so, never evhttp's 413 "too large".
+    for size_line in (b"zz", b"2;name=value"):
+        req = (b"POST /v2/models/add/infer HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + size_line +
+               b"\r\n{}\r\n0\r\n\r\n")
+        out = raw_exchange(server.http_port, req)
+        assert out.startswith(b"HTTP/1.1 400"), (size_line, out[:200])
+        assert b"chunk" in out, out
     assert server.get_json("/v2/health/live")[0] == 200
 
 
