@@ -75,3 +75,21 @@ def test_int8_accuracy_guard(model_paths, tmp_path):
         assert "rel_l2" in str(e)
     else:
         raise AssertionError("an impossible budget built")
+
+
+def test_fp8_from_samples_close_to_fp32(model_paths):
+    """precision="fp8" (docs/int8.md, "FP8"): the transformer block's GEMMs in float8 e4m3 with calibrated scales;
+    on the CPU the engine runs the Q/DQ model, close to fp32 but not equal to it."""
+    path = model_paths["transformer_block"]
+    rng = np.random.default_rng(4)
+
+    def sample():
+        return {"tokens": rng.standard_normal((2, 8, 64)).astype(np.float32),
+                "attention_mask": np.zeros((2, 1, 1, 8), np.float32)}
+
+    eng = kiln.build(path, precision="fp8", calib=[sample() for _ in range(6)])
+    assert eng.info["precision"] == "fp8"
+    x = sample()
+    fp32 = kiln.build(path).create_context().run(x)["out"]
+    fp8 = eng.create_context().run(x)["out"]
+    assert 0.99 < _cosine(fp8, fp32) < 1 - 1e-9
