@@ -110,6 +110,19 @@ def evaluate_case(case, cli, kiln_mod, args, work):
     rec["int8"] = {"outputs": output_metrics(int8_outs, fp32_outs, outputs, classes),
                    "task": case.task_metrics({"fp32": fp32, "int8": int8}, evaluation, fp32_outs, int8_outs)}
 
+    # FP8 (docs/int8.md, "FP8"; on the CPU the same Q/DQ model with float32 GEMMs): the GEMMs only, from the same
+    # calibration cache. A model without a MatMul/Gemm that FP8 takes is recorded as such.
+    fp8_engine = os.path.join(work, "fp8.kiln")
+    try:
+        rec["fp8_build_s"], _ = cli.build(f"{case.name}.build_fp8", model, fp8_engine,
+                                          ["--precision", "fp8", "--calib-cache", cache])
+        fp8 = EngineRunner(kiln_mod, fp8_engine, args.threads)
+        fp8_outs = run_all(fp8, evaluation)
+        rec["fp8"] = {"outputs": output_metrics(fp8_outs, fp32_outs, outputs, classes),
+                      "task": case.task_metrics({"fp32": fp32, "int8": fp8}, evaluation, fp32_outs, fp8_outs)}
+    except KilnError as exc:
+        rec["fp8_error"] = str(exc).strip().splitlines()[-1]
+
     guard_engine = os.path.join(work, "guard.kiln")
     report = os.path.join(work, "guard.json")
     try:

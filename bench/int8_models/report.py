@@ -57,7 +57,9 @@ def format_table(doc):
         out.append(f"{r['model']} ({r['package']}): {r['task']}; inputs: {r['inputs']}")
         out.append(f"  budget {r['budget']}: {r['budget_why']}; task metric: {r['task_headline']} = "
                    f"{r['task_note']}")
-        for key, label in (("int8", "int8      "), ("guard", "int8+guard")):
+        if "fp8_error" in r:
+            out.append(f"  fp8       : not built: {r['fp8_error']}")
+        for key, label in (("int8", "int8      "), ("guard", "int8+guard"), ("fp8", "fp8       ")):
             if key not in r:
                 continue
             per_out = "; ".join(
