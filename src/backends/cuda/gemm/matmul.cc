@@ -335,6 +335,15 @@ std::string fp8_refusal(const Node& node, DType a, DType b, DType bias, DType z,
   return "";
 }
 
+// The epilogue kernel applies Z (when given: already set in call->ep) and the activation after the GEMM.
+void epilogue_kernel_finishes(GemmCall* call, const fused::Activation& act, bool has_z) {
+  if (!has_z) call->ep.z = nullptr;
+  call->ep.act = ep_act_of(act.kind);
+  call->ep.act_alpha = act.alpha;
+  call->ep.act_beta = act.beta;
+  call->need_epilogue = true;
+}
+
 Status prepare_fused_matmul(CudaKernelContext& ctx, GemmCall* call) {
   const bool fp8 = fp8_code(ctx.input_dtype(0)) != 0;
   if (fp8) {
@@ -399,11 +408,7 @@ Status prepare_fused_matmul(CudaKernelContext& ctx, GemmCall* call) {
       call->ep.bias_channels = call->g.n;
       call->ops.bias = nullptr;
     }
-    if (!has_z) call->ep.z = nullptr;
-    call->ep.act = ep_act_of(act.kind);
-    call->ep.act_alpha = act.alpha;
-    call->ep.act_beta = act.beta;
-    call->need_epilogue = true;
+    epilogue_kernel_finishes(call, act, has_z);
     return ok_status();
   }
   if (lt_act && (!has_z || z_full)) {
@@ -423,11 +428,7 @@ Status prepare_fused_matmul(CudaKernelContext& ctx, GemmCall* call) {
   // Otherwise: bias in cuBLASLt, then Z and the activation in the epilogue kernel (not for a float8 Y).
   if (call->ops.fp8_d) return ctx.unsupported("FusedMatMul on CUDA does not take a float8 Y with a partial Z");
   if (has_bias) call->lt_epilogue = CUBLASLT_EPILOGUE_BIAS;
-  if (!has_z) call->ep.z = nullptr;
-  call->ep.act = ep_act_of(act.kind);
-  call->ep.act_alpha = act.alpha;
-  call->ep.act_beta = act.beta;
-  call->need_epilogue = true;
+  epilogue_kernel_finishes(call, act, has_z);
   return ok_status();
 }
 
