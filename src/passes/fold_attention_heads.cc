@@ -8,6 +8,7 @@
 #include <set>
 #include <utility>
 
+#include "ir/attention_params.h"
 #include "passes/pass.h"
 #include "passes/pass_util.h"
 
@@ -77,7 +78,8 @@ class FoldAttentionHeads : public Pass {
       if (n.inputs.size() < 3 || n.outputs.size() != 1) continue;
       bool extra = false;
       for (size_t k = 4; k < n.inputs.size(); ++k) extra |= !n.inputs[k].empty();
-      if (extra || n.attrs.get_int("softcap", 0) != 0) continue;
+      auto params = attention_params(n.attrs);
+      if (extra || !params.ok() || params->has_softcap() || params->packed_qkv) continue;
       std::string q, k, v;
       int64_t hq = 0, hk = 0, hv = 0;
       std::set<size_t> dead;

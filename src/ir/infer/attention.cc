@@ -2,6 +2,7 @@
 // training optimizers (the ai.onnx.ml ops live in attention_ml.cc).
 #include <string>
 
+#include "ir/attention_params.h"
 #include "ir/infer_helpers.h"
 #include "ir/rnn_params.h"
 
@@ -64,15 +65,14 @@ Status check_same(const InferContext& ctx, const Dim& a, const Dim& b, const std
 }
 
 // packed_qkv = 1 (docs/fused-ops.md): input 0 is [B, S, (Hq + 2 Hkv) * D] holding Q, K and V side by side along the
-// last axis; inputs 1 and 2 are empty. Self-attention: Sq = Skv = S, and V's head size is D.
-Status infer_attention_packed(InferContext& ctx) {
+// last axis; inputs 1 and 2 are empty. Self-attention: Sq = Skv = S, and V's head size is D. The head counts are
+// positive and q_num_heads a multiple of kv_num_heads (attention_params checked them).
+Status infer_attention_packed(InferContext& ctx, const AttentionParams& p) {
   const TypeInfo& x = ctx.input_type(0);
   const DType dt = x.dtype;
   for (size_t i = 0; i < 4; ++i) ctx.set_output_type(i, TypeInfo::tensor_unknown_shape(dt));
   if (ctx.has_input(1) || ctx.has_input(2)) return ctx.error("packed_qkv = 1 takes Q, K and V in input 0 only");
-  const int64_t qh = ctx.attrs().get_int("q_num_heads", 0), kvh = ctx.attrs().get_int("kv_num_heads", 0);
-  if (qh <= 0 || kvh <= 0 || qh % kvh != 0)
-    return ctx.error("packed_qkv needs positive q_num_heads and kv_num_heads, q_num_heads a multiple of kv_num_heads");
+  const int64_t qh = p.q_num_heads, kvh = p.kv_num_heads;
   if (!x.is_tensor() || !x.shape.rank_known) return ok_status();
   if (x.shape.rank() != 3) return ctx.error("packed QKV input must be 3-D, got " + x.shape.to_string());
   const Dim B = dim_at(x, 0), S = dim_at(x, 1);
@@ -89,7 +89,9 @@ Status infer_attention_packed(InferContext& ctx) {
 }
 
 Status infer_attention(InferContext& ctx) {
-  if (ctx.attrs().get_int("packed_qkv", 0) != 0) return infer_attention_packed(ctx);
+  auto params = attention_params(ctx.attrs());
+  if (!params.ok()) return ctx.error(params.status().message());
+  if (params->packed_qkv) return infer_attention_packed(ctx, *params);
   const TypeInfo& q = ctx.input_type(0);
   const TypeInfo& k = ctx.input_type(1);
   const TypeInfo& v = ctx.input_type(2);
@@ -107,7 +109,7 @@ Status infer_attention(InferContext& ctx) {
     Hq = dim_at(q, 1), Sq = dim_at(q, 2), D = dim_at(q, 3);
     Hkv = dim_at(k, 1), Skv = dim_at(k, 2), Dk = dim_at(k, 3), Dv = dim_at(v, 3);
   } else {
-    const int64_t qh = ctx.attrs().get_int("q_num_heads", 0), kvh = ctx.attrs().get_int("kv_num_heads", 0);
+    const int64_t qh = params->q_num_heads, kvh = params->kv_num_heads;
     if (qh <= 0 || kvh <= 0) return ctx.error("3-D inputs need positive q_num_heads and kv_num_heads");
     Hq = Dim::known(qh), Hkv = Dim::known(kvh), Sq = dim_at(q, 1), Skv = dim_at(k, 1);
     KILN_RETURN_IF_ERROR(div_dim(ctx, dim_at(q, 2), qh, "Q", &D));

@@ -12,6 +12,7 @@
 #include "backends/cpu/kernels/common.h"
 #include "backends/cpu/kernels/norm_rows.h"
 #include "backends/cpu/kernels/vec_math.h"
+#include "ir/attention_params.h"
 
 namespace kiln::cpu::kern {
 namespace {
@@ -24,28 +25,19 @@ struct View {
   const float* row(int64_t b, int64_t h, int64_t s) const { return p + b * sb + h * sh + s * ss; }
 };
 
-Status view_of(const CpuKernelContext& ctx, const Tensor& t, int64_t heads_attr, const char* name, View* v) {
-  if (t.dtype() != DType::kFloat32) return ctx.error(std::string(name) + " must be float32");
-  v->p = t.data<float>();
-  if (t.rank() == 4) {
-    v->heads = t.dim(1);
-    v->seq = t.dim(2);
-    v->hs = t.dim(3);
-    v->ss = v->hs;
-    v->sh = v->seq * v->hs;
-    v->sb = v->heads * v->sh;
-    return ok_status();
+// The strided view of `h` (attention_shape's) in a tensor starting at `p`.
+View view_of(const float* p, const AttentionHeads& h) {
+  View v{p, 0, 0, 0, h.heads, h.seq, h.head_size};
+  if (h.three_d) {
+    v.sh = h.head_size;
+    v.ss = h.row;
+    v.sb = h.seq * h.row;
+  } else {
+    v.ss = h.head_size;
+    v.sh = h.seq * h.head_size;
+    v.sb = h.heads * v.sh;
   }
-  if (t.rank() != 3) return ctx.error(std::string(name) + " must be 3-D or 4-D, got " + dims_to_string(t.dims()));
-  if (heads_attr <= 0 || t.dim(2) % heads_attr != 0)
-    return ctx.error(std::string("3-D ") + name + " needs q_num_heads/kv_num_heads dividing its hidden size");
-  v->heads = heads_attr;
-  v->seq = t.dim(1);
-  v->hs = t.dim(2) / heads_attr;
-  v->sh = v->hs;
-  v->ss = t.dim(2);
-  v->sb = v->seq * v->ss;
-  return ok_status();
+  return v;
 }
 
 // The mask broadcast to [B, Hq, Sq, total] (last dim possibly shorter), as float bias or bool.
@@ -61,17 +53,11 @@ Status mask_of(const CpuKernelContext& ctx, const Tensor& m, const int64_t targe
   if (m.dtype() == DType::kFloat32) mk->f = m.data<float>();
   else if (m.dtype() == DType::kBool) mk->b = m.data<uint8_t>();
   else return ctx.unsupported(std::string("attn_mask dtype ") + dtype_name(m.dtype()));
-  Dims d4(4 - m.rank(), 1);
-  for (int64_t d : m.dims()) d4.push_back(d);
+  auto dims4 = attention_mask_dims(m.dims(), Dims(target, target + 4));
+  if (!dims4.ok()) return ctx.error(dims4.status().message());
+  const Dims& d4 = *dims4;
   const auto st = strides(d4);
-  for (int k = 0; k < 4; ++k) {
-    const bool ok = k == 3 ? d4[3] <= target[3] : (d4[k] == 1 || d4[k] == target[k]);
-    if (!ok)
-      return ctx.error("attn_mask shape " + dims_to_string(m.dims()) + " does not broadcast to [" +
-                       std::to_string(target[0]) + "," + std::to_string(target[1]) + "," + std::to_string(target[2]) +
-                       "," + std::to_string(target[3]) + "]");
-    mk->s[k] = d4[k] == 1 && k < 3 ? 0 : st[k];
-  }
+  for (int k = 0; k < 4; ++k) mk->s[k] = d4[k] == 1 && k < 3 ? 0 : st[k];
   mk->last = d4[3];
   return ok_status();
 }
@@ -83,8 +69,10 @@ NodeSupport attention_supports(const Graph& g, const Node& n) {
     if (n.has_input(i)) return NodeSupport::no("past KV cache / nonpad_kv_seqlen inputs");
   for (size_t i = 1; i < n.outputs.size(); ++i)
     if (n.has_output(i)) return NodeSupport::no("present KV / qk_matmul outputs");
-  if (n.attrs.get_float("softcap", 0.f) != 0.f) return NodeSupport::no("softcap");
-  const bool packed = n.attrs.get_int("packed_qkv", 0) != 0;
+  auto params = attention_params(n.attrs);
+  if (!params.ok()) return NodeSupport::no(params.status().message());
+  if (params->has_softcap()) return NodeSupport::no("softcap");
+  const bool packed = params->packed_qkv;
   NodeSupport s = require_dtypes(g, n, packed ? std::vector<size_t>{0} : std::vector<size_t>{0, 1, 2}, {DType::kFloat32});
   if (!s.supported) return s;
   if (n.has_input(3)) return require_dtypes(g, n, {3}, {DType::kFloat32, DType::kBool});
@@ -92,46 +80,35 @@ NodeSupport attention_supports(const Graph& g, const Node& n) {
 }
 
 Status attention_run(CpuKernelContext& ctx) {
-  const Attrs& a = ctx.attrs();
-  const bool packed = a.get_int("packed_qkv", 0) != 0;
-  const int64_t hq_attr = a.get_int("q_num_heads", 0), hkv_attr = a.get_int("kv_num_heads", 0);
-  View q, k, v;
-  if (packed) {
-    if (ctx.has_input(1) || ctx.has_input(2)) return ctx.error("packed_qkv = 1 takes Q, K and V in input 0 only");
-    const Tensor& x = ctx.input(0);
-    if (x.dtype() != DType::kFloat32 || x.rank() != 3) return ctx.error("packed QKV input must be 3-D float32");
-    if (hq_attr <= 0 || hkv_attr <= 0 || x.dim(2) % (hq_attr + 2 * hkv_attr) != 0)
-      return ctx.error("packed QKV width must be (q_num_heads + 2 * kv_num_heads) * head_size");
-    const int64_t d = x.dim(2) / (hq_attr + 2 * hkv_attr), w = x.dim(2);
-    const float* base = x.data<float>();
-    q = View{base, x.dim(1) * w, d, w, hq_attr, x.dim(1), d};
-    k = View{base + hq_attr * d, x.dim(1) * w, d, w, hkv_attr, x.dim(1), d};
-    v = View{base + (hq_attr + hkv_attr) * d, x.dim(1) * w, d, w, hkv_attr, x.dim(1), d};
-  } else {
-    for (size_t i = 0; i < 3; ++i)
-      if (!ctx.has_input(i)) return ctx.error("input " + std::to_string(i) + " is required");
-    if (ctx.input(1).rank() != ctx.input(0).rank() || ctx.input(2).rank() != ctx.input(0).rank())
-      return ctx.error("Q, K and V must have the same rank");
-    KILN_RETURN_IF_ERROR(view_of(ctx, ctx.input(0), hq_attr, "Q", &q));
-    KILN_RETURN_IF_ERROR(view_of(ctx, ctx.input(1), hkv_attr, "K", &k));
-    KILN_RETURN_IF_ERROR(view_of(ctx, ctx.input(2), hkv_attr, "V", &v));
+  auto params = attention_params(ctx.attrs());
+  if (!params.ok()) return ctx.error(params.status().message());
+  const AttentionParams& a = *params;
+  const bool packed = a.packed_qkv;
+  if (packed && (ctx.has_input(1) || ctx.has_input(2)))
+    return ctx.error("packed_qkv = 1 takes Q, K and V in input 0 only");
+  for (size_t i = 0; i < (packed ? 1 : 3); ++i) {
+    if (!ctx.has_input(i)) return ctx.error("input " + std::to_string(i) + " is required");
+    if (ctx.input(i).dtype() != DType::kFloat32) return ctx.error("input " + std::to_string(i) + " must be float32");
   }
-  const bool three_d = packed || ctx.input(0).rank() == 3;
-  const int64_t B = packed ? ctx.input(0).dim(0) : ctx.input(0).dim(0);
-  if (!packed && (ctx.input(1).dim(0) != B || ctx.input(2).dim(0) != B)) return ctx.error("Q, K and V batch sizes differ");
-  if (k.heads != v.heads || k.seq != v.seq) return ctx.error("K and V must have the same heads and sequence length");
-  if (k.hs != q.hs) return ctx.error("K head size must equal Q head size");
-  if (k.heads <= 0 || q.heads % k.heads != 0) return ctx.error("q_num_heads must be a multiple of kv_num_heads");
-  const int64_t Hq = q.heads, Sq = q.seq, D = q.hs, Dv = v.hs, T = k.seq, group = Hq / k.heads;
-  const bool causal = a.get_int("is_causal", 0) != 0;
-  const float scale = a.has("scale") ? a.get_float("scale") : 1.0f / std::sqrt(static_cast<float>(D));
+  auto shape = packed ? attention_packed_shape(a, ctx.input(0).dims())
+                      : attention_shape(a, ctx.input(0).dims(), ctx.input(1).dims(), ctx.input(2).dims());
+  if (!shape.ok()) return ctx.error(shape.status().message());
+  const float* base = ctx.input(0).data<float>();
+  const View q = view_of(base, shape->q);
+  const View k = view_of(packed ? base + shape->k_col : ctx.input(1).data<float>(), shape->k);
+  const View v = view_of(packed ? base + shape->v_col : ctx.input(2).data<float>(), shape->v);
+  const bool three_d = shape->q.three_d;
+  const int64_t B = shape->q.batch;
+  const int64_t Hq = q.heads, Sq = q.seq, D = q.hs, Dv = v.hs, T = k.seq, group = shape->group();
+  const bool causal = a.is_causal;
+  const float scale = static_cast<float>(a.scale_for(D));
   Mask mask;
   const bool has_mask = ctx.has_input(3);
   if (has_mask) {
     const int64_t target[4] = {B, Hq, Sq, T};
     KILN_RETURN_IF_ERROR(mask_of(ctx, ctx.input(3), target, &mask));
   }
-  const Dims y_dims = three_d ? Dims{B, Sq, Hq * Dv} : Dims{B, Hq, Sq, Dv};
+  const Dims y_dims = shape->y_dims();
   KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kFloat32, y_dims));
   float* yp = y->data<float>();
   const float ninf = -std::numeric_limits<float>::infinity();

@@ -14,39 +14,15 @@
 #include "backends/cuda/norm/attention_cudnn.h"
 #include "backends/cuda/norm/host_util.h"
 #include "backends/cuda/norm/kernels.h"
+#include "ir/attention_params.h"
 
 namespace kiln::cuda::norm {
 namespace {
 
-struct HeadShape {
-  bool three_d = false;
-  int64_t batch = 0, heads = 0, seq = 0, head_dim = 0;
-  int64_t row = 0;  // 3-D: elements between sequence positions; 0 = heads * head_dim (a dense tensor)
-  HeadStrides strides() const {
-    const int64_t r = row ? row : heads * head_dim;
-    if (three_d) return HeadStrides{seq * r, head_dim, r};
-    return HeadStrides{heads * seq * head_dim, seq * head_dim, head_dim};
-  }
-};
-
-Status head_shape(const CudaKernelContext& ctx, const Dims& d, const char* name, int64_t num_heads, HeadShape* s) {
-  s->batch = d[0];
-  if (d.size() == 4) {
-    s->heads = d[1];
-    s->seq = d[2];
-    s->head_dim = d[3];
-    return ok_status();
-  }
-  s->three_d = true;
-  if (num_heads <= 0)
-    return ctx.error(std::string("3-D input ") + name + " needs a positive q_num_heads/kv_num_heads attribute");
-  if (d[2] % num_heads != 0)
-    return ctx.error(std::string("hidden size of ") + name + " (" + std::to_string(d[2]) +
-                     ") is not divisible by its number of heads (" + std::to_string(num_heads) + ")");
-  s->heads = num_heads;
-  s->seq = d[1];
-  s->head_dim = d[2] / num_heads;
-  return ok_status();
+// Element strides of one of Q, K, V (attention_shape's view): a 3-D input's sequence positions are `row` apart.
+HeadStrides strides_of(const AttentionHeads& h) {
+  if (h.three_d) return HeadStrides{h.seq * h.row, h.head_size, h.row};
+  return HeadStrides{h.heads * h.seq * h.head_size, h.seq * h.head_size, h.head_size};
 }
 
 bool mask_dtype_ok(DType t) { return t == DType::kBool || is_float_dtype(t); }
@@ -56,17 +32,9 @@ Status set_mask(CudaKernelContext& ctx, AttentionParams* p) {
   const DType mt = ctx.input_dtype(3);
   if (!mask_dtype_ok(mt))
     return ctx.unsupported(std::string("attn_mask dtype ") + dtype_name(mt) + " is not supported");
-  if (md.size() > 4) return ctx.error("attn_mask must have rank <= 4, got " + dims_str(md));
-  Dims d4(4 - md.size(), 1);
-  d4.insert(d4.end(), md.begin(), md.end());
-  const int64_t target[4] = {p->batch, p->q_heads, p->q_len, p->kv_len};
-  for (int k = 0; k < 4; ++k) {
-    const bool ok = k == 3 ? d4[k] <= target[3] : (d4[k] == 1 || d4[k] == target[k]);
-    if (!ok)
-      return ctx.error("attn_mask shape " + dims_str(md) + " does not broadcast to " +
-                       dims_str(Dims(target, target + 4)) +
-                       " (the last dim may be shorter than the total sequence length)");
-  }
+  auto dims4 = attention_mask_dims(md, Dims{p->batch, p->q_heads, p->q_len, p->kv_len});
+  if (!dims4.ok()) return ctx.error(dims4.status().message());
+  const Dims& d4 = *dims4;
   p->mask_kind = mt == DType::kBool      ? MaskKind::kBool
                  : mt == DType::kFloat32 ? MaskKind::kFloat32
                  : mt == DType::kFloat16 ? MaskKind::kFloat16
@@ -78,69 +46,25 @@ Status set_mask(CudaKernelContext& ctx, AttentionParams* p) {
   return ok_status();
 }
 
-// Where K and V start inside a packed QKV input, in elements from its base (0 when not packed).
-struct PackedOffsets {
-  bool packed = false;
-  int64_t k = 0, v = 0;
-};
-
-// packed_qkv: Q, K and V views of input 0 [B, S, (Hq + 2 Hkv) * D], sequence positions the packed width apart.
-Status packed_head_shapes(CudaKernelContext& ctx, HeadShape* qs, HeadShape* ks, HeadShape* vs, PackedOffsets* off) {
-  if (ctx.has_input(1) || ctx.has_input(2)) return ctx.error("packed_qkv = 1 takes Q, K and V in input 0 only");
-  const Dims& d = ctx.input_dims(0);
-  const int64_t hq = ctx.attrs().get_int("q_num_heads", 0), hkv = ctx.attrs().get_int("kv_num_heads", 0);
-  if (d.size() != 3) return ctx.error("packed QKV input must be 3-D, got " + dims_str(d));
-  if (hq <= 0 || hkv <= 0 || d[2] % (hq + 2 * hkv) != 0)
-    return ctx.error("packed QKV width " + std::to_string(d[2]) +
-                     " must be (q_num_heads + 2 * kv_num_heads) * head_size with positive head counts");
-  const int64_t hd = d[2] / (hq + 2 * hkv);
-  for (HeadShape* s : {qs, ks, vs}) {
-    s->three_d = true;
-    s->batch = d[0];
-    s->seq = d[1];
-    s->head_dim = hd;
-    s->row = d[2];
-    s->heads = s == qs ? hq : hkv;
-  }
-  off->packed = true;
-  off->k = hq * hd;
-  off->v = (hq + hkv) * hd;
-  return ok_status();
-}
-
-// Shapes, attributes and mask layout of the node (no data pointers); y_dims is the output's shape, `off` where K and
-// V start in a packed input.
-Status attention_params(CudaKernelContext& ctx, AttentionParams* out, Dims* y_dims, PackedOffsets* off) {
+// Shapes, attributes and mask layout of the node (no data pointers); y_dims is the output's shape, `shape` the Q, K
+// and V views (where K and V start in a packed input).
+Status launch_params(CudaKernelContext& ctx, AttentionParams* out, Dims* y_dims, AttentionShape* shape) {
   AttentionParams& p = *out;
   const DType dt = ctx.input_dtype(0);
   if (!is_float_dtype(dt)) return ctx.unsupported(std::string("dtype ") + dtype_name(dt) + " is not supported");
-  const Attrs& a = ctx.attrs();
-  HeadShape qs, ks, vs;
-  *off = PackedOffsets{};
-  if (a.get_int("packed_qkv", 0) != 0) {
-    KILN_RETURN_IF_ERROR(packed_head_shapes(ctx, &qs, &ks, &vs, off));
-  } else {
-    if (ctx.input_dtype(1) != dt || ctx.input_dtype(2) != dt) return ctx.error("Q, K and V must share one dtype");
-    const Dims &qd = ctx.input_dims(0), &kd = ctx.input_dims(1), &vd = ctx.input_dims(2);
-    if (qd.size() != 3 && qd.size() != 4) return ctx.error("Q must be 3-D or 4-D, got " + dims_str(qd));
-    if (kd.size() != qd.size() || vd.size() != qd.size())
-      return ctx.error("Q, K and V must have the same rank, got " + dims_str(qd) + ", " + dims_str(kd) + ", " +
-                       dims_str(vd));
-    KILN_RETURN_IF_ERROR(head_shape(ctx, qd, "Q", a.get_int("q_num_heads", 0), &qs));
-    KILN_RETURN_IF_ERROR(head_shape(ctx, kd, "K", a.get_int("kv_num_heads", 0), &ks));
-    KILN_RETURN_IF_ERROR(head_shape(ctx, vd, "V", a.get_int("kv_num_heads", 0), &vs));
-  }
-  if (ks.batch != qs.batch || vs.batch != qs.batch) return ctx.error("Q, K and V must have the same batch size");
-  if (ks.heads != vs.heads || ks.seq != vs.seq)
-    return ctx.error("K and V must have the same number of heads and sequence length, got " +
-                     dims_str(ctx.input_dims(1)) + " and " + dims_str(ctx.input_dims(2)));
-  if (ks.head_dim != qs.head_dim)
-    return ctx.error("K head size (" + std::to_string(ks.head_dim) + ") must equal Q head size (" +
-                     std::to_string(qs.head_dim) + ")");
-  if (ks.heads <= 0 || qs.heads % ks.heads != 0)
-    return ctx.error("q_num_heads (" + std::to_string(qs.heads) + ") must be a multiple of kv_num_heads (" +
-                     std::to_string(ks.heads) + ")");
-  if (qs.head_dim > kSimpleMaxHeadDim || vs.head_dim > kSimpleMaxHeadDim)
+  auto attrs = attention_params(ctx.attrs());
+  if (!attrs.ok()) return ctx.error(attrs.status().message());
+  const kiln::AttentionParams& a = *attrs;
+  if (a.packed_qkv && (ctx.has_input(1) || ctx.has_input(2)))
+    return ctx.error("packed_qkv = 1 takes Q, K and V in input 0 only");
+  if (!a.packed_qkv && (ctx.input_dtype(1) != dt || ctx.input_dtype(2) != dt))
+    return ctx.error("Q, K and V must share one dtype");
+  auto s = a.packed_qkv ? attention_packed_shape(a, ctx.input_dims(0))
+                        : attention_shape(a, ctx.input_dims(0), ctx.input_dims(1), ctx.input_dims(2));
+  if (!s.ok()) return ctx.error(s.status().message());
+  *shape = *s;
+  const AttentionHeads &qs = shape->q, &ks = shape->k, &vs = shape->v;
+  if (qs.head_size > kSimpleMaxHeadDim || vs.head_size > kSimpleMaxHeadDim)
     return ctx.unsupported("head sizes above " + std::to_string(kSimpleMaxHeadDim) + " are not supported");
   if (qs.batch > 65535 || qs.heads > 65535) return ctx.unsupported("batch or head count above 65535");
 
@@ -150,34 +74,32 @@ Status attention_params(CudaKernelContext& ctx, AttentionParams* out, Dims* y_di
   p.kv_heads = ks.heads;
   p.q_len = qs.seq;
   p.kv_len = ks.seq;
-  p.head_dim = qs.head_dim;
-  p.v_head_dim = vs.head_dim;
-  p.qs = qs.strides();
-  p.ks = ks.strides();
-  p.vs = vs.strides();
-  p.causal = a.get_int("is_causal", 0) != 0;
-  p.scale =
-      a.has("scale") ? a.get_float("scale") : static_cast<float>(1.0 / std::sqrt(static_cast<double>(p.head_dim)));
+  p.head_dim = qs.head_size;
+  p.v_head_dim = vs.head_size;
+  p.qs = strides_of(qs);
+  p.ks = strides_of(ks);
+  p.vs = strides_of(vs);
+  p.causal = a.is_causal;
+  p.scale = static_cast<float>(a.scale_for(p.head_dim));
   if (ctx.has_input(3)) KILN_RETURN_IF_ERROR(set_mask(ctx, &p));
 
-  HeadShape ys = qs;
-  ys.head_dim = vs.head_dim;
-  ys.row = 0;  // Y is dense
-  p.ys = ys.strides();
-  *y_dims =
-      qs.three_d ? Dims{p.batch, p.q_len, p.q_heads * p.v_head_dim} : Dims{p.batch, p.q_heads, p.q_len, p.v_head_dim};
+  *y_dims = shape->y_dims();
+  AttentionHeads ys = qs;  // Y is dense, in Q's form with V's head size
+  ys.head_size = vs.head_size;
+  ys.row = ys.heads * ys.head_size;
+  p.ys = strides_of(ys);
   return ok_status();
 }
 
-// Input data pointers (Q, K, V and the mask); K and V point into a packed input 0 when `off` says so.
-Status attention_inputs(CudaKernelContext& ctx, const PackedOffsets& off, AttentionParams* p) {
+// Input data pointers (Q, K, V and the mask); K and V point into a packed input 0 when `shape` says so.
+Status attention_inputs(CudaKernelContext& ctx, const AttentionShape& shape, AttentionParams* p) {
   KILN_ASSIGN_OR_RETURN(DeviceTensor q, ctx.input(0));
   p->q = q.data;
-  if (off.packed) {
+  if (shape.packed) {
     const auto* base = static_cast<const unsigned char*>(q.data);
     const size_t es = dtype_size(p->dtype);
-    p->k = base + off.k * es;
-    p->v = base + off.v * es;
+    p->k = base + shape.k_col * es;
+    p->v = base + shape.v_col * es;
   } else {
     KILN_ASSIGN_OR_RETURN(DeviceTensor k, ctx.input(1));
     KILN_ASSIGN_OR_RETURN(DeviceTensor v, ctx.input(2));
@@ -216,9 +138,9 @@ constexpr int64_t kTacticSdpa = 0;
 Status run_attention(CudaKernelContext& ctx) {
   AttentionParams p;
   Dims y_dims;
-  PackedOffsets off;
-  KILN_RETURN_IF_ERROR(attention_params(ctx, &p, &y_dims, &off));
-  KILN_RETURN_IF_ERROR(attention_inputs(ctx, off, &p));
+  AttentionShape shape;
+  KILN_RETURN_IF_ERROR(launch_params(ctx, &p, &y_dims, &shape));
+  KILN_RETURN_IF_ERROR(attention_inputs(ctx, shape, &p));
   p.flash_warps = forced_flash_warps();
   KILN_ASSIGN_OR_RETURN(DeviceTensor y, ctx.allocate_output(0, p.dtype, y_dims));
   p.y = y.data;
@@ -249,8 +171,8 @@ int attention_num_tactics(CudaKernelContext& ctx) {
   if (forced_tactic() != ForcedTactic::kNone) return 1;
   AttentionParams p;
   Dims y_dims;
-  PackedOffsets off;
-  if (!attention_params(ctx, &p, &y_dims, &off).ok() || !attention_inputs(ctx, off, &p).ok()) return 1;
+  AttentionShape shape;
+  if (!launch_params(ctx, &p, &y_dims, &shape).ok() || !attention_inputs(ctx, shape, &p).ok()) return 1;
   if (numel_of(y_dims) == 0 || p.kv_len == 0 || !sdpa_eligible(p)) return 1;
   return prepare_attention_sdpa(ctx, p).ok() ? 2 : 1;
 }
@@ -260,7 +182,8 @@ bool supports_attention(const Node& node, const std::vector<const TypeInfo*>& ty
     if (node.has_input(i)) return false;  // past_key, past_value, nonpad_kv_seqlen
   for (size_t o = 1; o <= 3; ++o)
     if (node.has_output(o)) return false;  // present_key, present_value, qk_matmul_output
-  if (node.attrs.get_float("softcap", 0.f) != 0.f || node.attrs.get_int("qk_matmul_output_mode", 0) != 0) return false;
+  auto attrs = attention_params(node.attrs);
+  if (!attrs.ok() || attrs->has_softcap() || attrs->qk_mode != AttentionQkMode::kMatMul) return false;
   for (size_t i = 0; i < 3; ++i)
     if (!input_is_float_or_unknown(types, i)) return false;
   return input_dtype_ok(types, 3, &mask_dtype_ok);

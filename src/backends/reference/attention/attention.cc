@@ -5,6 +5,7 @@
 
 #include "backends/reference/attention/float_io.h"
 #include "backends/reference/attention/kernels.h"
+#include "ir/attention_params.h"
 
 namespace kiln {
 using namespace attn;  // NOLINT: this family's helpers
@@ -13,41 +14,18 @@ namespace {
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 constexpr int64_t kMaxElements = int64_t{1} << 31;  // cap on intermediate buffers of this reference kernel
 
-// Q, K or V viewed as [batch, heads, seq, head_size] regardless of whether it came in 3-D or 4-D.
-struct HeadView {
+// Q, K or V as [batch, heads, seq, head_size] (attention_shape's view) with its values.
+struct HeadView : AttentionHeads {
   const Tensor* t = nullptr;
   std::vector<double> vals;
-  bool three_d = false;
-  int64_t batch = 0, heads = 0, seq = 0, head_size = 0;
 
+  HeadView(const Tensor& tensor, const AttentionHeads& h) : AttentionHeads(h), t(&tensor), vals(read_doubles(tensor)) {}
   int64_t offset(int64_t b, int64_t h, int64_t s, int64_t d) const {
     if (three_d) return ((b * seq + s) * heads + h) * head_size + d;
     return ((b * heads + h) * seq + s) * head_size + d;
   }
   double at(int64_t b, int64_t h, int64_t s, int64_t d) const { return vals[offset(b, h, s, d)]; }
 };
-
-Status make_view(const KernelContext& ctx, const Tensor& t, const char* name, int64_t num_heads, HeadView* v) {
-  v->t = &t;
-  v->batch = t.dim(0);
-  if (t.rank() == 4) {
-    v->heads = t.dim(1);
-    v->seq = t.dim(2);
-    v->head_size = t.dim(3);
-  } else {
-    v->three_d = true;
-    if (num_heads <= 0)
-      return ctx.error(std::string("3-D input ") + name + " needs a positive q_num_heads/kv_num_heads attribute");
-    if (t.dim(2) % num_heads != 0)
-      return ctx.error(std::string("hidden size of ") + name + " (" + std::to_string(t.dim(2)) +
-                       ") is not divisible by its number of heads (" + std::to_string(num_heads) + ")");
-    v->heads = num_heads;
-    v->seq = t.dim(1);
-    v->head_size = t.dim(2) / num_heads;
-  }
-  v->vals = read_doubles(t);
-  return ok_status();
-}
 
 // present = concat(past, new) along the sequence axis, in the new tensor's dtype, as [B, H, S_past + S, D].
 Result<Tensor> concat_cache(const Tensor* past, const HeadView& cur) {
@@ -111,40 +89,29 @@ Status make_mask(const KernelContext& ctx, const Tensor& m, const Dims& target, 
     return ctx.unsupported(std::string("attn_mask dtype ") + dtype_name(m.dtype()) + " is not supported");
   mv->present = true;
   mv->is_bool = m.dtype() == DType::kBool;
-  mv->dims4 = Dims(4 - m.rank(), 1);
-  for (int64_t d : m.dims()) mv->dims4.push_back(d);
-  for (int k = 0; k < 4; ++k) {
-    const bool last = k == 3;
-    const int64_t d = mv->dims4[k];
-    const bool ok = last ? d <= target[3] : (d == 1 || d == target[k]);
-    if (!ok)
-      return ctx.error("attn_mask shape " + dims_str(m.dims()) + " does not broadcast to " + dims_str(target) +
-                       " (the last dim may be shorter than the total sequence length)");
-  }
+  auto d4 = attention_mask_dims(m.dims(), target);
+  if (!d4.ok()) return ctx.error(d4.status().message());
+  mv->dims4 = *d4;
   mv->strides4 = strides_of(mv->dims4);
   mv->vals = read_doubles(m);
   return ok_status();
 }
 
-// packed_qkv = 1: input 0 is [B, S, (Hq + 2 Hkv) * D] (Q, K, V side by side on the last axis) and inputs 1 and 2 are
-// empty. Copies it out into the 3-D Q [B, S, Hq*D], K and V [B, S, Hkv*D] that the rest of the kernel reads.
-Status split_packed(const KernelContext& ctx, Tensor* q, Tensor* k, Tensor* v) {
-  if (ctx.has_input(1) || ctx.has_input(2)) return ctx.error("packed_qkv = 1 takes Q, K and V in input 0 only");
+// packed_qkv = 1: input 0 holds Q, K and V side by side on the last axis (shape `s`) and inputs 1 and 2 are empty.
+// Copies it out into the dense 3-D Q [B, S, Hq*D], K and V [B, S, Hkv*D] that the rest of the kernel reads.
+Status split_packed(const KernelContext& ctx, AttentionShape* s, Tensor* q, Tensor* k, Tensor* v) {
   const Tensor& x = ctx.input(0);
-  const int64_t hq = ctx.attrs().get_int("q_num_heads", 0), hkv = ctx.attrs().get_int("kv_num_heads", 0);
-  if (x.rank() != 3) return ctx.error("packed QKV input must be 3-D, got " + dims_str(x.dims()));
-  if (hq <= 0 || hkv <= 0 || x.dim(2) % (hq + 2 * hkv) != 0)
-    return ctx.error("packed QKV width " + std::to_string(x.dim(2)) +
-                     " must be (q_num_heads + 2 * kv_num_heads) * head_size with positive head counts");
-  const int64_t d = x.dim(2) / (hq + 2 * hkv), rows = x.dim(0) * x.dim(1);
+  const int64_t rows = x.dim(0) * x.dim(1);
   const size_t es = dtype_size(x.dtype());
   int64_t col = 0;
-  for (auto [t, width] : {std::pair{q, hq * d}, std::pair{k, hkv * d}, std::pair{v, hkv * d}}) {
+  for (auto [t, h] : {std::pair{q, &s->q}, std::pair{k, &s->k}, std::pair{v, &s->v}}) {
+    const int64_t width = h->heads * h->head_size;
     KILN_ASSIGN_OR_RETURN(*t, Tensor::allocate(x.dtype(), {x.dim(0), x.dim(1), width}));
     for (int64_t r = 0; r < rows; ++r)
       std::memcpy(static_cast<uint8_t*>(t->raw()) + r * width * es,
                   static_cast<const uint8_t*>(x.raw()) + (r * x.dim(2) + col) * es, width * es);
     col += width;
+    h->row = width;  // now dense
   }
   return ok_status();
 }
@@ -152,44 +119,32 @@ Status split_packed(const KernelContext& ctx, Tensor* q, Tensor* k, Tensor* v) {
 }  // namespace
 
 Status attention_kernel(KernelContext& ctx) {
-  const bool packed = ctx.attrs().get_int("packed_qkv", 0) != 0;
-  for (size_t i = 0; i < (packed ? 1 : 3); ++i) KILN_RETURN_IF_ERROR(ctx.require_tensor(i));
+  auto params = attention_params(ctx.attrs());
+  if (!params.ok()) return ctx.error(params.status().message());
+  const AttentionParams& a = *params;
+  const bool packed = a.packed_qkv;
+  for (size_t i = 0; i < (packed ? 1 : 3); ++i) {
+    KILN_RETURN_IF_ERROR(ctx.require_tensor(i));
+    const DType dt = ctx.input(i).dtype();
+    if (!is_compute_float(dt))
+      return ctx.unsupported(std::string("dtype ") + dtype_name(dt) + " is not supported for Q/K/V");
+  }
+  if (packed && (ctx.has_input(1) || ctx.has_input(2)))
+    return ctx.error("packed_qkv = 1 takes Q, K and V in input 0 only");
+  if (!packed && ctx.input(1).dtype() != ctx.input(0).dtype()) return ctx.error("K dtype must equal Q dtype");
+  auto shape = packed ? attention_packed_shape(a, ctx.input(0).dims())
+                      : attention_shape(a, ctx.input(0).dims(), ctx.input(1).dims(), ctx.input(2).dims());
+  if (!shape.ok()) return ctx.error(shape.status().message());
   Tensor q_split, k_split, v_split;
-  if (packed) KILN_RETURN_IF_ERROR(split_packed(ctx, &q_split, &k_split, &v_split));
+  if (packed) KILN_RETURN_IF_ERROR(split_packed(ctx, &*shape, &q_split, &k_split, &v_split));
   const Tensor& q = packed ? q_split : ctx.input(0);
   const Tensor& k = packed ? k_split : ctx.input(1);
   const Tensor& v = packed ? v_split : ctx.input(2);
-  for (const Tensor* t : {&q, &k, &v}) {
-    if (!is_compute_float(t->dtype()))
-      return ctx.unsupported(std::string("dtype ") + dtype_name(t->dtype()) + " is not supported for Q/K/V");
-  }
-  if (k.dtype() != q.dtype()) return ctx.error("K dtype must equal Q dtype");
-  if (q.rank() != 3 && q.rank() != 4) return ctx.error("Q must be 3-D or 4-D, got " + dims_str(q.dims()));
-  if (k.rank() != q.rank() || v.rank() != q.rank())
-    return ctx.error("Q, K and V must have the same rank, got " + dims_str(q.dims()) + ", " + dims_str(k.dims()) +
-                     ", " + dims_str(v.dims()));
-  const auto& a = ctx.attrs();
-  const int64_t q_heads_attr = a.get_int("q_num_heads", 0);
-  const int64_t kv_heads_attr = a.get_int("kv_num_heads", 0);
-  const int64_t mode = a.get_int("qk_matmul_output_mode", 0);
-  const bool causal = a.get_int("is_causal", 0) != 0;
-  const double softcap = a.get_float("softcap", 0.f);
-  if (mode < 0 || mode > 3) return ctx.error("qk_matmul_output_mode must be in 0..3, got " + std::to_string(mode));
+  const AttentionQkMode mode = a.qk_mode;
+  const bool causal = a.is_causal;
+  const double softcap = a.softcap;
 
-  HeadView qv, kv, vv;
-  KILN_RETURN_IF_ERROR(make_view(ctx, q, "Q", q_heads_attr, &qv));
-  KILN_RETURN_IF_ERROR(make_view(ctx, k, "K", kv_heads_attr, &kv));
-  KILN_RETURN_IF_ERROR(make_view(ctx, v, "V", kv_heads_attr, &vv));
-  if (kv.batch != qv.batch || vv.batch != qv.batch) return ctx.error("Q, K and V must have the same batch size");
-  if (kv.heads != vv.heads || kv.seq != vv.seq)
-    return ctx.error("K and V must have the same number of heads and sequence length, got " + dims_str(k.dims()) +
-                     " and " + dims_str(v.dims()));
-  if (kv.head_size != qv.head_size)
-    return ctx.error("K head size (" + std::to_string(kv.head_size) + ") must equal Q head size (" +
-                     std::to_string(qv.head_size) + ")");
-  if (kv.heads <= 0 || qv.heads % kv.heads != 0)
-    return ctx.error("q_num_heads (" + std::to_string(qv.heads) + ") must be a multiple of kv_num_heads (" +
-                     std::to_string(kv.heads) + ")");
+  const HeadView qv(q, shape->q), kv(k, shape->k), vv(v, shape->v);
 
   const Tensor* past_k = ctx.has_input(4) ? &ctx.input(4) : nullptr;
   const Tensor* past_v = ctx.has_input(5) ? &ctx.input(5) : nullptr;
@@ -223,13 +178,13 @@ Status attention_kernel(KernelContext& ctx) {
     nonpad = tensor_to_int64s(np);
   }
 
-  const Dims y_dims = qv.three_d ? Dims{B, Sq, Hq * Dv} : Dims{B, Hq, Sq, Dv};
+  const Dims y_dims = shape->y_dims();
   const int64_t y_numel = dims_numel(y_dims), qk_numel = dims_numel({B, Hq, Sq, total});
   if (y_numel < 0 || qk_numel < 0 || y_numel > kMaxElements || (ctx.wants_output(3) && qk_numel > kMaxElements))
     return ctx.error("output is too large");
   const std::vector<double> pk = read_doubles(present_k);
   const std::vector<double> pv = read_doubles(present_v);
-  const double scale = a.has("scale") ? a.get_float("scale") : 1.0 / std::sqrt(static_cast<double>(D));
+  const double scale = a.scale_for(D);
   const double sqrt_scale = std::sqrt(scale);
 
   std::vector<double> y(static_cast<size_t>(B * Hq * Sq * Dv), 0.0);
@@ -253,7 +208,9 @@ Status attention_kernel(KernelContext& ctx) {
           if (softcap > 0.0 && with_bias != kNegInf) capped = softcap * std::tanh(with_bias / softcap);
           scores[j] = capped;
           if (!qk_out.empty()) {
-            const double rec = mode == 0 ? dot : mode == 1 ? with_bias : capped;
+            const double rec = mode == AttentionQkMode::kMatMul     ? dot
+                               : mode == AttentionQkMode::kWithBias ? with_bias
+                                                                    : capped;
             qk_out[((b * Hq + h) * Sq + i) * total + j] = rec;
           }
         }
@@ -267,7 +224,8 @@ Status attention_kernel(KernelContext& ctx) {
         }
         for (int64_t j = 0; j < total; ++j) {
           scores[j] /= sum;
-          if (mode == 3 && !qk_out.empty()) qk_out[((b * Hq + h) * Sq + i) * total + j] = scores[j];
+          if (mode == AttentionQkMode::kSoftmax && !qk_out.empty())
+            qk_out[((b * Hq + h) * Sq + i) * total + j] = scores[j];
         }
         for (int64_t d = 0; d < Dv; ++d) {
           double acc = 0.0;
