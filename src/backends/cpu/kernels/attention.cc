@@ -2,13 +2,14 @@
 // packed QKV inputs, additive or boolean masks (last dim may be shorter: the rest is masked) and is_causal.
 // One (batch, head) per work item: Q.K^T and P.V are oneDNN sgemm calls (single-threaded inside the parallel
 // region), the mask / causal bias and softmax are vectorized rows in between.
+#include "backends/cpu/kernels/attention.h"
+
 #include <oneapi/dnnl/dnnl.h>
 
 #include <cmath>
 #include <limits>
 #include <vector>
 
-#include "backends/cpu/kernels/attention.h"
 #include "backends/cpu/kernels/common.h"
 #include "backends/cpu/kernels/norm_rows.h"
 #include "backends/cpu/kernels/vec_math.h"
