@@ -54,9 +54,10 @@ Result<CalibratedModel> calibrate_model(const std::string& onnx_path, const Buil
   r.folded_batch_norms = *folded;
   KILN_ASSIGN_OR_RETURN(m.targets, find_quant_targets(m.model, m.base_dir));
   if (m.targets.ops.empty())
-    return failed_precondition(onnx_path +
-                               ": nothing to quantize: INT8 quantizes Conv, MatMul and Gemm whose weight "
-                               "is a float initializer, and this model has none");
+    return failed_precondition(onnx_path + ": nothing to quantize: " +
+                               (options.precision == "fp8" ? std::string("FP8 quantizes MatMul and Gemm")
+                                                           : std::string("INT8 quantizes Conv, MatMul and Gemm")) +
+                               " whose weight is a float initializer, and this model has none");
   const std::vector<std::string> tensors = m.targets.tensors();
   if (have_cache) {
     KILN_ASSIGN_OR_RETURN(r.cache, read_cache(options.calib_cache));
