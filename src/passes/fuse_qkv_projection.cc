@@ -4,7 +4,10 @@
 // output (packed_qkv = 1, docs/fused-ops.md). One fuller GEMM instead of three small ones: fewer launches at batch 1,
 // better tiles at large batch.
 #include <cstring>
+#include <optional>
 
+#include "ir/attention_params.h"
+#include "ir/op_params.h"
 #include "passes/fuse_util.h"
 #include "passes/pass.h"
 
@@ -40,11 +43,16 @@ std::optional<Projection> match_projection(const Graph& g, const GraphIndex& idx
   p.a = n.inputs[0];
   const TypeInfo* at = g.type_of(n.inputs[0]);
   p.fp8 = n.op == OpKind::kFusedMatMul && at && is_float8(at->dtype);
+  std::optional<GemmParams> gp;
+  if (n.op == OpKind::kFusedMatMul) {
+    auto parsed = gemm_params(n.attrs);
+    if (!parsed.ok()) return std::nullopt;
+    gp = *parsed;
+  }
   if (p.fp8) {
-    if (n.attrs.get_int("transA", 0) != 0 || n.attrs.get_int("transB", 0) != 1 || n.inputs.size() != 3 ||
-        !n.attrs.get_string("activation", "").empty())
+    if (gp->trans_a || !gp->trans_b || n.inputs.size() != 3 || !n.attrs.get_string("activation", "").empty())
       return std::nullopt;
-    p.alpha = n.attrs.get_float("alpha", 1.f);
+    p.alpha = gp->alpha;
     p.bias = constant_value(g, n.inputs[2]);
     p.w = constant_value(g, n.inputs[1]);
     if (!p.bias || !p.w || p.w->rank() != 2 || !is_float8(p.w->dtype()) || p.bias->rank() != 1 ||
@@ -53,8 +61,8 @@ std::optional<Projection> match_projection(const Graph& g, const GraphIndex& idx
     return p;
   }
   if (n.op == OpKind::kFusedMatMul) {
-    if (n.attrs.get_int("transA", 0) != 0 || n.attrs.get_int("transB", 0) != 0 ||
-        n.attrs.get_float("alpha", 1.f) != 1.f || !n.attrs.get_string("activation", "").empty() || n.has_input(3))
+    if (gp->trans_a || gp->trans_b || gp->alpha != 1.f || !n.attrs.get_string("activation", "").empty() ||
+        n.has_input(3))
       return std::nullopt;
     if (n.has_input(2)) {
       p.bias = constant_value(g, n.inputs[2]);
@@ -97,12 +105,14 @@ class FuseQkvProjection : public Pass {
     fuse::Rewriter rw(g);
     for (size_t ai = 0; ai < g.nodes.size(); ++ai) {
       const Node& at = g.nodes[ai];
-      if (at.op != OpKind::kAttention || at.inputs.size() < 3 || at.attrs.get_int("packed_qkv", 0) != 0) continue;
+      if (at.op != OpKind::kAttention || at.inputs.size() < 3) continue;
+      auto ap = attention_params(at.attrs);
+      if (!ap.ok() || ap->packed_qkv) continue;  // a bad attribute is inference's error to report, not ours
       // Self-attention in the 3-D form, no KV cache and no extra outputs (what the packed kernels are built for).
       bool extra = false;
       for (size_t k = 4; k < at.inputs.size(); ++k) extra |= !at.inputs[k].empty();
       for (size_t o = 1; o < at.outputs.size(); ++o) extra |= !at.outputs[o].empty();
-      const int64_t hq = at.attrs.get_int("q_num_heads", 0), hkv = at.attrs.get_int("kv_num_heads", 0);
+      const int64_t hq = ap->q_num_heads, hkv = ap->kv_num_heads;
       if (extra || hq <= 0 || hkv <= 0 || hq % hkv != 0) continue;
       const std::string &q = at.inputs[0], &k = at.inputs[1], &v = at.inputs[2];
       if (q == k || q == v || k == v) continue;
