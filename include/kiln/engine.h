@@ -158,6 +158,17 @@ class Engine {
 
 using NamedValues = std::vector<std::pair<std::string, Value>>;
 
+// An input tensor that already lies in CUDA device memory (a CUDA shared-memory region, a PyTorch/CuPy tensor):
+// ExecutionContext::bind_inputs copies it device-to-device into the context's input buffer, never through the
+// host. CUDA engines only. The bytes must be final when bind_inputs is called: its copy is ordered after work
+// already queued on the legacy default stream (what DLPack producers synchronize with) and no other stream.
+struct DeviceTensorView {
+  DType dtype = DType::kUndefined;
+  Dims dims;
+  const void* data = nullptr;  // a CUDA device (or managed) address; may be null only when the tensor is empty
+};
+using DeviceInputs = std::vector<std::pair<std::string, DeviceTensorView>>;
+
 struct RunOptions {
   bool check_finite = false;  // reject NaN/Inf in float inputs with an error naming the input
 };
@@ -194,12 +205,20 @@ class ExecutionContext {
   // Validates inputs (names, dtypes, ranks, dims, profile ranges) and runs the engine. Outputs come
   // back in the engine's output order. Same as bind_inputs + execute + fetch_outputs.
   Status run(const NamedValues& inputs, NamedValues* outputs, const RunOptions& options = {});
+  // The same with some inputs in CUDA device memory (a name is given in exactly one of the two lists).
+  Status run(const NamedValues& host_inputs, const DeviceInputs& device_inputs, NamedValues* outputs,
+             const RunOptions& options = {});
   // Only the input checks of run().
   Status validate_inputs(const NamedValues& inputs, const RunOptions& options = {}) const;
 
   // Split form for benchmarks and servers: bind (validate and copy inputs to where the engine runs: the GPU for
   // CUDA engines), execute any number of times on the bound inputs, then fetch outputs to the host.
   Status bind_inputs(const NamedValues& inputs, const RunOptions& options = {});
+  // Binds host inputs and device-resident ones (DeviceTensorView): the device ones are copied device-to-device on
+  // the context's stream; the caller may reuse both kinds of buffer once this returns. Engines of other backends
+  // refuse device inputs naming the input; options.check_finite refuses them (it reads values on the host).
+  Status bind_inputs(const NamedValues& host_inputs, const DeviceInputs& device_inputs,
+                     const RunOptions& options = {});
   Status execute();
   // Runs execute() n times on the bound inputs. A CUDA engine whose graph for these shapes is already captured
   // (set_cuda_graph, after one execute()) queues the n replays without waiting in between, so throughput is

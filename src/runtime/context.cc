@@ -113,6 +113,45 @@ Status ExecutionContext::bind_inputs(const NamedValues& inputs, const RunOptions
   return backend_->bind_inputs(inputs);
 }
 
+Status ContextBackend::bind_inputs(const NamedValues&, const DeviceInputs& device_inputs) {
+  return invalid_argument("input '" + device_inputs.front().first +
+                          "' is in CUDA device memory, but this engine does not run on a GPU (device-resident "
+                          "inputs need a CUDA engine; pass host memory)");
+}
+
+Status ExecutionContext::bind_inputs(const NamedValues& host_inputs, const DeviceInputs& device_inputs,
+                                     const RunOptions& options) {
+  if (device_inputs.empty()) return bind_inputs(host_inputs, options);
+  if (options.check_finite)
+    return invalid_argument("input '" + device_inputs.front().first +
+                            "' is in CUDA device memory: check_finite reads inputs on the host, pass host memory");
+  // Validated like host inputs, through placeholders that carry only the dtype and dims.
+  NamedValues all = host_inputs;
+  for (const auto& [name, d] : device_inputs) {
+    if (d.dtype == DType::kString || d.dtype == DType::kUndefined)
+      return invalid_argument("input '" + name + "': " + (d.dtype == DType::kString ? "string" : "undefined") +
+                              " tensors cannot be passed in device memory");
+    for (int64_t x : d.dims)
+      if (x < 0) return invalid_argument("input '" + name + "': negative dim in shape " + dims_to_string(d.dims));
+    if (dims_numel(d.dims) < 0)
+      return invalid_argument("input '" + name + "': shape " + dims_to_string(d.dims) + " has too many elements");
+    const Tensor placeholder = Tensor::wrap(d.dtype, d.dims, const_cast<void*>(d.data), nullptr);
+    if (!d.data && placeholder.nbytes() > 0)
+      return invalid_argument("input '" + name + "': null device address for " +
+                              std::to_string(placeholder.nbytes()) + " bytes");
+    all.emplace_back(name, Value::of(placeholder));
+  }
+  KILN_RETURN_IF_ERROR(validate_inputs(all, options));
+  return backend_->bind_inputs(host_inputs, device_inputs);
+}
+
+Status ExecutionContext::run(const NamedValues& host_inputs, const DeviceInputs& device_inputs, NamedValues* outputs,
+                             const RunOptions& options) {
+  KILN_RETURN_IF_ERROR(bind_inputs(host_inputs, device_inputs, options));
+  KILN_RETURN_IF_ERROR(execute());
+  return fetch_outputs(outputs);
+}
+
 Status ExecutionContext::execute() {
   return backend_->execute();
 }

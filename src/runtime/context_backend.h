@@ -12,6 +12,9 @@ class ContextBackend {
   virtual ~ContextBackend() = default;
   // `inputs` were validated against the engine; they are copied or uploaded, the caller may reuse its buffers.
   virtual Status bind_inputs(const NamedValues& inputs) = 0;
+  // Host inputs plus inputs in CUDA device memory (all validated; device_inputs is not empty). Only backends that
+  // run on a GPU take them; the default refuses naming the first one.
+  virtual Status bind_inputs(const NamedValues& inputs, const DeviceInputs& device_inputs);
   virtual Status execute() = 0;
   // n >= 1 executions on the bound inputs; backends that can queue them without waiting override this.
   virtual Status execute_back_to_back(int n) {

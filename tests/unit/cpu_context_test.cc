@@ -94,6 +94,33 @@ TEST_P(CpuContextRuns, MatchReferenceAcrossRunsAndShapes) {
 
 INSTANTIATE_TEST_SUITE_P(CpuContext, CpuContextRuns, ::testing::Bool());
 
+// Inputs in CUDA device memory need a CUDA engine: CPU and reference engines refuse them with one line naming
+// the input (they are never read), after the same shape checks as host inputs.
+TEST(CpuContext, RefusesDeviceResidentInputs) {
+  register_builtin_backends();
+  for (const char* backend : {"cpu", "reference"}) {
+    auto e = make_engine(backend);
+    auto ctx = e->create_context();
+    const int not_host_memory = 0;
+    DeviceInputs dev = {{"x", {DType::kFloat32, {2, 3, 8, 8}, &not_host_memory}}};
+    NamedValues out;
+    Status st = ctx->run({}, dev, &out);
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << backend;
+    EXPECT_NE(st.message().find("input 'x' is in CUDA device memory, but this engine does not run on a GPU"),
+              std::string::npos) << st.message();
+    dev[0].second.dims = {2, 4, 8, 8};
+    st = ctx->run({}, dev, &out);
+    EXPECT_NE(st.message().find("input 'x' dim 1: expected 3, got 4"), std::string::npos) << st.message();
+    dev[0].second = {DType::kString, {2}, &not_host_memory};
+    st = ctx->run({}, dev, &out);
+    EXPECT_NE(st.message().find("string tensors cannot be passed in device memory"), std::string::npos)
+        << st.message();
+    dev[0].second = {DType::kFloat32, {2, 3, 8, 8}, nullptr};
+    st = ctx->run({}, dev, &out);
+    EXPECT_NE(st.message().find("null device address"), std::string::npos) << st.message();
+  }
+}
+
 TEST(CpuContext, ProfilingNamesBackendAndKernel) {
   register_builtin_backends();
   auto cpu = make_engine("cpu");

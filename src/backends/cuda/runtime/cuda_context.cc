@@ -147,9 +147,28 @@ Result<void*> CudaContext::pinned(size_t bytes) {
 }
 
 Status CudaContext::bind_inputs(const NamedValues& inputs) {
+  return bind_inputs(inputs, DeviceInputs{});
+}
+
+Status CudaContext::bind_inputs(const NamedValues& inputs, const DeviceInputs& device_inputs) {
   KILN_RETURN_IF_ERROR(init_status_);
   KILN_CUDA_RETURN_IF_ERROR(cudaSetDevice(state_->device));
+  for (const auto& [name, d] : device_inputs) {
+    // A host address would be copied too (unified addressing), but the caller said device memory: say it is not.
+    cudaPointerAttributes attr{};
+    if (d.data && (cudaPointerGetAttributes(&attr, d.data) != cudaSuccess ||
+                   (attr.type != cudaMemoryTypeDevice && attr.type != cudaMemoryTypeManaged))) {
+      cudaGetLastError();
+      return invalid_argument("input '" + name + "': address is not CUDA device memory");
+    }
+  }
   KILN_CUDA_RETURN_IF_ERROR(cudaEventRecord(ev_[0], stream_));
+  if (!device_inputs.empty()) {
+    // Order the device-to-device copies after what the legacy default stream holds: a DLPack producer that was
+    // given no stream synchronizes its work with that stream before handing the tensor out.
+    KILN_CUDA_RETURN_IF_ERROR(cudaEventRecord(ev_[6], cudaStreamLegacy));
+    KILN_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(stream_, ev_[6], 0));
+  }
   size_t total = 0;  // staging bytes: inputs that are already page-locked are copied from where they are
   for (const auto& [name, v] : inputs)
     if (v.kind == ValueKind::kTensor && v.tensor.dtype() != DType::kString && !is_pinned_host_memory(v.tensor.raw()))
@@ -162,9 +181,22 @@ Status CudaContext::bind_inputs(const NamedValues& inputs) {
     const Value* v = nullptr;
     for (const auto& [n, val] : inputs)
       if (n == name) v = &val;
+    const DeviceTensorView* dv = nullptr;
+    for (const auto& [n, d] : device_inputs)
+      if (n == name) dv = &d;
     Slot& s = slots_[input_ids_[k]];
     s = Slot{};
     s.persistent = true;
+    if (dv) {  // device-resident: copied device to device; a host copy is made only if a host node reads it
+      s.dtype = dv->dtype;
+      s.dims = dv->dims;
+      const size_t bytes = static_cast<size_t>(dims_numel(dv->dims)) * dtype_size(dv->dtype);
+      KILN_RETURN_IF_ERROR(ensure_input_buffer(k, bytes));
+      s.dev = input_bufs_[k];
+      s.on_device = true;
+      if (bytes) KILN_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(s.dev, dv->data, bytes, cudaMemcpyDefault, stream_));
+      continue;
+    }
     if (!v) continue;  // validated by ExecutionContext: only optional-like inputs can be absent
     s.host = *v;
     s.on_host = true;
@@ -173,13 +205,7 @@ Status CudaContext::bind_inputs(const NamedValues& inputs) {
     s.dtype = t.dtype();
     s.dims = t.dims();
     size_t bytes = t.nbytes();
-    if (bytes > input_buf_bytes_[k]) {
-      if (input_bufs_[k]) KILN_CUDA_RETURN_IF_ERROR(cudaFree(input_bufs_[k]));
-      input_bufs_[k] = nullptr;
-      KILN_CUDA_RETURN_IF_ERROR(cudaMalloc(&input_bufs_[k], bytes));
-      input_buf_bytes_[k] = bytes;
-      destroy_graphs();  // captured graphs read the old buffer
-    }
+    KILN_RETURN_IF_ERROR(ensure_input_buffer(k, bytes));
     s.dev = input_bufs_[k];
     s.on_device = true;
     if (bytes && is_pinned_host_memory(t.raw())) {
@@ -198,6 +224,17 @@ Status CudaContext::bind_inputs(const NamedValues& inputs) {
   float ms = 0;
   cudaEventElapsedTime(&ms, ev_[0], ev_[1]);
   timings_.h2d_ms = ms;
+  return ok_status();
+}
+
+Status CudaContext::ensure_input_buffer(size_t k, size_t bytes) {
+  if (bytes <= input_buf_bytes_[k]) return ok_status();
+  if (input_bufs_[k]) KILN_CUDA_RETURN_IF_ERROR(cudaFree(input_bufs_[k]));
+  input_bufs_[k] = nullptr;
+  input_buf_bytes_[k] = 0;
+  KILN_CUDA_RETURN_IF_ERROR(cudaMalloc(&input_bufs_[k], bytes));
+  input_buf_bytes_[k] = bytes;
+  destroy_graphs();  // captured graphs read the old buffer
   return ok_status();
 }
 

@@ -66,6 +66,7 @@ class CudaContext : public ContextBackend {
   Status init();
 
   Status bind_inputs(const NamedValues& inputs) override;
+  Status bind_inputs(const NamedValues& inputs, const DeviceInputs& device_inputs) override;
   Status execute() override;
   Status execute_back_to_back(int n) override;
   Status fetch_outputs(std::vector<Value>* outputs) override;
@@ -102,6 +103,8 @@ class CudaContext : public ContextBackend {
   Status ensure_host(int id);
   Result<void*> workspace(size_t bytes);
   std::string signature() const;
+  // Grows input k's device buffer to at least `bytes` (captured graphs read the old one: they are dropped).
+  Status ensure_input_buffer(size_t k, size_t bytes);
   void destroy_graphs();
 
   const Engine& engine_;
@@ -112,7 +115,7 @@ class CudaContext : public ContextBackend {
   cublasLtHandle_t cublaslt_ = nullptr;
   cudnnHandle_t cudnn_ = nullptr;
   cudaDeviceProp props_{};
-  cudaEvent_t ev_[6] = {};
+  cudaEvent_t ev_[7] = {};  // [0,1] bind, [2,3] execute, [4,5] profiling, [6] device inputs: legacy stream
 
   std::unordered_map<std::string, int> ids_;  // value name -> slot index
   std::vector<Slot> slots_;

@@ -25,6 +25,7 @@ class FailedContext : public ContextBackend {
  public:
   explicit FailedContext(Status st) : st_(std::move(st)) {}
   Status bind_inputs(const NamedValues&) override { return st_; }
+  Status bind_inputs(const NamedValues&, const DeviceInputs&) override { return st_; }
   Status execute() override { return st_; }
   Status fetch_outputs(std::vector<Value>*) override { return st_; }
 
