@@ -5,6 +5,7 @@
 #ifdef KILN_HAVE_CUDA
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 #endif
@@ -22,6 +23,10 @@ ServerStatus cuda_ipc_open(const std::string& where, const std::string&, int, ui
 }
 void cuda_ipc_close(void*, int) {}
 bool cuda_copy(void*, const void*, size_t, bool, int, std::string* error) {
+  *error = "kiln was built without CUDA";
+  return false;
+}
+bool cuda_gather(const std::vector<GatherPart>&, size_t, size_t, int, DeviceBatchBuffer*, std::string* error) {
   *error = "kiln was built without CUDA";
   return false;
 }
@@ -157,6 +162,51 @@ bool cuda_copy(void* dst, const void* src, size_t n, bool to_device, int device,
     *error = cudaGetErrorString(e);
     return false;
   }
+  return true;
+}
+
+bool cuda_gather(const std::vector<GatherPart>& parts, size_t total, size_t reserve, int device,
+                 DeviceBatchBuffer* buffer, std::string* error) {
+  DeviceScope scope(device);
+  cudaStream_t s = scope.ok() ? thread_stream(device) : nullptr;
+  if (!s) {
+    *error = "cannot use CUDA device " + std::to_string(device);
+    return false;
+  }
+  auto failed = [&](cudaError_t e) {
+    cudaGetLastError();
+    *error = cudaGetErrorString(e);
+    return false;
+  };
+  if (!buffer->memory || buffer->capacity < total || buffer->device != device) {
+    buffer->memory.reset();  // the old buffer goes first: both may not fit at once
+    buffer->capacity = 0;
+    const size_t bytes = std::max<size_t>({total, reserve, 1});
+    void* p = nullptr;
+    if (cudaError_t e = cudaMalloc(&p, bytes); e != cudaSuccess) return failed(e);
+    buffer->memory = std::shared_ptr<void>(p, [device](void* q) {
+      DeviceScope free_scope(device);
+      cudaFree(q);
+    });
+    buffer->capacity = bytes;
+    buffer->device = device;
+  }
+  char* dst = static_cast<char*>(buffer->memory.get());
+  size_t off = 0;
+  for (const GatherPart& part : parts) {
+    if (part.size > total - off) {
+      *error = "input parts exceed the batch tensor";
+      return false;
+    }
+    // Host parts are pageable (the request's bytes): the copy stages them; device parts may be on another GPU.
+    if (part.size)
+      if (cudaError_t e = cudaMemcpyAsync(dst + off, part.src, part.size, cudaMemcpyDefault, s); e != cudaSuccess)
+        return failed(e);
+    off += part.size;
+  }
+  if (off < total)
+    if (cudaError_t e = cudaMemsetAsync(dst + off, 0, total - off, s); e != cudaSuccess) return failed(e);
+  if (cudaError_t e = cudaStreamSynchronize(s); e != cudaSuccess) return failed(e);
   return true;
 }
 

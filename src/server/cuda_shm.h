@@ -3,6 +3,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,6 +28,26 @@ void cuda_ipc_close(void* ptr, int device);
 // thread (never the legacy default stream, which would wait for the engines' streams). to_device: host src ->
 // device dst; else device src -> host dst. false with *error set when CUDA reports a failure.
 bool cuda_copy(void* dst, const void* src, size_t n, bool to_device, int device, std::string* error);
+
+// One part of a batch input gathered on a GPU: `size` bytes at `src`, a host address, or an address in CUDA device
+// memory (a CUDA shared-memory input) when on_device.
+struct GatherPart {
+  const void* src = nullptr;
+  size_t size = 0;
+  bool on_device = false;
+};
+// A grow-only device buffer (one per instance and input); the memory is freed when its last owner goes away.
+struct DeviceBatchBuffer {
+  std::shared_ptr<void> memory;
+  size_t capacity = 0;  // bytes
+  int device = -1;
+};
+// Copies `parts` back to back into `buffer` on `device` (reallocated there when smaller than `total` bytes, then
+// with max(total, reserve) bytes), zero-fills the rest of the first `total` bytes, and waits for the copies (on a
+// non-blocking stream of the calling thread). Device parts are copied device-to-device (between GPUs when they lie
+// on another one), never through the host. false with *error set on a CUDA failure or when the parts exceed total.
+bool cuda_gather(const std::vector<GatherPart>& parts, size_t total, size_t reserve, int device,
+                 DeviceBatchBuffer* buffer, std::string* error);
 
 }  // namespace kiln::server
 

@@ -79,6 +79,10 @@ struct InferTensor {
   const char* view = nullptr;
   size_t view_size = 0;
   std::shared_ptr<const void> hold;
+  // >= 0: `view` is an address in that CUDA device's memory (a CUDA shared-memory input, resolve_shared_memory):
+  // its bytes are copied device-to-device into a GPU instance's batch, or device-to-host (cuda_copy) for anything
+  // else. Never read them through bytes() on the host; bytes().size() is still the byte count.
+  int view_device = -1;
   std::string_view bytes() const { return view ? std::string_view(view, view_size) : std::string_view(data); }
 };
 

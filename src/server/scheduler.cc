@@ -8,6 +8,7 @@
 #include <sched.h>
 
 #include "server/classification.h"
+#include "server/cuda_shm.h"  // device-side batch assembly of CUDA shared-memory inputs
 #include "server/model_config.h"
 #include "server/tensor_codec.h"
 #include "server/trace.h"  // trace hook in execute()
@@ -150,6 +151,7 @@ void Scheduler::start() {
       contexts_.back()->set_num_threads(cpu_threads);
   }
   input_cache_.resize(config_.instances);
+  device_input_cache_.resize(config_.instances);
   for (int i = 0; i < config_.instances; ++i) threads_.emplace_back([this, i] { worker(i); });
 }
 
@@ -332,6 +334,28 @@ void Scheduler::worker(int index) {
   }
 }
 
+ServerStatus Scheduler::gather_on_device(int instance, const std::string& name,
+                                        const std::vector<const InferTensor*>& parts, const Dims& dims,
+                                        size_t reserve, DeviceInputs* device_inputs) {
+  const DType dtype = parts[0]->dtype;
+  const size_t total = static_cast<size_t>(dims_numel(dims)) * dtype_size(dtype);
+  std::vector<GatherPart> copies;
+  copies.reserve(parts.size());
+  for (const InferTensor* p : parts) {
+    const std::string_view b = p->bytes();
+    copies.push_back({b.data(), b.size(), p->view_device >= 0});
+  }
+  const SchedulerInstance& where = instances_[static_cast<size_t>(instance)];
+  const int device = where.engine->device() >= 0 ? where.engine->device() : std::max(where.device, 0);
+  DeviceBatchBuffer& buffer = device_input_cache_[static_cast<size_t>(instance)][name];
+  std::string error;
+  if (!cuda_gather(copies, total, reserve, device, &buffer, &error))
+    return server_error(ServerCode::kInternal, "input '" + name + "': assembling the batch on GPU " +
+                                                   std::to_string(device) + " failed: " + error);
+  device_inputs->emplace_back(name, DeviceTensorView{dtype, dims, buffer.memory.get()});
+  return {};
+}
+
 int64_t Scheduler::padded_rows(int64_t rows) const {
   // Only GPU engines gain from it (each new batch size costs a recording run and a graph capture); string
   // inputs cannot be padded.
@@ -361,6 +385,8 @@ void Scheduler::execute(int instance, ExecutionContext* ctx, std::vector<std::un
   };
   NamedValues inputs;
   inputs.reserve(config_.inputs.size());
+  DeviceInputs device_inputs;
+  const bool gpu = engine_->info().backend == "cuda";
   for (const auto& spec : config_.inputs) {
     std::vector<const InferTensor*> parts;
     for (auto& r : batch) {
@@ -388,6 +414,14 @@ void Scheduler::execute(int instance, ExecutionContext* ctx, std::vector<std::un
       if (row_bytes > 0 && row_bytes <= kMaxReserveBytes / static_cast<size_t>(config_.max_batch_size))
         reserve = row_bytes * static_cast<size_t>(config_.max_batch_size);
     }
+    if (gpu && spec.dtype != DType::kString &&
+        std::any_of(parts.begin(), parts.end(), [](const InferTensor* p) { return p->view_device >= 0; })) {
+      // CUDA shared-memory inputs: the batch is assembled on the instance's GPU (device-to-device copies; host
+      // parts of the same batch are copied host-to-device) and bound there, never staged through the host.
+      ServerStatus gathered = gather_on_device(instance, spec.name, parts, dims, reserve, &device_inputs);
+      if (!gathered.ok()) return fail_all(gathered, failure_reason(gathered.code));
+      continue;
+    }
     size_t bad_part = parts.size();
     auto tensor = concat_tensors(parts, parts[0]->dtype, dims, /*zero_fill_tail=*/run_rows != total_rows,
                                  &(*input_cache)[spec.name],
@@ -413,7 +447,7 @@ void Scheduler::execute(int instance, ExecutionContext* ctx, std::vector<std::un
   }
   uint64_t t1 = now_ns();
   NamedValues outputs;
-  Status st = ctx->run(inputs, &outputs);
+  Status st = ctx->run(inputs, device_inputs, &outputs);
   uint64_t t2 = now_ns();
   inputs.clear();
   if (!st.ok()) {

@@ -13,6 +13,7 @@
 
 #include "kiln/engine.h"
 #include "server/inference_server.h"
+#include "server/cuda_shm.h"
 #include "server/model_config.pb.h"
 #include "server/response_pool.h"
 #include "server/tensor_codec.h"
@@ -149,6 +150,12 @@ class Scheduler {
   // The labels of an output (its label_filename's lines), or null.
   const std::vector<std::string>* labels_of(const std::string& output) const;
   std::vector<std::map<std::string, BatchBuffer>> input_cache_;  // per instance: batch buffers by input name
+  // Per instance: device batch buffers by input name (batches holding CUDA shared-memory inputs; GPU instances).
+  std::vector<std::map<std::string, DeviceBatchBuffer>> device_input_cache_;
+  // Assembles input `name` of a batch (parts in batch order, `dims` the padded batch shape) in the instance's device
+  // buffer and appends it to *device_inputs; kInternal naming the input and the GPU on a CUDA failure.
+  ServerStatus gather_on_device(int instance, const std::string& name, const std::vector<const InferTensor*>& parts,
+                                const Dims& dims, size_t reserve, DeviceInputs* device_inputs);
 
   void worker(int index);
   // Takes the next batch (or nothing when the thread should exit). Holds mu_.

@@ -379,7 +379,16 @@ ServerStatus resolve_shared_memory(const ShmRegistry& registry, InferRequest* re
     st = registry.view(region, offset, size, &mapping);
     if (!st.ok()) return bad(where + ": " + st.message);
     const char* data = mapping->data() + offset;
-    if (mapping->device() >= 0) {  // CUDA: one device-to-host copy into the request; the batch copies from there
+    if (mapping->device() >= 0 && t.dtype != DType::kString) {
+      // CUDA: the request keeps the device address (and the open handle); the scheduler copies the bytes device to
+      // device into a GPU instance's batch (device-to-host only for CPU instances).
+      t.view = data;
+      t.view_size = static_cast<size_t>(size);
+      t.view_device = mapping->device();
+      t.hold = std::move(mapping);
+      continue;
+    }
+    if (mapping->device() >= 0) {  // CUDA BYTES: parsed on the host, from one device-to-host copy
       t.data.resize(static_cast<size_t>(size));
       std::string error;
       if (!cuda_copy(t.data.data(), data, t.data.size(), /*to_device=*/false, mapping->device(), &error))

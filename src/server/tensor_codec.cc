@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kiln/engine.h"
+#include "server/cuda_shm.h"      // cuda_copy (CUDA shared-memory inputs)
 #include "server/shm_registry.h"  // guarded_copy / write_shm_output (shared-memory bytes)
 
 namespace kiln::server {
@@ -149,13 +150,28 @@ Result<Tensor> concat_tensors(const std::vector<const InferTensor*>& parts, DTyp
   // one thread's memcpy bandwidth would otherwise bound the worker (and keep its GPU idle) at high image rates.
   std::vector<std::pair<const char*, size_t>> copies;
   copies.reserve(parts.size());
+  bool any_device = false;
   for (const InferTensor* p : parts) {
     const std::string_view b = p->bytes();
     if (off + b.size() > t.nbytes()) return internal_error("input parts exceed the batch tensor");
     copies.emplace_back(b.data(), b.size());
     off += b.size();
+    any_device |= p->view_device >= 0;
   }
-  if (size_t bad = parallel_copy(dst, copies, off); bad < parts.size()) {  // a truncated shared-memory input
+  if (any_device) {  // CUDA shared-memory parts for an instance that runs on the host: one copy each, in order
+    size_t at = 0;
+    for (size_t k = 0; k < parts.size(); ++k) {
+      std::string error;
+      if (parts[k]->view_device >= 0 ? !cuda_copy(dst + at, copies[k].first, copies[k].second, /*to_device=*/false,
+                                                  parts[k]->view_device, &error)
+                                     : !guarded_copy(dst + at, copies[k].first, copies[k].second)) {
+        if (failed_part) *failed_part = k;
+        return invalid_argument("input '" + parts[k]->name + "': copying its bytes failed" +
+                                (error.empty() ? std::string(" (shared memory truncated)") : ": " + error));
+      }
+      at += copies[k].second;
+    }
+  } else if (size_t bad = parallel_copy(dst, copies, off); bad < parts.size()) {  // a truncated shared-memory input
     if (failed_part) *failed_part = bad;
     auto it = parts[bad]->parameters.find("shared_memory_region");
     const std::string* region = it == parts[bad]->parameters.end() ? nullptr : std::get_if<std::string>(&it->second);

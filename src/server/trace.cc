@@ -1,5 +1,6 @@
 // Tracer: Triton-style trace settings (global and per model) and the sampled-request trace records (trace.h).
 #include "server/trace.h"
+#include "server/cuda_shm.h"      // cuda_copy for CUDA shared-memory input views
 #include "server/shm_registry.h"  // guarded_copy for shared-memory input views
 
 #include <algorithm>
@@ -70,7 +71,10 @@ nlohmann::json tensor_json(const char* activity, const InferTensor& t) {
     const size_t limit = kMaxTraceElements * std::max<size_t>(1, dtype_size(t.dtype));
     clipped = bytes.size() > limit;
     snapshot.resize(std::min(bytes.size(), limit));
-    if (!guarded_copy(snapshot.data(), bytes.data(), snapshot.size())) {
+    std::string error;
+    if (t.view_device >= 0 ? !cuda_copy(snapshot.data(), bytes.data(), snapshot.size(), /*to_device=*/false,
+                                        t.view_device, &error)
+                           : !guarded_copy(snapshot.data(), bytes.data(), snapshot.size())) {
       snapshot.clear();
       unreadable = true;
     }
