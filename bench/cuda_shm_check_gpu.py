@@ -5,7 +5,9 @@ machine has no tritonclient): cudaMalloc a device buffer, cudaIpcGetMemHandle, r
 (`POST v2/cudasharedmemory/region/{r}/register`, raw_handle base64), then infer with inputs and/or outputs in the
 region. ResNet-50 FP16 (serve_gpu.py's export and engine) behind one GPU instance; every response is compared with
 onnxruntime on the CPU (cosine >= 0.995, serve_gpu.py's rule). Also: status, unregister, a region used after
-unregistering, a garbage handle, a byte_size past the allocation, an offset past the region, and 32 threads with a region each.
+unregistering, a garbage handle, a byte_size past the allocation, an offset past the region, 32 threads with a region
+each (a third sending inputs in the body, so batches mix device and host parts), and a CPU instance reading a CUDA
+region.
 Usage: python3 bench/cuda_shm_check_gpu.py --kiln dist/bin/kiln [--work DIR] [--input-dtype fp16|fp32]
 Exit status 0 when every check passed.
 """
@@ -210,25 +212,57 @@ def run_checks(a, c, rt, sess, onnx_path):
         bufs.append((bi, bo))
 
     def client(i):
+        # Every third client sends its input in the body: batches mix device parts and host parts.
         bad = 0
         for k in range(per):
             j = (i + k) % len(xs)
             bufs[i][0].write(xs[j])
+            in_region = None if i % 3 == 2 else f"ci{i}"
             s, _ = http("POST", "/v2/models/resnet50/infer",
-                        infer_body(x_dtype, xs[j].shape, f"ci{i}", 0, f"co{i}", 1000 * np.dtype(np_out).itemsize))
+                        infer_body(x_dtype, xs[j].shape, in_region, 0, f"co{i}", 1000 * np.dtype(np_out).itemsize,
+                                   x=xs[j]))
             y = bufs[i][1].read(np_out, (1000,)).astype(np.float32)
             bad += s != 200 or not cosine_ok(y, refs[j])[0]
         return bad
 
     with concurrent.futures.ThreadPoolExecutor(n) as pool:
         bad = sum(pool.map(client, range(n)))
-    c.expect(bad == 0, f"{n} clients x {per} requests, own regions each: {n * per - bad} of {n * per} right")
+    c.expect(bad == 0, f"{n} clients x {per} requests, own regions each (a third with inputs in the body): "
+                       f"{n * per - bad} of {n * per} right")
     http("POST", "/v2/cudasharedmemory/unregister")
     for bi, bo in bufs:
         bi.free()
         bo.free()
+    # A CPU instance reads a CUDA shared-memory input too (copied device-to-host for it).
+    v = rng.rand(3, 16).astype(np.float32)
+    vin = DeviceBuffer(rt, v.nbytes)
+    vin.write(v)
+    register("cpu_in", vin)
+    body = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [3, 16],
+                        "parameters": {"shared_memory_region": "cpu_in", "shared_memory_byte_size": v.nbytes}}],
+            "outputs": [{"name": "y", "parameters": {"binary_data": False}}]}
+    s, r = http("POST", "/v2/models/cpu_double/infer", body)
+    got = np.array(r["outputs"][0]["data"], np.float32).reshape(3, 16) if s == 200 else None
+    c.expect(s == 200 and np.array_equal(got, v * 2), f"a CPU instance reads a CUDA shared-memory input: HTTP {s}")
+    http("POST", "/v2/cudasharedmemory/region/cpu_in/unregister")
+    vin.free()
     s, _ = http("GET", "/v2/health/ready")
     c.expect(s == 200, "server still ready")
+
+
+def write_cpu_double(repo):
+    """A CPU model next to ResNet-50: y = 2 x, x [-1, 16] float32, one KIND_CPU instance."""
+    import onnx
+    from onnx import TensorProto, helper
+    g = helper.make_graph([helper.make_node("Add", ["x", "x"], ["y"])], "cpu_double",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 16])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 16])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    os.makedirs(os.path.join(repo, "cpu_double", "1"), exist_ok=True)
+    onnx.save(m, os.path.join(repo, "cpu_double", "1", "model.onnx"))
+    with open(os.path.join(repo, "cpu_double", "config.pbtxt"), "w") as f:
+        f.write('name: "cpu_double"\nmax_batch_size: 8\ninput [{ name: "x" data_type: TYPE_FP32 dims: [16] }]\n'
+                'output [{ name: "y" data_type: TYPE_FP32 dims: [16] }]\ninstance_group [{ count: 1 kind: KIND_CPU }]\n')
 
 
 def main():
@@ -242,6 +276,7 @@ def main():
     work = a.work or tempfile.mkdtemp(prefix="kiln_cuda_shm_")
     onnx_path, repo = sg.prepared_engine(a, work)
     sg.write_config(repo, a.max_batch, 1, input_dtype=a.input_dtype)
+    write_cpu_double(repo)
     rt = load_cudart()
     check(rt.cudaSetDevice(0), "cudaSetDevice")
     sess = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
