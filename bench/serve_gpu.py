@@ -2,7 +2,7 @@
 loaded by `kiln perf` at concurrency 128, compared with `kiln bench` on the same engine in the same run.
 
 Run on a GPU machine: python3 bench/serve_gpu.py --kiln build/bin/kiln [--protocol grpc] [--request-batch 1,8]
-    [--shared-memory none,system] [--input-dtypes fp32,fp16] [--instances 4]
+    [--shared-memory none,system,cuda] [--input-dtypes fp32,fp16] [--instances 4]
 --input-dtypes fp16 serves an engine built with --input-dtype input:fp16 behind a TYPE_FP16 config (clients send half
 the bytes); every engine's responses are checked against onnxruntime before and after its load.
 Needs torch + torchvision (random weights, no download). Prints one table and writes --out JSON.
@@ -273,7 +273,8 @@ def main():
     ap.add_argument("--request-batch", default="1,8", help="images per request, comma list")
     ap.add_argument("--concurrency", type=int, default=128)
     ap.add_argument("--shared-memory", default="none",
-                    help="comma list of kiln perf --shared-memory modes to measure: none, system (e.g. none,system)")
+                    help="comma list of kiln perf --shared-memory modes to measure: none, system, cuda (e.g. "
+                         "none,system,cuda; cuda passes tensors through GPU memory shared with CUDA IPC)")
     ap.add_argument("--input-dtypes", default="fp32",
                     help="comma list of the engine's input types to serve (fp32, fp16): fp16 builds with "
                          "--input-dtype input:fp16 and a TYPE_FP16 config, so clients send half the bytes")

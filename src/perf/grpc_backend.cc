@@ -215,7 +215,7 @@ class GrpcBackend final : public Backend {
 
   Status prepare(const ModelInfo& model, const std::vector<RequestInputs>& requests) override {
     auto built = std::make_shared<std::vector<inference::ModelInferRequest>>();
-    if (options_.system_shared_memory) KILN_RETURN_IF_ERROR(setup_shm(model, requests));
+    if (options_.shared_memory != ShmKind::kNone) KILN_RETURN_IF_ERROR(setup_shm(model, requests));
     for (size_t r = 0; r < requests.size(); ++r) {
       const RequestInputs& inputs = requests[r];
       const ShmRequestRegions* shm = shm_ ? &shm_->requests()[r] : nullptr;
@@ -223,9 +223,10 @@ class GrpcBackend final : public Backend {
       req.set_model_name(model.name);
       req.set_model_version(model.version);
       size_t total = 0;
-      auto set_shm = [](const ShmRegionRef& ref, google::protobuf::Map<std::string, inference::InferParameter>* p) {
-        (*p)["shared_memory_region"].set_string_param(ref.name);
+      auto set_shm = [](const ShmTensorRef& ref, google::protobuf::Map<std::string, inference::InferParameter>* p) {
+        (*p)["shared_memory_region"].set_string_param(ref.region);
         (*p)["shared_memory_byte_size"].set_int64_param(static_cast<int64_t>(ref.byte_size));
+        if (ref.offset) (*p)["shared_memory_offset"].set_int64_param(static_cast<int64_t>(ref.offset));
       };
       for (size_t i = 0; i < inputs.size(); ++i) {
         const InputTensor& t = inputs[i];
@@ -273,33 +274,53 @@ class GrpcBackend final : public Backend {
   }
 
  private:
+  // Creates the shared memory and registers every region (SystemSharedMemoryRegister / CudaSharedMemoryRegister).
   Status setup_shm(const ModelInfo& model, const std::vector<RequestInputs>& requests) {
     release_shm();
-    KILN_ASSIGN_OR_RETURN(shm_,
-                          PerfShm::create(model, requests, options_.batch_size, options_.output_shared_memory_size));
-    for (const ShmRegionRef& r : shm_->all_regions()) {
-      inference::SystemSharedMemoryRegisterRequest req;
-      req.set_name(r.name);
-      req.set_key(r.key);
-      req.set_offset(r.offset);
-      req.set_byte_size(r.byte_size);
-      inference::SystemSharedMemoryRegisterResponse resp;
+    KILN_ASSIGN_OR_RETURN(shm_, PerfShm::create(options_.shared_memory, model, requests, options_.batch_size,
+                                                options_.output_shared_memory_size, options_.cuda_device));
+    for (const ShmRegistration& r : shm_->registrations()) {
       grpc::ClientContext ctx;
       ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-      grpc::Status s = control_->SystemSharedMemoryRegister(&ctx, req, &resp);
+      grpc::Status s;
+      if (shm_->kind() == ShmKind::kCuda) {
+        inference::CudaSharedMemoryRegisterRequest req;
+        req.set_name(r.name);
+        req.set_raw_handle(r.raw_handle);
+        req.set_device_id(r.device);
+        req.set_byte_size(r.byte_size);
+        inference::CudaSharedMemoryRegisterResponse resp;
+        s = control_->CudaSharedMemoryRegister(&ctx, req, &resp);
+      } else {
+        inference::SystemSharedMemoryRegisterRequest req;
+        req.set_name(r.name);
+        req.set_key(r.key);
+        req.set_offset(r.offset);
+        req.set_byte_size(r.byte_size);
+        inference::SystemSharedMemoryRegisterResponse resp;
+        s = control_->SystemSharedMemoryRegister(&ctx, req, &resp);
+      }
       if (!s.ok()) return grpc_error(s, "register shared memory region '" + r.name + "'", target_);
       registered_.push_back(r.name);
     }
     return ok_status();
   }
+  // Unregisters the regions, then frees the memory (the server has closed its mappings by then).
   void release_shm() {
     for (const std::string& name : registered_) {
-      inference::SystemSharedMemoryUnregisterRequest req;
-      req.set_name(name);
-      inference::SystemSharedMemoryUnregisterResponse resp;
       grpc::ClientContext ctx;
       ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-      (void)control_->SystemSharedMemoryUnregister(&ctx, req, &resp);
+      if (shm_ && shm_->kind() == ShmKind::kCuda) {
+        inference::CudaSharedMemoryUnregisterRequest req;
+        req.set_name(name);
+        inference::CudaSharedMemoryUnregisterResponse resp;
+        (void)control_->CudaSharedMemoryUnregister(&ctx, req, &resp);
+      } else {
+        inference::SystemSharedMemoryUnregisterRequest req;
+        req.set_name(name);
+        inference::SystemSharedMemoryUnregisterResponse resp;
+        (void)control_->SystemSharedMemoryUnregister(&ctx, req, &resp);
+      }
     }
     registered_.clear();
     shm_.reset();

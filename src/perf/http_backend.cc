@@ -28,6 +28,23 @@ Status http_error(const HttpResponse& r, const std::string& what) {
   return Status(code, what + ": HTTP " + std::to_string(r.status) + ": " + message);
 }
 
+// Standard base64 with padding (the CUDA shared-memory extension's raw_handle.b64).
+std::string base64(const std::string& in) {
+  static const char kChars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  for (size_t i = 0; i < in.size(); i += 3) {
+    uint32_t v = static_cast<uint8_t>(in[i]) << 16;
+    if (i + 1 < in.size()) v |= static_cast<uint8_t>(in[i + 1]) << 8;
+    if (i + 2 < in.size()) v |= static_cast<uint8_t>(in[i + 2]);
+    out += kChars[(v >> 18) & 63];
+    out += kChars[(v >> 12) & 63];
+    out += i + 1 < in.size() ? kChars[(v >> 6) & 63] : '=';
+    out += i + 2 < in.size() ? kChars[v & 63] : '=';
+  }
+  return out;
+}
+
 uint64_t u64(const json& j, const char* a, const char* b = nullptr) {
   const json* v = &j;
   if (!v->is_object() || !v->contains(a)) return 0;
@@ -132,7 +149,7 @@ class HttpBackend final : public Backend {
   Status prepare(const ModelInfo& model, const std::vector<RequestInputs>& requests) override {
     auto built = std::make_shared<std::vector<std::string>>();
     const std::string path = model_path(model.name, model.version) + "/infer";
-    if (options_.system_shared_memory) KILN_RETURN_IF_ERROR(setup_shm(model, requests));
+    if (options_.shared_memory != ShmKind::kNone) KILN_RETURN_IF_ERROR(setup_shm(model, requests));
     for (size_t r = 0; r < requests.size(); ++r) {
       const RequestInputs& inputs = requests[r];
       const ShmRequestRegions* shm = shm_ ? &shm_->requests()[r] : nullptr;
@@ -144,8 +161,7 @@ class HttpBackend final : public Backend {
         for (size_t d = 0; d < t.shape.size(); ++d) header += (d ? "," : "") + std::to_string(t.shape[d]);
         header += "]";
         if (shm) {
-          header += ",\"parameters\":{\"shared_memory_region\":" + json(shm->inputs[i].name).dump() +
-                    ",\"shared_memory_byte_size\":" + std::to_string(shm->inputs[i].byte_size) + "}}";
+          header += ",\"parameters\":" + shm_params(shm->inputs[i]) + "}";
         } else if (options_.binary_data) {
           header += ",\"parameters\":{\"binary_data_size\":" + std::to_string(t.bytes.size()) + "}}";
         } else {
@@ -159,8 +175,7 @@ class HttpBackend final : public Backend {
         header += ",\"outputs\":[";
         for (size_t i = 0; i < model.outputs.size(); ++i)
           header += (i ? ",{\"name\":" : "{\"name\":") + json(model.outputs[i].name).dump() +
-                    ",\"parameters\":{\"shared_memory_region\":" + json(shm->outputs[i].name).dump() +
-                    ",\"shared_memory_byte_size\":" + std::to_string(shm->outputs[i].byte_size) + "}}";
+                    ",\"parameters\":" + shm_params(shm->outputs[i]) + "}";
         header += "]";
       } else if (options_.binary_data) {
         header += ",\"outputs\":[";
@@ -202,22 +217,38 @@ class HttpBackend final : public Backend {
   }
 
  private:
-  // Creates the shared-memory objects and registers every region (POST .../region/NAME/register).
+  // A tensor's shared_memory_* parameters as a JSON object (the offset only when non-zero).
+  static std::string shm_params(const ShmTensorRef& ref) {
+    std::string p = "{\"shared_memory_region\":" + json(ref.region).dump() +
+                    ",\"shared_memory_byte_size\":" + std::to_string(ref.byte_size);
+    if (ref.offset) p += ",\"shared_memory_offset\":" + std::to_string(ref.offset);
+    return p + "}";
+  }
+  // The extension's path prefix: v2/systemsharedmemory or v2/cudasharedmemory.
+  std::string shm_route() const {
+    return options_.shared_memory == ShmKind::kCuda ? "/v2/cudasharedmemory" : "/v2/systemsharedmemory";
+  }
+  // Creates the shared memory and registers every region (POST .../region/NAME/register).
   Status setup_shm(const ModelInfo& model, const std::vector<RequestInputs>& requests) {
     release_shm();
-    KILN_ASSIGN_OR_RETURN(shm_,
-                          PerfShm::create(model, requests, options_.batch_size, options_.output_shared_memory_size));
-    for (const ShmRegionRef& r : shm_->all_regions()) {
-      json body = {{"key", r.key}, {"offset", r.offset}, {"byte_size", r.byte_size}};
-      KILN_RETURN_IF_ERROR(post_json("/v2/systemsharedmemory/region/" + url_escape(r.name) + "/register", body.dump(),
+    KILN_ASSIGN_OR_RETURN(shm_, PerfShm::create(options_.shared_memory, model, requests, options_.batch_size,
+                                                options_.output_shared_memory_size, options_.cuda_device));
+    for (const ShmRegistration& r : shm_->registrations()) {
+      json body = shm_->kind() == ShmKind::kCuda
+                      ? json{{"raw_handle", {{"b64", base64(r.raw_handle)}}},
+                             {"device_id", r.device},
+                             {"byte_size", r.byte_size}}
+                      : json{{"key", r.key}, {"offset", r.offset}, {"byte_size", r.byte_size}};
+      KILN_RETURN_IF_ERROR(post_json(shm_route() + "/region/" + url_escape(r.name) + "/register", body.dump(),
                                      "register shared memory region '" + r.name + "'"));
       registered_.push_back(r.name);
     }
     return ok_status();
   }
+  // Unregisters the regions, then frees the memory (the server has closed its mappings by then).
   void release_shm() {
     for (const std::string& name : registered_)
-      (void)post_json("/v2/systemsharedmemory/region/" + url_escape(name) + "/unregister", "", "unregister");
+      (void)post_json(shm_route() + "/region/" + url_escape(name) + "/unregister", "", "unregister");
     registered_.clear();
     shm_.reset();
   }

@@ -13,6 +13,8 @@ namespace kiln::perf {
 enum class Protocol { kHttp, kGrpc };
 enum class LoadMode { kConcurrency, kRequestRate };
 enum class Distribution { kConstant, kPoisson };
+// --shared-memory: where requests' tensors live (kNone: in the requests and responses themselves).
+enum class ShmKind { kNone, kSystem, kCuda };
 
 // start:end:step, inclusive of end. A single value "N" is N:N:1.
 struct Range {
@@ -40,10 +42,12 @@ struct PerfOptions {
   int percentile = 0;  // 0: average latency is the stability metric and the reported latency
   std::string csv_path;
   size_t max_message_bytes = size_t{64} << 20;
-  // --shared-memory system: inputs are written once into POSIX shared memory registered with the server, and
-  // outputs are written by the server into it (requests and responses carry no tensor bytes).
-  bool system_shared_memory = false;
+  // --shared-memory system|cuda: inputs are written once into POSIX shared memory (system) or device memory
+  // exported with a CUDA IPC handle (cuda), registered with the server, and outputs are written by the server into
+  // it (requests and responses carry no tensor bytes).
+  ShmKind shared_memory = ShmKind::kNone;
   uint64_t output_shared_memory_size = 0;  // --output-shared-memory-size (0 = from the model metadata)
+  int cuda_device = 0;                     // --cuda-device: the GPU of the --shared-memory cuda buffers
 };
 
 // "a:b:s", "a:b" (step 1) or "a". Fails on non-numbers, start <= 0, end < start or step <= 0.

@@ -1,4 +1,5 @@
-// kiln perf's system shared-memory objects: created, filled with the inputs once, unlinked at the end.
+// kiln perf's shared memory: one block layout per data set, placed in a POSIX shm object (system) or a CUDA IPC
+// buffer (cuda), filled with the inputs once, released at the end.
 #include "perf/shm_client.h"
 
 #include <fcntl.h>
@@ -6,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -43,12 +45,60 @@ Result<uint64_t> output_area(const TensorInfo& t, int64_t batch_size, int64_t ma
   return n;
 }
 
+// Where one data set's tensors lie in its block: inputs back to back, then the output areas, each 64-byte aligned.
+struct Layout {
+  std::vector<uint64_t> inputs, outputs;  // offsets
+  uint64_t inputs_end = 0;                // the end of the last input's bytes
+  uint64_t size = 0;                      // the block's size (at least 1)
+};
+
+Layout layout(const RequestInputs& inputs, const std::vector<uint64_t>& out_sizes) {
+  Layout l;
+  uint64_t off = 0;
+  for (const InputTensor& t : inputs) {
+    l.inputs.push_back(off);
+    l.inputs_end = off + t.bytes.size();
+    off = align_up(l.inputs_end);
+  }
+  for (uint64_t n : out_sizes) {
+    l.outputs.push_back(off);
+    off = align_up(off + n);
+  }
+  l.size = std::max<uint64_t>(off, 1);
+  return l;
+}
+
+// Creates the POSIX shm object `key` of l.size bytes, maps it and writes the inputs at their offsets.
+Status create_object(const std::string& key, const Layout& l, const RequestInputs& inputs, void** base) {
+  int fd = ::shm_open(key.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
+  if (fd < 0) return failed_precondition("shm_open " + key + ": " + std::strerror(errno));
+  if (::ftruncate(fd, static_cast<off_t>(l.size)) != 0) {
+    int e = errno;
+    ::close(fd);
+    ::shm_unlink(key.c_str());
+    return failed_precondition("ftruncate " + key + ": " + std::strerror(e));
+  }
+  *base = ::mmap(nullptr, l.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  ::close(fd);
+  if (*base == MAP_FAILED) {
+    *base = nullptr;
+    ::shm_unlink(key.c_str());
+    return failed_precondition("mmap " + key + ": " + std::strerror(errno));
+  }
+  for (size_t i = 0; i < inputs.size(); ++i)
+    std::memcpy(static_cast<char*>(*base) + l.inputs[i], inputs[i].bytes.data(), inputs[i].bytes.size());
+  return ok_status();
+}
+
 }  // namespace
 
-Result<std::unique_ptr<PerfShm>> PerfShm::create(const ModelInfo& model, const std::vector<RequestInputs>& requests,
-                                                 int64_t batch_size, uint64_t output_bytes) {
+Result<std::unique_ptr<PerfShm>> PerfShm::create(ShmKind kind, const ModelInfo& model,
+                                                 const std::vector<RequestInputs>& requests, int64_t batch_size,
+                                                 uint64_t output_bytes, int cuda_device) {
+  if (kind == ShmKind::kNone) return invalid_argument("PerfShm::create: no shared-memory kind");
   static std::atomic<int> next{0};
   std::unique_ptr<PerfShm> shm(new PerfShm);
+  shm->kind_ = kind;
   std::vector<uint64_t> out_sizes;
   for (const TensorInfo& t : model.outputs) {
     KILN_ASSIGN_OR_RETURN(uint64_t n, output_area(t, batch_size, model.max_batch_size, output_bytes));
@@ -57,39 +107,44 @@ Result<std::unique_ptr<PerfShm>> PerfShm::create(const ModelInfo& model, const s
   const std::string prefix = "kiln_perf_" + std::to_string(::getpid()) + "_" + std::to_string(next++);
   for (size_t r = 0; r < requests.size(); ++r) {
     const RequestInputs& inputs = requests[r];
+    const Layout l = layout(inputs, out_sizes);
+    const std::string set = prefix + "_" + std::to_string(r);
     ShmRequestRegions regions;
-    Object obj;
-    obj.key = "/" + prefix + "_" + std::to_string(r);
-    uint64_t off = 0;
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      regions.inputs.push_back({prefix + "_" + std::to_string(r) + "_in" + std::to_string(i), obj.key, off,
-                                static_cast<uint64_t>(inputs[i].bytes.size())});
-      off = align_up(off + inputs[i].bytes.size());
+    if (kind == ShmKind::kSystem) {
+      // One region per tensor, each at its offset in the object: requests use offset 0.
+      Object obj{"/" + set, nullptr, static_cast<size_t>(l.size)};
+      KILN_RETURN_IF_ERROR(create_object(obj.key, l, inputs, &obj.base));
+      shm->objects_.push_back(obj);
+      auto add = [&](const std::string& name, uint64_t offset, uint64_t size, std::vector<ShmTensorRef>* refs) {
+        ShmRegistration reg;
+        reg.name = name;
+        reg.key = obj.key;
+        reg.offset = offset;
+        reg.byte_size = size;
+        shm->registrations_.push_back(std::move(reg));
+        refs->push_back({name, 0, size});
+      };
+      for (size_t i = 0; i < inputs.size(); ++i)
+        add(set + "_in" + std::to_string(i), l.inputs[i], inputs[i].bytes.size(), &regions.inputs);
+      for (size_t o = 0; o < out_sizes.size(); ++o)
+        add(set + "_out" + std::to_string(o), l.outputs[o], out_sizes[o], &regions.outputs);
+    } else {
+      // One region for the whole buffer (a CUDA IPC handle names an allocation's base): requests give offsets.
+      std::string staging(static_cast<size_t>(l.inputs_end), '\0');
+      for (size_t i = 0; i < inputs.size(); ++i)
+        std::memcpy(staging.data() + l.inputs[i], inputs[i].bytes.data(), inputs[i].bytes.size());
+      KILN_ASSIGN_OR_RETURN(CudaIpcBuffer buf, CudaIpcBuffer::create(cuda_device, static_cast<size_t>(l.size),
+                                                                     staging.data(), staging.size()));
+      ShmRegistration reg;
+      reg.name = set;
+      reg.byte_size = l.size;
+      reg.raw_handle = buf.raw_handle();
+      reg.device = buf.device();
+      shm->registrations_.push_back(std::move(reg));
+      shm->buffers_.push_back(std::move(buf));
+      for (size_t i = 0; i < inputs.size(); ++i) regions.inputs.push_back({set, l.inputs[i], inputs[i].bytes.size()});
+      for (size_t o = 0; o < out_sizes.size(); ++o) regions.outputs.push_back({set, l.outputs[o], out_sizes[o]});
     }
-    for (size_t o = 0; o < out_sizes.size(); ++o) {
-      regions.outputs.push_back(
-          {prefix + "_" + std::to_string(r) + "_out" + std::to_string(o), obj.key, off, out_sizes[o]});
-      off = align_up(off + out_sizes[o]);
-    }
-    obj.size = static_cast<size_t>(std::max<uint64_t>(off, 1));
-    int fd = ::shm_open(obj.key.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
-    if (fd < 0) return failed_precondition("shm_open " + obj.key + ": " + std::strerror(errno));
-    if (::ftruncate(fd, static_cast<off_t>(obj.size)) != 0) {
-      int e = errno;
-      ::close(fd);
-      ::shm_unlink(obj.key.c_str());
-      return failed_precondition("ftruncate " + obj.key + ": " + std::strerror(e));
-    }
-    obj.base = ::mmap(nullptr, obj.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    ::close(fd);
-    if (obj.base == MAP_FAILED) {
-      ::shm_unlink(obj.key.c_str());
-      return failed_precondition("mmap " + obj.key + ": " + std::strerror(errno));
-    }
-    for (size_t i = 0; i < inputs.size(); ++i)
-      std::memcpy(static_cast<char*>(obj.base) + regions.inputs[i].offset, inputs[i].bytes.data(),
-                  inputs[i].bytes.size());
-    shm->objects_.push_back(obj);
     shm->requests_.push_back(std::move(regions));
   }
   return shm;
@@ -97,18 +152,9 @@ Result<std::unique_ptr<PerfShm>> PerfShm::create(const ModelInfo& model, const s
 
 PerfShm::~PerfShm() {
   for (const Object& o : objects_) {
-    if (o.base && o.base != MAP_FAILED) ::munmap(o.base, o.size);
+    if (o.base) ::munmap(o.base, o.size);
     ::shm_unlink(o.key.c_str());
   }
-}
-
-std::vector<ShmRegionRef> PerfShm::all_regions() const {
-  std::vector<ShmRegionRef> out;
-  for (const auto& r : requests_) {
-    out.insert(out.end(), r.inputs.begin(), r.inputs.end());
-    out.insert(out.end(), r.outputs.begin(), r.outputs.end());
-  }
-  return out;
 }
 
 }  // namespace kiln::perf

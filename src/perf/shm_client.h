@@ -1,5 +1,5 @@
-// kiln perf --shared-memory system: POSIX shared-memory objects holding each prepared request's inputs (written
-// once) and room for its outputs, described as named regions for the server's system shared-memory extension.
+// kiln perf --shared-memory system|cuda: each prepared request's inputs (written once) and room for its outputs in
+// POSIX shared memory or CUDA device memory, described as named regions for the server's shared-memory extensions.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -8,34 +8,52 @@
 
 #include "kiln/status.h"
 #include "perf/client.h"
+#include "perf/cuda_ipc_buffer.h"
+#include "perf/perf_options.h"
 
 namespace kiln::perf {
 
-struct ShmRegionRef {
-  std::string name;  // region name registered with the server
-  std::string key;   // POSIX shm name ("/kiln_perf_<pid>_<set>")
-  uint64_t offset = 0;
-  uint64_t byte_size = 0;
+// A tensor's bytes in shared memory, as a request references them.
+struct ShmTensorRef {
+  std::string region;      // shared_memory_region
+  uint64_t offset = 0;     // shared_memory_offset (requests send it only when non-zero)
+  uint64_t byte_size = 0;  // shared_memory_byte_size
 };
 
-// The regions of one prepared request (one data set): one per input and one per model output.
+// The tensors of one prepared request (one data set).
 struct ShmRequestRegions {
-  std::vector<ShmRegionRef> inputs;   // in the order of the request's inputs
-  std::vector<ShmRegionRef> outputs;  // in the order of ModelInfo::outputs
+  std::vector<ShmTensorRef> inputs;   // in the order of the request's inputs
+  std::vector<ShmTensorRef> outputs;  // in the order of ModelInfo::outputs
+};
+
+// One region to register with the server (and unregister at the end).
+struct ShmRegistration {
+  std::string name;
+  uint64_t byte_size = 0;
+  std::string key;         // system: the POSIX shm name ("/kiln_perf_<pid>_<n>_<set>")
+  uint64_t offset = 0;     // system: the region's offset in that object
+  std::string raw_handle;  // cuda: the 64-byte cudaIpcMemHandle_t
+  int device = 0;          // cuda: the device holding the allocation
 };
 
 class PerfShm {
  public:
-  // One shm object per data set: its inputs' bytes, then an area per output. output_bytes: the area of each
-  // output (0 = from the model metadata: batch_size times the output's fixed dims; an output with dynamic dims or
-  // BYTES then needs --output-shared-memory-size). Concurrent requests of one data set share its output areas, as
-  // perf_analyzer's do: the client never reads them.
-  static Result<std::unique_ptr<PerfShm>> create(const ModelInfo& model, const std::vector<RequestInputs>& requests,
-                                                 int64_t batch_size, uint64_t output_bytes);
-  ~PerfShm();  // unmaps and unlinks the objects (the server keeps its mappings until it unregisters)
+  // One block per data set: its inputs' bytes, then an area per output (64-byte aligned). kind kSystem: a POSIX
+  // shm object per data set, registered as one region per input and per output (offset 0 in requests). kind kCuda:
+  // one cudaMalloc'd buffer per data set on cuda_device (inputs copied there once), registered as one region that
+  // requests reference with shared_memory_offset. output_bytes: the area of each output (0 = from the model
+  // metadata: batch_size times the output's fixed dims; an output with dynamic dims or BYTES then needs
+  // --output-shared-memory-size). Concurrent requests of one data set share its output areas, as perf_analyzer's
+  // do: the client never reads them.
+  static Result<std::unique_ptr<PerfShm>> create(ShmKind kind, const ModelInfo& model,
+                                                 const std::vector<RequestInputs>& requests, int64_t batch_size,
+                                                 uint64_t output_bytes, int cuda_device = 0);
+  // Unmaps and unlinks the POSIX objects / frees the device buffers: unregister the regions first.
+  ~PerfShm();
 
+  ShmKind kind() const { return kind_; }
   const std::vector<ShmRequestRegions>& requests() const { return requests_; }
-  std::vector<ShmRegionRef> all_regions() const;
+  const std::vector<ShmRegistration>& registrations() const { return registrations_; }
 
  private:
   PerfShm() = default;
@@ -44,8 +62,11 @@ class PerfShm {
     void* base = nullptr;
     size_t size = 0;
   };
-  std::vector<Object> objects_;
+  ShmKind kind_ = ShmKind::kSystem;
+  std::vector<Object> objects_;         // kSystem
+  std::vector<CudaIpcBuffer> buffers_;  // kCuda
   std::vector<ShmRequestRegions> requests_;
+  std::vector<ShmRegistration> registrations_;
 };
 
 }  // namespace kiln::perf

@@ -1,7 +1,9 @@
-"""kiln perf against kiln serve over HTTP and gRPC: step reports, CSV, --shape parsing, input data, error exits."""
+"""kiln perf against kiln serve over HTTP and gRPC: step reports, CSV, --shape parsing, input data, error exits,
+--shared-memory cuda's refusal on a host without a GPU."""
 import csv
 import json
 import re
+import shutil
 import socket
 import subprocess
 
@@ -149,3 +151,31 @@ def test_bad_arguments(kiln, server, args, needle):
     assert r.returncode != 0
     assert needle in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def host_has_gpu():
+    if not shutil.which("nvidia-smi"):
+        return False
+    r = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True)
+    return r.returncode == 0 and "GPU" in r.stdout
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_shared_memory_cuda(kiln, server, protocol):
+    port = server.http_port if protocol == "http" else server.grpc_port
+    r = perf(kiln, "-m", "add_one", "-i", protocol, "-u", f"127.0.0.1:{port}", "--shared-memory", "cuda",
+             "--concurrency-range", "2", "-b", "2", *FAST)
+    if host_has_gpu():
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert STEP_LINE.search(r.stdout)
+        return
+    # No GPU (or a build without CUDA): one clear line before any region is registered, exit 1, no crash.
+    assert r.returncode == 1, r.stdout + r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert "--shared-memory cuda" in lines[0]
+    assert "CUDA device" in lines[0] or "built without CUDA" in lines[0], lines[0]
+    # An out-of-range --cuda-device is refused by the option parser.
+    r = perf(kiln, "-m", "add_one", "-i", protocol, "-u", f"127.0.0.1:{port}", "--shared-memory", "cuda",
+             "--cuda-device", "-1", *FAST)
+    assert r.returncode != 0 and "cuda-device" in r.stderr

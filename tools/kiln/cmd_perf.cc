@@ -33,10 +33,13 @@ std::function<int()> add_perf_command(CLI::App& app) {
   cmd->add_option("--input-data", a->o.input_data, "random, zero, or a JSON file in Triton's input-data format");
   cmd->add_flag("--binary-data", a->o.binary_data, "HTTP: send and receive tensors with the binary data extension");
   cmd->add_option("--shared-memory", a->shared_memory,
-                  "none or system: pass tensors through POSIX shared memory registered with the server")
-      ->check(CLI::IsMember({"none", "system"}));
+                  "none, system or cuda: pass tensors through POSIX shared memory (system) or GPU memory shared "
+                  "with CUDA IPC (cuda), registered with the server")
+      ->check(CLI::IsMember({"none", "system", "cuda"}));
   cmd->add_option("--output-shared-memory-size", a->o.output_shared_memory_size,
-                  "Bytes of shared memory per output with --shared-memory system (default: from the metadata)");
+                  "Bytes of shared memory per output with --shared-memory system|cuda (default: from the metadata)");
+  cmd->add_option("--cuda-device", a->o.cuda_device, "GPU of the --shared-memory cuda buffers (default 0)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("-p,--measurement-interval", a->o.measurement_ms, "Window length in ms (default 5000)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("-s,--stability-percentage", a->o.stability_percent,
@@ -51,7 +54,9 @@ std::function<int()> add_perf_command(CLI::App& app) {
   return [a]() {
     perf::PerfOptions& o = a->o;
     o.protocol = (a->protocol == "grpc" || a->protocol == "GRPC") ? perf::Protocol::kGrpc : perf::Protocol::kHttp;
-    o.system_shared_memory = a->shared_memory == "system";
+    o.shared_memory = a->shared_memory == "system" ? perf::ShmKind::kSystem
+                      : a->shared_memory == "cuda" ? perf::ShmKind::kCuda
+                                                   : perf::ShmKind::kNone;
     o.distribution = a->distribution == "poisson" ? perf::Distribution::kPoisson : perf::Distribution::kConstant;
     if (!a->concurrency.empty() && !a->rate.empty())
       return fail("perf", invalid_argument("give --concurrency-range or --request-rate-range, not both"));
