@@ -127,8 +127,9 @@ def wait_ready(server, port, timeout=600):
     raise RuntimeError("server did not become ready: " + (server.stdout.read() if server.stdout and server.poll() is not None else ""))
 
 
-def write_config(repo, mb, instances, gpus=None, input_dtype="fp32", preferred=None):
+def write_config(repo, mb, instances, gpus=None, input_dtype="fp32", preferred=None, eager=False):
     group = f"count: {instances} kind: KIND_GPU" + (f" gpus: [{', '.join(map(str, gpus))}]" if gpus else "")
+    optimization = "optimization { eager_batching: true }\n" if eager else ""
     preferred = preferred or [mb // 4, mb // 2, 3 * mb // 4, mb]
     in_type = CONFIG_TYPES[input_dtype]
     with open(os.path.join(repo, "resnet50", "config.pbtxt"), "w") as f:
@@ -138,7 +139,7 @@ input [{{ name: "input" data_type: {in_type} dims: [3, 224, 224] }}]
 output [{{ name: "logits" data_type: TYPE_FP32 dims: [1000] }}]
 dynamic_batching {{ preferred_batch_size: [{", ".join(map(str, preferred))}] max_queue_delay_microseconds: 2000 }}
 instance_group [{{ {group} }}]
-""")
+{optimization}""")
         # Warm up every batch size the batcher forms (preferred sizes), so that the first request of a new shape does
         # not wait for per-shape plans (cuDNN graph plans, CUDA graph capture) while kiln perf measures.
         for size in preferred:
@@ -281,6 +282,9 @@ def main():
     ap.add_argument("--instances", type=int, default=4,
                     help="GPU execution contexts: each assembles its batch on the host while the others compute "
                          "(measured on one H200: 4 serve 32.8k img/s where 2 serve 25.6k, fp16 input, 8 img/request)")
+    ap.add_argument("--eager-batching", default="off", choices=["off", "on", "off,on", "on,off"],
+                    help="optimization.eager_batching of the served model; off,on measures both in one run (each "
+                         "instance forms and assembles its next batch while its current one runs on the GPU)")
     ap.add_argument("--max-batch", type=int, default=128)
     ap.add_argument("--preferred", default="",
                     help="preferred batch sizes, comma list (default: max/4, max/2, 3max/4, max); each is warmed up, "
@@ -307,8 +311,6 @@ def main():
     for input_dtype in a.input_dtypes.split(","):
         log(f"kiln build (fp16, profile 1..{mb}, input {input_dtype})")
         build_engine(a, onnx_path, engine, input_dtype)
-        write_config(repo, mb, a.instances, input_dtype=input_dtype,
-                     preferred=[int(p) for p in a.preferred.split(",")] if a.preferred else None)
         bench = {}
         for flags, key in (([], "with_transfers"), (["--no-transfers"], "device_resident")):
             jpath = os.path.join(work, f"bench_{input_dtype}_{key}.json")
@@ -318,13 +320,20 @@ def main():
                 bench[key] = json.load(f)["throughput_inferences_per_s"]
             log(f"input {input_dtype}: kiln bench b{mb} {key}: {bench[key]:.0f} img/s")
         results["bench"][input_dtype] = bench
-        serve_rows(a, work, repo, onnx_path, input_dtype, results)
-    print(f"\n| input | request batch | shared memory | served img/s ({a.protocol}, concurrency {a.concurrency}) | "
+        for eager in a.eager_batching.split(","):
+            write_config(repo, mb, a.instances, input_dtype=input_dtype, eager=eager == "on",
+                         preferred=[int(p) for p in a.preferred.split(",")] if a.preferred else None)
+            serve_rows(a, work, repo, onnx_path, input_dtype, results)
+            for r in results["rows"]:
+                r.setdefault("eager_batching", eager)
+            checked = results["responses_checked"]
+            checked[f"{input_dtype}, eager batching {eager}"] = checked.pop(input_dtype, None)
+    print(f"\n| input | eager batching | request batch | shared memory | served img/s ({a.protocol}, concurrency {a.concurrency}) | "
           f"kiln bench b{mb} with transfers | ratio | kiln bench device-resident | ratio |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in results["rows"]:
         b = results["bench"][r["input_dtype"]]
-        print(f"| {r['input_dtype']} | {r['request_batch']} | {r['shared_memory']} | {r['served_img_s']:,.0f} | "
+        print(f"| {r['input_dtype']} | {r['eager_batching']} | {r['request_batch']} | {r['shared_memory']} | {r['served_img_s']:,.0f} | "
               f"{b['with_transfers']:,.0f} | {r['vs_bench_with_transfers']:.2f} | {b['device_resident']:,.0f} | "
               f"{r['vs_bench_device_resident']:.2f} |")
     print("responses checked against onnxruntime:", results["responses_checked"])

@@ -180,7 +180,6 @@ std::vector<std::string> ignored_config_fields(const ModelConfig& c) {
     if (o.has_execution_accelerators()) out.push_back("optimization.execution_accelerators");
     if (o.has_output_pinned_memory()) out.push_back("optimization.output_pinned_memory");
     if (o.gather_kernel_buffer_threshold()) out.push_back("optimization.gather_kernel_buffer_threshold");
-    if (o.eager_batching()) out.push_back("optimization.eager_batching");
   }
   return out;
 }

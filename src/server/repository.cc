@@ -338,6 +338,7 @@ Result<std::shared_ptr<LoadedVersion>> ServerImpl::load_version(const std::strin
             {"version", lv->version_str},
             {"instances", std::to_string(instances.size())},
             {"devices", where},
+            {"eager_batching", lv->config.optimization().eager_batching() ? "on" : "off"},
             {"simulated_gpus", simulated ? std::to_string(gpu_count) : "0"}});
   lv->engine = engines.at(devices[0]);
   lv->stats = stats_for(name, lv->version_str);

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <optional>
 
 #include <sched.h>
 
@@ -40,6 +41,7 @@ SchedulerConfig SchedulerConfig::from(const ModelConfig& c, const std::string& v
   s.instances = instance_count(c);
   s.cuda_graphs = cuda_graphs_enabled(c);
   s.pinned_inputs = pinned_inputs_enabled(c);
+  s.eager_batching = c.optimization().eager_batching();
   s.cpu_threads = intra_op_thread_count(c);
   const auto& db = c.dynamic_batching();
   for (int p : db.preferred_batch_size()) s.preferred_sizes.push_back(p);
@@ -150,9 +152,11 @@ void Scheduler::start() {
     else
       contexts_.back()->set_num_threads(cpu_threads);
   }
-  input_cache_.resize(config_.instances);
-  device_input_cache_.resize(config_.instances);
-  for (int i = 0; i < config_.instances; ++i) threads_.emplace_back([this, i] { worker(i); });
+  input_cache_.resize(2 * static_cast<size_t>(config_.instances));
+  device_input_cache_.resize(2 * static_cast<size_t>(config_.instances));
+  for (int i = 0; i < config_.instances; ++i) {
+    threads_.emplace_back([this, i] { config_.eager_batching ? eager_worker(i) : worker(i); });
+  }
 }
 
 ServerStatus Scheduler::enqueue(std::unique_ptr<QueuedRequest>& r) {
@@ -330,11 +334,63 @@ void Scheduler::worker(int index) {
       std::unique_lock<std::mutex> lock(mu_);
       if (!next_batch(lock, &batch)) return;
     }
-    execute(index, ctx, batch, &input_cache_[index]);
+    execute(index, ctx, batch);
   }
 }
 
-ServerStatus Scheduler::gather_on_device(int instance, const std::string& name,
+void Scheduler::eager_worker(int index) {
+  ExecutionContext* ctx = contexts_[static_cast<size_t>(index)].get();
+  // The hand-off between this thread (forms and assembles batches) and the runner (runs and answers them). The slot
+  // holds at most one assembled batch; a batch is formed only once the slot is empty, so the buffer set it is
+  // assembled in (alternating 0, 1) is never the one the running batch was bound from.
+  std::mutex m;
+  std::condition_variable cv;
+  std::optional<PreparedBatch> slot;
+  bool done = false;
+  std::thread runner([&] {
+    for (;;) {
+      PreparedBatch next;
+      {
+        std::unique_lock<std::mutex> lock(m);
+        cv.wait(lock, [&] { return slot.has_value() || done; });
+        if (!slot) return;
+        next = std::move(*slot);
+        slot.reset();
+      }
+      cv.notify_all();
+      run_prepared(index, ctx, next);
+    }
+  });
+  int buffers = 0;
+  std::vector<std::unique_ptr<QueuedRequest>> batch;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(m);
+      cv.wait(lock, [&] { return !slot.has_value(); });
+    }
+    batch.clear();
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (!next_batch(lock, &batch)) break;
+    }
+    PreparedBatch prepared;
+    if (!prepare(index, buffers, batch, &prepared)) continue;
+    {
+      std::lock_guard<std::mutex> lock(m);
+      slot = std::move(prepared);
+    }
+    cv.notify_all();
+    buffers ^= 1;
+  }
+  {
+    std::lock_guard<std::mutex> lock(m);
+    done = true;
+  }
+  cv.notify_all();
+  runner.join();
+}
+
+ServerStatus Scheduler::gather_on_device(int instance, int buffers, const std::string& name,
                                         const std::vector<const InferTensor*>& parts, const Dims& dims,
                                         size_t reserve, DeviceInputs* device_inputs) {
   const DType dtype = parts[0]->dtype;
@@ -347,7 +403,7 @@ ServerStatus Scheduler::gather_on_device(int instance, const std::string& name,
   }
   const SchedulerInstance& where = instances_[static_cast<size_t>(instance)];
   const int device = where.engine->device() >= 0 ? where.engine->device() : std::max(where.device, 0);
-  DeviceBatchBuffer& buffer = device_input_cache_[static_cast<size_t>(instance)][name];
+  DeviceBatchBuffer& buffer = device_input_cache_[static_cast<size_t>(2 * instance + buffers)][name];
   std::string error;
   if (!cuda_gather(copies, total, reserve, device, &buffer, &error))
     return server_error(ServerCode::kInternal, "input '" + name + "': assembling the batch on GPU " +
@@ -373,16 +429,23 @@ int64_t Scheduler::padded_rows(int64_t rows) const {
   return std::max(rows, config_.max_batch_size);
 }
 
-void Scheduler::execute(int instance, ExecutionContext* ctx, std::vector<std::unique_ptr<QueuedRequest>>& batch,
-                        std::map<std::string, BatchBuffer>* input_cache) {
+void Scheduler::execute(int instance, ExecutionContext* ctx, std::vector<std::unique_ptr<QueuedRequest>>& batch) {
+  PreparedBatch prepared;
+  if (prepare(instance, 0, batch, &prepared)) run_prepared(instance, ctx, prepared);
+}
+
+bool Scheduler::prepare(int instance, int buffers, std::vector<std::unique_ptr<QueuedRequest>>& batch,
+                        PreparedBatch* out) {
   const bool batched = config_.max_batch_size > 0;
-  uint64_t t0 = now_ns();
+  const uint64_t t0 = now_ns();
   int64_t total_rows = 0;
   for (auto& r : batch) total_rows += r->rows;
   const int64_t run_rows = batched ? padded_rows(total_rows) : total_rows;
   auto fail_all = [&](ServerStatus st, const char* reason) {
     for (auto& r : batch) finish(*r, st, {}, reason);
+    return false;
   };
+  std::map<std::string, BatchBuffer>* input_cache = &input_cache_[static_cast<size_t>(2 * instance + buffers)];
   NamedValues inputs;
   inputs.reserve(config_.inputs.size());
   DeviceInputs device_inputs;
@@ -418,7 +481,7 @@ void Scheduler::execute(int instance, ExecutionContext* ctx, std::vector<std::un
         std::any_of(parts.begin(), parts.end(), [](const InferTensor* p) { return p->view_device >= 0; })) {
       // CUDA shared-memory inputs: the batch is assembled on the instance's GPU (device-to-device copies; host
       // parts of the same batch are copied host-to-device) and bound there, never staged through the host.
-      ServerStatus gathered = gather_on_device(instance, spec.name, parts, dims, reserve, &device_inputs);
+      ServerStatus gathered = gather_on_device(instance, buffers, spec.name, parts, dims, reserve, &device_inputs);
       if (!gathered.ok()) return fail_all(gathered, failure_reason(gathered.code));
       continue;
     }
@@ -438,18 +501,37 @@ void Scheduler::execute(int instance, ExecutionContext* ctx, std::vector<std::un
             continue;
           finish(*batch[k], failed, {}, failure_reason(failed.code));
           batch.erase(batch.begin() + static_cast<long>(k));
-          return execute(instance, ctx, batch, input_cache);
+          return prepare(instance, buffers, batch, out);
         }
       }
       return fail_all(failed, failure_reason(failed.code));
     }
     inputs.emplace_back(spec.name, Value::of(std::move(tensor).value()));
   }
-  uint64_t t1 = now_ns();
+  out->requests = std::move(batch);
+  batch.clear();
+  out->inputs = std::move(inputs);
+  out->device_inputs = std::move(device_inputs);
+  out->total_rows = total_rows;
+  out->run_rows = run_rows;
+  out->t0 = t0;
+  out->t1 = now_ns();
+  return true;
+}
+
+void Scheduler::run_prepared(int instance, ExecutionContext* ctx, PreparedBatch& prepared) {
+  const bool batched = config_.max_batch_size > 0;
+  std::vector<std::unique_ptr<QueuedRequest>>& batch = prepared.requests;
+  const int64_t total_rows = prepared.total_rows, run_rows = prepared.run_rows;
+  const uint64_t t0 = prepared.t0, t1 = prepared.t1;
+  auto fail_all = [&](ServerStatus st, const char* reason) {
+    for (auto& r : batch) finish(*r, st, {}, reason);
+  };
   NamedValues outputs;
-  Status st = ctx->run(inputs, device_inputs, &outputs);
+  Status st = ctx->run(prepared.inputs, prepared.device_inputs, &outputs);
   uint64_t t2 = now_ns();
-  inputs.clear();
+  prepared.inputs.clear();
+  prepared.device_inputs.clear();
   if (!st.ok()) {
     // The status and the statistics agree: an engine error the request caused (bad values, too large) is a 400
     // counted as OTHER; only a failure of the engine itself is a 500 counted as BACKEND.

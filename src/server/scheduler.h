@@ -98,6 +98,7 @@ struct SchedulerConfig {
   int instances = 1;
   bool cuda_graphs = true;    // optimization.cuda.graphs (GPU instances)
   bool pinned_inputs = true;  // optimization.input_pinned_memory (GPU instances)
+  bool eager_batching = false;  // optimization.eager_batching: instances assemble the next batch while one runs
   int cpu_threads = 0;        // intra-op threads per CPU instance; 0: the process's cores divided among them
   std::vector<InputSpec> inputs;
   std::vector<OutputSpec> outputs;
@@ -149,21 +150,38 @@ class Scheduler {
   int64_t padded_rows(int64_t rows) const;
   // The labels of an output (its label_filename's lines), or null.
   const std::vector<std::string>* labels_of(const std::string& output) const;
-  std::vector<std::map<std::string, BatchBuffer>> input_cache_;  // per instance: batch buffers by input name
-  // Per instance: device batch buffers by input name (batches holding CUDA shared-memory inputs; GPU instances).
+  // Per instance and buffer set (index 2 * instance + set; set 1 only with eager batching): batch buffers by input.
+  std::vector<std::map<std::string, BatchBuffer>> input_cache_;
+  // The same for device batch buffers (batches holding CUDA shared-memory inputs; GPU instances).
   std::vector<std::map<std::string, DeviceBatchBuffer>> device_input_cache_;
   // Assembles input `name` of a batch (parts in batch order, `dims` the padded batch shape) in the instance's device
   // buffer and appends it to *device_inputs; kInternal naming the input and the GPU on a CUDA failure.
-  ServerStatus gather_on_device(int instance, const std::string& name, const std::vector<const InferTensor*>& parts,
-                                const Dims& dims, size_t reserve, DeviceInputs* device_inputs);
+  ServerStatus gather_on_device(int instance, int buffers, const std::string& name,
+                                const std::vector<const InferTensor*>& parts, const Dims& dims, size_t reserve,
+                                DeviceInputs* device_inputs);
 
   void worker(int index);
+  // Eager batching (optimization.eager_batching): this thread forms and assembles the next batch, in the other of
+  // two buffer sets, while a runner thread of the instance runs the current one (on the GPU, for GPU instances).
+  void eager_worker(int index);
+  // A batch whose inputs are assembled, ready to run.
+  struct PreparedBatch {
+    std::vector<std::unique_ptr<QueuedRequest>> requests;
+    NamedValues inputs;
+    DeviceInputs device_inputs;
+    int64_t total_rows = 0, run_rows = 0;  // rows of the requests, rows the engine runs (padded)
+    uint64_t t0 = 0, t1 = 0;               // assembly start and end
+  };
+  // Assembles `batch`'s inputs in buffer set `buffers` (0 or 1) of the instance and moves the requests into *out.
+  // false when no request is left to run (every failure is answered here).
+  bool prepare(int instance, int buffers, std::vector<std::unique_ptr<QueuedRequest>>& batch, PreparedBatch* out);
+  // Runs a prepared batch on the instance's context, splits the outputs and answers its requests.
+  void run_prepared(int instance, ExecutionContext* ctx, PreparedBatch& prepared);
   // Takes the next batch (or nothing when the thread should exit). Holds mu_.
   bool next_batch(std::unique_lock<std::mutex>& lock, std::vector<std::unique_ptr<QueuedRequest>>* batch);
   void drop_dead(std::vector<std::unique_ptr<QueuedRequest>>* dead, uint64_t now);
-  // input_cache: the worker's batch buffers, kept for the instance's lifetime (grow-only).
-  void execute(int instance, ExecutionContext* ctx, std::vector<std::unique_ptr<QueuedRequest>>& batch,
-               std::map<std::string, BatchBuffer>* input_cache);
+  // prepare (buffer set 0) and run_prepared on this thread.
+  void execute(int instance, ExecutionContext* ctx, std::vector<std::unique_ptr<QueuedRequest>>& batch);
   void finish(QueuedRequest& r, ServerStatus status, InferResponse response, const char* failure_reason);
   // Answers a batch's requests (responses[k] or failed[k] for batch[k]): on ResponsePool threads when it has any,
   // in chunks, else here.

@@ -35,6 +35,13 @@ def server(kiln_bin, tmp_path_factory):
           'name: "ragged"\nmax_batch_size: 16\ndynamic_batching { max_queue_delay_microseconds: 200000 }\n'
           'input [ { name: "x" data_type: TYPE_FP32 dims: [ -1 ] } ]\n'
           'instance_group [ { count: 1 kind: KIND_CPU } ]\n')
+    # Eager batching: the next batch is formed and assembled while one runs (two buffer sets per instance).
+    eager = ('optimization { eager_batching: true }\n'
+             'instance_group [ { count: 1 kind: KIND_CPU } ]\n')
+    slow_model(repo, "eager_slow", width=64, layers=4,
+               config='name: "eager_slow"\nmax_batch_size: 8\n'
+                      'dynamic_batching { preferred_batch_size: [ 4, 8 ] max_queue_delay_microseconds: 2000 }\n'
+                      + eager)
     s = Server(kiln_bin, repo)
     yield s
     assert s.stop() == 0
@@ -95,3 +102,28 @@ def test_only_identical_shapes_share_a_batch(server):
     assert st["inference_count"] == 8
     assert st["execution_count"] >= 2  # n=2 and n=3 never mix
     assert st["execution_count"] < 7  # but equal shapes were merged
+
+
+def slow_chain(x, width=64, layers=4):
+    """What serve_util.slow_model computes (float64, as the reference backend does), cast to float32."""
+    h = x.astype(np.float64)
+    for i in range(layers):
+        h = h @ (np.random.RandomState(i).randn(width, width) * 0.05).astype(np.float32).astype(np.float64)
+    return h.astype(np.float32)
+
+
+def test_eager_batching_answers_every_request_with_its_own_rows(server):
+    # 48 requests of 1-3 rows at once on one instance that forms and assembles batch N+1 (in the other buffer set)
+    # while batch N runs: every request must get exactly its rows back, and batches must still form.
+    rng = np.random.RandomState(5)
+    xs = [rng.rand(1 + i % 3, 64).astype(np.float32) for i in range(48)]
+    results = concurrent(server, "eager_slow", [infer_doc(x) for x in xs])
+    assert [r[0] for r in results] == [200] * len(xs)
+    for x, (_, doc) in zip(xs, results):
+        np.testing.assert_allclose(output(doc), slow_chain(x), rtol=1e-5, atol=1e-6)
+    placed = [r for r in server.logs if r.get("msg") == "model instances placed" and r.get("model") == "eager_slow"]
+    assert placed and placed[-1]["eager_batching"] == "on", placed
+    st = server.stats("eager_slow")
+    assert st["inference_count"] == sum(len(x) for x in xs)
+    assert st["execution_count"] < len(xs)  # requests shared batches
+    assert max(b["batch_size"] for b in st["batch_stats"]) > 1
