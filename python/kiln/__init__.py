@@ -226,9 +226,10 @@ class Context:
         """Runs the engine. inputs: {name: numpy array, or any buffer/DLPack tensor (PyTorch, CuPy)}.
 
         C-contiguous host arrays of the engine's dtype are used in place (no copy); outputs are numpy arrays that
-        own Kiln's output memory (no copy). CUDA tensors (GPU builds) are accepted; then outputs come back as
-        DLPack arrays on that device (torch.from_dlpack / cupy.from_dlpack) unless output_device says otherwise
-        ("cpu", "cuda", "cuda:N"). Lists and scalars are converted with numpy.asarray.
+        own Kiln's output memory (no copy). CUDA tensors (GPU builds) are accepted: a CUDA engine copies them
+        device-to-device after the work queued on the default stream, a CPU engine (or check_finite) through host
+        memory. Outputs then come back as DLPack arrays on that device (torch.from_dlpack / cupy.from_dlpack) unless
+        output_device says otherwise ("cpu", "cuda", "cuda:N"). Lists and scalars are converted with numpy.asarray.
         Raises KilnError naming the bad input (unknown name, wrong dtype or shape, shape outside the profiles).
         """
         if not isinstance(inputs, Mapping):

@@ -1,4 +1,4 @@
-// Input conversion (wrap, strided copy, CUDA staging, strings) and output hand-off (capsule-owned numpy arrays).
+// Input conversion (wrap, strided copy, CUDA views or staging, strings) and output hand-off (capsule-owned arrays).
 #include "tensors.h"
 
 #include <cstring>
@@ -76,55 +76,96 @@ Value strings_to_value(const std::string& name, nb::handle obj) {
   return Value::of(std::move(t));
 }
 
-}  // namespace
-
-Value input_to_value(const std::string& name, nb::handle obj, Placement* seen) {
-  AnyArray a;
-  if (!nb::try_cast(obj, a, false)) {
-    if (nb::hasattr(obj, "dtype") && nb::hasattr(obj, "shape") && nb::hasattr(obj, "tolist")) {
-      std::string kind = nb::cast<std::string>(obj.attr("dtype").attr("kind"));
-      if (kind == "U" || kind == "S" || kind == "O") return strings_to_value(name, obj);
-      fail(StatusCode::kInvalidArgument, "input '" + name + "': numpy dtype " +
-                                             nb::cast<std::string>(nb::str(obj.attr("dtype"))) + " is not supported");
-    }
-    fail(StatusCode::kInvalidArgument, "input '" + name + "': expected a numpy array or a DLPack tensor, got " +
-                                           py_type_name(obj));
+// `obj` as an array (DLPack or buffer protocol) in *a. False for numpy str/bytes/object arrays (string tensors:
+// strings_to_value); a KilnError for anything else.
+bool import_array(const std::string& name, nb::handle obj, AnyArray* a) {
+  if (nb::try_cast(obj, *a, false)) return true;
+  if (nb::hasattr(obj, "dtype") && nb::hasattr(obj, "shape") && nb::hasattr(obj, "tolist")) {
+    std::string kind = nb::cast<std::string>(obj.attr("dtype").attr("kind"));
+    if (kind == "U" || kind == "S" || kind == "O") return false;
+    fail(StatusCode::kInvalidArgument, "input '" + name + "': numpy dtype " +
+                                           nb::cast<std::string>(nb::str(obj.attr("dtype"))) + " is not supported");
   }
+  fail(StatusCode::kInvalidArgument,
+       "input '" + name + "': expected a numpy array or a DLPack tensor, got " + py_type_name(obj));
+}
+
+DType array_dtype(const std::string& name, const AnyArray& a) {
   DType dtype;
   if (!dtype_from_dlpack(a.dtype(), &dtype))
     fail(StatusCode::kInvalidArgument,
          "input '" + name + "': element type " + dlpack_dtype_name(a.dtype()) + " is not supported");
-  const Dims dims = array_dims(a);
-  const size_t elem = dtype_size(dtype);
+  return dtype;
+}
+
+// The checks every CUDA input passes, whichever route it takes; records its device in `seen`.
+void check_cuda_array(const std::string& name, const AnyArray& a, Placement* seen) {
+  if (!c_contiguous(a))
+    fail(StatusCode::kInvalidArgument, "input '" + name + "': a CUDA tensor must be contiguous (call .contiguous())");
+  if (seen->cuda_device >= 0 && seen->cuda_device != a.device_id())
+    fail(StatusCode::kInvalidArgument, "input '" + name + "': on cuda:" + std::to_string(a.device_id()) +
+                                           " while another input is on cuda:" + std::to_string(seen->cuda_device));
+  seen->cuda_device = a.device_id();
+}
+
+// Shared ownership of an imported array; the last owner drops it with the GIL (taken if not held).
+std::shared_ptr<void> keep_alive(const AnyArray& a) {
+  return std::shared_ptr<void>(new AnyArray(a), [](void* p) {
+    nb::gil_scoped_acquire gil;
+    delete static_cast<AnyArray*>(p);
+  });
+}
+
+// A checked CUDA array copied to a new host tensor (a CPU engine's input, or one staged for check_finite).
+Value cuda_to_host(const std::string& name, const AnyArray& a, DType dtype) {
+  auto t = Tensor::allocate(dtype, array_dims(a));
+  if (!t.ok()) throw_status(t.status().with_context("input '" + name + "'"));
+  check(copy_device_to_host(t->raw(), a.data(), t->nbytes(), a.device_id(), "input '" + name + "'"));
+  return Value::of(std::move(*t));
+}
+
+// A host (CPU, CUDA-pinned or managed) array: wrapped when C-contiguous, else copied into a dense tensor.
+Value host_to_value(const std::string& name, const AnyArray& a, DType dtype) {
   const int dev = a.device_type();
-  if (dev == kDLCUDA) {
-    if (!c_contiguous(a))
-      fail(StatusCode::kInvalidArgument, "input '" + name + "': a CUDA tensor must be contiguous (call .contiguous())");
-    if (seen->cuda_device >= 0 && seen->cuda_device != a.device_id())
-      fail(StatusCode::kInvalidArgument, "input '" + name + "': on cuda:" + std::to_string(a.device_id()) +
-                                             " while another input is on cuda:" + std::to_string(seen->cuda_device));
-    auto t = Tensor::allocate(dtype, dims);
-    if (!t.ok()) throw_status(t.status().with_context("input '" + name + "'"));
-    check(copy_device_to_host(t->raw(), a.data(), t->nbytes(), a.device_id(), "input '" + name + "'"));
-    seen->cuda_device = a.device_id();
-    return Value::of(std::move(*t));
-  }
   if (dev != kDLCPU && dev != kDLCUDAHost && dev != kDLCUDAManaged)
     fail(StatusCode::kInvalidArgument,
          "input '" + name + "': tensors on DLPack device type " + std::to_string(dev) + " are not supported");
-  if (c_contiguous(a)) {
-    // No copy: the Tensor borrows the array's memory; the array lives as long as any Tensor handle to it.
-    auto* keep = new AnyArray(a);
-    std::shared_ptr<void> owner(keep, [](void* p) {
-      nb::gil_scoped_acquire gil;
-      delete static_cast<AnyArray*>(p);
-    });
-    return Value::of(Tensor::wrap(dtype, dims, const_cast<void*>(a.data()), std::move(owner)));
-  }
+  const Dims dims = array_dims(a);
+  // No copy: the Tensor borrows the array's memory; the array lives as long as any Tensor handle to it.
+  if (c_contiguous(a)) return Value::of(Tensor::wrap(dtype, dims, const_cast<void*>(a.data()), keep_alive(a)));
   auto t = Tensor::allocate(dtype, dims);
   if (!t.ok()) throw_status(t.status().with_context("input '" + name + "'"));
-  copy_strided(a, elem, static_cast<char*>(t->raw()));
+  copy_strided(a, dtype_size(dtype), static_cast<char*>(t->raw()));
   return Value::of(std::move(*t));
+}
+
+}  // namespace
+
+Route add_input(const std::string& name, nb::handle obj, int direct_device, Placement* seen, RunInputs* in) {
+  AnyArray a;
+  if (!import_array(name, obj, &a)) {
+    in->host.emplace_back(name, strings_to_value(name, obj));
+    return Route::kHost;
+  }
+  const DType dtype = array_dtype(name, a);
+  if (a.device_type() != kDLCUDA) {
+    in->host.emplace_back(name, host_to_value(name, a, dtype));
+    return Route::kHost;
+  }
+  check_cuda_array(name, a, seen);
+  if (direct_device < 0 || a.device_id() != direct_device) {
+    in->host.emplace_back(name, cuda_to_host(name, a, dtype));
+    return Route::kHost;
+  }
+  in->device.emplace_back(name, DeviceTensorView{dtype, array_dims(a), a.data()});
+  in->arrays.push_back(keep_alive(a));
+  return Route::kDevice;
+}
+
+Value input_to_value(const std::string& name, nb::handle obj, Placement* seen) {
+  RunInputs in;
+  add_input(name, obj, -1, seen, &in);
+  return std::move(in.host.front().second);
 }
 
 ByteRanges value_ranges(const Value& v) {

@@ -1,12 +1,14 @@
 // Python arrays <-> Kiln Values: numpy / buffer / DLPack inputs (no copy when they can be used in place) and
 // numpy (host) or DLPack (CUDA) outputs that own the engine's output memory.
 #pragma once
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <nanobind/nanobind.h>
 
+#include "kiln/engine.h"
 #include "kiln/value.h"
 
 namespace kiln::py {
@@ -17,13 +19,32 @@ struct Placement {
 };
 
 // Converts input `name` (a numpy array or any object with the buffer or DLPack protocol: PyTorch, CuPy, JAX ...;
-// numpy str/bytes/object arrays become string tensors). Called with the GIL held.
+// numpy str/bytes/object arrays become string tensors) to a host Value. Called with the GIL held.
 // - C-contiguous host memory is wrapped, not copied: the Value keeps the Python object alive (its release takes
 //   the GIL). Other strides are copied into a dense tensor. The element type is kept as given: a dtype the engine
 //   does not take is rejected by the engine's input checks, not converted.
 // - CUDA memory (GPU builds) is copied to the host (the engine's bind copies it to its device); `seen` records the
-//   device. Builds without CUDA reject it with a one-line KilnError.
+//   device. Builds without CUDA reject it with a one-line KilnError. add_input below binds it in place instead.
 Value input_to_value(const std::string& name, nanobind::handle obj, Placement* seen);
+
+// A run's inputs as ExecutionContext::run takes them. `arrays` holds the imported arrays behind `device` (their
+// DLPack exports, which keep the producer's memory alive): keep it until the run has returned (the release of each
+// takes the GIL).
+struct RunInputs {
+  NamedValues host;
+  DeviceInputs device;
+  std::vector<std::shared_ptr<void>> arrays;
+};
+
+// How add_input placed an input.
+enum class Route { kHost, kDevice };
+
+// Adds input `name` to `in`. Called with the GIL held. A C-contiguous CUDA array on `direct_device` (>= 0) goes to
+// in->device as a view of its own memory (nothing is copied here: the CUDA engine copies it device-to-device when
+// it binds) and its array to in->arrays; everything else, CUDA arrays on other devices included, goes to in->host
+// converted as input_to_value does. CUDA arrays pass the same checks on both routes (dtype, contiguous, all on one
+// device).
+Route add_input(const std::string& name, nanobind::handle obj, int direct_device, Placement* seen, RunInputs* in);
 
 // Host byte ranges [begin, end): an output lying in one of them is copied before it is handed out (it aliases
 // an input array or an engine constant, which must not become writable through the result).
