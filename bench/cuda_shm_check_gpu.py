@@ -274,7 +274,10 @@ def main():
     a = ap.parse_args()
     import onnxruntime as ort
     work = a.work or tempfile.mkdtemp(prefix="kiln_cuda_shm_")
+    os.makedirs(work, exist_ok=True)
     onnx_path, repo = sg.prepared_engine(a, work)
+    with open(os.path.join(repo, "resnet50", "1", "model.kiln.input_dtype"), "w") as f:  # serve_gpu.py --work reuses it
+        f.write(a.input_dtype)
     sg.write_config(repo, a.max_batch, 1, input_dtype=a.input_dtype)
     write_cpu_double(repo)
     rt = load_cudart()

@@ -293,13 +293,17 @@ def main():
     ap.add_argument("--out", default="serve_gpu.json")
     ap.add_argument("--gpus", default="", help="e.g. 0,1: compare one GPU with all of these (issue 6); implies "
                                                  "the first --request-batch only")
+    ap.add_argument("--work", help="folder kept between runs (bench/cuda_shm_check_gpu.py's too): the export and an "
+                                   "engine built for the same input type are reused when present")
     a = ap.parse_args()
-    work = tempfile.mkdtemp(prefix="kiln_serve_gpu_")
+    work = a.work or tempfile.mkdtemp(prefix="kiln_serve_gpu_")
+    os.makedirs(work, exist_ok=True)
     onnx_path = os.path.join(work, "resnet50.onnx")
-    log("export ResNet-50")
-    export_resnet50(onnx_path)
+    if not os.path.exists(onnx_path):
+        log("export ResNet-50")
+        export_resnet50(onnx_path)
     repo = os.path.join(work, "repo")
-    os.makedirs(os.path.join(repo, "resnet50", "1"))
+    os.makedirs(os.path.join(repo, "resnet50", "1"), exist_ok=True)
     engine = os.path.join(repo, "resnet50", "1", "model.kiln")
     mb = a.max_batch
     if a.gpus:
@@ -309,8 +313,13 @@ def main():
     results = {"concurrency": a.concurrency, "instances": a.instances, "protocol": a.protocol, "rows": [],
                "bench": {}, "responses_checked": {}}
     for input_dtype in a.input_dtypes.split(","):
-        log(f"kiln build (fp16, profile 1..{mb}, input {input_dtype})")
-        build_engine(a, onnx_path, engine, input_dtype)
+        built_for = engine + ".input_dtype"  # which input type the engine in `work` was built for
+        reuse = a.work and os.path.exists(engine) and os.path.exists(built_for)
+        if not (reuse and open(built_for).read() == input_dtype):
+            log(f"kiln build (fp16, profile 1..{mb}, input {input_dtype})")
+            build_engine(a, onnx_path, engine, input_dtype)
+            with open(built_for, "w") as f:
+                f.write(input_dtype)
         bench = {}
         for flags, key in (([], "with_transfers"), (["--no-transfers"], "device_resident")):
             jpath = os.path.join(work, f"bench_{input_dtype}_{key}.json")
