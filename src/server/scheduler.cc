@@ -152,6 +152,7 @@ void Scheduler::start() {
     else
       contexts_.back()->set_num_threads(cpu_threads);
   }
+  runner_busy_.assign(static_cast<size_t>(config_.instances), 0);
   input_cache_.resize(2 * static_cast<size_t>(config_.instances));
   device_input_cache_.resize(2 * static_cast<size_t>(config_.instances));
   for (int i = 0; i < config_.instances; ++i) {
@@ -228,7 +229,8 @@ void Scheduler::drop_dead(std::vector<std::unique_ptr<QueuedRequest>>* dead, uin
   }
 }
 
-bool Scheduler::next_batch(std::unique_lock<std::mutex>& lock, std::vector<std::unique_ptr<QueuedRequest>>* batch) {
+bool Scheduler::next_batch(std::unique_lock<std::mutex>& lock, std::vector<std::unique_ptr<QueuedRequest>>* batch,
+                           const char* runner_busy) {
   std::vector<std::unique_ptr<QueuedRequest>> dead;
   auto flush_dead = [&] {
     if (dead.empty()) return;
@@ -303,6 +305,14 @@ bool Scheduler::next_batch(std::unique_lock<std::mutex>& lock, std::vector<std::
         preferred = true;
       }
     }
+    if (runner_busy && *runner_busy && !full && !stopping_) {
+      // Eager batching while the instance's batch runs: only a full batch is taken now; anything smaller keeps
+      // growing in the queue until the runner is free (it wakes us), as it would without eager batching.
+      ++forming_;
+      cv_.wait(lock);
+      --forming_;
+      continue;
+    }
     uint64_t deadline = first.start_ns + config_.max_queue_delay_ns;
     if (!(full || preferred || stopping_ || now >= deadline)) {
       // Wake early for a request's timeout as well as the delay.
@@ -357,8 +367,17 @@ void Scheduler::eager_worker(int index) {
         next = std::move(*slot);
         slot.reset();
       }
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        runner_busy_[static_cast<size_t>(index)] = 1;
+      }
       cv.notify_all();
       run_prepared(index, ctx, next);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        runner_busy_[static_cast<size_t>(index)] = 0;
+      }
+      cv_.notify_all();  // the assembler may be holding back a partial batch until now
     }
   });
   int buffers = 0;
@@ -371,7 +390,7 @@ void Scheduler::eager_worker(int index) {
     batch.clear();
     {
       std::unique_lock<std::mutex> lock(mu_);
-      if (!next_batch(lock, &batch)) break;
+      if (!next_batch(lock, &batch, &runner_busy_[static_cast<size_t>(index)])) break;
     }
     PreparedBatch prepared;
     if (!prepare(index, buffers, batch, &prepared)) continue;

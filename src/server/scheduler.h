@@ -177,8 +177,11 @@ class Scheduler {
   bool prepare(int instance, int buffers, std::vector<std::unique_ptr<QueuedRequest>>& batch, PreparedBatch* out);
   // Runs a prepared batch on the instance's context, splits the outputs and answers its requests.
   void run_prepared(int instance, ExecutionContext* ctx, PreparedBatch& prepared);
-  // Takes the next batch (or nothing when the thread should exit). Holds mu_.
-  bool next_batch(std::unique_lock<std::mutex>& lock, std::vector<std::unique_ptr<QueuedRequest>>* batch);
+  // Takes the next batch (or nothing when the thread should exit). Holds mu_. runner_busy (eager batching): while it
+  // points to a non-zero flag, only a full batch (max_batch_size rows) is taken.
+  bool next_batch(std::unique_lock<std::mutex>& lock, std::vector<std::unique_ptr<QueuedRequest>>* batch,
+                  const char* runner_busy = nullptr);
+  std::vector<char> runner_busy_;  // per instance, guarded by mu_: its eager-batching runner is running a batch
   void drop_dead(std::vector<std::unique_ptr<QueuedRequest>>* dead, uint64_t now);
   // prepare (buffer set 0) and run_prepared on this thread.
   void execute(int instance, ExecutionContext* ctx, std::vector<std::unique_ptr<QueuedRequest>>& batch);
