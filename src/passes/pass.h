@@ -51,5 +51,8 @@ std::unique_ptr<Pass> make_fold_qdq_moves_pass();
 std::unique_ptr<Pass> make_fold_qdq_fp8_pass();
 // Run by the builder after precision lowering, not by optimize_graph (see fold_qdq_fp8.cc).
 std::unique_ptr<Pass> make_fold_qdq_fp8_output_pass();
+// After fold_qdq_fp8_output (builder): a last-axis LayerNormalization / FusedAddLayerNorm followed by a float8
+// QuantizeLinear writes the float8 values itself (FusedAddLayerNorm output 1).
+std::unique_ptr<Pass> make_fold_qdq_fp8_norm_pass();
 
 }  // namespace kiln

@@ -150,7 +150,8 @@ Result<std::shared_ptr<Engine>> build_engine_from_graph(std::shared_ptr<Graph> g
   for (const char* pass : {"layout_nhwc", "fuse_elementwise_chains", "fold_qdq", "fold_qdq_binary", "fold_qdq_fp8"})
     if (chain.front()->wants_pass(pass)) po.backend_passes->insert(pass);
   for (const auto& d : options.dump_ir_after)
-    if (d != "import" && d != "precision" && d != "input_dtype" && d != "placement" && d != "fold_qdq_fp8_output")
+    if (d != "import" && d != "precision" && d != "input_dtype" && d != "placement" && d != "fold_qdq_fp8_output" &&
+        d != "fold_qdq_fp8_norm")
       po.dump_ir_after.push_back(d);
   KILN_RETURN_IF_ERROR(optimize_graph(*graph, po));
 
@@ -173,6 +174,9 @@ Result<std::shared_ptr<Engine>> build_engine_from_graph(std::shared_ptr<Graph> g
   if (options.opt_level >= 2 && chain.front()->wants_pass("fold_qdq_fp8")) {
     KILN_ASSIGN_OR_RETURN(const bool changed, make_fold_qdq_fp8_output_pass()->run(*graph, po));
     if (changed) dump_if_asked(options, "fold_qdq_fp8_output", *graph);
+    // ... and normalizations that write float8 for the next one (a transformer's QKV and FFN1 inputs).
+    KILN_ASSIGN_OR_RETURN(const bool norm_changed, make_fold_qdq_fp8_norm_pass()->run(*graph, po));
+    if (norm_changed) dump_if_asked(options, "fold_qdq_fp8_norm", *graph);
   }
   // After precision lowering, so that the Cast it put after a float32 input folds into the narrower input.
   if (!options.input_dtypes.empty()) {

@@ -1,6 +1,7 @@
 // GPU tests of LayerNormalization, RMSNormalization and GroupNormalization against the reference backend.
 #include <gtest/gtest.h>
 
+#include "core/float_formats.h"
 #include "tests/gpu/gpu_test_util.h"
 
 namespace kiln::testing {
@@ -74,6 +75,55 @@ TEST(CudaNormLayerNorm, FusedAddLayerNorm) {
       check_add_layer_norm(dt, {2, 3, len}, {1, 3, len}, len % 2 == 0, 400 + len);
       check_add_layer_norm(dt, {2, 3, len}, {len}, true, 500 + len);
     }
+}
+
+// FusedAddLayerNorm with fp8_scale (fold_qdq_fp8_norm's form): output 1 is Y quantized to float8e4m3fn. Against the
+// reference within a float8 step (Y may round differently there), and every code exactly QuantizeLinear of the Y this
+// GPU wrote. R may be omitted; output 0 may be omitted (only the float8 values are written).
+void check_fp8_layer_norm(DType dt, const Dims& dims, bool with_r, bool round_to_x, bool with_y, uint64_t seed) {
+  constexpr float kScale = 0.02f;
+  Attrs a;
+  a.set("axis", int64_t{-1});
+  a.set("epsilon", 1e-5f);
+  a.set("fp8_scale", kScale);
+  a.set("fp8_round_to_x", int64_t{round_to_x ? 1 : 0});
+  Node n = make_test_node(OpKind::kFusedAddLayerNorm, 4, 2, a);
+  n.opset = 1;
+  if (!with_y) n.outputs[0] = "";
+  const Dims cols = {dims.back()};
+  std::vector<Tensor> in = {random_tensor(dt, dims, seed, -3.0, 3.0),
+                            with_r ? random_tensor(dt, {cols}, seed + 1, -2.0, 2.0) : Tensor(),
+                            random_tensor(dt, cols, seed + 2), random_tensor(dt, cols, seed + 3)};
+  SCOPED_TRACE(std::string(dtype_name(dt)) + " X " + dims_to_string(dims) + (with_r ? " R" : "") +
+               (round_to_x ? " round_to_x" : "") + (with_y ? "" : " no Y"));
+  const Tolerance tol{0.13, 0.05};
+  std::vector<Tensor> got = expect_cuda_matches_reference(n, in, {2, 3}, &tol);
+  ASSERT_EQ(got.size(), with_y ? 2u : 1u);
+  if (!with_y) return;
+  const Tensor& y = got[0];
+  const Tensor& q = got[1];
+  ASSERT_EQ(q.dtype(), DType::kFloat8E4M3FN);
+  int bad = 0;
+  for (int64_t i = 0; i < y.numel(); ++i) {
+    float v = static_cast<float>(y.as_double(i)) / kScale;
+    if (round_to_x && dt == DType::kFloat16) v = half_to_float(float_to_half(v));
+    if (round_to_x && dt == DType::kBFloat16) v = bf16_to_float(float_to_bf16(v));
+    if (q.data<uint8_t>()[i] != float_to_fp8e4m3fn(v, true) && bad++ < 5)
+      ADD_FAILURE() << "element " << i << ": float8 code " << int{q.data<uint8_t>()[i]} << ", QuantizeLinear of Y "
+                    << int{float_to_fp8e4m3fn(v, true)};
+  }
+  EXPECT_EQ(bad, 0);
+}
+
+TEST(CudaNormLayerNorm, FusedAddLayerNormFloat8Output) {
+  KILN_REQUIRE_GPU();
+  for (DType dt : {DType::kFloat32, DType::kFloat16, DType::kBFloat16})
+    for (int64_t len : {7, 768, 1000, 4096}) {  // warp rows, vectorized rows, block rows
+      check_fp8_layer_norm(dt, {2, 3, len}, len % 2 == 0, dt != DType::kFloat32, true, 600 + len);
+      check_fp8_layer_norm(dt, {4, len}, false, false, true, 700 + len);
+    }
+  check_fp8_layer_norm(DType::kFloat16, {2, 8, 768}, false, true, false, 800);
+  check_fp8_layer_norm(DType::kFloat16, {3, 100}, true, true, false, 801);
 }
 
 void check_rms_norm(DType dt, const Dims& dims, int64_t axis, uint64_t seed) {

@@ -133,3 +133,112 @@ TEST(FoldQdqFp8, OutputFoldWritesFloat8) {
 }
 
 }  // namespace
+
+namespace {
+
+// fold_qdq_fp8_norm. x [2, 5, 64] float32 -> Cast to `dt` -> LayerNormalization (or FusedAddLayerNorm with r) -> y;
+// Q(y, scale of `scale_dt`) to float8 -> DQ -> out0, and y + x -> out1 when `residual_reader`.
+struct NormCase {
+  DType dt = DType::kFloat16;
+  DType scale_dt = DType::kFloat16;
+  bool fused_add = false;
+  bool residual_reader = true;
+  int64_t axis = -1;
+  int64_t saturate = 1;
+};
+
+Tensor scalar_of(DType dt, float v) {
+  Tensor t(dt, {});
+  if (dt == DType::kFloat16) t.data<uint16_t>()[0] = float_to_half(v);
+  else t.data<float>()[0] = v;
+  return t;
+}
+
+Graph norm_q_graph(const NormCase& c) {
+  GraphBuilder b(21);
+  b.input("x", {2, 5, 64});
+  b.node(OpKind::kCast, {"x"}, {"xh"}).attrs.set("to", static_cast<int64_t>(c.dt));
+  Tensor scale(c.dt, {64}), bias(c.dt, {64});
+  for (int i = 0; i < 64; ++i) {
+    const float s = 0.5f + 0.01f * static_cast<float>(i), o = 0.02f * static_cast<float>(i - 32);
+    if (c.dt == DType::kFloat16) {
+      scale.data<uint16_t>()[i] = float_to_half(s);
+      bias.data<uint16_t>()[i] = float_to_half(o);
+    } else {
+      scale.data<float>()[i] = s;
+      bias.data<float>()[i] = o;
+    }
+  }
+  b.constant("scale", scale).constant("bias", bias);
+  if (c.fused_add) {
+    b.input("r", {5, 64});
+    b.node(OpKind::kCast, {"r"}, {"rh"}).attrs.set("to", static_cast<int64_t>(c.dt));
+    b.node(OpKind::kFusedAddLayerNorm, {"xh", "rh", "scale", "bias"}, {"y"}, 1);
+  } else {
+    b.node(OpKind::kLayerNormalization, {"xh", "scale", "bias"}, {"y"}).attrs.set("axis", c.axis);
+  }
+  b.constant("ys", scalar_of(c.scale_dt, 0.02f)).constant("yz", fp8_zero());
+  b.node(OpKind::kQuantizeLinear, {"y", "ys", "yz"}, {"yq"}).attrs.set("saturate", c.saturate);
+  b.node(OpKind::kDequantizeLinear, {"yq", "ys", "yz"}, {"out0"});
+  b.output("out0");
+  if (c.residual_reader) {
+    b.node(OpKind::kAdd, {"y", "xh"}, {"out1"});
+    b.output("out1");
+  }
+  return b.finish();
+}
+
+const Node* find_op(const Graph& g, OpKind op) {
+  for (const Node& n : g.nodes)
+    if (n.op == op) return &n;
+  return nullptr;
+}
+
+TEST(FoldQdqFp8Norm, LayerNormWritesFloat8AndKeepsYForItsOtherReader) {
+  auto pass = make_fold_qdq_fp8_norm_pass();
+  for (DType scale_dt : {DType::kFloat16, DType::kFloat32}) {
+    NormCase c;
+    c.scale_dt = scale_dt;
+    Graph g = run_and_compare(*pass, norm_q_graph(c), true, 0.0);  // the same float8 codes and Y, exactly
+    EXPECT_EQ(count_ops(g, OpKind::kQuantizeLinear), 0) << print_graph(g);
+    const Node* f = find_op(g, OpKind::kFusedAddLayerNorm);
+    ASSERT_NE(f, nullptr) << print_graph(g);
+    ASSERT_EQ(f->outputs.size(), 2u);
+    EXPECT_EQ(f->outputs[0], "y");  // the residual still reads it
+    EXPECT_FALSE(f->has_input(1));
+    EXPECT_EQ(g.type_of(f->outputs[1])->dtype, DType::kFloat8E4M3FN);
+    EXPECT_EQ(f->attrs.get_int("fp8_round_to_x", -1), scale_dt == DType::kFloat16 ? 1 : 0);
+    EXPECT_NEAR(f->attrs.get_float("fp8_scale", 0.f), 0.02f, 1e-5);  // (the float16 scale is 0.0200043)
+  }
+}
+
+TEST(FoldQdqFp8Norm, SoleQuantizeReaderDropsYAndFusedAddKeepsR) {
+  auto pass = make_fold_qdq_fp8_norm_pass();
+  NormCase c;
+  c.residual_reader = false;
+  Graph g = run_and_compare(*pass, norm_q_graph(c), true, 0.0);
+  const Node* f = find_op(g, OpKind::kFusedAddLayerNorm);
+  ASSERT_NE(f, nullptr);
+  EXPECT_FALSE(f->has_output(0)) << print_graph(g);
+  c = NormCase{};
+  c.dt = DType::kFloat32;
+  c.scale_dt = DType::kFloat32;
+  c.fused_add = true;
+  g = run_and_compare(*pass, norm_q_graph(c), true, 0.0);
+  f = find_op(g, OpKind::kFusedAddLayerNorm);
+  ASSERT_NE(f, nullptr);
+  EXPECT_TRUE(f->has_input(1));
+  EXPECT_EQ(f->outputs.size(), 2u);
+}
+
+TEST(FoldQdqFp8Norm, LeavesOtherAxesAndNonSaturatingQuantizeAlone) {
+  auto pass = make_fold_qdq_fp8_norm_pass();
+  NormCase c;
+  c.axis = 1;  // normalizes [5, 64]: not the last axis alone
+  run_and_compare(*pass, norm_q_graph(c), false);
+  c = NormCase{};
+  c.saturate = 0;
+  run_and_compare(*pass, norm_q_graph(c), false);
+}
+
+}  // namespace

@@ -180,15 +180,20 @@ Status infer_fused_elementwise(InferContext& ctx) {
 }
 
 // FusedAddLayerNorm(X, R, Scale[, B]): LayerNormalization over the last axis of X + R, where R's shape is a suffix
-// of X's (leading dims may be missing or 1) ending with X's last dim.
+// of X's (leading dims may be missing or 1) ending with X's last dim; R may be omitted (X alone). With the
+// attribute fp8_scale, output 1 is Y quantized to float8e4m3fn (docs/fused-ops.md).
 Status infer_fused_add_layer_norm(InferContext& ctx) {
-  if (!ctx.has_input(0) || !ctx.has_input(1) || !ctx.has_input(2))
-    return ctx.error("inputs X, R and Scale are required");
+  if (!ctx.has_input(0) || !ctx.has_input(2)) return ctx.error("inputs X and Scale are required");
+  const bool fp8 = ctx.attrs().has("fp8_scale");
+  if (ctx.num_outputs() > 2 || (ctx.num_outputs() == 2 && !fp8))
+    return ctx.error("output 1 (Y as float8) needs the attribute fp8_scale");
+  if (fp8 && !(ctx.attrs().get_float("fp8_scale", 0.f) > 0.f))
+    return ctx.error("fp8_scale must be positive");
   if (ctx.num_inputs() > 4) return ctx.error("takes at most 4 inputs (X, R, Scale, B)");
   KILN_RETURN_IF_ERROR(check_float_dtypes(ctx, {1}, "FusedAddLayerNorm"));
   const int64_t axis = ctx.attrs().get_int("axis", -1);
   const Shape& x = ctx.input_type(0).shape;
-  const Shape& r = ctx.input_type(1).shape;
+  const Shape r = ctx.has_input(1) ? ctx.input_type(1).shape : Shape::unknown_rank();
   if (x.rank_known && axis != -1 && axis != static_cast<int64_t>(x.rank()) - 1)
     return ctx.error("axis must be the last one (-1); got " + std::to_string(axis));
   if (x.rank_known && r.rank_known) {
@@ -209,7 +214,11 @@ Status infer_fused_add_layer_norm(InferContext& ctx) {
   std::vector<TypeInfo> ln = {ctx.input_type(0), ctx.input_type(2)};
   if (ctx.has_input(3)) ln.push_back(ctx.input_type(3));
   KILN_RETURN_IF_ERROR(infer_as(ctx, OpKind::kLayerNormalization, ln, &y));
-  ctx.set_output_type(0, y);
+  ctx.set_output_type(0, y);  // (unused when output 0 is omitted)
+  if (ctx.num_outputs() == 2) {
+    y.dtype = DType::kFloat8E4M3FN;
+    ctx.set_output_type(1, y);
+  }
   return ok_status();
 }
 

@@ -258,6 +258,8 @@ NodeSupport add_layer_norm_supports(const Graph& g, const Node& n) {
   auto p = layer_norm_params(n.attrs);
   if (!p.ok()) return NodeSupport::no(p.status().message());
   if (p->axis != -1) return NodeSupport::no("axis other than -1");
+  if (!n.has_input(1)) return NodeSupport::no("without R");
+  if (n.outputs.size() > 1 || n.attrs.has("fp8_scale")) return NodeSupport::no("a float8 output");
   return require_dtypes(g, n, {0, 1, 2, 3}, {DType::kFloat32});
 }
 

@@ -14,13 +14,22 @@ namespace kiln::cuda::norm {
 cudaError_t launch_softmax(DType dtype, const void* x, void* y, int64_t outer, int64_t len, int64_t inner, bool log,
                            cudaStream_t stream);
 
+// FusedAddLayerNorm's float8 output: y (null: none) receives float8e4m3fn(Y / scale), Y as stored in x's dtype, the
+// quotient rounded to x's dtype first when round_to_x; saturating (QuantizeLinear's semantics).
+struct LayerNormFp8 {
+  void* y = nullptr;
+  float scale = 1.f;
+  bool round_to_x = false;
+};
+
 // LayerNormalization (rms=false) or RMSNormalization (rms=true) of x viewed as [rows, cols]. scale/bias hold
 // `cols` elements of dtype `param_dtype` (bias may be null); mean/inv_std (float32, `rows` each) may be null.
 // `residual` (x's dtype, `residual_rows` rows of `cols`, or null) is added first: row r of x adds row
-// r % residual_rows (FusedAddLayerNorm; the sum is formed in float32).
+// r % residual_rows (FusedAddLayerNorm; the sum is formed in float32). y may be null when fp8.y is set.
 cudaError_t launch_layer_norm(DType dtype, DType param_dtype, const void* x, const void* scale, const void* bias,
                               void* y, float* mean, float* inv_std, int64_t rows, int64_t cols, float epsilon, bool rms,
-                              cudaStream_t stream, const void* residual = nullptr, int64_t residual_rows = 1);
+                              cudaStream_t stream, const void* residual = nullptr, int64_t residual_rows = 1,
+                              LayerNormFp8 fp8 = {});
 
 // GroupNormalization of x [n, c, spatial...]: groups of (c/groups)*spatial contiguous elements. scale/bias have
 // `c` elements (per_channel) or `groups` elements.

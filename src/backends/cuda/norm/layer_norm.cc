@@ -10,7 +10,8 @@ namespace kiln::cuda::norm {
 namespace {
 
 // LayerNormalization / RMSNormalization (X, Scale, B), or with `add` FusedAddLayerNorm (X, R, Scale, B): X + R
-// normalized over the last axis, R's rows repeating over X's (R is a suffix of X's shape; checked by inference).
+// normalized over the last axis, R's rows repeating over X's (R is a suffix of X's shape; checked by inference; R
+// may be omitted), and with fp8_scale also Y as float8e4m3fn (output 1; output 0 may then be omitted).
 Status run_layer_norm(CudaKernelContext& ctx, bool rms, bool add = false) {
   const size_t si = add ? 2 : 1, bi = si + 1;  // Scale and B input indices
   const DType dt = ctx.input_dtype(0);
@@ -20,7 +21,7 @@ Status run_layer_norm(CudaKernelContext& ctx, bool rms, bool add = false) {
   if (!is_float_dtype(pt)) return ctx.unsupported(std::string("Scale dtype ") + dtype_name(pt) + " is not supported");
   const bool has_bias = !rms && ctx.has_input(bi);
   if (has_bias && ctx.input_dtype(bi) != pt) return ctx.error("B dtype must equal Scale dtype");
-  if (add && (!ctx.has_input(1) || ctx.input_dtype(1) != dt)) return ctx.error("R must have X's dtype");
+  if (add && ctx.has_input(1) && ctx.input_dtype(1) != dt) return ctx.error("R must have X's dtype");
   const Dims& dims = ctx.input_dims(0);
   const int64_t rank = static_cast<int64_t>(dims.size());
   auto params = layer_norm_params(ctx.attrs());
@@ -33,7 +34,7 @@ Status run_layer_norm(CudaKernelContext& ctx, bool rms, bool add = false) {
   const int64_t cols = numel_of(inner_dims), rows = cols ? numel_of(dims) / cols : 0;
   const void* residual = nullptr;
   int64_t residual_rows = 1;
-  if (add) {
+  if (add && ctx.has_input(1)) {
     const int64_t r_numel = numel_of(ctx.input_dims(1));
     if (cols == 0 || r_numel == 0 || r_numel % cols != 0 || rows % (r_numel / cols) != 0)
       return ctx.error("R " + dims_str(ctx.input_dims(1)) + " does not repeat over the rows of X " + dims_str(dims));
@@ -59,7 +60,19 @@ Status run_layer_norm(CudaKernelContext& ctx, bool rms, bool add = false) {
     KILN_ASSIGN_OR_RETURN(bias, broadcast_param(ctx, bi, "B", inner_dims, scratch ? scratch + scale_bytes : nullptr));
   }
   KILN_ASSIGN_OR_RETURN(DeviceTensor x, ctx.input(0));
-  KILN_ASSIGN_OR_RETURN(DeviceTensor y, ctx.allocate_output(0, dt, dims));
+  void* y = nullptr;
+  if (!add || ctx.wants_output(0)) {
+    KILN_ASSIGN_OR_RETURN(DeviceTensor yt, ctx.allocate_output(0, dt, dims));
+    y = yt.data;
+  }
+  LayerNormFp8 fp8;  // FusedAddLayerNorm's float8 copy of Y (output 1), when fp8_scale is set
+  if (add && ctx.attrs().has("fp8_scale") && ctx.num_outputs() > 1 && ctx.wants_output(1)) {
+    KILN_ASSIGN_OR_RETURN(DeviceTensor q, ctx.allocate_output(1, DType::kFloat8E4M3FN, dims));
+    fp8.y = q.data;
+    fp8.scale = ctx.attrs().get_float("fp8_scale", 1.f);
+    fp8.round_to_x = ctx.attrs().get_int("fp8_round_to_x", 0) != 0;
+  }
+  if (!y && !fp8.y) return ok_status();  // no output is read
   float* stats[2] = {nullptr, nullptr};
   if (!rms && !add) {
     Dims sd = dims;
@@ -70,8 +83,8 @@ Status run_layer_norm(CudaKernelContext& ctx, bool rms, bool add = false) {
       stats[o - 1] = t.ptr<float>();
     }
   }
-  KILN_CUDA_RETURN_IF_ERROR(launch_layer_norm(dt, pt, x.data, scale, bias, y.data, stats[0], stats[1], rows, cols, eps,
-                                              rms, ctx.stream(), residual, residual_rows));
+  KILN_CUDA_RETURN_IF_ERROR(launch_layer_norm(dt, pt, x.data, scale, bias, y, stats[0], stats[1], rows, cols, eps,
+                                              rms, ctx.stream(), residual, residual_rows, fp8));
   return ok_status();
 }
 
@@ -85,10 +98,10 @@ bool supports_layer_norm(const Node& node, const std::vector<const TypeInfo*>& t
   return params.ok() && (!stats || params->stash_type == DType::kFloat32);
 }
 
-bool supports_fused_add_layer_norm(const Node& /*node*/, const std::vector<const TypeInfo*>& types) {
+bool supports_fused_add_layer_norm(const Node& node, const std::vector<const TypeInfo*>& types) {
   for (size_t i = 0; i < 4; ++i)
     if (!input_is_float_or_unknown(types, i)) return false;
-  return true;
+  return node.outputs.size() == 1 || node.attrs.has("fp8_scale");
 }
 
 bool supports_rms_norm(const Node& /*node*/, const std::vector<const TypeInfo*>& types) {

@@ -1,19 +1,31 @@
 // Device code of LayerNormalization, RMSNormalization and GroupNormalization. Statistics in float32, two-pass
 // (mean, then centered sum of squares) for accuracy. A warp per row (cached in registers) up to 1024 columns,
 // a block per row beyond; a block per (n, group) for GroupNormalization.
+#include <cuda_fp8.h>
+
 #include "backends/cuda/norm/device_util.cuh"
 #include "backends/cuda/norm/launch.h"
 
 namespace kiln::cuda::norm {
 namespace {
 
-// The optional addend of FusedAddLayerNorm: `rows` rows of the row length, row r of X adding row r % rows.
+// FusedAddLayerNorm's extras. The optional addend: `rows` rows of the row length, row r of X adding row r % rows.
+// The optional float8 copy of Y (fp8, null: none): QuantizeLinear(Y, fp8_scale) to float8e4m3fn, saturating, of Y
+// as stored in T; the quotient is rounded to T first when fp8_round (QuantizeLinear's rule for a 16-bit scale).
 template <class T>
 struct Residual {
   const T* data = nullptr;
   int64_t rows = 1;
+  uint8_t* fp8 = nullptr;
+  float fp8_scale = 1.f;
+  bool fp8_round = false;
   __device__ __forceinline__ const T* row(int64_t r, int64_t cols) const {
     return data ? data + (r % rows) * cols : nullptr;
+  }
+  __device__ __forceinline__ uint8_t to_fp8(T y) const {
+    float v = __fdiv_rn(to_f32(y), fp8_scale);
+    if (fp8_round) v = to_f32(from_f32<T>(v));
+    return __nv_cvt_float_to_fp8(v, __NV_SATFINITE, __NV_E4M3);
   }
 };
 
@@ -26,7 +38,7 @@ __global__ void layer_norm_warp(const T* __restrict__ x, const P* __restrict__ s
   const int lane = threadIdx.x & 31;
   const T* xr = x + row * cols;
   const T* rr = res.row(row, cols);
-  T* yr = y + row * cols;
+  T* yr = y ? y + row * cols : nullptr;
   float v[kPerLane];
   float s = 0.f;
 #pragma unroll
@@ -50,7 +62,9 @@ __global__ void layer_norm_warp(const T* __restrict__ x, const P* __restrict__ s
     if (c < cols) {
       float r = (v[i] - mu) * inv * to_f32(scale[c]);
       if (bias) r += to_f32(bias[c]);
-      yr[c] = from_f32<T>(r);
+      const T o = from_f32<T>(r);
+      if (y) yr[c] = o;
+      if (res.fp8) res.fp8[row * cols + c] = res.to_fp8(o);
     }
   }
   if (lane == 0) {
@@ -66,7 +80,7 @@ __global__ void layer_norm_block(const T* __restrict__ x, const P* __restrict__ 
   const int64_t row = blockIdx.x;
   const T* xr = x + row * cols;
   const T* rr = res.row(row, cols);
-  T* yr = y + row * cols;
+  T* yr = y ? y + row * cols : nullptr;
   auto at = [&](int64_t c) { return to_f32(xr[c]) + (rr ? to_f32(rr[c]) : 0.f); };
   float mu = 0.f;
   if (!rms) {
@@ -84,7 +98,9 @@ __global__ void layer_norm_block(const T* __restrict__ x, const P* __restrict__ 
   for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
     float r = (at(c) - mu) * inv * to_f32(scale[c]);
     if (bias) r += to_f32(bias[c]);
-    yr[c] = from_f32<T>(r);
+    const T o = from_f32<T>(r);
+    if (yr) yr[c] = o;
+    if (res.fp8) res.fp8[row * cols + c] = res.to_fp8(o);
   }
   if (threadIdx.x == 0) {
     if (mean_out) mean_out[row] = mu;
@@ -166,7 +182,9 @@ __global__ void layer_norm_vec(const T* __restrict__ x, const P* __restrict__ sc
   }
   const XV* xr = reinterpret_cast<const XV*>(x + row * cols);
   const XV* rr = reinterpret_cast<const XV*>(res.row(row, cols));
-  XV* yr = reinterpret_cast<XV*>(y + row * cols);
+  XV* yr = y ? reinterpret_cast<XV*>(y + row * cols) : nullptr;
+  using QV = VecW<uint8_t, W>;  // W float8 codes: one 8- or 4-byte store
+  QV* qr = res.fp8 ? reinterpret_cast<QV*>(res.fp8 + row * cols) : nullptr;
   float v[kChunks][W];
   float s = 0.f;
 #pragma unroll
@@ -216,7 +234,13 @@ __global__ void layer_norm_vec(const T* __restrict__ x, const P* __restrict__ sc
       if (bias) r += to_f32(bi.v[e]);
       o.v[e] = from_f32<T>(r);
     }
-    yr[c] = o;
+    if (yr) yr[c] = o;
+    if (qr) {
+      QV q;
+#pragma unroll
+      for (int e = 0; e < W; ++e) q.v[e] = res.to_fp8(o.v[e]);
+      qr[c] = q;
+    }
   }
   if (t == 0) {
     if (mean_out) mean_out[row] = mu;
@@ -250,6 +274,7 @@ bool try_ln_vec(const T* x, const P* s, const P* b, T* y, float* mean, float* in
                 float eps, bool rms, Residual<T> res, cudaStream_t stream) {
   constexpr int W = kVecWidth<T>;
   if (cols % W != 0 || cols > 2048 * W || !aligned_to(x, 16) || !aligned_to(y, 16) || !aligned_to(res.data, 16) ||
+      !aligned_to(res.fp8, W) ||
       !aligned_to(s, W * sizeof(P)) || (b && !aligned_to(b, W * sizeof(P))))
     return false;
   const int c = static_cast<int>(cols), chunks = c / W;
@@ -274,8 +299,10 @@ bool try_ln_vec(const T* x, const P* s, const P* b, T* y, float* mean, float* in
 
 template <class T, class P>
 void launch_ln(const void* xv, const void* sv, const void* bv, void* yv, float* mean, float* inv, int64_t rows,
-               int64_t cols, float eps, bool rms, const void* residual, int64_t residual_rows, cudaStream_t stream) {
-  const Residual<T> res{static_cast<const T*>(residual), residual_rows};
+               int64_t cols, float eps, bool rms, const void* residual, int64_t residual_rows, LayerNormFp8 fp8,
+               cudaStream_t stream) {
+  const Residual<T> res{static_cast<const T*>(residual), residual_rows, static_cast<uint8_t*>(fp8.y), fp8.scale,
+                        fp8.round_to_x};
   const T* x = static_cast<const T*>(xv);
   const P* s = static_cast<const P*>(sv);
   const P* b = static_cast<const P*>(bv);
@@ -352,11 +379,12 @@ struct GroupNormLauncher {
 
 cudaError_t launch_layer_norm(DType dtype, DType param_dtype, const void* x, const void* scale, const void* bias,
                               void* y, float* mean, float* inv_std, int64_t rows, int64_t cols, float epsilon, bool rms,
-                              cudaStream_t stream, const void* residual, int64_t residual_rows) {
+                              cudaStream_t stream, const void* residual, int64_t residual_rows, LayerNormFp8 fp8) {
   if (rows == 0 || cols == 0) return cudaSuccess;
   if (residual && residual_rows <= 0) return cudaErrorInvalidValue;
+  if (!y && !fp8.y) return cudaErrorInvalidValue;
   if (!with_types<LayerNormLauncher>(dtype, param_dtype, x, scale, bias, y, mean, inv_std, rows, cols, epsilon, rms,
-                                     residual, residual_rows, stream))
+                                     residual, residual_rows, fp8, stream))
     return cudaErrorInvalidValue;
   return cudaGetLastError();
 }
