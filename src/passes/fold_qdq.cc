@@ -33,17 +33,12 @@ using fuse::GraphIndex;
 
 bool is_q8(DType t) { return t == DType::kUInt8 || t == DType::kInt8; }
 
-const Tensor* const_f32(const Graph& g, const std::string& v) {
-  const Tensor* t = v.empty() ? nullptr : constant_value(g, v);
-  return t && t->dtype() == DType::kFloat32 ? t : nullptr;
-}
-
 // The DequantizeLinear producing `value` with per-tensor constant parameters over a uint8/int8 input.
 const Node* activation_dq(const Graph& g, const GraphIndex& idx, const std::string& value) {
   const Node* dq = idx.producer_of(value, OpKind::kDequantizeLinear);
   if (!dq || dq->inputs.size() < 2) return nullptr;
   const TypeInfo* t = g.type_of(dq->inputs[0]);
-  const Tensor* s = const_f32(g, dq->inputs[1]);
+  const Tensor* s = fuse::constant_f32(g, dq->inputs[1]);
   if (!t || !is_q8(t->dtype) || !s || s->numel() != 1) return nullptr;
   if (dq->has_input(2)) {
     const Tensor* z = constant_value(g, dq->inputs[2]);
@@ -58,7 +53,7 @@ const Node* weight_dq(const Graph& g, const GraphIndex& idx, const std::string& 
   const Node* dq = idx.producer_of(value, OpKind::kDequantizeLinear);
   if (!dq || dq->inputs.size() < 2) return nullptr;
   const Tensor* w = constant_value(g, dq->inputs[0]);
-  const Tensor* s = const_f32(g, dq->inputs[1]);
+  const Tensor* s = fuse::constant_f32(g, dq->inputs[1]);
   if (!w || w->dtype() != DType::kInt8 || !s || dq->attrs.get_int("block_size", 0) != 0) return nullptr;
   if (s->numel() != 1) {
     int64_t a = dq->attrs.get_int("axis", 1);
@@ -79,7 +74,7 @@ const Node* weight_dq(const Graph& g, const GraphIndex& idx, const std::string& 
 const Tensor* per_tensor_q_zero_point(const Graph& g, const Node& q) {
   if (q.op != OpKind::kQuantizeLinear || q.inputs.size() < 3 || !q.has_input(2)) return nullptr;
   if (q.attrs.get_int("block_size", 0) != 0 || q.attrs.has("precision")) return nullptr;
-  const Tensor* s = const_f32(g, q.inputs[1]);
+  const Tensor* s = fuse::constant_f32(g, q.inputs[1]);
   const Tensor* z = constant_value(g, q.inputs[2]);
   if (!s || s->numel() != 1 || !z || z->numel() != 1 || !is_q8(z->dtype())) return nullptr;
   return z;
@@ -119,7 +114,7 @@ bool claim_pattern(const fuse::Rewriter& rw, size_t op, const QuantEnd& end, std
 // The float values of a Conv bias: a constant float vector, or DequantizeLinear of a constant int32 one (what
 // quantize_static writes). Empty when it is neither.
 std::vector<double> bias_values(const Graph& g, const GraphIndex& idx, const std::string& v, int64_t m) {
-  if (const Tensor* b = const_f32(g, v)) {
+  if (const Tensor* b = fuse::constant_f32(g, v)) {
     if (b->numel() != m) return {};
     std::vector<double> out(static_cast<size_t>(m));
     for (int64_t c = 0; c < m; ++c) out[c] = b->data<float>()[c];
@@ -128,7 +123,7 @@ std::vector<double> bias_values(const Graph& g, const GraphIndex& idx, const std
   const Node* dq = idx.producer_of(v, OpKind::kDequantizeLinear);
   if (!dq || dq->inputs.size() < 2) return {};
   const Tensor* q = constant_value(g, dq->inputs[0]);
-  const Tensor* s = const_f32(g, dq->inputs[1]);
+  const Tensor* s = fuse::constant_f32(g, dq->inputs[1]);
   if (!q || q->dtype() != DType::kInt32 || q->numel() != m || !s || (s->numel() != 1 && s->numel() != m)) return {};
   if (dq->has_input(2)) {
     const Tensor* z = constant_value(g, dq->inputs[2]);
@@ -202,8 +197,8 @@ class FoldQdq : public Pass {
     const Node& q = g.nodes[end->q];
     std::string b32;
     if (!bias.empty()) {  // int32 bias in accumulator units
-      const double xs = const_f32(g, dx->inputs[1])->data<float>()[0];
-      const Tensor* ws = const_f32(g, dw->inputs[1]);
+      const double xs = fuse::constant_f32(g, dx->inputs[1])->data<float>()[0];
+      const Tensor* ws = fuse::constant_f32(g, dw->inputs[1]);
       Tensor t(DType::kInt32, {m});
       for (int64_t c = 0; c < m; ++c) {
         const double v = std::nearbyint(bias[c] / (xs * ws->data<float>()[ws->numel() == 1 ? 0 : c]));
@@ -292,7 +287,7 @@ class FoldQdq : public Pass {
       b = g.add_constant(mm.name + "_b_transposed", std::move(t));
     }
     if (bzp.empty() || trans_b) {  // a zero point of B's per-column shape (QLinearMatMul requires one)
-      const Tensor* s = const_f32(g, db->inputs[1]);
+      const Tensor* s = fuse::constant_f32(g, db->inputs[1]);
       Tensor z(DType::kInt8, s->numel() == 1 ? Dims{} : Dims{s->numel()});
       for (int64_t c = 0; c < z.numel(); ++c) z.data<int8_t>()[c] = 0;
       bzp = g.add_constant(mm.name + "_b_zero_point", std::move(z));
@@ -301,8 +296,8 @@ class FoldQdq : public Pass {
         da->inputs[0], da->inputs[1], zero_point_of(g, *da, mm.name + "_a"), b, db->inputs[1], bzp,
         q.inputs[1],   q.inputs[2]};
     if (has_bias) {  // int32 bias in accumulator units (a_scale * b_scale[c]), Kiln's input 8
-      const double as = const_f32(g, da->inputs[1])->data<float>()[0];
-      const Tensor* bs = const_f32(g, db->inputs[1]);
+      const double as = fuse::constant_f32(g, da->inputs[1])->data<float>()[0];
+      const Tensor* bs = fuse::constant_f32(g, db->inputs[1]);
       Tensor t(DType::kInt32, {n_cols});
       for (int64_t c = 0; c < n_cols; ++c) {
         const double v = std::nearbyint(bias[c] / (as * bs->data<float>()[bs->numel() == 1 ? 0 : c]));

@@ -18,9 +18,10 @@ namespace {
 
 using fuse::GraphIndex;
 
+// A constant float32 scalar (a per-tensor scale).
 const Tensor* scalar_f32(const Graph& g, const std::string& v) {
-  const Tensor* t = v.empty() ? nullptr : constant_value(g, v);
-  return t && t->dtype() == DType::kFloat32 && t->numel() == 1 ? t : nullptr;
+  const Tensor* t = fuse::constant_f32(g, v);
+  return t && t->numel() == 1 ? t : nullptr;
 }
 
 // A per-tensor DequantizeLinear of a float8 value: constant scalar float32 scale, zero point absent or zero.
@@ -39,13 +40,7 @@ const Node* float8_dq(const Graph& g, const GraphIndex& idx, const std::string& 
 
 // `c` as a float32 [n] vector times `scale` when it is a constant float32 of n (or 1) values with unit leading dims.
 std::optional<Tensor> bias_vector(const Tensor* c, int64_t n, double scale) {
-  if (!c || c->dtype() != DType::kFloat32 || (c->numel() != n && c->numel() != 1)) return std::nullopt;
-  for (size_t i = 0; i + 1 < c->rank(); ++i)
-    if (c->dim(i) != 1) return std::nullopt;
-  Tensor v(DType::kFloat32, {n});
-  for (int64_t i = 0; i < n; ++i)
-    v.data<float>()[i] = static_cast<float>(c->as_double(c->numel() == 1 ? 0 : i) * scale);
-  return v;
+  return fuse::column_vector(c, n, c ? static_cast<int64_t>(c->rank()) : 0, DType::kFloat32, scale);
 }
 
 class FoldQdqFp8 : public Pass {

@@ -14,29 +14,6 @@ namespace {
 
 using fuse::GraphIndex;
 
-// A constant adding one value per output column: numel N (or 1), every dim but the last 1, rank <= the output's.
-// Its values as [N] scaled by `scale`, in dtype `dt` (float32/float64), or nullopt.
-std::optional<Tensor> column_vector(const Tensor* t, int64_t n, int64_t out_rank, DType dt, double scale) {
-  if (!t || t->dtype() != dt || n <= 0) return std::nullopt;
-  if (static_cast<int64_t>(t->rank()) > out_rank || (t->numel() != n && t->numel() != 1)) return std::nullopt;
-  for (size_t i = 0; i + 1 < t->rank(); ++i)
-    if (t->dim(i) != 1) return std::nullopt;
-  if (dt != DType::kFloat32 && dt != DType::kFloat64) {
-    // Narrow floats (float16, bfloat16) are moved bytewise, so only an unscaled [N] vector qualifies.
-    if (scale != 1.0 || t->numel() != n || (dt != DType::kFloat16 && dt != DType::kBFloat16)) return std::nullopt;
-    return t->reshaped({n});
-  }
-  Tensor v(dt, {n});
-  for (int64_t i = 0; i < n; ++i) {
-    const double x = t->as_double(t->numel() == 1 ? 0 : i) * scale;
-    if (dt == DType::kFloat64)
-      v.data<double>()[i] = x;
-    else
-      v.data<float>()[i] = static_cast<float>(x);
-  }
-  return v;
-}
-
 // True when a value of shape `z` broadcasts to `y` without changing it (right-aligned dims equal or 1).
 bool broadcasts_into(const Shape& z, const Shape& y) {
   if (!z.rank_known || !y.rank_known || z.rank() > y.rank()) return false;
@@ -107,7 +84,7 @@ class FuseMatMulBiasActivation : public Pass {
         const Tensor* b0 = constant_value(g, bias);
         if (ai && g.nodes[*ai].op == OpKind::kAdd && b0 && b0->dtype() == DType::kFloat32 && b0->numel() == n) {
           auto other = fuse::other_input(g.nodes[*ai], y);
-          if (auto v = other ? column_vector(constant_value(g, *other), n, rank, dt, 1.0) : std::nullopt;
+          if (auto v = other ? fuse::column_vector(constant_value(g, *other), n, rank, dt, 1.0) : std::nullopt;
               v && dt == DType::kFloat32) {
             for (int64_t i = 0; i < n; ++i) v->data<float>()[i] += b0->data<float>()[i];
             bias = g.add_constant(mm.name + "_bias", *v);
@@ -123,7 +100,7 @@ class FuseMatMulBiasActivation : public Pass {
         const double beta = mm.attrs.get_float("beta", 1.f);
         if (mm.has_input(2) && beta != 0) {
           const Tensor* c = constant_value(g, mm.inputs[2]);
-          if (auto v = column_vector(c, n, 2, dt, beta)) {
+          if (auto v = fuse::column_vector(c, n, 2, dt, beta)) {
             bias = g.add_constant(mm.name + "_bias", *v);
           } else if (c && beta != 1 && (dt == DType::kFloat32 || dt == DType::kFloat64)) {
             Tensor scaled(dt, c->dims());
@@ -155,7 +132,7 @@ class FuseMatMulBiasActivation : public Pass {
         auto ai = idx.sole_consumer(y);
         if (ai && g.nodes[*ai].op == OpKind::kAdd) {
           auto other = fuse::other_input(g.nodes[*ai], y);
-          auto v = other ? column_vector(constant_value(g, *other), n, rank, dt, 1.0) : std::nullopt;
+          auto v = other ? fuse::column_vector(constant_value(g, *other), n, rank, dt, 1.0) : std::nullopt;
           if (v) {
             bias = g.add_constant(mm.name + "_bias", *v);
             removed.push_back(last);

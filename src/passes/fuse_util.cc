@@ -366,4 +366,30 @@ std::optional<ActivationMatch> match_activation(const Graph& g, const GraphIndex
   return m;
 }
 
+std::optional<Tensor> column_vector(const Tensor* t, int64_t n, int64_t out_rank, DType dt, double scale) {
+  if (!t || t->dtype() != dt || n <= 0) return std::nullopt;
+  if (static_cast<int64_t>(t->rank()) > out_rank || (t->numel() != n && t->numel() != 1)) return std::nullopt;
+  for (size_t i = 0; i + 1 < t->rank(); ++i)
+    if (t->dim(i) != 1) return std::nullopt;
+  if (dt != DType::kFloat32 && dt != DType::kFloat64) {
+    // Narrow floats (float16, bfloat16) are moved bytewise, so only an unscaled [N] vector qualifies.
+    if (scale != 1.0 || t->numel() != n || (dt != DType::kFloat16 && dt != DType::kBFloat16)) return std::nullopt;
+    return t->reshaped({n});
+  }
+  Tensor v(dt, {n});
+  for (int64_t i = 0; i < n; ++i) {
+    const double x = t->as_double(t->numel() == 1 ? 0 : i) * scale;
+    if (dt == DType::kFloat64)
+      v.data<double>()[i] = x;
+    else
+      v.data<float>()[i] = static_cast<float>(x);
+  }
+  return v;
+}
+
+const Tensor* constant_f32(const Graph& g, const std::string& v) {
+  const Tensor* t = v.empty() ? nullptr : constant_value(g, v);
+  return t && t->dtype() == DType::kFloat32 ? t : nullptr;
+}
+
 }  // namespace kiln::fuse

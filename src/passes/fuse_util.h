@@ -116,6 +116,12 @@ class Rewriter {
   std::map<size_t, std::vector<Node>> replace_;
 };
 
+// A constant adding one value per output column: numel N (or 1), every dim but the last 1, rank <= out_rank.
+// Its values as [N] scaled by `scale`, in dtype `dt` (float32/float64; float16/bfloat16 only unscaled [N]), or nullopt.
+std::optional<Tensor> column_vector(const Tensor* t, int64_t n, int64_t out_rank, DType dt, double scale);
+// The constant float32 value `v` ("" or anything else: null).
+const Tensor* constant_f32(const Graph& g, const std::string& v);
+
 // A node named like `like` (fused nodes keep the name of the node they replace), of kind `op`.
 Node fused_node(const Node& like, OpKind op, std::vector<std::string> inputs, std::vector<std::string> outputs,
                 int opset);
