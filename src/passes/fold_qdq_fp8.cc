@@ -160,16 +160,8 @@ class FoldQdqFp8Output : public Pass {
       auto qi = idx.sole_consumer(mm.outputs[0]);
       if (!qi || rw.claimed({*qi})) continue;
       const Node& q = g.nodes[*qi];
-      if (q.op != OpKind::kQuantizeLinear || q.inputs.size() < 2 || q.attrs.get_int("block_size", 0) != 0 ||
-          q.attrs.get_int("saturate", 1) != 1 || q.attrs.has("precision"))
-        continue;
-      const TypeInfo* qt = g.type_of(q.outputs[0]);
+      if (!fuse::is_absorbable_fp8_quantize(g, q)) continue;
       const Tensor* s = constant_value(g, q.inputs[1]);
-      if (!qt || qt->dtype != DType::kFloat8E4M3FN || !s || s->numel() != 1 || !(s->as_double(0) > 0)) continue;
-      if (q.has_input(2)) {
-        const Tensor* z = constant_value(g, q.inputs[2]);
-        if (!z || z->numel() != 1 || z->as_double(0) != 0) continue;
-      }
       std::vector<std::string> in = mm.inputs;
       in.resize(4);
       const float inv = static_cast<float>(1.0 / s->as_double(0));

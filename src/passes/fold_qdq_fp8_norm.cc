@@ -14,23 +14,10 @@ namespace {
 
 using fuse::GraphIndex;
 
-// The float8 QuantizeLinear among `y`'s readers that the norm can absorb: float8e4m3fn output, scalar constant
-// positive scale, zero point absent or zero, saturating, no block size or precision override.
+// The float8 QuantizeLinear among `y`'s readers that the norm can absorb (fuse::is_absorbable_fp8_quantize).
 std::optional<size_t> absorbable_quantize(const Graph& g, const GraphIndex& idx, const std::string& y) {
-  for (size_t c : idx.consumer_nodes(y)) {
-    const Node& q = g.nodes[c];
-    if (q.op != OpKind::kQuantizeLinear || q.inputs.size() < 2 || q.inputs[0] != y || q.outputs.size() != 1 ||
-        q.attrs.get_int("block_size", 0) != 0 || q.attrs.get_int("saturate", 1) != 1 || q.attrs.has("precision"))
-      continue;
-    const TypeInfo* qt = g.type_of(q.outputs[0]);
-    const Tensor* s = constant_value(g, q.inputs[1]);
-    if (!qt || qt->dtype != DType::kFloat8E4M3FN || !s || s->numel() != 1 || !(s->as_double(0) > 0)) continue;
-    if (q.has_input(2)) {
-      const Tensor* z = constant_value(g, q.inputs[2]);
-      if (!z || z->numel() != 1 || z->as_double(0) != 0) continue;
-    }
-    return c;
-  }
+  for (size_t c : idx.consumer_nodes(y))
+    if (g.nodes[c].inputs[0] == y && fuse::is_absorbable_fp8_quantize(g, g.nodes[c])) return c;
   return std::nullopt;
 }
 

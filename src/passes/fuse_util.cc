@@ -392,4 +392,16 @@ const Tensor* constant_f32(const Graph& g, const std::string& v) {
   return t && t->dtype() == DType::kFloat32 ? t : nullptr;
 }
 
+bool is_absorbable_fp8_quantize(const Graph& g, const Node& q) {
+  if (q.op != OpKind::kQuantizeLinear || q.inputs.size() < 2 || q.outputs.size() != 1 ||
+      q.attrs.get_int("block_size", 0) != 0 || q.attrs.get_int("saturate", 1) != 1 || q.attrs.has("precision"))
+    return false;
+  const TypeInfo* qt = g.type_of(q.outputs[0]);
+  const Tensor* s = constant_value(g, q.inputs[1]);
+  if (!qt || qt->dtype != DType::kFloat8E4M3FN || !s || s->numel() != 1 || !(s->as_double(0) > 0)) return false;
+  if (!q.has_input(2)) return true;
+  const Tensor* z = constant_value(g, q.inputs[2]);
+  return z && z->numel() == 1 && z->as_double(0) == 0;
+}
+
 }  // namespace kiln::fuse

@@ -121,6 +121,10 @@ class Rewriter {
 std::optional<Tensor> column_vector(const Tensor* t, int64_t n, int64_t out_rank, DType dt, double scale);
 // The constant float32 value `v` ("" or anything else: null).
 const Tensor* constant_f32(const Graph& g, const std::string& v);
+// A QuantizeLinear that the op producing its input can take over (fold_qdq_fp8_output, fold_qdq_fp8_norm): to
+// float8e4m3fn, per tensor with a constant positive scale, zero point absent or zero, saturating, no block size or
+// precision override.
+bool is_absorbable_fp8_quantize(const Graph& g, const Node& q);
 
 // A node named like `like` (fused nodes keep the name of the node they replace), of kind `op`.
 Node fused_node(const Node& like, OpKind op, std::vector<std::string> inputs, std::vector<std::string> outputs,
