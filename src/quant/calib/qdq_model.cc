@@ -462,11 +462,15 @@ Status insert_qdq(onnx::ModelProto& model, const QuantTargets& targets, const Ca
   // so that their products have one alpha and self-attention's Q, K and V still fuse into one GEMM
   // (fuse_qkv_projection).
   std::map<std::string, double> shared_amax;
+  std::map<std::string, Tensor> parsed;  // FP8: each weight parsed once, for its maximum and then its quantization
   if (format == QdqFormat::kFloat8E4M3FN)
     for (const auto& op : targets.ops) {
-      KILN_ASSIGN_OR_RETURN(Tensor w, float_initializer(ix, op.weight, base_dir));
+      if (!parsed.count(op.weight)) {
+        KILN_ASSIGN_OR_RETURN(Tensor w, float_initializer(ix, op.weight, base_dir));
+        parsed.emplace(op.weight, std::move(w));
+      }
       double& m = shared_amax[g.node(op.node).input(0)];
-      m = std::max(m, abs_max(w));
+      m = std::max(m, abs_max(parsed.at(op.weight)));
     }
   for (const auto& op : targets.ops) {
     auto* n = g.mutable_node(op.node);
@@ -474,7 +478,12 @@ Status insert_qdq(onnx::ModelProto& model, const QuantTargets& targets, const Ca
     if (dq_of.count(x)) n->set_input(0, dq_of[x]);
     auto key = std::make_pair(op.weight, op.axis);
     if (!weight_dq.count(key)) {
-      KILN_ASSIGN_OR_RETURN(Tensor w, float_initializer(ix, op.weight, base_dir));
+      Tensor w;
+      if (auto it = parsed.find(op.weight); it != parsed.end()) {
+        w = it->second;
+      } else {
+        KILN_ASSIGN_OR_RETURN(w, float_initializer(ix, op.weight, base_dir));
+      }
       std::string qn = ix.fresh(op.weight + "_quantized"), sn = ix.fresh(op.weight + "_scale");
       std::string zn = ix.fresh(op.weight + "_zero_point"), dn = ix.fresh(op.weight + "_dequantized");
       onnx::NodeProto d;
