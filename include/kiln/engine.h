@@ -225,6 +225,14 @@ class ExecutionContext {
   // measured without a host round trip per run; last_timings().compute_ms is then the GPU time per run.
   Status execute_back_to_back(int n);
   Status fetch_outputs(NamedValues* outputs);
+  // fetch_outputs for the outputs with wanted[i] (engine output order; wanted has one entry per output); the others
+  // come back as an undefined Value, never copied (their bytes may still be read with device_output).
+  Status fetch_outputs(NamedValues* outputs, const std::vector<bool>& wanted);
+  // Output `index` of the last execute() where it lies on the GPU (CUDA engines): dtype, dims and device address,
+  // valid until the next bind_inputs or execute on this context. The bytes are final (execute waits for the GPU);
+  // copy them on any stream. failed_precondition when that output is on the host (made by a CPU fallback node) or
+  // nothing was executed; unimplemented for engines of other backends.
+  Result<DeviceTensorView> device_output(size_t index);
 
   // CUDA engines: capture each input-shape's execution into a CUDA graph and replay it (when every node of the
   // engine can be captured; otherwise this is silently off). Off by default.

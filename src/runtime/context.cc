@@ -145,6 +145,36 @@ Status ExecutionContext::bind_inputs(const NamedValues& host_inputs, const Devic
   return backend_->bind_inputs(host_inputs, device_inputs);
 }
 
+Status ContextBackend::fetch_outputs(std::vector<Value>* outputs, const std::vector<bool>& wanted) {
+  KILN_RETURN_IF_ERROR(fetch_outputs(outputs));
+  for (size_t i = 0; i < outputs->size() && i < wanted.size(); ++i)
+    if (!wanted[i]) (*outputs)[i] = Value{};
+  return ok_status();
+}
+
+Result<DeviceTensorView> ContextBackend::device_output(size_t) {
+  return unimplemented("device-resident outputs need a CUDA engine");
+}
+
+Status ExecutionContext::fetch_outputs(NamedValues* outputs, const std::vector<bool>& wanted) {
+  if (wanted.size() != engine_.outputs().size())
+    return invalid_argument("fetch_outputs: wanted has " + std::to_string(wanted.size()) + " entries, the engine " +
+                            std::to_string(engine_.outputs().size()) + " outputs");
+  std::vector<Value> outs;
+  KILN_RETURN_IF_ERROR(backend_->fetch_outputs(&outs, wanted));
+  outputs->clear();
+  for (size_t i = 0; i < outs.size() && i < engine_.outputs().size(); ++i)
+    outputs->emplace_back(engine_.outputs()[i].name, std::move(outs[i]));
+  return ok_status();
+}
+
+Result<DeviceTensorView> ExecutionContext::device_output(size_t index) {
+  if (index >= engine_.outputs().size())
+    return invalid_argument("device_output: index " + std::to_string(index) + " is past the engine's " +
+                            std::to_string(engine_.outputs().size()) + " outputs");
+  return backend_->device_output(index);
+}
+
 Status ExecutionContext::run(const NamedValues& host_inputs, const DeviceInputs& device_inputs, NamedValues* outputs,
                              const RunOptions& options) {
   KILN_RETURN_IF_ERROR(bind_inputs(host_inputs, device_inputs, options));

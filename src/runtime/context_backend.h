@@ -23,6 +23,10 @@ class ContextBackend {
   }
   // Outputs of the last execute(), in the engine's output order, on the host.
   virtual Status fetch_outputs(std::vector<Value>* outputs) = 0;
+  // Only the outputs with wanted[i]; the rest stay undefined Values. The default fetches all, then drops the rest.
+  virtual Status fetch_outputs(std::vector<Value>* outputs, const std::vector<bool>& wanted);
+  // An output as it lies on the GPU (ExecutionContext::device_output); the default: unimplemented.
+  virtual Result<DeviceTensorView> device_output(size_t index);
   virtual void set_cuda_graph(bool enabled) {}
   virtual void set_profiling(bool enabled) {}
   // Intra-op threads (CPU backends; n < 1: the default). Others ignore it.

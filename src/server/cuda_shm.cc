@@ -26,6 +26,10 @@ bool cuda_copy(void*, const void*, size_t, bool, int, std::string* error) {
   *error = "kiln was built without CUDA";
   return false;
 }
+bool cuda_copy_on_devices(void*, const void*, size_t, int, std::string* error) {
+  *error = "kiln was built without CUDA";
+  return false;
+}
 bool cuda_gather(const std::vector<GatherPart>&, size_t, size_t, int, DeviceBatchBuffer*, std::string* error) {
   *error = "kiln was built without CUDA";
   return false;
@@ -147,7 +151,10 @@ void cuda_ipc_close(void* ptr, int device) {
   }
 }
 
-bool cuda_copy(void* dst, const void* src, size_t n, bool to_device, int device, std::string* error) {
+namespace {
+
+// A synchronous copy of `kind` on the calling thread's stream of `device`.
+bool copy_on_thread_stream(void* dst, const void* src, size_t n, cudaMemcpyKind kind, int device, std::string* error) {
   if (n == 0) return true;
   DeviceScope scope(device);
   cudaStream_t s = scope.ok() ? thread_stream(device) : nullptr;
@@ -155,7 +162,7 @@ bool cuda_copy(void* dst, const void* src, size_t n, bool to_device, int device,
     *error = "cannot use CUDA device " + std::to_string(device);
     return false;
   }
-  cudaError_t e = cudaMemcpyAsync(dst, src, n, to_device ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToHost, s);
+  cudaError_t e = cudaMemcpyAsync(dst, src, n, kind, s);
   if (e == cudaSuccess) e = cudaStreamSynchronize(s);
   if (e != cudaSuccess) {
     cudaGetLastError();
@@ -163,6 +170,16 @@ bool cuda_copy(void* dst, const void* src, size_t n, bool to_device, int device,
     return false;
   }
   return true;
+}
+
+}  // namespace
+
+bool cuda_copy(void* dst, const void* src, size_t n, bool to_device, int device, std::string* error) {
+  return copy_on_thread_stream(dst, src, n, to_device ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToHost, device, error);
+}
+
+bool cuda_copy_on_devices(void* dst, const void* src, size_t n, int device, std::string* error) {
+  return copy_on_thread_stream(dst, src, n, cudaMemcpyDefault, device, error);
 }
 
 bool cuda_gather(const std::vector<GatherPart>& parts, size_t total, size_t reserve, int device,

@@ -29,6 +29,10 @@ void cuda_ipc_close(void* ptr, int device);
 // device dst; else device src -> host dst. false with *error set when CUDA reports a failure.
 bool cuda_copy(void* dst, const void* src, size_t n, bool to_device, int device, std::string* error);
 
+// Synchronous device-to-device copy (dst and src CUDA device memory, possibly on two GPUs), on a non-blocking stream
+// of the calling thread on `device`. false with *error set when CUDA reports a failure.
+bool cuda_copy_on_devices(void* dst, const void* src, size_t n, int device, std::string* error);
+
 // One part of a batch input gathered on a GPU: `size` bytes at `src`, a host address, or an address in CUDA device
 // memory (a CUDA shared-memory input) when on_device.
 struct GatherPart {

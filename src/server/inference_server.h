@@ -99,6 +99,7 @@ struct RequestedOutput {
   std::string shm_region;
   uint64_t shm_offset = 0;
   std::shared_ptr<const void> shm_hold;
+  int shm_device = -1;  // >= 0: the region is CUDA shared memory on that device (shm_dst is a device address)
 };
 
 struct InferRequest {

@@ -431,6 +431,28 @@ ServerStatus Scheduler::gather_on_device(int instance, int buffers, const std::s
   return {};
 }
 
+std::vector<bool> Scheduler::outputs_read_on_host(const Engine& engine,
+                                                  const std::vector<std::unique_ptr<QueuedRequest>>& batch) const {
+  const auto& outs = engine.outputs();
+  std::vector<bool> wanted(outs.size(), engine.info().backend != "cuda");
+  for (size_t i = 0; i < outs.size(); ++i) {
+    for (const auto& r : batch) {
+      if (wanted[i]) break;
+      if (r->request.outputs.empty()) {  // every configured output, in the response
+        for (const auto& spec : config_.outputs) wanted[i] = wanted[i] || spec.name == outs[i].name;
+        continue;
+      }
+      for (const auto& o : r->request.outputs) {
+        if (o.name != outs[i].name) continue;
+        int64_t classes = 0;
+        (void)classification_count(o, &classes);
+        wanted[i] = wanted[i] || o.shm_device < 0 || classes > 0;
+      }
+    }
+  }
+  return wanted;
+}
+
 int64_t Scheduler::padded_rows(int64_t rows) const {
   // Only GPU engines gain from it (each new batch size costs a recording run and a graph capture); string
   // inputs cannot be padded.
@@ -547,10 +569,20 @@ void Scheduler::run_prepared(int instance, ExecutionContext* ctx, PreparedBatch&
     for (auto& r : batch) finish(*r, st, {}, reason);
   };
   NamedValues outputs;
-  Status st = ctx->run(prepared.inputs, prepared.device_inputs, &outputs);
-  uint64_t t2 = now_ns();
+  Status st = ctx->bind_inputs(prepared.inputs, prepared.device_inputs);
+  if (st.ok()) st = ctx->execute();
   prepared.inputs.clear();
   prepared.device_inputs.clear();
+  // Outputs asked for only into CUDA shared memory (or by nobody) stay on the GPU: not fetched, their rows are
+  // copied device-to-device into the regions below.
+  std::vector<bool> on_host(ctx->engine().outputs().size(), true);
+  if (st.ok()) {
+    on_host = outputs_read_on_host(ctx->engine(), batch);
+    for (size_t i = 0; i < on_host.size(); ++i)
+      if (!on_host[i] && !ctx->device_output(i).ok()) on_host[i] = true;  // made on the host (a CPU fallback node)
+    st = ctx->fetch_outputs(&outputs, on_host);
+  }
+  uint64_t t2 = now_ns();
   if (!st.ok()) {
     // The status and the statistics agree: an engine error the request caused (bad values, too large) is a 400
     // counted as OTHER; only a failure of the engine itself is a 500 counted as BACKEND.
@@ -568,8 +600,26 @@ void Scheduler::run_prepared(int instance, ExecutionContext* ctx, PreparedBatch&
     resp.model_version = config_.version;
     resp.id = r.request.id;
     auto emit = [&](const std::string& name, const RequestedOutput* target) -> ServerStatus {
-      for (const auto& [oname, v] : outputs) {
+      for (size_t i = 0; i < outputs.size(); ++i) {
+        const auto& [oname, v] = outputs[i];
         if (oname != name) continue;
+        if (!on_host[i] && target && target->shm_device >= 0) {  // GPU to the client's CUDA region, no host hop
+          auto dev = ctx->device_output(i);
+          if (!dev.ok()) return ServerStatus::from(dev.status());
+          if (batched && (dev->dims.empty() || dev->dims[0] != run_rows))
+            return server_error(ServerCode::kInternal, "output '" + name + "' has shape " +
+                                                           dims_to_string(dev->dims) + ", expected a first (batch) dim of " +
+                                                           std::to_string(run_rows));
+          InferTensor out;
+          out.name = name;
+          ServerStatus written = slice_device_rows(*dev, batched ? offset : -1, r.rows, &out, *target);
+          if (!written.ok()) {
+            failed[k] = std::move(written);
+            return {};
+          }
+          resp.outputs.push_back(std::move(out));
+          return {};
+        }
         if (!v.is_tensor()) return server_error(ServerCode::kInternal, "output '" + name + "' is not a tensor");
         const Tensor& t = v.tensor;
         if (batched && (t.rank() == 0 || t.dim(0) != run_rows))

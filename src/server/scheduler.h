@@ -175,6 +175,10 @@ class Scheduler {
   // Assembles `batch`'s inputs in buffer set `buffers` (0 or 1) of the instance and moves the requests into *out.
   // false when no request is left to run (every failure is answered here).
   bool prepare(int instance, int buffers, std::vector<std::unique_ptr<QueuedRequest>>& batch, PreparedBatch* out);
+  // Per engine output: whether a request of the batch reads it on the host (in its response, as a classification,
+  // or into system shared memory). Always true for engines that are not CUDA engines.
+  std::vector<bool> outputs_read_on_host(const Engine& engine,
+                                         const std::vector<std::unique_ptr<QueuedRequest>>& batch) const;
   // Runs a prepared batch on the instance's context, splits the outputs and answers its requests.
   void run_prepared(int instance, ExecutionContext* ctx, PreparedBatch& prepared);
   // Takes the next batch (or nothing when the thread should exit). Holds mu_. runner_busy (eager batching): while it

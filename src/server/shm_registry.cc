@@ -78,14 +78,19 @@ std::string shm_unbacked_message(const std::string& region, const std::string& t
          ") is no longer backed (the object was truncated): re-create and re-register it";
 }
 
-ServerStatus write_shm_output(const RequestedOutput& output, size_t at, const void* src, size_t n) {
+ServerStatus write_shm_output(const RequestedOutput& output, size_t at, const void* src, size_t n, bool src_on_device) {
   const auto* mapping = static_cast<const ShmMapping*>(output.shm_hold.get());
   const std::string where = "output '" + output.name + "'";
   if (at > output.shm_size || n > output.shm_size - at)
     return server_error(ServerCode::kInvalidArgument, where + " does not fit its shared memory window");
+  if (src_on_device && !(mapping && mapping->device() >= 0))
+    return server_error(ServerCode::kInternal, where + ": a device-resident output needs a CUDA region");
   if (mapping && mapping->device() >= 0) {
     std::string error;
-    if (!cuda_copy(output.shm_dst + at, src, n, /*to_device=*/true, mapping->device(), &error))
+    const bool copied = src_on_device ? cuda_copy_on_devices(output.shm_dst + at, src, n, mapping->device(), &error)
+                                      : cuda_copy(output.shm_dst + at, src, n, /*to_device=*/true, mapping->device(),
+                                                  &error);
+    if (!copied)
       return server_error(ServerCode::kInvalidArgument, "CUDA shared memory region '" + output.shm_region + "' (" +
                                                             where + "): copy to the device failed: " + error);
     return {};
@@ -417,6 +422,7 @@ ServerStatus resolve_shared_memory(const ShmRegistry& registry, InferRequest* re
     if (mapping->device() < 0 && !window_backed(data, static_cast<size_t>(size)))
       return bad(shm_unbacked_message(region, where));
     o.shm_dst = data;
+    o.shm_device = mapping->device();
     o.shm_hold = std::move(mapping);  // write_shm_output() relies on shm_hold pointing to this ShmMapping
     o.shm_size = static_cast<size_t>(size);
     o.shm_region = region;

@@ -133,6 +133,8 @@ bool guarded_copy(void* dst, const void* src, size_t n);
 std::string shm_unbacked_message(const std::string& region, const std::string& tensor_where);
 // Writes n bytes at `at` of an output's shared-memory target (host: guarded_copy; CUDA: host-to-device copy).
 // kInvalidArgument naming the region when the object was truncated or the device copy failed.
-ServerStatus write_shm_output(const RequestedOutput& output, size_t at, const void* src, size_t n);
+// src_on_device: `src` is CUDA device memory (a GPU engine's output), copied device-to-device (CUDA regions only).
+ServerStatus write_shm_output(const RequestedOutput& output, size_t at, const void* src, size_t n,
+                              bool src_on_device = false);
 
 }  // namespace kiln::server

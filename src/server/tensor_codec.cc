@@ -190,6 +190,42 @@ Result<Tensor> concat_tensors(const std::vector<const InferTensor*>& parts, DTyp
   return t;
 }
 
+namespace {
+
+// Checks that `total` bytes fit the shared-memory target `shm` and makes `out` name it (no data in the response).
+ServerStatus target_shm(const RequestedOutput& shm, size_t total, InferTensor* out) {
+  if (total > shm.shm_size)
+    return server_error(ServerCode::kInvalidArgument, "output '" + out->name + "' needs " + std::to_string(total) +
+                                                          " bytes, shared memory region '" + shm.shm_region +
+                                                          "' was given shared_memory_byte_size " +
+                                                          std::to_string(shm.shm_size));
+  out->data.clear();
+  out->parameters["shared_memory_region"] = shm.shm_region;
+  out->parameters["shared_memory_byte_size"] = static_cast<int64_t>(total);
+  if (shm.shm_offset) out->parameters["shared_memory_offset"] = static_cast<int64_t>(shm.shm_offset);
+  return {};
+}
+
+}  // namespace
+
+ServerStatus slice_device_rows(const DeviceTensorView& t, int64_t begin, int64_t rows, InferTensor* out,
+                               const RequestedOutput& shm) {
+  out->dtype = t.dtype;
+  out->shape = t.dims;
+  int64_t row_elems = 1, first = 0, count = dims_numel(t.dims);
+  if (begin >= 0) {
+    for (size_t i = 1; i < t.dims.size(); ++i) row_elems *= t.dims[i];
+    out->shape[0] = rows;
+    first = begin * row_elems;
+    count = rows * row_elems;
+  }
+  const size_t elem = dtype_size(t.dtype), total = static_cast<size_t>(count) * elem;
+  ServerStatus st = target_shm(shm, total, out);
+  if (!st.ok()) return st;
+  return write_shm_output(shm, 0, static_cast<const char*>(t.data) + static_cast<size_t>(first) * elem, total,
+                          /*src_on_device=*/true);
+}
+
 ServerStatus slice_rows(const Tensor& t, int64_t begin, int64_t rows, InferTensor* out, const RequestedOutput* shm) {
   out->dtype = t.dtype();
   out->shape = t.dims();
@@ -211,15 +247,8 @@ ServerStatus slice_rows(const Tensor& t, int64_t begin, int64_t rows, InferTenso
   }
   char* p;
   if (to_shm) {
-    if (total > shm->shm_size)
-      return server_error(ServerCode::kInvalidArgument, "output '" + out->name + "' needs " + std::to_string(total) +
-                                                            " bytes, shared memory region '" + shm->shm_region +
-                                                            "' was given shared_memory_byte_size " +
-                                                            std::to_string(shm->shm_size));
-    out->data.clear();
-    out->parameters["shared_memory_region"] = shm->shm_region;
-    out->parameters["shared_memory_byte_size"] = static_cast<int64_t>(total);
-    if (shm->shm_offset) out->parameters["shared_memory_offset"] = static_cast<int64_t>(shm->shm_offset);
+    ServerStatus named = target_shm(*shm, total, out);
+    if (!named.ok()) return named;
     // shared-memory targets are written only through write_shm_output (SIGBUS-guarded; CUDA regions: H2D).
     if (s) {
       std::string staged;

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "kiln/engine.h"  // DeviceTensorView
 #include "kiln/tensor.h"
 #include "server/inference_server.h"
 
@@ -45,5 +46,9 @@ Result<Tensor> concat_tensors(const std::vector<const InferTensor*>& parts, DTyp
 // name the region); kInvalidArgument when they do not fit its shared_memory_byte_size. `out->name` must be set.
 ServerStatus slice_rows(const Tensor& t, int64_t begin, int64_t rows, InferTensor* out,
                         const RequestedOutput* shm = nullptr);
+// slice_rows for an output that stays on the GPU (ExecutionContext::device_output) into a CUDA shared-memory target:
+// the rows are copied device-to-device into the region; `out` names it as slice_rows does.
+ServerStatus slice_device_rows(const DeviceTensorView& t, int64_t begin, int64_t rows, InferTensor* out,
+                               const RequestedOutput& shm);
 
 }  // namespace kiln::server

@@ -1,5 +1,6 @@
 // GPU tests of device-resident inputs (ExecutionContext::bind_inputs with DeviceInputs): the same outputs as host
-// inputs, mixed with host inputs, through CUDA graph replays, and clear errors for what is not device memory.
+// inputs, mixed with host inputs, through CUDA graph replays, and clear errors for what is not device memory; and of
+// device_output / fetch_outputs(wanted).
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
@@ -115,6 +116,32 @@ TEST(CudaDeviceInputs, ClearErrors) {
   // The context still runs afterwards.
   st = ctx->run({{"y", Value::of(y)}}, {{"x", {DType::kFloat32, {4, 33}, dy.get()}}}, &out);
   EXPECT_TRUE(st.ok()) << st.message();
+}
+
+// device_output: the bytes fetch_outputs would copy, read where they lie on the GPU (plain runs and graph
+// replays); fetch_outputs(wanted) leaves the unwanted output undefined.
+TEST(CudaDeviceOutputs, SameBytesAsFetched) {
+  KILN_REQUIRE_GPU();
+  auto engine = build_add_mul();
+  ASSERT_TRUE(engine);
+  for (bool graphs : {false, true}) {
+    auto ctx = engine->create_context();
+    ctx->set_cuda_graph(graphs);
+    for (uint64_t seed = 1; seed <= 3; ++seed) {
+      Tensor x = random_tensor(DType::kFloat32, {4, 33}, seed), y = random_tensor(DType::kFloat32, {4, 33}, seed + 9);
+      NamedValues fetched, none;
+      ASSERT_TRUE(ctx->run({{"x", Value::of(x)}, {"y", Value::of(y)}}, &fetched).ok());
+      auto dev = ctx->device_output(0);
+      ASSERT_TRUE(dev.ok()) << dev.status().message();
+      EXPECT_EQ(dev->dtype, DType::kFloat32);
+      EXPECT_EQ(dev->dims, (Dims{4, 33}));
+      Tensor copy(DType::kFloat32, {4, 33});
+      ASSERT_EQ(cudaMemcpy(copy.raw(), dev->data, copy.nbytes(), cudaMemcpyDeviceToHost), cudaSuccess);
+      expect_same(fetched[0].second.tensor, copy);
+      ASSERT_TRUE(ctx->fetch_outputs(&none, {false}).ok());
+      EXPECT_FALSE(none[0].second.tensor.defined());
+    }
+  }
 }
 
 }  // namespace

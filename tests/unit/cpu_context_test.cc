@@ -121,6 +121,24 @@ TEST(CpuContext, RefusesDeviceResidentInputs) {
   }
 }
 
+// fetch_outputs(wanted) leaves unwanted outputs undefined; device_output is for CUDA engines only.
+TEST(CpuContext, FetchesOnlyWantedOutputs) {
+  register_builtin_backends();
+  auto e = make_engine("cpu");
+  auto ctx = e->create_context();
+  NamedValues all, some;
+  ASSERT_TRUE(ctx->run({{"x", Value::of(random_f32({2, 3, 8, 8}, 9))}}, &all).ok());
+  ASSERT_TRUE(ctx->fetch_outputs(&some, {false, true}).ok());
+  ASSERT_EQ(some.size(), 2u);
+  EXPECT_EQ(some[0].first, "y");
+  EXPECT_FALSE(some[0].second.tensor.defined());
+  EXPECT_TRUE(some[1].second.tensor.identical(all[1].second.tensor));
+  EXPECT_EQ(ctx->fetch_outputs(&some, {true}).code(), StatusCode::kInvalidArgument);
+  auto dev = ctx->device_output(0);
+  EXPECT_EQ(dev.status().code(), StatusCode::kUnimplemented);
+  EXPECT_EQ(ctx->device_output(2).status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST(CpuContext, ProfilingNamesBackendAndKernel) {
   register_builtin_backends();
   auto cpu = make_engine("cpu");

@@ -70,6 +70,8 @@ class CudaContext : public ContextBackend {
   Status execute() override;
   Status execute_back_to_back(int n) override;
   Status fetch_outputs(std::vector<Value>* outputs) override;
+  Status fetch_outputs(std::vector<Value>* outputs, const std::vector<bool>& wanted) override;
+  Result<DeviceTensorView> device_output(size_t index) override;
   void set_cuda_graph(bool enabled) override {
     use_graphs_ = enabled;
     last_replay_sig_.clear();

@@ -28,6 +28,8 @@ class FailedContext : public ContextBackend {
   Status bind_inputs(const NamedValues&, const DeviceInputs&) override { return st_; }
   Status execute() override { return st_; }
   Status fetch_outputs(std::vector<Value>*) override { return st_; }
+  Status fetch_outputs(std::vector<Value>*, const std::vector<bool>&) override { return st_; }
+  Result<DeviceTensorView> device_output(size_t) override { return st_; }
 
  private:
   Status st_;
@@ -342,12 +344,30 @@ Status CudaContext::check_first_replay() {
 }
 
 Status CudaContext::fetch_outputs(std::vector<Value>* outputs) {
+  return fetch_outputs(outputs, std::vector<bool>(output_ids_.size(), true));
+}
+
+Result<DeviceTensorView> CudaContext::device_output(size_t index) {
+  KILN_RETURN_IF_ERROR(init_status_);
+  if (index >= output_ids_.size()) return invalid_argument("no engine output " + std::to_string(index));
+  const Slot& s = slots_[output_ids_[index]];
+  if (!s.on_device)
+    return failed_precondition("engine output " + std::to_string(index) +
+                               (s.on_host ? " is on the host (a CPU node made it)" : " was not produced"));
+  return DeviceTensorView{s.dtype, s.dims, s.dev};
+}
+
+Status CudaContext::fetch_outputs(std::vector<Value>* outputs, const std::vector<bool>& wanted) {
   KILN_RETURN_IF_ERROR(init_status_);
   KILN_CUDA_RETURN_IF_ERROR(cudaSetDevice(state_->device));  // threads may serve contexts of several devices
   KILN_CUDA_RETURN_IF_ERROR(cudaEventRecord(ev_[0], stream_));
   outputs->clear();
-  for (int id : output_ids_) {
-    Slot& s = slots_[id];
+  for (size_t k = 0; k < output_ids_.size(); ++k) {
+    Slot& s = slots_[output_ids_[k]];
+    if (k < wanted.size() && !wanted[k]) {
+      outputs->emplace_back();
+      continue;
+    }
     if (s.on_host) {
       outputs->push_back(s.host);
       continue;
