@@ -260,5 +260,6 @@ class Context:
         return self._h.threads
 
     def last_timings(self) -> dict[str, float]:
-        """Milliseconds of the last run's phases: h2d_ms, compute_ms, d2h_ms."""
+        """Milliseconds of the last run's phases: h2d_ms, compute_ms, d2h_ms (outputs fetched to the host) and
+        d2d_ms (outputs copied device-to-device on the engine's GPU; 0 when none were)."""
         return self._h.last_timings()

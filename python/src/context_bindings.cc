@@ -1,5 +1,7 @@
 // kiln._kiln.Context: runs an engine on a dict of arrays, the GIL released while Kiln works.
+#include <chrono>
 #include <cstdint>
+#include <vector>
 
 #include <nanobind/nanobind.h>
 #include <nanobind/stl/optional.h>
@@ -36,16 +38,54 @@ Placement parse_output_device(const std::string& s) {
   fail(StatusCode::kInvalidArgument, "output_device: expected 'cpu', 'cuda' or 'cuda:N', got '" + s + "'");
 }
 
+// The GPU of a CUDA engine, or -1: not a CUDA engine, or one whose GPU is chosen at its first context (Engine.load
+// with gpu=-1) and not known to be device 0 (it is known only when one GPU is visible).
+int engine_cuda_device(const Engine& e) {
+  if (e.info().backend != "cuda") return -1;
+  if (e.device() >= 0) return e.device();
+  return cuda_device_count() == 1 ? 0 : -1;
+}
+
 // The CUDA device whose contiguous arrays a run on `e` binds in place (DeviceTensorView: the engine copies them
 // device-to-device on its stream), or -1: CUDA inputs are staged through host memory. Only CUDA engines take
 // device inputs, and check_finite reads inputs on the host. Arrays on another GPU than the engine's are staged too:
 // the engine orders its copy after the legacy default stream of its own device, not of the array's (a
-// cudaMemcpyDefault copy would cross devices, unordered with the producer's work there). An engine whose GPU is
-// chosen at its first context (Engine.load with gpu=-1) is known to be on device 0 only when one GPU is visible.
-int direct_cuda_device(const Engine& e, bool check_finite) {
-  if (e.info().backend != "cuda" || check_finite) return -1;
-  if (e.device() >= 0) return e.device();
-  return cuda_device_count() == 1 ? 0 : -1;
+// cudaMemcpyDefault copy would cross devices, unordered with the producer's work there).
+int direct_cuda_device(const Engine& e, bool check_finite) { return check_finite ? -1 : engine_cuda_device(e); }
+
+// The CUDA device on which a run on `e` hands out outputs placed at `to` straight from the engine's GPU memory (one
+// device-to-device copy each, ExecutionContext::device_output), or -1: every output is fetched to the host (and
+// copied up when `to` is a GPU). Only the engine's own GPU qualifies.
+int direct_output_device(const Engine& e, const Placement& to) {
+  return to.cuda_device >= 0 && to.cuda_device == engine_cuda_device(e) ? to.cuda_device : -1;
+}
+
+// bind_inputs + execute, then each tensor output that lies on the GPU (device_output) in a dtype handed out as it
+// lies there copied device-to-device into new memory on `device` ((*on_device)[i]), the others fetched to the host
+// into *out (the copied ones come back there as undefined Values). Call with c.mu held (the views are valid only
+// until the next bind or execute on the context) and the GIL released. last_timings: h2d/compute/d2h as for run (d2h
+// counts only the outputs fetched), c.d2d_ms the device-to-device copies (their allocations included; 0 when no
+// output was copied).
+Status run_to_device(ContextHandle& c, const RunInputs& in, const RunOptions& ro, int device, NamedValues* out,
+                     std::vector<DeviceOutput>* on_device) {
+  KILN_RETURN_IF_ERROR(c.context->bind_inputs(in.host, in.device, ro));
+  KILN_RETURN_IF_ERROR(c.context->execute());
+  const std::vector<TensorDesc>& descs = c.context->engine().outputs();
+  std::vector<bool> wanted(descs.size(), true);
+  on_device->clear();
+  on_device->resize(descs.size());
+  for (size_t i = 0; i < descs.size(); ++i) {
+    if (descs[i].kind != ValueKind::kTensor) continue;  // sequences and optionals: the host path
+    Result<DeviceTensorView> view = c.context->device_output(i);
+    // Not on the GPU (made by a CPU fallback node), strings, or a dtype the host path converts (bfloat16 ...).
+    if (!view.ok() || !device_output_dtype_ok(view->dtype)) continue;
+    const auto t0 = std::chrono::steady_clock::now();
+    Status st = copy_device_output(*view, device, &(*on_device)[i]);
+    c.d2d_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (!st.ok()) return st.with_context("output '" + descs[i].name + "'");
+    wanted[i] = false;
+  }
+  return c.context->fetch_outputs(out, wanted);
 }
 
 RunInputs convert_inputs(nb::dict inputs, int direct_device, Placement* seen) {
@@ -59,18 +99,25 @@ RunInputs convert_inputs(nb::dict inputs, int direct_device, Placement* seen) {
 }
 
 nb::dict run(ContextHandle& c, nb::dict inputs, std::optional<std::string> output_device, bool check_finite) {
+  const Engine& engine = *c.engine->engine;
   Placement seen;
-  RunInputs in = convert_inputs(inputs, direct_cuda_device(*c.engine->engine, check_finite), &seen);
+  RunInputs in = convert_inputs(inputs, direct_cuda_device(engine, check_finite), &seen);
   const Placement to = output_device ? parse_output_device(*output_device) : seen;
+  const int out_device = direct_output_device(engine, to);
   NamedValues out;
+  std::vector<DeviceOutput> on_device;  // outputs copied device-to-device (device >= 0), by engine output index
   Status st;
   {
     nb::gil_scoped_release nogil;
     std::lock_guard<std::mutex> lock(c.mu);
     RunOptions ro;
     ro.check_finite = check_finite;
+    c.d2d_ms = 0;
     // in.arrays keeps the device inputs' memory alive until this returns (the engine's bind waits for its copies).
-    st = c.context->run(in.host, in.device, &out, ro);
+    if (out_device < 0)
+      st = c.context->run(in.host, in.device, &out, ro);
+    else
+      st = run_to_device(c, in, ro, out_device, &out, &on_device);
   }
   ByteRanges shared = c.engine->constants;
   for (const auto& [name, v] : in.host) {
@@ -81,7 +128,13 @@ nb::dict run(ContextHandle& c, nb::dict inputs, std::optional<std::string> outpu
   in = RunInputs{};
   check(st);
   nb::dict result;
-  for (const auto& [name, v] : out) result[name.c_str()] = value_to_python(v, to, shared);
+  for (size_t i = 0; i < out.size(); ++i) {
+    const auto& [name, v] = out[i];
+    if (i < on_device.size() && on_device[i].device >= 0)
+      result[name.c_str()] = device_output_to_python(std::move(on_device[i]));
+    else
+      result[name.c_str()] = value_to_python(v, to, shared);
+  }
   return result;
 }
 
@@ -107,8 +160,10 @@ void bind_context(nb::module_& m) {
         d["h2d_ms"] = t.h2d_ms;
         d["compute_ms"] = t.compute_ms;
         d["d2h_ms"] = t.d2h_ms;
+        d["d2d_ms"] = c.d2d_ms;
         return d;
-      }, "Wall times of the last run's phases in milliseconds: h2d_ms, compute_ms, d2h_ms.");
+      }, "Wall times of the last run's phases in milliseconds: h2d_ms, compute_ms, d2h_ms (outputs fetched to the "
+         "host), d2d_ms (outputs copied device-to-device on the engine's GPU; 0 when none were).");
 
   // Test hooks. _input_view: where input_to_value puts `obj`'s bytes (address of the Tensor's data) and whether
   // that is the array's own memory (no copy); tests/python/test_zero_copy.py checks the no-copy contract with it.
@@ -129,6 +184,16 @@ void bind_context(nb::module_& m) {
   m.def("_direct_cuda_device", [](const EngineHandle& e, bool check_finite) {
     return direct_cuda_device(*e.engine, check_finite);
   }, "engine"_a, "check_finite"_a = false);
+  // _direct_output_device: the GPU whose outputs a run on `engine` placed at `output_device` copies device-to-device
+  // (-1: through the host); _device_output_dtype: whether an output of that dtype on the GPU is handed out as it lies.
+  m.def("_direct_output_device", [](const EngineHandle& e, const std::string& output_device) {
+    return direct_output_device(*e.engine, parse_output_device(output_device));
+  }, "engine"_a, "output_device"_a);
+  m.def("_device_output_dtype", [](const std::string& name) {
+    DType t;
+    if (!dtype_from_name(name, &t)) fail(StatusCode::kInvalidArgument, "unknown dtype '" + name + "'");
+    return device_output_dtype_ok(t);
+  }, "dtype"_a);
   m.def("_create_context", [](std::shared_ptr<EngineHandle> e, int threads) {
     return std::make_shared<ContextHandle>(std::move(e), threads);
   }, "engine"_a, "threads"_a = 0);

@@ -36,6 +36,23 @@ Status copy_host_to_new_device(const void* src, size_t bytes, int device, void**
   return st;
 }
 
+Status copy_device_to_new_device(const void* src, size_t bytes, int device, void** dst) {
+  *dst = nullptr;
+  if (bytes == 0) return ok_status();
+  const std::string what = "output device-to-device on cuda:" + std::to_string(device);
+  KILN_RETURN_IF_ERROR(cuda_status(cudaSetDevice(device), what));
+  KILN_RETURN_IF_ERROR(cuda_status(cudaMalloc(dst, bytes), what));
+  // A device-to-device cudaMemcpy may return before the copy is done: queue it on the legacy default stream (what
+  // DLPack consumers order after) and wait for it, so that neither the engine's next run nor the consumer can race it.
+  Status st = cuda_status(cudaMemcpyAsync(*dst, src, bytes, cudaMemcpyDeviceToDevice, cudaStreamLegacy), what);
+  if (st.ok()) st = cuda_status(cudaStreamSynchronize(cudaStreamLegacy), what);
+  if (!st.ok()) {
+    cudaFree(*dst);
+    *dst = nullptr;
+  }
+  return st;
+}
+
 void free_device(void* p) noexcept {
   if (p) cudaFree(p);
 }
@@ -53,6 +70,11 @@ Status copy_device_to_host(void*, const void*, size_t, int, const std::string& w
 Status copy_host_to_new_device(const void*, size_t, int device, void** dst) {
   *dst = nullptr;
   return failed_precondition("outputs on cuda:" + std::to_string(device) + " were asked for but " + kNoCuda);
+}
+Status copy_device_to_new_device(const void*, size_t, int device, void** dst) {
+  *dst = nullptr;
+  return failed_precondition("a device-to-device output copy on cuda:" + std::to_string(device) +
+                             " was asked for but " + kNoCuda);
 }
 void free_device(void*) noexcept {}
 #endif

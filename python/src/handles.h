@@ -20,6 +20,7 @@ struct ContextHandle {
   std::unique_ptr<ExecutionContext> context;
   std::mutex mu;  // one run at a time per context (runs release the GIL; other contexts run in parallel)
   int threads = 0;
+  double d2d_ms = 0;  // the last run's device-to-device output copies (0: none); guarded by mu
   explicit ContextHandle(std::shared_ptr<EngineHandle> e, int threads);
 };
 

@@ -198,6 +198,26 @@ nb::object strings_to_python(const Tensor& t) {
   return np.attr("array")(items, "dtype"_a = "object").attr("reshape")(shape);
 }
 
+// The data address of arrays without elements (a null pointer is not a valid array address).
+alignas(64) char empty_data[64];
+
+std::vector<size_t> array_shape(const Dims& dims) {
+  std::vector<size_t> shape(dims.size());
+  for (size_t i = 0; i < dims.size(); ++i) shape[i] = static_cast<size_t>(dims[i]);
+  return shape;
+}
+
+// A DLPack-capable array on CUDA device `device` over `mem`, which it owns from here on: its capsule frees the memory
+// when the array and every consumer of it (torch.from_dlpack ...) are gone. Host-sourced and device-sourced CUDA
+// outputs both end here.
+nb::object device_array(DeviceMemory mem, const Dims& dims, nb::dlpack::dtype dl, int device) {
+  const std::vector<size_t> shape = array_shape(dims);
+  void* dptr = mem.get();
+  nb::capsule owner(dptr, [](void* p) noexcept { free_device(p); });
+  mem.release();  // the capsule owns it now (a null pointer: none, nothing to free)
+  return nb::ndarray<>(dptr ? dptr : empty_data, dims.size(), shape.data(), owner, nullptr, dl, kDLCUDA, device).cast();
+}
+
 nb::object tensor_to_python(const Tensor& t_in, const Placement& to, const ByteRanges& shared) {
   if (t_in.dtype() == DType::kString) {
     if (to.cuda_device >= 0) fail(StatusCode::kInvalidArgument, "string outputs cannot be placed on a CUDA device");
@@ -215,24 +235,50 @@ nb::object tensor_to_python(const Tensor& t_in, const Placement& to, const ByteR
   } else if (t.numel() > 0 && overlaps(t, shared)) {
     t = t.clone();
   }
-  std::vector<size_t> shape(t.rank());
-  for (size_t i = 0; i < t.rank(); ++i) shape[i] = static_cast<size_t>(t.dim(i));
-  alignas(64) static char empty[64];
   if (to.cuda_device >= 0) {
     void* dptr = nullptr;
     check(copy_host_to_new_device(t.raw(), t.nbytes(), to.cuda_device, &dptr));
-    nb::capsule owner(dptr, [](void* p) noexcept { free_device(p); });
-    return nb::ndarray<>(dptr ? dptr : empty, t.rank(), shape.data(), owner, nullptr, dl, kDLCUDA, to.cuda_device)
-        .cast();
+    return device_array(DeviceMemory(dptr), t.dims(), dl, to.cuda_device);
   }
   // No copy: the array owns a Tensor handle (shared ownership of the engine's output bytes).
+  const std::vector<size_t> shape = array_shape(t.dims());
   auto* holder = new Tensor(t);
   nb::capsule owner(holder, [](void* p) noexcept { delete static_cast<Tensor*>(p); });
-  void* data = holder->raw() ? holder->raw() : empty;
+  void* data = holder->raw() ? holder->raw() : empty_data;
   return nb::ndarray<nb::numpy>(data, t.rank(), shape.data(), owner, nullptr, dl).cast();
 }
 
 }  // namespace
+
+bool device_output_dtype_ok(DType dtype) {
+  nb::dlpack::dtype dl;
+  bool widen = false;
+  return dtype != DType::kString && dtype_to_dlpack(dtype, &dl, &widen) && !widen;
+}
+
+Status copy_device_output(const DeviceTensorView& view, int device, DeviceOutput* out) {
+  if (!device_output_dtype_ok(view.dtype))
+    return invalid_argument(std::string("outputs of type ") + dtype_name(view.dtype) + " are not handed out from the GPU");
+  for (int64_t d : view.dims)
+    if (d < 0) return internal_error("device output with negative dim in " + dims_to_string(view.dims));
+  // The bytes of the tensor as fetch_outputs would copy them to the host (same dtype, dims, element size).
+  const size_t bytes = static_cast<size_t>(dims_numel(view.dims)) * dtype_size(view.dtype);
+  void* dptr = nullptr;
+  KILN_RETURN_IF_ERROR(copy_device_to_new_device(view.data, bytes, device, &dptr));
+  out->dtype = view.dtype;
+  out->dims = view.dims;
+  out->device = device;
+  out->data = DeviceMemory(dptr);
+  return ok_status();
+}
+
+nb::object device_output_to_python(DeviceOutput&& out) {
+  nb::dlpack::dtype dl;
+  bool widen = false;
+  if (!dtype_to_dlpack(out.dtype, &dl, &widen) || widen)
+    fail(StatusCode::kInternal, std::string("device output of type ") + dtype_name(out.dtype));
+  return device_array(std::move(out.data), out.dims, dl, out.device);
+}
 
 nb::object value_to_python(const Value& v, const Placement& to, const ByteRanges& shared) {
   auto seq = [&](const std::vector<Tensor>& items) {

@@ -8,6 +8,7 @@
 
 #include <nanobind/nanobind.h>
 
+#include "gpu_copy.h"
 #include "kiln/engine.h"
 #include "kiln/value.h"
 
@@ -54,5 +55,33 @@ ByteRanges value_ranges(const Value& v);
 // An output as a Python object: a numpy array (host) or a DLPack-capable array on `to.cuda_device`; a list for
 // sequences, None for an empty optional. Host tensors are handed out without a copy unless they overlap `shared`.
 nanobind::object value_to_python(const Value& v, const Placement& to, const ByteRanges& shared);
+
+// CUDA memory from copy_host_to_new_device / copy_device_to_new_device, freed with free_device unless a Python array
+// takes it over.
+struct FreeDevice {
+  void operator()(void* p) const noexcept { free_device(p); }
+};
+using DeviceMemory = std::unique_ptr<void, FreeDevice>;
+
+// An engine output that stayed on the GPU, copied device-to-device into memory of its own on `device`. Made with the
+// context's lock held and the GIL released (copy_device_output); handed to Python later (device_output_to_python).
+struct DeviceOutput {
+  DType dtype = DType::kUndefined;
+  Dims dims;
+  int device = -1;
+  DeviceMemory data;  // nullptr when the tensor is empty
+};
+
+// Whether an output of `dtype` lying on the GPU can be handed out as it lies there: its bytes are the DLPack array's
+// (no widening to float32 as bfloat16 / float8 / float4 outputs get on the host; no strings). Others take the host path.
+bool device_output_dtype_ok(DType dtype);
+
+// Copies `view` (an engine output on `device`, ExecutionContext::device_output) to a new allocation on `device`; the
+// copy is complete on return. No Python object is touched: call it without the GIL, under the context's lock.
+Status copy_device_output(const DeviceTensorView& view, int device, DeviceOutput* out);
+
+// `out` as a DLPack-capable array on its device that owns out->data (the same capsule ownership as CUDA outputs
+// copied from the host by value_to_python). Called with the GIL held.
+nanobind::object device_output_to_python(DeviceOutput&& out);
 
 }  // namespace kiln::py

@@ -1,5 +1,6 @@
 """DLPack: CUDA tensors in and DLPack arrays out on GPU builds with a GPU; a clear KilnError everywhere else. CUDA
-inputs reach a CUDA engine as device views (no host round trip); CPU engines and check_finite stage them."""
+inputs reach a CUDA engine as device views (no host round trip); CPU engines and check_finite stage them. Outputs
+placed on a CUDA engine's own GPU are copied device-to-device; the others are fetched to the host first."""
 import ctypes
 
 import numpy as np
@@ -219,3 +220,88 @@ def test_cuda_engine_mixed_host_and_cuda_inputs(model_paths):
     _assert_equal_outputs(got, want)
     with pytest.raises(kiln.KilnError, match="input 'tokens'.*float32"):
         ctx.run({"tokens": torch.from_numpy(tokens).double().cuda(), "attention_mask": mask})
+
+
+# Outputs placed on a CUDA engine's own GPU are copied device-to-device from the engine's memory (no host round trip);
+# everything else is fetched to the host (and copied up when asked for on a GPU).
+def test_output_routing_without_gpu(cnn):
+    # A CPU engine: outputs always come from the host.
+    for device in ("cpu", "cuda", "cuda:0", "cuda:1"):
+        assert _kiln._direct_output_device(cnn._h, device) == -1
+    with pytest.raises(kiln.KilnError, match="output_device"):
+        _kiln._direct_output_device(cnn._h, "gpu")
+    # Dtypes handed out as they lie on the GPU: those whose bytes are the DLPack array's (int4/uint4/int2/uint2 are
+    # held one element per byte, as int8/uint8); bfloat16, float8 and float4 are widened to float32 on the host, and
+    # strings never reach a GPU.
+    for dtype in ("float32", "float16", "float64", "int8", "uint8", "int32", "int64", "bool", "int4", "complex64"):
+        assert _kiln._device_output_dtype(dtype), dtype
+    for dtype in ("bfloat16", "float8e4m3fn", "float8e5m2", "float4e2m1", "string"):
+        assert not _kiln._device_output_dtype(dtype), dtype
+
+
+def _torch_outputs(torch, got, want, device_index=0):
+    assert list(got) == list(want)
+    tensors = {}
+    for k, v in want.items():
+        t = torch.from_dlpack(got[k])
+        assert t.is_cuda and t.device.index == device_index, (k, t.device)
+        assert t.dtype == torch.from_numpy(v).dtype and tuple(t.shape) == v.shape, (k, t.dtype, t.shape)
+        np.testing.assert_array_equal(t.cpu().numpy(), v, err_msg=k)
+        tensors[k] = t
+    return tensors
+
+
+@pytest.mark.parametrize("model", ["small_cnn", "postprocess", "shape_ops"])
+def test_cuda_engine_outputs_device_to_device(model_paths, model):
+    torch = _cuda_torch()
+    import onnxruntime as ort
+    from conftest import make_feeds
+    engine = kiln.build(model_paths[model], device="cuda")  # fp32: the device and host paths give the same bytes
+    assert engine.info["backend"] == "cuda"
+    for device in ("cuda", "cuda:0"):
+        assert _kiln._direct_output_device(engine._h, device) == 0
+    assert _kiln._direct_output_device(engine._h, "cpu") == -1
+    feeds = make_feeds(ort.InferenceSession(model_paths[model], providers=["CPUExecutionProvider"]),
+                       np.random.default_rng(7), {"batch": 2, "boxes": 5, "seq": 5})
+    ctx = engine.create_context()
+    ctx.run(feeds)  # warm-up: kernels picked for these shapes, so that the runs compared below run the same ones
+    want = ctx.run(feeds)  # numpy in, numpy out (fetched to the host)
+    assert ctx.last_timings()["d2d_ms"] == 0
+    got = ctx.run(feeds, output_device="cuda")
+    assert ctx.last_timings()["d2d_ms"] > 0  # at least one output was copied device-to-device
+    kept = _torch_outputs(torch, got, want)
+    # The arrays own their memory: a later run (other inputs) and dropping the dicts leave them as they were.
+    del got
+    other = {k: (v + 1 if v.dtype == np.float32 else v) for k, v in feeds.items()}
+    again = ctx.run(other, output_device="cuda")
+    for k, v in want.items():
+        np.testing.assert_array_equal(kept[k].cpu().numpy(), v, err_msg=k)
+        t = torch.from_dlpack(again[k])
+        assert t.numel() == 0 or t.data_ptr() != kept[k].data_ptr(), k
+    _torch_outputs(torch, again, ctx.run(other, output_device="cpu"))
+
+
+def test_cuda_engine_cuda_inputs_and_outputs(model_paths):
+    torch = _cuda_torch()
+    engine = kiln.build(model_paths["transformer_block"], device="cuda")
+    rng = np.random.default_rng(8)
+    tokens = rng.standard_normal((2, 7, 64)).astype(np.float32)
+    mask = np.ones((2, 1, 1, 7), np.float32)
+    ctx = engine.create_context()
+    ctx.run({"tokens": tokens, "attention_mask": mask})  # warm-up
+    want = ctx.run({"tokens": tokens, "attention_mask": mask})
+    # Inputs and outputs device-to-device: a CUDA input and a numpy one, outputs where the CUDA input was (default)
+    # or asked for on the engine's GPU.
+    for output_device in (None, "cuda"):
+        got = ctx.run({"tokens": torch.from_numpy(tokens).cuda(), "attention_mask": mask}, output_device=output_device)
+        assert ctx.last_timings()["d2d_ms"] > 0
+        _torch_outputs(torch, got, want)
+    # All inputs on the GPU; check_finite stages the inputs through the host but not the outputs.
+    for check_finite in (False, True):
+        got = ctx.run({"tokens": torch.from_numpy(tokens).cuda(), "attention_mask": torch.from_numpy(mask).cuda()},
+                      check_finite=check_finite)
+        _torch_outputs(torch, got, want)
+    # Asked for on the host: fetched, no device-to-device copy.
+    _assert_equal_outputs(ctx.run({"tokens": torch.from_numpy(tokens).cuda(), "attention_mask": mask},
+                                  output_device="cpu"), want)
+    assert ctx.last_timings()["d2d_ms"] == 0
