@@ -107,8 +107,15 @@ def test_disconnecting_client_request_is_dropped(server):
     assert server.post_json("/v2/models/add/infer", infer_doc([[1, 2, 3, 4]]))[0] == 200
 
 
-def test_unload_under_load(kiln_bin, tmp_path):
-    add_model(tmp_path)
+EAGER = 'optimization { eager_batching: true }\n'
+
+
+@pytest.mark.parametrize("eager", [False, True], ids=["plain", "eager_batching"])
+def test_unload_under_load(kiln_bin, tmp_path, eager):
+    add_model(tmp_path, config=None if not eager else (
+        'name: "add"\nmax_batch_size: 64\ninput [ { name: "x" data_type: TYPE_FP32 dims: [ 4 ] } ]\n'
+        'output [ { name: "y" data_type: TYPE_FP32 dims: [ 4 ] } ]\n'
+        'dynamic_batching { max_queue_delay_microseconds: 2000 }\n' + EAGER))
     s = Server(kiln_bin, tmp_path, "--model-control-mode", "explicit", "--load-model", "add")
     try:
         stop = threading.Event()
@@ -170,8 +177,13 @@ def test_unload_frees_memory(kiln_bin, tmp_path):
         assert s.stop() == 0
 
 
-def test_sigterm_drains_in_flight_requests(kiln_bin, tmp_path):
-    slow_model(tmp_path, "slow")
+@pytest.mark.parametrize("eager", [False, True], ids=["plain", "eager_batching"])
+def test_sigterm_drains_in_flight_requests(kiln_bin, tmp_path, eager):
+    # With eager batching a batch can be assembled and waiting for the runner when the signal comes: it runs too.
+    slow_model(tmp_path, "slow", config=None if not eager else (
+        'name: "slow"\nmax_batch_size: 16\ninput [ { name: "x" data_type: TYPE_FP32 dims: [ 256 ] } ]\n'
+        'output [ { name: "y" data_type: TYPE_FP32 dims: [ 256 ] } ]\n'
+        'instance_group [ { count: 1 kind: KIND_CPU } ]\n' + EAGER))
     s = Server(kiln_bin, tmp_path)
     with ThreadPoolExecutor(6) as pool:
         futures = [pool.submit(s.post_json, "/v2/models/slow/infer", slow_doc(8)) for _ in range(6)]
