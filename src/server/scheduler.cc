@@ -576,6 +576,7 @@ void Scheduler::run_prepared(int instance, ExecutionContext* ctx, PreparedBatch&
   // Outputs asked for only into CUDA shared memory (or by nobody) stay on the GPU: not fetched, their rows are
   // copied device-to-device into the regions below.
   std::vector<bool> on_host(ctx->engine().outputs().size(), true);
+  const bool gpu_engine = ctx->engine().info().backend == "cuda";
   if (st.ok()) {
     on_host = outputs_read_on_host(ctx->engine(), batch);
     for (size_t i = 0; i < on_host.size(); ++i)
@@ -603,9 +604,11 @@ void Scheduler::run_prepared(int instance, ExecutionContext* ctx, PreparedBatch&
       for (size_t i = 0; i < outputs.size(); ++i) {
         const auto& [oname, v] = outputs[i];
         if (oname != name) continue;
-        if (!on_host[i] && target && target->shm_device >= 0) {  // GPU to the client's CUDA region, no host hop
-          auto dev = ctx->device_output(i);
-          if (!dev.ok()) return ServerStatus::from(dev.status());
+        // Into a client's CUDA region: from the GPU (device-to-device), even when the batch also fetched this output
+        // for other requests; the view stays valid until this context's next bind or execute.
+        Result<DeviceTensorView> dev = failed_precondition("not asked for into CUDA shared memory");
+        if (gpu_engine && target && target->shm_device >= 0) dev = ctx->device_output(i);
+        if (dev.ok()) {
           if (batched && (dev->dims.empty() || dev->dims[0] != run_rows))
             return server_error(ServerCode::kInternal, "output '" + name + "' has shape " +
                                                            dims_to_string(dev->dims) + ", expected a first (batch) dim of " +
