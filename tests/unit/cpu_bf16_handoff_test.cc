@@ -141,3 +141,79 @@ TEST(CpuBf16Handoff, PlanPrecisionDecidesPerNode) {
 
 }  // namespace
 }  // namespace kiln
+
+namespace kiln {
+namespace {
+
+// A squeeze-excitation between two convolutions: y = Conv(x) (channels-last in a bf16 engine), gate =
+// Sigmoid(GlobalAveragePool(y)) [N, C, 1, 1], z = y * gate (or gate * y), out = Conv(z). The Mul runs in the
+// convolution's channels-last layout and hands it on (eltwise.cc binary_channels_last): the same bits as
+// materializing to NCHW and back (KILN_CPU_BINARY_CHANNELS_LAST=0), and within the bf16 budget of the reference.
+std::shared_ptr<Engine> se_engine(const std::string& backend, const std::string& precision, bool gate_first) {
+  auto g = std::make_shared<Graph>();
+  g->name = "se";
+  auto any4 = [](int64_t c) {
+    return TypeInfo::tensor(DType::kFloat32, Shape::of_dims({Dim{-1, "N"}, Dim::known(c), Dim{-1, {}}, Dim{-1, {}}}));
+  };
+  g->inputs.push_back({"x", any4(16)});
+  g->initializers["w1"] = test_util::random_f32({48, 16, 3, 3}, 11, -0.2f, 0.2f);
+  g->initializers["w2"] = test_util::random_f32({32, 48, 1, 1}, 12, -0.2f, 0.2f);
+  auto node = [](OpKind op, const std::string& name, std::vector<std::string> in, std::vector<std::string> out) {
+    return test_util::make_node(op, name, std::move(in), std::move(out));
+  };
+  g->nodes.push_back(node(OpKind::kConv, "c1", {"x", "w1"}, {"y"}));
+  g->nodes.back().attrs.set("pads", Dims{1, 1, 1, 1});
+  g->nodes.push_back(node(OpKind::kGlobalAveragePool, "gap", {"y"}, {"m"}));
+  g->nodes.push_back(node(OpKind::kSigmoid, "sig", {"m"}, {"gate"}));
+  g->nodes.push_back(node(OpKind::kMul, "mul", gate_first ? std::vector<std::string>{"gate", "y"}
+                                                          : std::vector<std::string>{"y", "gate"}, {"z"}));
+  g->nodes.push_back(node(OpKind::kConv, "c2", {"z", "w2"}, {"out"}));
+  for (const auto& [name, t] : g->initializers) g->value_types[name] = TypeInfo::tensor(t.dtype(), Shape::of(t.dims()));
+  g->value_types["x"] = g->inputs[0].type;
+  for (const char* v : {"y", "z"}) g->value_types[v] = any4(48);
+  for (const char* v : {"m", "gate"})
+    g->value_types[v] = TypeInfo::tensor(DType::kFloat32, Shape::of_dims({Dim{-1, "N"}, Dim::known(48), Dim::known(1),
+                                                                          Dim::known(1)}));
+  g->value_types["out"] = any4(32);
+  g->outputs.push_back({"out", g->value_types["out"]});
+  EngineInfo info;
+  info.backend = backend;
+  info.precision = precision;
+  auto e = std::make_shared<Engine>(g, info, std::vector<OptimizationProfile>{});
+  EngineAccess::set_plans(*e, std::vector<NodePlan>(g->nodes.size()));
+  return e;
+}
+
+TEST(CpuBf16Handoff, ChannelWiseMulKeepsTheConvolutionLayout) {
+  if (!native_bf16()) GTEST_SKIP() << "this CPU has no native bf16 (AVX512-BF16 or AMX)";
+  register_builtin_backends();
+  for (bool gate_first : {false, true})
+    for (int64_t n : {1, 2}) {
+      const Tensor x = random_f32({n, 16, 10, 10}, 60 + static_cast<uint32_t>(n));
+      auto run_se = [&](const std::string& backend, const std::string& precision) {
+        auto engine = se_engine(backend, precision, gate_first);  // outlives its context
+        auto ctx = engine->create_context();
+        NamedValues in{{"x", Value::of(x)}}, out;
+        EXPECT_TRUE(ctx->run(in, &out).ok());
+        EXPECT_TRUE(ctx->run(in, &out).ok());  // hand-offs reused
+        return out[0].second.tensor;
+      };
+      const Tensor fast = run_se("cpu", "bf16");
+      ASSERT_EQ(setenv("KILN_CPU_BINARY_CHANNELS_LAST", "0", 1), 0);
+      const Tensor plain = run_se("cpu", "bf16");
+      unsetenv("KILN_CPU_BINARY_CHANNELS_LAST");
+      const Tensor ref = run_se("reference", "fp32");
+      const std::string what = std::string(gate_first ? "gate * y" : "y * gate") + ", batch " + std::to_string(n);
+      ASSERT_EQ(fast.dims(), plain.dims()) << what;
+      EXPECT_EQ(std::memcmp(fast.raw(), plain.raw(), fast.nbytes()), 0) << what;
+      double max_ref = 0, max_err = 0;
+      for (int64_t i = 0; i < ref.numel(); ++i) {
+        max_ref = std::max(max_ref, std::fabs(double(ref.data<float>()[i])));
+        max_err = std::max(max_err, std::fabs(double(fast.data<float>()[i]) - ref.data<float>()[i]));
+      }
+      EXPECT_LE(max_err, 2e-2 * max_ref + 1e-3) << what;
+    }
+}
+
+}  // namespace
+}  // namespace kiln

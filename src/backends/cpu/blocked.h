@@ -34,6 +34,8 @@ struct BlockedOutputState {
   std::shared_ptr<BlockedHandoff> handoff = std::make_shared<BlockedHandoff>();
   std::unique_ptr<float, decltype(&std::free)> buffer{nullptr, &std::free};
   int64_t buffer_floats = 0;
+  // The binary kernel's channels-last hand-off (eltwise.cc binary_channels_last), kept with the node like the rest.
+  std::shared_ptr<CpuHandoff> channels_last;
 };
 
 // The channel-blocked view of input i when its producer handed one over (and it was not materialized since).

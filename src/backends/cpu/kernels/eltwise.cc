@@ -3,11 +3,14 @@
 #include "backends/cpu/kernels/eltwise.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <limits>
+#include <string>
 
 #include "backends/cpu/blocked.h"
 #include "backends/cpu/kernels/common.h"
 #include "backends/cpu/kernels/eltwise_rows.h"
+#include "backends/cpu/onednn/common.h"
 
 namespace kiln::cpu::kern {
 namespace {
@@ -252,6 +255,61 @@ NodeSupport binary_supports(const Graph& g, const Node& n) {
   return NodeSupport::no(std::string("dtypes ") + dtype_name(a) + ", " + dtype_name(b));
 }
 
+// One operand handed off by a oneDNN kernel in channels-last float32 (what bf16 engines' convolutions write on
+// AVX-512/AMX) with the output's dims, the other a per-channel [N|1, C|1, 1...] vector or a scalar (a
+// squeeze-excitation's x * scale between two convolutions): computed in that layout, in the output tensor's own
+// bytes, and handed on in it. Materializing to NCHW and back around such an op cost bf16 MobileNetV3 a fifth of its
+// run. false (nothing done) for any other case, or when some reader needs the plain output.
+namespace {
+Result<bool> binary_channels_last(CpuKernelContext& ctx, BOp op, const Dims& od) {
+  const Tensor& a = ctx.input(0);
+  const Tensor& b = ctx.input(1);
+  if (a.dtype() != DType::kFloat32 || od.size() < 3 || od.size() > 5 || !ctx.private_output(0)) return false;
+  const dnnl::memory::desc cl = onednn::channels_last_md(od, dnnl::memory::data_type::f32);
+  int xi = -1;
+  for (int i : {0, 1}) {
+    const onednn::OnednnHandoff* h = onednn::onednn_handoff(ctx, static_cast<size_t>(i));
+    if (xi < 0 && h && ctx.input(static_cast<size_t>(i)).dims() == od && h->mem.get_desc() == cl) xi = i;
+  }
+  if (xi < 0) return false;
+  // KILN_CPU_BINARY_CHANNELS_LAST=0 materializes instead (read per run: tests compare both in one process).
+  if (const char* e = std::getenv("KILN_CPU_BINARY_CHANNELS_LAST"); e && std::string(e) == "0") return false;
+  const Tensor& o = xi == 0 ? b : a;
+  const int64_t rank = static_cast<int64_t>(od.size()), n = od[0], c = od[1];
+  Dims oa(rank, 1);  // o's dims right-aligned to the output's rank
+  for (size_t d = 0; d < o.rank(); ++d) oa[rank - static_cast<int64_t>(o.rank()) + static_cast<int64_t>(d)] = o.dim(d);
+  for (int64_t d = 2; d < rank; ++d)
+    if (oa[d] != 1) return false;
+  if ((oa[0] != 1 && oa[0] != n) || (oa[1] != 1 && oa[1] != c)) return false;
+  if (CpuHandoff* h = ctx.input_handoff(xi == 0 ? 1 : 0)) KILN_RETURN_IF_ERROR(h->materialize());
+  const float* x = static_cast<const float*>(onednn::onednn_handoff(ctx, static_cast<size_t>(xi))->mem.get_data_handle());
+  const float* ov = o.data<float>();
+  KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kFloat32, od));
+  float* yp = y->data<float>();
+  int64_t sp = 1;
+  for (int64_t d = 2; d < rank; ++d) sp *= od[d];
+  const int64_t o_stride = oa[1] == c ? 1 : 0;  // along a row of C channels
+  parallel_range(threads_for(ctx, op == BOp::kPow ? 8 * n * sp * c : n * sp * c), n * sp, [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) {
+      const float* orow = ov + (oa[0] == 1 ? 0 : (r / sp) * oa[1]);
+      const float* xrow = x + r * c;
+      if (xi == 0)
+        binary_row(op, xrow, 1, orow, o_stride, yp + r * c, c);
+      else
+        binary_row(op, orow, o_stride, xrow, 1, yp + r * c, c);
+    }
+  });
+  auto& slot = ctx.node_state();
+  if (!slot) slot = std::make_shared<BlockedOutputState>();
+  auto& st = *static_cast<BlockedOutputState*>(slot.get());
+  auto handoff = std::static_pointer_cast<onednn::OnednnHandoff>(st.channels_last);
+  onednn::publish_in_place_output(ctx, dnnl::memory(cl, onednn::engine(), yp),
+                                  dnnl::memory(onednn::plain_md(od), onednn::engine(), yp), &handoff);
+  st.channels_last = handoff;
+  return true;
+}
+}  // namespace
+
 Status binary_run(CpuKernelContext& ctx) {
   const Tensor& a = ctx.input(0);
   const Tensor& b = ctx.input(1);
@@ -268,6 +326,10 @@ Status binary_run(CpuKernelContext& ctx) {
   if (b.dtype() != dt) return ctx.error(std::string("input dtypes differ: ") + dtype_name(dt) + ", " + dtype_name(b.dtype()));
   KILN_ASSIGN_OR_RETURN(bool done_blocked, binary_blocked(ctx, *op, bc.out));
   if (done_blocked) return ok_status();
+  if (*op != BOp::kPRelu) {
+    KILN_ASSIGN_OR_RETURN(bool done_channels_last, binary_channels_last(ctx, *op, bc.out));
+    if (done_channels_last) return ok_status();
+  }
   KILN_RETURN_IF_ERROR(materialize_all_inputs(ctx));
   KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, dt, bc.out));
   const int64_t n = y->numel();
