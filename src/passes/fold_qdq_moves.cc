@@ -60,6 +60,14 @@ std::optional<QParams> scalar_params(const Graph& g, const Node& n, DType dflt) 
   return is_q8(p.t) ? std::optional<QParams>(p) : std::nullopt;
 }
 
+// Declares the new 8-bit value `v` with the shape of the float value `like` it stands for: a moved Reshape whose shape
+// input is computed at run time would otherwise be re-inferred as [?,?,?] and lose the symbolic dimensions the
+// float value had (fold_qdq_lookup needs a table's input and output shapes to match).
+void declare_like(Graph& g, const std::string& v, const std::string& like, DType t) {
+  const TypeInfo* lt = g.type_of(like);
+  if (lt && lt->is_tensor()) g.value_types[v] = TypeInfo::tensor(t, lt->shape);
+}
+
 bool same(const QParams& a, const QParams& b) { return a.t == b.t && a.s == b.s && a.z == b.z; }
 
 // The DequantizeLinear producing data input i of `m` and its parameters (per tensor, over an 8-bit value).
@@ -112,6 +120,7 @@ class FoldQdqMoves : public Pass {
       if (ins.size() != data.size()) continue;
       Node moved = n;
       const std::string v = g.fresh_name(n.outputs[0] + "_quantized");
+      declare_like(g, v, n.outputs[0], ins[0].p.t);
       moved.outputs[0] = v;
       for (size_t j = 0; j < data.size(); ++j) moved.inputs[data[j]] = ins[j].dq->inputs[0];
       Node dq = *ins[0].dq;
@@ -155,6 +164,7 @@ class FoldQdqMoves : public Pass {
         continue;
       }
       const std::string v = g.fresh_name(m.inputs[i] + "_requantized");
+      declare_like(g, v, m.inputs[i], qp->t);
       Node r = fuse::fused_node(q, OpKind::kQuantizeLinear, q.inputs, {v}, q.opset);
       r.name = q.name + "_requantize_" + std::to_string(i);
       r.inputs[0] = m.inputs[i];

@@ -76,6 +76,38 @@ TEST(FoldQdqMoves, MaxPoolConcatReshapeTransposeResize) {
   }
 }
 
+// A Reshape whose shape is computed at run time (Shape -> Gather -> Concat, as exporters write it): inference alone
+// gives its output unknown dimensions, but the importer declared them (ONNX value_info). The moved 8-bit Reshape keeps
+// the float value's declared shape, so the Sigmoid after it (same shape) still becomes a table.
+TEST(FoldQdqMoves, MovedReshapeKeepsTheDeclaredShape) {
+  GraphBuilder b(19);
+  b.batched_input("x", {4, 6});
+  b.constant("xs", scalar_f32(0.02f)).constant("xz", scalar_q8(DType::kUInt8, 128));
+  b.constant("ys", scalar_f32(1.f / 256)).constant("yz", scalar_q8(DType::kUInt8, 0));
+  b.node(OpKind::kQuantizeLinear, {"x", "xs", "xz"}, {"xq"});
+  b.node(OpKind::kDequantizeLinear, {"xq", "xs", "xz"}, {"xd"});
+  b.node(OpKind::kShape, {"x"}, {"sh"});
+  b.ints("zero", {0}).ints("flat", {24});
+  b.node(OpKind::kGather, {"sh", "zero"}, {"n"});
+  b.node(OpKind::kConcat, {"n", "flat"}, {"shape"}).attrs.set("axis", int64_t{0});
+  b.node(OpKind::kReshape, {"xd", "shape"}, {"rs"});
+  b.node(OpKind::kQuantizeLinear, {"rs", "xs", "xz"}, {"rq"});
+  b.node(OpKind::kDequantizeLinear, {"rq", "xs", "xz"}, {"rd"});
+  b.node(OpKind::kSigmoid, {"rd"}, {"sg"});
+  b.node(OpKind::kQuantizeLinear, {"sg", "ys", "yz"}, {"sq"});
+  b.node(OpKind::kDequantizeLinear, {"sq", "ys", "yz"}, {"out"});
+  b.output("out");
+  Graph g0 = b.finish();
+  const TypeInfo declared = TypeInfo::tensor(DType::kFloat32, Shape::of_dims({Dim::named("batch"), Dim::known(24)}));
+  for (const char* v : {"rs", "rd", "sg", "out"}) g0.value_types[v] = declared;
+  g0.value_types["rq"] = g0.value_types["sq"] = TypeInfo::tensor(DType::kUInt8, declared.shape);
+  g0.outputs[0].type = declared;
+  Graph g = fold(g0, true);
+  EXPECT_TRUE(reads_8bit(g, OpKind::kReshape)) << print_graph(g);
+  EXPECT_EQ(count_ops(g, OpKind::kLookupTable), 1) << print_graph(g);
+  EXPECT_EQ(count_ops(g, OpKind::kSigmoid), 0) << print_graph(g);
+}
+
 TEST(FoldQdqMoves, ArithmeticAndPerChannelStay) {
   GraphBuilder b = two_inputs(DType::kUInt8, true);
   b.constant("scales", filled({4}, 2.f));

@@ -1,15 +1,16 @@
 // QLinearMatMul on oneDNN's int8 matmul: uint8/int8 A [..., M, K] (leading dims folded into rows), int8 2-D B
 // [K, N] with zero point 0 (per-tensor or per-column scale), uint8/int8 Y. oneDNN accumulates in int32 and applies
-// the output scales (formed as the reference forms them: float(float(a_scale * b_scale) / y_scale)). With saturate=1
-// (the QLinearMatMul that fold_qdq makes from DequantizeLinear -> MatMul -> QuantizeLinear, whose QuantizeLinear
-// saturates) and no bias, oneDNN also rounds half to even, adds y's zero point and saturates into Y itself (as the
-// QLinearConv kernel does). Otherwise the scaled values go to a float32 buffer and a vectorized pass rounds, adds the
-// zero point and wraps modulo 256 as the ONNX reference implementation does (or saturates). On CPUs
-// without VNNI, B values beyond +-64 run on the reference kernel (oneDNN's int16 pair sums would saturate).
-// Kiln's optional input 8, an int32 [N] bias in accumulator units (fold_qdq from a Gemm's bias), is added scaled
-// per column before the rounding.
+// the output scales (formed as the reference forms them: float(float(a_scale * b_scale) / y_scale)). Kiln's optional
+// input 8, an int32 [N] bias in accumulator units (fold_qdq from a Gemm's bias), is oneDNN's s32 bias: added to the
+// accumulator before the scales (oneDNN 2.x int8 semantics, as the QLinearConv kernel uses it). With saturate=1 (the
+// QLinearMatMul that fold_qdq makes from DequantizeLinear -> MatMul|Gemm -> QuantizeLinear, whose QuantizeLinear
+// saturates) oneDNN also rounds half to even, adds y's zero point and saturates into Y itself. Otherwise the scaled
+// values go to a float32 buffer and a vectorized pass rounds, adds the zero point and wraps modulo 256 as the ONNX
+// reference implementation does. On CPUs without VNNI, B values beyond +-64 run on the reference kernel (oneDNN's
+// int16 pair sums would saturate).
 #include <cmath>
 #include <cstring>
+#include <unordered_map>
 
 #include "backends/cpu/kernels/vec_math.h"
 #include "backends/cpu/onednn/common.h"
@@ -28,11 +29,13 @@ struct QMatMulState {
   Dims a_dims, b_dims, y_dims;
   DType a_t = DType::kUndefined;
   bool direct = false;  // oneDNN writes the 8-bit Y (saturating, with y's zero point)
+  bool has_bias = false;
+  const void* bias_ptr = nullptr;
   DType y_t = DType::kUndefined;
   std::vector<float> scales;
   const void* b_ptr = nullptr;
   dnnl::matmul prim;
-  memory weights, scratch, src_zp, dst_zp;
+  memory weights, bias, scratch, src_zp, dst_zp;
   memory::desc a_md, b_md, acc_md;
   std::vector<float> acc;
 };
@@ -67,7 +70,7 @@ float zero_point(const CpuKernelContext& ctx, size_t i) {
 }
 
 Status build(CpuKernelContext& ctx, QMatMulState& s, const Tensor& a, const Tensor& b, const std::vector<float>& scales,
-             bool direct, DType y_t) {
+             bool direct, bool has_bias, DType y_t) {
   const int64_t k = a.dim(a.rank() - 1), n = b.dim(1);
   if (b.dim(0) != k) return ctx.error("inner dimensions differ: " + dims_to_string(a.dims()) + " and " + dims_to_string(b.dims()));
   const int64_t rows = a.numel() / std::max<int64_t>(k, 1);
@@ -81,10 +84,14 @@ Status build(CpuKernelContext& ctx, QMatMulState& s, const Tensor& a, const Tens
   attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
   if (direct) attr.set_zero_points(DNNL_ARG_DST, 0, {DNNL_RUNTIME_S32_VAL});
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(s.a_md, b_any, s.acc_md), attr, engine());
+  const memory::desc bias_md = has_bias ? plain_md({1, n}, memory::data_type::s32) : memory::desc();
+  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(s.a_md, b_any, bias_md, s.acc_md), attr, engine());
   s.prim = dnnl::matmul(pd);
   s.weights = memory(pd.weights_desc(), engine());
   s.scratch = memory(pd.scratchpad_desc(), engine());
+  s.bias = has_bias ? memory(bias_md, engine()) : memory();
+  s.has_bias = has_bias;
+  s.bias_ptr = nullptr;
   s.src_zp = memory(plain_md({1}, memory::data_type::s32), engine());
   s.dst_zp = memory(plain_md({1}, memory::data_type::s32), engine());
   s.acc.resize(direct ? 0 : static_cast<size_t>(rows * n));
@@ -129,11 +136,14 @@ Status run_qmatmul(CpuKernelContext& ctx) {
   if (!slot) slot = std::make_shared<QMatMulState>();
   auto& s = *static_cast<QMatMulState*>(slot.get());
   const bool saturate = ctx.attrs().get_int("saturate", 0) != 0;
-  const bool direct = saturate && !ctx.has_input(8);
+  const bool direct = saturate;
+  const Tensor* bias = ctx.has_input(8) ? &ctx.input(8) : nullptr;
+  if (bias && (bias->dtype() != DType::kInt32 || bias->numel() != n))
+    return ctx.error("bias (input 8) must be int32 with " + std::to_string(n) + " values");
   try {
     if (s.a_dims != a.dims() || s.b_dims != b.dims() || s.a_t != a.dtype() || s.scales != scales ||
-        s.direct != direct || s.y_t != y_t)
-      KILN_RETURN_IF_ERROR(build(ctx, s, a, b, scales, direct, y_t));
+        s.direct != direct || s.has_bias != (bias != nullptr) || s.y_t != y_t)
+      KILN_RETURN_IF_ERROR(build(ctx, s, a, b, scales, direct, bias != nullptr, y_t));
     KILN_RETURN_IF_ERROR(materialize_inputs(ctx));
     if (!ctx.input_is_constant(3) || s.b_ptr != b.raw()) {
       if (int8_pairs_saturate() && !int8_weights_safe(b.data<int8_t>(), b.numel())) {
@@ -144,38 +154,36 @@ Status run_qmatmul(CpuKernelContext& ctx) {
       stream().wait();
       s.b_ptr = b.raw();
     }
+    if (bias && (!ctx.input_is_constant(8) || s.bias_ptr != bias->raw())) {
+      std::memcpy(s.bias.get_data_handle(), bias->raw(), bias->nbytes());
+      s.bias_ptr = bias->raw();
+    }
     *static_cast<int32_t*>(s.src_zp.get_data_handle()) = static_cast<int32_t>(zero_point(ctx, 2));
     KILN_ASSIGN_OR_RETURN(Tensor * out, ctx.allocate_output(0, y_t, s.y_dims));
     memory am(s.a_md, engine(), const_cast<void*>(a.raw()));
     if (direct) {
       *static_cast<int32_t*>(s.dst_zp.get_data_handle()) = static_cast<int32_t>(zero_point(ctx, 7));
       memory ym(s.acc_md, engine(), out->raw());
-      s.prim.execute(stream(), {{DNNL_ARG_SRC, am},
-                                {DNNL_ARG_WEIGHTS, s.weights},
-                                {DNNL_ARG_DST, ym},
-                                {DNNL_ARG_SCRATCHPAD, s.scratch},
-                                {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, s.src_zp},
-                                {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST, s.dst_zp}});
+      std::unordered_map<int, memory> args{{DNNL_ARG_SRC, am},
+                                           {DNNL_ARG_WEIGHTS, s.weights},
+                                           {DNNL_ARG_DST, ym},
+                                           {DNNL_ARG_SCRATCHPAD, s.scratch},
+                                           {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, s.src_zp},
+                                           {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST, s.dst_zp}};
+      if (bias) args.emplace(DNNL_ARG_BIAS, s.bias);
+      s.prim.execute(stream(), args);
       stream().wait();
       return ok_status();
     }
     memory accm(s.acc_md, engine(), s.acc.data());
-    s.prim.execute(stream(), {{DNNL_ARG_SRC, am},
-                              {DNNL_ARG_WEIGHTS, s.weights},
-                              {DNNL_ARG_DST, accm},
-                              {DNNL_ARG_SCRATCHPAD, s.scratch},
-                              {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, s.src_zp}});
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, am},
+                                         {DNNL_ARG_WEIGHTS, s.weights},
+                                         {DNNL_ARG_DST, accm},
+                                         {DNNL_ARG_SCRATCHPAD, s.scratch},
+                                         {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, s.src_zp}};
+    if (bias) args.emplace(DNNL_ARG_BIAS, s.bias);
+    s.prim.execute(stream(), args);
     stream().wait();
-    if (ctx.has_input(8)) {  // Kiln's int32 bias in accumulator units (fold_qdq from a Gemm), scaled per column
-      const Tensor& bias = ctx.input(8);
-      if (bias.dtype() != DType::kInt32 || bias.numel() != n)
-        return ctx.error("bias (input 8) must be int32 with " + std::to_string(n) + " values");
-      float* acc = s.acc.data();
-      const int64_t rows = static_cast<int64_t>(s.acc.size()) / n;
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t c = 0; c < n; ++c)
-          acc[r * n + c] += scales[scales.size() == 1 ? 0 : c] * static_cast<float>(bias.data<int32_t>()[c]);
-    }
     requantize(s.acc.data(), zero_point(ctx, 7), out->raw(), static_cast<int64_t>(s.acc.size()), y_t == DType::kInt8,
                saturate);
   } catch (const dnnl::error& e) {
