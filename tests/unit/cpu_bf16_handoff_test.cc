@@ -215,5 +215,72 @@ TEST(CpuBf16Handoff, ChannelWiseMulKeepsTheConvolutionLayout) {
     }
 }
 
+
+// Concat on the channels of two bf16 convolutions' channels-last float32 hand-offs (kernels/data.cc
+// concat_channels_last) builds its output in that layout and hands it to the next convolution: the same bits as a
+// Concat on the reference backend (plain NCHW tensors around it), within the bf16 budget of the fp32 reference.
+std::shared_ptr<Engine> concat_engine(const std::string& backend, const std::string& precision, bool plain_concat) {
+  auto g = std::make_shared<Graph>();
+  g->name = "concat";
+  auto any4 = [](int64_t c) {
+    return TypeInfo::tensor(DType::kFloat32, Shape::of_dims({Dim{-1, "N"}, Dim::known(c), Dim{-1, {}}, Dim{-1, {}}}));
+  };
+  g->inputs.push_back({"x", any4(16)});
+  g->initializers["w1"] = test_util::random_f32({24, 16, 3, 3}, 21, -0.2f, 0.2f);
+  g->initializers["w2"] = test_util::random_f32({16, 16, 1, 1}, 22, -0.2f, 0.2f);
+  g->initializers["w3"] = test_util::random_f32({8, 40, 1, 1}, 23, -0.2f, 0.2f);
+  auto node = [](OpKind op, const std::string& name, std::vector<std::string> in, std::vector<std::string> out) {
+    return test_util::make_node(op, name, std::move(in), std::move(out));
+  };
+  g->nodes.push_back(node(OpKind::kConv, "c1", {"x", "w1"}, {"a"}));
+  g->nodes.back().attrs.set("pads", Dims{1, 1, 1, 1});
+  g->nodes.push_back(node(OpKind::kConv, "c2", {"x", "w2"}, {"b"}));
+  g->nodes.push_back(node(OpKind::kConcat, "cat", {"a", "b"}, {"ab"}));
+  g->nodes.back().attrs.set("axis", int64_t{1});
+  g->nodes.push_back(node(OpKind::kConv, "c3", {"ab", "w3"}, {"out"}));
+  for (const auto& [name, t] : g->initializers) g->value_types[name] = TypeInfo::tensor(t.dtype(), Shape::of(t.dims()));
+  g->value_types["x"] = g->inputs[0].type;
+  g->value_types["a"] = any4(24);
+  g->value_types["b"] = any4(16);
+  g->value_types["ab"] = any4(40);
+  g->value_types["out"] = any4(8);
+  g->outputs.push_back({"out", g->value_types["out"]});
+  EngineInfo info;
+  info.backend = backend;
+  info.precision = precision;
+  auto e = std::make_shared<Engine>(g, info, std::vector<OptimizationProfile>{});
+  std::vector<NodePlan> plans(g->nodes.size());
+  if (plain_concat) plans[2].backend = "reference";
+  EngineAccess::set_plans(*e, plans);
+  return e;
+}
+
+TEST(CpuBf16Handoff, ChannelConcatKeepsTheConvolutionLayout) {
+  if (!native_bf16()) GTEST_SKIP() << "this CPU has no native bf16 (AVX512-BF16 or AMX)";
+  register_builtin_backends();
+  for (int64_t n : {1, 2}) {
+    const Tensor x = random_f32({n, 16, 9, 11}, 70 + static_cast<uint32_t>(n));
+    auto run_cat = [&](const std::string& backend, const std::string& precision, bool plain_concat) {
+      auto engine = concat_engine(backend, precision, plain_concat);
+      auto ctx = engine->create_context();
+      NamedValues in{{"x", Value::of(x)}}, out;
+      EXPECT_TRUE(ctx->run(in, &out).ok());
+      EXPECT_TRUE(ctx->run(in, &out).ok());
+      return out[0].second.tensor;
+    };
+    const Tensor fast = run_cat("cpu", "bf16", false);
+    const Tensor plain = run_cat("cpu", "bf16", true);
+    const Tensor ref = run_cat("reference", "fp32", false);
+    ASSERT_EQ(fast.dims(), plain.dims());
+    EXPECT_EQ(std::memcmp(fast.raw(), plain.raw(), fast.nbytes()), 0) << "batch " << n;
+    double max_ref = 0, max_err = 0;
+    for (int64_t i = 0; i < ref.numel(); ++i) {
+      max_ref = std::max(max_ref, std::fabs(double(ref.data<float>()[i])));
+      max_err = std::max(max_err, std::fabs(double(fast.data<float>()[i]) - ref.data<float>()[i]));
+    }
+    EXPECT_LE(max_err, 2e-2 * max_ref + 1e-3) << "batch " << n;
+  }
+}
+
 }  // namespace
 }  // namespace kiln

@@ -1,5 +1,5 @@
-// LookupTable, QLinearAdd, QLinearMul and QLinearGlobalAveragePool between int8 convolutions on the CPU backend
-// (src/backends/cpu/onednn/lookup.cc, qbinary.cc, qavgpool.cc): they run in the convolutions' hand-off layout
+// LookupTable, QLinearAdd, QLinearMul, QLinearGlobalAveragePool and Concat between int8 convolutions on the CPU backend
+// (src/backends/cpu/onednn/lookup.cc, qbinary.cc, qavgpool.cc, kernels/data.cc): they run in the convolutions' hand-off layout
 // (NHWC) and hand it on when every reader takes hand-offs, else on plain tensors. Every placement (each node moved
 // to the reference backend, which forces plain tensors around it) must give bit-identical outputs to the same
 // placement with these nodes on plain tensors (on the reference backend), across runs that reuse the arena and
@@ -47,8 +47,9 @@ Tensor table(uint32_t seed) {
 //   d  = QLinearConv 1x1 16->8 (t3)        e  = QLinearAdd(c, d)   (two NHWC hand-offs)
 //   m  = QLinearMul(e, ch8[1,8,1,1])       f  = QLinearConv 1x1 8->8 (m)
 //   mm = QLinearMul(t2, ch16[1,16,1,1])    (plain)                 gp = QLinearGlobalAveragePool(t1) (NHWC)
-//   outputs: DQ(f), DQ(t2), DQ(mm), DQ(gp)
-// `plain_tables`: every LookupTable/QLinearAdd/QLinearMul/QLinearGlobalAveragePool on the reference backend;
+//   cat = Concat(c, d) on channels (two NHWC hand-offs)            h  = QLinearConv 1x1 16->8 (cat)
+//   outputs: DQ(f), DQ(t2), DQ(mm), DQ(gp), DQ(h)
+// `plain_tables`: every LookupTable/QLinearAdd/QLinearMul/QLinearGlobalAveragePool/Concat on the reference backend;
 // `ref_node`: that node there.
 std::shared_ptr<Engine> make_engine(const std::string& backend, const std::string& ref_node, bool plain_tables) {
   auto g = std::make_shared<Graph>();
@@ -70,6 +71,7 @@ std::shared_ptr<Engine> make_engine(const std::string& backend, const std::strin
   init["t2"] = table(6);
   init["t3"] = table(7);
   init["we"] = s8_weights({8, 8, 1, 1}, 8);
+  init["wh"] = s8_weights({8, 16, 1, 1}, 9);
   init["ch8"] = Tensor(DType::kUInt8, {1, 8, 1, 1});
   init["ch16"] = Tensor(DType::kUInt8, {1, 16, 1, 1});
   for (int c = 0; c < 16; ++c) {
@@ -101,22 +103,25 @@ std::shared_ptr<Engine> make_engine(const std::string& backend, const std::strin
   qconv("f", "m_y", "we", 0, 1);
   qbinary(OpKind::kQLinearMul, "mm", "t2_y", "ch16");
   ns.push_back(node(OpKind::kQLinearGlobalAveragePool, "gp", {"t1_y", "s", "z", "s", "z"}, {"gp_y"}));
-  for (const char* v : {"f_y", "t2_y", "mm_y", "gp_y"})
+  ns.push_back(node(OpKind::kConcat, "cat", {"c_y", "d_y"}, {"cat_y"}));
+  ns.back().attrs.set("axis", int64_t{1});
+  qconv("h", "cat_y", "wh", 0, 1);
+  for (const char* v : {"f_y", "t2_y", "mm_y", "gp_y", "h_y"})
     ns.push_back(node(OpKind::kDequantizeLinear, std::string("dq_") + v, {v, "s", "z"}, {std::string("out_") + v}));
   g->nodes = ns;
   for (const auto& [name, t] : init) g->value_types[name] = TypeInfo::tensor(t.dtype(), Shape::of(t.dims()));
   g->value_types["x"] = g->inputs[0].type;
   g->value_types["xq"] = any4(8, DType::kUInt8);
-  for (const char* v : {"a_y", "t1_y", "b_y", "t2_y", "t3_y", "mm_y"}) g->value_types[v] = any4(16, DType::kUInt8);
-  for (const char* v : {"c_y", "d_y", "e_y", "m_y", "f_y"}) g->value_types[v] = any4(8, DType::kUInt8);
-  g->value_types["out_f_y"] = any4(8, DType::kFloat32);
+  for (const char* v : {"a_y", "t1_y", "b_y", "t2_y", "t3_y", "mm_y", "cat_y"}) g->value_types[v] = any4(16, DType::kUInt8);
+  for (const char* v : {"c_y", "d_y", "e_y", "m_y", "f_y", "h_y"}) g->value_types[v] = any4(8, DType::kUInt8);
+  for (const char* v : {"out_f_y", "out_h_y"}) g->value_types[v] = any4(8, DType::kFloat32);
   for (const char* v : {"out_t2_y", "out_mm_y"}) g->value_types[v] = any4(16, DType::kFloat32);
   auto pooled = [](DType t) {
     return TypeInfo::tensor(t, Shape::of_dims({Dim{-1, "N"}, Dim::known(16), Dim::known(1), Dim::known(1)}));
   };
   g->value_types["gp_y"] = pooled(DType::kUInt8);
   g->value_types["out_gp_y"] = pooled(DType::kFloat32);
-  for (const char* o : {"out_f_y", "out_t2_y", "out_mm_y", "out_gp_y"}) g->outputs.push_back({o, g->value_types[o]});
+  for (const char* o : {"out_f_y", "out_t2_y", "out_mm_y", "out_gp_y", "out_h_y"}) g->outputs.push_back({o, g->value_types[o]});
   EngineInfo info;
   info.backend = backend;
   info.precision = "int8";
@@ -125,7 +130,7 @@ std::shared_ptr<Engine> make_engine(const std::string& backend, const std::strin
   for (size_t i = 0; i < g->nodes.size(); ++i) {
     const OpKind op = g->nodes[i].op;
     const bool table_node = op == OpKind::kLookupTable || op == OpKind::kQLinearAdd || op == OpKind::kQLinearMul ||
-                            op == OpKind::kQLinearGlobalAveragePool;
+                            op == OpKind::kQLinearGlobalAveragePool || op == OpKind::kConcat;
     plans[i].backend = g->nodes[i].name == ref_node || (plain_tables && table_node) ? "reference" : "";
   }
   EngineAccess::set_plans(*e, plans);
@@ -148,7 +153,7 @@ TEST_P(CpuLookupHandoff, SameBitsAsPlainTables) {
     ASSERT_TRUE(cctx->run(in, &co).ok()) << "run " << run;
     ASSERT_TRUE(pctx->run(in, &po).ok()) << "run " << run;
     ASSERT_TRUE(rctx->run(in, &ro).ok()) << "run " << run;
-    ASSERT_EQ(co.size(), 4u);
+    ASSERT_EQ(co.size(), 5u);
     for (size_t k = 0; k < co.size(); ++k) {
       const Tensor& c = co[k].second.tensor;
       const Tensor& p = po[k].second.tensor;
@@ -168,7 +173,7 @@ TEST_P(CpuLookupHandoff, SameBitsAsPlainTables) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(CpuLookup, CpuLookupHandoff, ::testing::Values("", "a", "t1", "b", "t2", "t3", "c", "e", "m", "f", "mm", "gp"));
+INSTANTIATE_TEST_SUITE_P(CpuLookup, CpuLookupHandoff, ::testing::Values("", "a", "t1", "b", "t2", "t3", "c", "e", "m", "f", "mm", "gp", "cat", "h"));
 
 }  // namespace
 }  // namespace kiln
