@@ -4,6 +4,7 @@
 // Blocked quantization (opset 21 block_size), float8 and 4-bit types stay on the reference kernels.
 // LookupTable (fold_qdq_lookup's Y = Table[X] over 8-bit X): one byte-indexed load per element; byte tables 64
 // codes per instruction pair with AVX512-VBMI where the CPU has it (run-time check).
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -24,7 +25,7 @@ KILN_VINLINE void quantize_row(const float* __restrict x, float scale, float zp,
   for (int64_t i = 0; i < n; ++i) {
     float q = std::nearbyint(x[i] / scale);
     q = q == q ? q + zp : zp;  // NaN quantizes to the zero point, as in the reference
-    q = q < lo ? lo : (q > hi ? hi : q);
+    q = std::min(std::max(q, lo), hi);  // maxps/minps (q is not NaN here)
     y[i] = static_cast<Q>(static_cast<int32_t>(q));
   }
 }

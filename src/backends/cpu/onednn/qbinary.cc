@@ -3,6 +3,7 @@
 // Mul of squeeze-excitation blocks (the other operand [N|1, C, 1, ...]), run on those bytes, so the convolutions
 // around them skip the reorders to plain NCHW and back. Everything else runs on plain tensors with numpy
 // broadcasting. The handed-on bytes live in a per-node buffer, like the int8 convolution's own output.
+#include <algorithm>
 #include <cmath>
 #include <utility>
 #include <vector>
@@ -41,7 +42,7 @@ KILN_VINLINE void qbinary_row(const uint8_t* __restrict a, const uint8_t* __rest
     const float x = (static_cast<float>(a[i * kSa] ^ fa) - za) * sa;
     const float y = (static_cast<float>(b[i * kSb] ^ fb) - zb) * sb;
     float q = std::nearbyint((kMul ? x * y : x + y) / sc) + zc;
-    q = q < lo ? lo : (q > hi ? hi : q);
+    q = std::min(std::max(q, lo), hi);  // maxps/minps (q is never NaN here)
     c[i] = static_cast<uint8_t>(static_cast<int32_t>(q));
   }
 }
@@ -77,7 +78,7 @@ KILN_VINLINE void qbinary_pixel_rows(const uint8_t* __restrict x, const float* _
     for (int64_t j = 0; j < ch; ++j) {
       const float xv = (static_cast<float>(xr[j] ^ fa) - za) * sa;
       float q = std::nearbyint((kMul ? xv * y[j] : xv + y[j]) / sc) + zc;
-      q = q < lo ? lo : (q > hi ? hi : q);
+      q = std::min(std::max(q, lo), hi);  // maxps/minps (q is never NaN here)
       cr[j] = static_cast<uint8_t>(static_cast<int32_t>(q));
     }
   }

@@ -8,6 +8,7 @@
 // values go to a float32 buffer and a vectorized pass rounds, adds the zero point and wraps modulo 256 as the ONNX
 // reference implementation does. On CPUs without VNNI, B values beyond +-64 run on the reference kernel (oneDNN's
 // int16 pair sums would saturate).
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <unordered_map>
@@ -46,7 +47,7 @@ KILN_VINLINE void requantize_row(const float* __restrict v, float zp, Q* __restr
   for (int64_t i = 0; i < n; ++i) {
     float q = std::nearbyint(v[i]) + zp;
     if constexpr (kSaturate) {
-      q = q < lo ? lo : (q > hi ? hi : q);
+      q = std::min(std::max(q, lo), hi);  // maxps/minps (q is not NaN here)
       y[i] = static_cast<Q>(static_cast<int32_t>(q));
     } else {  // wrap modulo 256 (values far outside int32 are not produced by 8-bit operands)
       y[i] = static_cast<Q>(static_cast<uint32_t>(static_cast<int32_t>(q)) & 0xff);
