@@ -33,6 +33,7 @@ std::unique_ptr<Pass> make_simplify_broadcasts_pass();
 std::unique_ptr<Pass> make_lower_einsum_pass();
 std::unique_ptr<Pass> make_layout_nhwc_pass();
 // Fusion passes (P2): declare factories here, one line each, as their files land.
+std::unique_ptr<Pass> make_drop_dead_conv_taps_pass();
 std::unique_ptr<Pass> make_fuse_conv_bn_pass();
 std::unique_ptr<Pass> make_fuse_gelu_pass();
 std::unique_ptr<Pass> make_fuse_layer_norm_pass();

@@ -51,8 +51,9 @@ std::vector<PassFactory> pass_list(const PassOptions& o) {
   l.push_back(make_lower_einsum_pass);         // after folding: constant Einsums fold instead; before the fusions
   l.push_back(make_simplify_broadcasts_pass);  // before fuse_attention: masks keep their small shapes
   if (fusions) {
-    // Fusions, in this order: fuse_conv_bn, fuse_gelu, fuse_layer_norm, fuse_rms_norm, fuse_attention,
+    // Fusions, in this order (after drop_dead_conv_taps): fuse_conv_bn, fuse_gelu, fuse_layer_norm, fuse_rms_norm, fuse_attention,
     // fuse_conv_activation, fuse_matmul_bias_activation.
+    l.push_back(make_drop_dead_conv_taps_pass);  // weights are constants by now (fold_qdq, fold_constants)
     l.push_back(make_fuse_conv_bn_pass);
     l.push_back(make_fuse_gelu_pass);
     l.push_back(make_fuse_layer_norm_pass);
