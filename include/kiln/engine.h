@@ -39,6 +39,9 @@ struct BuildOptions {
   // fp16/bf16: keep FusedMatMul's erf GELU exact instead of the tanh form that GEMM epilogues fuse
   // (docs/precision.md: max abs difference 4.7e-4, under float16 rounding of GELU's outputs above 1).
   bool exact_gelu = false;
+  // Q/DQ models: run every QuantizeLinear/DequantizeLinear pair as written. By default the pairs on attention's score
+  // path (scores, probabilities) are dropped so attention fuses in float32 (docs/int8.md, fold_qdq_attention).
+  bool exact_qdq = false;
   // Inputs the engine takes in another dtype than the model declares (--input-dtype NAME:fp16|bf16|uint8|fp32):
   // a Cast at the engine's start restores the model's type (folded where the widening is exact), so clients send
   // half (fp16) or a quarter (uint8 images) of float32's bytes. Floating-point inputs only; uint8 is not scaled.

@@ -49,6 +49,7 @@ std::unique_ptr<Pass> make_fold_qdq_pass();
 std::unique_ptr<Pass> make_fold_qdq_binary_pass();
 std::unique_ptr<Pass> make_fold_qdq_lookup_pass();
 std::unique_ptr<Pass> make_fold_qdq_moves_pass();
+std::unique_ptr<Pass> make_fold_qdq_attention_pass();
 std::unique_ptr<Pass> make_fold_qdq_fp8_pass();
 // Run by the builder after precision lowering, not by optimize_graph (see fold_qdq_fp8.cc).
 std::unique_ptr<Pass> make_fold_qdq_fp8_output_pass();

@@ -36,6 +36,8 @@ std::vector<PassFactory> pass_list(const PassOptions& o) {
   const bool chains = o.opt_level >= 3 && backend_wants(o, "fuse_elementwise_chains");
   // Before constant folding, which would turn the weights' DequantizeLinear into float weights.
   if (fusions && backend_wants(o, "fold_qdq")) {
+    // Attention's score path in float32 (not exact: --exact-qdq keeps it), before the moves rewrite its Q/DQ.
+    if (!o.exact_qdq) l.push_back(make_fold_qdq_attention_pass);
     l.push_back(make_fold_qdq_moves_pass);   // data movement onto the 8-bit values first
     l.push_back(make_fold_qdq_pass);
     l.push_back(make_fold_qdq_lookup_pass);  // after fold_qdq: its int8 ops' outputs are the tables' inputs

@@ -21,6 +21,8 @@ struct PassOptions {
   std::optional<std::set<std::string>> backend_passes;
   std::vector<std::string> dump_ir_after;  // pass names, or "all": print the IR after those passes
   std::ostream* dump = nullptr;            // where dumps go (std::cerr when null)
+  // Run every Q/DQ pair of a Q/DQ model as written (no fold_qdq_attention: attention scores stay quantized).
+  bool exact_qdq = false;
   bool verify_each_pass = false;           // run verify_graph after every pass (tests, debug builds)
   // Stage names other than passes that callers dump themselves (the engine builder prints "import"):
   // accepted in dump_ir_after without error and ignored here.

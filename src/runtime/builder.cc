@@ -146,6 +146,7 @@ Result<std::shared_ptr<Engine>> build_engine_from_graph(std::shared_ptr<Graph> g
   PassOptions po;
   po.opt_level = options.opt_level;
   po.device = options.device;
+  po.exact_qdq = options.exact_qdq;
   po.backend_passes.emplace();
   for (const char* pass : {"layout_nhwc", "fuse_elementwise_chains", "fold_qdq", "fold_qdq_binary", "fold_qdq_fp8"})
     if (chain.front()->wants_pass(pass)) po.backend_passes->insert(pass);

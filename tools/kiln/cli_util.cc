@@ -61,6 +61,9 @@ void BuildFlags::add_to(CLI::App* cmd, bool with_profiles) {
     cmd->add_option("--timing-cache", timing_cache, "GPU tactic timing cache file (read if present, then updated)");
     cmd->add_flag("--exact-gelu", exact_gelu,
                   "fp16/bf16: keep erf GELU in fused GEMMs (default: tanh form, fused into the GEMM epilogue)");
+    cmd->add_flag("--exact-qdq", exact_qdq,
+                  "Q/DQ models: run every Q/DQ pair as written (default: attention scores and probabilities in float32, "
+                  "so attention fuses)");
   }
 }
 
@@ -115,6 +118,7 @@ Result<BuildOptions> BuildFlags::to_options() const {
   o.gpu = gpu;
   o.timing_cache = timing_cache;
   o.exact_gelu = exact_gelu;
+  o.exact_qdq = exact_qdq;
   o.calib_dir = calib_dir;
   o.calib_cache = calib_cache;
   o.calib_method = calib_method;

@@ -22,6 +22,7 @@ struct BuildFlags {
   int gpu = 0;
   std::string timing_cache;
   bool exact_gelu = false;
+  bool exact_qdq = false;
   std::string int8_float = "fp16";
   std::vector<std::string> input_dtypes;  // --input-dtype NAME:TYPE
   std::vector<std::string> dump_ir;
