@@ -1,6 +1,9 @@
 // The hand-written CPU Attention kernel vs the reference: 3-D and 4-D inputs, GQA, packed QKV, float and bool
 // masks (broadcast, shorter last dim), is_causal, explicit scale, odd sizes, threads; refusals (KV cache,
-// softcap, extra outputs). Tolerance |cpu - ref| <= 1e-5 + 1e-4 * |ref|.
+// softcap, extra outputs). Tolerance |cpu - ref| <= 1e-5 + 1e-4 * |ref|. In bf16 engines on CPUs with native bf16
+// the products are oneDNN bf16 matmuls over 64-row query blocks: checked against the reference within the bf16
+// budget (docs/conformance.md), with tails, masks, causal, GQA, 3-D inputs, threads and shape changes.
+#include "backends/cpu/onednn/common.h"
 #include "cpu_test_context.h"
 
 namespace kiln::cpu::test {
@@ -54,6 +57,66 @@ TEST(CpuKernelsAttention, ThreeDimensionalAndPacked) {
   auto ref = run_reference_kernel(OpKind::kAttention, {x}, p, 1, 24);
   ASSERT_TRUE(ref.ok()) << ref.status().message();
   expect_close(c.outputs[0], (*ref)[0], kRel, kAbs, "packed");
+}
+
+// Runs the Attention kernel with bf16 allowed (twice, then on `again` inputs of other sizes through the same state)
+// and compares each run with the reference within the bf16 budget.
+void check_bf16(const std::vector<Tensor>& in, const std::vector<Tensor>& again, const Attrs& attrs, int threads,
+                const std::string& what) {
+  Graph g;
+  Node node;
+  node.op = OpKind::kAttention;
+  node.name = "n";
+  node.attrs = attrs;
+  node.opset = 23;
+  for (size_t i = 0; i < in.size(); ++i) {
+    node.inputs.push_back("in" + std::to_string(i));
+    g.value_types[node.inputs.back()] = TypeInfo::tensor(in[i].dtype(), Shape::of(in[i].dims()));
+  }
+  node.outputs.push_back("out0");
+  std::string why;
+  const CpuKernel* k = hand_kernels().select(g, node, &why);
+  ASSERT_NE(k, nullptr) << what << ": " << why;
+  auto check = [&](TestCpuContext& ctx, const std::vector<Tensor>& inputs, const std::string& w) {
+    ASSERT_TRUE(k->run(ctx).ok()) << w;
+    auto ref = run_reference_kernel(OpKind::kAttention, inputs, attrs, 1, 23);
+    ASSERT_TRUE(ref.ok()) << w << ": " << ref.status().message();
+    double peak = 0;
+    for (int64_t i = 0; i < (*ref)[0].numel(); ++i) peak = std::max(peak, std::fabs((*ref)[0].as_double(i)));
+    expect_close(ctx.outputs()[0], (*ref)[0], 4e-2, 1.6e-2 * peak, w + " (bf16)");
+  };
+  TestCpuContext ctx(node, in, threads);
+  ctx.set_allow_bf16(true);
+  check(ctx, in, what);
+  check(ctx, in, what + " (second run)");
+  if (again.empty()) return;
+  TestCpuContext other(node, again, threads);
+  other.set_allow_bf16(true);
+  other.node_state() = ctx.node_state();  // the same node with new sizes: the products are rebuilt
+  check(other, again, what + " (new sizes)");
+}
+
+TEST(CpuKernelsAttention, Bf16ProductsInQueryBlocks) {
+  if (!onednn::native_bf16()) GTEST_SKIP() << "this CPU has no native bf16 (AVX512-BF16 or AMX)";
+  // 150 query rows: two full 64-row blocks and a 22-row tail; GQA; keys of odd length. Values in [-1, 1] (the
+  // default [-3, 3] makes scores of +-15 whose near-ties bf16's 8-bit mantissa cannot order within the budget;
+  // real attention inputs come out of a normalization).
+  auto u = [](const Dims& d) { return random_f32(d, -1.f, 1.f); };
+  Tensor q = u({2, 4, 150, 32}), k = u({2, 2, 77, 32}), v = u({2, 2, 77, 24});
+  Tensor q2 = u({2, 4, 64, 32}), k2 = u({2, 2, 5, 32}), v2 = u({2, 2, 5, 24});
+  check_bf16({q, k, v}, {q2, k2, v2}, {}, 1, "4-D gqa");
+  Attrs causal;
+  causal.set("is_causal", int64_t{1});
+  causal.set("scale", 0.3f);
+  check_bf16({q, k, v}, {}, causal, 1, "causal");
+  check_bf16({q, k, v}, {}, {}, 2, "2 threads");
+  Tensor fm = random_f32({2, 1, 150, 77}, -5, 0);
+  check_bf16({q, k, v, fm}, {}, {}, 1, "float mask");
+  Tensor bm = random_int(DType::kBool, {150, 77}, 0, 1);
+  for (int64_t i = 0; i < 150; ++i) bm.data<uint8_t>()[i * 77 + i % 77] = 1;  // no fully masked row
+  check_bf16({q, k, v, bm}, {}, {}, 2, "bool mask");
+  Tensor q3 = u({2, 70, 4 * 16}), k3 = u({2, 33, 2 * 16}), v3 = u({2, 33, 2 * 8});
+  check_bf16({q3, k3, v3}, {}, heads(4, 2), 1, "3-D gqa");
 }
 
 TEST(CpuKernelsAttention, RefusesAndErrors) {
