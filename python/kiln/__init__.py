@@ -68,7 +68,7 @@ def build(model: Union[PathLike, bytes, bytearray, memoryview], *, precision: st
           shapes: Optional[Mapping[str, ShapeLike]] = None,
           profiles: Optional[Sequence[Mapping[str, Sequence[ShapeLike]]]] = None,
           device: str = "cpu", backend: Optional[str] = None, opt_level: int = 3,
-          input_dtypes: Optional[Mapping[str, Any]] = None, exact_gelu: bool = False,
+          input_dtypes: Optional[Mapping[str, Any]] = None, exact_gelu: bool = False, exact_qdq: bool = False,
           timing_cache: Optional[PathLike] = None,
           calib: Union[None, PathLike, Iterable[Mapping[str, Any]]] = None, calib_cache: Optional[PathLike] = None,
           calib_method: Optional[str] = None, calib_percentile: float = 99.99, calib_batches: int = 0,
@@ -81,6 +81,8 @@ def build(model: Union[PathLike, bytes, bytearray, memoryview], *, precision: st
     profiles: dynamic-shape profiles, each {name: (min, opt, max)}.
     device: "cpu", "cuda" or "cuda:N". backend: "cpu", "cuda" or "reference" (default: the device's backends).
     input_dtypes: {name: dtype} inputs taken in another type than the model declares (float16, bfloat16, uint8).
+    exact_qdq (--exact-qdq): Q/DQ models run every Q/DQ pair as written (default: attention's scores and
+    probabilities in float32 so attention fuses; docs/int8.md).
     INT8 (precision="int8", docs/int8.md): calib is the calibration data, either an iterable of samples
     ({input name: array}, each may hold a batch) or the path of a sample folder (`kiln build --calib`);
     calib_cache (--calib-cache) is read when it exists, else written by the calibration; calib_method: mse
@@ -106,7 +108,7 @@ def build(model: Union[PathLike, bytes, bytearray, memoryview], *, precision: st
     dtypes = {str(k): _dtype_name(f"input_dtypes['{k}']", v) for k, v in (input_dtypes or {}).items()}
     args = dict(device=dev, gpu=gpu, backend=backend or "", precision=precision, shapes=shape_map,
                 profiles=prof_list, opt_level=int(opt_level), timing_cache=os.fspath(timing_cache or ""),
-                exact_gelu=bool(exact_gelu), input_dtypes=dtypes, calib_dir="",
+                exact_gelu=bool(exact_gelu), exact_qdq=bool(exact_qdq), input_dtypes=dtypes, calib_dir="",
                 calib_cache=os.fspath(calib_cache or ""), calib_method=calib_method or "",
                 calib_percentile=float(calib_percentile), calib_batches=int(calib_batches), int8_float=int8_float,
                 export_qdq=os.fspath(export_qdq or ""), accuracy_budget=accuracy_budget or "",

@@ -48,8 +48,9 @@ class Context:
 
 def _build(path: str, device: str, gpu: int, backend: str, precision: str, shapes: dict[str, list[int]],
            profiles: list[dict[str, tuple[list[int], list[int], list[int]]]], opt_level: int, timing_cache: str,
-           exact_gelu: bool, input_dtypes: dict[str, str], calib_dir: str, calib_cache: str, calib_method: str,
-           calib_percentile: float, calib_batches: int, export_qdq: str, accuracy_budget: str,
+           exact_gelu: bool, exact_qdq: bool, input_dtypes: dict[str, str], calib_dir: str, calib_cache: str,
+           calib_method: str, calib_percentile: float, calib_batches: int, int8_float: str, export_qdq: str,
+           accuracy_budget: str,
            accuracy_samples: int, accuracy_report: str) -> Engine: ...
 def _create_context(engine: Engine, threads: int = 0) -> Context: ...
 def cuda_device_count() -> int: ...

@@ -31,7 +31,7 @@ using ProfileArg = std::map<std::string, std::tuple<Dims, Dims, Dims>>;
 std::shared_ptr<EngineHandle> build(const std::string& path, const std::string& device, int gpu,
                                     const std::string& backend, const std::string& precision,
                                     const std::map<std::string, Dims>& shapes, const std::vector<ProfileArg>& profiles,
-                                    int opt_level, const std::string& timing_cache, bool exact_gelu,
+                                    int opt_level, const std::string& timing_cache, bool exact_gelu, bool exact_qdq,
                                     const std::map<std::string, std::string>& input_dtypes,
                                     const std::string& calib_dir, const std::string& calib_cache,
                                     const std::string& calib_method, double calib_percentile, int calib_batches,
@@ -46,6 +46,7 @@ std::shared_ptr<EngineHandle> build(const std::string& path, const std::string& 
   o.opt_level = opt_level;
   o.timing_cache = timing_cache;
   o.exact_gelu = exact_gelu;
+  o.exact_qdq = exact_qdq;
   o.calib_dir = calib_dir;
   o.calib_cache = calib_cache;
   o.calib_method = calib_method;
@@ -162,7 +163,7 @@ void bind_engine(nb::module_& m) {
          "accuracy_guard (the INT8 guard's result line, '' without one), layer_precision ({layer: int8|fp32}).");
 
   m.def("_build", &build, "path"_a, "device"_a, "gpu"_a, "backend"_a, "precision"_a, "shapes"_a, "profiles"_a,
-        "opt_level"_a, "timing_cache"_a, "exact_gelu"_a, "input_dtypes"_a, "calib_dir"_a, "calib_cache"_a,
+        "opt_level"_a, "timing_cache"_a, "exact_gelu"_a, "exact_qdq"_a, "input_dtypes"_a, "calib_dir"_a, "calib_cache"_a,
         "calib_method"_a, "calib_percentile"_a, "calib_batches"_a, "int8_float"_a, "export_qdq"_a,
         "accuracy_budget"_a, "accuracy_samples"_a, "accuracy_report"_a);
   m.def("cuda_device_count", &cuda_device_count, "Visible CUDA devices (0 without a GPU or in builds without CUDA).");

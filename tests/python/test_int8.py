@@ -93,3 +93,58 @@ def test_fp8_from_samples_close_to_fp32(model_paths):
     fp32 = kiln.build(path).create_context().run(x)["out"]
     fp8 = eng.create_context().run(x)["out"]
     assert 0.99 < _cosine(fp8, fp32) < 1 - 1e-9
+
+
+def _qdq_attention_model(path):
+    """q, k, v [1, 2, 16, 8] -> attention with every Q/DQ pair ONNX Runtime's quantize_static writes (Q, K, V, the
+    scores, the scaled scores, the probabilities and the output), uint8 with fixed parameters."""
+    from onnx import TensorProto, helper, numpy_helper
+    nodes, inits = [], []
+
+    def fq(v, scale, zp):
+        inits.extend([numpy_helper.from_array(np.array(scale, np.float32), v + "_s"),
+                      numpy_helper.from_array(np.array(zp, np.uint8), v + "_z")])
+        nodes.append(helper.make_node("QuantizeLinear", [v, v + "_s", v + "_z"], [v + "_q"]))
+        nodes.append(helper.make_node("DequantizeLinear", [v + "_q", v + "_s", v + "_z"], [v + "_d"]))
+        return v + "_d"
+
+    q, k, v = fq("q", 0.02, 128), fq("k", 0.02, 128), fq("v", 0.02, 128)
+    nodes.append(helper.make_node("Transpose", [k], ["kt"], perm=[0, 1, 3, 2]))
+    nodes.append(helper.make_node("MatMul", [q, "kt"], ["s"]))
+    inits.append(numpy_helper.from_array(np.array(0.35, np.float32), "c"))
+    nodes.append(helper.make_node("Mul", [fq("s", 0.04, 128), "c"], ["ss"]))
+    nodes.append(helper.make_node("Softmax", [fq("ss", 0.015, 128)], ["p"], axis=-1))
+    nodes.append(helper.make_node("MatMul", [fq("p", 1 / 255, 0), v], ["o"]))
+    nodes.append(helper.make_node("Identity", [fq("o", 0.01, 128)], ["y"]))
+    ins = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 2, 16, 8]) for n in ("q", "k", "v")]
+    out = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 16, 8])
+    graph = helper.make_graph(nodes, "qdq_attention", ins, [out], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    with open(path, "wb") as f:
+        f.write(model.SerializeToString())
+
+
+def test_qdq_attention_float_scores_and_exact_qdq(tmp_path):
+    """A Q/DQ attention block: exact_qdq=True runs it as written (ONNX Runtime's answer); the default runs the scores
+    and probabilities in float32, which lands closer to the float block (docs/int8.md, fold_qdq_attention)."""
+    path = str(tmp_path / "attn.onnx")
+    _qdq_attention_model(path)
+    rng = np.random.default_rng(3)
+    feeds = {n: rng.uniform(-2, 2, (1, 2, 16, 8)).astype(np.float32) for n in ("q", "k", "v")}
+    ort_y = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+    exact = kiln.build(path, exact_qdq=True).create_context().run(feeds)["y"]
+    fast = kiln.build(path).create_context().run(feeds)["y"]
+    # A score one code apart (float summation order) moves a probability code and the output by a step or two.
+    assert np.abs(exact - ort_y).max() <= 0.031
+    # The float block on the same dequantized Q, K, V (numpy, float64).
+    dq = {n: np.clip(np.round(feeds[n] / 0.02) + 128, 0, 255).astype(np.float64) - 128 for n in feeds}
+    qf, kf, vf = (dq[n] * 0.02 for n in ("q", "k", "v"))
+    s = qf @ kf.transpose(0, 1, 3, 2) * 0.35
+    p = np.exp(s - s.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    ref = np.clip(np.round((p @ vf) / 0.01) + 128, 0, 255) - 128
+    ref *= 0.01
+    err_fast, err_exact = np.abs(fast - ref).max(), np.abs(exact - ref).max()
+    assert err_fast <= 0.011, err_fast
+    assert err_exact > err_fast, (err_exact, err_fast)

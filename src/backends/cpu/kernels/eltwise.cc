@@ -2,10 +2,12 @@
 // (float32; int32/int64 for Add/Sub/Mul), run as vectorized rows split across threads for large tensors.
 #include "backends/cpu/kernels/eltwise.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "backends/cpu/blocked.h"
 #include "backends/cpu/kernels/common.h"
@@ -289,14 +291,28 @@ Result<bool> binary_channels_last(CpuKernelContext& ctx, BOp op, const Dims& od)
   int64_t sp = 1;
   for (int64_t d = 2; d < rank; ++d) sp *= od[d];
   const int64_t o_stride = oa[1] == c ? 1 : 0;  // along a row of C channels
+  // Pixels per call: rows of C channels are short (EfficientNet's first squeeze-excitation has 32), so a block of
+  // pixels runs as one call against the channel vector repeated across the block (same operations, same bits).
+  const int64_t block = o_stride == 0 ? sp : std::max<int64_t>(1, 2048 / std::max<int64_t>(c, 1));
   parallel_range(threads_for(ctx, op == BOp::kPow ? 8 * n * sp * c : n * sp * c), n * sp, [&](int64_t lo, int64_t hi) {
-    for (int64_t r = lo; r < hi; ++r) {
-      const float* orow = ov + (oa[0] == 1 ? 0 : (r / sp) * oa[1]);
+    thread_local std::vector<float> tiled;
+    int64_t tiled_n = -1;
+    for (int64_t r = lo; r < hi;) {
+      const int64_t img = r / sp;
+      const int64_t rows = std::min({hi - r, (img + 1) * sp - r, block});
+      const float* orow = ov + (oa[0] == 1 ? 0 : img * oa[1]);
+      if (o_stride == 1 && tiled_n != img) {
+        tiled.resize(static_cast<size_t>(block * c));
+        for (int64_t b = 0; b < block; ++b) std::copy(orow, orow + c, tiled.begin() + b * c);
+        tiled_n = img;
+      }
+      const float* ob = o_stride == 1 ? tiled.data() : orow;
       const float* xrow = x + r * c;
       if (xi == 0)
-        binary_row(op, xrow, 1, orow, o_stride, yp + r * c, c);
+        binary_row(op, xrow, 1, ob, o_stride, yp + r * c, rows * c);
       else
-        binary_row(op, orow, o_stride, xrow, 1, yp + r * c, c);
+        binary_row(op, ob, o_stride, xrow, 1, yp + r * c, rows * c);
+      r += rows;
     }
   });
   auto& slot = ctx.node_state();
