@@ -191,9 +191,10 @@ def _prefixed(cmd, line):
     return line if line.startswith("kiln ") else f"{cmd}: {line}"
 
 
-def fp32_reference(model, files, cache):
-    """ONNX Runtime's outputs of the float model on these input files (cached per file set)."""
-    key = tuple(sorted(files.items()))
+def fp32_reference(model, files, cache, batch):
+    """ONNX Runtime's outputs of the float model on these input files (cached per batch: the files are rewritten
+    for each batch under the same names)."""
+    key = (batch, tuple(sorted(files.items())))
     if key not in cache:
         import onnxruntime
         sess = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
@@ -294,7 +295,7 @@ def bench_model(args, name, m, root):
                     if args.precision == "int8":
                         # Kiln runs attention's scores in float32 (fold_qdq_attention): also judge both against
                         # the float model; closer to it than ORT's Q/DQ run passes (docs/int8.md).
-                        fp = fp32_reference(float_path, files, fp32_cache)
+                        fp = fp32_reference(float_path, files, fp32_cache, batch)
                         k_rl2, o_rl2 = rel_l2_to(fp, kout, o)
                         row["kiln_fp32_rl2"], row["ort_fp32_rl2"] = k_rl2, o_rl2
                         if not row["ok"] and k_rl2 is not None and k_rl2 <= 1.05 * o_rl2 + 1e-3:

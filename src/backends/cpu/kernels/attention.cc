@@ -2,9 +2,9 @@
 // packed QKV inputs, additive or boolean masks (last dim may be shorter: the rest is masked) and is_causal.
 // One (batch, head) per work item: Q.K^T and P.V are oneDNN sgemm calls (single-threaded inside the parallel
 // region), the mask / causal bias and softmax are vectorized rows in between. In bf16 engines on CPUs with native
-// bf16 (use_bf16: AMX / AVX512-BF16), both products are oneDNN bf16 matmuls instead (Q, K, V and the probabilities
-// rounded to bf16, float32 accumulation and softmax), as the engine's other matmuls are: Whisper's 1500-token
-// attention was 70% of its bf16 run at float32 speed.
+// bf16 (use_bf16: AMX / AVX512-BF16) and heads of at least kBf16MinHeadWork multiply-adds, both products are oneDNN
+// bf16 matmuls instead (Q, K, V and the probabilities rounded to bf16, float32 accumulation and softmax), as the
+// engine's other matmuls are: Whisper's 1500-token attention was 70% of its bf16 run at float32 speed.
 #include "backends/cpu/kernels/attention.h"
 
 #include <oneapi/dnnl/dnnl.h>
@@ -118,6 +118,10 @@ void to_bf16(const float* x, uint16_t* y, int64_t n) {
 // and Y[m, Dv] (row stride ldy) = Pb[m, T] . Vb[T, Dv]. Blocks of kQueryBlock rows keep the f32 scores and the bf16
 // probabilities in L2 (all 1500 rows of Whisper's scores are 9 MB, and writing them was the matmul's bound).
 constexpr int64_t kQueryBlock = 64;
+// Multiply-adds of one head's Q.K^T below which the float32 sgemm path stays: converting Q, K, V and P to bf16 and
+// running two oneDNN primitives per block cost more than AMX saved on BERT's 128 x 128 x 64 heads (DistilBERT bf16
+// batch 1: 14.8 -> 15.9 ms) and on small models (a 4-head, 64-wide block: 0.037 -> 0.057 ms).
+constexpr int64_t kBf16MinHeadWork = int64_t{256} * 256 * 64;
 struct Bf16Block {
   int64_t m = -1;
   dnnl::matmul qk, pv;
@@ -208,7 +212,7 @@ Status attention_run(CpuKernelContext& ctx) {
   KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kFloat32, y_dims));
   float* yp = y->data<float>();
   const int64_t work = B * Hq * Sq * T * (D + Dv) / 4;
-  if (T > 0 && onednn::use_bf16(ctx)) {
+  if (T > 0 && Sq * T * D >= kBf16MinHeadWork && onednn::use_bf16(ctx)) {
     auto& slot = ctx.node_state();
     if (!slot) slot = std::make_shared<Bf16Products>();
     auto& st = *static_cast<Bf16Products*>(slot.get());
