@@ -221,15 +221,17 @@ Result<bool> concat_channels_last(CpuKernelContext& ctx, const Dims& od, int64_t
     case DType::kInt8: dt = dnnl::memory::data_type::s8; break;
     default: return false;
   }
+  const size_t es = dtype_size(t);
   std::vector<const char*> src(k);
+  std::vector<size_t> run(k);  // bytes of input i per pixel
   for (size_t i = 0; i < k; ++i) {
     const onednn::OnednnHandoff* h = onednn::onednn_handoff(ctx, i);
     if (!h || h->mem.get_desc() != onednn::channels_last_md(ctx.input(i).dims(), dt)) return false;
     src[i] = static_cast<const char*>(h->mem.get_data_handle());
+    run[i] = static_cast<size_t>(ctx.input(i).dim(1)) * es;
   }
   KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, t, od));
   char* yp = static_cast<char*>(y->raw());
-  const size_t es = dtype_size(t);
   int64_t pixels = od[0];
   for (size_t d = 2; d < od.size(); ++d) pixels *= od[d];
   const int64_t c = od[1];
@@ -237,9 +239,8 @@ Result<bool> concat_channels_last(CpuKernelContext& ctx, const Dims& od, int64_t
     for (int64_t px = lo; px < hi; ++px) {
       char* dst = yp + static_cast<size_t>(px * c) * es;
       for (size_t i = 0; i < k; ++i) {
-        const size_t run = static_cast<size_t>(ctx.input(i).dim(1)) * es;
-        std::memcpy(dst, src[i] + static_cast<size_t>(px) * run, run);
-        dst += run;
+        std::memcpy(dst, src[i] + static_cast<size_t>(px) * run[i], run[i]);
+        dst += run[i];
       }
     }
   });
