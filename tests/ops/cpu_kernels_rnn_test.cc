@@ -1,6 +1,7 @@
 // The hand-written CPU LSTM and GRU kernels vs the reference: directions, layouts, sequence_lens, initial states,
 // peepholes, clip, input_forget, linear_before_reset, odd sizes, prepared (constant) and per-run weights.
-// Tolerance |cpu - ref| <= 1e-5 + 1e-4 * |ref|.
+// Tolerance |cpu - ref| <= 1e-5 + 1e-4 * |ref|; bf16 recurrences (bf16 engines) within the bf16 budget.
+#include "backends/cpu/onednn/common.h"
 #include "cpu_test_context.h"
 
 namespace kiln::cpu::test {
@@ -17,7 +18,8 @@ struct RnnCase {
   int64_t flag = 0;  // input_forget (LSTM) / linear_before_reset (GRU)
 };
 
-void run_case(OpKind op, const RnnCase& c) {
+// The inputs of one case: X, W, R, B, sequence_lens, initial_h (, initial_c, P), trailing absent ones dropped.
+std::vector<Tensor> case_inputs(OpKind op, const RnnCase& c) {
   const bool lstm = op == OpKind::kLSTM;
   const int64_t G = lstm ? 4 : 3, D = c.dir == "bidirectional" ? 2 : 1;
   std::vector<Tensor> in;
@@ -41,16 +43,32 @@ void run_case(OpKind op, const RnnCase& c) {
     in.push_back(c.peep ? random_f32({D, 3 * c.H}) : Tensor());
   }
   while (!in.empty() && !in.back().defined()) in.pop_back();
+  return in;
+}
+
+Attrs case_attrs(OpKind op, const RnnCase& c) {
+  const bool lstm = op == OpKind::kLSTM;
   Attrs a;
   a.set("hidden_size", c.H);
   a.set("direction", c.dir);
   a.set("layout", c.layout);
   if (c.clip > 0) a.set("clip", c.clip);
   if (c.flag) a.set(lstm ? "input_forget" : "linear_before_reset", c.flag);
-  const std::string what = std::string(op_name(op)) + " S" + std::to_string(c.S) + " N" + std::to_string(c.N) + " I" +
-                           std::to_string(c.I) + " H" + std::to_string(c.H) + " " + c.dir + " layout" +
-                           std::to_string(c.layout) + (c.lens ? " lens" : "") + (c.init ? " init" : "") +
-                           (c.peep ? " peep" : "") + (c.flag ? " flag" : "") + (c.clip > 0 ? " clip" : "");
+  return a;
+}
+
+std::string case_name(OpKind op, const RnnCase& c) {
+  return std::string(op_name(op)) + " S" + std::to_string(c.S) + " N" + std::to_string(c.N) + " I" +
+         std::to_string(c.I) + " H" + std::to_string(c.H) + " " + c.dir + " layout" + std::to_string(c.layout) +
+         (c.lens ? " lens" : "") + (c.init ? " init" : "") + (c.peep ? " peep" : "") + (c.flag ? " flag" : "") +
+         (c.clip > 0 ? " clip" : "");
+}
+
+void run_case(OpKind op, const RnnCase& c) {
+  const bool lstm = op == OpKind::kLSTM;
+  const std::vector<Tensor> in = case_inputs(op, c);
+  const Attrs a = case_attrs(op, c);
+  const std::string what = case_name(op, c);
   const size_t outs = lstm ? 3 : 2;
   check_vs_reference(op, in, a, outs, 22, kRel, kAbs, what, 1, {1, 2, 3});
   check_vs_reference(op, in, a, outs, 22, kRel, kAbs, what + " x2 threads", 2, {1, 2});
@@ -78,6 +96,7 @@ std::vector<RnnCase> cases() {
   v.push_back(cl);
   v.push_back({20, 1, 80, 256});
   v.push_back({3, 13, 5, 19, "bidirectional"});  // batch rows 6 + 6 + 1, a partial 16-column panel
+  v.push_back({20, 4, 16, 64, "bidirectional"});  // enough work for the two directions on two threads at once
   RnnCase th{3, 8, 16, 112};                      // enough work per step for the threaded h.R^T
   th.lens = th.init = true;
   v.push_back(th);
@@ -97,6 +116,74 @@ TEST(CpuKernelsRnn, GruMatchesReference) {
     run_case(OpKind::kGRU, c);
     c.flag = 1 - c.flag;
     run_case(OpKind::kGRU, c);
+  }
+}
+
+// bf16 engines: each step's h.R^T is a oneDNN bf16 matmul. Checked against the reference within the bf16 budget
+// (docs/conformance.md: 4e-2 relative plus 1.6e-2 of the output's peak), twice (the second run on prepared state),
+// with one and two threads; and the output must differ from the float32 kernel's (the bf16 path ran).
+void check_bf16(OpKind op, const RnnCase& c, int threads) {
+  const bool lstm = op == OpKind::kLSTM;
+  const size_t outs = lstm ? 3 : 2;
+  const std::string what = case_name(op, c) + " bf16 x" + std::to_string(threads) + " threads";
+  const Attrs a = case_attrs(op, c);
+  const std::vector<Tensor> in = case_inputs(op, c);
+  Graph g;
+  Node node;
+  node.op = op;
+  node.name = "n";
+  node.attrs = a;
+  node.opset = 22;
+  for (size_t i = 0; i < in.size(); ++i) {
+    node.inputs.push_back(in[i].defined() ? "in" + std::to_string(i) : "");
+    if (!in[i].defined()) continue;
+    g.value_types[node.inputs.back()] = TypeInfo::tensor(in[i].dtype(), Shape::of(in[i].dims()));
+    if (i == 1 || i == 2) g.initializers[node.inputs.back()] = in[i];
+  }
+  for (size_t i = 0; i < outs; ++i) node.outputs.push_back("out" + std::to_string(i));
+  std::string why;
+  const CpuKernel* k = hand_kernels().select(g, node, &why);
+  ASSERT_NE(k, nullptr) << what << ": " << why;
+  auto ref = run_reference_kernel(op, in, a, outs, 22);
+  ASSERT_TRUE(ref.ok()) << what << ": " << ref.status().message();
+  TestCpuContext f32(node, in, threads);
+  f32.set_constants({1, 2});
+  ASSERT_TRUE(k->run(f32).ok()) << what;
+  TestCpuContext ctx(node, in, threads);
+  ctx.set_constants({1, 2});
+  ctx.set_allow_bf16(true);
+  for (int run = 0; run < 2; ++run) {
+    ASSERT_TRUE(k->run(ctx).ok()) << what;
+    bool differs = false;
+    for (size_t o = 0; o < outs; ++o) {
+      double peak = 0;
+      for (int64_t i = 0; i < (*ref)[o].numel(); ++i) peak = std::max(peak, std::fabs((*ref)[o].as_double(i)));
+      expect_close(ctx.outputs()[o], (*ref)[o], 4e-2, 1.6e-2 * peak, what + " output " + std::to_string(o));
+      for (int64_t i = 0; i < (*ref)[o].numel(); ++i)
+        differs |= ctx.outputs()[o].data<float>()[i] != f32.outputs()[o].data<float>()[i];
+    }
+    EXPECT_TRUE(differs) << what << ": bit-identical to the float32 kernel (the bf16 recurrence did not run)";
+  }
+}
+
+TEST(CpuKernelsRnn, Bf16RecurrenceWithinBudget) {
+  if (!onednn::native_bf16()) GTEST_SKIP() << "this CPU has no native bf16 (AVX512-BF16 or AMX)";
+  // Sizes above the kernel's bf16 thresholds (128K multiply-adds per step, 1M for the input projection): an
+  // acoustic-model LSTM layer; a bidirectional one with sequence_lens and initial states; odd sizes, reversed, layout
+  // 1 (GRU without linear_before_reset there keeps float32 steps: 94K per step; its projection is bf16).
+  RnnCase am{30, 16, 80, 256};
+  RnnCase bi{25, 8, 64, 128, "bidirectional"};
+  bi.lens = bi.init = true;
+  RnnCase odd{21, 5, 150, 97, "reverse", 1};
+  odd.init = true;
+  for (int threads : {1, 2}) {
+    for (const RnnCase& c : {am, bi, odd}) {
+      check_bf16(OpKind::kLSTM, c, threads);
+      check_bf16(OpKind::kGRU, c, threads);
+      RnnCase f = c;
+      f.flag = 1;
+      check_bf16(OpKind::kGRU, f, threads);
+    }
   }
 }
 

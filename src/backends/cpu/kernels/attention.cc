@@ -14,10 +14,6 @@
 #include <memory>
 #include <vector>
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#endif
-
 #include "backends/cpu/kernels/common.h"
 #include "backends/cpu/onednn/common.h"
 #include "core/float_formats.h"
@@ -94,25 +90,6 @@ void masked_softmax_row(float* s, int64_t T, const Mask* mask, bool causal, int6
   row_scale(s, T, 1.0f / sum);
 }
 
-// float32 -> bf16 (round to nearest even), 16 values per instruction where the CPU has AVX512-BF16.
-#if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) void to_bf16_avx512(const float* x, uint16_t* y,
-                                                                                   int64_t n) {
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const __m256bh v = _mm512_cvtneps_pbh(_mm512_loadu_ps(x + i));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i), reinterpret_cast<const __m256i&>(v));
-  }
-  for (; i < n; ++i) y[i] = float_to_bf16(x[i]);
-}
-#endif
-void to_bf16(const float* x, uint16_t* y, int64_t n) {
-#if defined(__x86_64__) && defined(__GNUC__)
-  static const bool avx512bf16 = __builtin_cpu_supports("avx512bf16");
-  if (avx512bf16) return to_bf16_avx512(x, y, n);
-#endif
-  for (int64_t i = 0; i < n; ++i) y[i] = float_to_bf16(x[i]);
-}
 
 // The two bf16 matmuls of one block of `m` query rows of a head: S[m, T] = scale * Qb[m, D] . Kb[T, D]^T (f32 out)
 // and Y[m, Dv] (row stride ldy) = Pb[m, T] . Vb[T, Dv]. Blocks of kQueryBlock rows keep the f32 scores and the bf16
@@ -246,13 +223,13 @@ Status attention_run(CpuKernelContext& ctx) {
           for (int64_t it = begin; it < end; ++it) {
             const int64_t b = it / Hq, h = it % Hq, kh = h / group;
             for (int64_t j = 0; j < T; ++j) {
-              to_bf16(k.row(b, kh, j), kb.data() + j * D, D);
-              to_bf16(v.row(b, kh, j), vb.data() + j * Dv, Dv);
+              floats_to_bf16(k.row(b, kh, j), kb.data() + j * D, D);
+              floats_to_bf16(v.row(b, kh, j), vb.data() + j * Dv, Dv);
             }
             float* y0 = three_d ? yp + (b * Sq * Hq + h) * Dv : yp + (b * Hq + h) * Sq * Dv;
             for (int64_t i0 = 0; i0 < Sq; i0 += mb) {
               const Bf16Block& blk = i0 + mb <= Sq ? st.full : st.tail;
-              for (int64_t i = 0; i < blk.m; ++i) to_bf16(q.row(b, h, i0 + i), qb.data() + i * D, D);
+              for (int64_t i = 0; i < blk.m; ++i) floats_to_bf16(q.row(b, h, i0 + i), qb.data() + i * D, D);
               blk.qk.execute(onednn::stream(),
                              {{DNNL_ARG_SRC, dnnl::memory(blk.q_md, eng, qb.data())},
                               {DNNL_ARG_WEIGHTS, dnnl::memory(blk.kt_md, eng, kb.data())},
@@ -261,7 +238,7 @@ Status attention_run(CpuKernelContext& ctx) {
               onednn::stream().wait();
               for (int64_t i = 0; i < blk.m; ++i) {
                 masked_softmax_row(sc.data() + i * T, T, has_mask ? &mask : nullptr, causal, b, h, i0 + i);
-                to_bf16(sc.data() + i * T, pb.data() + i * T, T);
+                floats_to_bf16(sc.data() + i * T, pb.data() + i * T, T);
               }
               blk.pv.execute(onednn::stream(),
                              {{DNNL_ARG_SRC, dnnl::memory(blk.p_md, eng, pb.data())},

@@ -1,7 +1,34 @@
 // Shared plumbing of the hand-written CPU kernels (see common.h).
 #include "backends/cpu/kernels/common.h"
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
+
+#include "core/float_formats.h"
+
 namespace kiln::cpu::kern {
+
+// float32 -> bf16 (round to nearest even), 16 values per instruction where the CPU has AVX512-BF16.
+#if defined(__x86_64__) && defined(__GNUC__)
+static __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) void to_bf16_avx512(const float* x, uint16_t* y,
+                                                                                   int64_t n) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256bh v = _mm512_cvtneps_pbh(_mm512_loadu_ps(x + i));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i), reinterpret_cast<const __m256i&>(v));
+  }
+  for (; i < n; ++i) y[i] = float_to_bf16(x[i]);
+}
+#endif
+void floats_to_bf16(const float* x, uint16_t* y, int64_t n) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  static const bool avx512bf16 = __builtin_cpu_supports("avx512bf16");
+  if (avx512bf16) return to_bf16_avx512(x, y, n);
+#endif
+  for (int64_t i = 0; i < n; ++i) y[i] = float_to_bf16(x[i]);
+}
+
 
 const TypeInfo* input_type(const Graph& g, const Node& n, size_t i) {
   if (!n.has_input(i)) return nullptr;

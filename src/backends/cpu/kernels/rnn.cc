@@ -1,20 +1,23 @@
 // LSTM and GRU on float32 with the default activations: X.W^T for every time step at once (oneDNN's sgemm against
 // W^T prepared once per context), then per step h.R^T for the whole batch (packed_gemm on R^T packed once) and
-// vectorized gate math. Directions,
-// layouts 0/1, sequence_lens, initial states, peepholes, clip, input_forget and linear_before_reset follow the
-// reference kernels (src/backends/reference/attention/rnn_cells.cc).
+// vectorized gate math; in bf16 engines both products are oneDNN bf16 matmuls where they are large enough. The two directions of a bidirectional node run on two
+// threads at once. Directions, layouts 0/1, sequence_lens, initial states, peepholes, clip, input_forget and
+// linear_before_reset follow the reference kernels (src/backends/reference/attention/rnn_cells.cc).
 #include <algorithm>
 #include <cstring>
 #include <limits>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <oneapi/dnnl/dnnl.h>
+#include <oneapi/dnnl/dnnl.hpp>
 
 #include "backends/cpu/kernels/common.h"
 #include "backends/cpu/kernels/packed_gemm.h"
 #include "backends/cpu/kernels/rnn.h"
 #include "backends/cpu/kernels/vec_math.h"
+#include "backends/cpu/onednn/common.h"
 #include "ir/rnn_params.h"
 
 namespace kiln::cpu::kern {
@@ -89,6 +92,7 @@ KILN_CPU_CLONES void gru_out(const float* z, const float* r, const float* xh, co
 struct Prepared {
   int64_t D = 0, GH = 0, I = 0, H = 0;
   std::vector<float> wt, bias;  // [D][I][GH], [D][2*GH]
+  std::vector<float> xbias;     // [D][GH]: Wb + Rb, without Rbh when linear_before_reset (added inside the cell)
   std::vector<PackedMatrix> rec, rec_h;  // [D]
 };
 
@@ -97,14 +101,85 @@ void transpose(const float* src, int64_t rows, int64_t cols, float* dst) {
     for (int64_t c = 0; c < cols; ++c) dst[c * rows + r] = src[r * cols + c];
 }
 
+// bf16 engines on CPUs with native bf16 (onednn::use_bf16): the input projection X.W^T (+ biases) and, where a step
+// has at least kBf16StepWork multiply-adds, each step's h.R^T are oneDNN bf16 matmuls (AMX tiles where the CPU has
+// them) against W^T / R^T reordered once into the primitive's layout. X and h are rounded to bf16 for the products
+// only; accumulation, the cell state, the gate math and every output stay float32, as in the engine's other bf16
+// matmuls (docs/precision.md). Built per batch size (and sequence length, for the projection).
+struct Bf16Product {
+  dnnl::matmul prim;
+  dnnl::memory weights, bias, src, dst, scratch;
+  std::vector<uint8_t> scratch_buf;
+  std::unordered_map<int, dnnl::memory> args;  // the memories above (src and dst get their buffers per call)
+};
+// Below this many multiply-adds per step the primitive's fixed cost outweighs AMX (gru_vad batch 1, 49K per product:
+// 0.62 -> 0.68 ms; lstm_am batch 1, 262K: 2.99 -> 1.87 ms).
+constexpr int64_t kBf16StepWork = int64_t{128} * 1024;
+// Multiply-adds of the whole input projection below which it stays a float32 sgemm.
+constexpr int64_t kBf16ProjectionWork = int64_t{1} << 20;
+// Multiply-adds of one step's bf16 product from which it is threaded (below, a fork/join per step costs more than
+// the AMX tiles it splits: lstm_am batch 16, 4M per step, ran no faster on 2 threads).
+constexpr int64_t kBf16ThreadedStepWork = int64_t{1} << 26;
+// Multiply-adds of one direction's whole recurrence below which the two directions of a bidirectional node run one
+// after the other (waking a second thread costs more than such a node takes).
+constexpr int64_t kParallelDirectionsWork = int64_t{1} << 18;
+
+// What one direction works in, reused by every run so steady-state inference does not allocate.
+struct DirectionScratch {
+  std::vector<float> xw, hr, rh, hh, h, c;
+  std::vector<uint16_t> h_bf16, rh_bf16;
+  Bf16Product proj, rec, rec_h;  // rec_h: GRU without linear_before_reset
+};
+
 struct RnnState {
   Prepared prep;
   bool prepared = false;  // prep holds constant weights (computed once)
-  std::vector<float> xw, hr, rh, hh, h, c, yh, yc;
+  int64_t bf16_rows = -1;  // batch size the bf16 recurrences were built for (-1: none)
+  int64_t bf16_proj_rows = -1;  // S * N the bf16 projections were built for (-1: none)
+  std::vector<uint16_t> x_bf16;
+  DirectionScratch dir[2];
+  std::vector<float> yh, yc;
 };
 
+// B = `rows` read as [k][cols] with strides {1, k} (W or R rows, i.e. W^T / R^T) as a bf16 matmul for `m` rows of A
+// ([m][k] bf16) writing `ldc`-strided float32 rows, plus `bias` ([cols]) when given. Throws dnnl::error when this
+// oneDNN has no such matmul.
+void build_bf16_product(Bf16Product& r, const float* rows, int64_t m, int64_t k, int64_t cols, int64_t ldc,
+                        const float* bias) {
+  using dnnl::memory;
+  const auto bf16 = memory::data_type::bf16, f32 = memory::data_type::f32;
+  const dnnl::engine& eng = onednn::engine();
+  const memory::desc src_md({m, k}, bf16, memory::dims{k, 1});
+  const memory::desc w_any({k, cols}, bf16, memory::format_tag::any);
+  const memory::desc bias_md({1, cols}, f32, memory::dims{cols, 1});
+  const memory::desc dst_md({m, cols}, f32, memory::dims{ldc, 1});
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  const dnnl::matmul::primitive_desc pd(
+      bias ? dnnl::matmul::desc(src_md, w_any, bias_md, dst_md) : dnnl::matmul::desc(src_md, w_any, dst_md), attr, eng);
+  r.prim = dnnl::matmul(pd);
+  memory plain(memory::desc({k, cols}, f32, memory::dims{1, k}), eng, const_cast<float*>(rows));
+  r.weights = memory(pd.weights_desc(), eng);
+  dnnl::reorder(plain, r.weights).execute(onednn::stream(), plain, r.weights);
+  onednn::stream().wait();
+  r.bias = bias ? memory(bias_md, eng, const_cast<float*>(bias)) : memory();
+  r.src = memory(src_md, eng, DNNL_MEMORY_NONE);
+  r.dst = memory(dst_md, eng, DNNL_MEMORY_NONE);
+  r.scratch_buf.resize(pd.scratchpad_desc().get_size());
+  r.scratch = memory(pd.scratchpad_desc(), eng, r.scratch_buf.data());
+  r.args = {{DNNL_ARG_SRC, r.src}, {DNNL_ARG_WEIGHTS, r.weights}, {DNNL_ARG_DST, r.dst}, {DNNL_ARG_SCRATCHPAD, r.scratch}};
+  if (bias) r.args[DNNL_ARG_BIAS] = r.bias;
+}
+
+void run_bf16_product(Bf16Product& r, const uint16_t* a, float* c) {
+  r.src.set_data_handle(const_cast<uint16_t*>(a));
+  r.dst.set_data_handle(c);
+  r.prim.execute(onednn::stream(), r.args);
+  onednn::stream().wait();
+}
+
 // `split_h`: GRU without linear_before_reset (the hidden gate's recurrent product is taken of r*h, not h).
-Prepared prepare(const CpuKernelContext& ctx, int64_t D, int64_t G, int64_t H, int64_t I, bool split_h) {
+Prepared prepare(const CpuKernelContext& ctx, int64_t D, int64_t G, int64_t H, int64_t I, bool split_h, bool lbr) {
   Prepared p;
   p.D = D;
   p.GH = G * H;
@@ -121,6 +196,10 @@ Prepared prepare(const CpuKernelContext& ctx, int64_t D, int64_t G, int64_t H, i
     if (split_h) pack_b(r + 2 * H * H, H, H, H, true, &p.rec_h[d]);
   }
   if (ctx.has_input(3)) std::copy(ctx.input(3).data<float>(), ctx.input(3).data<float>() + D * 2 * p.GH, p.bias.data());
+  p.xbias.resize(static_cast<size_t>(D * p.GH));
+  for (int64_t d = 0; d < D; ++d)
+    for (int64_t j = 0; j < p.GH; ++j)
+      p.xbias[d * p.GH + j] = p.bias[d * 2 * p.GH + j] + (lbr && j >= 2 * H ? 0.f : p.bias[(d * 2 + 1) * p.GH + j]);
   return p;
 }
 
@@ -190,13 +269,45 @@ Status rnn_run(CpuKernelContext& ctx, bool lstm) {
   RnnState& st = *static_cast<RnnState*>(slot.get());
   const bool constant = ctx.input_is_constant(1) && ctx.input_is_constant(2) && (!ctx.has_input(3) || ctx.input_is_constant(3));
   const bool lbr = !lstm && at.linear_before_reset;
+  const bool split_h = !lstm && !lbr;
   if (!constant || !st.prepared) {
-    st.prep = prepare(ctx, D, G, H, I, !lstm && !lbr);
+    st.prep = prepare(ctx, D, G, H, I, split_h, lbr);
     st.prepared = constant;
+    st.bf16_rows = st.bf16_proj_rows = -1;
   }
   const Prepared* prep = &st.prep;
   const GemmThreadsGuard restore_threads{ctx.num_threads()};
   const bool coupled = lstm && at.input_forget;
+  // bf16 products (built once per batch size; a oneDNN without them keeps the float32 products).
+  const bool bf16_engine = onednn::use_bf16(ctx) && N > 0 && S > 0;
+  bool bf16_steps = bf16_engine && N * (split_h ? 2 * H : GH) * H >= kBf16StepWork;
+  bool bf16_proj = bf16_engine && S * N * GH * I >= kBf16ProjectionWork;
+  const bool weights_constant = ctx.input_is_constant(1) && ctx.input_is_constant(2);
+  try {
+    if (bf16_steps && (st.bf16_rows != N || !weights_constant)) {
+      st.bf16_rows = -1;
+      for (int64_t d = 0; d < D; ++d) {
+        const float* r = ctx.input(2).data<float>() + d * GH * H;
+        build_bf16_product(st.dir[d].rec, r, N, H, split_h ? 2 * H : GH, GH, nullptr);
+        if (split_h) build_bf16_product(st.dir[d].rec_h, r + 2 * H * H, N, H, H, H, nullptr);
+      }
+      st.bf16_rows = N;
+    }
+    if (bf16_proj && (st.bf16_proj_rows != S * N || !constant)) {
+      st.bf16_proj_rows = -1;
+      for (int64_t d = 0; d < D; ++d)
+        build_bf16_product(st.dir[d].proj, ctx.input(1).data<float>() + d * GH * I, S * N, I, GH, GH,
+                           prep->xbias.data() + d * GH);
+      st.bf16_proj_rows = S * N;
+    }
+  } catch (const dnnl::error&) {
+    bf16_steps = bf16_proj = false;  // built nothing usable: float32 products this run
+    st.bf16_rows = st.bf16_proj_rows = -1;
+  }
+  if (bf16_proj) {
+    st.x_bf16.resize(static_cast<size_t>(S * N * I));
+    floats_to_bf16(x.data<float>(), st.x_bf16.data(), S * N * I);
+  }
   // Outputs.
   const Dims y_dims = batch_first ? Dims{N, S, D, H} : Dims{S, D, N, H};
   const Dims s_dims = batch_first ? Dims{N, D, H} : Dims{D, N, H};
@@ -206,85 +317,132 @@ Status rnn_run(CpuKernelContext& ctx, bool lstm) {
     y = t->data<float>();
     std::fill(y, y + t->numel(), 0.f);
   }
-  std::vector<float>& xw = st.xw;
-  std::vector<float>& hr = st.hr;
-  std::vector<float>& rh = st.rh;
-  std::vector<float>& hh = st.hh;
-  std::vector<float>& h = st.h;
-  std::vector<float>& c = st.c;
-  std::vector<float>& yh = st.yh;
-  std::vector<float>& yc = st.yc;
-  xw.resize(static_cast<size_t>(S * N * GH));
-  hr.resize(static_cast<size_t>(N * GH));
-  yh.resize(static_cast<size_t>(D * N * H));
-  yc.resize(static_cast<size_t>(D * N * H));
-  for (int64_t d = 0; d < D; ++d) {
+  st.yh.resize(static_cast<size_t>(D * N * H));
+  st.yc.resize(static_cast<size_t>(D * N * H));
+  // The per-step products are small (a GEMV at batch 1): they run on one thread unless a step has enough work to
+  // pay for a fork/join per step. The two directions of a bidirectional node are independent: with two threads or
+  // more and no per-step threading they run at once, one thread each, with no synchronization between steps.
+  const int64_t step_work = N * GH * H;
+  const int64_t min_work =
+      bf16_steps ? kBf16ThreadedStepWork : openmp_workers_spin() ? kThreadedStepWorkSpinning : kThreadedStepWork;
+  const bool step_threaded = step_work >= min_work && ctx.num_threads() > 1;
+  const bool directions_parallel = D == 2 && ctx.num_threads() > 1 && S * step_work >= kParallelDirectionsWork &&
+                                   (!step_threaded || ctx.num_threads() == 2);
+  const int step_threads = step_threaded && !directions_parallel ? ctx.num_threads() : 1;
+  const int gemm_threads = directions_parallel ? 1 : ctx.num_threads();
+  // One direction: returns an empty string or what failed.
+  auto run_direction = [&](int64_t d) -> std::string {
+    DirectionScratch& ds = st.dir[d];
+    std::vector<float>& xw = ds.xw;
+    std::vector<float>& hr = ds.hr;
+    std::vector<float>& rh = ds.rh;
+    std::vector<float>& hh = ds.hh;
+    std::vector<float>& h = ds.h;
+    std::vector<float>& c = ds.c;
+    xw.resize(static_cast<size_t>(S * N * GH));
+    hr.resize(static_cast<size_t>(N * GH));
     const bool rev = at.reversed(d);
     const float* wt = prep->wt.data() + d * I * GH;
     const float* wb = prep->bias.data() + d * 2 * GH;
     const float* rb = wb + GH;
     // X.W^T + Wb (+ Rb where it is a plain sum) for every (t, b), rows in X's own order.
-    set_gemm_threads(S * N * GH * I >= kThreadedGemmWork ? ctx.num_threads() : 1);
-    for (int64_t m = 0; m < S * N; ++m)
-      for (int64_t j = 0; j < GH; ++j) xw[m * GH + j] = wb[j] + (lbr && j >= 2 * H ? 0.f : rb[j]);
-    if (dnnl_sgemm('N', 'N', S * N, GH, I, 1.f, x.data<float>(), I, wt, GH, 1.f, xw.data(), GH) != dnnl_success)
-      return ctx.error("oneDNN sgemm failed (X.W^T)");
+    set_gemm_threads(S * N * GH * I >= kThreadedGemmWork ? gemm_threads : 1);
+    if (bf16_proj) {
+      try {
+        run_bf16_product(ds.proj, st.x_bf16.data(), xw.data());
+      } catch (const dnnl::error& e) {
+        return std::string("oneDNN bf16 matmul failed (X.W^T): ") + e.what();
+      }
+    } else {
+      const float* xb = prep->xbias.data() + d * GH;
+      for (int64_t m = 0; m < S * N; ++m) std::memcpy(xw.data() + m * GH, xb, GH * 4);
+      if (dnnl_sgemm('N', 'N', S * N, GH, I, 1.f, x.data<float>(), I, wt, GH, 1.f, xw.data(), GH) != dnnl_success)
+        return "oneDNN sgemm failed (X.W^T)";
+    }
     h.assign(h0.begin() + d * N * H, h0.begin() + (d + 1) * N * H);
     if (lstm) c.assign(c0.begin() + d * N * H, c0.begin() + (d + 1) * N * H);
-    // The per-step products are small (a GEMV at batch 1): they run on this thread unless a step has enough work
-    // to pay for a fork/join per step.
     const PackedMatrix& rec = prep->rec[d];
-    const int64_t min_work = openmp_workers_spin() ? kThreadedStepWorkSpinning : kThreadedStepWork;
-    const int step_threads = N * GH * H >= min_work ? ctx.num_threads() : 1;
-    if (!lstm && !lbr) {
+    set_gemm_threads(step_threads);  // the bf16 matmuls' OpenMP threads
+    if (bf16_steps) {
+      ds.h_bf16.resize(static_cast<size_t>(N * H));
+      if (split_h) ds.rh_bf16.resize(static_cast<size_t>(N * H));
+    }
+    if (split_h) {
       rh.assign(static_cast<size_t>(N * H), 0.f);
       hh.resize(static_cast<size_t>(N * H));
     }
-    for (int64_t s = 0; s < S; ++s) {
-      // h.R^T for the whole batch into hr (GRU without linear_before_reset: the z and r columns only).
-      gemm_packed(N, h.data(), H, rec, hr.data(), GH, false, step_threads);
-      auto xrow = [&](int64_t b, int64_t* t) {
-        *t = rev ? lens[b] - 1 - s : s;
-        return xw.data() + (batch_first ? b * S + *t : *t * N + b) * GH;
-      };
-      for (int64_t b = 0; b < N; ++b) {
-        if (s >= lens[b]) continue;
-        int64_t t = 0;
-        const float* xr = xrow(b, &t);
-        float* g = hr.data() + b * GH;
-        float* hb = h.data() + b * H;
-        if (lstm) {
-          for (int64_t j = 0; j < GH; ++j) g[j] += xr[j];
-          lstm_cell(g, peep.data() + d * 3 * H, c.data() + b * H, hb, H, clip, coupled);
-          if (y) std::memcpy(y + (batch_first ? (b * S + t) * D + d : (t * D + d) * N + b) * H, hb, H * 4);
-          continue;
-        }
-        for (int64_t j = 0; j < 2 * H; ++j) g[j] += xr[j];
-        gru_zr(g, 2 * H, clip);
-        if (lbr) {
-          for (int64_t j = 2 * H; j < GH; ++j) g[j] += rb[j];
-          gru_out(g, g + H, xr + 2 * H, g + 2 * H, hb, H, clip, true);
-          if (y) std::memcpy(y + (batch_first ? (b * S + t) * D + d : (t * D + d) * N + b) * H, hb, H * 4);
+    try {
+      for (int64_t s = 0; s < S; ++s) {
+        // h.R^T for the whole batch into hr (GRU without linear_before_reset: the z and r columns only).
+        if (bf16_steps) {
+          floats_to_bf16(h.data(), ds.h_bf16.data(), N * H);
+          run_bf16_product(ds.rec, ds.h_bf16.data(), hr.data());
         } else {
-          for (int64_t k = 0; k < H; ++k) rh[b * H + k] = g[H + k] * hb[k];
+          gemm_packed(N, h.data(), H, rec, hr.data(), GH, false, step_threads);
+        }
+        auto xrow = [&](int64_t b, int64_t* t) {
+          *t = rev ? lens[b] - 1 - s : s;
+          return xw.data() + (batch_first ? b * S + *t : *t * N + b) * GH;
+        };
+        for (int64_t b = 0; b < N; ++b) {
+          if (s >= lens[b]) continue;
+          int64_t t = 0;
+          const float* xr = xrow(b, &t);
+          float* g = hr.data() + b * GH;
+          float* hb = h.data() + b * H;
+          if (lstm) {
+            for (int64_t j = 0; j < GH; ++j) g[j] += xr[j];
+            lstm_cell(g, peep.data() + d * 3 * H, c.data() + b * H, hb, H, clip, coupled);
+            if (y) std::memcpy(y + (batch_first ? (b * S + t) * D + d : (t * D + d) * N + b) * H, hb, H * 4);
+            continue;
+          }
+          for (int64_t j = 0; j < 2 * H; ++j) g[j] += xr[j];
+          gru_zr(g, 2 * H, clip);
+          if (lbr) {
+            for (int64_t j = 2 * H; j < GH; ++j) g[j] += rb[j];
+            gru_out(g, g + H, xr + 2 * H, g + 2 * H, hb, H, clip, true);
+            if (y) std::memcpy(y + (batch_first ? (b * S + t) * D + d : (t * D + d) * N + b) * H, hb, H * 4);
+          } else {
+            for (int64_t k = 0; k < H; ++k) rh[b * H + k] = g[H + k] * hb[k];
+          }
+        }
+        if (!split_h) continue;
+        // GRU without linear_before_reset: (r*h).Rh^T for the whole batch (Rbh is already in xw), then the new state.
+        if (bf16_steps) {
+          floats_to_bf16(rh.data(), ds.rh_bf16.data(), N * H);
+          run_bf16_product(ds.rec_h, ds.rh_bf16.data(), hh.data());
+        } else {
+          gemm_packed(N, rh.data(), H, prep->rec_h[d], hh.data(), H, false, step_threads);
+        }
+        for (int64_t b = 0; b < N; ++b) {
+          if (s >= lens[b]) continue;
+          int64_t t = 0;
+          const float* xr = xrow(b, &t);
+          float* g = hr.data() + b * GH;
+          float* hb = h.data() + b * H;
+          gru_out(g, g + H, xr + 2 * H, hh.data() + b * H, hb, H, clip, false);
+          if (y) std::memcpy(y + (batch_first ? (b * S + t) * D + d : (t * D + d) * N + b) * H, hb, H * 4);
         }
       }
-      if (lstm || lbr) continue;
-      // GRU without linear_before_reset: (r*h).Rh^T for the whole batch (Rbh is already in xw), then the new state.
-      gemm_packed(N, rh.data(), H, prep->rec_h[d], hh.data(), H, false, step_threads);
-      for (int64_t b = 0; b < N; ++b) {
-        if (s >= lens[b]) continue;
-        int64_t t = 0;
-        const float* xr = xrow(b, &t);
-        float* g = hr.data() + b * GH;
-        float* hb = h.data() + b * H;
-        gru_out(g, g + H, xr + 2 * H, hh.data() + b * H, hb, H, clip, false);
-        if (y) std::memcpy(y + (batch_first ? (b * S + t) * D + d : (t * D + d) * N + b) * H, hb, H * 4);
-      }
+    } catch (const dnnl::error& e) {
+      return std::string("oneDNN bf16 matmul failed (h.R^T): ") + e.what();
     }
-    std::copy(h.begin(), h.end(), yh.begin() + d * N * H);
-    if (lstm) std::copy(c.begin(), c.end(), yc.begin() + d * N * H);
+    std::copy(h.begin(), h.end(), st.yh.begin() + d * N * H);
+    if (lstm) std::copy(c.begin(), c.end(), st.yc.begin() + d * N * H);
+    return std::string();
+  };
+  std::string failed[2];
+  if (directions_parallel) {
+    parallel_range(2, 2, [&](int64_t begin, int64_t end) {
+      for (int64_t d = begin; d < end; ++d) failed[d] = run_direction(d);
+    });
+  } else {
+    for (int64_t d = 0; d < D; ++d) failed[d] = run_direction(d);
   }
+  for (int64_t d = 0; d < D; ++d)
+    if (!failed[d].empty()) return ctx.error(failed[d]);
+  const std::vector<float>& yh = st.yh;
+  const std::vector<float>& yc = st.yc;
   for (size_t o = 1; o <= (lstm ? 2u : 1u); ++o) {
     if (ctx.num_outputs() <= o || !ctx.wants_output(o)) continue;
     KILN_ASSIGN_OR_RETURN(Tensor * t, ctx.allocate_output(o, DType::kFloat32, s_dims));
