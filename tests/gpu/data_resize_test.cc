@@ -1,6 +1,13 @@
 // GPU tests of the data family's Resize against the reference backend: nearest (every rounding mode),
-// linear and cubic with every coordinate transformation mode, scales and sizes, axes, non-float nearest.
+// linear and cubic with every coordinate transformation mode, scales and sizes, axes, non-float nearest; and replays
+// from CUDA graphs at two shapes with the host heap reused between runs.
 #include <gtest/gtest.h>
+
+#include <cstring>
+#include <memory>
+
+#include "ir/shape_inference.h"
+#include "runtime/builder.h"
 
 #include "tests/gpu/gpu_test_util.h"
 
@@ -92,6 +99,64 @@ TEST(CudaDataResize, AxesPolicyAndIntegerNearest) {
   Attrs l3;
   l3.set("mode", std::string("linear"));
   check_resize(l3, random_tensor(DType::kFloat32, {2, 4, 5, 6}, 6), Tensor(), floats({1, 2, 1.5f, 0.5f}), Tensor());
+}
+
+// An engine of one Resize (linear, scales 2x on H and W as a constant) on a [N, 3, H, W] float32 input with dynamic
+// N, H and W, run from CUDA graphs at two shapes in turn. The tap tables must stay on the device for the graphs'
+// lifetime: the first version uploaded them per run from temporary host vectors, the graph recorded that copy, and
+// replays read whatever the heap held there later (an illegal address in a YOLO-style model's upsampling). The host
+// heap is filled with 0x55 bytes between runs so that freed memory read by a replay shows.
+TEST(CudaDataResize, ReplayedFromCudaGraphs) {
+  KILN_REQUIRE_GPU();
+  auto g = std::make_shared<Graph>();
+  g->name = "resize_graphs";
+  g->opsets[""] = 19;
+  ValueInfo x;
+  x.name = "x";
+  x.type.kind = ValueKind::kTensor;
+  x.type.dtype = DType::kFloat32;
+  x.type.shape.rank_known = true;
+  x.type.shape.dims = {Dim::named("n"), Dim::known(3), Dim::named("h"), Dim::named("w")};
+  g->inputs = {x};
+  g->initializers["scales"] = floats({1, 1, 2, 2});
+  Attrs a;
+  a.set("mode", std::string("linear"));
+  Node n = make_test_node(OpKind::kResize, 3, 1, a);
+  n.opset = 19;
+  n.name = "resize";
+  n.inputs = {"x", "", "scales"};
+  n.outputs = {"y"};
+  g->nodes = {n};
+  g->outputs.push_back(ValueInfo{"y", {}});
+  ASSERT_TRUE(infer_graph_types(*g).ok());
+  for (auto& o : g->outputs) o.type = *g->type_of(o.name);
+  BuildOptions bo;
+  bo.device = "cuda";
+  OptimizationProfile profile;
+  profile.inputs["x"] = ShapeRange{{1, 3, 4, 4}, {4, 3, 16, 10}, {4, 3, 32, 32}};
+  bo.profiles = {profile};
+  auto engine = build_engine_from_graph(g, bo, "resize_graphs");
+  ASSERT_TRUE(engine.ok()) << engine.status().message();
+  auto graphs = (*engine)->create_context();
+  graphs->set_cuda_graph(true);
+  auto plain = (*engine)->create_context();
+  for (int run = 0; run < 8; ++run) {
+    const Dims dims = run % 2 ? Dims{2, 3, 9, 13} : Dims{4, 3, 16, 10};
+    Tensor in = random_tensor(DType::kFloat32, dims, 100 + run);
+    NamedValues want, got;
+    ASSERT_TRUE(plain->run({{"x", Value::of(in)}}, &want).ok());
+    Status st = graphs->run({{"x", Value::of(in)}}, &got);
+    ASSERT_TRUE(st.ok()) << "run " << run << ": " << st.message();
+    const Tensor& w = want[0].second.tensor;
+    const Tensor& y = got[0].second.tensor;
+    ASSERT_EQ(w.dims(), y.dims());
+    EXPECT_EQ(0, std::memcmp(w.raw(), y.raw(), w.nbytes())) << "run " << run << " " << dims_to_string(dims);
+    std::vector<std::unique_ptr<char[]>> churn;  // reuse freed heap blocks of every small size
+    for (size_t bytes = 16; bytes <= 64 * 1024; bytes += bytes / 4 + 8) {
+      churn.emplace_back(new char[bytes]);
+      std::memset(churn.back().get(), 0x55, bytes);
+    }
+  }
 }
 
 }  // namespace

@@ -80,6 +80,9 @@ class CudaKernelContext {
   // library engines compute wrong answers when replayed from a graph. Fails while a capture is under way (the context
   // then drops the capture and runs plainly). `why` goes into the context's graph note.
   virtual Status disallow_graph_capture(const std::string& why) { return ok_status(); }
+  // True while this run is being captured into a CUDA graph: whatever the node enqueues is recorded and replayed
+  // later, so host memory it copies from must outlive the graph (pageable temporaries must not be copied).
+  virtual bool capturing() const { return false; }
 
   // invalid_argument / unimplemented naming the node.
   Status error(const std::string& msg) const;

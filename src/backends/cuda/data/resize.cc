@@ -1,10 +1,13 @@
 // Host side of CUDA Resize (canonical inputs X, roi, scales, sizes): output shape, per-axis tap tables with
-// the reference backend's coordinate rules, upload to workspace, one launch. Antialiasing goes to the CPU.
+// the reference backend's coordinate rules, kept on the device per distinct table, one launch. Antialiasing goes to
+// the CPU.
 #include "backends/cuda/data/resize.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
+#include <vector>
 
 #include "backends/cuda/data/data_kernels.h"
 #include "backends/cuda/elementwise/host_util.h"
@@ -50,6 +53,26 @@ void append_taps(const ResizeParams& p, double xo, int64_t in_len, std::vector<i
   }
   for (double wt : ws) w->push_back(static_cast<float>(p.exclude_outside && sum != 0.0 ? wt / sum : wt));
 }
+
+// The tap tables a node has used, each uploaded once into its own device buffer and kept for the context's life:
+// a CUDA graph captured at one input shape replays the kernel with that shape's table pointer, so the bytes must stay
+// where they are (an upload per run from a temporary host vector was captured as a copy from freed host memory, and
+// replays read garbage indices: an illegal address in yolo-style detectors' upsampling, 2026-12-06).
+struct TableSet {
+  struct Entry {
+    std::vector<int64_t> idx;
+    std::vector<float> w;
+    void* dev = nullptr;
+  };
+  std::vector<std::unique_ptr<Entry>> entries;
+  ~TableSet() {
+    for (auto& e : entries)
+      if (e->dev) cudaFree(e->dev);
+  }
+};
+// Distinct tables kept per node; beyond that (input shapes that keep changing) tables go through the workspace and
+// the run is kept out of CUDA graphs.
+constexpr size_t kMaxKeptTables = 64;
 
 }  // namespace
 
@@ -152,20 +175,43 @@ Status run_resize(CudaKernelContext& ctx) {
   KILN_ASSIGN_OR_RETURN(DeviceTensor y, ctx.allocate_output(0, dt, out));
   if (y.numel() == 0) return ok_status();
   KILN_ASSIGN_OR_RETURN(DeviceTensor in, ctx.input(0));
-  const size_t idx_bytes = std::max<size_t>(tidx.size(), 1) * sizeof(int64_t);
-  const size_t w_bytes = std::max<size_t>(tw.size(), 1) * sizeof(float);
-  KILN_ASSIGN_OR_RETURN(void* ws, ctx.workspace(idx_bytes + w_bytes));
-  int64_t* d_idx = static_cast<int64_t*>(ws);
-  float* d_w = reinterpret_cast<float*>(static_cast<char*>(ws) + idx_bytes);
-  // Pageable host -> device async copies return once the bytes are staged, so the vectors may go out of scope.
-  if (!tidx.empty()) {
+  if (tidx.empty()) tidx.push_back(0), tw.push_back(0.f);  // no resized axis: the kernel reads no table
+  auto& slot = ctx.node_state();
+  if (!slot) slot = std::make_shared<TableSet>();
+  auto& tables = *static_cast<TableSet*>(slot.get());
+  const size_t idx_bytes = tidx.size() * sizeof(int64_t), w_bytes = tw.size() * sizeof(float);
+  int64_t* d_idx = nullptr;
+  for (const auto& e : tables.entries)
+    if (e->idx == tidx && e->w == tw) d_idx = static_cast<int64_t*>(e->dev);
+  if (!d_idx && ctx.capturing())  // uploading now would record a copy: run this shape plainly instead
+    return ctx.disallow_graph_capture("Resize tap tables not yet on the device");
+  if (!d_idx && tables.entries.size() < kMaxKeptTables) {
+    auto e = std::make_unique<TableSet::Entry>();
+    e->idx = std::move(tidx);
+    e->w = std::move(tw);
+    KILN_RETURN_IF_ERROR(launch_status(ctx, cudaMalloc(&e->dev, idx_bytes + w_bytes), "Resize table allocation"));
+    // The entry's host vectors live as long as the device copy: the async copies may run after this returns.
+    char* dev = static_cast<char*>(e->dev);
     KILN_RETURN_IF_ERROR(launch_status(
-        ctx, cudaMemcpyAsync(d_idx, tidx.data(), tidx.size() * sizeof(int64_t), cudaMemcpyHostToDevice, ctx.stream()),
-        "Resize table upload"));
+        ctx, cudaMemcpyAsync(dev, e->idx.data(), idx_bytes, cudaMemcpyHostToDevice, ctx.stream()), "Resize table upload"));
     KILN_RETURN_IF_ERROR(launch_status(
-        ctx, cudaMemcpyAsync(d_w, tw.data(), tw.size() * sizeof(float), cudaMemcpyHostToDevice, ctx.stream()),
+        ctx, cudaMemcpyAsync(dev + idx_bytes, e->w.data(), w_bytes, cudaMemcpyHostToDevice, ctx.stream()),
         "Resize table upload"));
+    d_idx = static_cast<int64_t*>(e->dev);
+    tables.entries.push_back(std::move(e));
   }
+  if (!d_idx) {
+    KILN_RETURN_IF_ERROR(ctx.disallow_graph_capture("Resize with more distinct input shapes than it keeps tables for"));
+    KILN_ASSIGN_OR_RETURN(void* ws, ctx.workspace(idx_bytes + w_bytes));
+    // Pageable host -> device copies return once the bytes are staged, so the vectors may go out of scope.
+    KILN_RETURN_IF_ERROR(launch_status(
+        ctx, cudaMemcpyAsync(ws, tidx.data(), idx_bytes, cudaMemcpyHostToDevice, ctx.stream()), "Resize table upload"));
+    KILN_RETURN_IF_ERROR(launch_status(
+        ctx, cudaMemcpyAsync(static_cast<char*>(ws) + idx_bytes, tw.data(), w_bytes, cudaMemcpyHostToDevice, ctx.stream()),
+        "Resize table upload"));
+    d_idx = static_cast<int64_t*>(ws);
+  }
+  const float* d_w = reinterpret_cast<const float*>(reinterpret_cast<const char*>(d_idx) + idx_bytes);
   return launch_status(
       ctx, launch_resize(dt, p.mode == ResizeMode::kNearest, in.data, y.data, d, d_idx, d_w, y.numel(), ctx.stream()),
       "Resize");

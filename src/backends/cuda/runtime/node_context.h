@@ -33,6 +33,7 @@ class NodeContext : public CudaKernelContext {
     c_.mark_unsafe(why);
     return ok_status();
   }
+  bool capturing() const override { return c_.capturing_; }
 
   // Slots of outputs this call produced (for releasing trial outputs while tuning).
   const std::vector<int>& produced() const { return produced_; }
