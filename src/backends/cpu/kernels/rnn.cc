@@ -371,15 +371,20 @@ Status rnn_run(CpuKernelContext& ctx, bool lstm) {
       rh.assign(static_cast<size_t>(N * H), 0.f);
       hh.resize(static_cast<size_t>(N * H));
     }
+    // a.R^T for the whole batch into c (ldc floats per row): bf16 matmul or the packed float32 GEMM.
+    auto recurrent_product = [&](const float* a, std::vector<uint16_t>& a_bf16, Bf16Product& bf, const PackedMatrix& pk,
+                                 float* c_out, int64_t ldc) {
+      if (!bf16_steps) return gemm_packed(N, a, H, pk, c_out, ldc, false, step_threads);
+      floats_to_bf16(a, a_bf16.data(), N * H);
+      run_bf16_product(bf, a_bf16.data(), c_out);
+    };
+    auto write_y = [&](int64_t b, int64_t t, const float* hb) {
+      if (y) std::memcpy(y + (batch_first ? (b * S + t) * D + d : (t * D + d) * N + b) * H, hb, H * 4);
+    };
     try {
       for (int64_t s = 0; s < S; ++s) {
         // h.R^T for the whole batch into hr (GRU without linear_before_reset: the z and r columns only).
-        if (bf16_steps) {
-          floats_to_bf16(h.data(), ds.h_bf16.data(), N * H);
-          run_bf16_product(ds.rec, ds.h_bf16.data(), hr.data());
-        } else {
-          gemm_packed(N, h.data(), H, rec, hr.data(), GH, false, step_threads);
-        }
+        recurrent_product(h.data(), ds.h_bf16, ds.rec, rec, hr.data(), GH);
         auto xrow = [&](int64_t b, int64_t* t) {
           *t = rev ? lens[b] - 1 - s : s;
           return xw.data() + (batch_first ? b * S + *t : *t * N + b) * GH;
@@ -393,7 +398,7 @@ Status rnn_run(CpuKernelContext& ctx, bool lstm) {
           if (lstm) {
             for (int64_t j = 0; j < GH; ++j) g[j] += xr[j];
             lstm_cell(g, peep.data() + d * 3 * H, c.data() + b * H, hb, H, clip, coupled);
-            if (y) std::memcpy(y + (batch_first ? (b * S + t) * D + d : (t * D + d) * N + b) * H, hb, H * 4);
+            write_y(b, t, hb);
             continue;
           }
           for (int64_t j = 0; j < 2 * H; ++j) g[j] += xr[j];
@@ -401,19 +406,14 @@ Status rnn_run(CpuKernelContext& ctx, bool lstm) {
           if (lbr) {
             for (int64_t j = 2 * H; j < GH; ++j) g[j] += rb[j];
             gru_out(g, g + H, xr + 2 * H, g + 2 * H, hb, H, clip, true);
-            if (y) std::memcpy(y + (batch_first ? (b * S + t) * D + d : (t * D + d) * N + b) * H, hb, H * 4);
+            write_y(b, t, hb);
           } else {
             for (int64_t k = 0; k < H; ++k) rh[b * H + k] = g[H + k] * hb[k];
           }
         }
         if (!split_h) continue;
         // GRU without linear_before_reset: (r*h).Rh^T for the whole batch (Rbh is already in xw), then the new state.
-        if (bf16_steps) {
-          floats_to_bf16(rh.data(), ds.rh_bf16.data(), N * H);
-          run_bf16_product(ds.rec_h, ds.rh_bf16.data(), hh.data());
-        } else {
-          gemm_packed(N, rh.data(), H, prep->rec_h[d], hh.data(), H, false, step_threads);
-        }
+        recurrent_product(rh.data(), ds.rh_bf16, ds.rec_h, prep->rec_h[d], hh.data(), H);
         for (int64_t b = 0; b < N; ++b) {
           if (s >= lens[b]) continue;
           int64_t t = 0;
@@ -421,7 +421,7 @@ Status rnn_run(CpuKernelContext& ctx, bool lstm) {
           float* g = hr.data() + b * GH;
           float* hb = h.data() + b * H;
           gru_out(g, g + H, xr + 2 * H, hh.data() + b * H, hb, H, clip, false);
-          if (y) std::memcpy(y + (batch_first ? (b * S + t) * D + d : (t * D + d) * N + b) * H, hb, H * 4);
+          write_y(b, t, hb);
         }
       }
     } catch (const dnnl::error& e) {
