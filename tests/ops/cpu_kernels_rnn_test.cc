@@ -97,6 +97,9 @@ std::vector<RnnCase> cases() {
   v.push_back({20, 1, 80, 256});
   v.push_back({3, 13, 5, 19, "bidirectional"});  // batch rows 6 + 6 + 1, a partial 16-column panel
   v.push_back({20, 4, 16, 64, "bidirectional"});  // enough work for the two directions on two threads at once
+  RnnCase rows{20, 5, 16, 64, "reverse"};         // batch rows 2 + 3 as two tasks on two threads
+  rows.lens = rows.init = true;
+  v.push_back(rows);
   RnnCase th{3, 8, 16, 112};                      // enough work per step for the threaded h.R^T
   th.lens = th.init = true;
   v.push_back(th);

@@ -1,8 +1,9 @@
 // LSTM and GRU on float32 with the default activations: X.W^T for every time step at once (oneDNN's sgemm against
 // W^T prepared once per context), then per step h.R^T for the whole batch (packed_gemm on R^T packed once) and
-// vectorized gate math; in bf16 engines both products are oneDNN bf16 matmuls where they are large enough. The two directions of a bidirectional node run on two
-// threads at once. Directions, layouts 0/1, sequence_lens, initial states, peepholes, clip, input_forget and
-// linear_before_reset follow the reference kernels (src/backends/reference/attention/rnn_cells.cc).
+// vectorized gate math; in bf16 engines both products are oneDNN bf16 matmuls where they are large enough.
+// Directions and slices of the batch rows are independent tasks that run on the context's threads at once.
+// Directions, layouts 0/1, sequence_lens, initial states, peepholes, clip, input_forget and linear_before_reset
+// follow the reference kernels (src/backends/reference/attention/rnn_cells.cc).
 #include <algorithm>
 #include <cstring>
 #include <limits>
@@ -120,24 +121,32 @@ constexpr int64_t kBf16ProjectionWork = int64_t{1} << 20;
 // Multiply-adds of one step's bf16 product from which it is threaded (below, a fork/join per step costs more than
 // the AMX tiles it splits: lstm_am batch 16, 4M per step, ran no faster on 2 threads).
 constexpr int64_t kBf16ThreadedStepWork = int64_t{1} << 26;
-// Multiply-adds of one direction's whole recurrence below which the two directions of a bidirectional node run one
-// after the other (waking a second thread costs more than such a node takes).
-constexpr int64_t kParallelDirectionsWork = int64_t{1} << 18;
+// Multiply-adds of one task's whole recurrence (a direction's steps over a slice of the batch rows) below which the
+// node does not split into parallel tasks (waking a second thread costs more than such a task takes).
+constexpr int64_t kParallelTaskWork = int64_t{1} << 18;
 
-// What one direction works in, reused by every run so steady-state inference does not allocate.
+// A direction's input projection X.W^T (+ biases), all steps and batch rows.
 struct DirectionScratch {
-  std::vector<float> xw, hr, rh, hh, h, c;
+  std::vector<float> xw;
+  Bf16Product proj;
+};
+
+// What one task (a direction over a slice of the batch rows) works in, reused by every run so steady-state inference
+// does not allocate.
+struct TaskScratch {
+  std::vector<float> hr, rh, hh, h, c;
   std::vector<uint16_t> h_bf16, rh_bf16;
-  Bf16Product proj, rec, rec_h;  // rec_h: GRU without linear_before_reset
+  Bf16Product rec, rec_h;  // rec_h: GRU without linear_before_reset
 };
 
 struct RnnState {
   Prepared prep;
   bool prepared = false;  // prep holds constant weights (computed once)
-  int64_t bf16_rows = -1;  // batch size the bf16 recurrences were built for (-1: none)
+  int64_t bf16_rows = -1, bf16_slices = -1;  // batch size and slices the bf16 recurrences were built for
   int64_t bf16_proj_rows = -1;  // S * N the bf16 projections were built for (-1: none)
   std::vector<uint16_t> x_bf16;
   DirectionScratch dir[2];
+  std::vector<TaskScratch> task;
   std::vector<float> yh, yc;
 };
 
@@ -278,20 +287,39 @@ Status rnn_run(CpuKernelContext& ctx, bool lstm) {
   const Prepared* prep = &st.prep;
   const GemmThreadsGuard restore_threads{ctx.num_threads()};
   const bool coupled = lstm && at.input_forget;
-  // bf16 products (built once per batch size; a oneDNN without them keeps the float32 products).
+  // The work split. Batch rows are independent through the whole recurrence and so are directions: the node runs as
+  // D x `slices` tasks (a direction over a slice of the rows), in parallel with no synchronization between steps, when
+  // the context has threads for them and each task has enough work. Otherwise one task per direction, one after the
+  // other, whose per-step product may be threaded instead (batch 1, where rows cannot be split).
+  const int threads = ctx.num_threads();
+  const int64_t GHp = split_h ? 2 * H : GH;  // columns of a step's first product
+  int64_t slices = threads > 1 ? std::max<int64_t>(1, std::min<int64_t>(N, threads / D)) : 1;
+  while (slices > 1 && S * (N / slices) * GH * H < kParallelTaskWork) --slices;
+  const int64_t tasks = D * slices;
+  const bool tasks_parallel = tasks > 1 && threads > 1 && S * (N / slices) * GH * H >= kParallelTaskWork;
+  // bf16 products (built once per batch size and split; a oneDNN without them keeps the float32 products).
   const bool bf16_engine = onednn::use_bf16(ctx) && N > 0 && S > 0;
-  bool bf16_steps = bf16_engine && N * (split_h ? 2 * H : GH) * H >= kBf16StepWork;
+  bool bf16_steps = bf16_engine && (N / slices) * GHp * H >= kBf16StepWork;
   bool bf16_proj = bf16_engine && S * N * GH * I >= kBf16ProjectionWork;
   const bool weights_constant = ctx.input_is_constant(1) && ctx.input_is_constant(2);
+  auto slice_rows = [&](int64_t k, int64_t* b0) {
+    const int64_t sl = k % slices;
+    *b0 = N * sl / slices;
+    return N * (sl + 1) / slices - *b0;
+  };
+  st.task.resize(static_cast<size_t>(tasks));
   try {
-    if (bf16_steps && (st.bf16_rows != N || !weights_constant)) {
+    if (bf16_steps && (st.bf16_rows != N || st.bf16_slices != slices || !weights_constant)) {
       st.bf16_rows = -1;
-      for (int64_t d = 0; d < D; ++d) {
-        const float* r = ctx.input(2).data<float>() + d * GH * H;
-        build_bf16_product(st.dir[d].rec, r, N, H, split_h ? 2 * H : GH, GH, nullptr);
-        if (split_h) build_bf16_product(st.dir[d].rec_h, r + 2 * H * H, N, H, H, H, nullptr);
+      for (int64_t k = 0; k < tasks; ++k) {
+        int64_t b0 = 0;
+        const int64_t m = slice_rows(k, &b0);
+        const float* r = ctx.input(2).data<float>() + (k / slices) * GH * H;
+        build_bf16_product(st.task[k].rec, r, m, H, GHp, GH, nullptr);
+        if (split_h) build_bf16_product(st.task[k].rec_h, r + 2 * H * H, m, H, H, H, nullptr);
       }
       st.bf16_rows = N;
+      st.bf16_slices = slices;
     }
     if (bf16_proj && (st.bf16_proj_rows != S * N || !constant)) {
       st.bf16_proj_rows = -1;
@@ -319,34 +347,19 @@ Status rnn_run(CpuKernelContext& ctx, bool lstm) {
   }
   st.yh.resize(static_cast<size_t>(D * N * H));
   st.yc.resize(static_cast<size_t>(D * N * H));
-  // The per-step products are small (a GEMV at batch 1): they run on one thread unless a step has enough work to
-  // pay for a fork/join per step. The two directions of a bidirectional node are independent: with two threads or
-  // more and no per-step threading they run at once, one thread each, with no synchronization between steps.
-  const int64_t step_work = N * GH * H;
+  // Without parallel tasks a step's product (a GEMV at batch 1) is threaded when it has enough work to pay for a
+  // fork/join per step.
   const int64_t min_work =
       bf16_steps ? kBf16ThreadedStepWork : openmp_workers_spin() ? kThreadedStepWorkSpinning : kThreadedStepWork;
-  const bool step_threaded = step_work >= min_work && ctx.num_threads() > 1;
-  const bool directions_parallel = D == 2 && ctx.num_threads() > 1 && S * step_work >= kParallelDirectionsWork &&
-                                   (!step_threaded || ctx.num_threads() == 2);
-  const int step_threads = step_threaded && !directions_parallel ? ctx.num_threads() : 1;
-  const int gemm_threads = directions_parallel ? 1 : ctx.num_threads();
-  // One direction: returns an empty string or what failed.
-  auto run_direction = [&](int64_t d) -> std::string {
+  const int step_threads = !tasks_parallel && N * GH * H >= min_work && threads > 1 ? threads : 1;
+  // X.W^T + Wb (+ Rb where it is a plain sum) for every (t, b), rows in X's own order, one direction.
+  const bool threaded_projection = S * N * GH * I >= kThreadedGemmWork;
+  auto project = [&](int64_t d) -> std::string {
     DirectionScratch& ds = st.dir[d];
     std::vector<float>& xw = ds.xw;
-    std::vector<float>& hr = ds.hr;
-    std::vector<float>& rh = ds.rh;
-    std::vector<float>& hh = ds.hh;
-    std::vector<float>& h = ds.h;
-    std::vector<float>& c = ds.c;
     xw.resize(static_cast<size_t>(S * N * GH));
-    hr.resize(static_cast<size_t>(N * GH));
-    const bool rev = at.reversed(d);
     const float* wt = prep->wt.data() + d * I * GH;
-    const float* wb = prep->bias.data() + d * 2 * GH;
-    const float* rb = wb + GH;
-    // X.W^T + Wb (+ Rb where it is a plain sum) for every (t, b), rows in X's own order.
-    set_gemm_threads(S * N * GH * I >= kThreadedGemmWork ? gemm_threads : 1);
+    set_gemm_threads(threaded_projection ? threads : 1);
     if (bf16_proj) {
       try {
         run_bf16_product(ds.proj, st.x_bf16.data(), xw.data());
@@ -359,45 +372,65 @@ Status rnn_run(CpuKernelContext& ctx, bool lstm) {
       if (dnnl_sgemm('N', 'N', S * N, GH, I, 1.f, x.data<float>(), I, wt, GH, 1.f, xw.data(), GH) != dnnl_success)
         return "oneDNN sgemm failed (X.W^T)";
     }
-    h.assign(h0.begin() + d * N * H, h0.begin() + (d + 1) * N * H);
-    if (lstm) c.assign(c0.begin() + d * N * H, c0.begin() + (d + 1) * N * H);
+    return std::string();
+  };
+  // One task: direction k / slices over batch rows [b0, b0 + m); returns an empty string or what failed. Rows are
+  // local (0..m) in the task's state vectors, global (b0 + ...) in X, Y, sequence_lens and the initial states.
+  auto run_task = [&](int64_t k) -> std::string {
+    const int64_t d = k / slices;
+    int64_t b0 = 0;
+    const int64_t m = slice_rows(k, &b0);
+    TaskScratch& ts = st.task[k];
+    std::vector<float>& xw = st.dir[d].xw;
+    std::vector<float>& hr = ts.hr;
+    std::vector<float>& rh = ts.rh;
+    std::vector<float>& hh = ts.hh;
+    std::vector<float>& h = ts.h;
+    std::vector<float>& c = ts.c;
+    hr.resize(static_cast<size_t>(m * GH));
+    const bool rev = at.reversed(d);
+    const float* wb = prep->bias.data() + d * 2 * GH;
+    const float* rb = wb + GH;
+    h.assign(h0.begin() + (d * N + b0) * H, h0.begin() + (d * N + b0 + m) * H);
+    if (lstm) c.assign(c0.begin() + (d * N + b0) * H, c0.begin() + (d * N + b0 + m) * H);
     const PackedMatrix& rec = prep->rec[d];
     set_gemm_threads(step_threads);  // the bf16 matmuls' OpenMP threads
     if (bf16_steps) {
-      ds.h_bf16.resize(static_cast<size_t>(N * H));
-      if (split_h) ds.rh_bf16.resize(static_cast<size_t>(N * H));
+      ts.h_bf16.resize(static_cast<size_t>(m * H));
+      if (split_h) ts.rh_bf16.resize(static_cast<size_t>(m * H));
     }
     if (split_h) {
-      rh.assign(static_cast<size_t>(N * H), 0.f);
-      hh.resize(static_cast<size_t>(N * H));
+      rh.assign(static_cast<size_t>(m * H), 0.f);
+      hh.resize(static_cast<size_t>(m * H));
     }
     // a.R^T for the whole batch into c (ldc floats per row): bf16 matmul or the packed float32 GEMM.
     auto recurrent_product = [&](const float* a, std::vector<uint16_t>& a_bf16, Bf16Product& bf, const PackedMatrix& pk,
                                  float* c_out, int64_t ldc) {
-      if (!bf16_steps) return gemm_packed(N, a, H, pk, c_out, ldc, false, step_threads);
-      floats_to_bf16(a, a_bf16.data(), N * H);
+      if (!bf16_steps) return gemm_packed(m, a, H, pk, c_out, ldc, false, step_threads);
+      floats_to_bf16(a, a_bf16.data(), m * H);
       run_bf16_product(bf, a_bf16.data(), c_out);
     };
-    auto write_y = [&](int64_t b, int64_t t, const float* hb) {
+    auto write_y = [&](int64_t b, int64_t t, const float* hb) {  // b: global row
       if (y) std::memcpy(y + (batch_first ? (b * S + t) * D + d : (t * D + d) * N + b) * H, hb, H * 4);
     };
     try {
       for (int64_t s = 0; s < S; ++s) {
         // h.R^T for the whole batch into hr (GRU without linear_before_reset: the z and r columns only).
-        recurrent_product(h.data(), ds.h_bf16, ds.rec, rec, hr.data(), GH);
-        auto xrow = [&](int64_t b, int64_t* t) {
+        recurrent_product(h.data(), ts.h_bf16, ts.rec, rec, hr.data(), GH);
+        auto xrow = [&](int64_t b, int64_t* t) {  // b: global row
           *t = rev ? lens[b] - 1 - s : s;
           return xw.data() + (batch_first ? b * S + *t : *t * N + b) * GH;
         };
-        for (int64_t b = 0; b < N; ++b) {
+        for (int64_t lb = 0; lb < m; ++lb) {
+          const int64_t b = b0 + lb;
           if (s >= lens[b]) continue;
           int64_t t = 0;
           const float* xr = xrow(b, &t);
-          float* g = hr.data() + b * GH;
-          float* hb = h.data() + b * H;
+          float* g = hr.data() + lb * GH;
+          float* hb = h.data() + lb * H;
           if (lstm) {
             for (int64_t j = 0; j < GH; ++j) g[j] += xr[j];
-            lstm_cell(g, peep.data() + d * 3 * H, c.data() + b * H, hb, H, clip, coupled);
+            lstm_cell(g, peep.data() + d * 3 * H, c.data() + lb * H, hb, H, clip, coupled);
             write_y(b, t, hb);
             continue;
           }
@@ -408,39 +441,50 @@ Status rnn_run(CpuKernelContext& ctx, bool lstm) {
             gru_out(g, g + H, xr + 2 * H, g + 2 * H, hb, H, clip, true);
             write_y(b, t, hb);
           } else {
-            for (int64_t k = 0; k < H; ++k) rh[b * H + k] = g[H + k] * hb[k];
+            for (int64_t j = 0; j < H; ++j) rh[lb * H + j] = g[H + j] * hb[j];
           }
         }
         if (!split_h) continue;
         // GRU without linear_before_reset: (r*h).Rh^T for the whole batch (Rbh is already in xw), then the new state.
-        recurrent_product(rh.data(), ds.rh_bf16, ds.rec_h, prep->rec_h[d], hh.data(), H);
-        for (int64_t b = 0; b < N; ++b) {
+        recurrent_product(rh.data(), ts.rh_bf16, ts.rec_h, prep->rec_h[d], hh.data(), H);
+        for (int64_t lb = 0; lb < m; ++lb) {
+          const int64_t b = b0 + lb;
           if (s >= lens[b]) continue;
           int64_t t = 0;
           const float* xr = xrow(b, &t);
-          float* g = hr.data() + b * GH;
-          float* hb = h.data() + b * H;
-          gru_out(g, g + H, xr + 2 * H, hh.data() + b * H, hb, H, clip, false);
+          float* g = hr.data() + lb * GH;
+          float* hb = h.data() + lb * H;
+          gru_out(g, g + H, xr + 2 * H, hh.data() + lb * H, hb, H, clip, false);
           write_y(b, t, hb);
         }
       }
     } catch (const dnnl::error& e) {
       return std::string("oneDNN bf16 matmul failed (h.R^T): ") + e.what();
     }
-    std::copy(h.begin(), h.end(), st.yh.begin() + d * N * H);
-    if (lstm) std::copy(c.begin(), c.end(), st.yc.begin() + d * N * H);
+    std::copy(h.begin(), h.end(), st.yh.begin() + (d * N + b0) * H);
+    if (lstm) std::copy(c.begin(), c.end(), st.yc.begin() + (d * N + b0) * H);
     return std::string();
   };
-  std::string failed[2];
-  if (directions_parallel) {
+  std::vector<std::string> failed(static_cast<size_t>(std::max<int64_t>(tasks, D)));
+  if (D == 2 && tasks_parallel && !threaded_projection) {  // two single-threaded projections at once
     parallel_range(2, 2, [&](int64_t begin, int64_t end) {
-      for (int64_t d = begin; d < end; ++d) failed[d] = run_direction(d);
+      for (int64_t d = begin; d < end; ++d) failed[d] = project(d);
     });
   } else {
-    for (int64_t d = 0; d < D; ++d) failed[d] = run_direction(d);
+    for (int64_t d = 0; d < D; ++d) failed[d] = project(d);
   }
-  for (int64_t d = 0; d < D; ++d)
-    if (!failed[d].empty()) return ctx.error(failed[d]);
+  for (const std::string& why : failed)
+    if (!why.empty()) return ctx.error(why);
+  if (tasks_parallel) {
+    parallel_range(static_cast<int>(std::min<int64_t>(threads, tasks)), tasks, [&](int64_t begin, int64_t end) {
+      set_gemm_threads(1);
+      for (int64_t k = begin; k < end; ++k) failed[k] = run_task(k);
+    });
+  } else {
+    for (int64_t k = 0; k < tasks; ++k) failed[k] = run_task(k);
+  }
+  for (const std::string& why : failed)
+    if (!why.empty()) return ctx.error(why);
   const std::vector<float>& yh = st.yh;
   const std::vector<float>& yc = st.yc;
   for (size_t o = 1; o <= (lstm ? 2u : 1u); ++o) {
