@@ -129,36 +129,11 @@ bool duplicate_content_length(evhttp_request* req) {
 }
 
 
-// A chunk-size line that evhttp reads: hex digits, then optional blanks, then (CR)LF. An empty line (the CRLF after
-// a chunk's data) is fine too. RFC 9112's ";extensions" are not: evhttp fails on them, and so they count as
-// malformed here (a 400 naming them rather than evhttp's 413).
-bool valid_chunk_line(const char* p, size_t n) {
-  while (n > 0 && (p[n - 1] == '\n' || p[n - 1] == '\r')) --n;
-  if (n == 0) return true;
-  size_t i = 0;
-  while (i < n && std::isxdigit(static_cast<unsigned char>(p[i]))) ++i;
-  return i > 0 && (i == n || p[i] == ' ' || p[i] == '\t');
-}
-
-// Input-buffer callback: remembers whether the line evhttp just consumed (evbuffer_readln removes the line, then
-// drains its CRLF: two deletions) is not a valid chunk-size line, then records the new head. 64 bytes per change.
+// Input-buffer callback: hands each removal, with the bytes it removed where the saved head holds them, to the
+// connection's chunked-framing check, then saves the new head (64 bytes per change).
 void sniff_input(evbuffer* buf, const evbuffer_cb_info* info, void* arg) {
   auto* c = static_cast<ConnState*>(arg);
-  if (info->n_deleted > 0) {
-    size_t n = info->n_deleted;
-    bool known = n <= c->head_len;
-    bool eol = known && ((n == 1 && c->head[0] == '\n') || (n == 2 && c->head[0] == '\r' && c->head[1] == '\n'));
-    if (eol) {  // the line was the previous deletion
-      c->bad_chunk_line = c->prev_known && !valid_chunk_line(c->prev, c->prev_len);
-      c->prev_known = true;
-      c->prev_len = 0;
-    } else {
-      c->bad_chunk_line = false;
-      c->prev_known = known;
-      c->prev_len = known ? n : 0;
-      if (known) std::memcpy(c->prev, c->head, n);
-    }
-  }
+  if (info->n_deleted > 0) c->framing.consumed(c->head, info->n_deleted, std::min(info->n_deleted, c->head_len));
   ev_ssize_t got = evbuffer_copyout(buf, c->head, sizeof c->head);
   c->head_len = got > 0 ? static_cast<size_t>(got) : 0;
 }
@@ -195,12 +170,11 @@ void json_error_pages(evbuffer* buf, const evbuffer_cb_info* info, void* arg) {
   if (status_line.size() > 12) code = std::atoi(status_line.c_str() + 9);
   std::string message = reason;
   if (code == 413) message = "request body is larger than the server's limit (--http-max-body-size)";
-  if (code == 413 && arg && static_cast<ConnState*>(arg)->bad_chunk_line) {
-    // evhttp reports a malformed chunk size (or trailer line) as "too long": it is a malformed request.
+  if (code == 413 && arg && !static_cast<ConnState*>(arg)->framing.error().empty()) {
+    // evhttp reports a malformed chunk size line as "too long": it is a malformed request.
     code = 400;
     status_line = "HTTP/1.1 400 Bad Request";
-    message = "malformed chunked request body: invalid chunk size line (hex digits only; chunk extensions are not "
-              "supported)";
+    message = "malformed chunked request body: " + static_cast<ConnState*>(arg)->framing.error();
   }
   std::string body = error_json(message);
   std::string head = status_line + "\r\n";

@@ -9,18 +9,15 @@
 #include <vector>
 
 #include "kiln/status.h"
+#include "server/chunked_framing.h"
 
 namespace kiln::server {
 
-// Per-connection framing state, fed by sniff_input: whether the last line evhttp consumed from the connection was a
-// malformed chunk-size line (evhttp 2.1 reports that as 413 "too long"; json_error_pages turns it into a 400).
+// Per-connection framing state, fed by sniff_input: the strict chunked-body check of the request being read.
 struct ConnState {
   char head[64];  // the first bytes not yet consumed by evhttp
   size_t head_len = 0;
-  char prev[64];  // the bytes of the previous consumption (evbuffer_readln removes a line, then its EOL)
-  size_t prev_len = 0;
-  bool prev_known = false;
-  bool bad_chunk_line = false;
+  ChunkedFraming framing;
 };
 
 // A listening TCP socket on host:port (non-blocking, close-on-exec, SO_REUSEADDR; SO_REUSEPORT when `reuseport`).
@@ -42,13 +39,11 @@ bool shm_path_parts(const std::vector<std::string>& seg, std::string* name, std:
 // Whether the request carries more than one Content-Length header.
 bool duplicate_content_length(evhttp_request* req);
 
-// A chunk-size line as RFC 9112 allows it (or the empty line after a chunk's data).
-bool valid_chunk_line(const char* p, size_t n);
-// Input-buffer callback (arg: the connection's ConnState): tracks whether the last line evhttp consumed was a
-// malformed chunk-size line.
+// Input-buffer callback (arg: the connection's ConnState): feeds every removal (evhttp consuming input) to the
+// connection's ChunkedFraming.
 void sniff_input(evbuffer* buf, const evbuffer_cb_info* info, void* arg);
 // Output-buffer callback (arg: the connection's ConnState or null): rewrites evhttp's own HTML error pages into
-// {"error": "..."} JSON (a malformed chunk size becomes 400 instead of evhttp's 413).
+// {"error": "..."} JSON (a malformed chunk size line, which evhttp reports as 413, becomes a 400 naming it).
 void json_error_pages(evbuffer* buf, const evbuffer_cb_info* info, void* arg);
 
 }  // namespace kiln::server

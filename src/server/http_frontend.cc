@@ -34,6 +34,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "server/cuda_shm.h"  // handle_cuda_shm_http
@@ -66,6 +67,7 @@ struct Loop {
   std::thread thread;
   // Every accepted connection's bufferevent, each holding one reference of ours (see track_connection).
   std::vector<std::pair<bufferevent*, struct ConnState*>> conns;
+  std::unordered_map<bufferevent*, ConnState*> state_of;  // the same connections, looked up by a request's bufferevent
   std::vector<bufferevent*> rejects;  // accepted over the cap: to be answered 503 and shut down
   event* sweep_ev = nullptr;          // periodic: releases connections evhttp has freed
   event* reject_ev = nullptr;         // activated when rejects is non-empty
@@ -364,6 +366,25 @@ void HttpFrontend::Impl::handle_control(Loop* loop, evhttp_request* req, const s
   return run_control(loop, req, [s, name] { return s->unload_model(name); });
 }
 
+// A chunked request whose body evhttp read with a framing that is not exact (ChunkedFraming: "0x2", "2 junk", no
+// CR LF after a chunk's data...) is answered 400 and its connection closed. Every request restarts its connection's
+// framing check: evhttp consumes nothing of the next request before this one is answered.
+static bool exact_chunked_framing(Loop* loop, evhttp_request* req) {
+  evhttp_connection* evcon = evhttp_request_get_connection(req);
+  auto it = loop->state_of.find(evcon ? evhttp_connection_get_bufferevent(evcon) : nullptr);
+  if (it == loop->state_of.end()) return true;
+  ChunkedFraming& framing = it->second->framing;
+  const char* te = evhttp_find_header(evhttp_request_get_input_headers(req), "Transfer-Encoding");
+  // evhttp's own test for a chunked body; a check that went out of step with evhttp (no error) lets it pass
+  const bool refused = te && evutil_ascii_strcasecmp(te, "chunked") == 0 && !framing.error().empty();
+  const std::string why = refused ? framing.error() : "";
+  framing.reset();
+  if (!refused) return true;
+  evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+  reply_error(req, 400, "malformed chunked request body: " + why);
+  return false;
+}
+
 bool HttpFrontend::Impl::log_now(std::atomic<uint64_t>* last_ns) {  // at most one such warning per second
   uint64_t now = now_ns(), last = last_ns->load();
   return now - last > 1'000'000'000ull && last_ns->compare_exchange_strong(last, now);
@@ -378,6 +399,7 @@ void HttpFrontend::Impl::track_connection(Loop* loop, bufferevent* bev) {
   evbuffer_add_cb(bufferevent_get_output(bev), &json_error_pages, state);
   bufferevent_incref(bev);
   loop->conns.emplace_back(bev, state);
+  loop->state_of[bev] = state;
   if (open_conns.fetch_add(1) + 1 > conn_cap) {
     loop->rejects.push_back(bev);
     event_active(loop->reject_ev, EV_TIMEOUT, 1);
@@ -415,6 +437,7 @@ void HttpFrontend::Impl::sweep_connections(evutil_socket_t, short, void* arg) {
       loop->conns[kept++] = {bev, state};
       continue;
     }
+    loop->state_of.erase(bev);
     release_connection(bev, state);
     loop->owner->open_conns.fetch_sub(1);
   }
@@ -651,6 +674,7 @@ void HttpFrontend::Impl::handle(Loop* loop, evhttp_request* req) {
   std::vector<std::string> seg = split_path(raw_path);
   std::string path = raw_path ? raw_path : "";
   evhttp_cmd_type cmd = evhttp_request_get_command(req);
+  if (!exact_chunked_framing(loop, req)) return;
   if (duplicate_content_length(req)) {
     evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
     return reply_error(req, 400, "duplicate Content-Length header");
@@ -957,6 +981,7 @@ void HttpFrontend::stop() {
     evhttp_free(l->http);  // frees every connection; our references then release the bufferevents
     for (auto [bev, state] : l->conns) release_connection(bev, state);
     l->conns.clear();
+    l->state_of.clear();
     for (event* ev : {l->sweep_ev, l->reject_ev, l->retry_ev})
       if (ev) event_free(ev);
     event_base_free(l->base);
