@@ -1,7 +1,8 @@
 """Are served answers right at every batch size the batcher can form? (a check, not a benchmark)
 
 ResNet-50 FP16 (serve_gpu.py's export and engine) behind `kiln serve` with each --configs entry
-"INSTANCES:GRAPHS:PREFERRED" (GRAPHS on|off; PREFERRED sizes joined by '/'), 64 concurrent single-image HTTP requests
+"INSTANCES:GRAPHS:PREFERRED[:eager]" (GRAPHS on|off; PREFERRED sizes joined by '/'; eager: optimization.eager_batching,
+whose batches are copied to the GPU ahead of their run), 64 concurrent single-image HTTP requests
 three times per config, each response compared with onnxruntime (cosine >= 0.995, serve_gpu.py's rule).
 Run on a GPU machine: python3 bench/serve_check_gpu.py --kiln dist/bin/kiln [--input-dtype fp32|fp16]
     [--configs 1:on:16/128,1:off:16/128,4:on:64/128]
@@ -36,9 +37,10 @@ def main():
     env.update(kv.split("=", 1) for kv in a.server_env.split(",") if kv)
     wrong = 0
     for cfg in a.configs.split(","):
-        inst, graphs, pref = cfg.split(":")
+        inst, graphs, pref, *mode = cfg.split(":")
         preferred = [int(p) for p in pref.split("/")]
-        sg.write_config(repo, a.max_batch, int(inst), input_dtype=a.input_dtype, preferred=preferred)
+        sg.write_config(repo, a.max_batch, int(inst), input_dtype=a.input_dtype, preferred=preferred,
+                        eager=mode == ["eager"])
         if graphs == "off":
             with open(os.path.join(repo, "resnet50", "config.pbtxt"), "a") as f:
                 f.write("optimization { cuda { graphs: false } }\n")
@@ -57,6 +59,7 @@ def main():
                     results.append(str(e))
                     wrong += 1
             print(f"input {a.input_dtype}, {inst} instance(s), CUDA graphs {graphs}, preferred {preferred}, "
+                  f"eager batching {'on' if mode == ['eager'] else 'off'}, "
                   f"server env '{a.server_env}': "
                   f"{results}", flush=True)
         finally:

@@ -234,11 +234,11 @@ def build_engine(a, onnx_path, engine, input_dtype):
     run(cmd, 600)
 
 
-def serve_rows(a, work, repo, onnx_path, input_dtype, results):
+def serve_rows(a, work, repo, onnx_path, input_dtype, results, env=None):
     """One server on the engine in repo: responses checked before and after, one kiln perf run per (shm, batch)."""
     server = subprocess.Popen([a.kiln, "serve", "--model-repository", repo, "--http-port", "8000", "--grpc-port",
                                "8001", "--metrics-port", "8002"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True)
+                              text=True, env=env)
     try:
         log(f"input {input_dtype}: server ready in {wait_ready(server, 8000):.1f} s")
         checked = check_responses(8000, onnx_path, input_dtype=input_dtype)
@@ -282,9 +282,11 @@ def main():
     ap.add_argument("--instances", type=int, default=4,
                     help="GPU execution contexts: each assembles its batch on the host while the others compute "
                          "(measured on one H200: 4 serve 32.8k img/s where 2 serve 25.6k, fp16 input, 8 img/request)")
-    ap.add_argument("--eager-batching", default="off", choices=["off", "on", "off,on", "on,off"],
-                    help="optimization.eager_batching of the served model; off,on measures both in one run (each "
-                         "instance forms and assembles its next batch while its current one runs on the GPU)")
+    ap.add_argument("--eager-batching", default="off",
+                    help="comma list of off, on, on-nocopy: optimization.eager_batching of the served model, each "
+                         "measured in the same run (each instance forms and assembles its next batch, and copies it "
+                         "to the GPU on its own stream, while its current one runs; on-nocopy leaves the copy in the "
+                         "run, KILN_SERVE_COPY_AHEAD=0)")
     ap.add_argument("--max-batch", type=int, default=128)
     ap.add_argument("--preferred", default="",
                     help="preferred batch sizes, comma list (default: max/4, max/2, 3max/4, max); each is warmed up, "
@@ -330,9 +332,12 @@ def main():
             log(f"input {input_dtype}: kiln bench b{mb} {key}: {bench[key]:.0f} img/s")
         results["bench"][input_dtype] = bench
         for eager in a.eager_batching.split(","):
-            write_config(repo, mb, a.instances, input_dtype=input_dtype, eager=eager == "on",
+            if eager not in ("off", "on", "on-nocopy"):
+                sys.exit(f"--eager-batching: '{eager}' is not one of off, on, on-nocopy")
+            write_config(repo, mb, a.instances, input_dtype=input_dtype, eager=eager != "off",
                          preferred=[int(p) for p in a.preferred.split(",")] if a.preferred else None)
-            serve_rows(a, work, repo, onnx_path, input_dtype, results)
+            env = dict(os.environ, KILN_SERVE_COPY_AHEAD="0" if eager == "on-nocopy" else "1")
+            serve_rows(a, work, repo, onnx_path, input_dtype, results, env)
             for r in results["rows"]:
                 r.setdefault("eager_batching", eager)
             checked = results["responses_checked"]

@@ -2,6 +2,7 @@
 #include "server/scheduler.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <chrono>
 #include <cstring>
 #include <optional>
@@ -106,6 +107,8 @@ Scheduler::Scheduler(std::shared_ptr<const Engine> engine, SchedulerConfig confi
                      std::shared_ptr<StatsCollector> stats)
     : engine_(std::move(engine)), config_(std::move(config)), stats_(std::move(stats)) {
   queues_.resize(config_.levels.size());
+  const char* copy_ahead = std::getenv("KILN_SERVE_COPY_AHEAD");
+  copy_ahead_ = !(copy_ahead && std::string(copy_ahead) == "0");
 }
 
 Scheduler::Scheduler(std::vector<SchedulerInstance> instances, SchedulerConfig config,
@@ -393,7 +396,7 @@ void Scheduler::eager_worker(int index) {
       if (!next_batch(lock, &batch, &runner_busy_[static_cast<size_t>(index)])) break;
     }
     PreparedBatch prepared;
-    if (!prepare(index, buffers, batch, &prepared)) continue;
+    if (!prepare(index, buffers, batch, &prepared, copy_ahead_)) continue;
     {
       std::lock_guard<std::mutex> lock(m);
       slot = std::move(prepared);
@@ -428,6 +431,19 @@ ServerStatus Scheduler::gather_on_device(int instance, int buffers, const std::s
     return server_error(ServerCode::kInternal, "input '" + name + "': assembling the batch on GPU " +
                                                    std::to_string(device) + " failed: " + error);
   device_inputs->emplace_back(name, DeviceTensorView{dtype, dims, buffer.memory.get()});
+  return {};
+}
+
+ServerStatus Scheduler::upload_ahead(int instance, int buffers, const std::string& name, const Tensor& host,
+                                    size_t reserve, DeviceInputs* device_inputs) {
+  const SchedulerInstance& where = instances_[static_cast<size_t>(instance)];
+  const int device = where.engine->device() >= 0 ? where.engine->device() : std::max(where.device, 0);
+  DeviceBatchBuffer& buffer = device_input_cache_[static_cast<size_t>(2 * instance + buffers)][name];
+  std::string error;
+  if (!cuda_gather({GatherPart{host.raw(), host.nbytes(), false}}, host.nbytes(), reserve, device, &buffer, &error))
+    return server_error(ServerCode::kInternal, "input '" + name + "': copying the batch to GPU " +
+                                                   std::to_string(device) + " failed: " + error);
+  device_inputs->emplace_back(name, DeviceTensorView{host.dtype(), host.dims(), buffer.memory.get()});
   return {};
 }
 
@@ -476,7 +492,7 @@ void Scheduler::execute(int instance, ExecutionContext* ctx, std::vector<std::un
 }
 
 bool Scheduler::prepare(int instance, int buffers, std::vector<std::unique_ptr<QueuedRequest>>& batch,
-                        PreparedBatch* out) {
+                        PreparedBatch* out, bool to_device) {
   const bool batched = config_.max_batch_size > 0;
   const uint64_t t0 = now_ns();
   int64_t total_rows = 0;
@@ -542,10 +558,17 @@ bool Scheduler::prepare(int instance, int buffers, std::vector<std::unique_ptr<Q
             continue;
           finish(*batch[k], failed, {}, failure_reason(failed.code));
           batch.erase(batch.begin() + static_cast<long>(k));
-          return prepare(instance, buffers, batch, out);
+          return prepare(instance, buffers, batch, out, to_device);
         }
       }
       return fail_all(failed, failure_reason(failed.code));
+    }
+    if (to_device && gpu && spec.dtype != DType::kString && is_pinned_host_memory(tensor->raw())) {
+      // Eager batching on a GPU instance: the assembled batch goes to the instance's device buffer now, on this
+      // thread's own stream, while the runner's batch computes; the runner then binds it device-to-device.
+      ServerStatus uploaded = upload_ahead(instance, buffers, spec.name, *tensor, reserve, &device_inputs);
+      if (!uploaded.ok()) return fail_all(uploaded, failure_reason(uploaded.code));
+      continue;
     }
     inputs.emplace_back(spec.name, Value::of(std::move(tensor).value()));
   }

@@ -173,8 +173,18 @@ class Scheduler {
     uint64_t t0 = 0, t1 = 0;               // assembly start and end
   };
   // Assembles `batch`'s inputs in buffer set `buffers` (0 or 1) of the instance and moves the requests into *out.
-  // false when no request is left to run (every failure is answered here).
-  bool prepare(int instance, int buffers, std::vector<std::unique_ptr<QueuedRequest>>& batch, PreparedBatch* out);
+  // to_device (GPU instances): inputs assembled in pinned host memory are also copied to the instance's device
+  // buffer of that set, so that the run binds them device-to-device. false when no request is left to run (every
+  // failure is answered here).
+  bool prepare(int instance, int buffers, std::vector<std::unique_ptr<QueuedRequest>>& batch, PreparedBatch* out,
+               bool to_device = false);
+  // Copies an assembled host batch input (pinned) to the instance's device buffer of set `buffers` on the calling
+  // thread's stream, waits for it, and appends the device view to *device_inputs.
+  ServerStatus upload_ahead(int instance, int buffers, const std::string& name, const Tensor& host, size_t reserve,
+                            DeviceInputs* device_inputs);
+  // Eager batching copies each assembled batch to the GPU ahead of its run (KILN_SERVE_COPY_AHEAD=0: in the run's
+  // bind_inputs, on the context's stream, as without eager batching).
+  bool copy_ahead_ = true;
   // Per engine output: whether a request of the batch reads it on the host (in its response, as a classification,
   // or into system shared memory). Always true for engines that are not CUDA engines.
   std::vector<bool> outputs_read_on_host(const Engine& engine,
