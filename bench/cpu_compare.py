@@ -36,7 +36,8 @@ BUNDLED = {
 }
 # fp32: the per-model tolerance in zoo.py. int8: Kiln and ORT run the same Q/DQ model; their int8 kernels may round
 # a requantized value differently by one step, which later layers carry on: 10% of the output's largest magnitude
-# (ResNet-50: Kiln vs ORT 6.8%, while each is at cosine 0.986 from the FP32 model's output).
+# (ResNet-50: Kiln vs ORT 6.8%, while each is at cosine 0.986 from the FP32 model's output). bf16: 0.01 + 5% of the
+# largest magnitude, or twice what rounding weights and inputs to bf16 costs ORT FP32 (bf16_rounding_floor).
 TOL = {"fp32": None, "bf16": (1e-2, 5e-2), "int8": (0.0, 0.1), "dynamic-int8": (0.0, 0.1)}
 
 
@@ -203,6 +204,38 @@ def fp32_reference(model, files, cache, batch):
     return cache[key]
 
 
+def to_bf16(a):
+    """float32 values rounded to the nearest bfloat16 (ties to even), kept as float32."""
+    u = np.ascontiguousarray(a, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    return ((u + 0x7FFF + ((u >> 16) & 1)) & 0xFFFF0000).astype(np.uint32).view(np.float32)
+
+
+def bf16_rounding_floor(model, files, ort_res, cache, batch):
+    """The error bf16 storage alone causes: ONNX Runtime FP32 on the model with its weight matrices and kernels
+    (float initializers of rank >= 2) and its float inputs rounded to bfloat16, as max abs distance to ORT's own
+    FP32 outputs over all outputs (cached per batch). Deep random-weight networks amplify that rounding: ResNet-50's
+    is 0.20 on logits of 3.6, beyond the fixed 0.01 + 5% (docs/benchmarks-cpu.md)."""
+    key = (batch, tuple(sorted(files.items())))
+    if key not in cache:
+        import onnx
+        import onnxruntime
+        from onnx import numpy_helper
+        m = onnx.load(model)
+        for init in m.graph.initializer:
+            a = numpy_helper.to_array(init)
+            if a.dtype == np.float32 and a.ndim >= 2:
+                init.CopyFrom(numpy_helper.from_array(to_bf16(a), init.name))
+        sess = onnxruntime.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+        feeds = {}
+        for name, path in files.items():
+            x = np.load(path)
+            feeds[name] = to_bf16(x) if x.dtype == np.float32 else x
+        got = sess.run(None, feeds)
+        cache[key] = max(float(np.max(np.abs(g.astype(np.float64) - r.astype(np.float64)))) if r.size else 0.0
+                         for g, r in zip(got, ort_res["arrays"]))
+    return cache[key]
+
+
 def rel_l2_to(fp32, kiln_out, ort_res):
     """Largest relative L2 distance to the float model's outputs over all outputs: (Kiln's, ORT's)."""
     worst_k, worst_o = 0.0, 0.0
@@ -270,7 +303,7 @@ def bench_model(args, name, m, root):
         if kiln_build(args, m["path"], ref_engine, backend="reference").rc != 0:
             ref_engine = None
     tol = TOL[args.precision] or tuple(m["tol"])
-    fp32_cache = {}
+    fp32_cache, floor_cache = {}, {}
     batches = [m["tput"] if t == "tput" else int(t) for t in args.batches.split(",")]
     for batch in list(dict.fromkeys(batches)):
         files = make_inputs(m["inputs"], batch, folder)
@@ -301,6 +334,14 @@ def bench_model(args, name, m, root):
                         if not row["ok"] and k_rl2 is not None and k_rl2 <= 1.05 * o_rl2 + 1e-3:
                             row["ok"], why = True, (f"differs from ORT's Q/DQ run but closer to fp32: rel L2 "
                                                     f"{k_rl2:.4f} vs ORT {o_rl2:.4f}")
+                    if args.precision == "bf16" and not row["ok"] and row["max_abs"] is not None:
+                        # Budget: the fixed tolerance, or twice the error of rounding weights and inputs to bf16
+                        # (Kiln also rounds activations between layers), whichever is larger.
+                        floor = bf16_rounding_floor(m["path"], files, o, floor_cache, batch)
+                        row["bf16_floor_abs"] = floor
+                        if row["max_abs"] <= 2 * floor:
+                            row["ok"], why = True, (f"{why}; within 2x of what rounding weights and inputs to bf16 "
+                                                    f"costs ORT FP32 ({floor:.3g})")
                     if why:
                         row["check"] = why
             else:
