@@ -284,3 +284,84 @@ TEST(CpuBf16Handoff, ChannelConcatKeepsTheConvolutionLayout) {
 
 }  // namespace
 }  // namespace kiln
+
+namespace kiln {
+namespace {
+
+// A YOLO-style neck in a bf16 engine: a = Conv(x), b = Conv(a), s = a + b (a residual Add of two channels-last
+// hand-offs), g = Sigmoid(s), u = Resize(g) 2x (nearest or linear), out = Conv(u). The Add, Sigmoid and Resize run in
+// the convolutions' channels-last layout and hand it on (binary_channels_last, unary_run, resize_run): the same bits
+// as materializing each to NCHW and back (KILN_CPU_CHANNELS_LAST=0), within the bf16 budget of the reference.
+std::shared_ptr<Engine> neck_engine(const std::string& backend, const std::string& precision, bool linear) {
+  auto g = std::make_shared<Graph>();
+  g->name = "neck";
+  auto any4 = [](int64_t c) {
+    return TypeInfo::tensor(DType::kFloat32, Shape::of_dims({Dim{-1, "N"}, Dim::known(c), Dim{-1, {}}, Dim{-1, {}}}));
+  };
+  g->inputs.push_back({"x", any4(16)});
+  g->initializers["w1"] = test_util::random_f32({40, 16, 3, 3}, 31, -0.2f, 0.2f);
+  g->initializers["w2"] = test_util::random_f32({40, 40, 1, 1}, 32, -0.2f, 0.2f);
+  g->initializers["w3"] = test_util::random_f32({8, 40, 3, 3}, 33, -0.2f, 0.2f);
+  Tensor scales(DType::kFloat32, {4});
+  const float sv[] = {1, 1, 2, 2};
+  std::memcpy(scales.raw(), sv, sizeof sv);
+  g->initializers["scales"] = scales;
+  auto node = [](OpKind op, const std::string& name, std::vector<std::string> in, std::vector<std::string> out) {
+    return test_util::make_node(op, name, std::move(in), std::move(out));
+  };
+  g->nodes.push_back(node(OpKind::kConv, "c1", {"x", "w1"}, {"a"}));
+  g->nodes.back().attrs.set("pads", Dims{1, 1, 1, 1});
+  g->nodes.push_back(node(OpKind::kConv, "c2", {"a", "w2"}, {"b"}));
+  g->nodes.push_back(node(OpKind::kAdd, "add", {"a", "b"}, {"s"}));
+  g->nodes.push_back(node(OpKind::kSigmoid, "sig", {"s"}, {"gs"}));
+  g->nodes.push_back(node(OpKind::kResize, "up", {"gs", "", "scales"}, {"u"}));
+  g->nodes.back().attrs.set("mode", std::string(linear ? "linear" : "nearest"));
+  g->nodes.push_back(node(OpKind::kConv, "c3", {"u", "w3"}, {"out"}));
+  g->nodes.back().attrs.set("pads", Dims{1, 1, 1, 1});
+  for (const auto& [name, t] : g->initializers) g->value_types[name] = TypeInfo::tensor(t.dtype(), Shape::of(t.dims()));
+  g->value_types["x"] = g->inputs[0].type;
+  for (const char* v : {"a", "b", "s", "gs", "u"}) g->value_types[v] = any4(40);
+  g->value_types["out"] = any4(8);
+  g->outputs.push_back({"out", g->value_types["out"]});
+  EngineInfo info;
+  info.backend = backend;
+  info.precision = precision;
+  auto e = std::make_shared<Engine>(g, info, std::vector<OptimizationProfile>{});
+  EngineAccess::set_plans(*e, std::vector<NodePlan>(g->nodes.size()));
+  return e;
+}
+
+TEST(CpuBf16Handoff, ResidualAddActivationAndResizeKeepTheConvolutionLayout) {
+  if (!native_bf16()) GTEST_SKIP() << "this CPU has no native bf16 (AVX512-BF16 or AMX)";
+  register_builtin_backends();
+  for (bool linear : {false, true})
+    for (int64_t n : {1, 2}) {
+      const Tensor x = random_f32({n, 16, 7, 9}, 80 + static_cast<uint32_t>(n));
+      auto run_neck = [&](const std::string& backend, const std::string& precision) {
+        auto engine = neck_engine(backend, precision, linear);
+        auto ctx = engine->create_context();
+        NamedValues in{{"x", Value::of(x)}}, out;
+        EXPECT_TRUE(ctx->run(in, &out).ok());
+        EXPECT_TRUE(ctx->run(in, &out).ok());  // hand-offs reused
+        return out[0].second.tensor;
+      };
+      const Tensor fast = run_neck("cpu", "bf16");
+      ASSERT_EQ(setenv("KILN_CPU_CHANNELS_LAST", "0", 1), 0);
+      const Tensor plain = run_neck("cpu", "bf16");
+      unsetenv("KILN_CPU_CHANNELS_LAST");
+      const Tensor ref = run_neck("reference", "fp32");
+      const std::string what = std::string(linear ? "linear" : "nearest") + ", batch " + std::to_string(n);
+      ASSERT_EQ(fast.dims(), (Dims{n, 8, 14, 18})) << what;
+      ASSERT_EQ(fast.dims(), plain.dims()) << what;
+      EXPECT_EQ(std::memcmp(fast.raw(), plain.raw(), fast.nbytes()), 0) << what;
+      double max_ref = 0, max_err = 0;
+      for (int64_t i = 0; i < ref.numel(); ++i) {
+        max_ref = std::max(max_ref, std::fabs(double(ref.data<float>()[i])));
+        max_err = std::max(max_err, std::fabs(double(fast.data<float>()[i]) - ref.data<float>()[i]));
+      }
+      EXPECT_LE(max_err, 2e-2 * max_ref + 1e-3) << what;
+    }
+}
+
+}  // namespace
+}  // namespace kiln

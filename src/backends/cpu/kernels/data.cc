@@ -225,9 +225,8 @@ Result<bool> concat_channels_last(CpuKernelContext& ctx, const Dims& od, int64_t
   std::vector<const char*> src(k);
   std::vector<size_t> run(k);  // bytes of input i per pixel
   for (size_t i = 0; i < k; ++i) {
-    const onednn::OnednnHandoff* h = onednn::onednn_handoff(ctx, i);
-    if (!h || h->mem.get_desc() != onednn::channels_last_md(ctx.input(i).dims(), dt)) return false;
-    src[i] = static_cast<const char*>(h->mem.get_data_handle());
+    src[i] = static_cast<const char*>(onednn::channels_last_input(ctx, i, dt));
+    if (!src[i]) return false;
     run[i] = static_cast<size_t>(ctx.input(i).dim(1)) * es;
   }
   KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, t, od));
@@ -244,13 +243,7 @@ Result<bool> concat_channels_last(CpuKernelContext& ctx, const Dims& od, int64_t
       }
     }
   });
-  auto& slot = ctx.node_state();
-  if (!slot) slot = std::make_shared<BlockedOutputState>();
-  auto& st = *static_cast<BlockedOutputState*>(slot.get());
-  auto handoff = std::static_pointer_cast<onednn::OnednnHandoff>(st.channels_last);
-  onednn::publish_in_place_output(ctx, dnnl::memory(onednn::channels_last_md(od, dt), onednn::engine(), yp),
-                                  dnnl::memory(onednn::plain_md(od, dt), onednn::engine(), yp), &handoff);
-  st.channels_last = handoff;
+  onednn::publish_channels_last_output(ctx, od, dt, yp);
   return true;
 }
 }  // namespace

@@ -236,14 +236,19 @@ Status unary_run(CpuKernelContext& ctx) {
       return ok_status();
     }
   }
-  KILN_RETURN_IF_ERROR(materialize_all_inputs(ctx));
+  // A channels-last float32 hand-off (bf16 engines' convolutions) stays channels-last: the op over its bytes.
+  const void* cl = x.rank() >= 3 && x.rank() <= 5 && ctx.private_output(0)
+                       ? onednn::channels_last_input(ctx, 0, dnnl::memory::data_type::f32)
+                       : nullptr;
+  if (!cl) KILN_RETURN_IF_ERROR(materialize_all_inputs(ctx));
   KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kFloat32, x.dims()));
-  const float* xs = x.data<float>();
+  const float* xs = cl ? static_cast<const float*>(cl) : x.data<float>();
   float* ys = y->data<float>();
   const int64_t n = x.numel();
   parallel_range(threads_for(ctx, costly ? 4 * n : n), n, [&](int64_t b, int64_t e) {
     unary_row(p.op, xs + b, ys + b, e - b, p.p0, p.p1);
   });
+  if (cl) onednn::publish_channels_last_output(ctx, x.dims(), dnnl::memory::data_type::f32, ys);
   return ok_status();
 }
 
@@ -259,23 +264,34 @@ NodeSupport binary_supports(const Graph& g, const Node& n) {
 
 // One operand handed off by a oneDNN kernel in channels-last float32 (what bf16 engines' convolutions write on
 // AVX-512/AMX) with the output's dims, the other a per-channel [N|1, C|1, 1...] vector or a scalar (a
-// squeeze-excitation's x * scale between two convolutions): computed in that layout, in the output tensor's own
-// bytes, and handed on in it. Materializing to NCHW and back around such an op cost bf16 MobileNetV3 a fifth of its
-// run. false (nothing done) for any other case, or when some reader needs the plain output.
+// squeeze-excitation's x * scale between two convolutions), or both operands such hand-offs (a residual Add of two
+// convolutions' outputs, YOLO-style bottlenecks): computed in that layout, in the output tensor's own bytes, and
+// handed on in it. Materializing to NCHW and back around such an op cost bf16 MobileNetV3 a fifth of its run. false
+// (nothing done) for any other case, or when some reader needs the plain output.
 namespace {
 Result<bool> binary_channels_last(CpuKernelContext& ctx, BOp op, const Dims& od) {
   const Tensor& a = ctx.input(0);
   const Tensor& b = ctx.input(1);
   if (a.dtype() != DType::kFloat32 || od.size() < 3 || od.size() > 5 || !ctx.private_output(0)) return false;
-  const dnnl::memory::desc cl = onednn::channels_last_md(od, dnnl::memory::data_type::f32);
-  int xi = -1;
-  for (int i : {0, 1}) {
-    const onednn::OnednnHandoff* h = onednn::onednn_handoff(ctx, static_cast<size_t>(i));
-    if (xi < 0 && h && ctx.input(static_cast<size_t>(i)).dims() == od && h->mem.get_desc() == cl) xi = i;
-  }
-  if (xi < 0) return false;
+  constexpr auto kF32 = dnnl::memory::data_type::f32;
+  const void* ha = a.dims() == od ? onednn::channels_last_input(ctx, 0, kF32) : nullptr;
+  const void* hb = b.dims() == od ? onednn::channels_last_input(ctx, 1, kF32) : nullptr;
+  if (!ha && !hb) return false;
   // KILN_CPU_BINARY_CHANNELS_LAST=0 materializes instead (read per run: tests compare both in one process).
   if (const char* e = std::getenv("KILN_CPU_BINARY_CHANNELS_LAST"); e && std::string(e) == "0") return false;
+  if (ha && hb) {  // both in the same layout: one elementwise pass over the bytes
+    const float* xa = static_cast<const float*>(ha);
+    const float* xb = static_cast<const float*>(hb);
+    KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kFloat32, od));
+    float* yp = y->data<float>();
+    const int64_t n = y->numel();
+    parallel_range(threads_for(ctx, op == BOp::kPow ? 8 * n : n), n, [&](int64_t lo, int64_t hi) {
+      binary_row(op, xa + lo, 1, xb + lo, 1, yp + lo, hi - lo);
+    });
+    onednn::publish_channels_last_output(ctx, od, kF32, yp);
+    return true;
+  }
+  const int xi = ha ? 0 : 1;
   const Tensor& o = xi == 0 ? b : a;
   const int64_t rank = static_cast<int64_t>(od.size()), n = od[0], c = od[1];
   Dims oa(rank, 1);  // o's dims right-aligned to the output's rank
@@ -284,7 +300,7 @@ Result<bool> binary_channels_last(CpuKernelContext& ctx, BOp op, const Dims& od)
     if (oa[d] != 1) return false;
   if ((oa[0] != 1 && oa[0] != n) || (oa[1] != 1 && oa[1] != c)) return false;
   if (CpuHandoff* h = ctx.input_handoff(xi == 0 ? 1 : 0)) KILN_RETURN_IF_ERROR(h->materialize());
-  const float* x = static_cast<const float*>(onednn::onednn_handoff(ctx, static_cast<size_t>(xi))->mem.get_data_handle());
+  const float* x = static_cast<const float*>(xi == 0 ? ha : hb);
   const float* ov = o.data<float>();
   KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kFloat32, od));
   float* yp = y->data<float>();
@@ -315,13 +331,7 @@ Result<bool> binary_channels_last(CpuKernelContext& ctx, BOp op, const Dims& od)
       r += rows;
     }
   });
-  auto& slot = ctx.node_state();
-  if (!slot) slot = std::make_shared<BlockedOutputState>();
-  auto& st = *static_cast<BlockedOutputState*>(slot.get());
-  auto handoff = std::static_pointer_cast<onednn::OnednnHandoff>(st.channels_last);
-  onednn::publish_in_place_output(ctx, dnnl::memory(cl, onednn::engine(), yp),
-                                  dnnl::memory(onednn::plain_md(od), onednn::engine(), yp), &handoff);
-  st.channels_last = handoff;
+  onednn::publish_channels_last_output(ctx, od, kF32, yp);
   return true;
 }
 }  // namespace

@@ -11,6 +11,7 @@
 #include "backends/cpu/kernels/common.h"
 #include "backends/cpu/kernels/data.h"
 #include "backends/cpu/kernels/vec_math.h"
+#include "backends/cpu/onednn/common.h"
 #include "ir/resize_params.h"
 
 namespace kiln::cpu::kern {
@@ -200,6 +201,29 @@ Status resize_run(CpuKernelContext& ctx) {
         if (by.padded_numel() == 0) return ok_status();
         return resize_passes(ctx, bx.data, in_ext, out_ext, scales_ext, linear, p.coord, p.nearest, by.data);
       }
+    }
+  }
+  // A channels-last float32 hand-off (bf16 engines' convolutions) resized along its spatial axes stays channels-last:
+  // the passes run on [N, spatial..., C] (FPN upsampling between convolutions: no reorder to NCHW and back).
+  if (r >= 3 && r <= 5 && out[0] == x.dim(0) && out[1] == x.dim(1) && scales[0] == 1.0 && scales[1] == 1.0 &&
+      ctx.private_output(0)) {
+    if (const void* cl = onednn::channels_last_input(ctx, 0, dnnl::memory::data_type::f32)) {
+      Dims in_cl{x.dim(0)}, out_cl{x.dim(0)};
+      std::vector<double> scales_cl{1.0};
+      for (int64_t d = 2; d < r; ++d) {
+        in_cl.push_back(x.dim(d));
+        out_cl.push_back(out[d]);
+        scales_cl.push_back(scales[d]);
+      }
+      in_cl.push_back(x.dim(1));
+      out_cl.push_back(out[1]);
+      scales_cl.push_back(1.0);
+      KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kFloat32, out));
+      if (y->numel() == 0) return ok_status();
+      KILN_RETURN_IF_ERROR(resize_passes(ctx, static_cast<const float*>(cl), in_cl, out_cl, scales_cl, linear, p.coord,
+                                         p.nearest, y->data<float>()));
+      onednn::publish_channels_last_output(ctx, out, dnnl::memory::data_type::f32, y->data<float>());
+      return ok_status();
     }
   }
   KILN_RETURN_IF_ERROR(materialize_all_inputs(ctx));

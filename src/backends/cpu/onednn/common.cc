@@ -7,6 +7,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "backends/cpu/blocked.h"
 #include "ir/window_params.h"
 
 namespace kiln::cpu::onednn {
@@ -278,6 +279,25 @@ bool blocked_source(const CpuKernelContext& ctx, size_t i, const dnnl::memory::d
 OnednnHandoff* onednn_handoff(const CpuKernelContext& ctx, size_t i) {
   CpuHandoff* h = ctx.input_handoff(i);
   return h && std::string(h->family()) == "onednn" ? static_cast<OnednnHandoff*>(h) : nullptr;
+}
+
+const void* channels_last_input(const CpuKernelContext& ctx, size_t i, dnnl::memory::data_type t) {
+  // KILN_CPU_CHANNELS_LAST=0: the hand-written kernels materialize instead (read per call: tests compare both ways).
+  if (const char* e = std::getenv("KILN_CPU_CHANNELS_LAST"); e && std::string(e) == "0") return nullptr;
+  const OnednnHandoff* h = onednn_handoff(ctx, i);
+  const Dims& d = ctx.input(i).dims();
+  if (!h || d.size() < 3 || d.size() > 5 || h->mem.get_desc() != channels_last_md(d, t)) return nullptr;
+  return h->mem.get_data_handle();
+}
+
+void publish_channels_last_output(CpuKernelContext& ctx, const Dims& od, dnnl::memory::data_type t, void* y) {
+  auto& slot = ctx.node_state();
+  if (!slot) slot = std::make_shared<BlockedOutputState>();
+  auto& st = *static_cast<BlockedOutputState*>(slot.get());
+  auto handoff = std::static_pointer_cast<OnednnHandoff>(st.channels_last);
+  publish_in_place_output(ctx, dnnl::memory(channels_last_md(od, t), engine(), y),
+                          dnnl::memory(plain_md(od, t), engine(), y), &handoff);
+  st.channels_last = handoff;
 }
 
 Status materialize_inputs(const CpuKernelContext& ctx) {

@@ -139,6 +139,13 @@ Result<dnnl::memory> source_memory(const CpuKernelContext& ctx, size_t i, const 
 // oneDNN kernel, else reorders it into the output tensor's plain bytes `plain`.
 void publish_blocked_output(CpuKernelContext& ctx, const dnnl::memory& blocked, const dnnl::memory& plain,
                             std::shared_ptr<OnednnHandoff>* handoff);
+// The bytes of input i when a oneDNN kernel handed it off channels-last (channels_last_md of the input's own dims)
+// in data type `t`, else null (always null with KILN_CPU_CHANNELS_LAST=0). bf16 engines' convolutions write float32
+// channels-last on AVX-512/AMX; the binary, unary, Concat and Resize kernels compute in that layout and hand it on.
+const void* channels_last_input(const CpuKernelContext& ctx, size_t i, dnnl::memory::data_type t);
+// Hands output 0, of dims `od` and already written channels-last in its own bytes `y` (the caller checked
+// private_output(0)), on as a channels-last hand-off kept in the node's state.
+void publish_channels_last_output(CpuKernelContext& ctx, const Dims& od, dnnl::memory::data_type t, void* y);
 // Hands over output 0 computed in oneDNN's layout `held` inside the output tensor's own bytes (`plain`'s; the caller
 // checked private_output(0) and that the layout fits them): no per-node buffer, the arena plans the memory.
 void publish_in_place_output(CpuKernelContext& ctx, const dnnl::memory& held, const dnnl::memory& plain,
