@@ -292,7 +292,10 @@ namespace {
 // hand-offs), g = Sigmoid(s), u = Resize(g) 2x (nearest or linear), out = Conv(u). The Add, Sigmoid and Resize run in
 // the convolutions' channels-last layout and hand it on (binary_channels_last, unary_run, resize_run): the same bits
 // as materializing each to NCHW and back (KILN_CPU_CHANNELS_LAST=0), within the bf16 budget of the reference.
-std::shared_ptr<Engine> neck_engine(const std::string& backend, const std::string& precision, bool linear) {
+// direct: instead, out = Conv(a + b) and out2 = Conv(Sigmoid(b)), so that the Add and the Sigmoid themselves write
+// bf16 (every reader is a convolution, which rounds to bf16 anyway: channels_last_bf16_output).
+std::shared_ptr<Engine> neck_engine(const std::string& backend, const std::string& precision, bool linear,
+                                    bool direct = false) {
   auto g = std::make_shared<Graph>();
   g->name = "neck";
   auto any4 = [](int64_t c) {
@@ -313,6 +316,29 @@ std::shared_ptr<Engine> neck_engine(const std::string& backend, const std::strin
   g->nodes.back().attrs.set("pads", Dims{1, 1, 1, 1});
   g->nodes.push_back(node(OpKind::kConv, "c2", {"a", "w2"}, {"b"}));
   g->nodes.push_back(node(OpKind::kAdd, "add", {"a", "b"}, {"s"}));
+  if (direct) {
+    g->nodes.push_back(node(OpKind::kSigmoid, "sig", {"b"}, {"gs"}));
+    g->nodes.push_back(node(OpKind::kConv, "c3", {"s", "w3"}, {"out"}));
+    g->nodes.back().attrs.set("pads", Dims{1, 1, 1, 1});
+    g->nodes.push_back(node(OpKind::kConv, "c4", {"gs", "w3"}, {"out2"}));
+    g->nodes.back().attrs.set("pads", Dims{1, 1, 1, 1});
+    for (const auto& [name, t] : g->initializers)
+      g->value_types[name] = TypeInfo::tensor(t.dtype(), Shape::of(t.dims()));
+    g->value_types["x"] = g->inputs[0].type;
+    for (const char* v : {"a", "b", "s", "gs"}) g->value_types[v] = any4(40);
+    for (const char* v : {"out", "out2"}) {
+      g->value_types[v] = any4(8);
+      g->outputs.push_back({v, g->value_types[v]});
+    }
+    g->initializers.erase("scales");
+    g->value_types.erase("scales");
+    EngineInfo info;
+    info.backend = backend;
+    info.precision = precision;
+    auto e = std::make_shared<Engine>(g, info, std::vector<OptimizationProfile>{});
+    EngineAccess::set_plans(*e, std::vector<NodePlan>(g->nodes.size()));
+    return e;
+  }
   g->nodes.push_back(node(OpKind::kSigmoid, "sig", {"s"}, {"gs"}));
   g->nodes.push_back(node(OpKind::kResize, "up", {"gs", "", "scales"}, {"u"}));
   g->nodes.back().attrs.set("mode", std::string(linear ? "linear" : "nearest"));
@@ -361,6 +387,46 @@ TEST(CpuBf16Handoff, ResidualAddActivationAndResizeKeepTheConvolutionLayout) {
       }
       EXPECT_LE(max_err, 2e-2 * max_ref + 1e-3) << what;
     }
+}
+
+}  // namespace
+}  // namespace kiln
+
+namespace kiln {
+namespace {
+
+TEST(CpuBf16Handoff, ResidualAddAndActivationWriteBf16ForConvolutions) {
+  if (!native_bf16()) GTEST_SKIP() << "this CPU has no native bf16 (AVX512-BF16 or AMX)";
+  register_builtin_backends();
+  for (int64_t n : {1, 3}) {
+    const Tensor x = random_f32({n, 16, 6, 11}, 90 + static_cast<uint32_t>(n));
+    auto run_direct = [&](const std::string& backend, const std::string& precision) {
+      auto engine = neck_engine(backend, precision, false, /*direct=*/true);
+      auto ctx = engine->create_context();
+      NamedValues in{{"x", Value::of(x)}}, out;
+      EXPECT_TRUE(ctx->run(in, &out).ok());
+      EXPECT_TRUE(ctx->run(in, &out).ok());  // hand-offs reused
+      return out;
+    };
+    const NamedValues fast = run_direct("cpu", "bf16");
+    ASSERT_EQ(setenv("KILN_CPU_CHANNELS_LAST", "0", 1), 0);
+    const NamedValues plain = run_direct("cpu", "bf16");
+    unsetenv("KILN_CPU_CHANNELS_LAST");
+    const NamedValues ref = run_direct("reference", "fp32");
+    ASSERT_EQ(fast.size(), 2u);
+    for (size_t k = 0; k < 2; ++k) {
+      const Tensor &a = fast[k].second.tensor, &b = plain[k].second.tensor, &r = ref[k].second.tensor;
+      const std::string what = fast[k].first + ", batch " + std::to_string(n);
+      ASSERT_EQ(a.dims(), (Dims{n, 8, 6, 11})) << what;
+      EXPECT_EQ(std::memcmp(a.raw(), b.raw(), a.nbytes()), 0) << what;
+      double max_ref = 0, max_err = 0;
+      for (int64_t i = 0; i < r.numel(); ++i) {
+        max_ref = std::max(max_ref, std::fabs(double(r.data<float>()[i])));
+        max_err = std::max(max_err, std::fabs(double(a.data<float>()[i]) - r.data<float>()[i]));
+      }
+      EXPECT_LE(max_err, 2e-2 * max_ref + 1e-3) << what;
+    }
+  }
 }
 
 }  // namespace

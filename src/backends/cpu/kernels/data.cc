@@ -234,8 +234,20 @@ Result<bool> concat_channels_last(CpuKernelContext& ctx, const Dims& od, int64_t
   int64_t pixels = od[0];
   for (size_t d = 2; d < od.size(); ++d) pixels *= od[d];
   const int64_t c = od[1];
+  // float32 inputs whose every reader rounds the result to bf16: the copy rounds them (half the bytes written, and
+  // the readers skip their own conversion).
+  const bool to_bf16 = t == DType::kFloat32 && onednn::channels_last_bf16_output(ctx);
   parallel_range(threads_for(ctx, pixels * c), pixels, [&](int64_t lo, int64_t hi) {
     for (int64_t px = lo; px < hi; ++px) {
+      if (to_bf16) {
+        uint16_t* dst = reinterpret_cast<uint16_t*>(yp) + px * c;
+        for (size_t i = 0; i < k; ++i) {
+          const int64_t n = static_cast<int64_t>(run[i] / es);
+          floats_to_bf16(reinterpret_cast<const float*>(src[i]) + px * n, dst, n);
+          dst += n;
+        }
+        continue;
+      }
       char* dst = yp + static_cast<size_t>(px * c) * es;
       for (size_t i = 0; i < k; ++i) {
         std::memcpy(dst, src[i] + static_cast<size_t>(px) * run[i], run[i]);
@@ -243,7 +255,7 @@ Result<bool> concat_channels_last(CpuKernelContext& ctx, const Dims& od, int64_t
       }
     }
   });
-  onednn::publish_channels_last_output(ctx, od, dt, yp);
+  onednn::publish_channels_last_output(ctx, od, to_bf16 ? dnnl::memory::data_type::bf16 : dt, yp);
   return true;
 }
 }  // namespace

@@ -15,6 +15,9 @@
 #include "backends/cpu/onednn/common.h"
 
 namespace kiln::cpu::kern {
+
+// Float32 results computed per chunk before a kernel writes them as bf16 (channels_last_bf16_output).
+constexpr int64_t kBf16Chunk = 1024;
 namespace {
 
 // The float parameters of a unary node, read from attributes or (Clip, opset >= 11) scalar inputs.
@@ -245,10 +248,19 @@ Status unary_run(CpuKernelContext& ctx) {
   const float* xs = cl ? static_cast<const float*>(cl) : x.data<float>();
   float* ys = y->data<float>();
   const int64_t n = x.numel();
+  const bool to_bf16 = cl && onednn::channels_last_bf16_output(ctx);
   parallel_range(threads_for(ctx, costly ? 4 * n : n), n, [&](int64_t b, int64_t e) {
-    unary_row(p.op, xs + b, ys + b, e - b, p.p0, p.p1);
+    if (!to_bf16) return unary_row(p.op, xs + b, ys + b, e - b, p.p0, p.p1);
+    float tmp[kBf16Chunk];
+    for (int64_t i = b; i < e; i += kBf16Chunk) {
+      const int64_t len = std::min<int64_t>(kBf16Chunk, e - i);
+      unary_row(p.op, xs + i, tmp, len, p.p0, p.p1);
+      floats_to_bf16(tmp, reinterpret_cast<uint16_t*>(ys) + i, len);
+    }
   });
-  if (cl) onednn::publish_channels_last_output(ctx, x.dims(), dnnl::memory::data_type::f32, ys);
+  if (cl)
+    onednn::publish_channels_last_output(
+        ctx, x.dims(), to_bf16 ? dnnl::memory::data_type::bf16 : dnnl::memory::data_type::f32, ys);
   return ok_status();
 }
 
@@ -273,12 +285,13 @@ Result<bool> binary_channels_last(CpuKernelContext& ctx, BOp op, const Dims& od)
   const Tensor& a = ctx.input(0);
   const Tensor& b = ctx.input(1);
   if (a.dtype() != DType::kFloat32 || od.size() < 3 || od.size() > 5 || !ctx.private_output(0)) return false;
-  constexpr auto kF32 = dnnl::memory::data_type::f32;
+  constexpr auto kF32 = dnnl::memory::data_type::f32, kBf16 = dnnl::memory::data_type::bf16;
   const void* ha = a.dims() == od ? onednn::channels_last_input(ctx, 0, kF32) : nullptr;
   const void* hb = b.dims() == od ? onednn::channels_last_input(ctx, 1, kF32) : nullptr;
   if (!ha && !hb) return false;
   // KILN_CPU_BINARY_CHANNELS_LAST=0 materializes instead (read per run: tests compare both in one process).
   if (const char* e = std::getenv("KILN_CPU_BINARY_CHANNELS_LAST"); e && std::string(e) == "0") return false;
+  const bool to_bf16 = onednn::channels_last_bf16_output(ctx);
   if (ha && hb) {  // both in the same layout: one elementwise pass over the bytes
     const float* xa = static_cast<const float*>(ha);
     const float* xb = static_cast<const float*>(hb);
@@ -286,9 +299,15 @@ Result<bool> binary_channels_last(CpuKernelContext& ctx, BOp op, const Dims& od)
     float* yp = y->data<float>();
     const int64_t n = y->numel();
     parallel_range(threads_for(ctx, op == BOp::kPow ? 8 * n : n), n, [&](int64_t lo, int64_t hi) {
-      binary_row(op, xa + lo, 1, xb + lo, 1, yp + lo, hi - lo);
+      if (!to_bf16) return binary_row(op, xa + lo, 1, xb + lo, 1, yp + lo, hi - lo);
+      float tmp[kBf16Chunk];
+      for (int64_t i = lo; i < hi; i += kBf16Chunk) {
+        const int64_t len = std::min<int64_t>(kBf16Chunk, hi - i);
+        binary_row(op, xa + i, 1, xb + i, 1, tmp, len);
+        floats_to_bf16(tmp, reinterpret_cast<uint16_t*>(yp) + i, len);
+      }
     });
-    onednn::publish_channels_last_output(ctx, od, kF32, yp);
+    onednn::publish_channels_last_output(ctx, od, to_bf16 ? kBf16 : kF32, yp);
     return true;
   }
   const int xi = ha ? 0 : 1;
@@ -324,14 +343,21 @@ Result<bool> binary_channels_last(CpuKernelContext& ctx, BOp op, const Dims& od)
       }
       const float* ob = o_stride == 1 ? tiled.data() : orow;
       const float* xrow = x + r * c;
+      thread_local std::vector<float> rounded;  // the float32 results before they are written as bf16
+      float* dst = yp + r * c;
+      if (to_bf16) {
+        rounded.resize(static_cast<size_t>(rows * c));
+        dst = rounded.data();
+      }
       if (xi == 0)
-        binary_row(op, xrow, 1, ob, o_stride, yp + r * c, rows * c);
+        binary_row(op, xrow, 1, ob, o_stride, dst, rows * c);
       else
-        binary_row(op, ob, o_stride, xrow, 1, yp + r * c, rows * c);
+        binary_row(op, ob, o_stride, xrow, 1, dst, rows * c);
+      if (to_bf16) floats_to_bf16(dst, reinterpret_cast<uint16_t*>(yp) + r * c, rows * c);
       r += rows;
     }
   });
-  onednn::publish_channels_last_output(ctx, od, kF32, yp);
+  onednn::publish_channels_last_output(ctx, od, to_bf16 ? kBf16 : kF32, yp);
   return true;
 }
 }  // namespace

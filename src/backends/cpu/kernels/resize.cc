@@ -220,9 +220,24 @@ Status resize_run(CpuKernelContext& ctx) {
       scales_cl.push_back(1.0);
       KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kFloat32, out));
       if (y->numel() == 0) return ok_status();
+      // Every reader rounds to bf16: resize into this thread's scratch (the context's workspace holds the passes'
+      // intermediates), then round into the output (half the bytes handed on).
+      const bool to_bf16 = onednn::channels_last_bf16_output(ctx);
+      float* dst = y->data<float>();
+      thread_local std::vector<float> scratch;
+      if (to_bf16) {
+        scratch.resize(static_cast<size_t>(y->numel()));
+        dst = scratch.data();
+      }
       KILN_RETURN_IF_ERROR(resize_passes(ctx, static_cast<const float*>(cl), in_cl, out_cl, scales_cl, linear, p.coord,
-                                         p.nearest, y->data<float>()));
-      onednn::publish_channels_last_output(ctx, out, dnnl::memory::data_type::f32, y->data<float>());
+                                         p.nearest, dst));
+      if (to_bf16) {
+        uint16_t* yb = reinterpret_cast<uint16_t*>(y->raw());
+        parallel_range(threads_for(ctx, y->numel()), y->numel(),
+                       [&](int64_t lo, int64_t hi) { floats_to_bf16(dst + lo, yb + lo, hi - lo); });
+      }
+      onednn::publish_channels_last_output(
+          ctx, out, to_bf16 ? dnnl::memory::data_type::bf16 : dnnl::memory::data_type::f32, y->raw());
       return ok_status();
     }
   }

@@ -290,6 +290,12 @@ const void* channels_last_input(const CpuKernelContext& ctx, size_t i, dnnl::mem
   return h->mem.get_data_handle();
 }
 
+bool channels_last_bf16_output(const CpuKernelContext& ctx) {
+  if (!ctx.readers_round_to_bf16(0)) return false;
+  const char* knob = std::getenv("KILN_CPU_BF16_HANDOFF");
+  return !(knob && std::string(knob) == "0");
+}
+
 void publish_channels_last_output(CpuKernelContext& ctx, const Dims& od, dnnl::memory::data_type t, void* y) {
   auto& slot = ctx.node_state();
   if (!slot) slot = std::make_shared<BlockedOutputState>();

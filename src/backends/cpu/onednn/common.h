@@ -143,6 +143,10 @@ void publish_blocked_output(CpuKernelContext& ctx, const dnnl::memory& blocked, 
 // in data type `t`, else null (always null with KILN_CPU_CHANNELS_LAST=0). bf16 engines' convolutions write float32
 // channels-last on AVX-512/AMX; the binary, unary, Concat and Resize kernels compute in that layout and hand it on.
 const void* channels_last_input(const CpuKernelContext& ctx, size_t i, dnnl::memory::data_type t);
+// Whether output 0, handed off channels-last, may be written in bfloat16: every reader rounds it to bf16 anyway
+// (CpuKernelContext::readers_round_to_bf16; KILN_CPU_BF16_HANDOFF=0 says no). The kernel then rounds as it writes
+// (floats_to_bf16, round to nearest even like oneDNN's reorder): the reader skips its float32 -> bf16 reorder.
+bool channels_last_bf16_output(const CpuKernelContext& ctx);
 // Hands output 0, of dims `od` and already written channels-last in its own bytes `y` (the caller checked
 // private_output(0)), on as a channels-last hand-off kept in the node's state.
 void publish_channels_last_output(CpuKernelContext& ctx, const Dims& od, dnnl::memory::data_type t, void* y);
