@@ -21,13 +21,16 @@ TEST(CpuKernelsData, TransposeAllPermutations) {
   const std::vector<std::pair<Dims, std::vector<int64_t>>> cases = {
       {{3, 5}, {1, 0}},          {{17, 33}, {1, 0}},          {{2, 3, 4}, {2, 0, 1}},       {{2, 3, 4}, {1, 2, 0}},
       {{2, 3, 4}, {0, 2, 1}},    {{1, 64, 7, 9}, {0, 2, 3, 1}}, {{2, 7, 9, 64}, {0, 3, 1, 2}}, {{2, 3, 4, 5}, {3, 2, 1, 0}},
-      {{2, 3, 4, 5}, {0, 2, 1, 3}}, {{4, 0, 3}, {2, 1, 0}},   {{5}, {0}},                   {{1, 1, 6}, {2, 0, 1}}};
+      {{2, 3, 4, 5}, {0, 2, 1, 3}}, {{4, 0, 3}, {2, 1, 0}},   {{5}, {0}},                   {{1, 1, 6}, {2, 0, 1}},
+      // 8x8 register-block transposes (4-byte types) with edges on both sides: a detector head's [1, 3, 85, 40x40]
+      {{1, 3, 85, 40}, {0, 1, 3, 2}}, {{2, 24, 16}, {0, 2, 1}}, {{9, 8, 23}, {2, 1, 0}}};
   for (auto& [d, perm] : cases) {
     Attrs a;
     a.set("perm", perm);
     check(OpKind::kTranspose, {random_f32(d)}, a, "transpose f32 " + dims_to_string(d));
     check(OpKind::kTranspose, {random_int(DType::kInt64, d, -99, 99)}, a, "transpose i64 " + dims_to_string(d));
     check(OpKind::kTranspose, {random_int(DType::kUInt8, d, 0, 255)}, a, "transpose u8 " + dims_to_string(d));
+    check(OpKind::kTranspose, {random_int(DType::kInt32, d, -99999, 99999)}, a, "transpose i32 " + dims_to_string(d));
   }
   check(OpKind::kTranspose, {random_f32({3, 4, 5})}, {}, "transpose default perm");
   Attrs big;

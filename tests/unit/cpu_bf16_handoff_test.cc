@@ -431,3 +431,82 @@ TEST(CpuBf16Handoff, ResidualAddAndActivationWriteBf16ForConvolutions) {
 
 }  // namespace
 }  // namespace kiln
+
+namespace kiln {
+namespace {
+
+// FusedConv with a transcendental activation on AMX: oneDNN's post-op is slow there, so mid-sized outputs run the
+// activation as a separate pass (conv.cc split_activation). Both forms stay within the bf16 budget of the reference
+// and agree with each other to bf16 rounding (the separate pass rounds the convolution's bf16 output once more).
+std::shared_ptr<Engine> act_engine(const std::string& backend, const std::string& precision, const char* act) {
+  auto g = std::make_shared<Graph>();
+  g->name = "conv_act";
+  auto any4 = [](int64_t c) {
+    return TypeInfo::tensor(DType::kFloat32, Shape::of_dims({Dim{-1, "N"}, Dim::known(c), Dim{-1, {}}, Dim{-1, {}}}));
+  };
+  g->inputs.push_back({"x", any4(3)});
+  g->initializers["w1"] = test_util::random_f32({32, 3, 3, 3}, 41, -0.4f, 0.4f);
+  g->initializers["b1"] = test_util::random_f32({32}, 42, -0.2f, 0.2f);
+  g->initializers["w2"] = test_util::random_f32({32, 32, 1, 1}, 43, -0.2f, 0.2f);
+  g->initializers["w3"] = test_util::random_f32({8, 32, 3, 3}, 44, -0.2f, 0.2f);
+  auto node = [](OpKind op, const std::string& name, std::vector<std::string> in, std::vector<std::string> out) {
+    return test_util::make_node(op, name, std::move(in), std::move(out));
+  };
+  g->nodes.push_back(node(OpKind::kFusedConv, "stem", {"x", "w1", "b1"}, {"a"}));  // a 3-channel stem, stride 2
+  g->nodes.back().attrs.set("pads", Dims{1, 1, 1, 1});
+  g->nodes.back().attrs.set("strides", Dims{2, 2});
+  g->nodes.back().attrs.set("activation", std::string(act));
+  g->nodes.push_back(node(OpKind::kFusedConv, "pw", {"a", "w2"}, {"b"}));  // a 1x1 (brgemm) convolution
+  g->nodes.back().attrs.set("activation", std::string(act));
+  g->nodes.push_back(node(OpKind::kConv, "out", {"b", "w3"}, {"y"}));
+  g->nodes.back().attrs.set("pads", Dims{1, 1, 1, 1});
+  for (const auto& [name, t] : g->initializers) g->value_types[name] = TypeInfo::tensor(t.dtype(), Shape::of(t.dims()));
+  g->value_types["x"] = g->inputs[0].type;
+  for (const char* v : {"a", "b"}) g->value_types[v] = any4(32);
+  g->value_types["y"] = any4(8);
+  g->outputs.push_back({"y", g->value_types["y"]});
+  EngineInfo info;
+  info.backend = backend;
+  info.precision = precision;
+  auto e = std::make_shared<Engine>(g, info, std::vector<OptimizationProfile>{});
+  EngineAccess::set_plans(*e, std::vector<NodePlan>(g->nodes.size()));
+  return e;
+}
+
+TEST(CpuBf16Handoff, TranscendentalActivationSplitFromAmxConvolutions) {
+  if (!native_bf16()) GTEST_SKIP() << "this CPU has no native bf16 (AVX512-BF16 or AMX)";
+  register_builtin_backends();
+  for (const char* act : {"Silu", "Sigmoid", "Tanh"})
+    for (int64_t n : {1, 2}) {
+      const Tensor x = random_f32({n, 3, 80, 72}, 100 + static_cast<uint32_t>(n));
+      auto run_act = [&](const std::string& backend, const std::string& precision) {
+        auto engine = act_engine(backend, precision, act);
+        auto ctx = engine->create_context();
+        NamedValues in{{"x", Value::of(x)}}, out;
+        EXPECT_TRUE(ctx->run(in, &out).ok());
+        EXPECT_TRUE(ctx->run(in, &out).ok());
+        return out[0].second.tensor;
+      };
+      const Tensor split = run_act("cpu", "bf16");
+      ASSERT_EQ(setenv("KILN_CPU_CONV_SPLIT_ACT", "0", 1), 0);
+      const Tensor fused_act = run_act("cpu", "bf16");
+      unsetenv("KILN_CPU_CONV_SPLIT_ACT");
+      const Tensor ref = run_act("reference", "fp32");
+      const std::string what = std::string(act) + ", batch " + std::to_string(n);
+      ASSERT_EQ(split.dims(), ref.dims()) << what;
+      double max_ref = 0, err_split = 0, err_fused = 0, diff = 0;
+      for (int64_t i = 0; i < ref.numel(); ++i) {
+        const double r = ref.data<float>()[i], a = split.data<float>()[i], b = fused_act.data<float>()[i];
+        max_ref = std::max(max_ref, std::fabs(r));
+        err_split = std::max(err_split, std::fabs(a - r));
+        err_fused = std::max(err_fused, std::fabs(b - r));
+        diff = std::max(diff, std::fabs(a - b));
+      }
+      EXPECT_LE(err_split, 2e-2 * max_ref + 1e-3) << what;
+      EXPECT_LE(err_fused, 2e-2 * max_ref + 1e-3) << what;
+      EXPECT_LE(diff, 2e-2 * max_ref) << what;
+    }
+}
+
+}  // namespace
+}  // namespace kiln

@@ -3,12 +3,71 @@
 
 #include <cstring>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
+
 #include "backends/cpu/kernels/common.h"
 
 namespace kiln::cpu::kern {
 namespace {
 
 constexpr int64_t kTile = 16;
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define KILN_TRANSPOSE_AVX2 1
+// out row i (8 contiguous elements, rows out_stride apart) = column i of the 8x8 block whose row r is the 8
+// contiguous elements at in + r * in_stride. Moves bits only (no arithmetic): any 4-byte type.
+__attribute__((target("avx2"))) void transpose_8x8_4byte(const uint32_t* in, int64_t in_stride, uint32_t* out,
+                                                        int64_t out_stride) {
+  __m256 r[8], t[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(reinterpret_cast<const float*>(in + i * in_stride));
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    r[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int i = 0; i < 4; ++i) {
+    _mm256_storeu_ps(reinterpret_cast<float*>(out + i * out_stride), _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+    _mm256_storeu_ps(reinterpret_cast<float*>(out + (i + 4) * out_stride), _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+  }
+}
+
+bool have_avx2() {
+  static const bool yes = __builtin_cpu_supports("avx2");
+  return yes;
+}
+#endif
+
+// One tile of the transpose: out[a * ok + bb] = in[a + bb * sl] for a in [a0, a1), bb in [b0, b1).
+template <typename T>
+void transpose_tile(const T* in, int64_t sl, T* out, int64_t ok, int64_t a0, int64_t a1, int64_t b0, int64_t b1) {
+  int64_t a = a0;
+#ifdef KILN_TRANSPOSE_AVX2
+  if constexpr (sizeof(T) == 4) {
+    if (have_avx2()) {
+      for (; a + 8 <= a1; a += 8) {
+        int64_t bb = b0;
+        for (; bb + 8 <= b1; bb += 8)
+          transpose_8x8_4byte(reinterpret_cast<const uint32_t*>(in + a + bb * sl), sl,
+                              reinterpret_cast<uint32_t*>(out + a * ok + bb), ok);
+        for (int64_t ai = a; ai < a + 8; ++ai)
+          for (int64_t x = bb; x < b1; ++x) out[ai * ok + x] = in[ai + x * sl];
+      }
+    }
+  }
+#endif
+  for (; a < a1; ++a) {
+    T* o = out + a * ok;
+    const T* i = in + a;
+    for (int64_t bb = b0; bb < b1; ++bb) o[bb] = i[bb * sl];
+  }
+}
 
 // Visits items [begin, end) of the odometer over dims `d` (row-major), passing each item's source offset.
 template <typename F>
@@ -91,14 +150,8 @@ void copy_typed(const T* src, int64_t base, const std::vector<int64_t>& D, const
         so += i * os[j];
         dof += i * odst[j];
       }
-      for (int64_t b0 = 0; b0 < L; b0 += kTile) {
-        const int64_t b1 = std::min(L, b0 + kTile);
-        for (int64_t a = a0; a < a1; ++a) {
-          T* out = dst + dof + a * ok;
-          const T* in = src + so + a;
-          for (int64_t bb = b0; bb < b1; ++bb) out[bb] = in[bb * sl];
-        }
-      }
+      for (int64_t b0 = 0; b0 < L; b0 += kTile)
+        transpose_tile(src + so, sl, dst + dof, ok, a0, a1, b0, std::min(L, b0 + kTile));
     }
   });
 }

@@ -47,6 +47,9 @@ struct ConvState {
   bool dst_tmp_ready = false;  // allocated on first use (src_tmp: by source_memory, when a reorder needs it)
   bool bf16 = false;      // source and weights in bfloat16 (use_bf16), destination float32 ...
   bool bf16_dst = false;  // ... or bfloat16 when every reader rounds it to that anyway (readers_round_to_bf16)
+  // The activation as in-place eltwise primitives over the destination after the convolution, where oneDNN's
+  // post-op path for it is slow (split_activation); empty when it is a post-op.
+  std::vector<dnnl::eltwise_forward> act_after;
 };
 
 bool fused(const Node& n) { return n.op == OpKind::kFusedConv; }
@@ -76,6 +79,30 @@ Dims crop_dead_taps(const Dims& in, Dims* kernel, Window* w) {
     w->pad_r[i] = pr;
   }
   return first;
+}
+
+// oneDNN 2.6's AMX bf16 convolutions apply transcendental post-ops (SiLU, sigmoid, tanh, GELU) slowly: the post-op
+// often costs more than the convolution (YOLO-style 1x1 32 -> 32 at 80x80: 0.155 ms fused, 0.031 ms without it plus
+// 0.107 ms for a separate jit eltwise pass; EfficientNet-B0's stem 0.39 -> 0.12 + 0.19 ms). A separate pass wins
+// while the output stays in cache and loses once it does not (EfficientNet-B0 at batch 16: 33 ms of such
+// convolutions fused, 43 ms split; the 112x112x96 expansion's 38 MB output at 1.2 G elements/s), and tiny outputs
+// (squeeze-excitation 1x1) gain nothing. So: AMX kernels, outputs of 16K elements to 4 MB.
+// KILN_CPU_CONV_SPLIT_ACT: 0 never, all for every non-trivial activation (diagnosis).
+bool split_activation(const fused::Activation& act, const dnnl::convolution_forward::primitive_desc& pd) {
+  using K = fused::ActKind;
+  if (act.kind == K::kNone || act.kind == K::kRelu || act.kind == K::kLeakyRelu || act.kind == K::kClip ||
+      act.kind == K::kHardSigmoid || act.kind == K::kHardSwish)
+    return false;  // no transcendental: cheap as post-ops
+  const char* knob = std::getenv("KILN_CPU_CONV_SPLIT_ACT");
+  const std::string mode = knob ? knob : "";
+  if (mode == "0") return false;
+  if (mode == "all") return true;
+  const dnnl::memory::desc dst = pd.dst_desc();
+  int64_t elements = 1;
+  for (int64_t d : dst.dims()) elements *= d;
+  const size_t bytes = dst.get_size();
+  return std::string(pd.impl_info_str()).find("amx") != std::string::npos && elements >= (int64_t{16} << 10) &&
+         bytes <= (size_t{4} << 20);
 }
 
 Status build(CpuKernelContext& ctx, ConvState& s, const Tensor& x, const Tensor& w, const Tensor* b, bool has_z,
@@ -147,6 +174,16 @@ Status build(CpuKernelContext& ctx, ConvState& s, const Tensor& x, const Tensor&
   attr.set_post_ops(ops);
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   s.pd = dnnl::convolution_forward::primitive_desc(desc, attr, engine());
+  s.act_after.clear();
+  if (split_activation(act, s.pd)) {
+    dnnl::post_ops no_act;
+    if (has_z) no_act.append_sum(1.f);
+    dnnl::primitive_attr attr_no_act;
+    attr_no_act.set_post_ops(no_act);
+    attr_no_act.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    dnnl::convolution_forward::primitive_desc plain_pd(desc, attr_no_act, engine());
+    if (make_eltwise_chain(act, plain_pd.dst_desc(), &s.act_after)) s.pd = plain_pd;
+  }
   // On AVX-512 oneDNN's first choice is a brgemm kernel on channels-last activations, which Kiln's plain node
   // boundaries reorder on both sides of every convolution (EfficientNet-B0 at batch 16: a quarter of the run). Its
   // 16-channel-blocked kernels read and write the blocked form that hands off between nodes (blocked.h) instead.
@@ -312,6 +349,7 @@ Status run_conv(CpuKernelContext& ctx) {
                                          {DNNL_ARG_SCRATCHPAD, s.scratch}};
     if (b) args.emplace(DNNL_ARG_BIAS, s.bias);
     s.prim.execute(stream(), args);
+    for (auto& e : s.act_after) e.execute(stream(), {{DNNL_ARG_SRC, dst}, {DNNL_ARG_DST, dst}});
     if (in_place && s.inplace_onednn) {
       publish_in_place_output(ctx, dst, dst_plain, &s.handoff);
     } else if (in_place) {
