@@ -4,6 +4,7 @@
 // per context (while they stay the same bytes), activations per run when oneDNN wants another layout.
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,13 @@ struct ConvState {
   // The activation as in-place eltwise primitives over the destination after the convolution, where oneDNN's
   // post-op path for it is slow (split_activation); empty when it is a post-op.
   std::vector<dnnl::eltwise_forward> act_after;
+  // Memory objects over the run's tensors and the argument maps, made once per build: each run points them at its
+  // tensors (set_data_handle) instead of creating them (per-run creation and destruction was most of a batch-1
+  // model's overhead beyond its kernels under `perf`).
+  bool mem_ready = false;
+  memory m_src, m_dst_plain, m_dst_inplace, m_z;
+  std::unordered_map<int, memory> args, act_args;
+  std::optional<fused::Activation> act;  // parsed on the first run
 };
 
 bool fused(const Node& n) { return n.op == OpKind::kFusedConv; }
@@ -261,19 +269,24 @@ Status run_conv(CpuKernelContext& ctx) {
     return ctx.unsupported("only float32");
   if (x.rank() < 3 || x.rank() > 5 || w.rank() != x.rank()) return ctx.unsupported("rank");
   if (b && (b->rank() != 1 || b->dim(0) != w.dim(0))) return ctx.unsupported("bias shape");
-  fused::Activation act;
-  if (fused(ctx.node())) {
-    auto pa = fused::parse_activation(ctx.node());
-    if (!pa.ok()) return pa.status();
-    act = *pa;
-  }
   auto& slot = ctx.node_state();
   if (!slot) slot = std::make_shared<ConvState>();
   auto& s = *static_cast<ConvState*>(slot.get());
+  if (!s.act) {
+    fused::Activation act;
+    if (fused(ctx.node())) {
+      auto pa = fused::parse_activation(ctx.node());
+      if (!pa.ok()) return pa.status();
+      act = *pa;
+    }
+    s.act = act;
+  }
   try {
     if (s.x_dims != x.dims() || s.w_dims != w.dims() || s.has_bias != (b != nullptr) || s.has_z != has_z ||
-        s.bf16 != use_bf16(ctx))
-      KILN_RETURN_IF_ERROR(build(ctx, s, x, w, b, has_z, act));
+        s.bf16 != use_bf16(ctx)) {
+      s.mem_ready = false;
+      KILN_RETURN_IF_ERROR(build(ctx, s, x, w, b, has_z, *s.act));
+    }
     const Tensor* z = has_z ? &ctx.input(3) : nullptr;
     if (z && (z->dtype() != DType::kFloat32 || z->dims() != s.y_dims)) return ctx.unsupported("Z must match Y's shape");
     // Hand-offs on W or B (a conv computing another's weights): use their plain bytes.
@@ -314,8 +327,19 @@ Status run_conv(CpuKernelContext& ctx) {
     }
     auto out = ctx.allocate_output(0, DType::kFloat32, s.y_dims);
     if (!out.ok()) return out.status();
-    memory src(s.x_md, engine(), const_cast<void*>(x.raw()));
-    memory dst_plain(s.y_md, engine(), (*out)->raw());
+    if (!s.mem_ready) {
+      s.m_src = memory(s.x_md, engine(), nullptr);
+      s.m_dst_plain = memory(s.y_md, engine(), nullptr);
+      s.m_dst_inplace = memory(s.pd.dst_desc(), engine(), nullptr);
+      s.m_z = memory(s.y_md, engine(), nullptr);
+      s.args = {{DNNL_ARG_WEIGHTS, s.weights}, {DNNL_ARG_SCRATCHPAD, s.scratch}};
+      if (b) s.args.emplace(DNNL_ARG_BIAS, s.bias);
+      s.mem_ready = true;
+    }
+    memory& src = s.m_src;
+    memory& dst_plain = s.m_dst_plain;
+    src.set_data_handle(const_cast<void*>(x.raw()));
+    dst_plain.set_data_handle((*out)->raw());
     // The producer may have left X blocked (a hand-off): read that, or have it fill X first.
     KILN_ASSIGN_OR_RETURN(memory src_used, source_memory(ctx, 0, src, s.src_plain ? nullptr : &s.src_tmp, s.pd.src_desc()));
     const bool in_place = (s.inplace_block > 0 || s.inplace_onednn) && ctx.private_output(0);
@@ -323,7 +347,8 @@ Status run_conv(CpuKernelContext& ctx) {
       s.dst_tmp = memory(s.pd.dst_desc(), engine());
       s.dst_tmp_ready = true;
     }
-    memory dst = s.dst_plain ? dst_plain : in_place ? memory(s.pd.dst_desc(), engine(), (*out)->raw()) : s.dst_tmp;
+    if (in_place) s.m_dst_inplace.set_data_handle((*out)->raw());
+    memory& dst = s.dst_plain ? dst_plain : in_place ? s.m_dst_inplace : s.dst_tmp;
     if (z) {
       // Z may be a blocked hand-off: copy it into the blocked destination (or fill its plain bytes first).
       OnednnHandoff* zh = onednn_handoff(ctx, 3);
@@ -338,18 +363,22 @@ Status run_conv(CpuKernelContext& ctx) {
         reorder(zb, dst);
       } else {
         if (CpuHandoff* h = ctx.input_handoff(3)) KILN_RETURN_IF_ERROR(h->materialize());
-        memory zm(s.y_md, engine(), const_cast<void*>(z->raw()));
-        if (s.dst_plain) std::memcpy((*out)->raw(), z->raw(), z->nbytes());
-        else reorder(zm, dst);
+        if (s.dst_plain) {
+          std::memcpy((*out)->raw(), z->raw(), z->nbytes());
+        } else {
+          s.m_z.set_data_handle(const_cast<void*>(z->raw()));
+          reorder(s.m_z, dst);
+        }
       }
     }
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src_used},
-                                         {DNNL_ARG_WEIGHTS, s.weights},
-                                         {DNNL_ARG_DST, dst},
-                                         {DNNL_ARG_SCRATCHPAD, s.scratch}};
-    if (b) args.emplace(DNNL_ARG_BIAS, s.bias);
-    s.prim.execute(stream(), args);
-    for (auto& e : s.act_after) e.execute(stream(), {{DNNL_ARG_SRC, dst}, {DNNL_ARG_DST, dst}});
+    s.args[DNNL_ARG_SRC] = src_used;
+    s.args[DNNL_ARG_DST] = dst;
+    s.prim.execute(stream(), s.args);
+    if (!s.act_after.empty()) {
+      s.act_args[DNNL_ARG_SRC] = dst;
+      s.act_args[DNNL_ARG_DST] = dst;
+      for (auto& e : s.act_after) e.execute(stream(), s.act_args);
+    }
     if (in_place && s.inplace_onednn) {
       publish_in_place_output(ctx, dst, dst_plain, &s.handoff);
     } else if (in_place) {

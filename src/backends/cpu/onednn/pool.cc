@@ -5,6 +5,8 @@
 // convolutions' NHWC hand-offs.
 #include <string>
 
+#include <unordered_map>
+
 #include "backends/cpu/onednn/common.h"
 #include "backends/cpu/onednn/kernels.h"
 
@@ -22,6 +24,11 @@ struct PoolState {
   memory::desc x_want;
   memory x_tmp, y_tmp, scratch;
   std::shared_ptr<OnednnHandoff> handoff;
+  // Memory objects over the run's tensors and the argument map, made once per build (each run only points them at
+  // its tensors: creating them per run was a batch-1 model's main overhead beyond its kernels).
+  bool mem_ready = false;
+  memory xm, ym;
+  std::unordered_map<int, memory> args;
 };
 
 // oneDNN's pooling on plain NCHW is a scalar loop ("simple_nchw"); its jit kernels want channel blocks of 8
@@ -139,18 +146,32 @@ Status run_pool(CpuKernelContext& ctx) {
   if (!slot) slot = std::make_shared<PoolState>();
   auto& s = *static_cast<PoolState*>(slot.get());
   try {
-    if (s.x_dims != x.dims()) KILN_RETURN_IF_ERROR(build(ctx, s, x));
+    if (s.x_dims != x.dims()) {
+      s.mem_ready = false;
+      KILN_RETURN_IF_ERROR(build(ctx, s, x));
+    }
     auto out = ctx.allocate_output(0, x.dtype(), s.y_dims);
     if (!out.ok()) return out.status();
-    memory xm(s.x_md, engine(), const_cast<void*>(x.raw())), ym(s.y_md, engine(), (*out)->raw());
+    if (!s.mem_ready) {
+      s.xm = memory(s.x_md, engine(), nullptr);
+      s.ym = memory(s.y_md, engine(), nullptr);
+      s.args = {{DNNL_ARG_SCRATCHPAD, s.scratch}};
+      s.mem_ready = true;
+    }
+    s.xm.set_data_handle(const_cast<void*>(x.raw()));
+    s.ym.set_data_handle((*out)->raw());
     if (s.blocked) {
       // X may arrive blocked from a oneDNN producer; Y stays blocked when only oneDNN kernels read it.
-      KILN_ASSIGN_OR_RETURN(memory src, source_memory(ctx, 0, xm, &s.x_tmp, s.x_want));
-      s.prim.execute(stream(), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, s.y_tmp}, {DNNL_ARG_SCRATCHPAD, s.scratch}});
-      publish_blocked_output(ctx, s.y_tmp, ym, &s.handoff);
+      KILN_ASSIGN_OR_RETURN(memory src, source_memory(ctx, 0, s.xm, &s.x_tmp, s.x_want));
+      s.args[DNNL_ARG_SRC] = src;
+      s.args[DNNL_ARG_DST] = s.y_tmp;
+      s.prim.execute(stream(), s.args);
+      publish_blocked_output(ctx, s.y_tmp, s.ym, &s.handoff);
     } else {
       KILN_RETURN_IF_ERROR(materialize_inputs(ctx));
-      s.prim.execute(stream(), {{DNNL_ARG_SRC, xm}, {DNNL_ARG_DST, ym}, {DNNL_ARG_SCRATCHPAD, s.scratch}});
+      s.args[DNNL_ARG_SRC] = s.xm;
+      s.args[DNNL_ARG_DST] = s.ym;
+      s.prim.execute(stream(), s.args);
     }
     stream().wait();
   } catch (const dnnl::error& e) {
