@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 
 #include "kiln/engine.h"
 #include "runtime/backend.h"
@@ -19,6 +20,41 @@ namespace kiln {
 namespace {
 
 using test_util::random_f32;
+
+// A float32 [N, c, H, W] type with N, H and W unknown.
+TypeInfo nchw_any(int64_t c) {
+  return TypeInfo::tensor(DType::kFloat32, Shape::of_dims({Dim{-1, "N"}, Dim::known(c), Dim{-1, {}}, Dim{-1, {}}}));
+}
+
+Node test_node(OpKind op, const std::string& name, std::vector<std::string> in, std::vector<std::string> out) {
+  return test_util::make_node(op, name, std::move(in), std::move(out));
+}
+
+// Types the initializers and input x, and makes the engine over g for `backend` at `precision` (plans: default
+// ones when empty).
+std::shared_ptr<Engine> finish_engine(const std::shared_ptr<Graph>& g, const std::string& backend,
+                                      const std::string& precision, std::vector<NodePlan> plans = {}) {
+  for (const auto& [name, t] : g->initializers) g->value_types[name] = TypeInfo::tensor(t.dtype(), Shape::of(t.dims()));
+  g->value_types["x"] = g->inputs[0].type;
+  EngineInfo info;
+  info.backend = backend;
+  info.precision = precision;
+  auto e = std::make_shared<Engine>(g, info, std::vector<OptimizationProfile>{});
+  if (plans.empty()) plans.resize(g->nodes.size());
+  EngineAccess::set_plans(*e, plans);
+  return e;
+}
+
+// The bf16 budget against the float32 reference: bf16 operands, float32 accumulation (docs/precision.md).
+void expect_within_bf16_budget(const Tensor& got, const Tensor& ref, const std::string& what) {
+  ASSERT_EQ(got.dims(), ref.dims()) << what;
+  double max_ref = 0, max_err = 0;
+  for (int64_t i = 0; i < ref.numel(); ++i) {
+    max_ref = std::max(max_ref, std::fabs(double(ref.data<float>()[i])));
+    max_err = std::max(max_err, std::fabs(double(got.data<float>()[i]) - ref.data<float>()[i]));
+  }
+  EXPECT_LE(max_err, 2e-2 * max_ref + 1e-3) << what;
+}
 
 // x[N,8,12,12]:
 //   a = Conv 3x3 -> 32 ch, read only by convolutions (b, e)          -> may hand off in bf16
@@ -152,36 +188,23 @@ namespace {
 std::shared_ptr<Engine> se_engine(const std::string& backend, const std::string& precision, bool gate_first) {
   auto g = std::make_shared<Graph>();
   g->name = "se";
-  auto any4 = [](int64_t c) {
-    return TypeInfo::tensor(DType::kFloat32, Shape::of_dims({Dim{-1, "N"}, Dim::known(c), Dim{-1, {}}, Dim{-1, {}}}));
-  };
-  g->inputs.push_back({"x", any4(16)});
+  g->inputs.push_back({"x", nchw_any(16)});
   g->initializers["w1"] = test_util::random_f32({48, 16, 3, 3}, 11, -0.2f, 0.2f);
   g->initializers["w2"] = test_util::random_f32({32, 48, 1, 1}, 12, -0.2f, 0.2f);
-  auto node = [](OpKind op, const std::string& name, std::vector<std::string> in, std::vector<std::string> out) {
-    return test_util::make_node(op, name, std::move(in), std::move(out));
-  };
-  g->nodes.push_back(node(OpKind::kConv, "c1", {"x", "w1"}, {"y"}));
+  g->nodes.push_back(test_node(OpKind::kConv, "c1", {"x", "w1"}, {"y"}));
   g->nodes.back().attrs.set("pads", Dims{1, 1, 1, 1});
-  g->nodes.push_back(node(OpKind::kGlobalAveragePool, "gap", {"y"}, {"m"}));
-  g->nodes.push_back(node(OpKind::kSigmoid, "sig", {"m"}, {"gate"}));
-  g->nodes.push_back(node(OpKind::kMul, "mul", gate_first ? std::vector<std::string>{"gate", "y"}
-                                                          : std::vector<std::string>{"y", "gate"}, {"z"}));
-  g->nodes.push_back(node(OpKind::kConv, "c2", {"z", "w2"}, {"out"}));
-  for (const auto& [name, t] : g->initializers) g->value_types[name] = TypeInfo::tensor(t.dtype(), Shape::of(t.dims()));
-  g->value_types["x"] = g->inputs[0].type;
-  for (const char* v : {"y", "z"}) g->value_types[v] = any4(48);
+  g->nodes.push_back(test_node(OpKind::kGlobalAveragePool, "gap", {"y"}, {"m"}));
+  g->nodes.push_back(test_node(OpKind::kSigmoid, "sig", {"m"}, {"gate"}));
+  g->nodes.push_back(test_node(OpKind::kMul, "mul", gate_first ? std::vector<std::string>{"gate", "y"}
+                                                               : std::vector<std::string>{"y", "gate"}, {"z"}));
+  g->nodes.push_back(test_node(OpKind::kConv, "c2", {"z", "w2"}, {"out"}));
+  for (const char* v : {"y", "z"}) g->value_types[v] = nchw_any(48);
   for (const char* v : {"m", "gate"})
     g->value_types[v] = TypeInfo::tensor(DType::kFloat32, Shape::of_dims({Dim{-1, "N"}, Dim::known(48), Dim::known(1),
                                                                           Dim::known(1)}));
-  g->value_types["out"] = any4(32);
+  g->value_types["out"] = nchw_any(32);
   g->outputs.push_back({"out", g->value_types["out"]});
-  EngineInfo info;
-  info.backend = backend;
-  info.precision = precision;
-  auto e = std::make_shared<Engine>(g, info, std::vector<OptimizationProfile>{});
-  EngineAccess::set_plans(*e, std::vector<NodePlan>(g->nodes.size()));
-  return e;
+  return finish_engine(g, backend, precision);
 }
 
 TEST(CpuBf16Handoff, ChannelWiseMulKeepsTheConvolutionLayout) {
@@ -206,12 +229,7 @@ TEST(CpuBf16Handoff, ChannelWiseMulKeepsTheConvolutionLayout) {
       const std::string what = std::string(gate_first ? "gate * y" : "y * gate") + ", batch " + std::to_string(n);
       ASSERT_EQ(fast.dims(), plain.dims()) << what;
       EXPECT_EQ(std::memcmp(fast.raw(), plain.raw(), fast.nbytes()), 0) << what;
-      double max_ref = 0, max_err = 0;
-      for (int64_t i = 0; i < ref.numel(); ++i) {
-        max_ref = std::max(max_ref, std::fabs(double(ref.data<float>()[i])));
-        max_err = std::max(max_err, std::fabs(double(fast.data<float>()[i]) - ref.data<float>()[i]));
-      }
-      EXPECT_LE(max_err, 2e-2 * max_ref + 1e-3) << what;
+      expect_within_bf16_budget(fast, ref, what);
     }
 }
 
@@ -222,37 +240,24 @@ TEST(CpuBf16Handoff, ChannelWiseMulKeepsTheConvolutionLayout) {
 std::shared_ptr<Engine> concat_engine(const std::string& backend, const std::string& precision, bool plain_concat) {
   auto g = std::make_shared<Graph>();
   g->name = "concat";
-  auto any4 = [](int64_t c) {
-    return TypeInfo::tensor(DType::kFloat32, Shape::of_dims({Dim{-1, "N"}, Dim::known(c), Dim{-1, {}}, Dim{-1, {}}}));
-  };
-  g->inputs.push_back({"x", any4(16)});
+  g->inputs.push_back({"x", nchw_any(16)});
   g->initializers["w1"] = test_util::random_f32({24, 16, 3, 3}, 21, -0.2f, 0.2f);
   g->initializers["w2"] = test_util::random_f32({16, 16, 1, 1}, 22, -0.2f, 0.2f);
   g->initializers["w3"] = test_util::random_f32({8, 40, 1, 1}, 23, -0.2f, 0.2f);
-  auto node = [](OpKind op, const std::string& name, std::vector<std::string> in, std::vector<std::string> out) {
-    return test_util::make_node(op, name, std::move(in), std::move(out));
-  };
-  g->nodes.push_back(node(OpKind::kConv, "c1", {"x", "w1"}, {"a"}));
+  g->nodes.push_back(test_node(OpKind::kConv, "c1", {"x", "w1"}, {"a"}));
   g->nodes.back().attrs.set("pads", Dims{1, 1, 1, 1});
-  g->nodes.push_back(node(OpKind::kConv, "c2", {"x", "w2"}, {"b"}));
-  g->nodes.push_back(node(OpKind::kConcat, "cat", {"a", "b"}, {"ab"}));
+  g->nodes.push_back(test_node(OpKind::kConv, "c2", {"x", "w2"}, {"b"}));
+  g->nodes.push_back(test_node(OpKind::kConcat, "cat", {"a", "b"}, {"ab"}));
   g->nodes.back().attrs.set("axis", int64_t{1});
-  g->nodes.push_back(node(OpKind::kConv, "c3", {"ab", "w3"}, {"out"}));
-  for (const auto& [name, t] : g->initializers) g->value_types[name] = TypeInfo::tensor(t.dtype(), Shape::of(t.dims()));
-  g->value_types["x"] = g->inputs[0].type;
-  g->value_types["a"] = any4(24);
-  g->value_types["b"] = any4(16);
-  g->value_types["ab"] = any4(40);
-  g->value_types["out"] = any4(8);
+  g->nodes.push_back(test_node(OpKind::kConv, "c3", {"ab", "w3"}, {"out"}));
+  g->value_types["a"] = nchw_any(24);
+  g->value_types["b"] = nchw_any(16);
+  g->value_types["ab"] = nchw_any(40);
+  g->value_types["out"] = nchw_any(8);
   g->outputs.push_back({"out", g->value_types["out"]});
-  EngineInfo info;
-  info.backend = backend;
-  info.precision = precision;
-  auto e = std::make_shared<Engine>(g, info, std::vector<OptimizationProfile>{});
   std::vector<NodePlan> plans(g->nodes.size());
   if (plain_concat) plans[2].backend = "reference";
-  EngineAccess::set_plans(*e, plans);
-  return e;
+  return finish_engine(g, backend, precision, plans);
 }
 
 TEST(CpuBf16Handoff, ChannelConcatKeepsTheConvolutionLayout) {
@@ -273,12 +278,7 @@ TEST(CpuBf16Handoff, ChannelConcatKeepsTheConvolutionLayout) {
     const Tensor ref = run_cat("reference", "fp32", false);
     ASSERT_EQ(fast.dims(), plain.dims());
     EXPECT_EQ(std::memcmp(fast.raw(), plain.raw(), fast.nbytes()), 0) << "batch " << n;
-    double max_ref = 0, max_err = 0;
-    for (int64_t i = 0; i < ref.numel(); ++i) {
-      max_ref = std::max(max_ref, std::fabs(double(ref.data<float>()[i])));
-      max_err = std::max(max_err, std::fabs(double(fast.data<float>()[i]) - ref.data<float>()[i]));
-    }
-    EXPECT_LE(max_err, 2e-2 * max_ref + 1e-3) << "batch " << n;
+    expect_within_bf16_budget(fast, ref, "batch " + std::to_string(n));
   }
 }
 
@@ -298,63 +298,57 @@ std::shared_ptr<Engine> neck_engine(const std::string& backend, const std::strin
                                     bool direct = false) {
   auto g = std::make_shared<Graph>();
   g->name = "neck";
-  auto any4 = [](int64_t c) {
-    return TypeInfo::tensor(DType::kFloat32, Shape::of_dims({Dim{-1, "N"}, Dim::known(c), Dim{-1, {}}, Dim{-1, {}}}));
-  };
-  g->inputs.push_back({"x", any4(16)});
+  g->inputs.push_back({"x", nchw_any(16)});
   g->initializers["w1"] = test_util::random_f32({40, 16, 3, 3}, 31, -0.2f, 0.2f);
   g->initializers["w2"] = test_util::random_f32({40, 40, 1, 1}, 32, -0.2f, 0.2f);
   g->initializers["w3"] = test_util::random_f32({8, 40, 3, 3}, 33, -0.2f, 0.2f);
-  Tensor scales(DType::kFloat32, {4});
-  const float sv[] = {1, 1, 2, 2};
-  std::memcpy(scales.raw(), sv, sizeof sv);
-  g->initializers["scales"] = scales;
-  auto node = [](OpKind op, const std::string& name, std::vector<std::string> in, std::vector<std::string> out) {
-    return test_util::make_node(op, name, std::move(in), std::move(out));
-  };
-  g->nodes.push_back(node(OpKind::kConv, "c1", {"x", "w1"}, {"a"}));
+  g->nodes.push_back(test_node(OpKind::kConv, "c1", {"x", "w1"}, {"a"}));
   g->nodes.back().attrs.set("pads", Dims{1, 1, 1, 1});
-  g->nodes.push_back(node(OpKind::kConv, "c2", {"a", "w2"}, {"b"}));
-  g->nodes.push_back(node(OpKind::kAdd, "add", {"a", "b"}, {"s"}));
+  g->nodes.push_back(test_node(OpKind::kConv, "c2", {"a", "w2"}, {"b"}));
+  g->nodes.push_back(test_node(OpKind::kAdd, "add", {"a", "b"}, {"s"}));
+  std::vector<const char*> outputs{"out"};
   if (direct) {
-    g->nodes.push_back(node(OpKind::kSigmoid, "sig", {"b"}, {"gs"}));
-    g->nodes.push_back(node(OpKind::kConv, "c3", {"s", "w3"}, {"out"}));
+    g->nodes.push_back(test_node(OpKind::kSigmoid, "sig", {"b"}, {"gs"}));
+    g->nodes.push_back(test_node(OpKind::kConv, "c3", {"s", "w3"}, {"out"}));
     g->nodes.back().attrs.set("pads", Dims{1, 1, 1, 1});
-    g->nodes.push_back(node(OpKind::kConv, "c4", {"gs", "w3"}, {"out2"}));
+    g->nodes.push_back(test_node(OpKind::kConv, "c4", {"gs", "w3"}, {"out2"}));
     g->nodes.back().attrs.set("pads", Dims{1, 1, 1, 1});
-    for (const auto& [name, t] : g->initializers)
-      g->value_types[name] = TypeInfo::tensor(t.dtype(), Shape::of(t.dims()));
-    g->value_types["x"] = g->inputs[0].type;
-    for (const char* v : {"a", "b", "s", "gs"}) g->value_types[v] = any4(40);
-    for (const char* v : {"out", "out2"}) {
-      g->value_types[v] = any4(8);
-      g->outputs.push_back({v, g->value_types[v]});
-    }
-    g->initializers.erase("scales");
-    g->value_types.erase("scales");
-    EngineInfo info;
-    info.backend = backend;
-    info.precision = precision;
-    auto e = std::make_shared<Engine>(g, info, std::vector<OptimizationProfile>{});
-    EngineAccess::set_plans(*e, std::vector<NodePlan>(g->nodes.size()));
-    return e;
+    outputs.push_back("out2");
+  } else {
+    Tensor scales(DType::kFloat32, {4});
+    const float sv[] = {1, 1, 2, 2};
+    std::memcpy(scales.raw(), sv, sizeof sv);
+    g->initializers["scales"] = scales;
+    g->nodes.push_back(test_node(OpKind::kSigmoid, "sig", {"s"}, {"gs"}));
+    g->nodes.push_back(test_node(OpKind::kResize, "up", {"gs", "", "scales"}, {"u"}));
+    g->nodes.back().attrs.set("mode", std::string(linear ? "linear" : "nearest"));
+    g->nodes.push_back(test_node(OpKind::kConv, "c3", {"u", "w3"}, {"out"}));
+    g->nodes.back().attrs.set("pads", Dims{1, 1, 1, 1});
+    g->value_types["u"] = nchw_any(40);
   }
-  g->nodes.push_back(node(OpKind::kSigmoid, "sig", {"s"}, {"gs"}));
-  g->nodes.push_back(node(OpKind::kResize, "up", {"gs", "", "scales"}, {"u"}));
-  g->nodes.back().attrs.set("mode", std::string(linear ? "linear" : "nearest"));
-  g->nodes.push_back(node(OpKind::kConv, "c3", {"u", "w3"}, {"out"}));
-  g->nodes.back().attrs.set("pads", Dims{1, 1, 1, 1});
-  for (const auto& [name, t] : g->initializers) g->value_types[name] = TypeInfo::tensor(t.dtype(), Shape::of(t.dims()));
-  g->value_types["x"] = g->inputs[0].type;
-  for (const char* v : {"a", "b", "s", "gs", "u"}) g->value_types[v] = any4(40);
-  g->value_types["out"] = any4(8);
-  g->outputs.push_back({"out", g->value_types["out"]});
-  EngineInfo info;
-  info.backend = backend;
-  info.precision = precision;
-  auto e = std::make_shared<Engine>(g, info, std::vector<OptimizationProfile>{});
-  EngineAccess::set_plans(*e, std::vector<NodePlan>(g->nodes.size()));
-  return e;
+  for (const char* v : {"a", "b", "s", "gs"}) g->value_types[v] = nchw_any(40);
+  for (const char* v : outputs) {
+    g->value_types[v] = nchw_any(8);
+    g->outputs.push_back({v, g->value_types[v]});
+  }
+  return finish_engine(g, backend, precision);
+}
+
+// Both runs of an engine on one context (the second reuses the hand-offs); the outputs of the second.
+NamedValues run_twice(const std::shared_ptr<Engine>& engine, const Tensor& x) {
+  auto ctx = engine->create_context();
+  NamedValues in{{"x", Value::of(x)}}, out;
+  EXPECT_TRUE(ctx->run(in, &out).ok());
+  EXPECT_TRUE(ctx->run(in, &out).ok());
+  return out;
+}
+
+// Runs with `knob` set to 0 (the plain path), then without it.
+NamedValues run_with_knob_off(const char* knob, const std::function<NamedValues()>& run) {
+  EXPECT_EQ(setenv(knob, "0", 1), 0);
+  NamedValues out = run();
+  unsetenv(knob);
+  return out;
 }
 
 TEST(CpuBf16Handoff, ResidualAddActivationAndResizeKeepTheConvolutionLayout) {
@@ -363,77 +357,42 @@ TEST(CpuBf16Handoff, ResidualAddActivationAndResizeKeepTheConvolutionLayout) {
   for (bool linear : {false, true})
     for (int64_t n : {1, 2}) {
       const Tensor x = random_f32({n, 16, 7, 9}, 80 + static_cast<uint32_t>(n));
-      auto run_neck = [&](const std::string& backend, const std::string& precision) {
-        auto engine = neck_engine(backend, precision, linear);
-        auto ctx = engine->create_context();
-        NamedValues in{{"x", Value::of(x)}}, out;
-        EXPECT_TRUE(ctx->run(in, &out).ok());
-        EXPECT_TRUE(ctx->run(in, &out).ok());  // hand-offs reused
-        return out[0].second.tensor;
+      auto run = [&](const std::string& backend, const std::string& precision) {
+        return run_twice(neck_engine(backend, precision, linear), x)[0].second.tensor;
       };
-      const Tensor fast = run_neck("cpu", "bf16");
-      ASSERT_EQ(setenv("KILN_CPU_CHANNELS_LAST", "0", 1), 0);
-      const Tensor plain = run_neck("cpu", "bf16");
-      unsetenv("KILN_CPU_CHANNELS_LAST");
-      const Tensor ref = run_neck("reference", "fp32");
+      const Tensor fast = run("cpu", "bf16");
+      const Tensor plain = run_with_knob_off("KILN_CPU_CHANNELS_LAST", [&] {
+        return NamedValues{{"out", Value::of(run("cpu", "bf16"))}};
+      })[0].second.tensor;
       const std::string what = std::string(linear ? "linear" : "nearest") + ", batch " + std::to_string(n);
       ASSERT_EQ(fast.dims(), (Dims{n, 8, 14, 18})) << what;
       ASSERT_EQ(fast.dims(), plain.dims()) << what;
       EXPECT_EQ(std::memcmp(fast.raw(), plain.raw(), fast.nbytes()), 0) << what;
-      double max_ref = 0, max_err = 0;
-      for (int64_t i = 0; i < ref.numel(); ++i) {
-        max_ref = std::max(max_ref, std::fabs(double(ref.data<float>()[i])));
-        max_err = std::max(max_err, std::fabs(double(fast.data<float>()[i]) - ref.data<float>()[i]));
-      }
-      EXPECT_LE(max_err, 2e-2 * max_ref + 1e-3) << what;
+      expect_within_bf16_budget(fast, run("reference", "fp32"), what);
     }
 }
-
-}  // namespace
-}  // namespace kiln
-
-namespace kiln {
-namespace {
 
 TEST(CpuBf16Handoff, ResidualAddAndActivationWriteBf16ForConvolutions) {
   if (!native_bf16()) GTEST_SKIP() << "this CPU has no native bf16 (AVX512-BF16 or AMX)";
   register_builtin_backends();
   for (int64_t n : {1, 3}) {
     const Tensor x = random_f32({n, 16, 6, 11}, 90 + static_cast<uint32_t>(n));
-    auto run_direct = [&](const std::string& backend, const std::string& precision) {
-      auto engine = neck_engine(backend, precision, false, /*direct=*/true);
-      auto ctx = engine->create_context();
-      NamedValues in{{"x", Value::of(x)}}, out;
-      EXPECT_TRUE(ctx->run(in, &out).ok());
-      EXPECT_TRUE(ctx->run(in, &out).ok());  // hand-offs reused
-      return out;
+    auto run = [&](const std::string& backend, const std::string& precision) {
+      return run_twice(neck_engine(backend, precision, false, /*direct=*/true), x);
     };
-    const NamedValues fast = run_direct("cpu", "bf16");
-    ASSERT_EQ(setenv("KILN_CPU_CHANNELS_LAST", "0", 1), 0);
-    const NamedValues plain = run_direct("cpu", "bf16");
-    unsetenv("KILN_CPU_CHANNELS_LAST");
-    const NamedValues ref = run_direct("reference", "fp32");
+    const NamedValues fast = run("cpu", "bf16");
+    const NamedValues plain = run_with_knob_off("KILN_CPU_CHANNELS_LAST", [&] { return run("cpu", "bf16"); });
+    const NamedValues ref = run("reference", "fp32");
     ASSERT_EQ(fast.size(), 2u);
     for (size_t k = 0; k < 2; ++k) {
-      const Tensor &a = fast[k].second.tensor, &b = plain[k].second.tensor, &r = ref[k].second.tensor;
+      const Tensor &a = fast[k].second.tensor, &b = plain[k].second.tensor;
       const std::string what = fast[k].first + ", batch " + std::to_string(n);
       ASSERT_EQ(a.dims(), (Dims{n, 8, 6, 11})) << what;
       EXPECT_EQ(std::memcmp(a.raw(), b.raw(), a.nbytes()), 0) << what;
-      double max_ref = 0, max_err = 0;
-      for (int64_t i = 0; i < r.numel(); ++i) {
-        max_ref = std::max(max_ref, std::fabs(double(r.data<float>()[i])));
-        max_err = std::max(max_err, std::fabs(double(a.data<float>()[i]) - r.data<float>()[i]));
-      }
-      EXPECT_LE(max_err, 2e-2 * max_ref + 1e-3) << what;
+      expect_within_bf16_budget(a, ref[k].second.tensor, what);
     }
   }
 }
-
-}  // namespace
-}  // namespace kiln
-
-namespace kiln {
-namespace {
 
 // FusedConv with a transcendental activation on AMX: oneDNN's post-op is slow there, so mid-sized outputs run the
 // activation as a separate pass (conv.cc split_activation). Both forms stay within the bf16 budget of the reference
@@ -441,36 +400,23 @@ namespace {
 std::shared_ptr<Engine> act_engine(const std::string& backend, const std::string& precision, const char* act) {
   auto g = std::make_shared<Graph>();
   g->name = "conv_act";
-  auto any4 = [](int64_t c) {
-    return TypeInfo::tensor(DType::kFloat32, Shape::of_dims({Dim{-1, "N"}, Dim::known(c), Dim{-1, {}}, Dim{-1, {}}}));
-  };
-  g->inputs.push_back({"x", any4(3)});
+  g->inputs.push_back({"x", nchw_any(3)});
   g->initializers["w1"] = test_util::random_f32({32, 3, 3, 3}, 41, -0.4f, 0.4f);
   g->initializers["b1"] = test_util::random_f32({32}, 42, -0.2f, 0.2f);
   g->initializers["w2"] = test_util::random_f32({32, 32, 1, 1}, 43, -0.2f, 0.2f);
   g->initializers["w3"] = test_util::random_f32({8, 32, 3, 3}, 44, -0.2f, 0.2f);
-  auto node = [](OpKind op, const std::string& name, std::vector<std::string> in, std::vector<std::string> out) {
-    return test_util::make_node(op, name, std::move(in), std::move(out));
-  };
-  g->nodes.push_back(node(OpKind::kFusedConv, "stem", {"x", "w1", "b1"}, {"a"}));  // a 3-channel stem, stride 2
+  g->nodes.push_back(test_node(OpKind::kFusedConv, "stem", {"x", "w1", "b1"}, {"a"}));  // a 3-channel stem, stride 2
   g->nodes.back().attrs.set("pads", Dims{1, 1, 1, 1});
   g->nodes.back().attrs.set("strides", Dims{2, 2});
   g->nodes.back().attrs.set("activation", std::string(act));
-  g->nodes.push_back(node(OpKind::kFusedConv, "pw", {"a", "w2"}, {"b"}));  // a 1x1 (brgemm) convolution
+  g->nodes.push_back(test_node(OpKind::kFusedConv, "pw", {"a", "w2"}, {"b"}));  // a 1x1 (brgemm) convolution
   g->nodes.back().attrs.set("activation", std::string(act));
-  g->nodes.push_back(node(OpKind::kConv, "out", {"b", "w3"}, {"y"}));
+  g->nodes.push_back(test_node(OpKind::kConv, "out", {"b", "w3"}, {"y"}));
   g->nodes.back().attrs.set("pads", Dims{1, 1, 1, 1});
-  for (const auto& [name, t] : g->initializers) g->value_types[name] = TypeInfo::tensor(t.dtype(), Shape::of(t.dims()));
-  g->value_types["x"] = g->inputs[0].type;
-  for (const char* v : {"a", "b"}) g->value_types[v] = any4(32);
-  g->value_types["y"] = any4(8);
+  for (const char* v : {"a", "b"}) g->value_types[v] = nchw_any(32);
+  g->value_types["y"] = nchw_any(8);
   g->outputs.push_back({"y", g->value_types["y"]});
-  EngineInfo info;
-  info.backend = backend;
-  info.precision = precision;
-  auto e = std::make_shared<Engine>(g, info, std::vector<OptimizationProfile>{});
-  EngineAccess::set_plans(*e, std::vector<NodePlan>(g->nodes.size()));
-  return e;
+  return finish_engine(g, backend, precision);
 }
 
 TEST(CpuBf16Handoff, TranscendentalActivationSplitFromAmxConvolutions) {
@@ -479,32 +425,17 @@ TEST(CpuBf16Handoff, TranscendentalActivationSplitFromAmxConvolutions) {
   for (const char* act : {"Silu", "Sigmoid", "Tanh"})
     for (int64_t n : {1, 2}) {
       const Tensor x = random_f32({n, 3, 80, 72}, 100 + static_cast<uint32_t>(n));
-      auto run_act = [&](const std::string& backend, const std::string& precision) {
-        auto engine = act_engine(backend, precision, act);
-        auto ctx = engine->create_context();
-        NamedValues in{{"x", Value::of(x)}}, out;
-        EXPECT_TRUE(ctx->run(in, &out).ok());
-        EXPECT_TRUE(ctx->run(in, &out).ok());
-        return out[0].second.tensor;
+      auto run = [&](const std::string& backend, const std::string& precision) {
+        return run_twice(act_engine(backend, precision, act), x);
       };
-      const Tensor split = run_act("cpu", "bf16");
-      ASSERT_EQ(setenv("KILN_CPU_CONV_SPLIT_ACT", "0", 1), 0);
-      const Tensor fused_act = run_act("cpu", "bf16");
-      unsetenv("KILN_CPU_CONV_SPLIT_ACT");
-      const Tensor ref = run_act("reference", "fp32");
+      const Tensor split = run("cpu", "bf16")[0].second.tensor;
+      const Tensor fused_act =
+          run_with_knob_off("KILN_CPU_CONV_SPLIT_ACT", [&] { return run("cpu", "bf16"); })[0].second.tensor;
+      const Tensor ref = run("reference", "fp32")[0].second.tensor;
       const std::string what = std::string(act) + ", batch " + std::to_string(n);
-      ASSERT_EQ(split.dims(), ref.dims()) << what;
-      double max_ref = 0, err_split = 0, err_fused = 0, diff = 0;
-      for (int64_t i = 0; i < ref.numel(); ++i) {
-        const double r = ref.data<float>()[i], a = split.data<float>()[i], b = fused_act.data<float>()[i];
-        max_ref = std::max(max_ref, std::fabs(r));
-        err_split = std::max(err_split, std::fabs(a - r));
-        err_fused = std::max(err_fused, std::fabs(b - r));
-        diff = std::max(diff, std::fabs(a - b));
-      }
-      EXPECT_LE(err_split, 2e-2 * max_ref + 1e-3) << what;
-      EXPECT_LE(err_fused, 2e-2 * max_ref + 1e-3) << what;
-      EXPECT_LE(diff, 2e-2 * max_ref) << what;
+      expect_within_bf16_budget(split, ref, what + " (split)");
+      expect_within_bf16_budget(fused_act, ref, what + " (fused)");
+      expect_within_bf16_budget(split, fused_act, what + " (split vs fused)");
     }
 }
 
