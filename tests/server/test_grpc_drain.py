@@ -139,14 +139,28 @@ def grpc_infer_add(p, pbg, port, timeout=10):
 
 def closed_by_server(socks):
     """For each client socket: whether the server has ended its connection, read from the kernel's table (the client
-    side in CLOSE_WAIT: the server's FIN arrived), without waiting on the sockets."""
+    side in CLOSE_WAIT: the server's FIN arrived; or gone from the table: the server reset it), without waiting on the
+    sockets."""
     states = {}
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         with open(table) as f:
             for line in f.read().splitlines()[1:]:
                 fields = line.split()
                 states[int(fields[1].rsplit(":", 1)[1], 16)] = fields[3]
-    return [states.get(c.getsockname()[1]) == "08" for c in socks]
+    return [states.get(c.getsockname()[1], "08") == "08" for c in socks]
+
+
+# HTTP/2's client connection preface and an empty SETTINGS frame.
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+
+
+def idle_h2_connection(port):
+    """A TCP connection that completes gRPC's HTTP/2 handshake and then stays idle: gRPC's own 10 s handshake timeout
+    (kGrpcHandshakeTimeoutMs) does not close it, so only the connection cap can, however slowly a loaded machine runs
+    (a CI run saw connections that never sent the preface closed by that timeout while the test still waited)."""
+    c = socket.create_connection(("127.0.0.1", port), timeout=5)
+    c.sendall(HTTP2_PREFACE)
+    return c
 
 
 def server_side_states(port):
@@ -175,7 +189,7 @@ def test_connection_cap_shuts_down_the_excess_and_recovers(kiln_bin, tmp_path, p
         assert grpc_infer_add(p, pbg, s.grpc_port) == [1, 2, 3, 4]
         time.sleep(0.3)  # that channel's connection is closed
         for _ in range(14):
-            socks.append(socket.create_connection(("127.0.0.1", s.grpc_port), timeout=5))
+            socks.append(idle_h2_connection(s.grpc_port))
             time.sleep(0.01)
         # The watcher runs every 100 ms, but a connection gRPC has not accepted yet has no descriptor to shut down: on
         # a loaded machine (CI runs the fuzzers beside this) the last excess one can take seconds. When the kernel's
@@ -191,7 +205,7 @@ def test_connection_cap_shuts_down_the_excess_and_recovers(kiln_bin, tmp_path, p
         # Exactly those beyond the cap (which ones: the socket inodes decide).
         assert sum(closed) == 6, (closed, server_side_states(s.grpc_port))
         # A new connection over the cap is shut down within a watcher period: its socket is closed by the server.
-        late = socket.create_connection(("127.0.0.1", s.grpc_port), timeout=5)
+        late = idle_h2_connection(s.grpc_port)
         deadline = time.time() + 20
         while closed_by_server([late]) != [True] and time.time() < deadline:
             time.sleep(0.1)
