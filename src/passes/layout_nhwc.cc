@@ -1,12 +1,14 @@
 // layout_nhwc: rewrites regions of 4-D convolution work to channels-last (NHWC), the layout GPU convolution
 // kernels are fastest in. Transposes are inserted where NCHW values enter a region and where region values leave.
 // Float regions start at Conv/FusedConv, 8-bit ones at QLinearConv; per-tensor Q/DQ, LookupTable, QLinearAdd/Mul,
-// pools, Concat and elementwise ops join them.
+// pools, Concat, Split, Slice (known axes), Resize and elementwise ops join them (the axis-taking ones renumbered).
 #include <cstring>
 #include <memory>
 #include <set>
 
+#include "ir/infer_helpers.h"
 #include "ir/op_params.h"
+#include "ir/resize_params.h"
 #include "passes/layout_stem.h"
 #include "passes/pass.h"
 #include "passes/pass_util.h"
@@ -17,6 +19,8 @@ namespace {
 
 const std::vector<int64_t> kToNhwc{0, 2, 3, 1};
 const std::vector<int64_t> kToNchw{0, 3, 1, 2};
+// NCHW axis a is NHWC axis kPositionOf[a].
+constexpr int64_t kPositionOf[4] = {0, 3, 1, 2};
 
 // Elementwise ops whose result does not depend on the layout as long as every operand is permuted alike.
 bool is_elementwise(OpKind op) {
@@ -214,6 +218,37 @@ class Rewriter {
         }
         return any_region && concat_axis(n.attrs, 4).ok();
       }
+      case OpKind::kSplit: {
+        // Channel splits (C2f/CSP blocks) and any other axis: the axis is renumbered, the sizes stay.
+        if (!x_in_region) return false;
+        int64_t axis;
+        if (!normalize_axis(n.attrs.get_int("axis", 0), 4, &axis)) return false;
+        for (size_t i = 0; i < n.outputs.size(); ++i)
+          if (n.has_output(i) && static_rank(g_, n.outputs[i]) != size_t{4}) return false;
+        (*plan)[0] = Operand::kRegion;
+        for (size_t i = 1; i < n.inputs.size(); ++i)
+          if (n.has_input(i)) (*plan)[i] = Operand::kAsIs;
+        return true;
+      }
+      case OpKind::kSlice: {
+        // With known axes (a constant, or absent: the first len(starts)); starts/ends/steps stay as they are.
+        if (!x_in_region || n.outputs.size() != 1 || n.inputs.size() < 3 || !slice_axes(n)) return false;
+        (*plan)[0] = Operand::kRegion;
+        for (size_t i = 1; i < n.inputs.size(); ++i)
+          if (n.has_input(i)) (*plan)[i] = Operand::kAsIs;
+        return true;
+      }
+      case OpKind::kResize: {
+        // Every mode is a product of per-axis resamplings: the `axes` attribute says which NHWC axis each entry of
+        // scales/sizes/roi is for, and the inputs stay as they are.
+        if (!x_in_region || n.outputs.size() != 1) return false;
+        auto p = resize_params(n.attrs);
+        if (!p.ok() || !resize_axes(*p, 4).ok()) return false;
+        (*plan)[0] = Operand::kRegion;
+        for (size_t i = 1; i < n.inputs.size(); ++i)
+          if (n.has_input(i)) (*plan)[i] = Operand::kAsIs;
+        return true;
+      }
       default:
         break;
     }
@@ -225,6 +260,23 @@ class Rewriter {
       any_region |= (*plan)[i] == Operand::kRegion;
     }
     return any_region && static_rank(g_, n.outputs[0]) == size_t{4};
+  }
+
+  // A Slice's NCHW axes, normalized: its constant axes input, or 0..len(starts)-1 when it has none.
+  std::optional<std::vector<int64_t>> slice_axes(const Node& n) const {
+    std::vector<int64_t> axes;
+    if (n.has_input(3)) {
+      auto a = int_constant(g_, n.inputs[3]);
+      if (!a) return std::nullopt;
+      axes = *a;
+    } else {
+      auto starts = known_dims(g_, n.inputs[1]);
+      if (!starts || starts->size() != 1 || (*starts)[0] < 0) return std::nullopt;
+      for (int64_t i = 0; i < (*starts)[0]; ++i) axes.push_back(i);
+    }
+    for (int64_t& a : axes)
+      if (!normalize_axis(a, 4, &a)) return std::nullopt;
+    return axes;
   }
 
   // NHWC name for NCHW value `v` read by node `n`: a Transpose emitted once, before its first reader.
@@ -327,16 +379,33 @@ class Rewriter {
     if (n.op == OpKind::kFusedConv || n.op == OpKind::kQLinearConv || n.op == OpKind::kMaxPool ||
         n.op == OpKind::kAveragePool || n.op == OpKind::kGlobalAveragePool || n.op == OpKind::kGlobalMaxPool)
       n.attrs.set("layout", std::string("NHWC"));
+    // Axis-taking ops get their axes renumbered (each was checked when the region was planned).
     if (n.op == OpKind::kConcat) {
-      // NCHW axis a is NHWC axis position_of[a] (the axis was checked when the region was planned).
-      static const int64_t kPositionOf[4] = {0, 3, 1, 2};
       if (auto axis = concat_axis(n.attrs, 4); axis.ok()) n.attrs.set("axis", kPositionOf[*axis]);
+    } else if (n.op == OpKind::kSplit) {
+      int64_t axis = 0;
+      normalize_axis(n.attrs.get_int("axis", 0), 4, &axis);
+      n.attrs.set("axis", kPositionOf[axis]);
+    } else if (n.op == OpKind::kSlice) {
+      std::vector<int64_t> axes = *slice_axes(n);
+      for (int64_t& a : axes) a = kPositionOf[a];
+      const int64_t k = static_cast<int64_t>(axes.size());
+      std::string c = g_.add_constant(n.name + "_nhwc_axes", Tensor::from_vector<int64_t>(DType::kInt64, {k}, axes));
+      if (n.inputs.size() < 4) n.inputs.resize(4);
+      n.inputs[3] = c;
+    } else if (n.op == OpKind::kResize) {
+      std::vector<int64_t> axes = *resize_axes(*resize_params(n.attrs), 4);
+      for (int64_t& a : axes) a = kPositionOf[a];
+      n.attrs.set("axes", axes);
+      n.opset = std::max(n.opset, 18);  // the opset that has `axes`
     }
-    std::string orig = n.outputs[0];
-    std::string renamed = g_.fresh_name(orig + "_nhwc");
-    n.outputs[0] = renamed;
-    nhwc_of_[orig] = renamed;
-    produced_by_region_[renamed] = orig;
+    for (std::string& out : n.outputs) {
+      if (out.empty()) continue;
+      std::string renamed = g_.fresh_name(out + "_nhwc");
+      nhwc_of_[out] = renamed;
+      produced_by_region_[renamed] = out;
+      out = renamed;
+    }
     g_.nodes.push_back(std::move(n));
     return ok_status();
   }

@@ -101,6 +101,28 @@ TEST(CudaDataResize, AxesPolicyAndIntegerNearest) {
   check_resize(l3, random_tensor(DType::kFloat32, {2, 4, 5, 6}, 6), Tensor(), floats({1, 2, 1.5f, 0.5f}), Tensor());
 }
 
+// Nearest moves rows of the innermost unresized axes (channels-last upsampling) as the widest vector the row allows:
+// row lengths of 1 to 130 elements give 1- to 16-byte vectors; the resized axis may also be the last one.
+TEST(CudaDataResize, NearestRowsChannelsLast) {
+  KILN_REQUIRE_GPU();
+  Attrs a;
+  a.set("mode", std::string("nearest"));
+  a.set("coordinate_transformation_mode", std::string("asymmetric"));
+  a.set("nearest_mode", std::string("floor"));
+  for (DType dt : {DType::kFloat16, DType::kFloat32, DType::kUInt8, DType::kInt64})
+    for (int64_t c : {1, 3, 4, 8, 16, 130}) {
+      Tensor x = random_tensor(dt, {2, 5, 7, c}, 7, 0, 100);
+      check_resize(a, x, Tensor(), floats({1, 2, 2, 1}), Tensor());
+      check_resize(a, x, Tensor(), floats({1, 0.5f, 3, 1}), Tensor());
+      check_resize(a, x, Tensor(), Tensor(), ints({2, 11, 4, c}));
+    }
+  Attrs h;  // half_pixel nearest on the last axis and the first: rows of one element, and rows of whole images
+  h.set("mode", std::string("nearest"));
+  check_resize(h, random_tensor(DType::kFloat16, {3, 4, 6, 10}, 8), Tensor(), floats({1, 1, 1, 1.5f}), Tensor());
+  check_resize(h, random_tensor(DType::kFloat16, {3, 4, 6, 10}, 9), Tensor(), floats({2, 1, 1, 1}), Tensor());
+  check_resize(h, random_tensor(DType::kFloat32, {3, 4, 6, 10}, 10), Tensor(), floats({1, 1, 1, 1}), Tensor());
+}
+
 // An engine of one Resize (linear, scales 2x on H and W as a constant) on a [N, 3, H, W] float32 input with dynamic
 // N, H and W, run from CUDA graphs at two shapes in turn. The tap tables must stay on the device for the graphs'
 // lifetime: the first version uploaded them per run from temporary host vectors, the graph recorded that copy, and

@@ -120,6 +120,30 @@ TEST(CudaDataShape, ConcatAndSplit) {
   }
 }
 
+// Channels-last concats and splits: a row per pixel, rows of 1 to 96 channels (1- to 16-byte vectors), more inputs
+// than one launch takes (8), an empty input among them, and a split into unequal parts.
+TEST(CudaDataShape, ChannelsLastConcatAndSplitRows) {
+  KILN_REQUIRE_GPU();
+  Attrs last;
+  last.set("axis", int64_t{-1});
+  for (DType dt : {DType::kFloat16, DType::kFloat32, DType::kUInt8, DType::kInt64}) {
+    SCOPED_TRACE(dtype_name(dt));
+    expect_cuda_matches_reference(node(OpKind::kConcat, 3, 1, last), {random_tensor(dt, {2, 9, 7, 32}, 1),
+                                                                      random_tensor(dt, {2, 9, 7, 96}, 2),
+                                                                      random_tensor(dt, {2, 9, 7, 8}, 3)});
+    expect_cuda_matches_reference(node(OpKind::kConcat, 3, 1, last), {random_tensor(dt, {3, 5, 11, 3}, 4),
+                                                                      random_tensor(dt, {3, 5, 11, 0}, 5),
+                                                                      random_tensor(dt, {3, 5, 11, 1}, 6)});
+    std::vector<Tensor> many;
+    for (int64_t i = 0; i < 11; ++i) many.push_back(random_tensor(dt, {4, 6, 1 + (i % 3) * 4}, 10 + i));
+    expect_cuda_matches_reference(node(OpKind::kConcat, many.size(), 1, last), many);
+    expect_cuda_matches_reference(node(OpKind::kSplit, 2, 3, last),
+                                  {random_tensor(dt, {2, 9, 7, 64}, 7), ints({8, 40, 16})}, {1});
+    expect_cuda_matches_reference(node(OpKind::kSplit, 2, 2, last),
+                                  {random_tensor(dt, {5, 3, 13}, 8), ints({5, 8})}, {1});
+  }
+}
+
 TEST(CudaDataShape, SliceNegativeStepsAndAxes) {
   KILN_REQUIRE_GPU();
   struct Case {

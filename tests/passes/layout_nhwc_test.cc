@@ -152,6 +152,55 @@ TEST(LayoutNhwc, RegionValueAsGraphOutputAndConcat) {
   expect_same_outputs(before, g, 1e-5);
 }
 
+// A C2f/CSP-style neck (a detector's): channel Split and channel Slices (constant axes, and none: the first
+// len(starts) axes), a residual Add, Concat of the pieces, a nearest 2x Resize (scales) and a linear one (sizes, with
+// its own `axes`) all stay channels-last between the entry transpose and the one exit.
+TEST(LayoutNhwc, SplitSliceResizeJoinTheRegion) {
+  for (bool with_split : {true, false}) {
+    SCOPED_TRACE(with_split ? "Split" : "Slice");
+    GraphBuilder b(19);
+    b.input("x", {2, 4, 6, 6}).floats("w1", {8, 4, 1, 1}, 3).floats("w2", {4, 4, 3, 3}, 4).floats("w3", {8, 12, 1, 1}, 5);
+    b.ints("split", {4, 4}).ints("s0", {0}).ints("e0", {4}).ints("ax1", {1}).ints("s1", {0, 4}).ints("e1", {2, 8});
+    b.constant("up", Tensor::from_vector<float>(DType::kFloat32, {4}, {1, 1, 2, 2})).ints("hw", {9, 5});
+    b.node(OpKind::kConv, {"x", "w1"}, {"c1"});
+    if (with_split) {
+      b.node(OpKind::kSplit, {"c1", "split"}, {"h0", "h1"}).attrs.set("axis", int64_t{1});
+    } else {
+      b.node(OpKind::kSlice, {"c1", "s0", "e0", "ax1"}, {"h0"});
+      b.node(OpKind::kSlice, {"c1", "s1", "e1"}, {"h1"});  // no axes: axes 0 and 1
+    }
+    Node& c2 = b.node(OpKind::kConv, {"h1", "w2"}, {"c2"});
+    c2.attrs.set("pads", std::vector<int64_t>{1, 1, 1, 1});
+    b.node(OpKind::kAdd, {"h1", "c2"}, {"a"});
+    b.node(OpKind::kConcat, {"h0", "h1", "a"}, {"cat"}).attrs.set("axis", int64_t{1});
+    b.node(OpKind::kConv, {"cat", "w3"}, {"c3"});
+    Node& r1 = b.node(OpKind::kResize, {"c3", "", "up"}, {"r1"});
+    r1.attrs.set("mode", std::string("nearest"));
+    r1.attrs.set("coordinate_transformation_mode", std::string("asymmetric"));
+    r1.attrs.set("nearest_mode", std::string("floor"));
+    Node& r2 = b.node(OpKind::kResize, {"r1", "", "", "hw"}, {"r2"});
+    r2.attrs.set("mode", std::string("linear"));
+    r2.attrs.set("axes", std::vector<int64_t>{-2, 3});
+    b.node(OpKind::kRelu, {"r2"}, {"y"});
+    b.output("y");
+    Graph g = b.finish();
+    Graph before = g;
+    auto pass = make_layout_nhwc_pass();
+    EXPECT_TRUE(run_pass_checked(*pass, g));
+    EXPECT_EQ(count_ops(g, OpKind::kTranspose), 2) << print_graph(g);  // x in, y out
+    for (const Node& n : g.nodes) {
+      if (n.op == OpKind::kSplit || n.op == OpKind::kConcat) EXPECT_EQ(n.attrs.get_int("axis"), 3);
+      if (n.op == OpKind::kResize) {
+        EXPECT_EQ(n.attrs.get_ints("axes"), (n.outputs[0].rfind("r1", 0) == 0 ? std::vector<int64_t>{0, 3, 1, 2}
+                                                                               : std::vector<int64_t>{1, 2}))
+            << n.describe();
+      }
+    }
+    EXPECT_EQ(g.type_of("y")->to_string(), "float32[2,8,9,5]");
+    expect_same_outputs(before, g, 1e-5);
+  }
+}
+
 TEST(LayoutNhwc, GroupedOrAlignedStemKeepsItsChannels) {
   for (int64_t channels : {int64_t{8}, int64_t{16}}) {
     GraphBuilder b;

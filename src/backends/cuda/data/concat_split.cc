@@ -1,7 +1,9 @@
-// CUDA Concat and Split: each input/output block is one 2-D async copy (outer rows of contiguous bytes).
+// CUDA Concat and Split over [outer rows, contiguous bytes] views: one row-concat launch per 8 inputs, a vectorized
+// strided copy per Split output, or plain copies when there is one row.
 #include <algorithm>
 
 #include "backends/cuda/data/data_kernels.h"
+#include "backends/cuda/data/data_launch.h"
 #include "backends/cuda/elementwise/host_util.h"
 #include "ir/op_params.h"
 
@@ -53,14 +55,24 @@ Status run_concat(CudaKernelContext& ctx) {
   int64_t outer = 1, inner = 1;
   for (int64_t a = 0; a < axis; ++a) outer *= out_dims[a];
   for (int64_t a = axis + 1; a < r; ++a) inner *= out_dims[a];
-  const size_t out_row = static_cast<size_t>(out_dims[axis] * inner) * es;
-  size_t offset = 0;
+  std::vector<const void*> srcs;
+  std::vector<int64_t> rows;
   for (size_t i = 0; i < k; ++i) {
-    const size_t row = static_cast<size_t>(ctx.input_dims(i)[axis] * inner) * es;
+    const int64_t row = ctx.input_dims(i)[axis] * inner * static_cast<int64_t>(es);
     if (row == 0) continue;
     KILN_ASSIGN_OR_RETURN(DeviceTensor in, ctx.input(i));
-    KILN_RETURN_IF_ERROR(copy_rows(ctx, static_cast<char*>(out.data) + offset, out_row, in.data, row, row, outer));
-    offset += row;
+    srcs.push_back(in.data);
+    rows.push_back(row);
+  }
+  if (outer > 1)  // channels-last concats have a row per pixel: one kernel, not a pitched copy of narrow rows
+    return launch_status(ctx,
+                         launch_concat_rows(out.data, srcs.data(), rows.data(), static_cast<int>(srcs.size()), outer,
+                                            ctx.stream()),
+                         "Concat");
+  size_t offset = 0;
+  for (size_t i = 0; i < srcs.size(); ++i) {
+    KILN_RETURN_IF_ERROR(copy_rows(ctx, static_cast<char*>(out.data) + offset, 0, srcs[i], 0, rows[i], 1));
+    offset += static_cast<size_t>(rows[i]);
   }
   return ok_status();
 }
@@ -115,9 +127,21 @@ Status run_split(CudaKernelContext& ctx) {
     od[axis] = split[i];
     KILN_ASSIGN_OR_RETURN(DeviceTensor out, ctx.allocate_output(i, dt, od));
     const size_t row = static_cast<size_t>(split[i] * inner) * es;
-    if (out.numel() > 0)
+    if (out.numel() > 0 && outer > 1) {
+      // Rows of this output read at the input's row pitch: the strided copy moves them as vectors.
+      StridedDesc d;
+      d.rank = 2;
+      d.dims[0] = outer;
+      d.dims[1] = split[i] * inner;
+      d.strides[0] = dim * inner;
+      d.strides[1] = 1;
+      d.base = static_cast<int64_t>(offset / es);
+      KILN_RETURN_IF_ERROR(launch_status(
+          ctx, launch_strided_copy(es, in.data, out.data, d, out.numel(), ctx.stream()), "Split"));
+    } else if (out.numel() > 0) {
       KILN_RETURN_IF_ERROR(
           copy_rows(ctx, out.data, row, static_cast<const char*>(in.data) + offset, in_row, row, outer));
+    }
     offset += row;
   }
   return ok_status();

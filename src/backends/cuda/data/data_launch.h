@@ -1,4 +1,5 @@
-// Launch functions of the CUDA data-movement kernels (device code in copy.cu, index.cu, generate.cu).
+// Launch functions of the CUDA data-movement kernels (device code in copy.cu, concat_rows.cu, index.cu,
+// generate.cu).
 // Kernels move elements by size (1, 2, 4 or 8 bytes), so they serve every fixed-size dtype.
 #pragma once
 #include <cuda_runtime_api.h>
@@ -21,6 +22,13 @@ struct StridedDesc {
 };
 cudaError_t launch_strided_copy(size_t elem_size, const void* in, void* out, const StridedDesc& d, int64_t n,
                                 cudaStream_t stream);
+
+// Concat of k inputs viewed as [rows, row_bytes[j]] into out [rows, sum of row_bytes] (device code in
+// concat_rows.cu): one launch per kConcatGroup inputs, moving the widest vectors (16 bytes down to 1) that every row
+// width and address allows. An input with a zero-byte row is skipped.
+constexpr int kConcatGroup = 8;
+cudaError_t launch_concat_rows(void* out, const void* const* srcs, const int64_t* row_bytes, int k, int64_t rows,
+                               cudaStream_t stream);
 
 // in [batch, rows, cols] -> out [batch, cols, rows] through shared-memory tiles.
 cudaError_t launch_transpose_tiled(size_t elem_size, const void* in, void* out, int64_t batch, int64_t rows,

@@ -212,8 +212,12 @@ Status run_resize(CudaKernelContext& ctx) {
     d_idx = static_cast<int64_t*>(ws);
   }
   const float* d_w = reinterpret_cast<const float*>(reinterpret_cast<const char*>(d_idx) + idx_bytes);
+  if (p.mode == ResizeMode::kNearest && p.coord != ResizeCoord::kTfCropAndResize)  // indices clamped: bytes move
+    return launch_status(ctx,
+                         launch_resize_nearest_rows(dtype_size(dt), in.data, y.data, d, d_idx, in.numel(), ctx.stream()),
+                         "Resize");
   return launch_status(
-      ctx, launch_resize(dt, p.mode == ResizeMode::kNearest, in.data, y.data, d, d_idx, d_w, y.numel(), ctx.stream()),
+      ctx, launch_resize(dt, in.data, y.data, d, d_idx, d_w, y.numel(), ctx.stream()),
       "Resize");
 }
 

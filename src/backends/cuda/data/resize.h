@@ -22,9 +22,15 @@ struct ResizeDesc {
   float extrapolation = 0.f;
 };
 
-// Float dtypes (float32/16/bf16): weighted sums in float32. Any element size when every resized axis has one
-// tap of weight 1 (nearest): `nearest` selects the byte-moving kernel.
-cudaError_t launch_resize(DType dtype, bool nearest, const void* in, void* out, const ResizeDesc& d,
+// Float dtypes (float32/16/bf16): weighted sums in float32 (linear, cubic, and nearest with extrapolation).
+cudaError_t launch_resize(DType dtype, const void* in, void* out, const ResizeDesc& d,
                           const int64_t* tap_index, const float* tap_weight, int64_t n, cudaStream_t stream);
+
+// Nearest without extrapolation (every tap index inside the input), any element size: rows are the innermost run of
+// axes that are not resized (an NHWC upsample's channels), moved as the widest vectors (16 bytes down to 1) that the
+// row length and both pointers allow, with 32-bit index math when the tensors allow it. The tables hold one tap
+// per output index; in_numel is the input's element count.
+cudaError_t launch_resize_nearest_rows(size_t element_size, const void* in, void* out, const ResizeDesc& d,
+                                       const int64_t* tap_index, int64_t in_numel, cudaStream_t stream);
 
 }  // namespace kiln::cuda
