@@ -50,6 +50,7 @@ struct BenchArgs {
   double duration = 3.0, warmup = 0.2;
   int64_t iterations = 10;
   bool no_transfers = false, cuda_graph = false, profile = false;
+  int profile_top = 25;
   int streams = 1;
   int back_to_back = 1;  // executions queued per host round trip (--back-to-back)
   std::string devices;   // --devices 0,1: one engine per GPU, --streams contexts on each
@@ -327,7 +328,8 @@ int run_bench(const BenchArgs& a) {
     std::vector<LayerTiming> sorted = layers;
     std::sort(sorted.begin(), sorted.end(), [](const auto& x, const auto& y) { return x.ms > y.ms; });
     std::cout << "=== Per-layer profile (one execution, " << layers.size() << " nodes, " << total << " ms) ===\n";
-    for (size_t i = 0; i < sorted.size() && i < 25; ++i)
+    const size_t top = a.profile_top > 0 ? static_cast<size_t>(a.profile_top) : sorted.size();
+    for (size_t i = 0; i < sorted.size() && i < top; ++i)
       std::cout << std::setw(9) << sorted[i].ms << " ms " << std::setw(6) << std::setprecision(1)
                 << (total > 0 ? 100 * sorted[i].ms / total : 0) << "%  " << std::setprecision(4) << sorted[i].op << " "
                 << sorted[i].node << " [" << sorted[i].placement << ", " << sorted[i].kernel << "]\n";
@@ -427,6 +429,8 @@ std::function<int()> add_bench_command(CLI::App& app) {
                   "trip / N (default 1)")
       ->check(CLI::Range(1, 10000));
   cmd->add_flag("--profile", args->profile, "Print a per-layer time profile (one execution, synchronized per node)");
+  cmd->add_option("--profile-top", args->profile_top, "Slowest layers the profile lists (default 25; 0: every layer)")
+      ->check(CLI::NonNegativeNumber);
   args->flags.add_to(cmd, false);
   args->flags.add_runtime_to(cmd);
   return [args]() { return run_bench(*args); };
