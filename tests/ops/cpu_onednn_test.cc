@@ -214,6 +214,9 @@ TEST(CpuOnednnPool, MaxAverageGlobal) {
   for (OpKind op : {OpKind::kGlobalAveragePool, OpKind::kGlobalMaxPool}) {
     check(op, {random_f32({2, 5, 7, 3})}, {}, op_name(op), {});
     check(op, {random_f32({1, 1, 1})}, {}, std::string(op_name(op)) + " size 1", {});
+    // Plain X run by hand (kernels/global_pool.h): rows longer than the 16 lanes, rows shorter, 2 threads.
+    check(op, {random_f32({3, 7, 41, 29})}, {}, std::string(op_name(op)) + " long rows", {}, 2);
+    check(op, {random_f32({2, 3, 5})}, {}, std::string(op_name(op)) + " short rows", {}, 2);
   }
 }
 

@@ -233,6 +233,49 @@ TEST(CpuBf16Handoff, ChannelWiseMulKeepsTheConvolutionLayout) {
     }
 }
 
+// Global pools over a bf16 convolution's channels-last hand-off run by hand (kernels/global_pool.h), pixels summed
+// in 512-pixel chunks: 2 images x 1,221 pixels at 1 and 2 threads, against oneDNN's kernel on the same hand-off
+// (KILN_CPU_GLOBAL_POOL=onednn: float32 sums in another order) and within the bf16 budget of the reference.
+TEST(CpuBf16Handoff, GlobalPoolsOverTheConvolutionLayout) {
+  if (!native_bf16()) GTEST_SKIP() << "this CPU has no native bf16 (AVX512-BF16 or AMX)";
+  register_builtin_backends();
+  const Tensor x = random_f32({2, 16, 33, 37}, 70);
+  for (OpKind op : {OpKind::kGlobalAveragePool, OpKind::kGlobalMaxPool})
+    for (int threads : {1, 2}) {
+      auto run_pool = [&](const std::string& backend, const std::string& precision) {
+        auto g = std::make_shared<Graph>();
+        g->name = "pool";
+        g->inputs.push_back({"x", nchw_any(16)});
+        g->initializers["w"] = test_util::random_f32({24, 16, 3, 3}, 71, -0.2f, 0.2f);
+        g->nodes.push_back(test_node(OpKind::kConv, "c", {"x", "w"}, {"y"}));
+        g->nodes.back().attrs.set("pads", Dims{1, 1, 1, 1});
+        g->nodes.push_back(test_node(op, "pool", {"y"}, {"out"}));
+        g->value_types["y"] = nchw_any(24);
+        g->value_types["out"] = TypeInfo::tensor(DType::kFloat32, Shape::of_dims({Dim{-1, "N"}, Dim::known(24),
+                                                                                  Dim::known(1), Dim::known(1)}));
+        g->outputs.push_back({"out", g->value_types["out"]});
+        auto engine = finish_engine(g, backend, precision);
+        auto ctx = engine->create_context();
+        ctx->set_num_threads(threads);
+        NamedValues in{{"x", Value::of(x)}}, out;
+        EXPECT_TRUE(ctx->run(in, &out).ok());
+        EXPECT_TRUE(ctx->run(in, &out).ok());
+        return out[0].second.tensor;
+      };
+      const std::string what = std::string(op_name(op)) + ", " + std::to_string(threads) + " threads";
+      const Tensor fast = run_pool("cpu", "bf16");
+      ASSERT_EQ(setenv("KILN_CPU_GLOBAL_POOL", "onednn", 1), 0);
+      const Tensor onednn = run_pool("cpu", "bf16");
+      unsetenv("KILN_CPU_GLOBAL_POOL");
+      const Tensor ref = run_pool("reference", "fp32");
+      ASSERT_EQ(fast.dims(), (Dims{2, 24, 1, 1})) << what;
+      ASSERT_EQ(onednn.dims(), fast.dims()) << what;
+      for (int64_t i = 0; i < fast.numel(); ++i)
+        EXPECT_NEAR(fast.data<float>()[i], onednn.data<float>()[i], 1e-5 + 1e-5 * std::fabs(onednn.data<float>()[i]))
+            << what << " at " << i;
+      expect_within_bf16_budget(fast, ref, what);
+    }
+}
 
 // Concat on the channels of two bf16 convolutions' channels-last float32 hand-offs (kernels/data.cc
 // concat_channels_last) builds its output in that layout and hands it to the next convolution: the same bits as a

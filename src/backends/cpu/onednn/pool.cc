@@ -7,6 +7,8 @@
 
 #include <unordered_map>
 
+#include "backends/cpu/kernels/common.h"
+#include "backends/cpu/kernels/global_pool.h"
 #include "backends/cpu/onednn/common.h"
 #include "backends/cpu/onednn/kernels.h"
 
@@ -137,11 +139,39 @@ Status build(CpuKernelContext& ctx, PoolState& s, const Tensor& x) {
   return ok_status();
 }
 
+// Global pools of float32 X, plain or handed off channels-last, run by hand (kernels/global_pool.h): oneDNN's split
+// only images and channel blocks among threads. false (nothing done) for other pools and layouts (a 16-channel-blocked
+// X keeps oneDNN's blocked kernel), or with KILN_CPU_GLOBAL_POOL=onednn.
+Result<bool> global_pool_by_hand(CpuKernelContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  if (!global(ctx.node().op) || x.dtype() != DType::kFloat32) return false;
+  if (const char* e = std::getenv("KILN_CPU_GLOBAL_POOL"); e && std::string(e) == "onednn") return false;
+  const Dims& d = x.dims();
+  int64_t pixels = 1;
+  for (size_t i = 2; i < d.size(); ++i) pixels *= d[i];
+  if (pixels <= 0 || d[0] * d[1] == 0) return false;
+  const void* cl = channels_last_input(ctx, 0, memory::data_type::f32);
+  if (!cl && ctx.input_handoff(0)) return false;
+  Dims yd(d.size(), 1);
+  yd[0] = d[0];
+  yd[1] = d[1];
+  KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kFloat32, yd));
+  const bool max = ctx.node().op == OpKind::kGlobalMaxPool;
+  const int threads = kern::threads_for(ctx, d[0] * d[1] * pixels);
+  if (cl)
+    kern::global_pool_channels_last(static_cast<const float*>(cl), y->data<float>(), d[0], d[1], pixels, max, threads);
+  else
+    kern::global_pool_plain(x.data<float>(), y->data<float>(), d[0] * d[1], pixels, max, threads);
+  return true;
+}
+
 Status run_pool(CpuKernelContext& ctx) {
   const Tensor& x = ctx.input(0);
   if ((x.dtype() != DType::kFloat32 && !(is_q8(x.dtype()) && ctx.node().op == OpKind::kMaxPool)) || x.rank() < 3 ||
       x.rank() > 5)
     return ctx.unsupported("float32 (MaxPool: also uint8/int8) 3-D..5-D only");
+  KILN_ASSIGN_OR_RETURN(bool done_by_hand, global_pool_by_hand(ctx));
+  if (done_by_hand) return ok_status();
   auto& slot = ctx.node_state();
   if (!slot) slot = std::make_shared<PoolState>();
   auto& s = *static_cast<PoolState*>(slot.get());
