@@ -8,10 +8,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "kiln/engine.h"
 #include "runtime/backend.h"
+#include "backends/cpu/cpu_kernel.h"
+#include "backends/cpu/tactic_tuning.h"
 #include "runtime/engine_access.h"
 #include "tests/unit/cpu_graph_test_util.h"
 
@@ -174,6 +177,65 @@ TEST_P(CpuLookupHandoff, SameBitsAsPlainTables) {
 }
 
 INSTANTIATE_TEST_SUITE_P(CpuLookup, CpuLookupHandoff, ::testing::Values("", "a", "t1", "b", "t2", "t3", "c", "e", "m", "f", "mm", "gp", "cat", "h"));
+
+}  // namespace
+}  // namespace kiln
+
+namespace kiln {
+namespace {
+
+// The build's tactic tuning (backends/cpu/tactic_tuning.h) records an implementation for every int8 convolution of
+// the graph above, and engines running those tactics give the same bits as oneDNN's first choices (integer
+// products; the same float32 requantization); a plan naming an implementation this CPU does not list at that
+// position runs oneDNN's first choice.
+TEST(CpuTactics, TunedInt8ConvolutionsKeepTheBits) {
+  register_builtin_backends();
+  auto base = make_engine("cpu", "", false);
+  auto graph = std::make_shared<Graph>(base->graph());
+  const Graph& g = *graph;
+  std::vector<NodePlan> plans(g.nodes.size());
+  size_t qconvs = 0;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    std::string why;
+    const cpu::CpuKernel* k = cpu::cpu_kernels().select(g, g.nodes[i], &why);
+    ASSERT_NE(k, nullptr) << g.nodes[i].describe() << ": " << why;
+    plans[i].backend = "cpu";
+    plans[i].kernel = k->id;
+    qconvs += k->id == "onednn_qconv";
+  }
+  ASSERT_EQ(qconvs, 6u);
+  BuildOptions options;
+  std::vector<OptimizationProfile> profiles;
+  EngineInfo info = base->info();
+  PlanRequest request{&options, &profiles, graph, &info};
+  std::vector<NodePlan> tuned = plans;
+  ASSERT_TRUE(cpu::tune_cpu_tactics(tuned, request).ok());
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    if (plans[i].kernel == "onednn_qconv") EXPECT_FALSE(tuned[i].tactic_name.empty()) << g.nodes[i].describe();
+  std::vector<NodePlan> bogus = plans;
+  for (NodePlan& p : bogus)
+    if (p.kernel == "onednn_qconv") p.tactic = 1, p.tactic_name = "no_such_implementation";
+  auto run_with = [&](const std::vector<NodePlan>& p, int threads) {
+    auto e = std::make_shared<Engine>(graph, info, profiles);
+    EngineAccess::set_plans(*e, p);
+    auto ctx = e->create_context();
+    ctx->set_num_threads(threads);
+    NamedValues in{{"x", Value::of(random_f32({2, 8, 10, 10}, 7, -2.f, 2.f))}}, out;
+    EXPECT_TRUE(ctx->run(in, &out).ok());
+    EXPECT_TRUE(ctx->run(in, &out).ok());
+    return out;
+  };
+  for (int threads : {1, 2}) {
+    const NamedValues first = run_with(plans, threads), mine = run_with(tuned, threads), fallback = run_with(bogus, threads);
+    ASSERT_EQ(first.size(), 5u);
+    for (size_t k = 0; k < first.size(); ++k) {
+      const Tensor& a = first[k].second.tensor;
+      ASSERT_EQ(a.dims(), mine[k].second.tensor.dims());
+      EXPECT_EQ(std::memcmp(a.raw(), mine[k].second.tensor.raw(), a.nbytes()), 0) << first[k].first;
+      EXPECT_EQ(std::memcmp(a.raw(), fallback[k].second.tensor.raw(), a.nbytes()), 0) << first[k].first;
+    }
+  }
+}
 
 }  // namespace
 }  // namespace kiln

@@ -4,6 +4,7 @@
 #include "backends/cpu/cpu_kernel.h"
 #include "backends/cpu/onednn/common.h"
 #include "backends/cpu/precision_choice.h"
+#include "backends/cpu/tactic_tuning.h"
 
 namespace kiln::cpu {
 
@@ -26,7 +27,8 @@ class CpuBackend : public Backend {
   // measures faster that way (precision_choice.h); float32 elsewhere, where oneDNN only emulates bf16.
   std::string best_precision() const override { return onednn::native_bf16() ? "bf16" : "fp32"; }
   // Records which CPU kernel runs each of its nodes, for `kiln inspect` and so contexts skip the selection.
-  // With --precision bf16/best it also chooses bf16 or float32 per kernel class by timing (precision_choice.h).
+  // With --precision bf16/best it also chooses bf16 or float32 per kernel class by timing (precision_choice.h); then
+  // oneDNN's implementation per node where several can run it (tactic_tuning.h).
   Status prepare(Graph& graph, std::vector<NodePlan>& plans, const PlanRequest& request) const override {
     for (size_t i = 0; i < plans.size() && i < graph.nodes.size(); ++i) {
       if (plans[i].backend != "cpu") continue;
@@ -35,7 +37,8 @@ class CpuBackend : public Backend {
       if (!k) return internal_error(graph.nodes[i].describe() + ": placed on cpu but no CPU kernel supports it (" + why + ")");
       plans[i].kernel = k->id;
     }
-    return choose_bf16_kernel_classes(plans, request);
+    KILN_RETURN_IF_ERROR(choose_bf16_kernel_classes(plans, request));
+    return tune_cpu_tactics(plans, request);
   }
   std::unique_ptr<ContextBackend> make_context(const Engine& engine) const override { return make_cpu_context(engine); }
 };

@@ -153,6 +153,7 @@ Status CpuContext::resolve(const Graph& g) {
     // Kernel: the plan's choice when it names this backend, the reference for "reference" and subgraph ops.
     std::string why;
     const NodePlan* plan = i < static_cast<int>(plans.size()) ? &plans[i] : nullptr;
+    st.plan = plan;
     if (!has_subgraph(n)) {
       if (plan && plan->backend == "cpu") {
         st.kernel = cpu_kernels().find_by_id(n.op, plan->kernel);

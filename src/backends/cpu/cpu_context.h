@@ -18,6 +18,7 @@ namespace kiln::cpu {
 // How one node of the engine graph runs.
 struct CpuStep {
   const Node* node = nullptr;
+  const NodePlan* plan = nullptr;     // the engine's plan for the node (tactic), or null
   const CpuKernel* kernel = nullptr;  // null: the reference kernel `ref`
   KernelFn ref = nullptr;
   std::vector<int> in;          // slot per input (-1: omitted)

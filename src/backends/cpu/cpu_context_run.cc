@@ -37,6 +37,7 @@ class StepContext final : public CpuKernelContext {
   bool readers_round_to_bf16(size_t i) const override { return c_.readers_round_to_bf16(s_, i); }
   void attach_handoff(size_t i, std::shared_ptr<CpuHandoff> h) override { c_.attach_handoff(s_, i, std::move(h)); }
   CpuHandoff* input_handoff(size_t i) const override { return has_input(i) ? c_.handoff_of(st_.in[i]) : nullptr; }
+  const NodePlan* plan() const override { return st_.plan; }
 
  private:
   CpuContext& c_;

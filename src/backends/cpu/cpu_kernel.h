@@ -82,6 +82,8 @@ class CpuKernelContext {
   virtual bool readers_round_to_bf16(size_t i) const { return false; }
   virtual void attach_handoff(size_t i, std::shared_ptr<CpuHandoff> h) {}
   virtual CpuHandoff* input_handoff(size_t i) const { return nullptr; }
+  // The engine's plan for this node (its tactic: which oneDNN implementation the build measured fastest), or null.
+  virtual const NodePlan* plan() const { return nullptr; }
 
   // invalid_argument / unimplemented naming the node.
   Status error(const std::string& msg) const;

@@ -24,6 +24,13 @@ dnnl::stream& stream() {
   return s;
 }
 
+namespace {
+thread_local TacticTuning* g_tactic_tuning = nullptr;
+}  // namespace
+
+TacticTuning* active_tactic_tuning() { return g_tactic_tuning; }
+void set_active_tactic_tuning(TacticTuning* tuning) { g_tactic_tuning = tuning; }
+
 dnnl::memory::dims to_dnnl(const Dims& d) { return dnnl::memory::dims(d.begin(), d.end()); }
 
 dnnl::memory::desc plain_md(const Dims& d, dnnl::memory::data_type dt) {

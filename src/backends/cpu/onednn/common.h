@@ -56,6 +56,37 @@ struct Window {
 // Empty string when fine, else the reason.
 std::string compute_window(const Attrs& a, const Dims& in, const Dims& kernel, bool ceil_mode, Window* w);
 
+// The fastest of `runs` executions (after one warm-up) of `pd`'s implementation, in seconds, on zero-filled memories
+// in its own layouts; `extra` adds arguments the primitive needs beyond src/weights/bias/dst/scratchpad (zero points).
+template <typename PD, typename Prim>
+double time_impl(const PD& pd, const std::unordered_map<int, dnnl::memory>& extra, int runs) {
+  // Each buffer 64 KiB longer than its descriptor: oneDNN 2.6's AMX int8 1x1 convolutions with runtime zero points
+  // write past the end (qconv.cc slack_memory).
+  std::vector<std::vector<uint8_t>> keep;
+  auto zeroed = [&keep](const dnnl::memory::desc& md) {
+    keep.emplace_back(md.get_size() + (64 << 10), 0);
+    return dnnl::memory(md, engine(), keep.back().data());
+  };
+  keep.reserve(6);
+  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, zeroed(pd.src_desc())},
+                                             {DNNL_ARG_WEIGHTS, zeroed(pd.weights_desc())},
+                                             {DNNL_ARG_DST, zeroed(pd.dst_desc())},
+                                             {DNNL_ARG_SCRATCHPAD, zeroed(pd.scratchpad_desc())}};
+  if (pd.bias_desc().get_size()) args.emplace(DNNL_ARG_BIAS, zeroed(pd.bias_desc()));
+  for (const auto& [k, m] : extra) args[k] = m;
+  Prim prim(pd);
+  prim.execute(stream(), args);
+  stream().wait();
+  double t = 1e30;
+  for (int r = 0; r < runs; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    prim.execute(stream(), args);
+    stream().wait();
+    t = std::min(t, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return t;
+}
+
 // Per-node tactic timing: oneDNN lists every implementation that can run a primitive descriptor (next_impl), and
 // its first choice is not always the fastest on this CPU (an AVX-512 deconvolution with 8 output channels ran 3-5x
 // slower than oneDNN's AVX2 kernel for the same node). Times up to `max_impls` implementations (reference ones
@@ -67,35 +98,63 @@ PD fastest_impl(PD pd, int max_impls = 4, int runs = 2, double* best_seconds = n
   double best_s = -1;
   int seen = 0;
   do {
-    const std::string name = pd.impl_info_str();
-    if (name.find("ref") != std::string::npos) continue;
+    if (std::string(pd.impl_info_str()).find("ref") != std::string::npos) continue;
     ++seen;
-    auto zeroed = [](const dnnl::memory::desc& md) {
-      dnnl::memory m(md, engine());
-      if (md.get_size()) std::memset(m.get_data_handle(), 0, md.get_size());
-      return m;
-    };
-    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, zeroed(pd.src_desc())},
-                                               {DNNL_ARG_WEIGHTS, zeroed(pd.weights_desc())},
-                                               {DNNL_ARG_DST, zeroed(pd.dst_desc())},
-                                               {DNNL_ARG_SCRATCHPAD, zeroed(pd.scratchpad_desc())}};
-    if (pd.bias_desc().get_size()) args.emplace(DNNL_ARG_BIAS, zeroed(pd.bias_desc()));
-    Prim prim(pd);
-    prim.execute(stream(), args);
-    stream().wait();
-    double t = 1e30;
-    for (int r = 0; r < runs; ++r) {
-      const auto t0 = std::chrono::steady_clock::now();
-      prim.execute(stream(), args);
-      stream().wait();
-      t = std::min(t, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    }
+    const double t = time_impl<PD, Prim>(pd, {}, runs);
     if (best_s < 0 || t < best_s) {
       best_s = t;
       best = pd;
     }
   } while (seen < max_impls && pd.next_impl());
   if (best_seconds) *best_seconds = best_s < 0 ? 1e30 : best_s;
+  return best;
+}
+
+// ---- Build-time tactics (NodePlan tactic / tactic_name) ----
+// A kernel whose primitive oneDNN can run with several implementations (AMX or AVX512-VNNI, brgemm or direct jit
+// kernels) runs the one its plan names: position `tactic` in oneDNN's list for the node's descriptor, named
+// `tactic_name`. The build switches a TacticTuning on around one trial run (cpu/tactic_tuning.h); kernels then time
+// their candidates at the shapes they meet and record the fastest per node.
+struct TacticTuning {
+  std::unordered_map<const Node*, std::pair<int64_t, std::string>> chosen;
+};
+// The tuning switched on for the calling thread, or null.
+TacticTuning* active_tactic_tuning();
+void set_active_tactic_tuning(TacticTuning* tuning);
+
+// make()'s fresh descriptor moved to the plan's tactic: oneDNN's implementation at position plan->tactic when its
+// name is plan->tactic_name on this CPU, else oneDNN's first choice.
+template <typename PD, typename Make>
+PD pick_tactic(Make&& make, const NodePlan* plan) {
+  PD pd = make();
+  if (!plan || plan->tactic <= 0 || plan->tactic_name.empty()) return pd;
+  for (int64_t k = 0; k < plan->tactic; ++k)
+    if (!pd.next_impl()) return make();
+  return std::string(pd.impl_info_str()) == plan->tactic_name ? pd : make();
+}
+
+// The position and name of the fastest of the first `max_impls` non-reference implementations of make()'s
+// descriptor (time_impl with `extra`); (0, first name) when there is one. A later candidate must beat the first by 3%.
+template <typename PD, typename Prim, typename Make>
+std::pair<int64_t, std::string> fastest_tactic(Make&& make, const std::unordered_map<int, dnnl::memory>& extra,
+                                               int max_impls = 4) {
+  PD pd = make();
+  std::pair<int64_t, std::string> best{0, pd.impl_info_str()};
+  double best_s = -1;
+  int seen = 0;
+  int64_t k = 0;
+  do {
+    const std::string name = pd.impl_info_str();
+    if (name.find("ref") == std::string::npos) {
+      ++seen;
+      const double t = time_impl<PD, Prim>(pd, extra, 3);
+      if (best_s < 0 || t < 0.97 * best_s) {
+        best_s = t;
+        best = {k, name};
+      }
+    }
+    ++k;
+  } while (seen < max_impls && pd.next_impl());
   return best;
 }
 
