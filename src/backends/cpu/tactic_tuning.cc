@@ -15,7 +15,9 @@ namespace kiln::cpu {
 
 namespace {
 
-bool supports_tactics(const NodePlan& p) { return p.backend == "cpu" && p.kernel == "onednn_qconv"; }
+bool supports_tactics(const NodePlan& p) {
+  return p.backend == "cpu" && (p.kernel == "onednn_qconv" || p.kernel == "onednn_qmatmul");
+}
 
 // Switches tuning on for this thread while alive.
 struct ScopedTuning {

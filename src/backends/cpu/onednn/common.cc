@@ -31,6 +31,14 @@ thread_local TacticTuning* g_tactic_tuning = nullptr;
 TacticTuning* active_tactic_tuning() { return g_tactic_tuning; }
 void set_active_tactic_tuning(TacticTuning* tuning) { g_tactic_tuning = tuning; }
 
+std::unordered_map<int, dnnl::memory> zero_point_args(bool dst) {
+  dnnl::memory zp(plain_md({1}, dnnl::memory::data_type::s32), engine());
+  *static_cast<int32_t*>(zp.get_data_handle()) = 0;
+  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, zp}};
+  if (dst) args.emplace(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST, zp);
+  return args;
+}
+
 dnnl::memory::dims to_dnnl(const Dims& d) { return dnnl::memory::dims(d.begin(), d.end()); }
 
 dnnl::memory::desc plain_md(const Dims& d, dnnl::memory::data_type dt) {

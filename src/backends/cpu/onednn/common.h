@@ -158,6 +158,22 @@ std::pair<int64_t, std::string> fastest_tactic(Make&& make, const std::unordered
   return best;
 }
 
+// The descriptor a kernel with tactics runs: the plan's tactic (pick_tactic), or while the build tunes, the fastest
+// implementation at these shapes (fastest_tactic), which is recorded for the node. `extra` as for time_impl.
+template <typename PD, typename Prim, typename Make>
+PD tactic_descriptor(const CpuKernelContext& ctx, Make&& make, const std::unordered_map<int, dnnl::memory>& extra) {
+  const NodePlan* plan = ctx.plan();
+  NodePlan tuned;
+  if (TacticTuning* tuning = active_tactic_tuning()) {
+    std::tie(tuned.tactic, tuned.tactic_name) = fastest_tactic<PD, Prim>(make, extra);
+    tuning->chosen[&ctx.node()] = {tuned.tactic, tuned.tactic_name};
+    plan = &tuned;
+  }
+  return pick_tactic<PD>(make, plan);
+}
+// Zero-valued runtime zero points of the source and (when `dst`) the destination, for timing int8 primitives.
+std::unordered_map<int, dnnl::memory> zero_point_args(bool dst);
+
 // Appends `act` as eltwise post-ops; false when oneDNN cannot express it.
 bool append_activation(dnnl::post_ops& ops, const fused::Activation& act);
 

@@ -94,20 +94,9 @@ Status build(CpuKernelContext& ctx, QConvState& s, const Tensor& x, const Tensor
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   using PD = dnnl::convolution_forward::primitive_desc;
   auto make = [&] { return PD(desc, attr, engine()); };
-  // The implementation: the plan's tactic, or while the build tunes (onednn/common.h), the fastest one here. At
-  // batch 1 oneDNN's first choice (AMX) ran MobileNetV2's 1x1 expansions slower than its AVX512-VNNI kernels.
-  const NodePlan* plan = ctx.plan();
-  NodePlan tuned;
-  if (TacticTuning* tuning = active_tactic_tuning()) {
-    memory zp(plain_md({1}, memory::data_type::s32), engine());
-    *static_cast<int32_t*>(zp.get_data_handle()) = 0;
-    std::unordered_map<int, memory> extra{{DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, zp}};
-    if (!integer_out) extra.emplace(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST, zp);
-    std::tie(tuned.tactic, tuned.tactic_name) = fastest_tactic<PD, dnnl::convolution_forward>(make, extra);
-    tuning->chosen[&ctx.node()] = {tuned.tactic, tuned.tactic_name};
-    plan = &tuned;
-  }
-  s.pd = pick_tactic<PD>(make, plan);
+  // The implementation: the plan's tactic, or while the build tunes, the fastest here (common.h). At batch 1
+  // oneDNN's first choice (AMX) ran MobileNetV2's 1x1 expansions slower than its AVX512-VNNI kernels.
+  s.pd = tactic_descriptor<PD, dnnl::convolution_forward>(ctx, make, zero_point_args(!integer_out));
   s.slack.clear();
   s.prim = dnnl::convolution_forward(s.pd);
   s.x_md = plain_md(x.dims(), memory::data_type::u8);

@@ -86,7 +86,10 @@ Status build(CpuKernelContext& ctx, QMatMulState& s, const Tensor& a, const Tens
   if (direct) attr.set_zero_points(DNNL_ARG_DST, 0, {DNNL_RUNTIME_S32_VAL});
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   const memory::desc bias_md = has_bias ? plain_md({1, n}, memory::data_type::s32) : memory::desc();
-  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(s.a_md, b_any, bias_md, s.acc_md), attr, engine());
+  const dnnl::matmul::desc desc(s.a_md, b_any, bias_md, s.acc_md);
+  auto make = [&] { return dnnl::matmul::primitive_desc(desc, attr, engine()); };
+  // The plan's tactic, or while the build tunes, the fastest implementation here (common.h).
+  const auto pd = tactic_descriptor<dnnl::matmul::primitive_desc, dnnl::matmul>(ctx, make, zero_point_args(direct));
   s.prim = dnnl::matmul(pd);
   s.weights = memory(pd.weights_desc(), engine());
   s.scratch = memory(pd.scratchpad_desc(), engine());
