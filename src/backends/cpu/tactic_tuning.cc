@@ -63,7 +63,7 @@ Status tune_cpu_tactics(std::vector<NodePlan>& plans, const PlanRequest& request
     plans[it->second].tactic = choice.first;
     plans[it->second].tactic_name = choice.second;
     ++tuned;
-    if (choice.first != 0) ++other, ++picked[choice.second];
+    if (choice.first != 0) ++other, ++picked[choice.second.substr(0, choice.second.find(" @ "))];
   }
   std::cerr << "kiln build: timed oneDNN implementations of " << tuned << " of " << candidates
             << " nodes: " << other << " run another than oneDNN's first choice";

@@ -96,7 +96,7 @@ Status build(CpuKernelContext& ctx, QConvState& s, const Tensor& x, const Tensor
   auto make = [&] { return PD(desc, attr, engine()); };
   // The implementation: the plan's tactic, or while the build tunes, the fastest here (common.h). At batch 1
   // oneDNN's first choice (AMX) ran MobileNetV2's 1x1 expansions slower than its AVX512-VNNI kernels.
-  s.pd = tactic_descriptor<PD, dnnl::convolution_forward>(ctx, make, zero_point_args(!integer_out));
+  s.pd = tactic_descriptor<PD, dnnl::convolution_forward>(ctx, make, zero_point_args(!integer_out), x.dims(), true);
   s.slack.clear();
   s.prim = dnnl::convolution_forward(s.pd);
   s.x_md = plain_md(x.dims(), memory::data_type::u8);

@@ -89,7 +89,8 @@ Status build(CpuKernelContext& ctx, QMatMulState& s, const Tensor& a, const Tens
   const dnnl::matmul::desc desc(s.a_md, b_any, bias_md, s.acc_md);
   auto make = [&] { return dnnl::matmul::primitive_desc(desc, attr, engine()); };
   // The plan's tactic, or while the build tunes, the fastest implementation here (common.h).
-  const auto pd = tactic_descriptor<dnnl::matmul::primitive_desc, dnnl::matmul>(ctx, make, zero_point_args(direct));
+  const auto pd =
+      tactic_descriptor<dnnl::matmul::primitive_desc, dnnl::matmul>(ctx, make, zero_point_args(direct), a.dims(), true);
   s.prim = dnnl::matmul(pd);
   s.weights = memory(pd.weights_desc(), engine());
   s.scratch = memory(pd.scratchpad_desc(), engine());
