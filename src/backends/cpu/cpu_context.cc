@@ -76,6 +76,9 @@ bool openmp_workers_spin() {
 CpuContext::CpuContext(const Engine& engine) : engine_(engine) {
   threads_ = default_num_threads();
   allow_bf16_ = engine.info().precision == "bf16" || engine.info().precision == "best";
+  // An int8 engine whose build put its float layers in bf16 (int8_float_in_bf16, precision_choice.h) marks them.
+  if (engine.info().precision == "int8")
+    for (const NodePlan& p : EngineAccess::plans(engine)) allow_bf16_ |= p.precision == DType::kBFloat16;
   init_status_ = resolve(engine.graph());
 }
 

@@ -40,10 +40,23 @@ Result<double> time_runs(ExecutionContext& ctx, const NamedValues& inputs, int r
 
 }  // namespace
 
+bool int8_float_in_bf16(const PlanRequest& request) {
+  return request.info && request.info->precision == "int8" && request.options &&
+         request.options->int8_float != "fp32" && onednn::native_bf16();
+}
+
 Status choose_bf16_kernel_classes(std::vector<NodePlan>& plans, const PlanRequest& request) {
   if (!request.info || !request.graph || !request.profiles) return ok_status();
   const std::string& precision = request.info->precision;
-  if ((precision != "bf16" && precision != "best") || !onednn::native_bf16()) return ok_status();
+  const bool int8_floats = int8_float_in_bf16(request);
+  if (int8_floats)  // the CPU nodes with float32 results may compute in bf16; their classes are timed below
+    for (size_t i = 0; i < plans.size() && i < request.graph->nodes.size(); ++i) {
+      const Node& n = request.graph->nodes[i];
+      const TypeInfo* t = n.has_output(0) ? request.graph->type_of(n.outputs[0]) : nullptr;
+      if (plans[i].backend == "cpu" && t && t->is_tensor() && t->dtype == DType::kFloat32)
+        plans[i].precision = DType::kBFloat16;
+    }
+  if ((precision != "bf16" && precision != "best" && !int8_floats) || !onednn::native_bf16()) return ok_status();
   if (request.options && request.options->opt_level <= 0) return ok_status();
   std::vector<size_t> convs, matmuls;
   for (size_t i = 0; i < plans.size(); ++i) {
