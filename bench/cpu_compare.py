@@ -63,6 +63,9 @@ def parse_args():
     ap.add_argument("--timeout", type=float, default=900, help="seconds before a child process is killed")
     ap.add_argument("--json", help="write rows, geo-means and the machine to this file")
     ap.add_argument("--keep", action="store_true", help="keep engines, inputs and outputs (printed folder)")
+    ap.add_argument("--int8-float", default="fp16", choices=["fp16", "fp32"],
+                    help="--precision int8: kiln build --int8-float (fp16: the float layers ORT's quantizer leaves, e.g. "
+                         "LSTMs, in bf16 on CPUs with native bf16, as TensorRT's --int8 --fp16; fp32: float32)")
     args = ap.parse_args()
     args.threads = sorted({int(t) for t in args.threads.split(",")})
     return args
@@ -140,8 +143,10 @@ def kiln_build(args, model, engine, backend=None):
     cmd = [args.kiln, "build", model, "-o", engine, "--device", "cpu"]
     if backend:
         cmd += ["--backend", backend]
-    else:  # int8 rows build the Q/DQ model as it is (explicit quantization)
-        cmd += ["--precision", "fp32" if args.precision in ("int8", "dynamic-int8") else args.precision]
+    elif args.precision == "int8":  # the Q/DQ model as it is (explicit quantization); float layers as --int8-float says
+        cmd += ["--precision", "int8", "--int8-float", args.int8_float]
+    else:
+        cmd += ["--precision", "fp32" if args.precision == "dynamic-int8" else args.precision]
     return procs.run_child(cmd, args.timeout)
 
 
