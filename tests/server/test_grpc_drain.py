@@ -228,6 +228,8 @@ def test_connection_cap_shuts_down_the_excess_and_recovers(kiln_bin, tmp_path, p
             done, closed, pending = refused_or_pending()
         time.sleep(0.3)  # and no more than the excess: the 8 oldest stay open
         done, closed, pending = refused_or_pending()
+        # Shown in full when an assertion below fails (pytest shortens long assertion messages).
+        print("client closed:", closed, "not accepted:", pending, "server side:", server_side_states(s.grpc_port))
         # Exactly those beyond the cap (which ones: the socket inodes decide).
         assert sum(done) == 6, (closed, pending, server_side_states(s.grpc_port))
         assert sum(closed) >= 1, (closed, pending, server_side_states(s.grpc_port))
