@@ -209,7 +209,9 @@ TEST(CpuTactics, TunedInt8ConvolutionsKeepTheBits) {
   EngineInfo info = base->info();
   PlanRequest request{&options, &profiles, graph, &info};
   std::vector<NodePlan> tuned = plans;
+  ASSERT_EQ(setenv("KILN_CPU_TACTICS", "build", 1), 0);  // opt-in: record tactics in the plans
   ASSERT_TRUE(cpu::tune_cpu_tactics(tuned, request).ok());
+  unsetenv("KILN_CPU_TACTICS");
   for (size_t i = 0; i < g.nodes.size(); ++i)
     if (plans[i].kernel == "onednn_qconv")  // "<implementation> @ <the shape it was timed at>"
       EXPECT_NE(tuned[i].tactic_name.find(" @ 1x"), std::string::npos) << g.nodes[i].describe() << ": " << tuned[i].tactic_name;

@@ -49,13 +49,15 @@ Status choose_bf16_kernel_classes(std::vector<NodePlan>& plans, const PlanReques
   if (!request.info || !request.graph || !request.profiles) return ok_status();
   const std::string& precision = request.info->precision;
   const bool int8_floats = int8_float_in_bf16(request);
-  if (int8_floats)  // the CPU nodes with float32 results may compute in bf16; their classes are timed below
+  if (int8_floats) {  // the CPU nodes with float32 results compute in bf16; not timed: the same engine every build
     for (size_t i = 0; i < plans.size() && i < request.graph->nodes.size(); ++i) {
       const Node& n = request.graph->nodes[i];
       const TypeInfo* t = n.has_output(0) ? request.graph->type_of(n.outputs[0]) : nullptr;
       if (plans[i].backend == "cpu" && t && t->is_tensor() && t->dtype == DType::kFloat32)
         plans[i].precision = DType::kBFloat16;
     }
+    return ok_status();
+  }
   if ((precision != "bf16" && precision != "best" && !int8_floats) || !onednn::native_bf16()) return ok_status();
   if (request.options && request.options->opt_level <= 0) return ok_status();
   std::vector<size_t> convs, matmuls;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <unordered_map>
@@ -179,7 +180,15 @@ PD tactic_descriptor(const CpuKernelContext& ctx, Make&& make, const std::unorde
     return pick_tactic<PD>(make, &tuned);
   }
   const NodePlan* plan = ctx.plan();
-  if (!plan || plan->tactic_name.empty()) return make();
+  if (!plan || plan->tactic_name.empty()) {
+    // No recorded tactic (the default: engine bytes stay reproducible): kernels with the same bits either way time
+    // their candidates at their first run of a shape, unless KILN_CPU_TACTICS=0.
+    const char* knob = std::getenv("KILN_CPU_TACTICS");
+    if (!same_bits || (knob && std::string(knob) == "0")) return make();
+    NodePlan timed;
+    std::tie(timed.tactic, timed.tactic_name) = fastest_tactic<PD, Prim>(make, extra);
+    return pick_tactic<PD>(make, &timed);
+  }
   const size_t cut = plan->tactic_name.find(" @ ");
   if (cut == std::string::npos || plan->tactic_name.compare(cut, std::string::npos, at) == 0) {
     NodePlan here = *plan;
