@@ -51,6 +51,7 @@ struct BenchArgs {
   int64_t iterations = 10;
   bool no_transfers = false, cuda_graph = false, profile = false;
   int profile_top = 25;
+  int profile_runs = 10;
   int streams = 1;
   int back_to_back = 1;  // executions queued per host round trip (--back-to-back)
   std::string devices;   // --devices 0,1: one engine per GPU, --streams contexts on each
@@ -270,11 +271,25 @@ int run_bench(const BenchArgs& a) {
     if (!st.ok()) return fail("bench", st);
     mem = ctx->memory();
     if (a.profile) {
+      // Two warm-up executions, then the per-layer median of `profile_runs` (one execution's layer times swing by
+      // tens of percent on a busy CPU).
       ctx->set_profiling(true);
       Status bs = ctx->bind_inputs(*inputs);
-      for (int rep = 0; bs.ok() && rep < 3; ++rep) bs = ctx->execute();  // the last one is reported
+      for (int rep = 0; bs.ok() && rep < 2; ++rep) bs = ctx->execute();
+      std::vector<std::vector<double>> samples;
+      for (int rep = 0; bs.ok() && rep < a.profile_runs; ++rep) {
+        bs = ctx->execute();
+        if (!bs.ok()) break;
+        layers = ctx->layer_timings();
+        samples.resize(layers.size());
+        for (size_t i = 0; i < layers.size(); ++i) samples[i].push_back(layers[i].ms);
+      }
       if (!bs.ok()) return fail("bench", bs);
-      layers = ctx->layer_timings();
+      for (size_t i = 0; i < layers.size() && i < samples.size(); ++i) {
+        std::vector<double>& v = samples[i];
+        std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+        layers[i].ms = v[v.size() / 2];
+      }
     }
   }
 
@@ -327,7 +342,7 @@ int run_bench(const BenchArgs& a) {
     for (const auto& l : layers) total += l.ms;
     std::vector<LayerTiming> sorted = layers;
     std::sort(sorted.begin(), sorted.end(), [](const auto& x, const auto& y) { return x.ms > y.ms; });
-    std::cout << "=== Per-layer profile (one execution, " << layers.size() << " nodes, " << total << " ms) ===\n";
+    std::cout << "=== Per-layer profile (median of " << a.profile_runs << " executions, " << layers.size() << " nodes, " << total << " ms) ===\n";
     const size_t top = a.profile_top > 0 ? static_cast<size_t>(a.profile_top) : sorted.size();
     for (size_t i = 0; i < sorted.size() && i < top; ++i)
       std::cout << std::setw(9) << sorted[i].ms << " ms " << std::setw(6) << std::setprecision(1)
@@ -428,7 +443,9 @@ std::function<int()> add_bench_command(CLI::App& app) {
                   "host wait per run, as trtexec and PyTorch throughput loops measure); latency is then the round "
                   "trip / N (default 1)")
       ->check(CLI::Range(1, 10000));
-  cmd->add_flag("--profile", args->profile, "Print a per-layer time profile (one execution, synchronized per node)");
+  cmd->add_flag("--profile", args->profile, "Print a per-layer time profile (synchronized per node)");
+  cmd->add_option("--profile-runs", args->profile_runs, "Executions the profile takes each layer's median of (default 10)")
+      ->check(CLI::Range(1, 100000));
   cmd->add_option("--profile-top", args->profile_top, "Slowest layers the profile lists (default 25; 0: every layer)")
       ->check(CLI::NonNegativeNumber);
   args->flags.add_to(cmd, false);
