@@ -12,10 +12,53 @@ import os
 import tempfile
 from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
-# As the kiln CLI does (docs/cpu-backend.md, busy machines): OpenMP workers sleep instead of spinning between parallel
-# regions unless the environment chose a policy. libgomp reads it when it is loaded, i.e. with _kiln below, unless
-# another library (torch) loaded it first; OMP_WAIT_POLICY=active keeps spinning workers on dedicated machines.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def _busy_fraction(seconds: float = 0.04) -> float:
+    """Fraction of the machine's CPU time that was busy over `seconds` (from /proc/stat), or -1 if unknown."""
+    import time
+
+    def sample():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:9]]
+        return sum(v) - v[3] - v[4], sum(v)  # busy (minus idle and iowait), total (guest is inside user)
+
+    try:
+        b0, t0 = sample()
+        time.sleep(seconds)
+        b1, t1 = sample()
+    except (OSError, ValueError, IndexError):
+        return -1.0
+    return (b1 - b0) / (t1 - t0) if t1 > t0 else -1.0
+
+
+def _choose_openmp_wait() -> None:
+    """The OpenMP wait policy as the kiln CLI chooses it (tools/kiln/main.cc, docs/cpu-backend.md): a bounded spin
+    (GOMP_SPINCOUNT=10000, 10-30 us) when the machine is quiet enough for a context's threads (default: all usable
+    cores), else sleeping workers (OMP_WAIT_POLICY=PASSIVE). libgomp reads it when it is loaded, i.e. with _kiln
+    below, unless another library (torch) loaded it first. A policy already in the environment, or
+    KILN_OMP_WAIT=spin|passive, wins."""
+    if "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ:
+        return
+    forced = os.environ.get("KILN_OMP_WAIT", "")
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    threads = int(os.environ.get("KILN_NUM_THREADS", "0") or 0)
+    if threads <= 0 or threads > usable:
+        threads = usable
+    if forced == "spin":
+        spin = True
+    elif forced == "passive" or threads == 1:
+        spin = False
+    else:
+        busy, online = _busy_fraction(), os.cpu_count() or 1
+        spin = busy >= 0 and busy * online + threads <= usable + 0.5
+    if spin:
+        os.environ["GOMP_SPINCOUNT"] = "10000"
+    else:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+
+
+_choose_openmp_wait()
 
 from . import _kiln  # noqa: E402
 from ._kiln import KilnError, TensorDesc, cuda_device_count, built_with_cuda, __version__  # noqa: E402
