@@ -1,13 +1,19 @@
 // Shared oneDNN helpers for the CPU kernels.
 #include "backends/cpu/onednn/common.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include <cmath>
 #include <cstdlib>
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "backends/cpu/blocked.h"
+#include "backends/cpu/onednn/layout_reorder.h"
 #include "ir/window_params.h"
 
 namespace kiln::cpu::onednn {
@@ -212,6 +218,17 @@ bool make_eltwise_chain(const fused::Activation& act, const dnnl::memory::desc& 
 }
 
 void reorder(const dnnl::memory& from, const dnnl::memory& to) {
+  // Plain <-> channels-last float32/bf16 by hand (layout_reorder.h; KILN_CPU_LAYOUT_REORDER=0: oneDNN's reorders).
+  static const bool by_hand = [] {
+    const char* e = std::getenv("KILN_CPU_LAYOUT_REORDER");
+    return !(e && std::string(e) == "0");
+  }();
+#ifdef _OPENMP
+  const int threads = omp_get_max_threads();
+#else
+  const int threads = 1;
+#endif
+  if (by_hand && layout_reorder(from, to, threads)) return;
   // Reorder primitives are kept per (source, destination) descriptor pair, keyed by the descriptors' bytes (equal
   // bytes mean equal layouts; unequal bytes at worst cost another entry): creating one per call was a tenth of a
   // small CNN's batch-1 run. Bounded: the cache starts over past 4096 pairs.
@@ -233,10 +250,12 @@ Status OnednnHandoff::materialize() {
     if (in_place) {
       if (mem.get_desc() == plain.get_desc()) return ok_status();  // done already this run
       // `mem` lives in the plain bytes: convert through a copy, then describe the plain result as what is held.
+      // (The copy is this thread's, reused: no allocation per run.)
       const size_t n = mem.get_desc().get_size();
-      std::unique_ptr<char[]> copy(new char[n]);
-      std::memcpy(copy.get(), mem.get_data_handle(), n);
-      reorder(dnnl::memory(mem.get_desc(), engine(), copy.get()), plain);
+      thread_local std::vector<char> copy;
+      if (copy.size() < n) copy.resize(n);
+      std::memcpy(copy.data(), mem.get_data_handle(), n);
+      reorder(dnnl::memory(mem.get_desc(), engine(), copy.data()), plain);
       stream().wait();
       mem = plain;
       return ok_status();
