@@ -25,6 +25,7 @@ class Pass {
 
 // Factories, one per pass file (the pass list itself is in pass_manager.cc).
 std::unique_ptr<Pass> make_fold_constants_pass();
+std::unique_ptr<Pass> make_fold_shape_dims_pass();
 std::unique_ptr<Pass> make_remove_identity_pass();
 std::unique_ptr<Pass> make_eliminate_dead_code_pass();
 std::unique_ptr<Pass> make_eliminate_common_subexpressions_pass();

@@ -47,6 +47,7 @@ std::vector<PassFactory> pass_list(const PassOptions& o) {
   // FP8 GEMMs (float8 Q/DQ around MatMul/Gemm -> FusedMatMul over float8), for backends that run them (cuda).
   if (fusions && backend_wants(o, "fold_qdq_fp8")) l.push_back(make_fold_qdq_fp8_pass);
   l.push_back(make_fold_constants_pass);
+  l.push_back(make_fold_shape_dims_pass);  // shape subgraphs of dynamic-batch exports (after the static ones fold)
   l.push_back(make_remove_identity_pass);
   l.push_back(make_eliminate_dead_code_pass);
   l.push_back(make_eliminate_common_subexpressions_pass);
