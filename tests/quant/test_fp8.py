@@ -64,14 +64,17 @@ def cuda_dump(kiln, fp8, stage):
 
 
 def test_cuda_fp8_builds_fp8_gemms(fp8, kiln):
-    """Every weight MatMul becomes a FusedMatMul over float8 (the FP8 GEMM) with float16 output; the FFN's first
+    """Every weight MatMul becomes a FusedMatMul over float8 (the FP8 GEMM; q, k and v as one) with float16 output; the FFN's first
     GEMM (-> GELU -> Q) writes float8 itself, so the second reads it without a QuantizeLinear between."""
     dump = cuda_dump(kiln, fp8, "all")
     final = dump[dump.rindex("=== IR after"):]
     lines = final.splitlines()
     gemms = [l for l in lines if "= FusedMatMul(" in l]
     fp8_gemms = [l for l in gemms if "_quantized" in l.split("FusedMatMul(")[1].split(",")[0]]
-    assert len(fp8_gemms) == 6, "\n".join(gemms)  # q, k, v, out, ffn1, ffn2 (attention's own two stay float)
+    # The q, k and v projections share alpha and fuse into one FP8 GEMM (fuse_qkv_projection); then out, ffn1, ffn2.
+    # Attention's own two products stay float.
+    assert len(fp8_gemms) == 4, "\n".join(gemms)
+    assert len([l for l in fp8_gemms if "qkv" in l.split("=")[0]]) == 1, "\n".join(fp8_gemms)
     assert not [l for l in lines if "= MatMul(" in l and "_quantized" in l]
     assert "=== IR after fold_qdq_fp8_output" in dump
     writes_fp8 = [l for l in fp8_gemms if l.split("=")[0].split(":")[1].strip().startswith("float8e4m3fn")]
