@@ -134,7 +134,8 @@ KILN_AVX512_BF16 inline void store16_native(void* p, int64_t i, __m512 v, bool b
 }
 
 // Source rows [r0, r1) of an [R][K] matrix into its [K][R] transpose, in 16x16 tiles (edge tiles masked).
-// (Two copies: with the emulated and with the native bf16 rounding.)
+// (Two copies, with the native and with the emulated bf16 rounding: each needs its own target attribute, and one
+// template compiled for the AVX512-BF16 target could emit bf16 instructions into the copy older CPUs run.)
 KILN_AVX512_BF16 void transpose_avx512_bf16(const void* src, bool src_bf16, int64_t ld_src, void* dst, bool dst_bf16,
                                             int64_t ld_dst, int64_t r0, int64_t r1, int64_t K) {
   __m512 v[16];
