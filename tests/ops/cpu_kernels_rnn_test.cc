@@ -103,6 +103,10 @@ std::vector<RnnCase> cases() {
   RnnCase th{3, 8, 16, 112};                      // enough work per step for the threaded h.R^T
   th.lens = th.init = true;
   v.push_back(th);
+  v.push_back({40, 1, 20, 128});  // batch 1: an LSTM step's h.R^T split over a team of two by hidden units
+  RnnCase team{32, 1, 12, 150, "reverse", 1};  // units 80 + 70 (a partial panel), reversed, layout 1
+  team.init = true;
+  v.push_back(team);
   return v;
 }
 
@@ -187,6 +191,23 @@ TEST(CpuKernelsRnn, Bf16RecurrenceWithinBudget) {
       f.flag = 1;
       check_bf16(OpKind::kGRU, f, threads);
     }
+  }
+}
+
+// Batch 1 on two threads runs as a team split over the hidden units with bf16 products (AVX512-BF16); one thread
+// runs the oneDNN bf16 steps. LSTM and GRU with linear_before_reset (the team's two cells).
+TEST(CpuKernelsRnn, Bf16TeamWithinBudget) {
+  if (!onednn::native_bf16()) GTEST_SKIP() << "this CPU has no native bf16 (AVX512-BF16 or AMX)";
+  RnnCase one{20, 1, 30, 216};  // 140K multiply-adds per GRU step: bf16 steps on one thread too
+  one.init = true;
+  RnnCase gru = one;
+  gru.flag = 1;
+  for (int threads : {1, 2}) {
+    check_bf16(OpKind::kLSTM, one, threads);
+    RnnCase p = one;
+    p.peep = true;
+    check_bf16(OpKind::kLSTM, p, threads);
+    check_bf16(OpKind::kGRU, gru, threads);
   }
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "backends/cpu/kernels/packed_gemm.h"
+#include "core/float_formats.h"
 
 namespace kiln::cpu::kern {
 namespace {
@@ -45,6 +46,43 @@ TEST(CpuPackedGemm, MatchesNaiveProduct) {
                       << "m" << m << " n" << n << " k" << k << " trans" << trans << " acc" << acc << " at " << i << "," << j;
                 }
               }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// The bf16 variant against the same product of the bf16-rounded operands in double: odd k (the zero pad pair),
+// partial panels, B plain or transposed, rows past the last column untouched. Rounding the operands is the only
+// error allowed (float32 accumulation).
+TEST(CpuPackedGemm, Bf16MatchesProductOfRoundedOperands) {
+  if (!packed_bf16_available()) GTEST_SKIP() << "this CPU has no AVX512-BF16";
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  auto round = [](float v) { return bf16_to_float(float_to_bf16(v)); };
+  for (int64_t m : {1, 2, 5}) {
+    for (int64_t n : {1, 16, 17, 48, 50}) {
+      for (int64_t k : {1, 2, 7, 9, 256}) {
+        for (bool trans : {false, true}) {
+          const int64_t pairs = (k + 1) / 2, lda = 2 * pairs + 4, ldb = (trans ? k : n) + 3, ldc = n + 1;
+          std::vector<uint16_t> a(static_cast<size_t>(m * lda), 0);
+          std::vector<float> b(static_cast<size_t>((trans ? n : k) * ldb)), c(static_cast<size_t>(m * ldc), 7.f);
+          for (int64_t i = 0; i < m; ++i)
+            for (int64_t kk = 0; kk < k; ++kk) a[i * lda + kk] = float_to_bf16(u(rng));
+          for (float& v : b) v = u(rng);
+          PackedBf16 p;
+          pack_b_bf16(b.data(), k, n, ldb, trans, &p);
+          gemm_packed_bf16(m, a.data(), lda, p, c.data(), ldc);
+          for (int64_t i = 0; i < m; ++i) {
+            ASSERT_EQ(c[i * ldc + n], 7.f) << "m" << m << " n" << n << " k" << k << ": wrote past the last column";
+            for (int64_t j = 0; j < n; ++j) {
+              double want = 0;
+              for (int64_t kk = 0; kk < k; ++kk)
+                want += double(bf16_to_float(a[i * lda + kk])) * round(trans ? b[j * ldb + kk] : b[kk * ldb + j]);
+              ASSERT_NEAR(c[i * ldc + j], want, 1e-5 * (1 + std::sqrt(double(k))))
+                  << "m" << m << " n" << n << " k" << k << " trans" << trans << " at " << i << "," << j;
             }
           }
         }

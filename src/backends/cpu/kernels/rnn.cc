@@ -11,12 +11,16 @@
 #include <unordered_map>
 #include <vector>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include <oneapi/dnnl/dnnl.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "backends/cpu/kernels/common.h"
 #include "backends/cpu/kernels/packed_gemm.h"
 #include "backends/cpu/kernels/rnn.h"
+#include "backends/cpu/kernels/spin_barrier.h"
 #include "backends/cpu/kernels/vec_math.h"
 #include "backends/cpu/onednn/common.h"
 #include "ir/rnn_params.h"
@@ -139,8 +143,72 @@ struct TaskScratch {
   Bf16Product rec, rec_h;  // rec_h: GRU without linear_before_reset
 };
 
+// A recurrence whose batch rows cannot be split (batch 1, one direction) run by a team of threads split over the
+// hidden units: part p owns units [u[p], u[p+1]), computes their gate columns from the whole previous h (R^T's
+// columns of those units, packed once per part), their cell and their slice of the new h; the team meets at a spin
+// barrier after each step (h is double-buffered). One fork per node instead of one per step, and each thread's
+// share of R stays in its own core's cache (lstm_am, H 256, batch 1, 2 threads: a per-step fork/join cost more than
+// it saved, so the step ran on one thread).
+struct TeamPart {
+  PackedMatrix rec;          // [H] x [G * units]: the part's columns of R^T, gate-major
+  PackedBf16 rec_bf16;       // the same in bf16 (bf16 engines on CPUs with AVX512-BF16)
+  std::vector<uint16_t> h_bf16;  // [N][2 * ceil(H / 2)]: the previous h rounded for rec_bf16
+  std::vector<float> peep;   // [3][units] (LSTM)
+  std::vector<float> g, c;   // [N][G * units] gates, [N][units] cell state (LSTM)
+};
+struct TeamPlan {
+  int parts = 0;
+  int64_t H = 0;
+  bool bf16 = false;
+  std::vector<int64_t> u;                  // [parts + 1] unit boundaries
+  std::vector<std::vector<TeamPart>> dir;  // [D][parts]
+  std::vector<float> h;                    // [2][N][H]: the previous and the new state
+};
+// Multiply-adds of one step's h.R^T from which a team of two pays (a barrier costs well under a microsecond with
+// both threads on their cores; a step of 64K multiply-adds takes a few), and of the whole recurrence (the fork that
+// starts the team may wake a sleeping worker: tens of microseconds on a VM).
+constexpr int64_t kTeamStepWork = int64_t{1} << 16;
+constexpr int64_t kTeamTotalWork = int64_t{1} << 21;
+constexpr int64_t kTeamMinUnits = 16;
+
+// Parts for a team recurrence, or 0 where the node runs otherwise: row tasks already in parallel, one thread, a GRU
+// without linear_before_reset (its hidden gate needs the whole r*h: a second meeting per step), or too little work.
+int team_parts(int threads, bool tasks_parallel, int64_t slices, bool lstm, bool lbr, int64_t S, int64_t N,
+               int64_t GH, int64_t H) {
+  if (tasks_parallel || slices != 1 || threads < 2 || !(lstm || lbr)) return 0;
+  if (N * GH * H < kTeamStepWork || S * N * GH * H < kTeamTotalWork) return 0;
+  const int64_t parts = std::min<int64_t>(threads, H / kTeamMinUnits);
+  return parts >= 2 ? static_cast<int>(parts) : 0;
+}
+
+// Unit boundaries (multiples of 16 where H allows, so each part's gate columns fill whole panels) and each part's
+// packed R^T columns.
+void build_team(TeamPlan& tp, const float* r, int64_t D, int64_t G, int64_t H, int parts, bool bf16) {
+  tp.parts = parts;
+  tp.H = H;
+  tp.bf16 = bf16;
+  tp.u.assign(static_cast<size_t>(parts + 1), 0);
+  for (int p = 1; p < parts; ++p) {
+    const int64_t even = H * p / parts, rounded = (even + 8) / 16 * 16;
+    tp.u[p] = rounded > tp.u[p - 1] && rounded < H ? rounded : even;
+  }
+  tp.u[parts] = H;
+  tp.dir.assign(static_cast<size_t>(D), std::vector<TeamPart>(static_cast<size_t>(parts)));
+  std::vector<float> rows;
+  for (int64_t d = 0; d < D; ++d)
+    for (int p = 0; p < parts; ++p) {
+      const int64_t u0 = tp.u[p], n = tp.u[p + 1] - u0;
+      rows.resize(static_cast<size_t>(G * n * H));
+      for (int64_t gate = 0; gate < G; ++gate)
+        std::memcpy(rows.data() + gate * n * H, r + (d * G * H + gate * H + u0) * H, n * H * 4);
+      if (bf16) pack_b_bf16(rows.data(), H, G * n, H, true, &tp.dir[d][p].rec_bf16);
+      else pack_b(rows.data(), H, G * n, H, true, &tp.dir[d][p].rec);
+    }
+}
+
 struct RnnState {
   Prepared prep;
+  TeamPlan team;
   bool prepared = false;  // prep holds constant weights (computed once)
   int64_t bf16_rows = -1, bf16_slices = -1;  // batch size and slices the bf16 recurrences were built for
   int64_t bf16_proj_rows = -1;  // S * N the bf16 projections were built for (-1: none)
@@ -297,9 +365,16 @@ Status rnn_run(CpuKernelContext& ctx, bool lstm) {
   while (slices > 1 && S * (N / slices) * GH * H < kParallelTaskWork) --slices;
   const int64_t tasks = D * slices;
   const bool tasks_parallel = tasks > 1 && threads > 1 && S * (N / slices) * GH * H >= kParallelTaskWork;
+  // Otherwise, rows that cannot be split may still run as a team split over the hidden units (float32 products).
+  // In bf16 engines its products are bf16 where the CPU has AVX512-BF16, as the steps' oneDNN products would be.
+  const int team = team_parts(threads, tasks_parallel, slices, lstm, lbr, S, N, GH, H);
+  const bool team_bf16 = team > 0 && onednn::use_bf16(ctx) && packed_bf16_available();
+  if (team > 0 && (!ctx.input_is_constant(2) || st.team.parts != team || st.team.H != H || st.team.bf16 != team_bf16 ||
+                   st.team.dir.size() != static_cast<size_t>(D)))
+    build_team(st.team, ctx.input(2).data<float>(), D, G, H, team, team_bf16);
   // bf16 products (built once per batch size and split; a oneDNN without them keeps the float32 products).
   const bool bf16_engine = onednn::use_bf16(ctx) && N > 0 && S > 0;
-  bool bf16_steps = bf16_engine && (N / slices) * GHp * H >= kBf16StepWork;
+  bool bf16_steps = team == 0 && bf16_engine && (N / slices) * GHp * H >= kBf16StepWork;
   bool bf16_proj = bf16_engine && S * N * GH * I >= kBf16ProjectionWork;
   const bool weights_constant = ctx.input_is_constant(1) && ctx.input_is_constant(2);
   auto slice_rows = [&](int64_t k, int64_t* b0) {
@@ -353,7 +428,8 @@ Status rnn_run(CpuKernelContext& ctx, bool lstm) {
       bf16_steps ? kBf16ThreadedStepWork : openmp_workers_spin() ? kThreadedStepWorkSpinning : kThreadedStepWork;
   const int step_threads = !tasks_parallel && N * GH * H >= min_work && threads > 1 ? threads : 1;
   // X.W^T + Wb (+ Rb where it is a plain sum) for every (t, b), rows in X's own order, one direction.
-  const bool threaded_projection = S * N * GH * I >= kThreadedGemmWork;
+  // (A team forks anyway: its projection is threaded from less work.)
+  const bool threaded_projection = S * N * GH * I >= (team > 0 ? kThreadedGemmWork / 8 : kThreadedGemmWork);
   auto project = [&](int64_t d) -> std::string {
     DirectionScratch& ds = st.dir[d];
     std::vector<float>& xw = ds.xw;
@@ -465,6 +541,89 @@ Status rnn_run(CpuKernelContext& ctx, bool lstm) {
     if (lstm) std::copy(c.begin(), c.end(), st.yc.begin() + (d * N + b0) * H);
     return std::string();
   };
+  // Direction d on the team (see TeamPlan): part p's step reads the whole previous h and writes its units of the new.
+  auto run_team_direction = [&](int64_t d) {
+    TeamPlan& tp = st.team;
+    const int P = tp.parts;
+    const bool rev = at.reversed(d);
+    const float* xw = st.dir[d].xw.data();
+    const float* rb = prep->bias.data() + d * 2 * GH + GH;
+    tp.h.resize(static_cast<size_t>(2 * N * H));
+    float* hbuf[2] = {tp.h.data(), tp.h.data() + N * H};
+    std::copy(h0.begin() + d * N * H, h0.begin() + (d + 1) * N * H, hbuf[0]);
+    for (int p = 0; p < P; ++p) {
+      TeamPart& part = tp.dir[d][p];
+      const int64_t u0 = tp.u[p], n = tp.u[p + 1] - u0;
+      part.g.resize(static_cast<size_t>(N * G * n));
+      if (tp.bf16) part.h_bf16.assign(static_cast<size_t>(N * 2 * ((H + 1) / 2)), 0);
+      if (!lstm) continue;
+      part.c.resize(static_cast<size_t>(N * n));
+      part.peep.resize(static_cast<size_t>(3 * n));
+      for (int64_t b = 0; b < N; ++b) std::memcpy(part.c.data() + b * n, c0.data() + (d * N + b) * H + u0, n * 4);
+      for (int64_t q = 0; q < 3; ++q) std::memcpy(part.peep.data() + q * n, peep.data() + (d * 3 + q) * H + u0, n * 4);
+    }
+    auto step_part = [&](int p, int64_t s) {
+      TeamPart& part = tp.dir[d][p];
+      const int64_t u0 = tp.u[p], n = tp.u[p + 1] - u0, gw = G * n;
+      const float* hp = hbuf[s & 1];
+      float* hn = hbuf[(s + 1) & 1];
+      if (tp.bf16) {
+        const int64_t ld = 2 * ((H + 1) / 2);
+        for (int64_t b = 0; b < N; ++b) floats_to_bf16(hp + b * H, part.h_bf16.data() + b * ld, H);
+        gemm_packed_bf16(N, part.h_bf16.data(), ld, part.rec_bf16, part.g.data(), gw);
+      } else {
+        gemm_packed(N, hp, H, part.rec, part.g.data(), gw, false, 1);
+      }
+      for (int64_t b = 0; b < N; ++b) {
+        const float* hold = hp + b * H + u0;
+        float* hb = hn + b * H + u0;
+        if (s >= lens[b]) {
+          std::memcpy(hb, hold, n * 4);
+          continue;
+        }
+        const int64_t t = rev ? lens[b] - 1 - s : s;
+        const float* xr = xw + (batch_first ? b * S + t : t * N + b) * GH;
+        float* g = part.g.data() + b * gw;
+        for (int64_t gate = 0; gate < (lstm ? G : 2); ++gate)
+          for (int64_t k = 0; k < n; ++k) g[gate * n + k] += xr[gate * H + u0 + k];
+        if (lstm) {
+          lstm_cell(g, part.peep.data(), part.c.data() + b * n, hb, n, clip, coupled);
+        } else {
+          gru_zr(g, 2 * n, clip);
+          for (int64_t k = 0; k < n; ++k) g[2 * n + k] += rb[2 * H + u0 + k];
+          std::memcpy(hb, hold, n * 4);
+          gru_out(g, g + n, xr + 2 * H + u0, g + 2 * n, hb, n, clip, true);
+        }
+        if (y) std::memcpy(y + (batch_first ? (b * S + t) * D + d : (t * D + d) * N + b) * H + u0, hb, n * 4);
+      }
+    };
+    SpinBarrier barrier(P);
+#ifdef _OPENMP
+#pragma omp parallel num_threads(P)
+    {
+      const int tid = omp_get_thread_num();
+      if (omp_get_num_threads() == P) {
+        for (int64_t s = 0; s < S; ++s) {
+          step_part(tid, s);
+          barrier.wait();
+        }
+      } else if (tid == 0) {  // fewer threads than asked for (nested or limited): the parts one after the other
+        for (int64_t s = 0; s < S; ++s)
+          for (int p = 0; p < P; ++p) step_part(p, s);
+      }
+    }
+#else
+    for (int64_t s = 0; s < S; ++s)
+      for (int p = 0; p < P; ++p) step_part(p, s);
+#endif
+    std::copy(hbuf[S & 1], hbuf[S & 1] + N * H, st.yh.begin() + d * N * H);
+    if (lstm)
+      for (int p = 0; p < P; ++p) {
+        const int64_t u0 = tp.u[p], n = tp.u[p + 1] - u0;
+        for (int64_t b = 0; b < N; ++b)
+          std::memcpy(st.yc.data() + (d * N + b) * H + u0, tp.dir[d][p].c.data() + b * n, n * 4);
+      }
+  };
   std::vector<std::string> failed(static_cast<size_t>(std::max<int64_t>(tasks, D)));
   if (D == 2 && tasks_parallel && !threaded_projection) {  // two single-threaded projections at once
     parallel_range(2, 2, [&](int64_t begin, int64_t end) {
@@ -475,7 +634,9 @@ Status rnn_run(CpuKernelContext& ctx, bool lstm) {
   }
   for (const std::string& why : failed)
     if (!why.empty()) return ctx.error(why);
-  if (tasks_parallel) {
+  if (team > 0) {
+    for (int64_t d = 0; d < D; ++d) run_team_direction(d);
+  } else if (tasks_parallel) {
     parallel_range(static_cast<int>(std::min<int64_t>(threads, tasks)), tasks, [&](int64_t begin, int64_t end) {
       set_gemm_threads(1);
       for (int64_t k = begin; k < end; ++k) failed[k] = run_task(k);
