@@ -103,17 +103,48 @@ TEST(CpuLayoutReorder, MatchesOnednnBothWaysAndTypes) {
   }
 }
 
+// 1-4 float32 planes (an RGB image) into channels-last float32 or bf16: pixel counts around the 16-pixel vectors and
+// the 256-pixel work items, several images, 1 and 2 threads.
+TEST(CpuLayoutReorder, InterleavesFewPlanesLikeOnednn) {
+  for (int64_t c : {1, 2, 3, 4})
+    for (const auto& hw : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {3, 5}, {4, 4}, {17, 19}, {32, 9}})
+      for (int64_t n : {1, 3})
+        for (dt to_t : {dt::f32, dt::bf16}) {
+          const dnnl::memory::dims dims{n, c, hw.first, hw.second};
+          const int64_t total = n * c * hw.first * hw.second;
+          std::vector<char> src = random_bytes(total, dt::f32, static_cast<uint32_t>(total + c));
+          const dnnl::memory::desc fd(dims, dt::f32, tag::abcd), td(dims, to_t, tag::acdb);
+          std::vector<char> want(td.get_size()), got(td.get_size());
+          dnnl::memory from(fd, engine(), src.data());
+          dnnl::memory ref(td, engine(), want.data());
+          dnnl::reorder(from, ref).execute(stream(), from, ref);
+          stream().wait();
+          for (int threads : {1, 2}) {
+            std::fill(got.begin(), got.end(), char(0x55));
+            dnnl::memory mine(td, engine(), got.data());
+            const std::string what = "C" + std::to_string(c) + " " + std::to_string(hw.first) + "x" +
+                                     std::to_string(hw.second) + " N" + std::to_string(n) + " to " +
+                                     (to_t == dt::f32 ? "f32" : "bf16") + " threads " + std::to_string(threads);
+            ASSERT_TRUE(layout_reorder(from, mine, threads)) << what;
+            expect_same(got, want, to_t, what);
+          }
+        }
+}
+
 TEST(CpuLayoutReorder, DeclinesOtherLayouts) {
   const dnnl::memory::dims d{1, 32, 4, 4};
   std::vector<char> a(32 * 16 * 4 * 2), b(a.size());
   auto mem = [&](const dnnl::memory::desc& md, std::vector<char>& buf) { return dnnl::memory(md, engine(), buf.data()); };
-  // Blocked channels, int8, different dims, a 2-D tensor and a layout change of fewer than 16 channels (an RGB
-  // image: a same-layout type change is still done) stay with oneDNN.
+  // Blocked channels, int8, different dims, a 2-D tensor, and layout changes of fewer than 16 channels other than
+  // float32 planes into channels-last (bf16 planes, 5 planes, channels-last back to plain) stay with oneDNN.
   EXPECT_FALSE(layout_reorder(mem({d, dt::f32, tag::abcd}, a), mem({d, dt::f32, tag::aBcd16b}, b), 1));
   EXPECT_FALSE(layout_reorder(mem({d, dt::s8, tag::abcd}, a), mem({d, dt::s8, tag::acdb}, b), 1));
   EXPECT_FALSE(layout_reorder(mem({d, dt::f32, tag::abcd}, a), mem({{1, 32, 4, 2}, dt::f32, tag::acdb}, b), 1));
   EXPECT_FALSE(layout_reorder(mem({{32, 16}, dt::f32, tag::ab}, a), mem({{32, 16}, dt::bf16, tag::ab}, b), 1));
-  EXPECT_FALSE(layout_reorder(mem({{1, 3, 8, 8}, dt::f32, tag::abcd}, a), mem({{1, 3, 8, 8}, dt::bf16, tag::acdb}, b), 1));
+  EXPECT_FALSE(layout_reorder(mem({{1, 3, 8, 8}, dt::bf16, tag::abcd}, a), mem({{1, 3, 8, 8}, dt::bf16, tag::acdb}, b), 1));
+  EXPECT_FALSE(layout_reorder(mem({{1, 5, 8, 8}, dt::f32, tag::abcd}, a), mem({{1, 5, 8, 8}, dt::bf16, tag::acdb}, b), 1));
+  EXPECT_FALSE(layout_reorder(mem({{1, 3, 8, 8}, dt::f32, tag::acdb}, a), mem({{1, 3, 8, 8}, dt::f32, tag::abcd}, b), 1));
+  EXPECT_TRUE(layout_reorder(mem({{1, 3, 8, 8}, dt::f32, tag::abcd}, a), mem({{1, 3, 8, 8}, dt::bf16, tag::acdb}, b), 1));
   EXPECT_TRUE(layout_reorder(mem({{1, 3, 8, 8}, dt::f32, tag::acdb}, a), mem({{1, 3, 8, 8}, dt::bf16, tag::acdb}, b), 1));
 }
 

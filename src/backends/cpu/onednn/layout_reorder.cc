@@ -171,6 +171,71 @@ KILN_AVX512 void transpose_avx512(const void* src, bool src_bf16, int64_t ld_src
   }
 }
 
+// A few channels (an RGB image) into channels-last: per 16 pixels, the C <= 4 planes' vectors are one table of 64
+// entries that two-source permutes read in output order, so each output vector costs one or two permutes (the 16x16
+// tiles above would fill 3 of 16 rows). Output element j (pixel j / C, channel j % C) is table entry
+// (j % C) * 16 + j / C. float32 sources only (the model input).
+struct InterleaveIndex {
+  alignas(64) uint16_t w[64];
+  alignas(64) uint32_t d[64];
+  explicit InterleaveIndex(int64_t C) {
+    for (int j = 0; j < 64; ++j) w[j] = d[j] = static_cast<uint32_t>((j % C) * 16 + j / C);
+  }
+};
+
+// bf16 destination: the planes' 16-bit values as two 32-entry halves of the table.
+#define KILN_INTERLEAVE_BF16_BODY(TO_BF16)                                                                  \
+  const __m512i i0 = _mm512_load_si512(ix.w), i1 = _mm512_load_si512(ix.w + 32);                          \
+  for (int64_t p = p0; p < p1; p += 16) {                                                                 \
+    const int n = static_cast<int>(std::min<int64_t>(16, p1 - p));                                        \
+    __m256i h[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()}; \
+    for (int64_t c = 0; c < C; ++c) h[c] = TO_BF16(load16(src, c * P + p, false, n));                    \
+    const __m512i t0 = _mm512_inserti64x4(_mm512_castsi256_si512(h[0]), h[1], 1);                       \
+    const __m512i t1 = _mm512_inserti64x4(_mm512_castsi256_si512(h[2]), h[3], 1);                       \
+    const int64_t total = n * C;                                                                          \
+    uint16_t* o = dst + p * C;                                                                            \
+    const int64_t first = std::min<int64_t>(32, total);                                                   \
+    _mm512_mask_storeu_epi16(o, first == 32 ? ~__mmask32(0) : (__mmask32(1) << first) - 1,                \
+                             _mm512_permutex2var_epi16(t0, i0, t1));                                      \
+    if (total > 32)                                                                                       \
+      _mm512_mask_storeu_epi16(o + 32, total == 64 ? ~__mmask32(0) : (__mmask32(1) << (total - 32)) - 1,  \
+                               _mm512_permutex2var_epi16(t0, i1, t1));                                    \
+  }
+
+KILN_AVX512_BF16 inline __m256i to_bf16_native(__m512 v) {
+  const __m256bh h = _mm512_cvtneps_pbh(v);
+  return reinterpret_cast<const __m256i&>(h);
+}
+KILN_AVX512_BF16 void interleave_bf16_native(const float* src, int64_t P, int64_t C, uint16_t* dst, int64_t p0,
+                                             int64_t p1, const InterleaveIndex& ix) {
+  KILN_INTERLEAVE_BF16_BODY(to_bf16_native)
+}
+KILN_AVX512 void interleave_bf16(const float* src, int64_t P, int64_t C, uint16_t* dst, int64_t p0, int64_t p1,
+                                 const InterleaveIndex& ix) {
+  KILN_INTERLEAVE_BF16_BODY(to_bf16_16)
+}
+#undef KILN_INTERLEAVE_BF16_BODY
+
+// float32 destination: output vector k reads entries below 32 from planes 0-1 and the rest from planes 2-3.
+KILN_AVX512 void interleave_f32(const float* src, int64_t P, int64_t C, float* dst, int64_t p0, int64_t p1,
+                                const InterleaveIndex& ix) {
+  for (int64_t p = p0; p < p1; p += 16) {
+    const int n = static_cast<int>(std::min<int64_t>(16, p1 - p));
+    __m512 v[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int64_t c = 0; c < C; ++c) v[c] = load16(src, c * P + p, false, n);
+    const int64_t total = n * C;
+    for (int64_t k = 0; k * 16 < total; ++k) {
+      const __m512i idx = _mm512_load_si512(ix.d + 16 * k);
+      const __mmask16 high = _mm512_cmpge_epu32_mask(idx, _mm512_set1_epi32(32));
+      const __m512 lo = _mm512_permutex2var_ps(v[0], idx, v[1]);
+      const __m512 hi = _mm512_permutex2var_ps(v[2], _mm512_and_si512(idx, _mm512_set1_epi32(31)), v[3]);
+      const int64_t left = std::min<int64_t>(16, total - 16 * k);
+      _mm512_mask_storeu_ps(dst + p * C + 16 * k, left == 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << left) - 1),
+                            _mm512_mask_blend_ps(high, lo, hi));
+    }
+  }
+}
+
 // n values converted in place order (a type change in the same layout).
 KILN_AVX512 void convert_avx512(const void* src, bool src_bf16, void* dst, bool dst_bf16, int64_t lo, int64_t hi) {
   for (int64_t i = lo; i < hi; i += 16) {
@@ -248,8 +313,27 @@ bool layout_reorder(const dnnl::memory& from, const dnnl::memory& to, int thread
   }
   // Plain -> channels-last transposes each image's [C][P] into [P][C]; channels-last -> plain [P][C] into [C][P].
   // Fewer than 16 channels would fill a fraction of each tile (an RGB image: 3 of 16 rows, 5x the instructions per
-  // element of a full tile): oneDNN's reorders handle those.
-  if (C < kMinChannels) return false;
+  // element of a full tile): up to 4 float32 planes into channels-last are interleaved by permutes instead; other
+  // layout changes of so few channels stay with oneDNN.
+  if (C < kMinChannels) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (la != Layout::kPlain || C > 4 || src_bf16 || !have_avx512()) return false;
+    const InterleaveIndex ix(C);
+    const int64_t chunks = (P + 255) / 256;  // work items: (image, 256 pixels)
+    kern::parallel_range(t, N * chunks, [&](int64_t lo, int64_t hi) {
+      for (int64_t it = lo; it < hi; ++it) {
+        const int64_t n = it / chunks, p0 = (it % chunks) * 256, p1 = std::min(P, p0 + 256);
+        const float* s = static_cast<const float*>(src) + n * C * P;
+        if (!dst_bf16) interleave_f32(s, P, C, static_cast<float*>(dst) + n * C * P, p0, p1, ix);
+        else if (have_avx512_bf16()) interleave_bf16_native(s, P, C, static_cast<uint16_t*>(dst) + n * C * P, p0, p1, ix);
+        else interleave_bf16(s, P, C, static_cast<uint16_t*>(dst) + n * C * P, p0, p1, ix);
+      }
+    });
+    return true;
+#else
+    return false;
+#endif
+  }
   const int64_t R = la == Layout::kPlain ? C : P, K = la == Layout::kPlain ? P : C;
   // Work items: (image, 16-row block of the source).
   const int64_t blocks = (R + 15) / 16;
