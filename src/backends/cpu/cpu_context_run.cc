@@ -162,9 +162,7 @@ Status CpuContext::run_cpu_step(int s) {
   }
   const int64_t macs = threads_ > 1 ? contraction_macs(*steps_[s].node, ins) : -1;
   if (threads_ > 1) elems = std::max(elems, resize_output_elements(*steps_[s].node, ins));
-  static const int64_t kMM = getenv("KMM") ? atoll(getenv("KMM")) : kParallelMinMacs;
-  static const int64_t kME = getenv("KME") ? atoll(getenv("KME")) : kParallelMinElements;
-  const bool small = macs >= 0 ? macs < kMM : elems < kME;
+  const bool small = macs >= 0 ? macs < kParallelMinMacs : elems < kParallelMinElements;
   int want = small ? 1 : threads_;
   if (want != step_threads_) {
     omp_set_num_threads(want);
