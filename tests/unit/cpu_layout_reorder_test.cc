@@ -72,6 +72,23 @@ void expect_same(const std::vector<char>& a, const std::vector<char>& b, dt t, c
   }
 }
 
+// `src` (described by fd) reordered into td by oneDNN and by layout_reorder on 1 and 2 threads: the same bits.
+void check_against_onednn(std::vector<char>& src, const dnnl::memory::desc& fd, const dnnl::memory::desc& td, dt to_t,
+                          const std::string& what) {
+  std::vector<char> want(td.get_size()), got(td.get_size());
+  dnnl::memory from(fd, engine(), src.data());
+  dnnl::memory ref(td, engine(), want.data());
+  dnnl::reorder(from, ref).execute(stream(), from, ref);
+  stream().wait();
+  for (int threads : {1, 2}) {
+    std::fill(got.begin(), got.end(), char(0x55));
+    dnnl::memory mine(td, engine(), got.data());
+    const std::string where = what + " threads " + std::to_string(threads);
+    ASSERT_TRUE(layout_reorder(from, mine, threads)) << where;
+    expect_same(got, want, to_t, where);
+  }
+}
+
 TEST(CpuLayoutReorder, MatchesOnednnBothWaysAndTypes) {
   const std::vector<dnnl::memory::dims> shapes = {
       {1, 58, 28, 28}, {2, 16, 4, 4}, {1, 19, 7, 5}, {3, 17, 1, 33}, {1, 16, 9, 9}, {2, 40, 3, 2, 5}, {1, 33, 19}};
@@ -84,21 +101,10 @@ TEST(CpuLayoutReorder, MatchesOnednnBothWaysAndTypes) {
           const tag ft = dir == 0 || dir == 2 ? plain_tag(dims.size()) : last_tag(dims.size());
           const tag tt = dir == 0 || dir == 3 ? last_tag(dims.size()) : plain_tag(dims.size());
           std::vector<char> src = random_bytes(n, from_t, static_cast<uint32_t>(n + dir));
-          const dnnl::memory::desc fd(dims, from_t, ft), td(dims, to_t, tt);
-          std::vector<char> want(td.get_size()), got(td.get_size());
-          dnnl::memory from(fd, engine(), src.data());
-          dnnl::memory ref(td, engine(), want.data());
-          dnnl::reorder(from, ref).execute(stream(), from, ref);
-          stream().wait();
-          for (int threads : {1, 2}) {
-            std::fill(got.begin(), got.end(), char(0x55));
-            dnnl::memory mine(td, engine(), got.data());
-            const std::string what = "dims " + std::to_string(dims.size()) + "-D n=" + std::to_string(n) + " dir " +
-                                     std::to_string(dir) + " types " + std::to_string(int(from_t)) + "->" +
-                                     std::to_string(int(to_t)) + " threads " + std::to_string(threads);
-            ASSERT_TRUE(layout_reorder(from, mine, threads)) << what;
-            expect_same(got, want, to_t, what);
-          }
+          check_against_onednn(src, dnnl::memory::desc(dims, from_t, ft), dnnl::memory::desc(dims, to_t, tt), to_t,
+                               "dims " + std::to_string(dims.size()) + "-D n=" + std::to_string(n) + " dir " +
+                                   std::to_string(dir) + " types " + std::to_string(int(from_t)) + "->" +
+                                   std::to_string(int(to_t)));
         }
   }
 }
@@ -113,21 +119,10 @@ TEST(CpuLayoutReorder, InterleavesFewPlanesLikeOnednn) {
           const dnnl::memory::dims dims{n, c, hw.first, hw.second};
           const int64_t total = n * c * hw.first * hw.second;
           std::vector<char> src = random_bytes(total, dt::f32, static_cast<uint32_t>(total + c));
-          const dnnl::memory::desc fd(dims, dt::f32, tag::abcd), td(dims, to_t, tag::acdb);
-          std::vector<char> want(td.get_size()), got(td.get_size());
-          dnnl::memory from(fd, engine(), src.data());
-          dnnl::memory ref(td, engine(), want.data());
-          dnnl::reorder(from, ref).execute(stream(), from, ref);
-          stream().wait();
-          for (int threads : {1, 2}) {
-            std::fill(got.begin(), got.end(), char(0x55));
-            dnnl::memory mine(td, engine(), got.data());
-            const std::string what = "C" + std::to_string(c) + " " + std::to_string(hw.first) + "x" +
-                                     std::to_string(hw.second) + " N" + std::to_string(n) + " to " +
-                                     (to_t == dt::f32 ? "f32" : "bf16") + " threads " + std::to_string(threads);
-            ASSERT_TRUE(layout_reorder(from, mine, threads)) << what;
-            expect_same(got, want, to_t, what);
-          }
+          check_against_onednn(src, dnnl::memory::desc(dims, dt::f32, tag::abcd), dnnl::memory::desc(dims, to_t, tag::acdb),
+                               to_t, "C" + std::to_string(c) + " " + std::to_string(hw.first) + "x" +
+                                         std::to_string(hw.second) + " N" + std::to_string(n) + " to " +
+                                         (to_t == dt::f32 ? "f32" : "bf16"));
         }
 }
 
