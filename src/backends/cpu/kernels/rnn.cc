@@ -152,7 +152,9 @@ struct TaskScratch {
 struct TeamPart {
   PackedMatrix rec;          // [H] x [G * units]: the part's columns of R^T, gate-major
   PackedBf16 rec_bf16;       // the same in bf16 (bf16 engines on CPUs with AVX512-BF16)
-  std::vector<uint16_t> h_bf16;  // [N][2 * ceil(H / 2)]: the previous h rounded for rec_bf16
+  // [N][2 * ceil(H / 2)]: the previous h rounded for rec_bf16 (each part rounds the whole h itself: one shared copy
+  // would need a second meeting per step)
+  std::vector<uint16_t> h_bf16;
   std::vector<float> peep;   // [3][units] (LSTM)
   std::vector<float> g, c;   // [N][G * units] gates, [N][units] cell state (LSTM)
 };

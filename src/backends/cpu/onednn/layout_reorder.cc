@@ -134,20 +134,23 @@ KILN_AVX512_BF16 inline void store16_native(void* p, int64_t i, __m512 v, bool b
 }
 
 // Source rows [r0, r1) of an [R][K] matrix into its [K][R] transpose, in 16x16 tiles (edge tiles masked).
-// (Two copies, with the native and with the emulated bf16 rounding: each needs its own target attribute, and one
-// template compiled for the AVX512-BF16 target could emit bf16 instructions into the copy older CPUs run.)
+// (One body, two functions, with the native and with the emulated bf16 rounding: each needs its own target
+// attribute, and one template compiled for the AVX512-BF16 target could emit bf16 instructions into the copy older
+// CPUs run.)
+#define KILN_TRANSPOSE_BODY(STORE16)                                                                              \
+  __m512 v[16];                                                                                                   \
+  for (int64_t r = r0; r < r1; r += 16) {                                                                         \
+    const int rn = static_cast<int>(std::min<int64_t>(16, r1 - r));                                                \
+    for (int64_t k = 0; k < K; k += 16) {                                                                         \
+      const int kn = static_cast<int>(std::min<int64_t>(16, K - k));                                               \
+      for (int i = 0; i < 16; ++i) v[i] = i < rn ? load16(src, (r + i) * ld_src + k, src_bf16, kn) : _mm512_setzero_ps(); \
+      transpose16(v);                                                                                             \
+      for (int i = 0; i < kn; ++i) STORE16(dst, (k + i) * ld_dst + r, v[i], dst_bf16, rn);                         \
+    }                                                                                                             \
+  }
 KILN_AVX512_BF16 void transpose_avx512_bf16(const void* src, bool src_bf16, int64_t ld_src, void* dst, bool dst_bf16,
                                             int64_t ld_dst, int64_t r0, int64_t r1, int64_t K) {
-  __m512 v[16];
-  for (int64_t r = r0; r < r1; r += 16) {
-    const int rn = static_cast<int>(std::min<int64_t>(16, r1 - r));
-    for (int64_t k = 0; k < K; k += 16) {
-      const int kn = static_cast<int>(std::min<int64_t>(16, K - k));
-      for (int i = 0; i < 16; ++i) v[i] = i < rn ? load16(src, (r + i) * ld_src + k, src_bf16, kn) : _mm512_setzero_ps();
-      transpose16(v);
-      for (int i = 0; i < kn; ++i) store16_native(dst, (k + i) * ld_dst + r, v[i], dst_bf16, rn);
-    }
-  }
+  KILN_TRANSPOSE_BODY(store16_native)
 }
 KILN_AVX512_BF16 void convert_avx512_bf16(const void* src, bool src_bf16, void* dst, bool dst_bf16, int64_t lo,
                                           int64_t hi) {
@@ -159,17 +162,9 @@ KILN_AVX512_BF16 void convert_avx512_bf16(const void* src, bool src_bf16, void* 
 
 KILN_AVX512 void transpose_avx512(const void* src, bool src_bf16, int64_t ld_src, void* dst, bool dst_bf16,
                                   int64_t ld_dst, int64_t r0, int64_t r1, int64_t K) {
-  __m512 v[16];
-  for (int64_t r = r0; r < r1; r += 16) {
-    const int rn = static_cast<int>(std::min<int64_t>(16, r1 - r));
-    for (int64_t k = 0; k < K; k += 16) {
-      const int kn = static_cast<int>(std::min<int64_t>(16, K - k));
-      for (int i = 0; i < 16; ++i) v[i] = i < rn ? load16(src, (r + i) * ld_src + k, src_bf16, kn) : _mm512_setzero_ps();
-      transpose16(v);
-      for (int i = 0; i < kn; ++i) store16(dst, (k + i) * ld_dst + r, v[i], dst_bf16, rn);
-    }
-  }
+  KILN_TRANSPOSE_BODY(store16)
 }
+#undef KILN_TRANSPOSE_BODY
 
 // A few channels (an RGB image) into channels-last: per 16 pixels, the C <= 4 planes' vectors are one table of 64
 // entries that two-source permutes read in output order, so each output vector costs one or two permutes (the 16x16
