@@ -141,13 +141,22 @@ def closed_by_server(socks):
     """For each client socket: whether the server has ended its connection, read from the kernel's table (the client
     side in CLOSE_WAIT: the server's FIN arrived; or gone from the table: the server reset it), without waiting on the
     sockets."""
+    # Keyed by both ports: Linux reuses an ephemeral port for connections to other destinations, so the local port alone
+    # can name another test's connection (a CI run read an unrelated TIME_WAIT entry as this socket's state).
     states = {}
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         with open(table) as f:
             for line in f.read().splitlines()[1:]:
                 fields = line.split()
-                states[int(fields[1].rsplit(":", 1)[1], 16)] = fields[3]
-    return [states.get(c.getsockname()[1], "08") == "08" for c in socks]
+                states[(int(fields[1].rsplit(":", 1)[1], 16), int(fields[2].rsplit(":", 1)[1], 16))] = fields[3]
+
+    def closed(c):
+        try:
+            return states.get((c.getsockname()[1], c.getpeername()[1]), "08") == "08"
+        except OSError:  # ENOTCONN: the server reset it
+            return True
+
+    return [closed(c) for c in socks]
 
 
 # HTTP/2's client connection preface and an empty SETTINGS frame.
