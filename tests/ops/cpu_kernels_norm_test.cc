@@ -40,6 +40,33 @@ TEST(CpuKernelsNorm, SoftmaxEveryAxisAndOpset) {
                      {}, 1, 13, kRel, kAbs, "softmax nan/-inf");
 }
 
+// Rows shorter than 16 run 16 at a time as transposed columns; a non-innermost axis runs as vectors across the inner
+// positions (256 per task): full blocks, tails, NaN and -inf lanes next to finite ones, both ops, two threads.
+TEST(CpuKernelsNorm, SoftmaxShortRowsAndColumns) {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  for (OpKind op : {OpKind::kSoftmax, OpKind::kLogSoftmax}) {
+    const std::string name = op_name(op);
+    for (const Dims& d : {Dims{37, 10}, Dims{16, 2}, Dims{5, 15}, Dims{3, 1}, Dims{2, 40, 1}}) {
+      Tensor x = random_f32(d, -20, 20);
+      if (x.numel() > 24) {
+        x.data<float>()[3] = nan;  // one row of the first block NaN, the rows beside it finite
+        for (int64_t j = 0; j < d.back(); ++j) x.data<float>()[d.back() * 2 + j] = -inf;
+        x.data<float>()[d.back() * 4 + 1] = inf;
+      }
+      check_vs_reference(op, {x}, axis_attr(-1), 1, 13, kRel, kAbs, name + " short rows " + dims_to_string(d));
+    }
+    for (const Dims& d : {Dims{3, 5, 300}, Dims{2, 16, 17}, Dims{1, 7, 600}}) {
+      Tensor x = random_f32(d, -20, 20);
+      x.data<float>()[d[2] + 7] = nan;  // column 7 of the first block
+      check_vs_reference(op, {x}, axis_attr(1), 1, 13, kRel, kAbs, name + " columns " + dims_to_string(d));
+    }
+    check_vs_reference(op, {random_f32({4000, 12}, -20, 20)}, axis_attr(-1), 1, 13, kRel, kAbs,
+                       name + " short rows, two threads", 2);
+    check_vs_reference(op, {random_f32({8, 16, 700}, -20, 20)}, axis_attr(1), 1, 13, kRel, kAbs,
+                       name + " columns, two threads", 2);
+  }
+}
+
 // row_max / row_min (Softmax, attention, reductions): whole 16-float vectors, then the tail; any NaN wins.
 TEST(CpuKernelsNorm, RowMaxMinVectorsTailsAndNaN) {
   const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
@@ -135,7 +162,7 @@ TEST(CpuKernelsNorm, BatchNormInference) {
 
 TEST(CpuKernelsNorm, ArgMaxArgMin) {
   for (OpKind op : {OpKind::kArgMax, OpKind::kArgMin})
-    for (const Dims& d : {Dims{7}, Dims{3, 5}, Dims{2, 21, 6, 5}})
+    for (const Dims& d : {Dims{7}, Dims{3, 5}, Dims{2, 21, 6, 5}, Dims{5, 40}, Dims{3, 300, 17}})
       for (int64_t axis = -static_cast<int64_t>(d.size()); axis < static_cast<int64_t>(d.size()); ++axis)
         for (int64_t keep : {0, 1})
           for (int64_t last : {0, 1}) {
@@ -146,6 +173,8 @@ TEST(CpuKernelsNorm, ArgMaxArgMin) {
             // Rounded values make ties, where select_last_index matters.
             Tensor x = random_f32(d, -3, 3);
             for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = std::round(x.data<float>()[i]);
+            // A NaN in some rows (it wins wherever it is).
+            for (int64_t i = 4; i < x.numel(); i += 11) x.data<float>()[i] = std::numeric_limits<float>::quiet_NaN();
             check_vs_reference(op, {x}, a, 1, 13, 0, 0,
                                std::string(op_name(op)) + " " + dims_to_string(d) + " axis " + std::to_string(axis) +
                                    " keep " + std::to_string(keep) + " last " + std::to_string(last));
@@ -160,7 +189,7 @@ TEST(CpuKernelsNorm, ReductionsOverAnyAxes) {
   const std::vector<std::pair<Dims, std::vector<int64_t>>> cases = {
       {{2, 3, 5}, {-1}},     {{2, 3, 5}, {0}},   {{2, 3, 5}, {1}},        {{2, 3, 5}, {0, 2}}, {{2, 3, 5}, {}},
       {{2, 3, 5, 7}, {1, 3}}, {{4, 1, 6}, {1}}, {{1, 16, 7, 7}, {2, 3}}, {{3, 0, 2}, {1}},    {{3, 0, 2}, {0}},
-      {{11}, {0}},            {{}, {}},          {{8, 300}, {-2}}};
+      {{11}, {0}},            {{}, {}},          {{8, 300}, {-2}},        {{37, 10}, {-1}},    {{3, 40, 20}, {2}}};
   for (OpKind op : {OpKind::kReduceSum, OpKind::kReduceMean, OpKind::kReduceMax, OpKind::kReduceMin, OpKind::kReduceL2,
                     OpKind::kReduceSumSquare}) {
     for (auto& [d, axes] : cases) {
@@ -181,6 +210,11 @@ TEST(CpuKernelsNorm, ReductionsOverAnyAxes) {
       }
     }
   }
+  // Short rows (16 at a time as columns) with NaN in some rows: max/min take it, sums carry it.
+  Tensor nan_rows = random_f32({37, 10});
+  for (int64_t i = 5; i < nan_rows.numel(); i += 47) nan_rows.data<float>()[i] = std::numeric_limits<float>::quiet_NaN();
+  for (OpKind op : {OpKind::kReduceMax, OpKind::kReduceMin, OpKind::kReduceSum})
+    check_vs_reference(op, {nan_rows, axes_tensor({-1})}, {}, 1, 18, kRel, kAbs, std::string(op_name(op)) + " NaN rows");
   // Old opsets whose `axes` the importer moved into input 1: the input wins.
   check_vs_reference(OpKind::kReduceMax, {random_f32({2, 4}), axes_tensor({-1})}, {}, 1, 13, kRel, kAbs, "max opset 13 axes input");
   Attrs noop;

@@ -23,14 +23,11 @@ void softmax_row(const float* x, float* y, int64_t len, bool log) {
   }
 }
 
-// The strided case (axis not innermost): transposes one [len, inner] block into rows of len via scratch.
-void softmax_block(const float* x, float* y, int64_t len, int64_t inner, bool log, float* tmp) {
-  for (int64_t c = 0; c < inner; ++c) {
-    for (int64_t j = 0; j < len; ++j) tmp[j] = x[j * inner + c];
-    softmax_row(tmp, tmp + len, len, log);
-    for (int64_t j = 0; j < len; ++j) y[j * inner + c] = tmp[len + j];
-  }
-}
+// Rows shorter than this run 16 at a time as columns of a transposed block (softmax_columns): the row form's tail
+// is scalar, so a 10-class softmax spent ~40 ns per row.
+constexpr int64_t kShortSoftmaxRow = 16;
+// Columns one task of the strided case takes (a multiple of the 16 lanes).
+constexpr int64_t kSoftmaxColumnTask = 256;
 
 Status softmax_common(CpuKernelContext& ctx, bool log) {
   const Tensor& x = ctx.input(0);
@@ -42,14 +39,35 @@ Status softmax_common(CpuKernelContext& ctx, bool log) {
   const float* xs = x.data<float>();
   float* ys = y->data<float>();
   const int threads = threads_for(ctx, 4 * x.numel());
-  if (inner == 1) {
+  if (inner == 1 && len < kShortSoftmaxRow) {
+    // 16 rows at a time: transpose [16][len] into [len][16], softmax its columns, transpose back.
+    const int64_t blocks = (outer + 15) / 16;
+    parallel_range(threads, blocks, [&](int64_t b, int64_t e) {
+      float in[16 * kShortSoftmaxRow], out[16 * kShortSoftmaxRow];
+      for (int64_t blk = b; blk < e; ++blk) {
+        const int64_t r0 = blk * 16, rows = std::min<int64_t>(16, outer - r0);
+        const float* xb = xs + r0 * len;
+        float* yb = ys + r0 * len;
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t j = 0; j < len; ++j) in[j * 16 + r] = xb[r * len + j];
+        softmax_columns(in, out, len, 16, rows, log);
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t j = 0; j < len; ++j) yb[r * len + j] = out[j * 16 + r];
+      }
+    });
+  } else if (inner == 1) {
     parallel_range(threads, outer, [&](int64_t b, int64_t e) {
       for (int64_t o = b; o < e; ++o) softmax_row(xs + o * len, ys + o * len, len, log);
     });
   } else {
-    parallel_range(threads, outer, [&](int64_t b, int64_t e) {
-      std::vector<float> tmp(static_cast<size_t>(2 * len));
-      for (int64_t o = b; o < e; ++o) softmax_block(xs + o * len * inner, ys + o * len * inner, len, inner, log, tmp.data());
+    // The axis is not innermost: vectors across the contiguous inner positions (no transposes).
+    const int64_t tasks = (inner + kSoftmaxColumnTask - 1) / kSoftmaxColumnTask;
+    parallel_range(threads, outer * tasks, [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) {
+        const int64_t o = t / tasks, c0 = (t % tasks) * kSoftmaxColumnTask;
+        const int64_t off = o * len * inner + c0;
+        softmax_columns(xs + off, ys + off, len, inner, std::min(kSoftmaxColumnTask, inner - c0), log);
+      }
     });
   }
   return ok_status();

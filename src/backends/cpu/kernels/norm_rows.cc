@@ -1,6 +1,8 @@
 // Vectorized float32 row reductions and transforms (see norm_rows.h), compiled per ISA.
 #include "backends/cpu/kernels/norm_rows.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
 
@@ -89,6 +91,63 @@ KILN_CPU_CLONES float row_exp_sum(const float* x, float* y, int64_t n, float m) 
   return r;
 }
 
+// Softmax down columns: W adjacent columns at once, one lane each, so a short softmax axis still runs on whole vectors
+// (per lane: the NaN-propagating max from `m`, exp and sum, then the scale or the log-softmax shift). The max is taken
+// before the body: on 16-float vector types for whole blocks (a scalar loop of selects did not vectorize).
+#define KILN_SOFTMAX_COLUMNS_BODY(W)                                                    \
+  {                                                                                     \
+    float s[kLanes];                                                                    \
+    for (int l = 0; l < (W); ++l) s[l] = 0.f;                                           \
+    for (int64_t j = 0; j < len; ++j)                                                   \
+      for (int l = 0; l < (W); ++l) {                                                   \
+        const float e = vm::exp_nonpos_f(x[j * inner + c + l] - m[l]);                  \
+        y[j * inner + c + l] = e;                                                       \
+        s[l] += e;                                                                      \
+      }                                                                                 \
+    if (log) {                                                                          \
+      for (int l = 0; l < (W); ++l) s[l] = -m[l] - std::log(s[l]);                      \
+      for (int64_t j = 0; j < len; ++j)                                                 \
+        for (int l = 0; l < (W); ++l) y[j * inner + c + l] = x[j * inner + c + l] + s[l]; \
+    } else {                                                                            \
+      for (int l = 0; l < (W); ++l) s[l] = 1.f / s[l];                                  \
+      for (int64_t j = 0; j < len; ++j)                                                 \
+        for (int l = 0; l < (W); ++l) y[j * inner + c + l] *= s[l];                     \
+    }                                                                                   \
+  }
+
+KILN_CPU_CLONES void softmax_columns(const float* x, float* y, int64_t len, int64_t inner, int64_t cols, bool log) {
+  constexpr float kNan = std::numeric_limits<float>::quiet_NaN(), kNegInf = -std::numeric_limits<float>::infinity();
+  int64_t c = 0;
+  for (; c + kLanes <= cols; c += kLanes) {
+    V16f vm_max;
+    for (int l = 0; l < kLanes; ++l) vm_max[l] = kNegInf;
+    V16i nan = {};
+    for (int64_t j = 0; j < len; ++j) {
+      V16f v;
+      std::memcpy(&v, x + j * inner + c, sizeof v);
+      vm_max = v > vm_max ? v : vm_max;
+      nan |= v != v;
+    }
+    float m[kLanes];
+    for (int l = 0; l < kLanes; ++l) m[l] = nan[l] ? kNan : vm_max[l];
+    KILN_SOFTMAX_COLUMNS_BODY(kLanes)
+  }
+  const int w = static_cast<int>(cols - c);
+  if (w > 0) {
+    float m[kLanes];
+    for (int l = 0; l < w; ++l) {
+      m[l] = kNegInf;
+      for (int64_t j = 0; j < len; ++j) {
+        const float v = x[j * inner + c + l];
+        m[l] = (v > m[l] || v != v) ? v : m[l];
+        if (v != v) break;
+      }
+    }
+    KILN_SOFTMAX_COLUMNS_BODY(w)
+  }
+}
+#undef KILN_SOFTMAX_COLUMNS_BODY
+
 KILN_CPU_CLONES void row_scale(float* y, int64_t n, float s) {
   for (int64_t i = 0; i < n; ++i) y[i] *= s;
 }
@@ -116,11 +175,58 @@ KILN_CPU_CLONES void col_add_sq(float* acc, const float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) acc[i] += x[i] * x[i];
 }
 // NaN wins in column max/min (numpy semantics of the reference reductions).
+// Two selects instead of `a || b ? :`, whose branches kept the loops scalar.
 KILN_CPU_CLONES void col_max(float* acc, const float* x, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) acc[i] = (x[i] > acc[i] || x[i] != x[i]) ? x[i] : acc[i];
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = x[i], a = v > acc[i] ? v : acc[i];
+    acc[i] = v != v ? v : a;
+  }
 }
 KILN_CPU_CLONES void col_min(float* acc, const float* x, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) acc[i] = (x[i] < acc[i] || x[i] != x[i]) ? x[i] : acc[i];
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = x[i], a = v < acc[i] ? v : acc[i];
+    acc[i] = v != v ? v : a;
+  }
+}
+
+// ArgMax / ArgMin down columns, one lane per column, with integer masks instead of branches so the loop runs on whole
+// vectors: pos / neg say v orders above / below the current best (NaN above every number), eq that neither does.
+KILN_CPU_CLONES void arg_extreme_columns(const float* x, int64_t len, int64_t inner, int64_t cols, bool is_max,
+                                         bool last, int64_t* out) {
+  const int32_t want_max = is_max, keep_last = last;
+  for (int64_t c0 = 0; c0 < cols; c0 += kLanes) {
+    const int w = static_cast<int>(std::min<int64_t>(kLanes, cols - c0));
+    float cur[kLanes];
+    int32_t at[kLanes];
+    for (int l = 0; l < w; ++l) {
+      cur[l] = x[c0 + l];
+      at[l] = 0;
+    }
+    for (int64_t j = 1; j < len; ++j) {
+      const float* row = x + j * inner + c0;
+      const int32_t jj = static_cast<int32_t>(j);
+      if (w == kLanes) {
+        for (int l = 0; l < kLanes; ++l) {
+          const float v = row[l];
+          const int32_t nv = v != v, nc = cur[l] != cur[l];
+          const int32_t pos = (nv & (nc ^ 1)) | (v > cur[l]), neg = ((nv ^ 1) & nc) | (v < cur[l]);
+          const int32_t better = (want_max ? pos : neg) | (keep_last & ((pos | neg) ^ 1));
+          cur[l] = better ? v : cur[l];
+          at[l] = better ? jj : at[l];
+        }
+      } else {
+        for (int l = 0; l < w; ++l) {
+          const float v = row[l];
+          const int32_t nv = v != v, nc = cur[l] != cur[l];
+          const int32_t pos = (nv & (nc ^ 1)) | (v > cur[l]), neg = ((nv ^ 1) & nc) | (v < cur[l]);
+          const int32_t better = (want_max ? pos : neg) | (keep_last & ((pos | neg) ^ 1));
+          cur[l] = better ? v : cur[l];
+          at[l] = better ? jj : at[l];
+        }
+      }
+    }
+    for (int l = 0; l < w; ++l) out[c0 + l] = at[l];
+  }
 }
 
 }  // namespace kiln::cpu::kern

@@ -12,6 +12,9 @@ float row_sum_sq(const float* x, int64_t n);                 // sum x^2
 float row_sum_sq_dev(const float* x, int64_t n, float mean);  // sum (x - mean)^2
 // y = exp(x - m); returns sum(y).
 float row_exp_sum(const float* x, float* y, int64_t n, float m);
+// Softmax (log-softmax when `log`) of `cols` adjacent columns: column c holds x[c + j * inner] for j < len. y must
+// not overlap x. A short axis runs as vectors across the columns (the row forms above are scalar below 16).
+void softmax_columns(const float* x, float* y, int64_t len, int64_t inner, int64_t cols, bool log);
 // y = y * s (in place).
 void row_scale(float* y, int64_t n, float s);
 // y = x + c.
@@ -28,5 +31,8 @@ void col_add(float* acc, const float* x, int64_t n);
 void col_add_sq(float* acc, const float* x, int64_t n);
 void col_max(float* acc, const float* x, int64_t n);
 void col_min(float* acc, const float* x, int64_t n);
+// ArgMax (is_max) / ArgMin of `cols` adjacent columns (column c: x[c + j * inner], j < len < 2^31) into out[c]: the
+// first extreme index, the last with `last`; NaN orders above every number (the reference's order).
+void arg_extreme_columns(const float* x, int64_t len, int64_t inner, int64_t cols, bool is_max, bool last, int64_t* out);
 
 }  // namespace kiln::cpu::kern

@@ -57,6 +57,9 @@ void accumulate_col(Red r, float* acc, const float* x, int64_t n) {
   }
 }
 
+// Reduced rows shorter than this (a [.., keep, reduce] case) run 16 at a time as columns.
+constexpr int64_t kShortReduceRow = 16;
+
 }  // namespace
 
 NodeSupport reduce_supports(const Graph& g, const Node& n) {
@@ -120,6 +123,20 @@ Status reduce_run(CpuKernelContext& ctx) {
   }
   if (grp.back().second && (grp.size() == 1 || (grp.size() == 2 && !grp[0].second))) {  // [keep,] reduce
     const int64_t len = grp.back().first;
+    if (len < kShortReduceRow) {  // 16 rows at a time, transposed, accumulated as columns (the row forms are scalar)
+      parallel_range(threads, (out_n + 15) / 16, [&](int64_t b, int64_t e) {
+        float cols[16 * kShortReduceRow], acc[16];
+        for (int64_t blk = b; blk < e; ++blk) {
+          const int64_t r0 = blk * 16, rows = std::min<int64_t>(16, out_n - r0);
+          for (int64_t r = 0; r < rows; ++r)
+            for (int64_t j = 0; j < len; ++j) cols[j * 16 + r] = xs[(r0 + r) * len + j];
+          for (int64_t r = 0; r < rows; ++r) acc[r] = identity(red);
+          for (int64_t j = 0; j < len; ++j) accumulate_col(red, acc, cols + j * 16, rows);
+          for (int64_t r = 0; r < rows; ++r) ys[r0 + r] = finish(red, acc[r], count);
+        }
+      });
+      return ok_status();
+    }
     parallel_range(threads, out_n, [&](int64_t b, int64_t e) {
       for (int64_t o = b; o < e; ++o) ys[o] = finish(red, reduce_row(red, xs + o * len, len), count);
     });
@@ -167,11 +184,28 @@ Status reduce_run(CpuKernelContext& ctx) {
 }  // namespace kiln::cpu::kern
 
 // ArgMax / ArgMin over one axis of a float32 tensor (segmentation and classification heads), int64 output: the
-// first extreme index, or the last with select_last_index; NaN wins like numpy.argmax. Inner columns are scanned
-// together so the reads stay contiguous.
+// first extreme index, or the last with select_last_index. Elements are ordered as the reference orders them: NaN
+// above every number (ArgMax takes the first NaN, or the last with select_last_index; ArgMin takes a NaN only from an
+// all-NaN axis). Inner columns are scanned together so the reads stay contiguous; a last axis is one scan per row.
 namespace kiln::cpu::kern {
 
 NodeSupport arg_reduce_supports(const Graph& g, const Node& n) { return require_dtypes(g, n, {0}, {DType::kFloat32}); }
+
+namespace {
+
+// Whether v replaces the current best of ArgMax (is_max) / ArgMin, ordered as the reference orders elements: NaN above
+// every number and equal to NaN; ties (and NaN after NaN) move to the later index only with select_last_index.
+inline bool arg_better(float v, float cur, bool is_max, bool last) {
+  const bool nv = v != v, nc = cur != cur;
+  const int c = (nv || nc) ? (nv == nc ? 0 : (nv ? 1 : -1)) : (v > cur) - (v < cur);
+  return (is_max ? c > 0 : c < 0) || (c == 0 && last);
+}
+
+// Last-axis rows shorter than this run 16 at a time as transposed columns (a scalar scan is one long dependency chain:
+// ~12 cycles per element).
+constexpr int64_t kShortArgRow = 32;
+
+}  // namespace
 
 Status arg_reduce_run(CpuKernelContext& ctx) {
   const Tensor& x = ctx.input(0);
@@ -196,29 +230,43 @@ Status arg_reduce_run(CpuKernelContext& ctx) {
   KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kInt64, od));
   const float* xs = x.data<float>();
   int64_t* ys = y->data<int64_t>();
-  parallel_range(threads_for(ctx, x.numel()), outer, [&](int64_t b, int64_t e) {
-    std::vector<float> best(static_cast<size_t>(inner));
-    for (int64_t o = b; o < e; ++o) {
-      const float* xo = xs + o * len * inner;
-      int64_t* yo = ys + o * inner;
-      for (int64_t j = 0; j < inner; ++j) {
-        best[j] = xo[j];
-        yo[j] = 0;
-      }
-      for (int64_t k = 1; k < len; ++k) {
-        const float* row = xo + k * inner;
-        for (int64_t j = 0; j < inner; ++j) {
-          const float v = row[j], cur = best[j];
-          if (cur != cur) continue;  // a NaN already won
-          const bool better = v != v || (is_max ? (last ? v >= cur : v > cur) : (last ? v <= cur : v < cur));
-          if (better) {
-            best[j] = v;
-            yo[j] = k;
-          }
+  if (len > std::numeric_limits<int32_t>::max()) return ctx.unsupported("an axis of more than 2^31 elements");
+  const int threads = threads_for(ctx, x.numel());
+  if (inner == 1 && len >= kShortArgRow) {  // long last-axis rows: one scan each
+    parallel_range(threads, outer, [&](int64_t b, int64_t e) {
+      for (int64_t o = b; o < e; ++o) {
+        const float* row = xs + o * len;
+        float cur = row[0];
+        int64_t at = 0;
+        for (int64_t k = 1; k < len; ++k) {
+          const float v = row[k];
+          const bool better = arg_better(v, cur, is_max, last);  // selects: random data mispredicts a branch
+          cur = better ? v : cur;
+          at = better ? k : at;
         }
+        ys[o] = at;
       }
-    }
-  });
+    });
+  } else if (inner == 1) {  // short rows: 16 at a time, transposed into columns
+    parallel_range(threads, (outer + 15) / 16, [&](int64_t b, int64_t e) {
+      float cols[16 * kShortArgRow];
+      for (int64_t blk = b; blk < e; ++blk) {
+        const int64_t r0 = blk * 16, rows = std::min<int64_t>(16, outer - r0);
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t j = 0; j < len; ++j) cols[j * 16 + r] = xs[(r0 + r) * len + j];
+        arg_extreme_columns(cols, len, 16, rows, is_max, last, ys + r0);
+      }
+    });
+  } else {  // the axis is not innermost: vectors across the contiguous inner positions
+    const int64_t tasks = (inner + 255) / 256;
+    parallel_range(threads, outer * tasks, [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) {
+        const int64_t o = t / tasks, c0 = (t % tasks) * 256;
+        arg_extreme_columns(xs + o * len * inner + c0, len, inner, std::min<int64_t>(256, inner - c0), is_max, last,
+                            ys + o * inner + c0);
+      }
+    });
+  }
   return ok_status();
 }
 

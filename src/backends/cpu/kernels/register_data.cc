@@ -1,5 +1,7 @@
-// Registers the hand-written data-movement CPU kernels (copies, gathers, casts, selects, aliasing reshapes).
+// Registers the hand-written data-movement CPU kernels (copies, gathers, scatters, casts, selects, aliasing reshapes)
+// and the indexed-access ones (TopK, CumSum, Trilu).
 #include "backends/cpu/kernels/data.h"
+#include "backends/cpu/kernels/index_ops.h"
 #include "backends/cpu/kernels/register.h"
 
 namespace kiln::cpu {
@@ -28,6 +30,14 @@ void register_cpu_data_kernels(CpuKernelRegistry& r) {
   r.add(OpKind::kSize, {"shape", shape_supports, shape_run});
   r.add(OpKind::kPad, {"pad", pad_supports, pad_run});
   r.add(OpKind::kResize, {"resize", resize_supports, resize_run, /*takes_handoffs=*/true});
+  r.add(OpKind::kGatherElements, {"gather_elements", gather_elements_supports, gather_elements_run});
+  r.add(OpKind::kGatherND, {"gather_nd", gather_nd_supports, gather_nd_run});
+  r.add(OpKind::kScatterElements, {"scatter_elements", scatter_supports, scatter_elements_run});
+  r.add(OpKind::kScatter, {"scatter_elements", scatter_supports, scatter_elements_run});
+  r.add(OpKind::kScatterND, {"scatter_nd", scatter_supports, scatter_nd_run});
+  r.add(OpKind::kTopK, {"top_k", top_k_supports, top_k_run});
+  r.add(OpKind::kCumSum, {"cum_sum", cum_sum_supports, cum_sum_run});
+  r.add(OpKind::kTrilu, {"trilu", trilu_supports, trilu_run});
 }
 
 }  // namespace kiln::cpu
