@@ -3,6 +3,7 @@
 #include <cmath>
 #include <vector>
 
+#include "backends/cpu/blocked.h"
 #include "backends/cpu/kernels/common.h"
 #include "backends/cpu/kernels/norm.h"
 #include "backends/cpu/kernels/norm_rows.h"
@@ -245,6 +246,29 @@ Status batch_norm_run(CpuKernelContext& ctx) {
     s[i] = scale[i] / std::sqrt(var[i] + eps);
     t[i] = bias[i] - mean[i] * s[i];
   }
+  // A channel-blocked input (a Concat or convolution of a pre-activation block: BN -> ReLU -> Conv) stays blocked, so
+  // the convolution after it reads it without a reorder (DenseNet-121 spent a sixth of its oneDNN time reordering).
+  if (const BlockedView bx = blocked_input(ctx, 0)) {
+    KILN_ASSIGN_OR_RETURN(BlockedView by, blocked_output(ctx, x.dims(), bx.block));
+    if (by) {
+      const int64_t blocks = bx.channel_blocks(), spatial = bx.spatial(), block = bx.block;
+      s.resize(static_cast<size_t>(blocks * block), 0.f);  // the padding lanes map 0 to 0
+      t.resize(static_cast<size_t>(blocks * block), 0.f);
+      parallel_range(threads_for(ctx, 2 * by.padded_numel()), n * blocks, [&](int64_t b, int64_t e) {
+        for (int64_t it = b; it < e; ++it) {
+          const float* sc = s.data() + (it % blocks) * block;
+          const float* sh = t.data() + (it % blocks) * block;
+          const float* xp = bx.data + it * spatial * block;
+          float* yp = by.data + it * spatial * block;
+          for (int64_t k = 0; k < spatial; ++k)
+            for (int64_t l = 0; l < block; ++l) yp[k * block + l] = xp[k * block + l] * sc[l] + sh[l];
+        }
+      });
+      zero_channel_pad(by, 1);
+      return ok_status();
+    }
+  }
+  KILN_RETURN_IF_ERROR(materialize_all_inputs(ctx));
   KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kFloat32, x.dims()));
   const float* xs = x.data<float>();
   float* ys = y->data<float>();

@@ -13,7 +13,7 @@ void register_cpu_norm_kernels(CpuKernelRegistry& r) {
   r.add(OpKind::kFusedAddLayerNorm, {"add_layer_norm", add_layer_norm_supports, add_layer_norm_run});
   r.add(OpKind::kGroupNormalization, {"group_norm", group_norm_supports, group_norm_run});
   r.add(OpKind::kInstanceNormalization, {"instance_norm", group_norm_supports, instance_norm_run});
-  r.add(OpKind::kBatchNormalization, {"batch_norm", batch_norm_supports, batch_norm_run});
+  r.add(OpKind::kBatchNormalization, {"batch_norm", batch_norm_supports, batch_norm_run, /*takes_handoffs=*/true});
   for (OpKind op : {OpKind::kReduceSum, OpKind::kReduceMean, OpKind::kReduceMax, OpKind::kReduceMin,
                     OpKind::kReduceL2, OpKind::kReduceSumSquare})
     r.add(op, {"reduce", reduce_supports, reduce_run});
