@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "backends/cpu/cpu_context.h"
+#include "backends/cpu/denormals.h"
 
 namespace kiln::cpu {
 
@@ -215,6 +216,7 @@ Status CpuContext::execute() {
   auto t0 = std::chrono::steady_clock::now();
   omp_set_num_threads(threads_);
   step_threads_ = threads_;
+  const DenormalsAsZero denormals(threads_);
   std::vector<Dims>& shapes = shapes_scratch_;
   shapes.resize(input_slots_.size());
   for (size_t i = 0; i < input_slots_.size(); ++i) {
@@ -230,9 +232,15 @@ Status CpuContext::execute() {
   for (int s = 0; s < static_cast<int>(steps_.size()); ++s) {
     CpuStep& st = steps_[s];
     bool on_cpu = st.kernel != nullptr;
-    status = on_cpu ? run_cpu_step(s) : run_reference_step(s);
+    if (on_cpu) {
+      status = run_cpu_step(s);
+    } else {
+      const DenormalsAsZero::CallerMode ieee(denormals);
+      status = run_reference_step(s);
+    }
     if (on_cpu && !status.ok() && status.code() == StatusCode::kUnimplemented && st.ref) {
       // The kernel met a case its supports() did not foresee: the reference kernel runs the node instead.
+      const DenormalsAsZero::CallerMode ieee(denormals);
       status = run_reference_step(s);
       on_cpu = false;
     }
