@@ -33,6 +33,8 @@ BUNDLED = {
     "transformer_block": ([("tokens", ("B", 16, 64), "float"), ("attention_mask", ("B", 1, 1, 16), "zeros")], 8),
     "lstm_seq": ([("x", ("B", 20, 16), "float")], 16),
     "decoder": ([("latent", ("B", 8, 4, 4), "float")], 16),
+    # A detector's post-process over 1000 boxes x 10 classes: Softmax, ArgMax, ReduceMax, TopK, GatherElements, CumSum.
+    "postprocess": ([("scores", ("B", 1000, 10), "float")], 32),
 }
 # fp32: the per-model tolerance in zoo.py. int8: Kiln and ORT run the same Q/DQ model; their int8 kernels may round
 # a requantized value differently by one step, which later layers carry on: 10% of the output's largest magnitude

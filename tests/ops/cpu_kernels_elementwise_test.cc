@@ -118,6 +118,28 @@ TEST(CpuKernelsElementwise, MaxMinPropagateNaN) {
   check_vs_reference(OpKind::kMin, {a, b}, {}, 1, 13, kRel, kAbs, "min nan");
 }
 
+// Sum / Mean / Max / Min of 1 to 5 inputs broadcast together (the variadic kernel; Max/Min of two stay binary), NaN,
+// two threads, and a clear error when the shapes do not broadcast. Same float32 fold order as the reference: exact.
+TEST(CpuKernelsElementwise, VariadicSumMeanMaxMin) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<std::vector<Dims>> sets = {
+      {{3, 4}}, {{3, 4}, {3, 4}}, {{2, 3, 4}, {4}, {3, 1}, {}}, {{1, 5, 1}, {2, 1, 7}, {7}, {2, 5, 7}, {1}}};
+  for (OpKind op : {OpKind::kSum, OpKind::kMean, OpKind::kMax, OpKind::kMin})
+    for (const auto& shapes : sets) {
+      std::vector<Tensor> in;
+      for (const Dims& d : shapes) in.push_back(random_f32(d));
+      if (in.size() > 2) in[1].data<float>()[0] = nan;
+      std::string what = std::string(op_name(op)) + " of " + std::to_string(in.size());
+      check_vs_reference(op, in, {}, 1, 13, 0, 0, what);
+    }
+  check_vs_reference(OpKind::kSum, {random_f32({64, 2000}), random_f32({2000}), random_f32({64, 1})}, {}, 1, 13, 0, 0,
+                     "sum threads", 2);
+  CpuRun r = run_cpu_kernel(OpKind::kSum, {random_f32({3}), random_f32({4}), random_f32({3})}, {}, 1, 13);
+  ASSERT_TRUE(r.supported);
+  EXPECT_FALSE(r.status.ok());
+  EXPECT_NE(r.status.message().find("do not broadcast"), std::string::npos) << r.status.message();
+}
+
 TEST(CpuKernelsElementwise, IntegerAddSubMul) {
   for (DType dt : {DType::kInt32, DType::kInt64}) {
     for (OpKind op : {OpKind::kAdd, OpKind::kSub, OpKind::kMul}) {

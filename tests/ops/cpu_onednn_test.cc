@@ -106,6 +106,16 @@ TEST(CpuOnednnConv, WinogradWithinItsBudget) {
             "winograd " + dims_to_string(x) + " threads " + std::to_string(threads), {1, 2}, threads, "onednn_conv", false,
             nullptr, 2e-5);
   }
+  // Fused activations (SiLU and GELU have no Winograd post-op: they run as a pass after it) and a residual Z.
+  for (const char* act : {"Relu", "Silu", "Gelu", "Sigmoid"})
+    for (bool residual : {false, true}) {
+      Attrs a = conv_attrs({1, 1, 1, 1}, {1, 1}, {1, 1}, 1);
+      a.set("activation", std::string(act));
+      std::vector<Tensor> in{random_f32({1, 64, 30, 28}), random_f32({64, 64, 3, 3}), random_f32({64})};
+      if (residual) in.push_back(random_f32({1, 64, 30, 28}));
+      check(OpKind::kFusedConv, in, a, std::string("winograd FusedConv ") + act + (residual ? " +Z" : ""), {1, 2}, 1,
+            "onednn_conv", false, nullptr, 2e-5);
+    }
 }
 
 TEST(CpuOnednnConv, OneAndThreeDimensionalAndAutoPad) {

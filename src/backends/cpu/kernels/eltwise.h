@@ -8,6 +8,9 @@ namespace kiln::cpu::kern {
 NodeSupport unary_supports(const Graph& g, const Node& n);
 Status unary_run(CpuKernelContext& ctx);
 NodeSupport binary_supports(const Graph& g, const Node& n);
+// Sum, Mean and Max/Min of any input count (float32; variadic.cc).
+NodeSupport variadic_supports(const Graph& g, const Node& n);
+Status variadic_run(CpuKernelContext& ctx);
 Status binary_run(CpuKernelContext& ctx);
 NodeSupport fused_eltwise_supports(const Graph& g, const Node& n);
 Status fused_eltwise_run(CpuKernelContext& ctx);

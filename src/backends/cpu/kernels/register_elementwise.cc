@@ -1,5 +1,5 @@
 // Registers the hand-written elementwise CPU kernels: unary math/activations, broadcasting binary arithmetic,
-// FusedElementwise programs, comparisons/logic, integer Div, Range, ConstantOfShape.
+// variadic Sum/Mean/Max/Min, FusedElementwise programs, comparisons/logic, integer Div, Range, ConstantOfShape.
 #include "backends/cpu/kernels/eltwise.h"
 #include "backends/cpu/kernels/register.h"
 
@@ -19,6 +19,8 @@ void register_cpu_elementwise_kernels(CpuKernelRegistry& r) {
   for (OpKind op : {OpKind::kAdd, OpKind::kSub, OpKind::kMul, OpKind::kDiv, OpKind::kPow, OpKind::kMax, OpKind::kMin,
                     OpKind::kPRelu})
     r.add(op, binary);
+  for (OpKind op : {OpKind::kSum, OpKind::kMean, OpKind::kMax, OpKind::kMin})  // Max/Min: beyond two inputs
+    r.add(op, {"variadic", variadic_supports, variadic_run});
   r.add(OpKind::kFusedElementwise, {"fused_eltwise", fused_eltwise_supports, fused_eltwise_run});
   r.add(OpKind::kDiv, {"int_div", int_div_supports, int_div_run});
   for (OpKind op : {OpKind::kEqual, OpKind::kLess, OpKind::kLessOrEqual, OpKind::kGreater, OpKind::kGreaterOrEqual,
