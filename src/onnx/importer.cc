@@ -1,6 +1,7 @@
 // ONNX ModelProto -> IR Graph.
 #include "onnx/importer.h"
 
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -27,6 +28,16 @@ struct ImportState {
   std::map<std::string, int64_t> opsets;
 };
 
+// Whether a dim_param names a dimension shared by every dim that carries it. paddle2onnx writes "?" for each unknown
+// dim (H and W of one image input both "?"): read as one name, a 48x192 input was refused because "?" was already
+// 48, and shape folding could have equated H and W. A param without a letter, digit or underscore ("?", "*", "-")
+// is an anonymous dynamic dim, as ONNX Runtime treats it.
+bool names_a_dim(const std::string& p) {
+  for (char c : p)
+    if (std::isalnum(static_cast<unsigned char>(c)) || c == '_') return true;
+  return false;
+}
+
 Result<TypeInfo> type_from_proto(const onnx::TypeProto& tp, const std::string& what) {
   switch (tp.value_case()) {
     case onnx::TypeProto::kTensorType: {
@@ -43,7 +54,7 @@ Result<TypeInfo> type_from_proto(const onnx::TypeProto& tp, const std::string& w
             s.dims.push_back(Dim{});
           } else if (d.has_dim_value()) {
             s.dims.push_back(Dim::known(d.dim_value()));
-          } else if (d.has_dim_param()) {
+          } else if (d.has_dim_param() && names_a_dim(d.dim_param())) {
             s.dims.push_back(Dim::named(d.dim_param()));
           } else {
             s.dims.push_back(Dim{});

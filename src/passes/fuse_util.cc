@@ -296,11 +296,88 @@ bool clip_bounds(const Graph& g, const Node& n, float* lo, float* hi) {
 
 }  // namespace
 
+namespace {
+
+// Whether node n scales value v by 1/6: Div(v, 6) or Mul(v, 1/6) (either operand order for Mul).
+bool divides_by_six(const Graph& g, const Node& n, const std::string& v) {
+  if (n.inputs.size() != 2) return false;
+  if (n.op == OpKind::kDiv && n.inputs[0] == v) {
+    auto c = scalar_constant(g, n.inputs[1]);
+    return c && *c == 6.0;
+  }
+  if (n.op != OpKind::kMul) return false;
+  auto other = other_input(n, v);
+  auto c = other ? scalar_constant(g, *other) : std::nullopt;
+  return c && std::fabs(*c - 1.0 / 6.0) < 1e-6;
+}
+
+// HardSwish written out, y * HardSigmoid(y) / y * Clip(y + 3, 0, 6) / 6 (exporters without the HardSwish op: PyTorch
+// below opset 14, Paddle), with the scale before or after the product: the nodes after y and the last one.
+std::optional<ActivationMatch> match_decomposed_hardswish(const Graph& g, const GraphIndex& idx, const std::string& y,
+                                                          const std::set<size_t>& users) {
+  std::optional<size_t> gate, mul;  // the node computing the gate from y, and the product
+  for (size_t u : users) {
+    const Node& n = g.nodes[u];
+    if (n.outputs.empty() || n.outputs[0].empty() || n.inputs.empty()) return std::nullopt;
+    if (n.op == OpKind::kMul && !mul) mul = u;
+    else if ((n.op == OpKind::kHardSigmoid || n.op == OpKind::kAdd) && !gate) gate = u;
+    else return std::nullopt;
+  }
+  if (!gate || !mul) return std::nullopt;
+  ActivationMatch m;
+  m.act.kind = fused::ActKind::kHardSwish;
+  std::string g_out = g.nodes[*gate].outputs[0];
+  m.nodes = {*gate};
+  const Node& gn = g.nodes[*gate];
+  if (gn.op == OpKind::kHardSigmoid) {
+    if (std::fabs(gn.attrs.get_float("alpha", 0.2f) - 1.0 / 6.0) > 1e-6 || gn.attrs.get_float("beta", 0.5f) != 0.5f)
+      return std::nullopt;
+  } else {
+    auto three = gn.inputs.size() == 2 ? other_input(gn, y) : std::nullopt;
+    auto c3 = three ? scalar_constant(g, *three) : std::nullopt;
+    if (!c3 || *c3 != 3.0) return std::nullopt;
+    auto ci = idx.sole_consumer(g_out);
+    if (!ci || g.nodes[*ci].op != OpKind::kClip || g.nodes[*ci].inputs[0] != g_out) return std::nullopt;
+    float lo = 0, hi = 0;
+    if (!clip_bounds(g, g.nodes[*ci], &lo, &hi) || lo != 0.f || hi != 6.f) return std::nullopt;
+    m.nodes.push_back(*ci);
+    g_out = g.nodes[*ci].outputs[0];
+    auto si = idx.sole_consumer(g_out);  // the scale may come before the product
+    if (si && *si != *mul && divides_by_six(g, g.nodes[*si], g_out)) {
+      m.nodes.push_back(*si);
+      g_out = g.nodes[*si].outputs[0];
+    } else if (si && *si == *mul) {
+      g_out.clear();  // the product takes the unscaled clip: the scale must follow it
+    } else {
+      return std::nullopt;
+    }
+    if (g_out.empty()) {
+      const Node& mn = g.nodes[*mul];
+      if (other_input(mn, y) != g.nodes[*ci].outputs[0]) return std::nullopt;
+      auto di = idx.sole_consumer(mn.outputs[0]);
+      if (idx.is_output(mn.outputs[0]) || !di || !divides_by_six(g, g.nodes[*di], mn.outputs[0])) return std::nullopt;
+      m.nodes.push_back(*mul);
+      m.nodes.push_back(*di);
+      m.last = *di;
+      return m;
+    }
+  }
+  if (!idx.only_read_by(g_out, *mul) || other_input(g.nodes[*mul], y) != g_out) return std::nullopt;
+  m.nodes.push_back(*mul);
+  m.last = *mul;
+  return m;
+}
+
+}  // namespace
+
 std::optional<ActivationMatch> match_activation(const Graph& g, const GraphIndex& idx, const std::string& y) {
   using fused::ActKind;
   if (idx.is_output(y)) return std::nullopt;
   std::set<size_t> users = idx.consumer_nodes(y);
   ActivationMatch m;
+  if (users.size() == 2) {
+    if (auto hs = match_decomposed_hardswish(g, idx, y, users)) return hs;
+  }
   if (users.size() == 2) {  // Silu: Mul(y, Sigmoid(y))
     size_t sig = 0, mul = 0;
     bool have_sig = false, have_mul = false;

@@ -43,6 +43,23 @@ Graph conv_chain(const std::string& act, bool add_bias, bool residual, bool conv
     h.attrs.set("beta", 0.6f);
   } else if (act == "HardSwish") {
     b.node(OpKind::kHardSwish, {y}, {"out"});
+  } else if (act == "HardSwishAsHardSigmoid") {  // PyTorch below opset 14: y * HardSigmoid(y, 1/6, 0.5)
+    Node& h = b.node(OpKind::kHardSigmoid, {y}, {"hs"});
+    h.attrs.set("alpha", 1.0f / 6.0f);
+    h.attrs.set("beta", 0.5f);
+    b.node(OpKind::kMul, {y, "hs"}, {"out"});
+  } else if (act == "HardSwishAsClipScaleAfter" || act == "HardSwishAsClipScaleBefore") {  // Paddle: y*Clip(y+3,0,6)/6
+    b.constant("three", scalar_f32(3.f)).constant("zero", scalar_f32(0.f)).constant("six", scalar_f32(6.f));
+    b.node(OpKind::kAdd, {y, "three"}, {"p3"});
+    b.node(OpKind::kClip, {"p3", "zero", "six"}, {"r6"});
+    if (act == "HardSwishAsClipScaleAfter") {
+      b.node(OpKind::kMul, {"r6", y}, {"prod"});
+      b.node(OpKind::kDiv, {"prod", "six"}, {"out"});
+    } else {
+      b.constant("sixth", scalar_f32(1.f / 6.f));
+      b.node(OpKind::kMul, {"r6", "sixth"}, {"gate"});
+      b.node(OpKind::kMul, {y, "gate"}, {"out"});
+    }
   } else if (act == "Gelu" || act == "GeluTanh") {
     b.node(OpKind::kGelu, {y}, {"out"}, 20).attrs.set("approximate", std::string(act == "Gelu" ? "none" : "tanh"));
   } else {
@@ -66,6 +83,18 @@ TEST(FuseConvActivation, BiasResidualAndEveryActivation) {
     EXPECT_EQ(f.attrs.get_int("group"), 2);
     ASSERT_EQ(f.inputs.size(), 4u);
     EXPECT_EQ(f.inputs[3], "r");
+  }
+}
+
+// HardSwish written out by exporters without the op: every form folds into the FusedConv as HardSwish, with the
+// same outputs (run_and_compare runs both graphs on the reference backend).
+TEST(FuseConvActivation, DecomposedHardSwishForms) {
+  auto pass = make_fuse_conv_activation_pass();
+  for (const char* form : {"HardSwishAsHardSigmoid", "HardSwishAsClipScaleAfter", "HardSwishAsClipScaleBefore"}) {
+    SCOPED_TRACE(form);
+    Graph g = run_and_compare(*pass, conv_chain(form, true, false), true);
+    ASSERT_EQ(g.nodes.size(), 1u) << print_graph(g);
+    EXPECT_EQ(g.nodes[0].attrs.get_string("activation"), "HardSwish");
   }
 }
 

@@ -46,6 +46,30 @@ TEST(Importer, Opset7ClipAttributesBecomeInputs) {
   EXPECT_FLOAT_EQ(static_cast<float>(hi->as_double(0)), 2.5f);
 }
 
+// paddle2onnx names every unknown dim "?": each is its own dynamic dim (an image input [N, 3, ?, ?] takes 48x192),
+// while real names ("batch", "seq_len", "unk__3") still tie the dims that carry them.
+TEST(Importer, PunctuationDimParamsAreAnonymous) {
+  onnx::ModelProto m = make_model(13);
+  auto* g = m.mutable_graph();
+  auto* in = g->add_input();
+  in->set_name("x");
+  auto* tt = in->mutable_type()->mutable_tensor_type();
+  tt->set_elem_type(onnx::TensorProto::FLOAT);
+  for (const char* p : {"batch", "?", "?", "*", "unk__3"}) tt->mutable_shape()->add_dim()->set_dim_param(p);
+  add_node(g, "Relu", {"x"}, {"y"});
+  add_value(g->mutable_output(), "y", onnx::TensorProto::FLOAT, {});
+  auto r = import_onnx_bytes(m.SerializeAsString(), "", "paddle.onnx");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  const Shape& s = (*r)->inputs[0].type.shape;
+  ASSERT_EQ(s.dims.size(), 5u);
+  EXPECT_EQ(s.dims[0].symbol, "batch");
+  EXPECT_EQ(s.dims[1].symbol, "");
+  EXPECT_EQ(s.dims[2].symbol, "");
+  EXPECT_EQ(s.dims[3].symbol, "");
+  EXPECT_EQ(s.dims[4].symbol, "unk__3");
+  for (const Dim& d : s.dims) EXPECT_LT(d.value, 0);
+}
+
 TEST(Importer, Opset7ClipWithOnlyMax) {
   onnx::ModelProto m = make_model(7);
   auto* g = m.mutable_graph();
