@@ -36,6 +36,7 @@ std::unique_ptr<Pass> make_layout_nhwc_pass();
 // Fusion passes (P2): declare factories here, one line each, as their files land.
 std::unique_ptr<Pass> make_drop_dead_conv_taps_pass();
 std::unique_ptr<Pass> make_fuse_conv_bn_pass();
+std::unique_ptr<Pass> make_batch_norm_as_depthwise_pass();
 std::unique_ptr<Pass> make_fuse_gelu_pass();
 std::unique_ptr<Pass> make_fuse_layer_norm_pass();
 std::unique_ptr<Pass> make_fuse_add_layer_norm_pass();

@@ -58,6 +58,8 @@ std::vector<PassFactory> pass_list(const PassOptions& o) {
     // fuse_conv_activation, fuse_matmul_bias_activation.
     l.push_back(make_drop_dead_conv_taps_pass);  // weights are constants by now (fold_qdq, fold_constants)
     l.push_back(make_fuse_conv_bn_pass);
+    // What no conv absorbed, as a 1x1 depthwise conv, before fuse_conv_activation takes the ReLU after it.
+    if (backend_wants(o, "batch_norm_as_depthwise")) l.push_back(make_batch_norm_as_depthwise_pass);
     l.push_back(make_fuse_gelu_pass);
     l.push_back(make_fuse_layer_norm_pass);
     l.push_back(make_fuse_rms_norm_pass);
