@@ -62,4 +62,26 @@ SliceRange slice_range(int64_t start, int64_t end, int64_t step, int64_t dim) {
   return {b, b > e ? (b - e - 1) / -std::max<int64_t>(step, -INT64_MAX) + 1 : 0};
 }
 
+Status check_element_indices(const Dims& data, const Dims& indices, int64_t axis) {
+  const size_t r = data.size();
+  if (r == 0 || indices.size() != r)
+    return invalid_argument("indices rank " + std::to_string(indices.size()) + " must equal data rank " +
+                            std::to_string(r) + " (>= 1)");
+  for (size_t d = 0; d < r; ++d)
+    if (static_cast<int64_t>(d) != axis && indices[d] > data[d])
+      return invalid_argument("indices shape " + dims_to_string(indices) + " exceeds data shape " + dims_to_string(data) +
+                              " on axis " + std::to_string(d));
+  return ok_status();
+}
+
+Result<Dims> scatter_nd_updates_dims(const Dims& data, const Dims& indices) {
+  if (data.empty() || indices.empty()) return invalid_argument("data and indices must have rank >= 1");
+  const int64_t last = indices.back(), r = static_cast<int64_t>(data.size());
+  if (last > r)
+    return invalid_argument("indices last dimension " + std::to_string(last) + " exceeds data rank " + std::to_string(r));
+  Dims want(indices.begin(), indices.end() - 1);
+  want.insert(want.end(), data.begin() + std::max<int64_t>(0, last), data.end());
+  return want;
+}
+
 }  // namespace kiln

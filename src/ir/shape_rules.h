@@ -20,4 +20,12 @@ struct SliceRange {
 };
 SliceRange slice_range(int64_t start, int64_t end, int64_t step, int64_t dim);
 
+// GatherElements / ScatterElements: `indices` has data's rank (>= 1) and is no larger than data on every axis but
+// `axis` (already normalized). invalid_argument (without a node prefix) naming both shapes otherwise.
+Status check_element_indices(const Dims& data, const Dims& indices, int64_t axis);
+
+// ScatterND's updates shape, indices.shape[:-1] + data.shape[indices.shape[-1]:]; invalid_argument (without a node
+// prefix) when either rank is 0 or the indices' last dim exceeds data's rank.
+Result<Dims> scatter_nd_updates_dims(const Dims& data, const Dims& indices);
+
 }  // namespace kiln

@@ -70,6 +70,12 @@ NodeSupport require_dtypes(const Graph& g, const Node& n, const std::vector<size
   return NodeSupport::yes();
 }
 
+bool fixed_size_dtype(DType d) {
+  if (d == DType::kUndefined || d == DType::kString) return false;
+  const size_t s = dtype_size(d);
+  return s == 1 || s == 2 || s == 4 || s == 8;
+}
+
 int threads_for(const CpuKernelContext& ctx, int64_t work) {
   const int64_t most = work / kMinParallelWork;
   const int t = ctx.num_threads();

@@ -28,6 +28,8 @@ NodeSupport require_dtypes(const Graph& g, const Node& n, const std::vector<size
 // float32 -> bf16 (round to nearest even), 16 values per instruction where the CPU has AVX512-BF16.
 void floats_to_bf16(const float* x, uint16_t* y, int64_t n);
 
+// A dtype of 1, 2, 4 or 8 bytes per element (what the byte-copying kernels move), not string or undefined.
+bool fixed_size_dtype(DType d);
 // Threads to use for `work` elements of roughly unit cost.
 int threads_for(const CpuKernelContext& ctx, int64_t work);
 // Calls f(begin, end) over [0, n) split into `threads` contiguous chunks, in parallel when threads > 1.

@@ -14,12 +14,6 @@
 namespace kiln::cpu::kern {
 namespace {
 
-bool copyable(DType d) {
-  if (d == DType::kUndefined || d == DType::kString) return false;
-  const size_t s = dtype_size(d);
-  return s == 1 || s == 2 || s == 4 || s == 8;
-}
-
 // Reads int input i (int32/int64) into *out; error naming the input otherwise.
 Status int_input(const CpuKernelContext& ctx, size_t i, const char* what, std::vector<int64_t>* out) {
   const Tensor& t = ctx.input(i);
@@ -33,7 +27,7 @@ Status int_input(const CpuKernelContext& ctx, size_t i, const char* what, std::v
 
 NodeSupport data_supports(const Graph& g, const Node& n) {
   const DType d = input_dtype(g, n, 0);
-  if (!copyable(d)) return NodeSupport::no(std::string("dtype ") + dtype_name(d));
+  if (!fixed_size_dtype(d)) return NodeSupport::no(std::string("dtype ") + dtype_name(d));
   for (size_t i = 1; i < n.inputs.size(); ++i) {  // starts/ends/axes/steps, shape, repeats, split, indices
     if (!n.has_input(i)) continue;
     const DType t = input_dtype(g, n, i);
@@ -45,7 +39,7 @@ NodeSupport data_supports(const Graph& g, const Node& n) {
 NodeSupport concat_supports(const Graph& g, const Node& n) {
   const DType d = input_dtype(g, n, 0);
   for (size_t i = 0; i < n.inputs.size(); ++i)
-    if (!copyable(input_dtype(g, n, i)) || input_dtype(g, n, i) != d)
+    if (!fixed_size_dtype(input_dtype(g, n, i)) || input_dtype(g, n, i) != d)
       return NodeSupport::no("input " + std::to_string(i) + " dtype");
   return NodeSupport::yes();
 }

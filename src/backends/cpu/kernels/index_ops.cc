@@ -13,15 +13,10 @@
 
 #include "backends/cpu/kernels/common.h"
 #include "ir/op_params.h"
+#include "ir/shape_rules.h"
 
 namespace kiln::cpu::kern {
 namespace {
-
-bool fixed_size(DType d) {
-  if (d == DType::kUndefined || d == DType::kString) return false;
-  const size_t s = dtype_size(d);
-  return s == 1 || s == 2 || s == 4 || s == 8;
-}
 
 bool int_index(DType d) { return d == DType::kInt64 || d == DType::kInt32; }
 
@@ -271,7 +266,7 @@ void apply_update(DType d, char* o, const char* u, int64_t n, Reduction red) {
 
 NodeSupport scatter_dtypes(const Graph& g, const Node& n) {
   const DType d = input_dtype(g, n, 0);
-  if (!fixed_size(d)) return NodeSupport::no(std::string("dtype ") + dtype_name(d));
+  if (!fixed_size_dtype(d)) return NodeSupport::no(std::string("dtype ") + dtype_name(d));
   if (input_dtype(g, n, 2) != d) return NodeSupport::no("updates dtype differs from data");
   if (!int_index(input_dtype(g, n, 1))) return NodeSupport::no("indices are not int32/int64");
   Reduction red;
@@ -306,7 +301,7 @@ Result<Tensor*> copy_of_data(CpuKernelContext& ctx, const Tensor& x, const Tenso
 
 NodeSupport gather_elements_supports(const Graph& g, const Node& n) {
   const DType d = input_dtype(g, n, 0);
-  if (!fixed_size(d)) return NodeSupport::no(std::string("dtype ") + dtype_name(d));
+  if (!fixed_size_dtype(d)) return NodeSupport::no(std::string("dtype ") + dtype_name(d));
   if (!int_index(input_dtype(g, n, 1))) return NodeSupport::no("indices are not int32/int64");
   return NodeSupport::yes();
 }
@@ -315,15 +310,10 @@ Status gather_elements_run(CpuKernelContext& ctx) {
   const Tensor& x = ctx.input(0);
   const Tensor& ind = ctx.input(1);
   const int64_t r = static_cast<int64_t>(x.rank());
-  if (r == 0 || static_cast<int64_t>(ind.rank()) != r)
-    return ctx.error("indices rank " + std::to_string(ind.rank()) + " must equal data rank " + std::to_string(r) + " (>= 1)");
   auto axis_or = gather_axis(ctx.attrs(), r);
   if (!axis_or.ok()) return ctx.error(axis_or.status().message());
   const int64_t axis = *axis_or;
-  for (int64_t d = 0; d < r; ++d)
-    if (d != axis && ind.dim(d) > x.dim(d))
-      return ctx.error("indices shape " + dims_to_string(ind.dims()) + " exceeds data shape " + dims_to_string(x.dims()) +
-                       " on axis " + std::to_string(d));
+  if (Status st = check_element_indices(x.dims(), ind.dims(), axis); !st.ok()) return ctx.error(st.message());
   KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, x.dtype(), ind.dims()));
   if (ind.numel() == 0) return ok_status();
   const std::vector<int64_t> xs = strides(x.dims());
@@ -407,16 +397,12 @@ Status scatter_elements_run(CpuKernelContext& ctx) {
   const Tensor& upd = ctx.input(2);
   KILN_ASSIGN_OR_RETURN(Reduction red, reduction_of(ctx));
   const int64_t r = static_cast<int64_t>(x.rank());
-  if (r == 0 || static_cast<int64_t>(ind.rank()) != r)
-    return ctx.error("indices rank " + std::to_string(ind.rank()) + " must equal data rank " + std::to_string(r) + " (>= 1)");
   if (upd.dims() != ind.dims())
     return ctx.error("updates shape " + dims_to_string(upd.dims()) + " must equal indices shape " + dims_to_string(ind.dims()));
   auto axis_or = gather_axis(ctx.attrs(), r);
   if (!axis_or.ok()) return ctx.error(axis_or.status().message());
   const int64_t axis = *axis_or;
-  for (int64_t d = 0; d < r; ++d)
-    if (d != axis && ind.dim(d) > x.dim(d))
-      return ctx.error("indices shape " + dims_to_string(ind.dims()) + " exceeds data shape " + dims_to_string(x.dims()));
+  if (Status st = check_element_indices(x.dims(), ind.dims(), axis); !st.ok()) return ctx.error(st.message());
   KILN_ASSIGN_OR_RETURN(Tensor * y, copy_of_data(ctx, x, upd));
   const std::vector<int64_t> xs = strides(x.dims());
   const size_t es = dtype_size(x.dtype());
@@ -443,12 +429,11 @@ Status scatter_nd_run(CpuKernelContext& ctx) {
   const Tensor& ind = ctx.input(1);
   const Tensor& upd = ctx.input(2);
   KILN_ASSIGN_OR_RETURN(Reduction red, reduction_of(ctx));
-  const int64_t r = static_cast<int64_t>(x.rank()), q = static_cast<int64_t>(ind.rank());
-  if (r < 1 || q < 1) return ctx.error("data and indices must have rank >= 1");
-  const int64_t last = ind.dim(q - 1);
-  if (last > r) return ctx.error("indices last dimension " + std::to_string(last) + " exceeds data rank " + std::to_string(r));
-  Dims want(ind.dims().begin(), ind.dims().end() - 1);
-  want.insert(want.end(), x.dims().begin() + last, x.dims().end());
+  const int64_t r = static_cast<int64_t>(x.rank());
+  auto want_or = scatter_nd_updates_dims(x.dims(), ind.dims());
+  if (!want_or.ok()) return ctx.error(want_or.status().message());
+  const Dims& want = *want_or;
+  const int64_t last = ind.dim(ind.rank() - 1);
   if (upd.dims() != want) return ctx.error("updates shape " + dims_to_string(upd.dims()) + " must be " + dims_to_string(want));
   KILN_ASSIGN_OR_RETURN(Tensor * y, copy_of_data(ctx, x, upd));
   int64_t slice = 1;
@@ -538,7 +523,7 @@ Status cum_sum_run(CpuKernelContext& ctx) {
 
 NodeSupport trilu_supports(const Graph& g, const Node& n) {
   const DType d = input_dtype(g, n, 0);
-  if (!fixed_size(d)) return NodeSupport::no(std::string("dtype ") + dtype_name(d));
+  if (!fixed_size_dtype(d)) return NodeSupport::no(std::string("dtype ") + dtype_name(d));
   if (n.has_input(1) && input_dtype(g, n, 1) != DType::kInt64) return NodeSupport::no("k is not int64");
   return NodeSupport::yes();
 }

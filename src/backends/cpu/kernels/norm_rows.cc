@@ -191,6 +191,16 @@ KILN_CPU_CLONES void col_min(float* acc, const float* x, int64_t n) {
 
 // ArgMax / ArgMin down columns, one lane per column, with integer masks instead of branches so the loop runs on whole
 // vectors: pos / neg say v orders above / below the current best (NaN above every number), eq that neither does.
+#define KILN_ARG_EXTREME_LANES(W)                                                                      \
+  for (int l = 0; l < (W); ++l) {                                                                      \
+    const float v = row[l];                                                                            \
+    const int32_t nv = v != v, nc = cur[l] != cur[l];                                                  \
+    const int32_t pos = (nv & (nc ^ 1)) | (v > cur[l]), neg = ((nv ^ 1) & nc) | (v < cur[l]);          \
+    const int32_t better = (want_max ? pos : neg) | (keep_last & ((pos | neg) ^ 1));                   \
+    cur[l] = better ? v : cur[l];                                                                      \
+    at[l] = better ? jj : at[l];                                                                       \
+  }
+
 KILN_CPU_CLONES void arg_extreme_columns(const float* x, int64_t len, int64_t inner, int64_t cols, bool is_max,
                                          bool last, int64_t* out) {
   const int32_t want_max = is_max, keep_last = last;
@@ -205,28 +215,15 @@ KILN_CPU_CLONES void arg_extreme_columns(const float* x, int64_t len, int64_t in
     for (int64_t j = 1; j < len; ++j) {
       const float* row = x + j * inner + c0;
       const int32_t jj = static_cast<int32_t>(j);
-      if (w == kLanes) {
-        for (int l = 0; l < kLanes; ++l) {
-          const float v = row[l];
-          const int32_t nv = v != v, nc = cur[l] != cur[l];
-          const int32_t pos = (nv & (nc ^ 1)) | (v > cur[l]), neg = ((nv ^ 1) & nc) | (v < cur[l]);
-          const int32_t better = (want_max ? pos : neg) | (keep_last & ((pos | neg) ^ 1));
-          cur[l] = better ? v : cur[l];
-          at[l] = better ? jj : at[l];
-        }
+      if (w == kLanes) {  // constant trip count: the loop vectorizes
+        KILN_ARG_EXTREME_LANES(kLanes)
       } else {
-        for (int l = 0; l < w; ++l) {
-          const float v = row[l];
-          const int32_t nv = v != v, nc = cur[l] != cur[l];
-          const int32_t pos = (nv & (nc ^ 1)) | (v > cur[l]), neg = ((nv ^ 1) & nc) | (v < cur[l]);
-          const int32_t better = (want_max ? pos : neg) | (keep_last & ((pos | neg) ^ 1));
-          cur[l] = better ? v : cur[l];
-          at[l] = better ? jj : at[l];
-        }
+        KILN_ARG_EXTREME_LANES(w)
       }
     }
     for (int l = 0; l < w; ++l) out[c0 + l] = at[l];
   }
 }
+#undef KILN_ARG_EXTREME_LANES
 
 }  // namespace kiln::cpu::kern

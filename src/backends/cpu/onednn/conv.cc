@@ -202,12 +202,15 @@ Status build(CpuKernelContext& ctx, ConvState& s, const Tensor& x, const Tensor&
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   s.pd = dnnl::convolution_forward::primitive_desc(desc, attr, engine());
   s.act_after.clear();
-  if (split_activation(act, s.pd)) {
-    dnnl::post_ops no_act;
-    if (has_z) no_act.append_sum(1.f);
-    dnnl::primitive_attr attr_no_act;
-    attr_no_act.set_post_ops(no_act);
+  // The attributes without the activation (only the residual's sum), for kernels that run it as a pass after.
+  dnnl::primitive_attr attr_no_act;
+  {
+    dnnl::post_ops sum_only;
+    if (has_z) sum_only.append_sum(1.f);
+    attr_no_act.set_post_ops(sum_only);
     attr_no_act.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  }
+  if (split_activation(act, s.pd)) {
     dnnl::convolution_forward::primitive_desc plain_pd(desc, attr_no_act, engine());
     if (make_eltwise_chain(act, plain_pd.dst_desc(), &s.act_after)) s.pd = plain_pd;
   }
@@ -233,12 +236,7 @@ Status build(CpuKernelContext& ctx, ConvState& s, const Tensor& x, const Tensor&
             } catch (const dnnl::error&) {
               // Its post-ops take no transcendental activation (SiLU in every YOLO block): the activation then runs
               // as an in-place pass over the output (64->64 at 40x40 with SiLU: 0.78 ms direct, ~0.5 split).
-              dnnl::post_ops sum_only;
-              if (has_z) sum_only.append_sum(1.f);
-              dnnl::primitive_attr wattr;
-              wattr.set_post_ops(sum_only);
-              wattr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-              dnnl::convolution_forward::primitive_desc wpd(wdesc, wattr, engine());
+              dnnl::convolution_forward::primitive_desc wpd(wdesc, attr_no_act, engine());
               std::vector<dnnl::eltwise_forward> chain;
               if (s.act_after.empty() && make_eltwise_chain(act, wpd.dst_desc(), &chain)) {
                 s.pd = wpd;

@@ -1,5 +1,6 @@
 // Reference kernels that select elements by index or mask: Gather, GatherElements, GatherND, Compress, NonZero.
 #include "backends/reference/tensor/kernels.h"
+#include "ir/shape_rules.h"
 #include "backends/reference/tensor/util.h"
 #include "ir/op_params.h"
 
@@ -55,15 +56,10 @@ Status gather_elements_kernel(KernelContext& ctx) {
   std::vector<int64_t> indices;
   KILN_RETURN_IF_ERROR(read_int_input(ctx, 1, "indices", &indices));
   const Tensor& ind = ctx.input(1);
-  if (r == 0 || static_cast<int64_t>(ind.rank()) != r)
-    return ctx.error("indices rank " + std::to_string(ind.rank()) + " must equal data rank " + std::to_string(r) + " (>= 1)");
   auto axis_or = gather_axis(ctx.attrs(), r);
   if (!axis_or.ok()) return ctx.error(axis_or.status().message());
   const int64_t axis = *axis_or;
-  for (int64_t d = 0; d < r; ++d)
-    if (d != axis && ind.dim(d) > x.dim(d))
-      return ctx.error("indices shape " + dims_to_string(ind.dims()) + " exceeds data shape " + dims_to_string(x.dims()) +
-                       " on axis " + std::to_string(d));
+  if (Status st = check_element_indices(x.dims(), ind.dims(), axis); !st.ok()) return ctx.error(st.message());
   const auto strides = strides_of(x.dims());
   std::vector<int64_t> map(indices.size());
   std::vector<int64_t> idx;

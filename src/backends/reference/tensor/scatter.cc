@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "backends/reference/tensor/kernels.h"
+#include "ir/shape_rules.h"
 #include "backends/reference/tensor/util.h"
 
 namespace kiln {
@@ -78,16 +79,12 @@ Status scatter_elements_kernel(KernelContext& ctx) {
   Reduction red;
   KILN_RETURN_IF_ERROR(parse_reduction(ctx, &red));
   const int64_t r = static_cast<int64_t>(x.rank());
-  if (r == 0 || static_cast<int64_t>(ind.rank()) != r)
-    return ctx.error("indices rank " + std::to_string(ind.rank()) + " must equal data rank " + std::to_string(r) + " (>= 1)");
   if (upd.dims() != ind.dims())
     return ctx.error("updates shape " + dims_to_string(upd.dims()) + " must equal indices shape " + dims_to_string(ind.dims()));
-  int64_t axis;
-  if (!normalize_axis_index(ctx.attrs().get_int("axis", 0), r, &axis))
+  int64_t axis = 0;
+  if (r > 0 && !normalize_axis_index(ctx.attrs().get_int("axis", 0), r, &axis))
     return ctx.error("axis " + std::to_string(ctx.attrs().get_int("axis", 0)) + " is out of range for rank " + std::to_string(r));
-  for (int64_t d = 0; d < r; ++d)
-    if (d != axis && ind.dim(d) > x.dim(d))
-      return ctx.error("indices shape " + dims_to_string(ind.dims()) + " exceeds data shape " + dims_to_string(x.dims()));
+  if (Status st = check_element_indices(x.dims(), ind.dims(), axis); !st.ok()) return ctx.error(st.message());
   const auto strides = strides_of(x.dims());
   std::vector<int64_t> dst(indices.size()), src(indices.size());
   std::vector<int64_t> idx;
@@ -121,12 +118,11 @@ Status scatter_nd_kernel(KernelContext& ctx) {
   KILN_RETURN_IF_ERROR(check_same_dtype(ctx, x, upd));
   Reduction red;
   KILN_RETURN_IF_ERROR(parse_reduction(ctx, &red));
-  const int64_t r = static_cast<int64_t>(x.rank()), q = static_cast<int64_t>(ind.rank());
-  if (r < 1 || q < 1) return ctx.error("data and indices must have rank >= 1");
-  const int64_t last = ind.dim(q - 1);
-  if (last > r) return ctx.error("indices last dimension " + std::to_string(last) + " exceeds data rank " + std::to_string(r));
-  Dims want(ind.dims().begin(), ind.dims().end() - 1);
-  want.insert(want.end(), x.dims().begin() + last, x.dims().end());
+  const int64_t r = static_cast<int64_t>(x.rank());
+  auto want_or = scatter_nd_updates_dims(x.dims(), ind.dims());
+  if (!want_or.ok()) return ctx.error(want_or.status().message());
+  const Dims& want = *want_or;
+  const int64_t last = ind.dim(ind.rank() - 1);
   if (upd.dims() != want)
     return ctx.error("updates shape " + dims_to_string(upd.dims()) + " must be " + dims_to_string(want));
   int64_t slice = 1;
