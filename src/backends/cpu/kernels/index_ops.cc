@@ -361,7 +361,6 @@ Status gather_nd_run(CpuKernelContext& ctx) {
   const int64_t per_batch = batch > 0 ? tuples / batch : 0, batch_stride = b > 0 ? xs[b - 1] : 0;
   const size_t es = dtype_size(x.dtype()), bytes = static_cast<size_t>(slice) * es;
   BadIndex bad;
-  int64_t bad_axis_dim = 0;
   KILN_RETURN_IF_ERROR(with_indices(ctx, ind, "indices", [&](const auto* ip) {
     parallel_range(threads_for(ctx, tuples * slice), tuples, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t) {
@@ -382,9 +381,8 @@ Status gather_nd_run(CpuKernelContext& ctx) {
     return ok_status();
   }));
   if (bad.any()) {
-    const int64_t j = bad.at.load() % last;
-    bad_axis_dim = x.dim(b + j);
-    return out_of_range_error(ctx, bad.value, bad_axis_dim, "axis " + std::to_string(b + j));
+    const int64_t axis = b + bad.at.load() % last;
+    return out_of_range_error(ctx, bad.value, x.dim(axis), "axis " + std::to_string(axis));
   }
   return ok_status();
 }
