@@ -53,10 +53,14 @@ def precisions_of(args):
 
 
 def check_limit(rec, precision):
-    """FP16 (and FP32/TF32): gpu_compare's REL_L2_PASS. BF16 keeps 8 mantissa bits to FP16's 11: twice PyTorch
-    BF16's own error on the same inputs, and at least REL_L2_PASS (8x REL_L2_PASS when that is unknown)."""
+    """FP16 (and FP32/TF32): gpu_compare's REL_L2_PASS, unless PyTorch's own FP16 run of the same inputs is further
+    than that from FP32 (a random-weight model that FP16 cannot represent well: RetinaNet's box deltas, DeepLabV3's
+    logits): then 1.5x PyTorch FP16's error, so Kiln must still be about as close as PyTorch FP16 is. BF16 keeps 8
+    mantissa bits to FP16's 11: twice PyTorch BF16's own error on the same inputs, and at least REL_L2_PASS (8x
+    REL_L2_PASS when that is unknown)."""
     if precision != "bf16":
-        return REL_L2_PASS
+        t = (rec.get("torch_vs_fp32") or {}).get("rel_l2")
+        return max(REL_L2_PASS, 1.5 * t) if t is not None else REL_L2_PASS
     t = (rec.get("torch_bf16_vs_fp32") or {}).get("rel_l2")
     return max(REL_L2_PASS, 2.0 * t) if t is not None else 8 * REL_L2_PASS
 
