@@ -224,11 +224,21 @@ def prepared_engine(a, work):
     return onnx_path, repo
 
 
-def build_engine(a, onnx_path, engine, input_dtype):
+def preferred_sizes(a):
     mb = a.max_batch
-    cmd = [a.kiln, "build", onnx_path, "--device", "cuda", "--precision", "fp16", "-o", engine,
-           "--min-shapes", "input:1x3x224x224", "--opt-shapes", f"input:{mb}x3x224x224",
-           "--max-shapes", f"input:{mb}x3x224x224"]
+    return [int(p) for p in a.preferred.split(",")] if getattr(a, "preferred", "") else [mb // 4, mb // 2, 3 * mb // 4, mb]
+
+
+def build_engine(a, onnx_path, engine, input_dtype):
+    """--tune-batches preferred (default): one profile per preferred batch size, each tuned at its size (what `kiln
+    serve` does when it compiles an ONNX model); max: one profile 1..max tuned at max (other sizes run untuned)."""
+    mb = a.max_batch
+    cmd = [a.kiln, "build", onnx_path, "--device", "cuda", "--precision", "fp16", "-o", engine]
+    if getattr(a, "tune_batches", "max") == "preferred":
+        cmd += ["--tune-batch-sizes", ",".join(map(str, [mb] + [p for p in preferred_sizes(a) if p != mb]))]
+    else:
+        cmd += ["--min-shapes", "input:1x3x224x224", "--opt-shapes", f"input:{mb}x3x224x224",
+                "--max-shapes", f"input:{mb}x3x224x224"]
     if input_dtype != "fp32":
         cmd += ["--input-dtype", f"input:{input_dtype}"]
     run(cmd, 600)
@@ -291,6 +301,9 @@ def main():
     ap.add_argument("--preferred", default="",
                     help="preferred batch sizes, comma list (default: max/4, max/2, 3max/4, max); each is warmed up, "
                          "and batches are padded up to the next one")
+    ap.add_argument("--tune-batches", default="preferred", choices=["preferred", "max"],
+                    help="preferred: the engine is tuned at max batch and at each preferred size (kiln build "
+                         "--tune-batch-sizes, as kiln serve does for ONNX models); max: tuned at max batch only")
     ap.add_argument("--window-ms", type=int, default=3000)
     ap.add_argument("--out", default="serve_gpu.json")
     ap.add_argument("--gpus", default="", help="e.g. 0,1: compare one GPU with all of these (issue 6); implies "
@@ -317,11 +330,12 @@ def main():
     for input_dtype in a.input_dtypes.split(","):
         built_for = engine + ".input_dtype"  # which input type the engine in `work` was built for
         reuse = a.work and os.path.exists(engine) and os.path.exists(built_for)
-        if not (reuse and open(built_for).read() == input_dtype):
+        built_key = f"{input_dtype} tune {a.tune_batches} {','.join(map(str, preferred_sizes(a)))}"
+        if not (reuse and open(built_for).read() == built_key):
             log(f"kiln build (fp16, profile 1..{mb}, input {input_dtype})")
             build_engine(a, onnx_path, engine, input_dtype)
             with open(built_for, "w") as f:
-                f.write(input_dtype)
+                f.write(built_key)
         bench = {}
         for flags, key in (([], "with_transfers"), (["--no-transfers"], "device_resident")):
             jpath = os.path.join(work, f"bench_{input_dtype}_{key}.json")
@@ -335,7 +349,7 @@ def main():
             if eager not in ("off", "on", "on-nocopy"):
                 sys.exit(f"--eager-batching: '{eager}' is not one of off, on, on-nocopy")
             write_config(repo, mb, a.instances, input_dtype=input_dtype, eager=eager != "off",
-                         preferred=[int(p) for p in a.preferred.split(",")] if a.preferred else None)
+                         preferred=preferred_sizes(a))
             env = dict(os.environ, KILN_SERVE_COPY_AHEAD="0" if eager == "on-nocopy" else "1")
             serve_rows(a, work, repo, onnx_path, input_dtype, results, env)
             for r in results["rows"]:

@@ -33,6 +33,11 @@ struct BuildOptions {
   std::string precision = "fp32";    // fp32 | tf32 | fp16 | bf16 | int8 | best
   std::map<std::string, Dims> shapes;        // fixed input shapes (--shapes): a profile with min=opt=max
   std::vector<OptimizationProfile> profiles;  // --min/opt/max-shapes
+  // Batch sizes to tune at (--tune-batch-sizes; kiln serve passes max_batch_size and the preferred batch sizes of a
+  // GPU model): without --shapes or profiles, a model whose inputs all have a dynamic first dim and known other dims
+  // gets one profile per size (batch 1 to the largest size, opt = the size; the first size is tuned first and is the
+  // only one where GPU convolutions may pick engines that break CUDA graphs). Otherwise the sizes are ignored.
+  std::vector<int64_t> tune_batch_sizes;
   int opt_level = 3;                       // 0: no optimization, first valid tactic .. 5: most tactics timed
   std::vector<std::string> dump_ir_after;  // pass names ("import", "all") whose IR is printed to stderr
   std::string timing_cache;                // GPU tactic timing cache file: read if present, updated after the build

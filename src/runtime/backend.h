@@ -25,6 +25,13 @@ struct NodeSupport {
 
 // The build-time decision for one node, stored in the engine file (section "plan") and printed by `kiln inspect`.
 // `backend` is the registered name of the backend that runs the node; the rest is that backend's business.
+// A tactic tuned at another optimization profile's opt shape than the first's: `dims` are the node's input 0 dims there.
+struct ShapeTactic {
+  Dims dims;
+  int64_t tactic = 0;
+  std::string tactic_name;  // informational
+};
+
 struct NodePlan {
   std::string backend;    // "cpu", "cuda", "reference"
   std::string kernel;     // the backend's kernel id ("onednn_conv", "jit_eltwise", "cublasLt", "reference")
@@ -34,6 +41,8 @@ struct NodePlan {
   DType precision = DType::kUndefined;  // math precision the kernel computes in (kUndefined: the node's dtypes)
   uint64_t workspace = 0;  // scratch bytes the kernel needs at the profile's max shapes
   std::string note;        // why the node is here when not on the preferred backend ("cpu: float64 inputs")
+  // Tactics tuned at the other profiles' opt shapes (engine format 5); `tactic` is the first profile's.
+  std::vector<ShapeTactic> shape_tactics;
 };
 
 // Options and results of partitioning + preparing one graph.

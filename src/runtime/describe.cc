@@ -27,7 +27,8 @@ std::string fused_summary(const Node& n) {
   return fused;
 }
 
-// "backend=cuda kernel=Conv tactic=3 (cudnn plan 3) layout=NHWC precision=float16 workspace=4096"
+// "backend=cuda kernel=Conv tactic=3 (cudnn plan 3) layout=NHWC precision=float16 workspace=4096
+//  tactic@32x64x56x56=1 (cudnn plan 1)"
 std::string plan_summary(const NodePlan& p) {
   std::string s = "backend=" + p.backend;
   if (!p.kernel.empty()) s += " kernel=" + p.kernel;
@@ -38,6 +39,10 @@ std::string plan_summary(const NodePlan& p) {
   if (!p.layout.empty()) s += " layout=" + p.layout;
   if (p.precision != DType::kUndefined) s += " precision=" + std::string(dtype_name(p.precision));
   if (p.workspace) s += " workspace=" + std::to_string(p.workspace);
+  for (const ShapeTactic& t : p.shape_tactics) {  // tuned at the other profiles' opt shapes
+    s += " tactic@" + dims_to_string(t.dims) + "=" + std::to_string(t.tactic);
+    if (!t.tactic_name.empty()) s += " (" + t.tactic_name + ")";
+  }
   return s;
 }
 

@@ -1,6 +1,8 @@
 // Optimization profile validation.
 #include "runtime/profiles.h"
 
+#include <algorithm>
+
 namespace kiln {
 
 namespace {
@@ -36,8 +38,42 @@ Status check_against_model(const Graph& g, const std::string& name, const Dims& 
 
 }  // namespace
 
+// BuildOptions::tune_batch_sizes as profiles: empty when an input has a known first dim, another unknown dim, or is
+// not a tensor (nothing to vary, or no complete shape to tune at).
+std::vector<OptimizationProfile> batch_profiles(const Graph& graph, const std::vector<int64_t>& sizes) {
+  std::vector<OptimizationProfile> out;
+  int64_t largest = 0;
+  for (int64_t b : sizes) largest = std::max(largest, b);
+  if (graph.inputs.empty() || largest <= 0) return out;
+  for (const auto& vi : graph.inputs) {
+    const Shape& s = vi.type.shape;
+    if (!vi.type.is_tensor() || !s.rank_known || s.rank() == 0 || s.dims[0].is_known()) return {};
+    for (size_t i = 1; i < s.rank(); ++i)
+      if (!s.dims[i].is_known()) return {};
+  }
+  std::vector<int64_t> done;
+  for (int64_t b : sizes) {
+    if (b <= 0 || std::find(done.begin(), done.end(), b) != done.end()) continue;
+    done.push_back(b);
+    OptimizationProfile p;
+    for (const auto& vi : graph.inputs) {
+      Dims d;
+      for (const auto& dim : vi.type.shape.dims) d.push_back(dim.value);
+      ShapeRange r{d, d, d};
+      r.min[0] = 1;
+      r.opt[0] = b;
+      r.max[0] = largest;
+      p.inputs[vi.name] = r;
+    }
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
 Result<std::vector<OptimizationProfile>> make_profiles(const Graph& graph, const BuildOptions& options) {
   std::vector<OptimizationProfile> out;
+  if (options.shapes.empty() && options.profiles.empty() && !options.tune_batch_sizes.empty())
+    return batch_profiles(graph, options.tune_batch_sizes);
   if (!options.shapes.empty()) {
     OptimizationProfile p;
     for (const auto& [name, dims] : options.shapes) {

@@ -28,14 +28,15 @@ Tensor random_input(DType dtype, const Dims& dims, std::mt19937& rng) {
   return t;
 }
 
-Result<NamedValues> trial_inputs(const Graph& g, const std::vector<OptimizationProfile>& profiles, uint32_t seed) {
+Result<NamedValues> trial_inputs(const Graph& g, const std::vector<OptimizationProfile>& profiles, uint32_t seed,
+                                 size_t profile) {
   NamedValues inputs;
   std::mt19937 rng(seed);
   for (const auto& vi : g.inputs) {
     if (!vi.type.is_tensor() || vi.type.dtype == DType::kString)
       return failed_precondition("input '" + vi.name + "' cannot be synthesized");
     Dims dims;
-    const OptimizationProfile* prof = profiles.empty() ? nullptr : &profiles[0];
+    const OptimizationProfile* prof = profile < profiles.size() ? &profiles[profile] : nullptr;
     auto it = prof ? prof->inputs.find(vi.name) : decltype(prof->inputs.end()){};
     if (prof && it != prof->inputs.end()) {
       dims = it->second.opt;

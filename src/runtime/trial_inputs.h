@@ -13,8 +13,9 @@ namespace kiln {
 // (ids and masks: index 0 is valid for any embedding table).
 Tensor random_input(DType dtype, const Dims& dims, std::mt19937& rng);
 
-// One value per graph input at the first profile's opt shape (dims without a profile: their known size, else 1).
-// failed_precondition when an input cannot be synthesized (not a tensor, or strings).
-Result<NamedValues> trial_inputs(const Graph& g, const std::vector<OptimizationProfile>& profiles, uint32_t seed);
+// One value per graph input at the opt shape of profile `profile` (default the first; dims without a profile: their
+// known size, else 1). failed_precondition when an input cannot be synthesized (not a tensor, or strings).
+Result<NamedValues> trial_inputs(const Graph& g, const std::vector<OptimizationProfile>& profiles, uint32_t seed,
+                                 size_t profile = 0);
 
 }  // namespace kiln

@@ -197,6 +197,27 @@ def test_shape_outside_profile(kiln_bin, work, sym_model, npy):
     expect_ok(run_kiln(kiln_bin, "run", engine, "-i", f"a={ok}", "-i", f"b={ok}"))
 
 
+def test_tune_batch_sizes_make_one_profile_per_size(kiln_bin, work, sym_model, relu_model, npy):
+    engine = work / "sym_batches.kiln"
+    expect_ok(run_kiln(kiln_bin, "build", sym_model, "-o", engine, "--tune-batch-sizes", "4,2,4"))
+    out = expect_ok(run_kiln(kiln_bin, "inspect", engine))
+    assert "Profiles (2)" in out, out
+    assert "opt 4x3  max 4x3" in out and "opt 2x3  max 4x3" in out and "min 1x3" in out, out
+    big = npy("batches_5x3.npy", np.zeros((5, 3), np.float32))
+    expect_error(run_kiln(kiln_bin, "run", engine, "-i", f"a={big}", "-i", f"b={big}"), "'a'", "profile")
+    ok = npy("batches_3x3.npy", np.ones((3, 3), np.float32))
+    expect_ok(run_kiln(kiln_bin, "run", engine, "-i", f"a={ok}", "-i", f"b={ok}"))
+    # A model without a dynamic first dim: the sizes are ignored; explicit --shapes win over them.
+    fixed = work / "relu_batches.kiln"
+    expect_ok(run_kiln(kiln_bin, "build", relu_model, "-o", fixed, "--tune-batch-sizes", "8"))
+    assert "Profiles (0)" in expect_ok(run_kiln(kiln_bin, "inspect", fixed))
+    shaped = work / "sym_shapes.kiln"
+    expect_ok(run_kiln(kiln_bin, "build", sym_model, "-o", shaped, "--tune-batch-sizes", "8", "--shapes", "a:3x3,b:3x3"))
+    assert "Profiles (1)" in expect_ok(run_kiln(kiln_bin, "inspect", shaped))
+    bad = run_kiln(kiln_bin, "build", sym_model, "-o", work / "bad.kiln", "--tune-batch-sizes", "0")
+    assert bad.returncode > 0 and "--tune-batch-sizes: Value 0 not in range 1 to 1048576" in bad.stderr, bad.stderr
+
+
 def test_profile_min_greater_than_max(kiln_bin, work, sym_model):
     expect_error(run_kiln(kiln_bin, "build", sym_model, "-o", work / "bad_profile.kiln", "--min-shapes", "a:4x3,b:1x3",
                           "--opt-shapes", "a:2x3,b:2x3", "--max-shapes", "a:2x3,b:2x3"), "'a'", "min <= opt <= max")

@@ -57,6 +57,7 @@ std::shared_ptr<Engine> engine_with_plans() {
   a.layout = "NHWC";
   a.precision = DType::kBFloat16;
   a.workspace = 123456789012ull;
+  a.shape_tactics = {{{32, 3, 224, 224}, 4, "algo four"}, {{}, 0, ""}};
   NodePlan b;
   b.backend = "reference";
   b.note = "cpu: float64 inputs";
@@ -82,6 +83,12 @@ TEST(BackendPlan, EveryFieldSurvivesTheEngineFile) {
   EXPECT_EQ(p[0].precision, DType::kBFloat16);
   EXPECT_EQ(p[0].workspace, 123456789012ull);
   EXPECT_EQ(p[0].note, "");
+  ASSERT_EQ(p[0].shape_tactics.size(), 2u);
+  EXPECT_EQ(p[0].shape_tactics[0].dims, (Dims{32, 3, 224, 224}));
+  EXPECT_EQ(p[0].shape_tactics[0].tactic, 4);
+  EXPECT_EQ(p[0].shape_tactics[0].tactic_name, "algo four");
+  EXPECT_TRUE(p[0].shape_tactics[1].dims.empty());
+  EXPECT_TRUE(p[1].shape_tactics.empty());
   EXPECT_EQ(p[1].precision, DType::kUndefined);
   EXPECT_EQ(p[1].note, "cpu: float64 inputs");
   // The loaded engine runs.

@@ -59,6 +59,11 @@ void BuildFlags::add_to(CLI::App* cmd, bool with_profiles) {
         "--dump-ir", dump_ir,
         "Print the IR after a stage: after:import | after:<pass> | after:precision | after:placement | after:all");
     cmd->add_option("--timing-cache", timing_cache, "GPU tactic timing cache file (read if present, then updated)");
+    cmd->add_option("--tune-batch-sizes", tune_batch_sizes,
+                    "Without --shapes/profiles, for a model whose inputs vary only in their first dim: one profile per "
+                    "size (batch 1..largest, opt = size), each tuned at its size, the first first (e.g. 128,32,64)")
+        ->delimiter(',')
+        ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
     cmd->add_flag("--exact-gelu", exact_gelu,
                   "fp16/bf16: keep erf GELU in fused GEMMs (default: tanh form, fused into the GEMM epilogue)");
     cmd->add_flag("--exact-qdq", exact_qdq,
@@ -117,6 +122,7 @@ Result<BuildOptions> BuildFlags::to_options() const {
   o.opt_level = opt_level;
   o.gpu = gpu;
   o.timing_cache = timing_cache;
+  o.tune_batch_sizes = tune_batch_sizes;
   o.exact_gelu = exact_gelu;
   o.exact_qdq = exact_qdq;
   o.calib_dir = calib_dir;

@@ -21,6 +21,7 @@ struct BuildFlags {
   int opt_level = 3;
   int gpu = 0;
   std::string timing_cache;
+  std::vector<int64_t> tune_batch_sizes;
   bool exact_gelu = false;
   bool exact_qdq = false;
   std::string int8_float = "fp16";

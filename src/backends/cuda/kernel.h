@@ -69,8 +69,14 @@ class CudaKernelContext {
   // Scratch memory valid until this kernel returns control to the stream's next node.
   virtual Result<void*> workspace(size_t bytes) = 0;
 
-  // Tactic chosen for this node at build time (0 when the kernel has one tactic or was not tuned).
+  // Tactic chosen for this node at build time (0 when the kernel has one tactic or was not tuned): the one tuned at
+  // this run's input shape when the build tuned several (one per optimization profile's opt shape), else the first
+  // profile's.
   virtual int64_t tactic() const = 0;
+  // Whether tactic() was tuned at this run's shapes (always while tuning, and for untuned nodes). When false, a kernel
+  // whose tactic indices mean different things at different shapes (cuDNN's plan lists) runs its shape-independent
+  // default instead.
+  virtual bool tactic_tuned_for_shape() const { return true; }
   // Per-(context, node) cache for descriptors and plans keyed by shape; lives as long as the context.
   virtual std::shared_ptr<void>& node_state() = 0;
   // True while the build-time tuner times this node's tactics (one thread, plain runs, never captured): kernels may

@@ -463,7 +463,7 @@ Result<EngineContents> decode_engine(const char* data, size_t size, std::shared_
   c.profiles = decode_profiles(r);
   Decoder d{r, data + weights_offset, size - weights_offset, std::move(holder)};
   c.graph = d.graph(0);
-  if (r.ok()) c.plans = decode_plans(r, c.graph->nodes.size());
+  if (r.ok()) c.plans = decode_plans(r, c.graph->nodes.size(), version);
   if (r.ok() && version >= 4) decode_guard(r, c.info);
   KILN_RETURN_IF_ERROR(r.status());
   Status vs = verify_graph(*c.graph);

@@ -22,9 +22,10 @@ namespace kiln {
 constexpr char kEngineMagic[8] = {'K', 'I', 'L', 'N', 'E', 'N', 'G', '\0'};
 // 2: EngineInfo.compat (GPU arch, CUDA/cuBLASLt/cuDNN versions). 3: per-node plans (section "plan") instead of the
 // kiln_placement / kiln_tactic node attributes. 4: the INT8 accuracy guard's result after the plans (section "guard":
-// summary, per-layer precision; empty without a guard); version 3 files still load (no guard). Engines older than
+// summary, per-layer precision; empty without a guard); version 3 files still load (no guard). 5: each plan's shape
+// tactics (tuned at the other profiles' opt shapes); version 3 and 4 files still load (none). Engines older than
 // kMinEngineFormatVersion must be rebuilt.
-constexpr uint32_t kEngineFormatVersion = 4;
+constexpr uint32_t kEngineFormatVersion = 5;
 constexpr uint32_t kMinEngineFormatVersion = 3;
 constexpr size_t kEngineHeaderSize = 64;
 

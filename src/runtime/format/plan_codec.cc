@@ -5,6 +5,8 @@ namespace kiln {
 
 namespace {
 constexpr const char* kPlanTag = "plan";
+// Format 5 adds each plan's shape tactics (NodePlan::shape_tactics).
+constexpr uint32_t kShapeTacticsVersion = 5;
 }  // namespace
 
 void encode_plans(ByteWriter& w, const std::vector<NodePlan>& plans) {
@@ -19,10 +21,17 @@ void encode_plans(ByteWriter& w, const std::vector<NodePlan>& plans) {
     w.u8(static_cast<uint8_t>(p.precision));
     w.u64(p.workspace);
     w.str(p.note);
+    w.u64(p.shape_tactics.size());
+    for (const ShapeTactic& t : p.shape_tactics) {
+      w.u64(t.dims.size());
+      for (int64_t d : t.dims) w.i64(d);
+      w.i64(t.tactic);
+      w.str(t.tactic_name);
+    }
   }
 }
 
-std::vector<NodePlan> decode_plans(ByteReader& r, size_t num_nodes) {
+std::vector<NodePlan> decode_plans(ByteReader& r, size_t num_nodes, uint32_t version) {
   std::vector<NodePlan> plans;
   if (r.str() != kPlanTag) {
     r.fail("missing plan section");
@@ -44,6 +53,18 @@ std::vector<NodePlan> decode_plans(ByteReader& r, size_t num_nodes) {
     if (dt != 0 && !dtype_from_int(dt, &p.precision)) r.fail("unknown plan precision code " + std::to_string(dt));
     p.workspace = r.u64();
     p.note = r.str();
+    if (version >= kShapeTacticsVersion) {
+      const uint64_t k = r.count(8 + 8 + 8);  // rank, tactic, name length
+      for (uint64_t j = 0; j < k && r.ok(); ++j) {
+        ShapeTactic t;
+        const uint64_t rank = r.count(8);  // bounded by the bytes left
+        for (uint64_t d = 0; d < rank && r.ok(); ++d) t.dims.push_back(r.i64());
+        t.tactic = r.i64();
+        t.tactic_name = r.str();
+        if (r.ok() && t.tactic < 0) r.fail("plan of node " + std::to_string(i) + ": negative shape tactic");
+        p.shape_tactics.push_back(std::move(t));
+      }
+    }
     if (r.ok() && p.backend.empty()) r.fail("plan of node " + std::to_string(i) + " names no backend");
     plans.push_back(std::move(p));
   }

@@ -195,14 +195,13 @@ bool force_direct_conv() {
 
 // Test hook: KILN_CUDA_CONV_TACTIC=t runs tactic t instead of the tuned one, so that the GPU tests can check every
 // tactic (the tactic names, from conv_tactic_name, say which are graph plans).
-// At a shape other than the tuned one (kTacticDimsAttr) the tuned index would name an arbitrary plan of this
-// shape, and reaching it means building every plan before it: run our own kernel if the tuner chose it (its index,
-// 0, means the same kernel at every shape), else cuDNN's first choice (index `own`).
+// At a shape no profile tuned (ctx.tactic_tuned_for_shape() false) the tuned index would name an arbitrary plan of
+// this shape, and reaching it means building every plan before it: run our own kernel if the tuner chose it (its
+// index, 0, means the same kernel at every shape), else cuDNN's first choice (index `own`).
 int64_t tactic_to_run(const CudaKernelContext& ctx, int own) {
   const char* v = std::getenv("KILN_CUDA_CONV_TACTIC");
   if (v && *v) return std::atoll(v);
-  const std::vector<int64_t> tuned = ctx.attrs().get_ints(kTacticDimsAttr, {});
-  if (!tuned.empty() && Dims(tuned.begin(), tuned.end()) != ctx.input_dims(0)) return ctx.tactic() < own ? 0 : own;
+  if (!ctx.tactic_tuned_for_shape()) return ctx.tactic() < own ? 0 : own;
   return ctx.tactic();
 }
 

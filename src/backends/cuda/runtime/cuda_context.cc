@@ -110,6 +110,9 @@ Status CudaContext::init() {
   kernels_.assign(n, nullptr);
   placement_.resize(n);
   tactics_.assign(n, 0);
+  tuned_dims_.assign(n, Dims{});
+  shape_tactics_.assign(n, {});
+  ran_tactics_.assign(n, 0);
   node_state_.resize(n);
   std::unordered_map<int, size_t> last;
   const std::vector<NodePlan>& plans = EngineAccess::plans(engine_);
@@ -120,6 +123,9 @@ Status CudaContext::init() {
     for (const auto& r : reads_of(node)) last[id_of(r)] = i;
     placement_[i] = i < plans.size() ? placement_of(plans[i]) : Placement::kCpu;
     tactics_[i] = i < plans.size() ? plans[i].tactic : 0;
+    if (i < plans.size()) shape_tactics_[i] = plans[i].shape_tactics;
+    const std::vector<int64_t> tuned = node.attrs.get_ints(kTacticDimsAttr, {});
+    tuned_dims_[i] = Dims(tuned.begin(), tuned.end());
     if (placement_[i] == Placement::kCuda) {
       kernels_[i] = cuda_kernels().find(node.op);
       if (!kernels_[i]) placement_[i] = Placement::kCpu;  // engine from a Kiln with more kernels: still runs

@@ -126,7 +126,10 @@ class CudaContext : public ContextBackend {
   std::vector<int> input_ids_, output_ids_;
   std::vector<const CudaKernel*> kernels_;
   std::vector<Placement> placement_;
-  std::vector<int64_t> tactics_;
+  std::vector<int64_t> tactics_;                          // the first profile's (plans), or the tuner's
+  std::vector<Dims> tuned_dims_;                          // input 0 dims tactics_ was tuned at (empty: untuned)
+  std::vector<std::vector<ShapeTactic>> shape_tactics_;   // tactics tuned at the other profiles' opt shapes
+  std::vector<int64_t> ran_tactics_;                      // the tactic each node last ran (profiles)
   std::vector<std::shared_ptr<void>> node_state_;
 
   // Bound inputs: persistent device buffers (one per graph input), reused while large enough.

@@ -100,6 +100,8 @@ Status CudaContext::run_host_node(size_t i, bool fallback) {
 
 Status CudaContext::run_node(size_t i, int64_t tactic) {
   NodeContext nc(*this, i, tactic);
+  nc.select_tactic();
+  ran_tactics_[i] = nc.tactic();
   Status st = kernels_[i]->run(nc);
   if (st.ok()) {
     cudaError_t e = cudaGetLastError();
@@ -146,8 +148,8 @@ Status CudaContext::run_nodes() {
       const Node& n = graph_.nodes[i];
       std::string kernel = "reference";
       if (placement_[i] == Placement::kCuda) {
-        kernel = kernels_[i]->tactic_name ? kernels_[i]->tactic_name(n, tactics_[i])
-                                          : "tactic " + std::to_string(tactics_[i]);
+        kernel = kernels_[i]->tactic_name ? kernels_[i]->tactic_name(n, ran_tactics_[i])
+                                          : "tactic " + std::to_string(ran_tactics_[i]);
       } else {
         ms = static_cast<float>(
             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - host_t0).count());

@@ -7,6 +7,20 @@ namespace kiln::cuda {
 
 const Dims NodeContext::kNoDims;
 
+void NodeContext::select_tactic() {
+  if (c_.tuning_) return;  // the tuner names the tactic it times
+  const Dims& tuned = c_.tuned_dims_[i_];
+  if (tuned.empty()) return;  // never tuned: its tactic (0) holds at every shape
+  const Dims& d = input_dims(0);
+  if (d == tuned) return;
+  for (const ShapeTactic& t : c_.shape_tactics_[i_])
+    if (t.dims == d) {
+      tactic_ = t.tactic;
+      return;
+    }
+  tuned_for_shape_ = false;
+}
+
 bool NodeContext::allow_tf32() const {
   const std::string& p = c_.engine_.info().precision;
   return p == "tf32" || p == "best" || p == "fp16" || p == "bf16";

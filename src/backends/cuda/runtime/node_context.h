@@ -26,6 +26,10 @@ class NodeContext : public CudaKernelContext {
   Status alias_output(size_t i, size_t j, const Dims& dims) override;
   Result<void*> workspace(size_t bytes) override { return c_.workspace(bytes); }
   int64_t tactic() const override { return tactic_; }
+  bool tactic_tuned_for_shape() const override { return tuned_for_shape_; }
+  // Outside tuning: the tactic tuned at the node's current input 0 shape (the first profile's opt shape, or another
+  // profile's from NodePlan::shape_tactics), else the first profile's tactic, marked as not tuned for this shape.
+  void select_tactic();
   std::shared_ptr<void>& node_state() override { return c_.node_state_[i_]; }
   bool tuning() const override { return c_.tuning_; }
   Status disallow_graph_capture(const std::string& why) override {
@@ -42,6 +46,7 @@ class NodeContext : public CudaKernelContext {
   CudaContext& c_;
   size_t i_;
   int64_t tactic_;
+  bool tuned_for_shape_ = true;
   std::vector<int> produced_;
   static const Dims kNoDims;
 };
