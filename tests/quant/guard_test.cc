@@ -216,7 +216,7 @@ TEST(GuardEngineFile, ResultSurvivesTheFileAndDescribeShowsIt) {
   ASSERT_TRUE(bytes.ok());
   auto loaded = Engine::from_bytes(*bytes, "guard.kiln");
   ASSERT_TRUE(loaded.ok()) << loaded.status().message();
-  EXPECT_EQ((*loaded)->info().format_version, 4u);
+  EXPECT_EQ((*loaded)->info().format_version, kEngineFormatVersion);
   EXPECT_EQ((*loaded)->info().accuracy_guard, info.accuracy_guard);
   EXPECT_EQ((*loaded)->info().layer_precision, info.layer_precision);
   const std::string d = (*loaded)->describe();
@@ -232,21 +232,34 @@ TEST(GuardEngineFile, ResultSurvivesTheFileAndDescribeShowsIt) {
   EXPECT_EQ((*plain_loaded)->describe().find("Accuracy guard"), std::string::npos);
 }
 
-TEST(GuardEngineFile, Version3FilesLoadWithoutAGuardAndVersion5IsRefused) {
+TEST(GuardEngineFile, OlderVersionsLoadAndANewerOneIsRefused) {
   auto e = relu_engine();
   ASSERT_NE(e, nullptr);
   EngineAccess::mutable_info(*e).accuracy_guard = "x";
+  std::vector<NodePlan> plans = EngineAccess::plans(*e);
+  ASSERT_FALSE(plans.empty());
+  plans[0].shape_tactics = {{{4, 3}, 2, "two"}};
+  for (uint32_t version : {3u, 4u, 5u}) {  // 3: no guard section; 4: no shape tactics
+    SCOPED_TRACE("version " + std::to_string(version));
+    auto bytes = encode_engine(e->graph(), e->info(), e->profiles(), plans, version);
+    ASSERT_TRUE(bytes.ok()) << bytes.status().message();
+    auto old = Engine::from_bytes(*bytes, "old.kiln");
+    ASSERT_TRUE(old.ok()) << old.status().message();
+    EXPECT_EQ((*old)->info().format_version, version);
+    EXPECT_EQ((*old)->info().accuracy_guard, version >= 4 ? "x" : "");
+    EXPECT_EQ(EngineAccess::plans(**old)[0].shape_tactics.size(), version >= 5 ? 1u : 0u);
+    NamedValues outs;
+    Tensor x = Tensor::from_vector<float>(DType::kFloat32, {2}, {-1.f, 2.f});
+    EXPECT_TRUE((*old)->create_context()->run({{"x", Value::of(x)}}, &outs).ok());
+  }
   std::string b = *e->serialize();
-  uint32_t v = 3;  // a version-3 reader stops after the plan section: the guard section is not read
+  const uint32_t v = kEngineFormatVersion + 1;
   std::memcpy(&b[8], &v, 4);
-  auto old = Engine::from_bytes(b, "v3.kiln");
-  ASSERT_TRUE(old.ok()) << old.status().message();
-  EXPECT_EQ((*old)->info().accuracy_guard, "");
-  v = 5;
-  std::memcpy(&b[8], &v, 4);
-  auto newer = Engine::from_bytes(b, "v5.kiln");
+  auto newer = Engine::from_bytes(b, "newer.kiln");
   ASSERT_FALSE(newer.ok());
-  EXPECT_NE(newer.status().message().find("newer than this Kiln supports (4); rebuild"), std::string::npos)
+  EXPECT_NE(newer.status().message().find("newer than this Kiln supports (" + std::to_string(kEngineFormatVersion) +
+                                          "); rebuild"),
+            std::string::npos)
       << newer.status().message();
 }
 

@@ -368,7 +368,10 @@ bool looks_like_engine(const std::string& first_bytes) {
 }
 
 Result<std::string> encode_engine(const Graph& graph, const EngineInfo& info,
-                                  const std::vector<OptimizationProfile>& profiles, const std::vector<NodePlan>& plans) {
+                                  const std::vector<OptimizationProfile>& profiles, const std::vector<NodePlan>& plans,
+                                  uint32_t version) {
+  if (version < kMinEngineFormatVersion || version > kEngineFormatVersion)
+    return internal_error("cannot write engine format version " + std::to_string(version));
   if (!plans.empty() && plans.size() != graph.nodes.size())
     return internal_error("engine has " + std::to_string(plans.size()) + " node plans for " +
                           std::to_string(graph.nodes.size()) + " nodes");
@@ -388,15 +391,15 @@ Result<std::string> encode_engine(const Graph& graph, const EngineInfo& info,
   if (plans.empty()) {  // an engine made without the builder (tests): every node on the engine's backend
     NodePlan p;
     p.backend = info.backend.empty() ? "reference" : info.backend;
-    encode_plans(e.meta, std::vector<NodePlan>(graph.nodes.size(), p));
+    encode_plans(e.meta, std::vector<NodePlan>(graph.nodes.size(), p), version);
   } else {
-    encode_plans(e.meta, plans);
+    encode_plans(e.meta, plans, version);
   }
-  encode_guard(e.meta, info);
+  if (version >= 4) encode_guard(e.meta, info);
 
   ByteWriter out;
   out.raw(kEngineMagic, 8);
-  out.u32(kEngineFormatVersion);
+  out.u32(version);
   out.u32(kEngineHeaderSize);
   out.u64(0);  // file size, patched below
   out.u64(0);  // checksum, patched below

@@ -37,8 +37,11 @@ struct EngineContents {
 };
 
 bool looks_like_engine(const std::string& first_bytes);
+// `version`: the current format; older ones (down to kMinEngineFormatVersion, without the fields they lack) only for
+// tests of the loader's compatibility.
 Result<std::string> encode_engine(const Graph& graph, const EngineInfo& info,
-                                  const std::vector<OptimizationProfile>& profiles, const std::vector<NodePlan>& plans);
+                                  const std::vector<OptimizationProfile>& profiles, const std::vector<NodePlan>& plans,
+                                  uint32_t version = kEngineFormatVersion);
 // `holder` keeps `data` alive; weight tensors point into it without copying.
 Result<EngineContents> decode_engine(const char* data, size_t size, std::shared_ptr<void> holder,
                                      const std::string& origin);

@@ -9,7 +9,7 @@ constexpr const char* kPlanTag = "plan";
 constexpr uint32_t kShapeTacticsVersion = 5;
 }  // namespace
 
-void encode_plans(ByteWriter& w, const std::vector<NodePlan>& plans) {
+void encode_plans(ByteWriter& w, const std::vector<NodePlan>& plans, uint32_t version) {
   w.str(kPlanTag);
   w.u64(plans.size());
   for (const NodePlan& p : plans) {
@@ -21,6 +21,7 @@ void encode_plans(ByteWriter& w, const std::vector<NodePlan>& plans) {
     w.u8(static_cast<uint8_t>(p.precision));
     w.u64(p.workspace);
     w.str(p.note);
+    if (version < kShapeTacticsVersion) continue;
     w.u64(p.shape_tactics.size());
     for (const ShapeTactic& t : p.shape_tactics) {
       w.u64(t.dims.size());

@@ -1,7 +1,8 @@
 // Registers the hand-written data-movement CPU kernels (copies, gathers, scatters, casts, selects, aliasing reshapes)
-// and the indexed-access ones (TopK, CumSum, Trilu).
+// the indexed-access ones (TopK, CumSum, Trilu) and the region ones (NonMaxSuppression, RoiAlign).
 #include "backends/cpu/kernels/data.h"
 #include "backends/cpu/kernels/index_ops.h"
+#include "backends/cpu/kernels/region_ops.h"
 #include "backends/cpu/kernels/register.h"
 
 namespace kiln::cpu {
@@ -38,6 +39,8 @@ void register_cpu_data_kernels(CpuKernelRegistry& r) {
   r.add(OpKind::kTopK, {"top_k", top_k_supports, top_k_run});
   r.add(OpKind::kCumSum, {"cum_sum", cum_sum_supports, cum_sum_run});
   r.add(OpKind::kTrilu, {"trilu", trilu_supports, trilu_run});
+  r.add(OpKind::kNonMaxSuppression, {"non_max_suppression", nms_supports, nms_run});
+  r.add(OpKind::kRoiAlign, {"roi_align", roi_align_supports, roi_align_run});
 }
 
 }  // namespace kiln::cpu

@@ -1,5 +1,6 @@
-// Registers the hand-written normalization and reduction CPU kernels.
+// Registers the hand-written normalization and reduction CPU kernels (LRN included).
 #include "backends/cpu/kernels/norm.h"
+#include "backends/cpu/kernels/region_ops.h"
 #include "backends/cpu/kernels/register.h"
 
 namespace kiln::cpu {
@@ -7,6 +8,7 @@ namespace kiln::cpu {
 void register_cpu_norm_kernels(CpuKernelRegistry& r) {
   using namespace kern;
   r.add(OpKind::kSoftmax, {"softmax", softmax_supports, softmax_run});
+  r.add(OpKind::kLRN, {"lrn", lrn_supports, lrn_run});
   r.add(OpKind::kLogSoftmax, {"log_softmax", softmax_supports, log_softmax_run});
   r.add(OpKind::kLayerNormalization, {"layer_norm", layer_norm_supports, layer_norm_run});
   r.add(OpKind::kRMSNormalization, {"rms_norm", layer_norm_supports, rms_norm_run});

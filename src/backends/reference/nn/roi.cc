@@ -61,6 +61,7 @@ Status roi_align_kernel(KernelContext& ctx) {
     const int64_t gw = sampling > 0 ? sampling : static_cast<int64_t>(std::ceil(rw / static_cast<double>(ow)));
     if (gh > (int64_t{1} << 20) || gw > (int64_t{1} << 20)) return ctx.error("roi is too large to sample");
     const double count = static_cast<double>(std::max<int64_t>(gh * gw, 1));
+    const int64_t per_bin = gh > 0 && gw > 0 ? gh * gw : 0;  // taps per output pixel: none for an inverted roi
     std::vector<Tap> taps;
     for (int64_t ph = 0; ph < oh; ++ph) {
       for (int64_t pw = 0; pw < ow; ++pw) {
@@ -89,7 +90,7 @@ Status roi_align_kernel(KernelContext& ctx) {
       for (int64_t p = 0; p < oh * ow; ++p) {
         double acc = 0.0;
         bool first = true;
-        for (int64_t s = 0; s < gh * gw; ++s, ++k) {
+        for (int64_t s = 0; s < per_bin; ++s, ++k) {
           const Tap& t = taps[k];
           if (mode == "avg") {
             for (int j = 0; j < 4; ++j) acc += t.wt[j] * img[t.pos[j]];
@@ -266,7 +267,7 @@ Status nms_kernel(KernelContext& ctx) {
       const double* s = sv.data() + (b * nc + c) * ns;
       std::vector<int64_t> order;
       for (int64_t i = 0; i < ns; ++i)
-        if (!use_score || s[i] > score_thr) order.push_back(i);
+        if (!std::isnan(s[i]) && (!use_score || s[i] > score_thr)) order.push_back(i);  // NaN scores never win
       std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t z) { return s[a] > s[z]; });
       std::vector<int64_t> kept;
       for (int64_t i : order) {

@@ -1,0 +1,316 @@
+// Region and neighbourhood CPU kernels: LRN (a window of channels per pixel, vectorized across pixels; the common
+// betas 0.75, 0.5 and 1 use square roots and a division instead of pow), NonMaxSuppression (per batch and class:
+// score filter (NaN scores never selected), candidates popped from a heap by score then index, greedy IoU pruning;
+// coordinates, areas and IoU in double, so the kept boxes are exactly the reference's, in its order) and RoiAlign (bilinear taps computed once per region in double, then applied to every
+// channel in float32, channels spread over the threads). Semantics follow src/backends/reference/nn/{roi,norm_local}.cc.
+#include "backends/cpu/kernels/region_ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <vector>
+
+#include "backends/cpu/kernels/common.h"
+#include "backends/cpu/kernels/vec_math.h"
+
+namespace kiln::cpu::kern {
+namespace {
+
+bool int_index(DType d) { return d == DType::kInt64 || d == DType::kInt32; }
+
+// y[i] = x[i] * t^-beta for t = bias + scale * sum of the squares of the window's channels at pixel i. Called per
+// (image, channel) with the window's channel rows.
+KILN_CPU_CLONES
+void lrn_row(const float* const* window, int rows, const float* x, float* y, int64_t n, float bias, float scale,
+             float beta) {
+  constexpr int64_t kChunk = 256;
+  float s[kChunk];
+  for (int64_t b = 0; b < n; b += kChunk) {
+    const int64_t m = std::min(kChunk, n - b);
+    for (int64_t i = 0; i < m; ++i) s[i] = 0.0f;
+    for (int r = 0; r < rows; ++r) {
+      const float* w = window[r] + b;
+      for (int64_t i = 0; i < m; ++i) s[i] += w[i] * w[i];
+    }
+    const float* xb = x + b;
+    float* yb = y + b;
+    if (beta == 0.75f) {
+      for (int64_t i = 0; i < m; ++i) {
+        const float t = bias + scale * s[i];
+        const float r = __builtin_sqrtf(t);
+        yb[i] = xb[i] / (r * __builtin_sqrtf(r));
+      }
+    } else if (beta == 0.5f) {
+      for (int64_t i = 0; i < m; ++i) yb[i] = xb[i] / __builtin_sqrtf(bias + scale * s[i]);
+    } else if (beta == 1.0f) {
+      for (int64_t i = 0; i < m; ++i) yb[i] = xb[i] / (bias + scale * s[i]);
+    } else {
+      for (int64_t i = 0; i < m; ++i) yb[i] = xb[i] * std::pow(bias + scale * s[i], -beta);
+    }
+  }
+}
+
+// One box as NonMaxSuppression compares it: corners and area in double (the reference's arithmetic).
+struct Box {
+  double y0, x0, y1, x1, area;
+};
+
+Box box_of(const float* b, bool center) {
+  Box r;
+  if (center) {
+    r.x0 = static_cast<double>(b[0]) - static_cast<double>(b[2]) / 2;
+    r.x1 = static_cast<double>(b[0]) + static_cast<double>(b[2]) / 2;
+    r.y0 = static_cast<double>(b[1]) - static_cast<double>(b[3]) / 2;
+    r.y1 = static_cast<double>(b[1]) + static_cast<double>(b[3]) / 2;
+  } else {
+    r.y0 = std::min<double>(b[0], b[2]);
+    r.y1 = std::max<double>(b[0], b[2]);
+    r.x0 = std::min<double>(b[1], b[3]);
+    r.x1 = std::max<double>(b[1], b[3]);
+  }
+  r.area = (r.x1 - r.x0) * (r.y1 - r.y0);
+  return r;
+}
+
+double iou(const Box& a, const Box& b) {
+  const double iw = std::min(a.x1, b.x1) - std::max(a.x0, b.x0), ih = std::min(a.y1, b.y1) - std::max(a.y0, b.y0);
+  if (iw <= 0 || ih <= 0) return 0.0;
+  const double inter = iw * ih;
+  const double uni = a.area + b.area - inter;
+  return uni > 0 ? inter / uni : 0.0;
+}
+
+// A bilinear sample of RoiAlign: four pixel offsets and their weights (all zero outside the image).
+struct Tap {
+  int64_t pos[4];
+  float wt[4];
+};
+
+}  // namespace
+
+NodeSupport lrn_supports(const Graph& g, const Node& n) {
+  if (input_dtype(g, n, 0) != DType::kFloat32) return NodeSupport::no("not float32");
+  const int64_t r = input_rank(g, n, 0);
+  if (r >= 0 && r < 2) return NodeSupport::no("rank < 2");
+  return NodeSupport::yes();
+}
+
+Status lrn_run(CpuKernelContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  if (x.rank() < 2) return ctx.error("input X must have rank >= 2 (N, C, ...); got " + dims_to_string(x.dims()));
+  const int64_t size = ctx.attrs().get_int("size", 0);
+  if (size <= 0) return ctx.error("size must be a positive integer; got " + std::to_string(size));
+  const float alpha = ctx.attrs().get_float("alpha", 1e-4f), beta = ctx.attrs().get_float("beta", 0.75f);
+  const float bias = ctx.attrs().get_float("bias", 1.0f);
+  KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kFloat32, x.dims()));
+  const int64_t n = x.dim(0), c = x.dim(1), sp = c == 0 || n == 0 ? 0 : x.numel() / (n * c);
+  if (x.numel() == 0) return ok_status();
+  const int64_t lo = (size - 1) / 2, hi = size - 1 - lo;
+  const float scale = static_cast<float>(static_cast<double>(alpha) / static_cast<double>(size));
+  const float* xp = x.data<float>();
+  float* yp = y->data<float>();
+  parallel_range(threads_for(ctx, x.numel() * std::min<int64_t>(size, c)), n * c, [&](int64_t b, int64_t e) {
+    std::vector<const float*> window;
+    for (int64_t row = b; row < e; ++row) {
+      const int64_t ni = row / c, ci = row % c;
+      window.clear();
+      for (int64_t cj = std::max<int64_t>(0, ci - lo); cj <= std::min<int64_t>(c - 1, ci + hi); ++cj)
+        window.push_back(xp + (ni * c + cj) * sp);
+      lrn_row(window.data(), static_cast<int>(window.size()), xp + row * sp, yp + row * sp, sp, bias, scale, beta);
+    }
+  });
+  return ok_status();
+}
+
+NodeSupport nms_supports(const Graph& g, const Node& n) {
+  if (input_dtype(g, n, 0) != DType::kFloat32 || input_dtype(g, n, 1) != DType::kFloat32)
+    return NodeSupport::no("boxes or scores not float32");
+  return NodeSupport::yes();
+}
+
+Status nms_run(CpuKernelContext& ctx) {
+  const Tensor& boxes = ctx.input(0);
+  const Tensor& scores = ctx.input(1);
+  if (boxes.rank() != 3 || boxes.dim(2) != 4)
+    return ctx.error("boxes must have shape [batch, spatial, 4]; got " + dims_to_string(boxes.dims()));
+  if (scores.rank() != 3 || scores.dim(0) != boxes.dim(0) || scores.dim(2) != boxes.dim(1))
+    return ctx.error("scores must have shape [" + std::to_string(boxes.dim(0)) + ", classes, " +
+                     std::to_string(boxes.dim(1)) + "]; got " + dims_to_string(scores.dims()));
+  int64_t max_out = 0;
+  double iou_thr = 0.0, score_thr = 0.0;
+  bool use_score = false;
+  if (ctx.has_input(2) && ctx.input(2).numel() > 0) max_out = ctx.input(2).as_int64(0);
+  if (ctx.has_input(3) && ctx.input(3).numel() > 0) iou_thr = ctx.input(3).as_double(0);
+  if (ctx.has_input(4) && ctx.input(4).numel() > 0) {
+    score_thr = ctx.input(4).as_double(0);
+    use_score = true;
+  }
+  if (!(iou_thr >= 0 && iou_thr <= 1)) return ctx.error("iou_threshold must be in [0, 1]; got " + std::to_string(iou_thr));
+  const int64_t center = ctx.attrs().get_int("center_point_box", 0);
+  if (center != 0 && center != 1) return ctx.error("center_point_box must be 0 or 1");
+  const int64_t nb = boxes.dim(0), ns = boxes.dim(1), nc = scores.dim(1);
+  const float* bp = boxes.data<float>();
+  const float* sp = scores.data<float>();
+  std::vector<int64_t> selected;
+  std::vector<Box> geometry;
+  struct Candidate {
+    float score;
+    int64_t index;
+  };
+  std::vector<Candidate> order;
+  std::vector<int64_t> kept;
+  for (int64_t b = 0; b < nb && max_out > 0; ++b) {
+    geometry.resize(static_cast<size_t>(ns));
+    for (int64_t i = 0; i < ns; ++i) geometry[i] = box_of(bp + (b * ns + i) * 4, center == 1);
+    for (int64_t c = 0; c < nc; ++c) {
+      const float* s = sp + (b * nc + c) * ns;
+      order.clear();
+      for (int64_t i = 0; i < ns; ++i)
+        if (s[i] == s[i] && (!use_score || static_cast<double>(s[i]) > score_thr)) order.push_back({s[i], i});  // no NaN
+      // Candidates leave a heap best first (higher score, then lower index: a stable sort's order) and only until
+      // max_out boxes are kept: detection heads keep ~100 of thousands, so sorting them all would dominate.
+      auto worse = [](const Candidate& p, const Candidate& q) {
+        return p.score < q.score || (p.score == q.score && p.index > q.index);
+      };
+      std::make_heap(order.begin(), order.end(), worse);
+      auto heap_end = order.end();
+      kept.clear();
+      while (heap_end != order.begin() && static_cast<int64_t>(kept.size()) < max_out) {
+        std::pop_heap(order.begin(), heap_end, worse);
+        --heap_end;
+        const int64_t i = heap_end->index;
+        bool keep = true;
+        for (int64_t k : kept)
+          if (iou(geometry[i], geometry[k]) > iou_thr) {
+            keep = false;
+            break;
+          }
+        if (keep) kept.push_back(i);
+      }
+      for (int64_t k : kept) selected.insert(selected.end(), {b, c, k});
+    }
+  }
+  KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kInt64, {static_cast<int64_t>(selected.size() / 3), 3}));
+  std::copy(selected.begin(), selected.end(), y->data<int64_t>());
+  return ok_status();
+}
+
+NodeSupport roi_align_supports(const Graph& g, const Node& n) {
+  if (input_dtype(g, n, 0) != DType::kFloat32 || input_dtype(g, n, 1) != DType::kFloat32)
+    return NodeSupport::no("X or rois not float32");
+  if (!int_index(input_dtype(g, n, 2))) return NodeSupport::no("batch_indices not int32/int64");
+  const std::string mode = n.attrs.get_string("mode", "avg");
+  if (mode != "avg" && mode != "max") return NodeSupport::no("mode '" + mode + "'");
+  return NodeSupport::yes();
+}
+
+Status roi_align_run(CpuKernelContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  const Tensor& rois = ctx.input(1);
+  const Tensor& bi = ctx.input(2);
+  if (x.rank() != 4) return ctx.error("input X must have rank 4 (N, C, H, W); got " + dims_to_string(x.dims()));
+  if (rois.rank() != 2 || rois.dim(1) != 4)
+    return ctx.error("rois must have shape [num_rois, 4]; got " + dims_to_string(rois.dims()));
+  if (!int_index(bi.dtype()) || bi.rank() != 1 || bi.dim(0) != rois.dim(0))
+    return ctx.error("batch_indices must be an integer tensor of shape [" + std::to_string(rois.dim(0)) + "]; got " +
+                     dims_to_string(bi.dims()));
+  const std::string mode = ctx.attrs().get_string("mode", "avg");
+  if (mode != "avg" && mode != "max") return ctx.error("mode '" + mode + "' must be 'avg' or 'max'");
+  const bool avg = mode == "avg";
+  const std::string ctm = ctx.attrs().get_string("coordinate_transformation_mode", "half_pixel");
+  if (ctm != "half_pixel" && ctm != "output_half_pixel")
+    return ctx.error("coordinate_transformation_mode '" + ctm + "' must be half_pixel or output_half_pixel");
+  const bool half_pixel = ctm == "half_pixel";
+  const int64_t oh = ctx.attrs().get_int("output_height", 1), ow = ctx.attrs().get_int("output_width", 1);
+  const int64_t sampling = ctx.attrs().get_int("sampling_ratio", 0);
+  const double scale = ctx.attrs().get_float("spatial_scale", 1.0f);
+  if (oh <= 0 || ow <= 0) return ctx.error("output_height and output_width must be positive");
+  if (sampling < 0) return ctx.error("sampling_ratio must be non-negative");
+  const int64_t n = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3), nr = rois.dim(0);
+  KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kFloat32, {nr, c, oh, ow}));
+  const float* xp = x.data<float>();
+  const float* rp = rois.data<float>();
+  float* yp = y->data<float>();
+  std::vector<Tap> taps;
+  for (int64_t r = 0; r < nr; ++r) {
+    const int64_t batch = bi.dtype() == DType::kInt64 ? bi.data<int64_t>()[r] : bi.data<int32_t>()[r];
+    if (batch < 0 || batch >= n)
+      return ctx.error("batch_indices[" + std::to_string(r) + "] = " + std::to_string(batch) + " is out of range [0, " +
+                       std::to_string(n) + ")");
+    const double off = half_pixel ? 0.5 : 0.0;
+    const double x0 = rp[r * 4 + 0] * scale - off, y0 = rp[r * 4 + 1] * scale - off;
+    const double x1 = rp[r * 4 + 2] * scale - off, y1 = rp[r * 4 + 3] * scale - off;
+    double rw = x1 - x0, rh = y1 - y0;
+    if (!half_pixel) {
+      rw = std::max(rw, 1.0);
+      rh = std::max(rh, 1.0);
+    }
+    const double bh = rh / static_cast<double>(oh), bw = rw / static_cast<double>(ow);
+    const int64_t gh = sampling > 0 ? sampling : static_cast<int64_t>(std::ceil(rh / static_cast<double>(oh)));
+    const int64_t gw = sampling > 0 ? sampling : static_cast<int64_t>(std::ceil(rw / static_cast<double>(ow)));
+    if (gh > (int64_t{1} << 20) || gw > (int64_t{1} << 20) ||
+        static_cast<double>(std::max<int64_t>(gh, 0)) * static_cast<double>(std::max<int64_t>(gw, 0)) *
+                static_cast<double>(oh) * static_cast<double>(ow) > static_cast<double>(int64_t{1} << 26))
+      return ctx.error("roi " + std::to_string(r) + " is too large to sample (" + std::to_string(gh) + "x" +
+                       std::to_string(gw) + " samples per bin)");
+    const int64_t per_bin = gh > 0 && gw > 0 ? gh * gw : 0;  // taps per output pixel (none for an empty roi)
+    const float inv_count = static_cast<float>(1.0 / static_cast<double>(std::max<int64_t>(gh * gw, 1)));
+    taps.clear();
+    for (int64_t ph = 0; ph < oh; ++ph)
+      for (int64_t pw = 0; pw < ow; ++pw)
+        for (int64_t iy = 0; iy < gh; ++iy) {
+          double yy = y0 + ph * bh + (iy + 0.5) * bh / static_cast<double>(gh);
+          for (int64_t ix = 0; ix < gw; ++ix) {
+            double xx = x0 + pw * bw + (ix + 0.5) * bw / static_cast<double>(gw);
+            Tap t{{0, 0, 0, 0}, {0, 0, 0, 0}};
+            if (!(yy < -1.0 || yy > h || xx < -1.0 || xx > w) && h > 0 && w > 0) {
+              yy = std::max(yy, 0.0);
+              xx = std::max(xx, 0.0);
+              int64_t ylo = static_cast<int64_t>(yy), xlo = static_cast<int64_t>(xx), yhi, xhi;
+              if (ylo >= h - 1) {
+                yhi = ylo = h - 1;
+                yy = static_cast<double>(ylo);
+              } else {
+                yhi = ylo + 1;
+              }
+              if (xlo >= w - 1) {
+                xhi = xlo = w - 1;
+                xx = static_cast<double>(xlo);
+              } else {
+                xhi = xlo + 1;
+              }
+              const double ly = yy - ylo, lx = xx - xlo, hy = 1.0 - ly, hx = 1.0 - lx;
+              t = Tap{{ylo * w + xlo, ylo * w + xhi, yhi * w + xlo, yhi * w + xhi},
+                      {static_cast<float>(hy * hx), static_cast<float>(hy * lx), static_cast<float>(ly * hx),
+                       static_cast<float>(ly * lx)}};
+            }
+            taps.push_back(t);
+          }
+        }
+    const float* base = xp + batch * c * h * w;
+    float* out = yp + r * c * oh * ow;
+    parallel_range(threads_for(ctx, c * static_cast<int64_t>(taps.size()) * 4), c, [&](int64_t cb, int64_t ce) {
+      for (int64_t ci = cb; ci < ce; ++ci) {
+        const float* img = base + ci * h * w;
+        const Tap* t = taps.data();
+        for (int64_t p = 0; p < oh * ow; ++p) {
+          float acc = 0.0f;
+          for (int64_t s = 0; s < per_bin; ++s, ++t) {
+            if (avg) {
+              acc += t->wt[0] * img[t->pos[0]] + t->wt[1] * img[t->pos[1]] + t->wt[2] * img[t->pos[2]] +
+                     t->wt[3] * img[t->pos[3]];
+            } else {
+              float v = t->wt[0] * img[t->pos[0]];
+              for (int j = 1; j < 4; ++j) v = std::max(v, t->wt[j] * img[t->pos[j]]);
+              acc = s == 0 ? v : std::max(acc, v);
+            }
+          }
+          out[ci * oh * ow + p] = avg ? acc * inv_count : acc;
+        }
+      }
+    });
+  }
+  return ok_status();
+}
+
+}  // namespace kiln::cpu::kern
