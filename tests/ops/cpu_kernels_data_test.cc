@@ -219,7 +219,7 @@ TEST(CpuKernelsData, ResizeModes) {
   const Tensor up = Tensor::from_vector<float>(DType::kFloat32, {4}, {1.f, 1.f, 2.f, 2.f});
   const Tensor odd = Tensor::from_vector<float>(DType::kFloat32, {4}, {1.f, 1.f, 0.6f, 1.7f});
   const Tensor sizes = ints({2, 3, 13, 4});
-  for (const char* mode : {"nearest", "linear"}) {
+  for (const char* mode : {"nearest", "linear", "cubic"}) {
     for (const char* ctm : {"half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "half_pixel_symmetric",
                             "tf_half_pixel_for_nn"}) {
       for (const char* nm : {"round_prefer_floor", "floor", "ceil", "round_prefer_ceil"}) {
@@ -231,7 +231,7 @@ TEST(CpuKernelsData, ResizeModes) {
         check_vs_reference(OpKind::kResize, {x, none, up}, a, 1, 19, 1e-5, 1e-6, what + " x2");
         check_vs_reference(OpKind::kResize, {x, none, odd}, a, 1, 19, 1e-5, 1e-6, what + " odd scales");
         check_vs_reference(OpKind::kResize, {x, none, none, sizes}, a, 1, 19, 1e-5, 1e-6, what + " sizes");
-        if (std::string(mode) == "nearest") break;  // nearest_mode only matters for nearest
+        if (std::string(mode) != "nearest") break;  // nearest_mode only matters for nearest
       }
     }
   }
@@ -243,6 +243,12 @@ TEST(CpuKernelsData, ResizeModes) {
                      "resize threads", 2);
   Attrs cubic;
   cubic.set("mode", std::string("cubic"));
+  cubic.set("cubic_coeff_a", -0.5f);
+  check_vs_reference(OpKind::kResize, {random_f32({1, 8, 30, 30}), none, up}, cubic, 1, 19, 1e-5, 1e-5,
+                     "resize cubic a=-0.5, rows blended, threads", 2);
+  check_vs_reference(OpKind::kResize, {random_f32({6, 1}), none, none, ints({13, 1})}, cubic, 1, 19, 1e-5, 1e-5,
+                     "resize cubic, outer axis only");
+  cubic.set("exclude_outside", int64_t{1});
   EXPECT_FALSE(run_cpu_kernel(OpKind::kResize, {x, none, up}, cubic, 1, 19).supported);
 }
 

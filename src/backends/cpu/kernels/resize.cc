@@ -1,7 +1,8 @@
-// Resize on float32, nearest and linear (no antialias), every coordinate_transformation_mode but
-// tf_crop_and_resize, scales or sizes, `axes`: one separable pass per resized axis, each output row a
-// two-tap blend of input rows (vectorized over the inner dims). Coordinates are computed in double exactly
-// like the reference, so nearest picks the same pixels.
+// Resize on float32, nearest, linear and cubic (no antialias, no exclude_outside), every
+// coordinate_transformation_mode but tf_crop_and_resize, scales or sizes, `axes`: one separable pass per resized
+// axis, each output row a two-tap (linear) or four-tap (cubic, Keys' kernel with cubic_coeff_a) blend of input rows
+// (vectorized over the inner dims). Coordinates and weights are computed in double exactly like the reference, so
+// nearest picks the same pixels.
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -17,27 +18,45 @@
 namespace kiln::cpu::kern {
 namespace {
 
-struct Tap2 {
-  int64_t i0 = 0, i1 = 0;
-  float w0 = 1.f, w1 = 0.f;
+// The input positions and weights of one output position along one axis: 2 taps (nearest: one of weight 1; linear)
+// or 4 (cubic).
+struct Taps {
+  int64_t i[4] = {0, 0, 0, 0};
+  float w[4] = {1.f, 0.f, 0.f, 0.f};
 };
 
-Tap2 taps_for(bool linear, ResizeNearest nm, double xo, int64_t in_len) {
-  Tap2 t;
-  if (!linear) {
-    t.i0 = t.i1 = std::clamp<int64_t>(resize_nearest_index(nm, xo), 0, in_len - 1);
+// How one axis resamples: the mode, and what nearest rounding and the cubic kernel need.
+struct AxisRule {
+  ResizeMode mode = ResizeMode::kNearest;
+  ResizeNearest nearest = ResizeNearest::kRoundPreferFloor;
+  double cubic_a = -0.75;
+  int num_taps() const { return mode == ResizeMode::kCubic ? 4 : 2; }
+};
+
+Taps taps_for(const AxisRule& rule, double xo, int64_t in_len) {
+  Taps t;
+  if (rule.mode == ResizeMode::kNearest) {
+    t.i[0] = t.i[1] = std::clamp<int64_t>(resize_nearest_index(rule.nearest, xo), 0, in_len - 1);
     return t;
   }
-  const double f = std::ceil(xo) - 1, ratio = xo - f;  // taps at f and f + 1, ratio in (0, 1]
-  t.w0 = static_cast<float>(std::max(0.0, 1.0 - std::fabs(-ratio)));
-  t.w1 = static_cast<float>(std::max(0.0, 1.0 - std::fabs(1.0 - ratio)));
-  t.i0 = std::clamp<int64_t>(static_cast<int64_t>(f), 0, in_len - 1);
-  t.i1 = std::clamp<int64_t>(static_cast<int64_t>(f) + 1, 0, in_len - 1);
+  const double f = std::ceil(xo) - 1, ratio = xo - f;  // neighbourhood at f (+ start + j), ratio in (0, 1]
+  const int64_t start = rule.mode == ResizeMode::kCubic ? -1 : 0;
+  for (int j = 0; j < rule.num_taps(); ++j) {
+    const double d = static_cast<double>(start + j) - ratio;
+    const double w = rule.mode == ResizeMode::kLinear ? std::max(0.0, 1.0 - std::fabs(d))
+                                                      : resize_cubic_weight(d, rule.cubic_a);
+    t.w[j] = static_cast<float>(w);
+    t.i[j] = std::clamp<int64_t>(static_cast<int64_t>(f) + start + j, 0, in_len - 1);
+  }
   return t;
 }
 
 KILN_CPU_CLONES void blend(const float* a, float wa, const float* b, float wb, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = wa * a[i] + wb * b[i];
+}
+
+KILN_CPU_CLONES void blend4(const float* const* rows, const float* w, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = w[0] * rows[0][i] + w[1] * rows[1][i] + w[2] * rows[2][i] + w[3] * rows[3][i];
 }
 
 // The innermost axis: every output element gathers two input elements of its row (taps as arrays).
@@ -46,17 +65,31 @@ KILN_CPU_CLONES void gather_row(const float* src, const int64_t* i0, const int64
   for (int64_t o = 0; o < n; ++o) y[o] = w0[o] * src[i0[o]] + w1[o] * src[i1[o]];
 }
 
+// The innermost axis with four taps per output element (cubic), taps as an array of Taps.
+KILN_CPU_CLONES void gather_row4(const float* src, const Taps* taps, float* y, int64_t n) {
+  for (int64_t o = 0; o < n; ++o) {
+    const Taps& t = taps[o];
+    y[o] = t.w[0] * src[t.i[0]] + t.w[1] * src[t.i[1]] + t.w[2] * src[t.i[2]] + t.w[3] * src[t.i[3]];
+  }
+}
+
 // One axis: src [outer, in_len, inner] -> dst [outer, out_len, inner].
 void resize_axis(const float* src, float* dst, int64_t outer, int64_t in_len, int64_t out_len, int64_t inner,
-                 const std::vector<Tap2>& taps, int threads) {
+                 const std::vector<Taps>& taps, int num_taps, int threads) {
+  if (inner == 1 && num_taps == 4) {
+    parallel_range(threads, outer, [&](int64_t b, int64_t e) {
+      for (int64_t ou = b; ou < e; ++ou) gather_row4(src + ou * in_len, taps.data(), dst + ou * out_len, out_len);
+    });
+    return;
+  }
   if (inner == 1) {
     std::vector<int64_t> i0(out_len), i1(out_len);
     std::vector<float> w0(out_len), w1(out_len);
     for (int64_t o = 0; o < out_len; ++o) {
-      i0[o] = taps[o].i0;
-      i1[o] = taps[o].i1;
-      w0[o] = taps[o].w0;
-      w1[o] = taps[o].w1;
+      i0[o] = taps[o].i[0];
+      i1[o] = taps[o].i[1];
+      w0[o] = taps[o].w[0];
+      w1[o] = taps[o].w[1];
     }
     parallel_range(threads, outer, [&](int64_t b, int64_t e) {
       for (int64_t ou = b; ou < e; ++ou)
@@ -67,13 +100,17 @@ void resize_axis(const float* src, float* dst, int64_t outer, int64_t in_len, in
   parallel_range(threads, outer * out_len, [&](int64_t b, int64_t e) {
     for (int64_t it = b; it < e; ++it) {
       const int64_t ou = it / out_len, o = it % out_len;
-      const Tap2& t = taps[o];
+      const Taps& t = taps[o];
       const float* base = src + ou * in_len * inner;
       float* y = dst + it * inner;
-      if (t.w1 == 0.f && t.w0 == 1.f) {
-        std::copy(base + t.i0 * inner, base + (t.i0 + 1) * inner, y);
+      if (num_taps == 4) {
+        const float* rows[4] = {base + t.i[0] * inner, base + t.i[1] * inner, base + t.i[2] * inner,
+                                base + t.i[3] * inner};
+        blend4(rows, t.w, y, inner);
+      } else if (t.w[1] == 0.f && t.w[0] == 1.f) {
+        std::copy(base + t.i[0] * inner, base + (t.i[0] + 1) * inner, y);
       } else {
-        blend(base + t.i0 * inner, t.w0, base + t.i1 * inner, t.w1, y, inner);
+        blend(base + t.i[0] * inner, t.w[0], base + t.i[1] * inner, t.w[1], y, inner);
       }
     }
   });
@@ -81,7 +118,7 @@ void resize_axis(const float* src, float* dst, int64_t outer, int64_t in_len, in
 
 // Resizes src (dims `in`) to `out` (every axis whose size or scale changes), one separable pass per axis.
 Status resize_passes(CpuKernelContext& ctx, const float* src, const Dims& in, const Dims& out,
-                     const std::vector<double>& scales, bool linear, ResizeCoord ctm, ResizeNearest nm, float* y) {
+                     const std::vector<double>& scales, const AxisRule& rule, ResizeCoord ctm, float* y) {
   const int64_t r = static_cast<int64_t>(in.size());
   std::vector<int64_t> todo;
   for (int64_t a = 0; a < r; ++a) {
@@ -108,15 +145,15 @@ Status resize_passes(CpuKernelContext& ctx, const float* src, const Dims& in, co
   cur = in;
   for (size_t k = 0; k < todo.size(); ++k) {
     const int64_t a = todo[k], in_len = cur[a], out_len = out[a];
-    std::vector<Tap2> taps(static_cast<size_t>(out_len));
+    std::vector<Taps> taps(static_cast<size_t>(out_len));
     for (int64_t o = 0; o < out_len; ++o)
-      taps[o] =
-          taps_for(linear, nm, resize_source_coord(ctm, static_cast<double>(o), in_len, out_len, scales[a]), in_len);
+      taps[o] = taps_for(rule, resize_source_coord(ctm, static_cast<double>(o), in_len, out_len, scales[a]), in_len);
     int64_t outer = 1, inner = 1;
     for (int64_t d = 0; d < a; ++d) outer *= cur[d];
     for (int64_t d = a + 1; d < r; ++d) inner *= cur[d];
     float* dst = k + 1 == todo.size() ? y : bufs[k % 2];
-    resize_axis(src, dst, outer, in_len, out_len, inner, taps, threads_for(ctx, outer * out_len * inner));
+    resize_axis(src, dst, outer, in_len, out_len, inner, taps, rule.num_taps(),
+                threads_for(ctx, outer * out_len * inner * rule.num_taps() / 2));
     cur[a] = out_len;
     src = dst;
   }
@@ -129,8 +166,6 @@ NodeSupport resize_supports(const Graph& g, const Node& n) {
   auto parsed = resize_params(n.attrs);
   if (!parsed.ok()) return NodeSupport::no(parsed.status().message());
   const ResizeParams& p = *parsed;
-  if (p.mode != ResizeMode::kNearest && p.mode != ResizeMode::kLinear)
-    return NodeSupport::no(std::string("mode '") + resize_mode_name(p.mode) + "'");
   if (p.coord == ResizeCoord::kTfCropAndResize)
     return NodeSupport::no(std::string("coordinate_transformation_mode '") + resize_coord_name(p.coord) + "'");
   if (p.antialias) return NodeSupport::no("antialias");
@@ -148,7 +183,10 @@ Status resize_run(CpuKernelContext& ctx) {
   auto parsed = resize_params(ctx.attrs());
   if (!parsed.ok()) return ctx.error(parsed.status().message());
   const ResizeParams& p = *parsed;
-  const bool linear = p.mode == ResizeMode::kLinear;
+  AxisRule rule;
+  rule.mode = p.mode;
+  rule.nearest = p.nearest;
+  rule.cubic_a = p.cubic_coeff_a;
   const int64_t r = static_cast<int64_t>(x.rank());
   auto axes_or = resize_axes(p, r);
   if (!axes_or.ok()) return ctx.error(axes_or.status().message());
@@ -199,7 +237,7 @@ Status resize_run(CpuKernelContext& ctx) {
         std::vector<double> scales_ext = scales;
         scales_ext.push_back(1.0);
         if (by.padded_numel() == 0) return ok_status();
-        return resize_passes(ctx, bx.data, in_ext, out_ext, scales_ext, linear, p.coord, p.nearest, by.data);
+        return resize_passes(ctx, bx.data, in_ext, out_ext, scales_ext, rule, p.coord, by.data);
       }
     }
   }
@@ -229,8 +267,7 @@ Status resize_run(CpuKernelContext& ctx) {
         scratch.resize(static_cast<size_t>(y->numel()));
         dst = scratch.data();
       }
-      KILN_RETURN_IF_ERROR(resize_passes(ctx, static_cast<const float*>(cl), in_cl, out_cl, scales_cl, linear, p.coord,
-                                         p.nearest, dst));
+      KILN_RETURN_IF_ERROR(resize_passes(ctx, static_cast<const float*>(cl), in_cl, out_cl, scales_cl, rule, p.coord, dst));
       if (to_bf16) {
         uint16_t* yb = reinterpret_cast<uint16_t*>(y->raw());
         parallel_range(threads_for(ctx, y->numel()), y->numel(),
@@ -244,7 +281,7 @@ Status resize_run(CpuKernelContext& ctx) {
   KILN_RETURN_IF_ERROR(materialize_all_inputs(ctx));
   KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kFloat32, out));
   if (y->numel() == 0) return ok_status();
-  return resize_passes(ctx, x.data<float>(), x.dims(), out, scales, linear, p.coord, p.nearest, y->data<float>());
+  return resize_passes(ctx, x.data<float>(), x.dims(), out, scales, rule, p.coord, y->data<float>());
 }
 
 }  // namespace kiln::cpu::kern
