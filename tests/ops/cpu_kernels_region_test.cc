@@ -89,7 +89,7 @@ TEST(CpuKernelsRegion, NmsKeepsTheReferenceBoxesInOrder) {
   check_vs_reference(OpKind::kNonMaxSuppression, {random_boxes(1, 3000), tied_scores(1, 2, 3000),
                                                   Tensor::from_vector<int64_t>(DType::kInt64, {1}, {200}),
                                                   f32({1}, {0.45f}), f32({1}, {0.1f})},
-                     {}, 1, 11, 0, 0, "3000 boxes");
+                     {}, 1, 11, 0, 0, "3000 boxes, classes on two threads", 2);
   Tensor nan_scores = tied_scores(1, 2, 40);
   for (int64_t i = 0; i < nan_scores.numel(); i += 6) nan_scores.data<float>()[i] = std::numeric_limits<float>::quiet_NaN();
   check_vs_reference(OpKind::kNonMaxSuppression,

@@ -1,7 +1,8 @@
 // Region and neighbourhood CPU kernels: LRN (a window of channels per pixel, vectorized across pixels; the common
 // betas 0.75, 0.5 and 1 use square roots and a division instead of pow), NonMaxSuppression (per batch and class:
 // score filter (NaN scores never selected), candidates popped from a heap by score then index, greedy IoU pruning;
-// coordinates, areas and IoU in double, so the kept boxes are exactly the reference's, in its order) and RoiAlign (bilinear taps computed once per region in double, then applied to every
+// coordinates, areas and IoU in double, so the kept boxes are exactly the reference's, in its order; classes spread
+// over the threads) and RoiAlign (bilinear taps computed once per region in double, then applied to every
 // channel in float32, channels spread over the threads). Semantics follow src/backends/reference/nn/{roi,norm_local}.cc.
 #include "backends/cpu/kernels/region_ops.h"
 
@@ -151,19 +152,24 @@ Status nms_run(CpuKernelContext& ctx) {
   const int64_t nb = boxes.dim(0), ns = boxes.dim(1), nc = scores.dim(1);
   const float* bp = boxes.data<float>();
   const float* sp = scores.data<float>();
-  std::vector<int64_t> selected;
-  std::vector<Box> geometry;
-  struct Candidate {
-    float score;
-    int64_t index;
-  };
-  std::vector<Candidate> order;
-  std::vector<int64_t> kept;
-  for (int64_t b = 0; b < nb && max_out > 0; ++b) {
-    geometry.resize(static_cast<size_t>(ns));
-    for (int64_t i = 0; i < ns; ++i) geometry[i] = box_of(bp + (b * ns + i) * 4, center == 1);
-    for (int64_t c = 0; c < nc; ++c) {
-      const float* s = sp + (b * nc + c) * ns;
+  if (max_out <= 0 || nb == 0 || nc == 0 || ns == 0) {
+    KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kInt64, {0, 3}));
+    (void)y;
+    return ok_status();
+  }
+  std::vector<Box> geometry(static_cast<size_t>(nb * ns));
+  for (int64_t i = 0; i < nb * ns; ++i) geometry[i] = box_of(bp + i * 4, center == 1);
+  // Each (image, class) is independent: classes spread over the threads, results joined in (image, class) order.
+  std::vector<std::vector<int64_t>> kept_of(static_cast<size_t>(nb * nc));
+  parallel_range(threads_for(ctx, nb * nc * ns * 8), nb * nc, [&](int64_t task_begin, int64_t task_end) {
+    struct Candidate {
+      float score;
+      int64_t index;
+    };
+    std::vector<Candidate> order;
+    for (int64_t task = task_begin; task < task_end; ++task) {
+      const Box* g = geometry.data() + (task / nc) * ns;
+      const float* s = sp + task * ns;
       order.clear();
       for (int64_t i = 0; i < ns; ++i)
         if (s[i] == s[i] && (!use_score || static_cast<double>(s[i]) > score_thr)) order.push_back({s[i], i});  // no NaN
@@ -174,22 +180,24 @@ Status nms_run(CpuKernelContext& ctx) {
       };
       std::make_heap(order.begin(), order.end(), worse);
       auto heap_end = order.end();
-      kept.clear();
+      std::vector<int64_t>& kept = kept_of[task];
       while (heap_end != order.begin() && static_cast<int64_t>(kept.size()) < max_out) {
         std::pop_heap(order.begin(), heap_end, worse);
         --heap_end;
         const int64_t i = heap_end->index;
         bool keep = true;
         for (int64_t k : kept)
-          if (iou(geometry[i], geometry[k]) > iou_thr) {
+          if (iou(g[i], g[k]) > iou_thr) {
             keep = false;
             break;
           }
         if (keep) kept.push_back(i);
       }
-      for (int64_t k : kept) selected.insert(selected.end(), {b, c, k});
     }
-  }
+  });
+  std::vector<int64_t> selected;
+  for (int64_t task = 0; task < nb * nc; ++task)
+    for (int64_t k : kept_of[task]) selected.insert(selected.end(), {task / nc, task % nc, k});
   KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kInt64, {static_cast<int64_t>(selected.size() / 3), 3}));
   std::copy(selected.begin(), selected.end(), y->data<int64_t>());
   return ok_status();
