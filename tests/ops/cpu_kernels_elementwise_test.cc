@@ -191,6 +191,33 @@ TEST(CpuKernelsElementwise, ComparisonsLogicAndShapeArithmetic) {
   CpuRun z = run_cpu_kernel(OpKind::kDiv, {random_int(DType::kInt64, {2}, 1, 5), Tensor(DType::kInt64, {2})}, {}, 1, 14);
   ASSERT_TRUE(z.supported);
   EXPECT_FALSE(z.status.ok());
+  for (int64_t fmod : {0, 1})
+    for (DType dt : {DType::kInt32, DType::kInt64}) {  // every sign combination, and the lowest() % -1 trap
+      Tensor a = random_int(dt, {4, 6}, -50, 50), b = random_int(dt, {6}, -7, 7);
+      for (int64_t i = 0; i < 6; ++i) {
+        const int64_t v = i == 0 ? -1 : (i == 1 ? 3 : (i == 2 ? -3 : 0));
+        if (v == 0) continue;
+        dt == DType::kInt64 ? (void)(b.data<int64_t>()[i] = v) : (void)(b.data<int32_t>()[i] = static_cast<int32_t>(v));
+      }
+      for (int64_t i = 0; i < 6; ++i) {  // no zero divisors
+        if (dt == DType::kInt64 && b.data<int64_t>()[i] == 0) b.data<int64_t>()[i] = 5;
+        if (dt == DType::kInt32 && b.data<int32_t>()[i] == 0) b.data<int32_t>()[i] = 5;
+      }
+      dt == DType::kInt64 ? (void)(a.data<int64_t>()[0] = std::numeric_limits<int64_t>::lowest())
+                          : (void)(a.data<int32_t>()[0] = std::numeric_limits<int32_t>::lowest());
+      Attrs m;
+      m.set("fmod", fmod);
+      check_vs_reference(OpKind::kMod, {a, b}, m, 1, 13, 0, 0, "mod fmod " + std::to_string(fmod) + " " + dtype_name(dt));
+    }
+  Attrs fm;
+  fm.set("fmod", int64_t{1});
+  check_vs_reference(OpKind::kMod, {random_f32({3, 5}, -9.f, 9.f), random_f32({5}, 0.5f, 3.f)}, fm, 1, 13, 0, 0, "mod f32");
+  CpuRun mz = run_cpu_kernel(OpKind::kMod, {random_int(DType::kInt32, {2}, 1, 5), Tensor(DType::kInt32, {2})}, {}, 1, 13);
+  ASSERT_TRUE(mz.supported);
+  EXPECT_NE(mz.status.message().find("integer division by zero"), std::string::npos) << mz.status.message();
+  CpuRun mf = run_cpu_kernel(OpKind::kMod, {random_f32({2}), random_f32({2})}, {}, 1, 13);
+  ASSERT_TRUE(mf.supported);
+  EXPECT_NE(mf.status.message().find("fmod must be 1"), std::string::npos) << mf.status.message();
   auto s = [](DType dt, double v) {
     if (dt == DType::kFloat32) return Tensor::scalar<float>(dt, static_cast<float>(v));
     if (dt == DType::kInt32) return Tensor::scalar<int32_t>(dt, static_cast<int32_t>(v));

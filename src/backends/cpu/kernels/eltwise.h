@@ -22,6 +22,9 @@ NodeSupport not_supports(const Graph& g, const Node& n);
 Status not_run(CpuKernelContext& ctx);
 NodeSupport int_div_supports(const Graph& g, const Node& n);
 Status int_div_run(CpuKernelContext& ctx);
+// Mod: int32/int64 (fmod 0 or 1), float32 (fmod 1).
+NodeSupport mod_supports(const Graph& g, const Node& n);
+Status mod_run(CpuKernelContext& ctx);
 NodeSupport range_supports(const Graph& g, const Node& n);
 Status range_run(CpuKernelContext& ctx);
 NodeSupport constant_of_shape_supports(const Graph& g, const Node& n);

@@ -1,8 +1,10 @@
 // Small-tensor kernels that models use for masks and shape arithmetic, so those nodes do not leave the CPU
 // backend: comparisons (Equal/Less/LessOrEqual/Greater/GreaterOrEqual on float32/int32/int64, Equal on bool),
-// And/Or/Xor/Not on bool, integer Div (truncating, like the reference), Range and ConstantOfShape.
+// And/Or/Xor/Not on bool, integer Div (truncating, like the reference), Mod (int32/int64 with fmod 0 or 1, float32
+// with fmod 1; the reference's sign rules), Range and ConstantOfShape.
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "backends/cpu/kernels/common.h"
 #include "backends/cpu/kernels/eltwise.h"
@@ -110,6 +112,63 @@ Status int_div_run(CpuKernelContext& ctx) {
   if (a.dtype() == DType::kInt64) return int_div(ctx, bc, a.data<int64_t>(), b.data<int64_t>(), b.numel(), y->data<int64_t>());
   if (a.dtype() == DType::kInt32) return int_div(ctx, bc, a.data<int32_t>(), b.data<int32_t>(), b.numel(), y->data<int32_t>());
   return ctx.unsupported(std::string("dtype ") + dtype_name(a.dtype()));
+}
+
+NodeSupport mod_supports(const Graph& g, const Node& n) {
+  const DType a = input_dtype(g, n, 0);
+  if (a != input_dtype(g, n, 1)) return NodeSupport::no("input dtypes differ");
+  if (a != DType::kInt32 && a != DType::kInt64 && a != DType::kFloat32) return NodeSupport::no("not int32/int64/float32");
+  return NodeSupport::yes();
+}
+
+namespace {
+// Mod's remainder: C's (sign of the dividend) with fmod, else Python's (sign of the divisor), as the reference.
+template <typename T>
+T remainder(T a, T b, bool fmod) {
+  if constexpr (std::is_floating_point_v<T>) {
+    T r = std::fmod(a, b);
+    if (!fmod && r != 0 && ((r < 0) != (b < 0))) r += b;
+    return r;
+  } else {
+    if (b == T(-1)) return T(0);  // avoids the lowest() % -1 trap
+    T r = static_cast<T>(a % b);
+    if (!fmod && r != 0 && ((r < 0) != (b < 0))) r = static_cast<T>(r + b);
+    return r;
+  }
+}
+
+template <typename T>
+Status mod_typed(const CpuKernelContext& ctx, const Bcast& bc, const T* a, const T* b, int64_t nb, T* y, bool fmod) {
+  if constexpr (!std::is_floating_point_v<T>) {
+    for (int64_t i = 0; i < nb; ++i)
+      if (b[i] == 0) return ctx.error("integer division by zero");
+  }
+  const int64_t sa = bc.stride[0].back(), sb = bc.stride[1].back();
+  for_each_row_piece(bc, 1, [&](const int64_t* o, int64_t out, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) y[out + i] = remainder(a[o[0] + i * sa], b[o[1] + i * sb], fmod);
+  });
+  return ok_status();
+}
+}  // namespace
+
+Status mod_run(CpuKernelContext& ctx) {
+  const Tensor& a = ctx.input(0);
+  const Tensor& b = ctx.input(1);
+  if (a.dtype() != b.dtype()) return ctx.error("input dtypes differ");
+  const int64_t fmod = ctx.attrs().get_int("fmod", 0);
+  if (fmod != 0 && fmod != 1) return ctx.error("attribute fmod must be 0 or 1, got " + std::to_string(fmod));
+  if (fmod == 0 && a.dtype() == DType::kFloat32) return ctx.error("fmod must be 1 for floating-point inputs (float32)");
+  Bcast bc;
+  if (!make_bcast({&a.dims(), &b.dims()}, &bc))
+    return ctx.error("inputs of shapes " + dims_to_string(a.dims()) + " and " + dims_to_string(b.dims()) + " do not broadcast");
+  KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, a.dtype(), bc.out));
+  if (y->numel() == 0) return ok_status();
+  switch (a.dtype()) {
+    case DType::kInt64: return mod_typed(ctx, bc, a.data<int64_t>(), b.data<int64_t>(), b.numel(), y->data<int64_t>(), fmod == 1);
+    case DType::kInt32: return mod_typed(ctx, bc, a.data<int32_t>(), b.data<int32_t>(), b.numel(), y->data<int32_t>(), fmod == 1);
+    case DType::kFloat32: return mod_typed(ctx, bc, a.data<float>(), b.data<float>(), b.numel(), y->data<float>(), fmod == 1);
+    default: return ctx.unsupported(std::string("dtype ") + dtype_name(a.dtype()));
+  }
 }
 
 NodeSupport range_supports(const Graph& g, const Node& n) {

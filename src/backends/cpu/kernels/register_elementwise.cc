@@ -23,6 +23,7 @@ void register_cpu_elementwise_kernels(CpuKernelRegistry& r) {
     r.add(op, {"variadic", variadic_supports, variadic_run});
   r.add(OpKind::kFusedElementwise, {"fused_eltwise", fused_eltwise_supports, fused_eltwise_run});
   r.add(OpKind::kDiv, {"int_div", int_div_supports, int_div_run});
+  r.add(OpKind::kMod, {"mod", mod_supports, mod_run});
   for (OpKind op : {OpKind::kEqual, OpKind::kLess, OpKind::kLessOrEqual, OpKind::kGreater, OpKind::kGreaterOrEqual,
                     OpKind::kAnd, OpKind::kOr, OpKind::kXor})
     r.add(op, {"compare", compare_supports, compare_run});
