@@ -3,6 +3,7 @@
 // thresholds, tied scores, per-class limits, several images and classes: the same kept boxes in the same order) and
 // RoiAlign (avg and max, both coordinate modes, fixed and adaptive sampling, regions partly and wholly outside the
 // image, int32 indices); one-line errors for bad shapes and indices.
+#include <algorithm>
 #include <limits>
 
 #include "cpu_test_context.h"
@@ -97,6 +98,66 @@ TEST(CpuKernelsRegion, NmsKeepsTheReferenceBoxesInOrder) {
                      11, 0, 0, "NaN scores are never selected");
   const std::string e = expect_error(OpKind::kNonMaxSuppression, {random_f32({1, 4, 4}), random_f32({1, 2, 5})}, {});
   EXPECT_NE(e.find("scores must have shape [1, classes, 4]"), std::string::npos) << e;
+}
+
+// NonMaxSuppression by brute force, written apart from both backends (one class of one image, corner boxes): every
+// candidate in stable score order against every kept box, IoU by the op's definition.
+std::vector<int64_t> brute_force_nms(const float* boxes, const float* scores, int64_t n, int64_t max_out, double iou_thr) {
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) order[i] = i;
+  std::vector<int64_t> live;
+  for (int64_t i : order)
+    if (scores[i] == scores[i]) live.push_back(i);
+  std::stable_sort(live.begin(), live.end(), [&](int64_t p, int64_t q) { return scores[p] > scores[q]; });
+  auto corner = [&](int64_t i, int k) { return static_cast<double>(boxes[i * 4 + k]); };
+  std::vector<int64_t> kept;
+  for (int64_t i : live) {
+    if (static_cast<int64_t>(kept.size()) >= max_out) break;
+    bool keep = true;
+    for (int64_t k : kept) {
+      const double ay0 = std::min(corner(i, 0), corner(i, 2)), ay1 = std::max(corner(i, 0), corner(i, 2));
+      const double ax0 = std::min(corner(i, 1), corner(i, 3)), ax1 = std::max(corner(i, 1), corner(i, 3));
+      const double by0 = std::min(corner(k, 0), corner(k, 2)), by1 = std::max(corner(k, 0), corner(k, 2));
+      const double bx0 = std::min(corner(k, 1), corner(k, 3)), bx1 = std::max(corner(k, 1), corner(k, 3));
+      const double iw = std::min(ax1, bx1) - std::max(ax0, bx0), ih = std::min(ay1, by1) - std::max(ay0, by0);
+      if (iw <= 0 || ih <= 0) continue;
+      const double inter = iw * ih, uni = (ax1 - ax0) * (ay1 - ay0) + (bx1 - bx0) * (by1 - by0) - inter;
+      if (uni > 0 && inter / uni > iou_thr) {
+        keep = false;
+        break;
+      }
+    }
+    if (keep) kept.push_back(i);
+  }
+  return kept;
+}
+
+TEST(CpuKernelsRegion, NmsOffsetClassesMatchBruteForce) {
+  // torchvision's batched_nms: every class in one call, each class's boxes shifted by class * (max coordinate + 1),
+  // so boxes of different classes never overlap; plus inverted, zero-size, huge and non-finite boxes.
+  const int64_t n = 3000, classes = 40;
+  Tensor boxes = random_boxes(1, n);
+  Tensor cls = random_int(DType::kInt64, {n}, 0, classes - 1);
+  float* b = boxes.data<float>();
+  for (int64_t i = 0; i < n; ++i)
+    for (int k = 0; k < 4; ++k) b[i * 4 + k] += 1.5f * static_cast<float>(cls.data<int64_t>()[i]);
+  b[4 * 11 + 2] = b[4 * 11];                                      // zero height
+  b[4 * 12 + 1] = -std::numeric_limits<float>::infinity();        // infinite extent
+  b[4 * 13 + 3] = std::numeric_limits<float>::quiet_NaN();        // NaN corner
+  b[4 * 14] = -1e30f, b[4 * 14 + 1] = -1e30f, b[4 * 14 + 2] = 1e30f, b[4 * 14 + 3] = 1e30f;  // covers everything
+  Tensor scores = tied_scores(1, 1, n);
+  for (float iou : {0.0f, 0.3f, 0.7f}) {
+    const std::vector<Tensor> in{boxes, scores, Tensor::from_vector<int64_t>(DType::kInt64, {1}, {100000}),
+                                 f32({1}, {iou})};
+    const std::string w = "offset classes, iou " + std::to_string(iou);
+    check_vs_reference(OpKind::kNonMaxSuppression, in, {}, 1, 11, 0, 0, w);
+    CpuRun r = run_cpu_kernel(OpKind::kNonMaxSuppression, in, {}, 1, 11);
+    ASSERT_TRUE(r.status.ok()) << r.status.message();
+    const std::vector<int64_t> want = brute_force_nms(b, scores.data<float>(), n, 100000, iou);
+    const Tensor& got = r.outputs[0];
+    ASSERT_EQ(got.dim(0), static_cast<int64_t>(want.size())) << w;
+    for (int64_t k = 0; k < got.dim(0); ++k) ASSERT_EQ(got.data<int64_t>()[k * 3 + 2], want[k]) << w << " row " << k;
+  }
 }
 
 TEST(CpuKernelsRegion, RoiAlignModesSamplingAndEdges) {

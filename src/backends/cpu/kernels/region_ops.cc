@@ -1,8 +1,8 @@
 // Region and neighbourhood CPU kernels: LRN (a window of channels per pixel, vectorized across pixels; the common
 // betas 0.75, 0.5 and 1 use square roots and a division instead of pow), NonMaxSuppression (per batch and class:
-// score filter (NaN scores never selected), candidates popped from a heap by score then index, greedy IoU pruning;
-// coordinates, areas and IoU in double, so the kept boxes are exactly the reference's, in its order; classes spread
-// over the threads) and RoiAlign (bilinear taps computed once per region in double, then applied to every
+// score filter (NaN scores never selected), candidates popped from a heap by score then index, greedy selection by the
+// shared NmsKeeper (src/ir/nms_rules.h: geometry in double, kept boxes indexed by left edge), so the kept boxes are
+// exactly the reference's, in its order; classes spread over the threads) and RoiAlign (bilinear taps computed once per region in double, then applied to every
 // channel in float32, channels spread over the threads). Semantics follow src/backends/reference/nn/{roi,norm_local}.cc.
 #include "backends/cpu/kernels/region_ops.h"
 
@@ -13,6 +13,7 @@
 
 #include "backends/cpu/kernels/common.h"
 #include "backends/cpu/kernels/vec_math.h"
+#include "ir/nms_rules.h"
 
 namespace kiln::cpu::kern {
 namespace {
@@ -49,36 +50,6 @@ void lrn_row(const float* const* window, int rows, const float* x, float* y, int
       for (int64_t i = 0; i < m; ++i) yb[i] = xb[i] * std::pow(bias + scale * s[i], -beta);
     }
   }
-}
-
-// One box as NonMaxSuppression compares it: corners and area in double (the reference's arithmetic).
-struct Box {
-  double y0, x0, y1, x1, area;
-};
-
-Box box_of(const float* b, bool center) {
-  Box r;
-  if (center) {
-    r.x0 = static_cast<double>(b[0]) - static_cast<double>(b[2]) / 2;
-    r.x1 = static_cast<double>(b[0]) + static_cast<double>(b[2]) / 2;
-    r.y0 = static_cast<double>(b[1]) - static_cast<double>(b[3]) / 2;
-    r.y1 = static_cast<double>(b[1]) + static_cast<double>(b[3]) / 2;
-  } else {
-    r.y0 = std::min<double>(b[0], b[2]);
-    r.y1 = std::max<double>(b[0], b[2]);
-    r.x0 = std::min<double>(b[1], b[3]);
-    r.x1 = std::max<double>(b[1], b[3]);
-  }
-  r.area = (r.x1 - r.x0) * (r.y1 - r.y0);
-  return r;
-}
-
-double iou(const Box& a, const Box& b) {
-  const double iw = std::min(a.x1, b.x1) - std::max(a.x0, b.x0), ih = std::min(a.y1, b.y1) - std::max(a.y0, b.y0);
-  if (iw <= 0 || ih <= 0) return 0.0;
-  const double inter = iw * ih;
-  const double uni = a.area + b.area - inter;
-  return uni > 0 ? inter / uni : 0.0;
 }
 
 // A bilinear sample of RoiAlign: four pixel offsets and their weights (all zero outside the image).
@@ -157,8 +128,9 @@ Status nms_run(CpuKernelContext& ctx) {
     (void)y;
     return ok_status();
   }
-  std::vector<Box> geometry(static_cast<size_t>(nb * ns));
-  for (int64_t i = 0; i < nb * ns; ++i) geometry[i] = box_of(bp + i * 4, center == 1);
+  std::vector<NmsBox> geometry(static_cast<size_t>(nb * ns));
+  for (int64_t i = 0; i < nb * ns; ++i)
+    geometry[i] = nms_box(bp[i * 4], bp[i * 4 + 1], bp[i * 4 + 2], bp[i * 4 + 3], center == 1);
   // Each (image, class) is independent: classes spread over the threads, results joined in (image, class) order.
   std::vector<std::vector<int64_t>> kept_of(static_cast<size_t>(nb * nc));
   parallel_range(threads_for(ctx, nb * nc * ns * 8), nb * nc, [&](int64_t task_begin, int64_t task_end) {
@@ -168,7 +140,7 @@ Status nms_run(CpuKernelContext& ctx) {
     };
     std::vector<Candidate> order;
     for (int64_t task = task_begin; task < task_end; ++task) {
-      const Box* g = geometry.data() + (task / nc) * ns;
+      NmsKeeper keeper(geometry.data() + (task / nc) * ns, iou_thr);
       const float* s = sp + task * ns;
       order.clear();
       for (int64_t i = 0; i < ns; ++i)
@@ -180,19 +152,12 @@ Status nms_run(CpuKernelContext& ctx) {
       };
       std::make_heap(order.begin(), order.end(), worse);
       auto heap_end = order.end();
-      std::vector<int64_t>& kept = kept_of[task];
-      while (heap_end != order.begin() && static_cast<int64_t>(kept.size()) < max_out) {
+      while (heap_end != order.begin() && static_cast<int64_t>(keeper.kept().size()) < max_out) {
         std::pop_heap(order.begin(), heap_end, worse);
         --heap_end;
-        const int64_t i = heap_end->index;
-        bool keep = true;
-        for (int64_t k : kept)
-          if (iou(g[i], g[k]) > iou_thr) {
-            keep = false;
-            break;
-          }
-        if (keep) kept.push_back(i);
+        keeper.offer(heap_end->index);
       }
+      kept_of[task] = keeper.kept();
     }
   });
   std::vector<int64_t> selected;

@@ -4,6 +4,7 @@
 #include <numeric>
 
 #include "backends/reference/nn/nn_util.h"
+#include "ir/nms_rules.h"
 
 namespace kiln {
 namespace {
@@ -221,22 +222,6 @@ Status max_unpool_kernel(KernelContext& ctx) {
   return ok_status();
 }
 
-double iou(const double* a, const double* b, bool center) {
-  double ay0, ax0, ay1, ax1, by0, bx0, by1, bx1;
-  if (center) {
-    ax0 = a[0] - a[2] / 2; ax1 = a[0] + a[2] / 2; ay0 = a[1] - a[3] / 2; ay1 = a[1] + a[3] / 2;
-    bx0 = b[0] - b[2] / 2; bx1 = b[0] + b[2] / 2; by0 = b[1] - b[3] / 2; by1 = b[1] + b[3] / 2;
-  } else {
-    ay0 = std::min(a[0], a[2]); ay1 = std::max(a[0], a[2]); ax0 = std::min(a[1], a[3]); ax1 = std::max(a[1], a[3]);
-    by0 = std::min(b[0], b[2]); by1 = std::max(b[0], b[2]); bx0 = std::min(b[1], b[3]); bx1 = std::max(b[1], b[3]);
-  }
-  double iw = std::min(ax1, bx1) - std::max(ax0, bx0), ih = std::min(ay1, by1) - std::max(ay0, by0);
-  if (iw <= 0 || ih <= 0) return 0.0;
-  double inter = iw * ih;
-  double uni = (ax1 - ax0) * (ay1 - ay0) + (bx1 - bx0) * (by1 - by0) - inter;
-  return uni > 0 ? inter / uni : 0.0;
-}
-
 Status nms_kernel(KernelContext& ctx) {
   KILN_RETURN_IF_ERROR(nn::require_float(ctx, 0, "boxes"));
   KILN_RETURN_IF_ERROR(nn::require_float(ctx, 1, "scores"));
@@ -256,12 +241,15 @@ Status nms_kernel(KernelContext& ctx) {
     score_thr = ctx.input(4).as_double(0);
     use_score = true;
   }
-  if (iou_thr < 0 || iou_thr > 1) return ctx.error("iou_threshold must be in [0, 1]; got " + std::to_string(iou_thr));
+  if (!(iou_thr >= 0 && iou_thr <= 1)) return ctx.error("iou_threshold must be in [0, 1]; got " + std::to_string(iou_thr));
   const int64_t center = ctx.attrs().get_int("center_point_box", 0);
   if (center != 0 && center != 1) return ctx.error("center_point_box must be 0 or 1");
   const int64_t nb = boxes.dim(0), ns = boxes.dim(1), nc = scores.dim(1);
   const auto bv = nn::read_doubles(boxes), sv = nn::read_doubles(scores);
   std::vector<int64_t> sel;
+  std::vector<NmsBox> geometry(static_cast<size_t>(nb * ns));
+  for (int64_t i = 0; i < nb * ns; ++i)
+    geometry[i] = nms_box(bv[i * 4], bv[i * 4 + 1], bv[i * 4 + 2], bv[i * 4 + 3], center == 1);
   for (int64_t b = 0; b < nb; ++b) {
     for (int64_t c = 0; c < nc; ++c) {
       const double* s = sv.data() + (b * nc + c) * ns;
@@ -269,18 +257,12 @@ Status nms_kernel(KernelContext& ctx) {
       for (int64_t i = 0; i < ns; ++i)
         if (!std::isnan(s[i]) && (!use_score || s[i] > score_thr)) order.push_back(i);  // NaN scores never win
       std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t z) { return s[a] > s[z]; });
-      std::vector<int64_t> kept;
+      NmsKeeper keeper(geometry.data() + b * ns, iou_thr);
       for (int64_t i : order) {
-        if (static_cast<int64_t>(kept.size()) >= max_out) break;
-        bool keep = true;
-        for (int64_t k : kept)
-          if (iou(bv.data() + (b * ns + i) * 4, bv.data() + (b * ns + k) * 4, center == 1) > iou_thr) {
-            keep = false;
-            break;
-          }
-        if (keep) kept.push_back(i);
+        if (static_cast<int64_t>(keeper.kept().size()) >= max_out) break;
+        keeper.offer(i);
       }
-      for (int64_t k : kept) sel.insert(sel.end(), {b, c, k});
+      for (int64_t k : keeper.kept()) sel.insert(sel.end(), {b, c, k});
     }
   }
   Tensor out(DType::kInt64, {static_cast<int64_t>(sel.size() / 3), 3});
