@@ -5,17 +5,20 @@
 A model's dynamic dims are set by `@name=size` (a dim_param) or `@index=size` (the position in the input's shape);
 any other dynamic dim is 1. Inputs are random (float: standard normal; int: 0..99; bool: true), the same for both.
 Prints, per model and thread count, both medians (`kiln bench --shapes` and an ORT session timed in this process,
-each for --duration seconds), their ratio (ORT ms / Kiln ms: above 1, Kiln is faster), Kiln's placement counts and
-the ops it left to the reference backend, then the geo-mean per thread count. Outputs are not compared here: use
-`kiln run` against ORT (tests/models) or bench/cpu_compare.py for that. The suite of 24 architectures is
+each for --duration seconds, Kiln on the same inputs through `kiln bench --input`), their ratio (ORT ms / Kiln ms:
+above 1, Kiln is faster), the output check (`kiln run` on those inputs against ORT: the worst output's max |diff|
+relative to its largest |value|, and equal shapes; "ok" at or below --tolerance), Kiln's placement counts and the ops
+it left to the reference backend, then the geo-mean per thread count. The suite of 24 architectures is
 bench/cpu_compare.py; this script is for models outside it (the models pip packages ship, your own).
 """
 import argparse
+import glob
 import math
 import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -71,10 +74,52 @@ def ort_median_ms(path, feeds, threads, duration):
     return float(np.median(times)) * 1e3
 
 
-def kiln_median_ms(kiln, path, specs, threads, duration):
+def save_feeds(feeds, folder):
+    """`--input NAME=FILE.npy` arguments for the feeds, saved under `folder`."""
+    args = []
+    for k, (name, value) in enumerate(feeds.items()):
+        f = os.path.join(folder, f"input{k}.npy")
+        np.save(f, value)
+        args += ["--input", f"{name}={f}"]
+    return args
+
+
+def check_outputs(kiln, path, feeds, input_args, tolerance, folder):
+    """'ok 3e-06' / 'DIFF 0.2' / 'SHAPE name' / 'FAILED ...': `kiln run` on the feeds against ORT's outputs."""
+    import onnxruntime as ort
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    want = sess.run(None, feeds)
+    out_dir = os.path.join(folder, "out")
+    r = subprocess.run([kiln, "run", path, *input_args, "--output-dir", out_dir, "--output-format", "npy",
+                        "--allow-nonfinite"], capture_output=True, text=True, timeout=1800)
+    if r.returncode != 0:
+        return "FAILED " + ((r.stderr or r.stdout).strip().splitlines() or ["?"])[-1][:80]
+    worst = 0.0
+    for name, w in zip(names, want):
+        files = sorted(glob.glob(os.path.join(out_dir, "*.npy")))
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)  # kiln run's file name for an output (cmd_run.cc)
+        safe = safe if safe and safe[0] != "." else "_" + safe
+        match = [f for f in files if os.path.basename(f)[:-4] in (name, safe)]
+        if not match:
+            return f"MISSING {name}"
+        got = np.load(match[0])
+        if got.shape != np.shape(w):
+            return f"SHAPE {name} {got.shape} vs {np.shape(w)}"
+        if got.size == 0:
+            continue
+        w64, g64 = np.asarray(w, np.float64), got.astype(np.float64)
+        scale = max(float(np.nanmax(np.abs(w64))), 1e-30)
+        diff = np.abs(g64 - w64)
+        diff[np.isnan(g64) & np.isnan(w64)] = 0
+        worst = max(worst, float(np.nanmax(diff)) / scale if np.isfinite(diff).all() else float("inf"))
+    return f"{'ok' if worst <= tolerance else 'DIFF'} {worst:.1e}"
+
+
+def kiln_median_ms(kiln, path, specs, threads, duration, input_args):
     shapes = ",".join(f"{n}:{'x'.join(map(str, s))}" for n, (s, _) in specs.items())
-    r = subprocess.run([kiln, "bench", path, "--shapes", shapes, "--threads", str(threads), "--duration", str(duration)],
-                       capture_output=True, text=True, timeout=1800)
+    r = subprocess.run([kiln, "bench", path, "--shapes", shapes, "--threads", str(threads), "--duration", str(duration),
+                        *input_args], capture_output=True, text=True, timeout=1800)
     m = re.search(r"median = ([0-9.]+) ms", r.stdout + r.stderr)
     if not m:
         raise RuntimeError((r.stdout + r.stderr).strip().splitlines()[-1] if (r.stdout + r.stderr).strip() else "no output")
@@ -94,28 +139,34 @@ def main():
     ap.add_argument("--kiln", default=os.path.join(HERE, "..", "build", "bin", "kiln"))
     ap.add_argument("--threads", default=f"1,{len(os.sched_getaffinity(0))}")
     ap.add_argument("--duration", type=float, default=2.0, help="seconds timed per engine and thread count")
+    ap.add_argument("--tolerance", type=float, default=1e-3,
+                    help="largest max |Kiln - ORT| / max |ORT| an output may have (default 1e-3)")
     args = ap.parse_args()
     threads = sorted({int(t) for t in args.threads.split(",")})
     ratios = {t: [] for t in threads}
-    print(f"{'model':36s} thr {'kiln ms':>9s} {'ort ms':>9s} {'ratio':>6s}  placement")
+    print(f"{'model':36s} thr {'kiln ms':>9s} {'ort ms':>9s} {'ratio':>6s}  {'check':12s}  placement")
+    work = tempfile.mkdtemp(prefix="kiln_any_model_")
     for spec in args.models:
         path, _, dimspec = spec.partition("@")
         dims = dict(kv.split("=") for kv in dimspec.split(",") if kv)
         dims = {k: int(v) for k, v in dims.items()}
         specs = input_specs(onnx.load(path, load_external_data=False), dims)
         feeds = random_feeds(specs)
+        folder = tempfile.mkdtemp(dir=work)
+        input_args = save_feeds(feeds, folder)
+        check = check_outputs(args.kiln, path, feeds, input_args, args.tolerance, folder)
         counts, on_ref = placement(args.kiln, path)
         for t in threads:
             name = os.path.basename(path)
             try:
-                k = kiln_median_ms(args.kiln, path, specs, t, args.duration)
+                k = kiln_median_ms(args.kiln, path, specs, t, args.duration, input_args)
             except (RuntimeError, subprocess.TimeoutExpired) as e:
                 print(f"{name:36s} {t:3d}  kiln failed: {e}")
                 continue
             o = ort_median_ms(path, feeds, t, args.duration)
             ratios[t].append(o / k)
             ref = f"  reference: {', '.join(on_ref)}" if on_ref else ""
-            print(f"{name:36s} {t:3d} {k:9.3f} {o:9.3f} {o / k:6.2f}  {counts}{ref}", flush=True)
+            print(f"{name:36s} {t:3d} {k:9.3f} {o:9.3f} {o / k:6.2f}  {check:12s}  {counts}{ref}", flush=True)
     for t in threads:
         if ratios[t]:
             g = math.exp(sum(math.log(r) for r in ratios[t]) / len(ratios[t]))

@@ -5,6 +5,8 @@
 #include <random>
 
 #include "core/float_formats.h"
+#include "core/npy.h"
+#include "onnx/tensor_proto.h"
 #include "passes/retype_inputs.h"
 #include "quant/guard/budget.h"
 
@@ -160,6 +162,28 @@ Result<BuildOptions> BuildFlags::to_options() const {
     o.dump_ir_after.push_back(d.substr(6));
   }
   return o;
+}
+
+Result<NamedValues> load_input_files(const Engine& engine, const std::vector<std::string>& specs) {
+  NamedValues inputs;
+  for (const auto& spec : specs) {
+    const auto eq = spec.rfind('=');
+    if (eq == std::string::npos || eq == 0) return invalid_argument("--input '" + spec + "': expected NAME=FILE");
+    const std::string name = spec.substr(0, eq), file = spec.substr(eq + 1);
+    ValueKind kind = ValueKind::kTensor;
+    for (const auto& d : engine.inputs())
+      if (d.name == name) kind = d.kind;
+    if (file.size() >= 4 && file.compare(file.size() - 4, 4, ".npy") == 0) {
+      auto t = load_npy(file);
+      if (!t.ok()) return t.status().with_context("input '" + name + "'");
+      inputs.emplace_back(name, Value::of(std::move(t).value()));
+    } else {
+      auto v = load_value_pb(file, kind);
+      if (!v.ok()) return v.status().with_context("input '" + name + "'");
+      inputs.emplace_back(name, std::move(v).value());
+    }
+  }
+  return inputs;
 }
 
 int fail(const std::string& cmd, const Status& st) {

@@ -57,6 +57,10 @@ int fail(const std::string& cmd, const Status& st);
 // Loads an engine file or compiles an ONNX model.
 Result<std::shared_ptr<Engine>> open_model(const std::string& path, const BuildOptions& options);
 
+// Inputs from `--input NAME=FILE` specs (.npy, else a TensorProto / SequenceProto .pb by the engine input's kind).
+// Errors name the spec or the input.
+Result<NamedValues> load_input_files(const Engine& engine, const std::vector<std::string>& specs);
+
 // Random inputs for every engine input, using `shapes` for dims the model leaves symbolic, then the first
 // profile's opt shape, then `batch` for dim 0 and 1 elsewhere.
 Result<NamedValues> make_random_inputs(const Engine& engine, const std::map<std::string, Dims>& shapes, int64_t batch,

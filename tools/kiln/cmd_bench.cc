@@ -55,6 +55,7 @@ struct BenchArgs {
   int streams = 1;
   int back_to_back = 1;  // executions queued per host round trip (--back-to-back)
   std::string devices;   // --devices 0,1: one engine per GPU, --streams contexts on each
+  std::vector<std::string> inputs;  // --input NAME=FILE: these inputs instead of random ones
   BuildFlags flags;
 };
 
@@ -225,6 +226,15 @@ int run_bench(const BenchArgs& a) {
   double build_s = std::chrono::duration<double>(Clock::now() - t_build).count();
   auto inputs = make_random_inputs(**engine, opts->shapes, a.batch, 42);
   if (!inputs.ok()) return fail("bench", inputs.status());
+  if (!a.inputs.empty()) {  // data-dependent models (detection post-processing) are timed on real inputs
+    auto given = load_input_files(**engine, a.inputs);
+    if (!given.ok()) return fail("bench", given.status());
+    for (auto& [name, value] : *given) {
+      auto it = std::find_if(inputs->begin(), inputs->end(), [&](const auto& p) { return p.first == name; });
+      if (it == inputs->end()) return fail("bench", invalid_argument("--input '" + name + "': the model has no such input"));
+      it->second = std::move(value);
+    }
+  }
   int64_t batch = 1;
   if (!inputs->empty() && inputs->front().second.tensor.rank() > 0) batch = inputs->front().second.tensor.dim(0);
 
@@ -430,6 +440,9 @@ std::function<int()> add_bench_command(CLI::App& app) {
   cmd->add_option("--iterations", args->iterations, "Minimum measured iterations (default 10)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--json", args->json, "Write the summary as JSON to this file");
+  cmd->add_option("--input,-i", args->inputs,
+                  "NAME=FILE.npy or NAME=FILE.pb: time on this input instead of a random one (repeat per input; like "
+                  "trtexec --loadInputs)");
   cmd->add_option("--streams", args->streams, "Run K execution contexts concurrently, one thread each (default 1)")
       ->check(CLI::Range(1, 256));
   cmd->add_option("--devices", args->devices,

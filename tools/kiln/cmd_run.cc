@@ -11,10 +11,6 @@ namespace kiln::cli {
 
 namespace {
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 // Output names may contain '/' or ':' (PyTorch exports): make a safe file name.
 std::string file_name_for(const std::string& name) {
   std::string s;
@@ -59,25 +55,9 @@ std::function<int()> add_run_command(CLI::App& app) {
     if (!opts.ok()) return fail("run", opts.status());
     auto engine = open_model(args->model, *opts);
     if (!engine.ok()) return fail("run", engine.status());
-    NamedValues inputs;
-    for (const auto& spec : args->inputs) {
-      auto eq = spec.rfind('=');
-      if (eq == std::string::npos || eq == 0)
-        return fail("run", invalid_argument("--input '" + spec + "': expected NAME=FILE"));
-      std::string name = spec.substr(0, eq), file = spec.substr(eq + 1);
-      ValueKind kind = ValueKind::kTensor;
-      for (const auto& d : (*engine)->inputs())
-        if (d.name == name) kind = d.kind;
-      if (ends_with(file, ".npy")) {
-        auto t = load_npy(file);
-        if (!t.ok()) return fail("run", t.status().with_context("input '" + name + "'"));
-        inputs.emplace_back(name, Value::of(std::move(t).value()));
-      } else {
-        auto v = load_value_pb(file, kind);
-        if (!v.ok()) return fail("run", v.status().with_context("input '" + name + "'"));
-        inputs.emplace_back(name, std::move(v).value());
-      }
-    }
+    auto loaded = load_input_files(**engine, args->inputs);
+    if (!loaded.ok()) return fail("run", loaded.status());
+    NamedValues inputs = std::move(loaded).value();
     auto ctx = (*engine)->create_context();
     args->flags.configure(*ctx);
     NamedValues outputs;
