@@ -348,6 +348,16 @@ def test_build_with_shapes_and_inspect(kiln_bin, work, sym_model):
     assert "a" in out and "Add" in out
 
 
+def test_bench_times_the_given_inputs(kiln_bin, work, sym_model, npy):
+    a = npy("bench_a_4x3.npy", np.ones((4, 3), np.float32))
+    out = expect_ok(run_kiln(kiln_bin, "bench", sym_model, "--input", f"a={a}", "-i", f"b={a}", "--duration", 0.05))
+    assert "at batch 4)" in out, out  # random inputs would be batch 1
+    expect_error(run_kiln(kiln_bin, "bench", sym_model, "--input", f"c={a}", "--duration", 0.05), "'c'", "no such input")
+    expect_error(run_kiln(kiln_bin, "bench", sym_model, "--input", f"a={work / 'none.npy'}", "--duration", 0.05),
+                 "'a'", "none.npy")
+    expect_error(run_kiln(kiln_bin, "bench", sym_model, "--input", "a", "--duration", 0.05), "expected NAME=FILE")
+
+
 def test_bench_back_to_back_needs_no_transfers(kiln_bin, work, relu_engine):
     path = write_bytes(work, "b2b.kiln", relu_engine)
     expect_error(run_kiln(kiln_bin, "bench", path, "--back-to-back", 4, "--duration", 0.05),
