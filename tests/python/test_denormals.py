@@ -15,13 +15,12 @@ TINY = np.float32(1e-39)  # a denormal float32
 
 def _model_bytes():
     # y = x . W on a CPU kernel: 4 x 1e-39 x 1e30 = 4e-9 in IEEE arithmetic, 0 with denormals read as zero.
-    # z = Mod(x, 1) on the reference kernel (the CPU backend has no Mod): x itself, denormal.
+    # z = Shrink(x, lambd 0, bias 0) on the reference kernel (the CPU backend has no Shrink): x itself, denormal.
     w = numpy_helper.from_array(np.full((4, 3), 1e30, np.float32), "W")
-    one = numpy_helper.from_array(np.array(1.0, np.float32), "one")
-    nodes = [helper.make_node("MatMul", ["x", "W"], ["y"]), helper.make_node("Mod", ["x", "one"], ["z"], fmod=1)]
+    nodes = [helper.make_node("MatMul", ["x", "W"], ["y"]), helper.make_node("Shrink", ["x"], ["z"], lambd=0.0, bias=0.0)]
     graph = helper.make_graph(nodes, "denormals", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3]),
-                               helper.make_tensor_value_info("z", TensorProto.FLOAT, [2, 4])], [w, one])
+                               helper.make_tensor_value_info("z", TensorProto.FLOAT, [2, 4])], [w])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
 
 

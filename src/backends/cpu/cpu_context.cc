@@ -174,6 +174,17 @@ Status CpuContext::resolve(const Graph& g) {
     if (!st.kernel && !st.ref) return unimplemented(n.describe() + ": op is not supported by the cpu or reference backend");
     if (!st.outer.empty() || has_subgraph(n)) {
       st.runner = [this, i](const Graph& body, const std::vector<Value>& ins) -> Result<std::vector<Value>> {
+        if (subgraphs_on_cpu()) {  // the body as a CPU engine of its own (subgraph_engines.h)
+          auto lookup = [this, i](const std::string& name) -> const Value* {
+            for (const auto& [n, s] : steps_[i].outer)
+              if (n == name) return slots_[s].kind != ValueKind::kTensor || slots_[s].tensor.defined() ? &slots_[s] : nullptr;
+            return nullptr;
+          };
+          bool ran = false;
+          auto result = subgraphs_.run(engine_.graph(), body, ins, lookup, threads_, &ran);
+          step_threads_ = 0;  // the body's context set OpenMP's thread count on this thread
+          if (!result.ok() || ran) return result;
+        }
         Scope outer;
         for (const auto& [name, s] : steps_[i].outer)
           if (slots_[s].kind != ValueKind::kTensor || slots_[s].tensor.defined()) outer.set(name, slots_[s]);

@@ -10,6 +10,7 @@
 #include "backends/cpu/arena.h"
 #include "backends/cpu/cpu_kernel.h"
 #include "backends/cpu/output_pool.h"
+#include "backends/cpu/subgraph_engines.h"
 #include "backends/reference/kernel.h"
 #include "runtime/context_backend.h"
 
@@ -25,7 +26,7 @@ struct CpuStep {
   std::vector<int> out;         // slot per output (-1: not requested)
   std::vector<int> release;     // slots whose last reader is this node (freed after it)
   std::vector<std::pair<std::string, int>> outer;  // values its subgraphs read by name (If/Loop/Scan)
-  SubgraphRunner runner;        // runs its subgraphs with `outer` visible (reference path only)
+  SubgraphRunner runner;        // runs its subgraphs with `outer` visible: as CPU engines, else on the interpreter
   std::shared_ptr<void> state;  // the kernel's node_state()
   std::string note;             // why it runs on the reference kernel (profiling, errors)
 };
@@ -86,6 +87,7 @@ class CpuContext : public ContextBackend {
   size_t workspace_bytes_ = 0;
   int threads_ = 1;
   int step_threads_ = 1;  // threads of the step running now (1 for small steps, see run_cpu_step)
+  SubgraphEngines subgraphs_;  // If/Loop/Scan bodies compiled as CPU engines, per body
   bool allow_bf16_ = false;
   std::vector<char> step_bf16_;
   bool profiling_ = false;
