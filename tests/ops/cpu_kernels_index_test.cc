@@ -191,3 +191,20 @@ TEST(CpuKernelsIndex, TriluUpperLowerEveryK) {
 
 }  // namespace
 }  // namespace kiln::cpu::test
+
+namespace kiln::cpu::test {
+namespace {
+
+TEST(CpuKernelsIndex, NonZeroDtypesRanksAndSpecialValues) {
+  for (DType dt : {DType::kBool, DType::kUInt8, DType::kInt8, DType::kInt32, DType::kInt64})
+    for (const Dims& d : {Dims{7}, Dims{3, 4}, Dims{2, 3, 5}, Dims{}, Dims{0, 3}})
+      check_vs_reference(OpKind::kNonZero, {random_int(dt, d, 0, 2)}, {}, 1, 13, 0, 0,
+                         std::string("nonzero ") + dtype_name(dt) + " " + dims_to_string(d));
+  Tensor f(DType::kFloat32, {4, 6});
+  const float specials[] = {0.f, -0.f, 1.f, std::numeric_limits<float>::quiet_NaN(), 1e-40f, -2.f};
+  for (int64_t i = 0; i < f.numel(); ++i) f.data<float>()[i] = specials[i % 6];
+  check_vs_reference(OpKind::kNonZero, {f}, {}, 1, 13, 0, 0, "nonzero f32: -0 is zero, NaN and denormals are not");
+}
+
+}  // namespace
+}  // namespace kiln::cpu::test

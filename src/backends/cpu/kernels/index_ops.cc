@@ -559,4 +559,53 @@ Status trilu_run(CpuKernelContext& ctx) {
   return ok_status();
 }
 
+namespace {
+// Coordinates of the non-zero elements, row-major order, into y [rank, count]. An element is non-zero when its bits
+// under `mask` are: float32 is read as bits without the sign (-0 is zero; NaN and denormals are not, as the
+// reference's `value != 0` has it, even where kernels run with denormals as zero).
+template <typename T>
+Status non_zero_typed(CpuKernelContext& ctx, const Tensor& x, T mask = static_cast<T>(~T(0))) {
+  const T* p = static_cast<const T*>(x.raw());
+  const int64_t n = x.numel();
+  int64_t count = 0;
+  for (int64_t i = 0; i < n; ++i) count += (p[i] & mask) != 0 ? 1 : 0;
+  const Dims dims = x.rank() == 0 ? Dims{1} : x.dims();
+  const int64_t r = static_cast<int64_t>(dims.size());
+  KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kInt64, {r, count}));
+  int64_t* out = y->data<int64_t>();
+  int64_t j = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if ((p[i] & mask) == 0) continue;
+    int64_t rest = i;
+    for (int64_t d = r - 1; d >= 0; --d) {
+      out[d * count + j] = rest % dims[d];
+      rest /= dims[d];
+    }
+    ++j;
+  }
+  return ok_status();
+}
+}  // namespace
+
+NodeSupport non_zero_supports(const Graph& g, const Node& n) {
+  const DType d = input_dtype(g, n, 0);
+  if (d == DType::kBool || d == DType::kUInt8 || d == DType::kInt8 || d == DType::kInt32 || d == DType::kInt64 ||
+      d == DType::kFloat32)
+    return NodeSupport::yes();
+  return NodeSupport::no(std::string("dtype ") + dtype_name(d));
+}
+
+Status non_zero_run(CpuKernelContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  switch (x.dtype()) {
+    case DType::kBool:
+    case DType::kUInt8: return non_zero_typed<uint8_t>(ctx, x);
+    case DType::kInt8: return non_zero_typed<int8_t>(ctx, x);
+    case DType::kInt32: return non_zero_typed<int32_t>(ctx, x);
+    case DType::kInt64: return non_zero_typed<int64_t>(ctx, x);
+    case DType::kFloat32: return non_zero_typed<uint32_t>(ctx, x, 0x7fffffffu);  // bits: immune to DAZ
+    default: return ctx.unsupported(std::string("dtype ") + dtype_name(x.dtype()));
+  }
+}
+
 }  // namespace kiln::cpu::kern

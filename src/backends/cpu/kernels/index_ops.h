@@ -1,5 +1,5 @@
 // The indexed-access kernel family: GatherElements, GatherND, ScatterElements, ScatterND (element and slice copies
-// by index tensors), TopK (selection per row), CumSum (running sums) and Trilu (triangle masks). Detection and
+// by index tensors), TopK (selection per row), CumSum (running sums), Trilu (triangle masks) and NonZero. Detection and
 // ranking post-processing spends its time here; supports/run pairs registered by register_data.cc.
 #pragma once
 #include "backends/cpu/cpu_kernel.h"
@@ -20,5 +20,7 @@ NodeSupport cum_sum_supports(const Graph& g, const Node& n);  // float32, float6
 Status cum_sum_run(CpuKernelContext& ctx);
 NodeSupport trilu_supports(const Graph& g, const Node& n);  // any fixed-size dtype
 Status trilu_run(CpuKernelContext& ctx);
+NodeSupport non_zero_supports(const Graph& g, const Node& n);  // bool, uint8, int8, int32, int64, float32
+Status non_zero_run(CpuKernelContext& ctx);
 
 }  // namespace kiln::cpu::kern

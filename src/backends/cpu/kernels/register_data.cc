@@ -39,6 +39,7 @@ void register_cpu_data_kernels(CpuKernelRegistry& r) {
   r.add(OpKind::kTopK, {"top_k", top_k_supports, top_k_run});
   r.add(OpKind::kCumSum, {"cum_sum", cum_sum_supports, cum_sum_run});
   r.add(OpKind::kTrilu, {"trilu", trilu_supports, trilu_run});
+  r.add(OpKind::kNonZero, {"non_zero", non_zero_supports, non_zero_run});
   r.add(OpKind::kNonMaxSuppression, {"non_max_suppression", nms_supports, nms_run});
   r.add(OpKind::kRoiAlign, {"roi_align", roi_align_supports, roi_align_run});
 }
