@@ -132,4 +132,54 @@ std::string print_graph(const Graph& g, int indent) {
   return s;
 }
 
+std::vector<GraphPtr> node_subgraphs(const Node& n) {
+  std::vector<GraphPtr> subs;
+  for (const auto& [an, av] : n.attrs.all()) {
+    if (auto* gp = std::get_if<GraphPtr>(&av)) {
+      if (*gp) subs.push_back(*gp);
+    } else if (auto* gs = std::get_if<std::vector<GraphPtr>>(&av)) {
+      for (const auto& s : *gs)
+        if (s) subs.push_back(s);
+    }
+  }
+  return subs;
+}
+
+std::set<std::string> names_defined_in(const Graph& sub) {
+  std::set<std::string> d;
+  for (const auto& vi : sub.inputs) d.insert(vi.name);
+  for (const auto& [n, t] : sub.initializers) d.insert(n);
+  for (const Node& n : sub.nodes)
+    for (const auto& o : n.outputs)
+      if (!o.empty()) d.insert(o);
+  return d;
+}
+
+namespace {
+
+void collect_outer_reads(const Graph& sub, const std::set<std::string>& visible_outside, std::set<std::string>& out) {
+  std::set<std::string> own = names_defined_in(sub);
+  auto note = [&](const std::string& name) {
+    if (!name.empty() && !own.count(name)) out.insert(name);
+  };
+  for (const Node& n : sub.nodes) {
+    for (const auto& in : n.inputs) note(in);
+    for (const auto& s : node_subgraphs(n)) {
+      std::set<std::string> inner;
+      collect_outer_reads(*s, {}, inner);
+      for (const auto& r : inner) note(r);
+    }
+  }
+  for (const auto& vi : sub.outputs) note(vi.name);
+}
+
+}  // namespace
+
+std::set<std::string> outer_reads(const Graph& sub) {
+  std::set<std::string> out;
+  collect_outer_reads(sub, {}, out);
+  return out;
+}
+
+
 }  // namespace kiln

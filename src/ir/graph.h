@@ -55,6 +55,14 @@ struct Graph {
 // valid op kinds, and subgraphs recursively. Returns the first problem found.
 Status verify_graph(const Graph& g, const std::set<std::string>& outer_names = {});
 
+// All subgraphs held in a node's attributes.
+std::vector<GraphPtr> node_subgraphs(const Node& n);
+// Names defined inside `sub` itself (inputs, initializers, node outputs): they shadow outer names.
+std::set<std::string> names_defined_in(const Graph& sub);
+// Names that `sub` reads from enclosing scopes (inputs not defined inside it), recursively through nested
+// subgraphs. These are the outer-scope reads of a control-flow node.
+std::set<std::string> outer_reads(const Graph& sub);
+
 // Human-readable dump of the graph (one line per node, with types when inferred).
 std::string print_graph(const Graph& g, int indent = 0);
 

@@ -9,52 +9,12 @@
 
 namespace kiln {
 
-std::vector<GraphPtr> node_subgraphs(const Node& n) {
-  std::vector<GraphPtr> subs;
-  for (const auto& [an, av] : n.attrs.all()) {
-    if (auto* gp = std::get_if<GraphPtr>(&av)) {
-      if (*gp) subs.push_back(*gp);
-    } else if (auto* gs = std::get_if<std::vector<GraphPtr>>(&av)) {
-      for (const auto& s : *gs)
-        if (s) subs.push_back(s);
-    }
-  }
-  return subs;
-}
-
 namespace {
-
-// Names defined inside `sub` itself (inputs, initializers, node outputs): they shadow outer names.
-std::set<std::string> defined_in(const Graph& sub) {
-  std::set<std::string> d;
-  for (const auto& vi : sub.inputs) d.insert(vi.name);
-  for (const auto& [n, t] : sub.initializers) d.insert(n);
-  for (const Node& n : sub.nodes)
-    for (const auto& o : n.outputs)
-      if (!o.empty()) d.insert(o);
-  return d;
-}
-
-void collect_outer_reads(const Graph& sub, const std::set<std::string>& visible_outside, std::set<std::string>& out) {
-  std::set<std::string> own = defined_in(sub);
-  auto note = [&](const std::string& name) {
-    if (!name.empty() && !own.count(name)) out.insert(name);
-  };
-  for (const Node& n : sub.nodes) {
-    for (const auto& in : n.inputs) note(in);
-    for (const auto& s : node_subgraphs(n)) {
-      std::set<std::string> inner;
-      collect_outer_reads(*s, {}, inner);
-      for (const auto& r : inner) note(r);
-    }
-  }
-  for (const auto& vi : sub.outputs) note(vi.name);
-}
 
 // Returns a rewritten copy of `sub` with outer reads of `from` turned into `to`, or nullptr when `sub` does
 // not read `from` from outside. Copy-on-write: graphs shared with other node copies are never mutated.
 GraphPtr rename_outer_read(const GraphPtr& sub, const std::string& from, const std::string& to) {
-  std::set<std::string> own = defined_in(*sub);
+  std::set<std::string> own = names_defined_in(*sub);
   if (own.count(from)) return nullptr;  // shadowed: inner reads mean the inner value
   auto copy = std::make_shared<Graph>(*sub);
   bool changed = false;
@@ -86,11 +46,6 @@ GraphPtr rename_outer_read(const GraphPtr& sub, const std::string& from, const s
 
 }  // namespace
 
-std::set<std::string> outer_reads(const Graph& sub) {
-  std::set<std::string> out;
-  collect_outer_reads(sub, {}, out);
-  return out;
-}
 
 std::map<std::string, std::vector<Use>> build_use_map(const Graph& g) {
   std::map<std::string, std::vector<Use>> uses;

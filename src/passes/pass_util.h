@@ -26,12 +26,6 @@ std::map<std::string, std::vector<Use>> build_use_map(const Graph& g);
 // The uses of one value (a linear scan; use build_use_map when asking for many values).
 std::vector<Use> consumers(const Graph& g, const std::string& value);
 
-// Names that `sub` reads from enclosing scopes (inputs not defined inside it), recursively through nested
-// subgraphs. These are the outer-scope reads of a control-flow node.
-std::set<std::string> outer_reads(const Graph& sub);
-
-// All subgraphs held in a node's attributes.
-std::vector<GraphPtr> node_subgraphs(const Node& n);
 
 // True when `value` is one of g's outputs.
 bool is_graph_output(const Graph& g, const std::string& value);

@@ -22,24 +22,7 @@ namespace kiln::cpu {
 namespace {
 
 // Names a subgraph (and its nested subgraphs) reads.
-void subgraph_reads(const Graph& g, std::set<std::string>* names) {
-  for (const Node& n : g.nodes) {
-    for (const auto& in : n.inputs)
-      if (!in.empty()) names->insert(in);
-    for (const auto& [an, av] : n.attrs.all()) {
-      if (auto* gp = std::get_if<GraphPtr>(&av)) subgraph_reads(**gp, names);
-      if (auto* gs = std::get_if<std::vector<GraphPtr>>(&av))
-        for (const auto& s : *gs) subgraph_reads(*s, names);
-    }
-  }
-  for (const auto& o : g.outputs) names->insert(o.name);
-}
-
-bool has_subgraph(const Node& n) {
-  for (const auto& [an, av] : n.attrs.all())
-    if (std::holds_alternative<GraphPtr>(av) || std::holds_alternative<std::vector<GraphPtr>>(av)) return true;
-  return false;
-}
+bool has_subgraph(const Node& n) { return !node_subgraphs(n).empty(); }
 
 }  // namespace
 
@@ -140,11 +123,8 @@ Status CpuContext::resolve(const Graph& g) {
     }
     if (has_subgraph(n)) {
       std::set<std::string> reads;
-      for (const auto& [an, av] : n.attrs.all()) {
-        if (auto* gp = std::get_if<GraphPtr>(&av)) subgraph_reads(**gp, &reads);
-        if (auto* gs = std::get_if<std::vector<GraphPtr>>(&av))
-          for (const auto& s : *gs) subgraph_reads(*s, &reads);
-      }
+      for (const auto& sub : node_subgraphs(n))
+        for (const auto& r : outer_reads(*sub)) reads.insert(r);
       for (const auto& r : reads) {
         auto it = slot.find(r);
         if (it == slot.end()) continue;

@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <set>
 
 #include "runtime/builder.h"
 
@@ -33,31 +32,6 @@ Result<std::vector<Value>> SubgraphEngines::refused(const Graph& body, const std
 }
 
 namespace {
-
-// Every name a graph's nodes read (nested subgraphs included) and its outputs.
-void reads_of(const Graph& g, std::set<std::string>* names) {
-  for (const Node& n : g.nodes) {
-    for (const auto& in : n.inputs)
-      if (!in.empty()) names->insert(in);
-    for (const auto& [an, av] : n.attrs.all()) {
-      if (auto* gp = std::get_if<GraphPtr>(&av)) reads_of(**gp, names);
-      if (auto* gs = std::get_if<std::vector<GraphPtr>>(&av))
-        for (const auto& s : *gs) reads_of(*s, names);
-    }
-  }
-  for (const auto& o : g.outputs) names->insert(o.name);
-}
-
-// The names a graph defines at its top level: inputs, initializers, node outputs.
-std::set<std::string> defined_in(const Graph& g) {
-  std::set<std::string> d;
-  for (const auto& vi : g.inputs) d.insert(vi.name);
-  for (const auto& [name, t] : g.initializers) d.insert(name);
-  for (const Node& n : g.nodes)
-    for (const auto& o : n.outputs)
-      if (!o.empty()) d.insert(o);
-  return d;
-}
 
 // A tensor type of `dtype` and `rank` with every dim dynamic (a loop-carried value may change shape), or none.
 bool dynamic_tensor_type(DType dtype, int64_t rank, TypeInfo* out) {
@@ -108,13 +82,9 @@ SubgraphEngines::Body& SubgraphEngines::compile(const Graph& parent, const Graph
     }
     sub->inputs.push_back(vi);
   }
-  std::set<std::string> reads;
-  reads_of(body, &reads);
-  const std::set<std::string> defined = defined_in(body);
-  for (const auto& name : reads) {
-    if (defined.count(name)) continue;
+  for (const auto& name : outer_reads(body)) {
     const Value* v = outer(name);
-    if (!v) continue;  // a nested body's own value: defined further in
+    if (!v) continue;
     ValueInfo vi;
     vi.name = name;
     if (!input_type(parent.type_of(name), *v, &vi.type)) {
