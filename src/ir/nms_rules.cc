@@ -7,6 +7,29 @@
 
 namespace kiln {
 
+Result<NmsArgs> nms_args(const Tensor& boxes, const Tensor& scores, const Tensor* max_out, const Tensor* iou,
+                         const Tensor* score, int64_t center_point_box) {
+  if (boxes.rank() != 3 || boxes.dim(2) != 4)
+    return invalid_argument("boxes must have shape [batch, spatial, 4]; got " + dims_to_string(boxes.dims()));
+  if (scores.rank() != 3 || scores.dim(0) != boxes.dim(0) || scores.dim(2) != boxes.dim(1))
+    return invalid_argument("scores must have shape [" + std::to_string(boxes.dim(0)) + ", classes, " +
+                            std::to_string(boxes.dim(1)) + "]; got " + dims_to_string(scores.dims()));
+  NmsArgs a;
+  a.batches = boxes.dim(0), a.spatial = boxes.dim(1), a.classes = scores.dim(1);
+  auto present = [](const Tensor* t) { return t && t->defined() && t->numel() > 0; };
+  if (present(max_out)) a.max_out = max_out->as_int64(0);
+  if (present(iou)) a.iou_threshold = iou->as_double(0);
+  if (present(score)) {
+    a.score_threshold = score->as_double(0);
+    a.use_score = true;
+  }
+  if (!(a.iou_threshold >= 0 && a.iou_threshold <= 1))
+    return invalid_argument("iou_threshold must be in [0, 1]; got " + std::to_string(a.iou_threshold));
+  if (center_point_box != 0 && center_point_box != 1) return invalid_argument("center_point_box must be 0 or 1");
+  a.center = center_point_box == 1;
+  return a;
+}
+
 NmsBox nms_box(double a, double b, double c, double d, bool center) {
   NmsBox r;
   if (center) {

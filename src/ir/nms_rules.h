@@ -12,7 +12,22 @@
 #include <utility>
 #include <vector>
 
+#include "kiln/status.h"
+#include "kiln/tensor.h"
+
 namespace kiln {
+
+// NonMaxSuppression's inputs checked and read: boxes [batch, spatial, 4], scores [batch, classes, spatial], and the
+// optional max_output_boxes_per_class (default 0: nothing kept), iou_threshold (default 0, must lie in [0, 1]) and
+// score_threshold (none: no score filter) tensors (null or empty when absent).
+struct NmsArgs {
+  int64_t batches = 0, spatial = 0, classes = 0, max_out = 0;
+  double iou_threshold = 0, score_threshold = 0;
+  bool use_score = false, center = false;
+};
+// invalid_argument naming the first input that is wrong.
+Result<NmsArgs> nms_args(const Tensor& boxes, const Tensor& scores, const Tensor* max_out, const Tensor* iou,
+                         const Tensor* score, int64_t center_point_box);
 
 struct NmsBox {
   double y0 = 0, x0 = 0, y1 = 0, x1 = 0, area = 0;

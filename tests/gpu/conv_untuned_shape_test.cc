@@ -53,6 +53,21 @@ std::shared_ptr<Graph> conv_relu_graph() {
   return g;
 }
 
+// Max abs difference of the first outputs of two contexts on the same input.
+double worst_difference(ExecutionContext& a, ExecutionContext& b, const Tensor& x) {
+  NamedValues got, want;
+  EXPECT_TRUE(a.run({{"x", Value::of(x)}}, &got).ok());
+  EXPECT_TRUE(b.run({{"x", Value::of(x)}}, &want).ok());
+  if (got.empty() || want.empty()) return 1e30;
+  const Tensor& t = got[0].second.tensor;
+  const Tensor& u = want[0].second.tensor;
+  EXPECT_EQ(t.dims(), u.dims());
+  double worst = 0;
+  for (int64_t i = 0; i < t.numel() && t.dims() == u.dims(); ++i)
+    worst = std::max(worst, std::fabs(t.as_double(i) - u.as_double(i)));
+  return worst;
+}
+
 TEST(GpuConvUntunedShape, RecordsTunedDimsAndRunsOtherBatchSizes) {
   KILN_REQUIRE_GPU();
   BuildOptions gpu;
@@ -74,32 +89,8 @@ TEST(GpuConvUntunedShape, RecordsTunedDimsAndRunsOtherBatchSizes) {
   auto cctx = (*ce)->create_context();
   for (int64_t n : {3, 8, 1, 5}) {  // untuned, tuned, untuned again
     SCOPED_TRACE("batch " + std::to_string(n));
-    Tensor x = random_tensor(DType::kFloat32, {n, 8, 12, 12}, 10 + n, -1, 1);
-    NamedValues got, want;
-    ASSERT_TRUE(gctx->run({{"x", Value::of(x)}}, &got).ok());
-    ASSERT_TRUE(cctx->run({{"x", Value::of(x)}}, &want).ok());
-    const Tensor& a = got[0].second.tensor;
-    const Tensor& b = want[0].second.tensor;
-    ASSERT_EQ(a.dims(), b.dims());
-    double worst = 0;
-    for (int64_t i = 0; i < a.numel(); ++i) worst = std::max(worst, std::fabs(a.as_double(i) - b.as_double(i)));
-    EXPECT_LT(worst, 2e-2);
+    EXPECT_LT(worst_difference(*gctx, *cctx, random_tensor(DType::kFloat32, {n, 8, 12, 12}, 10 + n, -1, 1)), 2e-2);
   }
-}
-
-// Max abs difference of the first outputs of two contexts on the same input.
-double worst_difference(ExecutionContext& a, ExecutionContext& b, const Tensor& x) {
-  NamedValues got, want;
-  EXPECT_TRUE(a.run({{"x", Value::of(x)}}, &got).ok());
-  EXPECT_TRUE(b.run({{"x", Value::of(x)}}, &want).ok());
-  if (got.empty() || want.empty()) return 1e30;
-  const Tensor& t = got[0].second.tensor;
-  const Tensor& u = want[0].second.tensor;
-  EXPECT_EQ(t.dims(), u.dims());
-  double worst = 0;
-  for (int64_t i = 0; i < t.numel() && t.dims() == u.dims(); ++i)
-    worst = std::max(worst, std::fabs(t.as_double(i) - u.as_double(i)));
-  return worst;
 }
 
 TEST(GpuConvUntunedShape, EachBatchProfileIsTunedAndSurvivesTheFile) {

@@ -103,24 +103,12 @@ NodeSupport nms_supports(const Graph& g, const Node& n) {
 Status nms_run(CpuKernelContext& ctx) {
   const Tensor& boxes = ctx.input(0);
   const Tensor& scores = ctx.input(1);
-  if (boxes.rank() != 3 || boxes.dim(2) != 4)
-    return ctx.error("boxes must have shape [batch, spatial, 4]; got " + dims_to_string(boxes.dims()));
-  if (scores.rank() != 3 || scores.dim(0) != boxes.dim(0) || scores.dim(2) != boxes.dim(1))
-    return ctx.error("scores must have shape [" + std::to_string(boxes.dim(0)) + ", classes, " +
-                     std::to_string(boxes.dim(1)) + "]; got " + dims_to_string(scores.dims()));
-  int64_t max_out = 0;
-  double iou_thr = 0.0, score_thr = 0.0;
-  bool use_score = false;
-  if (ctx.has_input(2) && ctx.input(2).numel() > 0) max_out = ctx.input(2).as_int64(0);
-  if (ctx.has_input(3) && ctx.input(3).numel() > 0) iou_thr = ctx.input(3).as_double(0);
-  if (ctx.has_input(4) && ctx.input(4).numel() > 0) {
-    score_thr = ctx.input(4).as_double(0);
-    use_score = true;
-  }
-  if (!(iou_thr >= 0 && iou_thr <= 1)) return ctx.error("iou_threshold must be in [0, 1]; got " + std::to_string(iou_thr));
-  const int64_t center = ctx.attrs().get_int("center_point_box", 0);
-  if (center != 0 && center != 1) return ctx.error("center_point_box must be 0 or 1");
-  const int64_t nb = boxes.dim(0), ns = boxes.dim(1), nc = scores.dim(1);
+  auto optional = [&](size_t i) { return ctx.has_input(i) ? &ctx.input(i) : nullptr; };
+  auto args = nms_args(boxes, scores, optional(2), optional(3), optional(4), ctx.attrs().get_int("center_point_box", 0));
+  if (!args.ok()) return ctx.error(args.status().message());
+  const int64_t nb = args->batches, ns = args->spatial, nc = args->classes, max_out = args->max_out;
+  const double iou_thr = args->iou_threshold, score_thr = args->score_threshold;
+  const bool use_score = args->use_score;
   const float* bp = boxes.data<float>();
   const float* sp = scores.data<float>();
   if (max_out <= 0 || nb == 0 || nc == 0 || ns == 0) {
@@ -130,7 +118,7 @@ Status nms_run(CpuKernelContext& ctx) {
   }
   std::vector<NmsBox> geometry(static_cast<size_t>(nb * ns));
   for (int64_t i = 0; i < nb * ns; ++i)
-    geometry[i] = nms_box(bp[i * 4], bp[i * 4 + 1], bp[i * 4 + 2], bp[i * 4 + 3], center == 1);
+    geometry[i] = nms_box(bp[i * 4], bp[i * 4 + 1], bp[i * 4 + 2], bp[i * 4 + 3], args->center);
   // Each (image, class) is independent: classes spread over the threads, results joined in (image, class) order.
   std::vector<std::vector<int64_t>> kept_of(static_cast<size_t>(nb * nc));
   parallel_range(threads_for(ctx, nb * nc * ns * 8), nb * nc, [&](int64_t task_begin, int64_t task_end) {

@@ -227,29 +227,17 @@ Status nms_kernel(KernelContext& ctx) {
   KILN_RETURN_IF_ERROR(nn::require_float(ctx, 1, "scores"));
   const Tensor& boxes = ctx.input(0);
   const Tensor& scores = ctx.input(1);
-  if (boxes.rank() != 3 || boxes.dim(2) != 4)
-    return ctx.error("boxes must have shape [batch, spatial, 4]; got " + nn::dims_str(boxes.dims()));
-  if (scores.rank() != 3 || scores.dim(0) != boxes.dim(0) || scores.dim(2) != boxes.dim(1))
-    return ctx.error("scores must have shape [" + std::to_string(boxes.dim(0)) + ", classes, " +
-                     std::to_string(boxes.dim(1)) + "]; got " + nn::dims_str(scores.dims()));
-  int64_t max_out = 0;
-  double iou_thr = 0.0, score_thr = 0.0;
-  bool use_score = false;
-  if (ctx.has_input(2) && ctx.input(2).numel() > 0) max_out = ctx.input(2).as_int64(0);
-  if (ctx.has_input(3) && ctx.input(3).numel() > 0) iou_thr = ctx.input(3).as_double(0);
-  if (ctx.has_input(4) && ctx.input(4).numel() > 0) {
-    score_thr = ctx.input(4).as_double(0);
-    use_score = true;
-  }
-  if (!(iou_thr >= 0 && iou_thr <= 1)) return ctx.error("iou_threshold must be in [0, 1]; got " + std::to_string(iou_thr));
-  const int64_t center = ctx.attrs().get_int("center_point_box", 0);
-  if (center != 0 && center != 1) return ctx.error("center_point_box must be 0 or 1");
-  const int64_t nb = boxes.dim(0), ns = boxes.dim(1), nc = scores.dim(1);
+  auto optional = [&](size_t i) { return ctx.has_input(i) ? &ctx.input(i) : nullptr; };
+  auto args = nms_args(boxes, scores, optional(2), optional(3), optional(4), ctx.attrs().get_int("center_point_box", 0));
+  if (!args.ok()) return ctx.error(args.status().message());
+  const int64_t nb = args->batches, ns = args->spatial, nc = args->classes, max_out = args->max_out;
+  const double iou_thr = args->iou_threshold, score_thr = args->score_threshold;
+  const bool use_score = args->use_score, center = args->center;
   const auto bv = nn::read_doubles(boxes), sv = nn::read_doubles(scores);
   std::vector<int64_t> sel;
   std::vector<NmsBox> geometry(static_cast<size_t>(nb * ns));
   for (int64_t i = 0; i < nb * ns; ++i)
-    geometry[i] = nms_box(bv[i * 4], bv[i * 4 + 1], bv[i * 4 + 2], bv[i * 4 + 3], center == 1);
+    geometry[i] = nms_box(bv[i * 4], bv[i * 4 + 1], bv[i * 4 + 2], bv[i * 4 + 3], center);
   for (int64_t b = 0; b < nb; ++b) {
     for (int64_t c = 0; c < nc; ++c) {
       const double* s = sv.data() + (b * nc + c) * ns;
