@@ -86,6 +86,8 @@ class CudaContext : public ContextBackend {
 
   // Build-time: executes once, timing each tactic of nodes that have several; results go to options.on_tuned.
   Status tune(TuningOptions& options);
+  // After tune(): the tactic node i ran with (its timed best, or a valid cached choice; 0 for single-tactic nodes).
+  int64_t tuned_tactic(size_t i) const { return i < tactics_.size() ? tactics_[i] : 0; }
 
  private:
   friend class NodeContext;

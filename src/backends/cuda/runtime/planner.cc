@@ -7,6 +7,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <iterator>
 #include <random>
 #include <set>
 #include <sstream>
@@ -347,8 +348,7 @@ void tune_other_profiles(const std::shared_ptr<Graph>& g, const std::vector<Opti
     Status st = ctx.init();
     if (st.ok()) st = ctx.bind_inputs(*trial);
     std::map<size_t, std::string> keys;
-    std::map<size_t, Dims> dims;
-    std::map<size_t, int64_t> chosen;
+    std::map<size_t, Dims> dims;  // nodes the pass reached: their input 0 dims
     TuningOptions to;
     to.max_tactics = limits.max_tactics;
     to.max_cheap_tactics = limits.max_cheap_tactics;
@@ -356,28 +356,25 @@ void tune_other_profiles(const std::shared_ptr<Graph>& g, const std::vector<Opti
       keys[i] = tactic_key(g->nodes[i], nc, gpu) + "|other-profile";
       if (nc.num_inputs() > 0 && nc.has_input(0)) dims[i] = nc.input_dims(0);
       auto c = cache.find(keys[i]);
-      if (c == cache.end()) return -1;
-      chosen[i] = c->second;
-      return c->second;
+      return c == cache.end() ? -1 : c->second;
     };
-    to.on_tuned = [&](size_t i, int64_t tactic, const std::vector<double>&) {
-      chosen[i] = tactic;
-      cache[keys[i]] = tactic;
-    };
+    to.on_tuned = [&](size_t i, int64_t tactic, const std::vector<double>&) { cache[keys[i]] = tactic; };
     if (st.ok()) st = ctx.tune(to);
     if (!st.ok()) {
       std::cerr << "kiln build: warning: tuning profile " << k << " stopped early (" << st.message()
                 << "); its untimed nodes run the first profile's choice\n";
+      // The node that failed ran no tactic: keep only the nodes before it.
+      if (!dims.empty()) dims.erase(std::prev(dims.end()));
     }
-    for (const auto& [i, tactic] : chosen) {
-      auto d = dims.find(i);
-      if (d == dims.end() || placement_of(plans[i]) != Placement::kCuda) continue;
-      const std::vector<int64_t> first = g->nodes[i].attrs.get_ints(kTacticDimsAttr, {});
-      if (Dims(first.begin(), first.end()) == d->second) continue;  // the first profile's shape for this node
-      auto& list = plans[i].shape_tactics;
-      if (std::any_of(list.begin(), list.end(), [&](const ShapeTactic& t) { return t.dims == d->second; })) continue;
+    for (const auto& [i, node_dims] : dims) {
       const CudaKernel* kernel = cuda_kernels().find(g->nodes[i].op);
-      list.push_back({d->second, tactic,
+      if (!kernel || !kernel->num_tactics || placement_of(plans[i]) != Placement::kCuda) continue;  // one tactic
+      const std::vector<int64_t> first = g->nodes[i].attrs.get_ints(kTacticDimsAttr, {});
+      if (Dims(first.begin(), first.end()) == node_dims) continue;  // the first profile's shape for this node
+      auto& list = plans[i].shape_tactics;
+      if (std::any_of(list.begin(), list.end(), [&](const ShapeTactic& t) { return t.dims == node_dims; })) continue;
+      const int64_t tactic = ctx.tuned_tactic(i);
+      list.push_back({node_dims, tactic,
                       kernel && kernel->tactic_name ? kernel->tactic_name(g->nodes[i], tactic)
                                                     : "tactic " + std::to_string(tactic)});
     }
