@@ -14,6 +14,7 @@
 #include "backends/cpu/kernels/common.h"
 #include "backends/cpu/kernels/vec_math.h"
 #include "ir/nms_rules.h"
+#include "ir/roi_align_rules.h"
 
 namespace kiln::cpu::kern {
 namespace {
@@ -52,7 +53,7 @@ void lrn_row(const float* const* window, int rows, const float* x, float* y, int
   }
 }
 
-// A bilinear sample of RoiAlign: four pixel offsets and their weights (all zero outside the image).
+// A bilinear sample of RoiAlign (ir/roi_align_rules.h) with float32 weights, as the channel loops apply it.
 struct Tap {
   int64_t pos[4];
   float wt[4];
@@ -160,9 +161,8 @@ NodeSupport roi_align_supports(const Graph& g, const Node& n) {
   if (input_dtype(g, n, 0) != DType::kFloat32 || input_dtype(g, n, 1) != DType::kFloat32)
     return NodeSupport::no("X or rois not float32");
   if (!int_index(input_dtype(g, n, 2))) return NodeSupport::no("batch_indices not int32/int64");
-  const std::string mode = n.attrs.get_string("mode", "avg");
-  if (mode != "avg" && mode != "max") return NodeSupport::no("mode '" + mode + "'");
-  return NodeSupport::yes();
+  auto params = roi_align_params(n.attrs);
+  return params.ok() ? NodeSupport::yes() : NodeSupport::no(params.status().message());
 }
 
 Status roi_align_run(CpuKernelContext& ctx) {
@@ -175,79 +175,33 @@ Status roi_align_run(CpuKernelContext& ctx) {
   if (!int_index(bi.dtype()) || bi.rank() != 1 || bi.dim(0) != rois.dim(0))
     return ctx.error("batch_indices must be an integer tensor of shape [" + std::to_string(rois.dim(0)) + "]; got " +
                      dims_to_string(bi.dims()));
-  const std::string mode = ctx.attrs().get_string("mode", "avg");
-  if (mode != "avg" && mode != "max") return ctx.error("mode '" + mode + "' must be 'avg' or 'max'");
-  const bool avg = mode == "avg";
-  const std::string ctm = ctx.attrs().get_string("coordinate_transformation_mode", "half_pixel");
-  if (ctm != "half_pixel" && ctm != "output_half_pixel")
-    return ctx.error("coordinate_transformation_mode '" + ctm + "' must be half_pixel or output_half_pixel");
-  const bool half_pixel = ctm == "half_pixel";
-  const int64_t oh = ctx.attrs().get_int("output_height", 1), ow = ctx.attrs().get_int("output_width", 1);
-  const int64_t sampling = ctx.attrs().get_int("sampling_ratio", 0);
-  const double scale = ctx.attrs().get_float("spatial_scale", 1.0f);
-  if (oh <= 0 || ow <= 0) return ctx.error("output_height and output_width must be positive");
-  if (sampling < 0) return ctx.error("sampling_ratio must be non-negative");
-  const int64_t n = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3), nr = rois.dim(0);
+  auto params = roi_align_params(ctx.attrs());
+  if (!params.ok()) return ctx.error(params.status().message());
+  const RoiAlignParams& p = *params;
+  const bool avg = p.avg;
+  const int64_t n = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3), nr = rois.dim(0), oh = p.out_h, ow = p.out_w;
   KILN_ASSIGN_OR_RETURN(Tensor * y, ctx.allocate_output(0, DType::kFloat32, {nr, c, oh, ow}));
   const float* xp = x.data<float>();
   const float* rp = rois.data<float>();
   float* yp = y->data<float>();
+  RoiSamples samples;
   std::vector<Tap> taps;
   for (int64_t r = 0; r < nr; ++r) {
     const int64_t batch = bi.dtype() == DType::kInt64 ? bi.data<int64_t>()[r] : bi.data<int32_t>()[r];
     if (batch < 0 || batch >= n)
       return ctx.error("batch_indices[" + std::to_string(r) + "] = " + std::to_string(batch) + " is out of range [0, " +
                        std::to_string(n) + ")");
-    const double off = half_pixel ? 0.5 : 0.0;
-    const double x0 = rp[r * 4 + 0] * scale - off, y0 = rp[r * 4 + 1] * scale - off;
-    const double x1 = rp[r * 4 + 2] * scale - off, y1 = rp[r * 4 + 3] * scale - off;
-    double rw = x1 - x0, rh = y1 - y0;
-    if (!half_pixel) {
-      rw = std::max(rw, 1.0);
-      rh = std::max(rh, 1.0);
-    }
-    const double bh = rh / static_cast<double>(oh), bw = rw / static_cast<double>(ow);
-    const int64_t gh = sampling > 0 ? sampling : static_cast<int64_t>(std::ceil(rh / static_cast<double>(oh)));
-    const int64_t gw = sampling > 0 ? sampling : static_cast<int64_t>(std::ceil(rw / static_cast<double>(ow)));
-    if (gh > (int64_t{1} << 20) || gw > (int64_t{1} << 20) ||
-        static_cast<double>(std::max<int64_t>(gh, 0)) * static_cast<double>(std::max<int64_t>(gw, 0)) *
-                static_cast<double>(oh) * static_cast<double>(ow) > static_cast<double>(int64_t{1} << 26))
-      return ctx.error("roi " + std::to_string(r) + " is too large to sample (" + std::to_string(gh) + "x" +
-                       std::to_string(gw) + " samples per bin)");
-    const int64_t per_bin = gh > 0 && gw > 0 ? gh * gw : 0;  // taps per output pixel (none for an empty roi)
-    const float inv_count = static_cast<float>(1.0 / static_cast<double>(std::max<int64_t>(gh * gw, 1)));
-    taps.clear();
-    for (int64_t ph = 0; ph < oh; ++ph)
-      for (int64_t pw = 0; pw < ow; ++pw)
-        for (int64_t iy = 0; iy < gh; ++iy) {
-          double yy = y0 + ph * bh + (iy + 0.5) * bh / static_cast<double>(gh);
-          for (int64_t ix = 0; ix < gw; ++ix) {
-            double xx = x0 + pw * bw + (ix + 0.5) * bw / static_cast<double>(gw);
-            Tap t{{0, 0, 0, 0}, {0, 0, 0, 0}};
-            if (!(yy < -1.0 || yy > h || xx < -1.0 || xx > w) && h > 0 && w > 0) {
-              yy = std::max(yy, 0.0);
-              xx = std::max(xx, 0.0);
-              int64_t ylo = static_cast<int64_t>(yy), xlo = static_cast<int64_t>(xx), yhi, xhi;
-              if (ylo >= h - 1) {
-                yhi = ylo = h - 1;
-                yy = static_cast<double>(ylo);
-              } else {
-                yhi = ylo + 1;
-              }
-              if (xlo >= w - 1) {
-                xhi = xlo = w - 1;
-                xx = static_cast<double>(xlo);
-              } else {
-                xhi = xlo + 1;
-              }
-              const double ly = yy - ylo, lx = xx - xlo, hy = 1.0 - ly, hx = 1.0 - lx;
-              t = Tap{{ylo * w + xlo, ylo * w + xhi, yhi * w + xlo, yhi * w + xhi},
-                      {static_cast<float>(hy * hx), static_cast<float>(hy * lx), static_cast<float>(ly * hx),
-                       static_cast<float>(ly * lx)}};
-            }
-            taps.push_back(t);
-          }
-        }
+    const double box[4] = {rp[r * 4], rp[r * 4 + 1], rp[r * 4 + 2], rp[r * 4 + 3]};
+    Status st = roi_align_samples(p, box, h, w, &samples);
+    if (!st.ok()) return ctx.error("roi " + std::to_string(r) + " " + st.message());
+    const int64_t per_bin = samples.per_bin;
+    const float inv_count = static_cast<float>(1.0 / samples.count);
+    taps.resize(samples.taps.size());  // float weights for the channel loops
+    for (size_t k = 0; k < taps.size(); ++k)
+      for (int j = 0; j < 4; ++j) {
+        taps[k].pos[j] = samples.taps[k].pos[j];
+        taps[k].wt[j] = static_cast<float>(samples.taps[k].wt[j]);
+      }
     const float* base = xp + batch * c * h * w;
     float* out = yp + r * c * oh * ow;
     parallel_range(threads_for(ctx, c * static_cast<int64_t>(taps.size()) * 4), c, [&](int64_t cb, int64_t ce) {

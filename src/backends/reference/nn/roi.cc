@@ -5,6 +5,7 @@
 
 #include "backends/reference/nn/nn_util.h"
 #include "ir/nms_rules.h"
+#include "ir/roi_align_rules.h"
 
 namespace kiln {
 namespace {
@@ -27,73 +28,31 @@ Status roi_align_kernel(KernelContext& ctx) {
   if (!is_integer(bi.dtype()) || bi.rank() != 1 || bi.dim(0) != rois.dim(0))
     return ctx.error("batch_indices must be an integer tensor of shape [" + std::to_string(rois.dim(0)) + "]; got " +
                      nn::dims_str(bi.dims()));
-  const std::string mode = ctx.attrs().get_string("mode", "avg");
-  if (mode != "avg" && mode != "max") return ctx.error("mode '" + mode + "' must be 'avg' or 'max'");
-  const std::string ctm = ctx.attrs().get_string("coordinate_transformation_mode", "half_pixel");
-  if (ctm != "half_pixel" && ctm != "output_half_pixel")
-    return ctx.error("coordinate_transformation_mode '" + ctm + "' must be half_pixel or output_half_pixel");
-  const bool half_pixel = ctm == "half_pixel";
-  const int64_t oh = ctx.attrs().get_int("output_height", 1), ow = ctx.attrs().get_int("output_width", 1);
-  const int64_t sampling = ctx.attrs().get_int("sampling_ratio", 0);
-  const double scale = ctx.attrs().get_float("spatial_scale", 1.0f);
-  if (oh <= 0 || ow <= 0) return ctx.error("output_height and output_width must be positive");
-  if (sampling < 0) return ctx.error("sampling_ratio must be non-negative");
-  const int64_t n = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3), nr = rois.dim(0);
+  auto params = roi_align_params(ctx.attrs());
+  if (!params.ok()) return ctx.error(params.status().message());
+  const RoiAlignParams& p = *params;
+  const int64_t n = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3), nr = rois.dim(0), oh = p.out_h, ow = p.out_w;
   Dims od{nr, c, oh, ow};
   KILN_RETURN_IF_ERROR(nn::alloc(ctx, x.dtype(), od).status());
   const auto xv = nn::read_doubles(x), rv = nn::read_doubles(rois);
   const auto batch = tensor_to_int64s(bi);
   std::vector<double> y(static_cast<size_t>(nr * c * oh * ow), 0.0);
-  struct Tap { int64_t pos[4]; double wt[4]; };
+  RoiSamples samples;
   for (int64_t r = 0; r < nr; ++r) {
     if (batch[r] < 0 || batch[r] >= n)
       return ctx.error("batch_indices[" + std::to_string(r) + "] = " + std::to_string(batch[r]) + " is out of range [0, " +
                        std::to_string(n) + ")");
-    const double off = half_pixel ? 0.5 : 0.0;
-    const double x0 = rv[r * 4 + 0] * scale - off, y0 = rv[r * 4 + 1] * scale - off;
-    const double x1 = rv[r * 4 + 2] * scale - off, y1 = rv[r * 4 + 3] * scale - off;
-    double rw = x1 - x0, rh = y1 - y0;
-    if (!half_pixel) {
-      rw = std::max(rw, 1.0);
-      rh = std::max(rh, 1.0);
-    }
-    const double bh = rh / static_cast<double>(oh), bw = rw / static_cast<double>(ow);
-    const int64_t gh = sampling > 0 ? sampling : static_cast<int64_t>(std::ceil(rh / static_cast<double>(oh)));
-    const int64_t gw = sampling > 0 ? sampling : static_cast<int64_t>(std::ceil(rw / static_cast<double>(ow)));
-    if (gh > (int64_t{1} << 20) || gw > (int64_t{1} << 20)) return ctx.error("roi is too large to sample");
-    const double count = static_cast<double>(std::max<int64_t>(gh * gw, 1));
-    const int64_t per_bin = gh > 0 && gw > 0 ? gh * gw : 0;  // taps per output pixel: none for an inverted roi
-    std::vector<Tap> taps;
-    for (int64_t ph = 0; ph < oh; ++ph) {
-      for (int64_t pw = 0; pw < ow; ++pw) {
-        for (int64_t iy = 0; iy < gh; ++iy) {
-          double yy = y0 + ph * bh + (iy + 0.5) * bh / static_cast<double>(gh);
-          for (int64_t ix = 0; ix < gw; ++ix) {
-            double xx = x0 + pw * bw + (ix + 0.5) * bw / static_cast<double>(gw);
-            Tap t{{0, 0, 0, 0}, {0, 0, 0, 0}};
-            if (!(yy < -1.0 || yy > h || xx < -1.0 || xx > w)) {
-              yy = std::max(yy, 0.0);
-              xx = std::max(xx, 0.0);
-              int64_t ylo = static_cast<int64_t>(yy), xlo = static_cast<int64_t>(xx), yhi, xhi;
-              if (ylo >= h - 1) { yhi = ylo = h - 1; yy = static_cast<double>(ylo); } else { yhi = ylo + 1; }
-              if (xlo >= w - 1) { xhi = xlo = w - 1; xx = static_cast<double>(xlo); } else { xhi = xlo + 1; }
-              double ly = yy - ylo, lx = xx - xlo, hy = 1.0 - ly, hx = 1.0 - lx;
-              t = Tap{{ylo * w + xlo, ylo * w + xhi, yhi * w + xlo, yhi * w + xhi}, {hy * hx, hy * lx, ly * hx, ly * lx}};
-            }
-            taps.push_back(t);
-          }
-        }
-      }
-    }
+    Status st = roi_align_samples(p, rv.data() + r * 4, h, w, &samples);
+    if (!st.ok()) return ctx.error("roi " + std::to_string(r) + " " + st.message());
     for (int64_t ci = 0; ci < c; ++ci) {
       const double* img = xv.data() + (batch[r] * c + ci) * h * w;
       size_t k = 0;
-      for (int64_t p = 0; p < oh * ow; ++p) {
+      for (int64_t q = 0; q < oh * ow; ++q) {
         double acc = 0.0;
         bool first = true;
-        for (int64_t s = 0; s < per_bin; ++s, ++k) {
-          const Tap& t = taps[k];
-          if (mode == "avg") {
+        for (int64_t s = 0; s < samples.per_bin; ++s, ++k) {
+          const RoiTap& t = samples.taps[k];
+          if (p.avg) {
             for (int j = 0; j < 4; ++j) acc += t.wt[j] * img[t.pos[j]];
           } else {
             double v = t.wt[0] * img[t.pos[0]];
@@ -102,7 +61,7 @@ Status roi_align_kernel(KernelContext& ctx) {
             first = false;
           }
         }
-        y[((r * c + ci) * oh * ow) + p] = mode == "avg" ? acc / count : acc;
+        y[((r * c + ci) * oh * ow) + q] = p.avg ? acc / samples.count : acc;
       }
     }
   }
