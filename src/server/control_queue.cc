@@ -5,6 +5,7 @@
 #include <exception>
 
 #include "server/server_impl.h"
+#include "server/thread_name.h"
 
 namespace kiln::server {
 
@@ -23,7 +24,10 @@ ServerStatus ControlQueue::submit(std::function<void()> work) {
     // std::thread throws std::system_error when the process is out of threads: report it, never abort (work already
     // accepted still runs on the workers that did start).
     try {
-      while (static_cast<int>(workers_.size()) < threads_) workers_.emplace_back([this] { run(); });
+      while (static_cast<int>(workers_.size()) < threads_) workers_.emplace_back([this] {
+        name_this_thread("kiln-control");
+        run();
+      });
     } catch (const std::exception& e) {
       if (workers_.empty())
         return server_error(ServerCode::kUnavailable, "cannot start the " + what_ + " thread: " + e.what());

@@ -46,6 +46,7 @@
 #include "server/scheduler.h"
 #include "server/shm_registry.h"
 #include "server/trace.h"  // log_verbose_level()
+#include "server/thread_name.h"
 
 namespace kiln::server {
 
@@ -914,7 +915,10 @@ Result<std::unique_ptr<HttpFrontend::Impl>> start_loops(InferenceServer* server,
   impl->port = port;
   for (auto& l : impl->loops) {
     Loop* raw = l.get();
-    raw->thread = std::thread([raw] { event_base_loop(raw->base, EVLOOP_NO_EXIT_ON_EMPTY); });
+    raw->thread = std::thread([raw] {
+      name_this_thread("kiln-http");
+      event_base_loop(raw->base, EVLOOP_NO_EXIT_ON_EMPTY);
+    });
   }
   return impl;
 }

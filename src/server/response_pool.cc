@@ -1,5 +1,6 @@
 // ResponsePool: a fixed set of threads taking response jobs from one queue.
 #include "server/response_pool.h"
+#include "server/thread_name.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -28,7 +29,10 @@ ResponsePool& ResponsePool::get() {
 ResponsePool::ResponsePool(int threads) {
   for (int i = 0; i < threads; ++i) {
     try {
-      threads_.emplace_back([this] { loop(); });
+      threads_.emplace_back([this] {
+        name_this_thread("kiln-respond");
+        loop();
+      });
     } catch (const std::system_error&) {
       break;  // fewer threads (none: submit() runs jobs inline)
     }

@@ -14,6 +14,7 @@
 #include "server/model_config.h"
 #include "server/tensor_codec.h"
 #include "server/trace.h"  // trace hook in execute()
+#include "server/thread_name.h"
 
 namespace kiln::server {
 
@@ -339,6 +340,7 @@ bool Scheduler::next_batch(std::unique_lock<std::mutex>& lock, std::vector<std::
 }
 
 void Scheduler::worker(int index) {
+  name_this_thread("kiln-inst" + std::to_string(index));
   ExecutionContext* ctx = contexts_[index].get();
   std::vector<std::unique_ptr<QueuedRequest>> batch;
   for (;;) {
@@ -352,6 +354,7 @@ void Scheduler::worker(int index) {
 }
 
 void Scheduler::eager_worker(int index) {
+  name_this_thread("kiln-form" + std::to_string(index));
   ExecutionContext* ctx = contexts_[static_cast<size_t>(index)].get();
   // The hand-off between this thread (forms and assembles batches) and the runner (runs and answers them). The slot
   // holds at most one assembled batch; a batch is formed only once the slot is empty, so the buffer set it is
@@ -361,6 +364,7 @@ void Scheduler::eager_worker(int index) {
   std::optional<PreparedBatch> slot;
   bool done = false;
   std::thread runner([&] {
+    name_this_thread("kiln-run" + std::to_string(index));
     for (;;) {
       PreparedBatch next;
       {

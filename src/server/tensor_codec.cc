@@ -12,6 +12,7 @@
 #include "kiln/engine.h"
 #include "server/cuda_shm.h"      // cuda_copy (CUDA shared-memory inputs)
 #include "server/shm_registry.h"  // guarded_copy / write_shm_output (shared-memory bytes)
+#include "server/thread_name.h"
 
 namespace kiln::server {
 
@@ -34,6 +35,7 @@ size_t parallel_copy(char* dst, const std::vector<std::pair<const char*, size_t>
   const unsigned threads = total >= kParallelBytes ? std::min(kMaxThreads, cores / 2) : 1;
   std::atomic<size_t> failed{pieces.size()};
   auto copy_range = [&](size_t begin, size_t end) {  // output bytes [begin, end)
+    if (begin != 0) name_this_thread("kiln-copy");
     size_t at = 0;
     for (size_t i = 0; i < pieces.size(); ++i) {
       const auto& [src, n] = pieces[i];
