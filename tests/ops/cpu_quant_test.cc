@@ -214,6 +214,46 @@ TEST(CpuQuant, QLinearConvOnOnednn) {
   }
 }
 
+// FusedQLinearConv (fuse_qconv_add): the residual R through oneDNN's sum post-op, R uint8 or int8 with its own scale
+// and zero point, y of either type; with and without bias, per-channel weights, grouped and 1-D.
+TEST(CpuQuant, FusedQLinearConvResidual) {
+  rng().seed(2027);
+  const std::vector<QConvCase> cases = {
+      {{1, 8, 9, 9}, {8, 8, 3, 3}, {1, 1, 1, 1}, {1, 1}, 1, true, true},
+      {{2, 32, 14, 14}, {64, 32, 1, 1}, {}, {}, 1, true, false},
+      {{1, 16, 10, 10}, {16, 1, 3, 3}, {1, 1, 1, 1}, {2, 2}, 16, false, true},  // depthwise, stride 2
+      {{1, 4, 20}, {6, 4, 5}, {2, 2}, {1}, 1, true, true},                      // 1-D
+  };
+  for (DType rt : {DType::kUInt8, DType::kInt8}) {
+    for (DType yt : {DType::kUInt8, DType::kInt8}) {
+      for (const QConvCase& c : cases) {
+        const std::string what = std::string("fused qconv r") + dtype_name(rt) + " y" + dtype_name(yt) + " " +
+                                 dims_to_string(c.x) + " w" + dims_to_string(c.w);
+        Attrs a;
+        if (!c.pads.empty()) a.set("pads", c.pads);
+        if (!c.strides.empty()) a.set("strides", c.strides);
+        a.set("group", c.group);
+        const int64_t m = c.w[0];
+        Dims y{c.x[0], m};
+        for (size_t i = 2; i < c.x.size(); ++i) {
+          const int64_t pad = c.pads.empty() ? 0 : c.pads[i - 2] + c.pads[i - 2 + c.x.size() - 2];
+          const int64_t stride = c.strides.empty() ? 1 : c.strides[i - 2];
+          y.push_back((c.x[i] + pad - c.w[i]) / stride + 1);
+        }
+        Tensor ws = c.per_channel ? random_f32({m}, 0.002f, 0.01f) : scalar_f32(0.005f);
+        Tensor wz = c.per_channel ? Tensor(DType::kInt8, {m}) : scalar_q(DType::kInt8, 0);
+        if (c.per_channel) std::fill(wz.data<int8_t>(), wz.data<int8_t>() + m, 0);
+        std::vector<Tensor> in{random_q(DType::kUInt8, c.x), scalar_f32(0.02f), scalar_q(DType::kUInt8, 121),
+                               random_s8(c.w), ws, wz, scalar_f32(0.05f), scalar_q(yt, yt == DType::kInt8 ? 2 : 117),
+                               c.bias ? random_int(DType::kInt32, {m}, -20000, 20000) : Tensor(),
+                               random_q(rt, y), scalar_f32(0.03f), scalar_q(rt, rt == DType::kInt8 ? -3 : 130)};
+        check_quant(OpKind::kFusedQLinearConv, in, a, what, "onednn_qconv",
+                    c.bias ? std::vector<size_t>{3, 4, 5, 8} : std::vector<size_t>{3, 4, 5});
+      }
+    }
+  }
+}
+
 TEST(CpuQuant, QLinearMatMulOnOnednn) {
   rng().seed(2026);  // the same data whichever tests ran before
   struct Case { Dims a, b; bool per_column; float y_scale; int sat; };

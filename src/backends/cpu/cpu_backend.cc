@@ -20,10 +20,11 @@ class CpuBackend : public Backend {
     return NodeSupport::no("cpu: " + why);
   }
   // Elementwise chains run as one vectorized pass over memory (kernels/fused_elementwise); a BatchNormalization no
-  // conv absorbed runs as a depthwise conv with its ReLU on the blocked hand-off; NHWC is cuDNN's layout.
+  // conv absorbed runs as a depthwise conv with its ReLU on the blocked hand-off; a residual QLinearAdd joins the int8
+  // convolution before it (oneDNN's sum post-op); NHWC is cuDNN's layout.
   bool wants_pass(const std::string& pass) const override {
     return pass == "fuse_elementwise_chains" || pass == "fold_qdq" || pass == "fold_qdq_binary" ||
-           pass == "batch_norm_as_depthwise";
+           pass == "fuse_qconv_add" || pass == "batch_norm_as_depthwise";
   }
   // bf16 where the CPU multiplies it natively (AVX512-BF16, AMX): the build then keeps float32 for kernel classes it
   // measures faster that way (precision_choice.h); float32 elsewhere, where oneDNN only emulates bf16.

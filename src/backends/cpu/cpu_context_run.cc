@@ -107,7 +107,7 @@ int64_t contraction_macs(const Node& n, const std::vector<const Tensor*>& in) {
     case OpKind::kConv: case OpKind::kFusedConv: case OpKind::kConvInteger: case OpKind::kConvTranspose:
       conv = true;
       break;
-    case OpKind::kQLinearConv:
+    case OpKind::kQLinearConv: case OpKind::kFusedQLinearConv:
       conv = true;
       w = 3;
       break;

@@ -23,6 +23,7 @@ void register_nn_infer(InferRegistry& r) {
   r.add(OpKind::kConv, infer_conv);
   r.add(OpKind::kConvInteger, infer_conv_integer);
   r.add(OpKind::kQLinearConv, infer_qlinear_conv);
+  r.add(OpKind::kFusedQLinearConv, infer_qlinear_conv);  // Y as QLinearConv's; R has Y's shape (docs/fused-ops.md)
   r.add(OpKind::kDeformConv, infer_deform_conv);
   r.add(OpKind::kConvTranspose, infer_conv_transpose);
   for (OpKind op : {OpKind::kAveragePool, OpKind::kMaxPool, OpKind::kLpPool}) r.add(op, infer_pool);

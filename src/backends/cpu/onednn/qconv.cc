@@ -7,7 +7,11 @@
 // (+128, zero point too) because oneDNN halves the weights of int8-source convolutions on CPUs without VNNI; there,
 // weights beyond +-64 (which would saturate oneDNN's int16 pair sums) also run on the reference kernel (docs/int8.md).
 // oneDNN's own temporaries (blocked source/destination, scratchpad) get slack: its 2.6 AMX 1x1 kernel overruns them.
+// FusedQLinearConv (fuse_qconv_add: QLinearConv + the QLinearAdd of a residual R) adds R through oneDNN's sum post-op:
+// R is copied into the destination first (in its layout) and y = osc * acc + (R_scale / y_scale) * (R - R_zp) + y_zp,
+// rounded once, so a residual Add costs a copy instead of its own pass (and float32 divisions) over the tensor.
 #include <cstring>
+#include <optional>
 
 #include "backends/cpu/onednn/common.h"
 #include "backends/cpu/onednn/kernels.h"
@@ -26,8 +30,17 @@ memory::data_type dt_of(DType t) {
 }
 bool is_q8(DType t) { return t == DType::kInt8 || t == DType::kUInt8; }
 
+// The residual of a FusedQLinearConv as oneDNN's sum post-op: dst = ... + scale * (R - zero_point).
+struct SumPostOp {
+  float scale = 0;
+  int32_t zero_point = 0;
+  DType r_t = DType::kUndefined;
+  bool operator==(const SumPostOp&) const = default;
+};
+
 struct QConvState {
   Dims x_dims, w_dims, y_dims;
+  std::optional<SumPostOp> sum;
   DType x_t = DType::kUndefined, y_t = DType::kUndefined;
   std::vector<float> scales;
   const void* w_ptr = nullptr;
@@ -60,7 +73,7 @@ int32_t zero_point(const CpuKernelContext& ctx, size_t i) {
 }
 
 Status build(CpuKernelContext& ctx, QConvState& s, const Tensor& x, const Tensor& w, bool has_bias, DType y_t,
-             const std::vector<float>& scales) {
+             const std::vector<float>& scales, const std::optional<SumPostOp>& sum) {
   const Attrs& a = ctx.attrs();
   const int64_t g = a.get_int("group", 1);
   const size_t nd = x.rank() - 2;
@@ -92,6 +105,11 @@ Status build(CpuKernelContext& ctx, QConvState& s, const Tensor& x, const Tensor
   attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
   if (!integer_out) attr.set_zero_points(DNNL_ARG_DST, 0, {DNNL_RUNTIME_S32_VAL});
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  if (sum) {
+    dnnl::post_ops ops;
+    ops.append_sum(sum->scale, sum->zero_point, dt_of(sum->r_t));
+    attr.set_post_ops(ops);
+  }
   using PD = dnnl::convolution_forward::primitive_desc;
   auto make = [&] { return PD(desc, attr, engine()); };
   // The implementation: the plan's tactic, or while the build tunes, the fastest here (common.h). At batch 1
@@ -117,22 +135,42 @@ Status build(CpuKernelContext& ctx, QConvState& s, const Tensor& x, const Tensor
   s.x_t = x.dtype();
   s.y_t = y_t;
   s.scales = scales;
+  s.sum = sum;
   s.has_bias = has_bias;
   s.w_ptr = nullptr;  // forces the weight reorder
   return ok_status();
 }
 
-// The shared run of both ops: (re)builds the primitive when shapes, types or scales change, reorders the weights
-// (input `w_index`, bias input `b_index`) when their bytes change, and writes output 0.
+// Fills `dst` (the primitive's destination, in its layout) with the residual R (input 9) for the sum post-op: a copy
+// when R was handed off in that layout, else a reorder from R's hand-off or plain bytes.
+void place_residual(const CpuKernelContext& ctx, const Tensor& r, const memory& dst) {
+  memory::desc want = dst.get_desc();
+  want.data.data_type = static_cast<dnnl_data_type_t>(dt_of(r.dtype()));  // R's bytes, reinterpreted by the post-op
+  const memory target(want, engine(), dst.get_data_handle());
+  const memory::desc r_plain_md = plain_md(r.dims(), dt_of(r.dtype()));
+  OnednnHandoff* h = onednn_handoff(ctx, 9);
+  const memory from = h ? h->mem : memory(r_plain_md, engine(), const_cast<void*>(r.raw()));
+  if (from.get_desc() == want) {
+    std::memcpy(dst.get_data_handle(), from.get_data_handle(), want.get_size());
+  } else {
+    reorder(from, target);
+    stream().wait();
+  }
+}
+
+// The shared run of the ops: (re)builds the primitive when shapes, types, scales or the sum post-op change, reorders
+// the weights (input `w_index`, bias input `b_index`) when their bytes change, and writes output 0. `residual`:
+// FusedQLinearConv's R (input 9), added through `sum`.
 Status run_common(CpuKernelContext& ctx, const Tensor& x, const Tensor& w, size_t w_index, const Tensor* b,
-                  size_t b_index, int32_t x_zp, int32_t y_zp, DType y_t, const std::vector<float>& scales) {
+                  size_t b_index, int32_t x_zp, int32_t y_zp, DType y_t, const std::vector<float>& scales,
+                  const Tensor* residual = nullptr, const std::optional<SumPostOp>& sum = std::nullopt) {
   auto& slot = ctx.node_state();
   if (!slot) slot = std::make_shared<QConvState>();
   auto& s = *static_cast<QConvState*>(slot.get());
   try {
     if (s.x_dims != x.dims() || s.w_dims != w.dims() || s.has_bias != (b != nullptr) || s.x_t != x.dtype() ||
-        s.y_t != y_t || s.scales != scales)
-      KILN_RETURN_IF_ERROR(build(ctx, s, x, w, b != nullptr, y_t, scales));
+        s.y_t != y_t || s.scales != scales || s.sum != sum)
+      KILN_RETURN_IF_ERROR(build(ctx, s, x, w, b != nullptr, y_t, scales, sum));
     for (size_t i : {w_index, b_index})
       if (CpuHandoff* h = ctx.input_handoff(i)) KILN_RETURN_IF_ERROR(h->materialize());
     const bool w_const = ctx.input_is_constant(w_index) && (!b || ctx.input_is_constant(b_index));
@@ -164,6 +202,7 @@ Status run_common(CpuKernelContext& ctx, const Tensor& x, const Tensor& w, size_
     KILN_ASSIGN_OR_RETURN(memory src_used,
                           source_memory(ctx, 0, src, s.src_plain ? nullptr : &s.src_tmp, s.pd.src_desc()));
     memory& dst = s.dst_plain ? dst_plain : s.dst_tmp;
+    if (residual) place_residual(ctx, *residual, dst);
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src_used},
                                          {DNNL_ARG_WEIGHTS, s.weights},
                                          {DNNL_ARG_DST, dst},
@@ -182,6 +221,7 @@ Status run_common(CpuKernelContext& ctx, const Tensor& x, const Tensor& w, size_
 }
 
 Status run_qconv(CpuKernelContext& ctx) {
+  const bool fused = ctx.node().op == OpKind::kFusedQLinearConv;
   const Tensor& x = ctx.input(0);
   const Tensor& w = ctx.input(3);
   const Tensor* b = ctx.has_input(8) ? &ctx.input(8) : nullptr;
@@ -208,7 +248,15 @@ Status run_qconv(CpuKernelContext& ctx) {
   std::vector<float> scales(static_cast<size_t>(ws.numel()));
   for (int64_t c = 0; c < ws.numel(); ++c)
     scales[c] = static_cast<float>(double(xs.data<float>()[0]) * ws.data<float>()[c] / ys.data<float>()[0]);
-  return run_common(ctx, x, w, 3, b, 8, zero_point(ctx, 2), zero_point(ctx, 7), y_t, scales);
+  if (!fused) return run_common(ctx, x, w, 3, b, 8, zero_point(ctx, 2), zero_point(ctx, 7), y_t, scales);
+  // FusedQLinearConv: R [Y's dims] 8-bit, R_scale float32, R_zero_point per tensor of R's type.
+  const Tensor& r = ctx.input(9);
+  const Tensor& rs = ctx.input(10);
+  if (!is_q8(r.dtype()) || rs.dtype() != DType::kFloat32 || rs.numel() != 1 ||
+      (ctx.has_input(11) && (ctx.input(11).numel() != 1 || ctx.input(11).dtype() != r.dtype())))
+    return ctx.unsupported("residual: uint8/int8 R, per-tensor float32 scale and zero point");
+  SumPostOp sum{static_cast<float>(double(rs.data<float>()[0]) / ys.data<float>()[0]), zero_point(ctx, 11), r.dtype()};
+  return run_common(ctx, x, w, 3, b, 8, zero_point(ctx, 2), zero_point(ctx, 7), y_t, scales, &r, sum);
 }
 
 // ConvInteger: X, W, optional x_zero_point (per tensor) and w_zero_point (must be zero) -> int32 Y.
@@ -237,6 +285,14 @@ NodeSupport supports_qconv(const Graph& g, const Node& n) {
   return NodeSupport::yes();
 }
 
+NodeSupport supports_fused_qconv(const Graph& g, const Node& n) {
+  NodeSupport conv = supports_qconv(g, n);
+  if (!conv.supported) return conv;
+  if (!n.has_input(9) || !is_q8(dtype_of(g, n, 9))) return NodeSupport::no("onednn_qconv: uint8/int8 residual R only");
+  if (!is_f32(g, n, 10)) return NodeSupport::no("onednn_qconv: float32 R_scale only");
+  return NodeSupport::yes();
+}
+
 NodeSupport supports_conv_integer(const Graph& g, const Node& n) {
   const DType xt = dtype_of(g, n, 0), wt = dtype_of(g, n, 1);
   if (!is_q8(xt) || wt != DType::kInt8) return NodeSupport::no("onednn_conv_integer: uint8/int8 X and int8 W only");
@@ -249,6 +305,7 @@ NodeSupport supports_conv_integer(const Graph& g, const Node& n) {
 
 void register_onednn_qconv(CpuKernelRegistry& r) {
   r.add(OpKind::kQLinearConv, {"onednn_qconv", supports_qconv, run_qconv, /*takes_handoffs=*/true});
+  r.add(OpKind::kFusedQLinearConv, {"onednn_qconv", supports_fused_qconv, run_qconv, /*takes_handoffs=*/true});
   r.add(OpKind::kConvInteger,
         {"onednn_conv_integer", supports_conv_integer, run_conv_integer, /*takes_handoffs=*/true});
 }

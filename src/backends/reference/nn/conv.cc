@@ -1,4 +1,4 @@
-// Reference Conv, ConvInteger and QLinearConv: direct N-D convolution loops computed in double.
+// Reference Conv, ConvInteger, QLinearConv and FusedQLinearConv: direct N-D convolution loops computed in double.
 #include <cmath>
 
 #include "backends/reference/nn/nn_util.h"
@@ -148,7 +148,7 @@ Status conv_integer_kernel(KernelContext& ctx) {
   return ok_status();
 }
 
-// QLinearConv inputs: x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp, B.
+// QLinearConv inputs: x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp, B (FusedQLinearConv: + R, R_scale, R_zp).
 Status qlinear_conv_kernel(KernelContext& ctx) {
   for (size_t i : {0, 1, 3, 4, 6}) KILN_RETURN_IF_ERROR(ctx.require_tensor(i));
   const Tensor& x = ctx.input(0);
@@ -183,6 +183,21 @@ Status qlinear_conv_kernel(KernelContext& ctx) {
     bias = nn::read_doubles(b);
   }
   Dims od = conv_out_dims(s);
+  // FusedQLinearConv: the residual R (input 9, Y's shape) dequantized with R_scale / R_zero_point (10, 11) joins the
+  // accumulators before the one requantization.
+  std::vector<double> rv;
+  double rs = 0;
+  if (ctx.node().op == OpKind::kFusedQLinearConv) {
+    for (size_t i : {9, 10}) KILN_RETURN_IF_ERROR(ctx.require_tensor(i));
+    const Tensor& r = ctx.input(9);
+    if (!is_8bit(r.dtype()) || r.dims() != od)
+      return ctx.error("residual R must be int8/uint8 of Y's shape " + nn::dims_str(od) + "; got " +
+                       dtype_name(r.dtype()) + " " + nn::dims_str(r.dims()));
+    KILN_RETURN_IF_ERROR(subtract_zero_point(ctx, 11, r, r.dtype(), false, "R", &rv));
+    auto rsv = nn::read_doubles(ctx.input(10));
+    if (rsv.size() != 1) return ctx.error("R_scale must be a scalar");
+    rs = rsv[0];
+  }
   KILN_RETURN_IF_ERROR(nn::alloc(ctx, ydt, od).status());
   auto acc = conv_loops(xv, wv, ctx.has_input(8) ? &bias : nullptr, s);
   const double lo = ydt == DType::kInt8 ? -128 : 0, hi = ydt == DType::kInt8 ? 127 : 255;
@@ -190,7 +205,7 @@ Status qlinear_conv_kernel(KernelContext& ctx) {
   for (size_t i = 0; i < acc.size(); ++i) {
     int64_t mi = (static_cast<int64_t>(i) / per_m) % s.m;
     double scale = xs[0] * ws[ws.size() == 1 ? 0 : mi] / ys[0];
-    double q = std::nearbyint(acc[i] * scale) + yzp;
+    double q = std::nearbyint(rv.empty() ? acc[i] * scale : acc[i] * scale + rv[i] * rs / ys[0]) + yzp;
     acc[i] = std::min(hi, std::max(lo, q));
   }
   KILN_ASSIGN_OR_RETURN(Tensor out, nn::make_tensor(ydt, od, acc));
@@ -204,7 +219,11 @@ namespace nn {
 Status conv(KernelContext& ctx) { return conv_kernel(ctx); }
 Status conv_integer(KernelContext& ctx) { return conv_integer_kernel(ctx); }
 // layout="NHWC" (layout_nhwc on the GPU's int8 regions): X [N, H, W, C], W [M, kH, kW, C/g], Y [N, oH, oW, M].
-Status qlinear_conv(KernelContext& ctx) { return run_channels_last(ctx, {0, 3}, qlinear_conv_kernel); }
+// FusedQLinearConv's residual R is channels-last there too.
+Status qlinear_conv(KernelContext& ctx) {
+  if (ctx.node().op == OpKind::kFusedQLinearConv) return run_channels_last(ctx, {0, 3, 9}, qlinear_conv_kernel);
+  return run_channels_last(ctx, {0, 3}, qlinear_conv_kernel);
+}
 }  // namespace nn
 
 }  // namespace kiln

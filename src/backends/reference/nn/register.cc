@@ -8,6 +8,7 @@ void register_nn_kernels(KernelRegistry& r) {
   r.add(OpKind::kConv, nn::conv);
   r.add(OpKind::kConvInteger, nn::conv_integer);
   r.add(OpKind::kQLinearConv, nn::qlinear_conv);
+  r.add(OpKind::kFusedQLinearConv, nn::qlinear_conv);
   r.add(OpKind::kConvTranspose, nn::conv_transpose);
   r.add(OpKind::kCol2Im, nn::col2im);
   r.add(OpKind::kDeformConv, nn::deform_conv);

@@ -1,0 +1,152 @@
+// Tests of fuse_qconv_add: QLinearConv -> QLinearAdd(conv output, R) becomes one FusedQLinearConv whose reference
+// outputs stay within one output quantization step of the unfused pair (one rounding instead of two);
+// conv outputs read elsewhere, a different dequantization of the conv output, a broadcast R and --exact-qdq stay.
+#include "tests/passes/fuse_test_util.h"
+
+namespace {
+
+using namespace kiln_pass_test;  // NOLINT
+
+constexpr float kOutScale = 0.04f;
+
+Tensor weights(unsigned seed) {
+  Tensor w(DType::kInt8, {6, 4, 3, 3});
+  std::mt19937 g(seed);
+  std::uniform_int_distribution<int> u(-60, 60);
+  for (int64_t i = 0; i < w.numel(); ++i) w.data<int8_t>()[i] = static_cast<int8_t>(u(g));
+  return w;
+}
+
+struct Options {
+  bool conv_first = true;        // the conv output is the Add's A (else B)
+  bool two_convs = false;        // R is a second QLinearConv's output
+  bool conv_also_output = false;  // the conv output is a graph output too
+  bool other_a_scale = false;    // the Add dequantizes the conv output with another scale
+  bool broadcast_r = false;      // R is [1, 6, 1, 1]
+  DType r_type = DType::kUInt8;
+};
+
+// x, r (float) -> QuantizeLinear; QLinearConv(xq) [, QLinearConv(xq) as R]; QLinearAdd; DequantizeLinear -> out.
+Graph residual_graph(const Options& o) {
+  GraphBuilder b(13);
+  b.input("x", {1, 4, 6, 6});
+  b.input("r", o.broadcast_r ? std::vector<int64_t>{1, 6, 1, 1} : std::vector<int64_t>{1, 6, 6, 6});
+  b.constant("xs", scalar_f32(0.02f)).constant("xz", scalar_q8(DType::kUInt8, 128));
+  b.constant("rs", scalar_f32(0.015f)).constant("rz", scalar_q8(o.r_type, o.r_type == DType::kInt8 ? 3 : 125));
+  b.constant("ys", scalar_f32(0.05f)).constant("yz", scalar_q8(DType::kUInt8, 120));
+  b.constant("ys2", scalar_f32(0.06f));
+  b.constant("cs", scalar_f32(kOutScale)).constant("cz", scalar_q8(DType::kUInt8, 100));
+  b.constant("w1", weights(1)).constant("w2", weights(2)).constant("ws", scalar_f32(0.01f));
+  b.constant("wz", scalar_q8(DType::kInt8, 0));
+  Tensor bias(DType::kInt32, {6});
+  for (int i = 0; i < 6; ++i) bias.data<int32_t>()[i] = 300 * i - 700;
+  b.constant("bias", bias);
+  b.node(OpKind::kQuantizeLinear, {"x", "xs", "xz"}, {"xq"});
+  b.node(OpKind::kQuantizeLinear, {"r", "rs", "rz"}, {"rq"});
+  const std::vector<int64_t> pads{1, 1, 1, 1};
+  b.node(OpKind::kQLinearConv, {"xq", "xs", "xz", "w1", "ws", "wz", "ys", "yz", "bias"}, {"y"}).attrs.set("pads", pads);
+  std::string r = "rq", r_scale = "rs", r_zp = "rz";
+  if (o.two_convs) {
+    b.node(OpKind::kQLinearConv, {"xq", "xs", "xz", "w2", "ws", "wz", "ys", "yz"}, {"y2"}).attrs.set("pads", pads);
+    r = "y2", r_scale = "ys", r_zp = "yz";
+  }
+  std::vector<std::string> conv_side{"y", o.other_a_scale ? "ys2" : "ys", "yz"}, r_side{r, r_scale, r_zp};
+  std::vector<std::string> in = o.conv_first ? conv_side : r_side;
+  const std::vector<std::string>& second = o.conv_first ? r_side : conv_side;
+  in.insert(in.end(), second.begin(), second.end());
+  in.insert(in.end(), {"cs", "cz"});
+  b.node(OpKind::kQLinearAdd, in, {"c"});
+  b.node(OpKind::kDequantizeLinear, {"c", "cs", "cz"}, {"out"});
+  b.output("out");
+  if (o.conv_also_output) b.output("y");
+  return b.finish();
+}
+
+// Runs the pass; every output value within one output step of the unfused graph's. The unfused conv output's own
+// rounding (up to half of its step, 0.05 here, against the output's 0.04) moves about a third of them; at most half.
+Graph run_within_one_step(const Graph& g, bool changes, const PassOptions& options = {}) {
+  auto pass = make_fuse_qconv_add_pass();
+  Graph after = g;
+  EXPECT_EQ(run_pass_checked(*pass, after, options), changes) << print_graph(after);
+  for (unsigned seed : {1u, 2u, 3u}) {
+    auto inputs = random_inputs(g, seed);
+    auto a = run_graph(g, inputs);
+    auto b = run_graph(after, inputs);
+    EXPECT_TRUE(a.ok() && b.ok()) << (a.ok() ? b.status().message() : a.status().message());
+    if (!a.ok() || !b.ok()) return after;
+    const Tensor& x = (*a)[0].tensor;
+    const Tensor& y = (*b)[0].tensor;
+    EXPECT_EQ(x.dims(), y.dims());
+    int64_t moved = 0;
+    for (int64_t k = 0; k < x.numel(); ++k) {
+      const double d = std::fabs(x.as_double(k) - y.as_double(k));
+      EXPECT_LE(d, kOutScale * 1.001) << "element " << k;
+      moved += d > 0;
+    }
+    EXPECT_LE(moved, x.numel() / 2) << "values that moved one step";
+  }
+  return after;
+}
+
+TEST(FuseQConvAdd, ConvOutputAsEitherOperand) {
+  for (DType rt : {DType::kUInt8, DType::kInt8}) {
+    for (bool first : {true, false}) {
+      Options o;
+      o.conv_first = first;
+      o.r_type = rt;
+      Graph g = run_within_one_step(residual_graph(o), true);
+      EXPECT_EQ(count_ops(g, OpKind::kFusedQLinearConv), 1) << print_graph(g);
+      EXPECT_EQ(count_ops(g, OpKind::kQLinearAdd) + count_ops(g, OpKind::kQLinearConv), 0);
+      for (const Node& n : g.nodes)
+        if (n.op == OpKind::kFusedQLinearConv) {
+          EXPECT_EQ(n.inputs[6], "cs");  // the Add's output quantization
+          EXPECT_EQ(n.inputs[9], "rq");
+          EXPECT_EQ(n.attrs.get_ints("pads"), (std::vector<int64_t>{1, 1, 1, 1}));
+        }
+    }
+  }
+}
+
+// Both operands are conv outputs (a downsampling block): the later conv takes the Add, the earlier one is its R.
+TEST(FuseQConvAdd, TwoConvsFuseTheLaterOne) {
+  Options o;
+  o.two_convs = true;
+  Graph g = run_within_one_step(residual_graph(o), true);
+  ASSERT_EQ(count_ops(g, OpKind::kFusedQLinearConv), 1) << print_graph(g);
+  EXPECT_EQ(count_ops(g, OpKind::kQLinearConv), 1);
+  for (const Node& n : g.nodes)
+    if (n.op == OpKind::kFusedQLinearConv) EXPECT_EQ(n.inputs[9], "y");
+}
+
+TEST(FuseQConvAdd, PatternsThatStay) {
+  Options read_twice;
+  read_twice.conv_also_output = true;
+  Options other_scale;
+  other_scale.other_a_scale = true;
+  Options broadcast;
+  broadcast.broadcast_r = true;
+  for (const Options& o : {read_twice, other_scale, broadcast}) {
+    Graph g = run_within_one_step(residual_graph(o), false);
+    EXPECT_EQ(count_ops(g, OpKind::kFusedQLinearConv), 0) << print_graph(g);
+  }
+  PassOptions exact;
+  exact.exact_qdq = true;
+  Graph g = run_within_one_step(residual_graph(Options{}), false, exact);
+  EXPECT_EQ(count_ops(g, OpKind::kFusedQLinearConv), 0);
+}
+
+// Only the CPU backend asks for it: CUDA has no FusedQLinearConv kernel.
+TEST(FuseQConvAdd, InTheCpuPipelineOnly) {
+  PassOptions cpu, cuda;
+  cpu.device = "cpu";
+  cuda.device = "cuda";
+  auto has = [](const std::vector<std::string>& names) {
+    return std::find(names.begin(), names.end(), "fuse_qconv_add") != names.end();
+  };
+  EXPECT_TRUE(has(pass_names(cpu)));
+  EXPECT_FALSE(has(pass_names(cuda)));
+  cpu.exact_qdq = true;
+  EXPECT_FALSE(has(pass_names(cpu)));
+}
+
+}  // namespace
