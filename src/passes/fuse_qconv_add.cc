@@ -5,7 +5,8 @@
 // Applies when the conv's output has no other reader and is not a graph output, the Add reads it with the conv's own
 // y_scale / y_zero_point (the QuantizeLinear -> DequantizeLinear pair fold_qdq removed), R has exactly the conv
 // output's shape (the same dims, symbolic ones by name), and the Add's C_zero_point is given (it fixes the fused
-// output's type).
+// output's type). The file also holds fuse_qmatmul_bias (below), the same idea for a GEMM's 8-bit bias Add.
+#include <cmath>
 #include <cstring>
 
 #include "passes/fuse_util.h"
@@ -83,8 +84,82 @@ class FuseQConvAdd : public Pass {
   }
 };
 
+// fuse_qmatmul_bias: QLinearMatMul (saturate=1) -> QLinearAdd(its output, an 8-bit constant bias of its last dim)
+// becomes the QLinearMatMul with Kiln's int32 bias (input 8, accumulator units: round(bias / (a_scale * b_scale[n])),
+// added to a bias it had) and the Add's output quantization: a Linear layer's bias Add in ONNX Runtime's Q/DQ models,
+// which quantize the bias like an activation. Not bit-exact (the bias is no longer rounded to 8 bits and the product
+// no longer rounded before the Add), so --exact-qdq leaves the pair alone.
+class FuseQMatMulBias : public Pass {
+ public:
+  std::string name() const override { return "fuse_qmatmul_bias"; }
+
+  Result<bool> run(Graph& g, const PassOptions& options) override {
+    if (options.exact_qdq) return false;
+    GraphIndex idx(g);
+    fuse::Rewriter rw(g);
+    for (size_t ai = 0; ai < g.nodes.size(); ++ai) {
+      const Node& add = g.nodes[ai];
+      if (add.op != OpKind::kQLinearAdd || add.inputs.size() < 8 || add.inputs[7].empty() || add.outputs.size() != 1)
+        continue;
+      for (size_t k : {size_t{0}, size_t{3}}) {
+        auto pi = idx.producer_index(add.inputs[k]);
+        if (!pi || g.nodes[*pi].op != OpKind::kQLinearMatMul || idx.sole_consumer(add.inputs[k]) != ai) continue;
+        const Node& mm = g.nodes[*pi];
+        if (mm.attrs.get_int("saturate", 0) != 1 || mm.inputs.size() < 8 || mm.outputs.size() != 1 ||
+            !same_parameter(g, mm.inputs[6], add.inputs[k + 1]) ||
+            !same_parameter(g, mm.inputs[7], input_or_empty(add, k + 2)))
+          continue;
+        const size_t bk = k == 0 ? 3 : 0;
+        const TypeInfo* yt = g.type_of(mm.outputs[0]);
+        const Tensor* bias8 = constant_value(g, add.inputs[bk]);
+        const Tensor* bias_scale = fuse::constant_f32(g, add.inputs[bk + 1]);
+        const std::string bias_zp_name = input_or_empty(add, bk + 2);
+        const Tensor* bias_zp = bias_zp_name.empty() ? nullptr : constant_value(g, bias_zp_name);
+        const Tensor* a_scale = fuse::constant_f32(g, mm.inputs[1]);
+        const Tensor* b_scale = fuse::constant_f32(g, mm.inputs[4]);
+        if (!yt || !yt->shape.rank_known || yt->shape.rank() < 1 || !yt->shape.dims.back().is_known() || !bias8 ||
+            !is_8bit_value(g, add.inputs[bk]) || !bias_scale || bias_scale->numel() != 1 ||
+            (!bias_zp_name.empty() && (!bias_zp || bias_zp->numel() != 1 || bias_zp->dtype() != bias8->dtype())) ||
+            !a_scale || a_scale->numel() != 1 || !b_scale)
+          continue;
+        const int64_t n = yt->shape.dims.back().value;
+        // The constant is one value per output column: [N], or [1, ..., 1, N] no longer than Y's rank.
+        bool per_column = bias8->numel() == n && bias8->rank() >= 1 && bias8->rank() <= yt->shape.rank();
+        for (size_t d = 0; per_column && d + 1 < bias8->rank(); ++d) per_column = bias8->dim(d) == 1;
+        if (!per_column || (b_scale->numel() != 1 && b_scale->numel() != n)) continue;
+        const Tensor* old_bias = mm.has_input(8) ? constant_value(g, mm.inputs[8]) : nullptr;
+        if (mm.has_input(8) && (!old_bias || old_bias->dtype() != DType::kInt32 || old_bias->numel() != n)) continue;
+        const double zp = bias_zp ? bias_zp->as_double(0) : 0.0;
+        Tensor acc_bias(DType::kInt32, {n});
+        bool fits = true;
+        for (int64_t c = 0; c < n && fits; ++c) {
+          const double real = double(bias_scale->data<float>()[0]) * (bias8->as_double(c) - zp);
+          const double unit = double(a_scale->data<float>()[0]) * b_scale->data<float>()[b_scale->numel() == 1 ? 0 : c];
+          const double v = std::nearbyint(real / unit) + (old_bias ? old_bias->as_double(c) : 0.0);
+          fits = unit > 0 && std::fabs(v) < 2147483647.0;
+          if (fits) acc_bias.data<int32_t>()[c] = static_cast<int32_t>(v);
+        }
+        if (!fits || rw.claimed({*pi, ai})) continue;
+        std::vector<std::string> inputs(mm.inputs.begin(), mm.inputs.begin() + 8);
+        inputs[6] = add.inputs[6];  // the Add's output quantization
+        inputs[7] = add.inputs[7];
+        inputs.push_back(g.add_constant(mm.name + "_bias_int32_fused", std::move(acc_bias)));
+        Node fused = fuse::fused_node(mm, OpKind::kQLinearMatMul, inputs, {add.outputs[0]}, mm.opset);
+        fused.attrs = mm.attrs;
+        rw.replace(ai, {std::move(fused)}, {*pi});
+        break;
+      }
+    }
+    if (!rw.changed()) return false;
+    KILN_ASSIGN_OR_RETURN(const bool applied, rw.commit());
+    remove_unused_initializers(g);
+    return applied;
+  }
+};
+
 }  // namespace
 
 std::unique_ptr<Pass> make_fuse_qconv_add_pass() { return std::make_unique<FuseQConvAdd>(); }
+std::unique_ptr<Pass> make_fuse_qmatmul_bias_pass() { return std::make_unique<FuseQMatMulBias>(); }
 
 }  // namespace kiln

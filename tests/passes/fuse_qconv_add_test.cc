@@ -1,6 +1,9 @@
 // Tests of fuse_qconv_add: QLinearConv -> QLinearAdd(conv output, R) becomes one FusedQLinearConv whose reference
 // outputs stay within one output quantization step of the unfused pair (one rounding instead of two);
 // conv outputs read elsewhere, a different dequantization of the conv output, a broadcast R and --exact-qdq stay.
+// fuse_qmatmul_bias: QLinearMatMul -> QLinearAdd of an 8-bit constant bias becomes the QLinearMatMul's int32 bias,
+// within one output step too; a wrapping (saturate=0) QLinearMatMul, a bias that is not per column and
+// --exact-qdq stay.
 #include "tests/passes/fuse_test_util.h"
 
 namespace {
@@ -135,7 +138,82 @@ TEST(FuseQConvAdd, PatternsThatStay) {
   EXPECT_EQ(count_ops(g, OpKind::kFusedQLinearConv), 0);
 }
 
-// Only the CPU backend asks for it: CUDA has no FusedQLinearConv kernel.
+// x [2, 3, 8] -> QuantizeLinear -> QLinearMatMul(saturate) -> QLinearAdd(bias | Y) -> DequantizeLinear -> out.
+Graph bias_graph(bool bias_first, int saturate, const std::vector<int64_t>& bias_dims, bool existing_bias = false) {
+  GraphBuilder b(13);
+  b.input("x", {2, 3, 8});
+  b.constant("xs", scalar_f32(0.02f)).constant("xz", scalar_q8(DType::kUInt8, 128));
+  b.constant("ys", scalar_f32(0.05f)).constant("yz", scalar_q8(DType::kUInt8, 120));
+  b.constant("cs", scalar_f32(kOutScale)).constant("cz", scalar_q8(DType::kUInt8, 100));
+  Tensor w(DType::kInt8, {8, 5});
+  std::mt19937 gen(5);
+  std::uniform_int_distribution<int> u(-60, 60);
+  for (int64_t i = 0; i < w.numel(); ++i) w.data<int8_t>()[i] = static_cast<int8_t>(u(gen));
+  Tensor ws(DType::kFloat32, {5}), wz(DType::kInt8, {5});
+  for (int c = 0; c < 5; ++c) ws.data<float>()[c] = 0.01f + 0.002f * c, wz.data<int8_t>()[c] = 0;
+  b.constant("w", w).constant("ws", ws).constant("wz", wz);
+  Tensor bias(DType::kUInt8, bias_dims);
+  for (int64_t i = 0; i < bias.numel(); ++i) bias.data<uint8_t>()[i] = static_cast<uint8_t>(40 + 37 * i % 180);
+  b.constant("bq", bias).constant("bs", scalar_f32(0.01f)).constant("bz", scalar_q8(DType::kUInt8, 128));
+  b.node(OpKind::kQuantizeLinear, {"x", "xs", "xz"}, {"xq"});
+  std::vector<std::string> mm_in{"xq", "xs", "xz", "w", "ws", "wz", "ys", "yz"};
+  if (existing_bias) {
+    Tensor i32(DType::kInt32, {5});
+    for (int c = 0; c < 5; ++c) i32.data<int32_t>()[c] = 400 * c - 900;
+    b.constant("b32", i32);
+    mm_in.push_back("b32");
+  }
+  b.node(OpKind::kQLinearMatMul, mm_in, {"y"}).attrs.set("saturate", int64_t{saturate});
+  std::vector<std::string> in = bias_first ? std::vector<std::string>{"bq", "bs", "bz", "y", "ys", "yz"}
+                                           : std::vector<std::string>{"y", "ys", "yz", "bq", "bs", "bz"};
+  in.insert(in.end(), {"cs", "cz"});
+  b.node(OpKind::kQLinearAdd, in, {"c"});
+  b.node(OpKind::kDequantizeLinear, {"c", "cs", "cz"}, {"out"});
+  b.output("out");
+  return b.finish();
+}
+
+Graph run_bias_pass(const Graph& g, bool changes, const PassOptions& options = {}) {
+  auto pass = make_fuse_qmatmul_bias_pass();
+  Graph after = g;
+  EXPECT_EQ(run_pass_checked(*pass, after, options), changes) << print_graph(after);
+  auto inputs = random_inputs(g, 4);
+  auto a = run_graph(g, inputs);
+  auto b = run_graph(after, inputs);
+  EXPECT_TRUE(a.ok() && b.ok());
+  if (!a.ok() || !b.ok()) return after;
+  for (int64_t k = 0; k < (*a)[0].tensor.numel(); ++k)
+    EXPECT_LE(std::fabs((*a)[0].tensor.as_double(k) - (*b)[0].tensor.as_double(k)), kOutScale * 1.001) << k;
+  return after;
+}
+
+TEST(FuseQMatMulBias, BiasAddBecomesTheInt32Bias) {
+  for (bool first : {true, false}) {
+    for (bool existing : {false, true}) {
+      for (const std::vector<int64_t>& dims : {std::vector<int64_t>{5}, std::vector<int64_t>{1, 1, 5}}) {
+        Graph g = run_bias_pass(bias_graph(first, 1, dims, existing), true);
+        EXPECT_EQ(count_ops(g, OpKind::kQLinearAdd), 0) << print_graph(g);
+        ASSERT_EQ(count_ops(g, OpKind::kQLinearMatMul), 1);
+        for (const Node& n : g.nodes)
+          if (n.op == OpKind::kQLinearMatMul) {
+            EXPECT_EQ(n.inputs.size(), 9u);
+            EXPECT_EQ(n.inputs[6], "cs");
+            EXPECT_EQ(n.attrs.get_int("saturate"), 1);
+          }
+      }
+    }
+  }
+}
+
+TEST(FuseQMatMulBias, PatternsThatStay) {
+  EXPECT_EQ(count_ops(run_bias_pass(bias_graph(false, 0, {5}), false), OpKind::kQLinearAdd), 1);     // wraps
+  EXPECT_EQ(count_ops(run_bias_pass(bias_graph(false, 1, {3, 5}), false), OpKind::kQLinearAdd), 1);  // per row too
+  PassOptions exact;
+  exact.exact_qdq = true;
+  EXPECT_EQ(count_ops(run_bias_pass(bias_graph(false, 1, {5}), false, exact), OpKind::kQLinearAdd), 1);
+}
+
+// Only the CPU backend asks for them: CUDA has no FusedQLinearConv kernel.
 TEST(FuseQConvAdd, InTheCpuPipelineOnly) {
   PassOptions cpu, cuda;
   cpu.device = "cpu";
@@ -143,10 +221,16 @@ TEST(FuseQConvAdd, InTheCpuPipelineOnly) {
   auto has = [](const std::vector<std::string>& names) {
     return std::find(names.begin(), names.end(), "fuse_qconv_add") != names.end();
   };
+  auto has_bias = [](const std::vector<std::string>& names) {
+    return std::find(names.begin(), names.end(), "fuse_qmatmul_bias") != names.end();
+  };
   EXPECT_TRUE(has(pass_names(cpu)));
+  EXPECT_TRUE(has_bias(pass_names(cpu)));
   EXPECT_FALSE(has(pass_names(cuda)));
+  EXPECT_FALSE(has_bias(pass_names(cuda)));
   cpu.exact_qdq = true;
   EXPECT_FALSE(has(pass_names(cpu)));
+  EXPECT_FALSE(has_bias(pass_names(cpu)));
 }
 
 }  // namespace
