@@ -70,7 +70,7 @@ void BuildFlags::add_to(CLI::App* cmd, bool with_profiles) {
                   "fp16/bf16: keep erf GELU in fused GEMMs (default: tanh form, fused into the GEMM epilogue)");
     cmd->add_flag("--exact-qdq", exact_qdq,
                   "Q/DQ models: run every Q/DQ pair as written (default: attention scores and probabilities in float32, "
-                  "so attention fuses)");
+                  "so attention fuses; on the CPU, residual and bias Adds join the int8 conv/GEMM before them)");
   }
 }
 
