@@ -13,6 +13,7 @@
 #include <cstring>
 #include <optional>
 
+#include "backends/cpu/kernels/common.h"
 #include "backends/cpu/onednn/common.h"
 #include "backends/cpu/onednn/kernels.h"
 
@@ -150,8 +151,13 @@ void place_residual(const CpuKernelContext& ctx, const Tensor& r, const memory& 
   const memory::desc r_plain_md = plain_md(r.dims(), dt_of(r.dtype()));
   OnednnHandoff* h = onednn_handoff(ctx, 9);
   const memory from = h ? h->mem : memory(r_plain_md, engine(), const_cast<void*>(r.raw()));
-  if (from.get_desc() == want) {
-    std::memcpy(dst.get_data_handle(), from.get_data_handle(), want.get_size());
+  if (from.get_desc() == want) {  // the usual case: R handed off in the destination's layout; a copy over the team
+    auto* to = static_cast<char*>(dst.get_data_handle());
+    const auto* src = static_cast<const char*>(from.get_data_handle());
+    const int64_t bytes = static_cast<int64_t>(want.get_size());
+    kern::parallel_range(kern::threads_for(ctx, bytes), bytes, [&](int64_t lo, int64_t hi) {
+      std::memcpy(to + lo, src + lo, static_cast<size_t>(hi - lo));
+    });
   } else {
     reorder(from, target);
     stream().wait();
