@@ -227,8 +227,10 @@ TEST(CpuQuant, FusedQLinearConvResidual) {
   for (DType rt : {DType::kUInt8, DType::kInt8}) {
     for (DType yt : {DType::kUInt8, DType::kInt8}) {
       for (const QConvCase& c : cases) {
-        const std::string what = std::string("fused qconv r") + dtype_name(rt) + " y" + dtype_name(yt) + " " +
-                                 dims_to_string(c.x) + " w" + dims_to_string(c.w);
+        // int8 x (ModelOpt-style symmetric activations) with an int8 residual and y; uint8 x with every mix.
+        const DType xt = rt == DType::kInt8 && yt == DType::kInt8 ? DType::kInt8 : DType::kUInt8;
+        const std::string what = std::string("fused qconv x") + dtype_name(xt) + " r" + dtype_name(rt) + " y" +
+                                 dtype_name(yt) + " " + dims_to_string(c.x) + " w" + dims_to_string(c.w);
         Attrs a;
         if (!c.pads.empty()) a.set("pads", c.pads);
         if (!c.strides.empty()) a.set("strides", c.strides);
@@ -243,7 +245,7 @@ TEST(CpuQuant, FusedQLinearConvResidual) {
         Tensor ws = c.per_channel ? random_f32({m}, 0.002f, 0.01f) : scalar_f32(0.005f);
         Tensor wz = c.per_channel ? Tensor(DType::kInt8, {m}) : scalar_q(DType::kInt8, 0);
         if (c.per_channel) std::fill(wz.data<int8_t>(), wz.data<int8_t>() + m, 0);
-        std::vector<Tensor> in{random_q(DType::kUInt8, c.x), scalar_f32(0.02f), scalar_q(DType::kUInt8, 121),
+        std::vector<Tensor> in{random_q(xt, c.x), scalar_f32(0.02f), scalar_q(xt, xt == DType::kInt8 ? 0 : 121),
                                random_s8(c.w), ws, wz, scalar_f32(0.05f), scalar_q(yt, yt == DType::kInt8 ? 2 : 117),
                                c.bias ? random_int(DType::kInt32, {m}, -20000, 20000) : Tensor(),
                                random_q(rt, y), scalar_f32(0.03f), scalar_q(rt, rt == DType::kInt8 ? -3 : 130)};
