@@ -58,22 +58,33 @@ class QLinearAddFusion : public Pass {
   virtual void fuse(Graph& g, const GraphIndex& idx, fuse::Rewriter& rw, size_t ai) = 0;
 };
 
-class FuseQConvAdd : public QLinearAddFusion {
+// fuse_qconv_add (QLinearConv -> FusedQLinearConv) and fuse_qmatmul_add (QLinearMatMul with saturate=1 -> the same
+// QLinearMatMul with Kiln's residual inputs 9-11: R, R_scale, R_zero_point; docs/int8.md): the residual Add of a
+// producer's output joins the producer.
+class FuseResidualAdd : public QLinearAddFusion {
  public:
-  std::string name() const override { return "fuse_qconv_add"; }
+  explicit FuseResidualAdd(OpKind producer) : producer_(producer) {}
+  std::string name() const override {
+    return producer_ == OpKind::kQLinearConv ? "fuse_qconv_add" : "fuse_qmatmul_add";
+  }
 
  protected:
+  bool producer_fits(const Node& n) const {
+    if (n.op != producer_ || n.outputs.size() != 1) return false;
+    if (producer_ == OpKind::kQLinearConv) return n.attrs.get_string("layout", "NCHW") == "NCHW";
+    return n.attrs.get_int("saturate", 0) == 1 && n.inputs.size() >= 8 && !n.has_input(9);
+  }
+
   void fuse(Graph& g, const GraphIndex& idx, fuse::Rewriter& rw, size_t ai) override {
     const Node& add = g.nodes[ai];
     if (add.inputs[0] == add.inputs[3]) return;
-    // The operand to fuse: a QLinearConv output read only by this Add; the later conv when both are.
+    // The operand to fuse: a producer's output read only by this Add; the later producer when both are.
     std::optional<size_t> conv_i;
     size_t operand = 0;  // 0: A, 3: B
     for (size_t k : {size_t{0}, size_t{3}}) {
       auto pi = idx.producer_index(add.inputs[k]);
-      if (!pi || g.nodes[*pi].op != OpKind::kQLinearConv || idx.sole_consumer(add.inputs[k]) != ai) continue;
+      if (!pi || !producer_fits(g.nodes[*pi]) || idx.sole_consumer(add.inputs[k]) != ai) continue;
       const Node& conv = g.nodes[*pi];
-      if (conv.outputs.size() != 1 || conv.attrs.get_string("layout", "NCHW") != "NCHW") continue;
       if (!same_parameter(g, input_or_empty(conv, 6), add.inputs[k + 1]) ||
           !same_parameter(g, input_or_empty(conv, 7), input_or_empty(add, k + 2)))
         continue;
@@ -93,10 +104,15 @@ class FuseQConvAdd : public QLinearAddFusion {
     inputs[7] = add.inputs[7];
     inputs.insert(inputs.end(), {r, add.inputs[rk + 1], input_or_empty(add, rk + 2)});
     while (!inputs.empty() && inputs.back().empty()) inputs.pop_back();
-    Node fused = fuse::fused_node(conv, OpKind::kFusedQLinearConv, inputs, {add.outputs[0]}, 1);
+    const bool is_conv = producer_ == OpKind::kQLinearConv;
+    Node fused = fuse::fused_node(conv, is_conv ? OpKind::kFusedQLinearConv : OpKind::kQLinearMatMul, inputs,
+                                  {add.outputs[0]}, is_conv ? 1 : conv.opset);
     fused.attrs = conv.attrs;
     rw.replace(ai, {std::move(fused)}, {*conv_i});
   }
+
+ private:
+  OpKind producer_;
 };
 
 // fuse_qmatmul_bias: QLinearMatMul (saturate=1) -> QLinearAdd(its output, an 8-bit constant bias of its last dim)
@@ -164,7 +180,8 @@ class FuseQMatMulBias : public QLinearAddFusion {
 
 }  // namespace
 
-std::unique_ptr<Pass> make_fuse_qconv_add_pass() { return std::make_unique<FuseQConvAdd>(); }
+std::unique_ptr<Pass> make_fuse_qconv_add_pass() { return std::make_unique<FuseResidualAdd>(OpKind::kQLinearConv); }
+std::unique_ptr<Pass> make_fuse_qmatmul_add_pass() { return std::make_unique<FuseResidualAdd>(OpKind::kQLinearMatMul); }
 std::unique_ptr<Pass> make_fuse_qmatmul_bias_pass() { return std::make_unique<FuseQMatMulBias>(); }
 
 }  // namespace kiln

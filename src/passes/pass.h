@@ -51,6 +51,7 @@ std::unique_ptr<Pass> make_fold_qdq_pass();
 std::unique_ptr<Pass> make_fold_qdq_binary_pass();
 std::unique_ptr<Pass> make_fuse_qconv_add_pass();
 std::unique_ptr<Pass> make_fuse_qmatmul_bias_pass();
+std::unique_ptr<Pass> make_fuse_qmatmul_add_pass();
 std::unique_ptr<Pass> make_fold_qdq_lookup_pass();
 std::unique_ptr<Pass> make_fold_qdq_moves_pass();
 std::unique_ptr<Pass> make_fold_qdq_attention_pass();

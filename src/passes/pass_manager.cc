@@ -19,7 +19,7 @@ using PassFactory = std::function<std::unique_ptr<Pass>()>;
 bool backend_wants(const PassOptions& o, const std::string& pass) {
   if (o.backend_passes) return o.backend_passes->count(pass) != 0;
   if (pass == "fold_qdq" || pass == "fold_qdq_binary") return o.device == "cpu" || o.device == "cuda";
-  if (pass == "fuse_qconv_add" || pass == "fuse_qmatmul_bias") return o.device == "cpu";
+  if (pass == "fuse_qconv_add" || pass == "fuse_qmatmul_bias" || pass == "fuse_qmatmul_add") return o.device == "cpu";
   return o.device == "cuda";
 }
 
@@ -28,7 +28,7 @@ bool backend_wants(const PassOptions& o, const std::string& pass) {
 //   asks for them (cuda: both; cpu: elementwise chains). fold_qdq_moves, fold_qdq and fold_qdq_lookup (O2+) for
 //   backends with int8 convolutions and GEMMs ("fold_qdq"); fold_qdq_binary for those that also run
 //   QLinearAdd/QLinearMul/QLinearGlobalAveragePool ("fold_qdq_binary"). cpu and cuda ask for both; cuda also for
-//   fold_qdq_fp8 (its FP8 GEMM); cpu also for fuse_qconv_add (FusedQLinearConv) and fuse_qmatmul_bias.
+//   fold_qdq_fp8 (its FP8 GEMM); cpu also for fuse_qconv_add (FusedQLinearConv), fuse_qmatmul_bias and fuse_qmatmul_add.
 std::vector<PassFactory> pass_list(const PassOptions& o) {
   std::vector<PassFactory> l;
   if (o.opt_level <= 0) return l;
@@ -56,7 +56,7 @@ std::vector<PassFactory> pass_list(const PassOptions& o) {
   l.push_back(make_simplify_broadcasts_pass);  // before fuse_attention: masks keep their small shapes
   if (fusions) {
     // Fusions, in this order (after drop_dead_conv_taps): fuse_conv_bn, fuse_gelu, fuse_layer_norm, fuse_rms_norm, fuse_attention,
-    // fuse_conv_activation, fuse_matmul_bias_activation, fuse_qconv_add, fuse_qmatmul_bias.
+    // fuse_conv_activation, fuse_matmul_bias_activation, fuse_qconv_add, fuse_qmatmul_bias, fuse_qmatmul_add.
     l.push_back(make_drop_dead_conv_taps_pass);  // weights are constants by now (fold_qdq, fold_constants)
     l.push_back(make_fuse_conv_bn_pass);
     // What no conv absorbed, as a 1x1 depthwise conv, before fuse_conv_activation takes the ReLU after it.
@@ -72,6 +72,8 @@ std::vector<PassFactory> pass_list(const PassOptions& o) {
     if (backend_wants(o, "fuse_qconv_add") && !o.exact_qdq) l.push_back(make_fuse_qconv_add_pass);
     // Likewise a Linear layer's 8-bit bias QLinearAdd into the QLinearMatMul's int32 bias (cpu).
     if (backend_wants(o, "fuse_qmatmul_bias") && !o.exact_qdq) l.push_back(make_fuse_qmatmul_bias_pass);
+    // Then a residual QLinearAdd into that QLinearMatMul (Kiln's inputs 9-11; cpu).
+    if (backend_wants(o, "fuse_qmatmul_add") && !o.exact_qdq) l.push_back(make_fuse_qmatmul_add_pass);
   }
   l.push_back(make_simplify_transpose_reshape_pass);
   if (fusions) {

@@ -16,9 +16,9 @@ struct PassOptions {
   int opt_level = 3;                       // 0: no passes; 1: cleanup; 2+: fusions; 3+: layout (GPU)
   std::string device = "cpu";              // "cpu" | "cuda": named in messages
   // The backend-specific passes the build's preferred backend asks for (Backend::wants_pass): "layout_nhwc",
-  // "fuse_elementwise_chains", "fold_qdq", "fold_qdq_binary", "fuse_qconv_add", "fuse_qmatmul_bias". Unset (callers
-  // that give only a device): the first two when device is "cuda", both fold_qdq passes on "cpu" and "cuda", the
-  // last two on "cpu".
+  // "fuse_elementwise_chains", "fold_qdq", "fold_qdq_binary", "fuse_qconv_add", "fuse_qmatmul_bias", "fuse_qmatmul_add".
+  // Unset (callers that give only a device): the first two when device is "cuda", both fold_qdq passes on "cpu" and
+  // "cuda", the last three on "cpu".
   std::optional<std::set<std::string>> backend_passes;
   std::vector<std::string> dump_ir_after;  // pass names, or "all": print the IR after those passes
   std::ostream* dump = nullptr;            // where dumps go (std::cerr when null)

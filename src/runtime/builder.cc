@@ -149,7 +149,8 @@ Result<std::shared_ptr<Engine>> build_engine_from_graph(std::shared_ptr<Graph> g
   po.exact_qdq = options.exact_qdq;
   po.backend_passes.emplace();
   for (const char* pass : {"layout_nhwc", "fuse_elementwise_chains", "fold_qdq", "fold_qdq_binary", "fold_qdq_fp8",
-                           "fuse_qconv_add", "fuse_qmatmul_bias", "batch_norm_as_depthwise"})
+                           "fuse_qconv_add", "fuse_qmatmul_bias", "fuse_qmatmul_add",
+                           "batch_norm_as_depthwise"})
     if (chain.front()->wants_pass(pass)) po.backend_passes->insert(pass);
   for (const auto& d : options.dump_ir_after)
     if (d != "import" && d != "precision" && d != "input_dtype" && d != "placement" && d != "fold_qdq_fp8_output" &&

@@ -2,7 +2,8 @@
 // uint8/int8/int32; exact), LookupTable (uint8/int8 X, 1-, 2- and 4-byte tables; exact), QLinearAdd/QLinearMul
 // (same shapes, per-channel, scalar and general broadcasts, mixed uint8/int8), MaxPool on uint8/int8 (channels-last
 // oneDNN pooling; exact), QLinearGlobalAveragePool (exact), QLinearConv and QLinearMatMul on oneDNN (uint8/int8 activations, int8 weights per tensor
-// and per channel, bias (QLinearMatMul: Kiln's input 8), pads, strides, groups, depthwise, 1-D/3-D; saturating and wrapping outputs).
+// and per channel, bias (QLinearMatMul: Kiln's input 8, and its residual inputs 9-11), pads, strides, groups, depthwise,
+// 1-D/3-D; saturating and wrapping outputs), FusedQLinearConv's residual.
 // Quantized outputs match exactly except where oneDNN's float32 requantization and the reference's float64 one
 // round a value lying within float32 rounding of a .5 boundary differently: at most 1 apart, on <= 0.5% of values
 // (QLinearAdd/QLinearMul are float32 in both and match exactly in practice; the graph test
@@ -282,6 +283,13 @@ TEST(CpuQuant, QLinearMatMulOnOnednn) {
         check_quant(OpKind::kQLinearMatMul, in, a, what, "onednn_qmatmul", {3, 4, 5});
         in.push_back(random_int(DType::kInt32, {n}, -3000, 3000));  // Kiln's input 8: an int32 bias
         check_quant(OpKind::kQLinearMatMul, in, a, what + " bias", "onednn_qmatmul", {3, 4, 5, 8});
+        if (!c.sat) continue;
+        // Kiln's inputs 9-11 (fuse_qmatmul_add): a residual R of Y's shape, R's type the other 8-bit one than y's.
+        Dims y = c.a;
+        y.back() = n;
+        const DType rt = yt == DType::kInt8 ? DType::kUInt8 : DType::kInt8;
+        in.insert(in.end(), {random_q(rt, y), scalar_f32(0.02f), scalar_q(rt, rt == DType::kInt8 ? 3 : 125)});
+        check_quant(OpKind::kQLinearMatMul, in, a, what + " bias residual", "onednn_qmatmul", {3, 4, 5, 8});
       }
     }
   }

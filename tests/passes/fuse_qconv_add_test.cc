@@ -3,7 +3,7 @@
 // conv outputs read elsewhere, a different dequantization of the conv output, a broadcast R and --exact-qdq stay.
 // fuse_qmatmul_bias: QLinearMatMul -> QLinearAdd of an 8-bit constant bias becomes the QLinearMatMul's int32 bias,
 // within one output step too; a wrapping (saturate=0) QLinearMatMul, a bias that is not per column and
-// --exact-qdq stay.
+// --exact-qdq stay. fuse_qmatmul_add: a residual Add after a QLinearMatMul joins it (Kiln's inputs 9-11).
 #include "tests/passes/fuse_test_util.h"
 
 namespace {
@@ -213,6 +213,53 @@ TEST(FuseQMatMulBias, PatternsThatStay) {
   EXPECT_EQ(count_ops(run_bias_pass(bias_graph(false, 1, {5}), false, exact), OpKind::kQLinearAdd), 1);
 }
 
+// fuse_qmatmul_add: QLinearMatMul (saturate=1, with or without its int32 bias) -> QLinearAdd(Y, r) becomes the
+// QLinearMatMul with r as its residual inputs 9-11, within one output step; a wrapping QLinearMatMul stays.
+TEST(FuseQMatMulAdd, ResidualJoinsTheMatMul) {
+  for (int saturate : {1, 0}) {
+    for (bool bias : {false, true}) {
+      GraphBuilder b(13);
+      b.input("x", {2, 3, 8}).input("r", {2, 3, 5});
+      b.constant("xs", scalar_f32(0.02f)).constant("xz", scalar_q8(DType::kUInt8, 128));
+      b.constant("rs", scalar_f32(0.015f)).constant("rz", scalar_q8(DType::kInt8, -4));
+      b.constant("ys", scalar_f32(0.05f)).constant("yz", scalar_q8(DType::kUInt8, 120));
+      b.constant("cs", scalar_f32(kOutScale)).constant("cz", scalar_q8(DType::kUInt8, 100));
+      Tensor w(DType::kInt8, {8, 5});
+      for (int64_t i = 0; i < w.numel(); ++i) w.data<int8_t>()[i] = static_cast<int8_t>((i * 37) % 121 - 60);
+      Tensor i32(DType::kInt32, {5});
+      for (int c = 0; c < 5; ++c) i32.data<int32_t>()[c] = 500 * c - 1100;
+      b.constant("w", w).constant("ws", scalar_f32(0.012f)).constant("wz", scalar_q8(DType::kInt8, 0)).constant("b32", i32);
+      b.node(OpKind::kQuantizeLinear, {"x", "xs", "xz"}, {"xq"});
+      b.node(OpKind::kQuantizeLinear, {"r", "rs", "rz"}, {"rq"});
+      std::vector<std::string> mm{"xq", "xs", "xz", "w", "ws", "wz", "ys", "yz"};
+      if (bias) mm.push_back("b32");
+      b.node(OpKind::kQLinearMatMul, mm, {"y"}).attrs.set("saturate", int64_t{saturate});
+      b.node(OpKind::kQLinearAdd, {"rq", "rs", "rz", "y", "ys", "yz", "cs", "cz"}, {"c"});
+      b.node(OpKind::kDequantizeLinear, {"c", "cs", "cz"}, {"out"});
+      b.output("out");
+      const Graph before = b.finish();
+      auto pass = make_fuse_qmatmul_add_pass();
+      Graph after = before;
+      EXPECT_EQ(run_pass_checked(*pass, after), saturate == 1) << print_graph(after);
+      auto inputs = random_inputs(before, 6);
+      auto x = run_graph(before, inputs);
+      auto y = run_graph(after, inputs);
+      ASSERT_TRUE(x.ok() && y.ok()) << (x.ok() ? y.status().message() : x.status().message());
+      for (int64_t k = 0; k < (*x)[0].tensor.numel(); ++k)
+        EXPECT_LE(std::fabs((*x)[0].tensor.as_double(k) - (*y)[0].tensor.as_double(k)), kOutScale * 1.001) << k;
+      if (saturate != 1) continue;
+      EXPECT_EQ(count_ops(after, OpKind::kQLinearAdd), 0) << print_graph(after);
+      for (const Node& n : after.nodes)
+        if (n.op == OpKind::kQLinearMatMul) {
+          ASSERT_EQ(n.inputs.size(), 12u);
+          EXPECT_EQ(n.inputs[8], bias ? "b32" : "");
+          EXPECT_EQ(n.inputs[9], "rq");
+          EXPECT_EQ(n.inputs[6], "cs");
+        }
+    }
+  }
+}
+
 // Only the CPU backend asks for them: CUDA has no FusedQLinearConv kernel.
 TEST(FuseQConvAdd, InTheCpuPipelineOnly) {
   PassOptions cpu, cuda;
@@ -222,7 +269,8 @@ TEST(FuseQConvAdd, InTheCpuPipelineOnly) {
     return std::find(names.begin(), names.end(), "fuse_qconv_add") != names.end();
   };
   auto has_bias = [](const std::vector<std::string>& names) {
-    return std::find(names.begin(), names.end(), "fuse_qmatmul_bias") != names.end();
+    return std::find(names.begin(), names.end(), "fuse_qmatmul_bias") != names.end() &&
+           std::find(names.begin(), names.end(), "fuse_qmatmul_add") != names.end();
   };
   EXPECT_TRUE(has(pass_names(cpu)));
   EXPECT_TRUE(has_bias(pass_names(cpu)));

@@ -24,7 +24,8 @@ class CpuBackend : public Backend {
   // convolution before it (oneDNN's sum post-op), an 8-bit bias Add the int8 GEMM's int32 bias; NHWC is cuDNN's layout.
   bool wants_pass(const std::string& pass) const override {
     return pass == "fuse_elementwise_chains" || pass == "fold_qdq" || pass == "fold_qdq_binary" ||
-           pass == "fuse_qconv_add" || pass == "fuse_qmatmul_bias" || pass == "batch_norm_as_depthwise";
+           pass == "fuse_qconv_add" || pass == "fuse_qmatmul_bias" || pass == "fuse_qmatmul_add" ||
+           pass == "batch_norm_as_depthwise";
   }
   // bf16 where the CPU multiplies it natively (AVX512-BF16, AMX): the build then keeps float32 for kernel classes it
   // measures faster that way (precision_choice.h); float32 elsewhere, where oneDNN only emulates bf16.

@@ -7,12 +7,14 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "backends/cpu/blocked.h"
+#include "backends/cpu/kernels/common.h"
 #include "backends/cpu/onednn/layout_reorder.h"
 #include "ir/window_params.h"
 
@@ -36,6 +38,21 @@ thread_local TacticTuning* g_tactic_tuning = nullptr;
 
 TacticTuning* active_tactic_tuning() { return g_tactic_tuning; }
 void set_active_tactic_tuning(TacticTuning* tuning) { g_tactic_tuning = tuning; }
+
+void append_sum(dnnl::post_ops& ops, const std::optional<SumPostOp>& sum) {
+  if (!sum) return;
+  ops.append_sum(sum->scale, sum->zero_point,
+                 sum->r_t == DType::kInt8 ? dnnl::memory::data_type::s8 : dnnl::memory::data_type::u8);
+}
+
+void parallel_copy(const CpuKernelContext& ctx, void* dst, const void* src, size_t bytes) {
+  auto* to = static_cast<char*>(dst);
+  const auto* from = static_cast<const char*>(src);
+  const auto n = static_cast<int64_t>(bytes);
+  kern::parallel_range(kern::threads_for(ctx, n), n, [&](int64_t lo, int64_t hi) {
+    std::memcpy(to + lo, from + lo, static_cast<size_t>(hi - lo));
+  });
+}
 
 std::unordered_map<int, dnnl::memory> zero_point_args(bool dst) {
   dnnl::memory zp(plain_md({1}, dnnl::memory::data_type::s32), engine());

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -202,6 +203,19 @@ PD tactic_descriptor(const CpuKernelContext& ctx, Make&& make, const std::unorde
 }
 // Zero-valued runtime zero points of the source and (when `dst`) the destination, for timing int8 primitives.
 std::unordered_map<int, dnnl::memory> zero_point_args(bool dst);
+
+// An 8-bit residual R added through oneDNN's sum post-op (FusedQLinearConv, QLinearMatMul's Kiln inputs 9-11):
+// dst = ... + scale * (R - zero_point), with R's bytes placed in the destination first (reinterpreted as r_t).
+struct SumPostOp {
+  float scale = 0;
+  int32_t zero_point = 0;
+  DType r_t = DType::kUndefined;
+  bool operator==(const SumPostOp&) const = default;
+};
+// Appends `sum` to `ops` (nothing when unset).
+void append_sum(dnnl::post_ops& ops, const std::optional<SumPostOp>& sum);
+// Copies `bytes` bytes from src to dst over the kernel's intra-op team.
+void parallel_copy(const CpuKernelContext& ctx, void* dst, const void* src, size_t bytes);
 
 // Appends `act` as eltwise post-ops; false when oneDNN cannot express it.
 bool append_activation(dnnl::post_ops& ops, const fused::Activation& act);

@@ -13,7 +13,6 @@
 #include <cstring>
 #include <optional>
 
-#include "backends/cpu/kernels/common.h"
 #include "backends/cpu/onednn/common.h"
 #include "backends/cpu/onednn/kernels.h"
 
@@ -30,14 +29,6 @@ memory::data_type dt_of(DType t) {
                               : memory::data_type::u8;
 }
 bool is_q8(DType t) { return t == DType::kInt8 || t == DType::kUInt8; }
-
-// The residual of a FusedQLinearConv as oneDNN's sum post-op: dst = ... + scale * (R - zero_point).
-struct SumPostOp {
-  float scale = 0;
-  int32_t zero_point = 0;
-  DType r_t = DType::kUndefined;
-  bool operator==(const SumPostOp&) const = default;
-};
 
 struct QConvState {
   Dims x_dims, w_dims, y_dims;
@@ -108,7 +99,7 @@ Status build(CpuKernelContext& ctx, QConvState& s, const Tensor& x, const Tensor
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   if (sum) {
     dnnl::post_ops ops;
-    ops.append_sum(sum->scale, sum->zero_point, dt_of(sum->r_t));
+    append_sum(ops, sum);
     attr.set_post_ops(ops);
   }
   using PD = dnnl::convolution_forward::primitive_desc;
@@ -152,12 +143,7 @@ void place_residual(const CpuKernelContext& ctx, const Tensor& r, const memory& 
   OnednnHandoff* h = onednn_handoff(ctx, 9);
   const memory from = h ? h->mem : memory(r_plain_md, engine(), const_cast<void*>(r.raw()));
   if (from.get_desc() == want) {  // the usual case: R handed off in the destination's layout; a copy over the team
-    auto* to = static_cast<char*>(dst.get_data_handle());
-    const auto* src = static_cast<const char*>(from.get_data_handle());
-    const int64_t bytes = static_cast<int64_t>(want.get_size());
-    kern::parallel_range(kern::threads_for(ctx, bytes), bytes, [&](int64_t lo, int64_t hi) {
-      std::memcpy(to + lo, src + lo, static_cast<size_t>(hi - lo));
-    });
+    parallel_copy(ctx, dst.get_data_handle(), from.get_data_handle(), want.get_size());
   } else {
     reorder(from, target);
     stream().wait();

@@ -7,10 +7,13 @@
 // saturates) oneDNN also rounds half to even, adds y's zero point and saturates into Y itself. Otherwise the scaled
 // values go to a float32 buffer and a vectorized pass rounds, adds the zero point and wraps modulo 256 as the ONNX
 // reference implementation does. On CPUs without VNNI, B values beyond +-64 run on the reference kernel (oneDNN's
-// int16 pair sums would saturate).
+// int16 pair sums would saturate). Kiln's inputs 9-11 (R, R_scale, R_zero_point; fuse_qmatmul_add, saturate=1 only) add
+// a residual of Y's shape through oneDNN's sum post-op: R is copied into Y first, then y = ... + (R_scale / y_scale) *
+// (R - R_zero_point) before the one requantization.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <unordered_map>
 
 #include "backends/cpu/kernels/vec_math.h"
@@ -34,6 +37,7 @@ struct QMatMulState {
   const void* bias_ptr = nullptr;
   DType y_t = DType::kUndefined;
   std::vector<float> scales;
+  std::optional<SumPostOp> sum;
   const void* b_ptr = nullptr;
   dnnl::matmul prim;
   memory weights, bias, scratch, src_zp, dst_zp;
@@ -71,7 +75,7 @@ float zero_point(const CpuKernelContext& ctx, size_t i) {
 }
 
 Status build(CpuKernelContext& ctx, QMatMulState& s, const Tensor& a, const Tensor& b, const std::vector<float>& scales,
-             bool direct, bool has_bias, DType y_t) {
+             bool direct, bool has_bias, DType y_t, const std::optional<SumPostOp>& sum) {
   const int64_t k = a.dim(a.rank() - 1), n = b.dim(1);
   if (b.dim(0) != k) return ctx.error("inner dimensions differ: " + dims_to_string(a.dims()) + " and " + dims_to_string(b.dims()));
   const int64_t rows = a.numel() / std::max<int64_t>(k, 1);
@@ -85,6 +89,11 @@ Status build(CpuKernelContext& ctx, QMatMulState& s, const Tensor& a, const Tens
   attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
   if (direct) attr.set_zero_points(DNNL_ARG_DST, 0, {DNNL_RUNTIME_S32_VAL});
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  if (sum) {
+    dnnl::post_ops ops;
+    append_sum(ops, sum);
+    attr.set_post_ops(ops);
+  }
   const memory::desc bias_md = has_bias ? plain_md({1, n}, memory::data_type::s32) : memory::desc();
   const dnnl::matmul::desc desc(s.a_md, b_any, bias_md, s.acc_md);
   auto make = [&] { return dnnl::matmul::primitive_desc(desc, attr, engine()); };
@@ -109,6 +118,7 @@ Status build(CpuKernelContext& ctx, QMatMulState& s, const Tensor& a, const Tens
   s.b_dims = b.dims();
   s.a_t = a.dtype();
   s.scales = scales;
+  s.sum = sum;
   s.b_ptr = nullptr;
   return ok_status();
 }
@@ -145,10 +155,24 @@ Status run_qmatmul(CpuKernelContext& ctx) {
   const Tensor* bias = ctx.has_input(8) ? &ctx.input(8) : nullptr;
   if (bias && (bias->dtype() != DType::kInt32 || bias->numel() != n))
     return ctx.error("bias (input 8) must be int32 with " + std::to_string(n) + " values");
+  // Kiln's residual (inputs 9-11, fuse_qmatmul_add): R of Y's shape through oneDNN's sum post-op.
+  const Tensor* residual = ctx.has_input(9) ? &ctx.input(9) : nullptr;
+  std::optional<SumPostOp> sum;
+  if (residual) {
+    Dims y_dims(a.dims().begin(), a.dims().end() - 1);
+    y_dims.push_back(n);
+    const Tensor& rs = ctx.input(10);
+    const bool zp_ok = !ctx.has_input(11) || (ctx.input(11).numel() == 1 && ctx.input(11).dtype() == residual->dtype());
+    if (!direct || !is_q8(residual->dtype()) || residual->dims() != y_dims || rs.dtype() != DType::kFloat32 ||
+        rs.numel() != 1 || !zp_ok)
+      return ctx.unsupported("residual: saturate=1, uint8/int8 R of Y's shape, per-tensor float32 scale and zero point");
+    sum = SumPostOp{static_cast<float>(double(rs.data<float>()[0]) / ys.data<float>()[0]),
+                    static_cast<int32_t>(zero_point(ctx, 11)), residual->dtype()};
+  }
   try {
     if (s.a_dims != a.dims() || s.b_dims != b.dims() || s.a_t != a.dtype() || s.scales != scales ||
-        s.direct != direct || s.has_bias != (bias != nullptr) || s.y_t != y_t)
-      KILN_RETURN_IF_ERROR(build(ctx, s, a, b, scales, direct, bias != nullptr, y_t));
+        s.direct != direct || s.has_bias != (bias != nullptr) || s.y_t != y_t || s.sum != sum)
+      KILN_RETURN_IF_ERROR(build(ctx, s, a, b, scales, direct, bias != nullptr, y_t, sum));
     KILN_RETURN_IF_ERROR(materialize_inputs(ctx));
     if (!ctx.input_is_constant(3) || s.b_ptr != b.raw()) {
       if (int8_pairs_saturate() && !int8_weights_safe(b.data<int8_t>(), b.numel())) {
@@ -169,6 +193,7 @@ Status run_qmatmul(CpuKernelContext& ctx) {
     if (direct) {
       *static_cast<int32_t*>(s.dst_zp.get_data_handle()) = static_cast<int32_t>(zero_point(ctx, 7));
       memory ym(s.acc_md, engine(), out->raw());
+      if (residual) parallel_copy(ctx, out->raw(), residual->raw(), residual->nbytes());
       std::unordered_map<int, memory> args{{DNNL_ARG_SRC, am},
                                            {DNNL_ARG_WEIGHTS, s.weights},
                                            {DNNL_ARG_DST, ym},

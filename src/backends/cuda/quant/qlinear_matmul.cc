@@ -14,7 +14,7 @@ namespace {
 bool is_q8(DType t) { return t == DType::kUInt8 || t == DType::kInt8; }
 
 bool supports_qlinear_matmul(const Node& node, const std::vector<const TypeInfo*>& types) {
-  (void)node;
+  if (node.has_input(9)) return false;  // Kiln's residual R (fuse_qmatmul_add, CPU builds): not on CUDA
   if (!dtype_in(types, 0, {DType::kUInt8, DType::kInt8}) || !dtype_in(types, 3, {DType::kUInt8, DType::kInt8}) ||
       !dtype_in(types, 7, {DType::kUInt8, DType::kInt8}))
     return false;

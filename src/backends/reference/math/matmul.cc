@@ -238,6 +238,24 @@ Status qlinear_matmul_kernel(KernelContext& ctx) {
                        dtype_name(bias.dtype()) + " " + shape_str(bias.dims()));
     for (size_t e = 0; e < acc.size(); ++e) acc[e] += bias.data<int32_t>()[static_cast<int64_t>(e) % p.n];
   }
+  // Inputs 9-11 (Kiln's own, fuse_qmatmul_add): a residual R of Y's shape with R_scale and R_zero_point, added in
+  // real units before the one requantization (saturate=1 only).
+  std::vector<double> rv;
+  double r_over_y = 0;
+  if (ctx.has_input(9)) {
+    for (size_t i : {9, 10}) KILN_RETURN_IF_ERROR(ctx.require_tensor(i));
+    const Tensor& r = ctx.input(9);
+    if ((r.dtype() != DType::kInt8 && r.dtype() != DType::kUInt8) || r.dims() != p.out_dims)
+      return ctx.error("residual R (input 9) must be int8/uint8 of Y's shape " + shape_str(p.out_dims) + ", got " +
+                       dtype_name(r.dtype()) + " " + shape_str(r.dims()));
+    if (ctx.attrs().get_int("saturate", 0) == 0) return ctx.error("residual R (input 9) needs saturate=1");
+    if (ctx.input(10).numel() != 1 || y_scale.size() != 1) return ctx.error("R_scale and y_scale must be scalars");
+    std::vector<double> rzp;
+    KILN_RETURN_IF_ERROR(zp_of(11, 1, "R_zero_point", &rzp));
+    rv = read_doubles(r);
+    for (double& e : rv) e -= rzp[0];
+    r_over_y = read_doubles(ctx.input(10))[0] / y_scale[0];
+  }
   const DType sdt = ctx.input(1).dtype();
   // saturate=1 (Kiln's own attribute, set by fold_qdq on the QLinearMatMul it makes from DequantizeLinear -> MatMul
   // -> QuantizeLinear): clamp to the 8-bit range as QuantizeLinear does, instead of wrapping.
@@ -251,7 +269,7 @@ Status qlinear_matmul_kernel(KernelContext& ctx) {
     double yz = yzp.size() == 1 ? yzp[0] : yzp[row];
     // The combined scale is formed in the scales' dtype, as the ONNX reference does.
     double scale = math_ref::round_to_dtype(sdt, math_ref::round_to_dtype(sdt, as * bs) / ys);
-    double v = acc[e] * scale;
+    double v = acc[e] * scale + (rv.empty() ? 0.0 : rv[static_cast<size_t>(e)] * r_over_y);
     double q = is_float8(ydt) ? v + yz : std::nearbyint(v) + yz;
     if (saturate && !is_float8(ydt)) q = std::min(ydt == DType::kInt8 ? 127.0 : 255.0, std::max(ydt == DType::kInt8 ? -128.0 : 0.0, q));
     store_quantized(y, e, q);
