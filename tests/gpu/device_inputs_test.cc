@@ -1,6 +1,6 @@
 // GPU tests of device-resident inputs (ExecutionContext::bind_inputs with DeviceInputs): the same outputs as host
 // inputs, mixed with host inputs, through CUDA graph replays, and clear errors for what is not device memory; and of
-// device_output / fetch_outputs(wanted).
+// device_output / fetch_outputs(wanted); host copies of outputs reused only when released.
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
@@ -85,6 +85,47 @@ TEST(CudaDeviceInputs, SameOutputsAsHostInputs) {
       ASSERT_TRUE(st.ok()) << st.message();
       expect_same(want[0].second.tensor, got_one[0].second.tensor);
     }
+  }
+}
+
+// Host copies of outputs come from one page-locked buffer per output that a run reuses only when the caller let go
+// of the previous run's output: a kept output keeps its values while later runs write others.
+TEST(CudaHostOutputs, ReusedOnlyWhenReleased) {
+  KILN_REQUIRE_GPU();
+  auto engine = build_add_mul();
+  ASSERT_TRUE(engine);
+  for (bool graphs : {false, true}) {
+    auto ctx = engine->create_context();
+    ctx->set_cuda_graph(graphs);
+    auto run = [&](uint64_t seed, NamedValues* out) {
+      Tensor x = random_tensor(DType::kFloat32, {4, 33}, seed);
+      Tensor y = random_tensor(DType::kFloat32, {4, 33}, seed + 100);
+      Status st = ctx->run({{"x", Value::of(x)}, {"y", Value::of(y)}}, out);
+      ASSERT_TRUE(st.ok()) << st.message();
+    };
+    NamedValues kept, first_copy, later;
+    run(1, &kept);
+    const Tensor kept_bytes = kept[0].second.tensor.clone();
+    for (uint64_t seed = 2; seed <= 4; ++seed) {
+      later.clear();
+      run(seed, &later);
+      expect_same(kept[0].second.tensor, kept_bytes);  // not overwritten by later runs
+      EXPECT_NE(0, std::memcmp(later[0].second.tensor.raw(), kept_bytes.raw(), kept_bytes.nbytes()));
+    }
+    kept.clear();  // every output released: the next runs write into the same page-locked bytes
+    later.clear();
+    run(5, &later);
+    const void* reused = later[0].second.tensor.raw();
+    EXPECT_TRUE(is_pinned_host_memory(reused));
+    later.clear();
+    run(6, &later);
+    EXPECT_EQ(later[0].second.tensor.raw(), reused);
+    NamedValues reference;  // the same run's values through a second context
+    auto other = engine->create_context();
+    Tensor x = random_tensor(DType::kFloat32, {4, 33}, 6);
+    Tensor y = random_tensor(DType::kFloat32, {4, 33}, 106);
+    ASSERT_TRUE(other->run({{"x", Value::of(x)}, {"y", Value::of(y)}}, &reference).ok());
+    expect_same(later[0].second.tensor, reference[0].second.tensor);
   }
 }
 

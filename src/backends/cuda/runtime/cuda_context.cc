@@ -343,7 +343,26 @@ Status CudaContext::ensure_host(int id) {
   if (!s.on_device) return internal_error("value has no data");
   if (capturing_) return internal_error("device-to-host copy during CUDA graph capture");
   mark_unsafe("a device-to-host copy");
-  KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::allocate(s.dtype, s.dims));
+  const int64_t numel = dims_numel(s.dims);
+  const size_t bytes = numel > 0 ? static_cast<size_t>(numel) * dtype_size(s.dtype) : 0;
+  if (host_bufs_.size() < slots_.size()) {
+    host_bufs_.resize(slots_.size());
+    host_buf_bytes_.resize(slots_.size(), 0);
+  }
+  std::shared_ptr<void>& buf = host_bufs_[static_cast<size_t>(id)];
+  if (bytes > 0 && s.dtype != DType::kString && (!buf || host_buf_bytes_[static_cast<size_t>(id)] < bytes)) {
+    // First use, or a larger shape: a new page-locked buffer (the old one lives on with whoever still holds it).
+    KILN_ASSIGN_OR_RETURN(buf, allocate_host_buffer(bytes, /*pinned=*/true));
+    host_buf_bytes_[static_cast<size_t>(id)] = bytes;
+  }
+  // The cached buffer when only the cache holds it; else (the caller kept last run's output) a fresh pageable tensor.
+  const bool reuse = bytes > 0 && buf && host_buf_bytes_[static_cast<size_t>(id)] >= bytes && buf.use_count() == 1;
+  Tensor t;
+  if (reuse) {
+    t = Tensor::wrap(s.dtype, s.dims, buf.get(), buf);
+  } else {
+    KILN_ASSIGN_OR_RETURN(t, Tensor::allocate(s.dtype, s.dims));
+  }
   if (t.nbytes()) {
     KILN_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(t.raw(), s.dev, t.nbytes(), cudaMemcpyDeviceToHost, stream_));
     KILN_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
