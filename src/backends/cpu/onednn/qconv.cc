@@ -134,13 +134,16 @@ Status build(CpuKernelContext& ctx, QConvState& s, const Tensor& x, const Tensor
 }
 
 // Fills `dst` (the primitive's destination, in its layout) with the residual R (input 9) for the sum post-op: a copy
-// when R was handed off in that layout, else a reorder from R's hand-off or plain bytes.
-void place_residual(const CpuKernelContext& ctx, const Tensor& r, const memory& dst) {
+// when R was handed off in that layout, else a reorder from R's oneDNN hand-off or its plain bytes (another
+// family's hand-off fills them first).
+Status place_residual(const CpuKernelContext& ctx, const Tensor& r, const memory& dst) {
   memory::desc want = dst.get_desc();
   want.data.data_type = static_cast<dnnl_data_type_t>(dt_of(r.dtype()));  // R's bytes, reinterpreted by the post-op
   const memory target(want, engine(), dst.get_data_handle());
   const memory::desc r_plain_md = plain_md(r.dims(), dt_of(r.dtype()));
   OnednnHandoff* h = onednn_handoff(ctx, 9);
+  if (!h)
+    if (CpuHandoff* other = ctx.input_handoff(9)) KILN_RETURN_IF_ERROR(other->materialize());
   const memory from = h ? h->mem : memory(r_plain_md, engine(), const_cast<void*>(r.raw()));
   if (from.get_desc() == want) {  // the usual case: R handed off in the destination's layout; a copy over the team
     parallel_copy(ctx, dst.get_data_handle(), from.get_data_handle(), want.get_size());
@@ -148,6 +151,7 @@ void place_residual(const CpuKernelContext& ctx, const Tensor& r, const memory& 
     reorder(from, target);
     stream().wait();
   }
+  return ok_status();
 }
 
 // The shared run of the ops: (re)builds the primitive when shapes, types, scales or the sum post-op change, reorders
@@ -163,6 +167,9 @@ Status run_common(CpuKernelContext& ctx, const Tensor& x, const Tensor& w, size_
     if (s.x_dims != x.dims() || s.w_dims != w.dims() || s.has_bias != (b != nullptr) || s.x_t != x.dtype() ||
         s.y_t != y_t || s.scales != scales || s.sum != sum)
       KILN_RETURN_IF_ERROR(build(ctx, s, x, w, b != nullptr, y_t, scales, sum));
+    if (residual && residual->dims() != s.y_dims)
+      return ctx.error("residual R (input 9) must have Y's shape " + dims_to_string(s.y_dims) + ", got " +
+                       dims_to_string(residual->dims()));
     for (size_t i : {w_index, b_index})
       if (CpuHandoff* h = ctx.input_handoff(i)) KILN_RETURN_IF_ERROR(h->materialize());
     const bool w_const = ctx.input_is_constant(w_index) && (!b || ctx.input_is_constant(b_index));
@@ -194,7 +201,7 @@ Status run_common(CpuKernelContext& ctx, const Tensor& x, const Tensor& w, size_
     KILN_ASSIGN_OR_RETURN(memory src_used,
                           source_memory(ctx, 0, src, s.src_plain ? nullptr : &s.src_tmp, s.pd.src_desc()));
     memory& dst = s.dst_plain ? dst_plain : s.dst_tmp;
-    if (residual) place_residual(ctx, *residual, dst);
+    if (residual) KILN_RETURN_IF_ERROR(place_residual(ctx, *residual, dst));
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src_used},
                                          {DNNL_ARG_WEIGHTS, s.weights},
                                          {DNNL_ARG_DST, dst},
