@@ -6,6 +6,7 @@
 
 #include <cstring>
 #include <memory>
+#include <utility>
 
 #include "ir/graph.h"
 #include "ir/shape_inference.h"
@@ -59,6 +60,11 @@ std::shared_ptr<void> to_device(const Tensor& t) {
   return std::shared_ptr<void>(p, [](void* q) { cudaFree(q); });
 }
 
+// The add_mul inputs of run `seed`: x from seed, y from seed + 100.
+std::pair<Tensor, Tensor> add_mul_inputs(uint64_t seed) {
+  return {random_tensor(DType::kFloat32, {4, 33}, seed), random_tensor(DType::kFloat32, {4, 33}, seed + 100)};
+}
+
 void expect_same(const Tensor& a, const Tensor& b) {
   ASSERT_EQ(a.nbytes(), b.nbytes());
   EXPECT_EQ(0, std::memcmp(a.raw(), b.raw(), a.nbytes()));
@@ -72,8 +78,7 @@ TEST(CudaDeviceInputs, SameOutputsAsHostInputs) {
     auto ctx = engine->create_context();
     ctx->set_cuda_graph(graphs);
     for (uint64_t seed = 1; seed <= 4; ++seed) {  // new bytes each run: a replayed graph must read them
-      Tensor x = random_tensor(DType::kFloat32, {4, 33}, seed);
-      Tensor y = random_tensor(DType::kFloat32, {4, 33}, seed + 100);
+      const auto [x, y] = add_mul_inputs(seed);
       NamedValues want, got_both, got_one;
       ASSERT_TRUE(ctx->run({{"x", Value::of(x)}, {"y", Value::of(y)}}, &want).ok());
       auto dx = to_device(x), dy = to_device(y);
@@ -98,8 +103,7 @@ TEST(CudaHostOutputs, ReusedOnlyWhenReleased) {
     auto ctx = engine->create_context();
     ctx->set_cuda_graph(graphs);
     auto run = [&](uint64_t seed, NamedValues* out) {
-      Tensor x = random_tensor(DType::kFloat32, {4, 33}, seed);
-      Tensor y = random_tensor(DType::kFloat32, {4, 33}, seed + 100);
+      const auto [x, y] = add_mul_inputs(seed);
       Status st = ctx->run({{"x", Value::of(x)}, {"y", Value::of(y)}}, out);
       ASSERT_TRUE(st.ok()) << st.message();
     };
@@ -122,8 +126,7 @@ TEST(CudaHostOutputs, ReusedOnlyWhenReleased) {
     EXPECT_EQ(later[0].second.tensor.raw(), reused);
     NamedValues reference;  // the same run's values through a second context
     auto other = engine->create_context();
-    Tensor x = random_tensor(DType::kFloat32, {4, 33}, 6);
-    Tensor y = random_tensor(DType::kFloat32, {4, 33}, 106);
+    const auto [x, y] = add_mul_inputs(6);
     ASSERT_TRUE(other->run({{"x", Value::of(x)}, {"y", Value::of(y)}}, &reference).ok());
     expect_same(later[0].second.tensor, reference[0].second.tensor);
   }

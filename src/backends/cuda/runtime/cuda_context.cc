@@ -355,8 +355,9 @@ Status CudaContext::ensure_host(int id) {
     KILN_ASSIGN_OR_RETURN(buf, allocate_host_buffer(bytes, /*pinned=*/true));
     host_buf_bytes_[static_cast<size_t>(id)] = bytes;
   }
-  // The cached buffer when only the cache holds it; else (the caller kept last run's output) a fresh pageable tensor.
-  const bool reuse = bytes > 0 && buf && host_buf_bytes_[static_cast<size_t>(id)] >= bytes && buf.use_count() == 1;
+  // The cached buffer (large enough by now) when only the cache holds it; else (the caller kept last run's output)
+  // a fresh pageable tensor.
+  const bool reuse = bytes > 0 && s.dtype != DType::kString && buf.use_count() == 1;
   Tensor t;
   if (reuse) {
     t = Tensor::wrap(s.dtype, s.dims, buf.get(), buf);
