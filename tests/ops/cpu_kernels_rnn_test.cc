@@ -1,5 +1,6 @@
-// The hand-written CPU LSTM and GRU kernels vs the reference: directions, layouts, sequence_lens, initial states,
-// peepholes, clip, input_forget, linear_before_reset, odd sizes, prepared (constant) and per-run weights.
+// The hand-written CPU LSTM, GRU and plain RNN kernels vs the reference: directions, layouts, sequence_lens, initial
+// states, peepholes, clip, input_forget, linear_before_reset, the RNN's Tanh and Relu, odd sizes, prepared (constant)
+// and per-run weights.
 // Tolerance |cpu - ref| <= 1e-5 + 1e-4 * |ref|; bf16 recurrences (bf16 engines) within the bf16 budget.
 #include "backends/cpu/onednn/common.h"
 #include "cpu_test_context.h"
@@ -16,12 +17,15 @@ struct RnnCase {
   bool lens = false, init = false, bias = true, peep = false;
   float clip = 0.f;
   int64_t flag = 0;  // input_forget (LSTM) / linear_before_reset (GRU)
+  std::string act;   // the plain RNN's activation for every direction ("": its default, Tanh)
 };
+
+int64_t gates_of(OpKind op) { return op == OpKind::kLSTM ? 4 : op == OpKind::kGRU ? 3 : 1; }
 
 // The inputs of one case: X, W, R, B, sequence_lens, initial_h (, initial_c, P), trailing absent ones dropped.
 std::vector<Tensor> case_inputs(OpKind op, const RnnCase& c) {
   const bool lstm = op == OpKind::kLSTM;
-  const int64_t G = lstm ? 4 : 3, D = c.dir == "bidirectional" ? 2 : 1;
+  const int64_t G = gates_of(op), D = c.dir == "bidirectional" ? 2 : 1;
   std::vector<Tensor> in;
   in.push_back(random_f32(c.layout ? Dims{c.N, c.S, c.I} : Dims{c.S, c.N, c.I}, -1, 1));
   // Weights scaled like trained ones (1/sqrt(fan-in)): large random R makes the recurrence chaotic, and then any
@@ -53,7 +57,8 @@ Attrs case_attrs(OpKind op, const RnnCase& c) {
   a.set("direction", c.dir);
   a.set("layout", c.layout);
   if (c.clip > 0) a.set("clip", c.clip);
-  if (c.flag) a.set(lstm ? "input_forget" : "linear_before_reset", c.flag);
+  if (c.flag && op != OpKind::kRNN) a.set(lstm ? "input_forget" : "linear_before_reset", c.flag);
+  if (!c.act.empty()) a.set("activations", std::vector<std::string>(c.dir == "bidirectional" ? 2 : 1, c.act));
   return a;
 }
 
@@ -61,7 +66,7 @@ std::string case_name(OpKind op, const RnnCase& c) {
   return std::string(op_name(op)) + " S" + std::to_string(c.S) + " N" + std::to_string(c.N) + " I" +
          std::to_string(c.I) + " H" + std::to_string(c.H) + " " + c.dir + " layout" + std::to_string(c.layout) +
          (c.lens ? " lens" : "") + (c.init ? " init" : "") + (c.peep ? " peep" : "") + (c.flag ? " flag" : "") +
-         (c.clip > 0 ? " clip" : "");
+         (c.clip > 0 ? " clip" : "") + (c.act.empty() ? "" : " " + c.act);
 }
 
 void run_case(OpKind op, const RnnCase& c) {
@@ -115,6 +120,19 @@ TEST(CpuKernelsRnn, LstmMatchesReference) {
     run_case(OpKind::kLSTM, c);
     c.peep = true;
     run_case(OpKind::kLSTM, c);
+  }
+}
+
+// The plain RNN: every case with Tanh (the default) and Relu; batch 1 with enough work per step for the team.
+TEST(CpuKernelsRnn, PlainRnnMatchesReference) {
+  std::vector<RnnCase> all = cases();
+  RnnCase team{40, 1, 20, 320};  // 102K multiply-adds per step: split over two threads by hidden units
+  team.init = true;
+  all.push_back(team);
+  for (RnnCase c : all) {
+    run_case(OpKind::kRNN, c);
+    c.act = "Relu";
+    run_case(OpKind::kRNN, c);
   }
 }
 
@@ -187,6 +205,7 @@ TEST(CpuKernelsRnn, Bf16RecurrenceWithinBudget) {
     for (const RnnCase& c : {am, bi, odd}) {
       check_bf16(OpKind::kLSTM, c, threads);
       check_bf16(OpKind::kGRU, c, threads);
+      check_bf16(OpKind::kRNN, c, threads);
       RnnCase f = c;
       f.flag = 1;
       check_bf16(OpKind::kGRU, f, threads);
@@ -221,6 +240,15 @@ TEST(CpuKernelsRnn, Refusals) {
   ok.set("hidden_size", int64_t{2});
   EXPECT_FALSE(run_cpu_kernel(OpKind::kLSTM, in, ok, 1, 22, 1, {}).supported);  // W, R not initializers
   EXPECT_TRUE(run_cpu_kernel(OpKind::kLSTM, in, ok, 1, 22, 1, {1, 2}).supported);
+  // The plain RNN: Tanh and Relu only.
+  std::vector<Tensor> rin = {random_f32({2, 1, 3}), random_f32({1, 2, 3}), random_f32({1, 2, 2})};
+  Attrs sig = ok;
+  sig.set("activations", std::vector<std::string>{"Sigmoid"});
+  EXPECT_FALSE(run_cpu_kernel(OpKind::kRNN, rin, sig, 1, 22, 1, {1, 2}).supported);
+  Attrs relu = ok;
+  relu.set("activations", std::vector<std::string>{"Relu"});
+  EXPECT_TRUE(run_cpu_kernel(OpKind::kRNN, rin, relu, 1, 22, 1, {1, 2}).supported);
+  EXPECT_TRUE(run_cpu_kernel(OpKind::kRNN, rin, ok, 1, 22, 1, {1, 2}).supported);
 }
 
 }  // namespace

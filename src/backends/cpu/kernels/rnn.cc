@@ -1,4 +1,4 @@
-// LSTM and GRU on float32 with the default activations: X.W^T for every time step at once (oneDNN's sgemm against
+// LSTM and GRU on float32 with the default activations, and the plain RNN with Tanh (its default) or Relu: X.W^T for every time step at once (oneDNN's sgemm against
 // W^T prepared once per context), then per step h.R^T for the whole batch (packed_gemm on R^T packed once) and
 // vectorized gate math; in bf16 engines both products are oneDNN bf16 matmuls where they are large enough.
 // Directions and slices of the batch rows are independent tasks that run on the context's threads at once.
@@ -85,6 +85,19 @@ KILN_VINLINE void gru_out_loop(const float* __restrict z, const float* __restric
     h[k] = (1.0f - z[k]) * n + z[k] * h[k];
   }
 }
+// The plain RNN's new state: h = tanh(g) or relu(g) of the pre-activation (biases included), clipped first.
+template <bool kRelu>
+KILN_VINLINE void rnn_cell_loop(const float* __restrict g, float* __restrict h, int64_t H, float clip) {
+  for (int64_t k = 0; k < H; ++k) {
+    const float pre = clampf(g[k], clip);
+    h[k] = kRelu ? (pre > 0.f ? pre : 0.f) : vm::tanh_f(pre);
+  }
+}
+KILN_CPU_CLONES void rnn_cell(const float* g, float* h, int64_t H, float clip, bool relu) {
+  if (relu) rnn_cell_loop<true>(g, h, H, clip);
+  else rnn_cell_loop<false>(g, h, H, clip);
+}
+
 KILN_CPU_CLONES void gru_out(const float* z, const float* r, const float* xh, const float* hh, float* h, int64_t H,
                              float clip, bool lbr) {
   if (lbr) gru_out_loop<true>(z, r, xh, hh, h, H, clip);
@@ -174,10 +187,11 @@ constexpr int64_t kTeamTotalWork = int64_t{1} << 21;
 constexpr int64_t kTeamMinUnits = 16;
 
 // Parts for a team recurrence, or 0 where the node runs otherwise: row tasks already in parallel, one thread, a GRU
-// without linear_before_reset (its hidden gate needs the whole r*h: a second meeting per step), or too little work.
-int team_parts(int threads, bool tasks_parallel, int64_t slices, bool lstm, bool lbr, int64_t S, int64_t N,
-               int64_t GH, int64_t H) {
-  if (tasks_parallel || slices != 1 || threads < 2 || !(lstm || lbr)) return 0;
+// without linear_before_reset (its hidden gate needs the whole r*h: a second meeting per step, so `one_meeting` is
+// false), or too little work.
+int team_parts(int threads, bool tasks_parallel, int64_t slices, bool one_meeting, int64_t S, int64_t N, int64_t GH,
+               int64_t H) {
+  if (tasks_parallel || slices != 1 || threads < 2 || !one_meeting) return 0;
   if (N * GH * H < kTeamStepWork || S * N * GH * H < kTeamTotalWork) return 0;
   const int64_t parts = std::min<int64_t>(threads, H / kTeamMinUnits);
   return parts >= 2 ? static_cast<int>(parts) : 0;
@@ -282,11 +296,20 @@ Prepared prepare(const CpuKernelContext& ctx, int64_t D, int64_t G, int64_t H, i
   return p;
 }
 
-NodeSupport rnn_supports(const Graph& g, const Node& n, bool lstm) {
+// Whether every activation of a plain RNN is Relu (the kernel runs Tanh, the default, and Relu).
+bool all_relu(const RnnParams& p) {
+  for (const RnnActivation& a : p.activations)
+    if (a.kind != RnnActKind::kRelu) return false;
+  return !p.activations.empty();
+}
+
+// `gates`: 4 LSTM, 3 GRU, 1 the plain RNN.
+NodeSupport rnn_supports(const Graph& g, const Node& n, int gates) {
   auto p = rnn_params(n);
   if (!p.ok()) return NodeSupport::no(p.status().message());
-  if (p->gates != (lstm ? 4 : 3)) return NodeSupport::no("not a GRU or LSTM");
-  if (!p->default_activations) return NodeSupport::no("non-default activations");
+  if (p->gates != gates) return NodeSupport::no("not the recurrent op this kernel runs");
+  if (!p->default_activations && !(gates == 1 && all_relu(*p)))
+    return NodeSupport::no(gates == 1 ? "activations other than Tanh or Relu" : "non-default activations");
   NodeSupport s = require_dtypes(g, n, {0, 1, 2, 3, 5, 6, 7}, {DType::kFloat32});
   if (!s.supported) return s;
   if (n.has_input(4) && input_dtype(g, n, 4) != DType::kInt32) return NodeSupport::no("sequence_lens is not int32");
@@ -294,8 +317,9 @@ NodeSupport rnn_supports(const Graph& g, const Node& n, bool lstm) {
   return NodeSupport::yes();
 }
 
-Status rnn_run(CpuKernelContext& ctx, bool lstm) {
-  const int64_t G = lstm ? 4 : 3;
+Status rnn_run(CpuKernelContext& ctx, int gates) {
+  const int64_t G = gates;
+  const bool lstm = G == 4, rnn = G == 1;
   const Tensor& x = ctx.input(0);
   const Tensor& w = ctx.input(1);
   const Tensor& rr = ctx.input(2);
@@ -347,8 +371,9 @@ Status rnn_run(CpuKernelContext& ctx, bool lstm) {
   if (!slot) slot = std::make_shared<RnnState>();
   RnnState& st = *static_cast<RnnState*>(slot.get());
   const bool constant = ctx.input_is_constant(1) && ctx.input_is_constant(2) && (!ctx.has_input(3) || ctx.input_is_constant(3));
-  const bool lbr = !lstm && at.linear_before_reset;
-  const bool split_h = !lstm && !lbr;
+  const bool lbr = G == 3 && at.linear_before_reset;
+  const bool split_h = G == 3 && !lbr;
+  const bool relu = rnn && !at.default_activations;  // rnn_supports: then every activation is Relu
   if (!constant || !st.prepared) {
     st.prep = prepare(ctx, D, G, H, I, split_h, lbr);
     st.prepared = constant;
@@ -369,7 +394,7 @@ Status rnn_run(CpuKernelContext& ctx, bool lstm) {
   const bool tasks_parallel = tasks > 1 && threads > 1 && S * (N / slices) * GH * H >= kParallelTaskWork;
   // Otherwise, rows that cannot be split may still run as a team split over the hidden units (float32 products).
   // In bf16 engines its products are bf16 where the CPU has AVX512-BF16, as the steps' oneDNN products would be.
-  const int team = team_parts(threads, tasks_parallel, slices, lstm, lbr, S, N, GH, H);
+  const int team = team_parts(threads, tasks_parallel, slices, !split_h, S, N, GH, H);
   const bool team_bf16 = team > 0 && onednn::use_bf16(ctx) && packed_bf16_available();
   if (team > 0 && (!ctx.input_is_constant(2) || st.team.parts != team || st.team.H != H || st.team.bf16 != team_bf16 ||
                    st.team.dir.size() != static_cast<size_t>(D)))
@@ -512,6 +537,12 @@ Status rnn_run(CpuKernelContext& ctx, bool lstm) {
             write_y(b, t, hb);
             continue;
           }
+          if (rnn) {
+            for (int64_t j = 0; j < H; ++j) g[j] += xr[j];
+            rnn_cell(g, hb, H, clip, relu);
+            write_y(b, t, hb);
+            continue;
+          }
           for (int64_t j = 0; j < 2 * H; ++j) g[j] += xr[j];
           gru_zr(g, 2 * H, clip);
           if (lbr) {
@@ -586,10 +617,12 @@ Status rnn_run(CpuKernelContext& ctx, bool lstm) {
         const int64_t t = rev ? lens[b] - 1 - s : s;
         const float* xr = xw + (batch_first ? b * S + t : t * N + b) * GH;
         float* g = part.g.data() + b * gw;
-        for (int64_t gate = 0; gate < (lstm ? G : 2); ++gate)
+        for (int64_t gate = 0; gate < (lstm || rnn ? G : 2); ++gate)
           for (int64_t k = 0; k < n; ++k) g[gate * n + k] += xr[gate * H + u0 + k];
         if (lstm) {
           lstm_cell(g, part.peep.data(), part.c.data() + b * n, hb, n, clip, coupled);
+        } else if (rnn) {
+          rnn_cell(g, hb, n, clip, relu);
         } else {
           gru_zr(g, 2 * n, clip);
           for (int64_t k = 0; k < n; ++k) g[2 * n + k] += rb[2 * H + u0 + k];
@@ -663,9 +696,11 @@ Status rnn_run(CpuKernelContext& ctx, bool lstm) {
 
 }  // namespace
 
-NodeSupport lstm_supports(const Graph& g, const Node& n) { return rnn_supports(g, n, true); }
-NodeSupport gru_supports(const Graph& g, const Node& n) { return rnn_supports(g, n, false); }
-Status lstm_run(CpuKernelContext& ctx) { return rnn_run(ctx, true); }
-Status gru_run(CpuKernelContext& ctx) { return rnn_run(ctx, false); }
+NodeSupport lstm_supports(const Graph& g, const Node& n) { return rnn_supports(g, n, 4); }
+NodeSupport gru_supports(const Graph& g, const Node& n) { return rnn_supports(g, n, 3); }
+NodeSupport plain_rnn_supports(const Graph& g, const Node& n) { return rnn_supports(g, n, 1); }
+Status lstm_run(CpuKernelContext& ctx) { return rnn_run(ctx, 4); }
+Status gru_run(CpuKernelContext& ctx) { return rnn_run(ctx, 3); }
+Status plain_rnn_run(CpuKernelContext& ctx) { return rnn_run(ctx, 1); }
 
 }  // namespace kiln::cpu::kern
