@@ -343,6 +343,15 @@ Status CudaContext::ensure_host(int id) {
   if (!s.on_device) return internal_error("value has no data");
   if (capturing_) return internal_error("device-to-host copy during CUDA graph capture");
   mark_unsafe("a device-to-host copy");
+  s.host = Value{};  // a stale copy from an earlier run would keep the slot's buffer from being reused
+  KILN_ASSIGN_OR_RETURN(Tensor t, copy_to_host(id));
+  s.host = Value::of(std::move(t));
+  s.on_host = true;
+  return ok_status();
+}
+
+Result<Tensor> CudaContext::copy_to_host(int id) {
+  const Slot& s = slots_[id];
   const int64_t numel = dims_numel(s.dims);
   const size_t bytes = numel > 0 ? static_cast<size_t>(numel) * dtype_size(s.dtype) : 0;
   if (host_bufs_.size() < slots_.size()) {
@@ -350,27 +359,28 @@ Status CudaContext::ensure_host(int id) {
     host_buf_bytes_.resize(slots_.size(), 0);
   }
   std::shared_ptr<void>& buf = host_bufs_[static_cast<size_t>(id)];
-  if (bytes > 0 && s.dtype != DType::kString && (!buf || host_buf_bytes_[static_cast<size_t>(id)] < bytes)) {
-    // First use, or a larger shape: a new page-locked buffer (the old one lives on with whoever still holds it).
-    KILN_ASSIGN_OR_RETURN(buf, allocate_host_buffer(bytes, /*pinned=*/true));
-    host_buf_bytes_[static_cast<size_t>(id)] = bytes;
-  }
-  // The cached buffer (large enough by now) when only the cache holds it; else (the caller kept last run's output)
-  // a fresh pageable tensor.
-  const bool reuse = bytes > 0 && s.dtype != DType::kString && buf.use_count() == 1;
-  Tensor t;
-  if (reuse) {
-    t = Tensor::wrap(s.dtype, s.dims, buf.get(), buf);
-  } else {
-    KILN_ASSIGN_OR_RETURN(t, Tensor::allocate(s.dtype, s.dims));
-  }
-  if (t.nbytes()) {
-    KILN_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(t.raw(), s.dev, t.nbytes(), cudaMemcpyDeviceToHost, stream_));
+  const bool cacheable = bytes > 0 && s.dtype != DType::kString;
+  // The cached buffer when only the cache holds it (the caller let go of the last copy made in it).
+  if (cacheable && (!buf || buf.use_count() == 1)) {
+    if (!buf || host_buf_bytes_[static_cast<size_t>(id)] < bytes) {
+      // First use, or a larger shape: a new page-locked buffer.
+      KILN_ASSIGN_OR_RETURN(buf, allocate_host_buffer(bytes, /*pinned=*/true));
+      host_buf_bytes_[static_cast<size_t>(id)] = bytes;
+    }
+    Tensor t = Tensor::wrap(s.dtype, s.dims, buf.get(), buf);
+    KILN_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(t.raw(), s.dev, bytes, cudaMemcpyDeviceToHost, stream_));
     KILN_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
+    return t;
   }
-  s.host = Value::of(std::move(t));
-  s.on_host = true;
-  return ok_status();
+  // Someone still holds the last copy: fresh pageable memory, filled through the page-locked staging buffer.
+  KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::allocate(s.dtype, s.dims));
+  if (t.nbytes()) {
+    KILN_ASSIGN_OR_RETURN(void* stage, pinned(t.nbytes()));
+    KILN_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(stage, s.dev, t.nbytes(), cudaMemcpyDeviceToHost, stream_));
+    KILN_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
+    std::memcpy(t.raw(), stage, t.nbytes());
+  }
+  return t;
 }
 
 }  // namespace kiln::cuda

@@ -105,6 +105,9 @@ class CudaContext : public ContextBackend {
   void unref_block(int b);
   Status ensure_device(int id);
   Status ensure_host(int id);
+  // Slot id's device bytes copied to the host: into the slot's page-locked buffer when nobody holds the previous
+  // copy from it (no allocation, no page faults, one DMA), else into fresh pageable memory through the staging buffer.
+  Result<Tensor> copy_to_host(int id);
   Result<void*> workspace(size_t bytes);
   std::string signature() const;
   // Grows input k's device buffer to at least `bytes` (captured graphs read the old one: they are dropped).
@@ -140,7 +143,8 @@ class CudaContext : public ContextBackend {
   void* pinned_ = nullptr;
   size_t pinned_bytes_ = 0;
   Result<void*> pinned(size_t bytes);
-  // Host copies of device values (ensure_host): one page-locked buffer per slot, reused while nobody else holds the
+  // Host copies of device values (copy_to_host: engine outputs and ensure_host): one page-locked buffer per slot,
+  // reused while nobody else holds the
   // previous run's copy, so a server's per-batch outputs neither fault in fresh pageable memory nor stage through the
   // driver (4 GPU instances took 37-62k minor page faults/s when every batch allocated and zeroed its outputs).
   std::vector<std::shared_ptr<void>> host_bufs_;

@@ -375,13 +375,7 @@ Status CudaContext::fetch_outputs(std::vector<Value>* outputs, const std::vector
       continue;
     }
     if (!s.on_device) return internal_error("an engine output was not produced");
-    KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::allocate(s.dtype, s.dims));
-    if (t.nbytes()) {
-      KILN_ASSIGN_OR_RETURN(void* stage, pinned(t.nbytes()));
-      KILN_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(stage, s.dev, t.nbytes(), cudaMemcpyDeviceToHost, stream_));
-      KILN_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_));
-      std::memcpy(t.raw(), stage, t.nbytes());
-    }
+    KILN_ASSIGN_OR_RETURN(Tensor t, copy_to_host(output_ids_[k]));
     outputs->push_back(Value::of(std::move(t)));
   }
   KILN_CUDA_RETURN_IF_ERROR(cudaEventRecord(ev_[1], stream_));
