@@ -40,8 +40,11 @@ struct ConvCall {
 
 // Whether cuDNN's runtime-compiled engines may serve this call. They cannot run inside CUDA graphs (run_graph_conv),
 // so they are offered only at the input shape the build tuned, where the build weighed the whole run with them
-// (without graphs) against their capturable alternatives (planner.cc); at any other shape the tactic list holds only
-// capturable engines. KILN_CUDA_CONV_RTC=0 bars them everywhere, =1 offers them at every shape (tests, diagnosis).
+// (without graphs) against their capturable alternatives (planner.cc); in engines built with
+// KILN_CUDA_CONV_RTC_PROFILES=1 (the node carries kRtcProfilesAttr), at every profile's tuned shape
+// (ctx.tactic_tuned_for_shape()), each weighed the same way. At any other shape, and on nodes the build never tuned,
+// the tactic list holds only capturable engines. KILN_CUDA_CONV_RTC=0 bars them everywhere, =1 offers them at every
+// shape (tests, diagnosis).
 bool at_tuned_shape(const CudaKernelContext& ctx) {
   static const int mode = [] {
     const char* v = std::getenv("KILN_CUDA_CONV_RTC");
@@ -49,7 +52,9 @@ bool at_tuned_shape(const CudaKernelContext& ctx) {
   }();
   if (mode >= 0) return mode == 1;
   const std::vector<int64_t> tuned = ctx.attrs().get_ints(kTacticDimsAttr, {});
-  return !tuned.empty() && Dims(tuned.begin(), tuned.end()) == ctx.input_dims(0);
+  if (tuned.empty()) return false;  // never tuned
+  if (ctx.attrs().get_int(kRtcProfilesAttr, 0) == 1) return ctx.tuning() || ctx.tactic_tuned_for_shape();
+  return Dims(tuned.begin(), tuned.end()) == ctx.input_dims(0);
 }
 
 Status plan_conv(CudaKernelContext& ctx, bool fused_op, ConvCall* c) {

@@ -21,6 +21,13 @@ constexpr const char* kHostKernel = "host";  // NodePlan::kernel of a kHost node
 // Input 0's dims when the tactic was chosen: a tactic index names a plan of that shape; kernels whose plans differ
 // per shape (cuDNN graph convolutions) run their first plan at other shapes instead of building plans up to it.
 constexpr const char* kTacticDimsAttr = "kiln_tactic_dims";
+// Set (1) on tuned nodes of an engine whose other profiles were tuned with cuDNN's runtime-compiled convolution engines
+// in their tactic lists (KILN_CUDA_CONV_RTC_PROFILES=1 at build time; conv.cc at_tuned_shape): the engine carries the
+// choice, so a run never reads a tactic index against another list than the one it was timed in.
+constexpr const char* kRtcProfilesAttr = "kiln_rtc_at_profiles";
+// Whether this build offers runtime-compiled engines at every profile's shape (KILN_CUDA_CONV_RTC_PROFILES=1; opt-in
+// until checked on a GPU: docs/gpu.md, "Runtime-compiled engines at every tuned batch size").
+bool rtc_at_every_profile_requested();
 
 struct CudaEngineState {
   int device = 0;

@@ -148,7 +148,7 @@ std::string tactic_key(const Node& n, NodeContext& ctx, const std::string& gpu) 
   }
   k << "|";
   for (const auto& [name, v] : n.attrs.all()) {
-    if (name == kTacticDimsAttr) continue;
+    if (name == kTacticDimsAttr || name == kRtcProfilesAttr) continue;
     k << name << "=";
     if (auto* i = std::get_if<int64_t>(&v))
       k << *i;
@@ -187,6 +187,10 @@ void choose_graph_breaking_tactics(const Graph& g, const TuningOptions& to, cons
                                    std::vector<NodePlan>& plans, const std::map<size_t, std::string>& keys,
                                    std::map<std::string, int64_t>& cache);
 void name_tactics(const Graph& g, std::vector<NodePlan>& plans);
+void choose_profile_graph_breaking(const Graph& g, const TuningOptions& to, const NamedValues& inputs, Engine& tmp,
+                                   const std::shared_ptr<CudaEngineState>& state, const std::map<size_t, Dims>& dims,
+                                   size_t profile, std::vector<NodePlan>& plans,
+                                   const std::map<size_t, std::string>& keys, std::map<std::string, int64_t>& cache);
 void tune_other_profiles(const std::shared_ptr<Graph>& g, const std::vector<OptimizationProfile>& profiles,
                          Engine& tmp, const std::shared_ptr<CudaEngineState>& state, const TuningOptions& limits,
                          const std::string& gpu, std::vector<NodePlan>& plans, std::map<std::string, int64_t>& cache);
@@ -324,11 +328,19 @@ void choose_graph_breaking_tactics(const Graph& g, const TuningOptions& to, cons
 // builds one profile per size, and each size then runs tactics timed at that size (at a shape no profile tuned, a cuDNN
 // convolution runs cuDNN's first plan, which measured half the speed of the tuned one for ResNet-50 at batch 64).
 // The tactics go to NodePlan::shape_tactics keyed by the node's input 0 dims there. Runtime-compiled convolution
-// engines stay at the first profile's shape (at_tuned_shape in conv.cc): these passes time only capturable tactics.
-// Timing-cache keys of these passes are marked, since the same shape's tactic list differs as the first profile's.
+// engines stay at the first profile's shape (at_tuned_shape in conv.cc), so these passes time only capturable tactics
+// and their timing-cache keys are marked (the same shape's tactic list differs from the first profile's), unless the
+// build runs with KILN_CUDA_CONV_RTC_PROFILES=1: then they are offered here too (ResNet-50 FP16 on an H100, with them
+// offered at every shape: batch 32 and 64 at 29.3k and 32.3k img/s against 13.8k and 14.9k without; batch 128 33.7k
+// either way) and, as for the first profile, when some of them win, the profile's whole run is timed both ways
+// (those tactics without graphs, their capturable alternatives with graphs) and the faster is kept.
 void tune_other_profiles(const std::shared_ptr<Graph>& g, const std::vector<OptimizationProfile>& profiles,
                          Engine& tmp, const std::shared_ptr<CudaEngineState>& state, const TuningOptions& limits,
                          const std::string& gpu, std::vector<NodePlan>& plans, std::map<std::string, int64_t>& cache) {
+  const bool rtc = rtc_at_every_profile_requested() && profiles.size() > 1;
+  if (rtc)  // the engine carries the choice (engine_state.h)
+    for (Node& n : g->nodes)
+      if (n.attrs.has(kTacticDimsAttr)) n.attrs.set(kRtcProfilesAttr, int64_t{1});
   std::vector<std::map<std::string, Dims>> tuned_shapes;
   auto opt_shapes = [](const NamedValues& in) {
     std::map<std::string, Dims> m;
@@ -353,7 +365,7 @@ void tune_other_profiles(const std::shared_ptr<Graph>& g, const std::vector<Opti
     to.max_tactics = limits.max_tactics;
     to.max_cheap_tactics = limits.max_cheap_tactics;
     to.lookup = [&](size_t i, NodeContext& nc) -> int64_t {
-      keys[i] = tactic_key(g->nodes[i], nc, gpu) + "|other-profile";
+      keys[i] = tactic_key(g->nodes[i], nc, gpu) + (rtc ? "" : "|other-profile");
       if (nc.num_inputs() > 0 && nc.has_input(0)) dims[i] = nc.input_dims(0);
       auto c = cache.find(keys[i]);
       return c == cache.end() ? -1 : c->second;
@@ -378,6 +390,64 @@ void tune_other_profiles(const std::shared_ptr<Graph>& g, const std::vector<Opti
                       kernel && kernel->tactic_name ? kernel->tactic_name(g->nodes[i], tactic)
                                                     : "tactic " + std::to_string(tactic)});
     }
+    if (st.ok()) choose_profile_graph_breaking(*g, to, *trial, tmp, state, dims, k, plans, keys, cache);
+  }
+}
+
+// choose_graph_breaking_tactics for another profile's shape_tactics: the profile's whole run with its graph-breaking
+// tactics (plain) against their capturable alternatives (graphs), each in a fresh context on the profile's inputs.
+void choose_profile_graph_breaking(const Graph& g, const TuningOptions& to, const NamedValues& inputs, Engine& tmp,
+                                   const std::shared_ptr<CudaEngineState>& state, const std::map<size_t, Dims>& dims,
+                                   size_t profile, std::vector<NodePlan>& plans,
+                                   const std::map<size_t, std::string>& keys, std::map<std::string, int64_t>& cache) {
+  if (to.graph_breaking.empty()) return;
+  auto entry = [&](std::vector<NodePlan>& p, size_t node) -> ShapeTactic* {
+    auto d = dims.find(node);
+    if (d == dims.end()) return nullptr;
+    for (ShapeTactic& t : p[node].shape_tactics)
+      if (t.dims == d->second) return &t;
+    return nullptr;
+  };
+  std::vector<NodePlan> alternative = plans;
+  for (const auto& c : to.graph_breaking) {
+    ShapeTactic* t = entry(alternative, c.node);
+    if (!t) continue;
+    if (c.capturable < 0) return;  // no capturable alternative: this profile's runs go without graphs
+    t->tactic = c.capturable;
+  }
+  auto measure = [&](const std::vector<NodePlan>& candidate) -> Result<WholeRun> {
+    EngineAccess::set_plans(tmp, candidate);
+    CudaContext fresh(tmp, state);
+    KILN_RETURN_IF_ERROR(fresh.init());
+    KILN_RETURN_IF_ERROR(fresh.bind_inputs(inputs));
+    return whole_run(fresh);
+  };
+  auto describe = [](Result<WholeRun>& r) {
+    return !r.ok() ? "failed (" + r.status().message() + ")"
+                   : std::to_string(r->ms) + " ms" + (r->graph ? " (graph)" : " (plain)");
+  };
+  Result<WholeRun> breaking = measure(plans);
+  Result<WholeRun> capturable = measure(alternative);
+  const bool keep = breaking.ok() && (!capturable.ok() || breaking->ms < capturable->ms);
+  std::cerr << "kiln build: profile " << profile << ": " << to.graph_breaking.size()
+            << " node(s) tuned to tactics that run without CUDA graphs: whole run " << describe(breaking)
+            << " with them, " << describe(capturable) << " with the fastest capturable ones instead; keeping the "
+            << (keep ? "graph-breaking" : "capturable") << " tactics\n";
+  if (keep) return;
+  for (const auto& c : to.graph_breaking) {
+    if (ShapeTactic* t = entry(plans, c.node)) {
+      t->tactic = c.capturable;
+      t->tactic_name = "";  // named below
+    }
+    auto key = keys.find(c.node);
+    if (key != keys.end()) cache[key->second] = c.capturable;
+  }
+  for (const auto& c : to.graph_breaking) {
+    ShapeTactic* t = entry(plans, c.node);
+    const CudaKernel* kernel = cuda_kernels().find(g.nodes[c.node].op);
+    if (t && t->tactic_name.empty())
+      t->tactic_name = kernel && kernel->tactic_name ? kernel->tactic_name(g.nodes[c.node], t->tactic)
+                                              : "tactic " + std::to_string(t->tactic);
   }
 }
 
@@ -391,6 +461,11 @@ void name_tactics(const Graph& g, std::vector<NodePlan>& plans) {
 }
 
 }  // namespace
+
+bool rtc_at_every_profile_requested() {
+  const char* v = std::getenv("KILN_CUDA_CONV_RTC_PROFILES");
+  return v && std::string(v) == "1";
+}
 
 Status place_and_tune(const std::shared_ptr<Graph>& g, const BuildOptions& options,
                       const std::vector<OptimizationProfile>& profiles, EngineInfo* info, std::vector<NodePlan>& plans) {
