@@ -129,6 +129,40 @@ TEST(GpuConvUntunedShape, EachBatchProfileIsTunedAndSurvivesTheFile) {
   }
 }
 
+// KILN_CUDA_CONV_RTC_PROFILES=1 at build time: every tuned conv carries kiln_rtc_at_profiles (through the engine
+// file), each profile's tactic is timed among runtime-compiled engines too, and outputs at every tuned batch size,
+// repeated (CUDA graphs on: shapes that run a runtime-compiled engine must stay out of them) and at an untuned one,
+// match the CPU engine's.
+TEST(GpuConvUntunedShape, RuntimeCompiledEnginesAtEveryProfile) {
+  KILN_REQUIRE_GPU();
+  ASSERT_EQ(setenv("KILN_CUDA_CONV_RTC_PROFILES", "1", 1), 0);
+  BuildOptions gpu;
+  gpu.device = "cuda";
+  gpu.precision = "fp16";
+  gpu.tune_batch_sizes = {8, 2, 4};
+  auto ge = build_engine_from_graph(conv_relu_graph(), gpu, "conv_relu");
+  unsetenv("KILN_CUDA_CONV_RTC_PROFILES");
+  ASSERT_TRUE(ge.ok()) << ge.status().message();
+  auto bytes = (*ge)->serialize();
+  ASSERT_TRUE(bytes.ok()) << bytes.status().message();
+  auto loaded = Engine::from_bytes(*bytes, "mem.kiln");
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  bool marked = false;
+  for (const Node& n : (*loaded)->graph().nodes)
+    if (n.op == OpKind::kFusedConv) marked = n.attrs.get_int("kiln_rtc_at_profiles", 0) == 1;
+  EXPECT_TRUE(marked) << "the tuned conv should carry kiln_rtc_at_profiles";
+  BuildOptions cpu;
+  auto ce = build_engine_from_graph(conv_relu_graph(), cpu, "conv_relu");
+  ASSERT_TRUE(ce.ok()) << ce.status().message();
+  auto gctx = (*loaded)->create_context();
+  gctx->set_cuda_graph(true);
+  auto cctx = (*ce)->create_context();
+  for (int64_t n : {2, 8, 4, 2, 4, 8, 3, 2}) {
+    SCOPED_TRACE("batch " + std::to_string(n));
+    EXPECT_LT(worst_difference(*gctx, *cctx, random_tensor(DType::kFloat32, {n, 8, 12, 12}, 30 + n, -1, 1)), 2e-2);
+  }
+}
+
 TEST(GpuConvUntunedShape, BatchSizesIgnoredWhenTheBatchIsFixed) {
   KILN_REQUIRE_GPU();
   auto g = conv_relu_graph();
