@@ -330,7 +330,8 @@ def main():
     for input_dtype in a.input_dtypes.split(","):
         built_for = engine + ".input_dtype"  # which input type the engine in `work` was built for
         reuse = a.work and os.path.exists(engine) and os.path.exists(built_for)
-        built_key = f"{input_dtype} tune {a.tune_batches} {','.join(map(str, preferred_sizes(a)))}"
+        built_key = (f"{input_dtype} tune {a.tune_batches} {','.join(map(str, preferred_sizes(a)))}"
+                     f" rtc-profiles {os.environ.get('KILN_CUDA_CONV_RTC_PROFILES', '')}")  # docs/gpu.md
         if not (reuse and open(built_for).read() == built_key):
             log(f"kiln build (fp16, profile 1..{mb}, input {input_dtype})")
             build_engine(a, onnx_path, engine, input_dtype)
