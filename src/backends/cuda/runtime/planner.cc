@@ -183,6 +183,10 @@ struct WholeRun {
 };
 using MeasureRun = std::function<Result<WholeRun>(const std::vector<NodePlan>&)>;
 Result<WholeRun> whole_run(CudaContext& ctx);
+// whole_run in a fresh execution context of `tmp` with the plans `candidate`, on `inputs` (as the engine will run).
+Result<WholeRun> whole_run_fresh(Engine& tmp, const std::shared_ptr<CudaEngineState>& state, const NamedValues& inputs,
+                                 const std::vector<NodePlan>& candidate);
+std::string describe_run(const Result<WholeRun>& r);
 void choose_graph_breaking_tactics(const Graph& g, const TuningOptions& to, const MeasureRun& measure,
                                    std::vector<NodePlan>& plans, const std::map<size_t, std::string>& keys,
                                    std::map<std::string, int64_t>& cache);
@@ -256,12 +260,8 @@ Status tune_tactics(const std::shared_ptr<Graph>& g, const BuildOptions& options
               << "); untimed nodes use their first tactic\n";
   }
   if (tuned.ok()) {
-    MeasureRun measure = [&](const std::vector<NodePlan>& candidate) -> Result<WholeRun> {
-      EngineAccess::set_plans(tmp, candidate);
-      CudaContext fresh(tmp, state);
-      KILN_RETURN_IF_ERROR(fresh.init());
-      KILN_RETURN_IF_ERROR(fresh.bind_inputs(inputs));
-      return whole_run(fresh);
+    MeasureRun measure = [&](const std::vector<NodePlan>& candidate) {
+      return whole_run_fresh(tmp, state, inputs, candidate);
     };
     choose_graph_breaking_tactics(*g, to, measure, plans, keys, cache);
     // Named now: a kernel's tactic names may be those of the shape it last ran (cuDNN plan lists).
@@ -285,6 +285,20 @@ Result<WholeRun> whole_run(CudaContext& ctx) {
   return WholeRun{ms[ms.size() / 2], ctx.last_timings().graph_replayed};
 }
 
+Result<WholeRun> whole_run_fresh(Engine& tmp, const std::shared_ptr<CudaEngineState>& state, const NamedValues& inputs,
+                                 const std::vector<NodePlan>& candidate) {
+  EngineAccess::set_plans(tmp, candidate);
+  CudaContext fresh(tmp, state);
+  KILN_RETURN_IF_ERROR(fresh.init());
+  KILN_RETURN_IF_ERROR(fresh.bind_inputs(inputs));
+  return whole_run(fresh);
+}
+
+std::string describe_run(const Result<WholeRun>& r) {
+  return !r.ok() ? "failed (" + r.status().message() + ")"
+                 : std::to_string(r->ms) + " ms" + (r->graph ? " (graph)" : " (plain)");
+}
+
 // Some fastest tactics cannot run inside a CUDA graph (cuDNN's runtime-compiled convolution engines), and one such
 // node makes its whole run go without graphs: at small batches the launch overhead of a plain run then costs more
 // than those engines gain. Times the whole run both ways, each in a fresh execution context as the engine will run
@@ -303,17 +317,13 @@ void choose_graph_breaking_tactics(const Graph& g, const TuningOptions& to, cons
                 << " has no capturable tactic, so the whole run goes without graphs\n";
       return;
     }
-  auto describe = [](Result<WholeRun>& r) {
-    return !r.ok() ? "failed (" + r.status().message() + ")"
-                   : std::to_string(r->ms) + " ms" + (r->graph ? " (graph)" : " (plain)");
-  };
   std::vector<NodePlan> alternative = plans;
   for (const auto& c : to.graph_breaking) alternative[c.node].tactic = c.capturable;
   Result<WholeRun> breaking = measure(plans);
   Result<WholeRun> capturable = measure(alternative);
   const bool keep = breaking.ok() && (!capturable.ok() || breaking->ms < capturable->ms);
-  std::cerr << "kiln build: " << what << ": whole run " << describe(breaking) << " with them, "
-            << describe(capturable) << " with the fastest capturable ones instead; keeping the "
+  std::cerr << "kiln build: " << what << ": whole run " << describe_run(breaking) << " with them, "
+            << describe_run(capturable) << " with the fastest capturable ones instead; keeping the "
             << (keep ? "graph-breaking" : "capturable") << " tactics\n";
   if (keep) return;
   for (const auto& c : to.graph_breaking) {
@@ -415,23 +425,12 @@ void choose_profile_graph_breaking(const Graph& g, const TuningOptions& to, cons
     if (c.capturable < 0) return;  // no capturable alternative: this profile's runs go without graphs
     t->tactic = c.capturable;
   }
-  auto measure = [&](const std::vector<NodePlan>& candidate) -> Result<WholeRun> {
-    EngineAccess::set_plans(tmp, candidate);
-    CudaContext fresh(tmp, state);
-    KILN_RETURN_IF_ERROR(fresh.init());
-    KILN_RETURN_IF_ERROR(fresh.bind_inputs(inputs));
-    return whole_run(fresh);
-  };
-  auto describe = [](Result<WholeRun>& r) {
-    return !r.ok() ? "failed (" + r.status().message() + ")"
-                   : std::to_string(r->ms) + " ms" + (r->graph ? " (graph)" : " (plain)");
-  };
-  Result<WholeRun> breaking = measure(plans);
-  Result<WholeRun> capturable = measure(alternative);
+  Result<WholeRun> breaking = whole_run_fresh(tmp, state, inputs, plans);
+  Result<WholeRun> capturable = whole_run_fresh(tmp, state, inputs, alternative);
   const bool keep = breaking.ok() && (!capturable.ok() || breaking->ms < capturable->ms);
   std::cerr << "kiln build: profile " << profile << ": " << to.graph_breaking.size()
-            << " node(s) tuned to tactics that run without CUDA graphs: whole run " << describe(breaking)
-            << " with them, " << describe(capturable) << " with the fastest capturable ones instead; keeping the "
+            << " node(s) tuned to tactics that run without CUDA graphs: whole run " << describe_run(breaking)
+            << " with them, " << describe_run(capturable) << " with the fastest capturable ones instead; keeping the "
             << (keep ? "graph-breaking" : "capturable") << " tactics\n";
   if (keep) return;
   for (const auto& c : to.graph_breaking) {
