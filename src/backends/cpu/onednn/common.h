@@ -89,6 +89,21 @@ double time_impl(const PD& pd, const std::unordered_map<int, dnnl::memory>& extr
   return t;
 }
 
+// An int8 implementation that sums uint8 x int8 products in saturating 16-bit pairs (oneDNN's AVX2, SSE4.1 and
+// pre-VNNI AVX-512 kernels) on a CPU whose first choice is exact (VNNI or AMX): it would be wrong for weights beyond
+// +-64, so it is never a tactic there (the timing race picked AVX2 kernels now and then on a busy AMD EPYC, and
+// CpuDynamicQuant.ConvIntegerExact failed). On CPUs without VNNI the kernels guard the weights instead.
+template <typename PD>
+bool inexact_int8_impl(const PD& pd) {
+  const auto dt = pd.src_desc().data_type();
+  if (dt != dnnl::memory::data_type::u8 && dt != dnnl::memory::data_type::s8) return false;
+  if (int8_pairs_saturate()) return false;
+  const std::string n = pd.impl_info_str();
+  const size_t colon = n.rfind(':');
+  const std::string isa = colon == std::string::npos ? "" : n.substr(colon + 1);
+  return isa == "avx2" || isa == "sse41" || isa == "avx" || isa == "avx512_core" || isa == "avx512_common";
+}
+
 // Per-node tactic timing: oneDNN lists every implementation that can run a primitive descriptor (next_impl), and
 // its first choice is not always the fastest on this CPU (an AVX-512 deconvolution with 8 output channels ran 3-5x
 // slower than oneDNN's AVX2 kernel for the same node). Times up to `max_impls` implementations (reference ones
@@ -100,7 +115,7 @@ PD fastest_impl(PD pd, int max_impls = 4, int runs = 2, double* best_seconds = n
   double best_s = -1;
   int seen = 0;
   do {
-    if (std::string(pd.impl_info_str()).find("ref") != std::string::npos) continue;
+    if (std::string(pd.impl_info_str()).find("ref") != std::string::npos || inexact_int8_impl(pd)) continue;
     ++seen;
     const double t = time_impl<PD, Prim>(pd, {}, runs);
     if (best_s < 0 || t < best_s) {
@@ -132,7 +147,7 @@ PD pick_tactic(Make&& make, const NodePlan* plan) {
   if (!plan || plan->tactic <= 0 || plan->tactic_name.empty()) return pd;
   for (int64_t k = 0; k < plan->tactic; ++k)
     if (!pd.next_impl()) return make();
-  return std::string(pd.impl_info_str()) == plan->tactic_name ? pd : make();
+  return std::string(pd.impl_info_str()) == plan->tactic_name && !inexact_int8_impl(pd) ? pd : make();
 }
 
 // The position and name of the fastest of the first `max_impls` non-reference implementations of make()'s
@@ -151,7 +166,8 @@ std::pair<int64_t, std::string> fastest_tactic(Make&& make, const std::unordered
   PD pd = make();
   int64_t k = 0;
   do {
-    if (std::string(pd.impl_info_str()).find("ref") == std::string::npos) cands.push_back({k, pd, 1e30});
+    if (std::string(pd.impl_info_str()).find("ref") == std::string::npos && !inexact_int8_impl(pd))
+      cands.push_back({k, pd, 1e30});
     ++k;
   } while (static_cast<int>(cands.size()) < max_impls && pd.next_impl());
   if (cands.empty()) return {0, make().impl_info_str()};
